@@ -1,0 +1,80 @@
+import readline from "node:readline/promises";
+import { commands } from "./commands/index";
+import type { CommandIo } from "./commands/command";
+import { AgentConfigError, loadAgentConfig } from "./config";
+import { makeDeps } from "./deps";
+import { AGENT_VERSION } from "./version";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+const io: CommandIo = {
+  out: (t) => process.stdout.write(t.endsWith("\n") ? t : t + "\n"),
+  err: (t) => process.stderr.write(t.endsWith("\n") ? t : t + "\n"),
+  async confirm(question) {
+    if (!process.stdin.isTTY) return false;
+    const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      const a = await rl.question(`${question} [y/N] `);
+      return /^y(es)?$/i.test(a.trim());
+    } finally {
+      rl.close();
+    }
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    `lifeboat-agent ${AGENT_VERSION}: backups, health checks and restores for a k3s server's SQLite datastore.`,
+    "",
+    "Usage: lifeboat-agent <command> [options]",
+    "",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Configuration comes from environment variables (see README.md, \"Agent configuration\").",
+  ].join("\n");
+}
+
+/** Runs one CLI invocation and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === "help" || name === "--help" || name === "-h") {
+    io.out(usage());
+    return name ? 0 : 2;
+  }
+  if (name === "--version" || name === "version") {
+    io.out(AGENT_VERSION);
+    return 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    io.err(`Unknown command "${name}".\n\n${usage()}`);
+    return 2;
+  }
+  if (args.includes("--help") || args.includes("-h")) {
+    io.out(`${cmd.summary}\n\nUsage: ${cmd.usage}`);
+    return 0;
+  }
+  try {
+    const deps = makeDeps(loadAgentConfig());
+    return await cmd.run(args, deps, io);
+  } catch (err) {
+    if (err instanceof AgentConfigError) {
+      io.err(`error: ${err.message}`);
+      return 2;
+    }
+    io.err(`error: ${(err as Error)?.message ?? String(err)}`);
+    return 1;
+  }
+}
+
+const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain || process.env.LIFEBOAT_AGENT_CLI === "1") {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`error: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

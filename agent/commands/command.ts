@@ -1,0 +1,17 @@
+import type { AgentDeps } from "../module";
+
+/** Where a command writes: results on stdout (JSON or text), progress and errors on stderr. */
+export interface CommandIo {
+  out(text: string): void;
+  err(text: string): void;
+  /** Asks a yes/no question on the terminal; false when stdin is not a TTY. */
+  confirm(question: string): Promise<boolean>;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Returns the process exit code (0 ok, 1 failed, 2 usage or configuration error). */
+  run(args: string[], deps: AgentDeps, io: CommandIo): Promise<number>;
+}

@@ -1,0 +1,169 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+const optStr = z
+  .string()
+  .optional()
+  .transform((v) => (v && v.trim() !== "" ? v.trim() : undefined));
+const count = (def: number) => z.coerce.number().int().min(0).default(def);
+
+/** Every variable the agent reads (README: "Agent configuration"). A config file may set the same names. */
+const AgentEnvSchema = z.object({
+  LIFEBOAT_K3S_SERVER_DIR: z.string().default("/var/lib/rancher/k3s/server"),
+  LIFEBOAT_PASSPHRASE_FILE: optStr,
+  AWS_S3_ENDPOINT: optStr.pipe(z.url({ message: "must be a URL such as https://s3.example.com" }).optional()),
+  AWS_S3_BUCKET: optStr,
+  AWS_S3_PATH: optStr,
+  AWS_ACCESS_KEY_ID: optStr,
+  AWS_SECRET_ACCESS_KEY: optStr,
+  AWS_DEFAULT_REGION: z.string().default("us-east-1"),
+  /** A local directory used as the backup store instead of S3 (e.g. a mounted NAS). */
+  LIFEBOAT_BACKUP_DIR: optStr,
+  LIFEBOAT_AGENT_TOKEN: optStr,
+  LIFEBOAT_AGENT_TOKEN_FILE: optStr,
+  LIFEBOAT_AGENT_HOST: z.string().default("0.0.0.0"),
+  LIFEBOAT_AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
+  /** Cron expression for scheduled backups; "off" disables the schedule. Default: daily at 00:00 like the seed. */
+  LIFEBOAT_BACKUP_SCHEDULE: z.string().default("0 0 * * *"),
+  LIFEBOAT_KEEP_LAST: count(7),
+  LIFEBOAT_KEEP_DAILY: count(7),
+  LIFEBOAT_KEEP_WEEKLY: count(4),
+  LIFEBOAT_KEEP_MONTHLY: count(6),
+  /** Expected owner of the database files, "uid:gid". */
+  LIFEBOAT_OWNER: z
+    .string()
+    .regex(/^\d+:\d+$/, { message: 'must be "uid:gid" in numbers, e.g. 0:0' })
+    .default("0:0"),
+  LIFEBOAT_K3S_STOP_CMD: z.string().default("systemctl stop k3s"),
+  LIFEBOAT_K3S_START_CMD: z.string().default("systemctl start k3s"),
+  /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */
+  LIFEBOAT_STATE_DIR: optStr,
+  /** Optional file with KEY=VALUE lines (environment variables win over it). */
+  LIFEBOAT_AGENT_CONFIG: optStr,
+  LOG_LEVEL: z.string().default("info"),
+});
+
+type AgentEnv = z.infer<typeof AgentEnvSchema>;
+
+export interface AgentConfig {
+  serverDir: string;
+  dbPath: string;
+  tokenPath: string;
+  passphraseFile?: string;
+  s3?: { endpoint?: string; bucket: string; prefix?: string; region: string; accessKeyId?: string; secretAccessKey?: string };
+  backupDir?: string;
+  agentToken?: string;
+  host: string;
+  port: number;
+  schedule: string | null;
+  retention: { keepLast: number; keepDaily: number; keepWeekly: number; keepMonthly: number };
+  owner: { uid: number; gid: number };
+  k3sStopCmd: string;
+  k3sStartCmd: string;
+  stateDir: string;
+  logLevel: string;
+}
+
+/** Thrown when configuration is invalid; the message names the variable and what to do. */
+export class AgentConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AgentConfigError";
+  }
+}
+
+/** Reads KEY=VALUE lines (blank lines and # comments allowed, optional quotes). */
+export function parseConfigFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!m) continue;
+    out[m[1]] = m[2].replace(/^(['"])(.*)\1$/, "$2");
+  }
+  return out;
+}
+
+/**
+ * Parses the agent's configuration from the environment (and LIFEBOAT_AGENT_CONFIG when set).
+ * Throws AgentConfigError naming the variable. Never reads the passphrase itself (see readPassphrase).
+ */
+export function loadAgentConfig(source: Record<string, string | undefined> = process.env): AgentConfig {
+  let merged: Record<string, string | undefined> = source;
+  const file = source.LIFEBOAT_AGENT_CONFIG?.trim();
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new AgentConfigError(`LIFEBOAT_AGENT_CONFIG: cannot read ${file} (${(e as NodeJS.ErrnoException).code})`);
+    }
+    merged = { ...parseConfigFile(text), ...source };
+  }
+  const res = AgentEnvSchema.safeParse(merged);
+  if (!res.success) {
+    throw new AgentConfigError(`Invalid agent configuration:\n  ${res.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n  ")}`);
+  }
+  const e: AgentEnv = res.data;
+  if (e.AWS_S3_ENDPOINT && !e.AWS_S3_BUCKET) throw new AgentConfigError("AWS_S3_BUCKET: required when AWS_S3_ENDPOINT is set");
+  if (Boolean(e.AWS_ACCESS_KEY_ID) !== Boolean(e.AWS_SECRET_ACCESS_KEY))
+    throw new AgentConfigError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: set both or neither");
+  let agentToken = e.LIFEBOAT_AGENT_TOKEN;
+  if (!agentToken && e.LIFEBOAT_AGENT_TOKEN_FILE) {
+    try {
+      agentToken = readFileSync(e.LIFEBOAT_AGENT_TOKEN_FILE, "utf8").trim();
+    } catch (err) {
+      throw new AgentConfigError(`LIFEBOAT_AGENT_TOKEN_FILE: cannot read ${e.LIFEBOAT_AGENT_TOKEN_FILE} (${(err as NodeJS.ErrnoException).code})`);
+    }
+  }
+  const schedule = e.LIFEBOAT_BACKUP_SCHEDULE.trim().toLowerCase() === "off" ? null : e.LIFEBOAT_BACKUP_SCHEDULE.trim();
+  const [uid, gid] = e.LIFEBOAT_OWNER.split(":").map(Number);
+  const serverDir = path.resolve(e.LIFEBOAT_K3S_SERVER_DIR);
+  return {
+    serverDir,
+    dbPath: path.join(serverDir, "db", "state.db"),
+    tokenPath: path.join(serverDir, "token"),
+    passphraseFile: e.LIFEBOAT_PASSPHRASE_FILE,
+    s3: e.AWS_S3_BUCKET
+      ? {
+          endpoint: e.AWS_S3_ENDPOINT,
+          bucket: e.AWS_S3_BUCKET,
+          prefix: e.AWS_S3_PATH,
+          region: e.AWS_DEFAULT_REGION,
+          accessKeyId: e.AWS_ACCESS_KEY_ID,
+          secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+        }
+      : undefined,
+    backupDir: e.LIFEBOAT_BACKUP_DIR,
+    agentToken,
+    host: e.LIFEBOAT_AGENT_HOST,
+    port: e.LIFEBOAT_AGENT_PORT,
+    schedule,
+    retention: { keepLast: e.LIFEBOAT_KEEP_LAST, keepDaily: e.LIFEBOAT_KEEP_DAILY, keepWeekly: e.LIFEBOAT_KEEP_WEEKLY, keepMonthly: e.LIFEBOAT_KEEP_MONTHLY },
+    owner: { uid, gid },
+    k3sStopCmd: e.LIFEBOAT_K3S_STOP_CMD,
+    k3sStartCmd: e.LIFEBOAT_K3S_START_CMD,
+    stateDir: path.resolve(e.LIFEBOAT_STATE_DIR ?? path.join(path.dirname(serverDir), "lifeboat")),
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/**
+ * Reads the encryption passphrase from LIFEBOAT_PASSPHRASE_FILE. Throws AgentConfigError (without the
+ * passphrase in it) when unset, unreadable or empty.
+ */
+export function readPassphrase(cfg: Pick<AgentConfig, "passphraseFile">): string {
+  if (!cfg.passphraseFile) throw new AgentConfigError("LIFEBOAT_PASSPHRASE_FILE: not set. Point it at a file holding the backup passphrase (like the seed job's /etc/backup/gpg-passphrase).");
+  let text: string;
+  try {
+    text = readFileSync(cfg.passphraseFile, "utf8");
+  } catch (e) {
+    throw new AgentConfigError(`LIFEBOAT_PASSPHRASE_FILE: cannot read ${cfg.passphraseFile} (${(e as NodeJS.ErrnoException).code}). Create it with the backup passphrase, mode 0400.`);
+  }
+  // gpg --passphrase-file uses the first line; do the same so both open the same archives.
+  const first = text.split(/\r?\n/)[0];
+  if (!first) throw new AgentConfigError(`LIFEBOAT_PASSPHRASE_FILE: ${cfg.passphraseFile} is empty. Put the backup passphrase on its first line.`);
+  return first;
+}

@@ -1,0 +1,7 @@
+import type { AgentModule } from "../module";
+
+/** Placeholder: filled in by the health feature. */
+export const healthModule: AgentModule = {
+  name: "health",
+  routes() {},
+};

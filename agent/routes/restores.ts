@@ -1,0 +1,7 @@
+import type { AgentModule } from "../module";
+
+/** Placeholder: filled in by the restores feature. */
+export const restoresModule: AgentModule = {
+  name: "restores",
+  routes() {},
+};

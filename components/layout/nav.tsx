@@ -1,0 +1,40 @@
+"use client";
+
+import Link from "next/link";
+import { usePathname } from "next/navigation";
+
+const LINKS = [
+  { href: "/backups", label: "Backups" },
+  { href: "/restore", label: "Restore master" },
+  { href: "/nodes", label: "Nodes" },
+  { href: "/nodes/migrate", label: "Migrate worker" },
+  { href: "/audit", label: "Audit log" },
+];
+
+/** The top navigation; marks the section the current page belongs to. */
+export function Nav() {
+  const pathname = usePathname();
+  const active = LINKS.filter((l) => pathname === l.href || pathname.startsWith(l.href + "/")).sort((a, b) => b.href.length - a.href.length)[0];
+  return (
+    <header className="border-b border-slate-800 bg-slate-900 text-slate-100">
+      <div className="mx-auto flex max-w-7xl items-center gap-6 px-4 py-3">
+        <Link href="/backups" className="flex items-center gap-2 font-semibold tracking-tight">
+          <span aria-hidden className="inline-block h-5 w-5 rounded-full border-4 border-orange-400 border-r-white border-l-white" />
+          Lifeboat
+        </Link>
+        <nav aria-label="Main" className="flex flex-wrap gap-1 text-sm">
+          {LINKS.map((l) => (
+            <Link
+              key={l.href}
+              href={l.href}
+              aria-current={active?.href === l.href ? "page" : undefined}
+              className={`rounded px-3 py-1.5 ${active?.href === l.href ? "bg-slate-700 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"}`}
+            >
+              {l.label}
+            </Link>
+          ))}
+        </nav>
+      </div>
+    </header>
+  );
+}

@@ -1,0 +1,34 @@
+/** Formatting helpers shared by pages (pure; safe on server and client). */
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return "—";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let v = n;
+  let u = 0;
+  while (Math.abs(v) >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[u]}`;
+}
+
+/** "3 min ago", "2 h ago", "5 days ago" relative to `now`. */
+export function formatAge(iso: string | Date, now: Date = new Date()): string {
+  const t = typeof iso === "string" ? new Date(iso) : iso;
+  const s = Math.round((now.getTime() - t.getTime()) / 1000);
+  if (s < 0) return "in the future";
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400 * 2) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} days ago`;
+}
+
+/** `2024-12-18 00:00 UTC`. */
+export function formatTime(iso: string | Date): string {
+  const t = typeof iso === "string" ? new Date(iso) : iso;
+  return t.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
+export function formatNumber(n: number): string {
+  return n.toLocaleString("en-US");
+}

@@ -1,0 +1,13 @@
+import { existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+
+/** Builds the dashboard once when there is no build in LIFEBOAT_NEXT_DIST (npm test builds before). */
+export default function globalSetup(): void {
+  const dist = process.env.LIFEBOAT_NEXT_DIST || ".next-e2e";
+  process.env.LIFEBOAT_NEXT_DIST = dist;
+  if (existsSync(path.join(dist, "BUILD_ID")) && !process.env.LIFEBOAT_E2E_REBUILD) return;
+  console.log(`building the dashboard into ${dist} for browser tests…`);
+  const r = spawnSync("node_modules/.bin/next", ["build"], { stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
+  if (r.status !== 0) throw new Error("next build failed: the browser tests need a build");
+}

@@ -1,0 +1,84 @@
+import { z } from "zod";
+import { ApiErrorBody } from "../contracts/api-error";
+import { Job } from "../contracts/agent-jobs";
+
+/** A failed call to the agent: `status` 0 means it could not be reached at all. */
+export class AgentError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly agentUrl: string,
+  ) {
+    super(message);
+    this.name = "AgentError";
+  }
+}
+
+export interface AgentClientOptions {
+  baseUrl: string;
+  token: string;
+  /** Per-request timeout in ms (default 10 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * Typed HTTP client for the on-node agent. Only the dashboard's server uses it; the browser talks to
+ * the dashboard. Every method rejects with AgentError (never with the token in the message).
+ */
+export class AgentClient {
+  readonly baseUrl: string;
+  constructor(private readonly opts: AgentClientOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, "");
+  }
+
+  /** Calls `method path` and validates the answer with `schema`. */
+  async request<T>(method: "GET" | "POST" | "PUT" | "DELETE", path: string, schema: z.ZodType<T>, body?: unknown, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    const url = this.baseUrl + path;
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.opts.timeoutMs ?? 10_000);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: { authorization: `Bearer ${this.opts.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        cache: "no-store",
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      const why = cause === "TimeoutError" ? "it did not answer in time" : cause === "ECONNREFUSED" ? "connection refused (is the agent running?)" : String(cause);
+      throw new AgentError(0, "unreachable", `Cannot reach the agent at ${this.baseUrl}: ${why}.`, this.baseUrl);
+    }
+    const text = await res.text();
+    let json: unknown = undefined;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      // fall through: reported below
+    }
+    if (!res.ok) {
+      const e = ApiErrorBody.safeParse(json);
+      if (res.status === 401) throw new AgentError(401, "unauthorized", `The agent at ${this.baseUrl} refused the token: check LIFEBOAT_AGENT_TOKEN.`, this.baseUrl);
+      throw new AgentError(res.status, e.success ? e.data.code : "agent_error", e.success ? e.data.message : `The agent answered ${res.status}.`, this.baseUrl);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new AgentError(502, "bad_response", `The agent at ${this.baseUrl} answered in an unexpected format (is it the same Lifeboat version?).`, this.baseUrl);
+    return parsed.data;
+  }
+
+  /** GET /livez without auth semantics beyond the header; true when the agent answers. */
+  async alive(): Promise<boolean> {
+    try {
+      await this.request("GET", "/livez", z.object({ ok: z.boolean() }), undefined, { timeoutMs: 3000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  job(id: string, signal?: AbortSignal): Promise<Job> {
+    return this.request("GET", `/jobs/${encodeURIComponent(id)}`, Job, undefined, { signal });
+  }
+}

@@ -1,0 +1,63 @@
+import { z } from "zod";
+import { ObjectKind, SetFormat } from "./backup-names";
+
+export const AnomalyType = z.enum(["growth", "shrink", "gap", "stale"]);
+export type AnomalyType = z.infer<typeof AnomalyType>;
+export const AnomalyLevel = z.enum(["warning", "critical"]);
+export type AnomalyLevel = z.infer<typeof AnomalyLevel>;
+
+export const Anomaly = z.object({
+  /** The object kind whose series raised it; for gap/stale, the set as a whole ("set"). */
+  kind: z.union([ObjectKind, z.literal("set")]),
+  type: AnomalyType,
+  level: AnomalyLevel,
+  /** Size or interval divided by the median it was compared with. */
+  ratio: z.number().optional(),
+  /** The reason in words, e.g. "228.3 MB is 4.2× the median of the previous 7 file archives (54.1 MB)". */
+  reason: z.string(),
+});
+export type Anomaly = z.infer<typeof Anomaly>;
+
+export const CatalogObject = z.object({
+  key: z.string(),
+  kind: ObjectKind,
+  size: z.number().int().nonnegative(),
+  lastModified: z.string(),
+});
+export type CatalogObject = z.infer<typeof CatalogObject>;
+
+/** Restore-drill state of a set (filled in by the dashboard once drills exist). */
+export const Verification = z.object({
+  state: z.enum(["not-verified", "running", "verified", "failed"]),
+  at: z.string().nullable(),
+  reason: z.string().nullable(),
+});
+export type Verification = z.infer<typeof Verification>;
+
+export const CatalogSet = z.object({
+  id: z.string(),
+  format: SetFormat,
+  timestamp: z.string(),
+  objects: z.array(CatalogObject),
+  /** Kinds a complete set of this format has that this one lacks. */
+  missing: z.array(ObjectKind),
+  anomalies: z.array(Anomaly),
+  verification: Verification.optional(),
+});
+export type CatalogSet = z.infer<typeof CatalogSet>;
+
+export const OtherObject = z.object({ key: z.string(), size: z.number().int().nonnegative(), lastModified: z.string() });
+export type OtherObject = z.infer<typeof OtherObject>;
+
+/** GET /api/backups */
+export const CatalogResponse = z.object({
+  sets: z.array(CatalogSet),
+  other: z.array(OtherObject),
+  /** When the cached listing was last refreshed successfully; null before the first success. */
+  refreshedAt: z.string().nullable(),
+  /** Where the listing comes from, e.g. "s3://bucket/prefix at http://host:9000". No secrets. */
+  source: z.string().optional(),
+  /** Set when the last refresh failed: the banner text. The listing above is the last good one. */
+  error: z.object({ failure: z.string(), message: z.string(), at: z.string() }).nullable().optional(),
+});
+export type CatalogResponse = z.infer<typeof CatalogResponse>;

@@ -1,0 +1,5 @@
+export * from "./backup-names";
+export * from "./manifest";
+export * from "./catalog";
+export * from "./api-error";
+export * from "./agent-jobs";

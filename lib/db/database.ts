@@ -1,0 +1,69 @@
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { migrations as allMigrations, type Migration } from "./migrations";
+
+export type Db = Database.Database;
+
+/**
+ * Opens (creating if needed) the dashboard database `lifeboat.db` in `dataDir` and applies pending
+ * migrations in one transaction each. Throws when the file is not a database or a migration fails.
+ */
+export function openDatabase(dataDir: string, migrations: Migration[] = allMigrations): Db {
+  mkdirSync(dataDir, { recursive: true });
+  const db = new Database(path.join(dataDir, "lifeboat.db"));
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  migrate(db, migrations);
+  return db;
+}
+
+export function migrate(db: Db, migrations: Migration[]): void {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+  const applied = new Set(db.prepare("SELECT id FROM schema_migrations").pluck().all() as number[]);
+  const ids = new Set<number>();
+  for (const m of migrations) {
+    if (ids.has(m.id)) throw new Error(`duplicate migration id ${m.id} (${m.name})`);
+    ids.add(m.id);
+  }
+  for (const m of [...migrations].sort((a, b) => a.id - b.id)) {
+    if (applied.has(m.id)) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare("INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)").run(m.id, m.name, new Date().toISOString());
+    })();
+  }
+}
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  action: string;
+  target: string | null;
+  outcome: string;
+  detail: unknown;
+}
+
+/** Appends one line to the audit log (time, action, target, outcome). Never pass secrets in `detail`. */
+export function audit(db: Db, action: string, target: string | null, outcome: string, detail?: unknown): void {
+  db.prepare("INSERT INTO audit_log (at, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?)").run(
+    new Date().toISOString(),
+    action,
+    target,
+    outcome,
+    detail === undefined ? null : JSON.stringify(detail),
+  );
+}
+
+/** The newest audit entries first, optionally only those whose action starts with `actionPrefix`. */
+export function readAudit(db: Db, opts: { limit?: number; actionPrefix?: string } = {}): AuditEntry[] {
+  const rows = db
+    .prepare(
+      `SELECT id, at, action, target, outcome, detail FROM audit_log
+       WHERE (? IS NULL OR action LIKE ? || '%') ORDER BY id DESC LIMIT ?`,
+    )
+    .all(opts.actionPrefix ?? null, opts.actionPrefix ?? null, opts.limit ?? 200) as (Omit<AuditEntry, "detail"> & { detail: string | null })[];
+  return rows.map((r) => ({ ...r, detail: r.detail ? JSON.parse(r.detail) : null }));
+}

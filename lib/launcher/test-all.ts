@@ -1,0 +1,45 @@
+// `npm test`: every test the project has — type check, unit + integration (vitest), browser (Playwright).
+// Installs missing Debian packages when run as root, or stops with the exact command to run.
+import { spawnSync } from "node:child_process";
+import { ensureSystemTools } from "./system-tools";
+
+const t0 = Date.now();
+const missing = ensureSystemTools();
+if (missing) {
+  console.error(`\nSome tools the tests need are missing. Install them with:\n\n  ${missing}\n\nthen run \`npm test\` again.`);
+  process.exit(1);
+}
+
+const env = {
+  ...process.env,
+  NEXT_TELEMETRY_DISABLED: "1",
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+  // Browser tests build into their own directory so a running dashboard's build is left alone.
+  LIFEBOAT_NEXT_DIST: process.env.LIFEBOAT_NEXT_DIST || ".next-e2e",
+};
+const bin = (name: string) => `node_modules/.bin/${name}`;
+const phases: { name: string; cmd: string; args: string[] }[] = [
+  { name: "type check", cmd: bin("tsc"), args: ["--noEmit", "-p", "."] },
+  { name: "unit + integration (vitest)", cmd: bin("vitest"), args: ["run"] },
+  { name: "build for browser tests", cmd: bin("next"), args: ["build"] },
+  { name: "browser (Playwright, Chromium)", cmd: bin("playwright"), args: ["test"] },
+];
+
+const results: { name: string; ok: boolean; seconds: number }[] = [];
+for (const p of phases) {
+  console.log(`\n━━━ ${p.name} ━━━`);
+  const start = Date.now();
+  const r = spawnSync(p.cmd, p.args, { stdio: "inherit", env });
+  const ok = r.status === 0;
+  results.push({ name: p.name, ok, seconds: Math.round((Date.now() - start) / 1000) });
+  // Without a build there is nothing for the browser tests to open.
+  if (!ok && p.name.startsWith("build")) {
+    results.push({ name: "browser (Playwright, Chromium)", ok: false, seconds: 0 });
+    break;
+  }
+}
+
+console.log("\n━━━ summary ━━━");
+for (const r of results) console.log(`${r.ok ? "PASS" : "FAIL"}  ${r.name} (${r.seconds} s)`);
+console.log(`total ${Math.round((Date.now() - t0) / 1000)} s`);
+process.exit(results.every((r) => r.ok) ? 0 : 1);

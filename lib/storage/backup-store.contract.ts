@@ -1,0 +1,104 @@
+// One behaviour suite for every BackupStore: each backend's test file calls runBackupStoreContract.
+import { describe, it, expect } from "vitest";
+import { Readable } from "node:stream";
+import { createHash, randomBytes } from "node:crypto";
+import { listAll, type BackupStore } from "./backup-store";
+import { NotFoundError } from "./errors";
+
+export async function sha256OfStream(s: Readable): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of s) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+/** A stream of `total` pseudo-random bytes produced in 64 KiB chunks (never held in memory at once). */
+export function randomStream(total: number, seed = 1): { stream: Readable; sha256: Promise<string> } {
+  const h = createHash("sha256");
+  let done = 0;
+  let state = seed >>> 0;
+  let resolveHash!: (s: string) => void;
+  const sha256 = new Promise<string>((r) => (resolveHash = r));
+  const stream = new Readable({
+    read() {
+      if (done >= total) {
+        resolveHash(h.digest("hex"));
+        this.push(null);
+        return;
+      }
+      const n = Math.min(65536, total - done);
+      const buf = Buffer.allocUnsafe(n);
+      for (let i = 0; i < n; i += 4) {
+        state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+        buf.writeUInt32LE(state, i <= n - 4 ? i : n - 4);
+      }
+      done += n;
+      h.update(buf);
+      this.push(buf);
+    },
+  });
+  return { stream, sha256 };
+}
+
+export function runBackupStoreContract(name: string, makeStore: () => Promise<BackupStore> | BackupStore): void {
+  describe(`BackupStore contract: ${name}`, () => {
+    it("put then head, get and list return the same object", async () => {
+      const store = await makeStore();
+      const body = randomBytes(1234);
+      await store.put("a/one.bin", Readable.from([body]));
+      const head = await store.head("a/one.bin");
+      expect(head.size).toBe(1234);
+      expect(head.lastModified.getTime()).toBeGreaterThan(Date.now() - 10 * 60_000);
+      const got = await sha256OfStream(await store.get("a/one.bin"));
+      expect(got).toBe(createHash("sha256").update(body).digest("hex"));
+      const page = await store.list({ prefix: "a/" });
+      expect(page.objects.map((o) => o.key)).toEqual(["a/one.bin"]);
+    });
+
+    it("head and get reject with NotFoundError for a missing key", async () => {
+      const store = await makeStore();
+      await expect(store.head("missing/nothing.gpg")).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.get("missing/nothing.gpg")).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it("delete removes an object and is quiet for a missing one", async () => {
+      const store = await makeStore();
+      await store.put("del/x", Readable.from([Buffer.from("x")]));
+      await store.delete("del/x");
+      await expect(store.head("del/x")).rejects.toBeInstanceOf(NotFoundError);
+      await store.delete("del/x");
+    });
+
+    it("pages through a listing in key order with cursors", async () => {
+      const store = await makeStore();
+      const keys = Array.from({ length: 25 }, (_, i) => `page/k${String(i).padStart(3, "0")}`);
+      for (const k of keys) await store.put(k, Readable.from([Buffer.from(k)]));
+      const first = await store.list({ prefix: "page/", pageSize: 10 });
+      expect(first.objects).toHaveLength(10);
+      expect(first.nextCursor).toBeTruthy();
+      const seen: string[] = [];
+      for await (const o of listAll(store, { prefix: "page/", pageSize: 10 })) seen.push(o.key);
+      expect(seen).toEqual(keys);
+    });
+
+    it("streams a multi-megabyte object both ways with the same sha256", async () => {
+      const store = await makeStore();
+      const { stream, sha256 } = randomStream(11 * 1024 * 1024 + 17, 7);
+      let progress = 0;
+      await store.put("big/blob.bin", stream, { onProgress: (b) => (progress = b) });
+      expect(progress).toBeGreaterThan(0);
+      expect((await store.head("big/blob.bin")).size).toBe(11 * 1024 * 1024 + 17);
+      expect(await sha256OfStream(await store.get("big/blob.bin"))).toBe(await sha256);
+    });
+
+    it("a source stream that fails leaves no object behind", async () => {
+      const store = await makeStore();
+      const failing = new Readable({
+        read() {
+          this.destroy(new Error("disk read error"));
+        },
+      });
+      await expect(store.put("broken/obj", failing)).rejects.toThrow(/disk read error|source stream/);
+      await expect(store.head("broken/obj")).rejects.toBeInstanceOf(NotFoundError);
+    });
+  });
+}

@@ -1,0 +1,106 @@
+import { createReadStream, createWriteStream, promises as fsp } from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { pipeline } from "node:stream/promises";
+import { Transform, type Readable } from "node:stream";
+import type { BackupStore, ListOptions, ListPage, StoredObject } from "./backup-store";
+import { NotFoundError, StorageError } from "./errors";
+
+/**
+ * BackupStore over a local directory (a mounted NAS, a USB disk). Keys are relative paths below
+ * `root`. Writes go to a temporary file that is renamed into place once complete.
+ */
+export class FsBackupStore implements BackupStore {
+  readonly description: string;
+  constructor(private readonly root: string) {
+    this.root = path.resolve(root);
+    this.description = `directory ${this.root}`;
+  }
+
+  private file(key: string): string {
+    const p = path.resolve(this.root, key);
+    if (key === "" || (p !== this.root && !p.startsWith(this.root + path.sep))) {
+      throw new StorageError(`fs: key ${JSON.stringify(key)} points outside ${this.root}`);
+    }
+    return p;
+  }
+
+  private async walk(dir: string, out: StoredObject[]): Promise<void> {
+    let entries;
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" && dir !== this.root) return;
+      throw err;
+    }
+    for (const e of entries) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) await this.walk(full, out);
+      else if (e.isFile() && !e.name.startsWith(".lifeboat-tmp-")) {
+        const st = await fsp.stat(full);
+        out.push({ key: path.relative(this.root, full).split(path.sep).join("/"), size: st.size, lastModified: st.mtime });
+      }
+    }
+  }
+
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    const all: StoredObject[] = [];
+    try {
+      await this.walk(this.root, all);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new StorageError(`fs: list ${this.description}: ${code === "ENOENT" ? "the directory does not exist" : String(err)}`, code === "ENOENT" ? "no_bucket" : "other", { cause: err });
+    }
+    const prefix = options.prefix ?? "";
+    const sorted = all.filter((o) => o.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const after = options.cursor ? sorted.findIndex((o) => o.key > options.cursor!) : 0;
+    const start = after < 0 ? sorted.length : after;
+    const size = options.pageSize ?? 1000;
+    const objects = sorted.slice(start, start + size);
+    const more = start + size < sorted.length;
+    return { objects, nextCursor: more ? objects[objects.length - 1].key : undefined };
+  }
+
+  async head(key: string): Promise<StoredObject> {
+    try {
+      const st = await fsp.stat(this.file(key));
+      if (!st.isFile()) throw Object.assign(new Error("not a file"), { code: "ENOENT" });
+      return { key, size: st.size, lastModified: st.mtime };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new NotFoundError(`fs: no object ${key} in ${this.description}`, { cause: err });
+      throw new StorageError(`fs: head ${key}: ${String(err)}`, "other", { cause: err });
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    await this.head(key);
+    return createReadStream(this.file(key));
+  }
+
+  async put(key: string, body: Readable, options: { onProgress?: (bytes: number) => void } = {}): Promise<void> {
+    const dest = this.file(key);
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    const tmp = path.join(path.dirname(dest), `.lifeboat-tmp-${randomBytes(6).toString("hex")}`);
+    let bytes = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        options.onProgress?.(bytes);
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, count, createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
+      const fh = await fsp.open(tmp, "r");
+      await fh.sync().finally(() => fh.close());
+      await fsp.rename(tmp, dest);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw new StorageError(`fs: put ${key} in ${this.description}: ${(err as Error).message}`, "other", { cause: err });
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fsp.rm(this.file(key), { force: true });
+  }
+}

@@ -1,0 +1,83 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import net from "node:net";
+import { Readable } from "node:stream";
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { S3BackupStore } from "./s3-backup-store";
+import { listAll } from "./backup-store";
+import { runBackupStoreContract } from "./backup-store.contract";
+import { startEmbeddedS3, type EmbeddedS3 } from "./embedded-s3";
+import { StorageError } from "./errors";
+
+let s3: EmbeddedS3;
+let n = 0;
+const creds = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", region: "us-east-1" };
+
+beforeAll(async () => {
+  s3 = await startEmbeddedS3({ directory: mkdtempSync(path.join(tmpdir(), "lifeboat-s3-")), buckets: ["contract", "many", "other"] });
+});
+afterAll(async () => {
+  await s3?.stop();
+});
+
+// Each contract case gets its own prefix so cases do not see each other's objects.
+runBackupStoreContract("S3BackupStore on s3rver", () => new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: "contract", prefix: `run-${++n}/` }));
+
+describe("S3BackupStore", () => {
+  it("lists 2,500 objects across pages (ListObjectsV2 pagination)", async () => {
+    const store = new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: "many", prefix: "k3s" });
+    // Fill through the raw client in parallel batches: the store is not what is being tested here.
+    const keys = Array.from({ length: 2500 }, (_, i) => `k3s/state_${String(i).padStart(5, "0")}.db.gpg`);
+    for (let i = 0; i < keys.length; i += 50) {
+      await Promise.all(keys.slice(i, i + 50).map((Key) => store.client.send(new PutObjectCommand({ Bucket: "many", Key, Body: "x" }))));
+    }
+    const pageSizes: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ cursor });
+      pageSizes.push(page.objects.length);
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(pageSizes).toEqual([1000, 1000, 500]);
+    const seen: string[] = [];
+    for await (const o of listAll(store)) seen.push(o.key);
+    expect(seen).toHaveLength(2500);
+    expect(seen[0]).toBe("state_00000.db.gpg");
+    expect(new Set(seen).size).toBe(2500);
+  });
+
+  it("an unreachable endpoint is a StorageError naming the endpoint, not the keys", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, "127.0.0.1", () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const store = new S3BackupStore({ ...creds, accessKeyId: "AKIASECRETVALUE", secretAccessKey: "verysecret", endpoint: `http://127.0.0.1:${port}`, bucket: "b", maxAttempts: 1 });
+    const err = await store.list().catch((e) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err.failure).toBe("unreachable");
+    expect(err.message).toContain(`127.0.0.1:${port}`);
+    expect(err.message).not.toContain("verysecret");
+    expect(err.message).not.toContain("AKIASECRETVALUE");
+  });
+
+  it("a missing bucket is reported as such", async () => {
+    const store = new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: "no-such-bucket" });
+    const err = await store.list().catch((e) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err.failure).toBe("no_bucket");
+    expect(err.message).toMatch(/no-such-bucket.*does not exist/);
+  });
+
+  it("wrong credentials are reported as an access problem without echoing the secret", async () => {
+    const store = new S3BackupStore({ ...creds, accessKeyId: "WRONGKEY", secretAccessKey: "wrong-secret-xyz", endpoint: s3.endpoint, bucket: "other" });
+    const err = await store.list().catch((e) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err.failure).toBe("auth");
+    expect(err.message).not.toContain("wrong-secret-xyz");
+    await expect(store.put("x", Readable.from([Buffer.from("x")]))).rejects.toMatchObject({ failure: "auth" });
+  });
+});

@@ -1,0 +1,26 @@
+import { defineConfig } from "@playwright/test";
+
+// Browser tests drive Debian's Chromium (no browser download is possible here). Each spec starts its
+// own servers (dashboard, s3rver, agent, test Kubernetes API) through e2e/support, so runs are isolated.
+export default defineConfig({
+  testDir: "e2e",
+  globalSetup: "./e2e/support/global-setup.ts",
+  timeout: 180_000,
+  expect: { timeout: 15_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [["list"], ["html", { open: "never", outputFolder: "playwright-report" }]],
+  outputDir: "test-results",
+  use: {
+    browserName: "chromium",
+    headless: true,
+    viewport: { width: 1366, height: 900 },
+    screenshot: "only-on-failure",
+    trace: "retain-on-failure",
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    },
+  },
+});
