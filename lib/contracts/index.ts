@@ -3,3 +3,4 @@ export * from "./manifest";
 export * from "./catalog";
 export * from "./api-error";
 export * from "./agent-jobs";
+export * from "./agent-backup";

@@ -1,0 +1,78 @@
+import type { SetFormat } from "../contracts/backup-names";
+import type { RetentionDecision, RetentionPolicy } from "../contracts/agent-backup";
+
+/** One backup set as retention sees it. */
+export interface RetentionSet {
+  id: string;
+  format: SetFormat;
+  time: Date;
+  /** Every object of its format is present (a Lifeboat set: its manifest, uploaded last, exists). */
+  complete: boolean;
+  keys: string[];
+}
+
+const pad = (n: number) => String(n).padStart(2, "0");
+const dayKey = (t: Date) => `${t.getUTCFullYear()}-${pad(t.getUTCMonth() + 1)}-${pad(t.getUTCDate())}`;
+const monthKey = (t: Date) => `${t.getUTCFullYear()}-${pad(t.getUTCMonth() + 1)}`;
+
+/** ISO 8601 week (UTC), e.g. "2024-W51": weeks start on Monday, week 1 holds the year's first Thursday. */
+export function isoWeekKey(t: Date): string {
+  const d = new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()));
+  const dow = d.getUTCDay() || 7;
+  d.setUTCDate(d.getUTCDate() + 4 - dow); // the Thursday of this week decides its year
+  const yearStart = Date.UTC(d.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((d.getTime() - yearStart) / 86_400_000 + 1) / 7);
+  return `${d.getUTCFullYear()}-W${pad(week)}`;
+}
+
+/**
+ * Plans retention (keep the last N sets plus the newest set of each of the last D days, W ISO weeks
+ * and M months that have backups — "grandfather-father-son", counted like restic). Pure: no I/O.
+ *
+ * Safety rules, whatever the policy says:
+ * - only complete Lifeboat sets are ever deleted; seed sets and incomplete sets (a backup still
+ *   uploading, or one that failed) are "ignore";
+ * - the newest complete Lifeboat set is always kept (its manifest exists only because its snapshot
+ *   passed integrity_check, so it is the newest set known to be good).
+ *
+ * Returns one decision per set, newest first.
+ */
+export function planRetention(sets: RetentionSet[], policy: RetentionPolicy): RetentionDecision[] {
+  const newestFirst = [...sets].sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1));
+  const managed = newestFirst.filter((s) => s.format === "lifeboat" && s.complete);
+  const reasons = new Map<string, string[]>(managed.map((s) => [s.id, []]));
+
+  if (managed.length) reasons.get(managed[0].id)!.push("newest complete set (always kept)");
+  managed.slice(0, policy.keepLast).forEach((s, i) => reasons.get(s.id)!.push(`one of the last ${policy.keepLast} sets (#${i + 1})`));
+
+  const buckets: [string, number, (t: Date) => string][] = [
+    ["daily", policy.keepDaily, dayKey],
+    ["weekly", policy.keepWeekly, isoWeekKey],
+    ["monthly", policy.keepMonthly, monthKey],
+  ];
+  for (const [label, limit, key] of buckets) {
+    const seen = new Set<string>();
+    for (const s of managed) {
+      if (seen.size >= limit) break;
+      const k = key(s.time);
+      if (seen.has(k)) continue; // an older set of a period already represented by a newer one
+      seen.add(k);
+      reasons.get(s.id)!.push(`newest of ${k} (${label} ${seen.size} of ${limit})`);
+    }
+  }
+
+  return newestFirst.map((s): RetentionDecision => {
+    const base = { setId: s.id, format: s.format, timestamp: s.time.toISOString(), keys: [...s.keys].sort() };
+    if (s.format !== "lifeboat") return { ...base, action: "ignore", reasons: ["seed CronJob set: Lifeboat never deletes it"] };
+    if (!s.complete) return { ...base, action: "ignore", reasons: ["incomplete set (no manifest): a backup in progress or one that failed; left alone"] };
+    const why = reasons.get(s.id)!;
+    if (why.length) return { ...base, action: "keep", reasons: why };
+    return {
+      ...base,
+      action: "delete",
+      reasons: [
+        `not among the last ${policy.keepLast} sets, nor the newest of one of the last ${policy.keepDaily} days, ${policy.keepWeekly} weeks or ${policy.keepMonthly} months with backups`,
+      ],
+    };
+  });
+}
