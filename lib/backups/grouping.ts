@@ -1,0 +1,79 @@
+import { OBJECT_KINDS, SET_KINDS, parseObjectName, type ObjectKind, type SetFormat } from "../contracts/backup-names";
+import type { CatalogObject, OtherObject } from "../contracts/catalog";
+
+/** One object as a listing returns it (BackupStore's StoredObject or a cached row). */
+export interface ListedObject {
+  key: string;
+  size: number;
+  lastModified: Date | string;
+}
+
+/** A backup set: the objects that share one timestamp and one naming format. */
+export interface BackupSet {
+  /** `seed-<stamp>` or `lifeboat-<stamp>`. */
+  id: string;
+  format: SetFormat;
+  /** `YYYY-MM-DD_HH-MM-SS` (UTC), as written in the object names. */
+  stamp: string;
+  time: Date;
+  /** In the order of OBJECT_KINDS (data first, manifest last). */
+  objects: CatalogObject[];
+  /** Kinds a complete set of this format has that this one lacks. */
+  missing: ObjectKind[];
+}
+
+export interface GroupedListing {
+  /** Newest first. */
+  sets: BackupSet[];
+  /** Everything that is not part of a set (unknown names, impossible dates, duplicates), in key order. */
+  other: OtherObject[];
+}
+
+const KIND_ORDER = new Map(OBJECT_KINDS.map((k, i) => [k, i]));
+const iso = (d: Date | string) => (typeof d === "string" ? d : d.toISOString());
+
+/**
+ * Turns an object listing into backup sets. Objects are recognised by their base name
+ * (parseObjectName); anything else, and a second object of a kind a set already holds (the same
+ * name under two folders), is listed in `other` — never dropped.
+ */
+export function groupObjects(objects: Iterable<ListedObject>): GroupedListing {
+  const byId = new Map<string, BackupSet>();
+  const other: OtherObject[] = [];
+  for (const o of objects) {
+    const parsed = parseObjectName(o.key);
+    if (!parsed) {
+      other.push({ key: o.key, size: o.size, lastModified: iso(o.lastModified) });
+      continue;
+    }
+    let set = byId.get(parsed.setId);
+    if (!set) {
+      set = { id: parsed.setId, format: parsed.format, stamp: parsed.stamp, time: parsed.time, objects: [], missing: [] };
+      byId.set(parsed.setId, set);
+    }
+    if (set.objects.some((x) => x.kind === parsed.kind)) {
+      other.push({ key: o.key, size: o.size, lastModified: iso(o.lastModified) });
+      continue;
+    }
+    set.objects.push({ key: o.key, kind: parsed.kind, size: o.size, lastModified: iso(o.lastModified) });
+  }
+  const sets = [...byId.values()];
+  for (const s of sets) {
+    s.objects.sort((a, b) => KIND_ORDER.get(a.kind)! - KIND_ORDER.get(b.kind)!);
+    const have = new Set(s.objects.map((x) => x.kind));
+    s.missing = SET_KINDS[s.format].filter((k) => !have.has(k));
+  }
+  sets.sort(newestFirst);
+  other.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { sets, other };
+}
+
+/** Sort comparator: newest set first; ties (a seed and a Lifeboat set in the same second) by id. */
+export function newestFirst(a: Pick<BackupSet, "time" | "id">, b: Pick<BackupSet, "time" | "id">): number {
+  return b.time.getTime() - a.time.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** Total bytes of a set's objects. */
+export function setSize(set: Pick<BackupSet, "objects">): number {
+  return set.objects.reduce((n, o) => n + o.size, 0);
+}

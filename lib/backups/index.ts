@@ -1,0 +1,4 @@
+export * from "./grouping";
+export * from "./anomalies";
+export * from "./series";
+export * from "./describe";
