@@ -36,4 +36,34 @@ export const migrations: Migration[] = [
       CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `,
   },
+  {
+    id: 10,
+    name: "catalog: cached listing per store, refresh state, fetched manifests",
+    sql: `
+      CREATE TABLE catalog_objects (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        last_modified TEXT NOT NULL,
+        PRIMARY KEY (source, key)
+      ) WITHOUT ROWID;
+      CREATE TABLE catalog_sources (
+        source TEXT PRIMARY KEY,
+        refreshed_at TEXT,
+        attempted_at TEXT,
+        object_count INTEGER NOT NULL DEFAULT 0,
+        error_failure TEXT,
+        error_message TEXT,
+        error_at TEXT
+      );
+      CREATE TABLE catalog_manifests (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        last_modified TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (source, key)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
