@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ObjectKind, SetFormat } from "./backup-names";
+import { BackupManifest } from "./manifest";
 
 export const AnomalyType = z.enum(["growth", "shrink", "gap", "stale"]);
 export type AnomalyType = z.infer<typeof AnomalyType>;
@@ -59,5 +60,54 @@ export const CatalogResponse = z.object({
   source: z.string().optional(),
   /** Set when the last refresh failed: the banner text. The listing above is the last good one. */
   error: z.object({ failure: z.string(), message: z.string(), at: z.string() }).nullable().optional(),
+  /** Paging and filtering (`?flag=&offset=&limit=`): sets matching the filter before paging. */
+  total: z.number().int().nonnegative().optional(),
+  offset: z.number().int().nonnegative().optional(),
+  limit: z.number().int().nonnegative().nullable().optional(),
+  flag: z.string().optional(),
+  /** Sets per filter (all, flagged, critical, warning, growth, shrink, gap, stale, incomplete). */
+  counts: z.record(z.string(), z.number().int().nonnegative()).optional(),
 });
 export type CatalogResponse = z.infer<typeof CatalogResponse>;
+
+/** Filters of the history (`?flag=`): every set, flagged ones, by level, by anomaly type, incomplete sets. */
+export const CATALOG_FILTERS = ["all", "flagged", "critical", "warning", "growth", "shrink", "gap", "stale", "incomplete"] as const;
+export const CatalogFilter = z.enum(CATALOG_FILTERS);
+export type CatalogFilter = z.infer<typeof CatalogFilter>;
+
+/** GET /api/catalog and the answer of POST /api/catalog/refresh: how fresh the cached view is. */
+export const CatalogStatus = z.object({
+  configured: z.boolean(),
+  source: z.string(),
+  endpoint: z.string().nullable(),
+  bucket: z.string().nullable(),
+  prefix: z.string().nullable(),
+  refreshedAt: z.string().nullable(),
+  attemptedAt: z.string().nullable(),
+  refreshing: z.boolean(),
+  objectCount: z.number().int().nonnegative(),
+  refreshIntervalSeconds: z.number().positive(),
+  error: z.object({ failure: z.string(), message: z.string(), at: z.string() }).nullable(),
+});
+export type CatalogStatus = z.infer<typeof CatalogStatus>;
+
+/** The manifest of a set as the detail page shows it: absent (seed sets), read, or why not. */
+export const ManifestState = z.discriminatedUnion("state", [
+  z.object({ state: z.literal("absent") }),
+  z.object({ state: z.literal("ok"), manifest: BackupManifest }),
+  /** The object exists but is not a valid manifest (the message says what is wrong). */
+  z.object({ state: z.literal("invalid"), message: z.string() }),
+  /** The store could not be read just now (and no copy is cached). */
+  z.object({ state: z.literal("unavailable"), message: z.string() }),
+]);
+export type ManifestState = z.infer<typeof ManifestState>;
+
+/** GET /api/backups/:id */
+export const CatalogSetDetail = z.object({
+  set: CatalogSet,
+  /** Ids of the neighbouring sets in time (any format), for previous/next links. */
+  newerId: z.string().nullable(),
+  olderId: z.string().nullable(),
+  manifest: ManifestState,
+});
+export type CatalogSetDetail = z.infer<typeof CatalogSetDetail>;

@@ -1,0 +1,241 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import net from "node:net";
+import { Readable } from "node:stream";
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import pino from "pino";
+import { S3BackupStore } from "../storage/s3-backup-store";
+import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
+import { openDatabase } from "../db/database";
+import { seedObjectNames, lifeboatObjectNames } from "../contracts/backup-names";
+import { CatalogResponse, CatalogSetDetail, type CatalogSet } from "../contracts/catalog";
+import type { BackupManifest } from "../contracts/manifest";
+import { CatalogService } from "./catalog-service";
+
+const log = pino({ level: "silent" });
+const creds = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", region: "us-east-1" };
+const tmp = (p: string) => mkdtempSync(path.join(tmpdir(), p));
+const DAY = 86_400_000;
+const night = (i: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, 5) + i * DAY);
+
+let s3: EmbeddedS3;
+let bucketNo = 0;
+beforeAll(async () => {
+  s3 = await startEmbeddedS3({ directory: tmp("lifeboat-cat-s3-"), buckets: Array.from({ length: 8 }, (_, i) => `cat-${i}`) });
+});
+afterAll(async () => {
+  await s3?.stop();
+});
+
+function put(store: S3BackupStore, key: string, bytes: number | string): Promise<void> {
+  const body = typeof bytes === "string" ? Buffer.from(bytes) : Buffer.alloc(bytes, 7);
+  return store.put(key, Readable.from([body]));
+}
+
+function service(store: S3BackupStore | null, dataDir = tmp("lifeboat-cat-db-"), now?: () => Date) {
+  const db = openDatabase(dataDir);
+  return {
+    db,
+    dataDir,
+    svc: new CatalogService({ db, store, location: { endpoint: s3.endpoint, bucket: "x", prefix: "k3s" }, refreshIntervalMs: 60_000, log, now }),
+  };
+}
+
+/** A store on a fresh bucket with `nights` seed sets of ~1000-byte archives. */
+async function filledStore(nights: number, sizes?: (i: number) => number): Promise<S3BackupStore> {
+  const store = new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: `cat-${bucketNo++}`, prefix: "k3s" });
+  for (let i = 0; i < nights; i++) {
+    const n = seedObjectNames(night(i));
+    await Promise.all([put(store, n.fileArchive, sizes?.(i) ?? 1000), put(store, n.logical, (sizes?.(i) ?? 1000) + 100)]);
+  }
+  return store;
+}
+
+describe("CatalogService against s3rver", () => {
+  it("refreshes incrementally: only added, changed and removed objects are written", async () => {
+    const store = await filledStore(3);
+    const { svc } = service(store);
+    const first = await svc.refresh();
+    expect(first).toMatchObject({ ok: true, objects: 6, added: 6, changed: 0, removed: 0 });
+    expect(svc.view().sets.map((s) => s.id)).toEqual(["seed-2025-01-03_00-00-05", "seed-2025-01-02_00-00-05", "seed-2025-01-01_00-00-05"]);
+
+    const unchanged = svc.view();
+    expect(await svc.refresh()).toMatchObject({ ok: true, added: 0, changed: 0, removed: 0 });
+    expect(svc.view()).toBe(unchanged); // nothing changed: nothing recomputed
+
+    const n3 = seedObjectNames(night(3));
+    await put(store, n3.fileArchive, 1000);
+    await put(store, "notes.txt", "not a backup");
+    await put(store, seedObjectNames(night(0)).logical, 5000); // rewritten with another size
+    await store.delete(seedObjectNames(night(1)).fileArchive);
+    expect(await svc.refresh()).toMatchObject({ ok: true, objects: 7, added: 2, changed: 1, removed: 1 });
+    const view = svc.view();
+    expect(view.sets[0]).toMatchObject({ id: "seed-2025-01-04_00-00-05", missing: ["logical"] });
+    expect(view.sets.find((s) => s.id === "seed-2025-01-02_00-00-05")!.missing).toEqual(["file-archive"]);
+    expect(view.sets.find((s) => s.id === "seed-2025-01-01_00-00-05")!.objects.find((o) => o.kind === "logical")!.size).toBe(5000);
+    expect(view.other.map((o) => o.key)).toEqual(["notes.txt"]);
+    expect(view.counts.incomplete).toBe(2);
+  });
+
+  it("serves the cached listing after a restart without listing the store", async () => {
+    const store = await filledStore(2);
+    const a = service(store);
+    await a.svc.refresh();
+    a.db.close();
+    // Same data dir, same source; the store's credentials are now wrong, so any listing would fail.
+    const broken = new S3BackupStore({ ...creds, accessKeyId: "NOPE", secretAccessKey: "nope", endpoint: s3.endpoint, bucket: (store as unknown as { cfg: { bucket: string } }).cfg.bucket, prefix: "k3s" });
+    expect(broken.description).toBe(store.description);
+    const b = service(broken, a.dataDir);
+    expect(b.svc.view().sets).toHaveLength(2);
+    expect(b.svc.status().refreshedAt).not.toBeNull();
+  });
+
+  it("keeps the last good listing and records the cause when the store goes down, and recovers", async () => {
+    const dir = tmp("lifeboat-cat-down-");
+    let own = await startEmbeddedS3({ directory: dir, buckets: ["down"] });
+    const port = own.port;
+    const store = new S3BackupStore({ ...creds, endpoint: own.endpoint, bucket: "down", maxAttempts: 1 });
+    for (let i = 0; i < 3; i++) await put(store, seedObjectNames(night(i)).fileArchive, 900);
+    const { svc } = service(store);
+    await svc.refresh();
+    const good = svc.status().refreshedAt;
+    await own.stop();
+
+    const failed = await svc.refresh();
+    expect(failed.ok).toBe(false);
+    const st = svc.status();
+    expect(st.error).toMatchObject({ failure: "unreachable" });
+    expect(st.error!.message).toContain(`127.0.0.1:${port}`);
+    expect(st.error!.message).toContain("s3://down");
+    expect(st.refreshedAt).toBe(good);
+    expect(svc.view().sets).toHaveLength(3);
+    expect(CatalogResponse.parse(svc.response()).error?.failure).toBe("unreachable");
+
+    own = await startEmbeddedS3({ directory: dir, buckets: ["down"], port });
+    try {
+      expect((await svc.refresh()).ok).toBe(true);
+      expect(svc.status().error).toBeNull();
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it("names wrong credentials and a missing bucket without echoing a secret", async () => {
+    const auth = service(new S3BackupStore({ ...creds, accessKeyId: "WRONGKEY", secretAccessKey: "wrong-secret-123", endpoint: s3.endpoint, bucket: "cat-0" }));
+    await auth.svc.refresh();
+    expect(auth.svc.status().error?.failure).toBe("auth");
+    expect(JSON.stringify(auth.svc.status())).not.toContain("wrong-secret-123");
+    const missing = service(new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: "no-such-bucket" }));
+    await missing.svc.refresh();
+    expect(missing.svc.status().error).toMatchObject({ failure: "no_bucket" });
+    expect(missing.svc.status().error!.message).toContain("no-such-bucket");
+  });
+
+  it("says so when no store is configured", async () => {
+    const { svc } = service(null);
+    expect((await svc.refresh()).ok).toBe(false);
+    expect(svc.status()).toMatchObject({ configured: false, error: { failure: "not_configured" } });
+    expect(svc.view().sets).toEqual([]);
+  });
+
+  it("shares one listing between concurrent refreshes and waits for it on first load", async () => {
+    const store = await filledStore(2);
+    const { svc } = service(store);
+    const a = svc.refresh();
+    const b = svc.refresh();
+    expect(a).toBe(b);
+    await a;
+    const fresh = service(store);
+    await fresh.svc.ensureLoaded();
+    expect(fresh.svc.view().sets).toHaveLength(2);
+  });
+
+  it("pages and filters newest first, with counts per filter", async () => {
+    // Steady, then a growth episode: 1.6× (warning) then 4.5× (critical).
+    const sizes = [1000, 1002, 998, 1001, 1000, 999, 1003, 1000, 1600, 4500];
+    const store = await filledStore(sizes.length, (i) => sizes[i]);
+    const { svc } = service(store, undefined, () => new Date(night(9).getTime() + 3_600_000));
+    await svc.refresh();
+    const res = CatalogResponse.parse(svc.response({ flag: "critical" }));
+    expect(res.sets.map((s) => s.id)).toEqual(["seed-2025-01-10_00-00-05"]);
+    expect(res.total).toBe(1);
+    expect(res.counts).toMatchObject({ all: 10, flagged: 2, critical: 1, warning: 1, growth: 2, gap: 0, stale: 0 });
+    const page = svc.page({ offset: 2, limit: 3 });
+    expect(page.total).toBe(10);
+    expect(page.sets.map((s: CatalogSet) => s.id)).toEqual(["seed-2025-01-08_00-00-05", "seed-2025-01-07_00-00-05", "seed-2025-01-06_00-00-05"]);
+    expect(svc.view().chart.flags.map((f) => f.level).sort()).toEqual(["critical", "critical", "warning", "warning"]);
+  });
+
+  it("reads, validates and caches a set's manifest", async () => {
+    const store = new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: `cat-${bucketNo++}` });
+    const t = night(0);
+    const names = lifeboatObjectNames(t);
+    const manifest: BackupManifest = {
+      version: 1,
+      setId: `lifeboat-2025-01-01_00-00-05`,
+      createdAt: t.toISOString(),
+      host: "pi-server",
+      k3sVersion: "v1.31.4+k3s1",
+      agentVersion: "0.1.0",
+      snapshotMethod: "vacuum-into",
+      integrity: "ok",
+      database: {
+        fileSize: 2_400_000,
+        pageSize: 4096,
+        pageCount: 586,
+        freelistCount: 12,
+        rowCount: 1500,
+        currentRevision: 90_000,
+        compactRevision: 88_900,
+        compactionLag: 1100,
+        uncompactedRows: 300,
+        liveKeys: 180,
+        topPrefixesByRows: [{ prefix: "/registry/leases", rows: 900, bytes: 700_000 }],
+        topPrefixesByBytes: [{ prefix: "/registry/leases", rows: 900, bytes: 700_000 }],
+      },
+      objects: [{ kind: "lifeboat-logical", key: names.logical, size: 10, sha256: "a".repeat(64) }],
+      timings: { total: 1234 },
+      archivedPaths: ["db/state.db", "token"],
+    };
+    await put(store, names.logical, 10);
+    await put(store, names.manifest, JSON.stringify(manifest));
+    const bad = lifeboatObjectNames(night(1));
+    await put(store, bad.manifest, JSON.stringify({ version: 2 }));
+    await put(store, seedObjectNames(night(2)).logical, 10);
+    const { svc } = service(store);
+    await svc.refresh();
+
+    const ok = CatalogSetDetail.parse(await svc.detail("lifeboat-2025-01-01_00-00-05"));
+    expect(ok.manifest.state).toBe("ok");
+    expect(ok.manifest.state === "ok" && ok.manifest.manifest.database.compactionLag).toBe(1100);
+    expect(ok.set.missing).toEqual(["lifeboat-files", "lifeboat-token"]);
+    expect(ok.newerId).toBe("lifeboat-2025-01-02_00-00-05");
+    expect(ok.olderId).toBeNull();
+
+    const invalid = await svc.detail("lifeboat-2025-01-02_00-00-05");
+    expect(invalid!.manifest).toMatchObject({ state: "invalid" });
+    expect((invalid!.manifest as { message: string }).message).toMatch(/not a valid Lifeboat manifest \(version/);
+    expect((await svc.detail("seed-2025-01-03_00-00-05"))!.manifest).toEqual({ state: "absent" });
+    expect(await svc.detail("seed-1999-01-01_00-00-00")).toBeNull();
+
+    // Cached: readable even when the object is gone from the store.
+    await store.delete(names.manifest);
+    expect((await svc.detail("lifeboat-2025-01-01_00-00-05"))!.manifest.state).toBe("ok");
+  });
+});
+
+describe("CatalogService with an unreachable store on first load", () => {
+  it("renders without waiting forever and shows the cause", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, "127.0.0.1", () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const { svc } = service(new S3BackupStore({ ...creds, endpoint: `http://127.0.0.1:${port}`, bucket: "b", maxAttempts: 1 }));
+    await svc.ensureLoaded();
+    expect(svc.status().error?.failure).toBe("unreachable");
+    expect(svc.view().sets).toEqual([]);
+  });
+});

@@ -1,0 +1,301 @@
+import type { Logger } from "pino";
+import type { Db } from "../db/database";
+import { listAll, StorageError, NotFoundError, type BackupStore } from "../storage";
+import { groupObjects, type BackupSet } from "../backups/grouping";
+import { detectAnomalies, DEFAULT_THRESHOLDS, type AnomalyThresholds } from "../backups/anomalies";
+import { sizeChartData, type SizeChartData } from "../backups/series";
+import { BackupManifest } from "../contracts/manifest";
+import {
+  CATALOG_FILTERS,
+  type CatalogFilter,
+  type CatalogResponse,
+  type CatalogSet,
+  type CatalogSetDetail,
+  type CatalogStatus,
+  type ManifestState,
+  type OtherObject,
+} from "../contracts/catalog";
+import { CatalogCache, type CachedObject, type DiffResult } from "./catalog-cache";
+import type { StoreLocation } from "./config";
+
+/** Everything the pages show, computed once per change of the listing (and once a minute for staleness). */
+export interface CatalogView {
+  /** Newest first, with anomalies. */
+  sets: CatalogSet[];
+  other: OtherObject[];
+  chart: SizeChartData;
+  counts: Record<CatalogFilter, number>;
+  computedAt: Date;
+}
+
+export interface CatalogServiceOptions {
+  db: Db;
+  /** null when no bucket is configured: every refresh then reports "not_configured". */
+  store: BackupStore | null;
+  location: StoreLocation;
+  thresholds?: AnomalyThresholds;
+  refreshIntervalMs: number;
+  log: Logger;
+  now?: () => Date;
+  /** How long a page waits for the very first listing before rendering what it has (default 15 s). */
+  firstLoadWaitMs?: number;
+}
+
+export interface RefreshOutcome extends DiffResult {
+  ok: boolean;
+  ms: number;
+  objects: number;
+}
+
+// Staleness depends on the clock: recompute the view at least this often even when nothing changed.
+const RECOMPUTE_MS = 60_000;
+/** Manifests are small JSON documents; anything bigger is not one of ours. */
+const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The dashboard's backup catalog: the store's listing cached in SQLite, refreshed on an interval and
+ * on demand (one refresh at a time; callers share it), turned into sets with anomalies. A failed
+ * refresh keeps the last good listing and records the error for the banner. Never throws from
+ * refresh(): failures are state.
+ */
+export class CatalogService {
+  private readonly cache: CatalogCache;
+  private readonly thresholds: AnomalyThresholds;
+  private readonly now: () => Date;
+  private mirror: Map<string, CachedObject> | null = null;
+  private version = 0;
+  private computed: { version: number; view: CatalogView; byId: Map<string, number> } | null = null;
+  private inflight: Promise<RefreshOutcome> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private firstLoad: Promise<unknown> | null = null;
+
+  constructor(private readonly opts: CatalogServiceOptions) {
+    this.cache = new CatalogCache(opts.db, opts.store?.description ?? "none");
+    this.thresholds = opts.thresholds ?? DEFAULT_THRESHOLDS;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  /** The cache key of this store: its description (`s3://bucket/prefix at endpoint`). */
+  get source(): string {
+    return this.cache.source;
+  }
+
+  /** Starts refreshing every refreshIntervalMs (the timer does not keep the process alive). */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.refresh(), this.opts.refreshIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  status(): CatalogStatus {
+    const s = this.cache.state();
+    return {
+      configured: this.opts.store !== null,
+      source: this.source,
+      endpoint: this.opts.location.endpoint,
+      bucket: this.opts.location.bucket,
+      prefix: this.opts.location.prefix,
+      refreshedAt: s.refreshedAt,
+      attemptedAt: s.attemptedAt,
+      refreshing: this.inflight !== null,
+      objectCount: s.objectCount,
+      refreshIntervalSeconds: this.opts.refreshIntervalMs / 1000,
+      error: this.opts.store ? s.error : { failure: "not_configured", message: "No backup store is configured: set AWS_S3_BUCKET (and AWS_S3_ENDPOINT for a non-AWS store), or run `npm start` without them for the demo.", at: this.now().toISOString() },
+    };
+  }
+
+  /**
+   * Lists the store and applies the differences to the cache. Concurrent calls share one listing.
+   * Resolves with what changed; on failure records the error (the cached listing stays) and
+   * resolves with ok: false.
+   */
+  refresh(): Promise<RefreshOutcome> {
+    this.inflight ??= this.doRefresh().finally(() => {
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  private async doRefresh(): Promise<RefreshOutcome> {
+    const started = Date.now();
+    const log = this.opts.log;
+    const at = () => this.now().toISOString();
+    const store = this.opts.store;
+    if (!store) return { ok: false, ms: 0, objects: 0, added: 0, changed: 0, removed: 0 };
+    let listing: CachedObject[];
+    try {
+      listing = [];
+      for await (const o of listAll(store)) listing.push({ key: o.key, size: o.size, lastModified: o.lastModified.toISOString() });
+    } catch (err) {
+      const failure = err instanceof StorageError ? err.failure : err instanceof NotFoundError ? "no_bucket" : "other";
+      const message = err instanceof Error ? err.message : String(err);
+      this.cache.recordFailure(failure, message, at());
+      log.warn({ err, source: this.source, failure }, "catalog refresh failed; keeping the last good listing");
+      return { ok: false, ms: Date.now() - started, objects: this.loadMirror().size, added: 0, changed: 0, removed: 0 };
+    }
+    const mirror = this.loadMirror();
+    const diff = this.cache.apply(listing, mirror, at());
+    if (diff.added || diff.changed || diff.removed) {
+      this.mirror = new Map(listing.map((o) => [o.key, o]));
+      this.version++;
+    }
+    const ms = Date.now() - started;
+    log.info({ source: this.source, objects: listing.length, ...diff, ms }, "catalog refreshed");
+    return { ok: true, ms, objects: listing.length, ...diff };
+  }
+
+  private loadMirror(): Map<string, CachedObject> {
+    this.mirror ??= new Map(this.cache.objects().map((o) => [o.key, o]));
+    return this.mirror;
+  }
+
+  /**
+   * Makes sure a page has something to show: the first time (nothing ever listed or tried) it waits
+   * for a refresh, up to firstLoadWaitMs; afterwards it only starts a background refresh when the
+   * last attempt is older than the refresh interval.
+   */
+  async ensureLoaded(): Promise<void> {
+    const s = this.cache.state();
+    if (!s.refreshedAt && !s.attemptedAt && this.opts.store) {
+      this.firstLoad ??= this.refresh();
+      const wait = this.opts.firstLoadWaitMs ?? 15_000;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.firstLoad, new Promise((r) => (timer = setTimeout(r, wait)))]);
+      clearTimeout(timer);
+      return;
+    }
+    const last = s.attemptedAt ? Date.parse(s.attemptedAt) : 0;
+    if (this.now().getTime() - last > this.opts.refreshIntervalMs) void this.refresh();
+  }
+
+  /** The catalog as pages show it (computed from the cache; cheap when nothing changed). */
+  view(): CatalogView {
+    const mirror = this.loadMirror();
+    const now = this.now();
+    if (this.computed && this.computed.version === this.version && now.getTime() - this.computed.view.computedAt.getTime() < RECOMPUTE_MS) {
+      return this.computed.view;
+    }
+    const { sets, other } = groupObjects(mirror.values());
+    const anomalies = detectAnomalies(sets, { thresholds: this.thresholds, now });
+    const catalogSets = sets.map((s) => toCatalogSet(s, anomalies.get(s.id) ?? []));
+    const counts = Object.fromEntries(CATALOG_FILTERS.map((f) => [f, 0])) as Record<CatalogFilter, number>;
+    for (const s of catalogSets) for (const f of CATALOG_FILTERS) if (matches(s, f)) counts[f]++;
+    const view: CatalogView = { sets: catalogSets, other, chart: sizeChartData(sets, anomalies), counts, computedAt: now };
+    this.computed = { version: this.version, view, byId: new Map(catalogSets.map((s, i) => [s.id, i])) };
+    return view;
+  }
+
+  /** One page of sets matching `flag`, newest first. `limit` null means all. */
+  page(opts: { flag?: CatalogFilter; offset?: number; limit?: number | null } = {}): { sets: CatalogSet[]; total: number } {
+    const flag = opts.flag ?? "all";
+    const all = this.view().sets;
+    const matching = flag === "all" ? all : all.filter((s) => matches(s, flag));
+    const offset = Math.max(0, opts.offset ?? 0);
+    const end = opts.limit === null || opts.limit === undefined ? undefined : offset + opts.limit;
+    return { sets: matching.slice(offset, end), total: matching.length };
+  }
+
+  /** GET /api/backups: the catalog JSON (all sets unless `limit` is given). */
+  response(opts: { flag?: CatalogFilter; offset?: number; limit?: number | null } = {}): CatalogResponse {
+    const view = this.view();
+    const status = this.status();
+    const { sets, total } = this.page(opts);
+    return {
+      sets,
+      other: view.other,
+      refreshedAt: status.refreshedAt,
+      source: status.source,
+      error: status.error,
+      total,
+      offset: opts.offset ?? 0,
+      limit: opts.limit ?? null,
+      flag: opts.flag ?? "all",
+      counts: view.counts,
+    };
+  }
+
+  /** A set and its neighbours in time; null when there is no such set. */
+  findSet(id: string): { set: CatalogSet; newerId: string | null; olderId: string | null } | null {
+    const view = this.view();
+    const i = this.computed!.byId.get(id);
+    if (i === undefined) return null;
+    return { set: view.sets[i], newerId: view.sets[i - 1]?.id ?? null, olderId: view.sets[i + 1]?.id ?? null };
+  }
+
+  /** GET /api/backups/:id — the set, its neighbours and its manifest; null when there is no such set. */
+  async detail(id: string): Promise<CatalogSetDetail | null> {
+    const found = this.findSet(id);
+    if (!found) return null;
+    return { ...found, manifest: await this.manifest(found.set) };
+  }
+
+  /**
+   * Reads and validates a set's `lifeboat_*_manifest.json` (cached once read: manifests never change
+   * in place). Never throws: a missing, invalid or unreadable manifest is a state with a message.
+   */
+  async manifest(set: CatalogSet): Promise<ManifestState> {
+    const obj = set.objects.find((o) => o.kind === "manifest");
+    if (!obj) return { state: "absent" };
+    let body = this.cache.manifest(obj.key, obj.size, obj.lastModified);
+    if (body === null) {
+      if (!this.opts.store) return { state: "unavailable", message: "No backup store is configured." };
+      if (obj.size > MANIFEST_MAX_BYTES) return { state: "invalid", message: `${obj.key} is ${obj.size} bytes: too big to be a Lifeboat manifest.` };
+      try {
+        const stream = await this.opts.store.get(obj.key);
+        const chunks: Buffer[] = [];
+        let n = 0;
+        for await (const c of stream) {
+          n += (c as Buffer).length;
+          if (n > MANIFEST_MAX_BYTES) {
+            stream.destroy();
+            return { state: "invalid", message: `${obj.key} is larger than ${MANIFEST_MAX_BYTES} bytes: not a Lifeboat manifest.` };
+          }
+          chunks.push(c as Buffer);
+        }
+        body = Buffer.concat(chunks).toString("utf8");
+      } catch (err) {
+        this.opts.log.warn({ err, key: obj.key }, "could not read a manifest");
+        return { state: "unavailable", message: `Could not read ${obj.key}: ${err instanceof Error ? err.message : String(err)}` };
+      }
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      return { state: "invalid", message: `${obj.key} is not JSON.` };
+    }
+    const parsed = BackupManifest.safeParse(json);
+    if (!parsed.success) {
+      const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+      return { state: "invalid", message: `${obj.key} is not a valid Lifeboat manifest (${first.join("; ")}).` };
+    }
+    this.cache.saveManifest(obj.key, obj.size, obj.lastModified, body);
+    return { state: "ok", manifest: parsed.data };
+  }
+}
+
+function toCatalogSet(s: BackupSet, anomalies: CatalogSet["anomalies"]): CatalogSet {
+  return { id: s.id, format: s.format, timestamp: s.time.toISOString(), objects: s.objects, missing: s.missing, anomalies };
+}
+
+/** Whether a set belongs under a history filter. */
+export function matches(s: CatalogSet, f: CatalogFilter): boolean {
+  switch (f) {
+    case "all":
+      return true;
+    case "flagged":
+      return s.anomalies.length > 0;
+    case "critical":
+    case "warning":
+      return s.anomalies.some((a) => a.level === f);
+    case "incomplete":
+      return s.missing.length > 0;
+    default:
+      return s.anomalies.some((a) => a.type === f);
+  }
+}
