@@ -1,5 +1,9 @@
 import type { Command } from "./command";
 import { serveCommand } from "./serve";
+import { backupCommand } from "./backup";
+import { listCommand } from "./list";
+import { statsCommand } from "./stats";
+import { retentionCommand } from "./retention";
 
 /** Every CLI command. Features add theirs here. */
-export const commands: Command[] = [serveCommand];
+export const commands: Command[] = [serveCommand, backupCommand, listCommand, statsCommand, retentionCommand];

@@ -1,0 +1,246 @@
+import { execFile } from "node:child_process";
+import { createReadStream, promises as fsp } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Job } from "../../lib/contracts/agent-jobs";
+import { BackupManifest, type ManifestObject } from "../../lib/contracts/manifest";
+import { lifeboatObjectNames, formatStamp } from "../../lib/contracts/backup-names";
+import type { BackupResult, StartBackupRequest } from "../../lib/contracts/agent-backup";
+import { NotFoundError, StorageError } from "../../lib/storage/errors";
+import type { BackupStore } from "../../lib/storage/backup-store";
+import { AgentConfigError, readPassphrase } from "../config";
+import type { JobHandle } from "../jobs/job-registry";
+import type { AgentDeps } from "../module";
+import { AGENT_VERSION } from "../version";
+import { uploadBuffer, uploadEncrypted, type UploadedObject } from "./archive-pipeline";
+import { checkPassphrase, PassphraseMismatchError } from "./passphrase-check";
+import { runRetention } from "./retention-run";
+import { listStoreSets } from "./sets";
+import { checkSnapshot, snapshotStagingRoot, makeStaging, removeStaging, SnapshotError, takeSnapshot, DEFAULT_SNAPSHOT_METHOD, type SnapshotMethod } from "./snapshot";
+import { collectEntries, tarStream, type TarEntry } from "./tar-stream";
+
+/** The steps of a backup job, in order (GET /jobs/:id shows them; the dashboard draws them). */
+export const BACKUP_STEPS = [
+  { name: "check", label: "Check store and passphrase" },
+  { name: "snapshot", label: "Snapshot" },
+  { name: "integrity", label: "Integrity check" },
+  { name: "stats", label: "Statistics" },
+  { name: "upload-logical", label: "Upload database" },
+  { name: "upload-files", label: "Upload server files" },
+  { name: "upload-token", label: "Upload token" },
+  { name: "manifest", label: "Verify and write manifest" },
+  { name: "retention", label: "Retention" },
+];
+
+export type BackupTrigger = "api" | "cli" | "schedule";
+
+export interface BackupOptions extends StartBackupRequest {
+  /** Snapshot method (benchmarks compare both); default VACUUM INTO. */
+  snapshotMethod?: SnapshotMethod;
+}
+
+const mb = (n: number) => `${(n / 1e6).toFixed(n < 10e6 ? 2 : 1)} MB`;
+const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+
+/** The installed k3s's version ("v1.31.4+k3s1"), or null when k3s is not on PATH. */
+function k3sVersion(): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile("k3s", ["--version"], { timeout: 3000 }, (err, stdout) => {
+      if (err) return resolve(null);
+      resolve(/k3s version (\S+)/.exec(stdout)?.[1] ?? null);
+    });
+  });
+}
+
+/**
+ * Starts a backup job in the registry (group "backup": one at a time) and returns its id at once.
+ * Throws JobRunningError when a backup is already running. The API, the CLI and the schedule all
+ * come through here.
+ */
+export function startBackupJob(deps: AgentDeps, request: BackupOptions, trigger: BackupTrigger): { id: string; done: Promise<Job> } {
+  const log = deps.log.child({ component: "backup", trigger });
+  const started = deps.jobs.start<BackupResult>({
+    type: "backup",
+    group: "backup",
+    steps: BACKUP_STEPS,
+    run: (job) => runBackup(deps, request, job, log.child({ jobId: job.id })),
+    describeError: describeBackupError,
+    onFinish: (job) => {
+      if (job.state === "succeeded") log.info({ jobId: job.id, setId: (job.result as BackupResult).setId }, "backup succeeded");
+      else log.error({ jobId: job.id, error: job.error }, "backup failed");
+    },
+  });
+  return started;
+}
+
+/** A failure whose message is already the full sentence for the user. */
+class BackupStepError extends Error {}
+
+/** The sentence a failed backup reports: what happened, what to do, and that nothing counts as a backup. */
+export function describeBackupError(err: unknown): string {
+  const tail = " No manifest was uploaded, so nothing from this run counts as a backup.";
+  if (err instanceof StorageError || err instanceof NotFoundError) {
+    const e = err as StorageError;
+    const hint =
+      e.failure === "unreachable"
+        ? "Check AWS_S3_ENDPOINT and the network."
+        : e.failure === "auth"
+          ? "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+          : e.failure === "no_bucket"
+            ? "Check AWS_S3_BUCKET (the bucket must exist)."
+            : "";
+    return `The backup store failed: ${e.message}. ${hint}`.trim() + tail;
+  }
+  if (err instanceof SnapshotError || err instanceof PassphraseMismatchError || err instanceof AgentConfigError || err instanceof BackupStepError) return (err as Error).message + tail;
+  return `The backup failed: ${(err as Error)?.message ?? String(err)}.` + tail;
+}
+
+async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle, log: AgentDeps["log"]): Promise<BackupResult> {
+  const cfg = deps.config;
+  const timings: Record<string, number> = {};
+  const t0 = performance.now();
+  const uploaded: string[] = [];
+  let store: BackupStore | undefined;
+  let staging: string | undefined;
+  try {
+    // 1. Everything that can be checked before touching the database.
+    job.step("check");
+    const passphrase = readPassphrase(cfg);
+    store = deps.store();
+    const tokenStat = await fsp.stat(cfg.tokenPath).catch(() => null);
+    if (!tokenStat?.isFile())
+      throw new BackupStepError(
+        `There is no k3s token at ${cfg.tokenPath}. k3s cannot use a restored datastore without the token that encrypted its bootstrap data, so a backup without it is incomplete. Check LIFEBOAT_K3S_SERVER_DIR.`,
+      );
+    let t = performance.now();
+    const listing = await listStoreSets(store);
+    let passphraseCheck: string;
+    try {
+      passphraseCheck = await checkPassphrase(store, listing.sets, passphrase);
+    } catch (err) {
+      if (!(err instanceof PassphraseMismatchError) || !request.allowNewPassphrase) throw err;
+      passphraseCheck = `new passphrase on purpose: it does not open ${err.setId}`;
+    }
+    timings.passphraseCheck = performance.now() - t;
+    job.detail("check", `${store.description}; ${passphraseCheck}`);
+
+    // 2. Snapshot: the only moment the live database is read. Name the set after it (UTC, seconds).
+    job.step("snapshot");
+    let time = new Date(Math.floor(Date.now() / 1000) * 1000);
+    while (listing.sets.some((s) => s.id === `lifeboat-${formatStamp(time)}`)) {
+      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
+      time = new Date(Math.floor(Date.now() / 1000) * 1000);
+    }
+    const names = lifeboatObjectNames(time);
+    staging = await makeStaging(snapshotStagingRoot(cfg.stateDir), "backup");
+    const snap = await takeSnapshot(cfg.dbPath, staging, request.snapshotMethod ?? DEFAULT_SNAPSHOT_METHOD);
+    timings.snapshot = snap.ms;
+    job.detail("snapshot", `${snap.method}: ${mb(snap.bytes)} in ${secs(snap.ms)}`);
+    log.info({ method: snap.method, ms: Math.round(snap.ms), bytes: snap.bytes }, "snapshot taken");
+
+    // 3-4. Check the copy; only a copy that passes is uploaded.
+    job.step("integrity");
+    const checked = checkSnapshot(snap.path, cfg.dbPath);
+    timings.integrityCheck = checked.integrityMs;
+    job.detail("integrity", `integrity_check: ok (${secs(checked.integrityMs)})`);
+    job.step("stats");
+    timings.stats = checked.statsMs;
+    const st = checked.stats;
+    job.detail("stats", `${st.rowCount} rows, revision ${st.currentRevision}, compaction lag ${st.compactionLag}`);
+
+    // 5-7. Package and upload, streaming from the snapshot.
+    const dbDirStat = await fsp.stat(path.dirname(cfg.dbPath));
+    const serverEntries: TarEntry[] = [
+      { name: "db", type: "dir", mode: dbDirStat.mode & 0o7777, size: 0, mtime: time },
+      { name: "db/state.db", type: "file", source: snap.path, mode: 0o600, size: snap.bytes, mtime: time },
+    ];
+    const tokenEntry: TarEntry = { name: "token", type: "file", source: cfg.tokenPath, mode: tokenStat.mode & 0o7777, size: tokenStat.size, mtime: tokenStat.mtime };
+    serverEntries.push(tokenEntry);
+    const skipped: string[] = [];
+    await collectEntries(cfg.serverDir, "cred", serverEntries, skipped);
+    await collectEntries(cfg.serverDir, "tls", serverEntries, skipped);
+    if (skipped.length) log.warn({ skipped }, "not archived: not regular files or directories");
+    const filesBytes = serverEntries.reduce((n, e) => n + (e.type === "file" ? e.size : 0), 0);
+    const total = snap.bytes + filesBytes + tokenStat.size;
+    let base = 0;
+    job.progress(0, total);
+    const upload = async (stepName: string, key: string, source: () => import("node:stream").Readable, inputBytes: number): Promise<UploadedObject> => {
+      job.step(stepName);
+      const ts = performance.now();
+      uploaded.push(key);
+      const res = await uploadEncrypted(store!, key, source(), passphrase, { onSourceBytes: (n) => job.progress(base + Math.min(n, inputBytes)) });
+      base += inputBytes;
+      job.progress(base);
+      job.detail(stepName, `${mb(res.size)} in ${secs(performance.now() - ts)}`);
+      return res;
+    };
+    t = performance.now();
+    const logical = await upload("upload-logical", names.logical, () => createReadStream(snap.path, { highWaterMark: 1 << 20 }), snap.bytes);
+    timings.uploadLogical = performance.now() - t;
+    t = performance.now();
+    const files = await upload("upload-files", names.files, () => tarStream(serverEntries), filesBytes);
+    timings.uploadFiles = performance.now() - t;
+    t = performance.now();
+    const token = await upload("upload-token", names.token, () => tarStream([tokenEntry]), tokenStat.size);
+    timings.uploadToken = performance.now() - t;
+
+    // 8. Verify what the store holds, then the manifest, last: its presence marks a complete set.
+    job.step("manifest");
+    t = performance.now();
+    for (const o of [logical, files, token]) {
+      const head = await store.head(o.key);
+      if (head.size !== o.size) throw new BackupStepError(`The store holds ${head.size} bytes for ${o.key} but ${o.size} were uploaded; the store is not keeping objects intact.`);
+    }
+    timings.verify = performance.now() - t;
+    const objects: ManifestObject[] = [
+      { kind: "lifeboat-logical", key: logical.key, size: logical.size, sha256: logical.sha256 },
+      { kind: "lifeboat-files", key: files.key, size: files.size, sha256: files.sha256 },
+      { kind: "lifeboat-token", key: token.key, size: token.size, sha256: token.sha256 },
+    ];
+    timings.total = performance.now() - t0;
+    const manifest = BackupManifest.parse({
+      version: 1,
+      setId: `lifeboat-${formatStamp(time)}`,
+      createdAt: time.toISOString(),
+      host: os.hostname(),
+      k3sVersion: await k3sVersion(),
+      agentVersion: AGENT_VERSION,
+      snapshotMethod: snap.method,
+      integrity: checked.integrity,
+      database: st,
+      objects,
+      timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])),
+      archivedPaths: serverEntries.map((e) => (e.type === "dir" ? `${e.name}/` : e.name)),
+    });
+    uploaded.push(names.manifest);
+    await uploadBuffer(store, names.manifest, Buffer.from(JSON.stringify(manifest, null, 2) + "\n"), "application/json");
+    job.detail("manifest", `${names.manifest} written; ${objects.length} archives verified in the store`);
+    uploaded.length = 0; // the set is complete: nothing to clean up from here on
+
+    // 9. Retention, after the new set is safely in place. Its failure does not undo the backup.
+    let retention: BackupResult["retention"] = null;
+    let retentionError: string | null = null;
+    if (request.retention) {
+      job.step("retention");
+      try {
+        retention = await runRetention(store, cfg.retention, { dryRun: false, log });
+        job.detail("retention", `${retention.deleted.length} objects of ${retention.summary.delete} old sets deleted; ${retention.summary.keep} sets kept`);
+      } catch (err) {
+        retentionError = `Retention failed after the backup succeeded: ${(err as Error).message}`;
+        job.detail("retention", retentionError);
+        log.warn({ err: (err as Error).message }, "retention failed");
+      }
+    } else {
+      job.skip("retention", "not requested");
+    }
+    return { setId: manifest.setId, keys: names, manifest, passphraseCheck, retention, retentionError };
+  } catch (err) {
+    if (store && uploaded.length) {
+      // Leave no half-set behind. Without a manifest it would never be trusted anyway.
+      for (const key of uploaded) await store.delete(key).catch(() => {});
+    }
+    throw err;
+  } finally {
+    if (staging) await removeStaging(staging);
+  }
+}

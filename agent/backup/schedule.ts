@@ -1,0 +1,37 @@
+import { Cron } from "croner";
+import { AgentConfigError } from "../config";
+
+/**
+ * Scheduled backups. The cron expression (LIFEBOAT_BACKUP_SCHEDULE, default "0 0 * * *" like the
+ * seed CronJob) is evaluated in UTC, the same clock as the object names, so "0 0 * * *" makes the
+ * set `lifeboat_<date>_00-00-00_…` whatever the host's time zone.
+ */
+export const SCHEDULE_TIMEZONE = "UTC";
+
+/** Validates a cron expression; throws AgentConfigError naming LIFEBOAT_BACKUP_SCHEDULE. */
+export function parseSchedule(expr: string): Cron {
+  try {
+    return new Cron(expr, { paused: true, timezone: SCHEDULE_TIMEZONE });
+  } catch (err) {
+    throw new AgentConfigError(`LIFEBOAT_BACKUP_SCHEDULE: "${expr}" is not a cron expression (${(err as Error).message}). Use five fields like "0 0 * * *" (daily at 00:00 UTC), or "off".`);
+  }
+}
+
+/** The next scheduled run, or null when the schedule is off. Throws AgentConfigError when invalid. */
+export function nextScheduledRun(expr: string | null): Date | null {
+  if (!expr) return null;
+  const c = parseSchedule(expr);
+  const next = c.nextRun();
+  c.stop();
+  return next;
+}
+
+/**
+ * Runs `fire` on the schedule until `stop()`. A run that overlaps a running backup is the caller's to
+ * skip (the job registry refuses a second backup). Throws AgentConfigError when the expression is invalid.
+ */
+export function startSchedule(expr: string, fire: () => void): { stop(): void; nextRun(): Date | null } {
+  parseSchedule(expr).stop();
+  const job = new Cron(expr, { timezone: SCHEDULE_TIMEZONE, protect: true }, fire);
+  return { stop: () => job.stop(), nextRun: () => job.nextRun() };
+}

@@ -1,0 +1,51 @@
+import type { Command } from "./command";
+import { readPassphrase } from "../config";
+import type { BackupResult } from "../../lib/contracts/agent-backup";
+
+const FLAGS = ["--no-retention", "--allow-new-passphrase", "--method=vacuum-into", "--method=backup-one-step"];
+
+export const backupCommand: Command = {
+  name: "backup",
+  summary: "Take one backup now (snapshot, check, encrypt, upload, retention) and exit.",
+  usage:
+    "lifeboat-agent backup [--no-retention] [--allow-new-passphrase]\n\n" +
+    "Prints the new set's result (set id, object keys, manifest) as JSON on stdout and progress on stderr.\n" +
+    "Exit code 0 when the set is complete in the store, 1 when the backup failed (no manifest was uploaded),\n" +
+    "2 for a configuration error. --allow-new-passphrase uploads even when the passphrase does not open the\n" +
+    "newest existing set (a deliberate passphrase change).",
+  async run(args, deps, io) {
+    const unknown = args.filter((a) => !FLAGS.includes(a));
+    if (unknown.length) {
+      io.err(`Unknown option ${unknown[0]}. Usage: ${this.usage.split("\n")[0]}`);
+      return 2;
+    }
+    // Configuration errors (exit 2) before any work: no passphrase file, no store.
+    readPassphrase(deps.config);
+    deps.store();
+    const { startBackupJob } = await import("../backup/run-backup");
+    const method = args.find((a) => a.startsWith("--method="))?.slice("--method=".length) as "vacuum-into" | "backup-one-step" | undefined;
+    const { id, done } = startBackupJob(deps, { retention: !args.includes("--no-retention"), allowNewPassphrase: args.includes("--allow-new-passphrase"), snapshotMethod: method }, "cli");
+    // Progress on stderr: one line per step as it finishes, so a CronJob's log tells the story.
+    const printed = new Set<string>();
+    const report = () => {
+      const job = deps.jobs.get(id);
+      for (const s of job?.steps ?? []) {
+        if ((s.state === "done" || s.state === "skipped") && !printed.has(s.name)) {
+          printed.add(s.name);
+          io.err(`${s.label}: ${s.state === "skipped" ? "skipped" : "done"}${s.detail ? ` (${s.detail})` : ""}`);
+        }
+      }
+    };
+    const timer = setInterval(report, 250);
+    const job = await done.finally(() => clearInterval(timer));
+    report();
+    if (job.state !== "succeeded") {
+      io.err(`error: ${job.error}`);
+      return 1;
+    }
+    const result = job.result as BackupResult;
+    if (result.retentionError) io.err(`warning: ${result.retentionError}`);
+    io.out(JSON.stringify(result, null, 2));
+    return 0;
+  },
+};

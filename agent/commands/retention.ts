@@ -1,0 +1,40 @@
+import type { Command } from "./command";
+import type { RetentionReport } from "../../lib/contracts/agent-backup";
+
+function describe(report: RetentionReport): string[] {
+  const p = report.policy;
+  const lines = [
+    `Policy: keep the last ${p.keepLast} sets, plus the newest of ${p.keepDaily} days, ${p.keepWeekly} weeks, ${p.keepMonthly} months (LIFEBOAT_KEEP_*).`,
+  ];
+  for (const d of report.sets) lines.push(`${d.action.toUpperCase().padEnd(6)} ${d.setId.padEnd(29)} ${d.reasons.join("; ")}`);
+  const verb = report.dryRun ? "would delete" : "deleted";
+  lines.push(`${report.summary.keep} kept, ${report.summary.delete} ${verb}, ${report.summary.ignore} not managed by retention.`);
+  if (!report.dryRun) lines.push(`${report.deleted.length} objects deleted${report.failed.length ? `, ${report.failed.length} deletions failed` : ""}.`);
+  return lines;
+}
+
+export const retentionCommand: Command = {
+  name: "retention",
+  summary: "Apply the retention policy (keep last N + daily/weekly/monthly); --dry-run shows what it would delete and why.",
+  usage:
+    "lifeboat-agent retention --dry-run | --yes [--json]\n\n" +
+    "Only complete Lifeboat sets are ever deleted; seed sets, incomplete sets and the newest complete set never are.\n" +
+    "Without --dry-run, deleting needs --yes (or a yes on a terminal).",
+  async run(args, deps, io) {
+    const dryRun = args.includes("--dry-run");
+    const { runRetention } = await import("../backup/retention-run");
+    const store = deps.store();
+    if (!dryRun && !args.includes("--yes")) {
+      const plan = await runRetention(store, deps.config.retention, { dryRun: true });
+      if (plan.summary.delete > 0) for (const l of describe(plan)) io.err(l);
+      if (plan.summary.delete > 0 && !(await io.confirm(`Delete ${plan.summary.delete} sets from ${store.description}?`))) {
+        io.err("Nothing deleted. Pass --yes to delete without asking, or --dry-run to only look.");
+        return 2;
+      }
+    }
+    const report = await runRetention(store, deps.config.retention, { dryRun, log: deps.log.child({ component: "retention" }) });
+    if (args.includes("--json")) io.out(JSON.stringify(report, null, 2));
+    else for (const l of describe(report)) io.out(l);
+    return report.failed.length ? 1 : 0;
+  },
+};
