@@ -1,0 +1,54 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { execFile, spawnSync } from "node:child_process";
+import { startTestKubeApi, type TestKubeApi } from "./test-api-server";
+import { seedHomelab } from "./scenarios";
+
+/**
+ * The strongest check that the test API server answers like the real one: the real `kubectl`
+ * (a client we did not write) cordons, drains — retrying through a PodDisruptionBudget refusal —
+ * and deletes a node on it. Skipped where kubectl is not installed (it is optional).
+ */
+const hasKubectl = spawnSync("kubectl", ["version", "--client"], { stdio: "ignore" }).status === 0;
+
+describe.skipIf(!hasKubectl)("kubectl against the test API server", () => {
+  let api: TestKubeApi;
+  const kubectl = (...args: string[]) =>
+    new Promise<{ code: number; out: string }>((resolve) =>
+      // async: the server answers from this same process
+      execFile("kubectl", ["--kubeconfig", api.kubeconfigPath, ...args], { encoding: "utf8", timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+      ),
+    );
+
+  beforeAll(async () => {
+    api = await startTestKubeApi({ terminationGraceMs: 200, controllers: { replacementDelayMs: 100, readyDelayMs: 500 } });
+    seedHomelab(api.cluster);
+  });
+  afterAll(() => api?.stop());
+
+  it("lists, cordons, drains through a PDB refusal and deletes a node", async () => {
+    expect((await kubectl("get", "nodes", "-o", "name")).out.trim().split("\n")).toEqual(["node/pi-1", "node/pi-2", "node/pi-3"]);
+
+    expect((await kubectl("cordon", "pi-2")).out).toContain("node/pi-2 cordoned");
+    expect(api.cluster.nodes.get("pi-2")!.spec.unschedulable).toBe(true);
+
+    // Without the explicit choices kubectl refuses before evicting anything.
+    const refused = await kubectl("drain", "pi-2", "--ignore-daemonsets", "--timeout=30s");
+    expect(refused.code).not.toBe(0);
+    expect(refused.out).toMatch(/cannot delete Pods (declare no controller|with local storage)/);
+    expect(api.requests.some((r) => r.path.endsWith("/eviction"))).toBe(false);
+
+    const drained = await kubectl("drain", "pi-2", "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=40s");
+    expect(drained.code, drained.out).toBe(0);
+    expect(drained.out).toContain("would violate the pod's disruption budget");
+    expect(drained.out).toContain("node/pi-2 drained");
+    const left = [...api.cluster.pods.values()].filter((p) => p.spec.nodeName === "pi-2");
+    expect(left.map((p) => p.metadata.ownerReferences?.[0].kind)).toEqual(["DaemonSet"]);
+    const evictions = api.requests.filter((r) => r.path.endsWith("/eviction")).map((r) => r.status);
+    expect(evictions).toContain(429);
+    expect(evictions.filter((s) => s === 201)).toHaveLength(5);
+
+    expect((await kubectl("delete", "node", "pi-2")).out).toContain('node "pi-2" deleted');
+    expect(api.cluster.nodes.has("pi-2")).toBe(false);
+  }, 90_000);
+});
