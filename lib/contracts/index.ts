@@ -4,3 +4,4 @@ export * from "./catalog";
 export * from "./api-error";
 export * from "./agent-jobs";
 export * from "./agent-backup";
+export * from "./nodes";
