@@ -5,3 +5,6 @@ export * from "./api-error";
 export * from "./agent-jobs";
 export * from "./agent-backup";
 export * from "./nodes";
+export * from "./agent-health";
+export * from "./agent-restore";
+export * from "./agent-recovery";

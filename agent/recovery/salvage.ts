@@ -1,0 +1,539 @@
+import Database from "better-sqlite3";
+import { rmSync } from "node:fs";
+import { KINE_SCHEMA_SQL } from "../kine/schema";
+import { PageReader } from "./page-reader";
+import {
+  PAGE_TABLE_INTERIOR,
+  PAGE_TABLE_LEAF,
+  decodeRecordBody,
+  isBlobType,
+  isIntegerType,
+  isTextType,
+  parseHeader,
+  parsePageHeader,
+  readRecordHeader,
+  readTableLeafCell,
+  readVarint,
+  serialTypeSize,
+  tableInteriorChildren,
+  type DbHeader,
+  type PageHeader,
+} from "./sqlite-format";
+
+/**
+ * Lifeboat's own salvage of a kine database. It reads the file page by page (never through SQLite,
+ * which refuses damaged files), decodes every table-leaf cell whose record has kine's shape (9
+ * columns: the NULL rowid alias, a text name, 5 integers, 2 blobs), follows overflow chains, and
+ * keeps rows even when page 1 or the schema is gone. Then it drops what the live table did not hold:
+ * stale copies on free pages or outside a complete b-tree, duplicates, and rows kine's compaction had
+ * already deleted. Finally it writes the rows into a new database with kine's schema and indexes.
+ *
+ * It exists because Debian bookworm's `sqlite3` (and Raspberry Pi OS's) ships a broken `.recover`,
+ * and better-sqlite3 has no recover extension.
+ *
+ * Two passes keep memory bounded: the scan keeps only each row's key facts and location; the write
+ * re-reads the kept rows' bytes from the file.
+ */
+
+export interface SalvageReport {
+  fileSize: number;
+  pageSize: number;
+  /** Where the page size came from: the header, or detected from the pages when the header is gone. */
+  pageSizeSource: "header" | "detected";
+  pagesScanned: number;
+  headerIntact: boolean;
+  /**
+   * kine's table b-tree: its root from the schema on page 1, or guessed when page 1 is gone; complete
+   * when every interior page and leaf it points to is intact (then leaves outside it hold no live rows).
+   */
+  kineTree: { rootPage: number | null; rootSource: "schema" | "guessed" | "none"; complete: boolean; interiorPages: number };
+  freelist: { source: "header" | "detected" | "header+detected" | "none"; pages: number };
+  /** Table leaf pages holding kine-shaped rows: reached by the tree, orphaned (a damaged parent), or free. */
+  leafPages: { total: number; reachable: number; orphan: number; free: number };
+  /** kine-shaped cells found, counting every copy. */
+  rowsFound: number;
+  rowsKept: number;
+  dropped: {
+    /** An overflow chain ran off the file or into a page that is not an overflow page. */
+    incomplete: number;
+    /** Other copies of a row already kept (old copies left behind by page splits and moves). */
+    duplicates: number;
+    /** Rows only found on free pages: deleted rows whose bytes were never overwritten. */
+    onFreePages: number;
+    /** Rows only found on leaves a complete b-tree does not reach (stale pages). */
+    outsideTree: number;
+    /** Rows kine's compaction had deleted (superseded versions and tombstones at or below the compact revision). */
+    compacted: number;
+    /** Rows that would break kine's unique (name, prev_revision) index. */
+    conflicts: number;
+  };
+  revisions: { min: number; max: number } | null;
+  compactRevision: number | null;
+  /** Milliseconds reading the damaged file, and writing the new database. */
+  scanMillis: number;
+  writeMillis: number;
+}
+
+export type SalvageProgress = (phase: "scan" | "write", done: number, total: number) => void;
+
+interface Candidate {
+  id: number;
+  name: string;
+  deleted: boolean;
+  prevRevision: number;
+  page: number;
+  cell: number;
+  reachable: boolean;
+  /** Overflow pages the row's chain runs through. */
+  overflow: number[];
+}
+
+const PAGE_SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Counts pages whose cells end exactly at the end of the page: true for many b-tree pages, at the
+ * real page size only. Looks at the first 16 MiB, which the block cache then already holds.
+ */
+function pageSizeScore(reader: PageReader, size: number): number {
+  const pages = Math.floor(Math.min(reader.fileSize, 16 * 1024 * 1024) / size);
+  let score = 0;
+  for (let n = 2; n <= pages; n++) {
+    const page = reader.bytes((n - 1) * size, size);
+    if (!page) break;
+    const hdr = parsePageHeader(page, 0, size);
+    if (!hdr || hdr.cellCount === 0 || (hdr.type !== PAGE_TABLE_LEAF && hdr.type !== PAGE_TABLE_INTERIOR)) continue;
+    let maxEnd = 0;
+    let ok = true;
+    for (let i = 0; i < hdr.cellCount && ok; i++) {
+      if (hdr.type === PAGE_TABLE_LEAF) {
+        const cell = readTableLeafCell(page, hdr, i, size);
+        if (!cell) ok = false;
+        else maxEnd = Math.max(maxEnd, cell.local.byteOffset - page.byteOffset + cell.local.length + (cell.overflowPage ? 4 : 0));
+      } else {
+        const ptr = page.readUInt16BE(hdr.cellPointers + i * 2);
+        const key = ptr + 4 < size ? readVarint(page, ptr + 4, size) : null;
+        if (!key) ok = false;
+        else maxEnd = Math.max(maxEnd, ptr + 4 + key[1]);
+      }
+    }
+    if (ok && maxEnd === size) score++;
+  }
+  return score;
+}
+
+function detectPageSize(reader: PageReader, header: DbHeader | null): { size: number; source: "header" | "detected" } {
+  if (header && pageSizeScore(reader, header.pageSize) > 0) return { size: header.pageSize, source: "header" };
+  let best = { size: header?.pageSize ?? 4096, score: 0 };
+  for (const size of PAGE_SIZES) {
+    if (size > reader.fileSize) break;
+    const score = pageSizeScore(reader, size);
+    if (score > best.score) best = { size, score };
+  }
+  return { size: best.size, source: header && best.size === header.pageSize ? "header" : "detected" };
+}
+
+/** kine's record shape: NULL (the INTEGER PRIMARY KEY alias), text name, 5 integers, 2 blobs (or NULL/text). */
+function isKineShape(types: number[]): boolean {
+  if (types.length !== 9 || types[0] !== 0) return false;
+  if (!isTextType(types[1])) return false;
+  for (let i = 2; i <= 6; i++) if (!isIntegerType(types[i]) && types[i] !== 0) return false;
+  for (let i = 7; i <= 8; i++) if (types[i] !== 0 && !isBlobType(types[i]) && !isTextType(types[i])) return false;
+  return true;
+}
+
+/** kine's CREATE TABLE and its CREATE INDEX statements (from the one copy of kine's schema). */
+function kineSchemaStatements(): string[] {
+  return KINE_SCHEMA_SQL.split(";").map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * Salvages the kine rows of `file` (never modifying it) into a new kine database at `outFile`
+ * (replaced if present). Works on files SQLite refuses to open: a zeroed header or page 1, broken
+ * interior pages, truncation. Yields to the event loop as it goes. Throws when `file` cannot be read
+ * or `outFile` cannot be written.
+ */
+export async function salvageKineDatabase(file: string, outFile: string, opts: { onProgress?: SalvageProgress } = {}): Promise<SalvageReport> {
+  const scanStarted = Date.now();
+  const reader = PageReader.open(file);
+  try {
+    const first = reader.bytes(0, Math.min(100, reader.fileSize));
+    const header = first ? parseHeader(Buffer.from(first)) : null;
+    const { size: pageSize, source: pageSizeSource } = detectPageSize(reader, header);
+    reader.setPageSize(pageSize);
+    const usable = pageSize - (header && header.pageSize === pageSize ? header.reservedBytes : 0);
+    const encoding = header?.textEncoding ?? 1;
+    const pageCount = reader.pageCount;
+    // Overflow pages begin with the next page's number, so their first byte is 0 in any file under 2^24 pages.
+    const overflowFirstByteZero = pageCount < 2 ** 24;
+
+    const headerOf = (n: number, page: Buffer): PageHeader | null => parsePageHeader(page, n === 1 ? 100 : 0, usable);
+
+    /** The overflow pages of a payload, checking each looks like one; null when the chain is broken. */
+    const chainOf = (firstOverflow: number, remaining: number): number[] | null => {
+      const used: number[] = [];
+      let pg = firstOverflow;
+      while (remaining > 0) {
+        if (pg < 2 || pg > pageCount || used.length > pageCount) return null;
+        const head = reader.bytes((pg - 1) * pageSize, 4);
+        if (!head || (overflowFirstByteZero && head[0] !== 0)) return null;
+        used.push(pg);
+        remaining -= usable - 4;
+        pg = head.readUInt32BE(0);
+        if (remaining > 0 && pg === 0) return null;
+      }
+      return used;
+    };
+
+    /**
+     * The whole payload: the local part itself when nothing overflows, else a copy of it and its
+     * overflow pages (the local part is copied first, before other pages can recycle its block).
+     */
+    const assemble = (local: Buffer, payloadSize: number, chain: number[]): Buffer => {
+      if (chain.length === 0) return local;
+      const out = Buffer.allocUnsafe(payloadSize);
+      let off = local.copy(out, 0);
+      for (const pg of chain) {
+        const page = reader.page(pg)!;
+        off += page.copy(out, off, 4, 4 + Math.min(usable - 4, payloadSize - off));
+      }
+      return out;
+    };
+
+    /**
+     * Walks the table b-tree rooted at `root`. `broken` counts child pointers that lead outside the
+     * file, to a page that is not a table page, or to rowids outside the range the parent promises: a
+     * tree with none is complete, so a leaf it does not reach is not part of the table.
+     */
+    const walkTable = (root: number): { leaves: Set<number>; interiors: Set<number>; broken: number } => {
+      const leaves = new Set<number>();
+      const interiors = new Set<number>();
+      let broken = 0;
+      // [page, rowids above lo, rowids at most hi]
+      const stack: [number, number, number][] = [[root, -Infinity, Infinity]];
+      while (stack.length) {
+        const [n, lo, hi] = stack.pop()!;
+        if (n < 1 || n > pageCount || leaves.has(n) || interiors.has(n)) {
+          broken++;
+          continue;
+        }
+        const page = reader.page(n)!;
+        const hdr = headerOf(n, page);
+        if (hdr?.type === PAGE_TABLE_LEAF) {
+          let inRange = true;
+          for (let i = 0; i < hdr.cellCount && inRange; i++) {
+            const cell = readTableLeafCell(page, hdr, i, usable);
+            if (!cell || cell.rowid <= lo || cell.rowid > hi) inRange = false;
+          }
+          if (inRange) leaves.add(n);
+          else broken++;
+        } else if (hdr?.type === PAGE_TABLE_INTERIOR) {
+          interiors.add(n);
+          let prev = lo;
+          for (let i = 0; i < hdr.cellCount; i++) {
+            const ptr = page.readUInt16BE(hdr.cellPointers + i * 2);
+            const key = ptr + 4 < usable ? readVarint(page, ptr + 4, usable) : null;
+            if (!key || key[0] <= prev || key[0] > hi) {
+              broken++;
+              continue;
+            }
+            stack.push([page.readUInt32BE(ptr), prev, key[0]]);
+            prev = key[0];
+          }
+          stack.push([hdr.rightChild, prev, hi]);
+        } else broken++;
+      }
+      return { leaves, interiors, broken };
+    };
+
+    // 1. The schema (sqlite_schema is the table b-tree on page 1) names kine's root page.
+    let kineRootPage: number | null = null;
+    let rootSource: SalvageReport["kineTree"]["rootSource"] = "none";
+    for (const n of walkTable(1).leaves) {
+      let page = reader.page(n)!;
+      const hdr = headerOf(n, page)!;
+      for (let i = 0; i < hdr.cellCount; i++) {
+        const cell = readTableLeafCell(page, hdr, i, usable);
+        if (!cell) continue;
+        const chain = chainOf(cell.overflowPage, cell.payloadSize - cell.local.length);
+        if (!chain) continue;
+        let payload: Buffer = Buffer.from(cell.local);
+        if (chain.length) {
+          // Following the chain may have recycled the block this page was in: read the cell again.
+          page = reader.page(n)!;
+          payload = assemble(readTableLeafCell(page, hdr, i, usable)!.local, cell.payloadSize, chain);
+          page = reader.page(n)!;
+        }
+        const rh = readRecordHeader(payload);
+        if (!rh || rh.types.length !== 5 || rh.bodyStart + rh.bodySize !== payload.length) continue;
+        const [type, name, , rootpage] = decodeRecordBody(payload, rh.types, rh.bodyStart, encoding);
+        if (type === "table" && name === "kine" && typeof rootpage === "number" && rootpage > 1 && rootpage <= pageCount) {
+          kineRootPage = rootpage;
+          rootSource = "schema";
+        }
+      }
+    }
+
+    // 2. Scan every page: note each kine-shaped cell of every table leaf (its key facts and where it is).
+    const candidates: Candidate[] = [];
+    const btreePages = new Set<number>();
+    const kineLeaves = new Set<number>();
+    const interiorPages: number[] = [];
+    const overflowClaims = new Map<number, number>();
+    let incomplete = 0;
+    for (let n = 1; n <= pageCount; n++) {
+      if (n % 2048 === 0) {
+        opts.onProgress?.("scan", n * pageSize, reader.fileSize);
+        await yieldToEventLoop();
+      }
+      let page = reader.page(n)!;
+      const hdr = headerOf(n, page);
+      if (!hdr) continue;
+      btreePages.add(n);
+      if (hdr.type === PAGE_TABLE_INTERIOR) interiorPages.push(n);
+      if (hdr.type !== PAGE_TABLE_LEAF) continue;
+      for (let i = 0; i < hdr.cellCount; i++) {
+        const cell = readTableLeafCell(page, hdr, i, usable);
+        if (!cell) continue;
+        // The record header sits at the start of the payload: check the shape before anything else.
+        const rh = readRecordHeader(cell.local);
+        if (!rh || !isKineShape(rh.types) || rh.bodyStart + rh.bodySize !== cell.payloadSize) continue;
+        kineLeaves.add(n);
+        // name, created, deleted, create_revision, prev_revision come first in the body: usually all local.
+        const firstColumns = rh.types.slice(0, 6);
+        let need = rh.bodyStart;
+        for (const t of firstColumns) need += serialTypeSize(t);
+        let v = need <= cell.local.length ? decodeRecordBody(cell.local, firstColumns, rh.bodyStart, encoding) : null;
+        const payloadSize = cell.payloadSize;
+        const chain = chainOf(cell.overflowPage, payloadSize - cell.local.length);
+        if (!chain) {
+          incomplete++;
+          continue;
+        }
+        if (chain.length) {
+          // Following the chain may have recycled the block this page was in: fetch it again.
+          page = reader.page(n)!;
+          if (!v) {
+            v = decodeRecordBody(assemble(readTableLeafCell(page, hdr, i, usable)!.local, payloadSize, chain), firstColumns, rh.bodyStart, encoding);
+            page = reader.page(n)!;
+          }
+        }
+        if (!v) continue;
+        for (const p of chain) overflowClaims.set(p, (overflowClaims.get(p) ?? 0) + 1);
+        candidates.push({ id: cell.rowid, name: v[1] as string, deleted: Number(v[3]) !== 0, prevRevision: Number(v[5]), page: n, cell: i, reachable: false, overflow: chain });
+      }
+    }
+    opts.onProgress?.("scan", reader.fileSize, reader.fileSize);
+
+    // 3. Free pages: the header's freelist, or pages recognised by the freelist-trunk layout when the
+    //    header or the chain is damaged. Free pages keep their old bytes, including deleted rows.
+    const free = new Set<number>();
+    let freeSource: SalvageReport["freelist"]["source"] = "none";
+    if (header) {
+      let trunk = header.firstFreelistTrunk;
+      const seen = new Set<number>();
+      let complete = true;
+      while (trunk) {
+        const page = trunk <= pageCount && !seen.has(trunk) ? reader.page(trunk) : null;
+        if (!page) {
+          complete = false;
+          break;
+        }
+        seen.add(trunk);
+        free.add(trunk);
+        const count = page.readUInt32BE(4);
+        if (count > usable / 4 - 2) {
+          complete = false;
+          break;
+        }
+        for (let i = 0; i < count; i++) free.add(page.readUInt32BE(8 + 4 * i));
+        trunk = page.readUInt32BE(0);
+      }
+      freeSource = complete ? "header" : "header+detected";
+    }
+    if (!header || freeSource === "header+detected") {
+      const maxLeaves = usable / 4 - 2;
+      let found = 0;
+      for (let n = 2; n <= pageCount; n++) {
+        if (btreePages.has(n) || overflowClaims.has(n)) continue;
+        const page = reader.page(n)!;
+        const next = page.readUInt32BE(0);
+        const count = page.readUInt32BE(4);
+        if (next > pageCount || next === n || count > maxLeaves || (next === 0 && count === 0)) continue;
+        let ok = true;
+        for (let i = 0; i < count && ok; i++) {
+          const leaf = page.readUInt32BE(8 + 4 * i);
+          if (leaf < 2 || leaf > pageCount || leaf === n) ok = false;
+        }
+        if (!ok) continue;
+        found++;
+        free.add(n);
+        for (let i = 0; i < count; i++) free.add(page.readUInt32BE(8 + 4 * i));
+      }
+      if (!header) freeSource = found ? "detected" : "none";
+    }
+
+    // 4. kine's b-tree: from the schema's root, or, when page 1 is gone, the interior page that no other
+    //    live interior page points to and whose complete tree reaches the most kine leaves.
+    if (!kineRootPage) {
+      const children = new Set<number>();
+      for (const n of interiorPages) {
+        if (free.has(n)) continue;
+        const page = reader.page(n)!;
+        for (const c of tableInteriorChildren(page, headerOf(n, page)!, usable)) children.add(c);
+      }
+      let best = { root: 0, leaves: 0 };
+      for (const n of interiorPages) {
+        if (free.has(n) || children.has(n)) continue;
+        const t = walkTable(n);
+        let leaves = 0;
+        for (const l of t.leaves) if (kineLeaves.has(l)) leaves++;
+        if (t.broken === 0 && leaves > best.leaves) best = { root: n, leaves };
+      }
+      if (best.root) {
+        kineRootPage = best.root;
+        rootSource = "guessed";
+      }
+    }
+    const tree = kineRootPage ? walkTable(kineRootPage) : { leaves: new Set<number>(), interiors: new Set<number>(), broken: 1 };
+    const reachable = tree.leaves;
+    // A complete tree is the table: a leaf it does not reach holds no live row (it is free or stale).
+    const treeComplete = tree.broken === 0 && reachable.size > 0;
+    for (const c of candidates) c.reachable = reachable.has(c.page);
+    // A page the live tree reaches is not free, whatever an old trunk page says.
+    for (const n of reachable) free.delete(n);
+
+    // 5. One row per id: prefer copies the live tree reaches, then copies not on free pages, then copies
+    //    whose overflow pages no other row claims (a stale copy's chain may run through reused pages).
+    const score = (c: Candidate) => (c.reachable ? 4 : 0) + (free.has(c.page) ? 0 : 2) + (c.overflow.every((p) => overflowClaims.get(p) === 1) ? 1 : 0);
+    const byId = new Map<number, { best: Candidate; score: number; onlyFree: boolean; anyReachable: boolean }>();
+    let duplicates = 0;
+    for (const c of candidates) {
+      const s = score(c);
+      const prev = byId.get(c.id);
+      if (!prev) {
+        byId.set(c.id, { best: c, score: s, onlyFree: free.has(c.page), anyReachable: c.reachable });
+        continue;
+      }
+      duplicates++;
+      prev.onlyFree &&= free.has(c.page);
+      prev.anyReachable ||= c.reachable;
+      // compact_rev_key is the one row kine updates in place: the highest compact revision is the newest copy.
+      const better =
+        c.name === "compact_rev_key" && prev.best.name === "compact_rev_key" && s >= 2 && prev.score >= 2 ? c.prevRevision > prev.best.prevRevision : s > prev.score;
+      if (better) Object.assign(prev, { best: c, score: s });
+    }
+    let onFreePages = 0;
+    let outsideTree = 0;
+    const kept: Candidate[] = [];
+    for (const e of byId.values()) {
+      if (e.anyReachable) kept.push(e.best);
+      else if (e.onlyFree) onFreePages++;
+      else if (treeComplete) outsideTree++;
+      else kept.push(e.best);
+    }
+
+    // 6. Rows kine's compaction had deleted cannot be live. Compaction up to revision C deletes every
+    //    version superseded by a row at or below C and every tombstone at or below C, so per key at most
+    //    one row at or below C survives: the newest, unless it is a tombstone. Older ones come back only
+    //    from stale pages, and kine would never delete them again (it compacts only above C).
+    const compactRow = kept.find((c) => c.name === "compact_rev_key");
+    const compactRevision = compactRow ? compactRow.prevRevision : null;
+    let compacted = 0;
+    let live = kept;
+    if (compactRevision && compactRevision > 0) {
+      const newestAtOrBelow = new Map<string, number>();
+      for (const c of kept) {
+        if (c.name === "compact_rev_key" || c.id > compactRevision) continue;
+        if ((newestAtOrBelow.get(c.name) ?? -1) < c.id) newestAtOrBelow.set(c.name, c.id);
+      }
+      live = kept.filter((c) => {
+        const dead = c.name !== "compact_rev_key" && c.id <= compactRevision && (newestAtOrBelow.get(c.name) !== c.id || c.deleted);
+        if (dead) compacted++;
+        return !dead;
+      });
+    }
+
+    // 7. kine's unique (name, prev_revision) index must hold; keep the better-placed row of a clash.
+    const byNamePrev = new Map<string, Candidate>();
+    let conflicts = 0;
+    for (const c of live) {
+      const k = `${c.name}\u0000${c.prevRevision}`;
+      const other = byNamePrev.get(k);
+      if (!other) {
+        byNamePrev.set(k, c);
+        continue;
+      }
+      conflicts++;
+      const cs = score(c);
+      const os = score(other);
+      if (cs > os || (cs === os && c.id > other.id)) byNamePrev.set(k, c);
+    }
+    const rows = [...byNamePrev.values()].sort((a, b) => a.id - b.id);
+    const scanMillis = Date.now() - scanStarted;
+
+    // 8. Write the rows into a new database with kine's schema, at the original page size (kine's
+    //    WAL writes whole pages: a bigger page would cost the restored cluster more I/O forever).
+    const writeStarted = Date.now();
+    for (const f of [outFile, `${outFile}-journal`, `${outFile}-wal`, `${outFile}-shm`]) rmSync(f, { force: true });
+    const db = new Database(outFile);
+    try {
+      db.pragma(`page_size = ${pageSize}`);
+      db.pragma("journal_mode = OFF");
+      db.pragma("synchronous = OFF");
+      db.pragma("cache_size = -65536");
+      // Indexes first: filling them while rows go in (in rowid order) beat building them after.
+      for (const stmt of kineSchemaStatements()) db.exec(stmt);
+      const insert = db.prepare("INSERT INTO kine (id, name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      db.exec("BEGIN");
+      for (let i = 0; i < rows.length; i++) {
+        const c = rows[i];
+        const page = reader.page(c.page)!;
+        const cell = readTableLeafCell(page, headerOf(c.page, page)!, c.cell, usable)!;
+        const payload = assemble(cell.local, cell.payloadSize, c.overflow);
+        const rh = readRecordHeader(payload)!;
+        const values = decodeRecordBody(payload, rh.types, rh.bodyStart, encoding);
+        values[0] = c.id;
+        insert.run(values);
+        if (i % 5000 === 4999) {
+          opts.onProgress?.("write", i + 1, rows.length);
+          await yieldToEventLoop();
+        }
+      }
+      db.exec("COMMIT");
+      db.pragma("journal_mode = DELETE");
+    } finally {
+      db.close();
+    }
+    opts.onProgress?.("write", rows.length, rows.length);
+
+    let leafFree = 0;
+    let leafReachable = 0;
+    for (const n of kineLeaves) {
+      if (reachable.has(n)) leafReachable++;
+      else if (free.has(n)) leafFree++;
+    }
+    return {
+      fileSize: reader.fileSize,
+      pageSize,
+      pageSizeSource,
+      pagesScanned: pageCount,
+      headerIntact: header !== null,
+      kineTree: { rootPage: kineRootPage, rootSource, complete: treeComplete, interiorPages: tree.interiors.size },
+      freelist: { source: freeSource, pages: free.size },
+      leafPages: { total: kineLeaves.size, reachable: leafReachable, orphan: kineLeaves.size - leafReachable - leafFree, free: leafFree },
+      rowsFound: candidates.length + incomplete,
+      rowsKept: rows.length,
+      dropped: { incomplete, duplicates, onFreePages, outsideTree, compacted, conflicts },
+      revisions: rows.length ? { min: rows[0].id, max: rows[rows.length - 1].id } : null,
+      compactRevision,
+      scanMillis,
+      writeMillis: Date.now() - writeStarted,
+    };
+  } finally {
+    reader.close();
+  }
+}
