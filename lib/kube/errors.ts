@@ -1,0 +1,148 @@
+import type { KubeErrorCode, KubeErrorInfo } from "../contracts/nodes";
+
+/**
+ * A failed Kubernetes API call, translated at the boundary into something a person can act on.
+ * Carries the HTTP status (0: no answer) and the cluster, like headlamp's ApiError; for RBAC
+ * refusals also the verb and resource the dashboard's user is missing.
+ */
+export class KubeError extends Error {
+  constructor(
+    readonly code: KubeErrorCode,
+    message: string,
+    readonly status: number,
+    readonly cluster: string | null,
+    readonly verb: string | null = null,
+    readonly resource: string | null = null,
+  ) {
+    super(message);
+    this.name = "KubeError";
+  }
+
+  toInfo(): KubeErrorInfo {
+    return { code: this.code, message: this.message, status: this.status, cluster: this.cluster, verb: this.verb, resource: this.resource };
+  }
+
+  /** The status the dashboard's own API answers with for this error. */
+  get httpStatus(): number {
+    switch (this.code) {
+      case "not_configured":
+        return 503;
+      case "forbidden":
+        return 403;
+      case "not_found":
+        return 404;
+      case "conflict":
+        return 409;
+      case "invalid":
+        return 422;
+      default:
+        return 502;
+    }
+  }
+}
+
+/** What the failing call was doing, so the message can say it. */
+export interface CallContext {
+  verb: string;
+  /** Plural resource, subresource after a slash: "nodes", "pods/eviction". */
+  resource: string;
+  name?: string;
+  namespace?: string;
+  cluster: string;
+  server: string;
+  timeoutMs: number;
+}
+
+const KIND: Record<string, string> = {
+  nodes: "Node",
+  pods: "Pod",
+  "pods/eviction": "Pod",
+  poddisruptionbudgets: "PodDisruptionBudget",
+  persistentvolumes: "PersistentVolume",
+  persistentvolumeclaims: "PersistentVolumeClaim",
+};
+
+const TLS_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_SIGNATURE_FAILURE",
+]);
+
+const NET_WORDS: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  EHOSTUNREACH: "no route to the host",
+  ENETUNREACH: "the network is unreachable",
+  ENOTFOUND: "the host name does not resolve",
+  EAI_AGAIN: "the host name does not resolve (DNS failure)",
+  ECONNRESET: "the connection was reset",
+  ETIMEDOUT: "the connection timed out",
+};
+
+/** The server's own words from a Status body, when there is one. */
+function statusMessage(body: unknown): string | undefined {
+  if (typeof body === "string") {
+    try {
+      return statusMessage(JSON.parse(body));
+    } catch {
+      return undefined;
+    }
+  }
+  const m = (body as { message?: unknown } | undefined)?.message;
+  return typeof m === "string" ? m : undefined;
+}
+
+/**
+ * Turns whatever @kubernetes/client-node threw (ApiException with `.code`, a node-fetch FetchError,
+ * an AbortError) into a KubeError. Never includes credentials: only codes and the server's message.
+ */
+export function translateKubeError(err: unknown, ctx: CallContext): KubeError {
+  if (err instanceof KubeError) return err;
+  const e = err as { code?: unknown; body?: unknown; name?: string; type?: string; errno?: unknown; message?: string };
+  const where = `the Kubernetes API of cluster "${ctx.cluster}" (${ctx.server})`;
+  const what = ctx.name ? `${KIND[ctx.resource] ?? ctx.resource} "${ctx.name}"` : ctx.resource;
+  if (typeof e.code === "number") {
+    const serverSays = statusMessage(e.body);
+    const tail = serverSays ? ` The API server said: ${serverSays}` : "";
+    switch (e.code) {
+      case 401:
+        return new KubeError("unauthorized", `${where} rejected the kubeconfig's credentials (401 Unauthorized). Refresh the token or client certificate in the kubeconfig the dashboard uses (KUBECONFIG).`, 401, ctx.cluster);
+      case 403: {
+        const scope = ctx.namespace ? ` in namespace "${ctx.namespace}"` : "";
+        return new KubeError(
+          "forbidden",
+          `Forbidden: the dashboard's Kubernetes user may not ${ctx.verb} ${ctx.resource}${scope}. Grant it an RBAC rule allowing the verb "${ctx.verb}" on "${ctx.resource}", or use a kubeconfig with more rights.${tail}`,
+          403,
+          ctx.cluster,
+          ctx.verb,
+          ctx.resource,
+        );
+      }
+      case 404:
+        return new KubeError("not_found", `${what} was not found in cluster "${ctx.cluster}"${ctx.namespace ? ` (namespace "${ctx.namespace}")` : ""}: it may have been deleted. Refresh the page to see the current state.`, 404, ctx.cluster);
+      case 409:
+        return new KubeError("conflict", `${what} was changed by someone else at the same time (409 Conflict). Try again.${tail}`, 409, ctx.cluster);
+      case 422:
+      case 400:
+        return new KubeError("invalid", `The API server refused to ${ctx.verb} ${what} (${e.code}).${tail}`, e.code, ctx.cluster);
+      default:
+        return new KubeError("other", `${where} answered ${e.code} to "${ctx.verb} ${ctx.resource}".${tail || " Check the API server's health."}`, e.code, ctx.cluster);
+    }
+  }
+  if (e.name === "AbortError" || e.type === "aborted")
+    return new KubeError("unreachable", `Cannot reach ${where}: it did not answer within ${Math.round(ctx.timeoutMs / 1000)} s. Check that the server is up and reachable from the dashboard.`, 0, ctx.cluster);
+  const sys = typeof e.code === "string" ? e.code : undefined;
+  if (sys && TLS_CODES.has(sys))
+    return new KubeError(
+      "tls",
+      `${where} presented a TLS certificate the kubeconfig does not trust (${sys}). Check certificate-authority-data in the kubeconfig, and that the server address matches the certificate.`,
+      0,
+      ctx.cluster,
+    );
+  if (sys)
+    return new KubeError("unreachable", `Cannot reach ${where}: ${NET_WORDS[sys] ?? sys}. Check that the k3s server is running and that the kubeconfig points at the right address.`, 0, ctx.cluster);
+  return new KubeError("other", `The call "${ctx.verb} ${ctx.resource}" to ${where} failed: ${e.message ?? String(err)}`, 0, ctx.cluster);
+}

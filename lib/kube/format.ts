@@ -1,0 +1,9 @@
+import type { Resources } from "../contracts/nodes";
+
+/** "250m CPU, 256 MiB" — requests as a person reads them (pure). */
+export function formatResources(r: Resources): string {
+  const cpu = r.cpuMillis >= 1000 && r.cpuMillis % 1000 === 0 ? `${r.cpuMillis / 1000} CPU` : `${r.cpuMillis}m CPU`;
+  const mib = r.memoryBytes / 2 ** 20;
+  const mem = mib >= 1024 ? `${(mib / 1024).toFixed(1)} GiB` : `${Math.round(mib)} MiB`;
+  return `${cpu}, ${mem}`;
+}
