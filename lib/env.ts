@@ -30,6 +30,10 @@ const EnvSchema = z.object({
   LIFEBOAT_GAP_WARNING: num(1.5),
   LIFEBOAT_STALE_CRITICAL: num(1.5),
   KUBECONFIG: optStr,
+  /** A copy of the k3s server's join token (/var/lib/rancher/k3s/server/node-token); read only when a person reveals it. */
+  LIFEBOAT_K3S_TOKEN_FILE: optStr,
+  /** The server URL new workers join, when the kubeconfig's server address is not reachable from them. */
+  LIFEBOAT_K3S_URL: optStr.pipe(z.url({ message: "must be a URL such as https://192.168.1.11:6443" }).optional()),
   /** Set by the launcher when it started the embedded demo store. */
   LIFEBOAT_DEMO: optStr,
 });

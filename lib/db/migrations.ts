@@ -66,4 +66,19 @@ export const migrations: Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    id: 30,
+    name: "nodes: drain jobs (progress pod by pod, kept across dashboard restarts)",
+    sql: `
+      CREATE TABLE drain_jobs (
+        id TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        state TEXT NOT NULL,
+        job TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX drain_jobs_node ON drain_jobs(node, started_at);
+    `,
+  },
 ];
