@@ -37,6 +37,12 @@ const AgentEnvSchema = z.object({
     .default("0:0"),
   LIFEBOAT_K3S_STOP_CMD: z.string().default("systemctl stop k3s"),
   LIFEBOAT_K3S_START_CMD: z.string().default("systemctl start k3s"),
+  /** Prints k3s's service state ("active", "inactive", …) for health checks and restores. */
+  LIFEBOAT_K3S_STATUS_CMD: z.string().default("systemctl is-active k3s"),
+  /** Cron expression for the full PRAGMA integrity_check of the live database; "off" disables it. */
+  LIFEBOAT_INTEGRITY_SCHEDULE: z.string().default("30 3 * * *"),
+  /** Largest archive content a restore unpacks (bytes, all files together); bigger archives are refused. */
+  LIFEBOAT_RESTORE_MAX_BYTES: z.coerce.number().int().positive().default(8 * 1024 ** 3),
   /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */
   LIFEBOAT_STATE_DIR: optStr,
   /** Optional file with KEY=VALUE lines (environment variables win over it). */
@@ -61,6 +67,9 @@ export interface AgentConfig {
   owner: { uid: number; gid: number };
   k3sStopCmd: string;
   k3sStartCmd: string;
+  k3sStatusCmd: string;
+  integritySchedule: string | null;
+  restoreMaxBytes: number;
   stateDir: string;
   logLevel: string;
 }
@@ -145,6 +154,9 @@ export function loadAgentConfig(source: Record<string, string | undefined> = pro
     owner: { uid, gid },
     k3sStopCmd: e.LIFEBOAT_K3S_STOP_CMD,
     k3sStartCmd: e.LIFEBOAT_K3S_START_CMD,
+    k3sStatusCmd: e.LIFEBOAT_K3S_STATUS_CMD,
+    integritySchedule: e.LIFEBOAT_INTEGRITY_SCHEDULE.trim().toLowerCase() === "off" ? null : e.LIFEBOAT_INTEGRITY_SCHEDULE.trim(),
+    restoreMaxBytes: e.LIFEBOAT_RESTORE_MAX_BYTES,
     stateDir: path.resolve(e.LIFEBOAT_STATE_DIR ?? path.join(path.dirname(serverDir), "lifeboat")),
     logLevel: e.LOG_LEVEL,
   };
