@@ -125,7 +125,11 @@ export async function takeSnapshot(dbPath: string, stagingDir: string, method: S
   const need = src.size + src.walSize;
   if (free < need)
     throw new SnapshotError(`Not enough free space in ${stagingDir} for the snapshot: it needs up to ${need} bytes, ${free} are free. Free space or set LIFEBOAT_STATE_DIR to a disk with room.`, "no_space");
-  const dest = path.join(stagingDir, "state.db");
+  const dest = path.join(stagingDir, "snapshot.db");
+  // A fresh staging directory only: a page copy onto an existing file (worse, onto the live database
+  // itself if someone pointed staging at db/) would overwrite it.
+  if (path.resolve(dest) === path.resolve(dbPath) || (await fsp.stat(dest).catch(() => null)))
+    throw new SnapshotError(`The staging file ${dest} already exists; refusing to overwrite it. Use a fresh staging directory.`, "other");
   let db: Database.Database | undefined;
   const t0 = performance.now();
   try {
