@@ -310,9 +310,10 @@ export type WorkerMigrationView = z.infer<typeof WorkerMigrationView>;
 export const CurrentWorkerMigration = z.object({ run: WorkerMigrationView.nullable() });
 export type CurrentWorkerMigration = z.infer<typeof CurrentWorkerMigration>;
 
+/** POST /api/worker-migrations {node} starts a migration (step 1); POST /api/worker-migrations/:id applies one action on the current step. */
+export const StartWorkerMigration = z.object({ node: z.string().min(1) });
 /** POST /api/worker-migrations/:id — one action on the current step. */
 export const WorkerMigrationAction = z.discriminatedUnion("action", [
-  z.object({ action: z.literal("choose"), node: z.string().min(1) }),
   z.object({ action: z.literal("precheck") }),
   z.object({ action: z.literal("accept-precheck"), acknowledgeWarnings: z.boolean().default(false) }),
   z.object({ action: z.literal("cordon") }),

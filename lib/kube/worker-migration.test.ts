@@ -1,0 +1,167 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { openDatabase, readAudit, type Db } from "../db/database";
+import { startTestKubeApi, type TestKubeApi } from "./testing/test-api-server";
+import { seedHomelab } from "./testing/scenarios";
+import { makeNodeContext, type NodeContext } from "./context";
+import { act, activeRun, getRun, revealToken, startMigration, viewRun } from "./worker-migration";
+import { fetchNodes } from "./node-service";
+import { DrainJobs } from "./drain-jobs";
+import { ApiError } from "../http/api";
+
+/** The wizard's server side, step by step, against the test API server and a real SQLite file. */
+
+const TOKEN = "K10c0ffee0123456789abcdef0123456789abcdef0123456789abcdef01234567::server:5up3r53cr3t";
+const fast = { backoffInitialMs: 100, backoffMaxMs: 300, pollMs: 50 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let api: TestKubeApi;
+let dataDir: string;
+let db: Db;
+let ctx: NodeContext;
+let tokenFile: string;
+
+beforeAll(async () => {
+  api = await startTestKubeApi({ terminationGraceMs: 150, controllers: { replacementDelayMs: 100, readyDelayMs: 600 }, podGcDelayMs: 50 });
+  seedHomelab(api.cluster);
+  dataDir = mkdtempSync(path.join(tmpdir(), "lifeboat-wm-"));
+  tokenFile = path.join(dataDir, "node-token");
+  writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
+  db = openDatabase(dataDir);
+  ctx = makeNodeContext(db, { KUBECONFIG: api.kubeconfigPath, LIFEBOAT_K3S_TOKEN_FILE: tokenFile, LIFEBOAT_K3S_URL: undefined }, { drainTiming: fast, timeoutMs: 3000 });
+});
+afterAll(async () => {
+  db?.close();
+  await api?.stop();
+});
+
+const apiError = async (p: Promise<unknown> | (() => unknown)) => {
+  try {
+    await (typeof p === "function" ? p() : p);
+  } catch (e) {
+    if (e instanceof ApiError) return e;
+    throw e;
+  }
+  throw new Error("expected an ApiError");
+};
+
+describe("worker-migration wizard (server side)", () => {
+  it("refuses the control-plane node", async () => {
+    const e = await apiError(startMigration(ctx, "pi-1"));
+    expect(e.status).toBe(422);
+    expect(e.message).toMatch(/^pi-1 runs the k3s server \(control plane: control-plane, master\)/);
+    expect(activeRun(ctx)).toBeUndefined();
+    expect((await apiError(startMigration(ctx, "pi-9"))).status).toBe(404);
+  });
+
+  it("walks cordon → drain → delete → join → wait → summary, saving every step", async () => {
+    let run = await startMigration(ctx, "pi-2");
+    expect(run.step).toBe("precheck");
+    expect(run.state.precheck!.warnings.length).toBeGreaterThan(0);
+    expect((await apiError(startMigration(ctx, "pi-3"))).status).toBe(409);
+
+    // Wrong step and unacknowledged warnings are refused without changing anything.
+    expect((await apiError(act(ctx, run.id, { action: "cordon" }))).code).toBe("wrong_step");
+    expect((await apiError(act(ctx, run.id, { action: "accept-precheck" }))).code).toBe("acknowledge_warnings");
+    run = await act(ctx, run.id, { action: "accept-precheck", acknowledgeWarnings: true });
+    expect(run.step).toBe("cordon");
+
+    run = await act(ctx, run.id, { action: "cordon" });
+    expect(run.step).toBe("drain");
+    expect(api.cluster.nodes.get("pi-2")!.spec.unschedulable).toBe(true);
+
+    // Without the explicit choices the drain is refused; with them it goes through the budget.
+    run = await act(ctx, run.id, { action: "drain", options: { deleteEmptyDirData: false, force: false, timeoutSeconds: 30 } });
+    const refused = await ctx.drains.settled(run.state.drainJobId!);
+    expect(refused!.state).toBe("refused");
+    expect((await apiError(act(ctx, run.id, { action: "drained" }))).code).toBe("not_drained");
+    run = await act(ctx, run.id, { action: "drain", options: { deleteEmptyDirData: true, force: true, timeoutSeconds: 30 } });
+    const running = await viewRun(ctx, run);
+    expect(running.drain?.state).toBe("running");
+    expect((await ctx.drains.settled(run.state.drainJobId!))!.state).toBe("succeeded");
+    run = await act(ctx, run.id, { action: "drained" });
+    expect(run.step).toBe("delete");
+
+    expect((await apiError(act(ctx, run.id, { action: "delete", confirm: "pi-3" }))).code).toBe("confirm_mismatch");
+    expect(api.cluster.nodes.has("pi-2")).toBe(true);
+    run = await act(ctx, run.id, { action: "delete", confirm: "pi-2" });
+    expect(run.step).toBe("join");
+    expect(api.cluster.nodes.has("pi-2")).toBe(false);
+
+    // Join: the server URL from the kubeconfig (loopback here, so flagged), the token masked.
+    const atJoin = await viewRun(ctx, run);
+    expect(atJoin.join).toMatchObject({ server: api.url, tokenAvailable: true, command: `curl -sfL https://get.k3s.io | K3S_URL=${api.url} K3S_TOKEN=<token> sh -` });
+    expect(atJoin.join!.serverWarning).toMatch(/loopback address/);
+    expect(JSON.stringify(atJoin)).not.toContain("5up3r53cr3t");
+    const revealed = revealToken(ctx, run.id);
+    expect(revealed.token).toBe(TOKEN);
+    expect(revealed.command).toBe(`curl -sfL https://get.k3s.io | K3S_URL=${api.url} K3S_TOKEN=${TOKEN} sh -`);
+
+    run = await act(ctx, run.id, { action: "joined" });
+    expect(run.step).toBe("wait");
+    expect((await viewRun(ctx, run)).candidates).toEqual([]);
+    expect((await apiError(act(ctx, run.id, { action: "finish" }))).code).toBe("no_new_node");
+
+    api.cluster.registerNode({ name: "pi-2", internalIP: "192.168.1.22", kubeletVersion: "v1.32.1+k3s1" }, 400);
+    const registering = await viewRun(ctx, getRun(ctx, run.id));
+    expect(registering.candidates).toEqual([expect.objectContaining({ name: "pi-2", ready: "NotReady" })]);
+    await sleep(600);
+    const joined = await viewRun(ctx, getRun(ctx, run.id));
+    expect(joined.state.newNode).toMatchObject({ name: "pi-2", internalIP: "192.168.1.22", kubeletVersion: "v1.32.1+k3s1" });
+
+    // A fresh process (new database handle) resumes the same run at the same step.
+    const again = openDatabase(dataDir);
+    const ctx2 = makeNodeContext(again, ctx.env);
+    expect(activeRun(ctx2)!.step).toBe("wait");
+    again.close();
+
+    run = await act(ctx, run.id, { action: "finish" });
+    expect(run).toMatchObject({ step: "summary", status: "done" });
+    expect(activeRun(ctx)).toBeUndefined();
+    expect(run.state.events.map((e) => e.action)).toEqual(["precheck", "precheck-accepted", "cordon", "drain", "drain", "drain", "delete", "token", "join", "new-node", "finish"]);
+
+    // Every action is in the audit log; the token value never is.
+    const log = readAudit(db);
+    expect(log.map((e) => e.action)).toEqual(
+      expect.arrayContaining(["worker-migration.start", "node.cordon", "node.drain", "node.delete", "worker-migration.token.reveal", "worker-migration.new-node", "worker-migration.finish"]),
+    );
+    expect(log.find((e) => e.action === "node.delete")).toMatchObject({ target: "pi-2", outcome: "ok" });
+    expect(JSON.stringify(log)).not.toContain("5up3r53cr3t");
+    expect(db.prepare("SELECT group_concat(state, '') FROM wizard_runs").pluck().get()).not.toContain("5up3r53cr3t");
+  }, 60_000);
+
+  it("keeps the last node list when the cluster becomes unreachable", async () => {
+    const live = await fetchNodes(ctx);
+    expect(live).toMatchObject({ live: true, error: null });
+    const names = live.nodes.map((n) => n.name);
+    const other = makeNodeContext(db, { ...ctx.env, KUBECONFIG: path.join(dataDir, "kubeconfig-dead") });
+    writeFileSync(path.join(dataDir, "kubeconfig-dead"), api.kubeconfig.replace(/:\d+\n/, ":1\n"));
+    const dead = await fetchNodes(other);
+    expect(dead.error?.code).toBe("unreachable");
+    // A different server URL has no cache of its own: nothing is shown rather than another cluster's nodes.
+    expect(dead.nodes).toEqual([]);
+    api.setForbidden([{ verb: "list", resource: "nodes" }]);
+    try {
+      const cached = await fetchNodes(ctx);
+      expect(cached).toMatchObject({ live: false, fetchedAt: live.fetchedAt, error: { code: "forbidden", verb: "list", resource: "nodes" } });
+      expect(cached.nodes.map((n) => n.name)).toEqual(names);
+    } finally {
+      api.setForbidden([]);
+    }
+    const none = await fetchNodes(makeNodeContext(db, { ...ctx.env, KUBECONFIG: "/nonexistent" }));
+    expect(none).toMatchObject({ cluster: null, live: false, error: { code: "not_configured" } });
+  });
+
+  it("marks a drain that was running when the dashboard stopped as interrupted", () => {
+    db.prepare("INSERT INTO drain_jobs (id, node, state, job, started_at, updated_at) VALUES ('j1', 'pi-3', 'running', ?, ?, ?)").run(
+      JSON.stringify({ id: "j1", node: "pi-3", state: "running", options: { deleteEmptyDirData: false, force: false, timeoutSeconds: 300 }, startedAt: new Date().toISOString(), finishedAt: null, pods: [], needsChoice: [], blockers: [], message: null, kubectl: "kubectl drain pi-3" }),
+      new Date().toISOString(),
+      new Date().toISOString(),
+    );
+    const jobs = new DrainJobs(db, ctx.client);
+    expect(jobs.get("j1")).toMatchObject({ state: "interrupted", message: expect.stringContaining("drain again") });
+    expect(jobs.latestForNode("pi-3")?.id).toBe("j1");
+  });
+});
