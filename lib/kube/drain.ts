@@ -6,7 +6,7 @@ import { matchesSelector, type LabelSelector } from "./selectors";
 import { podKind } from "./views";
 
 /**
- * Draining a node the way `kubectl drain --ignore-daemonsets` does: every pod bound to it except
+ * Draining a node the way `kubectl drain --ignore-daemonsets` does: the node is cordoned, then every pod bound to it except
  * DaemonSet-owned and mirror (static) pods is evicted through the Eviction API; a refusal by a
  * PodDisruptionBudget (429) is retried with back-off until the timeout; pods with emptyDir data or
  * without a controller need an explicit choice first; evicted pods are awaited until gone. Progress
@@ -25,7 +25,7 @@ export interface DrainTiming {
 export const DEFAULT_DRAIN_TIMING: DrainTiming = { backoffInitialMs: 1000, backoffMaxMs: 5000, pollMs: 1000, concurrency: 8 };
 
 export interface DrainDeps {
-  client: Pick<KubeClient, "listPods" | "evictPod" | "readPod" | "listPdbs">;
+  client: Pick<KubeClient, "cordon" | "listPods" | "evictPod" | "readPod" | "listPdbs">;
   /** Called with a snapshot after every change. */
   onUpdate?: (job: DrainJob) => void;
   signal?: AbortSignal;
@@ -129,6 +129,8 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
 
   let pods: V1Pod[];
   try {
+    // Like kubectl drain: cordon first, so evicted pods are not scheduled straight back.
+    await deps.client.cordon(node);
     pods = await deps.client.listPods({ nodeName: node });
   } catch (e) {
     return finish("failed", (e as Error).message);

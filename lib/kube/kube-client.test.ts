@@ -208,6 +208,8 @@ describe("drain", () => {
     expect(job.state).toBe("failed");
     expect(job.message).toContain('may not create pods/eviction in namespace "default"');
     expect(podsOn("pi-2")).toHaveLength(6);
+    // Like kubectl drain, the node was cordoned first.
+    expect(api.cluster.nodes.get("pi-2")!.spec.unschedulable).toBe(true);
   });
 });
 

@@ -14,7 +14,7 @@ import {
 } from "../contracts/nodes";
 import { WorkerMigrationAction as ActionSchema } from "../contracts/nodes";
 import type { NodeContext } from "./context";
-import { DrainConflictError } from "./drain-jobs";
+import { rethrowAsApi as asApi } from "./http";
 import { KubeError } from "./errors";
 import { cordonNode, deleteNodeObject, listNodeSummaries } from "./node-service";
 import { runPrecheck } from "./precheck";
@@ -49,13 +49,6 @@ const emptyState = (): WorkerMigrationState => ({
 });
 
 const now = () => new Date().toISOString();
-
-/** Rethrows a KubeError as the dashboard API error with the same sentence and status. */
-function asApi(e: unknown): never {
-  if (e instanceof KubeError) throw new ApiError(e.httpStatus, `kube_${e.code}`, e.message, { cluster: e.cluster, verb: e.verb, resource: e.resource });
-  if (e instanceof DrainConflictError) throw new ApiError(409, "drain_running", e.message);
-  throw e;
-}
 
 function load(ctx: NodeContext, id: string): Run {
   const run = wizardRuns.get<WorkerMigrationState>(ctx.db, id);

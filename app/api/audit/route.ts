@@ -1,0 +1,20 @@
+import { NextResponse } from "next/server";
+import { z } from "zod";
+import { handle } from "@/lib/http/api";
+import { readAudit } from "@/lib/db/database";
+import { serverContext } from "@/lib/server/context";
+import type { AuditResponse } from "@/lib/contracts/nodes";
+
+export const dynamic = "force-dynamic";
+
+const Query = z.object({
+  prefix: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+
+/** GET /api/audit[?prefix=node.&limit=200] → AuditResponse, newest first. */
+export const GET = handle(async (req: Request) => {
+  const q = Query.parse(Object.fromEntries(new URL(req.url).searchParams));
+  const body: AuditResponse = { entries: readAudit(serverContext().db, { limit: q.limit, actionPrefix: q.prefix || undefined }) };
+  return NextResponse.json(body);
+});

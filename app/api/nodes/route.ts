@@ -1,0 +1,12 @@
+import { NextResponse } from "next/server";
+import { handle } from "@/lib/http/api";
+import { nodeContext } from "@/lib/kube/context";
+import { fetchNodes } from "@/lib/kube/node-service";
+
+export const dynamic = "force-dynamic";
+
+/**
+ * GET /api/nodes → NodesResponse. Always 200: when the cluster is unreachable, forbidden or not
+ * configured, `error` says so and `nodes` is the last list seen (`fetchedAt` says how old).
+ */
+export const GET = handle(async () => NextResponse.json(await fetchNodes(nodeContext())));

@@ -1,0 +1,13 @@
+import { NextResponse } from "next/server";
+import { handle } from "@/lib/http/api";
+import { nodeContext } from "@/lib/kube/context";
+import { activeRun, viewRun } from "@/lib/kube/worker-migration";
+
+export const dynamic = "force-dynamic";
+
+/** GET /api/worker-migrations/current → `{ run: WorkerMigrationView | null }`, the migration in progress. */
+export const GET = handle(async () => {
+  const ctx = nodeContext();
+  const run = activeRun(ctx);
+  return NextResponse.json({ run: run ? await viewRun(ctx, run) : null });
+});
