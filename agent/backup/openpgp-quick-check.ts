@@ -103,7 +103,7 @@ export function quickCheckPassphrase(head: Buffer, passphrase: string): QuickChe
     const hashName = HASHES[sk[3]];
     if (!cipher || !hashName || ![0, 1, 3].includes(s2kType)) return "unknown";
     let p = 4;
-    let salt = Buffer.alloc(0);
+    let salt: Buffer = Buffer.alloc(0);
     let count = 0;
     if (s2kType !== 0) {
       salt = sk.subarray(p, p + 8);
@@ -114,7 +114,7 @@ export function quickCheckPassphrase(head: Buffer, passphrase: string): QuickChe
       count = (16 + (c & 15)) << ((c >> 4) + 6);
     }
     const derived = s2k(Buffer.from(passphrase, "utf8"), hashName, s2kType, salt, count, cipher.keyLen);
-    let key = derived;
+    let key: Buffer = derived;
     let dataCipher = cipher;
     const esk = sk.subarray(p);
     if (esk.length) {

@@ -12,6 +12,7 @@ import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { buildAgentApp, type AgentApp } from "../server";
 import { makeTestServerDir, type TestServerDir } from "../backup/test-server-dir";
+import { AgentClient, AgentError } from "../../lib/agent/agent-client";
 
 const TOKEN = "agent-test-token-7d1e";
 let work: string;
@@ -85,7 +86,7 @@ describe("auth and bad requests (never a 5xx)", () => {
       ["GET", "/jobs/whatever"],
     ];
     for (const [method, p, body] of endpoints) {
-      for (const headers of [{}, { authorization: "Bearer wrong-token" }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
+      for (const headers of [{} as Record<string, string>, { authorization: "Bearer wrong-token" }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
         const r = await call(url + p, method, body, headers);
         expect(r.status, `${method} ${p} with ${JSON.stringify(headers)}`).toBe(401);
         expect(r.json).toEqual({ code: "unauthorized", message: expect.any(String) });
@@ -226,5 +227,39 @@ describe("POST /retention", () => {
     for await (const o of listAll(store)) after.push(o.key);
     expect(after.sort()).toEqual(before.filter((k) => !real.deleted.includes(k)).sort());
     for (const k of [incomplete.logical, "notes/readme.txt", ...Object.values(seedObjectNames(day(0))), ...Object.values(lifeboatObjectNames(day(9)))]) expect(after).toContain(k);
+  });
+});
+
+describe("the dashboard's AgentClient against a real agent", () => {
+  it("starts a backup, joins a running one, follows the job, lists, plans retention and reads stats", async () => {
+    const { url } = await startAgent("client");
+    const client = new AgentClient({ baseUrl: url, token: TOKEN });
+    const first = await client.startBackup();
+    expect(first.alreadyRunning).toBe(false);
+    const again = await client.startBackup({ retention: false });
+    expect(again).toEqual({ jobId: first.jobId, alreadyRunning: true });
+    let job = await client.job(first.jobId);
+    while (job.state === "running") {
+      await new Promise((r) => setTimeout(r, 100));
+      job = await client.job(first.jobId);
+    }
+    expect(job.state).toBe("succeeded");
+    const list = await client.listBackups();
+    expect(list.sets.map((s) => s.id)).toEqual([BackupResult.parse(job.result).setId]);
+    const plan = await client.retention();
+    expect(plan).toMatchObject({ dryRun: true, summary: { keep: 1, delete: 0, ignore: 0 } });
+    expect((await client.liveStats()).stats.rowCount).toBeGreaterThan(0);
+  });
+
+  it("rejects with AgentError: 401 for a wrong token (without the token in the message), 0 when unreachable", async () => {
+    const { url } = await startAgent("client-bad");
+    const err = await new AgentClient({ baseUrl: url, token: "nope-nope" }).listBackups().catch((e) => e);
+    expect(err).toBeInstanceOf(AgentError);
+    expect(err.status).toBe(401);
+    expect(err.message).not.toContain("nope-nope");
+    const down = await new AgentClient({ baseUrl: "http://127.0.0.1:9", token: TOKEN }).startBackup().catch((e) => e);
+    expect(down).toBeInstanceOf(AgentError);
+    expect(down.status).toBe(0);
+    expect(down.message).toMatch(/Cannot reach the agent/);
   });
 });

@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { ApiErrorBody } from "../contracts/api-error";
-import { Job } from "../contracts/agent-jobs";
+import { Job, JobConflict, JobStarted } from "../contracts/agent-jobs";
+import { BackupList, LiveStats, RetentionReport, type RetentionInput, type StartBackupInput } from "../contracts/agent-backup";
+import type { DashboardEnv } from "../env";
 
 /** A failed call to the agent: `status` 0 means it could not be reached at all. */
 export class AgentError extends Error {
@@ -9,6 +11,8 @@ export class AgentError extends Error {
     readonly code: string,
     message: string,
     readonly agentUrl: string,
+    /** The agent's whole error body (e.g. `jobId` of a 409 job_running). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
     this.name = "AgentError";
@@ -61,7 +65,7 @@ export class AgentClient {
     if (!res.ok) {
       const e = ApiErrorBody.safeParse(json);
       if (res.status === 401) throw new AgentError(401, "unauthorized", `The agent at ${this.baseUrl} refused the token: check LIFEBOAT_AGENT_TOKEN.`, this.baseUrl);
-      throw new AgentError(res.status, e.success ? e.data.code : "agent_error", e.success ? e.data.message : `The agent answered ${res.status}.`, this.baseUrl);
+      throw new AgentError(res.status, e.success ? e.data.code : "agent_error", e.success ? e.data.message : `The agent answered ${res.status}.`, this.baseUrl, e.success ? (json as Record<string, unknown>) : undefined);
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) throw new AgentError(502, "bad_response", `The agent at ${this.baseUrl} answered in an unexpected format (is it the same Lifeboat version?).`, this.baseUrl);
@@ -81,4 +85,40 @@ export class AgentClient {
   job(id: string, signal?: AbortSignal): Promise<Job> {
     return this.request("GET", `/jobs/${encodeURIComponent(id)}`, Job, undefined, { signal });
   }
+
+  /**
+   * POST /backups. Resolves with the new job's id, or with the running backup's id and
+   * `alreadyRunning: true` when one is in progress (409). Rejects with AgentError otherwise.
+   */
+  async startBackup(req: StartBackupInput = {}): Promise<{ jobId: string; alreadyRunning: boolean }> {
+    try {
+      const { jobId } = await this.request("POST", "/backups", JobStarted, req);
+      return { jobId, alreadyRunning: false };
+    } catch (err) {
+      const running = err instanceof AgentError && err.status === 409 ? JobConflict.safeParse(err.details) : null;
+      if (running?.success) return { jobId: running.data.jobId, alreadyRunning: true };
+      throw err;
+    }
+  }
+
+  /** GET /backups: the sets in the agent's store. */
+  listBackups(signal?: AbortSignal): Promise<BackupList> {
+    return this.request("GET", "/backups", BackupList, undefined, { signal, timeoutMs: 60_000 });
+  }
+
+  /** POST /retention (a dry run unless `dryRun: false`). */
+  retention(req: RetentionInput = {}): Promise<RetentionReport> {
+    return this.request("POST", "/retention", RetentionReport, req, { timeoutMs: 120_000 });
+  }
+
+  /** GET /stats: statistics of the live database, from a fresh snapshot. */
+  liveStats(signal?: AbortSignal): Promise<LiveStats> {
+    return this.request("GET", "/stats", LiveStats, undefined, { signal, timeoutMs: 60_000 });
+  }
+}
+
+/** The dashboard's AgentClient from its configuration (LIFEBOAT_AGENT_URL/TOKEN), or null when none is set. */
+export function agentClientFromEnv(env: Pick<DashboardEnv, "LIFEBOAT_AGENT_URL" | "agentToken">): AgentClient | null {
+  if (!env.LIFEBOAT_AGENT_URL || !env.agentToken) return null;
+  return new AgentClient({ baseUrl: env.LIFEBOAT_AGENT_URL, token: env.agentToken });
 }
