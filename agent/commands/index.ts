@@ -4,6 +4,7 @@ import { backupCommand } from "./backup";
 import { listCommand } from "./list";
 import { statsCommand } from "./stats";
 import { retentionCommand } from "./retention";
+import { demoCommand } from "./demo";
 
 /** Every CLI command. Features add theirs here. */
-export const commands: Command[] = [serveCommand, backupCommand, listCommand, statsCommand, retentionCommand];
+export const commands: Command[] = [serveCommand, backupCommand, listCommand, statsCommand, retentionCommand, demoCommand];

@@ -1,0 +1,41 @@
+import type { Command } from "./command";
+import { initDemo, DemoRefusedError } from "../demo/demo-init";
+import { AgentConfigError } from "../config";
+
+function arg(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i >= 0) return args[i + 1];
+  const eq = args.find((a) => a.startsWith(name + "="));
+  return eq?.slice(name.length + 1);
+}
+
+/**
+ * `lifeboat-agent demo-init --data-dir <dir>`: fills the configured (empty) store with the demo
+ * history and creates the demo server directory under `<dir>/demo/`. The store comes from the usual
+ * variables (AWS_S3_ENDPOINT, AWS_S3_BUCKET, AWS_S3_PATH, keys, or LIFEBOAT_BACKUP_DIR), never argv.
+ */
+export const demoCommand: Command = {
+  name: "demo-init",
+  summary: "Create the demo k3s server directory and fill an empty bucket with 90 nights of demo backups.",
+  usage: "lifeboat-agent demo-init --data-dir <dir>   (store from AWS_S3_* or LIFEBOAT_BACKUP_DIR; prints a JSON summary)",
+  async run(args, deps, io) {
+    const dataDir = arg(args, "--data-dir");
+    if (!dataDir) {
+      io.err("demo-init: --data-dir <dir> is required (the demo writes <dir>/demo/).");
+      return 2;
+    }
+    try {
+      const result = await initDemo({ dataDir, store: deps.store(), onProgress: (m) => io.err(m) });
+      if (result.skipped) io.err(`demo: already set up in ${dataDir} (delete ${dataDir} to start over)`);
+      else io.err(`demo: ${result.sets} backup sets (${(result.bytes / 1e6).toFixed(0)} MB) in ${(result.ms / 1000).toFixed(1)} s`);
+      io.out(JSON.stringify(result));
+      return 0;
+    } catch (err) {
+      if (err instanceof DemoRefusedError || err instanceof AgentConfigError) {
+        io.err(`demo-init: ${err.message}`);
+        return 2;
+      }
+      throw err;
+    }
+  },
+};
