@@ -1,0 +1,114 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { notFound } from "next/navigation";
+import { PageHeader } from "@/components/ui/page-header";
+import { Card } from "@/components/ui/card";
+import { Badge } from "@/components/ui/badge";
+import { formatAge, formatBytes, formatTime } from "@/components/ui/format";
+import { ManifestStats } from "@/components/backups/manifest-stats";
+import { SetAnomalies } from "@/components/backups/set-anomalies";
+import { StoreErrorBanner } from "@/components/backups/store-error-banner";
+import { catalogService } from "@/lib/catalog";
+import { KIND_LABELS } from "@/lib/contracts/backup-names";
+
+export const dynamic = "force-dynamic";
+
+type Props = { params: Promise<{ id: string }> };
+
+export async function generateMetadata({ params }: Props): Promise<Metadata> {
+  const { id } = await params;
+  return { title: `Backup ${id}` };
+}
+
+const navLink = "rounded-md px-3 py-1.5 text-sm ring-1 ring-inset ring-slate-300 hover:bg-slate-100";
+
+/** One backup set: its flags with reasons, its objects and sizes, and its manifest's database statistics. */
+export default async function BackupSetPage({ params }: Props) {
+  const { id } = await params;
+  const catalog = catalogService();
+  await catalog.ensureLoaded();
+  const detail = await catalog.detail(decodeURIComponent(id));
+  if (!detail) notFound();
+  const { set, newerId, olderId, manifest } = detail;
+  const now = new Date();
+  const total = set.objects.reduce((n, o) => n + o.size, 0);
+
+  return (
+    <div className="space-y-5">
+      <PageHeader
+        title={`Backup of ${formatTime(set.timestamp)}`}
+        subtitle={
+          <>
+            {set.format === "seed" ? "Made by the seed CronJob" : "Made by the Lifeboat agent"} · {formatAge(set.timestamp, now)} ·{" "}
+            <span className="font-mono text-xs">{set.id}</span>
+          </>
+        }
+        actions={
+          <>
+            {newerId && (
+              <Link className={navLink} href={`/backups/${newerId}`} rel="prev">
+                ← Newer
+              </Link>
+            )}
+            {olderId && (
+              <Link className={navLink} href={`/backups/${olderId}`} rel="next">
+                Older →
+              </Link>
+            )}
+            <Link className={navLink} href="/backups">
+              All backups
+            </Link>
+          </>
+        }
+      />
+      <StoreErrorBanner status={catalog.status()} now={now} />
+      <Card title="Flags">
+        <SetAnomalies anomalies={set.anomalies} />
+      </Card>
+      <Card title={`Objects (${formatBytes(total)})`}>
+        {set.missing.length > 0 && (
+          <p className="mb-3 text-sm text-red-800">
+            This set is incomplete: it has no {set.missing.map((k) => KIND_LABELS[k]).join(", ")}.
+          </p>
+        )}
+        <div className="-mx-4 overflow-x-auto">
+          <table className="w-full text-left text-sm" data-testid="set-objects">
+            <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
+              <tr>
+                <th scope="col" className="px-4 py-2 font-medium">Part</th>
+                <th scope="col" className="px-4 py-2 font-medium">Object</th>
+                <th scope="col" className="px-4 py-2 text-right font-medium">Size</th>
+                <th scope="col" className="px-4 py-2 font-medium">Uploaded</th>
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100">
+              {set.objects.map((o) => {
+                const flagged = set.anomalies.filter((a) => a.kind === o.kind);
+                return (
+                  <tr key={o.key}>
+                    <td className="whitespace-nowrap px-4 py-2">
+                      {KIND_LABELS[o.kind]}{" "}
+                      {flagged.map((a, i) => (
+                        <Badge key={i} tone={a.level === "critical" ? "critical" : "warning"}>
+                          {a.type}
+                        </Badge>
+                      ))}
+                    </td>
+                    <td className="break-all px-4 py-2 font-mono text-xs">{o.key}</td>
+                    <td className="whitespace-nowrap px-4 py-2 text-right tabular-nums">
+                      {formatBytes(o.size)} <span className="text-xs text-slate-500">({o.size.toLocaleString("en-US")} B)</span>
+                    </td>
+                    <td className="whitespace-nowrap px-4 py-2 text-slate-600">{formatTime(o.lastModified)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      </Card>
+      <Card title="Database statistics (manifest)">
+        <ManifestStats state={manifest} format={set.format} />
+      </Card>
+    </div>
+  );
+}

@@ -1,0 +1,77 @@
+import type { Metadata } from "next";
+import { PageHeader } from "@/components/ui/page-header";
+import { Card } from "@/components/ui/card";
+import { Banner } from "@/components/ui/banner";
+import { CatalogFreshness } from "@/components/backups/catalog-freshness";
+import { CatalogSummary } from "@/components/backups/catalog-summary";
+import { DemoBanner } from "@/components/backups/demo-banner";
+import { FlagFilter } from "@/components/backups/flag-filter";
+import { HistoryTable } from "@/components/backups/history-table";
+import { OtherObjects } from "@/components/backups/other-objects";
+import { Pagination } from "@/components/backups/pagination";
+import { RefreshButton } from "@/components/backups/refresh-button";
+import { SizeChart } from "@/components/backups/size-chart";
+import { StoreErrorBanner } from "@/components/backups/store-error-banner";
+import { catalogService } from "@/lib/catalog";
+import { CatalogFilter } from "@/lib/contracts/catalog";
+import { ConfigError, getEnv } from "@/lib/env";
+
+export const dynamic = "force-dynamic";
+export const metadata: Metadata = { title: "Backups" };
+
+const PAGE_SIZE = 50;
+
+/** The backup history: freshness, banners, flags, the size trend and one row per set (paged on the server). */
+export default async function BackupsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+  const sp = await searchParams;
+  const parsedFlag = CatalogFilter.safeParse(sp.flag);
+  const flag = parsedFlag.success ? parsedFlag.data : "all";
+  const page = Math.max(1, Number.parseInt(String(sp.page ?? "1"), 10) || 1);
+
+  let catalog;
+  try {
+    catalog = catalogService();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return (
+      <>
+        <PageHeader title="Backups" />
+        <Banner tone="error" title="The dashboard's configuration is invalid">
+          <pre className="whitespace-pre-wrap font-mono text-xs">{err.message}</pre>
+        </Banner>
+      </>
+    );
+  }
+  await catalog.ensureLoaded();
+  const now = new Date();
+  const status = catalog.status();
+  const view = catalog.view();
+  const { sets, total } = catalog.page({ flag, offset: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE });
+
+  return (
+    <div className="space-y-5">
+      <PageHeader
+        title="Backups"
+        subtitle={status.configured ? <span className="font-mono text-xs">{status.source}</span> : "No backup store configured"}
+        actions={
+          <>
+            {/* Back up now (the agent's backup button) goes here. */}
+            <RefreshButton />
+          </>
+        }
+      />
+      <CatalogFreshness initial={status} />
+      <StoreErrorBanner status={status} now={now} />
+      {getEnv().LIFEBOAT_DEMO && <DemoBanner />}
+      <CatalogSummary view={view} now={now} />
+      <Card title="Size trend">
+        <SizeChart />
+      </Card>
+      <Card title="History" actions={<FlagFilter active={flag} counts={view.counts} />}>
+        <HistoryTable sets={sets} now={now} />
+        <Pagination page={page} pageSize={PAGE_SIZE} total={total} flag={flag} />
+      </Card>
+      <OtherObjects other={view.other} />
+    </div>
+  );
+}

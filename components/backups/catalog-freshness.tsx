@@ -1,0 +1,44 @@
+"use client";
+
+import { useEffect, useRef, useState } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import type { CatalogStatus } from "@/lib/contracts/catalog";
+import { formatAge, formatTime } from "@/components/ui/format";
+import { statusQuery } from "./queries";
+
+/**
+ * "Updated 3 min ago": how old the cached view is, kept current. Polls the catalog status and
+ * re-renders the page when a background refresh brought something new (or failed).
+ */
+export function CatalogFreshness({ initial }: { initial: CatalogStatus }) {
+  const { data } = useQuery({ ...statusQuery(), initialData: initial });
+  const router = useRouter();
+  const [now, setNow] = useState(() => new Date());
+  const seen = useRef(`${initial.refreshedAt}|${initial.error?.at ?? ""}`);
+  useEffect(() => {
+    const t = setInterval(() => setNow(new Date()), 15_000);
+    return () => clearInterval(t);
+  }, []);
+  useEffect(() => {
+    const key = `${data.refreshedAt}|${data.error?.at ?? ""}`;
+    if (key !== seen.current) {
+      seen.current = key;
+      router.refresh();
+    }
+  }, [data, router]);
+  return (
+    <p className="text-sm text-slate-600" data-testid="catalog-freshness">
+      {data.refreshedAt ? (
+        <>
+          Updated <time dateTime={data.refreshedAt} title={formatTime(data.refreshedAt)}>{formatAge(data.refreshedAt, now)}</time>
+        </>
+      ) : (
+        "Never listed yet"
+      )}
+      {" · "}
+      {data.objectCount.toLocaleString("en-US")} objects · refreshes every {Math.round(data.refreshIntervalSeconds / 60) || 1} min
+      {data.refreshing && <span className="ml-2 text-blue-700">refreshing…</span>}
+    </p>
+  );
+}

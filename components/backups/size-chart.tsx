@@ -1,0 +1,143 @@
+"use client";
+
+import "uplot/dist/uPlot.min.css";
+import { useEffect, useRef, useState } from "react";
+import { createPortal } from "react-dom";
+import Link from "next/link";
+import { useQuery } from "@tanstack/react-query";
+import type uPlot from "uplot";
+import { formatBytes, formatTime } from "@/components/ui/format";
+import type { ChartFlag, SizeChartData } from "@/lib/backups/series";
+import { seriesQuery } from "./queries";
+
+const COLORS: Record<string, string> = {
+  "file-archive": "#1d4ed8",
+  logical: "#0f766e",
+  "lifeboat-logical": "#7c3aed",
+  "lifeboat-files": "#c2410c",
+  "lifeboat-token": "#64748b",
+};
+const TYPE_WORDS: Record<ChartFlag["type"], string> = { growth: "growth", shrink: "shrink", gap: "gap before this backup", stale: "no backup since" };
+
+interface Marker {
+  left: number;
+  top: number;
+  flag: ChartFlag;
+  setId: string;
+  time: number;
+}
+
+/** Where each flagged point sits on the plot, in CSS pixels of uPlot's overlay; off-scale points are left out. */
+function placeMarkers(u: uPlot, data: SizeChartData): Marker[] {
+  const width = u.over.clientWidth;
+  const height = u.over.clientHeight;
+  const out: Marker[] = [];
+  // Several anomalies on one point (growth of both kinds, say) make one marker: the worst.
+  const seen = new Map<string, Marker>();
+  for (const flag of data.flags) {
+    const series = flag.kind === "set" ? data.series.find((s) => s.sizes[flag.index] !== null) : data.series.find((s) => s.kind === flag.kind);
+    const value = series?.sizes[flag.index];
+    if (value === null || value === undefined) continue;
+    const left = u.valToPos(data.times[flag.index], "x");
+    const top = u.valToPos(value, "y");
+    if (!(left >= -2 && left <= width + 2 && top >= -2 && top <= height + 2)) continue;
+    const key = `${flag.index}:${series!.kind}`;
+    const prev = seen.get(key);
+    if (prev && (prev.flag.level === "critical" || flag.level !== "critical")) continue;
+    const m = { left, top, flag, setId: data.setIds[flag.index], time: data.times[flag.index] };
+    seen.set(key, m);
+  }
+  out.push(...seen.values());
+  return out;
+}
+
+/**
+ * The size trend: one line per object kind, time on the x axis (uPlot: canvas, ~50 KB, draws 10,000
+ * points at once). Flagged points carry a marker that links to that backup's page.
+ */
+export function SizeChart() {
+  const { data, error, isPending } = useQuery(seriesQuery());
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const [markers, setMarkers] = useState<Marker[]>([]);
+  const [over, setOver] = useState<HTMLElement | null>(null);
+
+  useEffect(() => {
+    if (!data || !box.current || data.times.length === 0) return;
+    let disposed = false;
+    let observer: ResizeObserver | undefined;
+    void import("uplot").then(({ default: UPlot }) => {
+      if (disposed || !box.current) return;
+      const el = box.current;
+      const opts: uPlot.Options = {
+        width: el.clientWidth,
+        height: 300,
+        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max * 1.08 || 1] } },
+        series: [
+          { value: (_u, v) => (v === null ? "—" : formatTime(new Date(v * 1000))) },
+          ...data.series.map((s) => ({
+            label: s.label,
+            stroke: COLORS[s.kind] ?? "#334155",
+            width: 1.5,
+            points: { show: data.times.length <= 120, size: 4 },
+            value: (_u: uPlot, v: number | null) => (v === null ? "—" : formatBytes(v)),
+          })),
+        ],
+        axes: [{}, { size: 72, values: (_u, ticks) => ticks.map((t) => formatBytes(t)) }],
+        cursor: { drag: { x: true, y: false } },
+        hooks: { draw: [(u) => setMarkers(placeMarkers(u, data))] },
+      };
+      const u = new UPlot(opts, [data.times, ...data.series.map((s) => s.sizes)] as uPlot.AlignedData, el);
+      plot.current = u;
+      setOver(u.over);
+      observer = new ResizeObserver(() => u.setSize({ width: el.clientWidth, height: 300 }));
+      observer.observe(el);
+    });
+    return () => {
+      disposed = true;
+      observer?.disconnect();
+      plot.current?.destroy();
+      plot.current = null;
+      setOver(null);
+      setMarkers([]);
+    };
+  }, [data]);
+
+  if (isPending) return <div className="h-[300px] animate-pulse rounded bg-slate-100" aria-label="Loading the size trend" />;
+  if (error) return <p className="text-sm text-red-800">The size trend could not be loaded: {error.message}</p>;
+  if (!data.times.length) return <p className="py-6 text-center text-sm text-slate-500">No backup sets yet: the trend appears with the first one.</p>;
+  return (
+    <figure>
+      <div ref={box} className="w-full" data-testid="size-chart" />
+      {over &&
+        createPortal(
+          <>
+            {markers.map((m) => (
+              <Link
+                key={`${m.setId}:${m.flag.kind}:${m.flag.type}`}
+                href={`/backups/${m.setId}`}
+                data-testid="chart-flag"
+                data-level={m.flag.level}
+                aria-label={`${m.flag.level === "critical" ? "Critical" : "Warning"}: ${TYPE_WORDS[m.flag.type]} on ${formatTime(new Date(m.time * 1000))}. Open this backup.`}
+                title={m.flag.reason}
+                className={`absolute z-10 -translate-x-1/2 -translate-y-1/2 rounded-full border-2 border-white shadow ring-1 hover:scale-125 focus:outline-none focus-visible:ring-4 ${
+                  m.flag.level === "critical" ? "h-4 w-4 bg-red-600 ring-red-800" : "h-3.5 w-3.5 bg-amber-400 ring-amber-700"
+                }`}
+                style={{ left: m.left, top: m.top }}
+              />
+            ))}
+          </>,
+          over,
+        )}
+      <figcaption className="mt-2 flex flex-wrap items-center gap-x-4 gap-y-1 text-xs text-slate-600">
+        <span className="flex items-center gap-1">
+          <span aria-hidden className="inline-block h-3 w-3 rounded-full border-2 border-white bg-red-600 ring-1 ring-red-800" /> critical
+        </span>
+        <span className="flex items-center gap-1">
+          <span aria-hidden className="inline-block h-3 w-3 rounded-full border-2 border-white bg-amber-400 ring-1 ring-amber-700" /> warning
+        </span>
+        <span>Click a marked point to open that backup. Drag to zoom, double-click to zoom out.</span>
+      </figcaption>
+    </figure>
+  );
+}

@@ -1,0 +1,306 @@
+// `npm start`: the dashboard on its embedded defaults, or on your bucket.
+//
+// 1. Parses the dashboard's environment (fails naming the variable).
+// 2. Builds the dashboard when there is no build in LIFEBOAT_NEXT_DIST (default .next), or when a
+//    source file is newer than the build (LIFEBOAT_BUILD=auto, the default; `always` / `never`).
+// 3. Without AWS_S3_BUCKET: starts the embedded S3 store (s3rver on loopback, data in
+//    <data dir>/s3) and, once, fills it with the demo history (`lifeboat-agent demo-init`) —
+//    in parallel with the build. Then starts a demo agent on loopback against the demo server
+//    directory (unless LIFEBOAT_AGENT_URL points at a real one).
+// 4. Runs `next start` with the environment the dashboard needs and prints where to open it.
+// Children run in their own process groups and are stopped on exit, SIGINT and SIGTERM.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { ConfigError, parseEnv, type DashboardEnv } from "../env";
+import { thresholdsFromEnv } from "../catalog/config";
+import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const DEMO_BUCKET = "lifeboat-demo";
+const SOURCES = ["app", "components", "lib", "public", "next.config.js", "package.json", "postcss.config.mjs", "tsconfig.json"];
+
+const say = (line: string) => process.stdout.write(line + "\n");
+const children = new Set<ChildProcess>();
+let embedded: EmbeddedS3 | null = null;
+let stopping = false;
+
+/** Exits after stopping every child; `code` is the process exit code. */
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    await Promise.all([...children].map(killGroup));
+    await embedded?.stop();
+  }
+  process.exit(code);
+}
+
+/** Sends SIGTERM to a detached child's process group (next start runs a next-server below it), SIGKILL after 5 s. */
+function killGroup(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        child.kill(sig);
+      }
+    };
+    kill("SIGTERM");
+    setTimeout(() => kill("SIGKILL"), 5000).unref();
+  });
+}
+
+/** Copies a child's output to ours, each line prefixed with its name. */
+function prefixLines(stream: NodeJS.ReadableStream, name: string, sink: (line: string) => void = say): void {
+  let buf = "";
+  stream.on("data", (d) => {
+    buf += String(d);
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      sink(`${name} | ${buf.slice(0, nl)}`);
+      buf = buf.slice(nl + 1);
+    }
+  });
+  stream.on("end", () => buf && sink(`${name} | ${buf}`));
+}
+
+/** Spawns a child in its own process group, tracked for shutdown. */
+function run(name: string, args: string[], env: NodeJS.ProcessEnv, opts: { quiet?: boolean } = {}): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  if (!opts.quiet) {
+    prefixLines(child.stdout!, name);
+    prefixLines(child.stderr!, name);
+  }
+  return child;
+}
+
+/** Resolves with the exit code. */
+const exited = (child: ChildProcess) => new Promise<number>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", (code) => resolve(code ?? 1))));
+
+function portFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Newest modification time under the dashboard's sources (tests excluded), in ms. */
+function newestSource(): number {
+  let newest = 0;
+  const visit = (p: string) => {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) {
+      for (const e of readdirSync(p)) if (e !== "node_modules" && !e.startsWith(".")) visit(path.join(p, e));
+    } else if (!/\.test\.tsx?$/.test(p)) newest = Math.max(newest, st.mtimeMs);
+  };
+  for (const s of SOURCES) visit(path.join(ROOT, s));
+  return newest;
+}
+
+/** Why a build is needed, or null. */
+function buildReason(dist: string, mode: string): string | null {
+  const id = path.join(ROOT, dist, "BUILD_ID");
+  if (mode === "always") return "LIFEBOAT_BUILD=always";
+  if (!existsSync(id)) return `no build in ${dist}`;
+  if (mode === "never") return null;
+  return newestSource() > statSync(id).mtimeMs ? `sources changed since the build in ${dist}` : null;
+}
+
+/** The secret the dashboard and the demo agent share; created once per data directory (mode 0600). */
+function agentTokenFile(dataDir: string): string {
+  const file = path.join(dataDir, "agent-token");
+  if (!existsSync(file)) {
+    writeFileSync(file, randomBytes(32).toString("base64url") + "\n", { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  return file;
+}
+
+/** Starts the embedded store, on the port it had last time when free (so the cached catalog's source stays the same). */
+async function startStore(dataDir: string): Promise<EmbeddedS3> {
+  const portFile = path.join(dataDir, "s3", ".port");
+  const last = existsSync(portFile) ? Number(readFileSync(portFile, "utf8")) : 0;
+  const port = last && (await portFree(last, "127.0.0.1")) ? last : 0;
+  const s3 = await startEmbeddedS3({ directory: path.join(dataDir, "s3"), buckets: [DEMO_BUCKET], port });
+  writeFileSync(portFile, String(s3.port));
+  return s3;
+}
+
+async function waitForHttp(url: string, child: ChildProcess, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} before answering`);
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (r.status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${what} did not answer ${url} within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Starts the demo agent and resolves with its URL (from the JSON line `serve` prints). */
+async function startDemoAgent(env: DashboardEnv, s3env: Record<string, string>, tokenFile: string): Promise<string> {
+  const demo = path.join(env.dataDir, "demo");
+  const port = await freePort();
+  const child = run("agent", ["agent/bin/lifeboat-agent.js", "serve"], {
+    ...process.env,
+    ...s3env,
+    LIFEBOAT_K3S_SERVER_DIR: path.join(demo, "k3s", "server"),
+    LIFEBOAT_STATE_DIR: path.join(demo, "k3s", "lifeboat"),
+    LIFEBOAT_PASSPHRASE_FILE: path.join(demo, "passphrase"),
+    LIFEBOAT_AGENT_TOKEN: "",
+    LIFEBOAT_AGENT_TOKEN_FILE: tokenFile,
+    LIFEBOAT_AGENT_HOST: "127.0.0.1",
+    LIFEBOAT_AGENT_PORT: String(port),
+    LIFEBOAT_BACKUP_SCHEDULE: "off",
+    LIFEBOAT_K3S_STOP_CMD: "true",
+    LIFEBOAT_K3S_START_CMD: "true",
+    // The demo files belong to you, not root: the agent's ownership checks expect that here.
+    LIFEBOAT_OWNER: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+    LOG_LEVEL: process.env.LOG_LEVEL || "warn",
+  }, { quiet: true });
+  prefixLines(child.stderr!, "agent");
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error("the demo agent did not start within 30 s")), 30_000);
+    child.stdout!.on("data", (d) => {
+      buf += String(d);
+      const m = /\{"listening":"([^"]+)"\}/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the demo agent exited with code ${code}`));
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  let env: DashboardEnv;
+  try {
+    env = parseEnv(process.env);
+    thresholdsFromEnv(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n\nFix the variable above (see README.md, "Dashboard configuration") and run npm start again.\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  mkdirSync(env.dataDir, { recursive: true });
+  if (!(await portFree(env.PORT, env.LIFEBOAT_HOST))) {
+    process.stderr.write(`Port ${env.PORT} on ${env.LIFEBOAT_HOST} is in use (another dashboard?). Stop it, or start this one with PORT=${env.PORT + 1} npm start.\n`);
+    process.exit(1);
+  }
+  const dist = process.env.LIFEBOAT_NEXT_DIST || ".next";
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    NEXT_TELEMETRY_DISABLED: "1",
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    LIFEBOAT_NEXT_DIST: dist,
+    LIFEBOAT_DATA_DIR: env.dataDir,
+  };
+  const started = Date.now();
+
+  const reason = buildReason(dist, (process.env.LIFEBOAT_BUILD || "auto").toLowerCase());
+  let build: Promise<number> = Promise.resolve(0);
+  if (reason) {
+    say(`Building the dashboard (${reason}); this takes about half a minute…`);
+    build = exited(run("build", ["node_modules/next/dist/bin/next", "build"], childEnv));
+  }
+
+  const demo = !env.AWS_S3_BUCKET;
+  let s3env: Record<string, string> = {};
+  let demoReady: Promise<number> = Promise.resolve(0);
+  if (demo) {
+    embedded = await startStore(env.dataDir);
+    s3env = { AWS_S3_ENDPOINT: embedded.endpoint, AWS_S3_BUCKET: DEMO_BUCKET, AWS_S3_PATH: "", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_DEFAULT_REGION: "us-east-1" };
+    say(`No AWS_S3_BUCKET set: using the embedded S3 store at ${embedded.endpoint} (data in ${path.join(env.dataDir, "s3")}).`);
+    if (!existsSync(path.join(env.dataDir, "demo", "demo.json"))) {
+      say("Creating the demo history (90 nights of backups)…");
+      demoReady = exited(run("demo", ["agent/bin/lifeboat-agent.js", "demo-init", "--data-dir", env.dataDir], { ...childEnv, ...s3env, LOG_LEVEL: "warn" }));
+    }
+  }
+
+  const [buildCode, demoCode] = await Promise.all([build, demoReady]);
+  if (buildCode !== 0) {
+    process.stderr.write(`\nThe dashboard build failed (exit ${buildCode}); see the "build |" lines above.\n`);
+    return shutdown(1);
+  }
+  if (demoCode !== 0) {
+    process.stderr.write(`\nCreating the demo history failed (exit ${demoCode}); see the "demo |" lines above. Delete ${path.join(env.dataDir, "demo")} and ${path.join(env.dataDir, "s3")} to start over.\n`);
+    return shutdown(1);
+  }
+
+  const dashEnv: NodeJS.ProcessEnv = { ...childEnv, ...s3env };
+  if (demo) dashEnv.LIFEBOAT_DEMO = "1";
+  if (!env.LIFEBOAT_AGENT_URL && demo) {
+    const tokenFile = agentTokenFile(env.dataDir);
+    const agentUrl = await startDemoAgent(env, s3env, tokenFile);
+    Object.assign(dashEnv, { LIFEBOAT_AGENT_URL: agentUrl, LIFEBOAT_AGENT_TOKEN: "", LIFEBOAT_AGENT_TOKEN_FILE: tokenFile });
+    say(`Demo agent (for the demo k3s server in ${path.join(env.dataDir, "demo", "k3s", "server")}) at ${agentUrl}.`);
+  }
+
+  const next = run("dashboard", ["node_modules/next/dist/bin/next", "start", "-p", String(env.PORT), "-H", env.LIFEBOAT_HOST], dashEnv);
+  next.once("exit", (code) => {
+    if (stopping) return;
+    process.stderr.write(`\nThe dashboard exited (code ${code}).\n`);
+    void shutdown(code || 1);
+  });
+  const shown = env.LIFEBOAT_HOST === "0.0.0.0" ? "127.0.0.1" : env.LIFEBOAT_HOST;
+  const url = `http://${shown}:${env.PORT}`;
+  await waitForHttp(`${url}/api/livez`, next, "the dashboard", 60_000);
+  // Fill the catalog cache now, so the first page a person opens is instant.
+  await fetch(`${url}/api/catalog`, { signal: AbortSignal.timeout(30_000) }).catch(() => {});
+
+  say("");
+  say(`Lifeboat is ready (${((Date.now() - started) / 1000).toFixed(0)} s): open ${url}`);
+  if (demo) {
+    say("");
+    say("This is DEMO data: 90 nights of backups in an embedded S3 store, made like the incident's CronJob");
+    say("(sizes scaled down), with its growth episode flagged. To see your own backups, stop this (Ctrl-C) and run:");
+    say("");
+    say("  AWS_S3_ENDPOINT=https://s3.example.com AWS_S3_BUCKET=my-bucket AWS_S3_PATH=k3s \\");
+    say("  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… AWS_DEFAULT_REGION=us-east-1 npm start");
+    say("");
+    say("(the same variables as the CronJob's backup-secret; see README.md, \"Dashboard configuration\").");
+  }
+  say("Stop with Ctrl-C.");
+}
+
+process.on("SIGINT", () => void shutdown(130));
+process.on("SIGTERM", () => void shutdown(143));
+main().catch((err) => {
+  process.stderr.write(`\nnpm start failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  void shutdown(1);
+});
