@@ -1,7 +1,63 @@
-import type { AgentModule } from "../module";
+import { Cron } from "croner";
+import { HealthQuery, HealthReport } from "../../lib/contracts/agent-health";
+import { HttpError } from "../http/router";
+import type { AgentDeps, AgentModule } from "../module";
 
-/** Placeholder: filled in by the health feature. */
+// SQLite and the checks load on first use, not at start (an idle agent stays small).
+const check = () => import("../health/check");
+
+/** One check at a time: concurrent callers share the running one (each would copy the database). */
+const inflight = new Map<string, Promise<HealthReport>>();
+function healthOnce(deps: AgentDeps, full: boolean): Promise<HealthReport> {
+  const key = full ? "full" : "quick";
+  let p = inflight.get(key);
+  if (!p) {
+    p = check()
+      .then(({ runHealthCheck }) => runHealthCheck(deps, { full }))
+      .finally(() => inflight.delete(key));
+    inflight.set(key, p);
+  }
+  return p;
+}
+
+let schedule: Cron | null = null;
+
+/** GET /health, and the scheduled full integrity_check (LIFEBOAT_INTEGRITY_SCHEDULE, UTC). */
 export const healthModule: AgentModule = {
   name: "health",
-  routes() {},
+  routes(router, deps) {
+    router.add({
+      method: "GET",
+      path: "/health",
+      query: HealthQuery,
+      response: HealthReport,
+      handler: async ({ query }) => {
+        try {
+          return await healthOnce(deps, query.integrity === "full");
+        } catch (err) {
+          throw new HttpError(503, "health_unavailable", `The health check could not run: ${(err as Error).message}. Check that LIFEBOAT_STATE_DIR is writable.`);
+        }
+      },
+    });
+  },
+  start(deps) {
+    const expr = deps.config.integritySchedule;
+    if (!expr) return;
+    const log = deps.log.child({ component: "integrity-schedule" });
+    try {
+      schedule = new Cron(expr, { timezone: "UTC", protect: true }, () => {
+        healthOnce(deps, true).then(
+          (r) => log.info({ ok: r.integrityCheck?.ok, verdict: r.verdict }, "scheduled integrity_check done"),
+          (err) => log.error({ err: (err as Error).message }, "scheduled integrity_check failed"),
+        );
+      });
+      log.info({ cron: expr, nextRunAt: schedule.nextRun()?.toISOString() ?? null }, "integrity_check schedule active");
+    } catch (err) {
+      log.error({ err: (err as Error).message }, `LIFEBOAT_INTEGRITY_SCHEDULE: "${expr}" is not a cron expression; the scheduled integrity_check is off`);
+    }
+  },
+  stop() {
+    schedule?.stop();
+    schedule = null;
+  },
 };

@@ -5,7 +5,7 @@ import { DatabaseDiff, RestoreSource } from "./agent-restore";
  * The agent's recovery ladder (issue 4), shared by the agent's router and the dashboard's AgentClient.
  * Always works on copies in LIFEBOAT_STATE_DIR, never on the live files.
  *
- *   POST /recoveries       StartRecoveryRequest → 202 JobStarted (job type "recovery"; result RecoveryReport)
+ *   POST /recoveries       StartRecoveryRequest → 202 RecoveryStarted | 409 JobConflict (job type "recovery"; result RecoveryReport)
  *   GET  /recoveries       → RecoveryList (newest first)
  *   GET  /recoveries/:id   → RecoveryReport
  *
@@ -24,6 +24,10 @@ export const StartRecoveryRequest = z.strictObject({
 });
 export type StartRecoveryRequest = z.infer<typeof StartRecoveryRequest>;
 export type StartRecoveryInput = z.input<typeof StartRecoveryRequest>;
+
+/** 202 answer of POST /recoveries. */
+export const RecoveryStarted = z.object({ recoveryId: z.string(), jobId: z.string() });
+export type RecoveryStarted = z.infer<typeof RecoveryStarted>;
 
 export const RECOVERY_STEPS = [
   { name: "copy", label: "Copy" },

@@ -1,0 +1,108 @@
+import { spawn } from "node:child_process";
+import { promises as fsp } from "node:fs";
+import path from "node:path";
+import type { K3sState } from "../../lib/contracts/agent-health";
+
+/**
+ * k3s as a service: its state from the configured status command, and the processes that hold the
+ * database open. The second is what a restore waits on after the stop command: whatever the service
+ * manager says, nothing may have the files open when they are swapped.
+ */
+
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs a configured command line through `sh -c` (they are shell lines like "systemctl stop k3s"). Never rejects. */
+export function runCommand(cmd: string, timeoutMs = 120_000): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const child = spawn("sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"], detached: false });
+    let stdout = "";
+    let stderr = "";
+    let timedOut = false;
+    child.stdout.on("data", (d) => (stdout += String(d)));
+    child.stderr.on("data", (d) => (stderr += String(d)));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout, stderr: stderr + String(err.message), timedOut });
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: stdout.trim(), stderr: stderr.trim(), timedOut });
+    });
+  });
+}
+
+/** Processes (other than this one) that have any of `files` open, from /proc/<pid>/fd. */
+export async function processesHolding(files: string[]): Promise<{ pid: number; command: string }[]> {
+  const wanted = new Set(files.map((f) => path.resolve(f)));
+  const out: { pid: number; command: string }[] = [];
+  let pids: string[];
+  try {
+    pids = (await fsp.readdir("/proc")).filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid);
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = await fsp.readdir(`/proc/${pid}/fd`);
+    } catch {
+      continue; // exited, or not ours to look at
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = await fsp.readlink(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (!wanted.has(target.replace(/ \(deleted\)$/, ""))) continue;
+      const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      out.push({ pid: Number(pid), command: cmdline.split("\0").filter(Boolean).join(" ").slice(0, 200) || "?" });
+      break;
+    }
+  }
+  return out;
+}
+
+/** The database and its WAL/SHM: what "holding the database" means. */
+export function databaseFiles(dbPath: string): string[] {
+  return [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, `${dbPath}-journal`];
+}
+
+/**
+ * Polls until no process holds `files` or `timeoutMs` passes. Resolves with the holders left
+ * (empty when released).
+ */
+export async function waitUntilReleased(files: string[], timeoutMs: number): Promise<{ pid: number; command: string }[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const holders = await processesHolding(files);
+    if (holders.length === 0 || Date.now() >= deadline) return holders;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** k3s's service state from LIFEBOAT_K3S_STATUS_CMD, plus who holds the database now. */
+export async function k3sState(statusCmd: string, dbPath: string): Promise<K3sState> {
+  const [res, dbHolders] = await Promise.all([runCommand(statusCmd, 15_000), processesHolding(databaseFiles(dbPath))]);
+  const first = res.stdout.split("\n")[0]?.trim() ?? "";
+  const state = res.code === null || res.timedOut ? "unknown" : first || (res.code === 0 ? "active" : "unknown");
+  // systemctl prints "inactive" for units it does not know, but says so on stderr or via LoadState.
+  const missing = /could not be found|not-found|no such file|not found/i.test(res.stderr) || res.code === 127;
+  return {
+    command: statusCmd,
+    state: missing ? "not-found" : state,
+    running: !missing && (state === "active" || state === "reloading" || (res.code === 0 && state !== "inactive" && state !== "failed")),
+    present: !missing,
+    dbHolders,
+  };
+}

@@ -1,0 +1,365 @@
+import { copyFile, mkdir, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import Database from "better-sqlite3";
+import type { Job } from "../../lib/contracts/agent-jobs";
+import { RECOVERY_STEPS, type RecoveryReport, type RecoveryRung, type RecoveryRungName, type StartRecoveryRequest } from "../../lib/contracts/agent-recovery";
+import type { RestoreSource } from "../../lib/contracts/agent-restore";
+import { readPassphrase } from "../config";
+import { processesHolding, databaseFiles } from "../health/k3s-service";
+import type { JobHandle } from "../jobs/job-registry";
+import { KINE_SCHEMA_SQL } from "../kine/schema";
+import type { AgentDeps } from "../module";
+import { listStoreSets } from "../backup/sets";
+import { diffKineDatabases } from "../restore/diff";
+import { newRestoreId } from "../restore/journal";
+import { resolveSource } from "../restore/sources";
+import { stageBackup } from "../restore/stage";
+import { salvageKineDatabase } from "./salvage";
+import { dumpInto, findSqliteCli, probeRecover, recoverInto } from "./sqlite-cli";
+import { recoveryDir, saveReport } from "./store";
+
+/**
+ * The recovery ladder, always on copies in the recovery's own directory (the live files are only
+ * read, by a plain file copy): 1. integrity_check, 2. `.dump` through the sqlite3 shell with the
+ * ROLLBACK fix, 3. `.recover` where the shell's works, 4. Lifeboat's own page-level salvage. The best
+ * result (passes integrity_check, most rows) is then compared with the newest good backup, so the
+ * user can choose between them; it is a restore candidate (source { kind: "recovery", id }).
+ */
+
+interface Outcome {
+  rows: number;
+  revisions: { min: number; max: number } | null;
+  integrity: string;
+}
+
+/** Rows and revision range (scanning the table itself) and integrity_check of a kine database. */
+function measure(file: string): Outcome {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.pragma("integrity_check(10)") as { integrity_check: string }[];
+    const integrity = rows.length === 1 && rows[0].integrity_check === "ok" ? "ok" : rows.map((r) => r.integrity_check).join("; ");
+    const hasKine = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kine'").get();
+    if (!hasKine) return { rows: 0, revisions: null, integrity };
+    const r = db.prepare("SELECT COUNT(*) AS n, MIN(id) AS lo, MAX(id) AS hi FROM kine NOT INDEXED").get() as { n: number; lo: number | null; hi: number | null };
+    return { rows: r.n, revisions: r.n ? { min: r.lo!, max: r.hi! } : null, integrity };
+  } finally {
+    db.close();
+  }
+}
+
+function tryMeasure(file: string): Outcome | { error: string } {
+  try {
+    return measure(file);
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+/** Makes sure a database produced by a rung has kine's indexes (a dump of a damaged file may lack them). */
+function ensureKineSchema(file: string): void {
+  const db = new Database(file);
+  try {
+    if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kine'").get()) db.exec(KINE_SCHEMA_SQL);
+    db.pragma("journal_mode = DELETE");
+  } finally {
+    db.close();
+  }
+}
+
+function rung(name: RecoveryRungName, patch: Partial<RecoveryRung> = {}): RecoveryRung {
+  return {
+    name,
+    label: RECOVERY_STEPS.find((s) => s.name === name)!.label,
+    state: "skipped",
+    skippedReason: null,
+    error: null,
+    rows: null,
+    revisions: null,
+    integrity: null,
+    output: null,
+    note: null,
+    millis: 0,
+    ...patch,
+  };
+}
+
+const n = (x: number) => x.toLocaleString("en-US");
+
+/** Picks what to compare with: the newest complete Lifeboat set (its manifest says integrity ok), else the newest seed set. */
+async function newestBackups(deps: AgentDeps): Promise<RestoreSource[]> {
+  const { sets } = await listStoreSets(deps.store());
+  const lifeboat = sets.filter((s) => s.format === "lifeboat" && s.missing.length === 0);
+  const seed = sets.filter((s) => s.format === "seed" && s.objects.some((o) => o.kind === "logical" || o.kind === "file-archive"));
+  return [...lifeboat, ...seed].slice(0, 3).map((s) => ({ kind: "backup" as const, setId: s.id }));
+}
+
+/** Runs the ladder (see the module comment) as the body of a recovery job. */
+export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, job: JobHandle, id: string): Promise<RecoveryReport> {
+  const cfg = deps.config;
+  const dir = recoveryDir(cfg, id);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const sourcePath = path.resolve(req.path ?? cfg.dbPath);
+  const report: RecoveryReport = {
+    id,
+    createdAt: new Date().toISOString(),
+    finishedAt: null,
+    sourcePath,
+    wal: { present: false, bytes: 0, foreign: null, note: null },
+    rungs: [],
+    salvage: null,
+    best: null,
+    comparison: { backup: null, backupTakenAt: null, diff: null, error: null },
+    recommendation: "",
+    error: null,
+  };
+  const save = () => saveReport(cfg, report);
+  save();
+  const timed = async (name: RecoveryRungName, fn: () => Promise<RecoveryRung>): Promise<RecoveryRung> => {
+    job.step(name);
+    const t0 = performance.now();
+    const r = await fn();
+    r.millis = Math.round(performance.now() - t0);
+    report.rungs.push(r);
+    job.detail(name, r.state === "skipped" ? `skipped: ${r.skippedReason}` : `${r.state}${r.rows !== null ? `: ${n(r.rows)} rows` : ""}${r.integrity && r.integrity !== "ok" ? "; integrity_check fails" : ""}`);
+    save();
+    return r;
+  };
+
+  // 1. Copy. Only a plain read of the live files; everything after works on the copies.
+  let work = path.join(dir, "work.db");
+  await timed("copy", async () => {
+    const st = await stat(sourcePath).catch(() => null);
+    if (!st?.isFile()) return rung("copy", { state: "failed", error: `There is no database file at ${sourcePath}.` });
+    const holders = await processesHolding(databaseFiles(sourcePath));
+    const original = path.join(dir, "original.db");
+    await copyFile(sourcePath, original);
+    const walStat = await stat(`${sourcePath}-wal`).catch(() => null);
+    const notes: string[] = [];
+    if (holders.length) notes.push(`k3s (pid ${holders.map((h) => h.pid).join(", ")}) had the database open: the copy may be torn; stop k3s for a faithful copy.`);
+    await copyFile(original, work);
+    if (walStat && walStat.size > 0) {
+      report.wal.present = true;
+      report.wal.bytes = walStat.size;
+      // Kept under a name SQLite never applies by itself (it would replay "original.db-wal").
+      await copyFile(`${sourcePath}-wal`, path.join(dir, "original.wal"));
+      // Does the WAL belong to this database? Apply it to one copy, and compare with the file alone.
+      const withWal = path.join(dir, "with-wal.db");
+      await copyFile(original, withWal);
+      await copyFile(path.join(dir, "original.wal"), `${withWal}-wal`);
+      let applied: Outcome | { error: string };
+      try {
+        const db = new Database(withWal);
+        try {
+          db.pragma("wal_checkpoint(TRUNCATE)");
+          db.pragma("journal_mode = DELETE");
+        } finally {
+          db.close();
+        }
+        applied = tryMeasure(withWal);
+      } catch (err) {
+        applied = { error: (err as Error).message };
+      }
+      const alone = tryMeasure(original);
+      const appliedOk = !("error" in applied) && applied.integrity === "ok";
+      const aloneOk = !("error" in alone) && alone.integrity === "ok";
+      if (!appliedOk && aloneOk) {
+        report.wal.foreign = true;
+        report.wal.note = "state.db passes integrity_check on its own but not with the WAL next to it: the WAL belongs to another copy of the database (or holds the damage). The rungs work on the file alone.";
+      } else {
+        report.wal.foreign = appliedOk && aloneOk ? false : null;
+        report.wal.note = appliedOk ? "The WAL was applied to the copy (it holds the newest writes)." : "The WAL was applied to the copy; the result is damaged, and so is the file alone.";
+        if (!("error" in applied)) await copyFile(withWal, work);
+        else report.wal.note = `The WAL could not be applied (${applied.error}); the rungs work on the file alone.`;
+      }
+      await rm(withWal, { force: true });
+      await rm(`${withWal}-wal`, { force: true });
+      notes.push(report.wal.note!);
+    }
+    return rung("copy", { state: "ok", output: work, note: notes.join(" ") || null });
+  });
+  if (report.rungs[0].state === "failed") {
+    report.error = report.rungs[0].error;
+    report.recommendation = `Nothing to recover: ${report.error}`;
+    report.finishedAt = new Date().toISOString();
+    save();
+    return report;
+  }
+
+  // 2. integrity_check on the copy.
+  const integrity = await timed("integrity", async () => {
+    const m = tryMeasure(work);
+    if ("error" in m) return rung("integrity", { state: "failed", error: m.error, integrity: m.error });
+    return rung("integrity", { state: m.integrity === "ok" ? "ok" : "failed", rows: m.rows, revisions: m.revisions, integrity: m.integrity, output: m.integrity === "ok" ? work : null });
+  });
+
+  // 3. .dump through the sqlite3 shell, with the ROLLBACK fix.
+  const cli = await findSqliteCli();
+  await timed("dump", async () => {
+    if (!cli) return rung("dump", { skippedReason: "the sqlite3 shell is not installed (apt-get install sqlite3)" });
+    if (integrity.state === "ok") return rung("dump", { skippedReason: "integrity_check passed: nothing to recover" });
+    const out = path.join(dir, "dump.db");
+    const res = await dumpInto(work, out);
+    const m = tryMeasure(out);
+    if ("error" in m || m.rows === 0)
+      return rung("dump", { state: "failed", rows: 0, error: res.dumpStderr.split("\n")[0] || ("error" in m ? m.error : "the dump held no kine rows"), output: null });
+    ensureKineSchema(out);
+    const m2 = measure(out);
+    return rung("dump", {
+      state: m2.integrity === "ok" ? (res.hadErrors ? "partial" : "ok") : "failed",
+      rows: m2.rows,
+      revisions: m2.revisions,
+      integrity: m2.integrity,
+      output: out,
+      note: res.hadErrors ? "The dump hit damage and ended in \"ROLLBACK; -- due to errors\"; it was imported with COMMIT instead, keeping every row it could read." : null,
+    });
+  });
+
+  // 4. .recover, only where the shell's works.
+  await timed("recover", async () => {
+    if (!cli) return rung("recover", { skippedReason: "the sqlite3 shell is not installed" });
+    if (integrity.state === "ok") return rung("recover", { skippedReason: "integrity_check passed: nothing to recover" });
+    const broken = await probeRecover(cli);
+    if (broken) return rung("recover", { skippedReason: broken });
+    const out = path.join(dir, "recover.db");
+    const res = await recoverInto(work, out);
+    try {
+      const db = new Database(out);
+      try {
+        db.exec(KINE_SCHEMA_SQL);
+        // Rows .recover could not place in their table land in lost_and_found; kine's have 9 fields.
+        if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'lost_and_found'").get())
+          db.exec(`INSERT OR IGNORE INTO kine (id, name, created, deleted, create_revision, prev_revision, lease, value, old_value)
+                   SELECT id, c1, c2, c3, c4, c5, c6, c7, c8 FROM lost_and_found WHERE nfield = 9 AND id IS NOT NULL AND typeof(c1) = 'text'`);
+      } finally {
+        db.close();
+      }
+      const m = measure(out);
+      return rung("recover", { state: m.integrity === "ok" && m.rows > 0 ? "ok" : "failed", rows: m.rows, revisions: m.revisions, integrity: m.integrity, output: out });
+    } catch (err) {
+      return rung("recover", { state: "failed", error: `${(err as Error).message}${res.recoverStderr ? ` (${res.recoverStderr.split("\n")[0]})` : ""}` });
+    }
+  });
+
+  // 5. Lifeboat's own salvage, page by page.
+  await timed("salvage", async () => {
+    if (integrity.state === "ok") return rung("salvage", { skippedReason: "integrity_check passed: nothing to recover" });
+    const out = path.join(dir, "salvage.db");
+    try {
+      const s = await salvageKineDatabase(work, out, { onProgress: (_phase, done, total) => job.progress(done, total) });
+      report.salvage = s;
+      const m = measure(out);
+      const d = s.dropped;
+      return rung("salvage", {
+        state: m.integrity === "ok" && m.rows > 0 ? "ok" : "failed",
+        rows: m.rows,
+        revisions: m.revisions,
+        integrity: m.integrity,
+        output: out,
+        note: `page size ${s.pageSize} (${s.pageSizeSource}); kine tree ${s.kineTree.rootSource === "none" ? "not found" : `${s.kineTree.rootSource}${s.kineTree.complete ? ", complete" : ", damaged"}`}; ${s.leafPages.reachable} leaf pages in the tree, ${s.leafPages.orphan} orphaned, ${s.leafPages.free} free; dropped ${d.duplicates} duplicate copies, ${d.onFreePages + d.outsideTree} rows from stale pages, ${d.compacted} compacted rows, ${d.incomplete} rows with a broken overflow chain`,
+      });
+    } catch (err) {
+      return rung("salvage", { state: "failed", error: (err as Error).message });
+    }
+  });
+
+  // The best result: passes integrity_check, most rows (ties: the order of the ladder).
+  const candidates = report.rungs.filter((r) => r.name !== "copy" && r.output && r.integrity === "ok" && (r.rows ?? 0) > 0);
+  const best = candidates.sort((a, b) => (b.rows ?? 0) - (a.rows ?? 0))[0];
+  if (best) report.best = { rung: best.name, path: best.output!, rows: best.rows!, revisions: best.revisions };
+  save();
+
+  // 6. Compare with the newest good backup.
+  job.step("compare");
+  const t0 = performance.now();
+  const compareRung = rung("compare");
+  if (!report.best) compareRung.skippedReason = "no rung produced a usable database";
+  else if (req.compareWith === "none") compareRung.skippedReason = "not requested";
+  else {
+    let sources: RestoreSource[] = [];
+    try {
+      sources = req.compareWith === "newest" ? await newestBackups(deps) : [req.compareWith];
+      if (!sources.length) compareRung.skippedReason = "there is no backup in the store to compare with";
+    } catch (err) {
+      compareRung.skippedReason = `the backup store cannot be listed: ${(err as Error).message}`;
+    }
+    const errors: string[] = [];
+    for (const source of sources) {
+      const cmpDir = path.join(dir, `compare-${errors.length}`);
+      try {
+        await rm(cmpDir, { recursive: true, force: true });
+        await mkdir(cmpDir, { mode: 0o700 });
+        const src = await resolveSource(deps, source);
+        const staged = await stageBackup(src, { stagingDir: cmpDir, passphrase: () => readPassphrase(cfg), maxBytes: cfg.restoreMaxBytes });
+        const m = measure(staged.dbPath);
+        if (m.integrity !== "ok") throw new Error(`its database fails integrity_check (${m.integrity})`);
+        report.comparison.backup = src.description;
+        report.comparison.backupTakenAt = src.takenAt?.toISOString() ?? null;
+        report.comparison.diff = diffKineDatabases(report.best!.path, staged.dbPath, {
+          currentLabel: `recovered database (${report.best!.rung})`,
+          candidateLabel: src.description,
+          candidateTakenAt: src.takenAt,
+          subject: "Choosing the backup over the recovered database",
+        });
+        compareRung.state = "ok";
+        compareRung.note = report.comparison.diff.summary;
+        break;
+      } catch (err) {
+        errors.push(`${"setId" in source ? source.setId : JSON.stringify(source)}: ${(err as Error).message}`);
+      } finally {
+        await rm(cmpDir, { recursive: true, force: true });
+      }
+    }
+    if (compareRung.state !== "ok" && errors.length) {
+      compareRung.state = "failed";
+      compareRung.error = errors.join("; ");
+      report.comparison.error = `No backup could be compared: ${compareRung.error}`;
+    }
+  }
+  compareRung.millis = Math.round(performance.now() - t0);
+  report.rungs.push(compareRung);
+  job.detail("compare", compareRung.state === "skipped" ? `skipped: ${compareRung.skippedReason}` : compareRung.note ?? compareRung.error ?? compareRung.state);
+
+  report.recommendation = recommend(report);
+  report.finishedAt = new Date().toISOString();
+  // Intermediate copies are large; keep the candidate and what each rung produced.
+  if (report.best?.path !== work) await rm(work, { force: true });
+  save();
+  return report;
+}
+
+function recommend(r: RecoveryReport): string {
+  const integrity = r.rungs.find((x) => x.name === "integrity");
+  if (integrity?.state === "ok")
+    return r.wal.foreign
+      ? "The database file is intact on its own; the WAL next to it does not belong to it. Restore this recovery (it is the file without that WAL), or move the WAL aside with k3s stopped."
+      : "The database passes integrity_check: there is nothing to recover.";
+  if (!r.best) return "No rung produced a usable database. Restore the newest good backup.";
+  const rows = `${n(r.best.rows)} rows${r.best.revisions ? ` (revisions ${n(r.best.revisions.min)}–${n(r.best.revisions.max)})` : ""}`;
+  const restoreIt = `\`lifeboat-agent restore recovery:${r.id}\``;
+  const d = r.comparison.diff;
+  if (!d) return `The ${r.best.rung} rung recovered ${rows}. No backup was compared${r.comparison.error ? ` (${r.comparison.error})` : ""}; restore it with ${restoreIt} if that is all you have.`;
+  const onlyRecovered = d.objectsLost;
+  const onlyBackup = d.byType.filter((t) => t.type !== "leases" && t.type !== "events").reduce((s, t) => s + t.onlyInCandidate, 0);
+  if (onlyBackup === 0 && onlyRecovered > 0)
+    return `The ${r.best.rung} rung recovered ${rows}, including ${n(onlyRecovered)} objects newer than the backup and nothing the backup has that it lacks: restore it with ${restoreIt}.`;
+  if (onlyRecovered === 0)
+    return `The ${r.best.rung} rung recovered ${rows}, but it holds nothing the backup (${r.comparison.backup}) lacks${onlyBackup ? ` and misses ${n(onlyBackup)} objects the backup has` : ""}: restore the backup.`;
+  return `The ${r.best.rung} rung recovered ${rows}: ${n(onlyRecovered)} objects are newer than in the backup, but ${n(onlyBackup)} objects of the backup are missing from it. Compare the lists and choose: restore it with ${restoreIt}, or restore the backup.`;
+}
+
+/**
+ * POST /recoveries and `lifeboat-agent recover`: starts the ladder as a job (group "datastore", so it
+ * never overlaps a restore). Throws JobRunningError.
+ */
+export function startRecoveryJob(deps: AgentDeps, req: StartRecoveryRequest): { id: string; recoveryId: string; done: Promise<Job> } {
+  const recoveryId = `rec-${newRestoreId()}`;
+  const log = deps.log.child({ component: "recovery", recoveryId });
+  const started = deps.jobs.start<RecoveryReport>({
+    type: "recovery",
+    group: "datastore",
+    steps: RECOVERY_STEPS.map((s) => ({ name: s.name, label: s.label })),
+    run: (job) => runRecovery(deps, req, job, recoveryId),
+    onFinish: (job) => log.info({ jobId: job.id, state: job.state }, "recovery finished"),
+  });
+  return { id: started.id, recoveryId, done: started.done };
+}

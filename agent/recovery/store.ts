@@ -1,0 +1,62 @@
+import { promises as fsp, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { RecoveryReport } from "../../lib/contracts/agent-recovery";
+import type { AgentConfig } from "../config";
+
+/**
+ * Recovery attempts on disk: `<LIFEBOAT_STATE_DIR>/recoveries/<id>/` holds the copies each rung
+ * worked on, what each produced, and `report.json`. The best result stays there as a restore
+ * candidate until removed by hand.
+ */
+
+export function recoveriesRoot(cfg: Pick<AgentConfig, "stateDir">): string {
+  return path.join(cfg.stateDir, "recoveries");
+}
+
+export function recoveryDir(cfg: Pick<AgentConfig, "stateDir">, id: string): string {
+  if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith(".")) throw new RecoveryNotFoundError(id);
+  return path.join(recoveriesRoot(cfg), id);
+}
+
+export class RecoveryNotFoundError extends Error {
+  constructor(id: string) {
+    super(`There is no recovery ${id} on this agent (see GET /recoveries or \`lifeboat-agent recover --list\`).`);
+    this.name = "RecoveryNotFoundError";
+  }
+}
+
+export function saveReport(cfg: Pick<AgentConfig, "stateDir">, report: RecoveryReport): void {
+  const file = path.join(recoveryDir(cfg, report.id), "report.json");
+  writeFileSync(`${file}.tmp`, JSON.stringify(report, null, 2), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+}
+
+/** One report; throws RecoveryNotFoundError. */
+export function loadReport(cfg: Pick<AgentConfig, "stateDir">, id: string): RecoveryReport {
+  try {
+    return JSON.parse(readFileSync(path.join(recoveryDir(cfg, id), "report.json"), "utf8")) as RecoveryReport;
+  } catch {
+    throw new RecoveryNotFoundError(id);
+  }
+}
+
+/** Every report, newest first. */
+export async function listReports(cfg: Pick<AgentConfig, "stateDir">): Promise<RecoveryReport[]> {
+  const out: RecoveryReport[] = [];
+  for (const name of await fsp.readdir(recoveriesRoot(cfg)).catch(() => [] as string[])) {
+    try {
+      out.push(loadReport(cfg, name));
+    } catch {
+      // not a finished attempt
+    }
+  }
+  return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+}
+
+/** The best database of a recovery, for a restore. Throws RecoveryNotFoundError, or Error when it produced none. */
+export async function recoveryBestPath(cfg: Pick<AgentConfig, "stateDir">, id: string): Promise<{ path: string; rung: string; rows: number }> {
+  const report = loadReport(cfg, id);
+  if (!report.best) throw new Error(`Recovery ${id} produced no usable database (${report.recommendation})`);
+  await fsp.access(report.best.path);
+  return { path: report.best.path, rung: report.best.rung, rows: report.best.rows };
+}

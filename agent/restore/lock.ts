@@ -1,0 +1,66 @@
+import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeSync } from "node:fs";
+import path from "node:path";
+import type { AgentConfig } from "../config";
+import { restoresRoot } from "../health/disk";
+
+/**
+ * One process at a time works on the datastore: the agent service and a CLI `restore` must never swap
+ * files at once. In-process, the job registry's "datastore" group serialises jobs; across processes
+ * this lock file does (`<state>/restores/.lock`, holding the owner's pid). A lock whose process is
+ * gone (killed, crashed) is taken over.
+ */
+
+export class DatastoreBusyError extends Error {
+  constructor(readonly pid: number) {
+    super(`Another Lifeboat process (pid ${pid}) is restoring or rolling back right now; wait for it to finish.`);
+    this.name = "DatastoreBusyError";
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Takes the lock (throws DatastoreBusyError when a live process holds it) and returns its release. */
+export function acquireDatastoreLock(cfg: Pick<AgentConfig, "stateDir">): () => void {
+  const root = restoresRoot(cfg);
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const file = path.join(root, ".lock");
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(file, "wx", 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try {
+          if (Number(readFileSync(file, "utf8")) === process.pid) rmSync(file, { force: true });
+        } catch {
+          // already gone
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const pid = Number(readFileSync(file, "utf8").trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw new DatastoreBusyError(pid);
+      if (pid === process.pid) throw new DatastoreBusyError(pid);
+      rmSync(file, { force: true });
+    }
+  }
+  throw new Error(`Could not take the datastore lock ${file}.`);
+}
+
+/**
+ * A test hook for the crash-safety tests: when LIFEBOAT_TEST_CRASH_AT names this point, the process
+ * kills itself with SIGKILL right here (no cleanup, no flush), as a power loss would.
+ */
+export function crashPoint(name: string): void {
+  if (process.env.LIFEBOAT_TEST_CRASH_AT !== name) return;
+  process.kill(process.pid, "SIGKILL");
+  // Never run another instruction of the caller while the signal lands.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+}

@@ -1,0 +1,134 @@
+import { createReadStream, promises as fsp } from "node:fs";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { parseObjectName, parseSetId, type ObjectKind } from "../../lib/contracts/backup-names";
+import type { RestoreSource } from "../../lib/contracts/agent-restore";
+import { NotFoundError } from "../../lib/storage/errors";
+import { listStoreSets } from "../backup/sets";
+import type { AgentDeps } from "../module";
+import { recoveryBestPath } from "../recovery/store";
+
+/**
+ * Turns a restore source (a backup set, one object, a recovery, a local file) into the concrete
+ * things to read: the archive or database that holds state.db and, for a Lifeboat logical backup,
+ * the set's token archive.
+ */
+
+/** The request names something that cannot be restored; the message says what to use instead. */
+export class SourceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SourceError";
+  }
+}
+
+/** One thing to read: an object in the store, or a file on this host. */
+export interface Origin {
+  /** How its bytes are laid out. "plain-db" is a SQLite file as it is. */
+  layout: ObjectKind | "plain-db";
+  /** The object key or file path, for messages. */
+  name: string;
+  size: number | null;
+  open(): Promise<Readable>;
+}
+
+export interface ResolvedSource {
+  description: string;
+  primary: Origin;
+  /** The set's token archive, when the primary archive holds no token (Lifeboat logical). */
+  token: Origin | null;
+  /** When the backup was taken (from its name), if known. */
+  takenAt: Date | null;
+}
+
+const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
+
+function storeOrigin(deps: AgentDeps, key: string, layout: ObjectKind, size: number | null): Origin {
+  return { layout, name: key, size, open: () => deps.store().get(key) };
+}
+
+async function fileOrigin(file: string, layout: Origin["layout"]): Promise<Origin> {
+  const st = await fsp.stat(file);
+  return { layout, name: file, size: st.size, open: async () => createReadStream(file, { highWaterMark: 1 << 20 }) };
+}
+
+/** Kinds that hold a database, best first for each format. */
+const DATA_PREFERENCE: Record<"seed" | "lifeboat", ObjectKind[]> = {
+  // The server archive holds the same verified snapshot plus the token (and cred/, tls/).
+  lifeboat: ["lifeboat-files", "lifeboat-logical"],
+  // `sqlite3 .backup` is consistent; the file archive is a live copy that may need its WAL replayed.
+  seed: ["logical", "file-archive"],
+};
+
+async function isSqliteFile(file: string): Promise<boolean> {
+  const fh = await fsp.open(file, "r");
+  try {
+    const head = Buffer.alloc(16);
+    const { bytesRead } = await fh.read(head, 0, 16, 0);
+    return bytesRead === 16 && head.equals(SQLITE_MAGIC);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Resolves `source`. Throws SourceError (unknown set, not a database archive, missing file),
+ * AgentConfigError (no store configured) or StorageError/NotFoundError from the store.
+ */
+export async function resolveSource(deps: AgentDeps, source: RestoreSource): Promise<ResolvedSource> {
+  switch (source.kind) {
+    case "backup": {
+      const parsed = parseSetId(source.setId);
+      if (!parsed) throw new SourceError(`"${source.setId}" is not a backup set id (they look like lifeboat-2024-12-18_00-00-00 or seed-2024-12-18_00-00-00).`);
+      const store = deps.store();
+      const { sets } = await listStoreSets(store);
+      const set = sets.find((s) => s.id === source.setId);
+      if (!set) throw new SourceError(`There is no backup set ${source.setId} in ${store.description}. List the sets with \`lifeboat-agent list\`.`);
+      const pick = DATA_PREFERENCE[set.format].map((k) => set.objects.find((o) => o.kind === k)).find(Boolean);
+      if (!pick) throw new SourceError(`Backup set ${source.setId} has no database archive (it holds ${set.objects.map((o) => o.kind).join(", ") || "nothing"}).`);
+      const tokenObj = pick.kind === "lifeboat-logical" ? set.objects.find((o) => o.kind === "lifeboat-token") : undefined;
+      return {
+        description: `backup set ${set.id}: ${pick.key}`,
+        primary: storeOrigin(deps, pick.key, pick.kind, pick.size),
+        token: tokenObj ? storeOrigin(deps, tokenObj.key, "lifeboat-token", tokenObj.size) : null,
+        takenAt: set.time,
+      };
+    }
+    case "object": {
+      const parsed = parseObjectName(source.key);
+      if (!parsed) throw new SourceError(`${source.key} is not named like a backup object (k3s_db_<ts>.tar.zst.gpg, state_<ts>.db.gpg, lifeboat_<ts>_…), so its layout is unknown.`);
+      if (parsed.kind === "manifest" || parsed.kind === "lifeboat-token")
+        throw new SourceError(`${source.key} holds no database (it is the set's ${parsed.kind === "manifest" ? "manifest" : "token archive"}). Restore the set instead: ${parsed.setId}.`);
+      const head = await deps.store().head(source.key);
+      let token: Origin | null = null;
+      if (parsed.kind === "lifeboat-logical") {
+        const tokenKey = source.key.replace(/_state\.db\.zst\.gpg$/, "_token.tar.zst.gpg");
+        const th = await deps.store().head(tokenKey).catch((err) => {
+          if (err instanceof NotFoundError) return null;
+          throw err;
+        });
+        if (th) token = storeOrigin(deps, tokenKey, "lifeboat-token", th.size);
+      }
+      return { description: `object ${source.key}`, primary: storeOrigin(deps, source.key, parsed.kind, head.size), token, takenAt: parsed.time };
+    }
+    case "recovery": {
+      const best = await recoveryBestPath(deps.config, source.id);
+      return { description: `recovery ${source.id}: ${best.rung} result (${best.rows} rows)`, primary: await fileOrigin(best.path, "plain-db"), token: null, takenAt: null };
+    }
+    case "file": {
+      const file = path.resolve(source.path);
+      const st = await fsp.stat(file).catch(() => null);
+      if (!st?.isFile()) throw new SourceError(`${file} is not a file on this host.`);
+      if (await isSqliteFile(file)) return { description: `database file ${file}`, primary: await fileOrigin(file, "plain-db"), token: null, takenAt: null };
+      const parsed = parseObjectName(file);
+      if (!parsed || parsed.kind === "manifest" || parsed.kind === "lifeboat-token")
+        throw new SourceError(`${file} is neither a SQLite database nor named like a backup archive (k3s_db_<ts>.tar.zst.gpg, state_<ts>.db.gpg, lifeboat_<ts>_server.tar.zst.gpg, lifeboat_<ts>_state.db.zst.gpg).`);
+      let token: Origin | null = null;
+      if (parsed.kind === "lifeboat-logical") {
+        const tokenFile = file.replace(/_state\.db\.zst\.gpg$/, "_token.tar.zst.gpg");
+        if (await fsp.stat(tokenFile).catch(() => null)) token = await fileOrigin(tokenFile, "lifeboat-token");
+      }
+      return { description: `archive file ${file}`, primary: await fileOrigin(file, parsed.kind), token, takenAt: parsed.time };
+    }
+  }
+}
