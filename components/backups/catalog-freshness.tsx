@@ -14,10 +14,11 @@ import { statusQuery } from "./queries";
 export function CatalogFreshness({ initial }: { initial: CatalogStatus }) {
   const { data } = useQuery({ ...statusQuery(), initialData: initial });
   const router = useRouter();
-  const [now, setNow] = useState(() => new Date());
+  // Re-render every 15 s so the age stays current; the age itself is computed at render time.
+  const [, setTick] = useState(0);
   const seen = useRef(`${initial.refreshedAt}|${initial.error?.at ?? ""}`);
   useEffect(() => {
-    const t = setInterval(() => setNow(new Date()), 15_000);
+    const t = setInterval(() => setTick((n) => n + 1), 15_000);
     return () => clearInterval(t);
   }, []);
   useEffect(() => {
@@ -27,11 +28,12 @@ export function CatalogFreshness({ initial }: { initial: CatalogStatus }) {
       router.refresh();
     }
   }, [data, router]);
+  const now = new Date();
   return (
     <p className="text-sm text-slate-600" data-testid="catalog-freshness">
       {data.refreshedAt ? (
         <>
-          Updated <time dateTime={data.refreshedAt} title={formatTime(data.refreshedAt)}>{formatAge(data.refreshedAt, now)}</time>
+          Updated <time dateTime={data.refreshedAt} title={formatTime(data.refreshedAt)} suppressHydrationWarning>{formatAge(data.refreshedAt, now)}</time>
         </>
       ) : (
         "Never listed yet"

@@ -45,19 +45,21 @@ export function StoreErrorBanner({ status, now }: { status: CatalogStatus; now: 
     ),
   ].filter(Boolean);
   return (
-    <Banner tone="error" title={TITLES[err.failure] ?? TITLES.other} actions={status.configured ? <RefreshButton /> : undefined}>
-      {where.length > 0 && <p>{where.reduce<ReactNode[]>((acc, el, i) => (i ? [...acc, " · ", el] : [el]), [])}</p>}
-      <p className="mt-1">
-        Cause: <span data-testid="store-error-cause">{err.message}</span> ({formatAge(err.at, now)})
-      </p>
-      <p className="mt-1">{ADVICE[err.failure] ?? ADVICE.other}</p>
-      {status.configured && (
-        <p className="mt-1 font-medium">
-          {status.refreshedAt
-            ? `Showing the last good listing, from ${formatTime(status.refreshedAt)} (${formatAge(status.refreshedAt, now)}).`
-            : "No listing has succeeded yet, so there is nothing to show."}
+    <div data-testid="store-error">
+      <Banner tone="error" title={TITLES[err.failure] ?? TITLES.other} actions={status.configured ? <RefreshButton /> : undefined}>
+        {where.length > 0 && <p>{where.reduce<ReactNode[]>((acc, el, i) => (i ? [...acc, " · ", el] : [el]), [])}</p>}
+        <p className="mt-1">
+          Cause: <span data-testid="store-error-cause">{err.message}</span> ({formatAge(err.at, now)})
         </p>
-      )}
-    </Banner>
+        <p className="mt-1">{ADVICE[err.failure] ?? ADVICE.other}</p>
+        {status.configured && (
+          <p className="mt-1 font-medium">
+            {status.refreshedAt
+              ? `Showing the last good listing, from ${formatTime(status.refreshedAt)} (${formatAge(status.refreshedAt, now)}).`
+              : "No listing has succeeded yet, so there is nothing to show."}
+          </p>
+        )}
+      </Banner>
+    </div>
   );
 }

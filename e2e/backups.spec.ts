@@ -1,0 +1,169 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { test, expect } from "@playwright/test";
+import { startDashboard, killGroup, type RunningDashboard } from "./support/dashboard";
+import { freePort } from "./support/ports";
+import { keepScreenshot } from "./support/screenshot";
+import { BackupsPage } from "./pages/backups-page";
+
+// The first run as a newcomer has it: `npm start`'s launcher with a fresh data directory (embedded S3,
+// demo history, demo agent, dashboard), then the same history when S3 goes away.
+let launcher: ChildProcess;
+let output = "";
+let url = "";
+let dataDir = "";
+let newestId = "";
+
+test.describe.configure({ mode: "serial" });
+
+test.beforeAll(async ({}, testInfo) => {
+  testInfo.setTimeout(240_000);
+  dataDir = mkdtempSync(path.join(tmpdir(), "lifeboat-e2e-backups-"));
+  const port = await freePort();
+  launcher = spawn(process.execPath, ["--import", "tsx", "lib/launcher/start.ts"], {
+    env: {
+      ...process.env,
+      LIFEBOAT_DATA_DIR: dataDir,
+      PORT: String(port),
+      LIFEBOAT_NEXT_DIST: process.env.LIFEBOAT_NEXT_DIST || ".next-e2e",
+      // Global setup built the dashboard; other specs' edits must not trigger a rebuild here.
+      LIFEBOAT_BUILD: "never",
+      LOG_LEVEL: "warn",
+      AWS_S3_BUCKET: "",
+      AWS_S3_ENDPOINT: "",
+      LIFEBOAT_AGENT_URL: "",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  launcher.stdout!.on("data", (d) => (output += d));
+  launcher.stderr!.on("data", (d) => (output += d));
+  const started = Date.now();
+  await expect
+    .poll(() => {
+      if (launcher.exitCode !== null) throw new Error(`npm start exited (${launcher.exitCode}):\n${output}`);
+      return /Lifeboat is ready .*open (http:\/\/\S+)/.exec(output)?.[1] ?? "";
+    }, { timeout: 200_000, intervals: [500] })
+    .not.toBe("");
+  url = /open (http:\/\/\S+)/.exec(output)![1];
+  console.log(`npm start (fresh data dir, build present) was ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+});
+
+test.afterAll(async () => {
+  if (launcher) await killGroup(launcher);
+});
+
+test("npm start prints where to open the dashboard and that this is demo data", async () => {
+  expect(output).toContain("This is DEMO data");
+  expect(output).toContain("AWS_S3_BUCKET=");
+  expect(output).toMatch(/demo: 90 backup sets/);
+  expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+});
+
+test("the history shows the demo's 90 sets, the chart and the critical growth", async ({ page }, testInfo) => {
+  const backups = new BackupsPage(page, url);
+  await page.goto(url + "/");
+  await expect(page).toHaveURL(/\/backups$/);
+  await expect(page.getByRole("navigation", { name: "Main" })).toBeVisible();
+  await expect(page.getByRole("status").filter({ hasText: "Demo data" })).toBeVisible();
+  await expect(backups.freshness).toContainText(/Updated .* ago · 180 objects/);
+  await expect(backups.rows).toHaveCount(50);
+  await expect(page.getByText("1–50 of 90")).toBeVisible();
+  const first = backups.rows.first();
+  newestId = (await first.getAttribute("data-set-id"))!;
+  expect(newestId).toMatch(/^seed-\d{4}-\d{2}-\d{2}_00-00-\d{2}$/);
+  await expect(first.getByText(/Growth \d+(\.\d)?×/)).toBeVisible();
+  await expect(first.locator("span", { hasText: "(critical)" }).first()).toBeAttached();
+  await expect(backups.rows.nth(1).getByText(/Growth 1\.\d×/)).toBeVisible();
+  await expect(backups.chart.locator("canvas").first()).toBeVisible();
+  await expect(backups.chartFlags("critical")).toHaveCount(2); // file archive and logical backup
+  await expect(backups.chartFlags("warning")).toHaveCount(3); // both parts at 80.51, and the gap
+  await keepScreenshot(page, testInfo, "backups-history");
+});
+
+test("a critical point on the chart opens that backup's detail page with the reason in words", async ({ page }, testInfo) => {
+  const backups = new BackupsPage(page, url);
+  await backups.goto();
+  await backups.chartFlags("critical").first().click();
+  await expect(page).toHaveURL(new RegExp(`/backups/${newestId}$`));
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Backup of");
+  const flags = page.getByTestId("set-anomalies");
+  await expect(flags.getByText("Critical · Growth")).toHaveCount(2);
+  await expect(flags).toContainText(/is \d+\.\d+× the median of the previous 7 file archives .*stuck compaction/);
+  const objects = page.getByTestId("set-objects").locator("tbody tr");
+  await expect(objects).toHaveCount(2);
+  await expect(objects.first()).toContainText("k3s_db_");
+  await expect(objects.nth(1)).toContainText("state_");
+  await expect(page.getByText("Sets made by the seed CronJob carry no manifest")).toBeVisible();
+  await keepScreenshot(page, testInfo, "backups-detail-critical");
+  await page.getByRole("link", { name: "Older →" }).click();
+  await expect(page.getByTestId("set-anomalies")).toContainText("Warning · Growth");
+});
+
+test("the history filters by flag", async ({ page }, testInfo) => {
+  const backups = new BackupsPage(page, url);
+  await backups.goto();
+  await backups.filter("Critical");
+  await expect(page).toHaveURL(/\?flag=critical$/);
+  await expect(backups.rows).toHaveCount(1);
+  await expect(backups.row(newestId)).toBeVisible();
+  await keepScreenshot(page, testInfo, "backups-filter-critical");
+  await backups.filter("Gap");
+  await expect(backups.rows).toHaveCount(1);
+  await expect(backups.rows.first()).toContainText("Gap 2.0×");
+  await backups.filter("Flagged");
+  await expect(backups.rows).toHaveCount(3);
+  await backups.filter("All");
+  await expect(backups.rows).toHaveCount(50);
+  await page.getByRole("link", { name: "Older →" }).click();
+  await expect(backups.rows).toHaveCount(40);
+});
+
+test("Refresh lists the store again and says how fresh the view is", async ({ page }) => {
+  const backups = new BackupsPage(page, url);
+  await backups.goto();
+  await backups.refresh();
+  await expect(backups.freshness).toContainText(/Updated \d+ s ago/);
+  await expect(backups.errorBanner).toHaveCount(0);
+});
+
+test("unknown pages and sets show the shell with a clear message", async ({ page }) => {
+  await page.goto(url + "/nowhere");
+  await expect(page.getByRole("navigation", { name: "Main" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Not found" })).toBeVisible();
+  await page.goto(url + "/backups/seed-1999-01-01_00-00-00");
+  await expect(page.getByText("No such backup set")).toBeVisible();
+});
+
+test("when S3 goes away, a banner names endpoint, bucket and cause over the last good listing", async ({ page }, testInfo) => {
+  const endpoint = `http://127.0.0.1:${readFileSync(path.join(dataDir, "s3", ".port"), "utf8").trim()}`;
+  // Stopping npm start stops everything it started, the embedded store included.
+  await killGroup(launcher);
+  await expect(fetch(endpoint).then(() => "up", () => "down")).resolves.toBe("down");
+  await expect(fetch(url + "/api/livez").then(() => "up", () => "down")).resolves.toBe("down");
+  let dash: RunningDashboard | undefined;
+  try {
+    dash = await startDashboard({
+      dataDir,
+      env: { AWS_S3_ENDPOINT: endpoint, AWS_S3_BUCKET: "lifeboat-demo", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", LIFEBOAT_BUILD: "never" },
+    });
+    const backups = new BackupsPage(page, dash.url);
+    await backups.goto();
+    await expect(backups.rows).toHaveCount(50); // from the cache: no listing needed
+    await backups.refresh();
+    const banner = backups.errorBanner;
+    await expect(banner).toContainText("Cannot reach the backup store");
+    await expect(banner).toContainText(endpoint);
+    await expect(banner).toContainText("bucket lifeboat-demo");
+    await expect(banner.getByTestId("store-error-cause")).toContainText(/cannot reach the endpoint \(ECONNREFUSED\)/);
+    await expect(banner).toContainText("Showing the last good listing");
+    await expect(banner).not.toContainText("S3RVER");
+    await expect(backups.rows).toHaveCount(50);
+    await expect(backups.row(newestId)).toBeVisible();
+    await keepScreenshot(page, testInfo, "backups-s3-down");
+  } finally {
+    await dash?.stop();
+  }
+});
