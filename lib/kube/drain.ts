@@ -4,6 +4,9 @@ import { KubeError } from "./errors";
 import type { KubeClient, V1Pod, V1PodDisruptionBudget } from "./kube-client";
 import { matchesSelector, type LabelSelector } from "./selectors";
 import { podKind } from "./views";
+import { drainCommand } from "./format";
+
+export { drainCommand };
 
 /**
  * Draining a node the way `kubectl drain --ignore-daemonsets` does: the node is cordoned, then every pod bound to it except
@@ -33,10 +36,6 @@ export interface DrainDeps {
   id?: string;
 }
 
-/** The `kubectl drain` command with the same choices. */
-export function drainCommand(node: string, o: DrainOptions): string {
-  return ["kubectl drain", node, "--ignore-daemonsets", o.deleteEmptyDirData ? "--delete-emptydir-data" : "", o.force ? "--force" : "", `--timeout=${o.timeoutSeconds}s`].filter(Boolean).join(" ");
-}
 
 export interface DrainPlan {
   evict: V1Pod[];
@@ -216,7 +215,7 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
           set(pod, { state: "failed", pdbs, message: `Still refused when the drain timed out: ${result.message}` });
           return;
         }
-        set(pod, { state: "blocked", pdbs, message: `${result.message} Retrying in ${Math.round(wait / 100) / 10} s.` });
+        set(pod, { state: "blocked", pdbs, message: `${result.message.replace(/\.?$/, ".")} Retrying in ${Math.round(wait / 100) / 10} s.` });
         await sleep(Math.min(wait, Math.max(timeLeft(), 0) + 10), signal);
         continue;
       }
@@ -236,7 +235,9 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
         cur = undefined; // unknown: ask again
       }
       if (cur === null || (cur && cur.metadata?.uid !== uid)) {
-        set(pod, { state: "gone", message: null });
+        const p = progress.get(podKey(pod))!;
+        const refusals = p.attempts - 1;
+        set(pod, { state: "gone", message: refusals > 0 && p.pdbs.length ? `Evicted once PodDisruptionBudget ${p.pdbs.join(", ")} allowed it (after ${refusals} refusal${refusals === 1 ? "" : "s"}).` : null });
         return;
       }
       if (timeLeft() <= 0) {

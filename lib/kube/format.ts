@@ -1,4 +1,6 @@
-import type { Resources } from "../contracts/nodes";
+import type { DrainOptions, Resources } from "../contracts/nodes";
+
+/** Pure text helpers, safe to import from browser code. */
 
 /** "250m CPU, 256 MiB" — requests as a person reads them (pure). */
 export function formatResources(r: Resources): string {
@@ -6,4 +8,9 @@ export function formatResources(r: Resources): string {
   const mib = r.memoryBytes / 2 ** 20;
   const mem = mib >= 1024 ? `${(mib / 1024).toFixed(1)} GiB` : `${Math.round(mib)} MiB`;
   return `${cpu}, ${mem}`;
+}
+
+/** The `kubectl drain` command with the same choices. */
+export function drainCommand(node: string, o: DrainOptions): string {
+  return ["kubectl drain", node, "--ignore-daemonsets", o.deleteEmptyDirData ? "--delete-emptydir-data" : "", o.force ? "--force" : "", `--timeout=${o.timeoutSeconds}s`].filter(Boolean).join(" ");
 }

@@ -60,6 +60,7 @@ export function buildPrecheck(input: PrecheckInput): PrecheckReport {
   // First-fit, biggest first, honouring taints and node-local volumes: a rough scheduler.
   const needed = { cpuMillis: 0, memoryBytes: 0, pods: moving.length };
   const unplaceable: PrecheckReport["capacity"]["unplaceable"] = [];
+  const noRoom: string[] = [];
   const sorted = [...moving].sort((a, b) => {
     const ra = byKey.get(`${a.metadata?.namespace}/${a.metadata?.name}`)!.requests;
     const rb = byKey.get(`${b.metadata?.namespace}/${b.metadata?.name}`)!.requests;
@@ -80,6 +81,7 @@ export function buildPrecheck(input: PrecheckInput): PrecheckReport {
       return taintsOk && r.pods >= 1 && r.cpuMillis >= s.requests.cpuMillis && r.memoryBytes >= s.requests.memoryBytes;
     });
     if (!fit) {
+      noRoom.push(s.name);
       unplaceable.push({
         namespace: s.namespace,
         name: s.name,
@@ -120,7 +122,7 @@ export function buildPrecheck(input: PrecheckInput): PrecheckReport {
 
   const warnings: string[] = [];
   if (!targets.length) warnings.push(`No other node is Ready and schedulable: the pods on ${node} would have nowhere to go.`);
-  else if (unplaceable.length) warnings.push(`${unplaceable.length} pod${unplaceable.length === 1 ? "" : "s"} would not find room on the other nodes: ${unplaceable.map((u) => u.name).join(", ")}.`);
+  else if (noRoom.length) warnings.push(`${noRoom.length} pod${noRoom.length === 1 ? "" : "s"} would not find room on the other nodes: ${noRoom.join(", ")}.`);
   const localData = nodeLocal.filter((n) => n.volumes.some((v) => v.kind !== "emptyDir"));
   if (localData.length) warnings.push(`${localData.length} pod${localData.length === 1 ? " keeps" : "s keep"} data on ${node}'s own disk (${localData.map((n) => n.name).join(", ")}): move it to network storage first, or it stays behind with the old node.`);
   const emptyDirs = nodeLocal.filter((n) => n.volumes.some((v) => v.kind === "emptyDir"));

@@ -54,6 +54,10 @@ export interface TestKubeApi {
   requests: RequestRecord[];
   /** Replace the RBAC denials. */
   setForbidden(rules: ForbiddenRule[]): void;
+  /** Stops listening (clients get "connection refused") until resume(); state and files stay. */
+  pause(): Promise<void>;
+  /** Listens again on the same port. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -380,6 +384,16 @@ export async function startTestKubeApi(opts: TestKubeApiOptions = {}): Promise<T
     setForbidden: (rules) => {
       forbidden = rules;
     },
+    pause: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+    resume: () =>
+      new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, "127.0.0.1", () => resolve());
+      }),
     stop: () =>
       new Promise<void>((resolve) => {
         cluster.dispose();
