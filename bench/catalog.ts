@@ -1,0 +1,198 @@
+// `npm run bench:catalog`: the catalog with 10,000 backup sets.
+//
+// Fills a local s3rver with 10,000 seed-named sets (20,000 objects; reused from bench/out/ on later
+// runs), then starts the built dashboard on a fresh data directory and measures:
+//   - baseline: listing the 20,000 keys straight from the store (what any cold start must pay),
+//   - cold: the first GET /backups (lists the store, caches it, renders) + the chart's series,
+//   - warm: the history page (first, middle and last page, a filter), a set's page, the API,
+//   - the dashboard server's peak RSS.
+// Goals (issue 2): warm ≤ 1 s, cold ≤ 3 s. Prints the figures and their ratios to the goals.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import net from "node:net";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
+import { S3BackupStore, listAll } from "../lib/storage";
+import { seedObjectNames } from "../lib/contracts/backup-names";
+
+const SETS = Number(process.env.BENCH_SETS || 10_000);
+const WARM_RUNS = 5;
+const GOALS = { warmMs: 1000, coldMs: 3000 };
+const OUT = path.resolve("bench", "out", `catalog-${SETS}`);
+const DIST = process.env.LIFEBOAT_NEXT_DIST || ".next";
+const HOUR = 3_600_000;
+const creds = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", region: "us-east-1" };
+
+const ms = (t: number) => `${t.toFixed(0)} ms`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Hourly sets whose sizes drift slowly, with the incident's growth at the end (so flags exist). */
+function setSize(i: number): number {
+  const fromEnd = SETS - 1 - i;
+  if (fromEnd === 0) return 4_566;
+  if (fromEnd === 1) return 1_610;
+  return 1_000 + Math.round(40 * Math.sin(i / 50)) + ((i * 7919) % 23);
+}
+
+async function fill(endpoint: string): Promise<void> {
+  const marker = path.join(OUT, "filled.json");
+  if (existsSync(marker)) {
+    console.log(`store: reusing ${SETS.toLocaleString("en-US")} sets in ${OUT} (delete it to refill)`);
+    return;
+  }
+  const store = new S3BackupStore({ ...creds, endpoint, bucket: "bench" });
+  const start = Date.UTC(2024, 0, 1);
+  const keys: { key: string; size: number }[] = [];
+  for (let i = 0; i < SETS; i++) {
+    const n = seedObjectNames(new Date(start + i * HOUR));
+    keys.push({ key: n.fileArchive, size: setSize(i) }, { key: n.logical, size: Math.round(setSize(i) * 1.3) });
+  }
+  const t0 = Date.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < keys.length) {
+      const { key, size } = keys[next++];
+      await store.client.send(new PutObjectCommand({ Bucket: "bench", Key: key, Body: Buffer.alloc(size, 0x5a) }));
+      if (next % 4000 === 0) process.stdout.write(`store: ${next.toLocaleString("en-US")}/${keys.length.toLocaleString("en-US")} objects\n`);
+    }
+  };
+  await Promise.all(Array.from({ length: 24 }, worker));
+  writeFileSync(marker, JSON.stringify({ sets: SETS, objects: keys.length, seconds: (Date.now() - t0) / 1000 }));
+  console.log(`store: filled ${keys.length.toLocaleString("en-US")} objects in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+/** Peak resident memory (VmHWM) of a process, from /proc; 0 when unavailable. */
+function peakRssKb(pid: number): number {
+  try {
+    return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+async function timed(url: string): Promise<{ ms: number; bytes: number; status: number }> {
+  const t = performance.now();
+  const res = await fetch(url);
+  const body = await res.arrayBuffer();
+  return { ms: performance.now() - t, bytes: body.byteLength, status: res.status };
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  if (!existsSync(path.join(DIST, "BUILD_ID"))) {
+    console.log(`building the dashboard into ${DIST}…`);
+    const r = spawnSync("node_modules/.bin/next", ["build"], { stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", LIFEBOAT_NEXT_DIST: DIST } });
+    if (r.status !== 0) throw new Error("next build failed");
+  }
+  const s3 = await startEmbeddedS3({ directory: path.join(OUT, "s3"), buckets: ["bench"] });
+  let dash: ReturnType<typeof spawn> | undefined;
+  try {
+    await fill(s3.endpoint);
+
+    // Baseline: the raw listing.
+    const store = new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: "bench" });
+    let t = performance.now();
+    let n = 0;
+    for await (const _ of listAll(store)) n++;
+    const listMs = performance.now() - t;
+    console.log(`baseline: listing ${n.toLocaleString("en-US")} objects straight from s3rver: ${ms(listMs)}`);
+
+    const port = await freePort();
+    const dataDir = mkdtempSync(path.join(tmpdir(), "lifeboat-bench-catalog-"));
+    dash = spawn(process.execPath, ["node_modules/next/dist/bin/next", "start", "-p", String(port), "-H", "127.0.0.1"], {
+      env: {
+        ...process.env,
+        NEXT_TELEMETRY_DISABLED: "1",
+        LIFEBOAT_NEXT_DIST: DIST,
+        LIFEBOAT_DATA_DIR: dataDir,
+        AWS_S3_ENDPOINT: s3.endpoint,
+        AWS_S3_BUCKET: "bench",
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+        LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "inherit", "inherit"],
+      detached: true,
+    });
+    const base = `http://127.0.0.1:${port}`;
+    for (let i = 0; ; i++) {
+      if (dash.exitCode !== null) throw new Error("the dashboard exited");
+      const ok = await fetch(base + "/api/livez").then((r) => r.ok, () => false);
+      if (ok) break;
+      if (i > 240) throw new Error("the dashboard did not start within 60 s");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+
+    // Cold: the first page view lists the store and fills the cache, then the chart asks for its series.
+    const coldPage = await timed(base + "/backups");
+    const coldSeries = await timed(base + "/api/backups/series");
+    if (coldPage.status !== 200 || coldSeries.status !== 200) throw new Error(`cold requests failed: ${coldPage.status} ${coldSeries.status}`);
+    const coldMs = coldPage.ms + coldSeries.ms;
+    const html = await (await fetch(base + "/backups")).text();
+    if (!html.includes(`of ${SETS.toLocaleString("en-US")}`)) throw new Error("the history page does not show all sets: the cold listing was cut short");
+
+    // Warm: from the cache.
+    const api = (await (await fetch(base + "/api/backups?limit=1&offset=" + Math.floor(SETS / 2))).json()) as { sets: { id: string }[] };
+    const middleId = api.sets[0].id;
+    const pages: Record<string, string> = {
+      "history, page 1": "/backups",
+      "history, middle page": `/backups?page=${Math.ceil(SETS / 100)}`,
+      "history, last page": `/backups?page=${Math.ceil(SETS / 50)}`,
+      "history, flagged": "/backups?flag=flagged",
+      "a set's page": `/backups/${middleId}`,
+      "chart series (API)": "/api/backups/series",
+      "GET /api/backups?limit=50": "/api/backups?limit=50",
+    };
+    const warm: Record<string, { ms: number; bytes: number }> = {};
+    for (const [name, p] of Object.entries(pages)) {
+      const runs = [];
+      for (let i = 0; i < WARM_RUNS; i++) runs.push(await timed(base + p));
+      warm[name] = { ms: median(runs.map((r) => r.ms)), bytes: runs[0].bytes };
+    }
+    const full = await timed(base + "/api/backups");
+    const warmPageMs = Math.max(...Object.values(warm).map((w) => w.ms));
+    const rssMb = peakRssKb(dash.pid!) / 1024;
+
+    console.log("");
+    console.log(`catalog benchmark: ${SETS.toLocaleString("en-US")} sets (${(SETS * 2).toLocaleString("en-US")} objects) in s3rver`);
+    console.log(`  baseline  raw listing of the store                 ${ms(listMs).padStart(9)}`);
+    console.log(`  cold      first GET /backups (list+cache+render)   ${ms(coldPage.ms).padStart(9)}  (${(coldPage.ms / listMs).toFixed(2)}× the raw listing)`);
+    console.log(`            + chart series                           ${ms(coldSeries.ms).padStart(9)}`);
+    console.log(`            = cold listing + first render            ${ms(coldMs).padStart(9)}  goal ≤ ${GOALS.coldMs} ms → ${(coldMs / GOALS.coldMs).toFixed(2)} of the goal`);
+    for (const [name, w] of Object.entries(warm)) console.log(`  warm      ${name.padEnd(40)} ${ms(w.ms).padStart(9)}  (${(w.bytes / 1024).toFixed(0)} KB)`);
+    console.log(`  warm      slowest page above                       ${ms(warmPageMs).padStart(9)}  goal ≤ ${GOALS.warmMs} ms → ${(warmPageMs / GOALS.warmMs).toFixed(2)} of the goal`);
+    console.log(`  (script)  GET /api/backups, all sets               ${ms(full.ms).padStart(9)}  (${(full.bytes / 1e6).toFixed(1)} MB)`);
+    console.log(`  memory    dashboard server peak RSS                ${rssMb.toFixed(0).padStart(6)} MB`);
+    const ok = coldMs <= GOALS.coldMs && warmPageMs <= GOALS.warmMs;
+    console.log(ok ? "\nboth goals met" : "\nGOAL MISSED (see the ratios above)");
+    process.exitCode = ok ? 0 : 1;
+  } finally {
+    if (dash?.pid) {
+      try {
+        process.kill(-dash.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+    await s3.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench:catalog failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
