@@ -5,6 +5,10 @@ import { listCommand } from "./list";
 import { statsCommand } from "./stats";
 import { retentionCommand } from "./retention";
 import { demoCommand } from "./demo";
+import { healthCommand } from "./health";
+import { recoverCommand } from "./recover";
+import { restoreCommand } from "./restore";
+import { rollbackCommand } from "./rollback";
 
 /** Every CLI command. Features add theirs here. */
-export const commands: Command[] = [serveCommand, backupCommand, listCommand, statsCommand, retentionCommand, demoCommand];
+export const commands: Command[] = [serveCommand, backupCommand, listCommand, statsCommand, retentionCommand, demoCommand, healthCommand, recoverCommand, restoreCommand, rollbackCommand];

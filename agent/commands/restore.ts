@@ -1,0 +1,130 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { parseObjectName, parseSetId } from "../../lib/contracts/backup-names";
+import type { RestoreRecord, RestoreSource } from "../../lib/contracts/agent-restore";
+import type { AgentDeps } from "../module";
+import type { Command, CommandIo } from "./command";
+
+/** `recovery:<id>`, a set id, an existing local file, or an object key under AWS_S3_PATH. */
+export function parseRestoreSource(arg: string): RestoreSource | null {
+  if (arg.startsWith("recovery:")) return { kind: "recovery", id: arg.slice("recovery:".length) };
+  if (arg.startsWith("file:")) return { kind: "file", path: path.resolve(arg.slice("file:".length)) };
+  if (parseSetId(arg)) return { kind: "backup", setId: arg };
+  if (existsSync(arg)) return { kind: "file", path: path.resolve(arg) };
+  if (parseObjectName(arg)) return { kind: "object", key: arg };
+  return null;
+}
+
+/** Waits for a job, printing each step on stderr as it finishes (a terminal or a CronJob log tells the story). */
+export async function followJob(deps: AgentDeps, io: CommandIo, jobId: string, done: Promise<unknown>): Promise<void> {
+  const printed = new Set<string>();
+  let lastPct = -1;
+  const report = () => {
+    const job = deps.jobs.get(jobId);
+    if (!job) return;
+    if (job.step === "stage" && job.bytesTotal) {
+      const pct = Math.floor((100 * job.bytesDone) / job.bytesTotal / 10) * 10;
+      if (pct > lastPct && pct < 100) io.err(`  ${pct} % of ${(job.bytesTotal / 1e6).toFixed(1)} MB`);
+      lastPct = Math.max(lastPct, pct);
+    }
+    for (const s of job.steps) {
+      if ((s.state === "done" || s.state === "failed") && !printed.has(s.name)) {
+        printed.add(s.name);
+        io.err(`${s.label}: ${s.state}${s.detail ? ` (${s.detail})` : ""}`);
+      }
+    }
+  };
+  const timer = setInterval(report, 200);
+  await done.finally(() => clearInterval(timer));
+  report();
+}
+
+function describeRecord(r: RestoreRecord): string[] {
+  const lines = [`Source: ${r.sourceDescription}`];
+  const v = r.verification;
+  if (v?.stats) lines.push(`Backup: revision ${v.stats.currentRevision}, ${v.stats.rowCount} rows, integrity_check ok; ${v.token.message}`);
+  for (const w of v?.warnings ?? []) lines.push(`Warning: ${w}`);
+  if (r.diff) lines.push(r.diff.summary);
+  else if (r.diffError) lines.push(r.diffError);
+  return lines;
+}
+
+export const restoreCommand: Command = {
+  name: "restore",
+  summary: "Restore the datastore from a backup set, an object, a recovery or a file (staged, verified, journaled).",
+  usage:
+    "lifeboat-agent restore <set id | object key | recovery:<id> | file> [--dry-run] [--yes] [--no-token] [--cred] [--tls]\n" +
+    "lifeboat-agent restore --list | --status <id> | --cancel <id> | --done <id>\n\n" +
+    "Stages (download, decrypt, decompress, unpack), verifies (integrity_check, kine, token fits the\n" +
+    "bootstrap data) and shows what restoring loses; then, after you answer yes (or with --yes), stops k3s\n" +
+    "(LIFEBOAT_K3S_STOP_CMD), moves db/ aside to db.before-restore-<ts>, puts the restored db/ (and token)\n" +
+    "in place owned by LIFEBOAT_OWNER with 0600/0700, and starts k3s. --dry-run stops after verifying (a\n" +
+    "restore drill). --no-token keeps the host's token; --cred and --tls also restore cred/ and tls/.\n" +
+    "Prints the restore's record as JSON on stdout, progress on stderr. Undo with `lifeboat-agent rollback`.",
+  async run(args, deps, io) {
+    const runner = await import("../restore/runner");
+    const flag = (f: string) => args.includes(f);
+    const valueOf = (f: string) => args[args.indexOf(f) + 1];
+    if (flag("--list")) {
+      io.out(JSON.stringify({ restores: await runner.listRestores(deps) }, null, 2));
+      return 0;
+    }
+    for (const [f, fn] of [
+      ["--status", (id: string) => runner.getRestore(deps, id)],
+      ["--cancel", (id: string) => runner.cancelRestore(deps, id)],
+      ["--done", (id: string) => runner.markRestoreDone(deps, id)],
+    ] as const) {
+      if (!flag(f)) continue;
+      const id = valueOf(f);
+      if (!id) {
+        io.err(`Usage: lifeboat-agent restore ${f} <restore id>`);
+        return 2;
+      }
+      io.out(JSON.stringify(await fn(id), null, 2));
+      return 0;
+    }
+    const known = ["--dry-run", "--yes", "--no-token", "--cred", "--tls"];
+    const positional = args.filter((a) => !a.startsWith("--"));
+    const unknown = args.filter((a) => a.startsWith("--") && !known.includes(a));
+    if (unknown.length || positional.length !== 1) {
+      io.err(unknown.length ? `Unknown option ${unknown[0]}.` : "Name one thing to restore.");
+      io.err(`Usage: ${this.usage.split("\n")[0]}`);
+      return 2;
+    }
+    const source = parseRestoreSource(positional[0]);
+    if (!source) {
+      io.err(`"${positional[0]}" is not a backup set id (lifeboat-2024-12-18_00-00-00), an object name (k3s_db_…, state_…, lifeboat_…), recovery:<id>, or a file on this host.`);
+      return 2;
+    }
+    // A restore a dead agent left behind comes first.
+    for (const r of await runner.resumeInterrupted(deps)) io.err(`Restore ${r.id}, interrupted earlier: ${r.status}. ${r.targetState}`);
+
+    const dryRun = flag("--dry-run");
+    const { restoreId, jobId, done } = await runner.startRestore(deps, {
+      source,
+      dryRun,
+      include: { token: !flag("--no-token"), cred: flag("--cred"), tls: flag("--tls") },
+      confirm: flag("--yes") && !dryRun,
+      compareWithLive: true,
+    });
+    io.err(`Restore ${restoreId}: ${dryRun ? "drill (stage and verify only)" : "staging"}…`);
+    await followJob(deps, io, jobId, done);
+    let rec = runner.getRestore(deps, restoreId);
+    if (rec.status === "awaiting-confirmation") {
+      for (const l of describeRecord(rec)) io.err(l);
+      const yes = await io.confirm(`Stop k3s (\`${deps.config.k3sStopCmd}\`), move db/ aside and put this backup in place?`);
+      if (!yes) {
+        rec = await runner.cancelRestore(deps, restoreId);
+        io.err("Cancelled: nothing on the server changed. (Without a terminal, pass --yes to go on.)");
+        io.out(JSON.stringify(rec, null, 2));
+        return 1;
+      }
+      const next = runner.confirmRestore(deps, restoreId);
+      await followJob(deps, io, next.jobId, next.done);
+      rec = runner.getRestore(deps, restoreId);
+    } else if (dryRun && rec.status === "succeeded") for (const l of describeRecord(rec)) io.err(l);
+    io.err(rec.error ? `error: ${rec.error}` : rec.targetState);
+    io.out(JSON.stringify(rec, null, 2));
+    return rec.status === "succeeded" ? 0 : 1;
+  },
+};

@@ -1,0 +1,389 @@
+import { describe, it, expect, beforeAll, afterAll, afterEach } from "vitest";
+import { spawn, execFileSync } from "node:child_process";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import pino from "pino";
+import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
+import { S3BackupStore } from "../../lib/storage";
+import { RestoreRecord, RestoreStarted } from "../../lib/contracts/agent-restore";
+import type { RecoveryReport } from "../../lib/contracts/agent-recovery";
+import { Job } from "../../lib/contracts/agent-jobs";
+import type { BackupResult } from "../../lib/contracts/agent-backup";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import type { AgentDeps } from "../module";
+import { buildAgentApp } from "../server";
+import { openKineDb } from "../kine/schema";
+import { KineSimulator } from "../kine/simulator";
+import { startRecoveryJob } from "../recovery/ladder";
+import { zeroBytes } from "../testing/corrupt";
+import {
+  addMarker,
+  agentEnvFor,
+  gpgEncrypt,
+  hasMarker,
+  integrity,
+  makeTestServer,
+  maxRevision,
+  runK3s,
+  treeState,
+  waitFor,
+  type TestServer,
+} from "../testing/restore-fixtures";
+import { startRestore, confirmRestore, getRestore } from "./runner";
+import { TOKEN_MISMATCH } from "./verify";
+
+/**
+ * Restores against a fake k3s (a real kine-like writer process, stopped and started by the configured
+ * commands), from every kind of source: a Lifeboat backup made by the backup pipeline, the seed job's
+ * archives made with the real tar | zstd | gpg -c and sqlite3 .backup, and a salvaged database.
+ * Afterwards the database is the restored one, no stale WAL, owner and mode as configured (1000:1000,
+ * from files owned by 1234:1234). Bad input fails at staging with nothing changed.
+ */
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
+const KEY = "restore-test-key";
+const SECRET = "restore-test-secret-Qw3";
+const PASSPHRASE = "restore drill passphrase";
+const OWNER = { uid: 1000, gid: 1000 };
+const OTHER = { uid: 1234, gid: 1234 };
+const SEED_STAMP = "2024-12-18_00-00-00";
+
+let s3: EmbeddedS3;
+let work: string;
+let passFile: string;
+let wrongPassFile: string;
+let source: TestServer;
+let lifeboat: BackupResult;
+const running: TestServer[] = [];
+let n = 0;
+
+const silent = () => pino.destination("/dev/null");
+const s3Env = () => ({ AWS_S3_ENDPOINT: s3.endpoint, AWS_S3_BUCKET: "backups", AWS_S3_PATH: "sets", AWS_ACCESS_KEY_ID: KEY, AWS_SECRET_ACCESS_KEY: SECRET });
+const store = () => new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix: "sets", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
+const depsFor = (server: TestServer, extra: Record<string, string> = {}): AgentDeps =>
+  makeDeps(loadAgentConfig({ ...agentEnvFor(server), ...s3Env(), LIFEBOAT_PASSPHRASE_FILE: passFile, LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}`, ...extra }), { logDestination: silent() });
+
+/** A target server with its own database and marker, files owned by 1234:1234, k3s running. */
+function target(opts: { sameTokenAsSource?: boolean; start?: boolean } = {}): TestServer {
+  const t = makeTestServer(path.join(work, `target-${++n}`), { seed: 100 + n, marker: `marker-T${n}`, owner: OTHER, token: opts.sameTokenAsSource ? source.token : undefined });
+  if (opts.start !== false) {
+    runK3s(t, "start");
+    running.push(t);
+  }
+  return t;
+}
+
+const stat = (p: string) => {
+  const s = statSync(p);
+  return { uid: s.uid, gid: s.gid, mode: (s.mode & 0o777).toString(8) };
+};
+
+/** What a finished restore must leave: the restored database (marker), owner/mode, k3s writing, the old db aside. */
+function expectRestored(t: TestServer, rec: RestoreRecord, restoredMarker: string): void {
+  expect(rec.status, rec.error ?? "").toBe("succeeded");
+  expect(hasMarker(t.dbPath, restoredMarker)).toBe(true);
+  expect(hasMarker(t.dbPath, t.marker)).toBe(false);
+  expect(integrity(t.dbPath)).toBe("ok");
+  expect(stat(path.dirname(t.dbPath))).toEqual({ ...OWNER, mode: "700" });
+  for (const f of readdirSync(path.dirname(t.dbPath))) expect({ f, ...stat(path.join(path.dirname(t.dbPath), f)) }).toEqual({ f, ...OWNER, mode: "600" });
+  expect(stat(path.join(t.serverDir, "token"))).toEqual({ ...OWNER, mode: "600" });
+  expect(rec.after).toMatchObject({ quickCheck: { ok: true }, ownershipOk: true, k3sState: "active", noStaleWal: true });
+  // The previous database is kept, whole, beside it.
+  expect(rec.asideDir).toMatch(/db\.before-restore-\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}/);
+  expect(hasMarker(path.join(rec.asideDir!, "state.db"), t.marker)).toBe(true);
+  expect(integrity(path.join(rec.asideDir!, "state.db"))).toBe("ok");
+  expect(runK3s(t, "status")).toBe("active");
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "lifeboat-restore-"));
+  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"], accessKeyId: KEY, secretAccessKey: SECRET });
+  passFile = path.join(work, "passphrase");
+  writeFileSync(passFile, PASSPHRASE + "\n", { mode: 0o400 });
+  wrongPassFile = path.join(work, "wrong-passphrase");
+  writeFileSync(wrongPassFile, "not the passphrase\n", { mode: 0o400 });
+
+  // The cluster whose backups are restored: a Lifeboat set from the backup pipeline (issue 3)...
+  source = makeTestServer(path.join(work, "source"), { seed: 21, marker: "marker-A" });
+  const { startBackupJob } = await import("../backup/run-backup");
+  const job = await startBackupJob(depsFor(source), { retention: false, allowNewPassphrase: true }, "cli").done;
+  expect(job.state, job.error ?? "").toBe("succeeded");
+  lifeboat = job.result as BackupResult;
+
+  // ...and the seed CronJob's two archives, taken while a write sits in the WAL only (marker-W).
+  const db = openKineDb(source.dbPath);
+  db.pragma("wal_autocheckpoint = 0");
+  new KineSimulator(db, { seed: 9 }).put("/registry/configmaps/lifeboat-test/marker-W", Buffer.from("k8s\u0000in the WAL"));
+  const seedDir = path.join(work, "seed");
+  mkdirSync(seedDir);
+  const gnupg = path.join(work, "gnupg");
+  expect(statSync(`${source.dbPath}-wal`).size).toBeGreaterThan(0);
+  execFileSync("sh", ["-c", `tar -cf - -C ${JSON.stringify(path.dirname(source.dbPath))} . | zstd -q -o ${seedDir}/k3s_db.tar.zst`]);
+  execFileSync("sqlite3", [source.dbPath, `.backup '${seedDir}/state.db'`]);
+  db.close();
+  expect(execFileSync("tar", ["-tf", path.join(seedDir, "k3s_db.tar.zst"), "--zstd"]).toString()).toContain("./state.db-wal");
+  gpgEncrypt(path.join(seedDir, "k3s_db.tar.zst"), path.join(seedDir, `k3s_db_${SEED_STAMP}.tar.zst.gpg`), passFile, gnupg);
+  gpgEncrypt(path.join(seedDir, "state.db"), path.join(seedDir, `state_${SEED_STAMP}.db.gpg`), passFile, gnupg);
+  for (const name of [`k3s_db_${SEED_STAMP}.tar.zst.gpg`, `state_${SEED_STAMP}.db.gpg`]) await store().put(name, createReadStream(path.join(seedDir, name)));
+}, 180_000);
+
+afterEach(() => {
+  for (const t of running.splice(0)) runK3s(t, "stop");
+});
+afterAll(async () => {
+  await s3?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function http(base: string, method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(base + p, { method, headers: { authorization: "Bearer agent-token", "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+async function waitJob(base: string, id: string): Promise<Job> {
+  return waitFor(async () => {
+    const j = Job.parse((await http(base, "GET", `/jobs/${id}`)).json);
+    return j.state === "running" ? undefined : j;
+  }, 120_000, `job ${id}`);
+}
+
+describe("restore from a Lifeboat backup through the HTTP API (the wizard's path)", () => {
+  it("stages and verifies, waits for confirmation, swaps, fixes owner and mode, restarts k3s; then rolls back", async () => {
+    const t = target();
+    const app = buildAgentApp(depsFor(t, { LIFEBOAT_AGENT_TOKEN: "agent-token" }));
+    const { url } = await app.listen(0, "127.0.0.1");
+    try {
+      const before = treeState(t.serverDir, { skipDbContent: true });
+      const started = await http(url, "POST", "/restores", { source: { kind: "backup", setId: lifeboat.setId } });
+      expect(started.status).toBe(202);
+      const { restoreId, jobId } = RestoreStarted.parse(started.json);
+      const staged = await waitJob(url, jobId);
+      expect(staged.state, staged.error ?? "").toBe("succeeded");
+      expect(staged.steps.map((s) => s.state)).toEqual(["done", "done", "skipped", "skipped", "skipped", "skipped", "skipped"]);
+      expect(staged.bytesTotal).toBeGreaterThan(0);
+
+      const waiting = RestoreRecord.parse((await http(url, "GET", `/restores/${restoreId}`)).json);
+      expect(waiting).toMatchObject({ status: "awaiting-confirmation", canConfirm: true, canCancel: true, canRollback: false, targetState: "Nothing on the server changed." });
+      expect(waiting.sourceDescription).toContain(lifeboat.keys.files);
+      expect(waiting.verification).toMatchObject({ integrity: { ok: true }, looksLikeKine: true, token: { source: "archive", fits: true }, staged: { token: true } });
+      // The preview: the live database has objects the backup lacks (its marker, among others).
+      expect(waiting.diff!.byType.find((x) => x.type === "configmaps")!.examples).toContain(`lifeboat-test/${t.marker}`);
+      expect(waiting.diff!.objectsLost).toBeGreaterThan(0);
+      expect(waiting.diff!.summary).toMatch(/^Restoring this backup loses \d+ objects? created or changed after \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC: .*configmap/);
+      // Staging changed nothing on the server, and k3s kept running.
+      expect(treeState(t.serverDir, { skipDbContent: true })).toEqual(before);
+      expect(runK3s(t, "status")).toBe("active");
+
+      // Confirming on the wrong node is refused.
+      const wrongHost = await http(url, "POST", `/restores/${restoreId}/confirm`, { expectHost: "not-this-node" });
+      expect(wrongHost.status).toBe(409);
+      expect(wrongHost.json.message).toMatch(/refusing to restore the wrong node/);
+
+      const confirmed = await http(url, "POST", `/restores/${restoreId}/confirm`, {});
+      expect(confirmed.status).toBe(202);
+      const swapped = await waitJob(url, confirmed.json.jobId);
+      expect(swapped.state, swapped.error ?? "").toBe("succeeded");
+      const done = RestoreRecord.parse((await http(url, "GET", `/restores/${restoreId}`)).json);
+      expectRestored(t, done, "marker-A");
+      expect(done.steps.every((s) => s.state === "done")).toBe(true);
+      expect(readFileSync(path.join(t.serverDir, "token"), "utf8").trim()).toBe(source.token);
+      // cred/ and tls/ were not chosen: the host's stay.
+      expect(readFileSync(path.join(t.serverDir, "cred/passwd"), "utf8")).toContain(t.marker);
+      expect(done).toMatchObject({ canRollback: true, canMarkDone: true });
+      // k3s writes on the restored database.
+      const rev = maxRevision(t.dbPath);
+      await waitFor(() => (maxRevision(t.dbPath) > rev ? true : undefined), 20_000, "k3s to write");
+
+      const rb = await http(url, "POST", `/restores/${restoreId}/rollback`);
+      expect(rb.status).toBe(202);
+      const rbJob = await waitJob(url, rb.json.jobId);
+      expect(rbJob.state, rbJob.error ?? "").toBe("succeeded");
+      const rolled = RestoreRecord.parse((await http(url, "GET", `/restores/${restoreId}`)).json);
+      expect(rolled.status).toBe("rolled-back");
+      expect(hasMarker(t.dbPath, t.marker)).toBe(true);
+      expect(hasMarker(t.dbPath, "marker-A")).toBe(false);
+      expect(readFileSync(path.join(t.serverDir, "token"), "utf8").trim()).toBe(t.token);
+      const kept = readdirSync(t.serverDir).find((f) => f.startsWith("db.rolled-back-"))!;
+      expect(hasMarker(path.join(t.serverDir, kept, "state.db"), "marker-A")).toBe(true);
+      expect(stat(t.dbPath)).toEqual({ ...OWNER, mode: "600" });
+      expect(runK3s(t, "status")).toBe("active");
+      expect((await http(url, "POST", `/restores/${restoreId}/done`)).status).toBe(409);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("restore from the seed CronJob's archives (real tar, zstd, gpg -c, sqlite3 .backup)", () => {
+  it("the file archive (a live copy with its WAL), by the CLI with --yes: the WAL is replayed, nothing stale is left", async () => {
+    const t = target({ sameTokenAsSource: true });
+    const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", ...agentEnvFor(t), ...s3Env(), LIFEBOAT_PASSPHRASE_FILE: passFile, LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}` };
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, "restore", `k3s_db_${SEED_STAMP}.tar.zst.gpg`, "--yes"], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(run.code, run.stderr).toBe(0);
+    for (const secret of [PASSPHRASE, SECRET, source.token]) expect(run.stdout + run.stderr).not.toContain(secret);
+    const rec = RestoreRecord.parse(JSON.parse(run.stdout));
+    expectRestored(t, rec, "marker-A");
+    expect(hasMarker(t.dbPath, "marker-W")).toBe(true); // only in the archived WAL
+    expect(rec.verification).toMatchObject({ walReplayed: true, token: { source: "host", fits: true } });
+    expect(run.stderr).toMatch(/Swap database: done/);
+  });
+
+  it("the logical backup (state_<ts>.db.gpg), by set id, in one go", async () => {
+    const t = target({ sameTokenAsSource: true });
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, { source: { kind: "backup", setId: `seed-${SEED_STAMP}` }, dryRun: false, include: { token: true, cred: false, tls: false }, confirm: true, compareWithLive: true });
+    await done;
+    const rec = getRestore(deps, restoreId);
+    expect(rec.sourceDescription).toContain(`state_${SEED_STAMP}.db.gpg`);
+    expectRestored(t, rec, "marker-A");
+    expect(hasMarker(t.dbPath, "marker-W")).toBe(true); // .backup reads through the WAL
+    expect(rec.verification?.walReplayed).toBe(false);
+  });
+
+  it("refuses a datastore the host's token cannot open (k3s would not start), changing nothing", async () => {
+    const t = target(); // its own token: not the one that encrypted the backup's bootstrap data
+    const before = treeState(t.serverDir, { skipDbContent: true });
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, { source: { kind: "backup", setId: `seed-${SEED_STAMP}` }, dryRun: false, include: { token: true, cred: false, tls: false }, confirm: true, compareWithLive: false });
+    const job = await done;
+    expect(job.state).toBe("failed");
+    expect(job.error).toContain(TOKEN_MISMATCH);
+    const rec = getRestore(deps, restoreId);
+    expect(rec).toMatchObject({ status: "failed", targetState: "Nothing on the server changed.", canConfirm: false });
+    expect(rec.verification?.token).toMatchObject({ source: "host", fits: false });
+    expect(treeState(t.serverDir, { skipDbContent: true })).toEqual(before);
+    expect(hasMarker(t.dbPath, t.marker)).toBe(true);
+    expect(runK3s(t, "status")).toBe("active");
+  });
+});
+
+describe("restore from a salvaged database, and the recovery's comparison with the newest backup", () => {
+  it("recovers a database whose header was wiped and restores the salvage result", async () => {
+    const t = target({ start: false });
+    const rows = maxRevision(t.dbPath);
+    zeroBytes(t.dbPath, 0, 100);
+    const deps = depsFor(t);
+    const rec = await startRecoveryJob(deps, { compareWith: "none" }).done;
+    expect(rec.state, rec.error ?? "").toBe("succeeded");
+    const report = rec.result as RecoveryReport;
+    expect(report.best?.rung).toBe("salvage");
+    const { restoreId, done } = await startRestore(deps, { source: { kind: "recovery", id: report.id }, dryRun: false, include: { token: true, cred: false, tls: false }, confirm: true, compareWithLive: true });
+    running.push(t);
+    await done;
+    const r = getRestore(deps, restoreId);
+    expect(r.status, r.error ?? "").toBe("succeeded");
+    expect(r.diffError).toMatch(/live database could not be read/);
+    expect(hasMarker(t.dbPath, t.marker)).toBe(true);
+    expect(maxRevision(t.dbPath)).toBeGreaterThanOrEqual(rows);
+    expect(integrity(t.dbPath)).toBe("ok");
+    expect(r.after).toMatchObject({ quickCheck: { ok: true }, ownershipOk: true, k3sState: "active" });
+    expect(stat(t.dbPath)).toEqual({ ...OWNER, mode: "600" });
+    // The damaged database is kept aside, byte for byte.
+    expect(readFileSync(path.join(r.asideDir!, "state.db")).subarray(0, 100).every((b) => b === 0)).toBe(true);
+  });
+
+  it("tells what the recovered database has that the newest Lifeboat backup lacks", async () => {
+    const t = target({ start: false, sameTokenAsSource: true });
+    // This server's database is the backed-up one plus three deployments created after the backup.
+    copyFileSync(source.dbPath, t.dbPath);
+    rmSync(`${t.dbPath}-wal`, { force: true });
+    rmSync(`${t.dbPath}-shm`, { force: true });
+    const db = openKineDb(t.dbPath);
+    const sim = new KineSimulator(db, { seed: 77 });
+    for (let i = 0; i < 3; i++) sim.put(`/registry/deployments/apps/new-after-backup-${i}`, Buffer.from(`k8s\u0000deployment ${i}`));
+    db.pragma("wal_checkpoint(TRUNCATE)");
+    db.pragma("journal_mode = DELETE");
+    db.close();
+    zeroBytes(t.dbPath, 0, 4096); // page 1 gone
+    const rec = await startRecoveryJob(depsFor(t), { compareWith: "newest" }).done;
+    expect(rec.state, rec.error ?? "").toBe("succeeded");
+    const report = rec.result as RecoveryReport;
+    expect(report.comparison.error).toBeNull();
+    expect(report.comparison.backup).toContain(lifeboat.setId);
+    const diff = report.comparison.diff!;
+    const deployments = diff.byType.find((x) => x.type === "deployments")!;
+    expect(deployments.onlyInCurrent).toBe(3);
+    expect(deployments.examples).toEqual(expect.arrayContaining(["apps/new-after-backup-0", "apps/new-after-backup-2"]));
+    expect(diff.summary).toMatch(/Choosing the backup over the recovered database loses \d+ objects created or changed after .*3 deployments/);
+    expect(diff.revisionsOnlyInCurrent.count).toBeGreaterThanOrEqual(3);
+    expect(report.recommendation).toMatch(/newer than the backup/);
+    expect(report.recommendation).toContain(`restore recovery:${report.id}`);
+  });
+});
+
+describe("bad input fails at staging with a clear error, and nothing changes", () => {
+  async function expectNothingChanged(t: TestServer, deps: AgentDeps, source: Parameters<typeof startRestore>[1]["source"], message: RegExp): Promise<void> {
+    const before = treeState(t.serverDir, { skipDbContent: true });
+    const { restoreId, done } = await startRestore(deps, { source, dryRun: false, include: { token: true, cred: false, tls: false }, confirm: true, compareWithLive: false });
+    const job = await done;
+    expect(job.state).toBe("failed");
+    expect(job.error).toMatch(message);
+    expect(job.error).toMatch(/Nothing on the server changed\.$/);
+    expect(job.steps.find((s) => s.name === "stage")?.state).toBe("failed");
+    for (const secret of [PASSPHRASE, SECRET]) expect(job.error).not.toContain(secret);
+    const rec = getRestore(deps, restoreId);
+    expect(rec).toMatchObject({ status: "failed", targetState: "Nothing on the server changed.", asideDir: null });
+    expect(treeState(t.serverDir, { skipDbContent: true })).toEqual(before);
+    expect(hasMarker(t.dbPath, t.marker)).toBe(true);
+    expect(existsSync(path.join(deps.config.stateDir, "restores", restoreId, "staging"))).toBe(false);
+    expect(runK3s(t, "status")).toBe("active");
+  }
+
+  it("a wrong passphrase", async () => {
+    const t = target();
+    await expectNothingChanged(t, depsFor(t, { LIFEBOAT_PASSPHRASE_FILE: wrongPassFile }), { kind: "backup", setId: lifeboat.setId }, /The passphrase does not open .*LIFEBOAT_PASSPHRASE_FILE/);
+  });
+
+  it("a truncated archive", async () => {
+    const t = target();
+    const whole = await collect(await store().get(lifeboat.keys.files));
+    const key = lifeboat.keys.files.replace(/lifeboat_\d{4}/, "cut/lifeboat_2030");
+    await store().put(key, Readable.from([whole.subarray(0, Math.floor(whole.length * 0.6))]));
+    await expectNothingChanged(t, depsFor(t), { kind: "object", key }, /is damaged/);
+  });
+
+  it("a tampered archive (bytes changed in the middle)", async () => {
+    const t = target();
+    const whole = Buffer.from(await collect(await store().get(lifeboat.keys.files)));
+    for (let i = 0; i < 16; i++) whole[Math.floor(whole.length / 2) + i] ^= 0xa5;
+    const key = lifeboat.keys.files.replace(/lifeboat_\d{4}/, "tampered/lifeboat_2031");
+    await store().put(key, Readable.from([whole]));
+    await expectNothingChanged(t, depsFor(t), { kind: "object", key }, /is damaged/);
+  });
+});
+
+describe("restore drill (dry run)", () => {
+  it("stages and verifies, reports what a restore would lose, and changes nothing", async () => {
+    const t = target();
+    const before = treeState(t.serverDir, { skipDbContent: true });
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, { source: { kind: "backup", setId: lifeboat.setId }, dryRun: true, include: { token: true, cred: false, tls: false }, confirm: false, compareWithLive: true });
+    const job = await done;
+    expect(job.type).toBe("drill");
+    expect(job.state, job.error ?? "").toBe("succeeded");
+    const rec = getRestore(deps, restoreId);
+    expect(rec).toMatchObject({ kind: "drill", status: "succeeded", canConfirm: false, canRollback: false, targetState: "Nothing on the server changed." });
+    expect(rec.verification?.stats?.currentRevision).toBe(lifeboat.manifest.database.currentRevision);
+    expect(rec.diff?.candidate.currentRevision).toBe(lifeboat.manifest.database.currentRevision);
+    expect(treeState(t.serverDir, { skipDbContent: true })).toEqual(before);
+    expect(existsSync(path.join(deps.config.stateDir, "restores", restoreId, "staging"))).toBe(false);
+    expect(() => confirmRestore(deps, restoreId)).toThrow(/cannot be confirmed/);
+  });
+});
+
+async function collect(s: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of s) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,152 @@
+/**
+ * A fake k3s service for restore tests and the demo: `start`, `stop` and `status` commands to put in
+ * LIFEBOAT_K3S_START_CMD / _STOP_CMD / _STATUS_CMD, behaving like `systemctl … k3s` for the parts a
+ * restore depends on.
+ *
+ *   start   Like k3s: refuses to start when the token in <server>/token cannot decrypt the bootstrap
+ *           data in the datastore ("bootstrap data already found and encrypted with different token"),
+ *           then runs the kine writer (agent/testing/kine-writer.ts: WAL mode, kine's writes and
+ *           compaction) as a detached process on <server>/db/state.db, and returns once it is ready.
+ *           Starting a running service does nothing.
+ *   stop    SIGTERM to the writer, waits until it has exited (SIGKILL after 10 s). Idempotent.
+ *   status  Prints "active" (exit 0) or "inactive" (exit 3), like `systemctl is-active`.
+ *
+ * Usage: node --import tsx agent/testing/fake-k3s.ts <start|stop|status> --server-dir <dir>
+ *        [--interval-ms 100] [--compact-every-ms 2000]
+ * The pid file and the writer's log are <server-dir>/../fake-k3s.pid and fake-k3s.log.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import Database from "better-sqlite3";
+import { bootstrapKey, decryptBootstrap } from "../kine/bootstrap";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "../..");
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function files(serverDir: string) {
+  const base = path.dirname(path.resolve(serverDir));
+  return { pid: path.join(base, "fake-k3s.pid"), log: path.join(base, "fake-k3s.log"), db: path.join(serverDir, "db", "state.db"), token: path.join(serverDir, "token") };
+}
+
+function runningPid(pidFile: string): number | null {
+  if (!existsSync(pidFile)) return null;
+  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : null;
+}
+
+/** k3s's own check before it uses a datastore (pkg/cluster/storage.go). Returns an error line or null. */
+function bootstrapProblem(db: string, tokenFile: string): string | null {
+  if (!existsSync(db)) return null;
+  const token = existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : "";
+  const conn = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    const rows = conn.prepare("SELECT name, value FROM kine WHERE name LIKE '/bootstrap/%' AND deleted = 0 ORDER BY id DESC").all() as { name: string; value: Buffer }[];
+    if (!rows.length) return null;
+    if (!token) return "token is required to use existing bootstrap data";
+    const row = rows.find((r) => r.name === bootstrapKey(token));
+    if (!row) return "bootstrap data already found and encrypted with different token";
+    try {
+      decryptBootstrap(token, row.value);
+      return null;
+    } catch {
+      return "bootstrap data already found and encrypted with different token";
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+async function start(serverDir: string, args: string[]): Promise<number> {
+  const f = files(serverDir);
+  if (runningPid(f.pid)) return 0;
+  const problem = bootstrapProblem(f.db, f.token);
+  if (problem) {
+    process.stderr.write(`level=fatal msg="starting kubernetes: preparing server: ${problem}"\n`);
+    return 1;
+  }
+  writeFileSync(f.log, "");
+  const out = openSync(f.log, "a");
+  const writerArgs = ["--import", "tsx", path.join(HERE, "kine-writer.ts"), "--db", f.db, "--interval-ms", option(args, "interval-ms") ?? "100"];
+  const compact = option(args, "compact-every-ms");
+  if (compact !== undefined) writerArgs.push("--compact-every-ms", compact);
+  const child = spawn(process.execPath, writerArgs, { cwd: ROOT, detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  child.unref();
+  writeFileSync(f.pid, String(child.pid));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const log = readFileSync(f.log, "utf8");
+    if (log.includes('"event":"ready"')) return 0;
+    if (log.includes('"event":"error"') || !alive(child.pid!)) {
+      process.stderr.write(`k3s failed to start: ${log.trim()}\n`);
+      rmSync(f.pid, { force: true });
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  process.stderr.write("k3s did not become ready within 30 s\n");
+  return 1;
+}
+
+async function stop(serverDir: string): Promise<number> {
+  const f = files(serverDir);
+  const pid = runningPid(f.pid);
+  if (pid) {
+    process.kill(pid, "SIGTERM");
+    const deadline = Date.now() + 10_000;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (alive(pid)) process.kill(pid, "SIGKILL");
+    while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+  }
+  rmSync(f.pid, { force: true });
+  return 0;
+}
+
+function status(serverDir: string): number {
+  const running = runningPid(files(serverDir).pid) !== null;
+  process.stdout.write(running ? "active\n" : "inactive\n");
+  return running ? 0 : 3;
+}
+
+/** The three shell command lines to configure an agent with, for a server dir. */
+export function fakeK3sCommands(serverDir: string, opts: { intervalMs?: number; compactEveryMs?: number } = {}): { start: string; stop: string; status: string } {
+  const self = path.join(HERE, "fake-k3s.ts");
+  const base = `cd ${JSON.stringify(ROOT)} && ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(self)}`;
+  const extra = `${opts.intervalMs !== undefined ? ` --interval-ms ${opts.intervalMs}` : ""}${opts.compactEveryMs !== undefined ? ` --compact-every-ms ${opts.compactEveryMs}` : ""}`;
+  const dir = JSON.stringify(serverDir);
+  return { start: `${base} start --server-dir ${dir}${extra}`, stop: `${base} stop --server-dir ${dir}`, status: `${base} status --server-dir ${dir}` };
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
+if (isMain) {
+  const [cmd, ...args] = process.argv.slice(2);
+  const serverDir = option(args, "server-dir");
+  if (!serverDir || !["start", "stop", "status"].includes(cmd)) {
+    process.stderr.write("usage: fake-k3s.ts <start|stop|status> --server-dir <dir>\n");
+    process.exit(2);
+  }
+  const run = cmd === "start" ? start(serverDir, args) : cmd === "stop" ? stop(serverDir) : Promise.resolve(status(serverDir));
+  run.then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}
