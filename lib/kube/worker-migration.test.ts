@@ -132,6 +132,27 @@ describe("worker-migration wizard (server side)", () => {
     expect(db.prepare("SELECT group_concat(state, '') FROM wizard_runs").pluck().get()).not.toContain("5up3r53cr3t");
   }, 60_000);
 
+  it("can stop a drain and abandon the migration, leaving the node cordoned and saying so", async () => {
+    api.cluster.updatePdb("default", "web", { minAvailable: 5 });
+    api.cluster.addPod({ name: "web-7d4b9c6f5d-q1q1q", node: "pi-3", owner: { kind: "ReplicaSet", name: "web-7d4b9c6f5d" }, labels: { app: "web" } });
+    let run = await startMigration(ctx, "pi-3");
+    run = await act(ctx, run.id, { action: "accept-precheck", acknowledgeWarnings: true });
+    run = await act(ctx, run.id, { action: "cordon" });
+    run = await act(ctx, run.id, { action: "drain", options: { deleteEmptyDirData: true, force: true, timeoutSeconds: 60 } });
+    for (let i = 0; i < 100 && !ctx.drains.get(run.state.drainJobId!)!.pods.some((p) => p.state === "blocked"); i++) await sleep(50);
+    expect((await apiError(act(ctx, run.id, { action: "drain", options: { deleteEmptyDirData: true, force: true, timeoutSeconds: 60 } }))).code).toBe("drain_running");
+    run = await act(ctx, run.id, { action: "cancel-drain" });
+    expect(ctx.drains.get(run.state.drainJobId!)!.state).toBe("cancelled");
+    run = await act(ctx, run.id, { action: "abandon" });
+    expect(run.status).toBe("abandoned");
+    expect(run.state.events.at(-1)!.message).toBe('Abandoned at the "drain" step. pi-3 stays cordoned; uncordon it on the Nodes page to use it again.');
+    expect(api.cluster.nodes.get("pi-3")!.spec.unschedulable).toBe(true);
+    expect(activeRun(ctx)).toBeUndefined();
+    expect((await apiError(act(ctx, run.id, { action: "cordon" }))).code).toBe("migration_closed");
+    expect(readAudit(db, { actionPrefix: "worker-migration.abandon" })).toHaveLength(1);
+    expect(readAudit(db, { actionPrefix: "node.drain" })[0]).toMatchObject({ target: "pi-3", outcome: "cancelled" });
+  });
+
   it("keeps the last node list when the cluster becomes unreachable", async () => {
     const live = await fetchNodes(ctx);
     expect(live).toMatchObject({ live: true, error: null });
