@@ -223,7 +223,7 @@ describe("restore from the seed CronJob's archives (real tar, zstd, gpg -c, sqli
     const t = target({ sameTokenAsSource: true });
     const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", ...agentEnvFor(t), ...s3Env(), LIFEBOAT_PASSPHRASE_FILE: passFile, LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}` };
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, "restore", `k3s_db_${SEED_STAMP}.tar.zst.gpg`, "--yes"], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, [BIN, "restore", `k3s_db_${SEED_STAMP}.tar.zst.gpg`, "--yes"], { env: env as unknown as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));

@@ -1,0 +1,199 @@
+import { describe, it, expect, beforeAll, afterAll, afterEach } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { RestoreRecord } from "../../lib/contracts/agent-restore";
+import type { BackupResult } from "../../lib/contracts/agent-backup";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import { agentEnvFor, hasMarker, integrity, makeTestServer, runK3s, waitFor, type TestServer } from "../testing/restore-fixtures";
+
+/**
+ * Crash safety (issue 4): the agent — a real `lifeboat-agent serve` process — is killed with SIGKILL
+ * at each step boundary of a restore and in the middle of the swap (after db/ was moved aside and
+ * before the restored one was moved in), then started again. Whatever the point, the server ends up
+ * with either the old or the new database in place, whole, never a mix; the moved-aside copy is never
+ * lost; k3s runs again. The same for a rollback killed half-way.
+ */
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
+const PASS = "crash test passphrase";
+const AGENT_TOKEN = "crash-agent-token";
+
+let work: string;
+let passFile: string;
+let backupDir: string;
+let setId: string;
+let sourceToken: string;
+const agents: ChildProcess[] = [];
+const servers: TestServer[] = [];
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "lifeboat-crash-"));
+  passFile = path.join(work, "pass");
+  writeFileSync(passFile, PASS + "\n", { mode: 0o400 });
+  backupDir = path.join(work, "backups");
+  mkdirSync(backupDir);
+  // A Lifeboat set made by the backup pipeline, in a directory store (LIFEBOAT_BACKUP_DIR).
+  const source = makeTestServer(path.join(work, "source"), { seed: 61, marker: "marker-NEW" });
+  sourceToken = source.token;
+  const deps = makeDeps(loadAgentConfig({ ...agentEnvFor(source), LIFEBOAT_BACKUP_DIR: backupDir, LIFEBOAT_PASSPHRASE_FILE: passFile }), { logDestination: pino.destination("/dev/null") });
+  const { startBackupJob } = await import("../backup/run-backup");
+  const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: true }, "cli").done;
+  expect(job.state, job.error ?? "").toBe("succeeded");
+  setId = (job.result as BackupResult).setId;
+}, 120_000);
+
+afterEach(() => {
+  for (const a of agents.splice(0)) if (a.exitCode === null && a.signalCode === null) a.kill("SIGKILL");
+  for (const s of servers.splice(0)) runK3s(s, "stop");
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+let n = 0;
+function freshServer(): TestServer {
+  const s = makeTestServer(path.join(work, `t${++n}`), { seed: 200 + n, marker: "marker-OLD" });
+  runK3s(s, "start");
+  servers.push(s);
+  return s;
+}
+
+interface Agent {
+  url: string;
+  proc: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `lifeboat-agent serve` as its own process on a free port. */
+async function serve(server: TestServer, extra: Record<string, string> = {}): Promise<Agent> {
+  const env = {
+    PATH: process.env.PATH!,
+    HOME: process.env.HOME ?? "/root",
+    ...agentEnvFor(server),
+    LIFEBOAT_BACKUP_DIR: backupDir,
+    LIFEBOAT_PASSPHRASE_FILE: passFile,
+    LIFEBOAT_AGENT_TOKEN: AGENT_TOKEN,
+    LIFEBOAT_AGENT_HOST: "127.0.0.1",
+    LIFEBOAT_AGENT_PORT: "0",
+    LIFEBOAT_OWNER: "1000:1000",
+    ...extra,
+  };
+  const proc = spawn(process.execPath, [BIN, "serve"], { env: env as unknown as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  agents.push(proc);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
+  let stderr = "";
+  proc.stderr!.on("data", (d) => (stderr += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = "";
+    proc.stdout!.on("data", (d) => {
+      buf += d;
+      const m = /\{"listening":"([^"]+)"\}/.exec(buf);
+      if (m) resolve(m[1]);
+    });
+    void exited.then(() => reject(new Error(`agent exited before listening: ${stderr}`)));
+  });
+  return { url, proc, exited };
+}
+
+async function call(a: Agent, method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(a.url + p, { method, headers: { authorization: `Bearer ${AGENT_TOKEN}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+
+async function settled(a: Agent, id: string): Promise<RestoreRecord> {
+  return waitFor(async () => {
+    const r = await call(a, "GET", `/restores/${id}`);
+    if (r.status !== 200) return undefined;
+    const rec = RestoreRecord.parse(r.json);
+    return rec.status === "running" || rec.status === "rolling-back" ? undefined : rec;
+  }, 90_000, `restore ${id} to settle`);
+}
+
+/** Directories holding a state.db, with which marker each database carries. */
+function databases(s: TestServer): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const d of readdirSync(s.serverDir)) {
+    const db = path.join(s.serverDir, d, "state.db");
+    if (!existsSync(db)) continue;
+    out[d] = hasMarker(db, "marker-NEW") ? "new" : hasMarker(db, "marker-OLD") ? "old" : "neither";
+  }
+  return out;
+}
+
+const PRE_SWAP = ["staged", "verified", "stopped"];
+const POST_SWAP = ["swap:begin", "swap:moved-aside", "swap:moved-in", "swap:files-placed", "owned", "started"];
+
+describe("SIGKILL at every step boundary and in the middle of the swap, then restart", () => {
+  for (const point of [...PRE_SWAP, ...POST_SWAP]) {
+    it(`killed at "${point}": ${PRE_SWAP.includes(point) ? "nothing changed, k3s runs" : "the restore is finished on restart"}`, async () => {
+      const s = freshServer();
+      const oldToken = readFileSync(path.join(s.serverDir, "token"), "utf8").trim();
+      const doomed = await serve(s, { LIFEBOAT_TEST_CRASH_AT: point });
+      const started = await call(doomed, "POST", "/restores", { source: { kind: "backup", setId }, confirm: true });
+      expect(started.status).toBe(202);
+      const { restoreId } = started.json;
+      const death = await doomed.exited;
+      expect(death.signal).toBe("SIGKILL");
+
+      // Right after the crash: the old database exists somewhere whole (db/ or the moved-aside copy).
+      const atCrash = databases(s);
+      expect(Object.values(atCrash)).toContain("old");
+      expect(Object.values(atCrash)).not.toContain("neither");
+
+      const agent = await serve(s);
+      const rec = await settled(agent, restoreId);
+      const after = databases(s);
+      expect(integrity(s.dbPath)).toBe("ok");
+      if (PRE_SWAP.includes(point)) {
+        expect(rec.status).toBe("failed");
+        expect(rec.targetState).toBe("Nothing on the server changed.");
+        expect(rec.error).toMatch(/The agent stopped \(killed or crashed\)/);
+        expect(after).toEqual({ db: "old" });
+        expect(readFileSync(path.join(s.serverDir, "token"), "utf8").trim()).toBe(oldToken);
+        // A verified backup stays staged, ready to be confirmed again.
+        expect(rec.canConfirm).toBe(point !== "staged");
+      } else {
+        expect(rec.status, rec.error ?? "").toBe("succeeded");
+        expect(after.db).toBe("new");
+        expect(after[path.basename(rec.asideDir!)]).toBe("old");
+        expect(Object.keys(after).sort()).toEqual(["db", path.basename(rec.asideDir!)].sort());
+        expect(readFileSync(path.join(s.serverDir, "token"), "utf8").trim()).toBe(sourceToken);
+        expect(rec.after).toMatchObject({ quickCheck: { ok: true }, ownershipOk: true });
+      }
+      expect(runK3s(s, "status")).toBe("active");
+    }, 180_000);
+  }
+});
+
+describe("SIGKILL during a rollback, then restart", () => {
+  it("finishes the rollback: the old database is back, the restored one kept", async () => {
+    const s = freshServer();
+    const first = await serve(s);
+    const started = await call(first, "POST", "/restores", { source: { kind: "backup", setId }, confirm: true });
+    const restoreId = started.json.restoreId;
+    expect((await settled(first, restoreId)).status).toBe("succeeded");
+    first.proc.kill("SIGTERM");
+    await first.exited;
+
+    const doomed = await serve(s, { LIFEBOAT_TEST_CRASH_AT: "rollback:moved-restored-aside" });
+    expect((await call(doomed, "POST", `/restores/${restoreId}/rollback`)).status).toBe(202);
+    expect((await doomed.exited).signal).toBe("SIGKILL");
+    // Killed between the two renames: no db/ at all, both databases in their aside directories.
+    const atCrash = databases(s);
+    expect(atCrash.db).toBeUndefined();
+    expect(Object.values(atCrash).sort()).toEqual(["new", "old"]);
+
+    const agent = await serve(s);
+    const rec = await settled(agent, restoreId);
+    expect(rec.status, rec.error ?? "").toBe("rolled-back");
+    const after = databases(s);
+    expect(after.db).toBe("old");
+    expect(Object.values(after).sort()).toEqual(["new", "old"]);
+    expect(integrity(s.dbPath)).toBe("ok");
+    expect(runK3s(s, "status")).toBe("active");
+  }, 180_000);
+});
