@@ -3,7 +3,9 @@
 // Fills a local s3rver with 10,000 seed-named sets (20,000 objects; reused from bench/out/ on later
 // runs), then starts the built dashboard on a fresh data directory and measures:
 //   - baseline: listing the 20,000 keys straight from the store (what any cold start must pay),
-//   - cold: the first GET /backups (lists the store, caches it, renders) + the chart's series,
+//   - cold: the first GET /backups (starts the listing, renders with its progress when the listing
+//     takes longer than 2.5 s), the time until the listing is cached, and the first complete
+//     render after it (page + chart series),
 //   - warm: the history page (first, middle and last page, a filter), a set's page, the API,
 //   - the dashboard server's peak RSS.
 // Goals (issue 2): warm ≤ 1 s, cold ≤ 3 s. Prints the figures and their ratios to the goals.
@@ -62,11 +64,12 @@ async function fill(endpoint: string): Promise<void> {
   }
   const t0 = Date.now();
   let next = 0;
+  let done = 0;
   const worker = async () => {
     while (next < keys.length) {
       const { key, size } = keys[next++];
       await store.client.send(new PutObjectCommand({ Bucket: "bench", Key: key, Body: Buffer.alloc(size, 0x5a) }));
-      if (next % 4000 === 0) process.stdout.write(`store: ${next.toLocaleString("en-US")}/${keys.length.toLocaleString("en-US")} objects\n`);
+      if (++done % 4000 === 0) process.stdout.write(`store: ${done.toLocaleString("en-US")}/${keys.length.toLocaleString("en-US")} objects\n`);
     }
   };
   await Promise.all(Array.from({ length: 24 }, worker));
@@ -123,10 +126,18 @@ async function main(): Promise<void> {
         AWS_ACCESS_KEY_ID: "S3RVER",
         AWS_SECRET_ACCESS_KEY: "S3RVER",
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-        LOG_LEVEL: "warn",
+        LOG_LEVEL: "info",
       },
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: ["ignore", "pipe", "inherit"],
       detached: true,
+    });
+    // The dashboard logs JSON lines; keep its own measure of the listing ("catalog refreshed").
+    let insideMs = 0;
+    let logBuf = "";
+    dash.stdout!.on("data", (d) => {
+      logBuf += String(d);
+      const m = /"msg":"catalog refreshed"/.test(logBuf) && /"objects":(\d+),"added":\d+,"changed":\d+,"removed":\d+,"ms":(\d+)/.exec(logBuf);
+      if (m && !insideMs) insideMs = Number(m[2]);
     });
     const base = `http://127.0.0.1:${port}`;
     for (let i = 0; ; i++) {
@@ -137,12 +148,23 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 250));
     }
 
-    // Cold: the first page view lists the store and fills the cache, then the chart asks for its series.
+    // Cold: the first page view starts the listing; it renders at once (with progress) or complete.
+    const coldStart = performance.now();
+    const firstPage = await timed(base + "/backups");
+    if (firstPage.status !== 200) throw new Error(`the first page failed: ${firstPage.status}`);
+    for (;;) {
+      const st = (await (await fetch(base + "/api/catalog")).json()) as { refreshedAt: string | null; error: { message: string } | null };
+      if (st.refreshedAt) break;
+      if (st.error) throw new Error(`the listing failed: ${st.error.message}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const listedMs = performance.now() - coldStart;
     const coldPage = await timed(base + "/backups");
     const coldSeries = await timed(base + "/api/backups/series");
     if (coldPage.status !== 200 || coldSeries.status !== 200) throw new Error(`cold requests failed: ${coldPage.status} ${coldSeries.status}`);
-    const coldMs = coldPage.ms + coldSeries.ms;
-    const html = await (await fetch(base + "/backups")).text();
+    const coldMs = listedMs + coldPage.ms + coldSeries.ms;
+    // React separates text fragments with <!-- -->.
+    const html = (await (await fetch(base + "/backups")).text()).replaceAll("<!-- -->", "");
     if (!html.includes(`of ${SETS.toLocaleString("en-US")}`)) throw new Error("the history page does not show all sets: the cold listing was cut short");
 
     // Warm: from the cache.
@@ -170,8 +192,9 @@ async function main(): Promise<void> {
     console.log("");
     console.log(`catalog benchmark: ${SETS.toLocaleString("en-US")} sets (${(SETS * 2).toLocaleString("en-US")} objects) in s3rver`);
     console.log(`  baseline  raw listing of the store                 ${ms(listMs).padStart(9)}`);
-    console.log(`  cold      first GET /backups (list+cache+render)   ${ms(coldPage.ms).padStart(9)}  (${(coldPage.ms / listMs).toFixed(2)}× the raw listing)`);
-    console.log(`            + chart series                           ${ms(coldSeries.ms).padStart(9)}`);
+    console.log(`  cold      first GET /backups (shows progress)      ${ms(firstPage.ms).padStart(9)}`);
+    console.log(`            listing cached (from the first request)  ${ms(listedMs).padStart(9)}  (${(listedMs / listMs).toFixed(2)}× the raw listing; the dashboard's own listing took ${ms(insideMs)})`);
+    console.log(`            + first complete page + chart series     ${ms(coldPage.ms + coldSeries.ms).padStart(9)}`);
     console.log(`            = cold listing + first render            ${ms(coldMs).padStart(9)}  goal ≤ ${GOALS.coldMs} ms → ${(coldMs / GOALS.coldMs).toFixed(2)} of the goal`);
     for (const [name, w] of Object.entries(warm)) console.log(`  warm      ${name.padEnd(40)} ${ms(w.ms).padStart(9)}  (${(w.bytes / 1024).toFixed(0)} KB)`);
     console.log(`  warm      slowest page above                       ${ms(warmPageMs).padStart(9)}  goal ≤ ${GOALS.warmMs} ms → ${(warmPageMs / GOALS.warmMs).toFixed(2)} of the goal`);

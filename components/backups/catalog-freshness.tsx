@@ -12,7 +12,8 @@ import { statusQuery } from "./queries";
  * re-renders the page when a background refresh brought something new (or failed).
  */
 export function CatalogFreshness({ initial }: { initial: CatalogStatus }) {
-  const { data } = useQuery({ ...statusQuery(), initialData: initial });
+  // Poll every second while a listing runs (its count moves), every 30 s otherwise.
+  const { data } = useQuery({ ...statusQuery(), initialData: initial, refetchInterval: (q) => (q.state.data?.refreshing ? 1000 : 30_000) });
   const router = useRouter();
   // Re-render every 15 s so the age stays current; the age itself is computed at render time.
   const [, setTick] = useState(0);
@@ -40,7 +41,11 @@ export function CatalogFreshness({ initial }: { initial: CatalogStatus }) {
       )}
       {" · "}
       {data.objectCount.toLocaleString("en-US")} objects · refreshes every {Math.round(data.refreshIntervalSeconds / 60) || 1} min
-      {data.refreshing && <span className="ml-2 text-blue-700">refreshing…</span>}
+      {data.refreshing && (
+        <span className="ml-2 text-blue-700" role="status">
+          listing the store{data.listing ? `: ${data.listing.objects.toLocaleString("en-US")} objects so far` : ""}…
+        </span>
+      )}
     </p>
   );
 }

@@ -6,6 +6,7 @@ import { Readable } from "node:stream";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import pino from "pino";
 import { S3BackupStore } from "../storage/s3-backup-store";
+import type { BackupStore } from "../storage/backup-store";
 import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
 import { openDatabase } from "../db/database";
 import { seedObjectNames, lifeboatObjectNames } from "../contracts/backup-names";
@@ -222,6 +223,36 @@ describe("CatalogService against s3rver", () => {
     // Cached: readable even when the object is gone from the store.
     await store.delete(names.manifest);
     expect((await svc.detail("lifeboat-2025-01-01_00-00-05"))!.manifest.state).toBe("ok");
+  });
+});
+
+describe("CatalogService on a slow first listing", () => {
+  it("renders after a short wait with the listing's progress, then fills in", async () => {
+    const real = await filledStore(3);
+    // The real store, two objects per page, and the second page held back until released.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let pages = 0;
+    const slow: BackupStore = {
+      description: real.description,
+      list: async (o) => {
+        if (pages++ === 1) await gate;
+        return real.list({ ...o, pageSize: 2 });
+      },
+      head: (k) => real.head(k),
+      get: (k) => real.get(k),
+      put: (k, b, o) => real.put(k, b, o),
+      delete: (k) => real.delete(k),
+    };
+    const db = openDatabase(tmp("lifeboat-cat-db-"));
+    const svc = new CatalogService({ db, store: slow, location: { endpoint: null, bucket: "x", prefix: null }, refreshIntervalMs: 60_000, log, firstLoadWaitMs: 100 });
+    await svc.ensureLoaded();
+    expect(svc.status()).toMatchObject({ refreshing: true, refreshedAt: null, listing: { objects: 2 } });
+    expect(svc.view().sets).toEqual([]);
+    release();
+    await svc.refresh(); // joins the running listing
+    expect(svc.status()).toMatchObject({ refreshing: false, listing: null, objectCount: 6 });
+    expect(svc.view().sets).toHaveLength(3);
   });
 });
 

@@ -37,7 +37,10 @@ export interface CatalogServiceOptions {
   refreshIntervalMs: number;
   log: Logger;
   now?: () => Date;
-  /** How long a page waits for the very first listing before rendering what it has (default 15 s). */
+  /**
+   * How long a page waits for the very first listing before rendering what it has, with the
+   * listing's progress (default 2.5 s: a small bucket is listed by then, a big one shows progress).
+   */
   firstLoadWaitMs?: number;
 }
 
@@ -66,6 +69,7 @@ export class CatalogService {
   private version = 0;
   private computed: { version: number; view: CatalogView; byId: Map<string, number> } | null = null;
   private inflight: Promise<RefreshOutcome> | null = null;
+  private listing: { objects: number; startedAt: string } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private firstLoad: Promise<unknown> | null = null;
 
@@ -105,6 +109,7 @@ export class CatalogService {
       refreshing: this.inflight !== null,
       objectCount: s.objectCount,
       refreshIntervalSeconds: this.opts.refreshIntervalMs / 1000,
+      listing: this.listing ? { ...this.listing } : null,
       error: this.opts.store ? s.error : { failure: "not_configured", message: "No backup store is configured: set AWS_S3_BUCKET (and AWS_S3_ENDPOINT for a non-AWS store), or run `npm start` without them for the demo.", at: this.now().toISOString() },
     };
   }
@@ -117,6 +122,7 @@ export class CatalogService {
   refresh(): Promise<RefreshOutcome> {
     this.inflight ??= this.doRefresh().finally(() => {
       this.inflight = null;
+      this.listing = null;
     });
     return this.inflight;
   }
@@ -128,9 +134,13 @@ export class CatalogService {
     const store = this.opts.store;
     if (!store) return { ok: false, ms: 0, objects: 0, added: 0, changed: 0, removed: 0 };
     let listing: CachedObject[];
+    this.listing = { objects: 0, startedAt: at() };
     try {
       listing = [];
-      for await (const o of listAll(store)) listing.push({ key: o.key, size: o.size, lastModified: o.lastModified.toISOString() });
+      for await (const o of listAll(store)) {
+        listing.push({ key: o.key, size: o.size, lastModified: o.lastModified.toISOString() });
+        this.listing.objects = listing.length;
+      }
     } catch (err) {
       const failure = err instanceof StorageError ? err.failure : err instanceof NotFoundError ? "no_bucket" : "other";
       const message = err instanceof Error ? err.message : String(err);
@@ -155,15 +165,16 @@ export class CatalogService {
   }
 
   /**
-   * Makes sure a page has something to show: the first time (nothing ever listed or tried) it waits
-   * for a refresh, up to firstLoadWaitMs; afterwards it only starts a background refresh when the
-   * last attempt is older than the refresh interval.
+   * Makes sure a caller has something to show: the first time (nothing ever listed or tried) it
+   * waits for a refresh, up to `waitMs` (default firstLoadWaitMs) — a page then renders with the
+   * listing's progress; afterwards it only starts a background refresh when the last attempt is
+   * older than the refresh interval.
    */
-  async ensureLoaded(): Promise<void> {
+  async ensureLoaded(opts: { waitMs?: number } = {}): Promise<void> {
     const s = this.cache.state();
     if (!s.refreshedAt && !s.attemptedAt && this.opts.store) {
       this.firstLoad ??= this.refresh();
-      const wait = this.opts.firstLoadWaitMs ?? 15_000;
+      const wait = opts.waitMs ?? this.opts.firstLoadWaitMs ?? 2500;
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.firstLoad, new Promise((r) => (timer = setTimeout(r, wait)))]);
       clearTimeout(timer);

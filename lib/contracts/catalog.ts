@@ -87,6 +87,8 @@ export const CatalogStatus = z.object({
   refreshing: z.boolean(),
   objectCount: z.number().int().nonnegative(),
   refreshIntervalSeconds: z.number().positive(),
+  /** While a refresh runs: objects listed so far (a first listing of a big bucket takes a while). */
+  listing: z.object({ objects: z.number().int().nonnegative(), startedAt: z.string() }).nullable().optional(),
   error: z.object({ failure: z.string(), message: z.string(), at: z.string() }).nullable(),
 });
 export type CatalogStatus = z.infer<typeof CatalogStatus>;

@@ -280,8 +280,8 @@ async function main(): Promise<void> {
   const shown = env.LIFEBOAT_HOST === "0.0.0.0" ? "127.0.0.1" : env.LIFEBOAT_HOST;
   const url = `http://${shown}:${env.PORT}`;
   await waitForHttp(`${url}/api/livez`, next, "the dashboard", 60_000);
-  // Fill the catalog cache now, so the first page a person opens is instant.
-  await fetch(`${url}/api/catalog`, { signal: AbortSignal.timeout(30_000) }).catch(() => {});
+  // Fill the catalog cache now (this call waits for the first listing), so the first page is instant.
+  await fetch(`${url}/api/backups?limit=1`, { signal: AbortSignal.timeout(130_000) }).catch(() => {});
 
   say("");
   say(`Lifeboat is ready (${((Date.now() - started) / 1000).toFixed(0)} s): open ${url}`);

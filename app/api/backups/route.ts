@@ -12,10 +12,14 @@ const Query = z.object({
   limit: z.coerce.number().int().min(1).max(100_000).optional(),
 });
 
-/** GET /api/backups[?flag=critical&offset=0&limit=50]: the catalog (CatalogResponse), newest first; all sets unless `limit`. */
+/**
+ * GET /api/backups[?flag=critical&offset=0&limit=50]: the catalog (CatalogResponse), newest first;
+ * all sets unless `limit`. On a cold dashboard it waits for the first listing (up to 2 min), so
+ * scripts get the whole catalog; `refreshedAt: null` means no listing has succeeded yet.
+ */
 export const GET = handle(async (req: Request) => {
   const q = Query.parse(Object.fromEntries(new URL(req.url).searchParams));
   const catalog = catalogForRequest();
-  await catalog.ensureLoaded();
+  await catalog.ensureLoaded({ waitMs: 120_000 });
   return NextResponse.json(catalog.response({ flag: q.flag, offset: q.offset, limit: q.limit ?? null }));
 });
