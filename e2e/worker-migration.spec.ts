@@ -55,6 +55,7 @@ test("replace pi-2: choose, pre-check, cordon, drain through a PDB, delete, join
   // 3. Cordon.
   await expect(step("Cordon")).toBeVisible();
   await expect(page.getByText("kubectl cordon pi-2")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Cordon pi-2" })).toBeEnabled();
   await keepScreenshot(page, info, "migration-03-cordon");
   await page.getByRole("button", { name: "Cordon pi-2" }).click();
   await expect(step("Drain")).toBeVisible();
@@ -95,6 +96,7 @@ test("replace pi-2: choose, pre-check, cordon, drain through a PDB, delete, join
   const del = page.getByRole("button", { name: "Delete pi-2" });
   await expect(del).toBeDisabled();
   await page.getByLabel("Type pi-2 to confirm").fill("pi-2");
+  await expect(del).toBeEnabled();
   await keepScreenshot(page, info, "migration-07-delete");
   await del.click();
   await expect(step("Join the replacement")).toBeVisible();

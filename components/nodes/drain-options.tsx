@@ -1,18 +1,6 @@
 "use client";
 
-import type { DrainChoice, DrainOptions, PodSummary } from "@/lib/contracts/nodes";
-
-/** The pods of a node that need an explicit choice before a drain (as `kubectl drain` asks). */
-export function choicesFromPods(pods: PodSummary[]): DrainChoice[] {
-  const out: DrainChoice[] = [];
-  for (const p of pods) {
-    if (p.kind === "daemonset" || p.kind === "mirror") continue;
-    if (p.kind === "unmanaged") out.push({ namespace: p.namespace, name: p.name, reason: "unmanaged", detail: "No controller manages this pod: once evicted, nothing recreates it." });
-    const empty = p.nodeLocalVolumes.filter((v) => v.kind === "emptyDir");
-    if (empty.length && p.kind !== "finished") out.push({ namespace: p.namespace, name: p.name, reason: "emptyDir", detail: `Uses emptyDir ${empty.map((v) => v.volume).join(", ")}: that data is deleted with the pod.` });
-  }
-  return out;
-}
+import type { DrainChoice, DrainOptions } from "@/lib/contracts/nodes";
 
 /** The drain's choices: emptyDir data, unmanaged pods, timeout — each with the pods it concerns. */
 export function DrainOptionsForm({ value, onChange, choices }: { value: DrainOptions; onChange: (v: DrainOptions) => void; choices: DrainChoice[] }) {

@@ -12,7 +12,8 @@ import { DrainOptions, type NodeActionResult, type NodeDetail } from "@/lib/cont
 import { drainCommand } from "@/lib/kube/format";
 import { DashboardApiError, nodeActions, nodeDetailQuery, nodeDrainQuery, nodeKeys } from "./api";
 import { ConfirmDialog } from "./confirm-dialog";
-import { DrainOptionsForm, choicesFromPods } from "./drain-options";
+import { DrainOptionsForm } from "./drain-options";
+import { drainChoices } from "@/lib/kube/choices";
 import { DrainProgress } from "./drain-progress";
 import { CommandBlock } from "./kubectl-command";
 import { NodeStatusBadges } from "./node-badges";
@@ -51,7 +52,12 @@ export function NodeDetailView({ name }: { name: string }) {
       qc.invalidateQueries({ queryKey: nodeKeys.all });
     },
   });
-  const stop = useMutation({ mutationFn: () => nodeActions.stopDrain(name), onSettled: () => qc.invalidateQueries({ queryKey: nodeKeys.drain(name) }) });
+  const stop = useMutation({
+    mutationFn: () => nodeActions.stopDrain(name),
+    onSettled: () => {
+      qc.invalidateQueries({ queryKey: nodeKeys.drain(name) });
+    },
+  });
 
   const open = (d: Dialog) => {
     action.reset();
@@ -248,7 +254,7 @@ export function NodeDetailView({ name }: { name: string }) {
           <p>
             {name} is cordoned, then {movable.length === 1 ? "its pod is" : `its ${movable.length} pods are`} evicted one by one through the Eviction API, respecting PodDisruptionBudgets (a refused eviction is retried until the timeout). DaemonSet and static pods stay.
           </p>
-          <DrainOptionsForm value={drainOpts} onChange={setDrainOpts} choices={choicesFromPods(detail.pods)} />
+          <DrainOptionsForm value={drainOpts} onChange={setDrainOpts} choices={drainChoices(detail.pods)} />
         </ConfirmDialog>
       )}
       {dialog === "delete" && (

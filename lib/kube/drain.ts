@@ -3,7 +3,8 @@ import type { DrainChoice, DrainJob, DrainOptions, DrainPodProgress } from "../c
 import { KubeError } from "./errors";
 import type { KubeClient, V1Pod, V1PodDisruptionBudget } from "./kube-client";
 import { matchesSelector, type LabelSelector } from "./selectors";
-import { podKind } from "./views";
+import { podKind, podSummary } from "./views";
+import { drainChoices } from "./choices";
 import { drainCommand } from "./format";
 
 export { drainCommand };
@@ -48,29 +49,13 @@ const podKey = (p: V1Pod) => `${p.metadata?.namespace}/${p.metadata?.name}`;
 /** Sorts a node's pods into evict / skip / needs-a-choice (pure). */
 export function planDrain(pods: V1Pod[], o: Pick<DrainOptions, "deleteEmptyDirData" | "force">): DrainPlan {
   const plan: DrainPlan = { evict: [], skipped: [], needsChoice: [] };
+  plan.needsChoice = drainChoices(pods.map((p) => podSummary(p))).filter((c) => (c.reason === "emptyDir" ? !o.deleteEmptyDirData : !o.force));
+  const waiting = new Set(plan.needsChoice.map((c) => `${c.namespace}/${c.name}`));
   for (const pod of pods) {
     const kind = podKind(pod);
-    if (kind === "daemonset") {
-      plan.skipped.push({ pod, message: "DaemonSet pod: left in place (--ignore-daemonsets); it goes with the node." });
-      continue;
-    }
-    if (kind === "mirror") {
-      plan.skipped.push({ pod, message: "Static (mirror) pod: the kubelet runs it from a file on the node; the API cannot evict it." });
-      continue;
-    }
-    const ns = pod.metadata?.namespace ?? "";
-    const name = pod.metadata?.name ?? "";
-    let blocked = false;
-    if (kind === "unmanaged" && !o.force) {
-      plan.needsChoice.push({ namespace: ns, name, reason: "unmanaged", detail: "No controller manages this pod: once evicted, nothing recreates it." });
-      blocked = true;
-    }
-    const emptyDirs = (pod.spec?.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name);
-    if (emptyDirs.length && !o.deleteEmptyDirData && kind !== "finished") {
-      plan.needsChoice.push({ namespace: ns, name, reason: "emptyDir", detail: `Uses emptyDir volume${emptyDirs.length > 1 ? "s" : ""} ${emptyDirs.join(", ")}: that data is deleted with the pod.` });
-      blocked = true;
-    }
-    if (!blocked) plan.evict.push(pod);
+    if (kind === "daemonset") plan.skipped.push({ pod, message: "DaemonSet pod: left in place (--ignore-daemonsets); it goes with the node." });
+    else if (kind === "mirror") plan.skipped.push({ pod, message: "Static (mirror) pod: the kubelet runs it from a file on the node; the API cannot evict it." });
+    else if (!waiting.has(podKey(pod))) plan.evict.push(pod);
   }
   return plan;
 }

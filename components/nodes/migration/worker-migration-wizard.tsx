@@ -50,7 +50,12 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
       router.replace(`/nodes/migrate?run=${v.id}`);
     },
   });
-  const act = useMutation({ mutationFn: (a: WorkerMigrationAction) => migrationActions.act(view!.id, a), onSuccess: onView, onSettled: () => qc.invalidateQueries({ queryKey: migrationKeys.all }) });
+  const act = useMutation({ mutationFn: (a: WorkerMigrationAction) => migrationActions.act(view!.id, a), onSuccess: onView,
+    // Not awaited: the step's buttons need not wait for the background refetch.
+    onSettled: () => {
+      qc.invalidateQueries({ queryKey: migrationKeys.all });
+    },
+  });
   const reveal = useMutation({ mutationFn: () => migrationActions.revealToken(view!.id), onSuccess: setRevealed });
   const busy = start.isPending || act.isPending || reveal.isPending;
   const doAct = (a: WorkerMigrationAction) => {
