@@ -1,0 +1,135 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { HealthReport } from "../../lib/contracts/agent-health";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import { buildAgentApp } from "../server";
+import { generateKineDb } from "../kine/generator";
+import { agentEnvFor, makeTestServer, runK3s, type TestServer } from "../testing/restore-fixtures";
+import { runHealthCheck } from "./check";
+
+/**
+ * Health of a live database that k3s (the fake one: a real writer process) is using: owner and mode
+ * against the expected owner with the exact fix, kine statistics, k3s's state and who holds the
+ * files, disk space for staging; a stuck compaction; the HTTP endpoint with a full integrity_check.
+ */
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
+let work: string;
+let server: TestServer;
+
+beforeAll(() => {
+  work = mkdtempSync(path.join(tmpdir(), "lifeboat-health-"));
+  // Files owned by pi:pi (1000:1000) with 0644, like the incident's.
+  server = makeTestServer(path.join(work, "a"), { seed: 3, marker: "m", owner: { uid: 1000, gid: 1000 } });
+  runK3s(server, "start");
+});
+afterAll(() => {
+  runK3s(server, "stop");
+  rmSync(work, { recursive: true, force: true });
+});
+
+const depsFor = (s: TestServer, extra: Record<string, string> = {}) =>
+  makeDeps(loadAgentConfig({ ...agentEnvFor(s), ...extra }), { logDestination: pino.destination("/dev/null") });
+
+describe("GET /health on a live database", () => {
+  it("reports the pi:pi owner as a problem with the exact fix, and everything else about the live database", async () => {
+    const report = HealthReport.parse(await runHealthCheck(depsFor(server)));
+    expect(report.verdict).toBe("warning");
+    expect(report.quickCheck).toMatchObject({ ran: true, ok: true, messages: ["ok"] });
+    expect(report.database).toMatchObject({ opened: true, checkedOn: "live", journalMode: "wal" });
+    const db = report.ownership.entries.find((e) => e.path === server.dbPath)!;
+    expect(db).toMatchObject({ ok: false, uid: 1000, gid: 1000, mode: "0644", expectedMode: "0600" });
+    expect(db.problem).toBe(`${server.dbPath}: owned by 1000:1000, expected 0:0; mode 0644, expected 0600`);
+    expect(db.fix).toBe(`chown 0:0 ${server.dbPath} && chmod 600 ${server.dbPath}`);
+    const dir = report.ownership.entries.find((e) => e.path === path.dirname(server.dbPath))!;
+    expect(dir.fix).toBe(`chown 0:0 ${path.dirname(server.dbPath)} && chmod 700 ${path.dirname(server.dbPath)}`);
+    expect(report.reasons.filter((r) => r.code === "owner_or_mode").length).toBeGreaterThanOrEqual(3);
+    // kine statistics, from the one implementation, on a copy of the live table.
+    expect(report.kine!.rowCount).toBeGreaterThan(100);
+    expect(report.kine!.currentRevision).toBeGreaterThan(report.kine!.compactRevision);
+    expect(report.kine!.fileSize).toBe(report.files.db.bytes);
+    // k3s: the fake service is active and its writer holds the database.
+    expect(report.k3s).toMatchObject({ state: "active", running: true, present: true });
+    expect(report.k3s.dbHolders.length).toBeGreaterThanOrEqual(1);
+    expect(report.k3s.dbHolders[0].command).toContain("kine-writer");
+    expect(report.disk).toMatchObject({ sameFilesystemAsServer: true, enoughForStaging: true });
+    expect(report.disk.freeBytes).toBeGreaterThan(0);
+    expect(report.files.wal.exists).toBe(true);
+  });
+
+  it("passes once the fixes it printed are run", async () => {
+    const s = makeTestServer(path.join(work, "b"), { seed: 4, marker: "m", owner: { uid: 1000, gid: 1000 } });
+    runK3s(s, "start");
+    try {
+      const before = await runHealthCheck(depsFor(s));
+      const fixes = before.reasons.filter((r) => r.code === "owner_or_mode").map((r) => r.fix!);
+      expect(fixes.length).toBeGreaterThanOrEqual(4);
+      for (const fix of fixes) execFileSync("sh", ["-c", fix]);
+      const after = await runHealthCheck(depsFor(s));
+      expect(after.reasons.map((r) => r.message)).toEqual([]);
+      expect(after.verdict).toBe("ok");
+    } finally {
+      runK3s(s, "stop");
+    }
+  });
+
+  it("says compaction is stuck when the lag climbs", async () => {
+    const s = makeTestServer(path.join(work, "c"), { seed: 5, marker: "m" });
+    rmSync(s.dbPath);
+    rmSync(`${s.dbPath}-wal`, { force: true });
+    rmSync(`${s.dbPath}-shm`, { force: true });
+    generateKineDb(s.dbPath, { targetBytes: 14_000_000, compaction: "stuck", seed: 5 });
+    const report = await runHealthCheck(depsFor(s));
+    const stuck = report.reasons.find((r) => r.code === "compaction_stuck")!;
+    expect(stuck.message).toMatch(/^compaction lag [\d,]+ revisions: kine compaction appears stuck; backups will keep growing\.$/);
+    expect(report.kine!.compactionLag).toBeGreaterThan(10_000);
+    expect(report.reasons.find((r) => r.code === "k3s_not_running")?.fix).toBe(s.k3s.start);
+  });
+
+  it("over HTTP, ?integrity=full runs integrity_check and later calls report the last one", async () => {
+    const deps = depsFor(server, { LIFEBOAT_AGENT_TOKEN: "t0k" });
+    const app = buildAgentApp(deps);
+    const { url } = await app.listen(0, "127.0.0.1");
+    try {
+      const get = async (q = "") => {
+        const res = await fetch(`${url}/health${q}`, { headers: { authorization: "Bearer t0k" } });
+        expect(res.status).toBe(200);
+        return HealthReport.parse(await res.json());
+      };
+      const full = await get("?integrity=full");
+      expect(full.integrityCheck).toMatchObject({ ran: true, ok: true, messages: ["ok"] });
+      const quick = await get();
+      expect(quick.integrityCheck?.at).toBe(full.integrityCheck?.at);
+      expect(existsSync(path.join(deps.config.stateDir, "health", "last-integrity.json"))).toBe(true);
+      // The checks ran on copies that are gone again.
+      const leftovers = existsSync(path.join(deps.config.stateDir, "health")) ? (await import("node:fs")).readdirSync(path.join(deps.config.stateDir, "health")) : [];
+      expect(leftovers).toEqual(["last-integrity.json"]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("the CLI exits 1 on a critical verdict and prints the reasons", async () => {
+    const s = makeTestServer(path.join(work, "d"), { seed: 6, marker: "m" });
+    rmSync(s.dbPath);
+    const env = { PATH: process.env.PATH!, ...agentEnvFor(s) };
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, "health"], { env: env as unknown as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`${s.dbPath}: CRITICAL`);
+    expect(run.stderr).toContain(`There is no database at ${s.dbPath}.`);
+    expect(HealthReport.parse(JSON.parse(run.stdout)).verdict).toBe("critical");
+  });
+});
