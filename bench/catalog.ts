@@ -93,6 +93,32 @@ async function timed(url: string): Promise<{ ms: number; bytes: number; status: 
   return { ms: performance.now() - t, bytes: body.byteLength, status: res.status };
 }
 
+/**
+ * What a person waits for: Chromium opens /backups and the table, the chart (10,000 points per
+ * series) and its flag markers are drawn. Median of 3 loads; null when Chromium is not installed.
+ */
+async function browserRender(base: string): Promise<number | null> {
+  const executablePath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+  if (!existsSync(executablePath)) return null;
+  const { chromium } = await import("@playwright/test");
+  const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu", "--no-first-run"] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    const runs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      await page.goto(base + "/backups");
+      await page.locator("[data-testid=history-table] tbody tr").first().waitFor();
+      await page.locator("[data-testid=size-chart] canvas").first().waitFor();
+      await page.locator("[data-testid=chart-flag]").first().waitFor();
+      runs.push(performance.now() - t);
+    }
+    return median(runs);
+  } finally {
+    await browser.close();
+  }
+}
+
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   if (!existsSync(path.join(DIST, "BUILD_ID"))) {
@@ -186,7 +212,8 @@ async function main(): Promise<void> {
       warm[name] = { ms: median(runs.map((r) => r.ms)), bytes: runs[0].bytes };
     }
     const full = await timed(base + "/api/backups");
-    const warmPageMs = Math.max(...Object.values(warm).map((w) => w.ms));
+    const browserMs = await browserRender(base);
+    const warmPageMs = Math.max(...Object.values(warm).map((w) => w.ms), browserMs ?? 0);
     const rssMb = peakRssKb(dash.pid!) / 1024;
 
     console.log("");
@@ -197,7 +224,8 @@ async function main(): Promise<void> {
     console.log(`            + first complete page + chart series     ${ms(coldPage.ms + coldSeries.ms).padStart(9)}`);
     console.log(`            = cold listing + first render            ${ms(coldMs).padStart(9)}  goal ≤ ${GOALS.coldMs} ms → ${(coldMs / GOALS.coldMs).toFixed(2)} of the goal`);
     for (const [name, w] of Object.entries(warm)) console.log(`  warm      ${name.padEnd(40)} ${ms(w.ms).padStart(9)}  (${(w.bytes / 1024).toFixed(0)} KB)`);
-    console.log(`  warm      slowest page above                       ${ms(warmPageMs).padStart(9)}  goal ≤ ${GOALS.warmMs} ms → ${(warmPageMs / GOALS.warmMs).toFixed(2)} of the goal`);
+    console.log(`  warm      slowest of the above                     ${ms(warmPageMs).padStart(9)}  goal ≤ ${GOALS.warmMs} ms → ${(warmPageMs / GOALS.warmMs).toFixed(2)} of the goal`);
+    if (browserMs !== null) console.log(`  warm      in Chromium: open /backups → chart drawn  ${ms(browserMs).padStart(9)}  goal ≤ ${GOALS.warmMs} ms → ${(browserMs / GOALS.warmMs).toFixed(2)} of the goal`);
     console.log(`  (script)  GET /api/backups, all sets               ${ms(full.ms).padStart(9)}  (${(full.bytes / 1e6).toFixed(1)} MB)`);
     console.log(`  memory    dashboard server peak RSS                ${rssMb.toFixed(0).padStart(6)} MB`);
     const ok = coldMs <= GOALS.coldMs && warmPageMs <= GOALS.warmMs;

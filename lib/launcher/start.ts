@@ -1,6 +1,6 @@
 // `npm start`: the dashboard on its embedded defaults, or on your bucket.
 //
-// 1. Parses the dashboard's environment (fails naming the variable).
+// 1. Parses the dashboard's environment, .env files included (fails naming the variable).
 // 2. Builds the dashboard when there is no build in LIFEBOAT_NEXT_DIST (default .next), or when a
 //    source file is newer than the build (LIFEBOAT_BUILD=auto, the default; `always` / `never`).
 // 3. Without AWS_S3_BUCKET: starts the embedded S3 store (s3rver on loopback, data in
@@ -15,6 +15,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, 
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import nextEnv from "@next/env";
 import { ConfigError, parseEnv, type DashboardEnv } from "../env";
 import { thresholdsFromEnv } from "../catalog/config";
 import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
@@ -206,6 +207,9 @@ async function startDemoAgent(env: DashboardEnv, s3env: Record<string, string>, 
 }
 
 async function main(): Promise<void> {
+  // Read .env / .env.local / .env.production the way `next start` will, so the launcher decides
+  // (demo or your bucket) from the same settings the dashboard runs with. The environment wins.
+  nextEnv.loadEnvConfig(ROOT, false, { info: () => {}, error: (...a: unknown[]) => process.stderr.write(`${a.join(" ")}\n`) });
   let env: DashboardEnv;
   try {
     env = parseEnv(process.env);
