@@ -13,11 +13,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import net from "node:net";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
 import { S3BackupStore, listAll } from "../lib/storage";
 import { seedObjectNames } from "../lib/contracts/backup-names";
+import { freePort } from "../e2e/support/ports";
 
 const SETS = Number(process.env.BENCH_SETS || 10_000);
 const WARM_RUNS = 5;
@@ -29,17 +29,6 @@ const creds = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", region: "us-ea
 
 const ms = (t: number) => `${t.toFixed(0)} ms`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Hourly sets whose sizes drift slowly, with the incident's growth at the end (so flags exist). */
 function setSize(i: number): number {
