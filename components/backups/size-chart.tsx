@@ -31,7 +31,6 @@ interface Marker {
 function placeMarkers(u: uPlot, data: SizeChartData): Marker[] {
   const width = u.over.clientWidth;
   const height = u.over.clientHeight;
-  const out: Marker[] = [];
   // Several anomalies on one point (growth of both kinds, say) make one marker: the worst.
   const seen = new Map<string, Marker>();
   for (const flag of data.flags) {
@@ -44,11 +43,9 @@ function placeMarkers(u: uPlot, data: SizeChartData): Marker[] {
     const key = `${flag.index}:${series!.kind}`;
     const prev = seen.get(key);
     if (prev && (prev.flag.level === "critical" || flag.level !== "critical")) continue;
-    const m = { left, top, flag, setId: data.setIds[flag.index], time: data.times[flag.index] };
-    seen.set(key, m);
+    seen.set(key, { left, top, flag, setId: data.setIds[flag.index], time: data.times[flag.index] });
   }
-  out.push(...seen.values());
-  return out;
+  return [...seen.values()];
 }
 
 /**

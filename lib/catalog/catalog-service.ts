@@ -72,11 +72,14 @@ export class CatalogService {
   private listing: { objects: number; startedAt: string } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private firstLoad: Promise<unknown> | null = null;
+  /** When this service was made: the stable time of the "not configured" state. */
+  private readonly createdAt: string;
 
   constructor(private readonly opts: CatalogServiceOptions) {
     this.cache = new CatalogCache(opts.db, opts.store?.description ?? "none");
     this.thresholds = opts.thresholds ?? DEFAULT_THRESHOLDS;
     this.now = opts.now ?? (() => new Date());
+    this.createdAt = this.now().toISOString();
   }
 
   /** The cache key of this store: its description (`s3://bucket/prefix at endpoint`). */
@@ -110,7 +113,7 @@ export class CatalogService {
       objectCount: s.objectCount,
       refreshIntervalSeconds: this.opts.refreshIntervalMs / 1000,
       listing: this.listing ? { ...this.listing } : null,
-      error: this.opts.store ? s.error : { failure: "not_configured", message: "No backup store is configured: set AWS_S3_BUCKET (and AWS_S3_ENDPOINT for a non-AWS store), or run `npm start` without them for the demo.", at: this.now().toISOString() },
+      error: this.opts.store ? s.error : { failure: "not_configured", message: "No backup store is configured: set AWS_S3_BUCKET (and AWS_S3_ENDPOINT for a non-AWS store), or run `npm start` without them for the demo.", at: this.createdAt },
     };
   }
 

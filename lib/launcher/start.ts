@@ -262,7 +262,9 @@ async function main(): Promise<void> {
     return shutdown(1);
   }
   if (demoCode !== 0) {
-    process.stderr.write(`\nCreating the demo history failed (exit ${demoCode}); see the "demo |" lines above. Delete ${path.join(env.dataDir, "demo")} and ${path.join(env.dataDir, "s3")} to start over.\n`);
+    process.stderr.write(
+      `\nCreating the demo history failed (exit ${demoCode}); see the "demo |" lines above. Run npm start again to resume it, or delete ${path.join(env.dataDir, "demo")} and ${path.join(env.dataDir, "s3")} to start over.\n`,
+    );
     return shutdown(1);
   }
 
@@ -274,6 +276,8 @@ async function main(): Promise<void> {
     Object.assign(dashEnv, { LIFEBOAT_AGENT_URL: agentUrl, LIFEBOAT_AGENT_TOKEN: "", LIFEBOAT_AGENT_TOKEN_FILE: tokenFile });
     say(`Demo agent (for the demo k3s server in ${path.join(env.dataDir, "demo", "k3s", "server")}) at ${agentUrl}.`);
   }
+
+  if (!demo && !env.LIFEBOAT_AGENT_URL) say("No agent configured (LIFEBOAT_AGENT_URL): the history works; backups, health checks and restores need the agent.");
 
   const next = run("dashboard", ["node_modules/next/dist/bin/next", "start", "-p", String(env.PORT), "-H", env.LIFEBOAT_HOST], dashEnv);
   next.once("exit", (code) => {

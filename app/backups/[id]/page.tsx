@@ -27,7 +27,7 @@ export default async function BackupSetPage({ params }: Props) {
   const { id } = await params;
   const catalog = catalogService();
   await catalog.ensureLoaded();
-  const detail = await catalog.detail(decodeURIComponent(id));
+  const detail = await catalog.detail(id);
   if (!detail) notFound();
   const { set, newerId, olderId, manifest } = detail;
   const now = new Date();
