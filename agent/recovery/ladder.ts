@@ -289,7 +289,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
         await rm(cmpDir, { recursive: true, force: true });
         await mkdir(cmpDir, { mode: 0o700 });
         const src = await resolveSource(deps, source);
-        const staged = await stageBackup(src, { stagingDir: cmpDir, passphrase: () => readPassphrase(cfg), maxBytes: cfg.restoreMaxBytes });
+        const staged = await stageBackup(src, { stagingDir: cmpDir, passphrase: () => readPassphrase(cfg), maxBytes: cfg.restoreMaxBytes, durable: false });
         const m = measure(staged.dbPath);
         if (m.integrity !== "ok") throw new Error(`its database fails integrity_check (${m.integrity})`);
         report.comparison.backup = src.description;

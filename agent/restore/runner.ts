@@ -129,6 +129,7 @@ async function stageAndVerify(ctx: Ctx): Promise<void> {
     stagingDir: j.stagingDir,
     passphrase: () => readPassphrase(cfg),
     maxBytes: cfg.restoreMaxBytes,
+    durable: j.kind === "restore",
     onProgress: (done, total) => {
       job.progress(done, total);
       j.bytesStaged = done;
@@ -142,7 +143,7 @@ async function stageAndVerify(ctx: Ctx): Promise<void> {
 
   beginStep(ctx, "verify");
   setPhase(ctx, "verifying");
-  const { verification, ok, failure } = verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token });
+  const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token });
   j.verification = verification;
   if (!ok) throw new RestoreFailure(failure!);
   const extras: ExtraName[] = [];

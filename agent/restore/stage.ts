@@ -37,6 +37,8 @@ export interface StageOptions {
   stagingDir: string;
   passphrase: () => string;
   maxBytes: number;
+  /** fsync what is staged (default true). A drill, whose staging is dropped at once, skips it. */
+  durable?: boolean;
   /** Bytes read from the source(s) so far, and their total when known. */
   onProgress?(done: number, total: number | null): void;
 }
@@ -107,6 +109,26 @@ function meter(onBytes: (n: number) => void): Transform {
   });
 }
 
+/** Joins small chunks into ~`size` bytes. */
+function rechunk(size: number): Transform {
+  let parts: Buffer[] = [];
+  let n = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      parts.push(chunk);
+      n += chunk.length;
+      if (n < size) return cb();
+      const out = Buffer.concat(parts, n);
+      parts = [];
+      n = 0;
+      cb(null, out);
+    },
+    flush(cb) {
+      cb(null, n ? Buffer.concat(parts, n) : undefined);
+    },
+  });
+}
+
 /** Caps a plain stream at `max` bytes (a database file has no header that declares its size). */
 function cap(max: number, name: string): Transform {
   let n = 0;
@@ -151,6 +173,12 @@ async function stageOrigin(origin: Origin, opts: StageOptions, base: number, tot
     );
     raw.on("error", (err) => counted.destroy(err));
     plain = isEncrypted(origin.layout) ? await decryptStream(counted, opts.passphrase()) : counted;
+    if (isEncrypted(origin.layout)) {
+      // OpenPGP hands out small pieces (a few KB); zstd and the disk work far better on 1 MiB.
+      const decrypted = plain;
+      plain = decrypted.pipe(rechunk(1 << 20));
+      decrypted.on("error", (err) => plain!.destroy(err));
+    }
     if (isZstd(origin.layout)) {
       const z = zstdDecompress();
       const out = new PassThrough();
@@ -160,13 +188,13 @@ async function stageOrigin(origin: Origin, opts: StageOptions, base: number, tot
       plain = out;
     }
     if (isTar(origin.layout)) {
-      await extractTar(plain, { root: opts.stagingDir, place: placer(origin.layout), maxBytes: opts.maxBytes });
+      await extractTar(plain, { root: opts.stagingDir, place: placer(origin.layout), maxBytes: opts.maxBytes, durable: opts.durable });
     } else {
       const dbDir = path.join(opts.stagingDir, "db");
       await fsp.mkdir(dbDir, { recursive: true, mode: 0o700 });
       const dest = path.join(dbDir, "state.db");
       await pipeline(plain, cap(opts.maxBytes, origin.name), createWriteStream(dest, { flags: "wx", mode: 0o600 }));
-      fsyncPath(dest);
+      if (opts.durable !== false) fsyncPath(dest);
     }
   } catch (err) {
     // Stop the download: nothing more of this archive is wanted.
@@ -183,7 +211,7 @@ async function stageOrigin(origin: Origin, opts: StageOptions, base: number, tot
  * index copied from a running server describes that server's state, not this file's. Throws on a
  * database SQLite cannot open (verification reports it).
  */
-function settleDatabase(dbPath: string): boolean {
+function settleDatabase(dbPath: string, durable: boolean): boolean {
   const hadWal = Boolean(statOrNull(`${dbPath}-wal`));
   for (const f of [`${dbPath}-shm`, `${dbPath}-journal`]) rmSync(f, { force: true });
   const db = new Database(dbPath);
@@ -194,7 +222,7 @@ function settleDatabase(dbPath: string): boolean {
     db.close();
   }
   for (const f of [`${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
-  fsyncPath(dbPath);
+  if (durable) fsyncPath(dbPath);
   return hadWal;
 }
 
@@ -210,11 +238,11 @@ export async function stageBackup(src: ResolvedSource, opts: StageOptions): Prom
   if (!statOrNull(dbPath)) throw new StageError(`${src.primary.name} holds no state.db; it is not a k3s datastore backup. Nothing on the server changed.`, "source");
   let walReplayed = false;
   try {
-    walReplayed = settleDatabase(dbPath);
+    walReplayed = settleDatabase(dbPath, opts.durable !== false);
   } catch {
     // A database SQLite cannot even open: the verify step runs integrity_check and says so.
   }
   const exists = (p: string) => (statOrNull(path.join(opts.stagingDir, p)) ? path.join(opts.stagingDir, p) : null);
-  for (const d of [opts.stagingDir, path.join(opts.stagingDir, "db")]) fsyncPath(d);
+  if (opts.durable !== false) for (const d of [opts.stagingDir, path.join(opts.stagingDir, "db")]) fsyncPath(d);
   return { dbPath, tokenPath: exists("token"), credDir: exists("cred"), tlsDir: exists("tls"), walReplayed, bytesRead: bytes };
 }

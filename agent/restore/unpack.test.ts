@@ -8,6 +8,7 @@ import pino from "pino";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { generateKineDb } from "../kine/generator";
+import { btreePages } from "../testing/corrupt";
 import { gpgEncrypt, treeState } from "../testing/restore-fixtures";
 import { paxEntry, tarBytes, writeLifeboatArchive, type RawEntry } from "../testing/tar-builder";
 import { getRestore, startRestore } from "./runner";
@@ -189,5 +190,26 @@ describe("extractTar details", () => {
     expect(normalizeArchivePath("./db/./state.db")).toBe("db/state.db");
     expect(normalizeArchivePath("./")).toBe("");
     expect(() => normalizeArchivePath("db\\..\\x")).toThrow(UnsafeArchiveError);
+  });
+});
+
+describe("a backup that decrypts fine but holds a damaged database", () => {
+  it("fails at verify with integrity_check's words, and nothing changes", async () => {
+    const s = server();
+    const before = treeState(s.serverDir);
+    const damaged = Buffer.from(dbBytes);
+    // Zero a leaf of the kine table: the file still opens, integrity_check does not pass.
+    const leaf = btreePages(path.join(work, "good.db"), "kine").filter((p) => p.pagetype === "leaf")[2].pageno;
+    damaged.fill(0, 4096 * (leaf - 1), 4096 * leaf);
+    const archive = path.join(s.root, `lifeboat_${STAMP}_state.db.zst.gpg`);
+    await writeLifeboatArchive(archive, damaged, PASS);
+    const { restoreId, done } = await startRestore(s.deps, { source: { kind: "file", path: archive }, dryRun: false, include: { token: true, cred: false, tls: false }, confirm: true, compareWithLive: false });
+    const job = await done;
+    expect(job.state).toBe("failed");
+    expect(job.steps.map((x) => x.state).slice(0, 2)).toEqual(["done", "failed"]);
+    expect(job.error).toMatch(/^The backup's database fails PRAGMA integrity_check \(.+\)\. Restore another backup\. Nothing on the server changed\.$/);
+    expect(getRestore(s.deps, restoreId).verification?.integrity.ok).toBe(false);
+    expect(treeState(s.serverDir)).toEqual(before);
+    expect(existsSync(path.join(s.root, "STOPPED"))).toBe(false);
   });
 });

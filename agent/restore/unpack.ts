@@ -52,6 +52,8 @@ export interface ExtractOptions {
   /** Largest total of declared file sizes. */
   maxBytes: number;
   maxEntries?: number;
+  /** fsync each file (default true). */
+  durable?: boolean;
   onBytes?(done: number): void;
 }
 
@@ -307,7 +309,7 @@ export async function extractTar(input: Readable, opts: ExtractOptions): Promise
         written += chunk.length;
         opts.onBytes?.(written);
       });
-      await fh.sync();
+      if (opts.durable !== false) await fh.sync();
     } finally {
       await fh.close();
     }

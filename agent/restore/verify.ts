@@ -5,6 +5,7 @@ import type { RestoreVerification } from "../../lib/contracts/agent-restore";
 import { bootstrapKey, decryptBootstrap } from "../kine/bootstrap";
 import { KINE_COLUMNS } from "../kine/schema";
 import { readKineStats } from "../kine/stats";
+import { checkInWorker } from "./sqlite-worker";
 import type { StagedFiles } from "./stage";
 
 /**
@@ -56,7 +57,7 @@ export function checkToken(db: Database.Database, token: string): { fits: boolea
  * holds none, or the user chose not to restore the backup's). Never throws: problems are in the
  * result (`ok` false plus the sentence in `failure`).
  */
-export function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: string; useArchiveToken: boolean }): { verification: RestoreVerification; ok: boolean; failure: string | null } {
+export async function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: string; useArchiveToken: boolean }): Promise<{ verification: RestoreVerification; ok: boolean; failure: string | null }> {
   const warnings: string[] = [];
   const v: RestoreVerification = {
     integrity: { ok: false, messages: [] },
@@ -67,27 +68,42 @@ export function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: string;
     staged: { token: Boolean(staged.tokenPath), credFiles: countFiles(staged.credDir), tlsFiles: countFiles(staged.tlsDir) },
     warnings,
   };
+  // The full integrity_check runs in a worker while this thread reads kine's shape, statistics and token.
+  const integrity = checkInWorker(staged.dbPath, "integrity_check");
+  const integrityFailure = async () => {
+    v.integrity = await integrity;
+    return v.integrity.ok
+      ? null
+      : { verification: v, ok: false, failure: `The backup's database fails PRAGMA integrity_check (${v.integrity.messages.slice(0, 3).join("; ")}). Restore another backup. Nothing on the server changed.` };
+  };
   let db: Database.Database | undefined;
   try {
+    let cols: string[] = [];
+    let compact = 0;
+    let maxId = 0;
     try {
       db = new Database(staged.dbPath, { readonly: true, fileMustExist: true });
-      const rows = db.pragma("integrity_check(20)") as { integrity_check: string }[];
-      v.integrity = { ok: rows.length === 1 && rows[0].integrity_check === "ok", messages: rows.map((r) => r.integrity_check) };
+      cols = (db.pragma("table_info(kine)") as { name: string }[]).map((c) => c.name);
+      compact = cols.length ? (db.prepare("SELECT COUNT(*) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) : 0;
+      maxId = cols.length ? ((db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0) : 0;
     } catch (err) {
-      v.integrity = { ok: false, messages: [(err as Error).message] };
+      const bad = await integrityFailure();
+      return bad ?? { verification: v, ok: false, failure: `The backup's database cannot be read (${(err as Error).message}). Restore another backup. Nothing on the server changed.` };
     }
-    if (!db || !v.integrity.ok)
-      return { verification: v, ok: false, failure: `The backup's database fails PRAGMA integrity_check (${v.integrity.messages.slice(0, 3).join("; ")}). Restore another backup. Nothing on the server changed.` };
-
-    const cols = (db.pragma("table_info(kine)") as { name: string }[]).map((c) => c.name);
-    const compact = cols.length ? (db.prepare("SELECT COUNT(*) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) : 0;
-    const maxId = cols.length ? ((db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0) : 0;
     v.looksLikeKine = cols.join(",") === KINE_COLUMNS.join(",") && compact === 1 && maxId > 0;
     if (!v.looksLikeKine) {
+      const bad = await integrityFailure();
+      if (bad) return bad;
       const why = !cols.length ? "it has no kine table" : cols.join(",") !== KINE_COLUMNS.join(",") ? `its kine table has the columns ${cols.join(", ")}` : compact !== 1 ? "it has no compact_rev_key row" : "its kine table is empty";
       return { verification: v, ok: false, failure: `The backup's database is not a k3s (kine) datastore: ${why}. Nothing on the server changed.` };
     }
-    v.stats = readKineStats(db, staged.dbPath);
+    try {
+      v.stats = readKineStats(db, staged.dbPath);
+    } catch {
+      // A damaged table: integrity_check says what is wrong.
+    }
+    const bad = await integrityFailure();
+    if (bad) return bad;
 
     const archiveToken = opts.useArchiveToken && staged.tokenPath ? readToken(staged.tokenPath) : null;
     const hostToken = archiveToken ? null : readToken(opts.hostTokenPath);

@@ -1,0 +1,191 @@
+// `npm run bench:restore`: restore and salvage speed on a 200 MB kine database (issue 4).
+//
+// 1. Restore drill of a 200 MB Lifeboat backup from a local s3rver: download, decrypt (OpenPGP),
+//    decompress (zstd), write, then verify (integrity_check, kine's shape, statistics, the token
+//    opens the bootstrap data): what `lifeboat-agent restore --dry-run` does.
+//    Baseline, in the same run: the same object downloaded through the same S3 client into
+//    `gpg -d | zstd -d`, then `sqlite3 PRAGMA integrity_check` on the result. Goal: ≤ 1.3× the baseline.
+// 2. Lifeboat's salvage of the same database with page 1 zeroed (SQLite calls it "not a database";
+//    .dump recovers nothing): every row read out page by page and written into a new kine database.
+//    Goal: ≥ 100 MB/s of damaged file.
+// Each figure is the median of BENCH_RUNS runs (default 3). The database is generated once and kept
+// in bench/out/restore/ (delete it to regenerate). Prints the figures and their ratios to the goals.
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import pino from "pino";
+import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
+import { S3BackupStore } from "../lib/storage";
+import { lifeboatObjectNames } from "../lib/contracts/backup-names";
+import { loadAgentConfig } from "../agent/config";
+import { makeDeps } from "../agent/deps";
+import { generateKineDb } from "../agent/kine/generator";
+import { uploadEncrypted } from "../agent/backup/archive-pipeline";
+import { tarStream } from "../agent/backup/tar-stream";
+import { startRestore, getRestore } from "../agent/restore/runner";
+import { salvageKineDatabase } from "../agent/recovery/salvage";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+const TARGET = Number(process.env.BENCH_DB_BYTES || 200_000_000);
+const RUNS = Number(process.env.BENCH_RUNS || 3);
+const GOALS = { restoreRatio: 1.3, salvageMBps: 100 };
+const OUT = path.resolve("bench", "out", "restore");
+const PASS = "bench restore passphrase";
+const KEY = "bench-key";
+const SECRET = "bench-secret";
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+
+function sh(cmd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("sh", ["-c", cmd], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd}: exit ${code}: ${err}`))));
+  });
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  const dbFile = path.join(OUT, "state.db");
+  const tokenFile = path.join(OUT, "token");
+  if (!existsSync(dbFile) || !existsSync(tokenFile)) {
+    console.log(`generating a ${mb(TARGET)} kine database (compaction stuck, like the incident's)…`);
+    rmSync(dbFile, { force: true });
+    const g = generateKineDb(dbFile, { targetBytes: TARGET, compaction: "stuck", seed: 2024 });
+    writeFileSync(tokenFile, g.token + "\n", { mode: 0o600 });
+  }
+  const dbBytes = statSync(dbFile).size;
+  const passFile = path.join(OUT, "passphrase");
+  writeFileSync(passFile, PASS + "\n", { mode: 0o600 });
+
+  const s3 = await startEmbeddedS3({ directory: path.join(OUT, "s3"), buckets: ["bench"], accessKeyId: KEY, secretAccessKey: SECRET });
+  try {
+    const store = new S3BackupStore({ endpoint: s3.endpoint, bucket: "bench", prefix: "k3s", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
+    // A Lifeboat set's database and token archives, through the backup pipeline's own packaging.
+    const names = lifeboatObjectNames(new Date(Date.UTC(2024, 11, 18)));
+    const logical = await uploadEncrypted(store, names.logical, createReadStream(dbFile, { highWaterMark: 1 << 20 }), PASS);
+    const tok = statSync(tokenFile);
+    await uploadEncrypted(store, names.token, tarStream([{ name: "token", type: "file", source: tokenFile, mode: 0o600, size: tok.size, mtime: tok.mtime }]), PASS);
+    console.log(`backup: ${names.logical}, ${mb(logical.size)} in the store (${mb(dbBytes)} database)`);
+
+    // The server the drill runs on: it only needs the host token and a state directory.
+    const serverDir = path.join(OUT, "server");
+    mkdirSync(path.join(serverDir, "db"), { recursive: true });
+    copyFileSync(tokenFile, path.join(serverDir, "token"));
+    const deps = makeDeps(
+      loadAgentConfig({
+        LIFEBOAT_K3S_SERVER_DIR: serverDir,
+        LIFEBOAT_STATE_DIR: path.join(OUT, "state"),
+        LIFEBOAT_PASSPHRASE_FILE: passFile,
+        AWS_S3_ENDPOINT: s3.endpoint,
+        AWS_S3_BUCKET: "bench",
+        AWS_S3_PATH: "k3s",
+        AWS_ACCESS_KEY_ID: KEY,
+        AWS_SECRET_ACCESS_KEY: SECRET,
+        LIFEBOAT_INTEGRITY_SCHEDULE: "off",
+        LOG_LEVEL: "silent",
+      }),
+      { logDestination: pino.destination("/dev/null") },
+    );
+    const setId = `lifeboat-${names.logical.slice("lifeboat_".length, "lifeboat_".length + 19)}`;
+
+    const lifeboatMs: number[] = [];
+    const baselineMs: number[] = [];
+    const stageMs: number[] = [];
+    const verifyMs: number[] = [];
+    const gnupg = path.join(OUT, "gnupg");
+    mkdirSync(gnupg, { recursive: true, mode: 0o700 });
+    for (let i = 0; i < RUNS; i++) {
+      let t0 = performance.now();
+      const { restoreId, done } = await startRestore(deps, { source: { kind: "backup", setId }, dryRun: true, include: { token: true, cred: false, tls: false }, confirm: false, compareWithLive: false });
+      const job = await done;
+      const ms = performance.now() - t0;
+      if (job.state !== "succeeded") throw new Error(`the drill failed: ${job.error}`);
+      const rec = getRestore(deps, restoreId);
+      if (!rec.verification?.integrity.ok || !rec.verification.token.fits) throw new Error("the drill did not verify");
+      lifeboatMs.push(ms);
+      const stepMs = (name: string) => {
+        const st = rec.steps.find((x) => x.name === name)!;
+        return Date.parse(st.finishedAt!) - Date.parse(st.startedAt!);
+      };
+      stageMs.push(stepMs("stage"));
+      verifyMs.push(stepMs("verify"));
+
+      const plain = path.join(OUT, "baseline.db");
+      rmSync(plain, { force: true });
+      t0 = performance.now();
+      const body = await store.get(names.logical);
+      const gpgZstd = spawn("sh", ["-c", `gpg --batch --quiet --passphrase-file ${passFile} -d | zstd -q -d -o ${plain}`], { env: { ...process.env, GNUPGHOME: gnupg }, stdio: ["pipe", "ignore", "inherit"] });
+      const exited = new Promise<number | null>((resolve) => gpgZstd.on("close", resolve));
+      await pipeline(body, gpgZstd.stdin);
+      if ((await exited) !== 0) throw new Error("gpg -d | zstd -d failed");
+      const check = execFileSync("sqlite3", [plain, "PRAGMA integrity_check"]).toString().trim();
+      baselineMs.push(performance.now() - t0);
+      if (check !== "ok") throw new Error(`baseline integrity_check: ${check}`);
+      console.log(`  run ${i + 1}: Lifeboat drill ${secs(ms)} (stage ${secs(stageMs[i])}, verify ${secs(verifyMs[i])}), gpg | zstd + sqlite3 ${secs(baselineMs[i])}`);
+    }
+
+    // Salvage of the same database with page 1 zeroed.
+    const damaged = path.join(OUT, "damaged.db");
+    copyFileSync(dbFile, damaged);
+    await sh(`dd if=/dev/zero of=${damaged} bs=4096 count=1 conv=notrunc status=none`);
+    const salvageMs: number[] = [];
+    const scanMs: number[] = [];
+    let rows = 0;
+    for (let i = 0; i < RUNS; i++) {
+      const t0 = performance.now();
+      const r = await salvageKineDatabase(damaged, path.join(OUT, "salvaged.db"));
+      salvageMs.push(performance.now() - t0);
+      scanMs.push(r.scanMillis);
+      rows = r.rowsKept;
+      console.log(`  salvage run ${i + 1}: ${secs(salvageMs[i])} (reading the damaged file ${secs(r.scanMillis)}, writing ${r.rowsKept} rows ${secs(r.writeMillis)})`);
+    }
+    const expected = Number(execFileSync("sqlite3", [dbFile, "SELECT COUNT(*) FROM kine"]).toString().trim());
+    if (rows !== expected) throw new Error(`salvage kept ${rows} rows, the database has ${expected}`);
+
+    const restore = median(lifeboatMs);
+    const baseline = median(baselineMs);
+    const salvage = median(salvageMs);
+    const scan = median(scanMs);
+    const result = {
+      database: { bytes: dbBytes, archiveBytes: logical.size, rows: expected },
+      restore: {
+        lifeboatDrillMs: Math.round(restore),
+        stageMs: Math.round(median(stageMs)),
+        verifyMs: Math.round(median(verifyMs)),
+        baselineMs: Math.round(baseline),
+        ratio: +(restore / baseline).toFixed(2),
+        goal: `≤ ${GOALS.restoreRatio}×`,
+      },
+      salvage: {
+        ms: Math.round(salvage),
+        mbPerSec: +(dbBytes / 1e6 / (salvage / 1000)).toFixed(0),
+        scanMs: Math.round(scan),
+        scanMbPerSec: +(dbBytes / 1e6 / (scan / 1000)).toFixed(0),
+        rows,
+        goal: `≥ ${GOALS.salvageMBps} MB/s`,
+      },
+      runs: RUNS,
+    };
+    writeFileSync(path.join(OUT, "result.json"), JSON.stringify(result, null, 2));
+    console.log("");
+    console.log(`restore of ${mb(dbBytes)} (${mb(logical.size)} archive), median of ${RUNS}:`);
+    console.log(`  Lifeboat drill (download, decrypt, zstd, write, verify): ${secs(restore)} (stage ${secs(result.restore.stageMs)}, verify ${secs(result.restore.verifyMs)})`);
+    console.log(`  baseline (download, gpg -d | zstd -d, sqlite3 integrity_check): ${secs(baseline)}`);
+    console.log(`  ratio ${result.restore.ratio}× (goal ≤ ${GOALS.restoreRatio}×) ${result.restore.ratio <= GOALS.restoreRatio ? "MET" : "MISSED"}`);
+    console.log(`salvage of ${mb(dbBytes)} with page 1 zeroed, ${rows} rows, median of ${RUNS}:`);
+    console.log(`  ${secs(salvage)} = ${result.salvage.mbPerSec} MB/s end to end (goal ≥ ${GOALS.salvageMBps} MB/s) ${result.salvage.mbPerSec >= GOALS.salvageMBps ? "MET" : "MISSED"}`);
+    console.log(`  of which reading the damaged file: ${secs(scan)} = ${result.salvage.scanMbPerSec} MB/s`);
+  } finally {
+    await s3.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
