@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { test, expect } from "@playwright/test";
@@ -53,6 +53,8 @@ test.beforeAll(async ({}, testInfo) => {
 
 test.afterAll(async () => {
   if (launcher) await killGroup(launcher);
+  // The demo history is ~250 MB: do not leave it behind in /tmp.
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 test("npm start prints where to open the dashboard and that this is demo data", async () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, statSync, lstatSync, writeFileSync, readlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, rmSync, readFileSync, statSync, lstatSync, writeFileSync, readlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -13,7 +13,12 @@ import { demoPlan, lastUtcMidnight, DEMO_NIGHTS, MISSED_NIGHTS_AGO } from "./dem
 
 // The demo as `npm start` runs it: the CLI in its own process against a real s3rver, then every
 // claim checked from outside — with the real gpg, zstd, tar and sqlite3, and the catalog's rules.
-const tmp = (p: string) => mkdtempSync(path.join(tmpdir(), p));
+const made: string[] = [];
+const tmp = (p: string) => {
+  const dir = mkdtempSync(path.join(tmpdir(), p));
+  made.push(dir);
+  return dir;
+};
 let s3: EmbeddedS3;
 let dataDir: string;
 let run: { status: number | null; stdout: string; stderr: string; ms: number };
@@ -38,6 +43,8 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => {
   await s3?.stop();
+  // The demo history is ~250 MB (store + server dir): do not leave it behind in /tmp.
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
 });
 
 describe("demoPlan", () => {
