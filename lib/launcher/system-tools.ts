@@ -8,6 +8,7 @@ export const REQUIRED_TOOLS = [
   { command: "gpg", pkg: "gnupg", why: "proving archives open with plain gpg" },
   { command: "zstd", pkg: "zstd", why: "proving archives open with plain zstd" },
   { command: "tar", pkg: "tar", why: "proving archives unpack with plain tar" },
+  { command: "openssl", pkg: "openssl", why: "the test Kubernetes API server's self-signed CA" },
 ] as const;
 
 export function hasCommand(cmd: string): boolean {
