@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { PassThrough, Readable, Transform, pipeline } from "node:stream";
 import { decryptStream, encryptStream, zstdCompress, zstdDecompress } from "../../lib/archive";
 import type { BackupStore } from "../../lib/storage";
+import { memoryPacer } from "./memory-pacer";
 
 /**
  * The packaging pipeline and the archive layouts it writes. H3's restore reads exactly this.
@@ -60,7 +61,12 @@ export async function uploadEncrypted(
     if (err && !firstError) firstError = err;
   };
   source.once("error", remember);
-  const compressed = pipeline(source, counter(opts.onSourceBytes ?? (() => {})), zstdCompress(), (err) => remember(err));
+  const pace = memoryPacer();
+  const onSource = (n: number) => {
+    pace(n);
+    opts.onSourceBytes?.(n);
+  };
+  const compressed = pipeline(source, counter(onSource), zstdCompress(), (err) => remember(err));
   const encrypted = await encryptStream(compressed, passphrase);
   const hash = createHash("sha256");
   let size = 0;
@@ -72,8 +78,13 @@ export async function uploadEncrypted(
     },
   });
   const body = pipeline(encrypted, tap, (err) => remember(err));
+  const paceUpload = memoryPacer(10 << 20, "major");
+  const onUploaded = (n: number) => {
+    paceUpload(n);
+    opts.onUploadedBytes?.(n);
+  };
   try {
-    await store.put(key, body, { contentType: "application/pgp-encrypted", onProgress: opts.onUploadedBytes });
+    await store.put(key, body, { contentType: "application/pgp-encrypted", onProgress: onUploaded });
   } catch (err) {
     // Release the source (an open file, the tar generator) whichever stage failed.
     source.destroy();

@@ -81,8 +81,9 @@ export function describeBackupError(err: unknown): string {
   const tail = " No manifest was uploaded, so nothing from this run counts as a backup.";
   if (err instanceof StorageError || err instanceof NotFoundError) {
     const e = err as StorageError;
-    const hint =
-      e.failure === "unreachable"
+    const hint = e.message.startsWith("fs:")
+      ? "Check LIFEBOAT_BACKUP_DIR (the directory must exist and be writable)."
+      : e.failure === "unreachable"
         ? "Check AWS_S3_ENDPOINT and the network."
         : e.failure === "auth"
           ? "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."

@@ -13,6 +13,7 @@ import { makeDeps } from "../deps";
 import { buildAgentApp, type AgentApp } from "../server";
 import { makeTestServerDir, type TestServerDir } from "../backup/test-server-dir";
 import { AgentClient, AgentError } from "../../lib/agent/agent-client";
+import { LazyS3BackupStore } from "../store";
 
 const TOKEN = "agent-test-token-7d1e";
 let work: string;
@@ -261,5 +262,21 @@ describe("the dashboard's AgentClient against a real agent", () => {
     expect(down).toBeInstanceOf(AgentError);
     expect(down.status).toBe(0);
     expect(down.message).toMatch(/Cannot reach the agent/);
+  });
+});
+
+describe("the agent's S3 store loads the AWS SDK on first use", () => {
+  it("describes itself exactly like S3BackupStore and works the same", async () => {
+    for (const cfg of [
+      { endpoint: s3.endpoint, bucket: "backups", prefix: "/lazy/x/" },
+      { bucket: "b", prefix: "" },
+      { endpoint: "https://s3.example.com", bucket: "b" },
+    ]) {
+      expect(new LazyS3BackupStore(cfg).description).toBe(new S3BackupStore(cfg).description);
+    }
+    const lazy = new LazyS3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix: "lazy", accessKeyId: "S3RVER", secretAccessKey: "S3RVER" });
+    await lazy.put("a.txt", Readable.from([Buffer.from("hello")]));
+    expect((await lazy.head("a.txt")).size).toBe(5);
+    expect((await lazy.list()).objects.map((o) => o.key)).toEqual(["a.txt"]);
   });
 });
