@@ -15,7 +15,6 @@ import {
   readTableLeafCell,
   readVarint,
   serialTypeSize,
-  tableInteriorChildren,
   type DbHeader,
   type PageHeader,
 } from "./sqlite-format";
@@ -208,6 +207,21 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
      * file, to a page that is not a table page, or to rowids outside the range the parent promises: a
      * tree with none is complete, so a leaf it does not reach is not part of the table.
      */
+    /** Rowid range of every table leaf the scan parsed (null when a cell was unreadable): walks need not read leaves again. */
+    const leafRanges = new Map<number, { lo: number; hi: number } | null>();
+    /** Children and keys of every table interior page the scan parsed (one re-read of a page costs a 4 MiB block). */
+    const interiorCells = new Map<number, { cells: { child: number; key: number | null }[]; right: number }>();
+    const interiorOf = (n: number, page: Buffer, hdr: PageHeader) => {
+      const cells: { child: number; key: number | null }[] = [];
+      for (let i = 0; i < hdr.cellCount; i++) {
+        const ptr = page.readUInt16BE(hdr.cellPointers + i * 2);
+        const key = ptr + 4 < usable ? readVarint(page, ptr + 4, usable) : null;
+        cells.push({ child: ptr + 4 <= usable ? page.readUInt32BE(ptr) : 0, key: key ? key[0] : null });
+      }
+      const info = { cells, right: hdr.rightChild };
+      interiorCells.set(n, info);
+      return info;
+    };
     const walkTable = (root: number): { leaves: Set<number>; interiors: Set<number>; broken: number } => {
       const leaves = new Set<number>();
       const interiors = new Set<number>();
@@ -220,31 +234,43 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
           broken++;
           continue;
         }
-        const page = reader.page(n)!;
-        const hdr = headerOf(n, page);
-        if (hdr?.type === PAGE_TABLE_LEAF) {
-          let inRange = true;
-          for (let i = 0; i < hdr.cellCount && inRange; i++) {
-            const cell = readTableLeafCell(page, hdr, i, usable);
-            if (!cell || cell.rowid <= lo || cell.rowid > hi) inRange = false;
-          }
-          if (inRange) leaves.add(n);
+        const known = leafRanges.get(n);
+        if (known !== undefined) {
+          if (known && (known.lo === Infinity || (known.lo > lo && known.hi <= hi))) leaves.add(n);
           else broken++;
-        } else if (hdr?.type === PAGE_TABLE_INTERIOR) {
-          interiors.add(n);
-          let prev = lo;
-          for (let i = 0; i < hdr.cellCount; i++) {
-            const ptr = page.readUInt16BE(hdr.cellPointers + i * 2);
-            const key = ptr + 4 < usable ? readVarint(page, ptr + 4, usable) : null;
-            if (!key || key[0] <= prev || key[0] > hi) {
-              broken++;
-              continue;
+          continue;
+        }
+        let interior = interiorCells.get(n);
+        if (!interior) {
+          const page = reader.page(n)!;
+          const hdr = headerOf(n, page);
+          if (hdr?.type === PAGE_TABLE_LEAF) {
+            let inRange = true;
+            for (let i = 0; i < hdr.cellCount && inRange; i++) {
+              const cell = readTableLeafCell(page, hdr, i, usable);
+              if (!cell || cell.rowid <= lo || cell.rowid > hi) inRange = false;
             }
-            stack.push([page.readUInt32BE(ptr), prev, key[0]]);
-            prev = key[0];
+            if (inRange) leaves.add(n);
+            else broken++;
+            continue;
           }
-          stack.push([hdr.rightChild, prev, hi]);
-        } else broken++;
+          if (hdr?.type !== PAGE_TABLE_INTERIOR) {
+            broken++;
+            continue;
+          }
+          interior = interiorOf(n, page, hdr);
+        }
+        interiors.add(n);
+        let prev = lo;
+        for (const c of interior.cells) {
+          if (c.key === null || c.key <= prev || c.key > hi) {
+            broken++;
+            continue;
+          }
+          stack.push([c.child, prev, c.key]);
+          prev = c.key;
+        }
+        stack.push([interior.right, prev, hi]);
       }
       return { leaves, interiors, broken };
     };
@@ -277,7 +303,10 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
       }
     }
 
-    // 2. Scan every page: note each kine-shaped cell of every table leaf (its key facts and where it is).
+    // 2. Scan every page: note each kine-shaped cell of every table leaf (its key facts and where it is),
+    //    and pages laid out like freelist trunks.
+    const maxTrunkLeaves = usable / 4 - 2;
+    const trunkCandidates: { page: number; leaves: number[] }[] = [];
     const candidates: Candidate[] = [];
     const btreePages = new Set<number>();
     const kineLeaves = new Set<number>();
@@ -291,13 +320,38 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
       }
       let page = reader.page(n)!;
       const hdr = headerOf(n, page);
-      if (!hdr) continue;
+      if (!hdr) {
+        // Maybe a freelist trunk: next trunk, a count, then that many page numbers.
+        const next = page.readUInt32BE(0);
+        const count = page.readUInt32BE(4);
+        if (n > 1 && next <= pageCount && next !== n && count <= maxTrunkLeaves && (next !== 0 || count !== 0)) {
+          const leaves: number[] = [];
+          for (let i = 0; i < count; i++) {
+            const leaf = page.readUInt32BE(8 + 4 * i);
+            if (leaf < 2 || leaf > pageCount || leaf === n) break;
+            leaves.push(leaf);
+          }
+          if (leaves.length === count) trunkCandidates.push({ page: n, leaves });
+        }
+        continue;
+      }
       btreePages.add(n);
-      if (hdr.type === PAGE_TABLE_INTERIOR) interiorPages.push(n);
+      if (hdr.type === PAGE_TABLE_INTERIOR) {
+        interiorPages.push(n);
+        interiorOf(n, page, hdr);
+      }
       if (hdr.type !== PAGE_TABLE_LEAF) continue;
+      let range: { lo: number; hi: number } | null = { lo: Infinity, hi: -Infinity };
       for (let i = 0; i < hdr.cellCount; i++) {
         const cell = readTableLeafCell(page, hdr, i, usable);
-        if (!cell) continue;
+        if (!cell) {
+          range = null;
+          continue;
+        }
+        if (range) {
+          range.lo = Math.min(range.lo, cell.rowid);
+          range.hi = Math.max(range.hi, cell.rowid);
+        }
         // The record header sits at the start of the payload: check the shape before anything else.
         const rh = readRecordHeader(cell.local);
         if (!rh || !isKineShape(rh.types) || rh.bodyStart + rh.bodySize !== cell.payloadSize) continue;
@@ -325,6 +379,7 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
         for (const p of chain) overflowClaims.set(p, (overflowClaims.get(p) ?? 0) + 1);
         candidates.push({ id: cell.rowid, name: v[1] as string, deleted: Number(v[3]) !== 0, prevRevision: Number(v[5]), page: n, cell: i, reachable: false, overflow: chain });
       }
+      leafRanges.set(n, range);
     }
     opts.onProgress?.("scan", reader.fileSize, reader.fileSize);
 
@@ -355,50 +410,43 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
       freeSource = complete ? "header" : "header+detected";
     }
     if (!header || freeSource === "header+detected") {
-      const maxLeaves = usable / 4 - 2;
       let found = 0;
-      for (let n = 2; n <= pageCount; n++) {
-        if (btreePages.has(n) || overflowClaims.has(n)) continue;
-        const page = reader.page(n)!;
-        const next = page.readUInt32BE(0);
-        const count = page.readUInt32BE(4);
-        if (next > pageCount || next === n || count > maxLeaves || (next === 0 && count === 0)) continue;
-        let ok = true;
-        for (let i = 0; i < count && ok; i++) {
-          const leaf = page.readUInt32BE(8 + 4 * i);
-          if (leaf < 2 || leaf > pageCount || leaf === n) ok = false;
-        }
-        if (!ok) continue;
+      for (const t of trunkCandidates) {
+        // An overflow page of a row can look like a trunk; the rows' chains say which pages those are.
+        if (overflowClaims.has(t.page)) continue;
         found++;
-        free.add(n);
-        for (let i = 0; i < count; i++) free.add(page.readUInt32BE(8 + 4 * i));
+        free.add(t.page);
+        for (const leaf of t.leaves) free.add(leaf);
       }
       if (!header) freeSource = found ? "detected" : "none";
     }
 
     // 4. kine's b-tree: from the schema's root, or, when page 1 is gone, the interior page that no other
     //    live interior page points to and whose complete tree reaches the most kine leaves.
+    let guessedTree: ReturnType<typeof walkTable> | null = null;
     if (!kineRootPage) {
       const children = new Set<number>();
       for (const n of interiorPages) {
         if (free.has(n)) continue;
-        const page = reader.page(n)!;
-        for (const c of tableInteriorChildren(page, headerOf(n, page)!, usable)) children.add(c);
+        const info = interiorCells.get(n)!;
+        for (const c of info.cells) children.add(c.child);
+        children.add(info.right);
       }
-      let best = { root: 0, leaves: 0 };
+      let best: { root: number; leaves: number; tree: ReturnType<typeof walkTable> | null } = { root: 0, leaves: 0, tree: null };
       for (const n of interiorPages) {
         if (free.has(n) || children.has(n)) continue;
         const t = walkTable(n);
         let leaves = 0;
         for (const l of t.leaves) if (kineLeaves.has(l)) leaves++;
-        if (t.broken === 0 && leaves > best.leaves) best = { root: n, leaves };
+        if (t.broken === 0 && leaves > best.leaves) best = { root: n, leaves, tree: t };
       }
       if (best.root) {
         kineRootPage = best.root;
         rootSource = "guessed";
+        guessedTree = best.tree;
       }
     }
-    const tree = kineRootPage ? walkTable(kineRootPage) : { leaves: new Set<number>(), interiors: new Set<number>(), broken: 1 };
+    const tree = guessedTree ?? (kineRootPage ? walkTable(kineRootPage) : { leaves: new Set<number>(), interiors: new Set<number>(), broken: 1 });
     const reachable = tree.leaves;
     // A complete tree is the table: a leaf it does not reach holds no live row (it is free or stale).
     const treeComplete = tree.broken === 0 && reachable.size > 0;
@@ -485,7 +533,8 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
       db.pragma("journal_mode = OFF");
       db.pragma("synchronous = OFF");
       db.pragma("cache_size = -65536");
-      // Indexes first: filling them while rows go in (in rowid order) beat building them after.
+      db.pragma("locking_mode = EXCLUSIVE");
+      // Indexes first: filling them while rows go in (in rowid order) beat building them afterwards.
       for (const stmt of kineSchemaStatements()) db.exec(stmt);
       const insert = db.prepare("INSERT INTO kine (id, name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
       db.exec("BEGIN");
