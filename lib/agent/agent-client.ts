@@ -2,6 +2,9 @@ import { z } from "zod";
 import { ApiErrorBody } from "../contracts/api-error";
 import { Job, JobConflict, JobStarted } from "../contracts/agent-jobs";
 import { BackupList, LiveStats, RetentionReport, type RetentionInput, type StartBackupInput } from "../contracts/agent-backup";
+import { HealthReport } from "../contracts/agent-health";
+import { RecoveryReport, RecoveryStarted, type StartRecoveryInput } from "../contracts/agent-recovery";
+import { RestoreList, RestoreRecord, RestoreStarted, type ConfirmRestoreRequest, type StartRestoreInput } from "../contracts/agent-restore";
 import type { DashboardEnv } from "../env";
 
 /** A failed call to the agent: `status` 0 means it could not be reached at all. */
@@ -114,6 +117,59 @@ export class AgentClient {
   /** GET /stats: statistics of the live database, from a fresh snapshot. */
   liveStats(signal?: AbortSignal): Promise<LiveStats> {
     return this.request("GET", "/stats", LiveStats, undefined, { signal, timeoutMs: 60_000 });
+  }
+
+  /**
+   * GET /health (`full`: with a full integrity_check). The agent reports its host name in `host`
+   * when it knows it (the restore wizard's confirmation hint); older agents leave it out.
+   */
+  health(opts: { full?: boolean; signal?: AbortSignal } = {}): Promise<HealthReport & { host?: string }> {
+    return this.request("GET", `/health${opts.full ? "?integrity=full" : ""}`, HealthReport.extend({ host: z.string().optional() }), undefined, { signal: opts.signal, timeoutMs: opts.full ? 300_000 : 60_000 });
+  }
+
+  /** POST /recoveries: starts the recovery ladder on a copy of the live database. Rejects with AgentError (409 job_running). */
+  startRecovery(req: StartRecoveryInput = {}): Promise<RecoveryStarted> {
+    return this.request("POST", "/recoveries", RecoveryStarted, req);
+  }
+
+  /** GET /recoveries/:id (404 while the ladder has not written its report yet). */
+  recovery(id: string, signal?: AbortSignal): Promise<RecoveryReport> {
+    return this.request("GET", `/recoveries/${encodeURIComponent(id)}`, RecoveryReport, undefined, { signal });
+  }
+
+  /** POST /restores (`dryRun: true` is a restore drill). Rejects with AgentError: 409 job_running / restore_state / datastore_busy. */
+  startRestore(req: StartRestoreInput): Promise<RestoreStarted> {
+    return this.request("POST", "/restores", RestoreStarted, req);
+  }
+
+  /** GET /restores/:id, from the agent's on-disk journal (answers across agent restarts). */
+  restore(id: string, signal?: AbortSignal): Promise<RestoreRecord> {
+    return this.request("GET", `/restores/${encodeURIComponent(id)}`, RestoreRecord, undefined, { signal });
+  }
+
+  /** GET /restores, newest first. */
+  listRestores(signal?: AbortSignal): Promise<RestoreList> {
+    return this.request("GET", "/restores", RestoreList, undefined, { signal });
+  }
+
+  /** POST /restores/:id/confirm: stop k3s, swap, owner and mode, start, check. `expectHost` guards against the wrong node. */
+  confirmRestore(id: string, body: ConfirmRestoreRequest = {}): Promise<RestoreStarted> {
+    return this.request("POST", `/restores/${encodeURIComponent(id)}/confirm`, RestoreStarted, body);
+  }
+
+  /** POST /restores/:id/cancel: drops the staged files (only before the swap). */
+  cancelRestore(id: string): Promise<RestoreRecord> {
+    return this.request("POST", `/restores/${encodeURIComponent(id)}/cancel`, RestoreRecord, {});
+  }
+
+  /** POST /restores/:id/rollback: puts the moved-aside database back. */
+  rollbackRestore(id: string): Promise<RestoreStarted> {
+    return this.request("POST", `/restores/${encodeURIComponent(id)}/rollback`, RestoreStarted, {});
+  }
+
+  /** POST /restores/:id/done: the user keeps the restore; rollback is no longer offered. */
+  markRestoreDone(id: string): Promise<RestoreRecord> {
+    return this.request("POST", `/restores/${encodeURIComponent(id)}/done`, RestoreRecord, {});
   }
 }
 

@@ -14,6 +14,7 @@ import {
   type CatalogStatus,
   type ManifestState,
   type OtherObject,
+  type Verification,
 } from "../contracts/catalog";
 import { CatalogCache, type CachedObject, type DiffResult } from "./catalog-cache";
 import type { StoreLocation } from "./config";
@@ -42,6 +43,8 @@ export interface CatalogServiceOptions {
    * listing's progress (default 2.5 s: a small bucket is listed by then, a big one shows progress).
    */
   firstLoadWaitMs?: number;
+  /** Restore-drill results per set id (lib/restore), laid over the sets each time they are read. */
+  verifications?: () => ReadonlyMap<string, Verification>;
 }
 
 export interface RefreshOutcome extends DiffResult {
@@ -211,7 +214,14 @@ export class CatalogService {
     const matching = flag === "all" ? all : all.filter((s) => matches(s, flag));
     const offset = Math.max(0, opts.offset ?? 0);
     const end = opts.limit === null || opts.limit === undefined ? undefined : offset + opts.limit;
-    return { sets: matching.slice(offset, end), total: matching.length };
+    return { sets: this.withVerification(matching.slice(offset, end)), total: matching.length };
+  }
+
+  /** Sets with their restore-drill state ("not-verified" when there is none), read now: drills finish between listings. */
+  private withVerification(sets: CatalogSet[]): CatalogSet[] {
+    if (!this.opts.verifications) return sets;
+    const v = this.opts.verifications();
+    return sets.map((s) => ({ ...s, verification: v.get(s.id) ?? { state: "not-verified", at: null, reason: null } }));
   }
 
   /** GET /api/backups: the catalog JSON (all sets unless `limit` is given). */
@@ -238,7 +248,7 @@ export class CatalogService {
     const view = this.view();
     const i = this.computed!.byId.get(id);
     if (i === undefined) return null;
-    return { set: view.sets[i], newerId: view.sets[i - 1]?.id ?? null, olderId: view.sets[i + 1]?.id ?? null };
+    return { set: this.withVerification([view.sets[i]])[0], newerId: view.sets[i - 1]?.id ?? null, olderId: view.sets[i + 1]?.id ?? null };
   }
 
   /** GET /api/backups/:id — the set, its neighbours and its manifest; null when there is no such set. */

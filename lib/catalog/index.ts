@@ -2,6 +2,7 @@ import { serverContext, singleton } from "../server/context";
 import { logger } from "../log";
 import { CatalogService } from "./catalog-service";
 import { catalogConfigFromEnv } from "./config";
+import { DrillStore } from "../restore/drill-store";
 
 export { CatalogService, matches, type CatalogView, type RefreshOutcome } from "./catalog-service";
 export { catalogConfigFromEnv, thresholdsFromEnv, type CatalogConfig, type StoreLocation } from "./config";
@@ -15,7 +16,17 @@ export function catalogService(): CatalogService {
   return singleton("catalog", () => {
     const { env, db } = serverContext();
     const cfg = catalogConfigFromEnv(env);
-    const svc = new CatalogService({ db, store: cfg.store, location: cfg.location, thresholds: cfg.thresholds, refreshIntervalMs: cfg.refreshIntervalMs, log: logger("catalog") });
+    // Restore-drill results are keyed by the catalog's source, like its cached listing.
+    let drills: DrillStore | undefined;
+    const svc: CatalogService = new CatalogService({
+      db,
+      store: cfg.store,
+      location: cfg.location,
+      thresholds: cfg.thresholds,
+      refreshIntervalMs: cfg.refreshIntervalMs,
+      log: logger("catalog"),
+      verifications: () => (drills ??= new DrillStore(db, svc.source)).verifications(),
+    });
     svc.start();
     return svc;
   });

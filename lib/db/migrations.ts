@@ -67,6 +67,39 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    id: 20,
+    name: "restore drills: one row per backup set and store (queued, running, verified, failed)",
+    sql: `
+      CREATE TABLE restore_drills (
+        source TEXT NOT NULL,
+        set_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        reason TEXT,
+        restore_id TEXT,
+        detail TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (source, set_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX restore_drills_state ON restore_drills(source, state);
+    `,
+  },
+  {
+    id: 21,
+    name: "restore wizard: new-machine agents (address and token, kept server-side until the run ends)",
+    sql: `
+      CREATE TABLE restore_agent_targets (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        token TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+    `,
+  },
+  {
     id: 30,
     name: "nodes: drain jobs (progress pod by pod, kept across dashboard restarts)",
     sql: `
