@@ -96,66 +96,44 @@ export interface DumpResult {
 }
 
 /**
- * `sqlite3 <src> .dump | sqlite3 <dest>` with the ROLLBACK fix, streaming (no SQL file on disk).
- * Never rejects: errors are in the result (the caller counts what arrived in `dest`).
+ * `sqlite3 <src> <command> | sqlite3 <dest>`, streaming through `through` (no SQL file on disk). The
+ * importer keeps going past a statement that fails (a duplicate, a damaged row). Never rejects: errors
+ * are in the result (the caller counts what arrived in `dest`).
  */
-export function dumpInto(src: string, dest: string): Promise<DumpResult> {
+function pipeShell(src: string, command: ".dump" | ".recover", dest: string, through?: Transform): Promise<{ producerStderr: string; importStderr: string }> {
   return new Promise((resolve) => {
-    let hadErrors = false;
-    const dump = spawn("sqlite3", [src, ".dump"], { stdio: ["ignore", "pipe", "pipe"] });
-    // -bail off: keep importing past a statement that fails (a duplicate, a damaged row).
+    const producer = spawn("sqlite3", [src, command], { stdio: ["ignore", "pipe", "pipe"] });
     const imp = spawn("sqlite3", [dest], { stdio: ["pipe", "ignore", "pipe"] });
-    let dumpStderr = "";
+    let producerStderr = "";
     let importStderr = "";
-    dump.stderr.on("data", (d) => (dumpStderr += String(d)));
+    producer.stderr.on("data", (d) => (producerStderr += String(d)));
     imp.stderr.on("data", (d) => {
       if (importStderr.length < 4000) importStderr += String(d);
     });
-    const fix = fixDumpTail(() => (hadErrors = true));
-    dump.stdout.pipe(fix).pipe(imp.stdin);
+    (through ? producer.stdout.pipe(through) : producer.stdout).pipe(imp.stdin);
     imp.stdin.on("error", () => {});
     let done = 0;
     const finish = () => {
-      if (++done === 2) resolve({ hadErrors, dumpStderr: dumpStderr.trim(), importStderr: importStderr.trim() });
+      if (++done === 2) resolve({ producerStderr: producerStderr.trim(), importStderr: importStderr.trim() });
     };
-    dump.on("close", finish);
-    dump.on("error", (e) => {
-      dumpStderr += e.message;
-      imp.stdin.end();
-    });
+    producer.on("close", finish);
     imp.on("close", () => {
-      // An importer that died would leave the dump blocked on a full pipe.
-      if (dump.exitCode === null) dump.kill("SIGKILL");
-      finish();
-    });
-    imp.on("error", (e) => {
-      importStderr += e.message;
+      // An importer that died would leave the producer blocked on a full pipe.
+      if (producer.exitCode === null) producer.kill("SIGKILL");
       finish();
     });
   });
 }
 
-/** `sqlite3 <src> .recover | sqlite3 <dest>` (only where probeRecover said it works). */
-export function recoverInto(src: string, dest: string): Promise<{ recoverStderr: string; importStderr: string }> {
-  return new Promise((resolve) => {
-    const rec = spawn("sqlite3", [src, ".recover"], { stdio: ["ignore", "pipe", "pipe"] });
-    const imp = spawn("sqlite3", [dest], { stdio: ["pipe", "ignore", "pipe"] });
-    let recoverStderr = "";
-    let importStderr = "";
-    rec.stderr.on("data", (d) => (recoverStderr += String(d)));
-    imp.stderr.on("data", (d) => {
-      if (importStderr.length < 4000) importStderr += String(d);
-    });
-    rec.stdout.pipe(imp.stdin);
-    imp.stdin.on("error", () => {});
-    let done = 0;
-    const finish = () => {
-      if (++done === 2) resolve({ recoverStderr: recoverStderr.trim(), importStderr: importStderr.trim() });
-    };
-    rec.on("close", finish);
-    imp.on("close", () => {
-      if (rec.exitCode === null) rec.kill("SIGKILL");
-      finish();
-    });
-  });
+/** `sqlite3 <src> .dump | sqlite3 <dest>` with the ROLLBACK fix. Never rejects. */
+export async function dumpInto(src: string, dest: string): Promise<DumpResult> {
+  let hadErrors = false;
+  const r = await pipeShell(src, ".dump", dest, fixDumpTail(() => (hadErrors = true)));
+  return { hadErrors, dumpStderr: r.producerStderr, importStderr: r.importStderr };
+}
+
+/** `sqlite3 <src> .recover | sqlite3 <dest>` (only where probeRecover said it works). Never rejects. */
+export async function recoverInto(src: string, dest: string): Promise<{ recoverStderr: string; importStderr: string }> {
+  const r = await pipeShell(src, ".recover", dest);
+  return { recoverStderr: r.producerStderr, importStderr: r.importStderr };
 }
