@@ -91,14 +91,18 @@ export function fsyncPath(p: string): void {
 
 /**
  * Sets owner and mode on `root` and everything below it (files `fileMode`, directories `dirMode`)
- * and fsyncs each of them. Refuses symlinks and special files (throws): a restore only ever puts
- * regular files and directories in place. Throws on any chown/chmod error.
+ * and fsyncs each of them. Symlinks and special files are left alone, never followed (a restore
+ * never creates them; a rollback may put back a directory that had some). Throws on any chown/chmod
+ * error, and when `root` itself is not a regular file or directory.
  */
 export async function applyOwnership(root: string, owner: Owner, modes: { file: number; dir: number } = { file: FILE_MODE, dir: DIR_MODE }): Promise<number> {
   let count = 0;
   const visit = async (p: string): Promise<void> => {
     const st = await fsp.lstat(p);
-    if (st.isSymbolicLink() || (!st.isFile() && !st.isDirectory())) throw new Error(`${p} is not a regular file or directory; refusing to change its owner.`);
+    if (st.isSymbolicLink() || (!st.isFile() && !st.isDirectory())) {
+      if (p === root) throw new Error(`${p} is not a regular file or directory; refusing to change its owner.`);
+      return;
+    }
     await fsp.chown(p, owner.uid, owner.gid);
     await fsp.chmod(p, st.isDirectory() ? modes.dir : modes.file);
     if (st.isDirectory()) for (const name of await fsp.readdir(p)) await visit(path.join(p, name));

@@ -364,6 +364,14 @@ export async function startRestore(deps: AgentDeps, req: StartRestoreRequest): P
   }
   const release = acquireDatastoreLock(cfg);
   try {
+    // A new restore supersedes failed ones whose verified backup was kept staged for a retry.
+    for (const old of await listJournals(cfg)) {
+      if (old.kind === "restore" && old.status === "failed" && !pastSwapBegin(old.phase) && stagingExists(old)) {
+        await removeStagingDir(old);
+        old.history.push({ at: new Date().toISOString(), phase: old.phase, note: "staged files dropped: a new restore started" });
+        saveJournal(cfg, old);
+      }
+    }
     const id = newRestoreId();
     const parent = await stagingParent(cfg);
     const dir = journalDir(cfg, id);
@@ -372,7 +380,7 @@ export async function startRestore(deps: AgentDeps, req: StartRestoreRequest): P
       id,
       kind,
       source: req.source,
-      sourceDescription: JSON.stringify(req.source),
+      sourceDescription: describeSource(req.source),
       takenAt: null,
       include: req.include,
       autoConfirm: req.confirm,
@@ -413,6 +421,20 @@ export async function startRestore(deps: AgentDeps, req: StartRestoreRequest): P
   }
 }
 
+/** The source in words, until staging names the exact object. */
+function describeSource(src: StartRestoreRequest["source"]): string {
+  switch (src.kind) {
+    case "backup":
+      return `backup set ${src.setId}`;
+    case "object":
+      return `object ${src.key}`;
+    case "recovery":
+      return `recovery ${src.id}`;
+    case "file":
+      return `file ${src.path}`;
+  }
+}
+
 function mustLoad(cfg: AgentConfig, id: string): RestoreJournal {
   const j = loadJournal(cfg, id);
   if (!j) throw new RestoreStateError(`There is no restore ${id} on this agent.`);
@@ -426,6 +448,8 @@ export function confirmRestore(deps: AgentDeps, id: string, opts: { expectHost?:
   if (opts.expectHost && opts.expectHost !== os.hostname())
     throw new RestoreStateError(`This agent runs on "${os.hostname()}", not "${opts.expectHost}": refusing to restore the wrong node.`);
   if (!recordOf(j).canConfirm) throw new RestoreStateError(`Restore ${id} cannot be confirmed now (it is ${j.status}, ${j.phase}${stagingExists(j) ? "" : ", its staged files are gone"}).`);
+  const busy = deps.jobs.runningIn("datastore");
+  if (busy) throw new JobRunningError(busy, "datastore");
   const release = acquireDatastoreLock(cfg);
   j.status = "running";
   j.error = null;
@@ -516,6 +540,8 @@ export function startRollback(deps: AgentDeps, id: string): { restoreId: string;
     throw new RestoreStateError(
       j.done ? `Restore ${id} was marked done; its previous database is still in ${j.asideDir} if you need it.` : `Restore ${id} has nothing to roll back (it is ${j.status}, ${j.phase}).`,
     );
+  const busy = deps.jobs.runningIn("datastore");
+  if (busy) throw new JobRunningError(busy, "datastore");
   const release = acquireDatastoreLock(cfg);
   if (!resuming) {
     const stamp = formatStamp(new Date());
