@@ -174,8 +174,8 @@ async function stageAndVerify(ctx: Ctx): Promise<void> {
       if (tmp) await removeStaging(tmp);
     }
   }
-  const st = verification.stats!;
-  stepDetail(ctx, "verify", `integrity_check ok; revision ${st.currentRevision}, ${st.rowCount} rows; token ${verification.token.source === "archive" ? "from the backup" : "on the host"} fits`);
+  const st = verification.stats;
+  stepDetail(ctx, "verify", `integrity_check ok; ${st ? `revision ${st.currentRevision}, ${st.rowCount} rows` : "statistics unavailable"}; token ${verification.token.source === "archive" ? "from the backup" : "on the host"} fits`);
   setPhase(ctx, "verified");
   crashPoint("verified");
 }
