@@ -10,7 +10,7 @@ import { S3BackupStore, listAll } from "../../lib/storage";
 import { BackupResult } from "../../lib/contracts/agent-backup";
 import { BackupManifest } from "../../lib/contracts/manifest";
 import { seedObjectNames } from "../../lib/contracts/backup-names";
-import { makeTestServerDir, type TestServerDir } from "./test-server-dir";
+import { makeTestServerDir, stopGpgAgents, useGnupgHome, type TestServerDir } from "./test-server-dir";
 import { openArchive } from "./archive-pipeline";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -58,6 +58,7 @@ beforeAll(async () => {
   writeFileSync(passFile, PASSPHRASE + "\n", { mode: 0o400 });
 });
 afterAll(async () => {
+  stopGpgAgents();
   await s3?.stop();
   rmSync(work, { recursive: true, force: true });
 });
@@ -113,7 +114,7 @@ describe("lifeboat-agent backup → s3rver → gpg, zstd, tar, sqlite3 (round tr
     expect(manifest.integrity).toBe("ok");
     expect(manifest.snapshotMethod).toBe("vacuum-into");
 
-    const gnupg = tmp("lifeboat-gnupg-");
+    const gnupg = useGnupgHome(tmp("lifeboat-gnupg-"));
     const gpgEnv = { GNUPGHOME: gnupg };
     const opened: Record<string, string> = {};
     for (const obj of manifest.objects) {
@@ -158,6 +159,13 @@ describe("lifeboat-agent backup → s3rver → gpg, zstd, tar, sqlite3 (round tr
     expect(manifest.archivedPaths).toContain("cred/passwd");
     expect(manifest.archivedPaths).not.toContain("tls/dangling-link");
 
+    // The server archive's zstd stream is several frames in a row (headers, the shared database
+    // stream, the rest): the agent's own reader (zstd-napi, which restores use) yields the same tar.
+    const viaAgent = path.join(dir, "server-via-agent.tar");
+    const filesKey = manifest.objects.find((o) => o.kind === "lifeboat-files")!.key;
+    await pipeline(await openArchive(createReadStream(path.join(dir, filesKey)), PASSPHRASE, { zstd: true }), createWriteStream(viaAgent));
+    expect(sha(viaAgent)).toBe(sha(opened["lifeboat-files"]));
+
     // The token archive: just the token.
     expect(sh("tar", ["-tf", opened["lifeboat-token"]])).toBe("token");
 
@@ -194,7 +202,7 @@ describe("the reverse: archives made by the seed CronJob (gpg -c --cipher-algo A
   beforeAll(async () => {
     // Exactly the seed job's commands (../shared/bench/seed-cronjob.sh), with Debian's tools.
     seedDir = tmp("lifeboat-seed-");
-    const gnupg = tmp("lifeboat-gnupg-");
+    const gnupg = useGnupgHome(tmp("lifeboat-gnupg-"));
     const names = seedObjectNames(stamp);
     seedTar = path.join(seedDir, "k3s_db.tar");
     sh("tar", ["-cf", seedTar, "-C", path.dirname(server.dbPath), "."]);

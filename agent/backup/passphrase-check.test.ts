@@ -1,4 +1,4 @@
-import { describe, it, expect } from "vitest";
+import { describe, it, expect, afterAll } from "vitest";
 import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,13 +10,16 @@ import { listAll } from "../../lib/storage/backup-store";
 import { encryptStream } from "../../lib/archive";
 import { quickCheckPassphrase } from "./openpgp-quick-check";
 import { checkPassphrase, PassphraseMismatchError } from "./passphrase-check";
+import { stopGpgAgents, useGnupgHome } from "./test-server-dir";
+
+afterAll(() => stopGpgAgents());
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), "lifeboat-pp-"));
 
 function gpgEncrypt(dir: string, file: string, passphrase: string, extra: string[] = []): Buffer {
   writeFileSync(path.join(dir, "pass"), passphrase + "\n");
   execFileSync("gpg", ["--batch", "--yes", "--passphrase-file", path.join(dir, "pass"), "--cipher-algo", "AES256", ...extra, "-c", "-o", file + ".gpg", file], {
-    env: { ...process.env, GNUPGHOME: dir },
+    env: { ...process.env, GNUPGHOME: useGnupgHome(dir) },
     stdio: "ignore",
   });
   return readFileSync(file + ".gpg");

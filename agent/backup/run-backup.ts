@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { createReadStream, promises as fsp } from "node:fs";
+import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Job } from "../../lib/contracts/agent-jobs";
@@ -12,7 +12,7 @@ import { AgentConfigError, readPassphrase } from "../config";
 import type { JobHandle } from "../jobs/job-registry";
 import type { AgentDeps } from "../module";
 import { AGENT_VERSION } from "../version";
-import { uploadBuffer, uploadEncrypted, type UploadedObject } from "./archive-pipeline";
+import { uploadBuffer, uploadEncrypted, uploadSnapshotArchives } from "./archive-pipeline";
 import { checkPassphrase, PassphraseMismatchError } from "./passphrase-check";
 import { runRetention } from "./retention-run";
 import { listStoreSets } from "./sets";
@@ -25,8 +25,7 @@ export const BACKUP_STEPS = [
   { name: "snapshot", label: "Snapshot" },
   { name: "integrity", label: "Integrity check" },
   { name: "stats", label: "Statistics" },
-  { name: "upload-logical", label: "Upload database" },
-  { name: "upload-files", label: "Upload server files" },
+  { name: "upload", label: "Upload database and server files" },
   { name: "upload-token", label: "Upload token" },
   { name: "manifest", label: "Verify and write manifest" },
   { name: "retention", label: "Retention" },
@@ -149,41 +148,47 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     const st = checked.stats;
     job.detail("stats", `${st.rowCount} rows, revision ${st.currentRevision}, compaction lag ${st.compactionLag}`);
 
-    // 5-7. Package and upload, streaming from the snapshot.
+    // 5-6. Package and upload, streaming from the snapshot: database and server files from one
+    // compression pass, side by side; then the token archive.
     const dbDirStat = await fsp.stat(path.dirname(cfg.dbPath));
-    const serverEntries: TarEntry[] = [
+    const head: TarEntry[] = [
       { name: "db", type: "dir", mode: dbDirStat.mode & 0o7777, size: 0, mtime: time },
       { name: "db/state.db", type: "file", source: snap.path, mode: 0o600, size: snap.bytes, mtime: time },
     ];
     const tokenEntry: TarEntry = { name: "token", type: "file", source: cfg.tokenPath, mode: tokenStat.mode & 0o7777, size: tokenStat.size, mtime: tokenStat.mtime };
-    serverEntries.push(tokenEntry);
+    const rest: TarEntry[] = [tokenEntry];
     const skipped: string[] = [];
-    await collectEntries(cfg.serverDir, "cred", serverEntries, skipped);
-    await collectEntries(cfg.serverDir, "tls", serverEntries, skipped);
+    await collectEntries(cfg.serverDir, "cred", rest, skipped);
+    await collectEntries(cfg.serverDir, "tls", rest, skipped);
     if (skipped.length) log.warn({ skipped }, "not archived: not regular files or directories");
-    const filesBytes = serverEntries.reduce((n, e) => n + (e.type === "file" ? e.size : 0), 0);
-    const total = snap.bytes + filesBytes + tokenStat.size;
-    let base = 0;
-    job.progress(0, total);
-    const upload = async (stepName: string, key: string, source: () => import("node:stream").Readable, inputBytes: number): Promise<UploadedObject> => {
-      job.step(stepName);
-      const ts = performance.now();
-      uploaded.push(key);
-      const res = await uploadEncrypted(store!, key, source(), passphrase, { onSourceBytes: (n) => job.progress(base + Math.min(n, inputBytes)) });
-      base += inputBytes;
-      job.progress(base);
-      job.detail(stepName, `${mb(res.size)} in ${secs(performance.now() - ts)}`);
-      return res;
-    };
+    const restBytes = rest.reduce((n, e) => n + (e.type === "file" ? e.size : 0), 0);
+    const total = snap.bytes + restBytes + tokenStat.size;
+    let snapDone = 0;
+    let restDone = 0;
+    const progress = () => job.progress(Math.min(snapDone, snap.bytes) + Math.min(restDone, restBytes), total);
+    progress();
+    job.step("upload");
+    uploaded.push(names.logical, names.files);
     t = performance.now();
-    const logical = await upload("upload-logical", names.logical, () => createReadStream(snap.path, { highWaterMark: 1 << 20 }), snap.bytes);
-    timings.uploadLogical = performance.now() - t;
+    const { logical, files } = await uploadSnapshotArchives(store, {
+      snapshotPath: snap.path,
+      snapshotBytes: snap.bytes,
+      head,
+      rest,
+      keys: { logical: names.logical, files: names.files },
+      passphrase,
+      onSnapshotBytes: (n) => ((snapDone = n), progress()),
+      onRestBytes: (n) => ((restDone = n), progress()),
+    });
+    timings.upload = performance.now() - t;
+    job.detail("upload", `database ${mb(logical.size)}, server files ${mb(files.size)} in ${secs(timings.upload)}`);
+    job.step("upload-token");
+    uploaded.push(names.token);
     t = performance.now();
-    const files = await upload("upload-files", names.files, () => tarStream(serverEntries), filesBytes);
-    timings.uploadFiles = performance.now() - t;
-    t = performance.now();
-    const token = await upload("upload-token", names.token, () => tarStream([tokenEntry]), tokenStat.size);
+    const token = await uploadEncrypted(store, names.token, tarStream([tokenEntry]), passphrase);
     timings.uploadToken = performance.now() - t;
+    job.progress(total, total);
+    job.detail("upload-token", `${mb(token.size)} in ${secs(timings.uploadToken)}`);
 
     // 8. Verify what the store holds, then the manifest, last: its presence marks a complete set.
     job.step("manifest");
@@ -211,7 +216,7 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
       database: st,
       objects,
       timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])),
-      archivedPaths: serverEntries.map((e) => (e.type === "dir" ? `${e.name}/` : e.name)),
+      archivedPaths: [...head, ...rest].map((e) => (e.type === "dir" ? `${e.name}/` : e.name)),
     });
     uploaded.push(names.manifest);
     await uploadBuffer(store, names.manifest, Buffer.from(JSON.stringify(manifest, null, 2) + "\n"), "application/json");

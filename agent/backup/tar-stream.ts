@@ -42,7 +42,20 @@ export async function collectEntries(root: string, rel: string, out: TarEntry[],
   }
 }
 
-function header(e: TarEntry): Buffer[] {
+/** The header block(s) of one entry: a PAX extended header first when the name needs one. */
+export function tarHeader(e: TarEntry): Buffer {
+  return Buffer.concat(headerBlocks(e));
+}
+
+/** Zero bytes that round a file's content up to the next 512-byte block. */
+export function tarPadding(size: number): Buffer {
+  return Buffer.alloc((512 - (size % 512)) % 512);
+}
+
+/** The end of a tar archive: two zero blocks. */
+export const TAR_END = Buffer.alloc(1024);
+
+function headerBlocks(e: TarEntry): Buffer[] {
   const data = {
     path: e.type === "dir" ? `${e.name}/` : e.name,
     mode: e.mode,
@@ -72,15 +85,17 @@ export class FileChangedError extends Error {
 }
 
 /**
- * The tar archive of `entries` as a byte stream (ustar + PAX, ending in two zero blocks). File
- * contents stream from disk in 1 MiB chunks; `onBytes` gets the running count of file bytes read.
+ * The tar archive of `entries` as a byte stream (ustar + PAX, ending in two zero blocks unless
+ * `end: false`). File contents stream from disk in 1 MiB chunks; `onBytes` gets the running count of
+ * file bytes read.
  * Memory stays bounded whatever the file sizes.
  */
-export function tarStream(entries: TarEntry[], onBytes?: (fileBytes: number) => void): Readable {
+export function tarStream(entries: TarEntry[], opts: { onBytes?: (fileBytes: number) => void; end?: boolean } = {}): Readable {
+  const onBytes = opts.onBytes;
   async function* generate(): AsyncGenerator<Buffer> {
     let done = 0;
     for (const e of entries) {
-      yield* header(e);
+      yield* headerBlocks(e);
       if (e.type !== "file" || e.size === 0) continue;
       let read = 0;
       const src = createReadStream(e.source!, { start: 0, end: e.size - 1, highWaterMark: 1 << 20 });
@@ -91,10 +106,10 @@ export function tarStream(entries: TarEntry[], onBytes?: (fileBytes: number) => 
         yield chunk;
       }
       if (read !== e.size) throw new FileChangedError(e.source!, e.size, read);
-      const pad = (512 - (e.size % 512)) % 512;
-      if (pad) yield Buffer.alloc(pad);
+      const pad = tarPadding(e.size);
+      if (pad.length) yield pad;
     }
-    yield Buffer.alloc(1024);
+    if (opts.end !== false) yield TAR_END;
   }
   return Readable.from(generate(), { objectMode: false });
 }

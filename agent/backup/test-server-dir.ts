@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync, symlinkSync, chmodSync } from "node:fs";
 import path from "node:path";
+import { spawnSync } from "node:child_process";
 import { generateKineDb, type GeneratedDb } from "../kine/generator";
 
 /** A k3s server directory for tests: db/state.db (kine, WAL mode), token, node-token link, cred/, tls/. */
@@ -30,4 +31,18 @@ export function makeTestServerDir(root: string, opts: { targetBytes?: number; se
   symlinkSync("/etc/passwd", path.join(serverDir, "tls", "dangling-link")); // must not be archived
   chmodSync(path.join(serverDir, "tls"), 0o700);
   return { serverDir, dbPath, token: generated.token, generated };
+}
+
+const gnupgHomes = new Set<string>();
+
+/** Remembers a GNUPGHOME a test used, so its gpg-agent can be stopped afterwards. */
+export function useGnupgHome(home: string): string {
+  gnupgHomes.add(home);
+  return home;
+}
+
+/** Stops the gpg-agent daemons that gpg started for the remembered homes (they outlive the test otherwise). */
+export function stopGpgAgents(): void {
+  for (const home of gnupgHomes) spawnSync("gpgconf", ["--homedir", home, "--kill", "gpg-agent"], { stdio: "ignore" });
+  gnupgHomes.clear();
 }

@@ -1,16 +1,17 @@
 /**
  * A test writer PROCESS that writes to a SQLite file the way kine does for k3s, for tests and
- * benchmarks that need a live, busy datastore (the backup snapshot tests; the fake k3s of the
- * restore tests reuses it).
+ * benchmarks that need a live, busy datastore (the backup snapshot tests and bench:backup; the fake
+ * k3s of the restore tests can reuse it).
  *
  * How it writes (agent/kine/simulator.ts, agent/kine/schema.ts): kine's exact schema and INSERT,
  * WAL mode, busy_timeout 30 s, synchronous NORMAL; every `--interval-ms` (default 250 ms) one
  * "tick" of cluster life: leader-election lease renewals, node leases every 5th tick, events created
  * (lease 3600) and later deleted, pods replaced, configmaps changed. Each write is its own
- * autocommit statement, like kine's. Every `--compact-every-ms` (default 2000 ms; 0 = never) it
- * compacts like kine: batches of 1000 revisions, each an IMMEDIATE transaction with kine's DELETE
- * and compact_rev_key UPDATE, keeping the newest 1000 revisions, then `PRAGMA wal_checkpoint(FULL)`.
- * An existing database is continued (its keys learned); a new one is seeded first.
+ * autocommit statement, like kine's. Every `--compact-every-ms` (default 2000 ms; 0 = never) a
+ * second connection on a worker thread compacts like kine's compactor goroutine: batches of 1000
+ * revisions, each an IMMEDIATE transaction with kine's DELETE and compact_rev_key UPDATE, keeping
+ * the newest 1000 revisions, then `PRAGMA wal_checkpoint(FULL)`. An existing database is continued
+ * (its keys learned); a new one is seeded first.
  *
  * Usage:
  *   node --import tsx agent/testing/kine-writer.ts --db <path> [--interval-ms 250]
@@ -18,24 +19,27 @@
  *        [--report-every-ms 0]
  * or the same through the environment: KINE_WRITER_DB, KINE_WRITER_INTERVAL_MS,
  * KINE_WRITER_COMPACT_EVERY_MS (0 = off), KINE_WRITER_SEED, KINE_WRITER_NODES, KINE_WRITER_TOKEN,
- * KINE_WRITER_REPORT_EVERY_MS. Flags win over the environment.
+ * KINE_WRITER_REPORT_EVERY_MS. Flags win over the environment. From TypeScript:
+ * `spawnKineWriter({ db, intervalMs, compactEveryMs })` starts it and resolves once it is ready;
+ * `.report()` and `.stop()` resolve with a WriterReport.
  *
  * Output: JSON lines on stdout.
  *   {"event":"ready","pid":N,"db":"…","revision":N}        once the database is open and seeded
  *   {"event":"report", …WriterReport}                      every --report-every-ms, and on SIGUSR2
  *   {"event":"stopped", …WriterReport}                     on SIGTERM/SIGINT, then exit 0
- * WriterReport: ticks, writes, compactions, rowsCompacted, revision, and the latencies in ms:
- *   maxBlockedMs / p99BlockedMs / p50BlockedMs — for each tick, from the moment it was due to the
- *     moment its writes were committed. This is "how long a kine write was held up": it includes
- *     waiting on SQLite locks (busy handler) and any stall of the process, e.g. a
- *     wal_checkpoint(FULL) waiting for a reader (which in kine blocks new writers while it waits);
- *   maxWriteMs — the longest tick's write statements alone;
- *   maxCompactMs, maxCheckpointMs — the writer's own compaction batches and checkpoints.
+ * WriterReport: ticks, writes, compactions, rowsCompacted, revision, and latencies in ms:
+ *   maxBlockedMs / p99BlockedMs / p50BlockedMs — how long one tick's write statements took, i.e. how
+ *     long kine's writes were held up. It includes waiting on SQLite's locks (the busy handler), e.g.
+ *     behind a compaction batch or a wal_checkpoint(FULL) that waits for a reader (a pending FULL
+ *     checkpoint blocks new writers). It does not count the process merely being scheduled late;
+ *   maxLateMs — the worst lateness of a tick against its schedule (CPU starvation shows here);
+ *   maxCompactMs, maxCheckpointMs — the compactor's longest batch run and checkpoint.
  * Errors (e.g. the database vanished) are printed as {"event":"error","message":…} and exit 1.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
 
@@ -48,7 +52,7 @@ export interface WriterReport {
   maxBlockedMs: number;
   p99BlockedMs: number;
   p50BlockedMs: number;
-  maxWriteMs: number;
+  maxLateMs: number;
   maxCompactMs: number;
   maxCheckpointMs: number;
 }
@@ -76,6 +80,30 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+interface CompactorResult {
+  rows: number;
+  compactMs: number;
+  checkpointMs: number;
+}
+
+/**
+ * kine compacts on its own goroutine and connection while the API keeps writing; so does this: a
+ * worker thread with its own connection, so a compaction (or a checkpoint waiting on a reader)
+ * blocks the writes through SQLite's locks, exactly as in kine, and not by stalling our event loop.
+ */
+function compactorMain(data: { dbPath: string; everyMs: number }): void {
+  const db = openKineDb(data.dbPath);
+  const sim = new KineSimulator(db, {});
+  setInterval(() => {
+    const c0 = performance.now();
+    const rows = sim.compact();
+    const c1 = performance.now();
+    db.pragma("wal_checkpoint(FULL)");
+    const c2 = performance.now();
+    parentPort!.postMessage({ rows, compactMs: c1 - c0, checkpointMs: c2 - c1 } satisfies CompactorResult);
+  }, data.everyMs);
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   const dbPath = option(args, "db", "KINE_WRITER_DB");
@@ -92,7 +120,7 @@ function main(): void {
   sim.seed();
 
   const blocked: number[] = [];
-  const r: WriterReport = { ticks: 0, writes: 0, compactions: 0, rowsCompacted: 0, revision: 0, maxBlockedMs: 0, p99BlockedMs: 0, p50BlockedMs: 0, maxWriteMs: 0, maxCompactMs: 0, maxCheckpointMs: 0 };
+  const r: WriterReport = { ticks: 0, writes: 0, compactions: 0, rowsCompacted: 0, revision: 0, maxBlockedMs: 0, p99BlockedMs: 0, p50BlockedMs: 0, maxLateMs: 0, maxCompactMs: 0, maxCheckpointMs: 0 };
   const report = (): WriterReport => {
     const sorted = [...blocked].sort((a, b) => a - b);
     const round = (n: number) => Math.round(n * 10) / 10;
@@ -102,17 +130,32 @@ function main(): void {
       maxBlockedMs: round(r.maxBlockedMs),
       p99BlockedMs: round(percentile(sorted, 99)),
       p50BlockedMs: round(percentile(sorted, 50)),
-      maxWriteMs: round(r.maxWriteMs),
+      maxLateMs: round(r.maxLateMs),
       maxCompactMs: round(r.maxCompactMs),
       maxCheckpointMs: round(r.maxCheckpointMs),
     };
   };
 
+  let compactor: Worker | null = null;
+  if (compactEveryMs > 0) {
+    // A worker does not inherit `--import tsx`: register tsx in it, then load this file.
+    const boot = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`;
+    compactor = new Worker(boot, { eval: true, workerData: { kineWriterCompactor: true, dbPath, everyMs: compactEveryMs } });
+    compactor.on("message", (m: CompactorResult) => {
+      r.compactions++;
+      r.rowsCompacted += m.rows;
+      r.maxCompactMs = Math.max(r.maxCompactMs, m.compactMs);
+      r.maxCheckpointMs = Math.max(r.maxCheckpointMs, m.checkpointMs);
+    });
+    compactor.on("error", (err) => {
+      emit({ event: "error", message: `compactor: ${err.message}` });
+      process.exit(1);
+    });
+  }
+
   let stopped = false;
   const start = performance.now();
   let tickNo = 0;
-  let nextCompact = compactEveryMs > 0 ? start + compactEveryMs : Infinity;
-
   const loop = () => {
     if (stopped) return;
     const due = start + tickNo * intervalMs;
@@ -120,36 +163,26 @@ function main(): void {
     r.writes += sim.tick();
     const t1 = performance.now();
     r.ticks++;
-    r.maxWriteMs = Math.max(r.maxWriteMs, t1 - t0);
-    const late = t1 - due;
-    if (blocked.length < 200_000) blocked.push(late);
-    r.maxBlockedMs = Math.max(r.maxBlockedMs, late);
-    if (t1 >= nextCompact) {
-      const c0 = performance.now();
-      r.rowsCompacted += sim.compact();
-      const c1 = performance.now();
-      db.pragma("wal_checkpoint(FULL)");
-      const c2 = performance.now();
-      r.compactions++;
-      r.maxCompactMs = Math.max(r.maxCompactMs, c1 - c0);
-      r.maxCheckpointMs = Math.max(r.maxCheckpointMs, c2 - c1);
-      nextCompact = c2 + compactEveryMs;
-    }
+    const took = t1 - t0;
+    if (blocked.length < 200_000) blocked.push(took);
+    r.maxBlockedMs = Math.max(r.maxBlockedMs, took);
+    r.maxLateMs = Math.max(r.maxLateMs, t1 - due);
     tickNo++;
-    // If we fell behind, the next tick is due already: it runs at once and counts its lateness.
+    // If we fell behind, the next tick is due already and runs at once.
     setTimeout(loop, Math.max(0, start + tickNo * intervalMs - performance.now()));
   };
 
-  const stop = () => {
+  const stop = async () => {
     if (stopped) return;
     stopped = true;
+    await compactor?.terminate();
     const final = report();
     db.close();
     emit({ event: "stopped", ...final });
     process.exit(0);
   };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  process.on("SIGTERM", () => void stop());
+  process.on("SIGINT", () => void stop());
   process.on("SIGUSR2", () => emit({ event: "report", ...report() }));
   if (reportEveryMs > 0) setInterval(() => emit({ event: "report", ...report() }), reportEveryMs).unref();
 
@@ -203,6 +236,7 @@ export async function spawnKineWriter(opts: KineWriterOptions): Promise<RunningK
       } catch {
         continue;
       }
+      if (msg.event === "error") lastError = String(msg.message);
       const i = waiters.findIndex((w) => w.event === msg.event || msg.event === "error");
       if (i >= 0) {
         const [w] = waiters.splice(i, 1);
@@ -211,10 +245,17 @@ export async function spawnKineWriter(opts: KineWriterOptions): Promise<RunningK
       }
     }
   });
+  let exited: Error | null = null;
+  let lastError = "";
   child.once("exit", (code) => {
-    for (const w of waiters.splice(0)) w.reject(new Error(`kine writer exited (${code}) before "${w.event}": ${stderr.trim()}`));
+    exited = new Error(`kine writer exited (${code})${lastError ? `: ${lastError}` : ""} ${stderr.trim()}`.trim());
+    for (const w of waiters.splice(0)) w.reject(exited);
   });
-  const wait = (event: string) => new Promise<Record<string, unknown>>((resolve, reject) => waiters.push({ event, resolve, reject }));
+  const wait = (event: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      if (exited) reject(exited);
+      else waiters.push({ event, resolve, reject });
+    });
   await wait("ready");
   return {
     process: child,
@@ -232,7 +273,9 @@ export async function spawnKineWriter(opts: KineWriterOptions): Promise<RunningK
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
-if (isMain) {
+if (!isMainThread && (workerData as { kineWriterCompactor?: boolean } | null)?.kineWriterCompactor) {
+  compactorMain(workerData as { dbPath: string; everyMs: number });
+} else if (isMain) {
   try {
     main();
   } catch (err) {

@@ -1,0 +1,256 @@
+/**
+ * `npm run bench:backup` — Lifeboat's backup against the seed CronJob's, same database, same store.
+ *
+ * 1. Generates a ~200 MB kine database (generateKineDb: lease churn, events, old_value copies; by
+ *    default with compaction stalled, the incident's growth; BENCH_COMPACTION=healthy|stuck|
+ *    stuck-after-healthy, BENCH_DB_BYTES to change the size).
+ * 2. Runs the seed job (`SEED_CRONJOB`, default ../shared/bench/seed-cronjob.sh: Debian's tar, zstd,
+ *    gpg, sqlite3 and awscli, with /usr/bin first on PATH so a pyenv `aws` shim cannot shadow it),
+ *    then `lifeboat-agent backup` (the installed bin, i.e. the bundle), both against one local
+ *    s3rver, and prints wall time, peak RSS and the ratios. The agent runs twice: with Node's
+ *    defaults, and with the settings the README's systemd unit uses
+ *    (NODE_OPTIONS=--max-semi-space-size=1, MALLOC_MMAP_THRESHOLD_=131072).
+ * 3. Idle RSS of `lifeboat-agent serve` (schedule on) after BENCH_IDLE_SECONDS (default 20).
+ * 4. The snapshot methods under a kine-like writer (agent/testing/kine-writer.ts): time of each
+ *    method, the writer's longest blocked write, and output sizes on a compacted database (where
+ *    VACUUM INTO drops the freed pages).
+ * Goals (issue 3): wall ≤ 0.4× the seed job's, agent peak RSS ≤ 100 MB, agent idle RSS ≤ 60 MB.
+ * Scratch files go to bench/out/backup (git-ignored).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { generateKineDb } from "../agent/kine/generator";
+import { openKineDb } from "../agent/kine/schema";
+import { KineSimulator } from "../agent/kine/simulator";
+import { spawnKineWriter } from "../agent/testing/kine-writer";
+import { makeStaging, removeStaging, takeSnapshot, type SnapshotMethod } from "../agent/backup/snapshot";
+import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
+import { zstdCompress } from "../lib/archive";
+import { createReadStream } from "node:fs";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const OUT = path.join(ROOT, "bench", "out", "backup");
+const SEED = path.resolve(ROOT, process.env.SEED_CRONJOB ?? "../shared/bench/seed-cronjob.sh");
+const DB_BYTES = Number(process.env.BENCH_DB_BYTES ?? 200_000_000);
+const COMPACTION = (process.env.BENCH_COMPACTION ?? "stuck") as "healthy" | "stuck" | "stuck-after-healthy";
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20);
+const TUNED_ENV = { NODE_OPTIONS: "--max-semi-space-size=1", MALLOC_MMAP_THRESHOLD_: "131072" };
+
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/** pid → ppid for every process, from /proc. */
+function processTable(): Map<number, number> {
+  const t = new Map<number, number>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      t.set(Number(d), ppid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return t;
+}
+
+function rssKb(pid: number, field = "VmRSS"): number {
+  try {
+    return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+interface Measured {
+  code: number | null;
+  ms: number;
+  /** Largest sum of RSS over the process and its descendants, sampled every 50 ms. */
+  peakTreeBytes: number;
+  /** The main process's own high-water mark (exact, from the kernel). */
+  peakMainBytes: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command, sampling the RSS of its whole process tree. */
+function measure(cmd: string, args: string[], env: Record<string, string | undefined>): Promise<Measured> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    let peakTree = 0;
+    let peakMain = 0;
+    const sample = () => {
+      const table = processTable();
+      const tree = [child.pid!];
+      for (let i = 0; i < tree.length; i++) for (const [pid, ppid] of table) if (ppid === tree[i]) tree.push(pid);
+      peakTree = Math.max(peakTree, tree.reduce((n, pid) => n + rssKb(pid), 0));
+      peakMain = Math.max(peakMain, rssKb(child.pid!, "VmHWM"));
+    };
+    const timer = setInterval(sample, 50);
+    child.on("exit", (code) => {
+      clearInterval(timer);
+      resolve({ code, ms: performance.now() - t0, peakTreeBytes: peakTree * 1024, peakMainBytes: peakMain * 1024, stdout, stderr });
+    });
+  });
+}
+
+function baseEnv(): Record<string, string | undefined> {
+  // Debian's awscli (/usr/bin/aws) first: a pyenv shim earlier on PATH would shadow it.
+  return { ...process.env, PATH: `/usr/bin:/bin:${process.env.PATH ?? ""}`, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", LOG_LEVEL: "warn" };
+}
+
+async function compressedSize(file: string): Promise<number> {
+  let n = 0;
+  for await (const c of createReadStream(file).pipe(zstdCompress())) n += (c as Buffer).length;
+  return n;
+}
+
+async function main(): Promise<void> {
+  for (const tool of ["/usr/bin/aws", "/usr/bin/gpg", "/usr/bin/zstd", "/usr/bin/sqlite3", "/usr/bin/tar"]) {
+    if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install -y awscli gnupg zstd sqlite3 tar`);
+  }
+  if (!existsSync(SEED)) throw new Error(`The seed job is not at ${SEED}: set SEED_CRONJOB to its path.`);
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  console.log(`bench:backup — ${mb(DB_BYTES)} kine database (compaction: ${COMPACTION}); machine: ${(await import("node:os")).cpus().length} cores\n`);
+
+  // 1. The database, in a k3s-like server directory (WAL mode, as a live k3s leaves it).
+  const serverDir = path.join(OUT, "server");
+  mkdirSync(path.join(serverDir, "db"), { recursive: true });
+  const dbPath = path.join(serverDir, "db", "state.db");
+  let t = performance.now();
+  const gen = generateKineDb(dbPath, { targetBytes: DB_BYTES, compaction: COMPACTION, keepWal: true, seed: 1 });
+  writeFileSync(path.join(serverDir, "token"), gen.token + "\n", { mode: 0o600 });
+  console.log(`generated ${mb(gen.bytes)}, ${gen.rows} rows in ${secs(performance.now() - t)}`);
+  const passFile = path.join(OUT, "passphrase");
+  writeFileSync(passFile, "bench passphrase\n", { mode: 0o600 });
+
+  const s3 = await startEmbeddedS3({ directory: path.join(OUT, "s3"), buckets: ["bench"] });
+  try {
+    const s3Env = { AWS_S3_ENDPOINT: s3.endpoint, AWS_S3_BUCKET: "bench", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_DEFAULT_REGION: "us-east-1" };
+
+    // 2a. The seed CronJob, as written in the incident write-up.
+    const gnupg = path.join(OUT, "gnupg");
+    mkdirSync(gnupg, { mode: 0o700 });
+    mkdirSync(path.join(OUT, "seed-work"), { recursive: true });
+    const seed = await measure("bash", [SEED], {
+      ...baseEnv(),
+      ...s3Env,
+      AWS_S3_PATH: "k3s",
+      DB_DIR: path.dirname(dbPath),
+      PASSPHRASE_FILE: passFile,
+      WORK_DIR: path.join(OUT, "seed-work"),
+      GNUPGHOME: gnupg,
+    });
+    if (seed.code !== 0) throw new Error(`the seed job failed (${seed.code}):\n${seed.stderr}`);
+
+    // 2b. lifeboat-agent backup, through the installed bin (bundle built beforehand, not timed).
+    const build = spawnSync(process.execPath, [path.join(ROOT, "agent/bin/build-agent.mjs")], { stdio: "inherit" });
+    if (build.status !== 0) throw new Error("building the agent bundle failed");
+    const agentEnv = {
+      ...baseEnv(),
+      ...s3Env,
+      AWS_S3_PATH: "k3s",
+      LIFEBOAT_K3S_SERVER_DIR: serverDir,
+      LIFEBOAT_PASSPHRASE_FILE: passFile,
+      LIFEBOAT_STATE_DIR: path.join(OUT, "agent-state"),
+    };
+    const bin = path.join(ROOT, "agent/bin/lifeboat-agent.js");
+    const runs: { label: string; m: Measured; manifest: { objects: { size: number }[]; timings: Record<string, number> } }[] = [];
+    for (const [label, extra] of [
+      ["agent (Node defaults)", {}],
+      ["agent (README systemd settings)", TUNED_ENV],
+    ] as const) {
+      await new Promise((r) => setTimeout(r, 1100)); // one set per second: the next gets its own name
+      const m = await measure(process.execPath, [bin, "backup", "--no-retention"], { ...agentEnv, ...extra });
+      if (m.code !== 0) throw new Error(`lifeboat-agent backup failed (${m.code}):\n${m.stderr}`);
+      runs.push({ label, m, manifest: JSON.parse(m.stdout).manifest });
+    }
+
+    const seedBytes = readdirSync(path.join(OUT, "s3", "bench", "k3s"), { recursive: true })
+      .map(String)
+      .filter((f) => /^(k3s_db_|state_).*\.gpg\._S3rver_object$/.test(path.basename(f)))
+      .reduce((n, f) => n + statSync(path.join(OUT, "s3", "bench", "k3s", f)).size, 0);
+    console.log("\n== backup of the same database into the same s3rver ==");
+    console.log(`${"job".padEnd(34)} ${"wall".padStart(9)} ${"peak RSS (tree)".padStart(16)} ${"peak RSS (main)".padStart(16)} ${"uploaded".padStart(10)}`);
+    console.log(`${"seed CronJob (tar|zstd, gpg, aws)".padEnd(34)} ${secs(seed.ms).padStart(9)} ${mb(seed.peakTreeBytes).padStart(16)} ${"(many)".padStart(16)} ${(seedBytes ? mb(seedBytes) : "?").padStart(10)}`);
+    for (const r of runs) {
+      const up = r.manifest.objects.reduce((n, o) => n + o.size, 0);
+      console.log(`${r.label.padEnd(34)} ${secs(r.m.ms).padStart(9)} ${mb(r.m.peakTreeBytes).padStart(16)} ${mb(r.m.peakMainBytes).padStart(16)} ${mb(up).padStart(10)}`);
+    }
+    for (const r of runs) {
+      const ratio = r.m.ms / seed.ms;
+      console.log(`${r.label}: wall ratio ${ratio.toFixed(2)}× the seed job's (goal ≤ 0.40×: ${ratio <= 0.4 ? "met" : "NOT met"}); peak RSS ${mb(r.m.peakMainBytes)} (goal ≤ 100 MB: ${r.m.peakMainBytes <= 100e6 ? "met" : "NOT met"})`);
+      console.log(`  agent step timings (ms): ${JSON.stringify(r.manifest.timings)}`);
+    }
+
+    // 3. Idle RSS of `serve`.
+    const idle = spawn(process.execPath, [bin, "serve"], {
+      env: { ...agentEnv, LIFEBOAT_AGENT_TOKEN: "bench", LIFEBOAT_AGENT_PORT: "0", LIFEBOAT_AGENT_HOST: "127.0.0.1", LIFEBOAT_BACKUP_SCHEDULE: "0 0 * * *" } as NodeJS.ProcessEnv,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    let out = "";
+    idle.stdout.on("data", (d) => (out += d));
+    const t0 = performance.now();
+    while (!out.includes("listening") && performance.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+    const url = JSON.parse(out.split("\n")[0]).listening as string;
+    for (let i = 0; i < 10; i++) await fetch(`${url}/livez`);
+    await new Promise((r) => setTimeout(r, 3000));
+    const idleEarly = rssKb(idle.pid!) * 1024;
+    await new Promise((r) => setTimeout(r, Math.max(0, IDLE_SECONDS - 3) * 1000));
+    const idleSettled = rssKb(idle.pid!) * 1024;
+    idle.kill("SIGTERM");
+    console.log(`\n== idle \`lifeboat-agent serve\` (schedule on) ==\nRSS ${mb(idleEarly)} 3 s after start, ${mb(idleSettled)} after ${IDLE_SECONDS} s (goal ≤ 60 MB: ${idleSettled <= 60e6 ? "met" : "NOT met"})`);
+
+    // 4. Snapshot methods under a kine-like writer; sizes on a compacted copy.
+    console.log("\n== snapshot methods while a kine-like writer writes (leases every 200 ms, compaction every 2 s) ==");
+    const live = path.join(OUT, "live.db");
+    copyFileSync(dbPath, live);
+    const writer = await spawnKineWriter({ db: live, intervalMs: 200, compactEveryMs: 2000 });
+    const staging = path.join(OUT, "snapshots");
+    const results: Record<string, number[]> = { "vacuum-into": [], "backup-one-step": [] };
+    for (let i = 0; i < 6; i++) {
+      const method: SnapshotMethod = i % 2 === 0 ? "vacuum-into" : "backup-one-step";
+      const dir = await makeStaging(staging, "bench");
+      const snap = await takeSnapshot(live, dir, method);
+      results[method].push(snap.ms);
+      await removeStaging(dir);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const report = await writer.stop();
+    for (const [m, v] of Object.entries(results)) console.log(`${m.padEnd(16)} ${v.map((x) => secs(x)).join(", ")}`);
+    console.log(`writer: ${report.writes} writes; longest blocked write ${report.maxBlockedMs} ms (p99 ${report.p99BlockedMs} ms)`);
+
+    const compacted = path.join(OUT, "compacted.db");
+    copyFileSync(dbPath, compacted);
+    const db = openKineDb(compacted);
+    new KineSimulator(db, { seed: 1 }).compact();
+    db.pragma("wal_checkpoint(TRUNCATE)");
+    db.close();
+    const dir = await makeStaging(staging, "size");
+    const sizes: string[] = [];
+    for (const method of ["backup-one-step", "vacuum-into"] as SnapshotMethod[]) {
+      const d = path.join(dir, method);
+      mkdirSync(d);
+      const snap = await takeSnapshot(compacted, d, method);
+      sizes.push(`${method}: ${mb(snap.bytes)} raw, ${mb(await compressedSize(snap.path))} zstd`);
+    }
+    await removeStaging(dir);
+    console.log(`after kine compacts the same database (file ${mb(statSync(compacted).size)}): ${sizes.join("; ")}`);
+  } finally {
+    spawnSync("gpgconf", ["--homedir", path.join(OUT, "gnupg"), "--kill", "gpg-agent"], { stdio: "ignore" });
+    await s3.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench:backup failed: ${(err as Error).message}`);
+  process.exit(1);
+});
