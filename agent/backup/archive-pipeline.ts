@@ -76,15 +76,8 @@ async function encryptAndPut(store: BackupStore, key: string, compressed: Readab
     },
   });
   const body = pipeline(encrypted, tap, (err) => remember(err));
-  const paceUpload = memoryPacer(10 << 20, "major");
   try {
-    await store.put(key, body, {
-      contentType: "application/pgp-encrypted",
-      onProgress: (n) => {
-        paceUpload(n);
-        onUploadedBytes?.(n);
-      },
-    });
+    await store.put(key, body, { contentType: "application/pgp-encrypted", onProgress: onUploadedBytes });
   } catch (err) {
     // Release the source (an open file, the tar generator) whichever stage failed.
     compressed.destroy();
@@ -170,6 +163,8 @@ export interface SnapshotArchivesInput {
   onSnapshotBytes?: (n: number) => void;
   /** Bytes of the rest entries read so far. */
   onRestBytes?: (n: number) => void;
+  /** Aborting stops both uploads (rejecting with the signal's reason). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -208,6 +203,9 @@ export async function uploadSnapshotArchives(store: BackupStore, input: Snapshot
     source.destroy(err instanceof Error ? err : new Error(String(err)));
     filesBody.destroy();
   };
+  const onAbort = () => stopAll(input.signal!.reason);
+  if (input.signal?.aborted) onAbort();
+  input.signal?.addEventListener("abort", onAbort, { once: true });
   const [logical, files] = await Promise.allSettled([
     encryptAndPut(store, input.keys.logical, forLogical, input.passphrase).catch((e) => {
       stopAll(e);
@@ -218,6 +216,8 @@ export async function uploadSnapshotArchives(store: BackupStore, input: Snapshot
       throw e;
     }),
   ]);
+  input.signal?.removeEventListener("abort", onAbort);
+  if (input.signal?.aborted) throw input.signal.reason;
   if (logical.status === "rejected") throw logical.reason;
   if (files.status === "rejected") throw files.reason;
   return { logical: logical.value, files: files.value };

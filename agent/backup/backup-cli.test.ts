@@ -312,6 +312,13 @@ describe("bad input: a clear error, a non-zero exit, nothing uploaded as a good 
     expect(run.stderr).toMatch(/damaged|integrity_check/);
     expect(run.stderr).toMatch(/lifeboat-agent health/);
     expect(await keys("damaged")).toEqual([]);
+    // A page-for-page copy carries the damage over, so the upload starts while the check runs on its
+    // worker thread; the check fails, and what was uploaded is removed again.
+    const paged = await cli(["backup", "--method=backup-one-step"], agentEnv("damaged-pages", { LIFEBOAT_K3S_SERVER_DIR: damaged.serverDir }));
+    expect(paged.code).toBe(1);
+    expect(paged.stderr).toMatch(/Snapshot: done \(backup-one-step/);
+    expect(paged.stderr).toMatch(/error: .*(damaged|integrity_check).*No manifest was uploaded/);
+    expect(await keys("damaged-pages")).toEqual([]);
   });
 
   it("no k3s token: the set would be useless for a restore, so the backup fails", async () => {

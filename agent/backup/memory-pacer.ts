@@ -28,8 +28,9 @@ function gcFunction(): GcFn | null {
 
 /**
  * Returns a callback taking a running byte count; it runs a GC every `everyBytes`. "minor" (young
- * generation) frees buffers that die young, such as stream chunks; "major" also frees the ones that
- * lived long enough to be promoted, such as S3 upload parts held for the length of a request.
+ * generation, ~0.05 ms) frees buffers that die young, such as stream chunks; "major" also frees
+ * promoted ones but costs milliseconds each (measured: no lower peak for the upload parts, and
+ * ~0.5 s per 200 MB backup), so the pipeline uses "minor".
  */
 export function memoryPacer(everyBytes = 4 << 20, type: "minor" | "major" = "minor"): (bytes: number) => void {
   const fn = gcFunction();

@@ -16,16 +16,17 @@ import { uploadBuffer, uploadEncrypted, uploadSnapshotArchives } from "./archive
 import { checkPassphrase, PassphraseMismatchError } from "./passphrase-check";
 import { runRetention } from "./retention-run";
 import { listStoreSets } from "./sets";
-import { checkSnapshot, snapshotStagingRoot, makeStaging, removeStaging, SnapshotError, takeSnapshot, DEFAULT_SNAPSHOT_METHOD, type SnapshotMethod } from "./snapshot";
+import { snapshotStagingRoot, makeStaging, removeStaging, SnapshotError, takeSnapshot, DEFAULT_SNAPSHOT_METHOD, type SnapshotMethod } from "./snapshot";
 import { collectEntries, tarStream, type TarEntry } from "./tar-stream";
+import { checkSnapshotInWorker } from "./check-in-worker";
 
 /** The steps of a backup job, in order (GET /jobs/:id shows them; the dashboard draws them). */
 export const BACKUP_STEPS = [
   { name: "check", label: "Check store and passphrase" },
   { name: "snapshot", label: "Snapshot" },
+  { name: "upload", label: "Upload database and server files" },
   { name: "integrity", label: "Integrity check" },
   { name: "stats", label: "Statistics" },
-  { name: "upload", label: "Upload database and server files" },
   { name: "upload-token", label: "Upload token" },
   { name: "manifest", label: "Verify and write manifest" },
   { name: "retention", label: "Retention" },
@@ -138,16 +139,6 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     job.detail("snapshot", `${snap.method}: ${mb(snap.bytes)} in ${secs(snap.ms)}`);
     log.info({ method: snap.method, ms: Math.round(snap.ms), bytes: snap.bytes }, "snapshot taken");
 
-    // 3-4. Check the copy; only a copy that passes is uploaded.
-    job.step("integrity");
-    const checked = checkSnapshot(snap.path, cfg.dbPath);
-    timings.integrityCheck = checked.integrityMs;
-    job.detail("integrity", `integrity_check: ok (${secs(checked.integrityMs)})`);
-    job.step("stats");
-    timings.stats = checked.statsMs;
-    const st = checked.stats;
-    job.detail("stats", `${st.rowCount} rows, revision ${st.currentRevision}, compaction lag ${st.compactionLag}`);
-
     // 5-6. Package and upload, streaming from the snapshot: database and server files from one
     // compression pass, side by side; then the token archive.
     const dbDirStat = await fsp.stat(path.dirname(cfg.dbPath));
@@ -167,10 +158,17 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     let restDone = 0;
     const progress = () => job.progress(Math.min(snapDone, snap.bytes) + Math.min(restDone, restBytes), total);
     progress();
+    // 3-5. Upload while PRAGMA integrity_check and the statistics run on the same copy on a worker
+    // thread (the second core): the manifest, which alone marks a set good, is written only after
+    // the check passed; a failed check aborts the upload and removes what was uploaded.
     job.step("upload");
+    job.detail("integrity", "running alongside the upload…");
+    const check = checkSnapshotInWorker(snap.path, cfg.dbPath);
+    const abort = new AbortController();
+    check.done.catch((err) => abort.abort(err));
     uploaded.push(names.logical, names.files);
     t = performance.now();
-    const { logical, files } = await uploadSnapshotArchives(store, {
+    const sent = uploadSnapshotArchives(store, {
       snapshotPath: snap.path,
       snapshotBytes: snap.bytes,
       head,
@@ -179,9 +177,26 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
       passphrase,
       onSnapshotBytes: (n) => ((snapDone = n), progress()),
       onRestBytes: (n) => ((restDone = n), progress()),
+      signal: abort.signal,
     });
+    let logical, files;
+    try {
+      ({ logical, files } = await sent);
+    } catch (err) {
+      check.cancel();
+      // A failed check is the cause to report, not the upload it stopped.
+      throw abort.signal.aborted ? abort.signal.reason : err;
+    }
     timings.upload = performance.now() - t;
     job.detail("upload", `database ${mb(logical.size)}, server files ${mb(files.size)} in ${secs(timings.upload)}`);
+    job.step("integrity");
+    const checked = await check.done;
+    timings.integrityCheck = checked.integrityMs;
+    job.detail("integrity", `integrity_check: ok (${secs(checked.integrityMs)}, alongside the upload)`);
+    job.step("stats");
+    timings.stats = checked.statsMs;
+    const st = checked.stats;
+    job.detail("stats", `${st.rowCount} rows, revision ${st.currentRevision}, compaction lag ${st.compactionLag}`);
     job.step("upload-token");
     uploaded.push(names.token);
     t = performance.now();

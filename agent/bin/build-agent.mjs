@@ -29,7 +29,8 @@ const relocate = {
 
 rmSync(tmp, { recursive: true, force: true });
 await build({
-  entryPoints: { cli: path.join(root, "agent", "cli.ts") },
+  // check-worker runs integrity_check and statistics on a worker thread during a backup.
+  entryPoints: { cli: path.join(root, "agent", "cli.ts"), "check-worker": path.join(root, "agent", "backup", "check-worker.ts") },
   outdir: tmp,
   bundle: true,
   splitting: true,

@@ -144,7 +144,7 @@ describe("POST /backups → job → set in the store", () => {
     expect(job.error).toBeNull();
     expect(job.state).toBe("succeeded");
     expect(job.type).toBe("backup");
-    expect(job.steps.map((s) => s.name)).toEqual(["check", "snapshot", "integrity", "stats", "upload", "upload-token", "manifest", "retention"]);
+    expect(job.steps.map((s) => s.name)).toEqual(["check", "snapshot", "upload", "integrity", "stats", "upload-token", "manifest", "retention"]);
     expect(job.steps.every((s) => s.state === "done")).toBe(true);
     expect(job.steps.find((s) => s.name === "integrity")!.detail).toMatch(/integrity_check: ok/);
     expect(job.bytesTotal).toBeGreaterThan(1_000_000);
