@@ -12,6 +12,8 @@ import { Pagination } from "@/components/backups/pagination";
 import { RefreshButton } from "@/components/backups/refresh-button";
 import { SizeChart } from "@/components/backups/size-chart";
 import { StoreErrorBanner } from "@/components/backups/store-error-banner";
+import { DrillStatus } from "@/components/restore/drill-status";
+import { startRestoreBackground } from "@/lib/restore";
 import { catalogService } from "@/lib/catalog";
 import { CatalogFilter } from "@/lib/contracts/catalog";
 import { ConfigError, getEnv } from "@/lib/env";
@@ -43,6 +45,7 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
     );
   }
   await catalog.ensureLoaded();
+  startRestoreBackground();
   const now = new Date();
   const status = catalog.status();
   const view = catalog.view();
@@ -74,6 +77,7 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
         <SizeChart />
       </Card>
       <Card title="History" actions={<FlagFilter active={flag} counts={view.counts} />}>
+        <DrillStatus />
         <HistoryTable sets={sets} now={now} />
         <Pagination page={page} pageSize={PAGE_SIZE} total={total} flag={flag} />
       </Card>

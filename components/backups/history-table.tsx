@@ -4,6 +4,7 @@ import { formatAge, formatBytes, formatTime } from "@/components/ui/format";
 import { KIND_LABELS } from "@/lib/contracts/backup-names";
 import type { CatalogSet } from "@/lib/contracts/catalog";
 import { AnomalyBadges } from "./anomaly-badges";
+import { VerificationBadge } from "./verification-badge";
 
 const FORMAT_LABELS = { seed: "CronJob", lifeboat: "Lifeboat" } as const;
 
@@ -21,6 +22,7 @@ export function HistoryTable({ sets, now }: { sets: CatalogSet[]; now: Date }) {
             <th scope="col" className="px-4 py-2 font-medium">Size of each part</th>
             <th scope="col" className="px-4 py-2 text-right font-medium">Total</th>
             <th scope="col" className="px-4 py-2 font-medium">Flags</th>
+            <th scope="col" className="px-4 py-2 font-medium">Restore drill</th>
           </tr>
         </thead>
         <tbody className="divide-y divide-slate-100">
@@ -57,6 +59,9 @@ export function HistoryTable({ sets, now }: { sets: CatalogSet[]; now: Date }) {
                 <td className="whitespace-nowrap px-4 py-2 text-right tabular-nums">{formatBytes(s.objects.reduce((n, o) => n + o.size, 0))}</td>
                 <td className="px-4 py-2">
                   <AnomalyBadges anomalies={s.anomalies} />
+                </td>
+                <td className="whitespace-nowrap px-4 py-2">
+                  <VerificationBadge verification={s.verification} />
                 </td>
               </tr>
             );

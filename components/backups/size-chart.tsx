@@ -9,6 +9,42 @@ import type uPlot from "uplot";
 import { formatBytes, formatTime } from "@/components/ui/format";
 import type { ChartFlag, SizeChartData } from "@/lib/backups/series";
 import { seriesQuery } from "./queries";
+import { drillOverviewQuery } from "@/components/restore/drill-status";
+
+const DRILL_COLORS: Record<string, string> = { verified: "#059669", running: "#2563eb", queued: "#94a3b8" };
+
+/** Restore-drill results as a row of dots along the bottom of the plot (canvas: thousands of sets stay cheap). */
+function drawDrills(u: uPlot, data: SizeChartData, drills: ReadonlyMap<string, string>): void {
+  if (!drills.size) return;
+  const ctx = u.ctx;
+  const r = 3 * devicePixelRatio;
+  const y = u.bbox.top + u.bbox.height - r - 2 * devicePixelRatio;
+  ctx.save();
+  data.setIds.forEach((id, i) => {
+    const state = drills.get(id);
+    const color = state && DRILL_COLORS[state];
+    if (!color) return;
+    const x = u.valToPos(data.times[i], "x", true);
+    if (x < u.bbox.left - r || x > u.bbox.left + u.bbox.width + r) return;
+    ctx.beginPath();
+    ctx.arc(x, y, r, 0, 2 * Math.PI);
+    ctx.fillStyle = color;
+    ctx.fill();
+  });
+  ctx.restore();
+}
+
+/** Failed drills, placed on the strip as links (few, and each worth opening). */
+function placeFailedDrills(u: uPlot, data: SizeChartData, drills: ReadonlyMap<string, string>): { left: number; top: number; setId: string; time: number }[] {
+  const out: { left: number; top: number; setId: string; time: number }[] = [];
+  const top = u.over.clientHeight - 5;
+  data.setIds.forEach((id, i) => {
+    if (drills.get(id) !== "failed") return;
+    const left = u.valToPos(data.times[i], "x");
+    if (left >= -2 && left <= u.over.clientWidth + 2) out.push({ left, top, setId: id, time: data.times[i] });
+  });
+  return out;
+}
 
 const COLORS: Record<string, string> = {
   "file-archive": "#1d4ed8",
@@ -57,6 +93,13 @@ export function SizeChart() {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const [markers, setMarkers] = useState<Marker[]>([]);
+  const drillsQ = useQuery(drillOverviewQuery());
+  const drills = useRef<Map<string, string>>(new Map());
+  const [failedDrills, setFailedDrills] = useState<ReturnType<typeof placeFailedDrills>>([]);
+  useEffect(() => {
+    drills.current = new Map((drillsQ.data?.drills ?? []).map((d) => [d.setId, d.state]));
+    plot.current?.redraw(false, false);
+  }, [drillsQ.data]);
   const [over, setOver] = useState<HTMLElement | null>(null);
 
   useEffect(() => {
@@ -82,7 +125,15 @@ export function SizeChart() {
         ],
         axes: [{}, { size: 72, values: (_u, ticks) => ticks.map((t) => formatBytes(t)) }],
         cursor: { drag: { x: true, y: false } },
-        hooks: { draw: [(u) => setMarkers(placeMarkers(u, data))] },
+        hooks: {
+          draw: [
+            (u) => {
+              drawDrills(u, data, drills.current);
+              setMarkers(placeMarkers(u, data));
+              setFailedDrills(placeFailedDrills(u, data, drills.current));
+            },
+          ],
+        },
       };
       const u = new UPlot(opts, [data.times, ...data.series.map((s) => s.sizes)] as uPlot.AlignedData, el);
       plot.current = u;
@@ -97,6 +148,7 @@ export function SizeChart() {
       plot.current = null;
       setOver(null);
       setMarkers([]);
+      setFailedDrills([]);
     };
   }, [data]);
 
@@ -123,6 +175,19 @@ export function SizeChart() {
                 style={{ left: m.left, top: m.top }}
               />
             ))}
+            {failedDrills.map((m) => (
+              <Link
+                key={`drill:${m.setId}`}
+                href={`/backups/${m.setId}`}
+                data-testid="chart-drill-failed"
+                aria-label={`Restore drill failed for the backup of ${formatTime(new Date(m.time * 1000))}. Open this backup.`}
+                title="Restore drill failed: open this backup to see why"
+                className="absolute z-10 -translate-x-1/2 -translate-y-1/2 text-sm font-bold leading-none text-red-700 hover:scale-125"
+                style={{ left: m.left, top: m.top }}
+              >
+                ✕
+              </Link>
+            ))}
           </>,
           over,
         )}
@@ -132,6 +197,12 @@ export function SizeChart() {
         </span>
         <span className="flex items-center gap-1">
           <span aria-hidden className="inline-block h-3 w-3 rounded-full border-2 border-white bg-amber-400 ring-1 ring-amber-700" /> warning
+        </span>
+        <span className="flex items-center gap-1">
+          <span aria-hidden className="inline-block h-2 w-2 rounded-full bg-emerald-600" /> restore drill passed
+        </span>
+        <span className="flex items-center gap-1">
+          <span aria-hidden className="font-bold text-red-700">✕</span> drill failed
         </span>
         <span>Click a marked point to open that backup. Drag to zoom, double-click to zoom out.</span>
       </figcaption>

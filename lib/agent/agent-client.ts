@@ -22,6 +22,15 @@ export class AgentError extends Error {
   }
 }
 
+/**
+ * True for an AgentError from any copy of this module. Next.js bundles a module once per route, and
+ * a process-wide singleton (globalThis) made by one route may throw another copy's class, so
+ * `instanceof` can miss.
+ */
+export function isAgentError(err: unknown): err is AgentError {
+  return err instanceof Error && err.name === "AgentError" && typeof (err as AgentError).status === "number";
+}
+
 export interface AgentClientOptions {
   baseUrl: string;
   token: string;

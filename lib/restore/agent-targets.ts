@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { AgentClient, AgentError } from "../agent/agent-client";
+import { AgentClient, isAgentError } from "../agent/agent-client";
 import type { Db } from "../db/database";
 import type { AgentProblem, AgentTarget } from "./contracts";
 
@@ -27,6 +27,11 @@ export class TargetUnavailableError extends Error {
     super(message);
     this.name = "TargetUnavailableError";
   }
+}
+
+/** True for a TargetUnavailableError from any copy of this module (see isAgentError). */
+export function isTargetUnavailable(err: unknown): err is TargetUnavailableError {
+  return err instanceof Error && err.name === "TargetUnavailableError";
 }
 
 /** The AgentTargets of the dashboard server, over its database and configured agent. */
@@ -58,8 +63,8 @@ export function makeAgentTargets(db: Db, configured: () => AgentClient | null, c
 /** What to check when the agent at `url` could not be asked, in words (never the token). */
 export function describeAgentProblem(err: unknown, url: string): AgentProblem {
   const at = new Date().toISOString();
-  if (err instanceof TargetUnavailableError) return { url, code: "not_configured", message: err.message, hint: "Choose the target again in step 1.", at };
-  if (err instanceof AgentError) {
+  if (isTargetUnavailable(err)) return { url, code: "not_configured", message: err.message, hint: "Choose the target again in step 1.", at };
+  if (isAgentError(err)) {
     const hint =
       err.status === 0
         ? `Check that the agent runs on that machine (\`lifeboat-agent serve\`, or its systemd unit), that it listens on this address (LIFEBOAT_AGENT_HOST / LIFEBOAT_AGENT_PORT), and that no firewall blocks the port from the dashboard.`

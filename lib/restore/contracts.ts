@@ -35,6 +35,9 @@ export const DrillDetail = z.object({
 });
 export type DrillDetail = z.infer<typeof DrillDetail>;
 
+/** The reason a queued set carries in the catalog's Verification (badges show "queued"). */
+export const QUEUED_REASON = "Queued for a restore drill.";
+
 /** One backup set's restore drill as the dashboard records it. */
 export const DrillRecord = z.object({
   setId: z.string(),
@@ -256,7 +259,7 @@ export const RestoreWizardAction = z.discriminatedUnion("action", [
   /** Step 2 → 3. */
   z.object({ action: z.literal("choose"), candidate: WizardCandidate, include: RestoreInclude.partial().optional() }),
   /** Step 3 → 4: download, decrypt, unpack and verify on the target. */
-  z.object({ action: z.literal("stage") }),
+  z.object({ action: z.literal("stage"), include: RestoreInclude.partial().optional() }),
   /** Step 4 → 5 once the staged backup is verified. */
   z.object({ action: z.literal("verified") }),
   /** Step 5 → 6: the node name typed by the user. */

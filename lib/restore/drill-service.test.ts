@@ -96,7 +96,7 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 1100));
   }
   // A seed-named object that is not an OpenPGP message at all (a truncated or foreign upload).
-  await store().put("state_2020-01-01_00-00-00.db.gpg", Readable.from([randomBytes(4096)]));
+  await store().put("state_2020-01-01_00-00-00.db.gpg", Readable.from([Buffer.from("this is not an encrypted backup\n".repeat(100))]));
   db = openDatabase(path.join(work, "dashboard"));
 }, 180_000);
 

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { AgentError, type AgentClient } from "../agent/agent-client";
+import { isAgentError, type AgentClient } from "../agent/agent-client";
 import type { RestoreRecord } from "../contracts/agent-restore";
 import type { DrillDetail, DrillOverview, DrillRecord } from "./contracts";
 import type { DrillStore } from "./drill-store";
@@ -209,7 +209,7 @@ export class DrillService {
     try {
       ({ restoreId } = await agent.startRestore({ source: { kind: "backup", setId: d.setId }, dryRun: true, compareWithLive: false }));
     } catch (err) {
-      if (err instanceof AgentError && (err.status === 409 || err.status === 0 || err.status === 401 || err.status >= 500)) {
+      if (isAgentError(err) && (err.status === 409 || err.status === 0 || err.status === 401 || err.status >= 500)) {
         const why = err.status === 409 ? `the agent is busy (${err.message.replace(/\.$/, "")})` : err.message.replace(/\.$/, "");
         this.store.requeue(d.setId, null);
         log.info({ status: err.status, code: err.code }, "drill postponed");
@@ -236,7 +236,7 @@ export class DrillService {
       try {
         rec = await agent.restore(restoreId);
       } catch (err) {
-        if (err instanceof AgentError && err.status === 404) {
+        if (isAgentError(err) && err.status === 404) {
           // The agent no longer knows this drill (another agent, or its journal was pruned): run it again.
           this.store.requeue(setId, null);
           return true;

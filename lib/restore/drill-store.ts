@@ -1,6 +1,8 @@
 import type { Db } from "../db/database";
 import type { Verification } from "../contracts/catalog";
-import { DrillDetail, type DrillRecord, type DrillState } from "./contracts";
+import { DrillDetail, QUEUED_REASON, type DrillRecord, type DrillState } from "./contracts";
+
+export { QUEUED_REASON };
 
 /**
  * Restore-drill results in the dashboard's SQLite (`restore_drills`, migration 20): one row per
@@ -40,9 +42,6 @@ const fromRow = (r: Row): DrillRecord => {
     attempts: r.attempts,
   };
 };
-
-/** The reason a queued set carries in the catalog's Verification (the badge shows "queued"). */
-export const QUEUED_REASON = "Queued for a restore drill.";
 
 /** A drill record as the catalog's `verification` field (GET /api/backups). */
 export function toVerification(d: DrillRecord): Verification {

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { handle } from "@/lib/http/api";
 import { catalogForRequest } from "@/lib/catalog/http";
 import { CatalogFilter } from "@/lib/contracts/catalog";
+import { startRestoreBackground } from "@/lib/restore";
 
 export const dynamic = "force-dynamic";
 
@@ -21,5 +22,7 @@ export const GET = handle(async (req: Request) => {
   const q = Query.parse(Object.fromEntries(new URL(req.url).searchParams));
   const catalog = catalogForRequest();
   await catalog.ensureLoaded({ waitMs: 120_000 });
+  // Restore drills of new sets start with the dashboard's first catalog request (npm start makes one).
+  startRestoreBackground();
   return NextResponse.json(catalog.response({ flag: q.flag, offset: q.offset, limit: q.limit ?? null }));
 });

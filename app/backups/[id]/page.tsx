@@ -8,6 +8,9 @@ import { formatAge, formatBytes, formatTime } from "@/components/ui/format";
 import { ManifestStats } from "@/components/backups/manifest-stats";
 import { SetAnomalies } from "@/components/backups/set-anomalies";
 import { StoreErrorBanner } from "@/components/backups/store-error-banner";
+import { DrillDetails } from "@/components/restore/drill-details";
+import { VerifyNowButton } from "@/components/backups/verify-now-button";
+import { drillService } from "@/lib/restore";
 import { catalogService } from "@/lib/catalog";
 import { KIND_LABELS } from "@/lib/contracts/backup-names";
 
@@ -32,6 +35,7 @@ export default async function BackupSetPage({ params }: Props) {
   const { set, newerId, olderId, manifest } = detail;
   const now = new Date();
   const total = set.objects.reduce((n, o) => n + o.size, 0);
+  const drill = drillService().get(set.id);
 
   return (
     <div className="space-y-5">
@@ -64,6 +68,9 @@ export default async function BackupSetPage({ params }: Props) {
       <StoreErrorBanner status={catalog.status()} now={now} />
       <Card title="Flags">
         <SetAnomalies anomalies={set.anomalies} />
+      </Card>
+      <Card title="Restore drill" actions={<VerifyNowButton setId={set.id} initial={drill} />}>
+        <DrillDetails verification={set.verification} drill={drill} />
       </Card>
       <Card title={`Objects (${formatBytes(total)})`}>
         {set.missing.length > 0 && (

@@ -1,0 +1,23 @@
+import { NextResponse } from "next/server";
+import { z } from "zod";
+import { handle } from "@/lib/http/api";
+import { catalogForRequest } from "@/lib/catalog/http";
+import { restoreContext, startRestoreBackground } from "@/lib/restore";
+import { restoreCandidates } from "@/lib/restore/wizard";
+
+export const dynamic = "force-dynamic";
+
+const Query = z.object({
+  offset: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(200).default(20),
+});
+
+/** GET /api/restore/candidates[?offset=&limit=] → RestoreCandidates: sets newest first with verification, flags, statistics, and the proposal. */
+export const GET = handle(async (req: Request) => {
+  const q = Query.parse(Object.fromEntries(new URL(req.url).searchParams));
+  const catalog = catalogForRequest();
+  await catalog.ensureLoaded();
+  startRestoreBackground();
+  const result = await restoreCandidates(restoreContext(), q);
+  return NextResponse.json({ ...result, refreshedAt: catalog.status().refreshedAt });
+});

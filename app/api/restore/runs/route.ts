@@ -1,0 +1,14 @@
+import { NextResponse } from "next/server";
+import { handle } from "@/lib/http/api";
+import { restoreContext, startRestoreBackground } from "@/lib/restore";
+import { startRun, viewRun } from "@/lib/restore/wizard";
+
+export const dynamic = "force-dynamic";
+
+/** POST /api/restore/runs → 201 RestoreWizardView at step 1 ("Where"); 409 `restore_active` when one is in progress. */
+export const POST = handle(async () => {
+  startRestoreBackground();
+  const ctx = restoreContext();
+  const run = startRun(ctx);
+  return NextResponse.json(await viewRun(ctx, run, { refresh: false }), { status: 201 });
+});

@@ -1,0 +1,103 @@
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { fakeK3sCommands } from "../../agent/testing/fake-k3s";
+import { makeTestServer, runK3s, type TestServer } from "../../agent/testing/restore-fixtures";
+import type { BackupResult } from "../../lib/contracts/agent-backup";
+import { killGroup } from "./dashboard";
+import { freePort } from "./ports";
+
+const BIN = path.resolve("agent/bin/lifeboat-agent.js");
+const run = promisify(execFile);
+// The bin runs a bundle in agent/dist/ that it rebuilds when sources change; a rebuild by another
+// process replaces the chunks a running agent loads lazily. Tests run the sources through tsx.
+const BIN_ENV = { LIFEBOAT_AGENT_TSX: "1" };
+
+/**
+ * Real agents for browser tests: `lifeboat-agent serve` as a separate process on loopback, against a
+ * k3s-like server directory whose "k3s" is the fake service of the restore tests (a real kine-like
+ * writer process started and stopped by the configured commands), backing up to a real s3rver.
+ */
+
+export interface RunningAgent {
+  url: string;
+  token: string;
+  env: Record<string, string>;
+  process: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** A server directory for a test: generated kine database with a marker, token, cred/, tls/, and the fake k3s (not started). */
+export function makeServer(root: string, opts: { seed: number; marker: string; token?: string; intervalMs?: number }): TestServer {
+  const server = makeTestServer(root, { seed: opts.seed, marker: opts.marker, token: opts.token, targetBytes: 1_200_000 });
+  // A calmer writer than the restore tests' (100 ms): four helpers share two cores.
+  return { ...server, k3s: fakeK3sCommands(server.serverDir, { intervalMs: opts.intervalMs ?? 400 }) };
+}
+
+/** The agent environment for a server: fake k3s commands, state dir beside it, the store, the passphrase file. */
+export function agentEnv(server: TestServer, store: Record<string, string>, passphraseFile: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
+    LIFEBOAT_STATE_DIR: path.join(server.root, "lifeboat"),
+    LIFEBOAT_K3S_START_CMD: server.k3s.start,
+    LIFEBOAT_K3S_STOP_CMD: server.k3s.stop,
+    LIFEBOAT_K3S_STATUS_CMD: server.k3s.status,
+    LIFEBOAT_INTEGRITY_SCHEDULE: "off",
+    LIFEBOAT_BACKUP_SCHEDULE: "off",
+    LIFEBOAT_PASSPHRASE_FILE: passphraseFile,
+    LOG_LEVEL: "warn",
+    ...store,
+    ...extra,
+  };
+}
+
+/** Writes a passphrase file (mode 0400) and returns its path. */
+export function passphraseFile(dir: string, name: string, passphrase: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, name);
+  writeFileSync(file, passphrase + "\n", { mode: 0o400 });
+  return file;
+}
+
+/** Starts `lifeboat-agent serve` on a free loopback port; resolves once it printed where it listens. */
+export async function startAgent(env: Record<string, string>): Promise<RunningAgent> {
+  const token = randomBytes(24).toString("base64url");
+  const port = await freePort();
+  const full = { ...env, LIFEBOAT_AGENT_TOKEN: token, LIFEBOAT_AGENT_HOST: "127.0.0.1", LIFEBOAT_AGENT_PORT: String(port) };
+  const child = spawn(process.execPath, [BIN, "serve"], { env: { ...process.env, ...BIN_ENV, ...full }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the agent did not start within 60 s:\n${out}`)), 60_000);
+    const onData = () => {
+      const m = /\{"listening":"([^"]+)"\}/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the agent exited with code ${code}:\n${out}`));
+    });
+  });
+  return { url, token, env: full, process: child, output: () => out, stop: () => killGroup(child) };
+}
+
+/** `lifeboat-agent backup` (the CronJob/systemd path) with an agent environment; resolves with the new set's id. */
+export async function backupWithCli(env: Record<string, string>): Promise<string> {
+  try {
+    const { stdout } = await run(process.execPath, [BIN, "backup", "--no-retention", "--allow-new-passphrase"], { env: { ...process.env, ...BIN_ENV, ...env }, maxBuffer: 10 * 1024 * 1024 });
+    return (JSON.parse(stdout) as BackupResult).setId;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`lifeboat-agent backup failed: ${e.stderr ?? e.message}`);
+  }
+}
+
+export { runK3s };
