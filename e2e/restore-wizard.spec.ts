@@ -32,6 +32,7 @@ let agent: RunningAgent;
 let freshAgent: RunningAgent;
 let cluster: TestCluster;
 let dash: RunningDashboard;
+let dashEnv: Record<string, string>;
 let set1 = "";
 let set2 = "";
 const started: TestServer[] = [];
@@ -87,9 +88,8 @@ test.beforeAll(async ({}, testInfo) => {
   freshAgent = await startAgent(agentEnv(fresh, store, wrong, { LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}` }));
 
   cluster = await startTestCluster();
-  dash = await startDashboard({
-    env: { ...store, LIFEBOAT_AGENT_URL: agent.url, LIFEBOAT_AGENT_TOKEN: agent.token, LIFEBOAT_AGENT_TOKEN_FILE: "", KUBECONFIG: cluster.env.KUBECONFIG, LIFEBOAT_REFRESH_SECONDS: "5" },
-  });
+  dashEnv = { ...store, LIFEBOAT_AGENT_URL: agent.url, LIFEBOAT_AGENT_TOKEN: agent.token, LIFEBOAT_AGENT_TOKEN_FILE: "", KUBECONFIG: cluster.env.KUBECONFIG, LIFEBOAT_REFRESH_SECONDS: "5" };
+  dash = await startDashboard({ env: dashEnv });
 });
 
 test.afterEach(({}, testInfo) => {
@@ -233,8 +233,12 @@ test("the whole wizard: proposal, preview, staged diff, confirmation, restore wi
   await expect(what).toContainText("stop k3s");
   await expect(page.getByText(`Type ${hostname()}`)).toBeVisible();
   await page.getByLabel("Node name").fill("not-this-node");
-  await expect(page.getByRole("button", { name: "Restore not-this-node now" })).toBeVisible();
+  await expect(page.getByText(`That is not ${hostname()}: the agent will refuse it`)).toBeVisible();
   await shot(page, testInfo, "step5-confirm");
+  // The agent compares the typed name with its host name and refuses another node.
+  await page.getByRole("button", { name: "Restore not-this-node now" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "That did not work" })).toContainText(`This agent runs on "${hostname()}", not "not-this-node": refusing to restore the wrong node.`);
+  await wizard.expectStep("Confirm");
   await wizard.confirm(hostname());
 
   // Step 6 is live; a reload in the middle comes back to it (the restore id is in the saved run).
@@ -294,7 +298,16 @@ test("rollback after a restore puts the previous database back", async ({ page }
   await expect(wizard.diff).toContainText("configmaps");
   await wizard.continueToConfirm();
   await wizard.confirm(hostname());
-  await wizard.expectStep("After", 120_000);
+
+  // The dashboard restarts while the agent stops k3s (a few seconds): the new dashboard process,
+  // on the same data directory, follows the same restore by the id saved in the run.
+  const dataDir = dash.dataDir;
+  await dash.stop();
+  dash = await startDashboard({ dataDir, env: dashEnv });
+  const resumed = new RestoreWizardPage(page, dash.url);
+  await page.goto(`${dash.url}/restore`);
+  await expect(resumed.currentStep).toContainText(/Restore|After/);
+  await resumed.expectStep("After", 120_000);
   // Set 1 is in place: marker B (from set 2, restored before) is gone.
   expect(hasMarker(srv.dbPath, "marker-A")).toBe(true);
   expect(hasMarker(srv.dbPath, "marker-B")).toBe(false);

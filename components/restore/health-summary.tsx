@@ -71,7 +71,7 @@ export function HealthSummary({ url, report }: { url: string; report: HealthRepo
           {report.reasons.map((r) => (
             <li key={r.code + r.message} className={r.level === "critical" ? "text-red-800" : r.level === "warning" ? "text-amber-900" : "text-slate-700"}>
               <span className="font-medium">{r.level}:</span> {r.message}
-              {r.fix && <code className="ml-1 break-all rounded bg-white px-1 text-xs text-slate-700">{r.fix}</code>}
+              {r.fix && <code className="mt-0.5 block break-all rounded bg-white px-1.5 py-0.5 text-xs text-slate-700">{r.fix}</code>}
             </li>
           ))}
         </ul>
@@ -91,7 +91,7 @@ export function HealthSummary({ url, report }: { url: string; report: HealthRepo
 export function AgentProblemBanner({ problem, title }: { problem: AgentProblem; title?: string }) {
   return (
     <div data-testid="agent-problem">
-      <Banner tone="error" title={title ?? `Cannot use the agent at ${problem.url}`}>
+      <Banner tone="error" title={title ?? (problem.code === "unreachable" ? "The agent does not answer" : "The agent cannot be used")}>
         <p>{problem.message}</p>
         <p className="mt-1">
           <span className="font-medium">What to check:</span> {problem.hint}

@@ -50,7 +50,7 @@ export function PreviewStep({ view, busy, act }: StepProps) {
                 </p>
               </div>
               <span className="flex flex-wrap items-center gap-2">
-                <AnomalyBadges anomalies={set.anomalies} />
+                {set.anomalies.length > 0 && <AnomalyBadges anomalies={set.anomalies} />}
                 <VerificationBadge verification={set.verification} withReason />
               </span>
             </div>

@@ -27,10 +27,11 @@ export function RestoreProgress({ record, job, only, label }: { record: RestoreR
   const done = merged.filter((s) => s.state === "done" || s.state === "skipped").length;
   const running = merged.find((s) => s.state === "running");
   const downloading = running?.name === "stage" && job && job.state === "running";
+  const failed = merged.some((s) => s.state === "failed");
   const total = merged.length || only.length;
   return (
     <div data-testid="restore-progress" className="space-y-3">
-      {downloading ? (
+      {failed ? null : downloading ? (
         <>
           <ProgressBar label={label} value={job!.bytesDone} max={job!.bytesTotal} />
           <p className="text-xs text-slate-600">

@@ -129,7 +129,7 @@ export function AfterStep({ view, busy, act }: StepProps) {
             <Check ok={after.quickCheck.ok}>quick_check of the live database: {after.quickCheck.ok ? "ok" : after.quickCheck.messages.slice(0, 3).join("; ")}</Check>
             <Check ok={after.ownershipOk}>owner and mode: {after.ownershipOk ? "as configured (files 0600, directory 0700)" : after.ownershipProblems.join("; ")}</Check>
             <Check ok={after.k3sState === "active"}>k3s: {after.k3sState}</Check>
-            <Check ok={after.noStaleWal}>no stale WAL next to the restored database</Check>
+            <Check ok={after.noStaleWal}>no stale WAL next to the live database</Check>
             {rec?.asideDir && !rolledBack && (
               <li className="pl-6 text-slate-600">
                 The previous database: <span className="font-mono text-xs">{rec.asideDir}</span>

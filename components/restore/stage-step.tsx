@@ -53,7 +53,7 @@ export function StageStep({ view, busy, act }: StepProps) {
       {verified && (
         <>
           <Banner tone="success" title="Staged and verified — nothing on the target has changed yet">
-            {rec!.targetState}
+            The backup waits, unpacked on the target&apos;s disk, for your confirmation. Going back drops it.
           </Banner>
           <Card title="What the verification proved">
             <VerificationSummary record={rec!} />

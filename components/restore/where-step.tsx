@@ -23,7 +23,10 @@ export function WhereStep({ view, busy, act }: StepProps) {
   const [token, setToken] = useState("");
   // Once the dashboard's server holds the token, the page forgets it.
   useEffect(() => setToken(""), [s.target?.targetId]);
-  const check = () => act({ action: "check-target", target: kind === "configured" ? { kind } : { kind, url, token } });
+  const savedNew = s.target?.kind === "new" && s.target.url === url.trim().replace(/\/+$/, "");
+  // The same new machine again without retyping the token: the server still holds it.
+  const check = () =>
+    kind === "new" && savedNew && !token.trim() ? act({ action: "recheck" }) : act({ action: "check-target", target: kind === "configured" ? { kind } : { kind, url, token } });
   const checked = s.target && (s.health || s.agentProblem);
   const sameChoice = s.target?.kind === kind && (kind === "configured" || s.target.url === url.trim().replace(/\/+$/, ""));
 
@@ -86,7 +89,7 @@ export function WhereStep({ view, busy, act }: StepProps) {
           </div>
         </fieldset>
         <div className="mt-4 flex items-center gap-3">
-          <Button onClick={check} disabled={busy || (kind === "new" && (!url.trim() || !token.trim()))} variant={checked && sameChoice ? "secondary" : "primary"}>
+          <Button onClick={check} disabled={busy || (kind === "new" && (!url.trim() || (!token.trim() && !savedNew)))} variant={checked && sameChoice ? "secondary" : "primary"}>
             {busy ? "Asking the agent…" : checked && sameChoice ? "Check again" : "Check this agent"}
           </Button>
           {checked && sameChoice && s.health && (
@@ -96,7 +99,7 @@ export function WhereStep({ view, busy, act }: StepProps) {
           )}
         </div>
       </Card>
-      {s.agentProblem && s.target && <AgentProblemBanner problem={s.agentProblem} title={`Cannot reach the agent at ${s.agentProblem.url}`} />}
+      {s.agentProblem && s.target && <AgentProblemBanner problem={s.agentProblem} />}
       {s.health && s.target && (
         <Card title="The target">
           <HealthSummary url={s.target.url} report={s.health} />

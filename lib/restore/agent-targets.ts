@@ -63,17 +63,17 @@ export function makeAgentTargets(db: Db, configured: () => AgentClient | null, c
 /** What to check when the agent at `url` could not be asked, in words (never the token). */
 export function describeAgentProblem(err: unknown, url: string): AgentProblem {
   const at = new Date().toISOString();
-  if (isTargetUnavailable(err)) return { url, code: "not_configured", message: err.message, hint: "Choose the target again in step 1.", at };
+  if (isTargetUnavailable(err)) return { url, code: "not_configured", message: err.message, hint: "the target: choose it again in step 1.", at };
   if (isAgentError(err)) {
     const hint =
       err.status === 0
-        ? `Check that the agent runs on that machine (\`lifeboat-agent serve\`, or its systemd unit), that it listens on this address (LIFEBOAT_AGENT_HOST / LIFEBOAT_AGENT_PORT), and that no firewall blocks the port from the dashboard.`
+        ? `that the agent runs on that machine (\`lifeboat-agent serve\`, or its systemd unit), that it listens on this address (LIFEBOAT_AGENT_HOST / LIFEBOAT_AGENT_PORT), and that no firewall blocks the port from the dashboard.`
         : err.status === 401
-          ? "The agent refused the token: use the value of LIFEBOAT_AGENT_TOKEN (or the file LIFEBOAT_AGENT_TOKEN_FILE) on that machine."
+          ? "the token: it must be the value of LIFEBOAT_AGENT_TOKEN (or of the file LIFEBOAT_AGENT_TOKEN_FILE) on that machine."
           : err.code === "bad_response"
-            ? "Is it a Lifeboat agent of the same version as this dashboard? Update one of them."
-            : "Look at the agent's log on that machine.";
+            ? "that it is a Lifeboat agent of the same version as this dashboard (update one of them)."
+            : "the agent's log on that machine.";
     return { url, code: err.status === 0 ? "unreachable" : err.status === 401 ? "agent_auth" : err.code, message: err.message, hint, at };
   }
-  return { url, code: "agent_error", message: err instanceof Error ? err.message : String(err), hint: "Look at the dashboard's log.", at };
+  return { url, code: "agent_error", message: err instanceof Error ? err.message : String(err), hint: "the dashboard's log.", at };
 }

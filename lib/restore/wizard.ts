@@ -164,7 +164,7 @@ function agentApiError(err: unknown, url: string): never {
   if (isAgentError(err)) {
     if (err.status === 0 || err.status === 401 || err.status >= 500) {
       const p = describeAgentProblem(err, url);
-      throw new ApiError(502, p.code, `${p.message} ${p.hint}`);
+      throw new ApiError(502, p.code, `${p.message} Check ${p.hint}`);
     }
     throw new ApiError(err.status, err.code, err.message);
   }
