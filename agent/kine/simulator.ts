@@ -14,6 +14,12 @@ export function prng(seed: number): () => number {
   };
 }
 
+/**
+ * Live events the simulated cluster holds at most: what ~5 minutes of its events come to. Real
+ * events live for their 1 h lease; the cap plays that part at the simulator's scale.
+ */
+export const LIVE_EVENTS_CAP = 200;
+
 interface KeyState {
   id: number;
   createRevision: number;
@@ -150,8 +156,8 @@ export class KineSimulator {
 
   /**
    * One ~2 s slice of a cluster's life: leader-election leases renew, node leases renew every fifth
-   * tick (~10 s), an event or two is recorded, now and then a pod is replaced, a configmap changes
-   * or old events are deleted. Returns the number of revisions written.
+   * tick (~10 s), an event or two is recorded and the oldest beyond LIVE_EVENTS_CAP expire, now and
+   * then a pod is replaced or a configmap changes. Returns the number of revisions written.
    */
   tick(): number {
     this.tickNo++;
@@ -173,11 +179,10 @@ export class KineSimulator {
       this.liveEvents.push(name);
       writes++;
     }
-    if (this.liveEvents.length > 200 && this.rand() < 0.5) {
-      // Events expire after their lease: kine deletes them.
-      for (let i = 0; i < 2 && this.liveEvents.length; i++) {
-        if (this.delete(this.liveEvents.shift()!) !== null) writes++;
-      }
+    // Events expire after their lease and kine deletes them: the oldest beyond the cap go every
+    // tick, so a steady cluster holds a steady number of events instead of more every hour.
+    while (this.liveEvents.length > LIVE_EVENTS_CAP) {
+      if (this.delete(this.liveEvents.shift()!) !== null) writes++;
     }
     if (this.rand() < 0.05 && this.livePods.length) {
       const victim = this.livePods.splice(Math.floor(this.rand() * this.livePods.length), 1)[0];
