@@ -6,10 +6,11 @@
 // 3. Without AWS_S3_BUCKET: starts the embedded S3 store (s3rver on loopback, data in
 //    <data dir>/s3) and, once, fills it with the demo history (`lifeboat-agent demo-init`) —
 //    in parallel with the build. Then starts a demo agent on loopback against the demo server
-//    directory (unless LIFEBOAT_AGENT_URL points at a real one).
+//    directory (unless LIFEBOAT_AGENT_URL points at a real one), whose "k3s" is a simulated writer
+//    (agent/testing/fake-k3s.ts) the restore wizard really stops and starts.
 // 4. Runs `next start` with the environment the dashboard needs and prints where to open it.
 // Children run in their own process groups and are stopped on exit, SIGINT and SIGTERM.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -19,6 +20,7 @@ import nextEnv from "@next/env";
 import { ConfigError, parseEnv, type DashboardEnv } from "../env";
 import { thresholdsFromEnv } from "../catalog/config";
 import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
+import { fakeK3sCommands } from "../../agent/testing/fake-k3s";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DEMO_BUCKET = "lifeboat-demo";
@@ -28,12 +30,15 @@ const say = (line: string) => process.stdout.write(line + "\n");
 const children = new Set<ChildProcess>();
 let embedded: EmbeddedS3 | null = null;
 let stopping = false;
+// Synchronous clean-ups on exit (the demo's fake k3s runs detached, outside our process groups).
+const cleanups: (() => void)[] = [];
 
 /** Exits after stopping every child; `code` is the process exit code. */
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     await Promise.all([...children].map(killGroup));
+    for (const c of cleanups.splice(0)) c();
     await embedded?.stop();
   }
   process.exit(code);
@@ -166,9 +171,33 @@ async function waitForHttp(url: string, child: ChildProcess, what: string, timeo
   }
 }
 
+/**
+ * Starts the demo server's "k3s": the fake service of the restore tests (a kine-like writer process on
+ * the demo database, one write a second, compaction left stuck like the demo's story), so the restore
+ * wizard really stops it, swaps the database and starts it again. Stopped when npm start exits.
+ */
+function startDemoK3s(serverDir: string): { start: string; stop: string; status: string } {
+  const k3s = fakeK3sCommands(serverDir, { intervalMs: 1000, compactEveryMs: 0 });
+  try {
+    execFileSync("sh", ["-c", k3s.start], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], timeout: 60_000 });
+    cleanups.push(() => {
+      try {
+        execFileSync("sh", ["-c", k3s.stop], { cwd: ROOT, stdio: "ignore", timeout: 20_000 });
+      } catch {
+        // already stopped
+      }
+    });
+  } catch (err) {
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
+    say(`The demo's k3s (a simulated writer) did not start${stderr ? `: ${stderr.split("\n").at(-1)}` : ""}; the demo agent runs without it.`);
+  }
+  return k3s;
+}
+
 /** Starts the demo agent and resolves with its URL (from the JSON line `serve` prints). */
 async function startDemoAgent(env: DashboardEnv, s3env: Record<string, string>, tokenFile: string): Promise<string> {
   const demo = path.join(env.dataDir, "demo");
+  const k3s = startDemoK3s(path.join(demo, "k3s", "server"));
   const port = await freePort();
   const child = run("agent", ["agent/bin/lifeboat-agent.js", "serve"], {
     ...process.env,
@@ -181,8 +210,9 @@ async function startDemoAgent(env: DashboardEnv, s3env: Record<string, string>, 
     LIFEBOAT_AGENT_HOST: "127.0.0.1",
     LIFEBOAT_AGENT_PORT: String(port),
     LIFEBOAT_BACKUP_SCHEDULE: "off",
-    LIFEBOAT_K3S_STOP_CMD: "true",
-    LIFEBOAT_K3S_START_CMD: "true",
+    LIFEBOAT_K3S_STOP_CMD: k3s.stop,
+    LIFEBOAT_K3S_START_CMD: k3s.start,
+    LIFEBOAT_K3S_STATUS_CMD: k3s.status,
     // The demo files belong to you, not root: the agent's ownership checks expect that here.
     LIFEBOAT_OWNER: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
     LOG_LEVEL: process.env.LOG_LEVEL || "warn",

@@ -283,7 +283,7 @@ async function checkNodes(ctx: RestoreContext, state: RestoreWizardState): Promi
   if (!ctx.nodes.configured())
     return {
       state: "not-configured",
-      message: "No Kubernetes API is configured (KUBECONFIG), so the nodes' return is not checked here. Check it with `kubectl get nodes` once k3s is up.",
+      message: "No Kubernetes API is configured (KUBECONFIG), so the nodes' return is not checked here: check it with kubectl get nodes once k3s is up.",
       startedAt: started,
       deadline,
       nodes: [],
