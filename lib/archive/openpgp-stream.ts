@@ -1,22 +1,11 @@
-import { PassThrough, Readable } from "node:stream";
+import { PassThrough, Readable, Transform, type Duplex } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import zlib from "node:zlib";
 import * as openpgp from "openpgp";
+import { CorruptArchiveError, WrongPassphraseError } from "./errors";
+import { LiteralReader, NativeDecryptor, UnsupportedMessage, isLiteralTag, peekCompressed } from "./openpgp-native";
 
-/** The passphrase does not open this archive (or it was encrypted for someone else). */
-export class WrongPassphraseError extends Error {
-  constructor(message = "The passphrase does not open this archive: check LIFEBOAT_PASSPHRASE_FILE (it must hold the passphrase the backup was made with).") {
-    super(message);
-    this.name = "WrongPassphraseError";
-  }
-}
-
-/** The archive is not an OpenPGP message, or it is cut short or altered. */
-export class CorruptArchiveError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "CorruptArchiveError";
-  }
-}
+export { WrongPassphraseError, CorruptArchiveError };
 
 const ENCRYPT_CONFIG = {
   // SEIPD v1 packets: both GnuPG 2.2 and 2.4 decrypt them (`gpg -d`). v6 AEAD packets neither can.
@@ -36,15 +25,198 @@ export async function encryptStream(input: Readable, passphrase: string): Promis
   return Readable.fromWeb(out as unknown as WebReadableStream<Uint8Array>);
 }
 
+/** Which implementation decrypted a message: Lifeboat's native reader, or openpgp.js for everything else. */
+export type DecryptEngine = "native" | "openpgp.js";
+
+export interface DecryptOptions {
+  /** Told which engine decrypts this message (and, for openpgp.js, why the native reader passed). */
+  onEngine?(engine: DecryptEngine, reason: string | null): void;
+}
+
 /**
  * Decrypts an OpenPGP passphrase-encrypted stream (from the agent or from `gpg -c`, GnuPG 2.2/2.4).
+ * The common case (SKESK v4 + SEIPD v1 with AES, see openpgp-native.ts) is read natively, anything
+ * else by openpgp.js; both behave the same way:
  *
  * Rejects with WrongPassphraseError or CorruptArchiveError before any byte is produced when the header
  * is bad. The output streams at once, so integrity is only known at its end: a truncated or altered
  * archive makes the returned stream error (with CorruptArchiveError). Write it to a temporary file and
- * keep that only when the stream ended cleanly.
+ * keep that only when the stream ended cleanly. An error of `input` itself is passed on as it is.
  */
-export async function decryptStream(input: Readable, passphrase: string): Promise<Readable> {
+export async function decryptStream(input: Readable, passphrase: string, opts: DecryptOptions = {}): Promise<Readable> {
+  const head = await readHead(input, passphrase);
+  if (head.kind === "fallback") {
+    opts.onEngine?.("openpgp.js", head.reason);
+    return decryptWithOpenpgp(head.replay, passphrase);
+  }
+  opts.onEngine?.("native", null);
+  return head.stream;
+}
+
+/**
+ * How far the head may reach before the native reader commits without having seen inside a
+ * compressed packet (its first bytes normally inflate at once).
+ */
+const PROBE_LIMIT = 1 << 20;
+
+type Head = { kind: "native"; stream: Readable } | { kind: "fallback"; reason: string; replay: Readable };
+
+const asBuffer = (c: Buffer | Uint8Array | string): Buffer => (Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
+
+/**
+ * Reads the start of `input` into the native reader until it knows what the message holds: then it
+ * either keeps it (nothing read is lost: output so far is handed on) or gives every byte read so far,
+ * followed by the rest of `input`, to openpgp.js.
+ */
+function readHead(input: Readable, passphrase: string): Promise<Head> {
+  const core = new NativeDecryptor(passphrase);
+  const raw: Buffer[] = [];
+  const early: Buffer[] = [];
+  let rawSize = 0;
+  return new Promise<Head>((resolve, reject) => {
+    const cleanup = () => {
+      input.off("data", onData);
+      input.off("end", onEnd);
+      input.off("error", onError);
+      input.pause();
+    };
+    const fallback = (reason: string, ended: boolean) => {
+      cleanup();
+      resolve({ kind: "fallback", reason, replay: replay(raw, ended ? null : input) });
+    };
+    const native = (ended: boolean) => {
+      cleanup();
+      resolve({ kind: "native", stream: nativeStream(input, core, early, ended) });
+    };
+    const fail = (err: unknown) => {
+      cleanup();
+      input.destroy();
+      reject(err);
+    };
+    /** Settles when the message's content is known (or the input ended); returns whether it did. */
+    const decide = (ended: boolean): boolean => {
+      const content = core.content;
+      if (content === "literal") native(ended);
+      else if (typeof content === "number") {
+        const first = peekCompressed(content, Buffer.concat(early));
+        if (first !== null) {
+          if (isLiteralTag(first)) native(ended);
+          else fallback("the compressed data holds more than literal data (a signed message?)", ended);
+        } else if (ended || rawSize >= PROBE_LIMIT) native(ended);
+        else return false;
+      } else if (ended) native(ended);
+      else return false;
+      return true;
+    };
+    const onData = (chunk: Buffer) => {
+      const b = asBuffer(chunk);
+      raw.push(b);
+      rawSize += b.length;
+      try {
+        core.write(b);
+        early.push(...core.take());
+        decide(false);
+      } catch (err) {
+        if (err instanceof UnsupportedMessage) fallback(err.message, false);
+        else fail(err);
+      }
+    };
+    const onEnd = () => {
+      try {
+        // A short message: finish it here, so that its errors reject before any output.
+        core.end();
+        early.push(...core.take());
+        decide(true);
+      } catch (err) {
+        if (err instanceof UnsupportedMessage) fallback(err.message, true);
+        else fail(err);
+      }
+    };
+    const onError = (err: Error) => fail(err);
+    input.on("data", onData);
+    input.once("end", onEnd);
+    input.once("error", onError);
+  });
+}
+
+function replay(chunks: Buffer[], rest: Readable | null): Readable {
+  return Readable.from(
+    (async function* () {
+      yield* chunks;
+      if (rest) for await (const c of rest) yield asBuffer(c as Buffer);
+    })(),
+    { objectMode: false },
+  );
+}
+
+function asCorrupt(err: unknown): Error {
+  if (err instanceof CorruptArchiveError) return err;
+  return new CorruptArchiveError(`The archive is truncated or was altered: ${(err as Error)?.message ?? String(err)}.`, { cause: err });
+}
+
+/** A Transform around a synchronous reader, its errors as CorruptArchiveError. */
+function syncTransform(reader: { write(b: Buffer): void; end(): void; take(): Buffer[] }): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      try {
+        reader.write(chunk);
+        for (const b of reader.take()) this.push(b);
+        cb();
+      } catch (err) {
+        cb(asCorrupt(err));
+      }
+    },
+    flush(cb) {
+      try {
+        reader.end();
+        for (const b of reader.take()) this.push(b);
+        cb();
+      } catch (err) {
+        cb(asCorrupt(err));
+      }
+    },
+  });
+}
+
+/**
+ * The native reader as a stream: decrypt (+ MDC) → inflate when compressed → literal data. The
+ * output ends only after the MDC matched (the decryptor's flush) and every stage ended cleanly; any
+ * stage's failure errors the output.
+ */
+function nativeStream(input: Readable, core: NativeDecryptor, early: Buffer[], ended: boolean): Readable {
+  const decrypt = syncTransform(core);
+  for (const b of early) decrypt.push(b);
+  const stages: Duplex[] = [decrypt];
+  const content = core.content;
+  if (typeof content === "number") {
+    if (content === 1) stages.push(zlib.createInflateRaw({ chunkSize: 1 << 18 }));
+    if (content === 2) stages.push(zlib.createInflate({ chunkSize: 1 << 18 }));
+    stages.push(syncTransform(new LiteralReader()));
+  }
+  const last = stages[stages.length - 1];
+  let failed = false;
+  for (let i = 0; i + 1 < stages.length; i++) stages[i].pipe(stages[i + 1]);
+  for (const s of stages)
+    s.on("error", (err) => {
+      if (failed) return;
+      failed = true;
+      for (const t of stages) if (t !== last && t !== s) t.destroy();
+      if (s !== last) last.destroy(asCorrupt(err));
+    });
+  last.on("close", () => {
+    for (const s of stages) s.destroy();
+    if (!input.readableEnded) input.destroy();
+  });
+  if (ended) decrypt.end();
+  else {
+    input.on("error", (err) => last.destroy(err));
+    input.pipe(decrypt);
+  }
+  return last;
+}
+
+/** The openpgp.js path, for every message the native reader does not handle. */
+async function decryptWithOpenpgp(input: Readable, passphrase: string): Promise<Readable> {
   let message;
   try {
     message = await openpgp.readMessage({ binaryMessage: Readable.toWeb(input) as unknown as ReadableStream<Uint8Array> });

@@ -1,0 +1,276 @@
+import { describe, it, expect, beforeAll } from "vitest";
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { Readable } from "node:stream";
+import { createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { encryptStream, decryptStream, WrongPassphraseError, CorruptArchiveError, type DecryptEngine } from "./openpgp-stream";
+import { CfbDecipher, deriveS2kKey } from "./openpgp-native";
+
+// The native OpenPGP reader against what the real GnuPG (2.2 here) writes, every variant it claims,
+// the ones it leaves to openpgp.js, and the ways an archive goes wrong.
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+let dir: string;
+let gnupgHome: string;
+const PASS = "correct horse battery";
+
+/** Half text, half random: compresses a little, like a database. */
+function payload(bytes: number): Buffer {
+  const text = Buffer.from("kine /registry/leases/kube-system/k3s ".repeat(Math.ceil(bytes / 2 / 38))).subarray(0, bytes >> 1);
+  return Buffer.concat([text, randomBytes(bytes - text.length)]);
+}
+
+/** `gpg -c` of `data` with extra options; from a file (definite lengths) or from a pipe (partial lengths). */
+function gpgEncrypt(data: Buffer, opts: string[], via: "file" | "pipe" = "file"): Buffer {
+  const plain = path.join(dir, "plain");
+  const out = path.join(dir, "out.gpg");
+  writeFileSync(plain, data);
+  writeFileSync(path.join(dir, "pass"), PASS);
+  rmSync(out, { force: true });
+  const args = ["--batch", "--yes", "--passphrase-file", path.join(dir, "pass"), ...opts, "-c", "-o", out];
+  execFileSync("gpg", via === "file" ? [...args, plain] : args, { env: { ...process.env, GNUPGHOME: gnupgHome }, input: via === "pipe" ? data : undefined, stdio: ["pipe", "pipe", "pipe"] });
+  return readFileSync(out);
+}
+
+/** Splits a buffer into pieces of random sizes (1 byte up to `max`), like a network delivers it. */
+function pieces(buf: Buffer, max: number, seed = 1): Buffer[] {
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) % max) + 1;
+  const out: Buffer[] = [];
+  for (let o = 0; o < buf.length; ) {
+    const n = Math.min(rand(), buf.length - o);
+    out.push(buf.subarray(o, o + n));
+    o += n;
+  }
+  return out;
+}
+
+async function collect(s: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of s) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+async function decrypt(chunks: Buffer[], passphrase = PASS): Promise<{ data: Buffer; engine: DecryptEngine; reason: string | null }> {
+  let engine: DecryptEngine | null = null;
+  let reason: string | null = null;
+  const s = await decryptStream(Readable.from(chunks), passphrase, { onEngine: (e, r) => ((engine = e), (reason = r)) });
+  const data = await collect(s);
+  return { data, engine: engine!, reason };
+}
+
+/** What decrypting `chunks` ends with: the data, or the error (from the promise or from the stream). */
+async function outcome(chunks: Buffer[], passphrase = PASS): Promise<{ data?: Buffer; error?: Error; when?: "header" | "stream" }> {
+  let s: Readable;
+  try {
+    s = await decryptStream(Readable.from(chunks), passphrase);
+  } catch (error) {
+    return { error: error as Error, when: "header" };
+  }
+  try {
+    return { data: await collect(s) };
+  } catch (error) {
+    return { error: error as Error, when: "stream" };
+  }
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "lifeboat-pgp-"));
+  gnupgHome = mkdtempSync(path.join(tmpdir(), "lifeboat-gnupg-"));
+});
+
+describe("native OpenPGP decryption of what gpg writes", () => {
+  const data = payload(300_000);
+  // gpg's default S2K count (65 MB hashed) costs ~0.1 s per message; most cases use a small one.
+  const cheap = ["--s2k-count", "65536"];
+  const variants: [string, string[]][] = [
+    ["gpg -c defaults (AES-256, SHA-1 iterated S2K at 65 MB, ZIP)", []],
+    ["--compress-algo none", [...cheap, "--compress-algo", "none"]],
+    ["--compress-algo zlib", [...cheap, "--compress-algo", "zlib"]],
+    ["--cipher-algo AES128", [...cheap, "--cipher-algo", "AES128"]],
+    ["--cipher-algo AES192", [...cheap, "--cipher-algo", "AES192"]],
+    ["--cipher-algo CAMELLIA128 (openpgp.js cannot)", [...cheap, "--cipher-algo", "CAMELLIA128"]],
+    ["--cipher-algo CAMELLIA256 (openpgp.js cannot)", [...cheap, "--cipher-algo", "CAMELLIA256"]],
+    ["--cipher-algo AES256 --s2k-digest-algo SHA512", [...cheap, "--cipher-algo", "AES256", "--s2k-digest-algo", "SHA512"]],
+    ["--s2k-digest-algo SHA256", [...cheap, "--s2k-digest-algo", "SHA256"]],
+    ["--s2k-digest-algo SHA224 (shorter hash than the key: two hash contexts)", [...cheap, "--s2k-digest-algo", "SHA224"]],
+    ["--s2k-digest-algo RIPEMD160", [...cheap, "--s2k-digest-algo", "RIPEMD160"]],
+    ["--s2k-digest-algo MD5", [...cheap, "--s2k-digest-algo", "MD5"]],
+    ["--s2k-mode 1 (salted)", ["--s2k-mode", "1"]],
+    ["--s2k-mode 0 (simple)", ["--s2k-mode", "0"]],
+  ];
+  for (const [name, opts] of variants) {
+    it(name, async () => {
+      const enc = gpgEncrypt(data, opts);
+      const got = await decrypt([enc]);
+      expect(got.engine).toBe("native");
+      expect(sha(got.data)).toBe(sha(data));
+    });
+  }
+
+  it("from a pipe (partial body lengths for the literal data too), 6 MB, delivered in odd pieces", async () => {
+    const big = payload(6_000_000);
+    for (const compress of ["zip", "none"]) {
+      const enc = gpgEncrypt(big, [...cheap, "--compress-algo", compress], "pipe");
+      const got = await decrypt(pieces(enc, 70_000, compress.length));
+      expect(got.engine).toBe("native");
+      expect(sha(got.data)).toBe(sha(big));
+    }
+  });
+
+  it("headers and lengths split anywhere: pieces of 1 to 7 bytes", async () => {
+    const small = payload(20_000);
+    for (const compress of ["zip", "none"]) {
+      const enc = gpgEncrypt(small, [...cheap, "--compress-algo", compress], "pipe");
+      const got = await decrypt(pieces(enc, 7, 3));
+      expect(got.engine).toBe("native");
+      expect(sha(got.data)).toBe(sha(small));
+    }
+  });
+
+  it("an empty file", async () => {
+    const got = await decrypt([gpgEncrypt(Buffer.alloc(0), cheap)]);
+    expect(got.engine).toBe("native");
+    expect(got.data.length).toBe(0);
+  });
+
+  it("what encryptStream writes (an encrypted session key in the SKESK, partial lengths), and gpg reads it too", async () => {
+    const big = payload(2_500_000);
+    const enc = await collect(await encryptStream(Readable.from([big]), PASS));
+    const got = await decrypt(pieces(enc, 100_000));
+    expect(got.engine).toBe("native");
+    expect(sha(got.data)).toBe(sha(big));
+    writeFileSync(path.join(dir, "lifeboat.gpg"), enc);
+    writeFileSync(path.join(dir, "pass"), PASS);
+    const byGpg = execFileSync("gpg", ["--batch", "--quiet", "--passphrase-file", path.join(dir, "pass"), "-d", path.join(dir, "lifeboat.gpg")], {
+      env: { ...process.env, GNUPGHOME: gnupgHome },
+      maxBuffer: 1 << 25,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    expect(sha(byGpg)).toBe(sha(big));
+  });
+});
+
+describe("messages left to openpgp.js", () => {
+  const data = payload(100_000);
+  const cheap = ["--s2k-count", "65536"];
+  for (const [name, opts, why] of [
+    ["BZip2 compression", [...cheap, "--compress-algo", "bzip2"], /compression algorithm 3/],
+    ["CAST5", [...cheap, "--cipher-algo", "CAST5"], /cipher 3/],
+    ["Twofish", [...cheap, "--cipher-algo", "TWOFISH"], /cipher 10/],
+  ] as [string, string[], RegExp][]) {
+    it(`${name}: openpgp.js decrypts it, and the bytes the native reader looked at are not lost`, async () => {
+      const enc = gpgEncrypt(data, opts);
+      const got = await decrypt(pieces(enc, 3000));
+      expect(got.engine).toBe("openpgp.js");
+      expect(got.reason).toMatch(why);
+      expect(sha(got.data)).toBe(sha(data));
+    });
+  }
+});
+
+describe("damaged archives and wrong passphrases (native path)", () => {
+  const data = payload(400_000);
+  let zipped: Buffer;
+  let plain: Buffer;
+  let lifeboat: Buffer;
+  beforeAll(async () => {
+    zipped = gpgEncrypt(data, ["--s2k-count", "65536"]);
+    plain = gpgEncrypt(data, ["--s2k-count", "65536", "--compress-algo", "none"], "pipe");
+    lifeboat = await collect(await encryptStream(Readable.from([data]), PASS));
+  });
+
+  it("a wrong passphrase is WrongPassphraseError before any output, naming no secret", async () => {
+    for (const enc of [zipped, plain, lifeboat]) {
+      const r = await outcome([enc], "not the passphrase");
+      expect(r.when).toBe("header");
+      expect(r.error).toBeInstanceOf(WrongPassphraseError);
+      expect(r.error!.message).not.toContain(PASS);
+      expect(r.error!.message).not.toContain("not the passphrase");
+    }
+  });
+
+  it("cut short anywhere: CorruptArchiveError, never a clean end", async () => {
+    for (const enc of [zipped, plain, lifeboat]) {
+      for (const at of [10, 40, 200, 5000, Math.floor(enc.length / 2), enc.length - 30, enc.length - 21, enc.length - 1]) {
+        const r = await outcome(pieces(enc.subarray(0, at), 4096));
+        expect(r.error, `cut at ${at} of ${enc.length}`).toBeInstanceOf(CorruptArchiveError);
+      }
+    }
+  });
+
+  it("one byte altered anywhere in the encrypted data: CorruptArchiveError (the MDC, or the damage it causes first)", async () => {
+    for (const enc of [zipped, plain, lifeboat]) {
+      // Past the headers and the random prefix: altering those is a wrong passphrase (the quick check) or a bad header.
+      for (const at of [120, Math.floor(enc.length / 3), enc.length - 100, enc.length - 15, enc.length - 1]) {
+        const bad = Buffer.from(enc);
+        bad[at] ^= 0x01;
+        const r = await outcome(pieces(bad, 8192));
+        expect(r.error, `byte ${at} of ${enc.length}`).toBeInstanceOf(CorruptArchiveError);
+        expect(r.data).toBeUndefined();
+      }
+    }
+  });
+
+  it("a wrong passphrase that passes the quick check by chance (1 in 65,536) ends in CorruptArchiveError, not data", async () => {
+    // Salted S2K without iteration keeps the search cheap: try passphrases until one passes the check.
+    const enc = gpgEncrypt(data, ["--s2k-mode", "1", "--compress-algo", "none"]);
+    expect(enc[0]).toBe(0x8c); // old-format SKESK: v4, AES-256, salted, SHA-1, then the salt
+    expect([...enc.subarray(2, 6)]).toEqual([4, 9, 1, 2]);
+    const salt = enc.subarray(6, 14);
+    const seipd = 2 + enc[1];
+    expect(enc[seipd]).toBe(0xc0 | 18); // new-format SEIPD
+    const o = enc[seipd + 1];
+    const seipdBody = seipd + 1 + (o < 192 ? 1 : o < 224 ? 2 : o === 255 ? 5 : 1);
+    const head = enc.subarray(seipdBody + 1, seipdBody + 1 + 18);
+    let lucky: string | null = null;
+    for (let i = 0; i < 3_000_000 && !lucky; i++) {
+      const candidate = `wrong-${i}`;
+      const key = deriveS2kKey({ type: 1, hash: "sha1", salt, count: 0 }, Buffer.from(candidate), 32);
+      const p = createDecipheriv("aes-256-cfb", key, Buffer.alloc(16)).update(head);
+      if (p[14] === p[16] && p[15] === p[17]) lucky = candidate;
+    }
+    expect(lucky).not.toBeNull();
+    let engine: DecryptEngine | null = null;
+    const r = await decryptStream(Readable.from([enc]), lucky!, { onEngine: (e) => (engine = e) })
+      .then(collect)
+      .catch((e: Error) => e);
+    // The native reader gets past the quick check, then the garbage fails: its packets, or the MDC.
+    // (Garbage that happens to begin like a signed message goes to openpgp.js, which fails too.)
+    expect(r).toBeInstanceOf(engine === "openpgp.js" ? Error : CorruptArchiveError);
+  });
+
+  it("data that is not OpenPGP is CorruptArchiveError before any output", async () => {
+    for (const junk of [Buffer.from("SQLite format 3\0 not encrypted"), Buffer.alloc(0), randomBytes(5000).fill(0x41, 0, 1)]) {
+      const r = await outcome([junk]);
+      expect(r.when).toBe("header");
+      expect(r.error).toBeInstanceOf(CorruptArchiveError);
+    }
+  });
+
+  it("an error of the input itself reaches the output as it is", async () => {
+    const input = new Readable({ read() {} });
+    const s = decryptStream(input, PASS);
+    input.push(lifeboat.subarray(0, 100_000));
+    const out = await s;
+    setTimeout(() => input.destroy(new Error("connection reset by the store")), 10);
+    await expect(collect(out)).rejects.toThrow("connection reset by the store");
+  });
+});
+
+describe("CfbDecipher (CFB as ECB of the shifted ciphertext)", () => {
+  it("equals OpenSSL's CFB for every AES key size and any chunking", () => {
+    for (const [name, len] of [["aes-128-cfb", 16], ["aes-192-cfb", 24], ["aes-256-cfb", 32]] as const) {
+      const key = randomBytes(len);
+      const ct = randomBytes(100_003);
+      const want = createDecipheriv(name, key, Buffer.alloc(16)).update(ct);
+      for (const max of [1, 15, 17, 4096, 65_537]) {
+        const d = new CfbDecipher(name, key);
+        const got = Buffer.concat([...pieces(ct, max, max).map((p) => d.update(p)), d.final()]);
+        expect(got.equals(want), `${name}, pieces up to ${max}`).toBe(true);
+      }
+    }
+  });
+});
