@@ -1,0 +1,220 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { hostname, tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
+import { S3BackupStore, listAll } from "../storage";
+import { groupObjects } from "../backups/grouping";
+import { openDatabase, readAudit, type Db } from "../db/database";
+import { AgentClient } from "../agent/agent-client";
+import { BackupManifest } from "../contracts/manifest";
+import type { BackupResult } from "../contracts/agent-backup";
+import type { CatalogSet } from "../contracts/catalog";
+import { ApiError } from "../http/api";
+import { loadAgentConfig } from "../../agent/config";
+import { makeDeps } from "../../agent/deps";
+import { buildAgentApp, type AgentApp } from "../../agent/server";
+import { addMarker, agentEnvFor, hasMarker, makeTestServer, type TestServer } from "../../agent/testing/restore-fixtures";
+import { makeAgentTargets } from "./agent-targets";
+import { act, activeRun, drillPauseReason, followRun, startRun, viewRun, type RestoreContext } from "./wizard";
+
+/**
+ * The wizard's state machine against a real agent (in this process, on loopback) and real backup
+ * sets in s3rver: steps refuse actions that do not fit them, the new machine's token stays out of
+ * the saved run and is forgotten when the run ends, an agent that goes away is a state (not an
+ * error), and a whole restore reaches "After" with the nodes check skipped when no Kubernetes API
+ * is configured. k3s's stop/start are plain `true` here; the browser test drives a fake k3s.
+ */
+
+const TOKEN = "wizard-test-token";
+const KEY = "wiz-key";
+const SECRET = "wiz-secret-42";
+let work: string;
+let s3: EmbeddedS3;
+let server: TestServer;
+let app: AgentApp;
+let agentUrl: string;
+let db: Db;
+let setId: string;
+const silent = pino({ level: "silent" });
+const store = () => new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix: "k3s", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
+
+async function catalogSets(): Promise<CatalogSet[]> {
+  const objects = [];
+  for await (const o of listAll(store())) objects.push({ key: o.key, size: o.size, lastModified: o.lastModified.toISOString() });
+  return groupObjects(objects)
+    .sets.map((s) => ({ id: s.id, format: s.format, timestamp: s.time.toISOString(), objects: s.objects, missing: s.missing, anomalies: [], verification: undefined }))
+    .sort((a, b) => b.timestamp.localeCompare(a.timestamp));
+}
+
+function context(sets: CatalogSet[], opts: { configured?: string | null } = {}): RestoreContext {
+  const configured = opts.configured === undefined ? agentUrl : opts.configured;
+  return {
+    db,
+    targets: makeAgentTargets(db, () => (configured ? new AgentClient({ baseUrl: configured, token: TOKEN }) : null)),
+    catalog: {
+      sets: () => sets,
+      findSet: (id) => sets.find((s) => s.id === id) ?? null,
+      manifest: async (set) => {
+        const key = set.objects.find((o) => o.kind === "manifest")?.key;
+        if (!key) return { state: "absent" };
+        const chunks: Buffer[] = [];
+        for await (const c of await store().get(key)) chunks.push(c as Buffer);
+        return { state: "ok", manifest: BackupManifest.parse(JSON.parse(Buffer.concat(chunks).toString("utf8"))) };
+      },
+    },
+    drill: () => null,
+    nodes: { configured: () => false, list: async () => [] },
+    log: silent,
+  };
+}
+
+async function until<T>(fn: () => Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+const expectApiError = async (p: Promise<unknown>, status: number, code: string) => {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ApiError);
+  expect({ status: (err as ApiError).status, code: (err as ApiError).code }).toEqual({ status, code });
+  return err as ApiError;
+};
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "lifeboat-wizard-"));
+  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"], accessKeyId: KEY, secretAccessKey: SECRET });
+  const pass = path.join(work, "passphrase");
+  writeFileSync(pass, "wizard passphrase\n", { mode: 0o400 });
+  server = makeTestServer(path.join(work, "srv"), { seed: 51, marker: "marker-W1" });
+  const env = {
+    ...agentEnvFor(server),
+    LIFEBOAT_K3S_STOP_CMD: "true",
+    LIFEBOAT_K3S_START_CMD: "true",
+    LIFEBOAT_K3S_STATUS_CMD: "echo active",
+    LIFEBOAT_OWNER: `${process.getuid!()}:${process.getgid!()}`,
+    AWS_S3_ENDPOINT: s3.endpoint,
+    AWS_S3_BUCKET: "backups",
+    AWS_S3_PATH: "k3s",
+    AWS_ACCESS_KEY_ID: KEY,
+    AWS_SECRET_ACCESS_KEY: SECRET,
+    LIFEBOAT_PASSPHRASE_FILE: pass,
+    LIFEBOAT_AGENT_TOKEN: TOKEN,
+  };
+  app = buildAgentApp(makeDeps(loadAgentConfig(env), { logDestination: pino.destination("/dev/null") }));
+  agentUrl = (await app.listen(0, "127.0.0.1")).url;
+  const { startBackupJob } = await import("../../agent/backup/run-backup");
+  const job = await startBackupJob(app.deps, { retention: false, allowNewPassphrase: true }, "cli").done;
+  expect(job.state, job.error ?? "").toBe("succeeded");
+  setId = (job.result as BackupResult).setId;
+  addMarker(server.dbPath, "marker-W2"); // only in the live database
+  db = openDatabase(path.join(work, "dashboard"));
+}, 120_000);
+
+afterAll(async () => {
+  await app?.close();
+  db?.close();
+  await s3?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("the master-restore wizard", () => {
+  it("keeps a new machine's token out of the run, refuses actions off their step, and forgets the token when the run ends", async () => {
+    const ctx = context(await catalogSets());
+    const run = startRun(ctx);
+    await expectApiError(Promise.resolve().then(() => startRun(ctx)), 409, "restore_active");
+    await expectApiError(act(ctx, run.id, { action: "stage" }), 409, "wrong_step");
+    await expectApiError(act(ctx, run.id, { action: "accept-target" }), 409, "no_health");
+
+    const checked = await act(ctx, run.id, { action: "check-target", target: { kind: "new", url: `${agentUrl}/`, token: TOKEN } });
+    expect(checked.state.target).toMatchObject({ kind: "new", url: agentUrl });
+    expect(checked.state.health?.verdict).toBeDefined();
+    expect(checked.state.agentProblem).toBeNull();
+    const saved = db.prepare("SELECT state FROM wizard_runs WHERE id = ?").pluck().get(run.id) as string;
+    expect(saved).not.toContain(TOKEN);
+    expect(JSON.stringify(await viewRun(ctx, checked))).not.toContain(TOKEN);
+    expect(JSON.stringify(readAudit(db))).not.toContain(TOKEN);
+    expect(db.prepare("SELECT COUNT(*) FROM restore_agent_targets WHERE token = ?").pluck().get(TOKEN)).toBe(1);
+
+    const left = await act(ctx, run.id, { action: "abandon" });
+    expect(left.status).toBe("abandoned");
+    expect(db.prepare("SELECT COUNT(*) FROM restore_agent_targets").pluck().get()).toBe(0);
+    expect(activeRun(ctx)).toBeUndefined();
+  });
+
+  it("an unreachable agent in step 1 is a state with the URL and what to check, not an error", async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, "127.0.0.1", () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const down = `http://127.0.0.1:${port}`;
+    const ctx = context(await catalogSets(), { configured: down });
+    const run = startRun(ctx);
+    const checked = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
+    expect(checked.state.health).toBeNull();
+    expect(checked.state.agentProblem).toMatchObject({ url: down, code: "unreachable" });
+    expect(checked.state.agentProblem?.message).toBe(`Cannot reach the agent at ${down}: connection refused (is the agent running?).`);
+    expect(checked.state.agentProblem?.hint).toMatch(/lifeboat-agent serve/);
+    expect(readAudit(db, { actionPrefix: "restore.target" })[0]).toMatchObject({ target: down, outcome: "unreachable" });
+    await act(ctx, run.id, { action: "abandon" });
+  });
+
+  it("walks a restore to After (drills paused meanwhile); the nodes check says the API is not configured; done keeps it", async () => {
+    const sets = await catalogSets();
+    const ctx = context(sets);
+    let run = startRun(ctx);
+    run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
+    expect(run.state.hostHint).toBe(hostname()); // from the set's manifest
+    run = await act(ctx, run.id, { action: "accept-target" });
+    expect(drillPauseReason(ctx)).toBeNull();
+    run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId } });
+    expect(run.step).toBe("preview");
+    expect(run.state.proposal?.setId).toBe(setId);
+    expect(drillPauseReason(ctx)).toMatch(/restore drills wait/);
+    const view = await viewRun(ctx, run);
+    expect(view.preview?.stats?.from).toBe("manifest");
+    run = await act(ctx, run.id, { action: "stage" });
+    expect(run.step).toBe("stage");
+    run = await until(async () => {
+      const r = await followRun(ctx, run.id);
+      return r.state.record && r.state.record.status !== "running" ? r : undefined;
+    }, "staging");
+    expect(run.state.record?.status, run.state.record?.error ?? "").toBe("awaiting-confirmation");
+    expect(run.state.record?.diff?.summary).toMatch(/loses \d+ objects?/);
+    await expectApiError(act(ctx, run.id, { action: "confirm", host: hostname() }), 409, "wrong_step");
+    run = await act(ctx, run.id, { action: "verified" });
+    const refused = await expectApiError(act(ctx, run.id, { action: "confirm", host: "some-other-node" }), 409, "restore_state");
+    expect(refused.message).toContain(`This agent runs on "${hostname()}", not "some-other-node"`);
+    run = await act(ctx, run.id, { action: "confirm", host: hostname() });
+    expect(run.step).toBe("restore");
+    run = await until(async () => {
+      const r = await followRun(ctx, run.id);
+      return r.step === "after" && r.state.nodes ? r : undefined;
+    }, "the restore");
+    expect(run.state.record?.status).toBe("succeeded");
+    expect(run.state.nodes).toMatchObject({ state: "not-configured" });
+    expect(run.state.nodes?.message).toMatch(/No Kubernetes API is configured/);
+    expect(hasMarker(server.dbPath, "marker-W1")).toBe(true);
+    expect(hasMarker(server.dbPath, "marker-W2")).toBe(false);
+    run = await act(ctx, run.id, { action: "done" });
+    expect(run.status).toBe("done");
+    expect(run.state.outcome).toBe("restored");
+    expect(run.state.record?.done).toBe(true);
+    await expectApiError(act(ctx, run.id, { action: "rollback" }), 409, "restore_closed");
+    const actions = readAudit(db, { actionPrefix: "restore." }).map((e) => `${e.action}:${e.outcome}`);
+    expect(actions).toEqual(expect.arrayContaining(["restore.stage:started", "restore.verified:ok", "restore.confirm:refused", "restore.confirm:ok", "restore.restore:succeeded", "restore.done:restored"]));
+  });
+});
