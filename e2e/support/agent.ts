@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { fakeK3sCommands } from "../../agent/testing/fake-k3s";
-import { makeTestServer, runK3s, type TestServer } from "../../agent/testing/restore-fixtures";
+import { agentEnvFor, makeTestServer, runK3s, type TestServer } from "../../agent/testing/restore-fixtures";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
 import { killGroup } from "./dashboard";
 import { freePort } from "./ports";
@@ -39,19 +39,7 @@ export function makeServer(root: string, opts: { seed: number; marker: string; t
 
 /** The agent environment for a server: fake k3s commands, state dir beside it, the store, the passphrase file. */
 export function agentEnv(server: TestServer, store: Record<string, string>, passphraseFile: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
-    LIFEBOAT_STATE_DIR: path.join(server.root, "lifeboat"),
-    LIFEBOAT_K3S_START_CMD: server.k3s.start,
-    LIFEBOAT_K3S_STOP_CMD: server.k3s.stop,
-    LIFEBOAT_K3S_STATUS_CMD: server.k3s.status,
-    LIFEBOAT_INTEGRITY_SCHEDULE: "off",
-    LIFEBOAT_BACKUP_SCHEDULE: "off",
-    LIFEBOAT_PASSPHRASE_FILE: passphraseFile,
-    LOG_LEVEL: "warn",
-    ...store,
-    ...extra,
-  };
+  return agentEnvFor(server, { LOG_LEVEL: "warn", LIFEBOAT_PASSPHRASE_FILE: passphraseFile, ...store, ...extra });
 }
 
 /** Writes a passphrase file (mode 0400) and returns its path. */

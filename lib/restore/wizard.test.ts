@@ -16,7 +16,7 @@ import { ApiError } from "../http/api";
 import { loadAgentConfig } from "../../agent/config";
 import { makeDeps } from "../../agent/deps";
 import { buildAgentApp, type AgentApp } from "../../agent/server";
-import { addMarker, agentEnvFor, hasMarker, makeTestServer, type TestServer } from "../../agent/testing/restore-fixtures";
+import { addMarker, agentEnvFor, hasMarker, makeTestServer, waitFor, type TestServer } from "../../agent/testing/restore-fixtures";
 import { makeAgentTargets } from "./agent-targets";
 import { act, activeRun, drillPauseReason, followRun, startRun, viewRun, type RestoreContext } from "./wizard";
 
@@ -69,16 +69,6 @@ function context(sets: CatalogSet[], opts: { configured?: string | null } = {}):
     nodes: { configured: () => false, list: async () => [] },
     log: silent,
   };
-}
-
-async function until<T>(fn: () => Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
 }
 
 const expectApiError = async (p: Promise<unknown>, status: number, code: string) => {
@@ -188,10 +178,14 @@ describe("the master-restore wizard", () => {
     expect(view.preview?.stats?.from).toBe("manifest");
     run = await act(ctx, run.id, { action: "stage" });
     expect(run.step).toBe("stage");
-    run = await until(async () => {
-      const r = await followRun(ctx, run.id);
-      return r.state.record && r.state.record.status !== "running" ? r : undefined;
-    }, "staging");
+    run = await waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.state.record && r.state.record.status !== "running" ? r : undefined;
+      },
+      60_000,
+      "staging",
+    );
     expect(run.state.record?.status, run.state.record?.error ?? "").toBe("awaiting-confirmation");
     expect(run.state.record?.diff?.summary).toMatch(/loses \d+ objects?/);
     await expectApiError(act(ctx, run.id, { action: "confirm", host: hostname() }), 409, "wrong_step");
@@ -200,10 +194,14 @@ describe("the master-restore wizard", () => {
     expect(refused.message).toContain(`This agent runs on "${hostname()}", not "some-other-node"`);
     run = await act(ctx, run.id, { action: "confirm", host: hostname() });
     expect(run.step).toBe("restore");
-    run = await until(async () => {
-      const r = await followRun(ctx, run.id);
-      return r.step === "after" && r.state.nodes ? r : undefined;
-    }, "the restore");
+    run = await waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.step === "after" && r.state.nodes ? r : undefined;
+      },
+      60_000,
+      "the restore",
+    );
     expect(run.state.record?.status).toBe("succeeded");
     expect(run.state.nodes).toMatchObject({ state: "not-configured" });
     expect(run.state.nodes?.message).toMatch(/No Kubernetes API is configured/);
