@@ -38,6 +38,7 @@ let app: AgentApp;
 let agentUrl: string;
 let db: Db;
 let setId: string;
+let agentEnv: Record<string, string>;
 const silent = pino({ level: "silent" });
 const store = () => new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix: "k3s", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
 
@@ -101,6 +102,7 @@ beforeAll(async () => {
     LIFEBOAT_PASSPHRASE_FILE: pass,
     LIFEBOAT_AGENT_TOKEN: TOKEN,
   };
+  agentEnv = env;
   app = buildAgentApp(makeDeps(loadAgentConfig(env), { logDestination: pino.destination("/dev/null") }));
   agentUrl = (await app.listen(0, "127.0.0.1")).url;
   const { startBackupJob } = await import("../../agent/backup/run-backup");
@@ -214,5 +216,61 @@ describe("the master-restore wizard", () => {
     await expectApiError(act(ctx, run.id, { action: "rollback" }), 409, "restore_closed");
     const actions = readAudit(db, { actionPrefix: "restore." }).map((e) => `${e.action}:${e.outcome}`);
     expect(actions).toEqual(expect.arrayContaining(["restore.stage:started", "restore.verified:ok", "restore.confirm:refused", "restore.confirm:ok", "restore.restore:succeeded", "restore.done:restored"]));
+  });
+
+  it("a restore that fails after the swap (k3s does not start) shows the target's state and offers rollback, which puts the previous database back", async () => {
+    // k3s refuses to start once (the restore's start), then starts (the rollback's).
+    const flag = path.join(work, "k3s-failed-once");
+    const second = buildAgentApp(
+      makeDeps(loadAgentConfig({ ...agentEnv, LIFEBOAT_K3S_START_CMD: `[ -e ${flag} ] || { touch ${flag}; echo 'k3s: failed to start' >&2; exit 1; }` }), {
+        logDestination: pino.destination("/dev/null"),
+      }),
+    );
+    const url = (await second.listen(0, "127.0.0.1")).url;
+    try {
+      addMarker(server.dbPath, "marker-W3"); // only in the database before this restore
+      const ctx = context(await catalogSets(), { configured: url });
+      let run = startRun(ctx);
+      run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
+      run = await act(ctx, run.id, { action: "accept-target" });
+      run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId } });
+      run = await act(ctx, run.id, { action: "stage" });
+      await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "awaiting-confirmation" ? true : undefined), 60_000, "staging");
+      run = await act(ctx, run.id, { action: "verified" });
+      run = await act(ctx, run.id, { action: "confirm", host: hostname() });
+      run = await waitFor(
+        async () => {
+          const r = await followRun(ctx, run.id);
+          return r.state.record?.status === "failed" ? r : undefined;
+        },
+        60_000,
+        "the failed restore",
+      );
+      expect(run.step).toBe("restore");
+      const rec = run.state.record!;
+      expect(rec.error).toMatch(/The restored database is in place, but the start command .* failed \(exit 1: k3s: failed to start\)/);
+      expect(rec.targetState).toMatch(/restored database is in place, but the restore did not finish/);
+      expect(rec.canRollback).toBe(true);
+      expect(rec.canConfirm).toBe(false);
+      expect(hasMarker(server.dbPath, "marker-W3")).toBe(false);
+      await expectApiError(act(ctx, run.id, { action: "retry" }), 409, "cannot_retry");
+      run = await act(ctx, run.id, { action: "rollback" });
+      expect(run.step).toBe("after");
+      run = await waitFor(
+        async () => {
+          const r = await followRun(ctx, run.id);
+          return r.state.record?.status === "rolled-back" ? r : undefined;
+        },
+        60_000,
+        "the rollback",
+      );
+      expect(hasMarker(server.dbPath, "marker-W3")).toBe(true);
+      expect(run.state.record?.after?.quickCheck.ok).toBe(true);
+      run = await act(ctx, run.id, { action: "done" });
+      expect(run.state.outcome).toBe("rolled-back");
+      expect(readAudit(db, { actionPrefix: "restore.rollback" }).map((e) => e.outcome)).toEqual(expect.arrayContaining(["started", "succeeded"]));
+    } finally {
+      await second.close();
+    }
   });
 });
