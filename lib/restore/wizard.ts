@@ -246,6 +246,8 @@ async function startStaging(ctx: RestoreContext, client: AgentClient, state: Res
 
 /** Applies what the agent now says about the restore to the run: saves the record, moves on and audits when its status changed. */
 function applyRecord(ctx: RestoreContext, run: Run, rec: RestoreRecord): Run {
+  // Polling asks every second: write the run only when the agent has something new to say.
+  if (run.state.agentProblem === null && run.state.record?.updatedAt === rec.updatedAt && run.state.record.status === rec.status) return run;
   let state: RestoreWizardState = { ...run.state, record: rec, recordAt: now(), agentProblem: null };
   let step = run.step as RestoreWizardStep;
   const before = run.state.record;
