@@ -1,21 +1,25 @@
 #!/usr/bin/env node
-// Bundles the agent (agent/cli.ts and everything it imports) into agent/dist/ with esbuild, so the
-// installed `lifeboat-agent` runs as plain JavaScript: no tsx loader and no esbuild service in the
-// process. Measured on the same `serve`: ~105 MB RSS through tsx, ~45 MB from the bundle (README,
-// "agent (backup)"). Code splitting keeps what a command does not need (openpgp, the S3 SDK, zstd)
-// out of memory until it is imported.
+// Bundles the agent (agent/cli.ts and everything it imports) with esbuild, so the installed
+// `lifeboat-agent` runs as plain JavaScript: no tsx loader and no esbuild service in the process.
+// Measured on the same `serve`: ~105-140 MB RSS through tsx, ~70-77 MB from the bundle (README,
+// "Benchmarks"). Code splitting keeps what a command does not need (openpgp, the S3 SDK, zstd) out
+// of memory until it is imported.
+//
+// Each build goes to its own directory, agent/dist/<build>/, and agent/dist/current names the newest:
+// an agent that is running keeps loading its lazy chunks from the build it started with even when a
+// newer build appears (the three newest builds are kept).
 //
 // Usage: node agent/bin/build-agent.mjs   (the bin runs it by itself when the bundle is missing or
 // older than the sources; `npm run build:agent` does it explicitly).
-// Writes to a temporary directory and swaps it in, so a concurrent run never sees half a bundle.
 import { build } from "esbuild";
-import { copyFileSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const dist = path.join(root, "agent", "dist");
-const tmp = `${dist}.tmp-${process.pid}`;
+const name = `b-${Date.now()}-${process.pid}`;
+const tmp = path.join(dist, `${name}.tmp`);
 const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version;
 
 /** Files that find their neighbours through import.meta.url, which moves when bundled. */
@@ -27,7 +31,7 @@ const relocate = {
   },
 };
 
-rmSync(tmp, { recursive: true, force: true });
+mkdirSync(dist, { recursive: true });
 await build({
   // check-worker runs integrity_check and statistics on a worker thread during a backup.
   entryPoints: { cli: path.join(root, "agent", "cli.ts"), "check-worker": path.join(root, "agent", "backup", "check-worker.ts") },
@@ -51,11 +55,13 @@ await build({
 // lib/storage/embedded-s3.ts starts this file by a path relative to its own module.
 copyFileSync(path.join(root, "lib", "storage", "s3rver-main.cjs"), path.join(tmp, "s3rver-main.cjs"));
 
-const old = `${dist}.old-${process.pid}`;
-try {
-  renameSync(dist, old);
-} catch {
-  // no previous bundle
+renameSync(tmp, path.join(dist, name));
+writeFileSync(path.join(dist, `current.${process.pid}`), name + "\n");
+renameSync(path.join(dist, `current.${process.pid}`), path.join(dist, "current"));
+
+// Keep the three newest builds; drop older ones and temporary directories of builds that died.
+const builds = readdirSync(dist).filter((n) => /^b-\d+-\d+$/.test(n)).sort((a, b) => Number(b.split("-")[1]) - Number(a.split("-")[1]));
+for (const old of builds.slice(3)) rmSync(path.join(dist, old), { recursive: true, force: true });
+for (const n of readdirSync(dist).filter((n) => n.endsWith(".tmp"))) {
+  if (Date.now() - statSync(path.join(dist, n)).mtimeMs > 3600_000) rmSync(path.join(dist, n), { recursive: true, force: true });
 }
-renameSync(tmp, dist);
-rmSync(old, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { HistoryTable } from "@/components/backups/history-table";
 import { OtherObjects } from "@/components/backups/other-objects";
 import { Pagination } from "@/components/backups/pagination";
 import { RefreshButton } from "@/components/backups/refresh-button";
+import { BackupNowButton } from "@/components/backups/backup-now-button";
 import { SizeChart } from "@/components/backups/size-chart";
 import { StoreErrorBanner } from "@/components/backups/store-error-banner";
 import { DrillStatus } from "@/components/restore/drill-status";
@@ -58,7 +59,7 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
         subtitle={status.configured ? <span className="font-mono text-xs">{status.source}</span> : "No backup store configured"}
         actions={
           <>
-            {/* Back up now (the agent's backup button) goes here. */}
+            {getEnv().LIFEBOAT_AGENT_URL ? <BackupNowButton /> : null}
             <RefreshButton />
           </>
         }

@@ -9,17 +9,11 @@ import type { BackupResult } from "@/lib/contracts/agent-backup";
 import { Button } from "@/components/ui/button";
 import { ProgressBar } from "@/components/ui/progress-bar";
 import { formatBytes } from "@/components/ui/format";
+import { backupKeys, fetchJson } from "./queries";
 
 interface Started {
   jobId: string;
   alreadyRunning: boolean;
-}
-
-/** Reads `{ code, message }` from a failed dashboard API call and throws its sentence. */
-async function json<T>(res: Response): Promise<T> {
-  const body = await res.json().catch(() => null);
-  if (!res.ok) throw new Error((body as { message?: string } | null)?.message ?? `The dashboard answered ${res.status}.`);
-  return body as T;
 }
 
 export const agentJobKeys = {
@@ -41,7 +35,7 @@ export function BackupNowButton() {
   const settled = useRef<string | null>(null);
 
   const start = useMutation({
-    mutationFn: async () => json<Started>(await fetch("/api/agent/backups", { method: "POST" })),
+    mutationFn: () => fetchJson<Started>("/api/agent/backups", { method: "POST" }),
     onSuccess: (s) => {
       setJobId(s.jobId);
       setJoined(s.alreadyRunning);
@@ -51,7 +45,7 @@ export function BackupNowButton() {
 
   const job = useQuery({
     queryKey: agentJobKeys.detail(jobId ?? "none"),
-    queryFn: async ({ signal }) => json<Job>(await fetch(`/api/agent/jobs/${encodeURIComponent(jobId!)}`, { signal, cache: "no-store" })),
+    queryFn: ({ signal }) => fetchJson<Job>(`/api/agent/jobs/${encodeURIComponent(jobId!)}`, { signal }),
     enabled: jobId !== null,
     refetchInterval: (q) => (q.state.data && q.state.data.state !== "running" ? false : 500),
     retry: 3,
@@ -63,7 +57,7 @@ export function BackupNowButton() {
     settled.current = job.data.id;
     if (state === "succeeded") {
       // The server refreshed the catalog before answering "succeeded": reload what the page shows.
-      void queryClient.invalidateQueries({ predicate: (q) => q.queryKey[0] !== agentJobKeys.all[0] });
+      void queryClient.invalidateQueries({ queryKey: backupKeys.all });
       router.refresh();
     }
   }, [job.data, state, queryClient, router]);
