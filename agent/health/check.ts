@@ -1,3 +1,4 @@
+import os from "node:os";
 import { copyFile, readFile, stat, writeFile, mkdir, rename } from "node:fs/promises";
 import { openSync, readSync, closeSync } from "node:fs";
 import path from "node:path";
@@ -264,6 +265,7 @@ export async function runHealthCheck(deps: AgentDeps, opts: HealthOptions = {}):
   const verdict = reasons.some((r) => r.level === "critical") ? "critical" : reasons.some((r) => r.level === "warning") ? "warning" : "ok";
   return {
     checkedAt: new Date().toISOString(),
+    host: os.hostname(),
     serverDir: cfg.serverDir,
     dbPath: cfg.dbPath,
     verdict,

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, hostname } from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { HealthReport } from "../../lib/contracts/agent-health";
@@ -61,6 +61,7 @@ describe("GET /health on a live database", () => {
     expect(report.disk).toMatchObject({ sameFilesystemAsServer: true, enoughForStaging: true });
     expect(report.disk.freeBytes).toBeGreaterThan(0);
     expect(report.files.wal.exists).toBe(true);
+    expect(report.host).toBe(hostname());
   });
 
   it("passes once the fixes it printed are run", async () => {

@@ -128,12 +128,9 @@ export class AgentClient {
     return this.request("GET", "/stats", LiveStats, undefined, { signal, timeoutMs: 60_000 });
   }
 
-  /**
-   * GET /health (`full`: with a full integrity_check). The agent reports its host name in `host`
-   * when it knows it (the restore wizard's confirmation hint); older agents leave it out.
-   */
-  health(opts: { full?: boolean; signal?: AbortSignal } = {}): Promise<HealthReport & { host?: string }> {
-    return this.request("GET", `/health${opts.full ? "?integrity=full" : ""}`, HealthReport.extend({ host: z.string().optional() }), undefined, { signal: opts.signal, timeoutMs: opts.full ? 300_000 : 60_000 });
+  /** GET /health (`full`: with a full integrity_check), including the agent's host name. */
+  health(opts: { full?: boolean; signal?: AbortSignal } = {}): Promise<HealthReport> {
+    return this.request("GET", `/health${opts.full ? "?integrity=full" : ""}`, HealthReport, undefined, { signal: opts.signal, timeoutMs: opts.full ? 300_000 : 60_000 });
   }
 
   /** POST /recoveries: starts the recovery ladder on a copy of the live database. Rejects with AgentError (409 job_running). */

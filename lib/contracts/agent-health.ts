@@ -88,6 +88,8 @@ export type DiskSpace = z.infer<typeof DiskSpace>;
 /** GET /health */
 export const HealthReport = z.object({
   checkedAt: z.string(),
+  /** The agent's host name: the node name the restore wizard asks the user to type. */
+  host: z.string(),
   serverDir: z.string(),
   dbPath: z.string(),
   verdict: HealthLevel,

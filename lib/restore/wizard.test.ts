@@ -169,7 +169,8 @@ describe("the master-restore wizard", () => {
     const ctx = context(sets);
     let run = startRun(ctx);
     run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
-    expect(run.state.hostHint).toBe(hostname()); // from the set's manifest
+    expect(run.state.hostHint).toBe(hostname()); // the agent reports its host name
+    expect(run.state.hostHintSource).toBe("the agent");
     run = await act(ctx, run.id, { action: "accept-target" });
     expect(drillPauseReason(ctx)).toBeNull();
     run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId } });

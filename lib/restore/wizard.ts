@@ -171,26 +171,13 @@ function agentApiError(err: unknown, url: string): never {
   throw err;
 }
 
-/** The newest Lifeboat manifest's host name: the configured agent's machine, most likely. */
-async function manifestHost(ctx: RestoreContext): Promise<string | null> {
-  const newest = ctx.catalog.sets().find((s) => s.format === "lifeboat" && !s.missing.includes("manifest"));
-  if (!newest) return null;
-  const m = await ctx.catalog.manifest(newest);
-  return m.state === "ok" ? m.manifest.host : null;
-}
-
 async function readHealth(ctx: RestoreContext, state: RestoreWizardState): Promise<RestoreWizardState> {
   const target = state.target!;
   try {
     const health = await ctx.targets.client(target).health();
-    let hostHint = health.host ?? null;
-    let hostHintSource: string | null = hostHint ? "the agent" : null;
-    if (!hostHint && target.kind === "configured") {
-      hostHint = await manifestHost(ctx);
-      hostHintSource = hostHint ? "the newest Lifeboat backup's manifest" : null;
-    }
-    const { host: _host, ...report } = health;
-    return { ...state, health: report, healthAt: now(), hostHint, hostHintSource, agentProblem: null };
+    const hostHint = health.host || null;
+    const hostHintSource = hostHint ? "the agent" : null;
+    return { ...state, health, healthAt: now(), hostHint, hostHintSource, agentProblem: null };
   } catch (err) {
     if (!(isAgentError(err)) && !(isTargetUnavailable(err))) throw err;
     return { ...state, health: null, healthAt: now(), agentProblem: describeAgentProblem(err, target.url) };
