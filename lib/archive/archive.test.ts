@@ -1,4 +1,4 @@
-import { describe, it, expect } from "vitest";
+import { describe, it, expect, afterAll } from "vitest";
 import { mkdtempSync, writeFileSync, readFileSync, createWriteStream, createReadStream, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -6,14 +6,21 @@ import { execFileSync } from "node:child_process";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { createHash, randomBytes } from "node:crypto";
-import { encryptStream, decryptStream, WrongPassphraseError, CorruptArchiveError, zstdCompress, zstdDecompress } from "./index";
+import { encryptStream, decryptStream, WrongPassphraseError, CorruptArchiveError, zstdCompress, zstdDecompress, zstdDecompressOffThread } from "./index";
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), "lifeboat-arch-"));
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const homes: string[] = [];
 const gpgHome = () => {
   const h = tmp();
+  homes.push(h);
   return { GNUPGHOME: h };
 };
+
+afterAll(() => {
+  // gpg starts a gpg-agent daemon per home directory: stop them.
+  for (const h of homes) execFileSync("gpgconf", ["--homedir", h, "--kill", "gpg-agent"], { stdio: "ignore" });
+});
 
 async function collect(s: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -79,5 +86,28 @@ describe("OpenPGP + zstd archives with the real gpg and zstd CLIs", () => {
     expect(statSync(path.join(dir, "p.zst")).size).toBeLessThan(payload.length);
     const got = await collect(createReadStream(path.join(dir, "p.zst")).pipe(zstdDecompress()));
     expect(sha(got)).toBe(sha(payload));
+  });
+
+  it("zstd on a worker thread: same bytes as the CLI's, in pieces of any size, and the same errors", async () => {
+    const dir = tmp();
+    const big = Buffer.concat([payload, payload, randomBytes(3_000_000), Buffer.from("x".repeat(4_000_000))]);
+    writeFileSync(path.join(dir, "p"), big);
+    execFileSync("zstd", ["-q", path.join(dir, "p"), "-o", path.join(dir, "p.zst")]);
+    const z = readFileSync(path.join(dir, "p.zst"));
+    const pieces = (b: Buffer, n: number) => Array.from({ length: Math.ceil(b.length / n) }, (_, i) => b.subarray(i * n, (i + 1) * n));
+    for (const [n, transferInput] of [[1 << 20, true], [777, false], [z.length, true]] as const) {
+      const got = await collect(Readable.from(pieces(z, n).map((p) => Buffer.from(p))).pipe(zstdDecompressOffThread({ transferInput })));
+      expect(sha(got), `pieces of ${n}`).toBe(sha(big));
+    }
+    // Two frames back to back (zstd -c a b) are one stream, as the CLI reads it.
+    const two = Buffer.concat([z, z]);
+    expect((await collect(Readable.from([two]).pipe(zstdDecompressOffThread()))).length).toBe(big.length * 2);
+    // Cut short inside a frame, and not zstd at all: errors, never a clean end.
+    await expect(collect(Readable.from([z.subarray(0, z.length - 100)]).pipe(zstdDecompressOffThread()))).rejects.toThrow(/middle of compressed data frame/);
+    await expect(collect(Readable.from([Buffer.from("SQLite format 3\0 plain")]).pipe(zstdDecompressOffThread()))).rejects.toThrow(/Unknown frame descriptor/);
+    // Without transferInput the caller's chunks stay whole.
+    const mine = Buffer.from(z);
+    await collect(Readable.from([mine]).pipe(zstdDecompressOffThread()));
+    expect(mine.equals(z)).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll } from "vitest";
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -79,6 +79,12 @@ async function outcome(chunks: Buffer[], passphrase = PASS): Promise<{ data?: Bu
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "lifeboat-pgp-"));
   gnupgHome = mkdtempSync(path.join(tmpdir(), "lifeboat-gnupg-"));
+});
+
+afterAll(() => {
+  // gpg starts a gpg-agent daemon per home directory; stop it, then remove both directories.
+  execFileSync("gpgconf", ["--homedir", gnupgHome, "--kill", "gpg-agent"], { stdio: "ignore" });
+  for (const d of [dir, gnupgHome]) rmSync(d, { recursive: true, force: true });
 });
 
 describe("native OpenPGP decryption of what gpg writes", () => {

@@ -305,6 +305,8 @@ export class CfbDecipher {
   private readonly ecb: Cipher;
   private prev: Buffer;
   private carry: Buffer = EMPTY;
+  /** Reused for the shifted ciphertext: only the keystream leaves this object. */
+  private scratch: Buffer = EMPTY;
 
   constructor(cipherName: string, key: Buffer) {
     this.ecb = createCipheriv(cipherName.replace(/-cfb$/, "-ecb"), key, null);
@@ -320,7 +322,8 @@ export class CfbDecipher {
       return EMPTY;
     }
     // shifted = previous block ‖ the ciphertext but its last block; after it, the last block itself.
-    const shifted = Buffer.allocUnsafe(n + BLOCK);
+    if (this.scratch.length < n + BLOCK) this.scratch = Buffer.allocUnsafe(Math.max(n + BLOCK, 1 << 16));
+    const shifted = this.scratch;
     this.prev.copy(shifted, 0);
     this.carry.copy(shifted, BLOCK);
     chunk.copy(shifted, BLOCK + this.carry.length, 0, n - this.carry.length);
@@ -454,7 +457,8 @@ export class NativeDecryptor {
   private prefixLeft = BLOCK + 2;
   private decipher: CfbDecipher | null = null;
   private mdc: Hash | null = null;
-  private tail = EMPTY;
+  /** The last (up to) 22 bytes of plaintext: the MDC packet if nothing follows. */
+  private held: Buffer = EMPTY;
   private readonly inner: ContentParser;
   private out: Buffer[] = [];
   private ended = false;
@@ -546,26 +550,28 @@ export class NativeDecryptor {
       p = p.subarray(n);
     }
     if (!p.length) return;
-    let content: Buffer;
+    // The last 22 bytes seen may be the MDC packet: they wait (as a view, not a copy) until more follows.
     if (p.length >= MDC_LENGTH) {
-      content = this.tail.length ? Buffer.concat([this.tail, p.subarray(0, p.length - MDC_LENGTH)]) : p.subarray(0, p.length - MDC_LENGTH);
-      this.tail = Buffer.from(p.subarray(p.length - MDC_LENGTH));
+      if (this.held.length) this.release(this.held);
+      this.release(p.subarray(0, p.length - MDC_LENGTH));
+      this.held = p.subarray(p.length - MDC_LENGTH);
     } else {
-      const all = Buffer.concat([this.tail, p]);
-      const keep = Math.min(MDC_LENGTH, all.length);
-      content = all.subarray(0, all.length - keep);
-      this.tail = all.subarray(all.length - keep);
+      const all = Buffer.concat([this.held, p]);
+      this.release(all.subarray(0, Math.max(0, all.length - MDC_LENGTH)));
+      this.held = all.subarray(Math.max(0, all.length - MDC_LENGTH));
     }
-    if (content.length) {
-      this.mdc!.update(content);
-      this.inner.write(content);
-    }
+  }
+
+  private release(c: Buffer): void {
+    if (!c.length) return;
+    this.mdc!.update(c);
+    this.inner.write(c);
   }
 
   private seipdEnd(): void {
     if (!this.decipher) throw corrupt("The archive is cut short: its encrypted data ends before it begins.");
     this.plaintext(this.decipher.final());
-    const t = this.tail;
+    const t = this.held;
     if (this.prefixLeft > 0) throw corrupt("The archive is cut short: its encrypted data ends inside its random prefix.");
     if (t.length !== MDC_LENGTH || t[0] !== 0xd3 || t[1] !== 0x14) throw corrupt("The archive is truncated or was altered: its modification detection code (MDC) is missing.");
     this.mdc!.update(t.subarray(0, 2));

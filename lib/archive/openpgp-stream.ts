@@ -35,7 +35,7 @@ export interface DecryptOptions {
 
 /**
  * Decrypts an OpenPGP passphrase-encrypted stream (from the agent or from `gpg -c`, GnuPG 2.2/2.4).
- * The common case (SKESK v4 + SEIPD v1 with AES, see openpgp-native.ts) is read natively, anything
+ * The common case (SKESK v4 + SEIPD v1 with AES or Camellia, see openpgp-native.ts) is read natively, anything
  * else by openpgp.js; both behave the same way:
  *
  * Rejects with WrongPassphraseError or CorruptArchiveError before any byte is produced when the header
