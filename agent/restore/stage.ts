@@ -3,7 +3,7 @@ import path from "node:path";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import Database from "better-sqlite3";
-import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompress } from "../../lib/archive";
+import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompress, zstdDecompressOffThread } from "../../lib/archive";
 import { fsyncPath } from "../health/ownership";
 import type { Origin, ResolvedSource } from "./sources";
 import { BadTarError, UnsafeArchiveError, extractTar } from "./unpack";
@@ -158,33 +158,45 @@ export function describeStageError(err: unknown, name: string): StageError {
   return new StageError(`Staging ${name} failed: ${e?.message ?? String(err)}. Nothing on the server changed.`, "other", { cause: err });
 }
 
-/** Reads one origin into the staging directory. Returns the bytes read from it. */
-async function stageOrigin(origin: Origin, opts: StageOptions, base: number, total: number | null): Promise<number> {
+/** Archives smaller than this are decompressed on this thread: a worker costs more to start than they take. */
+const SMALL_ARCHIVE = 8 << 20;
+
+/**
+ * Reads one origin into the staging directory. Returns the bytes read from it. `signal` stops it
+ * (another origin of the same backup failed).
+ */
+async function stageOrigin(origin: Origin, opts: StageOptions, onBytes: (n: number) => void, signal: AbortSignal): Promise<number> {
   let read = 0;
   let raw: Readable | undefined;
   let plain: Readable | undefined;
+  const stop = () => {
+    plain?.destroy(new Error("staging stopped: another part of the backup failed"));
+    raw?.destroy();
+  };
+  signal.addEventListener("abort", stop, { once: true });
   try {
     raw = await origin.open();
+    if (signal.aborted) throw new Error("staging stopped: another part of the backup failed");
     const counted = raw.pipe(
       meter((n) => {
         read = n;
-        opts.onProgress?.(base + n, total);
+        onBytes(n);
       }),
     );
     raw.on("error", (err) => counted.destroy(err));
     plain = isEncrypted(origin.layout) ? await decryptStream(counted, opts.passphrase()) : counted;
-    if (isEncrypted(origin.layout)) {
-      // OpenPGP hands out small pieces (a few KB); zstd and the disk work far better on 1 MiB.
-      const decrypted = plain;
-      plain = decrypted.pipe(rechunk(1 << 20));
-      decrypted.on("error", (err) => plain!.destroy(err));
-    }
     if (isZstd(origin.layout)) {
-      const z = zstdDecompress();
+      // zstd runs on a worker thread, beside the download and decryption on this one; it gets 1 MiB
+      // pieces (one message each way), which are this pipeline's own and so are moved, not copied.
+      const small = origin.size !== null && origin.size < SMALL_ARCHIVE;
+      const joined = plain.pipe(rechunk(1 << 20));
+      const z = small ? zstdDecompress() : zstdDecompressOffThread({ transferInput: true });
       const out = new PassThrough();
       plain.on("error", (err) => out.destroy(err));
+      joined.on("error", (err) => out.destroy(err));
       z.on("error", (err) => out.destroy(err));
-      plain.pipe(z).pipe(out);
+      out.on("close", () => z.destroy());
+      joined.pipe(z).pipe(out);
       plain = out;
     }
     if (isTar(origin.layout)) {
@@ -201,6 +213,8 @@ async function stageOrigin(origin: Origin, opts: StageOptions, base: number, tot
     plain?.destroy();
     raw?.destroy();
     throw describeStageError(err, origin.name);
+  } finally {
+    signal.removeEventListener("abort", stop);
   }
   return read;
 }
@@ -232,8 +246,31 @@ function settleDatabase(dbPath: string, durable: boolean): boolean {
  */
 export async function stageBackup(src: ResolvedSource, opts: StageOptions): Promise<StagedFiles> {
   const total = src.primary.size !== null ? src.primary.size + (src.token?.size ?? 0) : null;
-  let bytes = await stageOrigin(src.primary, opts, 0, total);
-  if (src.token) bytes += await stageOrigin(src.token, opts, bytes, total);
+  // The set's token archive (small) comes down beside the database archive; the first failure
+  // stops the other, and nothing returns before both have stopped writing.
+  const origins = src.token ? [src.primary, src.token] : [src.primary];
+  const read = origins.map(() => 0);
+  const stop = new AbortController();
+  let firstFailure: unknown = null;
+  const results = await Promise.allSettled(
+    origins.map((origin, i) =>
+      stageOrigin(
+        origin,
+        opts,
+        (n) => {
+          read[i] = n;
+          opts.onProgress?.(read.reduce((a, b) => a + b, 0), total);
+        },
+        stop.signal,
+      ).catch((err) => {
+        firstFailure ??= err;
+        stop.abort();
+        throw err;
+      }),
+    ),
+  );
+  if (results.some((r) => r.status === "rejected")) throw firstFailure;
+  const bytes = read.reduce((a, b) => a + b, 0);
   const dbPath = path.join(opts.stagingDir, "db", "state.db");
   if (!statOrNull(dbPath)) throw new StageError(`${src.primary.name} holds no state.db; it is not a k3s datastore backup. Nothing on the server changed.`, "source");
   let walReplayed = false;

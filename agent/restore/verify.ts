@@ -102,13 +102,23 @@ export async function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: s
     } catch {
       // A damaged table: integrity_check says what is wrong.
     }
-    const bad = await integrityFailure();
-    if (bad) return bad;
-
+    // The token check too runs while the worker is still checking; its verdict counts only once
+    // integrity_check passed (on a damaged table, integrity_check's findings come first).
     const archiveToken = opts.useArchiveToken && staged.tokenPath ? readToken(staged.tokenPath) : null;
     const hostToken = archiveToken ? null : readToken(opts.hostTokenPath);
     const token = archiveToken ?? hostToken;
-    if (!token) {
+    let t: ReturnType<typeof checkToken> | null = null;
+    let tokenError: unknown = null;
+    try {
+      if (token) t = checkToken(db, token);
+    } catch (err) {
+      tokenError = err;
+    }
+    const bad = await integrityFailure();
+    if (bad) return bad;
+    if (tokenError) throw tokenError;
+
+    if (!token || !t) {
       v.token = { source: "none", fits: false, message: `There is no token: the backup holds none and ${opts.hostTokenPath} is missing or empty.` };
       return {
         verification: v,
@@ -116,7 +126,6 @@ export async function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: s
         failure: `There is no k3s token to run the restored datastore with: the backup holds none and ${opts.hostTokenPath} is missing. Put the cluster's token there (from your records) and try again. Nothing on the server changed.`,
       };
     }
-    const t = checkToken(db, token);
     v.token = { source: archiveToken ? "archive" : "host", fits: t.fits, message: t.message };
     if (t.noBootstrap) warnings.push(t.message);
     if (!t.fits)
