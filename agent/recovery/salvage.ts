@@ -1,5 +1,7 @@
 import Database from "better-sqlite3";
 import { rmSync } from "node:fs";
+import path from "node:path";
+import { fsyncPath } from "../health/ownership";
 import { KINE_SCHEMA_SQL } from "../kine/schema";
 import { PageReader } from "./page-reader";
 import {
@@ -68,7 +70,7 @@ export interface SalvageReport {
   };
   revisions: { min: number; max: number } | null;
   compactRevision: number | null;
-  /** Milliseconds reading the damaged file, and writing the new database. */
+  /** Milliseconds reading the damaged file, and writing the new database (until it is durable). */
   scanMillis: number;
   writeMillis: number;
 }
@@ -84,8 +86,11 @@ interface Candidate {
   cell: number;
   reachable: boolean;
   /** Overflow pages the row's chain runs through. */
-  overflow: number[];
+  overflow: readonly number[];
 }
+
+/** The chain of a row that does not overflow (one shared array: most rows). */
+const NO_OVERFLOW: readonly number[] = Object.freeze([]);
 
 const PAGE_SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
 
@@ -172,7 +177,8 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
     const headerOf = (n: number, page: Buffer): PageHeader | null => parsePageHeader(page, n === 1 ? 100 : 0, usable);
 
     /** The overflow pages of a payload, checking each looks like one; null when the chain is broken. */
-    const chainOf = (firstOverflow: number, remaining: number): number[] | null => {
+    const chainOf = (firstOverflow: number, remaining: number): readonly number[] | null => {
+      if (remaining <= 0) return NO_OVERFLOW;
       const used: number[] = [];
       let pg = firstOverflow;
       while (remaining > 0) {
@@ -191,9 +197,9 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
      * The whole payload: the local part itself when nothing overflows, else a copy of it and its
      * overflow pages (the local part is copied first, before other pages can recycle its block).
      */
-    const assemble = (local: Buffer, payloadSize: number, chain: number[]): Buffer => {
+    const assemble = (local: Buffer, payloadSize: number, chain: readonly number[], scratch?: Buffer): Buffer => {
       if (chain.length === 0) return local;
-      const out = Buffer.allocUnsafe(payloadSize);
+      const out = scratch && scratch.length >= payloadSize ? scratch.subarray(0, payloadSize) : Buffer.allocUnsafe(payloadSize);
       let off = local.copy(out, 0);
       for (const pg of chain) {
         const page = reader.page(pg)!;
@@ -308,10 +314,10 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
     const maxTrunkLeaves = usable / 4 - 2;
     const trunkCandidates: { page: number; leaves: number[] }[] = [];
     const candidates: Candidate[] = [];
-    const btreePages = new Set<number>();
     const kineLeaves = new Set<number>();
     const interiorPages: number[] = [];
-    const overflowClaims = new Map<number, number>();
+    /** How many kept-so-far rows' chains run through each page (indexed by page number). */
+    const overflowClaims = new Uint32Array(pageCount + 1);
     let incomplete = 0;
     for (let n = 1; n <= pageCount; n++) {
       if (n % 2048 === 0) {
@@ -335,7 +341,6 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
         }
         continue;
       }
-      btreePages.add(n);
       if (hdr.type === PAGE_TABLE_INTERIOR) {
         interiorPages.push(n);
         interiorOf(n, page, hdr);
@@ -357,10 +362,9 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
         if (!rh || !isKineShape(rh.types) || rh.bodyStart + rh.bodySize !== cell.payloadSize) continue;
         kineLeaves.add(n);
         // name, created, deleted, create_revision, prev_revision come first in the body: usually all local.
-        const firstColumns = rh.types.slice(0, 6);
         let need = rh.bodyStart;
-        for (const t of firstColumns) need += serialTypeSize(t);
-        let v = need <= cell.local.length ? decodeRecordBody(cell.local, firstColumns, rh.bodyStart, encoding) : null;
+        for (let k = 0; k < 6; k++) need += serialTypeSize(rh.types[k]);
+        let v = need <= cell.local.length ? decodeRecordBody(cell.local, rh.types, rh.bodyStart, encoding, 6) : null;
         const payloadSize = cell.payloadSize;
         const chain = chainOf(cell.overflowPage, payloadSize - cell.local.length);
         if (!chain) {
@@ -371,12 +375,12 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
           // Following the chain may have recycled the block this page was in: fetch it again.
           page = reader.page(n)!;
           if (!v) {
-            v = decodeRecordBody(assemble(readTableLeafCell(page, hdr, i, usable)!.local, payloadSize, chain), firstColumns, rh.bodyStart, encoding);
+            v = decodeRecordBody(assemble(readTableLeafCell(page, hdr, i, usable)!.local, payloadSize, chain), rh.types, rh.bodyStart, encoding, 6);
             page = reader.page(n)!;
           }
         }
         if (!v) continue;
-        for (const p of chain) overflowClaims.set(p, (overflowClaims.get(p) ?? 0) + 1);
+        for (const p of chain) overflowClaims[p]++;
         candidates.push({ id: cell.rowid, name: v[1] as string, deleted: Number(v[3]) !== 0, prevRevision: Number(v[5]), page: n, cell: i, reachable: false, overflow: chain });
       }
       leafRanges.set(n, range);
@@ -413,7 +417,7 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
       let found = 0;
       for (const t of trunkCandidates) {
         // An overflow page of a row can look like a trunk; the rows' chains say which pages those are.
-        if (overflowClaims.has(t.page)) continue;
+        if (overflowClaims[t.page] > 0) continue;
         found++;
         free.add(t.page);
         for (const leaf of t.leaves) free.add(leaf);
@@ -456,7 +460,7 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
 
     // 5. One row per id: prefer copies the live tree reaches, then copies not on free pages, then copies
     //    whose overflow pages no other row claims (a stale copy's chain may run through reused pages).
-    const score = (c: Candidate) => (c.reachable ? 4 : 0) + (free.has(c.page) ? 0 : 2) + (c.overflow.every((p) => overflowClaims.get(p) === 1) ? 1 : 0);
+    const score = (c: Candidate) => (c.reachable ? 4 : 0) + (free.has(c.page) ? 0 : 2) + (c.overflow.every((p) => overflowClaims[p] === 1) ? 1 : 0);
     const byId = new Map<number, { best: Candidate; score: number; onlyFree: boolean; anyReachable: boolean }>();
     let duplicates = 0;
     for (const c of candidates) {
@@ -506,21 +510,25 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
     }
 
     // 7. kine's unique (name, prev_revision) index must hold; keep the better-placed row of a clash.
-    const byNamePrev = new Map<string, Candidate>();
+    //    Keyed by name, then prev_revision (no string built per row).
+    const byNamePrev = new Map<string, Map<number, Candidate>>();
     let conflicts = 0;
+    const rows: Candidate[] = [];
     for (const c of live) {
-      const k = `${c.name}\u0000${c.prevRevision}`;
-      const other = byNamePrev.get(k);
+      let prevs = byNamePrev.get(c.name);
+      if (!prevs) byNamePrev.set(c.name, (prevs = new Map()));
+      const other = prevs.get(c.prevRevision);
       if (!other) {
-        byNamePrev.set(k, c);
+        prevs.set(c.prevRevision, c);
         continue;
       }
       conflicts++;
       const cs = score(c);
       const os = score(other);
-      if (cs > os || (cs === os && c.id > other.id)) byNamePrev.set(k, c);
+      if (cs > os || (cs === os && c.id > other.id)) prevs.set(c.prevRevision, c);
     }
-    const rows = [...byNamePrev.values()].sort((a, b) => a.id - b.id);
+    for (const prevs of byNamePrev.values()) for (const c of prevs.values()) rows.push(c);
+    rows.sort((a, b) => a.id - b.id);
     const scanMillis = Date.now() - scanStarted;
 
     // 8. Write the rows into a new database with kine's schema, at the original page size (kine's
@@ -530,19 +538,26 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
     const db = new Database(outFile);
     try {
       db.pragma(`page_size = ${pageSize}`);
+      // Nothing else has the new file open and a crash leaves a file to build again: no journal, no
+      // syncs while building; it is made durable once, whole, below.
       db.pragma("journal_mode = OFF");
       db.pragma("synchronous = OFF");
-      db.pragma("cache_size = -65536");
+      // Room for the whole new file (up to 256 MiB): index pages stay in memory while rows go in.
+      db.pragma(`cache_size = -${Math.ceil(Math.min(256 * 1024 * 1024, reader.fileSize * 1.1) / 1024)}`);
       db.pragma("locking_mode = EXCLUSIVE");
-      // Indexes first: filling them while rows go in (in rowid order) beat building them afterwards.
+      // Indexes first: filling them while rows go in (in rowid order) costs no more than building
+      // them afterwards (each CREATE INDEX scans the whole table again).
       for (const stmt of kineSchemaStatements()) db.exec(stmt);
       const insert = db.prepare("INSERT INTO kine (id, name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      // Overflowing rows are put together in one reused buffer: SQLite copies what it is given.
+      let scratch = Buffer.allocUnsafe(1 << 16);
       db.exec("BEGIN");
       for (let i = 0; i < rows.length; i++) {
         const c = rows[i];
         const page = reader.page(c.page)!;
         const cell = readTableLeafCell(page, headerOf(c.page, page)!, c.cell, usable)!;
-        const payload = assemble(cell.local, cell.payloadSize, c.overflow);
+        if (cell.payloadSize > scratch.length) scratch = Buffer.allocUnsafe(cell.payloadSize);
+        const payload = assemble(cell.local, cell.payloadSize, c.overflow, scratch);
         const rh = readRecordHeader(payload)!;
         const values = decodeRecordBody(payload, rh.types, rh.bodyStart, encoding);
         values[0] = c.id;
@@ -557,6 +572,8 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
     } finally {
       db.close();
     }
+    fsyncPath(outFile);
+    fsyncPath(path.dirname(outFile));
     opts.onProgress?.("write", rows.length, rows.length);
 
     let leafFree = 0;

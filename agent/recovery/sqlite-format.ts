@@ -192,11 +192,11 @@ export function readRecordHeader(rec: Buffer): { types: number[]; bodyStart: num
   return { types, bodyStart: headerSize, bodySize };
 }
 
-/** Decodes the body of a complete record into values. `rec` must hold the whole payload. */
-export function decodeRecordBody(rec: Buffer, types: number[], bodyStart: number, encoding: 1 | 2 | 3): SqlValue[] {
-  const out: SqlValue[] = new Array(types.length);
+/** Decodes the body of a record into values: all its columns, or the first `count`. `rec` must hold the bytes they take. */
+export function decodeRecordBody(rec: Buffer, types: number[], bodyStart: number, encoding: 1 | 2 | 3, count = types.length): SqlValue[] {
+  const out: SqlValue[] = new Array(count);
   let off = bodyStart;
-  for (let i = 0; i < types.length; i++) {
+  for (let i = 0; i < count; i++) {
     const t = types[i];
     switch (t) {
       case 0:
