@@ -2,6 +2,8 @@ import { describe, it, expect } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import Database from "better-sqlite3";
+import { generateKineDb } from "./generator";
 import { openKineDb } from "./schema";
 import { KineSimulator, LIVE_EVENTS_CAP } from "./simulator";
 
@@ -30,5 +32,25 @@ describe("KineSimulator", () => {
     // Before the fix, live events grew by ~0.4 per tick: 2,323 → 5,794 rows from round 20 to 80.
     expect(samples[samples.length - 1].rows / samples[0].rows).toBeLessThan(1.05);
     db.close();
+  });
+});
+
+describe("generateKineDb with a simulator whose healthy size is steady", () => {
+  it("stuck-after-healthy: compacted first, then stuck until the target, even far above the healthy size", () => {
+    const file = path.join(tmp(), "state.db");
+    const g = generateKineDb(file, { targetBytes: 8_000_000, compaction: "stuck-after-healthy", seed: 3 });
+    expect(g.bytes).toBeGreaterThanOrEqual(8_000_000);
+    const db = new Database(file, { readonly: true });
+    const compactRev = db.prepare("SELECT prev_revision FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number;
+    db.close();
+    expect(compactRev).toBeGreaterThan(0);
+    expect(g.currentRevision - compactRev).toBeGreaterThan(3000); // the lag climbed once compaction stopped
+  });
+
+  it("healthy: ends at the steady size when the target lies above it", () => {
+    const file = path.join(tmp(), "state.db");
+    const g = generateKineDb(file, { targetBytes: 50_000_000, compaction: "healthy", seed: 4 });
+    expect(g.bytes).toBeLessThan(6_000_000);
+    expect(g.rows).toBeLessThan(2500);
   });
 });
