@@ -156,6 +156,11 @@ describe("native OpenPGP decryption of what gpg writes", () => {
       stdio: ["pipe", "pipe", "pipe"],
     });
     expect(sha(byGpg)).toBe(sha(big));
+    // openpgp.js, asked for, reads the same bytes.
+    let engine: DecryptEngine | null = null;
+    const viaOpenpgp = await collect(await decryptStream(Readable.from([enc]), PASS, { engine: "openpgp.js", onEngine: (e) => (engine = e) }));
+    expect(engine).toBe("openpgp.js");
+    expect(sha(viaOpenpgp)).toBe(sha(big));
   });
 });
 

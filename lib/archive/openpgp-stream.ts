@@ -31,6 +31,8 @@ export type DecryptEngine = "native" | "openpgp.js";
 export interface DecryptOptions {
   /** Told which engine decrypts this message (and, for openpgp.js, why the native reader passed). */
   onEngine?(engine: DecryptEngine, reason: string | null): void;
+  /** "openpgp.js" skips the native reader (benchmarks compare the two); default: native when it can. */
+  engine?: "auto" | "openpgp.js";
 }
 
 /**
@@ -44,6 +46,10 @@ export interface DecryptOptions {
  * keep that only when the stream ended cleanly. An error of `input` itself is passed on as it is.
  */
 export async function decryptStream(input: Readable, passphrase: string, opts: DecryptOptions = {}): Promise<Readable> {
+  if (opts.engine === "openpgp.js") {
+    opts.onEngine?.("openpgp.js", "asked for");
+    return decryptWithOpenpgp(input, passphrase);
+  }
   const head = await readHead(input, passphrase);
   if (head.kind === "fallback") {
     opts.onEngine?.("openpgp.js", head.reason);
