@@ -185,18 +185,23 @@ async function stageOrigin(origin: Origin, opts: StageOptions, onBytes: (n: numb
     );
     raw.on("error", (err) => counted.destroy(err));
     plain = isEncrypted(origin.layout) ? await decryptStream(counted, opts.passphrase()) : counted;
+    if (isEncrypted(origin.layout)) {
+      // Decryption hands out pieces of the download's size (openpgp.js: a few KB); zstd, its worker
+      // (one message per piece) and the disk work far better on 1 MiB.
+      const decrypted = plain;
+      plain = decrypted.pipe(rechunk(1 << 20));
+      decrypted.on("error", (err) => plain!.destroy(err));
+    }
     if (isZstd(origin.layout)) {
-      // zstd runs on a worker thread, beside the download and decryption on this one; it gets 1 MiB
-      // pieces (one message each way), which are this pipeline's own and so are moved, not copied.
+      // zstd runs on a worker thread, beside the download and decryption on this one. The 1 MiB
+      // pieces are this pipeline's own, so they are moved to it, not copied.
       const small = origin.size !== null && origin.size < SMALL_ARCHIVE;
-      const joined = plain.pipe(rechunk(1 << 20));
-      const z = small ? zstdDecompress() : zstdDecompressOffThread({ transferInput: true });
+      const z = small ? zstdDecompress() : zstdDecompressOffThread({ transferInput: isEncrypted(origin.layout) });
       const out = new PassThrough();
       plain.on("error", (err) => out.destroy(err));
-      joined.on("error", (err) => out.destroy(err));
       z.on("error", (err) => out.destroy(err));
       out.on("close", () => z.destroy());
-      joined.pipe(z).pipe(out);
+      plain.pipe(z).pipe(out);
       plain = out;
     }
     if (isTar(origin.layout)) {
