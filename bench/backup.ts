@@ -2,8 +2,9 @@
  * `npm run bench:backup` — Lifeboat's backup against the seed CronJob's, same database, same store.
  *
  * 1. Generates a ~200 MB kine database (generateKineDb: lease churn, events, old_value copies; by
- *    default with compaction stalled, the incident's growth; BENCH_COMPACTION=healthy|stuck|
- *    stuck-after-healthy, BENCH_DB_BYTES to change the size).
+ *    default with compaction stalled, the incident's growth; BENCH_COMPACTION=stuck-after-healthy
+ *    for a database kine compacted for a while first; a healthy simulated cluster stays a few MB and
+ *    never reaches 200 MB; BENCH_DB_BYTES to change the size).
  * 2. Runs the seed job (`SEED_CRONJOB`, default ../shared/bench/seed-cronjob.sh: Debian's tar, zstd,
  *    gpg, sqlite3 and awscli, with /usr/bin first on PATH so a pyenv `aws` shim cannot shadow it),
  *    then `lifeboat-agent backup` (the installed bin, i.e. the bundle), both against one local
@@ -33,7 +34,7 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 const OUT = path.join(ROOT, "bench", "out", "backup");
 const SEED = path.resolve(ROOT, process.env.SEED_CRONJOB ?? "../shared/bench/seed-cronjob.sh");
 const DB_BYTES = Number(process.env.BENCH_DB_BYTES ?? 200_000_000);
-const COMPACTION = (process.env.BENCH_COMPACTION ?? "stuck") as "healthy" | "stuck" | "stuck-after-healthy";
+const COMPACTION = (process.env.BENCH_COMPACTION ?? "stuck") as "stuck" | "stuck-after-healthy";
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20);
 const TUNED_ENV = { NODE_OPTIONS: "--max-semi-space-size=1", MALLOC_MMAP_THRESHOLD_: "131072" };
 

@@ -1,19 +1,18 @@
 import type { BackupStore } from "../../lib/storage";
 import type { BackupSet } from "../../lib/backups/grouping";
 import { openArchive, readHead } from "./archive-pipeline";
-import { quickCheckPassphrase } from "./openpgp-quick-check";
 
 /**
  * What "wrong passphrase" means for a backup. Encrypting always succeeds, whatever the passphrase, so
  * a typo in LIFEBOAT_PASSPHRASE_FILE would silently produce backups that the passphrase the user keeps
  * cannot open — found out only on the day of a restore. So before uploading, the agent proves its
  * passphrase opens the newest existing set in the store:
- * - first OpenPGP's quick check on the archive's first bytes (openpgp-quick-check.ts), then
  * - a Lifeboat set: its token archive (a few hundred bytes) is decrypted and decompressed to the end,
  *   so OpenPGP's integrity check (MDC) runs;
- * - else a seed CronJob set (`gpg -c`): the quick check on its logical backup (or, when the quick
- *   check cannot tell, its first bytes must decrypt to "SQLite format 3", or a zstd frame for the
- *   file archive);
+ * - else a seed CronJob set (`gpg -c`): the first bytes of its logical backup must decrypt to
+ *   "SQLite format 3" (or, for the file archive, to a zstd frame). decryptStream answers a wrong
+ *   passphrase from the message's first bytes (OpenPGP's quick check, what gpg calls "bad session
+ *   key"), so this reads a few KB of a large archive;
  * - an empty store: nothing to compare with; this first set defines the passphrase.
  * A mismatch fails the backup before the snapshot (nothing uploaded) unless the caller passes
  * `allowNewPassphrase` for a deliberate change of passphrase.
@@ -51,13 +50,6 @@ export async function checkPassphrase(store: BackupStore, sets: BackupSet[], pas
     target.format === "lifeboat"
       ? target.objects.find((o) => o.kind === "lifeboat-token")!
       : (target.objects.find((o) => o.kind === "logical") ?? target.objects.find((o) => o.kind === "file-archive")!);
-  // The quick check first: it answers from the first bytes, where a streaming decrypt with a wrong
-  // passphrase can stall (see openpgp-quick-check.ts).
-  const quick = quickCheckPassphrase(await readHead(await store.get(obj.key), 4096), passphrase);
-  if (quick === "wrong") throw new PassphraseMismatchError(target.id, obj.key);
-  // A seed archive that passes the quick check needs no second key derivation through openpgp.js
-  // (gpg's default S2K hashes 65 MB: ~0.2 s each time).
-  if (quick === "ok" && target.format === "seed") return `the passphrase opens the newest existing backup (${obj.key})`;
   const input = await store.get(obj.key);
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -20,8 +20,8 @@ describe("snapshots of a live kine database, while a kine-like writer process wr
   beforeAll(async () => {
     dir = tmp();
     db = path.join(dir, "state.db");
-    // A database with history and compaction behind it, left in WAL mode like a running k3s.
-    generateKineDb(db, { targetBytes: 12_000_000, compaction: "healthy", keepWal: true, seed: 7 });
+    // A database with compaction behind it (then stalled), left in WAL mode like a running k3s.
+    generateKineDb(db, { targetBytes: 12_000_000, compaction: "stuck-after-healthy", keepWal: true, seed: 7 });
   });
   afterAll(async () => {
     if (writer && writer.process.exitCode === null) await writer.stop().catch(() => {});
@@ -87,7 +87,7 @@ describe("snapshot errors say what is wrong", () => {
   it("refuses a staging directory where the copy would overwrite a file (or the live database)", async () => {
     const { d } = staging();
     const f = path.join(d, "snapshot.db");
-    generateKineDb(f, { targetBytes: 500_000, seed: 4 });
+    generateKineDb(f, { targetBytes: 500_000, compaction: "stuck", seed: 4 });
     const before = execFileSync("sha256sum", [f]).toString();
     const err = await takeSnapshot(f, d, "backup-one-step").catch((e) => e);
     expect(err).toBeInstanceOf(SnapshotError);
@@ -132,7 +132,7 @@ describe("snapshot errors say what is wrong", () => {
   it("a damaged database never yields a snapshot that passes", async () => {
     const { d } = staging();
     const f = path.join(d, "state.db");
-    generateKineDb(f, { targetBytes: 2_000_000, seed: 3 });
+    generateKineDb(f, { targetBytes: 2_000_000, compaction: "stuck", seed: 3 });
     // Overwrite a run of pages in the middle of the file with garbage.
     const size = statSync(f).size;
     const fd = openSync(f, "r+");

@@ -12,14 +12,15 @@ export interface TestServerDir {
 }
 
 /**
- * Builds a server dir below `root` like a k3s server's, with a generated kine database of `targetBytes`
- * (a healthy, compacted database stays small: use compaction "stuck" for sizes beyond a few MB).
+ * Builds a server dir below `root` like a k3s server's, with a generated kine database of `targetBytes`:
+ * compacted by kine for its first half, then with compaction stalled (a healthy simulated cluster
+ * stays the same size, so it could never reach an arbitrary target).
  */
-export function makeTestServerDir(root: string, opts: { targetBytes?: number; seed?: number; compaction?: "healthy" | "stuck" } = {}): TestServerDir {
+export function makeTestServerDir(root: string, opts: { targetBytes?: number; seed?: number; compaction?: "stuck" | "stuck-after-healthy" } = {}): TestServerDir {
   const serverDir = path.join(root, "server");
   mkdirSync(path.join(serverDir, "db"), { recursive: true, mode: 0o700 });
   const dbPath = path.join(serverDir, "db", "state.db");
-  const generated = generateKineDb(dbPath, { targetBytes: opts.targetBytes ?? 3_000_000, compaction: opts.compaction ?? "healthy", keepWal: true, seed: opts.seed ?? 11 });
+  const generated = generateKineDb(dbPath, { targetBytes: opts.targetBytes ?? 3_000_000, compaction: opts.compaction ?? "stuck-after-healthy", keepWal: true, seed: opts.seed ?? 11 });
   writeFileSync(path.join(serverDir, "token"), generated.token + "\n", { mode: 0o600 });
   symlinkSync("token", path.join(serverDir, "node-token")); // k3s's node-token is a link to token
   mkdirSync(path.join(serverDir, "cred"), { mode: 0o700 });
