@@ -2,9 +2,8 @@
  * `npm run bench:backup` — Lifeboat's backup against the seed CronJob's, same database, same store.
  *
  * 1. Generates a ~200 MB kine database (generateKineDb: lease churn, events, old_value copies; by
- *    default with compaction stalled, the incident's growth; BENCH_COMPACTION=stuck-after-healthy
- *    for a database kine compacted for a while first; a healthy simulated cluster stays a few MB and
- *    never reaches 200 MB; BENCH_DB_BYTES to change the size).
+ *    with compaction stalled, the incident's growth — a healthy simulated cluster stays a few MB;
+ *    BENCH_DB_BYTES changes the size).
  * 2. Runs the seed job (`SEED_CRONJOB`, default ../shared/bench/seed-cronjob.sh: Debian's tar, zstd,
  *    gpg, sqlite3 and awscli, with /usr/bin first on PATH so a pyenv `aws` shim cannot shadow it),
  *    then `lifeboat-agent backup` (the installed bin, i.e. the bundle), both against one local
@@ -34,7 +33,6 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 const OUT = path.join(ROOT, "bench", "out", "backup");
 const SEED = path.resolve(ROOT, process.env.SEED_CRONJOB ?? "../shared/bench/seed-cronjob.sh");
 const DB_BYTES = Number(process.env.BENCH_DB_BYTES ?? 200_000_000);
-const COMPACTION = (process.env.BENCH_COMPACTION ?? "stuck") as "stuck" | "stuck-after-healthy";
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20);
 const TUNED_ENV = { NODE_OPTIONS: "--max-semi-space-size=1", MALLOC_MMAP_THRESHOLD_: "131072" };
 
@@ -128,14 +126,14 @@ async function main(): Promise<void> {
   if (!existsSync(SEED)) throw new Error(`The seed job is not at ${SEED}: set SEED_CRONJOB to its path.`);
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
-  console.log(`bench:backup — ${mb(DB_BYTES)} kine database (compaction: ${COMPACTION}); machine: ${(await import("node:os")).cpus().length} cores\n`);
+  console.log(`bench:backup — ${mb(DB_BYTES)} kine database (compaction stalled); machine: ${(await import("node:os")).cpus().length} cores\n`);
 
   // 1. The database, in a k3s-like server directory (WAL mode, as a live k3s leaves it).
   const serverDir = path.join(OUT, "server");
   mkdirSync(path.join(serverDir, "db"), { recursive: true });
   const dbPath = path.join(serverDir, "db", "state.db");
   let t = performance.now();
-  const gen = generateKineDb(dbPath, { targetBytes: DB_BYTES, compaction: COMPACTION, keepWal: true, seed: 1 });
+  const gen = generateKineDb(dbPath, { targetBytes: DB_BYTES, compaction: "stuck", keepWal: true, seed: 1 });
   writeFileSync(path.join(serverDir, "token"), gen.token + "\n", { mode: 0o600 });
   console.log(`generated ${mb(gen.bytes)}, ${gen.rows} rows in ${secs(performance.now() - t)}`);
   const passFile = path.join(OUT, "passphrase");

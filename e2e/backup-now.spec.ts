@@ -23,7 +23,7 @@ test.beforeAll(async ({}, testInfo) => {
   work = mkdtempSync(path.join(tmpdir(), "lifeboat-e2e-backup-now-"));
   s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
   // Big enough (~40 MB, compaction stalled) that the backup takes a moment and its progress shows.
-  const server = makeTestServerDir(path.join(work, "k3s"), { targetBytes: 40_000_000, seed: 21, compaction: "stuck" });
+  const server = makeTestServerDir(path.join(work, "k3s"), { targetBytes: 40_000_000, seed: 21 });
   const passphrase = path.join(work, "passphrase");
   writeFileSync(passphrase, "e2e backup passphrase\n", { mode: 0o400 });
   const store = { AWS_S3_ENDPOINT: s3.endpoint, AWS_S3_BUCKET: "backups", AWS_S3_PATH: "k3s", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" };

@@ -12,15 +12,15 @@ export interface TestServerDir {
 }
 
 /**
- * Builds a server dir below `root` like a k3s server's, with a generated kine database of `targetBytes`:
- * compacted by kine for its first half, then with compaction stalled (a healthy simulated cluster
- * stays the same size, so it could never reach an arbitrary target).
+ * Builds a server dir below `root` like a k3s server's, with a generated kine database of `targetBytes`
+ * whose compaction stalled (a healthy simulated cluster stays a few MB, so only a stalled one reaches
+ * an arbitrary size).
  */
-export function makeTestServerDir(root: string, opts: { targetBytes?: number; seed?: number; compaction?: "stuck" | "stuck-after-healthy" } = {}): TestServerDir {
+export function makeTestServerDir(root: string, opts: { targetBytes?: number; seed?: number } = {}): TestServerDir {
   const serverDir = path.join(root, "server");
   mkdirSync(path.join(serverDir, "db"), { recursive: true, mode: 0o700 });
   const dbPath = path.join(serverDir, "db", "state.db");
-  const generated = generateKineDb(dbPath, { targetBytes: opts.targetBytes ?? 3_000_000, compaction: opts.compaction ?? "stuck-after-healthy", keepWal: true, seed: opts.seed ?? 11 });
+  const generated = generateKineDb(dbPath, { targetBytes: opts.targetBytes ?? 3_000_000, compaction: "stuck", keepWal: true, seed: opts.seed ?? 11 });
   writeFileSync(path.join(serverDir, "token"), generated.token + "\n", { mode: 0o600 });
   symlinkSync("token", path.join(serverDir, "node-token")); // k3s's node-token is a link to token
   mkdirSync(path.join(serverDir, "cred"), { mode: 0o700 });
