@@ -187,13 +187,13 @@ async function stageOrigin(origin: Origin, opts: StageOptions, onBytes: (n: numb
     plain = isEncrypted(origin.layout) ? await decryptStream(counted, opts.passphrase()) : counted;
     if (isEncrypted(origin.layout)) {
       // Decryption hands out pieces of the download's size (openpgp.js: a few KB); zstd, its worker
-      // (one message per piece) and the disk work far better on 1 MiB.
+      // (one message per piece) and the disk work better on 256 KiB pieces (here faster than 0.5–4 MiB).
       const decrypted = plain;
-      plain = decrypted.pipe(rechunk(1 << 20));
+      plain = decrypted.pipe(rechunk(256 * 1024));
       decrypted.on("error", (err) => plain!.destroy(err));
     }
     if (isZstd(origin.layout)) {
-      // zstd runs on a worker thread, beside the download and decryption on this one. The 1 MiB
+      // zstd runs on a worker thread, beside the download and decryption on this one. The 256 KiB
       // pieces are this pipeline's own, so they are moved to it, not copied.
       const small = origin.size !== null && origin.size < SMALL_ARCHIVE;
       const z = small ? zstdDecompress() : zstdDecompressOffThread({ transferInput: isEncrypted(origin.layout) });

@@ -22,12 +22,12 @@ const require = createRequire(import.meta.url);
 const ZSTD_BINDING = require.resolve("zstd-napi/binding.js");
 
 // Plain CommonJS: eval workers do not go through the TypeScript loader. The loop is zstd-napi's
-// DecompressStream's, with 1 MiB output buffers (fewer, bigger messages back).
+// DecompressStream's, with 512 KiB output buffers (fewer, bigger messages back).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const binding = require(workerData.binding);
 const dctx = new binding.DCtx();
-const OUT = 1 << 20;
+const OUT = 512 * 1024;
 let inFrame = false;
 parentPort.on("message", (m) => {
   if (m.end) {
@@ -68,7 +68,7 @@ type WorkerReply = { outs: { buf: ArrayBuffer; len: number }[] } | { error: stri
  * A zstd decompressor like zstdDecompress (same errors), that decompresses on a worker thread: the
  * main thread keeps downloading and decrypting while the worker inflates, so the two overlap on
  * two cores (a restore's stage step spent ~0.3 s of 0.7 s in zstd on the main thread). Feed it big
- * chunks (~1 MiB): each is one message to the worker and back. With `transferInput`, chunks that
+ * chunks (a few hundred KiB): each is one message to the worker and back. With `transferInput`, chunks that
  * own their whole memory are moved to the worker instead of copied: they are unusable afterwards,
  * so only for chunks nobody else holds.
  */
