@@ -8,7 +8,8 @@ import { memoryPacer } from "./memory-pacer";
 import { tarHeader, tarPadding, tarStream, type TarEntry } from "./tar-stream";
 
 /**
- * The packaging pipeline and the archive layouts it writes. H3's restore reads exactly this.
+ * The packaging pipeline and the archive layouts it writes (also in lib/contracts/backup-names.ts);
+ * the restore (agent/restore) reads exactly this.
  *
  * One Lifeboat set = four objects under AWS_S3_PATH with one UTC timestamp (lib/contracts/backup-names.ts):
  *   lifeboat_<ts>_state.db.zst.gpg    the verified snapshot file itself (VACUUM INTO copy that passed
@@ -17,7 +18,8 @@ import { tarHeader, tarPadding, tarStream, type TarEntry } from "./tar-stream";
  *                                     (the same verified snapshot: never the live file, its -wal or -shm),
  *                                     `token`, `cred/**`, `tls/**` (whichever exist); regular files and
  *                                     directories only (symlinks, devices skipped), modes preserved,
- *                                     owner 0:0 (root/root) in every header; zstd; OpenPGP
+ *                                     owner 0:0 (root/root) in every header; zstd (several frames
+ *                                     in a row, see uploadSnapshotArchives); OpenPGP
  *   lifeboat_<ts>_token.tar.zst.gpg   tar with `token`, same header rules; zstd; OpenPGP
  *   lifeboat_<ts>_manifest.json       BackupManifest (lib/contracts/manifest.ts), plain JSON, no secrets,
  *                                     uploaded LAST: a set without it is incomplete and never trusted

@@ -143,8 +143,7 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     job.detail("snapshot", `${snap.method}: ${mb(snap.bytes)} in ${secs(snap.ms)}`);
     log.info({ method: snap.method, ms: Math.round(snap.ms), bytes: snap.bytes }, "snapshot taken");
 
-    // 5-6. Package and upload, streaming from the snapshot: database and server files from one
-    // compression pass, side by side; then the token archive.
+    // 3. What the server archive holds besides the snapshot.
     const dbDirStat = await fsp.stat(path.dirname(cfg.dbPath));
     const head: TarEntry[] = [
       { name: "db", type: "dir", mode: dbDirStat.mode & 0o7777, size: 0, mtime: time },
@@ -162,9 +161,10 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     let restDone = 0;
     const progress = () => job.progress(Math.min(snapDone, snap.bytes) + Math.min(restDone, restBytes), total);
     progress();
-    // 3-5. Upload while PRAGMA integrity_check and the statistics run on the same copy on a worker
-    // thread (the second core): the manifest, which alone marks a set good, is written only after
-    // the check passed; a failed check aborts the upload and removes what was uploaded.
+    // 4. Upload (database and server files from one compression pass, side by side) while
+    // PRAGMA integrity_check and the statistics run on the same copy on a worker thread (the second
+    // core). The manifest, which alone marks a set good, is written only after the check passed; a
+    // failed check aborts the upload and what was uploaded is removed.
     job.step("upload");
     job.detail("integrity", "running alongside the upload…");
     const check = checkSnapshotInWorker(snap.path, cfg.dbPath);
@@ -201,6 +201,7 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     timings.stats = checked.statsMs;
     const st = checked.stats;
     job.detail("stats", `${st.rowCount} rows, revision ${st.currentRevision}, compaction lag ${st.compactionLag}`);
+    // 5. The token archive.
     job.step("upload-token");
     uploaded.push(names.token);
     t = performance.now();
@@ -209,12 +210,12 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     job.progress(total, total);
     job.detail("upload-token", `${mb(token.size)} in ${secs(timings.uploadToken)}`);
 
-    // 8. Verify what the store holds, then the manifest, last: its presence marks a complete set.
+    // 6. Verify what the store holds, then the manifest, last: its presence marks a complete set.
     job.step("manifest");
     t = performance.now();
     for (const o of [logical, files, token]) {
-      const head = await store.head(o.key);
-      if (head.size !== o.size) throw new BackupStepError(`The store holds ${head.size} bytes for ${o.key} but ${o.size} were uploaded; the store is not keeping objects intact.`);
+      const stored = await store.head(o.key);
+      if (stored.size !== o.size) throw new BackupStepError(`The store holds ${stored.size} bytes for ${o.key} but ${o.size} were uploaded; the store is not keeping objects intact.`);
     }
     timings.verify = performance.now() - t;
     const objects: ManifestObject[] = [
@@ -242,7 +243,7 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     job.detail("manifest", `${names.manifest} written; ${objects.length} archives verified in the store`);
     uploaded.length = 0; // the set is complete: nothing to clean up from here on
 
-    // 9. Retention, after the new set is safely in place. Its failure does not undo the backup.
+    // 7. Retention, after the new set is safely in place. Its failure does not undo the backup.
     let retention: BackupResult["retention"] = null;
     let retentionError: string | null = null;
     if (request.retention) {

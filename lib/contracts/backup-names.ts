@@ -12,8 +12,20 @@ import { z } from "zod";
  * Lifeboat agent:
  *   lifeboat_<ts>_state.db.zst.gpg    verified snapshot of state.db, zstd, OpenPGP     → "lifeboat-logical"
  *   lifeboat_<ts>_server.tar.zst.gpg  tar of db/ + token + cred/ + tls/, zstd, OpenPGP → "lifeboat-files"
- *   lifeboat_<ts>_token.tar.zst.gpg   tar of token (+ node-token), zstd, OpenPGP       → "lifeboat-token"
+ *   lifeboat_<ts>_token.tar.zst.gpg   tar of token, zstd, OpenPGP                      → "lifeboat-token"
  *   lifeboat_<ts>_manifest.json       statistics and sha256s, not encrypted, no secrets → "manifest"
+ *
+ * Lifeboat archive layouts (written by agent/backup/archive-pipeline.ts; restores read exactly this):
+ *   state.db.zst.gpg   the snapshot file itself (a VACUUM INTO copy that passed PRAGMA integrity_check)
+ *   server.tar.zst.gpg tar with entries relative to the k3s server dir: `db/`, `db/state.db` (that same
+ *                      snapshot — never the live file, its -wal or -shm), `token`, `cred/**`, `tls/**`
+ *                      (whichever exist); regular files and directories only (symlinks such as
+ *                      node-token, devices, sockets are skipped); modes preserved; owner 0:0 in every
+ *                      header; long names in PAX headers. Its zstd stream is several frames in a row.
+ *   token.tar.zst.gpg  tar with `token` only (same header rules)
+ *   All three: zstd, then OpenPGP symmetric AES-256, SEIPD v1 (no AEAD, no OpenPGP compression), so
+ *   `gpg --batch --passphrase-file F -d X | zstd -d | tar -x` opens them. The manifest is uploaded
+ *   last: a set without it is incomplete and never counts as a backup.
  */
 export const OBJECT_KINDS = ["file-archive", "logical", "lifeboat-logical", "lifeboat-files", "lifeboat-token", "manifest"] as const;
 export const ObjectKind = z.enum(OBJECT_KINDS);
