@@ -8,7 +8,7 @@ import { S3BackupStore, listAll } from "../../lib/storage";
 import { Job } from "../../lib/contracts/agent-jobs";
 import { BackupList, BackupResult, LiveStats, RetentionReport } from "../../lib/contracts/agent-backup";
 import { lifeboatObjectNames, seedObjectNames } from "../../lib/contracts/backup-names";
-import { loadAgentConfig } from "../config";
+import { AgentConfigError, loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { buildAgentApp, type AgentApp } from "../server";
 import { makeTestServerDir, type TestServerDir } from "../backup/test-server-dir";
@@ -279,5 +279,48 @@ describe("the agent's S3 store loads the AWS SDK on first use", () => {
     await lazy.put("a.txt", Readable.from([Buffer.from("hello")]));
     expect((await lazy.head("a.txt")).size).toBe(5);
     expect((await lazy.list()).objects.map((o) => o.key)).toEqual(["a.txt"]);
+  });
+});
+
+describe("scheduled backups", () => {
+  it("serve runs backups on LIFEBOAT_BACKUP_SCHEDULE through the same job path", async () => {
+    // The schedule starts with the modules, as in `serve` (startAgent above does not start them).
+    const config = loadAgentConfig({
+      LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
+      LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
+      LIFEBOAT_STATE_DIR: path.join(work, "state"),
+      AWS_S3_ENDPOINT: s3.endpoint,
+      AWS_S3_BUCKET: "backups",
+      AWS_S3_PATH: "scheduled",
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      LIFEBOAT_AGENT_TOKEN: TOKEN,
+      LIFEBOAT_BACKUP_SCHEDULE: "*/2 * * * * *",
+      LOG_LEVEL: "silent",
+    });
+    const served = buildAgentApp(makeDeps(config));
+    apps.push(served);
+    const { url: servedUrl } = await served.listen(0, "127.0.0.1", true);
+    let jobs: Job[] = [];
+    for (let i = 0; i < 100 && !jobs.some((j) => j.type === "backup" && j.state === "succeeded"); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      jobs = (await call(`${servedUrl}/jobs`, "GET")).json.jobs;
+    }
+    const done = jobs.find((j) => j.type === "backup" && j.state === "succeeded");
+    expect(done, JSON.stringify(jobs)).toBeDefined();
+    const list = BackupList.parse((await call(`${servedUrl}/backups`, "GET")).json);
+    expect(list.sets.map((s) => s.id)).toContain(BackupResult.parse(done!.result).setId);
+    expect(list.schedule.cron).toBe("*/2 * * * * *");
+    await served.close();
+    apps.splice(apps.indexOf(served), 1);
+  });
+
+  it("an invalid schedule stops serve with a message naming LIFEBOAT_BACKUP_SCHEDULE", async () => {
+    const config = loadAgentConfig({ LIFEBOAT_K3S_SERVER_DIR: server.serverDir, LIFEBOAT_AGENT_TOKEN: TOKEN, LIFEBOAT_BACKUP_SCHEDULE: "every day", LOG_LEVEL: "silent" });
+    const app = buildAgentApp(makeDeps(config));
+    apps.push(app);
+    const err = await app.listen(0, "127.0.0.1", true).catch((e) => e);
+    expect(err).toBeInstanceOf(AgentConfigError);
+    expect(err.message).toMatch(/^LIFEBOAT_BACKUP_SCHEDULE: "every day" is not a cron expression/);
   });
 });
