@@ -190,6 +190,22 @@ describe("lifeboat-agent backup → s3rver → gpg, zstd, tar, sqlite3 (round tr
     expect(parsed.liveFiles.db).toBe(statSync(server.dbPath).size);
     // The stats snapshot is cleaned up.
     expect(readdirSync(path.join(work, "state", "snapshots"))).toEqual([]);
+    // Retention with LIFEBOAT_KEEP_LAST=1 and no daily/weekly/monthly: the dry run names the older set,
+    // without --yes nothing is deleted (no terminal to ask), with --yes it goes.
+    const policy = { LIFEBOAT_KEEP_LAST: "1", LIFEBOAT_KEEP_DAILY: "0", LIFEBOAT_KEEP_WEEKLY: "0", LIFEBOAT_KEEP_MONTHLY: "0" };
+    const dry = await cli(["retention", "--dry-run"], agentEnv("roundtrip", policy));
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^KEEP +lifeboat-\S+ +newest complete set \(always kept\)/m);
+    expect(dry.stdout).toMatch(/^DELETE +lifeboat-\S+ +not among the last 1 sets/m);
+    expect(dry.stdout).toMatch(/1 kept, 1 would delete, 0 not managed by retention\./);
+    const refused = await cli(["retention"], agentEnv("roundtrip", policy));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/Nothing deleted\. Pass --yes/);
+    expect(await keys("roundtrip")).toHaveLength(8);
+    const applied = await cli(["retention", "--yes", "--json"], agentEnv("roundtrip", policy));
+    expect(applied.code).toBe(0);
+    expect(JSON.parse(applied.stdout).deleted).toHaveLength(4);
+    expect(await keys("roundtrip")).toEqual([result.keys.files, result.keys.logical, result.keys.manifest, result.keys.token].sort());
   });
 });
 
