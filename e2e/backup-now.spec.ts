@@ -81,7 +81,7 @@ test("Back up now shows live progress, and the new set appears in the history wi
   await keepScreenshot(page, testInfo, "backup-now-set-detail");
 });
 
-test("a second click while nothing runs starts another backup; errors from the agent are shown as sentences", async ({ page }) => {
+test("a second click while nothing runs starts another backup; errors from the agent are shown as sentences", async ({ page }, testInfo) => {
   const backups = new BackupsPage(page, dash.url);
   await backups.goto();
   await page.getByRole("button", { name: "Back up now" }).click();
@@ -93,4 +93,7 @@ test("a second click while nothing runs starts another backup; errors from the a
   await page.getByRole("button", { name: "Close" }).click();
   await page.getByRole("button", { name: "Back up now" }).click();
   await expect(page.locator("#backup-now-status").getByRole("alert")).toContainText(/Cannot reach the agent/);
+  await expect(page.locator("#backup-now-status")).toContainText("Backup failed");
+  await expect(page.locator("#backup-now-status")).not.toContainText("is in the store");
+  await keepScreenshot(page, testInfo, "backup-now-agent-down");
 });

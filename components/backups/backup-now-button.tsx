@@ -40,7 +40,12 @@ export function BackupNowButton() {
       setJobId(s.jobId);
       setJoined(s.alreadyRunning);
     },
-    onMutate: () => setOpen(true),
+    onMutate: () => {
+      // A new attempt: forget the previous job, so its result never shows next to this one's error.
+      setJobId(null);
+      setJoined(false);
+      setOpen(true);
+    },
   });
 
   const job = useQuery({
