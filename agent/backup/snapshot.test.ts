@@ -53,8 +53,10 @@ describe("snapshots of a live kine database, while a kine-like writer process wr
       await removeStaging(staging);
     }
     const report = await writer.stop();
-    // The writer was live throughout: every snapshot saw a newer revision than the one before.
-    for (let i = 1; i < revisions.length; i++) expect(revisions[i]).toBeGreaterThan(revisions[i - 1]);
+    // The writer was live throughout: the revisions the snapshots saw climb (two snapshots between the
+    // same two ticks may see the same one).
+    for (let i = 1; i < revisions.length; i++) expect(revisions[i]).toBeGreaterThanOrEqual(revisions[i - 1]);
+    expect(new Set(revisions).size).toBeGreaterThan(10);
     expect(report.compactions).toBeGreaterThan(3);
     expect(report.rowsCompacted).toBeGreaterThan(0);
     expect(report.ticks).toBeGreaterThan(20);
