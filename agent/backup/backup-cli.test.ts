@@ -19,7 +19,12 @@ const KEY_ID = "lifeboat-test-key";
 const SECRET = "lifeboat-test-secret-Zq81";
 const PASSPHRASE = "correct horse battery staple";
 
-const tmp = (p = "lifeboat-bk-") => mkdtempSync(path.join(tmpdir(), p));
+const made: string[] = [];
+const tmp = (p = "lifeboat-bk-") => {
+  const d = mkdtempSync(path.join(tmpdir(), p));
+  made.push(d);
+  return d;
+};
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 const sh = (cmd: string, args: string[], env: Record<string, string> = {}) => execFileSync(cmd, args, { env: { ...process.env, ...env }, stdio: "pipe" }).toString().trim();
 
@@ -60,7 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   stopGpgAgents();
   await s3?.stop();
-  rmSync(work, { recursive: true, force: true });
+  for (const d of made) rmSync(d, { recursive: true, force: true });
 });
 
 /** Agent environment for one isolated prefix of the bucket. */

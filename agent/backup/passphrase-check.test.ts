@@ -1,5 +1,5 @@
 import { describe, it, expect, afterAll } from "vitest";
-import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
@@ -12,7 +12,15 @@ import { stopGpgAgents, useGnupgHome } from "./test-server-dir";
 
 afterAll(() => stopGpgAgents());
 
-const tmp = () => mkdtempSync(path.join(tmpdir(), "lifeboat-pp-"));
+const made: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(path.join(tmpdir(), "lifeboat-pp-"));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 function gpgEncrypt(dir: string, file: string, passphrase: string, extra: string[] = []): Buffer {
   writeFileSync(path.join(dir, "pass"), passphrase + "\n");

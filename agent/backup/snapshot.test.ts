@@ -8,7 +8,15 @@ import { generateKineDb } from "../kine/generator";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer";
 import { takeSnapshot, checkSnapshot, SnapshotError, makeStaging, removeStaging, type SnapshotMethod } from "./snapshot";
 
-const tmp = () => mkdtempSync(path.join(tmpdir(), "lifeboat-snap-"));
+const made: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(path.join(tmpdir(), "lifeboat-snap-"));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sqlite3 = (file: string, sql: string) => execFileSync("sqlite3", [file, sql]).toString().trim();
 

@@ -166,7 +166,7 @@ describe("POST /backups → job → set in the store", () => {
   });
 
   it("a failed backup job says why, and leaves no objects behind", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "lifeboat-api-bad-"));
+    const dir = path.join(work, "bad-server");
     const bad = makeTestServerDir(dir, { targetBytes: 300_000 });
     writeFileSync(bad.dbPath, "not a database at all".repeat(100));
     const { url } = await startAgent("api-fail", { LIFEBOAT_K3S_SERVER_DIR: bad.serverDir });
