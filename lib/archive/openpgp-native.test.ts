@@ -5,7 +5,7 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { Readable } from "node:stream";
 import { createDecipheriv, createHash, randomBytes } from "node:crypto";
-import { encryptStream, decryptStream, WrongPassphraseError, CorruptArchiveError, type DecryptEngine } from "./openpgp-stream";
+import { encryptStream, encryptStreamWithOpenpgp, decryptStream, WrongPassphraseError, CorruptArchiveError, type DecryptEngine } from "./openpgp-stream";
 import { CfbDecipher, deriveS2kKey } from "./openpgp-native";
 
 // The native OpenPGP reader against what the real GnuPG (2.2 here) writes, every variant it claims,
@@ -142,25 +142,71 @@ describe("native OpenPGP decryption of what gpg writes", () => {
     expect(got.data.length).toBe(0);
   });
 
-  it("what encryptStream writes (an encrypted session key in the SKESK, partial lengths), and gpg reads it too", async () => {
+  it("what openpgp.js writes (an encrypted session key in the SKESK, its partial lengths)", async () => {
     const big = payload(2_500_000);
-    const enc = await collect(await encryptStream(Readable.from([big]), PASS));
+    const enc = await collect(await encryptStreamWithOpenpgp(Readable.from([big]), PASS));
     const got = await decrypt(pieces(enc, 100_000));
     expect(got.engine).toBe("native");
     expect(sha(got.data)).toBe(sha(big));
+  });
+});
+
+describe("what Lifeboat writes (openpgp-encrypt.ts): gpg, the native reader and openpgp.js all read it", () => {
+  function gpgDecrypt(enc: Buffer): Buffer {
     writeFileSync(path.join(dir, "lifeboat.gpg"), enc);
     writeFileSync(path.join(dir, "pass"), PASS);
-    const byGpg = execFileSync("gpg", ["--batch", "--quiet", "--passphrase-file", path.join(dir, "pass"), "-d", path.join(dir, "lifeboat.gpg")], {
+    return execFileSync("gpg", ["--batch", "--quiet", "--passphrase-file", path.join(dir, "pass"), "-d", path.join(dir, "lifeboat.gpg")], {
       env: { ...process.env, GNUPGHOME: gnupgHome },
       maxBuffer: 1 << 25,
       stdio: ["pipe", "pipe", "pipe"],
     });
-    expect(sha(byGpg)).toBe(sha(big));
-    // openpgp.js, asked for, reads the same bytes.
-    let engine: DecryptEngine | null = null;
-    const viaOpenpgp = await collect(await decryptStream(Readable.from([enc]), PASS, { engine: "openpgp.js", onEngine: (e) => (engine = e) }));
-    expect(engine).toBe("openpgp.js");
-    expect(sha(viaOpenpgp)).toBe(sha(big));
+  }
+
+  // Around the 64 KiB partial-length parts: empty, one byte, under and over 512, exact multiples.
+  for (const size of [0, 1, 191, 192, 8383, 8384, 65_529, 65_530, 65_536, 131_066, 2_500_000]) {
+    it(`${size} bytes, written in pieces of any size`, async () => {
+      const data = payload(size);
+      const enc = await collect(await encryptStream(Readable.from(size ? pieces(data, 40_000, size) : []), PASS));
+      expect(sha(gpgDecrypt(enc))).toBe(sha(data));
+      const got = await decrypt(pieces(enc, 9_000));
+      expect(got.engine).toBe("native");
+      expect(sha(got.data)).toBe(sha(data));
+      let engine: DecryptEngine | null = null;
+      const viaOpenpgp = await collect(await decryptStream(Readable.from([enc]), PASS, { engine: "openpgp.js", onEngine: (e) => (engine = e) }));
+      expect(engine).toBe("openpgp.js");
+      expect(sha(viaOpenpgp)).toBe(sha(data));
+    });
+  }
+
+  it("the packets gpg sees: AES-256 with a salted, iterated SHA-256 S2K, SEIPD v1 with MDC, uncompressed literal data", async () => {
+    const enc = await collect(await encryptStream(Readable.from([payload(200_000)]), PASS));
+    writeFileSync(path.join(dir, "lifeboat.gpg"), enc);
+    const listed = execFileSync("gpg", ["--batch", "--list-packets", "--passphrase-file", path.join(dir, "pass"), path.join(dir, "lifeboat.gpg")], {
+      env: { ...process.env, GNUPGHOME: gnupgHome },
+      encoding: "utf8",
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    expect(listed).toMatch(/symkey enc packet: version 4, cipher 9, aead 0, ?s2k 3, hash 8/);
+    expect(listed).toMatch(/count 16777216 \(224\)/);
+    expect(listed).toMatch(/encrypted data packet:[\s\S]*mdc_method: 2/);
+    expect(listed).toMatch(/literal data packet:[\s\S]*mode b/);
+    expect(listed).not.toMatch(/compressed packet/);
+  });
+
+  it("two messages of the same data and passphrase differ (random salt and prefix)", async () => {
+    const data = payload(1000);
+    const a = await collect(await encryptStream(Readable.from([data]), PASS));
+    const b = await collect(await encryptStream(Readable.from([data]), PASS));
+    expect(a.equals(b)).toBe(false);
+    expect(sha((await decrypt([a])).data)).toBe(sha((await decrypt([b])).data));
+  });
+
+  it("an error of the input reaches the encrypted stream", async () => {
+    const input = new Readable({ read() {} });
+    const out = await encryptStream(input, PASS);
+    input.push(payload(100_000));
+    setTimeout(() => input.destroy(new Error("the snapshot file went away")), 10);
+    await expect(collect(out)).rejects.toThrow("the snapshot file went away");
   });
 });
 

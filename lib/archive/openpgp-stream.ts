@@ -1,27 +1,39 @@
 import { PassThrough, Readable, Transform, type Duplex } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import zlib from "node:zlib";
-import * as openpgp from "openpgp";
+import { createEncryptStream } from "./openpgp-encrypt";
 import { CorruptArchiveError, WrongPassphraseError } from "./errors";
 import { LiteralReader, NativeDecryptor, UnsupportedMessage, isLiteralTag, peekCompressed } from "./openpgp-native";
 
 export { WrongPassphraseError, CorruptArchiveError };
 
-const ENCRYPT_CONFIG = {
-  // SEIPD v1 packets: both GnuPG 2.2 and 2.4 decrypt them (`gpg -d`). v6 AEAD packets neither can.
-  aeadProtect: false,
-  preferredSymmetricAlgorithm: openpgp.enums.symmetric.aes256,
-  // The payload is zstd already; OpenPGP compression would only cost CPU.
-  preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed,
-};
+/** openpgp.js is loaded only when a message needs it (most never do): it is large. */
+const loadOpenpgp = () => import("openpgp");
 
 /**
- * Encrypts a stream with a passphrase as OpenPGP (AES-256, like `gpg -c --cipher-algo AES256`).
- * Streams: memory stays bounded whatever the input size.
+ * Encrypts a stream with a passphrase as OpenPGP: AES-256, SEIPD v1, no OpenPGP compression, like
+ * `gpg -c --cipher-algo AES256 --compress-algo none` (openpgp-encrypt.ts). GnuPG 2.2 and 2.4 read it.
+ * Streams: memory stays bounded whatever the input size. An error of `input` reaches the output.
  */
 export async function encryptStream(input: Readable, passphrase: string): Promise<Readable> {
+  const enc = createEncryptStream(passphrase);
+  input.once("error", (err) => enc.destroy(err));
+  return input.pipe(enc);
+}
+
+/**
+ * The same message written by openpgp.js (an encrypted session key in the SKESK, its own partial
+ * lengths): tests use it to prove the reader handles both writers.
+ */
+export async function encryptStreamWithOpenpgp(input: Readable, passphrase: string): Promise<Readable> {
+  const openpgp = await loadOpenpgp();
+  const config = {
+    aeadProtect: false,
+    preferredSymmetricAlgorithm: openpgp.enums.symmetric.aes256,
+    preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed,
+  };
   const message = await openpgp.createMessage({ binary: Readable.toWeb(input) as unknown as ReadableStream<Uint8Array> });
-  const out = await openpgp.encrypt({ message, passwords: [passphrase], format: "binary", config: ENCRYPT_CONFIG });
+  const out = await openpgp.encrypt({ message, passwords: [passphrase], format: "binary", config });
   return Readable.fromWeb(out as unknown as WebReadableStream<Uint8Array>);
 }
 
@@ -223,6 +235,7 @@ function nativeStream(input: Readable, core: NativeDecryptor, early: Buffer[], e
 
 /** The openpgp.js path, for every message the native reader does not handle. */
 async function decryptWithOpenpgp(input: Readable, passphrase: string): Promise<Readable> {
+  const openpgp = await loadOpenpgp();
   let message;
   try {
     message = await openpgp.readMessage({ binaryMessage: Readable.toWeb(input) as unknown as ReadableStream<Uint8Array> });
