@@ -29,7 +29,8 @@ export function randomStream(total: number, seed = 1): { stream: Readable; sha25
       const buf = Buffer.allocUnsafe(n);
       for (let i = 0; i < n; i += 4) {
         state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-        buf.writeUInt32LE(state, i <= n - 4 ? i : n - 4);
+        if (i <= n - 4) buf.writeUInt32LE(state, i);
+        else for (let j = i; j < n; j++) buf[j] = (state >>> (8 * (j - i))) & 0xff; // a chunk of fewer than 4 bytes
       }
       done += n;
       h.update(buf);

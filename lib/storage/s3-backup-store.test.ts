@@ -4,12 +4,12 @@ import path from "node:path";
 import net from "node:net";
 import { Readable } from "node:stream";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { ListMultipartUploadsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { S3BackupStore } from "./s3-backup-store";
 import { listAll } from "./backup-store";
-import { runBackupStoreContract } from "./backup-store.contract";
+import { runBackupStoreContract, randomStream, sha256OfStream } from "./backup-store.contract";
 import { startEmbeddedS3, type EmbeddedS3 } from "./embedded-s3";
-import { StorageError } from "./errors";
+import { NotFoundError, StorageError } from "./errors";
 
 let s3: EmbeddedS3;
 let n = 0;
@@ -79,5 +79,44 @@ describe("S3BackupStore", () => {
     expect(err.failure).toBe("auth");
     expect(err.message).not.toContain("wrong-secret-xyz");
     await expect(store.put("x", Readable.from([Buffer.from("x")]))).rejects.toMatchObject({ failure: "auth" });
+  });
+  describe("put: parts from a fixed pool of buffers", () => {
+    const PART = 5 * 1024 * 1024;
+    const store = () => new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: "other", prefix: "parts", partSize: PART });
+
+    for (const [name, size] of [
+      ["empty", 0],
+      ["one byte under a part", PART - 1],
+      ["exactly one part (one PutObject)", PART],
+      ["exactly three parts (the last part is not empty)", 3 * PART],
+      ["three parts and a byte", 3 * PART + 1],
+    ] as const) {
+      it(`${name}: the same bytes come back, progress reaches the size`, async () => {
+        const key = `sized-${size}`;
+        const { stream, sha256 } = randomStream(size, size + 3);
+        const seen: number[] = [];
+        await store().put(key, stream, { onProgress: (n) => seen.push(n) });
+        expect((await store().head(key)).size).toBe(size);
+        expect(await sha256OfStream(await store().get(key))).toBe(await sha256);
+        expect(seen.at(-1)).toBe(size);
+        expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+      });
+    }
+
+    it("the source fails after two parts went out: the multipart upload is aborted, no object is left", async () => {
+      let sent = 0;
+      const failing = new Readable({
+        read() {
+          if (sent >= 2 * PART + 123) return void this.destroy(new Error("zstd: corrupted block"));
+          const n = 1 << 20;
+          sent += n;
+          this.push(Buffer.alloc(n, sent & 0xff));
+        },
+      });
+      const err = await store().put("half", failing).catch((e) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err.message).toMatch(/the source stream failed: zstd: corrupted block/);
+      await expect(store().head("half")).rejects.toBeInstanceOf(NotFoundError);
+    });
   });
 });
