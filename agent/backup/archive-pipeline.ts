@@ -23,13 +23,14 @@ import { tarHeader, tarPadding, tarStream, type TarEntry } from "./tar-stream";
  *   lifeboat_<ts>_token.tar.zst.gpg   tar with `token`, same header rules; zstd; OpenPGP
  *   lifeboat_<ts>_manifest.json       BackupManifest (lib/contracts/manifest.ts), plain JSON, no secrets,
  *                                     uploaded LAST: a set without it is incomplete and never trusted
- * OpenPGP: symmetric, AES-256, SEIPD v1 (`aeadProtect: false`), no OpenPGP compression, so
+ * OpenPGP: symmetric, AES-256, SEIPD v1 with MDC (lib/archive/openpgp-encrypt.ts), no OpenPGP compression, so
  * `gpg --batch --passphrase-file F -d X | zstd -d | tar -x` opens every archive (GnuPG 2.2 and 2.4).
  *
  * Data flow: the snapshot is read and zstd-compressed once; that stream feeds both the logical and
  * the server archive (uploadSnapshotArchives), each → OpenPGP → sha256/size tap → S3 multipart upload
  * (lib/storage), side by side. Nothing is written to disk after the snapshot; memory is bounded by
- * the stream buffers and the uploads' part queues, whatever the database size.
+ * the stream buffers (256 KiB reads and branches) and the uploads' part pools (3 parts each),
+ * whatever the database size.
  */
 export interface UploadedObject {
   key: string;
@@ -129,7 +130,7 @@ export async function uploadEncrypted(
  * drained, so the slowest consumer sets the pace and nothing piles up in memory.
  */
 function tee(source: Readable, n: number): PassThrough[] {
-  const outs = Array.from({ length: n }, () => new PassThrough({ highWaterMark: 1 << 20 }));
+  const outs = Array.from({ length: n }, () => new PassThrough({ highWaterMark: 256 << 10 }));
   let waiting = 0;
   const drained = () => {
     if (--waiting === 0) source.resume();
@@ -183,7 +184,7 @@ export interface SnapshotArchivesInput {
  * Rejects with the first error; a failure of either upload stops both.
  */
 export async function uploadSnapshotArchives(store: BackupStore, input: SnapshotArchivesInput): Promise<{ logical: UploadedObject; files: UploadedObject }> {
-  const source = createReadStream(input.snapshotPath, { highWaterMark: 1 << 20 });
+  const source = createReadStream(input.snapshotPath, { highWaterMark: 256 << 10 });
   const z = compress(source, input.onSnapshotBytes);
   const [forLogical, forFiles] = tee(z, 2);
   const headFrame = await compressBuffer(Buffer.concat(input.head.map(tarHeader)));

@@ -192,7 +192,9 @@ export function checkSnapshot(snapshotPath: string, sourcePath: string): Checked
     const hasKine = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kine'").get();
     if (!hasKine) throw new SnapshotError(`${sourcePath} is a SQLite database but not kine's (it has no kine table). Check LIFEBOAT_K3S_SERVER_DIR.`, "not_kine");
     const t1 = performance.now();
-    const stats = readKineStats(db, snapshotPath);
+    // Without mmap: the whole snapshot mapped in would count in the agent's RSS during the backup
+    // (measured: +100-200 MB peak RSS; the statistics take ~0.1 s longer, on the worker, alongside the upload).
+    const stats = readKineStats(db, snapshotPath, { mmap: false });
     return { integrity: "ok", stats, integrityMs, statsMs: performance.now() - t1 };
   } catch (err) {
     if (err instanceof SnapshotError) throw err;

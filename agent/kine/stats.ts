@@ -32,10 +32,12 @@ const STATS_MMAP_BYTES = 1 << 30;
  * with EXPLAIN QUERY PLAN): rows and bytes per key prefix are summed by an aggregate function in
  * one pass over the table — a GROUP BY there made SQLite copy every value blob into its sorter;
  * the uncompacted rows count tombstones and the other rows that a later revision supersedes, both
- * from covering indexes; live keys come from the name index. mmap is on while it reads.
+ * from covering indexes; live keys come from the name index. mmap is on while it reads unless
+ * `mmap: false` (the backup: mapped pages count in the agent's RSS, see checkSnapshot).
  */
-export function readKineStats(db: Database.Database, filePath: string, opts: { top?: number } = {}): KineStats {
+export function readKineStats(db: Database.Database, filePath: string, opts: { top?: number; mmap?: boolean } = {}): KineStats {
   const top = opts.top ?? 10;
+  const useMmap = opts.mmap !== false && !db.memory;
   // Rows and bytes per prefix in one pass: SQLite calls `step` once per row with (name, bytes).
   let collected: Map<string, KeyPrefixStat> | null = null;
   const step = (acc: Map<string, KeyPrefixStat>, name: unknown, bytes: unknown) => {
@@ -57,7 +59,7 @@ export function readKineStats(db: Database.Database, filePath: string, opts: { t
     },
   });
   const mmapBefore = db.pragma("mmap_size", { simple: true }) as number;
-  if (!db.memory) db.pragma(`mmap_size = ${STATS_MMAP_BYTES}`);
+  if (useMmap) db.pragma(`mmap_size = ${STATS_MMAP_BYTES}`);
   const read = db.transaction(() => {
     const pageSize = db.pragma("page_size", { simple: true }) as number;
     const pageCount = db.pragma("page_count", { simple: true }) as number;
@@ -90,7 +92,7 @@ export function readKineStats(db: Database.Database, filePath: string, opts: { t
   try {
     r = read();
   } finally {
-    if (!db.memory) db.pragma(`mmap_size = ${mmapBefore}`);
+    if (useMmap) db.pragma(`mmap_size = ${mmapBefore}`);
   }
   const rowCount = r.prefixes.reduce((n, p) => n + p.rows, 0);
   const byRows = [...r.prefixes].sort((a, b) => b.rows - a.rows || a.prefix.localeCompare(b.prefix)).slice(0, top);
