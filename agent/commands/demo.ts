@@ -1,5 +1,4 @@
 import type { Command } from "./command";
-import { initDemo, DemoRefusedError } from "../demo/demo-init";
 import { AgentConfigError } from "../config";
 
 function arg(args: string[], name: string): string | undefined {
@@ -24,6 +23,9 @@ export const demoCommand: Command = {
       io.err("demo-init: --data-dir <dir> is required (the demo writes <dir>/demo/).");
       return 2;
     }
+    // Loaded here, not at start: the demo generator and openpgp.js would otherwise sit in every
+    // agent's memory (`serve` included) for a command run once.
+    const { initDemo, DemoRefusedError } = await import("../demo/demo-init");
     try {
       const result = await initDemo({ dataDir, store: deps.store(), onProgress: (m) => io.err(m) });
       if (result.skipped) io.err(`demo: already set up in ${dataDir} (delete ${dataDir} to start over)`);
