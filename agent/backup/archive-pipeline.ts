@@ -42,9 +42,10 @@ export interface UploadedObject {
 /**
  * zstd level 1 ("fast"): on a 200 MB kine database it compresses ~3× faster than the CLI's default
  * level 3 for a ~7 % larger archive (measured here: 0.58 s → 90 MB vs 1.77 s → 84 MB). The backup is
- * CPU-bound on small servers, and a kine database compresses well at any level. It runs on one zstd
- * worker thread, so the JavaScript thread (OpenPGP, hashing, the S3 client) does not wait for it
- * (~10 % shorter backups here).
+ * CPU-bound on small servers, and a kine database compresses well at any level. It compresses on
+ * the main thread: a zstd worker thread (nbWorkers: 1) was ~10 % faster while openpgp.js encrypted,
+ * but with the native encryption the backup took as long either way (bench:backup, 4 runs each) and
+ * the worker's buffers cost 20-30 MB of peak RSS.
  */
 export const ZSTD_LEVEL = 1;
 
@@ -100,8 +101,7 @@ function compress(source: Readable, onSourceBytes?: (n: number) => void): Readab
     pace(n);
     onSourceBytes?.(n);
   });
-  // zstd-napi's stream with one worker thread (lib/archive's zstdCompress compresses on this thread).
-  return pipeline(source, count, new CompressStream({ compressionLevel: ZSTD_LEVEL, nbWorkers: 1 }), () => {});
+  return pipeline(source, count, new CompressStream({ compressionLevel: ZSTD_LEVEL }), () => {});
 }
 
 /**
