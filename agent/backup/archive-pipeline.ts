@@ -6,6 +6,7 @@ import type { BackupStore } from "../../lib/storage";
 import { CompressStream } from "zstd-napi";
 import { memoryPacer } from "./memory-pacer";
 import { tarHeader, tarPadding, tarStream, type TarEntry } from "./tar-stream";
+import { byteCounter } from "../byte-counter";
 
 /**
  * The packaging pipeline and the archive layouts it writes (also in lib/contracts/backup-names.ts);
@@ -49,18 +50,6 @@ export interface UploadedObject {
  */
 export const ZSTD_LEVEL = 1;
 
-/** Counts bytes passing through (for progress on the input side). */
-function counter(onBytes: (n: number) => void): Transform {
-  let n = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      n += chunk.length;
-      onBytes(n);
-      cb(null, chunk);
-    },
-  });
-}
-
 /**
  * Encrypts an already compressed stream and uploads it to `key`, hashing what is uploaded on the way.
  * Rejects with the first error of any stage (the source's own error wins, e.g. FileChangedError);
@@ -97,7 +86,7 @@ async function encryptAndPut(store: BackupStore, key: string, compressed: Readab
 /** `source` → byte counter (progress, memory pacing) → zstd. Errors of either stage reach the output. */
 function compress(source: Readable, onSourceBytes?: (n: number) => void): Readable {
   const pace = memoryPacer();
-  const count = counter((n) => {
+  const count = byteCounter((n) => {
     pace(n);
     onSourceBytes?.(n);
   });

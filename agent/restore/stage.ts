@@ -7,6 +7,7 @@ import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompres
 import { fsyncPath } from "../health/ownership";
 import type { Origin, ResolvedSource } from "./sources";
 import { BadTarError, UnsafeArchiveError, extractTar } from "./unpack";
+import { byteCounter } from "../byte-counter";
 
 /**
  * Stage step: download, decrypt, decompress and unpack a backup into a private staging directory,
@@ -97,18 +98,6 @@ function statOrNull(p: string) {
   }
 }
 
-/** Counts bytes flowing through (download progress). */
-function meter(onBytes: (n: number) => void): Transform {
-  let n = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      n += chunk.length;
-      onBytes(n);
-      cb(null, chunk);
-    },
-  });
-}
-
 /** Joins small chunks into ~`size` bytes. */
 function rechunk(size: number): Transform {
   let parts: Buffer[] = [];
@@ -178,7 +167,7 @@ async function stageOrigin(origin: Origin, opts: StageOptions, onBytes: (n: numb
     raw = await origin.open();
     if (signal.aborted) throw new Error("staging stopped: another part of the backup failed");
     const counted = raw.pipe(
-      meter((n) => {
+      byteCounter((n) => {
         read = n;
         onBytes(n);
       }),

@@ -8,7 +8,7 @@ import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { PageHeader } from "@/components/ui/page-header";
 import { formatTime } from "@/components/ui/format";
-import { WizardLayout } from "@/components/wizard/wizard-layout";
+import { RunLoading, WizardLayout, completedSteps } from "@/components/wizard/wizard-layout";
 import { RESTORE_WIZARD_STEPS, type RestoreWizardAction, type RestoreWizardView } from "@/lib/restore/contracts";
 import { currentRestoreQuery, restoreActions, restoreKeys, restoreRunQuery } from "./api";
 import { ConfirmStep } from "./confirm-step";
@@ -121,19 +121,12 @@ export function RestoreWizard({ runParam }: { runParam: string | null }) {
     return (
       <div>
         {header}
-        {runQ.error ? (
-          <Banner tone="error" title="Cannot load this restore" actions={<Button onClick={() => router.replace("/restore")}>Start over</Button>}>
-            {(runQ.error as Error).message}
-          </Banner>
-        ) : (
-          <p className="text-sm text-slate-500">Loading…</p>
-        )}
+        <RunLoading what="restore" error={runQ.error} onStartOver={() => router.replace("/restore")} />
       </div>
     );
   }
 
-  const idx = STEPS.findIndex((s) => s.id === view.step);
-  const completed = view.status === "done" ? STEPS.map((s) => s.id) : STEPS.slice(0, idx).map((s) => s.id);
+  const completed = completedSteps(STEPS, view);
   const props = { view, busy, act: doAct };
   const another = () => {
     qc.removeQueries({ queryKey: restoreKeys.all });

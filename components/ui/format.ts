@@ -1,15 +1,11 @@
 /** Formatting helpers shared by pages (pure; safe on server and client). */
+import { scaleBytes } from "@/lib/backups/describe";
 
+/** `228 MB`, `54.1 MB`, `3.62 KB`: fewer digits than describeBytes, for tables and axes. */
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n)) return "—";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let v = n;
-  let u = 0;
-  while (Math.abs(v) >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[u]}`;
+  const [v, unit] = scaleBytes(n);
+  return `${unit === "B" ? v : v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${unit}`;
 }
 
 /** "3 min ago", "2 h ago", "5 days ago" relative to `now`. */

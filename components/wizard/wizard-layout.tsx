@@ -1,4 +1,6 @@
 import type { ReactNode } from "react";
+import { Banner } from "@/components/ui/banner";
+import { Button } from "@/components/ui/button";
 
 export interface WizardStepInfo {
   id: string;
@@ -43,5 +45,21 @@ export function WizardLayout({ title, steps, current, completed, children }: { t
         {children}
       </section>
     </div>
+  );
+}
+
+/** The steps a run has finished: all of them once it is done, else those before its current step. */
+export function completedSteps(steps: WizardStepInfo[], view: { step: string; status: string }): string[] {
+  if (view.status === "done") return steps.map((s) => s.id);
+  return steps.slice(0, steps.findIndex((s) => s.id === view.step)).map((s) => s.id);
+}
+
+/** While a run's state loads: "Loading…", or why it cannot be loaded with a way to start over. */
+export function RunLoading({ what, error, onStartOver }: { what: string; error: unknown; onStartOver: () => void }) {
+  if (!error) return <p className="text-sm text-slate-500">Loading…</p>;
+  return (
+    <Banner tone="error" title={`Cannot load this ${what}`} actions={<Button onClick={onStartOver}>Start over</Button>}>
+      {(error as Error).message}
+    </Banner>
   );
 }

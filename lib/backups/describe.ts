@@ -3,9 +3,8 @@
  * reason reads the same in the API, the table and the detail page.
  */
 
-/** `228.3 KB`, `1.08 MB` (decimal units, like S3 consoles and the incident write-up). */
-export function describeBytes(n: number): string {
-  if (!Number.isFinite(n)) return "—";
+/** A byte count in decimal units (like S3 consoles and the incident write-up): [value, unit]. */
+export function scaleBytes(n: number): [number, string] {
   const units = ["B", "KB", "MB", "GB", "TB"];
   let v = n;
   let u = 0;
@@ -13,8 +12,15 @@ export function describeBytes(n: number): string {
     v /= 1000;
     u++;
   }
-  if (u === 0) return `${v} B`;
-  return `${v.toFixed(v >= 100 ? 1 : 2)} ${units[u]}`;
+  return [v, units[u]];
+}
+
+/** `228.3 KB`, `1.08 MB`: precise enough to compare two sizes in a reason. */
+export function describeBytes(n: number): string {
+  if (!Number.isFinite(n)) return "—";
+  const [v, unit] = scaleBytes(n);
+  if (unit === "B") return `${v} B`;
+  return `${v.toFixed(v >= 100 ? 1 : 2)} ${unit}`;
 }
 
 /** `36 h`, `2 days`, `45 min` — coarse on purpose: backup intervals are hours or days. */

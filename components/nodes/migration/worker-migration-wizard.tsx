@@ -7,7 +7,7 @@ import { Banner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
 import { PageHeader } from "@/components/ui/page-header";
 import { ago } from "../format";
-import { WizardLayout } from "@/components/wizard/wizard-layout";
+import { RunLoading, WizardLayout, completedSteps } from "@/components/wizard/wizard-layout";
 import { WORKER_MIGRATION_STEPS, type RevealedToken, type WorkerMigrationAction, type WorkerMigrationView } from "@/lib/contracts/nodes";
 import { currentMigrationQuery, migrationActions, migrationKeys, migrationRunQuery, nodeKeys } from "../api";
 import { KubeErrorBanner } from "../kube-error-banner";
@@ -97,19 +97,12 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
     return (
       <div>
         {header}
-        {runQ.error ? (
-          <Banner tone="error" title="Cannot load this migration" actions={<Button onClick={() => router.replace("/nodes/migrate")}>Start over</Button>}>
-            {(runQ.error as Error).message}
-          </Banner>
-        ) : (
-          <p className="text-sm text-slate-500">Loading…</p>
-        )}
+        <RunLoading what="migration" error={runQ.error} onStartOver={() => router.replace("/nodes/migrate")} />
       </div>
     );
   }
 
-  const idx = STEPS.findIndex((s) => s.id === view.step);
-  const completed = view.status === "done" ? STEPS.map((s) => s.id) : STEPS.slice(0, idx).map((s) => s.id);
+  const completed = completedSteps(STEPS, view);
   const props = { view, busy, now };
   const another = () => {
     setRevealed(null);
