@@ -68,6 +68,14 @@ test("Back up now shows live progress, and the new set appears in the history wi
   // The dashboard refreshed its catalog before reporting success: the set is in the history at once.
   await expect(backups.row(setId)).toBeVisible();
   await expect(backups.rows).toHaveCount(1);
+  // One backup: the chart shows a day around it (not an empty range stretched over years).
+  const chart = page.getByTestId("size-chart");
+  await expect(chart).toHaveAttribute("data-x-min", /\d/);
+  const [xMin, xMax] = [Number(await chart.getAttribute("data-x-min")), Number(await chart.getAttribute("data-x-max"))];
+  const taken = Date.parse(setId.replace(/^lifeboat-(\d{4}-\d{2}-\d{2})_(\d{2})-(\d{2})-(\d{2})$/, "$1T$2:$3:$4Z")) / 1000;
+  expect(taken).toBeGreaterThan(xMin);
+  expect(taken).toBeLessThan(xMax);
+  expect(xMax - xMin).toBeLessThanOrEqual(2 * 86_400);
   await keepScreenshot(page, testInfo, "backup-now-done");
 
   await link.click();

@@ -112,14 +112,26 @@ export function SizeChart() {
       const opts: uPlot.Options = {
         width: el.clientWidth,
         height: 300,
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max * 1.08 || 1] } },
+        scales: {
+          // One backup (or several in the same second) is an empty time range; uPlot widens it to
+          // 1000 days after the point (86400 / its `ms` of 1e-3), drawing the point on the edge of
+          // an axis of future years. Show a day around it instead.
+          x: {
+            time: true,
+            range: (_u, min, max) => {
+              const [first, last] = [data.times[0], data.times[data.times.length - 1]];
+              return first === last ? [first - 43_200, last + 43_200] : [min, max];
+            },
+          },
+          y: { range: (_u, _min, max) => [0, max * 1.08 || 1] },
+        },
         series: [
           { value: (_u, v) => (v === null ? "—" : formatTime(new Date(v * 1000))) },
           ...data.series.map((s) => ({
             label: s.label,
             stroke: COLORS[s.kind] ?? "#334155",
             width: 1.5,
-            points: { show: data.times.length <= 120, size: 4 },
+            points: { show: data.times.length <= 120, size: data.times.length <= 10 ? 7 : 4 },
             value: (_u: uPlot, v: number | null) => (v === null ? "—" : formatBytes(v)),
           })),
         ],
@@ -128,6 +140,9 @@ export function SizeChart() {
         hooks: {
           draw: [
             (u) => {
+              // The time window drawn, in seconds (browser tests check that every backup is in it).
+              el.dataset.xMin = String(u.scales.x.min);
+              el.dataset.xMax = String(u.scales.x.max);
               drawDrills(u, data, drills.current);
               setMarkers(placeMarkers(u, data));
               setFailedDrills(placeFailedDrills(u, data, drills.current));
