@@ -24,8 +24,11 @@ async function mapErrors<T>(fn: () => Promise<T> | T): Promise<T> {
 
 function resumeInBackground(deps: AgentDeps): void {
   const log = deps.log.child({ component: "restore" });
-  void runner()
-    .then(({ resumeInterrupted }) => resumeInterrupted(deps))
+  // The journals say whether anything was interrupted; the runner (staging, zstd, OpenPGP) is loaded
+  // only then, not into every idle agent.
+  void import("../restore/journal")
+    .then(({ listJournals }) => listJournals(deps.config))
+    .then((journals) => (journals.some((j) => j.status === "running" || j.status === "rolling-back") ? runner().then(({ resumeInterrupted }) => resumeInterrupted(deps)) : []))
     .then(
       (done) => {
         for (const r of done) log.warn({ restoreId: r.id, status: r.status }, "interrupted restore handled");
