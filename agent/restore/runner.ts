@@ -32,6 +32,7 @@ import { resolveSource } from "./sources";
 import { stageBackup, StageError } from "./stage";
 import { asidePath, completeRollbackMoves, completeSwap, fixOwnership } from "./swap";
 import { verifyStaged } from "./verify";
+import { startSqliteChecker } from "./sqlite-worker";
 
 /**
  * A restore, step by step: stage → verify → (confirmation) → stop k3s → swap → owner and mode →
@@ -125,6 +126,8 @@ async function stageAndVerify(ctx: Ctx): Promise<void> {
   j.sourceDescription = src.description;
   j.takenAt = src.takenAt?.toISOString() ?? null;
   await fsp.mkdir(j.stagingDir, { recursive: true, mode: 0o700 });
+  // The verify step's worker starts now and is ready when staging ends.
+  const checker = startSqliteChecker();
   const staged = await stageBackup(src, {
     stagingDir: j.stagingDir,
     passphrase: () => readPassphrase(cfg),
@@ -134,6 +137,9 @@ async function stageAndVerify(ctx: Ctx): Promise<void> {
       job.progress(done, total);
       j.bytesStaged = done;
     },
+  }).catch((err: unknown) => {
+    checker.dispose();
+    throw err;
   });
   j.bytesStaged = staged.bytesRead;
   const dbBytes = (await fsp.stat(staged.dbPath)).size;
@@ -143,7 +149,7 @@ async function stageAndVerify(ctx: Ctx): Promise<void> {
 
   beginStep(ctx, "verify");
   setPhase(ctx, "verifying");
-  const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token });
+  const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token, checker }).finally(() => checker.dispose());
   j.verification = verification;
   if (!ok) throw new RestoreFailure(failure!);
   const extras: ExtraName[] = [];

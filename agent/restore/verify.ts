@@ -5,7 +5,7 @@ import type { RestoreVerification } from "../../lib/contracts/agent-restore";
 import { bootstrapKey, decryptBootstrap } from "../kine/bootstrap";
 import { KINE_COLUMNS } from "../kine/schema";
 import { readKineStats } from "../kine/stats";
-import { checkInWorker } from "./sqlite-worker";
+import { startSqliteChecker, type SqliteChecker } from "./sqlite-worker";
 import type { StagedFiles } from "./stage";
 
 /**
@@ -57,7 +57,7 @@ export function checkToken(db: Database.Database, token: string): { fits: boolea
  * holds none, or the user chose not to restore the backup's). Never throws: problems are in the
  * result (`ok` false plus the sentence in `failure`).
  */
-export async function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: string; useArchiveToken: boolean }): Promise<{ verification: RestoreVerification; ok: boolean; failure: string | null }> {
+export async function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: string; useArchiveToken: boolean; checker?: SqliteChecker }): Promise<{ verification: RestoreVerification; ok: boolean; failure: string | null }> {
   const warnings: string[] = [];
   const v: RestoreVerification = {
     integrity: { ok: false, messages: [] },
@@ -69,7 +69,7 @@ export async function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: s
     warnings,
   };
   // The full integrity_check runs in a worker while this thread reads kine's shape, statistics and token.
-  const integrity = checkInWorker(staged.dbPath, "integrity_check");
+  const integrity = (opts.checker ?? startSqliteChecker()).check(staged.dbPath, "integrity_check");
   const integrityFailure = async () => {
     v.integrity = await integrity;
     return v.integrity.ok
