@@ -1,7 +1,7 @@
 "use client";
 
 import { useState } from "react";
-import { Banner } from "@/components/ui/banner";
+import { Banner, ConfirmBanner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { formatTime } from "@/components/ui/format";
@@ -172,29 +172,10 @@ export function AfterStep({ view, busy, act }: StepProps) {
         </div>
       )}
       {confirmRollback && rec?.canRollback && (
-        <Banner
-          tone="warning"
-          title="Roll back to the previous database?"
-          actions={
-            <span className="flex gap-2">
-              <Button variant="secondary" onClick={() => setConfirmRollback(false)}>
-                Keep the restore
-              </Button>
-              <Button
-                variant="danger"
-                onClick={() => {
-                  setConfirmRollback(false);
-                  act({ action: "rollback" });
-                }}
-              >
-                Roll back
-              </Button>
-            </span>
-          }
-        >
+        <ConfirmBanner title="Roll back to the previous database?" keepLabel="Keep the restore" confirmLabel="Roll back" onClose={() => setConfirmRollback(false)} onConfirm={() => act({ action: "rollback" })}>
           k3s stops, the restored database is moved aside (kept as db.rolled-back-&lt;timestamp&gt;), <span className="font-mono">{rec.asideDir}</span> goes back in place with
           the configured owner and mode, and k3s starts.
-        </Banner>
+        </ConfirmBanner>
       )}
     </div>
   );

@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
-import { Banner } from "@/components/ui/banner";
+import { Banner, ConfirmBanner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { PageHeader } from "@/components/ui/page-header";
@@ -147,29 +147,10 @@ export function RestoreWizard({ runParam }: { runParam: string | null }) {
             <Banner tone="warning">The dashboard server does not answer right now ({(runQ.error as Error).message}); the page shows what it saw last and keeps trying.</Banner>
           )}
           {confirmLeave && (
-            <Banner
-              tone="warning"
-              title="Leave the target as it is and close this restore?"
-              actions={
-                <span className="flex gap-2">
-                  <Button variant="secondary" onClick={() => setConfirmLeave(false)}>
-                    Keep going
-                  </Button>
-                  <Button
-                    variant="danger"
-                    onClick={() => {
-                      setConfirmLeave(false);
-                      doAct({ action: "abandon" });
-                    }}
-                  >
-                    Leave as is
-                  </Button>
-                </span>
-              }
-            >
+            <ConfirmBanner title="Leave the target as it is and close this restore?" keepLabel="Keep going" confirmLabel="Leave as is" onClose={() => setConfirmLeave(false)} onConfirm={() => doAct({ action: "abandon" })}>
               {view.state.record ? view.state.record.targetState : "Nothing on the target has changed."} A staged backup that changed nothing is dropped. Every step is in the
               audit log.
-            </Banner>
+            </ConfirmBanner>
           )}
           {view.status === "abandoned" ? (
             <Banner tone="info" title="This restore was closed; the target was left as it was" actions={<Button onClick={another}>Start a new restore</Button>}>

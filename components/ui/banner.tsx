@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import { Button } from "./button";
 
 type Tone = "info" | "warning" | "error" | "success";
 const TONES: Record<Tone, string> = {
@@ -18,5 +19,50 @@ export function Banner({ tone = "info", title, children, actions }: { tone?: Ton
       </div>
       {actions && <div className="shrink-0">{actions}</div>}
     </div>
+  );
+}
+
+/**
+ * "Are you sure?" for a step that cannot be taken back: a warning with a way out (`keepLabel`) and
+ * the action itself (`confirmLabel`, danger). Either choice closes it first.
+ */
+export function ConfirmBanner({
+  title,
+  keepLabel,
+  confirmLabel,
+  onClose,
+  onConfirm,
+  children,
+}: {
+  title: ReactNode;
+  keepLabel: string;
+  confirmLabel: string;
+  onClose: () => void;
+  onConfirm: () => void;
+  children?: ReactNode;
+}) {
+  return (
+    <Banner
+      tone="warning"
+      title={title}
+      actions={
+        <span className="flex gap-2">
+          <Button variant="secondary" onClick={onClose}>
+            {keepLabel}
+          </Button>
+          <Button
+            variant="danger"
+            onClick={() => {
+              onClose();
+              onConfirm();
+            }}
+          >
+            {confirmLabel}
+          </Button>
+        </span>
+      }
+    >
+      {children}
+    </Banner>
   );
 }

@@ -1,7 +1,6 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import net from "node:net";
 import { Readable } from "node:stream";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import pino from "pino";
@@ -13,6 +12,7 @@ import { seedObjectNames, lifeboatObjectNames } from "../contracts/backup-names"
 import { CatalogResponse, CatalogSetDetail, type CatalogSet } from "../contracts/catalog";
 import type { BackupManifest } from "../contracts/manifest";
 import { CatalogService } from "./catalog-service";
+import { freePort } from "../net/ports";
 
 const log = pino({ level: "silent" });
 const creds = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", region: "us-east-1" };
@@ -258,12 +258,7 @@ describe("CatalogService on a slow first listing", () => {
 
 describe("CatalogService with an unreachable store on first load", () => {
   it("renders without waiting forever and shows the cause", async () => {
-    const port = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, "127.0.0.1", () => {
-        const p = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const { svc } = service(new S3BackupStore({ ...creds, endpoint: `http://127.0.0.1:${port}`, bucket: "b", maxAttempts: 1 }));
     await svc.ensureLoaded();
     expect(svc.status().error?.failure).toBe("unreachable");

@@ -13,7 +13,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import nextEnv from "@next/env";
@@ -21,6 +20,7 @@ import { ConfigError, parseEnv, type DashboardEnv } from "../env";
 import { thresholdsFromEnv } from "../catalog/config";
 import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
 import { fakeK3sCommands } from "../../agent/testing/fake-k3s";
+import { freePort, portFree } from "../net/ports";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DEMO_BUCKET = "lifeboat-demo";
@@ -90,24 +90,6 @@ function run(name: string, args: string[], env: NodeJS.ProcessEnv, opts: { quiet
 /** Resolves with the exit code. */
 const exited = (child: ChildProcess) => new Promise<number>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", (code) => resolve(code ?? 1))));
 
-function portFree(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once("error", () => resolve(false));
-    srv.listen(port, host, () => srv.close(() => resolve(true)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Newest modification time under the dashboard's sources (tests excluded), in ms. */
 function newestSource(): number {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -19,6 +18,7 @@ import { buildAgentApp, type AgentApp } from "../../agent/server";
 import { addMarker, agentEnvFor, hasMarker, makeTestServer, waitFor, type TestServer } from "../../agent/testing/restore-fixtures";
 import { makeAgentTargets } from "./agent-targets";
 import { act, activeRun, drillPauseReason, followRun, startRun, viewRun, type RestoreContext } from "./wizard";
+import { freePort } from "../net/ports";
 
 /**
  * The wizard's state machine against a real agent (in this process, on loopback) and real backup
@@ -146,12 +146,7 @@ describe("the master-restore wizard", () => {
 
   it("an unreachable agent in step 1 is a state with the URL and what to check, not an error", async () => {
     // A port that was free a moment ago: nothing listens there.
-    const port = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, "127.0.0.1", () => {
-        const p = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const down = `http://127.0.0.1:${port}`;
     const ctx = context(await catalogSets(), { configured: down });
     const run = startRun(ctx);

@@ -1,7 +1,6 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import net from "node:net";
 import { Readable } from "node:stream";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { ListMultipartUploadsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -10,6 +9,7 @@ import { listAll } from "./backup-store";
 import { runBackupStoreContract, randomStream, sha256OfStream } from "./backup-store.contract";
 import { startEmbeddedS3, type EmbeddedS3 } from "./embedded-s3";
 import { NotFoundError, StorageError } from "./errors";
+import { freePort } from "../net/ports";
 
 let s3: EmbeddedS3;
 let n = 0;
@@ -49,12 +49,7 @@ describe("S3BackupStore", () => {
   });
 
   it("an unreachable endpoint is a StorageError naming the endpoint, not the keys", async () => {
-    const port = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, "127.0.0.1", () => {
-        const p = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const store = new S3BackupStore({ ...creds, accessKeyId: "AKIASECRETVALUE", secretAccessKey: "verysecret", endpoint: `http://127.0.0.1:${port}`, bucket: "b", maxAttempts: 1 });
     const err = await store.list().catch((e) => e);
     expect(err).toBeInstanceOf(StorageError);

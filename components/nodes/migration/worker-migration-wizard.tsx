@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
-import { Banner } from "@/components/ui/banner";
+import { Banner, ConfirmBanner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
 import { PageHeader } from "@/components/ui/page-header";
 import { ago } from "../format";
@@ -122,28 +122,9 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
             </Banner>
           )}
           {confirmAbandon && (
-            <Banner
-              tone="warning"
-              title="Abandon this migration?"
-              actions={
-                <span className="flex gap-2">
-                  <Button variant="secondary" onClick={() => setConfirmAbandon(false)}>
-                    Keep going
-                  </Button>
-                  <Button
-                    variant="danger"
-                    onClick={() => {
-                      setConfirmAbandon(false);
-                      doAct({ action: "abandon" });
-                    }}
-                  >
-                    Abandon
-                  </Button>
-                </span>
-              }
-            >
+            <ConfirmBanner title="Abandon this migration?" keepLabel="Keep going" confirmLabel="Abandon" onClose={() => setConfirmAbandon(false)} onConfirm={() => doAct({ action: "abandon" })}>
               What is done stays done{view.state.cordonedAt && !view.state.deletedAt ? `: ${view.state.node} stays cordoned until you uncordon it on the Nodes page` : ""}. The steps are in the audit log.
-            </Banner>
+            </ConfirmBanner>
           )}
           {view.status === "abandoned" ? (
             <Banner tone="info" title={`This migration of ${view.state.node} was abandoned`} actions={<Button onClick={another}>Start a new migration</Button>}>
