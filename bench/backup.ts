@@ -11,22 +11,23 @@
  *    defaults, and with the settings the README's systemd unit uses
  *    (NODE_OPTIONS=--max-semi-space-size=1, MALLOC_MMAP_THRESHOLD_=131072).
  * 3. Idle RSS of `lifeboat-agent serve` (schedule on) after BENCH_IDLE_SECONDS (default 20).
- * 4. The snapshot methods under a kine-like writer (agent/testing/kine-writer.ts): time of each
+ * 4. The snapshot methods under a kine-like writer (agent/demo/kine-writer.ts): time of each
  *    method, the writer's longest blocked write, and output sizes on a compacted database (where
  *    VACUUM INTO drops the freed pages).
  * Goals (issue 3): wall ≤ 0.4× the seed job's, agent peak RSS ≤ 100 MB, agent idle RSS ≤ 60 MB.
  * Scratch files go to bench/out/backup (git-ignored).
  */
 import { spawn, spawnSync } from "node:child_process";
+import { startProcess, waitForListening } from "../lib/process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { generateKineDb } from "../agent/kine/generator";
 import { openKineDb } from "../agent/kine/schema";
 import { KineSimulator } from "../agent/kine/simulator";
-import { spawnKineWriter } from "../agent/testing/kine-writer";
+import { spawnKineWriter } from "../agent/testing/kine-writer-process";
 import { makeStaging, removeStaging, takeSnapshot, type SnapshotMethod } from "../agent/backup/snapshot";
 import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
-import { zstdCompress } from "../lib/archive";
+import { zstdCompress } from "../agent/archive";
 import { createReadStream } from "node:fs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -199,21 +200,17 @@ async function main(): Promise<void> {
     }
 
     // 3. Idle RSS of `serve`.
-    const idle = spawn(process.execPath, [bin, "serve"], {
+    const idle = startProcess(process.execPath, [bin, "serve"], {
       env: { ...agentEnv, LIFEBOAT_AGENT_TOKEN: "bench", LIFEBOAT_AGENT_PORT: "0", LIFEBOAT_AGENT_HOST: "127.0.0.1", LIFEBOAT_BACKUP_SCHEDULE: "0 0 * * *" } as unknown as NodeJS.ProcessEnv,
-      stdio: ["ignore", "pipe", "ignore"],
+      group: false,
     });
-    let out = "";
-    idle.stdout.on("data", (d) => (out += d));
-    const t0 = performance.now();
-    while (!out.includes("listening") && performance.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
-    const url = JSON.parse(out.split("\n")[0]).listening as string;
+    const url = await waitForListening(idle, { timeoutMs: 20_000, what: "lifeboat-agent serve" });
     for (let i = 0; i < 10; i++) await fetch(`${url}/livez`);
     await new Promise((r) => setTimeout(r, 3000));
-    const idleEarly = rssKb(idle.pid!) * 1024;
+    const idleEarly = rssKb(idle.child.pid!) * 1024;
     await new Promise((r) => setTimeout(r, Math.max(0, IDLE_SECONDS - 3) * 1000));
-    const idleSettled = rssKb(idle.pid!) * 1024;
-    idle.kill("SIGTERM");
+    const idleSettled = rssKb(idle.child.pid!) * 1024;
+    await idle.stop();
     console.log(`\n== idle \`lifeboat-agent serve\` (schedule on) ==\nRSS ${mb(idleEarly)} 3 s after start, ${mb(idleSettled)} after ${IDLE_SECONDS} s (goal ≤ 60 MB: ${idleSettled <= 60e6 ? "met" : "NOT met"})`);
 
     // 4. Snapshot methods under a kine-like writer, on the stalled database and on the same one

@@ -9,7 +9,7 @@
 //   - warm: the history page (first, middle and last page, a filter), a set's page, the API,
 //   - the dashboard server's peak RSS.
 // Goals (issue 2): warm ≤ 1 s, cold ≤ 3 s. Prints the figures and their ratios to the goals.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -17,7 +17,8 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
 import { S3BackupStore, listAll } from "../lib/storage";
 import { seedObjectNames } from "../lib/contracts/backup-names";
-import { freePort } from "../e2e/support/ports";
+import { freePort } from "../lib/net/ports";
+import { startProcess, waitForHttp, type RunningProcess } from "../lib/process";
 
 const SETS = Number(process.env.BENCH_SETS || 10_000);
 const WARM_RUNS = 5;
@@ -116,7 +117,7 @@ async function main(): Promise<void> {
     if (r.status !== 0) throw new Error("next build failed");
   }
   const s3 = await startEmbeddedS3({ directory: path.join(OUT, "s3"), buckets: ["bench"] });
-  let dash: ReturnType<typeof spawn> | undefined;
+  let dash: RunningProcess | undefined;
   try {
     await fill(s3.endpoint);
 
@@ -130,7 +131,9 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     const dataDir = mkdtempSync(path.join(tmpdir(), "lifeboat-bench-catalog-"));
-    dash = spawn(process.execPath, ["node_modules/next/dist/bin/next", "start", "-p", String(port), "-H", "127.0.0.1"], {
+    // The dashboard logs JSON lines; keep its own measure of the listing ("catalog refreshed").
+    let insideMs = 0;
+    dash = startProcess(process.execPath, ["node_modules/next/dist/bin/next", "start", "-p", String(port), "-H", "127.0.0.1"], {
       env: {
         ...process.env,
         NEXT_TELEMETRY_DISABLED: "1",
@@ -143,25 +146,15 @@ async function main(): Promise<void> {
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
         LOG_LEVEL: "info",
       },
-      stdio: ["ignore", "pipe", "inherit"],
-      detached: true,
-    });
-    // The dashboard logs JSON lines; keep its own measure of the listing ("catalog refreshed").
-    let insideMs = 0;
-    let logBuf = "";
-    dash.stdout!.on("data", (d) => {
-      logBuf += String(d);
-      const m = /"msg":"catalog refreshed"/.test(logBuf) && /"objects":(\d+),"added":\d+,"changed":\d+,"removed":\d+,"ms":(\d+)/.exec(logBuf);
-      if (m && !insideMs) insideMs = Number(m[2]);
+      keepOutput: false,
+      onLine(line, stream) {
+        if (stream === "stderr") return void process.stderr.write(line + "\n");
+        const m = /"msg":"catalog refreshed"/.test(line) && /"objects":(\d+),"added":\d+,"changed":\d+,"removed":\d+,"ms":(\d+)/.exec(line);
+        if (m && !insideMs) insideMs = Number(m[2]);
+      },
     });
     const base = `http://127.0.0.1:${port}`;
-    for (let i = 0; ; i++) {
-      if (dash.exitCode !== null) throw new Error("the dashboard exited");
-      const ok = await fetch(base + "/api/livez").then((r) => r.ok, () => false);
-      if (ok) break;
-      if (i > 240) throw new Error("the dashboard did not start within 60 s");
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await waitForHttp(base + "/api/livez", { timeoutMs: 60_000, what: "the dashboard", proc: dash });
 
     // Cold: the first page view starts the listing; it renders at once (with progress) or complete.
     const coldStart = performance.now();
@@ -203,7 +196,7 @@ async function main(): Promise<void> {
     const full = await timed(base + "/api/backups");
     const browserMs = await browserRender(base);
     const warmPageMs = Math.max(...Object.values(warm).map((w) => w.ms), browserMs ?? 0);
-    const rssMb = peakRssKb(dash.pid!) / 1024;
+    const rssMb = peakRssKb(dash.child.pid!) / 1024;
 
     console.log("");
     console.log(`catalog benchmark: ${SETS.toLocaleString("en-US")} sets (${(SETS * 2).toLocaleString("en-US")} objects) in s3rver`);
@@ -221,13 +214,7 @@ async function main(): Promise<void> {
     console.log(ok ? "\nboth goals met" : "\nGOAL MISSED (see the ratios above)");
     process.exitCode = ok ? 0 : 1;
   } finally {
-    if (dash?.pid) {
-      try {
-        process.kill(-dash.pid, "SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
+    await dash?.stop();
     await s3.stop();
   }
 }

@@ -22,6 +22,7 @@ import { pipeline } from "node:stream/promises";
 import Database from "better-sqlite3";
 import pino from "pino";
 import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
+import { runProcess } from "../lib/process";
 import { S3BackupStore } from "../lib/storage";
 import { lifeboatObjectNames } from "../lib/contracts/backup-names";
 import { loadAgentConfig } from "../agent/config";
@@ -33,7 +34,7 @@ import { startRestore, getRestore } from "../agent/restore/runner";
 import { checkInWorker } from "../agent/restore/sqlite-worker";
 import { salvageKineDatabase } from "../agent/recovery/salvage";
 import { readKineStats } from "../agent/kine/stats";
-import { decryptStream } from "../lib/archive";
+import { decryptStream } from "../agent/archive";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const TARGET = Number(process.env.BENCH_DB_BYTES || 200_000_000);
@@ -48,13 +49,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
-function sh(cmd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("sh", ["-c", cmd], { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr.on("data", (d) => (err += d));
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd}: exit ${code}: ${err}`))));
-  });
+async function sh(cmd: string): Promise<void> {
+  const r = await runProcess("sh", ["-c", cmd]);
+  if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code}: ${r.stderr}`);
 }
 
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { PassThrough, Readable, Transform, pipeline } from "node:stream";
-import { decryptStream, encryptStream, zstdCompress, zstdDecompress } from "../../lib/archive";
+import { decryptStream, encryptStream, zstdCompress, zstdDecompress } from "../archive";
 import type { BackupStore } from "../../lib/storage";
 import { CompressStream } from "zstd-napi";
 import { memoryPacer } from "./memory-pacer";
@@ -24,7 +24,7 @@ import { byteCounter } from "../byte-counter";
  *   lifeboat_<ts>_token.tar.zst.gpg   tar with `token`, same header rules; zstd; OpenPGP
  *   lifeboat_<ts>_manifest.json       BackupManifest (lib/contracts/manifest.ts), plain JSON, no secrets,
  *                                     uploaded LAST: a set without it is incomplete and never trusted
- * OpenPGP: symmetric, AES-256, SEIPD v1 with MDC (lib/archive/openpgp-encrypt.ts), no OpenPGP compression, so
+ * OpenPGP: symmetric, AES-256, SEIPD v1 with MDC (agent/archive/openpgp-encrypt.ts), no OpenPGP compression, so
  * `gpg --batch --passphrase-file F -d X | zstd -d | tar -x` opens every archive (GnuPG 2.2 and 2.4).
  *
  * Data flow: the snapshot is read and zstd-compressed once; that stream feeds both the logical and
@@ -228,7 +228,7 @@ export async function uploadBuffer(store: BackupStore, key: string, data: Buffer
 /**
  * Opens an encrypted archive (Lifeboat's or one made by `gpg -c`, GnuPG 2.2/2.4) and returns its
  * plaintext, zstd-decompressed when `zstd` is true. Rejects with WrongPassphraseError or
- * CorruptArchiveError (lib/archive) when the header is bad; later damage errors the stream.
+ * CorruptArchiveError (agent/archive) when the header is bad; later damage errors the stream.
  */
 export async function openArchive(input: Readable, passphrase: string, opts: { zstd: boolean }): Promise<Readable> {
   const plain = await decryptStream(input, passphrase);

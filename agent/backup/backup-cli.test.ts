@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdtempSync, writeFileSync, readFileSync, createWriteStream, createReadStream, rmSync, mkdirSync, existsSync, lstatSync, statSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
@@ -10,7 +10,8 @@ import { S3BackupStore, listAll } from "../../lib/storage";
 import { BackupResult } from "../../lib/contracts/agent-backup";
 import { BackupManifest } from "../../lib/contracts/manifest";
 import { seedObjectNames } from "../../lib/contracts/backup-names";
-import { makeTestServerDir, stopGpgAgents, useGnupgHome, type TestServerDir } from "./test-server-dir";
+import { runProcess } from "../../lib/process";
+import { makeTestServerDir, stopGpgAgents, useGnupgHome, type TestServerDir } from "../testing/test-server-dir";
 import { openArchive } from "./archive-pipeline";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -36,18 +37,7 @@ interface CliRun {
 
 /** Runs the installed `lifeboat-agent` bin as its own process. */
 function cli(args: string[], env: Record<string, string>): Promise<CliRun> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", LOG_LEVEL: "warn", ...env } as unknown as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 45_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProcess(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", LOG_LEVEL: "warn", ...env } as unknown as NodeJS.ProcessEnv, timeoutMs: 45_000 });
 }
 
 let s3: EmbeddedS3;

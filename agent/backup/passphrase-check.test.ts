@@ -8,7 +8,7 @@ import { FsBackupStore } from "../../lib/storage/fs-backup-store";
 import { groupObjects } from "../../lib/backups/grouping";
 import { listAll } from "../../lib/storage/backup-store";
 import { checkPassphrase, PassphraseMismatchError } from "./passphrase-check";
-import { stopGpgAgents, useGnupgHome } from "./test-server-dir";
+import { stopGpgAgents, useGnupgHome } from "../testing/test-server-dir";
 
 afterAll(() => stopGpgAgents());
 

@@ -5,7 +5,7 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import Database from "better-sqlite3";
 import { generateKineDb } from "../kine/generator";
-import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer";
+import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { takeSnapshot, checkSnapshot, SnapshotError, makeStaging, removeStaging, type SnapshotMethod } from "./snapshot";
 
 const made: string[] = [];

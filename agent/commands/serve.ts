@@ -1,5 +1,6 @@
 import type { Command } from "./command";
 import { buildAgentApp } from "../server";
+import { formatListeningLine } from "../../lib/contracts/agent-cli";
 
 export const serveCommand: Command = {
   name: "serve",
@@ -14,7 +15,7 @@ export const serveCommand: Command = {
     const { url } = await app.listen(deps.config.port, deps.config.host, true);
     deps.log.info({ url, serverDir: deps.config.serverDir, schedule: deps.config.schedule }, "agent listening");
     // Machine-readable line for launchers and tests that start the agent on port 0.
-    io.out(JSON.stringify({ listening: url }));
+    io.out(formatListeningLine(url));
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once("SIGTERM", stop);

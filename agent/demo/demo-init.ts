@@ -19,7 +19,7 @@ import type Database from "better-sqlite3";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
 import { generateKineDb } from "../kine/generator";
-import { zstdCompress } from "../../lib/archive";
+import { zstdCompress } from "../archive";
 import { seedObjectNames } from "../../lib/contracts/backup-names";
 import type { BackupStore } from "../../lib/storage";
 import { median } from "../../lib/backups/anomalies";

@@ -1,10 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir, hostname } from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { HealthReport } from "../../lib/contracts/agent-health";
+import { runProcess } from "../../lib/process";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { buildAgentApp } from "../server";
@@ -120,14 +121,7 @@ describe("GET /health on a live database", () => {
     const s = makeTestServer(path.join(work, "d"), { seed: 6, marker: "m" });
     rmSync(s.dbPath);
     const env = { PATH: process.env.PATH!, ...agentEnvFor(s) };
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, "health"], { env: env as unknown as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("close", (code) => resolve({ code, stdout, stderr }));
-    });
+    const run = await runProcess(process.execPath, [BIN, "health"], { env: env as unknown as NodeJS.ProcessEnv });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`${s.dbPath}: CRITICAL`);
     expect(run.stderr).toContain(`There is no database at ${s.dbPath}.`);

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,6 +8,7 @@ import { RestoreRecord } from "../../lib/contracts/agent-restore";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
+import { startProcess, waitForListening } from "../../lib/process";
 import { agentEnvFor, hasMarker, integrity, makeTestServer, runK3s, waitFor, type TestServer } from "../testing/restore-fixtures";
 
 /**
@@ -81,20 +82,11 @@ async function serve(server: TestServer, extra: Record<string, string> = {}): Pr
     LIFEBOAT_OWNER: "1000:1000",
     ...extra,
   };
-  const proc = spawn(process.execPath, [BIN, "serve"], { env: env as unknown as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  const running = startProcess(process.execPath, [BIN, "serve"], { env: env as unknown as NodeJS.ProcessEnv, group: false });
+  const proc = running.child;
   agents.push(proc);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
-  let stderr = "";
-  proc.stderr!.on("data", (d) => (stderr += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = "";
-    proc.stdout!.on("data", (d) => {
-      buf += d;
-      const m = /\{"listening":"([^"]+)"\}/.exec(buf);
-      if (m) resolve(m[1]);
-    });
-    void exited.then(() => reject(new Error(`agent exited before listening: ${stderr}`)));
-  });
+  const exited = running.exited;
+  const url = await waitForListening(running, { timeoutMs: 60_000, what: "the agent" });
   return { url, proc, exited };
 }
 

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from "vitest";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,6 +7,7 @@ import { Readable } from "node:stream";
 import pino from "pino";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { S3BackupStore } from "../../lib/storage";
+import { runProcess } from "../../lib/process";
 import { RestoreRecord, RestoreStarted } from "../../lib/contracts/agent-restore";
 import type { RecoveryReport } from "../../lib/contracts/agent-recovery";
 import { Job } from "../../lib/contracts/agent-jobs";
@@ -222,14 +223,7 @@ describe("restore from the seed CronJob's archives (real tar, zstd, gpg -c, sqli
   it("the file archive (a live copy with its WAL), by the CLI with --yes: the WAL is replayed, nothing stale is left", async () => {
     const t = target({ sameTokenAsSource: true });
     const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", ...agentEnvFor(t), ...s3Env(), LIFEBOAT_PASSPHRASE_FILE: passFile, LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}` };
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, "restore", `k3s_db_${SEED_STAMP}.tar.zst.gpg`, "--yes"], { env: env as unknown as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("close", (code) => resolve({ code, stdout, stderr }));
-    });
+    const run = await runProcess(process.execPath, [BIN, "restore", `k3s_db_${SEED_STAMP}.tar.zst.gpg`, "--yes"], { env: env as unknown as NodeJS.ProcessEnv });
     expect(run.code, run.stderr).toBe(0);
     for (const secret of [PASSPHRASE, SECRET, source.token]) expect(run.stdout + run.stderr).not.toContain(secret);
     const rec = RestoreRecord.parse(JSON.parse(run.stdout));

@@ -3,7 +3,7 @@ import path from "node:path";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import Database from "better-sqlite3";
-import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompress, zstdDecompressOffThread } from "../../lib/archive";
+import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompress, zstdDecompressOffThread } from "../archive";
 import { fsyncPath } from "../health/ownership";
 import type { Origin, ResolvedSource } from "./sources";
 import { BadTarError, UnsafeArchiveError, extractTar } from "./unpack";

@@ -11,7 +11,7 @@ import { lifeboatObjectNames, seedObjectNames } from "../../lib/contracts/backup
 import { AgentConfigError, loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { buildAgentApp, type AgentApp } from "../server";
-import { makeTestServerDir, type TestServerDir } from "../backup/test-server-dir";
+import { makeTestServerDir, type TestServerDir } from "../testing/test-server-dir";
 import { AgentClient, AgentError } from "../../lib/agent/agent-client";
 import { LazyS3BackupStore } from "../store";
 

@@ -6,12 +6,12 @@ import Database from "better-sqlite3";
 import { generateKineDb } from "../kine/generator";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
-import { fakeK3sCommands } from "./fake-k3s";
+import { simulatedK3sCommands } from "../demo/simulated-k3s";
 
 /**
  * Servers to restore onto, for the restore tests: a k3s-like server dir with a generated kine
  * database carrying a marker object (to tell databases apart after a swap), its token, cred/ and tls/,
- * and the fake k3s commands that start a real writer process on it.
+ * and the simulated k3s commands (agent/demo/simulated-k3s.ts) that start a real writer process on it.
  */
 
 export interface TestServer {
@@ -82,7 +82,7 @@ export function makeTestServer(root: string, opts: { seed: number; token?: strin
   mkdirSync(path.join(serverDir, "tls"), { mode: 0o755 });
   writeFileSync(path.join(serverDir, "tls", "server-ca.crt"), `cert of ${opts.marker}\n`, { mode: 0o644 });
   if (opts.owner) chownTree(serverDir, opts.owner);
-  return { root, serverDir, dbPath, token: g.token, marker: opts.marker, k3s: fakeK3sCommands(serverDir, { intervalMs: 100 }) };
+  return { root, serverDir, dbPath, token: g.token, marker: opts.marker, k3s: simulatedK3sCommands(serverDir, { intervalMs: 100 }) };
 }
 
 function chownTree(p: string, owner: { uid: number; gid: number }): void {

@@ -1,7 +1,7 @@
 import { createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { encryptStream, zstdCompress } from "../../lib/archive";
+import { encryptStream, zstdCompress } from "../archive";
 
 /**
  * Writes tar archives byte by byte, including what no honest tool writes (paths with "..", absolute

@@ -1,12 +1,12 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { fakeK3sCommands } from "../../agent/testing/fake-k3s";
+import { simulatedK3sCommands } from "../../agent/demo/simulated-k3s";
 import { agentEnvFor, makeTestServer, runK3s, type TestServer } from "../../agent/testing/restore-fixtures";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
-import { killGroup } from "./dashboard";
+import { startProcess, waitForListening } from "../../lib/process";
 import { freePort } from "./ports";
 
 const BIN = path.resolve("agent/bin/lifeboat-agent.js");
@@ -34,7 +34,7 @@ export interface RunningAgent {
 export function makeServer(root: string, opts: { seed: number; marker: string; token?: string; intervalMs?: number }): TestServer {
   const server = makeTestServer(root, { seed: opts.seed, marker: opts.marker, token: opts.token, targetBytes: 1_200_000 });
   // A calmer writer than the restore tests' (100 ms): four helpers share two cores.
-  return { ...server, k3s: fakeK3sCommands(server.serverDir, { intervalMs: opts.intervalMs ?? 400 }) };
+  return { ...server, k3s: simulatedK3sCommands(server.serverDir, { intervalMs: opts.intervalMs ?? 400 }) };
 }
 
 /** The agent environment for a server: fake k3s commands, state dir beside it, the store, the passphrase file. */
@@ -55,26 +55,9 @@ export async function startAgent(env: Record<string, string>): Promise<RunningAg
   const token = randomBytes(24).toString("base64url");
   const port = await freePort();
   const full = { ...env, LIFEBOAT_AGENT_TOKEN: token, LIFEBOAT_AGENT_HOST: "127.0.0.1", LIFEBOAT_AGENT_PORT: String(port) };
-  const child = spawn(process.execPath, [BIN, "serve"], { env: { ...process.env, ...BIN_ENV, ...full }, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the agent did not start within 60 s:\n${out}`)), 60_000);
-    const onData = () => {
-      const m = /\{"listening":"([^"]+)"\}/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the agent exited with code ${code}:\n${out}`));
-    });
-  });
-  return { url, token, env: full, process: child, output: () => out, stop: () => killGroup(child) };
+  const proc = startProcess(process.execPath, [BIN, "serve"], { env: { ...process.env, ...BIN_ENV, ...full } });
+  const url = await waitForListening(proc, { timeoutMs: 60_000 });
+  return { url, token, env: full, process: proc.child, output: proc.output, stop: () => proc.stop() };
 }
 
 /** `lifeboat-agent backup` (the CronJob/systemd path) with an agent environment; resolves with the new set's id. */

@@ -8,3 +8,4 @@ export * from "./nodes";
 export * from "./agent-health";
 export * from "./agent-restore";
 export * from "./agent-recovery";
+export * from "./agent-cli";

@@ -7,10 +7,10 @@
 //    <data dir>/s3) and, once, fills it with the demo history (`lifeboat-agent demo-init`) —
 //    in parallel with the build. Then starts a demo agent on loopback against the demo server
 //    directory (unless LIFEBOAT_AGENT_URL points at a real one), whose "k3s" is a simulated writer
-//    (agent/testing/fake-k3s.ts) the restore wizard really stops and starts.
+//    (agent/demo/simulated-k3s.ts, run as a command) the restore wizard really stops and starts.
 // 4. Runs `next start` with the environment the dashboard needs and prints where to open it.
 // Children run in their own process groups and are stopped on exit, SIGINT and SIGTERM.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -19,77 +19,48 @@ import nextEnv from "@next/env";
 import { ConfigError, parseEnv, type DashboardEnv } from "../env";
 import { thresholdsFromEnv } from "../catalog/config";
 import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
-import { fakeK3sCommands } from "../../agent/testing/fake-k3s";
 import { freePort, portFree } from "../net/ports";
+import { startProcess, waitForHttp, waitForListening, type RunningProcess } from "../process";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DEMO_BUCKET = "lifeboat-demo";
 const SOURCES = ["app", "components", "lib", "public", "next.config.js", "package.json", "postcss.config.mjs", "tsconfig.json"];
 
 const say = (line: string) => process.stdout.write(line + "\n");
-const children = new Set<ChildProcess>();
+const children = new Set<RunningProcess>();
 let embedded: EmbeddedS3 | null = null;
 let stopping = false;
-// Synchronous clean-ups on exit (the demo's fake k3s runs detached, outside our process groups).
+// Synchronous clean-ups on exit (the demo's simulated k3s runs detached, outside our process groups).
 const cleanups: (() => void)[] = [];
 
 /** Exits after stopping every child; `code` is the process exit code. */
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
-    await Promise.all([...children].map(killGroup));
+    await Promise.all([...children].map((c) => c.stop()));
     for (const c of cleanups.splice(0)) c();
     await embedded?.stop();
   }
   process.exit(code);
 }
 
-/** Sends SIGTERM to a detached child's process group (next start runs a next-server below it), SIGKILL after 5 s. */
-function killGroup(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    const kill = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-child.pid!, sig);
-      } catch {
-        child.kill(sig);
-      }
-    };
-    kill("SIGTERM");
-    setTimeout(() => kill("SIGKILL"), 5000).unref();
+/** Spawns `node args` in its own process group, tracked for shutdown; its lines are printed prefixed with `name` (stderr only when `quiet`). */
+function run(name: string, args: string[], env: NodeJS.ProcessEnv, opts: { quiet?: boolean } = {}): RunningProcess {
+  const child = startProcess(process.execPath, args, {
+    cwd: ROOT,
+    env,
+    keepOutput: false,
+    onLine: (line, stream) => {
+      if (!opts.quiet || stream === "stderr") say(`${name} | ${line}`);
+    },
   });
-}
-
-/** Copies a child's output to ours, each line prefixed with its name. */
-function prefixLines(stream: NodeJS.ReadableStream, name: string, sink: (line: string) => void = say): void {
-  let buf = "";
-  stream.on("data", (d) => {
-    buf += String(d);
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      sink(`${name} | ${buf.slice(0, nl)}`);
-      buf = buf.slice(nl + 1);
-    }
-  });
-  stream.on("end", () => buf && sink(`${name} | ${buf}`));
-}
-
-/** Spawns a child in its own process group, tracked for shutdown. */
-function run(name: string, args: string[], env: NodeJS.ProcessEnv, opts: { quiet?: boolean } = {}): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   children.add(child);
-  child.once("exit", () => children.delete(child));
-  if (!opts.quiet) {
-    prefixLines(child.stdout!, name);
-    prefixLines(child.stderr!, name);
-  }
+  void child.exited.then(() => children.delete(child));
   return child;
 }
 
 /** Resolves with the exit code. */
-const exited = (child: ChildProcess) => new Promise<number>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", (code) => resolve(code ?? 1))));
-
+const exitCode = (child: RunningProcess) => child.exited.then((e) => e.code ?? 1);
 
 /** Newest modification time under the dashboard's sources (tests excluded), in ms. */
 function newestSource(): number {
@@ -138,28 +109,23 @@ async function startStore(dataDir: string): Promise<EmbeddedS3> {
   return s3;
 }
 
-async function waitForHttp(url: string, child: ChildProcess, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} before answering`);
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (r.status < 500) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${what} did not answer ${url} within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/**
+ * The demo's simulated k3s as the three shell command lines the demo agent gets: its CLI (see
+ * agent/demo/simulated-k3s.ts) run from the sources through tsx. A kine-like writer process on the
+ * demo database, one write a second, compaction left stuck like the demo's story.
+ */
+function demoK3sCommands(serverDir: string): { start: string; stop: string; status: string } {
+  const base = `cd ${JSON.stringify(ROOT)} && ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(path.join(ROOT, "agent", "demo", "simulated-k3s.ts"))}`;
+  const dir = `--server-dir ${JSON.stringify(serverDir)}`;
+  return { start: `${base} start ${dir} --interval-ms 1000 --compact-every-ms 0`, stop: `${base} stop ${dir}`, status: `${base} status ${dir}` };
 }
 
 /**
- * Starts the demo server's "k3s": the fake service of the restore tests (a kine-like writer process on
- * the demo database, one write a second, compaction left stuck like the demo's story), so the restore
- * wizard really stops it, swaps the database and starts it again. Stopped when npm start exits.
+ * Starts the demo server's "k3s" (demoK3sCommands), so the restore wizard really stops it, swaps the
+ * database and starts it again. Stopped when npm start exits.
  */
 function startDemoK3s(serverDir: string): { start: string; stop: string; status: string } {
-  const k3s = fakeK3sCommands(serverDir, { intervalMs: 1000, compactEveryMs: 0 });
+  const k3s = demoK3sCommands(serverDir);
   try {
     execFileSync("sh", ["-c", k3s.start], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], timeout: 60_000 });
     cleanups.push(() => {
@@ -199,23 +165,7 @@ async function startDemoAgent(env: DashboardEnv, s3env: Record<string, string>, 
     LIFEBOAT_OWNER: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
     LOG_LEVEL: process.env.LOG_LEVEL || "warn",
   }, { quiet: true });
-  prefixLines(child.stderr!, "agent");
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => reject(new Error("the demo agent did not start within 30 s")), 30_000);
-    child.stdout!.on("data", (d) => {
-      buf += String(d);
-      const m = /\{"listening":"([^"]+)"\}/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the demo agent exited with code ${code}`));
-    });
-  });
+  return waitForListening(child, { timeoutMs: 30_000, what: "the demo agent" });
 }
 
 async function main(): Promise<void> {
@@ -252,7 +202,7 @@ async function main(): Promise<void> {
   let build: Promise<number> = Promise.resolve(0);
   if (reason) {
     say(`Building the dashboard (${reason}); this takes about half a minute…`);
-    build = exited(run("build", ["node_modules/next/dist/bin/next", "build"], childEnv));
+    build = exitCode(run("build", ["node_modules/next/dist/bin/next", "build"], childEnv));
   }
 
   const demo = !env.AWS_S3_BUCKET;
@@ -264,7 +214,7 @@ async function main(): Promise<void> {
     say(`No AWS_S3_BUCKET set: using the embedded S3 store at ${embedded.endpoint} (data in ${path.join(env.dataDir, "s3")}).`);
     if (!existsSync(path.join(env.dataDir, "demo", "demo.json"))) {
       say("Creating the demo history (90 nights of backups)…");
-      demoReady = exited(run("demo", ["agent/bin/lifeboat-agent.js", "demo-init", "--data-dir", env.dataDir], { ...childEnv, ...s3env, LOG_LEVEL: "warn" }));
+      demoReady = exitCode(run("demo", ["agent/bin/lifeboat-agent.js", "demo-init", "--data-dir", env.dataDir], { ...childEnv, ...s3env, LOG_LEVEL: "warn" }));
     }
   }
 
@@ -292,14 +242,14 @@ async function main(): Promise<void> {
   if (!demo && !env.LIFEBOAT_AGENT_URL) say("No agent configured (LIFEBOAT_AGENT_URL): the history works; backups, health checks and restores need the agent.");
 
   const next = run("dashboard", ["node_modules/next/dist/bin/next", "start", "-p", String(env.PORT), "-H", env.LIFEBOAT_HOST], dashEnv);
-  next.once("exit", (code) => {
+  void next.exited.then(({ code }) => {
     if (stopping) return;
     process.stderr.write(`\nThe dashboard exited (code ${code}).\n`);
     void shutdown(code || 1);
   });
   const shown = env.LIFEBOAT_HOST === "0.0.0.0" ? "127.0.0.1" : env.LIFEBOAT_HOST;
   const url = `http://${shown}:${env.PORT}`;
-  await waitForHttp(`${url}/api/livez`, next, "the dashboard", 60_000);
+  await waitForHttp(`${url}/api/livez`, { timeoutMs: 60_000, what: "the dashboard", proc: next });
   // Fill the catalog cache now (this call waits for the first listing), so the first page is instant.
   await fetch(`${url}/api/backups?limit=1`, { signal: AbortSignal.timeout(130_000) }).catch(() => {});
 

@@ -1,19 +1,20 @@
 /**
- * A fake k3s service for restore tests and the demo: `start`, `stop` and `status` commands to put in
- * LIFEBOAT_K3S_START_CMD / _STOP_CMD / _STATUS_CMD, behaving like `systemctl … k3s` for the parts a
- * restore depends on.
+ * The simulated k3s of the demo (`npm start`), which the restore tests and browser tests drive too:
+ * `start`, `stop` and `status` commands to put in LIFEBOAT_K3S_START_CMD / _STOP_CMD / _STATUS_CMD,
+ * behaving like `systemctl … k3s` for the parts a restore depends on. The demo agent's restore wizard
+ * really stops it, swaps its database and starts it again.
  *
  *   start   Like k3s: refuses to start when the token in <server>/token cannot decrypt the bootstrap
  *           data in the datastore ("bootstrap data already found and encrypted with different token"),
- *           then runs the kine writer (agent/testing/kine-writer.ts: WAL mode, kine's writes and
+ *           then runs the kine writer (agent/demo/kine-writer.ts: WAL mode, kine's writes and
  *           compaction) as a detached process on <server>/db/state.db, and returns once it is ready.
  *           Starting a running service does nothing.
  *   stop    SIGTERM to the writer, waits until it has exited (SIGKILL after 10 s). Idempotent.
  *   status  Prints "active" (exit 0) or "inactive" (exit 3), like `systemctl is-active`.
  *
- * Usage: node --import tsx agent/testing/fake-k3s.ts <start|stop|status> --server-dir <dir>
+ * Usage: node --import tsx agent/demo/simulated-k3s.ts <start|stop|status> --server-dir <dir>
  *        [--interval-ms 100] [--compact-every-ms 2000]
- * The pid file and the writer's log are <server-dir>/../fake-k3s.pid and fake-k3s.log.
+ * The pid file and the writer's log are <server-dir>/../simulated-k3s.pid and simulated-k3s.log.
  */
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -41,7 +42,7 @@ function alive(pid: number): boolean {
 
 function files(serverDir: string) {
   const base = path.dirname(path.resolve(serverDir));
-  return { pid: path.join(base, "fake-k3s.pid"), log: path.join(base, "fake-k3s.log"), db: path.join(serverDir, "db", "state.db"), token: path.join(serverDir, "token") };
+  return { pid: path.join(base, "simulated-k3s.pid"), log: path.join(base, "simulated-k3s.log"), db: path.join(serverDir, "db", "state.db"), token: path.join(serverDir, "token") };
 }
 
 function runningPid(pidFile: string): number | null {
@@ -124,9 +125,9 @@ function status(serverDir: string): number {
   return running ? 0 : 3;
 }
 
-/** The three shell command lines to configure an agent with, for a server dir. */
-export function fakeK3sCommands(serverDir: string, opts: { intervalMs?: number; compactEveryMs?: number } = {}): { start: string; stop: string; status: string } {
-  const self = path.join(HERE, "fake-k3s.ts");
+/** The three shell command lines to configure an agent with, for a server dir. Never throws. */
+export function simulatedK3sCommands(serverDir: string, opts: { intervalMs?: number; compactEveryMs?: number } = {}): { start: string; stop: string; status: string } {
+  const self = path.join(HERE, "simulated-k3s.ts");
   const base = `cd ${JSON.stringify(ROOT)} && ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(self)}`;
   const extra = `${opts.intervalMs !== undefined ? ` --interval-ms ${opts.intervalMs}` : ""}${opts.compactEveryMs !== undefined ? ` --compact-every-ms ${opts.compactEveryMs}` : ""}`;
   const dir = JSON.stringify(serverDir);
@@ -138,7 +139,7 @@ if (isMain) {
   const [cmd, ...args] = process.argv.slice(2);
   const serverDir = option(args, "server-dir");
   if (!serverDir || !["start", "stop", "status"].includes(cmd)) {
-    process.stderr.write("usage: fake-k3s.ts <start|stop|status> --server-dir <dir>\n");
+    process.stderr.write("usage: simulated-k3s.ts <start|stop|status> --server-dir <dir>\n");
     process.exit(2);
   }
   const run = cmd === "start" ? start(serverDir, args) : cmd === "stop" ? stop(serverDir) : Promise.resolve(status(serverDir));

@@ -5,7 +5,8 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { Readable } from "node:stream";
 import { createDecipheriv, createHash, randomBytes } from "node:crypto";
-import { encryptStream, encryptStreamWithOpenpgp, decryptStream, WrongPassphraseError, CorruptArchiveError, type DecryptEngine } from "./openpgp-stream";
+import { encryptStream, decryptStream, WrongPassphraseError, CorruptArchiveError, type DecryptEngine } from "./openpgp-stream";
+import { encryptStreamWithOpenpgp } from "../testing/openpgp-js-encrypt";
 import { CfbDecipher, deriveS2kKey } from "./openpgp-native";
 
 // The native OpenPGP reader against what the real GnuPG (2.2 here) writes, every variant it claims,

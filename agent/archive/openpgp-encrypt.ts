@@ -13,7 +13,7 @@ import { deriveS2kKey } from "./openpgp-native";
  *                literal packet ('b', no name, date 0), partial body lengths
  *                MDC packet: 0xD3 0x14 + SHA-1 of everything before it, including 0xD3 0x14
  *
- * GnuPG 2.2 and 2.4, openpgp.js and lib/archive's native reader all read it. Why not openpgp.js:
+ * GnuPG 2.2 and 2.4, openpgp.js and agent/archive's native reader all read it. Why not openpgp.js:
  * its web-streams plumbing held ~50 MB of buffers and cost ~0.7 s on a 200 MB backup (bench:backup);
  * here each input chunk is one cipher update and one hash update, and memory is a chunk or two.
  */

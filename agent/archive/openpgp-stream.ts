@@ -21,22 +21,6 @@ export async function encryptStream(input: Readable, passphrase: string): Promis
   return input.pipe(enc);
 }
 
-/**
- * The same message written by openpgp.js (an encrypted session key in the SKESK, its own partial
- * lengths): tests use it to prove the reader handles both writers.
- */
-export async function encryptStreamWithOpenpgp(input: Readable, passphrase: string): Promise<Readable> {
-  const openpgp = await loadOpenpgp();
-  const config = {
-    aeadProtect: false,
-    preferredSymmetricAlgorithm: openpgp.enums.symmetric.aes256,
-    preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed,
-  };
-  const message = await openpgp.createMessage({ binary: Readable.toWeb(input) as unknown as ReadableStream<Uint8Array> });
-  const out = await openpgp.encrypt({ message, passwords: [passphrase], format: "binary", config });
-  return Readable.fromWeb(out as unknown as WebReadableStream<Uint8Array>);
-}
-
 /** Which implementation decrypted a message: Lifeboat's native reader, or openpgp.js for everything else. */
 export type DecryptEngine = "native" | "openpgp.js";
 

@@ -19,7 +19,7 @@ import { CorruptArchiveError, WrongPassphraseError } from "./errors";
  * the bytes to openpgp.js instead.
  */
 
-/** The message uses something this reader does not implement: use openpgp.js. Never escapes lib/archive. */
+/** The message uses something this reader does not implement: use openpgp.js. Never escapes agent/archive. */
 export class UnsupportedMessage extends Error {
   constructor(reason: string) {
     super(reason);

@@ -1,7 +1,7 @@
 /**
- * A test writer PROCESS that writes to a SQLite file the way kine does for k3s, for tests and
- * benchmarks that need a live, busy datastore (the backup snapshot tests and bench:backup; the fake
- * k3s of the restore tests can reuse it).
+ * A writer PROCESS that writes to a SQLite file the way kine does for k3s: the cluster activity of
+ * the demo's simulated k3s (simulated-k3s.ts), and a live, busy datastore for tests and benchmarks
+ * (the backup snapshot tests, the restore tests, bench:backup).
  *
  * How it writes (agent/kine/simulator.ts, agent/kine/schema.ts): kine's exact schema and INSERT,
  * WAL mode, busy_timeout 30 s, synchronous NORMAL; every `--interval-ms` (default 250 ms) one
@@ -14,14 +14,13 @@
  * (its keys learned); a new one is seeded first.
  *
  * Usage:
- *   node --import tsx agent/testing/kine-writer.ts --db <path> [--interval-ms 250]
+ *   node --import tsx agent/demo/kine-writer.ts --db <path> [--interval-ms 250]
  *        [--compact-every-ms 2000 | --no-compaction] [--seed 42] [--nodes 3] [--token <k3s token>]
  *        [--report-every-ms 0]
  * or the same through the environment: KINE_WRITER_DB, KINE_WRITER_INTERVAL_MS,
  * KINE_WRITER_COMPACT_EVERY_MS (0 = off), KINE_WRITER_SEED, KINE_WRITER_NODES, KINE_WRITER_TOKEN,
- * KINE_WRITER_REPORT_EVERY_MS. Flags win over the environment. From TypeScript:
- * `spawnKineWriter({ db, intervalMs, compactEveryMs })` starts it and resolves once it is ready;
- * `.report()` and `.stop()` resolve with a WriterReport.
+ * KINE_WRITER_REPORT_EVERY_MS. Flags win over the environment. Tests start it with
+ * `spawnKineWriter` (agent/testing/kine-writer-process.ts).
  *
  * Output: JSON lines on stdout.
  *   {"event":"ready","pid":N,"db":"…","revision":N}        once the database is open and seeded
@@ -36,7 +35,6 @@
  *   maxCompactMs, maxCheckpointMs — the compactor's longest batch run and checkpoint.
  * Errors (e.g. the database vanished) are printed as {"event":"error","message":…} and exit 1.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
@@ -188,88 +186,6 @@ function main(): void {
 
   emit({ event: "ready", pid: process.pid, db: dbPath, revision: sim.currentRevision() });
   loop();
-}
-
-export interface KineWriterOptions {
-  db: string;
-  intervalMs?: number;
-  /** 0 turns compaction off. */
-  compactEveryMs?: number;
-  seed?: number;
-  nodes?: number;
-  token?: string;
-}
-
-export interface RunningKineWriter {
-  process: ChildProcess;
-  /** Asks for a report (SIGUSR2) and resolves with it. */
-  report(): Promise<WriterReport>;
-  /** Stops the writer (SIGTERM) and resolves with its final report. */
-  stop(): Promise<WriterReport>;
-}
-
-/**
- * Starts the writer as a child process (`node --import tsx` this file) and resolves once it reports
- * "ready". Rejects with its error output when it exits first.
- */
-export async function spawnKineWriter(opts: KineWriterOptions): Promise<RunningKineWriter> {
-  const self = fileURLToPath(import.meta.url);
-  const args = ["--import", "tsx", self, "--db", opts.db];
-  if (opts.intervalMs !== undefined) args.push("--interval-ms", String(opts.intervalMs));
-  if (opts.compactEveryMs !== undefined) args.push("--compact-every-ms", String(opts.compactEveryMs));
-  if (opts.seed !== undefined) args.push("--seed", String(opts.seed));
-  if (opts.nodes !== undefined) args.push("--nodes", String(opts.nodes));
-  if (opts.token !== undefined) args.push("--token", opts.token);
-  const child = spawn(process.execPath, args, { cwd: path.resolve(path.dirname(self), "../.."), stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr!.on("data", (d) => (stderr += String(d)));
-  const waiters: { event: string; resolve(v: Record<string, unknown>): void; reject(e: Error): void }[] = [];
-  let buf = "";
-  child.stdout!.on("data", (d) => {
-    buf += String(d);
-    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if (msg.event === "error") lastError = String(msg.message);
-      const i = waiters.findIndex((w) => w.event === msg.event || msg.event === "error");
-      if (i >= 0) {
-        const [w] = waiters.splice(i, 1);
-        if (msg.event === "error") w.reject(new Error(`kine writer: ${msg.message}`));
-        else w.resolve(msg);
-      }
-    }
-  });
-  let exited: Error | null = null;
-  let lastError = "";
-  child.once("exit", (code) => {
-    exited = new Error(`kine writer exited (${code})${lastError ? `: ${lastError}` : ""} ${stderr.trim()}`.trim());
-    for (const w of waiters.splice(0)) w.reject(exited);
-  });
-  const wait = (event: string) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      if (exited) reject(exited);
-      else waiters.push({ event, resolve, reject });
-    });
-  await wait("ready");
-  return {
-    process: child,
-    async report() {
-      const p = wait("report");
-      child.kill("SIGUSR2");
-      return (await p) as unknown as WriterReport;
-    },
-    async stop() {
-      const p = wait("stopped");
-      child.kill("SIGTERM");
-      return (await p) as unknown as WriterReport;
-    },
-  };
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;

@@ -1,0 +1,2 @@
+export { startProcess, killGroup, runProcess, type RunningProcess, type StartProcessOptions, type Exit, type ProcessRun } from "./child-process";
+export { waitForListening, waitForHttp } from "./wait";
