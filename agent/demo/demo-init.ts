@@ -20,6 +20,7 @@ import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
 import { generateKineDb } from "../kine/generator";
 import { zstdCompress } from "../archive";
+import { writeFileDurable } from "../../lib/storage/durable-file";
 import { seedObjectNames } from "../../lib/contracts/backup-names";
 import type { BackupStore } from "../../lib/storage";
 import { median } from "../../lib/backups/anomalies";
@@ -250,7 +251,8 @@ export async function initDemo(opts: DemoInitOptions): Promise<DemoInitResult> {
     ms: Date.now() - started,
     lastArchiveBytes: achieved.slice(-5),
   };
-  writeFileSync(p.marker, JSON.stringify(result, null, 2));
+  // The marker says the demo is complete (npm start skips demo-init when it exists): never a torn one.
+  writeFileDurable(p.marker, JSON.stringify(result, null, 2), { mode: 0o644 });
   return result;
 }
 

@@ -1,17 +1,19 @@
 import os from "node:os";
-import { copyFile, readFile, stat, writeFile, mkdir, rename } from "node:fs/promises";
+import { copyFile, readFile, stat, mkdir } from "node:fs/promises";
 import { openSync, readSync, closeSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { CheckResult, FileSize, HealthReason, HealthReport } from "../../lib/contracts/agent-health";
+import { writeFileDurable } from "../../lib/storage/durable-file";
 import type { KineStats } from "../../lib/contracts/manifest";
 import { makeStaging, removeStaging, takeSnapshot } from "../backup/snapshot";
 import { readKineStats } from "../kine/stats";
 import type { AgentDeps } from "../module";
 import { findPendingRestore } from "../restore/journal";
-import { diskSpace } from "./disk";
-import { k3sState } from "./k3s-service";
-import { inspectDatastoreOwnership } from "./ownership";
+import { diskSpace } from "../host/disk";
+import { k3sState } from "../host/k3s-service";
+import { inspectDatastoreOwnership } from "../host/ownership";
+import { stagingParent } from "../restore/paths";
 
 /**
  * The health of the live database. The live files are only ever read, and only briefly: a
@@ -137,8 +139,7 @@ async function loadLastIntegrity(stateDir: string): Promise<CheckResult | null> 
 async function saveLastIntegrity(stateDir: string, result: CheckResult): Promise<void> {
   const file = lastIntegrityFile(stateDir);
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(`${file}.tmp`, JSON.stringify(result), { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
+  writeFileDurable(file, JSON.stringify(result));
 }
 
 /**
@@ -249,7 +250,7 @@ export async function runHealthCheck(deps: AgentDeps, opts: HealthOptions = {}):
   const ownership = inspectDatastoreOwnership(cfg);
   for (const e of ownership) if (!e.ok && e.problem) add("warning", e.exists ? "owner_or_mode" : "missing_file", e.problem + (e.path === cfg.tokenPath && !e.exists ? ": a restore needs the token that encrypted the datastore" : ""), e.fix);
 
-  const disk = await diskSpace(cfg, (db.bytes ?? 0) + (wal.bytes ?? 0));
+  const disk = await diskSpace(await stagingParent(cfg), cfg.serverDir, (db.bytes ?? 0) + (wal.bytes ?? 0));
   if (!disk.enoughForStaging) add("warning", "disk_space", `Only ${mb(disk.freeBytes)} free in ${disk.stagingDir}; staging a restore of this database needs about ${mb(disk.neededForStaging)}.`, "Free disk space, or point LIFEBOAT_STATE_DIR at a disk with room (on the same filesystem as the server dir).");
   if (!disk.sameFilesystemAsServer) add("warning", "staging_other_fs", `Staging (${disk.stagingDir}) is not on the server dir's filesystem, so the swap cannot be an atomic rename.`, null);
 

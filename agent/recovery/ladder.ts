@@ -5,7 +5,7 @@ import type { Job } from "../../lib/contracts/agent-jobs";
 import { RECOVERY_STEPS, type RecoveryReport, type RecoveryRung, type RecoveryRungName, type StartRecoveryRequest } from "../../lib/contracts/agent-recovery";
 import type { RestoreSource } from "../../lib/contracts/agent-restore";
 import { readPassphrase } from "../config";
-import { processesHolding, databaseFiles } from "../health/k3s-service";
+import { processesHolding, databaseFiles } from "../host/k3s-service";
 import type { JobHandle } from "../jobs/job-registry";
 import { KINE_SCHEMA_SQL } from "../kine/schema";
 import type { AgentDeps } from "../module";

@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import { rmSync } from "node:fs";
 import path from "node:path";
-import { fsyncPath } from "../health/ownership";
+import { fsyncPath } from "../../lib/storage/durable-file";
 import { KINE_SCHEMA_SQL } from "../kine/schema";
 import { PageReader } from "./page-reader";
 import {

@@ -1,6 +1,7 @@
-import { promises as fsp, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
 import path from "node:path";
 import type { RecoveryReport } from "../../lib/contracts/agent-recovery";
+import { writeFileDurable } from "../../lib/storage/durable-file";
 import type { AgentConfig } from "../config";
 
 /**
@@ -25,10 +26,9 @@ export class RecoveryNotFoundError extends Error {
   }
 }
 
+/** Writes the report atomically and durably. Throws on I/O errors. */
 export function saveReport(cfg: Pick<AgentConfig, "stateDir">, report: RecoveryReport): void {
-  const file = path.join(recoveryDir(cfg, report.id), "report.json");
-  writeFileSync(`${file}.tmp`, JSON.stringify(report, null, 2), { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+  writeFileDurable(path.join(recoveryDir(cfg, report.id), "report.json"), JSON.stringify(report, null, 2));
 }
 
 /** One report; throws RecoveryNotFoundError. */

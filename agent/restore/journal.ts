@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, promises as fsp, readFileSync, writeFileSync, renameSync, constants as fsc } from "node:fs";
+import { promises as fsp, readFileSync } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { formatStamp } from "../../lib/contracts/backup-names";
@@ -13,8 +13,9 @@ import {
   type RestoreStepName,
   type RestoreVerification,
 } from "../../lib/contracts/agent-restore";
+import { writeFileDurable } from "../../lib/storage/durable-file";
 import type { AgentConfig } from "../config";
-import { restoresRoot } from "../health/disk";
+import { restoresRoot } from "./paths";
 
 /**
  * The on-disk journal of one restore: `<LIFEBOAT_STATE_DIR>/restores/<id>/journal.json`, rewritten
@@ -106,32 +107,12 @@ export function newRestoreId(now = new Date()): string {
   return `${formatStamp(now)}-${randomBytes(3).toString("hex")}`;
 }
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, fsc.O_RDONLY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Writes the journal atomically and durably. Throws on I/O errors (the restore must not go on blind). */
 export function saveJournal(cfg: Pick<AgentConfig, "stateDir">, j: RestoreJournal): void {
   j.updatedAt = new Date().toISOString();
-  const file = journalFile(cfg, j.id);
-  const tmp = `${file}.tmp`;
   // A drill changes nothing on the server, so its record need not survive a power cut (the rename
   // still makes every save whole); the two fsyncs cost ~12 ms a save here, ten saves a drill.
-  const durable = j.kind !== "drill";
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeFileSync(fd, JSON.stringify(j, null, 2));
-    if (durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  if (durable) fsyncDir(path.dirname(file));
+  writeFileDurable(journalFile(cfg, j.id), JSON.stringify(j, null, 2), { fsync: j.kind !== "drill" });
 }
 
 /** Reads one journal; null when there is none. Throws when it exists but cannot be parsed. */

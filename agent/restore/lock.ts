@@ -1,7 +1,7 @@
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
 import type { AgentConfig } from "../config";
-import { restoresRoot } from "../health/disk";
+import { restoresRoot } from "./paths";
 
 /**
  * One process at a time works on the datastore: the agent service and a CLI `restore` must never swap

@@ -4,7 +4,7 @@ import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import Database from "better-sqlite3";
 import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompress, zstdDecompressOffThread } from "../archive";
-import { fsyncPath } from "../health/ownership";
+import { fsyncPath } from "../../lib/storage/durable-file";
 import type { Origin, ResolvedSource } from "./sources";
 import { BadTarError, UnsafeArchiveError, extractTar } from "./unpack";
 import { byteCounter } from "../byte-counter";

@@ -1,7 +1,8 @@
 import { existsSync, lstatSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { AgentConfig } from "../config";
-import { applyOwnership, DIR_MODE, FILE_MODE, fsyncPath } from "../health/ownership";
+import { fsyncPath } from "../../lib/storage/durable-file";
+import { applyOwnership, DIR_MODE, FILE_MODE } from "../host/ownership";
 import { type ExtraName, type RestoreJournal, saveJournal } from "./journal";
 import { crashPoint } from "./lock";
 

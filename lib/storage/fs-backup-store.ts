@@ -4,11 +4,12 @@ import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { Transform, type Readable } from "node:stream";
 import type { BackupStore, ListOptions, ListPage, StoredObject } from "./backup-store";
+import { commitFile } from "./durable-file";
 import { NotFoundError, StorageError } from "./errors";
 
 /**
  * BackupStore over a local directory (a mounted NAS, a USB disk). Keys are relative paths below
- * `root`. Writes go to a temporary file that is renamed into place once complete.
+ * `root`. Writes go to a temporary file that is put in place durably once complete (commitFile).
  */
 export class FsBackupStore implements BackupStore {
   readonly description: string;
@@ -91,9 +92,7 @@ export class FsBackupStore implements BackupStore {
     });
     try {
       await pipeline(body, count, createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
-      const fh = await fsp.open(tmp, "r");
-      await fh.sync().finally(() => fh.close());
-      await fsp.rename(tmp, dest);
+      await commitFile(tmp, dest);
     } catch (err) {
       await fsp.rm(tmp, { force: true });
       throw new StorageError(`fs: put ${key} in ${this.description}: ${(err as Error).message}`, "other", { cause: err });

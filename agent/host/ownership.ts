@@ -1,6 +1,7 @@
-import { closeSync, fsyncSync, lstatSync, openSync, promises as fsp, constants as fsc } from "node:fs";
+import { lstatSync, promises as fsp } from "node:fs";
 import path from "node:path";
 import type { OwnershipEntry } from "../../lib/contracts/agent-health";
+import { fsyncPath } from "../../lib/storage/durable-file";
 import type { AgentConfig } from "../config";
 
 /**
@@ -77,16 +78,6 @@ export function inspectDatastoreOwnership(cfg: Pick<AgentConfig, "dbPath" | "tok
     inspectPath(`${cfg.dbPath}-shm`, cfg.owner, FILE_MODE),
     inspectPath(cfg.tokenPath, cfg.owner, FILE_MODE, true),
   ];
-}
-
-/** fsync a file or directory (a directory's fsync makes renames inside it durable). */
-export function fsyncPath(p: string): void {
-  const fd = openSync(p, fsc.O_RDONLY | (fsc.O_NOFOLLOW ?? 0));
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**

@@ -1,44 +1,13 @@
-import { spawn } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
 import type { K3sState } from "../../lib/contracts/agent-health";
+import { runCommand } from "./run-command";
 
 /**
  * k3s as a service: its state from the configured status command, and the processes that hold the
  * database open. The second is what a restore waits on after the stop command: whatever the service
  * manager says, nothing may have the files open when they are swapped.
  */
-
-export interface CommandResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-/** Runs a configured command line through `sh -c` (they are shell lines like "systemctl stop k3s"). Never rejects. */
-export function runCommand(cmd: string, timeoutMs = 120_000): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    const child = spawn("sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"], detached: false });
-    let stdout = "";
-    let stderr = "";
-    let timedOut = false;
-    child.stdout.on("data", (d) => (stdout += String(d)));
-    child.stderr.on("data", (d) => (stderr += String(d)));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, timeoutMs);
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: stderr + String(err.message), timedOut });
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: stdout.trim(), stderr: stderr.trim(), timedOut });
-    });
-  });
-}
 
 /** Processes (other than this one) that have any of `files` open, from /proc/<pid>/fd. */
 export async function processesHolding(files: string[]): Promise<{ pid: number; command: string }[]> {
