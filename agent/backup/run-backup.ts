@@ -18,7 +18,7 @@ import { runRetention } from "./retention-run";
 import { listStoreSets } from "./sets";
 import { snapshotStagingRoot, makeStaging, removeStaging, SnapshotError, takeSnapshot, DEFAULT_SNAPSHOT_METHOD, type SnapshotMethod } from "./snapshot";
 import { collectEntries, tarStream, type TarEntry } from "./tar-stream";
-import { checkSnapshotInWorker } from "./check-in-worker";
+import { startSqliteWorker } from "../sqlite/worker";
 
 /** The steps of a backup job, in order (GET /jobs/:id shows them; the dashboard draws them). */
 export const BACKUP_STEPS = [
@@ -167,9 +167,10 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     // failed check aborts the upload and what was uploaded is removed.
     job.step("upload");
     job.detail("integrity", "running alongside the upload…");
-    const check = checkSnapshotInWorker(snap.path, cfg.dbPath);
+    const checker = startSqliteWorker();
+    const check = checker.run({ kind: "snapshot", snapshotPath: snap.path, sourcePath: cfg.dbPath });
     const abort = new AbortController();
-    check.done.catch((err) => abort.abort(err));
+    check.catch((err) => abort.abort(err));
     uploaded.push(names.logical, names.files);
     t = performance.now();
     const sent = uploadSnapshotArchives(store, {
@@ -187,14 +188,14 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     try {
       ({ logical, files } = await sent);
     } catch (err) {
-      check.cancel();
+      checker.dispose();
       // A failed check is the cause to report, not the upload it stopped.
       throw abort.signal.aborted ? abort.signal.reason : err;
     }
     timings.upload = performance.now() - t;
     job.detail("upload", `database ${mb(logical.size)}, server files ${mb(files.size)} in ${secs(timings.upload)}`);
     job.step("integrity");
-    const checked = await check.done;
+    const checked = await check;
     timings.integrityCheck = checked.integrityMs;
     job.detail("integrity", `integrity_check: ok (${secs(checked.integrityMs)}, alongside the upload)`);
     job.step("stats");

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import Database from "better-sqlite3";
 import type { KineStats } from "../../lib/contracts/manifest";
 import { readKineStats } from "../kine/stats";
+import { hasKineTable, openReadOnly, runCheck } from "../sqlite/check";
 
 /**
  * Online snapshots of kine's live `state.db` (WAL mode, written by k3s while we read).
@@ -53,7 +54,7 @@ export interface Snapshot {
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 // better-sqlite3 defaults to a 16 MB page cache per connection (and per database VACUUM INTO
 // writes); one pass over the file gains nothing from it, and the agent's peak RSS goal is 100 MB.
-const SQLITE_CACHE_KIB = -2000;
+const SQLITE_CACHE_KIB = 2000;
 
 /** Where snapshots are staged: below LIFEBOAT_STATE_DIR, on the server's own disk. */
 export function snapshotStagingRoot(stateDir: string): string {
@@ -138,9 +139,7 @@ export async function takeSnapshot(dbPath: string, stagingDir: string, method: S
   try {
     // Read-only: the agent must never change the live files (a read-write connection that closes last
     // would checkpoint and delete kine's WAL). WAL readers still share kine's -shm index.
-    db = new Database(dbPath, { readonly: true, fileMustExist: true });
-    db.pragma("busy_timeout = 5000");
-    db.pragma(`cache_size = ${SQLITE_CACHE_KIB}`);
+    db = openReadOnly(dbPath, { busyTimeoutMs: 5000, cacheKib: SQLITE_CACHE_KIB });
     if (method === "vacuum-into") db.prepare("VACUUM INTO ?").run(dest);
     else await db.backup(dest, { progress: () => 0x7fffffff });
   } catch (err) {
@@ -178,19 +177,17 @@ export interface CheckedSnapshot {
 export function checkSnapshot(snapshotPath: string, sourcePath: string): CheckedSnapshot {
   let db: Database.Database | undefined;
   try {
-    db = new Database(snapshotPath, { readonly: true, fileMustExist: true });
-    db.pragma(`cache_size = ${SQLITE_CACHE_KIB}`);
+    db = openReadOnly(snapshotPath, { cacheKib: SQLITE_CACHE_KIB });
     const t0 = performance.now();
-    const rows = db.pragma("integrity_check(20)") as { integrity_check: string }[];
+    const integrity = runCheck(db, "integrity_check", 20);
     const integrityMs = performance.now() - t0;
-    const problems = rows.map((r) => r.integrity_check).filter((m) => m !== "ok");
+    const problems = integrity.ok ? [] : integrity.messages;
     if (problems.length)
       throw new SnapshotError(
         `The snapshot of ${sourcePath} failed PRAGMA integrity_check (${problems.slice(0, 3).join("; ")}${problems.length > 3 ? "; …" : ""}). It was not uploaded. The live database is probably damaged: run \`lifeboat-agent health\`.`,
         "damaged",
       );
-    const hasKine = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kine'").get();
-    if (!hasKine) throw new SnapshotError(`${sourcePath} is a SQLite database but not kine's (it has no kine table). Check LIFEBOAT_K3S_SERVER_DIR.`, "not_kine");
+    if (!hasKineTable(db)) throw new SnapshotError(`${sourcePath} is a SQLite database but not kine's (it has no kine table). Check LIFEBOAT_K3S_SERVER_DIR.`, "not_kine");
     const t1 = performance.now();
     // Without mmap: the whole snapshot mapped in would count in the agent's RSS during the backup
     // (measured: +100-200 MB peak RSS; the statistics take ~0.1 s longer, on the worker, alongside the upload).

@@ -33,8 +33,9 @@ const relocate = {
 
 mkdirSync(dist, { recursive: true });
 await build({
-  // check-worker runs integrity_check and statistics on a worker thread during a backup.
-  entryPoints: { cli: path.join(root, "agent", "cli.ts"), "check-worker": path.join(root, "agent", "backup", "check-worker.ts") },
+  // The SQLite worker thread (agent/sqlite/worker.ts starts it) runs integrity_check and statistics
+  // during a backup and a restore's verify step.
+  entryPoints: { cli: path.join(root, "agent", "cli.ts"), "worker-thread": path.join(root, "agent", "sqlite", "worker-thread.ts") },
   outdir: tmp,
   bundle: true,
   splitting: true,

@@ -40,6 +40,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
+import { startModuleWorker } from "../sqlite/worker";
 
 export interface WriterReport {
   ticks: number;
@@ -136,9 +137,8 @@ function main(): void {
 
   let compactor: Worker | null = null;
   if (compactEveryMs > 0) {
-    // A worker does not inherit `--import tsx`: register tsx in it, then load this file.
-    const boot = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`;
-    compactor = new Worker(boot, { eval: true, workerData: { kineWriterCompactor: true, dbPath, everyMs: compactEveryMs } });
+    // This file again, on a worker thread (it runs from the sources only: no bundled entry).
+    compactor = startModuleWorker(new URL(import.meta.url), null, { kineWriterCompactor: true, dbPath, everyMs: compactEveryMs });
     compactor.on("message", (m: CompactorResult) => {
       r.compactions++;
       r.rowsCompacted += m.rows;

@@ -20,7 +20,7 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import Database from "better-sqlite3";
+import { openReadOnly } from "../sqlite/check";
 import { bootstrapKey, decryptBootstrap } from "../kine/bootstrap";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -55,7 +55,7 @@ function runningPid(pidFile: string): number | null {
 function bootstrapProblem(db: string, tokenFile: string): string | null {
   if (!existsSync(db)) return null;
   const token = existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : "";
-  const conn = new Database(db, { readonly: true, fileMustExist: true });
+  const conn = openReadOnly(db);
   try {
     const rows = conn.prepare("SELECT name, value FROM kine WHERE name LIKE '/bootstrap/%' AND deleted = 0 ORDER BY id DESC").all() as { name: string; value: Buffer }[];
     if (!rows.length) return null;

@@ -2,12 +2,13 @@ import os from "node:os";
 import { copyFile, readFile, stat, mkdir } from "node:fs/promises";
 import { openSync, readSync, closeSync } from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type { CheckResult, FileSize, HealthReason, HealthReport } from "../../lib/contracts/agent-health";
 import { writeFileDurable } from "../../lib/storage/durable-file";
 import type { KineStats } from "../../lib/contracts/manifest";
 import { makeStaging, removeStaging, takeSnapshot } from "../backup/snapshot";
 import { readKineStats } from "../kine/stats";
+import { hasKineTable, openReadOnly, runCheck, type IntegrityPragma } from "../sqlite/check";
 import type { AgentDeps } from "../module";
 import { findPendingRestore } from "../restore/journal";
 import { diskSpace } from "../host/disk";
@@ -56,17 +57,17 @@ function headerJournalMode(dbPath: string): string | null {
   }
 }
 
-/** Runs quick_check or integrity_check (at most 20 messages) on an open database. */
-function runCheck(db: Database.Database, pragma: "quick_check" | "integrity_check"): CheckResult {
+/** Runs quick_check or integrity_check (at most 20 messages) on an open database, timed. Never throws. */
+function timedCheck(db: Database.Database, pragma: IntegrityPragma): CheckResult {
   const t0 = performance.now();
   const at = new Date().toISOString();
+  let outcome;
   try {
-    const rows = db.pragma(`${pragma}(20)`) as Record<string, string>[];
-    const messages = rows.map((r) => Object.values(r)[0]);
-    return { ran: true, ok: messages.length === 1 && messages[0] === "ok", messages, millis: performance.now() - t0, at };
+    outcome = runCheck(db, pragma, 20);
   } catch (err) {
-    return { ran: true, ok: false, messages: [(err as Error).message], millis: performance.now() - t0, at };
+    outcome = { ok: false, messages: [(err as Error).message] };
   }
+  return { ran: true, ...outcome, millis: performance.now() - t0, at };
 }
 
 const NOT_RUN: CheckResult = { ran: false, ok: false, messages: [], millis: 0, at: null };
@@ -88,7 +89,7 @@ function checkFile(file: string, full: boolean, withStats: boolean): FileChecks 
   let db: Database.Database | undefined;
   const out: FileChecks = { opened: false, error: null, pageSize: null, pageCount: null, freelistCount: null, quick: NOT_RUN, full: null, kine: null, kineError: null };
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
+    db = openReadOnly(file);
     out.pageSize = db.pragma("page_size", { simple: true }) as number;
     out.pageCount = db.pragma("page_count", { simple: true }) as number;
     out.freelistCount = db.pragma("freelist_count", { simple: true }) as number;
@@ -99,11 +100,10 @@ function checkFile(file: string, full: boolean, withStats: boolean): FileChecks 
     return out;
   }
   try {
-    out.quick = runCheck(db, "quick_check");
-    if (full) out.full = runCheck(db, "integrity_check");
+    out.quick = timedCheck(db, "quick_check");
+    if (full) out.full = timedCheck(db, "integrity_check");
     if (withStats) {
-      const hasKine = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kine'").get();
-      if (!hasKine) out.kineError = "There is no kine table in this database.";
+      if (!hasKineTable(db)) out.kineError = "There is no kine table in this database.";
       else {
         try {
           out.kine = readKineStats(db, file);

@@ -14,6 +14,7 @@ import { diffKineDatabases } from "../restore/diff";
 import { newRestoreId } from "../restore/journal";
 import { resolveSource } from "../restore/sources";
 import { stageBackup } from "../restore/stage";
+import { hasKineTable, openReadOnly, runCheck } from "../sqlite/check";
 import { salvageKineDatabase } from "./salvage";
 import { dumpInto, findSqliteCli, probeRecover, recoverInto } from "./sqlite-cli";
 import { recoveryDir, saveReport } from "./store";
@@ -34,12 +35,11 @@ interface Outcome {
 
 /** Rows and revision range (scanning the table itself) and integrity_check of a kine database. */
 function measure(file: string): Outcome {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  const db = openReadOnly(file);
   try {
-    const rows = db.pragma("integrity_check(10)") as { integrity_check: string }[];
-    const integrity = rows.length === 1 && rows[0].integrity_check === "ok" ? "ok" : rows.map((r) => r.integrity_check).join("; ");
-    const hasKine = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kine'").get();
-    if (!hasKine) return { rows: 0, revisions: null, integrity };
+    const check = runCheck(db, "integrity_check", 10);
+    const integrity = check.ok ? "ok" : check.messages.join("; ");
+    if (!hasKineTable(db)) return { rows: 0, revisions: null, integrity };
     const r = db.prepare("SELECT COUNT(*) AS n, MIN(id) AS lo, MAX(id) AS hi FROM kine NOT INDEXED").get() as { n: number; lo: number | null; hi: number | null };
     return { rows: r.n, revisions: r.n ? { min: r.lo!, max: r.hi! } : null, integrity };
   } finally {
@@ -59,7 +59,7 @@ function tryMeasure(file: string): Outcome | { error: string } {
 function ensureKineSchema(file: string): void {
   const db = new Database(file);
   try {
-    if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kine'").get()) db.exec(KINE_SCHEMA_SQL);
+    if (hasKineTable(db)) db.exec(KINE_SCHEMA_SQL);
     db.pragma("journal_mode = DELETE");
   } finally {
     db.close();

@@ -1,4 +1,5 @@
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openReadOnly } from "../sqlite/check";
 import type { DatabaseDiff, DatabaseSide, KeyTypeDiff, RevisionSet } from "../../lib/contracts/agent-restore";
 
 /**
@@ -37,7 +38,7 @@ interface Snapshot {
 }
 
 function load(file: string, label: string, takenAt: string | null): Snapshot {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  const db = openReadOnly(file);
   try {
     const latest = new Map<string, { id: number; deleted: boolean }>();
     const rows = db

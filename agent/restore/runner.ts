@@ -1,7 +1,6 @@
 import { existsSync, promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
 import type { Job } from "../../lib/contracts/agent-jobs";
 import { formatStamp } from "../../lib/contracts/backup-names";
 import { RESTORE_STEPS, type RestoreRecord, type RestoreStepName, type StartRestoreRequest } from "../../lib/contracts/agent-restore";
@@ -33,7 +32,8 @@ import { resolveSource } from "./sources";
 import { stageBackup, StageError } from "./stage";
 import { asidePath, completeRollbackMoves, completeSwap, fixOwnership } from "./swap";
 import { verifyStaged } from "./verify";
-import { startSqliteChecker } from "./sqlite-worker";
+import { checkFile } from "../sqlite/check";
+import { startSqliteChecker } from "../sqlite/worker";
 
 /**
  * A restore, step by step: stage → verify → (confirmation) → stop k3s → swap → owner and mode →
@@ -208,19 +208,8 @@ async function stopK3s(ctx: Ctx, context: string): Promise<void> {
 }
 
 async function checkAfter(cfg: AgentConfig): Promise<NonNullable<RestoreJournal["after"]>> {
-  let quick = { ok: false, messages: [] as string[] };
-  try {
-    const db = new Database(cfg.dbPath, { readonly: true, fileMustExist: true });
-    try {
-      db.pragma("busy_timeout = 10000");
-      const rows = db.pragma("quick_check(20)") as { quick_check: string }[];
-      quick = { ok: rows.length === 1 && rows[0].quick_check === "ok", messages: rows.map((r) => r.quick_check) };
-    } finally {
-      db.close();
-    }
-  } catch (err) {
-    quick = { ok: false, messages: [(err as Error).message] };
-  }
+  // k3s runs again: its writes may hold a lock for a moment.
+  const quick = checkFile(cfg.dbPath, "quick_check", { busyTimeoutMs: 10_000 });
   const own = inspectDatastoreOwnership(cfg).filter((e) => !e.ok);
   const k3s = await k3sState(cfg.k3sStatusCmd, cfg.dbPath);
   const walOk = !existsSync(`${cfg.dbPath}-wal`) || quick.ok;

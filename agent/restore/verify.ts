@@ -1,11 +1,12 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type { RestoreVerification } from "../../lib/contracts/agent-restore";
 import { bootstrapKey, decryptBootstrap } from "../kine/bootstrap";
 import { KINE_COLUMNS } from "../kine/schema";
 import { readKineStats } from "../kine/stats";
-import { startSqliteChecker, type SqliteChecker } from "./sqlite-worker";
+import { openReadOnly } from "../sqlite/check";
+import { startSqliteChecker, type SqliteChecker } from "../sqlite/worker";
 import type { StagedFiles } from "./stage";
 
 /**
@@ -82,7 +83,7 @@ export async function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: s
     let compact = 0;
     let maxId = 0;
     try {
-      db = new Database(staged.dbPath, { readonly: true, fileMustExist: true });
+      db = openReadOnly(staged.dbPath);
       cols = (db.pragma("table_info(kine)") as { name: string }[]).map((c) => c.name);
       compact = cols.length ? (db.prepare("SELECT COUNT(*) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) : 0;
       maxId = cols.length ? ((db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0) : 0;

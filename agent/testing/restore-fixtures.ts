@@ -2,11 +2,11 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chownSync, chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
 import { generateKineDb } from "../kine/generator";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
 import { simulatedK3sCommands } from "../demo/simulated-k3s";
+import { openReadOnly, runCheck } from "../sqlite/check";
 
 /**
  * Servers to restore onto, for the restore tests: a k3s-like server dir with a generated kine
@@ -37,29 +37,27 @@ export function addMarker(dbPath: string, marker: string): void {
 
 /** Whether `dbPath` holds the marker (read-only; works while the fake k3s writes). */
 export function hasMarker(dbPath: string, marker: string): boolean {
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  const db = openReadOnly(dbPath, { busyTimeoutMs: 10_000 });
   try {
-    db.pragma("busy_timeout = 10000");
     return Boolean(db.prepare("SELECT 1 FROM kine WHERE name = ?").get(`/registry/configmaps/lifeboat-test/${marker}`));
   } finally {
     db.close();
   }
 }
 
+/** integrity_check's messages joined ("ok" when whole); works while the simulated k3s writes. Throws when SQLite cannot open or check it. */
 export function integrity(dbPath: string): string {
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  const db = openReadOnly(dbPath, { busyTimeoutMs: 10_000 });
   try {
-    db.pragma("busy_timeout = 10000");
-    return (db.pragma("integrity_check(5)") as { integrity_check: string }[]).map((r) => r.integrity_check).join("; ");
+    return runCheck(db, "integrity_check", 5).messages.join("; ");
   } finally {
     db.close();
   }
 }
 
 export function maxRevision(dbPath: string): number {
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  const db = openReadOnly(dbPath, { busyTimeoutMs: 10_000 });
   try {
-    db.pragma("busy_timeout = 10000");
     return db.prepare("SELECT MAX(id) FROM kine").pluck().get() as number;
   } finally {
     db.close();

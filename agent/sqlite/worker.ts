@@ -1,0 +1,122 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { CheckOutcome, IntegrityPragma } from "./check";
+import { fromTaskError, runSqliteTask, type SqliteTask, type SqliteTaskResult, type TaskError } from "./tasks";
+
+/**
+ * SQLite off the main thread. integrity_check reads the whole file (seconds for a large database)
+ * and SQLite calls are synchronous: on the main thread they would stall the agent's HTTP service
+ * (progress polls, health) for that long. On a worker they also run on the second core alongside
+ * the main thread's work: a backup compresses, encrypts and uploads the snapshot while the worker
+ * checks it; a restore's verify step reads kine's shape, statistics and token while it checks.
+ */
+
+/**
+ * Starts a worker thread on a module of the agent. From the sources (tsx) a worker does not inherit
+ * `--import tsx`, so tsx is registered in it first and `source` imported; from the bundle
+ * (agent/dist/<build>/) it runs `bundled`, an entry point build-agent.mjs writes beside the chunks.
+ * Throws when neither can be started.
+ */
+export function startModuleWorker(source: URL, bundled: string | null, workerData?: unknown): Worker {
+  if (import.meta.url.endsWith(".ts")) {
+    return new Worker(`import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(source.href)}); })`, { eval: true, workerData });
+  }
+  const file = bundled ? fileURLToPath(new URL(`./${bundled}`, import.meta.url)) : null;
+  if (!file || !existsSync(file)) throw new Error(`no bundled worker entry ${bundled ?? `for ${source.href}`}`);
+  return new Worker(file, { workerData });
+}
+
+/** A worker thread with SQLite loaded, for one task (agent/sqlite/tasks.ts). */
+export interface SqliteWorker {
+  /** Resolves once SQLite is loaded on the worker (or the worker failed: then `run` says why). Never rejects. */
+  readonly ready: Promise<void>;
+  /** Runs the task. Rejects with what the task throws (SnapshotError), or when the worker stops. Only one task per worker. */
+  run<T extends SqliteTask>(task: T): Promise<SqliteTaskResult<T>>;
+  /** Stops the worker (a task it was running is abandoned: `run` rejects). */
+  dispose(): void;
+}
+
+type Reply = { ready: true } | { ok: true; result: unknown } | { ok: false; error: TaskError };
+
+/**
+ * Starts the worker now, so that starting a thread and loading SQLite (~50 ms from the bundle) overlap
+ * with whatever comes before the task (a restore's download and decompression) instead of adding to
+ * it. When no worker can be started, tasks run on the calling thread. Never throws.
+ */
+export function startSqliteWorker(): SqliteWorker {
+  let worker: Worker;
+  try {
+    worker = startModuleWorker(new URL("./worker-thread.ts", import.meta.url), "worker-thread.js");
+  } catch {
+    return {
+      ready: Promise.resolve(),
+      run: async (task) => runSqliteTask(task),
+      dispose() {},
+    };
+  }
+  // A worker waiting for its task does not keep the process alive (a CLI run that fails first).
+  worker.unref();
+  let stopped: Error | null = null;
+  let settle: ((r: { result?: unknown; error?: Error }) => void) | null = null;
+  const finish = (r: { result?: unknown; error?: Error }) => {
+    const s = settle;
+    settle = null;
+    s?.(r);
+  };
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  worker.on("message", (m: Reply) => {
+    if ("ready" in m) return markReady();
+    if (m.ok) return finish({ result: m.result });
+    finish({ error: fromTaskError(m.error) });
+  });
+  worker.on("error", (err) => {
+    stopped ??= err;
+    markReady();
+    finish({ error: err });
+  });
+  worker.on("exit", (code) => {
+    stopped ??= new Error(`the check stopped (worker exit ${code})`);
+    markReady();
+    finish({ error: stopped });
+  });
+  let used = false;
+  return {
+    ready,
+    run<T extends SqliteTask>(task: T): Promise<SqliteTaskResult<T>> {
+      if (used) return Promise.reject(new Error("a SqliteWorker runs one task"));
+      used = true;
+      return new Promise<SqliteTaskResult<T>>((resolve, reject) => {
+        if (stopped) return reject(stopped);
+        settle = (r) => (r.error ? reject(r.error) : resolve(r.result as SqliteTaskResult<T>));
+        worker.ref();
+        worker.postMessage(task);
+      });
+    },
+    dispose() {
+      void worker.terminate();
+    },
+  };
+}
+
+/** A SQLite worker waiting to check one file (see startSqliteChecker). */
+export interface SqliteChecker {
+  /** Resolves once SQLite is loaded on the worker. Never rejects. */
+  readonly ready: Promise<void>;
+  /** SQLite's verdict on `file`. Never rejects: an unopenable file, or a worker that failed, is `ok: false` with the message. */
+  check(file: string, pragma?: IntegrityPragma, limit?: number): Promise<CheckOutcome>;
+  /** Stops the worker when no check will be asked for (staging failed). */
+  dispose(): void;
+}
+
+/** Starts a SQLite worker for one integrity_check or quick_check, with the file mapped into memory (see ReadOnlyOptions.mmapBytes). Never throws. */
+export function startSqliteChecker(): SqliteChecker {
+  const worker = startSqliteWorker();
+  return {
+    ready: worker.ready,
+    check: (file, pragma = "integrity_check", limit = 20) =>
+      worker.run({ kind: "check", file, pragma, limit, mmapBytes: 1 << 30 }).catch((err: unknown) => ({ ok: false, messages: [(err as Error).message] })),
+    dispose: () => worker.dispose(),
+  };
+}
