@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { DomainError } from "../lib/contracts/errors";
 
 const optStr = z
   .string()
@@ -74,11 +75,10 @@ export interface AgentConfig {
   logLevel: string;
 }
 
-/** Thrown when configuration is invalid; the message names the variable and what to do. */
-export class AgentConfigError extends Error {
+/** Thrown when configuration is invalid or missing (`not_configured`); the message names the variable and what to do. */
+export class AgentConfigError extends DomainError {
   constructor(message: string) {
-    super(message);
-    this.name = "AgentConfigError";
+    super("not_configured", message);
   }
 }
 

@@ -1,15 +1,15 @@
-/** The passphrase does not open this archive (or it was encrypted for someone else). */
-export class WrongPassphraseError extends Error {
+import { DomainError } from "../../lib/contracts/errors";
+
+/** The passphrase does not open this archive, or it was encrypted for someone else (`wrong_passphrase`). */
+export class WrongPassphraseError extends DomainError {
   constructor(message = "The passphrase does not open this archive: check LIFEBOAT_PASSPHRASE_FILE (it must hold the passphrase the backup was made with).") {
-    super(message);
-    this.name = "WrongPassphraseError";
+    super("wrong_passphrase", message);
   }
 }
 
-/** The archive is not an OpenPGP message, or it is cut short or altered. */
-export class CorruptArchiveError extends Error {
+/** The archive is not an OpenPGP message, or it is cut short or altered (`corrupt_archive`). */
+export class CorruptArchiveError extends DomainError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "CorruptArchiveError";
+    super("corrupt_archive", message, options);
   }
 }

@@ -1,4 +1,5 @@
-import type { BackupStore } from "../../lib/storage";
+import { DomainError } from "../../lib/contracts/errors";
+import { isStorageError, type BackupStore } from "../../lib/storage";
 import type { BackupSet } from "../../lib/backups/grouping";
 import { openArchive, readHead } from "./archive-pipeline";
 
@@ -17,14 +18,20 @@ import { openArchive, readHead } from "./archive-pipeline";
  * A mismatch fails the backup before the snapshot (nothing uploaded) unless the caller passes
  * `allowNewPassphrase` for a deliberate change of passphrase.
  */
-export class PassphraseMismatchError extends Error {
-  constructor(readonly setId: string, key: string) {
+export class PassphraseMismatchError extends DomainError {
+  constructor(
+    readonly setId: string,
+    key: string,
+  ) {
     super(
+      "wrong_passphrase",
       `The passphrase in LIFEBOAT_PASSPHRASE_FILE does not open the newest existing backup (${key}): it is not the passphrase of your earlier backups, or that archive is damaged. Nothing was uploaded. Fix the passphrase file; if you changed the passphrase on purpose, run the backup with --allow-new-passphrase (API: "allowNewPassphrase": true).`,
     );
-    this.name = "PassphraseMismatchError";
   }
 }
+
+/** The check did not finish in time: a failed backup, not a wrong passphrase. */
+class PassphraseCheckStalled extends Error {}
 
 const CHECK_TIMEOUT_MS = 60_000;
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
@@ -64,12 +71,11 @@ export async function checkPassphrase(store: BackupStore, sets: BackupSet[], pas
     };
     // Belt and braces: a decrypt that stalls must fail the backup, not hang it.
     const stall = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`checking the passphrase against ${obj.key} did not finish within ${CHECK_TIMEOUT_MS / 1000} s`)), CHECK_TIMEOUT_MS);
+      timer = setTimeout(() => reject(new PassphraseCheckStalled(`checking the passphrase against ${obj.key} did not finish within ${CHECK_TIMEOUT_MS / 1000} s`)), CHECK_TIMEOUT_MS);
     });
     await Promise.race([check(), stall]);
   } catch (err) {
-    if ((err as Error)?.message?.startsWith("checking the passphrase")) throw err;
-    if ((err as Error)?.name === "StorageError" || (err as Error)?.name === "NotFoundError") throw err;
+    if (err instanceof PassphraseCheckStalled || isStorageError(err)) throw err;
     throw new PassphraseMismatchError(target.id, obj.key);
   } finally {
     clearTimeout(timer);

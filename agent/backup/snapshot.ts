@@ -2,6 +2,7 @@ import { promises as fsp, openSync, readSync, closeSync } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import Database from "better-sqlite3";
+import { DomainError } from "../../lib/contracts/errors";
 import type { KineStats } from "../../lib/contracts/manifest";
 import { readKineStats } from "../kine/stats";
 import { hasKineTable, openReadOnly, runCheck } from "../sqlite/check";
@@ -30,15 +31,14 @@ export const DEFAULT_SNAPSHOT_METHOD: SnapshotMethod = "vacuum-into";
 
 export type SnapshotFailure = "missing" | "not_sqlite" | "not_kine" | "damaged" | "no_space" | "other";
 
-/** Taking or checking a snapshot failed; the message says what happened and what to do. */
-export class SnapshotError extends Error {
+/** Taking or checking a snapshot failed (`snapshot_<failure>`); the message says what happened and what to do. */
+export class SnapshotError extends DomainError {
   constructor(
     message: string,
     readonly failure: SnapshotFailure,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
-    this.name = "SnapshotError";
+    super(`snapshot_${failure}`, message, options);
   }
 }
 

@@ -5,6 +5,7 @@ import path from "node:path";
 import type Database from "better-sqlite3";
 import type { CheckResult, FileSize, HealthReason, HealthReport } from "../../lib/contracts/agent-health";
 import { writeFileDurable } from "../../lib/storage/durable-file";
+import { DomainError } from "../../lib/contracts/errors";
 import type { KineStats } from "../../lib/contracts/manifest";
 import { makeStaging, removeStaging, takeSnapshot } from "../backup/snapshot";
 import { readKineStats } from "../kine/stats";
@@ -142,11 +143,27 @@ async function saveLastIntegrity(stateDir: string, result: CheckResult): Promise
   writeFileDurable(file, JSON.stringify(result));
 }
 
+/** The health check could not run at all (`health_unavailable`), e.g. its state directory cannot be written. */
+export class HealthUnavailableError extends DomainError {
+  constructor(cause: unknown) {
+    super("health_unavailable", `The health check could not run: ${(cause as Error)?.message ?? String(cause)}. Check that LIFEBOAT_STATE_DIR is writable.`, { cause });
+  }
+}
+
 /**
  * Checks the live database and everything around it (see the module comment). Never throws for a
- * damaged database — that is a finding; throws only when the state directory cannot be written.
+ * damaged database — that is a finding; throws HealthUnavailableError only when the check cannot run
+ * (its state directory cannot be written).
  */
 export async function runHealthCheck(deps: AgentDeps, opts: HealthOptions = {}): Promise<HealthReport> {
+  try {
+    return await checkHealth(deps, opts);
+  } catch (err) {
+    throw new HealthUnavailableError(err);
+  }
+}
+
+async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<HealthReport> {
   const cfg = deps.config;
   const t0 = performance.now();
   const reasons: HealthReason[] = [];

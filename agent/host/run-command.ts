@@ -36,3 +36,8 @@ export function runCommand(cmd: string, timeoutMs = 120_000): Promise<CommandRes
     });
   });
 }
+
+/** Why a command failed, for a sentence: "timed out" or "exit N", with the start of its stderr. Never throws. */
+export function describeFailure(res: CommandResult): string {
+  return `${res.timedOut ? "timed out" : `exit ${res.code}`}${res.stderr ? `: ${res.stderr.slice(0, 300)}` : ""}`;
+}

@@ -2,19 +2,7 @@ import http from "node:http";
 import { timingSafeEqual, createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { z, type ZodType } from "zod";
-
-/** An error a handler throws to answer with a 4xx/5xx `{ code, message }` body. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly extra?: Record<string, unknown>,
-  ) {
-    super(message);
-    this.name = "HttpError";
-  }
-}
+import { DomainError, describeIssues, isDomainError, toErrorAnswer, type ApiErrorBody } from "../../lib/contracts/errors";
 
 export interface RequestContext<B = unknown, Q = unknown> {
   params: Record<string, string>;
@@ -66,8 +54,10 @@ export function safeEqual(a: string, b: string): boolean {
 }
 
 /**
- * A small JSON router over node:http: bearer auth, zod-validated bodies/queries, one error handler
- * that answers `{ code, message }` and hides details of unexpected errors.
+ * A small JSON router over node:http: bearer auth, zod-validated bodies/queries, and the agent's one
+ * error boundary. Handlers and domain code throw; the router answers: a DomainError
+ * (lib/contracts/errors.ts) with its status and `{ code, message, ...details }`, a zod error with 400
+ * bad_request, anything else with 500 internal and its details only in the log.
  */
 export class Router {
   private routes: CompiledRoute[] = [];
@@ -86,83 +76,68 @@ export class Router {
 
   /** The request listener to hand to http.createServer. */
   readonly listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    this.handle(req, res).catch((err) => {
-      this.opts.log.error({ err }, "unhandled error in request handler");
-      if (!res.headersSent) send(res, 500, { code: "internal", message: "Internal error in the agent; see its log." });
+    const url = new URL(req.url ?? "/", "http://agent");
+    const log = this.opts.log.child({ method: req.method, path: url.pathname });
+    this.handle(req, res, url, log).catch((err: unknown) => {
+      const { status, body } = errorAnswer(err);
+      if (!isDomainError(err) && !(err instanceof z.ZodError)) log.error({ err }, "request failed");
+      if (!res.headersSent) send(res, status, body);
       else res.destroy();
     });
   };
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://agent");
-    const log = this.opts.log.child({ method: req.method, path: url.pathname });
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL, log: Logger): Promise<void> {
     const pathMatches = this.routes.filter((r) => r.re.test(url.pathname));
-    if (pathMatches.length === 0) return send(res, 404, { code: "not_found", message: `No such endpoint: ${req.method} ${url.pathname}` });
+    if (pathMatches.length === 0) throw new DomainError("not_found", `No such endpoint: ${req.method} ${url.pathname}`);
     const route = pathMatches.find((r) => r.def.method === req.method);
-    if (!route) return send(res, 405, { code: "method_not_allowed", message: `${req.method} is not allowed on ${url.pathname}` });
-
+    if (!route) throw new DomainError("method_not_allowed", `${req.method} is not allowed on ${url.pathname}`);
     if (route.def.auth !== false) {
       const header = req.headers.authorization ?? "";
       const m = /^Bearer\s+(.+)$/i.exec(header);
       if (!this.opts.token || !m || !safeEqual(m[1].trim(), this.opts.token)) {
         res.setHeader("WWW-Authenticate", 'Bearer realm="lifeboat-agent"');
-        return send(res, 401, { code: "unauthorized", message: "Missing or wrong bearer token. Send Authorization: Bearer <LIFEBOAT_AGENT_TOKEN>." });
+        throw new DomainError("unauthorized", "Missing or wrong bearer token. Send Authorization: Bearer <LIFEBOAT_AGENT_TOKEN>.");
       }
     }
-
     const m = route.re.exec(url.pathname)!;
     const params: Record<string, string> = {};
     route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1])));
-
     let query: unknown = Object.fromEntries(url.searchParams);
     if (route.def.query) {
       const q = route.def.query.safeParse(query);
-      if (!q.success) return send(res, 400, { code: "bad_query", message: describeIssues("query", q.error) });
+      if (!q.success) throw new DomainError("bad_query", describeIssues("query", q.error));
       query = q.data;
     }
-
     let body: unknown = undefined;
     if (route.def.body) {
-      let raw: string;
-      try {
-        raw = await readBody(req);
-      } catch (e) {
-        return send(res, 413, { code: "body_too_large", message: (e as Error).message });
-      }
+      const raw = await readBody(req);
       let json: unknown;
       try {
         json = raw.length ? JSON.parse(raw) : {};
       } catch {
-        return send(res, 400, { code: "bad_json", message: "The request body is not valid JSON." });
+        throw new DomainError("bad_json", "The request body is not valid JSON.");
       }
       const b = route.def.body.safeParse(json);
-      if (!b.success) return send(res, 400, { code: "bad_request", message: describeIssues("body", b.error) });
+      if (!b.success) throw new DomainError("bad_request", describeIssues("body", b.error));
       body = b.data;
     }
-
-    try {
-      const out = await route.def.handler({ params, query, body, req, log });
-      const answer = out instanceof Reply ? out : new Reply(200, out);
-      const status = answer.status;
-      if (this.opts.validateResponses && route.def.response && status < 300 && answer.body !== undefined) {
-        const r = route.def.response.safeParse(answer.body);
-        if (!r.success) {
-          log.error({ issues: r.error.issues }, "response does not match its schema");
-          return send(res, 500, { code: "internal", message: "The agent produced an invalid response; see its log." });
-        }
+    const out = await route.def.handler({ params, query, body, req, log });
+    const answer = out instanceof Reply ? out : new Reply(200, out);
+    if (this.opts.validateResponses && route.def.response && answer.status < 300 && answer.body !== undefined) {
+      const r = route.def.response.safeParse(answer.body);
+      if (!r.success) {
+        log.error({ issues: r.error.issues }, "response does not match its schema");
+        return send(res, 500, { code: "internal", message: "The agent produced an invalid response; see its log." });
       }
-      send(res, status, answer.body);
-    } catch (err) {
-      if (err instanceof HttpError) return send(res, err.status, { code: err.code, message: err.message, ...err.extra });
-      if (err instanceof z.ZodError) return send(res, 400, { code: "bad_request", message: describeIssues("request", err) });
-      log.error({ err }, "request failed");
-      send(res, 500, { code: "internal", message: "Internal error in the agent; see its log." });
     }
+    send(res, answer.status, answer.body);
   }
 }
 
-function describeIssues(where: string, err: z.ZodError): string {
-  return `Invalid ${where}: ${err.issues.map((i) => `${i.path.length ? i.path.join(".") + ": " : ""}${i.message}`).join("; ")}`;
+/** The one translation of an error into an answer (see Router). */
+function errorAnswer(err: unknown): { status: number; body: ApiErrorBody } {
+  if (err instanceof z.ZodError) return { status: 400, body: { code: "bad_request", message: describeIssues("request", err) } };
+  return toErrorAnswer(err, "Internal error in the agent; see its log.");
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {
@@ -172,7 +147,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
     req.on("data", (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY) {
-        reject(new Error(`Request body larger than ${MAX_BODY} bytes.`));
+        reject(new DomainError("body_too_large", `Request body larger than ${MAX_BODY} bytes.`));
         req.destroy();
         return;
       }

@@ -1,11 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { Job, JobStep, JobType } from "../../lib/contracts/agent-jobs";
+import { DomainError } from "../../lib/contracts/errors";
 
-/** Thrown by `start` when a job in the same exclusivity group is still running. */
-export class JobRunningError extends Error {
-  constructor(readonly jobId: string, group: string) {
-    super(`A ${group} job is already running (${jobId}); wait for it to finish.`);
-    this.name = "JobRunningError";
+/** Thrown by `start` when a job in the same exclusivity group is still running (`job_running`, with the running job's `jobId`). */
+export class JobRunningError extends DomainError {
+  constructor(
+    readonly jobId: string,
+    group: string,
+  ) {
+    super("job_running", `A ${group} job is already running (${jobId}); wait for it to finish.`, { details: { jobId } });
   }
 }
 

@@ -1,6 +1,7 @@
 import { promises as fsp, readFileSync } from "node:fs";
 import path from "node:path";
 import type { RecoveryReport } from "../../lib/contracts/agent-recovery";
+import { DomainError } from "../../lib/contracts/errors";
 import { writeFileDurable } from "../../lib/storage/durable-file";
 import type { AgentConfig } from "../config";
 
@@ -14,15 +15,16 @@ export function recoveriesRoot(cfg: Pick<AgentConfig, "stateDir">): string {
   return path.join(cfg.stateDir, "recoveries");
 }
 
+/** The directory of recovery `id`. Throws RecoveryNotFoundError when `id` cannot be one. */
 export function recoveryDir(cfg: Pick<AgentConfig, "stateDir">, id: string): string {
   if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith(".")) throw new RecoveryNotFoundError(id);
   return path.join(recoveriesRoot(cfg), id);
 }
 
-export class RecoveryNotFoundError extends Error {
+/** There is no recovery with this id (`not_found`). */
+export class RecoveryNotFoundError extends DomainError {
   constructor(id: string) {
-    super(`There is no recovery ${id} on this agent (see GET /recoveries or \`lifeboat-agent recover --list\`).`);
-    this.name = "RecoveryNotFoundError";
+    super("not_found", `There is no recovery ${id} on this agent (see GET /recoveries or \`lifeboat-agent recover --list\`).`);
   }
 }
 

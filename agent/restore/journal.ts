@@ -3,19 +3,19 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { formatStamp } from "../../lib/contracts/backup-names";
 import {
-  RESTORE_STEPS,
   type DatabaseDiff,
   type RestoreInclude,
   type RestoreRecord,
   type RestoreSource,
   type RestoreStatus,
   type RestoreStep,
-  type RestoreStepName,
   type RestoreVerification,
 } from "../../lib/contracts/agent-restore";
 import { writeFileDurable } from "../../lib/storage/durable-file";
 import type { AgentConfig } from "../config";
+import { RestoreNotFoundError } from "./errors";
 import { restoresRoot } from "./paths";
+import { stepLabel, stepsOf } from "./steps";
 
 /**
  * The on-disk journal of one restore: `<LIFEBOAT_STATE_DIR>/restores/<id>/journal.json`, rewritten
@@ -49,9 +49,14 @@ export type Phase = (typeof PHASES)[number];
 export const ROLLBACK_PHASES = ["rollback:begin", "rollback:stopped", "rollback:moved", "rollback:owned", "rollback:started", "rollback:checked"] as const;
 export type RollbackPhase = (typeof ROLLBACK_PHASES)[number];
 
+/** Where `phase` is in PHASES: comparing two says which came first. */
+export function phaseIndex(phase: Phase): number {
+  return PHASES.indexOf(phase);
+}
+
 /** True once the swap may have touched the server's files. */
 export function pastSwapBegin(phase: Phase): boolean {
-  return PHASES.indexOf(phase) >= PHASES.indexOf("swap:begin");
+  return phaseIndex(phase) >= phaseIndex("swap:begin");
 }
 
 export type ExtraName = "token" | "cred" | "tls";
@@ -95,8 +100,9 @@ export interface RestoreJournal {
   history: { at: string; phase: string; note?: string }[];
 }
 
+/** The directory of restore `id`. Throws RestoreNotFoundError when `id` cannot be one. */
 export function journalDir(cfg: Pick<AgentConfig, "stateDir">, id: string): string {
-  if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith(".")) throw new Error(`"${id}" is not a restore id.`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith(".")) throw new RestoreNotFoundError(id);
   return path.join(restoresRoot(cfg), id);
 }
 function journalFile(cfg: Pick<AgentConfig, "stateDir">, id: string): string {
@@ -163,7 +169,6 @@ export function createJournal(opts: {
   serverDir: string;
 }): RestoreJournal {
   const now = new Date().toISOString();
-  const names: RestoreStepName[] = opts.kind === "drill" ? ["stage", "verify"] : RESTORE_STEPS.map((s) => s.name);
   return {
     version: 1,
     id: opts.id,
@@ -178,7 +183,7 @@ export function createJournal(opts: {
     compareWithLive: opts.compareWithLive,
     status: "running",
     phase: "created",
-    steps: names.map((name) => ({ name, label: RESTORE_STEPS.find((s) => s.name === name)!.label, state: "pending", startedAt: null, finishedAt: null, detail: null })),
+    steps: stepsOf(opts.kind).map((name) => ({ name, label: stepLabel(name), state: "pending", startedAt: null, finishedAt: null, detail: null })),
     bytesStaged: 0,
     stagingDir: opts.stagingDir,
     serverDir: opts.serverDir,

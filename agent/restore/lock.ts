@@ -1,5 +1,6 @@
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
+import { DomainError } from "../../lib/contracts/errors";
 import type { AgentConfig } from "../config";
 import { restoresRoot } from "./paths";
 
@@ -10,10 +11,10 @@ import { restoresRoot } from "./paths";
  * gone (killed, crashed) is taken over.
  */
 
-export class DatastoreBusyError extends Error {
+/** Another process holds the datastore lock (`datastore_busy`). */
+export class DatastoreBusyError extends DomainError {
   constructor(readonly pid: number) {
-    super(`Another Lifeboat process (pid ${pid}) is restoring or rolling back right now; wait for it to finish.`);
-    this.name = "DatastoreBusyError";
+    super("datastore_busy", `Another Lifeboat process (pid ${pid}) is restoring or rolling back right now; wait for it to finish.`);
   }
 }
 
@@ -26,7 +27,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Takes the lock (throws DatastoreBusyError when a live process holds it) and returns its release. */
+/** Takes the lock and returns its release. Throws DatastoreBusyError when a live process holds it, or the I/O error when the lock file cannot be written. */
 export function acquireDatastoreLock(cfg: Pick<AgentConfig, "stateDir">): () => void {
   const root = restoresRoot(cfg);
   mkdirSync(root, { recursive: true, mode: 0o700 });

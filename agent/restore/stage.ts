@@ -124,7 +124,7 @@ function cap(max: number, name: string): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       n += chunk.length;
-      if (n > max) return cb(new UnsafeArchiveError(`${name} holds more than the ${max} bytes a restore accepts (LIFEBOAT_RESTORE_MAX_BYTES); refusing it.`));
+      if (n > max) return cb(new UnsafeArchiveError(`${name} holds more than the ${max} bytes a restore accepts (LIFEBOAT_RESTORE_MAX_BYTES); refusing it.`, true));
       cb(null, chunk);
     },
   });
@@ -138,7 +138,7 @@ export function describeStageError(err: unknown, name: string): StageError {
   if (err instanceof CorruptArchiveError || err instanceof BadTarError)
     return new StageError(`${name} is damaged: ${(err as Error).message} Restore another backup. Nothing on the server changed.`, "corrupt_archive", { cause: err });
   if (err instanceof UnsafeArchiveError)
-    return new StageError(`${name} was refused: ${err.message} Nothing was written outside the staging directory and nothing on the server changed.`, /more than the \d+ bytes/.test(err.message) ? "too_large" : "unsafe_archive", { cause: err });
+    return new StageError(`${name} was refused: ${err.message} Nothing was written outside the staging directory and nothing on the server changed.`, err.tooLarge ? "too_large" : "unsafe_archive", { cause: err });
   const e = err as NodeJS.ErrnoException;
   if (e?.code === "ENOSPC") return new StageError(`The disk filled up while staging ${name}. Free space (or point LIFEBOAT_STATE_DIR at a disk with room on the same filesystem). Nothing on the server changed.`, "no_space", { cause: err });
   // zstd-napi reports damaged input with its own messages.

@@ -17,7 +17,11 @@ import type { Readable } from "node:stream";
 
 /** The archive holds something a restore must never write; nothing outside staging was touched. */
 export class UnsafeArchiveError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** Refused for its size alone (LIFEBOAT_RESTORE_MAX_BYTES). */
+    readonly tooLarge = false,
+  ) {
     super(message);
     this.name = "UnsafeArchiveError";
   }

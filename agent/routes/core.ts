@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { HttpError } from "../http/router";
+import { DomainError } from "../../lib/contracts/errors";
 import type { AgentModule } from "../module";
 import { Job } from "../../lib/contracts/agent-jobs";
 import { AGENT_VERSION } from "../version";
@@ -26,7 +26,7 @@ export const coreModule: AgentModule = {
       response: Job,
       handler: ({ params }) => {
         const job = deps.jobs.get(params.id);
-        if (!job) throw new HttpError(404, "not_found", `No job ${params.id} on this agent (jobs are kept in memory until the agent restarts).`);
+        if (!job) throw new DomainError("not_found", `No job ${params.id} on this agent (jobs are kept in memory until the agent restarts).`);
         return job;
       },
     });

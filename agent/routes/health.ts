@@ -1,6 +1,5 @@
 import { Cron } from "croner";
 import { HealthQuery, HealthReport } from "../../lib/contracts/agent-health";
-import { HttpError } from "../http/router";
 import type { AgentDeps, AgentModule } from "../module";
 
 // SQLite and the checks load on first use, not at start (an idle agent stays small).
@@ -31,13 +30,7 @@ export const healthModule: AgentModule = {
       path: "/health",
       query: HealthQuery,
       response: HealthReport,
-      handler: async ({ query }) => {
-        try {
-          return await healthOnce(deps, query.integrity === "full");
-        } catch (err) {
-          throw new HttpError(503, "health_unavailable", `The health check could not run: ${(err as Error).message}. Check that LIFEBOAT_STATE_DIR is writable.`);
-        }
-      },
+      handler: ({ query }) => healthOnce(deps, query.integrity === "full"),
     });
   },
   start(deps) {

@@ -1,6 +1,5 @@
 import { RecoveryList, RecoveryReport, RecoveryStarted, StartRecoveryRequest } from "../../lib/contracts/agent-recovery";
-import { HttpError, reply } from "../http/router";
-import { JobRunningError } from "../jobs/job-registry";
+import { reply } from "../http/router";
 import type { AgentModule } from "../module";
 
 const ladder = () => import("../recovery/ladder");
@@ -16,14 +15,8 @@ export const recoveriesModule: AgentModule = {
       body: StartRecoveryRequest,
       response: RecoveryStarted,
       handler: async ({ body }) => {
-        const { startRecoveryJob } = await ladder();
-        try {
-          const { id, recoveryId } = startRecoveryJob(deps, body);
-          return reply(202, { jobId: id, recoveryId });
-        } catch (err) {
-          if (err instanceof JobRunningError) throw new HttpError(409, "job_running", err.message, { jobId: err.jobId });
-          throw err;
-        }
+        const { id, recoveryId } = (await ladder()).startRecoveryJob(deps, body);
+        return reply(202, { jobId: id, recoveryId });
       },
     });
     router.add({
@@ -36,15 +29,7 @@ export const recoveriesModule: AgentModule = {
       method: "GET",
       path: "/recoveries/:id",
       response: RecoveryReport,
-      handler: async ({ params }) => {
-        const s = await store();
-        try {
-          return s.loadReport(deps.config, params.id);
-        } catch (err) {
-          if (err instanceof s.RecoveryNotFoundError) throw new HttpError(404, "not_found", err.message);
-          throw err;
-        }
-      },
+      handler: async ({ params }) => (await store()).loadReport(deps.config, params.id),
     });
   },
 };

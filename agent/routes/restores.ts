@@ -1,26 +1,8 @@
 import { ConfirmRestoreRequest, RestoreList, RestoreRecord, RestoreStarted, StartRestoreRequest } from "../../lib/contracts/agent-restore";
-import { AgentConfigError } from "../config";
-import { HttpError, reply } from "../http/router";
-import { JobRunningError } from "../jobs/job-registry";
+import { reply } from "../http/router";
 import type { AgentDeps, AgentModule } from "../module";
 
 const runner = () => import("../restore/runner");
-const lock = () => import("../restore/lock");
-
-/** Turns the errors a caller can cause into 4xx answers with the sentence to show. */
-async function mapErrors<T>(fn: () => Promise<T> | T): Promise<T> {
-  const { RestoreStateError } = await runner();
-  const { DatastoreBusyError } = await lock();
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof JobRunningError) throw new HttpError(409, "job_running", err.message, { jobId: err.jobId });
-    if (err instanceof DatastoreBusyError) throw new HttpError(409, "datastore_busy", err.message);
-    if (err instanceof RestoreStateError) throw new HttpError(/^There is no restore/.test(err.message) ? 404 : 409, /^There is no restore/.test(err.message) ? "not_found" : "restore_state", err.message);
-    if (err instanceof AgentConfigError) throw new HttpError(503, "not_configured", err.message);
-    throw err;
-  }
-}
 
 function resumeInBackground(deps: AgentDeps): void {
   const log = deps.log.child({ component: "restore" });
@@ -48,7 +30,7 @@ export const restoresModule: AgentModule = {
       response: RestoreStarted,
       handler: async ({ body }) => {
         const { startRestore } = await runner();
-        const { restoreId, jobId } = await mapErrors(() => startRestore(deps, body));
+        const { restoreId, jobId } = await startRestore(deps, body);
         return reply(202, { restoreId, jobId });
       },
     });
@@ -64,7 +46,7 @@ export const restoresModule: AgentModule = {
       response: RestoreRecord,
       handler: async ({ params }) => {
         const { getRestore } = await runner();
-        return mapErrors(() => getRestore(deps, params.id));
+        return getRestore(deps, params.id);
       },
     });
     router.add({
@@ -74,7 +56,7 @@ export const restoresModule: AgentModule = {
       response: RestoreStarted,
       handler: async ({ params, body }) => {
         const { confirmRestore } = await runner();
-        const { restoreId, jobId } = await mapErrors(() => confirmRestore(deps, params.id, body));
+        const { restoreId, jobId } = confirmRestore(deps, params.id, body);
         return reply(202, { restoreId, jobId });
       },
     });
@@ -84,7 +66,7 @@ export const restoresModule: AgentModule = {
       response: RestoreRecord,
       handler: async ({ params }) => {
         const { cancelRestore } = await runner();
-        return mapErrors(() => cancelRestore(deps, params.id));
+        return cancelRestore(deps, params.id);
       },
     });
     router.add({
@@ -93,7 +75,7 @@ export const restoresModule: AgentModule = {
       response: RestoreStarted,
       handler: async ({ params }) => {
         const { startRollback } = await runner();
-        const { restoreId, jobId } = await mapErrors(() => startRollback(deps, params.id));
+        const { restoreId, jobId } = startRollback(deps, params.id);
         return reply(202, { restoreId, jobId });
       },
     });
@@ -103,7 +85,7 @@ export const restoresModule: AgentModule = {
       response: RestoreRecord,
       handler: async ({ params }) => {
         const { markRestoreDone } = await runner();
-        return mapErrors(() => markRestoreDone(deps, params.id));
+        return markRestoreDone(deps, params.id);
       },
     });
   },

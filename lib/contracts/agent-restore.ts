@@ -70,6 +70,14 @@ export type ConfirmRestoreRequest = z.infer<typeof ConfirmRestoreRequest>;
 export const RestoreStarted = z.object({ restoreId: z.string(), jobId: z.string() });
 export type RestoreStarted = z.infer<typeof RestoreStarted>;
 
+/** The steps of a drill, and of a restore before its confirmation: nothing on the server changes. */
+export const STAGE_STEPS = ["stage", "verify"] as const;
+/** The steps that change the server: a confirmed restore's, and (with other labels) a rollback's. */
+export const SWAP_STEPS = ["stop", "swap", "ownership", "start", "check"] as const;
+export const RestoreStepName = z.enum([...STAGE_STEPS, ...SWAP_STEPS]);
+export type RestoreStepName = z.infer<typeof RestoreStepName>;
+
+/** Every step of a restore in order, with its label. */
 export const RESTORE_STEPS = [
   { name: "stage", label: "Download and unpack" },
   { name: "verify", label: "Verify" },
@@ -78,9 +86,7 @@ export const RESTORE_STEPS = [
   { name: "ownership", label: "Owner and mode" },
   { name: "start", label: "Start k3s" },
   { name: "check", label: "Check" },
-] as const;
-export const RestoreStepName = z.enum(["stage", "verify", "stop", "swap", "ownership", "start", "check"]);
-export type RestoreStepName = z.infer<typeof RestoreStepName>;
+] as const satisfies readonly { name: RestoreStepName; label: string }[];
 
 export const RestoreStep = z.object({
   name: RestoreStepName,

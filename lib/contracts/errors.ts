@@ -80,6 +80,10 @@ export const ERROR_STATUS = {
   snapshot_no_space: 503,
   snapshot_other: 503,
 
+  // Opening a backup archive (agent): the passphrase does not open it, or it is damaged
+  wrong_passphrase: 422,
+  corrupt_archive: 422,
+
   // The backup store (S3 or a directory)
   storage_unreachable: 502,
   storage_auth: 502,

@@ -1,9 +1,9 @@
-/** The object or bucket asked for does not exist. */
-export class NotFoundError extends Error {
-  readonly code = "not_found";
+import { DomainError, hasErrorCode } from "../contracts/errors";
+
+/** The object or bucket asked for does not exist (`storage_not_found`). */
+export class NotFoundError extends DomainError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "NotFoundError";
+    super("storage_not_found", message, options);
   }
 }
 
@@ -15,17 +15,20 @@ export type StorageFailure =
   | "other";
 
 /**
- * A storage call failed. `message` names the operation and the endpoint/bucket, never a credential;
- * `cause` keeps the provider's error for logs.
+ * A storage call failed (`storage_<failure>`). `message` names the operation and the endpoint/bucket,
+ * never a credential; `cause` keeps the provider's error for logs.
  */
-export class StorageError extends Error {
-  readonly code = "storage_error";
+export class StorageError extends DomainError {
   constructor(
     message: string,
     readonly failure: StorageFailure = "other",
     options?: { cause?: unknown },
   ) {
-    super(message, options);
-    this.name = "StorageError";
+    super(`storage_${failure}`, message, options);
   }
+}
+
+/** True for a StorageError or NotFoundError from any copy of this module (the store failed, not the caller). */
+export function isStorageError(err: unknown): err is DomainError {
+  return hasErrorCode(err, "storage_unreachable", "storage_auth", "storage_no_bucket", "storage_not_found", "storage_other");
 }

@@ -1,0 +1,164 @@
+import { existsSync, promises as fsp } from "node:fs";
+import path from "node:path";
+import type { Job } from "../../lib/contracts/agent-jobs";
+import type { RestoreRecord, RestoreStepName } from "../../lib/contracts/agent-restore";
+import { AgentConfigError, type AgentConfig } from "../config";
+import type { JobHandle } from "../jobs/job-registry";
+import type { AgentDeps } from "../module";
+import { pruneDrills } from "./drills";
+import { RestoreFailure, RestoreNotFoundError } from "./errors";
+import { type Phase, type RestoreJournal, loadJournal, pastSwapBegin, saveJournal, toRecord } from "./journal";
+import { StageError } from "./stage";
+import { stepLabel } from "./steps";
+
+/**
+ * The bookkeeping every restore flow shares: a restore, drill or rollback runs as a job of the
+ * "datastore" group, and each of its steps is recorded both in the job (for progress polls) and in
+ * the journal (saved before and after every change, so a restarted agent knows where it stood).
+ */
+
+/** What a flow (stage-and-verify, swap-and-start, rollback) works with. */
+export interface Ctx {
+  deps: AgentDeps;
+  cfg: AgentConfig;
+  j: RestoreJournal;
+  job: JobHandle;
+  /** The steps this job shows (a confirmation's job has no stage/verify). */
+  jobSteps: Set<string>;
+  log: AgentDeps["log"];
+}
+
+/** What the restore endpoints answer with once a job started. */
+export interface StartedRestoreJob {
+  restoreId: string;
+  jobId: string;
+  done: Promise<Job>;
+}
+
+export const mb = (n: number) => `${(n / 1e6).toFixed(n < 10e6 ? 2 : 1)} MB`;
+
+export function stagingExists(j: RestoreJournal): boolean {
+  return existsSync(path.join(j.stagingDir, "db"));
+}
+
+/** The API view of a journal. */
+export function recordOf(j: RestoreJournal): RestoreRecord {
+  return toRecord(j, { stagingExists: stagingExists(j) });
+}
+
+/** The journal of restore `id`. Throws RestoreNotFoundError. */
+export function mustLoad(cfg: AgentConfig, id: string): RestoreJournal {
+  const j = loadJournal(cfg, id);
+  if (!j) throw new RestoreNotFoundError(id);
+  return j;
+}
+
+export async function removeStagingDir(j: RestoreJournal): Promise<void> {
+  await fsp.rm(j.stagingDir, { recursive: true, force: true });
+}
+
+/** Records a phase change (with its time, in the journal's history) and saves the journal. */
+export function setPhase(ctx: Ctx, phase: Phase, note?: string): void {
+  ctx.j.phase = phase;
+  ctx.j.history.push({ at: new Date().toISOString(), phase, note });
+  saveJournal(ctx.cfg, ctx.j);
+}
+
+/** Marks step `name` running (and the one before done) in the journal and the job. */
+export function beginStep(ctx: Ctx, name: RestoreStepName, detail?: string): void {
+  const now = new Date().toISOString();
+  for (const s of ctx.j.steps) if (s.state === "running") Object.assign(s, { state: "done", finishedAt: now });
+  const s = ctx.j.steps.find((x) => x.name === name);
+  if (s) Object.assign(s, { state: "running", startedAt: now, finishedAt: null, detail: detail ?? s.detail });
+  if (ctx.jobSteps.has(name)) ctx.job.step(name, detail);
+  saveJournal(ctx.cfg, ctx.j);
+}
+
+/** Sets the detail line of step `name` in the journal and the job. */
+export function stepDetail(ctx: Ctx, name: RestoreStepName, detail: string): void {
+  const s = ctx.j.steps.find((x) => x.name === name);
+  if (s) s.detail = detail;
+  if (ctx.jobSteps.has(name)) ctx.job.detail(name, detail);
+  saveJournal(ctx.cfg, ctx.j);
+}
+
+/** Ends the running steps in the journal (the caller saves it). */
+export function finishSteps(ctx: Pick<Ctx, "j">, state: "done" | "failed"): void {
+  const now = new Date().toISOString();
+  for (const s of ctx.j.steps) if (s.state === "running") Object.assign(s, { state, finishedAt: now });
+}
+
+/** The journal ends as it should: succeeded, its staging removed. */
+export async function succeed(ctx: Ctx): Promise<void> {
+  ctx.j.status = "succeeded";
+  finishSteps(ctx, "done");
+  await removeStagingDir(ctx.j);
+  saveJournal(ctx.cfg, ctx.j);
+}
+
+/** A failure's sentence: as it is when it was written for the user, else with the step it happened in. */
+function describeError(err: unknown, j: RestoreJournal): string {
+  if (err instanceof RestoreFailure || err instanceof StageError || err instanceof AgentConfigError) return (err as Error).message;
+  const step = j.steps.find((s) => s.state === "running")?.label ?? j.phase;
+  const msg = (err as Error)?.message ?? String(err);
+  return `The restore failed at "${step}": ${msg}${/[.!?]$/.test(msg) ? "" : "."}`;
+}
+
+/**
+ * Runs `body` as a job of the "datastore" group and records its outcome in the journal; `release`
+ * (the datastore lock's) is called when it ends, or at once when the job cannot start. Throws
+ * JobRunningError when another datastore job runs.
+ */
+export function startJob(
+  deps: AgentDeps,
+  j: RestoreJournal,
+  type: "restore" | "drill" | "rollback",
+  stepNames: readonly RestoreStepName[],
+  body: (ctx: Ctx) => Promise<void>,
+  release: () => void,
+  labels: Partial<Record<RestoreStepName, string>> = {},
+): StartedRestoreJob {
+  const cfg = deps.config;
+  const log = deps.log.child({ component: "restore", restoreId: j.id });
+  let started;
+  try {
+    started = deps.jobs.start<RestoreRecord>({
+      type,
+      group: "datastore",
+      steps: stepNames.map((name) => ({ name, label: stepLabel(name, labels) })),
+      run: async (job) => {
+        const ctx: Ctx = { deps, cfg, j, job, jobSteps: new Set(stepNames), log };
+        j.jobId = job.id;
+        saveJournal(cfg, j);
+        try {
+          await body(ctx);
+          return recordOf(j);
+        } catch (err) {
+          const message = describeError(err, j);
+          log.error({ err: (err as Error)?.message, phase: j.phase }, "restore step failed");
+          finishSteps(ctx, "failed");
+          if (j.status === "rolling-back") j.error = `The rollback did not finish: ${message}`;
+          else {
+            j.status = "failed";
+            j.error = message;
+          }
+          // A failure before the swap changed nothing: drop the staging unless it verified (kept for a retry).
+          if (!pastSwapBegin(j.phase) && (!j.verification || j.phase === "staging" || j.phase === "verifying" || j.kind === "drill")) await removeStagingDir(j);
+          saveJournal(cfg, j);
+          throw new RestoreFailure(message);
+        } finally {
+          if (j.kind === "drill") await pruneDrills(cfg).catch(() => {});
+        }
+      },
+      describeError: (err) => (err as Error).message,
+      onFinish: (job) => {
+        release();
+        log.info({ jobId: job.id, state: job.state, status: j.status }, `${type} finished`);
+      },
+    });
+  } catch (err) {
+    release();
+    throw err;
+  }
+  return { restoreId: j.id, jobId: started.id, done: started.done };
+}

@@ -1,0 +1,88 @@
+import { promises as fsp } from "node:fs";
+import path from "node:path";
+import { makeStaging, removeStaging, takeSnapshot } from "../backup/snapshot";
+import { readPassphrase } from "../config";
+import { startSqliteChecker } from "../sqlite/worker";
+import { diffKineDatabases } from "./diff";
+import { RestoreFailure } from "./errors";
+import type { ExtraName } from "./journal";
+import { crashPoint } from "./lock";
+import { restoresRoot } from "./paths";
+import { type Ctx, beginStep, mb, setPhase, stepDetail } from "./restore-job";
+import { resolveSource } from "./sources";
+import { stageBackup } from "./stage";
+import { verifyStaged } from "./verify";
+
+/**
+ * The first half of a restore, and all of a drill: download and unpack the backup into the staging
+ * directory, then verify it (integrity_check, kine's shape, the token that must open its bootstrap
+ * data) and, when asked, compare it with the live database. Nothing on the server changes.
+ * Throws RestoreFailure (verification failed), StageError, or what resolving the source throws.
+ */
+export async function stageAndVerify(ctx: Ctx): Promise<void> {
+  const { cfg, j, job } = ctx;
+  beginStep(ctx, "stage");
+  setPhase(ctx, "staging");
+  const src = await resolveSource(ctx.deps, j.source);
+  j.sourceDescription = src.description;
+  j.takenAt = src.takenAt?.toISOString() ?? null;
+  await fsp.mkdir(j.stagingDir, { recursive: true, mode: 0o700 });
+  // The verify step's worker starts now and is ready when staging ends.
+  const checker = startSqliteChecker();
+  const staged = await stageBackup(src, {
+    stagingDir: j.stagingDir,
+    passphrase: () => readPassphrase(cfg),
+    maxBytes: cfg.restoreMaxBytes,
+    durable: j.kind === "restore",
+    onProgress: (done, total) => {
+      job.progress(done, total);
+      j.bytesStaged = done;
+    },
+  }).catch((err: unknown) => {
+    checker.dispose();
+    throw err;
+  });
+  j.bytesStaged = staged.bytesRead;
+  const dbBytes = (await fsp.stat(staged.dbPath)).size;
+  stepDetail(ctx, "stage", `${mb(staged.bytesRead)} read; state.db ${mb(dbBytes)}${staged.walReplayed ? " (its WAL replayed)" : ""}${staged.tokenPath ? ", token" : ""}${staged.credDir ? ", cred/" : ""}${staged.tlsDir ? ", tls/" : ""}`);
+  setPhase(ctx, "staged");
+  crashPoint("staged");
+
+  beginStep(ctx, "verify");
+  setPhase(ctx, "verifying");
+  const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token, checker }).finally(() => checker.dispose());
+  j.verification = verification;
+  if (!ok) throw new RestoreFailure(failure!);
+  const extras: ExtraName[] = [];
+  if (j.include.token && staged.tokenPath) extras.push("token");
+  if (j.include.cred) {
+    if (staged.credDir) extras.push("cred");
+    else verification.warnings.push("cred/ was chosen but the backup holds none; the host's cred/ stays.");
+  }
+  if (j.include.tls) {
+    if (staged.tlsDir) extras.push("tls");
+    else verification.warnings.push("tls/ was chosen but the backup holds none; the host's tls/ stays.");
+  }
+  j.extras = extras;
+  if (j.compareWithLive) {
+    const tmp = await makeStaging(path.join(restoresRoot(cfg), ".compare"), j.id).catch(() => null);
+    try {
+      if (!tmp) throw new Error("no room for a copy");
+      const snap = await takeSnapshot(cfg.dbPath, tmp);
+      j.diff = diffKineDatabases(snap.path, staged.dbPath, {
+        currentLabel: "live database",
+        candidateLabel: j.sourceDescription,
+        candidateTakenAt: src.takenAt,
+        subject: "Restoring this backup",
+      });
+    } catch (err) {
+      j.diffError = `The live database could not be read for a comparison (${(err as Error).message.replace(/\.$/, "")}), so what restoring loses is unknown.`;
+    } finally {
+      if (tmp) await removeStaging(tmp);
+    }
+  }
+  const st = verification.stats;
+  stepDetail(ctx, "verify", `integrity_check ok; ${st ? `revision ${st.currentRevision}, ${st.rowCount} rows` : "statistics unavailable"}; token ${verification.token.source === "archive" ? "from the backup" : "on the host"} fits`);
+  setPhase(ctx, "verified");
+  crashPoint("verified");
+}
