@@ -35,13 +35,15 @@ export interface StartedRestoreJob {
   done: Promise<Job>;
 }
 
+/** Bytes in MB for a detail line. */
 export const mb = (n: number) => `${(n / 1e6).toFixed(n < 10e6 ? 2 : 1)} MB`;
 
+/** Whether the restore's staged database is still on disk. Never throws. */
 export function stagingExists(j: RestoreJournal): boolean {
   return existsSync(path.join(j.stagingDir, "db"));
 }
 
-/** The API view of a journal. */
+/** The API view of a journal. Never throws. */
 export function recordOf(j: RestoreJournal): RestoreRecord {
   return toRecord(j, { stagingExists: stagingExists(j) });
 }
@@ -53,18 +55,19 @@ export function mustLoad(cfg: AgentConfig, id: string): RestoreJournal {
   return j;
 }
 
+/** Removes the restore's staging directory. Rejects on I/O errors other than its absence. */
 export async function removeStagingDir(j: RestoreJournal): Promise<void> {
   await fsp.rm(j.stagingDir, { recursive: true, force: true });
 }
 
-/** Records a phase change (with its time, in the journal's history) and saves the journal. */
+/** Records a phase change (with its time, in the journal's history) and saves the journal. Throws when the journal cannot be saved. */
 export function setPhase(ctx: Ctx, phase: Phase, note?: string): void {
   ctx.j.phase = phase;
   ctx.j.history.push({ at: new Date().toISOString(), phase, note });
   saveJournal(ctx.cfg, ctx.j);
 }
 
-/** Marks step `name` running (and the one before done) in the journal and the job. */
+/** Marks step `name` running (and the one before done) in the journal and the job. Throws when the journal cannot be saved. */
 export function beginStep(ctx: Ctx, name: RestoreStepName, detail?: string): void {
   const now = new Date().toISOString();
   for (const s of ctx.j.steps) if (s.state === "running") Object.assign(s, { state: "done", finishedAt: now });
@@ -74,7 +77,7 @@ export function beginStep(ctx: Ctx, name: RestoreStepName, detail?: string): voi
   saveJournal(ctx.cfg, ctx.j);
 }
 
-/** Sets the detail line of step `name` in the journal and the job. */
+/** Sets the detail line of step `name` in the journal and the job. Throws when the journal cannot be saved. */
 export function stepDetail(ctx: Ctx, name: RestoreStepName, detail: string): void {
   const s = ctx.j.steps.find((x) => x.name === name);
   if (s) s.detail = detail;
@@ -82,13 +85,13 @@ export function stepDetail(ctx: Ctx, name: RestoreStepName, detail: string): voi
   saveJournal(ctx.cfg, ctx.j);
 }
 
-/** Ends the running steps in the journal (the caller saves it). */
+/** Ends the running steps in the journal (the caller saves it). Never throws. */
 export function finishSteps(ctx: Pick<Ctx, "j">, state: "done" | "failed"): void {
   const now = new Date().toISOString();
   for (const s of ctx.j.steps) if (s.state === "running") Object.assign(s, { state, finishedAt: now });
 }
 
-/** The journal ends as it should: succeeded, its staging removed. */
+/** The journal ends as it should: succeeded, its staging removed. Rejects when the journal cannot be saved. */
 export async function succeed(ctx: Ctx): Promise<void> {
   ctx.j.status = "succeeded";
   finishSteps(ctx, "done");

@@ -29,6 +29,10 @@ export type StartRecoveryInput = z.input<typeof StartRecoveryRequest>;
 export const RecoveryStarted = z.object({ recoveryId: z.string(), jobId: z.string() });
 export type RecoveryStarted = z.infer<typeof RecoveryStarted>;
 
+export const RecoveryRungName = z.enum(["copy", "integrity", "dump", "recover", "salvage", "compare"]);
+export type RecoveryRungName = z.infer<typeof RecoveryRungName>;
+
+/** The rungs of the ladder in order, with their labels (the recovery job's steps). */
 export const RECOVERY_STEPS = [
   { name: "copy", label: "Copy" },
   { name: "integrity", label: "integrity_check" },
@@ -36,9 +40,7 @@ export const RECOVERY_STEPS = [
   { name: "recover", label: ".recover" },
   { name: "salvage", label: "Lifeboat salvage" },
   { name: "compare", label: "Compare with backup" },
-] as const;
-export const RecoveryRungName = z.enum(["copy", "integrity", "dump", "recover", "salvage", "compare"]);
-export type RecoveryRungName = z.infer<typeof RecoveryRungName>;
+] as const satisfies readonly { name: RecoveryRungName; label: string }[];
 
 /** One rung of the ladder and what it produced. */
 export const RecoveryRung = z.object({
