@@ -91,6 +91,7 @@ export class Router {
     if (pathMatches.length === 0) throw new DomainError("not_found", `No such endpoint: ${req.method} ${url.pathname}`);
     const route = pathMatches.find((r) => r.def.method === req.method);
     if (!route) throw new DomainError("method_not_allowed", `${req.method} is not allowed on ${url.pathname}`);
+
     if (route.def.auth !== false) {
       const header = req.headers.authorization ?? "";
       const m = /^Bearer\s+(.+)$/i.exec(header);
@@ -99,15 +100,18 @@ export class Router {
         throw new DomainError("unauthorized", "Missing or wrong bearer token. Send Authorization: Bearer <LIFEBOAT_AGENT_TOKEN>.");
       }
     }
+
     const m = route.re.exec(url.pathname)!;
     const params: Record<string, string> = {};
     route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1])));
+
     let query: unknown = Object.fromEntries(url.searchParams);
     if (route.def.query) {
       const q = route.def.query.safeParse(query);
       if (!q.success) throw new DomainError("bad_query", describeIssues("query", q.error));
       query = q.data;
     }
+
     let body: unknown = undefined;
     if (route.def.body) {
       const raw = await readBody(req);
@@ -121,6 +125,7 @@ export class Router {
       if (!b.success) throw new DomainError("bad_request", describeIssues("body", b.error));
       body = b.data;
     }
+
     const out = await route.def.handler({ params, query, body, req, log });
     const answer = out instanceof Reply ? out : new Reply(200, out);
     if (this.opts.validateResponses && route.def.response && answer.status < 300 && answer.body !== undefined) {
