@@ -33,9 +33,9 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** An agent on port 0 with its own bucket prefix; `env` overrides the configuration. */
-async function startAgent(prefix: string, env: Record<string, string> = {}): Promise<{ url: string; app: AgentApp }> {
-  const config = loadAgentConfig({
+/** The agent's configuration for these tests, with its own bucket prefix; `env` overrides it. */
+function agentConfig(prefix: string, env: Record<string, string> = {}) {
+  return loadAgentConfig({
     LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
     LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
     LIFEBOAT_STATE_DIR: path.join(work, "state"),
@@ -49,6 +49,11 @@ async function startAgent(prefix: string, env: Record<string, string> = {}): Pro
     LOG_LEVEL: "silent",
     ...env,
   });
+}
+
+/** An agent on port 0 with its own bucket prefix; `env` overrides the configuration. */
+async function startAgent(prefix: string, env: Record<string, string> = {}): Promise<{ url: string; app: AgentApp }> {
+  const config = agentConfig(prefix, env);
   const app = buildAgentApp(makeDeps(config));
   apps.push(app);
   const { url } = await app.listen(0, "127.0.0.1");
@@ -285,19 +290,7 @@ describe("the agent's S3 store loads the AWS SDK on first use", () => {
 describe("scheduled backups", () => {
   it("serve runs backups on LIFEBOAT_BACKUP_SCHEDULE through the same job path", async () => {
     // The schedule starts with the modules, as in `serve` (startAgent above does not start them).
-    const config = loadAgentConfig({
-      LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
-      LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
-      LIFEBOAT_STATE_DIR: path.join(work, "state"),
-      AWS_S3_ENDPOINT: s3.endpoint,
-      AWS_S3_BUCKET: "backups",
-      AWS_S3_PATH: "scheduled",
-      AWS_ACCESS_KEY_ID: "S3RVER",
-      AWS_SECRET_ACCESS_KEY: "S3RVER",
-      LIFEBOAT_AGENT_TOKEN: TOKEN,
-      LIFEBOAT_BACKUP_SCHEDULE: "*/2 * * * * *",
-      LOG_LEVEL: "silent",
-    });
+    const config = agentConfig("scheduled", { LIFEBOAT_BACKUP_SCHEDULE: "*/2 * * * * *" });
     const served = buildAgentApp(makeDeps(config));
     apps.push(served);
     const { url: servedUrl } = await served.listen(0, "127.0.0.1", true);
