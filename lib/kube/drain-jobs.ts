@@ -1,3 +1,4 @@
+import "server-only";
 import { randomUUID } from "node:crypto";
 import { DomainError } from "../contracts/errors";
 import type { Db } from "../db/database";

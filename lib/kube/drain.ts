@@ -1,3 +1,4 @@
+import "server-only";
 import { randomUUID } from "node:crypto";
 import type { DrainChoice, DrainJob, DrainOptions, DrainPodProgress } from "../contracts/nodes";
 import { isKubeError } from "./errors";

@@ -1,3 +1,4 @@
+import "server-only";
 import { DomainError, isDomainError, type ErrorCode } from "../contracts/errors";
 import type { KubeErrorCode, KubeErrorInfo } from "../contracts/nodes";
 

@@ -1,3 +1,4 @@
+import "server-only";
 import type { Db } from "../db/database";
 import { audit } from "../db/database";
 import { NodeSummary, type NodeActionResult, type NodeDetail, type NodesResponse } from "../contracts/nodes";

@@ -1,3 +1,4 @@
+import "server-only";
 import type { PrecheckPdb, PrecheckReport } from "../contracts/nodes";
 import { formatResources } from "./format";
 import { isKubeError } from "./errors";

@@ -1,3 +1,4 @@
+import "server-only";
 import type { Logger } from "pino";
 import { isAgentError, type AgentClient } from "../agent/agent-client";
 import type { RestoreRecord } from "../contracts/agent-restore";
