@@ -131,7 +131,7 @@ export class AgentClient {
       const { jobId } = await this.request("POST", "/backups", JobStarted, req);
       return { jobId, alreadyRunning: false };
     } catch (err) {
-      const running = isAgentError(err) && err.code === "job_running" ? JobConflict.safeParse(err.details) : null;
+      const running = isAgentError(err) && err.code === "job_running" ? JobConflict.safeParse(err.toBody()) : null;
       if (running?.success) return { jobId: running.data.jobId, alreadyRunning: true };
       throw err;
     }
