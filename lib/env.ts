@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { DomainError } from "./contracts/errors";
 
 const num = (def: number) => z.coerce.number().positive().default(def);
 const optStr = z
@@ -40,11 +41,14 @@ const EnvSchema = z.object({
 
 export type DashboardEnv = z.infer<typeof EnvSchema> & { agentToken?: string; dataDir: string };
 
-/** Thrown at start when a variable is invalid; the message names the variable. */
-export class ConfigError extends Error {
+/**
+ * Thrown when a variable is invalid; the message names the variable. A DomainError (`config`, 500),
+ * so a route that meets it answers with that sentence. No `server-only` here: the launcher
+ * (plain Node) parses the same environment before it starts Next.js.
+ */
+export class ConfigError extends DomainError {
   constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
+    super("config", message);
   }
 }
 

@@ -1,3 +1,4 @@
+import "server-only";
 import pino, { type Logger } from "pino";
 
 // Keys whose values never reach a log line, whatever object they sit in.

@@ -13,11 +13,12 @@ import { RefreshButton } from "@/components/backups/refresh-button";
 import { BackupNowButton } from "@/components/backups/backup-now-button";
 import { SizeChart } from "@/components/backups/size-chart";
 import { StoreErrorBanner } from "@/components/backups/store-error-banner";
-import { DrillStatus } from "@/components/restore/drill-status";
+import { DrillStatus } from "@/components/backups/drill-status";
 import { startRestoreBackground } from "@/lib/restore";
 import { catalogService } from "@/lib/catalog";
 import { CatalogFilter } from "@/lib/contracts/catalog";
-import { ConfigError, getEnv } from "@/lib/env";
+import { getEnv } from "@/lib/env";
+import { hasErrorCode } from "@/lib/contracts/errors";
 
 export const dynamic = "force-dynamic";
 export const metadata: Metadata = { title: "Backups" };
@@ -35,7 +36,7 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
   try {
     catalog = catalogService();
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!hasErrorCode(err, "config")) throw err;
     return (
       <>
         <PageHeader title="Backups" />

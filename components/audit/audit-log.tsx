@@ -7,7 +7,7 @@ import { Banner } from "@/components/ui/banner";
 import { PageHeader } from "@/components/ui/page-header";
 import { formatAge, formatTime } from "@/components/ui/format";
 import type { AuditEntryView } from "@/lib/contracts/nodes";
-import { auditQuery } from "@/components/nodes/api";
+import { auditQuery } from "./queries";
 
 const FILTERS = [
   { prefix: "", label: "Everything" },

@@ -4,22 +4,11 @@ import Link from "next/link";
 import { useEffect, useRef, useState } from "react";
 import { useRouter } from "next/navigation";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import type { Job } from "@/lib/contracts/agent-jobs";
 import type { BackupResult } from "@/lib/contracts/agent-backup";
 import { Button } from "@/components/ui/button";
 import { ProgressBar } from "@/components/ui/progress-bar";
 import { formatBytes } from "@/components/ui/format";
-import { backupKeys, fetchJson } from "./queries";
-
-interface Started {
-  jobId: string;
-  alreadyRunning: boolean;
-}
-
-export const agentJobKeys = {
-  all: ["agent-jobs"] as const,
-  detail: (id: string) => ["agent-jobs", id] as const,
-};
+import { agentJobQuery, backupActions, backupKeys } from "./queries";
 
 /**
  * "Back up now": asks the dashboard's server to start a backup on the agent (the browser never talks
@@ -35,7 +24,7 @@ export function BackupNowButton() {
   const settled = useRef<string | null>(null);
 
   const start = useMutation({
-    mutationFn: () => fetchJson<Started>("/api/agent/backups", { method: "POST" }),
+    mutationFn: () => backupActions.start(),
     onSuccess: (s) => {
       setJobId(s.jobId);
       setJoined(s.alreadyRunning);
@@ -48,13 +37,7 @@ export function BackupNowButton() {
     },
   });
 
-  const job = useQuery({
-    queryKey: agentJobKeys.detail(jobId ?? "none"),
-    queryFn: ({ signal }) => fetchJson<Job>(`/api/agent/jobs/${encodeURIComponent(jobId!)}`, { signal }),
-    enabled: jobId !== null,
-    refetchInterval: (q) => (q.state.data && q.state.data.state !== "running" ? false : 500),
-    retry: 3,
-  });
+  const job = useQuery(agentJobQuery(jobId));
 
   const state = job.data?.state;
   useEffect(() => {

@@ -2,7 +2,7 @@ import type { ReactNode } from "react";
 import Link from "next/link";
 import { formatAge, formatBytes, formatTime } from "@/components/ui/format";
 import type { CatalogView } from "@/lib/catalog/catalog-service";
-import { AnomalyBadges } from "./anomaly-badges";
+import { AnomalyBadges } from "@/components/ui/anomaly-badges";
 
 function Stat({ label, children, sub }: { label: string; children: ReactNode; sub?: ReactNode }) {
   return (

@@ -3,8 +3,8 @@ import { Badge } from "@/components/ui/badge";
 import { formatAge, formatBytes, formatTime } from "@/components/ui/format";
 import { KIND_LABELS } from "@/lib/contracts/backup-names";
 import type { CatalogSet } from "@/lib/contracts/catalog";
-import { AnomalyBadges } from "./anomaly-badges";
-import { VerificationBadge } from "./verification-badge";
+import { AnomalyBadges } from "@/components/ui/anomaly-badges";
+import { VerificationBadge } from "@/components/ui/verification-badge";
 
 const FORMAT_LABELS = { seed: "CronJob", lifeboat: "Lifeboat" } as const;
 

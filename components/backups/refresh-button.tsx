@@ -3,15 +3,14 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { Button } from "@/components/ui/button";
-import type { CatalogStatus } from "@/lib/contracts/catalog";
-import { backupKeys, fetchJson } from "./queries";
+import { backupActions, backupKeys } from "./queries";
 
 /** Lists the store now; the page then re-renders from the refreshed cache (or shows why it failed). */
 export function RefreshButton({ variant = "secondary" }: { variant?: "secondary" | "primary" }) {
   const queryClient = useQueryClient();
   const router = useRouter();
   const refresh = useMutation({
-    mutationFn: () => fetchJson<{ status: CatalogStatus }>("/api/catalog/refresh", { method: "POST" }),
+    mutationFn: () => backupActions.refreshCatalog(),
     onSettled: () => {
       void queryClient.invalidateQueries({ queryKey: backupKeys.all });
       router.refresh();

@@ -8,8 +8,7 @@ import { useQuery } from "@tanstack/react-query";
 import type uPlot from "uplot";
 import { formatBytes, formatTime } from "@/components/ui/format";
 import type { ChartFlag, SizeChartData } from "@/lib/backups/series";
-import { seriesQuery } from "./queries";
-import { drillOverviewQuery } from "@/components/restore/drill-status";
+import { drillOverviewQuery, seriesQuery } from "./queries";
 
 const DRILL_COLORS: Record<string, string> = { verified: "#059669", running: "#2563eb", queued: "#94a3b8" };
 

@@ -3,18 +3,9 @@
 import { useEffect, useRef } from "react";
 import { useRouter } from "next/navigation";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { z } from "zod";
 import { Button } from "@/components/ui/button";
-import { apiJson } from "@/components/nodes/api";
-import { DrillRecord } from "@/lib/restore/contracts";
-
-const DrillAnswer = z.object({ drill: DrillRecord.nullable() });
-
-export const drillKeys = {
-  all: ["drills"] as const,
-  set: (id: string) => [...drillKeys.all, "set", id] as const,
-  overview: () => [...drillKeys.all, "overview"] as const,
-};
+import type { DrillRecord } from "@/lib/restore/contracts";
+import { backupActions, drillKeys, setDrillQuery } from "./queries";
 
 /**
  * "Verify now": asks the dashboard to queue a restore drill of this set (ahead of automatic ones),
@@ -23,15 +14,9 @@ export const drillKeys = {
 export function VerifyNowButton({ setId, initial }: { setId: string; initial: DrillRecord | null }) {
   const qc = useQueryClient();
   const router = useRouter();
-  const url = `/api/backups/${encodeURIComponent(setId)}/verify`;
-  const drill = useQuery({
-    queryKey: drillKeys.set(setId),
-    queryFn: ({ signal }) => apiJson(url, DrillAnswer, { signal }),
-    initialData: { drill: initial },
-    refetchInterval: (q) => (q.state.data?.drill && ["queued", "running"].includes(q.state.data.drill.state) ? 1000 : false),
-  });
+  const drill = useQuery({ ...setDrillQuery(setId), initialData: { drill: initial } });
   const request = useMutation({
-    mutationFn: () => apiJson(url, DrillAnswer, { method: "POST" }),
+    mutationFn: () => backupActions.verify(setId),
     onSuccess: (d) => qc.setQueryData(drillKeys.set(setId), d),
   });
   const state = drill.data?.drill?.state ?? null;
@@ -50,7 +35,7 @@ export function VerifyNowButton({ setId, initial }: { setId: string; initial: Dr
       </Button>
       {request.error && (
         <p role="alert" className="max-w-sm text-right text-xs text-red-800">
-          {(request.error as Error).message}
+          {request.error.message}
         </p>
       )}
     </div>

@@ -10,7 +10,7 @@ import { Card } from "@/components/ui/card";
 import { PageHeader } from "@/components/ui/page-header";
 import { DrainOptions, type NodeActionResult, type NodeDetail } from "@/lib/contracts/nodes";
 import { drainCommand } from "@/lib/kube/format";
-import { DashboardApiError, nodeActions, nodeDetailQuery, nodeDrainQuery, nodeKeys } from "./api";
+import { nodeActions, nodeDetailQuery, nodeDrainQuery, nodeKeys } from "./queries";
 import { ConfirmDialog } from "./confirm-dialog";
 import { DrainOptionsForm } from "./drain-options";
 import { drainChoices } from "@/lib/kube/choices";
@@ -63,7 +63,7 @@ export function NodeDetailView({ name }: { name: string }) {
     action.reset();
     setDialog(d);
   };
-  const err = q.error as DashboardApiError | null;
+  const err = q.error;
   const detail: NodeDetail | undefined = q.data;
   const node = detail?.node;
   const drain = drainQ.data?.job;

@@ -4,7 +4,7 @@ import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
 import { Banner } from "@/components/ui/banner";
 import { PageHeader } from "@/components/ui/page-header";
-import { NODES_REFRESH_MS, nodesQuery } from "./api";
+import { NODES_REFRESH_MS, nodesQuery } from "./queries";
 import { KubeErrorBanner } from "./kube-error-banner";
 import { NodeStatusBadges } from "./node-badges";
 import { ResourceBar } from "./resource-bar";

@@ -1,8 +1,8 @@
 "use client";
 
 import { useState } from "react";
-import { AnomalyBadges } from "@/components/backups/anomaly-badges";
-import { VerificationBadge } from "@/components/backups/verification-badge";
+import { AnomalyBadges } from "@/components/ui/anomaly-badges";
+import { VerificationBadge } from "@/components/ui/verification-badge";
 import { Banner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";

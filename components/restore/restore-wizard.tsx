@@ -8,9 +8,10 @@ import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { PageHeader } from "@/components/ui/page-header";
 import { formatTime } from "@/components/ui/format";
+import { WizardActionError } from "@/components/wizard/action-error";
 import { RunLoading, WizardLayout, completedSteps } from "@/components/wizard/wizard-layout";
 import { RESTORE_WIZARD_STEPS, type RestoreWizardAction, type RestoreWizardView } from "@/lib/restore/contracts";
-import { currentRestoreQuery, restoreActions, restoreKeys, restoreRunQuery } from "./api";
+import { currentRestoreQuery, restoreActions, restoreKeys, restoreRunQuery } from "./queries";
 import { ConfirmStep } from "./confirm-step";
 import { PreviewStep } from "./preview-step";
 import { AfterStep, RestoreStep } from "./restore-step";
@@ -107,7 +108,7 @@ export function RestoreWizard({ runParam }: { runParam: string | null }) {
                 holds and what restoring loses, stages and verifies it on the target, and only then — after you type the node&apos;s name — stops k3s, moves the current
                 database aside (it is never deleted) and puts the backup in place. You can roll back until you mark the restore done.
               </p>
-              {start.error && <Banner tone="error">{(start.error as Error).message}</Banner>}
+              {start.error && <Banner tone="error">{start.error.message}</Banner>}
               <Button onClick={() => start.mutate()} disabled={start.isPending}>
                 Start a restore
               </Button>
@@ -138,13 +139,9 @@ export function RestoreWizard({ runParam }: { runParam: string | null }) {
       {header}
       <WizardLayout title="Restore" steps={STEPS} current={view.step} completed={completed}>
         <div className="space-y-4">
-          {act.error && (
-            <Banner tone="error" title="That did not work">
-              {(act.error as Error).message}
-            </Banner>
-          )}
+          <WizardActionError error={act.error} />
           {runQ.error && runQ.data && (
-            <Banner tone="warning">The dashboard server does not answer right now ({(runQ.error as Error).message}); the page shows what it saw last and keeps trying.</Banner>
+            <Banner tone="warning">The dashboard server does not answer right now ({runQ.error.message}); the page shows what it saw last and keeps trying.</Banner>
           )}
           {confirmLeave && (
             <ConfirmBanner title="Leave the target as it is and close this restore?" keepLabel="Keep going" confirmLabel="Leave as is" onClose={() => setConfirmLeave(false)} onConfirm={() => doAct({ action: "abandon" })}>

@@ -3,14 +3,12 @@
 import { useEffect, useState } from "react";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
+import type { WizardStepProps } from "@/components/wizard/types";
 import type { RestoreWizardAction, RestoreWizardView } from "@/lib/restore/contracts";
 import { AgentProblemBanner, HealthSummary } from "./health-summary";
 
-export interface StepProps {
-  view: RestoreWizardView;
-  busy: boolean;
-  act: (a: RestoreWizardAction) => void;
-}
+/** What each restore step gets. */
+export type StepProps = WizardStepProps<RestoreWizardView, RestoreWizardAction>;
 
 /**
  * Step 1, Where: this cluster's server (the configured agent) or a new machine's agent (URL and

@@ -3,8 +3,8 @@
 import { useState } from "react";
 import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
-import { AnomalyBadges } from "@/components/backups/anomaly-badges";
-import { VerificationBadge } from "@/components/backups/verification-badge";
+import { AnomalyBadges } from "@/components/ui/anomaly-badges";
+import { VerificationBadge } from "@/components/ui/verification-badge";
 import { Banner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
@@ -12,7 +12,7 @@ import { formatAge, formatBytes, formatNumber, formatTime } from "@/components/u
 import type { RecoveryReport } from "@/lib/contracts/agent-recovery";
 import { stuckCompactionNote } from "@/lib/restore/proposal";
 import type { CandidateSet } from "@/lib/restore/contracts";
-import { candidatesQuery } from "./api";
+import { candidatesQuery } from "./queries";
 import type { StepProps } from "./where-step";
 
 const PAGE = 20;

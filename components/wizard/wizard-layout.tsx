@@ -1,11 +1,7 @@
 import type { ReactNode } from "react";
 import { Banner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
-
-export interface WizardStepInfo {
-  id: string;
-  label: string;
-}
+import type { WizardStepInfo } from "./types";
 
 /**
  * The frame both wizards share: the step list on the side (done / current / to come), one step's
@@ -59,7 +55,7 @@ export function RunLoading({ what, error, onStartOver }: { what: string; error: 
   if (!error) return <p className="text-sm text-slate-500">Loading…</p>;
   return (
     <Banner tone="error" title={`Cannot load this ${what}`} actions={<Button onClick={onStartOver}>Start over</Button>}>
-      {(error as Error).message}
+      {error instanceof Error ? error.message : String(error)}
     </Banner>
   );
 }

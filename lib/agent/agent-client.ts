@@ -1,5 +1,6 @@
+import "server-only";
 import { z } from "zod";
-import { ApiErrorBody } from "../contracts/api-error";
+import { ApiErrorBody, DomainError, isDomainError, isErrorCode, type ErrorCode } from "../contracts/errors";
 import { Job, JobConflict, JobStarted } from "../contracts/agent-jobs";
 import { BackupList, LiveStats, RetentionReport, type RetentionInput, type StartBackupInput } from "../contracts/agent-backup";
 import { HealthReport } from "../contracts/agent-health";
@@ -7,28 +8,54 @@ import { RecoveryReport, RecoveryStarted, type StartRecoveryInput } from "../con
 import { RestoreList, RestoreRecord, RestoreStarted, type ConfirmRestoreRequest, type StartRestoreInput } from "../contracts/agent-restore";
 import type { DashboardEnv } from "../env";
 
-/** A failed call to the agent: `status` 0 means it could not be reached at all. */
-export class AgentError extends Error {
+/**
+ * A failed call to the agent, translated once, here, into the dashboard's error model:
+ * - no answer → `agent_unreachable`; the agent refusing the dashboard's token → `agent_auth`
+ *   (both 502: the user's browser is not the one that failed);
+ * - the agent's own 4xx keep its code and status (its sentence is for the user: "a backup is running");
+ * - the agent's 5xx keep its code but are answered 502 (the dashboard's upstream failed);
+ * - an answer in a shape this dashboard does not know → `agent_bad_response`.
+ * `details.hint` says what to check, in words; `agentStatus` is what the agent answered (0: nothing).
+ * Never carries the token.
+ */
+export class AgentError extends DomainError {
   constructor(
-    readonly status: number,
-    readonly code: string,
+    code: ErrorCode,
     message: string,
     readonly agentUrl: string,
-    /** The agent's whole error body (e.g. `jobId` of a 409 job_running). */
-    readonly details?: Record<string, unknown>,
+    readonly agentStatus: number,
+    details: Record<string, unknown> & { hint: string },
   ) {
-    super(message);
-    this.name = "AgentError";
+    super(code, message, { details });
+  }
+
+  override get status(): number {
+    return this.agentStatus >= 400 && this.agentStatus < 500 && this.code !== "agent_auth" ? this.agentStatus : 502;
   }
 }
 
-/**
- * True for an AgentError from any copy of this module. Next.js bundles a module once per route, and
- * a process-wide singleton (globalThis) made by one route may throw another copy's class, so
- * `instanceof` can miss.
- */
+/** True for an AgentError from any copy of this module (Next.js bundles one per route). */
 export function isAgentError(err: unknown): err is AgentError {
-  return err instanceof Error && err.name === "AgentError" && typeof (err as AgentError).status === "number";
+  return isDomainError(err) && typeof (err as Partial<AgentError>).agentStatus === "number";
+}
+
+const HINT = {
+  unreachable:
+    "that the agent runs on that machine (`lifeboat-agent serve`, or its systemd unit), that it listens on this address (LIFEBOAT_AGENT_HOST / LIFEBOAT_AGENT_PORT), and that no firewall blocks the port from the dashboard.",
+  auth: "the token: it must be the value of LIFEBOAT_AGENT_TOKEN (or of the file LIFEBOAT_AGENT_TOKEN_FILE) on that machine.",
+  version: "that it is a Lifeboat agent of the same version as this dashboard (update one of them).",
+  log: "the agent's log on that machine.",
+};
+
+/** The agent's error answer as an AgentError (see the class comment). */
+function fromAnswer(status: number, json: unknown, url: string): AgentError {
+  if (status === 401) return new AgentError("agent_auth", `The agent at ${url} refused the token: check LIFEBOAT_AGENT_TOKEN.`, url, 401, { hint: HINT.auth });
+  const body = ApiErrorBody.safeParse(json);
+  if (!body.success) return new AgentError("agent_error", `The agent answered ${status}.`, url, status, { hint: HINT.log });
+  const { code, message, ...rest } = body.data;
+  // A code this dashboard does not know (a newer agent) still reaches the user, beside a known one.
+  if (!isErrorCode(code)) return new AgentError("agent_error", message, url, status, { ...rest, agentCode: code, hint: HINT.log });
+  return new AgentError(code, message, url, status, { ...rest, hint: HINT.log });
 }
 
 export interface AgentClientOptions {
@@ -40,7 +67,7 @@ export interface AgentClientOptions {
 
 /**
  * Typed HTTP client for the on-node agent. Only the dashboard's server uses it; the browser talks to
- * the dashboard. Every method rejects with AgentError (never with the token in the message).
+ * the dashboard. Every method rejects with AgentError (a DomainError; never with the token in it).
  */
 export class AgentClient {
   readonly baseUrl: string;
@@ -63,9 +90,9 @@ export class AgentClient {
         cache: "no-store",
       });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      const why = cause === "TimeoutError" ? "it did not answer in time" : cause === "ECONNREFUSED" ? "connection refused (is the agent running?)" : String(cause);
-      throw new AgentError(0, "unreachable", `Cannot reach the agent at ${this.baseUrl}: ${why}.`, this.baseUrl);
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      const why = timeout.aborted ? "it did not answer in time" : opts.signal?.aborted ? "the request was cancelled" : cause === "ECONNREFUSED" ? "connection refused (is the agent running?)" : cause ?? (err as Error).message;
+      throw new AgentError("agent_unreachable", `Cannot reach the agent at ${this.baseUrl}: ${why}.`, this.baseUrl, 0, { hint: HINT.unreachable });
     }
     const text = await res.text();
     let json: unknown = undefined;
@@ -74,13 +101,10 @@ export class AgentClient {
     } catch {
       // fall through: reported below
     }
-    if (!res.ok) {
-      const e = ApiErrorBody.safeParse(json);
-      if (res.status === 401) throw new AgentError(401, "unauthorized", `The agent at ${this.baseUrl} refused the token: check LIFEBOAT_AGENT_TOKEN.`, this.baseUrl);
-      throw new AgentError(res.status, e.success ? e.data.code : "agent_error", e.success ? e.data.message : `The agent answered ${res.status}.`, this.baseUrl, e.success ? (json as Record<string, unknown>) : undefined);
-    }
+    if (!res.ok) throw fromAnswer(res.status, json, this.baseUrl);
     const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new AgentError(502, "bad_response", `The agent at ${this.baseUrl} answered in an unexpected format (is it the same Lifeboat version?).`, this.baseUrl);
+    if (!parsed.success)
+      throw new AgentError("agent_bad_response", `The agent at ${this.baseUrl} answered in an unexpected format (is it the same Lifeboat version?).`, this.baseUrl, res.status, { hint: HINT.version });
     return parsed.data;
   }
 
@@ -107,7 +131,7 @@ export class AgentClient {
       const { jobId } = await this.request("POST", "/backups", JobStarted, req);
       return { jobId, alreadyRunning: false };
     } catch (err) {
-      const running = err instanceof AgentError && err.status === 409 ? JobConflict.safeParse(err.details) : null;
+      const running = isAgentError(err) && err.code === "job_running" ? JobConflict.safeParse(err.toBody()) : null;
       if (running?.success) return { jobId: running.data.jobId, alreadyRunning: true };
       throw err;
     }

@@ -1,29 +1,12 @@
 import { KIND_LABELS, OBJECT_KINDS, type ObjectKind } from "../contracts/backup-names";
-import type { Anomaly } from "../contracts/catalog";
+import type { z } from "zod";
+import type { Anomaly, SizeChartAnswer } from "../contracts/catalog";
 import type { BackupSet } from "./grouping";
 
+/** The size trend in columns (what uPlot draws); its shape is the wire contract SizeChartAnswer. */
+export type SizeChartData = z.infer<typeof SizeChartAnswer>;
 /** One marked point of the size chart. */
-export interface ChartFlag {
-  /** Index into `times`/`setIds`. */
-  index: number;
-  /** The series the point sits on; "set" (gap, stale) sits on the set's first series. */
-  kind: ObjectKind | "set";
-  level: Anomaly["level"];
-  type: Anomaly["type"];
-  reason: string;
-}
-
-/**
- * The size trend in columns (what uPlot draws): one x value per set, one size series per object
- * kind, `null` where a set has no object of that kind. Compact enough to ship 10,000 sets.
- */
-export interface SizeChartData {
-  /** Unix seconds, oldest first. */
-  times: number[];
-  setIds: string[];
-  series: { kind: ObjectKind; label: string; sizes: (number | null)[] }[];
-  flags: ChartFlag[];
-}
+export type ChartFlag = SizeChartData["flags"][number];
 
 /** Builds the chart's columns from sets (any order) and their anomalies. Manifests are left out. */
 export function sizeChartData(sets: readonly BackupSet[], anomalies: ReadonlyMap<string, readonly Anomaly[]>): SizeChartData {

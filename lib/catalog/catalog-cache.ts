@@ -1,3 +1,4 @@
+import "server-only";
 import type { Db } from "../db/database";
 
 /** One cached object of a store's listing. */

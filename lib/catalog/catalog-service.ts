@@ -1,3 +1,4 @@
+import "server-only";
 import type { Logger } from "pino";
 import type { Db } from "../db/database";
 import { listAll, StorageError, NotFoundError, type BackupStore } from "../storage";

@@ -1,3 +1,4 @@
+import "server-only";
 import { serverContext, singleton } from "../server/context";
 import { logger } from "../log";
 import { CatalogService } from "./catalog-service";

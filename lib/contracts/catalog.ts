@@ -113,3 +113,28 @@ export const CatalogSetDetail = z.object({
   manifest: ManifestState,
 });
 export type CatalogSetDetail = z.infer<typeof CatalogSetDetail>;
+
+/**
+ * GET /api/backups/series: the size trend in columns (what uPlot draws; built by lib/backups/series):
+ * one x value per set (Unix seconds, oldest first), one size series per object kind with `null`
+ * where a set has no object of that kind, and the marked points. Compact enough to ship 10,000 sets.
+ */
+export const SizeChartAnswer = z.object({
+  times: z.array(z.number()),
+  setIds: z.array(z.string()),
+  series: z.array(z.object({ kind: ObjectKind, label: z.string(), sizes: z.array(z.number().nullable()) })),
+  flags: z.array(
+    z.object({
+      /** Index into `times`/`setIds`. */
+      index: z.number().int(),
+      /** The series the point sits on; "set" (gap, stale) sits on the set's first series. */
+      kind: z.union([ObjectKind, z.literal("set")]),
+      level: AnomalyLevel,
+      type: AnomalyType,
+      reason: z.string(),
+    }),
+  ),
+});
+
+/** POST /api/catalog/refresh: the refresh's outcome (not part of the contract) and the status after it. */
+export const CatalogRefreshAnswer = z.looseObject({ status: CatalogStatus });

@@ -95,6 +95,7 @@ export const ERROR_STATUS = {
   agent_unreachable: 502,
   agent_auth: 502,
   agent_error: 502,
+  agent_bad_response: 502,
   no_agent: 503,
 
   // The Kubernetes API, as the dashboard's server sees it

@@ -1,3 +1,4 @@
+import "server-only";
 /**
  * Schema migrations of the dashboard's own SQLite database, applied in id order, each once.
  * Never edit an applied migration: add a new one. Id ranges keep features apart:

@@ -1,3 +1,4 @@
+import "server-only";
 import type { Db } from "../db/database";
 import type { DashboardEnv } from "../env";
 import { serverContext, singleton } from "../server/context";

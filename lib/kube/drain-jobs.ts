@@ -1,4 +1,6 @@
+import "server-only";
 import { randomUUID } from "node:crypto";
+import { DomainError } from "../contracts/errors";
 import type { Db } from "../db/database";
 import { audit } from "../db/database";
 import { DrainJob, type DrainOptions } from "../contracts/nodes";
@@ -8,11 +10,10 @@ import type { KubeClient } from "./kube-client";
 
 const log = logger("drain");
 
-/** A drain is already running for that node. */
-export class DrainConflictError extends Error {
+/** A drain is already running for that node (`drain_running`, 409). */
+export class DrainConflictError extends DomainError {
   constructor(readonly job: DrainJob) {
-    super(`A drain of ${job.node} is already running (started ${job.startedAt}). Wait for it, or stop it first.`);
-    this.name = "DrainConflictError";
+    super("drain_running", `A drain of ${job.node} is already running (started ${job.startedAt}). Wait for it, or stop it first.`);
   }
 }
 

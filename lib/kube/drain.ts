@@ -1,6 +1,7 @@
+import "server-only";
 import { randomUUID } from "node:crypto";
 import type { DrainChoice, DrainJob, DrainOptions, DrainPodProgress } from "../contracts/nodes";
-import { KubeError } from "./errors";
+import { isKubeError } from "./errors";
 import type { KubeClient, V1Pod, V1PodDisruptionBudget } from "./kube-client";
 import { matchesSelector, type LabelSelector } from "./selectors";
 import { podKind, podSummary } from "./views";
@@ -77,7 +78,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /** Errors no retry can fix: stop the whole drain. */
-const isFatal = (e: unknown) => e instanceof KubeError && ["forbidden", "unauthorized", "not_configured", "tls"].includes(e.code);
+const isFatal = (e: unknown) => isKubeError(e, "forbidden", "unauthorized", "not_configured", "tls");
 
 /**
  * Drains `node`. Resolves with the final job (succeeded, failed with blockers, refused when pods
@@ -181,7 +182,7 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
           stop.abort();
           throw new Aborted();
         }
-        if (e instanceof KubeError && e.code === "unreachable" && timeLeft() > 0) {
+        if (isKubeError(e, "unreachable") && timeLeft() > 0) {
           set(pod, { state: "evicting", message: `Retrying: ${e.message}` });
           await sleep(Math.min(timing.backoffMaxMs, timeLeft()), signal);
           continue;

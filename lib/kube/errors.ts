@@ -1,44 +1,34 @@
+import "server-only";
+import { DomainError, isDomainError, type ErrorCode } from "../contracts/errors";
 import type { KubeErrorCode, KubeErrorInfo } from "../contracts/nodes";
 
 /**
- * A failed Kubernetes API call, translated at the boundary into something a person can act on.
- * Carries the HTTP status (0: no answer) and the cluster, like headlamp's ApiError; for RBAC
- * refusals also the verb and resource the dashboard's user is missing.
+ * A failed Kubernetes API call, translated at the boundary into something a person can act on: a
+ * DomainError with code `kube_<kubeCode>` (so its status follows from ERROR_STATUS) and the
+ * cluster, verb and resource sent beside it (headlamp style). `upstreamStatus` is what the API
+ * server answered (0: no answer); `toInfo()` is the form the node pages carry in their answers.
  */
-export class KubeError extends Error {
+export class KubeError extends DomainError {
   constructor(
-    readonly code: KubeErrorCode,
+    readonly kubeCode: KubeErrorCode,
     message: string,
-    readonly status: number,
+    readonly upstreamStatus: number,
     readonly cluster: string | null,
     readonly verb: string | null = null,
     readonly resource: string | null = null,
   ) {
-    super(message);
-    this.name = "KubeError";
+    super(`kube_${kubeCode}` as ErrorCode, message, { details: { cluster, verb, resource } });
   }
 
   toInfo(): KubeErrorInfo {
-    return { code: this.code, message: this.message, status: this.status, cluster: this.cluster, verb: this.verb, resource: this.resource };
+    return { code: this.kubeCode, message: this.message, status: this.upstreamStatus, cluster: this.cluster, verb: this.verb, resource: this.resource };
   }
+}
 
-  /** The status the dashboard's own API answers with for this error. */
-  get httpStatus(): number {
-    switch (this.code) {
-      case "not_configured":
-        return 503;
-      case "forbidden":
-        return 403;
-      case "not_found":
-        return 404;
-      case "conflict":
-        return 409;
-      case "invalid":
-        return 422;
-      default:
-        return 502;
-    }
-  }
+/** True for a KubeError from any copy of this module (Next.js bundles one per route), optionally with one of `codes`. */
+export function isKubeError(err: unknown, ...codes: KubeErrorCode[]): err is KubeError {
+  if (!isDomainError(err) || !err.code.startsWith("kube_")) return false;
+  return codes.length === 0 || codes.includes((err as KubeError).kubeCode);
 }
 
 /** What the failing call was doing, so the message can say it. */
@@ -100,7 +90,7 @@ function statusMessage(body: unknown): string | undefined {
  * an AbortError) into a KubeError. Never includes credentials: only codes and the server's message.
  */
 export function translateKubeError(err: unknown, ctx: CallContext): KubeError {
-  if (err instanceof KubeError) return err;
+  if (isKubeError(err)) return err;
   const e = err as { code?: unknown; body?: unknown; name?: string; type?: string; errno?: unknown; message?: string };
   const where = `the Kubernetes API of cluster "${ctx.cluster}" (${ctx.server})`;
   const what = ctx.name ? `${KIND[ctx.resource] ?? ctx.resource} "${ctx.name}"` : ctx.resource;
@@ -132,7 +122,8 @@ export function translateKubeError(err: unknown, ctx: CallContext): KubeError {
         return new KubeError("other", `${where} answered ${e.code} to "${ctx.verb} ${ctx.resource}".${tail || " Check the API server's health."}`, e.code, ctx.cluster);
     }
   }
-  if (e.name === "AbortError" || e.type === "aborted")
+  // node-fetch rejects a timed-out request with type "aborted"; a fetch with a signal, with a DOMException.
+  if (e.type === "aborted" || err instanceof DOMException)
     return new KubeError("unreachable", `Cannot reach ${where}: it did not answer within ${Math.round(ctx.timeoutMs / 1000)} s. Check that the server is up and reachable from the dashboard.`, 0, ctx.cluster);
   const sys = typeof e.code === "string" ? e.code : undefined;
   if (sys && TLS_CODES.has(sys))

@@ -66,7 +66,7 @@ describe("KubeClient: nodes", () => {
   it("deletes a node", async () => {
     await client.deleteNode("pi-3");
     expect(api.cluster.nodes.has("pi-3")).toBe(false);
-    await expect(client.readNode("pi-3")).rejects.toMatchObject({ code: "not_found", status: 404 });
+    await expect(client.readNode("pi-3")).rejects.toMatchObject({ code: "kube_not_found", status: 404 });
   });
 });
 
@@ -74,18 +74,19 @@ describe("KubeClient: errors", () => {
   it("not found: names the node and the cluster", async () => {
     const e = await client.readNode("pi-9").catch((x) => x);
     expect(e).toBeInstanceOf(KubeError);
-    expect(e).toMatchObject({ code: "not_found", status: 404, cluster: "lifeboat-test" });
+    expect(e.toInfo()).toMatchObject({ code: "not_found", status: 404, cluster: "lifeboat-test" });
     expect(e.message).toBe('Node "pi-9" was not found in cluster "lifeboat-test": it may have been deleted. Refresh the page to see the current state.');
-    await expect(client.cordon("pi-9")).rejects.toMatchObject({ code: "not_found" });
+    await expect(client.cordon("pi-9")).rejects.toMatchObject({ code: "kube_not_found" });
   });
 
   it("forbidden: names the verb and resource that is missing", async () => {
     api.setForbidden([{ verb: "delete", resource: "nodes" }, { verb: "list", resource: "pods" }]);
     const e = await client.deleteNode("pi-3").catch((x) => x);
-    expect(e).toMatchObject({ code: "forbidden", status: 403, verb: "delete", resource: "nodes", httpStatus: 403 });
+    expect(e.toInfo()).toMatchObject({ code: "forbidden", status: 403, verb: "delete", resource: "nodes" });
+    expect(e.status).toBe(403);
     expect(e.message).toContain('may not delete nodes. Grant it an RBAC rule allowing the verb "delete" on "nodes"');
     expect(e.message).toContain('User "system:serviceaccount:lifeboat:dashboard" cannot delete resource "nodes"');
-    await expect(client.listPods()).rejects.toMatchObject({ code: "forbidden", verb: "list", resource: "pods" });
+    await expect(client.listPods()).rejects.toMatchObject({ code: "kube_forbidden", verb: "list", resource: "pods" });
     expect(api.cluster.nodes.has("pi-3")).toBe(true);
   });
 
@@ -93,7 +94,7 @@ describe("KubeClient: errors", () => {
     const url = api.url;
     await api.stop();
     const e = await client.listNodes().catch((x) => x);
-    expect(e).toMatchObject({ code: "unreachable", status: 0, cluster: "lifeboat-test" });
+    expect(e.toInfo()).toMatchObject({ code: "unreachable", status: 0, cluster: "lifeboat-test" });
     expect(e.message).toBe(`Cannot reach the Kubernetes API of cluster "lifeboat-test" (${url}): connection refused. Check that the k3s server is running and that the kubeconfig points at the right address.`);
     api = await startTestKubeApi(); // for afterEach
   });
@@ -103,7 +104,7 @@ describe("KubeClient: errors", () => {
     const badToken = path.join(dir, "bad-token");
     writeFileSync(badToken, api.kubeconfig.replace(`token: ${api.token}`, "token: not-the-token"));
     const e1 = await KubeClient.fromKubeconfig(badToken).listNodes().catch((x) => x);
-    expect(e1).toMatchObject({ code: "unauthorized", status: 401 });
+    expect(e1.toInfo()).toMatchObject({ code: "unauthorized", status: 401 });
     expect(e1.message).not.toContain("not-the-token");
 
     const other = await startTestKubeApi({ token: api.token });
@@ -111,7 +112,7 @@ describe("KubeClient: errors", () => {
       const wrongCa = path.join(dir, "wrong-ca");
       writeFileSync(wrongCa, api.kubeconfig.replace(api.url, other.url));
       const e2 = await KubeClient.fromKubeconfig(wrongCa).listNodes().catch((x) => x);
-      expect(e2).toMatchObject({ code: "tls", status: 0 });
+      expect(e2.toInfo()).toMatchObject({ code: "tls", status: 0 });
       expect(e2.message).toContain("certificate-authority-data");
     } finally {
       await other.stop();
@@ -126,7 +127,7 @@ describe("KubeClient: errors", () => {
         return x as KubeError;
       }
     })();
-    expect(e).toMatchObject({ code: "not_configured", httpStatus: 503 });
+    expect(e).toMatchObject({ code: "kube_not_configured", status: 503 });
     expect(e!.message).toContain("KUBECONFIG points at /nonexistent/kubeconfig, which does not exist");
   });
 });
@@ -238,6 +239,6 @@ describe("pre-check", () => {
     expect(r.capacity.targets).toEqual([]);
     expect(r.warnings[0]).toBe("No other node is Ready and schedulable: the pods on pi-2 would have nowhere to go.");
     expect(r.notChecked[0]).toMatch(/^PersistentVolumes \(local volumes\): Forbidden/);
-    await expect(runPrecheck(client, "pi-9")).rejects.toMatchObject({ code: "not_found" });
+    await expect(runPrecheck(client, "pi-9")).rejects.toMatchObject({ code: "kube_not_found" });
   });
 });

@@ -1,3 +1,4 @@
+import "server-only";
 import {
   CoreV1Api,
   Observable,
@@ -15,7 +16,7 @@ import {
 } from "@kubernetes/client-node";
 import type { ClusterInfo } from "../contracts/nodes";
 import { logger } from "../log";
-import { KubeError, translateKubeError, type CallContext } from "./errors";
+import { isKubeError, translateKubeError, type CallContext } from "./errors";
 import { loadKubeConfig } from "./kube-config";
 
 export type { V1Node, V1Pod, V1PodDisruptionBudget, V1PersistentVolume, V1PersistentVolumeClaim };
@@ -72,7 +73,7 @@ export class KubeClient {
       return await fn();
     } catch (err) {
       const e = translateKubeError(err, { ...ctx, cluster: this.cluster.name, server: this.cluster.server, timeoutMs: this.timeoutMs });
-      log.warn({ verb: ctx.verb, resource: ctx.resource, name: ctx.name, namespace: ctx.namespace, status: e.status, code: e.code }, "kubernetes call failed");
+      log.warn({ verb: ctx.verb, resource: ctx.resource, name: ctx.name, namespace: ctx.namespace, status: e.upstreamStatus, code: e.code }, "kubernetes call failed");
       throw e;
     }
   }
@@ -97,7 +98,7 @@ export class KubeClient {
     try {
       return await this.call({ verb: "get", resource: "pods", name, namespace }, () => this.core.readNamespacedPod({ name, namespace }, this.options()));
     } catch (e) {
-      if (e instanceof KubeError && e.code === "not_found") return null;
+      if (isKubeError(e, "not_found")) return null;
       throw e;
     }
   }

@@ -1,3 +1,4 @@
+import "server-only";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";

@@ -1,9 +1,10 @@
+import "server-only";
 import type { Db } from "../db/database";
 import { audit } from "../db/database";
 import { NodeSummary, type NodeActionResult, type NodeDetail, type NodesResponse } from "../contracts/nodes";
 import { z } from "zod";
 import type { NodeContext } from "./context";
-import { KubeError } from "./errors";
+import { isKubeError } from "./errors";
 import type { KubeClient, V1PersistentVolume, V1PersistentVolumeClaim } from "./kube-client";
 import { nodeSummary, podSummary, volumeIndex } from "./views";
 
@@ -41,7 +42,7 @@ export async function fetchNodes(ctx: NodeContext): Promise<NodesResponse> {
   try {
     client = ctx.client();
   } catch (e) {
-    if (e instanceof KubeError) return { cluster: null, nodes: [], fetchedAt: null, live: false, error: e.toInfo() };
+    if (isKubeError(e)) return { cluster: null, nodes: [], fetchedAt: null, live: false, error: e.toInfo() };
     throw e;
   }
   try {
@@ -50,7 +51,7 @@ export async function fetchNodes(ctx: NodeContext): Promise<NodesResponse> {
     writeSnapshot(ctx.db, client.cluster.server, { fetchedAt, nodes });
     return { cluster: client.cluster, nodes, fetchedAt, live: true, error: null };
   } catch (e) {
-    if (!(e instanceof KubeError)) throw e;
+    if (!isKubeError(e)) throw e;
     const cached = readSnapshot(ctx.db, client.cluster.server);
     return { cluster: client.cluster, nodes: cached?.nodes ?? [], fetchedAt: cached?.fetchedAt ?? null, live: false, error: e.toInfo() };
   }
@@ -59,7 +60,7 @@ export async function fetchNodes(ctx: NodeContext): Promise<NodesResponse> {
 /** One node with its labels and pods (node-local volumes flagged when volumes can be listed). Rejects with KubeError. */
 export async function fetchNodeDetail(ctx: NodeContext, name: string): Promise<NodeDetail> {
   const client = ctx.client();
-  const soft = <T>(p: Promise<T[]>) => p.catch((e) => (e instanceof KubeError && e.code === "forbidden" ? ([] as T[]) : Promise.reject(e)));
+  const soft = <T>(p: Promise<T[]>) => p.catch((e) => (isKubeError(e, "forbidden") ? ([] as T[]) : Promise.reject(e)));
   const [node, pods, pvcs, pvs] = await Promise.all([
     client.readNode(name),
     client.listPods({ nodeName: name }),
@@ -82,7 +83,7 @@ async function audited<T>(db: Db, action: string, node: string, via: Via, fn: ()
     audit(db, action, node, "ok", via);
     return out;
   } catch (e) {
-    audit(db, action, node, "failed", { ...via, error: e instanceof KubeError ? e.code : "internal", message: (e as Error).message });
+    audit(db, action, node, "failed", { ...via, error: isKubeError(e) ? e.kubeCode : "internal", message: (e as Error).message });
     throw e;
   }
 }

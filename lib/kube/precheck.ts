@@ -1,6 +1,7 @@
+import "server-only";
 import type { PrecheckPdb, PrecheckReport } from "../contracts/nodes";
 import { formatResources } from "./format";
-import { KubeError } from "./errors";
+import { isKubeError } from "./errors";
 import type { KubeClient, V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget } from "./kube-client";
 import { planDrain } from "./drain";
 import { matchesSelector, type LabelSelector } from "./selectors";
@@ -152,7 +153,7 @@ export async function runPrecheck(client: KubeClient, node: string): Promise<Pre
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof KubeError && (e.code === "forbidden" || e.code === "not_found")) {
+      if (isKubeError(e, "forbidden", "not_found")) {
         notChecked.push(`${what}: ${e.message}`);
         return [];
       }

@@ -9,7 +9,7 @@ import { makeNodeContext, type NodeContext } from "./context";
 import { act, activeRun, getRun, revealToken, startMigration, viewRun } from "./worker-migration";
 import { fetchNodes } from "./node-service";
 import { DrainJobs } from "./drain-jobs";
-import { ApiError } from "../http/api";
+import { isDomainError } from "../contracts/errors";
 
 /** The wizard's server side, step by step, against the test API server and a real SQLite file. */
 
@@ -41,10 +41,10 @@ const apiError = async (p: Promise<unknown> | (() => unknown)) => {
   try {
     await (typeof p === "function" ? p() : p);
   } catch (e) {
-    if (e instanceof ApiError) return e;
+    if (isDomainError(e)) return e;
     throw e;
   }
-  throw new Error("expected an ApiError");
+  throw new Error("expected a DomainError");
 };
 
 describe("worker-migration wizard (server side)", () => {

@@ -145,7 +145,7 @@ export type AgentTarget = z.infer<typeof AgentTarget>;
 /** Why the target's agent could not be asked, in words. */
 export const AgentProblem = z.object({
   url: z.string(),
-  /** unreachable | agent_auth | bad_response | agent_error | not_configured */
+  /** The error's code: agent_unreachable | agent_auth | agent_bad_response | target_unavailable | the agent's own */
   code: z.string(),
   message: z.string(),
   /** What to check. */

@@ -1,3 +1,4 @@
+import "server-only";
 import type { Logger } from "pino";
 import { isAgentError, type AgentClient } from "../agent/agent-client";
 import type { RestoreRecord } from "../contracts/agent-restore";
@@ -209,10 +210,11 @@ export class DrillService {
     try {
       ({ restoreId } = await agent.startRestore({ source: { kind: "backup", setId: d.setId }, dryRun: true, compareWithLive: false }));
     } catch (err) {
-      if (isAgentError(err) && (err.status === 409 || err.status === 0 || err.status === 401 || err.status >= 500)) {
+      // Busy (409), away, refusing the token or failing (answered 502): try again later, the set is not at fault.
+      if (isAgentError(err) && (err.status === 409 || err.status === 502)) {
         const why = err.status === 409 ? `the agent is busy (${err.message.replace(/\.$/, "")})` : err.message.replace(/\.$/, "");
         this.store.requeue(d.setId, null);
-        log.info({ status: err.status, code: err.code }, "drill postponed");
+        log.info({ status: err.agentStatus, code: err.code }, "drill postponed");
         return this.backoff(`Restore drills wait: ${why}. Retrying shortly.`);
       }
       // The agent refused this set (e.g. it is not in its store): that is the drill's result.

@@ -1,3 +1,4 @@
+import "server-only";
 import type { Db } from "../db/database";
 import type { Verification } from "../contracts/catalog";
 import { DrillDetail, QUEUED_REASON, type DrillRecord, type DrillState } from "./contracts";

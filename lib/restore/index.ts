@@ -1,4 +1,7 @@
+import "server-only";
 import { agentClientFromEnv, type AgentClient } from "../agent/agent-client";
+import { hasErrorCode } from "../contracts/errors";
+import { isKubeError } from "../kube/errors";
 import { catalogService } from "../catalog";
 import { nodeContext } from "../kube/context";
 import { listNodeSummaries } from "../kube/node-service";
@@ -23,7 +26,7 @@ function configuredAgent(): AgentClient | null {
   try {
     return agentClientFromEnv(serverContext().env);
   } catch (err) {
-    if (err instanceof Error && err.name === "ConfigError") return null;
+    if (hasErrorCode(err, "config")) return null;
     throw err;
   }
 }
@@ -34,8 +37,8 @@ const kubeNodes: NodesPort = {
       nodeContext().client();
       return true;
     } catch (err) {
-      // By name: the node context is a process-wide singleton that another route's bundle may have made.
-      if (err instanceof Error && err.name === "KubeError" && (err as { code?: string }).code === "not_configured") return false;
+      // Not by class: the node context is a process-wide singleton that another route's bundle may have made.
+      if (isKubeError(err, "not_configured")) return false;
       return true; // configured, but broken: the nodes check reports the error
     }
   },
@@ -120,6 +123,6 @@ export function startRestoreBackground(): void {
   try {
     drillService();
   } catch (err) {
-    if (!(err instanceof Error && err.name === "ConfigError")) throw err;
+    if (!hasErrorCode(err, "config")) throw err;
   }
 }

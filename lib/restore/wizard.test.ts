@@ -11,7 +11,7 @@ import { AgentClient } from "../agent/agent-client";
 import { BackupManifest } from "../contracts/manifest";
 import type { BackupResult } from "../contracts/agent-backup";
 import type { CatalogSet } from "../contracts/catalog";
-import { ApiError } from "../http/api";
+import { DomainError } from "../contracts/errors";
 import { loadAgentConfig } from "../../agent/config";
 import { makeDeps } from "../../agent/deps";
 import { buildAgentApp, type AgentApp } from "../../agent/server";
@@ -72,14 +72,14 @@ function context(sets: CatalogSet[], opts: { configured?: string | null } = {}):
   };
 }
 
-const expectApiError = async (p: Promise<unknown>, status: number, code: string) => {
+const expectDomainError = async (p: Promise<unknown>, status: number, code: string) => {
   const err = await p.then(
     () => null,
     (e: unknown) => e,
   );
-  expect(err).toBeInstanceOf(ApiError);
-  expect({ status: (err as ApiError).status, code: (err as ApiError).code }).toEqual({ status, code });
-  return err as ApiError;
+  expect(err).toBeInstanceOf(DomainError);
+  expect({ status: (err as DomainError).status, code: (err as DomainError).code }).toEqual({ status, code });
+  return err as DomainError;
 };
 
 beforeAll(async () => {
@@ -124,9 +124,9 @@ describe("the master-restore wizard", () => {
   it("keeps a new machine's token out of the run, refuses actions off their step, and forgets the token when the run ends", async () => {
     const ctx = context(await catalogSets());
     const run = startRun(ctx);
-    await expectApiError(Promise.resolve().then(() => startRun(ctx)), 409, "restore_active");
-    await expectApiError(act(ctx, run.id, { action: "stage" }), 409, "wrong_step");
-    await expectApiError(act(ctx, run.id, { action: "accept-target" }), 409, "no_health");
+    await expectDomainError(Promise.resolve().then(() => startRun(ctx)), 409, "restore_active");
+    await expectDomainError(act(ctx, run.id, { action: "stage" }), 409, "wrong_step");
+    await expectDomainError(act(ctx, run.id, { action: "accept-target" }), 409, "no_health");
 
     const checked = await act(ctx, run.id, { action: "check-target", target: { kind: "new", url: `${agentUrl}/`, token: TOKEN } });
     expect(checked.state.target).toMatchObject({ kind: "new", url: agentUrl });
@@ -152,7 +152,7 @@ describe("the master-restore wizard", () => {
     const run = startRun(ctx);
     const checked = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
     expect(checked.state.health).toBeNull();
-    expect(checked.state.agentProblem).toMatchObject({ url: down, code: "unreachable" });
+    expect(checked.state.agentProblem).toMatchObject({ url: down, code: "agent_unreachable" });
     expect(checked.state.agentProblem?.message).toBe(`Cannot reach the agent at ${down}: connection refused (is the agent running?).`);
     expect(checked.state.agentProblem?.hint).toMatch(/lifeboat-agent serve/);
     expect(readAudit(db, { actionPrefix: "restore.target" })[0]).toMatchObject({ target: down, outcome: "unreachable" });
@@ -186,9 +186,9 @@ describe("the master-restore wizard", () => {
     );
     expect(run.state.record?.status, run.state.record?.error ?? "").toBe("awaiting-confirmation");
     expect(run.state.record?.diff?.summary).toMatch(/loses \d+ objects?/);
-    await expectApiError(act(ctx, run.id, { action: "confirm", host: hostname() }), 409, "wrong_step");
+    await expectDomainError(act(ctx, run.id, { action: "confirm", host: hostname() }), 409, "wrong_step");
     run = await act(ctx, run.id, { action: "verified" });
-    const refused = await expectApiError(act(ctx, run.id, { action: "confirm", host: "some-other-node" }), 409, "restore_state");
+    const refused = await expectDomainError(act(ctx, run.id, { action: "confirm", host: "some-other-node" }), 409, "restore_state");
     expect(refused.message).toContain(`This agent runs on "${hostname()}", not "some-other-node"`);
     run = await act(ctx, run.id, { action: "confirm", host: hostname() });
     expect(run.step).toBe("restore");
@@ -209,7 +209,7 @@ describe("the master-restore wizard", () => {
     expect(run.status).toBe("done");
     expect(run.state.outcome).toBe("restored");
     expect(run.state.record?.done).toBe(true);
-    await expectApiError(act(ctx, run.id, { action: "rollback" }), 409, "restore_closed");
+    await expectDomainError(act(ctx, run.id, { action: "rollback" }), 409, "restore_closed");
     const actions = readAudit(db, { actionPrefix: "restore." }).map((e) => `${e.action}:${e.outcome}`);
     expect(actions).toEqual(expect.arrayContaining(["restore.stage:started", "restore.verified:ok", "restore.confirm:refused", "restore.confirm:ok", "restore.restore:succeeded", "restore.done:restored"]));
   });
@@ -249,7 +249,7 @@ describe("the master-restore wizard", () => {
       expect(rec.canRollback).toBe(true);
       expect(rec.canConfirm).toBe(false);
       expect(hasMarker(server.dbPath, "marker-W3")).toBe(false);
-      await expectApiError(act(ctx, run.id, { action: "retry" }), 409, "cannot_retry");
+      await expectDomainError(act(ctx, run.id, { action: "retry" }), 409, "cannot_retry");
       run = await act(ctx, run.id, { action: "rollback" });
       expect(run.step).toBe("after");
       run = await waitFor(

@@ -1,3 +1,4 @@
+import "server-only";
 import { getEnv, type DashboardEnv } from "../env";
 import { openDatabase, type Db } from "../db/database";
 

@@ -1,6 +1,6 @@
 import { NextResponse } from "next/server";
 import { z } from "zod";
-import { handle } from "@/lib/http/api";
+import { apiRoute, readQuery } from "@/lib/http/api-route";
 import { readAudit } from "@/lib/db/database";
 import { serverContext } from "@/lib/server/context";
 import type { AuditResponse } from "@/lib/contracts/nodes";
@@ -13,8 +13,8 @@ const Query = z.object({
 });
 
 /** GET /api/audit[?prefix=node.&limit=200] → AuditResponse, newest first. */
-export const GET = handle(async (req: Request) => {
-  const q = Query.parse(Object.fromEntries(new URL(req.url).searchParams));
+export const GET = apiRoute({ access: "viewer" }, async (req) => {
+  const q = readQuery(req, Query);
   const body: AuditResponse = { entries: readAudit(serverContext().db, { limit: q.limit, actionPrefix: q.prefix || undefined }) };
   return NextResponse.json(body);
 });

@@ -98,13 +98,13 @@ describe("GET /api/backups", () => {
   });
 
   it("serves chart columns, status and an on-demand refresh", async () => {
-    const chart = await (await routes.series.GET()).json();
+    const chart = await (await routes.series.GET(get("/api/backups/series"))).json();
     expect(chart.times).toHaveLength(9);
     expect(chart.series.map((s: { kind: string }) => s.kind)).toEqual(["file-archive", "logical"]);
     expect(chart.flags.some((f: { level: string; index: number }) => f.level === "critical" && f.index === 8)).toBe(true);
-    const status = CatalogStatus.parse(await (await routes.status.GET()).json());
+    const status = CatalogStatus.parse(await (await routes.status.GET(get("/api/catalog"))).json());
     expect(status).toMatchObject({ configured: true, bucket: "api", prefix: "k3s", endpoint: s3.endpoint, error: null, objectCount: 19 });
-    const r = await (await routes.refresh.POST()).json();
+    const r = await (await routes.refresh.POST(new Request("http://dash/api/catalog/refresh", { method: "POST" }))).json();
     expect(r.outcome).toMatchObject({ ok: true, added: 0, removed: 0 });
     expect(CatalogStatus.parse(r.status).refreshedAt).not.toBeNull();
   });

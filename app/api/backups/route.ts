@@ -1,7 +1,7 @@
 import { NextResponse } from "next/server";
 import { z } from "zod";
-import { handle } from "@/lib/http/api";
-import { catalogForRequest } from "@/lib/catalog/http";
+import { apiRoute, readQuery } from "@/lib/http/api-route";
+import { catalogService } from "@/lib/catalog";
 import { CatalogFilter } from "@/lib/contracts/catalog";
 import { startRestoreBackground } from "@/lib/restore";
 
@@ -18,9 +18,9 @@ const Query = z.object({
  * all sets unless `limit`. On a cold dashboard it waits for the first listing (up to 2 min), so
  * scripts get the whole catalog; `refreshedAt: null` means no listing has succeeded yet.
  */
-export const GET = handle(async (req: Request) => {
-  const q = Query.parse(Object.fromEntries(new URL(req.url).searchParams));
-  const catalog = catalogForRequest();
+export const GET = apiRoute({ access: "viewer" }, async (req) => {
+  const q = readQuery(req, Query);
+  const catalog = catalogService();
   await catalog.ensureLoaded({ waitMs: 120_000 });
   // Restore drills of new sets start with the dashboard's first catalog request (npm start makes one).
   startRestoreBackground();

@@ -1,5 +1,5 @@
 import { NextResponse } from "next/server";
-import { handle } from "@/lib/http/api";
+import { apiRoute } from "@/lib/http/api-route";
 import { nodeContext } from "@/lib/kube/context";
 import { fetchNodes } from "@/lib/kube/node-service";
 
@@ -9,4 +9,4 @@ export const dynamic = "force-dynamic";
  * GET /api/nodes → NodesResponse. Always 200: when the cluster is unreachable, forbidden or not
  * configured, `error` says so and `nodes` is the last list seen (`fetchedAt` says how old).
  */
-export const GET = handle(async () => NextResponse.json(await fetchNodes(nodeContext())));
+export const GET = apiRoute({ access: "viewer" }, async () => NextResponse.json(await fetchNodes(nodeContext())));

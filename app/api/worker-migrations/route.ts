@@ -1,5 +1,5 @@
 import { NextResponse } from "next/server";
-import { handle, readJson } from "@/lib/http/api";
+import { apiRoute, readJson } from "@/lib/http/api-route";
 import { StartWorkerMigration } from "@/lib/contracts/nodes";
 import { nodeContext } from "@/lib/kube/context";
 import { startMigration, viewRun } from "@/lib/kube/worker-migration";
@@ -7,7 +7,7 @@ import { startMigration, viewRun } from "@/lib/kube/worker-migration";
 export const dynamic = "force-dynamic";
 
 /** POST /api/worker-migrations `{ node }` → 201 WorkerMigrationView at the pre-check step; 409 if one is active. */
-export const POST = handle(async (req: Request) => {
+export const POST = apiRoute({ access: "admin" }, async (req) => {
   const { node } = await readJson(req, StartWorkerMigration);
   const ctx = nodeContext();
   const run = await startMigration(ctx, node);

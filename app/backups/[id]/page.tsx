@@ -8,7 +8,7 @@ import { formatAge, formatBytes, formatTime } from "@/components/ui/format";
 import { ManifestStats } from "@/components/backups/manifest-stats";
 import { SetAnomalies } from "@/components/backups/set-anomalies";
 import { StoreErrorBanner } from "@/components/backups/store-error-banner";
-import { DrillDetails } from "@/components/restore/drill-details";
+import { DrillDetails } from "@/components/backups/drill-details";
 import { VerifyNowButton } from "@/components/backups/verify-now-button";
 import { drillService } from "@/lib/restore";
 import { catalogService } from "@/lib/catalog";

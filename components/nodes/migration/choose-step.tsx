@@ -4,7 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
-import { nodeDetailQuery, nodesQuery } from "../api";
+import { nodeDetailQuery, nodesQuery } from "../queries";
 import { KubeErrorBanner } from "../kube-error-banner";
 import { NodeStatusBadges } from "../node-badges";
 import { PodsTable } from "../pods-table";

@@ -11,13 +11,13 @@ import { formatTime } from "@/components/ui/format";
 import { ago } from "../format";
 import { DrainOptions, type RevealedToken, type WorkerMigrationView } from "@/lib/contracts/nodes";
 import { drainCommand } from "@/lib/kube/format";
+import type { WizardStepView } from "@/components/wizard/types";
 import { DrainOptionsForm } from "../drain-options";
 import { DrainProgress } from "../drain-progress";
 import { CommandBlock } from "../kubectl-command";
 
-export interface StepProps {
-  view: WorkerMigrationView;
-  busy: boolean;
+/** What each migration step gets; its actions come as callbacks (the wizard shapes them). */
+export interface StepProps extends WizardStepView<WorkerMigrationView> {
   now: Date;
 }
 const nodeOf = (v: WorkerMigrationView) => v.state.node ?? "the node";

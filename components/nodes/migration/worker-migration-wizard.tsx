@@ -7,9 +7,10 @@ import { Banner, ConfirmBanner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
 import { PageHeader } from "@/components/ui/page-header";
 import { ago } from "../format";
+import { WizardActionError } from "@/components/wizard/action-error";
 import { RunLoading, WizardLayout, completedSteps } from "@/components/wizard/wizard-layout";
 import { WORKER_MIGRATION_STEPS, type RevealedToken, type WorkerMigrationAction, type WorkerMigrationView } from "@/lib/contracts/nodes";
-import { currentMigrationQuery, migrationActions, migrationKeys, migrationRunQuery, nodeKeys } from "../api";
+import { currentMigrationQuery, migrationActions, migrationKeys, migrationRunQuery, nodeKeys } from "../queries";
 import { KubeErrorBanner } from "../kube-error-banner";
 import { useNow } from "../use-now";
 import { ChooseStep } from "./choose-step";
@@ -62,7 +63,7 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
     act.reset();
     act.mutate(a);
   };
-  const actionError = (act.error ?? reveal.error) as Error | null;
+  const actionError = act.error ?? reveal.error;
 
   const header = (
     <PageHeader
@@ -88,7 +89,7 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
       <div>
         {header}
         <WizardLayout title="Worker migration" steps={STEPS} current="choose" completed={[]}>
-          <ChooseStep onChoose={(n) => start.mutate(n)} busy={start.isPending} error={start.error ? (start.error as Error).message : null} />
+          <ChooseStep onChoose={(n) => start.mutate(n)} busy={start.isPending} error={start.error?.message ?? null} />
         </WizardLayout>
       </div>
     );
@@ -116,11 +117,7 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
       <WizardLayout title="Worker migration" steps={STEPS} current={view.step} completed={completed}>
         <div className="space-y-4">
           {view.error && <KubeErrorBanner error={view.error} />}
-          {actionError && (
-            <Banner tone="error" title="That did not work">
-              {actionError.message}
-            </Banner>
-          )}
+          <WizardActionError error={actionError} />
           {confirmAbandon && (
             <ConfirmBanner title="Abandon this migration?" keepLabel="Keep going" confirmLabel="Abandon" onClose={() => setConfirmAbandon(false)} onConfirm={() => doAct({ action: "abandon" })}>
               What is done stays done{view.state.cordonedAt && !view.state.deletedAt ? `: ${view.state.node} stays cordoned until you uncordon it on the Nodes page` : ""}. The steps are in the audit log.

@@ -1,6 +1,6 @@
 import { NextResponse } from "next/server";
-import { handle } from "@/lib/http/api";
-import { agentErrorToApi, agentForRequest } from "../_lib/agent-for-request";
+import { apiRoute } from "@/lib/http/api-route";
+import { requireAgent } from "@/lib/agent/configured";
 
 export const dynamic = "force-dynamic";
 
@@ -8,12 +8,7 @@ export const dynamic = "force-dynamic";
  * POST /api/agent/backups — asks the agent for a backup now. 202 `{ jobId, alreadyRunning }`; when a
  * backup is already running, its job id comes back with `alreadyRunning: true` so the page follows it.
  */
-export const POST = handle(async () => {
-  const agent = agentForRequest();
-  try {
-    const started = await agent.startBackup({});
-    return NextResponse.json(started, { status: 202 });
-  } catch (err) {
-    throw agentErrorToApi(err);
-  }
+export const POST = apiRoute({ access: "operator" }, async () => {
+  const started = await requireAgent("the dashboard cannot start a backup").startBackup({});
+  return NextResponse.json(started, { status: 202 });
 });

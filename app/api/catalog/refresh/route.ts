@@ -1,6 +1,6 @@
 import { NextResponse } from "next/server";
-import { handle } from "@/lib/http/api";
-import { catalogForRequest } from "@/lib/catalog/http";
+import { apiRoute } from "@/lib/http/api-route";
+import { catalogService } from "@/lib/catalog";
 
 export const dynamic = "force-dynamic";
 
@@ -8,8 +8,8 @@ export const dynamic = "force-dynamic";
  * POST /api/catalog/refresh — lists the store now (joining a refresh already running) and answers
  * `{ outcome, status }` once done. A failed listing is 200 with `status.error` set: the cached view stays.
  */
-export const POST = handle(async () => {
-  const catalog = catalogForRequest();
+export const POST = apiRoute({ access: "operator" }, async () => {
+  const catalog = catalogService();
   const outcome = await catalog.refresh();
   return NextResponse.json({ outcome, status: catalog.status() });
 });

@@ -1,7 +1,7 @@
 import { NextResponse } from "next/server";
 import { z } from "zod";
-import { handle } from "@/lib/http/api";
-import { catalogForRequest } from "@/lib/catalog/http";
+import { apiRoute, readQuery } from "@/lib/http/api-route";
+import { catalogService } from "@/lib/catalog";
 import { restoreContext, startRestoreBackground } from "@/lib/restore";
 import { restoreCandidates } from "@/lib/restore/wizard";
 
@@ -13,9 +13,9 @@ const Query = z.object({
 });
 
 /** GET /api/restore/candidates[?offset=&limit=] → RestoreCandidates: sets newest first with verification, flags, statistics, and the proposal. */
-export const GET = handle(async (req: Request) => {
-  const q = Query.parse(Object.fromEntries(new URL(req.url).searchParams));
-  const catalog = catalogForRequest();
+export const GET = apiRoute({ access: "admin" }, async (req) => {
+  const q = readQuery(req, Query);
+  const catalog = catalogService();
   await catalog.ensureLoaded();
   startRestoreBackground();
   const result = await restoreCandidates(restoreContext(), q);

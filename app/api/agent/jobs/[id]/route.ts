@@ -1,9 +1,9 @@
 import { NextResponse } from "next/server";
-import { handle } from "@/lib/http/api";
+import { apiRoute, type Params } from "@/lib/http/api-route";
+import { requireAgent } from "@/lib/agent/configured";
 import { singleton } from "@/lib/server/context";
-import { catalogForRequest } from "@/lib/catalog/http";
+import { catalogService } from "@/lib/catalog";
 import { logger } from "@/lib/log";
-import { agentErrorToApi, agentForRequest } from "../../_lib/agent-for-request";
 
 export const dynamic = "force-dynamic";
 
@@ -16,18 +16,12 @@ const refreshed = singleton("agent.refreshedBackupJobs", () => new Set<string>()
  * just succeeded, the catalog is refreshed before answering, so the new set is in the history as soon
  * as the page sees "succeeded".
  */
-export const GET = handle(async (_req: Request, ctx: { params: Promise<{ id: string }> }) => {
-  const { id } = await ctx.params;
-  const agent = agentForRequest();
-  let job;
-  try {
-    job = await agent.job(id);
-  } catch (err) {
-    throw agentErrorToApi(err);
-  }
+export const GET = apiRoute<Params<{ id: string }>>({ access: "viewer" }, async (_req, { params }) => {
+  const { id } = await params;
+  const job = await requireAgent("the dashboard cannot follow a backup").job(id);
   if (job.type === "backup" && job.state === "succeeded" && !refreshed.has(job.id)) {
     refreshed.add(job.id);
-    const outcome = await catalogForRequest()
+    const outcome = await catalogService()
       .refresh()
       .catch((err: unknown) => {
         log.warn({ err: (err as Error).message, jobId: job.id }, "catalog refresh after backup failed");

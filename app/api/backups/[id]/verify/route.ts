@@ -1,17 +1,18 @@
 import { NextResponse } from "next/server";
-import { ApiError, handle } from "@/lib/http/api";
-import { catalogForRequest } from "@/lib/catalog/http";
+import { apiRoute, type Params } from "@/lib/http/api-route";
+import { noAgentError } from "@/lib/agent/configured";
+import { catalogService } from "@/lib/catalog";
+import { DomainError } from "@/lib/contracts/errors";
 import { drillService } from "@/lib/restore";
 import { audit } from "@/lib/db/database";
 import { serverContext } from "@/lib/server/context";
 
 export const dynamic = "force-dynamic";
-type Ctx = { params: Promise<{ id: string }> };
 
 /** GET /api/backups/:id/verify → `{ drill: DrillRecord | null }`, the set's restore drill. */
-export const GET = handle(async (_req: Request, { params }: Ctx) => {
+export const GET = apiRoute<Params<{ id: string }>>({ access: "viewer" }, async (_req, { params }) => {
   const { id } = await params;
-  catalogForRequest();
+  catalogService(); // a configuration error answers 500 `config` naming the variable
   return NextResponse.json({ drill: drillService().get(id) });
 });
 
@@ -19,14 +20,13 @@ export const GET = handle(async (_req: Request, { params }: Ctx) => {
  * POST /api/backups/:id/verify ("Verify now") → 202 `{ drill }`: queues a restore drill of the set
  * ahead of automatic ones. 404 for an unknown set, 503 when no agent is configured.
  */
-export const POST = handle(async (_req: Request, { params }: Ctx) => {
+export const POST = apiRoute<Params<{ id: string }>>({ access: "operator" }, async (_req, { params }) => {
   const { id } = await params;
-  const catalog = catalogForRequest();
+  const catalog = catalogService();
   await catalog.ensureLoaded();
-  if (!catalog.findSet(id)) throw new ApiError(404, "not_found", `No backup set ${id} in ${catalog.source} (as of the last refresh).`);
+  if (!catalog.findSet(id)) throw new DomainError("not_found", `No backup set ${id} in ${catalog.source} (as of the last refresh).`);
   const drills = drillService();
-  if (!drills.overview().enabled)
-    throw new ApiError(503, "no_agent", "No agent is configured, so backups cannot be verified. Set LIFEBOAT_AGENT_URL and LIFEBOAT_AGENT_TOKEN (the agent runs on the k3s server: `lifeboat-agent serve`).");
+  if (!drills.overview().enabled) throw noAgentError("backups cannot be verified");
   const drill = drills.request(id);
   audit(serverContext().db, "drill.request", id, "queued", { state: drill.state });
   return NextResponse.json({ drill }, { status: 202 });

@@ -1,13 +1,12 @@
 import { NextResponse } from "next/server";
-import { handle } from "@/lib/http/api";
+import { apiRoute, type Params } from "@/lib/http/api-route";
 import { nodeContext } from "@/lib/kube/context";
-import { kubeRoute } from "@/lib/kube/http";
 import { cordonNode } from "@/lib/kube/node-service";
 
 export const dynamic = "force-dynamic";
 
 /** POST /api/nodes/:name/cordon → NodeActionResult (like `kubectl cordon`). */
-export const POST = handle(async (_req: Request, { params }: { params: Promise<{ name: string }> }) => {
+export const POST = apiRoute<Params<{ name: string }>>({ access: "operator" }, async (_req, { params }) => {
   const { name } = await params;
-  return NextResponse.json(await kubeRoute(() => cordonNode(nodeContext(), name)));
+  return NextResponse.json(await cordonNode(nodeContext(), name));
 });

@@ -3,15 +3,7 @@
 import { useEffect, useRef } from "react";
 import { useRouter } from "next/navigation";
 import { useQuery } from "@tanstack/react-query";
-import { apiJson } from "@/components/nodes/api";
-import { DrillOverview } from "@/lib/restore/contracts";
-import { drillKeys } from "@/components/backups/verify-now-button";
-
-export const drillOverviewQuery = () => ({
-  queryKey: drillKeys.overview(),
-  queryFn: ({ signal }: { signal: AbortSignal }) => apiJson("/api/drills", DrillOverview, { signal }),
-  refetchInterval: (q: { state: { data?: DrillOverview } }) => (q.state.data && (q.state.data.running || q.state.data.queued) ? 2000 : 15_000),
-});
+import { drillOverviewQuery } from "./queries";
 
 /**
  * One line about restore drills above the history ("verifying seed-… · 3 queued"), and a refresh of

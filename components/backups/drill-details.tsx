@@ -1,7 +1,7 @@
 import { formatBytes, formatNumber, formatTime } from "@/components/ui/format";
 import type { Verification } from "@/lib/contracts/catalog";
 import type { DrillRecord } from "@/lib/restore/contracts";
-import { VerificationBadge } from "@/components/backups/verification-badge";
+import { VerificationBadge } from "@/components/ui/verification-badge";
 
 /** A set's restore drill on its page: the badge, what the drill proved or why it failed, and when. */
 export function DrillDetails({ verification, drill }: { verification: Verification | undefined; drill: DrillRecord | null }) {

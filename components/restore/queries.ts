@@ -1,5 +1,5 @@
 import { queryOptions } from "@tanstack/react-query";
-import { apiJson } from "@/components/nodes/api";
+import { apiFetch, jsonBody } from "@/lib/client/api-fetch";
 import { CurrentRestoreRun, RestoreCandidates, RestoreWizardView, type RestoreWizardAction } from "@/lib/restore/contracts";
 
 /** The browser's side of the restore wizard's API: typed fetches and react-query options (keys general → specific). */
@@ -10,8 +10,6 @@ export const restoreKeys = {
   run: (id: string) => [...restoreKeys.all, "run", id] as const,
   candidates: (offset: number) => [...restoreKeys.all, "candidates", offset] as const,
 };
-
-const post = (body?: unknown): RequestInit => ({ method: "POST", body: body === undefined ? undefined : JSON.stringify(body) });
 
 /** Whether the server side is busy with something the page should follow closely. */
 export function followInterval(v: RestoreWizardView | undefined): number | false {
@@ -26,12 +24,12 @@ export function followInterval(v: RestoreWizardView | undefined): number | false
 }
 
 export const currentRestoreQuery = () =>
-  queryOptions({ queryKey: restoreKeys.current(), queryFn: ({ signal }) => apiJson("/api/restore/runs/current", CurrentRestoreRun, { signal }) });
+  queryOptions({ queryKey: restoreKeys.current(), queryFn: ({ signal }) => apiFetch("/api/restore/runs/current", CurrentRestoreRun, { signal }) });
 
 export const restoreRunQuery = (id: string) =>
   queryOptions({
     queryKey: restoreKeys.run(id),
-    queryFn: ({ signal }) => apiJson(`/api/restore/runs/${encodeURIComponent(id)}`, RestoreWizardView, { signal }),
+    queryFn: ({ signal }) => apiFetch(`/api/restore/runs/${encodeURIComponent(id)}`, RestoreWizardView, { signal }),
     refetchInterval: (q) => followInterval(q.state.data),
     // Keep following through a dashboard restart or a blip: the run is on the server.
     retry: 3,
@@ -40,12 +38,12 @@ export const restoreRunQuery = (id: string) =>
 export const candidatesQuery = (offset: number) =>
   queryOptions({
     queryKey: restoreKeys.candidates(offset),
-    queryFn: ({ signal }) => apiJson(`/api/restore/candidates?offset=${offset}&limit=20`, RestoreCandidates, { signal }),
+    queryFn: ({ signal }) => apiFetch(`/api/restore/candidates?offset=${offset}&limit=20`, RestoreCandidates, { signal }),
     // Drills finish in the background: badges and the proposal follow.
     refetchInterval: 5000,
   });
 
 export const restoreActions = {
-  start: () => apiJson("/api/restore/runs", RestoreWizardView, post()),
-  act: (id: string, action: RestoreWizardAction) => apiJson(`/api/restore/runs/${encodeURIComponent(id)}`, RestoreWizardView, post(action)),
+  start: () => apiFetch("/api/restore/runs", RestoreWizardView, jsonBody()),
+  act: (id: string, action: RestoreWizardAction) => apiFetch(`/api/restore/runs/${encodeURIComponent(id)}`, RestoreWizardView, jsonBody(action)),
 };

@@ -1,0 +1,60 @@
+import type { z } from "zod";
+import { ApiErrorBody } from "../contracts/errors";
+
+/**
+ * The browser's one way to call the dashboard's API, and its one error type. Every answer is
+ * validated with a zod schema (the server's contract), every error answer becomes an
+ * ApiRequestError carrying the server's `code`, sentence and details. Browser-safe: no server
+ * imports here.
+ */
+
+/** A failed call to the dashboard's API. `status` 0 with code `offline`: the server did not answer. */
+export class ApiRequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** The fields the server sent beside code and message (e.g. `runId`, `hint`, `cluster`). */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = "ApiRequestError";
+  }
+}
+
+// Every query and mutation of the dashboard fetches through apiFetch, so this is their error type.
+declare module "@tanstack/react-query" {
+  interface Register {
+    defaultError: ApiRequestError;
+  }
+}
+
+/**
+ * Calls `url` and validates the JSON answer with `schema`. A JSON body (`init.body`) gets its
+ * content type. Rejects with ApiRequestError; an abort through `init.signal` rejects as fetch does.
+ */
+export async function apiFetch<T>(url: string, schema: z.ZodType<T>, init: RequestInit = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, { cache: "no-store", ...init, headers: { ...(init.body ? { "content-type": "application/json" } : {}), ...init.headers } });
+  } catch (e) {
+    // A query that was cancelled (unmounted, superseded) is not the server's fault.
+    if (init.signal?.aborted) throw e;
+    throw new ApiRequestError(0, "offline", "The dashboard server did not answer. Is it still running?");
+  }
+  const json: unknown = await res.json().catch(() => undefined);
+  if (!res.ok) {
+    const body = ApiErrorBody.safeParse(json);
+    if (!body.success) throw new ApiRequestError(res.status, "error", `The dashboard answered ${res.status}.`);
+    const { code, message, ...details } = body.data;
+    throw new ApiRequestError(res.status, code, message, details);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new ApiRequestError(res.status, "bad_response", "The dashboard answered in an unexpected format. Reload the page: the server may have been updated.");
+  return parsed.data;
+}
+
+/** A JSON POST (or another method) for apiFetch. */
+export function jsonBody(body?: unknown, method = "POST"): RequestInit {
+  return { method, body: body === undefined ? undefined : JSON.stringify(body) };
+}

@@ -1,0 +1,79 @@
+import "server-only";
+import type { AgentClient } from "../../agent/agent-client";
+import type { Job } from "../../contracts/agent-jobs";
+import { DomainError, hasErrorCode } from "../../contracts/errors";
+import { audit } from "../../db/database";
+import { addEvent } from "../../wizard/engine";
+import type { RestoreWizardState } from "../contracts";
+import { clientOf, isRunning, save, targetTouched, type RestoreContext, type RestoreHandler, type RestoreRun } from "../wizard-core";
+
+/** Steps 4 and 5, "Stage" and its review: the agent downloads, decrypts, unpacks and verifies on the target, changing nothing there. */
+
+/** Drops a staged restore that changed nothing (cancel), if there is one. Never throws for an agent that is away. */
+export async function dropStaged(ctx: RestoreContext, client: AgentClient, state: RestoreWizardState): Promise<RestoreWizardState> {
+  if (!state.restoreId) return state;
+  const rec = state.record;
+  if (isRunning(rec)) throw new DomainError("restore_running", "The agent is still working on this restore: wait until staging finishes.");
+  if (targetTouched(rec)) throw new DomainError("target_changed", "The restore already changed the target's files: roll back, or leave it as it is.");
+  if (rec?.canCancel) {
+    try {
+      await client.cancelRestore(state.restoreId);
+    } catch (err) {
+      ctx.log.warn({ err: (err as Error).message, restoreId: state.restoreId }, "could not cancel a staged restore");
+    }
+  }
+  return { ...state, restoreId: null, jobId: null, record: null, recordAt: null, confirmedHost: null, confirmedAt: null };
+}
+
+/** POST /restores for the chosen candidate, waiting (briefly) for a restore drill that holds the agent. Throws `agent_busy` or the agent's error. */
+async function startStaging(ctx: RestoreContext, client: AgentClient, state: RestoreWizardState): Promise<{ restoreId: string; jobId: string }> {
+  const c = state.candidate!;
+  const source = c.kind === "backup" ? { kind: "backup" as const, setId: c.setId } : { kind: "recovery" as const, id: c.id };
+  const req = { source, dryRun: false, confirm: false, compareWithLive: true, include: state.include };
+  const deadline = Date.now() + (ctx.drillWaitMs ?? 90_000);
+  for (;;) {
+    try {
+      return await client.startRestore(req);
+    } catch (err) {
+      const jobId = hasErrorCode(err, "job_running") ? String(err.details?.jobId ?? "") : "";
+      let job: Job | null = null;
+      if (jobId) job = await client.job(jobId).catch(() => null);
+      if (job && job.type === "drill" && Date.now() < deadline) {
+        // A restore drill finishes in seconds; drills are paused while the wizard runs, so no new one starts.
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      if (jobId && job) throw new DomainError("agent_busy", `The agent is busy with a ${job.type} (${job.step ?? "starting"}). Try again when it has finished.`);
+      throw err;
+    }
+  }
+}
+
+export const stage: RestoreHandler<"stage"> = async (ctx, run, action) => {
+  if (!run.state.candidate) throw new DomainError("no_candidate", "Choose a backup first.");
+  const state = { ...run.state, include: { ...run.state.include, ...action.include } };
+  const { restoreId, jobId } = await startStaging(ctx, clientOf(ctx, state), state);
+  audit(ctx.db, "restore.stage", state.target?.url ?? null, "started", { runId: run.id, restoreId, source: state.candidate, include: state.include });
+  const next = addEvent({ ...state, restoreId, jobId, record: null, recordAt: null }, "stage", "started", "Downloading, decrypting, unpacking and verifying on the target.");
+  return save(ctx, run, { step: "stage", state: next });
+};
+
+/** The user reviewed what the verified staging changes: on to the confirmation. */
+export const verified: RestoreHandler<"verified"> = (ctx, run) => {
+  const { state } = run;
+  if (state.record?.status !== "awaiting-confirmation") throw new DomainError("not_verified", "The backup is not staged and verified yet.");
+  audit(ctx.db, "restore.review", state.target?.url ?? null, "ok", { runId: run.id, restoreId: state.restoreId });
+  return save(ctx, run, { step: "confirm", state: addEvent(state, "review", "ok", "Reviewed what the restore changes.") });
+};
+
+/** "Retry" at the stage step: drops the failed staging and stages again. */
+export async function retryStaging(ctx: RestoreContext, run: RestoreRun): Promise<RestoreRun> {
+  const rec = run.state.record;
+  const client = clientOf(ctx, run.state);
+  if (isRunning(rec)) throw new DomainError("restore_running", "Staging is still running.");
+  if (rec?.status === "awaiting-confirmation") throw new DomainError("already_verified", "The backup is already staged and verified: continue to the confirmation.");
+  const state = await dropStaged(ctx, client, run.state);
+  const { restoreId, jobId } = await startStaging(ctx, client, state);
+  audit(ctx.db, "restore.stage", state.target?.url ?? null, "retried", { runId: run.id, restoreId });
+  return save(ctx, run, { state: addEvent({ ...state, restoreId, jobId }, "stage", "retried", "Staging again.") });
+}
