@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { test, expect } from "@playwright/test";
 import { startEmbeddedS3, type EmbeddedS3 } from "../lib/storage/embedded-s3";
-import { makeTestServerDir } from "../agent/backup/test-server-dir";
+import { makeTestServerDir } from "../agent/testing/test-server-dir";
 import { startDashboard, type RunningDashboard } from "./support/dashboard";
 import { startAgent, type RunningAgent } from "./support/agent";
 import { keepScreenshot } from "./support/screenshot";

@@ -258,15 +258,15 @@ describe("the dashboard's AgentClient against a real agent", () => {
     expect((await client.liveStats()).stats.rowCount).toBeGreaterThan(0);
   });
 
-  it("rejects with AgentError: 401 for a wrong token (without the token in the message), 0 when unreachable", async () => {
+  it("rejects with AgentError: the agent's 401 for a wrong token (without the token in the message), 0 when unreachable; both answered 502 by the dashboard", async () => {
     const { url } = await startAgent("client-bad");
     const err = await new AgentClient({ baseUrl: url, token: "nope-nope" }).listBackups().catch((e) => e);
     expect(err).toBeInstanceOf(AgentError);
-    expect(err.status).toBe(401);
+    expect(err).toMatchObject({ code: "agent_auth", agentStatus: 401, status: 502 });
     expect(err.message).not.toContain("nope-nope");
     const down = await new AgentClient({ baseUrl: "http://127.0.0.1:9", token: TOKEN }).startBackup().catch((e) => e);
     expect(down).toBeInstanceOf(AgentError);
-    expect(down.status).toBe(0);
+    expect(down).toMatchObject({ code: "agent_unreachable", agentStatus: 0, status: 502 });
     expect(down.message).toMatch(/Cannot reach the agent/);
   });
 });

@@ -5,12 +5,11 @@ import { Banner, ConfirmBanner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { formatTime } from "@/components/ui/format";
+import { SWAP_STEPS } from "@/lib/contracts/agent-restore";
 import type { NodesCheck } from "@/lib/restore/contracts";
 import { RestoreProgress } from "./restore-progress";
 import { FailurePanel } from "./stage-step";
 import type { StepProps } from "./where-step";
-
-const AFTER_STEPS = ["stop", "swap", "ownership", "start", "check"] as const;
 
 function AgentAway({ view }: { view: StepProps["view"] }) {
   const p = view.state.agentProblem;
@@ -30,7 +29,7 @@ export function RestoreStep({ view, busy, act }: StepProps) {
     <div className="space-y-4">
       <AgentAway view={view} />
       <Card title="6. Restore">
-        <RestoreProgress record={rec} job={view.job} only={[...AFTER_STEPS]} label="Restore progress" />
+        <RestoreProgress record={rec} job={view.job} only={[...SWAP_STEPS]} label="Restore progress" />
         {rec && !failed && <p className="mt-3 text-sm text-slate-600" data-testid="target-state">{rec.targetState}</p>}
       </Card>
       {failed && (
@@ -120,7 +119,7 @@ export function AfterStep({ view, busy, act }: StepProps) {
       )}
       {rollingBack && (
         <Card title="Rolling back">
-          <RestoreProgress record={rec} job={view.job} only={[...AFTER_STEPS]} label="Rollback progress" />
+          <RestoreProgress record={rec} job={view.job} only={[...SWAP_STEPS]} label="Rollback progress" />
         </Card>
       )}
       <Card title={rolledBack ? "7. After the rollback" : "7. After the restore"}>

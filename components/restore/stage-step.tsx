@@ -1,5 +1,6 @@
 "use client";
 
+import { STAGE_STEPS } from "@/lib/contracts/agent-restore";
 import { Banner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
@@ -33,7 +34,7 @@ export function StageStep({ view, busy, act }: StepProps) {
   return (
     <div className="space-y-4">
       <Card title="4. Stage and verify on the target">
-        <RestoreProgress record={rec} job={view.job} only={["stage", "verify"]} label="Staging progress" />
+        <RestoreProgress record={rec} job={view.job} only={[...STAGE_STEPS]} label="Staging progress" />
         {!rec && !view.state.agentProblem && <p className="mt-2 text-sm text-slate-500">Waiting for the agent…</p>}
         {rec && !failed && !verified && <p className="mt-3 text-sm text-slate-600">{rec.targetState} Nothing on the target changes until you confirm.</p>}
       </Card>
