@@ -133,7 +133,7 @@ async function main(): Promise<void> {
   const serverDir = path.join(OUT, "server");
   mkdirSync(path.join(serverDir, "db"), { recursive: true });
   const dbPath = path.join(serverDir, "db", "state.db");
-  let t = performance.now();
+  const t = performance.now();
   const gen = generateKineDb(dbPath, { targetBytes: DB_BYTES, compaction: "stuck", keepWal: true, seed: 1 });
   writeFileSync(path.join(serverDir, "token"), gen.token + "\n", { mode: 0o600 });
   console.log(`generated ${mb(gen.bytes)}, ${gen.rows} rows in ${secs(performance.now() - t)}`);

@@ -123,7 +123,7 @@ async function main(): Promise<void> {
 
     // Baseline: the raw listing.
     const store = new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: "bench" });
-    let t = performance.now();
+    const t = performance.now();
     let n = 0;
     for await (const _ of listAll(store)) n++;
     const listMs = performance.now() - t;

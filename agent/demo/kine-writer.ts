@@ -36,7 +36,7 @@
  * Errors (e.g. the database vanished) are printed as {"event":"error","message":…} and exit 1.
  */
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";

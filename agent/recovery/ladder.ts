@@ -126,7 +126,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   };
 
   // 1. Copy. Only a plain read of the live files; everything after works on the copies.
-  let work = path.join(dir, "work.db");
+  const work = path.join(dir, "work.db");
   await timed("copy", async () => {
     const st = await stat(sourcePath).catch(() => null);
     if (!st?.isFile()) return rung("copy", { state: "failed", error: `There is no database file at ${sourcePath}.` });

@@ -1,4 +1,3 @@
-import type Database from "better-sqlite3";
 import { openReadOnly } from "../sqlite/check";
 import type { DatabaseDiff, DatabaseSide, KeyTypeDiff, RevisionSet } from "../../lib/contracts/agent-restore";
 

@@ -21,7 +21,6 @@ import { KineSimulator } from "../kine/simulator";
 import { startRecoveryJob } from "../recovery/ladder";
 import { zeroBytes } from "../testing/corrupt";
 import {
-  addMarker,
   agentEnvFor,
   gpgEncrypt,
   hasMarker,

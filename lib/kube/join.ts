@@ -32,6 +32,6 @@ export function joinInfo(ctx: NodeContext, kubeServer: string | null): JoinInfo 
   return { server, serverWarning, tokenAvailable, tokenHelp, command: joinCommand(server, "<token>") };
 }
 
-const shellWord = (s: string) => (/^[A-Za-z0-9:._\/@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+const shellWord = (s: string) => (/^[A-Za-z0-9:._/@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 /** The join command of the incident write-up, with the values filled in. */
 export const joinCommand = (server: string, token: string) => `curl -sfL https://get.k3s.io | K3S_URL=${shellWord(server)} K3S_TOKEN=${token === "<token>" ? token : shellWord(token)} sh -`;

@@ -1,4 +1,4 @@
-// `npm test`: every test the project has — type check, unit + integration (vitest), browser (Playwright).
+// `npm test`: every test the project has — type check, lint, format, unit + integration (vitest), browser (Playwright).
 // Installs missing Debian packages when run as root, or stops with the exact command to run.
 import { spawnSync } from "node:child_process";
 import { ensureSystemTools } from "./system-tools";
@@ -20,6 +20,8 @@ const env = {
 const bin = (name: string) => `node_modules/.bin/${name}`;
 const phases: { name: string; cmd: string; args: string[] }[] = [
   { name: "type check", cmd: bin("tsc"), args: ["--noEmit", "-p", "."] },
+  { name: "lint (ESLint: rules and import arrows)", cmd: bin("eslint"), args: [".", "--max-warnings", "0"] },
+  { name: "format (Prettier)", cmd: bin("prettier"), args: ["--check", ".", "--log-level", "warn"] },
   { name: "unit + integration (vitest)", cmd: bin("vitest"), args: ["run"] },
   { name: "build for browser tests", cmd: bin("next"), args: ["build"] },
   { name: "browser (Playwright, Chromium)", cmd: bin("playwright"), args: ["test"] },

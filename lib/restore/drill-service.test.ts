@@ -204,7 +204,7 @@ describe("DrillService", () => {
   });
 
   it("a drill started before a dashboard restart is followed to its end, not started twice", async () => {
-    const sets = await catalogSets();
+    await catalogSets();
     const source = `test-restart-${randomBytes(3).toString("hex")}`;
     const drills = new DrillStore(db, source);
     const client = new AgentClient({ baseUrl: agentUrl, token: TOKEN });

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { ListMultipartUploadsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { S3BackupStore } from "./s3-backup-store";
 import { listAll } from "./backup-store";
 import { runBackupStoreContract, randomStream, sha256OfStream } from "./backup-store.contract";

@@ -27,8 +27,8 @@ server.run().then(
     process.exit(1);
   },
 );
-const stop = () => server.close().finally(() => process.exit(0));
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+const shutDown = () => server.close().finally(() => process.exit(0));
+process.on("SIGTERM", shutDown);
+process.on("SIGINT", shutDown);
 // Exit with the parent: a test runner or launcher that dies must not leave the store running.
 process.on("disconnect", stop);

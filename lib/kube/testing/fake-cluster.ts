@@ -9,7 +9,6 @@ import { matchesSelector, type LabelSelector } from "../selectors";
  */
 
 // Kubernetes objects are open-ended JSON; the server stores them as such.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type KObj = { apiVersion?: string; kind?: string; metadata: Meta; spec?: any; status?: any; [k: string]: unknown };
 export interface Meta {
   name: string;

@@ -10,7 +10,6 @@ import { seedHomelab } from "./scenarios";
 
 interface Answer {
   status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
 }
 
