@@ -8,7 +8,17 @@ import globals from "globals";
 import boundaries from "./lint/boundaries.mjs";
 
 /** Dashboard server modules: they hold the database, secrets or the agent's token. */
-const SERVER_MODULES = ["lib/server/**", "lib/db/**", "lib/catalog/**", "lib/kube/**", "lib/log.ts", "lib/http/**", "lib/agent/**", "lib/wizard/**", "lib/restore/**"];
+const SERVER_MODULES = [
+  "lib/server/**",
+  "lib/db/**",
+  "lib/catalog/**",
+  "lib/kube/**",
+  "lib/log.ts",
+  "lib/http/**",
+  "lib/agent/**",
+  "lib/wizard/**",
+  "lib/restore/**",
+];
 /** Browser-safe or launcher-imported modules inside those folders. */
 const NOT_SERVER_ONLY = [
   "**/*.test.ts",
@@ -34,12 +44,21 @@ export default tseslint.config(
     },
   },
   // Hooks rules only where React lives (agent helpers named use… are not hooks).
-  { files: ["app/**/*.tsx", "components/**/*.{ts,tsx}"], plugins: { "react-hooks": reactHooks }, rules: { "react-hooks/rules-of-hooks": "error", "react-hooks/exhaustive-deps": "warn" } },
+  {
+    files: ["app/**/*.tsx", "components/**/*.{ts,tsx}"],
+    plugins: { "react-hooks": reactHooks },
+    rules: { "react-hooks/rules-of-hooks": "error", "react-hooks/exhaustive-deps": "warn" },
+  },
   // Playwright fixtures are declared as `async ({}, testInfo) => …`.
   { files: ["e2e/**"], rules: { "no-empty-pattern": "off" } },
   { files: SERVER_MODULES, ignores: NOT_SERVER_ONLY, rules: { "boundaries/server-only": "error" } },
   { files: ["**/*.cjs"], languageOptions: { sourceType: "commonjs" }, rules: { "@typescript-eslint/no-require-imports": "off" } },
   // Focused tests would hide the rest of the suite.
-  { files: ["**/*.test.ts", "**/*.test.tsx", "e2e/**"], rules: { "no-restricted-properties": ["error", { object: "it", property: "only" }, { object: "describe", property: "only" }, { object: "test", property: "only" }] } },
+  {
+    files: ["**/*.test.ts", "**/*.test.tsx", "e2e/**"],
+    rules: {
+      "no-restricted-properties": ["error", { object: "it", property: "only" }, { object: "describe", property: "only" }, { object: "test", property: "only" }],
+    },
+  },
   prettier,
 );

@@ -31,7 +31,7 @@ function usage(): string {
     "",
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
-    "Configuration comes from environment variables (see README.md, \"Agent configuration\").",
+    'Configuration comes from environment variables (see README.md, "Agent configuration").',
   ].join("\n");
 }
 

@@ -43,7 +43,11 @@ const AgentEnvSchema = z.object({
   /** Cron expression for the full PRAGMA integrity_check of the live database; "off" disables it. */
   LIFEBOAT_INTEGRITY_SCHEDULE: z.string().default("30 3 * * *"),
   /** Largest archive content a restore unpacks (bytes, all files together); bigger archives are refused. */
-  LIFEBOAT_RESTORE_MAX_BYTES: z.coerce.number().int().positive().default(8 * 1024 ** 3),
+  LIFEBOAT_RESTORE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 ** 3),
   /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */
   LIFEBOAT_STATE_DIR: optStr,
   /** Optional file with KEY=VALUE lines (environment variables win over it). */
@@ -167,12 +171,17 @@ export function loadAgentConfig(source: Record<string, string | undefined> = pro
  * passphrase in it) when unset, unreadable or empty.
  */
 export function readPassphrase(cfg: Pick<AgentConfig, "passphraseFile">): string {
-  if (!cfg.passphraseFile) throw new AgentConfigError("LIFEBOAT_PASSPHRASE_FILE: not set. Point it at a file holding the backup passphrase (like the seed job's /etc/backup/gpg-passphrase).");
+  if (!cfg.passphraseFile)
+    throw new AgentConfigError(
+      "LIFEBOAT_PASSPHRASE_FILE: not set. Point it at a file holding the backup passphrase (like the seed job's /etc/backup/gpg-passphrase).",
+    );
   let text: string;
   try {
     text = readFileSync(cfg.passphraseFile, "utf8");
   } catch (e) {
-    throw new AgentConfigError(`LIFEBOAT_PASSPHRASE_FILE: cannot read ${cfg.passphraseFile} (${(e as NodeJS.ErrnoException).code}). Create it with the backup passphrase, mode 0400.`);
+    throw new AgentConfigError(
+      `LIFEBOAT_PASSPHRASE_FILE: cannot read ${cfg.passphraseFile} (${(e as NodeJS.ErrnoException).code}). Create it with the backup passphrase, mode 0400.`,
+    );
   }
   // gpg --passphrase-file uses the first line; do the same so both open the same archives.
   const first = text.split(/\r?\n/)[0];

@@ -11,7 +11,10 @@ export function makeDeps(config: AgentConfig = loadAgentConfig(), opts: { logDes
     {
       level: config.logLevel,
       base: { component: "agent" },
-      redact: { paths: ["passphrase", "token", "authorization", "secretAccessKey", "*.passphrase", "*.token", "*.secretAccessKey", "req.headers.authorization"], censor: "[redacted]" },
+      redact: {
+        paths: ["passphrase", "token", "authorization", "secretAccessKey", "*.passphrase", "*.token", "*.secretAccessKey", "req.headers.authorization"],
+        censor: "[redacted]",
+      },
     },
     // Logs go to stderr so CLI commands can print JSON results on stdout.
     opts.logDestination ?? pino.destination(2),

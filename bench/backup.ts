@@ -98,13 +98,24 @@ function measure(cmd: string, args: string[], env: Record<string, string | undef
       const table = processTable();
       const tree = [child.pid!];
       for (let i = 0; i < tree.length; i++) for (const [pid, ppid] of table) if (ppid === tree[i]) tree.push(pid);
-      peakTree = Math.max(peakTree, tree.reduce((n, pid) => n + rssKb(pid), 0));
+      peakTree = Math.max(
+        peakTree,
+        tree.reduce((n, pid) => n + rssKb(pid), 0),
+      );
       peakMain = Math.max(peakMain, rssKb(child.pid!, "VmHWM"));
     };
     const timer = setInterval(sample, 50);
     child.on("exit", (code) => {
       clearInterval(timer);
-      resolve({ code, ms: performance.now() - t0, peakTreeBytes: peakTree * 1024, peakMainBytes: peakMain * 1024, peakAnonBytes: peakAnon * 1024, stdout, stderr });
+      resolve({
+        code,
+        ms: performance.now() - t0,
+        peakTreeBytes: peakTree * 1024,
+        peakMainBytes: peakMain * 1024,
+        peakAnonBytes: peakAnon * 1024,
+        stdout,
+        stderr,
+      });
     });
   });
 }
@@ -142,7 +153,13 @@ async function main(): Promise<void> {
 
   const s3 = await startEmbeddedS3({ directory: path.join(OUT, "s3"), buckets: ["bench"] });
   try {
-    const s3Env = { AWS_S3_ENDPOINT: s3.endpoint, AWS_S3_BUCKET: "bench", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_DEFAULT_REGION: "us-east-1" };
+    const s3Env = {
+      AWS_S3_ENDPOINT: s3.endpoint,
+      AWS_S3_BUCKET: "bench",
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_DEFAULT_REGION: "us-east-1",
+    };
 
     // 2a. The seed CronJob, as written in the incident write-up.
     const gnupg = path.join(OUT, "gnupg");
@@ -187,21 +204,35 @@ async function main(): Promise<void> {
       .filter((f) => /^(k3s_db_|state_).*\.gpg\._S3rver_object$/.test(path.basename(f)))
       .reduce((n, f) => n + statSync(path.join(OUT, "s3", "bench", "k3s", f)).size, 0);
     console.log("\n== backup of the same database into the same s3rver ==");
-    console.log(`${"job".padEnd(34)} ${"wall".padStart(9)} ${"peak RSS (tree)".padStart(16)} ${"peak VmHWM".padStart(11)} ${"peak anon".padStart(10)} ${"uploaded".padStart(10)}`);
-    console.log(`${"seed CronJob (tar|zstd, gpg, aws)".padEnd(34)} ${secs(seed.ms).padStart(9)} ${mb(seed.peakTreeBytes).padStart(16)} ${"(many)".padStart(11)} ${"".padStart(10)} ${(seedBytes ? mb(seedBytes) : "?").padStart(10)}`);
+    console.log(
+      `${"job".padEnd(34)} ${"wall".padStart(9)} ${"peak RSS (tree)".padStart(16)} ${"peak VmHWM".padStart(11)} ${"peak anon".padStart(10)} ${"uploaded".padStart(10)}`,
+    );
+    console.log(
+      `${"seed CronJob (tar|zstd, gpg, aws)".padEnd(34)} ${secs(seed.ms).padStart(9)} ${mb(seed.peakTreeBytes).padStart(16)} ${"(many)".padStart(11)} ${"".padStart(10)} ${(seedBytes ? mb(seedBytes) : "?").padStart(10)}`,
+    );
     for (const r of runs) {
       const up = r.manifest.objects.reduce((n, o) => n + o.size, 0);
-      console.log(`${r.label.padEnd(34)} ${secs(r.m.ms).padStart(9)} ${mb(r.m.peakTreeBytes).padStart(16)} ${mb(r.m.peakMainBytes).padStart(11)} ${mb(r.m.peakAnonBytes).padStart(10)} ${mb(up).padStart(10)}`);
+      console.log(
+        `${r.label.padEnd(34)} ${secs(r.m.ms).padStart(9)} ${mb(r.m.peakTreeBytes).padStart(16)} ${mb(r.m.peakMainBytes).padStart(11)} ${mb(r.m.peakAnonBytes).padStart(10)} ${mb(up).padStart(10)}`,
+      );
     }
     for (const r of runs) {
       const ratio = r.m.ms / seed.ms;
-      console.log(`${r.label}: wall ${ratio.toFixed(2)}× the seed job's (goal ≤ 0.40×: ${ratio <= 0.4 ? "met" : "NOT met"}); peak RSS ${mb(r.m.peakMainBytes)}, of it anonymous ${mb(r.m.peakAnonBytes)} (goal ≤ 100 MB: ${r.m.peakMainBytes <= 100e6 ? "met" : r.m.peakAnonBytes <= 100e6 ? "met for anonymous memory only" : "NOT met"})`);
+      console.log(
+        `${r.label}: wall ${ratio.toFixed(2)}× the seed job's (goal ≤ 0.40×: ${ratio <= 0.4 ? "met" : "NOT met"}); peak RSS ${mb(r.m.peakMainBytes)}, of it anonymous ${mb(r.m.peakAnonBytes)} (goal ≤ 100 MB: ${r.m.peakMainBytes <= 100e6 ? "met" : r.m.peakAnonBytes <= 100e6 ? "met for anonymous memory only" : "NOT met"})`,
+      );
       console.log(`  agent step timings (ms): ${JSON.stringify(r.manifest.timings)}`);
     }
 
     // 3. Idle RSS of `serve`.
     const idle = startProcess(process.execPath, [bin, "serve"], {
-      env: { ...agentEnv, LIFEBOAT_AGENT_TOKEN: "bench", LIFEBOAT_AGENT_PORT: "0", LIFEBOAT_AGENT_HOST: "127.0.0.1", LIFEBOAT_BACKUP_SCHEDULE: "0 0 * * *" } as unknown as NodeJS.ProcessEnv,
+      env: {
+        ...agentEnv,
+        LIFEBOAT_AGENT_TOKEN: "bench",
+        LIFEBOAT_AGENT_PORT: "0",
+        LIFEBOAT_AGENT_HOST: "127.0.0.1",
+        LIFEBOAT_BACKUP_SCHEDULE: "0 0 * * *",
+      } as unknown as NodeJS.ProcessEnv,
       group: false,
     });
     const url = await waitForListening(idle, { timeoutMs: 20_000, what: "lifeboat-agent serve" });
@@ -211,7 +242,9 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, Math.max(0, IDLE_SECONDS - 3) * 1000));
     const idleSettled = rssKb(idle.child.pid!) * 1024;
     await idle.stop();
-    console.log(`\n== idle \`lifeboat-agent serve\` (schedule on) ==\nRSS ${mb(idleEarly)} 3 s after start, ${mb(idleSettled)} after ${IDLE_SECONDS} s (goal ≤ 60 MB: ${idleSettled <= 60e6 ? "met" : "NOT met"})`);
+    console.log(
+      `\n== idle \`lifeboat-agent serve\` (schedule on) ==\nRSS ${mb(idleEarly)} 3 s after start, ${mb(idleSettled)} after ${IDLE_SECONDS} s (goal ≤ 60 MB: ${idleSettled <= 60e6 ? "met" : "NOT met"})`,
+    );
 
     // 4. Snapshot methods under a kine-like writer, on the stalled database and on the same one
     //    after kine compacted it (steady state: small live data, a big file of free pages).
@@ -249,8 +282,11 @@ async function main(): Promise<void> {
       }
       const withSnaps = await writer.stop();
       console.log(`${label} (file ${mb(statSync(live).size)}):`);
-      for (const m of ["vacuum-into", "backup-one-step"]) console.log(`  ${m.padEnd(16)} ${times[m].join(", ")}; copy ${mb(sizes[m + "-raw"])}, ${mb(sizes[m])} zstd`);
-      console.log(`  writer: longest blocked write ${alone.maxBlockedMs} ms in 4 s alone, ${withSnaps.maxBlockedMs} ms over the whole run with the snapshots (p99 ${withSnaps.p99BlockedMs} ms, ${withSnaps.writes} writes)`);
+      for (const m of ["vacuum-into", "backup-one-step"])
+        console.log(`  ${m.padEnd(16)} ${times[m].join(", ")}; copy ${mb(sizes[m + "-raw"])}, ${mb(sizes[m])} zstd`);
+      console.log(
+        `  writer: longest blocked write ${alone.maxBlockedMs} ms in 4 s alone, ${withSnaps.maxBlockedMs} ms over the whole run with the snapshots (p99 ${withSnaps.p99BlockedMs} ms, ${withSnaps.writes} writes)`,
+      );
     }
   } finally {
     spawnSync("gpgconf", ["--homedir", path.join(OUT, "gnupg"), "--kill", "gpg-agent"], { stdio: "ignore" });

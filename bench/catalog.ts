@@ -113,7 +113,10 @@ async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   if (!existsSync(path.join(DIST, "BUILD_ID"))) {
     console.log(`building the dashboard into ${DIST}…`);
-    const r = spawnSync("node_modules/.bin/next", ["build"], { stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", LIFEBOAT_NEXT_DIST: DIST } });
+    const r = spawnSync("node_modules/.bin/next", ["build"], {
+      stdio: "inherit",
+      env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1", LIFEBOAT_NEXT_DIST: DIST },
+    });
     if (r.status !== 0) throw new Error("next build failed");
   }
   const s3 = await startEmbeddedS3({ directory: path.join(OUT, "s3"), buckets: ["bench"] });
@@ -202,12 +205,21 @@ async function main(): Promise<void> {
     console.log(`catalog benchmark: ${SETS.toLocaleString("en-US")} sets (${(SETS * 2).toLocaleString("en-US")} objects) in s3rver`);
     console.log(`  baseline  raw listing of the store                 ${ms(listMs).padStart(9)}`);
     console.log(`  cold      first GET /backups (shows progress)      ${ms(firstPage.ms).padStart(9)}`);
-    console.log(`            listing cached (from the first request)  ${ms(listedMs).padStart(9)}  (${(listedMs / listMs).toFixed(2)}× the raw listing; the dashboard's own listing took ${ms(insideMs)})`);
+    console.log(
+      `            listing cached (from the first request)  ${ms(listedMs).padStart(9)}  (${(listedMs / listMs).toFixed(2)}× the raw listing; the dashboard's own listing took ${ms(insideMs)})`,
+    );
     console.log(`            + first complete page + chart series     ${ms(coldPage.ms + coldSeries.ms).padStart(9)}`);
-    console.log(`            = cold listing + first render            ${ms(coldMs).padStart(9)}  goal ≤ ${GOALS.coldMs} ms → ${(coldMs / GOALS.coldMs).toFixed(2)} of the goal`);
+    console.log(
+      `            = cold listing + first render            ${ms(coldMs).padStart(9)}  goal ≤ ${GOALS.coldMs} ms → ${(coldMs / GOALS.coldMs).toFixed(2)} of the goal`,
+    );
     for (const [name, w] of Object.entries(warm)) console.log(`  warm      ${name.padEnd(40)} ${ms(w.ms).padStart(9)}  (${(w.bytes / 1024).toFixed(0)} KB)`);
-    console.log(`  warm      slowest of the above                     ${ms(warmPageMs).padStart(9)}  goal ≤ ${GOALS.warmMs} ms → ${(warmPageMs / GOALS.warmMs).toFixed(2)} of the goal`);
-    if (browserMs !== null) console.log(`  warm      in Chromium: open /backups → chart drawn  ${ms(browserMs).padStart(9)}  goal ≤ ${GOALS.warmMs} ms → ${(browserMs / GOALS.warmMs).toFixed(2)} of the goal`);
+    console.log(
+      `  warm      slowest of the above                     ${ms(warmPageMs).padStart(9)}  goal ≤ ${GOALS.warmMs} ms → ${(warmPageMs / GOALS.warmMs).toFixed(2)} of the goal`,
+    );
+    if (browserMs !== null)
+      console.log(
+        `  warm      in Chromium: open /backups → chart drawn  ${ms(browserMs).padStart(9)}  goal ≤ ${GOALS.warmMs} ms → ${(browserMs / GOALS.warmMs).toFixed(2)} of the goal`,
+      );
     console.log(`  (script)  GET /api/backups, all sets               ${ms(full.ms).padStart(9)}  (${(full.bytes / 1e6).toFixed(1)} MB)`);
     console.log(`  memory    dashboard server peak RSS                ${rssMb.toFixed(0).padStart(6)} MB`);
     const ok = coldMs <= GOALS.coldMs && warmPageMs <= GOALS.warmMs;

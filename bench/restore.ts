@@ -75,7 +75,12 @@ async function main(): Promise<void> {
     const names = lifeboatObjectNames(new Date(Date.UTC(2024, 11, 18)));
     const logical = await uploadEncrypted(store, names.logical, createReadStream(dbFile, { highWaterMark: 1 << 20 }), PASS);
     const tok = statSync(tokenFile);
-    await uploadEncrypted(store, names.token, tarStream([{ name: "token", type: "file", source: tokenFile, mode: 0o600, size: tok.size, mtime: tok.mtime }]), PASS);
+    await uploadEncrypted(
+      store,
+      names.token,
+      tarStream([{ name: "token", type: "file", source: tokenFile, mode: 0o600, size: tok.size, mtime: tok.mtime }]),
+      PASS,
+    );
     console.log(`backup: ${names.logical}, ${mb(logical.size)} in the store (${mb(dbBytes)} database)`);
 
     // The server the drill runs on: it only needs the host token and a state directory.
@@ -107,13 +112,25 @@ async function main(): Promise<void> {
     mkdirSync(gnupg, { recursive: true, mode: 0o700 });
     // One drill first, not counted: the agent is a long-running service, so its code is loaded and
     // compiled before a drill; a fresh process would also pay for loading the S3 SDK.
-    const warm = await startRestore(deps, { source: { kind: "backup", setId }, dryRun: true, include: { token: true, cred: false, tls: false }, confirm: false, compareWithLive: false });
+    const warm = await startRestore(deps, {
+      source: { kind: "backup", setId },
+      dryRun: true,
+      include: { token: true, cred: false, tls: false },
+      confirm: false,
+      compareWithLive: false,
+    });
     if ((await warm.done).state !== "succeeded") throw new Error("the warm-up drill failed");
     for (let i = 0; i < RUNS; i++) {
       // Each side starts with no dirty pages of the other's 200 MB file still being written back.
       execFileSync("sync");
       let t0 = performance.now();
-      const { restoreId, done } = await startRestore(deps, { source: { kind: "backup", setId }, dryRun: true, include: { token: true, cred: false, tls: false }, confirm: false, compareWithLive: false });
+      const { restoreId, done } = await startRestore(deps, {
+        source: { kind: "backup", setId },
+        dryRun: true,
+        include: { token: true, cred: false, tls: false },
+        confirm: false,
+        compareWithLive: false,
+      });
       const job = await done;
       const ms = performance.now() - t0;
       if (job.state !== "succeeded") throw new Error(`the drill failed: ${job.error}`);
@@ -132,14 +149,19 @@ async function main(): Promise<void> {
       execFileSync("sync");
       t0 = performance.now();
       const body = await store.get(names.logical);
-      const gpgZstd = spawn("sh", ["-c", `gpg --batch --quiet --passphrase-file ${passFile} -d | zstd -q -d -o ${plain}`], { env: { ...process.env, GNUPGHOME: gnupg }, stdio: ["pipe", "ignore", "inherit"] });
+      const gpgZstd = spawn("sh", ["-c", `gpg --batch --quiet --passphrase-file ${passFile} -d | zstd -q -d -o ${plain}`], {
+        env: { ...process.env, GNUPGHOME: gnupg },
+        stdio: ["pipe", "ignore", "inherit"],
+      });
       const exited = new Promise<number | null>((resolve) => gpgZstd.on("close", resolve));
       await pipeline(body, gpgZstd.stdin);
       if ((await exited) !== 0) throw new Error("gpg -d | zstd -d failed");
       const check = execFileSync("sqlite3", [plain, "PRAGMA integrity_check"]).toString().trim();
       baselineMs.push(performance.now() - t0);
       if (check !== "ok") throw new Error(`baseline integrity_check: ${check}`);
-      console.log(`  run ${i + 1}: Lifeboat drill ${secs(ms)} (stage ${secs(stageMs[i])}, verify ${secs(verifyMs[i])}), gpg | zstd + sqlite3 ${secs(baselineMs[i])}`);
+      console.log(
+        `  run ${i + 1}: Lifeboat drill ${secs(ms)} (stage ${secs(stageMs[i])}, verify ${secs(verifyMs[i])}), gpg | zstd + sqlite3 ${secs(baselineMs[i])}`,
+      );
     }
 
     // Salvage of the same database with page 1 zeroed.
@@ -155,7 +177,9 @@ async function main(): Promise<void> {
       salvageMs.push(performance.now() - t0);
       scanMs.push(r.scanMillis);
       rows = r.rowsKept;
-      console.log(`  salvage run ${i + 1}: ${secs(salvageMs[i])} (reading the damaged file ${secs(r.scanMillis)}, writing ${r.rowsKept} rows ${secs(r.writeMillis)})`);
+      console.log(
+        `  salvage run ${i + 1}: ${secs(salvageMs[i])} (reading the damaged file ${secs(r.scanMillis)}, writing ${r.rowsKept} rows ${secs(r.writeMillis)})`,
+      );
     }
     // Where the drill's time goes: each part alone.
     const archive = path.join(OUT, "archive.zst.gpg");
@@ -169,7 +193,9 @@ async function main(): Promise<void> {
     };
     for (let i = 0; i < RUNS; i++) {
       await timed(parts.native, async () => pipeline(await decryptStream(createReadStream(archive, { highWaterMark: 1 << 16 }), PASS), nullSink()));
-      await timed(parts.openpgpjs, async () => pipeline(await decryptStream(createReadStream(archive, { highWaterMark: 1 << 16 }), PASS, { engine: "openpgp.js" }), nullSink()));
+      await timed(parts.openpgpjs, async () =>
+        pipeline(await decryptStream(createReadStream(archive, { highWaterMark: 1 << 16 }), PASS, { engine: "openpgp.js" }), nullSink()),
+      );
       await timed(parts.gpg, () => sh(`GNUPGHOME=${gnupg} gpg --batch --quiet --passphrase-file ${passFile} -d ${archive} > /dev/null`));
       // The worker is started (SQLite loaded) before the clock, as a restore's verify step finds it.
       const checker = startSqliteChecker();
@@ -227,15 +253,21 @@ async function main(): Promise<void> {
     writeFileSync(path.join(OUT, "result.json"), JSON.stringify(result, null, 2));
     console.log("");
     console.log(`restore of ${mb(dbBytes)} (${mb(logical.size)} archive), median of ${RUNS}:`);
-    console.log(`  Lifeboat drill (download, decrypt, zstd, write, verify): ${secs(restore)} (stage ${secs(result.restore.stageMs)}, verify ${secs(result.restore.verifyMs)})`);
+    console.log(
+      `  Lifeboat drill (download, decrypt, zstd, write, verify): ${secs(restore)} (stage ${secs(result.restore.stageMs)}, verify ${secs(result.restore.verifyMs)})`,
+    );
     console.log(`  baseline (download, gpg -d | zstd -d, sqlite3 integrity_check): ${secs(baseline)}`);
     console.log(`  ratio ${result.restore.ratio}× (goal ≤ ${GOALS.restoreRatio}×) ${result.restore.ratio <= GOALS.restoreRatio ? "MET" : "MISSED"}`);
     console.log(`salvage of ${mb(dbBytes)} with page 1 zeroed, ${rows} rows, median of ${RUNS}:`);
-    console.log(`  ${secs(salvage)} = ${result.salvage.mbPerSec} MB/s end to end (goal ≥ ${GOALS.salvageMBps} MB/s) ${result.salvage.mbPerSec >= GOALS.salvageMBps ? "MET" : "MISSED"}`);
+    console.log(
+      `  ${secs(salvage)} = ${result.salvage.mbPerSec} MB/s end to end (goal ≥ ${GOALS.salvageMBps} MB/s) ${result.salvage.mbPerSec >= GOALS.salvageMBps ? "MET" : "MISSED"}`,
+    );
     console.log(`  of which reading the damaged file: ${secs(scan)} = ${result.salvage.scanMbPerSec} MB/s`);
     const p = result.parts;
     console.log(`where the drill's time goes (each part alone, median of ${RUNS}):`);
-    console.log(`  decrypting the ${mb(logical.size)} archive: Lifeboat ${secs(p.decryptNativeMs)}, openpgp.js ${secs(p.decryptOpenpgpJsMs)}, gpg ${secs(p.decryptGpgMs)}`);
+    console.log(
+      `  decrypting the ${mb(logical.size)} archive: Lifeboat ${secs(p.decryptNativeMs)}, openpgp.js ${secs(p.decryptOpenpgpJsMs)}, gpg ${secs(p.decryptGpgMs)}`,
+    );
     console.log(`  verify: integrity_check (worker) ${secs(p.integrityCheckMs)}, kine statistics beside it ${secs(p.kineStatsMs)}`);
     console.log(`load average ${result.loadAverage.join(", ")} (2 cores here; figures vary with it)`);
   } finally {

@@ -42,10 +42,13 @@ test.beforeAll(async ({}, testInfo) => {
   launcher.stderr!.on("data", (d) => (output += d));
   const started = Date.now();
   await expect
-    .poll(() => {
-      if (launcher.exitCode !== null) throw new Error(`npm start exited (${launcher.exitCode}):\n${output}`);
-      return /Lifeboat is ready .*open (http:\/\/\S+)/.exec(output)?.[1] ?? "";
-    }, { timeout: 200_000, intervals: [500] })
+    .poll(
+      () => {
+        if (launcher.exitCode !== null) throw new Error(`npm start exited (${launcher.exitCode}):\n${output}`);
+        return /Lifeboat is ready .*open (http:\/\/\S+)/.exec(output)?.[1] ?? "";
+      },
+      { timeout: 200_000, intervals: [500] },
+    )
     .not.toBe("");
   url = /open (http:\/\/\S+)/.exec(output)![1];
   console.log(`npm start (fresh data dir, build present) was ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -143,8 +146,18 @@ test("when S3 goes away, a banner names endpoint, bucket and cause over the last
   const endpoint = `http://127.0.0.1:${readFileSync(path.join(dataDir, "s3", ".port"), "utf8").trim()}`;
   // Stopping npm start stops everything it started, the embedded store included.
   await killGroup(launcher);
-  await expect(fetch(endpoint).then(() => "up", () => "down")).resolves.toBe("down");
-  await expect(fetch(url + "/api/livez").then(() => "up", () => "down")).resolves.toBe("down");
+  await expect(
+    fetch(endpoint).then(
+      () => "up",
+      () => "down",
+    ),
+  ).resolves.toBe("down");
+  await expect(
+    fetch(url + "/api/livez").then(
+      () => "up",
+      () => "down",
+    ),
+  ).resolves.toBe("down");
   let dash: RunningDashboard | undefined;
   try {
     dash = await startDashboard({

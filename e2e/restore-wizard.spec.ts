@@ -60,7 +60,14 @@ test.beforeAll(async ({}, testInfo) => {
   testInfo.setTimeout(300_000);
   work = mkdtempSync(path.join(tmpdir(), "lifeboat-e2e-restore-"));
   s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"], accessKeyId: KEY, secretAccessKey: SECRET });
-  const store = { AWS_S3_ENDPOINT: s3.endpoint, AWS_S3_BUCKET: "backups", AWS_S3_PATH: "k3s", AWS_ACCESS_KEY_ID: KEY, AWS_SECRET_ACCESS_KEY: SECRET, AWS_DEFAULT_REGION: "us-east-1" };
+  const store = {
+    AWS_S3_ENDPOINT: s3.endpoint,
+    AWS_S3_BUCKET: "backups",
+    AWS_S3_PATH: "k3s",
+    AWS_ACCESS_KEY_ID: KEY,
+    AWS_SECRET_ACCESS_KEY: SECRET,
+    AWS_DEFAULT_REGION: "us-east-1",
+  };
   const pass = passphraseFile(path.join(work, "secrets"), "passphrase", "e2e restore passphrase");
   const wrong = passphraseFile(path.join(work, "secrets"), "wrong-passphrase", "not the passphrase");
 
@@ -87,7 +94,14 @@ test.beforeAll(async ({}, testInfo) => {
   freshAgent = await startAgent(agentEnv(fresh, store, wrong, { LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}` }));
 
   cluster = await startTestCluster();
-  dashEnv = { ...store, LIFEBOAT_AGENT_URL: agent.url, LIFEBOAT_AGENT_TOKEN: agent.token, LIFEBOAT_AGENT_TOKEN_FILE: "", KUBECONFIG: cluster.env.KUBECONFIG, LIFEBOAT_REFRESH_SECONDS: "5" };
+  dashEnv = {
+    ...store,
+    LIFEBOAT_AGENT_URL: agent.url,
+    LIFEBOAT_AGENT_TOKEN: agent.token,
+    LIFEBOAT_AGENT_TOKEN_FILE: "",
+    KUBECONFIG: cluster.env.KUBECONFIG,
+    LIFEBOAT_REFRESH_SECONDS: "5",
+  };
   dash = await startDashboard({ env: dashEnv });
 });
 
@@ -125,7 +139,9 @@ test("the history shows each set's restore drill: verified, or failed with the r
 
   const catalog = await api<{ sets: { id: string; verification?: { state: string; reason: string | null } }[] }>("/api/backups");
   expect(Object.fromEntries(catalog.sets.map((s) => [s.id, s.verification?.state]))).toEqual({ [set1]: "verified", [set2]: "verified", [BAD_SET]: "failed" });
-  expect(catalog.sets.find((s) => s.id === BAD_SET)?.verification?.reason).toMatch(/^state_2020-01-01_00-00-00.db.gpg is damaged: .*OpenPGP.*Nothing on the server changed\.$/);
+  expect(catalog.sets.find((s) => s.id === BAD_SET)?.verification?.reason).toMatch(
+    /^state_2020-01-01_00-00-00.db.gpg is damaged: .*OpenPGP.*Nothing on the server changed\.$/,
+  );
 
   await page.getByTestId("chart-drill-failed").click();
   await expect(page).toHaveURL(new RegExp(`/backups/${BAD_SET}$`));
@@ -270,7 +286,9 @@ test("the whole wizard: proposal, preview, staged diff, confirmation, restore wi
   expect(ownerOf(dbDir)).toEqual({ ...OWNER, mode: "700" });
   for (const f of readdirSync(dbDir)) expect({ f, ...ownerOf(path.join(dbDir, f)) }).toEqual({ f, ...OWNER, mode: "600" });
   expect(ownerOf(path.join(srv.serverDir, "token"))).toEqual({ ...OWNER, mode: "600" });
-  const view = await api<{ status: string; state: { record: { asideDir: string; done: boolean; after: { noStaleWal: boolean } } } }>(`/api/restore/runs/${runId}`);
+  const view = await api<{ status: string; state: { record: { asideDir: string; done: boolean; after: { noStaleWal: boolean } } } }>(
+    `/api/restore/runs/${runId}`,
+  );
   expect(view.status).toBe("done");
   expect(view.state.record.done).toBe(true);
   expect(view.state.record.after.noStaleWal).toBe(true);
@@ -281,7 +299,15 @@ test("the whole wizard: proposal, preview, staged diff, confirmation, restore wi
 
   const audit = await api<{ entries: { action: string; outcome: string }[] }>("/api/audit?prefix=restore.&limit=100");
   const actions = audit.entries.map((e) => `${e.action}:${e.outcome}`);
-  for (const a of ["restore.target:reachable", "restore.choose:ok", "restore.stage:started", "restore.verified:ok", "restore.confirm:ok", "restore.restore:succeeded", "restore.done:restored"])
+  for (const a of [
+    "restore.target:reachable",
+    "restore.choose:ok",
+    "restore.stage:started",
+    "restore.verified:ok",
+    "restore.confirm:ok",
+    "restore.restore:succeeded",
+    "restore.done:restored",
+  ])
     expect(actions).toContain(a);
 });
 

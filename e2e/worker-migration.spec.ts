@@ -131,7 +131,8 @@ test("replace pi-2: choose, pre-check, cordon, drain through a PDB, delete, join
 
   expect(k.nodes.has("pi-2")).toBe(false);
   expect(k.nodes.get("pi-4")!.status.conditions.find((c: { type: string }) => c.type === "Ready").status).toBe("True");
-  for (const gone of ["web-7d4b9c6f5d-2xkqp", "web-7d4b9c6f5d-r8m4s", "redis-6f8d5b7c9-tm2vw", "debug-shell"]) expect(k.pods.has(`default/${gone}`)).toBe(false);
+  for (const gone of ["web-7d4b9c6f5d-2xkqp", "web-7d4b9c6f5d-r8m4s", "redis-6f8d5b7c9-tm2vw", "debug-shell"])
+    expect(k.pods.has(`default/${gone}`)).toBe(false);
   const web = [...k.pods.values()].filter((p) => p.metadata.labels?.app === "web");
   expect(web).toHaveLength(2);
   expect(web.every((p) => p.spec.nodeName && p.spec.nodeName !== "pi-2")).toBe(true);
@@ -142,7 +143,13 @@ test("replace pi-2: choose, pre-check, cordon, drain through a PDB, delete, join
   await page.goto(dash.url + "/audit");
   await page.getByRole("button", { name: "Worker migrations" }).click();
   const rows = page.getByTestId("audit-row");
-  for (const action of ["worker-migration.start", "worker-migration.precheck-accepted", "worker-migration.token.reveal", "worker-migration.new-node", "worker-migration.finish"])
+  for (const action of [
+    "worker-migration.start",
+    "worker-migration.precheck-accepted",
+    "worker-migration.token.reveal",
+    "worker-migration.new-node",
+    "worker-migration.finish",
+  ])
     await expect(rows.filter({ hasText: action })).toHaveCount(1);
   await page.getByRole("button", { name: "Everything" }).click();
   for (const action of ["node.cordon", "node.delete"]) await expect(rows.filter({ hasText: action })).toHaveCount(1);

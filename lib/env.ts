@@ -71,7 +71,8 @@ export function parseEnv(source: Record<string, string | undefined> = process.en
       throw new ConfigError(`LIFEBOAT_AGENT_TOKEN_FILE: cannot read ${env.LIFEBOAT_AGENT_TOKEN_FILE} (${(e as NodeJS.ErrnoException).code})`);
     }
   }
-  if (env.LIFEBOAT_AGENT_URL && !agentToken) throw new ConfigError("LIFEBOAT_AGENT_TOKEN: required when LIFEBOAT_AGENT_URL is set (or use LIFEBOAT_AGENT_TOKEN_FILE)");
+  if (env.LIFEBOAT_AGENT_URL && !agentToken)
+    throw new ConfigError("LIFEBOAT_AGENT_TOKEN: required when LIFEBOAT_AGENT_URL is set (or use LIFEBOAT_AGENT_TOKEN_FILE)");
   return { ...env, agentToken, dataDir: path.resolve(env.LIFEBOAT_DATA_DIR) };
 }
 

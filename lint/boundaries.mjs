@@ -17,7 +17,11 @@ const AGENT_MAY_USE = new Set(["contracts", "storage", "backups"]);
 /** The project-relative path `spec` names from `file`, or null for a package import. */
 export function resolveImport(file, spec) {
   if (spec.startsWith("@/")) return spec.slice(2);
-  if (spec.startsWith("./") || spec.startsWith("../")) return path.relative(ROOT, path.resolve(path.dirname(file), spec)).split(path.sep).join("/");
+  if (spec.startsWith("./") || spec.startsWith("../"))
+    return path
+      .relative(ROOT, path.resolve(path.dirname(file), spec))
+      .split(path.sep)
+      .join("/");
   return null;
 }
 
@@ -40,7 +44,8 @@ export function arrowViolation(from, to) {
     if (tTop === "app" || tTop === "agent") return `components/ must not import ${tTop}/`;
     if (tTop === "components" && fSub !== tSub && !SHARED_COMPONENTS.has(tSub) && !SHARED_COMPONENTS.has(fSub))
       return `components/${fSub} must not import components/${tSub}: share through components/ui, components/wizard or lib/`;
-    if (tTop === "components" && SHARED_COMPONENTS.has(fSub) && !SHARED_COMPONENTS.has(tSub)) return `components/${fSub} is shared and must not import components/${tSub}`;
+    if (tTop === "components" && SHARED_COMPONENTS.has(fSub) && !SHARED_COMPONENTS.has(tSub))
+      return `components/${fSub} is shared and must not import components/${tSub}`;
     return null;
   }
   if (fTop === "app") {

@@ -14,25 +14,48 @@ async function problems(file: string, code: string): Promise<string[]> {
 
 describe("import arrows", () => {
   it("lib must not import app, components or agent; tests may", async () => {
-    expect(await problems("lib/backups/x.ts", 'import { a } from "../../agent/config";\nexport const b = a;\n')).toEqual([expect.stringMatching(/lib\/ must not import agent/)]);
-    expect(await problems("lib/backups/x.ts", 'import { a } from "@/components/ui/button";\nexport const b = a;\n')).toEqual([expect.stringMatching(/must not import components/)]);
+    expect(await problems("lib/backups/x.ts", 'import { a } from "../../agent/config";\nexport const b = a;\n')).toEqual([
+      expect.stringMatching(/lib\/ must not import agent/),
+    ]);
+    expect(await problems("lib/backups/x.ts", 'import { a } from "@/components/ui/button";\nexport const b = a;\n')).toEqual([
+      expect.stringMatching(/must not import components/),
+    ]);
     expect(await problems("lib/backups/x.test.ts", 'import { a } from "../../agent/config";\nexport const b = a;\n')).toEqual([]);
   });
 
   it("agent imports only lib/contracts, lib/storage and lib/backups (and lib/process from its testing folder)", async () => {
-    expect(await problems("agent/restore/x.ts", 'import { a } from "../../lib/contracts/errors";\nimport { b } from "../../lib/storage";\nexport const c = [a, b];\n')).toEqual([]);
-    expect(await problems("agent/restore/x.ts", 'import { a } from "../../lib/catalog/catalog-service";\nexport const c = a;\n')).toEqual([expect.stringMatching(/not lib\/catalog/)]);
-    expect(await problems("agent/restore/x.ts", 'export async function f() { return import("../../lib/kube/drain"); }\n')).toEqual([expect.stringMatching(/not lib\/kube/)]);
+    expect(
+      await problems(
+        "agent/restore/x.ts",
+        'import { a } from "../../lib/contracts/errors";\nimport { b } from "../../lib/storage";\nexport const c = [a, b];\n',
+      ),
+    ).toEqual([]);
+    expect(await problems("agent/restore/x.ts", 'import { a } from "../../lib/catalog/catalog-service";\nexport const c = a;\n')).toEqual([
+      expect.stringMatching(/not lib\/catalog/),
+    ]);
+    expect(await problems("agent/restore/x.ts", 'export async function f() { return import("../../lib/kube/drain"); }\n')).toEqual([
+      expect.stringMatching(/not lib\/kube/),
+    ]);
     expect(await problems("agent/testing/x.ts", 'import { a } from "../../lib/process";\nexport const c = a;\n')).toEqual([]);
-    expect(await problems("agent/restore/x.ts", 'import { a } from "../../lib/process";\nexport const c = a;\n')).toEqual([expect.stringMatching(/not lib\/process/)]);
-    expect(await problems("agent/restore/x.ts", 'import { a } from "@/app/layout";\nexport const c = a;\n')).toEqual([expect.stringMatching(/agent\/ must not import app/)]);
+    expect(await problems("agent/restore/x.ts", 'import { a } from "../../lib/process";\nexport const c = a;\n')).toEqual([
+      expect.stringMatching(/not lib\/process/),
+    ]);
+    expect(await problems("agent/restore/x.ts", 'import { a } from "@/app/layout";\nexport const c = a;\n')).toEqual([
+      expect.stringMatching(/agent\/ must not import app/),
+    ]);
   });
 
   it("component feature folders do not import each other; shared folders are ui, wizard and layout", async () => {
-    expect(await problems("components/backups/x.tsx", 'import { a } from "../restore/queries";\nexport const c = a;\n')).toEqual([expect.stringMatching(/components\/backups must not import components\/restore/)]);
+    expect(await problems("components/backups/x.tsx", 'import { a } from "../restore/queries";\nexport const c = a;\n')).toEqual([
+      expect.stringMatching(/components\/backups must not import components\/restore/),
+    ]);
     expect(await problems("components/backups/x.tsx", 'import { a } from "@/components/ui/button";\nexport const c = a;\n')).toEqual([]);
-    expect(await problems("components/ui/x.tsx", 'import { a } from "@/components/nodes/queries";\nexport const c = a;\n')).toEqual([expect.stringMatching(/shared and must not import/)]);
-    expect(await problems("components/nodes/x.tsx", 'import { a } from "@/app/layout";\nexport const c = a;\n')).toEqual([expect.stringMatching(/must not import app/)]);
+    expect(await problems("components/ui/x.tsx", 'import { a } from "@/components/nodes/queries";\nexport const c = a;\n')).toEqual([
+      expect.stringMatching(/shared and must not import/),
+    ]);
+    expect(await problems("components/nodes/x.tsx", 'import { a } from "@/app/layout";\nexport const c = a;\n')).toEqual([
+      expect.stringMatching(/must not import app/),
+    ]);
   });
 
   it("lib/contracts imports nothing but zod", async () => {

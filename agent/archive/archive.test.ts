@@ -37,7 +37,10 @@ describe("OpenPGP + zstd archives with the real gpg and zstd CLIs", () => {
     const enc = await encryptStream(Readable.from([payload]).pipe(zstdCompress()), "correct horse");
     await pipeline(enc, createWriteStream(out));
     writeFileSync(path.join(dir, "pass"), "correct horse\n");
-    execFileSync("gpg", ["--batch", "--quiet", "--passphrase-file", path.join(dir, "pass"), "-o", path.join(dir, "x.zst"), "-d", out], { env: { ...process.env, ...gpgHome() }, stdio: "pipe" });
+    execFileSync("gpg", ["--batch", "--quiet", "--passphrase-file", path.join(dir, "pass"), "-o", path.join(dir, "x.zst"), "-d", out], {
+      env: { ...process.env, ...gpgHome() },
+      stdio: "pipe",
+    });
     execFileSync("zstd", ["-q", "-d", path.join(dir, "x.zst"), "-o", path.join(dir, "x")]);
     expect(sha(readFileSync(path.join(dir, "x")))).toBe(sha(payload));
   });
@@ -46,10 +49,25 @@ describe("OpenPGP + zstd archives with the real gpg and zstd CLIs", () => {
     const dir = tmp();
     writeFileSync(path.join(dir, "plain"), payload);
     writeFileSync(path.join(dir, "pass"), "seed-pass");
-    execFileSync("gpg", ["--batch", "--yes", "--passphrase-file", path.join(dir, "pass"), "--cipher-algo", "AES256", "-c", "-o", path.join(dir, "plain.gpg"), path.join(dir, "plain")], {
-      env: { ...process.env, ...gpgHome() },
-      stdio: "pipe",
-    });
+    execFileSync(
+      "gpg",
+      [
+        "--batch",
+        "--yes",
+        "--passphrase-file",
+        path.join(dir, "pass"),
+        "--cipher-algo",
+        "AES256",
+        "-c",
+        "-o",
+        path.join(dir, "plain.gpg"),
+        path.join(dir, "plain"),
+      ],
+      {
+        env: { ...process.env, ...gpgHome() },
+        stdio: "pipe",
+      },
+    );
     const got = await collect(await decryptStream(createReadStream(path.join(dir, "plain.gpg")), "seed-pass"));
     expect(sha(got)).toBe(sha(payload));
   });
@@ -95,7 +113,11 @@ describe("OpenPGP + zstd archives with the real gpg and zstd CLIs", () => {
     execFileSync("zstd", ["-q", path.join(dir, "p"), "-o", path.join(dir, "p.zst")]);
     const z = readFileSync(path.join(dir, "p.zst"));
     const pieces = (b: Buffer, n: number) => Array.from({ length: Math.ceil(b.length / n) }, (_, i) => b.subarray(i * n, (i + 1) * n));
-    for (const [n, transferInput] of [[1 << 20, true], [777, false], [z.length, true]] as const) {
+    for (const [n, transferInput] of [
+      [1 << 20, true],
+      [777, false],
+      [z.length, true],
+    ] as const) {
       const got = await collect(Readable.from(pieces(z, n).map((p) => Buffer.from(p))).pipe(zstdDecompressOffThread({ transferInput })));
       expect(sha(got), `pieces of ${n}`).toBe(sha(big));
     }

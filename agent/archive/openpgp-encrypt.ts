@@ -54,7 +54,10 @@ class PacketFramer {
   private pendingBytes = 0;
   private started = false;
 
-  constructor(private readonly tag: number, private readonly emit: (b: Buffer) => void) {}
+  constructor(
+    private readonly tag: number,
+    private readonly emit: (b: Buffer) => void,
+  ) {}
 
   write(data: Buffer): void {
     if (data.length === 0) return;

@@ -31,7 +31,11 @@ function gpgEncrypt(data: Buffer, opts: string[], via: "file" | "pipe" = "file")
   writeFileSync(path.join(dir, "pass"), PASS);
   rmSync(out, { force: true });
   const args = ["--batch", "--yes", "--passphrase-file", path.join(dir, "pass"), ...opts, "-c", "-o", out];
-  execFileSync("gpg", via === "file" ? [...args, plain] : args, { env: { ...process.env, GNUPGHOME: gnupgHome }, input: via === "pipe" ? data : undefined, stdio: ["pipe", "pipe", "pipe"] });
+  execFileSync("gpg", via === "file" ? [...args, plain] : args, {
+    env: { ...process.env, GNUPGHOME: gnupgHome },
+    input: via === "pipe" ? data : undefined,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   return readFileSync(out);
 }
 
@@ -40,7 +44,7 @@ function pieces(buf: Buffer, max: number, seed = 1): Buffer[] {
   let s = seed;
   const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) % max) + 1;
   const out: Buffer[] = [];
-  for (let o = 0; o < buf.length; ) {
+  for (let o = 0; o < buf.length;) {
     const n = Math.min(rand(), buf.length - o);
     out.push(buf.subarray(o, o + n));
     o += n;
@@ -320,7 +324,11 @@ describe("damaged archives and wrong passphrases (native path)", () => {
 
 describe("CfbDecipher (CFB as ECB of the shifted ciphertext)", () => {
   it("equals OpenSSL's CFB for every AES key size and any chunking", () => {
-    for (const [name, len] of [["aes-128-cfb", 16], ["aes-192-cfb", 24], ["aes-256-cfb", 32]] as const) {
+    for (const [name, len] of [
+      ["aes-128-cfb", 16],
+      ["aes-192-cfb", 24],
+      ["aes-256-cfb", 32],
+    ] as const) {
       const key = randomBytes(len);
       const ct = randomBytes(100_003);
       const want = createDecipheriv(name, key, Buffer.alloc(16)).update(ct);

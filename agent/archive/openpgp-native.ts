@@ -27,7 +27,19 @@ export class UnsupportedMessage extends Error {
   }
 }
 
-const TAG = { PKESK: 1, SIGNATURE: 2, SKESK: 3, ONE_PASS_SIGNATURE: 4, COMPRESSED: 8, SED: 9, MARKER: 10, LITERAL: 11, SEIPD: 18, AEAD: 20, PADDING: 21 } as const;
+const TAG = {
+  PKESK: 1,
+  SIGNATURE: 2,
+  SKESK: 3,
+  ONE_PASS_SIGNATURE: 4,
+  COMPRESSED: 8,
+  SED: 9,
+  MARKER: 10,
+  LITERAL: 11,
+  SEIPD: 18,
+  AEAD: 20,
+  PADDING: 21,
+} as const;
 
 /**
  * OpenPGP symmetric algorithm ids this reader decrypts (all with a 16-byte block). Camellia too:
@@ -277,7 +289,8 @@ class ContentParser {
       };
     }
     // A signed message (one-pass signature or signature first) is legitimate, just not handled here.
-    if (h.tag === TAG.ONE_PASS_SIGNATURE || h.tag === TAG.SIGNATURE || h.tag === TAG.MARKER) throw new UnsupportedMessage(`packet type ${h.tag} inside the encrypted data`);
+    if (h.tag === TAG.ONE_PASS_SIGNATURE || h.tag === TAG.SIGNATURE || h.tag === TAG.MARKER)
+      throw new UnsupportedMessage(`packet type ${h.tag} inside the encrypted data`);
     throw corrupt(NOT_PACKETS_INSIDE);
   }
 
@@ -573,9 +586,11 @@ export class NativeDecryptor {
     this.plaintext(this.decipher.final());
     const t = this.held;
     if (this.prefixLeft > 0) throw corrupt("The archive is cut short: its encrypted data ends inside its random prefix.");
-    if (t.length !== MDC_LENGTH || t[0] !== 0xd3 || t[1] !== 0x14) throw corrupt("The archive is truncated or was altered: its modification detection code (MDC) is missing.");
+    if (t.length !== MDC_LENGTH || t[0] !== 0xd3 || t[1] !== 0x14)
+      throw corrupt("The archive is truncated or was altered: its modification detection code (MDC) is missing.");
     this.mdc!.update(t.subarray(0, 2));
-    if (!this.mdc!.digest().equals(t.subarray(2))) throw corrupt("The archive was altered (or is cut short): its modification detection code (MDC) does not match.");
+    if (!this.mdc!.digest().equals(t.subarray(2)))
+      throw corrupt("The archive was altered (or is cut short): its modification detection code (MDC) does not match.");
     this.inner.end();
     this.seipdState = "done";
   }

@@ -55,7 +55,13 @@ export const ZSTD_LEVEL = 1;
  * Rejects with the first error of any stage (the source's own error wins, e.g. FileChangedError);
  * a failed upload leaves no object behind (BackupStore.put's contract).
  */
-async function encryptAndPut(store: BackupStore, key: string, compressed: Readable, passphrase: string, onUploadedBytes?: (n: number) => void): Promise<UploadedObject> {
+async function encryptAndPut(
+  store: BackupStore,
+  key: string,
+  compressed: Readable,
+  passphrase: string,
+  onUploadedBytes?: (n: number) => void,
+): Promise<UploadedObject> {
   let firstError: unknown;
   const remember = (err: unknown) => {
     if (err && !firstError) firstError = err;

@@ -1,5 +1,17 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, writeFileSync, readFileSync, createWriteStream, createReadStream, rmSync, mkdirSync, existsSync, lstatSync, statSync, readdirSync } from "node:fs";
+import {
+  mkdtempSync,
+  writeFileSync,
+  readFileSync,
+  createWriteStream,
+  createReadStream,
+  rmSync,
+  mkdirSync,
+  existsSync,
+  lstatSync,
+  statSync,
+  readdirSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
@@ -27,7 +39,10 @@ const tmp = (p = "lifeboat-bk-") => {
   return d;
 };
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
-const sh = (cmd: string, args: string[], env: Record<string, string> = {}) => execFileSync(cmd, args, { env: { ...process.env, ...env }, stdio: "pipe" }).toString().trim();
+const sh = (cmd: string, args: string[], env: Record<string, string> = {}) =>
+  execFileSync(cmd, args, { env: { ...process.env, ...env }, stdio: "pipe" })
+    .toString()
+    .trim();
 
 interface CliRun {
   code: number | null;
@@ -37,7 +52,10 @@ interface CliRun {
 
 /** Runs the installed `lifeboat-agent` bin as its own process. */
 function cli(args: string[], env: Record<string, string>): Promise<CliRun> {
-  return runProcess(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", LOG_LEVEL: "warn", ...env } as unknown as NodeJS.ProcessEnv, timeoutMs: 45_000 });
+  return runProcess(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", LOG_LEVEL: "warn", ...env } as unknown as NodeJS.ProcessEnv,
+    timeoutMs: 45_000,
+  });
 }
 
 let s3: EmbeddedS3;
@@ -218,10 +236,16 @@ describe("the reverse: archives made by the seed CronJob (gpg -c --cipher-algo A
     seedTar = path.join(seedDir, "k3s_db.tar");
     sh("tar", ["-cf", seedTar, "-C", path.dirname(server.dbPath), "."]);
     sh("zstd", ["-q", seedTar, "-o", seedTar + ".zst"]);
-    sh("gpg", ["--batch", "--yes", "--passphrase-file", passFile, "--cipher-algo", "AES256", "-c", "-o", path.join(seedDir, names.fileArchive), seedTar + ".zst"], { GNUPGHOME: gnupg });
+    sh(
+      "gpg",
+      ["--batch", "--yes", "--passphrase-file", passFile, "--cipher-algo", "AES256", "-c", "-o", path.join(seedDir, names.fileArchive), seedTar + ".zst"],
+      { GNUPGHOME: gnupg },
+    );
     seedDb = path.join(seedDir, "state.db");
     sh("sqlite3", [server.dbPath, `.backup '${seedDb}'`]);
-    sh("gpg", ["--batch", "--yes", "--passphrase-file", passFile, "--cipher-algo", "AES256", "-c", "-o", path.join(seedDir, names.logical), seedDb], { GNUPGHOME: gnupg });
+    sh("gpg", ["--batch", "--yes", "--passphrase-file", passFile, "--cipher-algo", "AES256", "-c", "-o", path.join(seedDir, names.logical), seedDb], {
+      GNUPGHOME: gnupg,
+    });
     for (const prefix of ["seed-right", "seed-wrong"]) {
       const store = storeFor(prefix);
       for (const n of [names.fileArchive, names.logical]) await store.put(n, createReadStream(path.join(seedDir, n)));

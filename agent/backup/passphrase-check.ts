@@ -48,7 +48,9 @@ async function drain(stream: NodeJS.ReadableStream): Promise<void> {
  * what was checked. Rejects with PassphraseMismatchError, or StorageError when the store fails.
  */
 export async function checkPassphrase(store: BackupStore, sets: BackupSet[], passphrase: string): Promise<string> {
-  const lifeboat = sets.find((s) => s.format === "lifeboat" && s.objects.some((o) => o.kind === "lifeboat-token") && s.objects.some((o) => o.kind === "manifest"));
+  const lifeboat = sets.find(
+    (s) => s.format === "lifeboat" && s.objects.some((o) => o.kind === "lifeboat-token") && s.objects.some((o) => o.kind === "manifest"),
+  );
   const seed = sets.find((s) => s.format === "seed" && s.objects.length > 0);
   // The newer of the two decides: that is the passphrase the user used last.
   const target = lifeboat && (!seed || lifeboat.time >= seed.time) ? lifeboat : seed;
@@ -71,7 +73,10 @@ export async function checkPassphrase(store: BackupStore, sets: BackupSet[], pas
     };
     // Belt and braces: a decrypt that stalls must fail the backup, not hang it.
     const stall = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new PassphraseCheckStalled(`checking the passphrase against ${obj.key} did not finish within ${CHECK_TIMEOUT_MS / 1000} s`)), CHECK_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new PassphraseCheckStalled(`checking the passphrase against ${obj.key} did not finish within ${CHECK_TIMEOUT_MS / 1000} s`)),
+        CHECK_TIMEOUT_MS,
+      );
     });
     await Promise.race([check(), stall]);
   } catch (err) {

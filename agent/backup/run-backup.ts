@@ -46,7 +46,14 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 async function k3sVersion(): Promise<string | null> {
   // Look first: forking a process that holds a 200 MB backup in flight only to learn ENOENT is costly.
   const dirs = (process.env.PATH ?? "").split(path.delimiter).filter(Boolean);
-  const found = await Promise.all(dirs.map((d) => fsp.access(path.join(d, "k3s"), fsConstants.X_OK).then(() => true, () => false)));
+  const found = await Promise.all(
+    dirs.map((d) =>
+      fsp.access(path.join(d, "k3s"), fsConstants.X_OK).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
   if (!found.includes(true)) return null;
   return new Promise((resolve) => {
     execFile("k3s", ["--version"], { timeout: 3000 }, (err, stdout) => {
@@ -96,7 +103,8 @@ export function describeBackupError(err: unknown): string {
             : "";
     return `The backup store failed: ${e.message}. ${hint}`.trim() + tail;
   }
-  if (err instanceof SnapshotError || err instanceof PassphraseMismatchError || err instanceof AgentConfigError || err instanceof BackupStepError) return (err as Error).message + tail;
+  if (err instanceof SnapshotError || err instanceof PassphraseMismatchError || err instanceof AgentConfigError || err instanceof BackupStepError)
+    return (err as Error).message + tail;
   return `The backup failed: ${(err as Error)?.message ?? String(err)}.` + tail;
 }
 
@@ -149,7 +157,14 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
       { name: "db", type: "dir", mode: dbDirStat.mode & 0o7777, size: 0, mtime: time },
       { name: "db/state.db", type: "file", source: snap.path, mode: 0o600, size: snap.bytes, mtime: time },
     ];
-    const tokenEntry: TarEntry = { name: "token", type: "file", source: cfg.tokenPath, mode: tokenStat.mode & 0o7777, size: tokenStat.size, mtime: tokenStat.mtime };
+    const tokenEntry: TarEntry = {
+      name: "token",
+      type: "file",
+      source: cfg.tokenPath,
+      mode: tokenStat.mode & 0o7777,
+      size: tokenStat.size,
+      mtime: tokenStat.mtime,
+    };
     const rest: TarEntry[] = [tokenEntry];
     const skipped: string[] = [];
     await collectEntries(cfg.serverDir, "cred", rest, skipped);
@@ -216,7 +231,8 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     t = performance.now();
     for (const o of [logical, files, token]) {
       const stored = await store.head(o.key);
-      if (stored.size !== o.size) throw new BackupStepError(`The store holds ${stored.size} bytes for ${o.key} but ${o.size} were uploaded; the store is not keeping objects intact.`);
+      if (stored.size !== o.size)
+        throw new BackupStepError(`The store holds ${stored.size} bytes for ${o.key} but ${o.size} were uploaded; the store is not keeping objects intact.`);
     }
     timings.verify = performance.now() - t;
     const objects: ManifestObject[] = [

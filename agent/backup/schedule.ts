@@ -13,7 +13,9 @@ export function parseSchedule(expr: string): Cron {
   try {
     return new Cron(expr, { paused: true, timezone: SCHEDULE_TIMEZONE });
   } catch (err) {
-    throw new AgentConfigError(`LIFEBOAT_BACKUP_SCHEDULE: "${expr}" is not a cron expression (${(err as Error).message}). Use five fields like "0 0 * * *" (daily at 00:00 UTC), or "off".`);
+    throw new AgentConfigError(
+      `LIFEBOAT_BACKUP_SCHEDULE: "${expr}" is not a cron expression (${(err as Error).message}). Use five fields like "0 0 * * *" (daily at 00:00 UTC), or "off".`,
+    );
   }
 }
 

@@ -92,7 +92,11 @@ async function checkSource(dbPath: string): Promise<{ size: number; walSize: num
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT")
-      throw new SnapshotError(`There is no database at ${dbPath}. Check LIFEBOAT_K3S_SERVER_DIR (the database is db/state.db below it; default /var/lib/rancher/k3s/server).`, "missing", { cause: err });
+      throw new SnapshotError(
+        `There is no database at ${dbPath}. Check LIFEBOAT_K3S_SERVER_DIR (the database is db/state.db below it; default /var/lib/rancher/k3s/server).`,
+        "missing",
+        { cause: err },
+      );
     throw new SnapshotError(`Cannot read ${dbPath} (${code}). The agent must run as root on the k3s server.`, "other", { cause: err });
   }
   if (!st.isFile()) throw new SnapshotError(`${dbPath} is not a regular file. Check LIFEBOAT_K3S_SERVER_DIR.`, "not_sqlite");
@@ -105,7 +109,10 @@ async function checkSource(dbPath: string): Promise<{ size: number; walSize: num
     closeSync(fd);
   }
   if (n < 16 || !head.equals(SQLITE_MAGIC))
-    throw new SnapshotError(`${dbPath} is not a SQLite database (it does not start with "SQLite format 3"). Check LIFEBOAT_K3S_SERVER_DIR; if this is k3s's database, it is damaged: run \`lifeboat-agent health\`.`, "not_sqlite");
+    throw new SnapshotError(
+      `${dbPath} is not a SQLite database (it does not start with "SQLite format 3"). Check LIFEBOAT_K3S_SERVER_DIR; if this is k3s's database, it is damaged: run \`lifeboat-agent health\`.`,
+      "not_sqlite",
+    );
   const walSize = (await fsp.stat(dbPath + "-wal").catch(() => null))?.size ?? 0;
   return { size: st.size, walSize };
 }
@@ -114,8 +121,15 @@ function describeSqliteError(err: unknown, dbPath: string): SnapshotError {
   const e = err as { code?: string; message?: string };
   if (e?.code === "SQLITE_NOTADB") return new SnapshotError(`${dbPath} is not a SQLite database (SQLite: ${e.message}).`, "not_sqlite", { cause: err });
   if (e?.code?.startsWith("SQLITE_CORRUPT"))
-    return new SnapshotError(`The live database ${dbPath} is damaged (SQLite: ${e.message}). No backup was made from it; run \`lifeboat-agent health\` and restore the newest good backup.`, "damaged", { cause: err });
-  if (e?.code === "SQLITE_FULL") return new SnapshotError(`The disk of the staging directory filled up during the snapshot. Free space or point LIFEBOAT_STATE_DIR elsewhere.`, "no_space", { cause: err });
+    return new SnapshotError(
+      `The live database ${dbPath} is damaged (SQLite: ${e.message}). No backup was made from it; run \`lifeboat-agent health\` and restore the newest good backup.`,
+      "damaged",
+      { cause: err },
+    );
+  if (e?.code === "SQLITE_FULL")
+    return new SnapshotError(`The disk of the staging directory filled up during the snapshot. Free space or point LIFEBOAT_STATE_DIR elsewhere.`, "no_space", {
+      cause: err,
+    });
   return new SnapshotError(`The snapshot of ${dbPath} failed: ${e?.message ?? String(err)}`, "other", { cause: err });
 }
 
@@ -125,10 +139,16 @@ function describeSqliteError(err: unknown, dbPath: string): SnapshotError {
  */
 export async function takeSnapshot(dbPath: string, stagingDir: string, method: SnapshotMethod = DEFAULT_SNAPSHOT_METHOD): Promise<Snapshot> {
   const src = await checkSource(dbPath);
-  const free = await fsp.statfs(stagingDir).then((s) => s.bavail * s.bsize).catch(() => Infinity);
+  const free = await fsp
+    .statfs(stagingDir)
+    .then((s) => s.bavail * s.bsize)
+    .catch(() => Infinity);
   const need = src.size + src.walSize;
   if (free < need)
-    throw new SnapshotError(`Not enough free space in ${stagingDir} for the snapshot: it needs up to ${need} bytes, ${free} are free. Free space or set LIFEBOAT_STATE_DIR to a disk with room.`, "no_space");
+    throw new SnapshotError(
+      `Not enough free space in ${stagingDir} for the snapshot: it needs up to ${need} bytes, ${free} are free. Free space or set LIFEBOAT_STATE_DIR to a disk with room.`,
+      "no_space",
+    );
   const dest = path.join(stagingDir, "snapshot.db");
   // A fresh staging directory only: a page copy onto an existing file (worse, onto the live database
   // itself if someone pointed staging at db/) would overwrite it.
@@ -187,7 +207,8 @@ export function checkSnapshot(snapshotPath: string, sourcePath: string): Checked
         `The snapshot of ${sourcePath} failed PRAGMA integrity_check (${problems.slice(0, 3).join("; ")}${problems.length > 3 ? "; …" : ""}). It was not uploaded. The live database is probably damaged: run \`lifeboat-agent health\`.`,
         "damaged",
       );
-    if (!hasKineTable(db)) throw new SnapshotError(`${sourcePath} is a SQLite database but not kine's (it has no kine table). Check LIFEBOAT_K3S_SERVER_DIR.`, "not_kine");
+    if (!hasKineTable(db))
+      throw new SnapshotError(`${sourcePath} is a SQLite database but not kine's (it has no kine table). Check LIFEBOAT_K3S_SERVER_DIR.`, "not_kine");
     const t1 = performance.now();
     // Without mmap: the whole snapshot mapped in would count in the agent's RSS during the backup
     // (measured: +100-200 MB peak RSS; the statistics take ~0.1 s longer, on the worker, alongside the upload).

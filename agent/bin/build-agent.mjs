@@ -61,7 +61,9 @@ writeFileSync(path.join(dist, `current.${process.pid}`), name + "\n");
 renameSync(path.join(dist, `current.${process.pid}`), path.join(dist, "current"));
 
 // Keep the three newest builds; drop older ones and temporary directories of builds that died.
-const builds = readdirSync(dist).filter((n) => /^b-\d+-\d+$/.test(n)).sort((a, b) => Number(b.split("-")[1]) - Number(a.split("-")[1]));
+const builds = readdirSync(dist)
+  .filter((n) => /^b-\d+-\d+$/.test(n))
+  .sort((a, b) => Number(b.split("-")[1]) - Number(a.split("-")[1]));
 for (const old of builds.slice(3)) rmSync(path.join(dist, old), { recursive: true, force: true });
 for (const n of readdirSync(dist).filter((n) => n.endsWith(".tmp"))) {
   if (Date.now() - statSync(path.join(dist, n)).mtimeMs > 3600_000) rmSync(path.join(dist, n), { recursive: true, force: true });

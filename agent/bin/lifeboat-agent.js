@@ -46,7 +46,14 @@ let useBundle = process.env.LIFEBOAT_AGENT_TSX !== "1";
 if (useBundle && !fresh()) {
   const r = spawnSync(process.execPath, [path.join(here, "build-agent.mjs")], { stdio: ["ignore", "ignore", "pipe"] });
   useBundle = r.status === 0 && bundle() !== null;
-  if (!useBundle) process.stderr.write(`lifeboat-agent: could not build agent/dist (${String(r.stderr ?? r.error).trim().split("\n")[0]}); running through tsx instead.\n`);
+  if (!useBundle)
+    process.stderr.write(
+      `lifeboat-agent: could not build agent/dist (${
+        String(r.stderr ?? r.error)
+          .trim()
+          .split("\n")[0]
+      }); running through tsx instead.\n`,
+    );
 }
 if (useBundle) {
   await import(pathToFileURL(bundle()).href);

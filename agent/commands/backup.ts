@@ -24,7 +24,11 @@ export const backupCommand: Command = {
     deps.store();
     const { startBackupJob } = await import("../backup/run-backup");
     const method = args.find((a) => a.startsWith("--method="))?.slice("--method=".length) as "vacuum-into" | "backup-one-step" | undefined;
-    const { id, done } = startBackupJob(deps, { retention: !args.includes("--no-retention"), allowNewPassphrase: args.includes("--allow-new-passphrase"), snapshotMethod: method }, "cli");
+    const { id, done } = startBackupJob(
+      deps,
+      { retention: !args.includes("--no-retention"), allowNewPassphrase: args.includes("--allow-new-passphrase"), snapshotMethod: method },
+      "cli",
+    );
     // Progress on stderr: one line per step as it finishes, so a CronJob's log tells the story.
     const printed = new Set<string>();
     const report = () => {

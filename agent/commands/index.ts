@@ -11,4 +11,15 @@ import { restoreCommand } from "./restore";
 import { rollbackCommand } from "./rollback";
 
 /** Every CLI command. Features add theirs here. */
-export const commands: Command[] = [serveCommand, backupCommand, listCommand, statsCommand, retentionCommand, demoCommand, healthCommand, recoverCommand, restoreCommand, rollbackCommand];
+export const commands: Command[] = [
+  serveCommand,
+  backupCommand,
+  listCommand,
+  statsCommand,
+  retentionCommand,
+  demoCommand,
+  healthCommand,
+  recoverCommand,
+  restoreCommand,
+  rollbackCommand,
+];

@@ -9,7 +9,7 @@ export const recoverCommand: Command = {
     "lifeboat-agent recover [<database file>] [--compare=newest|none|<set id>]\n" +
     "lifeboat-agent recover --list | --show <recovery id>\n\n" +
     "Works on copies in LIFEBOAT_STATE_DIR/recoveries/<id>/, never on the live files: integrity_check,\n" +
-    ".dump through sqlite3 (its \"ROLLBACK; -- due to errors\" turned into COMMIT), .recover where the\n" +
+    '.dump through sqlite3 (its "ROLLBACK; -- due to errors" turned into COMMIT), .recover where the\n' +
     "host's sqlite3 has a working one, then Lifeboat's page-level salvage. Prints the report as JSON on\n" +
     "stdout and the rungs on stderr. Restore the best result with `lifeboat-agent restore recovery:<id>`.",
   async run(args, deps, io) {
@@ -51,7 +51,9 @@ export const recoverCommand: Command = {
     }
     const report = job.result as RecoveryReport;
     for (const r of report.rungs)
-      io.err(`${r.label}: ${r.state}${r.rows !== null ? `, ${r.rows} rows` : ""}${r.skippedReason ? ` (${r.skippedReason})` : ""}${r.error ? ` (${r.error})` : ""}`);
+      io.err(
+        `${r.label}: ${r.state}${r.rows !== null ? `, ${r.rows} rows` : ""}${r.skippedReason ? ` (${r.skippedReason})` : ""}${r.error ? ` (${r.error})` : ""}`,
+      );
     io.err(report.recommendation);
     io.out(JSON.stringify(report, null, 2));
     return report.best ? 0 : 1;

@@ -93,7 +93,9 @@ export const restoreCommand: Command = {
     }
     const source = parseRestoreSource(positional[0]);
     if (!source) {
-      io.err(`"${positional[0]}" is not a backup set id (lifeboat-2024-12-18_00-00-00), an object name (k3s_db_…, state_…, lifeboat_…), recovery:<id>, or a file on this host.`);
+      io.err(
+        `"${positional[0]}" is not a backup set id (lifeboat-2024-12-18_00-00-00), an object name (k3s_db_…, state_…, lifeboat_…), recovery:<id>, or a file on this host.`,
+      );
       return 2;
     }
     // A restore a dead agent left behind comes first.

@@ -70,7 +70,9 @@ describe("lifeboat-agent demo-init", () => {
     expect(run.status, run.stderr).toBe(0);
     const summary = JSON.parse(run.stdout.trim().split("\n").at(-1)!);
     expect(summary).toMatchObject({ skipped: false, sets: 90, objects: 180 });
-    console.log(`demo-init took ${(run.ms / 1000).toFixed(1)} s (process), ${(summary.ms / 1000).toFixed(1)} s inside; ${(summary.bytes / 1e6).toFixed(0)} MB; scale ${summary.scale} B per incident MB`);
+    console.log(
+      `demo-init took ${(run.ms / 1000).toFixed(1)} s (process), ${(summary.ms / 1000).toFixed(1)} s inside; ${(summary.bytes / 1e6).toFixed(0)} MB; scale ${summary.scale} B per incident MB`,
+    );
 
     const store = new S3BackupStore({ endpoint: s3.endpoint, bucket: "demo", accessKeyId: "S3RVER", secretAccessKey: "S3RVER" });
     const listed = [];
@@ -132,12 +134,17 @@ describe("lifeboat-agent demo-init", () => {
       return file;
     };
     const gpg = (src: string, dst: string) =>
-      execFileSync("gpg", ["--homedir", gnupg, "--batch", "--yes", "--quiet", "--pinentry-mode", "loopback", "--passphrase-file", pass, "-d", "-o", dst, src], { stdio: "pipe" });
+      execFileSync("gpg", ["--homedir", gnupg, "--batch", "--yes", "--quiet", "--pinentry-mode", "loopback", "--passphrase-file", pass, "-d", "-o", dst, src], {
+        stdio: "pipe",
+      });
 
     const archive = await download(newest.objects.find((o) => o.kind === "file-archive")!.key);
     gpg(archive, path.join(work, "db.tar.zst"));
     execFileSync("zstd", ["-q", "-d", path.join(work, "db.tar.zst"), "-o", path.join(work, "db.tar")]);
-    const entries = execFileSync("tar", ["-tf", path.join(work, "db.tar")]).toString().trim().split("\n");
+    const entries = execFileSync("tar", ["-tf", path.join(work, "db.tar")])
+      .toString()
+      .trim()
+      .split("\n");
     expect(entries).toEqual(expect.arrayContaining(["./", "./state.db"]));
     mkdirSync(path.join(work, "db"));
     execFileSync("tar", ["-xf", path.join(work, "db.tar"), "-C", path.join(work, "db")]);
@@ -146,7 +153,12 @@ describe("lifeboat-agent demo-init", () => {
 
     const logical = await download(newest.objects.find((o) => o.kind === "logical")!.key);
     gpg(logical, path.join(work, "logical.db"));
-    expect(execFileSync("sqlite3", [path.join(work, "logical.db"), "PRAGMA integrity_check; SELECT COUNT(*) > 1000 FROM kine;"]).toString().trim().split("\n")).toEqual(["ok", "1"]);
+    expect(
+      execFileSync("sqlite3", [path.join(work, "logical.db"), "PRAGMA integrity_check; SELECT COUNT(*) > 1000 FROM kine;"])
+        .toString()
+        .trim()
+        .split("\n"),
+    ).toEqual(["ok", "1"]);
 
     const token = readFileSync(path.join(dataDir, "demo", "k3s", "server", "token"), "utf8").trim();
     for (const file of [restored, path.join(work, "logical.db")]) {

@@ -154,7 +154,8 @@ export async function initDemo(opts: DemoInitOptions): Promise<DemoInitResult> {
     rmSync(path.join(p.root, "k3s"), { recursive: true, force: true });
     rmSync(p.work, { recursive: true, force: true });
   } else {
-    if (existsSync(p.root)) throw new DemoRefusedError(`${p.root} exists but was not made by demo-init (no plan.json): move it away or choose another data directory.`);
+    if (existsSync(p.root))
+      throw new DemoRefusedError(`${p.root} exists but was not made by demo-init (no plan.json): move it away or choose another data directory.`);
     plan = {
       version: 1,
       lastNight: lastUtcMidnight(opts.now ?? new Date()).toISOString(),
@@ -302,7 +303,12 @@ async function gpgSymmetric(data: Uint8Array, passphrase: string, compression: o
     message,
     passwords: [passphrase],
     format: "binary",
-    config: { aeadProtect: false, preferredSymmetricAlgorithm: openpgp.enums.symmetric.aes256, preferredCompressionAlgorithm: compression, s2kIterationCountByte: 96 },
+    config: {
+      aeadProtect: false,
+      preferredSymmetricAlgorithm: openpgp.enums.symmetric.aes256,
+      preferredCompressionAlgorithm: compression,
+      s2kIterationCountByte: 96,
+    },
   });
   return Buffer.from(out as Uint8Array);
 }
@@ -390,4 +396,3 @@ function writeServerDir(p: DemoPaths, token: string): void {
   };
   for (const [rel, text] of Object.entries(files)) secretFile(path.join(p.serverDir, rel), text);
 }
-

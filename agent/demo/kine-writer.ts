@@ -119,7 +119,19 @@ function main(): void {
   sim.seed();
 
   const blocked: number[] = [];
-  const r: WriterReport = { ticks: 0, writes: 0, compactions: 0, rowsCompacted: 0, revision: 0, maxBlockedMs: 0, p99BlockedMs: 0, p50BlockedMs: 0, maxLateMs: 0, maxCompactMs: 0, maxCheckpointMs: 0 };
+  const r: WriterReport = {
+    ticks: 0,
+    writes: 0,
+    compactions: 0,
+    rowsCompacted: 0,
+    revision: 0,
+    maxBlockedMs: 0,
+    p99BlockedMs: 0,
+    p50BlockedMs: 0,
+    maxLateMs: 0,
+    maxCompactMs: 0,
+    maxCheckpointMs: 0,
+  };
   const report = (): WriterReport => {
     const sorted = [...blocked].sort((a, b) => a - b);
     const round = (n: number) => Math.round(n * 10) / 10;

@@ -42,7 +42,12 @@ function alive(pid: number): boolean {
 
 function files(serverDir: string) {
   const base = path.dirname(path.resolve(serverDir));
-  return { pid: path.join(base, "simulated-k3s.pid"), log: path.join(base, "simulated-k3s.log"), db: path.join(serverDir, "db", "state.db"), token: path.join(serverDir, "token") };
+  return {
+    pid: path.join(base, "simulated-k3s.pid"),
+    log: path.join(base, "simulated-k3s.log"),
+    db: path.join(serverDir, "db", "state.db"),
+    token: path.join(serverDir, "token"),
+  };
 }
 
 function runningPid(pidFile: string): number | null {
@@ -57,7 +62,10 @@ function bootstrapProblem(db: string, tokenFile: string): string | null {
   const token = existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : "";
   const conn = openReadOnly(db);
   try {
-    const rows = conn.prepare("SELECT name, value FROM kine WHERE name LIKE '/bootstrap/%' AND deleted = 0 ORDER BY id DESC").all() as { name: string; value: Buffer }[];
+    const rows = conn.prepare("SELECT name, value FROM kine WHERE name LIKE '/bootstrap/%' AND deleted = 0 ORDER BY id DESC").all() as {
+      name: string;
+      value: Buffer;
+    }[];
     if (!rows.length) return null;
     if (!token) return "token is required to use existing bootstrap data";
     const row = rows.find((r) => r.name === bootstrapKey(token));
@@ -126,7 +134,10 @@ function status(serverDir: string): number {
 }
 
 /** The three shell command lines to configure an agent with, for a server dir. Never throws. */
-export function simulatedK3sCommands(serverDir: string, opts: { intervalMs?: number; compactEveryMs?: number } = {}): { start: string; stop: string; status: string } {
+export function simulatedK3sCommands(
+  serverDir: string,
+  opts: { intervalMs?: number; compactEveryMs?: number } = {},
+): { start: string; stop: string; status: string } {
   const self = path.join(HERE, "simulated-k3s.ts");
   const base = `cd ${JSON.stringify(ROOT)} && ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(self)}`;
   const extra = `${opts.intervalMs !== undefined ? ` --interval-ms ${opts.intervalMs}` : ""}${opts.compactEveryMs !== undefined ? ` --compact-every-ms ${opts.compactEveryMs}` : ""}`;

@@ -88,7 +88,17 @@ interface FileChecks {
 /** Opens `file` read-only and runs the checks. Never throws. */
 function checkFile(file: string, full: boolean, withStats: boolean): FileChecks {
   let db: Database.Database | undefined;
-  const out: FileChecks = { opened: false, error: null, pageSize: null, pageCount: null, freelistCount: null, quick: NOT_RUN, full: null, kine: null, kineError: null };
+  const out: FileChecks = {
+    opened: false,
+    error: null,
+    pageSize: null,
+    pageCount: null,
+    freelistCount: null,
+    quick: NOT_RUN,
+    full: null,
+    kine: null,
+    kineError: null,
+  };
   try {
     db = openReadOnly(file);
     out.pageSize = db.pragma("page_size", { simple: true }) as number;
@@ -146,7 +156,9 @@ async function saveLastIntegrity(stateDir: string, result: CheckResult): Promise
 /** The health check could not run at all (`health_unavailable`), e.g. its state directory cannot be written. */
 export class HealthUnavailableError extends DomainError {
   constructor(cause: unknown) {
-    super("health_unavailable", `The health check could not run: ${(cause as Error)?.message ?? String(cause)}. Check that LIFEBOAT_STATE_DIR is writable.`, { cause });
+    super("health_unavailable", `The health check could not run: ${(cause as Error)?.message ?? String(cause)}. Check that LIFEBOAT_STATE_DIR is writable.`, {
+      cause,
+    });
   }
 }
 
@@ -171,7 +183,17 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
 
   const [db, wal, shm] = await Promise.all([fileSize(cfg.dbPath), fileSize(`${cfg.dbPath}-wal`), fileSize(`${cfg.dbPath}-shm`)]);
   const journalMode = db.exists ? headerJournalMode(cfg.dbPath) : null;
-  let checks: FileChecks = { opened: false, error: null, pageSize: null, pageCount: null, freelistCount: null, quick: NOT_RUN, full: null, kine: null, kineError: null };
+  let checks: FileChecks = {
+    opened: false,
+    error: null,
+    pageSize: null,
+    pageCount: null,
+    freelistCount: null,
+    quick: NOT_RUN,
+    full: null,
+    kine: null,
+    kineError: null,
+  };
   let checkedOn: "live" | "copy" = "live";
 
   if (!db.exists) {
@@ -236,13 +258,24 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
     }
     if (checks.full && checks.full.ran) {
       await saveLastIntegrity(cfg.stateDir, checks.full).catch(() => {});
-      if (!checks.full.ok && checks.quick.ok) add("critical", "integrity_check_failed", `PRAGMA integrity_check found damage: ${checks.full.messages.slice(0, 3).join("; ")}`, "Run `lifeboat-agent recover` and restore.");
+      if (!checks.full.ok && checks.quick.ok)
+        add(
+          "critical",
+          "integrity_check_failed",
+          `PRAGMA integrity_check found damage: ${checks.full.messages.slice(0, 3).join("; ")}`,
+          "Run `lifeboat-agent recover` and restore.",
+        );
     }
   }
 
   const integrityCheck = checks.full ?? (await loadLastIntegrity(cfg.stateDir));
   if (!checks.full && integrityCheck && integrityCheck.ran && !integrityCheck.ok && checks.quick.ok)
-    add("critical", "integrity_check_failed", `The last full integrity_check (${integrityCheck.at}) found damage: ${integrityCheck.messages.slice(0, 2).join("; ")}`, "Run `lifeboat-agent health --full` to check again, then `lifeboat-agent recover`.");
+    add(
+      "critical",
+      "integrity_check_failed",
+      `The last full integrity_check (${integrityCheck.at}) found damage: ${integrityCheck.messages.slice(0, 2).join("; ")}`,
+      "Run `lifeboat-agent health --full` to check again, then `lifeboat-agent recover`.",
+    );
 
   const kine = checks.kine ? { ...checks.kine, fileSize: db.bytes ?? checks.kine.fileSize } : null;
   if (checks.opened && !kine && checks.kineError) add(checks.quick.ok ? "critical" : "warning", "kine_unreadable", checks.kineError, null);
@@ -256,27 +289,68 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
       );
     // kine keeps the newest 1,000 revisions on purpose, mostly superseded lease updates: only many more is a finding.
     if (kine.uncompactedRows > COMPACTION_LAG_WARNING && kine.uncompactedRows / kine.rowCount > DEAD_ROWS_WARNING)
-      add("warning", "dead_rows", `${Math.round((100 * kine.uncompactedRows) / kine.rowCount)} % of the kine table (${n(kine.uncompactedRows)} of ${n(kine.rowCount)} rows) is old versions that compaction would delete.`, null);
+      add(
+        "warning",
+        "dead_rows",
+        `${Math.round((100 * kine.uncompactedRows) / kine.rowCount)} % of the kine table (${n(kine.uncompactedRows)} of ${n(kine.rowCount)} rows) is old versions that compaction would delete.`,
+        null,
+      );
   }
   const freelistRatio = checks.pageCount && checks.freelistCount !== null ? checks.freelistCount / checks.pageCount : null;
   if (freelistRatio !== null && freelistRatio > 0.5 && (db.bytes ?? 0) > 50e6)
-    add("warning", "mostly_free", `${Math.round(freelistRatio * 100)} % of state.db (${mb(db.bytes ?? 0)}) is free pages: compaction freed them but the file never shrinks.`, "With k3s stopped: sqlite3 state.db 'VACUUM' (or restore a Lifeboat backup, which is compact).");
+    add(
+      "warning",
+      "mostly_free",
+      `${Math.round(freelistRatio * 100)} % of state.db (${mb(db.bytes ?? 0)}) is free pages: compaction freed them but the file never shrinks.`,
+      "With k3s stopped: sqlite3 state.db 'VACUUM' (or restore a Lifeboat backup, which is compact).",
+    );
   if (wal.exists && (wal.bytes ?? 0) > Math.max(100e6, db.bytes ?? 0))
-    add("warning", "wal_large", `The WAL is ${mb(wal.bytes ?? 0)}, larger than it should ever get: checkpoints are not completing.`, "A long-running reader blocks checkpoints; restarting k3s checkpoints the WAL.");
+    add(
+      "warning",
+      "wal_large",
+      `The WAL is ${mb(wal.bytes ?? 0)}, larger than it should ever get: checkpoints are not completing.`,
+      "A long-running reader blocks checkpoints; restarting k3s checkpoints the WAL.",
+    );
 
   const ownership = inspectDatastoreOwnership(cfg);
-  for (const e of ownership) if (!e.ok && e.problem) add("warning", e.exists ? "owner_or_mode" : "missing_file", e.problem + (e.path === cfg.tokenPath && !e.exists ? ": a restore needs the token that encrypted the datastore" : ""), e.fix);
+  for (const e of ownership)
+    if (!e.ok && e.problem)
+      add(
+        "warning",
+        e.exists ? "owner_or_mode" : "missing_file",
+        e.problem + (e.path === cfg.tokenPath && !e.exists ? ": a restore needs the token that encrypted the datastore" : ""),
+        e.fix,
+      );
 
   const disk = await diskSpace(await stagingParent(cfg), cfg.serverDir, (db.bytes ?? 0) + (wal.bytes ?? 0));
-  if (!disk.enoughForStaging) add("warning", "disk_space", `Only ${mb(disk.freeBytes)} free in ${disk.stagingDir}; staging a restore of this database needs about ${mb(disk.neededForStaging)}.`, "Free disk space, or point LIFEBOAT_STATE_DIR at a disk with room (on the same filesystem as the server dir).");
-  if (!disk.sameFilesystemAsServer) add("warning", "staging_other_fs", `Staging (${disk.stagingDir}) is not on the server dir's filesystem, so the swap cannot be an atomic rename.`, null);
+  if (!disk.enoughForStaging)
+    add(
+      "warning",
+      "disk_space",
+      `Only ${mb(disk.freeBytes)} free in ${disk.stagingDir}; staging a restore of this database needs about ${mb(disk.neededForStaging)}.`,
+      "Free disk space, or point LIFEBOAT_STATE_DIR at a disk with room (on the same filesystem as the server dir).",
+    );
+  if (!disk.sameFilesystemAsServer)
+    add("warning", "staging_other_fs", `Staging (${disk.stagingDir}) is not on the server dir's filesystem, so the swap cannot be an atomic rename.`, null);
 
   const k3s = await k3sState(cfg.k3sStatusCmd, cfg.dbPath);
-  if (!k3s.present) add("warning", "k3s_missing", `The k3s service was not found (\`${cfg.k3sStatusCmd}\`).`, "Install k3s, or set LIFEBOAT_K3S_STATUS_CMD / _START_CMD / _STOP_CMD for how k3s runs here.");
+  if (!k3s.present)
+    add(
+      "warning",
+      "k3s_missing",
+      `The k3s service was not found (\`${cfg.k3sStatusCmd}\`).`,
+      "Install k3s, or set LIFEBOAT_K3S_STATUS_CMD / _START_CMD / _STOP_CMD for how k3s runs here.",
+    );
   else if (!k3s.running) add("warning", "k3s_not_running", `k3s is not running (${k3s.state}).`, cfg.k3sStartCmd);
 
   const pending = await findPendingRestore(cfg).catch(() => null);
-  if (pending) add("warning", "restore_pending", `Restore ${pending.id} is ${pending.status === "awaiting-confirmation" ? "staged and waiting for confirmation" : `not finished (${pending.phase})`}.`, `lifeboat-agent restore --status ${pending.id}`);
+  if (pending)
+    add(
+      "warning",
+      "restore_pending",
+      `Restore ${pending.id} is ${pending.status === "awaiting-confirmation" ? "staged and waiting for confirmation" : `not finished (${pending.phase})`}.`,
+      `lifeboat-agent restore --status ${pending.id}`,
+    );
 
   const order = { critical: 0, warning: 1, ok: 2 } as const;
   reasons.sort((a, b) => order[a.level] - order[b.level]);

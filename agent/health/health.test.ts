@@ -110,7 +110,9 @@ describe("GET /health on a live database", () => {
       expect(quick.integrityCheck?.at).toBe(full.integrityCheck?.at);
       expect(existsSync(path.join(deps.config.stateDir, "health", "last-integrity.json"))).toBe(true);
       // The checks ran on copies that are gone again.
-      const leftovers = existsSync(path.join(deps.config.stateDir, "health")) ? (await import("node:fs")).readdirSync(path.join(deps.config.stateDir, "health")) : [];
+      const leftovers = existsSync(path.join(deps.config.stateDir, "health"))
+        ? (await import("node:fs")).readdirSync(path.join(deps.config.stateDir, "health"))
+        : [];
       expect(leftovers).toEqual(["last-integrity.json"]);
     } finally {
       await app.close();

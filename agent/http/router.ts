@@ -61,9 +61,7 @@ export function safeEqual(a: string, b: string): boolean {
  */
 export class Router {
   private routes: CompiledRoute[] = [];
-  constructor(
-    private readonly opts: { token?: string; log: Logger; validateResponses?: boolean },
-  ) {}
+  constructor(private readonly opts: { token?: string; log: Logger; validateResponses?: boolean }) {}
 
   add<B, Q>(def: RouteDef<B, Q>): void {
     const keys: string[] = [];

@@ -107,7 +107,11 @@ export class JobRegistry {
         Object.assign(job, { state: "succeeded", result: result ?? null, finishedAt: now() });
       } catch (err) {
         for (const s of job.steps) if (s.state === "running") Object.assign(s, { state: "failed", finishedAt: now() });
-        Object.assign(job, { state: "failed", error: opts.describeError ? opts.describeError(err) : (err as Error)?.message ?? String(err), finishedAt: now() });
+        Object.assign(job, {
+          state: "failed",
+          error: opts.describeError ? opts.describeError(err) : ((err as Error)?.message ?? String(err)),
+          finishedAt: now(),
+        });
       } finally {
         this.running.delete(opts.group);
       }

@@ -27,10 +27,10 @@ describe("bootstrap data (k3s encrypt.go format)", () => {
   });
   it("round-trips with the right token and refuses another", () => {
     const token = "K10deadbeef::server:password123";
-    const sealed = encryptBootstrap(token, Buffer.from("{\"ServerCA\":{}}"));
+    const sealed = encryptBootstrap(token, Buffer.from('{"ServerCA":{}}'));
     expect(sealed.toString()).toMatch(/^[0-9a-f]{16}:[A-Za-z0-9+/=]+$/);
     // The same password part under a different CA hash still opens it: k3s keys by the password only.
-    expect(decryptBootstrap("K10other::server:password123", sealed).toString()).toBe("{\"ServerCA\":{}}");
+    expect(decryptBootstrap("K10other::server:password123", sealed).toString()).toBe('{"ServerCA":{}}');
     expect(() => decryptBootstrap("K10deadbeef::server:wrong", sealed)).toThrow();
     expect(bootstrapKey(token)).toMatch(/^\/bootstrap\/[0-9a-f]{12}$/);
     expect(bootstrapKey(token)).toBe(bootstrapKey("password123"));

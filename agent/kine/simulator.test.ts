@@ -14,9 +14,9 @@ describe("KineSimulator", () => {
     const db = openKineDb(path.join(tmp(), "state.db"));
     const sim = new KineSimulator(db, { seed: 5 });
     db.transaction(() => sim.seed())();
-    const liveEvents = db.prepare(
-      "SELECT COUNT(*) FROM kine WHERE id IN (SELECT MAX(id) FROM kine WHERE name LIKE '/registry/events/%' GROUP BY name) AND deleted = 0",
-    ).pluck();
+    const liveEvents = db
+      .prepare("SELECT COUNT(*) FROM kine WHERE id IN (SELECT MAX(id) FROM kine WHERE name LIKE '/registry/events/%' GROUP BY name) AND deleted = 0")
+      .pluck();
     const rows = db.prepare("SELECT COUNT(*) FROM kine").pluck();
     const samples: { round: number; rows: number; events: number }[] = [];
     // Rounds of ~5 minutes (150 ticks of 2 s), each followed by kine's compaction, like the generator's "healthy".

@@ -128,17 +128,26 @@ export class KineSimulator {
     if (this.keys.has("compact_rev_key")) return;
     this.put("compact_rev_key", Buffer.alloc(0));
     const bootstrap = JSON.stringify({
-      ServerCA: { timestamp: "2024-12-01T00:00:00Z", content: Buffer.from("-----BEGIN CERTIFICATE-----\nfake server CA\n-----END CERTIFICATE-----\n").toString("base64") },
-      ServerCAKey: { timestamp: "2024-12-01T00:00:00Z", content: Buffer.from("-----BEGIN EC PRIVATE KEY-----\nfake\n-----END EC PRIVATE KEY-----\n").toString("base64") },
+      ServerCA: {
+        timestamp: "2024-12-01T00:00:00Z",
+        content: Buffer.from("-----BEGIN CERTIFICATE-----\nfake server CA\n-----END CERTIFICATE-----\n").toString("base64"),
+      },
+      ServerCAKey: {
+        timestamp: "2024-12-01T00:00:00Z",
+        content: Buffer.from("-----BEGIN EC PRIVATE KEY-----\nfake\n-----END EC PRIVATE KEY-----\n").toString("base64"),
+      },
     });
     this.put(bootstrapKey(this.token), encryptBootstrap(this.token, Buffer.from(bootstrap)));
-    for (const ns of ["default", "kube-system", "kube-public", "kube-node-lease", "apps", "monitoring"]) this.put(`/registry/namespaces/${ns}`, this.value("Namespace", ns, 300));
+    for (const ns of ["default", "kube-system", "kube-public", "kube-node-lease", "apps", "monitoring"])
+      this.put(`/registry/namespaces/${ns}`, this.value("Namespace", ns, 300));
     for (const n of this.nodes) {
       this.put(`/registry/minions/${n}`, this.value("Node", n, 4500));
       this.put(`/registry/leases/kube-node-lease/${n}`, this.value("Lease", n, 350));
     }
-    for (const l of ["kube-controller-manager", "kube-scheduler", "k3s", "k3s-etcd"]) this.put(`/registry/leases/kube-system/${l}`, this.value("Lease", l, 400));
-    for (let i = 0; i < 12; i++) this.put(`/registry/configmaps/apps/config-${i}`, this.value("ConfigMap", `config-${i}`, 600 + Math.floor(this.rand() * 6000)));
+    for (const l of ["kube-controller-manager", "kube-scheduler", "k3s", "k3s-etcd"])
+      this.put(`/registry/leases/kube-system/${l}`, this.value("Lease", l, 400));
+    for (let i = 0; i < 12; i++)
+      this.put(`/registry/configmaps/apps/config-${i}`, this.value("ConfigMap", `config-${i}`, 600 + Math.floor(this.rand() * 6000)));
     for (let i = 0; i < 8; i++) this.put(`/registry/secrets/apps/secret-${i}`, this.value("Secret", `secret-${i}`, 900));
     for (let i = 0; i < 6; i++) {
       this.put(`/registry/deployments/apps/app-${i}`, this.value("Deployment", `app-${i}`, 2500));
@@ -214,10 +223,12 @@ export class KineSimulator {
     let deleted = 0;
     while (from < upTo) {
       const batchEnd = Math.min(from + 1000, upTo);
-      this.db.transaction(() => {
-        deleted += this.compactStmt.run(batchEnd, batchEnd).changes;
-        this.setCompactRev.run(batchEnd);
-      }).immediate();
+      this.db
+        .transaction(() => {
+          deleted += this.compactStmt.run(batchEnd, batchEnd).changes;
+          this.setCompactRev.run(batchEnd);
+        })
+        .immediate();
       from = batchEnd;
     }
     return deleted;

@@ -27,7 +27,9 @@ const sqlIsZero = (v: unknown) => v === 0;
  */
 function referenceStats(db: Database.Database, file: string, top = 10): KineStats {
   const rows = db
-    .prepare("SELECT id, name, deleted, prev_revision AS prev, IFNULL(length(value), 0) + IFNULL(length(old_value), 0) AS bytes FROM kine NOT INDEXED ORDER BY id")
+    .prepare(
+      "SELECT id, name, deleted, prev_revision AS prev, IFNULL(length(value), 0) + IFNULL(length(old_value), 0) AS bytes FROM kine NOT INDEXED ORDER BY id",
+    )
     .all() as Row[];
   const pageSize = db.pragma("page_size", { simple: true }) as number;
   const pageCount = db.pragma("page_count", { simple: true }) as number;
@@ -71,7 +73,9 @@ describe("readKineStats gives the numbers of their plain definitions", () => {
     const file = path.join(tmp(), "state.db");
     generateKineDb(file, { targetBytes: 1_500_000, compaction: "stuck-after-healthy", seed: 31 });
     const db = new Database(file);
-    const ins = db.prepare("INSERT INTO kine (name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    const ins = db.prepare(
+      "INSERT INTO kine (name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    );
     const maxId = db.prepare("SELECT MAX(id) FROM kine").pluck().get() as number;
     db.transaction(() => {
       ins.run("gap-900001", 0, 0, 0, 0, 0, null, null);
@@ -110,7 +114,9 @@ describe("readKineStats gives the numbers of their plain definitions", () => {
   it("on an empty kine table", () => {
     const file = path.join(tmp(), "state.db");
     const db = new Database(file);
-    db.exec("CREATE TABLE kine (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, created INTEGER, deleted INTEGER, create_revision INTEGER, prev_revision INTEGER, lease INTEGER, value BLOB, old_value BLOB)");
+    db.exec(
+      "CREATE TABLE kine (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, created INTEGER, deleted INTEGER, create_revision INTEGER, prev_revision INTEGER, lease INTEGER, value BLOB, old_value BLOB)",
+    );
     expect(readKineStats(db, file)).toEqual(referenceStats(db, file));
     expect(readKineStats(db, file).rowCount).toBe(0);
     db.close();

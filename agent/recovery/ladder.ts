@@ -40,7 +40,11 @@ function measure(file: string): Outcome {
     const check = runCheck(db, "integrity_check", 10);
     const integrity = check.ok ? "ok" : check.messages.join("; ");
     if (!hasKineTable(db)) return { rows: 0, revisions: null, integrity };
-    const r = db.prepare("SELECT COUNT(*) AS n, MIN(id) AS lo, MAX(id) AS hi FROM kine NOT INDEXED").get() as { n: number; lo: number | null; hi: number | null };
+    const r = db.prepare("SELECT COUNT(*) AS n, MIN(id) AS lo, MAX(id) AS hi FROM kine NOT INDEXED").get() as {
+      n: number;
+      lo: number | null;
+      hi: number | null;
+    };
     return { rows: r.n, revisions: r.n ? { min: r.lo!, max: r.hi! } : null, integrity };
   } finally {
     db.close();
@@ -120,7 +124,12 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
     const r = await fn();
     r.millis = Math.round(performance.now() - t0);
     report.rungs.push(r);
-    job.detail(name, r.state === "skipped" ? `skipped: ${r.skippedReason}` : `${r.state}${r.rows !== null ? `: ${n(r.rows)} rows` : ""}${r.integrity && r.integrity !== "ok" ? "; integrity_check fails" : ""}`);
+    job.detail(
+      name,
+      r.state === "skipped"
+        ? `skipped: ${r.skippedReason}`
+        : `${r.state}${r.rows !== null ? `: ${n(r.rows)} rows` : ""}${r.integrity && r.integrity !== "ok" ? "; integrity_check fails" : ""}`,
+    );
     save();
     return r;
   };
@@ -135,7 +144,8 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
     await copyFile(sourcePath, original);
     const walStat = await stat(`${sourcePath}-wal`).catch(() => null);
     const notes: string[] = [];
-    if (holders.length) notes.push(`k3s (pid ${holders.map((h) => h.pid).join(", ")}) had the database open: the copy may be torn; stop k3s for a faithful copy.`);
+    if (holders.length)
+      notes.push(`k3s (pid ${holders.map((h) => h.pid).join(", ")}) had the database open: the copy may be torn; stop k3s for a faithful copy.`);
     await copyFile(original, work);
     if (walStat && walStat.size > 0) {
       report.wal.present = true;
@@ -164,10 +174,13 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
       const aloneOk = !("error" in alone) && alone.integrity === "ok";
       if (!appliedOk && aloneOk) {
         report.wal.foreign = true;
-        report.wal.note = "state.db passes integrity_check on its own but not with the WAL next to it: the WAL belongs to another copy of the database (or holds the damage). The rungs work on the file alone.";
+        report.wal.note =
+          "state.db passes integrity_check on its own but not with the WAL next to it: the WAL belongs to another copy of the database (or holds the damage). The rungs work on the file alone.";
       } else {
         report.wal.foreign = appliedOk && aloneOk ? false : null;
-        report.wal.note = appliedOk ? "The WAL was applied to the copy (it holds the newest writes)." : "The WAL was applied to the copy; the result is damaged, and so is the file alone.";
+        report.wal.note = appliedOk
+          ? "The WAL was applied to the copy (it holds the newest writes)."
+          : "The WAL was applied to the copy; the result is damaged, and so is the file alone.";
         if (!("error" in applied)) await copyFile(withWal, work);
         else report.wal.note = `The WAL could not be applied (${applied.error}); the rungs work on the file alone.`;
       }
@@ -189,7 +202,13 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   const integrity = await timed("integrity", async () => {
     const m = tryMeasure(work);
     if ("error" in m) return rung("integrity", { state: "failed", error: m.error, integrity: m.error });
-    return rung("integrity", { state: m.integrity === "ok" ? "ok" : "failed", rows: m.rows, revisions: m.revisions, integrity: m.integrity, output: m.integrity === "ok" ? work : null });
+    return rung("integrity", {
+      state: m.integrity === "ok" ? "ok" : "failed",
+      rows: m.rows,
+      revisions: m.revisions,
+      integrity: m.integrity,
+      output: m.integrity === "ok" ? work : null,
+    });
   });
 
   // 3. .dump through the sqlite3 shell, with the ROLLBACK fix.
@@ -201,7 +220,12 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
     const res = await dumpInto(work, out);
     const m = tryMeasure(out);
     if ("error" in m || m.rows === 0)
-      return rung("dump", { state: "failed", rows: 0, error: res.dumpStderr.split("\n")[0] || ("error" in m ? m.error : "the dump held no kine rows"), output: null });
+      return rung("dump", {
+        state: "failed",
+        rows: 0,
+        error: res.dumpStderr.split("\n")[0] || ("error" in m ? m.error : "the dump held no kine rows"),
+        output: null,
+      });
     ensureKineSchema(out);
     const m2 = measure(out);
     return rung("dump", {
@@ -210,7 +234,9 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
       revisions: m2.revisions,
       integrity: m2.integrity,
       output: out,
-      note: res.hadErrors ? "The dump hit damage and ended in \"ROLLBACK; -- due to errors\"; it was imported with COMMIT instead, keeping every row it could read." : null,
+      note: res.hadErrors
+        ? 'The dump hit damage and ended in "ROLLBACK; -- due to errors"; it was imported with COMMIT instead, keeping every row it could read.'
+        : null,
     });
   });
 
@@ -234,7 +260,13 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
         db.close();
       }
       const m = measure(out);
-      return rung("recover", { state: m.integrity === "ok" && m.rows > 0 ? "ok" : "failed", rows: m.rows, revisions: m.revisions, integrity: m.integrity, output: out });
+      return rung("recover", {
+        state: m.integrity === "ok" && m.rows > 0 ? "ok" : "failed",
+        rows: m.rows,
+        revisions: m.revisions,
+        integrity: m.integrity,
+        output: out,
+      });
     } catch (err) {
       return rung("recover", { state: "failed", error: `${(err as Error).message}${res.recoverStderr ? ` (${res.recoverStderr.split("\n")[0]})` : ""}` });
     }
@@ -317,7 +349,10 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   }
   compareRung.millis = Math.round(performance.now() - t0);
   report.rungs.push(compareRung);
-  job.detail("compare", compareRung.state === "skipped" ? `skipped: ${compareRung.skippedReason}` : compareRung.note ?? compareRung.error ?? compareRung.state);
+  job.detail(
+    "compare",
+    compareRung.state === "skipped" ? `skipped: ${compareRung.skippedReason}` : (compareRung.note ?? compareRung.error ?? compareRung.state),
+  );
 
   report.recommendation = recommend(report);
   report.finishedAt = new Date().toISOString();
@@ -337,7 +372,8 @@ function recommend(r: RecoveryReport): string {
   const rows = `${n(r.best.rows)} rows${r.best.revisions ? ` (revisions ${n(r.best.revisions.min)}–${n(r.best.revisions.max)})` : ""}`;
   const restoreIt = `\`lifeboat-agent restore recovery:${r.id}\``;
   const d = r.comparison.diff;
-  if (!d) return `The ${r.best.rung} rung recovered ${rows}. No backup was compared${r.comparison.error ? ` (${r.comparison.error})` : ""}; restore it with ${restoreIt} if that is all you have.`;
+  if (!d)
+    return `The ${r.best.rung} rung recovered ${rows}. No backup was compared${r.comparison.error ? ` (${r.comparison.error})` : ""}; restore it with ${restoreIt} if that is all you have.`;
   const onlyRecovered = d.objectsLost;
   const onlyBackup = d.byType.filter((t) => t.type !== "leases" && t.type !== "events").reduce((s, t) => s + t.onlyInCandidate, 0);
   if (onlyBackup === 0 && onlyRecovered > 0)

@@ -43,7 +43,11 @@ afterAll(async () => {
 });
 
 const call = async (method: string, p: string, body?: unknown) => {
-  const res = await fetch(url + p, { method, headers: { authorization: "Bearer rec-token", "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(url + p, {
+    method,
+    headers: { authorization: "Bearer rec-token", "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, json: await res.json() };
 };
 
@@ -67,7 +71,12 @@ describe("POST /recoveries, GET /recoveries[/:id]", () => {
 
   it("one datastore job at a time: recoveries and restores answer 409 naming the running job", async () => {
     let release!: () => void;
-    const held = app.deps.jobs.start({ type: "restore", group: "datastore", steps: [{ name: "stage", label: "Stage" }], run: () => new Promise<void>((r) => (release = r)) });
+    const held = app.deps.jobs.start({
+      type: "restore",
+      group: "datastore",
+      steps: [{ name: "stage", label: "Stage" }],
+      run: () => new Promise<void>((r) => (release = r)),
+    });
     try {
       for (const [p, body] of [
         ["/recoveries", {}],

@@ -151,7 +151,9 @@ function isKineShape(types: number[]): boolean {
 
 /** kine's CREATE TABLE and its CREATE INDEX statements (from the one copy of kine's schema). */
 function kineSchemaStatements(): string[] {
-  return KINE_SCHEMA_SQL.split(";").map((s) => s.trim()).filter(Boolean);
+  return KINE_SCHEMA_SQL.split(";")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -381,7 +383,16 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
         }
         if (!v) continue;
         for (const p of chain) overflowClaims[p]++;
-        candidates.push({ id: cell.rowid, name: v[1] as string, deleted: Number(v[3]) !== 0, prevRevision: Number(v[5]), page: n, cell: i, reachable: false, overflow: chain });
+        candidates.push({
+          id: cell.rowid,
+          name: v[1] as string,
+          deleted: Number(v[3]) !== 0,
+          prevRevision: Number(v[5]),
+          page: n,
+          cell: i,
+          reachable: false,
+          overflow: chain,
+        });
       }
       leafRanges.set(n, range);
     }
@@ -475,7 +486,9 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
       prev.anyReachable ||= c.reachable;
       // compact_rev_key is the one row kine updates in place: the highest compact revision is the newest copy.
       const better =
-        c.name === "compact_rev_key" && prev.best.name === "compact_rev_key" && s >= 2 && prev.score >= 2 ? c.prevRevision > prev.best.prevRevision : s > prev.score;
+        c.name === "compact_rev_key" && prev.best.name === "compact_rev_key" && s >= 2 && prev.score >= 2
+          ? c.prevRevision > prev.best.prevRevision
+          : s > prev.score;
       if (better) Object.assign(prev, { best: c, score: s });
     }
     let onFreePages = 0;
@@ -548,7 +561,9 @@ export async function salvageKineDatabase(file: string, outFile: string, opts: {
       // Indexes first: filling them while rows go in (in rowid order) costs no more than building
       // them afterwards (each CREATE INDEX scans the whole table again).
       for (const stmt of kineSchemaStatements()) db.exec(stmt);
-      const insert = db.prepare("INSERT INTO kine (id, name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      const insert = db.prepare(
+        "INSERT INTO kine (id, name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      );
       // Overflowing rows are put together in one reused buffer: SQLite copies what it is given.
       let scratch = Buffer.allocUnsafe(1 << 16);
       db.exec("BEGIN");

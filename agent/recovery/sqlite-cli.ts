@@ -128,7 +128,12 @@ function pipeShell(src: string, command: ".dump" | ".recover", dest: string, thr
 /** `sqlite3 <src> .dump | sqlite3 <dest>` with the ROLLBACK fix. Never rejects. */
 export async function dumpInto(src: string, dest: string): Promise<DumpResult> {
   let hadErrors = false;
-  const r = await pipeShell(src, ".dump", dest, fixDumpTail(() => (hadErrors = true)));
+  const r = await pipeShell(
+    src,
+    ".dump",
+    dest,
+    fixDumpTail(() => (hadErrors = true)),
+  );
   return { hadErrors, dumpStderr: r.producerStderr, importStderr: r.importStderr };
 }
 

@@ -242,7 +242,8 @@ export function decodeRecordBody(rec: Buffer, types: number[], bodyStart: number
         const size = serialTypeSize(t);
         const bytes = rec.subarray(off, off + size);
         off += size;
-        if (t & 1) out[i] = encoding === 1 ? bytes.toString("utf8") : encoding === 2 ? bytes.toString("utf16le") : Buffer.from(bytes).swap16().toString("utf16le");
+        if (t & 1)
+          out[i] = encoding === 1 ? bytes.toString("utf8") : encoding === 2 ? bytes.toString("utf16le") : Buffer.from(bytes).swap16().toString("utf16le");
         else out[i] = bytes;
       }
     }

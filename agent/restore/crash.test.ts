@@ -41,7 +41,9 @@ beforeAll(async () => {
   // A Lifeboat set made by the backup pipeline, in a directory store (LIFEBOAT_BACKUP_DIR).
   const source = makeTestServer(path.join(work, "source"), { seed: 61, marker: "marker-NEW" });
   sourceToken = source.token;
-  const deps = makeDeps(loadAgentConfig({ ...agentEnvFor(source), LIFEBOAT_BACKUP_DIR: backupDir, LIFEBOAT_PASSPHRASE_FILE: passFile }), { logDestination: pino.destination("/dev/null") });
+  const deps = makeDeps(loadAgentConfig({ ...agentEnvFor(source), LIFEBOAT_BACKUP_DIR: backupDir, LIFEBOAT_PASSPHRASE_FILE: passFile }), {
+    logDestination: pino.destination("/dev/null"),
+  });
   const { startBackupJob } = await import("../backup/run-backup");
   const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: true }, "cli").done;
   expect(job.state, job.error ?? "").toBe("succeeded");
@@ -91,18 +93,26 @@ async function serve(server: TestServer, extra: Record<string, string> = {}): Pr
 }
 
 async function call(a: Agent, method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(a.url + p, { method, headers: { authorization: `Bearer ${AGENT_TOKEN}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(a.url + p, {
+    method,
+    headers: { authorization: `Bearer ${AGENT_TOKEN}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }
 
 async function settled(a: Agent, id: string): Promise<RestoreRecord> {
-  return waitFor(async () => {
-    const r = await call(a, "GET", `/restores/${id}`);
-    if (r.status !== 200) return undefined;
-    const rec = RestoreRecord.parse(r.json);
-    return rec.status === "running" || rec.status === "rolling-back" ? undefined : rec;
-  }, 90_000, `restore ${id} to settle`);
+  return waitFor(
+    async () => {
+      const r = await call(a, "GET", `/restores/${id}`);
+      if (r.status !== 200) return undefined;
+      const rec = RestoreRecord.parse(r.json);
+      return rec.status === "running" || rec.status === "rolling-back" ? undefined : rec;
+    },
+    90_000,
+    `restore ${id} to settle`,
+  );
 }
 
 /** Directories holding a state.db, with which marker each database carries. */

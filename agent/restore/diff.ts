@@ -136,10 +136,18 @@ export function diffKineDatabases(
       const idx = e.examples.map((_, i) => i).sort((a, b) => order[b] - order[a]);
       return { ...e, examples: idx.slice(0, 20).map((i) => e.examples[i]) };
     })
-    .sort((a, b) => Number(CHURN.has(a.type)) - Number(CHURN.has(b.type)) || b.onlyInCurrent + b.changed + b.onlyInCandidate - (a.onlyInCurrent + a.changed + a.onlyInCandidate) || a.type.localeCompare(b.type));
+    .sort(
+      (a, b) =>
+        Number(CHURN.has(a.type)) - Number(CHURN.has(b.type)) ||
+        b.onlyInCurrent + b.changed + b.onlyInCandidate - (a.onlyInCurrent + a.changed + a.onlyInCandidate) ||
+        a.type.localeCompare(b.type),
+    );
 
   const when = opts.candidateTakenAt ? `${opts.candidateTakenAt.toISOString().slice(0, 16).replace("T", " ")} UTC` : `revision ${cand.side.currentRevision}`;
-  const lostParts = types.filter((t) => !CHURN.has(t.type)).map((t) => ({ t, n: t.onlyInCurrent + t.changed })).filter((x) => x.n > 0);
+  const lostParts = types
+    .filter((t) => !CHURN.has(t.type))
+    .map((t) => ({ t, n: t.onlyInCurrent + t.changed }))
+    .filter((x) => x.n > 0);
   const backParts = types.filter((t) => !CHURN.has(t.type) && t.onlyInCandidate > 0);
   let summary =
     lost === 0

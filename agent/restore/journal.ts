@@ -151,7 +151,8 @@ export async function listJournals(cfg: Pick<AgentConfig, "stateDir">): Promise<
 
 /** A restore that is running, waiting for confirmation, or was interrupted (at most one matters). */
 export async function findPendingRestore(cfg: Pick<AgentConfig, "stateDir">): Promise<RestoreJournal | null> {
-  for (const j of await listJournals(cfg)) if (j.kind === "restore" && (j.status === "running" || j.status === "awaiting-confirmation" || j.status === "rolling-back")) return j;
+  for (const j of await listJournals(cfg))
+    if (j.kind === "restore" && (j.status === "running" || j.status === "awaiting-confirmation" || j.status === "rolling-back")) return j;
   return null;
 }
 
@@ -208,11 +209,11 @@ export function createJournal(opts: {
 export function describeTarget(j: RestoreJournal): string {
   const aside = j.asideDir ? ` The previous database is kept in ${j.asideDir}.` : "";
   if (j.status === "rolled-back") return `The previous database is back in place; the restored one is kept in ${j.rollback?.restoredAside}.`;
-  if (j.status === "rolling-back")
-    return `A rollback is under way (${j.rollback?.phase}); the agent finishes it when it restarts.${aside}`;
+  if (j.status === "rolling-back") return `A rollback is under way (${j.rollback?.phase}); the agent finishes it when it restarts.${aside}`;
   if (j.status === "cancelled") return "Nothing on the server changed; the staged files were removed.";
   if (!pastSwapBegin(j.phase)) {
-    if (j.k3sStopped && (j.status === "running" || j.phase === "stopping" || j.phase === "stopped")) return "Nothing on the server changed, but k3s was stopped.";
+    if (j.k3sStopped && (j.status === "running" || j.phase === "stopping" || j.phase === "stopped"))
+      return "Nothing on the server changed, but k3s was stopped.";
     return "Nothing on the server changed.";
   }
   if (j.status === "succeeded") return `The restored database is in place and k3s was started.${aside}`;

@@ -63,13 +63,21 @@ let n = 0;
 
 const silent = () => pino.destination("/dev/null");
 const s3Env = () => ({ AWS_S3_ENDPOINT: s3.endpoint, AWS_S3_BUCKET: "backups", AWS_S3_PATH: "sets", AWS_ACCESS_KEY_ID: KEY, AWS_SECRET_ACCESS_KEY: SECRET });
-const store = () => new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix: "sets", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
+const store = () =>
+  new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix: "sets", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
 const depsFor = (server: TestServer, extra: Record<string, string> = {}): AgentDeps =>
-  makeDeps(loadAgentConfig({ ...agentEnvFor(server), ...s3Env(), LIFEBOAT_PASSPHRASE_FILE: passFile, LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}`, ...extra }), { logDestination: silent() });
+  makeDeps(loadAgentConfig({ ...agentEnvFor(server), ...s3Env(), LIFEBOAT_PASSPHRASE_FILE: passFile, LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}`, ...extra }), {
+    logDestination: silent(),
+  });
 
 /** A target server with its own database and marker, files owned by 1234:1234, k3s running. */
 function target(opts: { sameTokenAsSource?: boolean; start?: boolean } = {}): TestServer {
-  const t = makeTestServer(path.join(work, `target-${++n}`), { seed: 100 + n, marker: `marker-T${n}`, owner: OTHER, token: opts.sameTokenAsSource ? source.token : undefined });
+  const t = makeTestServer(path.join(work, `target-${++n}`), {
+    seed: 100 + n,
+    marker: `marker-T${n}`,
+    owner: OTHER,
+    token: opts.sameTokenAsSource ? source.token : undefined,
+  });
   if (opts.start !== false) {
     runK3s(t, "start");
     running.push(t);
@@ -140,15 +148,23 @@ afterAll(async () => {
 });
 
 async function http(base: string, method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(base + p, { method, headers: { authorization: "Bearer agent-token", "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(base + p, {
+    method,
+    headers: { authorization: "Bearer agent-token", "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }
 async function waitJob(base: string, id: string): Promise<Job> {
-  return waitFor(async () => {
-    const j = Job.parse((await http(base, "GET", `/jobs/${id}`)).json);
-    return j.state === "running" ? undefined : j;
-  }, 120_000, `job ${id}`);
+  return waitFor(
+    async () => {
+      const j = Job.parse((await http(base, "GET", `/jobs/${id}`)).json);
+      return j.state === "running" ? undefined : j;
+    },
+    120_000,
+    `job ${id}`,
+  );
 }
 
 describe("restore from a Lifeboat backup through the HTTP API (the wizard's path)", () => {
@@ -167,13 +183,26 @@ describe("restore from a Lifeboat backup through the HTTP API (the wizard's path
       expect(staged.bytesTotal).toBeGreaterThan(0);
 
       const waiting = RestoreRecord.parse((await http(url, "GET", `/restores/${restoreId}`)).json);
-      expect(waiting).toMatchObject({ status: "awaiting-confirmation", canConfirm: true, canCancel: true, canRollback: false, targetState: "Nothing on the server changed." });
+      expect(waiting).toMatchObject({
+        status: "awaiting-confirmation",
+        canConfirm: true,
+        canCancel: true,
+        canRollback: false,
+        targetState: "Nothing on the server changed.",
+      });
       expect(waiting.sourceDescription).toContain(lifeboat.keys.files);
-      expect(waiting.verification).toMatchObject({ integrity: { ok: true }, looksLikeKine: true, token: { source: "archive", fits: true }, staged: { token: true } });
+      expect(waiting.verification).toMatchObject({
+        integrity: { ok: true },
+        looksLikeKine: true,
+        token: { source: "archive", fits: true },
+        staged: { token: true },
+      });
       // The preview: the live database has objects the backup lacks (its marker, among others).
       expect(waiting.diff!.byType.find((x) => x.type === "configmaps")!.examples).toContain(`lifeboat-test/${t.marker}`);
       expect(waiting.diff!.objectsLost).toBeGreaterThan(0);
-      expect(waiting.diff!.summary).toMatch(/^Restoring this backup loses \d+ objects? created or changed after \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC: .*configmap/);
+      expect(waiting.diff!.summary).toMatch(
+        /^Restoring this backup loses \d+ objects? created or changed after \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC: .*configmap/,
+      );
       // Staging changed nothing on the server, and k3s kept running.
       expect(treeState(t.serverDir, { skipDbContent: true })).toEqual(before);
       expect(runK3s(t, "status")).toBe("active");
@@ -221,7 +250,14 @@ describe("restore from a Lifeboat backup through the HTTP API (the wizard's path
 describe("restore from the seed CronJob's archives (real tar, zstd, gpg -c, sqlite3 .backup)", () => {
   it("the file archive (a live copy with its WAL), by the CLI with --yes: the WAL is replayed, nothing stale is left", async () => {
     const t = target({ sameTokenAsSource: true });
-    const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", ...agentEnvFor(t), ...s3Env(), LIFEBOAT_PASSPHRASE_FILE: passFile, LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}` };
+    const env = {
+      PATH: process.env.PATH!,
+      HOME: process.env.HOME ?? "/root",
+      ...agentEnvFor(t),
+      ...s3Env(),
+      LIFEBOAT_PASSPHRASE_FILE: passFile,
+      LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}`,
+    };
     const run = await runProcess(process.execPath, [BIN, "restore", `k3s_db_${SEED_STAMP}.tar.zst.gpg`, "--yes"], { env: env as unknown as NodeJS.ProcessEnv });
     expect(run.code, run.stderr).toBe(0);
     for (const secret of [PASSPHRASE, SECRET, source.token]) expect(run.stdout + run.stderr).not.toContain(secret);
@@ -235,7 +271,13 @@ describe("restore from the seed CronJob's archives (real tar, zstd, gpg -c, sqli
   it("the logical backup (state_<ts>.db.gpg), by set id, in one go", async () => {
     const t = target({ sameTokenAsSource: true });
     const deps = depsFor(t);
-    const { restoreId, done } = await startRestore(deps, { source: { kind: "backup", setId: `seed-${SEED_STAMP}` }, dryRun: false, include: { token: true, cred: false, tls: false }, confirm: true, compareWithLive: true });
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "backup", setId: `seed-${SEED_STAMP}` },
+      dryRun: false,
+      include: { token: true, cred: false, tls: false },
+      confirm: true,
+      compareWithLive: true,
+    });
     await done;
     const rec = getRestore(deps, restoreId);
     expect(rec.sourceDescription).toContain(`state_${SEED_STAMP}.db.gpg`);
@@ -248,7 +290,13 @@ describe("restore from the seed CronJob's archives (real tar, zstd, gpg -c, sqli
     const t = target(); // its own token: not the one that encrypted the backup's bootstrap data
     const before = treeState(t.serverDir, { skipDbContent: true });
     const deps = depsFor(t);
-    const { restoreId, done } = await startRestore(deps, { source: { kind: "backup", setId: `seed-${SEED_STAMP}` }, dryRun: false, include: { token: true, cred: false, tls: false }, confirm: true, compareWithLive: false });
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "backup", setId: `seed-${SEED_STAMP}` },
+      dryRun: false,
+      include: { token: true, cred: false, tls: false },
+      confirm: true,
+      compareWithLive: false,
+    });
     const job = await done;
     expect(job.state).toBe("failed");
     expect(job.error).toContain(TOKEN_MISMATCH);
@@ -271,7 +319,13 @@ describe("restore from a salvaged database, and the recovery's comparison with t
     expect(rec.state, rec.error ?? "").toBe("succeeded");
     const report = rec.result as RecoveryReport;
     expect(report.best?.rung).toBe("salvage");
-    const { restoreId, done } = await startRestore(deps, { source: { kind: "recovery", id: report.id }, dryRun: false, include: { token: true, cred: false, tls: false }, confirm: true, compareWithLive: true });
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "recovery", id: report.id },
+      dryRun: false,
+      include: { token: true, cred: false, tls: false },
+      confirm: true,
+      compareWithLive: true,
+    });
     running.push(t);
     await done;
     const r = getRestore(deps, restoreId);
@@ -283,7 +337,11 @@ describe("restore from a salvaged database, and the recovery's comparison with t
     expect(r.after).toMatchObject({ quickCheck: { ok: true }, ownershipOk: true, k3sState: "active" });
     expect(stat(t.dbPath)).toEqual({ ...OWNER, mode: "600" });
     // The damaged database is kept aside, byte for byte.
-    expect(readFileSync(path.join(r.asideDir!, "state.db")).subarray(0, 100).every((b) => b === 0)).toBe(true);
+    expect(
+      readFileSync(path.join(r.asideDir!, "state.db"))
+        .subarray(0, 100)
+        .every((b) => b === 0),
+    ).toBe(true);
   });
 
   it("tells what the recovered database has that the newest Lifeboat backup lacks", async () => {
@@ -318,7 +376,13 @@ describe("restore from a salvaged database, and the recovery's comparison with t
 describe("bad input fails at staging with a clear error, and nothing changes", () => {
   async function expectNothingChanged(t: TestServer, deps: AgentDeps, source: Parameters<typeof startRestore>[1]["source"], message: RegExp): Promise<void> {
     const before = treeState(t.serverDir, { skipDbContent: true });
-    const { restoreId, done } = await startRestore(deps, { source, dryRun: false, include: { token: true, cred: false, tls: false }, confirm: true, compareWithLive: false });
+    const { restoreId, done } = await startRestore(deps, {
+      source,
+      dryRun: false,
+      include: { token: true, cred: false, tls: false },
+      confirm: true,
+      compareWithLive: false,
+    });
     const job = await done;
     expect(job.state).toBe("failed");
     expect(job.error).toMatch(message);
@@ -335,7 +399,12 @@ describe("bad input fails at staging with a clear error, and nothing changes", (
 
   it("a wrong passphrase", async () => {
     const t = target();
-    await expectNothingChanged(t, depsFor(t, { LIFEBOAT_PASSPHRASE_FILE: wrongPassFile }), { kind: "backup", setId: lifeboat.setId }, /The passphrase does not open .*LIFEBOAT_PASSPHRASE_FILE/);
+    await expectNothingChanged(
+      t,
+      depsFor(t, { LIFEBOAT_PASSPHRASE_FILE: wrongPassFile }),
+      { kind: "backup", setId: lifeboat.setId },
+      /The passphrase does not open .*LIFEBOAT_PASSPHRASE_FILE/,
+    );
   });
 
   it("a truncated archive", async () => {
@@ -361,7 +430,13 @@ describe("restore drill (dry run)", () => {
     const t = target();
     const before = treeState(t.serverDir, { skipDbContent: true });
     const deps = depsFor(t);
-    const { restoreId, done } = await startRestore(deps, { source: { kind: "backup", setId: lifeboat.setId }, dryRun: true, include: { token: true, cred: false, tls: false }, confirm: false, compareWithLive: true });
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "backup", setId: lifeboat.setId },
+      dryRun: true,
+      include: { token: true, cred: false, tls: false },
+      confirm: false,
+      compareWithLive: true,
+    });
     const job = await done;
     expect(job.type).toBe("drill");
     expect(job.state, job.error ?? "").toBe("succeeded");

@@ -49,7 +49,8 @@ async function rollbackFlow(ctx: Ctx): Promise<void> {
   if (rb.phase === "rollback:owned") {
     beginStep(ctx, "start", cfg.k3sStartCmd);
     const res = await runCommand(cfg.k3sStartCmd);
-    if (res.code !== 0) throw new RestoreFailure(`The previous database is back in place, but \`${cfg.k3sStartCmd}\` failed (${describeFailure(res)}). Look at k3s's log.`);
+    if (res.code !== 0)
+      throw new RestoreFailure(`The previous database is back in place, but \`${cfg.k3sStartCmd}\` failed (${describeFailure(res)}). Look at k3s's log.`);
     j.k3sStopped = false;
     advance("rollback:started");
   }
@@ -74,7 +75,9 @@ export function startRollback(deps: AgentDeps, id: string): StartedRestoreJob {
   const resuming = j.status === "rolling-back";
   if (!resuming && !recordOf(j).canRollback)
     throw new RestoreStateError(
-      j.done ? `Restore ${id} was marked done; its previous database is still in ${j.asideDir} if you need it.` : `Restore ${id} has nothing to roll back (it is ${j.status}, ${j.phase}).`,
+      j.done
+        ? `Restore ${id} was marked done; its previous database is still in ${j.asideDir} if you need it.`
+        : `Restore ${id} has nothing to roll back (it is ${j.status}, ${j.phase}).`,
     );
   const busy = deps.jobs.runningIn("datastore");
   if (busy) throw new JobRunningError(busy, "datastore");
@@ -84,7 +87,8 @@ export function startRollback(deps: AgentDeps, id: string): StartedRestoreJob {
     j.rollback = { phase: "rollback:begin", stamp, restoredAside: asidePath(cfg.serverDir, "db", "rolled-back", stamp), extraRolled: {} };
     j.status = "rolling-back";
     j.error = null;
-    for (const s of j.steps) if ((SWAP_STEPS as readonly string[]).includes(s.name)) Object.assign(s, { state: "pending", startedAt: null, finishedAt: null, detail: null });
+    for (const s of j.steps)
+      if ((SWAP_STEPS as readonly string[]).includes(s.name)) Object.assign(s, { state: "pending", startedAt: null, finishedAt: null, detail: null });
     j.history.push({ at: new Date().toISOString(), phase: "rollback:begin" });
     saveJournal(cfg, j);
   }

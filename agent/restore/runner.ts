@@ -39,7 +39,9 @@ export async function startRestore(deps: AgentDeps, req: StartRestoreRequest): P
   const kind = req.dryRun ? "drill" : "restore";
   refuseWhileBusy(deps);
   if (kind === "restore") {
-    const pending = (await listJournals(cfg)).find((x) => x.kind === "restore" && (x.status === "running" || x.status === "rolling-back" || x.status === "awaiting-confirmation"));
+    const pending = (await listJournals(cfg)).find(
+      (x) => x.kind === "restore" && (x.status === "running" || x.status === "rolling-back" || x.status === "awaiting-confirmation"),
+    );
     if (pending)
       throw new RestoreStateError(
         pending.status === "awaiting-confirmation"
@@ -122,7 +124,10 @@ export function confirmRestore(deps: AgentDeps, id: string, opts: { expectHost?:
   const j = mustLoad(cfg, id);
   if (opts.expectHost && opts.expectHost !== os.hostname())
     throw new RestoreStateError(`This agent runs on "${os.hostname()}", not "${opts.expectHost}": refusing to restore the wrong node.`);
-  if (!recordOf(j).canConfirm) throw new RestoreStateError(`Restore ${id} cannot be confirmed now (it is ${j.status}, ${j.phase}${stagingExists(j) ? "" : ", its staged files are gone"}).`);
+  if (!recordOf(j).canConfirm)
+    throw new RestoreStateError(
+      `Restore ${id} cannot be confirmed now (it is ${j.status}, ${j.phase}${stagingExists(j) ? "" : ", its staged files are gone"}).`,
+    );
   refuseWhileBusy(deps);
   const release = acquireDatastoreLock(cfg);
   j.status = "running";
@@ -152,7 +157,8 @@ export async function cancelRestore(deps: AgentDeps, id: string): Promise<Restor
 /** POST /restores/:id/done: the user keeps the restore; rollback is no longer offered (the moved-aside copy stays on disk). Throws RestoreNotFoundError or RestoreStateError. */
 export function markRestoreDone(deps: AgentDeps, id: string): RestoreRecord {
   const j = mustLoad(deps.config, id);
-  if (!recordOf(j).canMarkDone) throw new RestoreStateError(`Restore ${id} is ${j.status}${j.done ? " and already marked done" : ""}; only a succeeded restore can be marked done.`);
+  if (!recordOf(j).canMarkDone)
+    throw new RestoreStateError(`Restore ${id} is ${j.status}${j.done ? " and already marked done" : ""}; only a succeeded restore can be marked done.`);
   j.done = true;
   j.history.push({ at: new Date().toISOString(), phase: j.phase, note: "marked done" });
   saveJournal(deps.config, j);

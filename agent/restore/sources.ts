@@ -85,7 +85,8 @@ export async function resolveSource(deps: AgentDeps, source: RestoreSource): Pro
       const set = sets.find((s) => s.id === source.setId);
       if (!set) throw new SourceError(`There is no backup set ${source.setId} in ${store.description}. List the sets with \`lifeboat-agent list\`.`);
       const pick = DATA_PREFERENCE[set.format].map((k) => set.objects.find((o) => o.kind === k)).find(Boolean);
-      if (!pick) throw new SourceError(`Backup set ${source.setId} has no database archive (it holds ${set.objects.map((o) => o.kind).join(", ") || "nothing"}).`);
+      if (!pick)
+        throw new SourceError(`Backup set ${source.setId} has no database archive (it holds ${set.objects.map((o) => o.kind).join(", ") || "nothing"}).`);
       const tokenObj = pick.kind === "lifeboat-logical" ? set.objects.find((o) => o.kind === "lifeboat-token") : undefined;
       return {
         description: `backup set ${set.id}: ${pick.key}`,
@@ -96,24 +97,37 @@ export async function resolveSource(deps: AgentDeps, source: RestoreSource): Pro
     }
     case "object": {
       const parsed = parseObjectName(source.key);
-      if (!parsed) throw new SourceError(`${source.key} is not named like a backup object (k3s_db_<ts>.tar.zst.gpg, state_<ts>.db.gpg, lifeboat_<ts>_…), so its layout is unknown.`);
+      if (!parsed)
+        throw new SourceError(
+          `${source.key} is not named like a backup object (k3s_db_<ts>.tar.zst.gpg, state_<ts>.db.gpg, lifeboat_<ts>_…), so its layout is unknown.`,
+        );
       if (parsed.kind === "manifest" || parsed.kind === "lifeboat-token")
-        throw new SourceError(`${source.key} holds no database (it is the set's ${parsed.kind === "manifest" ? "manifest" : "token archive"}). Restore the set instead: ${parsed.setId}.`);
+        throw new SourceError(
+          `${source.key} holds no database (it is the set's ${parsed.kind === "manifest" ? "manifest" : "token archive"}). Restore the set instead: ${parsed.setId}.`,
+        );
       const head = await deps.store().head(source.key);
       let token: Origin | null = null;
       if (parsed.kind === "lifeboat-logical") {
         const tokenKey = source.key.replace(/_state\.db\.zst\.gpg$/, "_token.tar.zst.gpg");
-        const th = await deps.store().head(tokenKey).catch((err) => {
-          if (err instanceof NotFoundError) return null;
-          throw err;
-        });
+        const th = await deps
+          .store()
+          .head(tokenKey)
+          .catch((err) => {
+            if (err instanceof NotFoundError) return null;
+            throw err;
+          });
         if (th) token = storeOrigin(deps, tokenKey, "lifeboat-token", th.size);
       }
       return { description: `object ${source.key}`, primary: storeOrigin(deps, source.key, parsed.kind, head.size), token, takenAt: parsed.time };
     }
     case "recovery": {
       const best = await recoveryBestPath(deps.config, source.id);
-      return { description: `recovery ${source.id}: ${best.rung} result (${best.rows} rows)`, primary: await fileOrigin(best.path, "plain-db"), token: null, takenAt: null };
+      return {
+        description: `recovery ${source.id}: ${best.rung} result (${best.rows} rows)`,
+        primary: await fileOrigin(best.path, "plain-db"),
+        token: null,
+        takenAt: null,
+      };
     }
     case "file": {
       const file = path.resolve(source.path);
@@ -122,7 +136,9 @@ export async function resolveSource(deps: AgentDeps, source: RestoreSource): Pro
       if (await isSqliteFile(file)) return { description: `database file ${file}`, primary: await fileOrigin(file, "plain-db"), token: null, takenAt: null };
       const parsed = parseObjectName(file);
       if (!parsed || parsed.kind === "manifest" || parsed.kind === "lifeboat-token")
-        throw new SourceError(`${file} is neither a SQLite database nor named like a backup archive (k3s_db_<ts>.tar.zst.gpg, state_<ts>.db.gpg, lifeboat_<ts>_server.tar.zst.gpg, lifeboat_<ts>_state.db.zst.gpg).`);
+        throw new SourceError(
+          `${file} is neither a SQLite database nor named like a backup archive (k3s_db_<ts>.tar.zst.gpg, state_<ts>.db.gpg, lifeboat_<ts>_server.tar.zst.gpg, lifeboat_<ts>_state.db.zst.gpg).`,
+        );
       let token: Origin | null = null;
       if (parsed.kind === "lifeboat-logical") {
         const tokenFile = file.replace(/_state\.db\.zst\.gpg$/, "_token.tar.zst.gpg");

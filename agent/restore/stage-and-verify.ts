@@ -44,13 +44,19 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
   });
   j.bytesStaged = staged.bytesRead;
   const dbBytes = (await fsp.stat(staged.dbPath)).size;
-  stepDetail(ctx, "stage", `${mb(staged.bytesRead)} read; state.db ${mb(dbBytes)}${staged.walReplayed ? " (its WAL replayed)" : ""}${staged.tokenPath ? ", token" : ""}${staged.credDir ? ", cred/" : ""}${staged.tlsDir ? ", tls/" : ""}`);
+  stepDetail(
+    ctx,
+    "stage",
+    `${mb(staged.bytesRead)} read; state.db ${mb(dbBytes)}${staged.walReplayed ? " (its WAL replayed)" : ""}${staged.tokenPath ? ", token" : ""}${staged.credDir ? ", cred/" : ""}${staged.tlsDir ? ", tls/" : ""}`,
+  );
   setPhase(ctx, "staged");
   crashPoint("staged");
 
   beginStep(ctx, "verify");
   setPhase(ctx, "verifying");
-  const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token, checker }).finally(() => checker.dispose());
+  const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token, checker }).finally(() =>
+    checker.dispose(),
+  );
   j.verification = verification;
   if (!ok) throw new RestoreFailure(failure!);
   const extras: ExtraName[] = [];
@@ -82,7 +88,11 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
     }
   }
   const st = verification.stats;
-  stepDetail(ctx, "verify", `integrity_check ok; ${st ? `revision ${st.currentRevision}, ${st.rowCount} rows` : "statistics unavailable"}; token ${verification.token.source === "archive" ? "from the backup" : "on the host"} fits`);
+  stepDetail(
+    ctx,
+    "verify",
+    `integrity_check ok; ${st ? `revision ${st.currentRevision}, ${st.rowCount} rows` : "statistics unavailable"}; token ${verification.token.source === "archive" ? "from the backup" : "on the host"} fits`,
+  );
   setPhase(ctx, "verified");
   crashPoint("verified");
 }

@@ -124,7 +124,8 @@ function cap(max: number, name: string): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       n += chunk.length;
-      if (n > max) return cb(new UnsafeArchiveError(`${name} holds more than the ${max} bytes a restore accepts (LIFEBOAT_RESTORE_MAX_BYTES); refusing it.`, true));
+      if (n > max)
+        return cb(new UnsafeArchiveError(`${name} holds more than the ${max} bytes a restore accepts (LIFEBOAT_RESTORE_MAX_BYTES); refusing it.`, true));
       cb(null, chunk);
     },
   });
@@ -134,13 +135,28 @@ function cap(max: number, name: string): Transform {
 export function describeStageError(err: unknown, name: string): StageError {
   if (err instanceof StageError) return err;
   if (err instanceof WrongPassphraseError)
-    return new StageError(`The passphrase does not open ${name}: check LIFEBOAT_PASSPHRASE_FILE (it must hold the passphrase the backup was made with). Nothing on the server changed.`, "wrong_passphrase", { cause: err });
+    return new StageError(
+      `The passphrase does not open ${name}: check LIFEBOAT_PASSPHRASE_FILE (it must hold the passphrase the backup was made with). Nothing on the server changed.`,
+      "wrong_passphrase",
+      { cause: err },
+    );
   if (err instanceof CorruptArchiveError || err instanceof BadTarError)
-    return new StageError(`${name} is damaged: ${(err as Error).message} Restore another backup. Nothing on the server changed.`, "corrupt_archive", { cause: err });
+    return new StageError(`${name} is damaged: ${(err as Error).message} Restore another backup. Nothing on the server changed.`, "corrupt_archive", {
+      cause: err,
+    });
   if (err instanceof UnsafeArchiveError)
-    return new StageError(`${name} was refused: ${err.message} Nothing was written outside the staging directory and nothing on the server changed.`, err.tooLarge ? "too_large" : "unsafe_archive", { cause: err });
+    return new StageError(
+      `${name} was refused: ${err.message} Nothing was written outside the staging directory and nothing on the server changed.`,
+      err.tooLarge ? "too_large" : "unsafe_archive",
+      { cause: err },
+    );
   const e = err as NodeJS.ErrnoException;
-  if (e?.code === "ENOSPC") return new StageError(`The disk filled up while staging ${name}. Free space (or point LIFEBOAT_STATE_DIR at a disk with room on the same filesystem). Nothing on the server changed.`, "no_space", { cause: err });
+  if (e?.code === "ENOSPC")
+    return new StageError(
+      `The disk filled up while staging ${name}. Free space (or point LIFEBOAT_STATE_DIR at a disk with room on the same filesystem). Nothing on the server changed.`,
+      "no_space",
+      { cause: err },
+    );
   // zstd-napi reports damaged input with its own messages.
   if (/frame|zstd|compress|Unknown frame descriptor|corrupt/i.test(e?.message ?? ""))
     return new StageError(`${name} is damaged (zstd: ${e.message}). Restore another backup. Nothing on the server changed.`, "corrupt_archive", { cause: err });
@@ -253,7 +269,10 @@ export async function stageBackup(src: ResolvedSource, opts: StageOptions): Prom
         opts,
         (n) => {
           read[i] = n;
-          opts.onProgress?.(read.reduce((a, b) => a + b, 0), total);
+          opts.onProgress?.(
+            read.reduce((a, b) => a + b, 0),
+            total,
+          );
         },
         stop.signal,
       ).catch((err) => {
@@ -266,7 +285,8 @@ export async function stageBackup(src: ResolvedSource, opts: StageOptions): Prom
   if (results.some((r) => r.status === "rejected")) throw firstFailure;
   const bytes = read.reduce((a, b) => a + b, 0);
   const dbPath = path.join(opts.stagingDir, "db", "state.db");
-  if (!statOrNull(dbPath)) throw new StageError(`${src.primary.name} holds no state.db; it is not a k3s datastore backup. Nothing on the server changed.`, "source");
+  if (!statOrNull(dbPath))
+    throw new StageError(`${src.primary.name} holds no state.db; it is not a k3s datastore backup. Nothing on the server changed.`, "source");
   let walReplayed = false;
   try {
     walReplayed = settleDatabase(dbPath, opts.durable !== false);

@@ -104,7 +104,9 @@ export async function swapAndStart(ctx: Ctx): Promise<void> {
     setPhase(ctx, "starting");
     const res = await runCommand(cfg.k3sStartCmd);
     if (res.code !== 0)
-      throw new RestoreFailure(`The restored database is in place, but the start command \`${cfg.k3sStartCmd}\` failed (${describeFailure(res)}). Look at k3s's log, or roll back to the previous database (${j.asideDir}).`);
+      throw new RestoreFailure(
+        `The restored database is in place, but the start command \`${cfg.k3sStartCmd}\` failed (${describeFailure(res)}). Look at k3s's log, or roll back to the previous database (${j.asideDir}).`,
+      );
     j.k3sStopped = false;
     setPhase(ctx, "started");
     crashPoint("started");
@@ -114,7 +116,10 @@ export async function swapAndStart(ctx: Ctx): Promise<void> {
   const after = await checkAfter(cfg);
   j.after = after;
   stepDetail(ctx, "check", describeAfter(after));
-  if (!after.quickCheck.ok) throw new RestoreFailure(`k3s was started, but the live database fails quick_check (${after.quickCheck.messages.slice(0, 2).join("; ")}). Roll back to the previous database (${j.asideDir}).`);
+  if (!after.quickCheck.ok)
+    throw new RestoreFailure(
+      `k3s was started, but the live database fails quick_check (${after.quickCheck.messages.slice(0, 2).join("; ")}). Roll back to the previous database (${j.asideDir}).`,
+    );
   if (!after.ownershipOk) throw new RestoreFailure(`The restored files do not have the expected owner and mode: ${after.ownershipProblems.join("; ")}.`);
   setPhase(ctx, "checked");
   await succeed(ctx);

@@ -57,7 +57,10 @@ export function completeSwap(cfg: AgentConfig, j: RestoreJournal): { removedStal
   if (j.phase === "swap:begin") advance("swap:moved-aside", j.asideDir ? `previous db/ moved to ${j.asideDir}` : "there was no db/ to move aside");
 
   if (exists(staged)) {
-    if (exists(dbDir)) throw new Error(`Both ${dbDir} and the staged ${staged} exist: something recreated db/ during the swap (is k3s running?). Stop k3s and run the agent again; it finishes the swap.`);
+    if (exists(dbDir))
+      throw new Error(
+        `Both ${dbDir} and the staged ${staged} exist: something recreated db/ during the swap (is k3s running?). Stop k3s and run the agent again; it finishes the swap.`,
+      );
     rename(staged, dbDir);
     crashPoint("swap:moved-in");
   } else if (!exists(dbDir)) {

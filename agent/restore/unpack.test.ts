@@ -75,7 +75,13 @@ async function restoreArchive(entries: RawEntry[], opts: { seed?: boolean } = {}
     gpgEncrypt(plain, archive, passFile, path.join(work, "gnupg"));
   } else await writeLifeboatArchive(archive, tar, PASS);
   const beforeWithArchive = treeState(s.root);
-  const { restoreId, done } = await startRestore(s.deps, { source: { kind: "file", path: archive }, dryRun: false, include: { token: true, cred: true, tls: true }, confirm: true, compareWithLive: false });
+  const { restoreId, done } = await startRestore(s.deps, {
+    source: { kind: "file", path: archive },
+    dryRun: false,
+    include: { token: true, cred: true, tls: true },
+    confirm: true,
+    compareWithLive: false,
+  });
   const job = await done;
   const rec = getRestore(s.deps, restoreId);
   const staging = path.join(s.deps.config.stateDir, "restores", restoreId, "staging");
@@ -118,7 +124,11 @@ describe("malicious archives are refused before anything is written outside stag
   });
 
   it("a symlink to /etc, then a file through it", async () => {
-    const { error } = await restoreArchive([file("db/state.db", dbBytes), { name: "tls/etc", type: "2", linkname: "/etc" }, file("tls/etc/lifeboat-pwned", "pwned")]);
+    const { error } = await restoreArchive([
+      file("db/state.db", dbBytes),
+      { name: "tls/etc", type: "2", linkname: "/etc" },
+      file("tls/etc/lifeboat-pwned", "pwned"),
+    ]);
     expect(error).toMatch(/a symbolic link \(tls\/etc\)/);
     expect(existsSync("/etc/lifeboat-pwned")).toBe(false);
   });
@@ -135,7 +145,9 @@ describe("malicious archives are refused before anything is written outside stag
 
   it("a 10 GB sparse bomb declared in the header (refused from the header, nothing allocated)", async () => {
     const free = statfsSync(work);
-    const { error, staging } = await restoreArchive([{ name: "db/state.db", type: "0", declaredSize: 10 * 1024 ** 3, content: Buffer.from("SQLite format 3\0") }]);
+    const { error, staging } = await restoreArchive([
+      { name: "db/state.db", type: "0", declaredSize: 10 * 1024 ** 3, content: Buffer.from("SQLite format 3\0") },
+    ]);
     expect(error).toMatch(/declares 10737418240 bytes of content .* more than the 8589934592 a restore accepts \(LIFEBOAT_RESTORE_MAX_BYTES\)/);
     expect(existsSync(path.join(staging, "db", "state.db"))).toBe(false);
     expect(Math.abs(statfsSync(work).bfree - free.bfree) * free.bsize).toBeLessThan(100 * 1024 * 1024);
@@ -143,7 +155,9 @@ describe("malicious archives are refused before anything is written outside stag
 
   it("GNU sparse entries and PAX sparse records", async () => {
     expect((await restoreArchive([{ name: "db/state.db", type: "S", content: Buffer.alloc(512) }])).error).toMatch(/a GNU sparse file/);
-    expect((await restoreArchive([paxEntry({ "GNU.sparse.size": "10737418240", "GNU.sparse.numblocks": "1" }), file("db/state.db", dbBytes)])).error).toMatch(/sparse file \(PAX GNU\.sparse records\)/);
+    expect((await restoreArchive([paxEntry({ "GNU.sparse.size": "10737418240", "GNU.sparse.numblocks": "1" }), file("db/state.db", dbBytes)])).error).toMatch(
+      /sparse file \(PAX GNU\.sparse records\)/,
+    );
   });
 
   it("a file the layout never contains", async () => {
@@ -203,7 +217,13 @@ describe("a backup that decrypts fine but holds a damaged database", () => {
     damaged.fill(0, 4096 * (leaf - 1), 4096 * leaf);
     const archive = path.join(s.root, `lifeboat_${STAMP}_state.db.zst.gpg`);
     await writeLifeboatArchive(archive, damaged, PASS);
-    const { restoreId, done } = await startRestore(s.deps, { source: { kind: "file", path: archive }, dryRun: false, include: { token: true, cred: false, tls: false }, confirm: true, compareWithLive: false });
+    const { restoreId, done } = await startRestore(s.deps, {
+      source: { kind: "file", path: archive },
+      dryRun: false,
+      include: { token: true, cred: false, tls: false },
+      confirm: true,
+      compareWithLive: false,
+    });
     const job = await done;
     expect(job.state).toBe("failed");
     expect(job.steps.map((x) => x.state).slice(0, 2)).toEqual(["done", "failed"]);

@@ -191,7 +191,8 @@ function parsePax(data: Buffer): Map<string, string> {
  * Returns "" for the archive's root. Throws UnsafeArchiveError.
  */
 export function normalizeArchivePath(p: string): string {
-  if (p.includes("\0") || p.includes("\\")) throw new UnsafeArchiveError(`The archive holds a path with a NUL or backslash (${JSON.stringify(p)}); refusing it.`);
+  if (p.includes("\0") || p.includes("\\"))
+    throw new UnsafeArchiveError(`The archive holds a path with a NUL or backslash (${JSON.stringify(p)}); refusing it.`);
   if (p.startsWith("/")) throw new UnsafeArchiveError(`The archive holds an absolute path (${p}); refusing to write outside the staging directory.`);
   const parts = p.split("/").filter((s) => s !== "" && s !== ".");
   if (parts.includes("..")) throw new UnsafeArchiveError(`The archive holds a path with ".." (${p}); refusing to write outside the staging directory.`);
@@ -220,7 +221,8 @@ export async function extractTar(input: Readable, opts: ExtractOptions): Promise
 
   const inside = (rel: string): string => {
     const full = path.resolve(root, rel);
-    if (full === root || !full.startsWith(root + path.sep)) throw new UnsafeArchiveError(`The archive path ${rel} resolves outside the staging directory; refusing it.`);
+    if (full === root || !full.startsWith(root + path.sep))
+      throw new UnsafeArchiveError(`The archive path ${rel} resolves outside the staging directory; refusing it.`);
     return full;
   };
   /** Creates the directories leading to `rel` (each must be a directory this extraction made or allowed). */
@@ -262,7 +264,8 @@ export async function extractTar(input: Readable, opts: ExtractOptions): Promise
       else {
         const records = parsePax(data);
         for (const k of records.keys())
-          if (k.startsWith("GNU.sparse")) throw new UnsafeArchiveError("The archive holds a sparse file (PAX GNU.sparse records); a restore never writes sparse files.");
+          if (k.startsWith("GNU.sparse"))
+            throw new UnsafeArchiveError("The archive holds a sparse file (PAX GNU.sparse records); a restore never writes sparse files.");
         if (h.type === "x") pax = records;
       }
       continue;

@@ -41,7 +41,12 @@ export function checkToken(db: Database.Database, token: string): { fits: boolea
       `SELECT k.name, k.value FROM kine AS k JOIN (SELECT name, MAX(id) AS id FROM kine WHERE name LIKE '/bootstrap/%' GROUP BY name) AS l ON k.id = l.id WHERE k.deleted = 0`,
     )
     .all() as { name: string; value: Buffer | null }[];
-  if (rows.length === 0) return { fits: true, noBootstrap: true, message: "The datastore holds no bootstrap data: k3s will create new certificates, and agents that trusted the old ones must be re-joined." };
+  if (rows.length === 0)
+    return {
+      fits: true,
+      noBootstrap: true,
+      message: "The datastore holds no bootstrap data: k3s will create new certificates, and agents that trusted the old ones must be re-joined.",
+    };
   const key = bootstrapKey(token);
   const row = rows.find((r) => r.name === key);
   if (!row?.value) return { fits: false, noBootstrap: false, message: TOKEN_MISMATCH };
@@ -58,7 +63,10 @@ export function checkToken(db: Database.Database, token: string): { fits: boolea
  * holds none, or the user chose not to restore the backup's). Never throws: problems are in the
  * result (`ok` false plus the sentence in `failure`).
  */
-export async function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: string; useArchiveToken: boolean; checker?: SqliteChecker }): Promise<{ verification: RestoreVerification; ok: boolean; failure: string | null }> {
+export async function verifyStaged(
+  staged: StagedFiles,
+  opts: { hostTokenPath: string; useArchiveToken: boolean; checker?: SqliteChecker },
+): Promise<{ verification: RestoreVerification; ok: boolean; failure: string | null }> {
   const warnings: string[] = [];
   const v: RestoreVerification = {
     integrity: { ok: false, messages: [] },
@@ -75,7 +83,11 @@ export async function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: s
     v.integrity = await integrity;
     return v.integrity.ok
       ? null
-      : { verification: v, ok: false, failure: `The backup's database fails PRAGMA integrity_check (${v.integrity.messages.slice(0, 3).join("; ")}). Restore another backup. Nothing on the server changed.` };
+      : {
+          verification: v,
+          ok: false,
+          failure: `The backup's database fails PRAGMA integrity_check (${v.integrity.messages.slice(0, 3).join("; ")}). Restore another backup. Nothing on the server changed.`,
+        };
   };
   let db: Database.Database | undefined;
   try {
@@ -89,13 +101,25 @@ export async function verifyStaged(staged: StagedFiles, opts: { hostTokenPath: s
       maxId = cols.length ? ((db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0) : 0;
     } catch (err) {
       const bad = await integrityFailure();
-      return bad ?? { verification: v, ok: false, failure: `The backup's database cannot be read (${(err as Error).message}). Restore another backup. Nothing on the server changed.` };
+      return (
+        bad ?? {
+          verification: v,
+          ok: false,
+          failure: `The backup's database cannot be read (${(err as Error).message}). Restore another backup. Nothing on the server changed.`,
+        }
+      );
     }
     v.looksLikeKine = cols.join(",") === KINE_COLUMNS.join(",") && compact === 1 && maxId > 0;
     if (!v.looksLikeKine) {
       const bad = await integrityFailure();
       if (bad) return bad;
-      const why = !cols.length ? "it has no kine table" : cols.join(",") !== KINE_COLUMNS.join(",") ? `its kine table has the columns ${cols.join(", ")}` : compact !== 1 ? "it has no compact_rev_key row" : "its kine table is empty";
+      const why = !cols.length
+        ? "it has no kine table"
+        : cols.join(",") !== KINE_COLUMNS.join(",")
+          ? `its kine table has the columns ${cols.join(", ")}`
+          : compact !== 1
+            ? "it has no compact_rev_key row"
+            : "its kine table is empty";
       return { verification: v, ok: false, failure: `The backup's database is not a k3s (kine) datastore: ${why}. Nothing on the server changed.` };
     }
     try {

@@ -92,7 +92,12 @@ describe("auth and bad requests (never a 5xx)", () => {
       ["GET", "/jobs/whatever"],
     ];
     for (const [method, p, body] of endpoints) {
-      for (const headers of [{} as Record<string, string>, { authorization: "Bearer wrong-token" }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
+      for (const headers of [
+        {} as Record<string, string>,
+        { authorization: "Bearer wrong-token" },
+        { authorization: `Basic ${TOKEN}` },
+        { authorization: `Bearer ${TOKEN}x` },
+      ]) {
         const r = await call(url + p, method, body, headers);
         expect(r.status, `${method} ${p} with ${JSON.stringify(headers)}`).toBe(401);
         expect(r.json).toEqual({ code: "unauthorized", message: expect.any(String) });
@@ -233,7 +238,8 @@ describe("POST /retention", () => {
     const after: string[] = [];
     for await (const o of listAll(store)) after.push(o.key);
     expect(after.sort()).toEqual(before.filter((k) => !real.deleted.includes(k)).sort());
-    for (const k of [incomplete.logical, "notes/readme.txt", ...Object.values(seedObjectNames(day(0))), ...Object.values(lifeboatObjectNames(day(9)))]) expect(after).toContain(k);
+    for (const k of [incomplete.logical, "notes/readme.txt", ...Object.values(seedObjectNames(day(0))), ...Object.values(lifeboatObjectNames(day(9)))])
+      expect(after).toContain(k);
   });
 });
 
@@ -309,7 +315,12 @@ describe("scheduled backups", () => {
   });
 
   it("an invalid schedule stops serve with a message naming LIFEBOAT_BACKUP_SCHEDULE", async () => {
-    const config = loadAgentConfig({ LIFEBOAT_K3S_SERVER_DIR: server.serverDir, LIFEBOAT_AGENT_TOKEN: TOKEN, LIFEBOAT_BACKUP_SCHEDULE: "every day", LOG_LEVEL: "silent" });
+    const config = loadAgentConfig({
+      LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
+      LIFEBOAT_AGENT_TOKEN: TOKEN,
+      LIFEBOAT_BACKUP_SCHEDULE: "every day",
+      LOG_LEVEL: "silent",
+    });
     const app = buildAgentApp(makeDeps(config));
     apps.push(app);
     const err = await app.listen(0, "127.0.0.1", true).catch((e) => e);

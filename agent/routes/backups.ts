@@ -59,7 +59,12 @@ export const backupsModule: AgentModule = {
         const listing = await listStoreSets(store);
         const cron = deps.config.schedule;
         const next = schedule?.nextRun() ?? nextScheduledRun(cron);
-        return { source: store.description, sets: listing.sets.map(toListedSet), other: listing.other, schedule: { cron, nextRunAt: next?.toISOString() ?? null } };
+        return {
+          source: store.description,
+          sets: listing.sets.map(toListedSet),
+          other: listing.other,
+          schedule: { cron, nextRunAt: next?.toISOString() ?? null },
+        };
       },
     });
     router.add({

@@ -10,7 +10,9 @@ function resumeInBackground(deps: AgentDeps): void {
   // only then, not into every idle agent.
   void import("../restore/journal")
     .then(({ listJournals }) => listJournals(deps.config))
-    .then((journals) => (journals.some((j) => j.status === "running" || j.status === "rolling-back") ? runner().then(({ resumeInterrupted }) => resumeInterrupted(deps)) : []))
+    .then((journals) =>
+      journals.some((j) => j.status === "running" || j.status === "rolling-back") ? runner().then(({ resumeInterrupted }) => resumeInterrupted(deps)) : [],
+    )
     .then(
       (done) => {
         for (const r of done) log.warn({ restoreId: r.id, status: r.status }, "interrupted restore handled");

@@ -68,7 +68,10 @@ export function maxRevision(dbPath: string): number {
  * A server dir below `root`: db/state.db (WAL mode, like k3s), token, cred/, tls/, every file owned by
  * `owner` with loose modes (like the incident's pi:pi files) so a restore must fix them.
  */
-export function makeTestServer(root: string, opts: { seed: number; token?: string; marker: string; owner?: { uid: number; gid: number }; targetBytes?: number }): TestServer {
+export function makeTestServer(
+  root: string,
+  opts: { seed: number; token?: string; marker: string; owner?: { uid: number; gid: number }; targetBytes?: number },
+): TestServer {
   const serverDir = path.join(root, "server");
   mkdirSync(path.join(serverDir, "db"), { recursive: true, mode: 0o755 });
   const dbPath = path.join(serverDir, "db", "state.db");
@@ -138,7 +141,10 @@ export function treeState(dir: string, opts: { skipDbContent?: boolean } = {}): 
 /** `gpg -c --cipher-algo AES256` like the seed CronJob (GnuPG's default ZIP compression included). */
 export function gpgEncrypt(input: string, output: string, passphraseFile: string, gnupgHome: string): void {
   mkdirSync(gnupgHome, { recursive: true, mode: 0o700 });
-  execFileSync("gpg", ["--batch", "--yes", "--passphrase-file", passphraseFile, "--cipher-algo", "AES256", "-c", "-o", output, input], { env: { ...process.env, GNUPGHOME: gnupgHome }, stdio: "pipe" });
+  execFileSync("gpg", ["--batch", "--yes", "--passphrase-file", passphraseFile, "--cipher-algo", "AES256", "-c", "-o", output, input], {
+    env: { ...process.env, GNUPGHOME: gnupgHome },
+    stdio: "pipe",
+  });
 }
 
 /** Polls `fn` until it returns a value (not undefined) or `ms` passes. */

@@ -15,7 +15,10 @@ export default function BackupsError({ error, reset }: { error: Error & { digest
         </Button>
       }
     >
-      <p>The dashboard server failed while building it{error.digest ? ` (error ${error.digest} in its log)` : ""}. Try again; if it keeps failing, check the server log.</p>
+      <p>
+        The dashboard server failed while building it{error.digest ? ` (error ${error.digest} in its log)` : ""}. Try again; if it keeps failing, check the
+        server log.
+      </p>
     </Banner>
   );
 }

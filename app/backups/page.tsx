@@ -69,8 +69,8 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
       <StoreErrorBanner status={status} now={now} />
       {!status.refreshedAt && status.refreshing && (
         <Banner tone="info" title="Reading the bucket for the first time">
-          A big bucket takes a while (S3 lists 1,000 objects per request). This page fills in by itself when the listing is done; later
-          visits read the dashboard&apos;s cache.
+          A big bucket takes a while (S3 lists 1,000 objects per request). This page fills in by itself when the listing is done; later visits read the
+          dashboard&apos;s cache.
         </Banner>
       )}
       {getEnv().LIFEBOAT_DEMO && <DemoBanner />}

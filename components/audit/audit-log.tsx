@@ -17,7 +17,13 @@ const FILTERS = [
 ];
 
 const tone = (outcome: string): Tone =>
-  ["ok", "succeeded", "done"].includes(outcome) ? "ok" : ["failed", "error"].includes(outcome) ? "critical" : ["refused", "cancelled", "interrupted", "warnings"].includes(outcome) ? "warning" : "info";
+  ["ok", "succeeded", "done"].includes(outcome)
+    ? "ok"
+    : ["failed", "error"].includes(outcome)
+      ? "critical"
+      : ["refused", "cancelled", "interrupted", "warnings"].includes(outcome)
+        ? "warning"
+        : "info";
 
 /** A short human reading of an entry's detail (message, run, counts), never the raw JSON alone. */
 function detailText(detail: unknown): string {
@@ -29,7 +35,12 @@ function detailText(detail: unknown): string {
   if (typeof d.newNode === "string") parts.push(`new node ${d.newNode}`);
   if (typeof d.replaces === "string") parts.push(`replaces ${d.replaces}`);
   if (typeof d.via === "string") parts.push(`via ${d.via}`);
-  for (const [k, v] of Object.entries(d)) if (!["message", "evicted", "newNode", "replaces", "via", "runId", "jobId", "options", "blockers"].includes(k) && (typeof v === "string" || typeof v === "number")) parts.push(`${k}: ${v}`);
+  for (const [k, v] of Object.entries(d))
+    if (
+      !["message", "evicted", "newNode", "replaces", "via", "runId", "jobId", "options", "blockers"].includes(k) &&
+      (typeof v === "string" || typeof v === "number")
+    )
+      parts.push(`${k}: ${v}`);
   return parts.join(" · ");
 }
 

@@ -83,7 +83,12 @@ export function BackupNowButton() {
               <ProgressBar label="Backup progress" value={job.data?.bytesDone ?? 0} max={job.data?.bytesTotal ?? null} />
               <p className="mt-2 text-slate-700">
                 {current ? `${current.label}${current.detail ? `: ${current.detail}` : "…"}` : "Starting…"}
-                {total > 0 && <span className="text-slate-500"> · step {Math.min(done + 1, total)} of {total}</span>}
+                {total > 0 && (
+                  <span className="text-slate-500">
+                    {" "}
+                    · step {Math.min(done + 1, total)} of {total}
+                  </span>
+                )}
               </p>
               {job.data?.bytesTotal ? (
                 <p className="text-xs text-slate-500">

@@ -34,7 +34,10 @@ export function CatalogFreshness({ initial }: { initial: CatalogStatus }) {
     <p className="text-sm text-slate-600" data-testid="catalog-freshness">
       {data.refreshedAt ? (
         <>
-          Updated <time dateTime={data.refreshedAt} title={formatTime(data.refreshedAt)} suppressHydrationWarning>{formatAge(data.refreshedAt, now)}</time>
+          Updated{" "}
+          <time dateTime={data.refreshedAt} title={formatTime(data.refreshedAt)} suppressHydrationWarning>
+            {formatAge(data.refreshedAt, now)}
+          </time>
         </>
       ) : (
         "Never listed yet"

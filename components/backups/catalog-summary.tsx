@@ -24,7 +24,10 @@ export function CatalogSummary({ view, now }: { view: CatalogView; now: Date }) 
         <Stat label="Newest backup" sub={newest ? formatTime(newest.timestamp) : "No backup sets found"}>
           {newest ? formatAge(newest.timestamp, now) : "—"}
         </Stat>
-        <Stat label="Backup sets" sub={`${formatBytes(view.sets.reduce((n, s) => n + s.objects.reduce((m, o) => m + o.size, 0), 0))} in total · ${view.other.length} other objects`}>
+        <Stat
+          label="Backup sets"
+          sub={`${formatBytes(view.sets.reduce((n, s) => n + s.objects.reduce((m, o) => m + o.size, 0), 0))} in total · ${view.other.length} other objects`}
+        >
           {view.sets.length.toLocaleString("en-US")}
         </Stat>
       </div>

@@ -29,13 +29,16 @@ export function DrillDetails({ verification, drill }: { verification: Verificati
             <>
               <dt className="text-slate-500">Database</dt>
               <dd>
-                revision {formatNumber(d.stats.currentRevision)} · {formatNumber(d.stats.rowCount)} rows · {formatNumber(d.stats.liveKeys)} live keys · compaction lag{" "}
-                {formatNumber(d.stats.compactionLag)}
+                revision {formatNumber(d.stats.currentRevision)} · {formatNumber(d.stats.rowCount)} rows · {formatNumber(d.stats.liveKeys)} live keys ·
+                compaction lag {formatNumber(d.stats.compactionLag)}
               </dd>
             </>
           )}
           <dt className="text-slate-500">Token</dt>
-          <dd>{d.tokenSource === "archive" ? "from the backup" : d.tokenSource === "host" ? "the server's (the set holds none)" : "—"}{d.tokenFits === false ? ": does not fit" : d.tokenFits ? ": fits" : ""}</dd>
+          <dd>
+            {d.tokenSource === "archive" ? "from the backup" : d.tokenSource === "host" ? "the server's (the set holds none)" : "—"}
+            {d.tokenFits === false ? ": does not fit" : d.tokenFits ? ": fits" : ""}
+          </dd>
           {drill?.finishedAt && (
             <>
               <dt className="text-slate-500">Drill</dt>

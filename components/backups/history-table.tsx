@@ -16,20 +16,38 @@ export function HistoryTable({ sets, now }: { sets: CatalogSet[]; now: Date }) {
       <table className="w-full text-left text-sm" data-testid="history-table">
         <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
           <tr>
-            <th scope="col" className="px-4 py-2 font-medium">Time</th>
-            <th scope="col" className="px-4 py-2 font-medium">Age</th>
-            <th scope="col" className="px-4 py-2 font-medium">Contents</th>
-            <th scope="col" className="px-4 py-2 font-medium">Size of each part</th>
-            <th scope="col" className="px-4 py-2 text-right font-medium">Total</th>
-            <th scope="col" className="px-4 py-2 font-medium">Flags</th>
-            <th scope="col" className="px-4 py-2 font-medium">Restore drill</th>
+            <th scope="col" className="px-4 py-2 font-medium">
+              Time
+            </th>
+            <th scope="col" className="px-4 py-2 font-medium">
+              Age
+            </th>
+            <th scope="col" className="px-4 py-2 font-medium">
+              Contents
+            </th>
+            <th scope="col" className="px-4 py-2 font-medium">
+              Size of each part
+            </th>
+            <th scope="col" className="px-4 py-2 text-right font-medium">
+              Total
+            </th>
+            <th scope="col" className="px-4 py-2 font-medium">
+              Flags
+            </th>
+            <th scope="col" className="px-4 py-2 font-medium">
+              Restore drill
+            </th>
           </tr>
         </thead>
         <tbody className="divide-y divide-slate-100">
           {sets.map((s) => {
             const level = s.anomalies.some((a) => a.level === "critical") ? "critical" : s.anomalies.length ? "warning" : null;
             return (
-              <tr key={s.id} data-set-id={s.id} className={level === "critical" ? "bg-red-50/60" : level === "warning" ? "bg-amber-50/50" : "hover:bg-slate-50"}>
+              <tr
+                key={s.id}
+                data-set-id={s.id}
+                className={level === "critical" ? "bg-red-50/60" : level === "warning" ? "bg-amber-50/50" : "hover:bg-slate-50"}
+              >
                 <td className="whitespace-nowrap px-4 py-2">
                   <Link href={`/backups/${s.id}`} className="font-medium text-blue-800 hover:underline">
                     {formatTime(s.timestamp)}

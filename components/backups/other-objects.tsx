@@ -13,9 +13,15 @@ export function OtherObjects({ other }: { other: OtherObject[] }) {
       <table className="w-full text-left text-sm">
         <thead className="text-xs uppercase tracking-wide text-slate-500">
           <tr>
-            <th scope="col" className="py-1 font-medium">Key</th>
-            <th scope="col" className="py-1 text-right font-medium">Size</th>
-            <th scope="col" className="py-1 pl-4 font-medium">Last modified</th>
+            <th scope="col" className="py-1 font-medium">
+              Key
+            </th>
+            <th scope="col" className="py-1 text-right font-medium">
+              Size
+            </th>
+            <th scope="col" className="py-1 pl-4 font-medium">
+              Last modified
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -28,7 +34,9 @@ export function OtherObjects({ other }: { other: OtherObject[] }) {
           ))}
         </tbody>
       </table>
-      {other.length > SHOWN && <p className="mt-2 text-sm text-slate-600">…and {(other.length - SHOWN).toLocaleString("en-US")} more: GET /api/backups lists them all.</p>}
+      {other.length > SHOWN && (
+        <p className="mt-2 text-sm text-slate-600">…and {(other.length - SHOWN).toLocaleString("en-US")} more: GET /api/backups lists them all.</p>
+      )}
     </Card>
   );
 }

@@ -216,7 +216,10 @@ export function SizeChart() {
           <span aria-hidden className="inline-block h-2 w-2 rounded-full bg-emerald-600" /> restore drill passed
         </span>
         <span className="flex items-center gap-1">
-          <span aria-hidden className="font-bold text-red-700">✕</span> drill failed
+          <span aria-hidden className="font-bold text-red-700">
+            ✕
+          </span>{" "}
+          drill failed
         </span>
         <span>Click a marked point to open that backup. Drag to zoom, double-click to zoom out.</span>
       </figcaption>

@@ -11,7 +11,12 @@ export function DrainOptionsForm({ value, onChange, choices }: { value: DrainOpt
       <legend className="sr-only">Drain options</legend>
       {emptyDir.length > 0 && (
         <label className="flex items-start gap-2 rounded-md border border-amber-300 bg-amber-50 p-3">
-          <input type="checkbox" className="mt-0.5" checked={value.deleteEmptyDirData} onChange={(e) => onChange({ ...value, deleteEmptyDirData: e.target.checked })} />
+          <input
+            type="checkbox"
+            className="mt-0.5"
+            checked={value.deleteEmptyDirData}
+            onChange={(e) => onChange({ ...value, deleteEmptyDirData: e.target.checked })}
+          />
           <span>
             <span className="font-medium">Delete emptyDir data</span> <code className="text-xs">--delete-emptydir-data</code>
             <span className="block text-slate-700">
@@ -25,9 +30,7 @@ export function DrainOptionsForm({ value, onChange, choices }: { value: DrainOpt
           <input type="checkbox" className="mt-0.5" checked={value.force} onChange={(e) => onChange({ ...value, force: e.target.checked })} />
           <span>
             <span className="font-medium">Evict pods that no controller manages</span> <code className="text-xs">--force</code>
-            <span className="block text-slate-700">
-              {unmanaged.map((c) => c.name).join(", ")} will not be recreated anywhere.
-            </span>
+            <span className="block text-slate-700">{unmanaged.map((c) => c.name).join(", ")} will not be recreated anywhere.</span>
           </span>
         </label>
       )}

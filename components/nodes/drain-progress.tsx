@@ -4,9 +4,32 @@ import type { DrainJob, DrainPodState } from "@/lib/contracts/nodes";
 import { CommandBlock } from "./kubectl-command";
 import { ago } from "./format";
 
-const POD_TONE: Record<DrainPodState, Tone> = { pending: "neutral", evicting: "info", blocked: "warning", terminating: "info", gone: "ok", failed: "critical", skipped: "neutral" };
-const POD_LABEL: Record<DrainPodState, string> = { pending: "waiting", evicting: "evicting", blocked: "blocked", terminating: "terminating", gone: "evicted", failed: "failed", skipped: "skipped" };
-const JOB_TONE: Record<DrainJob["state"], Tone> = { running: "info", succeeded: "ok", failed: "critical", refused: "warning", cancelled: "neutral", interrupted: "warning" };
+const POD_TONE: Record<DrainPodState, Tone> = {
+  pending: "neutral",
+  evicting: "info",
+  blocked: "warning",
+  terminating: "info",
+  gone: "ok",
+  failed: "critical",
+  skipped: "neutral",
+};
+const POD_LABEL: Record<DrainPodState, string> = {
+  pending: "waiting",
+  evicting: "evicting",
+  blocked: "blocked",
+  terminating: "terminating",
+  gone: "evicted",
+  failed: "failed",
+  skipped: "skipped",
+};
+const JOB_TONE: Record<DrainJob["state"], Tone> = {
+  running: "info",
+  succeeded: "ok",
+  failed: "critical",
+  refused: "warning",
+  cancelled: "neutral",
+  interrupted: "warning",
+};
 
 /** A drain, pod by pod: what is evicted, what waits on a budget (and which), what is left in place. */
 export function DrainProgress({ job, now }: { job: DrainJob; now?: Date }) {
@@ -22,7 +45,10 @@ export function DrainProgress({ job, now }: { job: DrainJob; now?: Date }) {
       </div>
       {job.pods.length > 0 && job.state !== "refused" && <ProgressBar label="Drain progress" value={done} max={job.pods.length} />}
       {job.message && (
-        <p className={`text-sm ${job.state === "failed" || job.state === "refused" ? "font-medium text-red-800" : "text-slate-700"}`} role={job.state === "failed" ? "alert" : undefined}>
+        <p
+          className={`text-sm ${job.state === "failed" || job.state === "refused" ? "font-medium text-red-800" : "text-slate-700"}`}
+          role={job.state === "failed" ? "alert" : undefined}
+        >
           {job.message}
         </p>
       )}
@@ -62,9 +88,7 @@ export function DrainProgress({ job, now }: { job: DrainJob; now?: Date }) {
                   <td className="px-3 py-1.5 tabular-nums text-slate-600">{p.attempts || ""}</td>
                   <td className="px-3 py-1.5 text-xs text-slate-700">
                     {p.pdbs.length > 0 && (p.state === "blocked" || p.state === "failed") && (
-                      <span className="mr-1 font-medium text-amber-900">
-                        PodDisruptionBudget {p.pdbs.join(", ")}:{" "}
-                      </span>
+                      <span className="mr-1 font-medium text-amber-900">PodDisruptionBudget {p.pdbs.join(", ")}: </span>
                     )}
                     {p.message}
                   </td>

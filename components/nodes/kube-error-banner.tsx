@@ -24,7 +24,10 @@ export function KubeErrorBanner({ error, cachedAt, now }: { error: KubeErrorInfo
     return (
       <Banner tone="warning" title={TITLES.not_configured}>
         <p>{error.message.replace(/^No Kubernetes cluster is configured\.\s*/, "")}</p>
-        <p className="mt-1">A changed KUBECONFIG takes a restart of the dashboard; a kubeconfig file put in place is picked up at the next refresh. The rest of Lifeboat (backups, restores) works without it.</p>
+        <p className="mt-1">
+          A changed KUBECONFIG takes a restart of the dashboard; a kubeconfig file put in place is picked up at the next refresh. The rest of Lifeboat (backups,
+          restores) works without it.
+        </p>
       </Banner>
     );
   const title = cachedAt ? `${TITLES[error.code]} — showing what was last seen ${ago(cachedAt, now)} (${formatTime(cachedAt)})` : TITLES[error.code];

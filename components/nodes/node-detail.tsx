@@ -89,7 +89,11 @@ export function NodeDetailView({ name }: { name: string }) {
             {name} {node && <NodeStatusBadges node={node} />}
           </span>
         }
-        subtitle={node ? `${rolesText(node)} · ${node.internalIP ?? "no IP"} · ${node.kubeletVersion} · ${node.osImage} (${node.architecture}) · ${shortAge(node.createdAt, now)} old` : undefined}
+        subtitle={
+          node
+            ? `${rolesText(node)} · ${node.internalIP ?? "no IP"} · ${node.kubeletVersion} · ${node.osImage} (${node.architecture}) · ${shortAge(node.createdAt, now)} old`
+            : undefined
+        }
         actions={
           node &&
           !deleted && (
@@ -153,8 +157,18 @@ export function NodeDetailView({ name }: { name: string }) {
             <div className="grid gap-4 lg:grid-cols-3">
               <Card title="Resources (requested / allocatable)">
                 <div className="space-y-3">
-                  <ResourceBar label="CPU" used={node.requested.cpuMillis} total={node.allocatable.cpuMillis} text={`CPU ${cpu(node.requested.cpuMillis)} / ${cpu(node.allocatable.cpuMillis)}`} />
-                  <ResourceBar label="Memory" used={node.requested.memoryBytes} total={node.allocatable.memoryBytes} text={`Memory ${mem(node.requested.memoryBytes)} / ${mem(node.allocatable.memoryBytes)}`} />
+                  <ResourceBar
+                    label="CPU"
+                    used={node.requested.cpuMillis}
+                    total={node.allocatable.cpuMillis}
+                    text={`CPU ${cpu(node.requested.cpuMillis)} / ${cpu(node.allocatable.cpuMillis)}`}
+                  />
+                  <ResourceBar
+                    label="Memory"
+                    used={node.requested.memoryBytes}
+                    total={node.allocatable.memoryBytes}
+                    text={`Memory ${mem(node.requested.memoryBytes)} / ${mem(node.allocatable.memoryBytes)}`}
+                  />
                   <ResourceBar label="Pods" used={node.podCount} total={node.allocatable.pods} text={`Pods ${node.podCount} / ${node.allocatable.pods}`} />
                 </div>
               </Card>
@@ -232,12 +246,30 @@ export function NodeDetailView({ name }: { name: string }) {
       </div>
 
       {dialog === "cordon" && (
-        <ConfirmDialog title={`Cordon ${name}?`} command={`kubectl cordon ${name}`} confirmLabel="Cordon" busy={action.isPending} error={action.error?.message} onConfirm={() => action.mutate("cordon")} onCancel={() => setDialog(null)}>
-          <p>No new pods will be scheduled on {name}. The {detail?.pods.length ?? 0} pods already there keep running. You can uncordon it at any time.</p>
+        <ConfirmDialog
+          title={`Cordon ${name}?`}
+          command={`kubectl cordon ${name}`}
+          confirmLabel="Cordon"
+          busy={action.isPending}
+          error={action.error?.message}
+          onConfirm={() => action.mutate("cordon")}
+          onCancel={() => setDialog(null)}
+        >
+          <p>
+            No new pods will be scheduled on {name}. The {detail?.pods.length ?? 0} pods already there keep running. You can uncordon it at any time.
+          </p>
         </ConfirmDialog>
       )}
       {dialog === "uncordon" && (
-        <ConfirmDialog title={`Uncordon ${name}?`} command={`kubectl uncordon ${name}`} confirmLabel="Uncordon" busy={action.isPending} error={action.error?.message} onConfirm={() => action.mutate("uncordon")} onCancel={() => setDialog(null)}>
+        <ConfirmDialog
+          title={`Uncordon ${name}?`}
+          command={`kubectl uncordon ${name}`}
+          confirmLabel="Uncordon"
+          busy={action.isPending}
+          error={action.error?.message}
+          onConfirm={() => action.mutate("uncordon")}
+          onCancel={() => setDialog(null)}
+        >
           <p>New pods may be scheduled on {name} again.</p>
         </ConfirmDialog>
       )}
@@ -252,7 +284,8 @@ export function NodeDetailView({ name }: { name: string }) {
           onCancel={() => setDialog(null)}
         >
           <p>
-            {name} is cordoned, then {movable.length === 1 ? "its pod is" : `its ${movable.length} pods are`} evicted one by one through the Eviction API, respecting PodDisruptionBudgets (a refused eviction is retried until the timeout). DaemonSet and static pods stay.
+            {name} is cordoned, then {movable.length === 1 ? "its pod is" : `its ${movable.length} pods are`} evicted one by one through the Eviction API,
+            respecting PodDisruptionBudgets (a refused eviction is retried until the timeout). DaemonSet and static pods stay.
           </p>
           <DrainOptionsForm value={drainOpts} onChange={setDrainOpts} choices={drainChoices(detail.pods)} />
         </ConfirmDialog>
@@ -272,7 +305,8 @@ export function NodeDetailView({ name }: { name: string }) {
           <p>The node object is removed from the cluster. The machine itself is not touched: if k3s still runs on it, it registers again.</p>
           {movable.length > 0 && (
             <p className="rounded-md border border-red-300 bg-red-50 px-3 py-2 text-red-900">
-              {movable.length} pod{movable.length === 1 ? " still runs" : "s still run"} on {name}. Deleting the node removes {movable.length === 1 ? "it" : "them"} without respecting PodDisruptionBudgets — drain it first.
+              {movable.length} pod{movable.length === 1 ? " still runs" : "s still run"} on {name}. Deleting the node removes{" "}
+              {movable.length === 1 ? "it" : "them"} without respecting PodDisruptionBudgets — drain it first.
             </p>
           )}
         </ConfirmDialog>

@@ -80,10 +80,20 @@ export function NodesPage() {
                       <div className="text-slate-500">{n.architecture}</div>
                     </td>
                     <td className="px-3 py-2.5">
-                      <ResourceBar label={`${n.name} CPU`} used={n.requested.cpuMillis} total={n.allocatable.cpuMillis} text={`${cpu(n.requested.cpuMillis)} / ${cpu(n.allocatable.cpuMillis)}`} />
+                      <ResourceBar
+                        label={`${n.name} CPU`}
+                        used={n.requested.cpuMillis}
+                        total={n.allocatable.cpuMillis}
+                        text={`${cpu(n.requested.cpuMillis)} / ${cpu(n.allocatable.cpuMillis)}`}
+                      />
                     </td>
                     <td className="px-3 py-2.5">
-                      <ResourceBar label={`${n.name} memory`} used={n.requested.memoryBytes} total={n.allocatable.memoryBytes} text={`${mem(n.requested.memoryBytes)} / ${mem(n.allocatable.memoryBytes)}`} />
+                      <ResourceBar
+                        label={`${n.name} memory`}
+                        used={n.requested.memoryBytes}
+                        total={n.allocatable.memoryBytes}
+                        text={`${mem(n.requested.memoryBytes)} / ${mem(n.allocatable.memoryBytes)}`}
+                      />
                     </td>
                     <td className="px-3 py-2.5 tabular-nums">
                       {n.podCount} <span className="text-slate-400">/ {n.allocatable.pods}</span>

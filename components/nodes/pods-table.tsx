@@ -51,7 +51,9 @@ export function PodsTable({ pods, now }: { pods: PodSummary[]; now?: Date }) {
                 </Badge>
               </td>
               <td className="py-1.5 pr-3">
-                <Badge tone={p.terminating ? "warning" : p.ready ? "ok" : p.phase === "Succeeded" ? "neutral" : "warning"}>{p.terminating ? "Terminating" : p.ready ? "Running" : p.phase}</Badge>
+                <Badge tone={p.terminating ? "warning" : p.ready ? "ok" : p.phase === "Succeeded" ? "neutral" : "warning"}>
+                  {p.terminating ? "Terminating" : p.ready ? "Running" : p.phase}
+                </Badge>
               </td>
               <td className="whitespace-nowrap py-1.5 pr-3 text-xs tabular-nums">{requestsText(p.requests)}</td>
               <td className="py-1.5 pr-3 tabular-nums">{p.restarts}</td>

@@ -35,7 +35,12 @@ export const nodesQuery = () =>
   queryOptions({ queryKey: nodeKeys.list(), queryFn: ({ signal }) => apiFetch("/api/nodes", NodesResponse, { signal }), refetchInterval: NODES_REFRESH_MS });
 
 export const nodeDetailQuery = (name: string) =>
-  queryOptions({ queryKey: nodeKeys.detail(name), queryFn: ({ signal }) => apiFetch(`/api/nodes/${encodeURIComponent(name)}`, NodeDetail, { signal }), refetchInterval: NODES_REFRESH_MS, retry: false });
+  queryOptions({
+    queryKey: nodeKeys.detail(name),
+    queryFn: ({ signal }) => apiFetch(`/api/nodes/${encodeURIComponent(name)}`, NodeDetail, { signal }),
+    refetchInterval: NODES_REFRESH_MS,
+    retry: false,
+  });
 
 const DrainAnswer = z.object({ job: DrainJob.nullable() });
 export const nodeDrainQuery = (name: string) =>

@@ -8,7 +8,14 @@ export function ResourceBar({ used, total, label, text }: { used: number; total:
         <span>{text}</span>
         <span className="text-slate-500">{pct}%</span>
       </div>
-      <div role="meter" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct} className="mt-1 h-1.5 w-full overflow-hidden rounded-full bg-slate-200">
+      <div
+        role="meter"
+        aria-label={label}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct}
+        className="mt-1 h-1.5 w-full overflow-hidden rounded-full bg-slate-200"
+      >
         <div className={`h-full rounded-full ${tone}`} style={{ width: `${pct}%` }} />
       </div>
     </div>

@@ -25,9 +25,13 @@ export function ConfirmStep({ view, busy, act }: StepProps) {
     <div className="space-y-4">
       <Card title="5. Confirm">
         <div className="space-y-3 text-sm text-slate-800">
-          <p className="font-medium">When you confirm, the agent on {s.hostHint ? <span className="font-mono">{s.hostHint}</span> : "the target"} ({s.target?.url}) will:</p>
+          <p className="font-medium">
+            When you confirm, the agent on {s.hostHint ? <span className="font-mono">{s.hostHint}</span> : "the target"} ({s.target?.url}) will:
+          </p>
           <ol className="list-decimal space-y-1 pl-5" data-testid="what-happens">
-            <li>stop k3s (its stop command, by default <code>systemctl stop k3s</code>) and wait until nothing holds the database;</li>
+            <li>
+              stop k3s (its stop command, by default <code>systemctl stop k3s</code>) and wait until nothing holds the database;
+            </li>
             <li>
               move the current <code>{serverDir}/db</code> aside to <code>{serverDir}/db.before-restore-&lt;timestamp&gt;</code> — it is kept, never deleted;
             </li>
@@ -63,10 +67,13 @@ export function ConfirmStep({ view, busy, act }: StepProps) {
             <span className="text-slate-700">
               {s.hostHint ? (
                 <>
-                  Type <span className="font-mono font-semibold">{s.hostHint}</span> (the host name {s.hostHintSource === "the agent" ? "the agent reports" : `from ${s.hostHintSource}`}) to confirm.
+                  Type <span className="font-mono font-semibold">{s.hostHint}</span> (the host name{" "}
+                  {s.hostHintSource === "the agent" ? "the agent reports" : `from ${s.hostHintSource}`}) to confirm.
                 </>
               ) : (
-                <>Type the host name of the machine the agent runs on (<code>hostname</code> on it); the agent refuses any other.</>
+                <>
+                  Type the host name of the machine the agent runs on (<code>hostname</code> on it); the agent refuses any other.
+                </>
               )}
             </span>
             <input
@@ -79,7 +86,10 @@ export function ConfirmStep({ view, busy, act }: StepProps) {
             />
           </label>
           {host.trim() && s.hostHint && host.trim() !== s.hostHint && (
-            <p className="text-amber-900">That is not {s.hostHint}{strict ? "." : ": the agent will refuse it unless it is the machine's host name."}</p>
+            <p className="text-amber-900">
+              That is not {s.hostHint}
+              {strict ? "." : ": the agent will refuse it unless it is the machine's host name."}
+            </p>
           )}
           <div className="flex items-center gap-3">
             <Button type="submit" variant="danger" disabled={busy || !typedOk}>
@@ -91,7 +101,11 @@ export function ConfirmStep({ view, busy, act }: StepProps) {
           </div>
         </form>
       </Card>
-      {rec && !rec.canConfirm && <Banner tone="warning">The staged backup can no longer be confirmed ({rec.status}). {rec.targetState}</Banner>}
+      {rec && !rec.canConfirm && (
+        <Banner tone="warning">
+          The staged backup can no longer be confirmed ({rec.status}). {rec.targetState}
+        </Banner>
+      )}
     </div>
   );
 }

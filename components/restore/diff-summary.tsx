@@ -24,11 +24,21 @@ export function DiffSummary({ diff, diffError }: { diff: DatabaseDiff | null; di
         <table className="w-full text-left text-sm">
           <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
             <tr>
-              <th scope="col" className="py-1.5 pr-3 font-medium">Resource type</th>
-              <th scope="col" className="py-1.5 pr-3 text-right font-medium">Removed</th>
-              <th scope="col" className="py-1.5 pr-3 text-right font-medium">Older version</th>
-              <th scope="col" className="py-1.5 pr-3 text-right font-medium">Brought back</th>
-              <th scope="col" className="py-1.5 font-medium">For example</th>
+              <th scope="col" className="py-1.5 pr-3 font-medium">
+                Resource type
+              </th>
+              <th scope="col" className="py-1.5 pr-3 text-right font-medium">
+                Removed
+              </th>
+              <th scope="col" className="py-1.5 pr-3 text-right font-medium">
+                Older version
+              </th>
+              <th scope="col" className="py-1.5 pr-3 text-right font-medium">
+                Brought back
+              </th>
+              <th scope="col" className="py-1.5 font-medium">
+                For example
+              </th>
             </tr>
           </thead>
           <tbody className="divide-y divide-slate-100">
@@ -49,7 +59,12 @@ export function DiffSummary({ diff, diffError }: { diff: DatabaseDiff | null; di
       {diff.revisionsOnlyInCurrent.count > 0 && (
         <p className="text-xs text-slate-600">
           {formatNumber(diff.revisionsOnlyInCurrent.count)} revisions exist only in the live database
-          {diff.revisionsOnlyInCurrent.ranges.length > 0 && ` (${diff.revisionsOnlyInCurrent.ranges.slice(0, 4).map((r) => (r.from === r.to ? r.from : `${r.from}–${r.to}`)).join(", ")}${diff.revisionsOnlyInCurrent.ranges.length > 4 ? ", …" : ""})`}.
+          {diff.revisionsOnlyInCurrent.ranges.length > 0 &&
+            ` (${diff.revisionsOnlyInCurrent.ranges
+              .slice(0, 4)
+              .map((r) => (r.from === r.to ? r.from : `${r.from}–${r.to}`))
+              .join(", ")}${diff.revisionsOnlyInCurrent.ranges.length > 4 ? ", …" : ""})`}
+          .
         </p>
       )}
     </div>
@@ -64,12 +79,16 @@ export function VerificationSummary({ record }: { record: RestoreRecord }) {
   return (
     <ul data-testid="staged-verification" className="space-y-1 text-sm text-slate-700">
       <li>
-        <span aria-hidden className="text-emerald-700">✓ </span>
+        <span aria-hidden className="text-emerald-700">
+          ✓{" "}
+        </span>
         integrity_check {v.integrity.ok ? "ok" : `failed: ${v.integrity.messages.slice(0, 2).join("; ")}`}
         {st && ` · revision ${formatNumber(st.currentRevision)}, ${formatNumber(st.rowCount)} rows, ${formatNumber(st.liveKeys)} live keys`}
       </li>
       <li>
-        <span aria-hidden className="text-emerald-700">✓ </span>
+        <span aria-hidden className="text-emerald-700">
+          ✓{" "}
+        </span>
         {v.looksLikeKine ? "kine's table, columns and compact_rev_key are there" : "does not look like kine"}
         {v.walReplayed ? " · the archive's WAL was replayed into it" : ""}
       </li>

@@ -8,7 +8,12 @@ import type { AgentProblem } from "@/lib/restore/contracts";
 const VERDICT_TONE = { ok: "ok", warning: "warning", critical: "critical" } as const;
 
 type Level = "ok" | "note" | "warning" | "problem";
-const ICONS: Record<Level, [string, string]> = { ok: ["✓", "bg-emerald-600"], note: ["i", "bg-slate-400"], warning: ["!", "bg-amber-500"], problem: ["!", "bg-red-600"] };
+const ICONS: Record<Level, [string, string]> = {
+  ok: ["✓", "bg-emerald-600"],
+  note: ["i", "bg-slate-400"],
+  warning: ["!", "bg-amber-500"],
+  problem: ["!", "bg-red-600"],
+};
 
 function Check({ level, label, children }: { level: Level; label: string; children: ReactNode }) {
   const [icon, color] = ICONS[level];
@@ -38,14 +43,20 @@ export function HealthSummary({ url, report }: { url: string; report: HealthRepo
     <div data-testid="target-health" className="space-y-3 text-sm">
       <ul className="divide-y divide-slate-100">
         <Check level="ok" label="Agent reachable">
-          <span className="font-mono text-xs">{url}</span> answered at {formatTime(report.checkedAt)} · server directory <span className="font-mono text-xs">{report.serverDir}</span>
+          <span className="font-mono text-xs">{url}</span> answered at {formatTime(report.checkedAt)} · server directory{" "}
+          <span className="font-mono text-xs">{report.serverDir}</span>
         </Check>
         <Check level={disk.enoughForStaging ? "ok" : "problem"} label="Disk space for staging">
-          {formatBytes(disk.freeBytes)} free of {formatBytes(disk.totalBytes)} in <span className="font-mono text-xs">{disk.stagingDir}</span>; a restore needs about{" "}
-          {formatBytes(disk.neededForStaging)}.{" "}
-          {disk.sameFilesystemAsServer ? "Same filesystem as the server directory: the swap is a rename." : "Not on the server directory's filesystem: the swap will copy."}
+          {formatBytes(disk.freeBytes)} free of {formatBytes(disk.totalBytes)} in <span className="font-mono text-xs">{disk.stagingDir}</span>; a restore needs
+          about {formatBytes(disk.neededForStaging)}.{" "}
+          {disk.sameFilesystemAsServer
+            ? "Same filesystem as the server directory: the swap is a rename."
+            : "Not on the server directory's filesystem: the swap will copy."}
         </Check>
-        <Check level={k3s.running ? "ok" : k3s.present ? "note" : "warning"} label={`k3s ${k3s.present ? (k3s.running ? "is running" : `is ${k3s.state}`) : "service not found"}`}>
+        <Check
+          level={k3s.running ? "ok" : k3s.present ? "note" : "warning"}
+          label={`k3s ${k3s.present ? (k3s.running ? "is running" : `is ${k3s.state}`) : "service not found"}`}
+        >
           <span className="font-mono text-xs">{k3s.command}</span> says “{k3s.state}”.
           {k3s.dbHolders.length > 0 && ` Holding the database: ${k3s.dbHolders.map((h) => `pid ${h.pid} (${h.command})`).join(", ")}.`}
           {!k3s.present && " On a new machine, install k3s first (curl -sfL https://get.k3s.io | sh -) so the restore can stop and start it."}
@@ -57,9 +68,11 @@ export function HealthSummary({ url, report }: { url: string; report: HealthRepo
           {report.files.db.exists ? (
             <>
               state.db {formatBytes(report.files.db.bytes ?? 0)}
-              {report.files.wal.exists ? `, -wal ${formatBytes(report.files.wal.bytes ?? 0)}` : ""} · quick_check {report.quickCheck.ran ? (report.quickCheck.ok ? "ok" : `failed: ${report.quickCheck.messages.slice(0, 2).join("; ")}`) : "did not run"}
+              {report.files.wal.exists ? `, -wal ${formatBytes(report.files.wal.bytes ?? 0)}` : ""} · quick_check{" "}
+              {report.quickCheck.ran ? (report.quickCheck.ok ? "ok" : `failed: ${report.quickCheck.messages.slice(0, 2).join("; ")}`) : "did not run"}
               {db.error ? ` · ${db.error}` : ""}
-              {report.kine && ` · revision ${formatNumber(report.kine.currentRevision)}, ${formatNumber(report.kine.rowCount)} rows, compaction lag ${formatNumber(report.kine.compactionLag)}`}
+              {report.kine &&
+                ` · revision ${formatNumber(report.kine.currentRevision)}, ${formatNumber(report.kine.rowCount)} rows, compaction lag ${formatNumber(report.kine.compactionLag)}`}
             </>
           ) : (
             "There is no database yet (a new machine): the restore puts one in place."
@@ -76,11 +89,15 @@ export function HealthSummary({ url, report }: { url: string; report: HealthRepo
           ))}
         </ul>
       )}
-      {ownBad.length > 0 && <p className="text-xs text-slate-600">A restore sets the owner and mode of everything it puts in place, which also fixes the ownership findings above.</p>}
+      {ownBad.length > 0 && (
+        <p className="text-xs text-slate-600">
+          A restore sets the owner and mode of everything it puts in place, which also fixes the ownership findings above.
+        </p>
+      )}
       {report.pendingRestoreId && (
         <Banner tone="warning" title="The agent has a restore that is not finished">
-          Restore <span className="font-mono">{report.pendingRestoreId}</span> is waiting for confirmation, running or was interrupted. Staging another one is refused until it
-          is confirmed or cancelled (<code>lifeboat-agent rollback</code> / the agent&apos;s log).
+          Restore <span className="font-mono">{report.pendingRestoreId}</span> is waiting for confirmation, running or was interrupted. Staging another one is
+          refused until it is confirmed or cancelled (<code>lifeboat-agent rollback</code> / the agent&apos;s log).
         </Banner>
       )}
     </div>

@@ -99,7 +99,8 @@ export function PreviewStep({ view, busy, act }: StepProps) {
           <div className="space-y-1 text-sm" data-testid="backup-preview">
             <p className="text-base font-semibold text-slate-900">The database recovered by the {rv.best.rung} rung</p>
             <p>
-              {formatNumber(rv.best.rows)} rows{rv.best.revisions ? `, revisions ${formatNumber(rv.best.revisions.min)}–${formatNumber(rv.best.revisions.max)}` : ""}.
+              {formatNumber(rv.best.rows)} rows
+              {rv.best.revisions ? `, revisions ${formatNumber(rv.best.revisions.min)}–${formatNumber(rv.best.revisions.max)}` : ""}.
             </p>
             {rv.comparison.diff && <p className="text-slate-700">{rv.comparison.diff.summary}</p>}
             <p className="text-slate-700">{rv.recommendation}</p>
@@ -122,11 +123,13 @@ export function PreviewStep({ view, busy, act }: StepProps) {
           ) : live ? (
             <p>The live database is at revision {formatNumber(live.currentRevision)}.</p>
           ) : (
-            <p>The live database cannot be read ({s.health?.database.error ?? s.health?.kineError ?? "no database on the target"}): there is nothing to compare.</p>
+            <p>
+              The live database cannot be read ({s.health?.database.error ?? s.health?.kineError ?? "no database on the target"}): there is nothing to compare.
+            </p>
           )}
           <p className="mt-1">
-            Staging (next step) compares the backup with the live database object by object and lists what restoring loses — deployments, config maps, … created or changed
-            after the backup — before you confirm anything.
+            Staging (next step) compares the backup with the live database object by object and lists what restoring loses — deployments, config maps, … created
+            or changed after the backup — before you confirm anything.
           </p>
         </div>
       </Card>
@@ -135,7 +138,8 @@ export function PreviewStep({ view, busy, act }: StepProps) {
         <fieldset className="flex flex-wrap gap-5 text-sm">
           <legend className="sr-only">Files to restore</legend>
           <label className="flex items-center gap-2">
-            <input type="checkbox" checked={include.token} onChange={(e) => setInclude({ ...include, token: e.target.checked })} /> the token (when the backup holds one)
+            <input type="checkbox" checked={include.token} onChange={(e) => setInclude({ ...include, token: e.target.checked })} /> the token (when the backup
+            holds one)
           </label>
           <label className="flex items-center gap-2">
             <input type="checkbox" checked={include.cred} onChange={(e) => setInclude({ ...include, cred: e.target.checked })} /> cred/
@@ -145,8 +149,8 @@ export function PreviewStep({ view, busy, act }: StepProps) {
           </label>
         </fieldset>
         <p className="mt-2 text-xs text-slate-500">
-          k3s cannot use a datastore without the token that encrypted its bootstrap data. A new machine needs the backup&apos;s token; cred/ and tls/ only when the old
-          server&apos;s certificates should come back too.
+          k3s cannot use a datastore without the token that encrypted its bootstrap data. A new machine needs the backup&apos;s token; cred/ and tls/ only when
+          the old server&apos;s certificates should come back too.
         </p>
       </Card>
 

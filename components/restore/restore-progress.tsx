@@ -22,7 +22,9 @@ export function RestoreProgress({ record, job, only, label }: { record: RestoreR
   const jobSteps = new Map((job?.steps ?? []).map((s) => [s.name, s]));
   const merged = steps.map((s) => {
     const j = jobSteps.get(s.name);
-    return j && (j.state === "running" || j.state === "done" || j.state === "failed") && s.state !== "failed" ? { ...s, state: j.state, detail: j.detail ?? s.detail } : s;
+    return j && (j.state === "running" || j.state === "done" || j.state === "failed") && s.state !== "failed"
+      ? { ...s, state: j.state, detail: j.detail ?? s.detail }
+      : s;
   });
   const done = merged.filter((s) => s.state === "done" || s.state === "skipped").length;
   const running = merged.find((s) => s.state === "running");
@@ -49,18 +51,20 @@ export function RestoreProgress({ record, job, only, label }: { record: RestoreR
         </>
       )}
       <ol className="space-y-1.5 text-sm">
-        {(merged.length ? merged : only.map((name) => ({ name, label: name, state: "pending" as const, detail: null, startedAt: null, finishedAt: null }))).map((s) => (
-          <li key={s.name} data-step={s.name} data-state={s.state} className="flex items-start gap-2">
-            <span aria-hidden className={`w-4 shrink-0 text-center ${TONE[s.state]}`}>
-              {ICON[s.state]}
-            </span>
-            <span>
-              <span className={s.state === "pending" ? "text-slate-500" : "font-medium text-slate-800"}>{s.label}</span>
-              <span className="sr-only"> ({s.state})</span>
-              {s.detail && <span className="text-slate-600"> — {s.detail}</span>}
-            </span>
-          </li>
-        ))}
+        {(merged.length ? merged : only.map((name) => ({ name, label: name, state: "pending" as const, detail: null, startedAt: null, finishedAt: null }))).map(
+          (s) => (
+            <li key={s.name} data-step={s.name} data-state={s.state} className="flex items-start gap-2">
+              <span aria-hidden className={`w-4 shrink-0 text-center ${TONE[s.state]}`}>
+                {ICON[s.state]}
+              </span>
+              <span>
+                <span className={s.state === "pending" ? "text-slate-500" : "font-medium text-slate-800"}>{s.label}</span>
+                <span className="sr-only"> ({s.state})</span>
+                {s.detail && <span className="text-slate-600"> — {s.detail}</span>}
+              </span>
+            </li>
+          ),
+        )}
       </ol>
     </div>
   );

@@ -30,7 +30,11 @@ export function RestoreStep({ view, busy, act }: StepProps) {
       <AgentAway view={view} />
       <Card title="6. Restore">
         <RestoreProgress record={rec} job={view.job} only={[...SWAP_STEPS]} label="Restore progress" />
-        {rec && !failed && <p className="mt-3 text-sm text-slate-600" data-testid="target-state">{rec.targetState}</p>}
+        {rec && !failed && (
+          <p className="mt-3 text-sm text-slate-600" data-testid="target-state">
+            {rec.targetState}
+          </p>
+        )}
       </Card>
       {failed && (
         <FailurePanel title="The restore did not finish" error={rec!.error} targetState={rec!.targetState}>
@@ -69,7 +73,14 @@ function Check({ ok, children }: { ok: boolean; children: React.ReactNode }) {
 
 function Nodes({ nodes, kubeConfigured }: { nodes: NodesCheck | null; kubeConfigured: boolean }) {
   if (!nodes) return <p className="text-sm text-slate-500">{kubeConfigured ? "Asking the Kubernetes API…" : ""}</p>;
-  const tone = nodes.state === "ready" ? "text-emerald-800" : nodes.state === "waiting" ? "text-blue-800" : nodes.state === "not-configured" ? "text-slate-600" : "text-amber-900";
+  const tone =
+    nodes.state === "ready"
+      ? "text-emerald-800"
+      : nodes.state === "waiting"
+        ? "text-blue-800"
+        : nodes.state === "not-configured"
+          ? "text-slate-600"
+          : "text-amber-900";
   return (
     <div className="space-y-2 text-sm" data-testid="nodes-check" data-state={nodes.state}>
       <p className={tone}>
@@ -80,7 +91,10 @@ function Nodes({ nodes, kubeConfigured }: { nodes: NodesCheck | null; kubeConfig
       {nodes.nodes.length > 0 && (
         <ul className="flex flex-wrap gap-2">
           {nodes.nodes.map((n) => (
-            <li key={n.name} className={`rounded-full px-2 py-0.5 text-xs ring-1 ring-inset ${n.ready === "Ready" ? "bg-emerald-50 text-emerald-800 ring-emerald-300" : "bg-amber-50 text-amber-900 ring-amber-300"}`}>
+            <li
+              key={n.name}
+              className={`rounded-full px-2 py-0.5 text-xs ring-1 ring-inset ${n.ready === "Ready" ? "bg-emerald-50 text-emerald-800 ring-emerald-300" : "bg-amber-50 text-amber-900 ring-amber-300"}`}
+            >
               {n.name}
               {n.controlPlane ? " (server)" : ""}: {n.ready}
             </li>
@@ -125,8 +139,12 @@ export function AfterStep({ view, busy, act }: StepProps) {
       <Card title={rolledBack ? "7. After the rollback" : "7. After the restore"}>
         {after ? (
           <ul className="space-y-1 text-sm" data-testid="after-checks">
-            <Check ok={after.quickCheck.ok}>quick_check of the live database: {after.quickCheck.ok ? "ok" : after.quickCheck.messages.slice(0, 3).join("; ")}</Check>
-            <Check ok={after.ownershipOk}>owner and mode: {after.ownershipOk ? "as configured (files 0600, directory 0700)" : after.ownershipProblems.join("; ")}</Check>
+            <Check ok={after.quickCheck.ok}>
+              quick_check of the live database: {after.quickCheck.ok ? "ok" : after.quickCheck.messages.slice(0, 3).join("; ")}
+            </Check>
+            <Check ok={after.ownershipOk}>
+              owner and mode: {after.ownershipOk ? "as configured (files 0600, directory 0700)" : after.ownershipProblems.join("; ")}
+            </Check>
             <Check ok={after.k3sState === "active"}>k3s: {after.k3sState}</Check>
             <Check ok={after.noStaleWal}>no stale WAL next to the live database</Check>
             {rec?.asideDir && !rolledBack && (
@@ -171,9 +189,15 @@ export function AfterStep({ view, busy, act }: StepProps) {
         </div>
       )}
       {confirmRollback && rec?.canRollback && (
-        <ConfirmBanner title="Roll back to the previous database?" keepLabel="Keep the restore" confirmLabel="Roll back" onClose={() => setConfirmRollback(false)} onConfirm={() => act({ action: "rollback" })}>
-          k3s stops, the restored database is moved aside (kept as db.rolled-back-&lt;timestamp&gt;), <span className="font-mono">{rec.asideDir}</span> goes back in place with
-          the configured owner and mode, and k3s starts.
+        <ConfirmBanner
+          title="Roll back to the previous database?"
+          keepLabel="Keep the restore"
+          confirmLabel="Roll back"
+          onClose={() => setConfirmRollback(false)}
+          onConfirm={() => act({ action: "rollback" })}
+        >
+          k3s stops, the restored database is moved aside (kept as db.rolled-back-&lt;timestamp&gt;), <span className="font-mono">{rec.asideDir}</span> goes
+          back in place with the configured owner and mode, and k3s starts.
         </ConfirmBanner>
       )}
     </div>

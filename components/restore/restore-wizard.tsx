@@ -29,7 +29,8 @@ function History({ view }: { view: RestoreWizardView }) {
       <ol className="mt-2 space-y-1">
         {view.state.events.map((e, i) => (
           <li key={i}>
-            <span className="tabular-nums text-slate-500">{formatTime(e.at)}</span> · <span className="font-medium text-slate-700">{e.action}</span> ({e.outcome}): {e.message}
+            <span className="tabular-nums text-slate-500">{formatTime(e.at)}</span> · <span className="font-medium text-slate-700">{e.action}</span> (
+            {e.outcome}): {e.message}
           </li>
         ))}
       </ol>
@@ -48,7 +49,11 @@ export function RestoreWizard({ runParam }: { runParam: string | null }) {
   const router = useRouter();
   const current = useQuery({ ...currentRestoreQuery(), enabled: !runParam });
   const runId = runParam ?? current.data?.run?.id ?? null;
-  const runQ = useQuery({ ...restoreRunQuery(runId ?? "none"), enabled: Boolean(runId), initialData: !runParam && current.data?.run ? current.data.run : undefined });
+  const runQ = useQuery({
+    ...restoreRunQuery(runId ?? "none"),
+    enabled: Boolean(runId),
+    initialData: !runParam && current.data?.run ? current.data.run : undefined,
+  });
   const [confirmLeave, setConfirmLeave] = useState(false);
   const view = runQ.data;
 
@@ -104,9 +109,10 @@ export function RestoreWizard({ runParam }: { runParam: string | null }) {
           <Card title="Before you start">
             <div className="space-y-3 text-sm text-slate-700">
               <p>
-                The wizard checks the target&apos;s agent, proposes the backup to restore (the newest one a restore drill verified before anything looked wrong), shows what it
-                holds and what restoring loses, stages and verifies it on the target, and only then — after you type the node&apos;s name — stops k3s, moves the current
-                database aside (it is never deleted) and puts the backup in place. You can roll back until you mark the restore done.
+                The wizard checks the target&apos;s agent, proposes the backup to restore (the newest one a restore drill verified before anything looked
+                wrong), shows what it holds and what restoring loses, stages and verifies it on the target, and only then — after you type the node&apos;s name
+                — stops k3s, moves the current database aside (it is never deleted) and puts the backup in place. You can roll back until you mark the restore
+                done.
               </p>
               {start.error && <Banner tone="error">{start.error.message}</Banner>}
               <Button onClick={() => start.mutate()} disabled={start.isPending}>
@@ -141,12 +147,20 @@ export function RestoreWizard({ runParam }: { runParam: string | null }) {
         <div className="space-y-4">
           <WizardActionError error={act.error} />
           {runQ.error && runQ.data && (
-            <Banner tone="warning">The dashboard server does not answer right now ({runQ.error.message}); the page shows what it saw last and keeps trying.</Banner>
+            <Banner tone="warning">
+              The dashboard server does not answer right now ({runQ.error.message}); the page shows what it saw last and keeps trying.
+            </Banner>
           )}
           {confirmLeave && (
-            <ConfirmBanner title="Leave the target as it is and close this restore?" keepLabel="Keep going" confirmLabel="Leave as is" onClose={() => setConfirmLeave(false)} onConfirm={() => doAct({ action: "abandon" })}>
-              {view.state.record ? view.state.record.targetState : "Nothing on the target has changed."} A staged backup that changed nothing is dropped. Every step is in the
-              audit log.
+            <ConfirmBanner
+              title="Leave the target as it is and close this restore?"
+              keepLabel="Keep going"
+              confirmLabel="Leave as is"
+              onClose={() => setConfirmLeave(false)}
+              onConfirm={() => doAct({ action: "abandon" })}
+            >
+              {view.state.record ? view.state.record.targetState : "Nothing on the target has changed."} A staged backup that changed nothing is dropped. Every
+              step is in the audit log.
             </ConfirmBanner>
           )}
           {view.status === "abandoned" ? (

@@ -24,7 +24,9 @@ export function WhereStep({ view, busy, act }: StepProps) {
   const savedNew = s.target?.kind === "new" && s.target.url === url.trim().replace(/\/+$/, "");
   // The same new machine again without retyping the token: the server still holds it.
   const check = () =>
-    kind === "new" && savedNew && !token.trim() ? act({ action: "recheck" }) : act({ action: "check-target", target: kind === "configured" ? { kind } : { kind, url, token } });
+    kind === "new" && savedNew && !token.trim()
+      ? act({ action: "recheck" })
+      : act({ action: "check-target", target: kind === "configured" ? { kind } : { kind, url, token } });
   const checked = s.target && (s.health || s.agentProblem);
   const sameChoice = s.target?.kind === kind && (kind === "configured" || s.target.url === url.trim().replace(/\/+$/, ""));
 
@@ -33,15 +35,24 @@ export function WhereStep({ view, busy, act }: StepProps) {
       <Card title="1. Where do you restore?">
         <fieldset className="space-y-3 text-sm">
           <legend className="sr-only">Target</legend>
-          <label className={`flex cursor-pointer items-start gap-3 rounded-md border p-3 ${kind === "configured" ? "border-blue-400 bg-blue-50/50" : "border-slate-200"} ${view.configuredAgent ? "" : "opacity-60"}`}>
-            <input type="radio" name="target" className="mt-1" checked={kind === "configured"} disabled={!view.configuredAgent} onChange={() => setKind("configured")} />
+          <label
+            className={`flex cursor-pointer items-start gap-3 rounded-md border p-3 ${kind === "configured" ? "border-blue-400 bg-blue-50/50" : "border-slate-200"} ${view.configuredAgent ? "" : "opacity-60"}`}
+          >
+            <input
+              type="radio"
+              name="target"
+              className="mt-1"
+              checked={kind === "configured"}
+              disabled={!view.configuredAgent}
+              onChange={() => setKind("configured")}
+            />
             <span>
               <span className="font-medium text-slate-800">This cluster&apos;s server</span>
               <span className="block text-slate-600">
                 {view.configuredAgent ? (
                   <>
-                    The agent the dashboard is configured with: <span className="font-mono text-xs">{view.configuredAgent}</span>. Use this when the server is still there and only its
-                    database is damaged.
+                    The agent the dashboard is configured with: <span className="font-mono text-xs">{view.configuredAgent}</span>. Use this when the server is
+                    still there and only its database is damaged.
                   </>
                 ) : (
                   "No agent is configured (LIFEBOAT_AGENT_URL / LIFEBOAT_AGENT_TOKEN)."
@@ -55,8 +66,8 @@ export function WhereStep({ view, busy, act }: StepProps) {
               <span className="flex-1">
                 <span className="font-medium text-slate-800">A new machine</span>
                 <span className="block text-slate-600">
-                  The master migration: flash a new server, install k3s and the Lifeboat agent (with the same bucket and passphrase), then restore there. The token stays
-                  on the dashboard&apos;s server.
+                  The master migration: flash a new server, install k3s and the Lifeboat agent (with the same bucket and passphrase), then restore there. The
+                  token stays on the dashboard&apos;s server.
                 </span>
               </span>
             </label>
@@ -87,7 +98,11 @@ export function WhereStep({ view, busy, act }: StepProps) {
           </div>
         </fieldset>
         <div className="mt-4 flex items-center gap-3">
-          <Button onClick={check} disabled={busy || (kind === "new" && (!url.trim() || (!token.trim() && !savedNew)))} variant={checked && sameChoice ? "secondary" : "primary"}>
+          <Button
+            onClick={check}
+            disabled={busy || (kind === "new" && (!url.trim() || (!token.trim() && !savedNew)))}
+            variant={checked && sameChoice ? "secondary" : "primary"}
+          >
             {busy ? "Asking the agent…" : checked && sameChoice ? "Check again" : "Check this agent"}
           </Button>
           {checked && sameChoice && s.health && (

@@ -66,7 +66,9 @@ function RecoveryResult({ report }: { report: RecoveryReport }) {
       <ol className="space-y-1">
         {report.rungs.map((r) => (
           <li key={r.name} className="flex gap-2">
-            <span className={`w-16 shrink-0 text-xs font-semibold uppercase ${r.state === "ok" ? "text-emerald-700" : r.state === "failed" ? "text-red-700" : r.state === "partial" ? "text-amber-800" : "text-slate-400"}`}>
+            <span
+              className={`w-16 shrink-0 text-xs font-semibold uppercase ${r.state === "ok" ? "text-emerald-700" : r.state === "failed" ? "text-red-700" : r.state === "partial" ? "text-amber-800" : "text-slate-400"}`}
+            >
               {r.state}
             </span>
             <span>
@@ -104,7 +106,11 @@ export function WhichStep({ view, busy, act }: StepProps) {
 
   return (
     <div className="space-y-4">
-      {q.error && <Banner tone="error" title="The backups could not be listed">{(q.error as Error).message}</Banner>}
+      {q.error && (
+        <Banner tone="error" title="The backups could not be listed">
+          {(q.error as Error).message}
+        </Banner>
+      )}
       <Card title="2. Which backup?">
         {!data ? (
           <p className="text-sm text-slate-500">Reading the catalog…</p>
@@ -147,8 +153,8 @@ export function WhichStep({ view, busy, act }: StepProps) {
         <Card title="Or: recover the live database">
           <div className="space-y-3 text-sm">
             <p className="text-slate-700">
-              The live database is still on the target. The recovery ladder (integrity_check, .dump, .recover, Lifeboat&apos;s page-level salvage) works on a copy and may keep
-              changes newer than any backup. Its best result becomes a candidate like a backup.
+              The live database is still on the target. The recovery ladder (integrity_check, .dump, .recover, Lifeboat&apos;s page-level salvage) works on a
+              copy and may keep changes newer than any backup. Its best result becomes a candidate like a backup.
             </p>
             {!rv && (
               <Button variant="secondary" onClick={() => act({ action: "start-recovery" })} disabled={busy}>
@@ -186,11 +192,21 @@ export function WhichStep({ view, busy, act }: StepProps) {
             <table className="w-full text-left text-sm" data-testid="candidate-sets">
               <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
                 <tr>
-                  <th scope="col" className="px-3 py-2 font-medium">Taken</th>
-                  <th scope="col" className="px-3 py-2 text-right font-medium">Size</th>
-                  <th scope="col" className="px-3 py-2 font-medium">Database</th>
-                  <th scope="col" className="px-3 py-2 font-medium">Flags</th>
-                  <th scope="col" className="px-3 py-2 font-medium">Restore drill</th>
+                  <th scope="col" className="px-3 py-2 font-medium">
+                    Taken
+                  </th>
+                  <th scope="col" className="px-3 py-2 text-right font-medium">
+                    Size
+                  </th>
+                  <th scope="col" className="px-3 py-2 font-medium">
+                    Database
+                  </th>
+                  <th scope="col" className="px-3 py-2 font-medium">
+                    Flags
+                  </th>
+                  <th scope="col" className="px-3 py-2 font-medium">
+                    Restore drill
+                  </th>
                   <th scope="col" className="px-3 py-2" />
                 </tr>
               </thead>

@@ -11,7 +11,10 @@ export function ProgressBar({ value, max, label }: { value: number; max: number 
         aria-valuenow={pct ?? undefined}
         className="h-2.5 w-full overflow-hidden rounded-full bg-slate-200"
       >
-        <div className={`h-full rounded-full bg-blue-600 transition-all ${pct === null ? "w-1/3 animate-pulse" : ""}`} style={pct === null ? undefined : { width: `${pct}%` }} />
+        <div
+          className={`h-full rounded-full bg-blue-600 transition-all ${pct === null ? "w-1/3 animate-pulse" : ""}`}
+          style={pct === null ? undefined : { width: `${pct}%` }}
+        />
       </div>
     </div>
   );

@@ -7,7 +7,19 @@ import type { WizardStepInfo } from "./types";
  * The frame both wizards share: the step list on the side (done / current / to come), one step's
  * content at a time on the right.
  */
-export function WizardLayout({ title, steps, current, completed, children }: { title: string; steps: WizardStepInfo[]; current: string; completed: string[]; children: ReactNode }) {
+export function WizardLayout({
+  title,
+  steps,
+  current,
+  completed,
+  children,
+}: {
+  title: string;
+  steps: WizardStepInfo[];
+  current: string;
+  completed: string[];
+  children: ReactNode;
+}) {
   const currentIndex = steps.findIndex((s) => s.id === current);
   return (
     <div className="grid gap-6 md:grid-cols-[220px_1fr]">
@@ -47,7 +59,12 @@ export function WizardLayout({ title, steps, current, completed, children }: { t
 /** The steps a run has finished: all of them once it is done, else those before its current step. */
 export function completedSteps(steps: WizardStepInfo[], view: { step: string; status: string }): string[] {
   if (view.status === "done") return steps.map((s) => s.id);
-  return steps.slice(0, steps.findIndex((s) => s.id === view.step)).map((s) => s.id);
+  return steps
+    .slice(
+      0,
+      steps.findIndex((s) => s.id === view.step),
+    )
+    .map((s) => s.id);
 }
 
 /** While a run's state loads: "Loading…", or why it cannot be loaded with a way to start over. */

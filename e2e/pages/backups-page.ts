@@ -32,7 +32,10 @@ export class BackupsPage {
 
   /** Clicks a history filter such as "Critical" or "Gap". */
   async filter(label: string): Promise<void> {
-    await this.page.getByRole("navigation", { name: "Filter backups" }).getByRole("link", { name: new RegExp(`^${label}\\b`) }).click();
+    await this.page
+      .getByRole("navigation", { name: "Filter backups" })
+      .getByRole("link", { name: new RegExp(`^${label}\\b`) })
+      .click();
   }
 
   get freshness(): Locator {

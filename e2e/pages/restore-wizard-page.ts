@@ -62,7 +62,9 @@ export class RestoreWizardPage {
   }
 
   async choose(setId: string): Promise<void> {
-    await this.candidate(setId).getByRole("button", { name: /^Choose/ }).click();
+    await this.candidate(setId)
+      .getByRole("button", { name: /^Choose/ })
+      .click();
     await this.expectStep("Preview");
   }
 

@@ -38,7 +38,12 @@ export function makeServer(root: string, opts: { seed: number; marker: string; t
 }
 
 /** The agent environment for a server: fake k3s commands, state dir beside it, the store, the passphrase file. */
-export function agentEnv(server: TestServer, store: Record<string, string>, passphraseFile: string, extra: Record<string, string> = {}): Record<string, string> {
+export function agentEnv(
+  server: TestServer,
+  store: Record<string, string>,
+  passphraseFile: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return agentEnvFor(server, { LOG_LEVEL: "warn", LIFEBOAT_PASSPHRASE_FILE: passphraseFile, ...store, ...extra });
 }
 
@@ -63,7 +68,10 @@ export async function startAgent(env: Record<string, string>): Promise<RunningAg
 /** `lifeboat-agent backup` (the CronJob/systemd path) with an agent environment; resolves with the new set's id. */
 export async function backupWithCli(env: Record<string, string>): Promise<string> {
   try {
-    const { stdout } = await run(process.execPath, [BIN, "backup", "--no-retention", "--allow-new-passphrase"], { env: { ...process.env, ...BIN_ENV, ...env }, maxBuffer: 10 * 1024 * 1024 });
+    const { stdout } = await run(process.execPath, [BIN, "backup", "--no-retention", "--allow-new-passphrase"], {
+      env: { ...process.env, ...BIN_ENV, ...env },
+      maxBuffer: 10 * 1024 * 1024,
+    });
     return (JSON.parse(stdout) as BackupResult).setId;
   } catch (err) {
     const e = err as { stderr?: string; message: string };

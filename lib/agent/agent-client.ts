@@ -76,7 +76,13 @@ export class AgentClient {
   }
 
   /** Calls `method path` and validates the answer with `schema`. */
-  async request<T>(method: "GET" | "POST" | "PUT" | "DELETE", path: string, schema: z.ZodType<T>, body?: unknown, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+  async request<T>(
+    method: "GET" | "POST" | "PUT" | "DELETE",
+    path: string,
+    schema: z.ZodType<T>,
+    body?: unknown,
+    opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const url = this.baseUrl + path;
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.opts.timeoutMs ?? 10_000);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
@@ -91,7 +97,13 @@ export class AgentClient {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code;
-      const why = timeout.aborted ? "it did not answer in time" : opts.signal?.aborted ? "the request was cancelled" : cause === "ECONNREFUSED" ? "connection refused (is the agent running?)" : cause ?? (err as Error).message;
+      const why = timeout.aborted
+        ? "it did not answer in time"
+        : opts.signal?.aborted
+          ? "the request was cancelled"
+          : cause === "ECONNREFUSED"
+            ? "connection refused (is the agent running?)"
+            : (cause ?? (err as Error).message);
       throw new AgentError("agent_unreachable", `Cannot reach the agent at ${this.baseUrl}: ${why}.`, this.baseUrl, 0, { hint: HINT.unreachable });
     }
     const text = await res.text();
@@ -104,7 +116,13 @@ export class AgentClient {
     if (!res.ok) throw fromAnswer(res.status, json, this.baseUrl);
     const parsed = schema.safeParse(json);
     if (!parsed.success)
-      throw new AgentError("agent_bad_response", `The agent at ${this.baseUrl} answered in an unexpected format (is it the same Lifeboat version?).`, this.baseUrl, res.status, { hint: HINT.version });
+      throw new AgentError(
+        "agent_bad_response",
+        `The agent at ${this.baseUrl} answered in an unexpected format (is it the same Lifeboat version?).`,
+        this.baseUrl,
+        res.status,
+        { hint: HINT.version },
+      );
     return parsed.data;
   }
 
@@ -154,7 +172,10 @@ export class AgentClient {
 
   /** GET /health (`full`: with a full integrity_check), including the agent's host name. */
   health(opts: { full?: boolean; signal?: AbortSignal } = {}): Promise<HealthReport> {
-    return this.request("GET", `/health${opts.full ? "?integrity=full" : ""}`, HealthReport, undefined, { signal: opts.signal, timeoutMs: opts.full ? 300_000 : 60_000 });
+    return this.request("GET", `/health${opts.full ? "?integrity=full" : ""}`, HealthReport, undefined, {
+      signal: opts.signal,
+      timeoutMs: opts.full ? 300_000 : 60_000,
+    });
   }
 
   /** POST /recoveries: starts the recovery ladder on a copy of the live database. Rejects with AgentError (409 job_running). */

@@ -46,7 +46,12 @@ describe("detectAnomalies on the incident's series", () => {
       expect(crit[0].ratio).toBeGreaterThan(4);
       expect(crit[0].reason).toContain(`228.3 ${unit} is 4.`);
       // The logical backups carry the same story, in their own series.
-      expect(flags.get(s228.id)!.map((a) => `${a.kind}:${a.level}`).sort()).toEqual(["file-archive:critical", "logical:critical"]);
+      expect(
+        flags
+          .get(s228.id)!
+          .map((a) => `${a.kind}:${a.level}`)
+          .sort(),
+      ).toEqual(["file-archive:critical", "logical:critical"]);
     });
   }
 
@@ -106,11 +111,23 @@ describe("detectAnomalies edge cases", () => {
 
   it("uses ≥ for growth and shrink boundaries", () => {
     const warn = nightly([100, 100, 100, 125]);
-    expect(detectAnomalies(warn, now(warn)).get(warn[0].id)!.find((x) => x.kind === "file-archive")?.level).toBe("warning");
+    expect(
+      detectAnomalies(warn, now(warn))
+        .get(warn[0].id)!
+        .find((x) => x.kind === "file-archive")?.level,
+    ).toBe("warning");
     const crit = nightly([100, 100, 100, 200]);
-    expect(detectAnomalies(crit, now(crit)).get(crit[0].id)!.find((x) => x.kind === "file-archive")?.level).toBe("critical");
+    expect(
+      detectAnomalies(crit, now(crit))
+        .get(crit[0].id)!
+        .find((x) => x.kind === "file-archive")?.level,
+    ).toBe("critical");
     const half = nightly([100, 100, 100, 50]);
-    expect(detectAnomalies(half, now(half)).get(half[0].id)!.find((x) => x.kind === "file-archive")?.type).toBe("shrink");
+    expect(
+      detectAnomalies(half, now(half))
+        .get(half[0].id)!
+        .find((x) => x.kind === "file-archive")?.type,
+    ).toBe("shrink");
     const fine = nightly([100, 100, 100, 124]);
     expect(detectAnomalies(fine, now(fine)).size).toBe(0);
   });
@@ -121,7 +138,13 @@ describe("detectAnomalies edge cases", () => {
     const afterGap = sets.find((s) => s.time.getTime() === start + 7 * DAY)!;
     expect([...flags.keys()]).toEqual([afterGap.id]);
     expect(flags.get(afterGap.id)).toEqual([
-      { kind: "set", type: "gap", level: "warning", ratio: 2, reason: "2 days since the previous backup, 2.00× the usual interval (24 h): a backup was probably missed." },
+      {
+        kind: "set",
+        type: "gap",
+        level: "warning",
+        ratio: 2,
+        reason: "2 days since the previous backup, 2.00× the usual interval (24 h): a backup was probably missed.",
+      },
     ]);
   });
 

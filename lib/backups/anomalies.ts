@@ -51,7 +51,8 @@ export function thresholdProblems(t: AnomalyThresholds): string[] {
   if (t.gapWarning <= 1) p.push(`gapWarning must be above 1 (got ${t.gapWarning})`);
   if (t.staleCritical <= 1) p.push(`staleCritical must be above 1 (got ${t.staleCritical})`);
   if (!Number.isInteger(t.window) || t.window < 1) p.push(`window must be a whole number ≥ 1 (got ${t.window})`);
-  if (!Number.isInteger(t.minHistory) || t.minHistory < 1 || t.minHistory > t.window) p.push(`minHistory must be a whole number from 1 to window (got ${t.minHistory})`);
+  if (!Number.isInteger(t.minHistory) || t.minHistory < 1 || t.minHistory > t.window)
+    p.push(`minHistory must be a whole number from 1 to window (got ${t.minHistory})`);
   return p;
 }
 
@@ -115,9 +116,23 @@ export function detectAnomalies(sets: readonly BackupSet[], opts: { thresholds?:
         if (med > 0) {
           const r = o.size / med;
           const base = `${describeBytes(o.size)} is ${describeRatio(r)} the median of the previous ${window.length} ${many} (${describeBytes(med)})`;
-          if (r >= t.growthCritical) add(set.id, { kind: o.kind, type: "growth", level: "critical", ratio: round3(r), reason: `${base}: the database may be growing without bound (stuck compaction).` });
+          if (r >= t.growthCritical)
+            add(set.id, {
+              kind: o.kind,
+              type: "growth",
+              level: "critical",
+              ratio: round3(r),
+              reason: `${base}: the database may be growing without bound (stuck compaction).`,
+            });
           else if (r >= t.growthWarning) add(set.id, { kind: o.kind, type: "growth", level: "warning", ratio: round3(r), reason: `${base}: unusual growth.` });
-          else if (r <= t.shrinkCritical) add(set.id, { kind: o.kind, type: "shrink", level: "critical", ratio: round3(r), reason: `${base}: a truncated or partial backup looks like this.` });
+          else if (r <= t.shrinkCritical)
+            add(set.id, {
+              kind: o.kind,
+              type: "shrink",
+              level: "critical",
+              ratio: round3(r),
+              reason: `${base}: a truncated or partial backup looks like this.`,
+            });
         }
       }
       prev.push(o.size);
@@ -154,7 +169,7 @@ export function detectAnomalies(sets: readonly BackupSet[], opts: { thresholds?:
   // Staleness of the newest set, at the time of reading.
   const newest = oldestFirst[oldestFirst.length - 1];
   const now = opts.now ?? new Date();
-  const prev = newest ? intervals.get(newest.format) ?? [] : [];
+  const prev = newest ? (intervals.get(newest.format) ?? []) : [];
   if (newest && prev.length >= t.minHistory) {
     const usual = median(prev.slice(-t.window));
     const age = now.getTime() - newest.time.getTime();

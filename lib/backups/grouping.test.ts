@@ -24,7 +24,11 @@ describe("groupObjects", () => {
   });
 
   it("reports the kinds a set lacks", () => {
-    const { sets } = groupObjects([obj("k3s_db_2024-12-18_00-00-07.tar.zst.gpg"), obj("lifeboat_2024-12-19_00-00-00_state.db.zst.gpg"), obj("lifeboat_2024-12-19_00-00-00_manifest.json")]);
+    const { sets } = groupObjects([
+      obj("k3s_db_2024-12-18_00-00-07.tar.zst.gpg"),
+      obj("lifeboat_2024-12-19_00-00-00_state.db.zst.gpg"),
+      obj("lifeboat_2024-12-19_00-00-00_manifest.json"),
+    ]);
     const byId = Object.fromEntries(sets.map((s) => [s.id, s]));
     expect(byId["seed-2024-12-18_00-00-07"].missing).toEqual(["logical"]);
     expect(byId["lifeboat-2024-12-19_00-00-00"].missing).toEqual(["lifeboat-files", "lifeboat-token"]);

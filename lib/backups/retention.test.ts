@@ -82,7 +82,13 @@ describe("planRetention", () => {
   });
 
   it("the newest COMPLETE set is protected, not a newer incomplete one; incomplete and seed sets are ignored", () => {
-    const sets = [lifeboat("2024-12-19T00:00:00Z", false), lifeboat("2024-12-18T00:00:00Z"), lifeboat("2024-12-17T00:00:00Z"), seed("2024-12-10T00:00:00Z"), seed("2023-01-01T00:00:00Z")];
+    const sets = [
+      lifeboat("2024-12-19T00:00:00Z", false),
+      lifeboat("2024-12-18T00:00:00Z"),
+      lifeboat("2024-12-17T00:00:00Z"),
+      seed("2024-12-10T00:00:00Z"),
+      seed("2023-01-01T00:00:00Z"),
+    ];
     const plan = planRetention(sets, none);
     expect(plan.map((d) => [d.setId, d.action])).toEqual([
       ["lifeboat-2024-12-19T00:00:00Z", "ignore"],

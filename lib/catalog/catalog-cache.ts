@@ -92,7 +92,14 @@ export class CatalogCache {
     const row = this.db
       .prepare("SELECT refreshed_at, attempted_at, object_count, error_failure, error_message, error_at FROM catalog_sources WHERE source = ?")
       .get(this.source) as
-      | { refreshed_at: string | null; attempted_at: string | null; object_count: number; error_failure: string | null; error_message: string | null; error_at: string | null }
+      | {
+          refreshed_at: string | null;
+          attempted_at: string | null;
+          object_count: number;
+          error_failure: string | null;
+          error_message: string | null;
+          error_at: string | null;
+        }
       | undefined;
     if (!row) return { refreshedAt: null, attemptedAt: null, objectCount: 0, error: null };
     return {

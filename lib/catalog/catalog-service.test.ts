@@ -85,7 +85,14 @@ describe("CatalogService against s3rver", () => {
     await a.svc.refresh();
     a.db.close();
     // Same data dir, same source; the store's credentials are now wrong, so any listing would fail.
-    const broken = new S3BackupStore({ ...creds, accessKeyId: "NOPE", secretAccessKey: "nope", endpoint: s3.endpoint, bucket: (store as unknown as { cfg: { bucket: string } }).cfg.bucket, prefix: "k3s" });
+    const broken = new S3BackupStore({
+      ...creds,
+      accessKeyId: "NOPE",
+      secretAccessKey: "nope",
+      endpoint: s3.endpoint,
+      bucket: (store as unknown as { cfg: { bucket: string } }).cfg.bucket,
+      prefix: "k3s",
+    });
     expect(broken.description).toBe(store.description);
     const b = service(broken, a.dataDir);
     expect(b.svc.view().sets).toHaveLength(2);
@@ -165,7 +172,12 @@ describe("CatalogService against s3rver", () => {
     const page = svc.page({ offset: 2, limit: 3 });
     expect(page.total).toBe(10);
     expect(page.sets.map((s: CatalogSet) => s.id)).toEqual(["seed-2025-01-08_00-00-05", "seed-2025-01-07_00-00-05", "seed-2025-01-06_00-00-05"]);
-    expect(svc.view().chart.flags.map((f) => f.level).sort()).toEqual(["critical", "critical", "warning", "warning"]);
+    expect(
+      svc
+        .view()
+        .chart.flags.map((f) => f.level)
+        .sort(),
+    ).toEqual(["critical", "critical", "warning", "warning"]);
   });
 
   it("reads, validates and caches a set's manifest", async () => {
@@ -245,7 +257,14 @@ describe("CatalogService on a slow first listing", () => {
       delete: (k) => real.delete(k),
     };
     const db = openDatabase(tmp("lifeboat-cat-db-"));
-    const svc = new CatalogService({ db, store: slow, location: { endpoint: null, bucket: "x", prefix: null }, refreshIntervalMs: 60_000, log, firstLoadWaitMs: 100 });
+    const svc = new CatalogService({
+      db,
+      store: slow,
+      location: { endpoint: null, bucket: "x", prefix: null },
+      refreshIntervalMs: 60_000,
+      log,
+      firstLoadWaitMs: 100,
+    });
     await svc.ensureLoaded();
     expect(svc.status()).toMatchObject({ refreshing: true, refreshedAt: null, listing: { objects: 2 } });
     expect(svc.view().sets).toEqual([]);

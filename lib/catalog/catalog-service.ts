@@ -117,7 +117,14 @@ export class CatalogService {
       objectCount: s.objectCount,
       refreshIntervalSeconds: this.opts.refreshIntervalMs / 1000,
       listing: this.listing ? { ...this.listing } : null,
-      error: this.opts.store ? s.error : { failure: "not_configured", message: "No backup store is configured: set AWS_S3_BUCKET (and AWS_S3_ENDPOINT for a non-AWS store), or run `npm start` without them for the demo.", at: this.createdAt },
+      error: this.opts.store
+        ? s.error
+        : {
+            failure: "not_configured",
+            message:
+              "No backup store is configured: set AWS_S3_BUCKET (and AWS_S3_ENDPOINT for a non-AWS store), or run `npm start` without them for the demo.",
+            at: this.createdAt,
+          },
     };
   }
 

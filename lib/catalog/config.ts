@@ -38,7 +38,9 @@ export function thresholdsFromEnv(env: DashboardEnv): AnomalyThresholds {
   };
   const problems = thresholdProblems(t);
   if (problems.length) {
-    const named = problems.map((p) => p.replace(/\b(growthWarning|growthCritical|shrinkCritical|gapWarning|staleCritical)\b/g, (k) => ENV_NAMES[k as keyof AnomalyThresholds] ?? k));
+    const named = problems.map((p) =>
+      p.replace(/\b(growthWarning|growthCritical|shrinkCritical|gapWarning|staleCritical)\b/g, (k) => ENV_NAMES[k as keyof AnomalyThresholds] ?? k),
+    );
     throw new ConfigError(`Invalid anomaly thresholds:\n  ${named.join("\n  ")}`);
   }
   return t;

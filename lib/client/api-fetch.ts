@@ -50,7 +50,8 @@ export async function apiFetch<T>(url: string, schema: z.ZodType<T>, init: Reque
     throw new ApiRequestError(res.status, code, message, details);
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new ApiRequestError(res.status, "bad_response", "The dashboard answered in an unexpected format. Reload the page: the server may have been updated.");
+  if (!parsed.success)
+    throw new ApiRequestError(res.status, "bad_response", "The dashboard answered in an unexpected format. Reload the page: the server may have been updated.");
   return parsed.data;
 }
 

@@ -70,7 +70,12 @@ export const SalvageDetails = z.object({
   pageSizeSource: z.enum(["header", "detected"]),
   pagesScanned: z.number().int().nonnegative(),
   headerIntact: z.boolean(),
-  kineTree: z.object({ rootPage: z.number().int().nullable(), rootSource: z.enum(["schema", "guessed", "none"]), complete: z.boolean(), interiorPages: z.number().int() }),
+  kineTree: z.object({
+    rootPage: z.number().int().nullable(),
+    rootSource: z.enum(["schema", "guessed", "none"]),
+    complete: z.boolean(),
+    interiorPages: z.number().int(),
+  }),
   freelist: z.object({ source: z.enum(["header", "detected", "header+detected", "none"]), pages: z.number().int() }),
   leafPages: z.object({ total: z.number().int(), reachable: z.number().int(), orphan: z.number().int(), free: z.number().int() }),
   rowsFound: z.number().int(),
@@ -103,7 +108,12 @@ export const RecoveryReport = z.object({
   salvage: SalvageDetails.nullable(),
   /** The rung whose database is the candidate: passes integrity_check and has the most rows. */
   best: z
-    .object({ rung: RecoveryRungName, path: z.string(), rows: z.number().int(), revisions: z.object({ min: z.number().int(), max: z.number().int() }).nullable() })
+    .object({
+      rung: RecoveryRungName,
+      path: z.string(),
+      rows: z.number().int(),
+      revisions: z.object({ min: z.number().int(), max: z.number().int() }).nullable(),
+    })
     .nullable(),
   comparison: z.object({
     /** The backup compared with, e.g. "lifeboat-2024-12-18_00-00-00 (lifeboat_…_state.db.zst.gpg)". */

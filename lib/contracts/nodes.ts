@@ -257,7 +257,14 @@ export const WorkerMigrationState = z.object({
   node: z.string().nullable(),
   /** The old node as it was when chosen (it is deleted later). */
   nodeInfo: z
-    .object({ uid: z.string(), internalIP: z.string().nullable(), kubeletVersion: z.string(), osImage: z.string(), architecture: z.string(), podCount: z.number() })
+    .object({
+      uid: z.string(),
+      internalIP: z.string().nullable(),
+      kubeletVersion: z.string(),
+      osImage: z.string(),
+      architecture: z.string(),
+      podCount: z.number(),
+    })
     .nullable(),
   precheck: PrecheckReport.nullable(),
   precheckAcceptedAt: ts.nullable(),
@@ -288,7 +295,14 @@ export const JoinInfo = z.object({
 });
 export type JoinInfo = z.infer<typeof JoinInfo>;
 
-export const NewNodeCandidate = z.object({ name: z.string(), uid: z.string(), ready: NodeReadiness, createdAt: ts, kubeletVersion: z.string(), internalIP: z.string().nullable() });
+export const NewNodeCandidate = z.object({
+  name: z.string(),
+  uid: z.string(),
+  ready: NodeReadiness,
+  createdAt: ts,
+  kubeletVersion: z.string(),
+  internalIP: z.string().nullable(),
+});
 export type NewNodeCandidate = z.infer<typeof NewNodeCandidate>;
 
 /** GET /api/worker-migrations/current and /api/worker-migrations/:id. */

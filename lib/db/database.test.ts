@@ -11,7 +11,7 @@ describe("dashboard database", () => {
   it("applies migrations once and survives reopening", () => {
     const dir = tmp();
     const db = openDatabase(dir);
-    const n = (db.prepare("SELECT COUNT(*) FROM schema_migrations").pluck().get() as number);
+    const n = db.prepare("SELECT COUNT(*) FROM schema_migrations").pluck().get() as number;
     expect(n).toBeGreaterThan(0);
     db.close();
     const again = openDatabase(dir);

@@ -27,7 +27,10 @@ describe("apiRoute", () => {
   it("answers bad JSON, a schema's refusal and anything else", async () => {
     const bad = new Request("http://dash/api/x", { method: "POST", body: "{" });
     expect(await call((r = bad) => readJson(r, z.object({})), bad)).toMatchObject({ status: 400, body: { code: "bad_json" } });
-    expect(await call(() => z.object({ n: z.number() }).parse({ n: "x" }))).toMatchObject({ status: 400, body: { code: "bad_request", message: expect.stringMatching(/^n: /) } });
+    expect(await call(() => z.object({ n: z.number() }).parse({ n: "x" }))).toMatchObject({
+      status: 400,
+      body: { code: "bad_request", message: expect.stringMatching(/^n: /) },
+    });
     expect(await call(() => Promise.reject(new Error("secret detail")))).toEqual({
       status: 500,
       body: { code: "internal", message: "Internal error in the dashboard server; see its log." },

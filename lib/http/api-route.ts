@@ -43,7 +43,8 @@ export function errorResponse(err: unknown, req?: Request): Response {
     return NextResponse.json({ code: "bad_request", message }, { status: 400 });
   }
   const { status, body } = toErrorAnswer(err, INTERNAL);
-  if (status >= 500 && body.code === "internal") log.error({ err, method: req?.method, path: req ? new URL(req.url).pathname : undefined }, "route handler failed");
+  if (status >= 500 && body.code === "internal")
+    log.error({ err, method: req?.method, path: req ? new URL(req.url).pathname : undefined }, "route handler failed");
   return NextResponse.json(body, { status });
 }
 

@@ -15,7 +15,11 @@ export interface NodeContext {
 }
 
 /** Builds a context (the kubeconfig is read on each `client()` call, so edits take effect). */
-export function makeNodeContext(db: Db, env: NodeContext["env"], opts: { drainTiming?: ConstructorParameters<typeof DrainJobs>[2]; timeoutMs?: number } = {}): NodeContext {
+export function makeNodeContext(
+  db: Db,
+  env: NodeContext["env"],
+  opts: { drainTiming?: ConstructorParameters<typeof DrainJobs>[2]; timeoutMs?: number } = {},
+): NodeContext {
   const client = () => KubeClient.fromKubeconfig(env.KUBECONFIG, { timeoutMs: opts.timeoutMs });
   return { db, env, client, drains: new DrainJobs(db, client, opts.drainTiming) };
 }

@@ -34,13 +34,20 @@ export class DrainJobs {
     const stale = db.prepare("SELECT id, job FROM drain_jobs WHERE state = 'running'").all() as { id: string; job: string }[];
     for (const row of stale) {
       const job = DrainJob.parse(JSON.parse(row.job));
-      this.save({ ...job, state: "interrupted", finishedAt: new Date().toISOString(), message: "The dashboard stopped while this drain was running. Evictions already made stay made; drain again to finish." });
+      this.save({
+        ...job,
+        state: "interrupted",
+        finishedAt: new Date().toISOString(),
+        message: "The dashboard stopped while this drain was running. Evictions already made stay made; drain again to finish.",
+      });
     }
   }
 
   private save(job: DrainJob): void {
     this.db
-      .prepare("INSERT INTO drain_jobs (id, node, state, job, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, job = excluded.job, updated_at = excluded.updated_at")
+      .prepare(
+        "INSERT INTO drain_jobs (id, node, state, job, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, job = excluded.job, updated_at = excluded.updated_at",
+      )
       .run(job.id, job.node, job.state, JSON.stringify(job), job.startedAt, new Date().toISOString());
   }
 
@@ -54,7 +61,19 @@ export class DrainJobs {
     const client = this.client();
     const id = randomUUID();
     const ctl = new AbortController();
-    const first: DrainJob = { id, node, state: "running", options, startedAt: new Date().toISOString(), finishedAt: null, pods: [], needsChoice: [], blockers: [], message: null, kubectl: drainCommand(node, options) };
+    const first: DrainJob = {
+      id,
+      node,
+      state: "running",
+      options,
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      pods: [],
+      needsChoice: [],
+      blockers: [],
+      message: null,
+      kubectl: drainCommand(node, options),
+    };
     const entry = { job: first, ctl, done: Promise.resolve(first) };
     this.live.set(id, entry);
     this.save(first);
@@ -74,14 +93,25 @@ export class DrainJobs {
         entry.job = job;
         this.save(job);
         const evicted = job.pods.filter((p) => p.state === "gone").length;
-        audit(this.db, "node.drain", node, job.state, { jobId: id, evicted, message: job.message, blockers: job.blockers.map((b) => ({ pod: `${b.namespace}/${b.name}`, pdbs: b.pdbs })), ...context });
+        audit(this.db, "node.drain", node, job.state, {
+          jobId: id,
+          evicted,
+          message: job.message,
+          blockers: job.blockers.map((b) => ({ pod: `${b.namespace}/${b.name}`, pdbs: b.pdbs })),
+          ...context,
+        });
         log.info({ node, jobId: id, state: job.state, evicted }, "drain finished");
         return job;
       })
       .catch((err: unknown) => {
         // drainNode reports API failures in the job; reaching here is a bug — keep the job honest.
         log.error({ err, node, jobId: id }, "drain crashed");
-        const job: DrainJob = { ...entry.job, state: "failed", finishedAt: new Date().toISOString(), message: "The drain stopped on an internal error; see the dashboard log. Drain again to continue." };
+        const job: DrainJob = {
+          ...entry.job,
+          state: "failed",
+          finishedAt: new Date().toISOString(),
+          message: "The drain stopped on an internal error; see the dashboard log. Drain again to continue.",
+        };
         entry.job = job;
         this.save(job);
         audit(this.db, "node.drain", node, "failed", { jobId: id, message: job.message, ...context });
@@ -104,7 +134,8 @@ export class DrainJobs {
 
   /** The most recent drain of a node, or undefined. */
   latestForNode(node: string): DrainJob | undefined {
-    const row = this.db.prepare("SELECT id FROM drain_jobs WHERE node = ? ORDER BY started_at DESC, rowid DESC LIMIT 1").get(node) as { id: string } | undefined;
+    const row = this.db.prepare("SELECT id FROM drain_jobs WHERE node = ? ORDER BY started_at DESC, rowid DESC LIMIT 1").get(node) as
+      { id: string } | undefined;
     return row ? this.get(row.id) : undefined;
   }
 

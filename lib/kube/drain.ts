@@ -38,7 +38,6 @@ export interface DrainDeps {
   id?: string;
 }
 
-
 export interface DrainPlan {
   evict: V1Pod[];
   skipped: { pod: V1Pod; message: string }[];
@@ -55,7 +54,8 @@ export function planDrain(pods: V1Pod[], o: Pick<DrainOptions, "deleteEmptyDirDa
   for (const pod of pods) {
     const kind = podKind(pod);
     if (kind === "daemonset") plan.skipped.push({ pod, message: "DaemonSet pod: left in place (--ignore-daemonsets); it goes with the node." });
-    else if (kind === "mirror") plan.skipped.push({ pod, message: "Static (mirror) pod: the kubelet runs it from a file on the node; the API cannot evict it." });
+    else if (kind === "mirror")
+      plan.skipped.push({ pod, message: "Static (mirror) pod: the kubelet runs it from a file on the node; the API cannot evict it." });
     else if (!waiting.has(podKey(pod))) plan.evict.push(pod);
   }
   return plan;
@@ -129,13 +129,29 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
   };
   for (const pod of [...plan.evict, ...plan.skipped.map((s) => s.pod)].sort((a, b) => podKey(a).localeCompare(podKey(b)))) {
     const skipped = plan.skipped.find((s) => s.pod === pod);
-    const entry: DrainPodProgress = { namespace: pod.metadata?.namespace ?? "", name: pod.metadata?.name ?? "", state: skipped ? "skipped" : "pending", message: skipped?.message ?? null, pdbs: [], attempts: 0, updatedAt: new Date().toISOString() };
+    const entry: DrainPodProgress = {
+      namespace: pod.metadata?.namespace ?? "",
+      name: pod.metadata?.name ?? "",
+      state: skipped ? "skipped" : "pending",
+      message: skipped?.message ?? null,
+      pdbs: [],
+      attempts: 0,
+      updatedAt: new Date().toISOString(),
+    };
     progress.set(podKey(pod), entry);
     job.pods.push(entry);
   }
   for (const c of plan.needsChoice) {
     if (!progress.has(`${c.namespace}/${c.name}`)) {
-      const entry: DrainPodProgress = { namespace: c.namespace, name: c.name, state: "pending", message: c.detail, pdbs: [], attempts: 0, updatedAt: new Date().toISOString() };
+      const entry: DrainPodProgress = {
+        namespace: c.namespace,
+        name: c.name,
+        state: "pending",
+        message: c.detail,
+        pdbs: [],
+        attempts: 0,
+        updatedAt: new Date().toISOString(),
+      };
       progress.set(`${c.namespace}/${c.name}`, entry);
       job.pods.push(entry);
     }
@@ -145,7 +161,10 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
     const emptyDir = plan.needsChoice.some((c) => c.reason === "emptyDir");
     const unmanaged = plan.needsChoice.some((c) => c.reason === "unmanaged");
     const what = [emptyDir ? "delete emptyDir data" : "", unmanaged ? "evict pods no controller manages" : ""].filter(Boolean).join(" and ");
-    return finish("refused", `Nothing was evicted: ${plan.needsChoice.length === 1 ? "a pod needs" : `${new Set(plan.needsChoice.map((c) => `${c.namespace}/${c.name}`)).size} pods need`} an explicit choice first. Choose to ${what}, then drain again.`);
+    return finish(
+      "refused",
+      `Nothing was evicted: ${plan.needsChoice.length === 1 ? "a pod needs" : `${new Set(plan.needsChoice.map((c) => `${c.namespace}/${c.name}`)).size} pods need`} an explicit choice first. Choose to ${what}, then drain again.`,
+    );
   }
 
   let pdbCache: V1PodDisruptionBudget[] | undefined;
@@ -155,7 +174,9 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
     } catch {
       return [];
     }
-    return pdbCache.filter((b) => b.metadata?.namespace === pod.metadata?.namespace && matchesSelector(b.spec?.selector as LabelSelector | undefined, pod.metadata?.labels)).map((b) => b.metadata?.name ?? "");
+    return pdbCache
+      .filter((b) => b.metadata?.namespace === pod.metadata?.namespace && matchesSelector(b.spec?.selector as LabelSelector | undefined, pod.metadata?.labels))
+      .map((b) => b.metadata?.name ?? "");
   };
 
   let fatal: Error | null = null;
@@ -223,7 +244,13 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
       if (cur === null || (cur && cur.metadata?.uid !== uid)) {
         const p = progress.get(podKey(pod))!;
         const refusals = p.attempts - 1;
-        set(pod, { state: "gone", message: refusals > 0 && p.pdbs.length ? `Evicted once PodDisruptionBudget ${p.pdbs.join(", ")} allowed it (after ${refusals} refusal${refusals === 1 ? "" : "s"}).` : null });
+        set(pod, {
+          state: "gone",
+          message:
+            refusals > 0 && p.pdbs.length
+              ? `Evicted once PodDisruptionBudget ${p.pdbs.join(", ")} allowed it (after ${refusals} refusal${refusals === 1 ? "" : "s"}).`
+              : null,
+        });
         return;
       }
       if (timeLeft() <= 0) {
@@ -255,6 +282,8 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
   return finish(
     "failed",
     `${left.length} pod${left.length === 1 ? " is" : "s are"} still on ${node} after ${took} s: ${left.map((p) => `${p.namespace}/${p.name}`).join(", ")}.` +
-      (budgets.length ? ` Blocked by PodDisruptionBudget ${budgets.join(", ")}: wait until the pods it covers are Ready elsewhere, or relax the budget, then drain again.` : " Drain again, or look at the pods' events."),
+      (budgets.length
+        ? ` Blocked by PodDisruptionBudget ${budgets.join(", ")}: wait until the pods it covers are Ready elsewhere, or relax the budget, then drain again.`
+        : " Drain again, or look at the pods' events."),
   );
 }

@@ -99,7 +99,12 @@ export function translateKubeError(err: unknown, ctx: CallContext): KubeError {
     const tail = serverSays ? ` The API server said: ${serverSays}` : "";
     switch (e.code) {
       case 401:
-        return new KubeError("unauthorized", `${where} rejected the kubeconfig's credentials (401 Unauthorized). Refresh the token or client certificate in the kubeconfig the dashboard uses (KUBECONFIG).`, 401, ctx.cluster);
+        return new KubeError(
+          "unauthorized",
+          `${where} rejected the kubeconfig's credentials (401 Unauthorized). Refresh the token or client certificate in the kubeconfig the dashboard uses (KUBECONFIG).`,
+          401,
+          ctx.cluster,
+        );
       case 403: {
         const scope = ctx.namespace ? ` in namespace "${ctx.namespace}"` : "";
         return new KubeError(
@@ -112,19 +117,34 @@ export function translateKubeError(err: unknown, ctx: CallContext): KubeError {
         );
       }
       case 404:
-        return new KubeError("not_found", `${what} was not found in cluster "${ctx.cluster}"${ctx.namespace ? ` (namespace "${ctx.namespace}")` : ""}: it may have been deleted. Refresh the page to see the current state.`, 404, ctx.cluster);
+        return new KubeError(
+          "not_found",
+          `${what} was not found in cluster "${ctx.cluster}"${ctx.namespace ? ` (namespace "${ctx.namespace}")` : ""}: it may have been deleted. Refresh the page to see the current state.`,
+          404,
+          ctx.cluster,
+        );
       case 409:
         return new KubeError("conflict", `${what} was changed by someone else at the same time (409 Conflict). Try again.${tail}`, 409, ctx.cluster);
       case 422:
       case 400:
         return new KubeError("invalid", `The API server refused to ${ctx.verb} ${what} (${e.code}).${tail}`, e.code, ctx.cluster);
       default:
-        return new KubeError("other", `${where} answered ${e.code} to "${ctx.verb} ${ctx.resource}".${tail || " Check the API server's health."}`, e.code, ctx.cluster);
+        return new KubeError(
+          "other",
+          `${where} answered ${e.code} to "${ctx.verb} ${ctx.resource}".${tail || " Check the API server's health."}`,
+          e.code,
+          ctx.cluster,
+        );
     }
   }
   // node-fetch rejects a timed-out request with type "aborted"; a fetch with a signal, with a DOMException.
   if (e.type === "aborted" || err instanceof DOMException)
-    return new KubeError("unreachable", `Cannot reach ${where}: it did not answer within ${Math.round(ctx.timeoutMs / 1000)} s. Check that the server is up and reachable from the dashboard.`, 0, ctx.cluster);
+    return new KubeError(
+      "unreachable",
+      `Cannot reach ${where}: it did not answer within ${Math.round(ctx.timeoutMs / 1000)} s. Check that the server is up and reachable from the dashboard.`,
+      0,
+      ctx.cluster,
+    );
   const sys = typeof e.code === "string" ? e.code : undefined;
   if (sys && TLS_CODES.has(sys))
     return new KubeError(
@@ -134,6 +154,11 @@ export function translateKubeError(err: unknown, ctx: CallContext): KubeError {
       ctx.cluster,
     );
   if (sys)
-    return new KubeError("unreachable", `Cannot reach ${where}: ${NET_WORDS[sys] ?? sys}. Check that the k3s server is running and that the kubeconfig points at the right address.`, 0, ctx.cluster);
+    return new KubeError(
+      "unreachable",
+      `Cannot reach ${where}: ${NET_WORDS[sys] ?? sys}. Check that the k3s server is running and that the kubeconfig points at the right address.`,
+      0,
+      ctx.cluster,
+    );
   return new KubeError("other", `The call "${ctx.verb} ${ctx.resource}" to ${where} failed: ${e.message ?? String(err)}`, 0, ctx.cluster);
 }

@@ -12,5 +12,14 @@ export function formatResources(r: Resources): string {
 
 /** The `kubectl drain` command with the same choices. */
 export function drainCommand(node: string, o: DrainOptions): string {
-  return ["kubectl drain", node, "--ignore-daemonsets", o.deleteEmptyDirData ? "--delete-emptydir-data" : "", o.force ? "--force" : "", `--timeout=${o.timeoutSeconds}s`].filter(Boolean).join(" ");
+  return [
+    "kubectl drain",
+    node,
+    "--ignore-daemonsets",
+    o.deleteEmptyDirData ? "--delete-emptydir-data" : "",
+    o.force ? "--force" : "",
+    `--timeout=${o.timeoutSeconds}s`,
+  ]
+    .filter(Boolean)
+    .join(" ");
 }

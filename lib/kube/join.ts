@@ -20,7 +20,8 @@ export function joinInfo(ctx: NodeContext, kubeServer: string | null): JoinInfo 
   let tokenAvailable = false;
   let tokenHelp: string | null = null;
   if (!file) {
-    tokenHelp = "To reveal the join token here, set LIFEBOAT_K3S_TOKEN_FILE to a copy of the server's /var/lib/rancher/k3s/server/node-token (readable only by the dashboard). Or read it on the server: sudo cat /var/lib/rancher/k3s/server/node-token";
+    tokenHelp =
+      "To reveal the join token here, set LIFEBOAT_K3S_TOKEN_FILE to a copy of the server's /var/lib/rancher/k3s/server/node-token (readable only by the dashboard). Or read it on the server: sudo cat /var/lib/rancher/k3s/server/node-token";
   } else {
     try {
       accessSync(file, constants.R_OK);
@@ -34,4 +35,5 @@ export function joinInfo(ctx: NodeContext, kubeServer: string | null): JoinInfo 
 
 const shellWord = (s: string) => (/^[A-Za-z0-9:._/@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 /** The join command of the incident write-up, with the values filled in. */
-export const joinCommand = (server: string, token: string) => `curl -sfL https://get.k3s.io | K3S_URL=${shellWord(server)} K3S_TOKEN=${token === "<token>" ? token : shellWord(token)} sh -`;
+export const joinCommand = (server: string, token: string) =>
+  `curl -sfL https://get.k3s.io | K3S_URL=${shellWord(server)} K3S_TOKEN=${token === "<token>" ? token : shellWord(token)} sh -`;

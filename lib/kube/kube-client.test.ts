@@ -30,18 +30,36 @@ const podsOn = (node: string) => [...api.cluster.pods.values()].filter((p) => p.
 
 describe("KubeClient: nodes", () => {
   it("reads the cluster from the kubeconfig", () => {
-    expect(client.cluster).toEqual({ name: "lifeboat-test", server: api.url, context: "lifeboat-test", source: "kubeconfig", kubeconfigPath: api.kubeconfigPath });
+    expect(client.cluster).toEqual({
+      name: "lifeboat-test",
+      server: api.url,
+      context: "lifeboat-test",
+      source: "kubeconfig",
+      kubeconfigPath: api.kubeconfigPath,
+    });
   });
 
   it("lists and describes nodes: roles, conditions, versions, resources, pods", async () => {
     const [nodes, pods] = await Promise.all([client.listNodes(), client.listPods()]);
-    const sums = nodes.map((n) => nodeSummary(n, pods.filter((p) => p.spec?.nodeName === n.metadata?.name)));
+    const sums = nodes.map((n) =>
+      nodeSummary(
+        n,
+        pods.filter((p) => p.spec?.nodeName === n.metadata?.name),
+      ),
+    );
     const pi1 = sums.find((n) => n.name === "pi-1")!;
     const pi2 = sums.find((n) => n.name === "pi-2")!;
     expect(pi1.roles).toEqual(["control-plane", "master"]);
     expect(pi1.controlPlane).toBe(true);
     expect(pi2.roles).toEqual([]);
-    expect(pi2).toMatchObject({ ready: "Ready", kubeletVersion: "v1.31.4+k3s1", architecture: "arm64", internalIP: "192.168.1.12", unschedulable: false, pressures: [] });
+    expect(pi2).toMatchObject({
+      ready: "Ready",
+      kubeletVersion: "v1.31.4+k3s1",
+      architecture: "arm64",
+      internalIP: "192.168.1.12",
+      unschedulable: false,
+      pressures: [],
+    });
     expect(pi2.allocatable).toEqual({ cpuMillis: 4000, memoryBytes: 3882096 * 1024, pods: 110 });
     // web ×2 (250m/256Mi), redis (100m/128Mi), grafana (100m/192Mi); svclb and debug-shell ask nothing.
     expect(pi2.requested).toEqual({ cpuMillis: 700, memoryBytes: (256 * 2 + 128 + 192) * 2 ** 20 });
@@ -80,7 +98,10 @@ describe("KubeClient: errors", () => {
   });
 
   it("forbidden: names the verb and resource that is missing", async () => {
-    api.setForbidden([{ verb: "delete", resource: "nodes" }, { verb: "list", resource: "pods" }]);
+    api.setForbidden([
+      { verb: "delete", resource: "nodes" },
+      { verb: "list", resource: "pods" },
+    ]);
     const e = await client.deleteNode("pi-3").catch((x) => x);
     expect(e.toInfo()).toMatchObject({ code: "forbidden", status: 403, verb: "delete", resource: "nodes" });
     expect(e.status).toBe(403);
@@ -95,7 +116,9 @@ describe("KubeClient: errors", () => {
     await api.stop();
     const e = await client.listNodes().catch((x) => x);
     expect(e.toInfo()).toMatchObject({ code: "unreachable", status: 0, cluster: "lifeboat-test" });
-    expect(e.message).toBe(`Cannot reach the Kubernetes API of cluster "lifeboat-test" (${url}): connection refused. Check that the k3s server is running and that the kubeconfig points at the right address.`);
+    expect(e.message).toBe(
+      `Cannot reach the Kubernetes API of cluster "lifeboat-test" (${url}): connection refused. Check that the k3s server is running and that the kubeconfig points at the right address.`,
+    );
     api = await startTestKubeApi(); // for afterEach
   });
 
@@ -103,7 +126,9 @@ describe("KubeClient: errors", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "lifeboat-kc-"));
     const badToken = path.join(dir, "bad-token");
     writeFileSync(badToken, api.kubeconfig.replace(`token: ${api.token}`, "token: not-the-token"));
-    const e1 = await KubeClient.fromKubeconfig(badToken).listNodes().catch((x) => x);
+    const e1 = await KubeClient.fromKubeconfig(badToken)
+      .listNodes()
+      .catch((x) => x);
     expect(e1.toInfo()).toMatchObject({ code: "unauthorized", status: 401 });
     expect(e1.message).not.toContain("not-the-token");
 
@@ -111,7 +136,9 @@ describe("KubeClient: errors", () => {
     try {
       const wrongCa = path.join(dir, "wrong-ca");
       writeFileSync(wrongCa, api.kubeconfig.replace(api.url, other.url));
-      const e2 = await KubeClient.fromKubeconfig(wrongCa).listNodes().catch((x) => x);
+      const e2 = await KubeClient.fromKubeconfig(wrongCa)
+        .listNodes()
+        .catch((x) => x);
       expect(e2.toInfo()).toMatchObject({ code: "tls", status: 0 });
       expect(e2.message).toContain("certificate-authority-data");
     } finally {
@@ -179,7 +206,9 @@ describe("drain", () => {
     expect(job.state).toBe("failed");
     expect(job.blockers.map((b) => b.name).sort()).toEqual(["web-7d4b9c6f5d-2xkqp", "web-7d4b9c6f5d-r8m4s"]);
     expect(job.blockers.every((b) => b.pdbs.join() === "web")).toBe(true);
-    expect(job.message).toMatch(/^2 pods are still on pi-2 after \d+ s: default\/web-7d4b9c6f5d-2xkqp, default\/web-7d4b9c6f5d-r8m4s\. Blocked by PodDisruptionBudget web/);
+    expect(job.message).toMatch(
+      /^2 pods are still on pi-2 after \d+ s: default\/web-7d4b9c6f5d-2xkqp, default\/web-7d4b9c6f5d-r8m4s\. Blocked by PodDisruptionBudget web/,
+    );
     expect(podsOn("pi-2").filter((p) => p.metadata.labels?.app === "web")).toHaveLength(2);
   }, 30_000);
 
@@ -218,10 +247,15 @@ describe("pre-check", () => {
   it("finds node-local data, emptyDir, unmanaged pods, blocking budgets and where pods fit", async () => {
     const r = await runPrecheck(client, "pi-2");
     expect(r.pods).toHaveLength(6);
-    expect(r.nodeLocal.map((n) => `${n.name}:${n.volumes[0].kind}`)).toEqual(["grafana-7c9f8b6d4-kw5rt:localPersistentVolume", "redis-6f8d5b7c9-tm2vw:emptyDir"]);
+    expect(r.nodeLocal.map((n) => `${n.name}:${n.volumes[0].kind}`)).toEqual([
+      "grafana-7c9f8b6d4-kw5rt:localPersistentVolume",
+      "redis-6f8d5b7c9-tm2vw:emptyDir",
+    ]);
     expect(r.nodeLocal[0].volumes[0].detail).toContain("local-path");
     expect(r.choices.map((c) => c.reason).sort()).toEqual(["emptyDir", "unmanaged"]);
-    expect(r.pdbs).toEqual([expect.objectContaining({ name: "web", disruptionsAllowed: 1, podsOnNode: ["web-7d4b9c6f5d-2xkqp", "web-7d4b9c6f5d-r8m4s"], wouldBlock: true })]);
+    expect(r.pdbs).toEqual([
+      expect.objectContaining({ name: "web", disruptionsAllowed: 1, podsOnNode: ["web-7d4b9c6f5d-2xkqp", "web-7d4b9c6f5d-r8m4s"], wouldBlock: true }),
+    ]);
     // web ×2 and redis fit on pi-1/pi-3; grafana's volume is pinned to pi-2.
     expect(r.capacity.needed).toEqual({ cpuMillis: 700, memoryBytes: (256 * 2 + 128 + 192) * 2 ** 20, pods: 4 });
     expect(r.capacity.unplaceable.map((u) => u.name)).toEqual(["grafana-7c9f8b6d4-kw5rt"]);

@@ -73,7 +73,10 @@ export class KubeClient {
       return await fn();
     } catch (err) {
       const e = translateKubeError(err, { ...ctx, cluster: this.cluster.name, server: this.cluster.server, timeoutMs: this.timeoutMs });
-      log.warn({ verb: ctx.verb, resource: ctx.resource, name: ctx.name, namespace: ctx.namespace, status: e.upstreamStatus, code: e.code }, "kubernetes call failed");
+      log.warn(
+        { verb: ctx.verb, resource: ctx.resource, name: ctx.name, namespace: ctx.namespace, status: e.upstreamStatus, code: e.code },
+        "kubernetes call failed",
+      );
       throw e;
     }
   }
@@ -104,7 +107,10 @@ export class KubeClient {
   }
 
   listPdbs(): Promise<V1PodDisruptionBudget[]> {
-    return this.call({ verb: "list", resource: "poddisruptionbudgets" }, async () => (await this.policy.listPodDisruptionBudgetForAllNamespaces({}, this.options())).items);
+    return this.call(
+      { verb: "list", resource: "poddisruptionbudgets" },
+      async () => (await this.policy.listPodDisruptionBudgetForAllNamespaces({}, this.options())).items,
+    );
   }
 
   listPersistentVolumes(): Promise<V1PersistentVolume[]> {
@@ -112,7 +118,10 @@ export class KubeClient {
   }
 
   listPersistentVolumeClaims(): Promise<V1PersistentVolumeClaim[]> {
-    return this.call({ verb: "list", resource: "persistentvolumeclaims" }, async () => (await this.core.listPersistentVolumeClaimForAllNamespaces({}, this.options())).items);
+    return this.call(
+      { verb: "list", resource: "persistentvolumeclaims" },
+      async () => (await this.core.listPersistentVolumeClaimForAllNamespaces({}, this.options())).items,
+    );
   }
 
   /** Marks the node unschedulable, as `kubectl cordon` does (strategic merge patch). */
@@ -126,7 +135,9 @@ export class KubeClient {
   }
 
   private patchNode(name: string, body: object): Promise<V1Node> {
-    return this.call({ verb: "patch", resource: "nodes", name }, () => this.core.patchNode({ name, body }, this.options(setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch))));
+    return this.call({ verb: "patch", resource: "nodes", name }, () =>
+      this.core.patchNode({ name, body }, this.options(setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch))),
+    );
   }
 
   /** Deletes the node object (its pods are garbage-collected by the cluster). */
@@ -140,7 +151,10 @@ export class KubeClient {
    */
   async evictPod(namespace: string, name: string): Promise<EvictionResult> {
     try {
-      await this.core.createNamespacedPodEviction({ name, namespace, body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name, namespace } } }, this.options());
+      await this.core.createNamespacedPodEviction(
+        { name, namespace, body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name, namespace } } },
+        this.options(),
+      );
       return { outcome: "evicted" };
     } catch (err) {
       const e = err as { code?: unknown; body?: unknown };
@@ -152,7 +166,15 @@ export class KubeClient {
         return { outcome: "blocked", message: reason || "The eviction was refused (429 Too Many Requests).", pdbs };
       }
       if (e.code === 404) return { outcome: "gone" };
-      throw translateKubeError(err, { verb: "create", resource: "pods/eviction", name, namespace, cluster: this.cluster.name, server: this.cluster.server, timeoutMs: this.timeoutMs });
+      throw translateKubeError(err, {
+        verb: "create",
+        resource: "pods/eviction",
+        name,
+        namespace,
+        cluster: this.cluster.name,
+        server: this.cluster.server,
+        timeoutMs: this.timeoutMs,
+      });
     }
   }
 }

@@ -26,7 +26,12 @@ export function loadKubeConfig(kubeconfigEnv: string | undefined, opts: { home?:
   if (files.length) {
     const present = files.filter((f) => existsSync(f));
     if (!present.length)
-      throw new KubeError("not_configured", `KUBECONFIG points at ${files.join(", ")}, which does not exist. Copy the cluster's kubeconfig there (on k3s: /etc/rancher/k3s/k3s.yaml, with its server address changed from 127.0.0.1 to the server's), or fix KUBECONFIG.`, 0, null);
+      throw new KubeError(
+        "not_configured",
+        `KUBECONFIG points at ${files.join(", ")}, which does not exist. Copy the cluster's kubeconfig there (on k3s: /etc/rancher/k3s/k3s.yaml, with its server address changed from 127.0.0.1 to the server's), or fix KUBECONFIG.`,
+        0,
+        null,
+      );
     try {
       kc.loadFromFile(present[0]);
       for (const f of present.slice(1)) {
@@ -35,7 +40,12 @@ export function loadKubeConfig(kubeconfigEnv: string | undefined, opts: { home?:
         kc.mergeConfig(more);
       }
     } catch (e) {
-      throw new KubeError("not_configured", `Cannot read the kubeconfig ${present[0]}: ${(e as Error).message.split("\n")[0]}. Fix the file or KUBECONFIG.`, 0, null);
+      throw new KubeError(
+        "not_configured",
+        `Cannot read the kubeconfig ${present[0]}: ${(e as Error).message.split("\n")[0]}. Fix the file or KUBECONFIG.`,
+        0,
+        null,
+      );
     }
     used = present.join(path.delimiter);
   } else {
@@ -45,7 +55,12 @@ export function loadKubeConfig(kubeconfigEnv: string | undefined, opts: { home?:
       try {
         kc.loadFromFile(def);
       } catch (e) {
-        throw new KubeError("not_configured", `Cannot read the kubeconfig ${def}: ${(e as Error).message.split("\n")[0]}. Fix the file or set KUBECONFIG to another one.`, 0, null);
+        throw new KubeError(
+          "not_configured",
+          `Cannot read the kubeconfig ${def}: ${(e as Error).message.split("\n")[0]}. Fix the file or set KUBECONFIG to another one.`,
+          0,
+          null,
+        );
       }
       used = def;
     } else if (inCluster) {
@@ -60,7 +75,13 @@ export function loadKubeConfig(kubeconfigEnv: string | undefined, opts: { home?:
     }
   }
   const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new KubeError("not_configured", `The kubeconfig ${used ?? "(in-cluster)"} has no current context with a cluster. Set current-context in it.`, 0, null);
+  if (!cluster)
+    throw new KubeError(
+      "not_configured",
+      `The kubeconfig ${used ?? "(in-cluster)"} has no current context with a cluster. Set current-context in it.`,
+      0,
+      null,
+    );
   return {
     kc,
     cluster: {

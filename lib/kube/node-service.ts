@@ -91,7 +91,12 @@ async function audited<T>(db: Db, action: string, node: string, via: Via, fn: ()
 /** Cordons a node (audited). Rejects with KubeError. */
 export async function cordonNode(ctx: NodeContext, name: string, via: Via = { via: "nodes page" }): Promise<NodeActionResult> {
   await audited(ctx.db, "node.cordon", name, via, () => ctx.client().cordon(name));
-  return { node: name, action: "cordon", message: `${name} is cordoned: no new pods will be scheduled on it. Pods already there keep running.`, kubectl: `kubectl cordon ${name}` };
+  return {
+    node: name,
+    action: "cordon",
+    message: `${name} is cordoned: no new pods will be scheduled on it. Pods already there keep running.`,
+    kubectl: `kubectl cordon ${name}`,
+  };
 }
 
 /** Uncordons a node (audited). Rejects with KubeError. */
@@ -103,5 +108,10 @@ export async function uncordonNode(ctx: NodeContext, name: string, via: Via = { 
 /** Deletes a node object (audited). Rejects with KubeError. */
 export async function deleteNodeObject(ctx: NodeContext, name: string, via: Via = { via: "nodes page" }): Promise<NodeActionResult> {
   await audited(ctx.db, "node.delete", name, via, () => ctx.client().deleteNode(name));
-  return { node: name, action: "delete", message: `The node object ${name} is deleted. If the machine still runs k3s, it registers again when its agent restarts.`, kubectl: `kubectl delete node ${name}` };
+  return {
+    node: name,
+    action: "delete",
+    message: `The node object ${name} is deleted. If the machine still runs k3s, it registers again when its agent restarts.`,
+    kubectl: `kubectl delete node ${name}`,
+  };
 }

@@ -53,9 +53,23 @@ export function buildPrecheck(input: PrecheckInput): PrecheckReport {
     .map((n) => ({ n, s: nodeSummary(n, podsByNode.get(n.metadata?.name ?? "") ?? []) }))
     .filter(({ s }) => s.ready === "Ready" && !s.unschedulable);
   const room = new Map<string, Room>(
-    targets.map(({ s }) => [s.name, { cpuMillis: s.allocatable.cpuMillis - s.requested.cpuMillis, memoryBytes: s.allocatable.memoryBytes - s.requested.memoryBytes, pods: s.allocatable.pods - s.podCount }]),
+    targets.map(({ s }) => [
+      s.name,
+      {
+        cpuMillis: s.allocatable.cpuMillis - s.requested.cpuMillis,
+        memoryBytes: s.allocatable.memoryBytes - s.requested.memoryBytes,
+        pods: s.allocatable.pods - s.podCount,
+      },
+    ]),
   );
-  const freeTotal = [...room.values()].reduce((a, b) => ({ cpuMillis: a.cpuMillis + Math.max(0, b.cpuMillis), memoryBytes: a.memoryBytes + Math.max(0, b.memoryBytes), pods: a.pods + Math.max(0, b.pods) }), { cpuMillis: 0, memoryBytes: 0, pods: 0 });
+  const freeTotal = [...room.values()].reduce(
+    (a, b) => ({
+      cpuMillis: a.cpuMillis + Math.max(0, b.cpuMillis),
+      memoryBytes: a.memoryBytes + Math.max(0, b.memoryBytes),
+      pods: a.pods + Math.max(0, b.pods),
+    }),
+    { cpuMillis: 0, memoryBytes: 0, pods: 0 },
+  );
   const targetList = targets.map(({ s }) => ({ node: s.name, free: { ...room.get(s.name)! } }));
 
   // First-fit, biggest first, honouring taints and node-local volumes: a rough scheduler.
@@ -73,7 +87,11 @@ export function buildPrecheck(input: PrecheckInput): PrecheckReport {
     needed.memoryBytes += s.requests.memoryBytes;
     const pinned = s.nodeLocalVolumes.find((v) => v.kind === "localPersistentVolume");
     if (pinned) {
-      unplaceable.push({ namespace: s.namespace, name: s.name, reason: `Its volume stays on ${node} (${pinned.detail.split(":")[0]}), so it cannot start on another node.` });
+      unplaceable.push({
+        namespace: s.namespace,
+        name: s.name,
+        reason: `Its volume stays on ${node} (${pinned.detail.split(":")[0]}), so it cannot start on another node.`,
+      });
       continue;
     }
     const fit = targets.find(({ n, s: t }) => {
@@ -86,7 +104,9 @@ export function buildPrecheck(input: PrecheckInput): PrecheckReport {
       unplaceable.push({
         namespace: s.namespace,
         name: s.name,
-        reason: targets.length ? `No other node has room for its requests (${formatResources(s.requests)}) or accepts it (taints).` : "No other node is Ready and schedulable.",
+        reason: targets.length
+          ? `No other node has room for its requests (${formatResources(s.requests)}) or accepts it (taints).`
+          : "No other node is Ready and schedulable.",
       });
       continue;
     }
@@ -96,11 +116,16 @@ export function buildPrecheck(input: PrecheckInput): PrecheckReport {
     r.pods -= 1;
   }
 
-  const nodeLocal = summaries.filter((s) => s.nodeLocalVolumes.length && s.kind !== "daemonset" && s.kind !== "mirror").map((s) => ({ namespace: s.namespace, name: s.name, volumes: s.nodeLocalVolumes }));
+  const nodeLocal = summaries
+    .filter((s) => s.nodeLocalVolumes.length && s.kind !== "daemonset" && s.kind !== "mirror")
+    .map((s) => ({ namespace: s.namespace, name: s.name, volumes: s.nodeLocalVolumes }));
 
   const pdbs: PrecheckPdb[] = [];
   for (const b of input.pdbs) {
-    const covered = onNode.filter((p) => p.metadata?.namespace === b.metadata?.namespace && !isFinished(p) && matchesSelector(b.spec?.selector as LabelSelector | undefined, p.metadata?.labels));
+    const covered = onNode.filter(
+      (p) =>
+        p.metadata?.namespace === b.metadata?.namespace && !isFinished(p) && matchesSelector(b.spec?.selector as LabelSelector | undefined, p.metadata?.labels),
+    );
     if (!covered.length) continue;
     const allowed = b.status?.disruptionsAllowed ?? 0;
     const wouldBlock = covered.length > allowed;
@@ -125,11 +150,20 @@ export function buildPrecheck(input: PrecheckInput): PrecheckReport {
   if (!targets.length) warnings.push(`No other node is Ready and schedulable: the pods on ${node} would have nowhere to go.`);
   else if (noRoom.length) warnings.push(`${noRoom.length} pod${noRoom.length === 1 ? "" : "s"} would not find room on the other nodes: ${noRoom.join(", ")}.`);
   const localData = nodeLocal.filter((n) => n.volumes.some((v) => v.kind !== "emptyDir"));
-  if (localData.length) warnings.push(`${localData.length} pod${localData.length === 1 ? " keeps" : "s keep"} data on ${node}'s own disk (${localData.map((n) => n.name).join(", ")}): move it to network storage first, or it stays behind with the old node.`);
+  if (localData.length)
+    warnings.push(
+      `${localData.length} pod${localData.length === 1 ? " keeps" : "s keep"} data on ${node}'s own disk (${localData.map((n) => n.name).join(", ")}): move it to network storage first, or it stays behind with the old node.`,
+    );
   const emptyDirs = nodeLocal.filter((n) => n.volumes.some((v) => v.kind === "emptyDir"));
-  if (emptyDirs.length) warnings.push(`${emptyDirs.length} pod${emptyDirs.length === 1 ? " uses" : "s use"} emptyDir (${emptyDirs.map((n) => n.name).join(", ")}): that data is lost when evicted.`);
+  if (emptyDirs.length)
+    warnings.push(
+      `${emptyDirs.length} pod${emptyDirs.length === 1 ? " uses" : "s use"} emptyDir (${emptyDirs.map((n) => n.name).join(", ")}): that data is lost when evicted.`,
+    );
   const unmanaged = choices.filter((c) => c.reason === "unmanaged");
-  if (unmanaged.length) warnings.push(`${unmanaged.length} pod${unmanaged.length === 1 ? " has" : "s have"} no controller (${unmanaged.map((c) => c.name).join(", ")}): nothing will recreate ${unmanaged.length === 1 ? "it" : "them"} after the drain.`);
+  if (unmanaged.length)
+    warnings.push(
+      `${unmanaged.length} pod${unmanaged.length === 1 ? " has" : "s have"} no controller (${unmanaged.map((c) => c.name).join(", ")}): nothing will recreate ${unmanaged.length === 1 ? "it" : "them"} after the drain.`,
+    );
   for (const b of pdbs.filter((p) => p.wouldBlock)) warnings.push(b.message);
 
   return {

@@ -58,7 +58,10 @@ describe("label selectors", () => {
   });
 
   it("reads roles from node-role labels", () => {
-    expect(nodeRoles({ "node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/master": "true", "kubernetes.io/hostname": "pi-1" })).toEqual(["control-plane", "master"]);
+    expect(nodeRoles({ "node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/master": "true", "kubernetes.io/hostname": "pi-1" })).toEqual([
+      "control-plane",
+      "master",
+    ]);
     expect(nodeRoles({ "kubernetes.io/role": "worker" })).toEqual(["worker"]);
     expect(nodeRoles(undefined)).toEqual([]);
   });

@@ -54,7 +54,9 @@ const requestsOf = (c: ContainerLike): Requests => {
  * when that is bigger (init containers run one at a time before the others), per resource.
  */
 export function podRequests(spec: { containers?: ContainerLike[]; initContainers?: ContainerLike[] } | undefined): Requests {
-  const sum = (spec?.containers ?? []).map(requestsOf).reduce((a, b) => ({ cpuMillis: a.cpuMillis + b.cpuMillis, memoryBytes: a.memoryBytes + b.memoryBytes }), { cpuMillis: 0, memoryBytes: 0 });
+  const sum = (spec?.containers ?? [])
+    .map(requestsOf)
+    .reduce((a, b) => ({ cpuMillis: a.cpuMillis + b.cpuMillis, memoryBytes: a.memoryBytes + b.memoryBytes }), { cpuMillis: 0, memoryBytes: 0 });
   for (const init of (spec?.initContainers ?? []).map(requestsOf)) {
     sum.cpuMillis = Math.max(sum.cpuMillis, init.cpuMillis);
     sum.memoryBytes = Math.max(sum.memoryBytes, init.memoryBytes);

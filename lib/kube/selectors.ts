@@ -78,7 +78,14 @@ export function parseLabelSelector(s: string): LabelSelectorRequirement[] {
       const om = /^(in|notin)\s*\(([^)]*)\)/.exec(src.slice(i));
       if (!om) fail(`unexpected ${JSON.stringify(src.slice(i))} after key ${k}`);
       i += om![0].length;
-      out.push({ key: k, operator: om![1] === "in" ? "In" : "NotIn", values: om![2].split(",").map((v) => v.trim()).filter(Boolean) });
+      out.push({
+        key: k,
+        operator: om![1] === "in" ? "In" : "NotIn",
+        values: om![2]
+          .split(",")
+          .map((v) => v.trim())
+          .filter(Boolean),
+      });
     }
     while (src[i] === " ") i++;
     if (i < src.length) {

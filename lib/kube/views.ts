@@ -58,7 +58,12 @@ function pinnedNode(pv: V1PersistentVolume): string | null {
 export function nodeLocalVolumes(pod: V1Pod, index?: VolumeIndex): NodeLocalVolume[] {
   const out: NodeLocalVolume[] = [];
   for (const v of pod.spec?.volumes ?? []) {
-    if (v.emptyDir) out.push({ volume: v.name, kind: "emptyDir", detail: `emptyDir${v.emptyDir.medium === "Memory" ? " (in memory)" : ""}: its data is deleted with the pod` });
+    if (v.emptyDir)
+      out.push({
+        volume: v.name,
+        kind: "emptyDir",
+        detail: `emptyDir${v.emptyDir.medium === "Memory" ? " (in memory)" : ""}: its data is deleted with the pod`,
+      });
     else if (v.hostPath) out.push({ volume: v.name, kind: "hostPath", detail: `hostPath ${v.hostPath.path}: the data stays on this node's disk` });
     else if (v.persistentVolumeClaim && index) {
       const claim = v.persistentVolumeClaim.claimName;
@@ -66,7 +71,13 @@ export function nodeLocalVolumes(pod: V1Pod, index?: VolumeIndex): NodeLocalVolu
       const pv = pvc?.spec?.volumeName ? index.pvs.get(pvc.spec.volumeName) : undefined;
       if (!pv) continue;
       const pinned = pinnedNode(pv);
-      const how = pv.spec?.local ? `local volume ${pv.spec.local.path}` : pv.spec?.hostPath ? `host path ${pv.spec.hostPath.path}` : pinned ? "a volume pinned to one node" : null;
+      const how = pv.spec?.local
+        ? `local volume ${pv.spec.local.path}`
+        : pv.spec?.hostPath
+          ? `host path ${pv.spec.hostPath.path}`
+          : pinned
+            ? "a volume pinned to one node"
+            : null;
       if (how)
         out.push({
           volume: v.name,
@@ -110,7 +121,9 @@ export function nodeSummary(node: V1Node, podsOnNode: V1Pod[]): NodeSummary {
   const roles = nodeRoles(node.metadata?.labels);
   const alloc = (node.status?.allocatable ?? {}) as Record<string, string>;
   const active = podsOnNode.filter((p) => !isFinished(p));
-  const requested = active.map((p) => podRequests(p.spec as Parameters<typeof podRequests>[0])).reduce((a, b) => ({ cpuMillis: a.cpuMillis + b.cpuMillis, memoryBytes: a.memoryBytes + b.memoryBytes }), { cpuMillis: 0, memoryBytes: 0 });
+  const requested = active
+    .map((p) => podRequests(p.spec as Parameters<typeof podRequests>[0]))
+    .reduce((a, b) => ({ cpuMillis: a.cpuMillis + b.cpuMillis, memoryBytes: a.memoryBytes + b.memoryBytes }), { cpuMillis: 0, memoryBytes: 0 });
   const info = node.status?.nodeInfo;
   return {
     name: node.metadata?.name ?? "",

@@ -30,7 +30,11 @@ beforeAll(async () => {
   tokenFile = path.join(dataDir, "node-token");
   writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
   db = openDatabase(dataDir);
-  ctx = makeNodeContext(db, { KUBECONFIG: api.kubeconfigPath, LIFEBOAT_K3S_TOKEN_FILE: tokenFile, LIFEBOAT_K3S_URL: undefined }, { drainTiming: fast, timeoutMs: 3000 });
+  ctx = makeNodeContext(
+    db,
+    { KUBECONFIG: api.kubeconfigPath, LIFEBOAT_K3S_TOKEN_FILE: tokenFile, LIFEBOAT_K3S_URL: undefined },
+    { drainTiming: fast, timeoutMs: 3000 },
+  );
 });
 afterAll(async () => {
   db?.close();
@@ -92,7 +96,11 @@ describe("worker-migration wizard (server side)", () => {
 
     // Join: the server URL from the kubeconfig (loopback here, so flagged), the token masked.
     const atJoin = await viewRun(ctx, run);
-    expect(atJoin.join).toMatchObject({ server: api.url, tokenAvailable: true, command: `curl -sfL https://get.k3s.io | K3S_URL=${api.url} K3S_TOKEN=<token> sh -` });
+    expect(atJoin.join).toMatchObject({
+      server: api.url,
+      tokenAvailable: true,
+      command: `curl -sfL https://get.k3s.io | K3S_URL=${api.url} K3S_TOKEN=<token> sh -`,
+    });
     expect(atJoin.join!.serverWarning).toMatch(/loopback address/);
     expect(JSON.stringify(atJoin)).not.toContain("5up3r53cr3t");
     const revealed = revealToken(ctx, run.id);
@@ -120,12 +128,32 @@ describe("worker-migration wizard (server side)", () => {
     run = await act(ctx, run.id, { action: "finish" });
     expect(run).toMatchObject({ step: "summary", status: "done" });
     expect(activeRun(ctx)).toBeUndefined();
-    expect(run.state.events.map((e) => e.action)).toEqual(["precheck", "precheck-accepted", "cordon", "drain", "drain", "drain", "delete", "token", "join", "new-node", "finish"]);
+    expect(run.state.events.map((e) => e.action)).toEqual([
+      "precheck",
+      "precheck-accepted",
+      "cordon",
+      "drain",
+      "drain",
+      "drain",
+      "delete",
+      "token",
+      "join",
+      "new-node",
+      "finish",
+    ]);
 
     // Every action is in the audit log; the token value never is.
     const log = readAudit(db);
     expect(log.map((e) => e.action)).toEqual(
-      expect.arrayContaining(["worker-migration.start", "node.cordon", "node.drain", "node.delete", "worker-migration.token.reveal", "worker-migration.new-node", "worker-migration.finish"]),
+      expect.arrayContaining([
+        "worker-migration.start",
+        "node.cordon",
+        "node.drain",
+        "node.delete",
+        "worker-migration.token.reveal",
+        "worker-migration.new-node",
+        "worker-migration.finish",
+      ]),
     );
     expect(log.find((e) => e.action === "node.delete")).toMatchObject({ target: "pi-2", outcome: "ok" });
     expect(JSON.stringify(log)).not.toContain("5up3r53cr3t");
@@ -140,7 +168,9 @@ describe("worker-migration wizard (server side)", () => {
     run = await act(ctx, run.id, { action: "cordon" });
     run = await act(ctx, run.id, { action: "drain", options: { deleteEmptyDirData: true, force: true, timeoutSeconds: 60 } });
     for (let i = 0; i < 100 && !ctx.drains.get(run.state.drainJobId!)!.pods.some((p) => p.state === "blocked"); i++) await sleep(50);
-    expect((await apiError(act(ctx, run.id, { action: "drain", options: { deleteEmptyDirData: true, force: true, timeoutSeconds: 60 } }))).code).toBe("drain_running");
+    expect((await apiError(act(ctx, run.id, { action: "drain", options: { deleteEmptyDirData: true, force: true, timeoutSeconds: 60 } }))).code).toBe(
+      "drain_running",
+    );
     run = await act(ctx, run.id, { action: "cancel-drain" });
     expect(ctx.drains.get(run.state.drainJobId!)!.state).toBe("cancelled");
     run = await act(ctx, run.id, { action: "abandon" });
@@ -177,7 +207,19 @@ describe("worker-migration wizard (server side)", () => {
 
   it("marks a drain that was running when the dashboard stopped as interrupted", () => {
     db.prepare("INSERT INTO drain_jobs (id, node, state, job, started_at, updated_at) VALUES ('j1', 'pi-3', 'running', ?, ?, ?)").run(
-      JSON.stringify({ id: "j1", node: "pi-3", state: "running", options: { deleteEmptyDirData: false, force: false, timeoutSeconds: 300 }, startedAt: new Date().toISOString(), finishedAt: null, pods: [], needsChoice: [], blockers: [], message: null, kubectl: "kubectl drain pi-3" }),
+      JSON.stringify({
+        id: "j1",
+        node: "pi-3",
+        state: "running",
+        options: { deleteEmptyDirData: false, force: false, timeoutSeconds: 300 },
+        startedAt: new Date().toISOString(),
+        finishedAt: null,
+        pods: [],
+        needsChoice: [],
+        blockers: [],
+        message: null,
+        kubectl: "kubectl drain pi-3",
+      }),
       new Date().toISOString(),
       new Date().toISOString(),
     );

@@ -32,7 +32,8 @@ export const WORKER_MIGRATION_KIND = "worker-migration";
 type Run = WizardRun<WorkerMigrationState>;
 type Action = z.output<typeof ActionSchema>;
 type ActionOf<K extends Action["action"]> = Extract<Action, { action: K }>;
-const save = (ctx: NodeContext, run: Run, patch: { step?: WorkerMigrationStep; status?: RunStatus; state: WorkerMigrationState }): Run => saveRun(ctx.db, run, patch);
+const save = (ctx: NodeContext, run: Run, patch: { step?: WorkerMigrationStep; status?: RunStatus; state: WorkerMigrationState }): Run =>
+  saveRun(ctx.db, run, patch);
 
 const emptyState = (): WorkerMigrationState => ({
   node: null,
@@ -73,7 +74,12 @@ export async function viewRun(ctx: NodeContext, runIn: Run): Promise<WorkerMigra
         .map((n) => ({ name: n.name, uid: n.uid, ready: n.ready, createdAt: n.createdAt, kubeletVersion: n.kubeletVersion, internalIP: n.internalIP }));
       const ready = candidates.find((c) => c.ready === "Ready");
       if (ready && !run.state.newNode) {
-        const state = addEvent({ ...run.state, newNode: { name: ready.name, uid: ready.uid, internalIP: ready.internalIP, kubeletVersion: ready.kubeletVersion, readyAt: now() } }, "new-node", "ok", `${ready.name} joined and is Ready.`);
+        const state = addEvent(
+          { ...run.state, newNode: { name: ready.name, uid: ready.uid, internalIP: ready.internalIP, kubeletVersion: ready.kubeletVersion, readyAt: now() } },
+          "new-node",
+          "ok",
+          `${ready.name} joined and is Ready.`,
+        );
         audit(ctx.db, "worker-migration.new-node", ready.name, "ok", { runId: run.id, replaces: run.state.node });
         run = save(ctx, run, { state });
       }
@@ -125,14 +131,24 @@ async function chooseNode(ctx: NodeContext, state: WorkerMigrationState, node: s
   const [n, pods] = await Promise.all([client.readNode(node), client.listPods({ nodeName: node })]);
   const s = nodeSummary(n, pods);
   if (s.controlPlane)
-    throw new DomainError("control_plane", `${node} runs the k3s server (control plane: ${s.roles.join(", ")}). This wizard replaces workers only; to move the server, restore it from a backup with the restore wizard.`);
+    throw new DomainError(
+      "control_plane",
+      `${node} runs the k3s server (control plane: ${s.roles.join(", ")}). This wizard replaces workers only; to move the server, restore it from a backup with the restore wizard.`,
+    );
   const precheck = await runPrecheck(client, node);
   const found = precheck.warnings.length;
   return addEvent(
     {
       ...state,
       node,
-      nodeInfo: { uid: s.uid, internalIP: s.internalIP, kubeletVersion: s.kubeletVersion, osImage: s.osImage, architecture: s.architecture, podCount: s.podCount },
+      nodeInfo: {
+        uid: s.uid,
+        internalIP: s.internalIP,
+        kubeletVersion: s.kubeletVersion,
+        osImage: s.osImage,
+        architecture: s.architecture,
+        podCount: s.podCount,
+      },
       precheck,
     },
     "precheck",
@@ -148,8 +164,16 @@ type Handler<K extends Action["action"]> = (ctx: NodeContext, run: Run, action: 
 const acceptPrecheck: Handler<"accept-precheck"> = (ctx, run, action) => {
   const warnings = run.state.precheck?.warnings.length ?? 0;
   if (warnings && !action.acknowledgeWarnings)
-    throw new DomainError("acknowledge_warnings", `The pre-checks found ${warnings} warning${warnings === 1 ? "" : "s"}: confirm that you have read them to continue.`);
-  const state = addEvent({ ...run.state, precheckAcceptedAt: now() }, "precheck-accepted", "ok", warnings ? `Continued despite ${warnings} warning${warnings === 1 ? "" : "s"}.` : "Continued.");
+    throw new DomainError(
+      "acknowledge_warnings",
+      `The pre-checks found ${warnings} warning${warnings === 1 ? "" : "s"}: confirm that you have read them to continue.`,
+    );
+  const state = addEvent(
+    { ...run.state, precheckAcceptedAt: now() },
+    "precheck-accepted",
+    "ok",
+    warnings ? `Continued despite ${warnings} warning${warnings === 1 ? "" : "s"}.` : "Continued.",
+  );
   audit(ctx.db, "worker-migration.precheck-accepted", nodeOf(run), "ok", { ...via(run), warnings });
   return save(ctx, run, { step: "cordon", state });
 };
@@ -174,9 +198,13 @@ const cancelDrain: Handler<"cancel-drain"> = async (ctx, run) => {
 const drained: Handler<"drained"> = (ctx, run) => {
   const node = nodeOf(run);
   const job = run.state.drainJobId ? ctx.drains.get(run.state.drainJobId) : undefined;
-  if (job?.state !== "succeeded") throw new DomainError("not_drained", `${node} is not drained yet${job ? ` (the last drain ${job.state})` : ""}. Drain it first.`);
+  if (job?.state !== "succeeded")
+    throw new DomainError("not_drained", `${node} is not drained yet${job ? ` (the last drain ${job.state})` : ""}. Drain it first.`);
   const evicted = job.pods.filter((p) => p.state === "gone").length;
-  return save(ctx, run, { step: "delete", state: addEvent({ ...run.state, drainedAt: now() }, "drain", "succeeded", job.message ?? `${evicted} pods evicted.`) });
+  return save(ctx, run, {
+    step: "delete",
+    state: addEvent({ ...run.state, drainedAt: now() }, "drain", "succeeded", job.message ?? `${evicted} pods evicted.`),
+  });
 };
 
 const deleteNode: Handler<"delete"> = async (ctx, run, action) => {
@@ -196,7 +224,12 @@ const deleteNode: Handler<"delete"> = async (ctx, run, action) => {
     if (!isKubeError(e, "not_found")) throw e;
   }
   const remaining = await client.listNodes();
-  const state = addEvent({ ...run.state, deletedAt: now(), knownNodeUids: remaining.map((n) => n.metadata?.uid ?? "") }, "delete", "ok", `The node object ${node} is deleted.`);
+  const state = addEvent(
+    { ...run.state, deletedAt: now(), knownNodeUids: remaining.map((n) => n.metadata?.uid ?? "") },
+    "delete",
+    "ok",
+    `The node object ${node} is deleted.`,
+  );
   return save(ctx, run, { step: "join", state });
 };
 
@@ -241,7 +274,8 @@ const migrationWizard = defineWizard<NodeContext, WorkerMigrationState, WorkerMi
     "cancel-drain": cancelDrain,
     drained,
     delete: deleteNode,
-    joined: (ctx, run) => save(ctx, run, { step: "wait", state: addEvent({ ...run.state, waitingSince: now() }, "join", "ok", "Waiting for the replacement to register.") }),
+    joined: (ctx, run) =>
+      save(ctx, run, { step: "wait", state: addEvent({ ...run.state, waitingSince: now() }, "join", "ok", "Waiting for the replacement to register.") }),
     finish,
     abandon,
   },
@@ -264,25 +298,37 @@ export function act(ctx: NodeContext, id: string, raw: unknown): Promise<Run> {
  */
 export function revealToken(ctx: NodeContext, id: string): RevealedToken {
   const run = migrationWizard.get(ctx, id);
-  if (run.status !== "active" || !["join", "wait"].includes(run.step)) throw new DomainError("wrong_step", "The join token is only shown at the join step of an active migration.");
+  if (run.status !== "active" || !["join", "wait"].includes(run.step))
+    throw new DomainError("wrong_step", "The join token is only shown at the join step of an active migration.");
   const file = ctx.env.LIFEBOAT_K3S_TOKEN_FILE;
-  if (!file) throw new DomainError("no_token_file", "LIFEBOAT_K3S_TOKEN_FILE is not set, so the dashboard has no copy of the join token. Read it on the server: sudo cat /var/lib/rancher/k3s/server/node-token");
+  if (!file)
+    throw new DomainError(
+      "no_token_file",
+      "LIFEBOAT_K3S_TOKEN_FILE is not set, so the dashboard has no copy of the join token. Read it on the server: sudo cat /var/lib/rancher/k3s/server/node-token",
+    );
   let token: string;
   try {
     token = readFileSync(file, "utf8").trim();
   } catch (e) {
     audit(ctx.db, "worker-migration.token.reveal", run.state.node, "failed", { runId: run.id, error: (e as NodeJS.ErrnoException).code });
-    throw new DomainError("token_unreadable", `The token file named by LIFEBOAT_K3S_TOKEN_FILE cannot be read (${(e as NodeJS.ErrnoException).code}). Fix its path or permissions.`);
+    throw new DomainError(
+      "token_unreadable",
+      `The token file named by LIFEBOAT_K3S_TOKEN_FILE cannot be read (${(e as NodeJS.ErrnoException).code}). Fix its path or permissions.`,
+    );
   }
   if (!token) throw new DomainError("token_empty", "The token file named by LIFEBOAT_K3S_TOKEN_FILE is empty.");
   audit(ctx.db, "worker-migration.token.reveal", run.state.node, "ok", { runId: run.id });
-  if (!run.state.tokenRevealedAt) save(ctx, run, { state: addEvent({ ...run.state, tokenRevealedAt: now() }, "token", "revealed", "The join token was revealed.") });
-  const info = joinInfo(ctx, (() => {
-    try {
-      return ctx.client().cluster.server;
-    } catch {
-      return null;
-    }
-  })());
+  if (!run.state.tokenRevealedAt)
+    save(ctx, run, { state: addEvent({ ...run.state, tokenRevealedAt: now() }, "token", "revealed", "The join token was revealed.") });
+  const info = joinInfo(
+    ctx,
+    (() => {
+      try {
+        return ctx.client().cluster.server;
+      } catch {
+        return null;
+      }
+    })(),
+  );
   return { token, command: joinCommand(info.server, token) };
 }

@@ -147,24 +147,29 @@ async function startDemoAgent(env: DashboardEnv, s3env: Record<string, string>, 
   const demo = path.join(env.dataDir, "demo");
   const k3s = startDemoK3s(path.join(demo, "k3s", "server"));
   const port = await freePort();
-  const child = run("agent", ["agent/bin/lifeboat-agent.js", "serve"], {
-    ...process.env,
-    ...s3env,
-    LIFEBOAT_K3S_SERVER_DIR: path.join(demo, "k3s", "server"),
-    LIFEBOAT_STATE_DIR: path.join(demo, "k3s", "lifeboat"),
-    LIFEBOAT_PASSPHRASE_FILE: path.join(demo, "passphrase"),
-    LIFEBOAT_AGENT_TOKEN: "",
-    LIFEBOAT_AGENT_TOKEN_FILE: tokenFile,
-    LIFEBOAT_AGENT_HOST: "127.0.0.1",
-    LIFEBOAT_AGENT_PORT: String(port),
-    LIFEBOAT_BACKUP_SCHEDULE: "off",
-    LIFEBOAT_K3S_STOP_CMD: k3s.stop,
-    LIFEBOAT_K3S_START_CMD: k3s.start,
-    LIFEBOAT_K3S_STATUS_CMD: k3s.status,
-    // The demo files belong to you, not root: the agent's ownership checks expect that here.
-    LIFEBOAT_OWNER: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
-    LOG_LEVEL: process.env.LOG_LEVEL || "warn",
-  }, { quiet: true });
+  const child = run(
+    "agent",
+    ["agent/bin/lifeboat-agent.js", "serve"],
+    {
+      ...process.env,
+      ...s3env,
+      LIFEBOAT_K3S_SERVER_DIR: path.join(demo, "k3s", "server"),
+      LIFEBOAT_STATE_DIR: path.join(demo, "k3s", "lifeboat"),
+      LIFEBOAT_PASSPHRASE_FILE: path.join(demo, "passphrase"),
+      LIFEBOAT_AGENT_TOKEN: "",
+      LIFEBOAT_AGENT_TOKEN_FILE: tokenFile,
+      LIFEBOAT_AGENT_HOST: "127.0.0.1",
+      LIFEBOAT_AGENT_PORT: String(port),
+      LIFEBOAT_BACKUP_SCHEDULE: "off",
+      LIFEBOAT_K3S_STOP_CMD: k3s.stop,
+      LIFEBOAT_K3S_START_CMD: k3s.start,
+      LIFEBOAT_K3S_STATUS_CMD: k3s.status,
+      // The demo files belong to you, not root: the agent's ownership checks expect that here.
+      LIFEBOAT_OWNER: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+      LOG_LEVEL: process.env.LOG_LEVEL || "warn",
+    },
+    { quiet: true },
+  );
   return waitForListening(child, { timeoutMs: 30_000, what: "the demo agent" });
 }
 
@@ -185,7 +190,9 @@ async function main(): Promise<void> {
   }
   mkdirSync(env.dataDir, { recursive: true });
   if (!(await portFree(env.PORT, env.LIFEBOAT_HOST))) {
-    process.stderr.write(`Port ${env.PORT} on ${env.LIFEBOAT_HOST} is in use (another dashboard?). Stop it, or start this one with PORT=${env.PORT + 1} npm start.\n`);
+    process.stderr.write(
+      `Port ${env.PORT} on ${env.LIFEBOAT_HOST} is in use (another dashboard?). Stop it, or start this one with PORT=${env.PORT + 1} npm start.\n`,
+    );
     process.exit(1);
   }
   const dist = process.env.LIFEBOAT_NEXT_DIST || ".next";
@@ -210,7 +217,14 @@ async function main(): Promise<void> {
   let demoReady: Promise<number> = Promise.resolve(0);
   if (demo) {
     embedded = await startStore(env.dataDir);
-    s3env = { AWS_S3_ENDPOINT: embedded.endpoint, AWS_S3_BUCKET: DEMO_BUCKET, AWS_S3_PATH: "", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_DEFAULT_REGION: "us-east-1" };
+    s3env = {
+      AWS_S3_ENDPOINT: embedded.endpoint,
+      AWS_S3_BUCKET: DEMO_BUCKET,
+      AWS_S3_PATH: "",
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_DEFAULT_REGION: "us-east-1",
+    };
     say(`No AWS_S3_BUCKET set: using the embedded S3 store at ${embedded.endpoint} (data in ${path.join(env.dataDir, "s3")}).`);
     if (!existsSync(path.join(env.dataDir, "demo", "demo.json"))) {
       say("Creating the demo history (90 nights of backups)…");
@@ -263,7 +277,7 @@ async function main(): Promise<void> {
     say("  AWS_S3_ENDPOINT=https://s3.example.com AWS_S3_BUCKET=my-bucket AWS_S3_PATH=k3s \\");
     say("  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… AWS_DEFAULT_REGION=us-east-1 npm start");
     say("");
-    say("(the same variables as the CronJob's backup-secret; see README.md, \"Dashboard configuration\").");
+    say('(the same variables as the CronJob\'s backup-secret; see README.md, "Dashboard configuration").');
   }
   say("Stop with Ctrl-C.");
 }

@@ -15,7 +15,8 @@ export async function waitForHttp(url: string, opts: { timeoutMs: number; what: 
   const printed = () => (opts.proc?.output() ? `:\n${opts.proc.output()}` : "");
   for (;;) {
     const child = opts.proc?.child;
-    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`${opts.what} exited with ${child.signalCode ?? `code ${child.exitCode}`} before answering${printed()}`);
+    if (child && (child.exitCode !== null || child.signalCode !== null))
+      throw new Error(`${opts.what} exited with ${child.signalCode ?? `code ${child.exitCode}`} before answering${printed()}`);
     try {
       const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (r.status < 500) return;

@@ -42,10 +42,15 @@ export function makeAgentTargets(db: Db, configured: () => AgentClient | null, c
     client(target) {
       if (target.kind === "configured") {
         const c = configured();
-        if (!c) throw targetUnavailable("No agent is configured any more (LIFEBOAT_AGENT_URL): set it again and restart the dashboard, or choose a new machine's agent.");
+        if (!c)
+          throw targetUnavailable(
+            "No agent is configured any more (LIFEBOAT_AGENT_URL): set it again and restart the dashboard, or choose a new machine's agent.",
+          );
         return c;
       }
-      const row = target.targetId ? (db.prepare("SELECT url, token FROM restore_agent_targets WHERE id = ?").get(target.targetId) as { url: string; token: string } | undefined) : undefined;
+      const row = target.targetId
+        ? (db.prepare("SELECT url, token FROM restore_agent_targets WHERE id = ?").get(target.targetId) as { url: string; token: string } | undefined)
+        : undefined;
       if (!row) throw targetUnavailable(`The token for ${target.url} is no longer kept (the run ended): enter the new machine's agent again in step 1.`);
       return new AgentClient({ baseUrl: row.url, token: row.token, ...clientOptions });
     },

@@ -12,7 +12,8 @@ export async function restoreCandidates(ctx: RestoreContext, opts: { offset?: nu
   const page = all.slice(offset, offset + (opts.limit ?? 20));
   const statsOf = new Map<string, SetStats | null>();
   const statsFor = async (s: CatalogSet) => {
-    if (!statsOf.has(s.id)) statsOf.set(s.id, setStatsFrom(s.objects.some((o) => o.kind === "manifest") ? await ctx.catalog.manifest(s) : null, ctx.drill(s.id)));
+    if (!statsOf.has(s.id))
+      statsOf.set(s.id, setStatsFrom(s.objects.some((o) => o.kind === "manifest") ? await ctx.catalog.manifest(s) : null, ctx.drill(s.id)));
     return statsOf.get(s.id)!;
   };
   await Promise.all(page.map(statsFor));

@@ -182,9 +182,7 @@ export const RestoreWizardState = z.object({
   hostHint: z.string().nullable(),
   hostHintSource: z.string().nullable(),
   agentProblem: AgentProblem.nullable(),
-  recovery: z
-    .object({ recoveryId: z.string(), jobId: z.string(), startedAt: ts, report: RecoveryReport.nullable(), error: z.string().nullable() })
-    .nullable(),
+  recovery: z.object({ recoveryId: z.string(), jobId: z.string(), startedAt: ts, report: RecoveryReport.nullable(), error: z.string().nullable() }).nullable(),
   candidate: WizardCandidate.nullable(),
   include: RestoreInclude,
   proposal: Proposal.nullable(),

@@ -37,7 +37,8 @@ const good: string[] = [];
 const BAD = "seed-2020-01-01_00-00-00";
 
 const silent = pino({ level: "silent" });
-const store = () => new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix: "k3s", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
+const store = () =>
+  new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix: "k3s", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
 
 async function catalogSets(): Promise<DrillableSet[]> {
   const objects = [];
@@ -86,7 +87,16 @@ beforeAll(async () => {
   const pass = path.join(work, "passphrase");
   writeFileSync(pass, "drill passphrase\n", { mode: 0o400 });
   server = makeTestServer(path.join(work, "srv"), { seed: 31, marker: "marker-D1" });
-  const env = { ...agentEnvFor(server), AWS_S3_ENDPOINT: s3.endpoint, AWS_S3_BUCKET: "backups", AWS_S3_PATH: "k3s", AWS_ACCESS_KEY_ID: KEY, AWS_SECRET_ACCESS_KEY: SECRET, LIFEBOAT_PASSPHRASE_FILE: pass, LIFEBOAT_AGENT_TOKEN: TOKEN };
+  const env = {
+    ...agentEnvFor(server),
+    AWS_S3_ENDPOINT: s3.endpoint,
+    AWS_S3_BUCKET: "backups",
+    AWS_S3_PATH: "k3s",
+    AWS_ACCESS_KEY_ID: KEY,
+    AWS_SECRET_ACCESS_KEY: SECRET,
+    LIFEBOAT_PASSPHRASE_FILE: pass,
+    LIFEBOAT_AGENT_TOKEN: TOKEN,
+  };
   app = buildAgentApp(makeDeps(loadAgentConfig(env), { logDestination: pino.destination("/dev/null") }));
   agentUrl = (await app.listen(0, "127.0.0.1")).url;
   // Three real Lifeboat sets (one second apart: set ids are timestamps), each with a new marker.
@@ -123,7 +133,9 @@ describe("DrillService", () => {
     for (const id of [good[1], good[2]]) {
       const d = drills.get(id)!;
       expect(d.state, d.reason ?? "").toBe("verified");
-      expect(d.reason).toMatch(/^Restore drill passed: downloaded, decrypted and unpacked; integrity_check ok; revision [\d,]+, [\d,]+ rows; the backup's token opens its bootstrap data\.$/);
+      expect(d.reason).toMatch(
+        /^Restore drill passed: downloaded, decrypted and unpacked; integrity_check ok; revision [\d,]+, [\d,]+ rows; the backup's token opens its bootstrap data\.$/,
+      );
       expect(d.detail?.stats?.currentRevision).toBeGreaterThan(0);
       expect(d.detail?.tokenSource).toBe("archive");
       expect(d.restoreId).toMatch(/^\d{4}-/);

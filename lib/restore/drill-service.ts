@@ -67,7 +67,12 @@ export function drillDetail(rec: RestoreRecord): DrillDetail {
 /** The one-line summary of a passed drill. */
 export function passedReason(d: DrillDetail): string {
   const st = d.stats;
-  const token = d.tokenSource === "archive" ? "the backup's token opens its bootstrap data" : d.tokenSource === "host" ? "the server's token opens its bootstrap data" : "no token needed";
+  const token =
+    d.tokenSource === "archive"
+      ? "the backup's token opens its bootstrap data"
+      : d.tokenSource === "host"
+        ? "the server's token opens its bootstrap data"
+        : "no token needed";
   return `Restore drill passed: downloaded, decrypted and unpacked; integrity_check ok${st ? `; revision ${fmt(st.currentRevision)}, ${fmt(st.rowCount)} rows` : ""}; ${token}.`;
 }
 
@@ -254,7 +259,13 @@ export class DrillService {
         return true;
       }
       if (startedAt && this.now().getTime() - Date.parse(startedAt) > timeout) {
-        this.store.finish(setId, "failed", `The restore drill did not finish within ${Math.round(timeout / 60_000)} minutes (agent restore ${restoreId}).`, null, this.now());
+        this.store.finish(
+          setId,
+          "failed",
+          `The restore drill did not finish within ${Math.round(timeout / 60_000)} minutes (agent restore ${restoreId}).`,
+          null,
+          this.now(),
+        );
         return true;
       }
       await sleep(pollMs);

@@ -71,14 +71,17 @@ export class DrillStore {
   }
 
   all(): DrillRecord[] {
-    return (this.db.prepare("SELECT * FROM restore_drills WHERE source = ? ORDER BY substr(set_id, instr(set_id, '-') + 1) DESC").all(this.source) as Row[]).map(fromRow);
+    return (
+      this.db.prepare("SELECT * FROM restore_drills WHERE source = ? ORDER BY substr(set_id, instr(set_id, '-') + 1) DESC").all(this.source) as Row[]
+    ).map(fromRow);
   }
 
   /** setId → Verification for every recorded drill (one query; the history overlays it on its page). */
   verifications(): Map<string, Verification> {
-    const rows = this.db
-      .prepare("SELECT set_id, state, started_at, finished_at, reason FROM restore_drills WHERE source = ?")
-      .all(this.source) as Pick<Row, "set_id" | "state" | "started_at" | "finished_at" | "reason">[];
+    const rows = this.db.prepare("SELECT set_id, state, started_at, finished_at, reason FROM restore_drills WHERE source = ?").all(this.source) as Pick<
+      Row,
+      "set_id" | "state" | "started_at" | "finished_at" | "reason"
+    >[];
     return new Map(
       rows.map((r) => [
         r.set_id,
@@ -116,7 +119,9 @@ export class DrillStore {
   /** The next drill to run: Verify-now requests first, then the newest set. */
   next(): DrillRecord | null {
     const r = this.db
-      .prepare("SELECT * FROM restore_drills WHERE source = ? AND state = 'queued' ORDER BY requested_by = 'user' DESC, substr(set_id, instr(set_id, '-') + 1) DESC LIMIT 1")
+      .prepare(
+        "SELECT * FROM restore_drills WHERE source = ? AND state = 'queued' ORDER BY requested_by = 'user' DESC, substr(set_id, instr(set_id, '-') + 1) DESC LIMIT 1",
+      )
       .get(this.source) as Row | undefined;
     return r ? fromRow(r) : null;
   }
@@ -151,6 +156,8 @@ export class DrillStore {
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(`drills:${key}:${this.source}`, value);
+    this.db
+      .prepare("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+      .run(`drills:${key}:${this.source}`, value);
   }
 }

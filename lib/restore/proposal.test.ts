@@ -5,7 +5,17 @@ import { anomalyOnset, proposeBackup, stuckCompactionNote } from "./proposal";
 
 const day = (n: number) => new Date(Date.UTC(2024, 11, n)).toISOString();
 
-function set(n: number, opts: { anomalies?: Anomaly["type"][]; level?: Anomaly["level"]; v?: Verification["state"]; reason?: string; format?: "seed" | "lifeboat"; missing?: CatalogSet["missing"] } = {}): CatalogSet {
+function set(
+  n: number,
+  opts: {
+    anomalies?: Anomaly["type"][];
+    level?: Anomaly["level"];
+    v?: Verification["state"];
+    reason?: string;
+    format?: "seed" | "lifeboat";
+    missing?: CatalogSet["missing"];
+  } = {},
+): CatalogSet {
   const format = opts.format ?? "seed";
   const id = `${format}-2024-12-${String(n).padStart(2, "0")}_00-00-00`;
   return {
@@ -88,7 +98,11 @@ describe("proposeBackup", () => {
   });
 
   it("ignores old anomalies that are not among the newest sets, and gap flags", () => {
-    const sets = [set(1, { anomalies: ["growth"], v: "verified" }), ...Array.from({ length: 8 }, (_, i) => set(i + 2, { v: "verified" })), set(10, { anomalies: ["gap"], v: "verified" })];
+    const sets = [
+      set(1, { anomalies: ["growth"], v: "verified" }),
+      ...Array.from({ length: 8 }, (_, i) => set(i + 2, { v: "verified" })),
+      set(10, { anomalies: ["gap"], v: "verified" }),
+    ];
     const r = proposeBackup(sets);
     expect(r.proposal?.setId).toBe("seed-2024-12-10_00-00-00");
     expect(r.proposal?.anomalyBegan).toBeNull();
@@ -104,7 +118,13 @@ describe("proposeBackup", () => {
 
 describe("anomalyOnset", () => {
   it("walks back through consecutive flagged sets to where the episode began", () => {
-    const sets = [set(5, { anomalies: ["growth"] }), set(4, { anomalies: ["growth"] }), set(3, { anomalies: ["growth"] }), set(2), set(1, { anomalies: ["growth"] })];
+    const sets = [
+      set(5, { anomalies: ["growth"] }),
+      set(4, { anomalies: ["growth"] }),
+      set(3, { anomalies: ["growth"] }),
+      set(2),
+      set(1, { anomalies: ["growth"] }),
+    ];
     expect(anomalyOnset(sets)?.id).toBe("seed-2024-12-03_00-00-00");
     expect(anomalyOnset([set(2), set(1)])).toBeNull();
   });

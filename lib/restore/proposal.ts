@@ -49,7 +49,10 @@ export function anomalyOnset(setsNewestFirst: readonly CatalogSet[]): CatalogSet
  * Proposes a backup to restore. `sets` in any order; `stats(id)` what is known of a set's database.
  * Returns `{ proposal }`, or `{ none }` with the reason when there is nothing to propose.
  */
-export function proposeBackup(sets: readonly CatalogSet[], stats: (setId: string) => SetStats | null = () => null): { proposal: Proposal; none?: undefined } | { proposal?: undefined; none: string } {
+export function proposeBackup(
+  sets: readonly CatalogSet[],
+  stats: (setId: string) => SetStats | null = () => null,
+): { proposal: Proposal; none?: undefined } | { proposal?: undefined; none: string } {
   const ordered = [...sets].sort((a, b) => b.timestamp.localeCompare(a.timestamp) || b.id.localeCompare(a.id));
   if (!ordered.length) return { none: "There are no backup sets in the store." };
   const onset = anomalyOnset(ordered);
@@ -63,7 +66,10 @@ export function proposeBackup(sets: readonly CatalogSet[], stats: (setId: string
     const cut = ordered.indexOf(onset);
     for (const s of ordered.slice(0, cut + 1)) {
       const flags = s.anomalies.filter((a) => a.type === "growth" || a.type === "shrink");
-      skip(s.id, flags.length ? `size flag: ${flags.map((a) => `${a.type} (${a.level})`).join(", ")}` : `taken after the size anomaly began on ${when(onset.timestamp)}`);
+      skip(
+        s.id,
+        flags.length ? `size flag: ${flags.map((a) => `${a.type} (${a.level})`).join(", ")}` : `taken after the size anomaly began on ${when(onset.timestamp)}`,
+      );
     }
     candidates = ordered.slice(cut + 1);
   }
@@ -94,10 +100,13 @@ export function proposeBackup(sets: readonly CatalogSet[], stats: (setId: string
   }
   const warnings: string[] = [];
   if (!verified)
-    warnings.push("No backup in question has passed a restore drill yet: this one is the newest whose drill did not fail. Step 4 verifies it on the target before anything there changes.");
+    warnings.push(
+      "No backup in question has passed a restore drill yet: this one is the newest whose drill did not fail. Step 4 verifies it on the target before anything there changes.",
+    );
   if (chosen.format === "seed" && chosen.missing.length)
     warnings.push(`This set is incomplete (it lacks its ${chosen.missing.join(", ")}); the agent restores from the part it has.`);
-  if (chosen.format === "seed") warnings.push("Sets made by the seed CronJob hold no token: the restore uses the token already on the target, and verifies that it opens this datastore.");
+  if (chosen.format === "seed")
+    warnings.push("Sets made by the seed CronJob hold no token: the restore uses the token already on the target, and verifies that it opens this datastore.");
   const stuck = stuckCompactionNote(stats(chosen.id));
   if (stuck) warnings.push(stuck);
   const what = verified ? "newest verified backup" : "newest backup";

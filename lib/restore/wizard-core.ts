@@ -76,7 +76,11 @@ export const emptyState = (): RestoreWizardState => ({
 });
 
 /** Saves the run (typed to the restore wizard's steps). */
-export function save(ctx: Pick<RestoreContext, "db">, run: RestoreRun, patch: { step?: RestoreWizardStep; status?: RunStatus; state: RestoreWizardState }): RestoreRun {
+export function save(
+  ctx: Pick<RestoreContext, "db">,
+  run: RestoreRun,
+  patch: { step?: RestoreWizardStep; status?: RunStatus; state: RestoreWizardState },
+): RestoreRun {
   return saveRun(ctx.db, run, patch);
 }
 
@@ -95,7 +99,13 @@ export function agentProblemOf(err: unknown, url: string): AgentProblem {
 /** Whether anything on the target may have changed (the swap began). */
 export function targetTouched(rec: RestoreRecord | null): boolean {
   if (!rec) return false;
-  return rec.asideDir !== null || rec.status === "succeeded" || rec.status === "rolling-back" || rec.status === "rolled-back" || /^swap|^owner|^start|^check|^rollback/.test(rec.phase);
+  return (
+    rec.asideDir !== null ||
+    rec.status === "succeeded" ||
+    rec.status === "rolling-back" ||
+    rec.status === "rolled-back" ||
+    /^swap|^owner|^start|^check|^rollback/.test(rec.phase)
+  );
 }
 
 /** Whether the agent is working on the restore right now. */

@@ -82,12 +82,34 @@ async function checkNodes(ctx: RestoreContext, state: RestoreWizardState): Promi
   try {
     const nodes = await ctx.nodes.list();
     const notReady = nodes.filter((n) => n.ready !== "Ready");
-    if (nodes.length && !notReady.length) return { state: "ready", message: `All ${nodes.length} node${nodes.length === 1 ? " is" : "s are"} Ready.`, startedAt: started, deadline, nodes, checkedAt: now() };
+    if (nodes.length && !notReady.length)
+      return {
+        state: "ready",
+        message: `All ${nodes.length} node${nodes.length === 1 ? " is" : "s are"} Ready.`,
+        startedAt: started,
+        deadline,
+        nodes,
+        checkedAt: now(),
+      };
     const msg = nodes.length ? `Waiting for ${notReady.map((n) => n.name).join(", ")} to be Ready.` : "The API answers but lists no nodes yet.";
-    return { state: late ? "timed-out" : "waiting", message: late ? `Not every node came back Ready within ${Math.round((ctx.nodesTimeoutMs ?? 300_000) / 60_000)} minutes: ${msg}` : msg, startedAt: started, deadline, nodes, checkedAt: now() };
+    return {
+      state: late ? "timed-out" : "waiting",
+      message: late ? `Not every node came back Ready within ${Math.round((ctx.nodesTimeoutMs ?? 300_000) / 60_000)} minutes: ${msg}` : msg,
+      startedAt: started,
+      deadline,
+      nodes,
+      checkedAt: now(),
+    };
   } catch (err) {
     const msg = `The Kubernetes API does not answer yet (${(err as Error).message.replace(/\.$/, "")}).`;
-    return { state: late ? "timed-out" : "waiting", message: late ? `${msg} Gave up waiting after ${Math.round((ctx.nodesTimeoutMs ?? 300_000) / 60_000)} minutes.` : msg, startedAt: started, deadline, nodes: prev?.nodes ?? [], checkedAt: now() };
+    return {
+      state: late ? "timed-out" : "waiting",
+      message: late ? `${msg} Gave up waiting after ${Math.round((ctx.nodesTimeoutMs ?? 300_000) / 60_000)} minutes.` : msg,
+      startedAt: started,
+      deadline,
+      nodes: prev?.nodes ?? [],
+      checkedAt: now(),
+    };
   }
 }
 
@@ -114,11 +136,21 @@ export async function refreshRun(ctx: RestoreContext, runIn: RestoreRun): Promis
       if (!job || job.state === "succeeded") {
         const report = await client.recovery(rv.recoveryId).catch((e: unknown) => (hasErrorCode(e, "not_found") ? null : Promise.reject(e)));
         if (report) {
-          run = save(ctx, run, { state: addEvent({ ...run.state, recovery: { ...rv, report } }, "recovery", report.best ? "ok" : "nothing", report.recommendation) });
-          audit(ctx.db, "restore.recovery", run.state.target!.url, report.best ? "ok" : "nothing recovered", { runId: run.id, recoveryId: rv.recoveryId, best: report.best?.rung ?? null, rows: report.best?.rows ?? null });
-        } else if (!job) run = save(ctx, run, { state: { ...run.state, recovery: { ...rv, error: "The agent restarted before the recovery finished: start it again." } } });
+          run = save(ctx, run, {
+            state: addEvent({ ...run.state, recovery: { ...rv, report } }, "recovery", report.best ? "ok" : "nothing", report.recommendation),
+          });
+          audit(ctx.db, "restore.recovery", run.state.target!.url, report.best ? "ok" : "nothing recovered", {
+            runId: run.id,
+            recoveryId: rv.recoveryId,
+            best: report.best?.rung ?? null,
+            rows: report.best?.rows ?? null,
+          });
+        } else if (!job)
+          run = save(ctx, run, { state: { ...run.state, recovery: { ...rv, error: "The agent restarted before the recovery finished: start it again." } } });
       } else if (job.state === "failed" || job.state === "cancelled") {
-        run = save(ctx, run, { state: addEvent({ ...run.state, recovery: { ...rv, error: job.error ?? "The recovery failed." } }, "recovery", "failed", job.error ?? "failed") });
+        run = save(ctx, run, {
+          state: addEvent({ ...run.state, recovery: { ...rv, error: job.error ?? "The recovery failed." } }, "recovery", "failed", job.error ?? "failed"),
+        });
         audit(ctx.db, "restore.recovery", run.state.target!.url, "failed", { runId: run.id, recoveryId: rv.recoveryId, error: job.error });
       }
     }

@@ -40,13 +40,22 @@ let db: Db;
 let setId: string;
 let agentEnv: Record<string, string>;
 const silent = pino({ level: "silent" });
-const store = () => new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix: "k3s", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
+const store = () =>
+  new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix: "k3s", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
 
 async function catalogSets(): Promise<CatalogSet[]> {
   const objects = [];
   for await (const o of listAll(store())) objects.push({ key: o.key, size: o.size, lastModified: o.lastModified.toISOString() });
   return groupObjects(objects)
-    .sets.map((s) => ({ id: s.id, format: s.format, timestamp: s.time.toISOString(), objects: s.objects, missing: s.missing, anomalies: [], verification: undefined }))
+    .sets.map((s) => ({
+      id: s.id,
+      format: s.format,
+      timestamp: s.time.toISOString(),
+      objects: s.objects,
+      missing: s.missing,
+      anomalies: [],
+      verification: undefined,
+    }))
     .sort((a, b) => b.timestamp.localeCompare(a.timestamp));
 }
 
@@ -124,7 +133,11 @@ describe("the master-restore wizard", () => {
   it("keeps a new machine's token out of the run, refuses actions off their step, and forgets the token when the run ends", async () => {
     const ctx = context(await catalogSets());
     const run = startRun(ctx);
-    await expectDomainError(Promise.resolve().then(() => startRun(ctx)), 409, "restore_active");
+    await expectDomainError(
+      Promise.resolve().then(() => startRun(ctx)),
+      409,
+      "restore_active",
+    );
     await expectDomainError(act(ctx, run.id, { action: "stage" }), 409, "wrong_step");
     await expectDomainError(act(ctx, run.id, { action: "accept-target" }), 409, "no_health");
 
@@ -211,7 +224,16 @@ describe("the master-restore wizard", () => {
     expect(run.state.record?.done).toBe(true);
     await expectDomainError(act(ctx, run.id, { action: "rollback" }), 409, "restore_closed");
     const actions = readAudit(db, { actionPrefix: "restore." }).map((e) => `${e.action}:${e.outcome}`);
-    expect(actions).toEqual(expect.arrayContaining(["restore.stage:started", "restore.verified:ok", "restore.confirm:refused", "restore.confirm:ok", "restore.restore:succeeded", "restore.done:restored"]));
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        "restore.stage:started",
+        "restore.verified:ok",
+        "restore.confirm:refused",
+        "restore.confirm:ok",
+        "restore.restore:succeeded",
+        "restore.done:restored",
+      ]),
+    );
   });
 
   it("a restore that fails after the swap (k3s does not start) shows the target's state and offers rollback, which puts the previous database back", async () => {

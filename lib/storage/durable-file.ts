@@ -54,7 +54,7 @@ export function writeFileDurable(file: string, data: string | Uint8Array, opts: 
     const fd = openSync(tmp, "wx", opts.mode ?? 0o600);
     try {
       const buf = typeof data === "string" ? Buffer.from(data) : data;
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
       if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -31,11 +31,9 @@ export interface EmbeddedS3 {
 export async function startEmbeddedS3(opts: EmbeddedS3Options): Promise<EmbeddedS3> {
   mkdirSync(opts.directory, { recursive: true });
   const main = require.resolve("./s3rver-main.cjs");
-  const child = spawn(
-    process.execPath,
-    ["--openssl-legacy-provider", main, JSON.stringify({ ...opts, port: opts.port ?? 0 })],
-    { stdio: ["ignore", "pipe", "pipe", "ipc"] },
-  );
+  const child = spawn(process.execPath, ["--openssl-legacy-provider", main, JSON.stringify({ ...opts, port: opts.port ?? 0 })], {
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
   let stderr = "";
   child.stderr!.on("data", (d) => (stderr += String(d)));
   const port = await new Promise<number>((resolve, reject) => {

@@ -50,7 +50,11 @@ export class FsBackupStore implements BackupStore {
       await this.walk(this.root, all);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new StorageError(`fs: list ${this.description}: ${code === "ENOENT" ? "the directory does not exist" : String(err)}`, code === "ENOENT" ? "no_bucket" : "other", { cause: err });
+      throw new StorageError(
+        `fs: list ${this.description}: ${code === "ENOENT" ? "the directory does not exist" : String(err)}`,
+        code === "ENOENT" ? "no_bucket" : "other",
+        { cause: err },
+      );
     }
     const prefix = options.prefix ?? "";
     const sorted = all.filter((o) => o.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -50,7 +50,14 @@ describe("S3BackupStore", () => {
 
   it("an unreachable endpoint is a StorageError naming the endpoint, not the keys", async () => {
     const port = await freePort();
-    const store = new S3BackupStore({ ...creds, accessKeyId: "AKIASECRETVALUE", secretAccessKey: "verysecret", endpoint: `http://127.0.0.1:${port}`, bucket: "b", maxAttempts: 1 });
+    const store = new S3BackupStore({
+      ...creds,
+      accessKeyId: "AKIASECRETVALUE",
+      secretAccessKey: "verysecret",
+      endpoint: `http://127.0.0.1:${port}`,
+      bucket: "b",
+      maxAttempts: 1,
+    });
     const err = await store.list().catch((e) => e);
     expect(err).toBeInstanceOf(StorageError);
     expect(err.failure).toBe("unreachable");
@@ -108,7 +115,9 @@ describe("S3BackupStore", () => {
           this.push(Buffer.alloc(n, sent & 0xff));
         },
       });
-      const err = await store().put("half", failing).catch((e) => e);
+      const err = await store()
+        .put("half", failing)
+        .catch((e) => e);
       expect(err).toBeInstanceOf(StorageError);
       expect(err.message).toMatch(/the source stream failed: zstd: corrupted block/);
       await expect(store().head("half")).rejects.toBeInstanceOf(NotFoundError);

@@ -92,7 +92,10 @@ export class S3BackupStore implements BackupStore {
   private readonly prefix: string;
   readonly client: S3Client;
 
-  constructor(private readonly cfg: S3StoreConfig, client?: S3Client) {
+  constructor(
+    private readonly cfg: S3StoreConfig,
+    client?: S3Client,
+  ) {
     this.prefix = normalizePrefix(cfg.prefix);
     this.client = client ?? createS3Client(cfg);
     const where = `s3://${cfg.bucket}${this.prefix ? "/" + this.prefix : ""}`;
@@ -178,7 +181,9 @@ export class S3BackupStore implements BackupStore {
     let uploaded = 0;
 
     const sendPart = async (buf: Buffer, length: number, PartNumber: number): Promise<void> => {
-      const out = await this.client.send(new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber, Body: buf.subarray(0, length), ContentLength: length }));
+      const out = await this.client.send(
+        new UploadPartCommand({ Bucket, Key, UploadId: uploadId, PartNumber, Body: buf.subarray(0, length), ContentLength: length }),
+      );
       parts.push({ PartNumber, ETag: out.ETag });
       free.push(buf);
       uploaded += length;
@@ -209,7 +214,7 @@ export class S3BackupStore implements BackupStore {
       stage = "source";
       for await (const raw of body) {
         const chunk: Buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array);
-        for (let off = 0; off < chunk.length; ) {
+        for (let off = 0; off < chunk.length;) {
           if (fill === partSize) {
             // A full part goes out only once more data follows: the last part is never empty.
             stage = "store";

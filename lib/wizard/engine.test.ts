@@ -43,7 +43,10 @@ describe("the wizard engine", () => {
 
     await expect(toy.act(ctx, run.id, { action: "nope" })).rejects.toBeInstanceOf(z.ZodError);
     await toy.act(ctx, run.id, { action: "finish" });
-    await expect(toy.act(ctx, run.id, { action: "finish" })).rejects.toMatchObject({ code: "wizard_state", message: "This toy run is finished; start a new one." });
+    await expect(toy.act(ctx, run.id, { action: "finish" })).rejects.toMatchObject({
+      code: "wizard_state",
+      message: "This toy run is finished; start a new one.",
+    });
     expect(() => toy.get(ctx, "missing")).toThrow(expect.objectContaining({ code: "not_found", status: 404 }));
     expect(toy.active(ctx)).toBeUndefined();
 

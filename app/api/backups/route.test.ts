@@ -69,7 +69,8 @@ describe("GET /api/backups", () => {
     expect(parsed.sets[0].anomalies).toContainEqual(expect.objectContaining({ kind: "file-archive", type: "growth", level: "critical" }));
     expect(parsed.sets[1].anomalies).toContainEqual(expect.objectContaining({ kind: "file-archive", type: "growth", level: "warning" }));
     expect(parsed.sets.find((s) => s.id === id(6))!.anomalies).toEqual([expect.objectContaining({ kind: "set", type: "gap", level: "warning" })]);
-    for (const a of parsed.sets.flatMap((s) => s.anomalies)) expect(Object.keys(a).every((k) => ["kind", "type", "level", "ratio", "reason"].includes(k))).toBe(true);
+    for (const a of parsed.sets.flatMap((s) => s.anomalies))
+      expect(Object.keys(a).every((k) => ["kind", "type", "level", "ratio", "reason"].includes(k))).toBe(true);
     expect(parsed.other).toEqual([{ key: "README.txt", size: 5, lastModified: expect.any(String) }]);
     expect(parsed.refreshedAt).not.toBeNull();
     expect(parsed.source).toBe(`s3://api/k3s at ${s3.endpoint}`);

@@ -74,18 +74,24 @@ export default async function BackupSetPage({ params }: Props) {
       </Card>
       <Card title={`Objects (${formatBytes(total)})`}>
         {set.missing.length > 0 && (
-          <p className="mb-3 text-sm text-red-800">
-            This set is incomplete: it has no {set.missing.map((k) => KIND_LABELS[k]).join(", ")}.
-          </p>
+          <p className="mb-3 text-sm text-red-800">This set is incomplete: it has no {set.missing.map((k) => KIND_LABELS[k]).join(", ")}.</p>
         )}
         <div className="-mx-4 overflow-x-auto">
           <table className="w-full text-left text-sm" data-testid="set-objects">
             <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
               <tr>
-                <th scope="col" className="px-4 py-2 font-medium">Part</th>
-                <th scope="col" className="px-4 py-2 font-medium">Object</th>
-                <th scope="col" className="px-4 py-2 text-right font-medium">Size</th>
-                <th scope="col" className="px-4 py-2 font-medium">Uploaded</th>
+                <th scope="col" className="px-4 py-2 font-medium">
+                  Part
+                </th>
+                <th scope="col" className="px-4 py-2 font-medium">
+                  Object
+                </th>
+                <th scope="col" className="px-4 py-2 text-right font-medium">
+                  Size
+                </th>
+                <th scope="col" className="px-4 py-2 font-medium">
+                  Uploaded
+                </th>
               </tr>
             </thead>
             <tbody className="divide-y divide-slate-100">

@@ -20,7 +20,8 @@ export function ChooseStep({ onChoose, busy, error }: { onChoose: (node: string)
     <div className="space-y-4">
       <Card title="Which worker do you want to replace?">
         <p className="mb-3 text-sm text-slate-600">
-          The wizard cordons it, drains its pods onto the other nodes, removes it from the cluster, and then helps the new machine join. The control plane (the k3s server) is not replaced here: restore it from a backup instead.
+          The wizard cordons it, drains its pods onto the other nodes, removes it from the cluster, and then helps the new machine join. The control plane (the
+          k3s server) is not replaced here: restore it from a backup instead.
         </p>
         {nodes.data?.error && <KubeErrorBanner error={nodes.data.error} cachedAt={list.length ? nodes.data.fetchedAt : null} />}
         {nodes.isPending && <p className="text-sm text-slate-500">Loading nodes…</p>}
@@ -30,7 +31,16 @@ export function ChooseStep({ onChoose, busy, error }: { onChoose: (node: string)
               key={n.uid}
               className={`flex cursor-pointer items-start gap-3 rounded-md border p-3 text-sm ${n.controlPlane ? "cursor-not-allowed border-slate-200 bg-slate-50 text-slate-400" : selected === n.name ? "border-blue-600 bg-blue-50" : "border-slate-300 bg-white hover:border-slate-400"}`}
             >
-              <input type="radio" name="node" value={n.name} disabled={n.controlPlane} checked={selected === n.name} onChange={() => setSelected(n.name)} className="mt-1" aria-label={n.name} />
+              <input
+                type="radio"
+                name="node"
+                value={n.name}
+                disabled={n.controlPlane}
+                checked={selected === n.name}
+                onChange={() => setSelected(n.name)}
+                className="mt-1"
+                aria-label={n.name}
+              />
               <span className="min-w-0">
                 <span className="flex flex-wrap items-center gap-2 font-medium text-slate-900">
                   {n.name} <NodeStatusBadges node={n} />

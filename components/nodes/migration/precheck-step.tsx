@@ -10,7 +10,17 @@ import { PodsTable } from "../pods-table";
 import { ago, cpu, mem } from "../format";
 
 /** Step 2: can the others take the pods, what data stays on the node, which budgets will make the drain wait. */
-export function PrecheckStep({ report, busy, onRecheck, onAccept }: { report: PrecheckReport; busy: boolean; onRecheck: () => void; onAccept: (acknowledge: boolean) => void }) {
+export function PrecheckStep({
+  report,
+  busy,
+  onRecheck,
+  onAccept,
+}: {
+  report: PrecheckReport;
+  busy: boolean;
+  onRecheck: () => void;
+  onAccept: (acknowledge: boolean) => void;
+}) {
   const [ack, setAck] = useState(false);
   const c = report.capacity;
   const warn = report.warnings.length > 0;
@@ -41,8 +51,8 @@ export function PrecheckStep({ report, busy, onRecheck, onAccept }: { report: Pr
       <div className="grid gap-4 lg:grid-cols-2">
         <Card title="Where the pods go" actions={<Badge tone={c.fits ? "ok" : "warning"}>{c.fits ? "they fit" : "not all fit"}</Badge>}>
           <p className="text-sm text-slate-700">
-            {c.needed.pods} pod{c.needed.pods === 1 ? "" : "s"} will be recreated elsewhere, asking for {cpu(c.needed.cpuMillis)} CPU and {mem(c.needed.memoryBytes)}. The other Ready, schedulable nodes have {cpu(c.free.cpuMillis)} CPU and{" "}
-            {mem(c.free.memoryBytes)} unrequested.
+            {c.needed.pods} pod{c.needed.pods === 1 ? "" : "s"} will be recreated elsewhere, asking for {cpu(c.needed.cpuMillis)} CPU and{" "}
+            {mem(c.needed.memoryBytes)}. The other Ready, schedulable nodes have {cpu(c.free.cpuMillis)} CPU and {mem(c.free.memoryBytes)} unrequested.
           </p>
           {c.targets.length > 0 && (
             <table className="mt-3 w-full text-left text-sm">
@@ -117,7 +127,9 @@ export function PrecheckStep({ report, busy, onRecheck, onAccept }: { report: Pr
             ))}
           </ul>
         )}
-        <p className="mt-3 text-xs text-slate-500">The write-up moved every PersistentVolumeClaim to network storage before migrating workers, for exactly this reason.</p>
+        <p className="mt-3 text-xs text-slate-500">
+          The write-up moved every PersistentVolumeClaim to network storage before migrating workers, for exactly this reason.
+        </p>
       </Card>
       <Card title={`What runs on ${report.node} (${report.pods.length} pods)`}>
         <PodsTable pods={report.pods} />

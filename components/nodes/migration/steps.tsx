@@ -28,7 +28,10 @@ export function CordonStep({ view, busy, onCordon }: StepProps & { onCordon: () 
   return (
     <Card title={`Cordon ${node}`}>
       <div className="space-y-3 text-sm text-slate-700">
-        <p>Cordoning marks {node} unschedulable: nothing new lands on it, and the pods already there keep running until the drain. It can be undone (uncordon) until the node is deleted.</p>
+        <p>
+          Cordoning marks {node} unschedulable: nothing new lands on it, and the pods already there keep running until the drain. It can be undone (uncordon)
+          until the node is deleted.
+        </p>
         <CommandBlock command={`kubectl cordon ${node}`} />
         <div className="flex justify-end">
           <Button onClick={onCordon} disabled={busy}>
@@ -41,7 +44,14 @@ export function CordonStep({ view, busy, onCordon }: StepProps & { onCordon: () 
 }
 
 /** Step 4: choices, then live progress pod by pod (the drain runs in the dashboard server). */
-export function DrainStep({ view, busy, now, onDrain, onStop, onContinue }: StepProps & { onDrain: (o: DrainOptions) => void; onStop: () => void; onContinue: () => void }) {
+export function DrainStep({
+  view,
+  busy,
+  now,
+  onDrain,
+  onStop,
+  onContinue,
+}: StepProps & { onDrain: (o: DrainOptions) => void; onStop: () => void; onContinue: () => void }) {
   const node = nodeOf(view);
   const choices = view.state.precheck?.choices ?? [];
   const [opts, setOpts] = useState<DrainOptions>(() => DrainOptions.parse({}));
@@ -53,8 +63,8 @@ export function DrainStep({ view, busy, now, onDrain, onStop, onContinue }: Step
         <Card title={job ? "Drain again" : `Drain ${node}`}>
           <div className="space-y-3 text-sm text-slate-700">
             <p>
-              Every pod on {node} except DaemonSet and static pods is evicted through the Eviction API, so PodDisruptionBudgets are respected: a refused eviction is retried until the budget allows it or the time runs out. Evicted pods are recreated on the other nodes by
-              their controllers.
+              Every pod on {node} except DaemonSet and static pods is evicted through the Eviction API, so PodDisruptionBudgets are respected: a refused
+              eviction is retried until the budget allows it or the time runs out. Evicted pods are recreated on the other nodes by their controllers.
             </p>
             <DrainOptionsForm value={opts} onChange={setOpts} choices={choices} />
             <CommandBlock command={drainCommand(node, opts)} />
@@ -67,7 +77,16 @@ export function DrainStep({ view, busy, now, onDrain, onStop, onContinue }: Step
         </Card>
       )}
       {job && (
-        <Card title="Progress" actions={running && <Button variant="secondary" onClick={onStop} disabled={busy}>Stop the drain</Button>}>
+        <Card
+          title="Progress"
+          actions={
+            running && (
+              <Button variant="secondary" onClick={onStop} disabled={busy}>
+                Stop the drain
+              </Button>
+            )
+          }
+        >
           <DrainProgress job={job} now={now} />
         </Card>
       )}
@@ -96,7 +115,8 @@ export function DeleteStep({ view, busy, onDelete }: StepProps & { onDelete: (co
         }}
       >
         <p>
-          {node} is drained. Deleting its node object removes it from the cluster for good; the DaemonSet pods left on it go with it. After this you can power the machine off and reinstall it.
+          {node} is drained. Deleting its node object removes it from the cluster for good; the DaemonSet pods left on it go with it. After this you can power
+          the machine off and reinstall it.
         </p>
         <CommandBlock command={`kubectl delete node ${node}`} />
         <label className="block">
@@ -123,7 +143,14 @@ export function DeleteStep({ view, busy, onDelete }: StepProps & { onDelete: (co
 }
 
 /** Step 6: the join command; the token only after an explicit reveal. */
-export function JoinStep({ view, busy, onReveal, revealed, onHide, onJoined }: StepProps & { onReveal: () => void; revealed: RevealedToken | null; onHide: () => void; onJoined: () => void }) {
+export function JoinStep({
+  view,
+  busy,
+  onReveal,
+  revealed,
+  onHide,
+  onJoined,
+}: StepProps & { onReveal: () => void; revealed: RevealedToken | null; onHide: () => void; onJoined: () => void }) {
   const join = view.join!;
   const masked = join.command.replace("<token>", "••••••••••••");
   return (
@@ -151,7 +178,8 @@ export function JoinStep({ view, busy, onReveal, revealed, onHide, onJoined }: S
                 </code>
               </div>
               <p className="text-xs text-slate-600">
-                The token is a cluster secret: anyone who has it can join machines to your cluster. It is shown only when you ask, and each reveal is written to the audit log (the token itself never is).
+                The token is a cluster secret: anyone who has it can join machines to your cluster. It is shown only when you ask, and each reveal is written to
+                the audit log (the token itself never is).
               </p>
               {join.tokenAvailable ? (
                 <Button variant="secondary" onClick={onReveal} disabled={busy}>
@@ -223,7 +251,8 @@ export function SummaryStep({ view, onAnother }: StepProps & { onAnother: () => 
   return (
     <div className="space-y-4">
       <Banner tone="success" title={`${s.node} was replaced by ${s.newNode?.name ?? "a new node"}`}>
-        {evicted} pod{evicted === 1 ? "" : "s"} moved to the other nodes{took !== null ? ` · ${took < 1 ? "under a minute" : `${took} min`} from start to finish` : ""}.
+        {evicted} pod{evicted === 1 ? "" : "s"} moved to the other nodes
+        {took !== null ? ` · ${took < 1 ? "under a minute" : `${took} min`} from start to finish` : ""}.
       </Banner>
       <Card title="Before and after">
         <table className="w-full text-left text-sm">

@@ -30,7 +30,11 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
   const now = useNow();
   const current = useQuery({ ...currentMigrationQuery(), enabled: !runParam });
   const runId = runParam ?? current.data?.run?.id ?? null;
-  const runQ = useQuery({ ...migrationRunQuery(runId ?? "none"), enabled: Boolean(runId), initialData: !runParam && current.data?.run ? current.data.run : undefined });
+  const runQ = useQuery({
+    ...migrationRunQuery(runId ?? "none"),
+    enabled: Boolean(runId),
+    initialData: !runParam && current.data?.run ? current.data.run : undefined,
+  });
   const [revealed, setRevealed] = useState<RevealedToken | null>(null);
   const [confirmAbandon, setConfirmAbandon] = useState(false);
 
@@ -51,7 +55,9 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
       router.replace(`/nodes/migrate?run=${v.id}`);
     },
   });
-  const act = useMutation({ mutationFn: (a: WorkerMigrationAction) => migrationActions.act(view!.id, a), onSuccess: onView,
+  const act = useMutation({
+    mutationFn: (a: WorkerMigrationAction) => migrationActions.act(view!.id, a),
+    onSuccess: onView,
     // Not awaited: the step's buttons need not wait for the background refetch.
     onSettled: () => {
       qc.invalidateQueries({ queryKey: migrationKeys.all });
@@ -119,8 +125,16 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
           {view.error && <KubeErrorBanner error={view.error} />}
           <WizardActionError error={actionError} />
           {confirmAbandon && (
-            <ConfirmBanner title="Abandon this migration?" keepLabel="Keep going" confirmLabel="Abandon" onClose={() => setConfirmAbandon(false)} onConfirm={() => doAct({ action: "abandon" })}>
-              What is done stays done{view.state.cordonedAt && !view.state.deletedAt ? `: ${view.state.node} stays cordoned until you uncordon it on the Nodes page` : ""}. The steps are in the audit log.
+            <ConfirmBanner
+              title="Abandon this migration?"
+              keepLabel="Keep going"
+              confirmLabel="Abandon"
+              onClose={() => setConfirmAbandon(false)}
+              onConfirm={() => doAct({ action: "abandon" })}
+            >
+              What is done stays done
+              {view.state.cordonedAt && !view.state.deletedAt ? `: ${view.state.node} stays cordoned until you uncordon it on the Nodes page` : ""}. The steps
+              are in the audit log.
             </ConfirmBanner>
           )}
           {view.status === "abandoned" ? (
@@ -128,15 +142,31 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
               {view.state.events.at(-1)?.message}
             </Banner>
           ) : view.step === "precheck" && view.state.precheck ? (
-            <PrecheckStep report={view.state.precheck} busy={busy} onRecheck={() => doAct({ action: "precheck" })} onAccept={(ack) => doAct({ action: "accept-precheck", acknowledgeWarnings: ack })} />
+            <PrecheckStep
+              report={view.state.precheck}
+              busy={busy}
+              onRecheck={() => doAct({ action: "precheck" })}
+              onAccept={(ack) => doAct({ action: "accept-precheck", acknowledgeWarnings: ack })}
+            />
           ) : view.step === "cordon" ? (
             <CordonStep {...props} onCordon={() => doAct({ action: "cordon" })} />
           ) : view.step === "drain" ? (
-            <DrainStep {...props} onDrain={(options) => doAct({ action: "drain", options })} onStop={() => doAct({ action: "cancel-drain" })} onContinue={() => doAct({ action: "drained" })} />
+            <DrainStep
+              {...props}
+              onDrain={(options) => doAct({ action: "drain", options })}
+              onStop={() => doAct({ action: "cancel-drain" })}
+              onContinue={() => doAct({ action: "drained" })}
+            />
           ) : view.step === "delete" ? (
             <DeleteStep {...props} onDelete={(confirm) => doAct({ action: "delete", confirm })} />
           ) : view.step === "join" ? (
-            <JoinStep {...props} revealed={revealed} onReveal={() => reveal.mutate()} onHide={() => setRevealed(null)} onJoined={() => doAct({ action: "joined" })} />
+            <JoinStep
+              {...props}
+              revealed={revealed}
+              onReveal={() => reveal.mutate()}
+              onHide={() => setRevealed(null)}
+              onJoined={() => doAct({ action: "joined" })}
+            />
           ) : view.step === "wait" ? (
             <WaitStep {...props} onFinish={() => doAct({ action: "finish" })} />
           ) : view.step === "summary" ? (

@@ -112,7 +112,13 @@ export class FakeCluster {
   }
 
   private meta(name: string, namespace: string | undefined, createdAt?: string): Meta {
-    return { name, ...(namespace ? { namespace } : {}), uid: randomUUID(), resourceVersion: this.nextResourceVersion(), creationTimestamp: createdAt ?? kubeTime() };
+    return {
+      name,
+      ...(namespace ? { namespace } : {}),
+      uid: randomUUID(),
+      resourceVersion: this.nextResourceVersion(),
+      creationTimestamp: createdAt ?? kubeTime(),
+    };
   }
 
   private later(ms: number, fn: () => void): void {
@@ -131,7 +137,13 @@ export class FakeCluster {
 
   ensureNamespace(name: string): void {
     if (this.namespaces.has(name)) return;
-    this.namespaces.set(name, { apiVersion: "v1", kind: "Namespace", metadata: { ...this.meta(name, undefined), labels: { "kubernetes.io/metadata.name": name } }, spec: { finalizers: ["kubernetes"] }, status: { phase: "Active" } });
+    this.namespaces.set(name, {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { ...this.meta(name, undefined), labels: { "kubernetes.io/metadata.name": name } },
+      spec: { finalizers: ["kubernetes"] },
+      status: { phase: "Active" },
+    });
   }
 
   // ---- nodes ------------------------------------------------------------------------------
@@ -146,11 +158,27 @@ export class FakeCluster {
       "kubernetes.io/hostname": seed.name,
       "kubernetes.io/os": "linux",
       "node.kubernetes.io/instance-type": "k3s",
-      ...Object.fromEntries(roles.flatMap((r) => (r === "control-plane" ? [["node-role.kubernetes.io/control-plane", "true"], ["node-role.kubernetes.io/master", "true"]] : [[`node-role.kubernetes.io/${r}`, "true"]]))),
+      ...Object.fromEntries(
+        roles.flatMap((r) =>
+          r === "control-plane"
+            ? [
+                ["node-role.kubernetes.io/control-plane", "true"],
+                ["node-role.kubernetes.io/master", "true"],
+              ]
+            : [[`node-role.kubernetes.io/${r}`, "true"]],
+        ),
+      ),
       ...seed.labels,
     };
     const created = seed.createdAt ?? kubeTime();
-    const cond = (type: string, status: boolean, reason: string, message: string) => ({ type, status: status ? "True" : "False", lastHeartbeatTime: kubeTime(), lastTransitionTime: created, reason, message });
+    const cond = (type: string, status: boolean, reason: string, message: string) => ({
+      type,
+      status: status ? "True" : "False",
+      lastHeartbeatTime: kubeTime(),
+      lastTransitionTime: created,
+      reason,
+      message,
+    });
     const p = seed.pressure ?? {};
     const ready = seed.ready ?? true;
     const node: KObj = {
@@ -159,17 +187,45 @@ export class FakeCluster {
       metadata: {
         ...this.meta(seed.name, undefined, created),
         labels,
-        annotations: { "k3s.io/hostname": seed.name, "k3s.io/internal-ip": seed.internalIP ?? "192.168.1.10", "node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true" },
+        annotations: {
+          "k3s.io/hostname": seed.name,
+          "k3s.io/internal-ip": seed.internalIP ?? "192.168.1.10",
+          "node.alpha.kubernetes.io/ttl": "0",
+          "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+        },
       },
-      spec: { podCIDR: "10.42.0.0/24", podCIDRs: ["10.42.0.0/24"], providerID: `k3s://${seed.name}`, ...(seed.unschedulable ? { unschedulable: true } : {}), ...(seed.taints?.length ? { taints: seed.taints } : {}) },
+      spec: {
+        podCIDR: "10.42.0.0/24",
+        podCIDRs: ["10.42.0.0/24"],
+        providerID: `k3s://${seed.name}`,
+        ...(seed.unschedulable ? { unschedulable: true } : {}),
+        ...(seed.taints?.length ? { taints: seed.taints } : {}),
+      },
       status: {
         capacity: { cpu: seed.cpu ?? "4", "ephemeral-storage": "30560236Ki", memory: seed.memory ?? "3882096Ki", pods: seed.pods ?? "110" },
         allocatable: { cpu: seed.cpu ?? "4", "ephemeral-storage": "29729182123", memory: seed.memory ?? "3882096Ki", pods: seed.pods ?? "110" },
         conditions: [
-          cond("MemoryPressure", !!p.MemoryPressure, p.MemoryPressure ? "KubeletHasInsufficientMemory" : "KubeletHasSufficientMemory", p.MemoryPressure ? "kubelet has insufficient memory available" : "kubelet has sufficient memory available"),
-          cond("DiskPressure", !!p.DiskPressure, p.DiskPressure ? "KubeletHasDiskPressure" : "KubeletHasNoDiskPressure", p.DiskPressure ? "kubelet has disk pressure" : "kubelet has no disk pressure"),
-          cond("PIDPressure", !!p.PIDPressure, p.PIDPressure ? "KubeletHasInsufficientPID" : "KubeletHasSufficientPID", p.PIDPressure ? "kubelet has insufficient PID available" : "kubelet has sufficient PID available"),
-          ready ? cond("Ready", true, "KubeletReady", "kubelet is posting ready status") : cond("Ready", false, "KubeletNotReady", "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady"),
+          cond(
+            "MemoryPressure",
+            !!p.MemoryPressure,
+            p.MemoryPressure ? "KubeletHasInsufficientMemory" : "KubeletHasSufficientMemory",
+            p.MemoryPressure ? "kubelet has insufficient memory available" : "kubelet has sufficient memory available",
+          ),
+          cond(
+            "DiskPressure",
+            !!p.DiskPressure,
+            p.DiskPressure ? "KubeletHasDiskPressure" : "KubeletHasNoDiskPressure",
+            p.DiskPressure ? "kubelet has disk pressure" : "kubelet has no disk pressure",
+          ),
+          cond(
+            "PIDPressure",
+            !!p.PIDPressure,
+            p.PIDPressure ? "KubeletHasInsufficientPID" : "KubeletHasSufficientPID",
+            p.PIDPressure ? "kubelet has insufficient PID available" : "kubelet has sufficient PID available",
+          ),
+          ready
+            ? cond("Ready", true, "KubeletReady", "kubelet is posting ready status")
+            : cond("Ready", false, "KubeletNotReady", "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady"),
         ],
         addresses: [
           { type: "InternalIP", address: seed.internalIP ?? "192.168.1.10" },
@@ -210,7 +266,9 @@ export class FakeCluster {
   setNodeReady(name: string, ready: boolean): void {
     const node = this.nodes.get(name);
     if (!node) return;
-    const c = (node.status.conditions as { type: string; status: string; reason: string; message: string; lastTransitionTime: string }[]).find((x) => x.type === "Ready")!;
+    const c = (node.status.conditions as { type: string; status: string; reason: string; message: string; lastTransitionTime: string }[]).find(
+      (x) => x.type === "Ready",
+    )!;
     const want = ready ? "True" : "False";
     if (c.status !== want) {
       c.status = want;
@@ -273,14 +331,42 @@ export class FakeCluster {
         labels: { ...seed.labels },
         ...(seed.mirror ? { annotations: { "kubernetes.io/config.mirror": randomUUID().replace(/-/g, ""), "kubernetes.io/config.source": "file" } } : {}),
         ...(seed.owner
-          ? { ownerReferences: [{ apiVersion: seed.owner.kind === "Job" ? "batch/v1" : seed.owner.kind === "ReplicationController" ? "v1" : "apps/v1", kind: seed.owner.kind, name: seed.owner.name, uid: ownerUid!, controller: true, blockOwnerDeletion: true }] }
+          ? {
+              ownerReferences: [
+                {
+                  apiVersion: seed.owner.kind === "Job" ? "batch/v1" : seed.owner.kind === "ReplicationController" ? "v1" : "apps/v1",
+                  kind: seed.owner.kind,
+                  name: seed.owner.name,
+                  uid: ownerUid!,
+                  controller: true,
+                  blockOwnerDeletion: true,
+                },
+              ],
+            }
           : seed.mirror
-            ? { ownerReferences: [{ apiVersion: "v1", kind: "Node", name: seed.node ?? "", uid: this.nodes.get(seed.node ?? "")?.metadata.uid ?? randomUUID(), controller: true }] }
+            ? {
+                ownerReferences: [
+                  {
+                    apiVersion: "v1",
+                    kind: "Node",
+                    name: seed.node ?? "",
+                    uid: this.nodes.get(seed.node ?? "")?.metadata.uid ?? randomUUID(),
+                    controller: true,
+                  },
+                ],
+              }
             : {}),
       },
       spec: {
         ...(seed.node ? { nodeName: seed.node } : {}),
-        containers: [{ name: seed.name.split("-")[0] || "main", image: seed.image ?? "docker.io/library/nginx:1.27", resources: seed.requests ? { requests: { ...seed.requests } } : {}, imagePullPolicy: "IfNotPresent" }],
+        containers: [
+          {
+            name: seed.name.split("-")[0] || "main",
+            image: seed.image ?? "docker.io/library/nginx:1.27",
+            resources: seed.requests ? { requests: { ...seed.requests } } : {},
+            imagePullPolicy: "IfNotPresent",
+          },
+        ],
         volumes: seed.volumes ?? [],
         restartPolicy: seed.owner?.kind === "Job" ? "OnFailure" : "Always",
         terminationGracePeriodSeconds: 30,
@@ -318,7 +404,12 @@ export class FakeCluster {
     const ip = (node?.status.addresses as { type: string; address: string }[] | undefined)?.find((a) => a.type === "InternalIP")?.address;
     pod.status.phase = phase;
     pod.status.conditions = [
-      { type: "PodScheduled", status: pod.spec.nodeName ? "True" : "False", lastTransitionTime: now, ...(pod.spec.nodeName ? {} : { reason: "Unschedulable", message: "0/0 nodes are available" }) },
+      {
+        type: "PodScheduled",
+        status: pod.spec.nodeName ? "True" : "False",
+        lastTransitionTime: now,
+        ...(pod.spec.nodeName ? {} : { reason: "Unschedulable", message: "0/0 nodes are available" }),
+      },
       { type: "Initialized", status: "True", lastTransitionTime: now },
       { type: "ContainersReady", status: ready ? "True" : "False", lastTransitionTime: now },
       { type: "Ready", status: ready ? "True" : "False", lastTransitionTime: now },
@@ -333,7 +424,12 @@ export class FakeCluster {
       ready,
       started: phase === "Running",
       restartCount: restarts,
-      state: phase === "Running" ? { running: { startedAt: now } } : phase === "Pending" ? { waiting: { reason: "ContainerCreating" } } : { terminated: { exitCode: phase === "Succeeded" ? 0 : 1, reason: phase === "Succeeded" ? "Completed" : "Error" } },
+      state:
+        phase === "Running"
+          ? { running: { startedAt: now } }
+          : phase === "Pending"
+            ? { waiting: { reason: "ContainerCreating" } }
+            : { terminated: { exitCode: phase === "Succeeded" ? 0 : 1, reason: phase === "Succeeded" ? "Completed" : "Error" } },
     }));
     pod.metadata.resourceVersion = this.nextResourceVersion();
   }
@@ -409,15 +505,23 @@ export class FakeCluster {
         const keyOk = x.operator === "Exists" ? !x.key || x.key === t.key : x.key === t.key && (x.value ?? "") === (t.value ?? "");
         return keyOk && (!x.effect || x.effect === t.effect);
       });
-    const blocking = ((node.spec.taints ?? []) as { key: string; value?: string; effect: string }[]).filter((t) => t.effect === "NoSchedule" || t.effect === "NoExecute");
+    const blocking = ((node.spec.taints ?? []) as { key: string; value?: string; effect: string }[]).filter(
+      (t) => t.effect === "NoSchedule" || t.effect === "NoExecute",
+    );
     if (!blocking.every(tolerated)) return false;
     // Volume node affinity: a pod whose claim is bound to a node-pinned volume can only go there.
     for (const v of (pod.spec.volumes ?? []) as { persistentVolumeClaim?: { claimName: string } }[]) {
       if (!v.persistentVolumeClaim) continue;
       const pvc = this.pvcs.get(key(pod.metadata.namespace, v.persistentVolumeClaim.claimName));
       const pv = pvc ? this.pvs.get(pvc.spec.volumeName) : undefined;
-      const terms = (pv?.spec.nodeAffinity?.required?.nodeSelectorTerms ?? []) as { matchExpressions?: { key: string; operator: string; values?: string[] }[] }[];
-      const fits = terms.length === 0 || terms.some((t) => (t.matchExpressions ?? []).every((e) => e.key !== "kubernetes.io/hostname" || (e.operator === "In" && (e.values ?? []).includes(node.metadata.name))));
+      const terms = (pv?.spec.nodeAffinity?.required?.nodeSelectorTerms ?? []) as {
+        matchExpressions?: { key: string; operator: string; values?: string[] }[];
+      }[];
+      const fits =
+        terms.length === 0 ||
+        terms.some((t) =>
+          (t.matchExpressions ?? []).every((e) => e.key !== "kubernetes.io/hostname" || (e.operator === "In" && (e.values ?? []).includes(node.metadata.name))),
+        );
       if (!fits) return false;
     }
     const count = [...this.pods.values()].filter((p) => p.spec.nodeName === node.metadata.name).length;
@@ -454,11 +558,20 @@ export class FakeCluster {
       const ready = (node.status.conditions as { type: string; status: string }[]).some((x) => x.type === "Ready" && x.status === "True");
       if (!ready) continue;
       for (const [set, template] of sets) {
-        const has = [...this.pods.values()].some((p) => p.spec.nodeName === node.metadata.name && `${p.metadata.namespace}/${this.controllerOf(p)?.name}` === set && this.controllerOf(p)?.kind === "DaemonSet");
+        const has = [...this.pods.values()].some(
+          (p) =>
+            p.spec.nodeName === node.metadata.name &&
+            `${p.metadata.namespace}/${this.controllerOf(p)?.name}` === set &&
+            this.controllerOf(p)?.kind === "DaemonSet",
+        );
         if (has) continue;
         const name = `${this.controllerOf(template)!.name}-${suffix(5)}`;
         const pod = clone(template);
-        pod.metadata = { ...this.meta(name, template.metadata.namespace), labels: template.metadata.labels, ownerReferences: template.metadata.ownerReferences };
+        pod.metadata = {
+          ...this.meta(name, template.metadata.namespace),
+          labels: template.metadata.labels,
+          ownerReferences: template.metadata.ownerReferences,
+        };
         pod.spec.nodeName = node.metadata.name;
         pod.status = { phase: "Pending", conditions: [], qosClass: template.status.qosClass };
         this.setPodStatus(pod, "Pending", false);
@@ -488,7 +601,11 @@ export class FakeCluster {
       apiVersion: "policy/v1",
       kind: "PodDisruptionBudget",
       metadata: { ...this.meta(seed.name, namespace), generation: 1 },
-      spec: { selector: seed.selector, ...(seed.minAvailable !== undefined ? { minAvailable: seed.minAvailable } : {}), ...(seed.maxUnavailable !== undefined ? { maxUnavailable: seed.maxUnavailable } : {}) },
+      spec: {
+        selector: seed.selector,
+        ...(seed.minAvailable !== undefined ? { minAvailable: seed.minAvailable } : {}),
+        ...(seed.maxUnavailable !== undefined ? { maxUnavailable: seed.maxUnavailable } : {}),
+      },
     };
     this.pdbs.set(key(namespace, seed.name), pdb);
     return pdb;
@@ -533,7 +650,16 @@ export class FakeCluster {
       currentHealthy: healthy,
       desiredHealthy: desired,
       expectedPods: expected,
-      conditions: [{ type: "DisruptionAllowed", status: allowed > 0 ? "True" : "False", reason: allowed > 0 ? "SufficientPods" : "InsufficientPods", message: "", observedGeneration: pdb.metadata.generation ?? 1, lastTransitionTime: kubeTime() }],
+      conditions: [
+        {
+          type: "DisruptionAllowed",
+          status: allowed > 0 ? "True" : "False",
+          reason: allowed > 0 ? "SufficientPods" : "InsufficientPods",
+          message: "",
+          observedGeneration: pdb.metadata.generation ?? 1,
+          lastTransitionTime: kubeTime(),
+        },
+      ],
     };
   }
 
@@ -547,18 +673,31 @@ export class FakeCluster {
   /** A PersistentVolume; `local-path` (k3s's default provisioner) makes a hostPath volume pinned to `node`. */
   addPv(pv: { name: string; node?: string; kind: "local-path" | "local" | "nfs"; claim?: { namespace: string; name: string } }): KObj {
     const source =
-      pv.kind === "nfs" ? { nfs: { server: "nas.lan", path: `/export/${pv.name}` } } : pv.kind === "local" ? { local: { path: `/mnt/disks/${pv.name}` } } : { hostPath: { path: `/var/lib/rancher/k3s/storage/${pv.name}`, type: "DirectoryOrCreate" } };
+      pv.kind === "nfs"
+        ? { nfs: { server: "nas.lan", path: `/export/${pv.name}` } }
+        : pv.kind === "local"
+          ? { local: { path: `/mnt/disks/${pv.name}` } }
+          : { hostPath: { path: `/var/lib/rancher/k3s/storage/${pv.name}`, type: "DirectoryOrCreate" } };
     const obj: KObj = {
       apiVersion: "v1",
       kind: "PersistentVolume",
-      metadata: { ...this.meta(pv.name, undefined), ...(pv.kind === "local-path" ? { annotations: { "pv.kubernetes.io/provisioned-by": "rancher.io/local-path", "local.path.provisioner/selected-node": pv.node ?? "" } } : {}) },
+      metadata: {
+        ...this.meta(pv.name, undefined),
+        ...(pv.kind === "local-path"
+          ? { annotations: { "pv.kubernetes.io/provisioned-by": "rancher.io/local-path", "local.path.provisioner/selected-node": pv.node ?? "" } }
+          : {}),
+      },
       spec: {
         capacity: { storage: "1Gi" },
         accessModes: ["ReadWriteOnce"],
         persistentVolumeReclaimPolicy: "Delete",
         storageClassName: pv.kind === "nfs" ? "nfs-client" : "local-path",
         ...source,
-        ...(pv.node ? { nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [pv.node] }] }] } } } : {}),
+        ...(pv.node
+          ? {
+              nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [pv.node] }] }] } },
+            }
+          : {}),
         ...(pv.claim ? { claimRef: { kind: "PersistentVolumeClaim", namespace: pv.claim.namespace, name: pv.claim.name } } : {}),
       },
       status: { phase: pv.claim ? "Bound" : "Available" },
@@ -574,7 +713,12 @@ export class FakeCluster {
       apiVersion: "v1",
       kind: "PersistentVolumeClaim",
       metadata: this.meta(pvc.name, namespace),
-      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } }, volumeName: pvc.volumeName, storageClassName: pvc.storageClassName ?? "local-path" },
+      spec: {
+        accessModes: ["ReadWriteOnce"],
+        resources: { requests: { storage: "1Gi" } },
+        volumeName: pvc.volumeName,
+        storageClassName: pvc.storageClassName ?? "local-path",
+      },
       status: { phase: "Bound", capacity: { storage: "1Gi" } },
     };
     this.pvcs.set(key(namespace, pvc.name), obj);
@@ -583,5 +727,8 @@ export class FakeCluster {
 }
 
 export function isPodReady(pod: KObj): boolean {
-  return pod.status?.phase === "Running" && ((pod.status?.conditions ?? []) as { type: string; status: string }[]).some((c) => c.type === "Ready" && c.status === "True");
+  return (
+    pod.status?.phase === "Running" &&
+    ((pod.status?.conditions ?? []) as { type: string; status: string }[]).some((c) => c.type === "Ready" && c.status === "True")
+  );
 }

@@ -143,7 +143,8 @@ export function jsonPatch(target: unknown, ops: unknown): Json {
   if (!Array.isArray(ops)) throw new PatchError("a JSON patch must be an array of operations", 400);
   let doc = clone(target as Json);
   for (const raw of ops as Op[]) {
-    if (!isObj(raw as unknown) || typeof raw.op !== "string" || typeof raw.path !== "string") throw new PatchError("each JSON patch operation needs 'op' and 'path'", 400);
+    if (!isObj(raw as unknown) || typeof raw.op !== "string" || typeof raw.path !== "string")
+      throw new PatchError("each JSON patch operation needs 'op' and 'path'", 400);
     const parts = pointer(raw.path);
     const set = (value: Json) => {
       if (parts.length === 0) return void (doc = clone(value));

@@ -17,18 +17,69 @@ export function seedHomelab(c: FakeCluster): void {
   c.addNode({ name: "pi-3", internalIP: "192.168.1.13", createdAt: daysAgo(15), cpu: "4", memory: "7998004Ki", osImage: "Debian GNU/Linux 12 (bookworm)" });
 
   const sys = "kube-system";
-  c.addPod({ name: "coredns-ccb96694c-x7k2p", namespace: sys, node: "pi-1", owner: { kind: "ReplicaSet", name: "coredns-ccb96694c" }, labels: { "k8s-app": "kube-dns" }, requests: { cpu: "100m", memory: "70Mi" }, createdAt: daysAgo(412), image: "rancher/mirrored-coredns-coredns:1.11.3" });
-  c.addPod({ name: "local-path-provisioner-5cf85fd84d-q9wzn", namespace: sys, node: "pi-1", owner: { kind: "ReplicaSet", name: "local-path-provisioner-5cf85fd84d" }, labels: { app: "local-path-provisioner" }, createdAt: daysAgo(412), image: "rancher/local-path-provisioner:v0.0.30" });
-  c.addPod({ name: "metrics-server-5985cbc9d7-hvq5t", namespace: sys, node: "pi-1", owner: { kind: "ReplicaSet", name: "metrics-server-5985cbc9d7" }, labels: { "k8s-app": "metrics-server" }, requests: { cpu: "100m", memory: "70Mi" }, createdAt: daysAgo(412), image: "rancher/mirrored-metrics-server:v0.7.2" });
-  c.addPod({ name: "traefik-57b79cf995-8kzvn", namespace: sys, node: "pi-1", owner: { kind: "ReplicaSet", name: "traefik-57b79cf995" }, labels: { "app.kubernetes.io/name": "traefik" }, createdAt: daysAgo(412), image: "rancher/mirrored-library-traefik:2.11.10" });
+  c.addPod({
+    name: "coredns-ccb96694c-x7k2p",
+    namespace: sys,
+    node: "pi-1",
+    owner: { kind: "ReplicaSet", name: "coredns-ccb96694c" },
+    labels: { "k8s-app": "kube-dns" },
+    requests: { cpu: "100m", memory: "70Mi" },
+    createdAt: daysAgo(412),
+    image: "rancher/mirrored-coredns-coredns:1.11.3",
+  });
+  c.addPod({
+    name: "local-path-provisioner-5cf85fd84d-q9wzn",
+    namespace: sys,
+    node: "pi-1",
+    owner: { kind: "ReplicaSet", name: "local-path-provisioner-5cf85fd84d" },
+    labels: { app: "local-path-provisioner" },
+    createdAt: daysAgo(412),
+    image: "rancher/local-path-provisioner:v0.0.30",
+  });
+  c.addPod({
+    name: "metrics-server-5985cbc9d7-hvq5t",
+    namespace: sys,
+    node: "pi-1",
+    owner: { kind: "ReplicaSet", name: "metrics-server-5985cbc9d7" },
+    labels: { "k8s-app": "metrics-server" },
+    requests: { cpu: "100m", memory: "70Mi" },
+    createdAt: daysAgo(412),
+    image: "rancher/mirrored-metrics-server:v0.7.2",
+  });
+  c.addPod({
+    name: "traefik-57b79cf995-8kzvn",
+    namespace: sys,
+    node: "pi-1",
+    owner: { kind: "ReplicaSet", name: "traefik-57b79cf995" },
+    labels: { "app.kubernetes.io/name": "traefik" },
+    createdAt: daysAgo(412),
+    image: "rancher/mirrored-library-traefik:2.11.10",
+  });
   const svclb = (node: string, id: string, age: number) =>
-    c.addPod({ name: `svclb-traefik-4c1b9a2e-${id}`, namespace: sys, node, owner: { kind: "DaemonSet", name: "svclb-traefik-4c1b9a2e" }, labels: { app: "svclb-traefik-4c1b9a2e" }, createdAt: daysAgo(age), image: "rancher/klipper-lb:v0.4.9", tolerations: [{ operator: "Exists" }] });
+    c.addPod({
+      name: `svclb-traefik-4c1b9a2e-${id}`,
+      namespace: sys,
+      node,
+      owner: { kind: "DaemonSet", name: "svclb-traefik-4c1b9a2e" },
+      labels: { app: "svclb-traefik-4c1b9a2e" },
+      createdAt: daysAgo(age),
+      image: "rancher/klipper-lb:v0.4.9",
+      tolerations: [{ operator: "Exists" }],
+    });
   svclb("pi-1", "hx2mw", 412);
   svclb("pi-2", "6sd4t", 410);
   svclb("pi-3", "jq8zp", 15);
 
   const web = (name: string, node: string) =>
-    c.addPod({ name, node, owner: { kind: "ReplicaSet", name: "web-7d4b9c6f5d" }, labels: { app: "web", "pod-template-hash": "7d4b9c6f5d" }, requests: { cpu: "250m", memory: "256Mi" }, createdAt: daysAgo(30), image: "ghcr.io/example/web:2.4.1" });
+    c.addPod({
+      name,
+      node,
+      owner: { kind: "ReplicaSet", name: "web-7d4b9c6f5d" },
+      labels: { app: "web", "pod-template-hash": "7d4b9c6f5d" },
+      requests: { cpu: "250m", memory: "256Mi" },
+      createdAt: daysAgo(30),
+      image: "ghcr.io/example/web:2.4.1",
+    });
   web("web-7d4b9c6f5d-2xkqp", "pi-2");
   web("web-7d4b9c6f5d-r8m4s", "pi-2");
   c.addPdb({ name: "web", selector: { matchLabels: { app: "web" } }, minAvailable: 1 });

@@ -13,7 +13,12 @@ interface Answer {
   body: any;
 }
 
-function call(api: TestKubeApi, method: string, path: string, opts: { body?: unknown; contentType?: string; token?: string | null; ca?: string | null } = {}): Promise<Answer> {
+function call(
+  api: TestKubeApi,
+  method: string,
+  path: string,
+  opts: { body?: unknown; contentType?: string; token?: string | null; ca?: string | null } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const u = new URL(api.url + path);
     const data = opts.body === undefined ? undefined : typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
@@ -93,7 +98,16 @@ describe("test Kubernetes API server", () => {
   it("answers 404 with a Status body naming the missing object", async () => {
     const r = await call(api, "GET", "/api/v1/nodes/pi-9");
     expect(r.status).toBe(404);
-    expect(r.body).toEqual({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: 'nodes "pi-9" not found', reason: "NotFound", details: { name: "pi-9", kind: "nodes" }, code: 404 });
+    expect(r.body).toEqual({
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: 'nodes "pi-9" not found',
+      reason: "NotFound",
+      details: { name: "pi-9", kind: "nodes" },
+      code: 404,
+    });
     const pdb = await call(api, "GET", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/nope");
     expect(pdb.body.message).toBe('poddisruptionbudgets.policy "nope" not found');
     expect((await call(api, "GET", "/api/v1/widgets")).status).toBe(404);
@@ -120,17 +134,28 @@ describe("test Kubernetes API server", () => {
   });
 
   it("applies strategic-merge, JSON-merge and JSON patches, and refuses other content types with 415", async () => {
-    const smp = await call(api, "PATCH", "/api/v1/nodes/pi-3", { body: { spec: { unschedulable: true } }, contentType: "application/strategic-merge-patch+json" });
+    const smp = await call(api, "PATCH", "/api/v1/nodes/pi-3", {
+      body: { spec: { unschedulable: true } },
+      contentType: "application/strategic-merge-patch+json",
+    });
     expect(smp.status).toBe(200);
     expect(smp.body.spec.unschedulable).toBe(true);
     // The node lifecycle controller taints cordoned nodes.
-    expect((await call(api, "GET", "/api/v1/nodes/pi-3")).body.spec.taints).toEqual([expect.objectContaining({ key: "node.kubernetes.io/unschedulable", effect: "NoSchedule" })]);
+    expect((await call(api, "GET", "/api/v1/nodes/pi-3")).body.spec.taints).toEqual([
+      expect.objectContaining({ key: "node.kubernetes.io/unschedulable", effect: "NoSchedule" }),
+    ]);
     const merge = await call(api, "PATCH", "/api/v1/nodes/pi-3", { body: { spec: { unschedulable: null } }, contentType: "application/merge-patch+json" });
     expect(merge.body.spec.unschedulable).toBeUndefined();
     expect(merge.body.spec.taints).toBeUndefined();
-    const jp = await call(api, "PATCH", "/api/v1/nodes/pi-3", { body: [{ op: "add", path: "/metadata/labels/lifeboat~1test", value: "yes" }], contentType: "application/json-patch+json" });
+    const jp = await call(api, "PATCH", "/api/v1/nodes/pi-3", {
+      body: [{ op: "add", path: "/metadata/labels/lifeboat~1test", value: "yes" }],
+      contentType: "application/json-patch+json",
+    });
     expect(jp.body.metadata.labels["lifeboat/test"]).toBe("yes");
-    const failedTest = await call(api, "PATCH", "/api/v1/nodes/pi-3", { body: [{ op: "test", path: "/spec/unschedulable", value: true }], contentType: "application/json-patch+json" });
+    const failedTest = await call(api, "PATCH", "/api/v1/nodes/pi-3", {
+      body: [{ op: "test", path: "/spec/unschedulable", value: true }],
+      contentType: "application/json-patch+json",
+    });
     expect(failedTest.status).toBe(422);
 
     // The difference between the two merge flavours: lists with a merge key merge element-wise
@@ -155,7 +180,10 @@ describe("test Kubernetes API server", () => {
     const pdb = await call(api, "GET", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/web");
     expect(pdb.body.status).toMatchObject({ currentHealthy: 2, desiredHealthy: 1, disruptionsAllowed: 1, expectedPods: 2 });
 
-    const evict = (name: string) => call(api, "POST", `/api/v1/namespaces/default/pods/${name}/eviction`, { body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name, namespace: "default" } } });
+    const evict = (name: string) =>
+      call(api, "POST", `/api/v1/namespaces/default/pods/${name}/eviction`, {
+        body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name, namespace: "default" } },
+      });
     const first = await evict("web-7d4b9c6f5d-2xkqp");
     expect(first.status).toBe(201);
     expect(first.body).toEqual({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", code: 201 });
@@ -176,7 +204,10 @@ describe("test Kubernetes API server", () => {
     });
 
     // The evicted pod disappears after its grace period; its replacement becomes Ready elsewhere.
-    await until(() => call(api, "GET", "/api/v1/namespaces/default/pods/web-7d4b9c6f5d-2xkqp"), (r) => r.status === 404);
+    await until(
+      () => call(api, "GET", "/api/v1/namespaces/default/pods/web-7d4b9c6f5d-2xkqp"),
+      (r) => r.status === 404,
+    );
     const replacement = await until(
       () => call(api, "GET", "/api/v1/pods?labelSelector=app%3Dweb"),
       (r) => r.body.items.some((p: { spec: { nodeName: string }; status: { phase: string } }) => p.spec.nodeName !== "pi-2" && p.status.phase === "Running"),
@@ -184,14 +215,18 @@ describe("test Kubernetes API server", () => {
     expect(replacement.body.items.find((p: { spec: { nodeName: string } }) => p.spec.nodeName !== "pi-2").spec.nodeName).toMatch(/^pi-[13]$/);
     expect((await evict("web-7d4b9c6f5d-r8m4s")).status).toBe(201);
     expect((await evict("no-such-pod")).status).toBe(404);
-    const mismatch = await call(api, "POST", "/api/v1/namespaces/default/pods/redis-6f8d5b7c9-tm2vw/eviction", { body: { kind: "Eviction", metadata: { name: "other" } } });
+    const mismatch = await call(api, "POST", "/api/v1/namespaces/default/pods/redis-6f8d5b7c9-tm2vw/eviction", {
+      body: { kind: "Eviction", metadata: { name: "other" } },
+    });
     expect(mismatch.status).toBe(400);
   });
 
   it("refuses evictions covered by two budgets with 500, as the eviction subresource does", async () => {
     api.cluster.addPdb({ name: "redis-a", selector: { matchLabels: { app: "redis" } }, maxUnavailable: 1 });
     api.cluster.addPdb({ name: "redis-b", selector: { matchExpressions: [{ key: "app", operator: "In", values: ["redis"] }] }, maxUnavailable: 1 });
-    const r = await call(api, "POST", "/api/v1/namespaces/default/pods/redis-6f8d5b7c9-tm2vw/eviction", { body: { kind: "Eviction", metadata: { name: "redis-6f8d5b7c9-tm2vw" } } });
+    const r = await call(api, "POST", "/api/v1/namespaces/default/pods/redis-6f8d5b7c9-tm2vw/eviction", {
+      body: { kind: "Eviction", metadata: { name: "redis-6f8d5b7c9-tm2vw" } },
+    });
     expect(r.status).toBe(500);
     expect(r.body.message).toMatch(/more than one PodDisruptionBudget/);
     api.cluster.pdbs.delete("default/redis-b");
@@ -210,12 +245,15 @@ describe("test Kubernetes API server", () => {
         apiVersion: "v1",
         metadata: {},
         status: "Failure",
-        message: 'nodes "pi-3" is forbidden: User "system:serviceaccount:lifeboat:dashboard" cannot delete resource "nodes" in API group "" at the cluster scope',
+        message:
+          'nodes "pi-3" is forbidden: User "system:serviceaccount:lifeboat:dashboard" cannot delete resource "nodes" in API group "" at the cluster scope',
         reason: "Forbidden",
         details: { name: "pi-3", kind: "nodes" },
         code: 403,
       });
-      const ev = await call(api, "POST", "/api/v1/namespaces/default/pods/debug-shell/eviction", { body: { kind: "Eviction", metadata: { name: "debug-shell" } } });
+      const ev = await call(api, "POST", "/api/v1/namespaces/default/pods/debug-shell/eviction", {
+        body: { kind: "Eviction", metadata: { name: "debug-shell" } },
+      });
       expect(ev.status).toBe(403);
       expect(ev.body.message).toContain('cannot create resource "pods/eviction" in API group "" in the namespace "default"');
       expect((await call(api, "GET", "/api/v1/nodes/pi-3")).status).toBe(200);
@@ -231,7 +269,10 @@ describe("test Kubernetes API server", () => {
     expect(del.body).toEqual({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name: "pi-2", kind: "nodes", uid } });
     expect((await call(api, "GET", "/api/v1/nodes/pi-2")).status).toBe(404);
     expect((await call(api, "DELETE", "/api/v1/nodes/pi-2")).status).toBe(404);
-    await until(() => call(api, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dpi-2"), (r) => r.body.items.length === 0);
+    await until(
+      () => call(api, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dpi-2"),
+      (r) => r.body.items.length === 0,
+    );
   });
 
   it("registers a new node that turns Ready and receives DaemonSet pods", async () => {
@@ -242,7 +283,10 @@ describe("test Kubernetes API server", () => {
       () => call(api, "GET", "/api/v1/nodes/pi-4"),
       (r) => r.body.status.conditions.find((c: { type: string }) => c.type === "Ready").status === "True",
     );
-    const pods = await until(() => call(api, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dpi-4"), (r) => r.body.items.length > 0);
+    const pods = await until(
+      () => call(api, "GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dpi-4"),
+      (r) => r.body.items.length > 0,
+    );
     expect(pods.body.items[0].metadata.ownerReferences[0].kind).toBe("DaemonSet");
   });
 });

@@ -73,7 +73,16 @@ interface Resource {
 }
 
 const RESOURCES: Resource[] = [
-  { group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false, verbs: ["delete", "get", "list", "patch"], store: (c) => c.nodes, fields: ["metadata.name", "spec.unschedulable"] },
+  {
+    group: "",
+    version: "v1",
+    plural: "nodes",
+    kind: "Node",
+    namespaced: false,
+    verbs: ["delete", "get", "list", "patch"],
+    store: (c) => c.nodes,
+    fields: ["metadata.name", "spec.unschedulable"],
+  },
   {
     group: "",
     version: "v1",
@@ -82,13 +91,68 @@ const RESOURCES: Resource[] = [
     namespaced: true,
     verbs: ["delete", "get", "list", "patch"],
     store: (c) => c.pods,
-    fields: ["metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.phase", "status.podIP", "status.nominatedNodeName"],
+    fields: [
+      "metadata.name",
+      "metadata.namespace",
+      "spec.nodeName",
+      "spec.restartPolicy",
+      "spec.schedulerName",
+      "spec.serviceAccountName",
+      "status.phase",
+      "status.podIP",
+      "status.nominatedNodeName",
+    ],
   },
-  { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false, verbs: ["get", "list"], store: (c) => c.namespaces, fields: ["metadata.name", "status.phase"] },
-  { group: "", version: "v1", plural: "persistentvolumes", kind: "PersistentVolume", namespaced: false, verbs: ["get", "list"], store: (c) => c.pvs, fields: ["metadata.name"] },
-  { group: "", version: "v1", plural: "persistentvolumeclaims", kind: "PersistentVolumeClaim", namespaced: true, verbs: ["get", "list"], store: (c) => c.pvcs, fields: ["metadata.name", "metadata.namespace"] },
-  { group: "apps", version: "v1", plural: "daemonsets", kind: "DaemonSet", namespaced: true, verbs: ["get", "list"], store: (c) => c.daemonSets, fields: ["metadata.name", "metadata.namespace"] },
-  { group: "policy", version: "v1", plural: "poddisruptionbudgets", kind: "PodDisruptionBudget", namespaced: true, verbs: ["get", "list"], store: (c) => c.pdbs, fields: ["metadata.name", "metadata.namespace"] },
+  {
+    group: "",
+    version: "v1",
+    plural: "namespaces",
+    kind: "Namespace",
+    namespaced: false,
+    verbs: ["get", "list"],
+    store: (c) => c.namespaces,
+    fields: ["metadata.name", "status.phase"],
+  },
+  {
+    group: "",
+    version: "v1",
+    plural: "persistentvolumes",
+    kind: "PersistentVolume",
+    namespaced: false,
+    verbs: ["get", "list"],
+    store: (c) => c.pvs,
+    fields: ["metadata.name"],
+  },
+  {
+    group: "",
+    version: "v1",
+    plural: "persistentvolumeclaims",
+    kind: "PersistentVolumeClaim",
+    namespaced: true,
+    verbs: ["get", "list"],
+    store: (c) => c.pvcs,
+    fields: ["metadata.name", "metadata.namespace"],
+  },
+  {
+    group: "apps",
+    version: "v1",
+    plural: "daemonsets",
+    kind: "DaemonSet",
+    namespaced: true,
+    verbs: ["get", "list"],
+    store: (c) => c.daemonSets,
+    fields: ["metadata.name", "metadata.namespace"],
+  },
+  {
+    group: "policy",
+    version: "v1",
+    plural: "poddisruptionbudgets",
+    kind: "PodDisruptionBudget",
+    namespaced: true,
+    verbs: ["get", "list"],
+    store: (c) => c.pdbs,
+    fields: ["metadata.name", "metadata.namespace"],
+  },
 ];
 
 const PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"];
@@ -104,11 +168,25 @@ class StatusError extends Error {
     super(message);
   }
   body() {
-    return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: this.message, reason: this.reason, ...(this.details ? { details: this.details } : {}), code: this.code };
+    return {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: this.message,
+      reason: this.reason,
+      ...(this.details ? { details: this.details } : {}),
+      code: this.code,
+    };
   }
 }
 
-const notFound = (r: Resource, name: string) => new StatusError(404, "NotFound", `${r.plural}${r.group ? "." + r.group : ""} "${name}" not found`, { name, ...(r.group ? { group: r.group } : {}), kind: r.plural });
+const notFound = (r: Resource, name: string) =>
+  new StatusError(404, "NotFound", `${r.plural}${r.group ? "." + r.group : ""} "${name}" not found`, {
+    name,
+    ...(r.group ? { group: r.group } : {}),
+    kind: r.plural,
+  });
 
 function getField(obj: KObj, field: string): string {
   let cur: unknown = obj;
@@ -120,12 +198,15 @@ function getField(obj: KObj, field: string): string {
 /** `a=b,c!=d` over the fields a resource supports; unknown fields are a 400 like the real server. */
 function fieldFilter(r: Resource, selector: string | null): (o: KObj) => boolean {
   if (!selector) return () => true;
-  const terms = selector.split(",").filter(Boolean).map((t) => {
-    const m = /^([^!=]+)(==|=|!=)(.*)$/.exec(t.trim());
-    if (!m) throw new StatusError(400, "BadRequest", `invalid selector: '${selector}'; can't understand '${t}'`);
-    if (!r.fields.includes(m[1])) throw new StatusError(400, "BadRequest", `field label not supported: ${m[1]}`);
-    return { field: m[1], neg: m[2] === "!=", value: m[3] };
-  });
+  const terms = selector
+    .split(",")
+    .filter(Boolean)
+    .map((t) => {
+      const m = /^([^!=]+)(==|=|!=)(.*)$/.exec(t.trim());
+      if (!m) throw new StatusError(400, "BadRequest", `invalid selector: '${selector}'; can't understand '${t}'`);
+      if (!r.fields.includes(m[1])) throw new StatusError(400, "BadRequest", `field label not supported: ${m[1]}`);
+      return { field: m[1], neg: m[2] === "!=", value: m[3] };
+    });
   return (o) => terms.every((t) => (getField(o, t.field) === t.value) !== t.neg);
 }
 
@@ -146,14 +227,43 @@ function discovery(gitVersion: string) {
     apiVersion: "v1",
     groupVersion: group ? `${group}/${version}` : version,
     resources: [
-      ...RESOURCES.filter((r) => r.group === group && r.version === version).map((r) => ({ name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.plural === "pods" ? { shortNames: ["po"] } : r.plural === "nodes" ? { shortNames: ["no"] } : r.plural === "poddisruptionbudgets" ? { shortNames: ["pdb"] } : {}) })),
-      ...(group === "" ? [{ name: "pods/eviction", singularName: "", namespaced: true, group: "policy", version: "v1", kind: "Eviction", verbs: ["create"] }] : []),
+      ...RESOURCES.filter((r) => r.group === group && r.version === version).map((r) => ({
+        name: r.plural,
+        singularName: r.kind.toLowerCase(),
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs: r.verbs,
+        ...(r.plural === "pods"
+          ? { shortNames: ["po"] }
+          : r.plural === "nodes"
+            ? { shortNames: ["no"] }
+            : r.plural === "poddisruptionbudgets"
+              ? { shortNames: ["pdb"] }
+              : {}),
+      })),
+      ...(group === ""
+        ? [{ name: "pods/eviction", singularName: "", namespaced: true, group: "policy", version: "v1", kind: "Eviction", verbs: ["create"] }]
+        : []),
     ],
   });
-  const group = (name: string) => ({ name, versions: [{ groupVersion: `${name}/v1`, version: "v1" }], preferredVersion: { groupVersion: `${name}/v1`, version: "v1" } });
+  const group = (name: string) => ({
+    name,
+    versions: [{ groupVersion: `${name}/v1`, version: "v1" }],
+    preferredVersion: { groupVersion: `${name}/v1`, version: "v1" },
+  });
   const [major, minor] = gitVersion.replace(/^v/, "").split(".");
   return {
-    "/version": { major, minor, gitVersion, gitCommit: "0000000", gitTreeState: "clean", buildDate: "2024-12-10T00:00:00Z", goVersion: "go1.22.9", compiler: "gc", platform: "linux/arm64" },
+    "/version": {
+      major,
+      minor,
+      gitVersion,
+      gitCommit: "0000000",
+      gitTreeState: "clean",
+      buildDate: "2024-12-10T00:00:00Z",
+      goVersion: "go1.22.9",
+      compiler: "gc",
+      platform: "linux/arm64",
+    },
     "/api": { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: "127.0.0.1:6443" }] },
     "/apis": { kind: "APIGroupList", apiVersion: "v1", groups: ["apps", "policy"].map(group) },
     "/apis/apps": { kind: "APIGroup", apiVersion: "v1", ...group("apps") },
@@ -194,21 +304,51 @@ export async function startTestKubeApi(opts: TestKubeApiOptions = {}): Promise<T
     }
     const [plural, name, sub] = parts;
     const r = RESOURCES.find((x) => x.group === group && x.version === version && x.plural === plural);
-    if (!r || parts.length > 3 || (sub && !(plural === "pods" && sub === "eviction"))) throw new StatusError(404, "NotFound", "the server could not find the requested resource");
+    if (!r || parts.length > 3 || (sub && !(plural === "pods" && sub === "eviction")))
+      throw new StatusError(404, "NotFound", "the server could not find the requested resource");
     if (namespace && !r.namespaced) throw new StatusError(404, "NotFound", "the server could not find the requested resource");
 
-    const verb = sub ? (method === "POST" ? "create" : "unsupported") : method === "GET" ? (name ? "get" : url.searchParams.get("watch") === "true" ? "watch" : "list") : method === "PATCH" ? "patch" : method === "DELETE" ? (name ? "delete" : "deletecollection") : method === "POST" ? "create" : method === "PUT" ? "update" : "unsupported";
+    const verb = sub
+      ? method === "POST"
+        ? "create"
+        : "unsupported"
+      : method === "GET"
+        ? name
+          ? "get"
+          : url.searchParams.get("watch") === "true"
+            ? "watch"
+            : "list"
+        : method === "PATCH"
+          ? "patch"
+          : method === "DELETE"
+            ? name
+              ? "delete"
+              : "deletecollection"
+            : method === "POST"
+              ? "create"
+              : method === "PUT"
+                ? "update"
+                : "unsupported";
     const resource = sub ? `${plural}/${sub}` : plural;
     if (forbidden.some((f) => f.verb === verb && f.resource === resource)) {
       const scope = namespace ? `in the namespace "${namespace}"` : "at the cluster scope";
-      throw new StatusError(403, "Forbidden", `${plural}${r.group ? "." + r.group : ""}${name ? ` "${name}"` : ""} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${r.group}" ${scope}`, {
-        ...(name ? { name } : {}),
-        ...(r.group ? { group: r.group } : {}),
-        kind: plural,
-      });
+      throw new StatusError(
+        403,
+        "Forbidden",
+        `${plural}${r.group ? "." + r.group : ""}${name ? ` "${name}"` : ""} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${r.group}" ${scope}`,
+        {
+          ...(name ? { name } : {}),
+          ...(r.group ? { group: r.group } : {}),
+          kind: plural,
+        },
+      );
     }
     const allowed = sub ? ["create"] : r.verbs;
-    if (!allowed.includes(verb)) throw new StatusError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`, { ...(name ? { name } : {}), kind: plural });
+    if (!allowed.includes(verb))
+      throw new StatusError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`, {
+        ...(name ? { name } : {}),
+        kind: plural,
+      });
 
     const store = r.store(cluster);
     const view = (o: KObj): KObj => (r.plural === "poddisruptionbudgets" ? cluster.pdbView(o) : o);
@@ -248,7 +388,11 @@ export async function startTestKubeApi(opts: TestKubeApiOptions = {}): Promise<T
     if (verb === "patch") {
       const ct = (req.headers["content-type"] ?? "").split(";")[0].trim();
       if (!PATCH_TYPES.includes(ct))
-        throw new StatusError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(", ")}`);
+        throw new StatusError(
+          415,
+          "UnsupportedMediaType",
+          `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(", ")}`,
+        );
       let doc: unknown;
       try {
         doc = JSON.parse(body);
@@ -257,13 +401,20 @@ export async function startTestKubeApi(opts: TestKubeApiOptions = {}): Promise<T
       }
       let next: KObj;
       try {
-        next = (ct === "application/json-patch+json" ? jsonPatch(obj, doc) : ct === "application/merge-patch+json" ? jsonMergePatch(obj, doc) : strategicMergePatch(obj, doc)) as unknown as KObj;
+        next = (ct === "application/json-patch+json"
+          ? jsonPatch(obj, doc)
+          : ct === "application/merge-patch+json"
+            ? jsonMergePatch(obj, doc)
+            : strategicMergePatch(obj, doc)) as unknown as KObj;
       } catch (e) {
         if (e instanceof PatchError) throw new StatusError(e.status, e.status === 422 ? "Invalid" : "BadRequest", e.message);
         throw e;
       }
       if (next?.metadata?.name !== obj.metadata.name || next.metadata.uid !== obj.metadata.uid)
-        throw new StatusError(422, "Invalid", `${r.kind} "${name}" is invalid: metadata.name: Invalid value: the name and uid of an object cannot change`, { name, kind: r.kind });
+        throw new StatusError(422, "Invalid", `${r.kind} "${name}" is invalid: metadata.name: Invalid value: the name and uid of an object cannot change`, {
+          name,
+          kind: r.kind,
+        });
       next.metadata.resourceVersion = cluster.nextResourceVersion();
       store.set(k, next);
       if (r.plural === "nodes") cluster.nodeChanged(next);
@@ -273,7 +424,10 @@ export async function startTestKubeApi(opts: TestKubeApiOptions = {}): Promise<T
     if (verb === "delete") {
       if (r.plural === "nodes") {
         cluster.deleteNode(name!);
-        return { status: 200, body: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, kind: "nodes", uid: obj.metadata.uid } } };
+        return {
+          status: 200,
+          body: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, kind: "nodes", uid: obj.metadata.uid } },
+        };
       }
       let graceSeconds: number | undefined;
       if (url.searchParams.get("gracePeriodSeconds")) graceSeconds = Number(url.searchParams.get("gracePeriodSeconds"));
@@ -299,7 +453,8 @@ export async function startTestKubeApi(opts: TestKubeApiOptions = {}): Promise<T
     } catch {
       throw new StatusError(400, "BadRequest", "the server rejected our request due to an error in our request");
     }
-    if (eviction.metadata?.name && eviction.metadata.name !== name) throw new StatusError(400, "BadRequest", "name in URL does not match name in Eviction object", { name, kind: "Eviction" });
+    if (eviction.metadata?.name && eviction.metadata.name !== name)
+      throw new StatusError(400, "BadRequest", "name in URL does not match name in Eviction object", { name, kind: "Eviction" });
     const pod = cluster.pods.get(key(namespace, name));
     if (!pod) throw new StatusError(404, "NotFound", `pods "${name}" not found`, { name, kind: "pods" });
     const success = { status: 201, body: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", code: 201 } };
@@ -310,14 +465,20 @@ export async function startTestKubeApi(opts: TestKubeApiOptions = {}): Promise<T
       return success;
     }
     const pdbs = [...cluster.pdbs.values()].filter((p) => p.metadata.namespace === namespace && matchesSelector(p.spec.selector, pod.metadata.labels));
-    if (pdbs.length > 1) throw new StatusError(500, "InternalError", "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.");
+    if (pdbs.length > 1)
+      throw new StatusError(500, "InternalError", "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.");
     if (pdbs.length === 1) {
       const st = cluster.pdbStatus(pdbs[0]);
       // unhealthyPodEvictionPolicy IfHealthyBudget: a not-ready pod may go while the budget is met.
       const ok = isPodReady(pod) ? st.disruptionsAllowed > 0 : st.currentHealthy >= st.desiredHealthy;
       if (!ok)
         throw new StatusError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.", {
-          causes: [{ reason: "DisruptionBudget", message: `The disruption budget ${pdbs[0].metadata.name} needs ${st.desiredHealthy} healthy pods and has ${st.currentHealthy} currently` }],
+          causes: [
+            {
+              reason: "DisruptionBudget",
+              message: `The disruption budget ${pdbs[0].metadata.name} needs ${st.desiredHealthy} healthy pods and has ${st.currentHealthy} currently`,
+            },
+          ],
         });
     }
     cluster.deletePod(namespace, name, undefined, "evicted");

@@ -20,14 +20,50 @@ export function generateTestCertificates(dir: string): TestCertificates {
       execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
     } catch (e) {
       const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
-      if (err.code === "ENOENT") throw new Error("The test Kubernetes API server needs the `openssl` command to make its TLS certificates: apt-get install -y openssl");
+      if (err.code === "ENOENT")
+        throw new Error("The test Kubernetes API server needs the `openssl` command to make its TLS certificates: apt-get install -y openssl");
       throw new Error(`openssl ${args[0]} failed: ${err.stderr?.toString().trim() ?? err.message}`);
     }
   };
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  run(["req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.crt"), "-days", "3650", "-subj", "/CN=lifeboat-test-server-ca", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+  run([
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    f("ca.key"),
+    "-out",
+    f("ca.crt"),
+    "-days",
+    "3650",
+    "-subj",
+    "/CN=lifeboat-test-server-ca",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
   run(["req", ...ec, "-keyout", f("server.key"), "-out", f("server.csr"), "-subj", "/O=k3s/CN=k3s"]);
-  writeFileSync(f("server.ext"), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n");
-  run(["x509", "-req", "-in", f("server.csr"), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f("server.crt"), "-days", "3650", "-extfile", f("server.ext")]);
+  writeFileSync(
+    f("server.ext"),
+    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n",
+  );
+  run([
+    "x509",
+    "-req",
+    "-in",
+    f("server.csr"),
+    "-CA",
+    f("ca.crt"),
+    "-CAkey",
+    f("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    f("server.crt"),
+    "-days",
+    "3650",
+    "-extfile",
+    f("server.ext"),
+  ]);
   return { caPem: readFileSync(f("ca.crt"), "utf8"), certPem: readFileSync(f("server.crt"), "utf8"), keyPem: readFileSync(f("server.key"), "utf8") };
 }

@@ -14,7 +14,11 @@ import { retryStaging } from "./stage";
 export const confirm: RestoreHandler<"confirm"> = async (ctx, run, action) => {
   const { state } = run;
   const rec = state.record;
-  if (!rec?.canConfirm) throw new DomainError("cannot_confirm", `This restore cannot be confirmed now (${rec ? `${rec.status}, ${rec.phase}` : "no record"}). ${rec?.targetState ?? ""}`.trim());
+  if (!rec?.canConfirm)
+    throw new DomainError(
+      "cannot_confirm",
+      `This restore cannot be confirmed now (${rec ? `${rec.status}, ${rec.phase}` : "no record"}). ${rec?.targetState ?? ""}`.trim(),
+    );
   // The agent compares the typed name with its own host name and refuses another (expectHost).
   const client = clientOf(ctx, state);
   let started;
@@ -25,7 +29,12 @@ export const confirm: RestoreHandler<"confirm"> = async (ctx, run, action) => {
     throw err;
   }
   audit(ctx.db, "restore.confirm", action.host, "ok", { runId: run.id, restoreId: state.restoreId, agent: state.target?.url ?? null });
-  const next = addEvent({ ...state, jobId: started.jobId, confirmedHost: action.host, confirmedAt: now() }, "confirm", "ok", `Confirmed on ${action.host}: stopping k3s and swapping the database.`);
+  const next = addEvent(
+    { ...state, jobId: started.jobId, confirmedHost: action.host, confirmedAt: now() },
+    "confirm",
+    "ok",
+    `Confirmed on ${action.host}: stopping k3s and swapping the database.`,
+  );
   return save(ctx, run, { step: "restore", state: next });
 };
 
@@ -36,7 +45,10 @@ export const retry: RestoreHandler<"retry"> = async (ctx, run) => {
   const rec = state.record;
   const client = clientOf(ctx, state);
   if (!rec?.canConfirm || !state.confirmedHost)
-    throw new DomainError("cannot_retry", `The restore cannot be retried from here (${rec?.status ?? "no record"}). ${rec?.canRollback ? "Roll back, or leave it as it is." : ""}`.trim());
+    throw new DomainError(
+      "cannot_retry",
+      `The restore cannot be retried from here (${rec?.status ?? "no record"}). ${rec?.canRollback ? "Roll back, or leave it as it is." : ""}`.trim(),
+    );
   const started = await client.confirmRestore(state.restoreId!, { expectHost: state.confirmedHost });
   audit(ctx.db, "restore.confirm", state.confirmedHost, "retried", { runId: run.id, restoreId: state.restoreId });
   return save(ctx, run, { state: addEvent({ ...state, jobId: started.jobId }, "restore", "retried", "Trying the restore again.") });
@@ -46,7 +58,8 @@ export const retry: RestoreHandler<"retry"> = async (ctx, run) => {
 export const rollback: RestoreHandler<"rollback"> = async (ctx, run) => {
   const { state } = run;
   const rec = state.record;
-  if (!rec?.canRollback) throw new DomainError("cannot_rollback", `There is nothing to roll back (${rec ? `${rec.status}${rec.done ? ", marked done" : ""}` : "no restore"}).`);
+  if (!rec?.canRollback)
+    throw new DomainError("cannot_rollback", `There is nothing to roll back (${rec ? `${rec.status}${rec.done ? ", marked done" : ""}` : "no restore"}).`);
   const started = await clientOf(ctx, state).rollbackRestore(state.restoreId!);
   audit(ctx.db, "restore.rollback", state.target?.url ?? null, "started", { runId: run.id, restoreId: state.restoreId, asideDir: rec.asideDir });
   const next = addEvent({ ...state, jobId: started.jobId }, "rollback", "started", `Putting the previous database back from ${rec.asideDir}.`);
@@ -67,6 +80,7 @@ export const done: RestoreHandler<"done"> = async (ctx, run) => {
   }
   audit(ctx.db, "restore.done", state.target?.url ?? null, outcome, { runId: run.id, restoreId: state.restoreId, asideDir: rec?.asideDir ?? null });
   ctx.targets.forget(state.target);
-  const message = outcome === "restored" ? "Restore kept; rollback is no longer offered (the previous database stays on disk)." : "Finished after the rollback.";
+  const message =
+    outcome === "restored" ? "Restore kept; rollback is no longer offered (the previous database stays on disk)." : "Finished after the rollback.";
   return save(ctx, run, { status: "done", state: addEvent({ ...state, outcome, finishedAt: now() }, "done", outcome, message) });
 };

@@ -43,7 +43,8 @@ async function startStaging(ctx: RestoreContext, client: AgentClient, state: Res
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
-      if (jobId && job) throw new DomainError("agent_busy", `The agent is busy with a ${job.type} (${job.step ?? "starting"}). Try again when it has finished.`);
+      if (jobId && job)
+        throw new DomainError("agent_busy", `The agent is busy with a ${job.type} (${job.step ?? "starting"}). Try again when it has finished.`);
       throw err;
     }
   }
@@ -54,7 +55,12 @@ export const stage: RestoreHandler<"stage"> = async (ctx, run, action) => {
   const state = { ...run.state, include: { ...run.state.include, ...action.include } };
   const { restoreId, jobId } = await startStaging(ctx, clientOf(ctx, state), state);
   audit(ctx.db, "restore.stage", state.target?.url ?? null, "started", { runId: run.id, restoreId, source: state.candidate, include: state.include });
-  const next = addEvent({ ...state, restoreId, jobId, record: null, recordAt: null }, "stage", "started", "Downloading, decrypting, unpacking and verifying on the target.");
+  const next = addEvent(
+    { ...state, restoreId, jobId, record: null, recordAt: null },
+    "stage",
+    "started",
+    "Downloading, decrypting, unpacking and verifying on the target.",
+  );
   return save(ctx, run, { step: "stage", state: next });
 };
 
@@ -71,7 +77,8 @@ export async function retryStaging(ctx: RestoreContext, run: RestoreRun): Promis
   const rec = run.state.record;
   const client = clientOf(ctx, run.state);
   if (isRunning(rec)) throw new DomainError("restore_running", "Staging is still running.");
-  if (rec?.status === "awaiting-confirmation") throw new DomainError("already_verified", "The backup is already staged and verified: continue to the confirmation.");
+  if (rec?.status === "awaiting-confirmation")
+    throw new DomainError("already_verified", "The backup is already staged and verified: continue to the confirmation.");
   const state = await dropStaged(ctx, client, run.state);
   const { restoreId, jobId } = await startStaging(ctx, client, state);
   audit(ctx.db, "restore.stage", state.target?.url ?? null, "retried", { runId: run.id, restoreId });
