@@ -33,7 +33,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { ...globals.node, ...globals.browser } },
+    languageOptions: { globals: globals.node },
     plugins: { boundaries },
     rules: {
       "boundaries/arrows": "error",
@@ -43,6 +43,8 @@ export default tseslint.config(
       "no-empty": ["error", { allowEmptyCatch: true }],
     },
   },
+  // Browser globals only where browser code lives (a bare `stop` elsewhere is a bug, not window.stop).
+  { files: ["app/**", "components/**", "lib/client/**", "e2e/**"], languageOptions: { globals: { ...globals.node, ...globals.browser } } },
   // Hooks rules only where React lives (agent helpers named use… are not hooks).
   {
     files: ["app/**/*.tsx", "components/**/*.{ts,tsx}"],

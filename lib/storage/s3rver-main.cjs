@@ -31,4 +31,4 @@ const shutDown = () => server.close().finally(() => process.exit(0));
 process.on("SIGTERM", shutDown);
 process.on("SIGINT", shutDown);
 // Exit with the parent: a test runner or launcher that dies must not leave the store running.
-process.on("disconnect", stop);
+process.on("disconnect", shutDown);
