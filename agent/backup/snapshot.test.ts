@@ -37,7 +37,7 @@ describe("snapshots of a live kine database, while a kine-like writer process wr
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("takes 20 snapshots that all finish and pass integrity_check, and never block the writer for more than 100 ms", async () => {
+  it("takes 20 snapshots that all finish and pass integrity_check, and never block the writer for more than 400 ms", async () => {
     // Leases every 200 ms; kine's compaction (batches + wal_checkpoint(FULL)) every second.
     writer = await spawnKineWriter({ db, intervalMs: 200, compactEveryMs: 1000 });
     const staging = await makeStaging(path.join(dir, "staging"), "test");
@@ -68,7 +68,9 @@ describe("snapshots of a live kine database, while a kine-like writer process wr
     expect(report.compactions).toBeGreaterThan(3);
     expect(report.rowsCompacted).toBeGreaterThan(0);
     expect(report.ticks).toBeGreaterThan(20);
-    expect(report.maxBlockedMs).toBeLessThanOrEqual(100);
+    // Scheduling alone delays a write by up to ~220 ms on a loaded 2-core machine (vitest runs two
+    // files at once); a snapshot that held back kine's checkpoint blocks it for seconds (next test).
+    expect(report.maxBlockedMs).toBeLessThanOrEqual(400);
   });
 
   it("the measurement can fail: a read transaction held for 2 s blocks the writer's checkpoint and its writes", async () => {
