@@ -117,7 +117,7 @@ export const ChannelSettings = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("email"),
     host: z.string().trim().min(1, "the SMTP server's host name is required").max(255),
-    port: z.coerce.number().int().min(1).max(65535),
+    port: z.number().int().min(1).max(65535),
     /** none: plain SMTP (a relay on the same host); starttls: upgrade (port 587); tls: TLS from the start (port 465). */
     security: z.enum(["none", "starttls", "tls"]),
     username: z.string().trim().max(255).optional(),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { evaluateRules, planTransitions, type OpenAlert } from "./evaluate";
+import type { Verification } from "../../contracts/catalog";
 import { DEFAULT_RULE_CONFIG, type AlertCandidate, type RuleOutcome } from "./types";
 import { DAY, T0, agentInput, alertInput, catalogInput, healthReport, kineStats, lifeboatHistory, ruleSets, seedHistory } from "../testing/fixtures";
 
@@ -93,11 +94,11 @@ describe("backup rules over the catalog", () => {
   it("a failed drill of the newest drilled set fires; a newer verified set resolves it", () => {
     const now = morning(NORMAL.length);
     const sets = ruleSets(seedHistory(NORMAL), now);
-    const failed = new Map([[sets[1].id, { state: "failed" as const, at: "x", reason: "gpg: decryption failed: Bad session key." }]]);
+    const failed = new Map<string, Verification>([[sets[1].id, { state: "failed", at: "x", reason: "gpg: decryption failed: Bad session key." }]]);
     const out = firing(evaluateRules(alertInput(now, catalogInput(sets, { verifications: failed })), cfg));
     expect(out.map((a) => `${a.key} ${a.severity} ${a.setId}`)).toEqual([`LifeboatRestoreDrillFailed:seed critical ${sets[1].id}`]);
     expect(out[0].summary).toContain("Bad session key");
-    const fixed = new Map([...failed, [sets[0].id, { state: "verified" as const, at: "y", reason: "ok" }]]);
+    const fixed = new Map<string, Verification>([...failed, [sets[0].id, { state: "verified", at: "y", reason: "ok" }]]);
     expect(keys(evaluateRules(alertInput(now, catalogInput(sets, { verifications: fixed })), cfg))).toEqual([]);
   });
 
