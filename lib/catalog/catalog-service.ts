@@ -78,6 +78,7 @@ export class CatalogService {
   private firstLoad: Promise<unknown> | null = null;
   /** When this service was made: the stable time of the "not configured" state. */
   private readonly createdAt: string;
+  private readonly listeners = new Set<(outcome: RefreshOutcome) => void>();
 
   constructor(private readonly opts: CatalogServiceOptions) {
     this.cache = new CatalogCache(opts.db, opts.store?.description ?? "none");
@@ -128,16 +129,33 @@ export class CatalogService {
     };
   }
 
+  /** Calls `listener` after every refresh, failed or not (alerts re-evaluate). Returns how to unsubscribe. */
+  onRefreshed(listener: (outcome: RefreshOutcome) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /**
    * Lists the store and applies the differences to the cache. Concurrent calls share one listing.
    * Resolves with what changed; on failure records the error (the cached listing stays) and
    * resolves with ok: false.
    */
   refresh(): Promise<RefreshOutcome> {
-    this.inflight ??= this.doRefresh().finally(() => {
-      this.inflight = null;
-      this.listing = null;
-    });
+    this.inflight ??= this.doRefresh()
+      .finally(() => {
+        this.inflight = null;
+        this.listing = null;
+      })
+      .then((outcome) => {
+        for (const l of this.listeners) {
+          try {
+            l(outcome);
+          } catch (err) {
+            this.opts.log.warn({ err }, "a refresh listener failed");
+          }
+        }
+        return outcome;
+      });
     return this.inflight;
   }
 

@@ -43,6 +43,8 @@ export const DeliveryView = z.object({
   /** firing, resolved, reminder (alerts); test; heartbeat (the dead-man's-switch ping). */
   event: z.string(),
   alertKey: z.string().nullable(),
+  /** The alert episode it belongs to (AlertView.id); null for tests and heartbeats. */
+  episodeId: z.number().int().nullable(),
   /** delivered; failed (gave up); retrying (another attempt is scheduled). */
   outcome: z.enum(["delivered", "failed", "retrying"]),
   attempt: z.number().int().positive(),

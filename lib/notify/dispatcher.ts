@@ -54,6 +54,7 @@ export const deliveryView = (r: DeliveryRow): DeliveryView => ({
   channelType: r.channel_type,
   event: r.event,
   alertKey: r.alert_key,
+  episodeId: r.episode_id,
   outcome: r.outcome as DeliveryView["outcome"],
   attempt: r.attempt,
   status: r.status,

@@ -3,6 +3,7 @@ import { agentClientFromEnv, type AgentClient } from "../agent/agent-client";
 import { hasErrorCode } from "../contracts/errors";
 import { isKubeError } from "../kube/errors";
 import { catalogService } from "../catalog";
+import { alertsAfterDrill } from "../alerts";
 import { nodeContext } from "../kube/context";
 import { listNodeSummaries } from "../kube/node-service";
 import { logger } from "../log";
@@ -83,6 +84,7 @@ export function drillService(): DrillService {
       agent: configuredAgent,
       log: logger("drills"),
       pausedBecause: () => drillPauseReason(serverContext()),
+      onFinished: alertsAfterDrill,
     });
     svc.start();
     startWizardWatcher();
