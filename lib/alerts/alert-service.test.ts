@@ -84,7 +84,7 @@ beforeAll(async () => {
     log,
     now,
   });
-  catalog.onRefreshed(() => void alerts.evaluate("catalog refresh"));
+  catalog.onRefreshed(() => alerts.evaluate("catalog refresh"));
   for (let i = 0; i < INCIDENT.length; i++) await putNight(i, INCIDENT[i]);
 });
 

@@ -8,6 +8,7 @@ import { logger } from "../log";
 import { envChannels } from "../notify/env-channels";
 import { Notifier } from "../notify/notifier";
 import { serverContext, singleton } from "../server/context";
+import { audit } from "../db/database";
 import { AgentWatch } from "./agent-watch";
 import { AlertService } from "./alert-service";
 import { catalogSources } from "./sources";
@@ -84,7 +85,7 @@ export function alertService(): AlertService {
     const log = logger("alerts");
     const sources = catalogSources(catalog, db, () => agentWatch().input());
     const svc = new AlertService({ db, notifier: notifier(), sources, config: ruleConfigFromEnv(env), log });
-    catalog.onRefreshed(() => void svc.evaluate("catalog refresh").catch((err: unknown) => log.error({ err }, "alert evaluation failed")));
+    catalog.onRefreshed(() => svc.evaluate("catalog refresh").catch((err: unknown) => log.error({ err }, "alert evaluation failed")));
     return svc;
   });
 }
@@ -132,4 +133,12 @@ export function alertsAfterAgentJob(job: Job): void {
   } catch (err) {
     if (!hasErrorCode(err, "config")) throw err;
   }
+}
+
+/** After a channel or a preference changed on the settings page: audit it and evaluate, so alerts firing now reach a new channel. */
+export function notificationsChanged(action: string, target: string | null, detail?: Record<string, unknown>): void {
+  audit(serverContext().db, `notifications.${action}`, target, "ok", detail);
+  void alertService()
+    .evaluate("notification settings changed")
+    .catch(() => {});
 }

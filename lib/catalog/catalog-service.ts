@@ -78,7 +78,7 @@ export class CatalogService {
   private firstLoad: Promise<unknown> | null = null;
   /** When this service was made: the stable time of the "not configured" state. */
   private readonly createdAt: string;
-  private readonly listeners = new Set<(outcome: RefreshOutcome) => void>();
+  private readonly listeners = new Set<(outcome: RefreshOutcome) => void | Promise<unknown>>();
 
   constructor(private readonly opts: CatalogServiceOptions) {
     this.cache = new CatalogCache(opts.db, opts.store?.description ?? "none");
@@ -129,8 +129,11 @@ export class CatalogService {
     };
   }
 
-  /** Calls `listener` after every refresh, failed or not (alerts re-evaluate). Returns how to unsubscribe. */
-  onRefreshed(listener: (outcome: RefreshOutcome) => void): () => void {
+  /**
+   * Calls `listener` after every refresh, failed or not (alerts re-evaluate); refresh() resolves once
+   * the listeners have (so "refresh now" answers with the alerts up to date). Returns how to unsubscribe.
+   */
+  onRefreshed(listener: (outcome: RefreshOutcome) => void | Promise<unknown>): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -146,14 +149,9 @@ export class CatalogService {
         this.inflight = null;
         this.listing = null;
       })
-      .then((outcome) => {
-        for (const l of this.listeners) {
-          try {
-            l(outcome);
-          } catch (err) {
-            this.opts.log.warn({ err }, "a refresh listener failed");
-          }
-        }
+      .then(async (outcome) => {
+        const results = await Promise.allSettled([...this.listeners].map(async (l) => l(outcome)));
+        for (const r of results) if (r.status === "rejected") this.opts.log.warn({ err: r.reason }, "a refresh listener failed");
         return outcome;
       });
     return this.inflight;

@@ -117,8 +117,10 @@ export function healthRules(input: AlertInput, cfg: RuleConfig): RuleOutcome[] {
               "warning",
               `Owner or mode of k3s's files on ${node} drifted from LIFEBOAT_OWNER (${uid}:${gid}): ${drifted
                 .slice(0, 3)
-                .map((e) => `${e.path} ${e.problem ?? "differs"}${e.fix ? ` (fix: ${e.fix})` : ""}`)
-                .join("; ")}${drifted.length > 3 ? `; and ${drifted.length - 3} more` : ""}.`,
+                .map((e) => e.problem ?? `${e.path} differs`)
+                .join(
+                  "; ",
+                )}${drifted.length > 3 ? `; and ${drifted.length - 3} more` : ""}.${drifted[0].fix ? ` Fix: ${drifted[0].fix}${drifted.length > 1 ? " (and the same for the others)" : ""}.` : ""}`,
               node,
             ),
           ],

@@ -175,7 +175,9 @@ describe("agent and health rules", () => {
       "LifeboatWalTooLarge warning",
       "LifeboatRestoreSpaceLow warning",
     ]);
-    expect(out[1].summary).toContain("owned by 1000:1000, expected 0:0 (fix: chown 0:0 /var/lib/rancher/k3s/server/db/state.db)");
+    expect(out[1].summary).toBe(
+      "Owner or mode of k3s's files on k3s-server drifted from LIFEBOAT_OWNER (0:0): owned by 1000:1000, expected 0:0. Fix: chown 0:0 /var/lib/rancher/k3s/server/db/state.db.",
+    );
     expect(out[0].path).toBe("/alerts/LifeboatDatabaseCheckFailed");
   });
 
