@@ -181,6 +181,13 @@ describe("agent and health rules", () => {
     expect(out[0].path).toBe("/alerts/LifeboatDatabaseCheckFailed");
   });
 
+  it("while a restore is pending, a missing database is the restore's doing: the health alerts keep their state", () => {
+    const h = healthReport({ pendingRestoreId: "r-1", database: { ...healthReport().database, opened: false, error: "missing" } });
+    const out = evaluateRules(alertInput(now, empty, agentInput({ health: h })), cfg);
+    expect(keys(out)).toEqual([]);
+    expect(out.find((o) => o.name === "LifeboatDatabaseCheckFailed")?.known).toBe(false);
+  });
+
   it("compaction lag rising over the last three manifests fires even below the threshold; small wobbles do not", () => {
     const m = (lag: number, i: number) => ({ setId: `lifeboat-${i}`, timestamp: "x", stats: kineStats({ compactionLag: lag }) });
     const rising = [m(45_000, 3), m(23_000, 2), m(1_200, 1)];
