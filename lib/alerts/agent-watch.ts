@@ -1,6 +1,6 @@
 import "server-only";
 import type { Logger } from "pino";
-import type { Db } from "../db/database";
+import { kvDelete, kvGet, kvSet, type Db } from "../db/database";
 import { isAgentError, type AgentClient } from "../agent/agent-client";
 import type { HealthReport } from "../contracts/agent-health";
 import type { AgentInput } from "./rules/types";
@@ -61,12 +61,12 @@ export class AgentWatch {
   }
 
   private get since(): string | null {
-    return (this.opts.db.prepare("SELECT value FROM kv WHERE key = ?").pluck().get(SINCE_KEY) as string | undefined) ?? null;
+    return kvGet(this.opts.db, SINCE_KEY);
   }
 
   private set since(v: string | null) {
-    if (v === null) this.opts.db.prepare("DELETE FROM kv WHERE key = ?").run(SINCE_KEY);
-    else this.opts.db.prepare("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING").run(SINCE_KEY, v);
+    if (v === null) kvDelete(this.opts.db, SINCE_KEY);
+    else kvSet(this.opts.db, SINCE_KEY, v, { onlyIfAbsent: true });
   }
 
   private async doPoll(): Promise<void> {

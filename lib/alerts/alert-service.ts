@@ -1,6 +1,6 @@
 import "server-only";
 import type { Logger } from "pino";
-import type { Db } from "../db/database";
+import { kvGet, kvSet, type Db } from "../db/database";
 import type { AlertsResponse, AlertSummary, AlertView } from "../contracts/alerts";
 import type { Notifier } from "../notify/notifier";
 import { AlertStore, type Episode } from "./alert-store";
@@ -118,11 +118,10 @@ export class AlertService {
     const db = this.opts.db;
     const newest = sets.find(countsAsBackup)?.timestamp;
     if (!newest) return;
-    const watermark = db.prepare("SELECT value FROM kv WHERE key = ?").pluck().get(key) as string | undefined;
+    const watermark = kvGet(db, key);
     // First sight of a store: its history is not news.
-    if (watermark !== undefined) for (const s of setsAfter(sets, watermark)) this.opts.notifier.heartbeat("backup", s.id);
-    if (watermark === undefined || newest > watermark)
-      db.prepare("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, newest);
+    if (watermark !== null) for (const s of setsAfter(sets, watermark)) this.opts.notifier.heartbeat("backup", s.id);
+    if (watermark === null || newest > watermark) kvSet(db, key, newest);
   }
 
   private view(e: Episode, deliveries: AlertView["deliveries"]): AlertView {

@@ -1,5 +1,5 @@
 import "server-only";
-import { agentClientFromEnv, type AgentClient } from "../agent/agent-client";
+import { configuredAgentOrNull } from "../agent/configured";
 import type { Job } from "../contracts/agent-jobs";
 import { hasErrorCode } from "../contracts/errors";
 import type { DashboardEnv } from "../env";
@@ -41,15 +41,6 @@ export function publicUrl(env: DashboardEnv): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${env.PORT}`;
 }
 
-function configuredAgent(): AgentClient | null {
-  try {
-    return agentClientFromEnv(serverContext().env);
-  } catch (err) {
-    if (hasErrorCode(err, "config")) return null;
-    throw err;
-  }
-}
-
 /** The notifier (one per process): channels from the environment and the settings page. Throws ConfigError for a bad LIFEBOAT_* channel variable. */
 export function notifier(): Notifier {
   return singleton("notify.notifier", () => {
@@ -66,7 +57,7 @@ export function agentWatch(): AgentWatch {
     const { env, db } = serverContext();
     return new AgentWatch({
       db,
-      agent: configuredAgent,
+      agent: configuredAgentOrNull,
       log: logger("agent-watch"),
       pollMs: env.LIFEBOAT_HEALTH_POLL_SECONDS * 1000,
       onPolled: () =>

@@ -71,3 +71,20 @@ export function readAudit(db: Db, opts: { limit?: number; actionPrefix?: string 
     .all(opts.actionPrefix ?? null, opts.actionPrefix ?? null, opts.limit ?? 200) as (Omit<AuditEntry, "detail"> & { detail: string | null })[];
   return rows.map((r) => ({ ...r, detail: r.detail ? JSON.parse(r.detail) : null }));
 }
+
+/** A value of the `kv` table, or null. */
+export function kvGet(db: Db, key: string): string | null {
+  return (db.prepare("SELECT value FROM kv WHERE key = ?").pluck().get(key) as string | undefined) ?? null;
+}
+
+/** Sets a `kv` value; `onlyIfAbsent` keeps an existing one (a first-seen time). */
+export function kvSet(db: Db, key: string, value: string, opts: { onlyIfAbsent?: boolean } = {}): void {
+  db.prepare(`INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO ${opts.onlyIfAbsent ? "NOTHING" : "UPDATE SET value = excluded.value"}`).run(
+    key,
+    value,
+  );
+}
+
+export function kvDelete(db: Db, key: string): void {
+  db.prepare("DELETE FROM kv WHERE key = ?").run(key);
+}

@@ -1,6 +1,6 @@
 import "server-only";
 import type { Logger } from "pino";
-import type { Db } from "../db/database";
+import { kvGet, kvSet, type Db } from "../db/database";
 import { DomainError } from "../contracts/errors";
 import type { AlertSeverity, ChannelInput, ChannelView, NotificationSettings, TestResult } from "../contracts/alerts";
 import { ChannelStore, SECRET_FIELDS } from "./channel-store";
@@ -165,12 +165,11 @@ export class Notifier {
 
   /** Hours between reminders of a firing alert (0: none). */
   remindEveryHours(): number {
-    const v = this.opts.db.prepare("SELECT value FROM kv WHERE key = ?").pluck().get(REMIND_KEY) as string | undefined;
-    return v === undefined ? 0 : Number(v);
+    return Number(kvGet(this.opts.db, REMIND_KEY) ?? 0);
   }
 
   setRemindEveryHours(hours: number): void {
-    this.opts.db.prepare("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(REMIND_KEY, String(hours));
+    kvSet(this.opts.db, REMIND_KEY, String(hours));
   }
 
   /** A channel as the browser may see it: secrets only as hints. */
