@@ -15,7 +15,7 @@ import { startHttpReceiver, type HttpReceiver } from "../notify/testing/receiver
 import { AlertService } from "./alert-service";
 import { catalogSources } from "./sources";
 import { DEFAULT_RULE_CONFIG } from "./rules/types";
-import { agentInput } from "./testing/fixtures";
+import { agentInput, catalogInput, ruleSets, seedHistory } from "./testing/fixtures";
 
 // The issue's growth episode end to end: a real s3rver bucket, the real catalog, the alert service,
 // and real receivers on loopback. The growth fires one critical alert per kind, delivered once per
@@ -143,5 +143,63 @@ describe("a growth episode in a real bucket", () => {
     expect(posts("/hook").map((b) => b.state)).toEqual(["firing", "firing", "resolved", "resolved"]);
     expect(posts("/slack/T0/B0/secret")).toHaveLength(4);
     expect(receiver.requests.filter((r) => r.path === "/ping")).toHaveLength(2);
+  });
+});
+
+describe("escalation and reminders", () => {
+  it("a warning that becomes critical is sent again once; a reminder repeats a firing alert every N hours, once per period", async () => {
+    const dir2 = mkdtempSync(path.join(tmpdir(), "lifeboat-alerts-remind-"));
+    const db2 = openDatabase(dir2);
+    let now = Date.parse("2024-12-09T08:00:00Z"); // the morning after the 9th night of seedHistory
+    const sizes = [54, 54, 53, 55, 54, 54, 53, 54].map((x) => x * 1e6);
+    let objects = seedHistory([...sizes, 80e6]);
+    const n = new Notifier({
+      db: db2,
+      log,
+      envChannels: envChannels({ LIFEBOAT_WEBHOOK_URL: `${receiver.url}/remind` }),
+      publicUrl: "http://x",
+      now: () => new Date(now),
+    });
+    const svc = new AlertService({
+      db: db2,
+      notifier: n,
+      log,
+      config: DEFAULT_RULE_CONFIG,
+      now: () => new Date(now),
+      sources: {
+        catalog: () => ({ source: "remind", ...catalogInput(ruleSets(objects, new Date(now))) }),
+        manifests: async () => [],
+        agent: () => agentInput({ configured: false, health: null }),
+      },
+    });
+    const sent = () => receiver.requests.filter((r) => r.path === "/remind").map((r) => JSON.parse(r.body) as Record<string, unknown>);
+    await svc.evaluate("t");
+    await n.dispatcher.idle();
+    expect(sent().map((b) => `${b.severity} ${b.state}`)).toEqual(["warning firing", "warning firing"]); // file archive and logical
+    // The next night is 228 MB: the same alerts escalate, once each.
+    objects = seedHistory([...sizes, 80e6, 228e6]);
+    now += 86_400_000;
+    for (let i = 0; i < 3; i++) await svc.evaluate("t");
+    await n.dispatcher.idle();
+    expect(
+      sent()
+        .slice(2)
+        .map((b) => `${b.severity} ${b.escalatedFrom}`),
+    ).toEqual(["critical warning", "critical warning"]);
+    // Reminders every 2 hours: none after 1 h, one each after 2 h, none again right after.
+    n.setRemindEveryHours(2);
+    now += 3_600_000;
+    await svc.evaluate("t");
+    now += 3_600_000;
+    await svc.evaluate("t");
+    await svc.evaluate("t");
+    await n.dispatcher.idle();
+    expect(
+      sent()
+        .slice(4)
+        .map((b) => `${b.state} ${b.reminder}`),
+    ).toEqual(["firing true", "firing true"]);
+    db2.close();
+    rmSync(dir2, { recursive: true, force: true });
   });
 });
