@@ -113,6 +113,7 @@ test("Settings → Notifications: add a signed webhook, send a test, and the fir
 
   await row.getByRole("button", { name: "Send a test" }).click();
   await expect(row.getByTestId("test-result")).toHaveText(/^Test delivered \(200\) in \d+ ms\.$/);
+  await keepScreenshot(page, testInfo, "settings-notifications-send-a-test");
   const bodies = () => receiver.requests.filter((r) => r.path === "/hooks/ops-abcdef123456").map((r) => JSON.parse(r.body) as Record<string, string>);
   expect(bodies().filter((b) => b.alert === "LifeboatTest")).toEqual([expect.objectContaining({ test: true, state: "firing" })]);
   expect(receiver.requests.every((r) => /^sha256=[0-9a-f]{64}$/.test(String(r.headers["x-lifeboat-signature"])))).toBe(true);
