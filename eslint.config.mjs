@@ -18,6 +18,9 @@ const SERVER_MODULES = [
   "lib/agent/**",
   "lib/wizard/**",
   "lib/restore/**",
+  "lib/alerts/**",
+  "lib/notify/**",
+  "lib/metrics/**",
 ];
 /** Browser-safe or launcher-imported modules inside those folders. */
 const NOT_SERVER_ONLY = [
@@ -26,6 +29,8 @@ const NOT_SERVER_ONLY = [
   "lib/catalog/config.ts",
   "lib/kube/{choices,format,quantity,selectors,views}.ts",
   "lib/restore/{contracts,proposal,set-stats}.ts",
+  "lib/alerts/rules/**",
+  "lib/notify/{types,formats,env-channels}.ts",
 ];
 
 export default tseslint.config(

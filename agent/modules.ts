@@ -4,6 +4,7 @@ import { backupsModule } from "./routes/backups";
 import { healthModule } from "./routes/health";
 import { recoveriesModule } from "./routes/recoveries";
 import { restoresModule } from "./routes/restores";
+import { metricsModule } from "./routes/metrics";
 
 /** Every feature of the agent, in registration order. */
-export const agentModules: AgentModule[] = [coreModule, backupsModule, healthModule, recoveriesModule, restoresModule];
+export const agentModules: AgentModule[] = [coreModule, backupsModule, healthModule, recoveriesModule, restoresModule, metricsModule];

@@ -107,6 +107,17 @@ test("a critical point on the chart opens that backup's detail page with the rea
   await expect(page.getByTestId("set-anomalies")).toContainText("Warning · Growth");
 });
 
+test("the demo's growth fires its alert, delivered nowhere until a channel is configured", async ({ page }, testInfo) => {
+  await page.goto(url + "/alerts");
+  const growth = page.locator('[data-testid=firing-alert][data-alert-key="LifeboatBackupGrowth:file-archive"]');
+  await expect(growth).toContainText("Critical");
+  await expect(growth).toContainText(newestId);
+  await expect(growth.getByTestId("alert-delivery")).toHaveText("Delivered nowhere: no notification channel is configured.");
+  await expect(page.getByRole("status").filter({ hasText: "Alerts are delivered nowhere" })).toBeVisible();
+  await expect(page.getByRole("navigation", { name: "Main" }).getByTestId("alert-count")).toBeVisible();
+  await keepScreenshot(page, testInfo, "demo-alerts");
+});
+
 test("the history filters by flag", async ({ page }, testInfo) => {
   const backups = new BackupsPage(page, url);
   await backups.goto();

@@ -37,6 +37,27 @@ const EnvSchema = z.object({
   LIFEBOAT_K3S_URL: optStr.pipe(z.url({ message: "must be a URL such as https://192.168.1.11:6443" }).optional()),
   /** Set by the launcher when it started the embedded demo store. */
   LIFEBOAT_DEMO: optStr,
+  /** Alerts (issue 12): how often the agent's health is polled, and the thresholds of the health rules. */
+  LIFEBOAT_HEALTH_POLL_SECONDS: num(300),
+  LIFEBOAT_AGENT_DOWN_MINUTES: num(10),
+  LIFEBOAT_COMPACTION_LAG_WARNING: num(10_000),
+  LIFEBOAT_WAL_WARNING_MB: num(100),
+  /** Where links in notifications point (the dashboard as people reach it); default http://LIFEBOAT_HOST:PORT. */
+  LIFEBOAT_PUBLIC_URL: optStr.pipe(z.url({ message: "must be a URL such as https://lifeboat.example.com" }).optional()),
+  /** Notification channels from the environment (lib/notify/env-channels.ts). */
+  LIFEBOAT_WEBHOOK_URL: optStr,
+  LIFEBOAT_WEBHOOK_SECRET: optStr,
+  LIFEBOAT_SLACK_WEBHOOK_URL: optStr,
+  LIFEBOAT_DISCORD_WEBHOOK_URL: optStr,
+  LIFEBOAT_NTFY_URL: optStr,
+  LIFEBOAT_NTFY_TOKEN: optStr,
+  LIFEBOAT_GOTIFY_URL: optStr,
+  LIFEBOAT_GOTIFY_TOKEN: optStr,
+  LIFEBOAT_SMTP_URL: optStr,
+  LIFEBOAT_SMTP_FROM: optStr,
+  LIFEBOAT_SMTP_TO: optStr,
+  LIFEBOAT_SMTP_SECURITY: optStr,
+  LIFEBOAT_PING_URL: optStr,
 });
 
 export type DashboardEnv = z.infer<typeof EnvSchema> & { agentToken?: string; dataDir: string };

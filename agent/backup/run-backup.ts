@@ -12,6 +12,7 @@ import { AgentConfigError, readPassphrase } from "../config";
 import type { JobHandle } from "../jobs/job-registry";
 import type { AgentDeps } from "../module";
 import { AGENT_VERSION } from "../version";
+import { recordBackupOutcome } from "../metrics/backup-outcome";
 import { uploadBuffer, uploadEncrypted, uploadSnapshotArchives } from "./archive-pipeline";
 import { checkPassphrase, PassphraseMismatchError } from "./passphrase-check";
 import { runRetention } from "./retention-run";
@@ -79,6 +80,11 @@ export function startBackupJob(deps: AgentDeps, request: BackupOptions, trigger:
     onFinish: (job) => {
       if (job.state === "succeeded") log.info({ jobId: job.id, setId: (job.result as BackupResult).setId }, "backup succeeded");
       else log.error({ jobId: job.id, error: job.error }, "backup failed");
+      try {
+        recordBackupOutcome(deps.config.stateDir, job);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, "could not record the backup's outcome for /metrics and /backups/last");
+      }
     },
   });
   return started;

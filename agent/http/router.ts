@@ -17,12 +17,19 @@ export class Reply {
   constructor(
     readonly status: number,
     readonly body?: unknown,
+    /** Set for a text answer (e.g. Prometheus metrics): `body` is sent as it is, not as JSON. */
+    readonly contentType?: string,
   ) {}
 }
 
 /** Answers with `status` and a JSON `body`, e.g. `reply(202, { jobId })`. */
 export function reply(status: number, body?: unknown): Reply {
   return new Reply(status, body);
+}
+
+/** Answers 200 with `text` as it is, in `contentType` (e.g. Prometheus's text format). */
+export function textReply(text: string, contentType: string): Reply {
+  return new Reply(200, text, contentType);
 }
 
 export interface RouteDef<B = unknown, Q = unknown> {
@@ -132,6 +139,11 @@ export class Router {
         log.error({ issues: r.error.issues }, "response does not match its schema");
         return send(res, 500, { code: "internal", message: "The agent produced an invalid response; see its log." });
       }
+    }
+    if (answer.contentType !== undefined && typeof answer.body === "string") {
+      res.writeHead(answer.status, { "content-type": answer.contentType, "cache-control": "no-store", "content-length": Buffer.byteLength(answer.body) });
+      res.end(answer.body);
+      return;
     }
     send(res, answer.status, answer.body);
   }

@@ -1,6 +1,7 @@
 import { Cron } from "croner";
 import { HealthQuery, HealthReport } from "../../lib/contracts/agent-health";
 import type { AgentDeps, AgentModule } from "../module";
+import { rememberHealth } from "../metrics/health-cache";
 
 // SQLite and the checks load on first use, not at start (an idle agent stays small).
 const check = () => import("../health/check");
@@ -13,6 +14,10 @@ function healthOnce(deps: AgentDeps, full: boolean): Promise<HealthReport> {
   if (!p) {
     p = check()
       .then(({ runHealthCheck }) => runHealthCheck(deps, { full }))
+      .then((report) => {
+        rememberHealth(deps, report);
+        return report;
+      })
       .finally(() => inflight.delete(key));
     inflight.set(key, p);
   }

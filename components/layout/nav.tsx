@@ -2,13 +2,16 @@
 
 import Link from "next/link";
 import { usePathname } from "next/navigation";
+import { AlertCount } from "./alert-count";
 
 const LINKS = [
   { href: "/backups", label: "Backups" },
   { href: "/restore", label: "Restore master" },
   { href: "/nodes", label: "Nodes" },
   { href: "/nodes/migrate", label: "Migrate worker" },
+  { href: "/alerts", label: "Alerts" },
   { href: "/audit", label: "Audit log" },
+  { href: "/settings/notifications", label: "Settings" },
 ];
 
 /** The top navigation; marks the section the current page belongs to. */
@@ -28,9 +31,10 @@ export function Nav() {
               key={l.href}
               href={l.href}
               aria-current={active?.href === l.href ? "page" : undefined}
-              className={`rounded px-3 py-1.5 ${active?.href === l.href ? "bg-slate-700 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"}`}
+              className={`inline-flex items-center rounded px-3 py-1.5 ${active?.href === l.href ? "bg-slate-700 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"}`}
             >
               {l.label}
+              {l.href === "/alerts" && <AlertCount />}
             </Link>
           ))}
         </nav>

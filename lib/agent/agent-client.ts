@@ -2,7 +2,7 @@ import "server-only";
 import { z } from "zod";
 import { ApiErrorBody, DomainError, isDomainError, isErrorCode, type ErrorCode } from "../contracts/errors";
 import { Job, JobConflict, JobStarted } from "../contracts/agent-jobs";
-import { BackupList, LiveStats, RetentionReport, type RetentionInput, type StartBackupInput } from "../contracts/agent-backup";
+import { BackupList, BackupOutcome, LiveStats, RetentionReport, type RetentionInput, type StartBackupInput } from "../contracts/agent-backup";
 import { HealthReport } from "../contracts/agent-health";
 import { RecoveryReport, RecoveryStarted, type StartRecoveryInput } from "../contracts/agent-recovery";
 import { RestoreList, RestoreRecord, RestoreStarted, type ConfirmRestoreRequest, type StartRestoreInput } from "../contracts/agent-restore";
@@ -158,6 +158,11 @@ export class AgentClient {
   /** GET /backups: the sets in the agent's store. */
   listBackups(signal?: AbortSignal): Promise<BackupList> {
     return this.request("GET", "/backups", BackupList, undefined, { signal, timeoutMs: 60_000 });
+  }
+
+  /** GET /backups/last: the agent's record of its last successful and failed backup (404 from an agent older than issue 12). */
+  lastBackups(signal?: AbortSignal): Promise<BackupOutcome> {
+    return this.request("GET", "/backups/last", BackupOutcome, undefined, { signal });
   }
 
   /** POST /retention (a dry run unless `dryRun: false`). */

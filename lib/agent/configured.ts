@@ -1,6 +1,7 @@
 import "server-only";
 import { DomainError } from "../contracts/errors";
 import { serverContext } from "../server/context";
+import { hasErrorCode } from "../contracts/errors";
 import { AgentClient, agentClientFromEnv } from "./agent-client";
 
 /** The error for an action that needs the agent when none is configured (`no_agent`, 503); `cannot` completes "so …". */
@@ -19,4 +20,14 @@ export function requireAgent(cannot: string): AgentClient {
   const client = agentClientFromEnv(serverContext().env);
   if (!client) throw noAgentError(cannot);
   return client;
+}
+
+/** The configured AgentClient for background work (drills, alerts): null when none is configured or its configuration is invalid (pages say why). */
+export function configuredAgentOrNull(): AgentClient | null {
+  try {
+    return agentClientFromEnv(serverContext().env);
+  } catch (err) {
+    if (hasErrorCode(err, "config")) return null;
+    throw err;
+  }
 }

@@ -78,6 +78,7 @@ export class CatalogService {
   private firstLoad: Promise<unknown> | null = null;
   /** When this service was made: the stable time of the "not configured" state. */
   private readonly createdAt: string;
+  private readonly listeners = new Set<(outcome: RefreshOutcome) => void | Promise<unknown>>();
 
   constructor(private readonly opts: CatalogServiceOptions) {
     this.cache = new CatalogCache(opts.db, opts.store?.description ?? "none");
@@ -129,15 +130,30 @@ export class CatalogService {
   }
 
   /**
+   * Calls `listener` after every refresh, failed or not (alerts re-evaluate); refresh() resolves once
+   * the listeners have (so "refresh now" answers with the alerts up to date). Returns how to unsubscribe.
+   */
+  onRefreshed(listener: (outcome: RefreshOutcome) => void | Promise<unknown>): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
    * Lists the store and applies the differences to the cache. Concurrent calls share one listing.
    * Resolves with what changed; on failure records the error (the cached listing stays) and
    * resolves with ok: false.
    */
   refresh(): Promise<RefreshOutcome> {
-    this.inflight ??= this.doRefresh().finally(() => {
-      this.inflight = null;
-      this.listing = null;
-    });
+    this.inflight ??= this.doRefresh()
+      .finally(() => {
+        this.inflight = null;
+        this.listing = null;
+      })
+      .then(async (outcome) => {
+        const results = await Promise.allSettled([...this.listeners].map(async (l) => l(outcome)));
+        for (const r of results) if (r.status === "rejected") this.opts.log.warn({ err: r.reason }, "a refresh listener failed");
+        return outcome;
+      });
     return this.inflight;
   }
 

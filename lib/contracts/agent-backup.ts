@@ -118,3 +118,16 @@ export const LiveStats = z.object({
   stats: KineStats,
 });
 export type LiveStats = z.infer<typeof LiveStats>;
+
+/**
+ * GET /backups/last: the agent's record of its last successful and last failed backup (any trigger:
+ * the schedule, POST /backups, the `backup` command), kept on disk so it survives restarts. The
+ * dashboard's LifeboatBackupJobFailed alert and the agent's /metrics read it.
+ */
+export const BackupOutcome = z.object({
+  lastSuccess: z
+    .object({ at: z.string(), jobId: z.string(), setId: z.string(), durationSeconds: z.number().nonnegative(), bytes: z.number().int().nonnegative() })
+    .nullable(),
+  lastFailure: z.object({ at: z.string(), jobId: z.string(), durationSeconds: z.number().nonnegative(), error: z.string() }).nullable(),
+});
+export type BackupOutcome = z.infer<typeof BackupOutcome>;

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { openDatabase, audit, readAudit, migrate } from "./database";
@@ -8,6 +8,15 @@ import { wizardRuns } from "./wizard-runs";
 const tmp = () => mkdtempSync(path.join(tmpdir(), "lifeboat-db-"));
 
 describe("dashboard database", () => {
+  it("is readable by its owner only: it holds notification secrets", () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), "lifeboat-db-mode-")), "data");
+    const db = openDatabase(dir);
+    db.prepare("INSERT INTO kv (key, value) VALUES ('k', 'v')").run();
+    for (const f of ["lifeboat.db", "lifeboat.db-wal", "lifeboat.db-shm"]) expect(statSync(path.join(dir, f)).mode & 0o777, f).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    db.close();
+  });
+
   it("applies migrations once and survives reopening", () => {
     const dir = tmp();
     const db = openDatabase(dir);

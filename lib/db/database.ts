@@ -1,6 +1,6 @@
 import "server-only";
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { migrations as allMigrations, type Migration } from "./migrations";
 
@@ -11,9 +11,12 @@ export type Db = Database.Database;
  * migrations in one transaction each. Throws when the file is not a database or a migration fails.
  */
 export function openDatabase(dataDir: string, migrations: Migration[] = allMigrations): Db {
-  mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, "lifeboat.db"));
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(dataDir, "lifeboat.db");
+  const db = new Database(file);
   db.pragma("journal_mode = WAL");
+  // It holds secrets (notification channels' URLs and passwords, a new machine's agent token): owner only.
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
   db.pragma("foreign_keys = ON");
@@ -67,4 +70,21 @@ export function readAudit(db: Db, opts: { limit?: number; actionPrefix?: string 
     )
     .all(opts.actionPrefix ?? null, opts.actionPrefix ?? null, opts.limit ?? 200) as (Omit<AuditEntry, "detail"> & { detail: string | null })[];
   return rows.map((r) => ({ ...r, detail: r.detail ? JSON.parse(r.detail) : null }));
+}
+
+/** A value of the `kv` table, or null. */
+export function kvGet(db: Db, key: string): string | null {
+  return (db.prepare("SELECT value FROM kv WHERE key = ?").pluck().get(key) as string | undefined) ?? null;
+}
+
+/** Sets a `kv` value; `onlyIfAbsent` keeps an existing one (a first-seen time). */
+export function kvSet(db: Db, key: string, value: string, opts: { onlyIfAbsent?: boolean } = {}): void {
+  db.prepare(`INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO ${opts.onlyIfAbsent ? "NOTHING" : "UPDATE SET value = excluded.value"}`).run(
+    key,
+    value,
+  );
+}
+
+export function kvDelete(db: Db, key: string): void {
+  db.prepare("DELETE FROM kv WHERE key = ?").run(key);
 }

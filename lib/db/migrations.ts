@@ -2,7 +2,9 @@ import "server-only";
 /**
  * Schema migrations of the dashboard's own SQLite database, applied in id order, each once.
  * Never edit an applied migration: add a new one. Id ranges keep features apart:
- *   1–9 foundation, 10–19 catalog, 20–29 restore wizard & drills, 30–39 nodes & worker migration.
+ *   1–9 foundation, 10–19 catalog, 20–29 restore wizard & drills, 30–39 nodes & worker migration,
+ *   40–49 accounts & auth, 50–59 alerts & notifications, 60–69 set statistics & explanations,
+ *   70–79 continuous protection, 80–89 demo cluster.
  */
 export interface Migration {
   id: number;
@@ -113,6 +115,79 @@ export const migrations: Migration[] = [
         updated_at TEXT NOT NULL
       );
       CREATE INDEX drain_jobs_node ON drain_jobs(node, started_at);
+    `,
+  },
+  {
+    id: 50,
+    name: "alerts: one row per episode of an alert (firing until resolved_at), at most one open episode per key",
+    sql: `
+      CREATE TABLE alert_episodes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        set_id TEXT,
+        node TEXT,
+        path TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        resolved_at TEXT,
+        reminded_at TEXT
+      );
+      CREATE UNIQUE INDEX alert_episodes_open ON alert_episodes(key) WHERE resolved_at IS NULL;
+      CREATE INDEX alert_episodes_started ON alert_episodes(started_at);
+    `,
+  },
+  {
+    id: 51,
+    name: "notifications: channels (secrets kept only here), the outbox of pending deliveries, the delivery log, what each channel was sent",
+    sql: `
+      CREATE TABLE notification_channels (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        label TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        min_severity TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE notification_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        episode_id INTEGER,
+        alert_key TEXT,
+        message TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX notification_outbox_due ON notification_outbox(next_at);
+      CREATE TABLE notification_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        channel_label TEXT NOT NULL,
+        channel_type TEXT NOT NULL,
+        event TEXT NOT NULL,
+        alert_key TEXT,
+        episode_id INTEGER,
+        outcome TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status INTEGER,
+        detail TEXT
+      );
+      CREATE INDEX notification_deliveries_episode ON notification_deliveries(episode_id);
+      CREATE INDEX notification_deliveries_channel ON notification_deliveries(channel_id, id);
+      CREATE TABLE notification_sent (
+        episode_id INTEGER NOT NULL,
+        channel_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (episode_id, channel_id, event)
+      ) WITHOUT ROWID;
     `,
   },
 ];

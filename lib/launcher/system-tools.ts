@@ -9,6 +9,7 @@ export const REQUIRED_TOOLS = [
   { command: "zstd", pkg: "zstd", why: "proving archives open with plain zstd" },
   { command: "tar", pkg: "tar", why: "proving archives unpack with plain tar" },
   { command: "openssl", pkg: "openssl", why: "the test Kubernetes API server's self-signed CA" },
+  { command: "promtool", pkg: "prometheus", why: "checking and unit-testing the shipped Prometheus rules (promtool check/test rules)" },
 ] as const;
 
 export function hasCommand(cmd: string): boolean {

@@ -27,6 +27,8 @@ export interface DrillServiceOptions {
    * nightly backups.
    */
   initialNewest?: number;
+  /** Called when a drill ends with a result (alerts and the dead-man's switch listen). */
+  onFinished?: (setId: string, state: "verified" | "failed") => void;
   /** Drills wait while this returns a reason (the restore wizard is about to use the agent). */
   pausedBecause?: () => string | null;
   /** How often the catalog is looked at for new sets (default 15 s). */
@@ -201,6 +203,16 @@ export class DrillService {
     }
   }
 
+  /** Records a drill's result and tells `onFinished`. */
+  private finish(setId: string, state: "verified" | "failed", reason: string, detail: DrillDetail | null, now: Date): void {
+    this.store.finish(setId, state, reason, detail, now);
+    try {
+      this.opts.onFinished?.(setId, state);
+    } catch (err) {
+      this.opts.log.warn({ err, setId }, "a drill listener failed");
+    }
+  }
+
   private backoff(note: string): false {
     this.lastNote = note;
     this.retryAt = this.now().getTime() + (this.opts.retryDelayMs ?? 15_000);
@@ -224,7 +236,7 @@ export class DrillService {
       }
       // The agent refused this set (e.g. it is not in its store): that is the drill's result.
       const message = err instanceof Error ? err.message : String(err);
-      this.store.finish(d.setId, "failed", message, null, this.now());
+      this.finish(d.setId, "failed", message, null, this.now());
       log.warn({ err: message }, "restore drill refused");
       return true;
     }
@@ -252,14 +264,14 @@ export class DrillService {
       }
       if (rec.status !== "running") {
         const detail = drillDetail(rec);
-        if (rec.status === "succeeded") this.store.finish(setId, "verified", passedReason(detail), detail, this.now());
-        else this.store.finish(setId, "failed", rec.error ?? `The drill ended ${rec.status}.`, detail, this.now());
+        if (rec.status === "succeeded") this.finish(setId, "verified", passedReason(detail), detail, this.now());
+        else this.finish(setId, "failed", rec.error ?? `The drill ended ${rec.status}.`, detail, this.now());
         this.lastNote = null;
         this.opts.log.info({ setId, restoreId, status: rec.status }, "restore drill finished");
         return true;
       }
       if (startedAt && this.now().getTime() - Date.parse(startedAt) > timeout) {
-        this.store.finish(
+        this.finish(
           setId,
           "failed",
           `The restore drill did not finish within ${Math.round(timeout / 60_000)} minutes (agent restore ${restoreId}).`,

@@ -1,8 +1,9 @@
 import "server-only";
-import { agentClientFromEnv, type AgentClient } from "../agent/agent-client";
+import { configuredAgentOrNull } from "../agent/configured";
 import { hasErrorCode } from "../contracts/errors";
 import { isKubeError } from "../kube/errors";
 import { catalogService } from "../catalog";
+import { alertsAfterDrill } from "../alerts";
 import { nodeContext } from "../kube/context";
 import { listNodeSummaries } from "../kube/node-service";
 import { logger } from "../log";
@@ -21,15 +22,6 @@ export { DrillStore } from "./drill-store";
  * background work that keeps going without a browser (drills, and following a wizard's restore
  * after a dashboard restart). Everything starts on first use: the first page or API call.
  */
-
-function configuredAgent(): AgentClient | null {
-  try {
-    return agentClientFromEnv(serverContext().env);
-  } catch (err) {
-    if (hasErrorCode(err, "config")) return null;
-    throw err;
-  }
-}
 
 const kubeNodes: NodesPort = {
   configured() {
@@ -60,7 +52,7 @@ export function restoreContext(): RestoreContext {
     const catalog = catalogService();
     return {
       db,
-      targets: makeAgentTargets(db, configuredAgent),
+      targets: makeAgentTargets(db, configuredAgentOrNull),
       catalog: {
         sets: () => catalog.page({ limit: null }).sets,
         findSet: (id) => catalog.findSet(id)?.set ?? null,
@@ -80,9 +72,10 @@ export function drillService(): DrillService {
     const svc = new DrillService({
       store: drillStore(),
       sets: () => catalog.view().sets,
-      agent: configuredAgent,
+      agent: configuredAgentOrNull,
       log: logger("drills"),
       pausedBecause: () => drillPauseReason(serverContext()),
+      onFinished: alertsAfterDrill,
     });
     svc.start();
     startWizardWatcher();

@@ -4,6 +4,7 @@ import { requireAgent } from "@/lib/agent/configured";
 import { singleton } from "@/lib/server/context";
 import { catalogService } from "@/lib/catalog";
 import { logger } from "@/lib/log";
+import { alertsAfterAgentJob } from "@/lib/alerts";
 
 export const dynamic = "force-dynamic";
 
@@ -14,7 +15,7 @@ const refreshed = singleton("agent.refreshedBackupJobs", () => new Set<string>()
 /**
  * GET /api/agent/jobs/:id — the agent's job (steps, bytes done/total, error). When a backup job has
  * just succeeded, the catalog is refreshed before answering, so the new set is in the history as soon
- * as the page sees "succeeded".
+ * as the page sees "succeeded". A finished backup job also has the alerts look again (LifeboatBackupJobFailed).
  */
 export const GET = apiRoute<Params<{ id: string }>>({ access: "viewer" }, async (_req, { params }) => {
   const { id } = await params;
@@ -29,5 +30,6 @@ export const GET = apiRoute<Params<{ id: string }>>({ access: "viewer" }, async 
       });
     if (outcome && !outcome.ok) log.warn({ jobId: job.id }, "catalog refresh after backup did not succeed; the banner shows why");
   }
+  alertsAfterAgentJob(job);
   return NextResponse.json(job);
 });

@@ -1,0 +1,73 @@
+import type { AlertName } from "../../contracts/alerts";
+
+/** What each built-in alert means and what to do, in words: the Alerts pages and docs/alerts.md say the same. */
+export const ALERT_DESCRIPTIONS: Record<AlertName, { title: string; means: string; todo: string }> = {
+  LifeboatBackupGrowth: {
+    title: "Backups grew",
+    means:
+      "The newest backup of a kind is at least LIFEBOAT_GROWTH_WARNING (warning) or LIFEBOAT_GROWTH_CRITICAL (critical) times the median of the previous 7. In the incident, backups grew 54 → 80 → 228 MB while kine's compaction was stuck and the database rotted.",
+    todo: "Open the set's page: its flags, statistics and drill say what grew. Check the live database's compaction lag (Restore → Where) and k3s's log for \"Compact failed\".",
+  },
+  LifeboatBackupShrink: {
+    title: "A backup shrank",
+    means:
+      "The newest backup of a kind is empty or at most LIFEBOAT_SHRINK_CRITICAL times the median of the previous 7: a truncated or partial backup looks like this.",
+    todo: "Open the set's page and its restore drill; check the backup job's log. Do not rely on this set until a drill verified it.",
+  },
+  LifeboatBackupGap: {
+    title: "A backup was missed",
+    means: "The newest backup arrived more than LIFEBOAT_GAP_WARNING times the usual interval after the one before it.",
+    todo: "Check why the backup job did not run that night (CronJob history, the agent's schedule, the node's uptime).",
+  },
+  LifeboatBackupStale: {
+    title: "Backups stopped",
+    means: "The newest backup is older than LIFEBOAT_STALE_CRITICAL times the usual interval: no backup is arriving.",
+    todo: "Check the backup job (the agent's schedule, or the CronJob) and the store's credentials; run a backup now.",
+  },
+  LifeboatRestoreDrillFailed: {
+    title: "A restore drill failed",
+    means: "The newest backup whose restore drill finished could not be downloaded, decrypted, unpacked or verified: it may not restore.",
+    todo: "Open the set's page for the drill's reason; fix the cause (passphrase, damaged archive) and run Verify now.",
+  },
+  LifeboatBackupJobFailed: {
+    title: "A backup job failed",
+    means: "The agent's last backup failed and none succeeded since. Nothing from that run counts as a backup.",
+    todo: "Read the failure below, fix it (passphrase, store, disk space) and back up now.",
+  },
+  LifeboatAgentUnreachable: {
+    title: "The agent does not answer",
+    means: "The dashboard could not reach the agent (or the agent refused its token) for longer than LIFEBOAT_AGENT_DOWN_MINUTES.",
+    todo: "Check that `lifeboat-agent serve` runs on the server (systemctl status lifeboat-agent), its port and the token.",
+  },
+  LifeboatDatabaseCheckFailed: {
+    title: "The live database is damaged",
+    means: "The live kine database fails PRAGMA quick_check or integrity_check, or SQLite cannot open it.",
+    todo: "Run `lifeboat-agent recover` on the server (it works on a copy), then restore the best result or the newest good backup.",
+  },
+  LifeboatOwnerModeDrift: {
+    title: "Owner or mode drifted",
+    means: "k3s's database files are not owned by LIFEBOAT_OWNER or have other modes (in the incident they were pi:pi).",
+    todo: "Run the fix command shown (chown / chmod) as root.",
+  },
+  LifeboatCompactionLag: {
+    title: "Compaction is stuck",
+    means:
+      "kine's compaction lag is above LIFEBOAT_COMPACTION_LAG_WARNING revisions, or rose over the last three backups' manifests: the database keeps growing.",
+    todo: 'Check k3s\'s log for "Compact failed" (slow storage makes compaction time out); restarting k3s retries it.',
+  },
+  LifeboatWalTooLarge: {
+    title: "The WAL is too large",
+    means: "The live database's write-ahead log is larger than LIFEBOAT_WAL_WARNING_MB: checkpoints are not completing.",
+    todo: "A long-running reader blocks checkpoints; restarting k3s checkpoints the WAL.",
+  },
+  LifeboatRestoreSpaceLow: {
+    title: "No room to stage a restore",
+    means: "The free space where restores stage (LIFEBOAT_STATE_DIR) is below what restoring the live database needs.",
+    todo: "Free disk space, or point LIFEBOAT_STATE_DIR at a disk with room on the server dir's filesystem.",
+  },
+  LifeboatCatalogUnavailable: {
+    title: "The store cannot be listed",
+    means: "The catalog cannot list the backup store: it does not answer, refuses the credentials, or the bucket is missing.",
+    todo: "Check AWS_S3_ENDPOINT, AWS_S3_BUCKET and the credentials; the Backups page's banner has the store's words.",
+  },
+};
