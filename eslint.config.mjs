@@ -18,6 +18,7 @@ const SERVER_MODULES = [
   "lib/agent/**",
   "lib/wizard/**",
   "lib/restore/**",
+  "lib/auth/**",
 ];
 /** Browser-safe or launcher-imported modules inside those folders. */
 const NOT_SERVER_ONLY = [
@@ -26,6 +27,9 @@ const NOT_SERVER_ONLY = [
   "lib/catalog/config.ts",
   "lib/kube/{choices,format,quantity,selectors,views}.ts",
   "lib/restore/{contracts,proposal,set-stats}.ts",
+  // Parsed with the environment by the launcher; the HTTP front runs outside Next.js's bundles.
+  "lib/auth/config.ts",
+  "lib/http/{dashboard-server,peer}.ts",
 ];
 
 export default tseslint.config(

@@ -2,7 +2,9 @@ import "server-only";
 /**
  * Schema migrations of the dashboard's own SQLite database, applied in id order, each once.
  * Never edit an applied migration: add a new one. Id ranges keep features apart:
- *   1–9 foundation, 10–19 catalog, 20–29 restore wizard & drills, 30–39 nodes & worker migration.
+ *   1–9 foundation, 10–19 catalog, 20–29 restore wizard & drills, 30–39 nodes & worker migration,
+ *   40–49 accounts & auth, 50–59 alerts & notifications, 60–69 set statistics & explanations,
+ *   70–79 continuous protection, 80–89 demo cluster.
  */
 export interface Migration {
   id: number;
@@ -114,5 +116,45 @@ export const migrations: Migration[] = [
       );
       CREATE INDEX drain_jobs_node ON drain_jobs(node, started_at);
     `,
+  },
+  {
+    id: 40,
+    name: "accounts: users (scrypt hashes), sessions and API tokens (sha256 of the secret only), who acted in the audit log",
+    sql: `
+      CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        password_changed_at TEXT NOT NULL
+      );
+      CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        client_address TEXT
+      ) WITHOUT ROWID;
+      CREATE INDEX sessions_user ON sessions(user_id);
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        last_used_at TEXT
+      );
+      ALTER TABLE audit_log ADD COLUMN actor TEXT;
+      ALTER TABLE audit_log ADD COLUMN actor_role TEXT;
+      ALTER TABLE audit_log ADD COLUMN client_address TEXT;
+    `,
+  },
+  {
+    id: 41,
+    name: "restore wizard: a new machine's agent certificate fingerprint (pinned like LIFEBOAT_AGENT_FINGERPRINT)",
+    sql: `ALTER TABLE restore_agent_targets ADD COLUMN fingerprint TEXT;`,
   },
 ];
