@@ -31,6 +31,7 @@ export const restoresModule: AgentModule = {
       body: StartRestoreRequest,
       response: RestoreStarted,
       handler: async ({ body }) => {
+        if (body.source.kind === "file") await (await import("../restore/sources")).checkFileSourceOverHttp(deps.config, body.source.path);
         const { startRestore } = await runner();
         const { restoreId, jobId } = await startRestore(deps, body);
         return reply(202, { restoreId, jobId });

@@ -62,7 +62,7 @@ describe("sessions", () => {
 
 describe("failed sign-in limiter", () => {
   it("refuses past the limit until the oldest failure leaves the window", () => {
-    const l = new FailureLimiter({ max: 3, windowMs: 1000 });
+    const l = new FailureLimiter(openDatabase(tmp("lifeboat-limit-")), "user", { max: 3, windowMs: 1000 });
     for (const t of [0, 100, 200]) {
       expect(l.retryAfterMs("k", t)).toBe(0);
       l.fail("k", t);

@@ -26,7 +26,7 @@ export function authService(): AuthService {
       db,
       cfg: env.auth,
       dataDir: env.dataDir,
-      limits: { user: new FailureLimiter(LOGIN_LIMITS.user), address: new FailureLimiter(LOGIN_LIMITS.address) },
+      limits: { user: new FailureLimiter(db, "user", LOGIN_LIMITS.user), address: new FailureLimiter(db, "address", LOGIN_LIMITS.address) },
     };
   });
 }

@@ -1,10 +1,11 @@
 import "server-only";
+import type { Db } from "../db/database";
 
 /**
  * Failed sign-ins counted per client address and per user name (whether or not the user exists,
  * so the answer does not tell). Past the limit, sign-in is refused before the password is even
- * checked, until the oldest failure leaves the window. In memory: a restart forgives, which the
- * person who can restart the dashboard may do anyway.
+ * checked, until the oldest failure leaves the window. Kept in lifeboat.db (migration 42), so a
+ * restart does not forgive them and `npm run users -- reset-password` can.
  */
 
 export interface LimitRule {
@@ -20,30 +21,33 @@ export const LOGIN_LIMITS = {
 } satisfies Record<string, LimitRule>;
 
 export class FailureLimiter {
-  private readonly failures = new Map<string, number[]>();
+  constructor(
+    private readonly db: Db,
+    /** Keeps the two limiters' keys apart in the one table ("user", "address"). */
+    private readonly scope: string,
+    private readonly rule: LimitRule,
+  ) {}
 
-  constructor(private readonly rule: LimitRule) {}
-
-  private recent(key: string, now: number): number[] {
-    const list = (this.failures.get(key) ?? []).filter((t) => t > now - this.rule.windowMs);
-    if (list.length) this.failures.set(key, list);
-    else this.failures.delete(key);
-    return list;
+  private key(k: string): string {
+    return `${this.scope}:${k}`;
   }
 
   /** Milliseconds until `key` may try again, or 0 when it may now. */
   retryAfterMs(key: string, now = Date.now()): number {
-    const list = this.recent(key, now);
-    return list.length >= this.rule.max ? list[list.length - this.rule.max] + this.rule.windowMs - now : 0;
+    const times = this.db
+      .prepare("SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?")
+      .pluck()
+      .all(this.key(key), now - this.rule.windowMs, this.rule.max) as number[];
+    return times.length >= this.rule.max ? times[this.rule.max - 1] + this.rule.windowMs - now : 0;
   }
 
   fail(key: string, now = Date.now()): void {
-    this.failures.set(key, [...this.recent(key, now), now]);
-    // Bound the memory a flood of distinct names could take.
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
+    this.db.prepare("INSERT INTO login_failures (key, at) VALUES (?, ?)").run(this.key(key), now);
+    // Old failures go as new ones come: the table holds one window's worth at most.
+    this.db.prepare("DELETE FROM login_failures WHERE key LIKE ? AND at <= ?").run(`${this.scope}:%`, now - this.rule.windowMs);
   }
 
   clear(key: string): void {
-    this.failures.delete(key);
+    this.db.prepare("DELETE FROM login_failures WHERE key = ?").run(this.key(key));
   }
 }

@@ -157,4 +157,12 @@ export const migrations: Migration[] = [
     name: "restore wizard: a new machine's agent certificate fingerprint (pinned like LIFEBOAT_AGENT_FINGERPRINT)",
     sql: `ALTER TABLE restore_agent_targets ADD COLUMN fingerprint TEXT;`,
   },
+  {
+    id: 42,
+    name: "accounts: failed sign-ins per user name and per address (the sign-in limits survive a restart)",
+    sql: `
+      CREATE TABLE login_failures (key TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE INDEX login_failures_key ON login_failures(key, at);
+    `,
+  },
 ];
