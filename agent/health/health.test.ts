@@ -97,7 +97,7 @@ describe("GET /health on a live database", () => {
   });
 
   it("over HTTP, ?integrity=full runs integrity_check and later calls report the last one", async () => {
-    const deps = depsFor(server, { LIFEBOAT_AGENT_TOKEN: "t0k" });
+    const deps = depsFor(server, { LIFEBOAT_AGENT_TOKEN: "health-test-agent-token-0123456789" });
     const app = buildAgentApp(deps);
     const { url } = await app.listen(0, "127.0.0.1");
     try {

@@ -22,7 +22,7 @@ import { agentEnvFor, hasMarker, integrity, makeTestServer, runK3s, waitFor, typ
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
 const PASS = "crash test passphrase";
-const AGENT_TOKEN = "crash-agent-token";
+const AGENT_TOKEN = "crash-test-agent-token-0123456789";
 
 let work: string;
 let passFile: string;

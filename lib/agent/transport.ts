@@ -140,10 +140,10 @@ export function agentRequest(
     const base = { host, port, path: url.pathname + url.search, method: init.method, headers: init.headers, signal: init.signal };
     let req: http.ClientRequest;
     if (url.protocol === "http:") req = http.request({ ...base, agent: false });
+    // No `agent` with createConnection: given `agent: false`, Node makes a fresh Agent and ignores createConnection.
     else if (opts.fingerprint)
       req = http.request({
         ...base,
-        agent: false,
         createConnection: pinnedConnection(host, port, opts.fingerprint, opts.pinSource ?? "the pinned fingerprint") as never,
       });
     else req = https.request({ ...base, agent: false, ca: opts.ca, servername: isIP(host) ? undefined : host });
