@@ -5,11 +5,10 @@ import { MIN_PASSWORD_LENGTH } from "../contracts/auth";
 import type { Db } from "../db/database";
 import { ConfigError } from "../env";
 import type { Logger } from "pino";
+import { INITIAL_PASSWORD_FILE } from "./config";
 import { generatePassword, hashPasswordSync } from "./passwords";
 import { countUsers, insertUser } from "./users";
 
-/** Where the generated first password is written (0600), for `npm start` to print once. */
-export const INITIAL_PASSWORD_FILE = "initial-admin-password";
 
 /**
  * First run (no users yet): creates `admin` with the password in LIFEBOAT_ADMIN_PASSWORD_FILE, or a

@@ -10,6 +10,9 @@ import { MIN_TOKEN_LENGTH, Role, ROLES, type Role as RoleT } from "../contracts/
  * lib/env.ts turns them into ConfigError.
  */
 
+/** Where a first run writes the generated password of `admin` (0600, in the data dir), for `npm start` to print once. */
+export const INITIAL_PASSWORD_FILE = "initial-admin-password";
+
 export interface ProxyAuthConfig {
   /** Header carrying the signed-in user's name (lower-cased: Node's header names). */
   userHeader: string;
