@@ -4,8 +4,6 @@ import type { Readable } from "node:stream";
 import { parseObjectName, parseSetId, type ObjectKind } from "../../lib/contracts/backup-names";
 import type { RestoreSource } from "../../lib/contracts/agent-restore";
 import { NotFoundError } from "../../lib/storage/errors";
-import { DomainError } from "../../lib/contracts/errors";
-import type { AgentConfig } from "../config";
 import { listStoreSets } from "../backup/sets";
 import type { AgentDeps } from "../module";
 import { recoveryBestPath } from "../recovery/store";
@@ -22,35 +20,6 @@ export class SourceError extends Error {
     super(message);
     this.name = "SourceError";
   }
-}
-
-const under = (dir: string, file: string) => file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
-
-/**
- * A `file` source asked for over HTTP: allowed only inside LIFEBOAT_RESTORE_FILE_DIRS (the agent runs
- * as root; a caller with the token must not read any host path through it, nor learn which exist).
- * Checked before anything about the path is looked at; then symlinks are resolved and checked again,
- * and a directory or file others may write is refused (anyone on the host could plant a database
- * there). Throws DomainError `forbidden`. The CLI, run by root on the host, is not limited.
- */
-export async function checkFileSourceOverHttp(cfg: Pick<AgentConfig, "restoreFileDirs">, requested: string): Promise<void> {
-  const refuse = (why: string) => new DomainError("forbidden", `${why} Restore it with \`lifeboat-agent restore <file>\` as root on the agent's host instead.`);
-  if (cfg.restoreFileDirs.length === 0)
-    throw refuse(
-      "Over HTTP the agent restores from backup sets, objects in its store and recoveries only; files on its host only from directories named in LIFEBOAT_RESTORE_FILE_DIRS, and none is.",
-    );
-  const file = path.resolve(requested);
-  if (!cfg.restoreFileDirs.some((d) => under(d, file))) throw refuse(`That path is outside LIFEBOAT_RESTORE_FILE_DIRS (${cfg.restoreFileDirs.join(":")}).`);
-  const real = await fsp.realpath(file).catch(() => null);
-  if (!real) throw new DomainError("not_found", `${file} is not a file on this host.`);
-  const dirs = await Promise.all(cfg.restoreFileDirs.map((d) => fsp.realpath(d).catch(() => null)));
-  const home = dirs.find((d) => d && under(d, real));
-  if (!home) throw refuse(`That path leads outside LIFEBOAT_RESTORE_FILE_DIRS (through a symbolic link).`);
-  for (let dir = path.dirname(real); under(home, dir); dir = path.dirname(dir)) {
-    if ((await fsp.stat(dir)).mode & 0o002) throw refuse(`${dir} is writable by every user of the host, so a file in it proves nothing.`);
-    if (dir === home) break;
-  }
-  if ((await fsp.stat(real)).mode & 0o022) throw refuse(`${real} is writable by users other than its owner.`);
 }
 
 /** One thing to read: an object in the store, or a file on this host. */

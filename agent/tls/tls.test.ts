@@ -126,7 +126,7 @@ describe("the dashboard's client", () => {
   });
 });
 
-describe("file restore sources over HTTP", () => {
+describe("host files named over HTTP (restore sources, recovery paths)", () => {
   const start = (p: string) =>
     client({ tls: { fingerprint } })
       .startRestore({ source: { kind: "file", path: p }, dryRun: true })
@@ -151,6 +151,13 @@ describe("file restore sources over HTTP", () => {
     const err = await start(path.join(work, "open", "state.db"));
     expect(err).toMatchObject({ code: "forbidden" });
     expect((err as Error).message).toMatch(/writable by every user/);
+  });
+
+  it("and a recovery's path, the same way", async () => {
+    const err = await client({ tls: { fingerprint } })
+      .startRecovery({ path: "/etc/shadow" })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "forbidden", status: 403 });
   });
 
   it("pass the check inside an allowed directory (a missing file is then just missing)", async () => {

@@ -9,7 +9,6 @@ import { INITIAL_PASSWORD_FILE } from "./config";
 import { generatePassword, hashPasswordSync } from "./passwords";
 import { countUsers, insertUser } from "./users";
 
-
 /**
  * First run (no users yet): creates `admin` with the password in LIFEBOAT_ADMIN_PASSWORD_FILE, or a
  * generated one written to `<data dir>/initial-admin-password` (0600). Never logs the password.
