@@ -333,3 +333,44 @@ test.describe("sessions that end", () => {
     await expect(page).toHaveURL(/\/login\?next=%2Fbackups$/);
   });
 });
+
+test.describe("single sign-on behind a reverse proxy (LIFEBOAT_AUTH=proxy)", () => {
+  let trusted: RunningDashboard;
+  let elsewhere: RunningDashboard;
+  const sso = { "Remote-User": "alice", "Remote-Groups": "users,lifeboat-ops" };
+  const proxyEnv = (proxies: string) => ({ LIFEBOAT_AUTH: "proxy", LIFEBOAT_TRUSTED_PROXIES: proxies, LIFEBOAT_PROXY_ROLES: "lifeboat-ops=operator, lifeboat-admins=admin" });
+  test.beforeAll(async () => {
+    // This browser reaches the dashboard from 127.0.0.1: a trusted proxy for one, a stranger for the other.
+    trusted = await startDashboard({ env: proxyEnv("127.0.0.1") });
+    elsewhere = await startDashboard({ env: proxyEnv("10.9.9.9") });
+  });
+  test.afterAll(async () => {
+    await trusted?.stop();
+    await elsewhere?.stop();
+  });
+
+  test("a user header from a trusted proxy signs the user in with the role their groups map to", async ({ browser }, testInfo) => {
+    const context = await browser.newContext({ extraHTTPHeaders: sso });
+    const page = await context.newPage();
+    await page.goto(trusted.url + "/backups");
+    await expect(page.getByTestId("signed-in-as")).toHaveText("alice");
+    await expect(page.getByRole("button", { name: /Refresh/ })).toBeVisible();
+    await page.getByRole("button", { name: /Refresh/ }).click();
+    await keepScreenshot(page, testInfo, "auth-proxy-signed-in");
+    expect(await (await page.request.get(trusted.url + "/api/auth/me")).json()).toMatchObject({ name: "alice", role: "operator", kind: "proxy" });
+    await page.goto(trusted.url + "/restore");
+    await expect(page.getByRole("heading", { name: "No access" })).toBeVisible();
+    await context.close();
+    const audit = await (await fetch(`${trusted.url}/api/audit?prefix=catalog.`, { headers: { authorization: `Bearer ${trusted.tokens.admin}` } })).json();
+    expect(audit.entries[0]).toMatchObject({ action: "catalog.refresh", actor: "alice", actorRole: "operator", clientAddress: "127.0.0.1" });
+  });
+
+  test("the same headers from any other address are ignored, however the client dresses them up", async ({ browser }) => {
+    const context = await browser.newContext({ extraHTTPHeaders: { ...sso, "X-Forwarded-For": "10.9.9.9", "X-Lifeboat-Peer": "10.9.9.9" } });
+    const page = await context.newPage();
+    await page.goto(elsewhere.url + "/backups");
+    await expect(page).toHaveURL(/\/login\?next=%2Fbackups$/);
+    expect((await page.request.get(elsewhere.url + "/api/auth/me")).status()).toBe(401);
+    await context.close();
+  });
+});
