@@ -4,6 +4,7 @@ import { DomainError } from "../contracts/errors";
 import type { Role, TokenView } from "../contracts/auth";
 import type { Db } from "../db/database";
 import { secretHash, type FileToken } from "./config";
+import { prepared } from "./statements";
 
 /**
  * API tokens for scripts and Prometheus (`Authorization: Bearer <token>`): made by an admin in the
@@ -76,7 +77,7 @@ export function revokeToken(db: Db, id: string): string {
 export function lookupToken(db: Db, fileTokens: FileToken[], token: string, now = new Date()): TokenPrincipal | null {
   if (!token || token.length > 512) return null;
   const hash = secretHash(token);
-  const row = db.prepare("SELECT id, name, role, last_used_at AS lastUsedAt FROM api_tokens WHERE token_hash = ?").get(hash) as
+  const row = prepared(db, "SELECT id, name, role, last_used_at AS lastUsedAt FROM api_tokens WHERE token_hash = ?").get(hash) as
     { id: string; name: string; role: Role; lastUsedAt: string | null } | undefined;
   if (row) {
     if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) >= 60_000)

@@ -2,6 +2,7 @@ import "server-only";
 import { randomBytes } from "node:crypto";
 import type { Db } from "../db/database";
 import { secretHash } from "./config";
+import { prepared } from "./statements";
 import type { Role } from "../contracts/auth";
 
 /**
@@ -48,18 +49,17 @@ export function createSession(db: Db, userId: number, times: SessionTimes, addre
 export function lookupSession(db: Db, id: string, times: SessionTimes, now = Date.now()): SessionUser | null {
   if (!id || id.length > 100) return null;
   const idHash = secretHash(id);
-  const row = db
-    .prepare(
-      `SELECT s.id_hash AS idHash, s.user_id AS userId, s.last_seen_at AS lastSeen, s.expires_at AS expiresAt, u.name, u.role
-       FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?`,
-    )
-    .get(idHash) as (SessionUser & { lastSeen: number }) | undefined;
+  const row = prepared(
+    db,
+    `SELECT s.id_hash AS idHash, s.user_id AS userId, s.last_seen_at AS lastSeen, s.expires_at AS expiresAt, u.name, u.role
+     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?`,
+  ).get(idHash) as (SessionUser & { lastSeen: number }) | undefined;
   if (!row) return null;
   if (row.expiresAt <= now || row.lastSeen + times.idleMs <= now) {
     db.prepare("DELETE FROM sessions WHERE id_hash = ?").run(idHash);
     return null;
   }
-  if (now - row.lastSeen >= Math.min(60_000, times.idleMs / 10)) db.prepare("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?").run(now, idHash);
+  if (now - row.lastSeen >= Math.min(60_000, times.idleMs / 10)) prepared(db, "UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?").run(now, idHash);
   return { idHash: row.idHash, userId: row.userId, name: row.name, role: row.role, expiresAt: row.expiresAt };
 }
 
