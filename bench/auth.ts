@@ -64,6 +64,10 @@ const us = (v: number) => `${v.toFixed(1).padStart(7)} µs`;
 console.log(`auth benchmark (${N.toLocaleString("en-US")} calls each, median of 5 rounds)`);
 console.log(`  scrypt hash of a password (N=2^15, r=8)        ${median(hashes).toFixed(0).padStart(7)} ms  (once per sign-in)`);
 console.log(`  baseline  handler alone                        ${us(baseline)}`);
-console.log(`  guarded   session cookie                       ${us(withSession)}  ${(withSession / baseline).toFixed(1)}× the baseline, +${(withSession - baseline).toFixed(1)} µs`);
-console.log(`  guarded   API token                            ${us(withToken)}  ${(withToken / baseline).toFixed(1)}× the baseline, +${(withToken - baseline).toFixed(1)} µs`);
+console.log(
+  `  guarded   session cookie                       ${us(withSession)}  ${(withSession / baseline).toFixed(1)}× the baseline, +${(withSession - baseline).toFixed(1)} µs`,
+);
+console.log(
+  `  guarded   API token                            ${us(withToken)}  ${(withToken / baseline).toFixed(1)}× the baseline, +${(withToken - baseline).toFixed(1)} µs`,
+);
 process.exit(0);

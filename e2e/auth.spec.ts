@@ -338,7 +338,11 @@ test.describe("single sign-on behind a reverse proxy (LIFEBOAT_AUTH=proxy)", () 
   let trusted: RunningDashboard;
   let elsewhere: RunningDashboard;
   const sso = { "Remote-User": "alice", "Remote-Groups": "users,lifeboat-ops" };
-  const proxyEnv = (proxies: string) => ({ LIFEBOAT_AUTH: "proxy", LIFEBOAT_TRUSTED_PROXIES: proxies, LIFEBOAT_PROXY_ROLES: "lifeboat-ops=operator, lifeboat-admins=admin" });
+  const proxyEnv = (proxies: string) => ({
+    LIFEBOAT_AUTH: "proxy",
+    LIFEBOAT_TRUSTED_PROXIES: proxies,
+    LIFEBOAT_PROXY_ROLES: "lifeboat-ops=operator, lifeboat-admins=admin",
+  });
   test.beforeAll(async () => {
     // This browser reaches the dashboard from 127.0.0.1: a trusted proxy for one, a stranger for the other.
     trusted = await startDashboard({ env: proxyEnv("127.0.0.1") });
