@@ -102,7 +102,7 @@ describe("GET /health on a live database", () => {
     const { url } = await app.listen(0, "127.0.0.1");
     try {
       const get = async (q = "") => {
-        const res = await fetch(`${url}/health${q}`, { headers: { authorization: "Bearer t0k" } });
+        const res = await fetch(`${url}/health${q}`, { headers: { authorization: "Bearer health-test-agent-token-0123456789" } });
         expect(res.status).toBe(200);
         return HealthReport.parse(await res.json());
       };

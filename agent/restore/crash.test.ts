@@ -82,6 +82,8 @@ async function serve(server: TestServer, extra: Record<string, string> = {}): Pr
     LIFEBOAT_AGENT_HOST: "127.0.0.1",
     LIFEBOAT_AGENT_PORT: "0",
     LIFEBOAT_OWNER: "1000:1000",
+    // Plain HTTP on loopback: these tests are about crashes, not the transport (agent/tls/tls.test.ts is).
+    LIFEBOAT_AGENT_INSECURE_HTTP: "true",
     ...extra,
   };
   const running = startProcess(process.execPath, [BIN, "serve"], { env: env as unknown as NodeJS.ProcessEnv, group: false });
