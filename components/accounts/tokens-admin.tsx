@@ -7,10 +7,9 @@ import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { PageHeader } from "@/components/ui/page-header";
 import { formatTime } from "@/components/ui/format";
-import { ROLES, type Role, type TokenView } from "@/lib/contracts/auth";
+import type { Role, TokenView } from "@/lib/contracts/auth";
+import { AccountsTable, field, RoleSelect } from "./parts";
 import { accountActions, accountKeys, tokensQuery } from "./queries";
-
-const field = "rounded-md border border-slate-300 px-2 py-1.5 text-sm";
 
 /** Admins' page: API tokens for scripts and Prometheus — made here (shown once), revoked here; those of LIFEBOAT_API_TOKENS_FILE listed. */
 export function TokensAdmin() {
@@ -69,38 +68,27 @@ export function TokensAdmin() {
       <Card title="Tokens">
         {q.data && q.data.tokens.length === 0 && <p className="text-sm text-slate-600">No tokens yet.</p>}
         {q.data && q.data.tokens.length > 0 && (
-          <table className="w-full text-left text-sm">
-            <thead className="text-xs uppercase tracking-wide text-slate-500">
-              <tr>
-                <th className="py-2 pr-3 font-medium">Name</th>
-                <th className="py-2 pr-3 font-medium">Role</th>
-                <th className="py-2 pr-3 font-medium">Made</th>
-                <th className="py-2 pr-3 font-medium">Last used</th>
-                <th className="py-2 font-medium" />
+          <AccountsTable columns={["Name", "Role", "Made", "Last used"]}>
+            {q.data.tokens.map((t) => (
+              <tr key={t.id} data-token={t.name} className="border-t border-slate-100">
+                <td className="py-2 pr-3 font-medium text-slate-800">{t.name}</td>
+                <td className="py-2 pr-3">{t.role}</td>
+                <td className="py-2 pr-3 text-slate-600">
+                  {t.source === "file" ? "LIFEBOAT_API_TOKENS_FILE" : `${formatTime(t.createdAt!)} by ${t.createdBy}`}
+                </td>
+                <td className="py-2 pr-3 text-slate-600">{t.lastUsedAt ? formatTime(t.lastUsedAt) : "—"}</td>
+                <td className="py-2 text-right">
+                  {t.source === "ui" ? (
+                    <Button variant="danger" onClick={() => setRevoking(t)}>
+                      Revoke…
+                    </Button>
+                  ) : (
+                    <span className="text-xs text-slate-500">edit the file to revoke</span>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {q.data.tokens.map((t) => (
-                <tr key={t.id} data-token={t.name} className="border-t border-slate-100">
-                  <td className="py-2 pr-3 font-medium text-slate-800">{t.name}</td>
-                  <td className="py-2 pr-3">{t.role}</td>
-                  <td className="py-2 pr-3 text-slate-600">
-                    {t.source === "file" ? "LIFEBOAT_API_TOKENS_FILE" : `${formatTime(t.createdAt!)} by ${t.createdBy}`}
-                  </td>
-                  <td className="py-2 pr-3 text-slate-600">{t.lastUsedAt ? formatTime(t.lastUsedAt) : "—"}</td>
-                  <td className="py-2 text-right">
-                    {t.source === "ui" ? (
-                      <Button variant="danger" onClick={() => setRevoking(t)}>
-                        Revoke…
-                      </Button>
-                    ) : (
-                      <span className="text-xs text-slate-500">edit the file to revoke</span>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </AccountsTable>
         )}
       </Card>
       <Card title="Make a token">
@@ -111,13 +99,7 @@ export function TokensAdmin() {
           </label>
           <label className="flex flex-col gap-1">
             <span className="text-xs font-medium text-slate-700">Role</span>
-            <select className={field} value={role} onChange={(e) => setRole(e.target.value as Role)}>
-              {ROLES.map((r) => (
-                <option key={r} value={r}>
-                  {r}
-                </option>
-              ))}
-            </select>
+            <RoleSelect value={role} onChange={setRole} />
           </label>
           <Button type="submit" disabled={create.isPending}>
             {create.isPending ? "Making…" : "Make token"}

@@ -8,7 +8,8 @@ import { Card } from "@/components/ui/card";
 import { PageHeader } from "@/components/ui/page-header";
 import { formatTime } from "@/components/ui/format";
 import { useMe } from "@/components/layout/session";
-import { MIN_PASSWORD_LENGTH, ROLES, type Role, type UserView } from "@/lib/contracts/auth";
+import { MIN_PASSWORD_LENGTH, type Role, type UserView } from "@/lib/contracts/auth";
+import { AccountsTable, field, RoleSelect } from "./parts";
 import { accountActions, accountKeys, usersQuery } from "./queries";
 
 const ROLE_TEXT: Record<Role, string> = {
@@ -16,8 +17,6 @@ const ROLE_TEXT: Record<Role, string> = {
   operator: "also backs up, verifies, refreshes, cordons and uncordons",
   admin: "everything: restores, drains, deletions, migrations, the join token, users and tokens",
 };
-
-const field = "rounded-md border border-slate-300 px-2 py-1.5 text-sm";
 
 /** Admins' page: every account with its role, a new password, deletion; and a form to add one. */
 export function UsersAdmin() {
@@ -59,83 +58,60 @@ export function UsersAdmin() {
         />
       )}
       <Card title="Accounts">
-        <table className="w-full text-left text-sm">
-          <thead className="text-xs uppercase tracking-wide text-slate-500">
-            <tr>
-              <th className="py-2 pr-3 font-medium">Name</th>
-              <th className="py-2 pr-3 font-medium">Role</th>
-              <th className="py-2 pr-3 font-medium">Sessions</th>
-              <th className="py-2 pr-3 font-medium">Password changed</th>
-              <th className="py-2 font-medium" />
-            </tr>
-          </thead>
-          <tbody>
-            {(q.data?.users ?? []).map((u: UserView) => (
-              <tr key={u.name} data-user={u.name} className="border-t border-slate-100 align-top">
-                <td className="py-2 pr-3 font-medium text-slate-800">
-                  {u.name}
-                  {me?.name === u.name && <span className="ml-2 text-xs text-slate-500">(you)</span>}
-                </td>
-                <td className="py-2 pr-3">
-                  <select
-                    aria-label={`Role of ${u.name}`}
-                    className={field}
-                    value={u.role}
-                    disabled={update.isPending}
-                    onChange={(e) => update.mutate({ name: u.name, role: e.target.value as Role })}
+        <AccountsTable columns={["Name", "Role", "Sessions", "Password changed"]}>
+          {(q.data?.users ?? []).map((u: UserView) => (
+            <tr key={u.name} data-user={u.name} className="border-t border-slate-100 align-top">
+              <td className="py-2 pr-3 font-medium text-slate-800">
+                {u.name}
+                {me?.name === u.name && <span className="ml-2 text-xs text-slate-500">(you)</span>}
+              </td>
+              <td className="py-2 pr-3">
+                <RoleSelect label={`Role of ${u.name}`} value={u.role} disabled={update.isPending} onChange={(role) => update.mutate({ name: u.name, role })} />
+              </td>
+              <td className="py-2 pr-3 text-slate-600">{u.activeSessions}</td>
+              <td className="py-2 pr-3 text-slate-600">{formatTime(u.passwordChangedAt)}</td>
+              <td className="py-2 text-right">
+                {resetting === u.name ? (
+                  <form
+                    className="flex justify-end gap-2"
+                    onSubmit={(e) => {
+                      e.preventDefault();
+                      update.mutate({ name: u.name, password: newPassword });
+                    }}
                   >
-                    {ROLES.map((r) => (
-                      <option key={r} value={r}>
-                        {r}
-                      </option>
-                    ))}
-                  </select>
-                </td>
-                <td className="py-2 pr-3 text-slate-600">{u.activeSessions}</td>
-                <td className="py-2 pr-3 text-slate-600">{formatTime(u.passwordChangedAt)}</td>
-                <td className="py-2 text-right">
-                  {resetting === u.name ? (
-                    <form
-                      className="flex justify-end gap-2"
-                      onSubmit={(e) => {
-                        e.preventDefault();
-                        update.mutate({ name: u.name, password: newPassword });
-                      }}
-                    >
-                      <input
-                        aria-label={`New password for ${u.name}`}
-                        type="password"
-                        autoComplete="new-password"
-                        minLength={MIN_PASSWORD_LENGTH}
-                        required
-                        className={field}
-                        value={newPassword}
-                        onChange={(e) => setNewPassword(e.target.value)}
-                      />
-                      <Button type="submit" disabled={update.isPending}>
-                        Set
+                    <input
+                      aria-label={`New password for ${u.name}`}
+                      type="password"
+                      autoComplete="new-password"
+                      minLength={MIN_PASSWORD_LENGTH}
+                      required
+                      className={field}
+                      value={newPassword}
+                      onChange={(e) => setNewPassword(e.target.value)}
+                    />
+                    <Button type="submit" disabled={update.isPending}>
+                      Set
+                    </Button>
+                    <Button variant="ghost" onClick={() => setResetting(null)}>
+                      Cancel
+                    </Button>
+                  </form>
+                ) : (
+                  <div className="flex justify-end gap-2">
+                    <Button variant="secondary" onClick={() => setResetting(u.name)}>
+                      New password…
+                    </Button>
+                    {me?.name !== u.name && (
+                      <Button variant="danger" onClick={() => setDeleting(u.name)}>
+                        Delete…
                       </Button>
-                      <Button variant="ghost" onClick={() => setResetting(null)}>
-                        Cancel
-                      </Button>
-                    </form>
-                  ) : (
-                    <div className="flex justify-end gap-2">
-                      <Button variant="secondary" onClick={() => setResetting(u.name)}>
-                        New password…
-                      </Button>
-                      {me?.name !== u.name && (
-                        <Button variant="danger" onClick={() => setDeleting(u.name)}>
-                          Delete…
-                        </Button>
-                      )}
-                    </div>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                    )}
+                  </div>
+                )}
+              </td>
+            </tr>
+          ))}
+        </AccountsTable>
       </Card>
       <AddUser onAdded={(name) => done(`${name} was added.`)} />
     </div>
@@ -169,13 +145,7 @@ function AddUser({ onAdded }: { onAdded: (name: string) => void }) {
           </label>
           <label className="flex flex-col gap-1">
             <span className="text-xs font-medium text-slate-700">Role</span>
-            <select className={field} value={role} onChange={(e) => setRole(e.target.value as Role)}>
-              {ROLES.map((r) => (
-                <option key={r} value={r}>
-                  {r}
-                </option>
-              ))}
-            </select>
+            <RoleSelect value={role} onChange={setRole} />
           </label>
           <label className="flex flex-col gap-1">
             <span className="text-xs font-medium text-slate-700">Password (at least {MIN_PASSWORD_LENGTH} characters)</span>

@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import { DomainError } from "../contracts/errors";
 import { isLoopbackHost, parseFingerprint } from "../contracts/agent-tls";
 import type { DashboardEnv } from "../env";
+import { UNTRUSTED_CERT_CODES } from "../net/tls-errors";
 
 /**
  * How the dashboard's server reaches an agent (issue 10): HTTPS, with the agent's certificate
@@ -70,16 +71,6 @@ export function tlsFromEnv(env: Pick<DashboardEnv, "agentFingerprint" | "LIFEBOA
   };
 }
 
-const UNTRUSTED = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-  "CERT_NOT_YET_VALID",
-]);
-
 /** A TLS connection to `host:port` handed over only after its certificate matched `pin` (the request waits). */
 function pinnedConnection(host: string, port: number, pin: string, pinSource: string) {
   return (_opts: unknown, done: (err: Error | null, socket?: tls.TLSSocket) => void): undefined => {
@@ -107,7 +98,7 @@ function pinnedConnection(host: string, port: number, pin: string, pinSource: st
 
 function classify(err: NodeJS.ErrnoException): TransportError {
   const code = err.code ?? "";
-  if (UNTRUSTED.has(code))
+  if (UNTRUSTED_CERT_CODES.has(code))
     return new TransportError(
       "tls",
       `its certificate is not trusted (${code}). Give the dashboard the agent's fingerprint (\`lifeboat-agent status\` on its machine prints it; LIFEBOAT_AGENT_FINGERPRINT, or the wizard's fingerprint field), or the CA that signed it (LIFEBOAT_AGENT_CA_FILE)`,
