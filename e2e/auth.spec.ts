@@ -299,7 +299,8 @@ test("the audit log says who signed in, failed, changed a role and made a token,
 test.describe("sessions that end", () => {
   let short: RunningDashboard;
   test.beforeAll(async () => {
-    short = await startDashboard({ env: { LIFEBOAT_SESSION_IDLE_SECONDS: "4", LIFEBOAT_SESSION_MAX_SECONDS: "12" } });
+    // Short enough to wait for, long enough for a page to load on a busy machine.
+    short = await startDashboard({ env: { LIFEBOAT_SESSION_IDLE_SECONDS: "8", LIFEBOAT_SESSION_MAX_SECONDS: "20" } });
   });
   test.afterAll(async () => {
     await short?.stop();
@@ -309,7 +310,7 @@ test.describe("sessions that end", () => {
     await signIn(page, short, "viewer");
     await page.goto(short.url + "/backups");
     await expect(page.getByTestId("signed-in-as")).toHaveText("viewer");
-    await page.waitForTimeout(5000);
+    await page.waitForTimeout(9000);
     await page.goto(short.url + "/backups");
     await expect(page).toHaveURL(/\/login\?next=%2Fbackups$/);
     // An open page whose session ends: its next API call (the audit log polls) leads to sign-in.
@@ -322,13 +323,13 @@ test.describe("sessions that end", () => {
   test("a session ends at its absolute end even while in use", async ({ page }) => {
     await signIn(page, short, "viewer");
     const started = Date.now();
-    // Used every 2 s: never idle, yet over after 12 s.
-    while (Date.now() - started < 10_000) {
+    // Used every 2 s: never idle, yet over after 20 s.
+    while (Date.now() - started < 17_000) {
       await page.goto(short.url + "/backups");
       await expect(page.getByTestId("signed-in-as")).toHaveText("viewer");
       await page.waitForTimeout(2000);
     }
-    await page.waitForTimeout(Math.max(0, 12_500 - (Date.now() - started)));
+    await page.waitForTimeout(Math.max(0, 20_500 - (Date.now() - started)));
     await page.goto(short.url + "/backups");
     await expect(page).toHaveURL(/\/login\?next=%2Fbackups$/);
   });
