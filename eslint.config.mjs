@@ -21,6 +21,7 @@ const SERVER_MODULES = [
   "lib/alerts/**",
   "lib/notify/**",
   "lib/metrics/**",
+  "lib/auth/**",
 ];
 /** Browser-safe or launcher-imported modules inside those folders. */
 const NOT_SERVER_ONLY = [
@@ -31,6 +32,9 @@ const NOT_SERVER_ONLY = [
   "lib/restore/{contracts,proposal,set-stats}.ts",
   "lib/alerts/rules/**",
   "lib/notify/{types,formats,env-channels}.ts",
+  // Parsed with the environment by the launcher; the HTTP front runs outside Next.js's bundles.
+  "lib/auth/config.ts",
+  "lib/http/{dashboard-server,peer}.ts",
 ];
 
 export default tseslint.config(

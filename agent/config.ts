@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { DomainError } from "../lib/contracts/errors";
+import { MAKE_TOKEN_HINT, MIN_AGENT_TOKEN_LENGTH } from "../lib/contracts/agent-tls";
 
 const optStr = z
   .string()
@@ -25,6 +26,13 @@ const AgentEnvSchema = z.object({
   LIFEBOAT_AGENT_TOKEN_FILE: optStr,
   LIFEBOAT_AGENT_HOST: z.string().default("0.0.0.0"),
   LIFEBOAT_AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
+  /** The certificate and key `serve` answers HTTPS with (PEM); without them it makes a self-signed pair once. */
+  LIFEBOAT_AGENT_TLS_CERT: optStr,
+  LIFEBOAT_AGENT_TLS_KEY: optStr,
+  /** Plain HTTP instead of HTTPS: the token then crosses the network in clear. */
+  LIFEBOAT_AGENT_INSECURE_HTTP: optStr.pipe(z.enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" }).optional()),
+  /** Directories (separated by ":") whose files a restore requested over HTTP may read; the CLI reads any file. */
+  LIFEBOAT_RESTORE_FILE_DIRS: optStr,
   /** Cron expression for scheduled backups; "off" disables the schedule. Default: daily at 00:00 like the seed. */
   LIFEBOAT_BACKUP_SCHEDULE: z.string().default("0 0 * * *"),
   LIFEBOAT_KEEP_LAST: count(7),
@@ -67,6 +75,12 @@ export interface AgentConfig {
   agentToken?: string;
   host: string;
   port: number;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** LIFEBOAT_AGENT_INSECURE_HTTP: serve plain HTTP. */
+  insecureHttp: boolean;
+  /** Absolute directories whose files an HTTP restore request may name (LIFEBOAT_RESTORE_FILE_DIRS). */
+  restoreFileDirs: string[];
   schedule: string | null;
   retention: { keepLast: number; keepDaily: number; keepWeekly: number; keepMonthly: number };
   owner: { uid: number; gid: number };
@@ -131,6 +145,20 @@ export function loadAgentConfig(source: Record<string, string | undefined> = pro
       throw new AgentConfigError(`LIFEBOAT_AGENT_TOKEN_FILE: cannot read ${e.LIFEBOAT_AGENT_TOKEN_FILE} (${(err as NodeJS.ErrnoException).code})`);
     }
   }
+  if (agentToken && agentToken.length < MIN_AGENT_TOKEN_LENGTH)
+    throw new AgentConfigError(
+      `LIFEBOAT_AGENT_TOKEN: shorter than ${MIN_AGENT_TOKEN_LENGTH} characters, so anyone could guess it. Make one with \`${MAKE_TOKEN_HINT}\` and give the dashboard the same.`,
+    );
+  if (Boolean(e.LIFEBOAT_AGENT_TLS_CERT) !== Boolean(e.LIFEBOAT_AGENT_TLS_KEY))
+    throw new AgentConfigError(
+      "LIFEBOAT_AGENT_TLS_CERT and LIFEBOAT_AGENT_TLS_KEY: set both or neither (without them the agent makes a self-signed certificate)",
+    );
+  const restoreFileDirs = (e.LIFEBOAT_RESTORE_FILE_DIRS ?? "")
+    .split(":")
+    .map((d) => d.trim())
+    .filter(Boolean);
+  for (const d of restoreFileDirs)
+    if (!path.isAbsolute(d)) throw new AgentConfigError(`LIFEBOAT_RESTORE_FILE_DIRS: "${d}" is not an absolute directory (separate several with ":")`);
   const schedule = e.LIFEBOAT_BACKUP_SCHEDULE.trim().toLowerCase() === "off" ? null : e.LIFEBOAT_BACKUP_SCHEDULE.trim();
   const [uid, gid] = e.LIFEBOAT_OWNER.split(":").map(Number);
   const serverDir = path.resolve(e.LIFEBOAT_K3S_SERVER_DIR);
@@ -153,6 +181,10 @@ export function loadAgentConfig(source: Record<string, string | undefined> = pro
     agentToken,
     host: e.LIFEBOAT_AGENT_HOST,
     port: e.LIFEBOAT_AGENT_PORT,
+    tlsCertFile: e.LIFEBOAT_AGENT_TLS_CERT,
+    tlsKeyFile: e.LIFEBOAT_AGENT_TLS_KEY,
+    insecureHttp: ["true", "1", "yes"].includes(e.LIFEBOAT_AGENT_INSECURE_HTTP ?? ""),
+    restoreFileDirs: restoreFileDirs.map((d) => path.resolve(d)),
     schedule,
     retention: { keepLast: e.LIFEBOAT_KEEP_LAST, keepDaily: e.LIFEBOAT_KEEP_DAILY, keepWeekly: e.LIFEBOAT_KEEP_WEEKLY, keepMonthly: e.LIFEBOAT_KEEP_MONTHLY },
     owner: { uid, gid },

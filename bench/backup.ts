@@ -228,7 +228,7 @@ async function main(): Promise<void> {
     const idle = startProcess(process.execPath, [bin, "serve"], {
       env: {
         ...agentEnv,
-        LIFEBOAT_AGENT_TOKEN: "bench",
+        LIFEBOAT_AGENT_TOKEN: "bench-agent-token-0123456789abcdef",
         LIFEBOAT_AGENT_PORT: "0",
         LIFEBOAT_AGENT_HOST: "127.0.0.1",
         LIFEBOAT_BACKUP_SCHEDULE: "0 0 * * *",

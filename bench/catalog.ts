@@ -16,6 +16,7 @@
 // Goal: ≤ 50 ms per refresh. `BENCH_PART=alerts` runs only this part (no build, no s3rver).
 // The npm script runs node with the react-server condition so server modules load outside Next.js.
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -44,6 +45,9 @@ const HOUR = 3_600_000;
 const creds = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", region: "us-east-1" };
 
 const ms = (t: number) => `${t.toFixed(0)} ms`;
+// Every page and API call needs a signed-in caller: the benchmark is a viewer with an API token.
+const TOKEN = `bench-viewer-${randomBytes(24).toString("base64url")}`;
+const AUTH = { authorization: `Bearer ${TOKEN}` };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Hourly sets whose sizes drift slowly, with the incident's growth at the end (so flags exist). */
@@ -93,7 +97,7 @@ function peakRssKb(pid: number): number {
 
 async function timed(url: string): Promise<{ ms: number; bytes: number; status: number }> {
   const t = performance.now();
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: AUTH });
   const body = await res.arrayBuffer();
   return { ms: performance.now() - t, bytes: body.byteLength, status: res.status };
 }
@@ -108,7 +112,7 @@ async function browserRender(base: string): Promise<number | null> {
   const { chromium } = await import("@playwright/test");
   const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu", "--no-first-run"] });
   try {
-    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    const page = await browser.newPage({ viewport: { width: 1366, height: 900 }, extraHTTPHeaders: AUTH });
     const runs: number[] = [];
     for (let i = 0; i < 3; i++) {
       const t = performance.now();
@@ -224,8 +228,11 @@ async function main(): Promise<void> {
     const dataDir = mkdtempSync(path.join(tmpdir(), "lifeboat-bench-catalog-"));
     // The dashboard logs JSON lines; keep its own measure of the listing ("catalog refreshed").
     let insideMs = 0;
-    dash = startProcess(process.execPath, ["node_modules/next/dist/bin/next", "start", "-p", String(port), "-H", "127.0.0.1"], {
+    const tokens = `${dataDir}.tokens`;
+    writeFileSync(tokens, `viewer ${TOKEN}\n`, { mode: 0o600 });
+    dash = startProcess(process.execPath, ["--import", "tsx", "lib/http/dashboard-server.ts", "--port", String(port), "--host", "127.0.0.1"], {
       env: {
+        LIFEBOAT_API_TOKENS_FILE: tokens,
         ...process.env,
         NEXT_TELEMETRY_DISABLED: "1",
         LIFEBOAT_NEXT_DIST: DIST,
@@ -252,7 +259,7 @@ async function main(): Promise<void> {
     const firstPage = await timed(base + "/backups");
     if (firstPage.status !== 200) throw new Error(`the first page failed: ${firstPage.status}`);
     for (;;) {
-      const st = (await (await fetch(base + "/api/catalog")).json()) as { refreshedAt: string | null; error: { message: string } | null };
+      const st = (await (await fetch(base + "/api/catalog", { headers: AUTH })).json()) as { refreshedAt: string | null; error: { message: string } | null };
       if (st.refreshedAt) break;
       if (st.error) throw new Error(`the listing failed: ${st.error.message}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -263,11 +270,11 @@ async function main(): Promise<void> {
     if (coldPage.status !== 200 || coldSeries.status !== 200) throw new Error(`cold requests failed: ${coldPage.status} ${coldSeries.status}`);
     const coldMs = listedMs + coldPage.ms + coldSeries.ms;
     // React separates text fragments with <!-- -->.
-    const html = (await (await fetch(base + "/backups")).text()).replaceAll("<!-- -->", "");
+    const html = (await (await fetch(base + "/backups", { headers: AUTH })).text()).replaceAll("<!-- -->", "");
     if (!html.includes(`of ${SETS.toLocaleString("en-US")}`)) throw new Error("the history page does not show all sets: the cold listing was cut short");
 
     // Warm: from the cache.
-    const api = (await (await fetch(base + "/api/backups?limit=1&offset=" + Math.floor(SETS / 2))).json()) as { sets: { id: string }[] };
+    const api = (await (await fetch(base + "/api/backups?limit=1&offset=" + Math.floor(SETS / 2), { headers: AUTH })).json()) as { sets: { id: string }[] };
     const middleId = api.sets[0].id;
     const pages: Record<string, string> = {
       "history, page 1": "/backups",

@@ -6,6 +6,7 @@ import { startEmbeddedS3, type EmbeddedS3 } from "../lib/storage/embedded-s3";
 import { makeTestServerDir } from "../agent/testing/test-server-dir";
 import { startDashboard, type RunningDashboard } from "./support/dashboard";
 import { startAgent, type RunningAgent } from "./support/agent";
+import { signIn } from "./support/auth";
 import { keepScreenshot } from "./support/screenshot";
 import { BackupsPage } from "./pages/backups-page";
 
@@ -36,8 +37,11 @@ test.beforeAll(async ({}, testInfo) => {
     LIFEBOAT_INTEGRITY_SCHEDULE: "off",
     LOG_LEVEL: "warn",
   });
-  dash = await startDashboard({ env: { ...store, LIFEBOAT_AGENT_URL: agent.url, LIFEBOAT_AGENT_TOKEN: agent.token } });
+  dash = await startDashboard({ env: { ...store, ...agent.dashboardEnv } });
 });
+
+// An operator backs up: the least role that may.
+test.beforeEach(async ({ page }) => signIn(page, dash, "operator"));
 
 test.afterAll(async () => {
   await dash?.stop();

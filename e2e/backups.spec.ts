@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { test, expect } from "@playwright/test";
 import { startDashboard, killGroup, type RunningDashboard } from "./support/dashboard";
+import { launcherAccounts, signIn } from "./support/auth";
 import { freePort } from "./support/ports";
 import { keepScreenshot } from "./support/screenshot";
 import { BackupsPage } from "./pages/backups-page";
@@ -60,11 +61,26 @@ test.afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-test("npm start prints where to open the dashboard and that this is demo data", async () => {
+test("npm start prints where to open the dashboard, that this is demo data, and the first admin's password once", async () => {
   expect(output).toContain("This is DEMO data");
   expect(output).toContain("AWS_S3_BUCKET=");
   expect(output).toMatch(/demo: 90 backup sets/);
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  // The demo agent speaks HTTPS, pinned by its certificate's fingerprint, like a real one.
+  expect(output).toMatch(/Demo agent .* at https:\/\/127\.0\.0\.1:\d+, pinned by its certificate's fingerprint/);
+  const file = path.join(dataDir, "initial-admin-password");
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+  const password = readFileSync(file, "utf8").trim();
+  expect(password).toMatch(/^[A-Za-z0-9]{24}$/);
+  expect(output).toContain(`First run: sign in as  admin  with the password\n\n  ${password}\n`);
+  expect(output.split(password).length - 1).toBe(1);
+  expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+  expect(statSync(path.join(dataDir, "lifeboat.db")).mode & 0o777).toBe(0o600);
+});
+
+// npm start's first admin; the last test restarts the dashboard and signs in as its operator.
+test.beforeEach(async ({ page }, testInfo) => {
+  if (!testInfo.title.startsWith("when S3 goes away")) await signIn(page, launcherAccounts(url, dataDir));
 });
 
 test("the history shows the demo's 90 sets, the chart and the critical growth", async ({ page }, testInfo) => {
@@ -175,6 +191,7 @@ test("when S3 goes away, a banner names endpoint, bucket and cause over the last
       dataDir,
       env: { AWS_S3_ENDPOINT: endpoint, AWS_S3_BUCKET: "lifeboat-demo", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", LIFEBOAT_BUILD: "never" },
     });
+    await signIn(page, dash, "operator");
     const backups = new BackupsPage(page, dash.url);
     await backups.goto();
     await expect(backups.rows).toHaveCount(50); // from the cache: no listing needed

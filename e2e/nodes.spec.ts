@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startDashboard, type RunningDashboard } from "./support/dashboard";
 import { startTestCluster, type TestCluster } from "./support/kube";
+import { signIn } from "./support/auth";
 import { keepScreenshot } from "./support/screenshot";
 
 // The nodes page and a node's detail against the HTTPS test Kubernetes API: the table, auto-refresh,
@@ -17,6 +18,7 @@ test.describe("without a cluster configured", () => {
   test.afterAll(async () => {
     await dash?.stop();
   });
+  test.beforeEach(async ({ page }) => signIn(page, dash));
 
   test("the node pages say what to set and the dashboard keeps working", async ({ page }, info) => {
     await page.goto(dash.url + "/nodes");
@@ -41,6 +43,7 @@ test.describe("with the test cluster", () => {
     await dash?.stop();
     await cluster?.stop();
   });
+  test.beforeEach(async ({ page }) => signIn(page, dash));
 
   const row = (page: Page, name: string) => page.getByTestId(`node-row-${name}`);
 

@@ -8,6 +8,7 @@ import { S3BackupStore } from "../lib/storage";
 import { addMarker, hasMarker, integrity, treeState, type TestServer } from "../agent/testing/restore-fixtures";
 import { agentEnv, backupWithCli, makeServer, passphraseFile, runK3s, startAgent, type RunningAgent } from "./support/agent";
 import { startDashboard, type RunningDashboard } from "./support/dashboard";
+import { signIn } from "./support/auth";
 import { startTestCluster, type TestCluster } from "./support/kube";
 import { freePort } from "./support/ports";
 import { keepScreenshot } from "./support/screenshot";
@@ -51,7 +52,7 @@ const ownerOf = (p: string) => {
 };
 
 async function api<T>(p: string): Promise<T> {
-  const r = await fetch(dash.url + p);
+  const r = await fetch(dash.url + p, { headers: { authorization: `Bearer ${dash.tokens.admin}` } });
   expect(r.ok, `${p}: ${r.status}`).toBe(true);
   return (await r.json()) as T;
 }
@@ -96,14 +97,14 @@ test.beforeAll(async ({}, testInfo) => {
   cluster = await startTestCluster();
   dashEnv = {
     ...store,
-    LIFEBOAT_AGENT_URL: agent.url,
-    LIFEBOAT_AGENT_TOKEN: agent.token,
-    LIFEBOAT_AGENT_TOKEN_FILE: "",
+    ...agent.dashboardEnv,
     KUBECONFIG: cluster.env.KUBECONFIG,
     LIFEBOAT_REFRESH_SECONDS: "5",
   };
   dash = await startDashboard({ env: dashEnv });
 });
+
+test.beforeEach(async ({ page }) => signIn(page, dash));
 
 test.afterEach(({}, testInfo) => {
   // The servers' logs say why a step failed; attach them to a failing test.
@@ -164,8 +165,8 @@ test("agent down at step 1: a clear message with the URL, what failed and what t
   const wizard = new RestoreWizardPage(page, dash.url);
   await wizard.start();
   const closed = await freePort();
-  await wizard.checkNewMachine(`http://127.0.0.1:${closed}`, "some-token-value");
-  await expect(wizard.agentProblem).toContainText(`Cannot reach the agent at http://127.0.0.1:${closed}`);
+  await wizard.checkNewMachine(`https://127.0.0.1:${closed}`, "some-token-value-of-32-characters-or-more");
+  await expect(wizard.agentProblem).toContainText(`Cannot reach the agent at https://127.0.0.1:${closed}`);
   await expect(wizard.agentProblem).toContainText("connection refused (is the agent running?)");
   await expect(wizard.agentProblem).toContainText("What to check:");
   await expect(wizard.agentProblem).toContainText("lifeboat-agent serve");
@@ -177,7 +178,7 @@ test("agent down at step 1: a clear message with the URL, what failed and what t
 test("wrong passphrase on a new machine's agent: staging fails with the reason, nothing on the target changes", async ({ page }, testInfo) => {
   const wizard = new RestoreWizardPage(page, dash.url);
   await wizard.start();
-  await wizard.checkNewMachine(freshAgent.url, freshAgent.token);
+  await wizard.checkNewMachine(freshAgent.url, freshAgent.token, freshAgent.fingerprint);
   await expect(wizard.health).toContainText(freshAgent.url);
   await expect(wizard.health).toContainText("k3s is inactive");
   // The token went to the dashboard's server and stays there.

@@ -1,6 +1,7 @@
 import { test, expect } from "@playwright/test";
 import { startDashboard, type RunningDashboard } from "./support/dashboard";
 import { startTestCluster, type TestCluster } from "./support/kube";
+import { signIn } from "./support/auth";
 import { keepScreenshot } from "./support/screenshot";
 
 // The whole worker migration, clicked through against the HTTPS test Kubernetes API: pi-2 is
@@ -18,6 +19,7 @@ test.afterAll(async () => {
   await dash?.stop();
   await cluster?.stop();
 });
+test.beforeEach(async ({ page }) => signIn(page, dash));
 
 test("replace pi-2: choose, pre-check, cordon, drain through a PDB, delete, join, wait, summary", async ({ page }, info) => {
   test.setTimeout(150_000);

@@ -2,7 +2,19 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { DomainError } from "./contracts/errors";
+import { isLoopbackHost, MAKE_TOKEN_HINT, MIN_AGENT_TOKEN_LENGTH, parseFingerprint } from "./contracts/agent-tls";
+import { parseAuthConfig, type AuthConfig } from "./auth/config";
 
+const bool = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const t = (v ?? "").trim().toLowerCase();
+    if (t === "" || t === "false" || t === "0" || t === "no") return false;
+    if (t === "true" || t === "1" || t === "yes") return true;
+    ctx.addIssue({ code: "custom", message: "must be true or false" });
+    return z.NEVER;
+  });
 const num = (def: number) => z.coerce.number().positive().default(def);
 const optStr = z
   .string()
@@ -21,7 +33,7 @@ const EnvSchema = z.object({
   AWS_SECRET_ACCESS_KEY: optStr,
   AWS_DEFAULT_REGION: z.string().default("us-east-1"),
   LIFEBOAT_REFRESH_SECONDS: num(300),
-  LIFEBOAT_AGENT_URL: optStr.pipe(z.url({ message: "must be a URL such as http://k3s-server:7070" }).optional()),
+  LIFEBOAT_AGENT_URL: optStr.pipe(z.url({ message: "must be a URL such as https://k3s-server:7070" }).optional()),
   LIFEBOAT_AGENT_TOKEN: optStr,
   LIFEBOAT_AGENT_TOKEN_FILE: optStr,
   /** Anomaly thresholds (ratios to the median of the previous backups / intervals). */
@@ -42,8 +54,6 @@ const EnvSchema = z.object({
   LIFEBOAT_AGENT_DOWN_MINUTES: num(10),
   LIFEBOAT_COMPACTION_LAG_WARNING: num(10_000),
   LIFEBOAT_WAL_WARNING_MB: num(100),
-  /** Where links in notifications point (the dashboard as people reach it); default http://LIFEBOAT_HOST:PORT. */
-  LIFEBOAT_PUBLIC_URL: optStr.pipe(z.url({ message: "must be a URL such as https://lifeboat.example.com" }).optional()),
   /** Notification channels from the environment (lib/notify/env-channels.ts). */
   LIFEBOAT_WEBHOOK_URL: optStr,
   LIFEBOAT_WEBHOOK_SECRET: optStr,
@@ -58,9 +68,46 @@ const EnvSchema = z.object({
   LIFEBOAT_SMTP_TO: optStr,
   LIFEBOAT_SMTP_SECURITY: optStr,
   LIFEBOAT_PING_URL: optStr,
+
+  // ---- the agent's transport (README: "Agent TLS and pinning") ----
+  /** SHA-256 fingerprint of the agent's certificate (`lifeboat-agent status` prints it). */
+  LIFEBOAT_AGENT_FINGERPRINT: optStr,
+  /** A CA (PEM) that signed the agent's certificate, instead of a fingerprint. */
+  LIFEBOAT_AGENT_CA_FILE: optStr,
+  /** Allows an http:// agent URL on another machine (the token then crosses the network in clear). */
+  LIFEBOAT_AGENT_INSECURE_HTTP: bool,
+
+  // ---- signing in (README: "Signing in and roles", "API tokens", "Single sign-on behind a proxy") ----
+  /** The dashboard as people reach it: allowed Host, cookie security, links in notifications; default http://LIFEBOAT_HOST:PORT. */
+  LIFEBOAT_PUBLIC_URL: optStr.pipe(z.url({ message: "must be the URL people open, such as https://lifeboat.example.lan" }).optional()),
+  LIFEBOAT_ALLOWED_HOSTS: optStr,
+  LIFEBOAT_AUTH: z
+    .enum(["local", "proxy"], { message: 'must be "local" (accounts in lifeboat.db) or "proxy" (a trusted reverse proxy signs people in)' })
+    .default("local"),
+  LIFEBOAT_TRUSTED_PROXIES: optStr,
+  LIFEBOAT_PROXY_USER_HEADER: z.string().trim().min(1).default("Remote-User"),
+  LIFEBOAT_PROXY_GROUPS_HEADER: z.string().trim().min(1).default("Remote-Groups"),
+  LIFEBOAT_PROXY_ROLES: optStr,
+  LIFEBOAT_PROXY_DEFAULT_ROLE: optStr,
+  LIFEBOAT_SESSION_IDLE_SECONDS: z.coerce.number().int().min(1).default(3600),
+  LIFEBOAT_SESSION_MAX_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(12 * 3600),
+  LIFEBOAT_ADMIN_PASSWORD_FILE: optStr,
+  LIFEBOAT_API_TOKENS_FILE: optStr,
+  /** Set by `npm start` only: a viewer token valid for its run, with which it fills the catalog before saying "ready". */
+  LIFEBOAT_LAUNCHER_TOKEN: optStr,
 });
 
-export type DashboardEnv = z.infer<typeof EnvSchema> & { agentToken?: string; dataDir: string };
+export type DashboardEnv = z.infer<typeof EnvSchema> & {
+  agentToken?: string;
+  /** LIFEBOAT_AGENT_FINGERPRINT in its one printed form. */
+  agentFingerprint?: string;
+  dataDir: string;
+  auth: AuthConfig;
+};
 
 /**
  * Thrown when a variable is invalid; the message names the variable. A DomainError (`config`, 500),
@@ -94,7 +141,35 @@ export function parseEnv(source: Record<string, string | undefined> = process.en
   }
   if (env.LIFEBOAT_AGENT_URL && !agentToken)
     throw new ConfigError("LIFEBOAT_AGENT_TOKEN: required when LIFEBOAT_AGENT_URL is set (or use LIFEBOAT_AGENT_TOKEN_FILE)");
-  return { ...env, agentToken, dataDir: path.resolve(env.LIFEBOAT_DATA_DIR) };
+  if (agentToken && agentToken.length < MIN_AGENT_TOKEN_LENGTH)
+    throw new ConfigError(
+      `LIFEBOAT_AGENT_TOKEN: shorter than ${MIN_AGENT_TOKEN_LENGTH} characters. Make a new one on the agent's machine (${MAKE_TOKEN_HINT}) and give both the agent and the dashboard the same.`,
+    );
+  const agentUrl = env.LIFEBOAT_AGENT_URL ? new URL(env.LIFEBOAT_AGENT_URL) : null;
+  if (agentUrl && agentUrl.protocol === "http:" && !isLoopbackHost(agentUrl.hostname) && !env.LIFEBOAT_AGENT_INSECURE_HTTP)
+    throw new ConfigError(
+      `LIFEBOAT_AGENT_URL: plain http:// sends the agent's token across the network in clear, so it is allowed only for an agent on this machine. Use https://${agentUrl.host} with LIFEBOAT_AGENT_FINGERPRINT (\`lifeboat-agent status\` prints it), or set LIFEBOAT_AGENT_INSECURE_HTTP=true to accept the risk.`,
+    );
+  let agentFingerprint: string | undefined;
+  if (env.LIFEBOAT_AGENT_FINGERPRINT) {
+    agentFingerprint = parseFingerprint(env.LIFEBOAT_AGENT_FINGERPRINT) ?? undefined;
+    if (!agentFingerprint)
+      throw new ConfigError("LIFEBOAT_AGENT_FINGERPRINT: not a SHA-256 fingerprint (64 hex digits, colons allowed), as `lifeboat-agent status` prints it");
+  }
+  if (env.LIFEBOAT_AGENT_CA_FILE) {
+    try {
+      readFileSync(env.LIFEBOAT_AGENT_CA_FILE, "utf8");
+    } catch (e) {
+      throw new ConfigError(`LIFEBOAT_AGENT_CA_FILE: cannot read ${env.LIFEBOAT_AGENT_CA_FILE} (${(e as NodeJS.ErrnoException).code})`);
+    }
+  }
+  let auth: AuthConfig;
+  try {
+    auth = parseAuthConfig(env);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  return { ...env, agentToken, agentFingerprint, auth, dataDir: path.resolve(env.LIFEBOAT_DATA_DIR) };
 }
 
 let cached: DashboardEnv | undefined;

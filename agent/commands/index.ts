@@ -9,6 +9,7 @@ import { healthCommand } from "./health";
 import { recoverCommand } from "./recover";
 import { restoreCommand } from "./restore";
 import { rollbackCommand } from "./rollback";
+import { statusCommand } from "./status";
 
 /** Every CLI command. Features add theirs here. */
 export const commands: Command[] = [
@@ -22,4 +23,5 @@ export const commands: Command[] = [
   recoverCommand,
   restoreCommand,
   rollbackCommand,
+  statusCommand,
 ];

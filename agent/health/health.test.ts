@@ -58,7 +58,9 @@ describe("GET /health on a live database", () => {
     // k3s: the fake service is active and its writer holds the database.
     expect(report.k3s).toMatchObject({ state: "active", running: true, present: true });
     expect(report.k3s.dbHolders.length).toBeGreaterThanOrEqual(1);
-    expect(report.k3s.dbHolders[0].command).toContain("kine-writer");
+    // The process's name and pid, never its arguments (a `k3s server --token=…` would leak the token).
+    expect(report.k3s.dbHolders[0].name).toMatch(/^[^\s/]{1,15}$/);
+    expect(JSON.stringify(report.k3s.dbHolders)).not.toContain("kine-writer");
     expect(report.disk).toMatchObject({ sameFilesystemAsServer: true, enoughForStaging: true });
     expect(report.disk.freeBytes).toBeGreaterThan(0);
     expect(report.files.wal.exists).toBe(true);
@@ -95,12 +97,12 @@ describe("GET /health on a live database", () => {
   });
 
   it("over HTTP, ?integrity=full runs integrity_check and later calls report the last one", async () => {
-    const deps = depsFor(server, { LIFEBOAT_AGENT_TOKEN: "t0k" });
+    const deps = depsFor(server, { LIFEBOAT_AGENT_TOKEN: "health-test-agent-token-0123456789" });
     const app = buildAgentApp(deps);
     const { url } = await app.listen(0, "127.0.0.1");
     try {
       const get = async (q = "") => {
-        const res = await fetch(`${url}/health${q}`, { headers: { authorization: "Bearer t0k" } });
+        const res = await fetch(`${url}/health${q}`, { headers: { authorization: "Bearer health-test-agent-token-0123456789" } });
         expect(res.status).toBe(200);
         return HealthReport.parse(await res.json());
       };

@@ -9,10 +9,16 @@ import { runCommand } from "./run-command";
  * manager says, nothing may have the files open when they are swapped.
  */
 
+/** A process holding the database: its name (/proc/<pid>/comm) and pid, never its command line. */
+export interface Holder {
+  pid: number;
+  name: string;
+}
+
 /** Processes (other than this one) that have any of `files` open, from /proc/<pid>/fd. */
-export async function processesHolding(files: string[]): Promise<{ pid: number; command: string }[]> {
+export async function processesHolding(files: string[]): Promise<Holder[]> {
   const wanted = new Set(files.map((f) => path.resolve(f)));
-  const out: { pid: number; command: string }[] = [];
+  const out: Holder[] = [];
   let pids: string[];
   try {
     pids = (await fsp.readdir("/proc")).filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid);
@@ -34,8 +40,9 @@ export async function processesHolding(files: string[]): Promise<{ pid: number; 
         continue;
       }
       if (!wanted.has(target.replace(/ \(deleted\)$/, ""))) continue;
-      const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-      out.push({ pid: Number(pid), command: cmdline.split("\0").filter(Boolean).join(" ").slice(0, 200) || "?" });
+      // The name only: a command line can carry secrets (`k3s server --token=…`).
+      const name = await fsp.readFile(`/proc/${pid}/comm`, "utf8").catch(() => "");
+      out.push({ pid: Number(pid), name: name.trim() || "?" });
       break;
     }
   }
@@ -51,7 +58,7 @@ export function databaseFiles(dbPath: string): string[] {
  * Polls until no process holds `files` or `timeoutMs` passes. Resolves with the holders left
  * (empty when released).
  */
-export async function waitUntilReleased(files: string[], timeoutMs: number): Promise<{ pid: number; command: string }[]> {
+export async function waitUntilReleased(files: string[], timeoutMs: number): Promise<Holder[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const holders = await processesHolding(files);

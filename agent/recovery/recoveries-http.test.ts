@@ -29,7 +29,7 @@ beforeAll(async () => {
   const config = loadAgentConfig({
     LIFEBOAT_K3S_SERVER_DIR: serverDir,
     LIFEBOAT_STATE_DIR: path.join(work, "state"),
-    LIFEBOAT_AGENT_TOKEN: "rec-token",
+    LIFEBOAT_AGENT_TOKEN: "recovery-test-agent-token-0123456789",
     LIFEBOAT_INTEGRITY_SCHEDULE: "off",
     LIFEBOAT_K3S_STATUS_CMD: "echo inactive",
     LOG_LEVEL: "silent",
@@ -45,7 +45,7 @@ afterAll(async () => {
 const call = async (method: string, p: string, body?: unknown) => {
   const res = await fetch(url + p, {
     method,
-    headers: { authorization: "Bearer rec-token", "content-type": "application/json" },
+    headers: { authorization: "Bearer recovery-test-agent-token-0123456789", "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, json: await res.json() };

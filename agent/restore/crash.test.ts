@@ -22,7 +22,7 @@ import { agentEnvFor, hasMarker, integrity, makeTestServer, runK3s, waitFor, typ
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
 const PASS = "crash test passphrase";
-const AGENT_TOKEN = "crash-agent-token";
+const AGENT_TOKEN = "crash-test-agent-token-0123456789";
 
 let work: string;
 let passFile: string;
@@ -82,6 +82,8 @@ async function serve(server: TestServer, extra: Record<string, string> = {}): Pr
     LIFEBOAT_AGENT_HOST: "127.0.0.1",
     LIFEBOAT_AGENT_PORT: "0",
     LIFEBOAT_OWNER: "1000:1000",
+    // Plain HTTP on loopback: these tests are about crashes, not the transport (agent/tls/tls.test.ts is).
+    LIFEBOAT_AGENT_INSECURE_HTTP: "true",
     ...extra,
   };
   const running = startProcess(process.execPath, [BIN, "serve"], { env: env as unknown as NodeJS.ProcessEnv, group: false });

@@ -150,7 +150,7 @@ afterAll(async () => {
 async function http(base: string, method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> {
   const res = await fetch(base + p, {
     method,
-    headers: { authorization: "Bearer agent-token", "content-type": "application/json" },
+    headers: { authorization: "Bearer restore-test-agent-token-0123456789", "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -170,7 +170,7 @@ async function waitJob(base: string, id: string): Promise<Job> {
 describe("restore from a Lifeboat backup through the HTTP API (the wizard's path)", () => {
   it("stages and verifies, waits for confirmation, swaps, fixes owner and mode, restarts k3s; then rolls back", async () => {
     const t = target();
-    const app = buildAgentApp(depsFor(t, { LIFEBOAT_AGENT_TOKEN: "agent-token" }));
+    const app = buildAgentApp(depsFor(t, { LIFEBOAT_AGENT_TOKEN: "restore-test-agent-token-0123456789" }));
     const { url } = await app.listen(0, "127.0.0.1");
     try {
       const before = treeState(t.serverDir, { skipDbContent: true });

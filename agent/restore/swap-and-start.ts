@@ -40,7 +40,7 @@ export async function stopK3s(ctx: Ctx, context: string): Promise<void> {
     await runCommand(cfg.k3sStartCmd);
     j.k3sStopped = false;
     throw new RestoreFailure(
-      `k3s was stopped, but after ${STOP_WAIT_MS / 1000} s these processes still hold the database: ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(", ")}. k3s was started again. Stop them and retry. ${context}`,
+      `k3s was stopped, but after ${STOP_WAIT_MS / 1000} s these processes still hold the database: ${holders.map((h) => `${h.name} (pid ${h.pid})`).join(", ")}. k3s was started again. Stop them and retry. ${context}`,
     );
   }
 }

@@ -15,7 +15,7 @@ import { makeTestServerDir, type TestServerDir } from "../testing/test-server-di
 import { AgentClient, AgentError } from "../../lib/agent/agent-client";
 import { LazyS3BackupStore } from "../store";
 
-const TOKEN = "agent-test-token-7d1e";
+const TOKEN = "agent-test-token-7d1e-0123456789abcdef";
 let work: string;
 let s3: EmbeddedS3;
 let server: TestServerDir;

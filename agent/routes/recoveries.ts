@@ -1,6 +1,7 @@
 import { RecoveryList, RecoveryReport, RecoveryStarted, StartRecoveryRequest } from "../../lib/contracts/agent-recovery";
 import { reply } from "../http/router";
 import type { AgentModule } from "../module";
+import { checkFileOverHttp } from "../host/http-files";
 
 const ladder = () => import("../recovery/ladder");
 const store = () => import("../recovery/store");
@@ -15,6 +16,7 @@ export const recoveriesModule: AgentModule = {
       body: StartRecoveryRequest,
       response: RecoveryStarted,
       handler: async ({ body }) => {
+        if (body.path) await checkFileOverHttp(deps.config, body.path);
         const { id, recoveryId } = (await ladder()).startRecoveryJob(deps, body);
         return reply(202, { jobId: id, recoveryId });
       },

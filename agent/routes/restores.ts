@@ -1,5 +1,6 @@
 import { ConfirmRestoreRequest, RestoreList, RestoreRecord, RestoreStarted, StartRestoreRequest } from "../../lib/contracts/agent-restore";
 import { reply } from "../http/router";
+import { checkFileOverHttp } from "../host/http-files";
 import type { AgentDeps, AgentModule } from "../module";
 
 const runner = () => import("../restore/runner");
@@ -31,6 +32,7 @@ export const restoresModule: AgentModule = {
       body: StartRestoreRequest,
       response: RestoreStarted,
       handler: async ({ body }) => {
+        if (body.source.kind === "file") await checkFileOverHttp(deps.config, body.source.path);
         const { startRestore } = await runner();
         const { restoreId, jobId } = await startRestore(deps, body);
         return reply(202, { restoreId, jobId });

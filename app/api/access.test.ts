@@ -1,12 +1,18 @@
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ROLES, roleAllows, type Role } from "@/lib/contracts/auth";
 import { routeAccess } from "@/lib/http/api-route";
+import { writeRoleTokens } from "@/lib/auth/testing/tokens";
 
 /**
- * Every route under app/api declares who may call it (apiRoute's `access`), so the accounts issue
- * can enforce it in one place and a new route cannot land without a decision. The table is the
- * access each route has today; change it here when a route's access changes on purpose.
+ * Every route under app/api declares who may call it (apiRoute's `access`), and apiRoute enforces
+ * it (lib/http/guard.ts). This test finds every route.ts, so a new route cannot land without a
+ * decision: it fails when a route is not made with apiRoute, when its access differs from the table
+ * below (change the table when a route's access changes on purpose), and when a route is public
+ * without being public by design. Then it calls every handler as nobody, a viewer, an operator and
+ * an admin and checks that exactly the roles the table allows get past the guard.
  */
 
 const ACCESS: Record<string, Record<string, string>> = {
@@ -15,6 +21,10 @@ const ACCESS: Record<string, Record<string, string>> = {
   alerts: { GET: "viewer" },
   "alerts/summary": { GET: "viewer" },
   audit: { GET: "viewer" },
+  "auth/login": { POST: "public" },
+  "auth/logout": { POST: "viewer" },
+  "auth/me": { GET: "viewer" },
+  "auth/password": { POST: "viewer" },
   backups: { GET: "viewer" },
   "backups/[id]": { GET: "viewer" },
   "backups/[id]/verify": { GET: "viewer", POST: "operator" },
@@ -37,11 +47,18 @@ const ACCESS: Record<string, Record<string, string>> = {
   "restore/runs": { POST: "admin" },
   "restore/runs/current": { GET: "admin" },
   "restore/runs/[id]": { GET: "admin", POST: "admin" },
+  tokens: { GET: "admin", POST: "admin" },
+  "tokens/[id]": { DELETE: "admin" },
+  users: { GET: "admin", POST: "admin" },
+  "users/[name]": { PATCH: "admin", DELETE: "admin" },
   "worker-migrations": { POST: "admin" },
   "worker-migrations/current": { GET: "admin" },
   "worker-migrations/[id]": { GET: "admin", POST: "admin" },
   "worker-migrations/[id]/token": { POST: "admin" },
 };
+
+/** The only routes anyone may call without signing in: liveness, and signing in itself. */
+const PUBLIC_BY_DESIGN = new Set(["livez GET", "auth/login POST"]);
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const root = path.join(import.meta.dirname);
@@ -52,13 +69,60 @@ function routeFiles(dir: string): string[] {
   );
 }
 
+type Handler = (req: Request, ctx?: unknown) => Promise<Response>;
+const routes: { route: string; method: string; handler: Handler; access: string | undefined }[] = [];
+let tokens: Record<Role, string>;
+
+beforeAll(async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "lifeboat-access-"));
+  const t = writeRoleTokens(dir);
+  tokens = t.tokens;
+  // No store, agent or cluster: a handler that gets past the guard fails fast on what is missing.
+  Object.assign(process.env, {
+    ...t.env,
+    LIFEBOAT_DATA_DIR: path.join(dir, "data"),
+    AWS_S3_BUCKET: "",
+    AWS_S3_ENDPOINT: "",
+    LIFEBOAT_AGENT_URL: "",
+    KUBECONFIG: "/nonexistent",
+  });
+  for (const route of routeFiles(root).sort()) {
+    const mod = (await import(/* @vite-ignore */ path.join(root, route, "route.ts"))) as Record<string, unknown>;
+    for (const method of METHODS.filter((m) => m in mod)) routes.push({ route, method, handler: mod[method] as Handler, access: routeAccess(mod[method]) });
+  }
+});
+
 describe("app/api routes", () => {
-  it("each declares its access, as the table says", async () => {
+  it("each declares its access, as the table says", () => {
     const found: Record<string, Record<string, string | undefined>> = {};
-    for (const route of routeFiles(root).sort()) {
-      const mod = (await import(/* @vite-ignore */ path.join(root, route, "route.ts"))) as Record<string, unknown>;
-      found[route] = Object.fromEntries(METHODS.filter((m) => m in mod).map((m) => [m, routeAccess(mod[m])]));
-    }
+    for (const r of routes) (found[r.route] ??= {})[r.method] = r.access;
     expect(found).toEqual(ACCESS);
   });
+
+  it("none is public unless public by design", () => {
+    const open = routes.filter((r) => r.access === "public").map((r) => `${r.route} ${r.method}`);
+    expect(open.filter((r) => !PUBLIC_BY_DESIGN.has(r))).toEqual([]);
+  });
+
+  it("each lets exactly the roles its access allows past the guard", async () => {
+    const results: string[] = [];
+    const expected: string[] = [];
+    for (const r of routes) {
+      const url = "/api/" + r.route.replace(/\[(\w+)\]/g, "x-$1");
+      const params = Object.fromEntries([...r.route.matchAll(/\[(\w+)\]/g)].map((m) => [m[1], `x-${m[1]}`]));
+      for (const role of [null, ...ROLES] as (Role | null)[]) {
+        const headers: Record<string, string> = { origin: "http://127.0.0.1", "content-type": "application/json" };
+        if (role) headers.authorization = `Bearer ${tokens[role]}`;
+        const body = r.method === "GET" || r.method === "HEAD" ? undefined : "{}";
+        const res = await r.handler(new Request(`http://127.0.0.1${url}`, { method: r.method, headers, body }), { params: Promise.resolve(params) });
+        const json = (await res.json().catch(() => ({}))) as { needs?: string };
+        // The guard's refusals: 401 (nobody), 403 naming the role needed. A handler's own 4xx/5xx is past the guard.
+        const refused = res.status === 401 ? "signed-out" : res.status === 403 && json.needs ? "too-little" : "passed";
+        results.push(`${r.method} ${url} as ${role ?? "nobody"}: ${refused}`);
+        const allowed = r.access === "public" || (role !== null && roleAllows(role, r.access as Role));
+        expected.push(`${r.method} ${url} as ${role ?? "nobody"}: ${allowed ? "passed" : role ? "too-little" : "signed-out"}`);
+      }
+    }
+    expect(results).toEqual(expected);
+  }, 120_000);
 });

@@ -19,6 +19,7 @@ import { catalogService } from "@/lib/catalog";
 import { CatalogFilter } from "@/lib/contracts/catalog";
 import { getEnv } from "@/lib/env";
 import { hasErrorCode } from "@/lib/contracts/errors";
+import { Allowed } from "@/components/layout/session";
 
 export const dynamic = "force-dynamic";
 export const metadata: Metadata = { title: "Backups" };
@@ -60,8 +61,10 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
         subtitle={status.configured ? <span className="font-mono text-xs">{status.source}</span> : "No backup store configured"}
         actions={
           <>
-            {getEnv().LIFEBOAT_AGENT_URL ? <BackupNowButton /> : null}
-            <RefreshButton />
+            <Allowed access="operator">
+              {getEnv().LIFEBOAT_AGENT_URL ? <BackupNowButton /> : null}
+              <RefreshButton />
+            </Allowed>
           </>
         }
       />

@@ -14,6 +14,9 @@ const FILTERS = [
   { prefix: "node.", label: "Node actions" },
   { prefix: "worker-migration.", label: "Worker migrations" },
   { prefix: "restore.", label: "Restores" },
+  { prefix: "auth.", label: "Sign-ins" },
+  { prefix: "user.", label: "Users" },
+  { prefix: "token.", label: "API tokens" },
 ];
 
 const tone = (outcome: string): Tone =>
@@ -44,14 +47,17 @@ function detailText(detail: unknown): string {
   return parts.join(" · ");
 }
 
-/** Every action the dashboard took on the cluster and the servers: time, action, target, outcome. */
+/** Every action the dashboard took on the cluster and the servers, and every sign-in: time, who (role, address), action, target, outcome. */
 export function AuditLog() {
   const [prefix, setPrefix] = useState("");
   const q = useQuery(auditQuery(prefix));
   const entries: AuditEntryView[] = q.data?.entries ?? [];
   return (
     <div>
-      <PageHeader title="Audit log" subtitle="What the dashboard did, newest first: node actions, worker migrations and restores." />
+      <PageHeader
+        title="Audit log"
+        subtitle="What the dashboard did and who asked, newest first: node actions, worker migrations, restores, sign-ins, users and tokens."
+      />
       <div className="mb-4 flex flex-wrap gap-1" role="group" aria-label="Filter">
         {FILTERS.map((f) => (
           <button
@@ -73,6 +79,7 @@ export function AuditLog() {
             <thead className="border-b border-slate-200 bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
               <tr>
                 <th className="px-3 py-2 font-medium">Time</th>
+                <th className="px-3 py-2 font-medium">Who</th>
                 <th className="px-3 py-2 font-medium">Action</th>
                 <th className="px-3 py-2 font-medium">Target</th>
                 <th className="px-3 py-2 font-medium">Outcome</th>
@@ -85,6 +92,11 @@ export function AuditLog() {
                   <td className="whitespace-nowrap px-3 py-2 text-xs tabular-nums" title={e.at}>
                     {formatTime(e.at)}
                     <div className="text-slate-500">{formatAge(e.at)}</div>
+                  </td>
+                  <td className="px-3 py-2 text-xs" data-testid="audit-actor">
+                    {e.actor ?? "—"}
+                    {e.actorRole && <span className="ml-1 text-slate-500">({e.actorRole})</span>}
+                    {e.clientAddress && <div className="font-mono text-slate-500">{e.clientAddress}</div>}
                   </td>
                   <td className="px-3 py-2 font-mono text-xs">{e.action}</td>
                   <td className="px-3 py-2">{e.target ?? "—"}</td>

@@ -3,6 +3,7 @@ import { Banner } from "@/components/ui/banner";
 import { formatAge, formatTime } from "@/components/ui/format";
 import type { CatalogStatus } from "@/lib/contracts/catalog";
 import { RefreshButton } from "./refresh-button";
+import { Allowed } from "@/components/layout/session";
 
 const TITLES: Record<string, string> = {
   unreachable: "Cannot reach the backup store",
@@ -46,7 +47,17 @@ export function StoreErrorBanner({ status, now }: { status: CatalogStatus; now: 
   ].filter(Boolean);
   return (
     <div data-testid="store-error">
-      <Banner tone="error" title={TITLES[err.failure] ?? TITLES.other} actions={status.configured ? <RefreshButton /> : undefined}>
+      <Banner
+        tone="error"
+        title={TITLES[err.failure] ?? TITLES.other}
+        actions={
+          status.configured ? (
+            <Allowed access="operator">
+              <RefreshButton />
+            </Allowed>
+          ) : undefined
+        }
+      >
         {where.length > 0 && <p>{where.reduce<ReactNode[]>((acc, el, i) => (i ? [...acc, " · ", el] : [el]), [])}</p>}
         <p className="mt-1">
           Cause: <span data-testid="store-error-cause">{err.message}</span> ({formatAge(err.at, now)})

@@ -3,6 +3,9 @@
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import { AlertCount } from "./alert-count";
+import { pageAccess, roleAllows } from "@/lib/contracts/auth";
+import { useMe } from "./session";
+import { UserMenu } from "./user-menu";
 
 const LINKS = [
   { href: "/backups", label: "Backups" },
@@ -14,10 +17,13 @@ const LINKS = [
   { href: "/settings/notifications", label: "Settings" },
 ];
 
-/** The top navigation; marks the section the current page belongs to. */
+/** The top navigation: the sections the signed-in role may open, the current one marked, and the user menu. */
 export function Nav() {
   const pathname = usePathname();
-  const active = LINKS.filter((l) => pathname === l.href || pathname.startsWith(l.href + "/")).sort((a, b) => b.href.length - a.href.length)[0];
+  const me = useMe();
+  if (!me) return null;
+  const links = LINKS.filter((l) => roleAllows(me.role, pageAccess(l.href)));
+  const active = links.filter((l) => pathname === l.href || pathname.startsWith(l.href + "/")).sort((a, b) => b.href.length - a.href.length)[0];
   return (
     <header className="border-b border-slate-800 bg-slate-900 text-slate-100">
       <div className="mx-auto flex max-w-7xl items-center gap-6 px-4 py-3">
@@ -25,8 +31,8 @@ export function Nav() {
           <span aria-hidden className="inline-block h-5 w-5 rounded-full border-4 border-orange-400 border-r-white border-l-white" />
           Lifeboat
         </Link>
-        <nav aria-label="Main" className="flex flex-wrap gap-1 text-sm">
-          {LINKS.map((l) => (
+        <nav aria-label="Main" className="flex flex-1 flex-wrap gap-1 text-sm">
+          {links.map((l) => (
             <Link
               key={l.href}
               href={l.href}
@@ -38,6 +44,7 @@ export function Nav() {
             </Link>
           ))}
         </nav>
+        <UserMenu me={me} />
       </div>
     </header>
   );

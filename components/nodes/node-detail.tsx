@@ -21,6 +21,7 @@ import { useNow } from "./use-now";
 import { PodsTable } from "./pods-table";
 import { ResourceBar } from "./resource-bar";
 import { cpu, mem, rolesText, shortAge } from "./format";
+import { Allowed } from "@/components/layout/session";
 
 type Dialog = null | "cordon" | "uncordon" | "drain" | "delete";
 
@@ -97,7 +98,7 @@ export function NodeDetailView({ name }: { name: string }) {
         actions={
           node &&
           !deleted && (
-            <>
+            <Allowed access="operator">
               {node.unschedulable ? (
                 <Button variant="secondary" onClick={() => open("uncordon")}>
                   Uncordon
@@ -107,13 +108,15 @@ export function NodeDetailView({ name }: { name: string }) {
                   Cordon
                 </Button>
               )}
-              <Button variant="secondary" onClick={() => open("drain")} disabled={drain?.state === "running"}>
-                Drain…
-              </Button>
-              <Button variant="danger" onClick={() => open("delete")}>
-                Delete…
-              </Button>
-            </>
+              <Allowed access="admin">
+                <Button variant="secondary" onClick={() => open("drain")} disabled={drain?.state === "running"}>
+                  Drain…
+                </Button>
+                <Button variant="danger" onClick={() => open("delete")}>
+                  Delete…
+                </Button>
+              </Allowed>
+            </Allowed>
           )
         }
       />
@@ -142,9 +145,11 @@ export function NodeDetailView({ name }: { name: string }) {
             title="Drain"
             actions={
               drain.state === "running" && (
-                <Button variant="secondary" onClick={() => stop.mutate()} disabled={stop.isPending}>
-                  Stop drain
-                </Button>
+                <Allowed access="admin">
+                  <Button variant="secondary" onClick={() => stop.mutate()} disabled={stop.isPending}>
+                    Stop drain
+                  </Button>
+                </Allowed>
               )
             }
           >

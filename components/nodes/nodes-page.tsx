@@ -10,6 +10,7 @@ import { NodeStatusBadges } from "./node-badges";
 import { ResourceBar } from "./resource-bar";
 import { ago, cpu, mem, rolesText, shortAge } from "./format";
 import { useNow } from "./use-now";
+import { Allowed } from "@/components/layout/session";
 
 /** The cluster's nodes, refreshed every few seconds; the last list stays on screen when the API fails. */
 export function NodesPage() {
@@ -30,9 +31,11 @@ export function NodesPage() {
           )
         }
         actions={
-          <Link href="/nodes/migrate" className="rounded-md bg-blue-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-blue-800">
-            Migrate a worker
-          </Link>
+          <Allowed access="admin">
+            <Link href="/nodes/migrate" className="rounded-md bg-blue-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-blue-800">
+              Migrate a worker
+            </Link>
+          </Allowed>
         }
       />
       <div className="space-y-4">

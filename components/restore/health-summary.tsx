@@ -58,7 +58,7 @@ export function HealthSummary({ url, report }: { url: string; report: HealthRepo
           label={`k3s ${k3s.present ? (k3s.running ? "is running" : `is ${k3s.state}`) : "service not found"}`}
         >
           <span className="font-mono text-xs">{k3s.command}</span> says “{k3s.state}”.
-          {k3s.dbHolders.length > 0 && ` Holding the database: ${k3s.dbHolders.map((h) => `pid ${h.pid} (${h.command})`).join(", ")}.`}
+          {k3s.dbHolders.length > 0 && ` Holding the database: ${k3s.dbHolders.map((h) => `${h.name} (pid ${h.pid})`).join(", ")}.`}
           {!k3s.present && " On a new machine, install k3s first (curl -sfL https://get.k3s.io | sh -) so the restore can stop and start it."}
         </Check>
         <Check level={report.verdict === "ok" ? "ok" : report.verdict === "critical" ? "problem" : "warning"} label="Current database">

@@ -11,14 +11,17 @@ import { AgentProblemBanner, HealthSummary } from "./health-summary";
 export type StepProps = WizardStepProps<RestoreWizardView, RestoreWizardAction>;
 
 /**
- * Step 1, Where: this cluster's server (the configured agent) or a new machine's agent (URL and
- * token; the token goes to the dashboard's server and never comes back). Shows the agent's health.
+ * Step 1, Where: this cluster's server (the configured agent) or a new machine's agent (URL, token
+ * and certificate fingerprint; the token goes to the dashboard's server and never comes back).
+ * Shows the agent's health.
  */
 export function WhereStep({ view, busy, act }: StepProps) {
   const s = view.state;
   const [kind, setKind] = useState<"configured" | "new">(s.target?.kind ?? (view.configuredAgent ? "configured" : "new"));
   const [url, setUrl] = useState(s.target?.kind === "new" ? s.target.url : "");
   const [token, setToken] = useState("");
+  const [fingerprint, setFingerprint] = useState(s.target?.kind === "new" ? (s.target.fingerprint ?? "") : "");
+  const plainHttp = /^http:\/\//i.test(url.trim()) && !/^http:\/\/(localhost|127\.|\[::1\])/i.test(url.trim());
   // Once the dashboard's server holds the token, the page forgets it.
   useEffect(() => setToken(""), [s.target?.targetId]);
   const savedNew = s.target?.kind === "new" && s.target.url === url.trim().replace(/\/+$/, "");
@@ -26,7 +29,7 @@ export function WhereStep({ view, busy, act }: StepProps) {
   const check = () =>
     kind === "new" && savedNew && !token.trim()
       ? act({ action: "recheck" })
-      : act({ action: "check-target", target: kind === "configured" ? { kind } : { kind, url, token } });
+      : act({ action: "check-target", target: kind === "configured" ? { kind } : { kind, url, token, fingerprint } });
   const checked = s.target && (s.health || s.agentProblem);
   const sameChoice = s.target?.kind === kind && (kind === "configured" || s.target.url === url.trim().replace(/\/+$/, ""));
 
@@ -77,7 +80,7 @@ export function WhereStep({ view, busy, act }: StepProps) {
                   <span className="text-xs font-medium text-slate-700">Agent URL</span>
                   <input
                     className="rounded-md border border-slate-300 px-2 py-1 font-mono text-sm"
-                    placeholder="http://192.168.1.20:7070"
+                    placeholder="https://192.168.1.20:7070"
                     value={url}
                     onChange={(e) => setUrl(e.target.value)}
                   />
@@ -93,6 +96,24 @@ export function WhereStep({ view, busy, act }: StepProps) {
                     onChange={(e) => setToken(e.target.value)}
                   />
                 </label>
+                <label className="flex flex-col gap-1 sm:col-span-2">
+                  <span className="text-xs font-medium text-slate-700">
+                    Certificate fingerprint (SHA-256: <span className="font-mono">lifeboat-agent status</span> prints it on that machine)
+                  </span>
+                  <input
+                    className="rounded-md border border-slate-300 px-2 py-1 font-mono text-xs"
+                    placeholder="AB:CD:…:EF"
+                    spellCheck={false}
+                    value={fingerprint}
+                    onChange={(e) => setFingerprint(e.target.value)}
+                  />
+                </label>
+                {plainHttp && (
+                  <p className="text-xs text-amber-800 sm:col-span-2">
+                    Plain http:// sends the token across the network in clear; the dashboard allows it only with LIFEBOAT_AGENT_INSECURE_HTTP=true. The agent
+                    answers https:// by default.
+                  </p>
+                )}
               </div>
             )}
           </div>

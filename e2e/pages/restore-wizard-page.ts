@@ -28,10 +28,12 @@ export class RestoreWizardPage {
     await this.page.getByRole("button", { name: /Check this agent|Check again/ }).click();
   }
 
-  async checkNewMachine(url: string, token: string): Promise<void> {
+  /** Step 1 with a new machine's agent: its URL, token and (for HTTPS) certificate fingerprint. */
+  async checkNewMachine(url: string, token: string, fingerprint = ""): Promise<void> {
     await this.page.getByRole("radio", { name: /A new machine/ }).check();
     await this.page.getByLabel("Agent URL").fill(url);
     await this.page.getByLabel("Agent token").fill(token);
+    await this.page.getByLabel(/Certificate fingerprint/).fill(fingerprint);
     await this.page.getByRole("button", { name: /Check this agent|Check again/ }).click();
   }
 

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { simulatedK3sCommands } from "../../agent/demo/simulated-k3s";
 import { agentEnvFor, makeTestServer, runK3s, type TestServer } from "../../agent/testing/restore-fixtures";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
-import { startProcess, waitForListening } from "../../lib/process";
+import { startProcess, waitForListeningInfo } from "../../lib/process";
 import { freePort } from "./ports";
 
 const BIN = path.resolve("agent/bin/lifeboat-agent.js");
@@ -22,8 +22,13 @@ const BIN_ENV = { LIFEBOAT_AGENT_TSX: "1" };
  */
 
 export interface RunningAgent {
+  /** https://127.0.0.1:<port>: agents answer HTTPS with their self-signed certificate. */
   url: string;
   token: string;
+  /** The certificate's SHA-256 fingerprint, as `serve` printed it. */
+  fingerprint: string;
+  /** What a dashboard needs to reach this agent: URL, token and the fingerprint it pins. */
+  dashboardEnv: Record<string, string>;
   env: Record<string, string>;
   process: ChildProcess;
   output(): string;
@@ -55,14 +60,24 @@ export function passphraseFile(dir: string, name: string, passphrase: string): s
   return file;
 }
 
-/** Starts `lifeboat-agent serve` on a free loopback port; resolves once it printed where it listens. */
+/** Starts `lifeboat-agent serve` (HTTPS, as installed) on a free loopback port; resolves once it printed where it listens. */
 export async function startAgent(env: Record<string, string>): Promise<RunningAgent> {
   const token = randomBytes(24).toString("base64url");
   const port = await freePort();
   const full = { ...env, LIFEBOAT_AGENT_TOKEN: token, LIFEBOAT_AGENT_HOST: "127.0.0.1", LIFEBOAT_AGENT_PORT: String(port) };
   const proc = startProcess(process.execPath, [BIN, "serve"], { env: { ...process.env, ...BIN_ENV, ...full } });
-  const url = await waitForListening(proc, { timeoutMs: 60_000 });
-  return { url, token, env: full, process: proc.child, output: proc.output, stop: () => proc.stop() };
+  const info = await waitForListeningInfo(proc, { timeoutMs: 60_000 });
+  const fingerprint = info.fingerprint ?? "";
+  return {
+    url: info.listening,
+    token,
+    fingerprint,
+    dashboardEnv: { LIFEBOAT_AGENT_URL: info.listening, LIFEBOAT_AGENT_TOKEN: token, LIFEBOAT_AGENT_TOKEN_FILE: "", LIFEBOAT_AGENT_FINGERPRINT: fingerprint },
+    env: full,
+    process: proc.child,
+    output: proc.output,
+    stop: () => proc.stop(),
+  };
 }
 
 /** `lifeboat-agent backup` (the CronJob/systemd path) with an agent environment; resolves with the new set's id. */

@@ -7,6 +7,8 @@ import { HealthReport } from "../contracts/agent-health";
 import { RecoveryReport, RecoveryStarted, type StartRecoveryInput } from "../contracts/agent-recovery";
 import { RestoreList, RestoreRecord, RestoreStarted, type ConfirmRestoreRequest, type StartRestoreInput } from "../contracts/agent-restore";
 import type { DashboardEnv } from "../env";
+import { readFileSync } from "node:fs";
+import { agentRequest, checkAgentUrl, tlsFromEnv, TransportError, type AgentTls } from "./transport";
 
 /**
  * A failed call to the agent, translated once, here, into the dashboard's error model:
@@ -40,6 +42,7 @@ export function isAgentError(err: unknown): err is AgentError {
 }
 
 const HINT = {
+  tls: "the agent's certificate fingerprint: `lifeboat-agent status` on that machine prints it (LIFEBOAT_AGENT_FINGERPRINT, or the wizard's fingerprint field).",
   unreachable:
     "that the agent runs on that machine (`lifeboat-agent serve`, or its systemd unit), that it listens on this address (LIFEBOAT_AGENT_HOST / LIFEBOAT_AGENT_PORT), and that no firewall blocks the port from the dashboard.",
   auth: "the token: it must be the value of LIFEBOAT_AGENT_TOKEN (or of the file LIFEBOAT_AGENT_TOKEN_FILE) on that machine.",
@@ -63,16 +66,22 @@ export interface AgentClientOptions {
   token: string;
   /** Per-request timeout in ms (default 10 s). */
   timeoutMs?: number;
+  /** How an https:// agent's certificate is checked (lib/agent/transport.ts). */
+  tls?: AgentTls;
+  /** Allows http:// to another machine (LIFEBOAT_AGENT_INSECURE_HTTP). */
+  allowInsecureHttp?: boolean;
 }
 
 /**
  * Typed HTTP client for the on-node agent. Only the dashboard's server uses it; the browser talks to
  * the dashboard. Every method rejects with AgentError (a DomainError; never with the token in it).
+ * The constructor throws DomainError `bad_request` for plain HTTP to another machine without consent.
  */
 export class AgentClient {
   readonly baseUrl: string;
   constructor(private readonly opts: AgentClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, "");
+    checkAgentUrl(this.baseUrl, opts.allowInsecureHttp ?? false);
   }
 
   /** Calls `method path` and validates the answer with `schema`. */
@@ -86,34 +95,32 @@ export class AgentClient {
     const url = this.baseUrl + path;
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.opts.timeoutMs ?? 10_000);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(url, {
-        method,
-        headers: { authorization: `Bearer ${this.opts.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-        cache: "no-store",
-      });
+      const text = body === undefined ? undefined : JSON.stringify(body);
+      const headers: Record<string, string> = { authorization: `Bearer ${this.opts.token}`, accept: "application/json" };
+      if (text !== undefined) Object.assign(headers, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
+      res = await agentRequest(new URL(url), { method, headers, body: text, signal }, this.opts.tls ?? {});
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      if (err instanceof TransportError && err.kind === "tls")
+        throw new AgentError("agent_tls", `The dashboard refused the agent at ${this.baseUrl}: ${err.message}.`, this.baseUrl, 0, { hint: HINT.tls });
       const why = timeout.aborted
         ? "it did not answer in time"
         : opts.signal?.aborted
           ? "the request was cancelled"
-          : cause === "ECONNREFUSED"
-            ? "connection refused (is the agent running?)"
-            : (cause ?? (err as Error).message);
+          : err instanceof TransportError
+            ? err.message
+            : (err as Error).message;
       throw new AgentError("agent_unreachable", `Cannot reach the agent at ${this.baseUrl}: ${why}.`, this.baseUrl, 0, { hint: HINT.unreachable });
     }
-    const text = await res.text();
+    const text = res.text;
     let json: unknown = undefined;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
       // fall through: reported below
     }
-    if (!res.ok) throw fromAnswer(res.status, json, this.baseUrl);
+    if (res.status < 200 || res.status >= 300) throw fromAnswer(res.status, json, this.baseUrl);
     const parsed = schema.safeParse(json);
     if (!parsed.success)
       throw new AgentError(
@@ -229,8 +236,15 @@ export class AgentClient {
   }
 }
 
-/** The dashboard's AgentClient from its configuration (LIFEBOAT_AGENT_URL/TOKEN), or null when none is set. */
-export function agentClientFromEnv(env: Pick<DashboardEnv, "LIFEBOAT_AGENT_URL" | "agentToken">): AgentClient | null {
+/** The dashboard's AgentClient from its configuration (LIFEBOAT_AGENT_URL/TOKEN and how to trust it), or null when none is set. */
+export function agentClientFromEnv(
+  env: Pick<DashboardEnv, "LIFEBOAT_AGENT_URL" | "agentToken" | "agentFingerprint" | "LIFEBOAT_AGENT_CA_FILE" | "LIFEBOAT_AGENT_INSECURE_HTTP">,
+): AgentClient | null {
   if (!env.LIFEBOAT_AGENT_URL || !env.agentToken) return null;
-  return new AgentClient({ baseUrl: env.LIFEBOAT_AGENT_URL, token: env.agentToken });
+  return new AgentClient({
+    baseUrl: env.LIFEBOAT_AGENT_URL,
+    token: env.agentToken,
+    tls: tlsFromEnv(env, (f) => readFileSync(f, "utf8")),
+    allowInsecureHttp: env.LIFEBOAT_AGENT_INSECURE_HTTP,
+  });
 }

@@ -30,26 +30,34 @@ declare module "@tanstack/react-query" {
 }
 
 /**
- * Calls `url` and validates the JSON answer with `schema`. A JSON body (`init.body`) gets its
- * content type. Rejects with ApiRequestError; an abort through `init.signal` rejects as fetch does.
+ * Calls `url` and validates the JSON answer with `schema`. A body, and any state-changing request,
+ * is sent as JSON. A 401 (the session ended) takes the page to the sign-in page. Rejects with
+ * ApiRequestError; an abort through `init.signal` rejects as fetch does.
  */
 export async function apiFetch<T>(url: string, schema: z.ZodType<T>, init: RequestInit = {}): Promise<T> {
   let res: Response;
+  // The server refuses a state-changing request that is not JSON (a form on another site cannot send JSON), body or not.
+  const method = (init.method ?? "GET").toUpperCase();
+  const json = init.body !== undefined || (method !== "GET" && method !== "HEAD");
   try {
-    res = await fetch(url, { cache: "no-store", ...init, headers: { ...(init.body ? { "content-type": "application/json" } : {}), ...init.headers } });
+    res = await fetch(url, { cache: "no-store", ...init, headers: { ...(json ? { "content-type": "application/json" } : {}), ...init.headers } });
   } catch (e) {
     // A query that was cancelled (unmounted, superseded) is not the server's fault.
     if (init.signal?.aborted) throw e;
     throw new ApiRequestError(0, "offline", "The dashboard server did not answer. Is it still running?");
   }
-  const json: unknown = await res.json().catch(() => undefined);
+  const answer: unknown = await res.json().catch(() => undefined);
+  if (res.status === 401 && typeof window !== "undefined" && !url.startsWith("/api/auth/login")) {
+    // The session ended (idle, expired, signed out elsewhere): sign in again and come back here.
+    window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+  }
   if (!res.ok) {
-    const body = ApiErrorBody.safeParse(json);
+    const body = ApiErrorBody.safeParse(answer);
     if (!body.success) throw new ApiRequestError(res.status, "error", `The dashboard answered ${res.status}.`);
     const { code, message, ...details } = body.data;
     throw new ApiRequestError(res.status, code, message, details);
   }
-  const parsed = schema.safeParse(json);
+  const parsed = schema.safeParse(answer);
   if (!parsed.success)
     throw new ApiRequestError(res.status, "bad_response", "The dashboard answered in an unexpected format. Reload the page: the server may have been updated.");
   return parsed.data;

@@ -67,8 +67,11 @@ export const K3sState = z.object({
   running: z.boolean(),
   /** False when the service does not seem to exist on this host (the command could not find it). */
   present: z.boolean(),
-  /** Processes that hold the database files open right now (k3s while it runs). */
-  dbHolders: z.array(z.object({ pid: z.number().int(), command: z.string() })),
+  /**
+   * Processes that hold the database files open right now (k3s while it runs): the process name and
+   * pid only, never its arguments (`k3s server --token=…` would show the token).
+   */
+  dbHolders: z.array(z.object({ pid: z.number().int(), name: z.string() })),
 });
 export type K3sState = z.infer<typeof K3sState>;
 

@@ -15,6 +15,7 @@ import { z } from "zod";
 export const ERROR_STATUS = {
   // The request itself
   bad_request: 400,
+  invalid_key: 400,
   bad_json: 400,
   bad_query: 400,
   confirm_mismatch: 400,
@@ -94,6 +95,7 @@ export const ERROR_STATUS = {
   // The on-node agent, as the dashboard's server sees it
   agent_unreachable: 502,
   agent_auth: 502,
+  agent_tls: 502,
   agent_error: 502,
   agent_bad_response: 502,
   no_agent: 503,

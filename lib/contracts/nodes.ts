@@ -354,6 +354,10 @@ export const AuditEntryView = z.object({
   target: z.string().nullable(),
   outcome: z.string(),
   detail: z.unknown(),
+  /** Who acted: a user's or API token's name, "system" for background work; null on entries from before accounts. */
+  actor: z.string().nullable(),
+  actorRole: z.string().nullable(),
+  clientAddress: z.string().nullable(),
 });
 export type AuditEntryView = z.infer<typeof AuditEntryView>;
 

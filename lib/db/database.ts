@@ -1,27 +1,47 @@
 import "server-only";
 import Database from "better-sqlite3";
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
+import { currentActor } from "../auth/request-context";
 import { migrations as allMigrations, type Migration } from "./migrations";
 
 export type Db = Database.Database;
 
 /**
  * Opens (creating if needed) the dashboard database `lifeboat.db` in `dataDir` and applies pending
- * migrations in one transaction each. Throws when the file is not a database or a migration fails.
+ * migrations in one transaction each. The directory is made 0700 and the database 0600 (SQLite gives
+ * its -wal and -shm the database's mode): they hold password hashes and, during a restore to a new
+ * machine, that machine's agent token. Throws when the file is not a database or a migration fails.
  */
 export function openDatabase(dataDir: string, migrations: Migration[] = allMigrations): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   const file = path.join(dataDir, "lifeboat.db");
+  if (!existsSync(file)) closeSync(openSync(file, "a", 0o600));
+  chmodSync(file, 0o600);
   const db = new Database(file);
   db.pragma("journal_mode = WAL");
-  // It holds secrets (notification channels' URLs and passwords, a new machine's agent token): owner only.
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
   db.pragma("foreign_keys = ON");
+  // Deleted rows are overwritten with zeros, so a forgotten secret leaves no copy in the file (with
+  // a WAL checkpoint, none in the WAL either: see forgetSecrets).
+  db.pragma("secure_delete = ON");
   migrate(db, migrations);
+  // It holds secrets (notification channels' URLs and passwords, a new machine's agent token): owner only.
+  for (const side of ["-wal", "-shm"]) if (existsSync(file + side)) chmodSync(file + side, 0o600);
   return db;
+}
+
+/**
+ * After deleting a secret: moves everything into the database file and empties the WAL, so the
+ * secret's old frames are gone too. Retries while another connection reads (busy).
+ */
+export function forgetSecrets(db: Db): void {
+  for (let i = 0; i < 20; i++) {
+    const [res] = db.pragma("wal_checkpoint(TRUNCATE)") as { busy: number }[];
+    if (!res || res.busy === 0) return;
+  }
 }
 
 export function migrate(db: Db, migrations: Migration[]): void {
@@ -48,16 +68,28 @@ export interface AuditEntry {
   target: string | null;
   outcome: string;
   detail: unknown;
+  /** Who acted: a user's or API token's name, or "system" for background work. */
+  actor: string | null;
+  actorRole: string | null;
+  /** The client's address (null for background work, or when the server could not tell). */
+  clientAddress: string | null;
 }
 
-/** Appends one line to the audit log (time, action, target, outcome). Never pass secrets in `detail`. */
+/**
+ * Appends one line to the audit log (time, action, target, outcome, and who acted: the request's
+ * user or token with its role and address, read from the request context). Never pass secrets in `detail`.
+ */
 export function audit(db: Db, action: string, target: string | null, outcome: string, detail?: unknown): void {
-  db.prepare("INSERT INTO audit_log (at, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?)").run(
+  const actor = currentActor();
+  db.prepare("INSERT INTO audit_log (at, action, target, outcome, detail, actor, actor_role, client_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
     new Date().toISOString(),
     action,
     target,
     outcome,
     detail === undefined ? null : JSON.stringify(detail),
+    actor.name,
+    actor.role,
+    actor.address,
   );
 }
 
@@ -65,7 +97,7 @@ export function audit(db: Db, action: string, target: string | null, outcome: st
 export function readAudit(db: Db, opts: { limit?: number; actionPrefix?: string } = {}): AuditEntry[] {
   const rows = db
     .prepare(
-      `SELECT id, at, action, target, outcome, detail FROM audit_log
+      `SELECT id, at, action, target, outcome, detail, actor, actor_role AS actorRole, client_address AS clientAddress FROM audit_log
        WHERE (? IS NULL OR action LIKE ? || '%') ORDER BY id DESC LIMIT ?`,
     )
     .all(opts.actionPrefix ?? null, opts.actionPrefix ?? null, opts.limit ?? 200) as (Omit<AuditEntry, "detail"> & { detail: string | null })[];

@@ -118,6 +118,54 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    id: 40,
+    name: "accounts: users (scrypt hashes), sessions and API tokens (sha256 of the secret only), who acted in the audit log",
+    sql: `
+      CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        password_changed_at TEXT NOT NULL
+      );
+      CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        client_address TEXT
+      ) WITHOUT ROWID;
+      CREATE INDEX sessions_user ON sessions(user_id);
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        last_used_at TEXT
+      );
+      ALTER TABLE audit_log ADD COLUMN actor TEXT;
+      ALTER TABLE audit_log ADD COLUMN actor_role TEXT;
+      ALTER TABLE audit_log ADD COLUMN client_address TEXT;
+    `,
+  },
+  {
+    id: 41,
+    name: "restore wizard: a new machine's agent certificate fingerprint (pinned like LIFEBOAT_AGENT_FINGERPRINT)",
+    sql: `ALTER TABLE restore_agent_targets ADD COLUMN fingerprint TEXT;`,
+  },
+  {
+    id: 42,
+    name: "accounts: failed sign-ins per user name and per address (the sign-in limits survive a restart)",
+    sql: `
+      CREATE TABLE login_failures (key TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE INDEX login_failures_key ON login_failures(key, at);
+    `,
+  },
+  {
     id: 50,
     name: "alerts: one row per episode of an alert (firing until resolved_at), at most one open episode per key",
     sql: `

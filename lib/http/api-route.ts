@@ -1,23 +1,27 @@
 import "server-only";
 import { NextResponse } from "next/server";
 import { z } from "zod";
+import { ACCESS_LEVELS, type Access } from "../contracts/auth";
 import { DomainError, toErrorAnswer } from "../contracts/errors";
 import { logger } from "../log";
+import { runAs } from "../auth/request-context";
+import { guardRequest, MAX_BODY_BYTES, tooLarge, type Guarded } from "./guard";
 
 /**
  * The dashboard's one route wrapper. Every handler under app/api is made with `apiRoute`, which
- * declares who may call it and translates whatever it throws into the wire form exactly once:
+ * declares who may call it, enforces that before the handler runs (lib/http/guard.ts: host, body
+ * size, caller, same origin, role), runs the handler as that caller (so the audit log knows who
+ * acted), and translates whatever it throws into the wire form exactly once:
  * a DomainError → its status and `{ code, message, ...details }`; a zod error → 400 `bad_request`;
  * anything else → 500 `internal` with a generic sentence (the cause goes to the log only).
  */
 
 /**
- * Who may call a route. Recorded on every handler now; enforced in this one place once accounts
- * exist. viewer: reads; operator: back up, verify, refresh, cordon; admin: restores, drains,
- * deletions, migrations, secrets; public: liveness only.
+ * Who may call a route, enforced by apiRoute: viewer reads; operator also backs up, verifies,
+ * refreshes, cordons; admin also restores, drains, deletes, migrates, reveals secrets, manages
+ * users and tokens; public is for liveness and signing in only (app/api/access.test.ts).
  */
-export const ACCESS_LEVELS = ["public", "viewer", "operator", "admin"] as const;
-export type Access = (typeof ACCESS_LEVELS)[number];
+export { ACCESS_LEVELS, type Access };
 
 export interface RouteOptions {
   access: Access;
@@ -49,16 +53,25 @@ export function errorResponse(err: unknown, req?: Request): Response {
 }
 
 /**
- * Makes a route handler: `export const POST = apiRoute({ access: "operator" }, async (req, ctx) => ...)`.
- * The handler never needs a try/catch for errors a user can meet: throw a DomainError.
+ * Makes a route handler: `export const POST = apiRoute({ access: "operator" }, async (req, ctx, who) => ...)`.
+ * `who` is the caller the guard found (its principal is null only on public routes). The handler
+ * never needs a try/catch for errors a user can meet: throw a DomainError.
  */
-export function apiRoute<C = unknown>(opts: RouteOptions, fn: (req: Request, ctx: C) => Promise<Response> | Response): ApiRouteHandler<C> {
+export function apiRoute<C = unknown>(opts: RouteOptions, fn: (req: Request, ctx: C, who: Guarded) => Promise<Response> | Response): ApiRouteHandler<C> {
   const handler = async (req: Request, ctx?: C): Promise<Response> => {
+    let who: Guarded;
     try {
-      return await fn(req, ctx as C);
+      who = guardRequest(req, opts.access);
     } catch (err) {
       return errorResponse(err, req);
     }
+    return runAs(who.actor, async () => {
+      try {
+        return await fn(req, ctx as C, who);
+      } catch (err) {
+        return errorResponse(err, req);
+      }
+    });
   };
   return Object.assign(handler, { access: opts.access });
 }
@@ -69,11 +82,39 @@ export function routeAccess(handler: unknown): Access | undefined {
   return typeof handler === "function" && ACCESS_LEVELS.includes(access as Access) ? (access as Access) : undefined;
 }
 
-/** Parses a JSON request body with a schema. Throws DomainError `bad_json`, or the schema's ZodError. */
+/**
+ * Reads a request body of at most MAX_BODY_BYTES as text, stopping (and cancelling the upload) as
+ * soon as it is over: a large body is refused without being held in memory. Throws `body_too_large`.
+ */
+export async function readBodyText(req: Request, limit = MAX_BODY_BYTES): Promise<string> {
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * Parses a JSON request body with a schema. Throws DomainError `unsupported_media_type` unless it is
+ * sent as application/json, `body_too_large`, `bad_json`, or the schema's ZodError.
+ */
 export async function readJson<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
+  if (!/^application\/json(\s*;|$)/i.test(req.headers.get("content-type") ?? ""))
+    throw new DomainError("unsupported_media_type", "Send the request body as JSON (Content-Type: application/json). Nothing changed.");
+  const text = await readBodyText(req);
   let raw: unknown;
   try {
-    raw = await req.json();
+    raw = JSON.parse(text);
   } catch {
     throw new DomainError("bad_json", "The request body is not valid JSON.");
   }

@@ -1,6 +1,7 @@
 import "server-only";
 import { DomainError, isDomainError, type ErrorCode } from "../contracts/errors";
 import type { KubeErrorCode, KubeErrorInfo } from "../contracts/nodes";
+import { UNTRUSTED_CERT_CODES } from "../net/tls-errors";
 
 /**
  * A failed Kubernetes API call, translated at the boundary into something a person can act on: a
@@ -51,16 +52,6 @@ const KIND: Record<string, string> = {
   persistentvolumes: "PersistentVolume",
   persistentvolumeclaims: "PersistentVolumeClaim",
 };
-
-const TLS_CODES = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-  "CERT_SIGNATURE_FAILURE",
-]);
 
 const NET_WORDS: Record<string, string> = {
   ECONNREFUSED: "connection refused",
@@ -146,7 +137,7 @@ export function translateKubeError(err: unknown, ctx: CallContext): KubeError {
       ctx.cluster,
     );
   const sys = typeof e.code === "string" ? e.code : undefined;
-  if (sys && TLS_CODES.has(sys))
+  if (sys && UNTRUSTED_CERT_CODES.has(sys))
     return new KubeError(
       "tls",
       `${where} presented a TLS certificate the kubeconfig does not trust (${sys}). Check certificate-authority-data in the kubeconfig, and that the server address matches the certificate.`,

@@ -8,7 +8,10 @@
 //    in parallel with the build. Then starts a demo agent on loopback against the demo server
 //    directory (unless LIFEBOAT_AGENT_URL points at a real one), whose "k3s" is a simulated writer
 //    (agent/demo/simulated-k3s.ts, run as a command) the restore wizard really stops and starts.
-// 4. Runs `next start` with the environment the dashboard needs and prints where to open it.
+//    The demo agent answers HTTPS with its self-signed certificate, which the dashboard pins.
+// 4. Runs the dashboard's server (lib/http/dashboard-server.ts: Next.js behind a thin front that
+//    tells it the real client address) and prints where to open it; on a first run, the generated
+//    password of the `admin` account, once.
 // Children run in their own process groups and are stopped on exit, SIGINT and SIGTERM.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -17,10 +20,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import nextEnv from "@next/env";
 import { ConfigError, parseEnv, type DashboardEnv } from "../env";
+import { INITIAL_PASSWORD_FILE } from "../auth/config";
 import { thresholdsFromEnv } from "../catalog/config";
 import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
 import { freePort, portFree } from "../net/ports";
-import { startProcess, waitForHttp, waitForListening, type RunningProcess } from "../process";
+import { startProcess, waitForHttp, waitForListeningInfo, type RunningProcess } from "../process";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DEMO_BUCKET = "lifeboat-demo";
@@ -142,8 +146,8 @@ function startDemoK3s(serverDir: string): { start: string; stop: string; status:
   return k3s;
 }
 
-/** Starts the demo agent and resolves with its URL (from the JSON line `serve` prints). */
-async function startDemoAgent(env: DashboardEnv, s3env: Record<string, string>, tokenFile: string): Promise<string> {
+/** Starts the demo agent and resolves with its URL and certificate fingerprint (from the JSON line `serve` prints). */
+async function startDemoAgent(env: DashboardEnv, s3env: Record<string, string>, tokenFile: string): Promise<{ url: string; fingerprint?: string }> {
   const demo = path.join(env.dataDir, "demo");
   const k3s = startDemoK3s(path.join(demo, "k3s", "server"));
   const port = await freePort();
@@ -170,7 +174,26 @@ async function startDemoAgent(env: DashboardEnv, s3env: Record<string, string>, 
     },
     { quiet: true },
   );
-  return waitForListening(child, { timeoutMs: 30_000, what: "the demo agent" });
+  const info = await waitForListeningInfo(child, { timeoutMs: 30_000, what: "the demo agent" });
+  return { url: info.listening, fingerprint: info.fingerprint };
+}
+
+/** What to say about signing in: the first admin's password once (the run that made it), else where it is. */
+function firstSignIn(env: DashboardEnv, passwordFile: string, hadPasswordFile: boolean): string {
+  if (env.auth.adminPasswordFile) return `Sign in as admin with the password in LIFEBOAT_ADMIN_PASSWORD_FILE (on a first run), or with your own account.`;
+  if (!hadPasswordFile && existsSync(passwordFile)) {
+    const password = readFileSync(passwordFile, "utf8").trim();
+    return [
+      "",
+      "First run: sign in as  admin  with the password",
+      "",
+      `  ${password}`,
+      "",
+      `(shown this once; it is also in ${passwordFile}, mode 0600, until you change it: your name → Change password).`,
+    ].join("\n");
+  }
+  if (existsSync(passwordFile)) return `Sign in as admin with the password in ${passwordFile} (until you change it), or with your own account.`;
+  return "Sign in with your account (locked out? npm run users -- reset-password <name>).";
 }
 
 async function main(): Promise<void> {
@@ -248,14 +271,25 @@ async function main(): Promise<void> {
   if (demo) dashEnv.LIFEBOAT_DEMO = "1";
   if (!env.LIFEBOAT_AGENT_URL && demo) {
     const tokenFile = agentTokenFile(env.dataDir);
-    const agentUrl = await startDemoAgent(env, s3env, tokenFile);
-    Object.assign(dashEnv, { LIFEBOAT_AGENT_URL: agentUrl, LIFEBOAT_AGENT_TOKEN: "", LIFEBOAT_AGENT_TOKEN_FILE: tokenFile });
-    say(`Demo agent (for the demo k3s server in ${path.join(env.dataDir, "demo", "k3s", "server")}) at ${agentUrl}.`);
+    const agent = await startDemoAgent(env, s3env, tokenFile);
+    // The demo takes the real path: HTTPS, the agent's self-signed certificate pinned by its fingerprint.
+    Object.assign(dashEnv, {
+      LIFEBOAT_AGENT_URL: agent.url,
+      LIFEBOAT_AGENT_TOKEN: "",
+      LIFEBOAT_AGENT_TOKEN_FILE: tokenFile,
+      LIFEBOAT_AGENT_FINGERPRINT: agent.fingerprint ?? "",
+    });
+    say(`Demo agent (for the demo k3s server in ${path.join(env.dataDir, "demo", "k3s", "server")}) at ${agent.url}, pinned by its certificate's fingerprint.`);
   }
 
   if (!demo && !env.LIFEBOAT_AGENT_URL) say("No agent configured (LIFEBOAT_AGENT_URL): the history works; backups, health checks and restores need the agent.");
 
-  const next = run("dashboard", ["node_modules/next/dist/bin/next", "start", "-p", String(env.PORT), "-H", env.LIFEBOAT_HOST], dashEnv);
+  // A viewer token for this run only, with which the launcher fills the catalog before saying "ready".
+  const launcherToken = randomBytes(32).toString("base64url");
+  dashEnv.LIFEBOAT_LAUNCHER_TOKEN = launcherToken;
+  const passwordFile = path.join(env.dataDir, INITIAL_PASSWORD_FILE);
+  const hadPasswordFile = existsSync(passwordFile);
+  const next = run("dashboard", ["--import", "tsx", "lib/http/dashboard-server.ts", "--port", String(env.PORT), "--host", env.LIFEBOAT_HOST], dashEnv);
   void next.exited.then(({ code }) => {
     if (stopping) return;
     process.stderr.write(`\nThe dashboard exited (code ${code}).\n`);
@@ -265,10 +299,12 @@ async function main(): Promise<void> {
   const url = `http://${shown}:${env.PORT}`;
   await waitForHttp(`${url}/api/livez`, { timeoutMs: 60_000, what: "the dashboard", proc: next });
   // Fill the catalog cache now (this call waits for the first listing), so the first page is instant.
-  await fetch(`${url}/api/backups?limit=1`, { signal: AbortSignal.timeout(130_000) }).catch(() => {});
+  // The dashboard makes the first admin on this first call, when there is none yet.
+  await fetch(`${url}/api/backups?limit=1`, { headers: { authorization: `Bearer ${launcherToken}` }, signal: AbortSignal.timeout(130_000) }).catch(() => {});
 
   say("");
   say(`Lifeboat is ready (${((Date.now() - started) / 1000).toFixed(0)} s): open ${url}`);
+  say(firstSignIn(env, passwordFile, hadPasswordFile));
   if (demo) {
     say("");
     say("This is DEMO data: 90 nights of backups in an embedded S3 store, made like the incident's CronJob");

@@ -1,2 +1,2 @@
 export { startProcess, killGroup, runProcess, type RunningProcess, type StartProcessOptions, type Exit, type ProcessRun } from "./child-process";
-export { waitForListening, waitForHttp } from "./wait";
+export { waitForListening, waitForListeningInfo, waitForHttp } from "./wait";

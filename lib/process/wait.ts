@@ -1,9 +1,14 @@
-import { parseListeningLine } from "../contracts/agent-cli";
+import { parseListeningInfo, parseListeningLine, type ListeningLine } from "../contracts/agent-cli";
 import type { RunningProcess } from "./child-process";
 
 /** Resolves with the URL an agent started with `serve` prints once it listens. Rejects when it exits first or after `timeoutMs`. */
 export function waitForListening(proc: RunningProcess, opts: { timeoutMs?: number; what?: string } = {}): Promise<string> {
   return proc.waitForLine(parseListeningLine, { timeoutMs: opts.timeoutMs ?? 60_000, what: opts.what ?? "the agent" });
+}
+
+/** waitForListening, with the certificate fingerprint an HTTPS agent prints beside its URL. */
+export function waitForListeningInfo(proc: RunningProcess, opts: { timeoutMs?: number; what?: string } = {}): Promise<ListeningLine> {
+  return proc.waitForLine(parseListeningInfo, { timeoutMs: opts.timeoutMs ?? 60_000, what: opts.what ?? "the agent" });
 }
 
 /**

@@ -139,6 +139,8 @@ export const AgentTarget = z.object({
   url: z.string(),
   /** Server-side id of a new machine's saved address and token (never the token itself). */
   targetId: z.string().nullable(),
+  /** A new machine's pinned certificate fingerprint, as entered (not a secret); absent for the configured agent. */
+  fingerprint: z.string().nullable().optional(),
 });
 export type AgentTarget = z.infer<typeof AgentTarget>;
 
@@ -235,12 +237,18 @@ export type CurrentRestoreRun = z.infer<typeof CurrentRestoreRun>;
 const httpUrl = z
   .string()
   .trim()
-  .pipe(z.url({ message: "must be the agent's URL, e.g. http://192.168.1.20:7070" }))
+  .pipe(z.url({ message: "must be the agent's URL, e.g. https://192.168.1.20:7070" }))
   .refine((u) => /^https?:\/\//.test(u), { message: "must start with http:// or https://" });
 
 export const TargetChoice = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("configured") }),
-  z.object({ kind: z.literal("new"), url: httpUrl, token: z.string().trim().min(1, { message: "the agent's token is required" }) }),
+  z.object({
+    kind: z.literal("new"),
+    url: httpUrl,
+    token: z.string().trim().min(1, { message: "the agent's token is required" }),
+    /** The agent's SHA-256 certificate fingerprint (`lifeboat-agent status` prints it); needed for https:// unless LIFEBOAT_AGENT_CA_FILE vouches for it. */
+    fingerprint: z.string().trim().optional(),
+  }),
 ]);
 export type TargetChoice = z.infer<typeof TargetChoice>;
 

@@ -24,7 +24,7 @@ import { DrillStore, QUEUED_REASON } from "./drill-store";
  * whose archive is not an OpenPGP message, which must fail its drill with the agent's reason.
  */
 
-const TOKEN = "drill-test-agent-token";
+const TOKEN = "drill-test-agent-token-0123456789ab";
 const KEY = "drill-key";
 const SECRET = "drill-secret-9x";
 let s3: EmbeddedS3;

@@ -1,4 +1,5 @@
 import "server-only";
+import { readFileSync } from "node:fs";
 import { configuredAgentOrNull } from "../agent/configured";
 import { hasErrorCode } from "../contracts/errors";
 import { isKubeError } from "../kube/errors";
@@ -52,7 +53,10 @@ export function restoreContext(): RestoreContext {
     const catalog = catalogService();
     return {
       db,
-      targets: makeAgentTargets(db, configuredAgentOrNull),
+      targets: makeAgentTargets(db, configuredAgentOrNull, {
+        allowInsecureHttp: serverContext().env.LIFEBOAT_AGENT_INSECURE_HTTP,
+        ca: serverContext().env.LIFEBOAT_AGENT_CA_FILE ? readFileSync(serverContext().env.LIFEBOAT_AGENT_CA_FILE!, "utf8") : undefined,
+      }),
       catalog: {
         sets: () => catalog.page({ limit: null }).sets,
         findSet: (id) => catalog.findSet(id)?.set ?? null,

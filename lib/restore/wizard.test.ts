@@ -28,7 +28,7 @@ import { freePort } from "../net/ports";
  * is configured. k3s's stop/start are plain `true` here; the browser test drives a fake k3s.
  */
 
-const TOKEN = "wizard-test-token";
+const TOKEN = "wizard-test-agent-token-0123456789";
 const KEY = "wiz-key";
 const SECRET = "wiz-secret-42";
 let work: string;

@@ -1,6 +1,7 @@
 import "server-only";
 import { getEnv, type DashboardEnv } from "../env";
 import { openDatabase, type Db } from "../db/database";
+import { runAsSystem } from "../auth/request-context";
 
 /**
  * The dashboard server's process-wide state, created on first use. Kept on globalThis so Next.js
@@ -23,10 +24,13 @@ export function serverContext(): ServerContext {
   return g[KEY]!;
 }
 
-/** Process-wide singletons keyed by name (services with timers, caches). */
+/**
+ * Process-wide singletons keyed by name (services with timers, caches). Created outside the
+ * request that happens to ask first, so the work they start later is the system's in the audit log.
+ */
 export function singleton<T>(name: string, create: () => T): T {
   const key = Symbol.for(`lifeboat.singleton.${name}`);
   const g = globalThis as unknown as Record<symbol, T | undefined>;
-  g[key] ??= create();
+  g[key] ??= runAsSystem(create);
   return g[key]!;
 }

@@ -3,7 +3,7 @@ import { describe, it, expect } from "vitest";
 import { Readable } from "node:stream";
 import { createHash, randomBytes } from "node:crypto";
 import { listAll, type BackupStore } from "./backup-store";
-import { NotFoundError } from "./errors";
+import { InvalidKeyError, NotFoundError } from "./errors";
 
 export async function sha256OfStream(s: Readable): Promise<string> {
   const h = createHash("sha256");
@@ -59,6 +59,21 @@ export function runBackupStoreContract(name: string, makeStore: () => Promise<Ba
       const store = await makeStore();
       await expect(store.head("missing/nothing.gpg")).rejects.toBeInstanceOf(NotFoundError);
       await expect(store.get("missing/nothing.gpg")).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it("refuses keys with . or .. segments or control characters before touching anything", async () => {
+      const store = await makeStore();
+      await store.put("k3s/state_ok.db.gpg", Readable.from([Buffer.from("x")]));
+      for (const key of ["../outside", "k3s/../../etc/passwd", "k3s/./x", "a\nb", "k3s/\u0000x", "tab\there"]) {
+        await expect(store.head(key)).rejects.toBeInstanceOf(InvalidKeyError);
+        await expect(store.get(key)).rejects.toBeInstanceOf(InvalidKeyError);
+        await expect(store.put(key, Readable.from([Buffer.from("x")]))).rejects.toBeInstanceOf(InvalidKeyError);
+        await expect(store.delete(key)).rejects.toBeInstanceOf(InvalidKeyError);
+      }
+      const keys: string[] = [];
+      for await (const o of listAll(store)) keys.push(o.key);
+      expect(keys).toEqual(["k3s/state_ok.db.gpg"]);
+      await store.delete("k3s/state_ok.db.gpg");
     });
 
     it("delete removes an object and is quiet for a missing one", async () => {

@@ -5,7 +5,7 @@ import { pipeline } from "node:stream/promises";
 import { Transform, type Readable } from "node:stream";
 import type { BackupStore, ListOptions, ListPage, StoredObject } from "./backup-store";
 import { commitFile } from "./durable-file";
-import { NotFoundError, StorageError } from "./errors";
+import { NotFoundError, StorageError, checkObjectKey } from "./errors";
 
 /**
  * BackupStore over a local directory (a mounted NAS, a USB disk). Keys are relative paths below
@@ -19,7 +19,7 @@ export class FsBackupStore implements BackupStore {
   }
 
   private file(key: string): string {
-    const p = path.resolve(this.root, key);
+    const p = path.resolve(this.root, checkObjectKey(key));
     if (key === "" || (p !== this.root && !p.startsWith(this.root + path.sep))) {
       throw new StorageError(`fs: key ${JSON.stringify(key)} points outside ${this.root}`);
     }
@@ -67,8 +67,9 @@ export class FsBackupStore implements BackupStore {
   }
 
   async head(key: string): Promise<StoredObject> {
+    const file = this.file(key);
     try {
-      const st = await fsp.stat(this.file(key));
+      const st = await fsp.stat(file);
       if (!st.isFile()) throw Object.assign(new Error("not a file"), { code: "ENOENT" });
       return { key, size: st.size, lastModified: st.mtime };
     } catch (err) {

@@ -15,7 +15,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { BackupStore, ListOptions, ListPage, StoredObject } from "./backup-store";
-import { NotFoundError, StorageError, type StorageFailure } from "./errors";
+import { NotFoundError, StorageError, checkObjectKey, type StorageFailure } from "./errors";
 
 export interface S3StoreConfig {
   /** Custom endpoint (MinIO, Garage, R2, s3rver...). Absent means AWS. */
@@ -137,6 +137,7 @@ export class S3BackupStore implements BackupStore {
   }
 
   async head(key: string): Promise<StoredObject> {
+    checkObjectKey(key);
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: this.fullKey(key) }));
       return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0) };
@@ -147,6 +148,7 @@ export class S3BackupStore implements BackupStore {
   }
 
   async get(key: string): Promise<Readable> {
+    checkObjectKey(key);
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.fullKey(key) }));
       const body = out.Body;
@@ -168,6 +170,7 @@ export class S3BackupStore implements BackupStore {
    * or of any request aborts the multipart upload: no object and no stray parts are left behind.
    */
   async put(key: string, body: Readable, options: { contentType?: string; onProgress?: (bytes: number) => void } = {}): Promise<void> {
+    checkObjectKey(key);
     const partSize = this.cfg.partSize ?? 8 * 1024 * 1024;
     const Bucket = this.cfg.bucket;
     const Key = this.fullKey(key);
@@ -257,6 +260,7 @@ export class S3BackupStore implements BackupStore {
   }
 
   async delete(key: string): Promise<void> {
+    checkObjectKey(key);
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key: this.fullKey(key) }));
     } catch (err) {

@@ -7,9 +7,11 @@ import { startEmbeddedS3, type EmbeddedS3 } from "@/lib/storage/embedded-s3";
 import { S3BackupStore } from "@/lib/storage/s3-backup-store";
 import { seedObjectNames } from "@/lib/contracts/backup-names";
 import { CatalogResponse, CatalogSetDetail, CatalogStatus } from "@/lib/contracts/catalog";
+import { requestAs, writeRoleTokens } from "@/lib/auth/testing/tokens";
 
 // The route handlers as Next.js runs them, against a real s3rver: the JSON shape scripts rely on.
 let s3: EmbeddedS3;
+let tokens: ReturnType<typeof writeRoleTokens>["tokens"];
 let routes: {
   list: typeof import("./route");
   detail: typeof import("./[id]/route");
@@ -33,8 +35,12 @@ beforeAll(async () => {
     await store.put(n.logical, Readable.from([Buffer.alloc(size + 5000, 2)]));
   }
   await store.put("README.txt", Readable.from([Buffer.from("hello")]));
+  const dataDir = mkdtempSync(path.join(tmpdir(), "lifeboat-api-data-"));
+  const t = writeRoleTokens(dataDir);
+  tokens = t.tokens;
   Object.assign(process.env, {
-    LIFEBOAT_DATA_DIR: mkdtempSync(path.join(tmpdir(), "lifeboat-api-data-")),
+    ...t.env,
+    LIFEBOAT_DATA_DIR: dataDir,
     AWS_S3_ENDPOINT: s3.endpoint,
     AWS_S3_BUCKET: "api",
     AWS_S3_PATH: "/k3s/",
@@ -53,7 +59,7 @@ afterAll(async () => {
   await s3?.stop();
 });
 
-const get = (url: string) => new Request(`http://dash${url}`);
+const get = (url: string) => requestAs(tokens, "viewer", url);
 
 describe("GET /api/backups", () => {
   it("returns the catalog in the issue's shape, newest first", async () => {
@@ -105,7 +111,7 @@ describe("GET /api/backups", () => {
     expect(chart.flags.some((f: { level: string; index: number }) => f.level === "critical" && f.index === 8)).toBe(true);
     const status = CatalogStatus.parse(await (await routes.status.GET(get("/api/catalog"))).json());
     expect(status).toMatchObject({ configured: true, bucket: "api", prefix: "k3s", endpoint: s3.endpoint, error: null, objectCount: 19 });
-    const r = await (await routes.refresh.POST(new Request("http://dash/api/catalog/refresh", { method: "POST" }))).json();
+    const r = await (await routes.refresh.POST(requestAs(tokens, "operator", "/api/catalog/refresh", { method: "POST" }))).json();
     expect(r.outcome).toMatchObject({ ok: true, added: 0, removed: 0 });
     expect(CatalogStatus.parse(r.status).refreshedAt).not.toBeNull();
   });

@@ -13,6 +13,7 @@ import { VerifyNowButton } from "@/components/backups/verify-now-button";
 import { drillService } from "@/lib/restore";
 import { catalogService } from "@/lib/catalog";
 import { KIND_LABELS } from "@/lib/contracts/backup-names";
+import { Allowed } from "@/components/layout/session";
 
 export const dynamic = "force-dynamic";
 
@@ -69,7 +70,14 @@ export default async function BackupSetPage({ params }: Props) {
       <Card title="Flags">
         <SetAnomalies anomalies={set.anomalies} />
       </Card>
-      <Card title="Restore drill" actions={<VerifyNowButton setId={set.id} initial={drill} />}>
+      <Card
+        title="Restore drill"
+        actions={
+          <Allowed access="operator">
+            <VerifyNowButton setId={set.id} initial={drill} />
+          </Allowed>
+        }
+      >
         <DrillDetails verification={set.verification} drill={drill} />
       </Card>
       <Card title={`Objects (${formatBytes(total)})`}>

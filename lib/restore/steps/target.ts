@@ -19,7 +19,7 @@ async function chooseTarget(ctx: RestoreContext, state: RestoreWizardState, choi
       );
     target = { kind: "configured", url: c.baseUrl, targetId: null };
   } else {
-    target = ctx.targets.addNew(choice.url, choice.token);
+    target = ctx.targets.addNew(choice.url, choice.token, choice.fingerprint);
   }
   if (state.target && state.target.targetId !== target.targetId) ctx.targets.forget(state.target);
   return readHealth(ctx, { ...state, target, health: null, recovery: null });

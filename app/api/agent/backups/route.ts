@@ -1,6 +1,8 @@
 import { NextResponse } from "next/server";
 import { apiRoute } from "@/lib/http/api-route";
 import { requireAgent } from "@/lib/agent/configured";
+import { audit } from "@/lib/db/database";
+import { serverContext } from "@/lib/server/context";
 
 export const dynamic = "force-dynamic";
 
@@ -9,6 +11,8 @@ export const dynamic = "force-dynamic";
  * backup is already running, its job id comes back with `alreadyRunning: true` so the page follows it.
  */
 export const POST = apiRoute({ access: "operator" }, async () => {
-  const started = await requireAgent("the dashboard cannot start a backup").startBackup({});
+  const agent = requireAgent("the dashboard cannot start a backup");
+  const started = await agent.startBackup({});
+  audit(serverContext().db, "backup.start", agent.baseUrl, started.alreadyRunning ? "already running" : "started", { jobId: started.jobId });
   return NextResponse.json(started, { status: 202 });
 });

@@ -1,6 +1,8 @@
 import { NextResponse } from "next/server";
 import { apiRoute } from "@/lib/http/api-route";
 import { catalogService } from "@/lib/catalog";
+import { audit } from "@/lib/db/database";
+import { serverContext } from "@/lib/server/context";
 
 export const dynamic = "force-dynamic";
 
@@ -11,5 +13,6 @@ export const dynamic = "force-dynamic";
 export const POST = apiRoute({ access: "operator" }, async () => {
   const catalog = catalogService();
   const outcome = await catalog.refresh();
+  audit(serverContext().db, "catalog.refresh", catalog.source, outcome.ok ? "ok" : "failed");
   return NextResponse.json({ outcome, status: catalog.status() });
 });

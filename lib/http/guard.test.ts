@@ -1,0 +1,152 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { PEER_HEADER, PEER_MARK } from "./peer";
+import { apiRoute } from "./api-route";
+import { readAudit } from "../db/database";
+import { serverContext } from "../server/context";
+import { writeRoleTokens } from "../auth/testing/tokens";
+
+// The guard as every route meets it, through apiRoute and the real sign-in route: hosts, bodies,
+// same-origin, sessions, roles, the sign-in limits and what the audit log records.
+let tokens: ReturnType<typeof writeRoleTokens>["tokens"];
+let dataDir: string;
+let login: typeof import("@/app/api/auth/login/route");
+let logout: typeof import("@/app/api/auth/logout/route");
+let users: typeof import("@/app/api/users/route");
+const ORIGIN = "http://127.0.0.1:3000";
+const PASSWORD = "first-admin-password-1";
+
+const action = apiRoute({ access: "operator" }, () => Response.json({ did: "it" }));
+const adminAction = apiRoute({ access: "admin" }, () => Response.json({ did: "it" }));
+
+function req(url: string, init: RequestInit & { cookie?: string; peer?: string } = {}): Request {
+  const headers = new Headers(init.headers);
+  headers.set("host", "127.0.0.1:3000");
+  headers.set(PEER_HEADER, init.peer ?? "127.0.0.1");
+  if (init.cookie) headers.set("cookie", init.cookie);
+  return new Request(ORIGIN + url, { ...init, headers });
+}
+const post = (url: string, body: unknown, extra: Record<string, string> = {}, init: { cookie?: string; peer?: string } = {}) =>
+  req(url, { method: "POST", body: JSON.stringify(body), headers: { origin: ORIGIN, "content-type": "application/json", ...extra }, ...init });
+
+async function signIn(name: string, password: string, peer = "127.0.0.1") {
+  const res = await login.POST(post("/api/auth/login", { name, password }, {}, { peer }));
+  const cookie = res.headers.get("set-cookie")?.split(";")[0] ?? "";
+  return { res, cookie, body: await res.json() };
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(tmpdir(), "lifeboat-guard-"));
+  const t = writeRoleTokens(dataDir);
+  tokens = t.tokens;
+  const pw = path.join(dataDir, "admin-password");
+  writeFileSync(pw, PASSWORD + "\n");
+  Object.assign(process.env, { ...t.env, LIFEBOAT_DATA_DIR: path.join(dataDir, "data"), LIFEBOAT_ADMIN_PASSWORD_FILE: pw });
+  (globalThis as Record<symbol, unknown>)[PEER_MARK] = true;
+  login = await import("@/app/api/auth/login/route");
+  logout = await import("@/app/api/auth/logout/route");
+  users = await import("@/app/api/users/route");
+});
+
+describe("the API guard", () => {
+  it("refuses a foreign Host (421) and a declared body over 1 MiB (413) before anything else", async () => {
+    const foreign = new Request("http://evil.example:3000/api/x", {
+      method: "POST",
+      headers: { host: "evil.example:3000", authorization: `Bearer ${tokens.admin}` },
+    });
+    const r1 = await action(foreign);
+    expect(r1.status).toBe(421);
+    expect((await r1.json()).code).toBe("misdirected_request");
+    const big = req("/api/x", { method: "POST", headers: { authorization: `Bearer ${tokens.admin}`, "content-length": String(2 * 1024 * 1024) } });
+    expect((await action(big)).status).toBe(413);
+  });
+
+  it("signs in the first admin with LIFEBOAT_ADMIN_PASSWORD_FILE and lets the session act, same-origin and JSON only", async () => {
+    const { res, cookie, body } = await signIn("admin", PASSWORD);
+    expect(res.status).toBe(200);
+    expect(body).toMatchObject({ name: "admin", role: "admin", kind: "session" });
+    const set = res.headers.get("set-cookie")!;
+    expect(set).toMatch(/^lifeboat-session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax; Max-Age=43\d{3}$/);
+    expect((await action(post("/api/x", {}, {}, { cookie }))).status).toBe(200);
+    // Another site's page: its Origin, a form's content type, no Origin at all.
+    expect((await action(post("/api/x", {}, { origin: "http://127.0.0.1:4000" }, { cookie }))).status).toBe(403);
+    expect((await action(post("/api/x", {}, { origin: "http://evil.example" }, { cookie }))).status).toBe(403);
+    expect((await action(post("/api/x", {}, { origin: "null" }, { cookie }))).status).toBe(403);
+    const text = req("/api/x", { method: "POST", body: "{}", headers: { origin: ORIGIN, "content-type": "text/plain" }, cookie });
+    expect((await action(text)).status).toBe(415);
+    const form = req("/api/x", { method: "POST", body: "a=1", headers: { origin: ORIGIN, "content-type": "application/x-www-form-urlencoded" }, cookie });
+    expect((await action(form)).status).toBe(415);
+    const bare = req("/api/x", { method: "POST", body: "{}", headers: { "content-type": "application/json" }, cookie });
+    expect((await action(bare)).status).toBe(403);
+    const fetchMeta = req("/api/x", { method: "POST", body: "{}", headers: { "content-type": "application/json", "sec-fetch-site": "same-origin" }, cookie });
+    expect((await action(fetchMeta)).status).toBe(200);
+    // Reads need no Origin.
+    expect((await action(req("/api/x", { cookie }))).status).toBe(200);
+  });
+
+  it("answers 401 without credentials and for a wrong token, 403 naming the role for too little", async () => {
+    expect((await action(req("/api/x"))).status).toBe(401);
+    expect((await action(req("/api/x", { headers: { authorization: "Bearer not-a-token-of-this-dashboard-0000" } }))).status).toBe(401);
+    const r = await adminAction(req("/api/x", { method: "POST", headers: { authorization: `Bearer ${tokens.operator}` } }));
+    expect(r.status).toBe(403);
+    expect(await r.json()).toMatchObject({ code: "forbidden", role: "operator", needs: "admin" });
+    // Bearer requests carry no cookie, so they need neither Origin nor a content type.
+    expect((await action(req("/api/x", { method: "POST", headers: { authorization: `Bearer ${tokens.operator}` } }))).status).toBe(200);
+  });
+
+  it("ends a session at sign-out", async () => {
+    const { cookie } = await signIn("admin", PASSWORD);
+    expect((await action(req("/api/x", { cookie }))).status).toBe(200);
+    const out = await logout.POST(post("/api/auth/logout", {}, {}, { cookie }));
+    expect(out.headers.get("set-cookie")).toMatch(/^lifeboat-session=; .*Max-Age=0$/);
+    expect((await action(req("/api/x", { cookie }))).status).toBe(401);
+  });
+
+  it("limits failed sign-ins per user (even for names that do not exist) and per address, with one answer", async () => {
+    const res = await users.POST(
+      post("/api/users", { name: "ann", role: "viewer", password: "ann-password-123" }, { authorization: `Bearer ${tokens.admin}` }),
+    );
+    expect(res.status).toBe(201);
+    const wrongUser = await signIn("nobody-here", "x");
+    const wrongPassword = await signIn("ann", "x");
+    expect([wrongUser.res.status, wrongUser.body.message]).toEqual([401, wrongPassword.body.message]);
+    for (let i = 0; i < 4; i++) expect((await signIn("ann", "wrong " + i, "10.1.1." + i)).res.status).toBe(401);
+    // Five failures for ann: even the right password is refused now, before it is checked.
+    const locked = await signIn("ann", "ann-password-123", "10.1.1.9");
+    expect(locked.res.status).toBe(429);
+    expect(locked.body.message).toMatch(/Too many failed sign-ins\. Wait 15 minutes/);
+    for (let i = 0; i < 5; i++) expect((await signIn("ghost", "x")).res.status).toBe(401);
+    expect((await signIn("ghost", "x")).res.status).toBe(429);
+    // One address trying many names: 20 failures, then the address is refused for any name.
+    for (let i = 0; i < 20 - 7; i++) await signIn(`name-${i}`, "x", "10.2.2.2");
+    for (let i = 0; i < 7; i++) await signIn(`other-${i}`, "x", "10.2.2.2");
+    expect((await signIn("admin", PASSWORD, "10.2.2.2")).res.status).toBe(429);
+    expect((await signIn("admin", PASSWORD, "10.2.2.3")).res.status).toBe(200);
+  }, 60_000);
+
+  it("records who did what from where, and never a password", () => {
+    const entries = readAudit(serverContext().db, { limit: 1000 });
+    expect(entries.find((e) => e.action === "user.create")).toMatchObject({
+      target: "ann",
+      actor: "tokens file, line 3",
+      actorRole: "admin",
+      clientAddress: "127.0.0.1",
+    });
+    expect(entries.find((e) => e.action === "auth.login" && e.outcome === "failed" && e.clientAddress === "10.1.1.0")).toMatchObject({
+      target: "ann",
+      actor: "anonymous",
+    });
+    expect(entries.find((e) => e.action === "auth.login" && e.outcome === "failed" && e.target === "(unknown name)")).toBeTruthy();
+    expect(entries.filter((e) => e.action === "auth.login" && e.outcome === "ok").map((e) => [e.target, e.clientAddress])).toContainEqual([
+      "admin",
+      "127.0.0.1",
+    ]);
+    expect(entries.find((e) => e.action === "auth.logout")).toMatchObject({ actor: "admin", actorRole: "admin" });
+    expect(entries.find((e) => e.action === "token.use")).toMatchObject({ actor: expect.stringMatching(/^tokens file, line/) });
+    const db = readFileSync(path.join(dataDir, "data", "lifeboat.db"));
+    expect(db.includes(Buffer.from(PASSWORD))).toBe(false);
+    expect(db.includes(Buffer.from("ann-password-123"))).toBe(false);
+  });
+});
