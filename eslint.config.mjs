@@ -18,6 +18,7 @@ const SERVER_MODULES = [
   "lib/agent/**",
   "lib/wizard/**",
   "lib/restore/**",
+  "lib/statistics/**",
 ];
 /** Browser-safe or launcher-imported modules inside those folders. */
 const NOT_SERVER_ONLY = [

@@ -47,7 +47,7 @@ export function ManifestStats({ state, format }: { state: ManifestState; format:
     return (
       <p className="text-sm text-slate-600">
         {format === "seed"
-          ? "Sets made by the seed CronJob carry no manifest. Database statistics appear for sets made by the Lifeboat agent."
+          ? "Sets made by the seed CronJob carry no manifest: their database statistics appear once a restore drill has opened the set (Verify now)."
           : "This set has no manifest: the agent writes it last, so the upload did not finish. Do not rely on this set."}
       </p>
     );

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { KeyPrefixStat } from "../contracts/manifest";
 import { Explanation, type SetStatistics } from "../contracts/set-statistics";
-import { baselineOf, compactionAdvancedAround, explainSet, explanationFirstLine, type ExplainedSet } from "./explain";
+import { baselineOf, compactionAdvancedAround, explainable, explainSet, explanationFirstLine, isStalled, type ExplainedSet } from "./explain";
 import { setStatisticsFrom } from "./statistics";
 
 /** Plain statistics: a healthy set unless told otherwise. */
@@ -81,8 +81,10 @@ describe("explainSet", () => {
     expect(e.baselineSetId).toBe("seed-2024-12-15");
     expect(e.causes.map((c) => c.kind)).toEqual(["compaction-stalled", "prefix-growth", "prefix-growth"]);
     const [stall, leases, events] = e.causes;
-    // 10,679 lies between the 12-14 (1,679) and 12-15 (11,679) sets: 90 % of the way, 2024-12-15 09:36.
-    expect(stall.text).toContain("kine's compaction last advanced at revision 10,679, about 2024-12-15; 155,000 revisions have been kept since");
+    // The 12-14 set had another compact revision, the 12-15 set this one (12-16 has no statistics).
+    expect(stall.text).toContain(
+      "kine's compaction last advanced at revision 10,679, about 2024-12-15 (after the set of 2024-12-14 12:00 UTC, before the set of 2024-12-15 12:00 UTC); 155,000 revisions have been kept since",
+    );
     expect(stall.text).toContain("95 % of its 123,014 rows are old versions and tombstones");
     expect(stall.rowsDelta).toBe(117_000 - 800);
     expect(stall.bytesDelta).toBe(80_000_000 - 1_200_000);
@@ -117,15 +119,26 @@ describe("explainSet", () => {
     expect(recovered.causes[0].text).toContain("the next backup should be smaller");
   });
 
-  it("prefers the time the database tells, and says when kine never compacted", () => {
+  it("tells when compaction last advanced from the series, else from the database, and when kine never compacted", () => {
     const at = "2024-12-18T12:00:00.000Z";
-    const told = stats("s", at, {
-      compactRevision: 10_679,
-      currentRevision: 165_679,
-      compactionLag: 155_000,
-      compactRevisionWrittenAt: "2024-12-15T09:30:00.000Z",
+    const stalled = { compactRevision: 10_679, currentRevision: 165_679, compactionLag: 155_000 };
+    const told = stats("s", at, { ...stalled, compactRevisionWrittenAt: "2024-12-15T09:30:00.000Z" });
+    expect(compactionAdvancedAround(told, [told])).toEqual({
+      text: "after 2024-12-15 09:30 UTC",
+      detail: "after 2024-12-15 09:30 UTC, when that revision was written (the oldest set with statistics, of 2024-12-18 12:00 UTC, already had it)",
     });
-    expect(compactionAdvancedAround(told, [told])?.text).toBe("about 2024-12-15 09:30 UTC");
+    const points = [
+      { takenAt: "2024-12-01T00:00:00.000Z", currentRevision: 5_000, compactRevision: 4_000 },
+      { takenAt: "2024-12-05T00:00:00.000Z", currentRevision: 11_679, compactRevision: 10_679 },
+    ];
+    // The series wins over the database: it tells when compaction ran, not when the revision was written.
+    expect(compactionAdvancedAround(told, points)?.text).toBe("between 2024-12-01 and 2024-12-05");
+    expect(compactionAdvancedAround(stats("s", at, stalled), points.slice(1))).toEqual({
+      text: "before 2024-12-05",
+      detail: "before 2024-12-05 (the oldest set with statistics already had it)",
+    });
+    // A restore back to an older database: the sets before it are another history.
+    expect(compactionAdvancedAround(stats("s", at, stalled), [{ ...points[0], compactRevision: 90_000 }, points[1]])?.text).toBe("before 2024-12-05");
     const never = stats("s", at, { compactRevision: 0, currentRevision: 50_000, compactionLag: 50_000 });
     const e = explainSet({ set: set("s", at, never, true), series: [] });
     expect(e.causes[0].kind).toBe("compaction-stalled");
@@ -210,9 +223,7 @@ describe("explainSet", () => {
     });
     expect(undrilled.baselineSetId).toBe("seed-old");
     expect(undrilled.causes).toEqual([{ kind: "unknown", text: expect.stringContaining("Run a drill (Verify now)") }]);
-    expect(undrilled.verdict).toMatch(
-      /^Why this set is this size is unknown: this set has no database statistics yet: seed sets get them from a restore drill/,
-    );
+    expect(undrilled.verdict).toBe("Cannot tell why yet: this set has no database statistics yet; a restore drill reads them (Verify now).");
     const noAgent = explainSet({ set: set("x", b, null, true, { why: "not-drilled", agentConfigured: false }), series: [] });
     expect(noAgent.causes[0].text).toContain("LIFEBOAT_AGENT_URL");
     const failed = explainSet({ set: set("x", b, null, true, { why: "drill-failed", reason: "integrity_check failed." }), series: [] });
@@ -226,7 +237,7 @@ describe("explainSet", () => {
     expect(baselineMissing.causes.at(-1)!.text).toContain(
       "The set it is compared with, seed-old (2024-12-10), has no database statistics yet: its restore drill is queued",
     );
-    expect(baselineMissing.verdict).toContain("the set it is compared with (seed-old) has no database statistics");
+    expect(baselineMissing.verdict).toBe("Cannot tell why yet: the set it is compared with (seed-old) has no database statistics.");
   });
 
   it("compares only the prefixes both sides know when a manifest lists just the largest ones", () => {
@@ -265,6 +276,26 @@ describe("explainSet", () => {
     // /registry/secrets is not in the old manifest's lists: its change is unknown, so it is not named.
     expect(e.causes.map((c) => c.prefix)).toEqual(["/registry/events"]);
     expect(e.causes[0]).toMatchObject({ rowsDelta: 5_000, bytesDelta: 4_000_000 });
+  });
+});
+
+describe("isStalled", () => {
+  const base = stats("b", "2024-12-01T00:00:00.000Z", { currentRevision: 32_500, compactRevision: 30_494, compactionLag: 2_006 });
+  it("also when the lag is modest but the compact revision did not move while more than 1,000 revisions were written", () => {
+    const next = { currentRevision: 33_779, compactRevision: 30_494, compactionLag: 3_285 };
+    expect(isStalled(stats("s", "2024-12-02T00:00:00.000Z", next), base)).toBe(true);
+    // Minutes apart, a busy kine may simply not have compacted yet.
+    expect(isStalled(stats("s", "2024-12-01T00:10:00.000Z", next), base)).toBe(false);
+    // It moved: healthy.
+    expect(isStalled(stats("s", "2024-12-02T00:00:00.000Z", { ...next, compactRevision: 32_779, compactionLag: 1_000 }), base)).toBe(false);
+    // Few writes since: nothing to compact yet.
+    expect(isStalled(stats("s", "2024-12-02T00:00:00.000Z", { currentRevision: 33_000, compactRevision: 30_494, compactionLag: 2_506 }), base)).toBe(false);
+  });
+
+  it("only size flags are explained", () => {
+    expect(explainable([{ type: "gap" }, { type: "stale" }])).toBe(false);
+    expect(explainable([{ type: "gap" }, { type: "growth" }])).toBe(true);
+    expect(explainable([{ type: "shrink" }])).toBe(true);
   });
 });
 

@@ -36,11 +36,19 @@ export interface LiveDatabase {
   compactionLag: number;
 }
 
+/** Where a series' revisions stood when a set was taken: enough to tell when compaction last advanced. */
+export type RevisionPoint = Pick<SetStatistics, "takenAt" | "currentRevision" | "compactRevision">;
+
 export interface ExplainInput {
   /** The flagged set to explain. */
   set: ExplainedSet;
-  /** Every set of the same series (format), any order; `set` may be among them. */
+  /**
+   * Every set of the same series (format), any order; `set` may be among them. Only the set's and
+   * its baseline's statistics are read: the others' may be left null when `revisions` is given.
+   */
   series: readonly ExplainedSet[];
+  /** The revisions of every set of the series with statistics (default: from `series`). */
+  revisions?: readonly RevisionPoint[];
   /** The live database, when the agent reported it (worth passing for the newest set only). */
   live?: LiveDatabase | null;
 }
@@ -89,28 +97,60 @@ function missingText(subject: string, m: MissingStatistics | undefined): string 
   }
 }
 
-/**
- * About when kine's compaction last advanced to `s.compactRevision`: what the database told
- * (the creation time of the first object after it), else the time that revision was current,
- * interpolated between the sets of the series. Null when neither can be told.
- */
-export function compactionAdvancedAround(s: SetStatistics, series: readonly SetStatistics[]): { text: string; at: Date | null } | null {
-  const rev = s.compactRevision;
-  if (s.compactRevisionWrittenAt) return { text: `about ${day(t(s.compactRevisionWrittenAt), true)}`, at: t(s.compactRevisionWrittenAt) };
-  const points = series.filter((p) => t(p.takenAt).getTime() <= t(s.takenAt).getTime()).sort((a, b) => t(a.takenAt).getTime() - t(b.takenAt).getTime());
-  // Walk back from the set: the newest pair of neighbouring sets whose revisions bracket `rev`.
-  for (let i = points.length - 1; i > 0; i--) {
-    const [a, b] = [points[i - 1], points[i]];
-    if (a.currentRevision <= rev && rev <= b.currentRevision && b.currentRevision > a.currentRevision) {
-      const ta = t(a.takenAt).getTime();
-      const tb = t(b.takenAt).getTime();
-      const at = new Date(ta + ((rev - a.currentRevision) / (b.currentRevision - a.currentRevision)) * (tb - ta));
-      return { text: `about ${day(at, tb - ta < 12 * 3_600_000)}`, at };
-    }
-    if (b.currentRevision < a.currentRevision) break; // a restore reset the revisions: older sets are another history
+/** Why a set has no statistics, in a few words, for the verdict's first line. */
+function missingShort(m: MissingStatistics | undefined): string {
+  switch (m?.why) {
+    case "drill-pending":
+      return "this set's restore drill is queued or running; its statistics come when it finishes.";
+    case "drill-failed":
+      return "this set's restore drill failed, so its database could not be read.";
+    case "no-manifest":
+      return "this set has no manifest (its upload did not finish).";
+    case "manifest-unreadable":
+      return "this set's manifest could not be read.";
+    default:
+      return m?.why === "not-drilled" && !m.agentConfigured
+        ? "this set has no database statistics; restore drills, which read them, need an agent."
+        : "this set has no database statistics yet; a restore drill reads them (Verify now).";
   }
-  const oldest = points.find((p) => p.currentRevision >= rev);
-  if (oldest && oldest.compactRevision === rev) return { text: `before ${day(t(oldest.takenAt))} (the oldest set with statistics already had it)`, at: null };
+}
+
+/**
+ * About when kine's compaction last advanced to `s.compactRevision`. Best from the series: it moved
+ * between the last set that had another compact revision and the first that had this one. Else the
+ * database may tell when that revision was written (compaction came after). `text` is short (the
+ * verdict), `detail` says how it is known (the cause). Null when nothing tells.
+ */
+export function compactionAdvancedAround(s: SetStatistics, series: readonly RevisionPoint[]): { text: string; detail: string } | null {
+  const rev = s.compactRevision;
+  const at = (p: RevisionPoint) => t(p.takenAt).getTime();
+  const points = series.filter((p) => at(p) <= at(s)).sort((a, b) => at(a) - at(b));
+  // Walk back from the set over the sets that had the same compact revision.
+  let first: RevisionPoint | null = null;
+  let before: RevisionPoint | null = null;
+  for (let i = points.length - 1; i >= 0; i--) {
+    if (points[i].compactRevision === rev) first = points[i];
+    else {
+      // A higher compact revision before this one: a restore went back in time; older sets are another history.
+      if (points[i].compactRevision < rev) before = points[i];
+      break;
+    }
+  }
+  const written = s.compactRevisionWrittenAt ? t(s.compactRevisionWrittenAt) : null;
+  if (first && before) {
+    const span = at(first) - at(before);
+    const text = span <= 36 * 3_600_000 ? `about ${day(t(first.takenAt))}` : `between ${day(t(before.takenAt))} and ${day(t(first.takenAt))}`;
+    return { text, detail: `${text} (after the set of ${day(t(before.takenAt), true)}, before the set of ${day(t(first.takenAt), true)})` };
+  }
+  if (written)
+    return {
+      text: `after ${day(written, true)}`,
+      detail: `after ${day(written, true)}, when that revision was written${first ? ` (the oldest set with statistics, of ${day(t(first.takenAt), true)}, already had it)` : ""}`,
+    };
+  if (first) {
+    const text = `before ${day(t(first.takenAt))}`;
+    return { text, detail: `${text} (the oldest set with statistics already had it)` };
+  }
   return null;
 }
 
@@ -127,12 +167,12 @@ function liveText(live: LiveDatabase, s: SetStatistics): { text: string; stalled
   };
 }
 
-function stalledCause(s: SetStatistics, b: SetStatistics | null, seriesStats: readonly SetStatistics[], live: LiveDatabase | null): ExplanationCause {
+function stalledCause(s: SetStatistics, b: SetStatistics | null, seriesStats: readonly RevisionPoint[], live: LiveDatabase | null): ExplanationCause {
   const since = compactionAdvancedAround(s, seriesStats);
   const head =
     s.compactRevision === 0
       ? `kine's compaction has never run on this database: all ${count(s.compactionLag)} revisions are kept`
-      : `kine's compaction last advanced at revision ${count(s.compactRevision)}${since ? `, ${since.text}` : ""}; ${count(s.compactionLag)} revisions have been kept since`;
+      : `kine's compaction last advanced at revision ${count(s.compactRevision)}${since ? `, ${since.detail}` : ""}; ${count(s.compactionLag)} revisions have been kept since`;
   const dead = `${percent(s.deadRows, s.rowCount)} of its ${count(s.rowCount)} rows are old versions and tombstones compaction would delete`;
   const parts = [`${head} (a healthy kine keeps about 1,000 plus five minutes of writes), and ${dead}.`];
   if (live) parts.push(liveText(live, s).text);
@@ -223,6 +263,29 @@ function objectChanges(deltas: readonly PrefixDelta[]): string[] {
     .map((d) => objectCount(d.liveKeysDelta!, prefixNoun(d.prefix)));
 }
 
+/** Sets this far apart span several of kine's five-minute compactions: one of them should have moved the compact revision. */
+const COMPACTIONS_APART_MS = 15 * 60_000;
+
+/**
+ * Whether kine's compaction is stalled in `s`: it keeps far more revisions than a healthy kine, or
+ * it did not move since the baseline although more than its 1,000 kept revisions were written since.
+ */
+export function isStalled(s: SetStatistics, b: SetStatistics | null): boolean {
+  if (s.compactionLag >= STALLED_LAG && (!b || b.compactionLag >= STALLED_LAG || s.compactionLag >= 3 * b.compactionLag)) return true;
+  return (
+    b !== null &&
+    s.compactRevision <= b.compactRevision &&
+    s.currentRevision - b.currentRevision >= 1_000 &&
+    s.compactionLag >= 2_000 &&
+    t(s.takenAt).getTime() - t(b.takenAt).getTime() >= COMPACTIONS_APART_MS
+  );
+}
+
+/** Whether a set's flags are about its size (growth, shrink): the ones an explanation is for. Gap and stale flags are about timing. */
+export function explainable(anomalies: readonly { type: string }[]): boolean {
+  return anomalies.some((a) => a.type === "growth" || a.type === "shrink");
+}
+
 /** Explains a flagged set (see the module comment). Never throws. */
 export function explainSet(input: ExplainInput): Explanation {
   const { set } = input;
@@ -231,15 +294,15 @@ export function explainSet(input: ExplainInput): Explanation {
   const s = set.statistics;
   const b = baseline?.statistics ?? null;
   const live = input.live ?? null;
-  const seriesStats = [...input.series.map((x) => x.statistics), s].filter((x): x is SetStatistics => x !== null);
+  const seriesStats: RevisionPoint[] = [...(input.revisions ?? input.series.map((x) => x.statistics)), s].filter((x): x is RevisionPoint => x !== null);
 
   if (!s) {
     const text = missingText("This set", set.missing);
-    return { baselineSetId, verdict: `Why this set is this size is unknown: ${lowerFirst(text)}`, causes: [{ kind: "unknown", text }] };
+    return { baselineSetId, verdict: `Cannot tell why yet: ${missingShort(set.missing)}`, causes: [{ kind: "unknown", text }] };
   }
 
   const causes: ExplanationCause[] = [];
-  const stalled = s.compactionLag >= STALLED_LAG && (!b || b.compactionLag >= STALLED_LAG || s.compactionLag >= 3 * b.compactionLag);
+  const stalled = isStalled(s, b);
   if (stalled) causes.push(stalledCause(s, b, seriesStats, live));
   else if (live && live.compactionLag >= STALLED_LAG) {
     causes.push({
@@ -257,7 +320,7 @@ export function explainSet(input: ExplainInput): Explanation {
     causes.push({ kind: "unknown", text });
     const verdict = stalled
       ? stalledVerdict(s, seriesStats, null)
-      : `Why this set is this size cannot be told yet: ${baseline ? `the set it is compared with (${baseline.id}) has no database statistics` : "there is no earlier unflagged set to compare with"}.`;
+      : `Cannot tell why yet: ${baseline ? `the set it is compared with (${baseline.id}) has no database statistics` : "there is no earlier unflagged set to compare with"}.`;
     return { baselineSetId, verdict, causes };
   }
 
@@ -284,7 +347,6 @@ export function explainSet(input: ExplainInput): Explanation {
   if (!stalled && deadDelta >= Math.max(1_000, 0.25 * b.rowCount) && s.deadRows >= 0.5 * s.rowCount) causes.push(deadRowsCause(s, b));
 
   const rowsDelta = s.rowCount - b.rowCount;
-  const bytesDelta = deltas.reduce((n, d) => n + d.bytesDelta, 0);
   const changes = objectChanges(deltas);
   const notable = Math.abs(rowsDelta) >= NOTABLE * Math.max(1, b.rowCount) || Math.abs(fileDelta) >= NOTABLE * Math.max(1, b.fileSize);
   if (!causes.length) {
@@ -292,14 +354,14 @@ export function explainSet(input: ExplainInput): Explanation {
       causes.push({
         kind: "normal-growth",
         rowsDelta,
-        bytesDelta,
+        bytesDelta: fileDelta,
         text: `This looks like normal growth: ${changes.join(", ")} (live keys ${count(b.liveKeys)} → ${count(s.liveKeys)}), and compaction keeps up (${count(s.compactionLag)} revisions kept). Nothing to do unless these objects are unexpected.`,
       });
     } else if (!notable) {
       causes.push({
         kind: "normal-growth",
         rowsDelta,
-        bytesDelta,
+        bytesDelta: fileDelta,
         text: `The database barely changed since the baseline: ${signedCount(rowsDelta)} rows, ${signedCount(s.liveKeys - b.liveKeys)} live keys, file ${signedBytes(fileDelta)}, compaction keeping up (${count(s.compactionLag)} revisions kept).`,
       });
     }
@@ -308,14 +370,14 @@ export function explainSet(input: ExplainInput): Explanation {
     causes.push({
       kind: "unknown",
       rowsDelta,
-      bytesDelta,
+      bytesDelta: fileDelta,
       text: `The database statistics do not explain it: ${signedCount(rowsDelta)} rows (${percent(Math.abs(rowsDelta), b.rowCount)}), file ${signedBytes(fileDelta)}, compaction keeping up, no prefix out of the ordinary. Compare the set's objects on this page with the baseline's: a backup that also holds a large WAL, or a different compression, looks like this.`,
     });
 
   return { baselineSetId, verdict: verdictOf(causes, s, b, seriesStats, growing, runaway, changes), causes };
 }
 
-function stalledVerdict(s: SetStatistics, seriesStats: readonly SetStatistics[], top: PrefixDelta | null): string {
+function stalledVerdict(s: SetStatistics, seriesStats: readonly RevisionPoint[], top: PrefixDelta | null): string {
   const since = compactionAdvancedAround(s, seriesStats);
   const first =
     s.compactRevision === 0
@@ -328,7 +390,7 @@ function verdictOf(
   causes: readonly ExplanationCause[],
   s: SetStatistics,
   b: SetStatistics,
-  seriesStats: readonly SetStatistics[],
+  seriesStats: readonly RevisionPoint[],
   growing: readonly PrefixDelta[],
   runaway: readonly PrefixDelta[],
   changes: readonly string[],
@@ -385,8 +447,6 @@ function causeLabel(c: ExplanationCause): string {
       return "missing statistics";
   }
 }
-
-const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
 /** The first line of an explanation's verdict: the one-line summary (history rows, the Recent flags card, alert summaries). */
 export function explanationFirstLine(e: Pick<Explanation, "verdict">): string {

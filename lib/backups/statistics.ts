@@ -1,3 +1,4 @@
+import { parseSetId } from "../contracts/backup-names";
 import type { KeyPrefixStat, KineStats } from "../contracts/manifest";
 import type { SetStatistics } from "../contracts/set-statistics";
 
@@ -39,6 +40,12 @@ export function setStatisticsFrom(stats: KineStats, meta: { setId: string; from:
     subPrefixes: stats.subPrefixes ?? [],
     compactRevisionWrittenAt: stats.compactRevisionWrittenAt ?? null,
   };
+}
+
+/** The statistics a restore drill of `setId` read, recorded at `recordedAt` (the set's time comes from its id). */
+export function statisticsFromDrill(setId: string, stats: KineStats, recordedAt: string): SetStatistics {
+  const takenAt = parseSetId(setId)?.time.toISOString() ?? recordedAt;
+  return setStatisticsFrom(stats, { setId, from: "drill", takenAt, recordedAt });
 }
 
 /** How one key prefix changed between two sets. `liveKeysDelta` is null when either side did not count live keys. */

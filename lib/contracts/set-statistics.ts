@@ -51,7 +51,7 @@ export const ExplanationCause = z.object({
   prefix: z.string().optional(),
   /** Rows more (or fewer) than in the baseline set. */
   rowsDelta: z.number().int().optional(),
-  /** Bytes more (or fewer) than in the baseline set. */
+  /** Bytes more (or fewer) than in the baseline set: the prefix's values for prefix growth, free pages for freelist, else the database file. */
   bytesDelta: z.number().int().optional(),
   /** What was found and what to do, in words. */
   text: z.string(),
