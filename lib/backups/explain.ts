@@ -49,6 +49,8 @@ export interface ExplainInput {
   series: readonly ExplainedSet[];
   /** The revisions of every set of the series with statistics (default: from `series`). */
   revisions?: readonly RevisionPoint[];
+  /** The baseline when the caller found it already (default: baselineOf(set, series)). */
+  baseline?: ExplainedSet | null;
   /** The live database, when the agent reported it (worth passing for the newest set only). */
   live?: LiveDatabase | null;
 }
@@ -69,11 +71,13 @@ const t = (iso: string) => new Date(iso);
 
 /** The newest unflagged set older than `set` in `series`, or null. */
 export function baselineOf(set: Pick<ExplainedSet, "id" | "time">, series: readonly ExplainedSet[]): ExplainedSet | null {
-  const at = t(set.time).getTime();
+  const at = Date.parse(set.time);
   let best: ExplainedSet | null = null;
+  let bestAt = -Infinity;
   for (const s of series) {
-    if (s.id === set.id || s.flagged || t(s.time).getTime() >= at) continue;
-    if (!best || t(s.time).getTime() > t(best.time).getTime()) best = s;
+    if (s.id === set.id || s.flagged) continue;
+    const when = Date.parse(s.time);
+    if (when < at && when > bestAt) [best, bestAt] = [s, when];
   }
   return best;
 }
@@ -289,7 +293,7 @@ export function explainable(anomalies: readonly { type: string }[]): boolean {
 /** Explains a flagged set (see the module comment). Never throws. */
 export function explainSet(input: ExplainInput): Explanation {
   const { set } = input;
-  const baseline = baselineOf(set, input.series);
+  const baseline = input.baseline !== undefined ? input.baseline : baselineOf(set, input.series);
   const baselineSetId = baseline?.id ?? null;
   const s = set.statistics;
   const b = baseline?.statistics ?? null;

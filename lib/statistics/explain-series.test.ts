@@ -175,6 +175,7 @@ function services(prefix: string) {
         const d = drills.get(id);
         return d && { state: d.state, reason: d.reason, stats: d.detail?.stats ?? null, finishedAt: d.finishedAt };
       },
+      passed: () => drills.inState("verified").flatMap((d) => (d.detail?.stats ? [{ setId: d.setId, stats: d.detail.stats, finishedAt: d.finishedAt }] : [])),
     },
     agent: () => agent,
     log: silent,
@@ -286,6 +287,9 @@ describe("explanations of a stalled compaction", () => {
     await svc.pump();
     await svc.stop();
     for (const id of seedIds) expect(drills.get(id)?.state, drills.get(id)?.reason ?? "").toBe("verified");
+    // The drill service kept what each drill read, before anything asked for an explanation.
+    const origins = new SetStatisticsStore(db, catalog.source).origins();
+    expect(seedIds.map((id) => origins.get(id))).toEqual(seedIds.map(() => "drill"));
     // The drill's statistics are kept per set, and they are the database's.
     const kept = statistics.statistics(seedIds[6])!;
     expect(kept).toMatchObject({ from: "drill", takenAt: "2024-12-16T00:00:03.000Z", prefixesComplete: true });
@@ -297,6 +301,10 @@ describe("explanations of a stalled compaction", () => {
     expectStalled(explanation!, copies[6], copies[STALLED_FROM - 1]);
     // Compaction last moved between the nights of 12-13 and 12-14 (the baseline night, the last one it ran).
     expect(explanation!.causes[0].text).toContain("about 2024-12-14 (after the set of 2024-12-13 00:00 UTC, before the set of 2024-12-14 00:00 UTC)");
+    // They outlive the drill's record: Verify now clears it while the drill runs again.
+    drills.enqueue(seedIds[6], "user");
+    expect(drills.get(seedIds[6])?.detail).toBeNull();
+    expect(statistics.statistics(seedIds[6])).toEqual(kept);
     const cols = statistics.columns(seedIds);
     expect(cols.compactionLag.every((v) => v !== null)).toBe(true);
     expect(cols.compactionLag[6]).toBe(revisions(copies[6]).current - revisions(copies[6]).compact);

@@ -29,6 +29,7 @@ export function statisticsService(): StatisticsService {
           const d = drills.get(setId);
           return d && { state: d.state, reason: d.reason, stats: d.detail?.stats ?? null, finishedAt: d.finishedAt };
         },
+        passed: () => drills.inState("verified").flatMap((d) => (d.detail?.stats ? [{ setId: d.setId, stats: d.detail.stats, finishedAt: d.finishedAt }] : [])),
       },
       agent: () => {
         try {

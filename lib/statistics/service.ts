@@ -27,6 +27,8 @@ export interface DrillPort {
   state(
     setId: string,
   ): { state: "queued" | "running" | "verified" | "failed"; reason: string | null; stats: KineStats | null; finishedAt: string | null } | null;
+  /** Every passed drill that read statistics (one query). */
+  passed(): { setId: string; stats: KineStats; finishedAt: string | null }[];
 }
 
 export interface StatisticsServiceOptions {
@@ -46,6 +48,8 @@ export interface StatisticsServiceOptions {
 /** A series as explanations read it (see seriesOf). */
 interface SeriesContext {
   sets: Map<string, CatalogSet>;
+  /** Position of each set in `explained` (newest first, as the catalog lists them). */
+  index: Map<string, number>;
   explained: ExplainedSet[];
   revisions: StatisticsSummary[];
   /** The newest set's timestamp. */
@@ -60,6 +64,9 @@ const MANIFEST_CONCURRENCY = 4;
 export class StatisticsService {
   private readonly now: () => Date;
   private syncing: Promise<void> | null = null;
+  /** The catalog's sets the last sync went through, and whether old drills were looked at. */
+  private syncedFor: readonly CatalogSet[] | null = null;
+  private backfilled = false;
   /** Manifests that could not be read, by key: not asked again by sync() in this process (the set's page still asks). */
   private readonly unreadable = new Map<string, string>();
   private live: { at: number; value: LiveDatabase | null; pending: Promise<LiveDatabase | null> | null } = { at: 0, value: null, pending: null };
@@ -79,8 +86,9 @@ export class StatisticsService {
 
   /**
    * Fills in what is missing: statistics of every Lifeboat set whose manifest has not been read
-   * yet, and of drilled sets whose drill finished before statistics were kept. Concurrent calls
-   * share one run. Never rejects (an unreadable manifest is remembered and skipped).
+   * yet, and (once) of sets whose drill passed before statistics were kept. Concurrent calls share
+   * one run; a call with the catalog unchanged since the last one returns at once. Never rejects
+   * (an unreadable manifest is remembered and skipped).
    */
   sync(): Promise<void> {
     this.syncing ??= this.doSync().finally(() => (this.syncing = null));
@@ -95,19 +103,25 @@ export class StatisticsService {
   }
 
   private async doSync(): Promise<void> {
-    const have = this.opts.store.origins();
-    const todo = this.opts.catalog.sets().filter((s) => !have.has(s.id));
-    for (const s of todo) {
-      if (s.format !== "seed") continue;
-      const d = this.opts.drills.state(s.id);
-      if (d?.state === "verified" && d.stats) this.saveFromDrill(s.id, d.stats, d.finishedAt);
+    const sets = this.opts.catalog.sets();
+    // The catalog's view is one array until the listing changes (or a minute passes): nothing new to read.
+    if (sets === this.syncedFor) return;
+    if (!this.backfilled) {
+      // Drills that passed before statistics were kept per set (once per process: later drills save their own).
+      const have = this.opts.store.origins();
+      for (const d of this.opts.drills.passed()) if (!have.has(d.setId)) this.saveFromDrill(d.setId, d.stats, d.finishedAt);
+      this.backfilled = true;
     }
-    const manifests = todo.filter((s) => s.format === "lifeboat" && s.objects.some((o) => o.kind === "manifest" && !this.unreadable.has(o.key)));
+    const have = this.opts.store.origins();
+    const manifests = sets.filter(
+      (s) => s.format === "lifeboat" && !have.has(s.id) && s.objects.some((o) => o.kind === "manifest" && !this.unreadable.has(o.key)),
+    );
     let next = 0;
     const worker = async () => {
       while (next < manifests.length) await this.fromManifest(manifests[next++]);
     };
     await Promise.all(Array.from({ length: Math.min(MANIFEST_CONCURRENCY, manifests.length) }, worker));
+    this.syncedFor = sets;
   }
 
   /** Reads a Lifeboat set's manifest (cached by the catalog) into its statistics. Resolves with the manifest's state. */
@@ -156,6 +170,7 @@ export class StatisticsService {
     const ids = new Set(sets.map((s) => s.id));
     return {
       sets: new Map(sets.map((s) => [s.id, s])),
+      index: new Map(sets.map((s, i) => [s.id, i])),
       explained: sets.map((s) => ({ id: s.id, time: s.timestamp, flagged: s.anomalies.length > 0, statistics: null })),
       revisions: [...this.opts.store.summaries().values()].filter((p) => ids.has(p.setId)),
       newest: sets.reduce((m, s) => (s.timestamp > m ? s.timestamp : m), ""),
@@ -175,8 +190,14 @@ export class StatisticsService {
     // When compaction last advanced is told from the whole series: read the manifests not read yet.
     if (!opts.series) await this.syncFor(opts.syncWaitMs ?? 3000);
     const ctx = opts.series ?? this.seriesOf(set.format);
-    const self = ctx.explained.find((s) => s.id === set.id) ?? { id: set.id, time: set.timestamp, flagged: true, statistics: null };
-    const baseline = baselineOf(self, ctx.explained);
+    const i = ctx.index.get(set.id);
+    const self = i === undefined ? { id: set.id, time: set.timestamp, flagged: true, statistics: null } : ctx.explained[i];
+    // The catalog lists sets newest first: the baseline is the next unflagged one after this set.
+    let baseline: ExplainedSet | null = null;
+    if (i === undefined) baseline = baselineOf(self, ctx.explained);
+    else
+      for (let j = i + 1; j < ctx.explained.length && !baseline; j++)
+        if (!ctx.explained[j].flagged && ctx.explained[j].time < set.timestamp) baseline = ctx.explained[j];
     const baselineSet = baseline ? ctx.sets.get(baseline.id)! : null;
     const [mine, theirs] = await Promise.all([this.load(set), baselineSet ? this.load(baselineSet) : null]);
     Object.assign(self, mine);
@@ -184,7 +205,7 @@ export class StatisticsService {
     // The live database continues the newest set of a series still being written (not one from an old bucket).
     const current = set.timestamp === ctx.newest && this.now().getTime() - Date.parse(set.timestamp) < LIVE_RECENT_MS;
     const live = opts.live !== false && current && mine.statistics ? await this.liveDatabase() : null;
-    const explanation = explainSet({ set: self, series: ctx.explained, revisions: ctx.revisions, live });
+    const explanation = explainSet({ set: self, series: ctx.explained, revisions: ctx.revisions, live, baseline });
     const needsDrill = !mine.statistics
       ? needsDrillFor(set, mine.missing)
       : baselineSet && !theirs?.statistics
