@@ -1,17 +1,6 @@
-import type { ReactNode } from "react";
 import { formatBytes, formatNumber, formatTime } from "@/components/ui/format";
+import { DatabaseRows, StatRow } from "./database-rows";
 import type { SetStatistics } from "@/lib/contracts/set-statistics";
-
-function Row({ label, children, hint }: { label: string; children: ReactNode; hint?: string }) {
-  return (
-    <div className="flex justify-between gap-4 border-b border-slate-100 py-1.5 text-sm">
-      <dt className="text-slate-600" title={hint}>
-        {label}
-      </dt>
-      <dd className="text-right font-medium tabular-nums">{children}</dd>
-    </div>
-  );
-}
 
 /**
  * The database statistics kept for a set that has no manifest (a seed set), as its restore drill
@@ -22,24 +11,13 @@ export function SetStatisticsView({ statistics: s }: { statistics: SetStatistics
   return (
     <div className="grid gap-6 md:grid-cols-2" data-testid="set-statistics">
       <dl>
-        <Row label="Read by">{s.from === "drill" ? `the restore drill of ${formatTime(s.recordedAt)}` : "the manifest"}</Row>
-        <Row label="Database file">{formatBytes(s.fileSize)}</Row>
-        <Row label="Pages (free)">
-          {formatNumber(s.pageCount)} × {formatBytes(s.pageSize)} ({formatNumber(s.freelistCount)} free)
-        </Row>
-        <Row label="Rows in kine">{formatNumber(s.rowCount)}</Row>
-        <Row label="Live keys">{formatNumber(s.liveKeys)}</Row>
-        <Row label="Current revision">{formatNumber(s.currentRevision)}</Row>
-        <Row label="Compact revision">
-          {formatNumber(s.compactRevision)}
-          {s.compactRevisionWrittenAt && <span className="ml-1 font-normal text-slate-500">(about {formatTime(s.compactRevisionWrittenAt)})</span>}
-        </Row>
-        <Row label="Compaction lag" hint="Healthy: near 1000 plus one interval's writes">
-          <span className={s.compactionLag > 10_000 ? "text-red-700" : undefined}>{formatNumber(s.compactionLag)}</span>
-        </Row>
-        <Row label="Rows compaction would delete" hint="Superseded versions and tombstones">
-          {formatNumber(s.deadRows)} ({s.rowCount ? Math.round((s.deadRows / s.rowCount) * 100) : 0} %)
-        </Row>
+        <StatRow label="Read by">{s.from === "drill" ? `the restore drill of ${formatTime(s.recordedAt)}` : "the manifest"}</StatRow>
+        <DatabaseRows
+          db={s}
+          compactNote={
+            s.compactRevisionWrittenAt && <span className="ml-1 font-normal text-slate-500">(written about {formatTime(s.compactRevisionWrittenAt)})</span>
+          }
+        />
       </dl>
       <div>
         <h3 className="mb-1 text-xs font-semibold uppercase tracking-wide text-slate-500">Key prefixes by rows</h3>

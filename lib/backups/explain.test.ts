@@ -73,6 +73,13 @@ function incidentSeries(): ExplainedSet[] {
   return out;
 }
 
+/** The explanation of a set taken on 2024-12-11 with `o`, against a healthy baseline of 2024-12-10. */
+function againstBaseline(o: Partial<SetStatistics>) {
+  const [a, b] = ["2024-12-10T00:00:00.000Z", "2024-12-11T00:00:00.000Z"];
+  const grown = stats("grown", b, o);
+  return explainSet({ set: set("grown", b, grown, true), series: [set("base", a, stats("base", a)), set("grown", b, grown, true)] });
+}
+
 describe("explainSet", () => {
   it("names a stalled compaction, since when, and the prefixes that grew, with their numbers and what to do", () => {
     const series = incidentSeries();
@@ -149,10 +156,7 @@ describe("explainSet", () => {
   });
 
   it("calls more objects with compaction working normal growth", () => {
-    const a = "2024-12-10T00:00:00.000Z";
-    const b = "2024-12-11T00:00:00.000Z";
-    const base = stats("base", a);
-    const grown = stats("grown", b, {
+    const e = againstBaseline({
       currentRevision: 12_800,
       compactRevision: 11_700,
       compactionLag: 1_100,
@@ -164,17 +168,13 @@ describe("explainSet", () => {
         { prefix: "/registry/configmaps", rows: 12, bytes: 40_000, liveKeys: 12 },
       ],
     });
-    const e = explainSet({ set: set("grown", b, grown, true), series: [set("base", a, base), set("grown", b, grown, true)] });
     expect(e.causes.map((c) => c.kind)).toEqual(["normal-growth"]);
     expect(e.verdict).toBe("This looks like normal growth: 40 new pods, 12 new configmaps.");
     expect(e.causes[0].text).toContain("live keys 217 → 269");
   });
 
   it("calls events written in a loop runaway events, with the namespace to look in", () => {
-    const a = "2024-12-10T00:00:00.000Z";
-    const b = "2024-12-11T00:00:00.000Z";
-    const base = stats("base", a);
-    const grown = stats("grown", b, {
+    const e = againstBaseline({
       currentRevision: 60_000,
       compactRevision: 58_000,
       compactionLag: 2_000,
@@ -185,7 +185,6 @@ describe("explainSet", () => {
       ],
       subPrefixes: [{ prefix: "/registry/events/ci", rows: 40_900, bytes: 37_900_000, liveKeys: 40_000 }],
     });
-    const e = explainSet({ set: set("grown", b, grown, true), series: [set("base", a, base), set("grown", b, grown, true)] });
     expect(e.causes[0]).toMatchObject({ kind: "prefix-growth", prefix: "/registry/events", rowsDelta: 41_000, bytesDelta: 38_000_000 });
     expect(e.causes[0].text).toContain("40,000 new events; most of them under /registry/events/ci (40,900 rows)");
     expect(e.causes[0].text).toContain("kubectl get events -n ci --sort-by=.lastTimestamp");
@@ -193,15 +192,11 @@ describe("explainSet", () => {
   });
 
   it("finds free pages and dead rows", () => {
-    const a = "2024-12-10T00:00:00.000Z";
-    const b = "2024-12-11T00:00:00.000Z";
-    const base = stats("base", a);
-    const freed = stats("freed", b, { freelistCount: 2_000, pageCount: 2_300, fileSize: 2_300 * 4096 });
-    const e = explainSet({ set: set("freed", b, freed, true), series: [set("base", a, base)] });
+    const e = againstBaseline({ freelistCount: 2_000, pageCount: 2_300, fileSize: 2_300 * 4096 });
     expect(e.causes[0]).toMatchObject({ kind: "freelist", bytesDelta: 2_000 * 4096 });
     expect(e.causes[0].text).toContain("8.2 MB of the 9.4 MB database file are free pages (+8.2 MB)");
     expect(e.causes[0].text).toContain("VACUUM");
-    const busy = stats("busy", b, {
+    const d = againstBaseline({
       currentRevision: 21_000,
       compactRevision: 12_000,
       compactionLag: 9_000,
@@ -209,7 +204,6 @@ describe("explainSet", () => {
       rowCount: 10_000,
       prefixes: [{ prefix: "/registry/leases", rows: 10_000, bytes: 900_000, liveKeys: 7 }],
     });
-    const d = explainSet({ set: set("busy", b, busy, true), series: [set("base", a, base)] });
     expect(d.causes.map((c) => c.kind)).toContain("dead-rows");
     expect(d.causes.find((c) => c.kind === "dead-rows")).toMatchObject({ rowsDelta: 7_700 });
   });
