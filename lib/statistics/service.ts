@@ -67,7 +67,10 @@ export class StatisticsService {
   /** The catalog's sets the last sync went through, and whether old drills were looked at. */
   private syncedFor: readonly CatalogSet[] | null = null;
   private backfilled = false;
-  /** Manifests that could not be read, by key: not asked again by sync() in this process (the set's page still asks). */
+  /**
+   * Manifests that are not valid ones, by key: not asked again by sync() in this process (the set's
+   * page still asks). One the store could not give (unavailable) is asked again at the next sync.
+   */
   private readonly unreadable = new Map<string, string>();
   private live: { at: number; value: LiveDatabase | null; pending: Promise<LiveDatabase | null> | null } = { at: 0, value: null, pending: null };
 
@@ -88,7 +91,7 @@ export class StatisticsService {
    * Fills in what is missing: statistics of every Lifeboat set whose manifest has not been read
    * yet, and (once) of sets whose drill passed before statistics were kept. Concurrent calls share
    * one run; a call with the catalog unchanged since the last one returns at once. Never rejects
-   * (an unreadable manifest is remembered and skipped).
+   * (an invalid manifest is remembered and skipped).
    */
   sync(): Promise<void> {
     this.syncing ??= this.doSync().finally(() => (this.syncing = null));
@@ -133,7 +136,7 @@ export class StatisticsService {
         setStatisticsFrom(state.manifest.database, { setId: set.id, from: "manifest", takenAt: set.timestamp, recordedAt: this.now().toISOString() }),
       );
     } else if (key && state.state !== "absent") {
-      this.unreadable.set(key, state.message);
+      if (state.state === "invalid") this.unreadable.set(key, state.message);
       this.opts.log.warn({ setId: set.id, state: state.state }, "no statistics from this manifest");
     }
     return state;

@@ -147,7 +147,7 @@ export default async function BackupSetPage({ params }: Props) {
           <SetStatisticsView statistics={stats} />
         </Card>
       ) : (
-        <Card title="Database statistics (manifest)">
+        <Card title={set.format === "seed" ? "Database statistics" : "Database statistics (manifest)"}>
           <ManifestStats state={manifest} format={set.format} />
         </Card>
       )}
