@@ -3,6 +3,7 @@ import type { KeyPrefixStat } from "../contracts/manifest";
 import { Explanation, type SetStatistics } from "../contracts/set-statistics";
 import { baselineOf, compactionAdvancedAround, explainable, explainSet, explanationFirstLine, isStalled, type ExplainedSet } from "./explain";
 import { setStatisticsFrom } from "./statistics";
+import { kineStatsBeforeIssue14 } from "./testing/kine-stats";
 
 /** Plain statistics: a healthy set unless told otherwise. */
 function stats(id: string, takenAt: string, o: Partial<SetStatistics> = {}): SetStatistics {
@@ -237,23 +238,7 @@ describe("explainSet", () => {
   it("compares only the prefixes both sides know when a manifest lists just the largest ones", () => {
     const a = "2024-12-10T00:00:00.000Z";
     const b = "2024-12-11T00:00:00.000Z";
-    const old = setStatisticsFrom(
-      {
-        fileSize: 1_200_000,
-        pageSize: 4096,
-        pageCount: 293,
-        freelistCount: 0,
-        rowCount: 1_010,
-        currentRevision: 11_679,
-        compactRevision: 10_679,
-        compactionLag: 1_000,
-        uncompactedRows: 800,
-        liveKeys: 217,
-        topPrefixesByRows: [{ prefix: "/registry/leases", rows: 600, bytes: 420_000 }],
-        topPrefixesByBytes: [{ prefix: "/registry/events", rows: 400, bytes: 380_000 }],
-      },
-      { setId: "old", from: "manifest", takenAt: a, recordedAt: a },
-    );
+    const old = setStatisticsFrom(kineStatsBeforeIssue14(), { setId: "old", from: "manifest", takenAt: a, recordedAt: a });
     expect(old.prefixesComplete).toBe(false);
     expect(old.prefixes.map((p) => p.prefix)).toEqual(["/registry/leases", "/registry/events"]);
     const grown = stats("new", b, {

@@ -5,7 +5,8 @@ import path from "node:path";
 import pino from "pino";
 import { openDatabase } from "../db/database";
 import type { CatalogSet, ManifestState } from "../contracts/catalog";
-import type { BackupManifest, KineStats } from "../contracts/manifest";
+import type { BackupManifest } from "../contracts/manifest";
+import { kineStatsBeforeIssue14 } from "../backups/testing/kine-stats";
 import { StatisticsService, type DrillPort } from "./service";
 import { SetStatisticsStore } from "./store";
 
@@ -15,20 +16,7 @@ import { SetStatisticsStore } from "./store";
  * offers Verify now. The whole path over real databases, agent and store is explain-series.test.ts.
  */
 
-const KINE: KineStats = {
-  fileSize: 1_000_000,
-  pageSize: 4096,
-  pageCount: 245,
-  freelistCount: 0,
-  rowCount: 1_000,
-  currentRevision: 11_000,
-  compactRevision: 10_000,
-  compactionLag: 1_000,
-  uncompactedRows: 700,
-  liveKeys: 200,
-  topPrefixesByRows: [{ prefix: "/registry/leases", rows: 1_000, bytes: 800_000 }],
-  topPrefixesByBytes: [{ prefix: "/registry/leases", rows: 1_000, bytes: 800_000 }],
-};
+const KINE = kineStatsBeforeIssue14();
 
 function lifeboat(day: number, growth = false): CatalogSet {
   const stamp = `2024-12-${String(day).padStart(2, "0")}_00-00-00`;
@@ -78,7 +66,7 @@ describe("StatisticsService", () => {
             : ok(s),
     });
     await svc.sync();
-    expect(svc.statistics(sets[0].id)).toMatchObject({ from: "manifest", rowCount: 1_000, deadRows: 700, prefixesComplete: false });
+    expect(svc.statistics(sets[0].id)).toMatchObject({ from: "manifest", rowCount: 1_010, deadRows: 800, prefixesComplete: false });
     expect(reads.sort()).toEqual(sets.map((s) => s.id).sort());
     await svc.sync(); // the same catalog: nothing read
     expect(reads.length).toBe(3);
