@@ -114,7 +114,7 @@ export const CatalogSetDetail = z.object({
   manifest: ManifestState,
   /** The database statistics kept for this set (manifest or restore drill); null when none yet. */
   statistics: SetStatistics.nullable().optional(),
-  /** Why a flagged set is the size it is; null for a set without flags. */
+  /** Why a set flagged for its size (growth, shrink) is that size; null for other sets. */
   explanation: Explanation.nullable().optional(),
 });
 export type CatalogSetDetail = z.infer<typeof CatalogSetDetail>;
