@@ -22,6 +22,7 @@ const SERVER_MODULES = [
   "lib/notify/**",
   "lib/metrics/**",
   "lib/auth/**",
+  "lib/statistics/**",
 ];
 /** Browser-safe or launcher-imported modules inside those folders. */
 const NOT_SERVER_ONLY = [

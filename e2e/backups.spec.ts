@@ -1,17 +1,15 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { test, expect } from "@playwright/test";
 import { startDashboard, killGroup, type RunningDashboard } from "./support/dashboard";
 import { launcherAccounts, signIn } from "./support/auth";
-import { freePort } from "./support/ports";
+import { startDemoLauncher, type RunningDemo } from "./support/demo-launcher";
 import { keepScreenshot } from "./support/screenshot";
 import { BackupsPage } from "./pages/backups-page";
 
 // The first run as a newcomer has it: `npm start`'s launcher with a fresh data directory (embedded S3,
 // demo history, demo agent, dashboard), then the same history when S3 goes away.
-let launcher: ChildProcess;
+let demo: RunningDemo;
 let output = "";
 let url = "";
 let dataDir = "";
@@ -21,44 +19,15 @@ test.describe.configure({ mode: "serial" });
 
 test.beforeAll(async ({}, testInfo) => {
   testInfo.setTimeout(240_000);
-  dataDir = mkdtempSync(path.join(tmpdir(), "lifeboat-e2e-backups-"));
-  const port = await freePort();
-  launcher = spawn(process.execPath, ["--import", "tsx", "lib/launcher/start.ts"], {
-    env: {
-      ...process.env,
-      LIFEBOAT_DATA_DIR: dataDir,
-      PORT: String(port),
-      LIFEBOAT_NEXT_DIST: process.env.LIFEBOAT_NEXT_DIST || ".next-e2e",
-      // Global setup built the dashboard; other specs' edits must not trigger a rebuild here.
-      LIFEBOAT_BUILD: "never",
-      LOG_LEVEL: "warn",
-      AWS_S3_BUCKET: "",
-      AWS_S3_ENDPOINT: "",
-      LIFEBOAT_AGENT_URL: "",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  launcher.stdout!.on("data", (d) => (output += d));
-  launcher.stderr!.on("data", (d) => (output += d));
   const started = Date.now();
-  await expect
-    .poll(
-      () => {
-        if (launcher.exitCode !== null) throw new Error(`npm start exited (${launcher.exitCode}):\n${output}`);
-        return /Lifeboat is ready .*open (http:\/\/\S+)/.exec(output)?.[1] ?? "";
-      },
-      { timeout: 200_000, intervals: [500] },
-    )
-    .not.toBe("");
-  url = /open (http:\/\/\S+)/.exec(output)![1];
+  demo = await startDemoLauncher("lifeboat-e2e-backups-");
+  ({ url, dataDir } = demo);
+  output = demo.output();
   console.log(`npm start (fresh data dir, build present) was ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 });
 
 test.afterAll(async () => {
-  if (launcher) await killGroup(launcher);
-  // The demo history is ~250 MB: do not leave it behind in /tmp.
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await demo?.stop();
 });
 
 test("npm start prints where to open the dashboard, that this is demo data, and the first admin's password once", async () => {
@@ -117,7 +86,8 @@ test("a critical point on the chart opens that backup's detail page with the rea
   await expect(objects).toHaveCount(2);
   await expect(objects.first()).toContainText("k3s_db_");
   await expect(objects.nth(1)).toContainText("state_");
-  await expect(page.getByText("Sets made by the seed CronJob carry no manifest")).toBeVisible();
+  // A seed set has no manifest: its statistics come from its restore drill, once that has run.
+  await expect(page.getByRole("heading", { name: /^Database statistics( \(restore drill\))?$/ })).toBeVisible();
   await keepScreenshot(page, testInfo, "backups-detail-critical");
   await page.getByRole("link", { name: "Older →" }).click();
   await expect(page.getByTestId("set-anomalies")).toContainText("Warning · Growth");
@@ -172,7 +142,7 @@ test("unknown pages and sets show the shell with a clear message", async ({ page
 test("when S3 goes away, a banner names endpoint, bucket and cause over the last good listing", async ({ page }, testInfo) => {
   const endpoint = `http://127.0.0.1:${readFileSync(path.join(dataDir, "s3", ".port"), "utf8").trim()}`;
   // Stopping npm start stops everything it started, the embedded store included.
-  await killGroup(launcher);
+  await killGroup(demo.process);
   await expect(
     fetch(endpoint).then(
       () => "up",

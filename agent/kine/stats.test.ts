@@ -5,7 +5,8 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import type { KineStats, KeyPrefixStat } from "../../lib/contracts/manifest";
 import { generateKineDb } from "./generator";
-import { keyPrefix, readKineStats } from "./stats";
+import { keyPrefix, keySubPrefix, readKineStats } from "./stats";
+import { objectCreationTime } from "./object-time";
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), "lifeboat-stats-"));
 
@@ -13,8 +14,10 @@ interface Row {
   id: number;
   name: string | null;
   deleted: unknown;
+  created: unknown;
   prev: unknown;
   bytes: number;
+  value: Buffer | string | null;
 }
 
 /** SQL's `x != 0` / `x = 0` on a column value (NULL compares to nothing; text is never equal to a number). */
@@ -28,7 +31,7 @@ const sqlIsZero = (v: unknown) => v === 0;
 function referenceStats(db: Database.Database, file: string, top = 10): KineStats {
   const rows = db
     .prepare(
-      "SELECT id, name, deleted, prev_revision AS prev, IFNULL(length(value), 0) + IFNULL(length(old_value), 0) AS bytes FROM kine NOT INDEXED ORDER BY id",
+      "SELECT id, name, deleted, created, prev_revision AS prev, value, IFNULL(length(value), 0) + IFNULL(length(old_value), 0) AS bytes FROM kine NOT INDEXED ORDER BY id",
     )
     .all() as Row[];
   const pageSize = db.pragma("page_size", { simple: true }) as number;
@@ -42,16 +45,30 @@ function referenceStats(db: Database.Database, file: string, top = 10): KineStat
   // Newest row per key (ids ascend), keys other than compact_rev_key and gap-* (LIKE ignores ASCII case).
   const newest = new Map<string, Row>();
   for (const r of rows) if (r.name !== null && r.name !== "compact_rev_key" && !r.name.toLowerCase().startsWith("gap-")) newest.set(r.name, r);
-  const liveKeys = [...newest.values()].filter((r) => sqlIsZero(r.deleted)).length;
-  const byPrefix = new Map<string, KeyPrefixStat>();
-  for (const r of rows) {
-    const p = keyPrefix(r.name);
-    const e = byPrefix.get(p) ?? { prefix: p, rows: 0, bytes: 0 };
-    e.rows++;
-    e.bytes += r.bytes;
-    byPrefix.set(p, e);
-  }
-  const prefixes = [...byPrefix.values()];
+  const live = [...newest.values()].filter((r) => sqlIsZero(r.deleted));
+  const group = (prefixOf: (name: string | null) => string | null) => {
+    const out = new Map<string, KeyPrefixStat>();
+    for (const r of rows) {
+      const p = prefixOf(r.name);
+      if (p === null) continue;
+      const e = out.get(p) ?? { prefix: p, rows: 0, bytes: 0, liveKeys: 0 };
+      e.rows++;
+      e.bytes += r.bytes;
+      out.set(p, e);
+    }
+    for (const r of live) {
+      const p = prefixOf(r.name);
+      if (p !== null) out.get(p)!.liveKeys!++;
+    }
+    return [...out.values()];
+  };
+  const prefixes = group(keyPrefix);
+  const byRows = (a: KeyPrefixStat, b: KeyPrefixStat) => b.rows - a.rows || a.prefix.localeCompare(b.prefix);
+  // The first create row after the compact revision whose object tells its creation time.
+  const firstTimed = compactRevision
+    ? rows.filter((r) => r.id > compactRevision && r.id <= compactRevision + 10_000 && r.created === 1 && r.value !== null).slice(0, 50)
+    : [];
+  const written = firstTimed.map((r) => objectCreationTime(r.value)).find((t) => t !== null) ?? null;
   return {
     fileSize: statSync(file).size,
     pageSize,
@@ -62,9 +79,12 @@ function referenceStats(db: Database.Database, file: string, top = 10): KineStat
     compactRevision,
     compactionLag: Math.max(0, currentRevision - compactRevision),
     uncompactedRows,
-    liveKeys,
-    topPrefixesByRows: [...prefixes].sort((a, b) => b.rows - a.rows || a.prefix.localeCompare(b.prefix)).slice(0, top),
+    liveKeys: live.length,
+    topPrefixesByRows: [...prefixes].sort(byRows).slice(0, top),
     topPrefixesByBytes: [...prefixes].sort((a, b) => b.bytes - a.bytes || a.prefix.localeCompare(b.prefix)).slice(0, top),
+    prefixes: [...prefixes].sort(byRows),
+    subPrefixes: group(keySubPrefix).sort(byRows).slice(0, 25),
+    compactRevisionWrittenAt: written?.toISOString() ?? null,
   };
 }
 
@@ -120,5 +140,78 @@ describe("readKineStats gives the numbers of their plain definitions", () => {
     expect(readKineStats(db, file)).toEqual(referenceStats(db, file));
     expect(readKineStats(db, file).rowCount).toBe(0);
     db.close();
+  });
+});
+
+/** A protobuf field: key varint, then the varint value or length-prefixed bytes. */
+function pb(field: number, value: number | Buffer): Buffer {
+  const varint = (n: number) => {
+    const out: number[] = [];
+    while (n >= 128) {
+      out.push((n % 128) | 0x80);
+      n = Math.floor(n / 128);
+    }
+    out.push(n);
+    return Buffer.from(out);
+  };
+  return typeof value === "number" ? Buffer.concat([varint(field * 8), varint(value)]) : Buffer.concat([varint(field * 8 + 2), varint(value.length), value]);
+}
+
+/** An Event as k3s stores it: "k8s\0" + runtime.Unknown{typeMeta, raw: Event{metadata{name, namespace, creationTimestamp}}}. */
+function protobufEvent(name: string, created: Date): Buffer {
+  const meta = Buffer.concat([
+    pb(1, Buffer.from(name)),
+    pb(3, Buffer.from("apps")),
+    pb(6, Buffer.from("12345")),
+    pb(8, Buffer.concat([pb(1, Math.floor(created.getTime() / 1000)), pb(2, 0)])),
+  ]);
+  const raw = Buffer.concat([pb(1, meta), pb(2, Buffer.from("involved object")), pb(3, Buffer.from("Scheduled"))]);
+  const typeMeta = Buffer.concat([pb(1, Buffer.from("v1")), pb(2, Buffer.from("Event"))]);
+  return Buffer.concat([Buffer.from("k8s\u0000", "latin1"), pb(1, typeMeta), pb(2, raw), pb(4, Buffer.from("application/vnd.kubernetes.protobuf"))]);
+}
+
+describe("when compaction last advanced", () => {
+  it("is read from the creationTimestamp of the first object created after the compact revision, protobuf or JSON", () => {
+    const file = path.join(tmp(), "state.db");
+    generateKineDb(file, { targetBytes: 2_000_000, compaction: "healthy", seed: 33 });
+    const db = new Database(file);
+    const compactRev = db.prepare("SELECT prev_revision FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number;
+    expect(compactRev).toBeGreaterThan(0);
+    // The simulator's values carry no creation time: give the tenth object created after the
+    // compact revision a real one (the nine before it still tell nothing, so the search goes on).
+    const creates = db.prepare("SELECT id FROM kine WHERE id > ? AND created = 1 ORDER BY id LIMIT 10").pluck().all(compactRev) as number[];
+    const target = creates[9];
+    const setValue = db.prepare("UPDATE kine SET value = ? WHERE id = ?");
+    const when = new Date("2024-12-15T09:30:00Z");
+    setValue.run(protobufEvent("timed.1", when), target);
+    expect(readKineStats(db, file)).toEqual(referenceStats(db, file));
+    expect(readKineStats(db, file).compactRevisionWrittenAt).toBe(when.toISOString());
+    setValue.run(JSON.stringify({ metadata: { name: "w", creationTimestamp: "2024-12-14T08:00:00Z" } }), target);
+    expect(readKineStats(db, file).compactRevisionWrittenAt).toBe("2024-12-14T08:00:00.000Z");
+    db.close();
+  });
+
+  it("is null for values that carry no time, and for a database kine never compacted", () => {
+    expect(objectCreationTime(null)).toBeNull();
+    expect(objectCreationTime(Buffer.from("k8s\u0000\n\u0002v1\u0012\u0004Kind\u001a{}"))).toBeNull(); // the simulator's stand-in values
+    expect(objectCreationTime(Buffer.from("k8s\u0000\u00ff\u00ff\u00ff"))).toBeNull();
+    expect(objectCreationTime("{not json")).toBeNull();
+    expect(objectCreationTime(JSON.stringify({ metadata: { creationTimestamp: "1970-01-01T00:00:00Z" } }))).toBeNull();
+    expect(objectCreationTime(protobufEvent("e", new Date("2025-03-01T12:00:00Z")))?.toISOString()).toBe("2025-03-01T12:00:00.000Z");
+    const file = path.join(tmp(), "state.db");
+    generateKineDb(file, { targetBytes: 400_000, compaction: "stuck", seed: 34 });
+    const db = new Database(file, { readonly: true });
+    expect(readKineStats(db, file).compactRevisionWrittenAt).toBeNull();
+    db.close();
+  });
+});
+
+describe("key prefixes", () => {
+  it("three segments only when the key goes deeper", () => {
+    expect(keySubPrefix("/registry/leases/kube-system/k3s")).toBe("/registry/leases/kube-system");
+    expect(keySubPrefix("/registry/services/specs/apps/app-0")).toBe("/registry/services/specs");
+    expect(keySubPrefix("/registry/minions/pi-server")).toBeNull();
+    expect(keySubPrefix("compact_rev_key")).toBeNull();
+    expect(keySubPrefix(null)).toBeNull();
   });
 });

@@ -15,6 +15,7 @@ import { SizeChart } from "@/components/backups/size-chart";
 import { StoreErrorBanner } from "@/components/backups/store-error-banner";
 import { DrillStatus } from "@/components/backups/drill-status";
 import { startRestoreBackground } from "@/lib/restore";
+import { statisticsService } from "@/lib/statistics";
 import { catalogService } from "@/lib/catalog";
 import { CatalogFilter } from "@/lib/contracts/catalog";
 import { getEnv } from "@/lib/env";
@@ -53,6 +54,9 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
   const status = catalog.status();
   const view = catalog.view();
   const { sets, total } = catalog.page({ flag, offset: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE });
+  // The first line of each flagged set's explanation: in its history row and in the Recent flags card.
+  const recent = view.sets.filter((s) => s.anomalies.length).slice(0, 4);
+  const explanations = await statisticsService().firstLines([...new Map([...recent, ...sets].map((s) => [s.id, s])).values()]);
 
   return (
     <div className="space-y-5">
@@ -77,13 +81,13 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
         </Banner>
       )}
       {getEnv().LIFEBOAT_DEMO && <DemoBanner />}
-      <CatalogSummary view={view} now={now} />
+      <CatalogSummary view={view} now={now} explanations={explanations} />
       <Card title="Size trend">
         <SizeChart />
       </Card>
       <Card title="History" actions={<FlagFilter active={flag} counts={view.counts} />}>
         <DrillStatus />
-        <HistoryTable sets={sets} now={now} />
+        <HistoryTable sets={sets} now={now} explanations={explanations} />
         <Pagination page={page} pageSize={PAGE_SIZE} total={total} flag={flag} />
       </Card>
       <OtherObjects other={view.other} />

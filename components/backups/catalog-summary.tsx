@@ -3,6 +3,7 @@ import Link from "next/link";
 import { formatAge, formatBytes, formatTime } from "@/components/ui/format";
 import type { CatalogView } from "@/lib/catalog/catalog-service";
 import { AnomalyBadges } from "@/components/ui/anomaly-badges";
+import { ExplanationLine } from "./explanation";
 
 function Stat({ label, children, sub }: { label: string; children: ReactNode; sub?: ReactNode }) {
   return (
@@ -14,8 +15,8 @@ function Stat({ label, children, sub }: { label: string; children: ReactNode; su
   );
 }
 
-/** Newest backup, how many sets, and the newest flagged sets with their reasons. */
-export function CatalogSummary({ view, now }: { view: CatalogView; now: Date }) {
+/** Newest backup, how many sets, and the newest flagged sets with their reasons and the first line of why. */
+export function CatalogSummary({ view, now, explanations }: { view: CatalogView; now: Date; explanations?: ReadonlyMap<string, string> }) {
   const newest = view.sets[0];
   const flagged = view.sets.filter((s) => s.anomalies.length).slice(0, 4);
   return (
@@ -53,6 +54,7 @@ export function CatalogSummary({ view, now }: { view: CatalogView; now: Date }) 
                   <AnomalyBadges anomalies={s.anomalies} />
                 </div>
                 <p className="mt-0.5 text-slate-600">{s.anomalies[0].reason}</p>
+                <ExplanationLine line={explanations?.get(s.id)} />
               </li>
             ))}
           </ul>

@@ -5,11 +5,12 @@ import { KIND_LABELS } from "@/lib/contracts/backup-names";
 import type { CatalogSet } from "@/lib/contracts/catalog";
 import { AnomalyBadges } from "@/components/ui/anomaly-badges";
 import { VerificationBadge } from "@/components/ui/verification-badge";
+import { ExplanationLine } from "./explanation";
 
 const FORMAT_LABELS = { seed: "CronJob", lifeboat: "Lifeboat" } as const;
 
-/** One row per set, newest first: time, age, contents, size of each part, flags. */
-export function HistoryTable({ sets, now }: { sets: CatalogSet[]; now: Date }) {
+/** One row per set, newest first: time, age, contents, size of each part, flags (with the first line of why a flagged set grew). */
+export function HistoryTable({ sets, now, explanations }: { sets: CatalogSet[]; now: Date; explanations?: ReadonlyMap<string, string> }) {
   if (!sets.length) return <p className="py-6 text-center text-sm text-slate-500">No backup sets match.</p>;
   return (
     <div className="-mx-4 overflow-x-auto">
@@ -77,6 +78,7 @@ export function HistoryTable({ sets, now }: { sets: CatalogSet[]; now: Date }) {
                 <td className="whitespace-nowrap px-4 py-2 text-right tabular-nums">{formatBytes(s.objects.reduce((n, o) => n + o.size, 0))}</td>
                 <td className="px-4 py-2">
                   <AnomalyBadges anomalies={s.anomalies} />
+                  <ExplanationLine line={explanations?.get(s.id)} />
                 </td>
                 <td className="whitespace-nowrap px-4 py-2">
                   <VerificationBadge verification={s.verification} />

@@ -1,19 +1,8 @@
-import type { ReactNode } from "react";
 import { Banner } from "@/components/ui/banner";
 import { formatBytes, formatNumber, formatTime } from "@/components/ui/format";
+import { DatabaseRows, StatRow } from "./database-rows";
 import type { ManifestState } from "@/lib/contracts/catalog";
 import type { KeyPrefixStat } from "@/lib/contracts/manifest";
-
-function Row({ label, children, hint }: { label: string; children: ReactNode; hint?: string }) {
-  return (
-    <div className="flex justify-between gap-4 border-b border-slate-100 py-1.5 text-sm">
-      <dt className="text-slate-600" title={hint}>
-        {label}
-      </dt>
-      <dd className="text-right font-medium tabular-nums">{children}</dd>
-    </div>
-  );
-}
 
 function Prefixes({ title, rows }: { title: string; rows: KeyPrefixStat[] }) {
   return (
@@ -47,7 +36,7 @@ export function ManifestStats({ state, format }: { state: ManifestState; format:
     return (
       <p className="text-sm text-slate-600">
         {format === "seed"
-          ? "Sets made by the seed CronJob carry no manifest. Database statistics appear for sets made by the Lifeboat agent."
+          ? "Sets made by the seed CronJob carry no manifest: their database statistics appear once a restore drill has opened the set (Verify now)."
           : "This set has no manifest: the agent writes it last, so the upload did not finish. Do not rely on this set."}
       </p>
     );
@@ -61,38 +50,22 @@ export function ManifestStats({ state, format }: { state: ManifestState; format:
   }
   const m = state.manifest;
   const d = m.database;
-  const deadShare = d.rowCount ? Math.round((d.uncompactedRows / d.rowCount) * 100) : 0;
   return (
     <div className="grid gap-6 md:grid-cols-2">
       <dl>
-        <Row label="Database file">{formatBytes(d.fileSize)}</Row>
-        <Row label="Pages (free)">
-          {formatNumber(d.pageCount)} × {formatBytes(d.pageSize)} ({formatNumber(d.freelistCount)} free)
-        </Row>
-        <Row label="Rows in kine" hint="Counted by scanning the table">
-          {formatNumber(d.rowCount)}
-        </Row>
-        <Row label="Live keys">{formatNumber(d.liveKeys)}</Row>
-        <Row label="Current revision">{formatNumber(d.currentRevision)}</Row>
-        <Row label="Compact revision">{formatNumber(d.compactRevision)}</Row>
-        <Row label="Compaction lag" hint="Healthy: near 1000 plus one interval's writes">
-          <span className={d.compactionLag > 10_000 ? "text-red-700" : undefined}>{formatNumber(d.compactionLag)}</span>
-        </Row>
-        <Row label="Rows compaction would delete" hint="Superseded versions and tombstones">
-          {formatNumber(d.uncompactedRows)} ({deadShare} %)
-        </Row>
+        <DatabaseRows db={{ ...d, deadRows: d.uncompactedRows }} />
       </dl>
       <dl>
-        <Row label="Taken at">{formatTime(m.createdAt)}</Row>
-        <Row label="Host">{m.host}</Row>
-        <Row label="k3s version">{m.k3sVersion ?? "unknown"}</Row>
-        <Row label="Agent version">{m.agentVersion}</Row>
-        <Row label="Snapshot method">{m.snapshotMethod}</Row>
-        <Row label="Integrity check of the snapshot">
+        <StatRow label="Taken at">{formatTime(m.createdAt)}</StatRow>
+        <StatRow label="Host">{m.host}</StatRow>
+        <StatRow label="k3s version">{m.k3sVersion ?? "unknown"}</StatRow>
+        <StatRow label="Agent version">{m.agentVersion}</StatRow>
+        <StatRow label="Snapshot method">{m.snapshotMethod}</StatRow>
+        <StatRow label="Integrity check of the snapshot">
           <span className={m.integrity === "ok" ? "text-emerald-700" : "text-red-700"}>{m.integrity}</span>
-        </Row>
-        {m.timings.total !== undefined && <Row label="Backup took">{(m.timings.total / 1000).toFixed(1)} s</Row>}
-        {m.archivedPaths.length > 0 && <Row label="Server files archived">{m.archivedPaths.length} paths</Row>}
+        </StatRow>
+        {m.timings.total !== undefined && <StatRow label="Backup took">{(m.timings.total / 1000).toFixed(1)} s</StatRow>}
+        {m.archivedPaths.length > 0 && <StatRow label="Server files archived">{m.archivedPaths.length} paths</StatRow>}
       </dl>
       <Prefixes title="Key prefixes by rows" rows={d.topPrefixesByRows} />
       <Prefixes title="Key prefixes by bytes" rows={d.topPrefixesByBytes} />

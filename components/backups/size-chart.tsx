@@ -52,6 +52,20 @@ const COLORS: Record<string, string> = {
   "lifeboat-files": "#c2410c",
   "lifeboat-token": "#64748b",
 };
+/** The overlay of database statistics: counts on a second (log) axis, dashed so they never pass for sizes. */
+const STAT_SERIES = [
+  { key: "rows", label: "Rows", stroke: "#475569", dash: [6, 4] },
+  { key: "liveKeys", label: "Live keys", stroke: "#b45309", dash: [2, 3] },
+  { key: "compactionLag", label: "Compaction lag", stroke: "#dc2626", dash: [10, 3, 2, 3] },
+] as const;
+
+/** The statistics columns as a log axis can draw them (no zero), or null when no set has statistics. */
+function statisticsColumns(data: SizeChartData): (number | null)[][] | null {
+  const st = data.statistics;
+  if (!st || !st.rows.some((v) => v !== null)) return null;
+  return STAT_SERIES.map((s) => st[s.key].map((v) => (v === null || v <= 0 ? null : v)));
+}
+
 const TYPE_WORDS: Record<ChartFlag["type"], string> = { growth: "growth", shrink: "shrink", gap: "gap before this backup", stale: "no backup since" };
 
 interface Marker {
@@ -85,7 +99,9 @@ function placeMarkers(u: uPlot, data: SizeChartData): Marker[] {
 
 /**
  * The size trend: one line per object kind, time on the x axis (uPlot: canvas, ~50 KB, draws 10,000
- * points at once). Flagged points carry a marker that links to that backup's page.
+ * points at once). Flagged points carry a marker that links to that backup's page. A toggle lays the
+ * database statistics of the sets that have them (rows, live keys, compaction lag) over it on a
+ * second axis, so a compaction lag that climbs shows before the size does.
  */
 export function SizeChart() {
   const { data, error, isPending } = useQuery(seriesQuery());
@@ -100,6 +116,9 @@ export function SizeChart() {
     plot.current?.redraw(false, false);
   }, [drillsQ.data]);
   const [over, setOver] = useState<HTMLElement | null>(null);
+  const [overlay, setOverlay] = useState(false);
+  const stats = data ? statisticsColumns(data) : null;
+  const showStats = overlay && stats !== null;
 
   useEffect(() => {
     if (!data || !box.current || data.times.length === 0) return;
@@ -108,6 +127,7 @@ export function SizeChart() {
     void import("uplot").then(({ default: UPlot }) => {
       if (disposed || !box.current) return;
       const el = box.current;
+      const extra = showStats ? statisticsColumns(data)! : [];
       const opts: uPlot.Options = {
         width: el.clientWidth,
         height: 300,
@@ -123,6 +143,12 @@ export function SizeChart() {
             },
           },
           y: { range: (_u, _min, max) => [0, max * 1.08 || 1] },
+          // Whole decades with room below the smallest count, so no line hugs the drill dots along the bottom.
+          count: {
+            distr: 3,
+            log: 10,
+            range: (_u, min, max) => [10 ** Math.floor(Math.log10(Math.max(1, min)) - 0.3), 10 ** Math.ceil(Math.log10(Math.max(10, max)) + 0.1)],
+          },
         },
         series: [
           { value: (_u, v) => (v === null ? "—" : formatTime(new Date(v * 1000))) },
@@ -133,8 +159,35 @@ export function SizeChart() {
             points: { show: data.times.length <= 120, size: data.times.length <= 10 ? 7 : 4 },
             value: (_u: uPlot, v: number | null) => (v === null ? "—" : formatBytes(v)),
           })),
+          ...(showStats
+            ? STAT_SERIES.map((s) => ({
+                label: s.label,
+                scale: "count",
+                stroke: s.stroke,
+                dash: [...s.dash],
+                width: s.key === "compactionLag" ? 2 : 1.5,
+                spanGaps: true,
+                points: { show: true, size: 5, stroke: s.stroke, fill: "#fff" },
+                value: (_u: uPlot, v: number | null) => (v === null ? "—" : v.toLocaleString("en-US")),
+              }))
+            : []),
         ],
-        axes: [{}, { size: 72, values: (_u, ticks) => ticks.map((t) => formatBytes(t)) }],
+        axes: [
+          {},
+          { size: 72, values: (_u, ticks) => ticks.map((t) => formatBytes(t)) },
+          ...(showStats
+            ? [
+                {
+                  scale: "count",
+                  side: 1,
+                  size: 64,
+                  grid: { show: false },
+                  // A log axis passes null for the ticks it leaves unlabelled.
+                  values: (_u: uPlot, ticks: (number | null)[]) => ticks.map((t) => (t === null ? "" : t >= 1000 ? `${t / 1000}k` : String(t))),
+                },
+              ]
+            : []),
+        ],
         cursor: { drag: { x: true, y: false } },
         hooks: {
           draw: [
@@ -149,7 +202,7 @@ export function SizeChart() {
           ],
         },
       };
-      const u = new UPlot(opts, [data.times, ...data.series.map((s) => s.sizes)] as uPlot.AlignedData, el);
+      const u = new UPlot(opts, [data.times, ...data.series.map((s) => s.sizes), ...extra] as uPlot.AlignedData, el);
       plot.current = u;
       setOver(u.over);
       observer = new ResizeObserver(() => u.setSize({ width: el.clientWidth, height: 300 }));
@@ -164,14 +217,27 @@ export function SizeChart() {
       setMarkers([]);
       setFailedDrills([]);
     };
-  }, [data]);
+  }, [data, showStats]);
 
   if (isPending) return <div className="h-[300px] animate-pulse rounded bg-slate-100" aria-label="Loading the size trend" />;
   if (error) return <p className="text-sm text-red-800">The size trend could not be loaded: {error.message}</p>;
   if (!data.times.length) return <p className="py-6 text-center text-sm text-slate-500">No backup sets yet: the trend appears with the first one.</p>;
+  const withStats = data.statistics?.rows.filter((v) => v !== null).length ?? 0;
   return (
     <figure>
-      <div ref={box} className="w-full" data-testid="size-chart" />
+      <div className="mb-2 flex flex-wrap items-center justify-end gap-x-3 gap-y-1 text-xs text-slate-600">
+        {stats ? (
+          <label className="flex cursor-pointer items-center gap-1.5">
+            <input type="checkbox" checked={overlay} onChange={(e) => setOverlay(e.target.checked)} data-testid="chart-statistics-toggle" />
+            Show rows, live keys and compaction lag ({withStats} of {data.times.length} sets have statistics)
+          </label>
+        ) : (
+          <span title="Lifeboat sets carry them in their manifest; seed sets get them from a restore drill.">
+            No database statistics yet: they come from manifests and restore drills.
+          </span>
+        )}
+      </div>
+      <div ref={box} className="w-full" data-testid="size-chart" data-overlay={showStats ? "statistics" : "none"} />
       {over &&
         createPortal(
           <>
@@ -221,6 +287,11 @@ export function SizeChart() {
           </span>{" "}
           drill failed
         </span>
+        {showStats && (
+          <span className="flex items-center gap-1">
+            <span aria-hidden className="inline-block w-5 border-t-2 border-dashed border-red-600" /> dashed: counts on the right axis (log scale)
+          </span>
+        )}
         <span>Click a marked point to open that backup. Drag to zoom, double-click to zoom out.</span>
       </figcaption>
     </figure>

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ObjectKind, SetFormat } from "./backup-names";
 import { BackupManifest } from "./manifest";
+import { Explanation, SetStatistics, StatisticsColumns } from "./set-statistics";
 
 export const AnomalyType = z.enum(["growth", "shrink", "gap", "stale"]);
 export type AnomalyType = z.infer<typeof AnomalyType>;
@@ -111,6 +112,10 @@ export const CatalogSetDetail = z.object({
   newerId: z.string().nullable(),
   olderId: z.string().nullable(),
   manifest: ManifestState,
+  /** The database statistics kept for this set (manifest or restore drill); null when none yet. */
+  statistics: SetStatistics.nullable().optional(),
+  /** Why a set flagged for its size (growth, shrink) is that size; null for other sets. */
+  explanation: Explanation.nullable().optional(),
 });
 export type CatalogSetDetail = z.infer<typeof CatalogSetDetail>;
 
@@ -134,6 +139,8 @@ export const SizeChartAnswer = z.object({
       reason: z.string(),
     }),
   ),
+  /** Rows, live keys and compaction lag of the sets with statistics (the chart's overlay). */
+  statistics: StatisticsColumns.optional(),
 });
 
 /** POST /api/catalog/refresh: the refresh's outcome (not part of the contract) and the status after it. */

@@ -1,5 +1,6 @@
 export * from "./backup-names";
 export * from "./manifest";
+export * from "./set-statistics";
 export * from "./catalog";
 export * from "./errors";
 export * from "./agent-jobs";

@@ -1,8 +1,17 @@
 import { z } from "zod";
 import { ObjectKind } from "./backup-names";
 
-/** Rows and bytes under one key prefix (first two path segments, e.g. `/registry/leases`). */
-export const KeyPrefixStat = z.object({ prefix: z.string(), rows: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() });
+/**
+ * Rows and bytes under one key prefix (first two path segments, e.g. `/registry/leases`; or three,
+ * `/registry/leases/kube-system`, in `subPrefixes`). `liveKeys`: keys under it whose newest row is not
+ * a deletion (agents before statistics per set left it out).
+ */
+export const KeyPrefixStat = z.object({
+  prefix: z.string(),
+  rows: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  liveKeys: z.number().int().nonnegative().optional(),
+});
 export type KeyPrefixStat = z.infer<typeof KeyPrefixStat>;
 
 /**
@@ -28,6 +37,17 @@ export const KineStats = z.object({
   liveKeys: z.number().int().nonnegative(),
   topPrefixesByRows: z.array(KeyPrefixStat),
   topPrefixesByBytes: z.array(KeyPrefixStat),
+  // The fields below came with statistics per set (issue 14); older manifests and agents lack them.
+  /** Every key prefix (at most 500, most rows first): what the growth explanation compares. */
+  prefixes: z.array(KeyPrefixStat).optional(),
+  /** The 25 three-segment prefixes with most rows (`/registry/leases/kube-system`): where inside a prefix the rows are. */
+  subPrefixes: z.array(KeyPrefixStat).optional(),
+  /**
+   * About when kine's compaction last advanced: the creationTimestamp of the first object created
+   * after the compact revision (compaction runs minutes after that). Null when no object there
+   * carries one, or kine never compacted.
+   */
+  compactRevisionWrittenAt: z.string().nullable().optional(),
 });
 export type KineStats = z.infer<typeof KineStats>;
 

@@ -235,6 +235,25 @@ export const migrations: Migration[] = [
         event TEXT NOT NULL,
         at TEXT NOT NULL,
         PRIMARY KEY (episode_id, channel_id, event)
+    `,
+  },
+  {
+    id: 60,
+    name: "set statistics: the kine statistics of each backup set (from its manifest or its restore drill), kept per store",
+    sql: `
+      CREATE TABLE set_statistics (
+        source TEXT NOT NULL,
+        set_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        taken_at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        current_revision INTEGER NOT NULL,
+        compact_revision INTEGER NOT NULL,
+        row_count INTEGER NOT NULL,
+        live_keys INTEGER NOT NULL,
+        compaction_lag INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (source, set_id)
       ) WITHOUT ROWID;
     `,
   },

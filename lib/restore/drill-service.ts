@@ -264,8 +264,10 @@ export class DrillService {
       }
       if (rec.status !== "running") {
         const detail = drillDetail(rec);
-        if (rec.status === "succeeded") this.finish(setId, "verified", passedReason(detail), detail, this.now());
-        else this.finish(setId, "failed", rec.error ?? `The drill ended ${rec.status}.`, detail, this.now());
+        if (rec.status === "succeeded") {
+          this.finish(setId, "verified", passedReason(detail), detail, this.now());
+          if (detail.stats) this.store.saveStatistics(setId, detail.stats, this.now());
+        } else this.finish(setId, "failed", rec.error ?? `The drill ended ${rec.status}.`, detail, this.now());
         this.lastNote = null;
         this.opts.log.info({ setId, restoreId, status: rec.status }, "restore drill finished");
         return true;

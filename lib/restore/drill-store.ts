@@ -1,6 +1,9 @@
 import "server-only";
 import type { Db } from "../db/database";
 import type { Verification } from "../contracts/catalog";
+import type { KineStats } from "../contracts/manifest";
+import { statisticsFromDrill } from "../backups/statistics";
+import { SetStatisticsStore } from "../statistics/store";
 import { DrillDetail, QUEUED_REASON, type DrillRecord, type DrillState } from "./contracts";
 
 export { QUEUED_REASON };
@@ -147,6 +150,14 @@ export class DrillStore {
     this.db
       .prepare("UPDATE restore_drills SET state = ?, finished_at = ?, reason = ?, detail = ? WHERE source = ? AND set_id = ?")
       .run(state, now.toISOString(), reason, detail ? JSON.stringify(detail) : null, this.source, setId);
+  }
+
+  /**
+   * Keeps the database statistics a drill read in `set_statistics` (lib/statistics), where they
+   * outlive the drill's record and its staging: they explain the set's size and draw the trends.
+   */
+  saveStatistics(setId: string, stats: KineStats, now = new Date()): void {
+    new SetStatisticsStore(this.db, this.source).save(statisticsFromDrill(setId, stats, now.toISOString()));
   }
 
   /** A kv value of this source (the drill service keeps its watermark there). */

@@ -10,7 +10,10 @@ import { SetAnomalies } from "@/components/backups/set-anomalies";
 import { StoreErrorBanner } from "@/components/backups/store-error-banner";
 import { DrillDetails } from "@/components/backups/drill-details";
 import { VerifyNowButton } from "@/components/backups/verify-now-button";
+import { ExplanationView } from "@/components/backups/explanation";
+import { SetStatisticsView } from "@/components/backups/set-statistics";
 import { drillService } from "@/lib/restore";
+import { statisticsService } from "@/lib/statistics";
 import { catalogService } from "@/lib/catalog";
 import { KIND_LABELS } from "@/lib/contracts/backup-names";
 import { Allowed } from "@/components/layout/session";
@@ -26,7 +29,7 @@ export async function generateMetadata({ params }: Props): Promise<Metadata> {
 
 const navLink = "rounded-md px-3 py-1.5 text-sm ring-1 ring-inset ring-slate-300 hover:bg-slate-100";
 
-/** One backup set: its flags with reasons, its objects and sizes, and its manifest's database statistics. */
+/** One backup set: its flags with reasons and, when flagged, why it is this size; its objects and sizes; its database statistics. */
 export default async function BackupSetPage({ params }: Props) {
   const { id } = await params;
   const catalog = catalogService();
@@ -36,7 +39,12 @@ export default async function BackupSetPage({ params }: Props) {
   const { set, newerId, olderId, manifest } = detail;
   const now = new Date();
   const total = set.objects.reduce((n, o) => n + o.size, 0);
-  const drill = drillService().get(set.id);
+  const drills = drillService();
+  const drill = drills.get(set.id);
+  const statistics = statisticsService();
+  const { explanation, needsDrill } = await statistics.explain(set);
+  const stats = statistics.statistics(set.id);
+  const grew = set.anomalies.some((a) => a.type === "growth");
 
   return (
     <div className="space-y-5">
@@ -70,6 +78,23 @@ export default async function BackupSetPage({ params }: Props) {
       <Card title="Flags">
         <SetAnomalies anomalies={set.anomalies} />
       </Card>
+      {explanation && (
+        <Card title={grew ? "Why it grew" : "What changed in the database"}>
+          <ExplanationView
+            explanation={explanation}
+            action={
+              needsDrill && (
+                <span className="flex items-center gap-3 text-sm text-slate-600">
+                  {needsDrill === set.id ? "Read this set's statistics:" : `Read the statistics of ${needsDrill}:`}
+                  <Allowed access="operator">
+                    <VerifyNowButton setId={needsDrill} initial={needsDrill === set.id ? drill : drills.get(needsDrill)} />
+                  </Allowed>
+                </span>
+              )
+            }
+          />
+        </Card>
+      )}
       <Card
         title="Restore drill"
         actions={
@@ -127,9 +152,15 @@ export default async function BackupSetPage({ params }: Props) {
           </table>
         </div>
       </Card>
-      <Card title="Database statistics (manifest)">
-        <ManifestStats state={manifest} format={set.format} />
-      </Card>
+      {set.format === "seed" && stats ? (
+        <Card title="Database statistics (restore drill)">
+          <SetStatisticsView statistics={stats} />
+        </Card>
+      ) : (
+        <Card title={set.format === "seed" ? "Database statistics" : "Database statistics (manifest)"}>
+          <ManifestStats state={manifest} format={set.format} />
+        </Card>
+      )}
     </div>
   );
 }
