@@ -13,7 +13,7 @@ import { makeTestServerDir, type TestServerDir } from "../testing/test-server-di
 // The agent's GET /metrics and GET /backups/last against a real agent on port 0, a real s3rver and a
 // generated kine database: the values come from real backups and a real health check.
 
-const TOKEN = "metrics-test-token-91c";
+const TOKEN = "metrics-test-token-91c-0123456789abc";
 let work: string;
 let s3: EmbeddedS3;
 let server: TestServerDir;

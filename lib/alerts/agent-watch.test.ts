@@ -18,7 +18,7 @@ import { catalogInput } from "./testing/fixtures";
 // health report; when the agent goes away the "unreachable since" clock starts, survives a new
 // watch (a dashboard restart), and the health rules keep their state instead of resolving.
 
-const TOKEN = "watch-test-token";
+const TOKEN = "watch-test-token-0123456789abcdef01";
 let dir: string;
 let db: Db;
 let app: AgentApp;

@@ -79,7 +79,13 @@ beforeAll(async () => {
   alerts = new AlertService({
     db,
     notifier,
-    sources: catalogSources(catalog, db, () => agentInput({ configured: false, health: null })),
+    // The growth summary leads with the set's explanation (lib/statistics in the process); here a stand-in line per newest set.
+    sources: catalogSources(
+      catalog,
+      db,
+      () => agentInput({ configured: false, health: null }),
+      async (sets) => new Map(sets.map((s) => [s.id, `Explained ${s.id}.`])),
+    ),
     config: DEFAULT_RULE_CONFIG,
     log,
     now,
@@ -118,6 +124,7 @@ describe("a growth episode in a real bucket", () => {
     ]);
     expect(hook[0].url).toBe("http://lifeboat.test/backups/seed-2024-12-09_00-00-05");
     expect(hook[0].summary).toMatch(/228\.3 KB is 4\.2\d× the median of the previous 7 file archives/);
+    expect(hook[0].summary).toMatch(/^Explained seed-2024-12-09_00-00-05\. — /);
     expect(posts("/slack/T0/B0/secret")).toHaveLength(2);
     // The broken receiver was tried three times per alert (two retries), the others were not held up.
     expect(receiver.requests.filter((r) => r.path === "/broken")).toHaveLength(6);

@@ -22,6 +22,8 @@ export interface AlertSources {
   /** The manifests of the newest complete Lifeboat sets among `sets` (newest first, up to 3). */
   manifests(sets: readonly RuleSet[]): Promise<ManifestFacts[]>;
   agent(): AgentInput;
+  /** The first line of the growth explanation of each newest set that has one (issue 14), by set id; optional. */
+  explanationLines?(sets: readonly RuleSet[]): Promise<Map<string, string>>;
 }
 
 export interface AlertServiceOptions {
@@ -88,8 +90,15 @@ export class AlertService {
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, "could not read the newest manifests; the compaction trend waits");
     }
+    let lines = new Map<string, string>();
+    try {
+      lines = (await this.opts.sources.explanationLines?.(newestPerFormat(catalog.sets))) ?? lines;
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, "could not explain the newest sets; growth alerts say only what grew");
+    }
+    const explanationLine = catalog.explanationLine ?? ((id: string) => lines.get(id) ?? null);
     const now = this.now();
-    const outcomes = evaluateRules({ now, catalog: { ...catalog, manifests }, agent: this.opts.sources.agent() }, this.opts.config);
+    const outcomes = evaluateRules({ now, catalog: { ...catalog, explanationLine, manifests }, agent: this.opts.sources.agent() }, this.opts.config);
     const applied = this.store.apply(planTransitions(this.store.open(), outcomes), now);
     this.evaluatedAt = now.toISOString();
     for (const e of applied.started) this.opts.log.warn({ alert: e.key, severity: e.severity, reason }, `alert firing: ${e.summary}`);
@@ -170,4 +179,11 @@ export class AlertService {
     const open = this.store.open();
     return { firing: open.length, critical: open.filter((e) => e.severity === "critical").length };
   }
+}
+
+/** The newest set of each format (the growth rule judges only those). */
+function newestPerFormat(sets: readonly RuleSet[]): RuleSet[] {
+  const seen = new Map<string, RuleSet>();
+  for (const s of sets) if (!seen.has(s.format)) seen.set(s.format, s);
+  return [...seen.values()];
 }

@@ -1,5 +1,6 @@
 import "server-only";
 import { configuredAgentOrNull } from "../agent/configured";
+import { statisticsService } from "../statistics";
 import type { Job } from "../contracts/agent-jobs";
 import { hasErrorCode } from "../contracts/errors";
 import type { DashboardEnv } from "../env";
@@ -74,7 +75,16 @@ export function alertService(): AlertService {
     const { env, db } = serverContext();
     const catalog = catalogService();
     const log = logger("alerts");
-    const sources = catalogSources(catalog, db, () => agentWatch().input());
+    // The growth alert's summary leads with the first line of the set's explanation (lib/statistics).
+    const sources = catalogSources(
+      catalog,
+      db,
+      () => agentWatch().input(),
+      (sets) => {
+        const byId = new Map(catalog.view().sets.map((s) => [s.id, s]));
+        return statisticsService().firstLines(sets.flatMap((s) => byId.get(s.id) ?? []));
+      },
+    );
     const svc = new AlertService({ db, notifier: notifier(), sources, config: ruleConfigFromEnv(env), log });
     catalog.onRefreshed(() => svc.evaluate("catalog refresh").catch((err: unknown) => log.error({ err }, "alert evaluation failed")));
     return svc;

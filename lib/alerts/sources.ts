@@ -11,7 +11,7 @@ import type { AgentInput, ManifestFacts } from "./rules/types";
  * of its store, and the agent as `agent()` reports it. The process wires its own catalog here
  * (lib/alerts/index.ts); tests wire one over their own s3rver.
  */
-export function catalogSources(catalog: CatalogService, db: Db, agent: () => AgentInput): AlertSources {
+export function catalogSources(catalog: CatalogService, db: Db, agent: () => AgentInput, explanationLines?: AlertSources["explanationLines"]): AlertSources {
   let drills: DrillStore | undefined;
   return {
     catalog() {
@@ -24,8 +24,6 @@ export function catalogSources(catalog: CatalogService, db: Db, agent: () => Age
         refreshedAt: status.refreshedAt,
         refreshIntervalMs: status.refreshIntervalSeconds * 1000,
         verifications: (drills ??= new DrillStore(db, catalog.source)).verifications(),
-        // Issue 14 (explanations of growth) plugs the first line of a set's explanation in here.
-        explanationLine: undefined,
       };
     },
     async manifests(sets) {
@@ -43,5 +41,6 @@ export function catalogSources(catalog: CatalogService, db: Db, agent: () => Age
       return out;
     },
     agent,
+    explanationLines,
   };
 }

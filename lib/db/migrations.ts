@@ -235,6 +235,7 @@ export const migrations: Migration[] = [
         event TEXT NOT NULL,
         at TEXT NOT NULL,
         PRIMARY KEY (episode_id, channel_id, event)
+      ) WITHOUT ROWID;
     `,
   },
   {

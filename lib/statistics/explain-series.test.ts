@@ -36,7 +36,7 @@ import { SetStatisticsStore } from "./store";
  * here again with plain SQL from the night's own copy of the database.
  */
 
-const TOKEN = "explain-agent-token";
+const TOKEN = "explain-agent-token-0123456789abcdef";
 const KEY = "explain-key";
 const SECRET = "explain-secret-7q";
 const silent = pino({ level: "silent" });
