@@ -129,6 +129,41 @@ export function rowsSurvivingTruncation(original: string, pagesLeft: number): nu
 }
 
 /**
+ * Every kine row's pages on an intact file, from SQLite's dbstat (not Lifeboat's reader): its table
+ * leaf, then its overflow pages in chain order. dbstat names a leaf's cells in order ("/000/001/" then
+ * "/000/001/00a+000001" for the second overflow page of its cell 10, in hex), and the leaves in tree
+ * order by their paths, so the n-th cell is the n-th row by id.
+ */
+export function kineRowPages(file: string): Map<number, number[]> {
+  const pages = btreePages(file, "kine");
+  const overflow = new Map<string, { idx: number; page: number }[]>();
+  for (const p of pages) {
+    if (p.pagetype !== "overflow") continue;
+    const [cell, idx] = p.path.split("+");
+    if (!overflow.has(cell)) overflow.set(cell, []);
+    overflow.get(cell)!.push({ idx: parseInt(idx, 16), page: p.pageno });
+  }
+  const leaves = pages.filter((p) => p.pagetype === "leaf").sort((a, b) => (a.path < b.path ? -1 : 1));
+  const db = new Database(file, { readonly: true });
+  const ids = db.prepare("SELECT id FROM kine ORDER BY id").pluck().all() as number[];
+  db.close();
+  const out = new Map<number, number[]>();
+  let next = 0;
+  for (const leaf of leaves)
+    for (let cell = 0; cell < leaf.ncell; cell++) {
+      const chain = (overflow.get(`${leaf.path}${cell.toString(16).padStart(3, "0")}`) ?? []).sort((a, b) => a.idx - b.idx).map((o) => o.page);
+      out.set(ids[next++], [leaf.pageno, ...chain]);
+    }
+  if (next !== ids.length) throw new Error(`dbstat lists ${next} cells for ${ids.length} rows`);
+  return out;
+}
+
+/** Sets `pages` consecutive pages from `first` to one byte (an SD card's erased block reads as 0xFF or 0x00). */
+export function eraseBlock(file: string, first: number, pages: number, pageSize: number, byte: 0x00 | 0xff): void {
+  writeAt(file, Buffer.alloc(pages * pageSize, byte), (first - 1) * pageSize);
+}
+
+/**
  * Puts a WAL from another kine database next to `dbFile` (as if an old `state.db-wal` was left
  * behind by a restore by hand). The other database is written in WAL mode and its WAL copied while
  * still holding un-checkpointed commits.
