@@ -9,6 +9,8 @@ export const REQUIRED_TOOLS = [
   { command: "zstd", pkg: "zstd", why: "proving archives open with plain zstd" },
   { command: "tar", pkg: "tar", why: "proving archives unpack with plain tar" },
   { command: "openssl", pkg: "openssl", why: "the test Kubernetes API server's self-signed CA" },
+  { command: "strace", pkg: "strace", why: "the durability test traces a restore's renames and fsyncs" },
+  { command: "kubectl", pkg: "kubernetes-client", why: "the real kubectl cross-checks the test Kubernetes API server" },
 ] as const;
 
 export function hasCommand(cmd: string): boolean {
