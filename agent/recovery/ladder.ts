@@ -104,6 +104,7 @@ function rung(name: RecoveryRungName, patch: Partial<RecoveryRung> = {}): Recove
 }
 
 const n = (x: number) => x.toLocaleString("en-US");
+const objects = (x: number) => `${n(x)} object${x === 1 ? "" : "s"}`;
 
 /** The kine check of one result, on a worker thread (it reads every value). Rejects with SQLite's error. */
 async function auditOnWorker(file: string, doubts: KineDoubts, repair: boolean): Promise<KineSoundness | null> {
@@ -453,7 +454,7 @@ function recommend(r: RecoveryReport): string {
   const s = r.best ? r.rungs.find((x) => x.name === r.best!.rung)?.soundness : null;
   const checked =
     s && s.repaired + s.dropped > 0
-      ? ` The kine check put back ${n(s.repaired)} damaged rows from kine's own copies of them and dropped ${n(s.dropped)} it could not trust (listed in the report).`
+      ? ` The kine check put back ${n(s.repaired)} damaged row${s.repaired === 1 ? "" : "s"} from kine's own copies and dropped ${n(s.dropped)} it could not trust (listed in the report).`
       : "";
   return advice(r) + checked;
 }
@@ -473,10 +474,10 @@ function advice(r: RecoveryReport): string {
   const onlyRecovered = d.objectsLost;
   const onlyBackup = d.byType.filter((t) => t.type !== "leases" && t.type !== "events").reduce((s, t) => s + t.onlyInCandidate, 0);
   if (onlyBackup === 0 && onlyRecovered > 0)
-    return `The ${r.best.rung} rung recovered ${rows}, including ${n(onlyRecovered)} objects newer than the backup and nothing the backup has that it lacks: restore it with ${restoreIt}.`;
+    return `The ${r.best.rung} rung recovered ${rows}, including ${objects(onlyRecovered)} newer than the backup and nothing the backup has that it lacks: restore it with ${restoreIt}.`;
   if (onlyRecovered === 0)
-    return `The ${r.best.rung} rung recovered ${rows}, but it holds nothing the backup (${r.comparison.backup}) lacks${onlyBackup ? ` and misses ${n(onlyBackup)} objects the backup has` : ""}: restore the backup.`;
-  return `The ${r.best.rung} rung recovered ${rows}: ${n(onlyRecovered)} objects are newer than in the backup, but ${n(onlyBackup)} objects of the backup are missing from it. Compare the lists and choose: restore it with ${restoreIt}, or restore the backup.`;
+    return `The ${r.best.rung} rung recovered ${rows}, but it holds nothing the backup (${r.comparison.backup}) lacks${onlyBackup ? ` and misses ${objects(onlyBackup)} the backup has` : ""}: restore the backup.`;
+  return `The ${r.best.rung} rung recovered ${rows}: ${objects(onlyRecovered)} newer than in the backup, but ${objects(onlyBackup)} of the backup missing from it. Compare the lists and choose: restore it with ${restoreIt}, or restore the backup.`;
 }
 
 /**

@@ -98,7 +98,8 @@ export function decodePartialRecord(rec: Buffer, types: number[], bodyStart: num
   let off = bodyStart;
   for (let i = 0; i < types.length; i++) {
     const size = serialTypeSize(types[i]);
-    if (off + size <= rec.length) out.push({ whole: true, value: decodeRecordBody(rec.subarray(0, off + size), types.slice(i, i + 1), off, encoding)[0] });
+    if (size === 0 || off + size <= rec.length)
+      out.push({ whole: true, value: decodeRecordBody(rec.subarray(0, off + size), types.slice(i, i + 1), off, encoding)[0] });
     else out.push({ whole: false, bytes: Buffer.from(rec.subarray(Math.min(off, rec.length), rec.length)), length: size });
     off += size;
   }

@@ -494,7 +494,8 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
       let off = rh.bodyStart;
       for (let k = 0; k < 9; k++) {
         const size = serialTypeSize(rh.types[k]);
-        if (k >= 7 && off + size > c.trusted) d[k === 7 ? "value" : "oldValue"] = { length: size, knownBytes: Math.max(0, c.trusted - off) };
+        // A NULL (or empty) column has no bytes to lose.
+        if (k >= 7 && size > 0 && off + size > c.trusted) d[k === 7 ? "value" : "oldValue"] = { length: size, knownBytes: Math.max(0, c.trusted - off) };
         off += size;
       }
       return d;

@@ -38,6 +38,7 @@ let original: Map<number, string>;
 let rowPages: Map<number, number[]>;
 /** Per row: its successor's and predecessor's ids in the original (the rows holding its two copies). */
 let twins: Map<number, { succ: number | null; pred: number | null }>;
+let prevOf: Map<number, number>;
 
 beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), "lifeboat-sound-"));
@@ -49,6 +50,7 @@ beforeAll(() => {
   const rows = db.prepare("SELECT id, name, prev_revision FROM kine").all() as { id: number; name: string; prev_revision: number }[];
   db.close();
   const ids = new Set(rows.map((r) => r.id));
+  prevOf = new Map(rows.map((r) => [r.id, r.prev_revision]));
   twins = new Map(rows.map((r) => [r.id, { succ: null, pred: r.name !== "compact_rev_key" && ids.has(r.prev_revision) ? r.prev_revision : null }]));
   for (const r of rows) if (r.name !== "compact_rev_key" && ids.has(r.prev_revision)) twins.get(r.prev_revision)!.succ = r.id;
 });
@@ -109,9 +111,14 @@ function expectSound(report: RecoveryReport, damaged: Set<number>): { hit: numbe
   return { hit, lost, best };
 }
 
-/** A row whose value and old_value both have their second copy in the file, whose payload spans `minPages` pages or more. */
-function rowWithTwins(minPages: number, skip = 0): { id: number; pages: number[] } {
-  const found = [...rowPages].filter(([id, p]) => p.length >= minPages && twins.get(id)!.succ !== null && twins.get(id)!.pred !== null);
+/**
+ * A row whose value and old_value both have their second copy in the file (or, `created`, a create
+ * whose old_value is NULL and whose value has its copy), with a payload over `minPages` pages or more.
+ */
+function rowWithTwins(minPages: number, skip = 0, created = false): { id: number; pages: number[] } {
+  const found = [...rowPages].filter(
+    ([id, p]) => p.length >= minPages && twins.get(id)!.succ !== null && (created ? prevOf.get(id) === 0 : twins.get(id)!.pred !== null),
+  );
   expect(found.length).toBeGreaterThan(skip);
   const [id, pages] = found[skip];
   return { id, pages };
@@ -200,6 +207,13 @@ describe("held-out damage: the best result holds only rows as kine wrote them", 
       expect(kineRowDigests(report.best!.path).get(id)).toBe(original.get(id));
       expect(report.rungs.some((r) => r.soundness?.repairedRows.some((x) => x.revision === id))).toBe(true);
       expect(best.soundness!.dropped).toBe(0);
+    });
+
+    it(`${mode} on the last overflow page of a create (its old_value NULL) that was updated since: its value comes back`, async () => {
+      const { id, pages } = rowWithTwins(2, 0, true);
+      const report = await ladderOn(page(pages[pages.length - 1], mode));
+      expectSound(report, new Set([pages[pages.length - 1]]));
+      expect(kineRowDigests(report.best!.path).get(id)).toBe(original.get(id));
     });
 
     it(`${mode} on the first of two overflow pages: value and old_value both come back from their copies`, async () => {
