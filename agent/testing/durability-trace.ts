@@ -39,7 +39,7 @@ const LINE = /^(\d+) +(.*)$/;
  */
 export function parseStrace(text: string): TraceCall[] {
   const out: TraceCall[] = [];
-  const pending = new Map<number, { call: string; args: string }>();
+  const pending = new Map<number, { call: string; args: string; at?: number }>();
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const m = LINE.exec(lines[i]);
@@ -54,6 +54,11 @@ export function parseStrace(text: string): TraceCall[] {
       const p = pending.get(pid);
       pending.delete(pid);
       if (!p || p.call !== resumed[1]) continue;
+      if (p.at !== undefined) {
+        // An execve already counted when it began: a failure withdraws it.
+        if (/\) += -1/.test(resumed[2])) out[p.at].ret = "-1";
+        continue;
+      }
       call = p.call;
       rest = p.args + resumed[2];
       body = rest;
@@ -64,7 +69,13 @@ export function parseStrace(text: string): TraceCall[] {
       body = c[2];
       const unfinished = / <unfinished \.\.\.>$/.exec(body);
       if (unfinished) {
-        pending.set(pid, { call, args: body.slice(0, unfinished.index) });
+        const args = body.slice(0, unfinished.index);
+        // Under load strace may print an execve as unfinished and then detach (-b execve) without
+        // a "resumed" line: the command did start, so it counts from here.
+        if (call === "execve") {
+          pending.set(pid, { call, args, at: out.length });
+          out.push({ line: i + 1, pid, call, args, ret: "0" });
+        } else pending.set(pid, { call, args });
         continue;
       }
     }
@@ -79,7 +90,7 @@ export function parseStrace(text: string): TraceCall[] {
     if (ret.startsWith("-1")) continue;
     out.push({ line: i + 1, pid, call, args: body.slice(0, r.index), ret });
   }
-  return out;
+  return out.filter((c) => !c.ret.startsWith("-1"));
 }
 
 /** The quoted strings of an argument list, unescaped. */
