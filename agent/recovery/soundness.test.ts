@@ -1,11 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import pino from "pino";
-import { loadAgentConfig } from "../config";
-import { makeDeps } from "../deps";
 import type { RecoveryReport } from "../../lib/contracts/agent-recovery";
 import { startRecoveryJob } from "./ladder";
 import { auditKineRows, erasedCopy } from "./kine-soundness";
@@ -17,6 +14,7 @@ import {
   makeKineFixture,
   overwritePage,
   plantForeignWal,
+  recoveryCase,
   rootPage,
   truncateToFraction,
   zeroBytes,
@@ -58,22 +56,9 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 let n = 0;
 async function ladderOn(damage: (db: string) => void): Promise<RecoveryReport> {
-  const root = path.join(work, `case-${++n}`);
-  const serverDir = path.join(root, "server");
-  mkdirSync(path.join(serverDir, "db"), { recursive: true, mode: 0o700 });
-  const dbPath = path.join(serverDir, "db", "state.db");
-  copyFileSync(template, dbPath);
-  writeFileSync(path.join(serverDir, "token"), fixture.token + "\n", { mode: 0o600 });
-  damage(dbPath);
-  const config = loadAgentConfig({
-    LIFEBOAT_K3S_SERVER_DIR: serverDir,
-    LIFEBOAT_STATE_DIR: path.join(root, "state"),
-    LIFEBOAT_K3S_STATUS_CMD: "echo inactive; exit 3",
-    LIFEBOAT_INTEGRITY_SCHEDULE: "off",
-    LIFEBOAT_OWNER: `${process.getuid!()}:${process.getgid!()}`,
-    LOG_LEVEL: "silent",
-  });
-  const job = await startRecoveryJob(makeDeps(config, { logDestination: pino.destination("/dev/null") }), { compareWith: "none" }).done;
+  const c = recoveryCase(path.join(work, `case-${++n}`), template, fixture.token);
+  damage(c.dbPath);
+  const job = await startRecoveryJob(c.deps, { compareWith: "none" }).done;
   expect(job.state, job.error ?? "").toBe("succeeded");
   return job.result as RecoveryReport;
 }

@@ -1,15 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from "vitest";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pino from "pino";
 import { RestoreRecord } from "../../lib/contracts/agent-restore";
-import type { BackupResult } from "../../lib/contracts/agent-backup";
-import { loadAgentConfig } from "../config";
-import { makeDeps } from "../deps";
 import { startProcess, waitForListening } from "../../lib/process";
-import { agentEnvFor, hasMarker, integrity, makeTestServer, runK3s, waitFor, type TestServer } from "../testing/restore-fixtures";
+import { agentEnvFor, hasMarker, integrity, makeDirStoreSet, makeTestServer, runK3s, waitFor, type TestServer } from "../testing/restore-fixtures";
 
 /**
  * Crash safety (issue 4): the agent — a real `lifeboat-agent serve` process — is killed with SIGKILL
@@ -35,20 +31,10 @@ const servers: TestServer[] = [];
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(tmpdir(), "lifeboat-crash-"));
-  passFile = path.join(work, "pass");
-  writeFileSync(passFile, PASS + "\n", { mode: 0o400 });
-  backupDir = path.join(work, "backups");
-  mkdirSync(backupDir);
   // A Lifeboat set made by the backup pipeline, in a directory store (LIFEBOAT_BACKUP_DIR).
-  const source = makeTestServer(path.join(work, "source"), { seed: 61, marker: "marker-NEW" });
-  sourceToken = source.token;
-  const deps = makeDeps(loadAgentConfig({ ...agentEnvFor(source), LIFEBOAT_BACKUP_DIR: backupDir, LIFEBOAT_PASSPHRASE_FILE: passFile }), {
-    logDestination: pino.destination("/dev/null"),
-  });
-  const { startBackupJob } = await import("../backup/run-backup");
-  const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: true }, "cli").done;
-  expect(job.state, job.error ?? "").toBe("succeeded");
-  setId = (job.result as BackupResult).setId;
+  const set = await makeDirStoreSet(work, { seed: 61, marker: "marker-NEW", passphrase: PASS });
+  ({ backupDir, passFile, setId } = set);
+  sourceToken = set.source.token;
 }, 120_000);
 
 afterEach(() => {

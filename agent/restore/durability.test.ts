@@ -3,16 +3,12 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pino from "pino";
 import { RestoreRecord } from "../../lib/contracts/agent-restore";
-import type { BackupResult } from "../../lib/contracts/agent-backup";
 import { startProcess, waitForListening, type RunningProcess } from "../../lib/process";
-import { loadAgentConfig } from "../config";
-import { makeDeps } from "../deps";
 import { checkDurability, parseStrace, type DurabilityOptions, type TraceCall } from "../testing/durability-trace";
 import { plantForeignWal } from "../testing/corrupt";
 import { stopGpgAgents, useGnupgHome } from "../testing/test-server-dir";
-import { agentEnvFor, gpgEncrypt, hasMarker, integrity, makeTestServer, runK3s, waitFor, type TestServer } from "../testing/restore-fixtures";
+import { agentEnvFor, gpgEncrypt, hasMarker, integrity, makeDirStoreSet, makeTestServer, runK3s, waitFor, type TestServer } from "../testing/restore-fixtures";
 
 /**
  * Durability (issue 11): a real `lifeboat-agent serve` restores a Lifeboat set (with token, cred/ and
@@ -74,18 +70,9 @@ needStrace("a restore and its rollback, traced: nothing a power cut could undo i
   beforeAll(async () => {
     if (!hasStrace) throw new Error("strace is not installed, and CI is set: apt-get install strace (.ci/run does).");
     work = mkdtempSync(path.join(tmpdir(), "lifeboat-durable-"));
-    passFile = path.join(work, "pass");
-    writeFileSync(passFile, "durability passphrase\n", { mode: 0o400 });
-    backupDir = path.join(work, "backups");
-    mkdirSync(backupDir);
-    const source = makeTestServer(path.join(work, "source"), { seed: 71, marker: "marker-NEW" });
-    const deps = makeDeps(loadAgentConfig({ ...agentEnvFor(source), LIFEBOAT_BACKUP_DIR: backupDir, LIFEBOAT_PASSPHRASE_FILE: passFile }), {
-      logDestination: pino.destination("/dev/null"),
-    });
-    const { startBackupJob } = await import("../backup/run-backup");
-    const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: true }, "cli").done;
-    expect(job.state, job.error ?? "").toBe("succeeded");
-    setId = (job.result as BackupResult).setId;
+    const set = await makeDirStoreSet(work, { seed: 71, marker: "marker-NEW", passphrase: "durability passphrase" });
+    ({ backupDir, passFile, setId } = set);
+    const source = set.source;
     // And the seed CronJob's logical backup of it (sqlite3 .backup | gpg -c): staged without tar.
     const plain = path.join(work, "state.db");
     execFileSync("sqlite3", [source.dbPath, `.backup '${plain}'`]);

@@ -1,18 +1,17 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from "vitest";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { RestoreRecord } from "../../lib/contracts/agent-restore";
-import type { BackupResult } from "../../lib/contracts/agent-backup";
 import { runProcess } from "../../lib/process";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
 import { buildAgentApp } from "../server";
 import { plantForeignWal } from "../testing/corrupt";
-import { agentEnvFor, hasMarker, integrity, makeTestServer, runK3s, treeState, waitFor, type TestServer } from "../testing/restore-fixtures";
+import { agentEnvFor, hasMarker, integrity, makeDirStoreSet, makeTestServer, runK3s, treeState, waitFor, type TestServer } from "../testing/restore-fixtures";
 import { loadJournal } from "./journal";
 import { confirmRestore, getRestore, resumeInterrupted, startRestore } from "./runner";
 
@@ -36,14 +35,7 @@ let n = 0;
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(tmpdir(), "lifeboat-paths-"));
-  passFile = path.join(work, "pass");
-  writeFileSync(passFile, "paths passphrase\n", { mode: 0o400 });
-  backupDir = path.join(work, "backups");
-  mkdirSync(backupDir);
-  const source = makeTestServer(path.join(work, "source"), { seed: 81, marker: "marker-NEW" });
-  const job = await (await import("../backup/run-backup")).startBackupJob(depsFor(source), { retention: false, allowNewPassphrase: true }, "cli").done;
-  expect(job.state, job.error ?? "").toBe("succeeded");
-  setId = (job.result as BackupResult).setId;
+  ({ backupDir, passFile, setId } = await makeDirStoreSet(work, { seed: 81, marker: "marker-NEW", passphrase: "paths passphrase" }));
 }, 120_000);
 
 afterEach(() => {

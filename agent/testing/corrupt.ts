@@ -1,9 +1,14 @@
-import { closeSync, copyFileSync, openSync, readFileSync, statSync, truncateSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import path from "node:path";
+import pino from "pino";
 import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
 import { generateKineDb, type GeneratedDb } from "../kine/generator";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator, prng } from "../kine/simulator";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import type { AgentDeps } from "../module";
 
 /**
  * Damage for the recovery tests, done to real SQLite files the way disks and people do it: pages
@@ -203,4 +208,32 @@ export function kineRowDigests(file: string): Map<number, string> {
   } finally {
     db.close();
   }
+}
+
+/** A server dir to recover: its live database a copy of a fixture, and an agent configured for it. */
+export interface RecoveryCase {
+  serverDir: string;
+  dbPath: string;
+  deps: AgentDeps;
+}
+
+/**
+ * A server dir below `root` whose db/state.db is a copy of `template` (with its `token`), and the
+ * agent's dependencies for it (k3s inactive, state dir beside it), ready for a recovery job.
+ */
+export function recoveryCase(root: string, template: string, token: string): RecoveryCase {
+  const serverDir = path.join(root, "server");
+  mkdirSync(path.join(serverDir, "db"), { recursive: true, mode: 0o700 });
+  const dbPath = path.join(serverDir, "db", "state.db");
+  copyFileSync(template, dbPath);
+  writeFileSync(path.join(serverDir, "token"), token + "\n", { mode: 0o600 });
+  const config = loadAgentConfig({
+    LIFEBOAT_K3S_SERVER_DIR: serverDir,
+    LIFEBOAT_STATE_DIR: path.join(root, "state"),
+    LIFEBOAT_K3S_STATUS_CMD: "echo inactive; exit 3",
+    LIFEBOAT_INTEGRITY_SCHEDULE: "off",
+    LIFEBOAT_OWNER: `${process.getuid!()}:${process.getgid!()}`,
+    LOG_LEVEL: "silent",
+  });
+  return { serverDir, dbPath, deps: makeDeps(config, { logDestination: pino.destination("/dev/null") }) };
 }

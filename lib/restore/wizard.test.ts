@@ -136,6 +136,17 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/** A new run on the configured agent with the set staged and verified, at the confirmation step. */
+async function verifiedRun(ctx: RestoreContext): Promise<RestoreRun> {
+  let run = startRun(ctx);
+  run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
+  run = await act(ctx, run.id, { action: "accept-target" });
+  run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId } });
+  run = await act(ctx, run.id, { action: "stage" });
+  await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "awaiting-confirmation" ? true : undefined), 60_000, "staging");
+  return act(ctx, run.id, { action: "verified" });
+}
+
 describe("the master-restore wizard", () => {
   it("keeps a new machine's token out of the run, refuses actions off their step, and forgets the token when the run ends", async () => {
     const ctx = context(await catalogSets());
@@ -255,13 +266,7 @@ describe("the master-restore wizard", () => {
     try {
       addMarker(server.dbPath, "marker-W3"); // only in the database before this restore
       const ctx = context(await catalogSets(), { configured: url });
-      let run = startRun(ctx);
-      run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
-      run = await act(ctx, run.id, { action: "accept-target" });
-      run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId } });
-      run = await act(ctx, run.id, { action: "stage" });
-      await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "awaiting-confirmation" ? true : undefined), 60_000, "staging");
-      run = await act(ctx, run.id, { action: "verified" });
+      let run = await verifiedRun(ctx);
       run = await act(ctx, run.id, { action: "confirm", host: hostname() });
       run = await waitFor(
         async () => {
@@ -319,13 +324,7 @@ describe("the After step against the test Kubernetes API", () => {
 
   /** A whole restore of the set, up to the After step. */
   async function restoreToAfter(ctx: RestoreContext): Promise<RestoreRun> {
-    let run = startRun(ctx);
-    run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
-    run = await act(ctx, run.id, { action: "accept-target" });
-    run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId } });
-    run = await act(ctx, run.id, { action: "stage" });
-    await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "awaiting-confirmation" ? true : undefined), 60_000, "staging");
-    run = await act(ctx, run.id, { action: "verified" });
+    let run = await verifiedRun(ctx);
     // k3s restarts on the restored datastore: the nodes are Unknown until their kubelets post again.
     kube.cluster.restartControlPlane({ readyAfterMs: null });
     run = await act(ctx, run.id, { action: "confirm", host: hostname() });
