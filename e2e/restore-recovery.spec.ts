@@ -9,6 +9,7 @@ import { kineRowDigests, kineRowPages, overwritePage } from "../agent/testing/co
 import { agentEnv, backupWithCli, makeServer, passphraseFile, runK3s, startAgent, type RunningAgent } from "./support/agent";
 import { startDashboard, type RunningDashboard } from "./support/dashboard";
 import { startTestCluster, type TestCluster } from "./support/kube";
+import { restartControlPlane } from "../lib/kube/testing/scenarios";
 import { keepScreenshot } from "./support/screenshot";
 import { RestoreWizardPage } from "./pages/restore-wizard-page";
 
@@ -157,7 +158,7 @@ test("recover the live database: the ladder, the kine check's repaired and dropp
   await wizard.continueToConfirm();
 
   // k3s restarts on the recovered datastore: every node is Unknown until its kubelet posts again.
-  cluster.api.cluster.restartControlPlane({ readyAfterMs: null });
+  restartControlPlane(cluster.api.cluster, { readyAfterMs: null });
   await wizard.confirm(hostname());
   await wizard.expectStep("After", 120_000);
   await expect(wizard.afterChecks).toContainText("quick_check of the live database: ok");

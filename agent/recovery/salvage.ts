@@ -31,6 +31,11 @@ import {
  * stale copies on free pages or outside a complete b-tree, duplicates, and rows kine's compaction had
  * already deleted. Finally it writes the rows into a new database with kine's schema and indexes.
  *
+ * A row whose value or old_value runs onto a damaged overflow page is kept with what could be read
+ * (overflow-chain.ts says how far a chain can be trusted) and its doubted columns are reported: the
+ * kine check (kine-soundness.ts) puts them back from kine's other copy, or drops the row. So the
+ * result may hold such rows until that check has run on it.
+ *
  * It exists because Debian bookworm's `sqlite3` (and Raspberry Pi OS's) ships a broken `.recover`,
  * and better-sqlite3 has no recover extension.
  *
@@ -128,9 +133,9 @@ function kineSchemaStatements(): string[] {
 
 /**
  * Salvages the kine rows of `file` (never modifying it) into a new kine database at `outFile`
- * (replaced if present; with null, only scans). Works on files SQLite refuses to open: a zeroed header or page 1, broken
- * interior pages, truncation. Yields to the event loop as it goes. Throws when `file` cannot be read
- * or `outFile` cannot be written.
+ * (replaced if present; with null, only scans). Works on files SQLite refuses to open: a zeroed
+ * header or page 1, broken interior pages, truncation. Yields to the event loop as it goes. Throws
+ * when `file` cannot be read or `outFile` cannot be written.
  */
 export async function salvageKineDatabase(file: string, outFile: string | null, opts: { onProgress?: SalvageProgress } = {}): Promise<SalvageOutcome> {
   const scanStarted = Date.now();

@@ -22,7 +22,7 @@ import { freePort } from "../net/ports";
 import { KubeClient } from "../kube/kube-client";
 import { listNodeSummaries } from "../kube/node-service";
 import { startTestKubeApi, type TestKubeApi } from "../kube/testing/test-api-server";
-import { seedHomelab } from "../kube/testing/scenarios";
+import { restartControlPlane, seedHomelab } from "../kube/testing/scenarios";
 import type { NodesPort, RestoreRun } from "./wizard-core";
 
 /**
@@ -326,7 +326,7 @@ describe("the After step against the test Kubernetes API", () => {
   async function restoreToAfter(ctx: RestoreContext): Promise<RestoreRun> {
     let run = await verifiedRun(ctx);
     // k3s restarts on the restored datastore: the nodes are Unknown until their kubelets post again.
-    kube.cluster.restartControlPlane({ readyAfterMs: null });
+    restartControlPlane(kube.cluster, { readyAfterMs: null });
     run = await act(ctx, run.id, { action: "confirm", host: hostname() });
     return waitFor(
       async () => {

@@ -121,7 +121,8 @@ export class FakeCluster {
     };
   }
 
-  private later(ms: number, fn: () => void): void {
+  /** Runs `fn` after `ms`, unless the cluster is disposed first (controllers, scenarios). */
+  later(ms: number, fn: () => void): void {
     const t = setTimeout(() => {
       this.timers.delete(t);
       fn();
@@ -297,19 +298,6 @@ export class FakeCluster {
     node.metadata.resourceVersion = this.nextResourceVersion();
     this.history.push(`node ${name} ${want === "True" ? "Ready" : want === "False" ? "NotReady" : "Unknown"}`);
     this.reconcile();
-  }
-
-  /**
-   * What the nodes do around a k3s server restart (a restore): every node goes Unknown now, and,
-   * unless `readyAfterMs` is null (they never come back), each is Ready again `readyAfterMs` later,
-   * one `staggerMs` after the other, as their kubelets reconnect.
-   */
-  restartControlPlane(opts: { readyAfterMs: number | null; staggerMs?: number }): void {
-    const names = [...this.nodes.keys()];
-    for (const n of names) this.setNodeReady(n, "unknown");
-    this.history.push("control plane restarted");
-    if (opts.readyAfterMs === null) return;
-    names.forEach((n, i) => this.later(opts.readyAfterMs! + i * (opts.staggerMs ?? 0), () => this.setNodeReady(n, true)));
   }
 
   /** The node lifecycle controller's taint for cordoned nodes, kept in step with spec.unschedulable. */

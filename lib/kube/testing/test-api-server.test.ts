@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import https from "node:https";
 import { startTestKubeApi, type TestKubeApi } from "./test-api-server";
-import { seedHomelab } from "./scenarios";
+import { restartControlPlane, seedHomelab } from "./scenarios";
 
 /**
  * The test API server's own behaviour, checked over raw HTTPS (not through KubeClient) against what
@@ -292,7 +292,7 @@ describe("test Kubernetes API server", () => {
 
   it("turns every node Unknown with the unreachable taints when the control plane restarts, then Ready one by one", async () => {
     const ready = (node: any) => node.status.conditions.find((c: { type: string }) => c.type === "Ready");
-    api.cluster.restartControlPlane({ readyAfterMs: 300, staggerMs: 300 });
+    restartControlPlane(api.cluster, { readyAfterMs: 300, staggerMs: 300 });
     const down = (await call(api, "GET", "/api/v1/nodes")).body.items;
     for (const n of down) {
       expect(ready(n)).toMatchObject({ status: "Unknown", reason: "NodeStatusUnknown", message: "Kubelet stopped posting node status." });
