@@ -363,6 +363,17 @@ describe("the After step against the test Kubernetes API", () => {
       "pi-1 back",
     );
     expect(run.state.nodes!.state).toBe("waiting");
+    // pi-2's kubelet is back but reports NotReady (its network plugin not up yet): still waiting.
+    kube.cluster.setNodeReady("pi-2", false);
+    run = await waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.state.nodes?.nodes.some((n) => n.name === "pi-2" && n.ready === "NotReady") ? r : undefined;
+      },
+      30_000,
+      "pi-2 NotReady",
+    );
+    expect(run.state.nodes).toMatchObject({ state: "waiting", message: "Waiting for pi-2, pi-3 to be Ready." });
     kube.cluster.setNodeReady("pi-2", true);
     kube.cluster.setNodeReady("pi-3", true);
     run = await nodesNow(ctx, run.id, "ready");
