@@ -7,6 +7,8 @@ export default defineConfig({
   globalSetup: "./e2e/support/global-setup.ts",
   timeout: 180_000,
   expect: { timeout: 15_000 },
+  // A stray test.only would silently skip every other test.
+  forbidOnly: !!process.env.CI,
   fullyParallel: false,
   workers: 1,
   retries: 0,

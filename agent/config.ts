@@ -46,6 +46,8 @@ const AgentEnvSchema = z.object({
     .default("0:0"),
   LIFEBOAT_K3S_STOP_CMD: z.string().default("systemctl stop k3s"),
   LIFEBOAT_K3S_START_CMD: z.string().default("systemctl start k3s"),
+  /** How long a restore waits, after the stop command returned, for every process to let go of the database. */
+  LIFEBOAT_K3S_STOP_WAIT_SECONDS: z.coerce.number().int().min(1).default(60),
   /** Prints k3s's service state ("active", "inactive", …) for health checks and restores. */
   LIFEBOAT_K3S_STATUS_CMD: z.string().default("systemctl is-active k3s"),
   /** Cron expression for the full PRAGMA integrity_check of the live database; "off" disables it. */
@@ -85,6 +87,8 @@ export interface AgentConfig {
   retention: { keepLast: number; keepDaily: number; keepWeekly: number; keepMonthly: number };
   owner: { uid: number; gid: number };
   k3sStopCmd: string;
+  /** LIFEBOAT_K3S_STOP_WAIT_SECONDS in milliseconds. */
+  k3sStopWaitMs: number;
   k3sStartCmd: string;
   k3sStatusCmd: string;
   integritySchedule: string | null;
@@ -189,6 +193,7 @@ export function loadAgentConfig(source: Record<string, string | undefined> = pro
     retention: { keepLast: e.LIFEBOAT_KEEP_LAST, keepDaily: e.LIFEBOAT_KEEP_DAILY, keepWeekly: e.LIFEBOAT_KEEP_WEEKLY, keepMonthly: e.LIFEBOAT_KEEP_MONTHLY },
     owner: { uid, gid },
     k3sStopCmd: e.LIFEBOAT_K3S_STOP_CMD,
+    k3sStopWaitMs: e.LIFEBOAT_K3S_STOP_WAIT_SECONDS * 1000,
     k3sStartCmd: e.LIFEBOAT_K3S_START_CMD,
     k3sStatusCmd: e.LIFEBOAT_K3S_STATUS_CMD,
     integritySchedule: e.LIFEBOAT_INTEGRITY_SCHEDULE.trim().toLowerCase() === "off" ? null : e.LIFEBOAT_INTEGRITY_SCHEDULE.trim(),

@@ -11,6 +11,9 @@
 // 3. Where the drill's time goes, each part alone on the same archive and database: decrypting
 //    (Lifeboat's native reader, openpgp.js, gpg), integrity_check (on a worker, as verify runs it)
 //    and the kine statistics (beside it, on the main thread).
+// 4. The kine check a recovery runs on each rung's result (agent/recovery/kine-soundness.ts: every
+//    row against kine's own copies of it), on the salvaged database. Baseline, in the same run:
+//    SQLite's integrity_check of the same file (both read all of it). Goal: ≤ 2× the baseline.
 // Each figure is the median of BENCH_RUNS runs (default 3). The database is generated once and kept
 // in bench/out/restore/ (delete it to regenerate). Prints the figures and their ratios to the goals.
 import { execFileSync, spawn } from "node:child_process";
@@ -33,13 +36,15 @@ import { tarStream } from "../agent/backup/tar-stream";
 import { startRestore, getRestore } from "../agent/restore/runner";
 import { startSqliteChecker } from "../agent/sqlite/worker";
 import { salvageKineDatabase } from "../agent/recovery/salvage";
+import { auditKineRows } from "../agent/recovery/kine-soundness";
+import { checkFile } from "../agent/sqlite/check";
 import { readKineStats } from "../agent/kine/stats";
 import { decryptStream } from "../agent/archive";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const TARGET = Number(process.env.BENCH_DB_BYTES || 200_000_000);
 const RUNS = Number(process.env.BENCH_RUNS || 3);
-const GOALS = { restoreRatio: 1.3, salvageMBps: 100 };
+const GOALS = { restoreRatio: 1.3, salvageMBps: 100, kineCheckRatio: 2 };
 const OUT = path.resolve("bench", "out", "restore");
 const PASS = "bench restore passphrase";
 const KEY = "bench-key";
@@ -215,6 +220,21 @@ async function main(): Promise<void> {
     }
     rmSync(archive, { force: true });
 
+    // The kine check of the salvaged database, against integrity_check of the same file.
+    const salvaged = path.join(OUT, "salvaged.db");
+    const kine = { check: [] as number[], integrity: [] as number[] };
+    let checked = 0;
+    for (let i = 0; i < RUNS; i++) {
+      await timed(kine.integrity, async () => {
+        if (!checkFile(salvaged, "integrity_check").ok) throw new Error("the salvaged database fails integrity_check");
+      });
+      await timed(kine.check, async () => {
+        const r = auditKineRows(salvaged, { repair: false })!;
+        if (r.dropped || r.repaired) throw new Error(`the kine check would change ${r.dropped + r.repaired} rows of an undamaged salvage`);
+        checked = r.checked;
+      });
+    }
+
     const expected = Number(execFileSync("sqlite3", [dbFile, "SELECT COUNT(*) FROM kine"]).toString().trim());
     if (rows !== expected) throw new Error(`salvage kept ${rows} rows, the database has ${expected}`);
 
@@ -247,6 +267,13 @@ async function main(): Promise<void> {
         integrityCheckMs: Math.round(median(parts.integrity)),
         kineStatsMs: Math.round(median(parts.stats)),
       },
+      kineCheck: {
+        ms: Math.round(median(kine.check)),
+        rows: checked,
+        baselineIntegrityCheckMs: Math.round(median(kine.integrity)),
+        ratio: +(median(kine.check) / median(kine.integrity)).toFixed(2),
+        goal: `≤ ${GOALS.kineCheckRatio}×`,
+      },
       runs: RUNS,
       loadAverage: loadavg().map((x) => +x.toFixed(2)),
     };
@@ -269,6 +296,11 @@ async function main(): Promise<void> {
       `  decrypting the ${mb(logical.size)} archive: Lifeboat ${secs(p.decryptNativeMs)}, openpgp.js ${secs(p.decryptOpenpgpJsMs)}, gpg ${secs(p.decryptGpgMs)}`,
     );
     console.log(`  verify: integrity_check (worker) ${secs(p.integrityCheckMs)}, kine statistics beside it ${secs(p.kineStatsMs)}`);
+    const k = result.kineCheck;
+    console.log(`kine check of the salvaged database (${k.rows} rows), median of ${RUNS}:`);
+    console.log(
+      `  ${secs(k.ms)} against integrity_check ${secs(k.baselineIntegrityCheckMs)}: ratio ${k.ratio}× (goal ≤ ${GOALS.kineCheckRatio}×) ${k.ratio <= GOALS.kineCheckRatio ? "MET" : "MISSED"}`,
+    );
     console.log(`load average ${result.loadAverage.join(", ")} (2 cores here; figures vary with it)`);
   } finally {
     await s3.stop();

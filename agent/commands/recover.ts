@@ -42,7 +42,7 @@ export const recoverCommand: Command = {
         return 2;
       } else file = a;
     }
-    const { startRecoveryJob } = await import("../recovery/ladder");
+    const { startRecoveryJob, describeSoundness } = await import("../recovery/ladder");
     const { done } = startRecoveryJob(deps, { path: file, compareWith });
     const job = await done;
     if (job.state !== "succeeded") {
@@ -52,8 +52,10 @@ export const recoverCommand: Command = {
     const report = job.result as RecoveryReport;
     for (const r of report.rungs)
       io.err(
-        `${r.label}: ${r.state}${r.rows !== null ? `, ${r.rows} rows` : ""}${r.skippedReason ? ` (${r.skippedReason})` : ""}${r.error ? ` (${r.error})` : ""}`,
+        `${r.label}: ${r.state}${r.rows !== null ? `, ${r.rows} rows` : ""}${r.skippedReason ? ` (${r.skippedReason})` : ""}${r.error ? ` (${r.error})` : ""}${r.soundness ? ` (${describeSoundness(r.soundness)})` : ""}`,
       );
+    const best = report.rungs.find((r) => r.name === report.best?.rung)?.soundness;
+    for (const d of best?.droppedRows ?? []) io.err(`  dropped ${d.key} @ ${d.revision}: ${d.reason}`);
     io.err(report.recommendation);
     io.out(JSON.stringify(report, null, 2));
     return report.best ? 0 : 1;

@@ -54,15 +54,21 @@ export function databaseFiles(dbPath: string): string[] {
   return [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, `${dbPath}-journal`];
 }
 
-/**
- * Polls until no process holds `files` or `timeoutMs` passes. Resolves with the holders left
- * (empty when released).
- */
-export async function waitUntilReleased(files: string[], timeoutMs: number): Promise<Holder[]> {
-  const deadline = Date.now() + timeoutMs;
+/** What waitUntilReleased saw: who still holds the files (none when released), who held them at first, and for how long it waited. */
+export interface ReleaseWait {
+  holders: Holder[];
+  firstHolders: Holder[];
+  waitedMs: number;
+}
+
+/** Polls until no process holds `files` or `timeoutMs` passes. Never rejects. */
+export async function waitUntilReleased(files: string[], timeoutMs: number): Promise<ReleaseWait> {
+  const started = Date.now();
+  let firstHolders: ReleaseWait["firstHolders"] | null = null;
   for (;;) {
     const holders = await processesHolding(files);
-    if (holders.length === 0 || Date.now() >= deadline) return holders;
+    firstHolders ??= holders;
+    if (holders.length === 0 || Date.now() - started >= timeoutMs) return { holders, firstHolders, waitedMs: Date.now() - started };
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -1,11 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pino from "pino";
-import { loadAgentConfig } from "../config";
-import { makeDeps } from "../deps";
-import type { AgentDeps } from "../module";
 import { runHealthCheck } from "../health/check";
 import { startRecoveryJob } from "./ladder";
 import { salvageKineDatabase } from "./salvage";
@@ -19,10 +15,12 @@ import {
   overwritePage,
   plantForeignWal,
   rootPage,
+  recoveryCase,
   rowsSurvivingTruncation,
   truncateToFraction,
   zeroBytes,
   type KineFixture,
+  type RecoveryCase,
 } from "../testing/corrupt";
 
 /**
@@ -44,30 +42,10 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-interface Case {
-  serverDir: string;
-  dbPath: string;
-  deps: AgentDeps;
-}
+type Case = RecoveryCase;
 
 let n = 0;
-function freshCase(): Case {
-  const root = path.join(work, `case-${++n}`);
-  const serverDir = path.join(root, "server");
-  mkdirSync(path.join(serverDir, "db"), { recursive: true, mode: 0o700 });
-  const dbPath = path.join(serverDir, "db", "state.db");
-  copyFileSync(template, dbPath);
-  writeFileSync(path.join(serverDir, "token"), fixture.token + "\n", { mode: 0o600 });
-  const config = loadAgentConfig({
-    LIFEBOAT_K3S_SERVER_DIR: serverDir,
-    LIFEBOAT_STATE_DIR: path.join(root, "state"),
-    LIFEBOAT_K3S_STATUS_CMD: "echo inactive; exit 3",
-    LIFEBOAT_INTEGRITY_SCHEDULE: "off",
-    LIFEBOAT_OWNER: `${process.getuid!()}:${process.getgid!()}`,
-    LOG_LEVEL: "silent",
-  });
-  return { serverDir, dbPath, deps: makeDeps(config, { logDestination: pino.destination("/dev/null") }) };
-}
+const freshCase = (): Case => recoveryCase(path.join(work, `case-${++n}`), template, fixture.token);
 
 /** Everything a test may not change: the bytes of state.db and -wal, and the db directory's listing. */
 function liveState(c: Case): string {

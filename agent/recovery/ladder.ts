@@ -2,7 +2,14 @@ import { copyFile, mkdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { Job } from "../../lib/contracts/agent-jobs";
-import { RECOVERY_STEPS, type RecoveryReport, type RecoveryRung, type RecoveryRungName, type StartRecoveryRequest } from "../../lib/contracts/agent-recovery";
+import {
+  RECOVERY_STEPS,
+  type KineSoundness,
+  type RecoveryReport,
+  type RecoveryRung,
+  type RecoveryRungName,
+  type StartRecoveryRequest,
+} from "../../lib/contracts/agent-recovery";
 import type { RestoreSource } from "../../lib/contracts/agent-restore";
 import { readPassphrase } from "../config";
 import { processesHolding, databaseFiles } from "../host/k3s-service";
@@ -15,6 +22,8 @@ import { newRestoreId } from "../restore/journal";
 import { resolveSource } from "../restore/sources";
 import { stageBackup } from "../restore/stage";
 import { hasKineTable, openReadOnly, runCheck } from "../sqlite/check";
+import { startSqliteWorker } from "../sqlite/worker";
+import type { KineDoubts } from "./kine-soundness";
 import { salvageKineDatabase } from "./salvage";
 import { dumpInto, findSqliteCli, probeRecover, recoverInto } from "./sqlite-cli";
 import { recoveryDir, saveReport } from "./store";
@@ -22,9 +31,15 @@ import { recoveryDir, saveReport } from "./store";
 /**
  * The recovery ladder, always on copies in the recovery's own directory (the live files are only
  * read, by a plain file copy): 1. integrity_check, 2. `.dump` through the sqlite3 shell with the
- * ROLLBACK fix, 3. `.recover` where the shell's works, 4. Lifeboat's own page-level salvage. The best
- * result (passes integrity_check, most rows) is then compared with the newest good backup, so the
- * user can choose between them; it is a restore candidate (source { kind: "recovery", id }).
+ * ROLLBACK fix, 3. `.recover` where the shell's works, 4. Lifeboat's own page-level salvage, 5. the
+ * kine check of every result (kine-soundness.ts: each row against the copies kine keeps of it;
+ * damaged rows repaired from their intact copy or dropped). The best result (passes integrity_check,
+ * most sound rows) is then compared with the newest good backup, so the user can choose between
+ * them; it is a restore candidate (source { kind: "recovery", id }).
+ *
+ * integrity_check passing is not enough: a zeroed last overflow page leaves a file SQLite finds
+ * whole while a value in it is not what kine wrote. So the kine check also runs on a file that
+ * passes, and when rows disagree the whole ladder runs.
  */
 
 interface Outcome {
@@ -82,12 +97,29 @@ function rung(name: RecoveryRungName, patch: Partial<RecoveryRung> = {}): Recove
     integrity: null,
     output: null,
     note: null,
+    soundness: null,
     millis: 0,
     ...patch,
   };
 }
 
 const n = (x: number) => x.toLocaleString("en-US");
+const objects = (x: number) => `${n(x)} object${x === 1 ? "" : "s"}`;
+
+/** The kine check of one result, on a worker thread (it reads every value). Rejects with SQLite's error. */
+async function auditOnWorker(file: string, doubts: KineDoubts, repair: boolean): Promise<KineSoundness | null> {
+  const worker = startSqliteWorker();
+  try {
+    return await worker.run({ kind: "kine-audit", file, doubts, repair });
+  } finally {
+    worker.dispose();
+  }
+}
+
+/** "2,154 rows checked: 2,150 confirmed, 3 without a second copy, 1 repaired, 0 dropped" */
+export function describeSoundness(s: KineSoundness): string {
+  return `${n(s.checked)} rows checked against kine's copies: ${n(s.confirmed)} confirmed, ${n(s.unverifiable)} without a second copy, ${n(s.repaired)} repaired, ${n(s.dropped)} dropped`;
+}
 
 /** Picks what to compare with: the newest complete Lifeboat set (its manifest says integrity ok), else the newest seed set. */
 async function newestBackups(deps: AgentDeps): Promise<RestoreSource[]> {
@@ -202,20 +234,32 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   const integrity = await timed("integrity", async () => {
     const m = tryMeasure(work);
     if ("error" in m) return rung("integrity", { state: "failed", error: m.error, integrity: m.error });
-    return rung("integrity", {
+    const r = rung("integrity", {
       state: m.integrity === "ok" ? "ok" : "failed",
       rows: m.rows,
       revisions: m.revisions,
       integrity: m.integrity,
       output: m.integrity === "ok" ? work : null,
     });
+    if (m.integrity !== "ok") return r;
+    // SQLite finds the file whole; kine's own copies of each value may still disagree, or a value
+    // may end on a zeroed page SQLite reads as data: the salvage's scan finds those pages.
+    const scan = await salvageKineDatabase(work, null).catch(() => null);
+    const s = await auditOnWorker(work, scan?.fileDoubts ?? new Map(), false).catch(() => null);
+    if (s && s.repaired + s.dropped > 0) {
+      r.state = "partial";
+      r.soundness = s;
+      r.note = `integrity_check passes, but ${n(s.repaired + s.dropped)} rows disagree with kine's own copies of them: the file is damaged where SQLite does not look. Every rung runs.`;
+    }
+    return r;
   });
+  const nothingToRecover = integrity.state === "ok" ? "integrity_check passed and every row agrees with kine's copies: nothing to recover" : null;
 
   // 3. .dump through the sqlite3 shell, with the ROLLBACK fix.
   const cli = await findSqliteCli();
   await timed("dump", async () => {
     if (!cli) return rung("dump", { skippedReason: "the sqlite3 shell is not installed (apt-get install sqlite3)" });
-    if (integrity.state === "ok") return rung("dump", { skippedReason: "integrity_check passed: nothing to recover" });
+    if (nothingToRecover) return rung("dump", { skippedReason: nothingToRecover });
     const out = path.join(dir, "dump.db");
     const res = await dumpInto(work, out);
     const m = tryMeasure(out);
@@ -243,7 +287,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   // 4. .recover, only where the shell's works.
   await timed("recover", async () => {
     if (!cli) return rung("recover", { skippedReason: "the sqlite3 shell is not installed" });
-    if (integrity.state === "ok") return rung("recover", { skippedReason: "integrity_check passed: nothing to recover" });
+    if (nothingToRecover) return rung("recover", { skippedReason: nothingToRecover });
     const broken = await probeRecover(cli);
     if (broken) return rung("recover", { skippedReason: broken });
     const out = path.join(dir, "recover.db");
@@ -272,12 +316,18 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
     }
   });
 
-  // 5. Lifeboat's own salvage, page by page.
+  // 5. Lifeboat's own salvage, page by page. Its result may hold rows it could read only in part
+  //    (`doubts`); the kine check completes or drops them. It also says which rows of the file
+  //    itself sit on damaged pages (`fileDoubts`), for the other rungs' results.
+  let salvageDoubts: KineDoubts = new Map();
+  let fileDoubts: KineDoubts = new Map();
   await timed("salvage", async () => {
-    if (integrity.state === "ok") return rung("salvage", { skippedReason: "integrity_check passed: nothing to recover" });
+    if (nothingToRecover) return rung("salvage", { skippedReason: nothingToRecover });
     const out = path.join(dir, "salvage.db");
     try {
-      const s = await salvageKineDatabase(work, out, { onProgress: (_phase, done, total) => job.progress(done, total) });
+      const { doubts, fileDoubts: inFile, ...s } = await salvageKineDatabase(work, out, { onProgress: (_phase, done, total) => job.progress(done, total) });
+      salvageDoubts = doubts;
+      fileDoubts = inFile;
       report.salvage = s;
       const m = measure(out);
       const d = s.dropped;
@@ -287,15 +337,53 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
         revisions: m.revisions,
         integrity: m.integrity,
         output: out,
-        note: `page size ${s.pageSize} (${s.pageSizeSource}); kine tree ${s.kineTree.rootSource === "none" ? "not found" : `${s.kineTree.rootSource}${s.kineTree.complete ? ", complete" : ", damaged"}`}; ${s.leafPages.reachable} leaf pages in the tree, ${s.leafPages.orphan} orphaned, ${s.leafPages.free} free; dropped ${d.duplicates} duplicate copies, ${d.onFreePages + d.outsideTree} rows from stale pages, ${d.compacted} compacted rows, ${d.incomplete} rows with a broken overflow chain`,
+        note: `page size ${s.pageSize} (${s.pageSizeSource}); kine tree ${s.kineTree.rootSource === "none" ? "not found" : `${s.kineTree.rootSource}${s.kineTree.complete ? ", complete" : ", damaged"}`}; ${s.leafPages.reachable} leaf pages in the tree, ${s.leafPages.orphan} orphaned, ${s.leafPages.free} free; dropped ${d.duplicates} duplicate copies, ${d.onFreePages + d.outsideTree} rows from stale pages, ${d.compacted} compacted rows, ${d.incomplete} rows whose name or revisions were on a damaged page; ${s.damagedRows} rows with a damaged value or old_value left to the kine check`,
       });
     } catch (err) {
       return rung("salvage", { state: "failed", error: (err as Error).message });
     }
   });
 
-  // The best result: passes integrity_check, most rows (ties: the order of the ladder).
-  const candidates = report.rungs.filter((r) => r.name !== "copy" && r.output && r.integrity === "ok" && (r.rows ?? 0) > 0);
+  // 6. The kine check of every result: repaired and dropped in place, then counted again.
+  await timed("kine-check", async () => {
+    if (nothingToRecover) return rung("kine-check", { skippedReason: nothingToRecover });
+    const notes: string[] = [];
+    for (const r of report.rungs) {
+      if (!["integrity", "dump", "recover", "salvage"].includes(r.name) || !r.output || r.integrity !== "ok") continue;
+      if (r.name === "integrity") {
+        // The other rungs read work.db: the check repairs a copy of it.
+        r.output = path.join(dir, "integrity.db");
+        await copyFile(work, r.output);
+      }
+      try {
+        const s = await auditOnWorker(r.output, r.name === "salvage" ? salvageDoubts : fileDoubts, true);
+        if (!s) throw new Error("the result holds no kine table");
+        const m = measure(r.output);
+        Object.assign(r, { soundness: s, rows: m.rows, revisions: m.revisions, integrity: m.integrity });
+        if (m.integrity !== "ok" || m.rows === 0) r.state = "failed";
+        notes.push(`${r.label}: ${n(s.repaired)} repaired, ${n(s.dropped)} dropped of ${n(s.checked)}`);
+      } catch (err) {
+        // Unchecked rows may not be what kine wrote (the salvage's are partly unknown): not a candidate.
+        Object.assign(r, { state: "failed", output: null, error: `The kine check failed: ${(err as Error).message}` });
+        notes.push(`${r.label}: the check failed`);
+      }
+    }
+    return rung("kine-check", {
+      state: notes.length ? "ok" : "skipped",
+      skippedReason: notes.length ? null : "no rung produced a database",
+      note: notes.join("; ") || null,
+    });
+  });
+
+  // The best result: passes integrity_check and the kine check, most sound rows (ties: the order of the ladder).
+  const candidates = report.rungs.filter(
+    (r) =>
+      ["integrity", "dump", "recover", "salvage"].includes(r.name) &&
+      r.output &&
+      r.integrity === "ok" &&
+      (r.rows ?? 0) > 0 &&
+      (nothingToRecover !== null || r.soundness !== null),
+  );
   const best = candidates.sort((a, b) => (b.rows ?? 0) - (a.rows ?? 0))[0];
   if (best) report.best = { rung: best.name, path: best.output!, rows: best.rows!, revisions: best.revisions };
   save();
@@ -363,6 +451,15 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
 }
 
 function recommend(r: RecoveryReport): string {
+  const s = r.best ? r.rungs.find((x) => x.name === r.best!.rung)?.soundness : null;
+  const checked =
+    s && s.repaired + s.dropped > 0
+      ? ` The kine check put back ${n(s.repaired)} damaged row${s.repaired === 1 ? "" : "s"} from kine's own copies and dropped ${n(s.dropped)} it could not trust (listed in the report).`
+      : "";
+  return advice(r) + checked;
+}
+
+function advice(r: RecoveryReport): string {
   const integrity = r.rungs.find((x) => x.name === "integrity");
   if (integrity?.state === "ok")
     return r.wal.foreign
@@ -377,10 +474,10 @@ function recommend(r: RecoveryReport): string {
   const onlyRecovered = d.objectsLost;
   const onlyBackup = d.byType.filter((t) => t.type !== "leases" && t.type !== "events").reduce((s, t) => s + t.onlyInCandidate, 0);
   if (onlyBackup === 0 && onlyRecovered > 0)
-    return `The ${r.best.rung} rung recovered ${rows}, including ${n(onlyRecovered)} objects newer than the backup and nothing the backup has that it lacks: restore it with ${restoreIt}.`;
+    return `The ${r.best.rung} rung recovered ${rows}, including ${objects(onlyRecovered)} newer than the backup and nothing the backup has that it lacks: restore it with ${restoreIt}.`;
   if (onlyRecovered === 0)
-    return `The ${r.best.rung} rung recovered ${rows}, but it holds nothing the backup (${r.comparison.backup}) lacks${onlyBackup ? ` and misses ${n(onlyBackup)} objects the backup has` : ""}: restore the backup.`;
-  return `The ${r.best.rung} rung recovered ${rows}: ${n(onlyRecovered)} objects are newer than in the backup, but ${n(onlyBackup)} objects of the backup are missing from it. Compare the lists and choose: restore it with ${restoreIt}, or restore the backup.`;
+    return `The ${r.best.rung} rung recovered ${rows}, but it holds nothing the backup (${r.comparison.backup}) lacks${onlyBackup ? ` and misses ${objects(onlyBackup)} the backup has` : ""}: restore the backup.`;
+  return `The ${r.best.rung} rung recovered ${rows}: ${objects(onlyRecovered)} newer than in the backup, but ${objects(onlyBackup)} of the backup missing from it. Compare the lists and choose: restore it with ${restoreIt}, or restore the backup.`;
 }
 
 /**

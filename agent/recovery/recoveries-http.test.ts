@@ -61,7 +61,7 @@ describe("POST /recoveries, GET /recoveries[/:id]", () => {
       return j.state === "running" ? undefined : j;
     });
     expect(job.state, job.error ?? "").toBe("succeeded");
-    expect(job.steps.map((s) => s.name)).toEqual(["copy", "integrity", "dump", "recover", "salvage", "compare"]);
+    expect(job.steps.map((s) => s.name)).toEqual(["copy", "integrity", "dump", "recover", "salvage", "kine-check", "compare"]);
     const report = RecoveryReport.parse((await call("GET", `/recoveries/${recoveryId}`)).json);
     expect(report.best).toMatchObject({ rung: "salvage", rows: fixture.rows });
     expect(report.rungs.find((r) => r.name === "compare")?.skippedReason).toBe("not requested");

@@ -1,22 +1,19 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from "vitest";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pino from "pino";
 import { RestoreRecord } from "../../lib/contracts/agent-restore";
-import type { BackupResult } from "../../lib/contracts/agent-backup";
-import { loadAgentConfig } from "../config";
-import { makeDeps } from "../deps";
 import { startProcess, waitForListening } from "../../lib/process";
-import { agentEnvFor, hasMarker, integrity, makeTestServer, runK3s, waitFor, type TestServer } from "../testing/restore-fixtures";
+import { agentEnvFor, hasMarker, integrity, makeDirStoreSet, makeTestServer, runK3s, waitFor, type TestServer } from "../testing/restore-fixtures";
 
 /**
  * Crash safety (issue 4): the agent — a real `lifeboat-agent serve` process — is killed with SIGKILL
  * at each step boundary of a restore and in the middle of the swap (after db/ was moved aside and
  * before the restored one was moved in), then started again. Whatever the point, the server ends up
  * with either the old or the new database in place, whole, never a mix; the moved-aside copy is never
- * lost; k3s runs again. The same for a rollback killed half-way.
+ * lost; k3s runs again. The same for a rollback killed half-way, at each of its step boundaries, and
+ * inside the moves of token, cred/ and tls/ (between the two renames of one of them).
  */
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -34,20 +31,10 @@ const servers: TestServer[] = [];
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(tmpdir(), "lifeboat-crash-"));
-  passFile = path.join(work, "pass");
-  writeFileSync(passFile, PASS + "\n", { mode: 0o400 });
-  backupDir = path.join(work, "backups");
-  mkdirSync(backupDir);
   // A Lifeboat set made by the backup pipeline, in a directory store (LIFEBOAT_BACKUP_DIR).
-  const source = makeTestServer(path.join(work, "source"), { seed: 61, marker: "marker-NEW" });
-  sourceToken = source.token;
-  const deps = makeDeps(loadAgentConfig({ ...agentEnvFor(source), LIFEBOAT_BACKUP_DIR: backupDir, LIFEBOAT_PASSPHRASE_FILE: passFile }), {
-    logDestination: pino.destination("/dev/null"),
-  });
-  const { startBackupJob } = await import("../backup/run-backup");
-  const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: true }, "cli").done;
-  expect(job.state, job.error ?? "").toBe("succeeded");
-  setId = (job.result as BackupResult).setId;
+  const set = await makeDirStoreSet(work, { seed: 61, marker: "marker-NEW", passphrase: PASS });
+  ({ backupDir, passFile, setId } = set);
+  sourceToken = set.source.token;
 }, 120_000);
 
 afterEach(() => {
@@ -173,23 +160,62 @@ describe("SIGKILL at every step boundary and in the middle of the swap, then res
   }
 });
 
+/** The marker of the token, cred/passwd and tls/server-ca.crt in `dir` (the source's or the target's), or "none". */
+function extrasOf(s: TestServer, suffix = ""): { token: string; cred: string; tls: string } {
+  const read = (p: string) => (existsSync(p) ? readFileSync(p, "utf8") : null);
+  const token = read(path.join(s.serverDir, `token${suffix}`))?.trim();
+  const mark = (text: string | null) => (text === null ? "none" : text.includes("marker-NEW") ? "new" : text.includes("marker-OLD") ? "old" : "other");
+  return {
+    token: token === undefined ? "none" : token === sourceToken ? "new" : "old",
+    cred: mark(read(path.join(s.serverDir, `cred${suffix}`, "passwd"))),
+    tls: mark(read(path.join(s.serverDir, `tls${suffix}`, "server-ca.crt"))),
+  };
+}
+
+const EVERYTHING = { token: true, cred: true, tls: true };
+
+describe("SIGKILL inside the moves of token, cred/ and tls/, then restart", () => {
+  for (const point of ["swap:token-aside", "swap:cred-aside"]) {
+    it(`killed at "${point}": the restore is finished on restart, every file in place once`, async () => {
+      const s = freshServer();
+      const doomed = await serve(s, { LIFEBOAT_TEST_CRASH_AT: point });
+      const started = await call(doomed, "POST", "/restores", { source: { kind: "backup", setId }, confirm: true, include: EVERYTHING });
+      expect(started.status).toBe(202);
+      expect((await doomed.exited).signal).toBe("SIGKILL");
+      // Between the two renames: the host's copy is aside, the restored one still staged; nothing is lost.
+      const name = point.split(":")[1].replace("-aside", "") as "token" | "cred";
+      expect(extrasOf(s)[name]).toBe("none");
+      const rec = await settled(await serve(s), started.json.restoreId);
+      expect(rec.status, rec.error ?? "").toBe("succeeded");
+      expect(extrasOf(s)).toEqual({ token: "new", cred: "new", tls: "new" });
+      const stamp = path.basename(rec.asideDir!).replace("db.before-restore-", "");
+      expect(extrasOf(s, `.before-restore-${stamp}`)).toEqual({ token: "old", cred: "old", tls: "old" });
+      expect(databases(s)).toEqual({ db: "new", [path.basename(rec.asideDir!)]: "old" });
+      expect(runK3s(s, "status")).toBe("active");
+    }, 180_000);
+  }
+});
+
 describe("SIGKILL during a rollback, then restart", () => {
-  it("finishes the rollback: the old database is back, the restored one kept", async () => {
+  /** A server with a finished restore of everything (database, token, cred/, tls/), its agent stopped. */
+  async function restored(): Promise<{ s: TestServer; restoreId: string }> {
     const s = freshServer();
     const first = await serve(s);
-    const started = await call(first, "POST", "/restores", { source: { kind: "backup", setId }, confirm: true });
+    const started = await call(first, "POST", "/restores", { source: { kind: "backup", setId }, confirm: true, include: EVERYTHING });
     const restoreId = started.json.restoreId;
     expect((await settled(first, restoreId)).status).toBe("succeeded");
     first.proc.kill("SIGTERM");
     await first.exited;
+    return { s, restoreId };
+  }
 
-    const doomed = await serve(s, { LIFEBOAT_TEST_CRASH_AT: "rollback:moved-restored-aside" });
+  /** Kills a rollback at `point`, starts the agent again and checks it finished: the old files back, the restored ones kept. */
+  async function killRollbackAt(point: string, atCrash: (s: TestServer) => void): Promise<void> {
+    const { s, restoreId } = await restored();
+    const doomed = await serve(s, { LIFEBOAT_TEST_CRASH_AT: point });
     expect((await call(doomed, "POST", `/restores/${restoreId}/rollback`)).status).toBe(202);
     expect((await doomed.exited).signal).toBe("SIGKILL");
-    // Killed between the two renames: no db/ at all, both databases in their aside directories.
-    const atCrash = databases(s);
-    expect(atCrash.db).toBeUndefined();
-    expect(Object.values(atCrash).sort()).toEqual(["new", "old"]);
+    atCrash(s);
 
     const agent = await serve(s);
     const rec = await settled(agent, restoreId);
@@ -197,7 +223,40 @@ describe("SIGKILL during a rollback, then restart", () => {
     const after = databases(s);
     expect(after.db).toBe("old");
     expect(Object.values(after).sort()).toEqual(["new", "old"]);
+    expect(extrasOf(s)).toEqual({ token: "old", cred: "old", tls: "old" });
+    const rolled = Object.keys(after).find((d) => d.startsWith("db.rolled-back-"))!;
+    expect(extrasOf(s, rolled.slice(2))).toEqual({ token: "new", cred: "new", tls: "new" });
     expect(integrity(s.dbPath)).toBe("ok");
+    expect(rec.after).toMatchObject({ quickCheck: { ok: true }, ownershipOk: true });
     expect(runK3s(s, "status")).toBe("active");
-  }, 180_000);
+  }
+
+  it('killed at "rollback:stopped" (k3s stopped, nothing moved yet)', async () => {
+    await killRollbackAt("rollback:stopped", (s) => {
+      expect(databases(s).db).toBe("new");
+      expect(runK3s(s, "status")).toBe("inactive");
+    });
+  }, 240_000);
+
+  it('killed between the two renames of db/ ("rollback:moved-restored-aside"): no db/ at all, both databases aside', async () => {
+    await killRollbackAt("rollback:moved-restored-aside", (s) => {
+      const atCrash = databases(s);
+      expect(atCrash.db).toBeUndefined();
+      expect(Object.values(atCrash).sort()).toEqual(["new", "old"]);
+    });
+  }, 240_000);
+
+  it('killed inside the moves of tls/ ("rollback:tls-aside"): the old db/, token and cred/ back, tls/ in neither place', async () => {
+    await killRollbackAt("rollback:tls-aside", (s) => {
+      expect(databases(s).db).toBe("old");
+      expect(extrasOf(s)).toEqual({ token: "old", cred: "old", tls: "none" });
+    });
+  }, 240_000);
+
+  it('killed at "rollback:moved" (everything moved, owner and mode not yet set)', async () => {
+    await killRollbackAt("rollback:moved", (s) => {
+      expect(databases(s).db).toBe("old");
+      expect(extrasOf(s)).toEqual({ token: "old", cred: "old", tls: "old" });
+    });
+  }, 240_000);
 });

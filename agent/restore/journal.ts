@@ -1,4 +1,4 @@
-import { promises as fsp, readFileSync } from "node:fs";
+import { existsSync, promises as fsp, readFileSync } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { formatStamp } from "../../lib/contracts/backup-names";
@@ -11,7 +11,7 @@ import {
   type RestoreStep,
   type RestoreVerification,
 } from "../../lib/contracts/agent-restore";
-import { writeFileDurable } from "../../lib/storage/durable-file";
+import { fsyncPath, writeFileDurable } from "../../lib/storage/durable-file";
 import type { AgentConfig } from "../config";
 import { RestoreNotFoundError } from "./errors";
 import { restoresRoot } from "./paths";
@@ -118,7 +118,14 @@ export function saveJournal(cfg: Pick<AgentConfig, "stateDir">, j: RestoreJourna
   j.updatedAt = new Date().toISOString();
   // A drill changes nothing on the server, so its record need not survive a power cut (the rename
   // still makes every save whole); the two fsyncs cost ~12 ms a save here, ten saves a drill.
-  writeFileDurable(journalFile(cfg, j.id), JSON.stringify(j, null, 2), { fsync: j.kind !== "drill" });
+  const durable = j.kind !== "drill";
+  const file = journalFile(cfg, j.id);
+  const first = durable && !existsSync(file);
+  writeFileDurable(file, JSON.stringify(j, null, 2), { fsync: durable });
+  // The journal's directory is new, and maybe restores/ and the state dir too: their names must
+  // survive a power cut as well, or a restarted agent finds no journal (durability.test.ts).
+  const top = path.dirname(path.resolve(cfg.stateDir));
+  if (first) for (let d = path.dirname(file); d !== top && d !== path.dirname(d); d = path.dirname(d)) fsyncPath(path.dirname(d));
 }
 
 /** Reads one journal; null when there is none. Throws when it exists but cannot be parsed. */

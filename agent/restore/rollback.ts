@@ -30,7 +30,7 @@ async function rollbackFlow(ctx: Ctx): Promise<void> {
   };
   if (rb.phase === "rollback:begin") {
     beginStep(ctx, "stop", cfg.k3sStopCmd);
-    await stopK3s(ctx, "Nothing was moved; the restored database is still in place.");
+    stepDetail(ctx, "stop", await stopK3s(ctx, "Nothing was moved; the restored database is still in place."));
     advance("rollback:stopped");
     crashPoint("rollback:stopped");
   }

@@ -4,7 +4,7 @@ import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import Database from "better-sqlite3";
 import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompress, zstdDecompressOffThread } from "../archive";
-import { fsyncPath } from "../../lib/storage/durable-file";
+import { fsyncDirectories, fsyncPath } from "../../lib/storage/durable-file";
 import type { Origin, ResolvedSource } from "./sources";
 import { BadTarError, UnsafeArchiveError, extractTar } from "./unpack";
 import { byteCounter } from "../byte-counter";
@@ -294,6 +294,7 @@ export async function stageBackup(src: ResolvedSource, opts: StageOptions): Prom
     // A database SQLite cannot even open: the verify step runs integrity_check and says so.
   }
   const exists = (p: string) => (statOrNull(path.join(opts.stagingDir, p)) ? path.join(opts.stagingDir, p) : null);
-  if (opts.durable !== false) for (const d of [opts.stagingDir, path.join(opts.stagingDir, "db")]) fsyncPath(d);
+  // Every staged name (db/, token, cred/ and tls/ with what is in them) durable before the journal says "staged".
+  if (opts.durable !== false) fsyncDirectories(opts.stagingDir);
   return { dbPath, tokenPath: exists("token"), credDir: exists("cred"), tlsDir: exists("tls"), walReplayed, bytesRead: bytes };
 }

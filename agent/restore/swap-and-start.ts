@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { formatStamp } from "../../lib/contracts/backup-names";
 import type { AgentConfig } from "../config";
-import { databaseFiles, k3sState, waitUntilReleased } from "../host/k3s-service";
+import { databaseFiles, k3sState, waitUntilReleased, type Holder } from "../host/k3s-service";
 import { inspectDatastoreOwnership } from "../host/ownership";
 import { describeFailure, runCommand } from "../host/run-command";
 import { checkFile } from "../sqlite/check";
@@ -19,14 +19,15 @@ import { asidePath, completeSwap, fixOwnership } from "./swap";
  * the start of the swap (resume.ts). The rollback (rollback.ts) reuses stopK3s and checkAfter.
  */
 
-/** How long the database may stay held open after the stop command returned. */
-const STOP_WAIT_MS = 60_000;
+const describeHolders = (hs: Holder[]) => hs.map((h) => `${h.name} (pid ${h.pid})`).join(", ");
 
 /**
- * Runs the stop command and waits until nothing holds the database. Throws RestoreFailure ending
- * with `context` (after starting k3s again when it stopped but something else still holds the files).
+ * Runs the stop command and waits (LIFEBOAT_K3S_STOP_WAIT_SECONDS) until nothing holds the database:
+ * `systemctl stop` can return while k3s's datastore writer is still closing it. Resolves with the
+ * stop step's detail. Throws RestoreFailure ending with `context` (after starting k3s again when it
+ * stopped but something else still holds the files).
  */
-export async function stopK3s(ctx: Ctx, context: string): Promise<void> {
+export async function stopK3s(ctx: Ctx, context: string): Promise<string> {
   const { cfg, j } = ctx;
   j.k3sStopped = true;
   saveJournal(cfg, j);
@@ -35,14 +36,16 @@ export async function stopK3s(ctx: Ctx, context: string): Promise<void> {
     j.k3sStopped = false;
     throw new RestoreFailure(`The stop command \`${cfg.k3sStopCmd}\` failed (${describeFailure(res)}). ${context}`);
   }
-  const holders = await waitUntilReleased(databaseFiles(cfg.dbPath), STOP_WAIT_MS);
-  if (holders.length) {
+  const wait = await waitUntilReleased(databaseFiles(cfg.dbPath), cfg.k3sStopWaitMs);
+  if (wait.holders.length) {
     await runCommand(cfg.k3sStartCmd);
     j.k3sStopped = false;
     throw new RestoreFailure(
-      `k3s was stopped, but after ${STOP_WAIT_MS / 1000} s these processes still hold the database: ${holders.map((h) => `${h.name} (pid ${h.pid})`).join(", ")}. k3s was started again. Stop them and retry. ${context}`,
+      `k3s was stopped, but after ${Math.round(wait.waitedMs / 1000)} s these processes still hold the database: ${describeHolders(wait.holders)}. k3s was started again. Stop them and retry (or give them longer with LIFEBOAT_K3S_STOP_WAIT_SECONDS). ${context}`,
     );
   }
+  const waited = wait.firstHolders.length ? ` (waited ${(wait.waitedMs / 1000).toFixed(1)} s for ${describeHolders(wait.firstHolders)} to let go of it)` : "";
+  return `\`${cfg.k3sStopCmd}\`: nothing holds the database any more${waited}`;
 }
 
 /** The check step: quick_check of the live database, its owner and mode, k3s's state. Never throws. */
@@ -71,9 +74,9 @@ export async function swapAndStart(ctx: Ctx): Promise<void> {
   if (phaseIndex(j.phase) < phaseIndex("stopped")) {
     beginStep(ctx, "stop", cfg.k3sStopCmd);
     setPhase(ctx, "stopping");
-    await stopK3s(ctx, "Nothing on the server changed; the staged backup is kept (confirm to retry, or cancel).");
+    const detail = await stopK3s(ctx, "Nothing on the server changed; the staged backup is kept (confirm to retry, or cancel).");
     setPhase(ctx, "stopped");
-    stepDetail(ctx, "stop", `\`${cfg.k3sStopCmd}\`: nothing holds the database any more`);
+    stepDetail(ctx, "stop", detail);
     crashPoint("stopped");
   }
   if (phaseIndex(j.phase) < phaseIndex("swap:begin")) {

@@ -88,7 +88,10 @@ export function completeSwap(cfg: AgentConfig, j: RestoreJournal): { removedStal
       saveJournal(cfg, j);
     }
     if (!exists(stagedX)) continue; // moved in before an interruption
-    if (exists(target) && !exists(aside)) rename(target, aside);
+    if (exists(target) && !exists(aside)) {
+      rename(target, aside);
+      crashPoint(`swap:${name}-aside`); // the host's moved aside, the restored one not yet in
+    }
     if (exists(target)) throw new Error(`${target} appeared during the swap; stop whatever writes it and run the agent again.`);
     rename(stagedX, target);
   }
@@ -133,7 +136,10 @@ export function completeRollbackMoves(cfg: AgentConfig, j: RestoreJournal): void
       saveJournal(cfg, j);
     }
     if (!exists(aside)) continue;
-    if (exists(target) && !exists(rolled)) rename(target, rolled);
+    if (exists(target) && !exists(rolled)) {
+      rename(target, rolled);
+      crashPoint(`rollback:${name}-aside`); // the restored one moved aside, the previous one not yet back
+    }
     if (exists(target)) throw new Error(`${target} exists although the restored one was moved to ${rolled}; run the rollback again.`);
     rename(aside, target);
   }

@@ -1,4 +1,6 @@
+import type { KineSoundness } from "../../lib/contracts/agent-recovery";
 import { checkSnapshot, SnapshotError, type CheckedSnapshot, type SnapshotFailure } from "../backup/snapshot";
+import { auditKineRows, type KineDoubts } from "../recovery/kine-soundness";
 import { checkFile, type CheckOutcome, type IntegrityPragma } from "./check";
 
 /**
@@ -9,9 +11,15 @@ export type SqliteTask =
   /** integrity_check or quick_check of a file (a staged backup); never fails, see checkFile. */
   | { kind: "check"; file: string; pragma: IntegrityPragma; limit: number; mmapBytes?: number }
   /** integrity_check and kine statistics of a snapshot (checkSnapshot); fails with SnapshotError. */
-  | { kind: "snapshot"; snapshotPath: string; sourcePath: string };
+  | { kind: "snapshot"; snapshotPath: string; sourcePath: string }
+  /** The kine check of a recovery's result (auditKineRows); null without a kine table; fails with SQLite's error. */
+  | { kind: "kine-audit"; file: string; doubts: KineDoubts; repair: boolean };
 
-export type SqliteTaskResult<T extends SqliteTask> = T extends { kind: "check" } ? CheckOutcome : CheckedSnapshot;
+export type SqliteTaskResult<T extends SqliteTask> = T extends { kind: "check" }
+  ? CheckOutcome
+  : T extends { kind: "kine-audit" }
+    ? KineSoundness | null
+    : CheckedSnapshot;
 
 /** An error as it crosses from the worker to the caller (structured clone keeps no class). */
 export interface TaskError {
@@ -19,9 +27,10 @@ export interface TaskError {
   snapshotFailure?: SnapshotFailure;
 }
 
-/** Runs one task on this thread. Throws what the task throws (SnapshotError for "snapshot"). */
+/** Runs one task on this thread. Throws what the task throws (SnapshotError for "snapshot", SQLite's errors for "kine-audit"). */
 export function runSqliteTask<T extends SqliteTask>(task: T): SqliteTaskResult<T> {
   if (task.kind === "check") return checkFile(task.file, task.pragma, { limit: task.limit, mmapBytes: task.mmapBytes }) as SqliteTaskResult<T>;
+  if (task.kind === "kine-audit") return auditKineRows(task.file, { doubts: task.doubts, repair: task.repair }) as SqliteTaskResult<T>;
   return checkSnapshot(task.snapshotPath, task.sourcePath) as SqliteTaskResult<T>;
 }
 

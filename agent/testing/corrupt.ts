@@ -1,9 +1,14 @@
-import { closeSync, copyFileSync, openSync, readFileSync, statSync, truncateSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import path from "node:path";
+import pino from "pino";
 import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
 import { generateKineDb, type GeneratedDb } from "../kine/generator";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator, prng } from "../kine/simulator";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import type { AgentDeps } from "../module";
 
 /**
  * Damage for the recovery tests, done to real SQLite files the way disks and people do it: pages
@@ -129,6 +134,41 @@ export function rowsSurvivingTruncation(original: string, pagesLeft: number): nu
 }
 
 /**
+ * Every kine row's pages on an intact file, from SQLite's dbstat (not Lifeboat's reader): its table
+ * leaf, then its overflow pages in chain order. dbstat names a leaf's cells in order ("/000/001/" then
+ * "/000/001/00a+000001" for the second overflow page of its cell 10, in hex), and the leaves in tree
+ * order by their paths, so the n-th cell is the n-th row by id.
+ */
+export function kineRowPages(file: string): Map<number, number[]> {
+  const pages = btreePages(file, "kine");
+  const overflow = new Map<string, { idx: number; page: number }[]>();
+  for (const p of pages) {
+    if (p.pagetype !== "overflow") continue;
+    const [cell, idx] = p.path.split("+");
+    if (!overflow.has(cell)) overflow.set(cell, []);
+    overflow.get(cell)!.push({ idx: parseInt(idx, 16), page: p.pageno });
+  }
+  const leaves = pages.filter((p) => p.pagetype === "leaf").sort((a, b) => (a.path < b.path ? -1 : 1));
+  const db = new Database(file, { readonly: true });
+  const ids = db.prepare("SELECT id FROM kine ORDER BY id").pluck().all() as number[];
+  db.close();
+  const out = new Map<number, number[]>();
+  let next = 0;
+  for (const leaf of leaves)
+    for (let cell = 0; cell < leaf.ncell; cell++) {
+      const chain = (overflow.get(`${leaf.path}${cell.toString(16).padStart(3, "0")}`) ?? []).sort((a, b) => a.idx - b.idx).map((o) => o.page);
+      out.set(ids[next++], [leaf.pageno, ...chain]);
+    }
+  if (next !== ids.length) throw new Error(`dbstat lists ${next} cells for ${ids.length} rows`);
+  return out;
+}
+
+/** Sets `pages` consecutive pages from `first` to one byte (an SD card's erased block reads as 0xFF or 0x00). */
+export function eraseBlock(file: string, first: number, pages: number, pageSize: number, byte: 0x00 | 0xff): void {
+  writeAt(file, Buffer.alloc(pages * pageSize, byte), (first - 1) * pageSize);
+}
+
+/**
  * Puts a WAL from another kine database next to `dbFile` (as if an old `state.db-wal` was left
  * behind by a restore by hand). The other database is written in WAL mode and its WAL copied while
  * still holding un-checkpointed commits.
@@ -168,4 +208,32 @@ export function kineRowDigests(file: string): Map<number, string> {
   } finally {
     db.close();
   }
+}
+
+/** A server dir to recover: its live database a copy of a fixture, and an agent configured for it. */
+export interface RecoveryCase {
+  serverDir: string;
+  dbPath: string;
+  deps: AgentDeps;
+}
+
+/**
+ * A server dir below `root` whose db/state.db is a copy of `template` (with its `token`), and the
+ * agent's dependencies for it (k3s inactive, state dir beside it), ready for a recovery job.
+ */
+export function recoveryCase(root: string, template: string, token: string): RecoveryCase {
+  const serverDir = path.join(root, "server");
+  mkdirSync(path.join(serverDir, "db"), { recursive: true, mode: 0o700 });
+  const dbPath = path.join(serverDir, "db", "state.db");
+  copyFileSync(template, dbPath);
+  writeFileSync(path.join(serverDir, "token"), token + "\n", { mode: 0o600 });
+  const config = loadAgentConfig({
+    LIFEBOAT_K3S_SERVER_DIR: serverDir,
+    LIFEBOAT_STATE_DIR: path.join(root, "state"),
+    LIFEBOAT_K3S_STATUS_CMD: "echo inactive; exit 3",
+    LIFEBOAT_INTEGRITY_SCHEDULE: "off",
+    LIFEBOAT_OWNER: `${process.getuid!()}:${process.getgid!()}`,
+    LOG_LEVEL: "silent",
+  });
+  return { serverDir, dbPath, deps: makeDeps(config, { logDestination: pino.destination("/dev/null") }) };
 }

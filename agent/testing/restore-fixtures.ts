@@ -138,6 +138,39 @@ export function treeState(dir: string, opts: { skipDbContent?: boolean } = {}): 
   return out;
 }
 
+/** A Lifeboat backup set in a directory store, and where it came from (see makeDirStoreSet). */
+export interface DirStoreSet {
+  backupDir: string;
+  passFile: string;
+  source: TestServer;
+  setId: string;
+}
+
+/**
+ * A Lifeboat set made by the backup pipeline from a fresh server (`marker`) into a directory store
+ * (LIFEBOAT_BACKUP_DIR) below `work`, with its passphrase file. Throws when the backup fails.
+ */
+export async function makeDirStoreSet(work: string, opts: { seed: number; marker: string; passphrase: string }): Promise<DirStoreSet> {
+  const passFile = path.join(work, "pass");
+  writeFileSync(passFile, opts.passphrase + "\n", { mode: 0o400 });
+  const backupDir = path.join(work, "backups");
+  mkdirSync(backupDir);
+  const source = makeTestServer(path.join(work, "source"), { seed: opts.seed, marker: opts.marker });
+  // Loaded here, not at the top: the browser tests import this module too.
+  const [{ loadAgentConfig }, { makeDeps }, { startBackupJob }, pino] = await Promise.all([
+    import("../config"),
+    import("../deps"),
+    import("../backup/run-backup"),
+    import("pino"),
+  ]);
+  const deps = makeDeps(loadAgentConfig({ ...agentEnvFor(source), LIFEBOAT_BACKUP_DIR: backupDir, LIFEBOAT_PASSPHRASE_FILE: passFile }), {
+    logDestination: pino.default.destination("/dev/null"),
+  });
+  const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: true }, "cli").done;
+  if (job.state !== "succeeded") throw new Error(`the backup for the test set failed: ${job.error}`);
+  return { backupDir, passFile, source, setId: (job.result as { setId: string }).setId };
+}
+
 /** `gpg -c --cipher-algo AES256` like the seed CronJob (GnuPG's default ZIP compression included). */
 export function gpgEncrypt(input: string, output: string, passphraseFile: string, gnupgHome: string): void {
   mkdirSync(gnupgHome, { recursive: true, mode: 0o700 });

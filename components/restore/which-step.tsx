@@ -9,7 +9,7 @@ import { Banner } from "@/components/ui/banner";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { formatAge, formatBytes, formatNumber, formatTime } from "@/components/ui/format";
-import type { RecoveryReport } from "@/lib/contracts/agent-recovery";
+import type { KineSoundness, RecoveryReport } from "@/lib/contracts/agent-recovery";
 import { stuckCompactionNote } from "@/lib/restore/proposal";
 import type { CandidateSet } from "@/lib/restore/contracts";
 import { candidatesQuery } from "./queries";
@@ -60,7 +60,39 @@ function SetRow({ c, proposed, busy, onChoose, now }: { c: CandidateSet; propose
   );
 }
 
+/** What the kine check did to one rung's result, in one line. */
+function soundnessLine(s: KineSoundness): string {
+  return `kine check: ${formatNumber(s.checked)} rows against kine's own copies — ${formatNumber(s.confirmed)} confirmed, ${formatNumber(s.unverifiable)} without a second copy, ${formatNumber(s.repaired)} repaired, ${formatNumber(s.dropped)} dropped`;
+}
+
+/** The rows the kine check dropped from the chosen result, by key and revision, and why. */
+function DroppedRows({ s }: { s: KineSoundness }) {
+  if (!s.dropped && !s.repaired) return null;
+  return (
+    <details data-testid="kine-check-rows" className="rounded-md border border-slate-200 bg-slate-50 px-3 py-2 text-xs text-slate-700">
+      <summary className="cursor-pointer font-medium">
+        Rows the kine check changed: {formatNumber(s.repaired)} repaired, {formatNumber(s.dropped)} dropped
+      </summary>
+      <ul className="mt-2 space-y-1">
+        {s.droppedRows.map((d) => (
+          <li key={`d${d.revision}`}>
+            <span className="font-semibold text-red-800">dropped</span> <span className="font-mono">{d.key}</span> @ {d.revision}: {d.reason}
+          </li>
+        ))}
+        {s.repairedRows.map((r) => (
+          <li key={`r${r.revision}`}>
+            <span className="font-semibold text-emerald-800">repaired</span> <span className="font-mono">{r.key}</span> @ {r.revision}:{" "}
+            {r.columns.join(" and ")} from revision {r.from}
+          </li>
+        ))}
+        {s.truncated && <li className="text-slate-500">… the list stops at 200 rows.</li>}
+      </ul>
+    </details>
+  );
+}
+
 function RecoveryResult({ report }: { report: RecoveryReport }) {
+  const best = report.best ? report.rungs.find((r) => r.name === report.best!.rung) : undefined;
   return (
     <div data-testid="recovery-report" className="space-y-2 text-sm">
       <ol className="space-y-1">
@@ -77,10 +109,16 @@ function RecoveryResult({ report }: { report: RecoveryReport }) {
               {r.revisions && `, revisions ${formatNumber(r.revisions.min)}–${formatNumber(r.revisions.max)}`}
               {r.integrity && `, integrity ${r.integrity}`}
               {(r.skippedReason || r.error || r.note) && <span className="block text-xs text-slate-600">{r.skippedReason ?? r.error ?? r.note}</span>}
+              {r.soundness && (
+                <span className="block text-xs text-slate-600" data-testid={`soundness-${r.name}`}>
+                  {soundnessLine(r.soundness)}
+                </span>
+              )}
             </span>
           </li>
         ))}
       </ol>
+      {best?.soundness && <DroppedRows s={best.soundness} />}
       {report.comparison.diff && <p className="text-slate-700">{report.comparison.diff.summary}</p>}
       {report.comparison.error && <p className="text-amber-900">{report.comparison.error}</p>}
       <p className="font-medium text-slate-800">{report.recommendation}</p>

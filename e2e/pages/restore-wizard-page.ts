@@ -121,6 +121,38 @@ export class RestoreWizardPage {
     await this.page.getByRole("button", { name: "Roll back", exact: true }).click();
   }
 
+  /** "Check again" on the step shown (where: the target's health; after: the checks and the nodes). */
+  async checkAgain(): Promise<void> {
+    await this.page.getByRole("button", { name: "Check again" }).click();
+  }
+
+  get recoveryReport(): Locator {
+    return this.page.getByTestId("recovery-report");
+  }
+
+  /** Step 2's "recover the live database": runs the ladder on the target and waits for its report. */
+  async recoverLiveDatabase(): Promise<void> {
+    await this.page.getByRole("button", { name: "Try a recovery of the live database" }).click();
+    await expect(this.page.getByText("The recovery ladder is running on a copy of the live database…").or(this.recoveryReport)).toBeVisible();
+    await expect(this.recoveryReport).toBeVisible({ timeout: 120_000 });
+  }
+
+  /** Chooses the recovered database as what to restore (step 2 → preview). */
+  async chooseRecovered(): Promise<void> {
+    await this.page.getByRole("button", { name: /^Restore the recovered database \([\d,]+ rows\) →$/ }).click();
+    await this.expectStep("Preview");
+  }
+
+  /** "← Choose another backup" (preview or stage) or "← Change the target" (which): one step back. */
+  async back(to: "which" | "where"): Promise<void> {
+    await this.page.getByRole("button", { name: to === "which" ? "← Choose another backup" : "← Change the target" }).click();
+    await this.expectStep(to === "which" ? "Which backup" : "Where");
+  }
+
+  get nodesCheck(): Locator {
+    return this.page.getByTestId("nodes-check");
+  }
+
   /** "Leave as is…" in the header, confirmed. */
   async leave(): Promise<void> {
     await this.page.getByRole("button", { name: "Leave as is…" }).click();

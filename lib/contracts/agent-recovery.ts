@@ -29,7 +29,7 @@ export type StartRecoveryInput = z.input<typeof StartRecoveryRequest>;
 export const RecoveryStarted = z.object({ recoveryId: z.string(), jobId: z.string() });
 export type RecoveryStarted = z.infer<typeof RecoveryStarted>;
 
-export const RecoveryRungName = z.enum(["copy", "integrity", "dump", "recover", "salvage", "compare"]);
+export const RecoveryRungName = z.enum(["copy", "integrity", "dump", "recover", "salvage", "kine-check", "compare"]);
 export type RecoveryRungName = z.infer<typeof RecoveryRungName>;
 
 /** The rungs of the ladder in order, with their labels (the recovery job's steps). */
@@ -39,8 +39,36 @@ export const RECOVERY_STEPS = [
   { name: "dump", label: ".dump" },
   { name: "recover", label: ".recover" },
   { name: "salvage", label: "Lifeboat salvage" },
+  { name: "kine-check", label: "Check rows against kine's copies" },
   { name: "compare", label: "Compare with backup" },
 ] as const satisfies readonly { name: RecoveryRungName; label: string }[];
+
+/** A row the kine check dropped or repaired, by its key and revision (kine's id). */
+export const KineRowRef = z.object({ key: z.string(), revision: z.number().int() });
+
+/**
+ * Every row of a rung's result checked against the copies kine keeps of it elsewhere
+ * (agent/recovery/kine-soundness.ts): a row's value is stored again as the old_value of the row that
+ * replaced it, and its old_value is its predecessor's value; create_revision and prev_revision chain
+ * the rows of a key. Rows that disagree are repaired from their intact copy, or dropped.
+ */
+export const KineSoundness = z.object({
+  /** Rows looked at (before any was dropped). */
+  checked: z.number().int().nonnegative(),
+  /** Rows whose every copy elsewhere agrees with them. */
+  confirmed: z.number().int().nonnegative(),
+  /** Rows kept with nothing to compare a column with (the newest revision of a key has no successor to copy its value). */
+  unverifiable: z.number().int().nonnegative(),
+  /** Rows whose damaged value or old_value was put back from its intact copy (byte for byte). */
+  repaired: z.number().int().nonnegative(),
+  /** Rows removed: damaged with no intact copy, disagreeing with no way to tell which copy is right, a broken chain, or compacted. */
+  dropped: z.number().int().nonnegative(),
+  repairedRows: z.array(KineRowRef.extend({ columns: z.array(z.enum(["value", "old_value"])), from: z.number().int() })),
+  droppedRows: z.array(KineRowRef.extend({ reason: z.string() })),
+  /** The two lists hold at most 200 rows each. */
+  truncated: z.boolean(),
+});
+export type KineSoundness = z.infer<typeof KineSoundness>;
 
 /** One rung of the ladder and what it produced. */
 export const RecoveryRung = z.object({
@@ -59,6 +87,8 @@ export const RecoveryRung = z.object({
   output: z.string().nullable(),
   /** More, in words (e.g. "the WAL next to state.db belongs to another database; checked without it"). */
   note: z.string().nullable(),
+  /** The kine check of what the rung produced (rows above are after it); null when it did not run. */
+  soundness: KineSoundness.nullable().default(null),
   millis: z.number().nonnegative(),
 });
 export type RecoveryRung = z.infer<typeof RecoveryRung>;
@@ -80,6 +110,8 @@ export const SalvageDetails = z.object({
   leafPages: z.object({ total: z.number().int(), reachable: z.number().int(), orphan: z.number().int(), free: z.number().int() }),
   rowsFound: z.number().int(),
   rowsKept: z.number().int(),
+  /** Rows kept although part of their value or old_value sat on a damaged page: the kine check repairs them from kine's copies, or drops them. */
+  damagedRows: z.number().int().default(0),
   dropped: z.object({
     incomplete: z.number().int(),
     duplicates: z.number().int(),
@@ -106,7 +138,7 @@ export const RecoveryReport = z.object({
   wal: z.object({ present: z.boolean(), bytes: z.number().int().nonnegative(), foreign: z.boolean().nullable(), note: z.string().nullable() }),
   rungs: z.array(RecoveryRung),
   salvage: SalvageDetails.nullable(),
-  /** The rung whose database is the candidate: passes integrity_check and has the most rows. */
+  /** The rung whose database is the candidate: passes integrity_check and has the most sound rows (after the kine check). */
   best: z
     .object({
       rung: RecoveryRungName,

@@ -10,6 +10,8 @@ export const REQUIRED_TOOLS = [
   { command: "tar", pkg: "tar", why: "proving archives unpack with plain tar" },
   { command: "openssl", pkg: "openssl", why: "the test Kubernetes API server's self-signed CA" },
   { command: "promtool", pkg: "prometheus", why: "checking and unit-testing the shipped Prometheus rules (promtool check/test rules)" },
+  { command: "strace", pkg: "strace", why: "the durability test traces a restore's renames and fsyncs" },
+  { command: "kubectl", pkg: "kubernetes-client", why: "the real kubectl cross-checks the test Kubernetes API server" },
 ] as const;
 
 export function hasCommand(cmd: string): boolean {

@@ -62,6 +62,11 @@ function applyRecord(ctx: RestoreContext, run: RestoreRun, rec: RestoreRecord): 
 
 const NODES_RECHECK_MS = 3000;
 
+/** "45 s", "5 minutes": how long the After step waits, in words. */
+function waitedFor(ms: number): string {
+  return ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} minutes`;
+}
+
 /** Whether the nodes came back Ready after the restore (waits up to `nodesTimeoutMs`). */
 async function checkNodes(ctx: RestoreContext, state: RestoreWizardState): Promise<NodesCheck> {
   const started = state.nodes?.startedAt ?? now();
@@ -94,7 +99,11 @@ async function checkNodes(ctx: RestoreContext, state: RestoreWizardState): Promi
     const msg = nodes.length ? `Waiting for ${notReady.map((n) => n.name).join(", ")} to be Ready.` : "The API answers but lists no nodes yet.";
     return {
       state: late ? "timed-out" : "waiting",
-      message: late ? `Not every node came back Ready within ${Math.round((ctx.nodesTimeoutMs ?? 300_000) / 60_000)} minutes: ${msg}` : msg,
+      message: late
+        ? nodes.length
+          ? `Not every node came back Ready within ${waitedFor(ctx.nodesTimeoutMs ?? 300_000)}: ${notReady.map((n) => `${n.name} is ${n.ready}`).join(", ")}. Look at k3s's log on the server and k3s-agent's on the workers (journalctl -u k3s -u k3s-agent); "Check again" waits once more.`
+          : `${msg} Gave up waiting after ${waitedFor(ctx.nodesTimeoutMs ?? 300_000)}.`
+        : msg,
       startedAt: started,
       deadline,
       nodes,
@@ -104,7 +113,7 @@ async function checkNodes(ctx: RestoreContext, state: RestoreWizardState): Promi
     const msg = `The Kubernetes API does not answer yet (${(err as Error).message.replace(/\.$/, "")}).`;
     return {
       state: late ? "timed-out" : "waiting",
-      message: late ? `${msg} Gave up waiting after ${Math.round((ctx.nodesTimeoutMs ?? 300_000) / 60_000)} minutes.` : msg,
+      message: late ? `${msg} Gave up waiting after ${waitedFor(ctx.nodesTimeoutMs ?? 300_000)}.` : msg,
       startedAt: started,
       deadline,
       nodes: prev?.nodes ?? [],

@@ -19,13 +19,20 @@ import { addMarker, agentEnvFor, hasMarker, makeTestServer, waitFor, type TestSe
 import { makeAgentTargets } from "./agent-targets";
 import { act, activeRun, drillPauseReason, followRun, startRun, viewRun, type RestoreContext } from "./wizard";
 import { freePort } from "../net/ports";
+import { KubeClient } from "../kube/kube-client";
+import { listNodeSummaries } from "../kube/node-service";
+import { startTestKubeApi, type TestKubeApi } from "../kube/testing/test-api-server";
+import { restartControlPlane, seedHomelab } from "../kube/testing/scenarios";
+import type { NodesPort, RestoreRun } from "./wizard-core";
 
 /**
  * The wizard's state machine against a real agent (in this process, on loopback) and real backup
  * sets in s3rver: steps refuse actions that do not fit them, the new machine's token stays out of
  * the saved run and is forgotten when the run ends, an agent that goes away is a state (not an
  * error), and a whole restore reaches "After" with the nodes check skipped when no Kubernetes API
- * is configured. k3s's stop/start are plain `true` here; the browser test drives a fake k3s.
+ * is configured; against the test Kubernetes API, the After step waits while the nodes are not
+ * Ready after the restart and says when they are, or when it gave up. k3s's stop/start are plain
+ * `true` here; the browser test drives a fake k3s.
  */
 
 const TOKEN = "wizard-test-agent-token-0123456789";
@@ -128,6 +135,17 @@ afterAll(async () => {
   await s3?.stop();
   rmSync(work, { recursive: true, force: true });
 });
+
+/** A new run on the configured agent with the set staged and verified, at the confirmation step. */
+async function verifiedRun(ctx: RestoreContext): Promise<RestoreRun> {
+  let run = startRun(ctx);
+  run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
+  run = await act(ctx, run.id, { action: "accept-target" });
+  run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId } });
+  run = await act(ctx, run.id, { action: "stage" });
+  await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "awaiting-confirmation" ? true : undefined), 60_000, "staging");
+  return act(ctx, run.id, { action: "verified" });
+}
 
 describe("the master-restore wizard", () => {
   it("keeps a new machine's token out of the run, refuses actions off their step, and forgets the token when the run ends", async () => {
@@ -248,13 +266,7 @@ describe("the master-restore wizard", () => {
     try {
       addMarker(server.dbPath, "marker-W3"); // only in the database before this restore
       const ctx = context(await catalogSets(), { configured: url });
-      let run = startRun(ctx);
-      run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
-      run = await act(ctx, run.id, { action: "accept-target" });
-      run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId } });
-      run = await act(ctx, run.id, { action: "stage" });
-      await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "awaiting-confirmation" ? true : undefined), 60_000, "staging");
-      run = await act(ctx, run.id, { action: "verified" });
+      let run = await verifiedRun(ctx);
       run = await act(ctx, run.id, { action: "confirm", host: hostname() });
       run = await waitFor(
         async () => {
@@ -290,5 +302,101 @@ describe("the master-restore wizard", () => {
     } finally {
       await second.close();
     }
+  });
+});
+
+describe("the After step against the test Kubernetes API", () => {
+  let kube: TestKubeApi;
+  beforeAll(async () => {
+    kube = await startTestKubeApi();
+    seedHomelab(kube.cluster);
+  });
+  afterAll(() => kube?.stop());
+
+  /** The dashboard's nodes port (lib/restore/index.ts), on the test API's kubeconfig. */
+  const nodesPort = (): NodesPort => {
+    const client = KubeClient.fromKubeconfig(kube.kubeconfigPath, { timeoutMs: 3000 });
+    return {
+      configured: () => true,
+      list: async () => (await listNodeSummaries(client)).map((n) => ({ name: n.name, ready: n.ready, controlPlane: n.controlPlane })),
+    };
+  };
+
+  /** A whole restore of the set, up to the After step. */
+  async function restoreToAfter(ctx: RestoreContext): Promise<RestoreRun> {
+    let run = await verifiedRun(ctx);
+    // k3s restarts on the restored datastore: the nodes are Unknown until their kubelets post again.
+    restartControlPlane(kube.cluster, { readyAfterMs: null });
+    run = await act(ctx, run.id, { action: "confirm", host: hostname() });
+    return waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.step === "after" && r.state.nodes ? r : undefined;
+      },
+      60_000,
+      "the restore",
+    );
+  }
+  const nodesNow = (ctx: RestoreContext, id: string, want: string, ms = 30_000) =>
+    waitFor(
+      async () => {
+        const r = await followRun(ctx, id);
+        return r.state.nodes?.state === want && r.state.nodes.checkedAt ? r : undefined;
+      },
+      ms,
+      `the nodes check to say ${want}`,
+    );
+
+  it("waits while the nodes are not Ready, follows them coming back one by one, and says when all are", async () => {
+    const ctx: RestoreContext = { ...context(await catalogSets()), nodes: nodesPort(), nodesTimeoutMs: 120_000 };
+    let run = await restoreToAfter(ctx);
+    expect(run.state.record?.status).toBe("succeeded");
+    expect(run.state.nodes).toMatchObject({ state: "waiting", message: "Waiting for pi-1, pi-2, pi-3 to be Ready." });
+    expect(run.state.nodes!.nodes.map((n) => `${n.name}:${n.ready}`)).toEqual(["pi-1:Unknown", "pi-2:Unknown", "pi-3:Unknown"]);
+    kube.cluster.setNodeReady("pi-1", true);
+    run = await waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.state.nodes?.message === "Waiting for pi-2, pi-3 to be Ready." ? r : undefined;
+      },
+      30_000,
+      "pi-1 back",
+    );
+    expect(run.state.nodes!.state).toBe("waiting");
+    // pi-2's kubelet is back but reports NotReady (its network plugin not up yet): still waiting.
+    kube.cluster.setNodeReady("pi-2", false);
+    run = await waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.state.nodes?.nodes.some((n) => n.name === "pi-2" && n.ready === "NotReady") ? r : undefined;
+      },
+      30_000,
+      "pi-2 NotReady",
+    );
+    expect(run.state.nodes).toMatchObject({ state: "waiting", message: "Waiting for pi-2, pi-3 to be Ready." });
+    kube.cluster.setNodeReady("pi-2", true);
+    kube.cluster.setNodeReady("pi-3", true);
+    run = await nodesNow(ctx, run.id, "ready");
+    expect(run.state.nodes!.message).toBe("All 3 nodes are Ready.");
+    expect(readAudit(db, { actionPrefix: "restore.nodes" })[0]).toMatchObject({ outcome: "ready" });
+    run = await act(ctx, run.id, { action: "done" });
+    expect(run.state.outcome).toBe("restored");
+  });
+
+  it("gives up after its timeout naming the nodes that did not come back; Check again waits once more", async () => {
+    const ctx: RestoreContext = { ...context(await catalogSets()), nodes: nodesPort(), nodesTimeoutMs: 5_000 };
+    let run = await restoreToAfter(ctx);
+    run = await nodesNow(ctx, run.id, "timed-out");
+    expect(run.state.nodes!.message).toBe(
+      `Not every node came back Ready within 5 s: pi-1 is Unknown, pi-2 is Unknown, pi-3 is Unknown. Look at k3s's log on the server and k3s-agent's on the workers (journalctl -u k3s -u k3s-agent); "Check again" waits once more.`,
+    );
+    expect(readAudit(db, { actionPrefix: "restore.nodes" })[0]).toMatchObject({ outcome: "timed-out" });
+    // Timed out is final for polling; the nodes come back; "Check again" starts a new wait and sees them.
+    for (const n of ["pi-1", "pi-2", "pi-3"]) kube.cluster.setNodeReady(n, true);
+    expect((await followRun(ctx, run.id)).state.nodes!.state).toBe("timed-out");
+    run = await act(ctx, run.id, { action: "recheck" });
+    run = await nodesNow(ctx, run.id, "ready");
+    expect(run.state.nodes!.message).toBe("All 3 nodes are Ready.");
+    await act(ctx, run.id, { action: "done" });
   });
 });

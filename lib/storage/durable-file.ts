@@ -1,4 +1,4 @@
-import { closeSync, constants as fsc, fsyncSync, openSync, promises as fsp, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants as fsc, fsyncSync, openSync, promises as fsp, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -26,6 +26,15 @@ export function fsyncPath(p: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * fsyncs `root` and every directory below it (symlinks not followed): the names of everything in
+ * that tree become durable (the files' contents need their own fsync). Throws on I/O errors.
+ */
+export function fsyncDirectories(root: string): void {
+  for (const e of readdirSync(root, { withFileTypes: true })) if (e.isDirectory()) fsyncDirectories(path.join(root, e.name));
+  fsyncPath(root);
 }
 
 /** fsyncs a file or directory without blocking the event loop (a large file's fsync can take a while). Rejects on I/O errors. */

@@ -121,7 +121,8 @@ export class FakeCluster {
     };
   }
 
-  private later(ms: number, fn: () => void): void {
+  /** Runs `fn` after `ms`, unless the cluster is disposed first (controllers, scenarios). */
+  later(ms: number, fn: () => void): void {
     const t = setTimeout(() => {
       this.timers.delete(t);
       fn();
@@ -263,21 +264,39 @@ export class FakeCluster {
     return node;
   }
 
-  setNodeReady(name: string, ready: boolean): void {
+  /**
+   * Sets a node's Ready condition: true (its kubelet posts ready status), false (it posts NotReady),
+   * or "unknown" (it stopped posting: the node lifecycle controller's Unknown, as after a control
+   * plane restart until each kubelet reconnects), with the taints that controller keeps in step.
+   */
+  setNodeReady(name: string, ready: boolean | "unknown"): void {
     const node = this.nodes.get(name);
     if (!node) return;
-    const c = (node.status.conditions as { type: string; status: string; reason: string; message: string; lastTransitionTime: string }[]).find(
-      (x) => x.type === "Ready",
-    )!;
-    const want = ready ? "True" : "False";
+    type Condition = { type: string; status: string; reason: string; message: string; lastTransitionTime: string };
+    node.status ??= {};
+    const conditions = (node.status.conditions ??= []) as Condition[];
+    let c = conditions.find((x) => x.type === "Ready");
+    // A patch may have removed it; the kubelet (or the controller) posts it again.
+    if (!c) conditions.push((c = { type: "Ready", status: "", reason: "", message: "", lastTransitionTime: "" }));
+    const want = ready === true ? "True" : ready === false ? "False" : "Unknown";
     if (c.status !== want) {
       c.status = want;
-      c.reason = ready ? "KubeletReady" : "KubeletNotReady";
-      c.message = ready ? "kubelet is posting ready status" : "kubelet stopped posting node status";
+      c.reason = ready === true ? "KubeletReady" : ready === false ? "KubeletNotReady" : "NodeStatusUnknown";
+      c.message =
+        ready === true ? "kubelet is posting ready status" : ready === false ? "kubelet stopped posting node status" : "Kubelet stopped posting node status.";
       c.lastTransitionTime = kubeTime();
     }
+    // node.kubernetes.io/not-ready or /unreachable, NoSchedule and NoExecute, while not Ready.
+    const lifecycle = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
+    const taints = ((node.spec.taints ?? []) as { key: string; effect: string }[]).filter((t) => !lifecycle.includes(t.key));
+    if (ready !== true) {
+      const key = ready === false ? lifecycle[0] : lifecycle[1];
+      for (const effect of ["NoSchedule", "NoExecute"]) taints.push({ key, effect, timeAdded: kubeTime() } as never);
+    }
+    if (taints.length) node.spec.taints = taints;
+    else delete node.spec.taints;
     node.metadata.resourceVersion = this.nextResourceVersion();
-    if (ready) this.history.push(`node ${name} Ready`);
+    this.history.push(`node ${name} ${want === "True" ? "Ready" : want === "False" ? "NotReady" : "Unknown"}`);
     this.reconcile();
   }
 

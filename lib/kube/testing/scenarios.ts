@@ -123,3 +123,16 @@ export function seedHomelab(c: FakeCluster): void {
 
   c.addPod({ name: "debug-shell", node: "pi-2", labels: { run: "debug-shell" }, createdAt: daysAgo(2), image: "docker.io/library/busybox:1.37" });
 }
+
+/**
+ * What the nodes do around a k3s server restart (a restore): every node goes Unknown now, and,
+ * unless `readyAfterMs` is null (they never come back), each is Ready again `readyAfterMs` later,
+ * one `staggerMs` after the other, as their kubelets reconnect.
+ */
+export function restartControlPlane(c: FakeCluster, opts: { readyAfterMs: number | null; staggerMs?: number }): void {
+  const names = [...c.nodes.keys()];
+  for (const n of names) c.setNodeReady(n, "unknown");
+  c.history.push("control plane restarted");
+  if (opts.readyAfterMs === null) return;
+  names.forEach((n, i) => c.later(opts.readyAfterMs! + i * (opts.staggerMs ?? 0), () => c.setNodeReady(n, true)));
+}

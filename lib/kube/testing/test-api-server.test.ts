@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import https from "node:https";
 import { startTestKubeApi, type TestKubeApi } from "./test-api-server";
-import { seedHomelab } from "./scenarios";
+import { restartControlPlane, seedHomelab } from "./scenarios";
 
 /**
  * The test API server's own behaviour, checked over raw HTTPS (not through KubeClient) against what
@@ -288,5 +288,31 @@ describe("test Kubernetes API server", () => {
       (r) => r.body.items.length > 0,
     );
     expect(pods.body.items[0].metadata.ownerReferences[0].kind).toBe("DaemonSet");
+  });
+
+  it("turns every node Unknown with the unreachable taints when the control plane restarts, then Ready one by one", async () => {
+    const ready = (node: any) => node.status.conditions.find((c: { type: string }) => c.type === "Ready");
+    restartControlPlane(api.cluster, { readyAfterMs: 300, staggerMs: 300 });
+    const down = (await call(api, "GET", "/api/v1/nodes")).body.items;
+    for (const n of down) {
+      expect(ready(n)).toMatchObject({ status: "Unknown", reason: "NodeStatusUnknown", message: "Kubelet stopped posting node status." });
+      expect(n.spec.taints).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ key: "node.kubernetes.io/unreachable", effect: "NoSchedule" }),
+          expect.objectContaining({ key: "node.kubernetes.io/unreachable", effect: "NoExecute" }),
+        ]),
+      );
+    }
+    // The first back while the others are still Unknown, then all of them, their taints gone.
+    const partly = await until(
+      () => call(api, "GET", "/api/v1/nodes"),
+      (r) => r.body.items.some((n: any) => ready(n).status === "True"),
+    );
+    expect(partly.body.items.some((n: any) => ready(n).status === "Unknown")).toBe(true);
+    const back = await until(
+      () => call(api, "GET", "/api/v1/nodes"),
+      (r) => r.body.items.every((n: any) => ready(n).status === "True"),
+    );
+    for (const n of back.body.items) expect((n.spec.taints ?? []).filter((t: { key: string }) => t.key.startsWith("node.kubernetes.io/unreach"))).toEqual([]);
   });
 });
