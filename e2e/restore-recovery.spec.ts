@@ -8,6 +8,7 @@ import { integrity, treeState, type TestServer } from "../agent/testing/restore-
 import { kineRowDigests, kineRowPages, overwritePage } from "../agent/testing/corrupt";
 import { agentEnv, backupWithCli, makeServer, passphraseFile, runK3s, startAgent, type RunningAgent } from "./support/agent";
 import { startDashboard, type RunningDashboard } from "./support/dashboard";
+import { signIn } from "./support/auth";
 import { startTestCluster, type TestCluster } from "./support/kube";
 import { restartControlPlane } from "../lib/kube/testing/scenarios";
 import { keepScreenshot } from "./support/screenshot";
@@ -84,18 +85,25 @@ test.beforeAll(async ({}, testInfo) => {
   agent = await startAgent(env);
   cluster = await startTestCluster();
   dash = await startDashboard({
-    env: { ...store, LIFEBOAT_AGENT_URL: agent.url, LIFEBOAT_AGENT_TOKEN: agent.token, LIFEBOAT_AGENT_TOKEN_FILE: "", KUBECONFIG: cluster.env.KUBECONFIG },
+    env: { ...store, ...agent.dashboardEnv, KUBECONFIG: cluster.env.KUBECONFIG },
   });
   // The set's restore drill runs first (a datastore job): let it finish before the wizard asks for one.
   await expect
     .poll(
-      async () => ((await (await fetch(`${dash.url}/api/backups`)).json()) as { sets: { verification?: { state: string } }[] }).sets[0]?.verification?.state,
+      async () =>
+        (
+          (await (await fetch(`${dash.url}/api/backups`, { headers: { authorization: `Bearer ${dash.tokens.viewer}` } })).json()) as {
+            sets: { verification?: { state: string } }[];
+          }
+        ).sets[0]?.verification?.state,
       {
         timeout: 120_000,
       },
     )
     .toBe("verified");
 });
+
+test.beforeEach(async ({ page }) => signIn(page, dash));
 
 test.afterEach(({}, testInfo) => {
   if (testInfo.status !== testInfo.expectedStatus) {
@@ -220,7 +228,9 @@ test("back, check again and retry: staging fails on a wrong passphrase, is retri
   await wizard.back("which");
   await wizard.leave();
   expect(treeState(srv.serverDir, { skipDbContent: true })).toEqual(before);
-  const audit = (await (await fetch(`${dash.url}/api/audit?prefix=restore.&limit=200`)).json()) as { entries: { action: string; outcome: string }[] };
+  const audit = (await (
+    await fetch(`${dash.url}/api/audit?prefix=restore.&limit=200`, { headers: { authorization: `Bearer ${dash.tokens.viewer}` } })
+  ).json()) as { entries: { action: string; outcome: string }[] };
   const actions = audit.entries.map((e) => `${e.action}:${e.outcome}`);
   expect(actions.filter((a) => a === "restore.target:reachable").length).toBeGreaterThanOrEqual(4);
   for (const a of [

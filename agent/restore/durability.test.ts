@@ -22,7 +22,7 @@ import { agentEnvFor, gpgEncrypt, hasMarker, integrity, makeDirStoreSet, makeTes
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
-const TOKEN = "durability-agent-token";
+const TOKEN = "durability-agent-token-0123456789ab";
 const SEED_STAMP = "2024-12-18_00-00-00";
 const hasStrace = spawnSync("strace", ["-V"], { stdio: "ignore" }).status === 0;
 // `.ci/run` installs strace; under CI a missing strace fails the test instead of skipping it.
@@ -93,6 +93,8 @@ needStrace("a restore and its rollback, traced: nothing a power cut could undo i
       LIFEBOAT_BACKUP_DIR: backupDir,
       LIFEBOAT_PASSPHRASE_FILE: passFile,
       LIFEBOAT_AGENT_TOKEN: TOKEN,
+      // What is traced here is the restore's files, not the transport: plain HTTP on loopback.
+      LIFEBOAT_AGENT_INSECURE_HTTP: "true",
       LIFEBOAT_AGENT_HOST: "127.0.0.1",
       LIFEBOAT_AGENT_PORT: "0",
       LIFEBOAT_OWNER: "1000:1000",

@@ -24,7 +24,7 @@ import { confirmRestore, getRestore, resumeInterrupted, startRestore } from "./r
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
-const TOKEN = "paths-agent-token";
+const TOKEN = "paths-agent-token-0123456789abcdef";
 
 let work: string;
 let backupDir: string;
