@@ -29,6 +29,8 @@ export interface Origin {
   /** The object key or file path, for messages. */
   name: string;
   size: number | null;
+  /** What it unpacks to, exactly, when known (a Lifeboat set's manifest says); else null. */
+  expandsTo?: number | null;
   open(): Promise<Readable>;
 }
 
