@@ -186,6 +186,9 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     const check = checker.run({ kind: "snapshot", snapshotPath: snap.path, sourcePath: cfg.dbPath });
     const abort = new AbortController();
     check.catch((err) => abort.abort(err));
+    // A stalled upload (a store that stopped answering) ends with the job, not in the background.
+    const onStall = () => abort.abort(job.signal.reason);
+    job.signal.addEventListener("abort", onStall, { once: true });
     uploaded.push(names.logical, names.files);
     t = performance.now();
     const sent = uploadSnapshotArchives(store, {
@@ -210,7 +213,10 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     timings.upload = performance.now() - t;
     job.detail("upload", `database ${mb(logical.size)}, server files ${mb(files.size)} in ${secs(timings.upload)}`);
     job.step("integrity");
-    const checked = await check;
+    // integrity_check reports no progress of its own; while its worker runs, the backup is not stalled.
+    const busy = setInterval(() => job.touch(), 5000);
+    const checked = await check.finally(() => clearInterval(busy));
+    job.signal.removeEventListener("abort", onStall);
     timings.integrityCheck = checked.integrityMs;
     job.detail("integrity", `integrity_check: ok (${secs(checked.integrityMs)}, alongside the upload)`);
     job.step("stats");

@@ -34,6 +34,7 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
     passphrase: () => readPassphrase(cfg),
     maxBytes: cfg.restoreMaxBytes,
     durable: j.kind === "restore",
+    signal: job.signal,
     onProgress: (done, total) => {
       job.progress(done, total);
       j.bytesStaged = done;
@@ -54,9 +55,12 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
 
   beginStep(ctx, "verify");
   setPhase(ctx, "verifying");
-  const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token, checker }).finally(() =>
-    checker.dispose(),
-  );
+  // integrity_check reports no progress of its own; while its worker runs, the job is not stalled.
+  const busy = setInterval(() => job.touch(), 5000);
+  const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token, checker }).finally(() => {
+    clearInterval(busy);
+    checker.dispose();
+  });
   j.verification = verification;
   if (!ok) throw new RestoreFailure(failure!);
   const extras: ExtraName[] = [];
