@@ -47,7 +47,7 @@ const AgentEnvSchema = z.object({
     .number()
     .int()
     .positive()
-    .default(8 * 1024 ** 3),
+    .default(2 * 1024 ** 3),
   /** A job (backup, drill, restore, recovery) that makes no progress for this many seconds fails as stalled; 0 never. */
   LIFEBOAT_JOB_STALL_SECONDS: z.coerce.number().int().min(0).default(120),
   /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */

@@ -62,14 +62,11 @@ export class StagingBudget {
   }
 
   /**
-   * Refuses, before anything is downloaded, an archive known to expand to more than the budget.
-   * `expandsTo` is its exact content size when known (a Lifeboat manifest), else a lower bound. Throws StagingLimitError.
+   * Refuses, before anything is downloaded, archives that unpack to at least `atLeast` bytes when
+   * that is more than the budget. Throws StagingLimitError.
    */
-  precheck(name: string, expandsTo: number, exact: boolean): void {
-    if (expandsTo > this.max)
-      throw this.exceeded(
-        exact ? `${name} holds ${mib(expandsTo)}, more than` : `${name} is ${mib(expandsTo)} as stored and unpacks to at least that, more than`,
-      );
+  precheck(name: string, atLeast: number): void {
+    if (atLeast > this.max) throw this.exceeded(`${name} unpacks to at least ${mib(atLeast)}, more than`);
   }
 
   /** A pass-through that counts every byte against the budget and fails with StagingLimitError at the first byte over it. */

@@ -266,8 +266,11 @@ export async function stageBackup(src: ResolvedSource, opts: StageOptions): Prom
   // Before a byte is downloaded: does what the archives expand to fit the limit and the disk?
   const budget = await stagingBudget(opts.stagingDir, opts.maxBytes);
   try {
-    const exact = origins.every((o) => o.expandsTo != null);
-    budget.precheck(src.primary.name, exact ? origins.reduce((n, o) => n + o.expandsTo!, 0) : (total ?? 0), exact);
+    // A compressed database never unpacks to less than it is stored in; the manifest may know more.
+    budget.precheck(
+      src.primary.name,
+      origins.reduce((n, o) => n + Math.max(o.size ?? 0, o.expandsTo ?? 0), 0),
+    );
   } catch (err) {
     throw describeStageError(err, src.primary.name);
   }

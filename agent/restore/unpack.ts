@@ -55,7 +55,7 @@ export interface ExtractOptions {
    * (the archive's own root "."), or throws UnsafeArchiveError for anything the layout does not expect.
    */
   place(archivePath: string, type: "file" | "dir"): string | null;
-  /** Largest total of declared file sizes. */
+  /** Largest total of declared file sizes (the caller counts the bytes themselves as well). */
   maxBytes: number;
   maxEntries?: number;
   /** fsync each file (default true). */
@@ -329,7 +329,7 @@ export async function extractTar(input: AsyncIterable<Buffer>, opts: ExtractOpti
     declared += size;
     if (declared > opts.maxBytes)
       throw new UnsafeArchiveError(
-        `The archive declares ${declared} bytes of content (${archivePath}: ${size}), more than the ${opts.maxBytes} a restore accepts (LIFEBOAT_RESTORE_MAX_BYTES); refusing it.`,
+        `The archive declares ${declared} bytes of content (${archivePath}: ${size}), more than the ${opts.maxBytes} this restore may unpack (LIFEBOAT_RESTORE_MAX_BYTES, or the room on the staging disk); refusing it.`,
       );
     const full = inside(target);
     await ensureParents(target);
