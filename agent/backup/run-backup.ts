@@ -9,7 +9,7 @@ import type { BackupResult, StartBackupRequest } from "../../lib/contracts/agent
 import { NotFoundError, StorageError } from "../../lib/storage/errors";
 import type { BackupStore } from "../../lib/storage/backup-store";
 import { AgentConfigError, readPassphrase } from "../config";
-import type { JobHandle } from "../jobs/job-registry";
+import { JobStalledError, type JobHandle } from "../jobs/job-registry";
 import type { AgentDeps } from "../module";
 import { AGENT_VERSION } from "../version";
 import { uploadBuffer, uploadEncrypted, uploadSnapshotArchives } from "./archive-pipeline";
@@ -103,7 +103,13 @@ export function describeBackupError(err: unknown): string {
             : "";
     return `The backup store failed: ${e.message}. ${hint}`.trim() + tail;
   }
-  if (err instanceof SnapshotError || err instanceof PassphraseMismatchError || err instanceof AgentConfigError || err instanceof BackupStepError)
+  if (
+    err instanceof SnapshotError ||
+    err instanceof PassphraseMismatchError ||
+    err instanceof AgentConfigError ||
+    err instanceof BackupStepError ||
+    err instanceof JobStalledError
+  )
     return (err as Error).message + tail;
   return `The backup failed: ${(err as Error)?.message ?? String(err)}.` + tail;
 }

@@ -10,7 +10,7 @@ import type { Origin, ResolvedSource } from "./sources";
 import { StagingBudget, StagingLimitError, stagingBudget } from "./stage-limits";
 import { BadTarError, UnsafeArchiveError, extractTar } from "./unpack";
 import { byteCounter } from "../byte-counter";
-import { JobStalledError } from "../jobs/job-registry";
+import { JobStalledError, whenAborted } from "../jobs/job-registry";
 
 /**
  * Stage step: download, decrypt, decompress and unpack a backup into a private staging directory,
@@ -185,8 +185,13 @@ async function stageOrigin(origin: Origin, opts: StageOptions, budget: StagingBu
     // A plain database goes to db/state.db as it is; make its directory first, so nothing waits
     // between opening the download and the pipeline that reads it.
     if (!isTar(origin.layout)) await fsp.mkdir(path.join(opts.stagingDir, "db"), { recursive: true, mode: 0o700 });
-    raw = await origin.open();
-    signal.throwIfAborted();
+    // Opening waits for the store's answer, which may never come: the signal ends the wait.
+    const opening = origin.open();
+    opening.then(
+      (r) => signal.aborted && r.destroy(),
+      () => {},
+    );
+    raw = await Promise.race([opening, whenAborted(signal)]);
     const source = raw;
     const counted = byteCounter((n) => {
       read = n;
