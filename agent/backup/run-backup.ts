@@ -221,7 +221,10 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     job.step("integrity");
     // integrity_check reports no progress of its own; while its worker runs, the backup is not stalled.
     const busy = setInterval(() => job.touch(), 5000);
-    const checked = await check.finally(() => clearInterval(busy));
+    const checked = await check.finally(() => {
+      clearInterval(busy);
+      checker.dispose();
+    });
     job.signal.removeEventListener("abort", onStall);
     timings.integrityCheck = checked.integrityMs;
     job.detail("integrity", `integrity_check: ok (${secs(checked.integrityMs)}, alongside the upload)`);

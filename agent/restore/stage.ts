@@ -1,8 +1,7 @@
-import { createWriteStream, promises as fsp, rmSync, statSync } from "node:fs";
+import { createWriteStream, promises as fsp, statSync } from "node:fs";
 import path from "node:path";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import Database from "better-sqlite3";
 import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompress } from "../archive";
 import { fsyncPath } from "../../lib/storage/durable-file";
 import { isStorageError } from "../../lib/storage/errors";
@@ -10,6 +9,7 @@ import type { Origin, ResolvedSource } from "./sources";
 import { StagingBudget, StagingLimitError, stagingBudget } from "./stage-limits";
 import { BadTarError, UnsafeArchiveError, extractTar } from "./unpack";
 import { byteCounter } from "../byte-counter";
+import { runOffThread } from "../sqlite/worker";
 import { JobStalledError, whenAborted } from "../jobs/job-registry";
 
 /**
@@ -225,8 +225,8 @@ async function stageOrigin(origin: Origin, opts: StageOptions, budget: StagingBu
         await pipeline(plain, pieces, unzstd, counter, unpack, { signal });
       } else {
         const dest = path.join(opts.stagingDir, "db", "state.db");
+        // (Made durable with the rest below: settling the database fsyncs it.)
         await pipeline(plain, pieces, unzstd, counter, createWriteStream(dest, { flags: "wx", mode: 0o600 }), { signal });
-        if (opts.durable !== false) fsyncPath(dest);
       }
     } finally {
       signal.removeEventListener("abort", stop);
@@ -238,27 +238,6 @@ async function stageOrigin(origin: Origin, opts: StageOptions, budget: StagingBu
     throw describeStageError(signal.aborted ? signal.reason : err, origin.name);
   }
   return read;
-}
-
-/**
- * Makes the staged database one self-contained file: a WAL that came with it (from a live copy) is
- * replayed and checkpointed, and the journal mode set to DELETE. Its own -shm is dropped first: an
- * index copied from a running server describes that server's state, not this file's. Throws on a
- * database SQLite cannot open (verification reports it).
- */
-function settleDatabase(dbPath: string, durable: boolean): boolean {
-  const hadWal = Boolean(statOrNull(`${dbPath}-wal`));
-  for (const f of [`${dbPath}-shm`, `${dbPath}-journal`]) rmSync(f, { force: true });
-  const db = new Database(dbPath);
-  try {
-    if (hadWal) db.pragma("wal_checkpoint(TRUNCATE)");
-    db.pragma("journal_mode = DELETE");
-  } finally {
-    db.close();
-  }
-  for (const f of [`${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
-  if (durable) fsyncPath(dbPath);
-  return hadWal;
 }
 
 /**
@@ -314,7 +293,7 @@ export async function stageBackup(src: ResolvedSource, opts: StageOptions): Prom
   if (!statOrNull(dbPath)) throw new StageError(`${src.primary.name} holds no state.db; it is not a k3s datastore backup. ${UNCHANGED}`, "source");
   let walReplayed = false;
   try {
-    walReplayed = settleDatabase(dbPath, opts.durable !== false);
+    walReplayed = await runOffThread({ kind: "settle", dbPath, durable: opts.durable !== false });
   } catch {
     // A database SQLite cannot even open: the verify step runs integrity_check and says so.
   }
