@@ -17,7 +17,7 @@ const loadOpenpgp = () => import("openpgp");
  */
 export async function encryptStream(input: Readable, passphrase: string): Promise<Readable> {
   const enc = createEncryptStream(passphrase);
-  input.once("error", (err) => enc.destroy(err));
+  input.on("error", (err) => enc.destroy(err));
   return input.pipe(enc);
 }
 

@@ -27,6 +27,7 @@ const KEY = "stall-key";
 const SECRET = "stall-secret-Pq7";
 let s3: EmbeddedS3;
 let proxy: StallingProxy;
+let dropping: StallingProxy;
 let work: string;
 let server: TestServer;
 let set: BackupResult;
@@ -60,10 +61,16 @@ beforeAll(async () => {
     { stall: /^GET \S+_state\.db\.zst\.gpg/, afterBytes: 0 },
     { stall: /^PUT \S+_state\.db\.zst\.gpg/, afterBytes: 0 },
   ]);
+  // The store goes away instead: the server archive's download is cut after 2 kB, uploads of it get the connection closed.
+  dropping = await startStallingProxy({ host: "127.0.0.1", port: s3.port }, [
+    { stall: /^GET \S+_server\.tar\.zst\.gpg/, afterBytes: 2048, reset: true },
+    { stall: /^PUT \S+_server\.tar\.zst\.gpg/, afterBytes: 0, reset: true },
+  ]);
 }, 120_000);
 
 afterAll(async () => {
   await proxy?.close();
+  await dropping?.close();
   await s3?.stop();
   rmSync(work, { recursive: true, force: true });
 });
@@ -162,5 +169,38 @@ describe("a stalled job fails as stalled and gives back what it held", () => {
     const off = new JobRegistry({ stallMs: 0 });
     const slow = off.start({ type: "backup", group: "g", steps: [], run: () => new Promise((r) => setTimeout(() => r("late"), 700)) });
     expect((await slow.done).state).toBe("succeeded");
+  });
+});
+
+describe("a store that goes away mid-transfer ends the job with a sentence", () => {
+  it("a drill whose download is cut off: the store is named as the cause, not the backup", async () => {
+    const deps = depsFor(dropping.endpoint);
+    const job = await (
+      await startRestore(deps, {
+        source: { kind: "backup", setId: set.setId },
+        dryRun: true,
+        include: { token: true, cred: false, tls: false },
+        confirm: false,
+        compareWithLive: false,
+      })
+    ).done;
+    expect(dropping.stalled.some((l) => l.includes(set.keys.files))).toBe(true);
+    expect(job.state).toBe("failed");
+    expect(job.error).toMatch(
+      /^Reading \S+_server\.tar\.zst\.gpg from the store failed: .+\. Check the store and the network, then try again\. Nothing on the server changed\.$/,
+    );
+    expect(existsSync(path.join(deps.config.stateDir, "restores", ".lock"))).toBe(false);
+  });
+
+  it("a backup whose upload loses its connection: failed with the store's words, no manifest", async () => {
+    const store = new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
+    const manifests = async () => (await store.list()).objects.filter((o) => o.key.endsWith("_manifest.json")).map((o) => o.key);
+    const before = await manifests();
+    const job = await startBackupJob(depsFor(dropping.endpoint), { retention: false, allowNewPassphrase: false }, "cli").done;
+    expect(job.state).toBe("failed");
+    expect(job.error).toMatch(
+      /^The backup store failed: s3: put \S+_server\.tar\.zst\.gpg .*\. No manifest was uploaded, so nothing from this run counts as a backup\.$/,
+    );
+    expect(await manifests()).toEqual(before);
   });
 });

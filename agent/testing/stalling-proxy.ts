@@ -15,13 +15,16 @@ export interface StallingProxy {
 }
 
 /** Starts the proxy on a free loopback port. Rejects when it cannot listen. */
-export async function startStallingProxy(target: { host: string; port: number }, rules: { stall: RegExp; afterBytes: number }[]): Promise<StallingProxy> {
+export async function startStallingProxy(
+  target: { host: string; port: number },
+  rules: { stall: RegExp; afterBytes: number; reset?: boolean }[],
+): Promise<StallingProxy> {
   const sockets = new Set<net.Socket>();
   const stalled: string[] = [];
   const server = net.createServer((client) => {
     const upstream = net.connect(target.port, target.host);
     sockets.add(client).add(upstream);
-    let stalling: { afterBytes: number } | undefined;
+    let stalling: { afterBytes: number; reset?: boolean } | undefined;
     let passed = 0;
     client.on("data", (d) => {
       // A new request on this (keep-alive) connection starts with its request line.
@@ -36,9 +39,22 @@ export async function startStallingProxy(target: { host: string; port: number },
     upstream.on("data", (d) => {
       if (!stalling) return void client.write(d);
       const room = stalling.afterBytes - passed;
-      if (room <= 0) return; // dropped: the client waits for bytes that never come
-      client.write(d.subarray(0, room));
-      passed += Math.min(room, d.length);
+      if (room > 0) {
+        client.write(d.subarray(0, room));
+        passed += Math.min(room, d.length);
+      }
+      if (passed < stalling.afterBytes) return;
+      // Dropped: the client waits for bytes that never come, or (reset) sees the connection end.
+      if (stalling.reset) {
+        // What was passed still arrives, then the connection ends (not a destroy, which would drop it).
+        upstream
+          .removeAllListeners("close")
+          .removeAllListeners("error")
+          .on("error", () => {});
+        upstream.destroy();
+        sockets.delete(upstream);
+        client.end();
+      }
     });
     const end = () => {
       client.destroy();
