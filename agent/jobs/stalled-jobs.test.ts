@@ -11,7 +11,7 @@ import { startBackupJob } from "../backup/run-backup";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
-import { startRestore } from "../restore/runner";
+import { runDrill } from "../testing/drills";
 import { agentEnvFor, makeTestServer, type TestServer } from "../testing/restore-fixtures";
 import { startStallingProxy, type StallingProxy } from "../testing/stalling-proxy";
 import { JobRegistry } from "./job-registry";
@@ -79,14 +79,7 @@ describe("a stalled job fails as stalled and gives back what it held", () => {
   it("a drill whose download stops mid-way: failed after LIFEBOAT_JOB_STALL_SECONDS with a sentence, the lock released, the next drill runs", async () => {
     const deps = depsFor(proxy.endpoint);
     const t0 = Date.now();
-    const { done } = await startRestore(deps, {
-      source: { kind: "backup", setId: set.setId },
-      dryRun: true,
-      include: { token: true, cred: false, tls: false },
-      confirm: false,
-      compareWithLive: false,
-    });
-    const job = await done;
+    const job = await runDrill(deps, { kind: "backup", setId: set.setId });
     const took = Date.now() - t0;
     expect(proxy.stalled.some((l) => l.includes(set.keys.files))).toBe(true);
     expect(job.state).toBe("failed");
@@ -99,28 +92,13 @@ describe("a stalled job fails as stalled and gives back what it held", () => {
     expect(deps.jobs.runningIn("datastore")).toBeUndefined();
     // The same agent drills the same set straight from the store.
     const direct = depsFor(s3.endpoint);
-    const next = await (
-      await startRestore(direct, {
-        source: { kind: "backup", setId: set.setId },
-        dryRun: true,
-        include: { token: true, cred: false, tls: false },
-        confirm: false,
-        compareWithLive: false,
-      })
-    ).done;
+    const next = await runDrill(direct, { kind: "backup", setId: set.setId });
     expect(next.state, next.error ?? "").toBe("succeeded");
   });
 
   it("a drill whose download gets no answer at all (not even headers): failed as stalled all the same", async () => {
     const deps = depsFor(proxy.endpoint);
-    const { done } = await startRestore(deps, {
-      source: { kind: "object", key: set.keys.logical },
-      dryRun: true,
-      include: { token: true, cred: false, tls: false },
-      confirm: false,
-      compareWithLive: false,
-    });
-    const job = await done;
+    const job = await runDrill(deps, { kind: "object", key: set.keys.logical });
     expect(proxy.stalled.some((l) => l.includes(set.keys.logical))).toBe(true);
     expect(job.state).toBe("failed");
     expect(job.error).toMatch(/^The drill made no progress for 2 s during "Download and unpack" and was stopped.* Nothing on the server changed\.$/);
@@ -175,15 +153,7 @@ describe("a stalled job fails as stalled and gives back what it held", () => {
 describe("a store that goes away mid-transfer ends the job with a sentence", () => {
   it("a drill whose download is cut off: the store is named as the cause, not the backup", async () => {
     const deps = depsFor(dropping.endpoint);
-    const job = await (
-      await startRestore(deps, {
-        source: { kind: "backup", setId: set.setId },
-        dryRun: true,
-        include: { token: true, cred: false, tls: false },
-        confirm: false,
-        compareWithLive: false,
-      })
-    ).done;
+    const job = await runDrill(deps, { kind: "backup", setId: set.setId });
     expect(dropping.stalled.some((l) => l.includes(set.keys.files))).toBe(true);
     expect(job.state).toBe("failed");
     expect(job.error).toMatch(

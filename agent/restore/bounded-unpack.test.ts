@@ -13,7 +13,7 @@ import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
 import { agentEnvFor, makeTestServer, type TestServer } from "../testing/restore-fixtures";
 import { tarBytes } from "../testing/tar-builder";
-import { startRestore } from "./runner";
+import { runDrill } from "../testing/drills";
 import { STAGING_RESERVE_BYTES, StagingBudget } from "./stage-limits";
 
 /**
@@ -60,14 +60,7 @@ async function bomb(name: string, prefix: Buffer, zeros: number): Promise<string
 }
 
 async function drillFile(deps: AgentDeps, file: string): Promise<Job> {
-  const { done } = await startRestore(deps, {
-    source: { kind: "file", path: file },
-    dryRun: true,
-    include: { token: true, cred: false, tls: false },
-    confirm: false,
-    compareWithLive: false,
-  });
-  return done;
+  return runDrill(deps, { kind: "file", path: file });
 }
 
 describe("every decompressed byte counts", () => {
@@ -148,14 +141,7 @@ describe("room on the staging disk", () => {
     const limit = Math.floor(set.manifest.database.fileSize / 2);
     expect(statSync(path.join(store, set.keys.files)).size).toBeLessThan(limit);
     const deps = depsFor(target, { LIFEBOAT_BACKUP_DIR: store, LIFEBOAT_RESTORE_MAX_BYTES: String(limit) });
-    const { done } = await startRestore(deps, {
-      source: { kind: "backup", setId: set.setId },
-      dryRun: true,
-      include: { token: true, cred: false, tls: false },
-      confirm: false,
-      compareWithLive: false,
-    });
-    const job = await done;
+    const job = await runDrill(deps, { kind: "backup", setId: set.setId });
     expect(job.state).toBe("failed");
     expect(job.error).toMatch(/unpacks to at least [\d.]+ MiB, more than LIFEBOAT_RESTORE_MAX_BYTES/);
     expect(job.bytesDone).toBe(0);

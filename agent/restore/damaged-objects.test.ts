@@ -16,7 +16,7 @@ import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
 import { agentEnvFor, gpgEncrypt, hasMarker, makeTestServer, treeState, type TestServer } from "../testing/restore-fixtures";
-import { startRestore } from "./runner";
+import { runDrill } from "../testing/drills";
 
 /**
  * Every kind of backup object, damaged every way a disk, a network or a person damages it — cut at
@@ -128,13 +128,7 @@ async function upload(kind: Kind, bytes: Buffer): Promise<string> {
 
 /** Runs a drill of `key` (as the dashboard does) and resolves with its job, or rejects when it hangs. */
 async function drill(deps: AgentDeps, key: string): Promise<Job> {
-  const { done } = await startRestore(deps, {
-    source: { kind: "object", key },
-    dryRun: true,
-    include: { token: true, cred: false, tls: false },
-    confirm: false,
-    compareWithLive: true,
-  });
+  const done = runDrill(deps, { kind: "object", key }, { compareWithLive: true });
   let timer: NodeJS.Timeout | undefined;
   const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the drill of ${key} hangs`)), HANG_MS)));
   return Promise.race([done, hang]).finally(() => clearTimeout(timer));
