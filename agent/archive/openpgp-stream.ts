@@ -1,4 +1,4 @@
-import { PassThrough, Readable, Transform, type Duplex } from "node:stream";
+import { PassThrough, Readable, Transform, pipeline, type Duplex } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import zlib from "node:zlib";
 import { createEncryptStream } from "./openpgp-encrypt";
@@ -13,12 +13,14 @@ const loadOpenpgp = () => import("openpgp");
 /**
  * Encrypts a stream with a passphrase as OpenPGP: AES-256, SEIPD v1, no OpenPGP compression, like
  * `gpg -c --cipher-algo AES256 --compress-algo none` (openpgp-encrypt.ts). GnuPG 2.2 and 2.4 read it.
- * Streams: memory stays bounded whatever the input size. An error of `input` reaches the output.
+ * Streams: memory stays bounded whatever the input size. An error of `input` reaches the output, also one
+ * it had before this call.
  */
 export async function encryptStream(input: Readable, passphrase: string): Promise<Readable> {
-  const enc = createEncryptStream(passphrase);
-  input.on("error", (err) => enc.destroy(err));
-  return input.pipe(enc);
+  // pipeline(), not pipe(): an input that failed (or closed early) before this call ends the output
+  // too. With pipe() the output waited for an end that never came (a backup whose check failed while
+  // its upload was being set up hung, one run in five).
+  return pipeline(input, createEncryptStream(passphrase), () => {});
 }
 
 /** Which implementation decrypted a message: Lifeboat's native reader, or openpgp.js for everything else. */

@@ -67,6 +67,7 @@ async function encryptAndPut(
     if (err && !firstError) firstError = err;
   };
   compressed.on("error", remember);
+  remember(compressed.errored); // it may have failed before this function was called (a stopped backup)
   const encrypted = await encryptStream(compressed, passphrase);
   const hash = createHash("sha256");
   let size = 0;
@@ -126,6 +127,8 @@ export async function uploadEncrypted(
  */
 function tee(source: Readable, n: number): PassThrough[] {
   const outs = Array.from({ length: n }, () => new PassThrough({ highWaterMark: 256 << 10 }));
+  // A branch's error is kept in its `errored` for its consumer, which may not be listening yet.
+  for (const o of outs) o.on("error", () => {});
   let waiting = 0;
   const drained = () => {
     if (--waiting === 0) source.resume();
