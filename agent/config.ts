@@ -57,7 +57,9 @@ const AgentEnvSchema = z.object({
     .number()
     .int()
     .positive()
-    .default(8 * 1024 ** 3),
+    .default(2 * 1024 ** 3),
+  /** A job (backup, drill, restore, recovery) that makes no progress for this many seconds fails as stalled; 0 never. */
+  LIFEBOAT_JOB_STALL_SECONDS: z.coerce.number().int().min(0).default(120),
   /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */
   LIFEBOAT_STATE_DIR: optStr,
   /** Optional file with KEY=VALUE lines (environment variables win over it). */
@@ -93,6 +95,8 @@ export interface AgentConfig {
   k3sStatusCmd: string;
   integritySchedule: string | null;
   restoreMaxBytes: number;
+  /** LIFEBOAT_JOB_STALL_SECONDS in milliseconds (0: never). */
+  jobStallMs: number;
   stateDir: string;
   logLevel: string;
 }
@@ -198,6 +202,7 @@ export function loadAgentConfig(source: Record<string, string | undefined> = pro
     k3sStatusCmd: e.LIFEBOAT_K3S_STATUS_CMD,
     integritySchedule: e.LIFEBOAT_INTEGRITY_SCHEDULE.trim().toLowerCase() === "off" ? null : e.LIFEBOAT_INTEGRITY_SCHEDULE.trim(),
     restoreMaxBytes: e.LIFEBOAT_RESTORE_MAX_BYTES,
+    jobStallMs: e.LIFEBOAT_JOB_STALL_SECONDS * 1000,
     stateDir: path.resolve(e.LIFEBOAT_STATE_DIR ?? path.join(path.dirname(serverDir), "lifeboat")),
     logLevel: e.LOG_LEVEL,
   };

@@ -20,5 +20,5 @@ export function makeDeps(config: AgentConfig = loadAgentConfig(), opts: { logDes
     opts.logDestination ?? pino.destination(2),
   );
   let store: BackupStore | undefined;
-  return { config, log, jobs: new JobRegistry(), store: () => (store ??= createStore(config)) };
+  return { config, log, jobs: new JobRegistry({ stallMs: config.jobStallMs }), store: () => (store ??= createStore(config)) };
 }

@@ -206,7 +206,7 @@ async function main(): Promise<void> {
       const checker = startSqliteChecker();
       await checker.ready;
       await timed(parts.integrity, async () => {
-        const r = await checker.check(dbFile, "integrity_check");
+        const r = await checker.check(dbFile, "integrity_check").finally(() => checker.dispose());
         if (!r.ok) throw new Error(`integrity_check: ${r.messages.join("; ")}`);
       });
       await timed(parts.stats, async () => {

@@ -1,2 +1,2 @@
 export { encryptStream, decryptStream, WrongPassphraseError, CorruptArchiveError, type DecryptEngine, type DecryptOptions } from "./openpgp-stream";
-export { zstdCompress, zstdDecompress, zstdDecompressOffThread } from "./zstd-stream";
+export { zstdCompress, zstdDecompress } from "./zstd-stream";

@@ -213,6 +213,23 @@ describe("what Lifeboat writes (openpgp-encrypt.ts): gpg, the native reader and 
     setTimeout(() => input.destroy(new Error("the snapshot file went away")), 10);
     await expect(collect(out)).rejects.toThrow("the snapshot file went away");
   });
+
+  it("an input that failed before encryption began fails the output too, rather than leaving it waiting for an end", async () => {
+    // A backup whose integrity check fails while its upload is set up stops its streams before the encryptor sees them.
+    const failed = new Readable({ read() {} });
+    failed.on("error", () => {});
+    failed.destroy(new Error("the check failed first"));
+    await new Promise((r) => setImmediate(r));
+    const out = await encryptStream(failed, PASS);
+    const result = await Promise.race([
+      collect(out).then(
+        () => "ended",
+        (e: Error) => e.message,
+      ),
+      new Promise((r) => setTimeout(() => r("still waiting"), 3000)),
+    ]);
+    expect(result).toBe("the check failed first");
+  });
 });
 
 describe("messages left to openpgp.js", () => {

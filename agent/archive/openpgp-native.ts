@@ -193,7 +193,7 @@ class PacketParser {
   /** The stream ended: fine between packets or inside an indeterminate-length one. */
   end(): void {
     if (this.state === "body" && this.kind === "indeterminate") this.finishPacket();
-    else if (this.state !== "header" || this.pending.length) throw corrupt("The archive is cut short: it ends inside an OpenPGP packet.");
+    else if (this.state !== "header" || this.pending.length) throw corrupt("The archive ends early: it stops inside an OpenPGP packet.");
   }
 }
 
@@ -241,7 +241,7 @@ class LiteralSink implements BodySink {
     if (chunk.length) this.emit(chunk);
   }
   end(): void {
-    if (this.skip !== 0) throw corrupt("The archive's literal data packet is cut short.");
+    if (this.skip !== 0) throw corrupt("The archive ends early: its literal data packet is cut short.");
   }
 }
 
@@ -582,10 +582,10 @@ export class NativeDecryptor {
   }
 
   private seipdEnd(): void {
-    if (!this.decipher) throw corrupt("The archive is cut short: its encrypted data ends before it begins.");
+    if (!this.decipher) throw corrupt("The archive ends early: its encrypted data stops before it begins.");
     this.plaintext(this.decipher.final());
     const t = this.held;
-    if (this.prefixLeft > 0) throw corrupt("The archive is cut short: its encrypted data ends inside its random prefix.");
+    if (this.prefixLeft > 0) throw corrupt("The archive ends early: its encrypted data stops inside its random prefix.");
     if (t.length !== MDC_LENGTH || t[0] !== 0xd3 || t[1] !== 0x14)
       throw corrupt("The archive is truncated or was altered: its modification detection code (MDC) is missing.");
     this.mdc!.update(t.subarray(0, 2));
@@ -607,9 +607,9 @@ export class NativeDecryptor {
     this.outer.end();
     if (this.seipdState === "none") {
       if (!this.skesks.length && (this.unsupported || this.sawPkesk)) throw new UnsupportedMessage(this.unsupported ?? "public-key encrypted");
-      throw corrupt("The archive is cut short or not an encrypted OpenPGP message: it holds no encrypted data.");
+      throw corrupt("The archive ends early, or is not an encrypted OpenPGP message: it holds no encrypted data.");
     }
-    if (this.seipdState !== "done") throw corrupt("The archive is cut short: its encrypted data never ends.");
+    if (this.seipdState !== "done") throw corrupt("The archive ends early: its encrypted data never ends.");
   }
 
   /** Output produced since the last call. */

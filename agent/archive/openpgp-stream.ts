@@ -1,4 +1,4 @@
-import { PassThrough, Readable, Transform, type Duplex } from "node:stream";
+import { PassThrough, Readable, Transform, pipeline, type Duplex } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import zlib from "node:zlib";
 import { createEncryptStream } from "./openpgp-encrypt";
@@ -13,12 +13,14 @@ const loadOpenpgp = () => import("openpgp");
 /**
  * Encrypts a stream with a passphrase as OpenPGP: AES-256, SEIPD v1, no OpenPGP compression, like
  * `gpg -c --cipher-algo AES256 --compress-algo none` (openpgp-encrypt.ts). GnuPG 2.2 and 2.4 read it.
- * Streams: memory stays bounded whatever the input size. An error of `input` reaches the output.
+ * Streams: memory stays bounded whatever the input size. An error of `input` reaches the output, also one
+ * it had before this call.
  */
 export async function encryptStream(input: Readable, passphrase: string): Promise<Readable> {
-  const enc = createEncryptStream(passphrase);
-  input.once("error", (err) => enc.destroy(err));
-  return input.pipe(enc);
+  // pipeline(), not pipe(): an input that failed (or closed early) before this call ends the output
+  // too. With pipe() the output waited for an end that never came (a backup whose check failed while
+  // its upload was being set up hung, one run in five).
+  return pipeline(input, createEncryptStream(passphrase), () => {});
 }
 
 /** Which implementation decrypted a message: Lifeboat's native reader, or openpgp.js for everything else. */
@@ -39,7 +41,13 @@ export interface DecryptOptions {
  * Rejects with WrongPassphraseError or CorruptArchiveError before any byte is produced when the header
  * is bad. The output streams at once, so integrity is only known at its end: a truncated or altered
  * archive makes the returned stream error (with CorruptArchiveError). Write it to a temporary file and
- * keep that only when the stream ended cleanly. An error of `input` itself is passed on as it is.
+ * keep that only when the stream ended cleanly. An error of `input` itself is passed on as it is, and
+ * an input that closes before its end is an error too.
+ *
+ * Consume the result with `pipeline()` or `for await`: a short archive can fail before the caller's
+ * code runs again after the await (stream events run before promise continuations), and such an
+ * error is kept in the stream's `errored` state, which both report, rather than thrown as an
+ * unhandled 'error' event.
  */
 export async function decryptStream(input: Readable, passphrase: string, opts: DecryptOptions = {}): Promise<Readable> {
   if (opts.engine === "openpgp.js") {
@@ -80,11 +88,15 @@ function readHead(input: Readable, passphrase: string): Promise<Head> {
       input.off("data", onData);
       input.off("end", onEnd);
       input.off("error", onError);
+      input.off("close", onClose);
       input.pause();
     };
     const fallback = (reason: string, ended: boolean) => {
       cleanup();
       resolve({ kind: "fallback", reason, replay: replay(raw, ended ? null : input) });
+    };
+    const onClose = () => {
+      if (!input.readableEnded) fail(input.errored ?? prematureClose());
     };
     const native = (ended: boolean) => {
       cleanup();
@@ -138,17 +150,40 @@ function readHead(input: Readable, passphrase: string): Promise<Head> {
     input.on("data", onData);
     input.once("end", onEnd);
     input.once("error", onError);
+    input.once("close", onClose);
   });
 }
 
+/** The input closed without an error and without its end: a download cut off, or a stage destroyed. */
+function prematureClose(): Error {
+  return new Error("The archive's download stopped before its end.");
+}
+
+/**
+ * Errors of `input` reach `out`, and so does an input that closes before its end. `out` keeps a
+ * listener of its own: an error that comes before its reader is attached is kept in `out.errored`
+ * (see decryptStream), never thrown as an unhandled 'error' event.
+ */
+function forwardFailures(input: Readable, out: Readable, fail: (err: Error) => void = (err) => out.destroy(err)): void {
+  out.on("error", () => {});
+  input.on("error", fail);
+  input.on("close", () => {
+    if (!input.readableEnded) fail(input.errored ?? prematureClose());
+  });
+}
+
+/** The bytes read so far, then the rest of `rest` (paused until the openpgp.js reader pulls). */
 function replay(chunks: Buffer[], rest: Readable | null): Readable {
-  return Readable.from(
-    (async function* () {
-      yield* chunks;
-      if (rest) for await (const c of rest) yield asBuffer(c as Buffer);
-    })(),
-    { objectMode: false },
-  );
+  const out = new PassThrough();
+  for (const c of chunks) out.write(c);
+  if (!rest) out.end();
+  else {
+    // Listening now, not when openpgp.js starts reading: a download that fails while openpgp.js is
+    // loaded must not be an unhandled 'error' event.
+    forwardFailures(rest, out);
+    rest.pipe(out);
+  }
+  return out;
 }
 
 function asCorrupt(err: unknown): Error {
@@ -197,21 +232,24 @@ function nativeStream(input: Readable, core: NativeDecryptor, early: Buffer[], e
   }
   const last = stages[stages.length - 1];
   let failed = false;
+  /** The first failure ends every stage; the output carries it (a stage's as CorruptArchiveError, the input's as it is). */
+  const fail = (err: Error) => {
+    if (failed) return;
+    failed = true;
+    for (const t of stages) if (t !== last) t.destroy();
+    last.destroy(err);
+  };
   for (let i = 0; i + 1 < stages.length; i++) stages[i].pipe(stages[i + 1]);
-  for (const s of stages)
-    s.on("error", (err) => {
-      if (failed) return;
-      failed = true;
-      for (const t of stages) if (t !== last && t !== s) t.destroy();
-      if (s !== last) last.destroy(asCorrupt(err));
-    });
+  for (const s of stages) if (s !== last) s.on("error", (err) => fail(asCorrupt(err)));
   last.on("close", () => {
     for (const s of stages) s.destroy();
     if (!input.readableEnded) input.destroy();
   });
-  if (ended) decrypt.end();
-  else {
-    input.on("error", (err) => last.destroy(err));
+  if (ended) {
+    last.on("error", () => {});
+    decrypt.end();
+  } else {
+    forwardFailures(input, last, fail);
     input.pipe(decrypt);
   }
   return last;
@@ -243,6 +281,7 @@ async function decryptWithOpenpgp(input: Readable, passphrase: string): Promise<
   const data = Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>);
   // Translate openpgp's mid-stream failures (MDC mismatch, truncation) into one error type.
   const out = new PassThrough();
+  out.on("error", () => {}); // kept in out.errored until the reader looks (see decryptStream)
   data.on("error", (err) => out.destroy(new CorruptArchiveError(`The archive is truncated or was altered: ${err.message}`, { cause: err })));
   out.on("close", () => data.destroy());
   data.pipe(out);

@@ -1,90 +1,121 @@
 import { createRequire } from "node:module";
 import { Transform, type TransformCallback } from "node:stream";
 import { Worker } from "node:worker_threads";
-import { CompressStream, DecompressStream } from "zstd-napi";
+import { CompressStream } from "zstd-napi";
+import { CorruptArchiveError } from "./errors";
 
 /** A zstd compressor Transform (native, streaming; level 3 like the `zstd` CLI's default). */
 export function zstdCompress(level = 3): Transform {
   return new CompressStream({ compressionLevel: level });
 }
 
-/**
- * A zstd decompressor Transform. It errors when the input is not zstd ("Unknown frame descriptor")
- * or ends inside a frame ("Stream ended in middle of compressed data frame"), so a truncated archive
- * never passes as a complete one. Empty input yields empty output: callers check what they unpacked.
- */
-export function zstdDecompress(): Transform {
-  return new DecompressStream();
-}
-
 const require = createRequire(import.meta.url);
 /** zstd-napi's native binding (its package has no export map); resolved here so a bundled agent finds it in node_modules. */
 const ZSTD_BINDING = require.resolve("zstd-napi/binding.js");
 
+/**
+ * Output the worker produces per round trip. A 32 kB zstd bomb expands to gigabytes from one input
+ * chunk: zstd-napi's own DecompressStream produces all of it in one synchronous call (seconds on the
+ * main thread, all of it in memory). Here the worker hands back at most this much and waits to be
+ * asked for more, which the stream does only when its reader keeps up: memory and the main thread's
+ * share of the work stay bounded, and a byte limit downstream stops a bomb after one batch.
+ */
+const BATCH = 1 << 20;
+
 // Plain CommonJS: eval workers do not go through the TypeScript loader. The loop is zstd-napi's
-// DecompressStream's, with 512 KiB output buffers (fewer, bigger messages back).
+// DecompressStream's, with 512 KiB output buffers, stopping after BATCH bytes of output: the rest of
+// the input waits for a "more" message.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const binding = require(workerData.binding);
 const dctx = new binding.DCtx();
 const OUT = 512 * 1024;
 let inFrame = false;
-parentPort.on("message", (m) => {
-  if (m.end) {
-    parentPort.postMessage(inFrame ? { error: "Stream ended in middle of compressed data frame" } : { done: true });
-    return;
-  }
+let src = null;
+let flushing = false;
+function run() {
   try {
-    let src = Buffer.from(m.buf, m.off, m.len);
     const outs = [];
+    let produced = 0;
     let dst = Buffer.allocUnsafe(OUT);
     let used = 0;
+    let more = false;
     for (;;) {
-      const [ret, produced, consumed] = dctx.decompressStream(dst.subarray(used), src);
-      used += produced;
+      const [ret, n, consumed] = dctx.decompressStream(dst.subarray(used), src);
+      used += n;
+      produced += n;
       src = src.subarray(consumed);
-      if (used === dst.length) {
+      const full = used === dst.length;
+      if (full) {
         outs.push(dst);
         dst = Buffer.allocUnsafe(OUT);
         used = 0;
-        continue;
       }
-      if (src.length === 0) {
+      if (!full && src.length === 0) {
         inFrame = ret !== 0;
+        break;
+      }
+      if (produced >= workerData.batch) {
+        more = true;
         break;
       }
     }
     if (used) outs.push(dst.subarray(0, used));
-    parentPort.postMessage({ outs: outs.map((b) => ({ buf: b.buffer, len: b.length })) }, outs.map((b) => b.buffer));
+    if (!more) src = null;
+    parentPort.postMessage({ outs: outs.map((b) => ({ buf: b.buffer, off: b.byteOffset, len: b.length })), more }, outs.map((b) => b.buffer));
   } catch (err) {
+    src = null;
     parentPort.postMessage({ error: String((err && err.message) || err) });
   }
+}
+parentPort.on("message", (m) => {
+  if (m.end) {
+    parentPort.postMessage(inFrame ? { error: "Stream ended in middle of compressed data frame", cutShort: true } : { done: true });
+    return;
+  }
+  if (m.more) return run();
+  src = Buffer.from(m.buf, m.off, m.len);
+  run();
 });
 `;
 
-type WorkerReply = { outs: { buf: ArrayBuffer; len: number }[] } | { error: string } | { done: true };
+type WorkerReply = { outs: { buf: ArrayBuffer; off: number; len: number }[]; more: boolean } | { error: string; cutShort?: boolean } | { done: true };
 
 /**
- * A zstd decompressor like zstdDecompress (same errors), that decompresses on a worker thread: the
- * main thread keeps downloading and decrypting while the worker inflates, so the two overlap on
- * two cores (a restore's stage step spent ~0.3 s of 0.7 s in zstd on the main thread). Feed it big
- * chunks (a few hundred KiB): each is one message to the worker and back. With `transferInput`, chunks that
- * own their whole memory are moved to the worker instead of copied: they are unusable afterwards,
- * so only for chunks nobody else holds.
+ * A zstd decompressor Transform that runs on a worker thread: the main thread keeps downloading and
+ * decrypting while the worker inflates (the two overlap on two cores), and however well the input
+ * compresses (a bomb), the main thread never does more than copy batches of at most 1 MiB, and only
+ * as fast as the reader takes them. Frames in a row decode as one stream, like `zstd -d`.
+ *
+ * Errors: CorruptArchiveError when the input is not zstd or is damaged, or when it ends inside a
+ * frame (cut short); a plain Error when the worker itself stops. Empty input yields empty output:
+ * callers check what they unpacked. Feed it big chunks (a few hundred KiB): each is one message to
+ * the worker. With `transferInput`, chunks that own their whole memory are moved to the worker
+ * instead of copied: they are unusable afterwards, so only for chunks nobody else holds.
  */
-export function zstdDecompressOffThread(opts: { transferInput?: boolean } = {}): Transform {
+export function zstdDecompress(opts: { transferInput?: boolean } = {}): Transform {
   return new OffThreadDecompress(opts.transferInput ?? false);
+}
+
+function zstdError(m: { error: string; cutShort?: boolean }): CorruptArchiveError {
+  return m.cutShort
+    ? new CorruptArchiveError("The archive ends early: its zstd data stops in the middle of a frame.")
+    : new CorruptArchiveError(`The archive's zstd data is damaged (zstd: ${m.error}).`);
 }
 
 class OffThreadDecompress extends Transform {
   private readonly worker: Worker;
   /** The callback of the chunk (or the flush) the worker is working on. */
   private waiting: ((err?: Error | null) => void) | null = null;
+  /** The worker holds more output of the current chunk; ask for it when the reader wants more. */
+  private moreHeld = false;
 
   constructor(private readonly transferInput: boolean) {
     // Room for the decryptor to work ahead while the worker is busy.
     super({ writableHighWaterMark: 4 << 20, readableHighWaterMark: 4 << 20 });
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { binding: ZSTD_BINDING } });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { binding: ZSTD_BINDING, batch: BATCH } });
+    // Only a chunk in progress keeps the process alive (a stalled reader must not hold a CLI run open).
+    this.worker.unref();
     this.worker.on("message", (m: WorkerReply) => this.reply(m));
     this.worker.on("error", (err) => this.destroy(err));
     this.worker.on("exit", (code) => {
@@ -95,13 +126,28 @@ class OffThreadDecompress extends Transform {
   private settle(err?: Error | null): void {
     const cb = this.waiting;
     this.waiting = null;
+    this.moreHeld = false;
+    this.worker.unref();
     cb?.(err);
   }
 
   private reply(m: WorkerReply): void {
-    if ("error" in m) return this.settle(new Error(m.error));
-    if ("outs" in m) for (const o of m.outs) this.push(Buffer.from(o.buf, 0, o.len));
-    this.settle();
+    if (this.destroyed) return;
+    if ("error" in m) return this.settle(zstdError(m));
+    if ("done" in m) return this.settle();
+    for (const o of m.outs) this.push(Buffer.from(o.buf, o.off, o.len));
+    if (!m.more) return this.settle();
+    // More output of this chunk is waiting in the worker: fetch it now, or once the reader drained.
+    if (this.readableLength < this.readableHighWaterMark) this.worker.postMessage({ more: true });
+    else this.moreHeld = true;
+  }
+
+  override _read(size: number): void {
+    if (this.moreHeld) {
+      this.moreHeld = false;
+      this.worker.postMessage({ more: true });
+    }
+    super._read(size);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -112,6 +158,7 @@ class OffThreadDecompress extends Transform {
       own.set(chunk);
     }
     this.waiting = cb;
+    this.worker.ref();
     this.worker.postMessage({ buf: own.buffer, off: 0, len: own.length }, [own.buffer as ArrayBuffer]);
   }
 

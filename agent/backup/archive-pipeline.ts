@@ -66,7 +66,8 @@ async function encryptAndPut(
   const remember = (err: unknown) => {
     if (err && !firstError) firstError = err;
   };
-  compressed.once("error", remember);
+  compressed.on("error", remember);
+  remember(compressed.errored); // it may have failed before this function was called (a stopped backup)
   const encrypted = await encryptStream(compressed, passphrase);
   const hash = createHash("sha256");
   let size = 0;
@@ -111,7 +112,7 @@ export async function uploadEncrypted(
   opts: { onSourceBytes?: (n: number) => void; onUploadedBytes?: (n: number) => void } = {},
 ): Promise<UploadedObject> {
   let sourceError: unknown;
-  source.once("error", (err) => (sourceError ??= err));
+  source.on("error", (err) => (sourceError ??= err));
   try {
     return await encryptAndPut(store, key, compress(source, opts.onSourceBytes), passphrase, opts.onUploadedBytes);
   } catch (err) {
@@ -126,6 +127,8 @@ export async function uploadEncrypted(
  */
 function tee(source: Readable, n: number): PassThrough[] {
   const outs = Array.from({ length: n }, () => new PassThrough({ highWaterMark: 256 << 10 }));
+  // A branch's error is kept in its `errored` for its consumer, which may not be listening yet.
+  for (const o of outs) o.on("error", () => {});
   let waiting = 0;
   const drained = () => {
     if (--waiting === 0) source.resume();
@@ -140,7 +143,7 @@ function tee(source: Readable, n: number): PassThrough[] {
     if (waiting > 0) source.pause();
   });
   source.once("end", () => outs.forEach((o) => o.end()));
-  source.once("error", (err) => outs.forEach((o) => o.destroy(err)));
+  source.on("error", (err) => outs.forEach((o) => o.destroy(err)));
   for (const o of outs) o.once("close", () => !o.writableFinished && source.destroy(o.errored ?? new Error("a branch of the archive stream closed early")));
   return outs;
 }

@@ -9,7 +9,7 @@ import type { BackupResult, StartBackupRequest } from "../../lib/contracts/agent
 import { NotFoundError, StorageError } from "../../lib/storage/errors";
 import type { BackupStore } from "../../lib/storage/backup-store";
 import { AgentConfigError, readPassphrase } from "../config";
-import type { JobHandle } from "../jobs/job-registry";
+import { JobStalledError, type JobHandle } from "../jobs/job-registry";
 import type { AgentDeps } from "../module";
 import { AGENT_VERSION } from "../version";
 import { recordBackupOutcome } from "../metrics/backup-outcome";
@@ -109,7 +109,13 @@ export function describeBackupError(err: unknown): string {
             : "";
     return `The backup store failed: ${e.message}. ${hint}`.trim() + tail;
   }
-  if (err instanceof SnapshotError || err instanceof PassphraseMismatchError || err instanceof AgentConfigError || err instanceof BackupStepError)
+  if (
+    err instanceof SnapshotError ||
+    err instanceof PassphraseMismatchError ||
+    err instanceof AgentConfigError ||
+    err instanceof BackupStepError ||
+    err instanceof JobStalledError
+  )
     return (err as Error).message + tail;
   return `The backup failed: ${(err as Error)?.message ?? String(err)}.` + tail;
 }
@@ -192,6 +198,9 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     const check = checker.run({ kind: "snapshot", snapshotPath: snap.path, sourcePath: cfg.dbPath });
     const abort = new AbortController();
     check.catch((err) => abort.abort(err));
+    // A stalled upload (a store that stopped answering) ends with the job, not in the background.
+    const onStall = () => abort.abort(job.signal.reason);
+    job.signal.addEventListener("abort", onStall, { once: true });
     uploaded.push(names.logical, names.files);
     t = performance.now();
     const sent = uploadSnapshotArchives(store, {
@@ -216,7 +225,13 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     timings.upload = performance.now() - t;
     job.detail("upload", `database ${mb(logical.size)}, server files ${mb(files.size)} in ${secs(timings.upload)}`);
     job.step("integrity");
-    const checked = await check;
+    // integrity_check reports no progress of its own; while its worker runs, the backup is not stalled.
+    const busy = setInterval(() => job.touch(), 5000);
+    const checked = await check.finally(() => {
+      clearInterval(busy);
+      checker.dispose();
+    });
+    job.signal.removeEventListener("abort", onStall);
     timings.integrityCheck = checked.integrityMs;
     job.detail("integrity", `integrity_check: ok (${secs(checked.integrityMs)}, alongside the upload)`);
     job.step("stats");

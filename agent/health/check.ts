@@ -16,6 +16,7 @@ import { diskSpace } from "../host/disk";
 import { k3sState } from "../host/k3s-service";
 import { inspectDatastoreOwnership } from "../host/ownership";
 import { stagingParent } from "../restore/paths";
+import { runOffThread } from "../sqlite/worker";
 
 /**
  * The health of the live database. The live files are only ever read, and only briefly: a
@@ -73,7 +74,7 @@ function timedCheck(db: Database.Database, pragma: IntegrityPragma): CheckResult
 
 const NOT_RUN: CheckResult = { ran: false, ok: false, messages: [], millis: 0, at: null };
 
-interface FileChecks {
+export interface FileChecks {
   opened: boolean;
   error: string | null;
   pageSize: number | null;
@@ -85,8 +86,8 @@ interface FileChecks {
   kineError: string | null;
 }
 
-/** Opens `file` read-only and runs the checks. Never throws. */
-function checkFile(file: string, full: boolean, withStats: boolean): FileChecks {
+/** Opens `file` read-only and runs the checks, on the calling thread (health runs it on a SQLite worker: the "health" task). Never throws. */
+export function healthFileChecks(file: string, full: boolean, withStats: boolean): FileChecks {
   let db: Database.Database | undefined;
   const out: FileChecks = {
     opened: false,
@@ -222,12 +223,13 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
         checkTarget = path.join(staging, "plain.db");
         await copyFile(source, checkTarget);
       }
-      checks = checkFile(checkTarget, Boolean(opts.full), true);
+      // quick_check and the statistics read every page: on a worker, so the agent keeps answering meanwhile.
+      checks = await runOffThread({ kind: "health", file: checkTarget, full: Boolean(opts.full), withStats: true });
       if (checks.opened && !checks.quick.ok && wal.exists) {
         // Is the WAL the problem? Check the database file alone.
         const alone = path.join(staging, "without-wal.db");
         await copyFile(cfg.dbPath, alone);
-        const aloneChecks = checkFile(alone, false, false);
+        const aloneChecks = await runOffThread({ kind: "health", file: alone, full: false, withStats: false });
         if (aloneChecks.opened && aloneChecks.quick.ok) {
           add(
             "critical",

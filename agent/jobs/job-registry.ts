@@ -12,15 +12,32 @@ export class JobRunningError extends DomainError {
   }
 }
 
+/**
+ * A job made no progress (no step, detail or byte count changed, no `touch`) for the registry's
+ * stall time (LIFEBOAT_JOB_STALL_SECONDS): it is stopped. The message is the sentence the job ends with.
+ */
+export class JobStalledError extends Error {
+  constructor(type: JobType, stallMs: number, step: string | null) {
+    super(
+      `The ${type} made no progress for ${Math.round(stallMs / 1000)} s${step ? ` during "${step}"` : ""} and was stopped (LIFEBOAT_JOB_STALL_SECONDS). Check the store, the network and the disk, then try again.`,
+    );
+    this.name = "JobStalledError";
+  }
+}
+
 /** What a job's body gets to report progress with. */
 export interface JobHandle {
   readonly id: string;
+  /** Aborted (with a JobStalledError) when the job stalls: every stream and wait of the body should end on it. */
+  readonly signal: AbortSignal;
   /** Marks `name` running (and the previous running step done). */
   step(name: string, detail?: string): void;
   /** Sets the detail text of a step without changing its state. */
   detail(name: string, detail: string): void;
   skip(name: string, detail?: string): void;
   progress(bytesDone: number, bytesTotal?: number | null): void;
+  /** Progress that shows in no number: work the job knows is advancing (a worker busy with integrity_check). */
+  touch(): void;
   snapshot(): Job;
 }
 
@@ -33,12 +50,36 @@ export interface StartOptions<R> {
   /** Turns a thrown error into the sentence shown to the user. Default: the error's message. */
   describeError?(err: unknown): string;
   onFinish?(job: Job): void;
+  /**
+   * What a stall does. "end" (default): the job fails at once with JobStalledError, whatever its body
+   * is doing (and `signal` tells the body to stop). "signal": only `signal` is aborted and the body
+   * decides when to end: for a restore, which must not be abandoned halfway through moving files.
+   */
+  onStall?: "end" | "signal";
 }
 
-/** In-memory registry of the agent's long-running jobs: one per group at a time, last 100 kept. */
+export interface JobRegistryOptions {
+  /** A job without progress for this long is stopped (JobStalledError); 0 never. */
+  stallMs?: number;
+}
+
+/** Rejects with the signal's reason once it aborts (never resolves). */
+export function whenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
+/** In-memory registry of the agent's long-running jobs: one per group at a time, last 100 kept, each stopped when it stalls. */
 export class JobRegistry {
   private jobs = new Map<string, Job>();
   private running = new Map<string, string>();
+  private readonly stallMs: number;
+
+  constructor(opts: JobRegistryOptions = {}) {
+    this.stallMs = opts.stallMs ?? 0;
+  }
 
   get(id: string): Job | undefined {
     const j = this.jobs.get(id);
@@ -80,29 +121,57 @@ export class JobRegistry {
       if (!s) throw new Error(`job ${opts.type} has no step ${name}`);
       return s;
     };
+    const stall = new AbortController();
+    let lastProgress = Date.now();
+    const touch = () => (lastProgress = Date.now());
+    const stallMs = this.stallMs;
+    const watchdog =
+      stallMs > 0
+        ? setInterval(
+            () => {
+              if (Date.now() - lastProgress < stallMs) return;
+              clearInterval(watchdog);
+              stall.abort(new JobStalledError(opts.type, stallMs, job.steps.find((s) => s.state === "running")?.label ?? null));
+            },
+            Math.min(1000, stallMs / 4),
+          )
+        : undefined;
+    watchdog?.unref();
     const handle: JobHandle = {
       id,
+      signal: stall.signal,
       step(name, detail) {
+        touch();
         for (const s of job.steps) if (s.state === "running") Object.assign(s, { state: "done", finishedAt: now() });
         const s = find(name);
         Object.assign(s, { state: "running", startedAt: now(), detail: detail ?? s.detail });
         job.step = name;
       },
       detail(name, detail) {
+        touch();
         find(name).detail = detail;
       },
       skip(name, detail) {
+        touch();
         Object.assign(find(name), { state: "skipped", detail: detail ?? null });
       },
       progress(done, total) {
+        if (done !== job.bytesDone) touch();
         job.bytesDone = done;
         if (total !== undefined) job.bytesTotal = total;
       },
+      touch,
       snapshot: () => structuredClone(job),
     };
     const done = (async () => {
       try {
-        const result = await opts.run(handle);
+        const body = opts.run(handle);
+        let result: R;
+        if ((opts.onStall ?? "end") === "end") {
+          // A body that ignores the signal still ends here; what it does afterwards is not this job's.
+          body.catch(() => {});
+          result = await Promise.race([body, whenAborted(stall.signal)]);
+        } else result = await body;
         for (const s of job.steps) if (s.state === "running") Object.assign(s, { state: "done", finishedAt: now() });
         Object.assign(job, { state: "succeeded", result: result ?? null, finishedAt: now() });
       } catch (err) {
@@ -113,6 +182,7 @@ export class JobRegistry {
           finishedAt: now(),
         });
       } finally {
+        clearInterval(watchdog);
         this.running.delete(opts.group);
       }
       const snap = structuredClone(job);

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Job } from "../../lib/contracts/agent-jobs";
 import type { RestoreRecord, RestoreStepName } from "../../lib/contracts/agent-restore";
 import { AgentConfigError, type AgentConfig } from "../config";
-import type { JobHandle } from "../jobs/job-registry";
+import { JobStalledError, type JobHandle } from "../jobs/job-registry";
 import type { AgentDeps } from "../module";
 import { pruneDrills } from "./drills";
 import { RestoreFailure, RestoreNotFoundError } from "./errors";
@@ -60,15 +60,26 @@ export async function removeStagingDir(j: RestoreJournal): Promise<void> {
   await fsp.rm(j.stagingDir, { recursive: true, force: true });
 }
 
-/** Records a phase change (with its time, in the journal's history) and saves the journal. Throws when the journal cannot be saved. */
+/**
+ * A stalled job (its signal aborted) goes no further while nothing on the server has changed: it
+ * must never move on to stopping k3s after it was reported failed. Past the start of the swap the
+ * flow finishes what it began (each of those steps has its own time limit). Throws the stall.
+ */
+function stopIfStalled(ctx: Ctx): void {
+  if (ctx.job.signal.aborted && !pastSwapBegin(ctx.j.phase)) throw ctx.job.signal.reason;
+}
+
+/** Records a phase change (with its time, in the journal's history) and saves the journal. Throws when the journal cannot be saved, or the job stalled before the swap. */
 export function setPhase(ctx: Ctx, phase: Phase, note?: string): void {
+  stopIfStalled(ctx);
   ctx.j.phase = phase;
   ctx.j.history.push({ at: new Date().toISOString(), phase, note });
   saveJournal(ctx.cfg, ctx.j);
 }
 
-/** Marks step `name` running (and the one before done) in the journal and the job. Throws when the journal cannot be saved. */
+/** Marks step `name` running (and the one before done) in the journal and the job. Throws when the journal cannot be saved, or the job stalled before the swap. */
 export function beginStep(ctx: Ctx, name: RestoreStepName, detail?: string): void {
+  stopIfStalled(ctx);
   const now = new Date().toISOString();
   for (const s of ctx.j.steps) if (s.state === "running") Object.assign(s, { state: "done", finishedAt: now });
   const s = ctx.j.steps.find((x) => x.name === name);
@@ -102,6 +113,7 @@ export async function succeed(ctx: Ctx): Promise<void> {
 /** A failure's sentence: as it is when it was written for the user, else with the step it happened in. */
 function describeError(err: unknown, j: RestoreJournal): string {
   if (err instanceof RestoreFailure || err instanceof StageError || err instanceof AgentConfigError) return (err as Error).message;
+  if (err instanceof JobStalledError) return pastSwapBegin(j.phase) ? err.message : `${err.message} Nothing on the server changed.`;
   const step = j.steps.find((s) => s.state === "running")?.label ?? j.phase;
   const msg = (err as Error)?.message ?? String(err);
   return `The restore failed at "${step}": ${msg}${/[.!?]$/.test(msg) ? "" : "."}`;
@@ -133,8 +145,16 @@ export function startJob(
         const ctx: Ctx = { deps, cfg, j, job, jobSteps: new Set(stepNames), log };
         j.jobId = job.id;
         saveJournal(cfg, j);
+        let flow: Promise<void> | undefined;
         try {
-          await body(ctx);
+          // A stall ends the job at once while nothing on the server changed; past the start of the
+          // swap the flow runs to its end (or its own time limits) rather than stop halfway.
+          flow = body(ctx);
+          flow.catch(() => {});
+          const stalled = new Promise<never>((_, reject) =>
+            job.signal.addEventListener("abort", () => (pastSwapBegin(j.phase) ? undefined : reject(job.signal.reason)), { once: true }),
+          );
+          await Promise.race([flow, stalled]);
           return recordOf(j);
         } catch (err) {
           const message = describeError(err, j);
@@ -145,6 +165,9 @@ export function startJob(
             j.status = "failed";
             j.error = message;
           }
+          // A stalled flow's streams were stopped by its signal; give them a moment to close their
+          // files, so that nothing is written into the staging directory after it is removed.
+          if (err instanceof JobStalledError) await Promise.race([flow?.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
           // A failure before the swap changed nothing: drop the staging unless it verified (kept for a retry).
           if (!pastSwapBegin(j.phase) && (!j.verification || j.phase === "staging" || j.phase === "verifying" || j.kind === "drill")) await removeStagingDir(j);
           saveJournal(cfg, j);
@@ -154,6 +177,7 @@ export function startJob(
         }
       },
       describeError: (err) => (err as Error).message,
+      onStall: "signal",
       onFinish: (job) => {
         release();
         log.info({ jobId: job.id, state: job.state, status: j.status }, `${type} finished`);

@@ -4,6 +4,8 @@ import type { Readable } from "node:stream";
 import { parseObjectName, parseSetId, type ObjectKind } from "../../lib/contracts/backup-names";
 import type { RestoreSource } from "../../lib/contracts/agent-restore";
 import { NotFoundError } from "../../lib/storage/errors";
+import type { BackupSet } from "../../lib/backups/grouping";
+import { BackupManifest } from "../../lib/contracts/manifest";
 import { listStoreSets } from "../backup/sets";
 import type { AgentDeps } from "../module";
 import { recoveryBestPath } from "../recovery/store";
@@ -29,6 +31,8 @@ export interface Origin {
   /** The object key or file path, for messages. */
   name: string;
   size: number | null;
+  /** What it unpacks to at least, when known better than its size (a Lifeboat set's manifest gives its database's size). */
+  expandsTo?: number | null;
   open(): Promise<Readable>;
 }
 
@@ -43,8 +47,26 @@ export interface ResolvedSource {
 
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 
-function storeOrigin(deps: AgentDeps, key: string, layout: ObjectKind, size: number | null): Origin {
-  return { layout, name: key, size, open: () => deps.store().get(key) };
+function storeOrigin(deps: AgentDeps, key: string, layout: ObjectKind, size: number | null, expandsTo: number | null = null): Origin {
+  return { layout, name: key, size, expandsTo, open: () => deps.store().get(key) };
+}
+
+/**
+ * The database size a Lifeboat set's manifest records (what its archives unpack to, at least), so a
+ * restore can refuse one that cannot fit before downloading it. Null when the set has no manifest or
+ * it cannot be read: the restore then goes by the archive's size and its byte count. Never throws.
+ */
+async function manifestDatabaseBytes(deps: AgentDeps, set: BackupSet): Promise<number | null> {
+  const obj = set.objects.find((o) => o.kind === "manifest");
+  if (!obj || obj.size > 1 << 20) return null;
+  try {
+    const parts: Buffer[] = [];
+    for await (const c of await deps.store().get(obj.key)) parts.push(c as Buffer);
+    const parsed = BackupManifest.safeParse(JSON.parse(Buffer.concat(parts).toString("utf8")));
+    return parsed.success ? parsed.data.database.fileSize : null;
+  } catch {
+    return null;
+  }
 }
 
 async function fileOrigin(file: string, layout: Origin["layout"]): Promise<Origin> {
@@ -88,9 +110,10 @@ export async function resolveSource(deps: AgentDeps, source: RestoreSource): Pro
       if (!pick)
         throw new SourceError(`Backup set ${source.setId} has no database archive (it holds ${set.objects.map((o) => o.kind).join(", ") || "nothing"}).`);
       const tokenObj = pick.kind === "lifeboat-logical" ? set.objects.find((o) => o.kind === "lifeboat-token") : undefined;
+      const dbBytes = set.format === "lifeboat" ? await manifestDatabaseBytes(deps, set) : null;
       return {
         description: `backup set ${set.id}: ${pick.key}`,
-        primary: storeOrigin(deps, pick.key, pick.kind, pick.size),
+        primary: storeOrigin(deps, pick.key, pick.kind, pick.size, dbBytes),
         token: tokenObj ? storeOrigin(deps, tokenObj.key, "lifeboat-token", tokenObj.size) : null,
         takenAt: set.time,
       };

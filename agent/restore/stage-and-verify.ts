@@ -2,8 +2,7 @@ import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { makeStaging, removeStaging, takeSnapshot } from "../backup/snapshot";
 import { readPassphrase } from "../config";
-import { startSqliteChecker } from "../sqlite/worker";
-import { diffKineDatabases } from "./diff";
+import { runOffThread, startSqliteChecker } from "../sqlite/worker";
 import { RestoreFailure } from "./errors";
 import type { ExtraName } from "./journal";
 import { crashPoint } from "./lock";
@@ -34,6 +33,7 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
     passphrase: () => readPassphrase(cfg),
     maxBytes: cfg.restoreMaxBytes,
     durable: j.kind === "restore",
+    signal: job.signal,
     onProgress: (done, total) => {
       job.progress(done, total);
       j.bytesStaged = done;
@@ -54,9 +54,12 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
 
   beginStep(ctx, "verify");
   setPhase(ctx, "verifying");
-  const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token, checker }).finally(() =>
-    checker.dispose(),
-  );
+  // integrity_check reports no progress of its own; while its worker runs, the job is not stalled.
+  const busy = setInterval(() => job.touch(), 5000);
+  const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token, checker }).finally(() => {
+    clearInterval(busy);
+    checker.dispose();
+  });
   j.verification = verification;
   if (!ok) throw new RestoreFailure(failure!);
   const extras: ExtraName[] = [];
@@ -75,11 +78,17 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
     try {
       if (!tmp) throw new Error("no room for a copy");
       const snap = await takeSnapshot(cfg.dbPath, tmp);
-      j.diff = diffKineDatabases(snap.path, staged.dbPath, {
-        currentLabel: "live database",
-        candidateLabel: j.sourceDescription,
-        candidateTakenAt: src.takenAt,
-        subject: "Restoring this backup",
+      job.touch();
+      j.diff = await runOffThread({
+        kind: "diff",
+        currentFile: snap.path,
+        candidateFile: staged.dbPath,
+        opts: {
+          currentLabel: "live database",
+          candidateLabel: j.sourceDescription,
+          candidateTakenAt: src.takenAt?.toISOString() ?? null,
+          subject: "Restoring this backup",
+        },
       });
     } catch (err) {
       j.diffError = `The live database could not be read for a comparison (${(err as Error).message.replace(/\.$/, "")}), so what restoring loses is unknown.`;

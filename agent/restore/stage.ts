@@ -1,13 +1,16 @@
-import { createWriteStream, promises as fsp, rmSync, statSync } from "node:fs";
+import { createWriteStream, promises as fsp, statSync } from "node:fs";
 import path from "node:path";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import Database from "better-sqlite3";
-import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompress, zstdDecompressOffThread } from "../archive";
-import { fsyncDirectories, fsyncPath } from "../../lib/storage/durable-file";
+import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompress } from "../archive";
+import { fsyncDirectories } from "../../lib/storage/durable-file";
+import { isStorageError } from "../../lib/storage/errors";
 import type { Origin, ResolvedSource } from "./sources";
+import { StagingBudget, StagingLimitError, stagingBudget } from "./stage-limits";
 import { BadTarError, UnsafeArchiveError, extractTar } from "./unpack";
 import { byteCounter } from "../byte-counter";
+import { runOffThread } from "../sqlite/worker";
+import { JobStalledError, whenAborted } from "../jobs/job-registry";
 
 /**
  * Stage step: download, decrypt, decompress and unpack a backup into a private staging directory,
@@ -26,7 +29,7 @@ import { byteCounter } from "../byte-counter";
 export class StageError extends Error {
   constructor(
     message: string,
-    readonly reason: "wrong_passphrase" | "corrupt_archive" | "unsafe_archive" | "too_large" | "no_space" | "source" | "other",
+    readonly reason: "wrong_passphrase" | "corrupt_archive" | "unsafe_archive" | "too_large" | "no_space" | "source" | "stopped" | "other",
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -37,11 +40,14 @@ export class StageError extends Error {
 export interface StageOptions {
   stagingDir: string;
   passphrase: () => string;
+  /** LIFEBOAT_RESTORE_MAX_BYTES: the most all archives together may unpack to (less when the disk has less room, see stage-limits.ts). */
   maxBytes: number;
   /** fsync what is staged (default true). A drill, whose staging is dropped at once, skips it. */
   durable?: boolean;
   /** Bytes read from the source(s) so far, and their total when known. */
   onProgress?(done: number, total: number | null): void;
+  /** Aborting stops every stream of the staging at once; it then rejects with a StageError carrying the reason's message. */
+  signal?: AbortSignal;
 }
 
 export interface StagedFiles {
@@ -118,136 +124,120 @@ function rechunk(size: number): Transform {
   });
 }
 
-/** Caps a plain stream at `max` bytes (a database file has no header that declares its size). */
-function cap(max: number, name: string): Transform {
-  let n = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      n += chunk.length;
-      if (n > max)
-        return cb(new UnsafeArchiveError(`${name} holds more than the ${max} bytes a restore accepts (LIFEBOAT_RESTORE_MAX_BYTES); refusing it.`, true));
-      cb(null, chunk);
-    },
-  });
+/** The download itself failed (the store, the network, the file): not the archive's fault. */
+class DownloadError extends Error {
+  constructor(readonly original: Error) {
+    super(original.message, { cause: original });
+    this.name = "DownloadError";
+  }
 }
+
+const UNCHANGED = "Nothing on the server changed.";
 
 /** Translates what can go wrong while reading an archive into one StageError with a sentence. */
 export function describeStageError(err: unknown, name: string): StageError {
   if (err instanceof StageError) return err;
+  if (err instanceof JobStalledError) return new StageError(`${err.message} ${UNCHANGED}`, "stopped", { cause: err });
   if (err instanceof WrongPassphraseError)
     return new StageError(
-      `The passphrase does not open ${name}: check LIFEBOAT_PASSPHRASE_FILE (it must hold the passphrase the backup was made with). Nothing on the server changed.`,
+      `The passphrase does not open ${name}: check LIFEBOAT_PASSPHRASE_FILE (it must hold the passphrase the backup was made with). ${UNCHANGED}`,
       "wrong_passphrase",
       { cause: err },
     );
   if (err instanceof CorruptArchiveError || err instanceof BadTarError)
-    return new StageError(`${name} is damaged: ${(err as Error).message} Restore another backup. Nothing on the server changed.`, "corrupt_archive", {
-      cause: err,
-    });
+    return new StageError(`${name} is damaged: ${(err as Error).message} Restore another backup. ${UNCHANGED}`, "corrupt_archive", { cause: err });
+  if (err instanceof StagingLimitError) return new StageError(`${err.message} ${UNCHANGED}`, err.reason, { cause: err });
   if (err instanceof UnsafeArchiveError)
     return new StageError(
       `${name} was refused: ${err.message} Nothing was written outside the staging directory and nothing on the server changed.`,
       err.tooLarge ? "too_large" : "unsafe_archive",
       { cause: err },
     );
+  if (err instanceof DownloadError || isStorageError(err)) {
+    const e = err instanceof DownloadError ? err.original : (err as Error);
+    return new StageError(
+      `Reading ${name} from the store failed: ${e.message.replace(/\.$/, "")}. Check the store and the network, then try again. ${UNCHANGED}`,
+      "source",
+      { cause: err },
+    );
+  }
   const e = err as NodeJS.ErrnoException;
   if (e?.code === "ENOSPC")
     return new StageError(
-      `The disk filled up while staging ${name}. Free space (or point LIFEBOAT_STATE_DIR at a disk with room on the same filesystem). Nothing on the server changed.`,
+      `The disk filled up while staging ${name}. Free space (or point LIFEBOAT_STATE_DIR at a disk with room on the same filesystem). ${UNCHANGED}`,
       "no_space",
       { cause: err },
     );
-  // zstd-napi reports damaged input with its own messages.
-  if (/frame|zstd|compress|Unknown frame descriptor|corrupt/i.test(e?.message ?? ""))
-    return new StageError(`${name} is damaged (zstd: ${e.message}). Restore another backup. Nothing on the server changed.`, "corrupt_archive", { cause: err });
-  return new StageError(`Staging ${name} failed: ${e?.message ?? String(err)}. Nothing on the server changed.`, "other", { cause: err });
+  return new StageError(`Staging ${name} failed: ${(e?.message ?? String(err)).replace(/\.$/, "")}. ${UNCHANGED}`, "other", { cause: err });
 }
 
-/** Archives smaller than this are decompressed on this thread: a worker costs more to start than they take. */
-const SMALL_ARCHIVE = 8 << 20;
-
 /**
- * Reads one origin into the staging directory. Returns the bytes read from it. `signal` stops it
- * (another origin of the same backup failed).
+ * Reads one origin into the staging directory, every stage in one pipeline so that any stage's
+ * failure (the download, OpenPGP, zstd, the byte budget, tar, the disk) ends all of them and is
+ * the one error this rejects with. Returns the bytes read from it. `signal` stops it (a stall, or
+ * another origin of the same backup failed): it then rejects with the signal's reason.
  */
-async function stageOrigin(origin: Origin, opts: StageOptions, onBytes: (n: number) => void, signal: AbortSignal): Promise<number> {
+async function stageOrigin(origin: Origin, opts: StageOptions, budget: StagingBudget, onBytes: (n: number) => void, signal: AbortSignal): Promise<number> {
   let read = 0;
   let raw: Readable | undefined;
-  let plain: Readable | undefined;
-  const stop = () => {
-    plain?.destroy(new Error("staging stopped: another part of the backup failed"));
-    raw?.destroy();
-  };
-  signal.addEventListener("abort", stop, { once: true });
   try {
-    raw = await origin.open();
-    if (signal.aborted) throw new Error("staging stopped: another part of the backup failed");
-    const counted = raw.pipe(
-      byteCounter((n) => {
-        read = n;
-        onBytes(n);
-      }),
+    signal.throwIfAborted();
+    // A plain database goes to db/state.db as it is; make its directory first, so nothing waits
+    // between opening the download and the pipeline that reads it.
+    if (!isTar(origin.layout)) await fsp.mkdir(path.join(opts.stagingDir, "db"), { recursive: true, mode: 0o700 });
+    // Opening waits for the store's answer, which may never come: the signal ends the wait.
+    const opening = origin.open();
+    opening.then(
+      (r) => signal.aborted && r.destroy(),
+      () => {},
     );
-    raw.on("error", (err) => counted.destroy(err));
-    plain = isEncrypted(origin.layout) ? await decryptStream(counted, opts.passphrase()) : counted;
-    if (isEncrypted(origin.layout)) {
+    raw = await Promise.race([opening, whenAborted(signal)]);
+    const source = raw;
+    const counted = byteCounter((n) => {
+      read = n;
+      onBytes(n);
+    });
+    // The download's own failures are told apart from the archive's: the store is to blame, not the
+    // backup. Whatever stops first, the other side is stopped too.
+    counted.on("error", () => {}); // kept in counted.errored for the pipeline below
+    source.on("error", (err) => counted.destroy(new DownloadError(err)));
+    source.on("close", () => {
+      if (!source.readableEnded) counted.destroy(new DownloadError(source.errored ?? new Error("the download stopped before the end of the object")));
+    });
+    counted.on("close", () => source.destroy());
+    source.pipe(counted);
+    const stop = () => counted.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      const plain = isEncrypted(origin.layout) ? await decryptStream(counted, opts.passphrase()) : counted;
+      const encrypted = isEncrypted(origin.layout);
       // Decryption hands out pieces of the download's size (openpgp.js: a few KB); zstd, its worker
       // (one message per piece) and the disk work better on 256 KiB pieces (here faster than 0.5–4 MiB).
-      const decrypted = plain;
-      plain = decrypted.pipe(rechunk(256 * 1024));
-      decrypted.on("error", (err) => plain!.destroy(err));
-    }
-    if (isZstd(origin.layout)) {
+      const pieces = encrypted ? rechunk(256 * 1024) : new PassThrough();
       // zstd runs on a worker thread, beside the download and decryption on this one. The 256 KiB
       // pieces are this pipeline's own, so they are moved to it, not copied.
-      const small = origin.size !== null && origin.size < SMALL_ARCHIVE;
-      const z = small ? zstdDecompress() : zstdDecompressOffThread({ transferInput: isEncrypted(origin.layout) });
-      const out = new PassThrough();
-      plain.on("error", (err) => out.destroy(err));
-      z.on("error", (err) => out.destroy(err));
-      out.on("close", () => z.destroy());
-      plain.pipe(z).pipe(out);
-      plain = out;
-    }
-    if (isTar(origin.layout)) {
-      await extractTar(plain, { root: opts.stagingDir, place: placer(origin.layout), maxBytes: opts.maxBytes, durable: opts.durable });
-    } else {
-      const dbDir = path.join(opts.stagingDir, "db");
-      await fsp.mkdir(dbDir, { recursive: true, mode: 0o700 });
-      const dest = path.join(dbDir, "state.db");
-      await pipeline(plain, cap(opts.maxBytes, origin.name), createWriteStream(dest, { flags: "wx", mode: 0o600 }));
-      if (opts.durable !== false) fsyncPath(dest);
+      const unzstd = isZstd(origin.layout) ? zstdDecompress({ transferInput: encrypted }) : new PassThrough();
+      // Every byte that comes out of decompression counts, whatever the headers inside declare.
+      const counter = budget.counter(origin.name);
+      if (isTar(origin.layout)) {
+        const place = placer(origin.layout);
+        const unpack = (src: AsyncIterable<Buffer>) => extractTar(src, { root: opts.stagingDir, place, maxBytes: budget.max, durable: opts.durable });
+        await pipeline(plain, pieces, unzstd, counter, unpack, { signal });
+      } else {
+        const dest = path.join(opts.stagingDir, "db", "state.db");
+        // (Made durable with the rest below: settling the database fsyncs it.)
+        await pipeline(plain, pieces, unzstd, counter, createWriteStream(dest, { flags: "wx", mode: 0o600 }), { signal });
+      }
+    } finally {
+      signal.removeEventListener("abort", stop);
+      counted.destroy();
     }
   } catch (err) {
     // Stop the download: nothing more of this archive is wanted.
-    plain?.destroy();
     raw?.destroy();
-    throw describeStageError(err, origin.name);
-  } finally {
-    signal.removeEventListener("abort", stop);
+    throw describeStageError(signal.aborted ? signal.reason : err, origin.name);
   }
   return read;
-}
-
-/**
- * Makes the staged database one self-contained file: a WAL that came with it (from a live copy) is
- * replayed and checkpointed, and the journal mode set to DELETE. Its own -shm is dropped first: an
- * index copied from a running server describes that server's state, not this file's. Throws on a
- * database SQLite cannot open (verification reports it).
- */
-function settleDatabase(dbPath: string, durable: boolean): boolean {
-  const hadWal = Boolean(statOrNull(`${dbPath}-wal`));
-  for (const f of [`${dbPath}-shm`, `${dbPath}-journal`]) rmSync(f, { force: true });
-  const db = new Database(dbPath);
-  try {
-    if (hadWal) db.pragma("wal_checkpoint(TRUNCATE)");
-    db.pragma("journal_mode = DELETE");
-  } finally {
-    db.close();
-  }
-  for (const f of [`${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
-  if (durable) fsyncPath(dbPath);
-  return hadWal;
 }
 
 /**
@@ -255,18 +245,33 @@ function settleDatabase(dbPath: string, durable: boolean): boolean {
  * the caller removes the staging directory.
  */
 export async function stageBackup(src: ResolvedSource, opts: StageOptions): Promise<StagedFiles> {
-  const total = src.primary.size !== null ? src.primary.size + (src.token?.size ?? 0) : null;
+  const origins = src.token ? [src.primary, src.token] : [src.primary];
+  const total = origins.every((o) => o.size !== null) ? origins.reduce((n, o) => n + o.size!, 0) : null;
+  // Before a byte is downloaded: does what the archives expand to fit the limit and the disk?
+  const budget = await stagingBudget(opts.stagingDir, opts.maxBytes);
+  try {
+    // A compressed database never unpacks to less than it is stored in; the manifest may know more.
+    budget.precheck(
+      src.primary.name,
+      origins.reduce((n, o) => n + Math.max(o.size ?? 0, o.expandsTo ?? 0), 0),
+    );
+  } catch (err) {
+    throw describeStageError(err, src.primary.name);
+  }
   // The set's token archive (small) comes down beside the database archive; the first failure
   // stops the other, and nothing returns before both have stopped writing.
-  const origins = src.token ? [src.primary, src.token] : [src.primary];
   const read = origins.map(() => 0);
   const stop = new AbortController();
+  const onOuterAbort = () => stop.abort(opts.signal!.reason);
+  if (opts.signal?.aborted) onOuterAbort();
+  opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
   let firstFailure: unknown = null;
   const results = await Promise.allSettled(
     origins.map((origin, i) =>
       stageOrigin(
         origin,
         opts,
+        budget,
         (n) => {
           read[i] = n;
           opts.onProgress?.(
@@ -277,19 +282,18 @@ export async function stageBackup(src: ResolvedSource, opts: StageOptions): Prom
         stop.signal,
       ).catch((err) => {
         firstFailure ??= err;
-        stop.abort();
+        stop.abort(new StageError(`Staging stopped: ${(err as Error).message}`, "stopped"));
         throw err;
       }),
     ),
-  );
+  ).finally(() => opts.signal?.removeEventListener("abort", onOuterAbort));
   if (results.some((r) => r.status === "rejected")) throw firstFailure;
   const bytes = read.reduce((a, b) => a + b, 0);
   const dbPath = path.join(opts.stagingDir, "db", "state.db");
-  if (!statOrNull(dbPath))
-    throw new StageError(`${src.primary.name} holds no state.db; it is not a k3s datastore backup. Nothing on the server changed.`, "source");
+  if (!statOrNull(dbPath)) throw new StageError(`${src.primary.name} holds no state.db; it is not a k3s datastore backup. ${UNCHANGED}`, "source");
   let walReplayed = false;
   try {
-    walReplayed = settleDatabase(dbPath, opts.durable !== false);
+    walReplayed = await runOffThread({ kind: "settle", dbPath, durable: opts.durable !== false });
   } catch {
     // A database SQLite cannot even open: the verify step runs integrity_check and says so.
   }

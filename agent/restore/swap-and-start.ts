@@ -5,7 +5,7 @@ import type { AgentConfig } from "../config";
 import { databaseFiles, k3sState, waitUntilReleased, type Holder } from "../host/k3s-service";
 import { inspectDatastoreOwnership } from "../host/ownership";
 import { describeFailure, runCommand } from "../host/run-command";
-import { checkFile } from "../sqlite/check";
+import { runOffThread } from "../sqlite/worker";
 import { RestoreFailure } from "./errors";
 import { type RestoreJournal, phaseIndex, saveJournal } from "./journal";
 import { crashPoint } from "./lock";
@@ -51,7 +51,10 @@ export async function stopK3s(ctx: Ctx, context: string): Promise<string> {
 /** The check step: quick_check of the live database, its owner and mode, k3s's state. Never throws. */
 export async function checkAfter(cfg: AgentConfig): Promise<NonNullable<RestoreJournal["after"]>> {
   // k3s runs again: its writes may hold a lock for a moment.
-  const quick = checkFile(cfg.dbPath, "quick_check", { busyTimeoutMs: 10_000 });
+  const quick = await runOffThread({ kind: "check", file: cfg.dbPath, pragma: "quick_check", limit: 20, busyTimeoutMs: 10_000 }).catch((err: unknown) => ({
+    ok: false,
+    messages: [(err as Error).message],
+  }));
   const own = inspectDatastoreOwnership(cfg).filter((e) => !e.ok);
   const k3s = await k3sState(cfg.k3sStatusCmd, cfg.dbPath);
   const walOk = !existsSync(`${cfg.dbPath}-wal`) || quick.ok;

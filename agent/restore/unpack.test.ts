@@ -148,7 +148,7 @@ describe("malicious archives are refused before anything is written outside stag
     const { error, staging } = await restoreArchive([
       { name: "db/state.db", type: "0", declaredSize: 10 * 1024 ** 3, content: Buffer.from("SQLite format 3\0") },
     ]);
-    expect(error).toMatch(/declares 10737418240 bytes of content .* more than the 8589934592 a restore accepts \(LIFEBOAT_RESTORE_MAX_BYTES\)/);
+    expect(error).toMatch(/declares 10737418240 bytes of content .* more than the \d+ this restore may unpack \(LIFEBOAT_RESTORE_MAX_BYTES/);
     expect(existsSync(path.join(staging, "db", "state.db"))).toBe(false);
     expect(Math.abs(statfsSync(work).bfree - free.bfree) * free.bsize).toBeLessThan(100 * 1024 * 1024);
   });
@@ -187,7 +187,7 @@ describe("extractTar details", () => {
 
   it("a file cut short is truncated", async () => {
     const tar = tarBytes([file("a", Buffer.alloc(5000, 1))]);
-    await expect(extract(tar.subarray(0, 2048)).run).rejects.toThrow(/truncated/);
+    await expect(extract(tar.subarray(0, 2048)).run).rejects.toThrow(/ends early/);
   });
 
   it("a second copy of a file is refused", async () => {

@@ -1,14 +1,16 @@
 import { promises as fsp } from "node:fs";
 import path from "node:path";
-import type { Readable } from "node:stream";
 
 /**
  * A strict, streaming tar reader for restores. It accepts only what Lifeboat's and the seed job's
  * archives contain: regular files and directories with relative paths on an allowlist. It refuses,
  * before writing a byte of the entry: absolute paths, `..`, symlinks, hard links, devices, FIFOs,
  * sparse files (GNU 'S' entries and PAX GNU.sparse.* records), paths the layout does not expect,
- * duplicates, and sizes above the limit (checked against the size the header declares, so a 10 GB
- * sparse bomb is refused from its header alone). Files are created with O_EXCL below `root` only.
+ * duplicates, directories that carry data, and sizes above the limit (checked against the size the
+ * header declares, so a 10 GB sparse bomb is refused from its header alone; the caller also counts
+ * every byte that reaches this reader). It stops at the end-of-archive marker: after it only the
+ * zero padding of the last tar record may follow (at most MAX_TRAILING_ZEROS), anything else is an
+ * error rather than more input to read. Files are created with O_EXCL below `root` only.
  *
  * node-tar's extractor follows its own rules (it skips devices, strips absolute paths and warns);
  * a restore must instead fail loudly on anything unexpected, so this reads the format itself:
@@ -53,7 +55,7 @@ export interface ExtractOptions {
    * (the archive's own root "."), or throws UnsafeArchiveError for anything the layout does not expect.
    */
   place(archivePath: string, type: "file" | "dir"): string | null;
-  /** Largest total of declared file sizes. */
+  /** Largest total of declared file sizes (the caller counts the bytes themselves as well). */
   maxBytes: number;
   maxEntries?: number;
   /** fsync each file (default true). */
@@ -74,13 +76,19 @@ const TYPE_NAMES: Record<string, string> = {
   D: "a GNU dump directory",
 };
 
+/**
+ * What may follow the end-of-archive marker: tar writes whole records (GNU tar: 20 blocks, 10 KiB;
+ * `-b 2048` gives 1 MiB), zero-filled after the two zero blocks.
+ */
+const MAX_TRAILING_ZEROS = 1 << 20;
+
 /** Pulls exact byte counts out of a chunked stream. */
 class ByteSource {
   private buf: Buffer = Buffer.alloc(0);
   private readonly it: AsyncIterator<Buffer>;
   private ended = false;
-  constructor(stream: Readable) {
-    this.it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  constructor(stream: AsyncIterable<Buffer>) {
+    this.it = stream[Symbol.asyncIterator]();
   }
   private async fill(min: number): Promise<boolean> {
     while (this.buf.length < min && !this.ended) {
@@ -94,7 +102,7 @@ class ByteSource {
   async read(n: number): Promise<Buffer | null> {
     if (!(await this.fill(n))) {
       if (this.buf.length === 0) return null;
-      throw new BadTarError("The archive ends in the middle of an entry: it is truncated.");
+      throw new BadTarError("The archive ends early: it stops in the middle of a tar entry.");
     }
     const out = this.buf.subarray(0, n);
     this.buf = this.buf.subarray(n);
@@ -104,7 +112,7 @@ class ByteSource {
   async pipe(n: number, sink: (chunk: Buffer) => Promise<void>): Promise<void> {
     let left = n;
     while (left > 0) {
-      if (this.buf.length === 0 && !(await this.fill(1))) throw new BadTarError("The archive ends in the middle of a file: it is truncated.");
+      if (this.buf.length === 0 && !(await this.fill(1))) throw new BadTarError("The archive ends early: it stops in the middle of a file.");
       const take = Math.min(left, this.buf.length);
       const chunk = this.buf.subarray(0, take);
       this.buf = this.buf.subarray(take);
@@ -115,11 +123,24 @@ class ByteSource {
   async skip(n: number): Promise<void> {
     await this.pipe(n, async () => {});
   }
-  /** Drains whatever follows the end-of-archive marker (tar pads to whole records). */
-  async drain(): Promise<void> {
+  /**
+   * Reads what follows the end-of-archive marker: the zero padding of the last record and then the
+   * end of the input. Throws BadTarError at the first byte that is not zero, or when the padding goes
+   * on for longer than any tar record.
+   */
+  async expectPaddingOnly(): Promise<void> {
+    let seen = 0;
     for (;;) {
-      const r = await this.it.next();
-      if (r.done) return;
+      if (this.buf.length === 0) {
+        const r = await this.it.next();
+        if (r.done) return;
+        this.buf = Buffer.from(r.value);
+      }
+      seen += this.buf.length;
+      if (this.buf.some((b) => b !== 0)) throw new BadTarError("The tar archive goes on after its end-of-archive marker: it is damaged or was altered.");
+      if (seen > MAX_TRAILING_ZEROS)
+        throw new BadTarError(`The tar archive goes on for more than ${MAX_TRAILING_ZEROS} bytes of zeros after its end-of-archive marker: it is damaged.`);
+      this.buf = Buffer.alloc(0);
     }
   }
 }
@@ -203,11 +224,12 @@ const MAX_META = 1024 * 1024;
 
 /**
  * Reads a tar stream and writes its entries below `opts.root` (see the module comment). Resolves
- * with what was written. Rejects with UnsafeArchiveError, BadTarError, or the stream's own error
- * (e.g. a CorruptArchiveError from decryption). Partial files may remain below `root` on failure:
- * the caller removes the staging directory.
+ * with what was written, once the input ended after the end-of-archive marker. Rejects with
+ * UnsafeArchiveError, BadTarError, or the stream's own error (e.g. a CorruptArchiveError from
+ * decryption). Partial files may remain below `root` on failure: the caller removes the staging
+ * directory.
  */
-export async function extractTar(input: Readable, opts: ExtractOptions): Promise<ExtractedEntry[]> {
+export async function extractTar(input: AsyncIterable<Buffer>, opts: ExtractOptions): Promise<ExtractedEntry[]> {
   const root = path.resolve(opts.root);
   const src = new ByteSource(input);
   const out: ExtractedEntry[] = [];
@@ -241,13 +263,13 @@ export async function extractTar(input: Readable, opts: ExtractOptions): Promise
     const block = await src.read(512);
     if (!block) {
       if (zeroBlocks === 0 && out.length === 0) throw new BadTarError("The archive is empty: there is no tar data in it.");
-      if (zeroBlocks < 2) throw new BadTarError("The tar archive ends without its end-of-archive marker: it is truncated.");
+      if (zeroBlocks < 2) throw new BadTarError("The archive ends early: its tar data stops without the end-of-archive marker.");
       break;
     }
     const h = parseHeader(block);
     if (h === "zero") {
       if (++zeroBlocks === 2) {
-        await src.drain();
+        await src.expectPaddingOnly();
         break;
       }
       continue;
@@ -259,7 +281,7 @@ export async function extractTar(input: Readable, opts: ExtractOptions): Promise
     if (h.type === "x" || h.type === "g" || h.type === "L") {
       if (h.size > MAX_META) throw new UnsafeArchiveError(`A tar metadata entry declares ${h.size} bytes; refusing it.`);
       const data = (await src.read(padded))?.subarray(0, h.size);
-      if (!data) throw new BadTarError("The archive ends inside a metadata entry: it is truncated.");
+      if (!data) throw new BadTarError("The archive ends early: it stops inside a tar metadata entry.");
       if (h.type === "L") longName = cstring(data, 0, data.length);
       else {
         const records = parsePax(data);
@@ -284,7 +306,10 @@ export async function extractTar(input: Readable, opts: ExtractOptions): Promise
     if (out.length >= maxEntries) throw new UnsafeArchiveError(`The archive holds more than ${maxEntries} entries; refusing it.`);
 
     if (type === "dir") {
-      if (size !== 0) await src.skip(Math.ceil(size / 512) * 512);
+      if (size !== 0)
+        throw new BadTarError(
+          `The archive's directory entry ${rawName} carries ${size} bytes of data; a directory never does (the archive is damaged or crafted).`,
+        );
       const target = archivePath === "" ? null : opts.place(archivePath, "dir");
       if (target === null) continue;
       const full = inside(target);
@@ -304,7 +329,7 @@ export async function extractTar(input: Readable, opts: ExtractOptions): Promise
     declared += size;
     if (declared > opts.maxBytes)
       throw new UnsafeArchiveError(
-        `The archive declares ${declared} bytes of content (${archivePath}: ${size}), more than the ${opts.maxBytes} a restore accepts (LIFEBOAT_RESTORE_MAX_BYTES); refusing it.`,
+        `The archive declares ${declared} bytes of content (${archivePath}: ${size}), more than the ${opts.maxBytes} this restore may unpack (LIFEBOAT_RESTORE_MAX_BYTES, or the room on the staging disk); refusing it.`,
       );
     const full = inside(target);
     await ensureParents(target);

@@ -1,25 +1,53 @@
 import type { KineSoundness } from "../../lib/contracts/agent-recovery";
-import { checkSnapshot, SnapshotError, type CheckedSnapshot, type SnapshotFailure } from "../backup/snapshot";
-import { auditKineRows, type KineDoubts } from "../recovery/kine-soundness";
+import type { DatabaseDiff } from "../../lib/contracts/agent-restore";
+import { checkSnapshot, copyDatabase, SnapshotError, type CheckedSnapshot, type SnapshotFailure, type SnapshotMethod } from "../backup/snapshot";
+import type { FileChecks } from "../health/check";
+import type { KineDoubts } from "../recovery/kine-soundness";
+import type { diffKineDatabases } from "../restore/diff";
+import type { StagedInspection } from "../restore/stage-inspect";
 import { checkFile, type CheckOutcome, type IntegrityPragma } from "./check";
 
 /**
  * What the SQLite worker thread (./worker.ts) runs: one task per worker. Defined once here and
- * run either on the worker or, when no worker can start, on the calling thread.
+ * run either on the worker or, when no worker can start, on the calling thread. Every task is
+ * synchronous SQLite work that takes long on a large database; on the agent's main thread it would
+ * stop the HTTP service (/livez, progress polls) for that long.
  */
 export type SqliteTask =
-  /** integrity_check or quick_check of a file (a staged backup); never fails, see checkFile. */
-  | { kind: "check"; file: string; pragma: IntegrityPragma; limit: number; mmapBytes?: number }
+  /** integrity_check or quick_check of a file (a staged backup, the live database after a restore); never fails, see checkFile. */
+  | { kind: "check"; file: string; pragma: IntegrityPragma; limit: number; mmapBytes?: number; busyTimeoutMs?: number }
+  /** The health check's reads of a copy of the live database (healthFileChecks); never fails. */
+  | { kind: "health"; file: string; full: boolean; withStats: boolean }
   /** integrity_check and kine statistics of a snapshot (checkSnapshot); fails with SnapshotError. */
   | { kind: "snapshot"; snapshotPath: string; sourcePath: string }
+  /** The copy of a live database (copyDatabase); resolves with its milliseconds, fails with SnapshotError. */
+  | { kind: "copy"; dbPath: string; dest: string; method: SnapshotMethod }
+  /** A staged database made one self-contained file (settleDatabase); resolves with whether a WAL was replayed. */
+  | { kind: "settle"; dbPath: string; durable: boolean }
+  /** kine's shape, statistics and the token's fit of a staged database (inspectStaged); never fails. */
+  | { kind: "inspect"; dbPath: string; token: string | null }
+  /** What replacing one kine database with another loses (diffKineDatabases). */
+  | {
+      kind: "diff";
+      currentFile: string;
+      candidateFile: string;
+      opts: Omit<Parameters<typeof diffKineDatabases>[2], "candidateTakenAt"> & { candidateTakenAt: string | null };
+    }
   /** The kine check of a recovery's result (auditKineRows); null without a kine table; fails with SQLite's error. */
   | { kind: "kine-audit"; file: string; doubts: KineDoubts; repair: boolean };
 
-export type SqliteTaskResult<T extends SqliteTask> = T extends { kind: "check" }
-  ? CheckOutcome
-  : T extends { kind: "kine-audit" }
-    ? KineSoundness | null
-    : CheckedSnapshot;
+interface TaskResults {
+  check: CheckOutcome;
+  health: FileChecks;
+  snapshot: CheckedSnapshot;
+  copy: number;
+  settle: boolean;
+  inspect: StagedInspection;
+  diff: DatabaseDiff;
+  "kine-audit": KineSoundness | null;
+}
+
+export type SqliteTaskResult<T extends SqliteTask> = TaskResults[T["kind"]];
 
 /** An error as it crosses from the worker to the caller (structured clone keeps no class). */
 export interface TaskError {
@@ -27,11 +55,35 @@ export interface TaskError {
   snapshotFailure?: SnapshotFailure;
 }
 
-/** Runs one task on this thread. Throws what the task throws (SnapshotError for "snapshot", SQLite's errors for "kine-audit"). */
-export function runSqliteTask<T extends SqliteTask>(task: T): SqliteTaskResult<T> {
-  if (task.kind === "check") return checkFile(task.file, task.pragma, { limit: task.limit, mmapBytes: task.mmapBytes }) as SqliteTaskResult<T>;
-  if (task.kind === "kine-audit") return auditKineRows(task.file, { doubts: task.doubts, repair: task.repair }) as SqliteTaskResult<T>;
-  return checkSnapshot(task.snapshotPath, task.sourcePath) as SqliteTaskResult<T>;
+/** Runs one task on this thread. Rejects with what the task throws (SnapshotError for "snapshot" and "copy", SQLite's errors for "kine-audit"). */
+export async function runSqliteTask<T extends SqliteTask>(task: T): Promise<SqliteTaskResult<T>> {
+  const results = (t: SqliteTask): unknown => {
+    switch (t.kind) {
+      case "check":
+        return checkFile(t.file, t.pragma, { limit: t.limit, mmapBytes: t.mmapBytes, busyTimeoutMs: t.busyTimeoutMs });
+      case "health":
+        return import("../health/check").then((m) => m.healthFileChecks(t.file, t.full, t.withStats));
+      case "snapshot":
+        return checkSnapshot(t.snapshotPath, t.sourcePath);
+      case "copy":
+        return copyDatabase(t.dbPath, t.dest, t.method);
+      // The rest are loaded when asked for: a worker starts faster with less to load.
+      case "settle":
+        return import("../restore/stage-settle").then((m) => m.settleDatabase(t.dbPath, t.durable));
+      case "inspect":
+        return import("../restore/stage-inspect").then((m) => m.inspectStaged(t.dbPath, t.token));
+      case "diff":
+        return import("../restore/diff").then((m) =>
+          m.diffKineDatabases(t.currentFile, t.candidateFile, {
+            ...t.opts,
+            candidateTakenAt: t.opts.candidateTakenAt ? new Date(t.opts.candidateTakenAt) : null,
+          }),
+        );
+      case "kine-audit":
+        return import("../recovery/kine-soundness").then((m) => m.auditKineRows(t.file, { doubts: t.doubts, repair: t.repair }));
+    }
+  };
+  return (await results(task)) as SqliteTaskResult<T>;
 }
 
 /** The worker's side of an error. Never throws. */

@@ -31,8 +31,10 @@ export function startModuleWorker(source: URL, bundled: string | null, workerDat
 export interface SqliteWorker {
   /** Resolves once SQLite is loaded on the worker (or the worker failed: then `run` says why). Never rejects. */
   readonly ready: Promise<void>;
-  /** Runs the task. Rejects with what the task throws (SnapshotError), or when the worker stops. Only one task per worker. */
+  /** Runs the task. Rejects with what the task throws (SnapshotError), or when the worker stops. One task at a time. */
   run<T extends SqliteTask>(task: T): Promise<SqliteTaskResult<T>>;
+  /** False once the worker stopped (disposed, crashed): it runs no more tasks. */
+  readonly alive: boolean;
   /** Stops the worker (a task it was running is abandoned: `run` rejects). */
   dispose(): void;
 }
@@ -52,6 +54,7 @@ export function startSqliteWorker(): SqliteWorker {
     return {
       ready: Promise.resolve(),
       run: async (task) => runSqliteTask(task),
+      alive: true,
       dispose() {},
     };
   }
@@ -81,23 +84,60 @@ export function startSqliteWorker(): SqliteWorker {
     markReady();
     finish({ error: stopped });
   });
-  let used = false;
+  let busy = false;
   return {
     ready,
     run<T extends SqliteTask>(task: T): Promise<SqliteTaskResult<T>> {
-      if (used) return Promise.reject(new Error("a SqliteWorker runs one task"));
-      used = true;
+      if (busy) return Promise.reject(new Error("a SqliteWorker runs one task at a time"));
       return new Promise<SqliteTaskResult<T>>((resolve, reject) => {
         if (stopped) return reject(stopped);
-        settle = (r) => (r.error ? reject(r.error) : resolve(r.result as SqliteTaskResult<T>));
+        busy = true;
+        settle = (r) => {
+          busy = false;
+          worker.unref();
+          if (r.error) reject(r.error);
+          else resolve(r.result as SqliteTaskResult<T>);
+        };
         worker.ref();
         worker.postMessage(task);
       });
     },
+    get alive() {
+      return !stopped;
+    },
     dispose() {
+      stopped ??= new Error("the SQLite worker was stopped");
       void worker.terminate();
     },
   };
+}
+
+/**
+ * Workers that finished a task, kept for the next one for a while: a restore runs half a dozen
+ * tasks in a row, and a worker costs a thread start and SQLite's load each time (~50 ms from the
+ * bundle, a second through tsx on a busy machine). An idle one is stopped after IDLE_MS.
+ */
+const idle: { worker: SqliteWorker; timer: NodeJS.Timeout }[] = [];
+const IDLE_MS = 10_000;
+
+/** Runs one task on a worker thread (an idle one, or a new one). Rejects with what the task throws, or when the worker stops. */
+export async function runOffThread<T extends SqliteTask>(task: T): Promise<SqliteTaskResult<T>> {
+  const reused = idle.pop();
+  if (reused) clearTimeout(reused.timer);
+  const worker = reused?.worker ?? startSqliteWorker();
+  try {
+    return await worker.run(task);
+  } finally {
+    if (worker.alive) {
+      const timer = setTimeout(() => {
+        const i = idle.findIndex((x) => x.worker === worker);
+        if (i >= 0) idle.splice(i, 1);
+        worker.dispose();
+      }, IDLE_MS);
+      timer.unref();
+      idle.push({ worker, timer });
+    }
+  }
 }
 
 /** A SQLite worker waiting to check one file (see startSqliteChecker). */

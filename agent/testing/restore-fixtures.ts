@@ -70,12 +70,18 @@ export function maxRevision(dbPath: string): number {
  */
 export function makeTestServer(
   root: string,
-  opts: { seed: number; token?: string; marker: string; owner?: { uid: number; gid: number }; targetBytes?: number },
+  opts: { seed: number; token?: string; marker: string; owner?: { uid: number; gid: number }; targetBytes?: number; compaction?: "healthy" | "stuck" },
 ): TestServer {
   const serverDir = path.join(root, "server");
   mkdirSync(path.join(serverDir, "db"), { recursive: true, mode: 0o755 });
   const dbPath = path.join(serverDir, "db", "state.db");
-  const g = generateKineDb(dbPath, { targetBytes: opts.targetBytes ?? 1_500_000, compaction: "healthy", keepWal: true, seed: opts.seed, token: opts.token });
+  const g = generateKineDb(dbPath, {
+    targetBytes: opts.targetBytes ?? 1_500_000,
+    compaction: opts.compaction ?? "healthy",
+    keepWal: true,
+    seed: opts.seed,
+    token: opts.token,
+  });
   addMarker(dbPath, opts.marker);
   writeFileSync(path.join(serverDir, "token"), g.token + "\n", { mode: 0o644 });
   mkdirSync(path.join(serverDir, "cred"), { mode: 0o755 });

@@ -1,4 +1,4 @@
-// `npm test`: every test the project has — type check, lint, format, unit + integration (vitest), browser (Playwright).
+// `npm test`: every test the project has — type check, lint, format, unit + integration (vitest), a 2-minute soak, browser (Playwright).
 // Installs missing Debian packages when run as root, or stops with the exact command to run.
 import { spawnSync } from "node:child_process";
 import { ensureSystemTools } from "./system-tools";
@@ -23,6 +23,8 @@ const phases: { name: string; cmd: string; args: string[] }[] = [
   { name: "lint (ESLint: rules and import arrows)", cmd: bin("eslint"), args: [".", "--max-warnings", "0"] },
   { name: "format (Prettier)", cmd: bin("prettier"), args: ["--check", ".", "--log-level", "warn"] },
   { name: "unit + integration (vitest)", cmd: bin("vitest"), args: ["run"] },
+  // The agent left running with backups, drills, health and a damaged object (bench/soak.ts; `npm run soak` for 30 minutes).
+  { name: "soak (2 minutes)", cmd: process.execPath, args: ["--import", "tsx", "bench/soak.ts", "--minutes", "2"] },
   { name: "build for browser tests", cmd: bin("next"), args: ["build"] },
   { name: "browser (Playwright, Chromium)", cmd: bin("playwright"), args: ["test"] },
 ];
