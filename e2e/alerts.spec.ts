@@ -10,6 +10,7 @@ import { makeTestServerDir } from "../agent/testing/test-server-dir";
 import { startHttpReceiver, type HttpReceiver } from "../lib/notify/testing/receivers";
 import { startDashboard, type RunningDashboard } from "./support/dashboard";
 import { startAgent, type RunningAgent } from "./support/agent";
+import { signIn } from "./support/auth";
 import { keepScreenshot } from "./support/screenshot";
 import { AlertsPage, NotificationsPage } from "./pages/alerts-pages";
 
@@ -61,8 +62,7 @@ test.beforeAll(async ({}, testInfo) => {
       AWS_S3_PATH: "k3s",
       AWS_ACCESS_KEY_ID: "S3RVER",
       AWS_SECRET_ACCESS_KEY: "S3RVER",
-      LIFEBOAT_AGENT_URL: agent.url,
-      LIFEBOAT_AGENT_TOKEN: agent.token,
+      ...agent.dashboardEnv,
       LIFEBOAT_PUBLIC_URL: "https://lifeboat.example.com",
     },
   });
@@ -76,11 +76,14 @@ test.afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
+// Every page and API asks for a signed-in user: an admin, who may add channels and refresh.
+test.beforeEach(async ({ page }) => signIn(page, dash, "admin"));
+
 test("the growth fires one critical alert per kind, the drifted files a warning, and nobody is told yet", async ({ page }, testInfo) => {
   const alerts = new AlertsPage(page, dash.url);
   // A refresh lists the bucket and evaluates the rules (the Backups page would also start restore
   // drills, which fail on these made-up archives: that is another test's story).
-  expect((await page.request.post(dash.url + "/api/catalog/refresh")).ok()).toBe(true);
+  expect((await page.request.post(dash.url + "/api/catalog/refresh", { headers: { origin: dash.url }, data: {} })).ok()).toBe(true);
   await alerts.goto();
   await expect(alerts.alert("LifeboatBackupGrowth:file-archive")).toBeVisible();
   await expect(alerts.alert("LifeboatBackupGrowth:logical")).toContainText("Critical");
@@ -158,7 +161,7 @@ test("a wrong URL fails its test with the status, and the secret stays out of th
 
 test("a normal night resolves the growth: history on the page, a resolve at the receiver", async ({ page }, testInfo) => {
   await putNight(lastNight + DAY / 2, 54.6);
-  const res = await page.request.post(dash.url + "/api/catalog/refresh");
+  const res = await page.request.post(dash.url + "/api/catalog/refresh", { headers: { origin: dash.url }, data: {} });
   expect(res.ok()).toBe(true);
   const alerts = new AlertsPage(page, dash.url);
   await alerts.goto();

@@ -81,6 +81,14 @@ test.beforeAll(async ({}, testInfo) => {
   ids.token = (await asAdmin("POST", "/api/tokens", { name: "victim script", role: "viewer" })).view.id;
   ids.migration = (await asAdmin("POST", "/api/worker-migrations", { node: "pi-2" })).id;
   ids.restore = (await asAdmin("POST", "/api/restore/runs")).id;
+  // Disabled, so that no delivery to it changes lifeboat.db while the attack runs.
+  ids.channel = (
+    await asAdmin("POST", "/api/settings/notifications/channels", {
+      label: "ops",
+      enabled: false,
+      settings: { type: "webhook", url: "https://ops.example/hook" },
+    })
+  ).id;
 });
 
 test.afterAll(async () => {
@@ -102,6 +110,8 @@ function bodyFor(method: string, p: string): unknown {
   if (p === "/api/worker-migrations") return { node: "pi-3" };
   if (p.startsWith("/api/worker-migrations/") && !p.endsWith("/token")) return { action: "abandon" };
   if (p.startsWith("/api/restore/runs/")) return { action: "abandon" };
+  if (p.startsWith("/api/settings/notifications/channels"))
+    return { label: "mallory", enabled: true, settings: { type: "webhook", url: "https://mallory.example/hook" } };
   return {};
 }
 
@@ -194,6 +204,7 @@ test("a page on another origin cannot change anything through a signed-in admin'
     if (route.startsWith("tokens")) return ids.token;
     if (route.startsWith("worker-migrations")) return ids.migration;
     if (route.startsWith("restore")) return ids.restore;
+    if (route.startsWith("settings/notifications/channels")) return ids.channel;
     throw new Error(`no value for [${name}] in ${route}`);
   });
   expect(calls.length).toBeGreaterThanOrEqual(20);

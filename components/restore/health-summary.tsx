@@ -43,7 +43,7 @@ export function HealthSummary({ url, report }: { url: string; report: HealthRepo
     <div data-testid="target-health" className="space-y-3 text-sm">
       <ul className="divide-y divide-slate-100">
         <Check level="ok" label="Agent reachable">
-          <span className="font-mono text-xs">{url}</span> answered at {formatTime(report.checkedAt)} · server directory{" "}
+          <span className="font-mono text-xs">{url}</span> answered at {formatTime(report.checkedAt, { seconds: true })} · server directory{" "}
           <span className="font-mono text-xs">{report.serverDir}</span>
         </Check>
         <Check level={disk.enoughForStaging ? "ok" : "problem"} label="Disk space for staging">

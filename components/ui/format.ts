@@ -20,9 +20,15 @@ export function formatAge(iso: string | Date, now: Date = new Date()): string {
 }
 
 /** `2024-12-18 00:00 UTC`. */
-export function formatTime(iso: string | Date): string {
+/** `2026-12-03 11:58 UTC`; with `seconds`, `2026-12-03 11:58:07 UTC` (for answers a user asks for again and must see change). */
+export function formatTime(iso: string | Date, opts: { seconds?: boolean } = {}): string {
   const t = typeof iso === "string" ? new Date(iso) : iso;
-  return t.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  return (
+    t
+      .toISOString()
+      .slice(0, opts.seconds ? 19 : 16)
+      .replace("T", " ") + " UTC"
+  );
 }
 
 export function formatNumber(n: number): string {
