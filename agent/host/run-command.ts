@@ -13,27 +13,55 @@ export interface CommandResult {
   timedOut: boolean;
 }
 
-/** Runs a configured command line through `sh -c` (they are shell lines like "systemctl stop k3s"). Never rejects. */
+/** What is kept of each output stream: enough for a sentence, bounded whatever a command prints. */
+const KEEP_CHARS = 64 * 1024;
+/** After the shell exits, how long its output may stay open (a background child holding the pipe). */
+const DRAIN_MS = 2_000;
+
+/**
+ * Runs a configured command line through `sh -c` (they are shell lines like "systemctl stop k3s").
+ * The line runs in its own process group: on timeout the whole group is killed, so a child the
+ * shell started (a hanging `systemctl`) cannot keep the restore waiting on its output. Never rejects.
+ */
 export function runCommand(cmd: string, timeoutMs = 120_000): Promise<CommandResult> {
   return new Promise((resolve) => {
-    const child = spawn("sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"], detached: false });
+    const child = spawn("sh", ["-c", cmd], { stdio: ["ignore", "pipe", "pipe"], detached: true });
     let stdout = "";
     let stderr = "";
     let timedOut = false;
-    child.stdout.on("data", (d) => (stdout += String(d)));
-    child.stderr.on("data", (d) => (stderr += String(d)));
+    let settled = false;
+    let drain: NodeJS.Timeout | undefined;
+    const keep = (acc: string, d: Buffer) => (acc.length >= KEEP_CHARS ? acc : (acc + String(d)).slice(0, KEEP_CHARS));
+    child.stdout.on("data", (d: Buffer) => (stdout = keep(stdout, d)));
+    child.stderr.on("data", (d: Buffer) => (stderr = keep(stderr, d)));
+    const finish = (code: number | null, extra = "") => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(drain);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve({ code, stdout: stdout.trim(), stderr: (stderr + extra).trim(), timedOut });
+    };
+    const killGroup = () => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // the group is gone already
+      }
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill("SIGKILL");
+      killGroup();
     }, timeoutMs);
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: stderr + String(err.message), timedOut });
+    child.on("error", (err) => finish(null, String(err.message)));
+    // "close" waits for the output pipes; a background process that inherited them may hold them
+    // long after the shell exited, so the exit code counts once the pipes had a moment to drain.
+    child.on("exit", (code) => {
+      drain = setTimeout(() => finish(code), DRAIN_MS);
+      if (timedOut) killGroup();
     });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: stdout.trim(), stderr: stderr.trim(), timedOut });
-    });
+    child.on("close", (code) => finish(code));
   });
 }
 
