@@ -42,7 +42,7 @@ const BIN = path.join(ROOT, "agent", "bin", "lifeboat-agent.js");
 const OUT = path.join(ROOT, "bench", "out", "soak");
 const KEY = "soak-key";
 const SECRET = "soak-secret-Lm2";
-const TOKEN = "soak-agent-token";
+const TOKEN = "soak-agent-token-of-at-least-32-characters";
 const DAMAGED_SET = "seed-2020-01-01_00-00-00";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -75,6 +75,8 @@ const env: NodeJS.ProcessEnv = {
   AWS_SECRET_ACCESS_KEY: SECRET,
   LIFEBOAT_PASSPHRASE_FILE: passFile,
   LIFEBOAT_AGENT_TOKEN: TOKEN,
+  // Plain HTTP on loopback: what is measured here is the agent, not TLS.
+  LIFEBOAT_AGENT_INSECURE_HTTP: "true",
   LIFEBOAT_AGENT_HOST: "127.0.0.1",
   LIFEBOAT_AGENT_PORT: "0",
   LIFEBOAT_BACKUP_SCHEDULE: "* * * * *",

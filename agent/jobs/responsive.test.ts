@@ -25,7 +25,7 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
 const KEY = "livez-key";
 const SECRET = "livez-secret-Hy4";
-const TOKEN = "livez-agent-token";
+const TOKEN = "livez-agent-token-of-at-least-32-characters";
 let s3: EmbeddedS3;
 let work: string;
 
@@ -86,6 +86,8 @@ describe("the agent answers /livez within 100 ms during every job", () => {
             AWS_SECRET_ACCESS_KEY: SECRET,
             LIFEBOAT_PASSPHRASE_FILE: path.join(work, "pass"),
             LIFEBOAT_AGENT_TOKEN: TOKEN,
+            // Plain HTTP on loopback: what is measured here is the agent, not TLS.
+            LIFEBOAT_AGENT_INSECURE_HTTP: "true",
             LIFEBOAT_AGENT_HOST: "127.0.0.1",
             LIFEBOAT_AGENT_PORT: "0",
             LOG_LEVEL: "warn",

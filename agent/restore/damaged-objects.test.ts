@@ -188,12 +188,12 @@ describe("a damaged object of any kind fails its drill with a sentence, never a 
 describe("the issue's cases", () => {
   it("the first 3,000 bytes of a seed logical backup, uploaded as a new set, fail its drill through the HTTP API; the next drill runs", async () => {
     const { buildAgentApp } = await import("../server");
-    const app = buildAgentApp(depsFor(target, { LIFEBOAT_AGENT_TOKEN: "agent-token" }));
+    const app = buildAgentApp(depsFor(target, { LIFEBOAT_AGENT_TOKEN: "damaged-objects-agent-token-32-characters" }));
     const { url } = await app.listen(0, "127.0.0.1");
     const call = async (method: string, p: string, body?: unknown) => {
       const res = await fetch(url + p, {
         method,
-        headers: { authorization: "Bearer agent-token", "content-type": "application/json" },
+        headers: { authorization: "Bearer damaged-objects-agent-token-32-characters", "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       return { status: res.status, json: (await res.json()) as any };
