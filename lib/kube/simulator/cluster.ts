@@ -493,6 +493,21 @@ export class SimulatedCluster {
     return pod;
   }
 
+  /**
+   * Removes a pod at once, with no grace period and no controller reacting: the pod is gone from the
+   * datastore, as when an API server comes back on an older datastore. Returns whether it existed.
+   */
+  removePodNow(namespace: string, name: string): boolean {
+    const gone = this.pods.delete(key(namespace, name));
+    if (gone) this.note(`removed ${key(namespace, name)}`);
+    return gone;
+  }
+
+  /** Runs the scheduler and the DaemonSet controller now (after pods were added without a node). */
+  schedulePending(): void {
+    this.reconcile();
+  }
+
   private controllerOf(pod: KObj) {
     return pod.metadata.ownerReferences?.find((o) => o.controller);
   }
