@@ -22,7 +22,9 @@ import { K3S_VERSION, seedDemoNodes, seedDemoWorkload } from "./demo-workload";
  * demo action: POST /lifeboat-demo/v1/join makes a new Raspberry Pi register (NotReady, then Ready).
  */
 
-export const DEMO_JOIN_PATH = "/lifeboat-demo/v1/join";
+import { DEMO_JOIN_PATH } from "../../contracts/nodes";
+
+export { DEMO_JOIN_PATH };
 
 export interface DemoClusterOptions {
   /** Where the kubeconfig and certificates go (e.g. <data dir>/demo-cluster). */
