@@ -10,7 +10,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ["{lib,agent,components,app,bench,lint}/**/*.test.{ts,tsx}"],
+    include: ["{lib,agent,components,app,bench,lint,deploy}/**/*.test.{ts,tsx}"],
     environment: "node",
     // Integration tests start real servers and processes; give them room on a 2-core machine.
     testTimeout: 60_000,
