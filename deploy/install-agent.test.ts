@@ -124,6 +124,12 @@ describe("deploy/lifeboat-agent.service", () => {
     }
   });
 
+  it("the dashboard's unit (deploy/lifeboat-dashboard.service) passes systemd-analyze verify too", () => {
+    const r = spawnSync("systemd-analyze", ["verify", path.join(CHECKOUT, "deploy/lifeboat-dashboard.service")], { encoding: "utf8", timeout: 60_000 });
+    expect(r.error, "systemd-analyze is missing: apt-get install systemd (.ci/run installs it)").toBeUndefined();
+    expect({ status: r.status, out: (r.stdout + r.stderr).trim() }).toEqual({ status: 0, out: "" });
+  });
+
   it("reads its settings from /etc/lifeboat/agent.env and runs `lifeboat-agent serve` as root with umask 0077", () => {
     const unit = readFileSync(path.join(CHECKOUT, "deploy/lifeboat-agent.service"), "utf8");
     expect(unit).toMatch(/^EnvironmentFile=\/etc\/lifeboat\/agent\.env$/m);
