@@ -3,6 +3,9 @@
 const nextConfig = {
   // A separate build directory lets tests build without clobbering a running dashboard.
   distDir: process.env.LIFEBOAT_NEXT_DIST || ".next",
+  // `npm run build:release` (lib/launcher/build-release.ts): a self-contained server with only the
+  // node_modules it uses, for the tarball and the container image. Other builds skip the tracing.
+  output: process.env.LIFEBOAT_STANDALONE === "1" ? "standalone" : undefined,
   // Native modules and ESM-only server libraries stay out of the bundle (faster build, no bundling bugs).
   serverExternalPackages: ["better-sqlite3", "@kubernetes/client-node", "openpgp", "pino", "s3rver", "zstd-napi", "prom-client", "nodemailer"],
   // `npm test` runs `tsc --noEmit` over the whole project; the build need not type-check twice.

@@ -10,7 +10,10 @@ export default defineConfig({
     },
   },
   test: {
-    include: ["{lib,agent,components,app,bench,lint}/**/*.test.{ts,tsx}"],
+    include: ["{lib,agent,components,app,bench,lint,deploy}/**/*.test.{ts,tsx}"],
+    // The release test makes a standalone `next build` (minutes of both cores): npm test runs it as
+    // a phase of its own, alone (LIFEBOAT_RELEASE_TEST=1), not beside timing-sensitive tests.
+    exclude: process.env.LIFEBOAT_RELEASE_TEST === "1" ? ["**/node_modules/**"] : ["**/node_modules/**", "lib/launcher/build-release.test.ts"],
     environment: "node",
     // Integration tests start real servers and processes; give them room on a 2-core machine.
     testTimeout: 60_000,

@@ -56,8 +56,14 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    const deps = makeDeps(loadAgentConfig());
-    return await cmd.run(args, deps, io);
+    let config;
+    try {
+      config = loadAgentConfig();
+    } catch (err) {
+      if (err instanceof AgentConfigError && cmd.runUnconfigured) return await cmd.runUnconfigured(args, err.message, io);
+      throw err;
+    }
+    return await cmd.run(args, makeDeps(config), io);
   } catch (err) {
     if (err instanceof AgentConfigError) {
       io.err(`error: ${err.message}`);

@@ -10,7 +10,7 @@ import { agentEnv, backupWithCli, makeServer, passphraseFile, runK3s, startAgent
 import { startDashboard, type RunningDashboard } from "./support/dashboard";
 import { signIn } from "./support/auth";
 import { startTestCluster, type TestCluster } from "./support/kube";
-import { restartControlPlane } from "../lib/kube/testing/scenarios";
+import { restartControlPlane } from "../lib/kube/simulator/scenarios";
 import { keepScreenshot } from "./support/screenshot";
 import { RestoreWizardPage } from "./pages/restore-wizard-page";
 

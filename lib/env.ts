@@ -49,6 +49,8 @@ const EnvSchema = z.object({
   LIFEBOAT_K3S_URL: optStr.pipe(z.url({ message: "must be a URL such as https://192.168.1.11:6443" }).optional()),
   /** Set by the launcher when it started the embedded demo store. */
   LIFEBOAT_DEMO: optStr,
+  /** Set by the launcher when KUBECONFIG points at its demo cluster (lib/launcher/demo-cluster.ts): the banner and the demo join action. */
+  LIFEBOAT_DEMO_CLUSTER: optStr,
   /** Alerts (issue 12): how often the agent's health is polled, and the thresholds of the health rules. */
   LIFEBOAT_HEALTH_POLL_SECONDS: num(300),
   LIFEBOAT_AGENT_DOWN_MINUTES: num(10),

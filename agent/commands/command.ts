@@ -14,4 +14,6 @@ export interface Command {
   usage: string;
   /** Returns the process exit code (0 ok, 1 failed, 2 usage or configuration error). */
   run(args: string[], deps: AgentDeps, io: CommandIo): Promise<number>;
+  /** For a command that must answer even when the configuration does not load (doctor): `message` says what is wrong. */
+  runUnconfigured?(args: string[], message: string, io: CommandIo): Promise<number>;
 }

@@ -10,6 +10,7 @@ import { recoverCommand } from "./recover";
 import { restoreCommand } from "./restore";
 import { rollbackCommand } from "./rollback";
 import { statusCommand } from "./status";
+import { doctorCommand } from "./doctor";
 
 /** Every CLI command. Features add theirs here. */
 export const commands: Command[] = [
@@ -24,4 +25,5 @@ export const commands: Command[] = [
   restoreCommand,
   rollbackCommand,
   statusCommand,
+  doctorCommand,
 ];

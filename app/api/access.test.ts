@@ -55,6 +55,7 @@ const ACCESS: Record<string, Record<string, string>> = {
   "worker-migrations/current": { GET: "admin" },
   "worker-migrations/[id]": { GET: "admin", POST: "admin" },
   "worker-migrations/[id]/token": { POST: "admin" },
+  "worker-migrations/[id]/demo-join": { POST: "admin" },
 };
 
 /** The only routes anyone may call without signing in: liveness, and signing in itself. */

@@ -1,8 +1,17 @@
 import type { Metadata } from "next";
+import { DemoClusterBanner } from "@/components/nodes/demo-cluster-banner";
+import { getEnv } from "@/lib/env";
 import { NodesPage } from "@/components/nodes/nodes-page";
 
 export const metadata: Metadata = { title: "Nodes" };
 
+export const dynamic = "force-dynamic";
+
 export default function Page() {
-  return <NodesPage />;
+  return (
+    <>
+      {getEnv().LIFEBOAT_DEMO_CLUSTER && <DemoClusterBanner />}
+      <NodesPage />
+    </>
+  );
 }

@@ -79,4 +79,6 @@ export const migrationActions = {
   start: (node: string) => apiFetch("/api/worker-migrations", WorkerMigrationView, jsonBody({ node })),
   act: (id: string, action: WorkerMigrationAction) => apiFetch(`/api/worker-migrations/${encodeURIComponent(id)}`, WorkerMigrationView, jsonBody(action)),
   revealToken: (id: string) => apiFetch(`/api/worker-migrations/${encodeURIComponent(id)}/token`, RevealedToken, jsonBody()),
+  /** The demo cluster only: a new node registers, the run waits for it. */
+  demoJoin: (id: string) => apiFetch(`/api/worker-migrations/${encodeURIComponent(id)}/demo-join`, WorkerMigrationView, jsonBody()),
 };

@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { startTestKubeApi, type TestKubeApi, type TestKubeApiOptions } from "../../lib/kube/testing/test-api-server";
-import { seedHomelab } from "../../lib/kube/testing/scenarios";
+import { seedHomelab } from "../../lib/kube/simulator/scenarios";
 
 export interface TestCluster {
   api: TestKubeApi;

@@ -65,6 +65,7 @@ export const ERROR_STATUS = {
   agent_busy: 409,
   no_such_set: 404,
   no_token_file: 404,
+  not_demo_cluster: 404,
   token_unreadable: 503,
   token_empty: 503,
 

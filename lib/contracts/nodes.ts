@@ -282,6 +282,9 @@ export const WorkerMigrationState = z.object({
 });
 export type WorkerMigrationState = z.infer<typeof WorkerMigrationState>;
 
+/** The demo cluster's one call no real cluster has: a new node registers (lib/kube/simulator/demo-cluster.ts). */
+export const DEMO_JOIN_PATH = "/lifeboat-demo/v1/join";
+
 export const JoinInfo = z.object({
   /** The k3s server URL a new agent joins (kubeconfig server, or LIFEBOAT_K3S_URL). */
   server: z.string(),
@@ -292,6 +295,8 @@ export const JoinInfo = z.object({
   tokenHelp: z.string().nullable(),
   /** The join command with the token masked. */
   command: z.string(),
+  /** The cluster is npm start's demo cluster: the join step offers its demo action (POST /api/worker-migrations/:id/demo-join). */
+  demoCluster: z.boolean().default(false),
 });
 export type JoinInfo = z.infer<typeof JoinInfo>;
 

@@ -8,7 +8,7 @@ import { KubeClient } from "./kube-client";
 /** What the node pages' server code needs; tests build one by hand around a temp database. */
 export interface NodeContext {
   db: Db;
-  env: Pick<DashboardEnv, "KUBECONFIG" | "LIFEBOAT_K3S_TOKEN_FILE" | "LIFEBOAT_K3S_URL">;
+  env: Pick<DashboardEnv, "KUBECONFIG" | "LIFEBOAT_K3S_TOKEN_FILE" | "LIFEBOAT_K3S_URL"> & Partial<Pick<DashboardEnv, "LIFEBOAT_DEMO_CLUSTER">>;
   /** A client for the configured cluster; throws KubeError `not_configured` when there is none. */
   client(): KubeClient;
   drains: DrainJobs;

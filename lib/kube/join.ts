@@ -30,7 +30,7 @@ export function joinInfo(ctx: NodeContext, kubeServer: string | null): JoinInfo 
       tokenHelp = `LIFEBOAT_K3S_TOKEN_FILE is set, but ${file} cannot be read by the dashboard. Fix its path or permissions, or read the token on the server: sudo cat /var/lib/rancher/k3s/server/node-token`;
     }
   }
-  return { server, serverWarning, tokenAvailable, tokenHelp, command: joinCommand(server, "<token>") };
+  return { server, serverWarning, tokenAvailable, tokenHelp, command: joinCommand(server, "<token>"), demoCluster: Boolean(ctx.env.LIFEBOAT_DEMO_CLUSTER) };
 }
 
 const shellWord = (s: string) => (/^[A-Za-z0-9:._/@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startTestKubeApi, type TestKubeApi } from "./testing/test-api-server";
-import { seedHomelab } from "./testing/scenarios";
+import { seedHomelab } from "./simulator/scenarios";
 import { KubeClient } from "./kube-client";
 import { KubeError } from "./errors";
 import { drainNode } from "./drain";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { openDatabase, readAudit, type Db } from "../db/database";
 import { startTestKubeApi, type TestKubeApi } from "./testing/test-api-server";
-import { seedHomelab } from "./testing/scenarios";
+import { seedHomelab } from "./simulator/scenarios";
 import { makeNodeContext, type NodeContext } from "./context";
 import { act, activeRun, getRun, revealToken, startMigration, viewRun } from "./worker-migration";
 import { fetchNodes } from "./node-service";

@@ -29,7 +29,7 @@ import { nodeSummary, podKind } from "./views";
 
 export const WORKER_MIGRATION_KIND = "worker-migration";
 
-type Run = WizardRun<WorkerMigrationState>;
+export type Run = WizardRun<WorkerMigrationState>;
 type Action = z.output<typeof ActionSchema>;
 type ActionOf<K extends Action["action"]> = Extract<Action, { action: K }>;
 const save = (ctx: NodeContext, run: Run, patch: { step?: WorkerMigrationStep; status?: RunStatus; state: WorkerMigrationState }): Run =>

@@ -9,6 +9,7 @@
 //    directory (unless LIFEBOAT_AGENT_URL points at a real one), whose "k3s" is a simulated writer
 //    (agent/demo/simulated-k3s.ts, run as a command) the restore wizard really stops and starts.
 //    The demo agent answers HTTPS with its self-signed certificate, which the dashboard pins.
+//    Without KUBECONFIG, also the demo cluster around that k3s (lib/launcher/demo-cluster.ts).
 // 4. Runs the dashboard's server (lib/http/dashboard-server.ts: Next.js behind a thin front that
 //    tells it the real client address) and prints where to open it; on a first run, the generated
 //    password of the `admin` account, once.
@@ -25,6 +26,7 @@ import { thresholdsFromEnv } from "../catalog/config";
 import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
 import { freePort, portFree } from "../net/ports";
 import { startProcess, waitForHttp, waitForListeningInfo, type RunningProcess } from "../process";
+import { startLauncherDemoCluster } from "./demo-cluster";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DEMO_BUCKET = "lifeboat-demo";
@@ -280,6 +282,15 @@ async function main(): Promise<void> {
       LIFEBOAT_AGENT_FINGERPRINT: agent.fingerprint ?? "",
     });
     say(`Demo agent (for the demo k3s server in ${path.join(env.dataDir, "demo", "k3s", "server")}) at ${agent.url}, pinned by its certificate's fingerprint.`);
+    if (!env.KUBECONFIG) {
+      // Without KUBECONFIG, a simulated cluster around the demo's k3s, so Nodes and Migrate worker have something to show.
+      const demoCluster = await startLauncherDemoCluster(env.dataDir, { LIFEBOAT_K3S_URL: env.LIFEBOAT_K3S_URL });
+      cleanups.push(() => void demoCluster.cluster.stop());
+      Object.assign(dashEnv, demoCluster.env);
+      say(
+        `Demo cluster (three simulated Raspberry Pis) at ${demoCluster.cluster.api.url}; its kubeconfig is ${demoCluster.cluster.kubeconfigPath}. Set KUBECONFIG to use yours.`,
+      );
+    }
   }
 
   if (!demo && !env.LIFEBOAT_AGENT_URL) say("No agent configured (LIFEBOAT_AGENT_URL): the history works; backups, health checks and restores need the agent.");

@@ -12,6 +12,7 @@ export const REQUIRED_TOOLS = [
   { command: "promtool", pkg: "prometheus", why: "checking and unit-testing the shipped Prometheus rules (promtool check/test rules)" },
   { command: "strace", pkg: "strace", why: "the durability test traces a restore's renames and fsyncs" },
   { command: "kubectl", pkg: "kubernetes-client", why: "the real kubectl cross-checks the test Kubernetes API server" },
+  { command: "systemd-analyze", pkg: "systemd", why: "systemd-analyze verify checks the shipped systemd units (deploy/)" },
 ] as const;
 
 export function hasCommand(cmd: string): boolean {

@@ -18,13 +18,15 @@ const env = {
   LIFEBOAT_NEXT_DIST: process.env.LIFEBOAT_NEXT_DIST || ".next-e2e",
 };
 const bin = (name: string) => `node_modules/.bin/${name}`;
-const phases: { name: string; cmd: string; args: string[] }[] = [
+const phases: { name: string; cmd: string; args: string[]; env?: Record<string, string> }[] = [
   { name: "type check", cmd: bin("tsc"), args: ["--noEmit", "-p", "."] },
   { name: "lint (ESLint: rules and import arrows)", cmd: bin("eslint"), args: [".", "--max-warnings", "0"] },
   { name: "format (Prettier)", cmd: bin("prettier"), args: ["--check", ".", "--log-level", "warn"] },
   { name: "unit + integration (vitest)", cmd: bin("vitest"), args: ["run"] },
   // The agent left running with backups, drills, health and a damaged object (bench/soak.ts; `npm run soak` for 30 minutes).
   { name: "soak (2 minutes)", cmd: process.execPath, args: ["--import", "tsx", "bench/soak.ts", "--minutes", "2"] },
+  // npm run build:release, unpacked away from the checkout, answering (lib/launcher/build-release.test.ts).
+  { name: "release (build, unpack, answer)", cmd: bin("vitest"), args: ["run", "lib/launcher/build-release.test.ts"], env: { LIFEBOAT_RELEASE_TEST: "1" } },
   { name: "build for browser tests", cmd: bin("next"), args: ["build"] },
   { name: "browser (Playwright, Chromium)", cmd: bin("playwright"), args: ["test"] },
 ];
@@ -33,7 +35,7 @@ const results: { name: string; ok: boolean; seconds: number }[] = [];
 for (const p of phases) {
   console.log(`\n━━━ ${p.name} ━━━`);
   const start = Date.now();
-  const r = spawnSync(p.cmd, p.args, { stdio: "inherit", env });
+  const r = spawnSync(p.cmd, p.args, { stdio: "inherit", env: { ...env, ...p.env } });
   const ok = r.status === 0;
   results.push({ name: p.name, ok, seconds: Math.round((Date.now() - start) / 1000) });
   // Without a build there is nothing for the browser tests to open.

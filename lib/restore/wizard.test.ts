@@ -22,7 +22,7 @@ import { freePort } from "../net/ports";
 import { KubeClient } from "../kube/kube-client";
 import { listNodeSummaries } from "../kube/node-service";
 import { startTestKubeApi, type TestKubeApi } from "../kube/testing/test-api-server";
-import { restartControlPlane, seedHomelab } from "../kube/testing/scenarios";
+import { restartControlPlane, seedHomelab } from "../kube/simulator/scenarios";
 import type { NodesPort, RestoreRun } from "./wizard-core";
 
 /**

@@ -1,4 +1,6 @@
 import type { Metadata } from "next";
+import { DemoClusterBanner } from "@/components/nodes/demo-cluster-banner";
+import { getEnv } from "@/lib/env";
 import { NodeDetailView } from "@/components/nodes/node-detail";
 
 type Props = { params: Promise<{ name: string }> };
@@ -10,5 +12,10 @@ export async function generateMetadata({ params }: Props): Promise<Metadata> {
 
 export default async function Page({ params }: Props) {
   const { name } = await params;
-  return <NodeDetailView name={decodeURIComponent(name)} />;
+  return (
+    <>
+      {getEnv().LIFEBOAT_DEMO_CLUSTER && <DemoClusterBanner />}
+      <NodeDetailView name={decodeURIComponent(name)} />
+    </>
+  );
 }

@@ -150,7 +150,8 @@ export function JoinStep({
   revealed,
   onHide,
   onJoined,
-}: StepProps & { onReveal: () => void; revealed: RevealedToken | null; onHide: () => void; onJoined: () => void }) {
+  onDemoJoin,
+}: StepProps & { onReveal: () => void; revealed: RevealedToken | null; onHide: () => void; onJoined: () => void; onDemoJoin: () => void }) {
   const join = view.join!;
   const masked = join.command.replace("<token>", "••••••••••••");
   return (
@@ -192,6 +193,19 @@ export function JoinStep({
           )}
         </div>
       </Card>
+      {join.demoCluster && (
+        <Card title="Demo cluster: no machine to run it on">
+          <div className="space-y-3 text-sm text-slate-700">
+            <p>
+              This is the simulated demo cluster, so there is no new Raspberry Pi to run the command on. This demo action makes the simulator register one
+              instead (NotReady at first, Ready a few seconds later), as the k3s agent would after the command; the wizard then waits for it as usual.
+            </p>
+            <Button variant="secondary" onClick={onDemoJoin} disabled={busy}>
+              Demo: make a new node join
+            </Button>
+          </div>
+        </Card>
+      )}
       <div className="flex justify-end">
         <Button onClick={onJoined} disabled={busy}>
           I ran it — wait for the new node

@@ -64,12 +64,13 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
     },
   });
   const reveal = useMutation({ mutationFn: () => migrationActions.revealToken(view!.id), onSuccess: setRevealed });
-  const busy = start.isPending || act.isPending || reveal.isPending;
+  const demoJoin = useMutation({ mutationFn: () => migrationActions.demoJoin(view!.id), onSuccess: onView });
+  const busy = start.isPending || act.isPending || reveal.isPending || demoJoin.isPending;
   const doAct = (a: WorkerMigrationAction) => {
     act.reset();
     act.mutate(a);
   };
-  const actionError = act.error ?? reveal.error;
+  const actionError = act.error ?? reveal.error ?? demoJoin.error;
 
   const header = (
     <PageHeader
@@ -166,6 +167,7 @@ export function WorkerMigrationWizard({ runParam }: { runParam: string | null })
               onReveal={() => reveal.mutate()}
               onHide={() => setRevealed(null)}
               onJoined={() => doAct({ action: "joined" })}
+              onDemoJoin={() => demoJoin.mutate()}
             />
           ) : view.step === "wait" ? (
             <WaitStep {...props} onFinish={() => doAct({ action: "finish" })} />

@@ -1,5 +1,5 @@
-import type { FakeCluster } from "./fake-cluster";
-import { kubeTime } from "./fake-cluster";
+import type { SimulatedCluster } from "./cluster";
+import { kubeTime } from "./cluster";
 
 const daysAgo = (d: number) => kubeTime(new Date(Date.now() - d * 86_400_000));
 
@@ -11,7 +11,7 @@ const daysAgo = (d: number) => kubeTime(new Date(Date.now() - d * 86_400_000));
  * with an emptyDir cache, a pod whose volume is k3s local-path storage on pi-2, and a pod no
  * controller manages.
  */
-export function seedHomelab(c: FakeCluster): void {
+export function seedHomelab(c: SimulatedCluster): void {
   c.addNode({ name: "pi-1", roles: ["control-plane"], internalIP: "192.168.1.11", createdAt: daysAgo(412), cpu: "4", memory: "3882096Ki" });
   c.addNode({ name: "pi-2", internalIP: "192.168.1.12", createdAt: daysAgo(410), cpu: "4", memory: "3882096Ki" });
   c.addNode({ name: "pi-3", internalIP: "192.168.1.13", createdAt: daysAgo(15), cpu: "4", memory: "7998004Ki", osImage: "Debian GNU/Linux 12 (bookworm)" });
@@ -129,10 +129,10 @@ export function seedHomelab(c: FakeCluster): void {
  * unless `readyAfterMs` is null (they never come back), each is Ready again `readyAfterMs` later,
  * one `staggerMs` after the other, as their kubelets reconnect.
  */
-export function restartControlPlane(c: FakeCluster, opts: { readyAfterMs: number | null; staggerMs?: number }): void {
+export function restartControlPlane(c: SimulatedCluster, opts: { readyAfterMs: number | null; staggerMs?: number }): void {
   const names = [...c.nodes.keys()];
   for (const n of names) c.setNodeReady(n, "unknown");
-  c.history.push("control plane restarted");
+  c.note("control plane restarted");
   if (opts.readyAfterMs === null) return;
   names.forEach((n, i) => c.later(opts.readyAfterMs! + i * (opts.staggerMs ?? 0), () => c.setNodeReady(n, true)));
 }

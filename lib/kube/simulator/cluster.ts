@@ -2,10 +2,11 @@ import { randomUUID } from "node:crypto";
 import { matchesSelector, type LabelSelector } from "../selectors";
 
 /**
- * The state behind the test Kubernetes API server: nodes, pods, PodDisruptionBudgets, volumes, and
- * just enough controller behaviour to make a drain look like it does on a real cluster — evicted
- * pods terminate for a grace period and disappear, ReplicaSet pods get a replacement scheduled on
- * another node, pods of a deleted node are garbage-collected, a registering node becomes Ready later.
+ * The state behind the simulated Kubernetes API server (the demo cluster of `npm start`, and the
+ * tests' cluster): nodes, pods, PodDisruptionBudgets, volumes, and just enough controller behaviour
+ * to make a drain look like it does on a real cluster — evicted pods terminate for a grace period
+ * and disappear, ReplicaSet pods get a replacement scheduled on another node, pods of a deleted node
+ * are garbage-collected, a registering node becomes Ready later.
  */
 
 // Kubernetes objects are open-ended JSON; the server stores them as such.
@@ -70,7 +71,7 @@ export interface PdbSeed {
   maxUnavailable?: number | string;
 }
 
-export interface FakeClusterOptions {
+export interface SimulatedClusterOptions {
   /** How long an evicted/deleted pod stays Terminating before it is gone (default 300 ms). */
   terminationGraceMs?: number;
   /** Simulated controllers (ReplicaSet/StatefulSet replacements, DaemonSet pods on new nodes). */
@@ -85,9 +86,12 @@ const suffix = (n: number) => Array.from({ length: n }, () => SUFFIX[Math.floor(
 export const kubeTime = (d: Date = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
+/** Entries `history` keeps: plenty for a test, bounded for the demo that runs for days. */
+const HISTORY_LIMIT = 5000;
+
 export const key = (namespace: string | undefined, name: string) => (namespace ? `${namespace}/${name}` : name);
 
-export class FakeCluster {
+export class SimulatedCluster {
   private rv = 1000;
   readonly nodes = new Map<string, KObj>();
   readonly pods = new Map<string, KObj>();
@@ -97,14 +101,20 @@ export class FakeCluster {
   readonly namespaces = new Map<string, KObj>();
   /** DaemonSets, created from the first pod that names one as its owner. */
   readonly daemonSets = new Map<string, KObj>();
-  /** What happened, in order ("evicted default/web-1", "deleted node pi-2", …) — for tests. */
+  /** What happened, in order ("evicted default/web-1", "deleted node pi-2", …): the newest HISTORY_LIMIT entries. */
   readonly history: string[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly opts: Required<FakeClusterOptions>;
+  private readonly opts: Required<SimulatedClusterOptions>;
 
-  constructor(opts: FakeClusterOptions = {}) {
+  constructor(opts: SimulatedClusterOptions = {}) {
     this.opts = { terminationGraceMs: 300, controllers: false, podGcDelayMs: 200, ...opts };
     for (const ns of ["default", "kube-system", "kube-public", "kube-node-lease"]) this.ensureNamespace(ns);
+  }
+
+  /** Records what happened (tests read `history`; a long-running demo keeps only the newest entries). */
+  note(event: string): void {
+    this.history.push(event);
+    if (this.history.length > HISTORY_LIMIT) this.history.splice(0, this.history.length - HISTORY_LIMIT);
   }
 
   nextResourceVersion(): string {
@@ -259,7 +269,7 @@ export class FakeCluster {
    */
   registerNode(seed: NodeSeed, readyAfterMs = 500): KObj {
     const node = this.addNode({ ...seed, ready: false });
-    this.history.push(`registered node ${seed.name}`);
+    this.note(`registered node ${seed.name}`);
     this.later(readyAfterMs, () => this.setNodeReady(seed.name, true));
     return node;
   }
@@ -296,7 +306,7 @@ export class FakeCluster {
     if (taints.length) node.spec.taints = taints;
     else delete node.spec.taints;
     node.metadata.resourceVersion = this.nextResourceVersion();
-    this.history.push(`node ${name} ${want === "True" ? "Ready" : want === "False" ? "NotReady" : "Unknown"}`);
+    this.note(`node ${name} ${want === "True" ? "Ready" : want === "False" ? "NotReady" : "Unknown"}`);
     this.reconcile();
   }
 
@@ -311,7 +321,7 @@ export class FakeCluster {
   /** Called after any change to a node (PATCH). */
   nodeChanged(node: KObj): void {
     this.syncUnschedulableTaint(node);
-    this.history.push(`node ${node.metadata.name} ${node.spec.unschedulable ? "cordoned" : "schedulable"}`);
+    this.note(`node ${node.metadata.name} ${node.spec.unschedulable ? "cordoned" : "schedulable"}`);
     this.reconcile();
   }
 
@@ -320,12 +330,12 @@ export class FakeCluster {
     const node = this.nodes.get(name);
     if (!node) return undefined;
     this.nodes.delete(name);
-    this.history.push(`deleted node ${name}`);
+    this.note(`deleted node ${name}`);
     this.later(this.opts.podGcDelayMs, () => {
       for (const [k, pod] of this.pods) {
         if (pod.spec.nodeName === name) {
           this.pods.delete(k);
-          this.history.push(`garbage-collected ${k}`);
+          this.note(`garbage-collected ${k}`);
           this.podGone(pod);
         }
       }
@@ -467,13 +477,13 @@ export class FakeCluster {
     pod.metadata.resourceVersion = this.nextResourceVersion();
     const ready = (pod.status.conditions as { type: string; status: string }[]).find((c) => c.type === "Ready");
     if (ready) ready.status = "False";
-    this.history.push(`${cause} ${k}`);
+    this.note(`${cause} ${k}`);
     const uid = pod.metadata.uid;
     const finish = () => {
       const cur = this.pods.get(k);
       if (cur && cur.metadata.uid === uid) {
         this.pods.delete(k);
-        this.history.push(`gone ${k}`);
+        this.note(`gone ${k}`);
         this.podGone(cur);
       }
     };
@@ -481,6 +491,21 @@ export class FakeCluster {
     else this.later(graceMs, finish);
     this.podTerminating(pod);
     return pod;
+  }
+
+  /**
+   * Removes a pod at once, with no grace period and no controller reacting: the pod is gone from the
+   * datastore, as when an API server comes back on an older datastore. Returns whether it existed.
+   */
+  removePodNow(namespace: string, name: string): boolean {
+    const gone = this.pods.delete(key(namespace, name));
+    if (gone) this.note(`removed ${key(namespace, name)}`);
+    return gone;
+  }
+
+  /** Runs the scheduler and the DaemonSet controller now (after pods were added without a node). */
+  schedulePending(): void {
+    this.reconcile();
   }
 
   private controllerOf(pod: KObj) {
@@ -511,7 +536,7 @@ export class FakeCluster {
     pod.status = { phase: "Pending", conditions: [], qosClass: old.status.qosClass };
     this.setPodStatus(pod, "Pending", false);
     this.pods.set(key(ns, name), pod);
-    this.history.push(`created ${key(ns, name)} (replaces ${old.metadata.name})`);
+    this.note(`created ${key(ns, name)} (replaces ${old.metadata.name})`);
     this.reconcile();
   }
 
@@ -559,7 +584,7 @@ export class FakeCluster {
       candidates.sort((a, b) => load(a) - load(b) || a.metadata.name.localeCompare(b.metadata.name));
       pod.spec.nodeName = candidates[0].metadata.name;
       this.setPodStatus(pod, "Pending", false);
-      this.history.push(`scheduled ${key(pod.metadata.namespace, pod.metadata.name)} on ${pod.spec.nodeName}`);
+      this.note(`scheduled ${key(pod.metadata.namespace, pod.metadata.name)} on ${pod.spec.nodeName}`);
       const k = key(pod.metadata.namespace, pod.metadata.name);
       const uid = pod.metadata.uid;
       this.later(c.readyDelayMs, () => {
@@ -595,7 +620,7 @@ export class FakeCluster {
         pod.status = { phase: "Pending", conditions: [], qosClass: template.status.qosClass };
         this.setPodStatus(pod, "Pending", false);
         this.pods.set(key(pod.metadata.namespace, name), pod);
-        this.history.push(`created ${key(pod.metadata.namespace, name)} on ${node.metadata.name} (DaemonSet)`);
+        this.note(`created ${key(pod.metadata.namespace, name)} on ${node.metadata.name} (DaemonSet)`);
         const k = key(pod.metadata.namespace, name);
         this.later(c.readyDelayMs, () => {
           const cur = this.pods.get(k);

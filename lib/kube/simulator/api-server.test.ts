@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import https from "node:https";
-import { startTestKubeApi, type TestKubeApi } from "./test-api-server";
+import { startTestKubeApi, type TestKubeApi } from "../testing/test-api-server";
 import { restartControlPlane, seedHomelab } from "./scenarios";
 
 /**

@@ -2,18 +2,18 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
-export interface TestCertificates {
+export interface ApiCertificates {
   caPem: string;
   certPem: string;
   keyPem: string;
 }
 
 /**
- * Generates, with the `openssl` CLI, a throw-away CA and a server certificate it signs for
- * 127.0.0.1/localhost, the way a k3s server's API certificate is signed by its own CA. Node's
+ * Generates, with the `openssl` CLI, a CA and a server certificate it signs for 127.0.0.1/localhost,
+ * the way a k3s server's API certificate is signed by its own CA (k3s names it k3s-server-ca). Node's
  * crypto can parse X.509 but not issue it, so the CLI is required. Throws naming the missing tool.
  */
-export function generateTestCertificates(dir: string): TestCertificates {
+export function generateCertificates(dir: string): ApiCertificates {
   const f = (name: string) => path.join(dir, name);
   const run = (args: string[]) => {
     try {
@@ -21,7 +21,7 @@ export function generateTestCertificates(dir: string): TestCertificates {
     } catch (e) {
       const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
       if (err.code === "ENOENT")
-        throw new Error("The test Kubernetes API server needs the `openssl` command to make its TLS certificates: apt-get install -y openssl");
+        throw new Error("The simulated Kubernetes API server needs the `openssl` command to make its TLS certificates: apt-get install -y openssl");
       throw new Error(`openssl ${args[0]} failed: ${err.stderr?.toString().trim() ?? err.message}`);
     }
   };
@@ -37,7 +37,7 @@ export function generateTestCertificates(dir: string): TestCertificates {
     "-days",
     "3650",
     "-subj",
-    "/CN=lifeboat-test-server-ca",
+    "/CN=k3s-server-ca",
     "-addext",
     "basicConstraints=critical,CA:TRUE",
     "-addext",

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFile, spawnSync } from "node:child_process";
-import { startTestKubeApi, type TestKubeApi } from "./test-api-server";
+import { startTestKubeApi, type TestKubeApi } from "../testing/test-api-server";
 import { seedHomelab } from "./scenarios";
 
 /**

@@ -1,0 +1,164 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import { agentEnvFor, makeDirStoreSet, makeTestServer, runK3s, type DirStoreSet, type TestServer } from "../testing/restore-fixtures";
+import { runDoctor, type DoctorReport } from "./doctor";
+
+/**
+ * `lifeboat-agent doctor` on a good test server (a real simulated k3s running, a directory store
+ * holding a set made by the backup pipeline, the right passphrase) and on broken ones: the incident's
+ * pi:pi files with loose modes, a wrong passphrase, no token, a store that does not answer, an
+ * invalid schedule, an old Node and missing tools — each a problem or warning with its fix — and the
+ * real CLI's exit code and --json.
+ */
+
+const CHECKOUT = path.resolve(import.meta.dirname, "../..");
+const TOKEN = "t".repeat(40);
+const isRoot = process.getuid?.() === 0;
+let work: string;
+let set: DirStoreSet;
+let good: TestServer;
+
+const deps = (env: Record<string, string>) => makeDeps(loadAgentConfig(env), { logDestination: pino.destination("/dev/null") });
+const goodEnv = (extra: Record<string, string> = {}) =>
+  agentEnvFor(good, {
+    LIFEBOAT_BACKUP_DIR: set.backupDir,
+    LIFEBOAT_PASSPHRASE_FILE: set.passFile,
+    LIFEBOAT_AGENT_TOKEN: TOKEN,
+    LIFEBOAT_BACKUP_SCHEDULE: "0 0 * * *",
+    ...extra,
+  });
+const all = { nodeVersion: "22.11.0", hasCommand: () => true };
+const byId = (r: DoctorReport, id: string) => r.checks.filter((c) => c.id === id);
+const levels = (r: DoctorReport) => Object.fromEntries(r.checks.map((c) => [c.id, c.level]));
+
+/** The modes k3s gives its files (and a restore sets): 0700 directory, 0600 files. */
+function tighten(server: TestServer): void {
+  chmodSync(path.dirname(server.dbPath), 0o700);
+  for (const f of readdirSync(path.dirname(server.dbPath))) chmodSync(path.join(path.dirname(server.dbPath), f), 0o600);
+  chmodSync(path.join(server.serverDir, "token"), 0o600);
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "lifeboat-doctor-"));
+  set = await makeDirStoreSet(work, { seed: 5, marker: "doctor", passphrase: "correct horse battery staple" });
+  good = set.source;
+  tighten(good);
+  runK3s(good, "start");
+}, 120_000);
+afterAll(() => {
+  if (good) runK3s(good, "stop");
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("lifeboat-agent doctor", () => {
+  it("finds nothing wrong on a good server: every check ok, the passphrase opens the newest set", async () => {
+    const r = await runDoctor(deps(goodEnv()), all);
+    expect(r.checks.filter((c) => c.level !== "ok")).toEqual([]);
+    expect(r).toMatchObject({ ok: true, problems: 0, warnings: 0 });
+    expect(levels(r)).toEqual({
+      node: "ok",
+      token: "ok",
+      tls: "ok",
+      "k3s-server-dir": "ok",
+      ownership: "ok",
+      k3s: "ok",
+      disk: "ok",
+      tools: "ok",
+      store: "ok",
+      passphrase: "ok",
+      schedule: "ok",
+    });
+    expect(byId(r, "passphrase")[0].message).toContain(set.setId);
+    expect(byId(r, "schedule")[0].message).toMatch(/next at \d{4}-\d{2}-\d{2}T00:00:00/);
+  });
+
+  it.skipIf(!isRoot)("on the incident's server: pi:pi files with loose modes, each with the exact chown/chmod that fixes it", async () => {
+    const pi = makeTestServer(path.join(work, "pi"), { seed: 9, marker: "pi", owner: { uid: 1000, gid: 1000 } });
+    const r = await runDoctor(
+      deps(agentEnvFor(pi, { LIFEBOAT_BACKUP_DIR: set.backupDir, LIFEBOAT_PASSPHRASE_FILE: set.passFile, LIFEBOAT_AGENT_TOKEN: TOKEN })),
+      all,
+    );
+    expect(r.ok).toBe(false);
+    const own = byId(r, "ownership");
+    expect(own.every((c) => c.level === "problem")).toBe(true);
+    const db = own.find((c) => c.message.startsWith(`${pi.dbPath}:`))!;
+    expect(db.message).toContain("owned by 1000:1000, expected 0:0");
+    expect(db.message).toContain("mode 0644, expected 0600");
+    expect(db.fix).toBe(`chown 0:0 ${pi.dbPath} && chmod 600 ${pi.dbPath}`);
+    // Applying the fixes makes the check pass: they are the right commands.
+    for (const c of own) execFileSync("sh", ["-c", c.fix!]);
+    const again = await runDoctor(
+      deps(agentEnvFor(pi, { LIFEBOAT_BACKUP_DIR: set.backupDir, LIFEBOAT_PASSPHRASE_FILE: set.passFile, LIFEBOAT_AGENT_TOKEN: TOKEN })),
+      all,
+    );
+    expect(byId(again, "ownership").map((c) => c.level)).toEqual(["ok"]);
+  });
+
+  it("a wrong passphrase, no token, an invalid schedule, an old Node and missing tools: problems and warnings with fixes", async () => {
+    const wrong = path.join(work, "wrong-pass");
+    writeFileSync(wrong, "not the passphrase\n", { mode: 0o600 });
+    const r = await runDoctor(deps(goodEnv({ LIFEBOAT_PASSPHRASE_FILE: wrong, LIFEBOAT_AGENT_TOKEN: "", LIFEBOAT_BACKUP_SCHEDULE: "every night" })), {
+      nodeVersion: "18.19.0",
+      hasCommand: (c) => c !== "sqlite3",
+    });
+    expect(r.ok).toBe(false);
+    expect(levels(r)).toMatchObject({ node: "problem", token: "problem", passphrase: "problem", schedule: "problem", tools: "warning", store: "ok" });
+    expect(byId(r, "passphrase")[0].message).toContain(`does not open the newest set (${set.setId})`);
+    expect(byId(r, "node")[0].fix).toContain("Node.js 22");
+    expect(byId(r, "token")[0].fix).toContain("LIFEBOAT_AGENT_TOKEN_FILE=/etc/lifeboat/agent-token");
+    expect(byId(r, "schedule")[0].message).toContain('"every night" is not a cron expression');
+    expect(byId(r, "tools")[0]).toMatchObject({ level: "warning", fix: "apt-get install -y sqlite3" });
+    for (const c of r.checks.filter((x) => x.level !== "ok")) expect({ id: c.id, fix: Boolean(c.fix) }).toEqual({ id: c.id, fix: true });
+    // No secret in what it prints.
+    expect(JSON.stringify(r)).not.toContain("not the passphrase");
+  });
+
+  it("a store that does not answer, a passphrase file others can read, a missing server dir", async () => {
+    const loose = path.join(work, "loose-pass");
+    writeFileSync(loose, "correct horse battery staple\n", { mode: 0o644 });
+    chmodSync(loose, 0o644);
+    const r = await runDoctor(
+      deps(
+        goodEnv({
+          LIFEBOAT_BACKUP_DIR: "",
+          AWS_S3_BUCKET: "lifeboat",
+          AWS_S3_ENDPOINT: "http://127.0.0.1:9",
+          AWS_ACCESS_KEY_ID: "K",
+          AWS_SECRET_ACCESS_KEY: "S3-SECRET-VALUE",
+          LIFEBOAT_PASSPHRASE_FILE: loose,
+          LIFEBOAT_K3S_SERVER_DIR: path.join(work, "nowhere"),
+        }),
+      ),
+      all,
+    );
+    expect(levels(r)).toMatchObject({ store: "problem", "passphrase-file": "problem", "k3s-server-dir": "problem" });
+    expect(byId(r, "store")[0].message).toContain("s3://lifeboat at http://127.0.0.1:9 cannot be listed");
+    expect(byId(r, "passphrase-file")[0].fix).toBe(`chmod 600 ${loose}`);
+    expect(JSON.stringify(r)).not.toContain("S3-SECRET-VALUE");
+  }, 90_000);
+
+  it("the CLI: exit 0 and a summary on a good server, exit 1 with --json on a broken one, and a configuration error is a problem too", () => {
+    const cli = (env: Record<string, string>, ...args: string[]) =>
+      spawnSync(process.execPath, [path.join(CHECKOUT, "agent/bin/lifeboat-agent.js"), "doctor", ...args], {
+        env: { NODE_ENV: "test", PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+    const ok = cli(goodEnv());
+    expect(ok.stdout).toContain("this server is ready for backups and restores");
+    expect(ok.status).toBe(0);
+    const bad = cli(goodEnv({ LIFEBOAT_AGENT_TOKEN: "" }), "--json");
+    expect(bad.status).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, checks: expect.arrayContaining([expect.objectContaining({ id: "token", level: "problem" })]) });
+    const unconfigured = cli(goodEnv({ LIFEBOAT_OWNER: "pi:pi" }));
+    expect(unconfigured.status).toBe(1);
+    expect(unconfigured.stdout).toMatch(/✗ config [\s\S]*LIFEBOAT_OWNER: must be "uid:gid"/);
+    expect(unconfigured.stdout).toContain("fix: Fix that variable in /etc/lifeboat/agent.env");
+  }, 180_000);
+});
