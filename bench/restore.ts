@@ -76,13 +76,13 @@ async function main(): Promise<void> {
   const s3 = await startEmbeddedS3({ directory: path.join(OUT, "s3"), buckets: ["bench"], accessKeyId: KEY, secretAccessKey: SECRET });
   try {
     const store = new S3BackupStore({ endpoint: s3.endpoint, bucket: "bench", prefix: "k3s", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
-    // A Lifeboat set's database and token archives, through the backup pipeline's own packaging.
+    // A one-copy Lifeboat set's database and secrets archives, through the backup pipeline's own packaging.
     const names = lifeboatObjectNames(new Date(Date.UTC(2024, 11, 18)));
     const logical = await uploadEncrypted(store, names.logical, createReadStream(dbFile, { highWaterMark: 1 << 20 }), PASS);
     const tok = statSync(tokenFile);
     await uploadEncrypted(
       store,
-      names.token,
+      names.secrets,
       tarStream([{ name: "token", type: "file", source: tokenFile, mode: 0o600, size: tok.size, mtime: tok.mtime }]),
       PASS,
     );

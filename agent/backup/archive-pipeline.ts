@@ -12,26 +12,29 @@ import { byteCounter } from "../byte-counter";
  * The packaging pipeline and the archive layouts it writes (also in lib/contracts/backup-names.ts);
  * the restore (agent/restore) reads exactly this.
  *
- * One Lifeboat set = four objects under AWS_S3_PATH with one UTC timestamp (lib/contracts/backup-names.ts):
+ * One Lifeboat set (one-copy layout, the default since issue 15) = three objects under AWS_S3_PATH
+ * with one UTC timestamp (lib/contracts/backup-names.ts):
  *   lifeboat_<ts>_state.db.zst.gpg    the verified snapshot file itself (VACUUM INTO copy that passed
  *                                     PRAGMA integrity_check), zstd, OpenPGP
- *   lifeboat_<ts>_server.tar.zst.gpg  tar, entries relative to the k3s server dir: `db/` and `db/state.db`
- *                                     (the same verified snapshot: never the live file, its -wal or -shm),
- *                                     `token`, `cred/**`, `tls/**` (whichever exist); regular files and
- *                                     directories only (symlinks, devices skipped), modes preserved,
- *                                     owner 0:0 (root/root) in every header; zstd (several frames
- *                                     in a row, see uploadSnapshotArchives); OpenPGP
- *   lifeboat_<ts>_token.tar.zst.gpg   tar with `token`, same header rules; zstd; OpenPGP
+ *   lifeboat_<ts>_secrets.tar.zst.gpg tar, entries relative to the k3s server dir: `token`, `cred/**`,
+ *                                     `tls/**` (whichever exist); regular files and directories only
+ *                                     (symlinks, devices skipped), modes preserved, owner 0:0
+ *                                     (root/root) in every header; zstd; OpenPGP
  *   lifeboat_<ts>_manifest.json       BackupManifest (lib/contracts/manifest.ts), plain JSON, no secrets,
  *                                     uploaded LAST: a set without it is incomplete and never trusted
+ * The two-copy layout (before issue 15; `layout: "two-copies"` still writes it, for tests and the
+ * benchmark) has instead of the secrets archive:
+ *   lifeboat_<ts>_server.tar.zst.gpg  tar: `db/` and `db/state.db` (the same verified snapshot, a second
+ *                                     copy), `token`, `cred/**`, `tls/**`; zstd (several frames in a
+ *                                     row, see uploadSnapshotArchives); OpenPGP
+ *   lifeboat_<ts>_token.tar.zst.gpg   tar with `token`, same header rules; zstd; OpenPGP
  * OpenPGP: symmetric, AES-256, SEIPD v1 with MDC (agent/archive/openpgp-encrypt.ts), no OpenPGP compression, so
  * `gpg --batch --passphrase-file F -d X | zstd -d | tar -x` opens every archive (GnuPG 2.2 and 2.4).
  *
- * Data flow: the snapshot is read and zstd-compressed once; that stream feeds both the logical and
- * the server archive (uploadSnapshotArchives), each → OpenPGP → sha256/size tap → S3 multipart upload
- * (lib/storage), side by side. Nothing is written to disk after the snapshot; memory is bounded by
- * the stream buffers (256 KiB reads and branches) and the uploads' part pools (3 parts each),
- * whatever the database size.
+ * Data flow: the snapshot is read and zstd-compressed once → OpenPGP → sha256/size tap → S3
+ * multipart upload (lib/storage), beside the small secrets archive (uploadOneCopyArchives).
+ * Nothing is written to disk after the snapshot; memory is bounded by the stream buffers (256 KiB
+ * reads) and the uploads' part pools (3 parts each), whatever the database size.
  */
 export interface UploadedObject {
   key: string;
@@ -226,6 +229,48 @@ export async function uploadSnapshotArchives(store: BackupStore, input: Snapshot
   if (logical.status === "rejected") throw logical.reason;
   if (files.status === "rejected") throw files.reason;
   return { logical: logical.value, files: files.value };
+}
+
+export interface OneCopyArchivesInput {
+  snapshotPath: string;
+  /** The secrets archive's entries: token, cred/**, tls/**. */
+  rest: TarEntry[];
+  keys: { logical: string; secrets: string };
+  passphrase: string;
+  onSnapshotBytes?: (n: number) => void;
+  onRestBytes?: (n: number) => void;
+  /** Aborting stops both uploads (rejecting with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+/**
+ * The one-copy layout's two archives, encrypted and uploaded side by side: the snapshot (read and
+ * compressed once) and the secrets tar. Rejects with the first error; a failure of either stops both.
+ */
+export async function uploadOneCopyArchives(store: BackupStore, input: OneCopyArchivesInput): Promise<{ logical: UploadedObject; secrets: UploadedObject }> {
+  const source = createReadStream(input.snapshotPath, { highWaterMark: 256 << 10 });
+  const secretsTar = tarStream(input.rest, { onBytes: input.onRestBytes });
+  const stopAll = (err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    source.destroy(e);
+    secretsTar.destroy(e);
+  };
+  const onAbort = () => stopAll(input.signal!.reason);
+  if (input.signal?.aborted) onAbort();
+  input.signal?.addEventListener("abort", onAbort, { once: true });
+  const stopOthers = (e: unknown) => {
+    stopAll(e);
+    throw e;
+  };
+  const [logical, secrets] = await Promise.allSettled([
+    encryptAndPut(store, input.keys.logical, compress(source, input.onSnapshotBytes), input.passphrase).catch(stopOthers),
+    uploadEncrypted(store, input.keys.secrets, secretsTar, input.passphrase).catch(stopOthers),
+  ]);
+  input.signal?.removeEventListener("abort", onAbort);
+  if (input.signal?.aborted) throw input.signal.reason;
+  if (logical.status === "rejected") throw logical.reason;
+  if (secrets.status === "rejected") throw secrets.reason;
+  return { logical: logical.value, secrets: secrets.value };
 }
 
 /** Uploads a small in-memory document (the manifest) and returns its size and sha256. */
