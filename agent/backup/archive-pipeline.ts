@@ -164,21 +164,25 @@ async function compressBuffer(data: Buffer): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-export interface SnapshotArchivesInput {
+/** What both layouts' uploads read: the snapshot, and the server files beside it. */
+interface ArchivesInput {
   snapshotPath: string;
-  snapshotBytes: number;
-  /** Entries before the database file's contents: `db/` and the `db/state.db` header. */
-  head: TarEntry[];
-  /** Entries after it: token, cred/**, tls/**. */
+  /** token, cred/**, tls/** (after the database in the server archive; alone in the secrets archive). */
   rest: TarEntry[];
-  keys: { logical: string; files: string };
   passphrase: string;
-  /** Snapshot bytes read so far (the database is read once for both archives). */
+  /** Snapshot bytes read so far (the database is read once, whatever the layout). */
   onSnapshotBytes?: (n: number) => void;
   /** Bytes of the rest entries read so far. */
   onRestBytes?: (n: number) => void;
   /** Aborting stops both uploads (rejecting with the signal's reason). */
   signal?: AbortSignal;
+}
+
+export interface SnapshotArchivesInput extends ArchivesInput {
+  snapshotBytes: number;
+  /** Entries before the database file's contents: `db/` and the `db/state.db` header. */
+  head: TarEntry[];
+  keys: { logical: string; files: string };
 }
 
 /**
@@ -250,16 +254,8 @@ async function sideBySide(
   return [(results[0] as PromiseFulfilledResult<UploadedObject>).value, (results[1] as PromiseFulfilledResult<UploadedObject>).value];
 }
 
-export interface OneCopyArchivesInput {
-  snapshotPath: string;
-  /** The secrets archive's entries: token, cred/**, tls/**. */
-  rest: TarEntry[];
+export interface OneCopyArchivesInput extends ArchivesInput {
   keys: { logical: string; secrets: string };
-  passphrase: string;
-  onSnapshotBytes?: (n: number) => void;
-  onRestBytes?: (n: number) => void;
-  /** Aborting stops both uploads (rejecting with the signal's reason). */
-  signal?: AbortSignal;
 }
 
 /**
