@@ -14,6 +14,10 @@
 // dashboard does after each refresh (gather the input, evaluate, compare with lifeboat.db, reconcile
 // notifications), against the catalog's own view computation (grouping + anomalies) in the same run.
 // Goal: ≤ 50 ms per refresh. `BENCH_PART=alerts` runs only this part (no build, no s3rver).
+//
+// Last (issue 15): a refresh of the same bucket with one new set, as the catalog's timer does it
+// (only each name series after its newest known key), against the raw full listing in the same run.
+// Goal: ≤ 0.1× the full listing. `BENCH_PART=refresh` runs only this part (s3rver, no build).
 // The npm script runs node with the react-server condition so server modules load outside Next.js.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -22,7 +26,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
-import { S3BackupStore, listAll } from "../lib/storage";
+import { S3BackupStore, listAll, type BackupStore } from "../lib/storage";
+import { CatalogService } from "../lib/catalog/catalog-service";
 import { seedObjectNames } from "../lib/contracts/backup-names";
 import { freePort } from "../lib/net/ports";
 import { startProcess, waitForHttp, type RunningProcess } from "../lib/process";
@@ -38,7 +43,7 @@ import pino from "pino";
 
 const SETS = Number(process.env.BENCH_SETS || 10_000);
 const WARM_RUNS = 5;
-const GOALS = { warmMs: 1000, coldMs: 3000, alertsMs: 50 };
+const GOALS = { warmMs: 1000, coldMs: 3000, alertsMs: 50, refreshRatio: 0.1 };
 const OUT = path.resolve("bench", "out", `catalog-${SETS}`);
 const DIST = process.env.LIFEBOAT_NEXT_DIST || ".next";
 const HOUR = 3_600_000;
@@ -196,7 +201,89 @@ async function alertsCost(): Promise<boolean> {
   return evalMs <= GOALS.alertsMs;
 }
 
+/** Median time of the raw full listing of the store (what a refresh used to cost), over `runs`. */
+async function rawListing(store: BackupStore, runs: number): Promise<{ ms: number; objects: number }> {
+  const times: number[] = [];
+  let objects = 0;
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    objects = 0;
+    for await (const _ of listAll(store)) objects++;
+    times.push(performance.now() - t);
+  }
+  return { ms: median(times), objects };
+}
+
+/**
+ * A catalog refresh with one new set in the bucket (the timer's incremental refresh), against the
+ * raw full listing, both medians of 5 in this run. Each new set is removed again afterwards, so the
+ * bucket stays as `fill` made it. Returns true when the goal is met.
+ */
+async function refreshCost(endpoint: string): Promise<boolean> {
+  const s3store = new S3BackupStore({ ...creds, endpoint, bucket: "bench" });
+  let requests = 0;
+  const store: BackupStore = {
+    description: s3store.description,
+    list: (o) => (requests++, s3store.list(o)),
+    head: (k) => s3store.head(k),
+    get: (k) => s3store.get(k),
+    put: (k, b, o) => s3store.put(k, b, o),
+    delete: (k) => s3store.delete(k),
+  };
+  const raw = await rawListing(s3store, 5);
+  const dir = mkdtempSync(path.join(tmpdir(), "lifeboat-bench-refresh-"));
+  const svc = new CatalogService({
+    db: openDatabase(dir),
+    store,
+    location: { endpoint, bucket: "bench", prefix: null },
+    refreshIntervalMs: 300_000,
+    log: pino({ level: "silent" }),
+  });
+  const cold = await svc.refresh(); // the first refresh after start is a full listing
+  if (!cold.ok) throw new Error("the catalog's first listing failed");
+  const start = Date.UTC(2024, 0, 1);
+  const times: number[] = [];
+  const added: string[] = [];
+  let req = 0;
+  try {
+    for (let i = 0; i < 5; i++) {
+      const n = seedObjectNames(new Date(start + (SETS + i) * HOUR));
+      for (const key of [n.fileArchive, n.logical]) {
+        await s3store.client.send(new PutObjectCommand({ Bucket: "bench", Key: key, Body: Buffer.alloc(1000, 0x5a) }));
+        added.push(key);
+      }
+      requests = 0;
+      const r = await svc.refresh();
+      if (!r.ok || r.full || r.added !== 2) throw new Error(`the incremental refresh did not find the new set: ${JSON.stringify(r)}`);
+      times.push(r.ms);
+      req = requests;
+    }
+  } finally {
+    for (const key of added) await s3store.delete(key);
+  }
+  const incMs = median(times);
+  const ratio = incMs / raw.ms;
+  console.log(`refresh benchmark: ${raw.objects.toLocaleString("en-US")} objects in s3rver, one new set per refresh`);
+  console.log(`  baseline  raw full listing of the store            ${ms(raw.ms).padStart(9)}  (median of 5)`);
+  console.log(`  cold      the catalog's first (full) listing        ${ms(cold.ms).padStart(9)}  (${cold.requests} requests)`);
+  console.log(
+    `  refresh   one new set, only what is new             ${ms(incMs).padStart(9)}  (median of 5, ${req} requests) → ${ratio.toFixed(3)}× the full listing, goal ≤ ${GOALS.refreshRatio}× → ${ratio <= GOALS.refreshRatio ? "met" : "NOT met"}`,
+  );
+  return ratio <= GOALS.refreshRatio;
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_PART === "refresh") {
+    mkdirSync(OUT, { recursive: true });
+    const s3 = await startEmbeddedS3({ directory: path.join(OUT, "s3"), buckets: ["bench"] });
+    try {
+      await fill(s3.endpoint);
+      process.exitCode = (await refreshCost(s3.endpoint)) ? 0 : 1;
+    } finally {
+      await s3.stop();
+    }
+    return;
+  }
   const alertsOk = await alertsCost();
   if (process.env.BENCH_PART === "alerts") {
     process.exitCode = alertsOk ? 0 : 1;
@@ -317,7 +404,11 @@ async function main(): Promise<void> {
       );
     console.log(`  (script)  GET /api/backups, all sets               ${ms(full.ms).padStart(9)}  (${(full.bytes / 1e6).toFixed(1)} MB)`);
     console.log(`  memory    dashboard server peak RSS                ${rssMb.toFixed(0).padStart(6)} MB`);
-    const ok = coldMs <= GOALS.coldMs && warmPageMs <= GOALS.warmMs && alertsOk;
+    await dash.stop();
+    dash = undefined;
+    console.log("");
+    const refreshOk = await refreshCost(s3.endpoint);
+    const ok = coldMs <= GOALS.coldMs && warmPageMs <= GOALS.warmMs && alertsOk && refreshOk;
     console.log(ok ? "\nboth goals met" : "\nGOAL MISSED (see the ratios above)");
     process.exitCode = ok ? 0 : 1;
   } finally {

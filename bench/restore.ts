@@ -14,7 +14,7 @@
 // 4. The kine check a recovery runs on each rung's result (agent/recovery/kine-soundness.ts: every
 //    row against kine's own copies of it), on the salvaged database. Baseline, in the same run:
 //    SQLite's integrity_check of the same file (both read all of it). Goal: ≤ 2× the baseline.
-// Each figure is the median of BENCH_RUNS runs (default 3). The database is generated once and kept
+// Each figure is the median of BENCH_RUNS runs (default 5, the median of 5). The database is generated once and kept
 // in bench/out/restore/ (delete it to regenerate). Prints the figures and their ratios to the goals.
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -43,7 +43,7 @@ import { decryptStream } from "../agent/archive";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const TARGET = Number(process.env.BENCH_DB_BYTES || 200_000_000);
-const RUNS = Number(process.env.BENCH_RUNS || 3);
+const RUNS = Number(process.env.BENCH_RUNS || 5);
 const GOALS = { restoreRatio: 1.3, salvageMBps: 100, kineCheckRatio: 2 };
 const OUT = path.resolve("bench", "out", "restore");
 const PASS = "bench restore passphrase";
@@ -76,13 +76,13 @@ async function main(): Promise<void> {
   const s3 = await startEmbeddedS3({ directory: path.join(OUT, "s3"), buckets: ["bench"], accessKeyId: KEY, secretAccessKey: SECRET });
   try {
     const store = new S3BackupStore({ endpoint: s3.endpoint, bucket: "bench", prefix: "k3s", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
-    // A Lifeboat set's database and token archives, through the backup pipeline's own packaging.
+    // A one-copy Lifeboat set's database and secrets archives, through the backup pipeline's own packaging.
     const names = lifeboatObjectNames(new Date(Date.UTC(2024, 11, 18)));
     const logical = await uploadEncrypted(store, names.logical, createReadStream(dbFile, { highWaterMark: 1 << 20 }), PASS);
     const tok = statSync(tokenFile);
     await uploadEncrypted(
       store,
-      names.token,
+      names.secrets,
       tarStream([{ name: "token", type: "file", source: tokenFile, mode: 0o600, size: tok.size, mtime: tok.mtime }]),
       PASS,
     );

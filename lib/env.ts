@@ -33,6 +33,8 @@ const EnvSchema = z.object({
   AWS_SECRET_ACCESS_KEY: optStr,
   AWS_DEFAULT_REGION: z.string().default("us-east-1"),
   LIFEBOAT_REFRESH_SECONDS: num(300),
+  /** How often a catalog refresh lists the whole bucket instead of only what is new (lib/catalog/incremental.ts). */
+  LIFEBOAT_RECONCILE_SECONDS: num(3600),
   LIFEBOAT_AGENT_URL: optStr.pipe(z.url({ message: "must be a URL such as https://k3s-server:7070" }).optional()),
   LIFEBOAT_AGENT_TOKEN: optStr,
   LIFEBOAT_AGENT_TOKEN_FILE: optStr,

@@ -12,26 +12,29 @@ import { byteCounter } from "../byte-counter";
  * The packaging pipeline and the archive layouts it writes (also in lib/contracts/backup-names.ts);
  * the restore (agent/restore) reads exactly this.
  *
- * One Lifeboat set = four objects under AWS_S3_PATH with one UTC timestamp (lib/contracts/backup-names.ts):
+ * One Lifeboat set (one-copy layout, the default since issue 15) = three objects under AWS_S3_PATH
+ * with one UTC timestamp (lib/contracts/backup-names.ts):
  *   lifeboat_<ts>_state.db.zst.gpg    the verified snapshot file itself (VACUUM INTO copy that passed
  *                                     PRAGMA integrity_check), zstd, OpenPGP
- *   lifeboat_<ts>_server.tar.zst.gpg  tar, entries relative to the k3s server dir: `db/` and `db/state.db`
- *                                     (the same verified snapshot: never the live file, its -wal or -shm),
- *                                     `token`, `cred/**`, `tls/**` (whichever exist); regular files and
- *                                     directories only (symlinks, devices skipped), modes preserved,
- *                                     owner 0:0 (root/root) in every header; zstd (several frames
- *                                     in a row, see uploadSnapshotArchives); OpenPGP
- *   lifeboat_<ts>_token.tar.zst.gpg   tar with `token`, same header rules; zstd; OpenPGP
+ *   lifeboat_<ts>_secrets.tar.zst.gpg tar, entries relative to the k3s server dir: `token`, `cred/**`,
+ *                                     `tls/**` (whichever exist); regular files and directories only
+ *                                     (symlinks, devices skipped), modes preserved, owner 0:0
+ *                                     (root/root) in every header; zstd; OpenPGP
  *   lifeboat_<ts>_manifest.json       BackupManifest (lib/contracts/manifest.ts), plain JSON, no secrets,
  *                                     uploaded LAST: a set without it is incomplete and never trusted
+ * The two-copy layout (before issue 15; `layout: "two-copies"` still writes it, for tests and the
+ * benchmark) has instead of the secrets archive:
+ *   lifeboat_<ts>_server.tar.zst.gpg  tar: `db/` and `db/state.db` (the same verified snapshot, a second
+ *                                     copy), `token`, `cred/**`, `tls/**`; zstd (several frames in a
+ *                                     row, see uploadSnapshotArchives); OpenPGP
+ *   lifeboat_<ts>_token.tar.zst.gpg   tar with `token`, same header rules; zstd; OpenPGP
  * OpenPGP: symmetric, AES-256, SEIPD v1 with MDC (agent/archive/openpgp-encrypt.ts), no OpenPGP compression, so
  * `gpg --batch --passphrase-file F -d X | zstd -d | tar -x` opens every archive (GnuPG 2.2 and 2.4).
  *
- * Data flow: the snapshot is read and zstd-compressed once; that stream feeds both the logical and
- * the server archive (uploadSnapshotArchives), each → OpenPGP → sha256/size tap → S3 multipart upload
- * (lib/storage), side by side. Nothing is written to disk after the snapshot; memory is bounded by
- * the stream buffers (256 KiB reads and branches) and the uploads' part pools (3 parts each),
- * whatever the database size.
+ * Data flow: the snapshot is read and zstd-compressed once → OpenPGP → sha256/size tap → S3
+ * multipart upload (lib/storage), beside the small secrets archive (uploadOneCopyArchives).
+ * Nothing is written to disk after the snapshot; memory is bounded by the stream buffers (256 KiB
+ * reads) and the uploads' part pools (3 parts each), whatever the database size.
  */
 export interface UploadedObject {
   key: string;
@@ -41,14 +44,20 @@ export interface UploadedObject {
 }
 
 /**
- * zstd level 1 ("fast"): on a 200 MB kine database it compresses ~3× faster than the CLI's default
- * level 3 for a ~7 % larger archive (measured here: 0.58 s → 90 MB vs 1.77 s → 84 MB). The backup is
- * CPU-bound on small servers, and a kine database compresses well at any level. It compresses on
- * the main thread: a zstd worker thread (nbWorkers: 1) was ~10 % faster while openpgp.js encrypted,
- * but with the native encryption the backup took as long either way (bench:backup, 4 runs each) and
- * the worker's buffers cost 20-30 MB of peak RSS.
+ * zstd level 2 with a 4 MiB window. A kine database repeats each value in the next row's old_value
+ * and in later revisions, often more than 1 MiB further on: levels 1-2 use a 0.5-1 MiB window and
+ * miss those repeats. On bench:backup's 200 MB database (zstd-napi, one core): level 1 → 92 MB in
+ * 0.88 s of CPU; level 2 with windowLog 21-23 → 66.5 MB in 0.94-0.98 s; level 3 (the CLI's
+ * default) → 63.6 MB in 1.49 s. So level 2 + a 4 MiB window stores a set in ~1.04× one `zstd` copy
+ * at level 1's cost, and the smaller archive is also less to encrypt and upload. `zstd -d` reads
+ * windows up to 128 MiB without flags, zstd-napi too; the window costs 4 MiB while compressing and
+ * decompressing. It compresses on the main thread: a zstd worker thread (nbWorkers: 1) was ~10 %
+ * faster while openpgp.js encrypted, but with the native encryption the backup took as long either
+ * way and the worker's buffers cost 20-30 MB of peak RSS.
  */
-export const ZSTD_LEVEL = 1;
+export const ZSTD_LEVEL = 2;
+/** log2 of the compression window (see ZSTD_LEVEL). */
+export const ZSTD_WINDOW_LOG = 22;
 
 /**
  * Encrypts an already compressed stream and uploads it to `key`, hashing what is uploaded on the way.
@@ -97,7 +106,7 @@ function compress(source: Readable, onSourceBytes?: (n: number) => void): Readab
     pace(n);
     onSourceBytes?.(n);
   });
-  return pipeline(source, count, new CompressStream({ compressionLevel: ZSTD_LEVEL }), () => {});
+  return pipeline(source, count, new CompressStream({ compressionLevel: ZSTD_LEVEL, windowLog: ZSTD_WINDOW_LOG }), () => {});
 }
 
 /**
@@ -155,21 +164,25 @@ async function compressBuffer(data: Buffer): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-export interface SnapshotArchivesInput {
+/** What both layouts' uploads read: the snapshot, and the server files beside it. */
+interface ArchivesInput {
   snapshotPath: string;
-  snapshotBytes: number;
-  /** Entries before the database file's contents: `db/` and the `db/state.db` header. */
-  head: TarEntry[];
-  /** Entries after it: token, cred/**, tls/**. */
+  /** token, cred/**, tls/** (after the database in the server archive; alone in the secrets archive). */
   rest: TarEntry[];
-  keys: { logical: string; files: string };
   passphrase: string;
-  /** Snapshot bytes read so far (the database is read once for both archives). */
+  /** Snapshot bytes read so far (the database is read once, whatever the layout). */
   onSnapshotBytes?: (n: number) => void;
   /** Bytes of the rest entries read so far. */
   onRestBytes?: (n: number) => void;
   /** Aborting stops both uploads (rejecting with the signal's reason). */
   signal?: AbortSignal;
+}
+
+export interface SnapshotArchivesInput extends ArchivesInput {
+  snapshotBytes: number;
+  /** Entries before the database file's contents: `db/` and the `db/state.db` header. */
+  head: TarEntry[];
+  keys: { logical: string; files: string };
 }
 
 /**
@@ -208,24 +221,60 @@ export async function uploadSnapshotArchives(store: BackupStore, input: Snapshot
     source.destroy(err instanceof Error ? err : new Error(String(err)));
     filesBody.destroy();
   };
-  const onAbort = () => stopAll(input.signal!.reason);
-  if (input.signal?.aborted) onAbort();
-  input.signal?.addEventListener("abort", onAbort, { once: true });
-  const [logical, files] = await Promise.allSettled([
-    encryptAndPut(store, input.keys.logical, forLogical, input.passphrase).catch((e) => {
-      stopAll(e);
-      throw e;
-    }),
-    encryptAndPut(store, input.keys.files, filesBody, input.passphrase).catch((e) => {
-      stopAll(e);
-      throw e;
-    }),
+  const [logical, files] = await sideBySide(input.signal, stopAll, [
+    () => encryptAndPut(store, input.keys.logical, forLogical, input.passphrase),
+    () => encryptAndPut(store, input.keys.files, filesBody, input.passphrase),
   ]);
-  input.signal?.removeEventListener("abort", onAbort);
-  if (input.signal?.aborted) throw input.signal.reason;
-  if (logical.status === "rejected") throw logical.reason;
-  if (files.status === "rejected") throw files.reason;
-  return { logical: logical.value, files: files.value };
+  return { logical, files };
+}
+
+/**
+ * Runs two uploads at once; the first failure, or aborting `signal`, calls `stopAll` so the other
+ * stops too. Rejects with the signal's reason when aborted, else with the first upload's error.
+ */
+async function sideBySide(
+  signal: AbortSignal | undefined,
+  stopAll: (err: unknown) => void,
+  uploads: [() => Promise<UploadedObject>, () => Promise<UploadedObject>],
+): Promise<[UploadedObject, UploadedObject]> {
+  const onAbort = () => stopAll(signal!.reason);
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const results = await Promise.allSettled(
+    uploads.map((u) =>
+      u().catch((e) => {
+        stopAll(e);
+        throw e;
+      }),
+    ),
+  );
+  signal?.removeEventListener("abort", onAbort);
+  if (signal?.aborted) throw signal.reason;
+  for (const r of results) if (r.status === "rejected") throw r.reason;
+  return [(results[0] as PromiseFulfilledResult<UploadedObject>).value, (results[1] as PromiseFulfilledResult<UploadedObject>).value];
+}
+
+export interface OneCopyArchivesInput extends ArchivesInput {
+  keys: { logical: string; secrets: string };
+}
+
+/**
+ * The one-copy layout's two archives, encrypted and uploaded side by side: the snapshot (read and
+ * compressed once) and the secrets tar. Rejects with the first error; a failure of either stops both.
+ */
+export async function uploadOneCopyArchives(store: BackupStore, input: OneCopyArchivesInput): Promise<{ logical: UploadedObject; secrets: UploadedObject }> {
+  const source = createReadStream(input.snapshotPath, { highWaterMark: 256 << 10 });
+  const secretsTar = tarStream(input.rest, { onBytes: input.onRestBytes });
+  const stopAll = (err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    source.destroy(e);
+    secretsTar.destroy(e);
+  };
+  const [logical, secrets] = await sideBySide(input.signal, stopAll, [
+    () => encryptAndPut(store, input.keys.logical, compress(source, input.onSnapshotBytes), input.passphrase),
+    () => uploadEncrypted(store, input.keys.secrets, secretsTar, input.passphrase),
+  ]);
+  return { logical, secrets };
 }
 
 /** Uploads a small in-memory document (the manifest) and returns its size and sha256. */

@@ -115,8 +115,9 @@ describe("lifeboat-agent backup → s3rver → gpg, zstd, tar, sqlite3 (round tr
     expectNoSecrets(run);
     const result = BackupResult.parse(JSON.parse(run.stdout));
     expect(result.passphraseCheck).toMatch(/no earlier backup/);
-    // Manifest last: all four objects exist, under the names of one UTC timestamp.
-    expect(await keys("roundtrip")).toEqual([result.keys.files, result.keys.logical, result.keys.manifest, result.keys.token].sort());
+    // Manifest last: the one-copy layout's three objects exist, under the names of one UTC timestamp.
+    expect(await keys("roundtrip")).toEqual([result.keys.logical, result.keys.manifest, result.keys.secrets].sort());
+    expect(result.keys.secrets).toMatch(/^lifeboat_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_secrets\.tar\.zst\.gpg$/);
 
     const dir = tmp("lifeboat-rt-");
     const manifestFile = await download("roundtrip", result.keys.manifest, path.join(dir, "manifest.json"));
@@ -151,15 +152,13 @@ describe("lifeboat-agent backup → s3rver → gpg, zstd, tar, sqlite3 (round tr
     expect(Number(sh("sqlite3", [logical, "SELECT MAX(id) FROM kine"]))).toBe(manifest.database.currentRevision);
     expect(Number(sh("sqlite3", [server.dbPath, "SELECT MAX(id) FROM kine"]))).toBe(manifest.database.currentRevision);
 
-    // The server archive: the same verified snapshot as db/state.db, the token, cred/, tls/; root-owned entries.
-    const listing = sh("tar", ["--numeric-owner", "-tvf", opened["lifeboat-files"]]).split("\n");
+    // The secrets archive: the token, cred/, tls/; root-owned entries; never the database (stored once, above).
+    const listing = sh("tar", ["--numeric-owner", "-tvf", opened["lifeboat-secrets"]]).split("\n");
     for (const line of listing) expect(line).toMatch(/^[-d]\S+ 0\/0 /);
     const unpacked = path.join(dir, "server");
     mkdirSync(unpacked);
-    sh("tar", ["-xf", opened["lifeboat-files"], "-C", unpacked]);
-    expect(sha(path.join(unpacked, "db/state.db"))).toBe(sha(logical));
-    expect(readdirSync(path.join(unpacked, "db"))).toEqual(["state.db"]); // never a -wal or -shm
-    expect(sh("sqlite3", [path.join(unpacked, "db/state.db"), "PRAGMA integrity_check"])).toBe("ok");
+    sh("tar", ["-xf", opened["lifeboat-secrets"], "-C", unpacked]);
+    expect(existsSync(path.join(unpacked, "db"))).toBe(false);
     expect(readFileSync(path.join(unpacked, "token"), "utf8")).toBe(readFileSync(path.join(server.serverDir, "token"), "utf8"));
     expect(statSync(path.join(unpacked, "token")).mode & 0o777).toBe(0o600);
     expect(readFileSync(path.join(unpacked, "cred/passwd"), "utf8")).toContain("admin");
@@ -167,20 +166,18 @@ describe("lifeboat-agent backup → s3rver → gpg, zstd, tar, sqlite3 (round tr
     expect(statSync(path.join(unpacked, "tls/temporary-certs", `${"x".repeat(120)}.crt`)).mode & 0o777).toBe(0o640);
     expect(existsSync(path.join(unpacked, "node-token"))).toBe(false);
     expect(() => lstatSync(path.join(unpacked, "tls/dangling-link"))).toThrow();
-    expect(manifest.archivedPaths).toContain("db/state.db");
+    expect(manifest.archivedPaths).not.toContain("db/state.db");
     expect(manifest.archivedPaths).toContain("token");
     expect(manifest.archivedPaths).toContain("cred/passwd");
     expect(manifest.archivedPaths).not.toContain("tls/dangling-link");
-
-    // The server archive's zstd stream is several frames in a row (headers, the shared database
-    // stream, the rest): the agent's own reader (zstd-napi, which restores use) yields the same tar.
-    const viaAgent = path.join(dir, "server-via-agent.tar");
-    const filesKey = manifest.objects.find((o) => o.kind === "lifeboat-files")!.key;
-    await pipeline(await openArchive(createReadStream(path.join(dir, filesKey)), PASSPHRASE, { zstd: true }), createWriteStream(viaAgent));
-    expect(sha(viaAgent)).toBe(sha(opened["lifeboat-files"]));
-
-    // The token archive: just the token.
-    expect(sh("tar", ["-tf", opened["lifeboat-token"]])).toBe("token");
+    // The agent's own reader (zstd-napi, which restores use) yields the same tar as the CLIs.
+    const viaAgent = path.join(dir, "secrets-via-agent.tar");
+    const secretsKey = manifest.objects.find((o) => o.kind === "lifeboat-secrets")!.key;
+    await pipeline(await openArchive(createReadStream(path.join(dir, secretsKey)), PASSPHRASE, { zstd: true }), createWriteStream(viaAgent));
+    expect(sha(viaAgent)).toBe(sha(opened["lifeboat-secrets"]));
+    // Bytes stored: the database once (its archive) plus a few KB, not twice.
+    const stored = manifest.objects.reduce((n, o) => n + o.size, 0);
+    expect(stored).toBeLessThan(manifest.objects.find((o) => o.kind === "lifeboat-logical")!.size * 1.1 + 64 * 1024);
 
     // `list` sees the complete set.
     const list = await cli(["list", "--json"], agentEnv("roundtrip"));
@@ -194,7 +191,7 @@ describe("lifeboat-agent backup → s3rver → gpg, zstd, tar, sqlite3 (round tr
     const run = await cli(["backup", "--no-retention"], agentEnv("roundtrip"));
     expect(run.code).toBe(0);
     const result = BackupResult.parse(JSON.parse(run.stdout));
-    expect(result.passphraseCheck).toMatch(/opens the newest existing backup \(lifeboat_.*_token\.tar\.zst\.gpg\)/);
+    expect(result.passphraseCheck).toMatch(/opens the newest existing backup \(lifeboat_.*_secrets\.tar\.zst\.gpg\)/);
     expect(result.retention).toBeNull();
     const stats = await cli(["stats"], agentEnv("roundtrip"));
     expect(stats.code).toBe(0);
@@ -214,11 +211,11 @@ describe("lifeboat-agent backup → s3rver → gpg, zstd, tar, sqlite3 (round tr
     const refused = await cli(["retention"], agentEnv("roundtrip", policy));
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/Nothing deleted\. Pass --yes/);
-    expect(await keys("roundtrip")).toHaveLength(8);
+    expect(await keys("roundtrip")).toHaveLength(6);
     const applied = await cli(["retention", "--yes", "--json"], agentEnv("roundtrip", policy));
     expect(applied.code).toBe(0);
-    expect(JSON.parse(applied.stdout).deleted).toHaveLength(4);
-    expect(await keys("roundtrip")).toEqual([result.keys.files, result.keys.logical, result.keys.manifest, result.keys.token].sort());
+    expect(JSON.parse(applied.stdout).deleted).toHaveLength(3);
+    expect(await keys("roundtrip")).toEqual([result.keys.logical, result.keys.manifest, result.keys.secrets].sort());
   });
 });
 

@@ -48,16 +48,16 @@ async function drain(stream: NodeJS.ReadableStream): Promise<void> {
  * what was checked. Rejects with PassphraseMismatchError, or StorageError when the store fails.
  */
 export async function checkPassphrase(store: BackupStore, sets: BackupSet[], passphrase: string): Promise<string> {
-  const lifeboat = sets.find(
-    (s) => s.format === "lifeboat" && s.objects.some((o) => o.kind === "lifeboat-token") && s.objects.some((o) => o.kind === "manifest"),
-  );
+  // The small archive that holds the token: the secrets archive (one-copy layout) or the token archive.
+  const small = (s: BackupSet) => s.objects.find((o) => o.kind === "lifeboat-secrets" || o.kind === "lifeboat-token");
+  const lifeboat = sets.find((s) => s.format === "lifeboat" && small(s) && s.objects.some((o) => o.kind === "manifest"));
   const seed = sets.find((s) => s.format === "seed" && s.objects.length > 0);
   // The newer of the two decides: that is the passphrase the user used last.
   const target = lifeboat && (!seed || lifeboat.time >= seed.time) ? lifeboat : seed;
   if (!target) return "no earlier backup in the store: this set defines the passphrase";
   const obj =
     target.format === "lifeboat"
-      ? target.objects.find((o) => o.kind === "lifeboat-token")!
+      ? small(target)!
       : (target.objects.find((o) => o.kind === "logical") ?? target.objects.find((o) => o.kind === "file-archive")!);
   const input = await store.get(obj.key);
   let timer: NodeJS.Timeout | undefined;

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Job } from "../../lib/contracts/agent-jobs";
 import { BackupManifest, type ManifestObject } from "../../lib/contracts/manifest";
-import { lifeboatObjectNames, formatStamp } from "../../lib/contracts/backup-names";
+import { lifeboatObjectNames, twoCopyLifeboatObjectNames, formatStamp } from "../../lib/contracts/backup-names";
 import type { BackupResult, StartBackupRequest } from "../../lib/contracts/agent-backup";
 import { NotFoundError, StorageError } from "../../lib/storage/errors";
 import type { BackupStore } from "../../lib/storage/backup-store";
@@ -13,7 +13,7 @@ import { JobStalledError, type JobHandle } from "../jobs/job-registry";
 import type { AgentDeps } from "../module";
 import { AGENT_VERSION } from "../version";
 import { recordBackupOutcome } from "../metrics/backup-outcome";
-import { uploadBuffer, uploadEncrypted, uploadSnapshotArchives } from "./archive-pipeline";
+import { uploadBuffer, uploadEncrypted, uploadOneCopyArchives, uploadSnapshotArchives, type UploadedObject } from "./archive-pipeline";
 import { checkPassphrase, PassphraseMismatchError } from "./passphrase-check";
 import { runRetention } from "./retention-run";
 import { listStoreSets } from "./sets";
@@ -25,10 +25,9 @@ import { startSqliteWorker } from "../sqlite/worker";
 export const BACKUP_STEPS = [
   { name: "check", label: "Check store and passphrase" },
   { name: "snapshot", label: "Snapshot" },
-  { name: "upload", label: "Upload database and server files" },
+  { name: "upload", label: "Upload database and server files" }, // token, cred/, tls/
   { name: "integrity", label: "Integrity check" },
   { name: "stats", label: "Statistics" },
-  { name: "upload-token", label: "Upload token" },
   { name: "manifest", label: "Verify and write manifest" },
   { name: "retention", label: "Retention" },
 ];
@@ -38,6 +37,12 @@ export type BackupTrigger = "api" | "cli" | "schedule";
 export interface BackupOptions extends StartBackupRequest {
   /** Snapshot method (benchmarks compare both); default VACUUM INTO. */
   snapshotMethod?: SnapshotMethod;
+  /**
+   * "one-copy" (default): the database once, beside a secrets archive. "two-copies": the layout
+   * written before issue 15 (the database again inside a server archive, plus a token archive),
+   * kept so tests prove mixed buckets and bench:backup measures what one copy saves. Not on the API.
+   */
+  layout?: "one-copy" | "two-copies";
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(n < 10e6 ? 2 : 1)} MB`;
@@ -156,7 +161,8 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
       await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
       time = new Date(Math.floor(Date.now() / 1000) * 1000);
     }
-    const names = lifeboatObjectNames(time);
+    const twoCopies = request.layout === "two-copies";
+    const names: BackupResult["keys"] = twoCopies ? twoCopyLifeboatObjectNames(time) : lifeboatObjectNames(time);
     staging = await makeStaging(snapshotStagingRoot(cfg.stateDir), "backup");
     const snap = await takeSnapshot(cfg.dbPath, staging, request.snapshotMethod ?? DEFAULT_SNAPSHOT_METHOD);
     timings.snapshot = snap.ms;
@@ -183,7 +189,7 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     await collectEntries(cfg.serverDir, "tls", rest, skipped);
     if (skipped.length) log.warn({ skipped }, "not archived: not regular files or directories");
     const restBytes = rest.reduce((n, e) => n + (e.type === "file" ? e.size : 0), 0);
-    const total = snap.bytes + restBytes + tokenStat.size;
+    const total = snap.bytes + restBytes + (twoCopies ? tokenStat.size : 0);
     let snapDone = 0;
     let restDone = 0;
     const progress = () => job.progress(Math.min(snapDone, snap.bytes) + Math.min(restDone, restBytes), total);
@@ -201,32 +207,41 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     // A stalled upload (a store that stopped answering) ends with the job, not in the background.
     const onStall = () => abort.abort(job.signal.reason);
     job.signal.addEventListener("abort", onStall, { once: true });
-    uploaded.push(names.logical, names.files);
     t = performance.now();
-    const sent = uploadSnapshotArchives(store, {
-      snapshotPath: snap.path,
-      snapshotBytes: snap.bytes,
-      head,
-      rest,
-      keys: { logical: names.logical, files: names.files },
-      passphrase,
-      onSnapshotBytes: (n) => ((snapDone = n), progress()),
-      onRestBytes: (n) => ((restDone = n), progress()),
-      signal: abort.signal,
-    });
-    let logical, files;
+    let logical: UploadedObject, second: UploadedObject;
     try {
-      ({ logical, files } = await sent);
+      const progressOpts = {
+        passphrase,
+        onSnapshotBytes: (n: number) => ((snapDone = n), progress()),
+        onRestBytes: (n: number) => ((restDone = n), progress()),
+        signal: abort.signal,
+      };
+      if (twoCopies) {
+        uploaded.push(names.logical, names.files!);
+        const keys = { logical: names.logical, files: names.files! };
+        ({ logical, files: second } = await uploadSnapshotArchives(store, {
+          snapshotPath: snap.path,
+          snapshotBytes: snap.bytes,
+          head,
+          rest,
+          keys,
+          ...progressOpts,
+        }));
+      } else {
+        uploaded.push(names.logical, names.secrets!);
+        const keys = { logical: names.logical, secrets: names.secrets! };
+        ({ logical, secrets: second } = await uploadOneCopyArchives(store, { snapshotPath: snap.path, rest, keys, ...progressOpts }));
+      }
     } catch (err) {
       checker.dispose();
       // A failed check is the cause to report, not the upload it stopped.
       throw abort.signal.aborted ? abort.signal.reason : err;
     }
     timings.upload = performance.now() - t;
-    job.detail("upload", `database ${mb(logical.size)}, server files ${mb(files.size)} in ${secs(timings.upload)}`);
+    job.detail("upload", `database ${mb(logical.size)}, ${twoCopies ? "server files" : "token, cred/, tls/"} ${mb(second.size)} in ${secs(timings.upload)}`);
     job.step("integrity");
     // integrity_check reports no progress of its own; while its worker runs, the backup is not stalled.
-    const busy = setInterval(() => job.touch(), 5000);
+    const busy = setInterval(() => job.touch(), 1000);
     const checked = await check.finally(() => {
       clearInterval(busy);
       checker.dispose();
@@ -238,29 +253,30 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     timings.stats = checked.statsMs;
     const st = checked.stats;
     job.detail("stats", `${st.rowCount} rows, revision ${st.currentRevision}, compaction lag ${st.compactionLag}`);
-    // 5. The token archive.
-    job.step("upload-token");
-    uploaded.push(names.token);
-    t = performance.now();
-    const token = await uploadEncrypted(store, names.token, tarStream([tokenEntry]), passphrase);
-    timings.uploadToken = performance.now() - t;
+    // 5. The token archive (two-copy layout only: the one-copy layout's secrets archive holds the token).
+    let token: UploadedObject | null = null;
+    if (twoCopies) {
+      uploaded.push(names.token!);
+      t = performance.now();
+      token = await uploadEncrypted(store, names.token!, tarStream([tokenEntry]), passphrase);
+      timings.uploadToken = performance.now() - t;
+    }
     job.progress(total, total);
-    job.detail("upload-token", `${mb(token.size)} in ${secs(timings.uploadToken)}`);
 
     // 6. Verify what the store holds, then the manifest, last: its presence marks a complete set.
     job.step("manifest");
     t = performance.now();
-    for (const o of [logical, files, token]) {
+    const archives = token ? [logical, second, token] : [logical, second];
+    for (const o of archives) {
       const stored = await store.head(o.key);
       if (stored.size !== o.size)
         throw new BackupStepError(`The store holds ${stored.size} bytes for ${o.key} but ${o.size} were uploaded; the store is not keeping objects intact.`);
     }
     timings.verify = performance.now() - t;
-    const objects: ManifestObject[] = [
-      { kind: "lifeboat-logical", key: logical.key, size: logical.size, sha256: logical.sha256 },
-      { kind: "lifeboat-files", key: files.key, size: files.size, sha256: files.sha256 },
-      { kind: "lifeboat-token", key: token.key, size: token.size, sha256: token.sha256 },
-    ];
+    const entry = (kind: ManifestObject["kind"], o: UploadedObject): ManifestObject => ({ kind, key: o.key, size: o.size, sha256: o.sha256 });
+    const objects: ManifestObject[] = token
+      ? [entry("lifeboat-logical", logical), entry("lifeboat-files", second), entry("lifeboat-token", token)]
+      : [entry("lifeboat-logical", logical), entry("lifeboat-secrets", second)];
     timings.total = performance.now() - t0;
     const manifest = BackupManifest.parse({
       version: 1,
@@ -274,7 +290,7 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
       database: st,
       objects,
       timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])),
-      archivedPaths: [...head, ...rest].map((e) => (e.type === "dir" ? `${e.name}/` : e.name)),
+      archivedPaths: [...(twoCopies ? head : []), ...rest].map((e) => (e.type === "dir" ? `${e.name}/` : e.name)),
     });
     uploaded.push(names.manifest);
     await uploadBuffer(store, names.manifest, Buffer.from(JSON.stringify(manifest, null, 2) + "\n"), "application/json");

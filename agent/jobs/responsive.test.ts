@@ -25,7 +25,7 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
 const KEY = "livez-key";
 const SECRET = "livez-secret-Hy4";
-const TOKEN = "livez-agent-token-of-at-least-32-characters";
+const TOKEN = "livez-agent-token-0123456789abcdef";
 let s3: EmbeddedS3;
 let work: string;
 
@@ -86,10 +86,9 @@ describe("the agent answers /livez within 100 ms during every job", () => {
             AWS_SECRET_ACCESS_KEY: SECRET,
             LIFEBOAT_PASSPHRASE_FILE: path.join(work, "pass"),
             LIFEBOAT_AGENT_TOKEN: TOKEN,
-            // Plain HTTP on loopback: what is measured here is the agent, not TLS.
-            LIFEBOAT_AGENT_INSECURE_HTTP: "true",
             LIFEBOAT_AGENT_HOST: "127.0.0.1",
             LIFEBOAT_AGENT_PORT: "0",
+            LIFEBOAT_AGENT_INSECURE_HTTP: "true", // plain HTTP on loopback: the probe times /livez, not TLS
             LOG_LEVEL: "warn",
           },
         });
@@ -112,12 +111,12 @@ describe("the agent answers /livez within 100 ms during every job", () => {
           region: "us-east-1",
         });
         const parts: Buffer[] = [];
-        for await (const c of await store.get(`${setId.replace("lifeboat-", "lifeboat_")}_server.tar.zst.gpg`)) parts.push(c as Buffer);
+        for await (const c of await store.get(`${setId.replace("lifeboat-", "lifeboat_")}_state.db.zst.gpg`)) parts.push(c as Buffer);
         const whole = Buffer.concat(parts);
-        await store.put("lifeboat_2033-01-01_00-00-00_server.tar.zst.gpg", Readable.from([whole.subarray(0, Math.floor(whole.length * 0.7))]));
+        await store.put("lifeboat_2033-01-01_00-00-00_state.db.zst.gpg", Readable.from([whole.subarray(0, Math.floor(whole.length * 0.7))]));
         const damaged = await finished(
           url,
-          (await call(url, "POST", "/restores", { source: { kind: "object", key: "lifeboat_2033-01-01_00-00-00_server.tar.zst.gpg" }, dryRun: true })).jobId,
+          (await call(url, "POST", "/restores", { source: { kind: "object", key: "lifeboat_2033-01-01_00-00-00_state.db.zst.gpg" }, dryRun: true })).jobId,
         );
         expect(damaged.state).toBe("failed");
         probe.phase("restore");

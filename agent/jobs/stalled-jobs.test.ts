@@ -31,6 +31,8 @@ let dropping: StallingProxy;
 let work: string;
 let server: TestServer;
 let set: BackupResult;
+/** The same server's set in the two-copy layout written before issue 15 (its server archive stalls mid-body). */
+let twoCopy: BackupResult;
 
 const depsFor = (endpoint: string, extra: Record<string, string> = {}): AgentDeps =>
   makeDeps(
@@ -55,16 +57,19 @@ beforeAll(async () => {
   const first = await startBackupJob(depsFor(s3.endpoint), { retention: false, allowNewPassphrase: true }, "cli").done;
   expect(first.state, first.error ?? "").toBe("succeeded");
   set = first.result as BackupResult;
+  const second = await startBackupJob(depsFor(s3.endpoint), { retention: false, allowNewPassphrase: false, layout: "two-copies" }, "cli").done;
+  expect(second.state, second.error ?? "").toBe("succeeded");
+  twoCopy = second.result as BackupResult;
   // Downloads of the set's server archive stall after 2 kB (in its body); downloads and uploads of database archives get no answer at all.
   proxy = await startStallingProxy({ host: "127.0.0.1", port: s3.port }, [
     { stall: /^GET \S+_server\.tar\.zst\.gpg/, afterBytes: 2048 },
     { stall: /^GET \S+_state\.db\.zst\.gpg/, afterBytes: 0 },
     { stall: /^PUT \S+_state\.db\.zst\.gpg/, afterBytes: 0 },
   ]);
-  // The store goes away instead: the server archive's download is cut after 2 kB, uploads of it get the connection closed.
+  // The store goes away instead: the server archive's download is cut after 2 kB, uploads of secrets archives get the connection closed.
   dropping = await startStallingProxy({ host: "127.0.0.1", port: s3.port }, [
     { stall: /^GET \S+_server\.tar\.zst\.gpg/, afterBytes: 2048, reset: true },
-    { stall: /^PUT \S+_server\.tar\.zst\.gpg/, afterBytes: 0, reset: true },
+    { stall: /^PUT \S+_secrets\.tar\.zst\.gpg/, afterBytes: 0, reset: true },
   ]);
 }, 120_000);
 
@@ -79,9 +84,9 @@ describe("a stalled job fails as stalled and gives back what it held", () => {
   it("a drill whose download stops mid-way: failed after LIFEBOAT_JOB_STALL_SECONDS with a sentence, the lock released, the next drill runs", async () => {
     const deps = depsFor(proxy.endpoint);
     const t0 = Date.now();
-    const job = await runDrill(deps, { kind: "backup", setId: set.setId });
+    const job = await runDrill(deps, { kind: "backup", setId: twoCopy.setId });
     const took = Date.now() - t0;
-    expect(proxy.stalled.some((l) => l.includes(set.keys.files))).toBe(true);
+    expect(proxy.stalled.some((l) => l.includes(twoCopy.keys.files!))).toBe(true);
     expect(job.state).toBe("failed");
     expect(job.error).toMatch(
       /^The drill made no progress for 2 s during "Download and unpack" and was stopped \(LIFEBOAT_JOB_STALL_SECONDS\)\..* Nothing on the server changed\.$/,
@@ -92,7 +97,7 @@ describe("a stalled job fails as stalled and gives back what it held", () => {
     expect(deps.jobs.runningIn("datastore")).toBeUndefined();
     // The same agent drills the same set straight from the store.
     const direct = depsFor(s3.endpoint);
-    const next = await runDrill(direct, { kind: "backup", setId: set.setId });
+    const next = await runDrill(direct, { kind: "backup", setId: twoCopy.setId });
     expect(next.state, next.error ?? "").toBe("succeeded");
   });
 
@@ -113,7 +118,7 @@ describe("a stalled job fails as stalled and gives back what it held", () => {
     expect(deps.jobs.runningIn("backup")).toBeUndefined();
     const store = new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
     const manifests = (await store.list()).objects.filter((o) => o.key.endsWith("_manifest.json"));
-    expect(manifests.map((o) => o.key)).toEqual([set.keys.manifest]);
+    expect(manifests.map((o) => o.key)).toEqual([set.keys.manifest, twoCopy.keys.manifest]);
     const again = await startBackupJob(depsFor(s3.endpoint), { retention: false, allowNewPassphrase: false }, "cli").done;
     expect(again.state, again.error ?? "").toBe("succeeded");
   });
@@ -153,8 +158,8 @@ describe("a stalled job fails as stalled and gives back what it held", () => {
 describe("a store that goes away mid-transfer ends the job with a sentence", () => {
   it("a drill whose download is cut off: the store is named as the cause, not the backup", async () => {
     const deps = depsFor(dropping.endpoint);
-    const job = await runDrill(deps, { kind: "backup", setId: set.setId });
-    expect(dropping.stalled.some((l) => l.includes(set.keys.files))).toBe(true);
+    const job = await runDrill(deps, { kind: "backup", setId: twoCopy.setId });
+    expect(dropping.stalled.some((l) => l.includes(twoCopy.keys.files!))).toBe(true);
     expect(job.state).toBe("failed");
     expect(job.error).toMatch(
       /^Reading \S+_server\.tar\.zst\.gpg from the store failed: .+\. Check the store and the network, then try again\. Nothing on the server changed\.$/,
@@ -169,7 +174,7 @@ describe("a store that goes away mid-transfer ends the job with a sentence", () 
     const job = await startBackupJob(depsFor(dropping.endpoint), { retention: false, allowNewPassphrase: false }, "cli").done;
     expect(job.state).toBe("failed");
     expect(job.error).toMatch(
-      /^The backup store failed: s3: put \S+_server\.tar\.zst\.gpg .*\. No manifest was uploaded, so nothing from this run counts as a backup\.$/,
+      /^The backup store failed: s3: put \S+_secrets\.tar\.zst\.gpg .*\. No manifest was uploaded, so nothing from this run counts as a backup\.$/,
     );
     expect(await manifests()).toEqual(before);
   });

@@ -137,9 +137,9 @@ describe("room on the staging disk", () => {
     const backup = await startBackupJob(depsFor(source, { LIFEBOAT_BACKUP_DIR: store }), { retention: false, allowNewPassphrase: true }, "cli").done;
     expect(backup.state, backup.error ?? "").toBe("succeeded");
     const set = backup.result as BackupResult;
-    // The server archive is well under 1 MB stored; the database inside is bigger: only the manifest tells.
+    // The database archive is well under 1 MB stored; the database inside is bigger: only the manifest tells.
     const limit = Math.floor(set.manifest.database.fileSize / 2);
-    expect(statSync(path.join(store, set.keys.files)).size).toBeLessThan(limit);
+    expect(statSync(path.join(store, set.keys.logical)).size).toBeLessThan(limit);
     const deps = depsFor(target, { LIFEBOAT_BACKUP_DIR: store, LIFEBOAT_RESTORE_MAX_BYTES: String(limit) });
     const job = await runDrill(deps, { kind: "backup", setId: set.setId });
     expect(job.state).toBe("failed");

@@ -9,7 +9,7 @@ import pino from "pino";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { S3BackupStore } from "../../lib/storage";
 import { runProcess } from "../../lib/process";
-import { formatStamp, lifeboatObjectNames, seedObjectNames } from "../../lib/contracts/backup-names";
+import { formatStamp, lifeboatObjectNames, seedObjectNames, twoCopyLifeboatObjectNames } from "../../lib/contracts/backup-names";
 import type { Job } from "../../lib/contracts/agent-jobs";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
 import { loadAgentConfig } from "../config";
@@ -42,7 +42,7 @@ let passFile: string;
 let wrongPassFile: string;
 let source: TestServer;
 let target: TestServer;
-let good: Record<"seedLogical" | "seedFiles" | "logical" | "server" | "token", Buffer>;
+let good: Record<"seedLogical" | "seedFiles" | "logical" | "server" | "token" | "secrets", Buffer>;
 const uncaught: unknown[] = [];
 const onUncaught = (err: unknown) => uncaught.push(err);
 
@@ -74,6 +74,10 @@ beforeAll(async () => {
   const job = await startBackupJob(depsFor(source), { retention: false, allowNewPassphrase: true }, "cli").done;
   expect(job.state, job.error ?? "").toBe("succeeded");
   const set = job.result as BackupResult;
+  // The same server in the two-copy layout written before issue 15 (server and token archives).
+  const older = await startBackupJob(depsFor(source), { retention: false, allowNewPassphrase: false, layout: "two-copies" }, "cli").done;
+  expect(older.state, older.error ?? "").toBe("succeeded");
+  const twoCopy = older.result as BackupResult;
   const get = async (key: string) => {
     const parts: Buffer[] = [];
     for await (const c of await store().get(key)) parts.push(c as Buffer);
@@ -90,8 +94,9 @@ beforeAll(async () => {
     seedLogical: readFileSync(path.join(seed, "state.gpg")),
     seedFiles: readFileSync(path.join(seed, "files.gpg")),
     logical: await get(set.keys.logical),
-    server: await get(set.keys.files),
-    token: await get(set.keys.token),
+    secrets: await get(set.keys.secrets!),
+    server: await get(twoCopy.keys.files!),
+    token: await get(twoCopy.keys.token!),
   };
 }, 180_000);
 
@@ -108,7 +113,7 @@ type Kind = keyof typeof good;
 async function upload(kind: Kind, bytes: Buffer): Promise<string> {
   const t = nextTime();
   const put = (key: string, b: Buffer) => store().put(key, Readable.from([b]));
-  const lb = lifeboatObjectNames(t);
+  const lb = { ...twoCopyLifeboatObjectNames(t), ...lifeboatObjectNames(t) };
   const seed = seedObjectNames(t);
   switch (kind) {
     case "seedLogical":
@@ -122,6 +127,10 @@ async function upload(kind: Kind, bytes: Buffer): Promise<string> {
     case "token":
       await put(lb.logical, good.logical);
       await put(lb.token, bytes);
+      return lb.logical;
+    case "secrets":
+      await put(lb.logical, good.logical);
+      await put(lb.secrets, bytes);
       return lb.logical;
   }
 }
@@ -163,7 +172,7 @@ function damaged(bytes: Buffer): { label: string; bytes: Buffer }[] {
 }
 
 describe("a damaged object of any kind fails its drill with a sentence, never a crash or a hang", () => {
-  for (const kind of ["seedLogical", "seedFiles", "logical", "server", "token"] as Kind[]) {
+  for (const kind of ["seedLogical", "seedFiles", "logical", "server", "token", "secrets"] as Kind[]) {
     it(`${kind}: the intact object passes; cut, flipped, empty, foreign or with the wrong passphrase it fails cleanly`, async () => {
       const deps = depsFor(target);
       // The intact object drills fine through the same path (so a failure below is the damage's).
@@ -188,12 +197,12 @@ describe("a damaged object of any kind fails its drill with a sentence, never a 
 describe("the issue's cases", () => {
   it("the first 3,000 bytes of a seed logical backup, uploaded as a new set, fail its drill through the HTTP API; the next drill runs", async () => {
     const { buildAgentApp } = await import("../server");
-    const app = buildAgentApp(depsFor(target, { LIFEBOAT_AGENT_TOKEN: "damaged-objects-agent-token-32-characters" }));
+    const app = buildAgentApp(depsFor(target, { LIFEBOAT_AGENT_TOKEN: "damaged-objects-agent-token-0123456789" }));
     const { url } = await app.listen(0, "127.0.0.1");
     const call = async (method: string, p: string, body?: unknown) => {
       const res = await fetch(url + p, {
         method,
-        headers: { authorization: "Bearer damaged-objects-agent-token-32-characters", "content-type": "application/json" },
+        headers: { authorization: "Bearer damaged-objects-agent-token-0123456789", "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       return { status: res.status, json: (await res.json()) as any };

@@ -58,6 +58,8 @@ let passFile: string;
 let wrongPassFile: string;
 let source: TestServer;
 let lifeboat: BackupResult;
+/** The same cluster's set in the two-copy layout written before issue 15. */
+let twoCopy: BackupResult;
 const running: TestServer[] = [];
 let n = 0;
 
@@ -121,6 +123,11 @@ beforeAll(async () => {
   const job = await startBackupJob(depsFor(source), { retention: false, allowNewPassphrase: true }, "cli").done;
   expect(job.state, job.error ?? "").toBe("succeeded");
   lifeboat = job.result as BackupResult;
+  const older = await startBackupJob(depsFor(source), { retention: false, allowNewPassphrase: false, layout: "two-copies" }, "cli").done;
+  expect(older.state, older.error ?? "").toBe("succeeded");
+  twoCopy = older.result as BackupResult;
+  expect(Object.keys(lifeboat.keys).sort()).toEqual(["logical", "manifest", "secrets"]);
+  expect(Object.keys(twoCopy.keys).sort()).toEqual(["files", "logical", "manifest", "token"]);
 
   // ...and the seed CronJob's two archives, taken while a write sits in the WAL only (marker-W).
   const db = openKineDb(source.dbPath);
@@ -190,7 +197,7 @@ describe("restore from a Lifeboat backup through the HTTP API (the wizard's path
         canRollback: false,
         targetState: "Nothing on the server changed.",
       });
-      expect(waiting.sourceDescription).toContain(lifeboat.keys.files);
+      expect(waiting.sourceDescription).toContain(lifeboat.keys.logical);
       expect(waiting.verification).toMatchObject({
         integrity: { ok: true },
         looksLikeKine: true,
@@ -244,6 +251,46 @@ describe("restore from a Lifeboat backup through the HTTP API (the wizard's path
     } finally {
       await app.close();
     }
+  });
+});
+
+describe("both Lifeboat layouts in one bucket: one copy of the database (secrets archive beside it) and two copies (server archive)", () => {
+  it.each([
+    ["one-copy", () => lifeboat, "_state.db.zst.gpg"],
+    ["two-copy", () => twoCopy, "_server.tar.zst.gpg"],
+  ] as const)("a %s set restores the database, token, cred/ and tls/ alike", async (_layout, set, staged) => {
+    const t = target();
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "backup", setId: set().setId },
+      dryRun: false,
+      include: { token: true, cred: true, tls: true },
+      confirm: true,
+      compareWithLive: false,
+    });
+    await done;
+    const rec = getRestore(deps, restoreId);
+    expect(rec.sourceDescription).toContain(staged);
+    expectRestored(t, rec, "marker-A");
+    expect(rec.verification).toMatchObject({ token: { source: "archive", fits: true }, staged: { token: true, credFiles: 1, tlsFiles: 1 } });
+    expect(readFileSync(path.join(t.serverDir, "token"), "utf8").trim()).toBe(source.token);
+    expect(readFileSync(path.join(t.serverDir, "cred/passwd"), "utf8")).toContain("marker-A");
+    expect(readFileSync(path.join(t.serverDir, "tls/server-ca.crt"), "utf8")).toContain("marker-A");
+  });
+
+  it("a drill of the one-copy set's state.db archive alone takes the secrets archive beside it", async () => {
+    const t = target();
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "object", key: lifeboat.keys.logical },
+      dryRun: true,
+      include: { token: true, cred: false, tls: false },
+      confirm: false,
+      compareWithLive: false,
+    });
+    const job = await done;
+    expect(job.state, job.error ?? "").toBe("succeeded");
+    expect(getRestore(deps, restoreId).verification).toMatchObject({ token: { source: "archive", fits: true } });
   });
 });
 
@@ -361,7 +408,7 @@ describe("restore from a salvaged database, and the recovery's comparison with t
     expect(rec.state, rec.error ?? "").toBe("succeeded");
     const report = rec.result as RecoveryReport;
     expect(report.comparison.error).toBeNull();
-    expect(report.comparison.backup).toContain(lifeboat.setId);
+    expect(report.comparison.backup).toContain(twoCopy.setId); // the newest set, in the two-copy layout
     const diff = report.comparison.diff!;
     const deployments = diff.byType.find((x) => x.type === "deployments")!;
     expect(deployments.onlyInCurrent).toBe(3);
@@ -409,17 +456,17 @@ describe("bad input fails at staging with a clear error, and nothing changes", (
 
   it("a truncated archive", async () => {
     const t = target();
-    const whole = await collect(await store().get(lifeboat.keys.files));
-    const key = lifeboat.keys.files.replace(/lifeboat_\d{4}/, "cut/lifeboat_2030");
+    const whole = await collect(await store().get(twoCopy.keys.files!));
+    const key = twoCopy.keys.files!.replace(/lifeboat_\d{4}/, "cut/lifeboat_2030");
     await store().put(key, Readable.from([whole.subarray(0, Math.floor(whole.length * 0.6))]));
     await expectNothingChanged(t, depsFor(t), { kind: "object", key }, /is damaged/);
   });
 
   it("a tampered archive (bytes changed in the middle)", async () => {
     const t = target();
-    const whole = Buffer.from(await collect(await store().get(lifeboat.keys.files)));
+    const whole = Buffer.from(await collect(await store().get(twoCopy.keys.files!)));
     for (let i = 0; i < 16; i++) whole[Math.floor(whole.length / 2) + i] ^= 0xa5;
-    const key = lifeboat.keys.files.replace(/lifeboat_\d{4}/, "tampered/lifeboat_2031");
+    const key = twoCopy.keys.files!.replace(/lifeboat_\d{4}/, "tampered/lifeboat_2031");
     await store().put(key, Readable.from([whole]));
     await expectNothingChanged(t, depsFor(t), { kind: "object", key }, /is damaged/);
   });

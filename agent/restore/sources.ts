@@ -13,7 +13,7 @@ import { recoveryBestPath } from "../recovery/store";
 /**
  * Turns a restore source (a backup set, one object, a recovery, a local file) into the concrete
  * things to read: the archive or database that holds state.db and, for a Lifeboat logical backup,
- * the set's token archive.
+ * the set's secrets archive (token, cred/, tls/: one-copy layout) or token archive (two-copy layout).
  */
 
 /** The request names something that cannot be restored; the message says what to use instead. */
@@ -39,7 +39,10 @@ export interface Origin {
 export interface ResolvedSource {
   description: string;
   primary: Origin;
-  /** The set's token archive, when the primary archive holds no token (Lifeboat logical). */
+  /**
+   * The archive staged beside a Lifeboat state.db archive, which holds no token: the set's secrets
+   * archive (token, cred/, tls/; one-copy layout) or else its token archive (two-copy layout).
+   */
   token: Origin | null;
   /** When the backup was taken (from its name), if known. */
   takenAt: Date | null;
@@ -76,11 +79,22 @@ async function fileOrigin(file: string, layout: Origin["layout"]): Promise<Origi
 
 /** Kinds that hold a database, best first for each format. */
 const DATA_PREFERENCE: Record<"seed" | "lifeboat", ObjectKind[]> = {
-  // The server archive holds the same verified snapshot plus the token (and cred/, tls/).
+  // Two-copy layout: the server archive holds the same verified snapshot plus the token (and cred/,
+  // tls/). One-copy layout: the state.db archive, with the secrets archive beside it (companionOf).
   lifeboat: ["lifeboat-files", "lifeboat-logical"],
   // `sqlite3 .backup` is consistent; the file archive is a live copy that may need its WAL replayed.
   seed: ["logical", "file-archive"],
 };
+
+/** What stands beside a Lifeboat state.db archive, best first: secrets (one-copy layout), token (two-copy). */
+const COMPANIONS = ["lifeboat-secrets", "lifeboat-token"] as const;
+const KIND_NOUNS: Partial<Record<ObjectKind, string>> = { manifest: "manifest", "lifeboat-token": "token archive", "lifeboat-secrets": "secrets archive" };
+const holdsDatabase = (kind: ObjectKind) => !(kind in KIND_NOUNS);
+
+/** The name of a state.db archive's companion of `kind` (same folder, same timestamp). */
+function companionName(logicalName: string, kind: (typeof COMPANIONS)[number]): string {
+  return logicalName.replace(/_state\.db\.zst\.gpg$/, kind === "lifeboat-secrets" ? "_secrets.tar.zst.gpg" : "_token.tar.zst.gpg");
+}
 
 async function isSqliteFile(file: string): Promise<boolean> {
   const fh = await fsp.open(file, "r");
@@ -109,12 +123,15 @@ export async function resolveSource(deps: AgentDeps, source: RestoreSource): Pro
       const pick = DATA_PREFERENCE[set.format].map((k) => set.objects.find((o) => o.kind === k)).find(Boolean);
       if (!pick)
         throw new SourceError(`Backup set ${source.setId} has no database archive (it holds ${set.objects.map((o) => o.kind).join(", ") || "nothing"}).`);
-      const tokenObj = pick.kind === "lifeboat-logical" ? set.objects.find((o) => o.kind === "lifeboat-token") : undefined;
+      const companion =
+        pick.kind === "lifeboat-logical"
+          ? (set.objects.find((o) => o.kind === "lifeboat-secrets") ?? set.objects.find((o) => o.kind === "lifeboat-token"))
+          : undefined;
       const dbBytes = set.format === "lifeboat" ? await manifestDatabaseBytes(deps, set) : null;
       return {
         description: `backup set ${set.id}: ${pick.key}`,
         primary: storeOrigin(deps, pick.key, pick.kind, pick.size, dbBytes),
-        token: tokenObj ? storeOrigin(deps, tokenObj.key, "lifeboat-token", tokenObj.size) : null,
+        token: companion ? storeOrigin(deps, companion.key, companion.kind, companion.size) : null,
         takenAt: set.time,
       };
     }
@@ -124,22 +141,25 @@ export async function resolveSource(deps: AgentDeps, source: RestoreSource): Pro
         throw new SourceError(
           `${source.key} is not named like a backup object (k3s_db_<ts>.tar.zst.gpg, state_<ts>.db.gpg, lifeboat_<ts>_…), so its layout is unknown.`,
         );
-      if (parsed.kind === "manifest" || parsed.kind === "lifeboat-token")
-        throw new SourceError(
-          `${source.key} holds no database (it is the set's ${parsed.kind === "manifest" ? "manifest" : "token archive"}). Restore the set instead: ${parsed.setId}.`,
-        );
+      if (!holdsDatabase(parsed.kind))
+        throw new SourceError(`${source.key} holds no database (it is the set's ${KIND_NOUNS[parsed.kind]}). Restore the set instead: ${parsed.setId}.`);
       const head = await deps.store().head(source.key);
       let token: Origin | null = null;
       if (parsed.kind === "lifeboat-logical") {
-        const tokenKey = source.key.replace(/_state\.db\.zst\.gpg$/, "_token.tar.zst.gpg");
-        const th = await deps
-          .store()
-          .head(tokenKey)
-          .catch((err) => {
-            if (err instanceof NotFoundError) return null;
-            throw err;
-          });
-        if (th) token = storeOrigin(deps, tokenKey, "lifeboat-token", th.size);
+        for (const kind of COMPANIONS) {
+          const key = companionName(source.key, kind);
+          const th = await deps
+            .store()
+            .head(key)
+            .catch((err) => {
+              if (err instanceof NotFoundError) return null;
+              throw err;
+            });
+          if (th) {
+            token = storeOrigin(deps, key, kind, th.size);
+            break;
+          }
+        }
       }
       return { description: `object ${source.key}`, primary: storeOrigin(deps, source.key, parsed.kind, head.size), token, takenAt: parsed.time };
     }
@@ -158,14 +178,19 @@ export async function resolveSource(deps: AgentDeps, source: RestoreSource): Pro
       if (!st?.isFile()) throw new SourceError(`${file} is not a file on this host.`);
       if (await isSqliteFile(file)) return { description: `database file ${file}`, primary: await fileOrigin(file, "plain-db"), token: null, takenAt: null };
       const parsed = parseObjectName(file);
-      if (!parsed || parsed.kind === "manifest" || parsed.kind === "lifeboat-token")
+      if (!parsed || !holdsDatabase(parsed.kind))
         throw new SourceError(
           `${file} is neither a SQLite database nor named like a backup archive (k3s_db_<ts>.tar.zst.gpg, state_<ts>.db.gpg, lifeboat_<ts>_server.tar.zst.gpg, lifeboat_<ts>_state.db.zst.gpg).`,
         );
       let token: Origin | null = null;
       if (parsed.kind === "lifeboat-logical") {
-        const tokenFile = file.replace(/_state\.db\.zst\.gpg$/, "_token.tar.zst.gpg");
-        if (await fsp.stat(tokenFile).catch(() => null)) token = await fileOrigin(tokenFile, "lifeboat-token");
+        for (const kind of COMPANIONS) {
+          const companion = companionName(file, kind);
+          if (await fsp.stat(companion).catch(() => null)) {
+            token = await fileOrigin(companion, kind);
+            break;
+          }
+        }
       }
       return { description: `archive file ${file}`, primary: await fileOrigin(file, parsed.kind), token, takenAt: parsed.time };
     }

@@ -55,7 +55,7 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
   beginStep(ctx, "verify");
   setPhase(ctx, "verifying");
   // integrity_check reports no progress of its own; while its worker runs, the job is not stalled.
-  const busy = setInterval(() => job.touch(), 5000);
+  const busy = setInterval(() => job.touch(), 1000);
   const { verification, ok, failure } = await verifyStaged(staged, { hostTokenPath: cfg.tokenPath, useArchiveToken: j.include.token, checker }).finally(() => {
     clearInterval(busy);
     checker.dispose();

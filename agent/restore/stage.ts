@@ -78,6 +78,13 @@ function placer(layout: Origin["layout"]): (p: string, type: "file" | "dir") => 
       };
     case "lifeboat-token":
       return (p, type) => (p === "token" && type === "file" ? "token" : refuse(p));
+    case "lifeboat-secrets":
+      // Everything of the server archive but the database, which comes from the state.db archive.
+      return (p, type) => {
+        if (p === "token" && type === "file") return "token";
+        if (/^(cred|tls)(\/.+)?$/.test(p)) return p;
+        return refuse(p);
+      };
     case "file-archive":
       // The seed job's `tar -cf - -C db .`: ./state.db, ./state.db-wal, ./state.db-shm.
       return (p, type) => (type === "file" && SEED_DB_FILES.has(p) ? `db/${p}` : refuse(p));
@@ -87,13 +94,13 @@ function placer(layout: Origin["layout"]): (p: string, type: "file" | "dir") => 
 }
 
 function isZstd(layout: Origin["layout"]): boolean {
-  return layout === "lifeboat-files" || layout === "lifeboat-logical" || layout === "lifeboat-token" || layout === "file-archive";
+  return layout !== "plain-db" && layout !== "logical" && layout !== "manifest";
 }
 function isEncrypted(layout: Origin["layout"]): boolean {
   return layout !== "plain-db";
 }
 function isTar(layout: Origin["layout"]): boolean {
-  return layout === "lifeboat-files" || layout === "lifeboat-token" || layout === "file-archive";
+  return layout === "lifeboat-files" || layout === "lifeboat-token" || layout === "lifeboat-secrets" || layout === "file-archive";
 }
 
 function statOrNull(p: string) {
@@ -258,7 +265,7 @@ export async function stageBackup(src: ResolvedSource, opts: StageOptions): Prom
   } catch (err) {
     throw describeStageError(err, src.primary.name);
   }
-  // The set's token archive (small) comes down beside the database archive; the first failure
+  // The set's secrets or token archive (small) comes down beside the database archive; the first failure
   // stops the other, and nothing returns before both have stopped writing.
   const read = origins.map(() => 0);
   const stop = new AbortController();

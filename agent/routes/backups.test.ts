@@ -7,7 +7,7 @@ import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3"
 import { S3BackupStore, listAll } from "../../lib/storage";
 import { Job } from "../../lib/contracts/agent-jobs";
 import { BackupList, BackupResult, LiveStats, RetentionReport } from "../../lib/contracts/agent-backup";
-import { lifeboatObjectNames, seedObjectNames } from "../../lib/contracts/backup-names";
+import { lifeboatObjectNames, seedObjectNames, twoCopyLifeboatObjectNames } from "../../lib/contracts/backup-names";
 import { AgentConfigError, loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { buildAgentApp, type AgentApp } from "../server";
@@ -154,7 +154,7 @@ describe("POST /backups → job → set in the store", () => {
     expect(job.error).toBeNull();
     expect(job.state).toBe("succeeded");
     expect(job.type).toBe("backup");
-    expect(job.steps.map((s) => s.name)).toEqual(["check", "snapshot", "upload", "integrity", "stats", "upload-token", "manifest", "retention"]);
+    expect(job.steps.map((s) => s.name)).toEqual(["check", "snapshot", "upload", "integrity", "stats", "manifest", "retention"]);
     expect(job.steps.every((s) => s.state === "done")).toBe(true);
     expect(job.steps.find((s) => s.name === "integrity")!.detail).toMatch(/integrity_check: ok/);
     expect(job.bytesTotal).toBeGreaterThan(1_000_000);
@@ -207,12 +207,14 @@ describe("POST /backups → job → set in the store", () => {
 });
 
 describe("POST /retention", () => {
-  it("dry run lists what would go and why; a real run deletes exactly that, never seed, incomplete or the newest set", async () => {
+  it("dry run lists what would go and why; a real run deletes exactly that (whole sets of either layout), never seed, incomplete or the newest set", async () => {
     const prefix = "api-retention";
     const store = new S3BackupStore({ endpoint: s3.endpoint, bucket: "backups", prefix, accessKeyId: "S3RVER", secretAccessKey: "S3RVER" });
     const put = (key: string) => store.put(key, Readable.from([Buffer.from("x")]));
     const day = (n: number) => new Date(Date.UTC(2024, 11, 1 + n, 0, 0, 0));
-    for (let n = 0; n < 10; n++) for (const key of Object.values(lifeboatObjectNames(day(n)))) await put(key);
+    // Days 0-5 in the two-copy layout written before issue 15, days 6-9 in the one-copy layout.
+    const names = (n: number) => Object.values(n < 6 ? twoCopyLifeboatObjectNames(day(n)) : lifeboatObjectNames(day(n)));
+    for (let n = 0; n < 10; n++) for (const key of names(n)) await put(key);
     const incomplete = lifeboatObjectNames(day(12));
     await put(incomplete.logical); // a backup still uploading: no manifest yet
     for (const n of [0, 1]) for (const key of Object.values(seedObjectNames(day(n)))) await put(key);
@@ -227,7 +229,8 @@ describe("POST /retention", () => {
     expect(doomed[0].reasons[0]).toMatch(/not among the last 3 sets/);
     const before: string[] = [];
     for await (const o of listAll(store)) before.push(o.key);
-    expect(before).toHaveLength(10 * 4 + 1 + 4 + 1);
+    expect(before).toHaveLength(6 * 4 + 4 * 3 + 1 + 4 + 1);
+    expect(doomed.map((d) => d.keys.length)).toEqual([3, 4, 4, 4, 4, 4, 4]);
 
     // The default is a dry run.
     expect(RetentionReport.parse((await call(url + "/retention", "POST", {})).json).dryRun).toBe(true);

@@ -51,6 +51,7 @@ const COLORS: Record<string, string> = {
   "lifeboat-logical": "#7c3aed",
   "lifeboat-files": "#c2410c",
   "lifeboat-token": "#64748b",
+  "lifeboat-secrets": "#0891b2",
 };
 /** The overlay of database statistics: counts on a second (log) axis, dashed so they never pass for sizes. */
 const STAT_SERIES = [

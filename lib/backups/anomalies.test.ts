@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { detectAnomalies, thresholdProblems, DEFAULT_THRESHOLDS, median } from "./anomalies";
 import { groupObjects, type BackupSet } from "./grouping";
-import { seedObjectNames, lifeboatObjectNames } from "../contracts/backup-names";
+import { seedObjectNames, lifeboatObjectNames, twoCopyLifeboatObjectNames } from "../contracts/backup-names";
 import { sizeChartData } from "./series";
 
 const DAY = 86_400_000;
@@ -174,7 +174,7 @@ describe("detectAnomalies edge cases", () => {
     for (let i = 0; i < 10; i++) {
       const seed = seedObjectNames(new Date(start + i * DAY));
       objs.push({ key: seed.fileArchive, size: 50_000_000, lastModified: new Date() }, { key: seed.logical, size: 55_000_000, lastModified: new Date() });
-      const lb = lifeboatObjectNames(new Date(start + i * DAY + DAY / 2));
+      const lb = twoCopyLifeboatObjectNames(new Date(start + i * DAY + DAY / 2));
       objs.push(
         { key: lb.logical, size: 3_000_000, lastModified: new Date() },
         { key: lb.files, size: 3_100_000, lastModified: new Date() },
@@ -184,6 +184,32 @@ describe("detectAnomalies edge cases", () => {
     }
     const sets = groupObjects(objs).sets;
     expect(detectAnomalies(sets, { now: new Date(lastNight(sets) + 1000) }).size).toBe(0);
+  });
+
+  it("keeps the database series running across the change to the one-copy layout; the secrets archive starts its own series", () => {
+    // Ten nights in the two-copy layout, then six in the one-copy layout: the database archive is the
+    // same kind throughout; the server archive (~3 MB) ends and the secrets archive (~3 KB) begins.
+    const lb = (i: number) => new Date(start + i * DAY);
+    const objs = [];
+    for (let i = 0; i < 16; i++) {
+      const two = twoCopyLifeboatObjectNames(lb(i));
+      const one = lifeboatObjectNames(lb(i));
+      const db = i === 15 ? 6_500_000 : 3_000_000 + (i % 3) * 10_000; // the last night doubles: it must be flagged
+      objs.push({ key: one.logical, size: db, lastModified: new Date() }, { key: one.manifest, size: 2_000, lastModified: new Date() });
+      if (i < 10) objs.push({ key: two.files, size: db + 100_000, lastModified: new Date() }, { key: two.token, size: 120, lastModified: new Date() });
+      else objs.push({ key: one.secrets, size: 3_000 + (i % 2) * 50, lastModified: new Date() });
+    }
+    const sets = groupObjects(objs).sets;
+    expect(sets.every((s) => s.missing.length === 0)).toBe(true);
+    const flags = detectAnomalies(sets, { now: new Date(lastNight(sets) + 1000) });
+    // Nothing at the change (a secrets archive 1000× smaller than the server archive is not a shrink)...
+    expect([...flags.keys()]).toEqual([sets[0].id]);
+    // ...and the growth on the last night is judged against the database series before AND after the change.
+    expect(flags.get(sets[0].id)).toEqual([expect.objectContaining({ kind: "lifeboat-logical", type: "growth", level: "critical" })]);
+    expect(flags.get(sets[0].id)![0].reason).toContain("previous 7 logical backups");
+    const chart = sizeChartData(sets, flags);
+    expect(chart.series.map((s) => s.kind)).toEqual(["lifeboat-logical", "lifeboat-files", "lifeboat-token", "lifeboat-secrets"]);
+    expect(chart.series[0].sizes.every((x) => x !== null)).toBe(true);
   });
 
   it("honours configured thresholds", () => {

@@ -57,7 +57,14 @@ export function thresholdProblems(t: AnomalyThresholds): string[] {
 }
 
 /** Kinds whose size series is judged. The manifest's size follows its statistics, not the data. */
-const SIZED_KINDS: ReadonlySet<ObjectKind> = new Set<ObjectKind>(["file-archive", "logical", "lifeboat-logical", "lifeboat-files", "lifeboat-token"]);
+const SIZED_KINDS: ReadonlySet<ObjectKind> = new Set<ObjectKind>([
+  "file-archive",
+  "logical",
+  "lifeboat-logical",
+  "lifeboat-files",
+  "lifeboat-token",
+  "lifeboat-secrets",
+]);
 
 /** Plural nouns for reasons: "the median of the previous 7 file archives". */
 export const KIND_NOUNS: Record<ObjectKind, [singular: string, plural: string]> = {
@@ -66,6 +73,7 @@ export const KIND_NOUNS: Record<ObjectKind, [singular: string, plural: string]> 
   "lifeboat-logical": ["logical backup", "logical backups"],
   "lifeboat-files": ["server-files archive", "server-files archives"],
   "lifeboat-token": ["token archive", "token archives"],
+  "lifeboat-secrets": ["secrets archive", "secrets archives"],
   manifest: ["manifest", "manifests"],
 };
 

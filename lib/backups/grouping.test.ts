@@ -35,6 +35,31 @@ describe("groupObjects", () => {
     expect(byId["lifeboat-2024-12-19_00-00-00"].format).toBe("lifeboat");
   });
 
+  it("judges each Lifeboat set against its own layout in a bucket holding both (one copy and two copies of the database)", () => {
+    const { sets } = groupObjects([
+      // two-copy layout, complete and missing its token archive
+      obj("lifeboat_2024-12-17_00-00-00_state.db.zst.gpg"),
+      obj("lifeboat_2024-12-17_00-00-00_server.tar.zst.gpg"),
+      obj("lifeboat_2024-12-17_00-00-00_token.tar.zst.gpg"),
+      obj("lifeboat_2024-12-17_00-00-00_manifest.json"),
+      obj("lifeboat_2024-12-18_00-00-00_state.db.zst.gpg"),
+      obj("lifeboat_2024-12-18_00-00-00_server.tar.zst.gpg"),
+      obj("lifeboat_2024-12-18_00-00-00_manifest.json"),
+      // one-copy layout, complete and still uploading (no manifest yet)
+      obj("lifeboat_2024-12-19_00-00-00_state.db.zst.gpg"),
+      obj("lifeboat_2024-12-19_00-00-00_secrets.tar.zst.gpg"),
+      obj("lifeboat_2024-12-19_00-00-00_manifest.json"),
+      obj("lifeboat_2024-12-20_00-00-00_secrets.tar.zst.gpg"),
+      obj("lifeboat_2024-12-20_00-00-00_state.db.zst.gpg"),
+    ]);
+    const byId = Object.fromEntries(sets.map((s) => [s.id, s]));
+    expect(byId["lifeboat-2024-12-17_00-00-00"].missing).toEqual([]);
+    expect(byId["lifeboat-2024-12-18_00-00-00"].missing).toEqual(["lifeboat-token"]);
+    expect(byId["lifeboat-2024-12-19_00-00-00"].missing).toEqual([]);
+    expect(byId["lifeboat-2024-12-19_00-00-00"].objects.map((o) => o.kind)).toEqual(["lifeboat-logical", "lifeboat-secrets", "manifest"]);
+    expect(byId["lifeboat-2024-12-20_00-00-00"].missing).toEqual(["manifest"]);
+  });
+
   it("keeps a seed set and a Lifeboat set of the same second apart", () => {
     const { sets } = groupObjects([obj("state_2024-12-18_00-00-00.db.gpg"), obj("lifeboat_2024-12-18_00-00-00_state.db.zst.gpg")]);
     expect(sets.map((s) => s.id).sort()).toEqual(["lifeboat-2024-12-18_00-00-00", "seed-2024-12-18_00-00-00"]);

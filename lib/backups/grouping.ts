@@ -1,4 +1,4 @@
-import { OBJECT_KINDS, SET_KINDS, parseObjectName, type ObjectKind, type SetFormat } from "../contracts/backup-names";
+import { OBJECT_KINDS, missingKinds, parseObjectName, type ObjectKind, type SetFormat } from "../contracts/backup-names";
 import type { CatalogObject, OtherObject } from "../contracts/catalog";
 
 /** One object as a listing returns it (BackupStore's StoredObject or a cached row). */
@@ -60,8 +60,7 @@ export function groupObjects(objects: Iterable<ListedObject>): GroupedListing {
   const sets = [...byId.values()];
   for (const s of sets) {
     s.objects.sort((a, b) => KIND_ORDER.get(a.kind)! - KIND_ORDER.get(b.kind)!);
-    const have = new Set(s.objects.map((x) => x.kind));
-    s.missing = SET_KINDS[s.format].filter((k) => !have.has(k));
+    s.missing = missingKinds(s.format, new Set(s.objects.map((x) => x.kind)));
   }
   sets.sort(newestFirst);
   other.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

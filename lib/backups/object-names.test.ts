@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { parseObjectName, parseSetId, lifeboatObjectNames, seedObjectNames, formatStamp } from "../contracts/backup-names";
+import { parseObjectName, parseSetId, lifeboatObjectNames, twoCopyLifeboatObjectNames, seedObjectNames, formatStamp } from "../contracts/backup-names";
 
 // The catalog recognises sets only through these names, so their parsing is tested here with the
 // names the seed CronJob and the agent really write, and with what else lives in buckets.
@@ -12,13 +12,16 @@ describe("parseObjectName", () => {
     expect(a!.time.toISOString()).toBe("2024-12-18T00:00:07.000Z");
   });
 
-  it("recognises Lifeboat's four names", () => {
+  it("recognises Lifeboat's names in both layouts, as one set id", () => {
     const t = new Date("2025-01-02T03:04:05Z");
     const names = lifeboatObjectNames(t);
     expect(parseObjectName(names.logical)).toMatchObject({ kind: "lifeboat-logical", format: "lifeboat", setId: "lifeboat-2025-01-02_03-04-05" });
-    expect(parseObjectName(names.files)?.kind).toBe("lifeboat-files");
-    expect(parseObjectName(names.token)?.kind).toBe("lifeboat-token");
+    expect(parseObjectName(names.secrets)).toMatchObject({ kind: "lifeboat-secrets", setId: "lifeboat-2025-01-02_03-04-05" });
     expect(parseObjectName(names.manifest)?.kind).toBe("manifest");
+    const old = twoCopyLifeboatObjectNames(t);
+    expect(old.logical).toBe(names.logical);
+    expect(parseObjectName(old.files)).toMatchObject({ kind: "lifeboat-files", setId: "lifeboat-2025-01-02_03-04-05" });
+    expect(parseObjectName(old.token)?.kind).toBe("lifeboat-token");
   });
 
   it("ignores folders before the base name (the CronJob's AWS_S3_PATH)", () => {

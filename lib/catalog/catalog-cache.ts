@@ -41,9 +41,17 @@ export class CatalogCache {
 
   /**
    * Makes the cache equal to `listing` by writing only the differences (one transaction), given
-   * `current` — the cache's content as the caller last read it.
+   * `current` — the cache's content as the caller last read it. `covers` says which keys the listing
+   * spoke for (default all: a full listing); a covered key missing from it is removed, others stay.
+   * A `partial` apply (a cold start's pages as they come) adds and updates only and leaves the
+   * source's refresh state alone.
    */
-  apply(listing: readonly CachedObject[], current: ReadonlyMap<string, CachedObject>, at: string): DiffResult {
+  apply(
+    listing: readonly CachedObject[],
+    current: ReadonlyMap<string, CachedObject>,
+    at: string,
+    opts: { covers?: (key: string) => boolean; partial?: boolean } = {},
+  ): DiffResult {
     const upsert = this.db.prepare(
       `INSERT INTO catalog_objects (source, key, size, last_modified) VALUES (?, ?, ?, ?)
        ON CONFLICT (source, key) DO UPDATE SET size = excluded.size, last_modified = excluded.last_modified`,
@@ -60,11 +68,13 @@ export class CatalogCache {
         if (had) result.changed++;
         else result.added++;
       }
+      if (opts.partial) return;
       for (const key of current.keys()) {
-        if (seen.has(key)) continue;
+        if (seen.has(key) || (opts.covers && !opts.covers(key))) continue;
         del.run(this.source, key);
         result.removed++;
       }
+      const count = this.db.prepare("SELECT COUNT(*) FROM catalog_objects WHERE source = ?").pluck().get(this.source) as number;
       this.db
         .prepare(
           `INSERT INTO catalog_sources (source, refreshed_at, attempted_at, object_count, error_failure, error_message, error_at)
@@ -72,7 +82,7 @@ export class CatalogCache {
            ON CONFLICT (source) DO UPDATE SET refreshed_at = excluded.refreshed_at, attempted_at = excluded.attempted_at,
              object_count = excluded.object_count, error_failure = NULL, error_message = NULL, error_at = NULL`,
         )
-        .run(this.source, at, at, listing.length);
+        .run(this.source, at, at, count);
     })();
     return result;
   }

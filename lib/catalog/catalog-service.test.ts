@@ -54,7 +54,7 @@ async function filledStore(nights: number, sizes?: (i: number) => number): Promi
 }
 
 describe("CatalogService against s3rver", () => {
-  it("refreshes incrementally: only added, changed and removed objects are written", async () => {
+  it("writes only added, changed and removed objects to the cache (a full listing sees them all)", async () => {
     const store = await filledStore(3);
     const { svc } = service(store);
     const first = await svc.refresh();
@@ -70,7 +70,7 @@ describe("CatalogService against s3rver", () => {
     await put(store, "notes.txt", "not a backup");
     await put(store, seedObjectNames(night(0)).logical, 5000); // rewritten with another size
     await store.delete(seedObjectNames(night(1)).fileArchive);
-    expect(await svc.refresh()).toMatchObject({ ok: true, objects: 7, added: 2, changed: 1, removed: 1 });
+    expect(await svc.refresh({ full: true })).toMatchObject({ ok: true, full: true, objects: 7, added: 2, changed: 1, removed: 1 });
     const view = svc.view();
     expect(view.sets[0]).toMatchObject({ id: "seed-2025-01-04_00-00-05", missing: ["logical"] });
     expect(view.sets.find((s) => s.id === "seed-2025-01-02_00-00-05")!.missing).toEqual(["file-archive"]);
@@ -239,7 +239,7 @@ describe("CatalogService against s3rver", () => {
 });
 
 describe("CatalogService on a slow first listing", () => {
-  it("renders after a short wait with the listing's progress, then fills in", async () => {
+  it("renders after a short wait with the listing's progress and the pages listed so far, then fills in", async () => {
     const real = await filledStore(3);
     // The real store, two objects per page, and the second page held back until released.
     let release!: () => void;
@@ -267,7 +267,11 @@ describe("CatalogService on a slow first listing", () => {
     });
     await svc.ensureLoaded();
     expect(svc.status()).toMatchObject({ refreshing: true, refreshedAt: null, listing: { objects: 2 } });
-    expect(svc.view().sets).toEqual([]);
+    // The first page is shown already (two file archives, their logical backups not listed yet).
+    expect(svc.view().sets.map((x) => [x.id, x.missing])).toEqual([
+      ["seed-2025-01-02_00-00-05", ["logical"]],
+      ["seed-2025-01-01_00-00-05", ["logical"]],
+    ]);
     release();
     await svc.refresh(); // joins the running listing
     expect(svc.status()).toMatchObject({ refreshing: false, listing: null, objectCount: 6 });

@@ -1,7 +1,7 @@
 import "server-only";
 import type { Logger } from "pino";
 import type { Db } from "../db/database";
-import { listAll, StorageError, NotFoundError, type BackupStore } from "../storage";
+import { StorageError, NotFoundError, type BackupStore } from "../storage";
 import { groupObjects, type BackupSet } from "../backups/grouping";
 import { detectAnomalies, DEFAULT_THRESHOLDS, type AnomalyThresholds } from "../backups/anomalies";
 import { sizeChartData, type SizeChartData } from "../backups/series";
@@ -19,6 +19,7 @@ import {
 } from "../contracts/catalog";
 import { CatalogCache, type CachedObject, type DiffResult } from "./catalog-cache";
 import type { StoreLocation } from "./config";
+import { coveredBy, incrementalRanges, type ListRange } from "./incremental";
 
 /** Everything the pages show, computed once per change of the listing (and once a minute for staleness). */
 export interface CatalogView {
@@ -37,6 +38,11 @@ export interface CatalogServiceOptions {
   location: StoreLocation;
   thresholds?: AnomalyThresholds;
   refreshIntervalMs: number;
+  /**
+   * How often a refresh lists the whole store (deletions, objects overwritten in place, stray names)
+   * instead of only what is new (default 1 hour). The first refresh after start is always full.
+   */
+  reconcileIntervalMs?: number;
   log: Logger;
   now?: () => Date;
   /**
@@ -52,6 +58,16 @@ export interface RefreshOutcome extends DiffResult {
   ok: boolean;
   ms: number;
   objects: number;
+  /** A full listing (reconcile) or only what is new after the newest known key of each name series. */
+  full: boolean;
+  /** List requests made. */
+  requests: number;
+}
+
+/** Options of refresh(). */
+export interface RefreshOptions {
+  /** List the whole store (the Refresh button; the hourly reconcile) rather than only what is new. */
+  full?: boolean;
 }
 
 // Staleness depends on the clock: recompute the view at least this often even when nothing changed.
@@ -73,6 +89,11 @@ export class CatalogService {
   private version = 0;
   private computed: { version: number; view: CatalogView; byId: Map<string, number> } | null = null;
   private inflight: Promise<RefreshOutcome> | null = null;
+  private inflightFull = false;
+  /** A full refresh asked for while an incremental one ran: it runs next, callers share it. */
+  private queuedFull: Promise<RefreshOutcome> | null = null;
+  /** When the last full listing succeeded (ms); null: none yet in this process. */
+  private lastFullAt: number | null = null;
   private listing: { objects: number; startedAt: string } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private firstLoad: Promise<unknown> | null = null;
@@ -139,12 +160,24 @@ export class CatalogService {
   }
 
   /**
-   * Lists the store and applies the differences to the cache. Concurrent calls share one listing.
-   * Resolves with what changed; on failure records the error (the cached listing stays) and
-   * resolves with ok: false.
+   * Lists the store — only what is new, or all of it when asked (`full`), on the first refresh and
+   * once per reconcile interval — and applies the differences to the cache. Concurrent calls share
+   * one listing (a full one asked for during an incremental one runs right after it). Resolves with
+   * what changed; on failure records the error (the cached listing stays) and resolves with ok: false.
    */
-  refresh(): Promise<RefreshOutcome> {
-    this.inflight ??= this.doRefresh()
+  refresh(opts: RefreshOptions = {}): Promise<RefreshOutcome> {
+    const reconcileMs = this.opts.reconcileIntervalMs ?? 3_600_000;
+    const full = opts.full === true || this.lastFullAt === null || this.now().getTime() - this.lastFullAt >= reconcileMs;
+    if (this.inflight && full && !this.inflightFull) {
+      this.queuedFull ??= this.inflight.then(() => {
+        this.queuedFull = null;
+        return this.refresh({ full: true });
+      });
+      return this.queuedFull;
+    }
+    if (this.inflight) return this.inflight;
+    this.inflightFull = full;
+    this.inflight = this.doRefresh(full)
       .finally(() => {
         this.inflight = null;
         this.listing = null;
@@ -157,36 +190,67 @@ export class CatalogService {
     return this.inflight;
   }
 
-  private async doRefresh(): Promise<RefreshOutcome> {
+  private async doRefresh(full: boolean): Promise<RefreshOutcome> {
     const started = Date.now();
     const log = this.opts.log;
     const at = () => this.now().toISOString();
     const store = this.opts.store;
-    if (!store) return { ok: false, ms: 0, objects: 0, added: 0, changed: 0, removed: 0 };
-    let listing: CachedObject[];
+    let requests = 0;
+    const failed = { ok: false, ms: 0, objects: 0, added: 0, changed: 0, removed: 0, full, requests };
+    if (!store) return failed;
+    const mirror = this.loadMirror();
+    // Nothing known: a cold start lists everything, and shows each page as it comes.
+    const cold = mirror.size === 0;
+    const ranges: ListRange[] | null = full || cold ? null : incrementalRanges(mirror.keys());
+    const listing = new Map<string, CachedObject>();
+    let shown = 0;
     this.listing = { objects: 0, startedAt: at() };
     try {
-      listing = [];
-      for await (const o of listAll(store)) {
-        listing.push({ key: o.key, size: o.size, lastModified: o.lastModified.toISOString() });
-        this.listing.objects = listing.length;
+      for (const range of ranges ?? [{ prefix: "" }]) {
+        let cursor: string | undefined;
+        do {
+          const page = await store.list({ prefix: range.prefix || undefined, startAfter: range.startAfter, cursor });
+          requests++;
+          const rows = page.objects.map((o) => ({ key: o.key, size: o.size, lastModified: o.lastModified.toISOString() }));
+          for (const o of rows) listing.set(o.key, o);
+          this.listing.objects = listing.size;
+          if (cold) shown += this.showPartial(rows);
+          cursor = page.nextCursor;
+        } while (cursor);
       }
     } catch (err) {
       const failure = err instanceof StorageError ? err.failure : err instanceof NotFoundError ? "no_bucket" : "other";
       const message = err instanceof Error ? err.message : String(err);
       this.cache.recordFailure(failure, message, at());
       log.warn({ err, source: this.source, failure }, "catalog refresh failed; keeping the last good listing");
-      return { ok: false, ms: Date.now() - started, objects: this.loadMirror().size, added: 0, changed: 0, removed: 0 };
+      return { ...failed, ms: Date.now() - started, objects: this.loadMirror().size, requests };
     }
-    const mirror = this.loadMirror();
-    const diff = this.cache.apply(listing, mirror, at());
+    const current = this.loadMirror();
+    const covers = ranges ? coveredBy(ranges) : undefined;
+    const diff = this.cache.apply([...listing.values()], current, at(), { covers });
+    diff.added += shown; // a cold start's objects went in page by page
     if (diff.added || diff.changed || diff.removed) {
-      this.mirror = new Map(listing.map((o) => [o.key, o]));
+      const next = new Map(current);
+      for (const key of current.keys()) if ((!covers || covers(key)) && !listing.has(key)) next.delete(key);
+      for (const o of listing.values()) next.set(o.key, o);
+      this.mirror = next;
       this.version++;
     }
+    if (!ranges) this.lastFullAt = this.now().getTime();
     const ms = Date.now() - started;
-    log.info({ source: this.source, objects: listing.length, ...diff, ms }, "catalog refreshed");
-    return { ok: true, ms, objects: listing.length, ...diff };
+    const objects = this.mirror!.size;
+    log.info({ source: this.source, objects, listed: listing.size, full: !ranges, requests, ...diff, ms }, "catalog refreshed");
+    return { ok: true, ms, objects, ...diff, full: !ranges, requests };
+  }
+
+  /** A cold start's page, added to the cache and the view at once (the final apply then removes nothing). */
+  private showPartial(rows: CachedObject[]): number {
+    const mirror = this.loadMirror();
+    const diff = this.cache.apply(rows, mirror, this.now().toISOString(), { partial: true });
+    if (!diff.added && !diff.changed) return 0;
+    for (const o of rows) mirror.set(o.key, o);
+    this.version++;
+    return diff.added;
   }
 
   private loadMirror(): Map<string, CachedObject> {

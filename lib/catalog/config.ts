@@ -16,6 +16,7 @@ export interface CatalogConfig {
   location: StoreLocation;
   thresholds: AnomalyThresholds;
   refreshIntervalMs: number;
+  reconcileIntervalMs: number;
 }
 
 const ENV_NAMES: Partial<Record<keyof AnomalyThresholds, string>> = {
@@ -71,5 +72,6 @@ export function catalogConfigFromEnv(env: DashboardEnv): CatalogConfig {
     location: { endpoint: env.AWS_S3_ENDPOINT ?? (env.AWS_S3_BUCKET ? "AWS S3" : null), bucket: env.AWS_S3_BUCKET ?? null, prefix },
     thresholds,
     refreshIntervalMs: env.LIFEBOAT_REFRESH_SECONDS * 1000,
+    reconcileIntervalMs: env.LIFEBOAT_RECONCILE_SECONDS * 1000,
   };
 }

@@ -25,6 +25,7 @@ export function catalogService(): CatalogService {
       location: cfg.location,
       thresholds: cfg.thresholds,
       refreshIntervalMs: cfg.refreshIntervalMs,
+      reconcileIntervalMs: cfg.reconcileIntervalMs,
       log: logger("catalog"),
       verifications: () => (drills ??= new DrillStore(db, svc.source)).verifications(),
     });

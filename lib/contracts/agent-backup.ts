@@ -70,7 +70,8 @@ export type RetentionReport = z.infer<typeof RetentionReport>;
 /** The `result` of a succeeded backup job (GET /jobs/:id). */
 export const BackupResult = z.object({
   setId: z.string(),
-  keys: z.object({ logical: z.string(), files: z.string(), token: z.string(), manifest: z.string() }),
+  /** The set's objects: `secrets` in the one-copy layout, `files` and `token` in the two-copy layout. */
+  keys: z.object({ logical: z.string(), secrets: z.string().optional(), files: z.string().optional(), token: z.string().optional(), manifest: z.string() }),
   manifest: BackupManifest,
   /** What the passphrase was checked against before uploading, in words. */
   passphraseCheck: z.string(),

@@ -182,7 +182,7 @@ export const RestoreRecord = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   source: RestoreSource,
-  /** e.g. "backup set lifeboat-2024-12-18_00-00-00: lifeboat_2024-12-18_00-00-00_server.tar.zst.gpg". */
+  /** e.g. "backup set lifeboat-2024-12-18_00-00-00: lifeboat_2024-12-18_00-00-00_state.db.zst.gpg". */
   sourceDescription: z.string(),
   include: RestoreInclude,
   status: RestoreStatus,

@@ -9,25 +9,37 @@ import { z } from "zod";
  * Seed CronJob (the incident write-up):
  *   k3s_db_<ts>.tar.zst.gpg           tar of the db/ directory, zstd, gpg -c   → kind "file-archive"
  *   state_<ts>.db.gpg                 sqlite3 .backup of state.db, gpg -c      → kind "logical"
- * Lifeboat agent:
+ * Lifeboat agent, one-copy layout (written since issue 15: the database is stored ONCE per set):
  *   lifeboat_<ts>_state.db.zst.gpg    verified snapshot of state.db, zstd, OpenPGP     → "lifeboat-logical"
+ *   lifeboat_<ts>_secrets.tar.zst.gpg tar of token + cred/ + tls/, zstd, OpenPGP       → "lifeboat-secrets"
+ *   lifeboat_<ts>_manifest.json       statistics and sha256s, not encrypted, no secrets → "manifest"
+ * Lifeboat agent, two-copy layout (written before issue 15; still listed, restored, drilled, kept):
+ *   lifeboat_<ts>_state.db.zst.gpg    as above                                          → "lifeboat-logical"
  *   lifeboat_<ts>_server.tar.zst.gpg  tar of db/ + token + cred/ + tls/, zstd, OpenPGP → "lifeboat-files"
  *   lifeboat_<ts>_token.tar.zst.gpg   tar of token, zstd, OpenPGP                      → "lifeboat-token"
- *   lifeboat_<ts>_manifest.json       statistics and sha256s, not encrypted, no secrets → "manifest"
+ *   lifeboat_<ts>_manifest.json       as above                                          → "manifest"
+ * Both layouts share the set id `lifeboat-<ts>` and the kind of the database archive, so the
+ * database's size series (lib/backups/anomalies.ts) runs on across the change; the secrets archive
+ * is a new kind whose series starts fresh instead of being compared with the server archive.
+ * A set's layout is told from its names alone (missingKinds): a secrets archive means one-copy.
  *
  * Lifeboat archive layouts (written by agent/backup/archive-pipeline.ts; restores read exactly this):
  *   state.db.zst.gpg   the snapshot file itself (a VACUUM INTO copy that passed PRAGMA integrity_check)
+ *   secrets.tar.zst.gpg tar with entries relative to the k3s server dir: `token`, `cred/**`, `tls/**`
+ *                      (whichever exist; never the database); same header rules as server.tar.
+ *                      A restore stages state.db from the state.db archive and the rest from this,
+ *                      so it puts back exactly what a server-archive restore puts back.
  *   server.tar.zst.gpg tar with entries relative to the k3s server dir: `db/`, `db/state.db` (that same
  *                      snapshot — never the live file, its -wal or -shm), `token`, `cred/**`, `tls/**`
  *                      (whichever exist); regular files and directories only (symlinks such as
  *                      node-token, devices, sockets are skipped); modes preserved; owner 0:0 in every
  *                      header; long names in PAX headers. Its zstd stream is several frames in a row.
  *   token.tar.zst.gpg  tar with `token` only (same header rules)
- *   All three: zstd, then OpenPGP symmetric AES-256, SEIPD v1 (no AEAD, no OpenPGP compression), so
+ *   All of them: zstd, then OpenPGP symmetric AES-256, SEIPD v1 (no AEAD, no OpenPGP compression), so
  *   `gpg --batch --passphrase-file F -d X | zstd -d | tar -x` opens them. The manifest is uploaded
  *   last: a set without it is incomplete and never counts as a backup.
  */
-export const OBJECT_KINDS = ["file-archive", "logical", "lifeboat-logical", "lifeboat-files", "lifeboat-token", "manifest"] as const;
+export const OBJECT_KINDS = ["file-archive", "logical", "lifeboat-logical", "lifeboat-files", "lifeboat-token", "lifeboat-secrets", "manifest"] as const;
 export const ObjectKind = z.enum(OBJECT_KINDS);
 export type ObjectKind = z.infer<typeof ObjectKind>;
 
@@ -35,11 +47,31 @@ export const SET_FORMATS = ["seed", "lifeboat"] as const;
 export const SetFormat = z.enum(SET_FORMATS);
 export type SetFormat = z.infer<typeof SetFormat>;
 
-/** Which kinds make a complete set of each format. */
-export const SET_KINDS: Record<SetFormat, readonly ObjectKind[]> = {
-  seed: ["file-archive", "logical"],
-  lifeboat: ["lifeboat-logical", "lifeboat-files", "lifeboat-token", "manifest"],
+/** Which kinds make a complete set of each format: one list per layout, the older layout first. */
+export const SET_LAYOUTS: Record<SetFormat, readonly (readonly ObjectKind[])[]> = {
+  seed: [["file-archive", "logical"]],
+  lifeboat: [
+    ["lifeboat-logical", "lifeboat-files", "lifeboat-token", "manifest"],
+    ["lifeboat-logical", "lifeboat-secrets", "manifest"],
+  ],
 };
+
+/**
+ * The kinds a set of `format` holding `have` lacks, judged against its layout: the one whose own
+ * kinds (those not in every layout: the secrets archive; the server and token archives) it holds
+ * most of. With none of them the older layout, so such a set is flagged as before issue 15.
+ */
+export function missingKinds(format: SetFormat, have: ReadonlySet<ObjectKind>): ObjectKind[] {
+  const layouts = SET_LAYOUTS[format];
+  const shared = (k: ObjectKind) => layouts.every((l) => l.includes(k));
+  let best = layouts[0];
+  let bestOwn = 0;
+  for (const layout of layouts) {
+    const own = layout.filter((k) => !shared(k) && have.has(k)).length;
+    if (own > bestOwn) [best, bestOwn] = [layout, own];
+  }
+  return best.filter((k) => !have.has(k));
+}
 
 /** Human labels for kinds, used in tables and chart legends. */
 export const KIND_LABELS: Record<ObjectKind, string> = {
@@ -48,6 +80,7 @@ export const KIND_LABELS: Record<ObjectKind, string> = {
   "lifeboat-logical": "Logical DB",
   "lifeboat-files": "Server files",
   "lifeboat-token": "Token",
+  "lifeboat-secrets": "Token, cred/, tls/",
   manifest: "Manifest",
 };
 
@@ -58,6 +91,7 @@ const PATTERNS: { kind: ObjectKind; format: SetFormat; re: RegExp }[] = [
   { kind: "lifeboat-logical", format: "lifeboat", re: new RegExp(`^lifeboat_${TS}_state\\.db\\.zst\\.gpg$`) },
   { kind: "lifeboat-files", format: "lifeboat", re: new RegExp(`^lifeboat_${TS}_server\\.tar\\.zst\\.gpg$`) },
   { kind: "lifeboat-token", format: "lifeboat", re: new RegExp(`^lifeboat_${TS}_token\\.tar\\.zst\\.gpg$`) },
+  { kind: "lifeboat-secrets", format: "lifeboat", re: new RegExp(`^lifeboat_${TS}_secrets\\.tar\\.zst\\.gpg$`) },
   { kind: "manifest", format: "lifeboat", re: new RegExp(`^lifeboat_${TS}_manifest\\.json$`) },
 ];
 
@@ -106,8 +140,14 @@ export function parseObjectName(key: string): ParsedObjectName | null {
   return null;
 }
 
-/** The object names of a Lifeboat set taken at `time`. */
-export function lifeboatObjectNames(time: Date): Record<"logical" | "files" | "token" | "manifest", string> {
+/** The object names of a Lifeboat set taken at `time`, one-copy layout (what the agent writes). */
+export function lifeboatObjectNames(time: Date): Record<"logical" | "secrets" | "manifest", string> {
+  const ts = formatStamp(time);
+  return { logical: `lifeboat_${ts}_state.db.zst.gpg`, secrets: `lifeboat_${ts}_secrets.tar.zst.gpg`, manifest: `lifeboat_${ts}_manifest.json` };
+}
+
+/** The object names of a Lifeboat set taken at `time` in the two-copy layout written before issue 15. */
+export function twoCopyLifeboatObjectNames(time: Date): Record<"logical" | "files" | "token" | "manifest", string> {
   const ts = formatStamp(time);
   return {
     logical: `lifeboat_${ts}_state.db.zst.gpg`,

@@ -96,6 +96,29 @@ export function runBackupStoreContract(name: string, makeStore: () => Promise<Ba
       expect(seen).toEqual(keys);
     });
 
+    it("lists only keys after startAfter, in key order, with a prefix and across pages", async () => {
+      const store = await makeStore();
+      const keys = ["after/k3s_db_2024-12-01.gpg", "after/lifeboat_2024-12-01_a", "after/lifeboat_2024-12-02_a", "after/lifeboat_2024-12-02_b"];
+      for (let i = 0; i < 12; i++) keys.push(`after/lifeboat_2024-12-${String(3 + i).padStart(2, "0")}_a`);
+      keys.push("after/state_2024-12-01.gpg");
+      for (const k of keys) await store.put(k, Readable.from([Buffer.from(k)]));
+      const seen = async (opts: Parameters<typeof listAll>[1]) => {
+        const out: string[] = [];
+        for await (const o of listAll(store, opts)) out.push(o.key);
+        return out;
+      };
+      const lifeboat = keys.filter((k) => k.startsWith("after/lifeboat_")).sort();
+      // A bound that is not itself a key: everything of the prefix that sorts after it.
+      expect(await seen({ prefix: "after/lifeboat_", startAfter: "after/lifeboat_2024-12-02" })).toEqual(lifeboat.slice(1));
+      // A bound that is a key: strictly after it.
+      expect(await seen({ prefix: "after/lifeboat_", startAfter: "after/lifeboat_2024-12-02_a" })).toEqual(lifeboat.slice(2));
+      // Across pages (the cursor continues past the bound).
+      expect(await seen({ prefix: "after/lifeboat_", startAfter: "after/lifeboat_2024-12-02", pageSize: 5 })).toEqual(lifeboat.slice(1));
+      // Without a prefix, keys of other series after the bound come too; none before it.
+      expect(await seen({ prefix: "after/", startAfter: "after/lifeboat_2024-12-14_a" })).toEqual(["after/state_2024-12-01.gpg"]);
+      expect(await seen({ prefix: "after/", startAfter: "after/zzz" })).toEqual([]);
+    });
+
     it("streams a multi-megabyte object both ways with the same sha256", async () => {
       const store = await makeStore();
       const { stream, sha256 } = randomStream(11 * 1024 * 1024 + 17, 7);

@@ -18,6 +18,11 @@ export interface ListOptions {
   prefix?: string;
   /** Continue after a previous page. */
   cursor?: string;
+  /**
+   * Only keys that sort after this one (relative to the store's prefix, like `prefix`; S3's
+   * StartAfter). The catalog's incremental refresh lists only what is newer than it knows.
+   */
+  startAfter?: string;
   /** Upper bound on objects in this page (S3 caps it at 1000). */
   pageSize?: number;
 }

@@ -58,7 +58,11 @@ export class FsBackupStore implements BackupStore {
     }
     const prefix = options.prefix ?? "";
     const sorted = all.filter((o) => o.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const after = options.cursor ? sorted.findIndex((o) => o.key > options.cursor!) : 0;
+    const bound = [options.cursor, options.startAfter]
+      .filter((x): x is string => x !== undefined)
+      .sort()
+      .pop();
+    const after = bound !== undefined ? sorted.findIndex((o) => o.key > bound) : 0;
     const start = after < 0 ? sorted.length : after;
     const size = options.pageSize ?? 1000;
     const objects = sorted.slice(start, start + size);

@@ -124,6 +124,8 @@ export class S3BackupStore implements BackupStore {
           Bucket: this.cfg.bucket,
           Prefix: base + (options.prefix ?? ""),
           ContinuationToken: options.cursor,
+          // S3 ignores StartAfter once a continuation token is given: the token already lies past it.
+          StartAfter: options.startAfter === undefined ? undefined : base + options.startAfter,
           MaxKeys: options.pageSize ?? 1000,
         }),
       );

@@ -1,6 +1,6 @@
 import { detectAnomalies } from "../../backups/anomalies";
 import { groupObjects, type ListedObject } from "../../backups/grouping";
-import { lifeboatObjectNames, seedObjectNames } from "../../contracts/backup-names";
+import { twoCopyLifeboatObjectNames, seedObjectNames } from "../../contracts/backup-names";
 import type { HealthReport } from "../../contracts/agent-health";
 import type { KineStats } from "../../contracts/manifest";
 import type { AgentInput, AlertInput, CatalogInput, RuleSet } from "../rules/types";
@@ -22,10 +22,10 @@ export function seedHistory(sizes: readonly number[], start = T0): ListedObject[
   });
 }
 
-/** Nightly complete Lifeboat sets with these database-archive sizes. */
+/** Nightly complete Lifeboat sets (two-copy layout) with these database-archive sizes. */
 export function lifeboatHistory(sizes: readonly number[], start = T0): ListedObject[] {
   return sizes.flatMap((size, i) => {
-    const names = lifeboatObjectNames(new Date(start + i * DAY));
+    const names = twoCopyLifeboatObjectNames(new Date(start + i * DAY));
     const at = new Date(start + i * DAY + 60_000).toISOString();
     return [
       { key: names.logical, size, lastModified: at },

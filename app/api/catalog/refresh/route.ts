@@ -12,7 +12,8 @@ export const dynamic = "force-dynamic";
  */
 export const POST = apiRoute({ access: "operator" }, async () => {
   const catalog = catalogService();
-  const outcome = await catalog.refresh();
+  // The Refresh button: a full listing, which also reconciles deletions and stray objects.
+  const outcome = await catalog.refresh({ full: true });
   audit(serverContext().db, "catalog.refresh", catalog.source, outcome.ok ? "ok" : "failed");
   return NextResponse.json({ outcome, status: catalog.status() });
 });
