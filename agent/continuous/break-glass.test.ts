@@ -59,7 +59,7 @@ describe("break-glass recipe (gpg | zstd | sqlite3)", () => {
         LOG_LEVEL: "silent",
       }),
     );
-    const shipper = new LogShipper(deps, { intervalMs: 300 });
+    const shipper = new LogShipper(deps, { intervalMs: 300, baseAtFirstStart: true });
     const copies: { revision: number; file: string }[] = [];
     for (let i = 0; i < 3; i++) {
       await sleep(i === 0 ? 0 : 1500);

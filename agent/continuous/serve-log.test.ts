@@ -87,6 +87,14 @@ afterAll(async () => {
 describe("serve ships the log (real agent process)", () => {
   it("SIGKILL between a segment's upload and its record: the same segment again on restart, no gap, no duplicate; then restore to a point with the CLI", async () => {
     const doomed = await serve(proxy.endpoint);
+    // The log waits for its first base: a backup set (here asked for; else the nightly one).
+    await waitFor(async () => (/first backup set/.test((await status(doomed.url)).problem ?? "") ? true : undefined), 30_000, "the log waiting for a base");
+    const started = await fetch(`${doomed.url}/backups`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(started.status).toBe(202);
     await waitFor(() => (proxy.stalled.length > 0 ? true : undefined), 90_000, "a segment upload held");
     const stalledKey = /lifeboat-log_\S+\.sql\.zst\.gpg/.exec(proxy.stalled[0])![0];
     await waitFor(async () => ((await storedSegments(store())).some((s) => s.key === stalledKey) ? true : undefined), 30_000, "the bytes stored");

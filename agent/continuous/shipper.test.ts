@@ -80,7 +80,7 @@ beforeAll(async () => {
   server = makeTestServer(path.join(work, "k3s"), { seed: 16, marker: "marker-LOG" });
   writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 40, compactEveryMs: 700, seed: 16 });
   deps = makeDeps(config("log"));
-  shipper = new LogShipper(deps, { intervalMs: 250 });
+  shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
 }, 60_000);
 
 afterAll(async () => {
@@ -198,7 +198,7 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     rmSync(server.dbPath);
     copyFileSync(server.dbPath + ".new", server.dbPath);
     rmSync(server.dbPath + ".new");
-    shipper = new LogShipper(deps, { intervalMs: 250 });
+    shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
     await shipper.tick();
     const pos = shipper.position();
     expect(pos.generation).not.toBe(old);

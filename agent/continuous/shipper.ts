@@ -10,6 +10,7 @@ import { LogReader, rowFingerprint, MAX_ROWS_PER_READ, type LogRead } from "./re
 import { continuousDir, readPosition, writePosition, type LogPosition } from "./position";
 import { formatSegment } from "./segment-format";
 import { encodeSegment } from "./segment-codec";
+import { onBackupDone } from "./base-hook";
 
 /**
  * The log (issue 16): every interval, kine's rows above the last shipped revision become one
@@ -33,6 +34,11 @@ export interface ShipperOptions {
   intervalMs: number;
   /** Takes a base backup set now (default: a backup job like the nightly one). */
   takeBase?: () => Promise<Base>;
+  /**
+   * The first generation takes its own base at once (tests, benchmarks). Default false: it begins at
+   * the next backup set (base-hook.ts), so turning the log on starts no backup nobody asked for.
+   */
+  baseAtFirstStart?: boolean;
   /** Now (tests move it). */
   now?: () => Date;
 }
@@ -73,6 +79,9 @@ export class LogShipper {
   /** Read time of the newest read after which nothing was left unshipped (idle: protected up to then). */
   private protectedAt: Date | null = null;
   private pending = 0;
+  /** A backup finished and no generation runs: it is the first base. */
+  private offeredBase: Base | null = null;
+  private unsubscribe: (() => void) | null = null;
 
   constructor(
     private readonly deps: AgentDeps,
@@ -84,6 +93,12 @@ export class LogShipper {
     this.now = opts.now ?? (() => new Date());
     this.log = deps.log.child({ component: "continuous" });
     if (this.pos.uploadedReadAt) this.protectedAt = new Date(this.pos.uploadedReadAt);
+    this.unsubscribe = onBackupDone((b) => {
+      if (!this.pos.generation) {
+        this.offeredBase = b;
+        void this.tick();
+      }
+    });
   }
 
   /** Starts shipping every interval (the first run at once). */
@@ -98,6 +113,7 @@ export class LogShipper {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.unsubscribe?.();
     await this.running;
     this.reader.close();
   }
@@ -109,6 +125,8 @@ export class LogShipper {
   }
 
   private async round(): Promise<void> {
+    // A restore moves the database; the round after it sees the new one.
+    if (this.deps.jobs.runningIn("datastore")) return;
     try {
       await this.cleanSpool();
       await this.drain().catch((err: unknown) => this.fail("upload", err));
@@ -119,6 +137,16 @@ export class LogShipper {
         const broken =
           read.fileReplaced && this.pos.generation ? "the database file was replaced (a restore, or a new server)" : generationBreak(this.pos, read);
         if (broken) {
+          if (!this.pos.generation && !this.opts.baseAtFirstStart) {
+            const base = this.offeredBase;
+            this.offeredBase = null;
+            if (!base) {
+              this.problem = "Waiting for the first backup set as the log's base (the next scheduled one, or Back up now).";
+              return;
+            }
+            await this.newGeneration(`first start: backup set ${base.setId} is the base`, base);
+            continue;
+          }
           await this.newGeneration(broken);
           return;
         }
@@ -147,9 +175,9 @@ export class LogShipper {
     this.log.warn({ err: msg, stage }, "continuous protection: round failed");
   }
 
-  private async newGeneration(reason: string): Promise<void> {
+  private async newGeneration(reason: string, given?: Base): Promise<void> {
     this.log.warn({ reason, previous: this.pos.generation }, "continuous protection: new generation from a new base");
-    const base = await (this.opts.takeBase ?? (() => backupAsBase(this.deps)))();
+    const base = given ?? (await (this.opts.takeBase ?? (() => backupAsBase(this.deps)))());
     let generation = formatLogTime(this.now());
     if (this.pos.generation && generation <= this.pos.generation) generation = formatLogTime(new Date(Date.parse(isoOf(this.pos.generation)) + 1000));
     const marker: GenerationMarker = {
