@@ -78,7 +78,7 @@ beforeAll(async () => {
   writeFileSync(path.join(work, "passphrase"), PASS + "\n");
   s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
   server = makeTestServer(path.join(work, "k3s"), { seed: 16, marker: "marker-LOG" });
-  writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 40, compactEveryMs: 700, seed: 16 });
+  writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 100, compactEveryMs: 700, seed: 16 });
   deps = makeDeps(config("log"));
   shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
 }, 60_000);
@@ -130,7 +130,7 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     const port = s3.port;
     await s3.stop();
     const start = (await writer!.report()).revision;
-    await waitFor(async () => ((await writer!.report()).revision > start + 1500 ? true : undefined), 120_000, "1500 revisions written");
+    await waitFor(async () => ((await writer!.report()).revision > start + 1200 ? true : undefined), 120_000, "1200 revisions written");
     await waitFor(() => (shipper.status().pendingSegments > 1 ? true : undefined), 30_000, "segments waiting in the spool");
     expect(shipper.status().problem).toMatch(/wait in the spool/);
     expect(shipper.position().uploadedRevision).toBe(from);

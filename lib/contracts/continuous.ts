@@ -106,3 +106,8 @@ export const ContinuousStatus = z.object({
   pendingSegments: z.number().int().nonnegative(),
 });
 export type ContinuousStatus = z.infer<typeof ContinuousStatus>;
+
+/** True for the log's objects (segments and generation markers). */
+export function isLogObjectKey(key: string): boolean {
+  return parseSegmentKey(key) !== null || parseGenerationKey(key) !== null;
+}
