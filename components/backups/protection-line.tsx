@@ -25,7 +25,7 @@ export function ProtectionLine() {
           {data.shippedRevision !== null && <> (revision {formatNumber(data.shippedRevision)})</>}
           {" · "}generation <span className="font-mono">{data.generation}</span>
           {" · "}
-          {formatNumber(data.segments)} segments, {formatBytes(data.bytes)}
+          {formatNumber(data.segments)} {data.segments === 1 ? "segment" : "segments"}, {formatBytes(data.bytes)}
           {data.pendingSegments > 0 && <span className="text-amber-800"> · {data.pendingSegments} waiting to upload</span>}
           {data.generationReason && <span className="text-slate-500"> · began because {data.generationReason}</span>}
           {data.problem && <span className="text-amber-800"> · {data.problem}</span>}
