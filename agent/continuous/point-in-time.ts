@@ -1,9 +1,9 @@
 import { DomainError } from "../../lib/contracts/errors";
-import { BackupManifest } from "../../lib/contracts/manifest";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import type { BackupSet } from "../../lib/backups/grouping";
 import type { AgentDeps } from "../module";
 import { listStoreSets } from "../backup/sets";
+import { readSetManifest } from "../restore/sources";
 import { listLog, type LogGeneration } from "./log-listing";
 
 /**
@@ -35,16 +35,7 @@ export class NoLogPointError extends DomainError {
 }
 
 async function manifestRevision(deps: AgentDeps, set: BackupSet): Promise<number | null> {
-  const obj = set.objects.find((o) => o.kind === "manifest");
-  if (!obj || obj.size > 1 << 20) return null;
-  try {
-    const parts: Buffer[] = [];
-    for await (const c of await deps.store().get(obj.key)) parts.push(c as Buffer);
-    const m = BackupManifest.safeParse(JSON.parse(Buffer.concat(parts).toString("utf8")));
-    return m.success ? m.data.database.currentRevision : null;
-  } catch {
-    return null;
-  }
+  return (await readSetManifest(deps, set))?.database.currentRevision ?? null;
 }
 
 function pickGeneration(gens: LogGeneration[], setId: string, set: BackupSet | undefined, target: PointTarget): LogGeneration | undefined {
