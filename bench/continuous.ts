@@ -37,6 +37,7 @@ import { formatSegment, type KineRow } from "../agent/continuous/segment-format"
 import { encodeSegment } from "../agent/continuous/segment-codec";
 import { readPassphrase } from "../agent/config";
 import { startBackupJob } from "../agent/backup/run-backup";
+import { shippingServeEnv } from "../agent/testing/continuous-fixtures";
 import { listStoreSets } from "../agent/backup/sets";
 import { setSize } from "../lib/backups/grouping";
 
@@ -90,16 +91,7 @@ async function live(): Promise<void> {
           ...agentEnvFor(server, {
             LIFEBOAT_STATE_DIR: path.join(work, `state-${name}`),
             LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
-            AWS_S3_ENDPOINT: s3.endpoint,
-            AWS_S3_BUCKET: "backups",
-            AWS_S3_PATH: name,
-            AWS_ACCESS_KEY_ID: "S3RVER",
-            AWS_SECRET_ACCESS_KEY: "S3RVER",
-            LIFEBOAT_AGENT_TOKEN: TOKEN,
-            LIFEBOAT_AGENT_HOST: "127.0.0.1",
-            LIFEBOAT_AGENT_PORT: "0",
-            LIFEBOAT_AGENT_INSECURE_HTTP: "true",
-            LIFEBOAT_LOG_INTERVAL_SECONDS: interval,
+            ...shippingServeEnv(s3.endpoint, name, TOKEN, interval),
             LOG_LEVEL: "warn",
           }),
         } as NodeJS.ProcessEnv,

@@ -11,7 +11,7 @@ import { RestoreRecord } from "../../lib/contracts/agent-restore";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { agentEnvFor, makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
 import { startStallingProxy, type StallingProxy } from "../testing/stalling-proxy";
-import { dumpKine, logProblems, storedSegments } from "../testing/continuous-fixtures";
+import { dumpKine, logProblems, shippingServeEnv, storedSegments } from "../testing/continuous-fixtures";
 
 /**
  * A real `lifeboat-agent serve` shipping the log, killed with SIGKILL in the middle of a segment's
@@ -36,16 +36,7 @@ function env(endpoint: string): Record<string, string> {
     HOME: process.env.HOME ?? "/root",
     ...agentEnvFor(server),
     LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
-    AWS_S3_ENDPOINT: endpoint,
-    AWS_S3_BUCKET: "backups",
-    AWS_S3_PATH: "serve",
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    LIFEBOAT_AGENT_TOKEN: TOKEN,
-    LIFEBOAT_AGENT_HOST: "127.0.0.1",
-    LIFEBOAT_AGENT_PORT: "0",
-    LIFEBOAT_AGENT_INSECURE_HTTP: "true",
-    LIFEBOAT_LOG_INTERVAL_SECONDS: "1",
+    ...shippingServeEnv(endpoint, "serve", TOKEN, "1"),
   };
 }
 

@@ -54,3 +54,19 @@ export function logProblems(segments: SegmentName[], from: number): string[] {
   }
   return problems;
 }
+
+/** The environment of a `serve` on loopback shipping the log to a bucket "backups" of s3rver under `prefix` (plain HTTP, s3rver's keys). */
+export function shippingServeEnv(endpoint: string, prefix: string, token: string, intervalSeconds: string): Record<string, string> {
+  return {
+    AWS_S3_ENDPOINT: endpoint,
+    AWS_S3_BUCKET: "backups",
+    AWS_S3_PATH: prefix,
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    LIFEBOAT_AGENT_TOKEN: token,
+    LIFEBOAT_AGENT_HOST: "127.0.0.1",
+    LIFEBOAT_AGENT_PORT: "0",
+    LIFEBOAT_AGENT_INSECURE_HTTP: "true",
+    LIFEBOAT_LOG_INTERVAL_SECONDS: intervalSeconds,
+  };
+}
