@@ -60,6 +60,8 @@ const AgentEnvSchema = z.object({
     .default(2 * 1024 ** 3),
   /** A job (backup, drill, restore, recovery) that makes no progress for this many seconds fails as stalled; 0 never. */
   LIFEBOAT_JOB_STALL_SECONDS: z.coerce.number().int().min(0).default(120),
+  /** Continuous protection: ship kine's new rows every this many seconds (docs/continuous.md); 0 turns it off. */
+  LIFEBOAT_LOG_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(10),
   /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */
   LIFEBOAT_STATE_DIR: optStr,
   /** Optional file with KEY=VALUE lines (environment variables win over it). */
@@ -97,6 +99,8 @@ export interface AgentConfig {
   restoreMaxBytes: number;
   /** LIFEBOAT_JOB_STALL_SECONDS in milliseconds (0: never). */
   jobStallMs: number;
+  /** LIFEBOAT_LOG_INTERVAL_SECONDS in milliseconds (0: continuous protection off). */
+  logIntervalMs: number;
   stateDir: string;
   logLevel: string;
 }
@@ -203,6 +207,7 @@ export function loadAgentConfig(source: Record<string, string | undefined> = pro
     integritySchedule: e.LIFEBOAT_INTEGRITY_SCHEDULE.trim().toLowerCase() === "off" ? null : e.LIFEBOAT_INTEGRITY_SCHEDULE.trim(),
     restoreMaxBytes: e.LIFEBOAT_RESTORE_MAX_BYTES,
     jobStallMs: e.LIFEBOAT_JOB_STALL_SECONDS * 1000,
+    logIntervalMs: e.LIFEBOAT_LOG_INTERVAL_SECONDS * 1000,
     stateDir: path.resolve(e.LIFEBOAT_STATE_DIR ?? path.join(path.dirname(serverDir), "lifeboat")),
     logLevel: e.LOG_LEVEL,
   };

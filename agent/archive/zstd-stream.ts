@@ -167,6 +167,9 @@ class OffThreadDecompress extends Transform {
       void this.worker.terminate();
       cb(err);
     };
+    // The end of the stream is work in progress too: without the ref, a process with nothing else
+    // to wait on (a CLI, a benchmark reading files) exits before the worker answers (exit code 13).
+    this.worker.ref();
     this.worker.postMessage({ end: true });
   }
 

@@ -6,6 +6,7 @@ import type { Job } from "../../lib/contracts/agent-jobs";
 import { BackupManifest, type ManifestObject } from "../../lib/contracts/manifest";
 import { lifeboatObjectNames, twoCopyLifeboatObjectNames, formatStamp } from "../../lib/contracts/backup-names";
 import type { BackupResult, StartBackupRequest } from "../../lib/contracts/agent-backup";
+import { backupDone } from "../continuous/base-hook";
 import { NotFoundError, StorageError } from "../../lib/storage/errors";
 import type { BackupStore } from "../../lib/storage/backup-store";
 import { AgentConfigError, readPassphrase } from "../config";
@@ -83,8 +84,11 @@ export function startBackupJob(deps: AgentDeps, request: BackupOptions, trigger:
     run: (job) => runBackup(deps, request, job, log.child({ jobId: job.id })),
     describeError: describeBackupError,
     onFinish: (job) => {
-      if (job.state === "succeeded") log.info({ jobId: job.id, setId: (job.result as BackupResult).setId }, "backup succeeded");
-      else log.error({ jobId: job.id, error: job.error }, "backup failed");
+      if (job.state === "succeeded") {
+        const r = job.result as BackupResult;
+        log.info({ jobId: job.id, setId: r.setId }, "backup succeeded");
+        backupDone({ setId: r.setId, revision: r.manifest.database.currentRevision });
+      } else log.error({ jobId: job.id, error: job.error }, "backup failed");
       try {
         recordBackupOutcome(deps.config.stateDir, job);
       } catch (err) {

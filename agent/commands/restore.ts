@@ -49,17 +49,33 @@ function describeRecord(r: RestoreRecord): string[] {
   return lines;
 }
 
+/** --to-revision N / --to-time T as the request's fields; a sentence when they are wrong; null when neither is given. */
+function parsePoint(args: string[]): { toRevision?: number; toTime?: string } | string | null {
+  const at = (f: string) => (args.includes(f) ? (args[args.indexOf(f) + 1] ?? "") : undefined);
+  const rev = at("--to-revision");
+  const time = at("--to-time");
+  if (rev === undefined && time === undefined) return null;
+  if (rev !== undefined && time !== undefined) return "Give --to-revision or --to-time, not both.";
+  if (rev !== undefined) return /^[1-9]\d*$/.test(rev) ? { toRevision: Number(rev) } : `--to-revision needs a revision number (kine's id), got "${rev}".`;
+  const t = new Date(time!);
+  if (!time || Number.isNaN(t.getTime())) return `--to-time needs an ISO time such as 2026-12-03T14:32:10Z, got "${time}".`;
+  return { toTime: t.toISOString() };
+}
+
 export const restoreCommand: Command = {
   name: "restore",
   summary: "Restore the datastore from a backup set, an object, a recovery or a file (staged, verified, journaled).",
   usage:
     "lifeboat-agent restore <set id | object key | recovery:<id> | file> [--dry-run] [--yes] [--no-token] [--cred] [--tls]\n" +
+    "lifeboat-agent restore <set id | latest> [--to-revision N | --to-time <ISO time>] [--dry-run] [--yes] …\n" +
     "lifeboat-agent restore --list | --status <id> | --cancel <id> | --done <id>\n\n" +
     "Stages (download, decrypt, decompress, unpack), verifies (integrity_check, kine, token fits the\n" +
     "bootstrap data) and shows what restoring loses; then, after you answer yes (or with --yes), stops k3s\n" +
     "(LIFEBOAT_K3S_STOP_CMD), moves db/ aside to db.before-restore-<ts>, puts the restored db/ (and token)\n" +
     "in place owned by LIFEBOAT_OWNER with 0600/0700, and starts k3s. --dry-run stops after verifying (a\n" +
     "restore drill). --no-token keeps the host's token; --cred and --tls also restore cred/ and tls/.\n" +
+    "--to-revision/--to-time: continuous protection's point in time: the newest base set of the log's\n" +
+    "generation at or below the point, brought forward with the log's segments (docs/continuous.md).\n" +
     "Prints the restore's record as JSON on stdout, progress on stderr. Undo with `lifeboat-agent rollback`.",
   async run(args, deps, io) {
     const runner = await import("../restore/runner");
@@ -83,15 +99,21 @@ export const restoreCommand: Command = {
       io.out(JSON.stringify(await fn(id), null, 2));
       return 0;
     }
-    const known = ["--dry-run", "--yes", "--no-token", "--cred", "--tls"];
-    const positional = args.filter((a) => !a.startsWith("--"));
+    const known = ["--dry-run", "--yes", "--no-token", "--cred", "--tls", "--to-revision", "--to-time"];
+    const point = parsePoint(args);
+    if (typeof point === "string") {
+      io.err(point);
+      return 2;
+    }
+    const valued = new Set(["--to-revision", "--to-time"].map((f) => args.indexOf(f) + 1).filter((i) => i > 0));
+    const positional = args.filter((a, i) => !a.startsWith("--") && !valued.has(i));
     const unknown = args.filter((a) => a.startsWith("--") && !known.includes(a));
     if (unknown.length || positional.length !== 1) {
       io.err(unknown.length ? `Unknown option ${unknown[0]}.` : "Name one thing to restore.");
       io.err(`Usage: ${this.usage.split("\n")[0]}`);
       return 2;
     }
-    const source = parseRestoreSource(positional[0]);
+    const source: RestoreSource | null = positional[0] === "latest" && point ? { kind: "backup", setId: "latest" } : parseRestoreSource(positional[0]);
     if (!source) {
       io.err(
         `"${positional[0]}" is not a backup set id (lifeboat-2024-12-18_00-00-00), an object name (k3s_db_…, state_…, lifeboat_…), recovery:<id>, or a file on this host.`,
@@ -108,6 +130,7 @@ export const restoreCommand: Command = {
       include: { token: !flag("--no-token"), cred: flag("--cred"), tls: flag("--tls") },
       confirm: flag("--yes") && !dryRun,
       compareWithLive: true,
+      ...point,
     });
     io.err(`Restore ${restoreId}: ${dryRun ? "drill (stage and verify only)" : "staging"}…`);
     await followJob(deps, io, jobId, done);

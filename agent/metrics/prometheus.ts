@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import { continuousStatus } from "../routes/continuous";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { JobType } from "../../lib/contracts/agent-jobs";
 import type { AgentDeps } from "../module";
@@ -67,6 +68,19 @@ function build(deps: AgentDeps): Registry {
   });
   gauge("lifeboat_agent_wal_size_bytes", "Size of the live state.db-wal (read at scrape time; 0 when there is none).", [], async (g) => {
     g.set((await fileSize(`${deps.config.dbPath}-wal`)) ?? 0);
+  });
+
+  gauge(
+    "lifeboat_agent_log_lag_seconds",
+    "Continuous protection: seconds since the newest revision in the store was read (absent while the log is off or has no base).",
+    [],
+    (g) => {
+      const c = continuousStatus(deps);
+      if (c.enabled && c.lagSeconds !== null) g.set(c.lagSeconds);
+    },
+  );
+  gauge("lifeboat_agent_log_interval_seconds", "Continuous protection's LIFEBOAT_LOG_INTERVAL_SECONDS.", [], (g) => {
+    g.set(deps.config.logIntervalMs / 1000);
   });
 
   const health = () => latestHealth(deps);

@@ -3,6 +3,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { formatStamp } from "../../lib/contracts/backup-names";
 import {
+  type RestorePoint,
   type DatabaseDiff,
   type RestoreInclude,
   type RestoreRecord,
@@ -73,6 +74,8 @@ export interface RestoreJournal {
   include: RestoreInclude;
   autoConfirm: boolean;
   compareWithLive: boolean;
+  /** A point-in-time restore (journals before issue 16 lack it). */
+  point?: RestorePoint | null;
   status: RestoreStatus;
   phase: Phase;
   steps: RestoreStep[];
@@ -173,6 +176,7 @@ export function createJournal(opts: {
   include: RestoreInclude;
   autoConfirm: boolean;
   compareWithLive: boolean;
+  point?: RestorePoint | null;
   stagingDir: string;
   serverDir: string;
 }): RestoreJournal {
@@ -189,6 +193,7 @@ export function createJournal(opts: {
     include: opts.include,
     autoConfirm: opts.autoConfirm,
     compareWithLive: opts.compareWithLive,
+    point: opts.point ?? null,
     status: "running",
     phase: "created",
     steps: stepsOf(opts.kind).map((name) => ({ name, label: stepLabel(name), state: "pending", startedAt: null, finishedAt: null, detail: null })),
@@ -248,6 +253,7 @@ export function toRecord(j: RestoreJournal, opts: { stagingExists: boolean }): R
     diff: j.diff,
     diffError: j.diffError,
     asideDir: j.asideDir,
+    point: j.point ?? null,
     after: j.after,
     error: j.error,
     targetState: describeTarget(j),

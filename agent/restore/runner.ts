@@ -1,3 +1,4 @@
+import { DomainError } from "../../lib/contracts/errors";
 import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -49,6 +50,13 @@ export async function startRestore(deps: AgentDeps, req: StartRestoreRequest): P
           : `Restore ${pending.id} is not finished (${pending.phase}); the agent completes it first.`,
       );
   }
+  if ((req.toRevision !== undefined || req.toTime !== undefined) && !pointFits(req))
+    throw new DomainError(
+      "bad_request",
+      req.toRevision !== undefined && req.toTime !== undefined
+        ? "Give --to-revision or --to-time, not both."
+        : "A point in time (--to-revision, --to-time) restores a backup set (or latest) brought forward with the log; it does not apply to objects, files or recoveries.",
+    );
   const release = acquireDatastoreLock(cfg);
   try {
     // A new restore supersedes failed ones whose verified backup was kept staged for a retry.
@@ -72,6 +80,18 @@ export async function startRestore(deps: AgentDeps, req: StartRestoreRequest): P
       include: req.include,
       autoConfirm: req.confirm,
       compareWithLive: req.compareWithLive,
+      point:
+        req.toRevision !== undefined || req.toTime !== undefined
+          ? {
+              toRevision: req.toRevision ?? null,
+              toTime: req.toTime ?? null,
+              generation: null,
+              baseSetId: null,
+              revision: null,
+              readAt: null,
+              segmentsApplied: 0,
+            }
+          : null,
       stagingDir: parent === path.dirname(dir) ? path.join(dir, "staging") : path.join(parent, id),
       serverDir: cfg.serverDir,
     });
@@ -99,6 +119,11 @@ export async function startRestore(deps: AgentDeps, req: StartRestoreRequest): P
     release();
     throw err;
   }
+}
+
+/** A point in time fits one of toRevision/toTime with a backup source. */
+function pointFits(req: StartRestoreRequest): boolean {
+  return req.source.kind === "backup" && (req.toRevision === undefined) !== (req.toTime === undefined);
 }
 
 /** The source in words, until staging names the exact object. */

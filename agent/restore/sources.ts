@@ -55,21 +55,29 @@ function storeOrigin(deps: AgentDeps, key: string, layout: ObjectKind, size: num
 }
 
 /**
- * The database size a Lifeboat set's manifest records (what its archives unpack to, at least), so a
- * restore can refuse one that cannot fit before downloading it. Null when the set has no manifest or
- * it cannot be read: the restore then goes by the archive's size and its byte count. Never throws.
+ * A Lifeboat set's manifest, or null when the set has none or it cannot be read or parsed (the
+ * callers then go without it). Never throws.
  */
-async function manifestDatabaseBytes(deps: AgentDeps, set: BackupSet): Promise<number | null> {
+export async function readSetManifest(deps: AgentDeps, set: BackupSet): Promise<BackupManifest | null> {
   const obj = set.objects.find((o) => o.kind === "manifest");
   if (!obj || obj.size > 1 << 20) return null;
   try {
     const parts: Buffer[] = [];
     for await (const c of await deps.store().get(obj.key)) parts.push(c as Buffer);
     const parsed = BackupManifest.safeParse(JSON.parse(Buffer.concat(parts).toString("utf8")));
-    return parsed.success ? parsed.data.database.fileSize : null;
+    return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * The database size a Lifeboat set's manifest records (what its archives unpack to, at least), so a
+ * restore can refuse one that cannot fit before downloading it. Null when the set has no manifest or
+ * it cannot be read: the restore then goes by the archive's size and its byte count. Never throws.
+ */
+async function manifestDatabaseBytes(deps: AgentDeps, set: BackupSet): Promise<number | null> {
+  return (await readSetManifest(deps, set))?.database.fileSize ?? null;
 }
 
 async function fileOrigin(file: string, layout: Origin["layout"]): Promise<Origin> {

@@ -9,8 +9,27 @@ import { crashPoint } from "./lock";
 import { restoresRoot } from "./paths";
 import { type Ctx, beginStep, mb, setPhase, stepDetail } from "./restore-job";
 import { resolveSource } from "./sources";
-import { stageBackup } from "./stage";
+import { stageBackup, type StageOptions } from "./stage";
 import { verifyStaged } from "./verify";
+
+/**
+ * A point in time (docs/continuous.md): the base the log plan picks, staged by the same stager, then
+ * brought forward with the log. Throws NoLogPointError, LogDamagedError, or what staging throws.
+ */
+async function stageAtPoint(ctx: Ctx, setId: string, opts: Omit<StageOptions, "passphrase">) {
+  const { planPoint } = await import("../continuous/point-in-time");
+  const { stagePoint } = await import("../continuous/stage-point");
+  const { j } = ctx;
+  const point = j.point!;
+  const plan = await planPoint(ctx.deps, setId, point.toRevision !== null ? { toRevision: point.toRevision } : { toTime: point.toTime! });
+  j.sourceDescription = `backup set ${plan.baseSetId} and the log of generation ${plan.generation} to revision ${plan.target}`;
+  const { staged, applied } = await stagePoint(ctx.deps, plan, opts);
+  const readAt = applied.readAt ?? plan.targetReadAt;
+  j.point = { ...point, generation: plan.generation, baseSetId: plan.baseSetId, revision: applied.revision, readAt, segmentsApplied: applied.segmentsApplied };
+  j.takenAt = readAt;
+  const at = readAt ? `${readAt.slice(11, 19)} UTC` : `revision ${applied.revision}`;
+  return { staged, takenAt: readAt ? new Date(readAt) : null, subject: `Restoring to ${at} (revision ${applied.revision})` };
+}
 
 /**
  * The first half of a restore, and all of a drill: download and unpack the backup into the staging
@@ -22,23 +41,30 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
   const { cfg, j, job } = ctx;
   beginStep(ctx, "stage");
   setPhase(ctx, "staging");
-  const src = await resolveSource(ctx.deps, j.source);
-  j.sourceDescription = src.description;
-  j.takenAt = src.takenAt?.toISOString() ?? null;
   await fsp.mkdir(j.stagingDir, { recursive: true, mode: 0o700 });
   // The verify step's worker starts now and is ready when staging ends.
   const checker = startSqliteChecker();
-  const staged = await stageBackup(src, {
+  const stageOpts = {
     stagingDir: j.stagingDir,
-    passphrase: () => readPassphrase(cfg),
     maxBytes: cfg.restoreMaxBytes,
     durable: j.kind === "restore",
     signal: job.signal,
-    onProgress: (done, total) => {
+    onProgress: (done: number, total: number | null) => {
       job.progress(done, total);
       j.bytesStaged = done;
     },
-  }).catch((err: unknown) => {
+  };
+  const { staged, takenAt, subject } = await (
+    j.point && j.source.kind === "backup"
+      ? stageAtPoint(ctx, j.source.setId, stageOpts)
+      : (async () => {
+          const src = await resolveSource(ctx.deps, j.source);
+          j.sourceDescription = src.description;
+          j.takenAt = src.takenAt?.toISOString() ?? null;
+          const staged = await stageBackup(src, { ...stageOpts, passphrase: () => readPassphrase(cfg) });
+          return { staged, takenAt: src.takenAt, subject: "Restoring this backup" };
+        })()
+  ).catch((err: unknown) => {
     checker.dispose();
     throw err;
   });
@@ -47,7 +73,7 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
   stepDetail(
     ctx,
     "stage",
-    `${mb(staged.bytesRead)} read; state.db ${mb(dbBytes)}${staged.walReplayed ? " (its WAL replayed)" : ""}${staged.tokenPath ? ", token" : ""}${staged.credDir ? ", cred/" : ""}${staged.tlsDir ? ", tls/" : ""}`,
+    `${mb(staged.bytesRead)} read; state.db ${mb(dbBytes)}${j.point ? ` (brought forward with ${j.point.segmentsApplied} log segments to revision ${j.point.revision})` : ""}${staged.walReplayed ? " (its WAL replayed)" : ""}${staged.tokenPath ? ", token" : ""}${staged.credDir ? ", cred/" : ""}${staged.tlsDir ? ", tls/" : ""}`,
   );
   setPhase(ctx, "staged");
   crashPoint("staged");
@@ -86,8 +112,8 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
         opts: {
           currentLabel: "live database",
           candidateLabel: j.sourceDescription,
-          candidateTakenAt: src.takenAt?.toISOString() ?? null,
-          subject: "Restoring this backup",
+          candidateTakenAt: takenAt?.toISOString() ?? null,
+          subject,
         },
       });
     } catch (err) {

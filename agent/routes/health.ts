@@ -2,6 +2,7 @@ import { Cron } from "croner";
 import { HealthQuery, HealthReport } from "../../lib/contracts/agent-health";
 import type { AgentDeps, AgentModule } from "../module";
 import { rememberHealth } from "../metrics/health-cache";
+import { continuousStatus } from "./continuous";
 
 // SQLite and the checks load on first use, not at start (an idle agent stays small).
 const check = () => import("../health/check");
@@ -35,7 +36,7 @@ export const healthModule: AgentModule = {
       path: "/health",
       query: HealthQuery,
       response: HealthReport,
-      handler: ({ query }) => healthOnce(deps, query.integrity === "full"),
+      handler: async ({ query }) => ({ ...(await healthOnce(deps, query.integrity === "full")), continuous: continuousStatus(deps) }),
     });
   },
   start(deps) {

@@ -18,6 +18,7 @@ import { writeRoleTokens } from "@/lib/auth/testing/tokens";
 const ACCESS: Record<string, Record<string, string>> = {
   "agent/backups": { POST: "operator" },
   "agent/jobs/[id]": { GET: "viewer" },
+  "agent/continuous": { GET: "viewer" },
   alerts: { GET: "viewer" },
   "alerts/summary": { GET: "viewer" },
   audit: { GET: "viewer" },

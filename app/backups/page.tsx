@@ -14,6 +14,7 @@ import { BackupNowButton } from "@/components/backups/backup-now-button";
 import { SizeChart } from "@/components/backups/size-chart";
 import { StoreErrorBanner } from "@/components/backups/store-error-banner";
 import { DrillStatus } from "@/components/backups/drill-status";
+import { ProtectionLine } from "@/components/backups/protection-line";
 import { startRestoreBackground } from "@/lib/restore";
 import { statisticsService } from "@/lib/statistics";
 import { catalogService } from "@/lib/catalog";
@@ -87,6 +88,7 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
       </Card>
       <Card title="History" actions={<FlagFilter active={flag} counts={view.counts} />}>
         <DrillStatus />
+        {getEnv().LIFEBOAT_AGENT_URL ? <ProtectionLine /> : null}
         <HistoryTable sets={sets} now={now} explanations={explanations} />
         <Pagination page={page} pageSize={PAGE_SIZE} total={total} flag={flag} />
       </Card>

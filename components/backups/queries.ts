@@ -4,6 +4,7 @@ import { apiFetch, jsonBody } from "@/lib/client/api-fetch";
 import { Job } from "@/lib/contracts/agent-jobs";
 import { CatalogRefreshAnswer, CatalogStatus, SizeChartAnswer } from "@/lib/contracts/catalog";
 import { DrillOverview, DrillRecord } from "@/lib/restore/contracts";
+import { ContinuousStatus } from "@/lib/contracts/continuous";
 
 /**
  * The browser's side of the backup pages' API: key factories from general to specific (invalidating
@@ -14,7 +15,17 @@ export const backupKeys = {
   all: ["backups"] as const,
   series: () => [...backupKeys.all, "series"] as const,
   status: () => [...backupKeys.all, "status"] as const,
+  continuous: () => [...backupKeys.all, "continuous"] as const,
 };
+
+/** Continuous protection's line from the agent (protected up to N s ago), every 10 s like the log's default interval. */
+export const continuousQuery = () =>
+  queryOptions({
+    queryKey: backupKeys.continuous(),
+    queryFn: ({ signal }) => apiFetch("/api/agent/continuous", ContinuousStatus, { signal }),
+    refetchInterval: 10_000,
+    retry: false,
+  });
 
 /** The agent's jobs the page follows (a backup started with "Back up now"). */
 export const agentJobKeys = {

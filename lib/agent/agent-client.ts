@@ -1,5 +1,6 @@
 import "server-only";
 import { z } from "zod";
+import { ContinuousStatus } from "../contracts/continuous";
 import { ApiErrorBody, DomainError, isDomainError, isErrorCode, type ErrorCode } from "../contracts/errors";
 import { Job, JobConflict, JobStarted } from "../contracts/agent-jobs";
 import { BackupList, BackupOutcome, LiveStats, RetentionReport, type RetentionInput, type StartBackupInput } from "../contracts/agent-backup";
@@ -188,6 +189,11 @@ export class AgentClient {
       signal: opts.signal,
       timeoutMs: opts.full ? 300_000 : 60_000,
     });
+  }
+
+  /** GET /continuous: continuous protection's line (404 from an agent older than issue 16). */
+  continuous(signal?: AbortSignal): Promise<ContinuousStatus> {
+    return this.request("GET", "/continuous", ContinuousStatus, undefined, { signal });
   }
 
   /** POST /recoveries: starts the recovery ladder on a copy of the live database. Rejects with AgentError (409 job_running). */

@@ -79,6 +79,17 @@ describe("groupObjects", () => {
   });
 
   it("an empty listing is an empty catalog", () => {
-    expect(groupObjects([])).toEqual({ sets: [], other: [] });
+    expect(groupObjects([])).toEqual({ sets: [], other: [], log: { objects: 0, bytes: 0 } });
+  });
+
+  it("counts continuous protection's objects apart: neither sets nor unknown objects", () => {
+    const t = new Date("2026-12-03T12:00:00Z");
+    const g = groupObjects([
+      { key: "k3s/lifeboat-log_20261203T120000Z_generation.json", size: 300, lastModified: t },
+      { key: "k3s/lifeboat-log_20261203T120000Z_000000001201-000000001260_20261203T120010Z.sql.zst.gpg", size: 4000, lastModified: t },
+      { key: "k3s/lifeboat-log_garbage.sql.zst.gpg", size: 1, lastModified: t },
+    ]);
+    expect(g.log).toEqual({ objects: 2, bytes: 4300 });
+    expect(g.other.map((o) => o.key)).toEqual(["k3s/lifeboat-log_garbage.sql.zst.gpg"]);
   });
 });

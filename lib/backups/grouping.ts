@@ -1,3 +1,4 @@
+import { isLogObjectKey } from "../contracts/continuous";
 import { OBJECT_KINDS, missingKinds, parseObjectName, type ObjectKind, type SetFormat } from "../contracts/backup-names";
 import type { CatalogObject, OtherObject } from "../contracts/catalog";
 
@@ -27,6 +28,8 @@ export interface GroupedListing {
   sets: BackupSet[];
   /** Everything that is not part of a set (unknown names, impossible dates, duplicates), in key order. */
   other: OtherObject[];
+  /** Continuous protection's objects (`lifeboat-log_…`, lib/contracts/continuous.ts): known, so not "other"; counted apart. */
+  log: { objects: number; bytes: number };
 }
 
 const KIND_ORDER = new Map(OBJECT_KINDS.map((k, i) => [k, i]));
@@ -40,7 +43,13 @@ const iso = (d: Date | string) => (typeof d === "string" ? d : d.toISOString());
 export function groupObjects(objects: Iterable<ListedObject>): GroupedListing {
   const byId = new Map<string, BackupSet>();
   const other: OtherObject[] = [];
+  const log = { objects: 0, bytes: 0 };
   for (const o of objects) {
+    if (isLogObjectKey(o.key)) {
+      log.objects++;
+      log.bytes += o.size;
+      continue;
+    }
     const parsed = parseObjectName(o.key);
     if (!parsed) {
       other.push({ key: o.key, size: o.size, lastModified: iso(o.lastModified) });
@@ -64,7 +73,7 @@ export function groupObjects(objects: Iterable<ListedObject>): GroupedListing {
   }
   sets.sort(newestFirst);
   other.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return { sets, other };
+  return { sets, other, log };
 }
 
 /** Sort comparator: newest set first; ties (a seed and a Lifeboat set in the same second) by id. */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ContinuousStatus } from "./continuous";
 import { KineStats } from "./manifest";
 
 /**
@@ -125,6 +126,8 @@ export const HealthReport = z.object({
   /** A restore that is waiting for confirmation, running, or was interrupted (see GET /restores/:id). */
   pendingRestoreId: z.string().nullable(),
   millis: z.number().nonnegative(),
+  /** Continuous protection's line (issue 16): "protected up to N s ago", generation, segments, bytes. Agents before it lack it. */
+  continuous: ContinuousStatus.optional(),
 });
 export type HealthReport = z.infer<typeof HealthReport>;
 

@@ -42,6 +42,18 @@ export const RestoreInclude = z.object({
 });
 export type RestoreInclude = z.infer<typeof RestoreInclude>;
 
+/** A restore to a point of the log: asked (toRevision/toTime), then found (generation, base, revision, readAt). */
+export const RestorePoint = z.object({
+  toRevision: z.number().int().nullable(),
+  toTime: z.string().nullable(),
+  generation: z.string().nullable(),
+  baseSetId: z.string().nullable(),
+  revision: z.number().int().nullable(),
+  readAt: z.string().nullable(),
+  segmentsApplied: z.number().int().nonnegative(),
+});
+export type RestorePoint = z.infer<typeof RestorePoint>;
+
 /** POST /restores. Unknown fields are refused (400). */
 export const StartRestoreRequest = z.strictObject({
   source: RestoreSource,
@@ -55,6 +67,13 @@ export const StartRestoreRequest = z.strictObject({
   confirm: z.boolean().default(false),
   /** Compare the staged database with the live one (what restoring would lose). Default true. */
   compareWithLive: z.boolean().default(true),
+  /**
+   * Continuous protection (docs/continuous.md): bring the base set forward with the log to this
+   * revision, or to the newest revision read at or before this ISO time. Only with a backup source,
+   * whose setId may then be "latest".
+   */
+  toRevision: z.number().int().positive().optional(),
+  toTime: z.iso.datetime({ offset: true }).optional(),
 });
 export type StartRestoreRequest = z.infer<typeof StartRestoreRequest>;
 export type StartRestoreInput = z.input<typeof StartRestoreRequest>;
@@ -198,6 +217,8 @@ export const RestoreRecord = z.object({
   diffError: z.string().nullable(),
   /** Where the previous database directory was moved (never deleted), once the swap moved it. */
   asideDir: z.string().nullable(),
+  /** A point-in-time restore: what was asked, and the base and revision it was staged at. */
+  point: RestorePoint.nullable().optional(),
   /** After the restore: the live database's checks. */
   after: z
     .object({

@@ -23,6 +23,7 @@ export const ALERT_NAMES = [
   "LifeboatWalTooLarge",
   "LifeboatRestoreSpaceLow",
   "LifeboatCatalogUnavailable",
+  "LifeboatLogLag",
 ] as const;
 export const AlertName = z.enum(ALERT_NAMES);
 export type AlertName = z.infer<typeof AlertName>;

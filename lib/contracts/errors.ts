@@ -86,6 +86,10 @@ export const ERROR_STATUS = {
   wrong_passphrase: 422,
   corrupt_archive: 422,
 
+  // Continuous protection's log (agent): a segment on the way to the asked point is missing or damaged
+  log_damaged: 422,
+  no_log_point: 404,
+
   // The backup store (S3 or a directory)
   storage_unreachable: 502,
   storage_auth: 502,

@@ -60,6 +60,32 @@ export function agentRule(input: AlertInput, cfg: RuleConfig): RuleOutcome {
   };
 }
 
+/** Lag beyond which the log counts as falling behind: six intervals, at least a minute (a slow upload is not an alert). */
+export function logLagLimitSeconds(intervalSeconds: number): number {
+  return Math.max(60, 6 * intervalSeconds);
+}
+
+/** LifeboatLogLag: the agent's continuous protection (in its health report) is further behind than logLagLimitSeconds. */
+export function logLagRule(input: AlertInput): RuleOutcome {
+  const a = input.agent;
+  if (!a.configured) return none("LifeboatLogLag");
+  const c = a.health?.continuous;
+  if (!a.healthFresh || !a.health) return unknown("LifeboatLogLag");
+  if (!c || !c.enabled || c.lagSeconds === null || c.lagSeconds <= logLagLimitSeconds(c.intervalSeconds)) return none("LifeboatLogLag");
+  return {
+    name: "LifeboatLogLag",
+    known: true,
+    firing: [
+      one(
+        "LifeboatLogLag",
+        "warning",
+        `Continuous protection is ${describeDuration(c.lagSeconds * 1000)} behind (revision ${n(c.shippedRevision ?? 0)} is the newest in the store${c.pendingSegments ? `; ${c.pendingSegments} segments wait in the agent's spool` : ""}).${c.problem ? ` ${c.problem}` : ""}`,
+        a.health.host,
+      ),
+    ],
+  };
+}
+
 /** The health rules: database checks, owner and mode, compaction, WAL, staging space. */
 export function healthRules(input: AlertInput, cfg: RuleConfig): RuleOutcome[] {
   const a = input.agent;

@@ -65,6 +65,12 @@ export const ALERT_DESCRIPTIONS: Record<AlertName, { title: string; means: strin
     means: "The free space where restores stage (LIFEBOAT_STATE_DIR) is below what restoring the live database needs.",
     todo: "Free disk space, or point LIFEBOAT_STATE_DIR at a disk with room on the server dir's filesystem.",
   },
+  LifeboatLogLag: {
+    title: "Continuous protection is falling behind",
+    means:
+      "The newest revision the agent shipped to the store is older than six log intervals (at least a minute): a restore to a point cannot reach the last minutes. The store may refuse the segments (they wait in the agent's spool) or the agent cannot read the database.",
+    todo: "Read the problem on the Backups page's protection line (or GET /continuous on the agent); check the store's credentials and that the agent runs.",
+  },
   LifeboatCatalogUnavailable: {
     title: "The store cannot be listed",
     means: "The catalog cannot list the backup store: it does not answer, refuses the credentials, or the bucket is missing.",

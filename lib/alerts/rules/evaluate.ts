@@ -1,6 +1,6 @@
 import type { AlertName } from "../../contracts/alerts";
 import { catalogRule, drillRule, newestSets, sizeRules, timingRules } from "./catalog-rules";
-import { agentRule, backupJobRule, healthRules } from "./agent-rules";
+import { agentRule, backupJobRule, healthRules, logLagRule } from "./agent-rules";
 import type { AlertCandidate, AlertInput, RuleConfig, RuleOutcome } from "./types";
 
 /**
@@ -20,6 +20,7 @@ export function evaluateRules(input: AlertInput, cfg: RuleConfig): RuleOutcome[]
     backupJobRule(input),
     agentRule(input, cfg),
     ...healthRules(input, cfg),
+    logLagRule(input),
   ];
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { ContinuousStatus } from "../../contracts/continuous";
 import { evaluateRules, planTransitions, type OpenAlert } from "./evaluate";
 import type { Verification } from "../../contracts/catalog";
 import { DEFAULT_RULE_CONFIG, type AlertCandidate, type RuleOutcome } from "./types";
@@ -141,10 +142,39 @@ describe("agent and health rules", () => {
       "LifeboatCompactionLag",
       "LifeboatWalTooLarge",
       "LifeboatRestoreSpaceLow",
+      "LifeboatLogLag",
     ]);
     out = evaluateRules(alertInput(now, empty, { ...gone, unreachableSince: new Date(now.getTime() - 11 * 60_000).toISOString() }), cfg);
     expect(firing(out).map((a) => `${a.key} ${a.node}`)).toEqual(["LifeboatAgentUnreachable k3s-server"]);
     expect(firing(out)[0].summary).toMatch(/^The agent at http:\/\/k3s-server:7070 has not answered for 11 min: connection refused\./);
+  });
+
+  it("the log falling behind fires beyond six intervals (at least a minute); a few seconds behind, or the log off, is quiet", () => {
+    const line: ContinuousStatus = {
+      enabled: true,
+      problem: null,
+      intervalSeconds: 10,
+      generation: "20241220T000000Z",
+      generationReason: "first start",
+      baseSetId: "lifeboat-2024-12-20_00-00-00",
+      shippedRevision: 123456,
+      shippedAt: now.toISOString(),
+      lagSeconds: 8,
+      segments: 40,
+      bytes: 90_000,
+      pendingSegments: 0,
+    };
+    const withLine = (over: Partial<ContinuousStatus>) => agentInput({ health: healthReport({ continuous: { ...line, ...over } }) });
+    expect(keys(evaluateRules(alertInput(now, empty, withLine({})), cfg))).toEqual([]);
+    expect(keys(evaluateRules(alertInput(now, empty, withLine({ lagSeconds: 59 })), cfg))).toEqual([]);
+    expect(keys(evaluateRules(alertInput(now, empty, withLine({ enabled: false, lagSeconds: null })), cfg))).toEqual([]);
+    const out = firing(evaluateRules(alertInput(now, empty, withLine({ lagSeconds: 300, pendingSegments: 25, problem: "Segments wait in the spool." })), cfg));
+    expect(out.map((a) => a.key)).toEqual(["LifeboatLogLag"]);
+    expect(out[0].summary).toMatch(
+      /^Continuous protection is 5 min behind \(revision 123,456 is the newest in the store; 25 segments wait in the agent's spool\)\. Segments wait/,
+    );
+    // A longer interval moves the limit: six intervals of 60 s.
+    expect(keys(evaluateRules(alertInput(now, empty, withLine({ intervalSeconds: 60, lagSeconds: 300 })), cfg))).toEqual([]);
   });
 
   it("a damaged database, drifted owner, stuck compaction, large WAL and a full disk each fire", () => {

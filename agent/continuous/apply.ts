@@ -1,0 +1,118 @@
+import type { Readable } from "node:stream";
+import { DomainError } from "../../lib/contracts/errors";
+import type { SegmentName } from "../../lib/contracts/continuous";
+import { KINE_COMPACT_SQL, KINE_SET_COMPACT_REV_SQL } from "../kine/schema";
+import { parseSegmentHeader, segmentIsWhole } from "./segment-format";
+import { decodeSegment } from "./segment-codec";
+
+/**
+ * Brings a staged base database forward to revision `target` with the log's segments: each segment's
+ * SQL in order, rows above the target dropped, then one compaction to the compact revision the
+ * database had at the last applied segment's read (kine's own DELETE; compacting once equals compacting in
+ * batches, because what it deletes only grows with the revision), and compact_rev_key set to it.
+ */
+
+export interface ApplyResult {
+  /** MAX(id) after applying. */
+  revision: number;
+  compactRevision: number;
+  segmentsApplied: number;
+  /** Read time of the last segment applied (null: none). */
+  readAt: string | null;
+}
+
+/** The newest point a damaged log still reaches, offered instead of the one asked for. */
+export interface NewestPoint {
+  revision: number;
+  readAt: string | null;
+}
+
+/** Thrown when a segment is missing or damaged before the target: the restore stops before it (`log_damaged`). */
+export class LogDamagedError extends DomainError {
+  constructor(message: string, details: { lostFrom: number; lostTo: number; segment: string | null; newestPoint: NewestPoint }) {
+    super("log_damaged", message, { details });
+  }
+}
+
+export interface ApplyOptions {
+  /** The staged database (a base set's state.db), written in place. */
+  dbPath: string;
+  /** The generation's segments, any order. */
+  segments: SegmentName[];
+  target: number;
+  open(key: string): Promise<Readable>;
+  passphrase: string;
+  /** The newest revision the log holds (for the "lost" range of a damaged segment). */
+  logEnd?: number;
+}
+
+/**
+ * Applies segments to `dbPath` up to `target`. Throws LogDamagedError (naming the lost revisions and
+ * the newest point before them) when a segment in the way is missing, unreadable, cut short or not the
+ * one its name says; the database is then left at that newest point.
+ */
+export async function applyLog(opts: ApplyOptions): Promise<ApplyResult> {
+  const { default: Sqlite } = await import("better-sqlite3");
+  const db = new Sqlite(opts.dbPath);
+  try {
+    db.pragma("journal_mode = DELETE");
+    let revision = (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0;
+    let compact = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
+    let applied = 0;
+    let readAt: string | null = null;
+    const stop = (from: number, segment: string | null, why: string): never => {
+      finish();
+      const lostTo = Math.max(from, opts.logEnd ?? opts.target);
+      throw new LogDamagedError(
+        `${why} Revisions ${from}–${lostTo} of this log cannot be restored. The newest point before the damage is revision ${revision}${readAt ? ` (read at ${readAt})` : ""}: restore to it with --to-revision ${revision}.`,
+        { lostFrom: from, lostTo, segment, newestPoint: { revision, readAt } },
+      );
+    };
+    const finish = () => {
+      db.transaction(() => {
+        db.prepare("DELETE FROM kine WHERE id > ?").run(opts.target);
+        db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'kine' AND seq > ?").run(opts.target, opts.target);
+        const now = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
+        if (compact > now) {
+          db.prepare(KINE_COMPACT_SQL).run(compact, compact);
+          db.prepare(KINE_SET_COMPACT_REV_SQL).run(compact);
+        }
+      })();
+      revision = Math.min(revision, opts.target);
+    };
+    const segments = [...opts.segments].sort((a, b) => a.first - b.first);
+    for (const seg of segments) {
+      if (revision >= opts.target) break;
+      if (seg.last <= revision) continue;
+      if (seg.first > revision + 1) stop(revision + 1, null, `The log has no segment for revisions ${revision + 1}–${seg.first - 1} (one is missing).`);
+      let sql: string;
+      try {
+        sql = await decodeSegment(await opts.open(seg.key), opts.passphrase);
+      } catch (err) {
+        stop(seg.first, seg.key, `Segment ${seg.key} could not be read (${(err as Error).message}).`);
+      }
+      const header = parseSegmentHeader(sql!);
+      if (!header || !segmentIsWhole(sql!) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation)
+        stop(seg.first, seg.key, `Segment ${seg.key} is damaged (its text is not the whole segment its name says).`);
+      db.exec(sql!);
+      applied++;
+      // Inside the segment the compact revision at the target is unknown; the one before it is safe (it keeps more rows).
+      if (seg.last <= opts.target) {
+        compact = Math.max(compact, header!.compactRevision);
+        readAt = header!.readAt;
+      }
+      revision = Math.min(seg.last, opts.target);
+    }
+    if (revision < opts.target && opts.logEnd !== undefined && opts.logEnd > revision)
+      stop(revision + 1, null, `The log ends at revision ${revision}, before ${opts.target}.`);
+    finish();
+    return {
+      revision: (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0,
+      compactRevision: compact,
+      segmentsApplied: applied,
+      readAt,
+    };
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,49 @@
+import { listAll, type BackupStore } from "../../lib/storage/backup-store";
+import { GenerationMarker, parseGenerationKey, parseSegmentKey, parseLogTime, type SegmentName } from "../../lib/contracts/continuous";
+
+/** The log in the store, by generation (oldest first), each with its marker and its segments by revision. */
+export interface LogGeneration {
+  generation: string;
+  startedAt: Date;
+  marker: GenerationMarker | null;
+  segments: SegmentName[];
+  bytes: number;
+}
+
+async function readJson(store: BackupStore, key: string): Promise<unknown> {
+  const parts: Buffer[] = [];
+  for await (const c of await store.get(key)) parts.push(c as Buffer);
+  return JSON.parse(Buffer.concat(parts).toString("utf8"));
+}
+
+/** Lists the log's objects and reads each generation's marker. Rejects with StorageError/NotFoundError. */
+export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
+  const gens = new Map<string, LogGeneration>();
+  const get = (g: string) => {
+    let e = gens.get(g);
+    if (!e) gens.set(g, (e = { generation: g, startedAt: parseLogTime(g)!, marker: null, segments: [], bytes: 0 }));
+    return e;
+  };
+  const markers: string[] = [];
+  for await (const o of listAll(store, { prefix: "lifeboat-log_" })) {
+    const seg = parseSegmentKey(o.key);
+    if (seg) {
+      const g = get(seg.generation);
+      g.segments.push({ ...seg, key: o.key });
+      g.bytes += o.size;
+      continue;
+    }
+    const gen = parseGenerationKey(o.key);
+    if (gen) {
+      get(gen);
+      markers.push(o.key);
+    }
+  }
+  for (const key of markers) {
+    const parsed = GenerationMarker.safeParse(await readJson(store, key).catch(() => null));
+    if (parsed.success) get(parsed.data.generation).marker = parsed.data;
+  }
+  const out = [...gens.values()].sort((a, b) => a.generation.localeCompare(b.generation));
+  for (const g of out) g.segments.sort((a, b) => a.first - b.first);
+  return out;
+}

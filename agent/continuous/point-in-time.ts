@@ -1,0 +1,109 @@
+import { DomainError } from "../../lib/contracts/errors";
+import type { SegmentName } from "../../lib/contracts/continuous";
+import type { BackupSet } from "../../lib/backups/grouping";
+import type { AgentDeps } from "../module";
+import { listStoreSets } from "../backup/sets";
+import { readSetManifest } from "../restore/sources";
+import { listLog, type LogGeneration } from "./log-listing";
+
+/**
+ * Which base and which segments bring a database to a point: `--to-revision N` or `--to-time T`, from
+ * a named set or "latest". A generation never mixes with another: the base and every segment come
+ * from the one generation the point lies in (docs/continuous.md).
+ */
+
+export type PointTarget = { toRevision: number } | { toTime: string };
+
+export interface PointPlan {
+  generation: string;
+  baseSetId: string;
+  baseRevision: number;
+  /** The revision the restore ends at. */
+  target: number;
+  /** When the target revision was read (null: the base itself). */
+  targetReadAt: string | null;
+  segments: SegmentName[];
+  /** The newest revision this generation's log holds. */
+  logEnd: number;
+}
+
+/** No point of the log fits what was asked (`no_log_point`). */
+export class NoLogPointError extends DomainError {
+  constructor(message: string) {
+    super("no_log_point", message);
+  }
+}
+
+async function manifestRevision(deps: AgentDeps, set: BackupSet): Promise<number | null> {
+  return (await readSetManifest(deps, set))?.database.currentRevision ?? null;
+}
+
+function pickGeneration(gens: LogGeneration[], setId: string, set: BackupSet | undefined, target: PointTarget): LogGeneration | undefined {
+  if (set) return gens.find((g) => g.marker?.baseSetId === setId) ?? [...gens].reverse().find((g) => g.startedAt <= set.time);
+  if ("toTime" in target) return [...gens].reverse().find((g) => g.startedAt.getTime() <= Date.parse(target.toTime)) ?? gens[0];
+  return gens[gens.length - 1];
+}
+
+/**
+ * Plans a restore to a point. Throws NoLogPointError when there is no log, no such set, or the point
+ * lies outside what the log and its bases hold; StorageError when the store cannot be listed.
+ */
+export async function planPoint(deps: AgentDeps, setId: string, target: PointTarget): Promise<PointPlan> {
+  const store = deps.store();
+  const [gens, { sets }] = await Promise.all([listLog(store), listStoreSets(store)]);
+  if (gens.length === 0)
+    throw new NoLogPointError(
+      `${store.description} holds no continuous-protection log, so only whole backup sets can be restored. Run \`lifeboat-agent serve\` to ship one.`,
+    );
+  const named = setId === "latest" ? undefined : sets.find((s) => s.id === setId);
+  if (setId !== "latest" && !named)
+    throw new NoLogPointError(`There is no backup set ${setId} in ${store.description}. List the sets with \`lifeboat-agent list\`.`);
+  const gen = pickGeneration(gens, setId, named, target);
+  if (!gen?.marker) throw new NoLogPointError(`No generation of the log covers ${setId === "latest" ? "that point" : setId}.`);
+  const next = gens[gens.indexOf(gen) + 1];
+  const segs = gen.segments;
+  const logEnd = segs.length ? segs[segs.length - 1].last : gen.marker.baseRevision;
+  let want: number;
+  let readAt: string | null = null;
+  if ("toTime" in target) {
+    const t = Date.parse(target.toTime);
+    if (Number.isNaN(t)) throw new NoLogPointError(`"${target.toTime}" is not a time: give an ISO time such as 2026-12-03T14:32:10Z.`);
+    const seg = [...segs].reverse().find((s) => s.readAt.getTime() <= t);
+    want = seg ? seg.last : gen.marker.baseRevision;
+    readAt = seg ? seg.readAt.toISOString() : null;
+  } else want = target.toRevision;
+  if (want > logEnd)
+    throw new NoLogPointError(
+      `The log of generation ${gen.generation} reaches revision ${logEnd}${segs.length ? ` (read at ${segs[segs.length - 1].readAt.toISOString()})` : ""}; choose a revision up to it.`,
+    );
+  // Bases of this generation: its first base, and every later complete Lifeboat set taken before the next generation began.
+  const candidates = named
+    ? [named]
+    : sets.filter(
+        (s) =>
+          s.format === "lifeboat" &&
+          s.missing.length === 0 &&
+          (s.id === gen.marker!.baseSetId || (s.time >= gen.startedAt && (!next || s.time < next.startedAt))),
+      );
+  let base: { set: BackupSet; revision: number } | null = null;
+  for (const s of candidates.sort((a, b) => b.time.getTime() - a.time.getTime())) {
+    const rev = s.id === gen.marker.baseSetId ? gen.marker.baseRevision : await manifestRevision(deps, s);
+    if (rev !== null && rev <= want) {
+      base = { set: s, revision: rev };
+      break;
+    }
+  }
+  if (!base)
+    throw new NoLogPointError(
+      `No base set of generation ${gen.generation} is at or below revision ${want}${named ? ` (${named.id} is above it)` : ""}: choose a later point, or restore the set as it is.`,
+    );
+  return {
+    generation: gen.generation,
+    baseSetId: base.set.id,
+    baseRevision: base.revision,
+    target: want,
+    targetReadAt: readAt,
+    segments: segs.filter((s) => s.last > base.revision && s.first <= want),
+    logEnd,
+  };
+}

@@ -1,0 +1,228 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { copyFileSync, mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
+import { hasErrorCode } from "../../lib/contracts/errors";
+import { GenerationMarker, generationKey } from "../../lib/contracts/continuous";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import type { AgentDeps } from "../module";
+import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
+import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
+import { copyLive, dumpKine, logProblems, storedSegments } from "../testing/continuous-fixtures";
+import { LogShipper } from "./shipper";
+import { continuousDir } from "./position";
+import { planPoint } from "./point-in-time";
+import { stagePoint } from "./stage-point";
+import type { LogDamagedError } from "./apply";
+
+/**
+ * The log against real parts: the kine-like writer process (with its compactor running), s3rver on
+ * loopback, the real backup job as each generation's base, and the restore's own stager. Each point is
+ * taken with the writer paused (SIGSTOP): a read by the shipper and a copy of the live database at the
+ * same revision, which the restore to that revision must equal row for row.
+ */
+
+const PASS = "continuous test passphrase";
+let work: string;
+let s3: EmbeddedS3;
+let server: TestServer;
+let writer: RunningKineWriter | null = null;
+let deps: AgentDeps;
+let shipper: LogShipper;
+const points: { revision: number; copy: string; compact: number }[] = [];
+
+function config(prefix: string) {
+  return loadAgentConfig({
+    LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
+    LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
+    LIFEBOAT_STATE_DIR: path.join(work, "state-" + prefix),
+    AWS_S3_ENDPOINT: s3.endpoint,
+    AWS_S3_BUCKET: "backups",
+    AWS_S3_PATH: prefix,
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    LIFEBOAT_BACKUP_SCHEDULE: "off",
+    LOG_LEVEL: "silent",
+  });
+}
+
+/** Pauses the writer, lets the shipper read and upload everything, copies the live database, resumes. */
+async function takePoint(name: string): Promise<{ revision: number; copy: string; compact: number }> {
+  writer!.process.kill("SIGSTOP");
+  try {
+    await shipper.tick(); // a round that began before the pause
+    await shipper.tick();
+    const copy = path.join(work, `point-${name}.db`);
+    await copyLive(server.dbPath, copy);
+    const d = dumpKine(copy);
+    return { revision: d.revision, copy, compact: d.compactRevision };
+  } finally {
+    writer!.process.kill("SIGCONT");
+  }
+}
+
+async function restoreTo(revision: number, name: string) {
+  const plan = await planPoint(deps, "latest", { toRevision: revision });
+  const stagingDir = path.join(work, `staging-${name}`);
+  mkdirSync(stagingDir, { recursive: true });
+  const { staged, applied } = await stagePoint(deps, plan, { stagingDir, maxBytes: 1 << 30, durable: false });
+  return { plan, staged, applied };
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "lifeboat-log-"));
+  writeFileSync(path.join(work, "passphrase"), PASS + "\n");
+  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
+  server = makeTestServer(path.join(work, "k3s"), { seed: 16, marker: "marker-LOG" });
+  writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 100, compactEveryMs: 700, seed: 16 });
+  deps = makeDeps(config("log"));
+  shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
+}, 60_000);
+
+afterAll(async () => {
+  await shipper?.stop();
+  if (writer) {
+    writer.process.kill("SIGCONT");
+    await writer.stop().catch(() => {});
+  }
+  await s3?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("the log (real writer, s3rver, real base backups)", () => {
+  it("ships every revision once, in order, while kine compacts, and a restore to each point equals the live database at it row for row", async () => {
+    shipper.start();
+    await waitFor(() => (shipper.status().segments > 0 ? true : undefined), 60_000, "a first segment");
+    const gen = shipper.position().generation!;
+    expect(shipper.position().generationReason).toMatch(/first start/);
+    const before = (await writer!.report()).compactions;
+    for (let i = 0; i < 4; i++) {
+      await sleep(1000);
+      points.push(await takePoint(String(i)));
+    }
+    expect((await writer!.report()).compactions).toBeGreaterThan(before); // compaction ran while shipping
+    const segs = await storedSegments(deps.store());
+    expect(segs.every((s) => s.generation === gen)).toBe(true);
+    expect(logProblems(segs, shipper.position().baseRevision)).toEqual([]);
+    expect(segs[segs.length - 1].last).toBe(points[points.length - 1].revision);
+    expect(readdirSync(continuousDir(deps.config.stateDir).spool)).toEqual([]);
+    // Compaction moved between the points, so each restore has its own compact revision to set.
+    expect(new Set(points.map((p) => p.compact)).size).toBeGreaterThan(1);
+    for (const [i, p] of points.entries()) {
+      const { staged, applied } = await restoreTo(p.revision, String(i));
+      expect(applied.revision).toBe(p.revision);
+      const want = dumpKine(p.copy);
+      const got = dumpKine(staged.dbPath);
+      expect(got.compactRevision).toBe(want.compactRevision);
+      expect(got.sequence).toBe(want.sequence);
+      expect(got.rows.length).toBe(want.rows.length);
+      expect(got.rows).toEqual(want.rows);
+    }
+  }, 240_000);
+
+  it("keeps reading while the store is down (past kine's 1000 kept revisions), then uploads the spool in order, same generation", async () => {
+    const gen = shipper.position().generation;
+    const from = shipper.position().uploadedRevision;
+    const port = s3.port;
+    await s3.stop();
+    const start = (await writer!.report()).revision;
+    await waitFor(async () => ((await writer!.report()).revision > start + 1200 ? true : undefined), 120_000, "1200 revisions written");
+    await waitFor(() => (shipper.status().pendingSegments > 1 ? true : undefined), 30_000, "segments waiting in the spool");
+    expect(shipper.status().problem).toMatch(/wait in the spool/);
+    expect(shipper.position().uploadedRevision).toBe(from);
+    s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"], port });
+    const p = await takePoint("after-outage");
+    expect(shipper.status().pendingSegments).toBe(0);
+    expect(shipper.status().problem).toBeNull();
+    expect(shipper.position().generation).toBe(gen);
+    const segs = await storedSegments(deps.store());
+    expect(logProblems(segs, shipper.position().baseRevision)).toEqual([]);
+    const { staged } = await restoreTo(p.revision, "after-outage");
+    expect(dumpKine(staged.dbPath).rows).toEqual(dumpKine(p.copy).rows);
+    points.push(p);
+  }, 240_000);
+
+  it("a missing or damaged segment: the restore stops before it, names the lost revisions and offers the newest point before them", async () => {
+    const segs = await storedSegments(deps.store());
+    const target = segs[segs.length - 1].last;
+    const victim = segs[Math.floor(segs.length / 2)];
+    const body: Buffer[] = [];
+    for await (const c of await deps.store().get(victim.key)) body.push(c as Buffer);
+    await deps.store().delete(victim.key);
+    const missing = await restoreTo(target, "missing").then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(hasErrorCode(missing, "log_damaged")).toBe(true);
+    const d = (missing as LogDamagedError).details as { lostFrom: number; newestPoint: { revision: number } };
+    expect(d.lostFrom).toBe(victim.first);
+    expect(d.newestPoint.revision).toBe(victim.first - 1);
+    expect((missing as Error).message).toContain(`--to-revision ${victim.first - 1}`);
+    // Damaged: the bytes are there but altered in the middle.
+    const bad = Buffer.concat(body);
+    bad[Math.floor(bad.length / 2)] ^= 0xff;
+    await deps.store().put(victim.key, Readable.from([bad]));
+    const damaged = await restoreTo(target, "damaged").then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(hasErrorCode(damaged, "log_damaged")).toBe(true);
+    expect(((damaged as LogDamagedError).details as { segment: string }).segment).toBe(victim.key);
+    // The point offered restores: the revision just before the damaged segment.
+    const { staged, applied } = await restoreTo(victim.first - 1, "offered");
+    expect(applied.revision).toBe(victim.first - 1);
+    expect(dumpKine(staged.dbPath).revision).toBe(victim.first - 1);
+    await deps.store().put(victim.key, Readable.from([Buffer.concat(body)]));
+  }, 240_000);
+
+  it("to a time: the newest segment read at or before it", async () => {
+    const segs = await storedSegments(deps.store());
+    const mid = segs[Math.floor(segs.length / 3)];
+    const plan = await planPoint(deps, "latest", { toTime: new Date(mid.readAt.getTime() + 999).toISOString() });
+    const sameSecond = segs.filter((s) => s.readAt.getTime() === mid.readAt.getTime());
+    expect(plan.target).toBe(sameSecond[sameSecond.length - 1].last);
+  }, 60_000);
+
+  it("the database replaced under the agent: a new generation from a new base, never mixed with the old", async () => {
+    const old = shipper.position().generation!;
+    await shipper.stop();
+    await writer!.stop();
+    writer = null;
+    const other = makeTestServer(path.join(work, "other"), { seed: 77, marker: "marker-OTHER" });
+    for (const f of ["state.db-wal", "state.db-shm"]) rmSync(path.join(path.dirname(server.dbPath), f), { force: true });
+    copyFileSync(other.dbPath, server.dbPath + ".new");
+    rmSync(server.dbPath);
+    copyFileSync(server.dbPath + ".new", server.dbPath);
+    rmSync(server.dbPath + ".new");
+    shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
+    await shipper.tick();
+    const pos = shipper.position();
+    expect(pos.generation).not.toBe(old);
+    expect(pos.generationReason).toMatch(/replaced|another one|gone|went back/);
+    const marker = GenerationMarker.parse(
+      JSON.parse(
+        await (async () => {
+          const parts: Buffer[] = [];
+          for await (const c of await deps.store().get(generationKey(pos.generation!))) parts.push(c as Buffer);
+          return Buffer.concat(parts).toString("utf8");
+        })(),
+      ),
+    );
+    expect(marker.reason).toBe(pos.generationReason);
+    expect(marker.baseSetId).toMatch(/^lifeboat-/);
+    writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 40, compactEveryMs: 0, seed: 77 });
+    await sleep(600);
+    const p = await takePoint("new-gen");
+    const segs = (await storedSegments(deps.store())).filter((s) => s.generation === pos.generation);
+    expect(segs.length).toBeGreaterThan(0);
+    expect(logProblems(segs, pos.baseRevision)).toEqual([]);
+    const { plan, staged } = await restoreTo(p.revision, "new-gen");
+    expect(plan.generation).toBe(pos.generation);
+    expect(plan.baseSetId).toBe(marker.baseSetId);
+    expect(dumpKine(staged.dbPath).rows).toEqual(dumpKine(p.copy).rows);
+  }, 240_000);
+});

@@ -1,0 +1,303 @@
+import { promises as fsp } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { commitFile, fsyncPathAsync, tempPathFor } from "../../lib/storage/durable-file";
+import { formatLogTime, generationKey, parseSegmentKey, segmentKey, type ContinuousStatus, type GenerationMarker } from "../../lib/contracts/continuous";
+import type { AgentDeps } from "../module";
+import { readPassphrase } from "../config";
+import { LogReader, rowFingerprint, MAX_ROWS_PER_READ, type LogRead } from "./reader";
+import { continuousDir, readPosition, writePosition, type LogPosition } from "./position";
+import { formatSegment } from "./segment-format";
+import { encodeSegment } from "./segment-codec";
+import { onBackupDone } from "./base-hook";
+
+/**
+ * The log (issue 16): every interval, kine's rows above the last shipped revision become one
+ * segment (segment-format.ts), written to a local spool first and then uploaded in order. Reading
+ * goes on while the store is unreachable, so kine's compaction (which keeps the newest 1000
+ * revisions) never deletes a row before it is in a segment; the spool drains in order when the store
+ * is back.
+ *
+ * A generation is one database's unbroken history from one base (a backup set taken when it began).
+ * A new one begins when the agent has none, when the revision went back, when the row at the last
+ * shipped revision is another one or gone, when the file was replaced, or when kine compacted past
+ * the last shipped revision (rows in between may be gone): never mixed with the one before.
+ */
+
+export interface Base {
+  setId: string;
+  revision: number;
+}
+
+export interface ShipperOptions {
+  intervalMs: number;
+  /** Takes a base backup set now (default: a backup job like the nightly one). */
+  takeBase?: () => Promise<Base>;
+  /**
+   * The first generation takes its own base at once (tests, benchmarks). Default false: it begins at
+   * the next backup set (base-hook.ts), so turning the log on starts no backup nobody asked for.
+   */
+  baseAtFirstStart?: boolean;
+  /** Now (tests move it). */
+  now?: () => Date;
+}
+
+/** Why the database no longer continues the generation, or null when it does. */
+export function generationBreak(pos: LogPosition, read: LogRead): string | null {
+  if (!pos.generation) return "first start: no generation yet";
+  if (read.revision < pos.spooledRevision)
+    return `the database was replaced: its revision went back from ${pos.spooledRevision} to ${read.revision} (a restore, or a new server)`;
+  if (pos.spooledRevision > 0 && read.rowAtAfter === null)
+    return `the row at the last shipped revision ${pos.spooledRevision} is gone (the database was replaced, or compaction ran past it before it was shipped)`;
+  if (pos.spooledFingerprint && read.rowAtAfter !== pos.spooledFingerprint)
+    return `the row at the last shipped revision ${pos.spooledRevision} is another one: the database was replaced`;
+  if (read.compactRevision > pos.spooledRevision)
+    return `kine compacted up to revision ${read.compactRevision}, past the last shipped revision ${pos.spooledRevision}: rows in between may be lost`;
+  return null;
+}
+
+/** The default base: a backup job, as the schedule starts it; resolves with its set and revision. Rejects when the backup fails. */
+async function backupAsBase(deps: AgentDeps): Promise<Base> {
+  const { startBackupJob } = await import("../backup/run-backup");
+  const { done } = startBackupJob(deps, { retention: false, allowNewPassphrase: false }, "schedule");
+  const job = await done;
+  if (job.state !== "succeeded") throw new Error(`the base backup failed: ${job.error}`);
+  const result = job.result as { setId: string; manifest: { database: { currentRevision: number } } };
+  return { setId: result.setId, revision: result.manifest.database.currentRevision };
+}
+
+export class LogShipper {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private pos: LogPosition;
+  private readonly reader: LogReader;
+  private readonly dirs: ReturnType<typeof continuousDir>;
+  private readonly now: () => Date;
+  private readonly log: AgentDeps["log"];
+  private problem: string | null = null;
+  /** Read time of the newest read after which nothing was left unshipped (idle: protected up to then). */
+  private protectedAt: Date | null = null;
+  private pending = 0;
+  /** A backup finished and no generation runs: it is the first base. */
+  private offeredBase: Base | null = null;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    private readonly deps: AgentDeps,
+    private readonly opts: ShipperOptions,
+  ) {
+    this.dirs = continuousDir(deps.config.stateDir);
+    this.pos = readPosition(deps.config.stateDir);
+    this.reader = new LogReader(deps.config.dbPath);
+    this.now = opts.now ?? (() => new Date());
+    this.log = deps.log.child({ component: "continuous" });
+    if (this.pos.uploadedReadAt) this.protectedAt = new Date(this.pos.uploadedReadAt);
+    this.unsubscribe = onBackupDone((b) => {
+      if (!this.pos.generation) {
+        this.offeredBase = b;
+        void this.tick();
+      }
+    });
+  }
+
+  /** Starts shipping every interval (the first run at once). */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.tick(), this.opts.intervalMs);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  /** Stops the timer and waits for a running tick. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.unsubscribe?.();
+    await this.running;
+    this.reader.close();
+  }
+
+  /** One round: drain the spool, read what is new, spool it, drain again. Never throws (the problem is kept for status()). */
+  tick(): Promise<void> {
+    if (!this.running) this.running = this.round().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async round(): Promise<void> {
+    // A restore moves the database; the round after it sees the new one.
+    if (this.deps.jobs.runningIn("datastore")) return;
+    try {
+      await this.cleanSpool();
+      await this.drain().catch((err: unknown) => this.fail("upload", err));
+      const passphrase = readPassphrase(this.deps.config);
+      for (;;) {
+        const readAt = this.now();
+        const read = await this.reader.read(this.pos.spooledRevision);
+        const broken =
+          read.fileReplaced && this.pos.generation ? "the database file was replaced (a restore, or a new server)" : generationBreak(this.pos, read);
+        if (broken) {
+          if (!this.pos.generation && !this.opts.baseAtFirstStart) {
+            const base = this.offeredBase;
+            this.offeredBase = null;
+            if (!base) {
+              this.problem = "Waiting for the first backup set as the log's base (the next scheduled one, or Back up now).";
+              return;
+            }
+            await this.newGeneration(`first start: backup set ${base.setId} is the base`, base);
+            continue;
+          }
+          await this.newGeneration(broken);
+          return;
+        }
+        if (read.rows.length === 0) {
+          if (this.pending === 0) this.protectedAt = readAt;
+          break;
+        }
+        await this.spool(read, readAt, passphrase);
+        if (read.rows.length < MAX_ROWS_PER_READ) break;
+      }
+      if (
+        await this.drain().then(
+          () => true,
+          (err: unknown) => (this.fail("upload", err), false),
+        )
+      )
+        this.problem = null;
+    } catch (err) {
+      this.fail("read", err);
+    }
+  }
+
+  private fail(stage: string, err: unknown): void {
+    const msg = (err as Error)?.message ?? String(err);
+    this.problem = stage === "upload" ? `Segments wait in the spool: the store did not take them (${msg}). They upload in order once it does.` : msg;
+    this.log.warn({ err: msg, stage }, "continuous protection: round failed");
+  }
+
+  private async newGeneration(reason: string, given?: Base): Promise<void> {
+    this.log.warn({ reason, previous: this.pos.generation }, "continuous protection: new generation from a new base");
+    const base = given ?? (await (this.opts.takeBase ?? (() => backupAsBase(this.deps)))());
+    let generation = formatLogTime(this.now());
+    if (this.pos.generation && generation <= this.pos.generation) generation = formatLogTime(new Date(Date.parse(isoOf(this.pos.generation)) + 1000));
+    const marker: GenerationMarker = {
+      version: 1,
+      generation,
+      startedAt: this.now().toISOString(),
+      reason,
+      baseSetId: base.setId,
+      baseRevision: base.revision,
+      host: os.hostname(),
+    };
+    await this.deps.store().put(generationKey(generation), Readable.from([Buffer.from(JSON.stringify(marker, null, 1))]), { contentType: "application/json" });
+    this.pos = {
+      ...this.pos,
+      generation,
+      generationStartedAt: marker.startedAt,
+      generationReason: reason,
+      baseSetId: base.setId,
+      baseRevision: base.revision,
+      spooledRevision: base.revision,
+      spooledFingerprint: null,
+      uploadedRevision: base.revision,
+      uploadedReadAt: marker.startedAt,
+      segments: 0,
+      bytes: 0,
+    };
+    writePosition(this.deps.config.stateDir, this.pos);
+    this.protectedAt = new Date(marker.startedAt);
+    this.log.info({ generation, reason, baseSetId: base.setId, baseRevision: base.revision }, "continuous protection: generation began");
+  }
+
+  /** Writes one segment to the spool, then records it. */
+  private async spool(read: LogRead, readAt: Date, passphrase: string): Promise<void> {
+    const first = this.pos.spooledRevision + 1;
+    const last = read.rows[read.rows.length - 1].id;
+    const generation = this.pos.generation!;
+    const sql = formatSegment({ generation, first, last, compactRevision: read.compactRevision, readAt: readAt.toISOString() }, read.rows);
+    const bytes = await encodeSegment(sql, passphrase);
+    const file = path.join(this.dirs.spool, segmentKey(generation, first, last, readAt));
+    await fsp.mkdir(this.dirs.spool, { recursive: true, mode: 0o700 });
+    const tmp = tempPathFor(file);
+    await fsp.writeFile(tmp, bytes, { mode: 0o600 });
+    await commitFile(tmp, file);
+    const lastRow = read.rows[read.rows.length - 1];
+    this.pos = { ...this.pos, spooledRevision: last, spooledFingerprint: rowFingerprint(lastRow) };
+    writePosition(this.deps.config.stateDir, this.pos);
+    this.pending++;
+  }
+
+  /** Spool files in name order (generation, then revision). */
+  private async spoolFiles(): Promise<string[]> {
+    const names = await fsp.readdir(this.dirs.spool).catch(() => [] as string[]);
+    return names.filter((n) => parseSegmentKey(n)).sort();
+  }
+
+  /** Removes spool files that were never recorded (a crash after writing one, before the position). */
+  private async cleanSpool(): Promise<void> {
+    for (const name of await this.spoolFiles()) {
+      const seg = parseSegmentKey(name)!;
+      if (seg.generation === this.pos.generation && seg.last > this.pos.spooledRevision) {
+        await fsp.rm(path.join(this.dirs.spool, name), { force: true });
+        this.log.info({ segment: name }, "continuous protection: dropped a segment read before a crash; its rows are read again");
+      }
+    }
+    this.pending = (await this.spoolFiles()).length;
+  }
+
+  /** Uploads spool files in order; each is recorded, then removed. Rejects at the first failed upload (the rest wait). */
+  private async drain(): Promise<void> {
+    const store = this.deps.store();
+    for (const name of await this.spoolFiles()) {
+      const file = path.join(this.dirs.spool, name);
+      const body = await fsp.readFile(file);
+      await store.put(name, Readable.from([body]), { contentType: "application/octet-stream" });
+      const seg = parseSegmentKey(name)!;
+      if (seg.generation === this.pos.generation && seg.last > this.pos.uploadedRevision) {
+        this.pos = {
+          ...this.pos,
+          uploadedRevision: seg.last,
+          uploadedReadAt: seg.readAt.toISOString(),
+          segments: this.pos.segments + 1,
+          bytes: this.pos.bytes + body.length,
+        };
+        writePosition(this.deps.config.stateDir, this.pos);
+      }
+      await fsp.rm(file);
+      await fsyncPathAsync(this.dirs.spool);
+      this.pending = Math.max(0, this.pending - 1);
+      // The name carries the second it was read; the exact time is in the position.
+      if (this.pending === 0 && seg.generation === this.pos.generation) this.protectedAt = seg.readAt;
+    }
+  }
+
+  /** The protection line for GET /continuous and /health. */
+  status(): ContinuousStatus {
+    const p = this.pos;
+    const at = this.protectedAt;
+    return {
+      enabled: true,
+      problem: this.problem,
+      intervalSeconds: Math.round(this.opts.intervalMs / 1000),
+      generation: p.generation,
+      generationReason: p.generationReason,
+      baseSetId: p.baseSetId,
+      shippedRevision: p.generation ? p.uploadedRevision : null,
+      shippedAt: at ? at.toISOString() : null,
+      lagSeconds: at ? Math.max(0, (this.now().getTime() - at.getTime()) / 1000) : null,
+      segments: p.segments,
+      bytes: p.bytes,
+      pendingSegments: this.pending,
+    };
+  }
+
+  /** The recorded position (tests). */
+  position(): LogPosition {
+    return this.pos;
+  }
+}
+
+/** `YYYYMMDDTHHMMSSZ` → ISO. */
+function isoOf(gen: string): string {
+  return `${gen.slice(0, 4)}-${gen.slice(4, 6)}-${gen.slice(6, 8)}T${gen.slice(9, 11)}:${gen.slice(11, 13)}:${gen.slice(13, 15)}Z`;
+}

@@ -1,0 +1,72 @@
+import Database from "better-sqlite3";
+import { listAll, type BackupStore } from "../../lib/storage/backup-store";
+import { parseSegmentKey, type SegmentName } from "../../lib/contracts/continuous";
+
+/** Helpers for the continuous-protection tests and benchmark: the database as rows, and the log as the store holds it. */
+
+/** Every kine row (values as hex with their SQLite type), sqlite_sequence, and compact_rev_key's revision. */
+export function dumpKine(dbPath: string): { rows: string[]; sequence: number; compactRevision: number; revision: number } {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db
+      .prepare(
+        "SELECT id, name, created, deleted, create_revision, prev_revision, lease, typeof(value) || ':' || IFNULL(hex(value),''), typeof(old_value) || ':' || IFNULL(hex(old_value),'') FROM kine ORDER BY id",
+      )
+      .raw()
+      .all()
+      .map((r) => JSON.stringify(r));
+    const sequence = (db.prepare("SELECT IFNULL(MAX(seq),0) FROM sqlite_sequence WHERE name = 'kine'").pluck().get() as number) ?? 0;
+    const compactRevision = (db.prepare("SELECT IFNULL(MAX(prev_revision),0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
+    const revision = (db.prepare("SELECT IFNULL(MAX(id),0) FROM kine").pluck().get() as number) ?? 0;
+    return { rows, sequence, compactRevision, revision };
+  } finally {
+    db.close();
+  }
+}
+
+/** A consistent copy of a live database (one-step backup: a writer may be paused, not stopped). */
+export async function copyLive(dbPath: string, dest: string): Promise<void> {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    await db.backup(dest, { progress: () => 0x7fffffff });
+  } finally {
+    db.close();
+  }
+}
+
+/** The store's segments, by revision. */
+export async function storedSegments(store: BackupStore): Promise<(SegmentName & { size: number })[]> {
+  const out: (SegmentName & { size: number })[] = [];
+  for await (const o of listAll(store, { prefix: "lifeboat-log_" })) {
+    const s = parseSegmentKey(o.key);
+    if (s) out.push({ ...s, size: o.size });
+  }
+  return out.sort((a, b) => a.generation.localeCompare(b.generation) || a.first - b.first);
+}
+
+/** Where a generation's segments are not one unbroken run of revisions (gaps and overlaps), as sentences; empty when none. */
+export function logProblems(segments: SegmentName[], from: number): string[] {
+  const problems: string[] = [];
+  let next = from + 1;
+  for (const s of segments) {
+    if (s.first !== next) problems.push(`${s.key}: starts at ${s.first}, expected ${next}`);
+    next = s.last + 1;
+  }
+  return problems;
+}
+
+/** The environment of a `serve` on loopback shipping the log to a bucket "backups" of s3rver under `prefix` (plain HTTP, s3rver's keys). */
+export function shippingServeEnv(endpoint: string, prefix: string, token: string, intervalSeconds: string): Record<string, string> {
+  return {
+    AWS_S3_ENDPOINT: endpoint,
+    AWS_S3_BUCKET: "backups",
+    AWS_S3_PATH: prefix,
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    LIFEBOAT_AGENT_TOKEN: token,
+    LIFEBOAT_AGENT_HOST: "127.0.0.1",
+    LIFEBOAT_AGENT_PORT: "0",
+    LIFEBOAT_AGENT_INSECURE_HTTP: "true",
+    LIFEBOAT_LOG_INTERVAL_SECONDS: intervalSeconds,
+  };
+}

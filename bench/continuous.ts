@@ -1,0 +1,281 @@
+/**
+ * `npm run bench:continuous` — continuous protection (issue 16), measured in one run:
+ *
+ * 1. Two real `lifeboat-agent serve` processes on the same server directory, one shipping the log
+ *    at the default interval (10 s) and one with it off, while the kine-like writer runs at its
+ *    normal rate (250 ms ticks) for BENCH_SECONDS (default 90), then at 10× (25 ms) for half as
+ *    long. Both agents take one backup first (the log's base; the other for a fair RSS). Measured:
+ *    RPO = `lagSeconds` of GET /continuous sampled every second (p50/p99/max; goal p99 ≤ 15 s), the
+ *    extra CPU (% of one core) and extra RSS of the shipping agent over the other (goals ≤ 2 %,
+ *    ≤ 10 MB), the writer's longest blocked write with and without shipping (≤ 100 ms), the log's
+ *    bytes and PUTs per day at that rate against one nightly backup's size.
+ * 2. A day of the log, simulated: the kine simulator writes 24 h of normal-rate revisions
+ *    (BENCH_LOG_HOURS) into a database with a base set, the shipper ships every 10 simulated
+ *    seconds into a directory store, kine compacts every 5 simulated minutes; then the restore to a
+ *    point at the end is timed against a plain restore of the base (goal ≤ 2×), and the log's bytes
+ *    against the base set's size. Also: how much leaving old_value out of segments saves.
+ * Scratch files go to bench/out/continuous (git-ignored).
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startProcess, waitForListening, type RunningProcess } from "../lib/process";
+import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
+import { ContinuousStatus } from "../lib/contracts/continuous";
+import { spawnKineWriter } from "../agent/testing/kine-writer-process";
+import { makeTestServer, agentEnvFor } from "../agent/testing/restore-fixtures";
+import { loadAgentConfig } from "../agent/config";
+import { makeDeps } from "../agent/deps";
+import { openKineDb } from "../agent/kine/schema";
+import { KineSimulator } from "../agent/kine/simulator";
+import { LogShipper } from "../agent/continuous/shipper";
+import { planPoint } from "../agent/continuous/point-in-time";
+import { stagePoint } from "../agent/continuous/stage-point";
+import { resolveSource } from "../agent/restore/sources";
+import { stageBackup } from "../agent/restore/stage";
+import { formatSegment, type KineRow } from "../agent/continuous/segment-format";
+import { encodeSegment } from "../agent/continuous/segment-codec";
+import { readPassphrase } from "../agent/config";
+import { startBackupJob } from "../agent/backup/run-backup";
+import { shippingServeEnv } from "../agent/testing/continuous-fixtures";
+import { listStoreSets } from "../agent/backup/sets";
+import { setSize } from "../lib/backups/grouping";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const OUT = path.join(ROOT, "bench", "out", "continuous");
+const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 90);
+const HOURS = Number(process.env.BENCH_LOG_HOURS ?? 24);
+const TOKEN = "bench-continuous-agent-token-0123456789";
+const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
+};
+const verdict = (ok: boolean) => (ok ? "ok" : "OVER GOAL");
+
+/** utime + stime of a process in seconds, and its RSS in bytes (from /proc). */
+function usage(pid: number): { cpu: number; rss: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+  return { cpu: (Number(f[11]) + Number(f[12])) / 100, rss };
+}
+
+async function call(url: string, method: string, p: string): Promise<unknown> {
+  const res = await fetch(url + p, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: method === "POST" ? "{}" : undefined,
+  });
+  return res.json();
+}
+
+async function live(): Promise<void> {
+  const work = path.join(OUT, "live");
+  mkdirSync(work, { recursive: true });
+  const s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
+  const server = makeTestServer(path.join(work, "k3s"), { seed: 90, marker: "bench" });
+  writeFileSync(path.join(work, "passphrase"), "bench continuous passphrase\n");
+  const agents: RunningProcess[] = [];
+  try {
+    // Baseline: the writer alone.
+    let writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 250, seed: 90 });
+    await sleep(Math.min(30, SECONDS / 3) * 1000);
+    const alone = await writer.stop();
+    writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 250, seed: 91 });
+    const start = async (name: string, interval: string) => {
+      const p = startProcess(process.execPath, [BIN, "serve"], {
+        env: {
+          ...process.env,
+          ...agentEnvFor(server, {
+            LIFEBOAT_STATE_DIR: path.join(work, `state-${name}`),
+            LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
+            ...shippingServeEnv(s3.endpoint, name, TOKEN, interval),
+            LOG_LEVEL: "warn",
+          }),
+        } as NodeJS.ProcessEnv,
+        group: false,
+      });
+      agents.push(p);
+      return { url: await waitForListening(p, { timeoutMs: 60_000, what: name }), pid: p.child.pid! };
+    };
+    const on = await start("on", "10");
+    const off = await start("off", "0");
+    await call(on.url, "POST", "/backups");
+    await call(off.url, "POST", "/backups");
+    const status = async () => ContinuousStatus.parse(await call(on.url, "GET", "/continuous"));
+    for (let i = 0; i < 120 && (await status()).segments === 0; i++) await sleep(1000);
+    const first = await status();
+    const u0 = { on: usage(on.pid), off: usage(off.pid), t: Date.now() };
+    const lag: number[] = [];
+    for (let i = 0; i < SECONDS; i++) {
+      await sleep(1000);
+      lag.push((await status()).lagSeconds ?? NaN);
+    }
+    const u1 = { on: usage(on.pid), off: usage(off.pid), t: Date.now() };
+    const normal = await writer.stop();
+    const mid = await status();
+    writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 25, seed: 92 });
+    const lag10: number[] = [];
+    for (let i = 0; i < SECONDS / 2; i++) {
+      await sleep(1000);
+      lag10.push((await status()).lagSeconds ?? NaN);
+    }
+    await writer.stop();
+    const window = (u1.t - u0.t) / 1000;
+    const extraCpu = (100 * (u1.on.cpu - u0.on.cpu - (u1.off.cpu - u0.off.cpu))) / window;
+    const extraRss = u1.on.rss - u1.off.rss;
+    const segs = mid.segments - first.segments;
+    const bytes = mid.bytes - first.bytes;
+    const perDay = (n: number) => (n / window) * 86400;
+    const { sets } = await listStoreSets(makeDeps(loadAgentConfig({ ...s3Env(s3.endpoint, "on"), LIFEBOAT_K3S_SERVER_DIR: server.serverDir })).store());
+    const nightly = sets.length ? setSize(sets[0]) : NaN;
+    console.log(`1. live, ${SECONDS} s at the normal rate (${normal.writes} writes) and ${SECONDS / 2} s at 10×`);
+    console.log(
+      `   RPO normal: p50 ${pct(lag, 50).toFixed(1)} s, p99 ${pct(lag, 99).toFixed(1)} s, max ${Math.max(...lag).toFixed(1)} s  (goal p99 ≤ 15 s: ${verdict(pct(lag, 99) <= 15)})`,
+    );
+    console.log(
+      `   RPO 10×:    p50 ${pct(lag10, 50).toFixed(1)} s, p99 ${pct(lag10, 99).toFixed(1)} s, max ${Math.max(...lag10).toFixed(1)} s  (goal p99 ≤ 15 s: ${verdict(pct(lag10, 99) <= 15)})`,
+    );
+    console.log(
+      `   agent CPU, shipping minus not: ${extraCpu.toFixed(2)} % of one core  (goal ≤ 2 %: ${verdict(extraCpu <= 2)}); shipping agent alone ${((100 * (u1.on.cpu - u0.on.cpu)) / window).toFixed(2)} %`,
+    );
+    console.log(`   agent RSS, shipping minus not: ${mb(extraRss)} (${mb(u1.on.rss)} vs ${mb(u1.off.rss)})  (goal ≤ 10 MB: ${verdict(extraRss <= 10e6)})`);
+    console.log(
+      `   writer's longest blocked write: ${alone.maxBlockedMs.toFixed(0)} ms alone, ${normal.maxBlockedMs.toFixed(0)} ms while shipping  (goal ≤ 100 ms: ${verdict(normal.maxBlockedMs <= 100)})`,
+    );
+    console.log(
+      `   log: ${segs} segments, ${mb(bytes)} in ${window.toFixed(0)} s → ${mb(perDay(bytes))}/day, ${perDay(segs).toFixed(0)} PUTs/day; one nightly set ${mb(nightly)} → ratio ${(perDay(bytes) / nightly).toFixed(2)}  (goal ≤ 1: ${verdict(perDay(bytes) <= nightly)})`,
+    );
+  } finally {
+    for (const a of agents) await a.stop();
+    await s3.stop();
+  }
+}
+
+function s3Env(endpoint: string, prefix: string): Record<string, string> {
+  return {
+    AWS_S3_ENDPOINT: endpoint,
+    AWS_S3_BUCKET: "backups",
+    AWS_S3_PATH: prefix,
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    LOG_LEVEL: "silent",
+  };
+}
+
+async function day(): Promise<void> {
+  const work = path.join(OUT, "day");
+  mkdirSync(work, { recursive: true });
+  const server = makeTestServer(path.join(work, "k3s"), { seed: 24, marker: "bench-day" });
+  writeFileSync(path.join(work, "passphrase"), "bench continuous passphrase\n");
+  const deps = makeDeps(
+    loadAgentConfig({
+      LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
+      LIFEBOAT_STATE_DIR: path.join(work, "state"),
+      LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
+      LIFEBOAT_BACKUP_DIR: path.join(work, "store"),
+      LOG_LEVEL: "silent",
+    }),
+  );
+  mkdirSync(path.join(work, "store"), { recursive: true });
+  const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: true }, "cli").done;
+  if (job.state !== "succeeded") throw new Error(`base backup failed: ${job.error}`);
+  const result = job.result as { setId: string; manifest: { database: { currentRevision: number } } };
+  let clock = Date.now();
+  const shipper = new LogShipper(deps, {
+    intervalMs: 10_000,
+    now: () => new Date(clock),
+    takeBase: async () => ({ setId: result.setId, revision: result.manifest.database.currentRevision }),
+    baseAtFirstStart: true,
+  });
+  const db = openKineDb(server.dbPath);
+  const sim = new KineSimulator(db, { token: server.token, seed: 24 });
+  const t0 = Date.now();
+  const rounds = (HOURS * 3600) / 10;
+  let rowsWritten = 0;
+  const tick = db.transaction(() => {
+    for (let i = 0; i < 40; i++) rowsWritten += sim.tick(); // 10 s of 250 ms ticks
+  });
+  await shipper.tick(); // the generation
+  for (let r = 0; r < rounds; r++) {
+    tick();
+    if (r % 30 === 29) sim.compact();
+    clock += 10_000;
+    await shipper.tick();
+    if (r % 1000 === 999) console.log(`   … ${((r + 1) / 360).toFixed(1)} simulated hours`);
+  }
+  db.close();
+  const pos = shipper.position();
+  await shipper.stop();
+  const simMs = Date.now() - t0;
+  const { sets } = await listStoreSets(deps.store());
+  const base = sets.find((s) => s.id === result.setId)!;
+  // Plain restore of the base, then the point at the end of the day: both through the same stager.
+  const plainDir = path.join(work, "plain");
+  rmSync(plainDir, { recursive: true, force: true });
+  mkdirSync(plainDir);
+  let t = Date.now();
+  await stageBackup(await resolveSource(deps, { kind: "backup", setId: result.setId }), {
+    stagingDir: plainDir,
+    passphrase: () => readPassphrase(deps.config),
+    maxBytes: 1 << 30,
+    durable: false,
+  });
+  const plainMs = Date.now() - t;
+  const pointDir = path.join(work, "point");
+  rmSync(pointDir, { recursive: true, force: true });
+  mkdirSync(pointDir);
+  t = Date.now();
+  const plan = await planPoint(deps, result.setId, { toRevision: pos.uploadedRevision });
+  const { applied } = await stagePoint(deps, plan, { stagingDir: pointDir, maxBytes: 1 << 30, durable: false });
+  const pointMs = Date.now() - t;
+  // old_value: the last segment's rows again, once with old_value rebuilt (as shipped) and once carrying it.
+  const probe = openKineDb(server.dbPath, { readonly: true });
+  const rows = (
+    probe
+      .prepare("SELECT k.*, (k.old_value IS p.value) AS rebuildable FROM kine AS k LEFT JOIN kine AS p ON p.id = k.prev_revision ORDER BY k.id DESC LIMIT 2000")
+      .all() as (KineRow & { rebuildable: number })[]
+  ).reverse();
+  probe.close();
+  const header = { generation: "x", first: rows[0].id, last: rows[rows.length - 1].id, compactRevision: 0, readAt: new Date().toISOString() };
+  const pass = readPassphrase(deps.config);
+  const without = (
+    await encodeSegment(
+      formatSegment(
+        header,
+        rows.map((r) => ({ ...r, oldValueRebuildable: r.rebuildable === 1 })),
+      ),
+      pass,
+    )
+  ).length;
+  const withOld = (
+    await encodeSegment(
+      formatSegment(
+        header,
+        rows.map((r) => ({ ...r, oldValueRebuildable: false })),
+      ),
+      pass,
+    )
+  ).length;
+  const dayBytes = (pos.bytes / HOURS) * 24;
+  console.log(
+    `2. a simulated day: ${HOURS} h of normal-rate writes (${rowsWritten} revisions), ${pos.segments} segments (simulated in ${(simMs / 1000).toFixed(0)} s)`,
+  );
+  console.log(
+    `   log bytes per day ${mb(dayBytes)} vs the base set ${mb(setSize(base))} → ratio ${(dayBytes / setSize(base)).toFixed(2)}  (goal ≤ 1: ${verdict(dayBytes <= setSize(base))}); PUTs/day ${((pos.segments / HOURS) * 24).toFixed(0)}`,
+  );
+  console.log(
+    `   restore to the end (${applied.segmentsApplied} segments, revision ${applied.revision}): ${(pointMs / 1000).toFixed(2)} s vs plain restore of the base ${(plainMs / 1000).toFixed(2)} s → ${(pointMs / plainMs).toFixed(2)}×  (goal ≤ 2×: ${verdict(pointMs <= 2 * plainMs)})`,
+  );
+  console.log(`   old_value left out of segments: ${without} B vs ${withOld} B carrying it for the same 2000 rows → ${(without / withOld).toFixed(2)}×`);
+}
+
+rmSync(OUT, { recursive: true, force: true });
+mkdirSync(OUT, { recursive: true });
+console.log(`bench:continuous — machine: ${(await import("node:os")).cpus().length} cores\n`);
+const which = process.env.BENCH_PART ?? "all";
+if (which === "all" || which === "live") await live();
+if (which === "all" || which === "day") await day();
+process.exit(0);

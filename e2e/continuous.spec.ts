@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { test, expect } from "@playwright/test";
+import { startEmbeddedS3, type EmbeddedS3 } from "../lib/storage/embedded-s3";
+import type { TestServer } from "../agent/testing/restore-fixtures";
+import { agentEnv, makeServer, passphraseFile, runK3s, startAgent, type RunningAgent } from "./support/agent";
+import { startDashboard, type RunningDashboard } from "./support/dashboard";
+import { signIn } from "./support/auth";
+import { keepScreenshot } from "./support/screenshot";
+import { BackupsPage } from "./pages/backups-page";
+
+// Continuous protection on the backups page: a real `lifeboat-agent serve` shipping the log of a
+// server whose kine-like writer runs, to s3rver; the line waits for its first base, then says how
+// far the cluster is protected.
+let work: string;
+let s3: EmbeddedS3;
+let server: TestServer;
+let agent: RunningAgent;
+let dash: RunningDashboard;
+
+test.describe.configure({ mode: "serial" });
+
+test.beforeAll(async ({}, testInfo) => {
+  testInfo.setTimeout(180_000);
+  work = mkdtempSync(path.join(tmpdir(), "lifeboat-e2e-continuous-"));
+  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
+  server = makeServer(path.join(work, "k3s"), { seed: 16, marker: "marker-LOG" });
+  runK3s(server, "start");
+  const store = { AWS_S3_ENDPOINT: s3.endpoint, AWS_S3_BUCKET: "backups", AWS_S3_PATH: "k3s", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" };
+  agent = await startAgent(agentEnv(server, store, passphraseFile(work, "passphrase", "e2e log passphrase"), { LIFEBOAT_LOG_INTERVAL_SECONDS: "2" }));
+  dash = await startDashboard({ env: { ...store, ...agent.dashboardEnv } });
+});
+
+test.beforeEach(async ({ page }) => signIn(page, dash, "operator"));
+
+test.afterAll(async () => {
+  await dash?.stop();
+  await agent?.stop();
+  if (server) runK3s(server, "stop");
+  await s3?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test("the backups page shows the protection line: waiting for a base, then protected up to N s ago", async ({ page }, testInfo) => {
+  const backups = new BackupsPage(page, dash.url);
+  await backups.goto();
+  const line = page.getByTestId("protection-line");
+  await expect(line).toContainText("Waiting for the first backup set");
+  await keepScreenshot(page, testInfo, "continuous-waiting");
+
+  await page.getByRole("button", { name: "Back up now" }).click();
+  await expect(page.locator("#backup-now-status").getByText("Backup complete")).toBeVisible({ timeout: 120_000 });
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId("protection-line")).toContainText(/protected up to \d+ s ago/, { timeout: 2000 });
+    await expect(page.getByTestId("protection-line")).toContainText(/[1-9]\d* segments?,/, { timeout: 2000 });
+  }).toPass({ timeout: 60_000 });
+  await expect(line).toContainText(/generation \d{8}T\d{6}Z/);
+  await expect(line).toContainText("began because first start");
+  // The log's objects are not listed as unknown objects of the store.
+  await expect(page.getByText(/lifeboat-log_/)).toHaveCount(0);
+  await keepScreenshot(page, testInfo, "continuous-protected");
+});

@@ -1,0 +1,113 @@
+import { z } from "zod";
+
+/**
+ * Continuous protection (issue 16): kine's new rows shipped as small encrypted segments, and the
+ * names those objects carry in the store (docs/continuous.md).
+ *
+ *   lifeboat-log_<gen>_<first>-<last>_<at>.sql.zst.gpg   one segment: revisions first..last (12 digits each,
+ *                                                       so names sort by revision), read at <at>
+ *   lifeboat-log_<gen>_generation.json                   a generation's marker: its base set and why it began
+ *
+ * <gen> and <at> are UTC times `YYYYMMDDTHHMMSSZ`. A segment is SQL text (kine's INSERTs), zstd, then
+ * OpenPGP like every archive: `gpg -d | zstd -d | sqlite3 state.db` applies it.
+ */
+
+const GEN = String.raw`(\d{8}T\d{6}Z)`;
+const SEGMENT_RE = new RegExp(String.raw`^lifeboat-log_${GEN}_(\d{12})-(\d{12})_${GEN}\.sql\.zst\.gpg$`);
+const GENERATION_RE = new RegExp(String.raw`^lifeboat-log_${GEN}_generation\.json$`);
+
+/** Formats a Date as `YYYYMMDDTHHMMSSZ`, the time form of log object names. */
+export function formatLogTime(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Parses `YYYYMMDDTHHMMSSZ`; null when it is not one. */
+export function parseLogTime(s: string): Date | null {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  if (!m) return null;
+  const t = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`);
+  return Number.isNaN(t.getTime()) ? null : t;
+}
+
+export interface SegmentName {
+  generation: string;
+  first: number;
+  last: number;
+  /** When its rows were read from the database. */
+  readAt: Date;
+  key: string;
+}
+
+const pad = (n: number) => String(n).padStart(12, "0");
+
+/** The object name of a segment. */
+export function segmentKey(generation: string, first: number, last: number, readAt: Date): string {
+  return `lifeboat-log_${generation}_${pad(first)}-${pad(last)}_${formatLogTime(readAt)}.sql.zst.gpg`;
+}
+
+/** The object name of a generation's marker. */
+export function generationKey(generation: string): string {
+  return `lifeboat-log_${generation}_generation.json`;
+}
+
+/** Recognizes a segment by its base name; null for anything else. */
+export function parseSegmentKey(key: string): SegmentName | null {
+  const base = key.slice(key.lastIndexOf("/") + 1);
+  const m = SEGMENT_RE.exec(base);
+  if (!m) return null;
+  const readAt = parseLogTime(m[4]);
+  const first = Number(m[2]);
+  const last = Number(m[3]);
+  if (!readAt || !parseLogTime(m[1]) || last < first) return null;
+  return { generation: m[1], first, last, readAt, key };
+}
+
+/** The generation a marker's name carries; null for anything else. */
+export function parseGenerationKey(key: string): string | null {
+  const m = GENERATION_RE.exec(key.slice(key.lastIndexOf("/") + 1));
+  return m && parseLogTime(m[1]) ? m[1] : null;
+}
+
+/** `lifeboat-log_<gen>_generation.json`: written before the generation's first segment. No secrets. */
+export const GenerationMarker = z.object({
+  version: z.literal(1),
+  generation: z.string(),
+  startedAt: z.string(),
+  /** Why it began: "first start", "the database was replaced (revision went back from 9000 to 120)", … */
+  reason: z.string(),
+  /** The backup set taken as its base, and that set's revision (MAX(id)). */
+  baseSetId: z.string(),
+  baseRevision: z.number().int().nonnegative(),
+  host: z.string(),
+});
+export type GenerationMarker = z.infer<typeof GenerationMarker>;
+
+/** The protection line of GET /continuous and of /health (`continuous`). */
+export const ContinuousStatus = z.object({
+  enabled: z.boolean(),
+  /** Why it is off or stuck, in a sentence; null when it ships. */
+  problem: z.string().nullable(),
+  intervalSeconds: z.number().int().nonnegative(),
+  generation: z.string().nullable(),
+  generationReason: z.string().nullable(),
+  baseSetId: z.string().nullable(),
+  /** The newest revision in the store, and when it was read from the database. */
+  shippedRevision: z.number().int().nonnegative().nullable(),
+  shippedAt: z.string().nullable(),
+  /** Seconds since shippedAt: "protected up to N s ago". */
+  lagSeconds: z.number().nonnegative().nullable(),
+  /** Segments of the current generation uploaded (since the generation began), and their bytes. */
+  segments: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  /** Segments read but not yet uploaded (the store was unreachable). */
+  pendingSegments: z.number().int().nonnegative(),
+});
+export type ContinuousStatus = z.infer<typeof ContinuousStatus>;
+
+/** True for the log's objects (segments and generation markers). */
+export function isLogObjectKey(key: string): boolean {
+  return parseSegmentKey(key) !== null || parseGenerationKey(key) !== null;
+}
