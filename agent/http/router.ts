@@ -79,6 +79,11 @@ export class Router {
     this.routes.push({ def, re: new RegExp(`^${pattern}/?$`), keys });
   }
 
+  /** Every route added, as method, path and whether it needs the token (for the test that enumerates them). */
+  list(): { method: RouteDef["method"]; path: string; auth: boolean }[] {
+    return this.routes.map((r) => ({ method: r.def.method, path: r.def.path, auth: r.def.auth !== false }));
+  }
+
   /** The request listener to hand to http.createServer. */
   readonly listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = new URL(req.url ?? "/", "http://agent");

@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import { buildAgentApp, type AgentApp } from "../server";
+import { agentEnvFor, makeTestServer } from "../testing/restore-fixtures";
+
+/**
+ * Every route every agent module registers, found from the router itself (so a route added later is
+ * checked too): only the bare liveness check answers without the bearer token; every other one is
+ * 401 with no token and with a wrong one, before any work or body parsing.
+ */
+
+const TOKEN = "routes-guarded-agent-token-0123456789abcdef";
+let work: string;
+let app: AgentApp;
+let url: string;
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "lifeboat-agent-routes-"));
+  const server = makeTestServer(path.join(work, "k3s"), { seed: 3, marker: "marker-ROUTES" });
+  const deps = makeDeps(loadAgentConfig(agentEnvFor(server, { LIFEBOAT_AGENT_TOKEN: TOKEN, LIFEBOAT_BACKUP_DIR: path.join(work, "store") })), {
+    logDestination: pino.destination("/dev/null"),
+  });
+  app = buildAgentApp(deps);
+  url = (await app.listen(0, "127.0.0.1")).url;
+});
+
+afterAll(async () => {
+  await app?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe("the agent's routes", () => {
+  it("only GET /livez is open; every other route needs the token", () => {
+    const routes = app.router.list();
+    expect(routes.length).toBeGreaterThanOrEqual(15);
+    expect(routes.filter((r) => !r.auth).map((r) => `${r.method} ${r.path}`)).toEqual(["GET /livez"]);
+    // The continuous-protection line is one of them (issue 16's route).
+    expect(routes).toContainEqual({ method: "GET", path: "/continuous", auth: true });
+  });
+
+  it("every guarded route is 401 without the token and with a wrong one", async () => {
+    for (const r of app.router.list().filter((x) => x.auth)) {
+      const p = r.path.replace(/:[A-Za-z_]+/g, "x");
+      for (const headers of [{}, { authorization: `Bearer ${TOKEN}x` }] as Record<string, string>[]) {
+        const res = await fetch(url + p, {
+          method: r.method,
+          headers: { ...headers, ...(r.method === "GET" ? {} : { "content-type": "application/json" }) },
+          body: r.method === "GET" ? undefined : "{}",
+        });
+        expect(res.status, `${r.method} ${r.path} with ${JSON.stringify(headers)}`).toBe(401);
+        expect(await res.json()).toEqual({ code: "unauthorized", message: expect.any(String) });
+      }
+    }
+  });
+});
