@@ -73,7 +73,7 @@ const EnvSchema = z.object({
   LIFEBOAT_SMTP_SECURITY: optStr,
   LIFEBOAT_PING_URL: optStr,
 
-  // ---- the agent's transport (README: "Agent TLS and pinning") ----
+  // ---- the agent's transport (docs/guide.md: "Agent TLS and pinning") ----
   /** SHA-256 fingerprint of the agent's certificate (`lifeboat-agent status` prints it). */
   LIFEBOAT_AGENT_FINGERPRINT: optStr,
   /** A CA (PEM) that signed the agent's certificate, instead of a fingerprint. */
@@ -81,7 +81,7 @@ const EnvSchema = z.object({
   /** Allows an http:// agent URL on another machine (the token then crosses the network in clear). */
   LIFEBOAT_AGENT_INSECURE_HTTP: bool,
 
-  // ---- signing in (README: "Signing in and roles", "API tokens", "Single sign-on behind a proxy") ----
+  // ---- signing in (docs/guide.md: "Signing in and roles", "API tokens", "Single sign-on behind a proxy") ----
   /** The dashboard as people reach it: allowed Host, cookie security, links in notifications; default http://LIFEBOAT_HOST:PORT. */
   LIFEBOAT_PUBLIC_URL: optStr.pipe(z.url({ message: "must be the URL people open, such as https://lifeboat.example.lan" }).optional()),
   LIFEBOAT_ALLOWED_HOSTS: optStr,

@@ -10,7 +10,7 @@ export function DemoClusterBanner() {
           Cordon, drain and delete really act on it; its pods follow the demo k3s database, and it stops answering while a restore has k3s stopped.
         </p>
         <p className="mt-1">
-          To manage your own cluster, restart with <code className="font-mono">KUBECONFIG</code> set to its kubeconfig (README, “The demo cluster”).
+          To manage your own cluster, restart with <code className="font-mono">KUBECONFIG</code> set to its kubeconfig (docs/guide.md, “The demo cluster”).
         </p>
       </Banner>
     </div>
