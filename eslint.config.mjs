@@ -41,7 +41,19 @@ const NOT_SERVER_ONLY = [
 ];
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".next*/**", "agent/dist*/**", "data/**", "test-results/**", "playwright-report/**", "bench/out/**", "next-env.d.ts"] },
+  {
+    ignores: [
+      "node_modules/**",
+      ".next*/**",
+      "agent/dist*/**",
+      "data/**",
+      "test-results/**",
+      "playwright-report/**",
+      "test-reports/**",
+      "bench/out/**",
+      "next-env.d.ts",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,0 +1,87 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeReport, firstLines, readPlaywrightReport, readVitestReport } from "./test-report";
+
+// The reports come from the real runners, run on a small project of passing, failing and broken tests.
+const ROOT = path.resolve(import.meta.dirname, "../..");
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), "lifeboat-report-"));
+  symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+  writeFileSync(
+    path.join(dir, "sums.test.js"),
+    `describe("sums", () => {
+  it("adds", () => expect(1 + 1).toBe(2));
+  it("carries", () => expect(9 + 1).toBe(11));
+});
+it.skip("later", () => {});
+`,
+  );
+  writeFileSync(path.join(dir, "broken.test.js"), `throw new Error("this file cannot load: no such fixture");\n`);
+  writeFileSync(
+    path.join(dir, "playwright.config.js"),
+    `module.exports = { testDir: ".", testMatch: /\\.spec\\.js$/, retries: 1, reporter: [["json", { outputFile: "pw.json" }]] };\n`,
+  );
+  writeFileSync(
+    path.join(dir, "pages.spec.js"),
+    `const { test, expect } = require("@playwright/test");
+const fs = require("node:fs");
+test.describe("pages", () => {
+  test("opens", () => expect(2).toBe(2));
+  test("shows the size", () => expect("54 MB").toBe("228 MB"));
+});
+test("once shaky", ({}, info) => expect(info.retry).toBe(1));
+test.skip("not yet", () => {});
+`,
+  );
+}, 60_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("npm test's summary", () => {
+  it("names each failed vitest test and file with the first lines of its error, and the counts", () => {
+    const run = spawnSync(
+      path.join(ROOT, "node_modules/.bin/vitest"),
+      ["run", "sums.test.js", "broken.test.js", "--root", dir, "--globals", "--reporter=json", "--outputFile.json=vitest.json"],
+      {
+        cwd: dir,
+        encoding: "utf8",
+        env: { ...process.env, CI: "" },
+      },
+    );
+    expect(run.status).toBe(1);
+    const rep = readVitestReport(path.join(dir, "vitest.json"), dir)!;
+    expect(rep.counts).toBe("1 passed, 1 failed, 1 skipped (3)");
+    expect(rep.failures.map((f) => f.test)).toEqual(["broken.test.js", "sums.test.js › sums carries"]);
+    expect(rep.failures[0].error).toContain("this file cannot load: no such fixture");
+    expect(rep.failures[1].error).toMatch(/expected 10 to be 11/);
+    const lines = describeReport(rep).join("\n");
+    expect(lines).toContain("✗ sums.test.js › sums carries");
+    expect(lines).not.toMatch(/\n\s+at /);
+  }, 60_000);
+
+  it("names each failed Playwright test with its file and line, and the ones that passed only on a retry", () => {
+    const run = spawnSync(path.join(ROOT, "node_modules/.bin/playwright"), ["test", "--config", path.join(dir, "playwright.config.js")], {
+      cwd: dir,
+      encoding: "utf8",
+      env: { ...process.env, CI: "" },
+    });
+    expect(run.status).toBe(1);
+    const rep = readPlaywrightReport(path.join(dir, "pw.json"))!;
+    expect(rep.counts).toBe("1 passed, 1 failed, 1 flaky, 1 skipped (4)");
+    expect(rep.failures).toHaveLength(1);
+    expect(rep.failures[0].test).toBe("pages.spec.js:5 › pages › shows the size");
+    expect(rep.failures[0].error).toContain("228 MB");
+    expect(rep.flaky).toEqual(["pages.spec.js:7 › once shaky"]);
+  }, 60_000);
+
+  it("has nothing to say when a runner wrote no report, and keeps errors short", () => {
+    expect(readVitestReport(path.join(dir, "absent.json"), dir)).toBeNull();
+    expect(readPlaywrightReport(path.join(dir, "absent.json"))).toBeNull();
+    expect(firstLines("\u001b[31mboom\u001b[39m\n    at f (x.ts:1:1)\n\nsecond\nthird\nfourth\nfifth")).toBe("boom\nsecond\nthird\nfourth");
+  });
+});
