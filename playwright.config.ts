@@ -11,7 +11,8 @@ export default defineConfig({
   forbidOnly: !!process.env.CI,
   fullyParallel: false,
   workers: 1,
-  retries: 0,
+  // One retry on CI (a shared 2-core machine); npm test's summary names every test that needed it, with its first error.
+  retries: process.env.CI ? 1 : 0,
   // npm test reads the json report to name failed tests in its summary.
   reporter: [["list"], ["html", { open: "never", outputFolder: "playwright-report" }], ["json", { outputFile: "test-reports/playwright.json" }]],
   outputDir: "test-results",

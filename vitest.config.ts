@@ -18,6 +18,9 @@ export default defineConfig({
     // Integration tests start real servers and processes; give them room on a 2-core machine.
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // One retry on CI (a shared 2-core machine, timing-sensitive integration tests): a test that fails
+    // twice fails the run, and npm test's summary names every test that needed the retry, with its error.
+    retry: process.env.CI ? 1 : 0,
     pool: "forks",
     maxWorkers: 2,
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", LOG_LEVEL: "silent" },

@@ -54,10 +54,15 @@ export function readVitestReport(file: string, root: string): PhaseReport | null
   if (!existsSync(file)) return null;
   const r = JSON.parse(readFileSync(file, "utf8")) as VitestJson;
   const failures: Failure[] = [];
+  const flaky: string[] = [];
   for (const f of r.testResults) {
     const rel = path.relative(root, f.name);
     const failed = f.assertionResults.filter((a) => a.status === "failed");
     for (const a of failed) failures.push({ test: `${rel} › ${a.fullName}`, error: firstLines((a.failureMessages ?? []).join("\n")) });
+    // A test that passed with errors on record failed first and passed on a retry (CI allows one).
+    for (const a of f.assertionResults) {
+      if (a.status === "passed" && (a.failureMessages ?? []).length > 0) flaky.push(`${rel} › ${a.fullName}: ${firstLines(a.failureMessages![0], 1)}`);
+    }
     if (f.status === "failed" && failed.length === 0) failures.push({ test: rel, error: firstLines(f.message || "the file failed outside its tests") });
   }
   const counts = countsLine(
@@ -68,7 +73,7 @@ export function readVitestReport(file: string, root: string): PhaseReport | null
     ],
     r.numTotalTests,
   );
-  return { counts, failures, flaky: [] };
+  return { counts, failures, flaky };
 }
 
 interface PwSuite {
@@ -98,7 +103,7 @@ export function readPlaywrightReport(file: string): PhaseReport | null {
         if (t.status === "unexpected") {
           const last = t.results[t.results.length - 1];
           failures.push({ test: name, error: firstLines(last?.error?.message ?? `ended ${last?.status ?? "without a result"}`) });
-        } else if (t.status === "flaky") flaky.push(name);
+        } else if (t.status === "flaky") flaky.push(`${name}: ${firstLines(t.results.find((x) => x.error)?.error?.message ?? "", 1)}`);
       }
     }
     for (const child of s.suites ?? []) walk(child, here);
