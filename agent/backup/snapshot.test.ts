@@ -19,6 +19,8 @@ afterAll(() => {
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sqlite3 = (file: string, sql: string) => execFileSync("sqlite3", [file, sql]).toString().trim();
+/** Longer than a snapshot's copy holds kine's checkpoint even on a loaded machine, shorter than the 3 s hold of the test that shows the measurement can fail. */
+const BLOCK_BOUND_MS = 1500;
 
 describe("snapshots of a live kine database, while a kine-like writer process writes", () => {
   let dir: string;
@@ -37,7 +39,7 @@ describe("snapshots of a live kine database, while a kine-like writer process wr
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("takes 20 snapshots that all finish and pass integrity_check, and never block the writer for more than 400 ms", async () => {
+  it("takes 20 snapshots that all finish and pass integrity_check, and never block the writer for seconds", async () => {
     // Leases every 200 ms; kine's compaction (batches + wal_checkpoint(FULL)) every second.
     writer = await spawnKineWriter({ db, intervalMs: 200, compactEveryMs: 1000 });
     const staging = await makeStaging(path.join(dir, "staging"), "test");
@@ -68,26 +70,34 @@ describe("snapshots of a live kine database, while a kine-like writer process wr
     expect(report.compactions).toBeGreaterThan(3);
     expect(report.rowsCompacted).toBeGreaterThan(0);
     expect(report.ticks).toBeGreaterThan(20);
-    // Scheduling alone delays a write by up to ~220 ms on a loaded 2-core machine (vitest runs two
-    // files at once); a snapshot that held back kine's checkpoint blocks it for seconds (next test).
-    expect(report.maxBlockedMs).toBeLessThanOrEqual(400);
+    // A snapshot holds a read transaction while it copies, and kine's wal_checkpoint(FULL) waits for it:
+    // the writer waits about as long as one copy takes (tens of ms here on a quiet machine, 600 ms seen
+    // at load 12; `npm run bench:backup` measures it). What must never happen is a snapshot holding the
+    // checkpoint back for seconds, as a long read transaction does (next test, with the same bound).
+    expect(report.maxBlockedMs).toBeLessThanOrEqual(BLOCK_BOUND_MS);
   });
 
-  it("the measurement can fail: a read transaction held for 2 s blocks the writer's checkpoint and its writes", async () => {
-    writer = await spawnKineWriter({ db, intervalMs: 100, compactEveryMs: 500 });
-    const reader = new Database(db, { readonly: true });
+  it("the measurement can fail: a read transaction held for 3 s blocks the writer's checkpoint and its writes past the bound", async () => {
+    // A database of its own whose compaction keeps up, so the compactor's checkpoints come every
+    // 300 ms from the start (the stuck one above spends its first seconds catching up, and alone or
+    // under load, no checkpoint fell inside the reader's hold).
+    const own = path.join(dir, "own.db");
+    generateKineDb(own, { targetBytes: 1_000_000, compaction: "healthy", keepWal: true, seed: 8 });
+    writer = await spawnKineWriter({ db: own, intervalMs: 100, compactEveryMs: 300 });
+    const reader = new Database(own, { readonly: true });
     try {
-      await sleep(700);
+      const deadline = Date.now() + 30_000;
+      while ((await writer.report()).compactions < 2 && Date.now() < deadline) await sleep(100);
       reader.exec("BEGIN");
       reader.prepare("SELECT COUNT(*) FROM kine").pluck().get();
-      await sleep(2000); // the writer keeps committing; its next wal_checkpoint(FULL) waits for us
+      await sleep(3000); // the writer keeps committing; its next wal_checkpoint(FULL) waits for us
       reader.exec("COMMIT");
       await sleep(700);
     } finally {
       reader.close();
     }
     const report = await writer.stop();
-    expect(report.maxBlockedMs).toBeGreaterThan(500);
+    expect(report.maxBlockedMs).toBeGreaterThan(BLOCK_BOUND_MS);
   });
 });
 
