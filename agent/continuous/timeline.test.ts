@@ -6,6 +6,7 @@ import { Readable } from "node:stream";
 import pino from "pino";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { LogTimeline, type TimelineChange } from "../../lib/contracts/continuous";
+import { hasErrorCode } from "../../lib/contracts/errors";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
@@ -15,7 +16,7 @@ import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-
 import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
 import { storedSegments } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
-import { readTimeline } from "./timeline";
+import { clearTimelineCache, readTimeline } from "./timeline";
 import { objectOfKey } from "./segment-changes";
 
 /**
@@ -37,10 +38,10 @@ let app: AgentApp;
 let url: string;
 const web = { created: 0, updated: 0, deleted: 0 };
 
-function config(prefix: string) {
+function config(prefix: string, passphraseFile = "passphrase") {
   return loadAgentConfig({
     LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
-    LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
+    LIFEBOAT_PASSPHRASE_FILE: path.join(work, passphraseFile),
     LIFEBOAT_STATE_DIR: path.join(work, "state-" + prefix),
     AWS_S3_ENDPOINT: s3.endpoint,
     AWS_S3_BUCKET: "backups",
@@ -182,6 +183,14 @@ describe("the timeline (real writer, shipper, s3rver)", () => {
     expect(t.points).toHaveLength(2);
     expect(t.segmentsTotal).toBeGreaterThan(2);
     expect(t.stopped).toMatch(/Read the newest 2 of \d+ segments/);
+  });
+
+  it("a passphrase that opens no segment is an error (wrong_passphrase), not a log lost", async () => {
+    writeFileSync(path.join(work, "other-passphrase"), "not the passphrase\n");
+    clearTimelineCache(); // as a new agent process would read the store
+    const other = makeDeps(config("log", "other-passphrase"), { logDestination: pino.destination("/dev/null") });
+    const err = await readTimeline(other, { setId: "latest", segments: 3 }).catch((e: unknown) => e);
+    expect(hasErrorCode(err, "wrong_passphrase")).toBe(true);
   });
 
   it("a missing segment and a damaged one are gaps with the revisions lost; the points after them are not reachable", async () => {

@@ -1,5 +1,7 @@
 import type { LogTimeline, SegmentName, TimelineGap, TimelinePoint, TimelineQuery } from "../../lib/contracts/continuous";
+import { hasErrorCode } from "../../lib/contracts/errors";
 import { NotFoundError, isStorageError } from "../../lib/storage/errors";
+import { WrongPassphraseError } from "../archive";
 import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { listStoreSets } from "../backup/sets";
@@ -26,8 +28,13 @@ const MAX_LISTED = 5000;
 const CACHE_SIZE = 1000;
 const PARALLEL = 3;
 
-type Read = { ok: true; changes: TimelinePoint["changes"]; churn: number; omitted: number } | { ok: false; why: string };
+type Read = { ok: true; changes: TimelinePoint["changes"]; churn: number; omitted: number } | { ok: false; why: string; wrongPassphrase?: boolean };
 const cache = new Map<string, Read & { ok: true }>();
+
+/** Forgets every segment read (tests: to read the store again as a new agent would). */
+export function clearTimelineCache(): void {
+  cache.clear();
+}
 
 function remember(key: string, r: Read & { ok: true }): void {
   cache.set(key, r);
@@ -46,7 +53,11 @@ async function readSegment(deps: AgentDeps, seg: SegmentName & { size: number },
   } catch (err) {
     if (err instanceof NotFoundError) return { ok: false, why: `Segment ${seg.key} is listed but no longer in the store.` };
     if (isStorageError(err)) throw err;
-    return { ok: false, why: `Segment ${seg.key} could not be read (${(err as Error).message.replace(/\.$/, "")}).` };
+    return {
+      ok: false,
+      why: `Segment ${seg.key} could not be read (${(err as Error).message.replace(/\.$/, "")}).`,
+      wrongPassphrase: hasErrorCode(err, "wrong_passphrase"),
+    };
   }
   const header = parseSegmentHeader(sql);
   if (!header || !segmentIsWhole(sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation)
@@ -93,7 +104,8 @@ function unavailable(setId: string, why: string): LogTimeline {
 /**
  * The timeline after `setId` (a set id or "latest"). `off` is why protection is not shipping, when it
  * is not (added to the answer when there is no log). Throws StorageError when the store cannot be listed
- * or read; a segment that is missing or damaged is a gap in the answer, never an error.
+ * or read, WrongPassphraseError when no segment opens with the passphrase; a segment that is missing or
+ * damaged is a gap in the answer, never an error.
  */
 export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: string | null = null): Promise<LogTimeline> {
   const store = deps.store();
@@ -127,6 +139,8 @@ export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: strin
   const toRead = segs.slice(-q.segments);
   const passphrase = toRead.length ? readPassphrase(deps.config) : "";
   const reads = await mapLimit(toRead, PARALLEL, (s) => readSegment(deps, s, passphrase));
+  // Not one segment opens with this passphrase: the configuration is wrong, not the whole log lost.
+  if (reads.length > 0 && reads.every((r) => !r.ok && r.wrongPassphrase)) throw new WrongPassphraseError();
   toRead.forEach((s, i) => {
     const r = reads[i];
     if (!r.ok) gaps.push({ lostFrom: s.first, lostTo: s.last, segment: s.key, why: r.why });
