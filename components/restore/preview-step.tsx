@@ -42,7 +42,7 @@ export function PreviewStep({ view, busy, act }: StepProps) {
     <div className="space-y-4">
       <Card title="3. Preview">
         {point && (
-          <div data-testid="point-preview" className="mb-4 rounded-md border border-sky-300 bg-sky-50 p-3 text-sm">
+          <div data-testid="point-preview" className={`${set ? "mb-4 " : ""}rounded-md border border-sky-300 bg-sky-50 p-3 text-sm`}>
             <p className="text-base font-semibold text-slate-900">
               A point in time: {point.toRevision !== undefined ? `revision ${formatNumber(point.toRevision)}` : formatTime(point.toTime!, { seconds: true })}
             </p>
