@@ -2,7 +2,7 @@ import type { TimelineChange } from "../../lib/contracts/continuous";
 import { CHURN, keyType } from "../restore/diff";
 
 /**
- * The objects a segment's text changes, by revision, for the timeline: read from the INSERT lines
+ * The objects a segment's text changes, by revision, for the timeline: read from each INSERT
  * (segment-format.ts) up to the value, so no value is ever parsed or kept. Names only.
  */
 
@@ -14,8 +14,8 @@ export interface SegmentChanges {
   rows: number;
 }
 
-// The start of every row's line; the name is a SQL string ('' for a quote). Values follow and are not read.
-const ROW = /^INSERT INTO kine\(id,name,created,deleted,create_revision,prev_revision,lease,value,old_value\) SELECT (\d+),'((?:[^']|'')*)',(-?\d+),(-?\d+),/;
+// The start of every row's statement (sticky: at the position given); the name is a SQL string ('' for a quote). Values follow and are not read.
+const ROW = /INSERT INTO kine\(id,name,created,deleted,create_revision,prev_revision,lease,value,old_value\) SELECT (\d+),'((?:[^']|'')*)',(-?\d+),(-?\d+),/y;
 
 /** kine's key as kind/namespace/name: `/registry/deployments/default/web` → deployments, default, web. */
 export function objectOfKey(key: string): { kind: string; namespace: string | null; name: string } | null {
@@ -30,9 +30,31 @@ export function objectOfKey(key: string): { kind: string; namespace: string | nu
   return { kind, namespace: null, name: rest.join("/") || key };
 }
 
+/** Where the statement that begins at `from` ends (after its `;\n`), stepping over SQL strings ('' inside them), whose values may hold newlines and semicolons. */
+function statementEnd(sql: string, from: number): number {
+  let i = from;
+  for (;;) {
+    const quote = sql.indexOf("'", i);
+    const semi = sql.indexOf(";\n", i);
+    if (semi === -1) return sql.length;
+    if (quote === -1 || semi < quote) return semi + 2;
+    let j = quote + 1;
+    for (;;) {
+      const close = sql.indexOf("'", j);
+      if (close === -1) return sql.length;
+      if (sql[close + 1] === "'") j = close + 2;
+      else {
+        i = close + 1;
+        break;
+      }
+    }
+  }
+}
+
 /**
- * Reads the changes of one segment's text whose revisions are `first`..`last`. A line that only looks
- * like a row (inside a value with newlines) is not taken: ids must rise and stay in the range.
+ * Reads the changes of one segment's text whose revisions are `first`..`last`, statement by
+ * statement: a value is stepped over as a string, so text inside one (a ConfigMap holding a line that
+ * looks like a row) is never taken for a row. Ids must rise and stay in the range.
  */
 export function segmentChanges(sql: string, first: number, last: number, maxListed: number): SegmentChanges & { omitted: number } {
   const changes: TimelineChange[] = [];
@@ -40,9 +62,17 @@ export function segmentChanges(sql: string, first: number, last: number, maxList
   let rows = 0;
   let omitted = 0;
   let prev = first - 1;
-  for (const line of sql.split("\n")) {
-    if (!line.startsWith("INSERT INTO kine(")) continue;
-    const m = ROW.exec(line);
+  let pos = 0;
+  while (pos < sql.length) {
+    if (!sql.startsWith("INSERT INTO kine(", pos)) {
+      // A header comment, BEGIN or COMMIT: one line.
+      const nl = sql.indexOf("\n", pos);
+      pos = nl === -1 ? sql.length : nl + 1;
+      continue;
+    }
+    ROW.lastIndex = pos;
+    const m = ROW.exec(sql);
+    pos = statementEnd(sql, m ? pos + m[0].length : pos);
     if (!m) continue;
     const id = Number(m[1]);
     if (id <= prev || id > last) continue;

@@ -17,7 +17,6 @@ import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fix
 import { storedSegments } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 import { clearTimelineCache, readTimeline } from "./timeline";
-import { objectOfKey } from "./segment-changes";
 
 /**
  * The timeline against real parts: the kine-like writer process, the real shipper and base backup,
@@ -107,16 +106,6 @@ afterAll(async () => {
   }
   await s3?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
-});
-
-describe("objectOfKey", () => {
-  it("shows kine keys as kind/namespace/name", () => {
-    expect(objectOfKey("/registry/deployments/default/web")).toEqual({ kind: "deployments", namespace: "default", name: "web" });
-    expect(objectOfKey("/registry/minions/node-1")).toEqual({ kind: "minions", namespace: null, name: "node-1" });
-    expect(objectOfKey("/registry/services/specs/default/kubernetes")).toEqual({ kind: "services", namespace: "default", name: "kubernetes" });
-    expect(objectOfKey("/registry/traefik.io/ingressroutes/apps/r1")).toEqual({ kind: "ingressroutes.traefik.io", namespace: "apps", name: "r1" });
-    expect(objectOfKey("compact_rev_key")).toBeNull();
-  });
 });
 
 describe("the timeline (real writer, shipper, s3rver)", () => {
