@@ -222,6 +222,8 @@ test("the whole wizard: proposal, preview, staged diff, confirmation, restore wi
   await expect(wizard.candidate(set1).getByTestId("verification")).toHaveAttribute("data-state", "verified");
   await expect(wizard.candidate(BAD_SET).getByTestId("verification")).toHaveAttribute("data-state", "failed");
   await expect(page.getByText("Or: recover the live database")).toBeVisible();
+  // These sets came from `lifeboat-agent backup` (no log began with them): no point in time, and why.
+  await expect(page.getByTestId("no-point-in-time")).toContainText("holds no continuous-protection log, so only whole backup sets can be restored");
   await shot(page, testInfo, "step2-which");
   await wizard.useProposal();
 

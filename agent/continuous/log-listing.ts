@@ -6,7 +6,8 @@ export interface LogGeneration {
   generation: string;
   startedAt: Date;
   marker: GenerationMarker | null;
-  segments: SegmentName[];
+  /** With each object's size (the timeline's cache tells a replaced object by it). */
+  segments: (SegmentName & { size: number })[];
   bytes: number;
 }
 
@@ -29,7 +30,7 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
     const seg = parseSegmentKey(o.key);
     if (seg) {
       const g = get(seg.generation);
-      g.segments.push({ ...seg, key: o.key });
+      g.segments.push({ ...seg, key: o.key, size: o.size });
       g.bytes += o.size;
       continue;
     }

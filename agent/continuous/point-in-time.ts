@@ -38,7 +38,8 @@ async function manifestRevision(deps: AgentDeps, set: BackupSet): Promise<number
   return (await readSetManifest(deps, set))?.database.currentRevision ?? null;
 }
 
-function pickGeneration(gens: LogGeneration[], setId: string, set: BackupSet | undefined, target: PointTarget): LogGeneration | undefined {
+/** The generation a point of `setId` (or "latest") lies in. */
+export function pickGeneration(gens: LogGeneration[], setId: string, set: BackupSet | undefined, target: PointTarget): LogGeneration | undefined {
   if (set) return gens.find((g) => g.marker?.baseSetId === setId) ?? [...gens].reverse().find((g) => g.startedAt <= set.time);
   if ("toTime" in target) return [...gens].reverse().find((g) => g.startedAt.getTime() <= Date.parse(target.toTime)) ?? gens[0];
   return gens[gens.length - 1];

@@ -41,6 +41,7 @@ describe("the agent's routes", () => {
     expect(routes.filter((r) => !r.auth).map((r) => `${r.method} ${r.path}`)).toEqual(["GET /livez"]);
     // The continuous-protection line is one of them (issue 16's route).
     expect(routes).toContainEqual({ method: "GET", path: "/continuous", auth: true });
+    expect(routes).toContainEqual({ method: "GET", path: "/continuous/timeline", auth: true });
   });
 
   it("every guarded route is 401 without the token and with a wrong one", async () => {

@@ -27,7 +27,7 @@ function shortKey(name: string, type: string): string {
 }
 
 /** Types k3s rewrites all the time: counted, but not as "objects lost". */
-const CHURN = new Set(["leases", "events"]);
+export const CHURN = new Set(["leases", "events"]);
 
 interface Snapshot {
   side: DatabaseSide;

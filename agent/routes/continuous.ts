@@ -1,4 +1,4 @@
-import { ContinuousStatus } from "../../lib/contracts/continuous";
+import { ContinuousStatus, LogTimeline, TimelineQuery } from "../../lib/contracts/continuous";
 import type { AgentDeps, AgentModule } from "../module";
 import type { LogShipper } from "../continuous/shipper";
 
@@ -33,11 +33,22 @@ export function continuousStatus(deps: AgentDeps): ContinuousStatus {
   };
 }
 
-/** GET /continuous, and the log shipper `serve` runs every LIFEBOAT_LOG_INTERVAL_SECONDS (agent/continuous/shipper.ts). */
+/** GET /continuous, GET /continuous/timeline (the points a restore can reach), and the log shipper `serve` runs every LIFEBOAT_LOG_INTERVAL_SECONDS (agent/continuous/shipper.ts). */
 export const continuousModule: AgentModule = {
   name: "continuous",
   routes(router, deps) {
     router.add({ method: "GET", path: "/continuous", response: ContinuousStatus, handler: () => continuousStatus(deps) });
+    router.add({
+      method: "GET",
+      path: "/continuous/timeline",
+      query: TimelineQuery,
+      response: LogTimeline,
+      handler: async ({ query }) => {
+        const status = continuousStatus(deps);
+        const { readTimeline } = await import("../continuous/timeline");
+        return readTimeline(deps, query, status.enabled ? null : status.problem);
+      },
+    });
   },
   async start(deps) {
     offReason = whyOff(deps);

@@ -19,6 +19,7 @@ const ACCESS: Record<string, Record<string, string>> = {
   "agent/backups": { POST: "operator" },
   "agent/jobs/[id]": { GET: "viewer" },
   "agent/continuous": { GET: "viewer" },
+  "agent/continuous/timeline": { GET: "viewer" },
   alerts: { GET: "viewer" },
   "alerts/summary": { GET: "viewer" },
   audit: { GET: "viewer" },

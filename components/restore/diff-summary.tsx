@@ -103,6 +103,15 @@ export function VerificationSummary({ record }: { record: RestoreRecord }) {
         {v.staged.credFiles ? `, cred/ (${v.staged.credFiles} files)` : ""}
         {v.staged.tlsFiles ? `, tls/ (${v.staged.tlsFiles} files)` : ""} — from {record.sourceDescription}
       </li>
+      {record.point && (
+        <li data-testid="staged-point">
+          <span aria-hidden className="text-emerald-700">
+            ✓{" "}
+          </span>
+          brought forward with {formatNumber(record.point.segmentsApplied)} log segments to revision {formatNumber(record.point.revision ?? 0)}
+          {record.point.readAt ? ` (read ${formatTime(record.point.readAt, { seconds: true })})` : ""} from the base {record.point.baseSetId}
+        </li>
+      )}
       {v.warnings.map((w) => (
         <li key={w} className="text-amber-900">
           {w}

@@ -33,12 +33,28 @@ export function PreviewStep({ view, busy, act }: StepProps) {
   const stats = p?.stats ?? null;
   const rv = s.candidate?.kind === "recovery" ? s.recovery?.report : null;
   const set = p?.set ?? null;
+  const c = s.candidate;
+  const point = c?.kind === "backup" && (c.toRevision !== undefined || c.toTime !== undefined) ? c : null;
   const stuck = stuckCompactionNote(stats);
   const now = new Date();
 
   return (
     <div className="space-y-4">
       <Card title="3. Preview">
+        {point && (
+          <div data-testid="point-preview" className={`${set ? "mb-4 " : ""}rounded-md border border-sky-300 bg-sky-50 p-3 text-sm`}>
+            <p className="text-base font-semibold text-slate-900">
+              A point in time: {point.toRevision !== undefined ? `revision ${formatNumber(point.toRevision)}` : formatTime(point.toTime!, { seconds: true })}
+            </p>
+            {point.pointLabel && <p className="text-slate-700">{point.pointLabel}</p>}
+            <p className="mt-1 text-slate-600">
+              {point.setId === "latest"
+                ? "The agent takes the newest backup set of the log's generation at or below this point as the base"
+                : `The agent takes ${point.setId} as the base`}{" "}
+              and applies the log&apos;s segments up to it; staging then compares the result with the live database and lists what the point loses.
+            </p>
+          </div>
+        )}
         {set ? (
           <div className="space-y-4" data-testid="backup-preview">
             <div className="flex flex-wrap items-start justify-between gap-3">
@@ -105,7 +121,7 @@ export function PreviewStep({ view, busy, act }: StepProps) {
             {rv.comparison.diff && <p className="text-slate-700">{rv.comparison.diff.summary}</p>}
             <p className="text-slate-700">{rv.recommendation}</p>
           </div>
-        ) : (
+        ) : point ? null : (
           <p className="text-sm text-red-800">The chosen backup is no longer in the catalog. Go back and choose another one.</p>
         )}
       </Card>
@@ -155,7 +171,7 @@ export function PreviewStep({ view, busy, act }: StepProps) {
       </Card>
 
       <div className="flex items-center gap-3">
-        <Button onClick={() => act({ action: "stage", include })} disabled={busy || (!set && !rv?.best)}>
+        <Button onClick={() => act({ action: "stage", include })} disabled={busy || (!set && !rv?.best && !point)}>
           {busy ? "Starting…" : `Stage and verify on ${s.target?.url ?? "the target"} →`}
         </Button>
         <Button variant="ghost" onClick={() => act({ action: "back", to: "which" })} disabled={busy}>

@@ -1,5 +1,6 @@
 import { queryOptions } from "@tanstack/react-query";
 import { apiFetch, jsonBody } from "@/lib/client/api-fetch";
+import { LogTimeline } from "@/lib/contracts/continuous";
 import { CurrentRestoreRun, RestoreCandidates, RestoreWizardView, type RestoreWizardAction } from "@/lib/restore/contracts";
 
 /** The browser's side of the restore wizard's API: typed fetches and react-query options (keys general → specific). */
@@ -9,6 +10,7 @@ export const restoreKeys = {
   current: () => [...restoreKeys.all, "current"] as const,
   run: (id: string) => [...restoreKeys.all, "run", id] as const,
   candidates: (offset: number) => [...restoreKeys.all, "candidates", offset] as const,
+  timeline: (setId: string) => [...restoreKeys.all, "timeline", setId] as const,
 };
 
 /** Whether the server side is busy with something the page should follow closely. */
@@ -41,6 +43,15 @@ export const candidatesQuery = (offset: number) =>
     queryFn: ({ signal }) => apiFetch(`/api/restore/candidates?offset=${offset}&limit=20`, RestoreCandidates, { signal }),
     // Drills finish in the background: badges and the proposal follow.
     refetchInterval: 5000,
+  });
+
+/** The log's points after `setId` (or "latest"), from the configured agent: the wizard's point-in-time choice. */
+export const timelineQuery = (setId: string) =>
+  queryOptions({
+    queryKey: restoreKeys.timeline(setId),
+    queryFn: ({ signal }) => apiFetch(`/api/agent/continuous/timeline?setId=${encodeURIComponent(setId)}`, LogTimeline, { signal }),
+    // New points arrive every LIFEBOAT_LOG_INTERVAL_SECONDS; the agent caches what it has read.
+    refetchInterval: 15_000,
   });
 
 export const restoreActions = {

@@ -12,6 +12,7 @@ import { formatAge, formatBytes, formatNumber, formatTime } from "@/components/u
 import type { KineSoundness, RecoveryReport } from "@/lib/contracts/agent-recovery";
 import { stuckCompactionNote } from "@/lib/restore/proposal";
 import type { CandidateSet } from "@/lib/restore/contracts";
+import { PointTimeline } from "./point-timeline";
 import { candidatesQuery } from "./queries";
 import type { StepProps } from "./where-step";
 
@@ -127,9 +128,9 @@ function RecoveryResult({ report }: { report: RecoveryReport }) {
 }
 
 /**
- * Step 2, Which backup: the proposal and why, the sets newest first with their drill result, size
- * flags and statistics, and — when the live database is still there — a recovery attempt as another
- * candidate.
+ * Step 2, Which backup: the proposal and why, a point in time of the log (point-timeline.tsx), the
+ * sets newest first with their drill result, size flags and statistics, and — when the live database
+ * is still there — a recovery attempt as another candidate.
  */
 export function WhichStep({ view, busy, act }: StepProps) {
   const [offset, setOffset] = useState(0);
@@ -185,6 +186,16 @@ export function WhichStep({ view, busy, act }: StepProps) {
             {data.noProposal}
           </Banner>
         )}
+      </Card>
+
+      <Card title="Or: a point in time">
+        <div className="space-y-2">
+          <p className="text-sm text-slate-700">
+            Continuous protection ships every change of the datastore as it happens: restore the newest backup brought forward to any point of its log — for
+            example just before a Deployment was deleted.
+          </p>
+          <PointTimeline busy={busy} targetIsNew={s.target?.kind === "new"} onChoose={(candidate) => act({ action: "choose", candidate })} />
+        </div>
       </Card>
 
       {dbThere && (

@@ -1,6 +1,6 @@
 import "server-only";
 import { z } from "zod";
-import { ContinuousStatus } from "../contracts/continuous";
+import { ContinuousStatus, LogTimeline } from "../contracts/continuous";
 import { ApiErrorBody, DomainError, isDomainError, isErrorCode, type ErrorCode } from "../contracts/errors";
 import { Job, JobConflict, JobStarted } from "../contracts/agent-jobs";
 import { BackupList, BackupOutcome, LiveStats, RetentionReport, type RetentionInput, type StartBackupInput } from "../contracts/agent-backup";
@@ -194,6 +194,12 @@ export class AgentClient {
   /** GET /continuous: continuous protection's line (404 from an agent older than issue 16). */
   continuous(signal?: AbortSignal): Promise<ContinuousStatus> {
     return this.request("GET", "/continuous", ContinuousStatus, undefined, { signal });
+  }
+
+  /** GET /continuous/timeline: the points a restore can reach after `setId` (or "latest"), read from the log's segments (404 from an agent older than it). */
+  timeline(query: { setId: string; segments?: number }, signal?: AbortSignal): Promise<LogTimeline> {
+    const q = new URLSearchParams({ setId: query.setId, ...(query.segments ? { segments: String(query.segments) } : {}) });
+    return this.request("GET", `/continuous/timeline?${q}`, LogTimeline, undefined, { signal, timeoutMs: 120_000 });
   }
 
   /** POST /recoveries: starts the recovery ladder on a copy of the live database. Rejects with AgentError (409 job_running). */

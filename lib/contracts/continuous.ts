@@ -111,3 +111,79 @@ export type ContinuousStatus = z.infer<typeof ContinuousStatus>;
 export function isLogObjectKey(key: string): boolean {
   return parseSegmentKey(key) !== null || parseGenerationKey(key) !== null;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The timeline (GET /continuous/timeline): the points a restore can reach after a base, read from
+// the segments themselves (the live database may be the broken thing). Object names only, never values.
+
+/** One object changed at one revision: kine's key shown as kind/namespace/name. */
+export const TimelineChange = z.object({
+  revision: z.number().int().positive(),
+  change: z.enum(["created", "updated", "deleted"]),
+  /** The resource type ("deployments", "configmaps", "bootstrap", "other"). */
+  kind: z.string(),
+  /** null for cluster-scoped objects. */
+  namespace: z.string().nullable(),
+  name: z.string(),
+});
+export type TimelineChange = z.infer<typeof TimelineChange>;
+
+/** One segment of the log as a point: the database at `last`, read at `readAt`, and what changed in it. */
+export const TimelinePoint = z.object({
+  segment: z.string(),
+  first: z.number().int().nonnegative(),
+  last: z.number().int().nonnegative(),
+  readAt: z.string(),
+  /** read: its changes are listed; damaged: it does not open or is not whole; not-read: beyond the cap. */
+  state: z.enum(["read", "damaged", "not-read"]),
+  /** False when a gap lies between the base and this point: a restore stops before the gap. */
+  reachable: z.boolean(),
+  /** Objects changed, by revision (leases and events left out: they change every few seconds). */
+  changes: z.array(TimelineChange),
+  /** Rows of leases and events in it, counted, not listed. */
+  churn: z.number().int().nonnegative(),
+  /** Changes left out of `changes` by the cap on rows. */
+  changesOmitted: z.number().int().nonnegative(),
+});
+export type TimelinePoint = z.infer<typeof TimelinePoint>;
+
+/** Revisions the log cannot give back: a segment missing from the sequence, or one that is damaged. */
+export const TimelineGap = z.object({
+  lostFrom: z.number().int().nonnegative(),
+  lostTo: z.number().int().nonnegative(),
+  /** The damaged segment; null when none is there for those revisions. */
+  segment: z.string().nullable(),
+  why: z.string(),
+});
+export type TimelineGap = z.infer<typeof TimelineGap>;
+
+/** GET /continuous/timeline?setId=<id|latest> */
+export const LogTimeline = z.object({
+  setId: z.string(),
+  /** False when no point after the base can be restored (no log, a CronJob set, protection off); `why` says why. */
+  available: z.boolean(),
+  why: z.string().nullable(),
+  generation: z.string().nullable(),
+  baseSetId: z.string().nullable(),
+  baseRevision: z.number().int().nonnegative().nullable(),
+  /** The newest revision the log holds, and when it was read. */
+  logEnd: z.number().int().nonnegative().nullable(),
+  logEndAt: z.string().nullable(),
+  /** Oldest first. */
+  points: z.array(TimelinePoint),
+  gaps: z.array(TimelineGap),
+  /** The newest revision a restore can reach (before the first gap). */
+  newestReachable: z.object({ revision: z.number().int().nonnegative(), readAt: z.string().nullable() }).nullable(),
+  segmentsTotal: z.number().int().nonnegative(),
+  segmentsRead: z.number().int().nonnegative(),
+  /** Where reading stopped (the caps), in a sentence; null when every point was read. */
+  stopped: z.string().nullable(),
+});
+export type LogTimeline = z.infer<typeof LogTimeline>;
+
+export const TimelineQuery = z.object({
+  setId: z.string().min(1).default("latest"),
+  /** At most this many segments are opened (the newest). */
+  segments: z.coerce.number().int().min(1).max(500).default(120),
+});
+export type TimelineQuery = z.infer<typeof TimelineQuery>;

@@ -157,7 +157,19 @@ export const AgentProblem = z.object({
 export type AgentProblem = z.infer<typeof AgentProblem>;
 
 export const WizardCandidate = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("backup"), setId: z.string().min(1) }),
+  z.object({
+    kind: z.literal("backup"),
+    /** A set id, or "latest" with a point (the agent picks the base of the log's generation). */
+    setId: z.string().min(1),
+    /**
+     * A point in time (docs/continuous.md): the set brought forward with the log to this revision
+     * (or to the newest revision read at or before this ISO time) — what the agent's POST /restores takes.
+     */
+    toRevision: z.number().int().positive().optional(),
+    toTime: z.iso.datetime({ offset: true }).optional(),
+    /** What the user picked it for, e.g. "just before deployments/default/web was deleted" (shown, audited). */
+    pointLabel: z.string().max(300).optional(),
+  }),
   z.object({ kind: z.literal("recovery"), id: z.string().min(1) }),
 ]);
 export type WizardCandidate = z.infer<typeof WizardCandidate>;

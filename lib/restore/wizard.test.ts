@@ -400,3 +400,35 @@ describe("the After step against the test Kubernetes API", () => {
     await act(ctx, run.id, { action: "done" });
   });
 });
+
+describe("a point in time in the wizard", () => {
+  it("choose takes latest only with a point, and one of revision or time; the point goes to the agent's restore as toRevision", async () => {
+    const ctx = context(await catalogSets());
+    let run = startRun(ctx);
+    run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
+    run = await act(ctx, run.id, { action: "accept-target" });
+    await expectDomainError(act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId: "latest" } }), 404, "no_such_set");
+    await expectDomainError(
+      act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId: "latest", toRevision: 5, toTime: "2026-12-03T14:32:10Z" } }),
+      400,
+      "bad_request",
+    );
+    const label = "just before deployments/default/web was deleted";
+    run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId: "latest", toRevision: 5, pointLabel: label } });
+    expect(run.step).toBe("preview");
+    expect(run.state.events.at(-1)?.message).toContain(`latest at revision 5 (${label})`);
+    run = await act(ctx, run.id, { action: "stage" });
+    // This store has no log: the agent was asked for revision 5 and says why it cannot.
+    const failed = await waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.state.record?.status === "failed" ? r : undefined;
+      },
+      60_000,
+      "staging to stop",
+    );
+    expect(failed.state.record?.point).toMatchObject({ toRevision: 5, toTime: null });
+    expect(failed.state.record?.error).toMatch(/no continuous-protection log/);
+    await act(ctx, run.id, { action: "abandon" });
+  }, 90_000);
+});

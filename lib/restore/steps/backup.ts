@@ -5,7 +5,7 @@ import { addEvent } from "../../wizard/engine";
 import { restoreCandidates } from "../candidates";
 import { clientOf, now, save, type RestoreHandler } from "../wizard-core";
 
-/** Step 2, "Which backup": a backup set, or the result of a recovery attempt on the live database. */
+/** Step 2, "Which backup": a backup set (or latest) as it is or at a point in time, or the result of a recovery attempt on the live database. */
 
 /** Starts the recovery ladder on a copy of the live database; its report is followed by the refresh. */
 export const startRecovery: RestoreHandler<"start-recovery"> = async (ctx, run) => {
@@ -23,8 +23,11 @@ export const choose: RestoreHandler<"choose"> = async (ctx, run, action) => {
   const c = action.candidate;
   let what: string;
   if (c.kind === "backup") {
-    if (!ctx.catalog.findSet(c.setId)) throw new DomainError("no_such_set", `There is no backup set ${c.setId} in the catalog (any more). Refresh the list.`);
-    what = c.setId;
+    const point = c.toRevision !== undefined || c.toTime !== undefined;
+    if (c.toRevision !== undefined && c.toTime !== undefined) throw new DomainError("bad_request", "Choose one point: a revision or a time, not both.");
+    if (!(point && c.setId === "latest") && !ctx.catalog.findSet(c.setId))
+      throw new DomainError("no_such_set", `There is no backup set ${c.setId} in the catalog (any more). Refresh the list.`);
+    what = point ? `${c.setId} at ${c.toRevision !== undefined ? `revision ${c.toRevision}` : c.toTime}${c.pointLabel ? ` (${c.pointLabel})` : ""}` : c.setId;
   } else {
     const rv = state.recovery;
     if (!rv?.report || rv.recoveryId !== c.id) throw new DomainError("no_recovery", "Run the recovery attempt first; its result is the candidate.");

@@ -29,7 +29,9 @@ export async function dropStaged(ctx: RestoreContext, client: AgentClient, state
 async function startStaging(ctx: RestoreContext, client: AgentClient, state: RestoreWizardState): Promise<{ restoreId: string; jobId: string }> {
   const c = state.candidate!;
   const source = c.kind === "backup" ? { kind: "backup" as const, setId: c.setId } : { kind: "recovery" as const, id: c.id };
-  const req = { source, dryRun: false, confirm: false, compareWithLive: true, include: state.include };
+  // A point in time goes to the agent as it is: it plans the base and the log (agent/continuous/point-in-time.ts).
+  const point = c.kind === "backup" ? { toRevision: c.toRevision, toTime: c.toTime } : {};
+  const req = { source, dryRun: false, confirm: false, compareWithLive: true, include: state.include, ...point };
   const deadline = Date.now() + (ctx.drillWaitMs ?? 90_000);
   for (;;) {
     try {

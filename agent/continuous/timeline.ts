@@ -1,0 +1,210 @@
+import type { LogTimeline, SegmentName, TimelineGap, TimelinePoint, TimelineQuery } from "../../lib/contracts/continuous";
+import { hasErrorCode } from "../../lib/contracts/errors";
+import { NotFoundError, isStorageError } from "../../lib/storage/errors";
+import { WrongPassphraseError } from "../archive";
+import type { AgentDeps } from "../module";
+import { readPassphrase } from "../config";
+import { listStoreSets } from "../backup/sets";
+import { readSetManifest } from "../restore/sources";
+import { listLog } from "./log-listing";
+import { pickGeneration } from "./point-in-time";
+import { decodeSegment } from "./segment-codec";
+import { parseSegmentHeader, segmentIsWhole } from "./segment-format";
+import { segmentChanges } from "./segment-changes";
+
+/**
+ * The points a restore can reach after a base (GET /continuous/timeline): the segments of the base's
+ * generation with their revisions and read times, and the objects each one changes — read from the
+ * segments themselves, since the live database may be the broken thing. Bounded: only the newest
+ * `segments` are opened (it says where it stopped), at most MAX_LISTED changes are listed. Segments
+ * never change once written, so what one holds is kept in memory by its key (and size: an object
+ * replaced in the store, e.g. damaged, is read again).
+ */
+
+/** Changes listed per point and in all; the rest are counted. */
+const MAX_PER_POINT = 200;
+const MAX_LISTED = 5000;
+/** Segments whose changes stay in memory (a few KB each: names, no values). */
+const CACHE_SIZE = 1000;
+const PARALLEL = 3;
+
+type Read = { ok: true; changes: TimelinePoint["changes"]; churn: number; omitted: number } | { ok: false; why: string; wrongPassphrase?: boolean };
+const cache = new Map<string, Read & { ok: true }>();
+
+/** Forgets every segment read (tests: to read the store again as a new agent would). */
+export function clearTimelineCache(): void {
+  cache.clear();
+}
+
+function remember(key: string, r: Read & { ok: true }): void {
+  cache.set(key, r);
+  if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
+}
+
+/** Opens one segment and reads its changes; a segment that does not open or is not whole is `ok: false` (a gap), a store that fails throws. */
+async function readSegment(deps: AgentDeps, seg: SegmentName & { size: number }, passphrase: string): Promise<Read> {
+  const store = deps.store();
+  const cacheKey = `${store.description}\n${seg.key}\n${seg.size}`;
+  const hit = cache.get(cacheKey);
+  if (hit) return hit;
+  let sql: string;
+  try {
+    sql = await decodeSegment(await store.get(seg.key), passphrase);
+  } catch (err) {
+    if (err instanceof NotFoundError) return { ok: false, why: `Segment ${seg.key} is listed but no longer in the store.` };
+    if (isStorageError(err)) throw err;
+    return {
+      ok: false,
+      why: `Segment ${seg.key} could not be read (${(err as Error).message.replace(/\.$/, "")}).`,
+      wrongPassphrase: hasErrorCode(err, "wrong_passphrase"),
+    };
+  }
+  const header = parseSegmentHeader(sql);
+  if (!header || !segmentIsWhole(sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation)
+    return { ok: false, why: `Segment ${seg.key} is damaged (its text is not the whole segment its name says).` };
+  const { changes, churn, omitted } = segmentChanges(sql, seg.first, seg.last, MAX_PER_POINT);
+  const r = { ok: true as const, changes, churn, omitted };
+  remember(cacheKey, r);
+  return r;
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]);
+      }
+    }),
+  );
+  return out;
+}
+
+function unavailable(setId: string, why: string): LogTimeline {
+  return {
+    setId,
+    available: false,
+    why,
+    generation: null,
+    baseSetId: null,
+    baseRevision: null,
+    logEnd: null,
+    logEndAt: null,
+    points: [],
+    gaps: [],
+    newestReachable: null,
+    segmentsTotal: 0,
+    segmentsRead: 0,
+    stopped: null,
+  };
+}
+
+/**
+ * The timeline after `setId` (a set id or "latest"). `off` is why protection is not shipping, when it
+ * is not (added to the answer when there is no log). Throws StorageError when the store cannot be listed
+ * or read, WrongPassphraseError when no segment opens with the passphrase; a segment that is missing or
+ * damaged is a gap in the answer, never an error.
+ */
+export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: string | null = null): Promise<LogTimeline> {
+  const store = deps.store();
+  const [gens, { sets }] = await Promise.all([listLog(store), listStoreSets(store)]);
+  const { setId } = q;
+  if (gens.length === 0)
+    return unavailable(
+      setId,
+      `${store.description} holds no continuous-protection log, so only whole backup sets can be restored. ${off ?? "The log begins with the first backup `lifeboat-agent serve` takes."}`,
+    );
+  const named = setId === "latest" ? undefined : sets.find((s) => s.id === setId);
+  if (setId !== "latest" && !named) return unavailable(setId, `There is no backup set ${setId} in ${store.description}.`);
+  if (named?.format === "seed")
+    return unavailable(setId, `${setId} was made by the seed CronJob: the log brings only Lifeboat's own sets forward. Choose a Lifeboat set, or latest.`);
+  const gen = pickGeneration(gens, setId, named, { toRevision: 0 });
+  if (!gen?.marker) return unavailable(setId, `No generation of the log begins at or after ${setId === "latest" ? "the newest base" : setId}.`);
+  const baseSetId = named?.id ?? gen.marker.baseSetId;
+  const baseRevision =
+    !named || named.id === gen.marker.baseSetId ? gen.marker.baseRevision : ((await readSetManifest(deps, named))?.database.currentRevision ?? null);
+  if (baseRevision === null) return unavailable(setId, `${setId} has no manifest with its revision, so the log cannot be applied to it.`);
+
+  const segs = gen.segments.filter((s) => s.last > baseRevision);
+  const logEnd = segs.length ? segs[segs.length - 1].last : baseRevision;
+  const gaps: TimelineGap[] = [];
+  let next = baseRevision + 1;
+  for (const s of segs) {
+    if (s.first > next)
+      gaps.push({ lostFrom: next, lostTo: s.first - 1, segment: null, why: `No segment holds revisions ${next}–${s.first - 1} (one is missing).` });
+    next = Math.max(next, s.last + 1);
+  }
+  const toRead = segs.slice(-q.segments);
+  const passphrase = toRead.length ? readPassphrase(deps.config) : "";
+  const reads = await mapLimit(toRead, PARALLEL, (s) => readSegment(deps, s, passphrase));
+  // Not one segment opens with this passphrase: the configuration is wrong, not the whole log lost.
+  if (reads.length > 0 && reads.every((r) => !r.ok && r.wrongPassphrase)) throw new WrongPassphraseError();
+  toRead.forEach((s, i) => {
+    const r = reads[i];
+    if (!r.ok) gaps.push({ lostFrom: s.first, lostTo: s.last, segment: s.key, why: r.why });
+  });
+  gaps.sort((a, b) => a.lostFrom - b.lostFrom);
+  const firstGap = gaps[0];
+
+  let listed = 0;
+  let overCap = 0;
+  const points: TimelinePoint[] = toRead.map((s, i) => {
+    const r = reads[i];
+    const reachable = !firstGap || s.last < firstGap.lostFrom;
+    if (!r.ok)
+      return {
+        segment: s.key,
+        first: s.first,
+        last: s.last,
+        readAt: s.readAt.toISOString(),
+        state: "damaged",
+        reachable,
+        changes: [],
+        churn: 0,
+        changesOmitted: 0,
+      };
+    const after = r.changes.filter((c) => c.revision > baseRevision);
+    const changes = after.slice(0, Math.max(0, MAX_LISTED - listed));
+    overCap += after.length - changes.length;
+    listed += changes.length;
+    return {
+      segment: s.key,
+      first: s.first,
+      last: s.last,
+      readAt: s.readAt.toISOString(),
+      state: "read",
+      reachable,
+      changes,
+      churn: r.churn,
+      changesOmitted: r.omitted + after.length - changes.length,
+    };
+  });
+  const reachableEnd = firstGap ? firstGap.lostFrom - 1 : logEnd;
+  const endSeg = segs.find((s) => s.last === reachableEnd);
+  const stopped = [
+    toRead.length < segs.length
+      ? `Read the newest ${toRead.length} of ${segs.length} segments (revisions ${toRead[0].first}–${logEnd}); older points are not listed, and damage in them would show when staging.`
+      : null,
+    overCap ? `${overCap} more changes are not listed (at most ${MAX_LISTED}).` : null,
+  ]
+    .filter(Boolean)
+    .join(" ");
+  return {
+    setId,
+    available: true,
+    why: null,
+    generation: gen.generation,
+    baseSetId,
+    baseRevision,
+    logEnd,
+    logEndAt: segs.length ? segs[segs.length - 1].readAt.toISOString() : null,
+    points,
+    gaps,
+    newestReachable: { revision: Math.max(baseRevision, reachableEnd), readAt: endSeg?.readAt.toISOString() ?? null },
+    segmentsTotal: segs.length,
+    segmentsRead: toRead.length,
+    stopped: stopped || null,
+  };
+}
