@@ -1,7 +1,8 @@
 // The dashboard's HTTP server: Next.js behind a thin node:http front, so the app learns the real
 // client address (Next.js keeps a client-sent X-Forwarded-For as it is, which would let anyone claim
 // to be a trusted proxy or dodge the sign-in limits) and a declared body over 1 MiB is refused
-// before anything reads it. `npm start` runs it; so do the browser tests.
+// before anything reads it. `npm start` runs it; so do the browser tests; a release runs it through
+// lib/http/release-server.ts (bundled as dashboard/lifeboat-dashboard.mjs).
 //
 //   node --import tsx lib/http/dashboard-server.ts --port 3000 --host 127.0.0.1
 import http from "node:http";
@@ -26,11 +27,20 @@ function refuse(res: http.ServerResponse, status: number, code: string, message:
   res.end(body);
 }
 
+export interface DashboardServerOptions {
+  port: number;
+  host: string;
+  /** The app's directory: the checkout (default), or a release's standalone `dashboard/`. */
+  dir?: string;
+  /** Next.js's resolved configuration, as a standalone build records it (no next.config.js to load there). */
+  conf?: Record<string, unknown>;
+}
+
 /** Prepares the built dashboard (LIFEBOAT_NEXT_DIST) and listens on `host:port`. Rejects when the port is taken or there is no build. */
-export async function startDashboardServer(opts: { port: number; host: string }): Promise<DashboardServer> {
+export async function startDashboardServer(opts: DashboardServerOptions): Promise<DashboardServer> {
   (globalThis as Record<symbol, unknown>)[PEER_MARK] = true;
   const server = http.createServer();
-  const app = next({ dev: false, dir: ROOT, hostname: opts.host, port: opts.port, httpServer: server });
+  const app = next({ dev: false, dir: opts.dir ?? ROOT, conf: opts.conf as never, hostname: opts.host, port: opts.port, httpServer: server });
   const handle = app.getRequestHandler();
   await app.prepare();
   server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -63,7 +73,9 @@ function arg(name: string, fallback: string): string {
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+// Run as a script — but not when bundled into the release's entry (import.meta.url is then that bundle's).
+const isScript = fileURLToPath(import.meta.url).endsWith(path.join("lib", "http", "dashboard-server.ts"));
+if (isScript && process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const port = Number(arg("--port", process.env.PORT || "3000"));
   const host = arg("--host", process.env.LIFEBOAT_HOST || "127.0.0.1");
   startDashboardServer({ port, host }).then(

@@ -41,24 +41,51 @@ describe("npm run build:release", () => {
     expect(check.code, check.stdout + check.stderr).toBe(0);
     const listed = readFileSync(path.join(unpacked, "SHA256SUMS"), "utf8").trim().split("\n").length;
     expect(listed).toBeGreaterThan(100);
-    for (const f of ["dashboard/server.js", "agent/lifeboat-agent.mjs", "agent/dist/cli.js", "deploy/install-agent.sh", "deploy/kubernetes/deployment.yaml"])
+    for (const f of [
+      "dashboard/lifeboat-dashboard.mjs",
+      "agent/lifeboat-agent.mjs",
+      "agent/dist/cli.js",
+      "deploy/install-agent.sh",
+      "deploy/kubernetes/deployment.yaml",
+    ])
       expect(existsSync(path.join(unpacked, f)), f).toBe(true);
     expect(existsSync(path.join(unpacked, "deploy/install-agent.test.ts"))).toBe(false);
   });
 
-  it("the dashboard starts from the unpacked release and answers /api/livez", async () => {
+  it("the dashboard starts from the unpacked release, answers /api/livez, and knows who is connected", async () => {
     const port = await freePort();
     const data = mkdtempSync(path.join(out, "data-"));
-    dashboard = startProcess(process.execPath, [path.join(unpacked, "dashboard", "server.js")], {
-      cwd: path.join(unpacked, "dashboard"),
-      // No checkout around it: only the release's own files and what the environment says.
-      env: { PATH: process.env.PATH, NODE_ENV: "production", PORT: String(port), HOSTNAME: "127.0.0.1", LIFEBOAT_DATA_DIR: data, NEXT_TELEMETRY_DISABLED: "1" },
+    dashboard = startProcess(process.execPath, [path.join(unpacked, "dashboard", "lifeboat-dashboard.mjs")], {
+      cwd: out,
+      // No checkout around it: only the release's own files and what the environment says. Single
+      // sign-on trusts 127.0.0.1 as its proxy: only a front that sees the TCP peer can honour that.
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: "production",
+        PORT: String(port),
+        LIFEBOAT_HOST: "127.0.0.1",
+        LIFEBOAT_DATA_DIR: data,
+        NEXT_TELEMETRY_DISABLED: "1",
+        LIFEBOAT_AUTH: "proxy",
+        LIFEBOAT_TRUSTED_PROXIES: "127.0.0.1",
+        LIFEBOAT_PROXY_ROLES: "lifeboat-ops=operator",
+      },
     });
     await waitForHttp(`http://127.0.0.1:${port}/api/livez`, { timeoutMs: 60_000, what: "the released dashboard", proc: dashboard });
-    const res = await fetch(`http://127.0.0.1:${port}/api/livez`);
-    expect(res.status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/api/livez`)).status).toBe(200);
     // Pages need a signed-in user: the sign-in page answers.
     expect((await fetch(`http://127.0.0.1:${port}/login`)).status).toBe(200);
+    // The user header from the trusted proxy (this test, on 127.0.0.1) signs alice in. Next.js's bare
+    // standalone server.js cannot tell the peer, so there the same request is refused (401).
+    const me = await fetch(`http://127.0.0.1:${port}/api/auth/me`, { headers: { "Remote-User": "alice", "Remote-Groups": "lifeboat-ops" } });
+    expect({ status: me.status, body: await me.json() }).toMatchObject({ status: 200, body: { name: "alice", role: "operator", kind: "proxy" } });
+    // The front refuses a declared body over 1 MiB before anything reads it.
+    const big = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "x".repeat(1024 * 1024 + 1),
+    });
+    expect(big.status).toBe(413);
   }, 120_000);
 
   it("the agent runs from its bundle in the release", async () => {

@@ -2,7 +2,8 @@
 // (the native modules better-sqlite3 and zstd-napi are built for it):
 //
 //   lifeboat-<version>-linux-<arch>/
-//     dashboard/   Next.js's standalone output (`output: "standalone"`): node dashboard/server.js
+//     dashboard/   Next.js's standalone output (`output: "standalone"`) and our front for it
+//                  (lib/http/release-server.ts): node dashboard/lifeboat-dashboard.mjs
 //     agent/       the agent bundle (agent/bin/build-agent.mjs) with the native modules it loads:
 //                  node agent/lifeboat-agent.mjs <command>
 //     deploy/      the systemd units, environment template and Kubernetes manifests
@@ -15,6 +16,7 @@ import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildSync } from "esbuild";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** A build directory of its own: a release build never clobbers the one `npm start` or the tests use. */
@@ -61,6 +63,18 @@ export function buildRelease(outDir: string): string {
   // Next.js leaves the static assets and public/ to be copied next to the standalone server.
   cpSync(path.join(ROOT, DIST, "static"), path.join(dashboard, DIST, "static"), { recursive: true });
   if (existsSync(path.join(ROOT, "public"))) cpSync(path.join(ROOT, "public"), path.join(dashboard, "public"), { recursive: true });
+  // The entry: the dashboard's own front (the real client address, the body limit) around the
+  // standalone build; `next` is the standalone's own.
+  buildSync({
+    entryPoints: [path.join(ROOT, "lib", "http", "release-server.ts")],
+    outfile: path.join(dashboard, "lifeboat-dashboard.mjs"),
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    external: ["next"],
+    logLevel: "warning",
+  });
 
   say("Building the agent bundle…");
   node(["agent/bin/build-agent.mjs"]);
