@@ -147,3 +147,40 @@ export function intAt(rec: Buffer, off: number, t: number): number {
       return 0;
   }
 }
+
+/**
+ * The columns of a whole, local kine cell that `scanKineCell` just read into `cell`, as
+ * decodeRecordBody gives them (NULL, numbers, a BigInt beyond 2^53, text, Buffer views into `page`),
+ * with `id` for the rowid alias and `name` decoded already by the scan. Never throws on such a cell.
+ */
+export function kineRowValues(page: Buffer, cell: KineCell, id: number, name: string, encoding: 1 | 2 | 3): unknown[] {
+  const t = cell.types;
+  const v: unknown[] = [id, name, null, null, null, null, null, null, null];
+  let off = cell.localStart + cell.bodyStart + serialTypeSize(t[1]);
+  for (let k = 2; k <= 6; k++) {
+    const type = t[k];
+    if (type === 6) {
+      const big = page.readBigInt64BE(off);
+      v[k] = big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+    } else if (type !== 0) v[k] = intAt(page, off, type);
+    off += serialTypeSize(type);
+  }
+  for (let k = 7; k <= 8; k++) {
+    const type = t[k];
+    const size = serialTypeSize(type);
+    if (type >= 12) {
+      if (type & 1)
+        v[k] =
+          encoding === 1
+            ? page.toString("utf8", off, off + size)
+            : encoding === 2
+              ? page.toString("utf16le", off, off + size)
+              : Buffer.from(page.subarray(off, off + size))
+                  .swap16()
+                  .toString("utf16le");
+      else v[k] = page.subarray(off, off + size);
+    }
+    off += size;
+  }
+  return v;
+}

@@ -4,7 +4,7 @@ import path from "node:path";
 import { fsyncPath } from "../../lib/storage/durable-file";
 import { KINE_SCHEMA_SQL } from "../kine/schema";
 import type { KineDoubts } from "./kine-soundness";
-import { CELL_KINE, CELL_UNREADABLE, intAt, newKineCell, scanKineCell } from "./kine-cell";
+import { CELL_KINE, CELL_UNREADABLE, intAt, kineRowValues, newKineCell, scanKineCell } from "./kine-cell";
 import { NO_PAGES, OverflowChains, decodePartialRecord, type Chain } from "./overflow-chain";
 import { PageReader } from "./page-reader";
 import { detectPageSize } from "./page-size";
@@ -150,7 +150,9 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
      * tree with none is complete, so a leaf it does not reach is not part of the table.
      */
     /** Rowid range of every table leaf the scan parsed (null when a cell was unreadable): walks need not read leaves again. */
-    const leafRanges = new Map<number, { lo: number; hi: number } | null>();
+    const leafState = new Uint8Array(pageCount + 1); // 0: not parsed, 1: its range is below, 2: a cell was unreadable
+    const leafLo = new Float64Array(pageCount + 1);
+    const leafHi = new Float64Array(pageCount + 1);
     /** Children and keys of every table interior page the scan parsed (one re-read of a page costs a 4 MiB block). */
     const interiorCells = new Map<number, { cells: { child: number; key: number | null }[]; right: number }>();
     const interiorOf = (n: number, page: Buffer, hdr: PageHeader) => {
@@ -176,9 +178,9 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
           broken++;
           continue;
         }
-        const known = leafRanges.get(n);
-        if (known !== undefined) {
-          if (known && (known.lo === Infinity || (known.lo > lo && known.hi <= hi))) leaves.add(n);
+        const known = leafState[n];
+        if (known !== 0) {
+          if (known === 1 && (leafLo[n] === Infinity || (leafLo[n] > lo && leafHi[n] <= hi))) leaves.add(n);
           else broken++;
           continue;
         }
@@ -251,7 +253,8 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
     const cell = newKineCell();
     const trunkCandidates: { page: number; leaves: number[] }[] = [];
     const candidates: Candidate[] = [];
-    const kineLeaves = new Set<number>();
+    /** Table leaves holding kine-shaped cells (1), by page number. */
+    const kineLeaves = new Uint8Array(pageCount + 1);
     const interiorPages: number[] = [];
     /** How many kept-so-far rows' chains run through each page (indexed by page number). */
     const overflowClaims = new Uint32Array(pageCount + 1);
@@ -283,20 +286,20 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
         interiorOf(n, page, hdr);
       }
       if (hdr.type !== PAGE_TABLE_LEAF) continue;
-      let range: { lo: number; hi: number } | null = { lo: Infinity, hi: -Infinity };
+      let rangeLo = Infinity;
+      let rangeHi = -Infinity;
+      let readable = true;
       for (let i = 0; i < hdr.cellCount; i++) {
         const verdict = scanKineCell(page, hdr.cellPointers, hdr.cellCount, i, usable, cell);
         if (verdict === CELL_UNREADABLE) {
-          range = null;
+          readable = false;
           continue;
         }
-        if (range) {
-          range.lo = Math.min(range.lo, cell.rowid);
-          range.hi = Math.max(range.hi, cell.rowid);
-        }
+        if (cell.rowid < rangeLo) rangeLo = cell.rowid;
+        if (cell.rowid > rangeHi) rangeHi = cell.rowid;
         // The record header sits at the start of the payload: the shape was checked before anything else.
         if (verdict !== CELL_KINE) continue;
-        kineLeaves.add(n);
+        kineLeaves[n] = 1;
         // name, created, deleted, create_revision, prev_revision, lease come first in the body: usually
         // all local. They must be read whole; value and old_value the kine check can put back.
         const { payloadSize, types, needed } = cell;
@@ -347,7 +350,9 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
           trusted,
         });
       }
-      leafRanges.set(n, range);
+      leafState[n] = readable ? 1 : 2;
+      leafLo[n] = rangeLo;
+      leafHi[n] = rangeHi;
     }
     opts.onProgress?.("scan", reader.fileSize, reader.fileSize);
 
@@ -405,7 +410,7 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
         if (free.has(n) || children.has(n)) continue;
         const t = walkTable(n);
         let leaves = 0;
-        for (const l of t.leaves) if (kineLeaves.has(l)) leaves++;
+        for (const l of t.leaves) leaves += kineLeaves[l];
         if (t.broken === 0 && leaves > best.leaves) best = { root: n, leaves, tree: t };
       }
       if (best.root) {
@@ -481,7 +486,8 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
     //    Keyed by name, then prev_revision (no string built per row).
     const byNamePrev = new Map<string, Map<number, Candidate>>();
     let conflicts = 0;
-    const rows: Candidate[] = [];
+    /** The losers of clashes (few): the rows are the others, in page order, which is nearly id order. */
+    const lost = new Set<Candidate>();
     for (const c of live) {
       let prevs = byNamePrev.get(c.name);
       if (!prevs) byNamePrev.set(c.name, (prevs = new Map()));
@@ -493,9 +499,12 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
       conflicts++;
       const cs = score(c);
       const os = score(other);
-      if (cs > os || (cs === os && c.id > other.id)) prevs.set(c.prevRevision, c);
+      if (cs > os || (cs === os && c.id > other.id)) {
+        prevs.set(c.prevRevision, c);
+        lost.add(other);
+      } else lost.add(c);
     }
-    for (const prevs of byNamePrev.values()) for (const c of prevs.values()) rows.push(c);
+    const rows = lost.size ? live.filter((c) => !lost.has(c)) : live;
     rows.sort((a, b) => a.id - b.id);
 
     /** The columns of copy `c` that are not (wholly) on intact pages: value and old_value only (the rest was checked in the scan). */
@@ -537,7 +546,7 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
         // syncs while building; it is made durable once, whole, below.
         db.pragma("journal_mode = OFF");
         db.pragma("synchronous = OFF");
-        // Room for the whole new file (up to 256 MiB): index pages stay in memory while rows go in.
+        // Room for the whole new file (up to 256 MiB): the table stays in memory for the index builds.
         db.pragma(`cache_size = -${Math.ceil(Math.min(256 * 1024 * 1024, reader.fileSize * 1.1) / 1024)}`);
         db.pragma("locking_mode = EXCLUSIVE");
         // The table first, kine's six indexes after the rows: each CREATE INDEX scans the table in the
@@ -550,11 +559,10 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
         );
         // Overflowing rows are put together in one reused buffer: SQLite copies what it is given.
         let scratch = Buffer.allocUnsafe(1 << 16);
-        db.exec("BEGIN");
-        for (let i = 0; i < rows.length; i++) {
-          const c = rows[i];
-          const page = reader.page(c.page)!;
-          const cell = readTableLeafCell(page, headerOf(c.page, page)!, c.cell, usable)!;
+        const cellFacts = newKineCell();
+        /** A row that overflows or is damaged: its payload put together from its pages, then decoded. */
+        const insertAssembled = (c: Candidate, page: Buffer, hdr: PageHeader) => {
+          const cell = readTableLeafCell(page, hdr, c.cell, usable)!;
           if (cell.payloadSize > scratch.length) scratch = Buffer.allocUnsafe(cell.payloadSize);
           const payload = chains.assemble(cell.local, cell.payloadSize, c.overflow, scratch);
           const rh = readRecordHeader(payload)!;
@@ -567,6 +575,22 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
           }
           values[0] = c.id;
           insert.run(values);
+        };
+        db.exec("BEGIN");
+        for (let i = 0; i < rows.length; i++) {
+          const c = rows[i];
+          const page = reader.page(c.page)!;
+          const hdr = headerOf(c.page, page)!;
+          if (
+            c.overflow.length === 0 &&
+            c.trusted === c.payloadSize &&
+            scanKineCell(page, hdr.cellPointers, hdr.cellCount, c.cell, usable, cellFacts) === CELL_KINE
+          ) {
+            // Most rows: whole on their leaf, read where they lie (the scan's name, no copies).
+            insert.run(kineRowValues(page, cellFacts, c.id, c.name, encoding));
+          } else {
+            insertAssembled(c, page, hdr);
+          }
           if (i % 5000 === 4999) {
             opts.onProgress?.("write", i + 1, rows.length);
             await yieldToEventLoop();
@@ -588,7 +612,10 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
 
     let leafFree = 0;
     let leafReachable = 0;
-    for (const n of kineLeaves) {
+    let leafTotal = 0;
+    for (let n = 1; n <= pageCount; n++) {
+      if (!kineLeaves[n]) continue;
+      leafTotal++;
       if (reachable.has(n)) leafReachable++;
       else if (free.has(n)) leafFree++;
     }
@@ -600,7 +627,7 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
       headerIntact: header !== null,
       kineTree: { rootPage: kineRootPage, rootSource, complete: treeComplete, interiorPages: tree.interiors.size },
       freelist: { source: freeSource, pages: free.size },
-      leafPages: { total: kineLeaves.size, reachable: leafReachable, orphan: kineLeaves.size - leafReachable - leafFree, free: leafFree },
+      leafPages: { total: leafTotal, reachable: leafReachable, orphan: leafTotal - leafReachable - leafFree, free: leafFree },
       rowsFound: candidates.length + incomplete,
       rowsKept: rows.length,
       damagedRows: rows.reduce((k, c) => k + (c.trusted < c.payloadSize ? 1 : 0), 0),
