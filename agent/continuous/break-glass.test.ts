@@ -9,7 +9,7 @@ import { makeDeps } from "../deps";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, type TestServer } from "../testing/restore-fixtures";
 import { stopGpgAgents, useGnupgHome } from "../testing/test-server-dir";
-import { copyLive, dumpKine, storedSegments } from "../testing/continuous-fixtures";
+import { copyLive, dumpKine, storedSegments, withShippedWhilePaused } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 
 /**
@@ -63,13 +63,11 @@ describe("break-glass recipe (gpg | zstd | sqlite3)", () => {
     const copies: { revision: number; file: string }[] = [];
     for (let i = 0; i < 3; i++) {
       await sleep(i === 0 ? 0 : 1500);
-      writer.process.kill("SIGSTOP");
-      await shipper.tick();
-      await shipper.tick();
-      const file = path.join(work, `copy-${i}.db`);
-      await copyLive(server.dbPath, file);
-      copies.push({ revision: dumpKine(file).revision, file });
-      writer.process.kill("SIGCONT");
+      await withShippedWhilePaused(writer, shipper, async () => {
+        const file = path.join(work, `copy-${i}.db`);
+        await copyLive(server.dbPath, file);
+        copies.push({ revision: dumpKine(file).revision, file });
+      });
     }
     await shipper.stop();
     const pos = shipper.position();

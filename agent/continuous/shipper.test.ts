@@ -12,7 +12,7 @@ import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
-import { compactKine, copyLive, dumpKine, logProblems, storedSegments } from "../testing/continuous-fixtures";
+import { compactKine, copyLive, dumpKine, logProblems, storedSegments, withShippedWhilePaused } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 import { continuousDir } from "./position";
 import { planPoint } from "./point-in-time";
@@ -52,17 +52,12 @@ function config(prefix: string) {
 
 /** Pauses the writer, lets the shipper read and upload everything, copies the live database, resumes. */
 async function takePoint(name: string): Promise<{ revision: number; copy: string; compact: number }> {
-  writer!.process.kill("SIGSTOP");
-  try {
-    await shipper.tick(); // a round that began before the pause
-    await shipper.tick();
+  return withShippedWhilePaused(writer!, shipper, async () => {
     const copy = path.join(work, `point-${name}.db`);
     await copyLive(server.dbPath, copy);
     const d = dumpKine(copy);
     return { revision: d.revision, copy, compact: d.compactRevision };
-  } finally {
-    writer!.process.kill("SIGCONT");
-  }
+  });
 }
 
 async function restoreTo(revision: number, name: string) {

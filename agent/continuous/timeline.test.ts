@@ -14,7 +14,7 @@ import { buildAgentApp, type AgentApp } from "../server";
 import { openKineDb, KINE_INSERT_SQL } from "../kine/schema";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
-import { storedSegments } from "../testing/continuous-fixtures";
+import { storedSegments, withShippedWhilePaused } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 import { clearTimelineCache, readTimeline } from "./timeline";
 
@@ -68,13 +68,7 @@ function kinePut(name: string, value: string | null, opts: { prev: number; creat
 
 /** Pauses the writer and lets the shipper upload everything read so far. */
 async function shipAll(): Promise<void> {
-  writer.process.kill("SIGSTOP");
-  try {
-    await shipper.tick();
-    await shipper.tick();
-  } finally {
-    writer.process.kill("SIGCONT");
-  }
+  await withShippedWhilePaused(writer, shipper, async () => {});
 }
 
 async function timelineOverHttp(query = ""): Promise<LogTimeline> {
@@ -138,13 +132,18 @@ describe("the timeline (real writer, shipper, s3rver)", () => {
     web.deleted = kinePut("/registry/deployments/default/web", null, { prev: web.updated, created: false, deleted: true, createRevision: web.created });
     await shipAll();
 
-    const t = await timelineOverHttp("?setId=latest");
+    // Read with the writer paused and everything shipped, so the log's end stays where the shipper put it.
+    const [t, uploaded] = await withShippedWhilePaused(
+      writer,
+      shipper,
+      async () => [await timelineOverHttp("?setId=latest"), shipper.position().uploadedRevision] as const,
+    );
     expect(t.available).toBe(true);
     expect(t.generation).toBe(shipper.position().generation);
     expect(t.baseRevision).toBe(shipper.position().baseRevision);
     expect(t.gaps).toEqual([]);
     expect(t.segmentsRead).toBe(t.segmentsTotal);
-    expect(t.logEnd).toBe(shipper.position().uploadedRevision);
+    expect(t.logEnd).toBe(uploaded);
     expect(t.newestReachable?.revision).toBe(t.logEnd);
     // Points are the segments, in order, each reachable, with their read times.
     expect(t.points.length).toBeGreaterThanOrEqual(3);

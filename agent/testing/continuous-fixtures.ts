@@ -91,3 +91,32 @@ export function shippingServeEnv(endpoint: string, prefix: string, token: string
     LIFEBOAT_LOG_INTERVAL_SECONDS: intervalSeconds,
   };
 }
+
+/**
+ * With the writer process paused: ticks `shipper` until everything it read is uploaded, then runs
+ * `then` (still paused), then resumes the writer. Two rounds are enough on a quiet machine; under
+ * load an upload can fail and wait in the spool for the next round (which retries it, in order), so
+ * this keeps ticking — up to `timeoutMs`, then fails naming the shipper's problem.
+ */
+export async function withShippedWhilePaused<T>(
+  writer: { process: { kill(signal: NodeJS.Signals): boolean } },
+  shipper: { tick(): Promise<void>; status(): { pendingSegments: number; problem: string | null } },
+  then: () => Promise<T>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  writer.process.kill("SIGSTOP");
+  try {
+    await shipper.tick(); // a round that began before the pause
+    await shipper.tick();
+    const deadline = Date.now() + timeoutMs;
+    while (shipper.status().pendingSegments > 0) {
+      if (Date.now() > deadline)
+        throw new Error(`segments still wait in the spool after ${timeoutMs} ms: ${shipper.status().problem ?? "no problem reported"}`);
+      await new Promise((r) => setTimeout(r, 250));
+      await shipper.tick();
+    }
+    return await then();
+  } finally {
+    writer.process.kill("SIGCONT");
+  }
+}
