@@ -1,4 +1,5 @@
 import { listAll, type BackupStore } from "../../lib/storage/backup-store";
+import type { BackupSet } from "../../lib/backups/grouping";
 import { GenerationMarker, parseGenerationKey, parseSegmentKey, parseLogTime, type SegmentName } from "../../lib/contracts/continuous";
 
 /** The log in the store, by generation (oldest first), each with its marker and its segments by revision. */
@@ -6,7 +7,9 @@ export interface LogGeneration {
   generation: string;
   startedAt: Date;
   marker: GenerationMarker | null;
-  segments: SegmentName[];
+  /** The marker object's key (null: none listed). */
+  markerKey: string | null;
+  segments: (SegmentName & { size: number })[];
   bytes: number;
 }
 
@@ -21,7 +24,7 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
   const gens = new Map<string, LogGeneration>();
   const get = (g: string) => {
     let e = gens.get(g);
-    if (!e) gens.set(g, (e = { generation: g, startedAt: parseLogTime(g)!, marker: null, segments: [], bytes: 0 }));
+    if (!e) gens.set(g, (e = { generation: g, startedAt: parseLogTime(g)!, marker: null, markerKey: null, segments: [], bytes: 0 }));
     return e;
   };
   const markers: string[] = [];
@@ -29,13 +32,13 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
     const seg = parseSegmentKey(o.key);
     if (seg) {
       const g = get(seg.generation);
-      g.segments.push({ ...seg, key: o.key });
+      g.segments.push({ ...seg, key: o.key, size: o.size });
       g.bytes += o.size;
       continue;
     }
     const gen = parseGenerationKey(o.key);
     if (gen) {
-      get(gen);
+      get(gen).markerKey = o.key;
       markers.push(o.key);
     }
   }
@@ -46,4 +49,19 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
   const out = [...gens.values()].sort((a, b) => a.generation.localeCompare(b.generation));
   for (const g of out) g.segments.sort((a, b) => a.first - b.first);
   return out;
+}
+
+/**
+ * The complete Lifeboat sets that are bases of `gen`: its first base (the marker's), and every later
+ * complete set taken before the next generation began — but not the next generation's own base, taken
+ * just before it began, which holds the other database. Never throws.
+ */
+export function basesOf(gens: LogGeneration[], gen: LogGeneration, sets: BackupSet[]): BackupSet[] {
+  const next = gens[gens.indexOf(gen) + 1];
+  return sets.filter(
+    (s) =>
+      s.format === "lifeboat" &&
+      s.missing.length === 0 &&
+      (s.id === gen.marker?.baseSetId || (s.time >= gen.startedAt && (!next || (s.time < next.startedAt && s.id !== next.marker?.baseSetId)))),
+  );
 }

@@ -4,7 +4,7 @@ import type { BackupSet } from "../../lib/backups/grouping";
 import type { AgentDeps } from "../module";
 import { listStoreSets } from "../backup/sets";
 import { readSetManifest } from "../restore/sources";
-import { listLog, type LogGeneration } from "./log-listing";
+import { basesOf, listLog, type LogGeneration } from "./log-listing";
 
 /**
  * Which base and which segments bring a database to a point: `--to-revision N` or `--to-time T`, from
@@ -60,7 +60,6 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
     throw new NoLogPointError(`There is no backup set ${setId} in ${store.description}. List the sets with \`lifeboat-agent list\`.`);
   const gen = pickGeneration(gens, setId, named, target);
   if (!gen?.marker) throw new NoLogPointError(`No generation of the log covers ${setId === "latest" ? "that point" : setId}.`);
-  const next = gens[gens.indexOf(gen) + 1];
   const segs = gen.segments;
   const logEnd = segs.length ? segs[segs.length - 1].last : gen.marker.baseRevision;
   let want: number;
@@ -76,15 +75,7 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
     throw new NoLogPointError(
       `The log of generation ${gen.generation} reaches revision ${logEnd}${segs.length ? ` (read at ${segs[segs.length - 1].readAt.toISOString()})` : ""}; choose a revision up to it.`,
     );
-  // Bases of this generation: its first base, and every later complete Lifeboat set taken before the next generation began.
-  const candidates = named
-    ? [named]
-    : sets.filter(
-        (s) =>
-          s.format === "lifeboat" &&
-          s.missing.length === 0 &&
-          (s.id === gen.marker!.baseSetId || (s.time >= gen.startedAt && (!next || s.time < next.startedAt))),
-      );
+  const candidates = named ? [named] : basesOf(gens, gen, sets);
   let base: { set: BackupSet; revision: number } | null = null;
   for (const s of candidates.sort((a, b) => b.time.getTime() - a.time.getTime())) {
     const rev = s.id === gen.marker.baseSetId ? gen.marker.baseRevision : await manifestRevision(deps, s);

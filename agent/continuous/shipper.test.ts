@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { copyFileSync, mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -12,11 +12,20 @@ import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
-import { compactKine, copyLive, dumpKine, logProblems, storedSegments } from "../testing/continuous-fixtures";
+import {
+  compactKine,
+  dumpKine,
+  logProblems,
+  readStoreText,
+  replaceDatabase,
+  restoreToPoint,
+  storedSegments,
+  takeLogPoint,
+  type LogPoint,
+} from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 import { continuousDir } from "./position";
 import { planPoint } from "./point-in-time";
-import { stagePoint } from "./stage-point";
 import type { LogDamagedError } from "./apply";
 
 /**
@@ -33,7 +42,7 @@ let server: TestServer;
 let writer: RunningKineWriter | null = null;
 let deps: AgentDeps;
 let shipper: LogShipper;
-const points: { revision: number; copy: string; compact: number }[] = [];
+const points: LogPoint[] = [];
 
 function config(prefix: string) {
   return loadAgentConfig({
@@ -51,26 +60,12 @@ function config(prefix: string) {
 }
 
 /** Pauses the writer, lets the shipper read and upload everything, copies the live database, resumes. */
-async function takePoint(name: string): Promise<{ revision: number; copy: string; compact: number }> {
-  writer!.process.kill("SIGSTOP");
-  try {
-    await shipper.tick(); // a round that began before the pause
-    await shipper.tick();
-    const copy = path.join(work, `point-${name}.db`);
-    await copyLive(server.dbPath, copy);
-    const d = dumpKine(copy);
-    return { revision: d.revision, copy, compact: d.compactRevision };
-  } finally {
-    writer!.process.kill("SIGCONT");
-  }
+function takePoint(name: string): Promise<LogPoint> {
+  return takeLogPoint(writer!, () => shipper.tick(), server.dbPath, path.join(work, `point-${name}.db`));
 }
 
-async function restoreTo(revision: number, name: string) {
-  const plan = await planPoint(deps, "latest", { toRevision: revision });
-  const stagingDir = path.join(work, `staging-${name}`);
-  mkdirSync(stagingDir, { recursive: true });
-  const { staged, applied } = await stagePoint(deps, plan, { stagingDir, maxBytes: 1 << 30, durable: false });
-  return { plan, staged, applied };
+function restoreTo(revision: number, name: string) {
+  return restoreToPoint(deps, "latest", { toRevision: revision }, path.join(work, `staging-${name}`));
 }
 
 beforeAll(async () => {
@@ -201,25 +196,13 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     await writer!.stop();
     writer = null;
     const other = makeTestServer(path.join(work, "other"), { seed: 77, marker: "marker-OTHER" });
-    for (const f of ["state.db-wal", "state.db-shm"]) rmSync(path.join(path.dirname(server.dbPath), f), { force: true });
-    copyFileSync(other.dbPath, server.dbPath + ".new");
-    rmSync(server.dbPath);
-    copyFileSync(server.dbPath + ".new", server.dbPath);
-    rmSync(server.dbPath + ".new");
+    replaceDatabase(server.dbPath, other.dbPath);
     shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
     await shipper.tick();
     const pos = shipper.position();
     expect(pos.generation).not.toBe(old);
     expect(pos.generationReason).toMatch(/replaced|another one|gone|went back/);
-    const marker = GenerationMarker.parse(
-      JSON.parse(
-        await (async () => {
-          const parts: Buffer[] = [];
-          for await (const c of await deps.store().get(generationKey(pos.generation!))) parts.push(c as Buffer);
-          return Buffer.concat(parts).toString("utf8");
-        })(),
-      ),
-    );
+    const marker = GenerationMarker.parse(JSON.parse(await readStoreText(deps.store(), generationKey(pos.generation!))));
     expect(marker.reason).toBe(pos.generationReason);
     expect(marker.baseSetId).toMatch(/^lifeboat-/);
     writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 40, compactEveryMs: 0, seed: 77 });

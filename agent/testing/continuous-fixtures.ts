@@ -1,4 +1,10 @@
 import Database from "better-sqlite3";
+import { copyFileSync, mkdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import type { ChildProcess } from "node:child_process";
+import type { AgentDeps } from "../module";
+import { planPoint, type PointTarget } from "../continuous/point-in-time";
+import { stagePoint } from "../continuous/stage-point";
 import { listAll, type BackupStore } from "../../lib/storage/backup-store";
 import { parseSegmentKey, type SegmentName } from "../../lib/contracts/continuous";
 
@@ -90,4 +96,59 @@ export function shippingServeEnv(endpoint: string, prefix: string, token: string
     LIFEBOAT_AGENT_INSECURE_HTTP: "true",
     LIFEBOAT_LOG_INTERVAL_SECONDS: intervalSeconds,
   };
+}
+
+/** A point of the log taken with the writer paused: the revision shipped, a live copy at it, and its compact revision. */
+export interface LogPoint {
+  revision: number;
+  copy: string;
+  compact: number;
+}
+
+/**
+ * Pauses the writer (SIGSTOP), lets the shipper read and upload everything (`tick` twice: a round
+ * that began before the pause, then one after), copies the live database to `copy`, resumes.
+ */
+export async function takeLogPoint(writer: { process: ChildProcess }, tick: () => Promise<void>, dbPath: string, copy: string): Promise<LogPoint> {
+  writer.process.kill("SIGSTOP");
+  try {
+    await tick();
+    await tick();
+    await copyLive(dbPath, copy);
+    const d = dumpKine(copy);
+    return { revision: d.revision, copy, compact: d.compactRevision };
+  } finally {
+    writer.process.kill("SIGCONT");
+  }
+}
+
+/** Puts another database file at `dbPath` (another inode, no -wal/-shm beside it), as a restore or a new server does. The writer must be stopped. */
+export function replaceDatabase(dbPath: string, from: string): void {
+  for (const f of ["-wal", "-shm"]) rmSync(dbPath + f, { force: true });
+  copyFileSync(from, dbPath + ".new");
+  rmSync(dbPath);
+  copyFileSync(dbPath + ".new", dbPath);
+  rmSync(dbPath + ".new");
+}
+
+/** A small object of the store (a marker) as text. */
+export async function readStoreText(store: BackupStore, key: string): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const c of await store.get(key)) parts.push(c as Buffer);
+  return Buffer.concat(parts).toString("utf8");
+}
+
+/** The store's log objects' keys, sorted (segments and markers). */
+export async function storedLogKeys(store: BackupStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of listAll(store, { prefix: "lifeboat-log_" })) out.push(path.basename(o.key));
+  return out.sort();
+}
+
+/** Plans and stages a restore to a point (from `setId` or "latest") in `stagingDir`, as `restore --to-revision` does before verifying. */
+export async function restoreToPoint(deps: AgentDeps, setId: string, target: PointTarget, stagingDir: string) {
+  const plan = await planPoint(deps, setId, target);
+  mkdirSync(stagingDir, { recursive: true });
+  const { staged, applied } = await stagePoint(deps, plan, { stagingDir, maxBytes: 1 << 30, durable: false });
+  return { plan, staged, applied };
 }
