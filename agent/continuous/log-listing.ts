@@ -65,3 +65,13 @@ export function basesOf(gens: LogGeneration[], gen: LogGeneration, sets: BackupS
       (s.id === gen.marker?.baseSetId || (s.time >= gen.startedAt && (!next || (s.time < next.startedAt && s.id !== next.marker?.baseSetId)))),
   );
 }
+
+/**
+ * The segments a restore uses: an original that a compacted segment covers (a compaction cut short
+ * before it deleted the originals) is left out, so points inside a compacted range are consistently
+ * unreachable. Never throws.
+ */
+export function effectiveSegments<T extends SegmentName>(segments: T[]): T[] {
+  const compacted = segments.filter((s) => s.compacted);
+  return segments.filter((s) => s.compacted || !compacted.some((c) => c.first <= s.first && s.last <= c.last));
+}
