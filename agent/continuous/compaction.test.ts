@@ -1,16 +1,15 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { hasErrorCode } from "../../lib/contracts/errors";
-import { loadAgentConfig, readPassphrase } from "../config";
-import { makeDeps } from "../deps";
+import { readPassphrase } from "../config";
 import type { AgentDeps } from "../module";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, type TestServer } from "../testing/restore-fixtures";
-import { compactKine, dumpKine, restoreToPoint, storedSegments, takeLogPoint, type LogPoint } from "../testing/continuous-fixtures";
+import { compactKine, dumpKine, logTestDeps, stopLogTest, restoreToPoint, storedSegments, takeLogPoint, type LogPoint } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 import { closedWindows, compactLog } from "./compaction";
 import { applyLog } from "./apply";
@@ -67,20 +66,8 @@ beforeAll(async () => {
   s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
   server = makeTestServer(path.join(work, "k3s"), { seed: 71, marker: "marker-CMP" });
   writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 10, compactEveryMs: 500, seed: 71 });
-  deps = makeDeps(
-    loadAgentConfig({
-      LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
-      LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
-      LIFEBOAT_STATE_DIR: path.join(work, "state"),
-      AWS_S3_ENDPOINT: s3.endpoint,
-      AWS_S3_BUCKET: "backups",
-      AWS_S3_PATH: "cmp",
-      AWS_ACCESS_KEY_ID: "S3RVER",
-      AWS_SECRET_ACCESS_KEY: "S3RVER",
-      LIFEBOAT_BACKUP_SCHEDULE: "off",
-      LOG_LEVEL: "silent",
-    }),
-  );
+  deps = logTestDeps(work, server.serverDir, s3, "cmp");
+
   expect(readPassphrase(deps.config)).toBe(PASS);
   shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
   await shipper.tick();
@@ -104,15 +91,7 @@ beforeAll(async () => {
   inside = Math.floor((mid[0].first + mid[mid.length - 1].last) / 2);
 }, 240_000);
 
-afterAll(async () => {
-  await shipper?.stop();
-  if (writer) {
-    writer.process.kill("SIGCONT");
-    await writer.stop().catch(() => {});
-  }
-  await s3?.stop();
-  rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => stopLogTest({ shipper, writer, s3, work }));
 
 describe("compaction of the log (real writer, shipper, s3rver, base backup)", () => {
   it("a crash between writing the compacted object and deleting the originals leaves duplicates, never a gap; the apply tolerates them", async () => {

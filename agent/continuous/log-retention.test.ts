@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -9,14 +9,14 @@ import { StorageError } from "../../lib/storage/errors";
 import { hasErrorCode } from "../../lib/contracts/errors";
 import { generationKey } from "../../lib/contracts/continuous";
 import type { RetentionPolicy } from "../../lib/contracts/agent-backup";
-import { loadAgentConfig } from "../config";
-import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
 import { startBackupJob } from "../backup/run-backup";
 import { runRetention } from "../backup/retention-run";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
 import {
+  logTestDeps,
+  stopLogTest,
   dumpKine,
   logProblems,
   replaceDatabase,
@@ -98,20 +98,8 @@ beforeAll(async () => {
   s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
   server = makeTestServer(path.join(work, "k3s"), { seed: 61, marker: "marker-RET" });
   writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 40, compactEveryMs: 700, seed: 61 });
-  deps = makeDeps(
-    loadAgentConfig({
-      LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
-      LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
-      LIFEBOAT_STATE_DIR: path.join(work, "state"),
-      AWS_S3_ENDPOINT: s3.endpoint,
-      AWS_S3_BUCKET: "backups",
-      AWS_S3_PATH: "ret",
-      AWS_ACCESS_KEY_ID: "S3RVER",
-      AWS_SECRET_ACCESS_KEY: "S3RVER",
-      LIFEBOAT_BACKUP_SCHEDULE: "off",
-      LOG_LEVEL: "silent",
-    }),
-  );
+  deps = logTestDeps(work, server.serverDir, s3, "ret");
+
   // Generation A: its first base (at first start), then two more bases with log between them.
   shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
   await shipper.tick();
@@ -136,15 +124,7 @@ beforeAll(async () => {
   pointB = await point("B");
 }, 240_000);
 
-afterAll(async () => {
-  await shipper?.stop();
-  if (writer) {
-    writer.process.kill("SIGCONT");
-    await writer.stop().catch(() => {});
-  }
-  await s3?.stop();
-  rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => stopLogTest({ shipper, writer, s3, work }));
 
 describe("retention of the log (real shipper, writer, s3rver and base backups)", () => {
   it("a listing that fails deletes nothing, whether the log's or the sets'", async () => {

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -7,8 +7,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { hasErrorCode } from "../../lib/contracts/errors";
 import { GenerationMarker, generationKey } from "../../lib/contracts/continuous";
-import { loadAgentConfig } from "../config";
-import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
@@ -22,6 +20,8 @@ import {
   storedSegments,
   takeLogPoint,
   type LogPoint,
+  logTestDeps,
+  stopLogTest,
 } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 import { continuousDir } from "./position";
@@ -44,21 +44,6 @@ let deps: AgentDeps;
 let shipper: LogShipper;
 const points: LogPoint[] = [];
 
-function config(prefix: string) {
-  return loadAgentConfig({
-    LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
-    LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
-    LIFEBOAT_STATE_DIR: path.join(work, "state-" + prefix),
-    AWS_S3_ENDPOINT: s3.endpoint,
-    AWS_S3_BUCKET: "backups",
-    AWS_S3_PATH: prefix,
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    LIFEBOAT_BACKUP_SCHEDULE: "off",
-    LOG_LEVEL: "silent",
-  });
-}
-
 /** Pauses the writer, lets the shipper read and upload everything, copies the live database, resumes. */
 function takePoint(name: string): Promise<LogPoint> {
   return takeLogPoint(writer!, () => shipper.tick(), server.dbPath, path.join(work, `point-${name}.db`));
@@ -74,19 +59,11 @@ beforeAll(async () => {
   s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
   server = makeTestServer(path.join(work, "k3s"), { seed: 16, marker: "marker-LOG" });
   writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 100, compactEveryMs: 700, seed: 16 });
-  deps = makeDeps(config("log"));
+  deps = logTestDeps(work, server.serverDir, s3, "log");
   shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
 }, 60_000);
 
-afterAll(async () => {
-  await shipper?.stop();
-  if (writer) {
-    writer.process.kill("SIGCONT");
-    await writer.stop().catch(() => {});
-  }
-  await s3?.stop();
-  rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => stopLogTest({ shipper, writer, s3, work }));
 
 describe("the log (real writer, s3rver, real base backups)", () => {
   it("ships every revision once, in order, while kine compacts, and a restore to each point equals the live database at it row for row", async () => {

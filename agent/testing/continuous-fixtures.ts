@@ -3,6 +3,9 @@ import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { ChildProcess } from "node:child_process";
 import type { AgentDeps } from "../module";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import type { EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { planPoint, type PointTarget } from "../continuous/point-in-time";
 import { stagePoint } from "../continuous/stage-point";
 import { listAll, type BackupStore } from "../../lib/storage/backup-store";
@@ -152,3 +155,34 @@ export async function restoreToPoint(deps: AgentDeps, setId: string, target: Poi
   const { staged, applied } = await stagePoint(deps, plan, { stagingDir, maxBytes: 1 << 30, durable: false });
   return { plan, staged, applied };
 }
+
+/** Deps for a log test: the server directory, `<work>/passphrase`, a bucket "backups" of s3rver under `prefix`, no schedule, silent. */
+export function logTestDeps(work: string, serverDir: string, s3: EmbeddedS3, prefix: string): AgentDeps {
+  return makeDeps(
+    loadAgentConfig({
+      LIFEBOAT_K3S_SERVER_DIR: serverDir,
+      LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
+      LIFEBOAT_STATE_DIR: path.join(work, "state-" + prefix),
+      AWS_S3_ENDPOINT: s3.endpoint,
+      AWS_S3_BUCKET: "backups",
+      AWS_S3_PATH: prefix,
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      LIFEBOAT_BACKUP_SCHEDULE: "off",
+      LOG_LEVEL: "silent",
+    }),
+  );
+}
+
+/** Tears a log test down: the shipper, the writer (resumed first, in case it was paused), s3rver, the work directory. Never throws. */
+export async function stopLogTest(parts: { shipper?: { stop(): Promise<void> }; writer: RunningWriter | null; s3?: EmbeddedS3; work: string }): Promise<void> {
+  await parts.shipper?.stop().catch(() => {});
+  if (parts.writer) {
+    parts.writer.process.kill("SIGCONT");
+    await parts.writer.stop().catch(() => {});
+  }
+  await parts.s3?.stop().catch(() => {});
+  rmSync(parts.work, { recursive: true, force: true });
+}
+
+type RunningWriter = { process: ChildProcess; stop(): Promise<unknown> };
