@@ -1,15 +1,14 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
+import type { EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { hasErrorCode } from "../../lib/contracts/errors";
 import { readPassphrase } from "../config";
 import type { AgentDeps } from "../module";
-import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
-import { makeTestServer, type TestServer } from "../testing/restore-fixtures";
-import { compactKine, dumpKine, logTestDeps, stopLogTest, restoreToPoint, storedSegments, takeLogPoint, type LogPoint } from "../testing/continuous-fixtures";
+import type { RunningKineWriter } from "../testing/kine-writer-process";
+import type { TestServer } from "../testing/restore-fixtures";
+import { compactKine, dumpKine, startLogTest, stopLogTest, restoreToPoint, storedSegments, takeLogPoint, type LogPoint } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 import { closedWindows, compactLog } from "./compaction";
 import { applyLog } from "./apply";
@@ -61,12 +60,14 @@ function opts(extra: { beforeDelete?: () => Promise<void> } = {}) {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(tmpdir(), "lifeboat-compact-"));
-  writeFileSync(path.join(work, "passphrase"), PASS + "\n");
-  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
-  server = makeTestServer(path.join(work, "k3s"), { seed: 71, marker: "marker-CMP" });
-  writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 10, compactEveryMs: 500, seed: 71 });
-  deps = logTestDeps(work, server.serverDir, s3, "cmp");
+  ({ work, s3, server, writer, deps } = await startLogTest({
+    passphrase: PASS,
+    prefix: "cmp",
+    seed: 71,
+    marker: "marker-CMP",
+    intervalMs: 10,
+    compactEveryMs: 500,
+  }));
 
   expect(readPassphrase(deps.config)).toBe(PASS);
   shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });

@@ -1,9 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
+import type { EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { listAll, type BackupStore } from "../../lib/storage/backup-store";
 import { StorageError } from "../../lib/storage/errors";
 import { hasErrorCode } from "../../lib/contracts/errors";
@@ -15,7 +13,7 @@ import { runRetention } from "../backup/retention-run";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
 import {
-  logTestDeps,
+  startLogTest,
   stopLogTest,
   dumpKine,
   logProblems,
@@ -93,12 +91,14 @@ async function allKeys(store: BackupStore): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(tmpdir(), "lifeboat-logret-"));
-  writeFileSync(path.join(work, "passphrase"), PASS + "\n");
-  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
-  server = makeTestServer(path.join(work, "k3s"), { seed: 61, marker: "marker-RET" });
-  writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 40, compactEveryMs: 700, seed: 61 });
-  deps = logTestDeps(work, server.serverDir, s3, "ret");
+  ({ work, s3, server, writer, deps } = await startLogTest({
+    passphrase: PASS,
+    prefix: "ret",
+    seed: 61,
+    marker: "marker-RET",
+    intervalMs: 40,
+    compactEveryMs: 700,
+  }));
 
   // Generation A: its first base (at first start), then two more bases with log between them.
   shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });

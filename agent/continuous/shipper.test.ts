@@ -1,6 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -20,7 +19,7 @@ import {
   storedSegments,
   takeLogPoint,
   type LogPoint,
-  logTestDeps,
+  startLogTest,
   stopLogTest,
 } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
@@ -54,12 +53,14 @@ function restoreTo(revision: number, name: string) {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(tmpdir(), "lifeboat-log-"));
-  writeFileSync(path.join(work, "passphrase"), PASS + "\n");
-  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
-  server = makeTestServer(path.join(work, "k3s"), { seed: 16, marker: "marker-LOG" });
-  writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 100, compactEveryMs: 700, seed: 16 });
-  deps = logTestDeps(work, server.serverDir, s3, "log");
+  ({ work, s3, server, writer, deps } = await startLogTest({
+    passphrase: PASS,
+    prefix: "log",
+    seed: 16,
+    marker: "marker-LOG",
+    intervalMs: 100,
+    compactEveryMs: 700,
+  }));
   shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
 }, 60_000);
 

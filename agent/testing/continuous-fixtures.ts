@@ -5,7 +5,11 @@ import type { ChildProcess } from "node:child_process";
 import type { AgentDeps } from "../module";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
-import type { EmbeddedS3 } from "../../lib/storage/embedded-s3";
+import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { makeTestServer, type TestServer } from "./restore-fixtures";
+import { spawnKineWriter, type RunningKineWriter } from "./kine-writer-process";
 import { planPoint, type PointTarget } from "../continuous/point-in-time";
 import { stagePoint } from "../continuous/stage-point";
 import { listAll, type BackupStore } from "../../lib/storage/backup-store";
@@ -186,3 +190,24 @@ export async function stopLogTest(parts: { shipper?: { stop(): Promise<void> }; 
 }
 
 type RunningWriter = { process: ChildProcess; stop(): Promise<unknown> };
+
+/**
+ * A log test's real parts: a work directory with `passphrase`, s3rver on loopback, a test server
+ * directory, the kine-like writer on it (compacting), and deps shipping to s3rver under `prefix`.
+ * Rejects when a part does not start.
+ */
+export async function startLogTest(o: {
+  passphrase: string;
+  prefix: string;
+  seed: number;
+  marker: string;
+  intervalMs: number;
+  compactEveryMs: number;
+}): Promise<{ work: string; s3: EmbeddedS3; server: TestServer; writer: RunningKineWriter; deps: AgentDeps }> {
+  const work = mkdtempSync(path.join(tmpdir(), `lifeboat-${o.prefix}-`));
+  writeFileSync(path.join(work, "passphrase"), o.passphrase + "\n");
+  const s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
+  const server = makeTestServer(path.join(work, "k3s"), { seed: o.seed, marker: o.marker });
+  const writer = await spawnKineWriter({ db: server.dbPath, intervalMs: o.intervalMs, compactEveryMs: o.compactEveryMs, seed: o.seed });
+  return { work, s3, server, writer, deps: logTestDeps(work, server.serverDir, s3, o.prefix) };
+}
