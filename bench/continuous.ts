@@ -181,6 +181,7 @@ async function day(): Promise<void> {
       LIFEBOAT_STATE_DIR: path.join(work, "state"),
       LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
       LIFEBOAT_BACKUP_DIR: path.join(work, "store"),
+      LIFEBOAT_LOG_COMPACT_HOURS: process.env.LIFEBOAT_LOG_COMPACT_HOURS ?? "1",
       LOG_LEVEL: "silent",
     }),
   );

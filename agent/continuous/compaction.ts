@@ -132,8 +132,12 @@ export async function compactWindow(store: BackupStore, segs: (SegmentName & { s
         .pluck()
         .all(compactRevision) as number[],
     );
-    const all = db.prepare("SELECT * FROM kine WHERE id BETWEEN ? AND ? ORDER BY id").all(first, last) as Omit<KineRow, "oldValueRebuildable">[];
-    const kept = all.filter((r) => !superseded.has(r.id) && !(r.deleted !== 0 && r.id <= compactRevision));
+    // Iterated, not loaded: an hour of rows is ~100 MB, what is kept a small part of it.
+    const kept: Omit<KineRow, "oldValueRebuildable">[] = [];
+    for (const r of db.prepare("SELECT * FROM kine WHERE id BETWEEN ? AND ? ORDER BY id").iterate(first, last) as Iterable<
+      Omit<KineRow, "oldValueRebuildable">
+    >)
+      if (!superseded.has(r.id) && !(r.deleted !== 0 && r.id <= compactRevision)) kept.push(r);
     const keptIds = new Set(kept.map((r) => r.id));
     const rows: KineRow[] = kept.map((r) => ({
       ...r,

@@ -161,7 +161,7 @@ export async function restoreToPoint(deps: AgentDeps, setId: string, target: Poi
 }
 
 /** Deps for a log test: the server directory, `<work>/passphrase`, a bucket "backups" of s3rver under `prefix`, no schedule, silent. */
-export function logTestDeps(work: string, serverDir: string, s3: EmbeddedS3, prefix: string): AgentDeps {
+export function logTestDeps(work: string, serverDir: string, s3: EmbeddedS3, prefix: string, env: Record<string, string> = {}): AgentDeps {
   return makeDeps(
     loadAgentConfig({
       LIFEBOAT_K3S_SERVER_DIR: serverDir,
@@ -174,6 +174,7 @@ export function logTestDeps(work: string, serverDir: string, s3: EmbeddedS3, pre
       AWS_SECRET_ACCESS_KEY: "S3RVER",
       LIFEBOAT_BACKUP_SCHEDULE: "off",
       LOG_LEVEL: "silent",
+      ...env,
     }),
   );
 }
@@ -203,11 +204,13 @@ export async function startLogTest(o: {
   marker: string;
   intervalMs: number;
   compactEveryMs: number;
+  /** More agent environment (e.g. LIFEBOAT_LOG_COMPACT_HOURS). */
+  env?: Record<string, string>;
 }): Promise<{ work: string; s3: EmbeddedS3; server: TestServer; writer: RunningKineWriter; deps: AgentDeps }> {
   const work = mkdtempSync(path.join(tmpdir(), `lifeboat-${o.prefix}-`));
   writeFileSync(path.join(work, "passphrase"), o.passphrase + "\n");
   const s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
   const server = makeTestServer(path.join(work, "k3s"), { seed: o.seed, marker: o.marker });
   const writer = await spawnKineWriter({ db: server.dbPath, intervalMs: o.intervalMs, compactEveryMs: o.compactEveryMs, seed: o.seed });
-  return { work, s3, server, writer, deps: logTestDeps(work, server.serverDir, s3, o.prefix) };
+  return { work, s3, server, writer, deps: logTestDeps(work, server.serverDir, s3, o.prefix, o.env) };
 }
