@@ -63,7 +63,7 @@ const AgentEnvSchema = z.object({
   /** Continuous protection: ship kine's new rows every this many seconds (docs/continuous.md); 0 turns it off. */
   LIFEBOAT_LOG_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(10),
   /** Continuous protection: fold each closed window of this many hours of segments into one compacted object (docs/continuous.md); 0 never. */
-  LIFEBOAT_LOG_COMPACT_HOURS: z.coerce.number().min(0).default(1),
+  LIFEBOAT_LOG_COMPACT_HOURS: z.coerce.number().min(0).default(6),
   /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */
   LIFEBOAT_STATE_DIR: optStr,
   /** Optional file with KEY=VALUE lines (environment variables win over it). */

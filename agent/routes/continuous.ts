@@ -11,12 +11,12 @@ let compacting: Promise<void> | null = null;
 
 /**
  * Folds the log's closed windows (agent/continuous/compaction.ts) after each backup set `serve`
- * takes: the nightly schedule's is the natural moment. One run at a time; a failure is logged and
- * the next backup tries again. Never throws.
+ * takes (the nightly schedule's is the natural moment) and once every window. One run at a time; a
+ * failure is logged and the next run tries again. Never throws.
  */
 function compactAfterBackups(deps: AgentDeps): () => void {
   const log = deps.log.child({ component: "log-compaction" });
-  return onBackupDone(() => {
+  const run = () => {
     if (compacting) return;
     compacting = (async () => {
       const { compactLog } = await import("../continuous/compaction");
@@ -30,9 +30,17 @@ function compactAfterBackups(deps: AgentDeps): () => void {
       });
       if (done.length) log.info({ windows: done.length, segments: done.reduce((n, r) => n + r.segmentsFolded, 0) }, "log compaction: done");
     })()
-      .catch((err: unknown) => log.warn({ err: (err as Error).message }, "log compaction failed; the next backup tries again"))
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, "log compaction failed; the next run tries again"))
       .finally(() => (compacting = null));
-  });
+  };
+  const off = onBackupDone(run);
+  // Also once a window: with only a nightly backup, a day of windows would wait raw until the next night.
+  const timer = setInterval(run, Math.max(deps.config.logCompactHours * 3_600_000, 60_000));
+  timer.unref();
+  return () => {
+    off();
+    clearInterval(timer);
+  };
 }
 
 /** Why continuous protection cannot run with this configuration, or null when it can. */
