@@ -111,7 +111,7 @@ export function BackupNowButton() {
                 {result.manifest.database.currentRevision.toLocaleString("en-US")}
                 {result.retention && result.retention.summary.delete > 0 ? ` · retention removed ${result.retention.summary.delete} old sets` : ""}
                 {result.retention?.log && result.retention.log.summary.segmentsDeleted > 0
-                  ? ` · ${result.retention.log.summary.segmentsDeleted} log segments no kept backup needs (${formatBytes(result.retention.log.summary.bytesFreed)})`
+                  ? ` · retention removed ${result.retention.log.summary.segmentsDeleted} log segments no kept backup needed (${formatBytes(result.retention.log.summary.bytesFreed)})`
                   : ""}
               </p>
               {result.retentionError && <p className="text-xs text-amber-800">{result.retentionError}</p>}
