@@ -11,7 +11,8 @@ function describe(report: RetentionReport): string[] {
   for (const d of report.sets) lines.push(`${d.action.toUpperCase().padEnd(6)} ${d.setId.padEnd(29)} ${d.reasons.join("; ")}`);
   const verb = report.dryRun ? "would delete" : "deleted";
   lines.push(`${report.summary.keep} kept, ${report.summary.delete} ${verb}, ${report.summary.ignore} not managed by retention.`);
-  if (report.log) {
+  if (report.log && report.log.generations.length === 0) lines.push("Log: the store holds no continuous-protection log.");
+  else if (report.log) {
     for (const g of report.log.generations)
       lines.push(
         `${g.action.toUpperCase().padEnd(6)} log ${g.generation.padEnd(25)} ${g.reasons.join("; ")} (${g.segmentsDeleted} segments ${verb}, ${g.segmentsKept} kept)`,

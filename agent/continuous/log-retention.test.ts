@@ -25,6 +25,7 @@ import {
   type LogPoint,
 } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
+import { retentionCommand } from "../commands/retention";
 
 /**
  * Retention of the log against real parts: the kine-like writer, s3rver, the real backup job for
@@ -150,6 +151,12 @@ describe("retention of the log (real shipper, writer, s3rver and base backups)",
     expect(a.segmentsDeleted).toBeGreaterThan(0);
     expect(report.log!.summary.bytesFreed).toBeGreaterThan(0);
     expect(b.action).toBe("keep");
+    // The CLI prints the log's part (with the default policy, which keeps every set here).
+    const out: string[] = [];
+    const code = await retentionCommand.run(["--dry-run"], deps, { out: (l) => out.push(l), err: () => {}, confirm: async () => false });
+    expect(code).toBe(0);
+    expect(out.filter((l) => /^KEEP +log \d{8}T\d{6}Z /.test(l))).toHaveLength(2);
+    expect(out).toContainEqual(expect.stringMatching(/^Log: \d+ segments kept, 0 would delete \(0\.0 MiB\), 0 of 2 generations would delete\.$/));
   }, 60_000);
 
   it("keeps what every kept base needs, deletes the rest oldest first, and a restore after the oldest kept base still matches row for row", async () => {
