@@ -62,6 +62,8 @@ const AgentEnvSchema = z.object({
   LIFEBOAT_JOB_STALL_SECONDS: z.coerce.number().int().min(0).default(120),
   /** Continuous protection: ship kine's new rows every this many seconds (docs/continuous.md); 0 turns it off. */
   LIFEBOAT_LOG_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(10),
+  /** Continuous protection: fold each closed window of this many hours of segments into one compacted object (docs/continuous.md); 0 never. */
+  LIFEBOAT_LOG_COMPACT_HOURS: z.coerce.number().min(0).default(6),
   /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */
   LIFEBOAT_STATE_DIR: optStr,
   /** Optional file with KEY=VALUE lines (environment variables win over it). */
@@ -101,6 +103,8 @@ export interface AgentConfig {
   jobStallMs: number;
   /** LIFEBOAT_LOG_INTERVAL_SECONDS in milliseconds (0: continuous protection off). */
   logIntervalMs: number;
+  /** LIFEBOAT_LOG_COMPACT_HOURS (0: log compaction off). */
+  logCompactHours: number;
   stateDir: string;
   logLevel: string;
 }
@@ -208,6 +212,7 @@ export function loadAgentConfig(source: Record<string, string | undefined> = pro
     restoreMaxBytes: e.LIFEBOAT_RESTORE_MAX_BYTES,
     jobStallMs: e.LIFEBOAT_JOB_STALL_SECONDS * 1000,
     logIntervalMs: e.LIFEBOAT_LOG_INTERVAL_SECONDS * 1000,
+    logCompactHours: e.LIFEBOAT_LOG_COMPACT_HOURS,
     stateDir: path.resolve(e.LIFEBOAT_STATE_DIR ?? path.join(path.dirname(serverDir), "lifeboat")),
     logLevel: e.LOG_LEVEL,
   };

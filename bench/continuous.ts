@@ -14,6 +14,9 @@
  *    seconds into a directory store, kine compacts every 5 simulated minutes; then the restore to a
  *    point at the end is timed against a plain restore of the base (goal ≤ 2×), and the log's bytes
  *    against the base set's size. Also: how much leaving old_value out of segments saves.
+ * 3. The same day after log compaction (LIFEBOAT_LOG_COMPACT_HOURS, default 6), run at the end of the
+ *    day (its last window still open) and again once that window has closed: bytes per day of what the
+ *    store then holds, and the restore to the same point again against the plain restore.
  * Scratch files go to bench/out/continuous (git-ignored).
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -30,6 +33,8 @@ import { openKineDb } from "../agent/kine/schema";
 import { KineSimulator } from "../agent/kine/simulator";
 import { LogShipper } from "../agent/continuous/shipper";
 import { planPoint } from "../agent/continuous/point-in-time";
+import { compactLog } from "../agent/continuous/compaction";
+import { listLog } from "../agent/continuous/log-listing";
 import { stagePoint } from "../agent/continuous/stage-point";
 import { resolveSource } from "../agent/restore/sources";
 import { stageBackup } from "../agent/restore/stage";
@@ -176,6 +181,7 @@ async function day(): Promise<void> {
       LIFEBOAT_STATE_DIR: path.join(work, "state"),
       LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
       LIFEBOAT_BACKUP_DIR: path.join(work, "store"),
+      ...(process.env.LIFEBOAT_LOG_COMPACT_HOURS ? { LIFEBOAT_LOG_COMPACT_HOURS: process.env.LIFEBOAT_LOG_COMPACT_HOURS } : {}),
       LOG_LEVEL: "silent",
     }),
   );
@@ -270,6 +276,48 @@ async function day(): Promise<void> {
     `   restore to the end (${applied.segmentsApplied} segments, revision ${applied.revision}): ${(pointMs / 1000).toFixed(2)} s vs plain restore of the base ${(plainMs / 1000).toFixed(2)} s → ${(pointMs / plainMs).toFixed(2)}×  (goal ≤ 2×: ${verdict(pointMs <= 2 * plainMs)})`,
   );
   console.log(`   old_value left out of segments: ${without} B vs ${withOld} B carrying it for the same 2000 rows → ${(without / withOld).toFixed(2)}×`);
+  // Right at the end of the day (its last window still open), then once that window has closed too.
+  const at = { setId: result.setId, target: pos.uploadedRevision, plainMs, baseBytes: setSize(base), work };
+  await afterCompaction(deps, { ...at, now: new Date(clock), label: "at the end of the day" });
+  await afterCompaction(deps, { ...at, now: new Date(clock + deps.config.logCompactHours * 3_600_000), label: "once its last window closed" });
+}
+
+/**
+ * 3. The same day after log compaction (agent/continuous/compaction.ts) with the default
+ * LIFEBOAT_LOG_COMPACT_HOURS, as `serve` runs it after the nightly backup: every closed window folded.
+ * The restore to the same point is timed again against the plain restore measured above.
+ */
+async function afterCompaction(
+  deps: ReturnType<typeof makeDeps>,
+  opts: { setId: string; target: number; now: Date; plainMs: number; baseBytes: number; work: string; label: string },
+): Promise<void> {
+  const t0 = Date.now();
+  const done = await compactLog(deps.store(), {
+    passphrase: readPassphrase(deps.config),
+    windowHours: deps.config.logCompactHours,
+    now: opts.now,
+    scratchDir: path.join(opts.work, "compaction"),
+  });
+  const compactMs = Date.now() - t0;
+  const segs = (await listLog(deps.store())).flatMap((g) => g.segments);
+  const bytes = segs.reduce((n, s) => n + s.size, 0);
+  const dayBytes = (bytes / HOURS) * 24;
+  const pointDir = path.join(opts.work, "point-compacted");
+  rmSync(pointDir, { recursive: true, force: true });
+  mkdirSync(pointDir);
+  const t = Date.now();
+  const plan = await planPoint(deps, opts.setId, { toRevision: opts.target });
+  const { applied } = await stagePoint(deps, plan, { stagingDir: pointDir, maxBytes: 1 << 30, durable: false });
+  const pointMs = Date.now() - t;
+  console.log(
+    `3. compaction ${opts.label} (LIFEBOAT_LOG_COMPACT_HOURS=${deps.config.logCompactHours}): ${done.length} windows folded in ${(compactMs / 1000).toFixed(0)} s, ${segs.length} objects left`,
+  );
+  console.log(
+    `   log bytes per day ${mb(dayBytes)} vs the base set ${mb(opts.baseBytes)} → ratio ${(dayBytes / opts.baseBytes).toFixed(2)}  (goal ≤ 1: ${verdict(dayBytes <= opts.baseBytes)})`,
+  );
+  console.log(
+    `   restore to the end (${applied.segmentsApplied} objects, revision ${applied.revision}): ${(pointMs / 1000).toFixed(2)} s vs plain restore of the base ${(opts.plainMs / 1000).toFixed(2)} s → ${(pointMs / opts.plainMs).toFixed(2)}×  (goal ≤ 2×: ${verdict(pointMs <= 2 * opts.plainMs)})`,
+  );
 }
 
 rmSync(OUT, { recursive: true, force: true });

@@ -208,6 +208,7 @@ describe("lifeboat-agent backup → s3rver → gpg, zstd, tar, sqlite3 (round tr
     expect(dry.stdout).toMatch(/^KEEP +lifeboat-\S+ +newest complete set \(always kept\)/m);
     expect(dry.stdout).toMatch(/^DELETE +lifeboat-\S+ +not among the last 1 sets/m);
     expect(dry.stdout).toMatch(/1 kept, 1 would delete, 0 not managed by retention\./);
+    expect(dry.stdout).toMatch(/^Log: the store holds no continuous-protection log\.$/m);
     const refused = await cli(["retention"], agentEnv("roundtrip", policy));
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/Nothing deleted\. Pass --yes/);

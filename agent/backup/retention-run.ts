@@ -2,46 +2,64 @@ import type { Logger } from "pino";
 import type { BackupStore } from "../../lib/storage";
 import { planRetention } from "../../lib/backups/retention";
 import type { RetentionPolicy, RetentionReport } from "../../lib/contracts/agent-backup";
+import { listLog } from "../continuous/log-listing";
+import { applyLogRetention, planLogRetention } from "../continuous/log-retention";
+import { readSetManifest } from "../restore/sources";
 import { listStoreSets } from "./sets";
 
 /**
  * Lists the store, plans retention (lib/backups/retention.ts: GFS, never seed sets, never incomplete
- * sets, never the newest complete set) and, unless `dryRun`, deletes the planned sets' objects.
+ * sets, never the newest complete set) and, unless `dryRun`, deletes the planned sets' objects, then
+ * the continuous-protection log's objects no kept base needs (agent/continuous/log-retention.ts).
  * Within a set the manifest goes first, so a set whose deletion stops half-way is incomplete (and
- * ignored) rather than looking complete with parts missing. Rejects with StorageError when the
- * listing fails; individual failed deletions are reported in `failed`.
+ * ignored) rather than looking complete with parts missing. Both listings come before any deletion:
+ * rejects with StorageError when either fails, having deleted nothing; individual failed deletions
+ * are reported in `failed`.
  */
 export async function runRetention(store: BackupStore, policy: RetentionPolicy, opts: { dryRun: boolean; log?: Logger }): Promise<RetentionReport> {
-  const listing = await listStoreSets(store);
+  const [listing, generations] = await Promise.all([listStoreSets(store), listLog(store)]);
   const decisions = planRetention(
     listing.sets.map((s) => ({ id: s.id, format: s.format, time: s.time, complete: s.missing.length === 0, keys: s.objects.map((o) => o.key) })),
     policy,
   );
   const deleted: string[] = [];
   const failed: { key: string; message: string }[] = [];
-  if (!opts.dryRun) {
-    for (const d of decisions.filter((x) => x.action === "delete")) {
-      const ordered = [...d.keys].sort((a, b) => Number(b.endsWith("_manifest.json")) - Number(a.endsWith("_manifest.json")));
-      for (const key of ordered) {
-        try {
-          await store.delete(key);
-          deleted.push(key);
-        } catch (err) {
-          failed.push({ key, message: (err as Error).message });
-          opts.log?.warn({ key, err: (err as Error).message }, "retention: delete failed");
-          break; // keep the rest of this set; it is already incomplete if the manifest went
-        }
-      }
-      opts.log?.info({ setId: d.setId, reasons: d.reasons }, "retention: deleted set");
+  // The sets that are no longer bases: on a dry run, every planned one; else those whose manifest went.
+  const gone = new Set<string>();
+  for (const d of decisions.filter((x) => x.action === "delete")) {
+    if (opts.dryRun) {
+      gone.add(d.setId);
+      continue;
     }
+    const ordered = [...d.keys].sort((a, b) => Number(b.endsWith("_manifest.json")) - Number(a.endsWith("_manifest.json")));
+    for (const key of ordered) {
+      try {
+        await store.delete(key);
+        deleted.push(key);
+        if (key.endsWith("_manifest.json")) gone.add(d.setId);
+      } catch (err) {
+        failed.push({ key, message: (err as Error).message });
+        opts.log?.warn({ key, err: (err as Error).message }, "retention: delete failed");
+        break; // keep the rest of this set; it is already incomplete if the manifest went
+      }
+    }
+    opts.log?.info({ setId: d.setId, reasons: d.reasons }, "retention: deleted set");
   }
+  const logPlan = await planLogRetention(
+    generations,
+    listing.sets,
+    gone,
+    async (s) => (await readSetManifest({ store: () => store }, s))?.database.currentRevision ?? null,
+  );
+  const logRun = await applyLogRetention(store, logPlan, opts);
   const count = (a: string) => decisions.filter((d) => d.action === a).length;
   return {
     dryRun: opts.dryRun,
     policy,
     sets: decisions,
     summary: { keep: count("keep"), delete: count("delete"), ignore: count("ignore") },
-    deleted,
-    failed,
+    deleted: [...deleted, ...logRun.deleted],
+    failed: [...failed, ...logRun.failed],
+    log: logRun.report,
   };
 }

@@ -1,6 +1,8 @@
 import type { Command } from "./command";
 import type { RetentionReport } from "../../lib/contracts/agent-backup";
 
+const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+
 function describe(report: RetentionReport): string[] {
   const p = report.policy;
   const lines = [
@@ -9,6 +11,17 @@ function describe(report: RetentionReport): string[] {
   for (const d of report.sets) lines.push(`${d.action.toUpperCase().padEnd(6)} ${d.setId.padEnd(29)} ${d.reasons.join("; ")}`);
   const verb = report.dryRun ? "would delete" : "deleted";
   lines.push(`${report.summary.keep} kept, ${report.summary.delete} ${verb}, ${report.summary.ignore} not managed by retention.`);
+  if (report.log && report.log.generations.length === 0) lines.push("Log: the store holds no continuous-protection log.");
+  else if (report.log) {
+    for (const g of report.log.generations)
+      lines.push(
+        `${g.action.toUpperCase().padEnd(6)} log ${g.generation.padEnd(25)} ${g.reasons.join("; ")} (${g.segmentsDeleted} segments ${verb}, ${g.segmentsKept} kept)`,
+      );
+    const s = report.log.summary;
+    lines.push(
+      `Log: ${s.segmentsKept} segments kept, ${s.segmentsDeleted} ${verb} (${mib(s.bytesFreed)} MiB), ${s.generationsDeleted} of ${report.log.generations.length} generations ${verb}.`,
+    );
+  }
   if (!report.dryRun) lines.push(`${report.deleted.length} objects deleted${report.failed.length ? `, ${report.failed.length} deletions failed` : ""}.`);
   return lines;
 }
@@ -19,6 +32,7 @@ export const retentionCommand: Command = {
   usage:
     "lifeboat-agent retention --dry-run | --yes [--json]\n\n" +
     "Only complete Lifeboat sets are ever deleted; seed sets, incomplete sets and the newest complete set never are.\n" +
+    "Log segments (continuous protection) go when no kept base needs them; an old generation with no kept base goes whole.\n" +
     "Without --dry-run, deleting needs --yes (or a yes on a terminal).",
   async run(args, deps, io) {
     const dryRun = args.includes("--dry-run");
@@ -26,8 +40,10 @@ export const retentionCommand: Command = {
     const store = deps.store();
     if (!dryRun && !args.includes("--yes")) {
       const plan = await runRetention(store, deps.config.retention, { dryRun: true });
-      if (plan.summary.delete > 0) for (const l of describe(plan)) io.err(l);
-      if (plan.summary.delete > 0 && !(await io.confirm(`Delete ${plan.summary.delete} sets from ${store.description}?`))) {
+      const segments = plan.log?.summary.segmentsDeleted ?? 0;
+      const any = plan.summary.delete > 0 || plan.log?.generations.some((g) => g.keys.length > 0);
+      if (any) for (const l of describe(plan)) io.err(l);
+      if (any && !(await io.confirm(`Delete ${plan.summary.delete} sets and ${segments} log segments from ${store.description}?`))) {
         io.err("Nothing deleted. Pass --yes to delete without asking, or --dry-run to only look.");
         return 2;
       }

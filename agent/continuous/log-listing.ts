@@ -1,4 +1,5 @@
 import { listAll, type BackupStore } from "../../lib/storage/backup-store";
+import type { BackupSet } from "../../lib/backups/grouping";
 import { GenerationMarker, parseGenerationKey, parseSegmentKey, parseLogTime, type SegmentName } from "../../lib/contracts/continuous";
 
 /** The log in the store, by generation (oldest first), each with its marker and its segments by revision. */
@@ -6,6 +7,8 @@ export interface LogGeneration {
   generation: string;
   startedAt: Date;
   marker: GenerationMarker | null;
+  /** The marker object's key (null: none listed). */
+  markerKey: string | null;
   /** With each object's size (the timeline's cache tells a replaced object by it). */
   segments: (SegmentName & { size: number })[];
   bytes: number;
@@ -22,7 +25,7 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
   const gens = new Map<string, LogGeneration>();
   const get = (g: string) => {
     let e = gens.get(g);
-    if (!e) gens.set(g, (e = { generation: g, startedAt: parseLogTime(g)!, marker: null, segments: [], bytes: 0 }));
+    if (!e) gens.set(g, (e = { generation: g, startedAt: parseLogTime(g)!, marker: null, markerKey: null, segments: [], bytes: 0 }));
     return e;
   };
   const markers: string[] = [];
@@ -36,7 +39,7 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
     }
     const gen = parseGenerationKey(o.key);
     if (gen) {
-      get(gen);
+      get(gen).markerKey = o.key;
       markers.push(o.key);
     }
   }
@@ -47,4 +50,29 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
   const out = [...gens.values()].sort((a, b) => a.generation.localeCompare(b.generation));
   for (const g of out) g.segments.sort((a, b) => a.first - b.first);
   return out;
+}
+
+/**
+ * The complete Lifeboat sets that are bases of `gen`: its first base (the marker's), and every later
+ * complete set taken before the next generation began — but not the next generation's own base, taken
+ * just before it began, which holds the other database. Never throws.
+ */
+export function basesOf(gens: LogGeneration[], gen: LogGeneration, sets: BackupSet[]): BackupSet[] {
+  const next = gens[gens.indexOf(gen) + 1];
+  return sets.filter(
+    (s) =>
+      s.format === "lifeboat" &&
+      s.missing.length === 0 &&
+      (s.id === gen.marker?.baseSetId || (s.time >= gen.startedAt && (!next || (s.time < next.startedAt && s.id !== next.marker?.baseSetId)))),
+  );
+}
+
+/**
+ * The segments a restore uses: an original that a compacted segment covers (a compaction cut short
+ * before it deleted the originals) is left out, so points inside a compacted range are consistently
+ * unreachable. Never throws.
+ */
+export function effectiveSegments<T extends SegmentName>(segments: T[]): T[] {
+  const compacted = segments.filter((s) => s.compacted);
+  return segments.filter((s) => s.compacted || !compacted.some((c) => c.first <= s.first && s.last <= c.last));
 }

@@ -4,7 +4,7 @@ import type { BackupSet } from "../../lib/backups/grouping";
 import type { AgentDeps } from "../module";
 import { listStoreSets } from "../backup/sets";
 import { readSetManifest } from "../restore/sources";
-import { listLog, type LogGeneration } from "./log-listing";
+import { basesOf, effectiveSegments, listLog, type LogGeneration } from "./log-listing";
 
 /**
  * Which base and which segments bring a database to a point: `--to-revision N` or `--to-time T`, from
@@ -29,8 +29,8 @@ export interface PointPlan {
 
 /** No point of the log fits what was asked (`no_log_point`). */
 export class NoLogPointError extends DomainError {
-  constructor(message: string) {
-    super("no_log_point", message);
+  constructor(message: string, details?: Record<string, unknown>) {
+    super("no_log_point", message, details ? { details } : undefined);
   }
 }
 
@@ -61,8 +61,7 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
     throw new NoLogPointError(`There is no backup set ${setId} in ${store.description}. List the sets with \`lifeboat-agent list\`.`);
   const gen = pickGeneration(gens, setId, named, target);
   if (!gen?.marker) throw new NoLogPointError(`No generation of the log covers ${setId === "latest" ? "that point" : setId}.`);
-  const next = gens[gens.indexOf(gen) + 1];
-  const segs = gen.segments;
+  const segs = effectiveSegments(gen.segments);
   const logEnd = segs.length ? segs[segs.length - 1].last : gen.marker.baseRevision;
   let want: number;
   let readAt: string | null = null;
@@ -77,15 +76,7 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
     throw new NoLogPointError(
       `The log of generation ${gen.generation} reaches revision ${logEnd}${segs.length ? ` (read at ${segs[segs.length - 1].readAt.toISOString()})` : ""}; choose a revision up to it.`,
     );
-  // Bases of this generation: its first base, and every later complete Lifeboat set taken before the next generation began.
-  const candidates = named
-    ? [named]
-    : sets.filter(
-        (s) =>
-          s.format === "lifeboat" &&
-          s.missing.length === 0 &&
-          (s.id === gen.marker!.baseSetId || (s.time >= gen.startedAt && (!next || s.time < next.startedAt))),
-      );
+  const candidates = named ? [named] : basesOf(gens, gen, sets);
   let base: { set: BackupSet; revision: number } | null = null;
   for (const s of candidates.sort((a, b) => b.time.getTime() - a.time.getTime())) {
     const rev = s.id === gen.marker.baseSetId ? gen.marker.baseRevision : await manifestRevision(deps, s);
@@ -97,6 +88,13 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
   if (!base)
     throw new NoLogPointError(
       `No base set of generation ${gen.generation} is at or below revision ${want}${named ? ` (${named.id} is above it)` : ""}: choose a later point, or restore the set as it is.`,
+    );
+  // A compacted segment holds only what kine's compaction kept at its end: it cannot stop inside.
+  const inside = segs.find((s) => s.compacted && s.first <= want && want < s.last && want > base.revision);
+  if (inside)
+    throw new NoLogPointError(
+      `Revision ${want} lies inside revisions ${inside.first}–${inside.last}, which compaction folded into one object (${inside.key}): points inside it cannot be restored. The nearest points are revision ${Math.max(inside.first - 1, base.revision)} and revision ${inside.last}: choose one with --to-revision.`,
+      { requested: want, nearest: [Math.max(inside.first - 1, base.revision), inside.last] },
     );
   return {
     generation: gen.generation,

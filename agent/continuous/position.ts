@@ -43,9 +43,9 @@ export const EMPTY_POSITION: LogPosition = {
 };
 
 /** The continuous-protection directory under the state dir (0700), with its spool. */
-export function continuousDir(stateDir: string): { dir: string; spool: string; position: string } {
+export function continuousDir(stateDir: string): { dir: string; spool: string; position: string; compaction: string } {
   const dir = path.join(stateDir, "continuous");
-  return { dir, spool: path.join(dir, "spool"), position: path.join(dir, "position.json") };
+  return { dir, spool: path.join(dir, "spool"), position: path.join(dir, "position.json"), compaction: path.join(dir, "compaction") };
 }
 
 /** Reads the position; the empty one when there is none yet. Throws when the file is there but unreadable or malformed. */

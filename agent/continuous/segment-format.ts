@@ -56,14 +56,18 @@ function blob(b: Buffer | null): string {
 
 const int = (n: number | bigint | null) => (n === null ? "NULL" : String(n));
 
-/** The SQL text of a segment (ids ascending, header first). */
-export function formatSegment(header: SegmentHeader, rows: KineRow[]): string {
+/**
+ * The SQL text of a segment (ids ascending, header first). A compacted segment (compaction.ts) adds a
+ * `-- compacted: …` comment after the header and `tail` statements after its rows, before COMMIT.
+ */
+export function formatSegment(header: SegmentHeader, rows: KineRow[], compacted?: { note: string; tail: string[] }): string {
   const out = [
     "-- lifeboat-log segment v1",
     `-- generation: ${header.generation}`,
     `-- revisions: ${header.first}-${header.last}`,
     `-- compact-revision: ${header.compactRevision}`,
     `-- read-at: ${header.readAt}`,
+    ...(compacted ? [`-- compacted: ${compacted.note}`] : []),
     "BEGIN;",
   ];
   for (const r of rows) {
@@ -72,7 +76,7 @@ export function formatSegment(header: SegmentHeader, rows: KineRow[]): string {
       `INSERT INTO kine(id,name,created,deleted,create_revision,prev_revision,lease,value,old_value) SELECT ${r.id},${quote(r.name)},${int(r.created)},${int(r.deleted)},${int(r.create_revision)},${int(r.prev_revision)},${int(r.lease)},${blob(r.value)},${old} WHERE ${r.id} > (SELECT IFNULL(MAX(id),0) FROM kine);`,
     );
   }
-  out.push("COMMIT;", "");
+  out.push(...(compacted?.tail ?? []), "COMMIT;", "");
   return out.join("\n");
 }
 

@@ -1,22 +1,31 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { copyFileSync, mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { hasErrorCode } from "../../lib/contracts/errors";
 import { GenerationMarker, generationKey } from "../../lib/contracts/continuous";
-import { loadAgentConfig } from "../config";
-import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
-import { compactKine, copyLive, dumpKine, logProblems, storedSegments, withShippedWhilePaused } from "../testing/continuous-fixtures";
+import {
+  compactKine,
+  dumpKine,
+  logProblems,
+  readStoreText,
+  replaceDatabase,
+  restoreToPoint,
+  storedSegments,
+  takeLogPoint,
+  type LogPoint,
+  startLogTest,
+  stopLogTest,
+  restoredAndLive,
+} from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 import { continuousDir } from "./position";
 import { planPoint } from "./point-in-time";
-import { stagePoint } from "./stage-point";
 import type { LogDamagedError } from "./apply";
 
 /**
@@ -33,60 +42,30 @@ let server: TestServer;
 let writer: RunningKineWriter | null = null;
 let deps: AgentDeps;
 let shipper: LogShipper;
-const points: { revision: number; copy: string; compact: number }[] = [];
-
-function config(prefix: string) {
-  return loadAgentConfig({
-    LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
-    LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
-    LIFEBOAT_STATE_DIR: path.join(work, "state-" + prefix),
-    AWS_S3_ENDPOINT: s3.endpoint,
-    AWS_S3_BUCKET: "backups",
-    AWS_S3_PATH: prefix,
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    LIFEBOAT_BACKUP_SCHEDULE: "off",
-    LOG_LEVEL: "silent",
-  });
-}
+const points: LogPoint[] = [];
 
 /** Pauses the writer, lets the shipper read and upload everything, copies the live database, resumes. */
-async function takePoint(name: string): Promise<{ revision: number; copy: string; compact: number }> {
-  return withShippedWhilePaused(writer!, shipper, async () => {
-    const copy = path.join(work, `point-${name}.db`);
-    await copyLive(server.dbPath, copy);
-    const d = dumpKine(copy);
-    return { revision: d.revision, copy, compact: d.compactRevision };
-  });
+function takePoint(name: string): Promise<LogPoint> {
+  return takeLogPoint(writer!, shipper, server.dbPath, path.join(work, `point-${name}.db`));
 }
 
-async function restoreTo(revision: number, name: string) {
-  const plan = await planPoint(deps, "latest", { toRevision: revision });
-  const stagingDir = path.join(work, `staging-${name}`);
-  mkdirSync(stagingDir, { recursive: true });
-  const { staged, applied } = await stagePoint(deps, plan, { stagingDir, maxBytes: 1 << 30, durable: false });
-  return { plan, staged, applied };
+function restoreTo(revision: number, name: string) {
+  return restoreToPoint(deps, "latest", { toRevision: revision }, path.join(work, `staging-${name}`));
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(tmpdir(), "lifeboat-log-"));
-  writeFileSync(path.join(work, "passphrase"), PASS + "\n");
-  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
-  server = makeTestServer(path.join(work, "k3s"), { seed: 16, marker: "marker-LOG" });
-  writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 100, compactEveryMs: 700, seed: 16 });
-  deps = makeDeps(config("log"));
+  ({ work, s3, server, writer, deps } = await startLogTest({
+    passphrase: PASS,
+    prefix: "log",
+    seed: 16,
+    marker: "marker-LOG",
+    intervalMs: 100,
+    compactEveryMs: 700,
+  }));
   shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
 }, 60_000);
 
-afterAll(async () => {
-  await shipper?.stop();
-  if (writer) {
-    writer.process.kill("SIGCONT");
-    await writer.stop().catch(() => {});
-  }
-  await s3?.stop();
-  rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => stopLogTest({ shipper, writer, s3, work }));
 
 describe("the log (real writer, s3rver, real base backups)", () => {
   it("ships every revision once, in order, while kine compacts, and a restore to each point equals the live database at it row for row", async () => {
@@ -129,9 +108,11 @@ describe("the log (real writer, s3rver, real base backups)", () => {
 
   it("keeps reading while the store is down (past kine's 1000 kept revisions), then uploads the spool in order, same generation", async () => {
     const gen = shipper.position().generation;
-    const from = shipper.position().uploadedRevision;
     const port = s3.port;
     await s3.stop();
+    // A round may have been uploading when the store went away: let it end, then nothing more may land.
+    await shipper.tick();
+    const from = shipper.position().uploadedRevision;
     const start = (await writer!.report()).revision;
     await waitFor(async () => ((await writer!.report()).revision > start + 1200 ? true : undefined), 120_000, "1200 revisions written");
     await waitFor(() => (shipper.status().pendingSegments > 1 ? true : undefined), 30_000, "segments waiting in the spool");
@@ -145,7 +126,8 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     const segs = await storedSegments(deps.store());
     expect(logProblems(segs, shipper.position().baseRevision)).toEqual([]);
     const { staged } = await restoreTo(p.revision, "after-outage");
-    expect(dumpKine(staged.dbPath).rows).toEqual(dumpKine(p.copy).rows);
+    const outage = restoredAndLive(staged.dbPath, p.copy);
+    expect(outage.got.rows).toEqual(outage.want.rows);
     points.push(p);
   }, 240_000);
 
@@ -196,25 +178,13 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     await writer!.stop();
     writer = null;
     const other = makeTestServer(path.join(work, "other"), { seed: 77, marker: "marker-OTHER" });
-    for (const f of ["state.db-wal", "state.db-shm"]) rmSync(path.join(path.dirname(server.dbPath), f), { force: true });
-    copyFileSync(other.dbPath, server.dbPath + ".new");
-    rmSync(server.dbPath);
-    copyFileSync(server.dbPath + ".new", server.dbPath);
-    rmSync(server.dbPath + ".new");
+    replaceDatabase(server.dbPath, other.dbPath);
     shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
     await shipper.tick();
     const pos = shipper.position();
     expect(pos.generation).not.toBe(old);
     expect(pos.generationReason).toMatch(/replaced|another one|gone|went back/);
-    const marker = GenerationMarker.parse(
-      JSON.parse(
-        await (async () => {
-          const parts: Buffer[] = [];
-          for await (const c of await deps.store().get(generationKey(pos.generation!))) parts.push(c as Buffer);
-          return Buffer.concat(parts).toString("utf8");
-        })(),
-      ),
-    );
+    const marker = GenerationMarker.parse(JSON.parse(await readStoreText(deps.store(), generationKey(pos.generation!))));
     expect(marker.reason).toBe(pos.generationReason);
     expect(marker.baseSetId).toMatch(/^lifeboat-/);
     writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 40, compactEveryMs: 0, seed: 77 });
@@ -235,6 +205,7 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     const { plan, staged } = await restoreTo(p.revision, "new-gen");
     expect(plan.generation).toBe(pos.generation);
     expect(plan.baseSetId).toBe(marker.baseSetId);
-    expect(dumpKine(staged.dbPath).rows).toEqual(dumpKine(p.copy).rows);
+    const cmp = restoredAndLive(staged.dbPath, p.copy);
+    expect(cmp.got.rows).toEqual(cmp.want.rows);
   }, 240_000);
 });

@@ -58,7 +58,7 @@ function storeOrigin(deps: AgentDeps, key: string, layout: ObjectKind, size: num
  * A Lifeboat set's manifest, or null when the set has none or it cannot be read or parsed (the
  * callers then go without it). Never throws.
  */
-export async function readSetManifest(deps: AgentDeps, set: BackupSet): Promise<BackupManifest | null> {
+export async function readSetManifest(deps: Pick<AgentDeps, "store">, set: BackupSet): Promise<BackupManifest | null> {
   const obj = set.objects.find((o) => o.kind === "manifest");
   if (!obj || obj.size > 1 << 20) return null;
   try {

@@ -1,9 +1,47 @@
 import { ContinuousStatus, LogTimeline, TimelineQuery } from "../../lib/contracts/continuous";
 import type { AgentDeps, AgentModule } from "../module";
 import type { LogShipper } from "../continuous/shipper";
+import { onBackupDone } from "../continuous/base-hook";
+import { readPassphrase } from "../config";
 
 let shipper: LogShipper | null = null;
 let offReason: string | null = null;
+let offCompaction: (() => void) | null = null;
+let compacting: Promise<void> | null = null;
+
+/**
+ * Folds the log's closed windows (agent/continuous/compaction.ts) after each backup set `serve`
+ * takes (the nightly schedule's is the natural moment) and once every window. One run at a time; a
+ * failure is logged and the next run tries again. Never throws.
+ */
+function compactAfterBackups(deps: AgentDeps): () => void {
+  const log = deps.log.child({ component: "log-compaction" });
+  const run = () => {
+    if (compacting) return;
+    compacting = (async () => {
+      const { compactLog } = await import("../continuous/compaction");
+      const { continuousDir } = await import("../continuous/position");
+      const done = await compactLog(deps.store(), {
+        passphrase: readPassphrase(deps.config),
+        windowHours: deps.config.logCompactHours,
+        now: new Date(),
+        scratchDir: continuousDir(deps.config.stateDir).compaction,
+        log,
+      });
+      if (done.length) log.info({ windows: done.length, segments: done.reduce((n, r) => n + r.segmentsFolded, 0) }, "log compaction: done");
+    })()
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, "log compaction failed; the next run tries again"))
+      .finally(() => (compacting = null));
+  };
+  const off = onBackupDone(run);
+  // Also once a window: with only a nightly backup, a day of windows would wait raw until the next night.
+  const timer = setInterval(run, Math.max(deps.config.logCompactHours * 3_600_000, 60_000));
+  timer.unref();
+  return () => {
+    off();
+    clearInterval(timer);
+  };
+}
 
 /** Why continuous protection cannot run with this configuration, or null when it can. */
 function whyOff(deps: AgentDeps): string | null {
@@ -59,9 +97,13 @@ export const continuousModule: AgentModule = {
     const { LogShipper } = await import("../continuous/shipper");
     shipper = new LogShipper(deps, { intervalMs: deps.config.logIntervalMs });
     shipper.start();
+    if (deps.config.logCompactHours > 0) offCompaction = compactAfterBackups(deps);
     deps.log.info({ component: "continuous", intervalSeconds: deps.config.logIntervalMs / 1000 }, "continuous protection: shipping kine's revisions");
   },
   async stop() {
+    offCompaction?.();
+    offCompaction = null;
+    await compacting;
     await shipper?.stop();
     shipper = null;
   },

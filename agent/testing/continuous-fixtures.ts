@@ -1,4 +1,17 @@
 import Database from "better-sqlite3";
+import { copyFileSync, mkdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import type { ChildProcess } from "node:child_process";
+import type { AgentDeps } from "../module";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { makeTestServer, type TestServer } from "./restore-fixtures";
+import { spawnKineWriter, type RunningKineWriter } from "./kine-writer-process";
+import { planPoint, type PointTarget } from "../continuous/point-in-time";
+import { stagePoint } from "../continuous/stage-point";
 import { listAll, type BackupStore } from "../../lib/storage/backup-store";
 import { parseSegmentKey, type SegmentName } from "../../lib/contracts/continuous";
 
@@ -119,4 +132,125 @@ export async function withShippedWhilePaused<T>(
   } finally {
     writer.process.kill("SIGCONT");
   }
+}
+
+/** A point of the log taken with the writer paused: the revision shipped, a live copy at it, and its compact revision. */
+export interface LogPoint {
+  revision: number;
+  copy: string;
+  compact: number;
+}
+
+/** With the writer paused and everything read uploaded (withShippedWhilePaused), copies the live database to `copy`. */
+export function takeLogPoint(
+  writer: { process: ChildProcess },
+  shipper: { tick(): Promise<void>; status(): { pendingSegments: number; problem: string | null } },
+  dbPath: string,
+  copy: string,
+): Promise<LogPoint> {
+  return withShippedWhilePaused(writer, shipper, async () => {
+    await copyLive(dbPath, copy);
+    const d = dumpKine(copy);
+    return { revision: d.revision, copy, compact: d.compactRevision };
+  });
+}
+
+/** Puts another database file at `dbPath` (another inode, no -wal/-shm beside it), as a restore or a new server does. The writer must be stopped. */
+export function replaceDatabase(dbPath: string, from: string): void {
+  for (const f of ["-wal", "-shm"]) rmSync(dbPath + f, { force: true });
+  copyFileSync(from, dbPath + ".new");
+  rmSync(dbPath);
+  copyFileSync(dbPath + ".new", dbPath);
+  rmSync(dbPath + ".new");
+}
+
+/** A small object of the store (a marker) as text. */
+export async function readStoreText(store: BackupStore, key: string): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const c of await store.get(key)) parts.push(c as Buffer);
+  return Buffer.concat(parts).toString("utf8");
+}
+
+/** The store's log objects' keys, sorted (segments and markers). */
+export async function storedLogKeys(store: BackupStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of listAll(store, { prefix: "lifeboat-log_" })) out.push(path.basename(o.key));
+  return out.sort();
+}
+
+/** Plans and stages a restore to a point (from `setId` or "latest") in `stagingDir`, as `restore --to-revision` does before verifying. */
+export async function restoreToPoint(deps: AgentDeps, setId: string, target: PointTarget, stagingDir: string) {
+  const plan = await planPoint(deps, setId, target);
+  mkdirSync(stagingDir, { recursive: true });
+  const { staged, applied } = await stagePoint(deps, plan, { stagingDir, maxBytes: 1 << 30, durable: false });
+  return { plan, staged, applied };
+}
+
+/** Deps for a log test: the server directory, `<work>/passphrase`, a bucket "backups" of s3rver under `prefix`, no schedule, silent. */
+export function logTestDeps(work: string, serverDir: string, s3: EmbeddedS3, prefix: string, env: Record<string, string> = {}): AgentDeps {
+  return makeDeps(
+    loadAgentConfig({
+      LIFEBOAT_K3S_SERVER_DIR: serverDir,
+      LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
+      LIFEBOAT_STATE_DIR: path.join(work, "state-" + prefix),
+      AWS_S3_ENDPOINT: s3.endpoint,
+      AWS_S3_BUCKET: "backups",
+      AWS_S3_PATH: prefix,
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      LIFEBOAT_BACKUP_SCHEDULE: "off",
+      LOG_LEVEL: "silent",
+      ...env,
+    }),
+  );
+}
+
+/** Tears a log test down: the shipper, the writer (resumed first, in case it was paused), s3rver, the work directory. Never throws. */
+export async function stopLogTest(parts: { shipper?: { stop(): Promise<void> }; writer: RunningWriter | null; s3?: EmbeddedS3; work: string }): Promise<void> {
+  await parts.shipper?.stop().catch(() => {});
+  if (parts.writer) {
+    parts.writer.process.kill("SIGCONT");
+    await parts.writer.stop().catch(() => {});
+  }
+  await parts.s3?.stop().catch(() => {});
+  rmSync(parts.work, { recursive: true, force: true });
+}
+
+type RunningWriter = { process: ChildProcess; stop(): Promise<unknown> };
+
+/**
+ * A log test's real parts: a work directory with `passphrase`, s3rver on loopback, a test server
+ * directory, the kine-like writer on it (compacting), and deps shipping to s3rver under `prefix`.
+ * Rejects when a part does not start.
+ */
+export async function startLogTest(o: {
+  passphrase: string;
+  prefix: string;
+  seed: number;
+  marker: string;
+  intervalMs: number;
+  compactEveryMs: number;
+  /** More agent environment (e.g. LIFEBOAT_LOG_COMPACT_HOURS). */
+  env?: Record<string, string>;
+}): Promise<{ work: string; s3: EmbeddedS3; server: TestServer; writer: RunningKineWriter; deps: AgentDeps }> {
+  const work = mkdtempSync(path.join(tmpdir(), `lifeboat-${o.prefix}-`));
+  writeFileSync(path.join(work, "passphrase"), o.passphrase + "\n");
+  const s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["backups"] });
+  const server = makeTestServer(path.join(work, "k3s"), { seed: o.seed, marker: o.marker });
+  const writer = await spawnKineWriter({ db: server.dbPath, intervalMs: o.intervalMs, compactEveryMs: o.compactEveryMs, seed: o.seed });
+  return { work, s3, server, writer, deps: logTestDeps(work, server.serverDir, s3, o.prefix, o.env) };
+}
+
+/**
+ * A restored database and the live copy taken at the same point, as dumps to compare row for row.
+ * kine's compaction updates compact_rev_key in place and writes no revision, so one that ran after
+ * the point's last write is in the copy but in no segment: it is run on the restore first (what k3s
+ * would do on its next compaction). The restore must never be ahead of the copy.
+ */
+export function restoredAndLive(stagedDb: string, copy: string): { got: ReturnType<typeof dumpKine>; want: ReturnType<typeof dumpKine> } {
+  const want = dumpKine(copy);
+  const before = dumpKine(stagedDb).compactRevision;
+  if (before > want.compactRevision) throw new Error(`the restore's compact revision ${before} is ahead of the live copy's ${want.compactRevision}`);
+  if (before < want.compactRevision) compactKine(stagedDb, want.compactRevision);
+  return { got: dumpKine(stagedDb), want };
 }

@@ -110,6 +110,9 @@ export function BackupNowButton() {
                 integrity_check: {result.manifest.integrity} · {result.manifest.database.rowCount.toLocaleString("en-US")} rows · revision{" "}
                 {result.manifest.database.currentRevision.toLocaleString("en-US")}
                 {result.retention && result.retention.summary.delete > 0 ? ` · retention removed ${result.retention.summary.delete} old sets` : ""}
+                {result.retention?.log && result.retention.log.summary.segmentsDeleted > 0
+                  ? ` · retention removed ${result.retention.log.summary.segmentsDeleted} log segments no kept backup needed (${formatBytes(result.retention.log.summary.bytesFreed)})`
+                  : ""}
               </p>
               {result.retentionError && <p className="text-xs text-amber-800">{result.retentionError}</p>}
             </div>

@@ -54,6 +54,43 @@ export const RetentionRequest = z.strictObject({ dryRun: z.boolean().default(tru
 export type RetentionRequest = z.infer<typeof RetentionRequest>;
 export type RetentionInput = z.input<typeof RetentionRequest>;
 
+/**
+ * What retention does with one generation of the continuous-protection log (docs/continuous.md):
+ * "keep" (every object stays), "trim" (segments no kept base needs go), "delete" (an old generation
+ * with no kept base: its segments, then its marker).
+ */
+export const LogRetentionGeneration = z.object({
+  generation: z.string(),
+  action: z.enum(["keep", "trim", "delete"]),
+  reasons: z.array(z.string()),
+  /** The kept backup sets that are bases of this generation, and the oldest one's revision. */
+  keptBases: z.array(z.string()),
+  oldestKeptBaseRevision: z.number().int().nonnegative().nullable(),
+  segmentsKept: z.number().int().nonnegative(),
+  segmentsDeleted: z.number().int().nonnegative(),
+  bytesKept: z.number().int().nonnegative(),
+  /** Bytes of the objects deleted (or, on a dry run, that would be). */
+  bytesDeleted: z.number().int().nonnegative(),
+  /** The objects deleted (or that would be), in the order they go: oldest segment first, the marker last. */
+  keys: z.array(z.string()),
+});
+export type LogRetentionGeneration = z.infer<typeof LogRetentionGeneration>;
+
+/** The log's part of a retention run: segments are kept while their base is kept. */
+export const LogRetention = z.object({
+  /** Oldest first. */
+  generations: z.array(LogRetentionGeneration),
+  summary: z.object({
+    generationsKept: z.number().int().nonnegative(),
+    generationsDeleted: z.number().int().nonnegative(),
+    segmentsKept: z.number().int().nonnegative(),
+    segmentsDeleted: z.number().int().nonnegative(),
+    /** Bytes freed (on a dry run: that would be). */
+    bytesFreed: z.number().int().nonnegative(),
+  }),
+});
+export type LogRetention = z.infer<typeof LogRetention>;
+
 export const RetentionReport = z.object({
   dryRun: z.boolean(),
   policy: RetentionPolicy,
@@ -64,6 +101,8 @@ export const RetentionReport = z.object({
   deleted: z.array(z.string()),
   /** Deletions that failed; the rest went ahead. */
   failed: z.array(z.object({ key: z.string(), message: z.string() })),
+  /** The continuous-protection log's part; null from an agent that predates it. */
+  log: LogRetention.nullable().default(null),
 });
 export type RetentionReport = z.infer<typeof RetentionReport>;
 

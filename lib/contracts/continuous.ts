@@ -6,6 +6,8 @@ import { z } from "zod";
  *
  *   lifeboat-log_<gen>_<first>-<last>_<at>.sql.zst.gpg   one segment: revisions first..last (12 digits each,
  *                                                       so names sort by revision), read at <at>
+ *   lifeboat-log_<gen>_<first>-<last>_<at>.compacted.sql.zst.gpg   many segments folded into one (compaction.ts):
+ *                                                       only what kine's compaction keeps; points inside are not reachable
  *   lifeboat-log_<gen>_generation.json                   a generation's marker: its base set and why it began
  *
  * <gen> and <at> are UTC times `YYYYMMDDTHHMMSSZ`. A segment is SQL text (kine's INSERTs), zstd, then
@@ -13,7 +15,7 @@ import { z } from "zod";
  */
 
 const GEN = String.raw`(\d{8}T\d{6}Z)`;
-const SEGMENT_RE = new RegExp(String.raw`^lifeboat-log_${GEN}_(\d{12})-(\d{12})_${GEN}\.sql\.zst\.gpg$`);
+const SEGMENT_RE = new RegExp(String.raw`^lifeboat-log_${GEN}_(\d{12})-(\d{12})_${GEN}(\.compacted)?\.sql\.zst\.gpg$`);
 const GENERATION_RE = new RegExp(String.raw`^lifeboat-log_${GEN}_generation\.json$`);
 
 /** Formats a Date as `YYYYMMDDTHHMMSSZ`, the time form of log object names. */
@@ -39,13 +41,15 @@ export interface SegmentName {
   /** When its rows were read from the database. */
   readAt: Date;
   key: string;
+  /** Folded from several segments: a restore can end at its start or its end, not inside it. */
+  compacted?: boolean;
 }
 
 const pad = (n: number) => String(n).padStart(12, "0");
 
 /** The object name of a segment. */
-export function segmentKey(generation: string, first: number, last: number, readAt: Date): string {
-  return `lifeboat-log_${generation}_${pad(first)}-${pad(last)}_${formatLogTime(readAt)}.sql.zst.gpg`;
+export function segmentKey(generation: string, first: number, last: number, readAt: Date, compacted = false): string {
+  return `lifeboat-log_${generation}_${pad(first)}-${pad(last)}_${formatLogTime(readAt)}${compacted ? ".compacted" : ""}.sql.zst.gpg`;
 }
 
 /** The object name of a generation's marker. */
@@ -62,7 +66,7 @@ export function parseSegmentKey(key: string): SegmentName | null {
   const first = Number(m[2]);
   const last = Number(m[3]);
   if (!readAt || !parseLogTime(m[1]) || last < first) return null;
-  return { generation: m[1], first, last, readAt, key };
+  return { generation: m[1], first, last, readAt, key, ...(m[5] ? { compacted: true } : {}) };
 }
 
 /** The generation a marker's name carries; null for anything else. */

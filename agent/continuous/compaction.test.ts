@@ -1,0 +1,155 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { EmbeddedS3 } from "../../lib/storage/embedded-s3";
+import { hasErrorCode } from "../../lib/contracts/errors";
+import { readPassphrase } from "../config";
+import type { AgentDeps } from "../module";
+import type { RunningKineWriter } from "../testing/kine-writer-process";
+import type { TestServer } from "../testing/restore-fixtures";
+import {
+  compactKine,
+  dumpKine,
+  startLogTest,
+  stopLogTest,
+  restoreToPoint,
+  storedSegments,
+  takeLogPoint,
+  type LogPoint,
+  restoredAndLive,
+} from "../testing/continuous-fixtures";
+import { LogShipper } from "./shipper";
+import { closedWindows, compactLog } from "./compaction";
+import { applyLog } from "./apply";
+import { planPoint } from "./point-in-time";
+import { stageBackup } from "../restore/stage";
+import { resolveSource } from "../restore/sources";
+
+/**
+ * Compaction of the log against real parts: the kine-like writer (compacting), the shipper, s3rver,
+ * the real base backup and the restore's stager. Windows are 4 s wide so a short run has several, each wider than the 1000
+ * revisions kine keeps (the writer at 10 ms ticks), so compaction has rows to drop.
+ * Before compacting, the database at every window's end is restored from the original segments; after
+ * compacting, the restore to each of those ends must equal it row for row, and the restore to a point
+ * after the compacted windows must equal the live copy taken at it.
+ */
+
+const PASS = "compaction test passphrase";
+const WINDOW_HOURS = 4 / 3600;
+let work: string;
+let s3: EmbeddedS3;
+let server: TestServer;
+let writer: RunningKineWriter | null = null;
+let deps: AgentDeps;
+let shipper: LogShipper;
+let end: LogPoint;
+let now: Date;
+/** The database at each closed window's end, restored from the original segments. */
+const boundaries: { revision: number; rows: string[] }[] = [];
+let inside: number;
+
+async function rowsAt(revision: number, name: string): Promise<string[]> {
+  const { staged } = await restoreToPoint(deps, "latest", { toRevision: revision }, path.join(work, `staging-${name}`));
+  return dumpKine(staged.dbPath).rows;
+}
+
+/** The live copy's rows, after the compaction kine ran after its last write (no segment carries that one). */
+async function expectEqualsLive(revision: number, p: LogPoint, name: string): Promise<void> {
+  const { staged } = await restoreToPoint(deps, "latest", { toRevision: revision }, path.join(work, `staging-${name}`));
+  const { got, want } = restoredAndLive(staged.dbPath, p.copy);
+  expect(got.compactRevision).toBe(want.compactRevision);
+  expect(got.sequence).toBe(want.sequence);
+  expect(got.rows).toEqual(want.rows);
+}
+
+function opts(extra: { beforeDelete?: () => Promise<void> } = {}) {
+  return { passphrase: PASS, windowHours: WINDOW_HOURS, now, scratchDir: path.join(work, "scratch"), ...extra };
+}
+
+beforeAll(async () => {
+  ({ work, s3, server, writer, deps } = await startLogTest({
+    passphrase: PASS,
+    prefix: "cmp",
+    seed: 71,
+    marker: "marker-CMP",
+    intervalMs: 10,
+    compactEveryMs: 500,
+  }));
+
+  expect(readPassphrase(deps.config)).toBe(PASS);
+  shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true });
+  await shipper.tick();
+  // Ship until at least three windows have closed (time-based, so a loaded machine just takes longer).
+  const t0 = Date.now();
+  for (;;) {
+    await shipper.tick();
+    await sleep(250);
+    const segs = await storedSegments(deps.store());
+    if (segs.length && closedWindows(segs, WINDOW_HOURS, segs[segs.length - 1].readAt).length >= 3 && Date.now() - t0 > 14_000) break;
+    if (Date.now() - t0 > 150_000) throw new Error("three windows of the log did not close in 150 s");
+  }
+  end = await takeLogPoint(writer, shipper, server.dbPath, path.join(work, "point-end.db"));
+  const segs = await storedSegments(deps.store());
+  // "Now" is the last segment's read: its window is still open, every earlier one closed.
+  now = segs[segs.length - 1].readAt;
+  const windows = closedWindows(segs, WINDOW_HOURS, now);
+  expect(windows.length).toBeGreaterThan(2);
+  for (const [i, w] of windows.entries()) boundaries.push({ revision: w[w.length - 1].last, rows: await rowsAt(w[w.length - 1].last, `before-${i}`) });
+  const mid = windows[1];
+  inside = Math.floor((mid[0].first + mid[mid.length - 1].last) / 2);
+}, 240_000);
+
+afterAll(() => stopLogTest({ shipper, writer, s3, work }));
+
+describe("compaction of the log (real writer, shipper, s3rver, base backup)", () => {
+  it("a crash between writing the compacted object and deleting the originals leaves duplicates, never a gap; the apply tolerates them", async () => {
+    const before = await storedSegments(deps.store());
+    const done = await compactLog(deps.store(), opts({ beforeDelete: () => Promise.reject(new Error("crash (test)")) }));
+    expect(done).toEqual([]); // every window stopped at the "crash"
+    const after = await storedSegments(deps.store());
+    const originals = after.filter((s) => !s.compacted);
+    expect(originals.map((s) => s.key)).toEqual(before.map((s) => s.key));
+    expect(after.filter((s) => s.compacted).length).toBe(boundaries.length);
+    // The apply itself, given originals and compacted objects together (as sorted by revision), lands on the same database.
+    const plan = await planPoint(deps, "latest", { toRevision: end.revision });
+    const src = await resolveSource(deps, { kind: "backup", setId: plan.baseSetId });
+    const stagingDir = path.join(work, "staging-raw");
+    mkdirSync(stagingDir);
+    const staged = await stageBackup(src, { stagingDir, maxBytes: 1 << 30, durable: false, passphrase: () => PASS });
+    await applyLog({ dbPath: staged.dbPath, segments: after, target: end.revision, open: (k) => deps.store().get(k), passphrase: PASS });
+    const want = dumpKine(end.copy);
+    if (dumpKine(staged.dbPath).compactRevision < want.compactRevision) compactKine(staged.dbPath, want.compactRevision);
+    expect(dumpKine(staged.dbPath).rows).toEqual(want.rows);
+    // And through the planner (which prefers the compacted objects).
+    await expectEqualsLive(end.revision, end, "dup-end");
+    for (const [i, b] of boundaries.entries()) expect(await rowsAt(b.revision, `dup-${i}`)).toEqual(b.rows);
+  }, 240_000);
+
+  it("folds every closed window into one object; every reachable point restores row for row, a point after them equals the live copy", async () => {
+    const before = await storedSegments(deps.store());
+    const done = await compactLog(deps.store(), opts());
+    expect(done.length).toBe(boundaries.length);
+    expect(done.every((r) => r.failed.length === 0)).toBe(true);
+    const after = await storedSegments(deps.store());
+    expect(after.filter((s) => s.compacted).length).toBe(boundaries.length);
+    expect(after.length).toBeLessThan(before.length);
+    const bytes = (xs: { size: number }[]) => xs.reduce((n, s) => n + s.size, 0);
+    expect(bytes(after)).toBeLessThan(bytes(before.filter((s) => !s.compacted)));
+    // Every revision of a window was one row; kine's compaction at C kept fewer.
+    expect(done.some((r) => r.rowsKept < r.last - r.first + 1)).toBe(true);
+    for (const [i, b] of boundaries.entries()) expect(await rowsAt(b.revision, `after-${i}`)).toEqual(b.rows);
+    await expectEqualsLive(end.revision, end, "after-end");
+  }, 240_000);
+
+  it("a point inside a compacted window is refused with the nearest reachable points", async () => {
+    const err = await planPoint(deps, "latest", { toRevision: inside }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(hasErrorCode(err, "no_log_point")).toBe(true);
+    const nearest = ((err as { details: { nearest: number[] } }).details ?? {}).nearest;
+    expect(nearest[1]).toBe(boundaries[1].revision);
+    expect((err as Error).message).toMatch(/cannot be restored/);
+  }, 60_000);
+});

@@ -1,0 +1,215 @@
+import { mkdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import { Readable } from "node:stream";
+import type { Logger } from "pino";
+import type { BackupStore } from "../../lib/storage/backup-store";
+import { segmentKey, type SegmentName } from "../../lib/contracts/continuous";
+import { openKineDb } from "../kine/schema";
+import { decodeSegment, encodeSegment } from "./segment-codec";
+import { formatSegment, parseSegmentHeader, segmentIsWhole, type KineRow } from "./segment-format";
+import { listLog } from "./log-listing";
+
+/**
+ * Compaction of the log (docs/continuous.md, "Compaction"): the segments of each closed window of
+ * LIFEBOAT_LOG_COMPACT_HOURS (UTC, aligned to the epoch) are folded into one compacted segment,
+ * `…_<first>-<last>_<at>.compacted.sql.zst.gpg`, that holds only what kine's compaction to C keeps,
+ * C being the compact revision of the window's last segment (kine's own at that moment, so every later
+ * point compacts at least as far): a row superseded by a row at or below C goes, and so does a tombstone
+ * at or below C (kine's own rule). No row after the window can miss them: when it was written, kine
+ * had already compacted past C, so the live database no longer held them either.
+ *
+ * A restore can end at a compacted segment's start or end, never inside it. Its SQL, after its rows:
+ *   DELETE … WHERE id BETWEEN first AND last AND id NOT IN (the kept ids)   — so applying it after some of
+ *     the originals (a compaction cut short) gives the same database;
+ *   kine's compaction DELETE to C over the whole table   — first, while every row below the window
+ *     still has the row that supersedes it (the next statement removes some of those);
+ *   DELETE … WHERE id IN (rows below first that a row of the window superseded)   — the witnesses
+ *     of those deletions are gone, so the restore's own compaction could no longer find them;
+ *   UPDATE sqlite_sequence … to last   — the window's last row may be a tombstone that went.
+ * old_value stays a sub-select only where the row it names is still there; otherwise its bytes.
+ *
+ * Order: the compacted object is written, read back and compared, and only then are the originals
+ * deleted, oldest first. A crash in between leaves both; the planner prefers the compacted one, the
+ * idempotent apply tolerates either order, and the next run folds them again under the same name.
+ */
+
+export interface CompactionResult {
+  generation: string;
+  key: string;
+  first: number;
+  last: number;
+  compactRevision: number;
+  segmentsFolded: number;
+  rowsIn: number;
+  rowsKept: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Originals whose deletion failed (they stay; harmless duplicates). */
+  failed: string[];
+}
+
+export interface CompactionOptions {
+  passphrase: string;
+  /** Window width in hours (LIFEBOAT_LOG_COMPACT_HOURS); windows that have ended are folded. */
+  windowHours: number;
+  now: Date;
+  /** A scratch directory for the working database (removed afterwards). */
+  scratchDir: string;
+  log?: Logger;
+  /** Tests: called after the compacted object is written and verified, before any original is deleted. */
+  beforeDelete?: () => Promise<void>;
+}
+
+/** An INSERT line whose old_value is the sub-select of the row before: its id. */
+const REBUILT_RE = /^INSERT INTO kine\(.*? SELECT (\d+),.*,\(SELECT value FROM kine WHERE id = \d+\) WHERE \d+ > \(SELECT IFNULL\(MAX\(id\),0\) FROM kine\);$/;
+
+/** The compacted segment's deletion of superseded rows below its window. */
+const BELOW_RE = /^DELETE FROM kine WHERE id IN \(([\d,]+)\);$/;
+
+async function readText(store: BackupStore, key: string, passphrase: string): Promise<string> {
+  return decodeSegment(await store.get(key), passphrase);
+}
+
+/** The windows of a generation's segments that have ended and hold more than one object. */
+export function closedWindows(segments: SegmentName[], windowHours: number, now: Date): SegmentName[][] {
+  const width = windowHours * 3_600_000;
+  const byWindow = new Map<number, SegmentName[]>();
+  for (const s of [...segments].sort((a, b) => a.first - b.first || a.key.localeCompare(b.key))) {
+    const w = Math.floor(s.readAt.getTime() / width);
+    byWindow.set(w, [...(byWindow.get(w) ?? []), s]);
+  }
+  return [...byWindow.entries()].filter(([w, segs]) => (w + 1) * width <= now.getTime() && segs.length > 1).map(([, segs]) => segs);
+}
+
+/**
+ * Folds one window's segments (one generation, sorted, contiguous) into one compacted segment and
+ * deletes the originals. Rejects (having deleted nothing) when a segment cannot be read or is not
+ * the one its name says, when the window is not one unbroken run, or when the store fails.
+ */
+export async function compactWindow(store: BackupStore, segs: (SegmentName & { size?: number })[], opts: CompactionOptions): Promise<CompactionResult> {
+  const first = segs[0].first;
+  const generation = segs[0].generation;
+  mkdirSync(opts.scratchDir, { recursive: true, mode: 0o700 });
+  const file = path.join(opts.scratchDir, `compact-${generation}-${first}.db`);
+  rmSync(file, { force: true });
+  const db = openKineDb(file);
+  try {
+    db.pragma("journal_mode = OFF");
+    db.pragma("synchronous = OFF");
+    const rebuilt = new Set<number>();
+    const inherited = new Set<number>();
+    let next = first;
+    let compactRevision = 0;
+    let last = first - 1;
+    let readAt = segs[0].readAt;
+    let bytesBefore = 0;
+    for (const s of segs) {
+      if (s.last <= last) continue; // an original a compacted segment already holds
+      if (s.first > next) throw new Error(`the log has a gap before ${s.key} (revisions ${next}–${s.first - 1})`);
+      const sql = await readText(store, s.key, opts.passphrase);
+      const h = parseSegmentHeader(sql);
+      if (!h || !segmentIsWhole(sql) || h.first !== s.first || h.last !== s.last || h.generation !== generation)
+        throw new Error(`${s.key} is not the whole segment its name says`);
+      for (const line of sql.split("\n")) {
+        const m = REBUILT_RE.exec(line);
+        if (m) rebuilt.add(Number(m[1]));
+        // A compacted segment folded again (after a run cut short): its deletions below stay owed.
+        const d = BELOW_RE.exec(line);
+        if (d) for (const id of d[1].split(",")) inherited.add(Number(id));
+      }
+      db.exec(sql);
+      compactRevision = Math.max(compactRevision, Math.min(h.compactRevision, s.last));
+      last = s.last;
+      next = last + 1;
+      readAt = s.readAt;
+    }
+    for (const s of segs) bytesBefore += s.size ?? 0;
+    const rowsIn = db.prepare("SELECT COUNT(*) FROM kine WHERE id BETWEEN ? AND ?").pluck().get(first, last) as number;
+    // kine's rule at C: superseded by a row at or below C, or a tombstone at or below C.
+    const superseded = new Set(
+      db
+        .prepare("SELECT DISTINCT prev_revision FROM kine WHERE name != 'compact_rev_key' AND prev_revision != 0 AND id <= ?")
+        .pluck()
+        .all(compactRevision) as number[],
+    );
+    // Iterated, not loaded: an hour of rows is ~100 MB, what is kept a small part of it.
+    const kept: Omit<KineRow, "oldValueRebuildable">[] = [];
+    for (const r of db.prepare("SELECT * FROM kine WHERE id BETWEEN ? AND ? ORDER BY id").iterate(first, last) as Iterable<
+      Omit<KineRow, "oldValueRebuildable">
+    >)
+      if (!superseded.has(r.id) && !(r.deleted !== 0 && r.id <= compactRevision)) kept.push(r);
+    const keptIds = new Set(kept.map((r) => r.id));
+    const rows: KineRow[] = kept.map((r) => ({
+      ...r,
+      // The sub-select works where the row it names is still there: below the window (the base or an
+      // earlier segment, as in the original), or kept here. Otherwise the bytes the window computed.
+      oldValueRebuildable: rebuilt.has(r.id) && (r.prev_revision < first || keptIds.has(r.prev_revision)),
+    }));
+    const below = [...new Set([...superseded, ...inherited])].filter((id) => id < first).sort((a, b) => a - b);
+    const tail = [
+      `DELETE FROM kine WHERE id BETWEEN ${first} AND ${last} AND id NOT IN (${rows.map((r) => r.id).join(",") || "0"});`,
+      // kine's compaction to C over the whole table, while the rows below still have their witnesses
+      // (a row below superseded by another row below); compact_rev_key is the restore's to set.
+      `DELETE FROM kine WHERE id IN (SELECT kp.prev_revision FROM kine AS kp WHERE kp.name != 'compact_rev_key' AND kp.prev_revision != 0 AND kp.id <= ${compactRevision} UNION SELECT kd.id FROM kine AS kd WHERE kd.deleted != 0 AND kd.id <= ${compactRevision});`,
+      ...(below.length ? [`DELETE FROM kine WHERE id IN (${below.join(",")});`] : []),
+      // The window's last row may have gone (a tombstone): the sequence still reached it.
+      `UPDATE sqlite_sequence SET seq = ${last} WHERE name = 'kine' AND seq < ${last};`,
+    ];
+    const header = { generation, first, last, compactRevision, readAt: readAt.toISOString() };
+    const note = `${segs.length} segments, ${rowsIn} rows, kine's compaction to ${compactRevision}: ${rows.length} rows kept`;
+    const text = formatSegment(header, rows, { note, tail });
+    const key = segmentKey(generation, first, last, readAt, true);
+    const fullKey = segs[0].key.slice(0, segs[0].key.lastIndexOf("/") + 1) + key;
+    const bytes = await encodeSegment(text, opts.passphrase);
+    await store.put(fullKey, Readable.from([bytes]));
+    if ((await readText(store, fullKey, opts.passphrase)) !== text) throw new Error(`${fullKey} did not read back as written`);
+    await opts.beforeDelete?.();
+    const failed: string[] = [];
+    for (const s of segs) {
+      if (s.key === fullKey) continue;
+      try {
+        await store.delete(s.key);
+      } catch (err) {
+        failed.push(s.key);
+        opts.log?.warn({ key: s.key, err: (err as Error).message }, "log compaction: delete failed");
+        break; // oldest first: what stays is still one run after the compacted segment
+      }
+    }
+    return {
+      generation,
+      key: fullKey,
+      first,
+      last,
+      compactRevision,
+      segmentsFolded: segs.length,
+      rowsIn,
+      rowsKept: rows.length,
+      bytesBefore,
+      bytesAfter: bytes.length,
+      failed,
+    };
+  } finally {
+    db.close();
+    rmSync(file, { force: true });
+  }
+}
+
+/**
+ * Folds every closed window of every generation. A window that fails is logged and left as it was
+ * (the others go on); rejects only when the log cannot be listed.
+ */
+export async function compactLog(store: BackupStore, opts: CompactionOptions): Promise<CompactionResult[]> {
+  const out: CompactionResult[] = [];
+  for (const gen of await listLog(store)) {
+    for (const window of closedWindows(gen.segments, opts.windowHours, opts.now)) {
+      try {
+        const r = await compactWindow(store, window, opts);
+        out.push(r);
+        opts.log?.info({ ...r, failed: r.failed.length }, "log compaction: window folded");
+      } catch (err) {
+        opts.log?.warn({ generation: gen.generation, from: window[0].key, err: (err as Error).message }, "log compaction: window left as it was");
+      }
+    }
+  }
+  return out;
+}
