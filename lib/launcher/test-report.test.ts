@@ -12,6 +12,8 @@ let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), "lifeboat-report-"));
   symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+  // The fixture project's skipped tests (it.skip, test.skip) are there on purpose: the summary must
+  // count skipped tests, so each runner is given one. They run in a temporary directory, not here.
   writeFileSync(
     path.join(dir, "sums.test.js"),
     `describe("sums", () => {
