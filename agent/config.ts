@@ -64,6 +64,8 @@ const AgentEnvSchema = z.object({
   LIFEBOAT_LOG_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(10),
   /** Continuous protection: fold each closed window of this many hours of segments into one compacted object (docs/continuous.md); 0 never. */
   LIFEBOAT_LOG_COMPACT_HOURS: z.coerce.number().min(0).default(6),
+  /** Continuous protection: once a span of this many hours has ended, its compacted windows fold again into one (docs/continuous.md); 0 never. */
+  LIFEBOAT_LOG_FOLD_HOURS: z.coerce.number().min(0).default(24),
   /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */
   LIFEBOAT_STATE_DIR: optStr,
   /** Optional file with KEY=VALUE lines (environment variables win over it). */
@@ -105,6 +107,8 @@ export interface AgentConfig {
   logIntervalMs: number;
   /** LIFEBOAT_LOG_COMPACT_HOURS (0: log compaction off). */
   logCompactHours: number;
+  /** LIFEBOAT_LOG_FOLD_HOURS (0, or not above logCompactHours: no second level). */
+  logFoldHours: number;
   stateDir: string;
   logLevel: string;
 }
@@ -213,6 +217,7 @@ export function loadAgentConfig(source: Record<string, string | undefined> = pro
     jobStallMs: e.LIFEBOAT_JOB_STALL_SECONDS * 1000,
     logIntervalMs: e.LIFEBOAT_LOG_INTERVAL_SECONDS * 1000,
     logCompactHours: e.LIFEBOAT_LOG_COMPACT_HOURS,
+    logFoldHours: e.LIFEBOAT_LOG_FOLD_HOURS,
     stateDir: path.resolve(e.LIFEBOAT_STATE_DIR ?? path.join(path.dirname(serverDir), "lifeboat")),
     logLevel: e.LOG_LEVEL,
   };

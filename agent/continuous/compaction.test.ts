@@ -152,4 +152,32 @@ describe("compaction of the log (real writer, shipper, s3rver, base backup)", ()
     expect(nearest[1]).toBe(boundaries[1].revision);
     expect((err as Error).message).toMatch(/cannot be restored/);
   }, 60_000);
+
+  it("folds ended spans of compacted windows again: one object per span, its end still row for row, its inner window ends refused", async () => {
+    const before = await storedSegments(deps.store());
+    const foldHours = 2 * WINDOW_HOURS;
+    const done = await compactLog(deps.store(), { ...opts(), foldHours });
+    const folds = done.filter((r) => r.windowHours === foldHours);
+    expect(folds.length).toBeGreaterThan(0);
+    expect(folds.every((r) => r.failed.length === 0)).toBe(true);
+    const after = await storedSegments(deps.store());
+    expect(after.length).toBe(before.length - folds.reduce((n, r) => n + r.segmentsFolded - 1, 0));
+    for (const f of folds) {
+      // Each fold is smaller than what it folded: the inner windows' kine tails went.
+      expect(f.bytesAfter).toBeLessThan(f.bytesBefore);
+      const innerEnds = boundaries.filter((b) => f.first <= b.revision && b.revision < f.last);
+      expect(innerEnds.length).toBeGreaterThan(0);
+      for (const b of innerEnds) {
+        const err = await planPoint(deps, "latest", { toRevision: b.revision }).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(hasErrorCode(err, "no_log_point")).toBe(true);
+      }
+      const endOfSpan = boundaries.find((b) => b.revision === f.last);
+      expect(endOfSpan).toBeDefined();
+      expect(await rowsAt(f.last, `fold-${f.first}`)).toEqual(endOfSpan!.rows);
+    }
+    await expectEqualsLive(end.revision, end, "fold-end");
+  }, 240_000);
 });

@@ -46,12 +46,20 @@ export interface CompactionResult {
   bytesAfter: number;
   /** Originals whose deletion failed (they stay; harmless duplicates). */
   failed: string[];
+  /** The width of the window folded: LIFEBOAT_LOG_COMPACT_HOURS, or LIFEBOAT_LOG_FOLD_HOURS for a fold of folded windows. */
+  windowHours: number;
 }
 
 export interface CompactionOptions {
   passphrase: string;
   /** Window width in hours (LIFEBOAT_LOG_COMPACT_HOURS); windows that have ended are folded. */
   windowHours: number;
+  /**
+   * The second level (LIFEBOAT_LOG_FOLD_HOURS; 0 or absent: none): once a span of this many hours has
+   * ended, its compacted windows fold again into one. Each compacted window carries kine's uncompacted
+   * tail at its end (its last ~5 minutes); a span keeps only its own last one.
+   */
+  foldHours?: number;
   now: Date;
   /** A scratch directory for the working database (removed afterwards). */
   scratchDir: string;
@@ -86,7 +94,12 @@ export function closedWindows(segments: SegmentName[], windowHours: number, now:
  * deletes the originals. Rejects (having deleted nothing) when a segment cannot be read or is not
  * the one its name says, when the window is not one unbroken run, or when the store fails.
  */
-export async function compactWindow(store: BackupStore, segs: (SegmentName & { size?: number })[], opts: CompactionOptions): Promise<CompactionResult> {
+export async function compactWindow(
+  store: BackupStore,
+  segs: (SegmentName & { size?: number })[],
+  opts: CompactionOptions,
+  windowHours = opts.windowHours,
+): Promise<CompactionResult> {
   const first = segs[0].first;
   const generation = segs[0].generation;
   mkdirSync(opts.scratchDir, { recursive: true, mode: 0o700 });
@@ -96,6 +109,12 @@ export async function compactWindow(store: BackupStore, segs: (SegmentName & { s
   try {
     db.pragma("journal_mode = OFF");
     db.pragma("synchronous = OFF");
+    // Every row a folded object inserts is a witness, even one a later object's deletions remove:
+    // folding compacted windows again, a tail row of one window superseded by a tail row of the next,
+    // itself superseded in the window after, must still go (kine's live database had all three).
+    db.exec(
+      "CREATE TEMP TABLE witness(id INTEGER, prev INTEGER); CREATE TEMP TRIGGER witnessed AFTER INSERT ON main.kine WHEN NEW.name != 'compact_rev_key' AND NEW.prev_revision != 0 BEGIN INSERT INTO witness VALUES (NEW.id, NEW.prev_revision); END;",
+    );
     const rebuilt = new Set<number>();
     const inherited = new Set<number>();
     let next = first;
@@ -126,12 +145,7 @@ export async function compactWindow(store: BackupStore, segs: (SegmentName & { s
     for (const s of segs) bytesBefore += s.size ?? 0;
     const rowsIn = db.prepare("SELECT COUNT(*) FROM kine WHERE id BETWEEN ? AND ?").pluck().get(first, last) as number;
     // kine's rule at C: superseded by a row at or below C, or a tombstone at or below C.
-    const superseded = new Set(
-      db
-        .prepare("SELECT DISTINCT prev_revision FROM kine WHERE name != 'compact_rev_key' AND prev_revision != 0 AND id <= ?")
-        .pluck()
-        .all(compactRevision) as number[],
-    );
+    const superseded = new Set(db.prepare("SELECT DISTINCT prev FROM witness WHERE id <= ?").pluck().all(compactRevision) as number[]);
     // Iterated, not loaded: an hour of rows is ~100 MB, what is kept a small part of it.
     const kept: Omit<KineRow, "oldValueRebuildable">[] = [];
     for (const r of db.prepare("SELECT * FROM kine WHERE id BETWEEN ? AND ? ORDER BY id").iterate(first, last) as Iterable<
@@ -187,6 +201,7 @@ export async function compactWindow(store: BackupStore, segs: (SegmentName & { s
       bytesBefore,
       bytesAfter: bytes.length,
       failed,
+      windowHours,
     };
   } finally {
     db.close();
@@ -195,19 +210,24 @@ export async function compactWindow(store: BackupStore, segs: (SegmentName & { s
 }
 
 /**
- * Folds every closed window of every generation. A window that fails is logged and left as it was
- * (the others go on); rejects only when the log cannot be listed.
+ * Folds every closed window of every generation, then (with foldHours) every ended span of them again.
+ * A window that fails is logged and left as it was (the others go on); rejects only when the log
+ * cannot be listed.
  */
 export async function compactLog(store: BackupStore, opts: CompactionOptions): Promise<CompactionResult[]> {
   const out: CompactionResult[] = [];
-  for (const gen of await listLog(store)) {
-    for (const window of closedWindows(gen.segments, opts.windowHours, opts.now)) {
-      try {
-        const r = await compactWindow(store, window, opts);
-        out.push(r);
-        opts.log?.info({ ...r, failed: r.failed.length }, "log compaction: window folded");
-      } catch (err) {
-        opts.log?.warn({ generation: gen.generation, from: window[0].key, err: (err as Error).message }, "log compaction: window left as it was");
+  const levels = [opts.windowHours, ...(opts.foldHours && opts.foldHours > opts.windowHours ? [opts.foldHours] : [])];
+  for (const hours of levels) {
+    // Listed again for the second level: it folds what the first one wrote.
+    for (const gen of await listLog(store)) {
+      for (const window of closedWindows(gen.segments, hours, opts.now)) {
+        try {
+          const r = await compactWindow(store, window, opts, hours);
+          out.push(r);
+          opts.log?.info({ ...r, failed: r.failed.length }, "log compaction: window folded");
+        } catch (err) {
+          opts.log?.warn({ generation: gen.generation, from: window[0].key, err: (err as Error).message }, "log compaction: window left as it was");
+        }
       }
     }
   }

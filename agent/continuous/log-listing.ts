@@ -68,11 +68,12 @@ export function basesOf(gens: LogGeneration[], gen: LogGeneration, sets: BackupS
 }
 
 /**
- * The segments a restore uses: an original that a compacted segment covers (a compaction cut short
- * before it deleted the originals) is left out, so points inside a compacted range are consistently
- * unreachable. Never throws.
+ * The segments a restore uses: an object that a wider compacted segment covers (a compaction, or a
+ * fold of compacted windows, cut short before it deleted what it folded) is left out, so points
+ * inside a compacted range are consistently unreachable. Never throws.
  */
 export function effectiveSegments<T extends SegmentName>(segments: T[]): T[] {
   const compacted = segments.filter((s) => s.compacted);
-  return segments.filter((s) => s.compacted || !compacted.some((c) => c.first <= s.first && s.last <= c.last));
+  const covers = (c: T, s: T) => c !== s && c.first <= s.first && s.last <= c.last && (!s.compacted || c.first < s.first || s.last < c.last);
+  return segments.filter((s) => !compacted.some((c) => covers(c, s)));
 }

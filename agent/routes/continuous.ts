@@ -24,6 +24,7 @@ function compactAfterBackups(deps: AgentDeps): () => void {
       const done = await compactLog(deps.store(), {
         passphrase: readPassphrase(deps.config),
         windowHours: deps.config.logCompactHours,
+        foldHours: deps.config.logFoldHours,
         now: new Date(),
         scratchDir: continuousDir(deps.config.stateDir).compaction,
         log,
