@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { DomainError } from "../../lib/contracts/errors";
+import { DomainError, hasErrorCode } from "../../lib/contracts/errors";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import { KINE_COMPACT_SQL, KINE_SET_COMPACT_REV_SQL } from "../kine/schema";
 import { parseSegmentHeader, segmentIsWhole } from "./segment-format";
@@ -44,7 +44,16 @@ export interface ApplyOptions {
   passphrase: string;
   /** The newest revision the log holds (for the "lost" range of a damaged segment). */
   logEnd?: number;
+  /**
+   * The segments again, listed now. Called when a segment the list named is gone from the store: a
+   * compaction folded it after the restore listed the log (it deletes originals only once the object
+   * holding them is written). Rejects like the planner (e.g. the target is now inside a folded window).
+   */
+  relist?: () => Promise<SegmentName[]>;
 }
+
+/** How often one apply lists the log again (a compaction and then a fold can both run during one restore). */
+const RELISTS = 3;
 
 /**
  * Applies segments to `dbPath` up to `target`. Throws LogDamagedError (naming the lost revisions and
@@ -80,8 +89,11 @@ export async function applyLog(opts: ApplyOptions): Promise<ApplyResult> {
       })();
       revision = Math.min(revision, opts.target);
     };
-    const segments = [...opts.segments].sort((a, b) => a.first - b.first);
-    for (const seg of segments) {
+    const sorted = (xs: SegmentName[]) => [...xs].sort((a, b) => a.first - b.first);
+    let segments = sorted(opts.segments);
+    let relists = 0;
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i];
       if (revision >= opts.target) break;
       if (seg.last <= revision) continue;
       if (seg.first > revision + 1) stop(revision + 1, null, `The log has no segment for revisions ${revision + 1}–${seg.first - 1} (one is missing).`);
@@ -89,6 +101,14 @@ export async function applyLog(opts: ApplyOptions): Promise<ApplyResult> {
       try {
         sql = await decodeSegment(await opts.open(seg.key), opts.passphrase);
       } catch (err) {
+        if (opts.relist && relists < RELISTS && hasErrorCode(err, "storage_not_found")) {
+          // Folded away since the listing: what was applied stays (a compacted object over it gives
+          // the same database), the walk goes on from this revision through the new list.
+          relists++;
+          segments = sorted(await opts.relist());
+          i = -1;
+          continue;
+        }
         stop(seg.first, seg.key, `Segment ${seg.key} could not be read (${(err as Error).message}).`);
       }
       const header = parseSegmentHeader(sql!);

@@ -48,6 +48,8 @@ let now: Date;
 /** The database at each closed window's end, restored from the original segments. */
 const boundaries: { revision: number; rows: string[] }[] = [];
 let inside: number;
+/** The log as a restore listed it just before the compaction deleted the originals. */
+let listedBefore: Awaited<ReturnType<typeof storedSegments>> = [];
 
 async function rowsAt(revision: number, name: string): Promise<string[]> {
   const { staged } = await restoreToPoint(deps, "latest", { toRevision: revision }, path.join(work, `staging-${name}`));
@@ -128,6 +130,7 @@ describe("compaction of the log (real writer, shipper, s3rver, base backup)", ()
 
   it("folds every closed window into one object; every reachable point restores row for row, a point after them equals the live copy", async () => {
     const before = await storedSegments(deps.store());
+    listedBefore = before.filter((s) => !s.compacted);
     const done = await compactLog(deps.store(), opts());
     expect(done.length).toBe(boundaries.length);
     expect(done.every((r) => r.failed.length === 0)).toBe(true);
@@ -141,6 +144,30 @@ describe("compaction of the log (real writer, shipper, s3rver, base backup)", ()
     for (const [i, b] of boundaries.entries()) expect(await rowsAt(b.revision, `after-${i}`)).toEqual(b.rows);
     await expectEqualsLive(end.revision, end, "after-end");
   }, 240_000);
+
+  it("a restore that listed the log before the compaction deleted its segments lists it again and lands on the same database", async () => {
+    const stale = { segments: listedBefore, target: end.revision, open: (k: string) => deps.store().get(k), passphrase: PASS };
+    const stage = async (name: string) => {
+      const plan = await planPoint(deps, "latest", { toRevision: end.revision });
+      const src = await resolveSource(deps, { kind: "backup", setId: plan.baseSetId });
+      const stagingDir = path.join(work, name);
+      mkdirSync(stagingDir);
+      return { plan, staged: await stageBackup(src, { stagingDir, maxBytes: 1 << 30, durable: false, passphrase: () => PASS }) };
+    };
+    // Without listing again, the first folded segment is missing: the restore stops there.
+    const a = await stage("staging-stale");
+    const err = await applyLog({ ...stale, dbPath: a.staged.dbPath }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(hasErrorCode(err, "log_damaged")).toBe(true);
+    // Listing again (as stagePoint does), it goes on through the compacted objects.
+    const b = await stage("staging-relisted");
+    const applied = await applyLog({ ...stale, dbPath: b.staged.dbPath, relist: async () => b.plan.segments });
+    expect(applied.revision).toBe(end.revision);
+    const { got, want } = restoredAndLive(b.staged.dbPath, end.copy);
+    expect(got.rows).toEqual(want.rows);
+  }, 120_000);
 
   it("a point inside a compacted window is refused with the nearest reachable points", async () => {
     const err = await planPoint(deps, "latest", { toRevision: inside }).then(

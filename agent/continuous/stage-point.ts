@@ -3,7 +3,7 @@ import { readPassphrase } from "../config";
 import { resolveSource } from "../restore/sources";
 import { stageBackup, type StageOptions, type StagedFiles } from "../restore/stage";
 import { applyLog, type ApplyResult } from "./apply";
-import type { PointPlan } from "./point-in-time";
+import { planPoint, type PointPlan } from "./point-in-time";
 
 /**
  * Stages a point in time: the plan's base set through the restore's one stager (agent/restore/stage.ts),
@@ -24,6 +24,8 @@ export async function stagePoint(
     open: (key) => deps.store().get(key),
     passphrase: readPassphrase(deps.config),
     logEnd: plan.logEnd,
+    // A compaction running beside the restore may fold segments the plan listed: plan the same point again.
+    relist: async () => (await planPoint(deps, plan.baseSetId, { toRevision: plan.target })).segments,
   });
   return { staged, applied };
 }
