@@ -32,6 +32,11 @@ export class PageReader {
     this.pageSize = size;
   }
 
+  /** How many blocks stay cached: views into at most this many different blocks are valid together. */
+  get cachedBlocks(): number {
+    return this.maxBlocks;
+  }
+
   /** Whole pages in the file (a partial last page does not count). */
   get pageCount(): number {
     return Math.floor(this.fileSize / this.pageSize);

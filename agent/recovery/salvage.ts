@@ -129,9 +129,13 @@ function kineSchemaStatements(): string[] {
  * header or page 1, broken interior pages, truncation. Yields to the event loop as it goes. Throws
  * when `file` cannot be read or `outFile` cannot be written.
  */
-export async function salvageKineDatabase(file: string, outFile: string | null, opts: { onProgress?: SalvageProgress } = {}): Promise<SalvageOutcome> {
+export async function salvageKineDatabase(
+  file: string,
+  outFile: string | null,
+  opts: { onProgress?: SalvageProgress; /** Tests: the page reader's cache (default 64 MiB). */ readerCacheBytes?: number } = {},
+): Promise<SalvageOutcome> {
   const scanStarted = Date.now();
-  const reader = PageReader.open(file);
+  const reader = PageReader.open(file, { cacheBytes: opts.readerCacheBytes });
   try {
     const first = reader.bytes(0, Math.min(100, reader.fileSize));
     const header = first ? parseHeader(Buffer.from(first)) : null;
@@ -554,9 +558,20 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
         // row by row (docs/benchmarks.md).
         const [createTable, ...createIndexes] = kineSchemaStatements();
         db.exec(createTable);
-        const insert = db.prepare(
-          "INSERT INTO kine (id, name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        );
+        const INSERT = "INSERT INTO kine (id, name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES ";
+        const insert = db.prepare(`${INSERT}(?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+        // Whole rows go in BATCH at a time, one statement: a tenth less CPU per row than one each
+        // (fewer calls into SQLite, one AUTOINCREMENT update per statement). Their values are views
+        // into the reader's cached blocks, so a batch never spans more blocks than the reader keeps.
+        const BATCH = Math.min(16, reader.cachedBlocks);
+        const insertBatch = db.prepare(INSERT + Array(BATCH).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", "));
+        const batch: unknown[] = new Array(BATCH * 9);
+        let batched = 0;
+        const flush = () => {
+          if (batched === BATCH) insertBatch.run(batch);
+          else for (let k = 0; k < batched; k++) insert.run(batch.slice(k * 9, k * 9 + 9));
+          batched = 0;
+        };
         // Overflowing rows are put together in one reused buffer: SQLite copies what it is given.
         let scratch = Buffer.allocUnsafe(1 << 16);
         const cellFacts = newKineCell();
@@ -587,8 +602,12 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
             scanKineCell(page, hdr.cellPointers, hdr.cellCount, c.cell, usable, cellFacts) === CELL_KINE
           ) {
             // Most rows: whole on their leaf, read where they lie (the scan's name, no copies).
-            insert.run(kineRowValues(page, cellFacts, c.id, c.name, encoding));
+            const v = kineRowValues(page, cellFacts, c.id, c.name, encoding);
+            for (let k = 0; k < 9; k++) batch[batched * 9 + k] = v[k];
+            if (++batched === BATCH) flush();
           } else {
+            // In id order, and before its overflow pages are read (they may take a batched row's block).
+            flush();
             insertAssembled(c, page, hdr);
           }
           if (i % 5000 === 4999) {
@@ -596,6 +615,7 @@ export async function salvageKineDatabase(file: string, outFile: string | null, 
             await yieldToEventLoop();
           }
         }
+        flush();
         for (const stmt of createIndexes) {
           db.exec(stmt);
           await yieldToEventLoop();
