@@ -163,6 +163,8 @@ describe("agent and health rules", () => {
       segments: 40,
       bytes: 90_000,
       pendingSegments: 0,
+      dailyBytes: [],
+      dailyAnomalies: [],
     };
     const withLine = (over: Partial<ContinuousStatus>) => agentInput({ health: healthReport({ continuous: { ...line, ...over } }) });
     expect(keys(evaluateRules(alertInput(now, empty, withLine({})), cfg))).toEqual([]);
