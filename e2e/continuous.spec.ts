@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { test, expect } from "@playwright/test";
@@ -61,4 +61,55 @@ test("the backups page shows the protection line: waiting for a base, then prote
   // The log's objects are not listed as unknown objects of the store.
   await expect(page.getByText(/lifeboat-log_/)).toHaveCount(0);
   await keepScreenshot(page, testInfo, "continuous-protected");
+});
+
+test("the log's daily bytes: today's real uploads against a seeded history are flagged as growth, with the reason", async ({ page }, testInfo) => {
+  testInfo.setTimeout(180_000);
+  // The agent recorded today's uploads in position.json (the previous test made it ship). Days before
+  // today cannot be waited for in a test: with the agent stopped, eight ended days of a fifth of
+  // today's bytes so far are written before today's, and the generation is made to have begun nine days
+  // ago (its partial first day). The agent then judges the series itself, today's bytes still growing.
+  const file = path.join(agent.env.LIFEBOAT_STATE_DIR, "continuous", "position.json");
+  await agent.stop();
+  const pos = JSON.parse(readFileSync(file, "utf8")) as {
+    generation: string;
+    generationStartedAt: string;
+    dailyBytes: { generation: string; day: string; bytes: number; segments: number }[];
+  };
+  const now = Date.now();
+  const today = new Date(now).toISOString().slice(0, 10);
+  const mine = pos.dailyBytes.find((d) => d.generation === pos.generation && d.day === today);
+  expect(mine, "today's uploads were recorded").toBeTruthy();
+  const day = (n: number) => new Date(now - n * 86_400_000).toISOString().slice(0, 10);
+  const usual = Math.max(1, Math.floor(mine!.bytes / 5));
+  const history = [9, 8, 7, 6, 5, 4, 3, 2, 1].map((n, i) => ({
+    generation: pos.generation,
+    day: day(n),
+    bytes: n === 9 ? Math.floor(usual / 3) : usual + (i % 3) * Math.floor(usual / 20),
+    segments: 8000 + i,
+  }));
+  pos.generationStartedAt = new Date(Date.parse(`${day(9)}T10:00:00Z`)).toISOString();
+  pos.dailyBytes = [...history, mine!];
+  writeFileSync(file, JSON.stringify(pos, null, 1) + "\n");
+  agent = await startAgent(agent.env, agent);
+
+  const backups = new BackupsPage(page, dash.url);
+  await expect(async () => {
+    await backups.goto();
+    await expect(page.getByTestId("protection-line")).toContainText(/protected up to \d+ s ago/, { timeout: 2000 });
+    await expect(page.getByTestId("log-anomalies")).toBeVisible({ timeout: 2000 });
+  }).toPass({ timeout: 60_000 });
+  const flags = page.getByTestId("log-anomalies").getByRole("listitem");
+  await expect(flags).toHaveCount(1);
+  await expect(flags).toContainText("Critical · Growth");
+  await expect(flags).toContainText(
+    new RegExp(
+      `shipped so far on ${today} \\(the day is not over\\) is already [\\d.]+× the median of the previous 7 days \\([\\d.]+ [KM]?B\\): kine is writing far more than usual`,
+    ),
+  );
+  // A bar per day: the partial first day, eight ended days and today.
+  await expect(page.getByTestId("log-daily-bytes").locator("rect")).toHaveCount(10);
+  await expect(page.getByTestId("log-daily-bytes")).toContainText(`on ${day(1)}`);
+  await expect(page.getByTestId("log-daily-bytes")).toContainText("so far today");
+  await keepScreenshot(page, testInfo, "continuous-daily-bytes-flag");
 });
