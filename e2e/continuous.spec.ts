@@ -9,6 +9,7 @@ import { startDashboard, type RunningDashboard } from "./support/dashboard";
 import { signIn } from "./support/auth";
 import { keepScreenshot } from "./support/screenshot";
 import { BackupsPage } from "./pages/backups-page";
+import { AlertsPage } from "./pages/alerts-pages";
 
 // Continuous protection on the backups page: a real `lifeboat-agent serve` shipping the log of a
 // server whose kine-like writer runs, to s3rver; the line waits for its first base, then says how
@@ -29,7 +30,8 @@ test.beforeAll(async ({}, testInfo) => {
   runK3s(server, "start");
   const store = { AWS_S3_ENDPOINT: s3.endpoint, AWS_S3_BUCKET: "backups", AWS_S3_PATH: "k3s", AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" };
   agent = await startAgent(agentEnv(server, store, passphraseFile(work, "passphrase", "e2e log passphrase"), { LIFEBOAT_LOG_INTERVAL_SECONDS: "2" }));
-  dash = await startDashboard({ env: { ...store, ...agent.dashboardEnv } });
+  // Polled every few seconds, so the alert on the log's daily bytes fires within the test.
+  dash = await startDashboard({ env: { ...store, ...agent.dashboardEnv, LIFEBOAT_HEALTH_POLL_SECONDS: "3" } });
 });
 
 test.beforeEach(async ({ page }) => signIn(page, dash, "operator"));
@@ -112,4 +114,15 @@ test("the log's daily bytes: today's real uploads against a seeded history are f
   await expect(page.getByTestId("log-daily-bytes")).toContainText(`on ${day(1)}`);
   await expect(page.getByTestId("log-daily-bytes")).toContainText("so far today");
   await keepScreenshot(page, testInfo, "continuous-daily-bytes-flag");
+
+  // The dashboard's own rule judges the series in /health again (its thresholds): LifeboatLogGrowth fires.
+  const alerts = new AlertsPage(page, dash.url);
+  await expect(async () => {
+    await alerts.goto();
+    await expect(alerts.alert("LifeboatLogGrowth")).toBeVisible({ timeout: 2000 });
+  }).toPass({ timeout: 60_000 });
+  await expect(alerts.alert("LifeboatLogGrowth")).toContainText("Critical");
+  await expect(alerts.alert("LifeboatLogGrowth")).toContainText(new RegExp(`Continuous protection: [\\d.]+ [KM]?B shipped so far on ${today}`));
+  await expect(alerts.alert("LifeboatLogShrink")).toHaveCount(0);
+  await keepScreenshot(page, testInfo, "continuous-daily-bytes-alert");
 });
