@@ -119,6 +119,23 @@ describe("backup rules over the catalog", () => {
 describe("agent and health rules", () => {
   const now = new Date("2024-12-20T08:00:00Z");
   const empty = catalogInput([]);
+  /** An agent's protection line, shipping and a few seconds behind. */
+  const logLine: ContinuousStatus = {
+    enabled: true,
+    problem: null,
+    intervalSeconds: 10,
+    generation: "20241212T100000Z",
+    generationReason: "first start",
+    baseSetId: "lifeboat-2024-12-12_10-00-00",
+    shippedRevision: 123456,
+    shippedAt: now.toISOString(),
+    lagSeconds: 8,
+    segments: 40,
+    bytes: 90_000,
+    pendingSegments: 0,
+    dailyBytes: [],
+    dailyAnomalies: [],
+  };
 
   it("a healthy agent fires nothing", () => {
     expect(keys(evaluateRules(alertInput(now, empty, agentInput()), cfg))).toEqual([]);
@@ -152,23 +169,7 @@ describe("agent and health rules", () => {
   });
 
   it("the log falling behind fires beyond six intervals (at least a minute); a few seconds behind, or the log off, is quiet", () => {
-    const line: ContinuousStatus = {
-      enabled: true,
-      problem: null,
-      intervalSeconds: 10,
-      generation: "20241220T000000Z",
-      generationReason: "first start",
-      baseSetId: "lifeboat-2024-12-20_00-00-00",
-      shippedRevision: 123456,
-      shippedAt: now.toISOString(),
-      lagSeconds: 8,
-      segments: 40,
-      bytes: 90_000,
-      pendingSegments: 0,
-      dailyBytes: [],
-      dailyAnomalies: [],
-    };
-    const withLine = (over: Partial<ContinuousStatus>) => agentInput({ health: healthReport({ continuous: { ...line, ...over } }) });
+    const withLine = (over: Partial<ContinuousStatus>) => agentInput({ health: healthReport({ continuous: { ...logLine, ...over } }) });
     expect(keys(evaluateRules(alertInput(now, empty, withLine({})), cfg))).toEqual([]);
     expect(keys(evaluateRules(alertInput(now, empty, withLine({ lagSeconds: 59 })), cfg))).toEqual([]);
     expect(keys(evaluateRules(alertInput(now, empty, withLine({ enabled: false, lagSeconds: null })), cfg))).toEqual([]);
@@ -185,23 +186,7 @@ describe("agent and health rules", () => {
     const day = (d: string, mb: number, state: LogDay["state"] = "ended"): LogDay => ({ day: d, bytes: Math.round(mb * 1e6), segments: 8640, state });
     const steady = [day("2024-12-12", 0.4, "generation-start"), ...["13", "14", "15", "16", "17", "18", "19"].map((d) => day(`2024-12-${d}`, 5.9))];
     const withDays = (days: LogDay[], over: Partial<ContinuousStatus> = {}) =>
-      agentInput({ health: healthReport({ continuous: { ...line, dailyBytes: days, ...over } }) });
-    const line: ContinuousStatus = {
-      enabled: true,
-      problem: null,
-      intervalSeconds: 10,
-      generation: "20241212T100000Z",
-      generationReason: "first start",
-      baseSetId: "lifeboat-2024-12-12_10-00-00",
-      shippedRevision: 123456,
-      shippedAt: now.toISOString(),
-      lagSeconds: 8,
-      segments: 40,
-      bytes: 90_000,
-      pendingSegments: 0,
-      dailyBytes: [],
-      dailyAnomalies: [],
-    };
+      agentInput({ health: healthReport({ continuous: { ...logLine, dailyBytes: days, ...over } }) });
     // Steady days, and today's 1 MB so far: quiet (the day in progress is never a shrink).
     expect(keys(evaluateRules(alertInput(now, empty, withDays([...steady, day("2024-12-20", 1, "in-progress")])), cfg))).toEqual([]);
     // The last whole day at 18.2 MB: critical growth, the flag's reason as the summary.
