@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { test, expect } from "@playwright/test";
+import { test, expect, request } from "@playwright/test";
 import { startEmbeddedS3, type EmbeddedS3 } from "../lib/storage/embedded-s3";
 import type { TestServer } from "../agent/testing/restore-fixtures";
 import { agentEnv, makeServer, passphraseFile, runK3s, startAgent, type RunningAgent } from "./support/agent";
@@ -118,6 +118,15 @@ test("the log's daily bytes: today's real uploads against a seeded history are f
   await expect(page.getByTestId("log-daily-bytes")).toContainText(`on ${day(1)}`);
   await expect(page.getByTestId("log-daily-bytes")).toContainText("so far today");
   await keepScreenshot(page, testInfo, "continuous-daily-bytes-flag");
+
+  // The agent's own judgement (the default thresholds: ≥ 2× is critical) in its status and its metric.
+  const api = await request.newContext({ ignoreHTTPSErrors: true, extraHTTPHeaders: { Authorization: `Bearer ${agent.token}` } });
+  const status = (await (await api.get(`${agent.url}/continuous`)).json()) as { dailyAnomalies: { day: string; type: string; level: string }[] };
+  expect(status.dailyAnomalies).toMatchObject([{ day: today, type: "growth", level: "critical" }]);
+  const metrics = await (await api.get(`${agent.url}/metrics`)).text();
+  expect(metrics).toContain('lifeboat_agent_log_bytes_anomaly_level{type="growth"} 2');
+  expect(metrics).toContain('lifeboat_agent_log_bytes_anomaly_level{type="shrink"} 0');
+  await api.dispose();
 
   // The dashboard's own rule judges the series in /health again (its thresholds): LifeboatLogGrowth fires.
   const alerts = new AlertsPage(page, dash.url);
