@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { writeFileDurable } from "../../lib/storage/durable-file";
+import { utcDay, type RecordedLogDay } from "../../lib/backups/log-anomalies";
 
 /**
  * Where the log stands, in `<state dir>/continuous/position.json`, replaced durably after every step
@@ -24,6 +25,14 @@ export const LogPosition = z.object({
   uploadedReadAt: z.string().nullable(),
   segments: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),
+  /**
+   * Bytes uploaded per generation and UTC day (the day the segment's rows were read), recorded with
+   * the upload — not taken from the store's listing, where compaction shrinks old days. The newest
+   * DAILY_KEEP_DAYS days; a position written before this field loads with none.
+   */
+  dailyBytes: z
+    .array(z.object({ generation: z.string(), day: z.string(), bytes: z.number().int().nonnegative(), segments: z.number().int().nonnegative() }))
+    .default([]),
 });
 export type LogPosition = z.infer<typeof LogPosition>;
 
@@ -40,7 +49,26 @@ export const EMPTY_POSITION: LogPosition = {
   uploadedReadAt: null,
   segments: 0,
   bytes: 0,
+  dailyBytes: [],
 };
+
+/** Days of bytes kept in the position: enough for the 7-day window with room for gaps. */
+export const DAILY_KEEP_DAYS = 30;
+
+/** The series with one upload added to its generation's day (pure): days older than DAILY_KEEP_DAYS before that day are dropped. */
+export function addDailyBytes(series: readonly RecordedLogDay[], generation: string, readAt: Date, bytes: number): RecordedLogDay[] {
+  const day = utcDay(readAt);
+  const oldest = utcDay(new Date(Date.parse(`${day}T00:00:00Z`) - (DAILY_KEEP_DAYS - 1) * 86_400_000));
+  let found = false;
+  const out = series.flatMap((d) => {
+    if (d.day < oldest) return [];
+    if (d.generation !== generation || d.day !== day) return [d];
+    found = true;
+    return [{ ...d, bytes: d.bytes + bytes, segments: d.segments + 1 }];
+  });
+  if (!found) out.push({ generation, day, bytes, segments: 1 });
+  return out;
+}
 
 /** The continuous-protection directory under the state dir (0700), with its spool. */
 export function continuousDir(stateDir: string): { dir: string; spool: string; position: string; compaction: string } {

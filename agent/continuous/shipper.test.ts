@@ -83,6 +83,12 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     expect(logProblems(segs, shipper.position().baseRevision)).toEqual([]);
     expect(segs[segs.length - 1].last).toBe(points[points.length - 1].revision);
     expect(readdirSync(continuousDir(deps.config.stateDir).spool)).toEqual([]);
+    // Every uploaded byte is in the daily series, on the day its rows were read (today: the day in progress).
+    const pos = shipper.position();
+    const mine = pos.dailyBytes.filter((d) => d.generation === gen);
+    expect(mine.reduce((n, d) => n + d.bytes, 0)).toBe(pos.bytes);
+    expect(mine.reduce((n, d) => n + d.segments, 0)).toBe(pos.segments);
+    expect(shipper.status().dailyBytes.map((d) => d.bytes)).toEqual(mine.map((d) => d.bytes));
     // Compaction moved between the points, so each restore has its own compact revision to set.
     expect(new Set(points.map((p) => p.compact)).size).toBeGreaterThan(1);
     for (const [i, p] of points.entries()) {

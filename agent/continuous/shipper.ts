@@ -7,7 +7,8 @@ import { formatLogTime, generationKey, parseSegmentKey, segmentKey, type Continu
 import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { LogReader, rowFingerprint, MAX_ROWS_PER_READ, type LogRead } from "./reader";
-import { continuousDir, readPosition, writePosition, type LogPosition } from "./position";
+import { addDailyBytes, continuousDir, readPosition, writePosition, type LogPosition } from "./position";
+import { judgeLogDays } from "../../lib/backups/log-anomalies";
 import { formatSegment } from "./segment-format";
 import { encodeSegment } from "./segment-codec";
 import { onBackupDone } from "./base-hook";
@@ -260,6 +261,8 @@ export class LogShipper {
           uploadedReadAt: seg.readAt.toISOString(),
           segments: this.pos.segments + 1,
           bytes: this.pos.bytes + body.length,
+          // By the day its rows were read: a spool drained after an outage counts where its rows belong.
+          dailyBytes: addDailyBytes(this.pos.dailyBytes, seg.generation, seg.readAt, body.length),
         };
         writePosition(this.deps.config.stateDir, this.pos);
       }
@@ -275,6 +278,7 @@ export class LogShipper {
   status(): ContinuousStatus {
     const p = this.pos;
     const at = this.protectedAt;
+    const daily = judgeLogDays(p.dailyBytes, { generation: p.generation, generationStartedAt: p.generationStartedAt, now: this.now() });
     return {
       enabled: true,
       problem: this.problem,
@@ -288,6 +292,8 @@ export class LogShipper {
       segments: p.segments,
       bytes: p.bytes,
       pendingSegments: this.pending,
+      dailyBytes: daily.days,
+      dailyAnomalies: daily.current,
     };
   }
 

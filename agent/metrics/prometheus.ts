@@ -79,6 +79,17 @@ function build(deps: AgentDeps): Registry {
       if (c.enabled && c.lagSeconds !== null) g.set(c.lagSeconds);
     },
   );
+  gauge(
+    "lifeboat_agent_log_bytes_anomaly_level",
+    "Continuous protection's daily bytes: the standing flag (the newest whole day's, or growth already on the day in progress): 0 none, 1 warning, 2 critical, per type (growth, shrink). Absent while the log is off.",
+    ["type"],
+    (g) => {
+      const c = continuousStatus(deps);
+      if (!c.enabled) return;
+      for (const type of ["growth", "shrink"] as const)
+        g.set({ type }, Math.max(0, ...c.dailyAnomalies.filter((a) => a.type === type).map((a) => (a.level === "critical" ? 2 : 1))));
+    },
+  );
   gauge("lifeboat_agent_log_interval_seconds", "Continuous protection's LIFEBOAT_LOG_INTERVAL_SECONDS.", [], (g) => {
     g.set(deps.config.logIntervalMs / 1000);
   });

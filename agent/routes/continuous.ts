@@ -69,6 +69,8 @@ export function continuousStatus(deps: AgentDeps): ContinuousStatus {
     segments: 0,
     bytes: 0,
     pendingSegments: 0,
+    dailyBytes: [],
+    dailyAnomalies: [],
   };
 }
 

@@ -60,10 +60,13 @@ export function passphraseFile(dir: string, name: string, passphrase: string): s
   return file;
 }
 
-/** Starts `lifeboat-agent serve` (HTTPS, as installed) on a free loopback port; resolves once it printed where it listens. */
-export async function startAgent(env: Record<string, string>): Promise<RunningAgent> {
-  const token = randomBytes(24).toString("base64url");
-  const port = await freePort();
+/**
+ * Starts `lifeboat-agent serve` (HTTPS, as installed) on a free loopback port; resolves once it printed where it listens.
+ * With `again` (an agent that was stopped), on its port with its token, so a dashboard started for it reaches the new one.
+ */
+export async function startAgent(env: Record<string, string>, again?: Pick<RunningAgent, "url" | "token">): Promise<RunningAgent> {
+  const token = again?.token ?? randomBytes(24).toString("base64url");
+  const port = again ? Number(new URL(again.url).port) : await freePort();
   const full = { ...env, LIFEBOAT_AGENT_TOKEN: token, LIFEBOAT_AGENT_HOST: "127.0.0.1", LIFEBOAT_AGENT_PORT: String(port) };
   const proc = startProcess(process.execPath, [BIN, "serve"], { env: { ...process.env, ...BIN_ENV, ...full } });
   const info = await waitForListeningInfo(proc, { timeoutMs: 60_000 });

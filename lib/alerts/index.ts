@@ -14,6 +14,7 @@ import { AgentWatch } from "./agent-watch";
 import { AlertService } from "./alert-service";
 import { catalogSources } from "./sources";
 import { DEFAULT_RULE_CONFIG, type RuleConfig } from "./rules/types";
+import { thresholdsFromEnv } from "../catalog/config";
 
 export { AlertService } from "./alert-service";
 export { AgentWatch } from "./agent-watch";
@@ -32,6 +33,7 @@ export function ruleConfigFromEnv(env: DashboardEnv): RuleConfig {
     agentDownMs: env.LIFEBOAT_AGENT_DOWN_MINUTES * 60_000,
     compactionLagWarning: env.LIFEBOAT_COMPACTION_LAG_WARNING,
     walWarningBytes: env.LIFEBOAT_WAL_WARNING_MB * 1e6,
+    anomalyThresholds: thresholdsFromEnv(env),
   };
 }
 

@@ -86,6 +86,36 @@ export function median(values: readonly number[]): number {
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
+/** A size judged against the sizes before it: growth (warning or critical) or shrink (critical). */
+export interface SizeVerdict {
+  type: "growth" | "shrink";
+  level: Anomaly["level"];
+  /** size ÷ median (not rounded). */
+  ratio: number;
+  median: number;
+  /** How many earlier sizes the median was taken over. */
+  window: number;
+}
+
+/**
+ * The size rules over one series (pure; never throws): `size` against the median of the last
+ * `window` of `previous` (oldest first) — ≥ growthCritical/growthWarning × it is growth, ≤
+ * shrinkCritical × it is shrink. Null with fewer than `minHistory` earlier sizes, a size of 0 (callers
+ * say "empty" their own way), a median of 0, or nothing abnormal. Shared by backups and the log's daily bytes.
+ */
+export function judgeSize(size: number, previous: readonly number[], t: AnomalyThresholds = DEFAULT_THRESHOLDS): SizeVerdict | null {
+  if (previous.length < t.minHistory || !(size > 0)) return null;
+  const window = previous.slice(-t.window);
+  const med = median(window);
+  if (!(med > 0)) return null;
+  const ratio = size / med;
+  const at = { ratio, median: med, window: window.length };
+  if (ratio >= t.growthCritical) return { type: "growth", level: "critical", ...at };
+  if (ratio >= t.growthWarning) return { type: "growth", level: "warning", ...at };
+  if (ratio <= t.shrinkCritical) return { type: "shrink", level: "critical", ...at };
+  return null;
+}
+
 /**
  * Flags abnormal backups (pure; the issue's rules):
  * - growth: an object ≥ growthWarning/growthCritical × the median of the previous `window` objects
@@ -118,30 +148,16 @@ export function detectAnomalies(sets: readonly BackupSet[], opts: { thresholds?:
       }
       if (!SIZED_KINDS.has(o.kind)) continue;
       const prev = history.get(o.kind) ?? [];
-      if (prev.length >= t.minHistory && o.size > 0) {
-        const window = prev.slice(-t.window);
-        const med = median(window);
-        if (med > 0) {
-          const r = o.size / med;
-          const base = `${describeBytes(o.size)} is ${describeRatio(r)} the median of the previous ${window.length} ${many} (${describeBytes(med)})`;
-          if (r >= t.growthCritical)
-            add(set.id, {
-              kind: o.kind,
-              type: "growth",
-              level: "critical",
-              ratio: round3(r),
-              reason: `${base}: the database may be growing without bound (stuck compaction).`,
-            });
-          else if (r >= t.growthWarning) add(set.id, { kind: o.kind, type: "growth", level: "warning", ratio: round3(r), reason: `${base}: unusual growth.` });
-          else if (r <= t.shrinkCritical)
-            add(set.id, {
-              kind: o.kind,
-              type: "shrink",
-              level: "critical",
-              ratio: round3(r),
-              reason: `${base}: a truncated or partial backup looks like this.`,
-            });
-        }
+      const v = judgeSize(o.size, prev, t);
+      if (v) {
+        const base = `${describeBytes(o.size)} is ${describeRatio(v.ratio)} the median of the previous ${v.window} ${many} (${describeBytes(v.median)})`;
+        const meaning =
+          v.type === "shrink"
+            ? "a truncated or partial backup looks like this."
+            : v.level === "critical"
+              ? "the database may be growing without bound (stuck compaction)."
+              : "unusual growth.";
+        add(set.id, { kind: o.kind, type: v.type, level: v.level, ratio: round3(v.ratio), reason: `${base}: ${meaning}` });
       }
       prev.push(o.size);
       history.set(o.kind, prev);

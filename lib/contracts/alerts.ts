@@ -24,6 +24,8 @@ export const ALERT_NAMES = [
   "LifeboatRestoreSpaceLow",
   "LifeboatCatalogUnavailable",
   "LifeboatLogLag",
+  "LifeboatLogGrowth",
+  "LifeboatLogShrink",
 ] as const;
 export const AlertName = z.enum(ALERT_NAMES);
 export type AlertName = z.infer<typeof AlertName>;

@@ -89,6 +89,33 @@ export const GenerationMarker = z.object({
 });
 export type GenerationMarker = z.infer<typeof GenerationMarker>;
 
+/**
+ * One UTC day of the log: the bytes of the segments uploaded whose rows were read that day, in the
+ * current generation (a new generation starts a new series). `ended`: the day is over and judged;
+ * `in-progress`: today, judged for growth only (its bytes can only rise); `generation-start`: the
+ * generation began that day, so the day is partial — shown, neither judged nor used as history.
+ */
+export const LogDay = z.object({
+  /** `YYYY-MM-DD`, UTC. */
+  day: z.string(),
+  bytes: z.number().int().nonnegative(),
+  segments: z.number().int().nonnegative(),
+  state: z.enum(["ended", "in-progress", "generation-start"]),
+});
+export type LogDay = z.infer<typeof LogDay>;
+
+/** A flag on one day of the log's bytes: the backups' size rules (lib/backups/anomalies.ts `judgeSize`) over the daily series. */
+export const LogDayAnomaly = z.object({
+  day: z.string(),
+  type: z.enum(["growth", "shrink"]),
+  level: z.enum(["warning", "critical"]),
+  /** The day's bytes ÷ the median of the previous days. */
+  ratio: z.number(),
+  /** "18.2 MB shipped on 2026-12-02 is 3.1× the median of the previous 7 days (5.9 MB): …" */
+  reason: z.string(),
+});
+export type LogDayAnomaly = z.infer<typeof LogDayAnomaly>;
+
 /** The protection line of GET /continuous and of /health (`continuous`). */
 export const ContinuousStatus = z.object({
   enabled: z.boolean(),
@@ -108,6 +135,10 @@ export const ContinuousStatus = z.object({
   bytes: z.number().int().nonnegative(),
   /** Segments read but not yet uploaded (the store was unreachable). */
   pendingSegments: z.number().int().nonnegative(),
+  /** The generation's bytes per UTC day, oldest first (at most 30 days; days with no upload are absent, not 0). */
+  dailyBytes: z.array(LogDay).default([]),
+  /** The flags that stand now: the newest ended day's, and growth of the day in progress. Empty when none. */
+  dailyAnomalies: z.array(LogDayAnomaly).default([]),
 });
 export type ContinuousStatus = z.infer<typeof ContinuousStatus>;
 

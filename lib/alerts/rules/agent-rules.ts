@@ -2,6 +2,7 @@ import { describeBytes, describeDuration } from "../../backups/describe";
 import type { AlertName } from "../../contracts/alerts";
 import type { AlertCandidate, AlertInput, RuleConfig, RuleOutcome } from "./types";
 import { compactionRising } from "./catalog-rules";
+import { flagLogDays } from "../../backups/log-anomalies";
 
 /**
  * The rules over what the agent reports: its last backups, whether it answers, and the live
@@ -84,6 +85,27 @@ export function logLagRule(input: AlertInput): RuleOutcome {
       ),
     ],
   };
+}
+
+/**
+ * LifeboatLogGrowth and LifeboatLogShrink: the log's bytes per day (the agent's health report,
+ * `continuous.dailyBytes`) judged again here with the dashboard's thresholds — the newest whole day,
+ * and growth already past a threshold on the day in progress. The flag's reason is the summary.
+ */
+export function logBytesRules(input: AlertInput, cfg: RuleConfig): RuleOutcome[] {
+  const a = input.agent;
+  const names = ["LifeboatLogGrowth", "LifeboatLogShrink"] as const;
+  if (!a.configured) return names.map(none);
+  if (!a.healthFresh || !a.health) return names.map(unknown);
+  const c = a.health.continuous;
+  const { current } = c?.enabled ? flagLogDays(c.dailyBytes, cfg.anomalyThresholds) : { current: [] };
+  return names.map((name) => {
+    const flags = current.filter((f) => (name === "LifeboatLogGrowth" ? f.type === "growth" : f.type === "shrink"));
+    if (!flags.length) return none(name);
+    // The worst flag speaks: the day in progress's growth may be critical while the last whole day's was a warning.
+    const worst = flags.find((f) => f.level === "critical") ?? flags[flags.length - 1];
+    return { name, known: true, firing: [one(name, worst.level, `Continuous protection: ${worst.reason}`, a.health!.host)] };
+  });
 }
 
 /** The health rules: database checks, owner and mode, compaction, WAL, staging space. */

@@ -71,6 +71,18 @@ export const ALERT_DESCRIPTIONS: Record<AlertName, { title: string; means: strin
       "The newest revision the agent shipped to the store is older than six log intervals (at least a minute): a restore to a point cannot reach the last minutes. The store may refuse the segments (they wait in the agent's spool) or the agent cannot read the database.",
     todo: "Read the problem on the Backups page's protection line (or GET /continuous on the agent); check the store's credentials and that the agent runs.",
   },
+  LifeboatLogGrowth: {
+    title: "The log's daily bytes grew",
+    means:
+      "Continuous protection shipped at least LIFEBOAT_GROWTH_WARNING (warning) or LIFEBOAT_GROWTH_CRITICAL (critical) times the median of the previous 7 days' bytes — on the last whole day, or already on the day in progress. kine is writing much more than usual: a controller rewriting objects in a loop, or stuck compaction; the log's storage grows with it.",
+    todo: "Open the restore wizard's point-in-time timeline to see which objects change; check the live database's compaction lag and k3s's log for \"Compact failed\".",
+  },
+  LifeboatLogShrink: {
+    title: "The log's daily bytes shrank",
+    means:
+      "Continuous protection shipped at most LIFEBOAT_SHRINK_CRITICAL times the median of the previous 7 days' bytes on the last whole day: kine wrote far less than usual, so k3s may have been stopped or failing for part of the day.",
+    todo: "Check that the cluster is up and writing (the Nodes page, `systemctl status k3s`) and the agent's log.",
+  },
   LifeboatCatalogUnavailable: {
     title: "The store cannot be listed",
     means: "The catalog cannot list the backup store: it does not answer, refuses the credentials, or the bucket is missing.",

@@ -1,6 +1,6 @@
 import type { AlertName } from "../../contracts/alerts";
 import { catalogRule, drillRule, newestSets, sizeRules, timingRules } from "./catalog-rules";
-import { agentRule, backupJobRule, healthRules, logLagRule } from "./agent-rules";
+import { agentRule, backupJobRule, healthRules, logBytesRules, logLagRule } from "./agent-rules";
 import type { AlertCandidate, AlertInput, RuleConfig, RuleOutcome } from "./types";
 
 /**
@@ -21,6 +21,7 @@ export function evaluateRules(input: AlertInput, cfg: RuleConfig): RuleOutcome[]
     agentRule(input, cfg),
     ...healthRules(input, cfg),
     logLagRule(input),
+    ...logBytesRules(input, cfg),
   ];
 }
 

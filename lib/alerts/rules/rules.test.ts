@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { ContinuousStatus } from "../../contracts/continuous";
+import type { ContinuousStatus, LogDay } from "../../contracts/continuous";
 import { evaluateRules, planTransitions, type OpenAlert } from "./evaluate";
 import type { Verification } from "../../contracts/catalog";
 import { DEFAULT_RULE_CONFIG, type AlertCandidate, type RuleOutcome } from "./types";
@@ -119,6 +119,23 @@ describe("backup rules over the catalog", () => {
 describe("agent and health rules", () => {
   const now = new Date("2024-12-20T08:00:00Z");
   const empty = catalogInput([]);
+  /** An agent's protection line, shipping and a few seconds behind. */
+  const logLine: ContinuousStatus = {
+    enabled: true,
+    problem: null,
+    intervalSeconds: 10,
+    generation: "20241212T100000Z",
+    generationReason: "first start",
+    baseSetId: "lifeboat-2024-12-12_10-00-00",
+    shippedRevision: 123456,
+    shippedAt: now.toISOString(),
+    lagSeconds: 8,
+    segments: 40,
+    bytes: 90_000,
+    pendingSegments: 0,
+    dailyBytes: [],
+    dailyAnomalies: [],
+  };
 
   it("a healthy agent fires nothing", () => {
     expect(keys(evaluateRules(alertInput(now, empty, agentInput()), cfg))).toEqual([]);
@@ -143,6 +160,8 @@ describe("agent and health rules", () => {
       "LifeboatWalTooLarge",
       "LifeboatRestoreSpaceLow",
       "LifeboatLogLag",
+      "LifeboatLogGrowth",
+      "LifeboatLogShrink",
     ]);
     out = evaluateRules(alertInput(now, empty, { ...gone, unreachableSince: new Date(now.getTime() - 11 * 60_000).toISOString() }), cfg);
     expect(firing(out).map((a) => `${a.key} ${a.node}`)).toEqual(["LifeboatAgentUnreachable k3s-server"]);
@@ -150,21 +169,7 @@ describe("agent and health rules", () => {
   });
 
   it("the log falling behind fires beyond six intervals (at least a minute); a few seconds behind, or the log off, is quiet", () => {
-    const line: ContinuousStatus = {
-      enabled: true,
-      problem: null,
-      intervalSeconds: 10,
-      generation: "20241220T000000Z",
-      generationReason: "first start",
-      baseSetId: "lifeboat-2024-12-20_00-00-00",
-      shippedRevision: 123456,
-      shippedAt: now.toISOString(),
-      lagSeconds: 8,
-      segments: 40,
-      bytes: 90_000,
-      pendingSegments: 0,
-    };
-    const withLine = (over: Partial<ContinuousStatus>) => agentInput({ health: healthReport({ continuous: { ...line, ...over } }) });
+    const withLine = (over: Partial<ContinuousStatus>) => agentInput({ health: healthReport({ continuous: { ...logLine, ...over } }) });
     expect(keys(evaluateRules(alertInput(now, empty, withLine({})), cfg))).toEqual([]);
     expect(keys(evaluateRules(alertInput(now, empty, withLine({ lagSeconds: 59 })), cfg))).toEqual([]);
     expect(keys(evaluateRules(alertInput(now, empty, withLine({ enabled: false, lagSeconds: null })), cfg))).toEqual([]);
@@ -175,6 +180,36 @@ describe("agent and health rules", () => {
     );
     // A longer interval moves the limit: six intervals of 60 s.
     expect(keys(evaluateRules(alertInput(now, empty, withLine({ intervalSeconds: 60, lagSeconds: 300 })), cfg))).toEqual([]);
+  });
+
+  it("the log's daily bytes: growth and shrink of the last whole day, growth already past a threshold today, with the dashboard's thresholds", () => {
+    const day = (d: string, mb: number, state: LogDay["state"] = "ended"): LogDay => ({ day: d, bytes: Math.round(mb * 1e6), segments: 8640, state });
+    const steady = [day("2024-12-12", 0.4, "generation-start"), ...["13", "14", "15", "16", "17", "18", "19"].map((d) => day(`2024-12-${d}`, 5.9))];
+    const withDays = (days: LogDay[], over: Partial<ContinuousStatus> = {}) =>
+      agentInput({ health: healthReport({ continuous: { ...logLine, dailyBytes: days, ...over } }) });
+    // Steady days, and today's 1 MB so far: quiet (the day in progress is never a shrink).
+    expect(keys(evaluateRules(alertInput(now, empty, withDays([...steady, day("2024-12-20", 1, "in-progress")])), cfg))).toEqual([]);
+    // The last whole day at 18.2 MB: critical growth, the flag's reason as the summary.
+    let out = firing(evaluateRules(alertInput(now, empty, withDays([...steady.slice(0, -1), day("2024-12-19", 18.2)])), cfg));
+    expect(out.map((a) => `${a.key} ${a.severity}`)).toEqual(["LifeboatLogGrowth critical"]);
+    expect(out[0].summary).toMatch(
+      /^Continuous protection: 18\.20 MB shipped on 2024-12-19 is 3\.08× the median of the previous 6 days \(5\.90 MB\): kine is writing far more/,
+    );
+    // 7.5 MB is a warning by default, nothing with LIFEBOAT_GROWTH_WARNING=1.5.
+    const warm = withDays([...steady, day("2024-12-20", 7.5, "in-progress")]);
+    expect(firing(evaluateRules(alertInput(now, empty, warm), cfg)).map((a) => `${a.key} ${a.severity}`)).toEqual(["LifeboatLogGrowth warning"]);
+    expect(keys(evaluateRules(alertInput(now, empty, warm), { ...cfg, anomalyThresholds: { ...cfg.anomalyThresholds, growthWarning: 1.5 } }))).toEqual([]);
+    // The last whole day at 2 MB: a critical shrink.
+    out = firing(evaluateRules(alertInput(now, empty, withDays([...steady.slice(0, -1), day("2024-12-19", 2)])), cfg));
+    expect(out.map((a) => `${a.key} ${a.severity}`)).toEqual(["LifeboatLogShrink critical"]);
+    // The log off: quiet; the agent's report stale: both keep their state.
+    expect(keys(evaluateRules(alertInput(now, empty, withDays([...steady.slice(0, -1), day("2024-12-19", 2)], { enabled: false })), cfg))).toEqual([]);
+    const stale = evaluateRules(alertInput(now, empty, { ...withDays([]), healthFresh: false }), cfg);
+    expect(stale.filter((o) => o.name.startsWith("LifeboatLog") && !o.known).map((o) => o.name)).toEqual([
+      "LifeboatLogLag",
+      "LifeboatLogGrowth",
+      "LifeboatLogShrink",
+    ]);
   });
 
   it("a damaged database, drifted owner, stuck compaction, large WAL and a full disk each fire", () => {

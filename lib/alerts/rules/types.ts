@@ -3,6 +3,7 @@ import type { Anomaly, Verification } from "../../contracts/catalog";
 import type { ObjectKind, SetFormat } from "../../contracts/backup-names";
 import type { HealthReport } from "../../contracts/agent-health";
 import type { KineStats } from "../../contracts/manifest";
+import { DEFAULT_THRESHOLDS, type AnomalyThresholds } from "../../backups/anomalies";
 
 /**
  * The inputs and outputs of the alert rules. Rules are plain functions over these plain values (no
@@ -82,6 +83,8 @@ export interface RuleConfig {
   walWarningBytes: number;
   /** A store that cannot be listed is alerted at once for refused credentials or a missing bucket, else after this long. */
   catalogGraceMs: number;
+  /** The size rules' thresholds (LIFEBOAT_GROWTH_*, LIFEBOAT_SHRINK_CRITICAL): the log's daily bytes are judged with them. */
+  anomalyThresholds: AnomalyThresholds;
 }
 
 export const DEFAULT_RULE_CONFIG: RuleConfig = {
@@ -90,6 +93,7 @@ export const DEFAULT_RULE_CONFIG: RuleConfig = {
   compactionRiseMin: 1_000,
   walWarningBytes: 100e6,
   catalogGraceMs: 10 * 60_000,
+  anomalyThresholds: DEFAULT_THRESHOLDS,
 };
 
 export interface AlertInput {
