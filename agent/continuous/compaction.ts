@@ -48,6 +48,8 @@ export interface CompactionResult {
   failed: string[];
   /** The width of the window folded: LIFEBOAT_LOG_COMPACT_HOURS, or LIFEBOAT_LOG_FOLD_HOURS for a fold of folded windows. */
   windowHours: number;
+  /** Objects of the window read after the fold's cut: left as they are, for the next window. */
+  left: SegmentName[];
 }
 
 export interface CompactionOptions {
@@ -78,28 +80,65 @@ async function readText(store: BackupStore, key: string, passphrase: string): Pr
   return decodeSegment(await store.get(key), passphrase);
 }
 
-/** The windows of a generation's segments that have ended and hold more than one object. */
-export function closedWindows(segments: SegmentName[], windowHours: number, now: Date): SegmentName[][] {
+/**
+ * A generation's objects by window of their read time, oldest first: `closed` once the window has
+ * ended. What a closed window holds after its newest compacted object (the rows read after the fold's
+ * cut, see compactWindow) belongs to the next window: it waits for the next compaction point there.
+ */
+export function windowGroups(segments: SegmentName[], windowHours: number, now: Date): { segs: SegmentName[]; closed: boolean }[] {
   const width = windowHours * 3_600_000;
   const byWindow = new Map<number, SegmentName[]>();
   for (const s of [...segments].sort((a, b) => a.first - b.first || a.key.localeCompare(b.key))) {
     const w = Math.floor(s.readAt.getTime() / width);
     byWindow.set(w, [...(byWindow.get(w) ?? []), s]);
   }
-  return [...byWindow.entries()].filter(([w, segs]) => (w + 1) * width <= now.getTime() && segs.length > 1).map(([, segs]) => segs);
+  const out: { segs: SegmentName[]; closed: boolean }[] = [];
+  let carry: SegmentName[] = [];
+  for (const [w, list] of [...byWindow.entries()].sort((a, b) => a[0] - b[0])) {
+    const segs = [...carry, ...list];
+    const closed = (w + 1) * width <= now.getTime();
+    const folded = Math.max(0, ...segs.filter((x) => x.compacted).map((x) => x.last));
+    carry = closed && folded > 0 ? segs.filter((x) => x.first > folded) : [];
+    out.push({ segs: carry.length ? segs.filter((x) => x.first <= folded) : segs, closed });
+  }
+  if (carry.length) out.push({ segs: carry, closed: false });
+  return out;
+}
+
+/** The windows of a generation's segments that have ended and hold more than one object. */
+export function closedWindows(segments: SegmentName[], windowHours: number, now: Date): SegmentName[][] {
+  return windowGroups(segments, windowHours, now)
+    .filter((g) => g.closed && g.segs.length > 1)
+    .map((g) => g.segs);
 }
 
 /**
+ * Where a fold ends, given the compact revisions of the objects it reads in order: at the last one
+ * read right after kine compacted (its compact revision above the one before), so the window's end
+ * keeps kine's smallest tail (its 1000 revisions plus one interval of writes, not up to five more
+ * minutes of them). −1 when no object follows a compaction: the fold takes them all.
+ */
+export function foldCut(compactRevisions: number[]): number {
+  for (let i = compactRevisions.length - 1; i > 0; i--) if (compactRevisions[i] > compactRevisions[i - 1]) return i;
+  return -1;
+}
+
+/** Read ahead of the cut at most this much SQL: beyond it (kine not compacting) the fold takes it in. */
+const PENDING_BYTES = 64 * 1024 * 1024;
+
+/**
  * Folds one window's segments (one generation, sorted, contiguous) into one compacted segment and
- * deletes the originals. Rejects (having deleted nothing) when a segment cannot be read or is not
- * the one its name says, when the window is not one unbroken run, or when the store fails.
+ * deletes the originals, up to the fold's cut (foldCut): what was read after it is left as it is, in
+ * `left`, for the next window. Null when there is nothing to fold (one object up to the cut). Rejects
+ * (having deleted nothing) when a segment cannot be read or is not the one its name says, when the
+ * window is not one unbroken run, or when the store fails.
  */
 export async function compactWindow(
   store: BackupStore,
   segs: (SegmentName & { size?: number })[],
   opts: CompactionOptions,
   windowHours = opts.windowHours,
-): Promise<CompactionResult> {
+): Promise<CompactionResult | null> {
   const first = segs[0].first;
   const generation = segs[0].generation;
   mkdirSync(opts.scratchDir, { recursive: true, mode: 0o700 });
@@ -121,28 +160,47 @@ export async function compactWindow(
     let compactRevision = 0;
     let last = first - 1;
     let readAt = segs[0].readAt;
-    let bytesBefore = 0;
+    let folded = 0;
+    // Read in order; applied to the scratch database only once an object read right after a kine
+    // compaction follows them (or PENDING_BYTES is reached): what stays pending at the end is after the cut.
+    let pending: { s: SegmentName; sql: string; compactRevision: number }[] = [];
+    let pendingBytes = 0;
+    let previousCompact: number | null = null;
+    const apply = () => {
+      for (const p of pending) {
+        for (const line of p.sql.split("\n")) {
+          const m = REBUILT_RE.exec(line);
+          if (m) rebuilt.add(Number(m[1]));
+          // A compacted segment folded again: its deletions below stay owed.
+          const d = BELOW_RE.exec(line);
+          if (d) for (const id of d[1].split(",")) inherited.add(Number(id));
+        }
+        db.exec(p.sql);
+        compactRevision = Math.max(compactRevision, Math.min(p.compactRevision, p.s.last));
+        last = p.s.last;
+        readAt = p.s.readAt;
+        folded++;
+      }
+      pending = [];
+      pendingBytes = 0;
+    };
     for (const s of segs) {
-      if (s.last <= last) continue; // an original a compacted segment already holds
+      if (s.last <= next - 1) continue; // an original a compacted segment already holds
       if (s.first > next) throw new Error(`the log has a gap before ${s.key} (revisions ${next}–${s.first - 1})`);
       const sql = await readText(store, s.key, opts.passphrase);
       const h = parseSegmentHeader(sql);
       if (!h || !segmentIsWhole(sql) || h.first !== s.first || h.last !== s.last || h.generation !== generation)
         throw new Error(`${s.key} is not the whole segment its name says`);
-      for (const line of sql.split("\n")) {
-        const m = REBUILT_RE.exec(line);
-        if (m) rebuilt.add(Number(m[1]));
-        // A compacted segment folded again (after a run cut short): its deletions below stay owed.
-        const d = BELOW_RE.exec(line);
-        if (d) for (const id of d[1].split(",")) inherited.add(Number(id));
-      }
-      db.exec(sql);
-      compactRevision = Math.max(compactRevision, Math.min(h.compactRevision, s.last));
-      last = s.last;
-      next = last + 1;
-      readAt = s.readAt;
+      pending.push({ s, sql, compactRevision: h.compactRevision });
+      pendingBytes += sql.length;
+      if ((previousCompact !== null && foldCut([previousCompact, h.compactRevision]) === 1) || pendingBytes > PENDING_BYTES) apply();
+      previousCompact = h.compactRevision;
+      next = s.last + 1;
     }
-    for (const s of segs) bytesBefore += s.size ?? 0;
+    if (folded === 0) apply(); // no compaction point in the window: all of it
+    if (folded < 2) return null;
+    let bytesBefore = 0;
+    for (const s of segs) if (s.last <= last) bytesBefore += s.size ?? 0;
     const rowsIn = db.prepare("SELECT COUNT(*) FROM kine WHERE id BETWEEN ? AND ?").pluck().get(first, last) as number;
     // kine's rule at C: superseded by a row at or below C, or a tombstone at or below C.
     const superseded = new Set(db.prepare("SELECT DISTINCT prev FROM witness WHERE id <= ?").pluck().all(compactRevision) as number[]);
@@ -170,7 +228,7 @@ export async function compactWindow(
       `UPDATE sqlite_sequence SET seq = ${last} WHERE name = 'kine' AND seq < ${last};`,
     ];
     const header = { generation, first, last, compactRevision, readAt: readAt.toISOString() };
-    const note = `${segs.length} segments, ${rowsIn} rows, kine's compaction to ${compactRevision}: ${rows.length} rows kept`;
+    const note = `${folded} segments, ${rowsIn} rows, kine's compaction to ${compactRevision}: ${rows.length} rows kept`;
     const text = formatSegment(header, rows, { note, tail });
     const key = segmentKey(generation, first, last, readAt, true);
     const fullKey = segs[0].key.slice(0, segs[0].key.lastIndexOf("/") + 1) + key;
@@ -180,7 +238,7 @@ export async function compactWindow(
     await opts.beforeDelete?.();
     const failed: string[] = [];
     for (const s of segs) {
-      if (s.key === fullKey) continue;
+      if (s.key === fullKey || s.last > last) continue;
       try {
         await store.delete(s.key);
       } catch (err) {
@@ -195,13 +253,14 @@ export async function compactWindow(
       first,
       last,
       compactRevision,
-      segmentsFolded: segs.length,
+      segmentsFolded: folded,
       rowsIn,
       rowsKept: rows.length,
       bytesBefore,
       bytesAfter: bytes.length,
       failed,
       windowHours,
+      left: segs.filter((x) => x.last > last),
     };
   } finally {
     db.close();
@@ -220,11 +279,20 @@ export async function compactLog(store: BackupStore, opts: CompactionOptions): P
   for (const hours of levels) {
     // Listed again for the second level: it folds what the first one wrote.
     for (const gen of await listLog(store)) {
-      for (const window of closedWindows(gen.segments, hours, opts.now)) {
+      let carry: SegmentName[] = [];
+      for (const g of windowGroups(gen.segments, hours, opts.now)) {
+        if (!g.closed) break;
+        // What the window before read after its cut waits here for this window's cut.
+        const window = [...carry, ...g.segs.filter((x) => !carry.some((c) => c.key === x.key))].sort((a, b) => a.first - b.first || a.key.localeCompare(b.key));
+        carry = [];
+        if (window.length < 2) continue;
         try {
           const r = await compactWindow(store, window, opts, hours);
+          if (!r) continue;
           out.push(r);
-          opts.log?.info({ ...r, failed: r.failed.length }, "log compaction: window folded");
+          carry = r.left;
+          const { left, ...logged } = r;
+          opts.log?.info({ ...logged, failed: r.failed.length, left: left.length }, "log compaction: window folded");
         } catch (err) {
           opts.log?.warn({ generation: gen.generation, from: window[0].key, err: (err as Error).message }, "log compaction: window left as it was");
         }
