@@ -10,7 +10,8 @@
  *    s3rver, and prints wall time, peak RSS and the ratios. The agent runs twice: with Node's
  *    defaults, and with the settings the README's systemd unit uses
  *    (NODE_OPTIONS=--max-semi-space-size=1, MALLOC_MMAP_THRESHOLD_=131072).
- * 3. Idle RSS of `lifeboat-agent serve` (schedule on) after BENCH_IDLE_SECONDS (default 20).
+ * 3. Idle RSS of `lifeboat-agent serve` (schedule on) after BENCH_IDLE_SECONDS (default 20), with continuous
+ *    protection on (the default) and off, each with its anonymous and file-backed parts.
  * 4. The snapshot methods under a kine-like writer (agent/demo/kine-writer.ts): time of each
  *    method, the writer's longest blocked write, and output sizes on a compacted database (where
  *    VACUUM INTO drops the freed pages).
@@ -277,28 +278,38 @@ async function main(): Promise<void> {
       );
     }
 
-    // 3. Idle RSS of `serve`.
-    const idle = startProcess(process.execPath, [bin, "serve"], {
-      env: {
-        ...agentEnv,
-        LIFEBOAT_AGENT_TOKEN: "bench-agent-token-0123456789abcdef",
-        LIFEBOAT_AGENT_PORT: "0",
-        LIFEBOAT_AGENT_HOST: "127.0.0.1",
-        LIFEBOAT_BACKUP_SCHEDULE: "0 0 * * *",
-        LIFEBOAT_AGENT_INSECURE_HTTP: "true", // plain HTTP on loopback: the bench fetches /livez without the certificate
-      } as unknown as NodeJS.ProcessEnv,
-      group: false,
-    });
-    const url = await waitForListening(idle, { timeoutMs: 20_000, what: "lifeboat-agent serve" });
-    for (let i = 0; i < 10; i++) await fetch(`${url}/livez`);
-    await new Promise((r) => setTimeout(r, 3000));
-    const idleEarly = rssKb(idle.child.pid!) * 1024;
-    await new Promise((r) => setTimeout(r, Math.max(0, IDLE_SECONDS - 3) * 1000));
-    const idleSettled = rssKb(idle.child.pid!) * 1024;
-    await idle.stop();
-    console.log(
-      `\n== idle \`lifeboat-agent serve\` (schedule on) ==\nRSS ${mb(idleEarly)} 3 s after start, ${mb(idleSettled)} after ${IDLE_SECONDS} s (goal ≤ 60 MB: ${idleSettled <= 60e6 ? "met" : "NOT met"})`,
-    );
+    // 3. Idle RSS of `serve`: as configured by default (continuous protection on, waiting for its first
+    //    base), and with the log off (LIFEBOAT_LOG_INTERVAL_SECONDS=0), with its anonymous and file-backed
+    //    parts (file: mostly the `node` executable's own pages).
+    console.log(`\n== idle \`lifeboat-agent serve\` (schedule on) ==`);
+    for (const [label, extra] of [
+      ["continuous protection on (default)", {}],
+      ["continuous protection off", { LIFEBOAT_LOG_INTERVAL_SECONDS: "0" }],
+    ] as const) {
+      const idle = startProcess(process.execPath, [bin, "serve"], {
+        env: {
+          ...agentEnv,
+          LIFEBOAT_AGENT_TOKEN: "bench-agent-token-0123456789abcdef",
+          LIFEBOAT_AGENT_PORT: "0",
+          LIFEBOAT_AGENT_HOST: "127.0.0.1",
+          LIFEBOAT_BACKUP_SCHEDULE: "0 0 * * *",
+          LIFEBOAT_AGENT_INSECURE_HTTP: "true", // plain HTTP on loopback: the bench fetches /livez without the certificate
+          ...extra,
+        } as unknown as NodeJS.ProcessEnv,
+        group: false,
+      });
+      const url = await waitForListening(idle, { timeoutMs: 20_000, what: "lifeboat-agent serve" });
+      for (let i = 0; i < 10; i++) await fetch(`${url}/livez`);
+      await new Promise((r) => setTimeout(r, 3000));
+      const idleEarly = rssKb(idle.child.pid!) * 1024;
+      await new Promise((r) => setTimeout(r, Math.max(0, IDLE_SECONDS - 3) * 1000));
+      const pid = idle.child.pid!;
+      const [idleSettled, anon, file] = [rssKb(pid), rssKb(pid, "RssAnon"), rssKb(pid, "RssFile")].map((kb) => kb * 1024);
+      await idle.stop();
+      console.log(
+        `${label}: RSS ${mb(idleEarly)} 3 s after start, ${mb(idleSettled)} after ${IDLE_SECONDS} s (anonymous ${mb(anon)}, file-backed ${mb(file)}) (goal ≤ 60 MB: ${idleSettled <= 60e6 ? "met" : "NOT met"})`,
+      );
+    }
 
     // 4. Snapshot methods under a kine-like writer, on the stalled database and on the same one
     //    after kine compacted it (steady state: small live data, a big file of free pages).

@@ -27,12 +27,15 @@ function gcFunction(): GcFn | null {
 }
 
 /**
- * Returns a callback taking a running byte count; it runs a GC every `everyBytes`. "minor" (young
- * generation, ~0.05 ms) frees buffers that die young, such as stream chunks; "major" also frees
- * promoted ones but costs milliseconds each (measured: no lower peak for the upload parts, and
- * ~0.5 s per 200 MB backup), so the pipeline uses "minor".
+ * Returns a callback taking a running byte count (of the source, before compression); it runs a GC
+ * every `everyBytes`. "minor" (young generation, ~0.05 ms) frees buffers that die young, such as
+ * stream chunks; "major" also frees promoted ones but costs milliseconds each (measured: no lower
+ * peak for the upload parts, and ~0.5 s per 200 MB backup), so the pipeline uses "minor".
+ * Every 1 MiB rather than 4: bench:backup's peak RSS 6-11 MB lower (Node defaults and the systemd
+ * unit's settings, same run) for the same wall time; every 0.25-0.5 MiB was slower and no lower
+ * (docs/benchmarks.md, "Idle serve and the backup's peak, third round").
  */
-export function memoryPacer(everyBytes = 4 << 20, type: "minor" | "major" = "minor"): (bytes: number) => void {
+export function memoryPacer(everyBytes = 1 << 20, type: "minor" | "major" = "minor"): (bytes: number) => void {
   const fn = gcFunction();
   let next = everyBytes;
   return (bytes) => {

@@ -1,5 +1,6 @@
 import { DomainError } from "../../lib/contracts/errors";
-import { isStorageError, type BackupStore } from "../../lib/storage";
+import { isStorageError } from "../../lib/storage/errors";
+import type { BackupStore } from "../../lib/storage/backup-store";
 import type { BackupSet } from "../../lib/backups/grouping";
 import { openArchive, readHead } from "./archive-pipeline";
 

@@ -1,5 +1,9 @@
 import type { Command, CommandIo } from "./command";
-import { configProblemReport, runDoctor, type DoctorReport } from "../doctor/doctor";
+import type { DoctorReport } from "../doctor/doctor";
+
+// Loaded when the command runs: the doctor reaches the store's SDK and the archive pipeline
+// (passphrase check), which `serve` would otherwise load at start, since every command is imported.
+const doctor = () => import("../doctor/doctor");
 
 const MARK = { ok: "✓", warning: "!", problem: "✗" } as const;
 
@@ -27,9 +31,9 @@ export const doctorCommand: Command = {
   summary: "Check this server: k3s paths and owner, tools, Node, disk, the store, the passphrase, the schedule — each problem with its fix.",
   usage: "lifeboat-agent doctor [--json]   (exit 1 when there are problems)",
   async run(args, deps, io) {
-    return print(await runDoctor(deps), args.includes("--json"), io);
+    return print(await (await doctor()).runDoctor(deps), args.includes("--json"), io);
   },
   async runUnconfigured(args, message, io) {
-    return print(configProblemReport(message), args.includes("--json"), io);
+    return print((await doctor()).configProblemReport(message), args.includes("--json"), io);
   },
 };

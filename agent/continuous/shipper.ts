@@ -10,7 +10,6 @@ import { LogReader, rowFingerprint, MAX_ROWS_PER_READ, type LogRead } from "./re
 import { addDailyBytes, continuousDir, readPosition, writePosition, type LogPosition } from "./position";
 import { judgeLogDays } from "../../lib/backups/log-anomalies";
 import { formatSegment } from "./segment-format";
-import { encodeSegment } from "./segment-codec";
 import { onBackupDone } from "./base-hook";
 
 /**
@@ -216,6 +215,8 @@ export class LogShipper {
     const last = read.rows[read.rows.length - 1].id;
     const generation = this.pos.generation!;
     const sql = formatSegment({ generation, first, last, compactRevision: read.compactRevision, readAt: readAt.toISOString() }, read.rows);
+    // zstd and OpenPGP load with the first segment, not when `serve` starts the shipper.
+    const { encodeSegment } = await import("./segment-codec");
     const bytes = await encodeSegment(sql, passphrase);
     const file = path.join(this.dirs.spool, segmentKey(generation, first, last, readAt));
     await fsp.mkdir(this.dirs.spool, { recursive: true, mode: 0o700 });

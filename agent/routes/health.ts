@@ -3,6 +3,7 @@ import { HealthQuery, HealthReport } from "../../lib/contracts/agent-health";
 import type { AgentDeps, AgentModule } from "../module";
 import { rememberHealth } from "../metrics/health-cache";
 import { continuousStatus } from "./continuous";
+import { UTC_SCHEDULE } from "../backup/schedule";
 
 // SQLite and the checks load on first use, not at start (an idle agent stays small).
 const check = () => import("../health/check");
@@ -44,7 +45,7 @@ export const healthModule: AgentModule = {
     if (!expr) return;
     const log = deps.log.child({ component: "integrity-schedule" });
     try {
-      schedule = new Cron(expr, { timezone: "UTC", protect: true }, () => {
+      schedule = new Cron(expr, { ...UTC_SCHEDULE, protect: true }, () => {
         healthOnce(deps, true).then(
           (r) => log.info({ ok: r.integrityCheck?.ok, verdict: r.verdict }, "scheduled integrity_check done"),
           (err) => log.error({ err: (err as Error).message }, "scheduled integrity_check failed"),

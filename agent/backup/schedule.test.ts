@@ -1,0 +1,40 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { nextScheduledRun, parseSchedule, startSchedule } from "./schedule";
+
+const savedTz = process.env.TZ;
+const RealDateTimeFormat = Intl.DateTimeFormat;
+
+afterEach(() => {
+  if (savedTz === undefined) delete process.env.TZ;
+  else process.env.TZ = savedTz;
+  Intl.DateTimeFormat = RealDateTimeFormat;
+});
+
+describe("backup schedule", () => {
+  // First: croner keeps the formatters it made, so a later test would not see one made.
+  it("computes its times without Intl.DateTimeFormat (ICU's time-zone data would stay mapped in an idle agent)", () => {
+    const made: unknown[] = [];
+    Intl.DateTimeFormat = function (...args: unknown[]) {
+      made.push(args);
+      return new RealDateTimeFormat(...(args as ConstructorParameters<typeof Intl.DateTimeFormat>));
+    } as unknown as typeof Intl.DateTimeFormat;
+    const job = startSchedule("0 0 * * *", () => {});
+    const next = job.nextRun();
+    job.stop();
+    expect(nextScheduledRun("*/5 * * * *")).toBeInstanceOf(Date);
+    expect(next?.getUTCHours()).toBe(0);
+    expect(made).toEqual([]);
+  });
+
+  it("runs in UTC whatever the host's time zone, across the host's daylight-saving changes", () => {
+    // Node applies a TZ assigned at run time to every later Date computation.
+    process.env.TZ = "America/New_York";
+    const next = (expr: string, from: string) => parseSchedule(expr).nextRun(new Date(from))?.toISOString();
+    // New York springs forward at 07:00 UTC on 2026-03-08; Berlin falls back at 01:00 UTC on 2026-10-25.
+    expect(next("30 2 * * *", "2026-03-08T01:00:00Z")).toBe("2026-03-08T02:30:00.000Z");
+    expect(next("0 0 * * *", "2026-03-08T06:00:00Z")).toBe("2026-03-09T00:00:00.000Z");
+    process.env.TZ = "Europe/Berlin";
+    expect(next("0 0 * * *", "2026-10-25T00:30:00Z")).toBe("2026-10-26T00:00:00.000Z");
+    expect(next("15 1 * * *", "2026-10-25T00:30:00Z")).toBe("2026-10-25T01:15:00.000Z");
+  });
+});
