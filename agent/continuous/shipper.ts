@@ -131,6 +131,12 @@ export class LogShipper {
       await this.cleanSpool();
       await this.drain().catch((err: unknown) => this.fail("upload", err));
       const passphrase = readPassphrase(this.deps.config);
+      // Before the first base nothing read could be kept: do not read (up to MAX_ROWS_PER_READ rows,
+      // ~20 MB of an idle serve's memory, every interval).
+      if (!this.pos.generation && !this.opts.baseAtFirstStart && !this.offeredBase) {
+        this.problem = "Waiting for the first backup set as the log's base (the next scheduled one, or Back up now).";
+        return;
+      }
       for (;;) {
         const readAt = this.now();
         const read = await this.reader.read(this.pos.spooledRevision);
