@@ -194,7 +194,8 @@ async function day(): Promise<void> {
   if (job.state !== "succeeded") throw new Error(`base backup failed: ${job.error}`);
   const result = job.result as { setId: string; manifest: { database: { currentRevision: number } } };
   // The simulated day starts at the next UTC midnight, so it is one whole day of windows and folds.
-  let clock = Math.ceil(Date.now() / 86_400_000) * 86_400_000;
+  const dayStart = Math.ceil(Date.now() / 86_400_000) * 86_400_000;
+  let clock = dayStart;
   const shipper = new LogShipper(deps, {
     intervalMs: 10_000,
     now: () => new Date(clock),
@@ -230,17 +231,8 @@ async function day(): Promise<void> {
   const base = sets.find((s) => s.id === result.setId)!;
   const nightlyBytes = setSize(sets.find((s) => s.id === nightlyId)!);
   // Plain restore of the base, then the point at the end of the day: both through the same stager.
-  const plainDir = path.join(work, "plain");
-  rmSync(plainDir, { recursive: true, force: true });
-  mkdirSync(plainDir);
+  const plainMs = await plainRestore(deps, result.setId, work);
   let t = Date.now();
-  await stageBackup(await resolveSource(deps, { kind: "backup", setId: result.setId }), {
-    stagingDir: plainDir,
-    passphrase: () => readPassphrase(deps.config),
-    maxBytes: 1 << 30,
-    durable: false,
-  });
-  const plainMs = Date.now() - t;
   const pointDir = path.join(work, "point");
   rmSync(pointDir, { recursive: true, force: true });
   mkdirSync(pointDir);
@@ -288,19 +280,37 @@ async function day(): Promise<void> {
   );
   console.log(`   old_value left out of segments: ${without} B vs ${withOld} B carrying it for the same 2000 rows → ${(without / withOld).toFixed(2)}×`);
   // Right at the end of the day (its last window still open), then once that window has closed too.
-  const at = { setId: result.setId, target: pos.uploadedRevision, plainMs, nightlyBytes, work };
+  const at = { setId: result.setId, target: pos.uploadedRevision, nightlyBytes, work, dayEnd: new Date(dayStart + HOURS * 3_600_000) };
   await afterCompaction(deps, { ...at, now: new Date(clock), label: "at the end of the day" });
   await afterCompaction(deps, { ...at, now: new Date(clock + deps.config.logCompactHours * 3_600_000), label: "once its last window closed" });
+}
+
+/** A plain restore of set `setId` (the stager alone, as a restore of the base runs it); its milliseconds. */
+async function plainRestore(deps: ReturnType<typeof makeDeps>, setId: string, work: string): Promise<number> {
+  const plainDir = path.join(work, "plain");
+  rmSync(plainDir, { recursive: true, force: true });
+  mkdirSync(plainDir);
+  const t = Date.now();
+  await stageBackup(await resolveSource(deps, { kind: "backup", setId }), {
+    stagingDir: plainDir,
+    passphrase: () => readPassphrase(deps.config),
+    maxBytes: 1 << 30,
+    durable: false,
+  });
+  return Date.now() - t;
 }
 
 /**
  * 3. The same day after log compaction (agent/continuous/compaction.ts) with the default
  * LIFEBOAT_LOG_COMPACT_HOURS, as `serve` runs it after the nightly backup: every closed window folded.
- * The restore to the same point is timed again against the plain restore measured above.
+ * The restore to the same point is timed again, right after a plain restore of the base (the load of
+ * this shared machine moves both alike). Bytes: the objects read within the simulated day, and apart
+ * from them what the store holds after it (the next day's first window, where what the day read after
+ * kine's last compaction of it waits).
  */
 async function afterCompaction(
   deps: ReturnType<typeof makeDeps>,
-  opts: { setId: string; target: number; now: Date; plainMs: number; nightlyBytes: number; work: string; label: string },
+  opts: { setId: string; target: number; now: Date; nightlyBytes: number; work: string; label: string; dayEnd: Date },
 ): Promise<void> {
   const t0 = Date.now();
   const done = await compactLog(deps.store(), {
@@ -312,9 +322,12 @@ async function afterCompaction(
   });
   const compactMs = Date.now() - t0;
   const segs = (await listLog(deps.store())).flatMap((g) => g.segments);
-  const bytes = segs.reduce((n, s) => n + s.size, 0);
+  const sum = (xs: typeof segs) => xs.reduce((n, s) => n + s.size, 0);
+  const inDay = segs.filter((s) => s.readAt < opts.dayEnd);
+  const after = segs.filter((s) => s.readAt >= opts.dayEnd);
   // Folds leave one object per ended UTC day: scaling a shorter run up to a day would count its tail more than once.
-  const dayBytes = HOURS >= 24 ? (bytes / HOURS) * 24 : bytes;
+  const dayBytes = HOURS >= 24 ? (sum(inDay) / HOURS) * 24 : sum(inDay);
+  const plainMs = await plainRestore(deps, opts.setId, opts.work);
   const pointDir = path.join(opts.work, "point-compacted");
   rmSync(pointDir, { recursive: true, force: true });
   mkdirSync(pointDir);
@@ -326,10 +339,10 @@ async function afterCompaction(
     `3. compaction ${opts.label} (LIFEBOAT_LOG_COMPACT_HOURS=${deps.config.logCompactHours}, LIFEBOAT_LOG_FOLD_HOURS=${deps.config.logFoldHours}): ${done.length} windows folded (${done.filter((r) => r.windowHours !== deps.config.logCompactHours).length} of them folds of folded windows) in ${(compactMs / 1000).toFixed(0)} s, ${segs.length} objects left`,
   );
   console.log(
-    `   log bytes ${HOURS >= 24 ? "per day" : `for these ${HOURS} h (not scaled up: a day keeps one tail)`} ${mb(dayBytes)} vs a nightly set at this rate ${mb(opts.nightlyBytes)} → ratio ${(dayBytes / opts.nightlyBytes).toFixed(2)}  (goal ≤ 1: ${verdict(dayBytes <= opts.nightlyBytes)})`,
+    `   log bytes ${HOURS >= 24 ? "per day" : `for these ${HOURS} h (not scaled up: a day keeps one tail)`}: ${mb(dayBytes)} in ${inDay.length} objects read within the day vs a nightly set at this rate ${mb(opts.nightlyBytes)} → ratio ${(dayBytes / opts.nightlyBytes).toFixed(2)}  (goal ≤ 1: ${verdict(dayBytes <= opts.nightlyBytes)}); after the day: ${after.length} objects, ${mb(sum(after))}`,
   );
   console.log(
-    `   restore to the end (${applied.segmentsApplied} objects, revision ${applied.revision}): ${(pointMs / 1000).toFixed(2)} s vs plain restore of the base ${(opts.plainMs / 1000).toFixed(2)} s → ${(pointMs / opts.plainMs).toFixed(2)}×  (goal ≤ 2×: ${verdict(pointMs <= 2 * opts.plainMs)})`,
+    `   restore to the end (${applied.segmentsApplied} objects, revision ${applied.revision}): ${(pointMs / 1000).toFixed(2)} s vs plain restore of the base just before it ${(plainMs / 1000).toFixed(2)} s → ${(pointMs / plainMs).toFixed(2)}×  (goal ≤ 2×: ${verdict(pointMs <= 2 * plainMs)})`,
   );
 }
 
