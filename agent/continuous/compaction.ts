@@ -119,9 +119,12 @@ export function closedWindows(segments: SegmentName[], windowHours: number, now:
  * minutes of them). −1 when no object follows a compaction: the fold takes them all.
  */
 export function foldCut(compactRevisions: number[]): number {
-  for (let i = compactRevisions.length - 1; i > 0; i--) if (compactRevisions[i] > compactRevisions[i - 1]) return i;
+  for (let i = compactRevisions.length - 1; i > 0; i--) if (followsCompaction(compactRevisions[i - 1], compactRevisions[i])) return i;
   return -1;
 }
+
+/** An object read right after kine compacted: its compact revision above the one read before it. */
+const followsCompaction = (before: number, after: number) => after > before;
 
 /** Read ahead of the cut at most this much SQL: beyond it (kine not compacting) the fold takes it in. */
 const PENDING_BYTES = 64 * 1024 * 1024;
@@ -193,7 +196,7 @@ export async function compactWindow(
         throw new Error(`${s.key} is not the whole segment its name says`);
       pending.push({ s, sql, compactRevision: h.compactRevision });
       pendingBytes += sql.length;
-      if ((previousCompact !== null && foldCut([previousCompact, h.compactRevision]) === 1) || pendingBytes > PENDING_BYTES) apply();
+      if ((previousCompact !== null && followsCompaction(previousCompact, h.compactRevision)) || pendingBytes > PENDING_BYTES) apply();
       previousCompact = h.compactRevision;
       next = s.last + 1;
     }

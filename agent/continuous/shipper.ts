@@ -67,6 +67,9 @@ async function backupAsBase(deps: AgentDeps): Promise<Base> {
   return { setId: result.setId, revision: result.manifest.database.currentRevision };
 }
 
+/** The protection line while no backup set has become the log's first base. */
+const WAITING_FOR_BASE = "Waiting for the first backup set as the log's base (the next scheduled one, or Back up now).";
+
 export class LogShipper {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -134,7 +137,7 @@ export class LogShipper {
       // Before the first base nothing read could be kept: do not read (up to MAX_ROWS_PER_READ rows,
       // ~20 MB of an idle serve's memory, every interval).
       if (!this.pos.generation && !this.opts.baseAtFirstStart && !this.offeredBase) {
-        this.problem = "Waiting for the first backup set as the log's base (the next scheduled one, or Back up now).";
+        this.problem = WAITING_FOR_BASE;
         return;
       }
       for (;;) {
@@ -147,7 +150,7 @@ export class LogShipper {
             const base = this.offeredBase;
             this.offeredBase = null;
             if (!base) {
-              this.problem = "Waiting for the first backup set as the log's base (the next scheduled one, or Back up now).";
+              this.problem = WAITING_FOR_BASE;
               return;
             }
             await this.newGeneration(`first start: backup set ${base.setId} is the base`, base);

@@ -7,14 +7,13 @@ import pino from "pino";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { LogTimeline, type TimelineChange } from "../../lib/contracts/continuous";
 import { hasErrorCode } from "../../lib/contracts/errors";
-import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
 import { buildAgentApp, type AgentApp } from "../server";
 import { openKineDb, KINE_INSERT_SQL } from "../kine/schema";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, waitFor, type TestServer } from "../testing/restore-fixtures";
-import { storedSegments, withShippedWhilePaused } from "../testing/continuous-fixtures";
+import { logTestConfig, storedSegments, withShippedWhilePaused } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 import { clearTimelineCache, readTimeline } from "./timeline";
 
@@ -38,19 +37,7 @@ let url: string;
 const web = { created: 0, updated: 0, deleted: 0 };
 
 function config(prefix: string, passphraseFile = "passphrase") {
-  return loadAgentConfig({
-    LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
-    LIFEBOAT_PASSPHRASE_FILE: path.join(work, passphraseFile),
-    LIFEBOAT_STATE_DIR: path.join(work, "state-" + prefix),
-    AWS_S3_ENDPOINT: s3.endpoint,
-    AWS_S3_BUCKET: "backups",
-    AWS_S3_PATH: prefix,
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    LIFEBOAT_BACKUP_SCHEDULE: "off",
-    LIFEBOAT_AGENT_TOKEN: TOKEN,
-    LOG_LEVEL: "silent",
-  });
+  return logTestConfig(work, server.serverDir, s3, prefix, { LIFEBOAT_PASSPHRASE_FILE: path.join(work, passphraseFile), LIFEBOAT_AGENT_TOKEN: TOKEN });
 }
 
 /** kine's own INSERT, beside the writer (its busy_timeout waits for the writer's lock): returns the revision. */

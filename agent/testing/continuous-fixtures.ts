@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { ChildProcess } from "node:child_process";
 import type { AgentDeps } from "../module";
-import { loadAgentConfig } from "../config";
+import { loadAgentConfig, type AgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -186,23 +186,26 @@ export async function restoreToPoint(deps: AgentDeps, setId: string, target: Poi
   return { plan, staged, applied };
 }
 
-/** Deps for a log test: the server directory, `<work>/passphrase`, a bucket "backups" of s3rver under `prefix`, no schedule, silent. */
+/** The agent configuration of a log test: the server directory, `<work>/passphrase`, a bucket "backups" of s3rver under `prefix`, no schedule, silent. */
+export function logTestConfig(work: string, serverDir: string, s3: EmbeddedS3, prefix: string, env: Record<string, string> = {}): AgentConfig {
+  return loadAgentConfig({
+    LIFEBOAT_K3S_SERVER_DIR: serverDir,
+    LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
+    LIFEBOAT_STATE_DIR: path.join(work, "state-" + prefix),
+    AWS_S3_ENDPOINT: s3.endpoint,
+    AWS_S3_BUCKET: "backups",
+    AWS_S3_PATH: prefix,
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    LIFEBOAT_BACKUP_SCHEDULE: "off",
+    LOG_LEVEL: "silent",
+    ...env,
+  });
+}
+
+/** Deps for a log test, configured by logTestConfig. */
 export function logTestDeps(work: string, serverDir: string, s3: EmbeddedS3, prefix: string, env: Record<string, string> = {}): AgentDeps {
-  return makeDeps(
-    loadAgentConfig({
-      LIFEBOAT_K3S_SERVER_DIR: serverDir,
-      LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
-      LIFEBOAT_STATE_DIR: path.join(work, "state-" + prefix),
-      AWS_S3_ENDPOINT: s3.endpoint,
-      AWS_S3_BUCKET: "backups",
-      AWS_S3_PATH: prefix,
-      AWS_ACCESS_KEY_ID: "S3RVER",
-      AWS_SECRET_ACCESS_KEY: "S3RVER",
-      LIFEBOAT_BACKUP_SCHEDULE: "off",
-      LOG_LEVEL: "silent",
-      ...env,
-    }),
-  );
+  return makeDeps(logTestConfig(work, serverDir, s3, prefix, env));
 }
 
 /** Tears a log test down: the shipper, the writer (resumed first, in case it was paused), s3rver, the work directory. Never throws. */

@@ -84,7 +84,8 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
+/** A ratio rounded to 3 decimals, as flags carry it. */
+export const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** A size judged against the sizes before it: growth (warning or critical) or shrink (critical). */
 export interface SizeVerdict {

@@ -1,5 +1,5 @@
 import type { LogDay, LogDayAnomaly } from "../contracts/continuous";
-import { DEFAULT_THRESHOLDS, judgeSize, type AnomalyThresholds } from "./anomalies";
+import { DEFAULT_THRESHOLDS, judgeSize, round3, type AnomalyThresholds } from "./anomalies";
 import { describeBytes, describeRatio } from "./describe";
 
 /**
@@ -8,7 +8,7 @@ import { describeBytes, describeRatio } from "./describe";
  * in `GET /continuous`, the dashboard's alert rule evaluates them again with its own thresholds.
  */
 
-/** One recorded day of one generation, as the agent keeps it (agent/continuous/daily-bytes.ts). */
+/** One recorded day of one generation, as the agent keeps it (`dailyBytes` in agent/continuous/position.ts). */
 export interface RecordedLogDay {
   generation: string;
   /** `YYYY-MM-DD`, UTC: the day the segment's rows were read from the database. */
@@ -21,8 +21,6 @@ export interface RecordedLogDay {
 export function utcDay(t: Date): string {
   return t.toISOString().slice(0, 10);
 }
-
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** What a flag on the log's bytes may mean, and what to do. */
 function meaning(type: LogDayAnomaly["type"], level: LogDayAnomaly["level"]): string {
