@@ -218,8 +218,8 @@ describe("compaction of the log (real writer, shipper, s3rver, base backup)", ()
     for (const f of folds) {
       // Each fold is smaller than what it folded: the inner windows' kine tails went.
       expect(f.bytesAfter).toBeLessThan(f.bytesBefore);
+      // A span whose first window held a single segment (never compacted alone) has no inner end.
       const innerEnds = folded.filter((r) => f.first <= r.last && r.last < f.last);
-      expect(innerEnds.length).toBeGreaterThan(0);
       for (const r of innerEnds) {
         const err = await planPoint(deps, "latest", { toRevision: r.last }).then(
           () => null,
@@ -230,6 +230,7 @@ describe("compaction of the log (real writer, shipper, s3rver, base backup)", ()
       expect(folded.some((r) => r.last === f.last)).toBe(true);
       expect(await rowsAt(f.last, `fold-${f.first}`)).toEqual(await fromOriginals(f.last, `fold-${f.first}`));
     }
+    expect(folds.some((f) => folded.some((r) => f.first <= r.last && r.last < f.last))).toBe(true);
     await expectEqualsLive(end.revision, end, "fold-end");
   }, 240_000);
 });
