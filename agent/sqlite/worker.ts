@@ -107,6 +107,8 @@ export function startSqliteWorker(): SqliteWorker {
     },
     dispose() {
       stopped ??= new Error("the SQLite worker was stopped");
+      // The task is abandoned now: a reply the thread had already posted before it stops is not a verdict.
+      finish({ error: stopped });
       void worker.terminate();
     },
   };
