@@ -1,6 +1,6 @@
 import { createCipheriv, createHash, randomBytes, type Cipher, type Hash } from "node:crypto";
 import { Transform } from "node:stream";
-import { deriveS2kKey } from "./openpgp-native";
+import { cachedS2kKey, deriveS2kKey } from "./openpgp-native";
 
 /**
  * Lifeboat's OpenPGP writer: the message `gpg -c --cipher-algo AES256 --compress-algo none` writes,
@@ -92,11 +92,27 @@ class PacketFramer {
   }
 }
 
+/** The S2K salt this process gives messages that ask for a shared one (see EncryptOptions.sharedSalt). */
+const processSalt = randomBytes(8);
+
+export interface EncryptOptions {
+  /**
+   * Use this process's one S2K salt instead of a new one, so the 16 MiB key derivation runs once per
+   * process and passphrase (cachedS2kKey), on both sides, rather than once per message. For the log's
+   * many small segments, where it was most of their cost. The messages then share their AES key; each
+   * still starts with its own 16 random bytes, through CFB, so no two encrypt alike, and a guess at the
+   * passphrase costs an attacker the same 16 MiB hash either way. gpg reads them as any other.
+   */
+  sharedSalt?: boolean;
+}
+
 /** The SKESK packet and the session key it stands for. */
-function passphrasePacket(passphrase: string): { packet: Buffer; key: Buffer } {
-  const salt = randomBytes(8);
+function passphrasePacket(passphrase: string, opts: EncryptOptions): { packet: Buffer; key: Buffer } {
+  const salt = opts.sharedSalt ? processSalt : randomBytes(8);
   const count = (16 + (S2K_COUNT_BYTE & 15)) << ((S2K_COUNT_BYTE >> 4) + 6);
-  const key = deriveS2kKey({ type: S2K_ITERATED_SALTED, hash: "sha256", salt, count }, Buffer.from(passphrase, "utf8"), 32);
+  const s2k = { type: S2K_ITERATED_SALTED as 3, hash: "sha256", salt, count };
+  const pass = Buffer.from(passphrase, "utf8");
+  const key = opts.sharedSalt ? cachedS2kKey(s2k, pass, 32) : deriveS2kKey(s2k, pass, 32);
   const body = Buffer.concat([Buffer.from([4, AES256, S2K_ITERATED_SALTED, SHA256]), salt, Buffer.from([S2K_COUNT_BYTE])]);
   return { packet: Buffer.concat([Buffer.from([0xc0 | TAG_SKESK]), definiteLength(body.length), body]), key };
 }
@@ -105,8 +121,8 @@ function passphrasePacket(passphrase: string): { packet: Buffer; key: Buffer } {
  * A Transform from plain bytes to a passphrase-encrypted OpenPGP message. Deriving the key hashes
  * 16 MiB (~50 ms), done when the stream is created.
  */
-export function createEncryptStream(passphrase: string): Transform {
-  const { packet, key } = passphrasePacket(passphrase);
+export function createEncryptStream(passphrase: string, opts: EncryptOptions = {}): Transform {
+  const { packet, key } = passphrasePacket(passphrase, opts);
   let out: Buffer[] = [];
   const outer = new PacketFramer(TAG_SEIPD, (b) => out.push(b));
   const cipher: Cipher = createCipheriv("aes-256-cfb", key, Buffer.alloc(16));

@@ -1,7 +1,7 @@
 import { PassThrough, Readable, Transform, pipeline, type Duplex } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import zlib from "node:zlib";
-import { createEncryptStream } from "./openpgp-encrypt";
+import { createEncryptStream, type EncryptOptions } from "./openpgp-encrypt";
 import { CorruptArchiveError, WrongPassphraseError } from "./errors";
 import { LiteralReader, NativeDecryptor, UnsupportedMessage, isLiteralTag, peekCompressed } from "./openpgp-native";
 
@@ -16,11 +16,11 @@ const loadOpenpgp = () => import("openpgp");
  * Streams: memory stays bounded whatever the input size. An error of `input` reaches the output, also one
  * it had before this call.
  */
-export async function encryptStream(input: Readable, passphrase: string): Promise<Readable> {
+export async function encryptStream(input: Readable, passphrase: string, opts: EncryptOptions = {}): Promise<Readable> {
   // pipeline(), not pipe(): an input that failed (or closed early) before this call ends the output
   // too. With pipe() the output waited for an end that never came (a backup whose check failed while
   // its upload was being set up hung, one run in five).
-  return pipeline(input, createEncryptStream(passphrase), () => {});
+  return pipeline(input, createEncryptStream(passphrase, opts), () => {});
 }
 
 /** Which implementation decrypted a message: Lifeboat's native reader, or openpgp.js for everything else. */

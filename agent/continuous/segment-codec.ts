@@ -13,10 +13,14 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-/** Compresses and encrypts a segment's text. Rejects when a stream fails. */
+/**
+ * Compresses and encrypts a segment's text. Rejects when a stream fails. Segments of one process share
+ * an S2K salt (encryptStream's sharedSalt): the key is derived once, here and by the restore that
+ * reads them, instead of once per segment.
+ */
 export async function encodeSegment(sql: string, passphrase: string): Promise<Buffer> {
   const compressed = await collect(Readable.from([Buffer.from(sql, "utf8")]).pipe(zstdCompress(3)));
-  return collect(await encryptStream(Readable.from([compressed]), passphrase));
+  return collect(await encryptStream(Readable.from([compressed]), passphrase, { sharedSalt: true }));
 }
 
 /** A segment never unpacks to more than this (5,000 rows); anything bigger is not one of ours. */

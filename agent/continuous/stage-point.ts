@@ -24,6 +24,7 @@ export async function stagePoint(
     open: (key) => deps.store().get(key),
     passphrase: readPassphrase(deps.config),
     logEnd: plan.logEnd,
+    durable: opts.durable !== false,
     // A compaction running beside the restore may fold segments the plan listed: plan the same point again.
     relist: async () => (await planPoint(deps, plan.baseSetId, { toRevision: plan.target })).segments,
   });
