@@ -19,7 +19,10 @@
  * 3. The same day after log compaction (LIFEBOAT_LOG_COMPACT_HOURS, default 6; LIFEBOAT_LOG_FOLD_HOURS,
  *    default 24), run at the end of the day (its last window still open) and again once that window has
  *    closed (the day has ended, so its windows fold into one): bytes per day of what the store then
- *    holds, and the restore to the same point again against the plain restore.
+ *    holds, and the restore to the same point again against the plain restore: the stager and the
+ *    log alone, then as whole drills (stage + verify, as `restore --dry-run` runs them; median of
+ *    BENCH_DRILLS, default 3). Every restore timed starts without derived keys in memory, as in a
+ *    process of its own (the shipper's and the last restore's would otherwise save it the S2K hashes).
  * Scratch files go to bench/out/continuous (git-ignored).
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -44,7 +47,9 @@ import { stageBackup } from "../agent/restore/stage";
 import { formatSegment, type KineRow } from "../agent/continuous/segment-format";
 import { encodeSegment } from "../agent/continuous/segment-codec";
 import { readPassphrase } from "../agent/config";
+import { forgetDerivedKeys } from "../agent/archive/openpgp-native";
 import { startBackupJob } from "../agent/backup/run-backup";
+import { startRestore } from "../agent/restore/runner";
 import { shippingServeEnv } from "../agent/testing/continuous-fixtures";
 import { listStoreSets } from "../agent/backup/sets";
 import { setSize } from "../lib/backups/grouping";
@@ -54,6 +59,7 @@ const OUT = path.join(ROOT, "bench", "out", "continuous");
 const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 90);
 const HOURS = Number(process.env.BENCH_LOG_HOURS ?? 24);
+const DRILLS = Number(process.env.BENCH_DRILLS ?? 3);
 const TOKEN = "bench-continuous-agent-token-0123456789";
 const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
 const pct = (xs: number[], p: number) => {
@@ -236,6 +242,7 @@ async function day(): Promise<void> {
   const pointDir = path.join(work, "point");
   rmSync(pointDir, { recursive: true, force: true });
   mkdirSync(pointDir);
+  forgetDerivedKeys();
   t = Date.now();
   const plan = await planPoint(deps, result.setId, { toRevision: pos.uploadedRevision });
   const { applied } = await stagePoint(deps, plan, { stagingDir: pointDir, maxBytes: 1 << 30, durable: false });
@@ -290,6 +297,8 @@ async function plainRestore(deps: ReturnType<typeof makeDeps>, setId: string, wo
   const plainDir = path.join(work, "plain");
   rmSync(plainDir, { recursive: true, force: true });
   mkdirSync(plainDir);
+  // Each restore timed derives its keys as a restore in a process of its own would (no cache from the shipper or the last restore).
+  forgetDerivedKeys();
   const t = Date.now();
   await stageBackup(await resolveSource(deps, { kind: "backup", setId }), {
     stagingDir: plainDir,
@@ -331,6 +340,7 @@ async function afterCompaction(
   const pointDir = path.join(opts.work, "point-compacted");
   rmSync(pointDir, { recursive: true, force: true });
   mkdirSync(pointDir);
+  forgetDerivedKeys();
   const t = Date.now();
   const plan = await planPoint(deps, opts.setId, { toRevision: opts.target });
   const { applied } = await stagePoint(deps, plan, { stagingDir: pointDir, maxBytes: 1 << 30, durable: false });
@@ -343,6 +353,31 @@ async function afterCompaction(
   );
   console.log(
     `   restore to the end (${applied.segmentsApplied} objects, revision ${applied.revision}): ${(pointMs / 1000).toFixed(2)} s vs plain restore of the base just before it ${(plainMs / 1000).toFixed(2)} s → ${(pointMs / plainMs).toFixed(2)}×  (goal ≤ 2×: ${verdict(pointMs <= 2 * plainMs)})`,
+  );
+  // The same two as whole drills, as `lifeboat-agent restore … --dry-run` runs them (stage, then
+  // verify: integrity_check, kine's shape, the token), alternating, median of DRILLS each.
+  const drills = { plain: [] as number[], point: [] as number[] };
+  for (let i = 0; i < DRILLS; i++) {
+    for (const kind of ["plain", "point"] as const) {
+      forgetDerivedKeys();
+      const t0 = performance.now();
+      const { done } = await startRestore(deps, {
+        source: { kind: "backup", setId: opts.setId },
+        dryRun: true,
+        include: { token: true, cred: false, tls: false },
+        confirm: false,
+        compareWithLive: false,
+        ...(kind === "point" ? { toRevision: opts.target } : {}),
+      });
+      const job = await done;
+      if (job.state !== "succeeded") throw new Error(`the ${kind} drill failed: ${job.error}`);
+      drills[kind].push(performance.now() - t0);
+    }
+  }
+  const plainDrill = pct(drills.plain, 50);
+  const pointDrill = pct(drills.point, 50);
+  console.log(
+    `   as whole drills (stage + verify), median of ${DRILLS}: to the end ${(pointDrill / 1000).toFixed(2)} s vs the base ${(plainDrill / 1000).toFixed(2)} s → ${(pointDrill / plainDrill).toFixed(2)}×  (goal ≤ 2×: ${verdict(pointDrill <= 2 * plainDrill)})`,
   );
 }
 

@@ -78,104 +78,140 @@ type Fetched = { sql: string } | { err: unknown };
  * one its name says; the database is then left at that newest point.
  */
 export async function applyLog(opts: ApplyOptions): Promise<ApplyResult> {
-  const { default: Sqlite } = await import("better-sqlite3");
-  const db = new Sqlite(opts.dbPath);
-  try {
-    db.pragma("journal_mode = DELETE");
-    // No fsync per segment: the one after the last (opts.durable) makes all of it durable at once.
-    db.pragma("synchronous = OFF");
-    let revision = (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0;
-    let compact = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
-    let applied = 0;
-    let readAt: string | null = null;
-    const stop = (from: number, segment: string | null, why: string): never => {
-      finish();
-      const lostTo = Math.max(from, opts.logEnd ?? opts.target);
-      throw new LogDamagedError(
-        `${why} Revisions ${from}–${lostTo} of this log cannot be restored. The newest point before the damage is revision ${revision}${readAt ? ` (read at ${readAt})` : ""}: restore to it with --to-revision ${revision}.`,
-        { lostFrom: from, lostTo, segment, newestPoint: { revision, readAt } },
-      );
-    };
-    const finish = () => {
-      db.transaction(() => {
-        db.prepare("DELETE FROM kine WHERE id > ?").run(opts.target);
-        db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'kine' AND seq > ?").run(opts.target, opts.target);
-        const now = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
-        if (compact > now) {
-          db.prepare(KINE_COMPACT_SQL).run(compact, compact);
-          db.prepare(KINE_SET_COMPACT_REV_SQL).run(compact);
-        }
-      })();
-      revision = Math.min(revision, opts.target);
-    };
-    const sorted = (xs: SegmentName[]) => [...xs].sort((a, b) => a.first - b.first);
-    let segments = sorted(opts.segments);
-    let relists = 0;
-    // Segments being fetched and decoded ahead, by index into `segments` (dropped when it is listed again).
-    let ahead = new Map<number, Promise<Fetched>>();
-    const fetch = (k: number): Promise<Fetched> => {
-      let p = ahead.get(k);
-      if (!p) {
-        const key = segments[k].key;
-        p = (async () => ({ sql: await decodeSegment(await opts.open(key), opts.passphrase) }))().catch((err: unknown) => ({ err }));
-        ahead.set(k, p);
-      }
-      return p;
-    };
-    /** Starts fetching the segments after `i` that the walk will apply, up to PREFETCH's worth. */
-    const prefetch = (i: number) => {
-      let budget = PREFETCH;
-      for (let k = i + 1; k < segments.length && budget > 0; k++) {
-        if (segments[k].first > opts.target) break;
-        budget -= segments[k].compacted ? PREFETCH : 1;
-        if (budget >= 0 || k === i + 1) void fetch(k);
-      }
-    };
-    for (let i = 0; i < segments.length; i++) {
-      const seg = segments[i];
-      if (revision >= opts.target) break;
-      if (seg.last <= revision) continue;
-      if (seg.first > revision + 1) stop(revision + 1, null, `The log has no segment for revisions ${revision + 1}–${seg.first - 1} (one is missing).`);
-      const got = await fetch(i);
-      ahead.delete(i);
-      prefetch(i);
-      if ("err" in got) {
-        const err = got.err;
-        if (opts.relist && relists < RELISTS && hasErrorCode(err, "storage_not_found")) {
-          // Folded away since the listing: what was applied stays (a compacted object over it gives
-          // the same database), the walk goes on from this revision through the new list.
-          relists++;
-          segments = sorted(await opts.relist());
-          ahead = new Map();
-          i = -1;
-          continue;
-        }
-        stop(seg.first, seg.key, `Segment ${seg.key} could not be read (${(err as Error).message}).`);
-      }
-      const sql = (got as { sql: string }).sql;
-      const header = parseSegmentHeader(sql);
-      if (!header || !segmentIsWhole(sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation)
-        stop(seg.first, seg.key, `Segment ${seg.key} is damaged (its text is not the whole segment its name says).`);
-      db.exec(sql);
-      applied++;
-      // Inside the segment the compact revision at the target is unknown; the one before it is safe (it keeps more rows).
-      if (seg.last <= opts.target) {
-        compact = Math.max(compact, header!.compactRevision);
-        readAt = header!.readAt;
-      }
-      revision = Math.min(seg.last, opts.target);
+  return prepareLog(opts).applyTo(opts.dbPath);
+}
+
+/** A log being fetched for a database still to come (see prepareLog). */
+export interface PreparedLog {
+  /** applyLog on `dbPath`, with the segments fetched so far. Once only. */
+  applyTo(dbPath: string): Promise<ApplyResult>;
+}
+
+/**
+ * Starts fetching and decoding the first segments now, while the caller still stages the base
+ * (stage-point.ts): its download, its worker thread's start and its check then overlap with the
+ * log's decryption instead of coming before it. A segment that fails to arrive fails nothing here:
+ * applyTo meets the failure where applyLog would.
+ */
+export function prepareLog(opts: Omit<ApplyOptions, "dbPath">): PreparedLog {
+  const sorted = (xs: SegmentName[]) => [...xs].sort((a, b) => a.first - b.first);
+  let segments = sorted(opts.segments);
+  // Segments being fetched and decoded ahead, by index into `segments` (dropped when it is listed again).
+  let ahead = new Map<number, Promise<Fetched>>();
+  const fetch = (k: number): Promise<Fetched> => {
+    let p = ahead.get(k);
+    if (!p) {
+      const key = segments[k].key;
+      p = (async () => ({ sql: await decodeSegment(await opts.open(key), opts.passphrase) }))().catch((err: unknown) => ({ err }));
+      ahead.set(k, p);
     }
-    if (revision < opts.target && opts.logEnd !== undefined && opts.logEnd > revision)
-      stop(revision + 1, null, `The log ends at revision ${revision}, before ${opts.target}.`);
-    finish();
-    return {
-      revision: (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0,
-      compactRevision: compact,
-      segmentsApplied: applied,
-      readAt,
-    };
-  } finally {
-    db.close();
-    if (opts.durable) fsyncPath(opts.dbPath);
+    return p;
+  };
+  /** Starts fetching the segments after `i` that the walk will apply, up to PREFETCH's worth. */
+  const prefetch = (i: number) => {
+    let budget = PREFETCH;
+    for (let k = i + 1; k < segments.length && budget > 0; k++) {
+      if (segments[k].first > opts.target) break;
+      budget -= segments[k].compacted ? PREFETCH : 1;
+      if (budget >= 0 || k === i + 1) void fetch(k);
+    }
+  };
+  prefetch(-1);
+  return {
+    applyTo: (dbPath) =>
+      walk(dbPath, {
+        segments: () => segments,
+        take: async (i) => {
+          const got = await fetch(i);
+          ahead.delete(i);
+          prefetch(i);
+          return got;
+        },
+        relisted: (xs) => {
+          segments = sorted(xs);
+          ahead = new Map();
+        },
+      }),
+  };
+
+  async function walk(
+    dbPath: string,
+    log: { segments(): SegmentName[]; take(i: number): Promise<Fetched>; relisted(xs: SegmentName[]): void },
+  ): Promise<ApplyResult> {
+    const { default: Sqlite } = await import("better-sqlite3");
+    const db = new Sqlite(dbPath);
+    try {
+      db.pragma("journal_mode = DELETE");
+      // No fsync per segment: the one after the last (opts.durable) makes all of it durable at once.
+      db.pragma("synchronous = OFF");
+      let revision = (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0;
+      let compact = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
+      let applied = 0;
+      let readAt: string | null = null;
+      const stop = (from: number, segment: string | null, why: string): never => {
+        finish();
+        const lostTo = Math.max(from, opts.logEnd ?? opts.target);
+        throw new LogDamagedError(
+          `${why} Revisions ${from}–${lostTo} of this log cannot be restored. The newest point before the damage is revision ${revision}${readAt ? ` (read at ${readAt})` : ""}: restore to it with --to-revision ${revision}.`,
+          { lostFrom: from, lostTo, segment, newestPoint: { revision, readAt } },
+        );
+      };
+      const finish = () => {
+        db.transaction(() => {
+          db.prepare("DELETE FROM kine WHERE id > ?").run(opts.target);
+          db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'kine' AND seq > ?").run(opts.target, opts.target);
+          const now = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
+          if (compact > now) {
+            db.prepare(KINE_COMPACT_SQL).run(compact, compact);
+            db.prepare(KINE_SET_COMPACT_REV_SQL).run(compact);
+          }
+        })();
+        revision = Math.min(revision, opts.target);
+      };
+      let relists = 0;
+      for (let i = 0; i < log.segments().length; i++) {
+        const seg = log.segments()[i];
+        if (revision >= opts.target) break;
+        if (seg.last <= revision) continue;
+        if (seg.first > revision + 1) stop(revision + 1, null, `The log has no segment for revisions ${revision + 1}–${seg.first - 1} (one is missing).`);
+        const got = await log.take(i);
+        if ("err" in got) {
+          const err = got.err;
+          if (opts.relist && relists < RELISTS && hasErrorCode(err, "storage_not_found")) {
+            // Folded away since the listing: what was applied stays (a compacted object over it gives
+            // the same database), the walk goes on from this revision through the new list.
+            relists++;
+            log.relisted(await opts.relist());
+            i = -1;
+            continue;
+          }
+          stop(seg.first, seg.key, `Segment ${seg.key} could not be read (${(err as Error).message}).`);
+        }
+        const sql = (got as { sql: string }).sql;
+        const header = parseSegmentHeader(sql);
+        if (!header || !segmentIsWhole(sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation)
+          stop(seg.first, seg.key, `Segment ${seg.key} is damaged (its text is not the whole segment its name says).`);
+        db.exec(sql);
+        applied++;
+        // Inside the segment the compact revision at the target is unknown; the one before it is safe (it keeps more rows).
+        if (seg.last <= opts.target) {
+          compact = Math.max(compact, header!.compactRevision);
+          readAt = header!.readAt;
+        }
+        revision = Math.min(seg.last, opts.target);
+      }
+      if (revision < opts.target && opts.logEnd !== undefined && opts.logEnd > revision)
+        stop(revision + 1, null, `The log ends at revision ${revision}, before ${opts.target}.`);
+      finish();
+      return {
+        revision: (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0,
+        compactRevision: compact,
+        segmentsApplied: applied,
+        readAt,
+      };
+    } finally {
+      db.close();
+      if (opts.durable) fsyncPath(dbPath);
+    }
   }
 }

@@ -2,7 +2,7 @@ import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { resolveSource } from "../restore/sources";
 import { stageBackup, type StageOptions, type StagedFiles } from "../restore/stage";
-import { applyLog, type ApplyResult } from "./apply";
+import { prepareLog, type ApplyResult } from "./apply";
 import { planPoint, type PointPlan } from "./point-in-time";
 
 /**
@@ -15,10 +15,8 @@ export async function stagePoint(
   plan: PointPlan,
   opts: Omit<StageOptions, "passphrase">,
 ): Promise<{ staged: StagedFiles; applied: ApplyResult }> {
-  const src = await resolveSource(deps, { kind: "backup", setId: plan.baseSetId });
-  const staged = await stageBackup(src, { ...opts, passphrase: () => readPassphrase(deps.config) });
-  const applied = await applyLog({
-    dbPath: staged.dbPath,
+  // The log's first segments are fetched and decrypted while the base is staged.
+  const log = prepareLog({
     segments: plan.segments,
     target: plan.target,
     open: (key) => deps.store().get(key),
@@ -28,5 +26,8 @@ export async function stagePoint(
     // A compaction running beside the restore may fold segments the plan listed: plan the same point again.
     relist: async () => (await planPoint(deps, plan.baseSetId, { toRevision: plan.target })).segments,
   });
+  const src = await resolveSource(deps, { kind: "backup", setId: plan.baseSetId });
+  const staged = await stageBackup(src, { ...opts, passphrase: () => readPassphrase(deps.config) });
+  const applied = await log.applyTo(staged.dbPath);
   return { staged, applied };
 }
