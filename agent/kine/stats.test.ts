@@ -237,10 +237,11 @@ describe("the order of prefix names", () => {
     const spy = vi.spyOn(String.prototype, "localeCompare");
     try {
       const stats = readKineStats(db, file, { top: 100 });
-      // Ties in rows are common (one row each), so the names did decide some of the order.
-      const rows = stats.prefixes.map((p) => p.rows);
+      // Some prefixes have as many rows as another: their names decided part of the order.
+      const prefixes = stats.prefixes ?? [];
+      const rows = prefixes.map((p) => p.rows);
       expect(new Set(rows).size).toBeLessThan(rows.length);
-      expect(stats.prefixes.map((p) => p.prefix)).toEqual(expect.arrayContaining(["compact_rev_key", "/registry/leases"]));
+      expect(prefixes.map((p) => p.prefix)).toEqual(expect.arrayContaining(["compact_rev_key", "/registry/leases"]));
       expect(spy).not.toHaveBeenCalled();
     } finally {
       spy.mockRestore();
