@@ -20,7 +20,7 @@ import { runRetention } from "./retention-run";
 import { listStoreSets } from "./sets";
 import { snapshotStagingRoot, makeStaging, removeStaging, SnapshotError, takeSnapshot, DEFAULT_SNAPSHOT_METHOD, type SnapshotMethod } from "./snapshot";
 import { collectEntries, tarStream, type TarEntry } from "./tar-stream";
-import { startSqliteWorker } from "../sqlite/worker";
+import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
 
 /** The steps of a backup job, in order (GET /jobs/:id shows them; the dashboard draws them). */
 export const BACKUP_STEPS = [
@@ -204,7 +204,8 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     // failed check aborts the upload and what was uploaded is removed.
     job.step("upload");
     job.detail("integrity", "running alongside the upload…");
-    const checker = startSqliteWorker();
+    // The worker that made the snapshot's copy (idle in the pool now) checks it: no second thread.
+    const checker = takeSqliteWorker();
     const check = checker.run({ kind: "snapshot", snapshotPath: snap.path, sourcePath: cfg.dbPath });
     const abort = new AbortController();
     check.catch((err) => abort.abort(err));
@@ -248,7 +249,7 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     const busy = setInterval(() => job.touch(), 1000);
     const checked = await check.finally(() => {
       clearInterval(busy);
-      checker.dispose();
+      releaseSqliteWorker(checker);
     });
     job.signal.removeEventListener("abort", onStall);
     timings.integrityCheck = checked.integrityMs;

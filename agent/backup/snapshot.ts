@@ -2,7 +2,7 @@ import { promises as fsp, openSync, readSync, closeSync } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import Database from "better-sqlite3";
-import { DomainError } from "../../lib/contracts/errors";
+import { DomainError } from "../../lib/contracts/domain-error";
 import type { KineStats } from "../../lib/contracts/manifest";
 import { readKineStats } from "../kine/stats";
 import { hasKineTable, openReadOnly, runCheck } from "../sqlite/check";

@@ -50,6 +50,7 @@ export function startSqliteWorker(): SqliteWorker {
   let worker: Worker;
   try {
     worker = startModuleWorker(new URL("./worker-thread.ts", import.meta.url), "worker-thread.js");
+    started++;
   } catch {
     return {
       ready: Promise.resolve(),
@@ -141,9 +142,31 @@ function keepIdle(worker: SqliteWorker): void {
   idle.push({ worker, timer });
 }
 
+let started = 0;
+
+/** Worker threads started so far by this process (for tests). */
+export function sqliteWorkersStarted(): number {
+  return started;
+}
+
 /** Idle workers kept for the next task (for tests). */
 export function idleSqliteWorkers(): number {
   return idle.length;
+}
+
+/**
+ * A worker for a task its caller may have to stop (`dispose`), or hand back when it is done
+ * (releaseSqliteWorker): an idle one of the pool when there is one, else a new one. A backup checks
+ * its snapshot on the worker that has just copied it: a second worker beside the idle one held its own
+ * thread, V8 heap and malloc arena through the whole upload (docs/benchmarks.md, "fourth round").
+ */
+export function takeSqliteWorker(): SqliteWorker {
+  return takeWorker();
+}
+
+/** Gives a worker from takeSqliteWorker back to the pool (kept for IDLE_MS); a stopped one is dropped. */
+export function releaseSqliteWorker(worker: SqliteWorker): void {
+  keepIdle(worker);
 }
 
 /** Runs one task on a worker thread (an idle one, or a new one). Rejects with what the task throws, or when the worker stops. */
