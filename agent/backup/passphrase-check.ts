@@ -16,8 +16,9 @@ import { openArchive, readHead } from "./archive-pipeline";
  *   passphrase from the message's first bytes (OpenPGP's quick check, what gpg calls "bad session
  *   key"), so this reads a few KB of a large archive;
  * - an empty store: nothing to compare with; this first set defines the passphrase.
- * A mismatch fails the backup before the snapshot (nothing uploaded) unless the caller passes
- * `allowNewPassphrase` for a deliberate change of passphrase.
+ * The check runs beside the snapshot (agent/backup/run-backup.ts); a mismatch fails the backup before
+ * anything is uploaded (the snapshot is dropped) unless the caller passes `allowNewPassphrase` for a
+ * deliberate change of passphrase.
  */
 export class PassphraseMismatchError extends DomainError {
   constructor(

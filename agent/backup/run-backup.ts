@@ -146,29 +146,47 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
       throw new BackupStepError(
         `There is no k3s token at ${cfg.tokenPath}. k3s cannot use a restored datastore without the token that encrypted its bootstrap data, so a backup without it is incomplete. Check LIFEBOAT_K3S_SERVER_DIR.`,
       );
+    // 2. The snapshot (on a worker thread, the second core) and the store's side of the check (the
+    // listing, and proving the passphrase opens the newest set: the main thread) run side by side.
+    // Nothing is uploaded before both ended well: a wrong passphrase still fails the backup with
+    // nothing uploaded, it only no longer waits for the snapshot to start.
     let t = performance.now();
-    const listing = await listStoreSets(store);
-    let passphraseCheck: string;
-    try {
-      passphraseCheck = await checkPassphrase(store, listing.sets, passphrase);
-    } catch (err) {
-      if (!(err instanceof PassphraseMismatchError) || !request.allowNewPassphrase) throw err;
-      passphraseCheck = `new passphrase on purpose: it does not open ${err.setId}`;
-    }
-    timings.passphraseCheck = performance.now() - t;
-    job.detail("check", `${store.description}; ${passphraseCheck}`);
-
-    // 2. Snapshot: the only moment the live database is read. Name the set after it (UTC, seconds).
+    const storeCheck = (async () => {
+      const listing = await listStoreSets(store);
+      let sentence: string;
+      try {
+        sentence = await checkPassphrase(store, listing.sets, passphrase);
+      } catch (err) {
+        if (!(err instanceof PassphraseMismatchError) || !request.allowNewPassphrase) throw err;
+        sentence = `new passphrase on purpose: it does not open ${err.setId}`;
+      }
+      timings.passphraseCheck = performance.now() - t;
+      return { listing, sentence };
+    })();
+    storeCheck.catch(() => {}); // awaited below, after the snapshot ended
     job.step("snapshot");
-    let time = new Date(Math.floor(Date.now() / 1000) * 1000);
-    while (listing.sets.some((s) => s.id === `lifeboat-${formatStamp(time)}`)) {
-      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
-      time = new Date(Math.floor(Date.now() / 1000) * 1000);
-    }
-    const twoCopies = request.layout === "two-copies";
-    const names: BackupResult["keys"] = twoCopies ? twoCopyLifeboatObjectNames(time) : lifeboatObjectNames(time);
     staging = await makeStaging(snapshotStagingRoot(cfg.stateDir), "backup");
-    const snap = await takeSnapshot(cfg.dbPath, staging, request.snapshotMethod ?? DEFAULT_SNAPSHOT_METHOD);
+    const twoCopies = request.layout === "two-copies";
+    // The set is named after its snapshot (UTC, seconds). Two sets in one second (a manual backup
+    // right after a scheduled one) would share a name: the later snapshot is taken again the next second.
+    let snap: Awaited<ReturnType<typeof takeSnapshot>>;
+    let time: Date;
+    let pre: Awaited<typeof storeCheck>;
+    for (;;) {
+      time = new Date(Math.floor(Date.now() / 1000) * 1000);
+      const [snapped, ok] = await Promise.allSettled([takeSnapshot(cfg.dbPath, staging, request.snapshotMethod ?? DEFAULT_SNAPSHOT_METHOD), storeCheck]);
+      // The check's failure (a wrong passphrase, an unreachable store) is the one to report.
+      if (ok.status === "rejected") throw ok.reason;
+      if (snapped.status === "rejected") throw snapped.reason;
+      snap = snapped.value;
+      pre = ok.value;
+      const id = `lifeboat-${formatStamp(time)}`;
+      if (!pre.listing.sets.some((s) => s.id === id)) break;
+      await fsp.rm(snap.path, { force: true });
+      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
+    }
+    job.detail("check", `${store.description}; ${pre.sentence}`);
+    const names: BackupResult["keys"] = twoCopies ? twoCopyLifeboatObjectNames(time) : lifeboatObjectNames(time);
     timings.snapshot = snap.ms;
     job.detail("snapshot", `${snap.method}: ${mb(snap.bytes)} in ${secs(snap.ms)}`);
     log.info({ method: snap.method, ms: Math.round(snap.ms), bytes: snap.bytes }, "snapshot taken");
@@ -318,7 +336,7 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     } else {
       job.skip("retention", "not requested");
     }
-    return { setId: manifest.setId, keys: names, manifest, passphraseCheck, retention, retentionError };
+    return { setId: manifest.setId, keys: names, manifest, passphraseCheck: pre.sentence, retention, retentionError };
   } catch (err) {
     if (store && uploaded.length) {
       // Leave no half-set behind. Without a manifest it would never be trusted anyway.
