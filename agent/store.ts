@@ -18,7 +18,7 @@ export class LazyS3BackupStore implements BackupStore {
     this.description = cfg.endpoint ? `${where} at ${cfg.endpoint}` : where;
   }
   private load(): Promise<S3BackupStore> {
-    return (this.inner ??= import("../lib/storage/s3-backup-store").then((m) => new m.S3BackupStore(this.cfg)));
+    return (this.inner ??= loadS3Store(this.cfg));
   }
   async list(options?: ListOptions): Promise<ListPage> {
     return (await this.load()).list(options);
@@ -35,6 +35,23 @@ export class LazyS3BackupStore implements BackupStore {
   async delete(key: string): Promise<void> {
     return (await this.load()).delete(key);
   }
+}
+
+/** One turn of the event loop: what waits (a /livez, a finished read) runs before the next step. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Loads the SDK in steps with a turn of the event loop between them: compiling and running its code
+ * in one go held the agent's main thread 60-100 ms (more on a busy machine), as the first job began.
+ * The S3 client package first (most of it), then the rest of S3BackupStore's code, then the client.
+ */
+async function loadS3Store(cfg: S3StoreConfig): Promise<S3BackupStore> {
+  await turn();
+  await import("@aws-sdk/client-s3");
+  await turn();
+  const m = await import("../lib/storage/s3-backup-store");
+  await turn();
+  return new m.S3BackupStore(cfg);
 }
 
 /** The backup store named by the configuration: S3 when AWS_S3_BUCKET is set, else LIFEBOAT_BACKUP_DIR. */

@@ -1,6 +1,6 @@
 import { createCipheriv, createHash, randomBytes, type Cipher, type Hash } from "node:crypto";
 import { Transform } from "node:stream";
-import { cachedS2kKey, deriveS2kKey } from "./openpgp-native";
+import { cachedS2kKey, cachedS2kKeyAsync, deriveS2kKey, deriveS2kKeyAsync } from "./openpgp-native";
 
 /**
  * Lifeboat's OpenPGP writer: the message `gpg -c --cipher-algo AES256 --compress-algo none` writes,
@@ -107,22 +107,44 @@ export interface EncryptOptions {
 }
 
 /** The SKESK packet and the session key it stands for. */
-function passphrasePacket(passphrase: string, opts: EncryptOptions): { packet: Buffer; key: Buffer } {
+export interface PassphrasePacket {
+  packet: Buffer;
+  key: Buffer;
+}
+
+function s2kFor(opts: EncryptOptions) {
   const salt = opts.sharedSalt ? processSalt : randomBytes(8);
   const count = (16 + (S2K_COUNT_BYTE & 15)) << ((S2K_COUNT_BYTE >> 4) + 6);
-  const s2k = { type: S2K_ITERATED_SALTED as 3, hash: "sha256", salt, count };
-  const pass = Buffer.from(passphrase, "utf8");
-  const key = opts.sharedSalt ? cachedS2kKey(s2k, pass, 32) : deriveS2kKey(s2k, pass, 32);
-  const body = Buffer.concat([Buffer.from([4, AES256, S2K_ITERATED_SALTED, SHA256]), salt, Buffer.from([S2K_COUNT_BYTE])]);
+  return { type: S2K_ITERATED_SALTED as 3, hash: "sha256", salt, count };
+}
+
+function packetFor(s2k: ReturnType<typeof s2kFor>, key: Buffer): PassphrasePacket {
+  const body = Buffer.concat([Buffer.from([4, AES256, S2K_ITERATED_SALTED, SHA256]), s2k.salt, Buffer.from([S2K_COUNT_BYTE])]);
   return { packet: Buffer.concat([Buffer.from([0xc0 | TAG_SKESK]), definiteLength(body.length), body]), key };
+}
+
+function passphrasePacket(passphrase: string, opts: EncryptOptions): PassphrasePacket {
+  const s2k = s2kFor(opts);
+  const pass = Buffer.from(passphrase, "utf8");
+  return packetFor(s2k, opts.sharedSalt ? cachedS2kKey(s2k, pass, 32) : deriveS2kKey(s2k, pass, 32));
+}
+
+/**
+ * The passphrase packet and key for createEncryptStream, derived without holding the event loop
+ * (the 16 MiB hash runs in slices between other work): what the agent's streams use.
+ */
+export async function preparePassphrasePacket(passphrase: string, opts: EncryptOptions = {}): Promise<PassphrasePacket> {
+  const s2k = s2kFor(opts);
+  const pass = Buffer.from(passphrase, "utf8");
+  return packetFor(s2k, opts.sharedSalt ? await cachedS2kKeyAsync(s2k, pass, 32) : await deriveS2kKeyAsync(s2k, pass, 32));
 }
 
 /**
  * A Transform from plain bytes to a passphrase-encrypted OpenPGP message. Deriving the key hashes
- * 16 MiB (~50 ms), done when the stream is created.
+ * 16 MiB (~10-50 ms): done here, synchronously, unless `prepared` (preparePassphrasePacket) is given.
  */
-export function createEncryptStream(passphrase: string, opts: EncryptOptions = {}): Transform {
-  const { packet, key } = passphrasePacket(passphrase, opts);
+export function createEncryptStream(passphrase: string, opts: EncryptOptions = {}, prepared?: PassphrasePacket): Transform {
+  const { packet, key } = prepared ?? passphrasePacket(passphrase, opts);
   let out: Buffer[] = [];
   const outer = new PacketFramer(TAG_SEIPD, (b) => out.push(b));
   const cipher: Cipher = createCipheriv("aes-256-cfb", key, Buffer.alloc(16));

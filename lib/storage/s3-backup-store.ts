@@ -39,6 +39,34 @@ export function normalizePrefix(prefix: string | undefined): string {
   return (prefix ?? "").replace(/^\/+|\/+$/g, "");
 }
 
+/** Bytes handed to the socket at a time when a request's body is a buffer (see SlicedBodyHttpHandler). */
+const BODY_SLICE = 256 * 1024;
+
+/**
+ * NodeHttpHandler, but a request body that is one large buffer (a 5-8 MiB part) goes to the socket
+ * in 256 KiB slices with backpressure instead of in one write: that one write held the agent's main
+ * thread 50-120 ms (the kernel's loopback TCP here; TLS encryption of the whole part in one go on a
+ * Raspberry Pi without AES instructions). Each attempt gets its own slices of the same buffer: the
+ * request the SDK signed and retries keeps its buffer body, so retries still work (the SDK never
+ * retries a request whose body is a stream).
+ */
+class SlicedBodyHttpHandler extends NodeHttpHandler {
+  override handle(request: Parameters<NodeHttpHandler["handle"]>[0], options?: Parameters<NodeHttpHandler["handle"]>[1]) {
+    const body: unknown = request.body;
+    if (body instanceof Uint8Array && body.byteLength > BODY_SLICE) {
+      const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      const slices = function* () {
+        for (let off = 0; off < bytes.length; off += BODY_SLICE) yield bytes.subarray(off, off + BODY_SLICE);
+      };
+      const attempt = Object.assign(Object.create(Object.getPrototypeOf(request) as object) as typeof request, request, {
+        body: Readable.from(slices(), { objectMode: false, highWaterMark: BODY_SLICE }),
+      });
+      return super.handle(attempt, options);
+    }
+    return super.handle(request, options);
+  }
+}
+
 /** Builds an S3 client with settings that work against AWS and S3-compatible servers alike. */
 export function createS3Client(cfg: S3StoreConfig): S3Client {
   const conf: S3ClientConfig = {
@@ -49,7 +77,7 @@ export function createS3Client(cfg: S3StoreConfig): S3Client {
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     maxAttempts: cfg.maxAttempts ?? 3,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: cfg.connectTimeoutMs ?? 5000, requestTimeout: 120_000 }),
+    requestHandler: new SlicedBodyHttpHandler({ connectionTimeout: cfg.connectTimeoutMs ?? 5000, requestTimeout: 120_000 }),
   };
   if (cfg.accessKeyId && cfg.secretAccessKey) {
     conf.credentials = { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey };

@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { randomBytes } from "node:crypto";
+import { decryptStream, encryptStream } from "./openpgp-stream";
+import { deriveS2kKey, deriveS2kKeyAsync, forgetDerivedKeys } from "./openpgp-native";
+
+/**
+ * Deriving a passphrase key hashes 16 MiB (what the agent writes) to 64 MiB (gpg's default): 10-50 ms
+ * of one core, which used to run in one go on the agent's main thread, once per archive and twice in a
+ * row when a backup started its two uploads (CI saw /livez wait 103-112 ms). Now the hash runs in
+ * slices between other work. Each test measures, in the same process, how long one derivation takes in
+ * one go and requires that the event loop never waited nearly that long meanwhile (in one go, two
+ * archives' derivations would hold it twice that long): a derivation that holds the loop again fails
+ * here on any machine.
+ */
+
+const PASS = "slices passphrase";
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "lifeboat-s2k-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * The longest the event loop waited for a 1 ms timer while `work` ran: the least of three runs, so a
+ * moment when the whole test process waited for a CPU (other test files run beside this one) does not
+ * count; a derivation in one go stalls every run.
+ */
+async function longestStall(work: () => Promise<unknown>): Promise<number> {
+  let least = Infinity;
+  for (let i = 0; i < 3; i++) least = Math.min(least, await stallOnce(work));
+  return least;
+}
+
+async function stallOnce(work: () => Promise<unknown>): Promise<number> {
+  let longest = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 1);
+  try {
+    await work();
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+  } finally {
+    clearInterval(timer);
+  }
+  return longest;
+}
+
+/** Median time of deriving the key in one go (the cost the event loop must not wait for at once). */
+function oneGoMs(count: number, hash: string): number {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    deriveS2kKey({ type: 3, hash, salt: randomBytes(8), count }, Buffer.from(PASS), 32);
+    times.push(performance.now() - t);
+  }
+  return times.sort((a, b) => a - b)[1];
+}
+
+async function collect(s: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of s) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+it("the sliced derivation gives the same key as the one in one go", async () => {
+  for (const s2k of [
+    { type: 3 as const, hash: "sha256", salt: randomBytes(8), count: 16 << 20 },
+    { type: 3 as const, hash: "sha1", salt: randomBytes(8), count: 65011712 },
+    { type: 3 as const, hash: "sha512", salt: randomBytes(8), count: 1025 },
+    { type: 1 as const, hash: "sha1", salt: randomBytes(8), count: 0 },
+  ]) {
+    for (const keyLen of [16, 32])
+      expect((await deriveS2kKeyAsync(s2k, Buffer.from(PASS), keyLen)).equals(deriveS2kKey(s2k, Buffer.from(PASS), keyLen))).toBe(true);
+  }
+});
+
+it("encrypting two archives at once keeps the event loop turning while their keys are derived", async () => {
+  const oneGo = oneGoMs(16 << 20, "sha256");
+  const plain = randomBytes(10_000); // small: the stall measured is the derivation's, not the encryption's
+  await collect(await encryptStream(Readable.from([plain]), PASS)); // the first use's warm-up (code compiled, crypto loaded) is not measured
+  let out: Buffer[] = [];
+  const stall = await longestStall(async () => {
+    // Like a backup's two uploads: both streams are set up in the same turn of the loop.
+    out = await Promise.all([0, 1].map(async () => collect(await encryptStream(Readable.from([plain]), PASS))));
+  });
+  expect(stall, `derivation in one go: ${oneGo.toFixed(1)} ms`).toBeLessThan(oneGo * 0.6);
+  // gpg reads them: the key in the packet is the key that was used.
+  for (const [i, enc] of out.entries()) {
+    writeFileSync(path.join(dir, `m${i}.gpg`), enc);
+    const dec = execFileSync("gpg", ["--batch", "--quiet", "--passphrase", PASS, "--pinentry-mode", "loopback", "-d", path.join(dir, `m${i}.gpg`)], {
+      env: { ...process.env, GNUPGHOME: dir },
+      stdio: ["ignore", "pipe", "pipe"],
+      maxBuffer: 1 << 24,
+    });
+    expect(dec.equals(plain)).toBe(true);
+  }
+});
+
+it("decrypting what gpg -c writes (64 MiB of SHA-1 S2K) keeps the event loop turning; a wrong passphrase is still told at once", async () => {
+  forgetDerivedKeys();
+  const oneGo = oneGoMs(65011712, "sha1");
+  const plain = randomBytes(300_000);
+  writeFileSync(path.join(dir, "plain"), plain);
+  writeFileSync(path.join(dir, "pass"), PASS);
+  execFileSync(
+    "gpg",
+    [
+      "--batch",
+      "--yes",
+      "--passphrase-file",
+      path.join(dir, "pass"),
+      "--s2k-count",
+      "65011712",
+      "--s2k-digest-algo",
+      "SHA1",
+      "-c",
+      "-o",
+      path.join(dir, "p.gpg"),
+      path.join(dir, "plain"),
+    ],
+    { env: { ...process.env, GNUPGHOME: dir }, stdio: "pipe" },
+  );
+  const message = readFileSync(path.join(dir, "p.gpg"));
+  let got: Buffer = Buffer.alloc(0);
+  const stall = await longestStall(async () => {
+    forgetDerivedKeys(); // every run derives the key again
+    // Delivered in pieces, the passphrase packet split from the rest, like a download.
+    got = await collect(await decryptStream(Readable.from([message.subarray(0, 7), message.subarray(7, 4000), message.subarray(4000)]), PASS));
+  });
+  expect(got.equals(plain)).toBe(true);
+  expect(stall, `derivation in one go: ${oneGo.toFixed(1)} ms`).toBeLessThan(oneGo / 3);
+  await expect(decryptStream(Readable.from([message]), "not the passphrase")).rejects.toThrow(/passphrase/i);
+});
+
+it("an archive that ends before its passphrase packet is whole (empty, or cut inside it) fails at once instead of waiting", async () => {
+  const enc = await collect(await encryptStream(Readable.from([Buffer.from("x")]), PASS));
+  for (const cut of [Buffer.alloc(0), enc.subarray(0, 1), enc.subarray(0, 6)]) {
+    await expect(
+      Promise.race([
+        decryptStream(Readable.from(cut.length ? [cut] : []), PASS).then((s) => collect(s)),
+        new Promise((_, reject) => setTimeout(() => reject(new Error("hangs")), 5000)),
+      ]),
+    ).rejects.toThrow(/archive|OpenPGP|truncated|damaged/i);
+  }
+});
