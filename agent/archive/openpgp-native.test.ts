@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import { createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { encryptStream, decryptStream, WrongPassphraseError, CorruptArchiveError, type DecryptEngine } from "./openpgp-stream";
 import { encryptStreamWithOpenpgp } from "../testing/openpgp-js-encrypt";
-import { CfbDecipher, deriveS2kKey } from "./openpgp-native";
+import { CfbDecipher, deriveS2kKey, xorInto } from "./openpgp-native";
 
 // The native OpenPGP reader against what the real GnuPG (2.2 here) writes, every variant it claims,
 // the ones it leaves to openpgp.js, and the ways an archive goes wrong.
@@ -356,4 +356,16 @@ describe("CfbDecipher (CFB as ECB of the shifted ciphertext)", () => {
       }
     }
   });
+});
+
+it("xorInto (WebAssembly for whole 16-byte blocks, JavaScript for the rest) equals a byte-by-byte XOR at every length", () => {
+  for (const n of [0, 4, 16, 252, 256, 272, 4096, 65536, 65536 + 16, 3 * 65536 + 48, 1 << 20]) {
+    const a = randomBytes(n);
+    const b = randomBytes(n);
+    const want = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) want[i] = a[i] ^ b[i];
+    const out = Buffer.from(a);
+    xorInto(out, b);
+    expect(out.equals(want), `length ${n}`).toBe(true);
+  }
 });
