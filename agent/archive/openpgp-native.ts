@@ -308,13 +308,6 @@ class ContentParser {
 // CFB decryption
 
 /**
- * CFB-mode decryption (no resync; OpenPGP's SEIPD v1 and plain CFB are the same thing with a zero
- * IV) computed as P_i = C_i XOR E(C_{i-1}): the keystream of a whole chunk is one ECB encryption of
- * the ciphertext shifted by a block. OpenSSL decrypts CFB one block after another (~300 MB/s here);
- * its ECB runs the blocks in parallel (several times faster), so this is what makes native
- * decryption as fast as gpg. Output lags the input by under one block until `final`.
- */
-/**
  * XOR of two regions in WebAssembly (16 bytes at a time): `xor(dst, src, len)` does dst ^= src in its
  * own memory, len a multiple of 16. Hand-assembled (the text form is beside it). The same loop in
  * JavaScript ran in V8's interpreter for the first ~30 MB a process decrypted (~220 MB/s, against
@@ -350,7 +343,7 @@ function loadXor(): Xor | null {
   }
 }
 
-/** out ^= src (same length, a multiple of 4 bytes, `out` 4-byte aligned). */
+/** out ^= src (same length; both 4-byte aligned). */
 export function xorInto(out: Buffer, src: Buffer): void {
   const n = out.length;
   if (xorModule === undefined) xorModule = loadXor();
@@ -372,6 +365,13 @@ export function xorInto(out: Buffer, src: Buffer): void {
   for (let i = words << 2; i < n; i++) out[i] ^= src[i];
 }
 
+/**
+ * CFB-mode decryption (no resync; OpenPGP's SEIPD v1 and plain CFB are the same thing with a zero
+ * IV) computed as P_i = C_i XOR E(C_{i-1}): the keystream of a whole chunk is one ECB encryption of
+ * the ciphertext shifted by a block. OpenSSL decrypts CFB one block after another (~300 MB/s here);
+ * its ECB runs the blocks in parallel (several times faster), so this is what makes native
+ * decryption as fast as gpg. Output lags the input by under one block until `final`.
+ */
 export class CfbDecipher {
   private readonly ecb: Cipher;
   private prev: Buffer;

@@ -154,26 +154,25 @@ function readHead(input: Readable, passphrase: string): Promise<Head> {
     // reader in one synchronous 16-64 MiB hash: the bytes wait in `raw` meanwhile.
     let keys: "wait" | "preparing" | "ready" = "wait";
     let endedMeanwhile = false;
+    /** The bytes held so far go to the reader; false when that settled the head already. */
+    const feedHeld = (): boolean => {
+      keys = "ready";
+      feed(Buffer.concat(raw));
+      return !settled;
+    };
     const prepare = () => {
       keys = "preparing";
       input.pause();
       void prepareMessageKeys(Buffer.concat(raw), passphrase).then(
         (done) => {
           if (settled) return;
-          if (!done) {
-            keys = "wait";
-            if (endedMeanwhile) {
-              keys = "ready";
-              feed(Buffer.concat(raw));
-              if (!settled) finish();
-            } else input.resume();
-            return;
+          if (!done && !endedMeanwhile) {
+            keys = "wait"; // the passphrase packets are not whole yet: more bytes first
+            input.resume();
+          } else if (feedHeld()) {
+            if (endedMeanwhile) finish();
+            else input.resume();
           }
-          keys = "ready";
-          feed(Buffer.concat(raw));
-          if (settled) return;
-          if (endedMeanwhile) finish();
-          else input.resume();
         },
         (err) => fail(err),
       );
@@ -186,17 +185,9 @@ function readHead(input: Readable, passphrase: string): Promise<Head> {
       else if (keys === "wait") prepare();
     };
     const onEnd = () => {
-      if (keys === "preparing") {
-        endedMeanwhile = true;
-        return;
-      }
-      if (keys === "wait") {
-        // It ended before its passphrase packets were whole (empty, or cut short): the reader says why.
-        keys = "ready";
-        feed(Buffer.concat(raw));
-        if (settled) return;
-      }
-      finish();
+      if (keys === "preparing") endedMeanwhile = true;
+      // Ended before its passphrase packets were whole (empty, or cut short): the reader says why.
+      else if (keys === "ready" || feedHeld()) finish();
     };
     const onError = (err: Error) => fail(err);
     input.on("data", onData);

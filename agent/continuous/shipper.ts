@@ -134,16 +134,11 @@ export class LogShipper {
       await this.cleanSpool();
       await this.drain().catch((err: unknown) => this.fail("upload", err));
       const passphrase = readPassphrase(this.deps.config);
-      // Before the first base nothing read could be kept: do not read (up to MAX_ROWS_PER_READ rows,
-      // ~20 MB of an idle serve's memory, every interval).
-      if (!this.pos.generation && !this.opts.baseAtFirstStart && !this.offeredBase) {
-        this.problem = WAITING_FOR_BASE;
-        return;
-      }
       for (;;) {
         if (!this.pos.generation) {
-          // Nothing read before the first generation could be kept, so nothing is read (a read from
-          // revision 0 is MAX_ROWS_PER_READ rows: ~40 ms and ~40 MB of the main thread's time and memory).
+          // Nothing read before the first generation could be kept, so nothing is read: a read from
+          // revision 0 is MAX_ROWS_PER_READ rows (~40 ms of the main thread and ~20-40 MB), and an
+          // idle serve waiting for its first base would make one every interval.
           if (this.opts.baseAtFirstStart) {
             await this.newGeneration("first start: no generation yet");
             return;
