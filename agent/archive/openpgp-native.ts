@@ -509,14 +509,30 @@ export function deriveS2kKey(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: numb
   }
 }
 
-/** deriveS2kKey without holding the event loop: the hashing goes on in slices between other work. */
-export async function deriveS2kKeyAsync(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Promise<Buffer> {
+async function deriveSliced(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Promise<Buffer> {
   const steps = s2kSteps(s2k, passphrase, keyLen);
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
+}
+
+/**
+ * Sliced derivations run one after another, in the order they were asked for: side by side, each
+ * took as long as all of them together, and the first message (a restore's database, whose
+ * decompression waits for it) waited for the last one's key too. Same total time, the first done first.
+ */
+let s2kTurn: Promise<unknown> = Promise.resolve();
+function inTurn<T>(derive: () => Promise<T>): Promise<T> {
+  const mine = s2kTurn.then(derive);
+  s2kTurn = mine.catch(() => undefined);
+  return mine;
+}
+
+/** deriveS2kKey without holding the event loop: the hashing goes on in slices between other work. */
+export function deriveS2kKeyAsync(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Promise<Buffer> {
+  return inTurn(() => deriveSliced(s2k, passphrase, keyLen));
 }
 
 /**
@@ -557,7 +573,8 @@ export function cachedS2kKey(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: numb
 /** cachedS2kKey, derived with deriveS2kKeyAsync when it is not in the cache yet. */
 export async function cachedS2kKeyAsync(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Promise<Buffer> {
   const id = cacheId(s2k, passphrase, keyLen);
-  return derivedKeys.get(id) ?? remember(id, await deriveS2kKeyAsync(s2k, passphrase, keyLen));
+  // Looked up again once its turn comes: a message with the same salt asked just before may have derived it.
+  return derivedKeys.get(id) ?? inTurn(async () => derivedKeys.get(id) ?? remember(id, await deriveSliced(s2k, passphrase, keyLen)));
 }
 
 /**

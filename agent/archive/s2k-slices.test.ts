@@ -6,7 +6,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { decryptStream, encryptStream } from "./openpgp-stream";
-import { deriveS2kKey, deriveS2kKeyAsync, forgetDerivedKeys } from "./openpgp-native";
+import { cachedS2kKeyAsync, deriveS2kKey, deriveS2kKeyAsync, forgetDerivedKeys, s2kDerivations } from "./openpgp-native";
 
 /**
  * Deriving a passphrase key hashes 16 MiB (what the agent writes) to 64 MiB (gpg's default): 10-50 ms
@@ -151,4 +151,29 @@ it("an archive that ends before its passphrase packet is whole (empty, or cut in
       ]),
     ).rejects.toThrow(/archive|OpenPGP|truncated|damaged/i);
   }
+});
+
+it("sliced derivations take turns: the first asked is done first, even when a later one is far shorter", async () => {
+  // A restore's database archive asks first and its decompression waits for the key; the log's and the
+  // token's keys come after it. Side by side, a 1 MiB derivation would finish long before a 32 MiB one.
+  const order: string[] = [];
+  const long = deriveS2kKeyAsync({ type: 3, hash: "sha256", salt: randomBytes(8), count: 32 << 20 }, Buffer.from(PASS), 32).then(() => order.push("long"));
+  const short = deriveS2kKeyAsync({ type: 3, hash: "sha256", salt: randomBytes(8), count: 1 << 20 }, Buffer.from(PASS), 32).then(() => order.push("short"));
+  await Promise.all([long, short]);
+  expect(order).toEqual(["long", "short"]);
+  // A failure does not stop the turns of the ones after it.
+  const bad = deriveS2kKeyAsync({ type: 3, hash: "no-such-hash", salt: randomBytes(8), count: 1 << 20 }, Buffer.from(PASS), 32);
+  const after = deriveS2kKeyAsync({ type: 3, hash: "sha256", salt: randomBytes(8), count: 1 << 20 }, Buffer.from(PASS), 32);
+  await expect(bad).rejects.toThrow();
+  expect((await after).length).toBe(32);
+});
+
+it("two messages with the same salt asked for at once derive their key once", async () => {
+  forgetDerivedKeys();
+  const s2k = { type: 3 as const, hash: "sha256", salt: randomBytes(8), count: 4 << 20 };
+  const before = s2kDerivations();
+  const [a, b] = await Promise.all([cachedS2kKeyAsync(s2k, Buffer.from(PASS), 32), cachedS2kKeyAsync(s2k, Buffer.from(PASS), 32)]);
+  expect(a.equals(b)).toBe(true);
+  expect(a.equals(deriveS2kKey(s2k, Buffer.from(PASS), 32))).toBe(true);
+  expect(s2kDerivations() - before).toBe(2); // once for the two messages, once for the check above
 });

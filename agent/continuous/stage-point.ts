@@ -15,7 +15,21 @@ export async function stagePoint(
   plan: PointPlan,
   opts: Omit<StageOptions, "passphrase">,
 ): Promise<{ staged: StagedFiles; applied: ApplyResult }> {
-  // The log's first segments are fetched and decrypted while the base is staged.
+  const src = await resolveSource(deps, { kind: "backup", setId: plan.baseSetId });
+  // The log's first segments are fetched and decrypted while the base is staged, from the base's first
+  // bytes on: their keys are then asked for after the base's (derivations take turns, see
+  // openpgp-native.ts), so the base's decompression starts sooner and the log's hashing fills its wait.
+  let baseStarted!: () => void;
+  const started = new Promise<void>((resolve) => (baseStarted = resolve));
+  const staging = stageBackup(src, {
+    ...opts,
+    passphrase: () => readPassphrase(deps.config),
+    onProgress: (done, total) => {
+      baseStarted();
+      opts.onProgress?.(done, total);
+    },
+  });
+  void staging.finally(baseStarted).catch(() => {});
   const log = prepareLog({
     segments: plan.segments,
     target: plan.target,
@@ -25,9 +39,9 @@ export async function stagePoint(
     durable: opts.durable !== false,
     // A compaction running beside the restore may fold segments the plan listed: plan the same point again.
     relist: async () => (await planPoint(deps, plan.baseSetId, { toRevision: plan.target })).segments,
+    startAfter: started,
   });
-  const src = await resolveSource(deps, { kind: "backup", setId: plan.baseSetId });
-  const staged = await stageBackup(src, { ...opts, passphrase: () => readPassphrase(deps.config) });
+  const staged = await staging;
   const applied = await log.applyTo(staged.dbPath);
   return { staged, applied };
 }
