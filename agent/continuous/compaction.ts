@@ -149,13 +149,16 @@ export async function compactWindow(
   rmSync(file, { force: true });
   const db = openKineDb(file);
   try {
-    db.pragma("journal_mode = OFF");
+    db.pragma("journal_mode = OFF"); // (better-sqlite3's defensive mode keeps DELETE; the file is scratch either way)
     db.pragma("synchronous = OFF");
+    // Each segment INSERT … SELECT keeps a statement journal: in memory (one row's pages), not ~10
+    // writes a row to a temp file. The witness table is in the scratch file itself, so this holds no more.
+    db.pragma("temp_store = MEMORY");
     // Every row a folded object inserts is a witness, even one a later object's deletions remove:
     // folding compacted windows again, a tail row of one window superseded by a tail row of the next,
     // itself superseded in the window after, must still go (kine's live database had all three).
     db.exec(
-      "CREATE TEMP TABLE witness(id INTEGER, prev INTEGER); CREATE TEMP TRIGGER witnessed AFTER INSERT ON main.kine WHEN NEW.name != 'compact_rev_key' AND NEW.prev_revision != 0 BEGIN INSERT INTO witness VALUES (NEW.id, NEW.prev_revision); END;",
+      "CREATE TABLE witness(id INTEGER, prev INTEGER); CREATE TRIGGER witnessed AFTER INSERT ON kine WHEN NEW.name != 'compact_rev_key' AND NEW.prev_revision != 0 BEGIN INSERT INTO witness VALUES (NEW.id, NEW.prev_revision); END;",
     );
     const rebuilt = new Set<number>();
     const inherited = new Set<number>();
