@@ -149,7 +149,10 @@ export async function compactWindow(
   rmSync(file, { force: true });
   const db = openKineDb(file);
   try {
-    db.pragma("journal_mode = OFF"); // (better-sqlite3's defensive mode keeps DELETE; the file is scratch either way)
+    // A scratch file (a crash leaves one to build again): no journal. better-sqlite3's defensive mode
+    // refuses journal_mode = OFF (it kept DELETE); it is lifted for this connection only.
+    db.unsafeMode(true);
+    db.pragma("journal_mode = OFF");
     db.pragma("synchronous = OFF");
     // Each segment INSERT … SELECT keeps a statement journal: in memory (one row's pages), not ~10
     // writes a row to a temp file. The witness table is in the scratch file itself, so this holds no more.

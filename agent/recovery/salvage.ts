@@ -547,7 +547,9 @@ export async function salvageKineDatabase(
       try {
         db.pragma(`page_size = ${pageSize}`);
         // Nothing else has the new file open and a crash leaves a file to build again: no journal, no
-        // syncs while building; it is made durable once, whole, below.
+        // syncs while building; it is made durable once, whole, below. better-sqlite3's defensive mode
+        // refuses journal_mode = OFF (it kept DELETE); it is lifted for this connection only.
+        db.unsafeMode(true);
         db.pragma("journal_mode = OFF");
         db.pragma("synchronous = OFF");
         // Room for the whole new file (up to 256 MiB): the table stays in memory for the index builds.
