@@ -35,7 +35,7 @@ describe("soak verdict", () => {
       (t) => 25 + Math.floor(t / 60),
     );
     expect(soakVerdict({ outcomes: jobs, samples: fdLeak, agentExited: null, minGood: 24 }).failures).toEqual([
-      expect.stringMatching(/^open files grew: 36 → 51/),
+      expect.stringMatching(/^open files grew: 32 → 47/),
     ]);
     expect(
       flatness(
@@ -44,6 +44,40 @@ describe("soak verdict", () => {
         { absolute: 0, relative: 0 },
       ).ok,
     ).toBe(true);
+  });
+
+  it("open files of a job in flight at two of a short run's last samples are not a leak", () => {
+    // The samples of a 2-minute soak in CI (2026-12-04): a backup was running at 119 and 121 s.
+    const ci = [
+      [9200, 20],
+      [14200, 32],
+      [19205, 31],
+      [24205, 26],
+      [29205, 26],
+      [34205, 26],
+      [39206, 27],
+      [44206, 26],
+      [49206, 26],
+      [54211, 27],
+      [59212, 39],
+      [64213, 36],
+      [69213, 34],
+      [74215, 30],
+      [79218, 30],
+      [84221, 30],
+      [89219, 33],
+      [94219, 30],
+      [99220, 30],
+      [104221, 30],
+      [109221, 31],
+      [114223, 31],
+      [119224, 39],
+      [121303, 36],
+    ].map(([atMs, fds]) => ({ atMs, fds, rssBytes: 100 * MB }));
+    expect(soakVerdict({ outcomes: jobs, samples: ci, agentExited: null, minGood: 2 })).toEqual({ ok: true, failures: [] });
+    // The same run with one file left open by each job after the first minute fails.
+    const leaking = ci.map((s) => ({ ...s, fds: s.fds + (s.atMs > 60_000 ? Math.floor((s.atMs - 60_000) / 5_000) : 0) }));
+    expect(soakVerdict({ outcomes: jobs, samples: leaking, agentExited: null, minGood: 2 }).failures).toEqual([expect.stringMatching(/^open files grew/)]);
   });
 
   it("a failed good job, a damaged drill that passed, too few runs, or an exited agent fail it, each with its reason", () => {
