@@ -21,8 +21,9 @@
  *    closed (the day has ended, so its windows fold into one): bytes per day of what the store then
  *    holds, and the restore to the same point again against the plain restore: the stager and the
  *    log alone, then as whole drills (stage + verify, as `restore --dry-run` runs them); each the
- *    plain and the point alternating, median of BENCH_DRILLS (default 3). Every restore timed starts without derived keys in memory, as in a
- *    process of its own (the shipper's and the last restore's would otherwise save it the S2K hashes).
+ *    plain and the point alternating, median of BENCH_DRILLS (default 3). Every restore timed starts
+ *    without derived keys in memory, as in a process of its own (the shipper's and the last restore's
+ *    would otherwise save it the S2K hashes).
  * Scratch files go to bench/out/continuous (git-ignored).
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

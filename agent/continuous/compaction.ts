@@ -4,7 +4,7 @@ import { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { BackupStore } from "../../lib/storage/backup-store";
 import { segmentKey, type SegmentName } from "../../lib/contracts/continuous";
-import { openKineDb } from "../kine/schema";
+import { openKineDb, writeAsScratch } from "../kine/schema";
 import { decodeSegment, encodeSegment } from "./segment-codec";
 import { formatSegment, parseSegmentHeader, segmentIsWhole, type KineRow } from "./segment-format";
 import { listLog } from "./log-listing";
@@ -149,11 +149,7 @@ export async function compactWindow(
   rmSync(file, { force: true });
   const db = openKineDb(file);
   try {
-    // A scratch file (a crash leaves one to build again): no journal. better-sqlite3's defensive mode
-    // refuses journal_mode = OFF (it kept DELETE); it is lifted for this connection only.
-    db.unsafeMode(true);
-    db.pragma("journal_mode = OFF");
-    db.pragma("synchronous = OFF");
+    writeAsScratch(db);
     // Each segment INSERT … SELECT keeps a statement journal: in memory (one row's pages), not ~10
     // writes a row to a temp file. The witness table is in the scratch file itself, so this holds no more.
     db.pragma("temp_store = MEMORY");

@@ -29,7 +29,11 @@ export async function stagePoint(
       opts.onProgress?.(done, total);
     },
   });
-  void staging.finally(baseStarted).catch(() => {});
+  // (A base that fails to stage fetches no log: applyTo is then never called.)
+  void staging.then(
+    () => baseStarted(),
+    () => {},
+  );
   const log = prepareLog({
     segments: plan.segments,
     target: plan.target,

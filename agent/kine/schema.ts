@@ -52,3 +52,14 @@ export function openKineDb(file: string, opts: { readonly?: boolean } = {}): Dat
   }
   return db;
 }
+
+/**
+ * For a scratch database a crash leaves to build again (a salvage's new file, a compaction's window):
+ * no rollback journal, no syncs. better-sqlite3's defensive mode silently keeps journal_mode = DELETE
+ * when asked for OFF; it is lifted for this connection only.
+ */
+export function writeAsScratch(db: Database.Database): void {
+  db.unsafeMode(true);
+  db.pragma("journal_mode = OFF");
+  db.pragma("synchronous = OFF");
+}

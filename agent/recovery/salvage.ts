@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { rmSync } from "node:fs";
 import path from "node:path";
 import { fsyncPath } from "../../lib/storage/durable-file";
-import { KINE_SCHEMA_SQL } from "../kine/schema";
+import { KINE_SCHEMA_SQL, writeAsScratch } from "../kine/schema";
 import type { KineDoubts } from "./kine-soundness";
 import { CELL_KINE, CELL_UNREADABLE, intAt, kineRowValues, newKineCell, scanKineCell } from "./kine-cell";
 import { NO_PAGES, OverflowChains, decodePartialRecord, type Chain } from "./overflow-chain";
@@ -547,11 +547,8 @@ export async function salvageKineDatabase(
       try {
         db.pragma(`page_size = ${pageSize}`);
         // Nothing else has the new file open and a crash leaves a file to build again: no journal, no
-        // syncs while building; it is made durable once, whole, below. better-sqlite3's defensive mode
-        // refuses journal_mode = OFF (it kept DELETE); it is lifted for this connection only.
-        db.unsafeMode(true);
-        db.pragma("journal_mode = OFF");
-        db.pragma("synchronous = OFF");
+        // syncs while building; it is made durable once, whole, below.
+        writeAsScratch(db);
         // Room for the whole new file (up to 256 MiB): the table stays in memory for the index builds.
         db.pragma(`cache_size = -${Math.ceil(Math.min(256 * 1024 * 1024, reader.fileSize * 1.1) / 1024)}`);
         db.pragma("locking_mode = EXCLUSIVE");
