@@ -2,7 +2,8 @@ import type { Readable } from "node:stream";
 import { DomainError, hasErrorCode } from "../../lib/contracts/errors";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import { fsyncPath } from "../../lib/storage/durable-file";
-import { KINE_COMPACT_SQL, KINE_SET_COMPACT_REV_SQL } from "../kine/schema";
+import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
+import type { LogApplyStep } from "./apply-session";
 import { parseSegmentHeader, segmentIsWhole } from "./segment-format";
 import { decodeSegment } from "./segment-codec";
 
@@ -20,6 +21,8 @@ export interface ApplyResult {
   segmentsApplied: number;
   /** Read time of the last segment applied (null: none). */
   readAt: string | null;
+  /** True when the log outnumbered the base's rows and kine's indexes were built once after it (apply-session.ts). */
+  bulkLoad: boolean;
 }
 
 /** The newest point a damaged log still reaches, offered instead of the one asked for. */
@@ -142,46 +145,65 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
     dbPath: string,
     log: { segments(): SegmentName[]; take(i: number): Promise<Fetched>; relisted(xs: SegmentName[]): void },
   ): Promise<ApplyResult> {
-    const { default: Sqlite } = await import("better-sqlite3");
-    const db = new Sqlite(dbPath);
+    // SQLite on a worker thread: while it applies one segment, this thread fetches, decrypts and
+    // decompresses the next ones (they took as long as the SQL, one after the other on one thread).
+    const worker = takeSqliteWorker();
+    const step = (s: LogApplyStep) => worker.run({ kind: "log-apply", step: s });
+    // Segments checked and waiting for the worker, sent as one step whenever it is free: it never
+    // waits for this thread to notice its answer between two segments. At most PREFETCH's worth wait
+    // (a compacted object counts as PREFETCH), so the walk stays that far ahead, no farther.
+    let queued: string[] = [];
+    let queuedWeight = 0;
+    let running: Promise<void> | null = null;
+    let failed: { err: unknown } | null = null;
+    const pump = () => {
+      if (running || failed || queued.length === 0) return;
+      const batch = queued;
+      queued = [];
+      queuedWeight = 0;
+      running = step({ op: "exec", dbPath, sqls: batch }).then(
+        () => {
+          running = null;
+          pump();
+        },
+        (err: unknown) => {
+          running = null;
+          failed = { err };
+        },
+      );
+    };
+    /** Waits until every queued segment is applied; throws the first SQLite error of one. */
+    const drain = async () => {
+      while (running) await running;
+      if (failed) throw failed.err;
+    };
+    let opened = false;
     try {
-      db.pragma("journal_mode = DELETE");
-      // No fsync per segment: the one after the last (opts.durable) makes all of it durable at once.
-      db.pragma("synchronous = OFF");
-      // A segment's INSERT … SELECT can stop halfway (kine's UNIQUE index), so SQLite keeps a statement
-      // journal for each one; in a temp file that is ~10 writes a row, in memory (one row's pages) it is
-      // none: the log's SQL runs 2.4× faster. The rollback journal stays on disk.
-      db.pragma("temp_store = MEMORY");
-      let revision = (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0;
-      let compact = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
+      const at = await step({ op: "open", dbPath });
+      opened = true;
+      let { revision, compact } = at!;
+      await step({ op: "bulk", dbPath, rowsAhead: logRowsAhead(log.segments(), revision, opts.target) });
       let applied = 0;
       let readAt: string | null = null;
-      const stop = (from: number, segment: string | null, why: string): never => {
-        finish();
+      const finish = async () => {
+        await drain();
+        await step({ op: "finish", dbPath, target: opts.target, compact });
+        revision = Math.min(revision, opts.target);
+      };
+      const stop = async (from: number, segment: string | null, why: string): Promise<never> => {
+        await finish();
         const lostTo = Math.max(from, opts.logEnd ?? opts.target);
         throw new LogDamagedError(
           `${why} Revisions ${from}–${lostTo} of this log cannot be restored. The newest point before the damage is revision ${revision}${readAt ? ` (read at ${readAt})` : ""}: restore to it with --to-revision ${revision}.`,
           { lostFrom: from, lostTo, segment, newestPoint: { revision, readAt } },
         );
       };
-      const finish = () => {
-        db.transaction(() => {
-          db.prepare("DELETE FROM kine WHERE id > ?").run(opts.target);
-          db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'kine' AND seq > ?").run(opts.target, opts.target);
-          const now = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
-          if (compact > now) {
-            db.prepare(KINE_COMPACT_SQL).run(compact, compact);
-            db.prepare(KINE_SET_COMPACT_REV_SQL).run(compact);
-          }
-        })();
-        revision = Math.min(revision, opts.target);
-      };
       let relists = 0;
       for (let i = 0; i < log.segments().length; i++) {
         const seg = log.segments()[i];
         if (revision >= opts.target) break;
         if (seg.last <= revision) continue;
-        if (seg.first > revision + 1) stop(revision + 1, null, `The log has no segment for revisions ${revision + 1}–${seg.first - 1} (one is missing).`);
+        if (seg.first > revision + 1) await stop(revision + 1, null, `The log has no segment for revisions ${revision + 1}–${seg.first - 1} (one is missing).`);
         const got = await log.take(i);
         if ("err" in got) {
           const err = got.err;
@@ -193,13 +215,17 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
             i = -1;
             continue;
           }
-          stop(seg.first, seg.key, `Segment ${seg.key} could not be read (${(err as Error).message}).`);
+          await stop(seg.first, seg.key, `Segment ${seg.key} could not be read (${(err as Error).message}).`);
         }
         const sql = (got as { sql: string }).sql;
         const header = parseSegmentHeader(sql);
         if (!header || !segmentIsWhole(sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation)
-          stop(seg.first, seg.key, `Segment ${seg.key} is damaged (its text is not the whole segment its name says).`);
-        db.exec(sql);
+          await stop(seg.first, seg.key, `Segment ${seg.key} is damaged (its text is not the whole segment its name says).`);
+        queued.push(sql);
+        queuedWeight += seg.compacted ? PREFETCH : 1;
+        pump();
+        while (queuedWeight >= PREFETCH && running) await running;
+        if (failed) throw failed.err;
         applied++;
         // Inside the segment the compact revision at the target is unknown; the one before it is safe (it keeps more rows).
         if (seg.last <= opts.target) {
@@ -209,17 +235,31 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
         revision = Math.min(seg.last, opts.target);
       }
       if (revision < opts.target && opts.logEnd !== undefined && opts.logEnd > revision)
-        stop(revision + 1, null, `The log ends at revision ${revision}, before ${opts.target}.`);
-      finish();
-      return {
-        revision: (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0,
-        compactRevision: compact,
-        segmentsApplied: applied,
-        readAt,
-      };
+        await stop(revision + 1, null, `The log ends at revision ${revision}, before ${opts.target}.`);
+      await drain();
+      const end = await step({ op: "finish", dbPath, target: opts.target, compact });
+      return { revision: end!.revision, compactRevision: compact, segmentsApplied: applied, readAt, bulkLoad: (end!.indexesRebuilt ?? 0) > 0 };
     } finally {
-      db.close();
+      // A step still running (the walk threw while it applied) ends before the connection closes.
+      await running;
+      if (opened) await step({ op: "close", dbPath }).catch(() => null);
+      releaseSqliteWorker(worker);
       if (opts.durable) fsyncPath(dbPath);
     }
   }
+}
+
+/**
+ * The rows a walk from `revision` (the base's) to `target` inserts at most (apply-session.ts drops
+ * kine's indexes for a bulk load when they outnumber the base's). An uncompacted segment holds one row
+ * per revision at most (kine writes one row a revision); a compacted object is not counted: it keeps
+ * only what kine's compaction left, which its name does not tell.
+ */
+export function logRowsAhead(segments: SegmentName[], revision: number, target: number): number {
+  let rows = 0;
+  for (const s of segments) {
+    if (s.compacted || s.last <= revision || s.first > target) continue;
+    rows += Math.min(s.last, target) - Math.max(s.first, revision + 1) + 1;
+  }
+  return rows;
 }

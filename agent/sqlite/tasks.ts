@@ -1,6 +1,7 @@
 import type { KineSoundness } from "../../lib/contracts/agent-recovery";
 import type { DatabaseDiff } from "../../lib/contracts/agent-restore";
 import { checkSnapshot, copyDatabase, SnapshotError, type CheckedSnapshot, type SnapshotFailure, type SnapshotMethod } from "../backup/snapshot";
+import type { LogApplyPosition, LogApplyStep } from "../continuous/apply-session";
 import type { FileChecks } from "../health/check";
 import type { KineDoubts } from "../recovery/kine-soundness";
 import type { diffKineDatabases } from "../restore/diff";
@@ -34,7 +35,9 @@ export type SqliteTask =
       opts: Omit<Parameters<typeof diffKineDatabases>[2], "candidateTakenAt"> & { candidateTakenAt: string | null };
     }
   /** The kine check of a recovery's result (auditKineRows); null without a kine table; fails with SQLite's error. */
-  | { kind: "kine-audit"; file: string; doubts: KineDoubts; repair: boolean };
+  | { kind: "kine-audit"; file: string; doubts: KineDoubts; repair: boolean }
+  /** One step of a log apply (agent/continuous/apply-session.ts): the staged database held open between steps. */
+  | { kind: "log-apply"; step: LogApplyStep };
 
 interface TaskResults {
   check: CheckOutcome;
@@ -45,6 +48,7 @@ interface TaskResults {
   inspect: StagedInspection;
   diff: DatabaseDiff;
   "kine-audit": KineSoundness | null;
+  "log-apply": LogApplyPosition | null;
 }
 
 export type SqliteTaskResult<T extends SqliteTask> = TaskResults[T["kind"]];
@@ -81,6 +85,8 @@ export async function runSqliteTask<T extends SqliteTask>(task: T): Promise<Sqli
         );
       case "kine-audit":
         return import("../recovery/kine-soundness").then((m) => m.auditKineRows(t.file, { doubts: t.doubts, repair: t.repair }));
+      case "log-apply":
+        return import("../continuous/apply-session").then((m) => m.runLogApplyStep(t.step));
     }
   };
   return (await results(task)) as SqliteTaskResult<T>;
