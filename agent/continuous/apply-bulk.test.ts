@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { Readable } from "node:stream";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { segmentKey, type SegmentName } from "../../lib/contracts/continuous";
+import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
 import { dumpKine } from "../testing/continuous-fixtures";
@@ -74,7 +74,7 @@ beforeAll(async () => {
     const readAt = new Date(Date.UTC(2026, 11, 3, 12, 0, 0) + s * 10_000);
     const key = segmentKey(GEN, first, last, readAt);
     objects.set(key, await encodeSegment(formatSegment({ generation: GEN, first, last, compactRevision: 0, readAt: readAt.toISOString() }, rows), PASS));
-    segments.push({ key, generation: GEN, first, last, readAt: readAt.toISOString() } as SegmentName);
+    segments.push(parseSegmentKey(key)!);
     after = last;
     if (s === 2) {
       // A point inside the fourth segment, copied live as it was.
@@ -154,7 +154,7 @@ describe("applying a log longer than its base (bulk load)", () => {
     );
     const key = segmentKey(GEN, lastRevision + 1, lastRevision + 1, new Date(Date.UTC(2026, 11, 4)));
     objects.set(key, await encodeSegment(text, PASS));
-    const bad = [...segments, { key, generation: GEN, first: lastRevision + 1, last: lastRevision + 1 } as SegmentName];
+    const bad = [...segments, parseSegmentKey(key)!];
     await expect(apply(stage("dup-bulk"), lastRevision + 1, bad)).rejects.toThrow(/UNIQUE constraint failed: kine\.name, kine\.prev_revision/);
     // Row by row: a base already holding everything up to the last revision, then the one bad segment.
     const upToLast = stage("dup-rows");
