@@ -8,7 +8,7 @@ import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contrac
 import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
 import { dumpKine } from "../testing/continuous-fixtures";
-import { applyLog, logRowsAhead } from "./apply";
+import { applyLog, LogDamagedError, logRowsAhead } from "./apply";
 import { LogReader } from "./reader";
 import { formatSegment, type KineRow } from "./segment-format";
 import { encodeSegment } from "./segment-codec";
@@ -145,7 +145,7 @@ describe("applying a log longer than its base (bulk load)", () => {
     expect(schema(db)).toEqual(schema(path.join(work, "base.db")));
   });
 
-  it("a row that breaks kine's UNIQUE (name, prev_revision) index fails the apply, bulk or not", async () => {
+  it("a row that breaks kine's UNIQUE (name, prev_revision) index fails the apply, bulk or not, naming the revisions lost and the point before them", async () => {
     // The second segment again under a later range: its rows repeat (name, prev_revision) pairs.
     const dup = segments[1];
     const text = formatSegment(
@@ -155,15 +155,25 @@ describe("applying a log longer than its base (bulk load)", () => {
     const key = segmentKey(GEN, lastRevision + 1, lastRevision + 1, new Date(Date.UTC(2026, 11, 4)));
     objects.set(key, await encodeSegment(text, PASS));
     const bad = [...segments, parseSegmentKey(key)!];
-    await expect(apply(stage("dup-bulk"), lastRevision + 1, bad)).rejects.toThrow(/UNIQUE constraint failed: kine\.name, kine\.prev_revision/);
+    // Bulk: the UNIQUE index is built after the last segment, so the whole log after the base is in doubt.
+    const bulk = await apply(stage("dup-bulk"), lastRevision + 1, bad).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(bulk).toBeInstanceOf(LogDamagedError);
+    expect((bulk as LogDamagedError).message).toMatch(/did not apply to the base \(UNIQUE constraint failed: kine\.name, kine\.prev_revision\)/);
+    expect((bulk as LogDamagedError).details).toMatchObject({ lostFrom: baseRevision + 1, newestPoint: { revision: baseRevision } });
+    expect((bulk as LogDamagedError).message).toContain(`--to-revision ${baseRevision}`);
     // Row by row: a base already holding everything up to the last revision, then the one bad segment.
     const upToLast = stage("dup-rows");
     await apply(upToLast, lastRevision);
-    const r = await apply(upToLast, lastRevision + 1, bad).then(
+    const rows = await apply(upToLast, lastRevision + 1, bad).then(
       () => null,
-      (e: Error) => e,
+      (e: unknown) => e,
     );
-    expect(r?.message).toMatch(/UNIQUE constraint failed: kine\.name, kine\.prev_revision/);
+    expect(rows).toBeInstanceOf(LogDamagedError);
+    expect((rows as LogDamagedError).message).toMatch(/UNIQUE constraint failed: kine\.name, kine\.prev_revision/);
+    expect((rows as LogDamagedError).details).toMatchObject({ lostFrom: lastRevision + 1, segment: key, newestPoint: { revision: lastRevision } });
   });
 });
 

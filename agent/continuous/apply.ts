@@ -75,10 +75,29 @@ const PREFETCH = 4;
 
 type Fetched = { sql: string } | { err: unknown };
 
+/** A checked segment waiting for the SQLite worker, with the point the walk had reached before it. */
+interface Queued {
+  sql: string;
+  key: string;
+  first: number;
+  last: number;
+  before: NewestPoint;
+}
+
+/** Segments SQLite refused (or the index build after a bulk load): the revisions they held, and the point before them. */
+interface NotApplied {
+  err: unknown;
+  first: number;
+  last: number;
+  segment: string | null;
+  before: NewestPoint;
+}
+
 /**
  * Applies segments to `dbPath` up to `target`. Throws LogDamagedError (naming the lost revisions and
  * the newest point before them) when a segment in the way is missing, unreadable, cut short or not the
- * one its name says; the database is then left at that newest point.
+ * one its name says (the database is then left at that newest point), and when SQLite refuses a
+ * segment's rows (kine's UNIQUE index; the database is then as SQLite left it, for the caller to drop).
  */
 export async function applyLog(opts: ApplyOptions): Promise<ApplyResult> {
   return prepareLog(opts).applyTo(opts.dbPath);
@@ -152,42 +171,58 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
     // Segments checked and waiting for the worker, sent as one step whenever it is free: it never
     // waits for this thread to notice its answer between two segments. At most PREFETCH's worth wait
     // (a compacted object counts as PREFETCH), so the walk stays that far ahead, no farther.
-    let queued: string[] = [];
+    let queued: Queued[] = [];
     let queuedWeight = 0;
     let running: Promise<void> | null = null;
-    let failed: { err: unknown } | null = null;
+    let failed: NotApplied | null = null;
     const pump = () => {
       if (running || failed || queued.length === 0) return;
       const batch = queued;
       queued = [];
       queuedWeight = 0;
-      running = step({ op: "exec", dbPath, sqls: batch }).then(
+      running = step({ op: "exec", dbPath, sqls: batch.map((q) => q.sql) }).then(
         () => {
           running = null;
           pump();
         },
         (err: unknown) => {
           running = null;
-          failed = { err };
+          const only = batch.length === 1 ? batch[0].key : null;
+          failed = { err, first: batch[0].first, last: batch[batch.length - 1].last, segment: only, before: batch[0].before };
         },
       );
     };
-    /** Waits until every queued segment is applied; throws the first SQLite error of one. */
+    /** A refusal of SQLite's as the walk's error: the revisions lost and the newest point before them. */
+    const notApplied = (f: NotApplied): LogDamagedError => {
+      const lostTo = Math.max(f.first, opts.logEnd ?? opts.target);
+      const { revision, readAt } = f.before;
+      return new LogDamagedError(
+        `The log's ${f.segment ? `segment ${f.segment}` : `segments for revisions ${f.first}–${f.last}`} did not apply to the base (${(f.err as Error)?.message ?? String(f.err)}): a segment is damaged, or the log does not belong to this base. Revisions ${f.first}–${lostTo} of this log cannot be restored. The newest point before them is revision ${revision}${readAt ? ` (read at ${readAt})` : ""}: restore to it with --to-revision ${revision}.`,
+        { lostFrom: f.first, lostTo, segment: f.segment, newestPoint: f.before },
+      );
+    };
+    /** Waits until every queued segment is applied; throws LogDamagedError for one SQLite refused. */
     const drain = async () => {
       while (running) await running;
-      if (failed) throw failed.err;
+      if (failed) throw notApplied(failed);
     };
     let opened = false;
     try {
       const at = await step({ op: "open", dbPath });
       opened = true;
       let { revision, compact } = at!;
+      const baseRevision = revision;
       await step({ op: "bulk", dbPath, rowsAhead: logRowsAhead(log.segments(), revision, opts.target) });
       let applied = 0;
       let readAt: string | null = null;
+      /** The last step: after a bulk load it builds kine's UNIQUE index, which the whole log must keep. */
+      const finishStep = () =>
+        step({ op: "finish", dbPath, target: opts.target, compact }).catch((err: unknown) => {
+          throw notApplied({ err, first: baseRevision + 1, last: revision, segment: null, before: { revision: baseRevision, readAt: null } });
+        });
       const finish = async () => {
         await drain();
-        await step({ op: "finish", dbPath, target: opts.target, compact });
+        await finishStep();
         revision = Math.min(revision, opts.target);
       };
       const stop = async (from: number, segment: string | null, why: string): Promise<never> => {
@@ -221,11 +256,11 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
         const header = parseSegmentHeader(sql);
         if (!header || !segmentIsWhole(sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation)
           await stop(seg.first, seg.key, `Segment ${seg.key} is damaged (its text is not the whole segment its name says).`);
-        queued.push(sql);
+        queued.push({ sql, key: seg.key, first: Math.max(seg.first, revision + 1), last: Math.min(seg.last, opts.target), before: { revision, readAt } });
         queuedWeight += seg.compacted ? PREFETCH : 1;
         pump();
         while (queuedWeight >= PREFETCH && running) await running;
-        if (failed) throw failed.err;
+        if (failed) throw notApplied(failed);
         applied++;
         // Inside the segment the compact revision at the target is unknown; the one before it is safe (it keeps more rows).
         if (seg.last <= opts.target) {
@@ -237,7 +272,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
       if (revision < opts.target && opts.logEnd !== undefined && opts.logEnd > revision)
         await stop(revision + 1, null, `The log ends at revision ${revision}, before ${opts.target}.`);
       await drain();
-      const end = await step({ op: "finish", dbPath, target: opts.target, compact });
+      const end = await finishStep();
       return { revision: end!.revision, compactRevision: compact, segmentsApplied: applied, readAt, bulkLoad: (end!.indexesRebuilt ?? 0) > 0 };
     } finally {
       // A step still running (the walk threw while it applied) ends before the connection closes.

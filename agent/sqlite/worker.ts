@@ -81,7 +81,7 @@ export function startSqliteWorker(): SqliteWorker {
     finish({ error: err });
   });
   worker.on("exit", (code) => {
-    stopped ??= new Error(`the check stopped (worker exit ${code})`);
+    stopped ??= new Error(`the SQLite worker stopped (exit code ${code})`);
     markReady();
     finish({ error: stopped });
   });
