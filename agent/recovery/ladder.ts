@@ -325,7 +325,12 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
     if (nothingToRecover) return rung("salvage", { skippedReason: nothingToRecover });
     const out = path.join(dir, "salvage.db");
     try {
-      const { doubts, fileDoubts: inFile, ...s } = await salvageKineDatabase(work, out, { onProgress: (_phase, done, total) => job.progress(done, total) });
+      const {
+        doubts,
+        fileDoubts: inFile,
+        written: _written,
+        ...s
+      } = await salvageKineDatabase(work, out, { onProgress: (_phase, done, total) => job.progress(done, total) });
       salvageDoubts = doubts;
       fileDoubts = inFile;
       report.salvage = s;

@@ -6,6 +6,7 @@ import { KINE_SCHEMA_SQL, writeAsScratch } from "../kine/schema";
 import type { KineDoubts } from "./kine-soundness";
 import { CELL_KINE, CELL_UNREADABLE, intAt, kineRowValues, newKineCell, scanKineCell } from "./kine-cell";
 import { NO_PAGES, OverflowChains, decodePartialRecord, type Chain } from "./overflow-chain";
+import { DirectWriteUnsupported, KineFileWriter, type DirectRowKeys } from "./kine-file-writer";
 import { PageReader } from "./page-reader";
 import { detectPageSize } from "./page-size";
 import {
@@ -92,6 +93,11 @@ export type SalvageProgress = (phase: "scan" | "write", done: number, total: num
 export interface SalvageOutcome extends SalvageReport {
   doubts: KineDoubts;
   fileDoubts: KineDoubts;
+  /**
+   * How the new file was built: its pages written directly (kine-file-writer.ts), or through SQLite's
+   * INSERTs and CREATE INDEX (what the direct writer cannot take, and why), or not at all (a scan).
+   */
+  written: { by: "pages" | "sqlite"; why?: string } | null;
 }
 
 interface Candidate {
@@ -123,6 +129,35 @@ function kineSchemaStatements(): string[] {
     .filter(Boolean);
 }
 
+/** The index keys of a whole kine record (scanKineCell's types): name as a binary string, deleted, prev_revision (one reused object). */
+const rowKeys: DirectRowKeys = { name: "", deleted: null, prev: null };
+function kineKeys(payload: Buffer, types: number[], bodyStart: number): DirectRowKeys {
+  let off = bodyStart;
+  const nameSize = serialTypeSize(types[1]);
+  const name = payload.toString("latin1", off, off + nameSize);
+  off += nameSize;
+  let deleted: number | null = null;
+  let prev: number | null = null;
+  for (let k = 2; k <= 5; k++) {
+    const t = types[k];
+    if (k === 3 || k === 5) {
+      let v: number | null = null;
+      if (t === 6) {
+        const big = payload.readBigInt64BE(off);
+        if (big < BigInt(Number.MIN_SAFE_INTEGER) || big > BigInt(Number.MAX_SAFE_INTEGER)) throw new DirectWriteUnsupported("an index key beyond 2^53");
+        v = Number(big);
+      } else if (t !== 0) v = intAt(payload, off, t);
+      if (k === 3) deleted = v;
+      else prev = v;
+    }
+    off += serialTypeSize(t);
+  }
+  rowKeys.name = name;
+  rowKeys.deleted = deleted;
+  rowKeys.prev = prev;
+  return rowKeys;
+}
+
 /**
  * Salvages the kine rows of `file` (never modifying it) into a new kine database at `outFile`
  * (replaced if present; with null, only scans). Works on files SQLite refuses to open: a zeroed
@@ -132,7 +167,13 @@ function kineSchemaStatements(): string[] {
 export async function salvageKineDatabase(
   file: string,
   outFile: string | null,
-  opts: { onProgress?: SalvageProgress; /** Tests: the page reader's cache (default 64 MiB). */ readerCacheBytes?: number } = {},
+  opts: {
+    onProgress?: SalvageProgress;
+    /** Tests: the page reader's cache (default 64 MiB). */
+    readerCacheBytes?: number;
+    /** Tests: false builds the file through SQLite's INSERTs and CREATE INDEX instead of writing its pages. */
+    direct?: boolean;
+  } = {},
 ): Promise<SalvageOutcome> {
   const scanStarted = Date.now();
   const reader = PageReader.open(file, { cacheBytes: opts.readerCacheBytes });
@@ -540,89 +581,159 @@ export async function salvageKineDatabase(
     // 8. Write the rows into a new database with kine's schema, at the original page size (kine's
     //    WAL writes whole pages: a bigger page would cost the restored cluster more I/O forever).
     const writeStarted = Date.now();
+    let written: SalvageOutcome["written"] = null;
     // A scan alone (no output file) tells the kine check which rows of the file sit on damaged pages.
     if (outFile !== null) {
-      for (const f of [outFile, `${outFile}-journal`, `${outFile}-wal`, `${outFile}-shm`]) rmSync(f, { force: true });
-      const db = new Database(outFile);
-      try {
-        db.pragma(`page_size = ${pageSize}`);
-        // Nothing else has the new file open and a crash leaves a file to build again: no journal, no
-        // syncs while building; it is made durable once, whole, below.
-        writeAsScratch(db);
-        // Room for the whole new file (up to 256 MiB): the table stays in memory for the index builds.
-        db.pragma(`cache_size = -${Math.ceil(Math.min(256 * 1024 * 1024, reader.fileSize * 1.1) / 1024)}`);
-        db.pragma("locking_mode = EXCLUSIVE");
-        // The table first, kine's six indexes after the rows: each CREATE INDEX scans the table in the
-        // cache and sorts once, 0.2–0.3 s of CPU less on the bench's 200 MB than filling the indexes
-        // row by row (docs/benchmarks.md).
-        const [createTable, ...createIndexes] = kineSchemaStatements();
-        db.exec(createTable);
-        const INSERT = "INSERT INTO kine (id, name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES ";
-        const insert = db.prepare(`${INSERT}(?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-        // Whole rows go in BATCH at a time, one statement: a tenth less CPU per row than one each
-        // (fewer calls into SQLite, one AUTOINCREMENT update per statement). Their values are views
-        // into the reader's cached blocks, so a batch never spans more blocks than the reader keeps.
-        const BATCH = Math.min(16, reader.cachedBlocks);
-        const insertBatch = db.prepare(INSERT + Array(BATCH).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", "));
-        const batch: unknown[] = new Array(BATCH * 9);
-        let batched = 0;
-        const flush = () => {
-          if (batched === BATCH) insertBatch.run(batch);
-          else for (let k = 0; k < batched; k++) insert.run(batch.slice(k * 9, k * 9 + 9));
-          batched = 0;
-        };
-        // Overflowing rows are put together in one reused buffer: SQLite copies what it is given.
-        let scratch = Buffer.allocUnsafe(1 << 16);
-        const cellFacts = newKineCell();
-        /** A row that overflows or is damaged: its payload put together from its pages, then decoded. */
-        const insertAssembled = (c: Candidate, page: Buffer, hdr: PageHeader) => {
-          const cell = readTableLeafCell(page, hdr, c.cell, usable)!;
-          if (cell.payloadSize > scratch.length) scratch = Buffer.allocUnsafe(cell.payloadSize);
-          const payload = chains.assemble(cell.local, cell.payloadSize, c.overflow, scratch);
-          const rh = readRecordHeader(payload)!;
-          let values: unknown[];
-          if (c.trusted === c.payloadSize) values = decodeRecordBody(payload, rh.types, rh.bodyStart, encoding);
-          else {
-            // What is known of a damaged value or old_value goes in; the kine check completes or drops the row.
-            values = decodePartialRecord(payload.subarray(0, c.trusted), rh.types, rh.bodyStart, encoding).map((p) => (p.whole ? p.value : p.bytes));
-            doubts.set(c.id, doubtOf(c));
+      const clear = () => {
+        for (const f of [outFile, `${outFile}-journal`, `${outFile}-wal`, `${outFile}-shm`]) rmSync(f, { force: true });
+      };
+      clear();
+      // Overflowing rows are put together in one reused buffer: SQLite and the writer copy what they are given.
+      let scratch = Buffer.allocUnsafe(1 << 16);
+      const cellFacts = newKineCell();
+      /** A row that overflows or is damaged: its payload put together from its pages, then decoded. */
+      const insertAssembled = (insert: Database.Statement, c: Candidate, page: Buffer, hdr: PageHeader) => {
+        const cell = readTableLeafCell(page, hdr, c.cell, usable)!;
+        if (cell.payloadSize > scratch.length) scratch = Buffer.allocUnsafe(cell.payloadSize);
+        const payload = chains.assemble(cell.local, cell.payloadSize, c.overflow, scratch);
+        const rh = readRecordHeader(payload)!;
+        let values: unknown[];
+        if (c.trusted === c.payloadSize) values = decodeRecordBody(payload, rh.types, rh.bodyStart, encoding);
+        else {
+          // What is known of a damaged value or old_value goes in; the kine check completes or drops the row.
+          values = decodePartialRecord(payload.subarray(0, c.trusted), rh.types, rh.bodyStart, encoding).map((p) => (p.whole ? p.value : p.bytes));
+          doubts.set(c.id, doubtOf(c));
+        }
+        values[0] = c.id;
+        insert.run(values);
+      };
+      const INSERT = "INSERT INTO kine (id, name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES ";
+
+      // The file written page by page (kine-file-writer.ts); rows it cannot take whole go in through SQLite after.
+      let direct = opts.direct !== false && encoding === 1 && usable === pageSize && rows.length > 0;
+      written = direct
+        ? { by: "pages" }
+        : {
+            by: "sqlite",
+            why: opts.direct === false ? "asked for" : encoding !== 1 ? "a UTF-16 file" : usable !== pageSize ? "reserved bytes on each page" : "no rows",
+          };
+      if (direct) {
+        let writer: KineFileWriter | null = null;
+        try {
+          writer = new KineFileWriter(outFile, pageSize);
+          const later: Candidate[] = [];
+          for (let i = 0; i < rows.length; i++) {
+            const c = rows[i];
+            const page = reader.page(c.page)!;
+            const hdr = headerOf(c.page, page)!;
+            if (
+              c.trusted === c.payloadSize &&
+              scanKineCell(page, hdr.cellPointers, hdr.cellCount, c.cell, usable, cellFacts) === CELL_KINE &&
+              cellFacts.rowid === c.id
+            ) {
+              let payload: Buffer;
+              if (c.overflow.length === 0) payload = page.subarray(cellFacts.localStart, cellFacts.localStart + cellFacts.payloadSize);
+              else {
+                if (cellFacts.payloadSize > scratch.length) scratch = Buffer.allocUnsafe(cellFacts.payloadSize);
+                const local = page.subarray(cellFacts.localStart, cellFacts.localStart + cellFacts.localSize);
+                payload = chains.assemble(local, cellFacts.payloadSize, c.overflow, scratch);
+              }
+              if (payload.length !== cellFacts.payloadSize) throw new DirectWriteUnsupported("a short payload");
+              writer.addRow(c.id, payload, kineKeys(payload, cellFacts.types, cellFacts.bodyStart));
+            } else later.push(c);
+            if (i % 5000 === 4999) {
+              opts.onProgress?.("write", i + 1, rows.length);
+              await yieldToEventLoop();
+            }
           }
-          values[0] = c.id;
-          insert.run(values);
-        };
-        db.exec("BEGIN");
-        for (let i = 0; i < rows.length; i++) {
-          const c = rows[i];
-          const page = reader.page(c.page)!;
-          const hdr = headerOf(c.page, page)!;
-          if (
-            c.overflow.length === 0 &&
-            c.trusted === c.payloadSize &&
-            scanKineCell(page, hdr.cellPointers, hdr.cellCount, c.cell, usable, cellFacts) === CELL_KINE
-          ) {
-            // Most rows: whole on their leaf, read where they lie (the scan's name, no copies).
-            const v = kineRowValues(page, cellFacts, c.id, c.name, encoding);
-            for (let k = 0; k < 9; k++) batch[batched * 9 + k] = v[k];
-            if (++batched === BATCH) flush();
-          } else {
-            // In id order, and before its overflow pages are read (they may take a batched row's block).
-            flush();
-            insertAssembled(c, page, hdr);
+          await writer.finish(yieldToEventLoop);
+          if (later.length) {
+            const db = new Database(outFile);
+            try {
+              writeAsScratch(db);
+              const insert = db.prepare(`${INSERT}(?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+              db.exec("BEGIN");
+              for (const c of later) {
+                const page = reader.page(c.page)!;
+                insertAssembled(insert, c, page, headerOf(c.page, page)!);
+              }
+              db.exec("COMMIT");
+              db.pragma("journal_mode = DELETE");
+            } finally {
+              db.close();
+            }
           }
-          if (i % 5000 === 4999) {
-            opts.onProgress?.("write", i + 1, rows.length);
+        } catch (e) {
+          writer?.close();
+          if (!(e instanceof DirectWriteUnsupported)) throw e;
+          written = { by: "sqlite", why: e.message };
+          doubts.clear();
+          clear();
+          direct = false;
+        }
+      }
+      if (!direct) {
+        const db = new Database(outFile);
+        try {
+          db.pragma(`page_size = ${pageSize}`);
+          // Nothing else has the new file open and a crash leaves a file to build again: no journal, no
+          // syncs while building; it is made durable once, whole, below.
+          writeAsScratch(db);
+          // Room for the whole new file (up to 256 MiB): the table stays in memory for the index builds.
+          db.pragma(`cache_size = -${Math.ceil(Math.min(256 * 1024 * 1024, reader.fileSize * 1.1) / 1024)}`);
+          db.pragma("locking_mode = EXCLUSIVE");
+          // The table first, kine's six indexes after the rows: each CREATE INDEX scans the table in the
+          // cache and sorts once, 0.2–0.3 s of CPU less on the bench's 200 MB than filling the indexes
+          // row by row (docs/benchmarks.md).
+          const [createTable, ...createIndexes] = kineSchemaStatements();
+          db.exec(createTable);
+          const insert = db.prepare(`${INSERT}(?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+          // Whole rows go in BATCH at a time, one statement: a tenth less CPU per row than one each
+          // (fewer calls into SQLite, one AUTOINCREMENT update per statement). Their values are views
+          // into the reader's cached blocks, so a batch never spans more blocks than the reader keeps.
+          const BATCH = Math.min(16, reader.cachedBlocks);
+          const insertBatch = db.prepare(INSERT + Array(BATCH).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", "));
+          const batch: unknown[] = new Array(BATCH * 9);
+          let batched = 0;
+          const flush = () => {
+            if (batched === BATCH) insertBatch.run(batch);
+            else for (let k = 0; k < batched; k++) insert.run(batch.slice(k * 9, k * 9 + 9));
+            batched = 0;
+          };
+          db.exec("BEGIN");
+          for (let i = 0; i < rows.length; i++) {
+            const c = rows[i];
+            const page = reader.page(c.page)!;
+            const hdr = headerOf(c.page, page)!;
+            if (
+              c.overflow.length === 0 &&
+              c.trusted === c.payloadSize &&
+              scanKineCell(page, hdr.cellPointers, hdr.cellCount, c.cell, usable, cellFacts) === CELL_KINE
+            ) {
+              // Most rows: whole on their leaf, read where they lie (the scan's name, no copies).
+              const v = kineRowValues(page, cellFacts, c.id, c.name, encoding);
+              for (let k = 0; k < 9; k++) batch[batched * 9 + k] = v[k];
+              if (++batched === BATCH) flush();
+            } else {
+              // In id order, and before its overflow pages are read (they may take a batched row's block).
+              flush();
+              insertAssembled(insert, c, page, hdr);
+            }
+            if (i % 5000 === 4999) {
+              opts.onProgress?.("write", i + 1, rows.length);
+              await yieldToEventLoop();
+            }
+          }
+          flush();
+          for (const stmt of createIndexes) {
+            db.exec(stmt);
             await yieldToEventLoop();
           }
+          db.exec("COMMIT");
+          db.pragma("journal_mode = DELETE");
+        } finally {
+          db.close();
         }
-        flush();
-        for (const stmt of createIndexes) {
-          db.exec(stmt);
-          await yieldToEventLoop();
-        }
-        db.exec("COMMIT");
-        db.pragma("journal_mode = DELETE");
-      } finally {
-        db.close();
       }
       fsyncPath(outFile);
       fsyncPath(path.dirname(outFile));
@@ -657,6 +768,7 @@ export async function salvageKineDatabase(
       writeMillis: Date.now() - writeStarted,
       doubts,
       fileDoubts,
+      written,
     };
   } finally {
     reader.close();
