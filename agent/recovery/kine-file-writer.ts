@@ -431,61 +431,62 @@ export class KineFileWriter {
     return out;
   }
 
-  /** The keys of one index, in its order, encoded as SQLite records one after the other in `arena`. */
-  private encodeKeys(index: string): { arena: Buffer; offs: Float64Array } {
-    const cols = INDEX_COLUMNS[index];
+  /**
+   * The keys of one index in its order: each key's length, and a function writing key k (a SQLite
+   * record) into a page. Keys are written straight into their pages, not gathered first: a copy per
+   * key per page was a tenth of the writer's time.
+   */
+  private indexKeys(index: string): { lengths: Int32Array; write: (buf: Buffer, at: number, k: number) => number } {
     const rows = this.order(index);
+    // Column codes: 0 name, 1 id (and the rowid every key ends with), 2 deleted, 3 prev_revision.
+    const codes = [...INDEX_COLUMNS[index].map((c) => ["name", "id", "deleted", "prev"].indexOf(c)), 1];
     const nameBytes = this.nameList.map((s) => Buffer.from(s, "latin1"));
-    const types = new Int32Array(cols.length + 1);
-    const valueOf = (c: KeyColumn, i: number): number => (c === "id" ? this.ids[i] : c === "deleted" ? this.deleted[i] : c === "prev" ? this.prev[i] : 0);
-    const typeOf = (c: KeyColumn, i: number): number => {
-      if (c === "name") return nameBytes[this.nameOf[i]].length * 2 + 13;
-      const v = valueOf(c, i);
+    const { ids, deleted, prev, nameOf } = this;
+    const valueAt = (code: number, i: number): number => (code === 1 ? ids[i] : code === 2 ? deleted[i] : prev[i]);
+    const typeAt = (code: number, i: number): number => {
+      if (code === 0) return nameBytes[nameOf[i]].length * 2 + 13;
+      const v = valueAt(code, i);
       return v !== v ? 0 : intSerialType(v);
     };
-    // Sizes first: one arena for all the keys.
-    const offs = new Float64Array(rows.length + 1);
-    let total = 0;
+    const lengths = new Int32Array(rows.length);
     for (let k = 0; k < rows.length; k++) {
       const i = rows[k];
       let header = 1;
       let body = 0;
-      for (let c = 0; c <= cols.length; c++) {
-        const t = c < cols.length ? typeOf(cols[c], i) : intSerialType(this.ids[i]);
+      for (const code of codes) {
+        const t = typeAt(code, i);
         header += varintLength(t);
         body += serialTypeSize(t);
       }
       if (header > 127) throw new DirectWriteUnsupported(`a key of ${index} has a long header`);
-      offs[k] = total;
-      total += header + body;
+      lengths[k] = header + body;
     }
-    offs[rows.length] = total;
-    const arena = Buffer.allocUnsafe(total);
-    for (let k = 0; k < rows.length; k++) {
+    const write = (buf: Buffer, at: number, k: number): number => {
       const i = rows[k];
-      for (let c = 0; c <= cols.length; c++) types[c] = c < cols.length ? typeOf(cols[c], i) : intSerialType(this.ids[i]);
-      let h = offs[k] + 1;
-      for (let c = 0; c <= cols.length; c++) h = writeVarint(arena, h, types[c]);
-      arena[offs[k]] = h - offs[k];
+      let h = at + 1;
+      for (const code of codes) h = writeVarint(buf, h, typeAt(code, i));
+      buf[at] = h - at;
       let b = h;
-      for (let c = 0; c <= cols.length; c++) {
-        const col = c < cols.length ? cols[c] : "id";
-        if (col === "name") b += nameBytes[this.nameOf[i]].copy(arena, b);
-        else b = writeInt(arena, b, types[c], valueOf(col, i));
+      for (const code of codes) {
+        if (code === 0) {
+          const name = nameBytes[nameOf[i]];
+          for (let j = 0; j < name.length; j++) buf[b + j] = name[j];
+          b += name.length;
+        } else b = writeInt(buf, b, typeAt(code, i), valueAt(code, i));
       }
-    }
-    return { arena, offs };
+      return b;
+    };
+    return { lengths, write };
   }
 
   /** Builds one index b-tree; returns its root. */
   private buildIndex(index: string): number {
-    const { arena, offs } = this.encodeKeys(index);
-    const n = offs.length - 1;
+    const { lengths, write } = this.indexKeys(index);
+    const n = lengths.length;
     const maxLocal = Math.floor(((this.usable - 12) * 64) / 255) - 23;
-    for (let k = 0; k < n; k++) if (offs[k + 1] - offs[k] > maxLocal) throw new DirectWriteUnsupported(`a key of ${index} overflows its page`);
-    const keyLength = (k: number) => offs[k + 1] - offs[k];
-    const cellSize = (k: number) => varintLength(keyLength(k)) + keyLength(k);
-    const put = (buf: Buffer, at: number, k: number) => arena.copy(buf, writeVarint(buf, at, keyLength(k)), offs[k], offs[k + 1]);
+    for (let k = 0; k < n; k++) if (lengths[k] > maxLocal) throw new DirectWriteUnsupported(`a key of ${index} overflows its page`);
+    const cellSize = (k: number) => varintLength(lengths[k]) + lengths[k];
+    const put = (buf: Buffer, at: number, k: number) => write(buf, writeVarint(buf, at, lengths[k]), k);
 
     // Leaves: keys packed in order; the key after a full leaf goes up as the divider between it and the next.
     const leaf = new PageFill(this.pageSize, this.usable, 0, 8);
