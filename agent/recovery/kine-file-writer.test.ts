@@ -43,6 +43,9 @@ function makeKineDb(file: string, pageSize: number, rows: number): void {
     const last = new Map<string, number>();
     for (let i = 0; i < rows; i++) {
       id += 1 + (i % 3 === 0 ? 2 : 0); // gaps, as compaction leaves them
+      // Revisions of every integer width in the keys (id, prev_revision): 6- and 8-byte ones too.
+      if (i === Math.floor(rows / 2)) id = 2 ** 33;
+      if (i === Math.floor((rows * 3) / 4)) id = 2 ** 48;
       const name = `${NAMES[i % (NAMES.length - 1)]}${(i * 7919) % 613}`;
       const prevRev = last.get(name);
       // Creates (prev 0), updates, a few NULLs as an odd writer might leave.

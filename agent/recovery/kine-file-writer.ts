@@ -99,29 +99,12 @@ function intSerialType(v: number): number {
   return 6;
 }
 
+/** Writes integer `v` as serial type `t` (1–6, or 8 and 9, which take no bytes); returns the end. */
 function writeInt(buf: Buffer, off: number, t: number, v: number): number {
-  switch (t) {
-    case 1:
-      buf.writeInt8(v, off);
-      return off + 1;
-    case 2:
-      buf.writeInt16BE(v, off);
-      return off + 2;
-    case 3:
-      buf.writeIntBE(v, off, 3);
-      return off + 3;
-    case 4:
-      buf.writeInt32BE(v, off);
-      return off + 4;
-    case 5:
-      buf.writeIntBE(v, off, 6);
-      return off + 6;
-    case 6:
-      buf.writeBigInt64BE(BigInt(v), off);
-      return off + 8;
-    default:
-      return off;
-  }
+  const size = serialTypeSize(t);
+  if (size === 8) buf.writeBigInt64BE(BigInt(v), off);
+  else if (size > 0) buf.writeIntBE(v, off, size);
+  return off + size;
 }
 
 /** A record of texts (latin1-encoded bytes given as Buffers), integers and NULLs, as SQLite encodes it. */
@@ -341,42 +324,51 @@ export class KineFileWriter {
     this.leaf.reset();
   }
 
-  /** Table interior levels over the leaves; returns the root. */
-  private buildTableInteriors(): number {
-    let children = this.leafPages;
-    let keys = this.leafKeys;
+  /**
+   * The interior levels over `children`, bottom-up; returns the root. `seps[t]` is what the cell of
+   * child t carries: in a table, child t's largest rowid (one per child, the last goes up with its
+   * page); in an index, the key between child t and child t+1 (one fewer than the children: a full
+   * page's next key goes up a level as the divider between it and the next page).
+   */
+  private buildInteriors(
+    children: number[],
+    seps: number[],
+    type: number,
+    sepSize: (sep: number) => number,
+    writeSep: (buf: Buffer, at: number, sep: number) => void,
+  ): number {
     const fill = new PageFill(this.pageSize, this.usable, 0, 12);
     while (children.length > 1) {
       const upChildren: number[] = [];
-      const upKeys: number[] = [];
-      let s = 0;
+      const upSeps: number[] = [];
       const m = children.length - 1;
-      while (s <= m) {
-        // Cells s..e-1, the right child e.
-        let e = s;
+      let p = 0;
+      while (p <= m) {
+        // Cells p..e-1, the right child e.
+        let e = p;
         let used = 0;
         while (e < m) {
-          const cell = 4 + varintLength(keys[e]);
-          if (12 + 2 * (e - s + 1) + used + cell > this.usable) break;
+          const cell = 4 + sepSize(seps[e]);
+          if (12 + 2 * (e - p + 1) + used + cell > this.usable) break;
           used += cell;
           e++;
         }
         // Never leave a last page with a right child and no cell.
-        if (e === m - 1 && e - s >= 2) e--;
+        if (e === m - 1 && e - p >= 2) e--;
         fill.reset();
-        for (let t = s; t < e; t++) {
-          const at = fill.place(4 + varintLength(keys[t]));
+        for (let t = p; t < e; t++) {
+          const at = fill.place(4 + sepSize(seps[t]));
           fill.buf.writeUInt32BE(children[t], at);
-          writeVarint(fill.buf, at + 4, keys[t]);
+          writeSep(fill.buf, at + 4, seps[t]);
         }
         const [no, page] = this.sink.alloc();
-        fill.finish(page, PAGE_TABLE_INTERIOR, children[e]);
+        fill.finish(page, type, children[e]);
         upChildren.push(no);
-        upKeys.push(keys[e]);
-        s = e + 1;
+        if (e < seps.length) upSeps.push(seps[e]);
+        p = e + 1;
       }
       children = upChildren;
-      keys = upKeys;
+      seps = upSeps;
     }
     return children[0];
   }
@@ -490,8 +482,8 @@ export class KineFileWriter {
 
     // Leaves: keys packed in order; the key after a full leaf goes up as the divider between it and the next.
     const leaf = new PageFill(this.pageSize, this.usable, 0, 8);
-    let children: number[] = [];
-    let dividers: number[] = [];
+    const children: number[] = [];
+    const dividers: number[] = [];
     let s = 0;
     while (s < n || children.length === 0) {
       let e = s;
@@ -512,39 +504,7 @@ export class KineFileWriter {
       if (e < n) dividers.push(e);
       s = e + 1;
     }
-    // Interior levels: cells (child, divider); a full page's next divider goes up a level.
-    const fill = new PageFill(this.pageSize, this.usable, 0, 12);
-    while (children.length > 1) {
-      const upChildren: number[] = [];
-      const upDividers: number[] = [];
-      const m = children.length - 1;
-      let p = 0;
-      while (p <= m) {
-        let e = p;
-        let used = 0;
-        while (e < m) {
-          const c = 4 + cellSize(dividers[e]);
-          if (12 + 2 * (e - p + 1) + used + c > this.usable) break;
-          used += c;
-          e++;
-        }
-        if (e === m - 1 && e - p >= 2) e--;
-        fill.reset();
-        for (let t = p; t < e; t++) {
-          const at = fill.place(4 + cellSize(dividers[t]));
-          fill.buf.writeUInt32BE(children[t], at);
-          put(fill.buf, at + 4, dividers[t]);
-        }
-        const [no, page] = this.sink.alloc();
-        fill.finish(page, PAGE_INDEX_INTERIOR, children[e]);
-        upChildren.push(no);
-        if (e < m) upDividers.push(dividers[e]);
-        p = e + 1;
-      }
-      children = upChildren;
-      dividers = upDividers;
-    }
-    return children[0];
+    return this.buildInteriors(children, dividers, PAGE_INDEX_INTERIOR, cellSize, put);
   }
 
   /**
@@ -555,7 +515,7 @@ export class KineFileWriter {
     if (this.count === 0) throw new DirectWriteUnsupported("no rows");
     this.closeLeaf();
     const roots = new Map<string, number>();
-    roots.set("kine", this.buildTableInteriors());
+    roots.set("kine", this.buildInteriors(this.leafPages, this.leafKeys, PAGE_TABLE_INTERIOR, varintLength, writeVarint));
     for (const row of kineSchemaRows()) {
       if (row.type !== "index") continue;
       if (!INDEX_COLUMNS[row.name]) throw new DirectWriteUnsupported(`an index not known here (${row.name})`);
