@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import Database from "better-sqlite3";
 import { KINE_SCHEMA_SQL } from "../kine/schema";
-import { PAGE_INDEX_INTERIOR, PAGE_INDEX_LEAF, PAGE_TABLE_INTERIOR, PAGE_TABLE_LEAF, SQLITE_MAGIC, serialTypeSize } from "./sqlite-format";
+import { PAGE_INDEX_INTERIOR, PAGE_INDEX_LEAF, PAGE_TABLE_INTERIOR, PAGE_TABLE_LEAF, SQLITE_MAGIC, localPayloadSize, serialTypeSize } from "./sqlite-format";
 
 /**
  * Writes a salvage's kine rows straight into a new SQLite file (sqlite.org/fileformat2.html), the
@@ -124,6 +124,12 @@ function encodeRecord(values: (Buffer | number | null)[]): Buffer {
   return out;
 }
 
+/** Writes `len` bytes of `buf` at `pos` of the file, however many calls it takes. */
+function writeAllAt(fd: number, buf: Buffer, len: number, pos: number): void {
+  let done = 0;
+  while (done < len) done += writeSync(fd, buf, done, len - done, pos + done);
+}
+
 /** Pages go to the file in the order their numbers are given out (page 1 last, at its place). */
 class PageSink {
   private readonly chunk: Buffer;
@@ -149,16 +155,14 @@ class PageSink {
   flush(): void {
     if (this.used === 0) return;
     const bytes = this.used * this.pageSize;
-    let done = 0;
-    while (done < bytes) done += writeSync(this.fd, this.chunk, done, bytes - done, (this.chunkFirst - 1) * this.pageSize + done);
+    writeAllAt(this.fd, this.chunk, bytes, (this.chunkFirst - 1) * this.pageSize);
     this.chunk.fill(0, 0, bytes);
     this.chunkFirst += this.used;
     this.used = 0;
   }
 
   writePage1(page: Buffer): void {
-    let done = 0;
-    while (done < page.length) done += writeSync(this.fd, page, done, page.length - done, done);
+    writeAllAt(this.fd, page, page.length, 0);
   }
 }
 
@@ -216,7 +220,6 @@ export class KineFileWriter {
   private readonly usable: number;
   private readonly leaf: PageFill;
   private readonly maxLocal: number;
-  private readonly minLocal: number;
   /** The table's leaves: page number and largest rowid. */
   private leafPages: number[] = [];
   private leafKeys: number[] = [];
@@ -241,16 +244,9 @@ export class KineFileWriter {
     kineSchemaRows();
     this.usable = pageSize;
     this.maxLocal = this.usable - 35;
-    this.minLocal = Math.floor(((this.usable - 12) * 32) / 255) - 23;
     this.fd = openSync(outFile, "w", 0o600);
     this.sink = new PageSink(this.fd, pageSize);
     this.leaf = new PageFill(pageSize, this.usable, 0, 8);
-  }
-
-  private localSize(payload: number): number {
-    if (payload <= this.maxLocal) return payload;
-    const k = this.minLocal + ((payload - this.minLocal) % (this.usable - 4));
-    return k <= this.maxLocal ? k : this.minLocal;
   }
 
   /**
@@ -261,7 +257,7 @@ export class KineFileWriter {
     if (!(id > this.lastId) || !Number.isSafeInteger(id) || id < 1) throw new DirectWriteUnsupported("rows out of id order");
     this.lastId = id;
     const size = payload.length;
-    const local = this.localSize(size);
+    const local = localPayloadSize(size, this.usable);
     const cellSize = varintLength(size) + varintLength(id) + local + (local < size ? 4 : 0);
     if (!this.leaf.fits(cellSize)) this.closeLeaf();
     let firstOverflow = 0;

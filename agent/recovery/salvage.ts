@@ -129,32 +129,19 @@ function kineSchemaStatements(): string[] {
     .filter(Boolean);
 }
 
-/** The index keys of a whole kine record (scanKineCell's types): name as a binary string, deleted, prev_revision (one reused object). */
+/**
+ * The index keys of a whole kine record (scanKineCell's types): name as a binary string, deleted and
+ * prev_revision (NULL as null; beyond 2^53 they come out unsafe and the writer refuses them). One
+ * reused object.
+ */
 const rowKeys: DirectRowKeys = { name: "", deleted: null, prev: null };
 function kineKeys(payload: Buffer, types: number[], bodyStart: number): DirectRowKeys {
-  let off = bodyStart;
-  const nameSize = serialTypeSize(types[1]);
-  const name = payload.toString("latin1", off, off + nameSize);
-  off += nameSize;
-  let deleted: number | null = null;
-  let prev: number | null = null;
-  for (let k = 2; k <= 5; k++) {
-    const t = types[k];
-    if (k === 3 || k === 5) {
-      let v: number | null = null;
-      if (t === 6) {
-        const big = payload.readBigInt64BE(off);
-        if (big < BigInt(Number.MIN_SAFE_INTEGER) || big > BigInt(Number.MAX_SAFE_INTEGER)) throw new DirectWriteUnsupported("an index key beyond 2^53");
-        v = Number(big);
-      } else if (t !== 0) v = intAt(payload, off, t);
-      if (k === 3) deleted = v;
-      else prev = v;
-    }
-    off += serialTypeSize(t);
-  }
-  rowKeys.name = name;
-  rowKeys.deleted = deleted;
-  rowKeys.prev = prev;
+  const nameEnd = bodyStart + serialTypeSize(types[1]);
+  const deletedAt = nameEnd + serialTypeSize(types[2]);
+  const prevAt = deletedAt + serialTypeSize(types[3]) + serialTypeSize(types[4]);
+  rowKeys.name = payload.toString("latin1", bodyStart, nameEnd);
+  rowKeys.deleted = types[3] === 0 ? null : intAt(payload, deletedAt, types[3]);
+  rowKeys.prev = types[5] === 0 ? null : intAt(payload, prevAt, types[5]);
   return rowKeys;
 }
 
