@@ -354,6 +354,20 @@ describe("bad input: a clear error, a non-zero exit, nothing uploaded as a good 
     expect(await keys("damaged-pages")).toEqual([]);
   });
 
+  it("the manifest names the k3s on PATH by its `k3s --version`", async () => {
+    const bin = tmp("lifeboat-k3sbin-");
+    writeFileSync(
+      path.join(bin, "k3s"),
+      '#!/bin/sh\n[ "$1" = --version ] || exit 2\necho "k3s version v1.31.4+k3s1 (a1b2c3d4)"\necho "go version go1.22.9"\n',
+      {
+        mode: 0o755,
+      },
+    );
+    const run = await cli(["backup", "--no-retention"], agentEnv("k3s-version", { PATH: `${bin}${path.delimiter}${process.env.PATH}` }));
+    expect(run.code, run.stderr).toBe(0);
+    expect(BackupResult.parse(JSON.parse(run.stdout)).manifest.k3sVersion).toBe("v1.31.4+k3s1");
+  });
+
   it("no k3s token: the set would be useless for a restore, so the backup fails", async () => {
     const dir = tmp("lifeboat-notoken-");
     const s = makeTestServerDir(dir, { targetBytes: 500_000, seed: 6 });
