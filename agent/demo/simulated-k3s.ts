@@ -31,12 +31,21 @@ function option(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-function alive(pid: number): boolean {
+/** Whether `pid` is a running process (an exited one not yet reaped, a zombie, is not). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // A writer that has exited is a zombie until its parent reaps it. Its parent is init (the start
+  // command detached it and exited), which reaps when it gets round to it: on this CI machine 1-1.5 s
+  // after the exit, which every stop waited out. Exited is exited.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ENOENT";
   }
 }
 
