@@ -40,7 +40,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
@@ -162,8 +162,12 @@ function main(): void {
 
   let compactor: Worker | null = null;
   if (compactEveryMs > 0) {
-    // This file again, on a worker thread (it runs from the sources only: no bundled entry).
-    compactor = startModuleWorker(new URL(import.meta.url), null, { kineWriterCompactor: true, dbPath, everyMs: compactEveryMs });
+    // This file again, on a worker thread: from the sources, or itself when built as plain JavaScript (plain-js.ts).
+    compactor = startModuleWorker(new URL(import.meta.url), path.basename(fileURLToPath(import.meta.url)), {
+      kineWriterCompactor: true,
+      dbPath,
+      everyMs: compactEveryMs,
+    });
     compactor.on("message", (m: CompactorResult) => {
       r.compactions++;
       r.rowsCompacted += m.rows;

@@ -22,6 +22,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { openReadOnly } from "../sqlite/check";
 import { bootstrapKey, decryptBootstrap } from "../kine/bootstrap";
+import { demoTools } from "./plain-js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
@@ -100,7 +101,9 @@ async function start(serverDir: string, args: string[]): Promise<number> {
   }
   writeFileSync(f.log, "");
   const out = openSync(f.log, "a");
-  const writerArgs = ["--import", "tsx", path.join(HERE, "kine-writer.ts"), "--db", f.db, "--interval-ms", option(args, "interval-ms") ?? "100"];
+  // Built as plain JavaScript (plain-js.ts), the writer sits beside this file; else the sources run through tsx.
+  const writer = import.meta.url.endsWith(".js") ? [path.join(HERE, "kine-writer.js")] : ["--import", "tsx", path.join(HERE, "kine-writer.ts")];
+  const writerArgs = [...writer, "--db", f.db, "--interval-ms", option(args, "interval-ms") ?? "100"];
   const compact = option(args, "compact-every-ms");
   if (compact !== undefined) writerArgs.push("--compact-every-ms", compact);
   const child = spawn(process.execPath, writerArgs, { cwd: ROOT, detached: true, stdio: ["ignore", out, out] });
@@ -147,8 +150,9 @@ export function simulatedK3sCommands(
   serverDir: string,
   opts: { intervalMs?: number; compactEveryMs?: number } = {},
 ): { start: string; stop: string; status: string } {
-  const self = path.join(HERE, "simulated-k3s.ts");
-  const base = `cd ${JSON.stringify(ROOT)} && ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(self)}`;
+  const built = demoTools();
+  const self = built ? JSON.stringify(built.simulatedK3s) : `--import tsx ${JSON.stringify(path.join(HERE, "simulated-k3s.ts"))}`;
+  const base = `cd ${JSON.stringify(ROOT)} && ${JSON.stringify(process.execPath)} ${self}`;
   const extra = `${opts.intervalMs !== undefined ? ` --interval-ms ${opts.intervalMs}` : ""}${opts.compactEveryMs !== undefined ? ` --compact-every-ms ${opts.compactEveryMs}` : ""}`;
   const dir = JSON.stringify(serverDir);
   return { start: `${base} start --server-dir ${dir}${extra}`, stop: `${base} stop --server-dir ${dir}`, status: `${base} status --server-dir ${dir}` };

@@ -3,6 +3,7 @@ import path from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { startProcess } from "../../lib/process";
 import type { WriterReport } from "../demo/kine-writer";
+import { demoTools } from "../demo/plain-js";
 
 /** The kine writer (agent/demo/kine-writer.ts) as a child process of a test or benchmark. */
 
@@ -38,11 +39,12 @@ function event(line: string): Record<string, unknown> | null {
 }
 
 /**
- * Starts the writer (`node --import tsx`) and resolves once it reports "ready". Rejects with its
+ * Starts the writer (plain JavaScript from demoTools, else `node --import tsx`) and resolves once it reports "ready". Rejects with its
  * error output when it reports an error or exits first.
  */
 export async function spawnKineWriter(opts: KineWriterOptions): Promise<RunningKineWriter> {
-  const args = ["--import", "tsx", WRITER, "--db", opts.db];
+  const built = demoTools();
+  const args = [...(built ? [built.kineWriter] : ["--import", "tsx", WRITER]), "--db", opts.db];
   if (opts.intervalMs !== undefined) args.push("--interval-ms", String(opts.intervalMs));
   if (opts.compactEveryMs !== undefined) args.push("--compact-every-ms", String(opts.compactEveryMs));
   if (opts.seed !== undefined) args.push("--seed", String(opts.seed));
