@@ -38,8 +38,8 @@ export function demoTools(): DemoTools | null {
 
 const toolsIn = (dir: string): DemoTools => ({ simulatedK3s: path.join(dir, "simulated-k3s.js"), kineWriter: path.join(dir, "kine-writer.js") });
 
-/** The hash of the sources (paths relative to the repository, and their bytes). */
-function hashOf(inputs: string[]): string {
+/** The hash of the sources (paths relative to the repository, and their bytes): the build's directory name. */
+export function hashOf(inputs: string[]): string {
   const h = createHash("sha256");
   for (const rel of [...inputs].sort())
     h.update(rel)

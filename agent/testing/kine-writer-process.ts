@@ -39,8 +39,8 @@ function event(line: string): Record<string, unknown> | null {
 }
 
 /**
- * Starts the writer (plain JavaScript from demoTools, else `node --import tsx`) and resolves once it reports "ready". Rejects with its
- * error output when it reports an error or exits first.
+ * Starts the writer (plain JavaScript from demoTools, else `node --import tsx`) and resolves once it
+ * reports "ready". Rejects with its error output when it reports an error or exits first.
  */
 export async function spawnKineWriter(opts: KineWriterOptions): Promise<RunningKineWriter> {
   const built = demoTools();
