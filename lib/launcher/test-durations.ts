@@ -1,0 +1,37 @@
+// `npm run test:durations`: writes lib/launcher/test-durations.json (seconds per vitest file) from the
+// report of the last full `npm test` or `npx vitest run --reporter=json --outputFile.json=test-reports/vitest.json`.
+// lib/launcher/vitest-sequencer.ts starts the longest files first from it.
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+const report = path.resolve(process.argv[2] ?? "test-reports/vitest.json");
+const out = path.join(import.meta.dirname, "test-durations.json");
+let parsed: { testResults?: { name: string; startTime: number; endTime: number }[] };
+try {
+  parsed = JSON.parse(readFileSync(report, "utf8"));
+} catch (err) {
+  console.error(`could not read ${report} (${(err as Error).message}): run npm test (or vitest with the json reporter) first.`);
+  process.exit(1);
+}
+const results = parsed.testResults ?? [];
+// The report names files by absolute path in the checkout that ran them: their common directory is its root.
+function commonDir(files: string[]): string {
+  if (!files.length) return process.cwd();
+  let parts = path.dirname(files[0]).split(path.sep);
+  for (const f of files.slice(1)) {
+    const other = path.dirname(f).split(path.sep);
+    let n = 0;
+    while (n < parts.length && parts[n] === other[n]) n++;
+    parts = parts.slice(0, n);
+  }
+  return parts.join(path.sep) || path.sep;
+}
+const root = commonDir(results.map((r) => r.name));
+const table: Record<string, number> = {};
+for (const r of results) {
+  const rel = path.relative(root, r.name).split(path.sep).join("/");
+  if (r.endTime > r.startTime) table[rel] = Math.round((r.endTime - r.startTime) / 100) / 10;
+}
+const sorted = Object.fromEntries(Object.entries(table).sort(([a], [b]) => a.localeCompare(b)));
+writeFileSync(out, JSON.stringify(sorted, null, 2) + "\n");
+console.log(`wrote ${Object.keys(sorted).length} durations to ${path.relative(process.cwd(), out)}`);
