@@ -2,8 +2,14 @@ import { existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 
-/** Builds the dashboard once when there is no build in LIFEBOAT_NEXT_DIST (npm test builds before). */
+/**
+ * Builds the agent's bundle when the sources are newer (the bin does that by itself; once here, not in
+ * each agent a test starts), and the dashboard once when there is no build in LIFEBOAT_NEXT_DIST
+ * (npm test builds before).
+ */
 export default function globalSetup(): void {
+  const agent = spawnSync(process.execPath, ["agent/bin/lifeboat-agent.js", "--version"], { encoding: "utf8" });
+  if (agent.status !== 0) throw new Error(`lifeboat-agent --version failed: the browser tests need the agent\n${agent.stderr}`);
   const dist = process.env.LIFEBOAT_NEXT_DIST || ".next-e2e";
   process.env.LIFEBOAT_NEXT_DIST = dist;
   if (existsSync(path.join(dist, "BUILD_ID")) && !process.env.LIFEBOAT_E2E_REBUILD) return;
