@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 import path from "node:path";
-import LongestFirstSequencer from "./lib/launcher/vitest-sequencer";
+import LongestFirstSequencer from "./lib/launcher/vitest-sequencer.ts";
 
 export default defineConfig({
   resolve: {
