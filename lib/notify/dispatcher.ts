@@ -70,6 +70,8 @@ export class Dispatcher {
   private readonly workers = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private written = 0;
+  /** Set by stop(): a send in flight then leaves its row in the outbox (sent again after start) instead of writing to a database that may be closed. */
+  private stopped = false;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.backoff = opts.backoffMs ?? DEFAULT_BACKOFF_MS;
@@ -89,6 +91,7 @@ export class Dispatcher {
 
   /** Looks for due messages every tickMs (the timer does not keep the process alive). */
   start(): void {
+    this.stopped = false;
     if (this.timer) return;
     this.timer = setInterval(() => this.kick(), this.opts.tickMs ?? 1000);
     this.timer.unref();
@@ -96,12 +99,15 @@ export class Dispatcher {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
 
   /** Starts a worker for every channel with a due message that has none running. */
   kick(): void {
+    // Stopped: queued messages wait for start() (a send whose result could not be recorded would repeat).
+    if (this.stopped) return;
     const due = this.opts.db
       .prepare("SELECT DISTINCT channel_id FROM notification_outbox WHERE next_at <= ?")
       .pluck()
@@ -139,6 +145,8 @@ export class Dispatcher {
         return;
       }
       const result = await attempt(channel, JSON.parse(row.message) as Message, this.opts.timeoutMs);
+      // Stopped while sending (shutdown; a test closing its database, CI 2026-12-06): record nothing.
+      if (this.stopped) return;
       this.settle(channel, row, result);
     }
   }
