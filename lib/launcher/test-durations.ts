@@ -13,25 +13,17 @@ try {
   console.error(`could not read ${report} (${(err as Error).message}): run npm test (or vitest with the json reporter) first.`);
   process.exit(1);
 }
-const results = parsed.testResults ?? [];
-// The report names files by absolute path in the checkout that ran them: their common directory is its root.
-function commonDir(files: string[]): string {
-  if (!files.length) return process.cwd();
-  let parts = path.dirname(files[0]).split(path.sep);
-  for (const f of files.slice(1)) {
-    const other = path.dirname(f).split(path.sep);
-    let n = 0;
-    while (n < parts.length && parts[n] === other[n]) n++;
-    parts = parts.slice(0, n);
-  }
-  return parts.join(path.sep) || path.sep;
-}
-const root = commonDir(results.map((r) => r.name));
+// Names are absolute paths in the checkout that ran them: this one (run the script from its root).
+const root = process.cwd();
 const table: Record<string, number> = {};
-for (const r of results) {
+for (const r of parsed.testResults ?? []) {
   const rel = path.relative(root, r.name).split(path.sep).join("/");
-  if (r.endTime > r.startTime) table[rel] = Math.round((r.endTime - r.startTime) / 100) / 10;
+  if (!rel.startsWith("..") && r.endTime > r.startTime) table[rel] = Math.round((r.endTime - r.startTime) / 100) / 10;
+}
+if (!Object.keys(table).length) {
+  console.error(`${report} names no test file under ${root}: run this from the checkout whose tests wrote it.`);
+  process.exit(1);
 }
 const sorted = Object.fromEntries(Object.entries(table).sort(([a], [b]) => a.localeCompare(b)));
 writeFileSync(out, JSON.stringify(sorted, null, 2) + "\n");
-console.log(`wrote ${Object.keys(sorted).length} durations to ${path.relative(process.cwd(), out)}`);
+console.log(`wrote ${Object.keys(sorted).length} durations to ${path.relative(root, out)}`);
