@@ -24,7 +24,14 @@ const bin = (name: string) => `node_modules/.bin/${name}`;
 // Each runner also writes a JSON report here; the summary names the failed tests from it.
 const REPORTS = path.resolve("test-reports");
 rmSync(REPORTS, { recursive: true, force: true });
-const vitestArgs = (report: string) => ["--reporter=default", "--reporter=json", `--outputFile.json=${path.join(REPORTS, report)}`];
+const vitestArgs = (report: string) => [
+  "--reporter=default",
+  "--reporter=json",
+  `--outputFile.json=${path.join(REPORTS, report)}`,
+  "--reporter=./lib/launcher/vitest-errors-reporter.ts",
+];
+/** Where vitest-errors-reporter.ts writes a vitest phase's unhandled errors. */
+const errorsOf = (report: string) => path.join(REPORTS, report.replace(/\.json$/, ".unhandled.json"));
 interface Phase {
   name: string;
   cmd: string;
@@ -40,7 +47,8 @@ const phases = {
     name: "unit + integration (vitest)",
     cmd: bin("vitest"),
     args: ["run", ...vitestArgs("vitest.json")],
-    report: () => readVitestReport(path.join(REPORTS, "vitest.json"), process.cwd()),
+    env: { LIFEBOAT_VITEST_ERRORS: errorsOf("vitest.json") },
+    report: () => readVitestReport(path.join(REPORTS, "vitest.json"), process.cwd(), errorsOf("vitest.json")),
   },
   // The agent left running with backups, drills, health and a damaged object (bench/soak.ts; `npm run soak` for 30 minutes).
   soak: { name: "soak (2 minutes)", cmd: process.execPath, args: ["--import", "tsx", "bench/soak.ts", "--minutes", "2"] },
@@ -49,8 +57,8 @@ const phases = {
     name: "release (build, unpack, answer)",
     cmd: bin("vitest"),
     args: ["run", "lib/launcher/build-release.test.ts", ...vitestArgs("release.json")],
-    env: { LIFEBOAT_RELEASE_TEST: "1" },
-    report: () => readVitestReport(path.join(REPORTS, "release.json"), process.cwd()),
+    env: { LIFEBOAT_RELEASE_TEST: "1", LIFEBOAT_VITEST_ERRORS: errorsOf("release.json") },
+    report: () => readVitestReport(path.join(REPORTS, "release.json"), process.cwd(), errorsOf("release.json")),
   },
   build: { name: "build for browser tests", cmd: bin("next"), args: ["build"] },
   browser: {

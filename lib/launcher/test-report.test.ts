@@ -25,6 +25,19 @@ it("shaky", () => expect(++tries).toBe(2));
 it.skip("later", () => {});
 `,
   );
+  // Every test passes, but a rejection nobody handles lands after the test: vitest fails the run.
+  writeFileSync(
+    path.join(dir, "late.test.js"),
+    `function writeAfterClose() {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error("The database connection is not open")), 20));
+}
+it("passes, and leaves a send behind", async () => {
+  void writeAfterClose();
+  expect(1).toBe(1);
+});
+it("waits", () => new Promise((r) => setTimeout(r, 100)));
+`,
+  );
   writeFileSync(path.join(dir, "broken.test.js"), `throw new Error("this file cannot load: no such fixture");\n`);
   writeFileSync(
     path.join(dir, "playwright.config.js"),
@@ -67,6 +80,30 @@ describe("npm test's summary", () => {
     const lines = describeReport(rep).join("\n");
     expect(lines).toContain("✗ sums.test.js › sums carries");
     expect(lines).not.toMatch(/\n\s+at /);
+  }, 60_000);
+
+  it("counts vitest's unhandled errors, which fail the run with every test passed, and says where they came from", () => {
+    const errors = path.join(dir, "vitest.unhandled.json");
+    const run = spawnSync(
+      path.join(ROOT, "node_modules/.bin/vitest"),
+      [
+        "run",
+        "late.test.js",
+        "--root",
+        dir,
+        "--globals",
+        "--reporter=json",
+        "--outputFile.json=late.json",
+        `--reporter=${path.join(ROOT, "lib/launcher/vitest-errors-reporter.ts")}`,
+      ],
+      { cwd: dir, encoding: "utf8", env: { ...process.env, CI: "", LIFEBOAT_VITEST_ERRORS: errors } },
+    );
+    expect(run.status).toBe(1);
+    // Without the reporter's file the json alone looks like a pass: that was the summary's blind spot.
+    expect(readVitestReport(path.join(dir, "late.json"), dir)!.failures).toEqual([]);
+    const rep = readVitestReport(path.join(dir, "late.json"), dir, errors)!;
+    expect(rep.counts).toBe("2 passed, 1 unhandled error (2)");
+    expect(rep.failures).toEqual([{ test: "unhandled error outside any test (from late.test.js)", error: "Error: The database connection is not open" }]);
   }, 60_000);
 
   it("names each failed Playwright test with its file and line, and the ones that passed only on a retry", () => {

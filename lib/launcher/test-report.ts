@@ -49,10 +49,18 @@ interface VitestJson {
   }[];
 }
 
-/** Vitest's `--reporter=json` output (Jest's shape). A file that failed to load has no assertions, only a message. */
-export function readVitestReport(file: string, root: string): PhaseReport | null {
+/**
+ * Vitest's `--reporter=json` output (Jest's shape). A file that failed to load has no assertions, only
+ * a message. `errorsFile` is what vitest-errors-reporter.ts wrote: the unhandled errors, which fail
+ * the run without failing a test and which the json output leaves out.
+ */
+export function readVitestReport(file: string, root: string, errorsFile?: string): PhaseReport | null {
   if (!existsSync(file)) return null;
   const r = JSON.parse(readFileSync(file, "utf8")) as VitestJson;
+  const unhandled =
+    errorsFile && existsSync(errorsFile)
+      ? (JSON.parse(readFileSync(errorsFile, "utf8")) as { unhandledErrors: { message: string; stack: string }[] }).unhandledErrors
+      : [];
   const failures: Failure[] = [];
   const flaky: string[] = [];
   for (const f of r.testResults) {
@@ -65,6 +73,15 @@ export function readVitestReport(file: string, root: string): PhaseReport | null
     }
     if (f.status === "failed" && failed.length === 0) failures.push({ test: rel, error: firstLines(f.message || "the file failed outside its tests") });
   }
+  for (const e of unhandled) {
+    // The stack's first frame in the project says where it came from; the message alone often does not.
+    const at = e.stack
+      .split("\n")
+      .map((l) => /^\s*at .*?\(?((?:\/|file:)[^()]+?):\d+:\d+\)?$/.exec(l)?.[1])
+      .find((f) => f && !f.includes("node_modules") && !f.startsWith("node:"));
+    const where = at ? path.relative(root, at.replace(/^file:\/\//, "")) : "";
+    failures.push({ test: `unhandled error outside any test${where ? ` (from ${where})` : ""}`, error: firstLines(e.message) });
+  }
   const counts = countsLine(
     [
       ["passed", r.numPassedTests],
@@ -72,7 +89,7 @@ export function readVitestReport(file: string, root: string): PhaseReport | null
       ["skipped", r.numPendingTests + (r.numTodoTests ?? 0)],
     ],
     r.numTotalTests,
-  );
+  ).replace(/ \(/, unhandled.length ? `, ${unhandled.length} unhandled error${unhandled.length > 1 ? "s" : ""} (` : " (");
   return { counts, failures, flaky };
 }
 
