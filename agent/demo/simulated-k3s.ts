@@ -23,6 +23,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { openReadOnly } from "../sqlite/check";
 import { bootstrapKey, decryptBootstrap } from "../kine/bootstrap";
 import { demoTools } from "./plain-js";
+import { parsePidRecord, pidAlive, pidRecord, recordedProcessAlive, type PidRecord } from "../../lib/storage/pid-record";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
@@ -33,22 +34,7 @@ function option(args: string[], name: string): string | undefined {
 }
 
 /** Whether `pid` is a running process (an exited one not yet reaped, a zombie, is not). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A writer that has exited is a zombie until its parent reaps it. Its parent is init (the start
-  // command detached it and exited), which reaps when it gets round to it: on this CI machine 1-1.5 s
-  // after the exit, which every stop waited out. Exited is exited.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat[stat.lastIndexOf(")") + 2] !== "Z";
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== "ENOENT";
-  }
-}
+export const alive = pidAlive;
 
 function files(serverDir: string) {
   const base = path.dirname(path.resolve(serverDir));
@@ -61,9 +47,15 @@ function files(serverDir: string) {
 }
 
 function runningPid(pidFile: string): number | null {
+  return runningRecord(pidFile)?.pid ?? null;
+}
+
+function runningRecord(pidFile: string): PidRecord | null {
   if (!existsSync(pidFile)) return null;
-  const pid = Number(readFileSync(pidFile, "utf8").trim());
-  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : null;
+  // The writer this file named, if it still runs: a pid from before a reboot may name another
+  // process by now, which stop must never signal (lib/storage/pid-record.ts).
+  const rec = parsePidRecord(readFileSync(pidFile, "utf8"));
+  return rec && recordedProcessAlive(rec) ? rec : null;
 }
 
 /** k3s's own check before it uses a datastore (pkg/cluster/storage.go). Returns an error line or null. */
@@ -109,7 +101,7 @@ async function start(serverDir: string, args: string[]): Promise<number> {
   const child = spawn(process.execPath, writerArgs, { cwd: ROOT, detached: true, stdio: ["ignore", out, out] });
   closeSync(out);
   child.unref();
-  writeFileSync(f.pid, String(child.pid));
+  writeFileSync(f.pid, pidRecord(child.pid!));
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const log = readFileSync(f.log, "utf8");
@@ -127,13 +119,14 @@ async function start(serverDir: string, args: string[]): Promise<number> {
 
 async function stop(serverDir: string): Promise<number> {
   const f = files(serverDir);
-  const pid = runningPid(f.pid);
-  if (pid) {
-    process.kill(pid, "SIGTERM");
+  const rec = runningRecord(f.pid);
+  if (rec) {
+    const running = () => recordedProcessAlive(rec);
+    process.kill(rec.pid, "SIGTERM");
     const deadline = Date.now() + 10_000;
-    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    if (alive(pid)) process.kill(pid, "SIGKILL");
-    while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+    while (running() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (running()) process.kill(rec.pid, "SIGKILL");
+    while (running()) await new Promise((r) => setTimeout(r, 20));
   }
   rmSync(f.pid, { force: true });
   return 0;

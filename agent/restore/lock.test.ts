@@ -25,7 +25,7 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** What /proc says the process is: "<boot id>/<start time>" (the lock's own format). */
+/** What /proc says the process is: "<boot id>/<start time>" (lib/storage/pid-record.ts's format, read here independently). */
 function identityOf(pid: number): string {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
@@ -45,7 +45,7 @@ afterEach(() => {
 describe("the datastore lock", () => {
   it("names its holder by pid, boot and start time, refuses a second taker and is free again once released", () => {
     const release = acquireDatastoreLock({ stateDir });
-    expect(readFileSync(lockFile, "utf8")).toBe(`${process.pid} ${identityOf(process.pid)}`);
+    expect(readFileSync(lockFile, "utf8")).toBe(`${process.pid}\n${identityOf(process.pid)}\n`);
     expect(() => acquireDatastoreLock({ stateDir })).toThrow(DatastoreBusyError);
     release();
     expect(existsSync(lockFile)).toBe(false);
@@ -54,24 +54,24 @@ describe("the datastore lock", () => {
 
   it("stays with a live holder in another process", async () => {
     const pid = await otherProcess();
-    writeFileSync(lockFile, `${pid} ${identityOf(pid)}`);
+    writeFileSync(lockFile, `${pid}\n${identityOf(pid)}\n`);
     expect(() => acquireDatastoreLock({ stateDir })).toThrow(new DatastoreBusyError(pid));
-    expect(readFileSync(lockFile, "utf8")).toBe(`${pid} ${identityOf(pid)}`);
+    expect(readFileSync(lockFile, "utf8")).toBe(`${pid}\n${identityOf(pid)}\n`);
   });
 
   it("is taken over when its pid now belongs to another process (the holder died, the pid was reused)", async () => {
     const pid = await otherProcess();
     const [boot, start] = identityOf(pid).split("/");
     // The holder ran in this boot but started earlier than the process that has its pid now.
-    writeFileSync(lockFile, `${pid} ${boot}/${Number(start) - 1}`);
+    writeFileSync(lockFile, `${pid}\n${boot}/${Number(start) - 1}\n`);
     const release = acquireDatastoreLock({ stateDir });
-    expect(readFileSync(lockFile, "utf8")).toBe(`${process.pid} ${identityOf(process.pid)}`);
+    expect(readFileSync(lockFile, "utf8")).toBe(`${process.pid}\n${identityOf(process.pid)}\n`);
     release();
   });
 
   it("is taken over when it names this very agent from an earlier boot (same pid after a reboot)", () => {
     const [, start] = identityOf(process.pid).split("/");
-    writeFileSync(lockFile, `${process.pid} 00000000-0000-0000-0000-000000000000/${start}`);
+    writeFileSync(lockFile, `${process.pid}\n00000000-0000-0000-0000-000000000000/${start}\n`);
     acquireDatastoreLock({ stateDir })();
   });
 
@@ -79,7 +79,7 @@ describe("the datastore lock", () => {
     const pid = await otherProcess();
     const id = identityOf(pid);
     await stop(children.pop()!);
-    writeFileSync(lockFile, `${pid} ${id}`);
+    writeFileSync(lockFile, `${pid}\n${id}\n`);
     acquireDatastoreLock({ stateDir })();
     writeFileSync(lockFile, "");
     acquireDatastoreLock({ stateDir })();
@@ -93,7 +93,7 @@ describe("the datastore lock", () => {
     const id = identityOf(pid);
     for (let i = 0; i < 50 && !/^\d+ \(sleep\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8")); i++) await new Promise((r) => setTimeout(r, 50));
     expect(readFileSync(`/proc/${pid}/stat`, "utf8")).toMatch(/\) Z /);
-    writeFileSync(lockFile, `${pid} ${id}`);
+    writeFileSync(lockFile, `${pid}\n${id}\n`);
     acquireDatastoreLock({ stateDir })();
   });
 

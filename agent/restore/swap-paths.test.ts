@@ -81,10 +81,10 @@ describe("stopping k3s: the wait until nothing holds the database", () => {
     const stop = script(
       t,
       "k3s-stop",
-      `pid=$(cat ${pidFile})\n( sleep 2; kill -TERM $pid; while ls -l /proc/$pid/fd 2>/dev/null | grep -q 'state\\.db'; do sleep 0.02; done; date +%s%3N > ${released}; while kill -0 $pid 2>/dev/null; do sleep 0.05; done; rm -f ${pidFile} ) </dev/null >/dev/null 2>&1 &\nexit 0`,
+      `pid=$(head -n1 ${pidFile})\n( sleep 2; kill -TERM $pid; while ls -l /proc/$pid/fd 2>/dev/null | grep -q 'state\\.db'; do sleep 0.02; done; date +%s%3N > ${released}; while kill -0 $pid 2>/dev/null; do sleep 0.05; done; rm -f ${pidFile} ) </dev/null >/dev/null 2>&1 &\nexit 0`,
     );
     const deps = depsFor(t, { LIFEBOAT_K3S_STOP_CMD: stop });
-    const writerPid = readFileSync(pidFile, "utf8").trim();
+    const writerPid = readFileSync(pidFile, "utf8").split("\n")[0];
     const { restoreId, done } = await restore(deps, true);
     const job = await done;
     expect(job.state, job.error ?? "").toBe("succeeded");

@@ -23,6 +23,7 @@ import { K3S_VERSION, seedDemoNodes, seedDemoWorkload } from "./demo-workload";
  */
 
 import { DEMO_JOIN_PATH } from "../../contracts/nodes";
+import { parsePidRecord, recordedProcessAlive } from "../../storage/pid-record";
 
 export { DEMO_JOIN_PATH };
 
@@ -52,14 +53,13 @@ export interface DemoCluster {
   stop(): Promise<void>;
 }
 
-/** Whether the demo's simulated k3s runs: its pid file (<server dir>/../simulated-k3s.pid) names a live process. Never throws. */
+/** Whether the demo's simulated k3s runs: its pid file (<server dir>/../simulated-k3s.pid) names a process that still runs. Never throws. */
 export function simulatedK3sRunning(serverDir: string): boolean {
   const pidFile = path.join(path.dirname(path.resolve(serverDir)), "simulated-k3s.pid");
   try {
-    const pid = Number(readFileSync(pidFile, "utf8").trim());
-    if (!Number.isInteger(pid) || pid <= 0) return false;
-    process.kill(pid, 0);
-    return true;
+    // Its own process, not whatever has its pid now (the file outlives a reboot): lib/storage/pid-record.ts.
+    const rec = parsePidRecord(readFileSync(pidFile, "utf8"));
+    return rec !== null && recordedProcessAlive(rec);
   } catch {
     return false;
   }
