@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Bundles the agent (agent/cli.ts and everything it imports) with esbuild, so the installed
+// Bundles the agent (agent/cli-entry.ts: agent/cli.ts and everything it imports) with esbuild, so the installed
 // `lifeboat-agent` runs as plain JavaScript: no tsx loader and no esbuild service in the process.
 // Measured on the same `serve`: ~105-140 MB RSS through tsx, ~70-77 MB from the bundle (README,
 // "Benchmarks"). Code splitting keeps what a command does not need (openpgp, the S3 SDK, zstd) out
@@ -35,7 +35,7 @@ mkdirSync(dist, { recursive: true });
 await build({
   // The SQLite worker thread (agent/sqlite/worker.ts starts it) runs integrity_check and statistics
   // during a backup and a restore's verify step.
-  entryPoints: { cli: path.join(root, "agent", "cli.ts"), "worker-thread": path.join(root, "agent", "sqlite", "worker-thread.ts") },
+  entryPoints: { cli: path.join(root, "agent", "cli-entry.ts"), "worker-thread": path.join(root, "agent", "sqlite", "worker-thread.ts") },
   outdir: tmp,
   bundle: true,
   splitting: true,

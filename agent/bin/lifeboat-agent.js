@@ -60,5 +60,5 @@ if (useBundle) {
 } else {
   const { register } = await import("tsx/esm/api");
   register();
-  await import("../cli.ts");
+  await import("../cli-entry.ts");
 }
