@@ -14,15 +14,11 @@ import v8 from "node:v8";
  * arguments) are left alone. Imported first by the entry point (cli-entry.ts), before the modules whose
  * loading would grow it.
  */
-export function keepYoungGenerationSmall(): boolean {
-  const given = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`;
-  if (/--(max-semi-space-size|min-semi-space-size|semi-space-growth-factor)\b/.test(given)) return false;
+const given = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`;
+if (!/--(max-semi-space-size|min-semi-space-size|semi-space-growth-factor)\b/.test(given)) {
   try {
     v8.setFlagsFromString("--semi-space-growth-factor=1");
-    return true;
   } catch {
-    return false;
+    // Not settable here: the young generation grows as Node's defaults let it.
   }
 }
-
-keepYoungGenerationSmall();

@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { alive, simulatedK3sCommands } from "./simulated-k3s";
+import { simulatedK3sCommands } from "./simulated-k3s";
+import { pidAlive as alive } from "../../lib/storage/pid-record";
 import { simulatedK3sRunning } from "../../lib/kube/simulator/demo-cluster";
 
 describe("the simulated k3s's process check", () => {

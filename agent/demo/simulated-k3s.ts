@@ -33,9 +33,6 @@ function option(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-/** Whether `pid` is a running process (an exited one not yet reaped, a zombie, is not). */
-export const alive = pidAlive;
-
 function files(serverDir: string) {
   const base = path.dirname(path.resolve(serverDir));
   return {
@@ -44,10 +41,6 @@ function files(serverDir: string) {
     db: path.join(serverDir, "db", "state.db"),
     token: path.join(serverDir, "token"),
   };
-}
-
-function runningPid(pidFile: string): number | null {
-  return runningRecord(pidFile)?.pid ?? null;
 }
 
 function runningRecord(pidFile: string): PidRecord | null {
@@ -85,7 +78,7 @@ function bootstrapProblem(db: string, tokenFile: string): string | null {
 
 async function start(serverDir: string, args: string[]): Promise<number> {
   const f = files(serverDir);
-  if (runningPid(f.pid)) return 0;
+  if (runningRecord(f.pid)) return 0;
   const problem = bootstrapProblem(f.db, f.token);
   if (problem) {
     process.stderr.write(`level=fatal msg="starting kubernetes: preparing server: ${problem}"\n`);
@@ -106,7 +99,7 @@ async function start(serverDir: string, args: string[]): Promise<number> {
   while (Date.now() < deadline) {
     const log = readFileSync(f.log, "utf8");
     if (log.includes('"event":"ready"')) return 0;
-    if (log.includes('"event":"error"') || !alive(child.pid!)) {
+    if (log.includes('"event":"error"') || !pidAlive(child.pid!)) {
       process.stderr.write(`k3s failed to start: ${log.trim()}\n`);
       rmSync(f.pid, { force: true });
       return 1;
@@ -133,7 +126,7 @@ async function stop(serverDir: string): Promise<number> {
 }
 
 function status(serverDir: string): number {
-  const running = runningPid(files(serverDir).pid) !== null;
+  const running = runningRecord(files(serverDir).pid) !== null;
   process.stdout.write(running ? "active\n" : "inactive\n");
   return running ? 0 : 3;
 }

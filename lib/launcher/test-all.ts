@@ -24,14 +24,21 @@ const bin = (name: string) => `node_modules/.bin/${name}`;
 // Each runner also writes a JSON report here; the summary names the failed tests from it.
 const REPORTS = path.resolve("test-reports");
 rmSync(REPORTS, { recursive: true, force: true });
-const vitestArgs = (report: string) => [
-  "--reporter=default",
-  "--reporter=json",
-  `--outputFile.json=${path.join(REPORTS, report)}`,
-  "--reporter=./lib/launcher/vitest-errors-reporter.ts",
-];
-/** Where vitest-errors-reporter.ts writes a vitest phase's unhandled errors. */
-const errorsOf = (report: string) => path.join(REPORTS, report.replace(/\.json$/, ".unhandled.json"));
+/**
+ * A vitest phase's reporting: its json report under REPORTS, its unhandled errors beside it
+ * (vitest-errors-reporter.ts), and the summary read from both.
+ */
+function vitestReporting(report: string) {
+  const json = path.join(REPORTS, report);
+  const errors = json.replace(/\.json$/, ".unhandled.json");
+  return {
+    args: ["--reporter=default", "--reporter=json", `--outputFile.json=${json}`, "--reporter=./lib/launcher/vitest-errors-reporter.ts"],
+    env: { LIFEBOAT_VITEST_ERRORS: errors },
+    report: () => readVitestReport(json, process.cwd(), errors),
+  };
+}
+const vitestMain = vitestReporting("vitest.json");
+const vitestRelease = vitestReporting("release.json");
 interface Phase {
   name: string;
   cmd: string;
@@ -46,9 +53,9 @@ const phases = {
   vitest: {
     name: "unit + integration (vitest)",
     cmd: bin("vitest"),
-    args: ["run", ...vitestArgs("vitest.json")],
-    env: { LIFEBOAT_VITEST_ERRORS: errorsOf("vitest.json") },
-    report: () => readVitestReport(path.join(REPORTS, "vitest.json"), process.cwd(), errorsOf("vitest.json")),
+    args: ["run", ...vitestMain.args],
+    env: vitestMain.env,
+    report: vitestMain.report,
   },
   // The agent left running with backups, drills, health and a damaged object (bench/soak.ts; `npm run soak` for 30 minutes).
   soak: { name: "soak (2 minutes)", cmd: process.execPath, args: ["--import", "tsx", "bench/soak.ts", "--minutes", "2"] },
@@ -56,9 +63,9 @@ const phases = {
   release: {
     name: "release (build, unpack, answer)",
     cmd: bin("vitest"),
-    args: ["run", "lib/launcher/build-release.test.ts", ...vitestArgs("release.json")],
-    env: { LIFEBOAT_RELEASE_TEST: "1", LIFEBOAT_VITEST_ERRORS: errorsOf("release.json") },
-    report: () => readVitestReport(path.join(REPORTS, "release.json"), process.cwd(), errorsOf("release.json")),
+    args: ["run", "lib/launcher/build-release.test.ts", ...vitestRelease.args],
+    env: { LIFEBOAT_RELEASE_TEST: "1", ...vitestRelease.env },
+    report: vitestRelease.report,
   },
   build: { name: "build for browser tests", cmd: bin("next"), args: ["build"] },
   browser: {

@@ -87,9 +87,10 @@ export function readVitestReport(file: string, root: string, errorsFile?: string
       ["passed", r.numPassedTests],
       ["failed", r.numFailedTests],
       ["skipped", r.numPendingTests + (r.numTodoTests ?? 0)],
+      [unhandled.length > 1 ? "unhandled errors" : "unhandled error", unhandled.length],
     ],
     r.numTotalTests,
-  ).replace(/ \(/, unhandled.length ? `, ${unhandled.length} unhandled error${unhandled.length > 1 ? "s" : ""} (` : " (");
+  );
   return { counts, failures, flaky };
 }
 

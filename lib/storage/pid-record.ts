@@ -13,6 +13,9 @@ import { readFileSync } from "node:fs";
  * checked by its pid, as before.
  */
 
+/** This boot's id: the same for every process of this boot, read once. */
+let bootId: string | undefined;
+
 /** "<boot id>/<start time>" of a running process; "exited" for a zombie (exited, not yet reaped); null when /proc does not tell (gone, or no /proc). */
 export function processIdentity(pid: number): string | null {
   try {
@@ -22,7 +25,7 @@ export function processIdentity(pid: number): string | null {
     // A zombie keeps its pid but runs no more: it will never release a lock or answer a signal.
     if (fields[0] === "Z") return "exited";
     const start = fields[19];
-    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    const boot = (bootId ??= readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim());
     return /^\d+$/.test(start ?? "") && boot ? `${boot}/${start}` : null;
   } catch {
     return null;
