@@ -337,12 +337,33 @@ test.describe("sessions that end", () => {
           const before = Date.now();
           await signIn(page, short, "viewer");
           const after = Date.now();
-          // Used every ~2 s until just before the end: never idle for 8 s, yet over after 30 s.
-          while (Date.now() - after < 28_000) {
-            await page.goto(short.url + "/backups");
-            if (Date.now() - before < 26_000) await expect(page.getByTestId("signed-in-as")).toHaveText("viewer");
-            await page.waitForTimeout(2000);
+          // In use: a request every second beside the page loads, so the session is never idle for 8 s
+          // however long a page takes to load on a loaded machine (a CI run once lost it that way: its
+          // page loads alone, ~2 s apart, left gaps past the idle time). The answers say when it ended.
+          const answers: { at: number; status: number }[] = [];
+          let using = true;
+          const use = (async () => {
+            while (using && Date.now() - after < 28_000) {
+              const status = (await page.request.get(short.url + "/api/auth/me")).status();
+              answers.push({ at: Date.now(), status });
+              await new Promise((r) => setTimeout(r, 1000));
+            }
+          })();
+          try {
+            while (Date.now() - after < 28_000) {
+              await page.goto(short.url + "/backups");
+              if (Date.now() - before < 26_000) await expect(page.getByTestId("signed-in-as")).toHaveText("viewer");
+              await page.waitForTimeout(2000);
+            }
+          } finally {
+            using = false;
+            await use;
           }
+          // Every answer that came back before the absolute end (less a second) was "signed in", and
+          // the session was used past the idle time several times over.
+          const early = answers.filter((a) => a.at - before < 29_000);
+          expect(early.filter((a) => a.at - after > 8_000).length).toBeGreaterThan(0);
+          expect(early.filter((a) => a.status !== 200)).toEqual([]);
           await page.waitForTimeout(Math.max(0, 30_500 - (Date.now() - after)));
           await page.goto(short.url + "/backups");
           await expect(page).toHaveURL(/\/login\?next=%2Fbackups$/);

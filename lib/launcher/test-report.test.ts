@@ -53,6 +53,10 @@ test.describe("pages", () => {
 });
 test("once shaky", ({}, info) => expect(info.retry).toBe(1));
 test.skip("not yet", () => {});
+test("fails elsewhere on its retry", ({}, info) => {
+  if (info.retry === 0) expect("first try").toBe("fine");
+  expect("retry").toBe("fine");
+});
 `,
   );
 }, 60_000);
@@ -114,12 +118,18 @@ describe("npm test's summary", () => {
     });
     expect(run.status).toBe(1);
     const rep = readPlaywrightReport(path.join(dir, "pw.json"))!;
-    expect(rep.counts).toBe("1 passed, 1 failed, 1 flaky, 1 skipped (4)");
-    expect(rep.failures).toHaveLength(1);
-    expect(rep.failures[0].test).toBe("pages.spec.js:5 › pages › shows the size");
-    expect(rep.failures[0].error).toContain("228 MB");
+    expect(rep.counts).toBe("1 passed, 2 failed, 1 flaky, 1 skipped (5)");
+    expect(rep.failures.map((f) => f.test).sort()).toEqual(["pages.spec.js:5 › pages › shows the size", "pages.spec.js:9 › fails elsewhere on its retry"]);
+    const [size, elsewhere] = ["shows the size", "fails elsewhere"].map((t) => rep.failures.find((f) => f.test.includes(t))!);
+    // Each failure says at which line: a test with several waits names the one that gave up.
+    expect(size.error).toMatch(/^Error: expect\(received\)\.toBe\(expected\).* \(at pages\.spec\.js:5\)\n/);
+    expect(size.error).toContain("228 MB");
+    expect(size.error).not.toContain("first try");
+    // A retry that failed at another line than the first try: both lines.
+    expect(elsewhere.error).toMatch(/^Error: .* \(at pages\.spec\.js:11\)\n/);
+    expect(elsewhere.error).toMatch(/\nfirst try: Error: .* \(at pages\.spec\.js:10\)$/);
     expect(rep.flaky).toHaveLength(1);
-    expect(rep.flaky[0]).toMatch(/^pages\.spec\.js:7 › once shaky: Error: expect\(received\)\.toBe\(expected\)/);
+    expect(rep.flaky[0]).toMatch(/^pages\.spec\.js:7 › once shaky: Error: expect\(received\)\.toBe\(expected\).* \(at pages\.spec\.js:7\)$/);
   }, 60_000);
 
   it("has nothing to say when a runner wrote no report, and keeps errors short", () => {

@@ -98,7 +98,20 @@ interface PwSuite {
   title: string;
   file?: string;
   suites?: PwSuite[];
-  specs?: { title: string; file: string; line: number; tests: { status: string; results: { status: string; error?: { message?: string } }[] }[] }[];
+  specs?: { title: string; file: string; line: number; tests: { status: string; results: PwResult[] }[] }[];
+}
+interface PwResult {
+  status: string;
+  error?: { message?: string; location?: { file: string; line: number } };
+}
+
+/** A failed attempt's first error with the line it failed at ("… (at auth.spec.ts:343)"): a test with several waits says which one. */
+function attemptError(r: PwResult | undefined, lines = 4): string {
+  if (!r?.error) return `ended ${r?.status ?? "without a result"}`;
+  const at = r.error.location ? ` (at ${path.basename(r.error.location.file)}:${r.error.location.line})` : "";
+  const text = firstLines(r.error.message ?? "an error", lines).split("\n");
+  text[0] += at;
+  return text.join("\n");
 }
 interface PwJson {
   suites: PwSuite[];
@@ -119,9 +132,19 @@ export function readPlaywrightReport(file: string): PhaseReport | null {
       const name = `${spec.file}:${spec.line} › ${[...here, spec.title].filter(Boolean).join(" › ")}`;
       for (const t of spec.tests) {
         if (t.status === "unexpected") {
+          const failed = t.results.filter((x) => x.status !== "passed" && x.status !== "skipped");
           const last = t.results[t.results.length - 1];
-          failures.push({ test: name, error: firstLines(last?.error?.message ?? `ended ${last?.status ?? "without a result"}`) });
-        } else if (t.status === "flaky") flaky.push(`${name}: ${firstLines(t.results.find((x) => x.error)?.error?.message ?? "", 1)}`);
+          // A retry that failed elsewhere than the first try: both places, the first on one line.
+          const first =
+            failed.length > 1 && failed[0]!.error?.location?.line !== last?.error?.location?.line ? [`first try: ${attemptError(failed[0], 1)}`] : [];
+          failures.push({ test: name, error: [attemptError(last), ...first].join("\n") });
+        } else if (t.status === "flaky")
+          flaky.push(
+            `${name}: ${attemptError(
+              t.results.find((x) => x.error),
+              1,
+            )}`,
+          );
       }
     }
     for (const child of s.suites ?? []) walk(child, here);
