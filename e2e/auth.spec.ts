@@ -1,7 +1,7 @@
 import { test, expect, type Page } from "@playwright/test";
 import type { Role } from "../lib/contracts/auth";
 import { signIn, submitSignInForm } from "./support/auth";
-import { startDashboard, type RunningDashboard } from "./support/dashboard";
+import { startDashboard, warmPages, type RunningDashboard } from "./support/dashboard";
 import { startTestCluster, type TestCluster } from "./support/kube";
 import { keepScreenshot } from "./support/screenshot";
 
@@ -301,6 +301,9 @@ test.describe("sessions that end", () => {
   test.beforeAll(async () => {
     // Short enough to wait for, long enough for a page to load on a busy machine.
     short = await startDashboard({ env: { LIFEBOAT_SESSION_IDLE_SECONDS: "8", LIFEBOAT_SESSION_MAX_SECONDS: "30" } });
+    // A page's first render on a new server loads its modules; on a loaded machine that once took
+    // longer than the idle time, so the layout (which checks the session again) rendered signed out.
+    await warmPages(short, ["/backups", "/audit"]);
   });
   test.afterAll(async () => {
     await short?.stop();
