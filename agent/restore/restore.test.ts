@@ -495,6 +495,32 @@ describe("restore drill (dry run)", () => {
     expect(existsSync(path.join(deps.config.stateDir, "restores", restoreId, "staging"))).toBe(false);
     expect(() => confirmRestore(deps, restoreId)).toThrow(/cannot be confirmed/);
   });
+
+  it("its record says it ended only once the next job may start (the dashboard starts the next drill at once)", async () => {
+    const t = target();
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "backup", setId: lifeboat.setId },
+      dryRun: true,
+      include: { token: true, cred: false, tls: false },
+      confirm: false,
+      compareWithLive: true,
+    });
+    // Asked every turn of the event loop, as fast as any client could: whenever the record says the
+    // drill ended, no datastore job may still hold the agent (a client would be refused as busy).
+    let ended = false;
+    const seen: string[] = [];
+    const finished = done.then(() => (ended = true));
+    while (!ended) {
+      const rec = getRestore(deps, restoreId);
+      if (rec.status !== "running") seen.push(`${rec.status}, datastore job: ${deps.jobs.runningIn("datastore") ?? "none"}`);
+      await new Promise((r) => setImmediate(r));
+    }
+    await finished;
+    expect(seen.filter((x) => !x.endsWith("none"))).toEqual([]);
+    const rec = getRestore(deps, restoreId);
+    expect(rec.status, rec.error ?? "").toBe("succeeded");
+  });
 });
 
 async function collect(s: Readable): Promise<Buffer> {

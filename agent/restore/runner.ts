@@ -6,7 +6,7 @@ import type { RestoreRecord, StartRestoreRequest } from "../../lib/contracts/age
 import { JobRunningError } from "../jobs/job-registry";
 import type { AgentDeps } from "../module";
 import { RestoreStateError } from "./errors";
-import { createJournal, journalDir, listJournals, newRestoreId, pastSwapBegin, saveJournal } from "./journal";
+import { createJournal, journalDir, listJournals, newRestoreId, pastSwapBegin, saveJournal, type RestoreJournal } from "./journal";
 import { acquireDatastoreLock } from "./lock";
 import { stagingParent } from "./paths";
 import { type StartedRestoreJob, finishSteps, mustLoad, recordOf, removeStagingDir, stagingExists, startJob, succeed } from "./restore-job";
@@ -192,10 +192,23 @@ export function markRestoreDone(deps: AgentDeps, id: string): RestoreRecord {
 
 /** GET /restores */
 export async function listRestores(deps: AgentDeps): Promise<RestoreRecord[]> {
-  return (await listJournals(deps.config)).map(recordOf);
+  return (await listJournals(deps.config)).map((j) => answeredRecord(deps, j));
 }
 
 /** GET /restores/:id. Throws RestoreNotFoundError. */
 export function getRestore(deps: AgentDeps, id: string): RestoreRecord {
-  return recordOf(mustLoad(deps.config, id));
+  return answeredRecord(deps, mustLoad(deps.config, id));
+}
+
+/**
+ * A journal's record as clients see it. The journal says how a job ended a moment before the job
+ * lets go of the datastore (a drill still prunes old drills; then the lock is released): until then
+ * the record says "running", with nothing to confirm, cancel or roll back, so a client that starts the
+ * next job as soon as this one ends (the dashboard's drill queue, the wizard's confirm) is not refused
+ * as busy. On a loaded machine the drill queue met that refusal and waited its 15 s back-off.
+ */
+function answeredRecord(deps: AgentDeps, j: RestoreJournal): RestoreRecord {
+  const rec = recordOf(j);
+  if (rec.status === "running" || rec.status === "rolling-back" || !j.jobId || deps.jobs.runningIn("datastore") !== j.jobId) return rec;
+  return { ...rec, status: "running", canConfirm: false, canCancel: false, canRollback: false, canMarkDone: false };
 }

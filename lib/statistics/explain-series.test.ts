@@ -282,9 +282,17 @@ describe("explanations of a stalled compaction", () => {
       log: silent,
       initialNewest: 7,
       pollMs: 100,
+      retryDelayMs: 200,
     });
     expect(svc.scan()).toBe(7);
-    await svc.pump();
+    // The queue waits out a busy or unreachable agent (its back-off) instead of failing a set: pump
+    // again until nothing waits, as the service's own timer would.
+    for (const deadline = Date.now() + 120_000; ;) {
+      await svc.pump();
+      const o = svc.overview();
+      if ((o.running === null && o.queued === 0) || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     await svc.stop();
     for (const id of seedIds) expect(drills.get(id)?.state, drills.get(id)?.reason ?? "").toBe("verified");
     // The drill service kept what each drill read, before anything asked for an explanation.
