@@ -323,6 +323,9 @@ test.describe("sessions that end", () => {
           await signIn(page, short, "viewer");
           await page.goto(short.url + "/backups");
           await expect(page.getByTestId("signed-in-as")).toHaveText("viewer");
+          // Off the dashboard while idle: the open page's own requests (its first fetches land after it
+          // loads, later on a loaded machine; the protection line polls every 10 s) would count as use.
+          await page.goto("about:blank");
           await page.waitForTimeout(9000);
           await page.goto(short.url + "/backups");
           await expect(page).toHaveURL(/\/login\?next=%2Fbackups$/);
