@@ -473,17 +473,21 @@ describe("bad input fails at staging with a clear error, and nothing changes", (
 });
 
 describe("restore drill (dry run)", () => {
-  it("stages and verifies, reports what a restore would lose, and changes nothing", async () => {
-    const t = target();
-    const before = treeState(t.serverDir, { skipDbContent: true });
-    const deps = depsFor(t);
-    const { restoreId, done } = await startRestore(deps, {
+  /** A drill of the Lifeboat set with the token, compared with the live database (the dashboard's drill). */
+  const startDrill = (deps: AgentDeps) =>
+    startRestore(deps, {
       source: { kind: "backup", setId: lifeboat.setId },
       dryRun: true,
       include: { token: true, cred: false, tls: false },
       confirm: false,
       compareWithLive: true,
     });
+
+  it("stages and verifies, reports what a restore would lose, and changes nothing", async () => {
+    const t = target();
+    const before = treeState(t.serverDir, { skipDbContent: true });
+    const deps = depsFor(t);
+    const { restoreId, done } = await startDrill(deps);
     const job = await done;
     expect(job.type).toBe("drill");
     expect(job.state, job.error ?? "").toBe("succeeded");
@@ -499,13 +503,7 @@ describe("restore drill (dry run)", () => {
   it("its record says it ended only once the next job may start (the dashboard starts the next drill at once)", async () => {
     const t = target();
     const deps = depsFor(t);
-    const { restoreId, done } = await startRestore(deps, {
-      source: { kind: "backup", setId: lifeboat.setId },
-      dryRun: true,
-      include: { token: true, cred: false, tls: false },
-      confirm: false,
-      compareWithLive: true,
-    });
+    const { restoreId, done } = await startDrill(deps);
     // Asked every turn of the event loop, as fast as any client could: whenever the record says the
     // drill ended, no datastore job may still hold the agent (a client would be refused as busy).
     let ended = false;
