@@ -138,13 +138,10 @@ export function readPlaywrightReport(file: string): PhaseReport | null {
           const first =
             failed.length > 1 && failed[0]!.error?.location?.line !== last?.error?.location?.line ? [`first try: ${attemptError(failed[0], 1)}`] : [];
           failures.push({ test: name, error: [attemptError(last), ...first].join("\n") });
-        } else if (t.status === "flaky")
-          flaky.push(
-            `${name}: ${attemptError(
-              t.results.find((x) => x.error),
-              1,
-            )}`,
-          );
+        } else if (t.status === "flaky") {
+          const firstFailure = t.results.find((x) => x.error);
+          flaky.push(`${name}: ${attemptError(firstFailure, 1)}`);
+        }
       }
     }
     for (const child of s.suites ?? []) walk(child, here);
