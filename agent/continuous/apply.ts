@@ -3,6 +3,7 @@ import { DomainError, hasErrorCode } from "../../lib/contracts/errors";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import { fsyncPath } from "../../lib/storage/durable-file";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
+import { aheadRun, startAhead, type LogAhead } from "./apply-ahead";
 import type { LogApplyStep } from "./apply-session";
 import { parseSegmentHeader, segmentIsWhole } from "./segment-format";
 import { decodeSegment } from "./segment-codec";
@@ -23,6 +24,8 @@ export interface ApplyResult {
   readAt: string | null;
   /** True when the log outnumbered the base's rows and kine's indexes were built once after it (apply-session.ts). */
   bulkLoad: boolean;
+  /** Of segmentsApplied, how many were applied ahead, while the base was staged (apply-ahead.ts). */
+  appliedAhead: number;
 }
 
 /** The newest point a damaged log still reaches, offered instead of the one asked for. */
@@ -107,6 +110,10 @@ export async function applyLog(opts: ApplyOptions): Promise<ApplyResult> {
 export interface PreparedLog {
   /** applyLog on `dbPath`, with the segments fetched so far. Once only. */
   applyTo(dbPath: string): Promise<ApplyResult>;
+  /** Stops what was started for a base that will not come (its staging failed): applyTo is then never called. Never rejects. */
+  dispose(): Promise<void>;
+  /** Resolves once the run applied ahead has taken all it will on its own (tests: a restore never waits for it). */
+  aheadIdle(): Promise<void>;
 }
 
 /**
@@ -116,11 +123,25 @@ export interface PreparedLog {
  * applyTo meets the failure where applyLog would. `startAfter` holds the first fetches back until it
  * settles (it must settle before applyTo is called).
  */
-export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: Promise<void> }): PreparedLog {
+export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: Promise<void>; baseRevision?: number }): PreparedLog {
   const sorted = (xs: SegmentName[]) => [...xs].sort((a, b) => a.first - b.first);
   let segments = sorted(opts.segments);
   // Segments being fetched and decoded ahead, by index into `segments` (dropped when it is listed again).
   let ahead = new Map<number, Promise<Fetched>>();
+  // The trailing run of plain segments, applied to a scratch database while the base is staged
+  // (apply-ahead.ts); the walk's own prefetch stays below it (`horizon`) until it has taken what the
+  // scratch holds, so no segment is fetched and decoded twice.
+  const run = opts.baseRevision !== undefined ? aheadRun(segments, opts.baseRevision, opts.target) : null;
+  let horizon = run ? run.start : Infinity;
+  let early: LogAhead | null = run ? startAhead(segments, run, { fetch: (k) => fetch(k), forget: (k) => ahead.delete(k) }, opts.startAfter) : null;
+  let closing: Promise<void> = Promise.resolve();
+  /** Stops the run applied ahead and closes its scratch (once); resolves when it is closed. */
+  const dropEarly = (): Promise<void> => {
+    horizon = Infinity;
+    if (early) closing = early.close();
+    early = null;
+    return closing;
+  };
   const fetch = (k: number): Promise<Fetched> => {
     let p = ahead.get(k);
     if (!p) {
@@ -133,7 +154,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
   /** Starts fetching the segments after `i` that the walk will apply, up to PREFETCH's worth. */
   const prefetch = (i: number, budget = PREFETCH) => {
     for (let k = i + 1; k < segments.length && budget > 0; k++) {
-      if (segments[k].first > opts.target) break;
+      if (segments[k].first > opts.target || k >= horizon) break;
       budget -= segments[k].compacted ? PREFETCH : 1;
       if (budget >= 0 || k === i + 1) void fetch(k);
     }
@@ -156,13 +177,34 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
         relisted: (xs) => {
           segments = sorted(xs);
           ahead = new Map();
+          // The run's indices were into the old list.
+          void dropEarly();
+        },
+        early: () => early,
+        dropEarly,
+        prefetchFrom: (k) => {
+          horizon = Infinity;
+          prefetch(k - 1);
         },
       }),
+    dispose: async () => {
+      await dropEarly();
+      ahead = new Map();
+    },
+    aheadIdle: async () => early?.idle,
   };
 
   async function walk(
     dbPath: string,
-    log: { segments(): SegmentName[]; take(i: number): Promise<Fetched>; relisted(xs: SegmentName[]): void },
+    log: {
+      segments(): SegmentName[];
+      take(i: number): Promise<Fetched>;
+      relisted(xs: SegmentName[]): void;
+      early(): LogAhead | null;
+      dropEarly(): Promise<void>;
+      /** Lifts the prefetch's horizon and starts fetching from index k on. */
+      prefetchFrom(k: number): void;
+    },
   ): Promise<ApplyResult> {
     // SQLite on a worker thread: while it applies one segment, this thread fetches, decrypts and
     // decompresses the next ones (they took as long as the SQL, one after the other on one thread).
@@ -214,6 +256,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
       const baseRevision = revision;
       await step({ op: "bulk", dbPath, rowsAhead: logRowsAhead(log.segments(), revision, opts.target) });
       let applied = 0;
+      let appliedAhead = 0;
       let readAt: string | null = null;
       /** The last step: after a bulk load it builds kine's UNIQUE index, which the whole log must keep. */
       const finishStep = () =>
@@ -235,6 +278,35 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
       };
       let relists = 0;
       for (let i = 0; i < log.segments().length; i++) {
+        const early = log.early();
+        if (early && i === early.run.start) {
+          // The walk has reached the run applied ahead: what the scratch holds is copied in at once.
+          await drain();
+          const held = revision === early.run.after ? await early.settle() : [];
+          if (held.length) {
+            const upTo = Math.min(held[held.length - 1].segment.last, opts.target);
+            try {
+              await early.merge(dbPath, upTo);
+            } catch (err) {
+              await log.dropEarly();
+              throw notApplied({ err, first: revision + 1, last: upTo, segment: null, before: { revision, readAt } });
+            }
+            appliedAhead = held.length;
+            for (const { segment, header } of held) {
+              applied++;
+              if (segment.last <= opts.target) {
+                compact = Math.max(compact, header.compactRevision);
+                readAt = header.readAt;
+              }
+            }
+            revision = upTo;
+          }
+          await log.dropEarly();
+          // The walk's own prefetch goes on from the first segment the scratch did not take.
+          let next = i;
+          while (next < log.segments().length && log.segments()[next].last <= revision) next++;
+          log.prefetchFrom(next);
+        }
         const seg = log.segments()[i];
         if (revision >= opts.target) break;
         if (seg.last <= revision) continue;
@@ -273,8 +345,9 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
         await stop(revision + 1, null, `The log ends at revision ${revision}, before ${opts.target}.`);
       await drain();
       const end = await finishStep();
-      return { revision: end!.revision, compactRevision: compact, segmentsApplied: applied, readAt, bulkLoad: (end!.indexesRebuilt ?? 0) > 0 };
+      return { revision: end!.revision, compactRevision: compact, segmentsApplied: applied, readAt, bulkLoad: (end!.indexesRebuilt ?? 0) > 0, appliedAhead };
     } finally {
+      await log.dropEarly();
       // A step still running (the walk threw while it applied) ends before the connection closes.
       await running;
       if (opened) await step({ op: "close", dbPath }).catch(() => null);

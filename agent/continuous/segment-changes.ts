@@ -1,5 +1,6 @@
 import type { TimelineChange } from "../../lib/contracts/continuous";
 import { CHURN, keyType } from "../restore/diff";
+import { statementEnd } from "./segment-format";
 
 /**
  * The objects a segment's text changes, by revision, for the timeline: read from each INSERT
@@ -28,27 +29,6 @@ export function objectOfKey(key: string): { kind: string; namespace: string | nu
   const rest = parts.slice(skip);
   if (rest.length >= 2) return { kind, namespace: rest[0], name: rest.slice(1).join("/") };
   return { kind, namespace: null, name: rest.join("/") || key };
-}
-
-/** Where the statement that begins at `from` ends (after its `;\n`), stepping over SQL strings ('' inside them), whose values may hold newlines and semicolons. */
-function statementEnd(sql: string, from: number): number {
-  let i = from;
-  for (;;) {
-    const quote = sql.indexOf("'", i);
-    const semi = sql.indexOf(";\n", i);
-    if (semi === -1) return sql.length;
-    if (quote === -1 || semi < quote) return semi + 2;
-    let j = quote + 1;
-    for (;;) {
-      const close = sql.indexOf("'", j);
-      if (close === -1) return sql.length;
-      if (sql[close + 1] === "'") j = close + 2;
-      else {
-        i = close + 1;
-        break;
-      }
-    }
-  }
 }
 
 /**

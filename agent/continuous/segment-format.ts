@@ -80,6 +80,27 @@ export function formatSegment(header: SegmentHeader, rows: KineRow[], compacted?
   return out.join("\n");
 }
 
+/** Where the statement that begins at `from` ends (after its `;\n`), stepping over SQL strings ('' inside them), whose values may hold newlines and semicolons. */
+export function statementEnd(sql: string, from: number): number {
+  let i = from;
+  for (;;) {
+    const quote = sql.indexOf("'", i);
+    const semi = sql.indexOf(";\n", i);
+    if (semi === -1) return sql.length;
+    if (quote === -1 || semi < quote) return semi + 2;
+    let j = quote + 1;
+    for (;;) {
+      const close = sql.indexOf("'", j);
+      if (close === -1) return sql.length;
+      if (sql[close + 1] === "'") j = close + 2;
+      else {
+        i = close + 1;
+        break;
+      }
+    }
+  }
+}
+
 /** Reads a segment's header; null when the text does not start like one (a damaged or foreign object). */
 export function parseSegmentHeader(sql: string): SegmentHeader | null {
   const head = sql.slice(0, 400).split("\n");

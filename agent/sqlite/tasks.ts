@@ -1,6 +1,7 @@
 import type { KineSoundness } from "../../lib/contracts/agent-recovery";
 import type { DatabaseDiff } from "../../lib/contracts/agent-restore";
 import { checkSnapshot, copyDatabase, SnapshotError, type CheckedSnapshot, type SnapshotFailure, type SnapshotMethod } from "../backup/snapshot";
+import type { LogAheadResult, LogAheadStep } from "../continuous/ahead-session";
 import type { LogApplyPosition, LogApplyStep } from "../continuous/apply-session";
 import type { FileChecks } from "../health/check";
 import type { KineDoubts } from "../recovery/kine-soundness";
@@ -37,7 +38,9 @@ export type SqliteTask =
   /** The kine check of a recovery's result (auditKineRows); null without a kine table; fails with SQLite's error. */
   | { kind: "kine-audit"; file: string; doubts: KineDoubts; repair: boolean }
   /** One step of a log apply (agent/continuous/apply-session.ts): the staged database held open between steps. */
-  | { kind: "log-apply"; step: LogApplyStep };
+  | { kind: "log-apply"; step: LogApplyStep }
+  /** One step of applying the log ahead, to a scratch database, while the base is staged (agent/continuous/ahead-session.ts). */
+  | { kind: "log-ahead"; step: LogAheadStep };
 
 interface TaskResults {
   check: CheckOutcome;
@@ -49,6 +52,7 @@ interface TaskResults {
   diff: DatabaseDiff;
   "kine-audit": KineSoundness | null;
   "log-apply": LogApplyPosition | null;
+  "log-ahead": LogAheadResult;
 }
 
 export type SqliteTaskResult<T extends SqliteTask> = TaskResults[T["kind"]];
@@ -87,6 +91,8 @@ export async function runSqliteTask<T extends SqliteTask>(task: T): Promise<Sqli
         return import("../recovery/kine-soundness").then((m) => m.auditKineRows(t.file, { doubts: t.doubts, repair: t.repair }));
       case "log-apply":
         return import("../continuous/apply-session").then((m) => m.runLogApplyStep(t.step));
+      case "log-ahead":
+        return import("../continuous/ahead-session").then((m) => m.runLogAheadStep(t.step));
     }
   };
   return (await results(task)) as SqliteTaskResult<T>;

@@ -1,0 +1,225 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import Database from "better-sqlite3";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
+import { dumpKine } from "../testing/continuous-fixtures";
+import { buildMemoryLog, type MemoryLog } from "../testing/memory-log";
+import { applyLog, prepareLog, type ApplyResult } from "./apply";
+import { aheadRun } from "./apply-ahead";
+import { encodeSegment } from "./segment-codec";
+import { formatSegment, type KineRow } from "./segment-format";
+
+/**
+ * A point restore applies the log's trailing run of plain segments to a scratch database while the
+ * base is staged, then copies it in (apply-ahead.ts). Whatever the run, the point and the damage,
+ * the staged database and what the apply reports must be exactly those of applying every segment to
+ * the base in turn (applyLog), which the other log tests compare with the live database.
+ */
+
+const PASS = "apply ahead passphrase";
+const GEN = "20261203T120000Z";
+
+let work: string;
+/** More log than base (kine's indexes dropped and rebuilt), a compacted object first, kine compacting in the middle. */
+let bulk: MemoryLog;
+/** Less log than base: the indexes stay, the copy goes through them. */
+let small: MemoryLog;
+
+function schema(dbPath: string): string[] {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return (db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").raw().all() as unknown[][]).map((r) => JSON.stringify(r));
+  } finally {
+    db.close();
+  }
+}
+
+let n = 0;
+const direct = (log: MemoryLog, target: number, segments = log.segments) => {
+  const dbPath = log.stage(`direct-${n++}`);
+  return { dbPath, done: applyLog({ dbPath, segments, target, open: log.open, passphrase: PASS }) };
+};
+
+/** As stagePoint runs it, with the base "staged" only once the run ahead has taken all it will. */
+const ahead = (log: MemoryLog, target: number, segments = log.segments) => {
+  const dbPath = log.stage(`ahead-${n++}`);
+  const prepared = prepareLog({ segments, target, open: log.open, passphrase: PASS, baseRevision: log.baseRevision, startAfter: Promise.resolve() });
+  return { dbPath, done: prepared.aheadIdle().then(() => prepared.applyTo(dbPath)) };
+};
+
+const outcome = (p: Promise<ApplyResult>) =>
+  p.then(
+    (r) => ({ ok: true as const, r }),
+    (e: unknown) => ({ ok: false as const, message: (e as Error).message, details: (e as { details?: unknown }).details, code: (e as { code?: string }).code }),
+  );
+
+/** Both ways to `target`: the same database (rows, counter, compact revision, schema) and the same report. */
+async function expectSame(log: MemoryLog, target: number, segments = log.segments): Promise<{ ahead: ApplyResult; direct: ApplyResult }> {
+  const a = ahead(log, target, segments);
+  const d = direct(log, target, segments);
+  const [ra, rd] = await Promise.all([a.done, d.done]);
+  expect(dumpKine(a.dbPath)).toEqual(dumpKine(d.dbPath));
+  expect(schema(a.dbPath)).toEqual(schema(d.dbPath));
+  const { appliedAhead: _a, ...reportA } = ra;
+  const { appliedAhead: none, ...reportD } = rd;
+  expect(reportA).toEqual(reportD);
+  expect(none).toBe(0);
+  return { ahead: ra, direct: rd };
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "lifeboat-apply-ahead-"));
+  mkdirSync(path.join(work, "bulk"));
+  mkdirSync(path.join(work, "small"));
+  bulk = await buildMemoryLog(path.join(work, "bulk"), {
+    seed: 21,
+    pass: PASS,
+    generation: GEN,
+    minSegments: 9,
+    logOverBase: 3,
+    ticks: 20,
+    compactAfter: [4],
+    compactedFirst: 2,
+  });
+  small = await buildMemoryLog(path.join(work, "small"), { seed: 22, pass: PASS, generation: GEN, minSegments: 6, ticks: 1 });
+}, 120_000);
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe("the run applied ahead", () => {
+  const seg = (first: number, last: number, compacted = false) =>
+    ({ key: `${first}-${last}`, generation: GEN, first, last, readAt: new Date(0), ...(compacted ? { compacted: true } : {}) }) as SegmentName;
+
+  it("is the trailing run of plain segments, beginning right after the base or a compacted object", () => {
+    expect(aheadRun([seg(11, 20), seg(21, 30), seg(31, 40)], 10, 40)).toEqual({ start: 0, end: 3, after: 10 });
+    expect(aheadRun([seg(11, 20, true), seg(21, 30), seg(31, 40)], 10, 35)).toEqual({ start: 1, end: 3, after: 20 });
+    // Segments past the target are not part of it.
+    expect(aheadRun([seg(11, 20), seg(21, 30), seg(31, 40), seg(41, 50)], 10, 30)).toEqual({ start: 0, end: 2, after: 10 });
+    // A gap: the run starts after it (the walk meets the gap itself).
+    expect(aheadRun([seg(11, 20), seg(25, 30), seg(31, 40), seg(41, 50)], 10, 50)).toEqual({ start: 2, end: 4, after: 30 });
+    // A segment overlapping the base is left to the walk.
+    expect(aheadRun([seg(5, 20), seg(21, 30), seg(31, 40)], 10, 40)).toEqual({ start: 1, end: 3, after: 20 });
+    // Nothing after the last compacted object, or one segment only: none.
+    expect(aheadRun([seg(11, 20), seg(21, 30, true)], 10, 30)).toBeNull();
+    expect(aheadRun([seg(11, 20, true), seg(21, 30)], 10, 30)).toBeNull();
+  });
+
+  it("to the end of a log with a compacted object first and kine compacting inside the run: the database of applying each segment in turn, and the live one", async () => {
+    const { ahead: got } = await expectSame(bulk, bulk.lastRevision);
+    expect(got.bulkLoad).toBe(true);
+    expect(got.appliedAhead).toBe(bulk.segments.length - 1);
+    expect(got.segmentsApplied).toBe(bulk.segments.length);
+    const a = ahead(bulk, bulk.lastRevision);
+    await a.done;
+    expect(dumpKine(a.dbPath).rows).toEqual(dumpKine(bulk.copyAt(bulk.lastRevision)).rows);
+    const check = new Database(a.dbPath, { readonly: true });
+    expect(check.pragma("integrity_check", { simple: true })).toBe("ok");
+    check.close();
+  });
+
+  it("to points inside the run's segments (the first, one after kine compacted, the last)", async () => {
+    const run = bulk.segments.filter((s) => !s.compacted);
+    for (const target of [run[1].first + 1, run[4].first + 2, run[run.length - 1].last - 3]) {
+      const { ahead: got } = await expectSame(bulk, target);
+      expect(got.revision).toBe(target);
+      expect(got.appliedAhead).toBeGreaterThan(0);
+    }
+  });
+
+  it("on a base larger than the log (kine's indexes kept while the rows are copied in)", async () => {
+    const { ahead: got } = await expectSame(small, small.lastRevision);
+    expect(got.bulkLoad).toBe(false);
+    expect(got.appliedAhead).toBe(small.segments.length);
+    expect(dumpKine(ahead(small, small.lastRevision).dbPath).rows.length).toBeGreaterThan(0);
+  });
+
+  it("a damaged or missing segment in the run: the same error, naming the same lost revisions and newest point, and the same database", async () => {
+    const run = bulk.segments.filter((s) => !s.compacted);
+    const victim = run[4];
+    const intact = bulk.objects.get(victim.key)!;
+    bulk.objects.set(victim.key, intact.subarray(0, intact.length - 40));
+    try {
+      const a = ahead(bulk, bulk.lastRevision);
+      const d = direct(bulk, bulk.lastRevision);
+      const [ea, ed] = await Promise.all([outcome(a.done), outcome(d.done)]);
+      expect(ea.ok).toBe(false);
+      expect(ea).toEqual(ed);
+      expect(dumpKine(a.dbPath)).toEqual(dumpKine(d.dbPath));
+    } finally {
+      bulk.objects.set(victim.key, intact);
+    }
+    const gap = bulk.segments.filter((s) => s !== victim);
+    const a = ahead(bulk, bulk.lastRevision, gap);
+    const d = direct(bulk, bulk.lastRevision, gap);
+    const [ea, ed] = await Promise.all([outcome(a.done), outcome(d.done)]);
+    expect(ea).toMatchObject({ ok: false, code: "log_damaged", details: { lostFrom: victim.first } });
+    expect(ea).toEqual(ed);
+    expect(dumpKine(a.dbPath)).toEqual(dumpKine(d.dbPath));
+  });
+
+  it("a segment SQLite refuses (its text will not run): the scratch stops before it, and the walk meets it alone and names it", async () => {
+    const run = small.segments;
+    const victim = run[2];
+    const text = formatSegment(
+      { generation: GEN, first: victim.first, last: victim.last, compactRevision: 0, readAt: victim.readAt.toISOString() },
+      [],
+    ).replace("BEGIN;\n", "BEGIN;\nINSERT INTO no_such_table VALUES (1);\n");
+    const intact = small.objects.get(victim.key)!;
+    small.objects.set(victim.key, await encodeSegment(text, PASS));
+    try {
+      const a = ahead(small, small.lastRevision);
+      const d = direct(small, small.lastRevision);
+      const [ea, ed] = await Promise.all([outcome(a.done), outcome(d.done)]);
+      expect(ea).toMatchObject({
+        ok: false,
+        code: "log_damaged",
+        details: { lostFrom: victim.first, segment: victim.key, newestPoint: { revision: run[1].last } },
+      });
+      expect((ea as { message: string }).message).toMatch(/no such table: no_such_table/);
+      // Without the run the walk may have sent it to SQLite with the segments after it (one batch): a wider range, never a later point.
+      expect(ed).toMatchObject({ ok: false, code: "log_damaged" });
+      expect((ed as { details: { lostFrom: number } }).details.lostFrom).toBeLessThanOrEqual(victim.first);
+    } finally {
+      small.objects.set(victim.key, intact);
+    }
+  });
+
+  it("a row of the run that breaks kine's UNIQUE index against the base fails the copy: the run's revisions are lost, the newest point is where it began", async () => {
+    // A row of the base again (the same name and prev_revision) under the run's next revision.
+    const db = new Database(small.base, { readonly: true });
+    const row = db.prepare("SELECT * FROM kine WHERE name != 'compact_rev_key' ORDER BY id DESC LIMIT 1").get() as Omit<KineRow, "oldValueRebuildable">;
+    db.close();
+    const id = small.lastRevision + 1;
+    const at = new Date(Date.UTC(2026, 11, 4));
+    const key = segmentKey(GEN, id, id, at);
+    small.objects.set(
+      key,
+      await encodeSegment(
+        formatSegment({ generation: GEN, first: id, last: id, compactRevision: 0, readAt: at.toISOString() }, [{ ...row, id, oldValueRebuildable: false }]),
+        PASS,
+      ),
+    );
+    const bad = [...small.segments, parseSegmentKey(key)!];
+    const a = ahead(small, id, bad);
+    const got = await outcome(a.done);
+    expect(got).toMatchObject({ ok: false, code: "log_damaged", details: { lostFrom: small.baseRevision + 1, newestPoint: { revision: small.baseRevision } } });
+    expect((got as { message: string }).message).toMatch(/UNIQUE constraint failed: kine\.name, kine\.prev_revision/);
+  });
+
+  it("a base that never comes (its staging failed): the run stops and lets go of its worker", async () => {
+    const prepared = prepareLog({
+      segments: bulk.segments,
+      target: bulk.lastRevision,
+      open: bulk.open,
+      passphrase: PASS,
+      baseRevision: bulk.baseRevision,
+      startAfter: Promise.resolve(),
+    });
+    await prepared.dispose();
+    await prepared.aheadIdle();
+    // The same log still applies afterwards (no worker or scratch left held).
+    await expectSame(bulk, bulk.lastRevision);
+  });
+});

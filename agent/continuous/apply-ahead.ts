@@ -1,0 +1,172 @@
+import { randomUUID } from "node:crypto";
+import type { SegmentName } from "../../lib/contracts/continuous";
+import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
+import type { LogAheadStep } from "./ahead-session";
+import { parseSegmentHeader, segmentIsWhole, type SegmentHeader } from "./segment-format";
+
+/**
+ * Applying the log ahead (docs/continuous.md, "Restoring to a point"): a point restore used to stage
+ * the base set and only then apply the log's segments, one after the other on a SQLite worker. The
+ * segments of a window not compacted yet cost ~4 ms each, as much again as staging a small base. Now
+ * the trailing run of plain segments starts on a second worker, into a scratch database
+ * (ahead-session.ts), as soon as the base's first bytes arrive; when the walk over the log (apply.ts)
+ * reaches the run, the scratch's rows are copied into the staged base at once and the walk goes on
+ * from the first segment the scratch did not take. Anything unusual (a segment that will not
+ * fetch, decode or apply, a listing that changed) stops the run there: the walk then meets it itself,
+ * exactly as without this, so damage is reported the same way.
+ */
+
+/** The segments applied ahead: indices [start, end) of the sorted list, following revision `after`. */
+export interface AheadRun {
+  start: number;
+  end: number;
+  after: number;
+}
+
+/** A run of fewer segments is applied by the walk alone: the copy would cost more than it saves. */
+const MIN_RUN = 2;
+
+/**
+ * How much segment text the scratch takes at most: it stops taking segments there (the walk applies
+ * the rest). It only has to cover what a base takes to stage; the scratch lives in SQLite's temporary
+ * directory, which may be memory (tmpfs).
+ */
+const MAX_AHEAD_TEXT = 32 * 1024 * 1024;
+
+/** How many decoded segments wait for the scratch's worker at most. */
+const QUEUE = 4;
+
+/**
+ * The run applied ahead: the plain segments at the end of the walk (up to `target`), each beginning
+ * right after the one before, the first right after the base or a compacted object. Null when there is
+ * none worth it. `sorted` is the walk's list, by first revision.
+ */
+export function aheadRun(sorted: SegmentName[], baseRevision: number, target: number): AheadRun | null {
+  let end = 0;
+  while (end < sorted.length && sorted[end].first <= target) end++;
+  let start = end;
+  while (start > 0) {
+    const s = sorted[start - 1];
+    if (s.compacted || s.last <= baseRevision) break;
+    if (start < end && sorted[start].first !== s.last + 1) break;
+    start--;
+  }
+  // The run must begin exactly where what comes before it ends: the base, or the object before it.
+  while (start < end) {
+    const before = start > 0 && sorted[start - 1].last > baseRevision ? sorted[start - 1].last : baseRevision;
+    if (sorted[start].first === before + 1 && (start === 0 || sorted[start - 1].last >= baseRevision)) {
+      return end - start >= MIN_RUN ? { start, end, after: before } : null;
+    }
+    start++;
+  }
+  return null;
+}
+
+type Fetched = { sql: string } | { err: unknown };
+
+export interface AheadSource {
+  /** The segment at index k of the walk's list, fetched and decoded (cached by the caller). */
+  fetch(k: number): Promise<Fetched>;
+  /** Forgets index k's cached text (the scratch has applied it). */
+  forget(k: number): void;
+}
+
+/** A segment the scratch holds, with its header. */
+export interface AheadApplied {
+  segment: SegmentName;
+  header: SegmentHeader;
+}
+
+export interface LogAhead {
+  readonly run: AheadRun;
+  /** Resolves once the run has taken all it will unless stopped (every segment, the text limit, or a segment it left to the walk). Never rejects. */
+  readonly idle: Promise<void>;
+  /** Takes no further segment; resolves once those sent are applied, with what the scratch holds (in order). Never rejects. */
+  settle(): Promise<AheadApplied[]>;
+  /** Copies the scratch's rows up to `upTo` into the staged database at `dbPath`. Rejects with SQLite's error. */
+  merge(dbPath: string, upTo: number): Promise<number>;
+  /** Stops, closes the scratch (SQLite removes it) and gives the worker back. Never rejects; once is enough. */
+  close(): Promise<void>;
+}
+
+/** Starts applying `run` ahead (after `startAfter`, when given). */
+export function startAhead(segments: SegmentName[], run: AheadRun, source: AheadSource, startAfter?: Promise<void>): LogAhead {
+  const worker = takeSqliteWorker();
+  const id = randomUUID();
+  const step = (s: LogAheadStep) => worker.run({ kind: "log-ahead", step: s });
+  const applied: AheadApplied[] = [];
+  let stopped = false;
+  let opened = false;
+  // The worker failed a step (it stopped): what the scratch holds is not known, so none of it is used.
+  let broken = false;
+  let closed: Promise<void> | null = null;
+
+  const done = (async () => {
+    if (startAfter) await startAfter;
+    if (stopped) return;
+    try {
+      await step({ op: "open", id, after: run.after });
+      opened = true;
+    } catch {
+      return; // no scratch (no temporary directory): the walk applies every segment
+    }
+    let queued: { segment: SegmentName; header: SegmentHeader; sql: string }[] = [];
+    let running: Promise<void> | null = null;
+    let refused = false;
+    let text = 0;
+    const pump = () => {
+      if (running || refused || queued.length === 0) return;
+      const batch = queued;
+      queued = [];
+      running = step({ op: "exec", id, sqls: batch.map((b) => b.sql) }).then(
+        (r) => {
+          running = null;
+          for (const b of batch.slice(0, r.applied ?? 0)) applied.push({ segment: b.segment, header: b.header });
+          if (r.error !== undefined || (r.applied ?? 0) < batch.length) refused = true;
+          pump();
+        },
+        () => {
+          running = null;
+          refused = true;
+          broken = true;
+        },
+      );
+    };
+    for (let k = run.start; k < run.end; k++) {
+      if (stopped || refused || text >= MAX_AHEAD_TEXT) break;
+      for (let j = k + 1; j < Math.min(run.end, k + 1 + QUEUE); j++) void source.fetch(j);
+      const got = await source.fetch(k);
+      if (stopped || "err" in got) break;
+      const seg = segments[k];
+      const header = parseSegmentHeader(got.sql);
+      if (!header || !segmentIsWhole(got.sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation) break;
+      source.forget(k);
+      text += got.sql.length;
+      queued.push({ segment: seg, header, sql: got.sql });
+      pump();
+      while (queued.length >= QUEUE && running) await running;
+    }
+    pump();
+    while (running) await running;
+  })().catch(() => {});
+
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      stopped = true;
+      await done;
+      if (opened) await step({ op: "close", id }).catch(() => null);
+      releaseSqliteWorker(worker);
+    })());
+
+  return {
+    run,
+    idle: done,
+    settle: async () => {
+      stopped = true;
+      await done;
+      return broken ? [] : [...applied];
+    },
+    merge: async (dbPath, upTo) => (await step({ op: "merge", id, into: dbPath, upTo })).rows ?? 0,
+    close,
+  };
+}
