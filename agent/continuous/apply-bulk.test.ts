@@ -1,15 +1,12 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import Database from "better-sqlite3";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
-import { Readable } from "node:stream";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
-import { openKineDb } from "../kine/schema";
-import { KineSimulator } from "../kine/simulator";
 import { dumpKine } from "../testing/continuous-fixtures";
+import { buildMemoryLog, type MemoryLog } from "../testing/memory-log";
 import { applyLog, LogDamagedError, logRowsAhead } from "./apply";
-import { LogReader } from "./reader";
 import { formatSegment, type KineRow } from "./segment-format";
 import { encodeSegment } from "./segment-codec";
 
@@ -25,12 +22,12 @@ const PASS = "apply bulk passphrase";
 const GEN = "20261203T120000Z";
 
 let work: string;
-const objects = new Map<string, Buffer>();
-const segments: SegmentName[] = [];
-/** Live copies at revisions the tests restore to. */
-const copies = new Map<number, string>();
+let log: MemoryLog;
+let segments: SegmentName[];
+let objects: Map<string, Buffer>;
 let baseRevision: number;
 let lastRevision: number;
+/** A point inside the fourth segment. */
 let midPoint: number;
 
 function schema(dbPath: string): string[] {
@@ -42,58 +39,16 @@ function schema(dbPath: string): string[] {
   }
 }
 
-function stage(name: string): string {
-  const db = path.join(work, `${name}.db`);
-  copyFileSync(path.join(work, "base.db"), db);
-  return db;
-}
+const stage = (name: string) => log.stage(name);
 
-const apply = (dbPath: string, target: number, segs = segments) =>
-  applyLog({ dbPath, segments: segs, target, open: async (k) => Readable.from([objects.get(k)!]), passphrase: PASS });
+const apply = (dbPath: string, target: number, segs = segments) => applyLog({ dbPath, segments: segs, target, open: log.open, passphrase: PASS });
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(tmpdir(), "lifeboat-apply-bulk-"));
-  const live = path.join(work, "live.db");
-  const db = openKineDb(live);
-  const sim = new KineSimulator(db, { seed: 11 });
-  sim.seed();
-  sim.compact();
-  db.exec(`VACUUM INTO '${path.join(work, "base.db")}'`);
-  baseRevision = sim.currentRevision();
-  const baseRows = db.prepare("SELECT count(*) FROM kine").pluck().get() as number;
-  // Segments as the shipper writes them (its reader: old_value left out where kine's INSERT made it),
-  // at least six, until the log holds three times the base's rows.
-  const reader = new LogReader(live);
-  let after = baseRevision;
-  for (let s = 0; s < 6 || after - baseRevision < 3 * baseRows; s++) {
-    for (let i = 0; i < 20; i++) sim.tick();
-    const read = await reader.read(after);
-    const rows: KineRow[] = read.rows;
-    const first = rows[0].id;
-    const last = rows[rows.length - 1].id;
-    const readAt = new Date(Date.UTC(2026, 11, 3, 12, 0, 0) + s * 10_000);
-    const key = segmentKey(GEN, first, last, readAt);
-    objects.set(key, await encodeSegment(formatSegment({ generation: GEN, first, last, compactRevision: 0, readAt: readAt.toISOString() }, rows), PASS));
-    segments.push(parseSegmentKey(key)!);
-    after = last;
-    if (s === 2) {
-      // A point inside the fourth segment, copied live as it was.
-      midPoint = last + 7;
-    }
-    if (s === 3) {
-      const copy = path.join(work, `live-${midPoint}.db`);
-      db.exec(`VACUUM INTO '${copy}'`);
-      const c = new Database(copy);
-      c.prepare("DELETE FROM kine WHERE id > ?").run(midPoint);
-      c.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'kine'").run(midPoint);
-      c.close();
-      copies.set(midPoint, copy);
-    }
-  }
-  reader.close();
-  lastRevision = after;
-  db.close();
-  copies.set(lastRevision, live);
+  // At least six segments, until the log holds three times the base's rows.
+  log = await buildMemoryLog(work, { seed: 11, pass: PASS, generation: GEN, minSegments: 6, logOverBase: 3, ticks: 20 });
+  ({ segments, objects, baseRevision, lastRevision } = log);
+  midPoint = segments[2].last + 7;
 }, 120_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -115,8 +70,8 @@ describe("applying a log longer than its base (bulk load)", () => {
     expect(got.bulkLoad).toBe(true);
     expect(got.revision).toBe(lastRevision);
     expect(got.segmentsApplied).toBe(segments.length);
-    expect(dumpKine(db).rows).toEqual(dumpKine(copies.get(lastRevision)!).rows);
-    expect(schema(db)).toEqual(schema(copies.get(lastRevision)!));
+    expect(dumpKine(db).rows).toEqual(dumpKine(log.copyAt(lastRevision)).rows);
+    expect(schema(db)).toEqual(schema(log.copyAt(lastRevision)));
     const check = new Database(db, { readonly: true });
     expect(check.pragma("integrity_check", { simple: true })).toBe("ok");
     check.close();
@@ -127,10 +82,10 @@ describe("applying a log longer than its base (bulk load)", () => {
     const got = await apply(db, midPoint);
     expect(got.bulkLoad).toBe(true);
     expect(got.revision).toBe(midPoint);
-    const want = dumpKine(copies.get(midPoint)!);
+    const want = dumpKine(log.copyAt(midPoint));
     expect(dumpKine(db).rows).toEqual(want.rows);
     expect(dumpKine(db).sequence).toBe(midPoint);
-    expect(schema(db)).toEqual(schema(copies.get(midPoint)!));
+    expect(schema(db)).toEqual(schema(log.copyAt(midPoint)));
   });
 
   it("a log shorter than the base keeps the indexes (row by row), with the same result", async () => {
@@ -141,8 +96,8 @@ describe("applying a log longer than its base (bulk load)", () => {
     expect(got.bulkLoad).toBe(false);
     expect(got.segmentsApplied).toBe(1);
     expect(got.revision).toBe(lastRevision);
-    expect(dumpKine(db).rows).toEqual(dumpKine(copies.get(lastRevision)!).rows);
-    expect(schema(db)).toEqual(schema(path.join(work, "base.db")));
+    expect(dumpKine(db).rows).toEqual(dumpKine(log.copyAt(lastRevision)).rows);
+    expect(schema(db)).toEqual(schema(log.base));
   });
 
   it("a row that breaks kine's UNIQUE (name, prev_revision) index fails the apply, bulk or not, naming the revisions lost and the point before them", async () => {
@@ -179,7 +134,7 @@ describe("applying a log longer than its base (bulk load)", () => {
 
 /** The first row of a segment, read back from the live database. */
 async function firstRow(seg: SegmentName): Promise<KineRow> {
-  const db = new Database(copies.get(lastRevision)!, { readonly: true });
+  const db = new Database(log.copyAt(lastRevision), { readonly: true });
   try {
     const row = db.prepare("SELECT * FROM kine WHERE id >= ? AND name != 'compact_rev_key' AND prev_revision != 0 ORDER BY id LIMIT 1").get(seg.first) as Omit<
       KineRow,
