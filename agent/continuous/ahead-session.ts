@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import { statementEnd } from "./segment-format";
+import { forEachStatement } from "./segment-format";
 
 /**
  * The database side of applying the log ahead (apply-ahead.ts): while the base set is still being
@@ -105,23 +105,14 @@ export async function runLogAheadStep(step: LogAheadStep): Promise<LogAheadResul
   return { rows: merge(s, step.into, step.upTo) };
 }
 
-/** Adds the rows of one applied text whose old_value names a row at or below the run's start (statement by statement, as segment-changes.ts reads them). */
+/** Adds the rows of one applied text whose old_value names a row at or below the run's start. */
 function listRereads(s: Ahead, sql: string): void {
-  let pos = 0;
-  while (pos < sql.length) {
-    if (sql.startsWith("--", pos) || sql.startsWith("BEGIN;", pos) || sql.startsWith("COMMIT;", pos)) {
-      const nl = sql.indexOf("\n", pos);
-      pos = nl === -1 ? sql.length : nl + 1;
-      continue;
-    }
-    const end = statementEnd(sql, pos);
-    if (sql.startsWith("INSERT INTO kine(", pos)) {
-      // The tail is short: the sub-select and the guard, after the last literal.
-      const m = REBUILT_TAIL.exec(sql.slice(Math.max(pos, end - 160), end));
-      if (m && Number(m[1]) <= s.after) s.reread.push(Number(m[2]));
-    }
-    pos = end;
-  }
+  forEachStatement(sql, (start, end) => {
+    if (!sql.startsWith("INSERT INTO kine(", start)) return;
+    // The tail is short: the sub-select and the guard, after the last literal.
+    const m = REBUILT_TAIL.exec(sql.slice(Math.max(start, end - 160), end));
+    if (m && Number(m[1]) <= s.after) s.reread.push(Number(m[2]));
+  });
 }
 
 const COLUMNS = "id, name, created, deleted, create_revision, prev_revision, lease, value, old_value";

@@ -1,12 +1,12 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import Database from "better-sqlite3";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { dumpKine } from "../testing/continuous-fixtures";
 import { buildMemoryLog, type MemoryLog } from "../testing/memory-log";
-import { applyLog, LogDamagedError, logRowsAhead } from "./apply";
+import { applyLog, compactedRowsAhead, countRowStatements, LogDamagedError, logRowsAhead } from "./apply";
 import { formatSegment, type KineRow } from "./segment-format";
 import { encodeSegment } from "./segment-codec";
 
@@ -62,6 +62,56 @@ describe("applying a log longer than its base (bulk load)", () => {
     ] as SegmentName[];
     expect(logRowsAhead(segs, 120, 180)).toBe(30 + 30);
     expect(logRowsAhead(segs, 200, 300)).toBe(0);
+  });
+
+  it("counts a compacted object's rows from its text, and as many again for each other compacted object on the way", () => {
+    const text = formatSegment({ generation: GEN, first: 1, last: 3, compactRevision: 0, readAt: new Date(0).toISOString() }, [
+      {
+        id: 1,
+        name: "/a",
+        created: 1,
+        deleted: 0,
+        create_revision: 1,
+        prev_revision: 0,
+        lease: 0,
+        value: Buffer.from("x\nINSERT INTO kine(y"),
+        old_value: null,
+        oldValueRebuildable: false,
+      },
+      {
+        id: 3,
+        name: "/b",
+        created: 1,
+        deleted: 0,
+        create_revision: 3,
+        prev_revision: 0,
+        lease: 0,
+        value: Buffer.from([0, 1]),
+        old_value: null,
+        oldValueRebuildable: false,
+      },
+    ]);
+    expect(countRowStatements(text)).toBe(2);
+    const segs = [
+      { key: "a", generation: GEN, first: 1, last: 100, compacted: true },
+      { key: "b", generation: GEN, first: 101, last: 200, compacted: true },
+      { key: "c", generation: GEN, first: 201, last: 250 },
+    ] as SegmentName[];
+    expect(compactedRowsAhead(segs, 0, 250, text)).toBe(4);
+    expect(compactedRowsAhead(segs, 100, 250, text)).toBe(2);
+    expect(compactedRowsAhead(segs, 0, 250, null)).toBe(0);
+  });
+
+  it("a log of compacted objects only, bringing more rows than the base: a bulk load too, with the live database as the result", async () => {
+    const dir = path.join(work, "folded");
+    mkdirSync(dir);
+    const folded = await buildMemoryLog(dir, { seed: 12, pass: PASS, generation: GEN, minSegments: 4, logOverBase: 2, ticks: 20, compactedFirst: Infinity });
+    expect(folded.segments.every((s) => s.compacted)).toBe(true);
+    const db = folded.stage("folded");
+    const got = await applyLog({ dbPath: db, segments: folded.segments, target: folded.lastRevision, open: folded.open, passphrase: PASS });
+    expect(got.bulkLoad).toBe(true);
+    expect(dumpKine(db).rows).toEqual(dumpKine(folded.copyAt(folded.lastRevision)).rows);
+    expect(schema(db)).toEqual(schema(folded.base));
   });
 
   it("drops and rebuilds kine's indexes, and gives the live database at the last revision, row for row, schema and all", async () => {

@@ -5,7 +5,7 @@ import { fsyncPath } from "../../lib/storage/durable-file";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
 import { aheadRun, startAhead, type LogAhead } from "./apply-ahead";
 import type { LogApplyStep } from "./apply-session";
-import { parseSegmentHeader, segmentIsWhole } from "./segment-format";
+import { forEachStatement, parseSegmentHeader, segmentIsWhole } from "./segment-format";
 import { decodeSegment } from "./segment-codec";
 
 /**
@@ -254,7 +254,16 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
       opened = true;
       let { revision, compact } = at!;
       const baseRevision = revision;
-      await step({ op: "bulk", dbPath, rowsAhead: logRowsAhead(log.segments(), revision, opts.target) });
+      // Whether to drop kine's indexes for a bulk load is decided at the first rows the walk sends (a
+      // segment's text, or the run applied ahead): by then the first compacted objects are decoded, and
+      // only their text tells how many rows they bring.
+      let bulkDecided = false;
+      const decideBulk = async (inHand: string | null) => {
+        if (bulkDecided) return;
+        bulkDecided = true;
+        const rowsAhead = logRowsAhead(log.segments(), revision, opts.target) + compactedRowsAhead(log.segments(), revision, opts.target, inHand);
+        await step({ op: "bulk", dbPath, rowsAhead });
+      };
       let applied = 0;
       let appliedAhead = 0;
       let readAt: string | null = null;
@@ -284,6 +293,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
           await drain();
           const held = revision === early.run.after ? await early.settle() : [];
           if (held.length) {
+            await decideBulk(null);
             const upTo = Math.min(held[held.length - 1].segment.last, opts.target);
             try {
               await early.merge(dbPath, upTo);
@@ -328,6 +338,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
         const header = parseSegmentHeader(sql);
         if (!header || !segmentIsWhole(sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation)
           await stop(seg.first, seg.key, `Segment ${seg.key} is damaged (its text is not the whole segment its name says).`);
+        await decideBulk(seg.compacted ? sql : null);
         queued.push({ sql, key: seg.key, first: Math.max(seg.first, revision + 1), last: Math.min(seg.last, opts.target), before: { revision, readAt } });
         queuedWeight += seg.compacted ? PREFETCH : 1;
         pump();
@@ -355,6 +366,27 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
       if (opts.durable) fsyncPath(dbPath);
     }
   }
+}
+
+/**
+ * The rows the compacted objects of a walk from `revision` to `target` bring, as far as can be told
+ * before they are applied: those of `inHand` (the first one's text, counted), and as many again for
+ * each other compacted object (a fold keeps kine's live rows, so one window's count is the best guess
+ * for the next). 0 without a text in hand.
+ */
+export function compactedRowsAhead(segments: SegmentName[], revision: number, target: number, inHand: string | null): number {
+  if (inHand === null) return 0;
+  const objects = segments.filter((s) => s.compacted && s.last > revision && s.first <= target).length;
+  return objects * countRowStatements(inHand);
+}
+
+/** How many row INSERTs a segment's text holds. */
+export function countRowStatements(sql: string): number {
+  let n = 0;
+  forEachStatement(sql, (start) => {
+    if (sql.startsWith("INSERT INTO kine(", start)) n++;
+  });
+  return n;
 }
 
 /**

@@ -101,6 +101,25 @@ export function statementEnd(sql: string, from: number): number {
   }
 }
 
+/**
+ * Calls `fn` with where each statement of a segment's text begins and ends (after its `;\n`): its
+ * header comments, BEGIN and COMMIT are passed over; string literals are stepped over (statementEnd),
+ * so text inside a value is never taken for a statement.
+ */
+export function forEachStatement(sql: string, fn: (start: number, end: number) => void): void {
+  let pos = 0;
+  while (pos < sql.length) {
+    if (sql.startsWith("--", pos) || sql.startsWith("BEGIN;", pos) || sql.startsWith("COMMIT;", pos) || sql[pos] === "\n") {
+      const nl = sql.indexOf("\n", pos);
+      pos = nl === -1 ? sql.length : nl + 1;
+      continue;
+    }
+    const end = statementEnd(sql, pos);
+    fn(pos, end);
+    pos = end;
+  }
+}
+
 /** Reads a segment's header; null when the text does not start like one (a damaged or foreign object). */
 export function parseSegmentHeader(sql: string): SegmentHeader | null {
   const head = sql.slice(0, 400).split("\n");

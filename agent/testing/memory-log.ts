@@ -57,7 +57,7 @@ export async function buildMemoryLog(work: string, o: MemoryLogOptions): Promise
   const segments: SegmentName[] = [];
   const ends: { last: number; copy: string }[] = [];
   const reader = new LogReader(live);
-  const folded: { rows: KineRow[]; compact: number; first: number } = { rows: [], compact: 0, first: 0 };
+  const folded: { rows: KineRow[]; compact: number; first: number; last: number; at: Date } = { rows: [], compact: 0, first: 0, last: 0, at: new Date(0) };
   const store = async (first: number, last: number, rows: KineRow[], compact: number, at: Date, compacted: boolean) => {
     const name = segmentKey(o.generation, first, last, at, compacted);
     const text = formatSegment(
@@ -67,6 +67,7 @@ export async function buildMemoryLog(work: string, o: MemoryLogOptions): Promise
     );
     objects.set(name, await encodeSegment(text, o.pass));
     segments.push(parseSegmentKey(name)!);
+    return [] as KineRow[];
   };
   let after = baseRevision;
   for (let s = 0; s < o.minSegments || after - baseRevision < (o.logOverBase ?? 0) * baseRows; s++) {
@@ -79,8 +80,8 @@ export async function buildMemoryLog(work: string, o: MemoryLogOptions): Promise
     if (s < (o.compactedFirst ?? 0)) {
       if (s === 0) folded.first = first;
       folded.rows.push(...rows);
-      folded.compact = read.compactRevision;
-      if (s === o.compactedFirst! - 1) await store(folded.first, last, folded.rows, folded.compact, at, true);
+      Object.assign(folded, { compact: read.compactRevision, last, at });
+      if (s === o.compactedFirst! - 1) folded.rows = await store(folded.first, last, folded.rows, folded.compact, at, true);
     } else await store(first, last, rows, read.compactRevision, at, false);
     after = last;
     const copy = path.join(work, `live-after-${s}.db`);
@@ -88,6 +89,8 @@ export async function buildMemoryLog(work: string, o: MemoryLogOptions): Promise
     ends.push({ last, copy });
     if (o.compactAfter?.includes(s)) sim.compact();
   }
+  // Every segment folded (compactedFirst past the last): one compacted object for the whole log.
+  if (folded.rows.length) await store(folded.first, folded.last, folded.rows, folded.compact, folded.at, true);
   reader.close();
   db.close();
   return {
