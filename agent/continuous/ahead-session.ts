@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import { forEachStatement } from "./segment-format";
+import { countRowStatements, forEachStatement } from "./segment-format";
 
 /**
  * The database side of applying the log ahead (apply-ahead.ts): while the base set is still being
@@ -20,13 +20,19 @@ import { forEachStatement } from "./segment-format";
  *   and the copy into the staged kine table applies that table's own column affinities, as the INSERT
  *   into it would have.
  * - The staged table's AUTOINCREMENT counter is moved as far as the run's inserts would have moved it.
+ * - A compacted object's rows go into the scratch; its tail (the DELETEs of what its window's
+ *   compaction removed, and the counter's UPDATE) comes back to run on the staged database after the
+ *   copy and the old_value reads (splitRows).
  */
 
 export type LogAheadStep =
   /** A new scratch database under `id`, for a run that follows revision `after`. */
   | { op: "open"; id: string; after: number }
-  /** Runs segments' texts in order, each its own transaction; stops at the first SQLite refuses (rolled back). */
-  | { op: "exec"; id: string; sqls: string[] }
+  /**
+   * Runs segments' texts in order, each its own transaction; stops at the first SQLite refuses (rolled
+   * back). Of a compacted object (`compacted[i]`) only the rows: its tail is handed back.
+   */
+  | { op: "exec"; id: string; sqls: string[]; compacted: boolean[] }
   /** Copies the rows in (after, upTo] into the staged database at `into`, then rebuilds the listed old_values there. */
   | { op: "merge"; id: string; into: string; upTo: number }
   /** Closes the scratch (SQLite removes it). Never throws. */
@@ -35,6 +41,10 @@ export type LogAheadStep =
 export interface LogAheadResult {
   /** "exec": how many of the texts were applied (the rest were not run). */
   applied?: number;
+  /** "exec": for each applied text, its statements other than rows (a compacted object's DELETEs and UPDATE), not run here. */
+  tails?: string[][];
+  /** "exec": for each applied text, how many row INSERTs it held. */
+  rowStatements?: number[];
   /** "exec": SQLite's refusal of the next one. */
   error?: string;
   /** "merge": rows copied. */
@@ -88,21 +98,47 @@ export async function runLogAheadStep(step: LogAheadStep): Promise<LogAheadResul
   if (step.op === "exec") {
     let applied = 0;
     let error: string | undefined;
-    for (const sql of step.sqls) {
+    const tails: string[][] = [];
+    const rowStatements: number[] = [];
+    for (const [k, sql] of step.sqls.entries()) {
+      const { rows, tail } = step.compacted[k] ? splitRows(sql) : { rows: null, tail: [] };
       try {
-        s.db.exec(sql);
+        if (!rows) s.db.exec(sql);
+        else if (tail.some((t) => !TAIL.test(t))) throw new Error("a statement that is not a compacted object's tail");
+        else s.db.transaction(() => s.db.exec(rows.join("")))();
       } catch (err) {
         if (s.db.inTransaction) s.db.exec("ROLLBACK");
         error = (err as Error).message;
         break;
       }
       listRereads(s, sql);
+      tails.push(tail);
+      rowStatements.push(rows ? rows.length : countRowStatements(sql));
       applied++;
     }
     s.maxId = (s.db.prepare("SELECT MAX(id) FROM kine WHERE id > ?").pluck().get(s.after) as number | null) ?? null;
-    return error === undefined ? { applied } : { applied, error };
+    return error === undefined ? { applied, tails, rowStatements } : { applied, tails, rowStatements, error };
   }
   return { rows: merge(s, step.into, step.upTo) };
+}
+
+/**
+ * A segment's row INSERTs, and its other statements (a compacted object's tail: the DELETEs of what
+ * its window's compaction removed, below and inside the window, and the counter's UPDATE). The tail
+ * is run on the staged database after the copy (apply.ts), in order: what it deletes is at or below
+ * its own window, and no later row names such a row in a sub-select (the shipper read those rows
+ * after kine had removed it, so it carried their old_value instead), so running it after the later
+ * rows are in gives the same database.
+ */
+/** The statements of a compacted object's tail (compaction.ts); any other statement keeps the object for the walk. */
+const TAIL =
+  /^(DELETE FROM kine WHERE id (BETWEEN \d+ AND \d+ AND id NOT IN|IN) \(|UPDATE sqlite_sequence SET seq = \d+ WHERE name = 'kine' AND seq < \d+;\n$)/;
+
+function splitRows(sql: string): { rows: string[]; tail: string[] } {
+  const rows: string[] = [];
+  const tail: string[] = [];
+  forEachStatement(sql, (start, end) => (sql.startsWith("INSERT INTO kine(", start) ? rows : tail).push(sql.slice(start, end)));
+  return { rows, tail };
 }
 
 /** Adds the rows of one applied text whose old_value names a row at or below the run's start. */

@@ -92,24 +92,26 @@ describe("the run applied ahead", () => {
   const seg = (first: number, last: number, compacted = false) =>
     ({ key: `${first}-${last}`, generation: GEN, first, last, readAt: new Date(0), ...(compacted ? { compacted: true } : {}) }) as SegmentName;
 
-  it("is the trailing run of plain segments, beginning right after the base or a compacted object", () => {
+  it("is the trailing run of objects, each beginning right after the one before, the first right after the base or the object before it", () => {
     expect(aheadRun([seg(11, 20), seg(21, 30), seg(31, 40)], 10, 40)).toEqual({ start: 0, end: 3, after: 10 });
-    expect(aheadRun([seg(11, 20, true), seg(21, 30), seg(31, 40)], 10, 35)).toEqual({ start: 1, end: 3, after: 20 });
+    // Compacted objects belong to it (their tails run after the copy).
+    expect(aheadRun([seg(11, 20, true), seg(21, 30), seg(31, 40)], 10, 35)).toEqual({ start: 0, end: 3, after: 10 });
+    expect(aheadRun([seg(11, 20, true)], 10, 20)).toEqual({ start: 0, end: 1, after: 10 });
     // Segments past the target are not part of it.
     expect(aheadRun([seg(11, 20), seg(21, 30), seg(31, 40), seg(41, 50)], 10, 30)).toEqual({ start: 0, end: 2, after: 10 });
     // A gap: the run starts after it (the walk meets the gap itself).
     expect(aheadRun([seg(11, 20), seg(25, 30), seg(31, 40), seg(41, 50)], 10, 50)).toEqual({ start: 2, end: 4, after: 30 });
-    // A segment overlapping the base is left to the walk.
+    // An object overlapping the base is left to the walk.
     expect(aheadRun([seg(5, 20), seg(21, 30), seg(31, 40)], 10, 40)).toEqual({ start: 1, end: 3, after: 20 });
-    // Nothing after the last compacted object, or one segment only: none.
-    expect(aheadRun([seg(11, 20), seg(21, 30, true)], 10, 30)).toBeNull();
-    expect(aheadRun([seg(11, 20, true), seg(21, 30)], 10, 30)).toBeNull();
+    // Nothing to apply: none.
+    expect(aheadRun([], 10, 30)).toBeNull();
+    expect(aheadRun([seg(5, 20)], 10, 30)).toBeNull();
   });
 
   it("to the end of a log with a compacted object first and kine compacting inside the run: the database of applying each segment in turn, and the live one", async () => {
     const { ahead: got } = await expectSame(bulk, bulk.lastRevision);
     expect(got.bulkLoad).toBe(true);
-    expect(got.appliedAhead).toBe(bulk.segments.length - 1);
+    expect(got.appliedAhead).toBe(bulk.segments.length);
     expect(got.segmentsApplied).toBe(bulk.segments.length);
     const a = ahead(bulk, bulk.lastRevision);
     await a.done;

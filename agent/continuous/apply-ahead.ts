@@ -8,23 +8,21 @@ import { parseSegmentHeader, segmentIsWhole, type SegmentHeader } from "./segmen
  * Applying the log ahead (docs/continuous.md, "Restoring to a point"): a point restore used to stage
  * the base set and only then apply the log's segments, one after the other on a SQLite worker. The
  * segments of a window not compacted yet cost ~4 ms each, as much again as staging a small base. Now
- * the trailing run of plain segments starts on a second worker, into a scratch database
- * (ahead-session.ts), as soon as the base's first bytes arrive; when the walk over the log (apply.ts)
- * reaches the run, the scratch's rows are copied into the staged base at once and the walk goes on
- * from the first segment the scratch did not take. Anything unusual (a segment that will not
- * fetch, decode or apply, a listing that changed) stops the run there: the walk then meets it itself,
+ * the trailing run of objects (plain segments and compacted ones, each beginning where the one before
+ * ends) starts on a second worker, into a scratch database (ahead-session.ts), as soon as the base's
+ * first bytes arrive; when the walk over the log (apply.ts) reaches the run, the scratch's rows are
+ * copied into the staged base at once, the compacted objects' tails run there, and the walk goes on
+ * from the first object the scratch did not take. Anything unusual (an object that will not fetch,
+ * decode or apply, a listing that changed) stops the run there: the walk then meets it itself,
  * exactly as without this, so damage is reported the same way.
  */
 
-/** The segments applied ahead: indices [start, end) of the sorted list, following revision `after`. */
+/** The objects applied ahead: indices [start, end) of the sorted list, following revision `after`. */
 export interface AheadRun {
   start: number;
   end: number;
   after: number;
 }
-
-/** A run of fewer segments is applied by the walk alone: the copy would cost more than it saves. */
-const MIN_RUN = 2;
 
 /**
  * How much segment text the scratch takes at most: it stops taking segments there (the walk applies
@@ -37,17 +35,19 @@ const MAX_AHEAD_TEXT = 32 * 1024 * 1024;
 const QUEUE = 4;
 
 /**
- * The run applied ahead: the plain segments at the end of the walk (up to `target`), each beginning
- * right after the one before, the first right after the base or a compacted object. Null when there is
- * none worth it. `sorted` is the walk's list, by first revision.
+ * The run applied ahead: the objects at the end of the walk (up to `target`), each beginning right
+ * after the one before, the first right after the base or the object before it. Null when there is
+ * none. `sorted` is the walk's list, by first revision.
  */
 export function aheadRun(sorted: SegmentName[], baseRevision: number, target: number): AheadRun | null {
   let end = 0;
   while (end < sorted.length && sorted[end].first <= target) end++;
+  // A compacted object cannot end past the target (the planner stops at its start or end): one that would is left to the walk.
+  while (end > 0 && sorted[end - 1].compacted && sorted[end - 1].last > target) end--;
   let start = end;
   while (start > 0) {
     const s = sorted[start - 1];
-    if (s.compacted || s.last <= baseRevision) break;
+    if (s.last <= baseRevision) break;
     if (start < end && sorted[start].first !== s.last + 1) break;
     start--;
   }
@@ -55,7 +55,7 @@ export function aheadRun(sorted: SegmentName[], baseRevision: number, target: nu
   while (start < end) {
     const before = start > 0 && sorted[start - 1].last > baseRevision ? sorted[start - 1].last : baseRevision;
     if (sorted[start].first === before + 1 && (start === 0 || sorted[start - 1].last >= baseRevision)) {
-      return end - start >= MIN_RUN ? { start, end, after: before } : null;
+      return { start, end, after: before };
     }
     start++;
   }
@@ -75,6 +75,10 @@ export interface AheadSource {
 export interface AheadApplied {
   segment: SegmentName;
   header: SegmentHeader;
+  /** Its statements other than rows, to run on the staged database after the copy (ahead-session.ts, splitRows). */
+  tail: string[];
+  /** How many row INSERTs it held. */
+  rows: number;
 }
 
 export interface LogAhead {
@@ -118,10 +122,12 @@ export function startAhead(segments: SegmentName[], run: AheadRun, source: Ahead
       if (running || refused || queued.length === 0) return;
       const batch = queued;
       queued = [];
-      running = step({ op: "exec", id, sqls: batch.map((b) => b.sql) }).then(
+      running = step({ op: "exec", id, sqls: batch.map((b) => b.sql), compacted: batch.map((b) => b.segment.compacted === true) }).then(
         (r) => {
           running = null;
-          for (const b of batch.slice(0, r.applied ?? 0)) applied.push({ segment: b.segment, header: b.header });
+          batch
+            .slice(0, r.applied ?? 0)
+            .forEach((b, k) => applied.push({ segment: b.segment, header: b.header, tail: r.tails?.[k] ?? [], rows: r.rowStatements?.[k] ?? 0 }));
           if (r.error !== undefined || (r.applied ?? 0) < batch.length) refused = true;
           pump();
         },

@@ -6,8 +6,8 @@ import path from "node:path";
 import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { dumpKine } from "../testing/continuous-fixtures";
 import { buildMemoryLog, type MemoryLog } from "../testing/memory-log";
-import { applyLog, compactedRowsAhead, countRowStatements, LogDamagedError, logRowsAhead } from "./apply";
-import { formatSegment, type KineRow } from "./segment-format";
+import { applyLog, compactedRowsAhead, LogDamagedError, logRowsAhead } from "./apply";
+import { countRowStatements, formatSegment, type KineRow } from "./segment-format";
 import { encodeSegment } from "./segment-codec";
 
 /**

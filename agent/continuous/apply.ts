@@ -5,7 +5,7 @@ import { fsyncPath } from "../../lib/storage/durable-file";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
 import { aheadRun, startAhead, type LogAhead } from "./apply-ahead";
 import type { LogApplyStep } from "./apply-session";
-import { forEachStatement, parseSegmentHeader, segmentIsWhole } from "./segment-format";
+import { countRowStatements, parseSegmentHeader, segmentIsWhole } from "./segment-format";
 import { decodeSegment } from "./segment-codec";
 
 /**
@@ -258,10 +258,10 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
       // segment's text, or the run applied ahead): by then the first compacted objects are decoded, and
       // only their text tells how many rows they bring.
       let bulkDecided = false;
-      const decideBulk = async (inHand: string | null) => {
+      const decideBulk = async (inHand: string | null, held = 0, from = revision) => {
         if (bulkDecided) return;
         bulkDecided = true;
-        const rowsAhead = logRowsAhead(log.segments(), revision, opts.target) + compactedRowsAhead(log.segments(), revision, opts.target, inHand);
+        const rowsAhead = held + logRowsAhead(log.segments(), from, opts.target) + compactedRowsAhead(log.segments(), from, opts.target, inHand);
         await step({ op: "bulk", dbPath, rowsAhead });
       };
       let applied = 0;
@@ -293,10 +293,17 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
           await drain();
           const held = revision === early.run.after ? await early.settle() : [];
           if (held.length) {
-            await decideBulk(null);
             const upTo = Math.min(held[held.length - 1].segment.last, opts.target);
+            await decideBulk(
+              null,
+              held.reduce((n, h) => n + h.rows, 0),
+              upTo,
+            );
             try {
               await early.merge(dbPath, upTo);
+              // The compacted objects' DELETEs and counter UPDATE, in their order, after their rows and the later ones (ahead-session.ts, splitRows).
+              const tails = held.flatMap((h) => h.tail);
+              if (tails.length) await step({ op: "exec", dbPath, sqls: [`BEGIN;\n${tails.join("")}COMMIT;\n`] });
             } catch (err) {
               await log.dropEarly();
               throw notApplied({ err, first: revision + 1, last: upTo, segment: null, before: { revision, readAt } });
@@ -378,15 +385,6 @@ export function compactedRowsAhead(segments: SegmentName[], revision: number, ta
   if (inHand === null) return 0;
   const objects = segments.filter((s) => s.compacted && s.last > revision && s.first <= target).length;
   return objects * countRowStatements(inHand);
-}
-
-/** How many row INSERTs a segment's text holds. */
-export function countRowStatements(sql: string): number {
-  let n = 0;
-  forEachStatement(sql, (start) => {
-    if (sql.startsWith("INSERT INTO kine(", start)) n++;
-  });
-  return n;
 }
 
 /**

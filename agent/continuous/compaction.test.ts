@@ -22,7 +22,7 @@ import {
 } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
 import { closedWindows, compactLog, type CompactionResult } from "./compaction";
-import { applyLog } from "./apply";
+import { applyLog, prepareLog } from "./apply";
 import { planPoint } from "./point-in-time";
 import { stageBackup } from "../restore/stage";
 import { resolveSource } from "../restore/sources";
@@ -67,6 +67,30 @@ async function fromOriginals(revision: number, name: string): Promise<string[]> 
 }
 /** The log as a restore listed it just before the compaction deleted the originals. */
 let listedBefore: Awaited<ReturnType<typeof storedSegments>> = [];
+
+/**
+ * The restore to `revision` with every object of the log's run applied ahead, before the base is
+ * staged (apply-ahead.ts: the compacted objects' rows in the scratch, their tails after the copy).
+ */
+async function rowsAhead(revision: number, name: string): Promise<string[]> {
+  const plan = await planPoint(deps, "latest", { toRevision: revision });
+  const src = await resolveSource(deps, { kind: "backup", setId: plan.baseSetId });
+  const log = prepareLog({
+    segments: plan.segments,
+    target: plan.target,
+    open: (k) => deps.store().get(k),
+    passphrase: PASS,
+    baseRevision: plan.baseRevision,
+    startAfter: Promise.resolve(),
+  });
+  await log.aheadIdle();
+  const stagingDir = path.join(work, `staging-ahead-${name}`);
+  mkdirSync(stagingDir);
+  const staged = await stageBackup(src, { stagingDir, maxBytes: 1 << 30, durable: false, passphrase: () => PASS });
+  const applied = await log.applyTo(staged.dbPath);
+  expect(applied.appliedAhead).toBe(plan.segments.length);
+  return dumpKine(staged.dbPath).rows;
+}
 
 async function rowsAt(revision: number, name: string): Promise<string[]> {
   const { staged } = await restoreToPoint(deps, "latest", { toRevision: revision }, path.join(work, `staging-${name}`));
@@ -165,7 +189,9 @@ describe("compaction of the log (real writer, shipper, s3rver, base backup)", ()
     // restores as the original segments gave it; what was read after the cut went into the next window.
     for (const [i, r] of done.entries()) {
       expect(r.last).toBeLessThanOrEqual(boundaries[i].revision);
-      expect(await rowsAt(r.last, `after-${i}`)).toEqual(await fromOriginals(r.last, `after-${i}`));
+      const want = await fromOriginals(r.last, `after-${i}`);
+      expect(await rowsAt(r.last, `after-${i}`)).toEqual(want);
+      expect(await rowsAhead(r.last, `after-${i}`)).toEqual(want);
       if (i > 0) expect(r.first).toBe(done[i - 1].last + 1);
     }
     await expectEqualsLive(end.revision, end, "after-end");
@@ -228,7 +254,9 @@ describe("compaction of the log (real writer, shipper, s3rver, base backup)", ()
         expect(hasErrorCode(err, "no_log_point")).toBe(true);
       }
       expect(folded.some((r) => r.last === f.last)).toBe(true);
-      expect(await rowsAt(f.last, `fold-${f.first}`)).toEqual(await fromOriginals(f.last, `fold-${f.first}`));
+      const want = await fromOriginals(f.last, `fold-${f.first}`);
+      expect(await rowsAt(f.last, `fold-${f.first}`)).toEqual(want);
+      expect(await rowsAhead(f.last, `fold-${f.first}`)).toEqual(want);
     }
     expect(folds.some((f) => folded.some((r) => f.first <= r.last && r.last < f.last))).toBe(true);
     await expectEqualsLive(end.revision, end, "fold-end");

@@ -120,6 +120,15 @@ export function forEachStatement(sql: string, fn: (start: number, end: number) =
   }
 }
 
+/** How many row INSERTs a segment's text holds. */
+export function countRowStatements(sql: string): number {
+  let n = 0;
+  forEachStatement(sql, (start) => {
+    if (sql.startsWith("INSERT INTO kine(", start)) n++;
+  });
+  return n;
+}
+
 /** Reads a segment's header; null when the text does not start like one (a damaged or foreign object). */
 export function parseSegmentHeader(sql: string): SegmentHeader | null {
   const head = sql.slice(0, 400).split("\n");
