@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import Database from "better-sqlite3";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
 import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { dumpKine } from "../testing/continuous-fixtures";
@@ -210,17 +211,30 @@ describe("the run applied ahead", () => {
     expect((got as { message: string }).message).toMatch(/UNIQUE constraint failed: kine\.name, kine\.prev_revision/);
   });
 
-  it("a base that never comes (its staging failed): the run stops and lets go of its worker", async () => {
-    const prepared = prepareLog({
+  it("a base that never comes (its staging failed before its first byte, or while the store stalls): the run stops at once and lets go of its worker", async () => {
+    // The base's first bytes never arrive: the run has not started and must not wait for them.
+    const never = new Promise<void>(() => {});
+    const unstarted = prepareLog({
       segments: bulk.segments,
       target: bulk.lastRevision,
       open: bulk.open,
       passphrase: PASS,
       baseRevision: bulk.baseRevision,
+      startAfter: never,
+    });
+    await expect(Promise.race([unstarted.dispose().then(() => "stopped"), sleep(5000).then(() => "hung")])).resolves.toBe("stopped");
+    // The store stops answering after the first object: the run waits on a fetch that never ends.
+    let calls = 0;
+    const stalled = prepareLog({
+      segments: bulk.segments,
+      target: bulk.lastRevision,
+      open: (key) => (calls++ === 0 ? bulk.open(key) : new Promise<never>(() => {})),
+      passphrase: PASS,
+      baseRevision: bulk.baseRevision,
       startAfter: Promise.resolve(),
     });
-    await prepared.dispose();
-    await prepared.aheadIdle();
+    await sleep(200);
+    await expect(Promise.race([stalled.dispose().then(() => "stopped"), sleep(5000).then(() => "hung")])).resolves.toBe("stopped");
     // The same log still applies afterwards (no worker or scratch left held).
     await expectSame(bulk, bulk.lastRevision);
   });

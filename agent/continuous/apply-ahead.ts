@@ -104,9 +104,18 @@ export function startAhead(segments: SegmentName[], run: AheadRun, source: Ahead
   // The worker failed a step (it stopped): what the scratch holds is not known, so none of it is used.
   let broken = false;
   let closed: Promise<void> | null = null;
+  // Stopping never waits for the base's first bytes (a base that fails to stage never sends them) or
+  // for a fetch from the store (it may be stalled); only for SQL already sent to the worker.
+  let stopNow!: () => void;
+  const stopSignal = new Promise<null>((resolve) => (stopNow = () => resolve(null)));
+  const unlessStopped = <T>(p: Promise<T>): Promise<{ v: T } | null> => Promise.race([p.then((v) => ({ v })), stopSignal]);
+  const stop = () => {
+    stopped = true;
+    stopNow();
+  };
 
   const done = (async () => {
-    if (startAfter) await startAfter;
+    if (startAfter && !(await unlessStopped(startAfter))) return;
     if (stopped) return;
     try {
       await step({ op: "open", id, after: run.after });
@@ -139,13 +148,17 @@ export function startAhead(segments: SegmentName[], run: AheadRun, source: Ahead
       );
     };
     for (let k = run.start; k < run.end; k++) {
-      if (stopped || refused || text >= MAX_AHEAD_TEXT) break;
-      for (let j = k + 1; j < Math.min(run.end, k + 1 + QUEUE); j++) void source.fetch(j);
-      const got = await source.fetch(k);
-      if (stopped || "err" in got) break;
+      if (stopped || refused) break;
+      // Plain segments are fetched a few ahead; a compacted object (megabytes of text) only once reached.
+      for (let j = k + 1; j < Math.min(run.end, k + 1 + QUEUE) && !segments[j].compacted; j++) void source.fetch(j);
+      const fetched = await unlessStopped(source.fetch(k));
+      if (!fetched || stopped || "err" in fetched.v) break;
+      const got = fetched.v;
       const seg = segments[k];
       const header = parseSegmentHeader(got.sql);
       if (!header || !segmentIsWhole(got.sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation) break;
+      // Past the scratch's limit the walk takes it (it stays fetched for the walk).
+      if (text + got.sql.length > MAX_AHEAD_TEXT) break;
       source.forget(k);
       text += got.sql.length;
       queued.push({ segment: seg, header, sql: got.sql });
@@ -158,7 +171,7 @@ export function startAhead(segments: SegmentName[], run: AheadRun, source: Ahead
 
   const close = (): Promise<void> =>
     (closed ??= (async () => {
-      stopped = true;
+      stop();
       await done;
       if (opened) await step({ op: "close", id }).catch(() => null);
       releaseSqliteWorker(worker);
@@ -168,7 +181,7 @@ export function startAhead(segments: SegmentName[], run: AheadRun, source: Ahead
     run,
     idle: done,
     settle: async () => {
-      stopped = true;
+      stop();
       await done;
       return broken ? [] : [...applied];
     },
