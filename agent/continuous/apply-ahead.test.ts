@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
 import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
-import { dumpKine } from "../testing/continuous-fixtures";
+import { dumpKine, schemaOf } from "../testing/continuous-fixtures";
 import { buildMemoryLog, type MemoryLog } from "../testing/memory-log";
 import { applyLog, prepareLog, type ApplyResult } from "./apply";
 import { aheadRun } from "./apply-ahead";
@@ -28,14 +28,7 @@ let bulk: MemoryLog;
 /** Less log than base: the indexes stay, the copy goes through them. */
 let small: MemoryLog;
 
-function schema(dbPath: string): string[] {
-  const db = new Database(dbPath, { readonly: true });
-  try {
-    return (db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").raw().all() as unknown[][]).map((r) => JSON.stringify(r));
-  } finally {
-    db.close();
-  }
-}
+const schema = schemaOf;
 
 let n = 0;
 const direct = (log: MemoryLog, target: number, segments = log.segments) => {

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
-import { dumpKine } from "../testing/continuous-fixtures";
+import { dumpKine, schemaOf } from "../testing/continuous-fixtures";
 import { buildMemoryLog, type MemoryLog } from "../testing/memory-log";
 import { applyLog, compactedRowsAhead, LogDamagedError, logRowsAhead } from "./apply";
 import { countRowStatements, formatSegment, type KineRow } from "./segment-format";
@@ -30,14 +30,7 @@ let lastRevision: number;
 /** A point inside the fourth segment. */
 let midPoint: number;
 
-function schema(dbPath: string): string[] {
-  const db = new Database(dbPath, { readonly: true });
-  try {
-    return (db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").raw().all() as unknown[][]).map((r) => JSON.stringify(r));
-  } finally {
-    db.close();
-  }
-}
+const schema = schemaOf;
 
 const stage = (name: string) => log.stage(name);
 

@@ -37,6 +37,16 @@ export function dumpKine(dbPath: string): { rows: string[]; sequence: number; co
   }
 }
 
+/** The database's schema (type, name, table, SQL of every table and index), by name: what a restore must keep as it was. */
+export function schemaOf(dbPath: string): string[] {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return (db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").raw().all() as unknown[][]).map((r) => JSON.stringify(r));
+  } finally {
+    db.close();
+  }
+}
+
 /**
  * Runs kine's compaction (KINE.md: dead versions and tombstones up to `rev`, then compact_rev_key)
  * on `dbPath`. A compaction that ran after the newest revision changed no revision, so the log has
