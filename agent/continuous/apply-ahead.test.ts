@@ -13,7 +13,7 @@ import { encodeSegment } from "./segment-codec";
 import { formatSegment, type KineRow } from "./segment-format";
 
 /**
- * A point restore applies the log's trailing run of plain segments to a scratch database while the
+ * A point restore applies the log's trailing run of objects to a scratch database while the
  * base is staged, then copies it in (apply-ahead.ts). Whatever the run, the point and the damage,
  * the staged database and what the apply reports must be exactly those of applying every segment to
  * the base in turn (applyLog), which the other log tests compare with the live database.

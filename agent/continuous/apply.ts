@@ -128,9 +128,9 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
   let segments = sorted(opts.segments);
   // Segments being fetched and decoded ahead, by index into `segments` (dropped when it is listed again).
   let ahead = new Map<number, Promise<Fetched>>();
-  // The trailing run of plain segments, applied to a scratch database while the base is staged
+  // The trailing run of objects, applied to a scratch database while the base is staged
   // (apply-ahead.ts); the walk's own prefetch stays below it (`horizon`) until it has taken what the
-  // scratch holds, so no segment is fetched and decoded twice.
+  // scratch holds, so no object is fetched and decoded twice.
   const run = opts.baseRevision !== undefined ? aheadRun(segments, opts.baseRevision, opts.target) : null;
   let horizon = run ? run.start : Infinity;
   let early: LogAhead | null = run ? startAhead(segments, run, { fetch: (k) => fetch(k), forget: (k) => ahead.delete(k) }, opts.startAfter) : null;

@@ -44,7 +44,7 @@ export async function stagePoint(
     // A compaction running beside the restore may fold segments the plan listed: plan the same point again.
     relist: async () => (await planPoint(deps, plan.baseSetId, { toRevision: plan.target })).segments,
     startAfter: started,
-    // The log's trailing run of plain segments is applied to a scratch database meanwhile (apply-ahead.ts).
+    // The log's trailing run of objects is applied to a scratch database meanwhile (apply-ahead.ts).
     baseRevision: plan.baseRevision,
   });
   const staged = await staging.catch(async (err: unknown) => {
