@@ -122,6 +122,10 @@ export async function runLogAheadStep(step: LogAheadStep): Promise<LogAheadResul
   return { rows: merge(s, step.into, step.upTo) };
 }
 
+/** The statements of a compacted object's tail (compaction.ts); any other statement keeps the object for the walk. */
+const TAIL =
+  /^(DELETE FROM kine WHERE id (BETWEEN \d+ AND \d+ AND id NOT IN|IN) \(|UPDATE sqlite_sequence SET seq = \d+ WHERE name = 'kine' AND seq < \d+;\n$)/;
+
 /**
  * A segment's row INSERTs, and its other statements (a compacted object's tail: the DELETEs of what
  * its window's compaction removed, below and inside the window, and the counter's UPDATE). The tail
@@ -130,10 +134,6 @@ export async function runLogAheadStep(step: LogAheadStep): Promise<LogAheadResul
  * after kine had removed it, so it carried their old_value instead), so running it after the later
  * rows are in gives the same database.
  */
-/** The statements of a compacted object's tail (compaction.ts); any other statement keeps the object for the walk. */
-const TAIL =
-  /^(DELETE FROM kine WHERE id (BETWEEN \d+ AND \d+ AND id NOT IN|IN) \(|UPDATE sqlite_sequence SET seq = \d+ WHERE name = 'kine' AND seq < \d+;\n$)/;
-
 function splitRows(sql: string): { rows: string[]; tail: string[] } {
   const rows: string[] = [];
   const tail: string[] = [];
