@@ -11,7 +11,8 @@
  * - each new set drilled through the agent's restore API as the dashboard's drill service does
  *   (POST /restores with dryRun, then GET /restores/:id until it ends), and the damaged set drilled
  *   again after each; GET /health every 10 s; /livez probed every 100 ms;
- * - the agent's RSS and open file descriptors sampled from /proc every 5 s.
+ * - the agent's RSS and open file descriptors sampled from /proc every 5 s, and for 15 s more at the
+ *   end with no drill started (a quiet end, so the last samples show what it holds between jobs).
  *
  * It passes when every good job succeeded, the damaged drill failed with a sentence every time,
  * the agent never exited, and RSS and open files stayed flat (bench/soak-verdict.ts). It prints a
@@ -204,6 +205,8 @@ async function drill(setId: string): Promise<{ rec: RestoreRecord | null; note: 
   }
 }
 
+/** The quiet end's length: longer than a SQLite worker's idle time (10 s). */
+const QUIET_MS = 15_000;
 const drilled = new Set<string>();
 const deadline = t0 + minutes * 60_000;
 while (Date.now() < deadline && !agentExited) {
@@ -221,6 +224,16 @@ while (Date.now() < deadline && !agentExited) {
   await sleep(3000);
 }
 
+// A quiet end: no drill starts, and the next scheduled backup is most of a minute away, so the
+// pool's idle SQLite workers (kept 10 s after their last task, agent/sqlite/worker.ts) end and the
+// last third's floor is what the agent holds between jobs. Without it, a 2-minute run whose last
+// backup and drill ran in its last 10 s sampled those workers alive in every one of its last
+// samples (CI, 2026-12-06: floor 30 → 35 against +4 allowed, nothing leaking: the same +5 had
+// come and gone after the jobs at 54 s).
+if (!agentExited) {
+  log(`quiet for ${QUIET_MS / 1000} s: no new drill, samples go on`);
+  await sleep(QUIET_MS);
+}
 for (const t of timers) clearInterval(t);
 await collectBackups();
 sampleProc();
