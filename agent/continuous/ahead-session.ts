@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import { countRowStatements, forEachStatement } from "./segment-format";
+import { forEachStatement } from "./segment-format";
 
 /**
  * The database side of applying the log ahead (apply-ahead.ts): while the base set is still being
@@ -13,16 +13,17 @@ import { countRowStatements, forEachStatement } from "./segment-format";
  *   `WHERE id > MAX(id)` guard would have skipped is at or below it (the run's rows rise, as the guard
  *   needs them to in either database).
  * - A row whose old_value is the sub-select of its previous row reads that row in the scratch when
- *   it is in the run. When the previous row is at or below `after` (in the base), the scratch gave NULL: such rows are listed while their segment is applied (read off the text:
- *   a statement ending in the sub-select, see segment-format.ts) and their old_value is read again from
- *   the staged database after the copy, as the segment would have read it there.
+ *   it is in the run. When the previous row is at or below `after` (in the base), the scratch gave
+ *   NULL: such rows are listed while their segment is applied (read off the text: a statement ending
+ *   in the sub-select, see segment-format.ts) and their old_value is read again from the staged
+ *   database after the copy, as the segment would have read it there.
  * - The scratch's columns are declared without a type: it stores the literals as the text gives them,
  *   and the copy into the staged kine table applies that table's own column affinities, as the INSERT
  *   into it would have.
  * - The staged table's AUTOINCREMENT counter is moved as far as the run's inserts would have moved it.
  * - A compacted object's rows go into the scratch; its tail (the DELETEs of what its window's
  *   compaction removed, and the counter's UPDATE) comes back to run on the staged database after the
- *   copy and the old_value reads (splitRows).
+ *   copy and the old_value reads (readText).
  */
 
 export type LogAheadStep =
@@ -101,19 +102,20 @@ export async function runLogAheadStep(step: LogAheadStep): Promise<LogAheadResul
     const tails: string[][] = [];
     const rowStatements: number[] = [];
     for (const [k, sql] of step.sqls.entries()) {
-      const { rows, tail } = step.compacted[k] ? splitRows(sql) : { rows: null, tail: [] };
+      const text = readText(sql, s.after);
       try {
-        if (!rows) s.db.exec(sql);
-        else if (tail.some((t) => !TAIL.test(t))) throw new Error("a statement that is not a compacted object's tail");
-        else s.db.transaction(() => s.db.exec(rows.join("")))();
+        if (!step.compacted[k]) s.db.exec(sql);
+        else if (text.tail.some((t) => !TAIL.test(t))) throw new Error("a statement that is not a compacted object's tail");
+        else s.db.transaction(() => s.db.exec(text.rows.join("")))();
       } catch (err) {
         if (s.db.inTransaction) s.db.exec("ROLLBACK");
         error = (err as Error).message;
         break;
       }
-      listRereads(s, sql);
-      tails.push(tail);
-      rowStatements.push(rows ? rows.length : countRowStatements(sql));
+      s.reread.push(...text.reread);
+      // A plain segment's other statements (none are written) ran with it above.
+      tails.push(step.compacted[k] ? text.tail : []);
+      rowStatements.push(text.rows.length);
       applied++;
     }
     s.maxId = (s.db.prepare("SELECT MAX(id) FROM kine WHERE id > ?").pluck().get(s.after) as number | null) ?? null;
@@ -127,28 +129,31 @@ const TAIL =
   /^(DELETE FROM kine WHERE id (BETWEEN \d+ AND \d+ AND id NOT IN|IN) \(|UPDATE sqlite_sequence SET seq = \d+ WHERE name = 'kine' AND seq < \d+;\n$)/;
 
 /**
- * A segment's row INSERTs, and its other statements (a compacted object's tail: the DELETEs of what
- * its window's compaction removed, below and inside the window, and the counter's UPDATE). The tail
- * is run on the staged database after the copy (apply.ts), in order: what it deletes is at or below
- * its own window, and no later row names such a row in a sub-select (the shipper read those rows
- * after kine had removed it, so it carried their old_value instead), so running it after the later
- * rows are in gives the same database.
+ * One text read statement by statement (forEachStatement steps over literals): its row INSERTs, its
+ * other statements, and the rows whose old_value names a row at or below `after` (REBUILT_TAIL).
+ *
+ * A compacted object's other statements are its tail: the DELETEs of what its window's compaction
+ * removed, below and inside the window, and the counter's UPDATE. The tail is run on the staged
+ * database after the copy (apply.ts), in order: what it deletes is at or below its own window, and no
+ * later row names such a row in a sub-select (the shipper read those rows after kine had removed it,
+ * so it carried their old_value instead), so running it after the later rows are in gives the same
+ * database.
  */
-function splitRows(sql: string): { rows: string[]; tail: string[] } {
+function readText(sql: string, after: number): { rows: string[]; tail: string[]; reread: number[] } {
   const rows: string[] = [];
   const tail: string[] = [];
-  forEachStatement(sql, (start, end) => (sql.startsWith("INSERT INTO kine(", start) ? rows : tail).push(sql.slice(start, end)));
-  return { rows, tail };
-}
-
-/** Adds the rows of one applied text whose old_value names a row at or below the run's start. */
-function listRereads(s: Ahead, sql: string): void {
+  const reread: number[] = [];
   forEachStatement(sql, (start, end) => {
-    if (!sql.startsWith("INSERT INTO kine(", start)) return;
-    // The tail is short: the sub-select and the guard, after the last literal.
+    if (!sql.startsWith("INSERT INTO kine(", start)) {
+      tail.push(sql.slice(start, end));
+      return;
+    }
+    rows.push(sql.slice(start, end));
+    // The end is short: the sub-select and the guard, after the last literal.
     const m = REBUILT_TAIL.exec(sql.slice(Math.max(start, end - 160), end));
-    if (m && Number(m[1]) <= s.after) s.reread.push(Number(m[2]));
+    if (m && Number(m[1]) <= after) reread.push(Number(m[2]));
   });
+  return { rows, tail, reread };
 }
 
 const COLUMNS = "id, name, created, deleted, create_revision, prev_revision, lease, value, old_value";

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
 import type { LogAheadStep } from "./ahead-session";
-import { parseSegmentHeader, segmentIsWhole, type SegmentHeader } from "./segment-format";
+import { wholeSegmentHeader, type SegmentHeader } from "./segment-format";
 
 /**
  * Applying the log ahead (docs/continuous.md, "Restoring to a point"): a point restore used to stage
@@ -75,7 +75,7 @@ export interface AheadSource {
 export interface AheadApplied {
   segment: SegmentName;
   header: SegmentHeader;
-  /** Its statements other than rows, to run on the staged database after the copy (ahead-session.ts, splitRows). */
+  /** Its statements other than rows, to run on the staged database after the copy (ahead-session.ts, readText). */
   tail: string[];
   /** How many row INSERTs it held. */
   rows: number;
@@ -155,8 +155,8 @@ export function startAhead(segments: SegmentName[], run: AheadRun, source: Ahead
       if (!fetched || stopped || "err" in fetched.v) break;
       const got = fetched.v;
       const seg = segments[k];
-      const header = parseSegmentHeader(got.sql);
-      if (!header || !segmentIsWhole(got.sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation) break;
+      const header = wholeSegmentHeader(got.sql, seg);
+      if (!header) break;
       // Past the scratch's limit the walk takes it (it stays fetched for the walk).
       if (text + got.sql.length > MAX_AHEAD_TEXT) break;
       source.forget(k);

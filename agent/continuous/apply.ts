@@ -5,7 +5,7 @@ import { fsyncPath } from "../../lib/storage/durable-file";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
 import { aheadRun, startAhead, type LogAhead } from "./apply-ahead";
 import type { LogApplyStep } from "./apply-session";
-import { countRowStatements, parseSegmentHeader, segmentIsWhole } from "./segment-format";
+import { countRowStatements, wholeSegmentHeader, type SegmentHeader } from "./segment-format";
 import { decodeSegment } from "./segment-codec";
 
 /**
@@ -285,45 +285,48 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
           { lostFrom: from, lostTo, segment, newestPoint: { revision, readAt } },
         );
       };
+      /** The walk is past `seg` (applied, or sent to be): the point it reached. */
+      const passed = (seg: SegmentName, header: SegmentHeader) => {
+        applied++;
+        // Inside the segment the compact revision at the target is unknown; the one before it is safe (it keeps more rows).
+        if (seg.last <= opts.target) {
+          compact = Math.max(compact, header.compactRevision);
+          readAt = header.readAt;
+        }
+        revision = Math.min(seg.last, opts.target);
+      };
+      /** At the run applied ahead (index i): what the scratch holds is copied in at once, then the walk's prefetch goes on after it. */
+      const takeAhead = async (early: LogAhead, i: number) => {
+        await drain();
+        const held = revision === early.run.after ? await early.settle() : [];
+        if (held.length) {
+          const upTo = Math.min(held[held.length - 1].segment.last, opts.target);
+          await decideBulk(
+            null,
+            held.reduce((n, h) => n + h.rows, 0),
+            upTo,
+          );
+          try {
+            await early.merge(dbPath, upTo);
+            // The compacted objects' DELETEs and counter UPDATE, in their order, after their rows and the later ones (ahead-session.ts, readText).
+            const tails = held.flatMap((h) => h.tail);
+            if (tails.length) await step({ op: "exec", dbPath, sqls: [`BEGIN;\n${tails.join("")}COMMIT;\n`] });
+          } catch (err) {
+            await log.dropEarly();
+            throw notApplied({ err, first: revision + 1, last: upTo, segment: null, before: { revision, readAt } });
+          }
+          appliedAhead = held.length;
+          for (const h of held) passed(h.segment, h.header);
+        }
+        await log.dropEarly();
+        let next = i;
+        while (next < log.segments().length && log.segments()[next].last <= revision) next++;
+        log.prefetchFrom(next);
+      };
       let relists = 0;
       for (let i = 0; i < log.segments().length; i++) {
         const early = log.early();
-        if (early && i === early.run.start) {
-          // The walk has reached the run applied ahead: what the scratch holds is copied in at once.
-          await drain();
-          const held = revision === early.run.after ? await early.settle() : [];
-          if (held.length) {
-            const upTo = Math.min(held[held.length - 1].segment.last, opts.target);
-            await decideBulk(
-              null,
-              held.reduce((n, h) => n + h.rows, 0),
-              upTo,
-            );
-            try {
-              await early.merge(dbPath, upTo);
-              // The compacted objects' DELETEs and counter UPDATE, in their order, after their rows and the later ones (ahead-session.ts, splitRows).
-              const tails = held.flatMap((h) => h.tail);
-              if (tails.length) await step({ op: "exec", dbPath, sqls: [`BEGIN;\n${tails.join("")}COMMIT;\n`] });
-            } catch (err) {
-              await log.dropEarly();
-              throw notApplied({ err, first: revision + 1, last: upTo, segment: null, before: { revision, readAt } });
-            }
-            appliedAhead = held.length;
-            for (const { segment, header } of held) {
-              applied++;
-              if (segment.last <= opts.target) {
-                compact = Math.max(compact, header.compactRevision);
-                readAt = header.readAt;
-              }
-            }
-            revision = upTo;
-          }
-          await log.dropEarly();
-          // The walk's own prefetch goes on from the first segment the scratch did not take.
-          let next = i;
-          while (next < log.segments().length && log.segments()[next].last <= revision) next++;
-          log.prefetchFrom(next);
-        }
+        if (early && i === early.run.start) await takeAhead(early, i);
         const seg = log.segments()[i];
         if (revision >= opts.target) break;
         if (seg.last <= revision) continue;
@@ -342,22 +345,15 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
           await stop(seg.first, seg.key, `Segment ${seg.key} could not be read (${(err as Error).message}).`);
         }
         const sql = (got as { sql: string }).sql;
-        const header = parseSegmentHeader(sql);
-        if (!header || !segmentIsWhole(sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation)
-          await stop(seg.first, seg.key, `Segment ${seg.key} is damaged (its text is not the whole segment its name says).`);
+        const header = wholeSegmentHeader(sql, seg);
+        if (!header) await stop(seg.first, seg.key, `Segment ${seg.key} is damaged (its text is not the whole segment its name says).`);
         await decideBulk(seg.compacted ? sql : null);
         queued.push({ sql, key: seg.key, first: Math.max(seg.first, revision + 1), last: Math.min(seg.last, opts.target), before: { revision, readAt } });
         queuedWeight += seg.compacted ? PREFETCH : 1;
         pump();
         while (queuedWeight >= PREFETCH && running) await running;
         if (failed) throw notApplied(failed);
-        applied++;
-        // Inside the segment the compact revision at the target is unknown; the one before it is safe (it keeps more rows).
-        if (seg.last <= opts.target) {
-          compact = Math.max(compact, header!.compactRevision);
-          readAt = header!.readAt;
-        }
-        revision = Math.min(seg.last, opts.target);
+        passed(seg, header!);
       }
       if (revision < opts.target && opts.logEnd !== undefined && opts.logEnd > revision)
         await stop(revision + 1, null, `The log ends at revision ${revision}, before ${opts.target}.`);

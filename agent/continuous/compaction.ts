@@ -6,7 +6,7 @@ import type { BackupStore } from "../../lib/storage/backup-store";
 import { segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { openKineDb, writeAsScratch } from "../kine/schema";
 import { decodeSegment, encodeSegment } from "./segment-codec";
-import { formatSegment, parseSegmentHeader, segmentIsWhole, type KineRow } from "./segment-format";
+import { formatSegment, wholeSegmentHeader, type KineRow } from "./segment-format";
 import { listLog } from "./log-listing";
 
 /**
@@ -194,9 +194,8 @@ export async function compactWindow(
       if (s.last <= next - 1) continue; // an original a compacted segment already holds
       if (s.first > next) throw new Error(`the log has a gap before ${s.key} (revisions ${next}–${s.first - 1})`);
       const sql = await readText(store, s.key, opts.passphrase);
-      const h = parseSegmentHeader(sql);
-      if (!h || !segmentIsWhole(sql) || h.first !== s.first || h.last !== s.last || h.generation !== generation)
-        throw new Error(`${s.key} is not the whole segment its name says`);
+      const h = wholeSegmentHeader(sql, { ...s, generation });
+      if (!h) throw new Error(`${s.key} is not the whole segment its name says`);
       pending.push({ s, sql, compactRevision: h.compactRevision });
       pendingBytes += sql.length;
       if ((previousCompact !== null && followsCompaction(previousCompact, h.compactRevision)) || pendingBytes > PENDING_BYTES) apply();

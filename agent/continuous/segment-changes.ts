@@ -1,6 +1,6 @@
 import type { TimelineChange } from "../../lib/contracts/continuous";
 import { CHURN, keyType } from "../restore/diff";
-import { statementEnd } from "./segment-format";
+import { forEachStatement } from "./segment-format";
 
 /**
  * The objects a segment's text changes, by revision, for the timeline: read from each INSERT
@@ -42,35 +42,27 @@ export function segmentChanges(sql: string, first: number, last: number, maxList
   let rows = 0;
   let omitted = 0;
   let prev = first - 1;
-  let pos = 0;
-  while (pos < sql.length) {
-    if (!sql.startsWith("INSERT INTO kine(", pos)) {
-      // A header comment, BEGIN or COMMIT: one line.
-      const nl = sql.indexOf("\n", pos);
-      pos = nl === -1 ? sql.length : nl + 1;
-      continue;
-    }
-    ROW.lastIndex = pos;
+  forEachStatement(sql, (start) => {
+    ROW.lastIndex = start;
     const m = ROW.exec(sql);
-    pos = statementEnd(sql, m ? pos + m[0].length : pos);
-    if (!m) continue;
+    if (!m) return;
     const id = Number(m[1]);
-    if (id <= prev || id > last) continue;
+    if (id <= prev || id > last) return;
     prev = id;
     rows++;
     const key = m[2].replaceAll("''", "'");
     const obj = objectOfKey(key);
-    if (!obj) continue;
+    if (!obj) return;
     if (CHURN.has(obj.kind)) {
       churn++;
-      continue;
+      return;
     }
     if (changes.length >= maxListed) {
       omitted++;
-      continue;
+      return;
     }
     const change = m[4] !== "0" ? "deleted" : m[3] !== "0" ? "created" : "updated";
     changes.push({ revision: id, change, ...obj });
-  }
+  });
   return { changes, churn, rows, omitted };
 }

@@ -81,7 +81,7 @@ export function formatSegment(header: SegmentHeader, rows: KineRow[], compacted?
 }
 
 /** Where the statement that begins at `from` ends (after its `;\n`), stepping over SQL strings ('' inside them), whose values may hold newlines and semicolons. */
-export function statementEnd(sql: string, from: number): number {
+function statementEnd(sql: string, from: number): number {
   let i = from;
   for (;;) {
     const quote = sql.indexOf("'", i);
@@ -145,4 +145,14 @@ export function parseSegmentHeader(sql: string): SegmentHeader | null {
 /** True when the text ends like a whole segment (its COMMIT), so a cut-short one is never applied. */
 export function segmentIsWhole(sql: string): boolean {
   return sql.endsWith("\nCOMMIT;\n");
+}
+
+/**
+ * The header of a text that is the whole segment `name` says it is (its generation and revisions, and
+ * its COMMIT at the end); null for one that is damaged, cut short or another segment.
+ */
+export function wholeSegmentHeader(sql: string, name: { generation: string; first: number; last: number }): SegmentHeader | null {
+  const h = parseSegmentHeader(sql);
+  if (!h || !segmentIsWhole(sql) || h.first !== name.first || h.last !== name.last || h.generation !== name.generation) return null;
+  return h;
 }

@@ -9,7 +9,7 @@ import { readSetManifest } from "../restore/sources";
 import { listLog } from "./log-listing";
 import { pickGeneration } from "./point-in-time";
 import { decodeSegment } from "./segment-codec";
-import { parseSegmentHeader, segmentIsWhole } from "./segment-format";
+import { wholeSegmentHeader } from "./segment-format";
 import { segmentChanges } from "./segment-changes";
 
 /**
@@ -59,9 +59,7 @@ async function readSegment(deps: AgentDeps, seg: SegmentName & { size: number },
       wrongPassphrase: hasErrorCode(err, "wrong_passphrase"),
     };
   }
-  const header = parseSegmentHeader(sql);
-  if (!header || !segmentIsWhole(sql) || header.first !== seg.first || header.last !== seg.last || header.generation !== seg.generation)
-    return { ok: false, why: `Segment ${seg.key} is damaged (its text is not the whole segment its name says).` };
+  if (!wholeSegmentHeader(sql, seg)) return { ok: false, why: `Segment ${seg.key} is damaged (its text is not the whole segment its name says).` };
   const { changes, churn, omitted } = segmentChanges(sql, seg.first, seg.last, MAX_PER_POINT);
   const r = { ok: true as const, changes, churn, omitted };
   remember(cacheKey, r);

@@ -67,7 +67,6 @@ export async function buildMemoryLog(work: string, o: MemoryLogOptions): Promise
     );
     objects.set(name, await encodeSegment(text, o.pass));
     segments.push(parseSegmentKey(name)!);
-    return [] as KineRow[];
   };
   let after = baseRevision;
   for (let s = 0; s < o.minSegments || after - baseRevision < (o.logOverBase ?? 0) * baseRows; s++) {
@@ -81,7 +80,10 @@ export async function buildMemoryLog(work: string, o: MemoryLogOptions): Promise
       if (s === 0) folded.first = first;
       folded.rows.push(...rows);
       Object.assign(folded, { compact: read.compactRevision, last, at });
-      if (s === o.compactedFirst! - 1) folded.rows = await store(folded.first, last, folded.rows, folded.compact, at, true);
+      if (s === o.compactedFirst! - 1) {
+        await store(folded.first, last, folded.rows, folded.compact, at, true);
+        folded.rows = [];
+      }
     } else await store(first, last, rows, read.compactRevision, at, false);
     after = last;
     const copy = path.join(work, `live-after-${s}.db`);
