@@ -19,7 +19,8 @@ export interface RunningDemo {
 /**
  * `npm start`'s launcher as a newcomer runs it: a fresh data directory, no bucket, no agent — so
  * the embedded S3 store, the demo history and the demo agent — with the build global setup made.
- * Resolves once it prints where to open the dashboard.
+ * Resolves once it has printed its whole ready message (where to open the dashboard, down to
+ * "Stop with Ctrl-C.").
  */
 export async function startDemoLauncher(prefix: string): Promise<RunningDemo> {
   const dataDir = mkdtempSync(path.join(tmpdir(), prefix));
@@ -47,6 +48,8 @@ export async function startDemoLauncher(prefix: string): Promise<RunningDemo> {
     .poll(
       () => {
         if (launcher.exitCode !== null) throw new Error(`npm start exited (${launcher.exitCode}):\n${output}`);
+        // The whole ready message: its last line comes after the URL, sometimes in a later chunk of output.
+        if (!output.includes("Stop with Ctrl-C.")) return "";
         return /Lifeboat is ready .*open (http:\/\/\S+)/.exec(output)?.[1] ?? "";
       },
       { timeout: 200_000, intervals: [500] },
