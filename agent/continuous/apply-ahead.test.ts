@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { dumpKine, schemaOf } from "../testing/continuous-fixtures";
 import { buildMemoryLog, type MemoryLog } from "../testing/memory-log";
@@ -56,10 +57,11 @@ async function expectSame(log: MemoryLog, target: number, segments = log.segment
   const [ra, rd] = await Promise.all([a.done, d.done]);
   expect(dumpKine(a.dbPath)).toEqual(dumpKine(d.dbPath));
   expect(schema(a.dbPath)).toEqual(schema(d.dbPath));
-  const { appliedAhead: _a, ...reportA } = ra;
-  const { appliedAhead: none, ...reportD } = rd;
+  const { appliedAhead: _a, compactedAhead: _c, ...reportA } = ra;
+  const { appliedAhead: none, compactedAhead: noneCompacted, ...reportD } = rd;
   expect(reportA).toEqual(reportD);
   expect(none).toBe(0);
+  expect(noneCompacted).toBe(0);
   return { ahead: ra, direct: rd };
 }
 
@@ -75,6 +77,8 @@ beforeAll(async () => {
     logOverBase: 3,
     ticks: 20,
     compactAfter: [4],
+    // kine's compaction reaches into the run (the rows of the compacted object and the segments after it it deletes).
+    compactRetain: 40,
     compactedFirst: 2,
   });
   small = await buildMemoryLog(path.join(work, "small"), { seed: 22, pass: PASS, generation: GEN, minSegments: 6, ticks: 1 });
@@ -107,6 +111,8 @@ describe("the run applied ahead", () => {
     expect(got.bulkLoad).toBe(true);
     expect(got.appliedAhead).toBe(bulk.segments.length);
     expect(got.segmentsApplied).toBe(bulk.segments.length);
+    // kine compacted inside the run: rows it deleted went into the scratch without their values.
+    expect(got.compactedAhead).toBeGreaterThan(0);
     const a = ahead(bulk, bulk.lastRevision);
     await a.done;
     expect(dumpKine(a.dbPath).rows).toEqual(dumpKine(bulk.copyAt(bulk.lastRevision)).rows);
@@ -202,6 +208,67 @@ describe("the run applied ahead", () => {
     const got = await outcome(a.done);
     expect(got).toMatchObject({ ok: false, code: "log_damaged", details: { lostFrom: small.baseRevision + 1, newestPoint: { revision: small.baseRevision } } });
     expect((got as { message: string }).message).toMatch(/UNIQUE constraint failed: kine\.name, kine\.prev_revision/);
+  });
+
+  /**
+   * A log written by hand after `small`'s base: each segment's rows (after its base row `b`, under one
+   * name) and compact revision, so the rows kine's compaction at the point deletes are chosen exactly.
+   */
+  const handLog = async (
+    segmentsRows: {
+      rows: (base: { id: number; name: string }) => Omit<KineRow, "value" | "old_value" | "oldValueRebuildable">[];
+      compact: (first: number) => number;
+    }[],
+  ): Promise<MemoryLog> => {
+    const db = new Database(small.base, { readonly: true });
+    const base = db.prepare("SELECT id, name FROM kine WHERE name != 'compact_rev_key' AND deleted = 0 ORDER BY id DESC LIMIT 1").get() as {
+      id: number;
+      name: string;
+    };
+    db.close();
+    const objects = new Map(small.objects);
+    const segments: SegmentName[] = [];
+    let next = small.baseRevision + 1;
+    for (const [k, spec] of segmentsRows.entries()) {
+      const rows = spec
+        .rows(base)
+        .map((r) => ({ ...r, id: next++, value: Buffer.from(`value of ${r.name} at ${next - 1}`), old_value: null, oldValueRebuildable: true }));
+      const at = new Date(Date.UTC(2026, 11, 5, 0, 0, k));
+      const first = rows[0].id;
+      const last = rows[rows.length - 1].id;
+      const key = segmentKey(GEN, first, last, at);
+      objects.set(
+        key,
+        await encodeSegment(formatSegment({ generation: GEN, first, last, compactRevision: spec.compact(first), readAt: at.toISOString() }, rows), PASS),
+      );
+      segments.push(parseSegmentKey(key)!);
+    }
+    return { ...small, objects, segments, lastRevision: next - 1, open: async (key) => Readable.from([objects.get(key)!]) };
+  };
+  const row = (name: string, prev: number, deleted = 0) => ({ id: 0, name, created: 0, deleted, create_revision: prev, prev_revision: prev, lease: 0 });
+
+  it("rows the point's compaction deletes, the newest a tombstone: the same database, and the counter at the log's newest row", async () => {
+    // r1 updates the base's row, r2 updates r1, r3 deletes the key; kine has compacted to r3: r1-r3 all go.
+    const log = await handLog([
+      { rows: (b) => [row(b.name, b.id)], compact: () => 0 },
+      { rows: (b) => [row(b.name, b.id + 1), row(b.name, b.id + 2, 1)], compact: (first) => first + 1 },
+    ]);
+    const { ahead: got } = await expectSame(log, log.lastRevision);
+    expect(got.compactedAhead).toBe(3);
+    const a = ahead(log, log.lastRevision);
+    await a.done;
+    const after = dumpKine(a.dbPath);
+    expect(after.sequence).toBe(log.lastRevision);
+    expect(after.compactRevision).toBe(log.lastRevision);
+    expect(after.rows.length).toBe(dumpKine(log.base).rows.length - 1);
+  });
+
+  it("two rows of the run naming the same previous row, both deleted by the compaction: SQLite still meets the duplicate (kine's UNIQUE index)", async () => {
+    const log = await handLog([{ rows: (b) => [row(b.name, b.id), row(b.name, b.id + 1, 1), row(b.name, b.id + 1, 1)], compact: (first) => first + 2 }]);
+    const got = await outcome(ahead(log, log.lastRevision).done);
+    expect(got).toMatchObject({ ok: false, code: "log_damaged" });
+    expect((got as { message: string }).message).toMatch(/UNIQUE constraint failed: kine\.name, kine\.prev_revision/);
+    expect(await outcome(direct(log, log.lastRevision).done)).toMatchObject({ ok: false, code: "log_damaged" });
   });
 
   it("a base that never comes (its staging failed before its first byte, or while the store stalls): the run stops at once and lets go of its worker", async () => {

@@ -10,9 +10,11 @@ import { wholeSegmentHeader, type SegmentHeader } from "./segment-format";
  * segments of a window not compacted yet cost ~4 ms each, as much again as staging a small base. Now
  * the trailing run of objects (plain segments and compacted ones, each beginning where the one before
  * ends) starts on a second worker, into a scratch database (ahead-session.ts), as soon as the base's
- * first bytes arrive; when the walk over the log (apply.ts) reaches the run, the scratch's rows are
- * copied into the staged base at once, the compacted objects' tails run there, and the walk goes on
- * from the first object the scratch did not take. Anything unusual (an object that will not fetch,
+ * first bytes arrive; when the walk over the log (apply.ts) reaches the run, it waits until the run
+ * has taken and applied all it will (the rows kine's compaction at the point deletes are only known
+ * then, and are mostly not applied at all: ahead-session.ts), then the scratch's rows are copied into
+ * the staged base at once, the compacted objects' tails run there, and the walk goes on from the first
+ * object the scratch did not take. Anything unusual (an object that will not fetch,
  * decode or apply, a listing that changed) stops the run there: the walk then meets it itself,
  * exactly as without this, so damage is reported the same way.
  */
@@ -83,22 +85,33 @@ export interface AheadApplied {
 
 export interface LogAhead {
   readonly run: AheadRun;
-  /** Resolves once the run has taken all it will unless stopped (every segment, the text limit, or a segment it left to the walk). Never rejects. */
+  /** Resolves once the run has taken and applied all it will unless stopped (every segment, the text limit, or a segment it left to the walk). Never rejects. */
   readonly idle: Promise<void>;
-  /** Takes no further segment; resolves once those sent are applied, with what the scratch holds (in order). Never rejects. */
+  /** Resolves once the run is idle, with what the scratch holds (in order). Never rejects. */
   settle(): Promise<AheadApplied[]>;
-  /** Copies the scratch's rows up to `upTo` into the staged database at `dbPath`. Rejects with SQLite's error. */
-  merge(dbPath: string, upTo: number): Promise<number>;
+  /** How many of the run's rows are ghosts, which kine's compaction at the point deletes (put in as witnesses or left out, ahead-session.ts). */
+  ghosts(): number;
+  /**
+   * Copies the scratch's rows up to `upTo` into the staged database at `dbPath`; resolves with the ids of
+   * the ghosts among them, which the restore deletes after its compaction (ahead-session.ts). Rejects
+   * with SQLite's error.
+   */
+  merge(dbPath: string, upTo: number): Promise<number[]>;
   /** Stops, closes the scratch (SQLite removes it) and gives the worker back. Never rejects; once is enough. */
   close(): Promise<void>;
 }
 
-/** Starts applying `run` ahead (after `startAfter`, when given). */
-export function startAhead(segments: SegmentName[], run: AheadRun, source: AheadSource, startAfter?: Promise<void>): LogAhead {
+/**
+ * Starts applying `run` ahead (after `startAfter`, when given). `target` is the point: the compact
+ * revision of the run's last segment at or below it is one the restore compacts to at least, so rows
+ * that compaction deletes go into the scratch without their values (ahead-session.ts).
+ */
+export function startAhead(segments: SegmentName[], run: AheadRun, target: number, source: AheadSource, startAfter?: Promise<void>): LogAhead {
   const worker = takeSqliteWorker();
   const id = randomUUID();
   const step = (s: LogAheadStep) => worker.run({ kind: "log-ahead", step: s });
   const applied: AheadApplied[] = [];
+  let ghostRows = 0;
   let stopped = false;
   let opened = false;
   // The worker failed a step (it stopped): what the scratch holds is not known, so none of it is used.
@@ -118,37 +131,43 @@ export function startAhead(segments: SegmentName[], run: AheadRun, source: Ahead
     if (startAfter && !(await unlessStopped(startAfter))) return;
     if (stopped) return;
     try {
-      await step({ op: "open", id, after: run.after });
+      await step({ op: "open", id, after: run.after, eager: segments.slice(run.start, run.end).every((x) => x.compacted) });
       opened = true;
     } catch {
       return; // no scratch (no temporary directory): the walk applies every segment
     }
+    // Texts are read on the worker as they come and held there until the run has all it will take,
+    // then applied at once ("flush"): only then is it known which rows the point's compaction deletes.
+    // A run of compacted objects only is applied as it comes ("eager": few of their rows are left out).
     let queued: { segment: SegmentName; header: SegmentHeader; sql: string }[] = [];
+    const held: AheadApplied[] = [];
     let running: Promise<void> | null = null;
     let refused = false;
     let text = 0;
     const pump = () => {
-      if (running || refused || queued.length === 0) return;
+      if (running || broken || refused || queued.length === 0) return;
       const batch = queued;
       queued = [];
       running = step({ op: "exec", id, sqls: batch.map((b) => b.sql), compacted: batch.map((b) => b.segment.compacted === true) }).then(
         (r) => {
           running = null;
-          batch
-            .slice(0, r.applied ?? 0)
-            .forEach((b, k) => applied.push({ segment: b.segment, header: b.header, tail: r.tails?.[k] ?? [], rows: r.rowStatements?.[k] ?? 0 }));
-          if (r.error !== undefined || (r.applied ?? 0) < batch.length) refused = true;
+          // The first `applied` ran at once (eager); those read after them are held.
+          const read = r.tails?.length ?? 0;
+          batch.slice(0, read).forEach((b, k) => {
+            const got = { segment: b.segment, header: b.header, tail: r.tails?.[k] ?? [], rows: r.rowStatements?.[k] ?? 0 };
+            (k < (r.applied ?? 0) ? applied : held).push(got);
+          });
+          if (r.error !== undefined) refused = true;
           pump();
         },
         () => {
           running = null;
-          refused = true;
           broken = true;
         },
       );
     };
     for (let k = run.start; k < run.end; k++) {
-      if (stopped || refused) break;
+      if (stopped || broken || refused) break;
       // Plain segments are fetched a few ahead; a compacted object (megabytes of text) only once reached.
       for (let j = k + 1; j < Math.min(run.end, k + 1 + QUEUE) && !segments[j].compacted; j++) void source.fetch(j);
       const fetched = await unlessStopped(source.fetch(k));
@@ -167,6 +186,16 @@ export function startAhead(segments: SegmentName[], run: AheadRun, source: Ahead
     }
     pump();
     while (running) await running;
+    if (stopped || broken || held.length === 0) return;
+    // The restore compacts at least to the compact revision of the last held segment at or below the point.
+    const compact = held.reduce((c, h) => (h.segment.last <= target ? Math.max(c, h.header.compactRevision) : c), 0);
+    try {
+      const r = await step({ op: "flush", id, compact });
+      applied.push(...held.slice(0, r.applied ?? 0));
+      ghostRows = r.ghosts ?? 0;
+    } catch {
+      broken = true;
+    }
   })().catch(() => {});
 
   const close = (): Promise<void> =>
@@ -181,11 +210,11 @@ export function startAhead(segments: SegmentName[], run: AheadRun, source: Ahead
     run,
     idle: done,
     settle: async () => {
-      stop();
       await done;
       return broken ? [] : [...applied];
     },
-    merge: async (dbPath, upTo) => (await step({ op: "merge", id, into: dbPath, upTo })).rows ?? 0,
+    ghosts: () => (broken ? 0 : ghostRows),
+    merge: async (dbPath, upTo) => (await step({ op: "merge", id, into: dbPath, upTo })).witnesses ?? [],
     close,
   };
 }

@@ -15,8 +15,11 @@ export type LogApplyStep =
   | { op: "bulk"; dbPath: string; rowsAhead: number }
   /** Runs segments' SQL texts, in order (each its own BEGIN … COMMIT). */
   | { op: "exec"; dbPath: string; sqls: string[] }
-  /** Drops rows above `target`, builds dropped indexes again, compacts to `compact` when the database is below it. */
-  | { op: "finish"; dbPath: string; target: number; compact: number }
+  /**
+   * Drops rows above `target`, builds dropped indexes again, compacts to `compact` when the database is
+   * below it, then deletes the rows `drop` names (ghosts of the run applied ahead, ahead-session.ts).
+   */
+  | { op: "finish"; dbPath: string; target: number; compact: number; drop?: number[] }
   /** Closes the connection (also after a failure; a rollback of an open transaction). */
   | { op: "close"; dbPath: string };
 
@@ -58,7 +61,7 @@ export async function runLogApplyStep(step: LogApplyStep): Promise<LogApplyPosit
     for (const sql of step.sqls) s.db.exec(sql);
     return null;
   }
-  const indexesRebuilt = finish(s, step.target, step.compact);
+  const indexesRebuilt = finish(s, step.target, step.compact, step.drop ?? []);
   return { ...position(s.db), indexesRebuilt };
 }
 
@@ -95,7 +98,7 @@ function position(db: Database.Database): LogApplyPosition {
 }
 
 /** Returns how many dropped indexes it built again. */
-function finish(s: Session, target: number, compact: number): number {
+function finish(s: Session, target: number, compact: number, drop: number[]): number {
   const { db } = s;
   const dropped = s.dropped.splice(0);
   // Index sorts spill to a temp file past SQLite's cache instead of to memory, so a day of log rows
@@ -117,6 +120,9 @@ function finish(s: Session, target: number, compact: number): number {
       db.prepare(KINE_COMPACT_SQL).run(compact, compact);
       db.prepare(KINE_SET_COMPACT_REV_SQL).run(compact);
     }
+    // Ghosts the compaction did not delete (their deleting rows were left out of the scratch): every
+    // ghost is a row it deletes when all of the run's rows are in.
+    if (drop.length) db.prepare("DELETE FROM kine WHERE id IN (SELECT value FROM json_each(?))").run(JSON.stringify(drop));
     for (const ix of dropped) if (!unique.includes(ix)) db.exec(ix.sql);
   })();
   if (dropped.length) db.pragma("temp_store = MEMORY");

@@ -26,6 +26,8 @@ export interface ApplyResult {
   bulkLoad: boolean;
   /** Of segmentsApplied, how many were applied ahead, while the base was staged (apply-ahead.ts). */
   appliedAhead: number;
+  /** Of their rows, how many the point's compaction deletes anyway: put in without their values, or left out (ahead-session.ts). */
+  compactedAhead: number;
 }
 
 /** The newest point a damaged log still reaches, offered instead of the one asked for. */
@@ -133,7 +135,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
   // scratch holds, so no object is fetched and decoded twice.
   const run = opts.baseRevision !== undefined ? aheadRun(segments, opts.baseRevision, opts.target) : null;
   let horizon = run ? run.start : Infinity;
-  let early: LogAhead | null = run ? startAhead(segments, run, { fetch: (k) => fetch(k), forget: (k) => ahead.delete(k) }, opts.startAfter) : null;
+  let early: LogAhead | null = run ? startAhead(segments, run, opts.target, { fetch: (k) => fetch(k), forget: (k) => ahead.delete(k) }, opts.startAfter) : null;
   let closing: Promise<void> = Promise.resolve();
   /** Stops the run applied ahead and closes its scratch (once); resolves when it is closed. */
   const dropEarly = (): Promise<void> => {
@@ -266,10 +268,13 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
       };
       let applied = 0;
       let appliedAhead = 0;
+      let compactedAhead = 0;
       let readAt: string | null = null;
       /** The last step: after a bulk load it builds kine's UNIQUE index, which the whole log must keep. */
+      // Ghosts the run applied ahead copied in (witnesses): deleted after the compaction, which they took part in.
+      let witnesses: number[] = [];
       const finishStep = () =>
-        step({ op: "finish", dbPath, target: opts.target, compact }).catch((err: unknown) => {
+        step({ op: "finish", dbPath, target: opts.target, compact, drop: witnesses }).catch((err: unknown) => {
           throw notApplied({ err, first: baseRevision + 1, last: revision, segment: null, before: { revision: baseRevision, readAt: null } });
         });
       const finish = async () => {
@@ -307,7 +312,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
             upTo,
           );
           try {
-            await early.merge(dbPath, upTo);
+            witnesses = await early.merge(dbPath, upTo);
             // The compacted objects' DELETEs and counter UPDATE, in their order, after their rows and the later ones (ahead-session.ts, readText).
             const tails = held.flatMap((h) => h.tail);
             if (tails.length) await step({ op: "exec", dbPath, sqls: [`BEGIN;\n${tails.join("")}COMMIT;\n`] });
@@ -316,6 +321,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
             throw notApplied({ err, first: revision + 1, last: upTo, segment: null, before: { revision, readAt } });
           }
           appliedAhead = held.length;
+          compactedAhead = early.ghosts();
           for (const h of held) passed(h.segment, h.header);
         }
         await log.dropEarly();
@@ -359,7 +365,15 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
         await stop(revision + 1, null, `The log ends at revision ${revision}, before ${opts.target}.`);
       await drain();
       const end = await finishStep();
-      return { revision: end!.revision, compactRevision: compact, segmentsApplied: applied, readAt, bulkLoad: (end!.indexesRebuilt ?? 0) > 0, appliedAhead };
+      return {
+        revision: end!.revision,
+        compactRevision: compact,
+        segmentsApplied: applied,
+        readAt,
+        bulkLoad: (end!.indexesRebuilt ?? 0) > 0,
+        appliedAhead,
+        compactedAhead,
+      };
     } finally {
       await log.dropEarly();
       // A step still running (the walk threw while it applied) ends before the connection closes.

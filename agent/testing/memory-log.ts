@@ -39,6 +39,8 @@ export interface MemoryLogOptions {
   ticks: number;
   /** kine compacts (the simulator's compaction) after these segments (0-based), so later headers carry it. */
   compactAfter?: number[];
+  /** How many revisions kine's compaction keeps behind the newest (kine keeps 1000; fewer reach into the log). */
+  compactRetain?: number;
   /** The first this many segments are stored as one compacted object instead (rows as they are). */
   compactedFirst?: number;
 }
@@ -89,7 +91,7 @@ export async function buildMemoryLog(work: string, o: MemoryLogOptions): Promise
     const copy = path.join(work, `live-after-${s}.db`);
     db.exec(`VACUUM INTO '${copy}'`);
     ends.push({ last, copy });
-    if (o.compactAfter?.includes(s)) sim.compact();
+    if (o.compactAfter?.includes(s)) sim.compact(sim.currentRevision() - (o.compactRetain ?? 1000));
   }
   // Every segment folded (compactedFirst past the last): one compacted object for the whole log.
   if (folded.rows.length) await store(folded.first, folded.last, folded.rows, folded.compact, folded.at, true);
