@@ -263,6 +263,43 @@ describe("the run applied ahead", () => {
     expect(after.rows.length).toBe(dumpKine(log.base).rows.length - 1);
   });
 
+  it("a key deleted at or below the point's compact revision and written again after it: the new row's old_value is the tombstone's value", async () => {
+    // r1 and r2 update the base's row, r3 deletes the key (kine compacts to it: r1-r3 go), r4 writes it again, naming r3.
+    const log = await handLog([
+      { rows: (b) => [row(b.name, b.id), row(b.name, b.id + 1)], compact: () => 0 },
+      { rows: (b) => [row(b.name, b.id + 2, 1)], compact: () => 0 },
+      { rows: (b) => [row(b.name, b.id + 3)], compact: (first) => first - 1 },
+      { rows: (b) => [row(`${b.name}-other`, 0)], compact: (first) => first - 2 },
+    ]);
+    const { ahead: got } = await expectSame(log, log.lastRevision);
+    expect(got.compactedAhead).toBe(3);
+    const a = ahead(log, log.lastRevision);
+    await a.done;
+    const db = new Database(a.dbPath, { readonly: true });
+    const again = db.prepare("SELECT value, old_value FROM kine WHERE id = ?").get(log.lastRevision - 1) as { value: Buffer; old_value: Buffer };
+    db.close();
+    expect(again.old_value?.toString()).toMatch(/^value of .* at \d+$/);
+  });
+
+  it("a damaged object after the rows reached the point's compact revision: the restore stops before it, so nothing is left out", async () => {
+    // The last object says kine compacted to r2 (r1 goes); the one before it is damaged, so the restore stops at r2 with r1 kept.
+    const log = await handLog([
+      { rows: (b) => [row(b.name, b.id), row(b.name, b.id + 1)], compact: () => 0 },
+      { rows: (b) => [row(`${b.name}-a`, 0)], compact: () => 0 },
+      { rows: (b) => [row(`${b.name}-b`, 0)], compact: (first) => first - 2 },
+    ]);
+    const victim = log.segments[1];
+    const intact = log.objects.get(victim.key)!;
+    log.objects.set(victim.key, intact.subarray(0, intact.length - 30));
+    const a = ahead(log, log.lastRevision);
+    const d = direct(log, log.lastRevision);
+    const [ea, ed] = await Promise.all([outcome(a.done), outcome(d.done)]);
+    expect(ea).toMatchObject({ ok: false, code: "log_damaged", details: { lostFrom: victim.first } });
+    expect(ea).toEqual(ed);
+    expect(dumpKine(a.dbPath)).toEqual(dumpKine(d.dbPath));
+    expect(dumpKine(a.dbPath).revision).toBe(victim.first - 1);
+  });
+
   it("two rows of the run naming the same previous row, both deleted by the compaction: SQLite still meets the duplicate (kine's UNIQUE index)", async () => {
     const log = await handLog([{ rows: (b) => [row(b.name, b.id), row(b.name, b.id + 1, 1), row(b.name, b.id + 1, 1)], compact: (first) => first + 2 }]);
     const got = await outcome(ahead(log, log.lastRevision).done);
