@@ -422,11 +422,25 @@ export class CfbDecipher {
 // ---------------------------------------------------------------------------------------------
 // Keys
 
+/** A passphrase packet's string-to-key parameters (RFC 4880 §3.7). */
+export interface S2kParams {
+  type: 0 | 1 | 3;
+  hash: string;
+  salt: Buffer;
+  count: number;
+}
+
 interface Skesk {
   cipher: number;
-  s2k: { type: 0 | 1 | 3; hash: string; salt: Buffer; count: number };
+  s2k: S2kParams;
   encryptedKey: Buffer;
 }
+
+/**
+ * Derives an S2K key somewhere other than this thread's sliced hashing (a point restore's log: on its
+ * scratch's worker, idle while the base stages, apply-ahead.ts). Given to decryptStream.
+ */
+export type KeyDeriver = (s2k: S2kParams, passphrase: Buffer, keyLen: number) => Promise<Buffer>;
 
 /** Parses a SKESK packet body; throws UnsupportedMessage for versions, ciphers, S2K types or hashes not implemented. */
 function parseSkesk(body: Buffer): Skesk {
@@ -570,9 +584,19 @@ export function cachedS2kKey(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: numb
   return derivedKeys.get(id) ?? remember(id, deriveS2kKey(s2k, passphrase, keyLen));
 }
 
-/** cachedS2kKey, derived with deriveS2kKeyAsync when it is not in the cache yet. */
-export async function cachedS2kKeyAsync(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Promise<Buffer> {
+/** Keys being derived by a KeyDeriver, by cache id: messages asking meanwhile wait for the same one. */
+const derivingElsewhere = new Map<string, Promise<Buffer>>();
+
+/** cachedS2kKey, derived with deriveS2kKeyAsync (or `derive`, when given) when it is not in the cache yet. */
+export async function cachedS2kKeyAsync(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number, derive?: KeyDeriver): Promise<Buffer> {
   const id = cacheId(s2k, passphrase, keyLen);
+  const known = derivedKeys.get(id) ?? derivingElsewhere.get(id);
+  if (known) return known;
+  if (derive) {
+    const p = derive(s2k, passphrase, keyLen).then((key) => remember(id, Buffer.from(key)));
+    derivingElsewhere.set(id, p);
+    return p.finally(() => derivingElsewhere.delete(id));
+  }
   // Looked up again once its turn comes: a message with the same salt asked just before may have derived it.
   return derivedKeys.get(id) ?? inTurn(async () => derivedKeys.get(id) ?? remember(id, await deriveSliced(s2k, passphrase, keyLen)));
 }
@@ -584,7 +608,7 @@ export async function cachedS2kKeyAsync(s2k: Skesk["s2k"], passphrase: Buffer, k
  * packets (call again with more), true when done (also when there was nothing to derive, or the head
  * is not what this reader handles: the decryptor then reports that as it always does).
  */
-export async function prepareMessageKeys(head: Buffer, passphrase: string): Promise<boolean> {
+export async function prepareMessageKeys(head: Buffer, passphrase: string, derive?: KeyDeriver): Promise<boolean> {
   const found: Skesk[] = [];
   let off = 0;
   try {
@@ -601,7 +625,7 @@ export async function prepareMessageKeys(head: Buffer, passphrase: string): Prom
     return true;
   }
   const pass = Buffer.from(passphrase, "utf8");
-  for (const p of found) await cachedS2kKeyAsync(p.s2k, pass, CIPHERS[p.cipher].keyLen);
+  for (const p of found) await cachedS2kKeyAsync(p.s2k, pass, CIPHERS[p.cipher].keyLen, derive);
   return true;
 }
 

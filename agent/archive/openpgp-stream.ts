@@ -3,7 +3,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import zlib from "node:zlib";
 import { createEncryptStream, preparePassphrasePacket, type EncryptOptions } from "./openpgp-encrypt";
 import { CorruptArchiveError, WrongPassphraseError } from "./errors";
-import { LiteralReader, NativeDecryptor, UnsupportedMessage, isLiteralTag, peekCompressed, prepareMessageKeys } from "./openpgp-native";
+import { LiteralReader, NativeDecryptor, UnsupportedMessage, isLiteralTag, peekCompressed, prepareMessageKeys, type KeyDeriver } from "./openpgp-native";
 
 export { WrongPassphraseError, CorruptArchiveError };
 
@@ -35,6 +35,8 @@ export interface DecryptOptions {
   onEngine?(engine: DecryptEngine, reason: string | null): void;
   /** "openpgp.js" skips the native reader (benchmarks compare the two); default: native when it can. */
   engine?: "auto" | "openpgp.js";
+  /** Where the native reader's passphrase keys are derived when not known yet; default: this thread, in slices. */
+  derive?: KeyDeriver;
 }
 
 /**
@@ -58,7 +60,7 @@ export async function decryptStream(input: Readable, passphrase: string, opts: D
     opts.onEngine?.("openpgp.js", "asked for");
     return decryptWithOpenpgp(input, passphrase);
   }
-  const head = await readHead(input, passphrase);
+  const head = await readHead(input, passphrase, opts.derive);
   if (head.kind === "fallback") {
     opts.onEngine?.("openpgp.js", head.reason);
     return decryptWithOpenpgp(head.replay, passphrase);
@@ -82,7 +84,7 @@ const asBuffer = (c: Buffer | Uint8Array | string): Buffer => (Buffer.isBuffer(c
  * either keeps it (nothing read is lost: output so far is handed on) or gives every byte read so far,
  * followed by the rest of `input`, to openpgp.js.
  */
-function readHead(input: Readable, passphrase: string): Promise<Head> {
+function readHead(input: Readable, passphrase: string, derive?: KeyDeriver): Promise<Head> {
   const core = new NativeDecryptor(passphrase);
   const raw: Buffer[] = [];
   const early: Buffer[] = [];
@@ -163,7 +165,7 @@ function readHead(input: Readable, passphrase: string): Promise<Head> {
     const prepare = () => {
       keys = "preparing";
       input.pause();
-      void prepareMessageKeys(Buffer.concat(raw), passphrase).then(
+      void prepareMessageKeys(Buffer.concat(raw), passphrase, derive).then(
         (done) => {
           if (settled) return;
           if (!done && !endedMeanwhile) {

@@ -10,6 +10,7 @@ import { dumpKine, schemaOf } from "../testing/continuous-fixtures";
 import { buildMemoryLog, type MemoryLog } from "../testing/memory-log";
 import { applyLog, prepareLog, type ApplyResult } from "./apply";
 import { aheadRun } from "./apply-ahead";
+import { forgetDerivedKeys, s2kDerivations } from "../archive/openpgp-native";
 import { encodeSegment } from "./segment-codec";
 import { formatSegment, type KineRow } from "./segment-format";
 
@@ -128,6 +129,18 @@ describe("the run applied ahead", () => {
       expect(got.revision).toBe(target);
       expect(got.appliedAhead).toBeGreaterThan(0);
     }
+  });
+
+  it("derives the log's passphrase key on the run's worker, not on the thread staging the base", async () => {
+    forgetDerivedKeys();
+    const before = s2kDerivations();
+    const a = ahead(bulk, bulk.lastRevision);
+    expect((await a.done).appliedAhead).toBe(bulk.segments.length);
+    expect(s2kDerivations()).toBe(before);
+    // Without a run ahead this thread derives it (once: the log's segments share a salt).
+    forgetDerivedKeys();
+    await direct(bulk, bulk.lastRevision).done;
+    expect(s2kDerivations()).toBe(before + 1);
   });
 
   it("on a base larger than the log (kine's indexes kept while the rows are copied in)", async () => {

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
+import { deriveS2kKeyAsync, type KeyDeriver } from "../archive/openpgp-native";
 import type { LogAheadStep } from "./ahead-session";
 import { wholeSegmentHeader, type SegmentHeader } from "./segment-format";
 
@@ -99,6 +100,12 @@ export interface LogAhead {
   merge(dbPath: string, upTo: number): Promise<number[]>;
   /** Stops, closes the scratch (SQLite removes it) and gives the worker back. Never rejects; once is enough. */
   close(): Promise<void>;
+  /**
+   * Derives a passphrase key on the scratch's worker (decodeSegment's `derive`): the log's key, asked
+   * when its first object arrives, while this thread stages the base and the worker waits for text.
+   * Once the worker is given back, or if it fails, on this thread (sliced) instead.
+   */
+  derive: KeyDeriver;
 }
 
 /**
@@ -109,7 +116,14 @@ export interface LogAhead {
 export function startAhead(segments: SegmentName[], run: AheadRun, target: number, source: AheadSource, startAfter?: Promise<void>): LogAhead {
   const worker = takeSqliteWorker();
   const id = randomUUID();
-  const step = (s: LogAheadStep) => worker.run({ kind: "log-ahead", step: s });
+  // The worker runs one task at a time: steps and key derivations (`derive`) queue here.
+  let queue: Promise<unknown> = Promise.resolve();
+  const onWorker = <T>(task: () => Promise<T>): Promise<T> => {
+    const mine = queue.then(task);
+    queue = mine.catch(() => undefined);
+    return mine;
+  };
+  const step = (s: LogAheadStep) => onWorker(() => worker.run({ kind: "log-ahead", step: s }));
   const applied: AheadApplied[] = [];
   let ghostRows = 0;
   let stopped = false;
@@ -117,6 +131,7 @@ export function startAhead(segments: SegmentName[], run: AheadRun, target: numbe
   // The worker failed a step (it stopped): what the scratch holds is not known, so none of it is used.
   let broken = false;
   let closed: Promise<void> | null = null;
+  let released = false;
   // Stopping never waits for the base's first bytes (a base that fails to stage never sends them) or
   // for a fetch from the store (it may be stalled); only for SQL already sent to the worker.
   let stopNow!: () => void;
@@ -203,7 +218,10 @@ export function startAhead(segments: SegmentName[], run: AheadRun, target: numbe
       stop();
       await done;
       if (opened) await step({ op: "close", id }).catch(() => null);
-      releaseSqliteWorker(worker);
+      await onWorker(async () => {
+        released = true;
+        releaseSqliteWorker(worker);
+      });
     })());
 
   return {
@@ -215,6 +233,12 @@ export function startAhead(segments: SegmentName[], run: AheadRun, target: numbe
     },
     ghosts: () => (broken ? 0 : ghostRows),
     merge: async (dbPath, upTo) => (await step({ op: "merge", id, into: dbPath, upTo })).witnesses ?? [],
+    derive: (s2k, passphrase, keyLen) =>
+      onWorker(async () => {
+        // Once the worker is given back (or if it failed), here, as any other key.
+        if (released) return deriveS2kKeyAsync(s2k, passphrase, keyLen);
+        return Buffer.from(await worker.run({ kind: "s2k", s2k, passphrase, keyLen }));
+      }).catch(() => deriveS2kKeyAsync(s2k, passphrase, keyLen)),
     close,
   };
 }

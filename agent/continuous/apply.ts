@@ -148,7 +148,9 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
     let p = ahead.get(k);
     if (!p) {
       const key = segments[k].key;
-      p = (async () => ({ sql: await decodeSegment(await opts.open(key), opts.passphrase) }))().catch((err: unknown) => ({ err }));
+      // While the run ahead has a worker, the log's key is derived there (this thread stages the base).
+      const derive = early?.derive;
+      p = (async () => ({ sql: await decodeSegment(await opts.open(key), opts.passphrase, derive) }))().catch((err: unknown) => ({ err }));
       ahead.set(k, p);
     }
     return p;

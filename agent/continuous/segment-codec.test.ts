@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { encryptStream } from "../archive";
-import { s2kDerivations } from "../archive/openpgp-native";
+import { deriveS2kKey, forgetDerivedKeys, s2kDerivations, type KeyDeriver } from "../archive/openpgp-native";
 import { stopGpgAgents, useGnupgHome } from "../testing/test-server-dir";
 import { decodeSegment, encodeSegment } from "./segment-codec";
 
@@ -45,6 +45,31 @@ describe("segment encryption", () => {
     expect(
       segs[1].subarray(skesk(segs[1]).length + 4, skesk(segs[1]).length + 20).equals(segs[0].subarray(skesk(segs[0]).length + 4, skesk(segs[0]).length + 20)),
     ).toBe(false);
+  });
+
+  it("a key derived elsewhere (decodeSegment's derive): asked once for segments sharing a salt, even at once, and none on this thread", async () => {
+    const text = "-- lifeboat-log segment v1\nBEGIN;\nSELECT 'elsewhere';\nCOMMIT;\n";
+    const segs = [await encodeSegment(text, PASS), await encodeSegment(text, PASS), await encodeSegment(text, PASS)];
+    forgetDerivedKeys();
+    const before = s2kDerivations();
+    let asked = 0;
+    const derive: KeyDeriver = async (s2k, pass, keyLen) => {
+      asked++;
+      await new Promise((r) => setTimeout(r, 20));
+      // The same hash, counted apart: this thread's own derivations must not move.
+      const key = deriveS2kKey(s2k, pass, keyLen);
+      return key;
+    };
+    const counted = s2kDerivations();
+    const texts = await Promise.all(segs.map((b) => decodeSegment(Readable.from([b]), PASS, derive)));
+    expect(texts).toEqual([text, text, text]);
+    expect(asked).toBe(1);
+    // deriveS2kKey inside the deriver is the only derivation, and the decoders found its key cached.
+    expect(s2kDerivations() - counted).toBe(1);
+    expect(counted).toBe(before);
+    // A deriver that fails fails the decode with its error (the run ahead's falls back to this thread).
+    forgetDerivedKeys();
+    await expect(decodeSegment(Readable.from([segs[0]]), PASS, () => Promise.reject(new Error("no worker")))).rejects.toThrow(/no worker/);
   });
 
   it("a wrong passphrase fails on a segment whose salt's key is cached", async () => {

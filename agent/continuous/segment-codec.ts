@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import { decompress as zstdDecompressBuffer } from "zstd-napi";
 import { CorruptArchiveError, decryptStream, encryptStream, zstdCompress } from "../archive";
+import type { KeyDeriver } from "../archive/openpgp-native";
 
 /**
  * A segment's bytes: its SQL text, zstd, then OpenPGP with the backup passphrase (agent/archive, the
@@ -27,7 +28,8 @@ export async function encodeSegment(sql: string, passphrase: string): Promise<Bu
 const MAX_SEGMENT_TEXT = 256 << 20;
 
 /**
- * Decrypts and decompresses a segment's bytes back to its text. Rejects with WrongPassphraseError or
+ * Decrypts and decompresses a segment's bytes back to its text (its passphrase key derived by `derive`
+ * when given and not known yet). Rejects with WrongPassphraseError or
  * CorruptArchiveError (agent/archive) when they do not open or are damaged.
  *
  * zstd runs on this thread, in one call: a segment is small, and the off-thread decompressor of the
@@ -35,8 +37,8 @@ const MAX_SEGMENT_TEXT = 256 << 20;
  * Its bomb guard is not needed here: the text was encrypted with the backup passphrase, so only its
  * holder could have made a hostile one.
  */
-export async function decodeSegment(input: Readable, passphrase: string): Promise<string> {
-  const compressed = await collect(await decryptStream(input, passphrase));
+export async function decodeSegment(input: Readable, passphrase: string, derive?: KeyDeriver): Promise<string> {
+  const compressed = await collect(await decryptStream(input, passphrase, derive ? { derive } : {}));
   let text: Buffer;
   try {
     text = zstdDecompressBuffer(compressed, { windowLogMax: 27 });

@@ -5,6 +5,7 @@ import type { LogAheadResult, LogAheadStep } from "../continuous/ahead-session";
 import type { LogApplyPosition, LogApplyStep } from "../continuous/apply-session";
 import type { FileChecks } from "../health/check";
 import type { KineDoubts } from "../recovery/kine-soundness";
+import type { S2kParams } from "../archive/openpgp-native";
 import type { diffKineDatabases } from "../restore/diff";
 import type { StagedInspection } from "../restore/stage-inspect";
 import { checkFile, type CheckOutcome, type IntegrityPragma } from "./check";
@@ -40,7 +41,12 @@ export type SqliteTask =
   /** One step of a log apply (agent/continuous/apply-session.ts): the staged database held open between steps. */
   | { kind: "log-apply"; step: LogApplyStep }
   /** One step of applying the log ahead, to a scratch database, while the base is staged (agent/continuous/ahead-session.ts). */
-  | { kind: "log-ahead"; step: LogAheadStep };
+  | { kind: "log-ahead"; step: LogAheadStep }
+  /**
+   * Not SQLite's: the log's passphrase key for the run applied ahead, derived on its scratch's worker
+   * while that waits for its first text (apply-ahead.ts), instead of on the thread staging the base.
+   */
+  | { kind: "s2k"; s2k: S2kParams; passphrase: Uint8Array; keyLen: number };
 
 interface TaskResults {
   check: CheckOutcome;
@@ -53,6 +59,7 @@ interface TaskResults {
   "kine-audit": KineSoundness | null;
   "log-apply": LogApplyPosition | null;
   "log-ahead": LogAheadResult;
+  s2k: Uint8Array;
 }
 
 export type SqliteTaskResult<T extends SqliteTask> = TaskResults[T["kind"]];
@@ -93,6 +100,10 @@ export async function runSqliteTask<T extends SqliteTask>(task: T): Promise<Sqli
         return import("../continuous/apply-session").then((m) => m.runLogApplyStep(t.step));
       case "log-ahead":
         return import("../continuous/ahead-session").then((m) => m.runLogAheadStep(t.step));
+      case "s2k":
+        return import("../archive/openpgp-native").then((m) =>
+          m.deriveS2kKey({ ...t.s2k, salt: Buffer.from(t.s2k.salt) }, Buffer.from(t.passphrase), t.keyLen),
+        );
     }
   };
   return (await results(task)) as SqliteTaskResult<T>;
