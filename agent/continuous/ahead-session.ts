@@ -24,9 +24,9 @@ import { forEachStatement } from "./segment-format";
  * - A compacted object's rows go into the scratch; its tail (the DELETEs of what its window's
  *   compaction removed, and the counter's UPDATE) comes back to run on the staged database after the
  *   copy and the old_value reads (readText).
- * - Rows that kine's compaction at the point removes anyway go in without their values (below, "Rows
- *   the point's compaction removes"): the compaction finds them, and removes them, exactly as it
- *   would have found the whole rows.
+ * - Rows that kine's compaction at the point removes anyway are left out, or go in without their
+ *   values (below, "Rows the point's compaction removes"): the restore's compaction and its `drop`
+ *   then remove exactly what they would have removed of the whole rows.
  *
  * Rows the point's compaction removes. A point restore ends with kine's compaction to the point's
  * compact revision C (apply-session.ts, finish): it deletes every row at or below C that a row at or
