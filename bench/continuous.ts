@@ -21,11 +21,14 @@
  *    closed (the day has ended, so its windows fold into one): bytes per day of what the store then
  *    holds, and the restore to the same point again against the plain restore: the stager and the
  *    log alone, then as whole drills (stage + verify, as `restore --dry-run` runs them); each the
- *    plain and the point alternating, median of BENCH_DRILLS (default 3). Every restore timed starts
- *    without derived keys in memory, as in a process of its own (the shipper's and the last restore's
- *    would otherwise save it the S2K hashes).
+ *    plain and the point alternating, median of BENCH_DRILLS (default 3); and as commands of their own,
+ *    the bundled `lifeboat-agent restore … --dry-run` in a fresh process each (Node's start, cold
+ *    workers and the comparison with the live database included), as an operator runs them. Every
+ *    restore timed in this process starts without derived keys in memory, as in a process of its own
+ *    (the shipper's and the last restore's would otherwise save it the S2K hashes).
  * Scratch files go to bench/out/continuous (git-ignored).
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -185,17 +188,18 @@ async function day(): Promise<void> {
   mkdirSync(work, { recursive: true });
   const server = makeTestServer(path.join(work, "k3s"), { seed: 24, marker: "bench-day" });
   writeFileSync(path.join(work, "passphrase"), "bench continuous passphrase\n");
-  const deps = makeDeps(
-    loadAgentConfig({
-      LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
-      LIFEBOAT_STATE_DIR: path.join(work, "state"),
-      LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
-      LIFEBOAT_BACKUP_DIR: path.join(work, "store"),
-      ...(process.env.LIFEBOAT_LOG_COMPACT_HOURS ? { LIFEBOAT_LOG_COMPACT_HOURS: process.env.LIFEBOAT_LOG_COMPACT_HOURS } : {}),
-      ...(process.env.LIFEBOAT_LOG_FOLD_HOURS ? { LIFEBOAT_LOG_FOLD_HOURS: process.env.LIFEBOAT_LOG_FOLD_HOURS } : {}),
-      LOG_LEVEL: "silent",
-    }),
-  );
+  const agentEnv: Record<string, string> = {
+    LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
+    LIFEBOAT_STATE_DIR: path.join(work, "state"),
+    LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
+    LIFEBOAT_BACKUP_DIR: path.join(work, "store"),
+    ...(process.env.LIFEBOAT_LOG_COMPACT_HOURS ? { LIFEBOAT_LOG_COMPACT_HOURS: process.env.LIFEBOAT_LOG_COMPACT_HOURS } : {}),
+    ...(process.env.LIFEBOAT_LOG_FOLD_HOURS ? { LIFEBOAT_LOG_FOLD_HOURS: process.env.LIFEBOAT_LOG_FOLD_HOURS } : {}),
+    LOG_LEVEL: "silent",
+  };
+  const deps = makeDeps(loadAgentConfig(agentEnv));
+  // The bundled agent, for the restores timed as commands of their own (step 3).
+  execFileSync(process.execPath, [path.join(ROOT, "agent", "bin", "build-agent.mjs")], { stdio: "ignore" });
   mkdirSync(path.join(work, "store"), { recursive: true });
   const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: true }, "cli").done;
   if (job.state !== "succeeded") throw new Error(`base backup failed: ${job.error}`);
@@ -288,7 +292,7 @@ async function day(): Promise<void> {
   );
   console.log(`   old_value left out of segments: ${without} B vs ${withOld} B carrying it for the same 2000 rows → ${(without / withOld).toFixed(2)}×`);
   // Right at the end of the day (its last window still open), then once that window has closed too.
-  const at = { setId: result.setId, target: pos.uploadedRevision, nightlyBytes, work, dayEnd: new Date(dayStart + HOURS * 3_600_000) };
+  const at = { setId: result.setId, target: pos.uploadedRevision, nightlyBytes, work, dayEnd: new Date(dayStart + HOURS * 3_600_000), agentEnv };
   await afterCompaction(deps, { ...at, now: new Date(clock), label: "at the end of the day" });
   await afterCompaction(deps, { ...at, now: new Date(clock + deps.config.logCompactHours * 3_600_000), label: "once its last window closed" });
 }
@@ -320,7 +324,7 @@ async function plainRestore(deps: ReturnType<typeof makeDeps>, setId: string, wo
  */
 async function afterCompaction(
   deps: ReturnType<typeof makeDeps>,
-  opts: { setId: string; target: number; now: Date; nightlyBytes: number; work: string; label: string; dayEnd: Date },
+  opts: { setId: string; target: number; now: Date; nightlyBytes: number; work: string; label: string; dayEnd: Date; agentEnv: Record<string, string> },
 ): Promise<void> {
   const t0 = Date.now();
   const done = await compactLog(deps.store(), {
@@ -387,6 +391,28 @@ async function afterCompaction(
   const pointDrill = pct(drills.point, 50);
   console.log(
     `   as whole drills (stage + verify), median of ${DRILLS}: to the end ${(pointDrill / 1000).toFixed(2)} s vs the base ${(plainDrill / 1000).toFixed(2)} s → ${(pointDrill / plainDrill).toFixed(2)}×  (goal ≤ 2×: ${verdict(pointDrill <= 2 * plainDrill)})`,
+  );
+  // The same drills as an operator runs them: `lifeboat-agent restore … --dry-run`, the bundle, a fresh
+  // process each (Node's start, cold workers and the comparison with the live database included).
+  const commands = { plain: [] as number[], point: [] as number[] };
+  for (let i = 0; i < DRILLS; i++) {
+    for (const kind of ["plain", "point"] as const) {
+      const args = [
+        path.join(ROOT, "agent", "bin", "lifeboat-agent.js"),
+        "restore",
+        opts.setId,
+        ...(kind === "point" ? ["--to-revision", String(opts.target)] : []),
+        "--dry-run",
+      ];
+      const t0 = performance.now();
+      execFileSync(process.execPath, args, { env: { ...process.env, ...opts.agentEnv }, stdio: "ignore" });
+      commands[kind].push(performance.now() - t0);
+    }
+  }
+  const plainCommand = pct(commands.plain, 50);
+  const pointCommand = pct(commands.point, 50);
+  console.log(
+    `   as commands of their own (the bundled CLI, restore --dry-run, a fresh process each), median of ${DRILLS}: to the end ${(pointCommand / 1000).toFixed(2)} s vs the base ${(plainCommand / 1000).toFixed(2)} s → ${(pointCommand / plainCommand).toFixed(2)}×`,
   );
 }
 
