@@ -98,8 +98,8 @@ interface HeldRow {
   prev: number | null;
   /** Where the value literal begins in `sql`. */
   valueAt: number;
-  /** id, name, created, deleted, create_revision, prev_revision and lease, as SQLite reads their literals. */
-  columns: (bigint | string | null)[];
+  /** The literals of id, name, created, deleted, create_revision, prev_revision and lease, as written. */
+  head: string[];
   /** The row its old_value sub-select names (null: it carries its old_value), and where `,(SELECT` begins. */
   refs: number | null;
   refsAt: number;
@@ -135,6 +135,8 @@ interface Ahead {
   /** The held rows' (prev_revision, name) pairs so far, and the last id. */
   pairs: Map<number | null, string | Set<string>>;
   lastId: number;
+  /** MAX(id) when the first text was held: the rows exec applied at once, all below the held ones. */
+  floor: number;
   /** Rows whose old_value must be read again in the staged database (their previous row is at or below `after`). */
   reread: number[];
   /** MAX(id) the run's inserts reached (the AUTOINCREMENT counter they would have set); null: none yet. */
@@ -147,8 +149,8 @@ const scratches = new Map<string, Ahead>();
 // string literal (a carried old_value is NULL, X'…' or CAST('…' AS BLOB), none of which ends in `id = N)`).
 const REBUILT_TAIL = /,\(SELECT value FROM kine WHERE id = (\d+)\) WHERE (\d+) > \(SELECT IFNULL\(MAX\(id\),0\) FROM kine\);\n$/;
 
-// Witnesses GHOSTS_AT_ONCE at a time: each row's columns but its value and old_value, bound (BigInts, so
-// SQLite stores integers as the text's literals would), not one statement each. Without the segment's
+// Witnesses GHOSTS_AT_ONCE at a time: each row's columns but its value and old_value, bound (columnsOf),
+// not one statement each. Without the segment's
 // guard, after the text's staying rows: ghosts are only made when the held rows' ids rise, so each
 // row's guard holds either way, and a staying row's sub-select names an earlier staying row, which is
 // in by then, or a ghost, whose value it then carries.
@@ -177,7 +179,18 @@ export async function runLogAheadStep(step: LogAheadStep): Promise<LogAheadResul
       db.close();
       throw err;
     }
-    scratches.set(step.id, { db, after: step.after, eager: step.eager, held: [], ghostable: true, pairs: new Map(), lastId: 0, reread: [], maxId: null });
+    scratches.set(step.id, {
+      db,
+      after: step.after,
+      eager: step.eager,
+      held: [],
+      ghostable: true,
+      pairs: new Map(),
+      lastId: 0,
+      floor: 0,
+      reread: [],
+      maxId: null,
+    });
     return {};
   }
   const s = scratches.get(step.id);
@@ -209,7 +222,7 @@ export async function runLogAheadStep(step: LogAheadStep): Promise<LogAheadResul
         }
         applied++;
       } else {
-        if (s.held.length === 0) s.lastId = (s.db.prepare("SELECT MAX(id) FROM kine").pluck().get() as number | null) ?? 0;
+        if (s.held.length === 0) s.floor = s.lastId = (s.db.prepare("SELECT MAX(id) FROM kine").pluck().get() as number | null) ?? 0;
         s.held.push({ items: text.items, ...(text.refused ? { refused: text.refused } : {}) });
         if (s.ghostable) s.ghostable = mayLeaveOut(s, text.items);
       }
@@ -267,7 +280,7 @@ function readRow(sql: string): HeldRow {
   const m = REBUILT_TAIL.exec(sql.slice(from));
   const refs = m ? Number(m[1]) : null;
   const refsAt = m ? from + m.index : -1;
-  if (!h) return { sql, id: m ? Number(m[2]) : 0, name: null, deleted: false, prev: null, valueAt: -1, columns: [], refs, refsAt };
+  if (!h) return { sql, id: m ? Number(m[2]) : 0, name: null, deleted: false, prev: null, valueAt: -1, head: [], refs, refsAt };
   const num = (t: string) => (t === "NULL" ? null : Number(t));
   const id = Number(h[1]);
   // Past 2^53 a number is not the integer written: such a row is never left without its value.
@@ -279,7 +292,7 @@ function readRow(sql: string): HeldRow {
     deleted: (num(h[4]) ?? 0) !== 0,
     prev: num(h[6]),
     valueAt: ROW_HEAD.lastIndex,
-    columns: [BigInt(h[1]), h[2].slice(1, -1).replaceAll("''", "'"), ...[h[3], h[4], h[5], h[6], h[7]].map((t) => (t === "NULL" ? null : BigInt(t)))],
+    head: h.slice(1, 8),
     refs,
     refsAt,
   };
@@ -353,6 +366,12 @@ function ghostsAt(held: HeldText[], ghostable: boolean, after: number, compact: 
 
 const maxAbove = (s: Ahead) => (s.db.prepare("SELECT MAX(id) FROM kine WHERE id > ?").pluck().get(s.after) as number | null) ?? null;
 
+/** A witness's columns as SQLite reads its literals: integers (BigInts, exact), the name without its quotes ('' is '). */
+function columnsOf(r: HeldRow): (bigint | string | null)[] {
+  const [id, name, ...rest] = r.head;
+  return [BigInt(id), name.slice(1, -1).replaceAll("''", "'"), ...rest.map((t) => (t === "NULL" ? null : BigInt(t)))];
+}
+
 const isGhost = (x: Swapped | undefined): x is { ghost: "witness" | "left out" } => x !== undefined && "ghost" in x;
 
 /**
@@ -366,8 +385,6 @@ function flush(s: Ahead, compact: number): LogAheadResult {
   let texts = s.held;
   s.held = [];
   let error: string | undefined;
-  // The rows applied at once by exec (all below the held ones, or nothing is left out: ghostable).
-  const floor = db.prepare("SELECT MAX(id) FROM kine").pluck().get() as number | null;
   let ghosts = 0;
   let top = 0;
   for (;;) {
@@ -388,7 +405,8 @@ function flush(s: Ahead, compact: number): LogAheadResult {
       break;
     }
     error = refusedAt.error;
-    db.prepare("DELETE FROM kine WHERE id > ?").run(floor ?? 0);
+    // Back to the rows exec applied at once.
+    db.prepare("DELETE FROM kine WHERE id > ?").run(s.floor);
     texts = texts.slice(0, refusedAt.at);
   }
   const inScratch = maxAbove(s);
@@ -413,10 +431,14 @@ function applyTexts(db: Database.Database, texts: HeldText[], swap: Map<HeldRow,
       const sql: string[] = [];
       const witnesses: (bigint | string | null)[][] = [];
       for (const x of text.items) {
-        const swapped = typeof x === "string" ? undefined : swap.get(x);
-        if (isGhost(swapped)) {
-          if (swapped.ghost === "witness") witnesses.push((x as HeldRow).columns);
-        } else sql.push(typeof x === "string" ? x : ((swapped as { sql: string } | undefined)?.sql ?? x.sql));
+        if (typeof x === "string") {
+          sql.push(x);
+          continue;
+        }
+        const swapped = swap.get(x);
+        if (!swapped) sql.push(x.sql);
+        else if ("sql" in swapped) sql.push(swapped.sql);
+        else if (swapped.ghost === "witness") witnesses.push(columnsOf(x));
       }
       // The staying rows first: their guards compare with MAX(id), which the text's witnesses would raise.
       db.transaction(() => {

@@ -272,9 +272,9 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
       let appliedAhead = 0;
       let compactedAhead = 0;
       let readAt: string | null = null;
-      /** The last step: after a bulk load it builds kine's UNIQUE index, which the whole log must keep. */
       // Ghosts the run applied ahead copied in (witnesses): deleted after the compaction, which they took part in.
       let witnesses: number[] = [];
+      /** The last step: after a bulk load it builds kine's UNIQUE index, which the whole log must keep. */
       const finishStep = () =>
         step({ op: "finish", dbPath, target: opts.target, compact, drop: witnesses }).catch((err: unknown) => {
           throw notApplied({ err, first: baseRevision + 1, last: revision, segment: null, before: { revision: baseRevision, readAt: null } });
