@@ -359,7 +359,7 @@ async function afterCompaction(
   const plainMs = pct(staging.plain, 50);
   const pointMs = pct(staging.point, 50);
   console.log(
-    `3. compaction ${opts.label} (LIFEBOAT_LOG_COMPACT_HOURS=${deps.config.logCompactHours}, LIFEBOAT_LOG_FOLD_HOURS=${deps.config.logFoldHours}): ${done.length} windows folded (${done.filter((r) => r.windowHours !== deps.config.logCompactHours).length} of them folds of folded windows) in ${(compactMs / 1000).toFixed(0)} s, ${segs.length} objects left`,
+    `3. compaction ${opts.label} (LIFEBOAT_LOG_COMPACT_HOURS=${deps.config.logCompactHours}, LIFEBOAT_LOG_FOLD_HOURS=${deps.config.logFoldHours}): ${done.length} windows folded (${done.filter((r) => r.windowHours !== deps.config.logCompactHours).length} of them folds of folded windows) in ${(compactMs / 1000).toFixed(0)} s, ${segs.length} objects left; the largest scratch database ${mb(Math.max(0, ...done.map((r) => r.scratchBytes)))} (${done.reduce((n, r) => n + r.rowsForgotten, 0)} of ${done.reduce((n, r) => n + r.rowsIn, 0)} rows dropped as kine had)`,
   );
   console.log(
     `   log bytes ${HOURS >= 24 ? "per day" : `for these ${HOURS} h (not scaled up: a day keeps one tail)`}: ${mb(dayBytes)} in ${inDay.length} objects read within the day vs a nightly set at this rate ${mb(opts.nightlyBytes)} → ratio ${(dayBytes / opts.nightlyBytes).toFixed(2)}  (goal ≤ 1: ${verdict(dayBytes <= opts.nightlyBytes)}); after the day: ${after.length} objects, ${mb(sum(after))}`,
