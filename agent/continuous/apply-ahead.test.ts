@@ -296,6 +296,28 @@ describe("the run applied ahead", () => {
     expect(again.old_value?.toString()).toMatch(/^value of .* at \d+$/);
   });
 
+  it("a key whose name and value hold quotes and non-ASCII text, its first versions deleted by the compaction: the staying version's old_value is the ghost's text, quotes and all", async () => {
+    // r1 creates the key, r2 updates it (r1 goes: superseded at or below C), r3 updates r2 (r2 stays, C is r2).
+    const odd = "/registry/configmaps/default/it's-ünïcødé 'q''uoted'";
+    const log = await handLog([
+      { rows: () => [row(odd, 0), row(odd, small.baseRevision + 1)], compact: () => 0 },
+      { rows: () => [row(odd, small.baseRevision + 2)], compact: (first) => first - 1 },
+    ]);
+    const { ahead: got } = await expectSame(log, log.lastRevision);
+    expect(got.compactedAhead).toBe(1);
+    const a = ahead(log, log.lastRevision);
+    await a.done;
+    const db = new Database(a.dbPath, { readonly: true });
+    const kept = db.prepare("SELECT id, name, old_value FROM kine WHERE name = ? ORDER BY id").all(odd) as {
+      id: number;
+      name: string;
+      old_value: Buffer | null;
+    }[];
+    db.close();
+    expect(kept.map((r) => r.id)).toEqual([small.baseRevision + 2, small.baseRevision + 3]);
+    expect(kept[0].old_value?.toString()).toBe(`value of ${odd} at ${small.baseRevision + 1}`);
+  });
+
   it("a damaged object after the rows reached the point's compact revision: the restore stops before it, so nothing is left out", async () => {
     // The last object says kine compacted to r2 (r1 goes); the one before it is damaged, so the restore stops at r2 with r1 kept.
     const log = await handLog([
