@@ -49,6 +49,15 @@ export const backupCommand: Command = {
     }
     const result = job.result as BackupResult;
     if (result.retentionError) io.err(`warning: ${result.retentionError}`);
+    // A `serve` on this host waiting for its log's first base takes this set (base-hook.ts).
+    if (deps.config.logIntervalMs > 0) {
+      const { offerBase } = await import("../continuous/base-hook");
+      try {
+        offerBase(deps.config.stateDir, { setId: result.setId, revision: result.manifest.database.currentRevision });
+      } catch (err) {
+        io.err(`warning: could not leave this set for continuous protection as its first base (${(err as Error).message}).`);
+      }
+    }
     io.out(JSON.stringify(result, null, 2));
     return 0;
   },

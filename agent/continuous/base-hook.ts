@@ -1,7 +1,17 @@
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { writeFileDurable } from "../../lib/storage/durable-file";
+import { continuousDir } from "./continuous-dir";
+
 /**
  * Backups tell the log about themselves: the first generation begins at the first backup set this
  * agent takes (nightly, "Back up now" or the CLI inside `serve`), so turning the log on never starts a
  * backup nobody asked for. A later generation (the database replaced) takes its base at once.
+ *
+ * `lifeboat-agent backup` run as a process of its own (a timer, a CronJob) cannot call `serve`'s
+ * listeners: it leaves its set in the state directory instead (offerBase), and a `serve` waiting for
+ * its first base takes it from there (takeOfferedBase). Whether the rows after that set are still in
+ * kine's database is the shipper's to check, as for any base: if kine compacted past it first, the
+ * log begins again from a base of its own (shipper.ts, generationBreak).
  */
 
 export interface BackupDone {
@@ -26,4 +36,33 @@ export function backupDone(b: BackupDone): void {
       // a listener's trouble is its own
     }
   }
+}
+
+/** Leaves set `b` for a `serve` waiting for its first base (replacing an older offer). Throws on I/O errors. */
+export function offerBase(stateDir: string, b: BackupDone): void {
+  mkdirSync(continuousDir(stateDir).dir, { recursive: true, mode: 0o700 });
+  writeFileDurable(continuousDir(stateDir).baseOffer, JSON.stringify({ setId: b.setId, revision: b.revision }) + "\n");
+}
+
+/**
+ * The set a backup of its own process left (offerBase), removed as it is taken; null when there is none
+ * or it is not one (a damaged or foreign file is removed too: a later backup offers again).
+ */
+export function takeOfferedBase(stateDir: string): BackupDone | null {
+  const file = continuousDir(stateDir).baseOffer;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
+  rmSync(file, { force: true });
+  try {
+    const o = JSON.parse(text) as { setId?: unknown; revision?: unknown };
+    if (typeof o.setId === "string" && /^[\w.:-]{1,200}$/.test(o.setId) && Number.isSafeInteger(o.revision) && (o.revision as number) >= 0)
+      return { setId: o.setId, revision: o.revision as number };
+  } catch {
+    // not JSON: not an offer
+  }
+  return null;
 }

@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync } from "node:fs";
-import path from "node:path";
 import { z } from "zod";
 import { writeFileDurable } from "../../lib/storage/durable-file";
 import { utcDay, type RecordedLogDay } from "../../lib/backups/log-anomalies";
+import { continuousDir } from "./continuous-dir";
 
 /**
  * Where the log stands, in `<state dir>/continuous/position.json`, replaced durably after every step
@@ -70,11 +70,7 @@ export function addDailyBytes(series: readonly RecordedLogDay[], generation: str
   return out;
 }
 
-/** The continuous-protection directory under the state dir (0700), with its spool. */
-export function continuousDir(stateDir: string): { dir: string; spool: string; position: string; compaction: string } {
-  const dir = path.join(stateDir, "continuous");
-  return { dir, spool: path.join(dir, "spool"), position: path.join(dir, "position.json"), compaction: path.join(dir, "compaction") };
-}
+export { continuousDir } from "./continuous-dir";
 
 /** Reads the position; the empty one when there is none yet. Throws when the file is there but unreadable or malformed. */
 export function readPosition(stateDir: string): LogPosition {

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
@@ -30,18 +30,18 @@ let server: TestServer;
 let writer: RunningKineWriter;
 const agents: ChildProcess[] = [];
 
-function env(endpoint: string): Record<string, string> {
+function env(endpoint: string, on: TestServer = server, prefix = "serve"): Record<string, string> {
   return {
     PATH: process.env.PATH!,
     HOME: process.env.HOME ?? "/root",
-    ...agentEnvFor(server),
+    ...agentEnvFor(on),
     LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
-    ...shippingServeEnv(endpoint, "serve", TOKEN, "1"),
+    ...shippingServeEnv(endpoint, prefix, TOKEN, "1"),
   };
 }
 
-async function serve(endpoint: string): Promise<{ url: string; proc: ChildProcess }> {
-  const running = startProcess(process.execPath, [BIN, "serve"], { env: env(endpoint) as unknown as NodeJS.ProcessEnv, group: false });
+async function serve(endpoint: string, on: TestServer = server, prefix = "serve"): Promise<{ url: string; proc: ChildProcess }> {
+  const running = startProcess(process.execPath, [BIN, "serve"], { env: env(endpoint, on, prefix) as unknown as NodeJS.ProcessEnv, group: false });
   agents.push(running.child);
   const url = await waitForListening(running, { timeoutMs: 60_000, what: "the agent" });
   return { url, proc: running.child };
@@ -132,4 +132,24 @@ describe("serve ships the log (real agent process)", () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/reaches revision \d+/);
   }, 300_000);
+
+  it("a backup run as a process of its own (a timer, a CronJob) becomes the first base of the log of a serve waiting for one", async () => {
+    const cron = makeTestServer(path.join(work, "k3s-cron"), { seed: 32, marker: "marker-CRON" });
+    const agent = await serve(s3.endpoint, cron, "cron");
+    await waitFor(async () => (/first backup set/.test((await status(agent.url)).problem ?? "") ? true : undefined), 30_000, "the log waiting for a base");
+    const run = await runProcess(process.execPath, [BIN, "backup", "--no-retention"], {
+      env: { ...env(s3.endpoint, cron, "cron"), LOG_LEVEL: "silent" } as unknown as NodeJS.ProcessEnv,
+      timeoutMs: 120_000,
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const setId = (JSON.parse(run.stdout) as { setId: string }).setId;
+    await waitFor(async () => ((await status(agent.url)).baseSetId === setId ? true : undefined), 30_000, "the CLI's set as the log's base");
+    const st = await status(agent.url);
+    expect(st.generationReason).toContain(`backup set ${setId} is the base`);
+    expect(st.problem).toBeNull();
+    // Taken once: the offer is gone.
+    expect(existsSync(path.join(cron.root, "lifeboat", "continuous", "base-offer.json"))).toBe(false);
+    agent.proc.kill("SIGTERM");
+    await new Promise((r) => agent.proc.once("exit", r));
+  }, 180_000);
 });

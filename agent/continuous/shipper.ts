@@ -10,7 +10,7 @@ import { LogReader, rowFingerprint, MAX_ROWS_PER_READ, type LogRead } from "./re
 import { addDailyBytes, continuousDir, readPosition, writePosition, type LogPosition } from "./position";
 import { judgeLogDays } from "../../lib/backups/log-anomalies";
 import { formatSegment } from "./segment-format";
-import { onBackupDone } from "./base-hook";
+import { onBackupDone, takeOfferedBase } from "./base-hook";
 
 /**
  * The log (issue 16): every interval, kine's rows above the last shipped revision become one
@@ -68,7 +68,7 @@ async function backupAsBase(deps: AgentDeps): Promise<Base> {
 }
 
 /** The protection line while no backup set has become the log's first base. */
-const WAITING_FOR_BASE = "Waiting for the first backup set as the log's base (the next scheduled one, or Back up now).";
+const WAITING_FOR_BASE = "Waiting for the first backup set as the log's base (the next scheduled one, Back up now, or `lifeboat-agent backup` on this host).";
 
 export class LogShipper {
   private timer: NodeJS.Timeout | null = null;
@@ -143,7 +143,8 @@ export class LogShipper {
             await this.newGeneration("first start: no generation yet");
             return;
           }
-          const base = this.offeredBase;
+          // This agent's own backup, or one `lifeboat-agent backup` of its own process left (base-hook.ts).
+          const base = this.offeredBase ?? takeOfferedBase(this.deps.config.stateDir);
           this.offeredBase = null;
           if (!base) {
             this.problem = WAITING_FOR_BASE;
