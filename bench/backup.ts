@@ -289,6 +289,9 @@ async function main(): Promise<void> {
       const idle = startProcess(process.execPath, [bin, "serve"], {
         env: {
           ...agentEnv,
+          // A fresh agent's state: with the backups' (above) its log would take their newest set as its
+          // first base and ship (base-hook.ts); the shipping agent's memory is bench:continuous's to measure.
+          LIFEBOAT_STATE_DIR: path.join(OUT, `idle-state-${extra.LIFEBOAT_LOG_INTERVAL_SECONDS ?? "on"}`),
           LIFEBOAT_AGENT_TOKEN: "bench-agent-token-0123456789abcdef",
           LIFEBOAT_AGENT_PORT: "0",
           LIFEBOAT_AGENT_HOST: "127.0.0.1",

@@ -75,7 +75,9 @@ test.beforeAll(async ({}, testInfo) => {
   // The history: two Lifeboat sets from the agent's backup pipeline (set 1: marker A; set 2: A and B),
   // then marker C is written, so the live database holds something no backup has.
   srv = makeServer(path.join(work, "server"), { seed: 41, marker: "marker-A" });
-  const env = agentEnv(srv, store, pass, { LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}` });
+  // Continuous protection off: a `serve` with it on would take set 2 as its log's first base
+  // (base-hook.ts); this history is one of whole sets only (restore-point.spec.ts has the log).
+  const env = agentEnv(srv, store, pass, { LIFEBOAT_OWNER: `${OWNER.uid}:${OWNER.gid}`, LIFEBOAT_LOG_INTERVAL_SECONDS: "0" });
   set1 = await backupWithCli(env);
   addMarker(srv.dbPath, "marker-B");
   await new Promise((r) => setTimeout(r, 1100)); // set ids are timestamps (seconds)
@@ -222,7 +224,7 @@ test("the whole wizard: proposal, preview, staged diff, confirmation, restore wi
   await expect(wizard.candidate(set1).getByTestId("verification")).toHaveAttribute("data-state", "verified");
   await expect(wizard.candidate(BAD_SET).getByTestId("verification")).toHaveAttribute("data-state", "failed");
   await expect(page.getByText("Or: recover the live database")).toBeVisible();
-  // These sets came from `lifeboat-agent backup` (no log began with them): no point in time, and why.
+  // This agent ships no log: no point in time, and why.
   await expect(page.getByTestId("no-point-in-time")).toContainText("holds no continuous-protection log, so only whole backup sets can be restored");
   await shot(page, testInfo, "step2-which");
   await wizard.useProposal();
