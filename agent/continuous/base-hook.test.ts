@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { offerBase, takeOfferedBase } from "./base-hook";
 import { continuousDir } from "./continuous-dir";
+import { staleBase } from "./shipper";
 
 /**
  * A backup of its own process leaves its set for a `serve` waiting for its log's first base
@@ -44,5 +45,13 @@ describe("a backup's offer of its set as the log's first base", () => {
       expect(takeOfferedBase(stateDir)).toBeNull();
       expect(existsSync(baseOffer)).toBe(false);
     }
+  });
+
+  it("is taken only while kine still holds the rows after it (shipper.ts, staleBase)", () => {
+    const set = { setId: "lifeboat-2026-12-07_02-00-00", revision: 5000 };
+    expect(staleBase(set, { revision: 5400, compactRevision: 4400, rowAtAfter: "row" })).toBeNull();
+    expect(staleBase(set, { revision: 9000, compactRevision: 8000, rowAtAfter: null })).toMatch(/compacted up to revision 8000, past the set's 5000/);
+    expect(staleBase(set, { revision: 4000, compactRevision: 3000, rowAtAfter: null })).toMatch(/below the set's 5000/);
+    expect(staleBase(set, { revision: 5400, compactRevision: 4400, rowAtAfter: null })).toMatch(/row at the set's revision 5000 is gone/);
   });
 });

@@ -74,6 +74,19 @@ export class LogReader {
     return { ...rest, rows, fileReplaced };
   }
 
+  /** Where the database stands (its newest and compact revisions, the row at `at`), without reading rows. Throws as read does. */
+  async standing(at: number): Promise<Omit<LogRead, "rows" | "fileReplaced">> {
+    await this.open();
+    const db = this.db!;
+    return db.transaction(() => {
+      const revision = (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0;
+      const compactRevision = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
+      const row =
+        at > 0 ? (db.prepare("SELECT name, created, deleted, create_revision, value FROM kine WHERE id = ?").get(at) as KineRow | undefined) : undefined;
+      return { revision, compactRevision, rowAtAfter: row ? rowFingerprint(row) : null };
+    })();
+  }
+
   close(): void {
     this.db?.close();
     this.db = null;

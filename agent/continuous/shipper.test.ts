@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -24,6 +24,7 @@ import {
   withShippedWhilePaused,
 } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
+import { offerBase } from "./base-hook";
 import { continuousDir } from "./position";
 import { planPoint } from "./point-in-time";
 import type { LogDamagedError } from "./apply";
@@ -209,4 +210,18 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     const cmp = restoredAndLive(staged.dbPath, p.copy);
     expect(cmp.got.rows).toEqual(cmp.want.rows);
   }, 240_000);
+
+  it("a set a backup of its own process left long ago (kine compacted past it): not taken, the log goes on waiting for the next set", async () => {
+    const stateDir = path.join(work, "state-offered");
+    const late = new LogShipper({ ...deps, config: { ...deps.config, stateDir } }, { intervalMs: 250 });
+    try {
+      offerBase(stateDir, { setId: "lifeboat-2026-01-01_00-00-00", revision: 1 });
+      await late.tick();
+      expect(late.position().generation).toBeFalsy();
+      expect(late.status().problem).toMatch(/first backup set/);
+      expect(existsSync(continuousDir(stateDir).baseOffer)).toBe(false);
+    } finally {
+      await late.stop();
+    }
+  });
 });

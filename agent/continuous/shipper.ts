@@ -57,6 +57,14 @@ export function generationBreak(pos: LogPosition, read: LogRead): string | null 
   return null;
 }
 
+/** Why set `b` cannot begin a generation on the database as it stands now, or null when it can. */
+export function staleBase(b: Base, now: { revision: number; compactRevision: number; rowAtAfter: string | null }): string | null {
+  if (now.revision < b.revision) return `the database's newest revision ${now.revision} is below the set's ${b.revision} (another database)`;
+  if (now.compactRevision > b.revision) return `kine compacted up to revision ${now.compactRevision}, past the set's ${b.revision}`;
+  if (b.revision > 0 && now.rowAtAfter === null) return `the row at the set's revision ${b.revision} is gone`;
+  return null;
+}
+
 /** The default base: a backup job, as the schedule starts it; resolves with its set and revision. Rejects when the backup fails. */
 async function backupAsBase(deps: AgentDeps): Promise<Base> {
   const { startBackupJob } = await import("../backup/run-backup");
@@ -144,11 +152,25 @@ export class LogShipper {
             return;
           }
           // This agent's own backup, or one `lifeboat-agent backup` of its own process left (base-hook.ts).
-          const base = this.offeredBase ?? takeOfferedBase(this.deps.config.stateDir);
+          const left = this.offeredBase ? null : takeOfferedBase(this.deps.config.stateDir);
+          const base = this.offeredBase ?? left;
           this.offeredBase = null;
           if (!base) {
             this.problem = WAITING_FOR_BASE;
             return;
+          }
+          // A set left by another process may be old (a backup long before this serve first started):
+          // taken only while kine still holds the rows after it, else the log waits for the next set.
+          if (left) {
+            const stale = staleBase(left, await this.reader.standing(left.revision));
+            if (stale) {
+              this.log.warn(
+                { setId: left.setId, revision: left.revision, why: stale },
+                "continuous protection: the set a backup left is too old to be the log's first base",
+              );
+              this.problem = WAITING_FOR_BASE;
+              return;
+            }
           }
           await this.newGeneration(`first start: backup set ${base.setId} is the base`, base);
           continue;
