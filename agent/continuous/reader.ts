@@ -38,9 +38,19 @@ const ROWS_SQL = `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, 
   FROM kine AS k LEFT JOIN kine AS p ON p.id = k.prev_revision
   WHERE k.id > ? ORDER BY k.id LIMIT ${MAX_ROWS_PER_READ}`;
 
+/** The newest and compact revisions and the row at `at`, read inside the caller's transaction. */
+function standingOf(db: Database.Database, at: number): Omit<LogRead, "rows" | "fileReplaced"> {
+  const revision = (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0;
+  const compactRevision = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
+  const row = at > 0 ? (db.prepare("SELECT name, created, deleted, create_revision, value FROM kine WHERE id = ?").get(at) as KineRow | undefined) : undefined;
+  return { revision, compactRevision, rowAtAfter: row ? rowFingerprint(row) : null };
+}
+
 export class LogReader {
   private db: Database.Database | null = null;
   private ino: number | null = null;
+  /** A replacement standing() saw: the next read still reports it. */
+  private replacedUnread = false;
 
   constructor(private readonly dbPath: string) {}
 
@@ -59,15 +69,13 @@ export class LogReader {
 
   /** Reads what came after revision `after`. Throws when the database cannot be opened or read. */
   async read(after: number): Promise<LogRead> {
-    const fileReplaced = await this.open();
+    const fileReplaced = (await this.open()) || this.replacedUnread;
+    this.replacedUnread = false;
     const db = this.db!;
     const tx = db.transaction(() => {
-      const revision = (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0;
-      const compactRevision = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
-      const at =
-        after > 0 ? (db.prepare("SELECT name, created, deleted, create_revision, value FROM kine WHERE id = ?").get(after) as KineRow | undefined) : undefined;
+      const stand = standingOf(db, after);
       const raw = db.prepare(ROWS_SQL).all(after) as (Omit<KineRow, "oldValueRebuildable"> & { rebuildable: number })[];
-      return { revision, compactRevision, rowAtAfter: at ? rowFingerprint(at) : null, raw };
+      return { ...stand, raw };
     });
     const { raw, ...rest } = tx();
     const rows: KineRow[] = raw.map(({ rebuildable, ...r }) => ({ ...r, oldValueRebuildable: rebuildable === 1 }));
@@ -76,15 +84,9 @@ export class LogReader {
 
   /** Where the database stands (its newest and compact revisions, the row at `at`), without reading rows. Throws as read does. */
   async standing(at: number): Promise<Omit<LogRead, "rows" | "fileReplaced">> {
-    await this.open();
+    if (await this.open()) this.replacedUnread = true;
     const db = this.db!;
-    return db.transaction(() => {
-      const revision = (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0;
-      const compactRevision = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
-      const row =
-        at > 0 ? (db.prepare("SELECT name, created, deleted, create_revision, value FROM kine WHERE id = ?").get(at) as KineRow | undefined) : undefined;
-      return { revision, compactRevision, rowAtAfter: row ? rowFingerprint(row) : null };
-    })();
+    return db.transaction(() => standingOf(db, at))();
   }
 
   close(): void {
