@@ -474,7 +474,7 @@ function parseSkesk(body: Buffer): Skesk {
  * A generator that yields after about every SLICE_BYTES hashed, so deriveS2kKeyAsync can let the event
  * loop run in between; deriveS2kKey runs it through at once.
  */
-function* s2kSteps(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Generator<void, Buffer> {
+function* s2kSteps(s2k: S2kParams, passphrase: Buffer, keyLen: number): Generator<void, Buffer> {
   derivations++;
   const unit = Buffer.concat([s2k.salt, passphrase]);
   const parts: Buffer[] = [];
@@ -515,7 +515,7 @@ function* s2kSteps(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Gener
  */
 const SLICE_BYTES = 1 << 20;
 
-export function deriveS2kKey(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Buffer {
+export function deriveS2kKey(s2k: S2kParams, passphrase: Buffer, keyLen: number): Buffer {
   const steps = s2kSteps(s2k, passphrase, keyLen);
   for (;;) {
     const r = steps.next();
@@ -523,7 +523,7 @@ export function deriveS2kKey(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: numb
   }
 }
 
-async function deriveSliced(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Promise<Buffer> {
+async function deriveSliced(s2k: S2kParams, passphrase: Buffer, keyLen: number): Promise<Buffer> {
   const steps = s2kSteps(s2k, passphrase, keyLen);
   for (;;) {
     const r = steps.next();
@@ -545,7 +545,7 @@ function inTurn<T>(derive: () => Promise<T>): Promise<T> {
 }
 
 /** deriveS2kKey without holding the event loop: the hashing goes on in slices between other work. */
-export function deriveS2kKeyAsync(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Promise<Buffer> {
+export function deriveS2kKeyAsync(s2k: S2kParams, passphrase: Buffer, keyLen: number): Promise<Buffer> {
   return inTurn(() => deriveSliced(s2k, passphrase, keyLen));
 }
 
@@ -569,7 +569,7 @@ export function s2kDerivations(): number {
 }
 const DERIVED_KEYS_MAX = 16;
 
-const cacheId = (s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number) =>
+const cacheId = (s2k: S2kParams, passphrase: Buffer, keyLen: number) =>
   [s2k.type, s2k.hash, s2k.count, keyLen, s2k.salt.toString("hex"), createHash("sha256").update(passphrase).digest("hex")].join(":");
 
 function remember(id: string, key: Buffer): Buffer {
@@ -579,7 +579,7 @@ function remember(id: string, key: Buffer): Buffer {
 }
 
 /** deriveS2kKey through the process's cache of derived keys. */
-export function cachedS2kKey(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number): Buffer {
+export function cachedS2kKey(s2k: S2kParams, passphrase: Buffer, keyLen: number): Buffer {
   const id = cacheId(s2k, passphrase, keyLen);
   return derivedKeys.get(id) ?? remember(id, deriveS2kKey(s2k, passphrase, keyLen));
 }
@@ -588,7 +588,7 @@ export function cachedS2kKey(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: numb
 const derivingElsewhere = new Map<string, Promise<Buffer>>();
 
 /** cachedS2kKey, derived with deriveS2kKeyAsync (or `derive`, when given) when it is not in the cache yet. */
-export async function cachedS2kKeyAsync(s2k: Skesk["s2k"], passphrase: Buffer, keyLen: number, derive?: KeyDeriver): Promise<Buffer> {
+export async function cachedS2kKeyAsync(s2k: S2kParams, passphrase: Buffer, keyLen: number, derive?: KeyDeriver): Promise<Buffer> {
   const id = cacheId(s2k, passphrase, keyLen);
   const known = derivedKeys.get(id) ?? derivingElsewhere.get(id);
   if (known) return known;

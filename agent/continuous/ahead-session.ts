@@ -150,10 +150,9 @@ const scratches = new Map<string, Ahead>();
 const REBUILT_TAIL = /,\(SELECT value FROM kine WHERE id = (\d+)\) WHERE (\d+) > \(SELECT IFNULL\(MAX\(id\),0\) FROM kine\);\n$/;
 
 // Witnesses GHOSTS_AT_ONCE at a time: each row's columns but its value and old_value, bound (columnsOf),
-// not one statement each. Without the segment's
-// guard, after the text's staying rows: ghosts are only made when the held rows' ids rise, so each
-// row's guard holds either way, and a staying row's sub-select names an earlier staying row, which is
-// in by then, or a ghost, whose value it then carries.
+// not one statement each. Without the segment's guard, after the text's staying rows: ghosts are only
+// made when the held rows' ids rise, so each row's guard holds either way, and a staying row's
+// sub-select names an earlier staying row, which is in by then, or a ghost, whose value it then carries.
 const GHOSTS_AT_ONCE = 256;
 const ghostsInsert = (n: number) =>
   `INSERT INTO kine(id,name,created,deleted,create_revision,prev_revision,lease,ghost) VALUES ${Array(n).fill("(?,?,?,?,?,?,?,1)").join(",")}`;

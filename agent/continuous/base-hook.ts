@@ -40,8 +40,9 @@ export function backupDone(b: BackupDone): void {
 
 /** Leaves set `b` for a `serve` waiting for its first base (replacing an older offer). Throws on I/O errors. */
 export function offerBase(stateDir: string, b: BackupDone): void {
-  mkdirSync(continuousDir(stateDir).dir, { recursive: true, mode: 0o700 });
-  writeFileDurable(continuousDir(stateDir).baseOffer, JSON.stringify({ setId: b.setId, revision: b.revision }) + "\n");
+  const { dir, baseOffer } = continuousDir(stateDir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileDurable(baseOffer, JSON.stringify({ setId: b.setId, revision: b.revision }) + "\n");
 }
 
 /**
