@@ -76,7 +76,8 @@ async function backupAsBase(deps: AgentDeps): Promise<Base> {
 }
 
 /** The protection line while no backup set has become the log's first base. */
-const WAITING_FOR_BASE = "Waiting for the first backup set as the log's base (the next scheduled one, Back up now, or `lifeboat-agent backup` on this host).";
+const WAITING_FOR_BASE =
+  "Waiting for the first backup set as the log's base (the next scheduled one, Back up now, or a lifeboat-agent backup run on this host).";
 
 export class LogShipper {
   private timer: NodeJS.Timeout | null = null;
