@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { runtimeFlags } from "./heap-settings";
 
 // A real process each: V8's young generation after allocating ~200 MB of short-lived objects, with
 // heap-settings.ts loaded first (as cli.ts loads it) and without.
@@ -54,6 +55,106 @@ describe("the agent's young generation", () => {
       expect(r.status, r.stderr).toBe(0);
       const bytes = Number(/new_space (\d+)/.exec(r.stderr)?.[1]);
       expect(bytes / 2 ** 20).toBeLessThanOrEqual(4);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+// A real process each: a hot function's tier after heap-settings.ts loaded with the command line
+// `node probe.mjs <command>`, read with V8's %GetOptimizationStatus (bit 16: optimized by TurboFan,
+// bit 32768: compiled by Sparkplug).
+function tierAfterLoad(command: string, nodeArgs: string[] = []): { optimized: boolean; baseline: boolean } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "lifeboat-tier-"));
+  try {
+    const probe = path.join(dir, "probe.mjs");
+    writeFileSync(
+      probe,
+      `await import(${JSON.stringify(path.join(ROOT, "agent/heap-settings.ts"))});
+const status = new Function("f", "return %GetOptimizationStatus(f)");
+function hot(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 7) % 13; return s; }
+const end = Date.now() + 3000;
+let st = 0;
+while (Date.now() < end) { hot(1000); st = status(hot); if (st & 16) break; }
+console.log(JSON.stringify({ optimized: (st & 16) !== 0, baseline: (st & 32768) !== 0 }));
+`,
+    );
+    const r = spawnSync(process.execPath, ["--allow-natives-syntax", ...nodeArgs, "--import", "tsx", probe, command], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, NODE_OPTIONS: "" },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("the backup's compilers", () => {
+  it("runs a backup without TurboFan and Sparkplug, and sizes its heap for memory", () => {
+    expect(runtimeFlags(["node", "cli.js", "backup", "--no-retention"], "")).toEqual([
+      "--semi-space-growth-factor=1",
+      "--no-opt",
+      "--no-sparkplug",
+      "--optimize-for-size",
+    ]);
+    for (const command of ["serve", "restore", "--version"]) expect(runtimeFlags(["node", "cli.js", command], "")).toEqual(["--semi-space-growth-factor=1"]);
+    expect(runtimeFlags(["node", "cli.js"], "")).toEqual(["--semi-space-growth-factor=1"]);
+  });
+
+  it("leaves an operator's own compiler and heap settings alone", () => {
+    expect(runtimeFlags(["node", "cli.js", "backup"], "--max-semi-space-size=1 --turbofan")).toEqual(["--optimize-for-size"]);
+    expect(runtimeFlags(["node", "cli.js", "backup"], "--no-optimize-for-size --jitless")).toEqual(["--semi-space-growth-factor=1"]);
+  });
+
+  it("takes effect when set at run time: a backup's hot function stays interpreted, serve's is optimized", () => {
+    expect(tierAfterLoad("backup")).toEqual({ optimized: false, baseline: false });
+    expect(tierAfterLoad("serve").optimized).toBe(true);
+    // An operator's --opt wins.
+    expect(tierAfterLoad("backup", ["--opt"]).optimized).toBe(true);
+  }, 60_000);
+
+  it("holds in the installed command from before its freshness walk over the sources", () => {
+    // The probe looks when the bin first lists a directory (its walk): a hot function then must stay
+    // interpreted for `backup` and be optimized for `status`, whose settings leave the compilers on.
+    const dir = mkdtempSync(path.join(os.tmpdir(), "lifeboat-tier-"));
+    try {
+      const probe = path.join(dir, "probe.cjs");
+      writeFileSync(
+        probe,
+        `const fs = require("node:fs");
+const readdirSync = fs.readdirSync;
+let seen = false;
+fs.readdirSync = function (...args) {
+  if (!seen) {
+    seen = true;
+    const status = new Function("f", "return %GetOptimizationStatus(f)");
+    function hot(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 7) % 13; return s; }
+    const end = Date.now() + 3000;
+    let st = 0;
+    while (Date.now() < end) { hot(1000); st = status(hot); if (st & 16) break; }
+    process.stderr.write("tier at the walk: " + ((st & 16) !== 0 ? "optimized" : "interpreted") + "\\n");
+  }
+  return readdirSync.apply(this, args);
+};
+`,
+      );
+      const tier = (command: string) => {
+        const r = spawnSync(
+          process.execPath,
+          ["--allow-natives-syntax", "--require", probe, path.join(ROOT, "agent/bin/lifeboat-agent.js"), command, "--help"],
+          {
+            encoding: "utf8",
+            env: { ...process.env, NODE_OPTIONS: "" },
+          },
+        );
+        expect(r.status, r.stderr).toBe(0);
+        return /tier at the walk: (\w+)/.exec(r.stderr)?.[1];
+      };
+      tier("--version"); // builds the bundle when it is missing
+      expect(tier("backup")).toBe("interpreted");
+      expect(tier("status")).toBe("optimized");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

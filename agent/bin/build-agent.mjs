@@ -35,7 +35,13 @@ mkdirSync(dist, { recursive: true });
 await build({
   // The SQLite worker thread (agent/sqlite/worker.ts starts it) runs integrity_check and statistics
   // during a backup and a restore's verify step.
-  entryPoints: { cli: path.join(root, "agent", "cli-entry.ts"), "worker-thread": path.join(root, "agent", "sqlite", "worker-thread.ts") },
+  // heap-settings.js: the bin (lifeboat-agent.js) loads it before its own work, so that the V8 settings
+  // hold from the process's first hot loop on.
+  entryPoints: {
+    cli: path.join(root, "agent", "cli-entry.ts"),
+    "worker-thread": path.join(root, "agent", "sqlite", "worker-thread.ts"),
+    "heap-settings": path.join(root, "agent", "heap-settings.ts"),
+  },
   outdir: tmp,
   bundle: true,
   splitting: true,
