@@ -17,6 +17,8 @@ export type PointTarget = { toRevision: number } | { toTime: string };
 export interface PointPlan {
   generation: string;
   baseSetId: string;
+  /** The base as the plan listed it: the stager resolves it without listing the store again. */
+  baseSet: BackupSet;
   baseRevision: number;
   /** The revision the restore ends at. */
   target: number;
@@ -99,6 +101,7 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
   return {
     generation: gen.generation,
     baseSetId: base.set.id,
+    baseSet: base.set,
     baseRevision: base.revision,
     target: want,
     targetReadAt: readAt,

@@ -28,6 +28,7 @@ import { offerBase } from "./base-hook";
 import { continuousDir } from "./position";
 import { planPoint } from "./point-in-time";
 import type { LogDamagedError } from "./apply";
+import type { ListOptions } from "../../lib/storage/backup-store";
 
 /**
  * The log against real parts: the kine-like writer process (with its compactor running), s3rver on
@@ -107,6 +108,29 @@ describe("the log (real writer, s3rver, real base backups)", () => {
       expect(got.rows).toEqual(want.rows);
     }
   }, 240_000);
+
+  it("lists the store once for a point restore: the stager takes the base set the plan listed", async () => {
+    const store = deps.store();
+    const listed: string[] = [];
+    const counting = new Proxy(store, {
+      get(target, key) {
+        const v = Reflect.get(target, key, target) as unknown;
+        if (key === "list")
+          return (o?: ListOptions) => {
+            listed.push(o?.prefix ?? "");
+            return store.list(o);
+          };
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const p = points[points.length - 1];
+    const { staged } = await restoreToPoint({ ...deps, store: () => counting }, "latest", { toRevision: p.revision }, path.join(work, "staging-once"));
+    const { got, want } = restoredAndLive(staged.dbPath, p.copy);
+    expect(got.rows).toEqual(want.rows);
+    // One listing of the whole prefix (the sets) and one of the log's objects, one page each here.
+    expect(listed.filter((x) => x === "").length).toBe(1);
+    expect(listed.filter((x) => x !== "").length).toBe(1);
+  }, 60_000);
 
   it("keeps reading while the store is down (past kine's 1000 kept revisions), then uploads the spool in order, same generation", async () => {
     const gen = shipper.position().generation;

@@ -1,6 +1,6 @@
 import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
-import { resolveSource } from "../restore/sources";
+import { resolveListedSet } from "../restore/sources";
 import { stageBackup, type StageOptions, type StagedFiles } from "../restore/stage";
 import { prepareLog, type ApplyResult } from "./apply";
 import { planPoint, type PointPlan } from "./point-in-time";
@@ -15,7 +15,7 @@ export async function stagePoint(
   plan: PointPlan,
   opts: Omit<StageOptions, "passphrase">,
 ): Promise<{ staged: StagedFiles; applied: ApplyResult }> {
-  const src = await resolveSource(deps, { kind: "backup", setId: plan.baseSetId });
+  const src = await resolveListedSet(deps, plan.baseSet);
   // The log's first segments are fetched and decrypted while the base is staged, from the base's first
   // bytes on: their keys are then asked for after the base's (derivations take turns, see
   // openpgp-native.ts), so the base's decompression starts sooner and the log's hashing fills its wait.

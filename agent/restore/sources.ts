@@ -119,6 +119,26 @@ async function isSqliteFile(file: string): Promise<boolean> {
  * Resolves `source`. Throws SourceError (unknown set, not a database archive, missing file),
  * AgentConfigError (no store configured) or StorageError/NotFoundError from the store.
  */
+/**
+ * A set already listed (a point restore's plan lists the store once: listing it again cost one more
+ * round trip, and one per 1,000 objects of a large bucket), resolved as resolveSource resolves a set id.
+ */
+export async function resolveListedSet(deps: AgentDeps, set: BackupSet): Promise<ResolvedSource> {
+  const pick = DATA_PREFERENCE[set.format].map((k) => set.objects.find((o) => o.kind === k)).find(Boolean);
+  if (!pick) throw new SourceError(`Backup set ${set.id} has no database archive (it holds ${set.objects.map((o) => o.kind).join(", ") || "nothing"}).`);
+  const companion =
+    pick.kind === "lifeboat-logical"
+      ? (set.objects.find((o) => o.kind === "lifeboat-secrets") ?? set.objects.find((o) => o.kind === "lifeboat-token"))
+      : undefined;
+  const dbBytes = set.format === "lifeboat" ? await manifestDatabaseBytes(deps, set) : null;
+  return {
+    description: `backup set ${set.id}: ${pick.key}`,
+    primary: storeOrigin(deps, pick.key, pick.kind, pick.size, dbBytes),
+    token: companion ? storeOrigin(deps, companion.key, companion.kind, companion.size) : null,
+    takenAt: set.time,
+  };
+}
+
 export async function resolveSource(deps: AgentDeps, source: RestoreSource): Promise<ResolvedSource> {
   switch (source.kind) {
     case "backup": {
@@ -128,20 +148,7 @@ export async function resolveSource(deps: AgentDeps, source: RestoreSource): Pro
       const { sets } = await listStoreSets(store);
       const set = sets.find((s) => s.id === source.setId);
       if (!set) throw new SourceError(`There is no backup set ${source.setId} in ${store.description}. List the sets with \`lifeboat-agent list\`.`);
-      const pick = DATA_PREFERENCE[set.format].map((k) => set.objects.find((o) => o.kind === k)).find(Boolean);
-      if (!pick)
-        throw new SourceError(`Backup set ${source.setId} has no database archive (it holds ${set.objects.map((o) => o.kind).join(", ") || "nothing"}).`);
-      const companion =
-        pick.kind === "lifeboat-logical"
-          ? (set.objects.find((o) => o.kind === "lifeboat-secrets") ?? set.objects.find((o) => o.kind === "lifeboat-token"))
-          : undefined;
-      const dbBytes = set.format === "lifeboat" ? await manifestDatabaseBytes(deps, set) : null;
-      return {
-        description: `backup set ${set.id}: ${pick.key}`,
-        primary: storeOrigin(deps, pick.key, pick.kind, pick.size, dbBytes),
-        token: companion ? storeOrigin(deps, companion.key, companion.kind, companion.size) : null,
-        takenAt: set.time,
-      };
+      return resolveListedSet(deps, set);
     }
     case "object": {
       const parsed = parseObjectName(source.key);
