@@ -25,11 +25,14 @@
  *    the bundled `lifeboat-agent restore … --dry-run` in a fresh process each (Node's start, cold
  *    workers and the comparison with the live database included), as an operator runs them. Every
  *    restore timed in this process starts without derived keys in memory, as in a process of its own
- *    (the shipper's and the last restore's would otherwise save it the S2K hashes).
+ *    (the shipper's and the last restore's would otherwise save it the S2K hashes). Last, the same
+ *    two stagings from a store that is not on this machine: the day's objects copied into s3rver,
+ *    reached through a proxy that adds BENCH_RTT_MS (default 25 ms; 0 leaves this out) to each
+ *    request's round trip (bench/latency-proxy.ts), median of BENCH_DRILLS.
  * Scratch files go to bench/out/continuous (git-ignored).
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, fork } from "node:child_process";
+import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startProcess, waitForListening, type RunningProcess } from "../lib/process";
@@ -64,6 +67,8 @@ const BIN = path.join(ROOT, "agent/bin/lifeboat-agent.js");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 90);
 const HOURS = Number(process.env.BENCH_LOG_HOURS ?? 24);
 const DRILLS = Number(process.env.BENCH_DRILLS ?? 3);
+/** The round trip of the remote store in step 3's last measure (BENCH_RTT_MS; 0 leaves it out). */
+const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 25);
 const TOKEN = "bench-continuous-agent-token-0123456789";
 const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
 const pct = (xs: number[], p: number) => {
@@ -315,6 +320,59 @@ async function plainRestore(deps: ReturnType<typeof makeDeps>, setId: string, wo
 }
 
 /**
+ * The plain restore and the point, the stagers alone, alternating, from s3rver behind a proxy adding
+ * RTT_MS to each request (a remote store): what the restore's round trips cost (listings, the base,
+ * the log's objects fetched ahead), which the directory store of the day does not show.
+ */
+async function remoteStagings(opts: { setId: string; target: number; work: string; agentEnv: Record<string, string> }): Promise<void> {
+  const dir = path.join(opts.work, "remote-s3");
+  rmSync(dir, { recursive: true, force: true });
+  const s3 = await startEmbeddedS3({ directory: dir, buckets: ["backups"] });
+  const proxy = fork(path.join(ROOT, "bench", "latency-proxy.ts"), [s3.endpoint, String(RTT_MS)], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      proxy.stdout!.once("data", (d) => resolve(JSON.parse(String(d)).port));
+      proxy.once("exit", (code) => reject(new Error(`the latency proxy exited (${code})`)));
+    });
+    const { LIFEBOAT_BACKUP_DIR: storeDir, ...env } = opts.agentEnv;
+    const remote = makeDeps(
+      loadAgentConfig({
+        ...env,
+        LIFEBOAT_STATE_DIR: path.join(opts.work, "remote-state"),
+        AWS_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+        AWS_S3_BUCKET: "backups",
+        AWS_S3_PATH: "remote",
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+      }),
+    );
+    for (const name of readdirSync(storeDir)) await remote.store().put(name, createReadStream(path.join(storeDir, name)));
+    const times = { plain: [] as number[], point: [] as number[] };
+    for (let i = 0; i < DRILLS; i++) {
+      times.plain.push(await plainRestore(remote, opts.setId, opts.work));
+      const pointDir = path.join(opts.work, "point-remote");
+      rmSync(pointDir, { recursive: true, force: true });
+      mkdirSync(pointDir);
+      forgetDerivedKeys();
+      const t = Date.now();
+      const plan = await planPoint(remote, opts.setId, { toRevision: opts.target });
+      await stagePoint(remote, plan, { stagingDir: pointDir, maxBytes: 1 << 30, durable: false });
+      times.point.push(Date.now() - t);
+    }
+    const [plainMs, pointMs] = [pct(times.plain, 50), pct(times.point, 50)];
+    console.log(
+      `   from a store ${RTT_MS} ms away (s3rver behind bench/latency-proxy.ts; BENCH_RTT_MS), the stagers alone, median of ${DRILLS}: to the end ${(pointMs / 1000).toFixed(2)} s vs the base ${(plainMs / 1000).toFixed(2)} s → ${(pointMs / plainMs).toFixed(2)}×`,
+    );
+  } finally {
+    proxy.kill();
+    await s3.stop();
+  }
+}
+
+/**
  * 3. The same day after log compaction (agent/continuous/compaction.ts) with the default
  * LIFEBOAT_LOG_COMPACT_HOURS, as `serve` runs it after the nightly backup: every closed window folded.
  * The restore to the same point is timed again, right after a plain restore of the base (the load of
@@ -414,6 +472,7 @@ async function afterCompaction(
   console.log(
     `   as commands of their own (the bundled CLI, restore --dry-run, a fresh process each), median of ${DRILLS}: to the end ${(pointCommand / 1000).toFixed(2)} s vs the base ${(plainCommand / 1000).toFixed(2)} s → ${(pointCommand / plainCommand).toFixed(2)}×`,
   );
+  if (RTT_MS > 0) await remoteStagings(opts);
 }
 
 rmSync(OUT, { recursive: true, force: true });
