@@ -393,6 +393,71 @@ describe("the run applied ahead", () => {
     expect(leftOut).toBeGreaterThan(0);
   }, 120_000);
 
+  it("asks the store for the first objects before the base's first bytes, decodes them only after, and lets go of them when the base never comes", async () => {
+    const bodies: Readable[] = [];
+    let reads = 0;
+    const watched = async (key: string) => {
+      const body = await bulk.open(key);
+      const read = body.read.bind(body);
+      body.read = (n?: number) => (reads++, read(n));
+      bodies.push(body);
+      return body;
+    };
+    let begin!: () => void;
+    const gate = new Promise<void>((resolve) => (begin = resolve));
+    const prepared = prepareLog({
+      segments: bulk.segments,
+      target: bulk.lastRevision,
+      open: watched,
+      passphrase: PASS,
+      baseRevision: bulk.baseRevision,
+      startAfter: gate,
+    });
+    await sleep(300);
+    // Round trips overlap the base's: the run's first objects and the walk's first were asked for.
+    expect(bodies.length).toBeGreaterThan(1);
+    expect(reads).toBe(0);
+    // The base never comes: what was asked for is let go of (a stream, a socket, a descriptor each).
+    await prepared.dispose();
+    await sleep(50);
+    expect(bodies.every((b) => b.destroyed)).toBe(true);
+
+    // Without a run ahead (no base revision given), the walk's own first objects are asked for early.
+    bodies.length = 0;
+    const walkOnly = prepareLog({
+      segments: bulk.segments,
+      target: bulk.lastRevision,
+      open: watched,
+      passphrase: PASS,
+      startAfter: new Promise<void>(() => {}),
+    });
+    await sleep(100);
+    expect(bodies.length).toBeGreaterThan(1);
+    expect(reads).toBe(0);
+    await walkOnly.dispose();
+
+    // The base comes: the same log applies as before, every object decoded once.
+    bodies.length = 0;
+    const once = new Promise<void>((resolve) => (begin = resolve));
+    const dbPath = bulk.stage("gated");
+    const again = prepareLog({
+      segments: bulk.segments,
+      target: bulk.lastRevision,
+      open: watched,
+      passphrase: PASS,
+      baseRevision: bulk.baseRevision,
+      startAfter: once,
+    });
+    await sleep(100);
+    const asked = bodies.length;
+    expect(asked).toBeGreaterThan(1);
+    begin();
+    await again.applyTo(dbPath);
+    expect(dumpKine(dbPath).rows).toEqual(dumpKine(bulk.copyAt(bulk.lastRevision)).rows);
+    // Nothing asked for twice: the objects asked for early were the ones the run and the walk took.
+    expect(bodies.length).toBe(new Set(bulk.segments.map((x) => x.key)).size);
+  });
+
   it("a base that never comes (its staging failed before its first byte, or while the store stalls): the run stops at once and lets go of its worker", async () => {
     // The base's first bytes never arrive: the run has not started and must not wait for them.
     const never = new Promise<void>(() => {});

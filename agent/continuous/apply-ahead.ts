@@ -34,8 +34,8 @@ export interface AheadRun {
  */
 const MAX_AHEAD_TEXT = 32 * 1024 * 1024;
 
-/** How many decoded segments wait for the scratch's worker at most. */
-const QUEUE = 4;
+/** How many segments are asked for ahead, and wait decoded for the scratch's worker, at most (as apply.ts's PREFETCH). */
+const QUEUE = 12;
 
 /**
  * The run applied ahead: the objects at the end of the walk (up to `target`), each beginning right
@@ -106,6 +106,17 @@ export interface LogAhead {
    * Once the worker is given back, or if it fails, on this thread (sliced) instead.
    */
   derive: KeyDeriver;
+}
+
+/**
+ * The indices of the run's objects its loop (startAhead) asks for first: its first object and the plain
+ * segments after it, up to QUEUE. prepareLog asks for them as soon as it is called, so that a remote
+ * store's round trips overlap the base's staging.
+ */
+export function firstOfRun(segments: SegmentName[], run: AheadRun): number[] {
+  const first = [run.start];
+  for (let j = run.start + 1; j < Math.min(run.end, run.start + 1 + QUEUE) && !segments[j].compacted; j++) first.push(j);
+  return first;
 }
 
 /**

@@ -3,7 +3,7 @@ import { DomainError, hasErrorCode } from "../../lib/contracts/errors";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import { fsyncPath } from "../../lib/storage/durable-file";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
-import { aheadRun, startAhead, type LogAhead } from "./apply-ahead";
+import { aheadRun, firstOfRun, startAhead, type LogAhead } from "./apply-ahead";
 import type { LogApplyStep } from "./apply-session";
 import { countRowStatements, wholeSegmentHeader, type SegmentHeader } from "./segment-format";
 import { decodeSegment } from "./segment-codec";
@@ -73,10 +73,12 @@ const RELISTS = 3;
 /**
  * How many segments ahead are fetched and decoded while one is applied: a store's round trip (tens
  * of ms to a remote S3) then overlaps the work instead of adding to it, thousands of times for a
- * point in a window not compacted yet. A compacted object (megabytes of text) counts as PREFETCH on
- * its own, so at most one waits beside the one applied.
+ * point in a window not compacted yet. About one round trip's worth of decoding (25 ms against ~2 ms a
+ * segment here): at 4, the open window's point from a store 25 ms away took 0.46–0.49 s, at 12
+ * 0.35–0.39 s, the same from a directory (docs/continuous.md). A compacted object (megabytes of text)
+ * counts as PREFETCH on its own, so at most one waits beside the one applied.
  */
-const PREFETCH = 4;
+const PREFETCH = 12;
 
 type Fetched = { sql: string } | { err: unknown };
 
@@ -122,8 +124,9 @@ export interface PreparedLog {
  * Starts fetching and decoding the first segments now, while the caller still stages the base
  * (stage-point.ts): its download, its worker thread's start and its check then overlap with the
  * log's decryption instead of coming before it. A segment that fails to arrive fails nothing here:
- * applyTo meets the failure where applyLog would. `startAfter` holds the first fetches back until it
- * settles (it must settle before applyTo is called).
+ * applyTo meets the failure where applyLog would. `startAfter` holds the decoding back until it
+ * settles (it must settle before applyTo is called): the first objects are asked for at once, so a
+ * remote store's round trips overlap the base's, and decoded (their keys asked for) only after it.
  */
 export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: Promise<void>; baseRevision?: number }): PreparedLog {
   const sorted = (xs: SegmentName[]) => [...xs].sort((a, b) => a.first - b.first);
@@ -144,13 +147,28 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
     early = null;
     return closing;
   };
+  // Bodies asked for before `startAfter` settled, not decoding yet: let go of if the log is dropped
+  // (a base that fails to stage never settles it).
+  const waiting = new Set<Promise<Readable>>();
+  let disposed = false;
   const fetch = (k: number): Promise<Fetched> => {
     let p = ahead.get(k);
     if (!p) {
-      const key = segments[k].key;
-      // While the run ahead has a worker, the log's key is derived there (this thread stages the base).
-      const derive = early?.derive;
-      p = (async () => ({ sql: await decodeSegment(await opts.open(key), opts.passphrase, derive) }))().catch((err: unknown) => ({ err }));
+      const body = opts.open(segments[k].key);
+      body.catch(() => {}); // met below, once decoding may start
+      p = (async () => {
+        if (opts.startAfter) {
+          waiting.add(body);
+          try {
+            await opts.startAfter;
+          } finally {
+            waiting.delete(body);
+          }
+        }
+        // While the run ahead has a worker, the log's key is derived there (this thread stages the base).
+        const derive = early?.derive;
+        return { sql: await decodeSegment(await body, opts.passphrase, derive) };
+      })().catch((err: unknown) => ({ err }));
       ahead.set(k, p);
     }
     return p;
@@ -165,9 +183,10 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
   };
   // While the base is staged nothing is applied yet: twice the budget, so two compacted objects (a
   // day folded and the next day's window) are both decoded by the time the walk starts, as the walk
-  // itself would hold one applied and one waiting.
-  if (opts.startAfter) void opts.startAfter.then(() => prefetch(-1, 2 * PREFETCH));
-  else prefetch(-1, 2 * PREFETCH);
+  // itself would hold one applied and one waiting. Asked for now; decoded once `startAfter` settles.
+  prefetch(-1, 2 * PREFETCH);
+  // The run ahead's first objects too, as its loop will ask for them (apply-ahead.ts).
+  if (run) for (const k of firstOfRun(segments, run)) void fetch(k);
   return {
     applyTo: (dbPath) =>
       walk(dbPath, {
@@ -192,6 +211,14 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
         },
       }),
     dispose: async () => {
+      if (!disposed) {
+        disposed = true;
+        for (const body of waiting)
+          void body.then(
+            (b) => b.destroy(),
+            () => {},
+          );
+      }
       await dropEarly();
       ahead = new Map();
     },

@@ -15,25 +15,12 @@ export async function stagePoint(
   plan: PointPlan,
   opts: Omit<StageOptions, "passphrase">,
 ): Promise<{ staged: StagedFiles; applied: ApplyResult }> {
-  const src = await resolveListedSet(deps, plan.baseSet);
-  // The log's first segments are fetched and decrypted while the base is staged, from the base's first
-  // bytes on: their keys are then asked for after the base's (derivations take turns, see
-  // openpgp-native.ts), so the base's decompression starts sooner and the log's hashing fills its wait.
+  // The log's first objects are asked for now (a remote store's round trips then overlap the base's
+  // manifest and download), and decrypted from the base's first bytes on: their keys are then asked for
+  // after the base's (derivations take turns, see openpgp-native.ts), so the base's decompression starts
+  // sooner and the log's hashing fills its wait.
   let baseStarted!: () => void;
   const started = new Promise<void>((resolve) => (baseStarted = resolve));
-  const staging = stageBackup(src, {
-    ...opts,
-    passphrase: () => readPassphrase(deps.config),
-    onProgress: (done, total) => {
-      baseStarted();
-      opts.onProgress?.(done, total);
-    },
-  });
-  // (A base that fails to stage fetches no log: applyTo is then never called.)
-  void staging.then(
-    () => baseStarted(),
-    () => {},
-  );
   const log = prepareLog({
     segments: plan.segments,
     target: plan.target,
@@ -47,6 +34,21 @@ export async function stagePoint(
     // The log's trailing run of objects is applied to a scratch database meanwhile (apply-ahead.ts).
     baseRevision: plan.baseRevision,
   });
+  // (A base that fails to resolve or stage decodes no log: applyTo is then never called.)
+  const staging = resolveListedSet(deps, plan.baseSet).then((src) =>
+    stageBackup(src, {
+      ...opts,
+      passphrase: () => readPassphrase(deps.config),
+      onProgress: (done, total) => {
+        baseStarted();
+        opts.onProgress?.(done, total);
+      },
+    }),
+  );
+  void staging.then(
+    () => baseStarted(),
+    () => {},
+  );
   const staged = await staging.catch(async (err: unknown) => {
     await log.dispose();
     throw err;
