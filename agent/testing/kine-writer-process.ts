@@ -67,7 +67,11 @@ export async function spawnKineWriter(opts: KineWriterOptions): Promise<RunningK
     },
   });
   let exited: Error | null = null;
-  void proc.exited.then(({ code }) => {
+  void proc.exited.then(async ({ code }) => {
+    // "exit" can come before the child's last lines are read (its "stopped" after SIGTERM, on a busy
+    // machine): they are delivered first, or stop() would fail with the exit it asked for.
+    const out = proc.child.stdout;
+    if (out && !out.closed) await new Promise((resolve) => out.once("close", resolve));
     exited = new Error(`kine writer exited (${code})${lastError ? `: ${lastError}` : ""} ${proc.output().trim()}`.trim());
     for (const w of waiters.splice(0)) w.reject(exited);
   });
