@@ -61,6 +61,16 @@ describe("the agent's young generation", () => {
   }, 120_000);
 });
 
+/**
+ * Probe code (node --allow-natives-syntax): runs a small function until V8 optimizes it or 3 s pass,
+ * leaving its %GetOptimizationStatus in `st` (bit 16: optimized by TurboFan, bit 32768: compiled by Sparkplug).
+ */
+const RUN_HOT = `const status = new Function("f", "return %GetOptimizationStatus(f)");
+function hot(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 7) % 13; return s; }
+const end = Date.now() + 3000;
+let st = 0;
+while (Date.now() < end) { hot(1000); st = status(hot); if (st & 16) break; }`;
+
 // A real process each: a hot function's tier after heap-settings.ts loaded with the command line
 // `node probe.mjs <command>`, read with V8's %GetOptimizationStatus (bit 16: optimized by TurboFan,
 // bit 32768: compiled by Sparkplug).
@@ -71,11 +81,7 @@ function tierAfterLoad(command: string, nodeArgs: string[] = []): { optimized: b
     writeFileSync(
       probe,
       `await import(${JSON.stringify(path.join(ROOT, "agent/heap-settings.ts"))});
-const status = new Function("f", "return %GetOptimizationStatus(f)");
-function hot(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 7) % 13; return s; }
-const end = Date.now() + 3000;
-let st = 0;
-while (Date.now() < end) { hot(1000); st = status(hot); if (st & 16) break; }
+${RUN_HOT}
 console.log(JSON.stringify({ optimized: (st & 16) !== 0, baseline: (st & 32768) !== 0 }));
 `,
     );
@@ -129,11 +135,7 @@ let seen = false;
 fs.readdirSync = function (...args) {
   if (!seen) {
     seen = true;
-    const status = new Function("f", "return %GetOptimizationStatus(f)");
-    function hot(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 7) % 13; return s; }
-    const end = Date.now() + 3000;
-    let st = 0;
-    while (Date.now() < end) { hot(1000); st = status(hot); if (st & 16) break; }
+    ${RUN_HOT}
     process.stderr.write("tier at the walk: " + ((st & 16) !== 0 ? "optimized" : "interpreted") + "\\n");
   }
   return readdirSync.apply(this, args);

@@ -319,6 +319,17 @@ async function plainRestore(deps: ReturnType<typeof makeDeps>, setId: string, wo
   return Date.now() - t;
 }
 
+/** A restore of set `setId` to revision `target` (the stager alone, without derived keys, as plainRestore); its milliseconds. */
+async function pointRestore(deps: ReturnType<typeof makeDeps>, setId: string, target: number, dir: string) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  forgetDerivedKeys();
+  const t = Date.now();
+  const plan = await planPoint(deps, setId, { toRevision: target });
+  const { applied } = await stagePoint(deps, plan, { stagingDir: dir, maxBytes: 1 << 30, durable: false });
+  return { ms: Date.now() - t, applied };
+}
+
 /**
  * The plain restore and the point, the stagers alone, alternating, from s3rver behind a proxy adding
  * RTT_MS to each request (a remote store): what the restore's round trips cost (listings, the base,
@@ -353,14 +364,7 @@ async function remoteStagings(opts: { setId: string; target: number; work: strin
     const times = { plain: [] as number[], point: [] as number[] };
     for (let i = 0; i < DRILLS; i++) {
       times.plain.push(await plainRestore(remote, opts.setId, opts.work));
-      const pointDir = path.join(opts.work, "point-remote");
-      rmSync(pointDir, { recursive: true, force: true });
-      mkdirSync(pointDir);
-      forgetDerivedKeys();
-      const t = Date.now();
-      const plan = await planPoint(remote, opts.setId, { toRevision: opts.target });
-      await stagePoint(remote, plan, { stagingDir: pointDir, maxBytes: 1 << 30, durable: false });
-      times.point.push(Date.now() - t);
+      times.point.push((await pointRestore(remote, opts.setId, opts.target, path.join(opts.work, "point-remote"))).ms);
     }
     const [plainMs, pointMs] = [pct(times.plain, 50), pct(times.point, 50)];
     console.log(
@@ -405,14 +409,9 @@ async function afterCompaction(
   let applied!: Awaited<ReturnType<typeof stagePoint>>["applied"];
   for (let i = 0; i < DRILLS; i++) {
     staging.plain.push(await plainRestore(deps, opts.setId, opts.work));
-    const pointDir = path.join(opts.work, "point-compacted");
-    rmSync(pointDir, { recursive: true, force: true });
-    mkdirSync(pointDir);
-    forgetDerivedKeys();
-    const t = Date.now();
-    const plan = await planPoint(deps, opts.setId, { toRevision: opts.target });
-    ({ applied } = await stagePoint(deps, plan, { stagingDir: pointDir, maxBytes: 1 << 30, durable: false }));
-    staging.point.push(Date.now() - t);
+    const point = await pointRestore(deps, opts.setId, opts.target, path.join(opts.work, "point-compacted"));
+    applied = point.applied;
+    staging.point.push(point.ms);
   }
   const plainMs = pct(staging.plain, 50);
   const pointMs = pct(staging.point, 50);
