@@ -46,7 +46,8 @@ let useBundle = process.env.LIFEBOAT_AGENT_TSX !== "1";
 // The agent's V8 settings (agent/heap-settings.ts) before the freshness walk below: its loop over every
 // source file is hot enough for V8's optimizing compiler, whose code a backup then keeps in memory
 // (docs/benchmarks.md, 2026-12-07). A bundle built before the file existed has none: then cli.js sets them.
-const settings = useBundle && bundle() ? path.join(path.dirname(bundle()), "heap-settings.js") : null;
+const built = useBundle ? bundle() : null;
+const settings = built ? path.join(path.dirname(built), "heap-settings.js") : null;
 if (settings && existsSync(settings)) await import(pathToFileURL(settings).href);
 if (useBundle && !fresh()) {
   const r = spawnSync(process.execPath, [path.join(here, "build-agent.mjs")], { stdio: ["ignore", "ignore", "pipe"] });

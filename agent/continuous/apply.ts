@@ -150,7 +150,6 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
   // Bodies asked for before `startAfter` settled, not decoding yet: let go of if the log is dropped
   // (a base that fails to stage never settles it).
   const waiting = new Set<Promise<Readable>>();
-  let disposed = false;
   const fetch = (k: number): Promise<Fetched> => {
     let p = ahead.get(k);
     if (!p) {
@@ -211,14 +210,12 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
         },
       }),
     dispose: async () => {
-      if (!disposed) {
-        disposed = true;
-        for (const body of waiting)
-          void body.then(
-            (b) => b.destroy(),
-            () => {},
-          );
-      }
+      for (const body of waiting)
+        void body.then(
+          (b) => b.destroy(),
+          () => {},
+        );
+      waiting.clear();
       await dropEarly();
       ahead = new Map();
     },

@@ -116,10 +116,6 @@ async function isSqliteFile(file: string): Promise<boolean> {
 }
 
 /**
- * Resolves `source`. Throws SourceError (unknown set, not a database archive, missing file),
- * AgentConfigError (no store configured) or StorageError/NotFoundError from the store.
- */
-/**
  * A set already listed (a point restore's plan lists the store once: listing it again cost one more
  * round trip, and one per 1,000 objects of a large bucket), resolved as resolveSource resolves a set id.
  */
@@ -139,6 +135,10 @@ export async function resolveListedSet(deps: AgentDeps, set: BackupSet): Promise
   };
 }
 
+/**
+ * Resolves `source`. Throws SourceError (unknown set, not a database archive, missing file),
+ * AgentConfigError (no store configured) or StorageError/NotFoundError from the store.
+ */
 export async function resolveSource(deps: AgentDeps, source: RestoreSource): Promise<ResolvedSource> {
   switch (source.kind) {
     case "backup": {
