@@ -91,6 +91,13 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
     throw new NoLogPointError(
       `No base set of generation ${gen.generation} is at or below revision ${want}${named ? ` (${named.id} is above it)` : ""}: choose a later point, or restore the set as it is.`,
     );
+  // A time older than the base: the base is the oldest state this generation holds, and it is newer than
+  // the time asked for (restoring it would bring back what changed after that time).
+  if ("toTime" in target && readAt === null && base.set.time.getTime() > Date.parse(target.toTime))
+    throw new NoLogPointError(
+      `Nothing in the log is as old as ${new Date(target.toTime).toISOString()}: generation ${gen.generation} begins with backup set ${base.set.id}, taken at ${base.set.time.toISOString()} (revision ${base.revision}). Choose a time at or after it, or restore an older backup set as it is (\`lifeboat-agent list\`).`,
+      { requested: target.toTime, earliest: base.set.time.toISOString(), earliestRevision: base.revision },
+    );
   // A compacted segment holds only what kine's compaction kept at its end: it cannot stop inside.
   const inside = segs.find((s) => s.compacted && s.first <= want && want < s.last && want > base.revision);
   if (inside)

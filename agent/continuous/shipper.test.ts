@@ -27,6 +27,7 @@ import { LogShipper } from "./shipper";
 import { offerBase } from "./base-hook";
 import { continuousDir } from "./position";
 import { planPoint } from "./point-in-time";
+import { listStoreSets } from "../backup/sets";
 import type { LogDamagedError } from "./apply";
 import type { ListOptions } from "../../lib/storage/backup-store";
 
@@ -196,6 +197,24 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     const plan = await planPoint(deps, "latest", { toTime: new Date(mid.readAt.getTime() + 999).toISOString() });
     const sameSecond = segs.filter((s) => s.readAt.getTime() === mid.readAt.getTime());
     expect(plan.target).toBe(sameSecond[sameSecond.length - 1].last);
+    // Before the first segment but not before the base set: the base itself is the newest state then.
+    const { sets } = await listStoreSets(deps.store());
+    const base = sets.find((s) => s.id === plan.baseSetId)!;
+    const first = segs[0];
+    if (first.readAt.getTime() - base.time.getTime() > 1) {
+      const atBase = await planPoint(deps, "latest", { toTime: new Date(first.readAt.getTime() - 1).toISOString() });
+      expect(atBase.target).toBe(atBase.baseRevision);
+      expect(atBase.targetReadAt).toBeNull();
+    }
+    // Before the base: nothing the log holds is that old, so no point is offered as if it were.
+    const tooOld = new Date(base.time.getTime() - 3_600_000).toISOString();
+    const refused = await planPoint(deps, "latest", { toTime: tooOld }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(hasErrorCode(refused, "no_log_point")).toBe(true);
+    expect((refused as Error).message).toContain(`begins with backup set ${base.id}`);
+    expect((refused as { details?: Record<string, unknown> }).details).toMatchObject({ earliest: base.time.toISOString() });
   }, 60_000);
 
   it("the database replaced under the agent: a new generation from a new base, never mixed with the old", async () => {

@@ -27,8 +27,9 @@ async function stageAtPoint(ctx: Ctx, setId: string, opts: Omit<StageOptions, "p
   const readAt = applied.readAt ?? plan.targetReadAt;
   j.point = { ...point, generation: plan.generation, baseSetId: plan.baseSetId, revision: applied.revision, readAt, segmentsApplied: applied.segmentsApplied };
   j.takenAt = readAt;
-  const at = readAt ? `${readAt.slice(11, 19)} UTC` : `revision ${applied.revision}`;
-  return { staged, takenAt: readAt ? new Date(readAt) : null, subject: `Restoring to ${at} (revision ${applied.revision})` };
+  // The base itself (no segment applied) has no read time of its own: named by its revision alone.
+  const subject = readAt ? `Restoring to ${readAt.slice(11, 19)} UTC (revision ${applied.revision})` : `Restoring to revision ${applied.revision}`;
+  return { staged, takenAt: readAt ? new Date(readAt) : null, subject };
 }
 
 /**
