@@ -1,6 +1,7 @@
 import { listAll, type BackupStore } from "../../lib/storage/backup-store";
+import { NotFoundError } from "../../lib/storage/errors";
 import type { BackupSet } from "../../lib/backups/grouping";
-import { GenerationMarker, parseGenerationKey, parseSegmentKey, parseLogTime, type SegmentName } from "../../lib/contracts/continuous";
+import { GenerationMarker, generationKey, parseGenerationKey, parseSegmentKey, parseLogTime, type SegmentName } from "../../lib/contracts/continuous";
 
 /** The log in the store, by generation (oldest first), each with its marker and its segments by revision. */
 export interface LogGeneration {
@@ -44,12 +45,24 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
     }
   }
   for (const key of markers) {
-    const parsed = GenerationMarker.safeParse(await readJson(store, key).catch(() => null));
+    // A marker gone since the listing (retention) or damaged leaves its generation without a base
+    // (planPoint says so); a store that fails to answer fails the listing, as any other read.
+    const json = await readJson(store, key).catch((err: unknown) => {
+      if (err instanceof NotFoundError || err instanceof SyntaxError) return null;
+      throw err;
+    });
+    const parsed = GenerationMarker.safeParse(json);
     if (parsed.success) get(parsed.data.generation).marker = parsed.data;
   }
   const out = [...gens.values()].sort((a, b) => a.generation.localeCompare(b.generation));
   for (const g of out) g.segments.sort((a, b) => a.first - b.first);
   return out;
+}
+
+/** Why a generation without a marker cannot be restored to a point (its marker names its base). */
+export function unknownBase(gen: LogGeneration): string {
+  const state = gen.markerKey ? "damaged" : "missing";
+  return `The marker of generation ${gen.generation} (${gen.markerKey ?? generationKey(gen.generation)}) is ${state}, so the base set its log starts from is not known: no point of this generation can be restored. Whole backup sets still restore as they are.`;
 }
 
 /**

@@ -28,8 +28,11 @@ import { offerBase } from "./base-hook";
 import { continuousDir } from "./position";
 import { planPoint } from "./point-in-time";
 import { listStoreSets } from "../backup/sets";
+import { listLog } from "./log-listing";
+import { clearTimelineCache, readTimeline } from "./timeline";
+import { StorageError } from "../../lib/storage/errors";
 import type { LogDamagedError } from "./apply";
-import type { ListOptions } from "../../lib/storage/backup-store";
+import type { BackupStore, ListOptions } from "../../lib/storage/backup-store";
 
 /**
  * The log against real parts: the kine-like writer process (with its compactor running), s3rver on
@@ -215,6 +218,39 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     expect(hasErrorCode(refused, "no_log_point")).toBe(true);
     expect((refused as Error).message).toContain(`begins with backup set ${base.id}`);
     expect((refused as { details?: Record<string, unknown> }).details).toMatchObject({ earliest: base.time.toISOString() });
+  }, 60_000);
+
+  it("a damaged generation marker: no point is offered, and the answer names the marker; a store failing to read it fails the listing", async () => {
+    const gen = shipper.position().generation!;
+    const key = generationKey(gen);
+    const good = await readStoreText(deps.store(), key);
+    const target = (await storedSegments(deps.store())).at(-1)!.last;
+    try {
+      await deps.store().put(key, Readable.from([Buffer.from(good.slice(0, 20))]));
+      const refused = await planPoint(deps, "latest", { toRevision: target }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(hasErrorCode(refused, "no_log_point")).toBe(true);
+      expect((refused as Error).message).toContain(`The marker of generation ${gen} (${key}) is damaged`);
+      clearTimelineCache();
+      const t = await readTimeline(deps, { setId: "latest", segments: 120 });
+      expect(t.available).toBe(false);
+      expect(t.why).toContain(`(${key}) is damaged`);
+    } finally {
+      await deps.store().put(key, Readable.from([Buffer.from(good)]));
+    }
+    // The store answering with an error (not "no such key") is a storage failure, not a generation without a base.
+    const store = deps.store();
+    const failing: BackupStore = Object.assign(Object.create(store) as BackupStore, {
+      get: (k: string) => (k === key ? Promise.reject(new StorageError("the store is down", "unreachable")) : store.get(k)),
+    });
+    const failed = await listLog(failing).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(hasErrorCode(failed, "storage_unreachable")).toBe(true);
+    expect((await planPoint(deps, "latest", { toRevision: target })).target).toBe(target);
   }, 60_000);
 
   it("the database replaced under the agent: a new generation from a new base, never mixed with the old", async () => {
