@@ -1,6 +1,7 @@
 import { listAll, type BackupStore } from "../../lib/storage/backup-store";
 import { NotFoundError } from "../../lib/storage/errors";
 import type { BackupSet } from "../../lib/backups/grouping";
+import { KIND_LABELS } from "../../lib/contracts/backup-names";
 import { GenerationMarker, generationKey, parseGenerationKey, parseSegmentKey, parseLogTime, type SegmentName } from "../../lib/contracts/continuous";
 
 /** The log in the store, by generation (oldest first), each with its marker and its segments by revision. */
@@ -63,6 +64,17 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
 export function unknownBase(gen: LogGeneration): string {
   const state = gen.markerKey ? "damaged" : "missing";
   return `The marker of generation ${gen.generation} (${gen.markerKey ?? generationKey(gen.generation)}) is ${state}, so the base set its log starts from is not known: no point of this generation can be restored. Whole backup sets still restore as they are.`;
+}
+
+/**
+ * Why no point of `gen` can be restored when its first base set (the marker's) is gone from the store or
+ * incomplete and no later set of the generation is a complete base; null when it has a base. Never throws.
+ */
+export function missingBase(gens: LogGeneration[], gen: LogGeneration, sets: BackupSet[], storeDescription: string): string | null {
+  if (!gen.marker || basesOf(gens, gen, sets).length > 0) return null;
+  const first = sets.find((s) => s.id === gen.marker!.baseSetId);
+  const state = first ? `is incomplete (missing: ${first.missing.map((k) => KIND_LABELS[k]).join(", ")})` : `is no longer in ${storeDescription}`;
+  return `The base of generation ${gen.generation}, backup set ${gen.marker.baseSetId}, ${state}, and no later set of this generation is complete: its log has nothing to start from. Restore a complete set as it is.`;
 }
 
 /**

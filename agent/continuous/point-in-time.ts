@@ -4,7 +4,7 @@ import type { BackupSet } from "../../lib/backups/grouping";
 import type { AgentDeps } from "../module";
 import { listStoreSets } from "../backup/sets";
 import { readSetManifest } from "../restore/sources";
-import { basesOf, effectiveSegments, listLog, unknownBase, type LogGeneration } from "./log-listing";
+import { basesOf, effectiveSegments, listLog, missingBase, unknownBase, type LogGeneration } from "./log-listing";
 
 /**
  * Which base and which segments bring a database to a point: `--to-revision N` or `--to-time T`, from
@@ -88,10 +88,14 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
       break;
     }
   }
-  if (!base)
+  if (!base) {
+    // The generation's first base is gone or incomplete, and no later one is complete: no point of it has a base.
+    const gone = named || gen.marker.baseRevision > want ? null : missingBase(gens, gen, sets, store.description);
+    if (gone) throw new NoLogPointError(`${gone} List the sets with \`lifeboat-agent list\`.`, { generation: gen.generation, baseSetId: gen.marker.baseSetId });
     throw new NoLogPointError(
       `No base set of generation ${gen.generation} is at or below revision ${want}${named ? ` (${named.id} is above it)` : ""}: choose a later point, or restore the set as it is.`,
     );
+  }
   // A time older than the base: the base is the oldest state this generation holds, and it is newer than
   // the time asked for (restoring it would bring back what changed after that time).
   if ("toTime" in target && readAt === null && base.set.time.getTime() > Date.parse(target.toTime))

@@ -253,6 +253,37 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     expect((await planPoint(deps, "latest", { toRevision: target })).target).toBe(target);
   }, 60_000);
 
+  it("the log's base set incomplete: the answer names the set and what it lacks, not a point to choose", async () => {
+    const pos = shipper.position();
+    const target = (await storedSegments(deps.store())).at(-1)!.last;
+    const { sets } = await listStoreSets(deps.store());
+    const base = sets.find((s) => s.id === pos.baseSetId)!;
+    const db = base.objects.find((o) => o.kind === "lifeboat-logical")!;
+    const body: Buffer[] = [];
+    for await (const c of await deps.store().get(db.key)) body.push(c as Buffer);
+    await deps.store().delete(db.key);
+    try {
+      const refused = await planPoint(deps, "latest", { toRevision: target }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(hasErrorCode(refused, "no_log_point")).toBe(true);
+      expect((refused as Error).message).toContain(`backup set ${base.id}, is incomplete (missing: Logical DB)`);
+      clearTimelineCache();
+      const t = await readTimeline(deps, { setId: "latest", segments: 120 });
+      expect(t.available).toBe(false);
+      expect(t.why).toContain(`backup set ${base.id}, is incomplete`);
+    } finally {
+      await deps.store().put(db.key, Readable.from([Buffer.concat(body)]));
+    }
+    // A revision below the base is another matter: a later point is the answer.
+    const below = await planPoint(deps, "latest", { toRevision: Math.max(0, pos.baseRevision! - 1) }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect((below as Error).message).toMatch(/is at or below revision \d+: choose a later point/);
+  }, 60_000);
+
   it("the database replaced under the agent: a new generation from a new base, never mixed with the old", async () => {
     const old = shipper.position().generation!;
     await shipper.stop();

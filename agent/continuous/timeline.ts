@@ -6,7 +6,7 @@ import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { listStoreSets } from "../backup/sets";
 import { readSetManifest } from "../restore/sources";
-import { listLog, unknownBase } from "./log-listing";
+import { listLog, missingBase, unknownBase } from "./log-listing";
 import { pickGeneration } from "./point-in-time";
 import { decodeSegment } from "./segment-codec";
 import { wholeSegmentHeader } from "./segment-format";
@@ -121,6 +121,8 @@ export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: strin
   const gen = pickGeneration(gens, setId, named, { toRevision: 0 });
   if (!gen) return unavailable(setId, `No generation of the log begins at or after ${setId === "latest" ? "the newest base" : setId}.`);
   if (!gen.marker) return unavailable(setId, unknownBase(gen));
+  const gone = named ? null : missingBase(gens, gen, sets, store.description);
+  if (gone) return unavailable(setId, gone);
   const baseSetId = named?.id ?? gen.marker.baseSetId;
   const baseRevision =
     !named || named.id === gen.marker.baseSetId ? gen.marker.baseRevision : ((await readSetManifest(deps, named))?.database.currentRevision ?? null);
