@@ -66,7 +66,7 @@ export const restoreCommand: Command = {
   name: "restore",
   summary: "Restore the datastore from a backup set, an object, a recovery or a file (staged, verified, journaled).",
   usage:
-    "lifeboat-agent restore <set id | object key | recovery:<id> | file> [--dry-run] [--yes] [--no-token] [--cred] [--tls]\n" +
+    "lifeboat-agent restore <set id | latest | object key | recovery:<id> | file> [--dry-run] [--yes] [--no-token] [--cred] [--tls]\n" +
     "lifeboat-agent restore <set id | latest> [--to-revision N | --to-time <ISO time>] [--dry-run] [--yes] …\n" +
     "lifeboat-agent restore --list | --status <id> | --cancel <id> | --done <id>\n\n" +
     "Stages (download, decrypt, decompress, unpack), verifies (integrity_check, kine, token fits the\n" +
@@ -113,7 +113,7 @@ export const restoreCommand: Command = {
       io.err(`Usage: ${this.usage.split("\n")[0]}`);
       return 2;
     }
-    const source: RestoreSource | null = positional[0] === "latest" && point ? { kind: "backup", setId: "latest" } : parseRestoreSource(positional[0]);
+    const source: RestoreSource | null = positional[0] === "latest" ? { kind: "backup", setId: "latest" } : parseRestoreSource(positional[0]);
     if (!source) {
       io.err(
         `"${positional[0]}" is not a backup set id (lifeboat-2024-12-18_00-00-00), an object name (k3s_db_…, state_…, lifeboat_…), recovery:<id>, or a file on this host.`,

@@ -500,6 +500,30 @@ describe("restore drill (dry run)", () => {
     expect(() => confirmRestore(deps, restoreId)).toThrow(/cannot be confirmed/);
   });
 
+  it('"latest" is the newest complete set: a newer set missing its database is passed over', async () => {
+    const newest = [lifeboat.setId, twoCopy.setId].sort().at(-1)!;
+    const stray = "lifeboat_2099-01-01_00-00-00_manifest.json";
+    await store().put(stray, Readable.from([Buffer.from("{}")]));
+    try {
+      const t = target();
+      const deps = depsFor(t);
+      const { restoreId, done } = await startRestore(deps, {
+        source: { kind: "backup", setId: "latest" },
+        dryRun: true,
+        include: { token: true, cred: false, tls: false },
+        confirm: false,
+        compareWithLive: false,
+      });
+      const job = await done;
+      expect(job.state, job.error ?? "").toBe("succeeded");
+      const rec = getRestore(deps, restoreId);
+      expect(rec.sourceDescription).toContain(`backup set ${newest} (the newest complete one): `);
+      expect(rec.verification?.token).toMatchObject({ source: "archive", fits: true });
+    } finally {
+      await store().delete(stray);
+    }
+  });
+
   it("its record says it ended only once the next job may start (the dashboard starts the next drill at once)", async () => {
     const t = target();
     const deps = depsFor(t);

@@ -119,7 +119,7 @@ async function isSqliteFile(file: string): Promise<boolean> {
  * A set already listed (a point restore's plan lists the store once: listing it again cost one more
  * round trip, and one per 1,000 objects of a large bucket), resolved as resolveSource resolves a set id.
  */
-export async function resolveListedSet(deps: AgentDeps, set: BackupSet): Promise<ResolvedSource> {
+export async function resolveListedSet(deps: AgentDeps, set: BackupSet, label = `backup set ${set.id}`): Promise<ResolvedSource> {
   const pick = DATA_PREFERENCE[set.format].map((k) => set.objects.find((o) => o.kind === k)).find(Boolean);
   if (!pick) throw new SourceError(`Backup set ${set.id} has no database archive (it holds ${set.objects.map((o) => o.kind).join(", ") || "nothing"}).`);
   const companion =
@@ -128,20 +128,32 @@ export async function resolveListedSet(deps: AgentDeps, set: BackupSet): Promise
       : undefined;
   const dbBytes = set.format === "lifeboat" ? await manifestDatabaseBytes(deps, set) : null;
   return {
-    description: `backup set ${set.id}: ${pick.key}`,
+    description: `${label}: ${pick.key}`,
     primary: storeOrigin(deps, pick.key, pick.kind, pick.size, dbBytes),
     token: companion ? storeOrigin(deps, companion.key, companion.kind, companion.size) : null,
     takenAt: set.time,
   };
 }
 
+/** "latest": the newest complete set that holds a database (of either format). Throws SourceError when there is none. */
+async function resolveLatest(deps: AgentDeps): Promise<ResolvedSource> {
+  const store = deps.store();
+  const { sets } = await listStoreSets(store);
+  const newest = sets
+    .filter((s) => s.missing.length === 0 && DATA_PREFERENCE[s.format].some((k) => s.objects.some((o) => o.kind === k)))
+    .sort((a, b) => b.time.getTime() - a.time.getTime())[0];
+  if (!newest) throw new SourceError(`${store.description} holds no complete backup set to restore. List what it holds with \`lifeboat-agent list\`.`);
+  return resolveListedSet(deps, newest, `backup set ${newest.id} (the newest complete one)`);
+}
+
 /**
- * Resolves `source`. Throws SourceError (unknown set, not a database archive, missing file),
+ * Resolves `source` ("latest" for a backup: the newest complete set). Throws SourceError (unknown set, not a database archive, missing file),
  * AgentConfigError (no store configured) or StorageError/NotFoundError from the store.
  */
 export async function resolveSource(deps: AgentDeps, source: RestoreSource): Promise<ResolvedSource> {
   switch (source.kind) {
     case "backup": {
+      if (source.setId === "latest") return resolveLatest(deps);
       const parsed = parseSetId(source.setId);
       if (!parsed) throw new SourceError(`"${source.setId}" is not a backup set id (they look like lifeboat-2024-12-18_00-00-00 or seed-2024-12-18_00-00-00).`);
       const store = deps.store();
