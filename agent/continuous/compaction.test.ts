@@ -24,6 +24,8 @@ import { LogShipper } from "./shipper";
 import { closedWindows, compactLog, type CompactionResult } from "./compaction";
 import { applyLog, prepareLog } from "./apply";
 import { planPoint } from "./point-in-time";
+import { effectiveSegments } from "./log-listing";
+import { getRestore, startRestore } from "../restore/runner";
 import { stageBackup } from "../restore/stage";
 import { resolveSource } from "../restore/sources";
 
@@ -230,6 +232,33 @@ describe("compaction of the log (real writer, shipper, s3rver, base backup)", ()
     const nearest = ((err as { details: { nearest: number[] } }).details ?? {}).nearest;
     expect(nearest[1]).toBe(folded.find((r) => r.first <= inside && inside < r.last)?.last);
     expect((err as Error).message).toMatch(/cannot be restored/);
+    // --to-time inside a fold ends at the fold's start, and the plan says which fold it could not enter.
+    const segs = effectiveSegments(await storedSegments(deps.store()));
+    const k = segs.findIndex((s, i) => s.compacted && i > 0 && segs[i - 1].readAt < s.readAt);
+    expect(k).toBeGreaterThan(0);
+    const fold = segs[k];
+    const before = await planPoint(deps, "latest", { toTime: new Date(fold.readAt.getTime() - 1).toISOString() });
+    expect(before.target).toBe(fold.first - 1);
+    expect(before.foldedAfter).toMatchObject({ key: fold.key, first: fold.first, last: fold.last });
+    const atEnd = await planPoint(deps, "latest", { toTime: fold.readAt.toISOString() });
+    expect(atEnd.target).toBeGreaterThanOrEqual(fold.last);
+    expect(atEnd.foldedAfter).toBeNull();
+    const byRevision = await planPoint(deps, "latest", { toRevision: fold.first - 1 });
+    expect(byRevision.foldedAfter).toBeNull();
+    // The restore says so in its warnings, and ends where the plan said.
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "backup", setId: "latest" },
+      dryRun: true,
+      include: { token: true, cred: false, tls: false },
+      confirm: false,
+      compareWithLive: false,
+      toTime: new Date(fold.readAt.getTime() - 1).toISOString(),
+    });
+    const job = await done;
+    expect(job.state, job.error ?? "").toBe("succeeded");
+    const rec = getRestore(deps, restoreId);
+    expect(rec.point?.revision).toBe(fold.first - 1);
+    expect(rec.verification?.warnings.join("\n")).toContain(`log compaction folded revisions ${fold.first}–${fold.last} into one object (${fold.key})`);
   }, 60_000);
 
   it("folds ended spans of compacted windows again: one object per span, its end still row for row, its inner window ends refused", async () => {

@@ -27,6 +27,11 @@ export interface PointPlan {
   segments: SegmentName[];
   /** The newest revision this generation's log holds. */
   logEnd: number;
+  /**
+   * `--to-time` only: the folded object (log compaction) the time falls inside, whose points cannot be
+   * restored, so the restore ends at its start, earlier than asked. Null otherwise.
+   */
+  foldedAfter: { key: string; first: number; last: number; readAt: string } | null;
 }
 
 /** No point of the log fits what was asked (`no_log_point`). */
@@ -110,7 +115,14 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
       `Revision ${want} lies inside revisions ${inside.first}–${inside.last}, which compaction folded into one object (${inside.key}): points inside it cannot be restored. The nearest points are revision ${Math.max(inside.first - 1, base.revision)} and revision ${inside.last}: choose one with --to-revision.`,
       { requested: want, nearest: [Math.max(inside.first - 1, base.revision), inside.last] },
     );
+  // A time inside a folded window: the point found is the window's start; say so (the restore warns).
+  // (Not when the point was read at the very time asked: nothing lies between.)
+  const asked = "toTime" in target ? Date.parse(target.toTime) : NaN;
+  const next = "toTime" in target && (readAt === null || Date.parse(readAt) < asked) ? segs.find((s) => s.first === want + 1) : undefined;
+  const foldedAfter =
+    next?.compacted && next.readAt.getTime() > asked ? { key: next.key, first: next.first, last: next.last, readAt: next.readAt.toISOString() } : null;
   return {
+    foldedAfter,
     generation: gen.generation,
     baseSetId: base.set.id,
     baseSet: base.set,

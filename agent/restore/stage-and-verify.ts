@@ -27,9 +27,12 @@ async function stageAtPoint(ctx: Ctx, setId: string, opts: Omit<StageOptions, "p
   const readAt = applied.readAt ?? plan.targetReadAt;
   j.point = { ...point, generation: plan.generation, baseSetId: plan.baseSetId, revision: applied.revision, readAt, segmentsApplied: applied.segmentsApplied };
   j.takenAt = readAt;
+  const earlier = plan.foldedAfter
+    ? `No point between ${readAt ?? `the base set ${plan.baseSetId}`} and ${point.toTime} can be restored: log compaction folded revisions ${plan.foldedAfter.first}–${plan.foldedAfter.last} into one object (${plan.foldedAfter.key}), which restores only as a whole, up to ${plan.foldedAfter.readAt}. This restore ends before them, at revision ${applied.revision}.`
+    : null;
   // The base itself (no segment applied) has no read time of its own: named by its revision alone.
   const subject = readAt ? `Restoring to ${readAt.slice(11, 19)} UTC (revision ${applied.revision})` : `Restoring to revision ${applied.revision}`;
-  return { staged, takenAt: readAt ? new Date(readAt) : null, subject };
+  return { staged, takenAt: readAt ? new Date(readAt) : null, subject, earlier };
 }
 
 /**
@@ -55,7 +58,7 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
       j.bytesStaged = done;
     },
   };
-  const { staged, takenAt, subject } = await (
+  const { staged, takenAt, subject, earlier } = await (
     j.point && j.source.kind === "backup"
       ? stageAtPoint(ctx, j.source.setId, stageOpts)
       : (async () => {
@@ -63,7 +66,7 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
           j.sourceDescription = src.description;
           j.takenAt = src.takenAt?.toISOString() ?? null;
           const staged = await stageBackup(src, { ...stageOpts, passphrase: () => readPassphrase(cfg) });
-          return { staged, takenAt: src.takenAt, subject: "Restoring this backup" };
+          return { staged, takenAt: src.takenAt, subject: "Restoring this backup", earlier: null };
         })()
   ).catch((err: unknown) => {
     checker.dispose();
@@ -87,6 +90,7 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
     clearInterval(busy);
     checker.dispose();
   });
+  if (earlier) verification.warnings.push(earlier);
   j.verification = verification;
   if (!ok) throw new RestoreFailure(failure!);
   const extras: ExtraName[] = [];
