@@ -105,7 +105,7 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
   // the time asked for (restoring it would bring back what changed after that time).
   if ("toTime" in target && readAt === null && base.set.time.getTime() > Date.parse(target.toTime))
     throw new NoLogPointError(
-      `Nothing in the log is as old as ${new Date(target.toTime).toISOString()}: generation ${gen.generation} begins with backup set ${base.set.id}, taken at ${base.set.time.toISOString()} (revision ${base.revision}). Choose a time at or after it, or restore an older backup set as it is (\`lifeboat-agent list\`).`,
+      `Nothing in the log is as old as ${new Date(target.toTime).toISOString()}: ${named ? "the restore starts from" : `generation ${gen.generation} begins with`} backup set ${base.set.id}, taken at ${base.set.time.toISOString()} (revision ${base.revision}). Choose a time at or after it, or restore an older backup set as it is (\`lifeboat-agent list\`).`,
       { requested: target.toTime, earliest: base.set.time.toISOString(), earliestRevision: base.revision },
     );
   // A compacted segment holds only what kine's compaction kept at its end: it cannot stop inside.
