@@ -8,7 +8,7 @@ import { hasErrorCode } from "../../lib/contracts/errors";
 import { readPassphrase } from "../config";
 import type { AgentDeps } from "../module";
 import type { RunningKineWriter } from "../testing/kine-writer-process";
-import type { TestServer } from "../testing/restore-fixtures";
+import { runDrill, type TestServer } from "../testing/restore-fixtures";
 import {
   compactKine,
   dumpKine,
@@ -25,7 +25,6 @@ import { closedWindows, compactLog, type CompactionResult } from "./compaction";
 import { applyLog, prepareLog } from "./apply";
 import { planPoint } from "./point-in-time";
 import { effectiveSegments } from "./log-listing";
-import { getRestore, startRestore } from "../restore/runner";
 import { stageBackup } from "../restore/stage";
 import { resolveSource } from "../restore/sources";
 
@@ -246,17 +245,8 @@ describe("compaction of the log (real writer, shipper, s3rver, base backup)", ()
     const byRevision = await planPoint(deps, "latest", { toRevision: fold.first - 1 });
     expect(byRevision.foldedAfter).toBeNull();
     // The restore says so in its warnings, and ends where the plan said.
-    const { restoreId, done } = await startRestore(deps, {
-      source: { kind: "backup", setId: "latest" },
-      dryRun: true,
-      include: { token: true, cred: false, tls: false },
-      confirm: false,
-      compareWithLive: false,
-      toTime: new Date(fold.readAt.getTime() - 1).toISOString(),
-    });
-    const job = await done;
+    const { job, record: rec } = await runDrill(deps, { kind: "backup", setId: "latest" }, { toTime: new Date(fold.readAt.getTime() - 1).toISOString() });
     expect(job.state, job.error ?? "").toBe("succeeded");
-    const rec = getRestore(deps, restoreId);
     expect(rec.point?.revision).toBe(fold.first - 1);
     expect(rec.verification?.warnings.join("\n")).toContain(`log compaction folded revisions ${fold.first}–${fold.last} into one object (${fold.key})`);
   }, 60_000);

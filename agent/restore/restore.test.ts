@@ -29,6 +29,7 @@ import {
   maxRevision,
   runK3s,
   treeState,
+  runDrill,
   waitFor,
   type TestServer,
 } from "../testing/restore-fixtures";
@@ -280,17 +281,9 @@ describe("both Lifeboat layouts in one bucket: one copy of the database (secrets
 
   it("a drill of the one-copy set's state.db archive alone takes the secrets archive beside it", async () => {
     const t = target();
-    const deps = depsFor(t);
-    const { restoreId, done } = await startRestore(deps, {
-      source: { kind: "object", key: lifeboat.keys.logical },
-      dryRun: true,
-      include: { token: true, cred: false, tls: false },
-      confirm: false,
-      compareWithLive: false,
-    });
-    const job = await done;
+    const { job, record } = await runDrill(depsFor(t), { kind: "object", key: lifeboat.keys.logical });
     expect(job.state, job.error ?? "").toBe("succeeded");
-    expect(getRestore(deps, restoreId).verification).toMatchObject({ token: { source: "archive", fits: true } });
+    expect(record.verification).toMatchObject({ token: { source: "archive", fits: true } });
   });
 });
 
@@ -505,18 +498,8 @@ describe("restore drill (dry run)", () => {
     const stray = "lifeboat_2099-01-01_00-00-00_manifest.json";
     await store().put(stray, Readable.from([Buffer.from("{}")]));
     try {
-      const t = target();
-      const deps = depsFor(t);
-      const { restoreId, done } = await startRestore(deps, {
-        source: { kind: "backup", setId: "latest" },
-        dryRun: true,
-        include: { token: true, cred: false, tls: false },
-        confirm: false,
-        compareWithLive: false,
-      });
-      const job = await done;
+      const { job, record: rec } = await runDrill(depsFor(target()), { kind: "backup", setId: "latest" });
       expect(job.state, job.error ?? "").toBe("succeeded");
-      const rec = getRestore(deps, restoreId);
       expect(rec.sourceDescription).toContain(`backup set ${newest} (the newest complete one): `);
       expect(rec.verification?.token).toMatchObject({ source: "archive", fits: true });
     } finally {

@@ -7,6 +7,8 @@ import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
 import { simulatedK3sCommands } from "../demo/simulated-k3s";
 import { openReadOnly, runCheck } from "../sqlite/check";
+import type { RestoreSource, StartRestoreRequest } from "../../lib/contracts/agent-restore";
+import type { AgentDeps } from "../module";
 
 /**
  * Servers to restore onto, for the restore tests: a k3s-like server dir with a generated kine
@@ -195,4 +197,23 @@ export async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * A drill of `source` (stage and verify; nothing on the server changes) with the backup's token, not
+ * compared with the live database; `extra` adds to the request (a point: toRevision, toTime). Resolves
+ * once it ended, with its job and its record.
+ */
+export async function runDrill(deps: AgentDeps, source: RestoreSource, extra: Partial<StartRestoreRequest> = {}) {
+  const { startRestore, getRestore } = await import("../restore/runner");
+  const { restoreId, done } = await startRestore(deps, {
+    source,
+    dryRun: true,
+    include: { token: true, cred: false, tls: false },
+    confirm: false,
+    compareWithLive: false,
+    ...extra,
+  });
+  const job = await done;
+  return { job, record: getRestore(deps, restoreId) };
 }
