@@ -60,6 +60,10 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
   return out;
 }
 
+/** Why a set the seed CronJob made cannot be brought forward with the log (it has no manifest with its revision). */
+export const seedSetNotABase = (setId: string) =>
+  `${setId} was made by the seed CronJob: the log brings only Lifeboat's own sets forward. Choose a Lifeboat set, or latest.`;
+
 /** Why a generation without a marker cannot be restored to a point (its marker names its base). */
 export function unknownBase(gen: LogGeneration): string {
   const state = gen.markerKey ? "damaged" : "missing";

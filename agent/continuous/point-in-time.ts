@@ -4,7 +4,7 @@ import type { BackupSet } from "../../lib/backups/grouping";
 import type { AgentDeps } from "../module";
 import { listStoreSets } from "../backup/sets";
 import { readSetManifest } from "../restore/sources";
-import { basesOf, effectiveSegments, listLog, missingBase, unknownBase, type LogGeneration } from "./log-listing";
+import { basesOf, effectiveSegments, listLog, missingBase, seedSetNotABase, unknownBase, type LogGeneration } from "./log-listing";
 
 /**
  * Which base and which segments bring a database to a point: `--to-revision N` or `--to-time T`, from
@@ -66,6 +66,7 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
   const named = setId === "latest" ? undefined : sets.find((s) => s.id === setId);
   if (setId !== "latest" && !named)
     throw new NoLogPointError(`There is no backup set ${setId} in ${store.description}. List the sets with \`lifeboat-agent list\`.`);
+  if (named?.format === "seed") throw new NoLogPointError(seedSetNotABase(setId));
   const gen = pickGeneration(gens, setId, named, target);
   if (!gen) throw new NoLogPointError(`No generation of the log covers ${setId === "latest" ? "that point" : setId}.`);
   if (!gen.marker) throw new NoLogPointError(`${unknownBase(gen)} List them with \`lifeboat-agent list\`.`, { generation: gen.generation });

@@ -253,7 +253,7 @@ describe("the log (real writer, s3rver, real base backups)", () => {
     expect((await planPoint(deps, "latest", { toRevision: target })).target).toBe(target);
   }, 60_000);
 
-  it("the log's base set incomplete: the answer names the set and what it lacks, not a point to choose", async () => {
+  it("the log's base set incomplete, or a seed set named: the answer says why no point is offered", async () => {
     const pos = shipper.position();
     const target = (await storedSegments(deps.store())).at(-1)!.last;
     const { sets } = await listStoreSets(deps.store());
@@ -275,6 +275,19 @@ describe("the log (real writer, s3rver, real base backups)", () => {
       expect(t.why).toContain(`backup set ${base.id}, is incomplete`);
     } finally {
       await deps.store().put(db.key, Readable.from([Buffer.concat(body)]));
+    }
+    // A set of the seed CronJob has no manifest with its revision: never a base, and the answer says why.
+    const seedKey = "state_2026-01-01_00-00-00.db.gpg";
+    await deps.store().put(seedKey, Readable.from([Buffer.from("not read")]));
+    try {
+      const seed = await planPoint(deps, "seed-2026-01-01_00-00-00", { toRevision: target }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(hasErrorCode(seed, "no_log_point")).toBe(true);
+      expect((seed as Error).message).toContain("was made by the seed CronJob");
+    } finally {
+      await deps.store().delete(seedKey);
     }
     // A revision below the base is another matter: a later point is the answer.
     const below = await planPoint(deps, "latest", { toRevision: Math.max(0, pos.baseRevision! - 1) }).then(

@@ -6,7 +6,7 @@ import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { listStoreSets } from "../backup/sets";
 import { readSetManifest } from "../restore/sources";
-import { listLog, missingBase, unknownBase } from "./log-listing";
+import { listLog, missingBase, seedSetNotABase, unknownBase } from "./log-listing";
 import { pickGeneration } from "./point-in-time";
 import { decodeSegment } from "./segment-codec";
 import { wholeSegmentHeader } from "./segment-format";
@@ -116,8 +116,7 @@ export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: strin
     );
   const named = setId === "latest" ? undefined : sets.find((s) => s.id === setId);
   if (setId !== "latest" && !named) return unavailable(setId, `There is no backup set ${setId} in ${store.description}.`);
-  if (named?.format === "seed")
-    return unavailable(setId, `${setId} was made by the seed CronJob: the log brings only Lifeboat's own sets forward. Choose a Lifeboat set, or latest.`);
+  if (named?.format === "seed") return unavailable(setId, seedSetNotABase(setId));
   const gen = pickGeneration(gens, setId, named, { toRevision: 0 });
   if (!gen) return unavailable(setId, `No generation of the log begins at or after ${setId === "latest" ? "the newest base" : setId}.`);
   if (!gen.marker) return unavailable(setId, unknownBase(gen));
