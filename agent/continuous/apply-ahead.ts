@@ -243,8 +243,7 @@ export function startAhead(segments: SegmentName[], run: AheadRun, target: numbe
       return broken ? [] : [...applied];
     },
     ghosts: () => (broken ? 0 : ghostRows),
-    merge: async (dbPath, upTo, maxBytes) =>
-      (await step({ op: "merge", id, into: dbPath, upTo, ...(maxBytes === undefined ? {} : { maxBytes }) })).witnesses ?? [],
+    merge: async (dbPath, upTo, maxBytes) => (await step({ op: "merge", id, into: dbPath, upTo, maxBytes })).witnesses ?? [],
     derive: (s2k, passphrase, keyLen) =>
       onWorker(async () => {
         // Once the worker is given back (or if it failed), here, as any other key.

@@ -282,7 +282,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
     };
     let opened = false;
     try {
-      const at = await step({ op: "open", dbPath, ...(maxBytes === undefined ? {} : { maxBytes }) });
+      const at = await step({ op: "open", dbPath, maxBytes });
       opened = true;
       let { revision, compact } = at!;
       const baseRevision = revision;

@@ -74,9 +74,12 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
   const logEnd = segs.length ? segs[segs.length - 1].last : gen.marker.baseRevision;
   let want: number;
   let readAt: string | null = null;
+  // The time asked for (`--to-time`), or null for a revision.
+  let asked: number | null = null;
   if ("toTime" in target) {
     const t = Date.parse(target.toTime);
     if (Number.isNaN(t)) throw new NoLogPointError(`"${target.toTime}" is not a time: give an ISO time such as 2026-12-03T14:32:10Z.`);
+    asked = t;
     const seg = [...segs].reverse().find((s) => s.readAt.getTime() <= t);
     want = seg ? seg.last : gen.marker.baseRevision;
     readAt = seg ? seg.readAt.toISOString() : null;
@@ -104,9 +107,9 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
   }
   // A time older than the base: the base is the oldest state this generation holds, and it is newer than
   // the time asked for (restoring it would bring back what changed after that time).
-  if ("toTime" in target && readAt === null && base.set.time.getTime() > Date.parse(target.toTime))
+  if ("toTime" in target && asked !== null && readAt === null && base.set.time.getTime() > asked)
     throw new NoLogPointError(
-      `Nothing in the log is as old as ${new Date(target.toTime).toISOString()}: ${named ? "the restore starts from" : `generation ${gen.generation} begins with`} backup set ${base.set.id}, taken at ${base.set.time.toISOString()} (revision ${base.revision}). Choose a time at or after it, or restore an older backup set as it is (\`lifeboat-agent list\`).`,
+      `Nothing in the log is as old as ${new Date(asked).toISOString()}: ${named ? "the restore starts from" : `generation ${gen.generation} begins with`} backup set ${base.set.id}, taken at ${base.set.time.toISOString()} (revision ${base.revision}). Choose a time at or after it, or restore an older backup set as it is (\`lifeboat-agent list\`).`,
       { requested: target.toTime, earliest: base.set.time.toISOString(), earliestRevision: base.revision },
     );
   // A compacted segment holds only what kine's compaction kept at its end: it cannot stop inside.
@@ -118,10 +121,11 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
     );
   // A time inside a folded window: the point found is the window's start; say so (the restore warns).
   // (Not when the point was read at the very time asked: nothing lies between.)
-  const asked = "toTime" in target ? Date.parse(target.toTime) : NaN;
-  const next = "toTime" in target && (readAt === null || Date.parse(readAt) < asked) ? segs.find((s) => s.first === want + 1) : undefined;
+  const next = asked !== null && (readAt === null || Date.parse(readAt) < asked) ? segs.find((s) => s.first === want + 1) : undefined;
   const foldedAfter =
-    next?.compacted && next.readAt.getTime() > asked ? { key: next.key, first: next.first, last: next.last, readAt: next.readAt.toISOString() } : null;
+    asked !== null && next?.compacted && next.readAt.getTime() > asked
+      ? { key: next.key, first: next.first, last: next.last, readAt: next.readAt.toISOString() }
+      : null;
   return {
     foldedAfter,
     generation: gen.generation,

@@ -1,7 +1,7 @@
+import { promises as fsp } from "node:fs";
 import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { resolveListedSet } from "../restore/sources";
-import { promises as fsp } from "node:fs";
 import { StageError, stageBackup, type StageOptions, type StagedFiles } from "../restore/stage";
 import { STAGING_RESERVE_BYTES, stagingBudget } from "../restore/stage-limits";
 import { prepareLog, type ApplyResult } from "./apply";
