@@ -112,11 +112,8 @@ export async function applyLog(opts: ApplyOptions): Promise<ApplyResult> {
 
 /** A log being fetched for a database still to come (see prepareLog). */
 export interface PreparedLog {
-  /**
-   * applyLog on `dbPath`, with the segments fetched so far. Once only. With `maxBytes`, the database
-   * is not grown past it: SQLite's "database or disk is full" then fails the apply (stage-point.ts).
-   */
-  applyTo(dbPath: string, maxBytes?: number): Promise<ApplyResult>;
+  /** applyLog on `dbPath`, with the segments fetched so far. Once only. */
+  applyTo(dbPath: string): Promise<ApplyResult>;
   /** Stops what was started for a base that will not come (its staging failed): applyTo is then never called. Never rejects. */
   dispose(): Promise<void>;
   /** Resolves once the run applied ahead has taken all it will on its own (tests: a restore never waits for it). */
@@ -190,8 +187,8 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
   // The run ahead's first objects too, as its loop will ask for them (apply-ahead.ts).
   if (run) for (const k of firstOfRun(segments, run)) void fetch(k);
   return {
-    applyTo: (dbPath, maxBytes) =>
-      walk(dbPath, maxBytes, {
+    applyTo: (dbPath) =>
+      walk(dbPath, {
         segments: () => segments,
         take: async (i) => {
           const got = await fetch(i);
@@ -227,7 +224,6 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
 
   async function walk(
     dbPath: string,
-    maxBytes: number | undefined,
     log: {
       segments(): SegmentName[];
       take(i: number): Promise<Fetched>;
@@ -282,7 +278,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
     };
     let opened = false;
     try {
-      const at = await step({ op: "open", dbPath, maxBytes });
+      const at = await step({ op: "open", dbPath });
       opened = true;
       let { revision, compact } = at!;
       const baseRevision = revision;
@@ -342,7 +338,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
             upTo,
           );
           try {
-            witnesses = await early.merge(dbPath, upTo, maxBytes);
+            witnesses = await early.merge(dbPath, upTo);
             // The compacted objects' DELETEs and counter UPDATE, in their order, after their rows and the later ones (ahead-session.ts, readText).
             const tails = held.flatMap((h) => h.tail);
             if (tails.length) await step({ op: "exec", dbPath, sqls: [`BEGIN;\n${tails.join("")}COMMIT;\n`] });

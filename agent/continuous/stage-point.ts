@@ -1,9 +1,7 @@
-import { promises as fsp } from "node:fs";
 import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { resolveListedSet } from "../restore/sources";
-import { StageError, stageBackup, type StageOptions, type StagedFiles } from "../restore/stage";
-import { STAGING_RESERVE_BYTES, stagingBudget } from "../restore/stage-limits";
+import { stageBackup, type StageOptions, type StagedFiles } from "../restore/stage";
 import { prepareLog, type ApplyResult } from "./apply";
 import { planPoint, type PointPlan } from "./point-in-time";
 
@@ -55,32 +53,6 @@ export async function stagePoint(
     await log.dispose();
     throw err;
   });
-  // The log grows the staged database: within the same budget as the unpacking (LIFEBOAT_RESTORE_MAX_BYTES,
-  // and the room above the reserve staging leaves for k3s), which SQLite then keeps (apply-session.ts).
-  const room = await stagingBudget(opts.stagingDir, opts.maxBytes);
-  const dbBytes = (await fsp.stat(staged.dbPath)).size;
-  const bySpace = dbBytes + Math.max(0, room.freeBytes - STAGING_RESERVE_BYTES);
-  const applied = await log.applyTo(staged.dbPath, Math.min(opts.maxBytes, bySpace)).catch((err: unknown) => {
-    if (!databaseFull(err)) throw err;
-    const mib = (n: number) => `${(n / 1024 ** 2).toFixed(1)} MiB`;
-    throw bySpace < opts.maxBytes
-      ? new StageError(
-          `Applying the log grows the staged database past the room staging has on ${opts.stagingDir} (${mib(room.freeBytes)} free besides the staged ${mib(dbBytes)}, less ${mib(STAGING_RESERVE_BYTES)} staging leaves for k3s). Free space there, or point LIFEBOAT_STATE_DIR at a disk with room on the server directory's filesystem. Nothing on the server changed.`,
-          "no_space",
-          { cause: err },
-        )
-      : new StageError(
-          `Applying the log grows the staged database past LIFEBOAT_RESTORE_MAX_BYTES (${mib(opts.maxBytes)}), the most a restore unpacks; refusing it. If the database really is that large at this point, raise LIFEBOAT_RESTORE_MAX_BYTES. Nothing on the server changed.`,
-          "too_large",
-          { cause: err },
-        );
-  });
+  const applied = await log.applyTo(staged.dbPath);
   return { staged, applied };
-}
-
-/** SQLite's SQLITE_FULL ("database or disk is full"), as the apply's own error or the one a log_damaged answer wraps. */
-function databaseFull(err: unknown): boolean {
-  for (let e = err; e instanceof Error; e = e.cause)
-    if (/database or disk is full|SQLITE_FULL/.test(`${(e as { code?: string }).code ?? ""} ${e.message}`)) return true;
-  return false;
 }
