@@ -1,7 +1,10 @@
 import { createReadStream, promises as fsp } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { Header, Pax } from "tar";
+// The two encoders only (subpath exports): the package root also loads the whole of node-tar (its
+// streams, zlib and file-system code, ~85 kB of bundle), which a backup never uses (docs/benchmarks.md).
+import { Header } from "tar/header";
+import { Pax } from "tar/pax";
 
 /**
  * A streaming tar writer for the backup archives. node-tar's Pack names entries after the files it
