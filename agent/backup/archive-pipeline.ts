@@ -44,20 +44,23 @@ export interface UploadedObject {
 }
 
 /**
- * zstd level 2 with a 4 MiB window. A kine database repeats each value in the next row's old_value
+ * zstd level 2 with a 2 MiB window. A kine database repeats each value in the next row's old_value
  * and in later revisions, often more than 1 MiB further on: levels 1-2 use a 0.5-1 MiB window and
  * miss those repeats. On bench:backup's 200 MB database (zstd-napi, one core): level 1 → 92 MB in
  * 0.88 s of CPU; level 2 with windowLog 21-23 → 66.5 MB in 0.94-0.98 s; level 3 (the CLI's
- * default) → 63.6 MB in 1.49 s. So level 2 + a 4 MiB window stores a set in ~1.04× one `zstd` copy
- * at level 1's cost, and the smaller archive is also less to encrypt and upload. `zstd -d` reads
- * windows up to 128 MiB without flags, zstd-napi too; the window costs 4 MiB while compressing and
- * decompressing. It compresses on the main thread: a zstd worker thread (nbWorkers: 1) was ~10 %
- * faster while openpgp.js encrypted, but with the native encryption the backup took as long either
- * way and the worker's buffers cost 20-30 MB of peak RSS.
+ * default) → 63.6 MB in 1.49 s. So level 2 + a wider window stores a set in ~1× one `zstd` copy
+ * at level 1's cost, and the smaller archive is also less to encrypt and upload. windowLog 21, not
+ * 22: the same archive within 0.2 % (62.88 against 62.80 MB of a VACUUM INTO snapshot) for 2 MiB
+ * less of the backup's peak RSS, which the window's buffer fills (102–103 against 104.5–105.4 MB,
+ * four runs each alternating; windowLog 20 → 83.3 MB: docs/benchmarks.md, 2026-12-07 evening).
+ * `zstd -d` reads windows up to 128 MiB without flags, zstd-napi too, so archives written with
+ * either window restore alike. It compresses on the main thread: a zstd worker thread (nbWorkers:
+ * 1) was ~10 % faster while openpgp.js encrypted, but with the native encryption the backup took as
+ * long either way and the worker's buffers cost 20-30 MB of peak RSS.
  */
 export const ZSTD_LEVEL = 2;
 /** log2 of the compression window (see ZSTD_LEVEL). */
-export const ZSTD_WINDOW_LOG = 22;
+export const ZSTD_WINDOW_LOG = 21;
 
 /**
  * Encrypts an already compressed stream and uploads it to `key`, hashing what is uploaded on the way.
