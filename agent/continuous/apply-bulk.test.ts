@@ -1,12 +1,13 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import Database from "better-sqlite3";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { dumpKine, schemaOf } from "../testing/continuous-fixtures";
 import { buildMemoryLog, type MemoryLog } from "../testing/memory-log";
-import { applyLog, compactedRowsAhead, LogDamagedError, logRowsAhead } from "./apply";
+import { applyLog, compactedRowsAhead, LogDamagedError, logRowsAhead, stagedWriteFailure } from "./apply";
 import { countRowStatements, formatSegment, type KineRow } from "./segment-format";
 import { encodeSegment } from "./segment-codec";
 
@@ -188,3 +189,64 @@ async function firstRow(seg: SegmentName): Promise<KineRow> {
     db.close();
   }
 }
+
+describe("a staged database that cannot grow", () => {
+  it("fails as a staging error that clears the log, not as a damaged log", async () => {
+    // The apply in a child process limited to files of the base's size plus a quarter of what the log
+    // adds (`ulimit -f`: SQLite then meets EFBIG, SQLITE_IOERR_WRITE), the segments as files. Before,
+    // the error named a segment as damaged and offered an earlier point, which would fail the same way.
+    const dir = path.join(work, "limited");
+    mkdirSync(dir);
+    for (const seg of segments) writeFileSync(path.join(dir, seg.key), objects.get(seg.key)!);
+    const db = stage("limited");
+    const baseBytes = statSync(db).size;
+    const full = stage("unlimited");
+    await apply(full, lastRevision);
+    const fullBytes = statSync(full).size;
+    expect(fullBytes).toBeGreaterThan(baseBytes + 64 * 1024);
+    const limitKiB = Math.ceil((baseBytes + (fullBytes - baseBytes) / 4) / 1024);
+    const child = path.join(import.meta.dirname, "../testing/apply-log-child.ts");
+    const run = (dbPath: string, limit: string) =>
+      JSON.parse(
+        execFileSync(
+          "bash",
+          [
+            "-c",
+            `ulimit -f ${limit}; exec "$0" --import tsx "$1" "$2"`,
+            process.execPath,
+            child,
+            JSON.stringify({ dbPath, dir, segments, target: lastRevision, passphrase: PASS }),
+          ],
+          {
+            encoding: "utf8",
+          },
+        )
+          .trim()
+          .split("\n")
+          .pop()!,
+      );
+    const got = run(db, String(limitKiB));
+    expect(got.ok).toBe(false);
+    expect(got.name).toBe("StageError");
+    expect(got.message).toMatch(
+      /^Writing the staged database under .* failed while the log was applied \(disk I\/O error, SQLITE_IOERR_WRITE, \d+ MiB free now\)/,
+    );
+    expect(got.message).toContain("The log was not found damaged");
+    expect(got.message).not.toMatch(/--to-revision|cannot be restored/);
+    // The same apply with room: the whole log, as before.
+    expect(run(stage("roomy"), "unlimited")).toMatchObject({ ok: true, result: { revision: lastRevision } });
+  }, 60_000);
+
+  it("a full disk (SQLITE_FULL) reads as one, with what to do; a refused row stays the log's", () => {
+    const db = path.join(work, "staging", "state.db");
+    const full = stagedWriteFailure(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" }), db);
+    expect(full?.reason).toBe("no_space");
+    expect(full?.message).toMatch(
+      /^The disk under .*staging filled up while the log was applied to the staged database \(database or disk is full\)\. The log is not damaged: free space there/,
+    );
+    expect(
+      stagedWriteFailure(Object.assign(new Error("UNIQUE constraint failed: kine.name, kine.prev_revision"), { code: "SQLITE_CONSTRAINT_UNIQUE" }), db),
+    ).toBeNull();
+    expect(stagedWriteFailure(new Error("no code"), db)).toBeNull();
+  });
+});

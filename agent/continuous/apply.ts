@@ -1,7 +1,10 @@
+import { statfsSync } from "node:fs";
+import path from "node:path";
 import type { Readable } from "node:stream";
 import { DomainError, hasErrorCode } from "../../lib/contracts/errors";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import { fsyncPath } from "../../lib/storage/durable-file";
+import { StageError } from "../restore/stage";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
 import { aheadRun, firstOfRun, startAhead, type LogAhead } from "./apply-ahead";
 import type { LogApplyStep } from "./apply-session";
@@ -91,6 +94,38 @@ interface Queued {
   before: NewestPoint;
 }
 
+/**
+ * When SQLite could not write the staged database while applying the log (SQLITE_FULL: the disk
+ * filled up; SQLITE_IOERR_*: a write the system refused, e.g. a file size limit or a failing disk),
+ * the log is not what failed: the staging error to report instead of LogDamagedError, which would send
+ * the user looking for damage in a log that is fine, and to an earlier point that would fail the same
+ * way. Else null.
+ */
+export function stagedWriteFailure(err: unknown, dbPath: string): StageError | null {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string" || !(code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR"))) return null;
+  const dir = path.dirname(dbPath);
+  let free = "";
+  try {
+    const fs = statfsSync(dir);
+    free = `, ${((fs.bavail * fs.bsize) / 1024 ** 2).toFixed(0)} MiB free now`;
+  } catch {
+    // the directory is gone: the sentence without the free space
+  }
+  const what = (err as Error).message ?? code;
+  return code === "SQLITE_FULL"
+    ? new StageError(
+        `The disk under ${dir} filled up while the log was applied to the staged database (${what}${free}). The log is not damaged: free space there, or point LIFEBOAT_STATE_DIR at a disk with room on the server directory's filesystem, and restore again. Nothing on the server changed.`,
+        "no_space",
+        { cause: err },
+      )
+    : new StageError(
+        `Writing the staged database under ${dir} failed while the log was applied (${what}, ${code}${free}): the system refused a write (a full disk, a file size limit, or a failing disk). The log was not found damaged: check that disk and restore again. Nothing on the server changed.`,
+        "other",
+        { cause: err },
+      );
+}
+
 /** Segments SQLite refused (or the index build after a bulk load): the revisions they held, and the point before them. */
 interface NotApplied {
   err: unknown;
@@ -105,6 +140,7 @@ interface NotApplied {
  * the newest point before them) when a segment in the way is missing, unreadable, cut short or not the
  * one its name says (the database is then left at that newest point), and when SQLite refuses a
  * segment's rows (kine's UNIQUE index; the database is then as SQLite left it, for the caller to drop).
+ * Throws StageError instead when SQLite could not write the staged database (a full disk: stagedWriteFailure).
  */
 export async function applyLog(opts: ApplyOptions): Promise<ApplyResult> {
   return prepareLog(opts).applyTo(opts.dbPath);
@@ -263,7 +299,9 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
       );
     };
     /** A refusal of SQLite's as the walk's error: the revisions lost and the newest point before them. */
-    const notApplied = (f: NotApplied): LogDamagedError => {
+    const notApplied = (f: NotApplied): LogDamagedError | StageError => {
+      const disk = stagedWriteFailure(f.err, dbPath);
+      if (disk) return disk;
       const lostTo = Math.max(f.first, opts.logEnd ?? opts.target);
       const { revision, readAt } = f.before;
       return new LogDamagedError(

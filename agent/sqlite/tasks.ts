@@ -68,6 +68,8 @@ export type SqliteTaskResult<T extends SqliteTask> = TaskResults[T["kind"]];
 export interface TaskError {
   message: string;
   snapshotFailure?: SnapshotFailure;
+  /** SQLite's extended result code (better-sqlite3's `code`, e.g. SQLITE_FULL), which tells a full disk from a refused row. */
+  sqliteCode?: string;
 }
 
 /** Runs one task on this thread. Rejects with what the task throws (SnapshotError for "snapshot" and "copy", SQLite's errors for "kine-audit"). */
@@ -112,10 +114,15 @@ export async function runSqliteTask<T extends SqliteTask>(task: T): Promise<Sqli
 /** The worker's side of an error. Never throws. */
 export function toTaskError(err: unknown): TaskError {
   const message = (err as Error)?.message ?? String(err);
-  return err instanceof SnapshotError ? { message, snapshotFailure: err.failure } : { message };
+  if (err instanceof SnapshotError) return { message, snapshotFailure: err.failure };
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_") ? { message, sqliteCode: code } : { message };
 }
 
-/** The caller's side: the same class the task threw (SnapshotError), else a plain Error. Never throws. */
+/** The caller's side: the same class the task threw (SnapshotError), else a plain Error (with SQLite's `code` when it had one). Never throws. */
 export function fromTaskError(e: TaskError): Error {
-  return e.snapshotFailure ? new SnapshotError(e.message, e.snapshotFailure) : new Error(e.message);
+  if (e.snapshotFailure) return new SnapshotError(e.message, e.snapshotFailure);
+  const err = new Error(e.message);
+  if (e.sqliteCode) (err as Error & { code?: string }).code = e.sqliteCode;
+  return err;
 }
