@@ -21,6 +21,11 @@ import v8 from "node:v8";
  *    measurable, while TurboFan's compile jobs and their zones on V8's helper threads, and the code
  *    they leave, were ~10 MB of the backup's peak (docs/benchmarks.md, 2026-12-07). Not for `serve`
  *    and the restores, whose point restore and compaction parse the log's SQL text in JavaScript.
+ *    And `--bytecode-old-age=1`: a function's bytecode is dropped at the first full collection it was
+ *    not run since (V8's default waits several), so the start's run-once code — module bodies, the
+ *    configuration's and the contracts' schema building — does not stay through the upload; a
+ *    function run again is compiled again, which for glue is nothing (~1 MB of the peak, the same
+ *    wall time: docs/benchmarks.md, 2026-12-07 evening).
  */
 
 /** The flags this process sets for itself, given its arguments (`process.argv`) and what the operator gave node. */
@@ -31,6 +36,7 @@ export function runtimeFlags(argv: readonly string[], given: string): string[] {
   if (argv[2] === "backup") {
     if (!/--(no-)?(opt|turbofan|sparkplug|jitless|lite-mode)\b/.test(given)) flags.push("--no-opt", "--no-sparkplug");
     if (!/--(no-)?optimize-for-size\b/.test(given)) flags.push("--optimize-for-size");
+    if (!/--(bytecode-old-age|(no-)?flush-bytecode)\b/.test(given)) flags.push("--bytecode-old-age=1");
   }
   return flags;
 }
