@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import { forEachStatement } from "./segment-format";
+import { limitPages } from "./apply-session";
 
 /**
  * The database side of applying the log ahead (apply-ahead.ts): while the base set is still being
@@ -66,7 +67,7 @@ export type LogAheadStep =
    */
   | { op: "flush"; id: string; compact: number }
   /** Copies the rows in (after, upTo] into the staged database at `into`, then rebuilds the listed old_values there. */
-  | { op: "merge"; id: string; into: string; upTo: number }
+  | { op: "merge"; id: string; into: string; upTo: number; maxBytes?: number }
   /** Closes the scratch (SQLite removes it). Never throws. */
   | { op: "close"; id: string };
 
@@ -232,7 +233,7 @@ export async function runLogAheadStep(step: LogAheadStep): Promise<LogAheadResul
     return { tails, rowStatements, applied };
   }
   if (step.op === "flush") return flush(s, step.compact);
-  return merge(s, step.into, step.upTo);
+  return merge(s, step.into, step.upTo, step.maxBytes);
 }
 
 /** The statements of a compacted object's tail (compaction.ts); any other statement keeps the object for the walk. */
@@ -453,7 +454,7 @@ function applyTexts(db: Database.Database, texts: HeldText[], swap: Map<HeldRow,
 
 const COLUMNS = "id, name, created, deleted, create_revision, prev_revision, lease, value, old_value";
 
-function merge(s: Ahead, into: string, upTo: number): { rows: number; witnesses: number[] } {
+function merge(s: Ahead, into: string, upTo: number, maxBytes?: number): { rows: number; witnesses: number[] } {
   const { db } = s;
   db.prepare("ATTACH DATABASE ? AS staged").run(into);
   try {
@@ -461,6 +462,8 @@ function merge(s: Ahead, into: string, upTo: number): { rows: number; witnesses:
     // (the restore fsyncs the file once the log is applied).
     db.pragma("staged.journal_mode = MEMORY");
     db.pragma("staged.synchronous = OFF");
+    // The room staging has, as the staged database's own connection keeps it (apply-session.ts).
+    if (maxBytes !== undefined) limitPages(db, "staged", maxBytes);
     let rows = 0;
     let witnesses: number[] = [];
     db.transaction(() => {

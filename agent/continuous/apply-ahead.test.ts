@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import Database from "better-sqlite3";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
@@ -10,6 +10,7 @@ import { dumpKine, schemaOf } from "../testing/continuous-fixtures";
 import { buildMemoryLog, type MemoryLog } from "../testing/memory-log";
 import { applyLog, prepareLog, type ApplyResult } from "./apply";
 import { aheadRun } from "./apply-ahead";
+import { stagingRoom } from "./stage-point";
 import { forgetDerivedKeys, s2kDerivations } from "../archive/openpgp-native";
 import { encodeSegment } from "./segment-codec";
 import { formatSegment, type KineRow } from "./segment-format";
@@ -40,10 +41,10 @@ const direct = (log: MemoryLog, target: number, segments = log.segments) => {
 };
 
 /** As stagePoint runs it, with the base "staged" only once the run ahead has taken all it will. */
-const ahead = (log: MemoryLog, target: number, segments = log.segments) => {
+const ahead = (log: MemoryLog, target: number, segments = log.segments, maxBytes?: number) => {
   const dbPath = log.stage(`ahead-${n++}`);
   const prepared = prepareLog({ segments, target, open: log.open, passphrase: PASS, baseRevision: log.baseRevision, startAfter: Promise.resolve() });
-  return { dbPath, done: prepared.aheadIdle().then(() => prepared.applyTo(dbPath)) };
+  return { dbPath, done: prepared.aheadIdle().then(() => prepared.applyTo(dbPath, maxBytes)) };
 };
 
 const outcome = (p: Promise<ApplyResult>) =>
@@ -484,5 +485,46 @@ describe("the run applied ahead", () => {
     await expect(Promise.race([stalled.dispose().then(() => "stopped"), sleep(5000).then(() => "hung")])).resolves.toBe("stopped");
     // The same log still applies afterwards (no worker or scratch left held).
     await expectSame(bulk, bulk.lastRevision);
+  });
+});
+
+describe("the room the staged database may grow to", () => {
+  it("is what the disk has free beyond the reserve for k3s, never less than the database already is", () => {
+    const MiB = 1024 ** 2;
+    expect(stagingRoom(10 * MiB, 1000 * MiB)).toBe(10 * MiB + 744 * MiB);
+    expect(stagingRoom(10 * MiB, 100 * MiB)).toBe(10 * MiB);
+  });
+
+  it("stops the apply at it, both ways, as a staging error that clears the log, the file within it; with room, the whole log", async () => {
+    const full = direct(bulk, bulk.lastRevision);
+    await full.done;
+    const base = statSync(bulk.stage(`size-${n++}`)).size;
+    const grown = statSync(full.dbPath).size;
+    expect(grown).toBeGreaterThan(base + 64 * 1024);
+    const cap = base + Math.floor((grown - base) / 4);
+    for (const way of ["direct", "ahead"] as const) {
+      const dbPath = way === "ahead" ? null : bulk.stage(`capped-${n++}`);
+      const run =
+        way === "ahead"
+          ? ahead(bulk, bulk.lastRevision, bulk.segments, cap)
+          : {
+              dbPath: dbPath!,
+              done: applyLog({ dbPath: dbPath!, segments: bulk.segments, target: bulk.lastRevision, open: bulk.open, passphrase: PASS, maxBytes: cap }),
+            };
+      const failed = await run.done.then(
+        () => null,
+        (e: unknown) => e as Error & { reason?: string },
+      );
+      expect(failed?.name, way).toBe("StageError");
+      expect(failed?.reason, way).toBe("no_space");
+      expect(failed?.message, way).toMatch(
+        /^The staged database under .* cannot grow further while the log is applied: its disk has no room left beyond the 256 MiB staging leaves free for k3s \(database or disk is full, \d+ MiB free now\)\. The log is not damaged/,
+      );
+      expect(statSync(run.dbPath).size, way).toBeLessThanOrEqual(cap);
+    }
+    // Room for it all: the same database as without a cap.
+    const roomy = ahead(bulk, bulk.lastRevision, bulk.segments, grown + 1024 * 1024);
+    await roomy.done;
+    expect(dumpKine(roomy.dbPath)).toEqual(dumpKine(full.dbPath));
   });
 });

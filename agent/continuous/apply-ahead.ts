@@ -97,7 +97,7 @@ export interface LogAhead {
    * the ghosts among them, which the restore deletes after its compaction (ahead-session.ts). Rejects
    * with SQLite's error.
    */
-  merge(dbPath: string, upTo: number): Promise<number[]>;
+  merge(dbPath: string, upTo: number, maxBytes?: number): Promise<number[]>;
   /** Stops, closes the scratch (SQLite removes it) and gives the worker back. Never rejects; once is enough. */
   close(): Promise<void>;
   /**
@@ -243,7 +243,7 @@ export function startAhead(segments: SegmentName[], run: AheadRun, target: numbe
       return broken ? [] : [...applied];
     },
     ghosts: () => (broken ? 0 : ghostRows),
-    merge: async (dbPath, upTo) => (await step({ op: "merge", id, into: dbPath, upTo })).witnesses ?? [],
+    merge: async (dbPath, upTo, maxBytes) => (await step({ op: "merge", id, into: dbPath, upTo, maxBytes })).witnesses ?? [],
     derive: (s2k, passphrase, keyLen) =>
       onWorker(async () => {
         // Once the worker is given back (or if it failed), here, as any other key.

@@ -9,8 +9,8 @@ import { KINE_COMPACT_SQL, KINE_SET_COMPACT_REV_SQL } from "../kine/schema";
  */
 
 export type LogApplyStep =
-  /** Opens the staged database. */
-  | { op: "open"; dbPath: string }
+  /** Opens the staged database; with `maxBytes`, SQLite refuses to grow it past that (SQLITE_FULL). */
+  | { op: "open"; dbPath: string; maxBytes?: number }
   /** Before the first segment: `rowsAhead` is how many rows the log may bring (apply.ts, logRowsAhead). */
   | { op: "bulk"; dbPath: string; rowsAhead: number }
   /** Runs segments' SQL texts, in order (each its own BEGIN … COMMIT). */
@@ -41,7 +41,7 @@ const sessions = new Map<string, Session>();
 
 /** One step of a log apply on this thread. Throws SQLite's error of the step; "close" never throws. */
 export async function runLogApplyStep(step: LogApplyStep): Promise<LogApplyPosition | null> {
-  if (step.op === "open") return open(step.dbPath);
+  if (step.op === "open") return open(step.dbPath, step.maxBytes);
   const s = sessions.get(step.dbPath);
   if (step.op === "close") {
     sessions.delete(step.dbPath);
@@ -65,7 +65,7 @@ export async function runLogApplyStep(step: LogApplyStep): Promise<LogApplyPosit
   return { ...position(s.db), indexesRebuilt };
 }
 
-async function open(dbPath: string): Promise<LogApplyPosition> {
+async function open(dbPath: string, maxBytes?: number): Promise<LogApplyPosition> {
   if (sessions.has(dbPath)) throw new Error(`A log apply is already open on ${dbPath}.`);
   const { default: Sqlite } = await import("better-sqlite3");
   const db = new Sqlite(dbPath);
@@ -81,6 +81,9 @@ async function open(dbPath: string): Promise<LogApplyPosition> {
     // journal for each one; in a temp file that is ~10 writes a row, in memory (one row's pages) it is
     // none: the log's SQL runs 2.4× faster.
     db.pragma("temp_store = MEMORY");
+    // The room staging has on its disk (stage-point.ts): past it SQLite answers "database or disk is
+    // full" instead of taking the free space staging leaves for k3s.
+    if (maxBytes !== undefined) limitPages(db, "main", maxBytes);
     const s: Session = { db, dropped: [] };
     sessions.set(dbPath, s);
     return position(db);
@@ -88,6 +91,12 @@ async function open(dbPath: string): Promise<LogApplyPosition> {
     db.close();
     throw err;
   }
+}
+
+/** Caps the pages of `schema` (main, or an attached database) so that its file stays within `maxBytes` (never below its size: SQLite keeps the larger). */
+export function limitPages(db: Database.Database, schema: string, maxBytes: number): void {
+  const pageSize = db.pragma(`${schema}.page_size`, { simple: true }) as number;
+  db.pragma(`${schema}.max_page_count = ${Math.max(1, Math.floor(maxBytes / pageSize))}`);
 }
 
 function position(db: Database.Database): LogApplyPosition {

@@ -5,6 +5,7 @@ import { DomainError, hasErrorCode } from "../../lib/contracts/errors";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import { fsyncPath } from "../../lib/storage/durable-file";
 import { StageError } from "../restore/stage";
+import { STAGING_RESERVE_BYTES } from "../restore/stage-limits";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
 import { aheadRun, firstOfRun, startAhead, type LogAhead } from "./apply-ahead";
 import type { LogApplyStep } from "./apply-session";
@@ -68,6 +69,12 @@ export interface ApplyOptions {
    * an apply's time, and a staged database is only trusted once this fsync and the stager's have run.
    */
   durable?: boolean;
+  /**
+   * The most the staged database may grow to while the log is applied: the room staging has on its
+   * disk (stage-point.ts, stagingRoom). SQLite then answers SQLITE_FULL at it, which fails the apply
+   * with StageError instead of taking the free space staging leaves for k3s.
+   */
+  maxBytes?: number;
 }
 
 /** How often one apply lists the log again (a compaction and then a fold can both run during one restore). */
@@ -101,7 +108,7 @@ interface Queued {
  * the user looking for damage in a log that is fine, and to an earlier point that would fail the same
  * way. Else null.
  */
-export function stagedWriteFailure(err: unknown, dbPath: string): StageError | null {
+export function stagedWriteFailure(err: unknown, dbPath: string, capped = false): StageError | null {
   const code = (err as { code?: unknown })?.code;
   if (typeof code !== "string" || !(code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR"))) return null;
   const dir = path.dirname(dbPath);
@@ -113,9 +120,12 @@ export function stagedWriteFailure(err: unknown, dbPath: string): StageError | n
     // the directory is gone: the sentence without the free space
   }
   const what = (err as Error).message ?? code;
+  const where = capped
+    ? `The staged database under ${dir} cannot grow further while the log is applied: its disk has no room left beyond the ${STAGING_RESERVE_BYTES / 1024 ** 2} MiB staging leaves free for k3s (${what}${free}).`
+    : `The disk under ${dir} filled up while the log was applied to the staged database (${what}${free}).`;
   return code === "SQLITE_FULL"
     ? new StageError(
-        `The disk under ${dir} filled up while the log was applied to the staged database (${what}${free}). The log is not damaged: free space there, or point LIFEBOAT_STATE_DIR at a disk with room on the server directory's filesystem, and restore again. Nothing on the server changed.`,
+        `${where} The log is not damaged: free space there, or point LIFEBOAT_STATE_DIR at a disk with room on the server directory's filesystem, and restore again. Nothing on the server changed.`,
         "no_space",
         { cause: err },
       )
@@ -143,13 +153,13 @@ interface NotApplied {
  * Throws StageError instead when SQLite could not write the staged database (a full disk: stagedWriteFailure).
  */
 export async function applyLog(opts: ApplyOptions): Promise<ApplyResult> {
-  return prepareLog(opts).applyTo(opts.dbPath);
+  return prepareLog(opts).applyTo(opts.dbPath, opts.maxBytes);
 }
 
 /** A log being fetched for a database still to come (see prepareLog). */
 export interface PreparedLog {
-  /** applyLog on `dbPath`, with the segments fetched so far. Once only. */
-  applyTo(dbPath: string): Promise<ApplyResult>;
+  /** applyLog on `dbPath`, with the segments fetched so far, growing it to `maxBytes` at most (ApplyOptions). Once only. */
+  applyTo(dbPath: string, maxBytes?: number): Promise<ApplyResult>;
   /** Stops what was started for a base that will not come (its staging failed): applyTo is then never called. Never rejects. */
   dispose(): Promise<void>;
   /** Resolves once the run applied ahead has taken all it will on its own (tests: a restore never waits for it). */
@@ -223,8 +233,8 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
   // The run ahead's first objects too, as its loop will ask for them (apply-ahead.ts).
   if (run) for (const k of firstOfRun(segments, run)) void fetch(k);
   return {
-    applyTo: (dbPath) =>
-      walk(dbPath, {
+    applyTo: (dbPath, maxBytes) =>
+      walk(dbPath, maxBytes, {
         segments: () => segments,
         take: async (i) => {
           const got = await fetch(i);
@@ -260,6 +270,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
 
   async function walk(
     dbPath: string,
+    maxBytes: number | undefined,
     log: {
       segments(): SegmentName[];
       take(i: number): Promise<Fetched>;
@@ -300,7 +311,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
     };
     /** A refusal of SQLite's as the walk's error: the revisions lost and the newest point before them. */
     const notApplied = (f: NotApplied): LogDamagedError | StageError => {
-      const disk = stagedWriteFailure(f.err, dbPath);
+      const disk = stagedWriteFailure(f.err, dbPath, maxBytes !== undefined);
       if (disk) return disk;
       const lostTo = Math.max(f.first, opts.logEnd ?? opts.target);
       const { revision, readAt } = f.before;
@@ -316,7 +327,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
     };
     let opened = false;
     try {
-      const at = await step({ op: "open", dbPath });
+      const at = await step({ op: "open", dbPath, maxBytes });
       opened = true;
       let { revision, compact } = at!;
       const baseRevision = revision;
@@ -376,7 +387,7 @@ export function prepareLog(opts: Omit<ApplyOptions, "dbPath"> & { startAfter?: P
             upTo,
           );
           try {
-            witnesses = await early.merge(dbPath, upTo);
+            witnesses = await early.merge(dbPath, upTo, maxBytes);
             // The compacted objects' DELETEs and counter UPDATE, in their order, after their rows and the later ones (ahead-session.ts, readText).
             const tails = held.flatMap((h) => h.tail);
             if (tails.length) await step({ op: "exec", dbPath, sqls: [`BEGIN;\n${tails.join("")}COMMIT;\n`] });

@@ -1,7 +1,9 @@
+import { statSync } from "node:fs";
 import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { resolveListedSet } from "../restore/sources";
 import { stageBackup, type StageOptions, type StagedFiles } from "../restore/stage";
+import { STAGING_RESERVE_BYTES, stagingBudget } from "../restore/stage-limits";
 import { prepareLog, type ApplyResult } from "./apply";
 import { planPoint, type PointPlan } from "./point-in-time";
 
@@ -53,6 +55,15 @@ export async function stagePoint(
     await log.dispose();
     throw err;
   });
-  const applied = await log.applyTo(staged.dbPath);
+  // The log grows the staged database: within the room its disk has above the reserve staging leaves
+  // for k3s, which SQLite then keeps (apply-session.ts). Not LIFEBOAT_RESTORE_MAX_BYTES: a day's
+  // uncompacted log grows the database far past what the restore's compaction then leaves of it.
+  const room = await stagingBudget(opts.stagingDir, opts.maxBytes);
+  const applied = await log.applyTo(staged.dbPath, stagingRoom(statSync(staged.dbPath).size, room.freeBytes));
   return { staged, applied };
+}
+
+/** The most a staged database of `dbBytes` may grow to on a disk with `freeBytes` free: all of that but the reserve for k3s. */
+export function stagingRoom(dbBytes: number, freeBytes: number): number {
+  return dbBytes + Math.max(0, freeBytes - STAGING_RESERVE_BYTES);
 }
