@@ -77,11 +77,14 @@ describe("stopping k3s: the wait until nothing holds the database", () => {
     const pidFile = path.join(t.root, "simulated-k3s.pid");
     const released = path.join(t.root, "writer-released");
     // Like a service manager that returns before the datastore writer has closed the database: the
-    // writer is told to stop 2 s later, in the background, and the stop command returns at once.
+    // writer is told to stop 2 s later, in the background, and the stop command returns at once. The
+    // pid file is left to the simulated k3s (its start sees the writer gone): removing it here, after
+    // the restore had started k3s again, deleted the new writer's and left that writer running for
+    // good after the test (seen as an orphan kine writer after a CI run).
     const stop = script(
       t,
       "k3s-stop",
-      `pid=$(head -n1 ${pidFile})\n( sleep 2; kill -TERM $pid; while ls -l /proc/$pid/fd 2>/dev/null | grep -q 'state\\.db'; do sleep 0.02; done; date +%s%3N > ${released}; while kill -0 $pid 2>/dev/null; do sleep 0.05; done; rm -f ${pidFile} ) </dev/null >/dev/null 2>&1 &\nexit 0`,
+      `pid=$(head -n1 ${pidFile})\n( sleep 2; kill -TERM $pid; while ls -l /proc/$pid/fd 2>/dev/null | grep -q 'state\\.db'; do sleep 0.02; done; date +%s%3N > ${released} ) </dev/null >/dev/null 2>&1 &\nexit 0`,
     );
     const deps = depsFor(t, { LIFEBOAT_K3S_STOP_CMD: stop });
     const writerPid = readFileSync(pidFile, "utf8").split("\n")[0];
