@@ -4,7 +4,7 @@ import type { Readable } from "node:stream";
 import { DomainError, hasErrorCode } from "../../lib/contracts/errors";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import { fsyncPath } from "../../lib/storage/durable-file";
-import { StageError } from "../restore/stage";
+import { StageError, UNCHANGED } from "../restore/stage";
 import { STAGING_RESERVE_BYTES } from "../restore/stage-limits";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
 import { aheadRun, firstOfRun, startAhead, type LogAhead } from "./apply-ahead";
@@ -120,20 +120,20 @@ export function stagedWriteFailure(err: unknown, dbPath: string, capped = false)
     // the directory is gone: the sentence without the free space
   }
   const what = (err as Error).message ?? code;
+  if (code !== "SQLITE_FULL")
+    return new StageError(
+      `Writing the staged database under ${dir} failed while the log was applied (${what}, ${code}${free}): the system refused a write (a full disk, a file size limit, or a failing disk). The log was not found damaged: check that disk and restore again. ${UNCHANGED}`,
+      "other",
+      { cause: err },
+    );
   const where = capped
     ? `The staged database under ${dir} cannot grow further while the log is applied: its disk has no room left beyond the ${STAGING_RESERVE_BYTES / 1024 ** 2} MiB staging leaves free for k3s (${what}${free}).`
     : `The disk under ${dir} filled up while the log was applied to the staged database (${what}${free}).`;
-  return code === "SQLITE_FULL"
-    ? new StageError(
-        `${where} The log is not damaged: free space there, or point LIFEBOAT_STATE_DIR at a disk with room on the server directory's filesystem, and restore again. Nothing on the server changed.`,
-        "no_space",
-        { cause: err },
-      )
-    : new StageError(
-        `Writing the staged database under ${dir} failed while the log was applied (${what}, ${code}${free}): the system refused a write (a full disk, a file size limit, or a failing disk). The log was not found damaged: check that disk and restore again. Nothing on the server changed.`,
-        "other",
-        { cause: err },
-      );
+  return new StageError(
+    `${where} The log is not damaged: free space there, or point LIFEBOAT_STATE_DIR at a disk with room on the server directory's filesystem, and restore again. ${UNCHANGED}`,
+    "no_space",
+    { cause: err },
+  );
 }
 
 /** Segments SQLite refused (or the index build after a bulk load): the revisions they held, and the point before them. */

@@ -139,7 +139,8 @@ class DownloadError extends Error {
   }
 }
 
-const UNCHANGED = "Nothing on the server changed.";
+/** The end of every staging failure's sentence: staging writes nothing outside its directory. */
+export const UNCHANGED = "Nothing on the server changed.";
 
 /** Translates what can go wrong while reading an archive into one StageError with a sentence. */
 export function describeStageError(err: unknown, name: string): StageError {
