@@ -5,4 +5,12 @@
 import "./heap-settings";
 
 process.env.LIFEBOAT_AGENT_CLI = "1";
+// A backup's first task is its snapshot, on the SQLite worker thread. Started here, the thread boots
+// (a thread, its chunk of the bundle, SQLite) on the second core while this thread loads the CLI, the
+// S3 SDK and the configuration; started by the backup itself it booted only after all of that, and
+// the snapshot waited for it. The backup then finds it idle in the pool (run-backup.ts).
+if (process.argv[2] === "backup") {
+  const { releaseSqliteWorker, takeSqliteWorker } = await import("./sqlite/worker");
+  releaseSqliteWorker(takeSqliteWorker());
+}
 await import("./cli");

@@ -1,4 +1,5 @@
 import { afterAll, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -34,3 +35,30 @@ it("copies and checks the snapshot on one worker thread, and leaves it idle in t
   expect(sqliteWorkersStarted()).toBe(1);
   expect(idleSqliteWorkers()).toBe(1);
 });
+
+it("starts a backup's SQLite worker before the CLI is loaded, so the thread boots while the CLI and the S3 SDK load", () => {
+  // A probe announces every worker thread the process starts. An unknown option ends the command as
+  // soon as the CLI reads its arguments, before any backup step: the worker is there already for
+  // `backup` (cli-entry.ts), and no other command starts one that early.
+  const probe = path.join(work, "worker-probe.cjs");
+  writeFileSync(
+    probe,
+    `const wt = require("node:worker_threads");
+const Worker = wt.Worker;
+wt.Worker = class extends Worker { constructor(...a) { process.stderr.write("probe: worker started\\n"); super(...a); } };
+require("node:module").syncBuiltinESMExports();
+`,
+  );
+  const run = (command: string) => {
+    const r = spawnSync(process.execPath, ["--require", probe, path.resolve(import.meta.dirname, "../bin/lifeboat-agent.js"), command, "--no-such-option"], {
+      encoding: "utf8",
+      env: { ...process.env, NODE_OPTIONS: "" },
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/Unknown option --no-such-option/);
+    return r.stderr.split("\n").filter((l) => l === "probe: worker started").length;
+  };
+  expect(run("backup")).toBe(1);
+  expect(run("health")).toBe(0);
+}, 120_000);
