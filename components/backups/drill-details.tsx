@@ -19,7 +19,7 @@ export function DrillDetails({ verification, drill }: { verification: Verificati
       {d && (
         <dl className="grid grid-cols-[auto_1fr] gap-x-6 gap-y-1 text-slate-700">
           <dt className="text-slate-500">Restored from</dt>
-          <dd className="break-all">{d.sourceDescription}</dd>
+          <dd className="wrap-anywhere">{d.sourceDescription}</dd>
           <dt className="text-slate-500">Read</dt>
           <dd>
             {formatBytes(d.bytesStaged)}

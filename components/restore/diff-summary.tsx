@@ -12,7 +12,7 @@ export function DiffSummary({ diff, diffError }: { diff: DatabaseDiff | null; di
         {[diff.current, diff.candidate].map((side, i) => (
           <div key={i} className="rounded-md bg-slate-50 p-3">
             <p className="text-xs font-semibold uppercase tracking-wide text-slate-500">{i === 0 ? "Now on the target" : "After the restore"}</p>
-            <p className="mt-1 break-all text-slate-700">{side.label}</p>
+            <p className="mt-1 wrap-anywhere text-slate-700">{side.label}</p>
             <p className="text-slate-700">
               revision {formatNumber(side.currentRevision)} · {formatNumber(side.objects)} objects · {formatNumber(side.rows)} rows
               {side.takenAt ? ` · taken ${formatTime(side.takenAt)}` : ""}
