@@ -29,7 +29,7 @@ export function openDatabase(dataDir: string, migrations: Migration[] = allMigra
   db.pragma("secure_delete = ON");
   migrate(db, migrations);
   // It holds secrets (notification channels' URLs and passwords, a new machine's agent token): owner only.
-  for (const side of ["-wal", "-shm"]) if (existsSync(file + side)) chmodSync(file + side, 0o600);
+  for (const side of ["-wal", "-shm"]) if (existsSync(/*turbopackIgnore: true*/ file + side)) chmodSync(/*turbopackIgnore: true*/ file + side, 0o600);
   return db;
 }
 

@@ -50,6 +50,12 @@ describe("npm run build:release", () => {
     ])
       expect(existsSync(path.join(unpacked, f)), f).toBe(true);
     expect(existsSync(path.join(unpacked, "deploy/install-agent.test.ts"))).toBe(false);
+    // The dashboard is the server Next.js traced, not the checkout: a file access it could not follow
+    // (lib/db/database.ts's, before its turbopackIgnore) made it trace the whole project, so the
+    // tarball carried the sources, the tests and whatever lay in the checkout (bench/out: gigabytes,
+    // and the bench's passphrase file).
+    for (const d of ["app", "components", "e2e", "bench", "docs", "agent", "test-results"])
+      expect(existsSync(path.join(unpacked, "dashboard", d)), `dashboard/${d}`).toBe(false);
   });
 
   it("the dashboard starts from the unpacked release, answers /api/livez, and knows who is connected", async () => {
