@@ -47,6 +47,14 @@ await build({
   splitting: true,
   format: "esm",
   platform: "node",
+  // A package's ES module build before its CommonJS one (esbuild's default for node is the reverse).
+  // Only the AWS SDK's packages resolve differently (the others name their files in "exports"). Their
+  // ES modules import the credential sources the agent rarely uses (SSO, web identity, the ini file's
+  // profiles, and the STS, SSO and sign-in clients they call) with import(): chunks of their own,
+  // loaded only when used, where CommonJS's require() put them in the S3 client's chunk, loaded and
+  // held by every backup: -210 kB of the bundle, ~1 MB of the backup's peak RSS (docs/benchmarks.md,
+  // 2026-12-07 late evening; agent/bin/bundle.test.ts).
+  mainFields: ["module", "main"],
   target: "node20",
   sourcemap: "linked",
   // Less source text held in memory; identifiers stay readable in stack traces.
