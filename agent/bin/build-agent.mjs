@@ -31,6 +31,28 @@ const relocate = {
   },
 };
 
+/**
+ * zod's `z.locales` (and `z.core.locales`): its 60-odd translations of its error messages, which the
+ * agent never selects (its messages are English, which zod sets itself from locales/en.js, left alone
+ * here). Bundled, every process that loads zod held their source text: 294 kB of the bundle, ~0.5 MB
+ * of idle `serve` (docs/benchmarks.md, 2026-12-07 late evening). `z.locales.en` stays.
+ */
+const zodLocales = {
+  name: "lifeboat-zod-locales",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]v4[\\/](classic|core|mini)$/.test(args.resolveDir)
+        ? { path: path.join(args.resolveDir, "../locales/index.js"), namespace: "lifeboat-zod-locales" }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "lifeboat-zod-locales" }, (args) => ({
+      contents: 'export { default as en } from "./en.js";',
+      resolveDir: path.dirname(args.path),
+      loader: "js",
+    }));
+  },
+};
+
 mkdirSync(dist, { recursive: true });
 await build({
   // The SQLite worker thread (agent/sqlite/worker.ts starts it) runs integrity_check and statistics
@@ -65,7 +87,7 @@ await build({
   external: ["better-sqlite3", "zstd-napi", "s3rver", "pino-pretty", "@playwright/test", "next"],
   // Bundled CommonJS dependencies still call require() for Node's built-ins.
   banner: { js: "import { createRequire as __lifeboatRequire } from 'node:module'; const require = __lifeboatRequire(import.meta.url);" },
-  plugins: [relocate],
+  plugins: [relocate, zodLocales],
 });
 // lib/storage/embedded-s3.ts starts this file by a path relative to its own module.
 copyFileSync(path.join(root, "lib", "storage", "s3rver-main.cjs"), path.join(tmp, "s3rver-main.cjs"));
