@@ -29,6 +29,8 @@ export function openDatabase(dataDir: string, migrations: Migration[] = allMigra
   db.pragma("secure_delete = ON");
   migrate(db, migrations);
   // It holds secrets (notification channels' URLs and passwords, a new machine's agent token): owner only.
+  // turbopackIgnore: a computed path Turbopack cannot follow, which made the release's standalone trace
+  // take the whole checkout (lib/launcher/build-release.test.ts).
   for (const side of ["-wal", "-shm"]) if (existsSync(/*turbopackIgnore: true*/ file + side)) chmodSync(/*turbopackIgnore: true*/ file + side, 0o600);
   return db;
 }
