@@ -5,7 +5,7 @@ import { DomainError, hasErrorCode } from "../../lib/contracts/errors";
 import type { SegmentName } from "../../lib/contracts/continuous";
 import { fsyncPath } from "../../lib/storage/durable-file";
 import { StageError, UNCHANGED } from "../restore/stage";
-import { STAGING_RESERVE_BYTES } from "../restore/stage-limits";
+import { mib, STAGING_RESERVE_BYTES } from "../restore/stage-limits";
 import { releaseSqliteWorker, takeSqliteWorker } from "../sqlite/worker";
 import { aheadRun, firstOfRun, startAhead, type LogAhead } from "./apply-ahead";
 import type { LogApplyStep } from "./apply-session";
@@ -127,7 +127,7 @@ export function stagedWriteFailure(err: unknown, dbPath: string, capped = false)
       { cause: err },
     );
   const where = capped
-    ? `The staged database under ${dir} cannot grow further while the log is applied: its disk has no room left beyond the ${STAGING_RESERVE_BYTES / 1024 ** 2} MiB staging leaves free for k3s (${what}${free}).`
+    ? `The staged database under ${dir} cannot grow further while the log is applied: its disk has no room left beyond the ${mib(STAGING_RESERVE_BYTES)} staging leaves free for k3s (${what}${free}).`
     : `The disk under ${dir} filled up while the log was applied to the staged database (${what}${free}).`;
   return new StageError(
     `${where} The log is not damaged: free space there, or point LIFEBOAT_STATE_DIR at a disk with room on the server directory's filesystem, and restore again. ${UNCHANGED}`,

@@ -3,7 +3,7 @@ import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { resolveListedSet } from "../restore/sources";
 import { stageBackup, type StageOptions, type StagedFiles } from "../restore/stage";
-import { STAGING_RESERVE_BYTES, stagingBudget } from "../restore/stage-limits";
+import { roomAboveReserve, stagingBudget } from "../restore/stage-limits";
 import { prepareLog, type ApplyResult } from "./apply";
 import { planPoint, type PointPlan } from "./point-in-time";
 
@@ -65,5 +65,5 @@ export async function stagePoint(
 
 /** The most a staged database of `dbBytes` may grow to on a disk with `freeBytes` free: all of that but the reserve for k3s. */
 export function stagingRoom(dbBytes: number, freeBytes: number): number {
-  return dbBytes + Math.max(0, freeBytes - STAGING_RESERVE_BYTES);
+  return dbBytes + roomAboveReserve(freeBytes);
 }

@@ -14,6 +14,11 @@ import { existingAncestor } from "../host/disk";
 /** Free space staging leaves on its filesystem: room for k3s's writes and WAL, the journals, the logs. */
 export const STAGING_RESERVE_BYTES = 256 * 1024 ** 2;
 
+/** What staging may take of a filesystem with `freeBytes` free: all of it but the reserve. */
+export function roomAboveReserve(freeBytes: number): number {
+  return Math.max(0, freeBytes - STAGING_RESERVE_BYTES);
+}
+
 /** Staging would exceed a limit; `reason` says which (`too_large`: LIFEBOAT_RESTORE_MAX_BYTES, `no_space`: the disk). */
 export class StagingLimitError extends Error {
   constructor(
@@ -25,7 +30,8 @@ export class StagingLimitError extends Error {
   }
 }
 
-const mib = (n: number) => `${(n / 1024 ** 2).toFixed(n < 10 * 1024 ** 2 ? 1 : 0)} MiB`;
+/** Bytes as the staging errors write them (one decimal under 10 MiB). */
+export const mib = (n: number) => `${(n / 1024 ** 2).toFixed(n < 10 * 1024 ** 2 ? 1 : 0)} MiB`;
 
 /** The byte budget of one staging run, shared by every archive it unpacks. */
 export class StagingBudget {
@@ -41,7 +47,7 @@ export class StagingBudget {
 
   /** The most staging may write: the configured limit, or the room above the reserve when that is less. */
   get max(): number {
-    return Math.max(0, Math.min(this.configured, this.freeBytes - STAGING_RESERVE_BYTES));
+    return Math.max(0, Math.min(this.configured, roomAboveReserve(this.freeBytes)));
   }
 
   private get limitedBySpace(): boolean {
