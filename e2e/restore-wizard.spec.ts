@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -39,11 +39,9 @@ const started: TestServer[] = [];
 
 test.describe.configure({ mode: "serial" });
 
-/** Keeps a screenshot as a test artifact and in /tmp/h5-shots/ (other runs wipe test-results/). */
+/** Keeps a screenshot as a test artifact (test-results/screenshots/). */
 async function shot(page: Page, testInfo: TestInfo, name: string): Promise<void> {
-  const file = await keepScreenshot(page, testInfo, `restore-${name}`);
-  mkdirSync("/tmp/h5-shots", { recursive: true });
-  copyFileSync(file, path.join("/tmp/h5-shots", path.basename(file)));
+  await keepScreenshot(page, testInfo, `restore-${name}`);
 }
 
 const ownerOf = (p: string) => {
