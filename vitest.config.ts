@@ -16,6 +16,8 @@ export default defineConfig({
     // a phase of its own, alone (LIFEBOAT_RELEASE_TEST=1), not beside timing-sensitive tests.
     exclude: process.env.LIFEBOAT_RELEASE_TEST === "1" ? ["**/node_modules/**"] : ["**/node_modules/**", "lib/launcher/build-release.test.ts"],
     environment: "node",
+    // Temporary files under one directory of the run, removed at its end (lib/launcher/test-scratch.ts).
+    globalSetup: ["lib/launcher/test-scratch.ts"],
     // Integration tests start real servers and processes; give them room on a 2-core machine.
     testTimeout: 60_000,
     hookTimeout: 120_000,

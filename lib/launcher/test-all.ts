@@ -1,10 +1,10 @@
 // `npm test`: every test the project has — type check, lint, format, unit + integration (vitest), a 2-minute soak, the release build, browser (Playwright).
 // Installs missing Debian packages when run as root, or stops with the exact command to run.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { ensureSystemTools } from "./system-tools";
+import { useTestScratch } from "./test-scratch";
 import { describeReport, readPlaywrightReport, readVitestReport, type PhaseReport } from "./test-report";
 
 const t0 = Date.now();
@@ -14,23 +14,19 @@ if (missing) {
   process.exit(1);
 }
 
-// Every phase's temporary files (tests' data directories, their secrets, stores, SQLite's temp files,
-// Chromium's profiles) go under one directory of this run, removed when it ends: a run leaves nothing
-// in the machine's /tmp, whatever a test forgot to clean up or a killed process left behind.
-const scratch = mkdtempSync(path.join(tmpdir(), "lifeboat-test-run-"));
-const removeScratch = () => rmSync(scratch, { recursive: true, force: true, maxRetries: 3 });
+// Every phase's temporary files under one directory of the run, removed at its end (test-scratch.ts).
+const scratch = useTestScratch();
 for (const [signal, code] of [
   ["SIGINT", 130],
   ["SIGTERM", 143],
 ] as const)
   process.once(signal, () => {
-    removeScratch();
+    scratch.remove();
     process.exit(code);
   });
 
 const env = {
   ...process.env,
-  TMPDIR: scratch,
   NEXT_TELEMETRY_DISABLED: "1",
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   // Browser tests build into their own directory so a running dashboard's build is left alone.
@@ -174,8 +170,6 @@ for (const r of results) {
   console.log(`${r.ok ? "PASS" : "FAIL"}  ${r.name} (${r.seconds} s)`);
   if (r.report) for (const line of describeReport(r.report)) console.log(line);
 }
-const left = readdirSync(scratch).length;
-removeScratch();
-console.log(`temporary files: ${left} entries left in ${scratch} by the tests, removed`);
+console.log(`temporary files: ${scratch.remove()} entries left in ${scratch.dir} by the tests, removed`);
 console.log(`total ${Math.round((Date.now() - t0) / 1000)} s`);
 process.exit(results.every((r) => r.ok) ? 0 : 1);
