@@ -232,16 +232,27 @@ export function readPassphrase(cfg: Pick<AgentConfig, "passphraseFile">): string
     throw new AgentConfigError(
       "LIFEBOAT_PASSPHRASE_FILE: not set. Point it at a file holding the backup passphrase (like the seed job's /etc/backup/gpg-passphrase).",
     );
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(cfg.passphraseFile, "utf8");
+    bytes = readFileSync(cfg.passphraseFile);
   } catch (e) {
     throw new AgentConfigError(
       `LIFEBOAT_PASSPHRASE_FILE: cannot read ${cfg.passphraseFile} (${(e as NodeJS.ErrnoException).code}). Create it with the backup passphrase, mode 0400.`,
     );
   }
-  // gpg --passphrase-file uses the first line; do the same so both open the same archives.
-  const first = text.split(/\r?\n/)[0];
-  if (!first) throw new AgentConfigError(`LIFEBOAT_PASSPHRASE_FILE: ${cfg.passphraseFile} is empty. Put the backup passphrase on its first line.`);
+  // gpg --passphrase-file takes the first line up to its "\n", byte for byte: a "\r" before it (a
+  // file saved with Windows line endings) and spaces are part of the passphrase. The agent takes
+  // exactly that, so that the archives it writes open with `gpg --passphrase-file` and the same file,
+  // and the seed job's open with the agent.
+  const nl = bytes.indexOf(0x0a);
+  let first: string;
+  try {
+    first = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(nl < 0 ? bytes : bytes.subarray(0, nl));
+  } catch {
+    throw new AgentConfigError(
+      `LIFEBOAT_PASSPHRASE_FILE: the first line of ${cfg.passphraseFile} is not UTF-8 text. Save the passphrase as UTF-8 (the agent's OpenPGP encodes passphrases as UTF-8, so the archives would not open with gpg and this file).`,
+    );
+  }
+  if (!first.trim()) throw new AgentConfigError(`LIFEBOAT_PASSPHRASE_FILE: ${cfg.passphraseFile} is empty. Put the backup passphrase on its first line.`);
   return first;
 }

@@ -143,6 +143,21 @@ describe("lifeboat-agent doctor", () => {
     expect(JSON.stringify(r)).not.toContain("S3-SECRET-VALUE");
   }, 90_000);
 
+  it("a passphrase file saved with a Windows line ending: a warning that the \\r is part of the passphrase, as gpg takes it", async () => {
+    const crlf = path.join(work, "crlf-pass");
+    writeFileSync(crlf, "correct horse battery staple\r\n", { mode: 0o600 });
+    const r = await runDoctor(deps(goodEnv({ LIFEBOAT_PASSPHRASE_FILE: crlf })), all);
+    const warning = byId(r, "passphrase-file").find((c) => c.level === "warning");
+    expect(warning?.message).toBe(
+      `The first line of ${crlf} ends with a carriage return (a Windows line ending): gpg --passphrase-file and the agent both take it as part of the passphrase, so archives open with this file but not with the passphrase typed by hand.`,
+    );
+    // The set was made with the passphrase without the \r: it does not open, as with gpg and this file.
+    expect(levels(r).passphrase).toBe("problem");
+    const plain = path.join(work, "plain-pass");
+    writeFileSync(plain, "correct horse battery staple\n", { mode: 0o600 });
+    expect(byId(await runDoctor(deps(goodEnv({ LIFEBOAT_PASSPHRASE_FILE: plain })), all), "passphrase-file")).toEqual([]);
+  }, 90_000);
+
   it("the CLI: exit 0 and a summary on a good server, exit 1 with --json on a broken one, and a configuration error is a problem too", () => {
     const cli = (env: Record<string, string>, ...args: string[]) =>
       spawnSync(process.execPath, [path.join(CHECKOUT, "agent/bin/lifeboat-agent.js"), "doctor", ...args], {

@@ -246,6 +246,16 @@ async function storeChecks(deps: AgentDeps, now: Date): Promise<DoctorCheck[]> {
       ),
     );
   }
+  const invisible = passphrase === null ? null : invisibleInPassphrase(passphrase);
+  if (invisible)
+    out.push(
+      check(
+        "passphrase-file",
+        "warning",
+        `The first line of ${cfg.passphraseFile} ${invisible}: gpg --passphrase-file and the agent both take it as part of the passphrase, so archives open with this file but not with the passphrase typed by hand.`,
+        "Keep it if your earlier backups were made with this file as it is. Otherwise save the file with the passphrase alone on its first line and Unix line endings.",
+      ),
+    );
   if (passphrase !== null) {
     try {
       const what = await checkPassphrase(deps.store(), sets, passphrase);
@@ -307,4 +317,12 @@ export async function runDoctor(deps: AgentDeps, opts: DoctorOptions = {}): Prom
   checks.push(...(await storeChecks(deps, opts.now ?? new Date())));
   checks.push(...scheduleChecks(cfg));
   return report(checks);
+}
+
+/** What a passphrase file's first line holds that a person typing the passphrase would not: a Windows line ending, a byte-order mark, spaces at either end. */
+function invisibleInPassphrase(p: string): string | null {
+  if (p.endsWith("\r")) return "ends with a carriage return (a Windows line ending)";
+  if (p.startsWith("\uFEFF")) return "starts with a byte-order mark";
+  if (p !== p.trim()) return "begins or ends with spaces";
+  return null;
 }
