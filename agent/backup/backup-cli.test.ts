@@ -378,6 +378,16 @@ describe("bad input: a clear error, a non-zero exit, nothing uploaded as a good 
     expect(await keys("no-token")).toEqual([]);
   });
 
+  it("an empty or blank k3s token file is no token either: the backup fails before uploading anything", async () => {
+    const dir = tmp("lifeboat-emptytoken-");
+    const s = makeTestServerDir(dir, { targetBytes: 500_000, seed: 7 });
+    writeFileSync(path.join(s.serverDir, "token"), " \n");
+    const run = await cli(["backup"], agentEnv("empty-token", { LIFEBOAT_K3S_SERVER_DIR: s.serverDir }));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`The k3s token at ${path.join(s.serverDir, "token")} is empty.`);
+    expect(await keys("empty-token")).toEqual([]);
+  });
+
   it("an unknown option is a usage error", async () => {
     const run = await cli(["backup", "--nope"], agentEnv("usage"));
     expect(run.code).toBe(2);

@@ -154,6 +154,11 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
       throw new BackupStepError(
         `There is no k3s token at ${cfg.tokenPath}. k3s cannot use a restored datastore without the token that encrypted its bootstrap data, so a backup without it is incomplete. Check LIFEBOAT_K3S_SERVER_DIR.`,
       );
+    // A token file cut to nothing is no token either: a restore would put it in place of a good one.
+    if (tokenStat.size < 64 * 1024 && !(await fsp.readFile(cfg.tokenPath, "utf8").catch(() => "")).trim())
+      throw new BackupStepError(
+        `The k3s token at ${cfg.tokenPath} is empty. k3s cannot use a restored datastore without the token that encrypted its bootstrap data, so a backup with an empty one is incomplete. Put the cluster's token back in that file (k3s writes it at its first start; from your records otherwise) and back up again.`,
+      );
     // 2. The snapshot (on a worker thread, the second core) and the store's side of the check (the
     // listing, and proving the passphrase opens the newest set: the main thread) run side by side.
     // Nothing is uploaded before both ended well: a wrong passphrase still fails the backup with

@@ -11,6 +11,7 @@ import { runProcess } from "../../lib/process";
 import { RestoreRecord, RestoreStarted } from "../../lib/contracts/agent-restore";
 import type { RecoveryReport } from "../../lib/contracts/agent-recovery";
 import { Job } from "../../lib/contracts/agent-jobs";
+import { lifeboatObjectNames } from "../../lib/contracts/backup-names";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
@@ -277,6 +278,39 @@ describe("both Lifeboat layouts in one bucket: one copy of the database (secrets
     expect(readFileSync(path.join(t.serverDir, "token"), "utf8").trim()).toBe(source.token);
     expect(readFileSync(path.join(t.serverDir, "cred/passwd"), "utf8")).toContain("marker-A");
     expect(readFileSync(path.join(t.serverDir, "tls/server-ca.crt"), "utf8")).toContain("marker-A");
+  });
+
+  it("a secrets archive whose token file is empty: the host's token is checked and stays in place, and the restore says so", async () => {
+    // A set as an older agent (or a hand-made archive) could leave it: the database archive, and a
+    // secrets archive holding an empty token. The token put in place must be the one verified.
+    const dir = path.join(work, "empty-token");
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, "token"), "\n", { mode: 0o600 });
+    execFileSync("sh", ["-c", `tar -cf - -C ${JSON.stringify(dir)} token | zstd -q -o ${JSON.stringify(path.join(dir, "secrets.tar.zst"))}`]);
+    gpgEncrypt(path.join(dir, "secrets.tar.zst"), path.join(dir, "secrets.gpg"), passFile, path.join(work, "gnupg"));
+    const keys = lifeboatObjectNames(new Date("2030-06-01T00:00:00Z"));
+    const logical: Buffer[] = [];
+    for await (const c of await store().get(lifeboat.keys.logical)) logical.push(c as Buffer);
+    await store().put(keys.logical, Readable.from([Buffer.concat(logical)]));
+    await store().put(keys.secrets, createReadStream(path.join(dir, "secrets.gpg")));
+
+    const t = target({ sameTokenAsSource: true });
+    const tokenFile = path.join(t.serverDir, "token");
+    const before = readFileSync(tokenFile, "utf8");
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "object", key: keys.logical },
+      dryRun: false,
+      include: { token: true, cred: false, tls: false },
+      confirm: true,
+      compareWithLive: false,
+    });
+    await done;
+    const rec = getRestore(deps, restoreId);
+    expectRestored(t, rec, "marker-A");
+    expect(rec.verification?.token).toMatchObject({ source: "host", fits: true });
+    expect(rec.verification?.warnings).toContain(`The backup's token file is empty; the host's token (${tokenFile}) is checked and kept instead.`);
+    expect(readFileSync(tokenFile, "utf8")).toBe(before);
   });
 
   it("a drill of the one-copy set's state.db archive alone takes the secrets archive beside it", async () => {

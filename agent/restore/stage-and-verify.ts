@@ -94,7 +94,8 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
   j.verification = verification;
   if (!ok) throw new RestoreFailure(failure!);
   const extras: ExtraName[] = [];
-  if (j.include.token && staged.tokenPath) extras.push("token");
+  // The token put in place is the one verification checked: the backup's only when it was that one.
+  if (j.include.token && staged.tokenPath && verification.token.source === "archive") extras.push("token");
   if (j.include.cred) {
     if (staged.credDir) extras.push("cred");
     else verification.warnings.push("cred/ was chosen but the backup holds none; the host's cred/ stays.");

@@ -65,6 +65,10 @@ export async function verifyStaged(
         };
   };
   const archiveToken = opts.useArchiveToken && staged.tokenPath ? readToken(staged.tokenPath) : null;
+  // An empty token file in the backup is no token: the host's is checked and kept (stage-and-verify
+  // installs the backup's token only when it is the one checked here).
+  if (opts.useArchiveToken && staged.tokenPath && !archiveToken)
+    warnings.push(`The backup's token file is empty; the host's token (${opts.hostTokenPath}) is checked and kept instead.`);
   const hostToken = archiveToken ? null : readToken(opts.hostTokenPath);
   const token = archiveToken ?? hostToken;
   const ins: StagedInspection = await runOffThread({ kind: "inspect", dbPath: staged.dbPath, token }).catch((err: unknown) => ({
