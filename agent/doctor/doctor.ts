@@ -259,7 +259,19 @@ async function storeChecks(deps: AgentDeps, now: Date): Promise<DoctorCheck[]> {
   if (passphrase !== null) {
     try {
       const what = await checkPassphrase(deps.store(), sets, passphrase);
-      out.push(check("passphrase", "ok", sets.length ? `The passphrase opens the newest set (${sets[0].id}).` : `The passphrase file is readable; ${what}.`));
+      out.push(
+        what.startsWith("no earlier backup")
+          ? check("passphrase", "ok", `The passphrase file is readable; ${what}.`)
+          : what.startsWith("the passphrase opens the newest")
+            ? check("passphrase", "ok", `The passphrase opens the newest set (${sets[0].id}).`)
+            : // Newer archives could not be read at all (empty, cut): the check went on to older ones, or could not tell.
+              check(
+                "passphrase",
+                "warning",
+                `${what[0].toUpperCase()}${what.slice(1)}.`,
+                "Run a restore drill of the newest set to see what is wrong with it.",
+              ),
+      );
     } catch (e) {
       out.push(
         hasErrorCode(e, "wrong_passphrase")
