@@ -383,6 +383,45 @@ describe("restore from the seed CronJob's archives (real tar, zstd, gpg -c, sqli
   });
 });
 
+describe("restore from a database file with its WAL beside it (a copy of db/ taken after k3s died)", () => {
+  it("stages the WAL with the database, so commits only the WAL holds are replayed, not lost", async () => {
+    // The copy: state.db and a state.db-wal holding a commit never checkpointed into state.db.
+    const copy = path.join(work, "db.damaged");
+    mkdirSync(copy);
+    const live = path.join(work, "died", "state.db");
+    mkdirSync(path.dirname(live));
+    execFileSync("sqlite3", [source.dbPath, `.backup '${live}'`]);
+    const db = openKineDb(live);
+    try {
+      db.pragma("wal_autocheckpoint = 0");
+      new KineSimulator(db, { seed: 9 }).put("/registry/configmaps/lifeboat-test/marker-only-in-wal", Buffer.from("k8s\u0000only in the WAL"));
+      // Copied while the connection is open: closing it would checkpoint the WAL into the database.
+      copyFileSync(live, path.join(copy, "state.db"));
+      copyFileSync(live + "-wal", path.join(copy, "state.db-wal"));
+    } finally {
+      db.close();
+    }
+    expect(statSync(path.join(copy, "state.db-wal")).size).toBeGreaterThan(0);
+    const t = target({ sameTokenAsSource: true });
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "file", path: path.join(copy, "state.db") },
+      dryRun: false,
+      include: { token: false, cred: false, tls: false },
+      confirm: true,
+      compareWithLive: false,
+    });
+    await done;
+    const rec = getRestore(deps, restoreId);
+    expectRestored(t, rec, "marker-A");
+    expect(rec.sourceDescription).toBe(`database file ${path.join(copy, "state.db")} with its state.db-wal`);
+    expect(rec.verification?.walReplayed).toBe(true);
+    expect(hasMarker(t.dbPath, "marker-only-in-wal")).toBe(true);
+    // The copy is read, never changed.
+    expect(statSync(path.join(copy, "state.db-wal")).size).toBeGreaterThan(0);
+  });
+});
+
 describe("restore from a salvaged database, and the recovery's comparison with the newest backup", () => {
   it("recovers a database whose header was wiped and restores the salvage result", async () => {
     const t = target({ start: false });

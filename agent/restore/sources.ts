@@ -34,6 +34,8 @@ export interface Origin {
   /** What it unpacks to at least, when known better than its size (a Lifeboat set's manifest gives its database's size). */
   expandsTo?: number | null;
   open(): Promise<Readable>;
+  /** Where a plain file is staged, below the staging directory: "db/state.db" unless it is a journal beside it. */
+  stageAs?: "db/state.db-wal" | "db/state.db-journal";
 }
 
 export interface ResolvedSource {
@@ -44,6 +46,11 @@ export interface ResolvedSource {
    * archive (token, cred/, tls/; one-copy layout) or else its token archive (two-copy layout).
    */
   token: Origin | null;
+  /**
+   * A database file's WAL or rollback journal beside it (`state.db-wal`, `state.db-journal`), staged
+   * with it so that SQLite replays (or rolls back) what only they hold, as it would on the host.
+   */
+  journals?: Origin[];
   /** When the backup was taken (from its name), if known. */
   takenAt: Date | null;
 }
@@ -83,6 +90,27 @@ async function manifestDatabaseBytes(deps: AgentDeps, set: BackupSet): Promise<n
 async function fileOrigin(file: string, layout: Origin["layout"]): Promise<Origin> {
   const st = await fsp.stat(file);
   return { layout, name: file, size: st.size, open: async () => createReadStream(file, { highWaterMark: 1 << 20 }) };
+}
+
+/**
+ * The WAL and rollback journal beside a database file, when there and not empty. A copy of k3s's db/
+ * taken after it died holds commits only its WAL has; staging the database alone would lose them
+ * without a word. Anything there that is not a regular file (a link, a directory) is refused rather
+ * than left out.
+ */
+async function journalsBeside(file: string): Promise<Origin[]> {
+  const out: Origin[] = [];
+  for (const [suffix, stageAs] of [
+    ["-wal", "db/state.db-wal"],
+    ["-journal", "db/state.db-journal"],
+  ] as const) {
+    const side = file + suffix;
+    const st = await fsp.lstat(side).catch(() => null);
+    if (!st) continue;
+    if (!st.isFile()) throw new SourceError(`${side} beside the database is not a regular file: move it away, or copy the real file there, and try again.`);
+    if (st.size > 0) out.push({ ...(await fileOrigin(side, "plain-db")), stageAs });
+  }
+  return out;
 }
 
 /** Kinds that hold a database, best first for each format. */
@@ -203,7 +231,17 @@ export async function resolveSource(deps: AgentDeps, source: RestoreSource): Pro
       const file = path.resolve(source.path);
       const st = await fsp.stat(file).catch(() => null);
       if (!st?.isFile()) throw new SourceError(`${file} is not a file on this host.`);
-      if (await isSqliteFile(file)) return { description: `database file ${file}`, primary: await fileOrigin(file, "plain-db"), token: null, takenAt: null };
+      if (await isSqliteFile(file)) {
+        const journals = await journalsBeside(file);
+        const beside = journals.map((j) => path.basename(j.name)).join(" and ");
+        return {
+          description: `database file ${file}${beside ? ` with its ${beside}` : ""}`,
+          primary: await fileOrigin(file, "plain-db"),
+          token: null,
+          journals,
+          takenAt: null,
+        };
+      }
       const parsed = parseObjectName(file);
       if (!parsed || !holdsDatabase(parsed.kind))
         throw new SourceError(

@@ -232,7 +232,7 @@ async function stageOrigin(origin: Origin, opts: StageOptions, budget: StagingBu
         const unpack = (src: AsyncIterable<Buffer>) => extractTar(src, { root: opts.stagingDir, place, maxBytes: budget.max, durable: opts.durable });
         await pipeline(plain, pieces, unzstd, counter, unpack, { signal });
       } else {
-        const dest = path.join(opts.stagingDir, "db", "state.db");
+        const dest = path.join(opts.stagingDir, origin.stageAs ?? "db/state.db");
         // (Made durable with the rest below: settling the database fsyncs it.)
         await pipeline(plain, pieces, unzstd, counter, createWriteStream(dest, { flags: "wx", mode: 0o600 }), { signal });
       }
@@ -253,7 +253,7 @@ async function stageOrigin(origin: Origin, opts: StageOptions, budget: StagingBu
  * the caller removes the staging directory.
  */
 export async function stageBackup(src: ResolvedSource, opts: StageOptions): Promise<StagedFiles> {
-  const origins = src.token ? [src.primary, src.token] : [src.primary];
+  const origins = [src.primary, ...(src.token ? [src.token] : []), ...(src.journals ?? [])];
   const total = origins.every((o) => o.size !== null) ? origins.reduce((n, o) => n + o.size!, 0) : null;
   // Before a byte is downloaded: does what the archives expand to fit the limit and the disk?
   const budget = await stagingBudget(opts.stagingDir, opts.maxBytes);
