@@ -3,6 +3,7 @@ import path from "node:path";
 import type { Job } from "../../lib/contracts/agent-jobs";
 import type { RestoreRecord, RestoreStepName } from "../../lib/contracts/agent-restore";
 import { AgentConfigError, type AgentConfig } from "../config";
+import { describeFailure, runCommand } from "../host/run-command";
 import { JobStalledError, type JobHandle } from "../jobs/job-registry";
 import type { AgentDeps } from "../module";
 import { pruneDrills } from "./drills";
@@ -110,6 +111,16 @@ export async function succeed(ctx: Ctx): Promise<void> {
   saveJournal(ctx.cfg, ctx.j);
 }
 
+/** Starts k3s after a restore that stopped it failed before the swap. Resolves with the sentence that says so. Never throws. */
+async function startAgain(cfg: AgentConfig, j: RestoreJournal): Promise<string> {
+  const res = await runCommand(cfg.k3sStartCmd);
+  if (res.code === 0) {
+    j.k3sStopped = false;
+    return "k3s had been stopped for the restore; it was started again with the database it had.";
+  }
+  return `k3s had been stopped for the restore, and the start command \`${cfg.k3sStartCmd}\` failed (${describeFailure(res)}): start k3s by hand.`;
+}
+
 /** A failure's sentence: as it is when it was written for the user, else with the step it happened in. */
 function describeError(err: unknown, j: RestoreJournal): string {
   if (err instanceof RestoreFailure || err instanceof StageError || err instanceof AgentConfigError) return (err as Error).message;
@@ -157,17 +168,22 @@ export function startJob(
           await Promise.race([flow, stalled]);
           return recordOf(j);
         } catch (err) {
-          const message = describeError(err, j);
+          let message = describeError(err, j);
           log.error({ err: (err as Error)?.message, phase: j.phase }, "restore step failed");
           finishSteps(ctx, "failed");
-          if (j.status === "rolling-back") j.error = `The rollback did not finish: ${message}`;
-          else {
-            j.status = "failed";
-            j.error = message;
-          }
+          const rollingBack = j.status === "rolling-back";
+          const record = () => (j.error = rollingBack ? `The rollback did not finish: ${message}` : message);
+          if (!rollingBack) j.status = "failed";
+          record();
           // A stalled flow's streams were stopped by its signal; give them a moment to close their
           // files, so that nothing is written into the staging directory after it is removed.
           if (err instanceof JobStalledError) await Promise.race([flow?.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
+          // Stopped for the restore, but the swap never began: the old database is in place, so k3s
+          // must run again, whatever ended the flow.
+          if (!pastSwapBegin(j.phase) && j.k3sStopped) {
+            message = `${message} ${await startAgain(cfg, j)}`;
+            record();
+          }
           // A failure before the swap changed nothing: drop the staging unless it verified (kept for a retry).
           if (!pastSwapBegin(j.phase) && (!j.verification || j.phase === "staging" || j.phase === "verifying" || j.kind === "drill")) await removeStagingDir(j);
           saveJournal(cfg, j);

@@ -280,6 +280,22 @@ describe("both Lifeboat layouts in one bucket: one copy of the database (secrets
     expect(readFileSync(path.join(t.serverDir, "tls/server-ca.crt"), "utf8")).toContain("marker-A");
   });
 
+  it("a stop of k3s slower than LIFEBOAT_JOB_STALL_SECONDS is the restore at work, not a stall", async () => {
+    // systemd can take its TimeoutStopSec to stop a busy k3s. Reported as a stall, the restore ended
+    // "failed, nothing changed" while k3s stayed stopped.
+    const t = target({ sameTokenAsSource: true });
+    const deps = depsFor(t, { LIFEBOAT_JOB_STALL_SECONDS: "2", LIFEBOAT_K3S_STOP_CMD: `sleep 4; ${agentEnvFor(t).LIFEBOAT_K3S_STOP_CMD}` });
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "backup", setId: lifeboat.setId },
+      dryRun: false,
+      include: { token: true, cred: false, tls: false },
+      confirm: true,
+      compareWithLive: false,
+    });
+    await done.catch(() => {});
+    expectRestored(t, getRestore(deps, restoreId), "marker-A");
+  });
+
   it("a secrets archive whose token file is empty: the host's token is checked and stays in place, and the restore says so", async () => {
     // A set as an older agent (or a hand-made archive) could leave it: the database archive, and a
     // secrets archive holding an empty token. The token put in place must be the one verified.

@@ -31,6 +31,18 @@ export async function stopK3s(ctx: Ctx, context: string): Promise<string> {
   const { cfg, j } = ctx;
   j.k3sStopped = true;
   saveJournal(cfg, j);
+  // The stop command (up to its own time limit) and the wait for the files (LIFEBOAT_K3S_STOP_WAIT_SECONDS)
+  // are the job at work, however long systemd takes: without this a slow stop read as a stall.
+  const busy = setInterval(() => ctx.job.touch(), 1000);
+  try {
+    return await stopAndWait(ctx, context);
+  } finally {
+    clearInterval(busy);
+  }
+}
+
+async function stopAndWait(ctx: Ctx, context: string): Promise<string> {
+  const { cfg, j } = ctx;
   const res = await runCommand(cfg.k3sStopCmd);
   if (res.code !== 0) {
     j.k3sStopped = false;
