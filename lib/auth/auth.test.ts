@@ -6,7 +6,7 @@ import { openDatabase } from "../db/database";
 import { PEER_HEADER, PEER_MARK } from "../http/peer";
 import { hostAllowed, parseAuthConfig, readTokensFile, type AuthEnv } from "./config";
 import { generatePassword, hashPassword, verifyPassword } from "./passwords";
-import { authenticate, clientAddress, peerAddress } from "./principal";
+import { authenticate, clientAddress, peerAddress, readCookie } from "./principal";
 import { FailureLimiter } from "./rate-limit";
 import { createSession, lookupSession } from "./sessions";
 import { createToken, lookupToken } from "./api-tokens";
@@ -100,6 +100,21 @@ describe("API tokens", () => {
     expect(() => readTokensFile(file)).not.toThrow(/shorttoken/);
     writeFileSync(file, `root ${"r".repeat(40)}\n`);
     expect(() => readTokensFile(file)).toThrow(/line 1 .*<role> <token>/);
+  });
+});
+
+describe("credentials a request carries", () => {
+  const cfg = parseAuthConfig(ENV);
+  const db = openDatabase(tmp("lifeboat-creds-"));
+  const sid = createSession(db, insertUser(db, "ann", "operator", "x").id, { idleMs: 60_000, maxMs: 600_000 }, null).id;
+  const who = (h: Record<string, string>) => authenticate(new Headers(h), db, cfg);
+
+  it("take a session cookie that does not decode as no cookie, not as an error", () => {
+    // Another app on the same host name can set it: cookies ignore ports.
+    expect(readCookie(new Headers({ cookie: "lifeboat-session=%E0%A4%A" }), "lifeboat-session")).toBeNull();
+    expect(who({ cookie: "lifeboat-session=%E0%A4%A" })).toBeNull();
+    expect(who({ cookie: `lifeboat-session=%E0%A4%A; lifeboat-session=${sid}` })).toMatchObject({ name: "ann", kind: "session" });
+    expect(readCookie(new Headers({ cookie: "other=%E0; lifeboat-session=a%20b" }), "lifeboat-session")).toBe("a b");
   });
 });
 

@@ -52,11 +52,20 @@ export function clientAddress(headers: Headers, cfg: Pick<AuthConfig, "trustedPr
   return hops[0] ?? peer;
 }
 
-/** The value of cookie `name` in a Cookie header, or null. */
+/**
+ * The value of cookie `name` in a Cookie header, or null. A value that does not decode (a malformed
+ * percent escape) is as if absent: cookies ignore ports, so another app on the same host name can
+ * set one, and it must not stop anyone from signing in.
+ */
 export function readCookie(headers: Headers, name: string): string | null {
   for (const part of (headers.get("cookie") ?? "").split(";")) {
     const i = part.indexOf("=");
-    if (i > 0 && part.slice(0, i).trim() === name) return decodeURIComponent(part.slice(i + 1).trim());
+    if (i <= 0 || part.slice(0, i).trim() !== name) continue;
+    try {
+      return decodeURIComponent(part.slice(i + 1).trim());
+    } catch {
+      // URIError: look on, as if this one were not there.
+    }
   }
   return null;
 }

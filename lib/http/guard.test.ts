@@ -2,8 +2,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { NextRequest } from "next/server";
 import { PEER_HEADER, PEER_MARK } from "./peer";
 import { apiRoute } from "./api-route";
+import { guardPage } from "./page-guard";
 import { readAudit } from "../db/database";
 import { serverContext } from "../server/context";
 import { writeRoleTokens } from "../auth/testing/tokens";
@@ -94,6 +96,19 @@ describe("the API guard", () => {
     expect(await r.json()).toMatchObject({ code: "forbidden", role: "operator", needs: "admin" });
     // Bearer requests carry no cookie, so they need neither Origin nor a content type.
     expect((await action(req("/api/x", { method: "POST", headers: { authorization: `Bearer ${tokens.operator}` } }))).status).toBe(200);
+  });
+
+  it("takes a session cookie that does not decode as none: 401 from the API, the sign-in page opens", async () => {
+    // Another app on the same host name (cookies ignore ports) can set such a cookie.
+    const bad = "lifeboat-session=%E0%A4%A";
+    const r = await action(req("/api/x", { cookie: bad }));
+    expect([r.status, (await r.json()).code]).toEqual([401, "unauthorized"]);
+    const page = (p: string, cookie: string) => guardPage(new NextRequest(ORIGIN + p, { headers: { host: "127.0.0.1:3000", cookie } }));
+    const login = page("/login", bad);
+    expect(login.status).toBe(200);
+    expect(login.headers.get("x-middleware-next")).toBe("1");
+    const other = page("/backups", bad);
+    expect([other.status, new URL(other.headers.get("location")!).pathname]).toEqual([303, "/login"]);
   });
 
   it("ends a session at sign-out", async () => {
