@@ -107,6 +107,7 @@ describe("credentials a request carries", () => {
   const cfg = parseAuthConfig(ENV);
   const db = openDatabase(tmp("lifeboat-creds-"));
   const sid = createSession(db, insertUser(db, "ann", "operator", "x").id, { idleMs: 60_000, maxMs: 600_000 }, null).id;
+  const token = createToken(db, "ci", "viewer", "admin").token;
   const who = (h: Record<string, string>) => authenticate(new Headers(h), db, cfg);
 
   it("take a session cookie that does not decode as no cookie, not as an error", () => {
@@ -115,6 +116,19 @@ describe("credentials a request carries", () => {
     expect(who({ cookie: "lifeboat-session=%E0%A4%A" })).toBeNull();
     expect(who({ cookie: `lifeboat-session=%E0%A4%A; lifeboat-session=${sid}` })).toMatchObject({ name: "ann", kind: "session" });
     expect(readCookie(new Headers({ cookie: "other=%E0; lifeboat-session=a%20b" }), "lifeboat-session")).toBe("a b");
+  });
+
+  it("try a token for the Bearer scheme only (in any case), and judge other schemes by cookie", () => {
+    // nginx's auth_basic passes the browser's Basic credentials upstream by default.
+    const basic = { authorization: "Basic dXNlcjpwYXNzd29yZA==" };
+    expect(who({ ...basic, cookie: `lifeboat-session=${sid}` })).toMatchObject({ name: "ann", kind: "session" });
+    expect(who(basic)).toBeNull();
+    expect(who({ authorization: "Negotiate YIIB", cookie: `lifeboat-session=${sid}` })).toMatchObject({ kind: "session" });
+    expect(who({ authorization: `bearer ${token}` })).toMatchObject({ name: "ci", kind: "token" });
+    expect(who({ authorization: `BEARER ${token}`, cookie: `lifeboat-session=${sid}` })).toMatchObject({ kind: "token" });
+    // A Bearer attempt that fails is refused even beside a good cookie; so is a Bearer header without a token.
+    expect(() => who({ authorization: "Bearer not-a-token-of-this-dashboard-0000", cookie: `lifeboat-session=${sid}` })).toThrow(/API token is not valid/);
+    expect(() => who({ authorization: "Bearer", cookie: `lifeboat-session=${sid}` })).toThrow(/API token is not valid/);
   });
 });
 

@@ -91,12 +91,16 @@ export function roleFromGroups(cfg: AuthConfig["proxy"], groupsHeader: string | 
 
 /**
  * The request's principal, or null when it carries no credentials. Throws DomainError
- * `unauthorized` for a bearer token that matches nothing, and `forbidden` for a proxy user in no
- * group that maps to a role. A user header from an address that is not a trusted proxy is ignored.
+ * `unauthorized` for a bearer token that matches nothing (or a Bearer header without one), and
+ * `forbidden` for a proxy user in no group that maps to a role. A user header from an address that
+ * is not a trusted proxy is ignored, and so is an Authorization header of another scheme than Bearer.
  */
 export function authenticate(headers: Headers, db: Db, cfg: AuthConfig): Principal | null {
   const authorization = headers.get("authorization");
-  if (authorization) {
+  // Only the Bearer scheme (any case: RFC 7235) is a token attempt. Another scheme — the Basic
+  // credentials nginx's auth_basic passes upstream by default — is not meant for the dashboard: the
+  // request is judged by its proxy header or cookie as if it had none.
+  if (authorization && /^Bearer(\s|$)/i.test(authorization)) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     const token = m ? lookupToken(db, cfg.fileTokens, m[1]) : null;
     if (!token)

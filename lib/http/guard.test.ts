@@ -111,6 +111,18 @@ describe("the API guard", () => {
     expect([other.status, new URL(other.headers.get("location")!).pathname]).toEqual([303, "/login"]);
   });
 
+  it("lets a session act beside an Authorization header of another scheme (a proxy's Basic credentials)", async () => {
+    const { cookie } = await signIn("admin", PASSWORD);
+    const basic = { authorization: "Basic dXNlcjpwYXNzd29yZA==" };
+    expect((await action(req("/api/x", { headers: basic, cookie }))).status).toBe(200);
+    expect((await action(post("/api/x", {}, basic, { cookie }))).status).toBe(200);
+    // It is still a cookie's request: another site's page is refused.
+    expect((await action(post("/api/x", {}, { ...basic, origin: "http://evil.example" }, { cookie }))).status).toBe(403);
+    expect((await action(req("/api/x", { headers: basic }))).status).toBe(401);
+    const page = guardPage(new NextRequest(ORIGIN + "/backups", { headers: { host: "127.0.0.1:3000", cookie, ...basic } }));
+    expect([page.status, page.headers.get("x-middleware-next")]).toEqual([200, "1"]);
+  });
+
   it("ends a session at sign-out", async () => {
     const { cookie } = await signIn("admin", PASSWORD);
     expect((await action(req("/api/x", { cookie }))).status).toBe(200);
