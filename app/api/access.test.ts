@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +12,8 @@ import { writeRoleTokens } from "@/lib/auth/testing/tokens";
  * decision: it fails when a route is not made with apiRoute, when its access differs from the table
  * below (change the table when a route's access changes on purpose), and when a route is public
  * without being public by design. Then it calls every handler as nobody, a viewer, an operator and
- * an admin and checks that exactly the roles the table allows get past the guard.
+ * an admin and checks that exactly the roles the table allows get past the guard, and sends every
+ * JSON body a route reads with an unknown field, which must be refused.
  */
 
 const ACCESS: Record<string, Record<string, string>> = {
@@ -60,6 +61,43 @@ const ACCESS: Record<string, Record<string, string>> = {
   "worker-migrations/[id]/demo-join": { POST: "admin" },
 };
 
+/**
+ * Every JSON body a route reads, as a body that would pass but for one unknown field (a typo, or a
+ * field of another version), which the route must refuse with 400 naming the field — as the agent's
+ * API does (docs/agent-api.md) — rather than drop silently: `forse` must not drain without force.
+ * Nested objects too. A route that starts reading a body needs its entry here.
+ */
+const UNKNOWN_FIELDS: Record<string, [body: Record<string, unknown>, field: string][]> = {
+  "auth/login POST": [[{ name: "admin", password: "x", passwrod: "x" }, "passwrod"]],
+  "auth/password POST": [[{ current: "x", next: "a-long-new-password-1", nxt: "x" }, "nxt"]],
+  "users POST": [[{ name: "ann", role: "viewer", password: "ann-password-123", rol: "admin" }, "rol"]],
+  "users/[name] PATCH": [[{ role: "viewer", pasword: "x" }, "pasword"]],
+  "tokens POST": [[{ name: "ci", role: "viewer", expires: "never" }, "expires"]],
+  "nodes/[name] DELETE": [[{ confirm: "x-name", force: true }, "force"]],
+  "nodes/[name]/drain POST": [[{ deleteEmptyDirData: false, forse: true }, "forse"]],
+  "settings/notifications PUT": [[{ remindEveryHours: 4, remindEveryHour: 1 }, "remindEveryHour"]],
+  "settings/notifications/channels POST": [
+    [{ label: "ops", settings: { type: "slack", url: "https://hooks.example/x" }, minSeverty: "critical" }, "minSeverty"],
+    [{ label: "ops", settings: { type: "webhook", url: "https://hooks.example/x", secet: "s3cret" } }, "secet"],
+  ],
+  "settings/notifications/channels/[id] PUT": [
+    [{ label: "ops", settings: { type: "slack", url: "" }, enable: false }, "enable"],
+    [{ label: "ops", settings: { type: "email", host: "mx", port: 587, security: "tls", from: "a@b.example", to: "c@d.example", pasword: "x" } }, "pasword"],
+  ],
+  "worker-migrations POST": [[{ node: "pi-2", force: true }, "force"]],
+  "worker-migrations/[id] POST": [
+    [{ action: "cordon", node: "pi-2" }, "node"],
+    [{ action: "drain", options: { force: false, forse: true } }, "forse"],
+    [{ action: "delete", confirm: "pi-2", force: true }, "force"],
+  ],
+  "restore/runs/[id] POST": [
+    [{ action: "confirm", host: "pi-1", force: true }, "force"],
+    [{ action: "check-target", target: { kind: "new", url: "https://10.0.0.2:7070", token: "t", fingerprnt: "AA" } }, "fingerprnt"],
+    [{ action: "choose", candidate: { kind: "backup", setId: "s1", toRevison: 5 } }, "toRevison"],
+    [{ action: "stage", include: { token: true, tsl: true } }, "tsl"],
+  ],
+};
+
 /** The only routes anyone may call without signing in: liveness, and signing in itself. */
 const PUBLIC_BY_DESIGN = new Set(["livez GET", "auth/login POST"]);
 
@@ -105,6 +143,32 @@ describe("app/api routes", () => {
   it("none is public unless public by design", () => {
     const open = routes.filter((r) => r.access === "public").map((r) => `${r.route} ${r.method}`);
     expect(open.filter((r) => !PUBLIC_BY_DESIGN.has(r))).toEqual([]);
+  });
+
+  it("each refuses an unknown field in its JSON body with 400 naming it", async () => {
+    const reading = routes
+      .filter((r) => {
+        const source = readFileSync(path.join(root, r.route, "route.ts"), "utf8");
+        return new RegExp(`export const ${r.method} = [^]*?(?=export const |$)`).exec(source)![0].includes("readJson(");
+      })
+      .map((r) => `${r.route} ${r.method}`);
+    expect(Object.keys(UNKNOWN_FIELDS).sort()).toEqual(reading.sort());
+    const answers: string[] = [];
+    const expected: string[] = [];
+    for (const r of routes) {
+      for (const [body, field] of UNKNOWN_FIELDS[`${r.route} ${r.method}`] ?? []) {
+        const url = "/api/" + r.route.replace(/\[(\w+)\]/g, "x-$1");
+        const params = Object.fromEntries([...r.route.matchAll(/\[(\w+)\]/g)].map((m) => [m[1], `x-${m[1]}`]));
+        const headers = { authorization: `Bearer ${tokens.admin}`, "content-type": "application/json" };
+        const res = await r.handler(new Request(`http://127.0.0.1${url}`, { method: r.method, headers, body: JSON.stringify(body) }), {
+          params: Promise.resolve(params),
+        });
+        const json = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
+        answers.push(`${r.method} ${url} ${field}: ${res.status} ${json.code} ${json.message?.includes(`"${field}"`) ? "names it" : json.message}`);
+        expected.push(`${r.method} ${url} ${field}: 400 bad_request names it`);
+      }
+    }
+    expect(answers).toEqual(expected);
   });
 
   it("each lets exactly the roles its access allows past the guard", async () => {

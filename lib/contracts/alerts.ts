@@ -111,15 +111,15 @@ const optSecret = z.string().trim().max(4096).optional();
  * What a channel needs, by type. Secret fields (`url` of Slack/Discord/ntfy/ping, `secret`, `token`,
  * `password`) are never sent back in full: an empty value on update keeps the stored one.
  */
-export const ChannelSettings = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("webhook"), url: httpUrl.or(z.literal("")), secret: optSecret }),
-  z.object({ type: z.literal("slack"), url: httpUrl.or(z.literal("")) }),
-  z.object({ type: z.literal("discord"), url: httpUrl.or(z.literal("")) }),
+const CHANNEL_SHAPES = {
+  webhook: { type: z.literal("webhook"), url: httpUrl.or(z.literal("")), secret: optSecret },
+  slack: { type: z.literal("slack"), url: httpUrl.or(z.literal("")) },
+  discord: { type: z.literal("discord"), url: httpUrl.or(z.literal("")) },
   /** ntfy: the topic's URL (`https://ntfy.sh/my-topic`), an access token when the server wants one. */
-  z.object({ type: z.literal("ntfy"), url: httpUrl.or(z.literal("")), token: optSecret }),
+  ntfy: { type: z.literal("ntfy"), url: httpUrl.or(z.literal("")), token: optSecret },
   /** Gotify: the server's URL and an application token. */
-  z.object({ type: z.literal("gotify"), url: httpUrl, token: optSecret }),
-  z.object({
+  gotify: { type: z.literal("gotify"), url: httpUrl, token: optSecret },
+  email: {
     type: z.literal("email"),
     host: z.string().trim().min(1, "the SMTP server's host name is required").max(255),
     port: z.number().int().min(1).max(65535),
@@ -129,19 +129,41 @@ export const ChannelSettings = z.discriminatedUnion("type", [
     password: optSecret,
     from: z.email({ message: "must be an e-mail address" }),
     to: z.string().trim().min(3, "at least one recipient is required").max(2000),
-  }),
+  },
   /** A dead-man's-switch URL (healthchecks.io style), called after each successful backup and drill. */
-  z.object({ type: z.literal("ping"), url: httpUrl.or(z.literal("")) }),
+  ping: { type: z.literal("ping"), url: httpUrl.or(z.literal("")) },
+};
+
+/** A channel's settings as stored (lifeboat.db) and as the environment gives them. */
+export const ChannelSettings = z.discriminatedUnion("type", [
+  z.object(CHANNEL_SHAPES.webhook),
+  z.object(CHANNEL_SHAPES.slack),
+  z.object(CHANNEL_SHAPES.discord),
+  z.object(CHANNEL_SHAPES.ntfy),
+  z.object(CHANNEL_SHAPES.gotify),
+  z.object(CHANNEL_SHAPES.email),
+  z.object(CHANNEL_SHAPES.ping),
 ]);
 export type ChannelSettings = z.infer<typeof ChannelSettings>;
 
-/** POST /api/settings/notifications/channels, PUT …/channels/:id */
-export const ChannelInput = z.object({
+/**
+ * POST /api/settings/notifications/channels, PUT …/channels/:id. Unknown fields are refused (400),
+ * in the settings too: a mistyped `secret` or `password` is never dropped in silence.
+ */
+export const ChannelInput = z.strictObject({
   label: z.string().trim().min(1, "give the channel a name").max(80),
   enabled: z.boolean().default(true),
   /** The lowest severity sent (alerts only). */
   minSeverity: AlertSeverity.default("warning"),
-  settings: ChannelSettings,
+  settings: z.discriminatedUnion("type", [
+    z.strictObject(CHANNEL_SHAPES.webhook),
+    z.strictObject(CHANNEL_SHAPES.slack),
+    z.strictObject(CHANNEL_SHAPES.discord),
+    z.strictObject(CHANNEL_SHAPES.ntfy),
+    z.strictObject(CHANNEL_SHAPES.gotify),
+    z.strictObject(CHANNEL_SHAPES.email),
+    z.strictObject(CHANNEL_SHAPES.ping),
+  ]),
 });
 export type ChannelInput = z.input<typeof ChannelInput>;
 
@@ -175,8 +197,8 @@ export const NotificationSettings = z.object({
 });
 export type NotificationSettings = z.infer<typeof NotificationSettings>;
 
-/** PUT /api/settings/notifications */
-export const NotificationPreferences = z.object({
+/** PUT /api/settings/notifications. Unknown fields are refused (400). */
+export const NotificationPreferences = z.strictObject({
   remindEveryHours: z
     .number()
     .min(0)

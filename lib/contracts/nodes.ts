@@ -129,7 +129,11 @@ export type NodesResponse = z.infer<typeof NodesResponse>;
 
 // ---- drains --------------------------------------------------------------------------------
 
-export const DrainOptions = z.object({
+/**
+ * POST /api/nodes/:name/drain, and a worker migration's drain action. Unknown fields are refused
+ * (400), so a typo (`forse`) never drains with a default the user did not choose.
+ */
+export const DrainOptions = z.strictObject({
   /** Evict pods with emptyDir volumes; their data is lost (`--delete-emptydir-data`). */
   deleteEmptyDirData: z.boolean().default(false),
   /** Evict pods no controller manages; nothing recreates them (`--force`). */
@@ -171,7 +175,8 @@ export const DrainJob = z.object({
   id: z.string(),
   node: z.string(),
   state: DrainJobState,
-  options: DrainOptions,
+  /** As the drain was started; read back from lifeboat.db, so not strict like the request. */
+  options: z.object(DrainOptions.shape),
   startedAt: ts,
   finishedAt: ts.nullable(),
   pods: z.array(DrainPodProgress),
@@ -194,7 +199,8 @@ export const NodeActionResult = z.object({
 });
 export type NodeActionResult = z.infer<typeof NodeActionResult>;
 
-export const DeleteNodeRequest = z.object({ confirm: z.string() });
+/** DELETE /api/nodes/:name. Unknown fields are refused (400), as in every request body. */
+export const DeleteNodeRequest = z.strictObject({ confirm: z.string() });
 
 // ---- pre-checks ----------------------------------------------------------------------------
 
@@ -330,19 +336,19 @@ export const CurrentWorkerMigration = z.object({ run: WorkerMigrationView.nullab
 export type CurrentWorkerMigration = z.infer<typeof CurrentWorkerMigration>;
 
 /** POST /api/worker-migrations {node} starts a migration (step 1); POST /api/worker-migrations/:id applies one action on the current step. */
-export const StartWorkerMigration = z.object({ node: z.string().min(1) });
-/** POST /api/worker-migrations/:id — one action on the current step. */
+export const StartWorkerMigration = z.strictObject({ node: z.string().min(1) });
+/** POST /api/worker-migrations/:id — one action on the current step. Unknown fields are refused (400). */
 export const WorkerMigrationAction = z.discriminatedUnion("action", [
-  z.object({ action: z.literal("precheck") }),
-  z.object({ action: z.literal("accept-precheck"), acknowledgeWarnings: z.boolean().default(false) }),
-  z.object({ action: z.literal("cordon") }),
-  z.object({ action: z.literal("drain"), options: DrainOptions }),
-  z.object({ action: z.literal("cancel-drain") }),
-  z.object({ action: z.literal("drained") }),
-  z.object({ action: z.literal("delete"), confirm: z.string() }),
-  z.object({ action: z.literal("joined") }),
-  z.object({ action: z.literal("finish") }),
-  z.object({ action: z.literal("abandon") }),
+  z.strictObject({ action: z.literal("precheck") }),
+  z.strictObject({ action: z.literal("accept-precheck"), acknowledgeWarnings: z.boolean().default(false) }),
+  z.strictObject({ action: z.literal("cordon") }),
+  z.strictObject({ action: z.literal("drain"), options: DrainOptions }),
+  z.strictObject({ action: z.literal("cancel-drain") }),
+  z.strictObject({ action: z.literal("drained") }),
+  z.strictObject({ action: z.literal("delete"), confirm: z.string() }),
+  z.strictObject({ action: z.literal("joined") }),
+  z.strictObject({ action: z.literal("finish") }),
+  z.strictObject({ action: z.literal("abandon") }),
 ]);
 export type WorkerMigrationAction = z.input<typeof WorkerMigrationAction>;
 

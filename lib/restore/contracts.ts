@@ -156,8 +156,8 @@ export const AgentProblem = z.object({
 });
 export type AgentProblem = z.infer<typeof AgentProblem>;
 
-export const WizardCandidate = z.discriminatedUnion("kind", [
-  z.object({
+const CANDIDATE_SHAPES = {
+  backup: {
     kind: z.literal("backup"),
     /** A set id, or "latest" with a point (the agent picks the base of the log's generation). */
     setId: z.string().min(1),
@@ -169,9 +169,11 @@ export const WizardCandidate = z.discriminatedUnion("kind", [
     toTime: z.iso.datetime({ offset: true }).optional(),
     /** What the user picked it for, e.g. "just before deployments/default/web was deleted" (shown, audited). */
     pointLabel: z.string().max(300).optional(),
-  }),
-  z.object({ kind: z.literal("recovery"), id: z.string().min(1) }),
-]);
+  },
+  recovery: { kind: z.literal("recovery"), id: z.string().min(1) },
+};
+/** The chosen backup or recovery, as a run's state keeps it (read back from lifeboat.db, so not strict like the request). */
+export const WizardCandidate = z.discriminatedUnion("kind", [z.object(CANDIDATE_SHAPES.backup), z.object(CANDIDATE_SHAPES.recovery)]);
 export type WizardCandidate = z.infer<typeof WizardCandidate>;
 
 export const WizardEvent = z.object({ at: ts, action: z.string(), outcome: z.string(), message: z.string() });
@@ -252,9 +254,10 @@ const httpUrl = z
   .pipe(z.url({ message: "must be the agent's URL, e.g. https://192.168.1.20:7070" }))
   .refine((u) => /^https?:\/\//.test(u), { message: "must start with http:// or https://" });
 
+/** Step 1's choice of target (a request only: unknown fields are refused). */
 export const TargetChoice = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("configured") }),
-  z.object({
+  z.strictObject({ kind: z.literal("configured") }),
+  z.strictObject({
     kind: z.literal("new"),
     url: httpUrl,
     token: z.string().trim().min(1, { message: "the agent's token is required" }),
@@ -264,33 +267,40 @@ export const TargetChoice = z.discriminatedUnion("kind", [
 ]);
 export type TargetChoice = z.infer<typeof TargetChoice>;
 
-/** POST /api/restore/runs/:id — one action on the current step. */
+/**
+ * POST /api/restore/runs/:id — one action on the current step. Unknown fields are refused (400), in
+ * the target, candidate and include too, so a typo never restores something other than was chosen.
+ */
 export const RestoreWizardAction = z.discriminatedUnion("action", [
   /** Step 1: choose (or change) the target and read its health. */
-  z.object({ action: z.literal("check-target"), target: TargetChoice }),
+  z.strictObject({ action: z.literal("check-target"), target: TargetChoice }),
   /** Any step: read the target's health again. */
-  z.object({ action: z.literal("recheck") }),
+  z.strictObject({ action: z.literal("recheck") }),
   /** Step 1 → 2. */
-  z.object({ action: z.literal("accept-target") }),
+  z.strictObject({ action: z.literal("accept-target") }),
   /** Step 2: run the recovery ladder on a copy of the live database. */
-  z.object({ action: z.literal("start-recovery") }),
+  z.strictObject({ action: z.literal("start-recovery") }),
   /** Step 2 → 3. */
-  z.object({ action: z.literal("choose"), candidate: WizardCandidate, include: RestoreInclude.partial().optional() }),
+  z.strictObject({
+    action: z.literal("choose"),
+    candidate: z.discriminatedUnion("kind", [z.strictObject(CANDIDATE_SHAPES.backup), z.strictObject(CANDIDATE_SHAPES.recovery)]),
+    include: RestoreInclude.partial().strict().optional(),
+  }),
   /** Step 3 → 4: download, decrypt, unpack and verify on the target. */
-  z.object({ action: z.literal("stage"), include: RestoreInclude.partial().optional() }),
+  z.strictObject({ action: z.literal("stage"), include: RestoreInclude.partial().strict().optional() }),
   /** Step 4 → 5 once the staged backup is verified. */
-  z.object({ action: z.literal("verified") }),
+  z.strictObject({ action: z.literal("verified") }),
   /** Step 5 → 6: the node name typed by the user. */
-  z.object({ action: z.literal("confirm"), host: z.string().trim().min(1, { message: "type the node name" }) }),
+  z.strictObject({ action: z.literal("confirm"), host: z.string().trim().min(1, { message: "type the node name" }) }),
   /** Step 4 or 6 after a failure: stage again / confirm again. */
-  z.object({ action: z.literal("retry") }),
+  z.strictObject({ action: z.literal("retry") }),
   /** Step 6 or 7: put the moved-aside database back. */
-  z.object({ action: z.literal("rollback") }),
+  z.strictObject({ action: z.literal("rollback") }),
   /** Step 7: keep the restore (rollback no longer offered). */
-  z.object({ action: z.literal("done") }),
+  z.strictObject({ action: z.literal("done") }),
   /** Back to an earlier step (before anything on the target changed); drops a staged restore. */
-  z.object({ action: z.literal("back"), to: z.enum(["where", "which", "preview"]) }),
+  z.strictObject({ action: z.literal("back"), to: z.enum(["where", "which", "preview"]) }),
   /** Stop here and leave the target as it is; drops a staged restore that changed nothing. */
-  z.object({ action: z.literal("abandon") }),
+  z.strictObject({ action: z.literal("abandon") }),
 ]);
 export type RestoreWizardAction = z.infer<typeof RestoreWizardAction>;
