@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { detectAnomalies, thresholdProblems, DEFAULT_THRESHOLDS, median } from "./anomalies";
 import { groupObjects, type BackupSet } from "./grouping";
-import { seedObjectNames, lifeboatObjectNames, twoCopyLifeboatObjectNames } from "../contracts/backup-names";
+import { seedObjectNames, lifeboatObjectNames, twoCopyLifeboatObjectNames, formatStamp } from "../contracts/backup-names";
 import { sizeChartData } from "./series";
 
 const DAY = 86_400_000;
@@ -210,6 +210,43 @@ describe("detectAnomalies edge cases", () => {
     const chart = sizeChartData(sets, flags);
     expect(chart.series.map((s) => s.kind)).toEqual(["lifeboat-logical", "lifeboat-files", "lifeboat-token", "lifeboat-secrets"]);
     expect(chart.series[0].sizes.every((x) => x !== null)).toBe(true);
+  });
+
+  it("judges intervals and staleness between backups only: a Lifeboat upload that died part way (no manifest) hides neither staleness nor a missed night, and its sizes are still judged", () => {
+    // Five nights in the two-copy layout (night 3 without its token archive: still a backup, its
+    // manifest is there), five in the one-copy layout, then night 10 dies part way: a database
+    // archive twice the usual size and the secrets archive, no manifest.
+    const at = (i: number) => new Date(start + i * DAY);
+    const set = (i: number, opts: { db?: number; manifest?: boolean } = {}) => {
+      const db = opts.db ?? 3_000_000 + (i % 3) * 10_000;
+      const objs = [{ key: lifeboatObjectNames(at(i)).logical, size: db, lastModified: new Date() }];
+      if (i < 5) {
+        const two = twoCopyLifeboatObjectNames(at(i));
+        objs.push({ key: two.files, size: db + 100_000, lastModified: new Date() });
+        if (i !== 3) objs.push({ key: two.token, size: 120, lastModified: new Date() });
+      } else objs.push({ key: lifeboatObjectNames(at(i)).secrets, size: 3_000, lastModified: new Date() });
+      if (opts.manifest !== false) objs.push({ key: lifeboatObjectNames(at(i)).manifest, size: 2_000, lastModified: new Date() });
+      return objs;
+    };
+    const history = Array.from({ length: 10 }, (_, i) => set(i)).flat();
+    const debris = set(10, { db: 6_500_000, manifest: false });
+    const id = (i: number) => `lifeboat-${formatStamp(at(i))}`;
+
+    const stopped = groupObjects([...history, ...debris]).sets;
+    expect(stopped.find((s) => s.id === id(10))!.missing).toEqual(["manifest"]);
+    expect(stopped.find((s) => s.id === id(3))!.missing).toEqual(["lifeboat-token"]);
+    // 37 h after the last backup (13 h after the debris): stale, on the newest backup.
+    const flags = detectAnomalies(stopped, { now: new Date(at(9).getTime() + 37 * 3_600_000) });
+    expect([...flags.keys()].sort()).toEqual([id(9), id(10)].sort());
+    expect(flags.get(id(9))).toEqual([expect.objectContaining({ kind: "set", type: "stale", level: "critical", ratio: 1.542 })]);
+    expect(flags.get(id(10))).toEqual([expect.objectContaining({ kind: "lifeboat-logical", type: "growth", level: "critical" })]);
+
+    // Night 11 is a backup again: two days after the previous backup, a gap.
+    const resumed = groupObjects([...history, ...debris, ...set(11)]).sets;
+    const after = detectAnomalies(resumed, { now: new Date(at(11).getTime() + 3_600_000) });
+    expect([...after.keys()].sort()).toEqual([id(10), id(11)].sort());
+    expect(after.get(id(11))).toEqual([expect.objectContaining({ kind: "set", type: "gap", level: "warning", ratio: 2 })]);
+    expect(after.get(id(10))).toEqual([expect.objectContaining({ kind: "lifeboat-logical", type: "growth", level: "critical" })]);
   });
 
   it("honours configured thresholds", () => {

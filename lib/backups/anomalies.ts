@@ -1,6 +1,6 @@
 import type { ObjectKind, SetFormat } from "../contracts/backup-names";
 import type { Anomaly } from "../contracts/catalog";
-import type { BackupSet } from "./grouping";
+import { countsAsBackup, type BackupSet } from "./grouping";
 import { describeBytes, describeDuration, describeRatio } from "./describe";
 
 /**
@@ -127,7 +127,11 @@ export function judgeSize(size: number, previous: readonly number[], t: AnomalyT
  * - stale: at `now`, the newest set is older than staleCritical × the usual interval of its format
  *   → critical.
  * Series are per object kind (sizes) and per set format (intervals), so seed and Lifeboat sets
- * never mix. Returns the anomalies of each flagged set, by set id.
+ * never mix. Intervals and staleness are between sets that count as backups (countsAsBackup): the
+ * objects of a Lifeboat upload that died part way (no manifest) are no backup, so they neither
+ * hide a missed night nor make the store look fresh. Their objects still join the size series (each
+ * object is whole; an object of any layout is judged in its kind's series). Returns the anomalies
+ * of each flagged set, by set id.
  */
 export function detectAnomalies(sets: readonly BackupSet[], opts: { thresholds?: Partial<AnomalyThresholds>; now?: Date } = {}): Map<string, Anomaly[]> {
   const t: AnomalyThresholds = { ...DEFAULT_THRESHOLDS, ...opts.thresholds };
@@ -165,10 +169,11 @@ export function detectAnomalies(sets: readonly BackupSet[], opts: { thresholds?:
     }
   }
 
-  // Intervals, per format.
+  // Intervals, per format, between sets that count as backups.
+  const backups = oldestFirst.filter(countsAsBackup);
   const intervals = new Map<SetFormat, number[]>();
   const lastTime = new Map<SetFormat, number>();
-  for (const set of oldestFirst) {
+  for (const set of backups) {
     const last = lastTime.get(set.format);
     lastTime.set(set.format, set.time.getTime());
     if (last === undefined) continue;
@@ -191,8 +196,8 @@ export function detectAnomalies(sets: readonly BackupSet[], opts: { thresholds?:
     intervals.set(set.format, prev);
   }
 
-  // Staleness of the newest set, at the time of reading.
-  const newest = oldestFirst[oldestFirst.length - 1];
+  // Staleness of the newest backup, at the time of reading.
+  const newest = backups[backups.length - 1];
   const now = opts.now ?? new Date();
   const prev = newest ? (intervals.get(newest.format) ?? []) : [];
   if (newest && prev.length >= t.minHistory) {

@@ -81,6 +81,15 @@ export function newestFirst(a: Pick<BackupSet, "time" | "id">, b: Pick<BackupSet
   return b.time.getTime() - a.time.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
+/**
+ * Whether a set is a backup: a Lifeboat set once its manifest (written last) is there — without it,
+ * the objects of an upload still running or one that died part way —, a seed set whenever it has an
+ * object. Intervals, staleness and the alert rules count only these.
+ */
+export function countsAsBackup(s: { format: SetFormat; missing: readonly ObjectKind[] }): boolean {
+  return s.format === "seed" || !s.missing.includes("manifest");
+}
+
 /** Total bytes of a set's objects. */
 export function setSize(set: Pick<BackupSet, "objects">): number {
   return set.objects.reduce((n, o) => n + o.size, 0);

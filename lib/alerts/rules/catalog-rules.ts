@@ -1,5 +1,6 @@
 import { KIND_NOUNS } from "../../backups/anomalies";
 import { describeBytes, describeDuration } from "../../backups/describe";
+import { countsAsBackup } from "../../backups/grouping";
 import type { ObjectKind, SetFormat } from "../../contracts/backup-names";
 import type { KineStats } from "../../contracts/manifest";
 import type { AlertCandidate, AlertInput, ManifestFacts, RuleConfig, RuleOutcome, RuleSet } from "./types";
@@ -14,10 +15,8 @@ const n = (x: number) => x.toLocaleString("en-US");
 const setPath = (id: string) => `/backups/${encodeURIComponent(id)}`;
 const FORMAT_WORDS: Record<SetFormat, string> = { seed: "the seed CronJob's", lifeboat: "Lifeboat's" };
 
-/** A Lifeboat set counts once its manifest (written last) is there; a seed set whenever it has an object. */
-export function countsAsBackup(s: Pick<RuleSet, "format" | "missing">): boolean {
-  return s.format === "seed" || !s.missing.includes("manifest");
-}
+/** A Lifeboat set counts once its manifest (written last) is there; a seed set whenever it has an object (the catalog's own rule). */
+export { countsAsBackup };
 
 /** The newest set holding each object kind, and the newest set of each format (one pass, newest first). */
 export function newestSets(sets: readonly RuleSet[]): { byKind: Map<ObjectKind, RuleSet>; byFormat: Map<SetFormat, RuleSet> } {

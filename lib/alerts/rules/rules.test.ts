@@ -69,6 +69,20 @@ describe("backup rules over the catalog", () => {
     expect(keys(evaluateRules(alertInput(now, catalogInput(ruleSets(objects, now))), cfg))).toEqual([]);
   });
 
+  it("what a Lifeboat upload that died part way left (no manifest) hides neither LifeboatBackupStale nor LifeboatBackupGap", () => {
+    const debris = (night: number) => lifeboatHistory([55e6], T0 + night * DAY).filter((o) => !o.key.endsWith("manifest.json"));
+    // A week after the last backup, with the debris of the next night newest: stale.
+    const stopped = lifeboatHistory(NORMAL).concat(debris(NORMAL.length));
+    const later = new Date(T0 + (NORMAL.length + 7) * DAY);
+    const out = evaluateRules(alertInput(later, catalogInput(ruleSets(stopped, later))), cfg);
+    expect(keys(out)).toEqual(["LifeboatBackupStale critical"]);
+    expect(firing(out)[0].setId).toBe("lifeboat-2024-12-08_00-00-00");
+    // A night that died part way, then a backup again: a gap before it.
+    const resumed = stopped.concat(lifeboatHistory([55e6], T0 + (NORMAL.length + 1) * DAY));
+    const now = morning(NORMAL.length + 2);
+    expect(keys(evaluateRules(alertInput(now, catalogInput(ruleSets(resumed, now))), cfg))).toEqual(["LifeboatBackupGap:lifeboat warning"]);
+  });
+
   it("growth of a Lifeboat set says what grew when the manifests are known, and carries the explanation's first line", () => {
     const sizes = [...NORMAL, 228e6];
     const now = morning(sizes.length);
