@@ -10,6 +10,7 @@ const TITLES: Record<string, string> = {
   auth: "The backup store refused the credentials",
   no_bucket: "The bucket does not exist",
   not_configured: "No backup store is configured",
+  cache: "The dashboard could not save the listing",
   other: "Listing the backup store failed",
 };
 
@@ -18,6 +19,7 @@ const ADVICE: Record<string, string> = {
   auth: "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the CronJob's backup-secret has the right pair), then restart the dashboard.",
   no_bucket: "Check AWS_S3_BUCKET (and AWS_S3_ENDPOINT: the bucket may live on another server), then restart the dashboard.",
   not_configured: "Set AWS_S3_BUCKET (with AWS_S3_ENDPOINT for a non-AWS store), or run `npm start` without them for the demo.",
+  cache: "lifeboat.db was locked by another process (a `npm run users` command, a copy of the file) or could not be written: refresh once it is free.",
   other: "Refresh to try again; the dashboard's log has the details.",
 };
 

@@ -4,6 +4,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import pino from "pino";
+import Database from "better-sqlite3";
 import { S3BackupStore } from "../storage/s3-backup-store";
 import type { BackupStore } from "../storage/backup-store";
 import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
@@ -138,6 +139,34 @@ describe("CatalogService against s3rver", () => {
     await missing.svc.refresh();
     expect(missing.svc.status().error).toMatchObject({ failure: "no_bucket" });
     expect(missing.svc.status().error!.message).toContain("no-such-bucket");
+  });
+
+  it("never rejects when lifeboat.db is write-locked past busy_timeout: the failure is shown from memory, listeners run, the next refresh recovers", async () => {
+    const store = await filledStore(1);
+    const { svc, db, dataDir } = service(store);
+    expect((await svc.refresh()).ok).toBe(true);
+    await put(store, seedObjectNames(night(1)).fileArchive, 1000);
+    db.pragma("busy_timeout = 50");
+    const outcomes: boolean[] = [];
+    svc.onRefreshed((o) => void outcomes.push(o.ok));
+    // Another writer (`npm run users`, a copy of lifeboat.db) holds the write lock: neither the listing nor the failure can be written.
+    const other = new Database(path.join(dataDir, "lifeboat.db"));
+    other.prepare("BEGIN IMMEDIATE").run();
+    try {
+      const failed = await svc.refresh({ full: true });
+      expect(failed).toMatchObject({ ok: false, objects: 2 });
+      expect(outcomes).toEqual([false]);
+      const st = svc.status();
+      expect(st.error).toMatchObject({ failure: "cache", message: expect.stringMatching(/locked/) });
+      expect(st.attemptedAt).toBe(st.error!.at);
+      expect(svc.view().sets).toHaveLength(1); // the last good listing
+    } finally {
+      other.prepare("ROLLBACK").run();
+      other.close();
+    }
+    expect((await svc.refresh({ full: true })).ok).toBe(true);
+    expect(svc.status().error).toBeNull();
+    expect(svc.view().sets).toHaveLength(2);
   });
 
   it("says so when no store is configured", async () => {

@@ -17,7 +17,7 @@ import {
   type OtherObject,
   type Verification,
 } from "../contracts/catalog";
-import { CatalogCache, type CachedObject, type DiffResult } from "./catalog-cache";
+import { CatalogCache, type CachedObject, type DiffResult, type SourceState } from "./catalog-cache";
 import type { StoreLocation } from "./config";
 import { coveredBy, incrementalRanges, type ListRange } from "./incremental";
 
@@ -79,13 +79,16 @@ const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
  * The dashboard's backup catalog: the store's listing cached in SQLite, refreshed on an interval and
  * on demand (one refresh at a time; callers share it), turned into sets with anomalies. A failed
  * refresh keeps the last good listing and records the error for the banner. Never throws from
- * refresh(): failures are state.
+ * refresh(): failures are state (a failure lifeboat.db cannot take, e.g. while it is write-locked,
+ * is kept in memory for the banner).
  */
 export class CatalogService {
   private readonly cache: CatalogCache;
   private readonly thresholds: AnomalyThresholds;
   private readonly now: () => Date;
   private mirror: Map<string, CachedObject> | null = null;
+  /** The last failure when lifeboat.db could not record it; cleared when a refresh succeeds or a failure is recorded. */
+  private unrecorded: SourceState["error"] = null;
   private version = 0;
   private computed: { version: number; view: CatalogView; byId: Map<string, number> } | null = null;
   private inflight: Promise<RefreshOutcome> | null = null;
@@ -125,8 +128,16 @@ export class CatalogService {
     this.timer = null;
   }
 
-  status(): CatalogStatus {
+  /** The cache's refresh state with a failure it could not record laid over it. */
+  private state(): SourceState {
     const s = this.cache.state();
+    const u = this.unrecorded;
+    if (!u) return s;
+    return { ...s, attemptedAt: s.attemptedAt && s.attemptedAt > u.at ? s.attemptedAt : u.at, error: u };
+  }
+
+  status(): CatalogStatus {
+    const s = this.state();
     return {
       configured: this.opts.store !== null,
       source: this.source,
@@ -198,14 +209,14 @@ export class CatalogService {
     let requests = 0;
     const failed = { ok: false, ms: 0, objects: 0, added: 0, changed: 0, removed: 0, full, requests };
     if (!store) return failed;
-    const mirror = this.loadMirror();
-    // Nothing known: a cold start lists everything, and shows each page as it comes.
-    const cold = mirror.size === 0;
-    const ranges: ListRange[] | null = full || cold ? null : incrementalRanges(mirror.keys());
-    const listing = new Map<string, CachedObject>();
-    let shown = 0;
     this.listing = { objects: 0, startedAt: at() };
+    let shown = 0;
     try {
+      const mirror = this.loadMirror();
+      // Nothing known: a cold start lists everything, and shows each page as it comes.
+      const cold = mirror.size === 0;
+      const ranges: ListRange[] | null = full || cold ? null : incrementalRanges(mirror.keys());
+      const listing = new Map<string, CachedObject>();
       for (const range of ranges ?? [{ prefix: "" }]) {
         let cursor: string | undefined;
         do {
@@ -218,29 +229,41 @@ export class CatalogService {
           cursor = page.nextCursor;
         } while (cursor);
       }
+      const current = this.loadMirror();
+      const covers = ranges ? coveredBy(ranges) : undefined;
+      const diff = this.cache.apply([...listing.values()], current, at(), { covers });
+      this.unrecorded = null;
+      diff.added += shown; // a cold start's objects went in page by page
+      if (diff.added || diff.changed || diff.removed) {
+        const next = new Map(current);
+        for (const key of current.keys()) if ((!covers || covers(key)) && !listing.has(key)) next.delete(key);
+        for (const o of listing.values()) next.set(o.key, o);
+        this.mirror = next;
+        this.version++;
+      }
+      if (!ranges) this.lastFullAt = this.now().getTime();
+      const ms = Date.now() - started;
+      const objects = this.mirror!.size;
+      log.info({ source: this.source, objects, listed: listing.size, full: !ranges, requests, ...diff, ms }, "catalog refreshed");
+      return { ok: true, ms, objects, ...diff, full: !ranges, requests };
     } catch (err) {
-      const failure = err instanceof StorageError ? err.failure : err instanceof NotFoundError ? "no_bucket" : "other";
+      const failure = err instanceof StorageError ? err.failure : err instanceof NotFoundError ? "no_bucket" : isSqliteError(err) ? "cache" : "other";
       const message = err instanceof Error ? err.message : String(err);
-      this.cache.recordFailure(failure, message, at());
+      this.recordFailure(failure, message, at());
       log.warn({ err, source: this.source, failure }, "catalog refresh failed; keeping the last good listing");
-      return { ...failed, ms: Date.now() - started, objects: this.loadMirror().size, requests };
+      return { ...failed, ms: Date.now() - started, objects: this.mirror?.size ?? 0, requests };
     }
-    const current = this.loadMirror();
-    const covers = ranges ? coveredBy(ranges) : undefined;
-    const diff = this.cache.apply([...listing.values()], current, at(), { covers });
-    diff.added += shown; // a cold start's objects went in page by page
-    if (diff.added || diff.changed || diff.removed) {
-      const next = new Map(current);
-      for (const key of current.keys()) if ((!covers || covers(key)) && !listing.has(key)) next.delete(key);
-      for (const o of listing.values()) next.set(o.key, o);
-      this.mirror = next;
-      this.version++;
+  }
+
+  /** Records a failed refresh for the banner; when lifeboat.db cannot take it (locked), keeps it in memory. */
+  private recordFailure(failure: string, message: string, at: string): void {
+    try {
+      this.cache.recordFailure(failure, message, at);
+      this.unrecorded = null;
+    } catch (err) {
+      this.unrecorded = { failure, message, at };
+      this.opts.log.error({ err, source: this.source, failure }, "could not record the catalog's failure in lifeboat.db; showing it from memory");
     }
-    if (!ranges) this.lastFullAt = this.now().getTime();
-    const ms = Date.now() - started;
-    const objects = this.mirror!.size;
-    log.info({ source: this.source, objects, listed: listing.size, full: !ranges, requests, ...diff, ms }, "catalog refreshed");
-    return { ok: true, ms, objects, ...diff, full: !ranges, requests };
   }
 
   /** A cold start's page, added to the cache and the view at once (the final apply then removes nothing). */
@@ -265,7 +288,7 @@ export class CatalogService {
    * older than the refresh interval.
    */
   async ensureLoaded(opts: { waitMs?: number } = {}): Promise<void> {
-    const s = this.cache.state();
+    const s = this.state();
     if (!s.refreshedAt && !s.attemptedAt && this.opts.store) {
       this.firstLoad ??= this.refresh();
       const wait = opts.waitMs ?? this.opts.firstLoadWaitMs ?? 2500;
@@ -389,6 +412,12 @@ export class CatalogService {
     this.cache.saveManifest(obj.key, obj.size, obj.lastModified, body);
     return { state: "ok", manifest: parsed.data };
   }
+}
+
+/** better-sqlite3's errors (SQLITE_BUSY when lifeboat.db is locked past busy_timeout, SQLITE_FULL, …). */
+function isSqliteError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_");
 }
 
 function toCatalogSet(s: BackupSet, anomalies: CatalogSet["anomalies"]): CatalogSet {

@@ -128,7 +128,7 @@ export function buildDashboardMetrics(deps: DashboardMetricsDeps): { registry: R
     const c = catalog();
     if (c.configured && (lastSeconds !== null || c.refreshedAt || c.error)) g.set(c.error ? 0 : 1);
   });
-  gauge("lifeboat_catalog_error", "1 while the store cannot be listed, by failure (unreachable, auth, no_bucket, other).", ["failure"], (g) => {
+  gauge("lifeboat_catalog_error", "1 while the store cannot be listed, by failure (unreachable, auth, no_bucket, cache, other).", ["failure"], (g) => {
     const e = catalog().error;
     if (e) g.set({ failure: e.failure }, 1);
   });

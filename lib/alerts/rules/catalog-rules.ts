@@ -153,6 +153,7 @@ const STORE_FAILURE: Record<string, string> = {
   unreachable: "the store does not answer",
   auth: "the store refused the credentials",
   no_bucket: "the bucket does not exist",
+  cache: "the dashboard could not write lifeboat.db",
 };
 
 /**
