@@ -117,7 +117,8 @@ export class AlertService {
       n.remind(e);
       this.store.markReminded(e.id, now);
     }
-    if (catalog.configured) this.heartbeats(source, catalog.sets);
+    // A cold start's pages so far are no news either: the heartbeat waits for the whole listing.
+    if (catalog.configured && !catalog.partial) this.heartbeats(source, catalog.sets);
     return { ...applied, ms: performance.now() - t0 };
   }
 

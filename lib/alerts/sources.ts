@@ -16,10 +16,12 @@ export function catalogSources(catalog: CatalogService, db: Db, agent: () => Age
   return {
     catalog() {
       const status = catalog.status();
+      const view = catalog.view();
       return {
         source: catalog.source,
         configured: status.configured,
-        sets: catalog.view().sets,
+        sets: view.sets,
+        partial: view.partial,
         error: status.error && status.error.failure !== "not_configured" ? status.error : null,
         refreshedAt: status.refreshedAt,
         refreshIntervalMs: status.refreshIntervalSeconds * 1000,

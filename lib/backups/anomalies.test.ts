@@ -249,6 +249,14 @@ describe("detectAnomalies edge cases", () => {
     expect(after.get(id(10))).toEqual([expect.objectContaining({ kind: "lifeboat-logical", type: "growth", level: "critical" })]);
   });
 
+  it("judges only sizes over a listing still under way (partial): its newest set is not the store's", () => {
+    const sets = nightly([100, 100, 100, 100, 100, 240], { skip: [4] });
+    const late = { now: new Date(lastNight(sets) + 10 * DAY) };
+    const types = (flags: Map<string, unknown[]>) => [...flags.values()].flat().map((a) => (a as { type: string }).type);
+    expect(types(detectAnomalies(sets, late)).sort()).toEqual(["gap", "growth", "growth", "stale"]);
+    expect(types(detectAnomalies(sets, { ...late, partial: true }))).toEqual(["growth", "growth"]);
+  });
+
   it("honours configured thresholds", () => {
     const sets = nightly(INCIDENT_MB.map((x) => Math.round(x * 1000)));
     const flags = detectAnomalies(sets, { thresholds: { growthWarning: 1.05, growthCritical: 5 }, now: new Date(lastNight(sets)) });

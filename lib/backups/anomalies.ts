@@ -131,9 +131,13 @@ export function judgeSize(size: number, previous: readonly number[], t: AnomalyT
  * objects of a Lifeboat upload that died part way (no manifest) are no backup, so they neither
  * hide a missed night nor make the store look fresh. Their objects still join the size series (each
  * object is whole; an object of any layout is judged in its kind's series). Returns the anomalies
- * of each flagged set, by set id.
+ * of each flagged set, by set id. `partial`: the sets are a listing still under way (a cold start's
+ * pages so far), which says nothing about time — neither gaps nor staleness are judged, only sizes.
  */
-export function detectAnomalies(sets: readonly BackupSet[], opts: { thresholds?: Partial<AnomalyThresholds>; now?: Date } = {}): Map<string, Anomaly[]> {
+export function detectAnomalies(
+  sets: readonly BackupSet[],
+  opts: { thresholds?: Partial<AnomalyThresholds>; now?: Date; partial?: boolean } = {},
+): Map<string, Anomaly[]> {
   const t: AnomalyThresholds = { ...DEFAULT_THRESHOLDS, ...opts.thresholds };
   const out = new Map<string, Anomaly[]>();
   const add = (id: string, a: Anomaly) => {
@@ -168,6 +172,8 @@ export function detectAnomalies(sets: readonly BackupSet[], opts: { thresholds?:
       history.set(o.kind, prev);
     }
   }
+
+  if (opts.partial) return out;
 
   // Intervals, per format, between sets that count as backups.
   const backups = oldestFirst.filter(countsAsBackup);

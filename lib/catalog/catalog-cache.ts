@@ -43,14 +43,14 @@ export class CatalogCache {
    * Makes the cache equal to `listing` by writing only the differences (one transaction), given
    * `current` — the cache's content as the caller last read it. `covers` says which keys the listing
    * spoke for (default all: a full listing); a covered key missing from it is removed, others stay.
-   * A `partial` apply (a cold start's pages as they come) adds and updates only and leaves the
-   * source's refresh state alone.
+   * Only a finished listing is applied (it marks the source refreshed): a listing that failed part
+   * way is not the store's state.
    */
   apply(
     listing: readonly CachedObject[],
     current: ReadonlyMap<string, CachedObject>,
     at: string,
-    opts: { covers?: (key: string) => boolean; partial?: boolean } = {},
+    opts: { covers?: (key: string) => boolean } = {},
   ): DiffResult {
     const upsert = this.db.prepare(
       `INSERT INTO catalog_objects (source, key, size, last_modified) VALUES (?, ?, ?, ?)
@@ -68,7 +68,6 @@ export class CatalogCache {
         if (had) result.changed++;
         else result.added++;
       }
-      if (opts.partial) return;
       for (const key of current.keys()) {
         if (seen.has(key) || (opts.covers && !opts.covers(key))) continue;
         del.run(this.source, key);

@@ -7,6 +7,7 @@ import pino from "pino";
 import Database from "better-sqlite3";
 import { S3BackupStore } from "../storage/s3-backup-store";
 import type { BackupStore } from "../storage/backup-store";
+import { StorageError } from "../storage/errors";
 import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
 import { openDatabase } from "../db/database";
 import { seedObjectNames, lifeboatObjectNames } from "../contracts/backup-names";
@@ -14,6 +15,10 @@ import { CatalogResponse, CatalogSetDetail, type CatalogSet } from "../contracts
 import type { BackupManifest } from "../contracts/manifest";
 import { CatalogService } from "./catalog-service";
 import { freePort } from "../net/ports";
+import { catalogSources } from "../alerts/sources";
+import { evaluateRules } from "../alerts/rules/evaluate";
+import { DEFAULT_RULE_CONFIG } from "../alerts/rules/types";
+import { agentInput } from "../alerts/testing/fixtures";
 
 const log = pino({ level: "silent" });
 const creds = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", region: "us-east-1" };
@@ -24,7 +29,7 @@ const night = (i: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, 5) + i * DAY);
 let s3: EmbeddedS3;
 let bucketNo = 0;
 beforeAll(async () => {
-  s3 = await startEmbeddedS3({ directory: tmp("lifeboat-cat-s3-"), buckets: Array.from({ length: 8 }, (_, i) => `cat-${i}`) });
+  s3 = await startEmbeddedS3({ directory: tmp("lifeboat-cat-s3-"), buckets: Array.from({ length: 12 }, (_, i) => `cat-${i}`) });
 });
 afterAll(async () => {
   await s3?.stop();
@@ -35,7 +40,7 @@ function put(store: S3BackupStore, key: string, bytes: number | string): Promise
   return store.put(key, Readable.from([body]));
 }
 
-function service(store: S3BackupStore | null, dataDir = tmp("lifeboat-cat-db-"), now?: () => Date) {
+function service(store: BackupStore | null, dataDir = tmp("lifeboat-cat-db-"), now?: () => Date) {
   const db = openDatabase(dataDir);
   return {
     db,
@@ -305,6 +310,97 @@ describe("CatalogService on a slow first listing", () => {
     await svc.refresh(); // joins the running listing
     expect(svc.status()).toMatchObject({ refreshing: false, listing: null, objectCount: 6 });
     expect(svc.view().sets).toHaveLength(3);
+  });
+});
+
+describe("CatalogService when a cold start's listing fails part way", () => {
+  /** A fresh bucket with `nights` one-copy Lifeboat sets: their keys sort by time, so a listing's first pages are the oldest nights. */
+  async function lifeboatStore(nights: number): Promise<S3BackupStore> {
+    const store = new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: `cat-${bucketNo++}` });
+    for (let i = 0; i < nights; i++) await Promise.all(Object.values(lifeboatObjectNames(night(i))).map((k) => put(store, k, 1000)));
+    return store;
+  }
+  /** The alerts the rules raise over what `svc` shows now (the process's wiring, no agent). */
+  const alertKeys = (svc: CatalogService, db: Database.Database, now: Date) => {
+    const { source: _source, ...catalog } = catalogSources(svc, db, () => agentInput({ configured: false, health: null })).catalog();
+    return evaluateRules({ now, catalog: { ...catalog, manifests: [] }, agent: agentInput({ configured: false, health: null }) }, DEFAULT_RULE_CONFIG)
+      .flatMap((o) => o.firing)
+      .map((a) => a.key);
+  };
+
+  it("shows its pages as progress (no gap or staleness judged, no backup alert), then drops them: nothing kept or cached, only the store's error", async () => {
+    // 30 nights, 3 objects each, 30 objects a page: the 3rd request (nights 20-29) is held, then fails.
+    const real = await lifeboatStore(30);
+    let reached!: () => void;
+    const third = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let pages = 0;
+    let broken = true;
+    const flaky: BackupStore = {
+      description: real.description,
+      list: async (o) => {
+        if (++pages === 3 && broken) {
+          reached();
+          await gate;
+          throw new StorageError(`s3: list ${real.description}: cannot reach the endpoint (ECONNRESET)`, "unreachable");
+        }
+        return real.list({ ...o, pageSize: 30 });
+      },
+      head: (k) => real.head(k),
+      get: (k) => real.get(k),
+      put: (k, b, o) => real.put(k, b, o),
+      delete: (k) => real.delete(k),
+    };
+    const morning = new Date(night(29).getTime() + 8 * 3_600_000);
+    const { svc, db, dataDir } = service(flaky, undefined, () => morning);
+
+    const running = svc.refresh();
+    await third;
+    // Progress: the 20 oldest nights, ten days "old" — a listing under way, not a store that stopped.
+    const progress = svc.view();
+    expect(progress.partial).toBe(true);
+    expect(progress.sets).toHaveLength(20);
+    expect(progress.sets[0].id).toBe("lifeboat-2025-01-20_00-00-05");
+    expect(progress.sets.flatMap((x) => x.anomalies)).toEqual([]);
+    expect(svc.status()).toMatchObject({ refreshing: true, refreshedAt: null, objectCount: 0, listing: { objects: 60 } });
+    expect(alertKeys(svc, db, morning)).toEqual([]);
+    // Nothing of it is in lifeboat.db: a dashboard (re)started now does not serve it.
+    expect(service(flaky, dataDir, () => morning).svc.view().sets).toEqual([]);
+
+    release();
+    const outcome = await running;
+    expect(outcome).toMatchObject({ ok: false, objects: 0 });
+    expect(svc.status()).toMatchObject({ refreshing: false, refreshedAt: null, objectCount: 0, listing: null, error: { failure: "unreachable" } });
+    expect(svc.view()).toMatchObject({ sets: [], partial: false });
+    expect(alertKeys(svc, db, morning)).toEqual(["LifeboatCatalogUnavailable"]);
+    const restarted = service(flaky, dataDir, () => morning).svc;
+    expect(restarted.view().sets).toEqual([]);
+    expect(restarted.status()).toMatchObject({ refreshedAt: null, objectCount: 0, error: { failure: "unreachable" } });
+
+    // The store answers again: the whole listing, and nothing stale.
+    broken = false;
+    expect(await svc.refresh()).toMatchObject({ ok: true, objects: 90, added: 90 });
+    expect(svc.view()).toMatchObject({ partial: false, counts: { all: 30, flagged: 0 } });
+    expect(svc.status()).toMatchObject({ objectCount: 90, error: null });
+  });
+
+  it("does not serve the rows an interrupted cold start of an older version left in lifeboat.db, and replaces them with the first whole listing", async () => {
+    const store = await lifeboatStore(3);
+    const { svc, db, dataDir } = service(store);
+    // What such a start left: its first page's rows, one of them since deleted from the store, and no listing finished.
+    const names = lifeboatObjectNames(night(0));
+    const row = db.prepare("INSERT INTO catalog_objects (source, key, size, last_modified) VALUES (?, ?, ?, ?)");
+    for (const key of [names.logical, names.manifest, "lifeboat_2024-12-31_00-00-05_manifest.json"]) row.run(svc.source, key, 1000, night(0).toISOString());
+    db.prepare("INSERT INTO catalog_sources (source, attempted_at, error_failure, error_message, error_at) VALUES (?, ?, 'unreachable', 'ECONNRESET', ?)").run(
+      svc.source,
+      night(0).toISOString(),
+      night(0).toISOString(),
+    );
+    expect(svc.view().sets).toEqual([]);
+    expect(await svc.refresh()).toMatchObject({ ok: true, objects: 9, removed: 1 });
+    expect(svc.view().sets.map((x) => x.id)).toEqual(["lifeboat-2025-01-03_00-00-05", "lifeboat-2025-01-02_00-00-05", "lifeboat-2025-01-01_00-00-05"]);
+    expect(service(store, dataDir).svc.view().sets).toHaveLength(3);
   });
 });
 

@@ -29,6 +29,11 @@ export interface CatalogView {
   chart: SizeChartData;
   counts: Record<CatalogFilter, number>;
   computedAt: Date;
+  /**
+   * A cold start's listing still running: the sets are only the pages listed so far (progress, not
+   * the store's state), so intervals and staleness are not judged and alert rules over sets wait.
+   */
+  partial: boolean;
 }
 
 export interface CatalogServiceOptions {
@@ -80,13 +85,16 @@ const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
  * on demand (one refresh at a time; callers share it), turned into sets with anomalies. A failed
  * refresh keeps the last good listing and records the error for the banner. Never throws from
  * refresh(): failures are state (a failure lifeboat.db cannot take, e.g. while it is write-locked,
- * is kept in memory for the banner).
+ * is kept in memory for the banner). Only a complete listing is written to the cache: a cold
+ * start's pages are shown as progress from memory and dropped when the listing fails.
  */
 export class CatalogService {
   private readonly cache: CatalogCache;
   private readonly thresholds: AnomalyThresholds;
   private readonly now: () => Date;
   private mirror: Map<string, CachedObject> | null = null;
+  /** A cold start's pages listed so far: shown instead of the (empty) mirror, never written to the cache. */
+  private provisional: Map<string, CachedObject> | null = null;
   /** The last failure when lifeboat.db could not record it; cleared when a refresh succeeds or a failure is recorded. */
   private unrecorded: SourceState["error"] = null;
   private version = 0;
@@ -210,10 +218,9 @@ export class CatalogService {
     const failed = { ok: false, ms: 0, objects: 0, added: 0, changed: 0, removed: 0, full, requests };
     if (!store) return failed;
     this.listing = { objects: 0, startedAt: at() };
-    let shown = 0;
     try {
       const mirror = this.loadMirror();
-      // Nothing known: a cold start lists everything, and shows each page as it comes.
+      // Nothing known: a cold start lists everything, and shows each page as it comes (from memory).
       const cold = mirror.size === 0;
       const ranges: ListRange[] | null = full || cold ? null : incrementalRanges(mirror.keys());
       const listing = new Map<string, CachedObject>();
@@ -225,20 +232,22 @@ export class CatalogService {
           const rows = page.objects.map((o) => ({ key: o.key, size: o.size, lastModified: o.lastModified.toISOString() }));
           for (const o of rows) listing.set(o.key, o);
           this.listing.objects = listing.size;
-          if (cold) shown += this.showPartial(rows);
+          if (cold) this.showProgress(rows);
           cursor = page.nextCursor;
         } while (cursor);
       }
-      const current = this.loadMirror();
+      // A cold start compares with the cache's rows, not the (empty) mirror: rows an interrupted cold
+      // start of an older version left there are replaced by this listing.
+      const current = cold ? new Map(this.cache.objects().map((o) => [o.key, o])) : mirror;
       const covers = ranges ? coveredBy(ranges) : undefined;
       const diff = this.cache.apply([...listing.values()], current, at(), { covers });
       this.unrecorded = null;
-      diff.added += shown; // a cold start's objects went in page by page
-      if (diff.added || diff.changed || diff.removed) {
+      if (diff.added || diff.changed || diff.removed || cold) {
         const next = new Map(current);
         for (const key of current.keys()) if ((!covers || covers(key)) && !listing.has(key)) next.delete(key);
         for (const o of listing.values()) next.set(o.key, o);
         this.mirror = next;
+        this.provisional = null;
         this.version++;
       }
       if (!ranges) this.lastFullAt = this.now().getTime();
@@ -247,6 +256,11 @@ export class CatalogService {
       log.info({ source: this.source, objects, listed: listing.size, full: !ranges, requests, ...diff, ms }, "catalog refreshed");
       return { ok: true, ms, objects, ...diff, full: !ranges, requests };
     } catch (err) {
+      // Back to the last good listing: a cold start's pages were progress, not the store's state.
+      if (this.provisional) {
+        this.provisional = null;
+        this.version++;
+      }
       const failure = err instanceof StorageError ? err.failure : err instanceof NotFoundError ? "no_bucket" : isSqliteError(err) ? "cache" : "other";
       const message = err instanceof Error ? err.message : String(err);
       this.recordFailure(failure, message, at());
@@ -266,18 +280,19 @@ export class CatalogService {
     }
   }
 
-  /** A cold start's page, added to the cache and the view at once (the final apply then removes nothing). */
-  private showPartial(rows: CachedObject[]): number {
-    const mirror = this.loadMirror();
-    const diff = this.cache.apply(rows, mirror, this.now().toISOString(), { partial: true });
-    if (!diff.added && !diff.changed) return 0;
-    for (const o of rows) mirror.set(o.key, o);
-    this.version++;
-    return diff.added;
+  /** A cold start's page, added to the view at once (the cache gets the listing only once it is complete). */
+  private showProgress(rows: CachedObject[]): void {
+    this.provisional ??= new Map();
+    for (const o of rows) this.provisional.set(o.key, o);
+    if (rows.length) this.version++;
   }
 
+  /**
+   * The last good listing, read from the cache once. Rows of a source that never finished a listing
+   * are what an interrupted cold start of an older version wrote page by page: not a listing, so none.
+   */
   private loadMirror(): Map<string, CachedObject> {
-    this.mirror ??= new Map(this.cache.objects().map((o) => [o.key, o]));
+    this.mirror ??= this.cache.state().refreshedAt ? new Map(this.cache.objects().map((o) => [o.key, o])) : new Map();
     return this.mirror;
   }
 
@@ -303,17 +318,18 @@ export class CatalogService {
 
   /** The catalog as pages show it (computed from the cache; cheap when nothing changed). */
   view(): CatalogView {
-    const mirror = this.loadMirror();
+    const partial = this.provisional !== null;
+    const mirror = this.provisional ?? this.loadMirror();
     const now = this.now();
     if (this.computed && this.computed.version === this.version && now.getTime() - this.computed.view.computedAt.getTime() < RECOMPUTE_MS) {
       return this.computed.view;
     }
     const { sets, other } = groupObjects(mirror.values());
-    const anomalies = detectAnomalies(sets, { thresholds: this.thresholds, now });
+    const anomalies = detectAnomalies(sets, { thresholds: this.thresholds, now, partial });
     const catalogSets = sets.map((s) => toCatalogSet(s, anomalies.get(s.id) ?? []));
     const counts = Object.fromEntries(CATALOG_FILTERS.map((f) => [f, 0])) as Record<CatalogFilter, number>;
     for (const s of catalogSets) for (const f of CATALOG_FILTERS) if (matches(s, f)) counts[f]++;
-    const view: CatalogView = { sets: catalogSets, other, chart: sizeChartData(sets, anomalies), counts, computedAt: now };
+    const view: CatalogView = { sets: catalogSets, other, chart: sizeChartData(sets, anomalies), counts, computedAt: now, partial };
     this.computed = { version: this.version, view, byId: new Map(catalogSets.map((s, i) => [s.id, i])) };
     return view;
   }

@@ -12,10 +12,10 @@ import type { AlertCandidate, AlertInput, RuleConfig, RuleOutcome } from "./type
 export function evaluateRules(input: AlertInput, cfg: RuleConfig): RuleOutcome[] {
   const catalog = input.catalog;
   const { byKind, byFormat } = catalog.configured ? newestSets(catalog.sets) : { byKind: new Map(), byFormat: new Map() };
+  const setRules = [...sizeRules(input, byKind), ...timingRules(input, byFormat), drillRule(input)];
   return [
-    ...sizeRules(input, byKind),
-    ...timingRules(input, byFormat),
-    drillRule(input),
+    // A listing still under way has only some sets (not the newest, not the ones before): no verdict.
+    ...(catalog.partial ? setRules.map((o) => ({ name: o.name, known: false, firing: [] })) : setRules),
     catalogRule(input, cfg),
     backupJobRule(input),
     agentRule(input, cfg),

@@ -83,6 +83,19 @@ describe("backup rules over the catalog", () => {
     expect(keys(evaluateRules(alertInput(now, catalogInput(ruleSets(resumed, now))), cfg))).toEqual(["LifeboatBackupGap:lifeboat warning"]);
   });
 
+  it("a listing still under way (a cold start's pages so far) judges no set: those rules keep their alerts' state, the store's rule still fires", () => {
+    // The oldest nights and a growth among them, read much later: stale, growth and a failed drill if judged.
+    const later = new Date(T0 + 30 * DAY);
+    const sets = ruleSets(seedHistory([...NORMAL, 228e6]), later);
+    const failed = new Map<string, Verification>([[sets[0].id, { state: "failed", at: "x", reason: "bad" }]]);
+    const error = { failure: "auth", message: "s3: list: AccessDenied", at: later.toISOString() };
+    expect(keys(evaluateRules(alertInput(later, catalogInput(sets, { verifications: failed })), cfg))).toHaveLength(4);
+    const out = evaluateRules(alertInput(later, catalogInput(sets, { partial: true, verifications: failed, error })), cfg);
+    expect(keys(out)).toEqual(["LifeboatCatalogUnavailable critical"]);
+    const unknown = ["LifeboatBackupGrowth", "LifeboatBackupShrink", "LifeboatBackupGap", "LifeboatBackupStale", "LifeboatRestoreDrillFailed"];
+    expect(out.filter((o) => !o.known).map((o) => o.name)).toEqual(unknown);
+  });
+
   it("growth of a Lifeboat set says what grew when the manifests are known, and carries the explanation's first line", () => {
     const sizes = [...NORMAL, 228e6];
     const now = morning(sizes.length);

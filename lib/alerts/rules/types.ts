@@ -35,6 +35,11 @@ export interface CatalogInput {
   configured: boolean;
   /** Every set, newest first, with the anomalies the catalog flagged (the last good listing when the store fails). */
   sets: readonly RuleSet[];
+  /**
+   * The sets are a cold start's listing still under way (pages so far, not the store's state): the
+   * rules over sets cannot judge, so their alerts keep their state. Absent: false.
+   */
+  partial?: boolean;
   /** The last refresh's failure, when it failed. */
   error: { failure: string; message: string; at: string } | null;
   /** When the store was last listed successfully. */
