@@ -84,16 +84,22 @@ export class Router {
     return this.routes.map((r) => ({ method: r.def.method, path: r.def.path, auth: r.def.auth !== false }));
   }
 
-  /** The request listener to hand to http.createServer. */
+  /**
+   * The request listener to hand to http.createServer. Nothing it does may throw out of it: an
+   * exception there is uncaught and ends the agent, so every error, synchronous or not, goes to the
+   * one error answer (`fail`).
+   */
   readonly listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const url = new URL(req.url ?? "/", "http://agent");
-    const log = this.opts.log.child({ method: req.method, path: url.pathname });
-    this.handle(req, res, url, log).catch((err: unknown) => {
-      const { status, body } = errorAnswer(err);
-      if (!isDomainError(err) && !(err instanceof z.ZodError)) log.error({ err }, "request failed");
-      if (!res.headersSent) send(res, status, body);
-      else res.destroy();
-    });
+    let log = this.opts.log;
+    try {
+      log = log.child({ method: req.method });
+      // Parsed here, inside the guard: a target such as `//%/` is not a URL and must be a 400, not a crash.
+      const url = requestUrl(req);
+      log = log.child({ path: url.pathname });
+      this.handle(req, res, url, log).catch((err: unknown) => fail(err, req, res, log));
+    } catch (err) {
+      fail(err, req, res, log);
+    }
   };
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL, log: Logger): Promise<void> {
@@ -158,6 +164,33 @@ export class Router {
 function errorAnswer(err: unknown): { status: number; body: ApiErrorBody } {
   if (err instanceof z.ZodError) return { status: 400, body: { code: "bad_request", message: describeIssues("request", err) } };
   return toErrorAnswer(err, "Internal error in the agent; see its log.");
+}
+
+/** Answers a request that failed with `err` (see Router); never throws. */
+function fail(err: unknown, req: http.IncomingMessage, res: http.ServerResponse, log: Logger): void {
+  try {
+    const { status, body } = errorAnswer(err);
+    if (!isDomainError(err) && !(err instanceof z.ZodError)) log.error({ err }, "request failed");
+    if (res.headersSent) res.destroy();
+    else send(res, status, body);
+  } catch (inner) {
+    // Not even the error answer could be made (e.g. details that are not JSON): drop the connection, keep the agent.
+    try {
+      log.error({ err: inner, cause: err }, "could not answer a failed request");
+    } catch {
+      // the log failed too; dropping the connection is all that is left
+    }
+    res.destroy();
+  }
+}
+
+/** The request's target as a URL; a target that is not one (`//%/`, `//a:99999/`) is 400 bad_request. */
+function requestUrl(req: http.IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? "/", "http://agent");
+  } catch {
+    throw new DomainError("bad_request", "The request target is not a valid URL path.");
+  }
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {
