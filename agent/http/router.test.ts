@@ -127,3 +127,15 @@ describe("a request target that is not a URL", () => {
     });
   }
 });
+
+describe("a path parameter with a malformed percent escape", () => {
+  it("is 400 bad_request with the token, 401 without; a well-formed escape is decoded", async () => {
+    const bad = await fetch(`${url}/jobs/%E0%A4%A`, { headers: { authorization: AUTH } });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ code: "bad_request", message: expect.stringContaining("id") });
+    const noToken = await fetch(`${url}/jobs/%E0%A4%A`);
+    expect(noToken.status).toBe(401);
+    const good = await fetch(`${url}/jobs/a%20b%E0%A4%A4`, { headers: { authorization: AUTH } });
+    expect(await good.json()).toEqual({ id: "a b\u0924" });
+  });
+});

@@ -119,7 +119,7 @@ export class Router {
 
     const m = route.re.exec(url.pathname)!;
     const params: Record<string, string> = {};
-    route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1])));
+    route.keys.forEach((k, i) => (params[k] = decodeParam(k, m[i + 1])));
 
     let query: unknown = Object.fromEntries(url.searchParams);
     if (route.def.query) {
@@ -190,6 +190,15 @@ function requestUrl(req: http.IncomingMessage): URL {
     return new URL(req.url ?? "/", "http://agent");
   } catch {
     throw new DomainError("bad_request", "The request target is not a valid URL path.");
+  }
+}
+
+/** A `:param` path segment, percent-decoded; a malformed escape (`%E0%A4%A`) is 400 bad_request. */
+function decodeParam(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new DomainError("bad_request", `Invalid path: ${name}: not valid percent-encoding.`);
   }
 }
 
