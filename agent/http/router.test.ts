@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
+import { promisify } from "node:util";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -8,15 +10,16 @@ import { DomainError } from "../../lib/contracts/errors";
 import { Router } from "./router";
 
 /**
- * The router's error boundary on a real server on loopback, with requests a browser or fetch would
- * never send (raw sockets): a target that is not a URL, a malformed percent escape, a body over the
- * 1 MiB limit. Each is answered in the error model (`{ code, message }`) and the agent keeps serving.
+ * The router's error boundary on a real server on loopback, mostly with requests a browser or fetch
+ * would never send (raw sockets): a target that is not a URL, a malformed percent escape, a body over
+ * the 1 MiB limit. Each is answered in the error model (`{ code, message }`) and the agent keeps serving.
  * Before, the first crashed the agent (an exception thrown in the request listener, outside every
  * catch), the second was a 500 and the third a reset connection instead of the 413.
  */
 
 const TOKEN = "router-test-agent-token-0123456789abcdef";
 const AUTH = `Bearer ${TOKEN}`;
+const MIB = 1024 * 1024;
 let server: http.Server;
 let port: number;
 let url: string;
@@ -101,6 +104,38 @@ function raw(head: string, opts: { pump?: Buffer; waitMs?: number; untilClose?: 
   });
 }
 
+/** A node process sends `bytes` to POST /echo with fetch `times` times (`chunked`: as a stream, no content-length); what it saw each time. */
+async function postFromChild(bytes: number, chunked: boolean, times: number): Promise<unknown[]> {
+  const script = `
+    const [url, auth, bytes, chunked, times] = process.argv.slice(1);
+    const seen = [];
+    for (let i = 0; i < Number(times); i++) {
+      let sent = 0;
+      const body = chunked === "1"
+        ? new ReadableStream({ pull(c) { if (sent >= Number(bytes)) return c.close(); sent += 65536; c.enqueue(new Uint8Array(65536).fill(97)); } })
+        : JSON.stringify({ a: "x".repeat(Number(bytes)) });
+      try {
+        const res = await fetch(url + "/echo", { method: "POST", headers: { authorization: auth, "content-type": "application/json" }, body, duplex: "half" });
+        seen.push({ status: res.status, connection: res.headers.get("connection"), body: await res.json() });
+      } catch (err) {
+        seen.push({ error: String(err.cause?.code ?? err.message) });
+      }
+    }
+    process.stdout.write(JSON.stringify(seen));
+  `;
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    "--input-type=module",
+    "-e",
+    script,
+    url,
+    AUTH,
+    String(bytes),
+    chunked ? "1" : "0",
+    String(times),
+  ]);
+  return JSON.parse(stdout) as unknown[];
+}
+
 async function livez(): Promise<void> {
   const res = await fetch(`${url}/livez`);
   expect(res.status).toBe(200);
@@ -137,5 +172,56 @@ describe("a path parameter with a malformed percent escape", () => {
     expect(noToken.status).toBe(401);
     const good = await fetch(`${url}/jobs/a%20b%E0%A4%A4`, { headers: { authorization: AUTH } });
     expect(await good.json()).toEqual({ id: "a b\u0924" });
+  });
+});
+
+describe("a body over the 1 MiB limit", () => {
+  const tooLarge = { code: "body_too_large", message: expect.any(String) };
+
+  it("declared in content-length: 413 at once, before the body is sent", async () => {
+    // Only the head: the answer must not wait for a body that is never sent.
+    const answer = await raw(
+      `POST /echo HTTP/1.1\r\nHost: agent\r\nAuthorization: ${AUTH}\r\nContent-Type: application/json\r\nContent-Length: ${10 * MIB}\r\n\r\n`,
+    );
+    expect(answer.status, JSON.stringify(answer)).toBe(413);
+    expect(answer.headers.connection).toBe("close");
+    expect(JSON.parse(answer.body)).toEqual(tooLarge);
+  });
+
+  // fetch from a process of its own, as a real client is: in this process its writes would wait for
+  // the server's turns of the event loop, and a reset could never race the answer.
+  for (const how of ["declared", "chunked"] as const) {
+    it(`${how} and sent by fetch (16 MiB): the agent stops at the limit and the client reads the 413`, async () => {
+      const seen = await postFromChild(16 * MIB, how === "chunked", 5);
+      for (const s of seen) expect(s, JSON.stringify(seen)).toEqual({ status: 413, connection: "close", body: tooLarge });
+      await livez();
+    });
+  }
+
+  it("chunked from a client that never stops sending: 413, then the agent closes the connection", async () => {
+    const chunk = Buffer.from(`10000\r\n${"a".repeat(0x10000)}\r\n`);
+    const t0 = Date.now();
+    const answer = await raw(`POST /echo HTTP/1.1\r\nHost: agent\r\nAuthorization: ${AUTH}\r\nTransfer-Encoding: chunked\r\n\r\n`, {
+      pump: chunk,
+      waitMs: 20_000,
+      untilClose: true,
+    });
+    expect(answer.status, JSON.stringify({ ...answer, body: answer.body.slice(0, 200) })).toBe(413);
+    expect(answer.headers.connection).toBe("close");
+    expect(JSON.parse(answer.body)).toEqual(tooLarge);
+    expect(answer.closed).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    await livez();
+  });
+
+  it("a body just under the limit is read", async () => {
+    const a = "x".repeat(MIB - 100);
+    const res = await fetch(`${url}/echo`, {
+      method: "POST",
+      headers: { authorization: AUTH, "content-type": "application/json" },
+      body: JSON.stringify({ a }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ length: a.length });
   });
 });

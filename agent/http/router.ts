@@ -2,7 +2,7 @@ import http from "node:http";
 import { timingSafeEqual, createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { z, type ZodType } from "zod";
-import { DomainError, describeIssues, isDomainError, toErrorAnswer, type ApiErrorBody } from "../../lib/contracts/errors";
+import { DomainError, describeIssues, hasErrorCode, isDomainError, toErrorAnswer, type ApiErrorBody } from "../../lib/contracts/errors";
 
 export interface RequestContext<B = unknown, Q = unknown> {
   params: Record<string, string>;
@@ -103,6 +103,9 @@ export class Router {
   };
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL, log: Logger): Promise<void> {
+    // A body declared over the limit is refused before anything reads it, on every route, as the
+    // dashboard's front does (lib/http/dashboard-server.ts).
+    if (Number(req.headers["content-length"] ?? 0) > MAX_BODY) throw tooLarge();
     const pathMatches = this.routes.filter((r) => r.re.test(url.pathname));
     if (pathMatches.length === 0) throw new DomainError("not_found", `No such endpoint: ${req.method} ${url.pathname}`);
     const route = pathMatches.find((r) => r.def.method === req.method);
@@ -172,6 +175,7 @@ function fail(err: unknown, req: http.IncomingMessage, res: http.ServerResponse,
     const { status, body } = errorAnswer(err);
     if (!isDomainError(err) && !(err instanceof z.ZodError)) log.error({ err }, "request failed");
     if (res.headersSent) res.destroy();
+    else if (hasErrorCode(err, "body_too_large")) answerAndClose(req, res, status, body);
     else send(res, status, body);
   } catch (inner) {
     // Not even the error answer could be made (e.g. details that are not JSON): drop the connection, keep the agent.
@@ -202,22 +206,60 @@ function decodeParam(name: string, raw: string): string {
   }
 }
 
+function tooLarge(): DomainError {
+  return new DomainError("body_too_large", `Request body larger than ${MAX_BODY} bytes.`);
+}
+
+/** Reads the body as text; past MAX_BODY it stops keeping what arrives and rejects with body_too_large. */
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     let size = 0;
     const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY) {
-        reject(new DomainError("body_too_large", `Request body larger than ${MAX_BODY} bytes.`));
-        req.destroy();
+        req.off("data", onData);
+        chunks.length = 0;
+        reject(tooLarge());
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on("data", onData);
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
   });
+}
+
+/** How long a refused body may still arrive after the answer before the connection is closed anyway. */
+const LINGER_MS = 2000;
+
+/**
+ * Answers with `connection: close` while the client may still be sending a body the agent will not
+ * read. Closing the socket at once would make the kernel reset the connection (there is unread data),
+ * and a reset can wipe the answer on the client's side before it is read. So: send the answer,
+ * then drop what still arrives until the client stops sending or LINGER_MS pass, then close.
+ */
+function answerAndClose(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "cache-control": "no-store",
+    "content-length": Buffer.byteLength(text),
+    connection: "close",
+  });
+  res.write(text);
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    res.end();
+  };
+  const timer = setTimeout(end, LINGER_MS);
+  req.once("end", end);
+  res.once("close", end);
+  req.resume();
 }
 
 export function send(res: http.ServerResponse, status: number, body: unknown): void {
