@@ -72,28 +72,103 @@ export function unknownBase(gen: LogGeneration): string {
 
 /**
  * Why no point of `gen` can be restored when its first base set (the marker's) is gone from the store or
- * incomplete and no later set of the generation is a complete base; null when it has a base. Never throws.
+ * incomplete and no later set of the generation is a complete base; null when it has a base. Throws
+ * only what `revisionOf` throws.
  */
-export function missingBase(gens: LogGeneration[], gen: LogGeneration, sets: BackupSet[], storeDescription: string): string | null {
-  if (!gen.marker || basesOf(gens, gen, sets).length > 0) return null;
+export async function missingBase(
+  gens: LogGeneration[],
+  gen: LogGeneration,
+  sets: BackupSet[],
+  storeDescription: string,
+  revisionOf: (set: BackupSet) => Promise<number | null>,
+): Promise<string | null> {
+  if (!gen.marker) return null;
   const first = sets.find((s) => s.id === gen.marker!.baseSetId);
+  // The marker's own base is always one, when it is complete: no manifest to read.
+  if (first && isBaseSet(first)) return null;
+  if ((await basesOf(gens, gen, sets, revisionOf)).bases.length > 0) return null;
   const state = first ? `is incomplete (missing: ${first.missing.map((k) => KIND_LABELS[k]).join(", ")})` : `is no longer in ${storeDescription}`;
   return `The base of generation ${gen.generation}, backup set ${gen.marker.baseSetId}, ${state}, and no later set of this generation is complete: its log has nothing to start from. Restore a complete set as it is.`;
 }
 
+const isBaseSet = (s: BackupSet) => s.format === "lifeboat" && s.missing.length === 0;
+
 /**
- * The complete Lifeboat sets that are bases of `gen`: its first base (the marker's), and every later
- * complete set taken before the next generation began — but not the next generation's own base, taken
- * just before it began, which holds the other database. Never throws.
+ * How long before a set a segment must have been read for its rows to tell about the set's database: a
+ * segment's name keeps whole seconds, and the shipper takes its read time just before it reads.
  */
-export function basesOf(gens: LogGeneration[], gen: LogGeneration, sets: BackupSet[]): BackupSet[] {
+export const READ_SLACK_MS = 5_000;
+
+/** A base of a generation, with its revision (null: its manifest could not be read). */
+export interface GenerationBase {
+  set: BackupSet;
+  revision: number | null;
+}
+
+/**
+ * The complete Lifeboat sets that are bases of `gen` (oldest first), and the other complete Lifeboat
+ * sets taken while it was the newest generation, with why they are not (`notBases`). A base is the marker's
+ * `baseSetId` (revision: the marker's `baseRevision`), and every later complete set taken before the next
+ * generation began that holds this generation's database (revision: its manifest's), which is not:
+ *
+ * - the next generation's own base, taken just before it began, which holds the other database;
+ * - when a next generation exists, a set taken after this generation's last segment was read: the
+ *   database was replaced somewhere after that read (a restore, a new server), and such a set could
+ *   only be a base of the point it ends at anyway (a base needs the segments after it);
+ * - a set whose revision is below one this generation had already reached before the set was taken
+ *   (a segment read more than READ_SLACK_MS before it, the marker's base, or an earlier base): kine's
+ *   revision never goes back, so that set's database went back in history: a restore, whose new
+ *   history the shipper gives a generation of its own once it notices (a Back up now right after a
+ *   restore, before the shipper's new base; a crash between that base and its marker).
+ *
+ * Reads the later sets' revisions with `revisionOf` (null: unknown, and the set is kept as a base whose
+ * revision is unknown: a planner skips it, retention keeps the whole generation). Throws only what
+ * `revisionOf` throws.
+ */
+export async function basesOf(
+  gens: LogGeneration[],
+  gen: LogGeneration,
+  sets: BackupSet[],
+  revisionOf: (set: BackupSet) => Promise<number | null>,
+): Promise<{ bases: GenerationBase[]; notBases: { set: BackupSet; why: string }[] }> {
   const next = gens[gens.indexOf(gen) + 1];
-  return sets.filter(
-    (s) =>
-      s.format === "lifeboat" &&
-      s.missing.length === 0 &&
-      (s.id === gen.marker?.baseSetId || (s.time >= gen.startedAt && (!next || (s.time < next.startedAt && s.id !== next.marker?.baseSetId)))),
-  );
+  const marker = gen.marker;
+  const bases: GenerationBase[] = [];
+  const notBases: { set: BackupSet; why: string }[] = [];
+  const first = marker ? sets.find((s) => s.id === marker.baseSetId && isBaseSet(s)) : undefined;
+  if (first) bases.push({ set: first, revision: marker!.baseRevision });
+  const lastRead = gen.segments.reduce<Date | null>((t, s) => (t && t >= s.readAt ? t : s.readAt), null);
+  // The next generation's own base is its, not this one's (not listed in notBases either: nothing to say).
+  const later = sets
+    .filter((s) => isBaseSet(s) && s !== first && s.time >= gen.startedAt && (!next || (s.time < next.startedAt && s.id !== next.marker?.baseSetId)))
+    .sort((a, b) => a.time.getTime() - b.time.getTime());
+  const revisions = await Promise.all(later.map(revisionOf));
+  for (const [i, s] of later.entries()) {
+    const rev = revisions[i];
+    // The highest revision this generation's database had reached before the set was taken, and what says so.
+    let reached = marker ? { revision: marker.baseRevision, what: `its first base ${marker.baseSetId}` } : null;
+    for (const seg of gen.segments)
+      if (seg.readAt.getTime() + READ_SLACK_MS < s.time.getTime() && seg.last > (reached?.revision ?? -1))
+        reached = { revision: seg.last, what: `segment ${seg.key}, read at ${seg.readAt.toISOString()}` };
+    for (const b of bases)
+      if (b.revision !== null && b.set.time < s.time && b.revision > (reached?.revision ?? -1)) reached = { revision: b.revision, what: `base ${b.set.id}` };
+    if (rev !== null && reached && rev < reached.revision) {
+      notBases.push({
+        set: s,
+        why: `${s.id} holds revision ${rev}, below revision ${reached.revision} that generation ${gen.generation} had reached before it was taken (${reached.what}): it is a backup of another database (one restored to an earlier point)`,
+      });
+      continue;
+    }
+    if (next && (!lastRead || s.time > lastRead)) {
+      notBases.push({
+        set: s,
+        why: `${s.id} was taken after generation ${gen.generation} ${lastRead ? `last shipped rows (read at ${lastRead.toISOString()})` : "began, and it shipped no rows"} and before the next one began: the database may already have been replaced then`,
+      });
+      continue;
+    }
+    bases.push({ set: s, revision: rev });
+  }
+  return { bases, notBases };
 }
 
 /**

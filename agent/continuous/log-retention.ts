@@ -31,7 +31,11 @@ export async function planLogRetention(
   for (const [i, gen] of gens.entries()) {
     const current = i === gens.length - 1;
     const segs = [...gen.segments].sort((a, b) => a.first - b.first);
-    const kept = basesOf(gens, gen, sets).filter((s) => !gone.has(s.id));
+    // Judged over every set, the ones this run deletes too: they still say what each generation reached.
+    const { bases, notBases } = gen.marker ? await basesOf(gens, gen, sets, revisionOf) : { bases: [], notBases: [] };
+    const kept = bases.filter((b) => !gone.has(b.set.id));
+    // Sets of another database taken while this generation was the newest: never its bases (log-listing.ts basesOf).
+    const notes = notBases.filter((n) => !gone.has(n.set.id)).map((n) => `not a base: ${n.why}`);
     const decide = (action: LogRetentionGeneration["action"], reasons: string[], drop: typeof segs, oldest: number | null): LogRetentionGeneration => {
       const keys = drop.map((s) => s.key);
       // The marker last: while any segment is left, it says what the segments belong to.
@@ -41,8 +45,8 @@ export async function planLogRetention(
       return {
         generation: gen.generation,
         action,
-        reasons,
-        keptBases: kept.map((s) => s.id).sort(),
+        reasons: [...reasons, ...notes],
+        keptBases: kept.map((b) => b.set.id).sort(),
         oldestKeptBaseRevision: oldest,
         segmentsKept: segs.length - drop.length,
         segmentsDeleted: drop.length,
@@ -62,8 +66,7 @@ export async function planLogRetention(
     }
     const revisions: number[] = [];
     let unknown: string | null = null;
-    for (const s of kept) {
-      const rev = s.id === gen.marker.baseSetId ? gen.marker.baseRevision : await revisionOf(s);
+    for (const { set: s, revision: rev } of kept) {
       if (rev === null) unknown ??= s.id;
       else revisions.push(rev);
     }

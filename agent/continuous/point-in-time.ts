@@ -88,10 +88,28 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
     throw new NoLogPointError(
       `The log of generation ${gen.generation} reaches revision ${logEnd}${segs.length ? ` (read at ${segs[segs.length - 1].readAt.toISOString()})` : ""}; choose a revision up to it.`,
     );
-  const candidates = named ? [named] : basesOf(gens, gen, sets);
+  const revisions = new Map<string, Promise<number | null>>();
+  const revisionOf = (s: BackupSet) => {
+    if (!revisions.has(s.id)) revisions.set(s.id, manifestRevision(deps, s));
+    return revisions.get(s.id)!;
+  };
+  const { bases, notBases } = await basesOf(gens, gen, sets, revisionOf);
+  // A named set that is not this generation's (another database's): its log cannot be applied to it.
+  const foreign = named && notBases.find((n) => n.set.id === named.id);
+  if (foreign)
+    throw new NoLogPointError(`${foreign.why}. The log of generation ${gen.generation} cannot be applied to it: restore it as it is, or choose latest.`, {
+      generation: gen.generation,
+    });
+  const candidates = named
+    ? [
+        bases.find((b) => b.set.id === named.id) ?? {
+          set: named,
+          revision: named.id === gen.marker.baseSetId ? gen.marker.baseRevision : await revisionOf(named),
+        },
+      ]
+    : bases;
   let base: { set: BackupSet; revision: number } | null = null;
-  for (const s of candidates.sort((a, b) => b.time.getTime() - a.time.getTime())) {
-    const rev = s.id === gen.marker.baseSetId ? gen.marker.baseRevision : await manifestRevision(deps, s);
+  for (const { set: s, revision: rev } of [...candidates].sort((a, b) => b.set.time.getTime() - a.set.time.getTime())) {
     if (rev !== null && rev <= want) {
       base = { set: s, revision: rev };
       break;
@@ -99,7 +117,7 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
   }
   if (!base) {
     // The generation's first base is gone or incomplete, and no later one is complete: no point of it has a base.
-    const gone = named || gen.marker.baseRevision > want ? null : missingBase(gens, gen, sets, store.description);
+    const gone = named || gen.marker.baseRevision > want ? null : await missingBase(gens, gen, sets, store.description, revisionOf);
     if (gone) throw new NoLogPointError(`${gone} List the sets with \`lifeboat-agent list\`.`, { generation: gen.generation, baseSetId: gen.marker.baseSetId });
     throw new NoLogPointError(
       `No base set of generation ${gen.generation} is at or below revision ${want}${named ? ` (${named.id} is above it)` : ""}: choose a later point, or restore the set as it is.`,

@@ -120,7 +120,9 @@ export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: strin
   const gen = pickGeneration(gens, setId, named, { toRevision: 0 });
   if (!gen) return unavailable(setId, `No generation of the log begins at or after ${setId === "latest" ? "the newest base" : setId}.`);
   if (!gen.marker) return unavailable(setId, unknownBase(gen));
-  const gone = named ? null : missingBase(gens, gen, sets, store.description);
+  const gone = named
+    ? null
+    : await missingBase(gens, gen, sets, store.description, async (s) => (await readSetManifest(deps, s))?.database.currentRevision ?? null);
   if (gone) return unavailable(setId, gone);
   const baseSetId = named?.id ?? gen.marker.baseSetId;
   const baseRevision =
