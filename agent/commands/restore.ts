@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseObjectName, parseSetId } from "../../lib/contracts/backup-names";
-import type { RestoreRecord, RestoreSource } from "../../lib/contracts/agent-restore";
+import { PointTime, type RestoreRecord, type RestoreSource } from "../../lib/contracts/agent-restore";
 import type { AgentDeps } from "../module";
 import type { Command, CommandIo } from "./command";
 
@@ -49,17 +49,21 @@ function describeRecord(r: RestoreRecord): string[] {
   return lines;
 }
 
-/** --to-revision N / --to-time T as the request's fields; a sentence when they are wrong; null when neither is given. */
-function parsePoint(args: string[]): { toRevision?: number; toTime?: string } | string | null {
+/**
+ * --to-revision N / --to-time T as the request's fields; a sentence when they are wrong; null when neither
+ * is given. The time is checked as POST /restores checks it (PointTime): a date the calendar does not
+ * have, or a time without its offset, is refused rather than moved to another day or to the host's zone.
+ */
+export function parsePoint(args: string[]): { toRevision?: number; toTime?: string } | string | null {
   const at = (f: string) => (args.includes(f) ? (args[args.indexOf(f) + 1] ?? "") : undefined);
   const rev = at("--to-revision");
   const time = at("--to-time");
   if (rev === undefined && time === undefined) return null;
   if (rev !== undefined && time !== undefined) return "Give --to-revision or --to-time, not both.";
   if (rev !== undefined) return /^[1-9]\d*$/.test(rev) ? { toRevision: Number(rev) } : `--to-revision needs a revision number (kine's id), got "${rev}".`;
-  const t = new Date(time!);
-  if (!time || Number.isNaN(t.getTime())) return `--to-time needs an ISO time such as 2026-12-03T14:32:10Z, got "${time}".`;
-  return { toTime: t.toISOString() };
+  if (!PointTime.safeParse(time).success)
+    return `--to-time needs an ISO time with seconds and its offset, on a date the calendar has, such as 2026-12-03T14:32:10Z or 2026-12-03T15:32:10+01:00; got "${time}".`;
+  return { toTime: new Date(time!).toISOString() };
 }
 
 export const restoreCommand: Command = {

@@ -54,6 +54,14 @@ export const RestorePoint = z.object({
 });
 export type RestorePoint = z.infer<typeof RestorePoint>;
 
+/**
+ * The time of a point restore (POST /restores' `toTime`, the CLI's --to-time, the dashboard wizard's
+ * candidate): ISO 8601 with seconds and an offset (`Z` or `±hh:mm`), never the host's zone by default.
+ * zod's datetime refuses a date the calendar does not have (2026-02-30, 2026-02-29, 2026-04-31), 24:00
+ * and a leap second, rather than rolling them over as `new Date()` does (agent-restore.test.ts).
+ */
+export const PointTime = z.iso.datetime({ offset: true });
+
 /** POST /restores. Unknown fields are refused (400). */
 export const StartRestoreRequest = z.strictObject({
   source: RestoreSource,
@@ -73,7 +81,7 @@ export const StartRestoreRequest = z.strictObject({
    * whose setId may then be "latest".
    */
   toRevision: z.number().int().positive().optional(),
-  toTime: z.iso.datetime({ offset: true }).optional(),
+  toTime: PointTime.optional(),
 });
 export type StartRestoreRequest = z.infer<typeof StartRestoreRequest>;
 export type StartRestoreInput = z.input<typeof StartRestoreRequest>;

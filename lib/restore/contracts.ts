@@ -2,7 +2,7 @@ import { z } from "zod";
 import { Job } from "../contracts/agent-jobs";
 import { HealthReport } from "../contracts/agent-health";
 import { RecoveryReport } from "../contracts/agent-recovery";
-import { RestoreInclude, RestoreRecord } from "../contracts/agent-restore";
+import { PointTime, RestoreInclude, RestoreRecord } from "../contracts/agent-restore";
 import { Anomaly, CatalogSet, ManifestState } from "../contracts/catalog";
 import { KineStats } from "../contracts/manifest";
 
@@ -166,7 +166,7 @@ const CANDIDATE_SHAPES = {
      * (or to the newest revision read at or before this ISO time) — what the agent's POST /restores takes.
      */
     toRevision: z.number().int().positive().optional(),
-    toTime: z.iso.datetime({ offset: true }).optional(),
+    toTime: PointTime.optional(),
     /** What the user picked it for, e.g. "just before deployments/default/web was deleted" (shown, audited). */
     pointLabel: z.string().max(300).optional(),
   },
