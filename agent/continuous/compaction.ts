@@ -6,7 +6,7 @@ import type { BackupStore } from "../../lib/storage/backup-store";
 import { segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { openKineDb, writeAsScratch } from "../kine/schema";
 import { decodeSegment, encodeSegment } from "./segment-codec";
-import { formatSegment, wholeSegmentHeader, type KineRow } from "./segment-format";
+import { forEachStatement, formatSegment, wholeSegmentHeader, type KineRow } from "./segment-format";
 import { listLog } from "./log-listing";
 
 /**
@@ -74,11 +74,14 @@ export interface CompactionOptions {
   beforeDelete?: () => Promise<void>;
 }
 
-/** An INSERT line whose old_value is the sub-select of the row before: its id. */
-const REBUILT_RE = /^INSERT INTO kine\(.*? SELECT (\d+),.*,\(SELECT value FROM kine WHERE id = \d+\) WHERE \d+ > \(SELECT IFNULL\(MAX\(id\),0\) FROM kine\);$/;
+/**
+ * The end of a row's INSERT whose old_value is the sub-select of the row before: its id (the guard's).
+ * Matched on the statement's last characters, after its last literal, so a value cannot fake it.
+ */
+const REBUILT_END = /,\(SELECT value FROM kine WHERE id = \d+\) WHERE (\d+) > \(SELECT IFNULL\(MAX\(id\),0\) FROM kine\);\n$/;
 
-/** The compacted segment's deletion of superseded rows below its window. */
-const BELOW_RE = /^DELETE FROM kine WHERE id IN \(([\d,]+)\);$/;
+/** The compacted segment's deletion of superseded rows below its window: a whole statement, never a row's INSERT. */
+const BELOW_RE = /^DELETE FROM kine WHERE id IN \(([\d,]+)\);\n$/;
 
 async function readText(store: BackupStore, key: string, passphrase: string): Promise<string> {
   return decodeSegment(await store.get(key), passphrase);
@@ -190,13 +193,18 @@ export async function compactWindow(
     let previousCompact: number | null = null;
     const apply = () => {
       for (const p of pending) {
-        for (const line of p.sql.split("\n")) {
-          const m = REBUILT_RE.exec(line);
-          if (m) rebuilt.add(Number(m[1]));
+        // Statement by statement, not line by line: a row's value may hold newlines, and a line of it
+        // that reads like a statement is text, not one (forEachStatement steps over literals).
+        forEachStatement(p.sql, (start, end) => {
+          if (p.sql.startsWith("INSERT INTO kine(", start)) {
+            const m = REBUILT_END.exec(p.sql.slice(Math.max(start, end - 160), end));
+            if (m) rebuilt.add(Number(m[1]));
+            return;
+          }
           // A compacted segment folded again: its deletions below stay owed.
-          const d = BELOW_RE.exec(line);
+          const d = BELOW_RE.exec(p.sql.slice(start, end));
           if (d) for (const id of d[1].split(",")) inherited.add(Number(id));
-        }
+        });
         db.exec(p.sql);
         compactRevision = Math.max(compactRevision, Math.min(p.compactRevision, p.s.last));
         last = p.s.last;
