@@ -94,10 +94,33 @@ export async function missingBase(
 const isBaseSet = (s: BackupSet) => s.format === "lifeboat" && s.missing.length === 0;
 
 /**
- * How long before a set a segment must have been read for its rows to tell about the set's database: a
- * segment's name keeps whole seconds, and the shipper takes its read time just before it reads.
+ * How long before a set a segment must have been read for all its rows to tell about the set's
+ * database: a segment's name keeps whole seconds, and the shipper takes its read time just before it
+ * reads (its rows are those committed when its read began, a moment later).
  */
 export const READ_SLACK_MS = 5_000;
+
+/**
+ * The highest revision this generation's database had certainly reached before a set taken at `time`,
+ * and what says so; null when nothing does. A set's time is when its snapshot began (whole seconds, so
+ * at or before it). The shipper reads one read after another, each one's time taken after the one
+ * before it ended: the rows before a segment read (its name) before the set's second were committed
+ * before the set began; so were a segment's own rows when it was read more than READ_SLACK_MS before.
+ */
+function reachedBefore(gen: LogGeneration, bases: GenerationBase[], time: Date): { revision: number; what: string } | null {
+  let reached: { revision: number; what: string } | null = gen.marker
+    ? { revision: gen.marker.baseRevision, what: `its first base ${gen.marker.baseSetId}` }
+    : null;
+  const above = (rev: number) => rev > (reached?.revision ?? -1);
+  for (const seg of gen.segments) {
+    if (seg.readAt.getTime() + READ_SLACK_MS < time.getTime() && above(seg.last))
+      reached = { revision: seg.last, what: `segment ${seg.key}, read at ${seg.readAt.toISOString()}` };
+    else if (seg.readAt < time && above(seg.first - 1))
+      reached = { revision: seg.first - 1, what: `the reads before segment ${seg.key}, read at ${seg.readAt.toISOString()}` };
+  }
+  for (const b of bases) if (b.revision !== null && b.set.time < time && above(b.revision)) reached = { revision: b.revision, what: `base ${b.set.id}` };
+  return reached;
+}
 
 /** A base of a generation, with its revision (null: its manifest could not be read). */
 export interface GenerationBase {
@@ -116,7 +139,7 @@ export interface GenerationBase {
  *   database was replaced somewhere after that read (a restore, a new server), and such a set could
  *   only be a base of the point it ends at anyway (a base needs the segments after it);
  * - a set whose revision is below one this generation had already reached before the set was taken
- *   (a segment read more than READ_SLACK_MS before it, the marker's base, or an earlier base): kine's
+ *   (reachedBefore: the segments read before it, the marker's base, an earlier base): kine's
  *   revision never goes back, so that set's database went back in history: a restore, whose new
  *   history the shipper gives a generation of its own once it notices (a Back up now right after a
  *   restore, before the shipper's new base; a crash between that base and its marker).
@@ -145,13 +168,7 @@ export async function basesOf(
   const revisions = await Promise.all(later.map(revisionOf));
   for (const [i, s] of later.entries()) {
     const rev = revisions[i];
-    // The highest revision this generation's database had reached before the set was taken, and what says so.
-    let reached = marker ? { revision: marker.baseRevision, what: `its first base ${marker.baseSetId}` } : null;
-    for (const seg of gen.segments)
-      if (seg.readAt.getTime() + READ_SLACK_MS < s.time.getTime() && seg.last > (reached?.revision ?? -1))
-        reached = { revision: seg.last, what: `segment ${seg.key}, read at ${seg.readAt.toISOString()}` };
-    for (const b of bases)
-      if (b.revision !== null && b.set.time < s.time && b.revision > (reached?.revision ?? -1)) reached = { revision: b.revision, what: `base ${b.set.id}` };
+    const reached = reachedBefore(gen, bases, s.time);
     if (rev !== null && reached && rev < reached.revision) {
       notBases.push({
         set: s,

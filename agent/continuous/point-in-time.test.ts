@@ -138,4 +138,31 @@ describe("a set of the database that replaced a generation's is not its base", (
     });
     expect(plan.segments.map((s) => s.first)).toEqual([301, 351]);
   });
+
+  it("a segment read in the seconds before a set: the rows before it tell, its own only once read READ_SLACK_MS before", async () => {
+    const gen = () => {
+      set("2026-12-03_12-00-00", 100);
+      marker(GEN1, S1, 100);
+      const seg = (first: number, last: number, at: string) => put(segmentKey(GEN1, first, last, new Date(at)));
+      seg(101, 200, "2026-12-03T12:01:57Z");
+      seg(201, 330, "2026-12-03T12:01:59Z");
+      seg(331, 400, "2026-12-03T12:02:30Z");
+    };
+    gen();
+    // 12:02:00, revision 320: the read named 12:01:59 may have begun after this snapshot (its name keeps
+    // whole seconds), so its rows above 320 say nothing: a base of this database.
+    set("2026-12-03_12-02-00", 320);
+    const plan = await planPoint(deps(), "latest", { toRevision: 400 });
+    expect({ baseSetId: plan.baseSetId, baseRevision: plan.baseRevision }).toEqual({ baseSetId: "lifeboat-2026-12-03_12-02-00", baseRevision: 320 });
+    expect(plan.segments.map((s) => s.first)).toEqual([201, 331]);
+    // Instead, at 12:02:00, revision 150: rows up to 200 were read before the read named 12:01:59 began: another database.
+    rmSync(path.join(dir, "store"), { recursive: true });
+    mkdirSync(path.join(dir, "store"));
+    gen();
+    set("2026-12-03_12-02-00", 150);
+    const again = await planPoint(deps(), "latest", { toRevision: 300 });
+    expect({ baseSetId: again.baseSetId, baseRevision: again.baseRevision }).toEqual({ baseSetId: S1, baseRevision: 100 });
+    const err = await refusal(planPoint(deps(), "lifeboat-2026-12-03_12-02-00", { toRevision: 300 }));
+    expect((err as Error).message).toMatch(/holds revision 150, below revision 200 .*the reads before segment/);
+  });
 });
