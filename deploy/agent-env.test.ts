@@ -19,7 +19,10 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** What `sh` sets from `file` with `set -a; . file` (and what it says on stderr). */
 function sourced(file: string): { vars: Record<string, string>; stderr: string } {
-  const out = execFileSync("sh", ["-c", 'set -a; . "$1" 2>"$2"; env -0', "sh", file, path.join(work, "stderr")], { env: {}, encoding: "utf8" });
+  const out = execFileSync("sh", ["-c", 'set -a; . "$1" 2>"$2"; env -0', "sh", file, path.join(work, "stderr")], {
+    env: { NODE_ENV: "test" },
+    encoding: "utf8",
+  });
   const vars = Object.fromEntries(
     out
       .split("\0")
