@@ -62,9 +62,18 @@ function uniform(b: Buffer, from: number, to: number): boolean {
 }
 
 /**
+ * The shortest stretch taken for an erased page rather than data: an intact copy holds short runs of
+ * 0x00 (protobuf) and 0xFF, so one flipped bit where the intact copy has a 0x00 byte must not make the
+ * intact copy look erased (it would be "repaired" with the flipped one). The same length as a zeroed
+ * overflow page's tail (overflow-chain.ts).
+ */
+const ERASED_RUN = 16;
+
+/**
  * Which of two differing copies of one column an erased page explains: "a" or "b" when the bytes
- * where they differ are all 0x00 or all 0xFF in one of them and not in the other; null when nothing
- * says (different lengths, or both or neither look erased).
+ * where they differ (a stretch of at least ERASED_RUN) are all 0x00 or all 0xFF in one of them and
+ * not in the other; null when nothing says (different lengths, a shorter difference, or both or
+ * neither look erased).
  */
 export function erasedCopy(a: Buffer | null, b: Buffer | null): "a" | "b" | null {
   if (!a || !b || a.length !== b.length) return null;
@@ -73,6 +82,7 @@ export function erasedCopy(a: Buffer | null, b: Buffer | null): "a" | "b" | null
   if (lo === a.length) return null;
   let hi = a.length - 1;
   while (a[hi] === b[hi]) hi--;
+  if (hi - lo + 1 < ERASED_RUN) return null;
   const ea = uniform(a, lo, hi);
   const eb = uniform(b, lo, hi);
   return ea === eb ? null : ea ? "a" : "b";

@@ -166,10 +166,10 @@ describe("the kine check on its own", () => {
     for (const id of [flipped.p, flipped.r, relinked.r, stale]) expect(after.has(id)).toBe(false);
   });
 
-  it("tells an erased copy from a changed one only by an all-0x00 or all-0xFF stretch", () => {
+  it("tells an erased copy from a changed one only by an all-0x00 or all-0xFF stretch of 16 bytes or more", () => {
     const data = Buffer.from("k8s\u0000 some protobuf bytes of a pod object");
-    const zeroed = Buffer.from(data).fill(0, 5, 20);
-    const ff = Buffer.from(data).fill(0xff, 5, 20);
+    const zeroed = Buffer.from(data).fill(0, 5, 21);
+    const ff = Buffer.from(data).fill(0xff, 5, 21);
     const noise = Buffer.from(data);
     noise[7] ^= 0x41;
     expect(erasedCopy(zeroed, data)).toBe("a");
@@ -177,6 +177,13 @@ describe("the kine check on its own", () => {
     expect(erasedCopy(noise, data)).toBeNull();
     expect(erasedCopy(data, data)).toBeNull();
     expect(erasedCopy(data, Buffer.concat([data, Buffer.alloc(1)]))).toBeNull();
+    // One flipped bit where the intact copy has a 0x00 (or 0xFF) byte: the intact copy is not "erased".
+    const flipped = Buffer.from(data);
+    flipped[3] ^= 0x01; // the NUL after "k8s"
+    expect(erasedCopy(flipped, data)).toBeNull();
+    expect(erasedCopy(data, flipped)).toBeNull();
+    // Nor is a stretch shorter than 16 bytes, as protobuf's runs of zeros are.
+    expect(erasedCopy(Buffer.from(data).fill(0, 5, 20), data)).toBeNull();
   });
 });
 
