@@ -20,6 +20,8 @@ export const LogPosition = z.object({
   /** The newest revision written to a spool file (or the base's revision), and its row's fingerprint. */
   spooledRevision: z.number().int().nonnegative(),
   spooledFingerprint: z.string().nullable(),
+  /** When the read of the newest spooled segment began: everything written before then was in it (the lag's start). */
+  spooledReadAt: z.string().nullable().default(null),
   /** The newest revision uploaded, and when it was read. */
   uploadedRevision: z.number().int().nonnegative(),
   uploadedReadAt: z.string().nullable(),
@@ -45,6 +47,7 @@ export const EMPTY_POSITION: LogPosition = {
   baseRevision: 0,
   spooledRevision: 0,
   spooledFingerprint: null,
+  spooledReadAt: null,
   uploadedRevision: 0,
   uploadedReadAt: null,
   segments: 0,

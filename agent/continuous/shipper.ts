@@ -176,18 +176,20 @@ export class LogShipper {
           await this.newGeneration(`first start: backup set ${base.setId} is the base`, base);
           continue;
         }
-        const readAt = this.now();
+        // Everything written before `startedAt` is in this read; every row in it was written before `readAt`.
+        const startedAt = this.now();
         const read = await this.reader.read(this.pos.spooledRevision);
+        const readAt = this.now();
         const broken = read.fileReplaced ? "the database file was replaced (a restore, or a new server)" : generationBreak(this.pos, read);
         if (broken) {
           await this.newGeneration(broken);
           return;
         }
         if (read.rows.length === 0) {
-          if (this.pending === 0) this.protectedAt = readAt;
+          if (this.pending === 0) this.protectedAt = startedAt;
           break;
         }
-        await this.spool(read, readAt, passphrase);
+        await this.spool(read, startedAt, readAt, passphrase);
         if (read.rows.length < MAX_ROWS_PER_READ) break;
       }
       if (
@@ -232,6 +234,7 @@ export class LogShipper {
       baseRevision: base.revision,
       spooledRevision: base.revision,
       spooledFingerprint: null,
+      spooledReadAt: null,
       uploadedRevision: base.revision,
       uploadedReadAt: marker.startedAt,
       segments: 0,
@@ -242,8 +245,12 @@ export class LogShipper {
     this.log.info({ generation, reason, baseSetId: base.setId, baseRevision: base.revision }, "continuous protection: generation began");
   }
 
-  /** Writes one segment to the spool, then records it. */
-  private async spool(read: LogRead, readAt: Date, passphrase: string): Promise<void> {
+  /**
+   * Writes one segment to the spool, then records it. `readAt`: when the read ended (every row in it
+   * was written before; the header keeps it to the millisecond, the name rounds it up to the second:
+   * segmentKey). `startedAt`: when it began (everything written before is in it: the lag's start).
+   */
+  private async spool(read: LogRead, startedAt: Date, readAt: Date, passphrase: string): Promise<void> {
     const first = this.pos.spooledRevision + 1;
     const last = read.rows[read.rows.length - 1].id;
     const generation = this.pos.generation!;
@@ -257,7 +264,7 @@ export class LogShipper {
     await fsp.writeFile(tmp, bytes, { mode: 0o600 });
     await commitFile(tmp, file);
     const lastRow = read.rows[read.rows.length - 1];
-    this.pos = { ...this.pos, spooledRevision: last, spooledFingerprint: rowFingerprint(lastRow) };
+    this.pos = { ...this.pos, spooledRevision: last, spooledFingerprint: rowFingerprint(lastRow), spooledReadAt: startedAt.toISOString() };
     writePosition(this.deps.config.stateDir, this.pos);
     this.pending++;
   }
@@ -288,11 +295,15 @@ export class LogShipper {
       const body = await fsp.readFile(file);
       await store.put(name, Readable.from([body]), { contentType: "application/octet-stream" });
       const seg = parseSegmentKey(name)!;
-      if (seg.generation === this.pos.generation && seg.last > this.pos.uploadedRevision) {
+      const ours = seg.generation === this.pos.generation;
+      // Protected up to the start of its read (recorded for the newest segment spooled; the others carry
+      // the second their read ended, in their name).
+      const protectedAt = ours && seg.last === this.pos.spooledRevision && this.pos.spooledReadAt ? new Date(this.pos.spooledReadAt) : seg.readAt;
+      if (ours && seg.last > this.pos.uploadedRevision) {
         this.pos = {
           ...this.pos,
           uploadedRevision: seg.last,
-          uploadedReadAt: seg.readAt.toISOString(),
+          uploadedReadAt: protectedAt.toISOString(),
           segments: this.pos.segments + 1,
           bytes: this.pos.bytes + body.length,
           // By the day its rows were read: a spool drained after an outage counts where its rows belong.
@@ -303,8 +314,7 @@ export class LogShipper {
       await fsp.rm(file);
       await fsyncPathAsync(this.dirs.spool);
       this.pending = Math.max(0, this.pending - 1);
-      // The name carries the second it was read; the exact time is in the position.
-      if (this.pending === 0 && seg.generation === this.pos.generation) this.protectedAt = seg.readAt;
+      if (this.pending === 0 && ours) this.protectedAt = protectedAt;
     }
   }
 

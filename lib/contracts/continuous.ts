@@ -10,8 +10,11 @@ import { z } from "zod";
  *                                                       only what kine's compaction keeps; points inside are not reachable
  *   lifeboat-log_<gen>_generation.json                   a generation's marker: its base set and why it began
  *
- * <gen> and <at> are UTC times `YYYYMMDDTHHMMSSZ`. A segment is SQL text (kine's INSERTs), zstd, then
- * OpenPGP like every archive: `gpg -d | zstd -d | sqlite3 state.db` applies it.
+ * <gen> and <at> are UTC times `YYYYMMDDTHHMMSSZ`. <at> is when the read ended, rounded UP to the whole
+ * second: every row of the segment was written at or before <at>, so "the newest segment read at or
+ * before T" by name never holds a row written after T (names written by earlier versions carry the read's
+ * start truncated to the second instead). A segment is SQL text (kine's INSERTs), zstd, then OpenPGP like
+ * every archive: `gpg -d | zstd -d | sqlite3 state.db` applies it.
  */
 
 const GEN = String.raw`(\d{8}T\d{6}Z)`;
@@ -26,6 +29,14 @@ export function formatLogTime(d: Date): string {
     .replace(/\.\d{3}Z$/, "Z");
 }
 
+/**
+ * Formats a read time as a segment name's `<at>`: rounded UP to the whole second (a time already on
+ * the second stays), so the name is never earlier than the read it names.
+ */
+export function formatReadTime(d: Date): string {
+  return formatLogTime(new Date(Math.ceil(d.getTime() / 1000) * 1000));
+}
+
 /** Parses `YYYYMMDDTHHMMSSZ`; null when it is not one. */
 export function parseLogTime(s: string): Date | null {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
@@ -38,7 +49,7 @@ export interface SegmentName {
   generation: string;
   first: number;
   last: number;
-  /** When its rows were read from the database. */
+  /** When its rows were read from the database, rounded up to the second: every row in it was written at or before it. */
   readAt: Date;
   key: string;
   /** Folded from several segments: a restore can end at its start or its end, not inside it. */
@@ -47,9 +58,9 @@ export interface SegmentName {
 
 const pad = (n: number) => String(n).padStart(12, "0");
 
-/** The object name of a segment. */
+/** The object name of a segment read at `readAt` (rounded up to the second: formatReadTime). */
 export function segmentKey(generation: string, first: number, last: number, readAt: Date, compacted = false): string {
-  return `lifeboat-log_${generation}_${pad(first)}-${pad(last)}_${formatLogTime(readAt)}${compacted ? ".compacted" : ""}.sql.zst.gpg`;
+  return `lifeboat-log_${generation}_${pad(first)}-${pad(last)}_${formatReadTime(readAt)}${compacted ? ".compacted" : ""}.sql.zst.gpg`;
 }
 
 /** The object name of a generation's marker. */
