@@ -7,6 +7,7 @@ import { BackupManifest, type ManifestObject } from "../../lib/contracts/manifes
 import { lifeboatObjectNames, twoCopyLifeboatObjectNames, formatStamp } from "../../lib/contracts/backup-names";
 import type { BackupResult, StartBackupRequest } from "../../lib/contracts/agent-backup";
 import { backupDone } from "../continuous/base-hook";
+import { fileAtAsync, sameFile, type FileId } from "../continuous/file-id";
 import { NotFoundError, StorageError } from "../../lib/storage/errors";
 import type { BackupStore } from "../../lib/storage/backup-store";
 import { AgentConfigError, readPassphrase } from "../config";
@@ -77,17 +78,19 @@ async function k3sVersion(): Promise<string | null> {
  */
 export function startBackupJob(deps: AgentDeps, request: BackupOptions, trigger: BackupTrigger): { id: string; done: Promise<Job> } {
   const log = deps.log.child({ component: "backup", trigger });
+  // The database file the snapshot read, for the log's base (base-hook.ts); null: replaced while it ran.
+  let snapshotFile: FileId | null = null;
   const started = deps.jobs.start<BackupResult>({
     type: "backup",
     group: "backup",
     steps: BACKUP_STEPS,
-    run: (job) => runBackup(deps, request, job, log.child({ jobId: job.id })),
+    run: (job) => runBackup(deps, request, job, log.child({ jobId: job.id }), (f) => (snapshotFile = f)),
     describeError: describeBackupError,
     onFinish: (job) => {
       if (job.state === "succeeded") {
         const r = job.result as BackupResult;
         log.info({ jobId: job.id, setId: r.setId }, "backup succeeded");
-        backupDone({ setId: r.setId, revision: r.manifest.database.currentRevision });
+        backupDone({ setId: r.setId, revision: r.manifest.database.currentRevision, file: snapshotFile });
       } else log.error({ jobId: job.id, error: job.error }, "backup failed");
       try {
         recordBackupOutcome(deps.config.stateDir, job);
@@ -129,7 +132,13 @@ export function describeBackupError(err: unknown): string {
   return `The backup failed: ${(err as Error)?.message ?? String(err)}.` + tail;
 }
 
-async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle, log: AgentDeps["log"]): Promise<BackupResult> {
+async function runBackup(
+  deps: AgentDeps,
+  request: BackupOptions,
+  job: JobHandle,
+  log: AgentDeps["log"],
+  onSnapshotFile: (f: FileId | null) => void = () => {},
+): Promise<BackupResult> {
   const cfg = deps.config;
   const timings: Record<string, number> = {};
   const t0 = performance.now();
@@ -187,7 +196,10 @@ async function runBackup(deps: AgentDeps, request: BackupOptions, job: JobHandle
     let pre: Awaited<typeof storeCheck>;
     for (;;) {
       time = new Date(Math.floor(Date.now() / 1000) * 1000);
+      const fileBefore = await fileAtAsync(cfg.dbPath);
       const [snapped, ok] = await Promise.allSettled([takeSnapshot(cfg.dbPath, staging, request.snapshotMethod ?? DEFAULT_SNAPSHOT_METHOD), storeCheck]);
+      const fileAfter = await fileAtAsync(cfg.dbPath);
+      onSnapshotFile(fileBefore && fileAfter && sameFile(fileBefore, fileAfter) ? fileBefore : null);
       // The check's failure (a wrong passphrase, an unreachable store) is the one to report.
       if (ok.status === "rejected") throw ok.reason;
       if (snapped.status === "rejected") throw snapped.reason;

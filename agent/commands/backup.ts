@@ -1,6 +1,7 @@
 import type { Command } from "./command";
 import { readPassphrase } from "../config";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
+import type { BackupDone } from "../continuous/base-hook";
 
 const FLAGS = ["--no-retention", "--allow-new-passphrase", "--method=vacuum-into", "--method=backup-one-step"];
 
@@ -23,6 +24,10 @@ export const backupCommand: Command = {
     readPassphrase(deps.config);
     deps.store();
     const { startBackupJob } = await import("../backup/run-backup");
+    // What the job tells the log (base-hook.ts), with the database file its snapshot read: left below for a `serve`.
+    const hook = deps.config.logIntervalMs > 0 ? await import("../continuous/base-hook") : null;
+    let told = null as BackupDone | null;
+    const unsubscribe = hook?.onBackupDone((b) => (told = b));
     const method = args.find((a) => a.startsWith("--method="))?.slice("--method=".length) as "vacuum-into" | "backup-one-step" | undefined;
     const { id, done } = startBackupJob(
       deps,
@@ -41,7 +46,7 @@ export const backupCommand: Command = {
       }
     };
     const timer = setInterval(report, 250);
-    const job = await done.finally(() => clearInterval(timer));
+    const job = await done.finally(() => (clearInterval(timer), unsubscribe?.()));
     report();
     if (job.state !== "succeeded") {
       io.err(`error: ${job.error}`);
@@ -50,10 +55,9 @@ export const backupCommand: Command = {
     const result = job.result as BackupResult;
     if (result.retentionError) io.err(`warning: ${result.retentionError}`);
     // A `serve` on this host waiting for its log's first base takes this set (base-hook.ts).
-    if (deps.config.logIntervalMs > 0) {
-      const { offerBase } = await import("../continuous/base-hook");
+    if (hook) {
       try {
-        offerBase(deps.config.stateDir, { setId: result.setId, revision: result.manifest.database.currentRevision });
+        hook.offerBase(deps.config.stateDir, told?.setId === result.setId ? told : { setId: result.setId, revision: result.manifest.database.currentRevision });
       } catch (err) {
         io.err(`warning: could not leave this set for continuous protection as its first base (${(err as Error).message}).`);
       }

@@ -47,6 +47,15 @@ describe("a backup's offer of its set as the log's first base", () => {
     }
   });
 
+  it("carries the database file its snapshot read; one replaced during the snapshot, or a file that is not one, as null", () => {
+    offerBase(stateDir, { setId: "lifeboat-2026-12-07_03-00-00", revision: 7, file: { dev: 64768, ino: 1234 } });
+    expect(takeOfferedBase(stateDir)).toEqual({ setId: "lifeboat-2026-12-07_03-00-00", revision: 7, file: { dev: 64768, ino: 1234 } });
+    offerBase(stateDir, { setId: "lifeboat-2026-12-07_03-00-01", revision: 8, file: null });
+    expect(takeOfferedBase(stateDir)).toEqual({ setId: "lifeboat-2026-12-07_03-00-01", revision: 8, file: null });
+    writeFileSync(continuousDir(stateDir).baseOffer, JSON.stringify({ setId: "s", revision: 9, file: { dev: "x", ino: 1 } }));
+    expect(takeOfferedBase(stateDir)).toEqual({ setId: "s", revision: 9, file: null });
+  });
+
   it("is taken only while kine still holds the rows after it (shipper.ts, staleBase)", () => {
     const set = { setId: "lifeboat-2026-12-07_02-00-00", revision: 5000 };
     expect(staleBase(set, { revision: 5400, compactRevision: 4400, rowAtAfter: "row" })).toBeNull();

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { writeFileDurable } from "../../lib/storage/durable-file";
 import { continuousDir } from "./continuous-dir";
+import type { FileId } from "./file-id";
 
 /**
  * Backups tell the log about themselves: the first generation begins at the first backup set this
@@ -9,14 +10,20 @@ import { continuousDir } from "./continuous-dir";
  *
  * `lifeboat-agent backup` run as a process of its own (a timer, a CronJob) cannot call `serve`'s
  * listeners: it leaves its set in the state directory instead (offerBase), and a `serve` waiting for
- * its first base takes it from there (takeOfferedBase). Whether the rows after that set are still in
- * kine's database is the shipper's to check, as for any base: if kine compacted past it first, the
- * log begins again from a base of its own (shipper.ts, generationBreak).
+ * its first base takes it from there (takeOfferedBase). Whether the database is still the file the
+ * set's snapshot read, and kine still holds the rows after it, is the shipper's to check, as for any
+ * base (shipper.ts, staleBase): if not, the log waits for the next set.
  */
 
 export interface BackupDone {
   setId: string;
   revision: number;
+  /**
+   * The database file the snapshot read (device and inode, the same before and after it); null when
+   * another file was put at the path while it ran. Absent: not known (an offer from an older version).
+   * The log takes the set as its base only while that file is still the database (shipper.ts).
+   */
+  file?: FileId | null;
 }
 
 const listeners = new Set<(b: BackupDone) => void>();
@@ -42,7 +49,7 @@ export function backupDone(b: BackupDone): void {
 export function offerBase(stateDir: string, b: BackupDone): void {
   const { dir, baseOffer } = continuousDir(stateDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileDurable(baseOffer, JSON.stringify({ setId: b.setId, revision: b.revision }) + "\n");
+  writeFileDurable(baseOffer, JSON.stringify({ setId: b.setId, revision: b.revision, ...(b.file !== undefined ? { file: b.file } : {}) }) + "\n");
 }
 
 /**
@@ -59,11 +66,20 @@ export function takeOfferedBase(stateDir: string): BackupDone | null {
   }
   rmSync(file, { force: true });
   try {
-    const o = JSON.parse(text) as { setId?: unknown; revision?: unknown };
-    if (typeof o.setId === "string" && /^[\w.:-]{1,200}$/.test(o.setId) && Number.isSafeInteger(o.revision) && (o.revision as number) >= 0)
-      return { setId: o.setId, revision: o.revision as number };
+    const o = JSON.parse(text) as { setId?: unknown; revision?: unknown; file?: unknown };
+    if (typeof o.setId === "string" && /^[\w.:-]{1,200}$/.test(o.setId) && Number.isSafeInteger(o.revision) && (o.revision as number) >= 0) {
+      const offer: BackupDone = { setId: o.setId, revision: o.revision as number };
+      // A file that is not one reads as "replaced while it ran" (null): the set is then not taken.
+      if (o.file !== undefined) offer.file = isFileId(o.file) ? { dev: o.file.dev, ino: o.file.ino } : null;
+      return offer;
+    }
   } catch {
     // not JSON: not an offer
   }
   return null;
+}
+
+function isFileId(v: unknown): v is FileId {
+  const f = v as FileId | null;
+  return typeof f === "object" && f !== null && Number.isSafeInteger(f.dev) && Number.isSafeInteger(f.ino);
 }

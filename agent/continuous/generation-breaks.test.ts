@@ -1,13 +1,28 @@
 import { describe, it, expect, beforeEach, afterEach } from "vitest";
 import Database from "better-sqlite3";
+import { copyFileSync, existsSync, renameSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import type { AgentDeps } from "../module";
 import { KINE_INSERT_SQL } from "../kine/schema";
-import type { RunningKineWriter } from "../testing/kine-writer-process";
-import type { TestServer } from "../testing/restore-fixtures";
-import { startLogTest, stopLogTest, storedSegments } from "../testing/continuous-fixtures";
+import { startBackupJob } from "../backup/run-backup";
+import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
+import { waitFor, type TestServer } from "../testing/restore-fixtures";
+import {
+  copyLive,
+  logProblems,
+  restoredAndLive,
+  restoreToPoint,
+  startLogTest,
+  stopLogTest,
+  storedSegments,
+  takeLogPoint,
+} from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
+import { offerBase } from "./base-hook";
+import { fileAt } from "./file-id";
+import { continuousDir } from "./position";
 import { planPoint } from "./point-in-time";
 import { decodeSegment } from "./segment-codec";
 import { parseSegmentHeader } from "./segment-format";
@@ -43,7 +58,201 @@ beforeEach(async () => {
 
 afterEach(() => stopLogTest({ shipper: shipper ?? undefined, writer, s3, work }).then(() => (shipper = null)));
 
+const maxId = (dbPath: string) => {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number;
+  } finally {
+    db.close();
+  }
+};
+
+const writerPast = (revision: number) =>
+  waitFor(async () => ((await writer!.report()).revision > revision ? true : undefined), 60_000, `the writer past revision ${revision}`);
+
+async function stopWriter(): Promise<void> {
+  await writer!.stop();
+  writer = null;
+}
+
+async function stopShipper(): Promise<void> {
+  await shipper!.stop();
+  shipper = null;
+}
+
+/** Removes the live database's -wal and -shm (the writer stopped), as a restore does before moving its file in. */
+function dropWal(): void {
+  for (const f of ["-wal", "-shm"]) rmSync(server.dbPath + f, { force: true });
+}
+
+/** Moves `from` into place as a restore does: another file (another inode) renamed over the database. */
+function moveIn(from: string): void {
+  const staged = server.dbPath + ".restored";
+  copyFileSync(from, staged);
+  dropWal();
+  renameSync(staged, server.dbPath);
+}
+
+/** A copy of the live database with an older object's value edited: the log's newest rows the same, the database another. */
+async function editedCopy(dest: string, id?: number): Promise<number> {
+  await copyLive(server.dbPath, dest);
+  const db = new Database(dest);
+  try {
+    const at = id ?? (db.prepare("SELECT MIN(id) FROM kine WHERE name LIKE '/registry/%' AND deleted = 0").pluck().get() as number);
+    db.prepare("UPDATE kine SET value = CAST('edited by another cluster' AS BLOB) WHERE id = ?").run(at);
+    return at;
+  } finally {
+    db.close();
+  }
+}
+
+/** Holds a job group (a backup, a restore) until released, as a job of that group would. */
+function holdJobGroup(group: "backup" | "datastore"): () => Promise<void> {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const { done } = deps.jobs.start({
+    type: group === "backup" ? "backup" : "restore",
+    group,
+    steps: [{ name: "hold", label: "Hold" }],
+    run: async (job) => {
+      job.step("hold");
+      await gate;
+      return null;
+    },
+  });
+  return async () => {
+    release();
+    await done;
+  };
+}
+
 const segmentsOf = async (generation: string) => (await storedSegments(deps.store())).filter((s) => s.generation === generation);
+
+describe("a new generation when the database is another one", () => {
+  it("a generation just begun; while the agent is down its file is overwritten in place (same inode) by an earlier copy k3s then wrote past the base: a new generation, none of those rows in the old one", async () => {
+    const earlier = path.join(work, "earlier.db");
+    await copyLive(server.dbPath, earlier);
+    await writerPast(maxId(earlier) + 30);
+    shipper = new LogShipper(deps, { intervalMs: 1_000_000, baseAtFirstStart: true });
+    await shipper.tick();
+    const gen1 = shipper.position();
+    expect(gen1.generation).toBeTruthy();
+    await stopShipper();
+    await stopWriter();
+    const ino = statSync(server.dbPath).ino;
+    dropWal();
+    copyFileSync(earlier, server.dbPath);
+    expect(statSync(server.dbPath).ino).toBe(ino);
+    // k3s on the restored database writes past the base's revision: other rows at the same revisions.
+    writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 20, compactEveryMs: 0, seed: 99 });
+    await writerPast(gen1.baseRevision + 30);
+    shipper = new LogShipper(deps, { intervalMs: 1_000_000 });
+    await shipper.tick();
+    const pos = shipper.position();
+    expect(pos.generation).not.toBe(gen1.generation);
+    expect(pos.generationReason).toMatch(new RegExp(`revision ${gen1.baseRevision} is another one`));
+    expect(await segmentsOf(gen1.generation!)).toEqual([]);
+  }, 120_000);
+
+  it("the agent restarted after its file was replaced (another inode) by a copy sharing the log's newest rows: a new generation, and its log restores the new database row for row", async () => {
+    shipper = new LogShipper(deps, { intervalMs: 1_000_000, baseAtFirstStart: true });
+    await shipper.tick();
+    await waitFor(
+      async () => {
+        await shipper!.tick();
+        return shipper!.status().segments > 1 ? true : undefined;
+      },
+      60_000,
+      "segments shipped",
+    );
+    const gen1 = shipper.position();
+    await stopShipper();
+    await stopWriter();
+    const other = path.join(work, "other.db");
+    await editedCopy(other);
+    moveIn(other);
+    shipper = new LogShipper(deps, { intervalMs: 1_000_000 });
+    await shipper.tick();
+    const pos = shipper.position();
+    expect(pos.generation).not.toBe(gen1.generation);
+    expect(pos.generationReason).toMatch(/file was replaced \(another inode/);
+    expect((await segmentsOf(gen1.generation!)).filter((s) => s.last > gen1.spooledRevision)).toEqual([]);
+    // The new generation is the new database's: a restore of its newest point equals it row for row.
+    writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 40, compactEveryMs: 0, seed: 16 });
+    await writerPast(pos.baseRevision + 20);
+    const p = await takeLogPoint(writer, shipper, server.dbPath, path.join(work, "point.db"));
+    const segs = await segmentsOf(pos.generation!);
+    expect(logProblems(segs, pos.baseRevision)).toEqual([]);
+    const { plan, staged } = await restoreToPoint(deps, "latest", { toRevision: p.revision }, path.join(work, "staging"));
+    expect(plan.generation).toBe(pos.generation);
+    const { got, want } = restoredAndLive(staged.dbPath, p.copy);
+    expect(got.rows).toEqual(want.rows);
+  }, 180_000);
+
+  it("running, the file replaced by an earlier copy right after a generation began, and the first new base refused (a backup already running): the next round still begins the generation, none of its rows in the old one", async () => {
+    const earlier = path.join(work, "earlier.db");
+    await copyLive(server.dbPath, earlier);
+    await writerPast(maxId(earlier) + 30);
+    await stopWriter(); // a quiet cluster: nothing after the base to ship before the restore
+    shipper = new LogShipper(deps, { intervalMs: 1_000_000, baseAtFirstStart: true });
+    await shipper.tick();
+    const gen1 = shipper.position();
+    await shipper.tick(); // nothing new; the reader has the file open
+    expect(shipper.status().segments).toBe(0);
+    moveIn(earlier);
+    writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 20, compactEveryMs: 0, seed: 99 });
+    await writerPast(gen1.baseRevision + 30);
+    const release = holdJobGroup("backup");
+    try {
+      await shipper.tick(); // sees the file replaced; its base cannot start
+      expect(shipper.status().problem).toMatch(/already running/);
+      expect(shipper.position().generation).toBe(gen1.generation);
+    } finally {
+      await release();
+    }
+    await shipper.tick();
+    const pos = shipper.position();
+    expect(pos.generation).not.toBe(gen1.generation);
+    expect(pos.generationReason).toMatch(/file was replaced/);
+    expect(await segmentsOf(gen1.generation!)).toEqual([]);
+  }, 120_000);
+
+  it("a backup that ended while a restore ran, which then moved another database in: not the log's first base; a backup of the database in place is", async () => {
+    shipper = new LogShipper(deps, { intervalMs: 1_000_000 });
+    await shipper.tick();
+    expect(shipper.status().problem).toMatch(/Waiting for the first backup set/);
+    const release = holdJobGroup("datastore");
+    let first: string;
+    try {
+      const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: false }, "api").done;
+      expect(job.state).toBe("succeeded");
+      first = (job.result as { setId: string }).setId;
+      await shipper.tick(); // nothing while the restore runs
+      await stopWriter();
+      const other = path.join(work, "other.db");
+      await editedCopy(other);
+      moveIn(other);
+    } finally {
+      await release();
+    }
+    await shipper.tick();
+    expect(shipper.position().generation).toBeNull();
+    expect(shipper.status().problem).toMatch(/Waiting for the first backup set/);
+    // The same set offered by a backup of its own process, with the file its snapshot read: not taken either.
+    offerBase(deps.config.stateDir, { setId: first, revision: 1, file: { dev: 0, ino: 1 } });
+    await shipper.tick();
+    expect(existsSync(continuousDir(deps.config.stateDir).baseOffer)).toBe(false);
+    expect(shipper.position().generation).toBeNull();
+    // A backup of the database now in place is the base.
+    const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: false }, "api").done;
+    expect(job.state).toBe("succeeded");
+    await shipper.tick();
+    const pos = shipper.position();
+    expect(pos.generation).toBeTruthy();
+    expect(pos.baseSetId).toBe((job.result as { setId: string }).setId);
+    expect(pos.file).toEqual(fileAt(server.dbPath));
+  }, 120_000);
+});
 
 describe("what a segment's name and the protection line say", () => {
   it("every row of a segment was written at or before the time in its name and header: --to-time T never brings a change made after T", async () => {

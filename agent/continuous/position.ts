@@ -10,6 +10,9 @@ import { continuousDir } from "./continuous-dir";
  * it is uploaded, then `uploaded` is recorded and the spool file removed. A crash between any two
  * steps repeats the later one with the same bytes under the same name: no gap, no duplicate.
  */
+/** Which file the database is (file-id.ts). */
+const FileIdSchema = z.object({ dev: z.number(), ino: z.number() });
+
 export const LogPosition = z.object({
   version: z.literal(1),
   generation: z.string().nullable(),
@@ -22,6 +25,13 @@ export const LogPosition = z.object({
   spooledFingerprint: z.string().nullable(),
   /** When the read of the newest spooled segment began: everything written before then was in it (the lag's start). */
   spooledReadAt: z.string().nullable().default(null),
+  /** The database file the generation is of (null: a position written before the field; taken at the next read that continues it). */
+  file: FileIdSchema.nullable().default(null),
+  /**
+   * Why the database no longer continues the generation, once seen and until a new generation has
+   * begun: a failed base (a backup already running, the store down) is tried again, never forgotten.
+   */
+  breakPending: z.string().nullable().default(null),
   /** The newest revision uploaded, and when it was read. */
   uploadedRevision: z.number().int().nonnegative(),
   uploadedReadAt: z.string().nullable(),
@@ -48,6 +58,8 @@ export const EMPTY_POSITION: LogPosition = {
   spooledRevision: 0,
   spooledFingerprint: null,
   spooledReadAt: null,
+  file: null,
+  breakPending: null,
   uploadedRevision: 0,
   uploadedReadAt: null,
   segments: 0,

@@ -1,5 +1,5 @@
 import { describe, it, expect, afterEach } from "vitest";
-import { mkdtempSync, renameSync, rmSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { openKineDb } from "../kine/schema";
@@ -7,9 +7,9 @@ import { KineSimulator } from "../kine/simulator";
 import { LogReader } from "./reader";
 
 /**
- * The log's reader reports a database file replaced under it (a restore, a new server) on the next
- * read, which begins a new generation (shipper.ts); a look at where the database stands (standing,
- * used before taking an offered base) must not swallow that report.
+ * The log's reader says which file each read came from (device and inode), so the shipper can compare
+ * it with the file its generation is of (position.json): a database file replaced under it (a restore,
+ * a new server) is seen on the next read, and by a fresh process too.
  */
 
 let work: string;
@@ -26,23 +26,26 @@ function kineDb(file: string, seed: number): number {
 }
 
 describe("the log's reader", () => {
-  it("reports a replaced database file on the next read, even after a look at where it stands", async () => {
+  it("names the file each read came from, and reads the new one once another is moved into place", async () => {
     work = mkdtempSync(path.join(tmpdir(), "lifeboat-reader-"));
     const live = path.join(work, "state.db");
     const rev = kineDb(live, 1);
     const reader = new LogReader(live);
     try {
       const first = await reader.read(rev);
-      expect(first.fileReplaced).toBe(false);
+      expect(first.file).toEqual({ dev: statSync(live).dev, ino: statSync(live).ino });
       expect(first.revision).toBe(rev);
       // Another database moved into place (as a restore swaps it in).
       const other = path.join(work, "other.db");
-      kineDb(other, 2);
+      const otherRev = kineDb(other, 2);
+      const otherIno = statSync(other).ino;
       renameSync(other, live);
       const stand = await reader.standing(rev);
-      expect(stand.revision).toBeGreaterThan(0);
-      expect((await reader.read(rev)).fileReplaced).toBe(true);
-      expect((await reader.read(rev)).fileReplaced).toBe(false);
+      expect(stand.file?.ino).toBe(otherIno);
+      const next = await reader.read(0);
+      expect(next.file?.ino).toBe(otherIno);
+      expect(next.revision).toBe(otherRev);
+      expect(first.file?.ino).not.toBe(otherIno);
     } finally {
       reader.close();
     }

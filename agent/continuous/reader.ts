@@ -1,27 +1,35 @@
 import { createHash } from "node:crypto";
-import { statSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { KineRow } from "./segment-format";
+import { fileAt, sameFile, type FileId } from "./file-id";
 
 /**
  * Reads kine's new rows on a read-only connection, each time in one short read transaction (a long
  * one would hold back kine's checkpoints and block its writer: KINE.md). The connection stays open
  * between reads, and is opened again when the file at dbPath is another file (a restore swapped it).
+ * Each answer says which file it read (device and inode): the shipper compares that with the file its
+ * generation is of, recorded in position.json, so a file replaced while the agent was down is seen too.
  */
 
 /** Rows per segment at most: a burst after the store was down becomes several small segments. */
 export const MAX_ROWS_PER_READ = 5000;
 
-export interface LogRead {
+export interface Standing {
   /** MAX(id) now. */
   revision: number;
   compactRevision: number;
   /** Fingerprint of the row at `after` (null: no such row), to tell a replaced database. */
   rowAtAfter: string | null;
+  /**
+   * The file read: the same at the path before and after the read (null: it changed meanwhile, so
+   * which database was read is not known).
+   */
+  file: FileId | null;
+}
+
+export interface LogRead extends Standing {
   /** Rows with id > after, ascending, at most MAX_ROWS_PER_READ. */
   rows: KineRow[];
-  /** The file was another one than at the previous read (inode changed). */
-  fileReplaced: boolean;
 }
 
 /** A fingerprint of a row that survives everything kine does to it in place (compact_rev_key's prev_revision changes). */
@@ -38,39 +46,57 @@ const ROWS_SQL = `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, 
   FROM kine AS k LEFT JOIN kine AS p ON p.id = k.prev_revision
   WHERE k.id > ? ORDER BY k.id LIMIT ${MAX_ROWS_PER_READ}`;
 
+const ROW_SQL = "SELECT name, created, deleted, create_revision, value FROM kine WHERE id = ?";
+
+type FingerprintRow = Parameters<typeof rowFingerprint>[0];
+
+function fingerprintAt(db: Database.Database, id: number): string | null {
+  if (id <= 0) return null;
+  const row = db.prepare(ROW_SQL).get(id) as FingerprintRow | undefined;
+  return row ? rowFingerprint(row) : null;
+}
+
 /** The newest and compact revisions and the row at `at`, read inside the caller's transaction. */
-function standingOf(db: Database.Database, at: number): Omit<LogRead, "rows" | "fileReplaced"> {
+function standingOf(db: Database.Database, at: number): Omit<Standing, "file"> {
   const revision = (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0;
   const compactRevision = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
-  const row = at > 0 ? (db.prepare("SELECT name, created, deleted, create_revision, value FROM kine WHERE id = ?").get(at) as KineRow | undefined) : undefined;
-  return { revision, compactRevision, rowAtAfter: row ? rowFingerprint(row) : null };
+  return { revision, compactRevision, rowAtAfter: fingerprintAt(db, at) };
 }
 
 export class LogReader {
   private db: Database.Database | null = null;
-  private ino: number | null = null;
-  /** A replacement standing() saw: the next read still reports it. */
-  private replacedUnread = false;
+  /** The file the open connection reads. */
+  private openFile: FileId | null = null;
 
   constructor(private readonly dbPath: string) {}
 
-  private async open(): Promise<boolean> {
-    const ino = statSync(this.dbPath).ino;
-    const replaced = this.ino !== null && ino !== this.ino;
-    if (this.db && replaced) this.close();
+  /** Opens the connection on the file at the path (again, when that is another file now); the file as it stood before. */
+  private async open(): Promise<FileId> {
+    const file = fileAt(this.dbPath);
+    if (this.db && this.openFile && !sameFile(file, this.openFile)) this.close();
     if (!this.db) {
       const { default: Sqlite } = await import("better-sqlite3");
       this.db = new Sqlite(this.dbPath, { readonly: true, fileMustExist: true });
       this.db.pragma("busy_timeout = 5000");
+      this.openFile = file;
     }
-    this.ino = ino;
-    return replaced;
+    return file;
+  }
+
+  /** The file read, when the path held the same one before and after (a swap in between: null). */
+  private settled(before: FileId): FileId | null {
+    let after: FileId | null = null;
+    try {
+      after = fileAt(this.dbPath);
+    } catch {
+      // gone meanwhile: not known which file was read
+    }
+    return after && sameFile(before, after) ? before : null;
   }
 
   /** Reads what came after revision `after`. Throws when the database cannot be opened or read. */
   async read(after: number): Promise<LogRead> {
-    const fileReplaced = (await this.open()) || this.replacedUnread;
-    this.replacedUnread = false;
+    const before = await this.open();
     const db = this.db!;
     const tx = db.transaction(() => {
       const stand = standingOf(db, after);
@@ -79,18 +105,23 @@ export class LogReader {
     });
     const { raw, ...rest } = tx();
     const rows: KineRow[] = raw.map(({ rebuildable, ...r }) => ({ ...r, oldValueRebuildable: rebuildable === 1 }));
-    return { ...rest, rows, fileReplaced };
+    return { ...rest, rows, file: this.settled(before) };
   }
 
-  /** Where the database stands (its newest and compact revisions, the row at `at`), without reading rows. Throws as read does. */
-  async standing(at: number): Promise<Omit<LogRead, "rows" | "fileReplaced">> {
-    if (await this.open()) this.replacedUnread = true;
+  /**
+   * Where the database stands (its newest and compact revisions, the row at `at`), without reading
+   * rows: what a generation beginning from a base at revision `at` records. Throws as read does.
+   */
+  async standing(at: number): Promise<Standing> {
+    const before = await this.open();
     const db = this.db!;
-    return db.transaction(() => standingOf(db, at))();
+    const stand = db.transaction(() => standingOf(db, at))();
+    return { ...stand, file: this.settled(before) };
   }
 
   close(): void {
     this.db?.close();
     this.db = null;
+    this.openFile = null;
   }
 }

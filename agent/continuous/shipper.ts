@@ -6,7 +6,8 @@ import { commitFile, fsyncPathAsync, tempPathFor } from "../../lib/storage/durab
 import { formatLogTime, generationKey, parseSegmentKey, segmentKey, type ContinuousStatus, type GenerationMarker } from "../../lib/contracts/continuous";
 import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
-import { LogReader, rowFingerprint, MAX_ROWS_PER_READ, type LogRead } from "./reader";
+import { LogReader, rowFingerprint, MAX_ROWS_PER_READ, type LogRead, type Standing } from "./reader";
+import { fileAt, sameFile, type FileId } from "./file-id";
 import { addDailyBytes, continuousDir, readPosition, writePosition, type LogPosition } from "./position";
 import { judgeLogDays } from "../../lib/backups/log-anomalies";
 import { formatSegment } from "./segment-format";
@@ -23,11 +24,22 @@ import { onBackupDone, takeOfferedBase } from "./base-hook";
  * A new one begins when the agent has none, when the revision went back, when the row at the last
  * shipped revision is another one or gone, when the file was replaced, or when kine compacted past
  * the last shipped revision (rows in between may be gone): never mixed with the one before.
+ *
+ * What ties the database to its generation is recorded in position.json as the generation begins and
+ * with each segment: the file (device and inode) and the row at the last shipped revision. A fresh
+ * process compares the database with those, so a file replaced while the agent was down is seen; a
+ * break, once seen, stays recorded until a new generation has begun (its base may fail: a backup
+ * already running, the store down).
  */
 
 export interface Base {
   setId: string;
   revision: number;
+  /**
+   * The database file its snapshot read; null when another file was put at the path while it ran;
+   * absent when not known (an offer of an older version). An offered set is taken only while that file is the database.
+   */
+  file?: FileId | null;
 }
 
 export interface ShipperOptions {
@@ -43,17 +55,22 @@ export interface ShipperOptions {
   now?: () => Date;
 }
 
-/** Why the database no longer continues the generation, or null when it does. */
-export function generationBreak(pos: LogPosition, read: LogRead): string | null {
+/** Why the database no longer continues the generation, or null when it does. `read` is a read after pos.spooledRevision. */
+export function generationBreak(pos: LogPosition, read: Standing): string | null {
   if (!pos.generation) return "first start: no generation yet";
-  if (read.revision < pos.spooledRevision)
-    return `the database was replaced: its revision went back from ${pos.spooledRevision} to ${read.revision} (a restore, or a new server)`;
-  if (pos.spooledRevision > 0 && read.rowAtAfter === null)
-    return `the row at the last shipped revision ${pos.spooledRevision} is gone (the database was replaced, or compaction ran past it before it was shipped)`;
-  if (pos.spooledFingerprint && read.rowAtAfter !== pos.spooledFingerprint)
-    return `the row at the last shipped revision ${pos.spooledRevision} is another one: the database was replaced`;
-  if (read.compactRevision > pos.spooledRevision)
-    return `kine compacted up to revision ${read.compactRevision}, past the last shipped revision ${pos.spooledRevision}: rows in between may be lost`;
+  const s = pos.spooledRevision;
+  if (read.file === null) return "the database file was replaced while it was read (a restore, or a new server)";
+  if (pos.file && !sameFile(pos.file, read.file)) return "the database file was replaced (another inode: a restore, or a new server)";
+  if (read.revision < s) return `the database was replaced: its revision went back from ${s} to ${read.revision} (a restore, or a new server)`;
+  // A generation begun by an older version, before its first segment: nothing tells its database.
+  if (s > 0 && !pos.spooledFingerprint)
+    return `nothing recorded tells which database revision ${s} of this generation is of (a position of an older version): a new base to be sure`;
+  if (read.rowAtAfter !== null && read.rowAtAfter !== pos.spooledFingerprint)
+    return `the row at the last shipped revision ${s} is another one: the database was replaced`;
+  if (s > 0 && read.rowAtAfter === null)
+    return `the row at the last shipped revision ${s} is gone (the database was replaced, or compaction ran past it before it was shipped)`;
+  if (read.compactRevision > s)
+    return `kine compacted up to revision ${read.compactRevision}, past the last shipped revision ${s}: rows in between may be lost`;
   return null;
 }
 
@@ -75,6 +92,14 @@ async function backupAsBase(deps: AgentDeps): Promise<Base> {
   return { setId: result.setId, revision: result.manifest.database.currentRevision };
 }
 
+/** Why `b` cannot begin a generation on the database `now` (the file and the row at its revision), or null when it can. */
+function unfitBase(b: Base, now: Standing, file: FileId | null | undefined): string | null {
+  if (file === null) return "the database file was replaced while its snapshot was taken";
+  if (now.file === null) return "the database file was replaced while it was looked at";
+  if (file && !sameFile(file, now.file)) return "the database file was replaced after its snapshot (another inode)";
+  return staleBase(b, now);
+}
+
 /** The protection line while no backup set has become the log's first base. */
 const WAITING_FOR_BASE =
   "Waiting for the first backup set as the log's base (the next scheduled one, Back up now, or a lifeboat-agent backup run on this host).";
@@ -91,7 +116,7 @@ export class LogShipper {
   /** Read time of the newest read after which nothing was left unshipped (idle: protected up to then). */
   private protectedAt: Date | null = null;
   private pending = 0;
-  /** A backup finished and no generation runs: it is the first base. */
+  /** A backup finished and no generation runs: it is the first base (if it still fits: unfitBase). */
   private offeredBase: Base | null = null;
   private unsubscribe: (() => void) | null = null;
 
@@ -160,30 +185,37 @@ export class LogShipper {
             this.problem = WAITING_FOR_BASE;
             return;
           }
-          // A set left by another process may be old (a backup long before this serve first started):
-          // taken only while kine still holds the rows after it, else the log waits for the next set.
-          if (left) {
-            const stale = staleBase(left, await this.reader.standing(left.revision));
-            if (stale) {
-              this.log.warn(
-                { setId: left.setId, revision: left.revision, why: stale },
-                "continuous protection: the set a backup left is too old to be the log's first base",
-              );
-              this.problem = WAITING_FOR_BASE;
-              return;
-            }
+          // A set may be old (a backup long before this serve first started), or of a database replaced
+          // since (a restore after the backup): taken only while it is the database's and kine still
+          // holds the rows after it, else the log waits for the next set.
+          const unfit = await this.newGeneration(`first start: backup set ${base.setId} is the base`, base);
+          if (unfit) {
+            this.log.warn({ setId: base.setId, revision: base.revision, why: unfit }, "continuous protection: the set cannot be the log's first base");
+            this.problem = WAITING_FOR_BASE;
+            return;
           }
-          await this.newGeneration(`first start: backup set ${base.setId} is the base`, base);
           continue;
+        }
+        // A break seen before, whose new base failed: tried again, never forgotten.
+        if (this.pos.breakPending) {
+          await this.newGeneration(this.pos.breakPending);
+          return;
         }
         // Everything written before `startedAt` is in this read; every row in it was written before `readAt`.
         const startedAt = this.now();
         const read = await this.reader.read(this.pos.spooledRevision);
         const readAt = this.now();
-        const broken = read.fileReplaced ? "the database file was replaced (a restore, or a new server)" : generationBreak(this.pos, read);
+        const broken = generationBreak(this.pos, read);
         if (broken) {
+          this.pos = { ...this.pos, breakPending: broken };
+          writePosition(this.deps.config.stateDir, this.pos);
           await this.newGeneration(broken);
           return;
+        }
+        // A position of an older version: the file it continues is this one (checked by its rows just now).
+        if (!this.pos.file && read.file) {
+          this.pos = { ...this.pos, file: read.file };
+          writePosition(this.deps.config.stateDir, this.pos);
         }
         if (read.rows.length === 0) {
           if (this.pending === 0) this.protectedAt = startedAt;
@@ -210,9 +242,23 @@ export class LogShipper {
     this.log.warn({ err: msg, stage }, "continuous protection: round failed");
   }
 
-  private async newGeneration(reason: string, given?: Base): Promise<void> {
-    this.log.warn({ reason, previous: this.pos.generation }, "continuous protection: new generation from a new base");
+  /**
+   * Begins a generation from `given` (a set offered: resolves with why it cannot be the base, and
+   * begins nothing) or from a base taken now (rejects when it fails or does not fit: the break stays
+   * pending and the next round takes another). Records what ties the database to it: the file and the
+   * row at the base's revision, read after the base and checked against it.
+   */
+  private async newGeneration(reason: string, given?: Base): Promise<string | null> {
+    if (!given) this.log.warn({ reason, previous: this.pos.generation }, "continuous protection: new generation from a new base");
+    const fileBefore = given ? given.file : fileAt(this.deps.config.dbPath);
     const base = given ?? (await (this.opts.takeBase ?? (() => backupAsBase(this.deps)))());
+    const now = await this.reader.standing(base.revision);
+    const unfit = unfitBase(base, now, fileBefore);
+    if (unfit) {
+      if (given) return unfit;
+      throw new Error(`the new base ${base.setId} (revision ${base.revision}) cannot begin the generation: ${unfit}; another is taken at the next round`);
+    }
+    if (given) this.log.warn({ reason, previous: this.pos.generation }, "continuous protection: new generation from a new base");
     let generation = formatLogTime(this.now());
     if (this.pos.generation && generation <= this.pos.generation) generation = formatLogTime(new Date(Date.parse(isoOf(this.pos.generation)) + 1000));
     const marker: GenerationMarker = {
@@ -233,8 +279,10 @@ export class LogShipper {
       baseSetId: base.setId,
       baseRevision: base.revision,
       spooledRevision: base.revision,
-      spooledFingerprint: null,
+      spooledFingerprint: now.rowAtAfter,
       spooledReadAt: null,
+      file: now.file,
+      breakPending: null,
       uploadedRevision: base.revision,
       uploadedReadAt: marker.startedAt,
       segments: 0,
@@ -243,6 +291,7 @@ export class LogShipper {
     writePosition(this.deps.config.stateDir, this.pos);
     this.protectedAt = new Date(marker.startedAt);
     this.log.info({ generation, reason, baseSetId: base.setId, baseRevision: base.revision }, "continuous protection: generation began");
+    return null;
   }
 
   /**
@@ -264,7 +313,12 @@ export class LogShipper {
     await fsp.writeFile(tmp, bytes, { mode: 0o600 });
     await commitFile(tmp, file);
     const lastRow = read.rows[read.rows.length - 1];
-    this.pos = { ...this.pos, spooledRevision: last, spooledFingerprint: rowFingerprint(lastRow), spooledReadAt: startedAt.toISOString() };
+    this.pos = {
+      ...this.pos,
+      spooledRevision: last,
+      spooledFingerprint: rowFingerprint(lastRow),
+      spooledReadAt: startedAt.toISOString(),
+    };
     writePosition(this.deps.config.stateDir, this.pos);
     this.pending++;
   }
