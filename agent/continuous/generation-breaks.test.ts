@@ -10,6 +10,7 @@ import { startBackupJob } from "../backup/run-backup";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { waitFor, type TestServer } from "../testing/restore-fixtures";
 import {
+  compactKine,
   copyLive,
   logProblems,
   restoredAndLive,
@@ -296,4 +297,54 @@ describe("what a segment's name and the protection line say", () => {
       expect(plan.target).toBeLessThan(c.id);
     }
   }, 120_000);
+});
+
+describe("no new generation when nothing was lost", () => {
+  it("kine compacted exactly to the last shipped revision, a tombstone: the same generation, and it restores row for row; a database replaced then is still seen", async () => {
+    shipper = new LogShipper(deps, { intervalMs: 1_000_000, baseAtFirstStart: true });
+    await shipper.tick();
+    const gen1 = shipper.position().generation!;
+    await stopWriter();
+    /** A key created and deleted (its tombstone the newest row), shipped; then more rows, and kine's compaction to that tombstone. */
+    const tombstoneCompacted = async (tag: string): Promise<number> => {
+      const db = new Database(server.dbPath);
+      const insert = db.prepare(KINE_INSERT_SQL);
+      const key = `/registry/configmaps/default/short-lived-${tag}`;
+      const created = Number(insert.run(key, 1, 0, 0, 0, 0, Buffer.from("v1"), 0).lastInsertRowid);
+      const tombstone = Number(insert.run(key, 0, 1, created, created, 0, Buffer.from("v1"), created).lastInsertRowid);
+      await shipper!.tick();
+      expect(shipper!.position().spooledRevision).toBe(tombstone);
+      for (let i = 0; i < 3; i++) insert.run(`/registry/configmaps/default/after-${tag}-${i}`, 1, 0, 0, 0, 0, Buffer.from("v"), 0);
+      db.close();
+      compactKine(server.dbPath, tombstone);
+      expect(maxId(server.dbPath)).toBeGreaterThan(tombstone);
+      return tombstone;
+    };
+    await tombstoneCompacted("a");
+    await shipper.tick();
+    expect(shipper.position().generation).toBe(gen1);
+    expect(shipper.position().spooledRevision).toBe(maxId(server.dbPath));
+    writer = await spawnKineWriter({ db: server.dbPath, intervalMs: 40, compactEveryMs: 0, seed: 16 });
+    await writerPast(maxId(server.dbPath) + 20);
+    const p = await takeLogPoint(writer, shipper, server.dbPath, path.join(work, "point.db"));
+    expect(shipper.position().generation).toBe(gen1);
+    const segs = await segmentsOf(gen1);
+    expect(logProblems(segs, shipper.position().baseRevision)).toEqual([]);
+    const { staged } = await restoreToPoint(deps, "latest", { toRevision: p.revision }, path.join(work, "staging"));
+    const { got, want } = restoredAndLive(staged.dbPath, p.copy);
+    expect(got.rows).toEqual(want.rows);
+    // Again, and while the agent is down the file is overwritten in place by a copy whose newest kept row differs.
+    await stopWriter();
+    await tombstoneCompacted("b");
+    const anchor = shipper.position().spooledAnchor!;
+    await stopShipper();
+    const other = path.join(work, "other.db");
+    await editedCopy(other, anchor.revision);
+    dropWal();
+    copyFileSync(other, server.dbPath);
+    shipper = new LogShipper(deps, { intervalMs: 1_000_000 });
+    await shipper.tick();
+    expect(shipper.position().generation).not.toBe(gen1);
+    expect(shipper.position().generationReason).toMatch(new RegExp(`row at revision ${anchor.revision} .* is another one`));
+  }, 180_000);
 });

@@ -23,6 +23,14 @@ export const LogPosition = z.object({
   /** The newest revision written to a spool file (or the base's revision), and its row's fingerprint. */
   spooledRevision: z.number().int().nonnegative(),
   spooledFingerprint: z.string().nullable(),
+  /**
+   * The newest row at or below spooledRevision that kine's compaction to spooledRevision keeps (not a
+   * tombstone, not superseded), and its fingerprint: while kine's compact revision is at or below
+   * spooledRevision it is there, unchanged, in this database. It tells a replaced database when the row
+   * at spooledRevision was a tombstone that kine's compaction to exactly spooledRevision removed.
+   * Null: none, or a position written before the field.
+   */
+  spooledAnchor: z.object({ revision: z.number().int().nonnegative(), fingerprint: z.string() }).nullable().default(null),
   /** When the read of the newest spooled segment began: everything written before then was in it (the lag's start). */
   spooledReadAt: z.string().nullable().default(null),
   /** The database file the generation is of (null: a position written before the field; taken at the next read that continues it). */
@@ -57,6 +65,7 @@ export const EMPTY_POSITION: LogPosition = {
   baseRevision: 0,
   spooledRevision: 0,
   spooledFingerprint: null,
+  spooledAnchor: null,
   spooledReadAt: null,
   file: null,
   breakPending: null,

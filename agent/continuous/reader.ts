@@ -14,12 +14,20 @@ import { fileAt, sameFile, type FileId } from "./file-id";
 /** Rows per segment at most: a burst after the store was down becomes several small segments. */
 export const MAX_ROWS_PER_READ = 5000;
 
+/** The newest row at or below a revision that kine's compaction to that revision keeps, and its fingerprint. */
+export interface Anchor {
+  revision: number;
+  fingerprint: string;
+}
+
 export interface Standing {
   /** MAX(id) now. */
   revision: number;
   compactRevision: number;
   /** Fingerprint of the row at `after` (null: no such row), to tell a replaced database. */
   rowAtAfter: string | null;
+  /** Fingerprint of the row at the anchor revision asked for (null: no such row, or none asked). */
+  anchorRow: string | null;
   /**
    * The file read: the same at the path before and after the read (null: it changed meanwhile, so
    * which database was read is not known).
@@ -30,6 +38,8 @@ export interface Standing {
 export interface LogRead extends Standing {
   /** Rows with id > after, ascending, at most MAX_ROWS_PER_READ. */
   rows: KineRow[];
+  /** The anchor of the newest row read (anchorOf): null when no rows were read, or no row qualifies. */
+  anchor: Anchor | null;
 }
 
 /** A fingerprint of a row that survives everything kine does to it in place (compact_rev_key's prev_revision changes). */
@@ -46,21 +56,37 @@ const ROWS_SQL = `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, 
   FROM kine AS k LEFT JOIN kine AS p ON p.id = k.prev_revision
   WHERE k.id > ? ORDER BY k.id LIMIT ${MAX_ROWS_PER_READ}`;
 
+/**
+ * The newest row at or below :at that kine's compaction to :at keeps: not a tombstone, and no row at or
+ * below :at names it as its previous revision (kine's compaction DELETE, KINE.md). compact_rev_key is
+ * left out (the same in every kine database). Usually the row at :at itself; walks down the primary key.
+ */
+const ANCHOR_SQL = `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, k.value FROM kine AS k
+  WHERE k.id <= :at AND k.deleted = 0 AND k.name != 'compact_rev_key'
+    AND NOT EXISTS (SELECT 1 FROM kine AS n WHERE n.prev_revision = k.id AND n.id <= :at AND n.name != 'compact_rev_key')
+  ORDER BY k.id DESC LIMIT 1`;
+
 const ROW_SQL = "SELECT name, created, deleted, create_revision, value FROM kine WHERE id = ?";
 
 type FingerprintRow = Parameters<typeof rowFingerprint>[0];
 
-function fingerprintAt(db: Database.Database, id: number): string | null {
-  if (id <= 0) return null;
+/** The anchor at revision `at` (see ANCHOR_SQL), read inside the caller's transaction; null when no row qualifies. */
+function anchorOf(db: Database.Database, at: number): Anchor | null {
+  const row = db.prepare(ANCHOR_SQL).get({ at }) as (FingerprintRow & { id: number }) | undefined;
+  return row ? { revision: row.id, fingerprint: rowFingerprint(row) } : null;
+}
+
+function fingerprintAt(db: Database.Database, id: number | null): string | null {
+  if (id === null || id <= 0) return null;
   const row = db.prepare(ROW_SQL).get(id) as FingerprintRow | undefined;
   return row ? rowFingerprint(row) : null;
 }
 
-/** The newest and compact revisions and the row at `at`, read inside the caller's transaction. */
-function standingOf(db: Database.Database, at: number): Omit<Standing, "file"> {
+/** The newest and compact revisions and the rows at `at` and `anchorAt`, read inside the caller's transaction. */
+function standingOf(db: Database.Database, at: number, anchorAt: number | null): Omit<Standing, "file"> {
   const revision = (db.prepare("SELECT IFNULL(MAX(id), 0) FROM kine").pluck().get() as number) ?? 0;
   const compactRevision = (db.prepare("SELECT IFNULL(MAX(prev_revision), 0) FROM kine WHERE name = 'compact_rev_key'").pluck().get() as number) ?? 0;
-  return { revision, compactRevision, rowAtAfter: fingerprintAt(db, at) };
+  return { revision, compactRevision, rowAtAfter: fingerprintAt(db, at), anchorRow: fingerprintAt(db, anchorAt) };
 }
 
 export class LogReader {
@@ -94,14 +120,18 @@ export class LogReader {
     return after && sameFile(before, after) ? before : null;
   }
 
-  /** Reads what came after revision `after`. Throws when the database cannot be opened or read. */
-  async read(after: number): Promise<LogRead> {
+  /**
+   * Reads what came after revision `after`, the row at `anchorAt` (the anchor recorded with `after`),
+   * and the anchor of the newest row read. Throws when the database cannot be opened or read.
+   */
+  async read(after: number, anchorAt: number | null = null): Promise<LogRead> {
     const before = await this.open();
     const db = this.db!;
     const tx = db.transaction(() => {
-      const stand = standingOf(db, after);
+      const stand = standingOf(db, after, anchorAt);
       const raw = db.prepare(ROWS_SQL).all(after) as (Omit<KineRow, "oldValueRebuildable"> & { rebuildable: number })[];
-      return { ...stand, raw };
+      const anchor = raw.length ? anchorOf(db, raw[raw.length - 1].id) : null;
+      return { ...stand, raw, anchor };
     });
     const { raw, ...rest } = tx();
     const rows: KineRow[] = raw.map(({ rebuildable, ...r }) => ({ ...r, oldValueRebuildable: rebuildable === 1 }));
@@ -109,13 +139,14 @@ export class LogReader {
   }
 
   /**
-   * Where the database stands (its newest and compact revisions, the row at `at`), without reading
-   * rows: what a generation beginning from a base at revision `at` records. Throws as read does.
+   * Where the database stands (its newest and compact revisions, the row at `at`) and the anchor at
+   * `at`, without reading rows: what a generation beginning from a base at revision `at` records.
+   * Throws as read does.
    */
-  async standing(at: number): Promise<Standing> {
+  async standing(at: number): Promise<Standing & { anchor: Anchor | null }> {
     const before = await this.open();
     const db = this.db!;
-    const stand = db.transaction(() => standingOf(db, at))();
+    const stand = db.transaction(() => ({ ...standingOf(db, at, null), anchor: at > 0 ? anchorOf(db, at) : null }))();
     return { ...stand, file: this.settled(before) };
   }
 

@@ -26,10 +26,10 @@ import { onBackupDone, takeOfferedBase } from "./base-hook";
  * the last shipped revision (rows in between may be gone): never mixed with the one before.
  *
  * What ties the database to its generation is recorded in position.json as the generation begins and
- * with each segment: the file (device and inode) and the row at the last shipped revision. A fresh
- * process compares the database with those, so a file replaced while the agent was down is seen; a
- * break, once seen, stays recorded until a new generation has begun (its base may fail: a backup
- * already running, the store down).
+ * with each segment: the file (device and inode), the row at the last shipped revision, and the newest
+ * row at or below it that kine's compaction keeps (the anchor). A fresh process compares the database
+ * with those, so a file replaced while the agent was down is seen; a break, once seen, stays recorded
+ * until a new generation has begun (its base may fail: a backup already running, the store down).
  */
 
 export interface Base {
@@ -55,7 +55,10 @@ export interface ShipperOptions {
   now?: () => Date;
 }
 
-/** Why the database no longer continues the generation, or null when it does. `read` is a read after pos.spooledRevision. */
+/**
+ * Why the database no longer continues the generation, or null when it does. `read` is a read after
+ * pos.spooledRevision with the row at pos.spooledAnchor's revision (LogReader.read).
+ */
 export function generationBreak(pos: LogPosition, read: Standing): string | null {
   if (!pos.generation) return "first start: no generation yet";
   const s = pos.spooledRevision;
@@ -67,7 +70,13 @@ export function generationBreak(pos: LogPosition, read: Standing): string | null
     return `nothing recorded tells which database revision ${s} of this generation is of (a position of an older version): a new base to be sure`;
   if (read.rowAtAfter !== null && read.rowAtAfter !== pos.spooledFingerprint)
     return `the row at the last shipped revision ${s} is another one: the database was replaced`;
-  if (s > 0 && read.rowAtAfter === null)
+  // Kine's compaction up to s keeps the anchor: while it has not passed s, the anchor is there, the same row.
+  const anchor = pos.spooledAnchor;
+  if (anchor && read.compactRevision <= s && read.anchorRow !== anchor.fingerprint)
+    return `the row at revision ${anchor.revision} (the newest kine's compaction up to the last shipped revision ${s} keeps) is ${read.anchorRow === null ? "gone" : "another one"}: the database was replaced`;
+  // The row at s gone is no loss when kine compacted exactly to s and it was a tombstone (compaction
+  // removes those): then the anchor, checked just above, tells the database.
+  if (s > 0 && read.rowAtAfter === null && !(anchor && read.compactRevision === s))
     return `the row at the last shipped revision ${s} is gone (the database was replaced, or compaction ran past it before it was shipped)`;
   if (read.compactRevision > s)
     return `kine compacted up to revision ${read.compactRevision}, past the last shipped revision ${s}: rows in between may be lost`;
@@ -203,7 +212,7 @@ export class LogShipper {
         }
         // Everything written before `startedAt` is in this read; every row in it was written before `readAt`.
         const startedAt = this.now();
-        const read = await this.reader.read(this.pos.spooledRevision);
+        const read = await this.reader.read(this.pos.spooledRevision, this.pos.spooledAnchor?.revision ?? null);
         const readAt = this.now();
         const broken = generationBreak(this.pos, read);
         if (broken) {
@@ -245,8 +254,8 @@ export class LogShipper {
   /**
    * Begins a generation from `given` (a set offered: resolves with why it cannot be the base, and
    * begins nothing) or from a base taken now (rejects when it fails or does not fit: the break stays
-   * pending and the next round takes another). Records what ties the database to it: the file and the
-   * row at the base's revision, read after the base and checked against it.
+   * pending and the next round takes another). Records what ties the database to it: the file, the row
+   * at the base's revision and its anchor, read after the base and checked against it.
    */
   private async newGeneration(reason: string, given?: Base): Promise<string | null> {
     if (!given) this.log.warn({ reason, previous: this.pos.generation }, "continuous protection: new generation from a new base");
@@ -280,6 +289,7 @@ export class LogShipper {
       baseRevision: base.revision,
       spooledRevision: base.revision,
       spooledFingerprint: now.rowAtAfter,
+      spooledAnchor: now.anchor,
       spooledReadAt: null,
       file: now.file,
       breakPending: null,
@@ -317,6 +327,7 @@ export class LogShipper {
       ...this.pos,
       spooledRevision: last,
       spooledFingerprint: rowFingerprint(lastRow),
+      spooledAnchor: read.anchor,
       spooledReadAt: startedAt.toISOString(),
     };
     writePosition(this.deps.config.stateDir, this.pos);
