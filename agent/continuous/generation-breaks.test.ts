@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, renameSync, rmSync, statSync } from "node:fs"
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { EmbeddedS3 } from "../../lib/storage/embedded-s3";
+import { parseSetId } from "../../lib/contracts/backup-names";
 import type { AgentDeps } from "../module";
 import { KINE_INSERT_SQL } from "../kine/schema";
 import { startBackupJob } from "../backup/run-backup";
@@ -296,6 +297,22 @@ describe("what a segment's name and the protection line say", () => {
       const plan = await planPoint(deps, "latest", { toTime: new Date(c.before - 1).toISOString() });
       expect(plan.target).toBeLessThan(c.id);
     }
+  }, 120_000);
+
+  it("right after a new generation, protected up to the base's snapshot: what was written while the base was taken is not shipped yet", async () => {
+    shipper = new LogShipper(deps, { intervalMs: 1_000_000, baseAtFirstStart: true });
+    await shipper.tick();
+    const pos = shipper.position();
+    const st = shipper.status();
+    const snapshot = parseSetId(pos.baseSetId!)!.time;
+    expect(st.shippedRevision).toBe(pos.baseRevision);
+    expect(st.shippedAt).toBe(snapshot.toISOString());
+    expect(st.lagSeconds).toBeGreaterThanOrEqual((Date.parse(pos.generationStartedAt!) - snapshot.getTime()) / 1000);
+    expect((await writer!.report()).revision).toBeGreaterThan(pos.baseRevision);
+    // The same after a restart.
+    await stopShipper();
+    shipper = new LogShipper(deps, { intervalMs: 1_000_000 });
+    expect(shipper.status().shippedAt).toBe(snapshot.toISOString());
   }, 120_000);
 });
 

@@ -4,6 +4,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { commitFile, fsyncPathAsync, tempPathFor } from "../../lib/storage/durable-file";
 import { formatLogTime, generationKey, parseSegmentKey, segmentKey, type ContinuousStatus, type GenerationMarker } from "../../lib/contracts/continuous";
+import { parseSetId } from "../../lib/contracts/backup-names";
 import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { LogReader, rowFingerprint, MAX_ROWS_PER_READ, type LogRead, type Standing } from "./reader";
@@ -35,6 +36,8 @@ import { onBackupDone, takeOfferedBase } from "./base-hook";
 export interface Base {
   setId: string;
   revision: number;
+  /** When its snapshot was taken (at the latest): the new generation is protected up to then. Default: the set id's time. */
+  takenAt?: Date;
   /**
    * The database file its snapshot read; null when another file was put at the path while it ran;
    * absent when not known (an offer of an older version). An offered set is taken only while that file is the database.
@@ -97,8 +100,8 @@ async function backupAsBase(deps: AgentDeps): Promise<Base> {
   const { done } = startBackupJob(deps, { retention: false, allowNewPassphrase: false }, "schedule");
   const job = await done;
   if (job.state !== "succeeded") throw new Error(`the base backup failed: ${job.error}`);
-  const result = job.result as { setId: string; manifest: { database: { currentRevision: number } } };
-  return { setId: result.setId, revision: result.manifest.database.currentRevision };
+  const result = job.result as { setId: string; manifest: { createdAt: string; database: { currentRevision: number } } };
+  return { setId: result.setId, revision: result.manifest.database.currentRevision, takenAt: new Date(result.manifest.createdAt) };
 }
 
 /** Why `b` cannot begin a generation on the database `now` (the file and the row at its revision), or null when it can. */
@@ -259,6 +262,7 @@ export class LogShipper {
    */
   private async newGeneration(reason: string, given?: Base): Promise<string | null> {
     if (!given) this.log.warn({ reason, previous: this.pos.generation }, "continuous protection: new generation from a new base");
+    const before = this.now();
     const fileBefore = given ? given.file : fileAt(this.deps.config.dbPath);
     const base = given ?? (await (this.opts.takeBase ?? (() => backupAsBase(this.deps)))());
     const now = await this.reader.standing(base.revision);
@@ -268,6 +272,7 @@ export class LogShipper {
       throw new Error(`the new base ${base.setId} (revision ${base.revision}) cannot begin the generation: ${unfit}; another is taken at the next round`);
     }
     if (given) this.log.warn({ reason, previous: this.pos.generation }, "continuous protection: new generation from a new base");
+    const takenAt = base.takenAt ?? parseSetId(base.setId)?.time ?? (given ? this.now() : before);
     let generation = formatLogTime(this.now());
     if (this.pos.generation && generation <= this.pos.generation) generation = formatLogTime(new Date(Date.parse(isoOf(this.pos.generation)) + 1000));
     const marker: GenerationMarker = {
@@ -290,16 +295,17 @@ export class LogShipper {
       spooledRevision: base.revision,
       spooledFingerprint: now.rowAtAfter,
       spooledAnchor: now.anchor,
-      spooledReadAt: null,
+      spooledReadAt: takenAt.toISOString(),
       file: now.file,
       breakPending: null,
       uploadedRevision: base.revision,
-      uploadedReadAt: marker.startedAt,
+      // Protected up to the base's snapshot: what was written while the base was uploaded is not shipped yet.
+      uploadedReadAt: takenAt.toISOString(),
       segments: 0,
       bytes: 0,
     };
     writePosition(this.deps.config.stateDir, this.pos);
-    this.protectedAt = new Date(marker.startedAt);
+    this.protectedAt = takenAt;
     this.log.info({ generation, reason, baseSetId: base.setId, baseRevision: base.revision }, "continuous protection: generation began");
     return null;
   }
