@@ -1,5 +1,6 @@
 import readline from "node:readline/promises";
 import { commands } from "./commands/index";
+import { readArgs } from "./commands/args";
 import type { CommandIo } from "./commands/command";
 import { AgentConfigError, loadAgentConfig } from "./config";
 import { makeDeps } from "./deps";
@@ -55,6 +56,8 @@ export async function main(argv: string[]): Promise<number> {
     io.out(`${cmd.summary}\n\nUsage: ${cmd.usage}`);
     return 0;
   }
+  // A usage error before anything else, the configuration included: nothing runs on arguments the command does not take.
+  if (cmd.options && !readArgs(cmd, args, io)) return 2;
   try {
     let config;
     try {

@@ -1,9 +1,10 @@
 import type { Command } from "./command";
+import { readArgs, usageError } from "./args";
 import { readPassphrase } from "../config";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
 import type { BackupDone } from "../continuous/base-hook";
 
-const FLAGS = ["--no-retention", "--allow-new-passphrase", "--method=vacuum-into", "--method=backup-one-step"];
+const METHODS = ["vacuum-into", "backup-one-step"] as const;
 
 export const backupCommand: Command = {
   name: "backup",
@@ -14,12 +15,13 @@ export const backupCommand: Command = {
     "Exit code 0 when the set is complete in the store, 1 when the backup failed (no manifest was uploaded),\n" +
     "2 for a configuration error. --allow-new-passphrase uploads even when the passphrase does not open the\n" +
     "newest existing set (a deliberate passphrase change).",
+  // --method (not in the usage) chooses the snapshot's way for tests and benchmarks.
+  options: { flags: ["--no-retention", "--allow-new-passphrase"], values: ["--method"] },
   async run(args, deps, io) {
-    const unknown = args.filter((a) => !FLAGS.includes(a));
-    if (unknown.length) {
-      io.err(`Unknown option ${unknown[0]}. Usage: ${this.usage.split("\n")[0]}`);
-      return 2;
-    }
+    const a = readArgs(backupCommand, args, io);
+    if (!a) return 2;
+    const method = a.value("--method") as (typeof METHODS)[number] | undefined;
+    if (method !== undefined && !METHODS.includes(method)) return usageError(backupCommand, io, `--method takes ${METHODS.join(" or ")}, not "${method}".`);
     // Configuration errors (exit 2) before any work: no passphrase file, no store.
     readPassphrase(deps.config);
     deps.store();
@@ -28,10 +30,9 @@ export const backupCommand: Command = {
     const hook = deps.config.logIntervalMs > 0 ? await import("../continuous/base-hook") : null;
     let told = null as BackupDone | null;
     const unsubscribe = hook?.onBackupDone((b) => (told = b));
-    const method = args.find((a) => a.startsWith("--method="))?.slice("--method=".length) as "vacuum-into" | "backup-one-step" | undefined;
     const { id, done } = startBackupJob(
       deps,
-      { retention: !args.includes("--no-retention"), allowNewPassphrase: args.includes("--allow-new-passphrase"), snapshotMethod: method },
+      { retention: !a.has("--no-retention"), allowNewPassphrase: a.has("--allow-new-passphrase"), snapshotMethod: method },
       "cli",
     );
     // Progress on stderr: one line per step as it finishes, so a CronJob's log tells the story.

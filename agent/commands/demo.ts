@@ -1,12 +1,6 @@
 import type { Command } from "./command";
+import { readArgs, usageError } from "./args";
 import { AgentConfigError } from "../config";
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i >= 0) return args[i + 1];
-  const eq = args.find((a) => a.startsWith(name + "="));
-  return eq?.slice(name.length + 1);
-}
 
 /**
  * `lifeboat-agent demo-init --data-dir <dir>`: fills the configured (empty) store with the demo
@@ -17,12 +11,12 @@ export const demoCommand: Command = {
   name: "demo-init",
   summary: "Create the demo k3s server directory and fill an empty bucket with 90 nights of demo backups.",
   usage: "lifeboat-agent demo-init --data-dir <dir>   (store from AWS_S3_* or LIFEBOAT_BACKUP_DIR; prints a JSON summary)",
+  options: { values: ["--data-dir"] },
   async run(args, deps, io) {
-    const dataDir = arg(args, "--data-dir");
-    if (!dataDir) {
-      io.err("demo-init: --data-dir <dir> is required (the demo writes <dir>/demo/).");
-      return 2;
-    }
+    const a = readArgs(demoCommand, args, io);
+    if (!a) return 2;
+    const dataDir = a.value("--data-dir");
+    if (!dataDir) return usageError(demoCommand, io, "demo-init: --data-dir <dir> is required (the demo writes <dir>/demo/).");
     // Loaded here, not at start: the demo generator and openpgp.js would otherwise sit in every
     // agent's memory (`serve` included) for a command run once.
     const { initDemo, DemoRefusedError } = await import("../demo/demo-init");

@@ -1,4 +1,5 @@
 import type { Command, CommandIo } from "./command";
+import { readArgs } from "./args";
 import type { DoctorReport } from "../doctor/doctor";
 
 // Loaded when the command runs: the doctor reaches the store's SDK and the archive pipeline
@@ -30,10 +31,15 @@ export const doctorCommand: Command = {
   name: "doctor",
   summary: "Check this server: k3s paths and owner, tools, Node, disk, the store, the passphrase, the schedule — each problem with its fix.",
   usage: "lifeboat-agent doctor [--json]   (exit 1 when there are problems)",
+  options: { flags: ["--json"] },
   async run(args, deps, io) {
-    return print(await (await doctor()).runDoctor(deps), args.includes("--json"), io);
+    const a = readArgs(doctorCommand, args, io);
+    if (!a) return 2;
+    return print(await (await doctor()).runDoctor(deps), a.has("--json"), io);
   },
   async runUnconfigured(args, message, io) {
-    return print((await doctor()).configProblemReport(message), args.includes("--json"), io);
+    const a = readArgs(doctorCommand, args, io);
+    if (!a) return 2;
+    return print((await doctor()).configProblemReport(message), a.has("--json"), io);
   },
 };

@@ -1,4 +1,5 @@
 import type { Command } from "./command";
+import { readArgs } from "./args";
 
 export const healthCommand: Command = {
   name: "health",
@@ -8,14 +9,12 @@ export const healthCommand: Command = {
     "Prints the report (the shape of GET /health) as JSON on stdout and the verdict with its reasons on\n" +
     "stderr. --full adds a full PRAGMA integrity_check (slow on large databases). Exit code 0 for ok or\n" +
     "warning, 1 for critical.",
+  options: { flags: ["--full"] },
   async run(args, deps, io) {
-    const unknown = args.filter((a) => a !== "--full");
-    if (unknown.length) {
-      io.err(`Unknown option ${unknown[0]}. Usage: lifeboat-agent health [--full]`);
-      return 2;
-    }
+    const a = readArgs(healthCommand, args, io);
+    if (!a) return 2;
     const { runHealthCheck } = await import("../health/check");
-    const report = await runHealthCheck(deps, { full: args.includes("--full") });
+    const report = await runHealthCheck(deps, { full: a.has("--full") });
     io.err(`${report.dbPath}: ${report.verdict.toUpperCase()}`);
     for (const r of report.reasons) io.err(`  [${r.level}] ${r.message}${r.fix ? `\n      fix: ${r.fix}` : ""}`);
     io.out(JSON.stringify(report, null, 2));

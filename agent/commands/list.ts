@@ -1,4 +1,5 @@
 import type { Command } from "./command";
+import { readArgs } from "./args";
 import { KIND_LABELS } from "../../lib/contracts/backup-names";
 
 const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
@@ -7,12 +8,15 @@ export const listCommand: Command = {
   name: "list",
   summary: "List the backup sets in the store (Lifeboat's and the seed CronJob's), newest first.",
   usage: "lifeboat-agent list [--json]\n\n--json prints the same shape as GET /backups.",
+  options: { flags: ["--json"] },
   async run(args, deps, io) {
+    const a = readArgs(listCommand, args, io);
+    if (!a) return 2;
     const { listStoreSets, toListedSet } = await import("../backup/sets");
     const store = deps.store();
     const listing = await listStoreSets(store);
     const sets = listing.sets.map(toListedSet);
-    if (args.includes("--json")) {
+    if (a.has("--json")) {
       io.out(JSON.stringify({ source: store.description, sets, other: listing.other }, null, 2));
       return 0;
     }

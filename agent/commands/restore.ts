@@ -4,6 +4,7 @@ import { parseObjectName, parseSetId } from "../../lib/contracts/backup-names";
 import { PointTime, type RestoreRecord, type RestoreSource } from "../../lib/contracts/agent-restore";
 import type { AgentDeps } from "../module";
 import type { Command, CommandIo } from "./command";
+import { type ParsedArgs, readArgs, usageError } from "./args";
 
 /** `recovery:<id>`, a set id, an existing local file, or an object key under AWS_S3_PATH. */
 export function parseRestoreSource(arg: string): RestoreSource | null {
@@ -54,10 +55,9 @@ function describeRecord(r: RestoreRecord): string[] {
  * is given. The time is checked as POST /restores checks it (PointTime): a date the calendar does not
  * have, or a time without its offset, is refused rather than moved to another day or to the host's zone.
  */
-export function parsePoint(args: string[]): { toRevision?: number; toTime?: string } | string | null {
-  const at = (f: string) => (args.includes(f) ? (args[args.indexOf(f) + 1] ?? "") : undefined);
-  const rev = at("--to-revision");
-  const time = at("--to-time");
+export function parsePoint(args: Pick<ParsedArgs, "value">): { toRevision?: number; toTime?: string } | string | null {
+  const rev = args.value("--to-revision");
+  const time = args.value("--to-time");
   if (rev === undefined && time === undefined) return null;
   if (rev !== undefined && time !== undefined) return "Give --to-revision or --to-time, not both.";
   if (rev !== undefined) return /^[1-9]\d*$/.test(rev) ? { toRevision: Number(rev) } : `--to-revision needs a revision number (kine's id), got "${rev}".`;
@@ -81,10 +81,17 @@ export const restoreCommand: Command = {
     "--to-revision/--to-time: continuous protection's point in time: the newest base set of the log's\n" +
     "generation at or below the point, brought forward with the log's segments (docs/continuous.md).\n" +
     "Prints the restore's record as JSON on stdout, progress on stderr. Undo with `lifeboat-agent rollback`.",
+  options: {
+    flags: ["--dry-run", "--yes", "--no-token", "--cred", "--tls", "--list"],
+    values: ["--to-revision", "--to-time", "--status", "--cancel", "--done"],
+    positionals: 1,
+    alone: ["--list", "--status", "--cancel", "--done"],
+  },
   async run(args, deps, io) {
+    const a = readArgs(restoreCommand, args, io);
+    if (!a) return 2;
     const runner = await import("../restore/runner");
-    const flag = (f: string) => args.includes(f);
-    const valueOf = (f: string) => args[args.indexOf(f) + 1];
+    const flag = (f: string) => a.has(f);
     if (flag("--list")) {
       io.out(JSON.stringify({ restores: await runner.listRestores(deps) }, null, 2));
       return 0;
@@ -94,29 +101,19 @@ export const restoreCommand: Command = {
       ["--cancel", (id: string) => runner.cancelRestore(deps, id)],
       ["--done", (id: string) => runner.markRestoreDone(deps, id)],
     ] as const) {
-      if (!flag(f)) continue;
-      const id = valueOf(f);
-      if (!id) {
-        io.err(`Usage: lifeboat-agent restore ${f} <restore id>`);
-        return 2;
-      }
+      const id = a.value(f);
+      if (id === undefined) continue;
+      if (!id) return usageError(restoreCommand, io, `${f} needs a restore id.`);
       io.out(JSON.stringify(await fn(id), null, 2));
       return 0;
     }
-    const known = ["--dry-run", "--yes", "--no-token", "--cred", "--tls", "--to-revision", "--to-time"];
-    const point = parsePoint(args);
+    const point = parsePoint(a);
     if (typeof point === "string") {
       io.err(point);
       return 2;
     }
-    const valued = new Set(["--to-revision", "--to-time"].map((f) => args.indexOf(f) + 1).filter((i) => i > 0));
-    const positional = args.filter((a, i) => !a.startsWith("--") && !valued.has(i));
-    const unknown = args.filter((a) => a.startsWith("--") && !known.includes(a));
-    if (unknown.length || positional.length !== 1) {
-      io.err(unknown.length ? `Unknown option ${unknown[0]}.` : "Name one thing to restore.");
-      io.err(`Usage: ${this.usage.split("\n")[0]}`);
-      return 2;
-    }
+    const positional = a.positionals;
+    if (positional.length !== 1) return usageError(restoreCommand, io, "Name one thing to restore.");
     const source: RestoreSource | null = positional[0] === "latest" ? { kind: "backup", setId: "latest" } : parseRestoreSource(positional[0]);
     if (!source) {
       io.err(

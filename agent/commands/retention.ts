@@ -1,4 +1,5 @@
 import type { Command } from "./command";
+import { readArgs } from "./args";
 import type { RetentionReport } from "../../lib/contracts/agent-backup";
 
 const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
@@ -34,11 +35,14 @@ export const retentionCommand: Command = {
     "Only complete Lifeboat sets are ever deleted; seed sets, incomplete sets and the newest complete set never are.\n" +
     "Log segments (continuous protection) go when no kept base needs them; an old generation with no kept base goes whole.\n" +
     "Without --dry-run, deleting needs --yes (or a yes on a terminal).",
+  options: { flags: ["--dry-run", "--yes", "--json"] },
   async run(args, deps, io) {
-    const dryRun = args.includes("--dry-run");
+    const a = readArgs(retentionCommand, args, io);
+    if (!a) return 2;
+    const dryRun = a.has("--dry-run");
     const { runRetention } = await import("../backup/retention-run");
     const store = deps.store();
-    if (!dryRun && !args.includes("--yes")) {
+    if (!dryRun && !a.has("--yes")) {
       const plan = await runRetention(store, deps.config.retention, { dryRun: true });
       const segments = plan.log?.summary.segmentsDeleted ?? 0;
       const any = plan.summary.delete > 0 || plan.log?.generations.some((g) => g.keys.length > 0);
@@ -49,7 +53,7 @@ export const retentionCommand: Command = {
       }
     }
     const report = await runRetention(store, deps.config.retention, { dryRun, log: deps.log.child({ component: "retention" }) });
-    if (args.includes("--json")) io.out(JSON.stringify(report, null, 2));
+    if (a.has("--json")) io.out(JSON.stringify(report, null, 2));
     else for (const l of describe(report)) io.out(l);
     return report.failed.length ? 1 : 0;
   },

@@ -1,4 +1,5 @@
 import type { Command } from "./command";
+import { readArgs } from "./args";
 import { buildAgentApp } from "../server";
 import { agentModules } from "../modules";
 import { loadAgentTls } from "../tls/certificate";
@@ -8,7 +9,9 @@ export const serveCommand: Command = {
   name: "serve",
   summary: "Run the agent's HTTPS service (and the backup schedule).",
   usage: "lifeboat-agent serve",
-  async run(_args, deps, io) {
+  options: {},
+  async run(args, deps, io) {
+    if (!readArgs(serveCommand, args, io)) return 2;
     const cfg = deps.config;
     if (!cfg.agentToken) {
       io.err("LIFEBOAT_AGENT_TOKEN (or LIFEBOAT_AGENT_TOKEN_FILE) must be set for `serve`: every endpoint but /livez requires it.");

@@ -1,4 +1,5 @@
 import type { Command } from "./command";
+import { readArgs } from "./args";
 import { currentFingerprint } from "../tls/certificate";
 import { AGENT_VERSION } from "../version";
 
@@ -11,7 +12,10 @@ export const statusCommand: Command = {
   name: "status",
   summary: "Show how the dashboard reaches this agent: address, TLS and the certificate's fingerprint.",
   usage: "lifeboat-agent status [--json]",
+  options: { flags: ["--json"] },
   async run(args, deps, io) {
+    const a = readArgs(statusCommand, args, io);
+    if (!a) return 2;
     const cfg = deps.config;
     const current = cfg.insecureHttp ? null : currentFingerprint(cfg);
     const scheme = cfg.insecureHttp ? "http" : "https";
@@ -26,7 +30,7 @@ export const statusCommand: Command = {
       serverDir: cfg.serverDir,
       stateDir: cfg.stateDir,
     };
-    if (args.includes("--json")) {
+    if (a.has("--json")) {
       io.out(JSON.stringify(status, null, 2));
       return 0;
     }
