@@ -45,6 +45,22 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
+describe("lifeboat-agent without a command", () => {
+  it("is a usage error: the usage on stderr, exit 2, nothing on stdout", async () => {
+    const r = await cli([]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("Usage: lifeboat-agent <command> [options]");
+  });
+
+  it("--help asked for it: the usage on stdout, exit 0", async () => {
+    const r = await cli(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Usage: lifeboat-agent <command> [options]");
+    expect(r.stderr).toBe("");
+  });
+});
+
 describe("a command refuses what it does not take (exit 2, usage on stderr), and does nothing", () => {
   it("the configuration works: list, retention --dry-run and restore --list answer", async () => {
     const list = await cli(["list", "--json"]);

@@ -39,9 +39,14 @@ function usage(): string {
 /** Runs one CLI invocation and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
-  if (!name || name === "help" || name === "--help" || name === "-h") {
+  if (!name) {
+    // No command: a usage error, so the usage goes where errors go (a script's stdout stays clean).
+    io.err(usage());
+    return 2;
+  }
+  if (name === "help" || name === "--help" || name === "-h") {
     io.out(usage());
-    return name ? 0 : 2;
+    return 0;
   }
   if (name === "--version" || name === "version") {
     io.out(AGENT_VERSION);
