@@ -1,25 +1,31 @@
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../net/ports";
 import { startProcess, waitForHttp, type RunningProcess } from "../process";
 
 /**
  * The dashboard's front (lib/http/dashboard-server.ts) around the real built app, with requests no
- * browser sends (raw sockets). Before the front answered it, a path whose percent escape does not
- * decode was a 500 text/plain from Next.js (it decodes dynamic segments before any route code runs).
+ * browser sends (raw sockets) and with bodies a client in another process keeps sending after the
+ * answer. Before the front answered them: a path whose percent escape does not decode was a 500
+ * text/plain from Next.js (it decodes dynamic segments before any route code runs), and a chunked
+ * body over 1 MiB got its 413 on a kept-alive connection that then stopped being read, so it ended
+ * in a reset that often wiped the answer.
  *
  * It needs a build in LIFEBOAT_NEXT_DIST (default .next-e2e, the browser tests' build, which
  * `npm test` makes before its vitest phase); alone, with none there, it builds one first (minutes),
  * unless LIFEBOAT_BUILD=never.
  */
 
+const MIB = 1024 * 1024;
 const TOKEN = "front-test-admin-token-0123456789abcdef";
 const ADMIN_PASSWORD = "front-test-admin-password";
 const BAD_PATH = { code: "bad_request", message: "The request path is not valid: a percent escape does not decode." };
+const TOO_LARGE = { code: "body_too_large", message: expect.stringContaining("1 MiB") };
 
 let work: string;
 let dash: RunningProcess;
@@ -189,5 +195,94 @@ describe("a path whose percent escape does not decode", () => {
     });
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ code: "not_found", message: expect.stringContaining("no such\u0924") });
+  });
+});
+
+/**
+ * A node process of its own sends `bytes` with fetch to POST `route` `times` times (`chunked`: as a
+ * stream, no content-length); what it saw each time. In this process its writes would wait for our
+ * turns of the event loop, and a reset could never race the answer.
+ */
+async function postFromChild(route: string, bytes: number, chunked: boolean, times: number, headers: Record<string, string>): Promise<unknown[]> {
+  const script = `
+    const [target, headers, bytes, chunked, times] = process.argv.slice(1);
+    const seen = [];
+    for (let i = 0; i < Number(times); i++) {
+      let sent = 0;
+      const body = chunked === "1"
+        ? new ReadableStream({ pull(c) { if (sent >= Number(bytes)) return c.close(); sent += 65536; c.enqueue(new Uint8Array(65536).fill(97)); } })
+        : JSON.stringify({ name: "x".repeat(Number(bytes)) });
+      try {
+        const res = await fetch(target, { method: "POST", headers: JSON.parse(headers), body, duplex: "half" });
+        seen.push({ status: res.status, connection: res.headers.get("connection"), body: await res.json() });
+      } catch (err) {
+        seen.push({ error: String(err.cause?.code ?? err.message) });
+      }
+    }
+    process.stdout.write(JSON.stringify(seen));
+  `;
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    "--input-type=module",
+    "-e",
+    script,
+    url + route,
+    JSON.stringify({ "content-type": "application/json", ...headers }),
+    String(bytes),
+    chunked ? "1" : "0",
+    String(times),
+  ]);
+  return JSON.parse(stdout) as unknown[];
+}
+
+describe("a body over the 1 MiB limit", () => {
+  const routes: [route: string, headers: () => Record<string, string>][] = [
+    ["/api/users", () => ({ authorization: `Bearer ${TOKEN}` })],
+    // Public, but same-origin only: what the sign-in form sends.
+    ["/api/auth/login", () => ({ origin: url })],
+  ];
+  for (const [route, headers] of routes)
+    for (const how of ["chunked", "declared"] as const) {
+      it(`POST ${route}, ${how}, sent by fetch from another process (16 MiB): the client reads the 413 every time`, async () => {
+        const seen = await postFromChild(route, 16 * MIB, how === "chunked", 5, headers());
+        for (const s of seen) expect(s, JSON.stringify(seen)).toEqual({ status: 413, connection: "close", body: TOO_LARGE });
+        await stillAnswers();
+      });
+    }
+
+  it("POST /api/users, chunked, without a token (refused before a byte is read): the client reads the 401 every time", async () => {
+    const seen = await postFromChild("/api/users", 16 * MIB, true, 5, {});
+    for (const s of seen)
+      expect(s, JSON.stringify(seen)).toEqual({ status: 401, connection: "close", body: { code: "unauthorized", message: expect.any(String) } });
+    await stillAnswers();
+  });
+
+  it("chunked from a client that never stops sending: 413 with connection: close, then the connection is closed", async () => {
+    const chunk = Buffer.from(`10000\r\n${"a".repeat(0x10000)}\r\n`);
+    const t0 = Date.now();
+    const answer = await raw(
+      `POST /api/users HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${bearer}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      { pump: chunk, waitMs: 20_000, untilClose: true },
+    );
+    expect(answer.status, JSON.stringify({ ...answer, body: answer.body.slice(0, 300) })).toBe(413);
+    expect(answer.headers.connection).toBe("close");
+    // Next.js sends the route's answer chunked: its one chunk is the JSON.
+    expect(JSON.parse(answer.body.split("\r\n")[1])).toEqual(TOO_LARGE);
+    expect(answer.closed).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    await stillAnswers();
+  });
+
+  it("a chunked body under the limit is still read, on a connection kept alive", async () => {
+    const name = "front-test-user";
+    const body = JSON.stringify({ name, role: "viewer", password: "front-test-password" });
+    const res = await fetch(`${url}/api/users`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: new Blob([body]).stream(),
+      duplex: "half",
+    } as RequestInit);
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect(res.headers.get("connection")).not.toBe("close");
+    expect(await res.json()).toMatchObject({ name, role: "viewer" });
   });
 });

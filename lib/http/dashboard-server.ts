@@ -1,13 +1,15 @@
 // The dashboard's HTTP server: Next.js behind a thin node:http front, so the app learns the real
 // client address (Next.js keeps a client-sent X-Forwarded-For as it is, which would let anyone claim
 // to be a trusted proxy or dodge the sign-in limits), a declared body over 1 MiB is refused before
-// anything reads it, and a path whose percent escape does not decode is refused before Next.js (which
-// decodes dynamic segments before any route code runs) answers it with a bare 500. `npm start` runs
-// it; so do the browser tests; a release runs it through lib/http/release-server.ts (bundled as
-// dashboard/lifeboat-dashboard.mjs).
+// anything reads it, a path whose percent escape does not decode is refused before Next.js (which
+// decodes dynamic segments before any route code runs) answers it with a bare 500, and an answer
+// given while the body is still arriving (a route's 413 for a chunked body over 1 MiB) closes the
+// connection without losing the answer to a reset. `npm start` runs it; so do the browser tests; a
+// release runs it through lib/http/release-server.ts (bundled as dashboard/lifeboat-dashboard.mjs).
 //
 //   node --import tsx lib/http/dashboard-server.ts --port 3000 --host 127.0.0.1
 import http from "node:http";
+import type net from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import next from "next";
@@ -15,6 +17,8 @@ import { PEER_HEADER, PEER_MARK } from "./peer";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const MAX_DECLARED_BODY = 1024 * 1024;
+/** How long a body the dashboard will not read may still arrive after the answer before the connection is closed anyway. */
+const LINGER_MS = 2000;
 const TOO_LARGE = "The request body is over 1 MiB; the dashboard reads no more than that. Nothing changed.";
 const BAD_PATH = "The request path is not valid: a percent escape does not decode.";
 /** What next.config.js gives every answer, for the ones the front makes itself (Next.js never sees them). */
@@ -48,9 +52,39 @@ function decodes(p: string): boolean {
 }
 
 /**
+ * Waits, once an answer is written, for the client to stop sending the body nobody will read: until
+ * the body has all arrived, `LINGER_MS` pass or the connection closes, dropping what arrives; then
+ * `done`. Closing at once would make the kernel reset the connection (there is unread data), and the
+ * reset can wipe the answer on the client's side before it is read.
+ */
+function linger(req: http.IncomingMessage, socket: net.Socket | null, res: http.ServerResponse, done: () => void): void {
+  // Node.js's own way to drop a body nobody reads (IncomingMessage._dump, which it runs only after
+  // the answer): its HTTP parser then drops the rest instead of pausing the socket until someone
+  // reads it. The request stream may already be destroyed (a route that stopped reading it at the
+  // limit cancels it), so the flag is set here rather than through resume(), and the socket resumed.
+  (req as { _dumped?: boolean })._dumped = true;
+  req.removeAllListeners("data");
+  socket?.resume();
+  const until = Date.now() + LINGER_MS;
+  let over = false;
+  const finish = () => {
+    if (over) return;
+    over = true;
+    clearInterval(poll);
+    res.off("close", finish);
+    done();
+  };
+  // `complete` is set by the parser when the body's end arrives, whether or not the stream still lives.
+  const poll = setInterval(() => {
+    if (req.complete || !socket || socket.destroyed || Date.now() >= until) finish();
+  }, 10);
+  res.once("close", finish);
+}
+
+/**
  * Answers the front's own refusals: `{ code, message }` JSON (the API's error model) or, for a page,
- * the message as plain text; with connection: close (the client may still be sending: answer, then
- * close instead of reading the rest).
+ * the message as plain text; with connection: close (and, through closeIfBodyUnread, only once the
+ * client has stopped sending).
  */
 function refuse(res: http.ServerResponse, status: number, code: string, message: string, json: boolean): void {
   const body = json ? JSON.stringify({ code, message }) : `${message}\n`;
@@ -61,6 +95,40 @@ function refuse(res: http.ServerResponse, status: number, code: string, message:
     connection: "close",
   });
   res.end(body);
+}
+
+/**
+ * Makes an answer that starts while the request body is still arriving (a route refused the body,
+ * e.g. readBodyText's 413 past 1 MiB without a content-length, the guard's 401 before reading it, or
+ * the front's own refusals) carry connection: close, and ends it only once the client has stopped
+ * sending (linger). Without this Node.js kept the connection alive with the rest of the body unread
+ * and no one reading it, then reset it, and the client often got ECONNRESET instead of the answer.
+ */
+function closeIfBodyUnread(req: http.IncomingMessage, res: http.ServerResponse): void {
+  // A destroyed request (a route cancelled its body) no longer knows its socket.
+  const socket = req.socket;
+  type Method = (this: http.ServerResponse, ...args: unknown[]) => unknown;
+  const writeHead = res.writeHead as Method;
+  const end = res.end as Method;
+  const write = res.write as Method;
+  let closing = false;
+  const markClose = () => {
+    if (req.complete || res.headersSent) return;
+    res.setHeader("connection", "close");
+    closing = true;
+  };
+  res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+    markClose();
+    return writeHead.apply(this, args);
+  } as typeof res.writeHead;
+  res.end = function (this: http.ServerResponse, ...args: unknown[]) {
+    markClose();
+    if (!closing || req.complete) return end.apply(this, args);
+    const cb = typeof args[args.length - 1] === "function" ? args.pop() : undefined;
+    if (args[0] != null) write.apply(this, args);
+    linger(req, socket, res, () => end.apply(this, cb ? [cb] : []));
+    return this;
+  } as typeof res.end;
 }
 
 /** Answers a request that failed in the front or in Next.js's handler, or drops its connection when the answer had begun. */
@@ -98,6 +166,7 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
   server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
     try {
       req.headers[PEER_HEADER] = req.socket.remoteAddress ?? "";
+      closeIfBodyUnread(req, res);
       const p = targetPath(req.url ?? "/");
       // Before anything else, the guard's host and caller checks included: such a path names nothing,
       // so refusing it tells an unknown caller nothing, and Next.js would answer it with a bare 500.
