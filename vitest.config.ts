@@ -14,7 +14,12 @@ export default defineConfig({
     include: ["{lib,agent,components,app,bench,lint,deploy}/**/*.test.{ts,tsx}"],
     // The release test makes a standalone `next build` (minutes of both cores): npm test runs it as
     // a phase of its own, alone (LIFEBOAT_RELEASE_TEST=1), not beside timing-sensitive tests.
-    exclude: process.env.LIFEBOAT_RELEASE_TEST === "1" ? ["**/node_modules/**"] : ["**/node_modules/**", "lib/launcher/build-release.test.ts"],
+    // The dashboard front's test runs on the browser tests' build: npm test runs it after its build
+    // phase (LIFEBOAT_FRONT_TEST=1), not in the main phase, which runs before there is a build.
+    exclude:
+      process.env.LIFEBOAT_RELEASE_TEST === "1" || process.env.LIFEBOAT_FRONT_TEST === "1"
+        ? ["**/node_modules/**"]
+        : ["**/node_modules/**", "lib/launcher/build-release.test.ts", "lib/http/dashboard-server.test.ts"],
     environment: "node",
     // Temporary files under one directory of the run, removed at its end (lib/launcher/test-scratch.ts).
     globalSetup: ["lib/launcher/test-scratch.ts"],

@@ -16,9 +16,10 @@ import { startProcess, waitForHttp, type RunningProcess } from "../process";
  * body over 1 MiB got its 413 on a kept-alive connection that then stopped being read, so it ended
  * in a reset that often wiped the answer.
  *
- * It needs a build in LIFEBOAT_NEXT_DIST (default .next-e2e, the browser tests' build, which
- * `npm test` makes before its vitest phase); alone, with none there, it builds one first (minutes),
- * unless LIFEBOAT_BUILD=never.
+ * It needs a build in LIFEBOAT_NEXT_DIST (default .next-e2e, the browser tests' build): `npm test`
+ * runs it as a phase of its own right after its build phase, with LIFEBOAT_BUILD=never; vitest's
+ * main phase leaves it out. Alone: `LIFEBOAT_FRONT_TEST=1 npx vitest run
+ * lib/http/dashboard-server.test.ts` (with no build there, it builds one first: minutes).
  */
 
 const MIB = 1024 * 1024;

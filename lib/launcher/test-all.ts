@@ -51,6 +51,7 @@ function vitestReporting(report: string) {
 }
 const vitestMain = vitestReporting("vitest.json");
 const vitestRelease = vitestReporting("release.json");
+const vitestFront = vitestReporting("front.json");
 interface Phase {
   name: string;
   cmd: string;
@@ -80,6 +81,14 @@ const phases = {
     report: vitestRelease.report,
   },
   build: { name: "build for browser tests", cmd: bin("next"), args: ["build"] },
+  // The dashboard's front around that build, with requests no browser sends (lib/http/dashboard-server.test.ts).
+  front: {
+    name: "dashboard front (vitest, on the build)",
+    cmd: bin("vitest"),
+    args: ["run", "lib/http/dashboard-server.test.ts", ...vitestFront.args],
+    env: { LIFEBOAT_FRONT_TEST: "1", LIFEBOAT_BUILD: "never", ...vitestFront.env },
+    report: vitestFront.report,
+  },
   browser: {
     name: "browser (Playwright, Chromium)",
     cmd: bin("playwright"),
@@ -93,7 +102,8 @@ const phases = {
  * Stages run one after another; the lanes of a stage run at the same time, each lane's phases in
  * order. The soak (mostly waiting on its schedule: a small database, a backup a minute) runs beside
  * the release test and the browser build, which have no timing in them: that stage took 123 s on CI
- * instead of 194 s one after another (2026-12-06). Everything else runs alone: the timing-sensitive
+ * instead of 194 s one after another (2026-12-06). The dashboard front's test follows the build it
+ * runs on, by when the soak has ended. Everything else runs alone: the timing-sensitive
  * suites (vitest, Playwright), and the static checks, which are CPU-bound (side by side on 2 cores
  * they took 44 s instead of 47).
  */
@@ -102,7 +112,7 @@ const stages: Phase[][][] = [
   [[phases.lint]],
   [[phases.format]],
   [[phases.vitest]],
-  [[phases.soak], [phases.release, phases.build]],
+  [[phases.soak], [phases.release, phases.build, phases.front]],
   [[phases.browser]],
 ];
 
@@ -151,7 +161,7 @@ for (const stage of stages) {
       const out: Result[] = [];
       for (const p of lane) {
         // Without a build there is nothing for the browser tests to open.
-        if (p === phases.browser && buildFailed) {
+        if ((p === phases.browser || p === phases.front) && buildFailed) {
           out.push({ name: p.name, ok: false, seconds: 0 });
           continue;
         }
