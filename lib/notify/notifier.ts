@@ -121,10 +121,25 @@ export class Notifier {
     }
   }
 
-  /** A firing alert became critical: sent again to the channels that want critical alerts. */
+  /**
+   * A firing alert became critical: sent again to the channels that want critical alerts. A channel
+   * that did not take the warning (critical only) gets this as its one firing message: it is
+   * recorded as its `firing` too, so reconcile does not send a plain FIRING after it and the resolve
+   * reaches it.
+   */
   escalated(e: EpisodeRef, from: AlertSeverity): void {
     const m = this.message(e, "firing", from);
-    for (const c of this.channels()) if (wants(c, m)) this.once(c, e, "escalated", m);
+    const mark = this.opts.db.prepare("INSERT INTO notification_sent (episode_id, channel_id, event, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
+    for (const c of this.channels()) {
+      if (!wants(c, m)) continue;
+      const at = this.now().toISOString();
+      const queued = this.opts.db.transaction(() => {
+        const first = mark.run(e.id, c.id, "firing", at).changes > 0;
+        const again = mark.run(e.id, c.id, "escalated", at).changes > 0;
+        return first || again;
+      })();
+      if (queued) this.dispatcher.enqueue(c, m, { event: m.event, episodeId: e.id, alertKey: e.key });
+    }
   }
 
   /** A reminder of a still-firing alert to every channel that wants it. */

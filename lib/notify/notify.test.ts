@@ -301,6 +301,34 @@ describe("delivery", () => {
   });
 });
 
+describe("escalation", () => {
+  it("a critical-only channel gets exactly one message when a warning escalates, and later its resolve", async () => {
+    const n = notifier();
+    n.create({ label: "All", settings: { type: "webhook", url: `${http.url}/all` } });
+    n.create({ label: "Pager", minSeverity: "critical", settings: { type: "webhook", url: `${http.url}/pager` } });
+    const warn = episode({ severity: "warning" });
+    storeEpisode(warn);
+    n.reconcile([warn], []);
+    await n.dispatcher.idle();
+    // As AlertService.run() does: escalated(), then reconcile() with the open episodes.
+    const crit = episode({ severity: "critical" });
+    storeEpisode(crit);
+    n.escalated(crit, "warning");
+    n.reconcile([crit], []);
+    n.reconcile([crit], []);
+    await n.dispatcher.idle();
+    const bodies = (p: string) => http.requests.filter((r) => r.path === p).map((r) => JSON.parse(r.body) as Record<string, unknown>);
+    expect(bodies("/pager").map((b) => `${b.state} ${b.severity} ${b.escalatedFrom}`)).toEqual(["firing critical warning"]);
+    expect(bodies("/all").map((b) => `${b.state} ${b.severity} ${b.escalatedFrom}`)).toEqual(["firing warning undefined", "firing critical warning"]);
+    const done = episode({ severity: "critical", resolvedAt: "2024-12-19T08:00:00.000Z" });
+    storeEpisode(done);
+    n.reconcile([], [done]);
+    await n.dispatcher.idle();
+    expect(bodies("/pager").map((b) => b.state)).toEqual(["firing", "resolved"]);
+    expect(bodies("/all").map((b) => b.state)).toEqual(["firing", "firing", "resolved"]);
+  });
+});
+
 describe("secrets", () => {
   it("the browser sees hints, never the secret; an empty secret on update keeps the stored one", async () => {
     const n = notifier();
