@@ -16,7 +16,7 @@ import type { AttemptResult, Channel, Message } from "./types";
 
 export interface DispatcherOptions {
   db: Db;
-  /** The channels as configured now (a channel that is gone drops its queued messages). */
+  /** The channels as configured now (a channel that is gone or disabled drops its queued messages). */
   channels: () => Channel[];
   log: Logger;
   /** Delays before the 2nd, 3rd… attempt; its length + 1 is the number of attempts. */
@@ -140,7 +140,8 @@ export class Dispatcher {
       const row = next.get(channelId, this.now().toISOString()) as OutboxRow | undefined;
       if (!row) return;
       const channel = this.opts.channels().find((c) => c.id === channelId);
-      if (!channel) {
+      // Deleted or disabled since it was queued: its retries stop too (a disabled channel sends nothing).
+      if (!channel || !channel.enabled) {
         this.opts.db.prepare("DELETE FROM notification_outbox WHERE channel_id = ?").run(channelId);
         return;
       }

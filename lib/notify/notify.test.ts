@@ -265,6 +265,20 @@ describe("delivery", () => {
     expect(logged).not.toContain("secretpath");
   }, 30_000);
 
+  it("disabling a channel drops its queued retries", async () => {
+    http.respond("/down", [503]);
+    const n = notifier({}, [200, 200, 200]);
+    const c = n.create({ label: "Down", settings: { type: "webhook", url: `${http.url}/down` } });
+    storeEpisode(episode());
+    n.reconcile([episode()], []);
+    await http.waitFor(1, "/down");
+    n.update(c.id, { label: "Down", enabled: false, settings: { type: "webhook", url: "" } });
+    await new Promise((r) => setTimeout(r, 900)); // past every retry's back-off
+    await n.dispatcher.idle();
+    expect(http.requests.filter((r) => r.path === "/down")).toHaveLength(1);
+    expect(n.dispatcher.pending()).toBe(0);
+  });
+
   it("a 404 is given up at once (the URL is wrong; trying again cannot help)", async () => {
     http.respond("/gone", [404]);
     const n = notifier({ LIFEBOAT_WEBHOOK_URL: `${http.url}/gone` });
