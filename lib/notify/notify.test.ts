@@ -2,12 +2,15 @@ import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { openDatabase, type Db } from "../db/database";
 import { Notifier, type EpisodeRef } from "./notifier";
 import { envChannels } from "./env-channels";
+import { attempt } from "./send";
 import { startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from "./testing/receivers";
 
 // Every format against a real receiver on loopback; retries, back-off and independence of channels;
@@ -277,6 +280,38 @@ describe("delivery", () => {
     await n.dispatcher.idle();
     expect(http.requests.filter((r) => r.path === "/down")).toHaveLength(1);
     expect(n.dispatcher.pending()).toBe(0);
+  });
+
+  it("a receiver answering with a huge body: the answer is not downloaded", async () => {
+    const TOTAL = 64 * 2 ** 20;
+    const chunk = Buffer.alloc(2 ** 16, 97);
+    let written = 0;
+    const big = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      const pump = () => {
+        while (written < TOTAL) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((r) => big.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(big.address() as AddressInfo).port}/big`;
+      const r = await attempt(
+        { id: "c", type: "webhook", label: "Big", enabled: true, minSeverity: "warning", origin: "settings", settings: { type: "webhook", url } },
+        { kind: "test", summary: "t", url: "https://lifeboat.example.com/alerts", at: "2024-12-18T08:00:00.000Z" },
+        10_000,
+      );
+      expect(r).toMatchObject({ ok: true, status: 200 });
+      await new Promise((res) => setTimeout(res, 200));
+      expect(written).toBeLessThan(TOTAL / 4);
+    } finally {
+      big.closeAllConnections();
+      big.close();
+    }
   });
 
   it("a 404 is given up at once (the URL is wrong; trying again cannot help)", async () => {

@@ -53,8 +53,9 @@ async function sendHttp(settings: ChannelSettings, m: Message, timeoutMs: number
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
     const res = await fetch(spec.url, { method: spec.method, headers: spec.headers, body: spec.body, signal: timeout, redirect: "manual" });
-    // The body is not ours to keep (a receiver may echo what it got); read it only to free the socket.
-    await res.arrayBuffer().catch(() => undefined);
+    // The body is not ours to keep (a receiver may echo what it got, or answer with megabytes): never
+    // read it; cancelling closes the connection instead of downloading whatever it is.
+    await res.body?.cancel().catch(() => undefined);
     const millis = performance.now() - t0;
     if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status, detail: null, retryable: false, millis };
     const detail =
