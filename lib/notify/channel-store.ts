@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Db } from "../db/database";
 import { DomainError } from "../contracts/errors";
 import { ChannelSettings, type AlertSeverity, type ChannelInput, type ChannelType } from "../contracts/alerts";
+import { withoutCredentials } from "./formats";
 import type { Channel } from "./types";
 
 /**
@@ -71,7 +72,12 @@ export class ChannelStore {
     const cur = this.get(id);
     if (!cur) throw new DomainError("not_found", `There is no notification channel ${id} (it may have been deleted): reload the page.`);
     const next: Record<string, unknown> = { ...input.settings };
-    if (cur.type === input.settings.type) for (const f of SECRET_FIELDS[cur.type]) if (!next[f]) next[f] = (cur.settings as Record<string, unknown>)[f];
+    if (cur.type === input.settings.type) {
+      const stored = cur.settings as Record<string, unknown>;
+      for (const f of SECRET_FIELDS[cur.type]) if (!next[f]) next[f] = stored[f];
+      // A URL shown without its user info (Gotify's) and sent back unchanged keeps the stored user info.
+      if (typeof stored.url === "string" && next.url !== stored.url && next.url === withoutCredentials(stored.url)) next.url = stored.url;
+    }
     const settings = ChannelSettings.parse(next);
     requireUrl(settings);
     this.db

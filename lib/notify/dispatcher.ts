@@ -10,7 +10,7 @@ import type { AttemptResult, Channel, Message } from "./types";
  * lose it) and sent by one worker PER CHANNEL, so a receiver that hangs or fails delays only its own
  * messages. A failure that may heal (no answer, 408, 429, 5xx, SMTP 4xx) is retried with back-off
  * (default 5 s, 30 s, 2 min, 10 min, 30 min: six attempts in about 43 minutes); one that will not
- * (another 4xx, a refused login) is given up at once. Every attempt is one row of
+ * (another 4xx, a refused login, a request that cannot be built: "cannot send: …") is given up at once. Every attempt is one row of
  * `notification_deliveries` and one log line: outcome and status, the target as scheme and host only.
  */
 

@@ -85,8 +85,35 @@ function priority(m: Message, scale: "ntfy" | "gotify"): number {
   return scale === "ntfy" ? [2, 4, 5][level] : [2, 5, 8][level];
 }
 
-/** The HTTP request a channel sends for `m`. Throws for an e-mail channel (use mailFor). */
+/** `url` without its user info (`https://user:pass@host/…` → `https://host/…`); unchanged when it has none or is not a URL. */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = "";
+    u.password = "";
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * The HTTP request a channel sends for `m`. A URL with user info (`https://user:pass@host/hook`) is
+ * sent without it, as `Authorization: Basic` (fetch refuses URLs with credentials); a channel's own
+ * Authorization (ntfy's token) wins. Throws for an e-mail channel (use mailFor), or a URL that does not parse.
+ */
 export function requestFor(settings: ChannelSettings, m: Message): HttpRequestSpec {
+  const spec = request(settings, m);
+  if (!("url" in settings)) return spec;
+  const u = new URL(settings.url);
+  if (!u.username && !u.password) return spec;
+  const basic = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString("base64")}`;
+  const own = Object.keys(spec.headers).some((h) => h.toLowerCase() === "authorization");
+  return { ...spec, url: withoutCredentials(spec.url), headers: own ? spec.headers : { ...spec.headers, authorization: basic } };
+}
+
+function request(settings: ChannelSettings, m: Message): HttpRequestSpec {
   switch (settings.type) {
     case "webhook": {
       const { body, headers } = json(webhookBody(m));

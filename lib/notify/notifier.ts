@@ -5,7 +5,7 @@ import { DomainError } from "../contracts/errors";
 import type { AlertSeverity, ChannelInput, ChannelView, NotificationSettings, TestResult } from "../contracts/alerts";
 import { ChannelStore, SECRET_FIELDS } from "./channel-store";
 import { Dispatcher, type DispatcherOptions } from "./dispatcher";
-import { wants } from "./formats";
+import { wants, withoutCredentials } from "./formats";
 import { attempt, displayTarget } from "./send";
 import type { AlertMessage, Channel, Message } from "./types";
 
@@ -193,7 +193,9 @@ export class Notifier {
     const secrets = Object.fromEntries(SECRET_FIELDS[c.type].map((f) => [f, Boolean(s[f])]));
     const fields: Record<string, string | number> = {};
     for (const [k, v] of Object.entries(s))
-      if (k !== "type" && !SECRET_FIELDS[c.type].includes(k) && (typeof v === "string" || typeof v === "number")) fields[k] = v;
+      if (k !== "type" && !SECRET_FIELDS[c.type].includes(k) && (typeof v === "string" || typeof v === "number"))
+        // A URL's user info is a password: never shown (an update with the URL as shown keeps it).
+        fields[k] = k === "url" && typeof v === "string" ? withoutCredentials(v) : v;
     const last = this.dispatcher.deliveries({ channelId: c.id, limit: 1 })[0] ?? null;
     return {
       id: c.id,

@@ -395,6 +395,52 @@ describe("secrets", () => {
     expect(JSON.parse(req.body)).toMatchObject({ alert: "LifeboatTest", test: true });
   });
 
+  it("a webhook URL with user info is sent with Authorization: Basic, never showing the password", async () => {
+    const u = new URL(http.url);
+    const n = notifier({ LIFEBOAT_WEBHOOK_URL: `http://alert%40ops:hunter2-S3cret@${u.host}/basic/hook` });
+    const r = await n.test("env:webhook");
+    expect(r).toMatchObject({ ok: true, status: 200 });
+    storeEpisode(episode());
+    n.reconcile([episode()], []);
+    await n.dispatcher.idle();
+    const reqs = await http.waitFor(2, "/basic/hook");
+    for (const req of reqs) expect(req.headers.authorization).toBe(`Basic ${Buffer.from("alert@ops:hunter2-S3cret").toString("base64")}`);
+    expect(n.dispatcher.deliveries({ episodeIds: [1] }).map((d) => d.outcome)).toEqual(["delivered"]);
+    expect(JSON.stringify(n.settings())).not.toContain("hunter2");
+    expect(logged).not.toContain("hunter2");
+  });
+
+  it("Gotify's URL (not a secret) is shown without its user info, and an update with it as shown keeps it", async () => {
+    const u = new URL(http.url);
+    const n = notifier();
+    const c = n.create({ label: "Gotify", settings: { type: "gotify", url: `http://gu:gotify-Pa55@${u.host}/g`, token: "app-token" } });
+    expect(JSON.stringify(n.settings())).not.toContain("gotify-Pa55");
+    expect(c.fields.url).toBe(`http://${u.host}/g`);
+    n.update(c.id, { label: "Gotify", settings: { type: "gotify", url: String(c.fields.url), token: "" } });
+    expect(await n.test(c.id)).toMatchObject({ ok: true });
+    const [req] = await http.waitFor(1, "/g/message");
+    expect(req.headers.authorization).toBe(`Basic ${Buffer.from("gu:gotify-Pa55").toString("base64")}`);
+    expect(req.headers["x-gotify-key"]).toBe("app-token");
+  });
+
+  it("a request that cannot be sent at all fails at once with the reason, not as a retried no answer", async () => {
+    const n = notifier({}, [50, 50, 50]);
+    // A header value fetch refuses (not Latin-1): the same every time, nothing to retry.
+    const c = n.create({ label: "Bad token", settings: { type: "gotify", url: `${http.url}/badtoken`, token: "tök€n-secret" } });
+    storeEpisode(episode());
+    n.reconcile([episode()], []);
+    await new Promise((r) => setTimeout(r, 300));
+    await n.dispatcher.idle();
+    const log = n.dispatcher.deliveries({ channelId: c.id });
+    expect(log.map((d) => `${d.outcome} #${d.attempt}`)).toEqual(["failed #1"]);
+    expect(log[0].detail).toMatch(/^cannot send: /);
+    expect(log[0].detail).not.toContain("secret");
+    const t = await n.test(c.id);
+    expect(t).toMatchObject({ ok: false, status: null });
+    expect(t.detail).toMatch(/^cannot send: /);
+    expect(http.requests.filter((r) => r.path.startsWith("/badtoken"))).toHaveLength(0);
+  });
+
   it("an environment channel cannot be changed from the page; a bad variable is named", () => {
     const n = notifier({ LIFEBOAT_WEBHOOK_URL: `${http.url}/hook` });
     expect(() => n.remove("env:webhook")).toThrow(/comes from the environment/);

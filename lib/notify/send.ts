@@ -40,18 +40,27 @@ export function displayTarget(settings: ChannelSettings): string {
 
 const retryableStatus = (s: number) => s === 408 || s === 425 || s === 429 || s >= 500;
 
-/** Why fetch failed, in words: the socket's code, never the URL. */
-function fetchFailure(err: unknown, timedOut: boolean): string {
-  if (timedOut) return "no answer in time";
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ? `no answer (${cause.code})` : "no answer";
+/**
+ * Why fetch failed, in words, and whether another attempt may help. Only a network failure (undici's
+ * "fetch failed": refused, reset, DNS, TLS) or the timeout may heal; anything else (a request that
+ * cannot even be built: a bad header value, a URL fetch refuses) fails the same way every time and
+ * is final. The socket's code or the error's words, never the URL (its path or user info are secrets).
+ */
+function fetchFailure(err: unknown, timedOut: boolean): { detail: string; retryable: boolean } {
+  if (timedOut) return { detail: "no answer in time", retryable: true };
+  const e = err as { name?: string; message?: string; cause?: { code?: string } };
+  if (e?.name === "TypeError" && e.message === "fetch failed") return { detail: e.cause?.code ? `no answer (${e.cause.code})` : "no answer", retryable: true };
+  const words = String(e?.message ?? err)
+    .replace(/[a-z][a-z0-9+.-]*:\/\/\S*/gi, "(the URL)")
+    .slice(0, 200);
+  return { detail: `cannot send: ${words}`, retryable: false };
 }
 
 async function sendHttp(settings: ChannelSettings, m: Message, timeoutMs: number): Promise<AttemptResult> {
   const t0 = performance.now();
-  const spec = requestFor(settings, m);
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
+    const spec = requestFor(settings, m);
     const res = await fetch(spec.url, { method: spec.method, headers: spec.headers, body: spec.body, signal: timeout, redirect: "manual" });
     // The body is not ours to keep (a receiver may echo what it got, or answer with megabytes): never
     // read it; cancelling closes the connection instead of downloading whatever it is.
@@ -68,7 +77,7 @@ async function sendHttp(settings: ChannelSettings, m: Message, timeoutMs: number
             : `HTTP ${res.status}`;
     return { ok: false, status: res.status, detail, retryable: retryableStatus(res.status), millis };
   } catch (err) {
-    return { ok: false, status: null, detail: fetchFailure(err, timeout.aborted), retryable: true, millis: performance.now() - t0 };
+    return { ok: false, status: null, ...fetchFailure(err, timeout.aborted), millis: performance.now() - t0 };
   }
 }
 
