@@ -66,6 +66,8 @@ test.beforeAll(async ({}, testInfo) => {
       AWS_SECRET_ACCESS_KEY: "S3RVER",
       ...agent.dashboardEnv,
       LIFEBOAT_PUBLIC_URL: "https://lifeboat.example.com",
+      // The normal night resolves the growth on the refresh that sees it (the default waits 15 minutes of clear evaluations).
+      LIFEBOAT_ALERT_RESOLVE_MINUTES: "0",
     },
   });
 });

@@ -58,6 +58,8 @@ const EnvSchema = z.object({
   LIFEBOAT_AGENT_DOWN_MINUTES: num(10),
   LIFEBOAT_COMPACTION_LAG_WARNING: num(10_000),
   LIFEBOAT_WAL_WARNING_MB: num(100),
+  /** A firing alert resolves once its rule has found it clear for this many minutes (0: at once). */
+  LIFEBOAT_ALERT_RESOLVE_MINUTES: z.coerce.number().nonnegative().default(15),
   /** Notification channels from the environment (lib/notify/env-channels.ts). */
   LIFEBOAT_WEBHOOK_URL: optStr,
   LIFEBOAT_WEBHOOK_SECRET: optStr,

@@ -15,7 +15,7 @@ import { startHttpReceiver, type HttpReceiver } from "../notify/testing/receiver
 import { AlertService } from "./alert-service";
 import { catalogSources } from "./sources";
 import { DEFAULT_RULE_CONFIG } from "./rules/types";
-import { agentInput, catalogInput, ruleSets, seedHistory } from "./testing/fixtures";
+import { agentInput, catalogInput, healthReport, ruleSets, seedHistory } from "./testing/fixtures";
 
 // The issue's growth episode end to end: a real s3rver bucket, the real catalog, the alert service,
 // and real receivers on loopback. The growth fires one critical alert per kind, delivered once per
@@ -141,9 +141,14 @@ describe("a growth episode in a real bucket", () => {
     expect(receiver.requests.filter((r) => r.path === "/ping")).toHaveLength(1);
   });
 
-  it("a normal-sized set the next night resolves both, once", async () => {
+  it("a normal-sized set the next night resolves both, once, after they stayed clear for 15 minutes", async () => {
     await putNight(INCIDENT.length + 1, 54.6);
     await refresh(5);
+    // Hysteresis: clear now, but not for resolveAfterMs yet: still firing, nothing sent.
+    expect(alerts.summary()).toEqual({ firing: 2, critical: 2 });
+    expect(posts("/hook")).toHaveLength(2);
+    clock += DEFAULT_RULE_CONFIG.resolveAfterMs;
+    await refresh(2);
     expect(alerts.summary()).toEqual({ firing: 0, critical: 0 });
     const resolved = alerts.response().history;
     expect(resolved.map((a) => `${a.key} ${a.state}`).sort()).toEqual(["LifeboatBackupGrowth:file-archive resolved", "LifeboatBackupGrowth:logical resolved"]);
@@ -206,6 +211,75 @@ describe("escalation and reminders", () => {
         .slice(4)
         .map((b) => `${b.state} ${b.reminder}`),
     ).toEqual(["firing true", "firing true"]);
+    db2.close();
+    rmSync(dir2, { recursive: true, force: true });
+  });
+});
+
+describe("hysteresis", () => {
+  it("a WAL hovering around its threshold fires once, and resolves once it stayed below for 15 minutes, across a restart", async () => {
+    const dir2 = mkdtempSync(path.join(tmpdir(), "lifeboat-alerts-flap-"));
+    let db2 = openDatabase(dir2);
+    let now = Date.parse("2024-12-09T08:00:00Z");
+    const objects = seedHistory([54, 54, 53, 55, 54, 54, 53, 54, 54].map((x) => x * 1e6));
+    let wal = 0;
+    const start = () => {
+      const n = new Notifier({
+        db: db2,
+        log,
+        envChannels: envChannels({ LIFEBOAT_WEBHOOK_URL: `${receiver.url}/flap` }),
+        publicUrl: "http://x",
+        now: () => new Date(now),
+      });
+      const svc = new AlertService({
+        db: db2,
+        notifier: n,
+        log,
+        config: { ...DEFAULT_RULE_CONFIG, walWarningBytes: 100e6 },
+        now: () => new Date(now),
+        sources: {
+          catalog: () => ({ source: "flap", ...catalogInput(ruleSets(objects, new Date(now))) }),
+          manifests: async () => [],
+          agent: () => {
+            const h = healthReport();
+            return agentInput({ health: { ...h, files: { ...h.files, wal: { ...h.files.wal, bytes: wal } } } });
+          },
+        },
+      });
+      return { n, svc };
+    };
+    const wals = () =>
+      receiver.requests
+        .filter((r) => r.path === "/flap")
+        .map((r) => JSON.parse(r.body) as Record<string, string>)
+        .filter((b) => b.alert === "LifeboatWalTooLarge")
+        .map((b) => b.state);
+    let { n, svc } = start();
+    // An hour of agent polls every 5 minutes, the WAL at 101 MB and 99 MB in turn around 100 MB.
+    for (let i = 0; i < 12; i++) {
+      wal = i % 2 ? 99e6 : 101e6;
+      await svc.evaluate("poll");
+      now += 300_000;
+    }
+    await n.dispatcher.idle();
+    expect(wals()).toEqual(["firing"]);
+    // The hour's last poll (99 MB) started the wait; two more polls below: clear for 10 minutes, still firing.
+    wal = 99e6;
+    for (let i = 0; i < 2; i++) {
+      await svc.evaluate("poll");
+      now += 300_000;
+    }
+    await n.dispatcher.idle();
+    expect(svc.summary().firing).toBe(1);
+    // The dashboard restarts: the wait is in the database, so the poll 15 minutes after the first clear one resolves.
+    n.stop();
+    db2.close();
+    db2 = openDatabase(dir2);
+    ({ n, svc } = start());
+    await svc.evaluate("poll");
+    await n.dispatcher.idle();
+    expect(svc.summary().firing).toBe(0);
+    expect(wals()).toEqual(["firing", "resolved"]);
     db2.close();
     rmSync(dir2, { recursive: true, force: true });
   });

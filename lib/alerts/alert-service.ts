@@ -99,7 +99,7 @@ export class AlertService {
     const explanationLine = catalog.explanationLine ?? ((id: string) => lines.get(id) ?? null);
     const now = this.now();
     const outcomes = evaluateRules({ now, catalog: { ...catalog, explanationLine, manifests }, agent: this.opts.sources.agent() }, this.opts.config);
-    const applied = this.store.apply(planTransitions(this.store.open(), outcomes), now);
+    const applied = this.store.apply(planTransitions(this.store.open(), outcomes, { now, resolveAfterMs: this.opts.config.resolveAfterMs }), now);
     this.evaluatedAt = now.toISOString();
     for (const e of applied.started) this.opts.log.warn({ alert: e.key, severity: e.severity, reason }, `alert firing: ${e.summary}`);
     for (const e of applied.escalated) this.opts.log.warn({ alert: e.key, severity: e.severity, reason }, `alert escalated: ${e.summary}`);

@@ -15,6 +15,7 @@ export interface Episode extends OpenAlert {
   updatedAt: string;
   resolvedAt: string | null;
   remindedAt: string | null;
+  clearSince: string | null;
 }
 
 type Row = {
@@ -30,6 +31,7 @@ type Row = {
   updated_at: string;
   resolved_at: string | null;
   reminded_at: string | null;
+  clear_since: string | null;
 };
 
 const fromRow = (r: Row): Episode => ({
@@ -45,6 +47,7 @@ const fromRow = (r: Row): Episode => ({
   updatedAt: r.updated_at,
   resolvedAt: r.resolved_at,
   remindedAt: r.reminded_at,
+  clearSince: r.clear_since,
 });
 
 /** How many resolved episodes are kept (the oldest go first). */
@@ -92,6 +95,8 @@ export class AlertStore {
     const update = this.db.prepare("UPDATE alert_episodes SET severity = ?, summary = ?, set_id = ?, node = ?, path = ?, updated_at = ? WHERE id = ?");
     const resolve = this.db.prepare("UPDATE alert_episodes SET resolved_at = ?, updated_at = ? WHERE id = ? AND resolved_at IS NULL");
     const write = (id: number, a: AlertCandidate) => update.run(a.severity, a.summary, a.setId, a.node, a.path, at, id);
+    const clearing = this.db.prepare("UPDATE alert_episodes SET clear_since = ? WHERE id = ? AND clear_since IS NULL AND resolved_at IS NULL");
+    const refiring = this.db.prepare("UPDATE alert_episodes SET clear_since = NULL WHERE id = ?");
     return this.db.transaction((): Applied => {
       const out: Applied = { started: [], escalated: [], resolved: [] };
       for (const a of t.start) {
@@ -103,6 +108,8 @@ export class AlertStore {
         out.escalated.push(this.get(id)!);
       }
       for (const { id, alert } of t.update) write(id, alert);
+      for (const a of t.clearing) clearing.run(at, a.id);
+      for (const a of t.refiring) refiring.run(a.id);
       for (const a of t.resolve) if (resolve.run(at, at, a.id).changes) out.resolved.push(this.get(a.id)!);
       if (out.resolved.length) this.prune();
       return out;

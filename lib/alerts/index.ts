@@ -33,6 +33,7 @@ export function ruleConfigFromEnv(env: DashboardEnv): RuleConfig {
     agentDownMs: env.LIFEBOAT_AGENT_DOWN_MINUTES * 60_000,
     compactionLagWarning: env.LIFEBOAT_COMPACTION_LAG_WARNING,
     walWarningBytes: env.LIFEBOAT_WAL_WARNING_MB * 1e6,
+    resolveAfterMs: env.LIFEBOAT_ALERT_RESOLVE_MINUTES * 60_000,
     anomalyThresholds: thresholdsFromEnv(env),
   };
 }

@@ -239,6 +239,13 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    id: 52,
+    name: "alerts: since when a firing alert's rule finds it clear (it resolves once clear long enough: no flapping)",
+    sql: `
+      ALTER TABLE alert_episodes ADD COLUMN clear_since TEXT;
+    `,
+  },
+  {
     id: 60,
     name: "set statistics: the kine statistics of each backup set (from its manifest or its restore drill), kept per store",
     sql: `

@@ -36,6 +36,8 @@ export interface OpenAlert {
   setId: string | null;
   node: string | null;
   path: string;
+  /** Since when its rule has found it clear (it still fires until that is long enough); null or absent while it fires. */
+  clearSince?: string | null;
 }
 
 /** What an evaluation changes. Only `start`, `escalate` and `resolve` notify anyone. */
@@ -46,15 +48,29 @@ export interface Transitions {
   escalate: { id: number; alert: AlertCandidate }[];
   /** Firing alerts whose words, set or severity (down) changed: stored, not notified. */
   update: { id: number; alert: AlertCandidate }[];
-  /** Firing alerts their rule no longer finds (only rules that could judge: `known`). */
+  /** Firing alerts their rule has not found for `resolveAfterMs` (only rules that could judge: `known`). */
   resolve: OpenAlert[];
+  /** Firing alerts their rule no longer finds, not for long enough yet: they keep firing, `clearSince` is set if unset. Not notified. */
+  clearing: OpenAlert[];
+  /** Alerts that were clearing and fire again: `clearSince` starts over. Not notified (their episode never ended). */
+  refiring: OpenAlert[];
+}
+
+/** When a clear alert resolves (RuleConfig.resolveAfterMs): `now` and how long it must have been clear. */
+export interface ResolveHold {
+  now: Date;
+  resolveAfterMs: number;
 }
 
 /**
  * Compares the rules' outcome with the alerts firing now. An alert still firing is neither started
- * nor notified again (no storm when a refresh re-evaluates); one whose rule could not judge keeps its state.
+ * nor notified again (no storm when a refresh re-evaluates); one whose rule could not judge keeps its
+ * state. Hysteresis, for every rule here: a new alert fires at once, but one its rule no longer finds
+ * resolves only after it has been clear for `hold.resolveAfterMs` (so at least two clear evaluations
+ * that far apart); firing again in between starts the wait over. `clearSince` is stored with the
+ * episode, so the wait survives a restart.
  */
-export function planTransitions(open: readonly OpenAlert[], outcomes: readonly RuleOutcome[]): Transitions {
+export function planTransitions(open: readonly OpenAlert[], outcomes: readonly RuleOutcome[], hold: ResolveHold): Transitions {
   const byKey = new Map(open.map((a) => [a.key, a]));
   const known = new Set<AlertName>();
   const firing = new Map<string, AlertCandidate>();
@@ -62,14 +78,21 @@ export function planTransitions(open: readonly OpenAlert[], outcomes: readonly R
     if (o.known) known.add(o.name);
     for (const c of o.firing) if (!firing.has(c.key)) firing.set(c.key, c);
   }
-  const t: Transitions = { start: [], escalate: [], update: [], resolve: [] };
+  const t: Transitions = { start: [], escalate: [], update: [], resolve: [], clearing: [], refiring: [] };
   for (const [key, c] of firing) {
     const cur = byKey.get(key);
+    if (cur?.clearSince) t.refiring.push(cur);
     if (!cur) t.start.push(c);
     else if (cur.severity === "warning" && c.severity === "critical") t.escalate.push({ id: cur.id, alert: c });
     else if (cur.severity !== c.severity || cur.summary !== c.summary || cur.setId !== c.setId || cur.path !== c.path || cur.node !== c.node)
       t.update.push({ id: cur.id, alert: c });
   }
-  for (const a of open) if (!firing.has(a.key) && known.has(a.name)) t.resolve.push(a);
+  const now = hold.now.getTime();
+  for (const a of open) {
+    if (firing.has(a.key) || !known.has(a.name)) continue;
+    const since = a.clearSince ? Date.parse(a.clearSince) : now;
+    if (now - since >= hold.resolveAfterMs) t.resolve.push(a);
+    else t.clearing.push(a);
+  }
   return t;
 }

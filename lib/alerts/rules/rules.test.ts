@@ -304,22 +304,45 @@ describe("planTransitions", () => {
     node: null,
     path: "/x",
   });
-  const open = (id: number, c: AlertCandidate): OpenAlert => ({ id, ...c });
+  const open = (id: number, c: AlertCandidate, clearSince: string | null = null): OpenAlert => ({ id, ...c, clearSince });
+  const NOW = new Date("2024-12-18T08:00:00.000Z");
+  const ago = (min: number) => new Date(NOW.getTime() - min * 60_000).toISOString();
+  const hold = { now: NOW, resolveAfterMs: DEFAULT_RULE_CONFIG.resolveAfterMs };
 
-  it("starts new alerts, leaves unchanged ones alone (no storm), resolves what is gone", () => {
-    const t = planTransitions(
-      [open(1, cand("LifeboatBackupGrowth:logical")), open(2, cand("LifeboatBackupGrowth:file-archive"))],
-      [{ name: "LifeboatBackupGrowth", known: true, firing: [cand("LifeboatBackupGrowth:logical"), cand("LifeboatBackupGrowth:lifeboat-files")] }],
-    );
-    expect(t.start.map((c) => c.key)).toEqual(["LifeboatBackupGrowth:lifeboat-files"]);
-    expect(t.resolve.map((a) => a.id)).toEqual([2]);
-    expect(t.update).toEqual([]);
-    expect(t.escalate).toEqual([]);
+  // Hysteresis changed when "gone" resolves: the first clear evaluation only starts the wait
+  // (clearing); the alert resolves once it has been clear for resolveAfterMs (15 min by default).
+  it("starts new alerts, leaves unchanged ones alone (no storm), resolves what has been gone long enough", () => {
+    const firing = [
+      { name: "LifeboatBackupGrowth" as const, known: true, firing: [cand("LifeboatBackupGrowth:logical"), cand("LifeboatBackupGrowth:lifeboat-files")] },
+    ];
+    const first = planTransitions([open(1, cand("LifeboatBackupGrowth:logical")), open(2, cand("LifeboatBackupGrowth:file-archive"))], firing, hold);
+    expect(first.start.map((c) => c.key)).toEqual(["LifeboatBackupGrowth:lifeboat-files"]);
+    expect(first.resolve).toEqual([]);
+    expect(first.clearing.map((a) => a.id)).toEqual([2]);
+    expect(first.update).toEqual([]);
+    expect(first.escalate).toEqual([]);
+    const later = planTransitions([open(1, cand("LifeboatBackupGrowth:logical")), open(2, cand("LifeboatBackupGrowth:file-archive"), ago(15))], firing, hold);
+    expect(later.resolve.map((a) => a.id)).toEqual([2]);
+    expect(later.clearing).toEqual([]);
+  });
+
+  it("hysteresis: clear for less than resolveAfterMs keeps firing; firing again starts the wait over; 0 resolves at once", () => {
+    const quiet = [{ name: "LifeboatWalTooLarge" as const, known: true, firing: [] }];
+    const loud = [{ name: "LifeboatWalTooLarge" as const, known: true, firing: [cand("LifeboatWalTooLarge", "warning")] }];
+    const t = planTransitions([open(1, cand("LifeboatWalTooLarge", "warning"), ago(14))], quiet, hold);
+    expect(t.resolve).toEqual([]);
+    expect(t.clearing.map((a) => a.id)).toEqual([1]);
+    const again = planTransitions([open(1, cand("LifeboatWalTooLarge", "warning"), ago(14))], loud, hold);
+    expect(again.refiring.map((a) => a.id)).toEqual([1]);
+    expect([again.start, again.escalate, again.update, again.resolve]).toEqual([[], [], [], []]);
+    expect(planTransitions([open(1, cand("LifeboatWalTooLarge", "warning"))], quiet, { now: NOW, resolveAfterMs: 0 }).resolve.map((a) => a.id)).toEqual([1]);
   });
 
   it("keeps alerts of a rule that could not judge", () => {
-    const t = planTransitions([open(1, cand("LifeboatWalTooLarge", "warning"))], [{ name: "LifeboatWalTooLarge", known: false, firing: [] }]);
+    const t = planTransitions([open(1, cand("LifeboatWalTooLarge", "warning"), ago(60))], [{ name: "LifeboatWalTooLarge", known: false, firing: [] }], hold);
     expect(t.resolve).toEqual([]);
+    expect(t.clearing).toEqual([]);
+    expect(t.refiring).toEqual([]);
   });
 
   it("escalates warning → critical, updates words quietly", () => {
@@ -329,6 +352,7 @@ describe("planTransitions", () => {
         { name: "LifeboatBackupGrowth", known: true, firing: [cand("LifeboatBackupGrowth:logical", "critical")] },
         { name: "LifeboatWalTooLarge", known: true, firing: [cand("LifeboatWalTooLarge", "warning", "new")] },
       ],
+      hold,
     );
     expect(t.escalate.map((e) => e.id)).toEqual([1]);
     expect(t.update.map((e) => [e.id, e.alert.summary])).toEqual([[2, "new"]]);

@@ -88,6 +88,12 @@ export interface RuleConfig {
   walWarningBytes: number;
   /** A store that cannot be listed is alerted at once for refused credentials or a missing bucket, else after this long. */
   catalogGraceMs: number;
+  /**
+   * A firing alert resolves only once its rule has found it clear for this long (every evaluation in
+   * between clear; one that fires again starts over): a value hovering around a threshold does not
+   * flap. Firing stays immediate. 0: resolve on the first clear evaluation.
+   */
+  resolveAfterMs: number;
   /** The size rules' thresholds (LIFEBOAT_GROWTH_*, LIFEBOAT_SHRINK_CRITICAL): the log's daily bytes are judged with them. */
   anomalyThresholds: AnomalyThresholds;
 }
@@ -98,6 +104,7 @@ export const DEFAULT_RULE_CONFIG: RuleConfig = {
   compactionRiseMin: 1_000,
   walWarningBytes: 100e6,
   catalogGraceMs: 10 * 60_000,
+  resolveAfterMs: 15 * 60_000,
   anomalyThresholds: DEFAULT_THRESHOLDS,
 };
 
