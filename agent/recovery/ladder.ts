@@ -39,10 +39,13 @@ import { recoveryDir, saveReport } from "./store";
  *
  * integrity_check passing is not enough: a zeroed last overflow page leaves a file SQLite finds
  * whole while a value in it is not what kine wrote. So the kine check also runs on a file that
- * passes, and when rows disagree the whole ladder runs.
+ * passes, and when rows disagree the whole ladder runs. Nor is a file that passes but holds no kine
+ * rows (empty, another database) intact: every rung runs, and the advice is the newest good backup.
  */
 
 interface Outcome {
+  /** The file has a kine table. */
+  kine: boolean;
   rows: number;
   revisions: { min: number; max: number } | null;
   integrity: string;
@@ -54,13 +57,13 @@ function measure(file: string): Outcome {
   try {
     const check = runCheck(db, "integrity_check", 10);
     const integrity = check.ok ? "ok" : check.messages.join("; ");
-    if (!hasKineTable(db)) return { rows: 0, revisions: null, integrity };
+    if (!hasKineTable(db)) return { kine: false, rows: 0, revisions: null, integrity };
     const r = db.prepare("SELECT COUNT(*) AS n, MIN(id) AS lo, MAX(id) AS hi FROM kine NOT INDEXED").get() as {
       n: number;
       lo: number | null;
       hi: number | null;
     };
-    return { rows: r.n, revisions: r.n ? { min: r.lo!, max: r.hi! } : null, integrity };
+    return { kine: true, rows: r.n, revisions: r.n ? { min: r.lo!, max: r.hi! } : null, integrity };
   } finally {
     db.close();
   }
@@ -167,6 +170,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   };
 
   // 1. Copy. Only a plain read of the live files; everything after works on the copies.
+  const sourceName = path.basename(sourcePath);
   const work = path.join(dir, "work.db");
   await timed("copy", async () => {
     const st = await stat(sourcePath).catch(() => null);
@@ -206,8 +210,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
       const aloneOk = !("error" in alone) && alone.integrity === "ok";
       if (!appliedOk && aloneOk) {
         report.wal.foreign = true;
-        report.wal.note =
-          "state.db passes integrity_check on its own but not with the WAL next to it: the WAL belongs to another copy of the database (or holds the damage). The rungs work on the file alone.";
+        report.wal.note = `${sourceName} passes integrity_check on its own but not with the WAL next to it: the WAL belongs to another copy of the database (or holds the damage). The rungs work on the file alone.`;
       } else {
         report.wal.foreign = appliedOk && aloneOk ? false : null;
         report.wal.note = appliedOk
@@ -230,10 +233,26 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
     return report;
   }
 
-  // 2. integrity_check on the copy.
+  // 2. integrity_check on the copy. A file that passes but holds no kine rows is no k3s database:
+  //    every rung runs (the salvage may still find kine's pages), and the advice is a backup.
+  let empty: string | null = null;
   const integrity = await timed("integrity", async () => {
     const m = tryMeasure(work);
     if ("error" in m) return rung("integrity", { state: "failed", error: m.error, integrity: m.error });
+    if (m.integrity === "ok" && m.rows === 0) {
+      empty =
+        (await stat(work)).size === 0
+          ? `${sourceName} is empty (0 bytes)`
+          : m.kine
+            ? `${sourceName}'s kine table holds no rows`
+            : `${sourceName} holds no kine table`;
+      return rung("integrity", {
+        state: "failed",
+        rows: 0,
+        integrity: m.integrity,
+        error: `${empty}: it passes integrity_check, but holds no k3s data.`,
+      });
+    }
     const r = rung("integrity", {
       state: m.integrity === "ok" ? "ok" : "failed",
       rows: m.rows,
@@ -393,12 +412,11 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   if (best) report.best = { rung: best.name, path: best.output!, rows: best.rows!, revisions: best.revisions };
   save();
 
-  // 6. Compare with the newest good backup.
+  // 7. Compare with the newest good backup; without a result, still check it, so the advice can name it.
   job.step("compare");
   const t0 = performance.now();
   const compareRung = rung("compare");
-  if (!report.best) compareRung.skippedReason = "no rung produced a usable database";
-  else if (req.compareWith === "none") compareRung.skippedReason = "not requested";
+  if (req.compareWith === "none") compareRung.skippedReason = "not requested";
   else {
     let sources: RestoreSource[] = [];
     try {
@@ -417,16 +435,19 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
         const staged = await stageBackup(src, { stagingDir: cmpDir, passphrase: () => readPassphrase(cfg), maxBytes: cfg.restoreMaxBytes, durable: false });
         const m = measure(staged.dbPath);
         if (m.integrity !== "ok") throw new Error(`its database fails integrity_check (${m.integrity})`);
+        if (m.rows === 0) throw new Error("its database holds no kine rows");
         report.comparison.backup = src.description;
         report.comparison.backupTakenAt = src.takenAt?.toISOString() ?? null;
-        report.comparison.diff = diffKineDatabases(report.best!.path, staged.dbPath, {
-          currentLabel: `recovered database (${report.best!.rung})`,
-          candidateLabel: src.description,
-          candidateTakenAt: src.takenAt,
-          subject: "Choosing the backup over the recovered database",
-        });
+        if (report.best) {
+          report.comparison.diff = diffKineDatabases(report.best.path, staged.dbPath, {
+            currentLabel: `recovered database (${report.best.rung})`,
+            candidateLabel: src.description,
+            candidateTakenAt: src.takenAt,
+            subject: "Choosing the backup over the recovered database",
+          });
+          compareRung.note = report.comparison.diff.summary;
+        } else compareRung.note = `${src.description} passes integrity_check and holds ${n(m.rows)} rows; no rung recovered a database to compare it with.`;
         compareRung.state = "ok";
-        compareRung.note = report.comparison.diff.summary;
         break;
       } catch (err) {
         errors.push(`${"setId" in source ? source.setId : JSON.stringify(source)}: ${(err as Error).message}`);
@@ -447,7 +468,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
     compareRung.state === "skipped" ? `skipped: ${compareRung.skippedReason}` : (compareRung.note ?? compareRung.error ?? compareRung.state),
   );
 
-  report.recommendation = recommend(report);
+  report.recommendation = recommend(report, empty);
   report.finishedAt = new Date().toISOString();
   // Intermediate copies are large; keep the candidate and what each rung produced.
   if (report.best?.path !== work) await rm(work, { force: true });
@@ -455,22 +476,26 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   return report;
 }
 
-function recommend(r: RecoveryReport): string {
+function recommend(r: RecoveryReport, empty: string | null): string {
   const s = r.best ? r.rungs.find((x) => x.name === r.best!.rung)?.soundness : null;
   const checked =
     s && s.repaired + s.dropped > 0
       ? ` The kine check put back ${n(s.repaired)} damaged row${s.repaired === 1 ? "" : "s"} from kine's own copies and dropped ${n(s.dropped)} it could not trust (listed in the report).`
       : "";
-  return advice(r) + checked;
+  return advice(r, empty) + checked;
 }
 
-function advice(r: RecoveryReport): string {
+function advice(r: RecoveryReport, empty: string | null): string {
   const integrity = r.rungs.find((x) => x.name === "integrity");
   if (integrity?.state === "ok")
     return r.wal.foreign
       ? "The database file is intact on its own; the WAL next to it does not belong to it. Restore this recovery (it is the file without that WAL), or move the WAL aside with k3s stopped."
       : "The database passes integrity_check: there is nothing to recover.";
-  if (!r.best) return "No rung produced a usable database. Restore the newest good backup.";
+  if (!r.best) {
+    const backup = r.comparison.backup ? `: ${r.comparison.backup}, which passes integrity_check` : "";
+    if (empty) return `${empty}, so no rung can get kine's rows back from it: restore the newest good backup${backup}.`;
+    return `No rung produced a usable database. Restore the newest good backup${backup}.`;
+  }
   const rows = `${n(r.best.rows)} rows${r.best.revisions ? ` (revisions ${n(r.best.revisions.min)}–${n(r.best.revisions.max)})` : ""}`;
   const restoreIt = `\`lifeboat-agent restore recovery:${r.id}\``;
   const d = r.comparison.diff;
