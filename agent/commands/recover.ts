@@ -11,7 +11,9 @@ export const recoverCommand: Command = {
     "Works on copies in LIFEBOAT_STATE_DIR/recoveries/<id>/, never on the live files: integrity_check,\n" +
     '.dump through sqlite3 (its "ROLLBACK; -- due to errors" turned into COMMIT), .recover where the\n' +
     "host's sqlite3 has a working one, then Lifeboat's page-level salvage. Prints the report as JSON on\n" +
-    "stdout and the rungs on stderr. Restore the best result with `lifeboat-agent restore recovery:<id>`.",
+    "stdout and the rungs on stderr. Restore the best result with `lifeboat-agent restore recovery:<id>`.\n" +
+    "Needs room for its copies (about 6x the database and its WAL) above 256 MiB left free for k3s, and\n" +
+    "refuses to start without it; keeps only the results of the 3 newest recoveries.",
   async run(args, deps, io) {
     const store = await import("../recovery/store");
     if (args[0] === "--list") {

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { Job } from "../../lib/contracts/agent-jobs";
@@ -25,8 +25,9 @@ import { hasKineTable, openReadOnly, runCheck } from "../sqlite/check";
 import { startSqliteWorker } from "../sqlite/worker";
 import type { KineDoubts } from "./kine-soundness";
 import { salvageKineDatabase } from "./salvage";
-import { dumpInto, findSqliteCli, probeRecover, recoverInto } from "./sqlite-cli";
-import { recoveryDir, saveReport } from "./store";
+import { checkRoom, freeNow, ioReason, isNoSpace, RecoveryStopped, writeFailureLine } from "./limits";
+import { dumpInto, findSqliteCli, probeRecover, recoverInto, type SqliteCli } from "./sqlite-cli";
+import { claimRecovery, pruneRecoveries, recoveriesRoot, recoveryDir, releaseRecovery, removeAllBut, saveReport } from "./store";
 
 /**
  * The recovery ladder, always on copies in the recovery's own directory (the live files are only
@@ -41,6 +42,10 @@ import { recoveryDir, saveReport } from "./store";
  * whole while a value in it is not what kine wrote. So the kine check also runs on a file that
  * passes, and when rows disagree the whole ladder runs. Nor is a file that passes but holds no kine
  * rows (empty, another database) intact: every rung runs, and the advice is the newest good backup.
+ *
+ * Before anything is written (limits.ts): the filesystem must have room for every copy the ladder
+ * may make above the reserve k3s keeps. When the ladder stops (no room after all, an I/O error), its files are removed and its
+ * report says why; when it ends, only the results stay (the rungs' databases), not the copies.
  */
 
 interface Outcome {
@@ -132,12 +137,71 @@ async function newestBackups(deps: AgentDeps): Promise<RestoreSource[]> {
   return [...lifeboat, ...seed].slice(0, 3).map((s) => ({ kind: "backup" as const, setId: s.id }));
 }
 
-/** Runs the ladder (see the module comment) as the body of a recovery job. */
+/** What stopped the ladder (`subject`: 'The ".dump" step', "The recovery"), as its sentence. */
+async function stoppedBy(subject: string, err: unknown, root: string): Promise<RecoveryStopped> {
+  if (err instanceof RecoveryStopped) return err;
+  if (isNoSpace(err)) {
+    const free = await freeNow(root);
+    return new RecoveryStopped(
+      `${subject} could not write under ${root} (${ioReason(err)}${free ? `; ${free} now` : ""}). Free space there, or run the recovery with LIFEBOAT_STATE_DIR on a disk that has room (LIFEBOAT_STATE_DIR=/mnt/big/lifeboat lifeboat-agent recover).`,
+    );
+  }
+  return new RecoveryStopped(`${subject} failed: ${ioReason(err)}.`);
+}
+
+/** A shell's import that could not write its database stops the ladder: the disk is full or failing. */
+async function refuseFailedWrite(label: string, stderr: string, out: string, root: string): Promise<void> {
+  const line = writeFailureLine(stderr);
+  if (!line) return;
+  const free = await freeNow(root);
+  throw new RecoveryStopped(
+    `${isNoSpace(line) ? "The disk filled up" : "Writing failed"} while ${label}'s output was imported into ${out} (sqlite3: "${line.trim()}"${free ? `; ${free} now` : ""}). Free space under ${root}, or run the recovery with LIFEBOAT_STATE_DIR on a disk that has room (LIFEBOAT_STATE_DIR=/mnt/big/lifeboat lifeboat-agent recover).`,
+  );
+}
+
+/**
+ * Runs the ladder (see the module comment) as the body of a recovery job. Rejects with
+ * RecoveryStopped (a sentence) when it cannot start, or stops; its report then says so too.
+ */
 export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, job: JobHandle, id: string): Promise<RecoveryReport> {
   const cfg = deps.config;
+  const root = recoveriesRoot(cfg);
   const dir = recoveryDir(cfg, id);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
   const sourcePath = path.resolve(req.path ?? cfg.dbPath);
+  // A refusal below (no room) shows on the copy step.
+  job.step("copy");
+  await pruneRecoveries(cfg);
+  const cli = await findSqliteCli();
+  const recoverBroken = cli
+    ? await probeRecover(cli).catch((err: unknown) => `sqlite3's .recover could not be tried (${ioReason(err)})`)
+    : "the sqlite3 shell is not installed";
+  const st = await stat(sourcePath).catch(() => null);
+  if (st?.isFile()) {
+    const wal = await stat(`${sourcePath}-wal`).catch(() => null);
+    const rebuilt = 1 + (cli ? 1 : 0) + (recoverBroken ? 0 : 1);
+    await checkRoom(root, st.size, wal?.isFile() ? wal.size : 0, rebuilt, path.basename(sourcePath));
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  claimRecovery(dir);
+  return await climb({ deps, req, job, id, dir, root, sourcePath, cli, recoverBroken });
+}
+
+interface Climb {
+  deps: AgentDeps;
+  req: StartRecoveryRequest;
+  job: JobHandle;
+  id: string;
+  dir: string;
+  root: string;
+  sourcePath: string;
+  cli: SqliteCli | null;
+  /** Why .recover cannot run here; null when it can. */
+  recoverBroken: string | null;
+}
+
+/** The ladder itself, in `dir`. Rejects with RecoveryStopped after removing its files and saving the failed report. */
+async function climb(c: Climb): Promise<RecoveryReport> {
+  const { job, id, dir, root, sourcePath } = c;
   const report: RecoveryReport = {
     id,
     createdAt: new Date().toISOString(),
@@ -151,12 +215,49 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
     recommendation: "",
     error: null,
   };
-  const save = () => saveReport(cfg, report);
-  save();
+  const save = () => saveReport(c.deps.config, report);
+  try {
+    save();
+    return await rungs(c, report, save);
+  } catch (err) {
+    const stop = await stoppedBy("The recovery", err, root);
+    await removeAllBut(dir, new Set());
+    for (const r of report.rungs) r.output = null;
+    for (const s of RECOVERY_STEPS)
+      if (!report.rungs.some((r) => r.name === s.name)) {
+        report.rungs.push(rung(s.name, { skippedReason: "the recovery stopped before this rung" }));
+        job.skip(s.name, "the recovery stopped before this rung");
+      }
+    report.best = null;
+    report.error = stop.message;
+    report.recommendation = `${stop.message} The recovery's copies were removed; the live database was only read.`;
+    report.finishedAt = new Date().toISOString();
+    try {
+      save();
+    } catch {
+      // The report stays as last saved; without its owner it reads as stopped (store.ts).
+    }
+    releaseRecovery(dir);
+    throw new RecoveryStopped(report.recommendation);
+  }
+}
+
+/** The rungs, filling `report` (saved after each). Rejects when a rung cannot write (RecoveryStopped) or an I/O error stops the ladder. */
+async function rungs({ deps, req, job, dir, root, sourcePath, cli, recoverBroken }: Climb, report: RecoveryReport, save: () => void): Promise<RecoveryReport> {
+  const cfg = deps.config;
+  const sourceName = path.basename(sourcePath);
   const timed = async (name: RecoveryRungName, fn: () => Promise<RecoveryRung>): Promise<RecoveryRung> => {
     job.step(name);
     const t0 = performance.now();
-    const r = await fn();
+    let r: RecoveryRung;
+    let stop: RecoveryStopped | null = null;
+    try {
+      r = await fn();
+    } catch (err) {
+      // No room, an I/O error: the rung says why, and the ladder stops (the catch below).
+      stop = await stoppedBy(`The "${RECOVERY_STEPS.find((s) => s.name === name)!.label}" step`, err, root);
+      r = rung(name, { state: "failed", error: stop.message });
+    }
     r.millis = Math.round(performance.now() - t0);
     report.rungs.push(r);
     job.detail(
@@ -165,33 +266,32 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
         ? `skipped: ${r.skippedReason}`
         : `${r.state}${r.rows !== null ? `: ${n(r.rows)} rows` : ""}${r.integrity && r.integrity !== "ok" ? "; integrity_check fails" : ""}`,
     );
+    if (stop) throw stop;
     save();
     return r;
   };
 
   // 1. Copy. Only a plain read of the live files; everything after works on the copies.
-  const sourceName = path.basename(sourcePath);
   const work = path.join(dir, "work.db");
   await timed("copy", async () => {
     const st = await stat(sourcePath).catch(() => null);
     if (!st?.isFile()) return rung("copy", { state: "failed", error: `There is no database file at ${sourcePath}.` });
     const holders = await processesHolding(databaseFiles(sourcePath));
-    const original = path.join(dir, "original.db");
-    await copyFile(sourcePath, original);
+    const withWal = path.join(dir, "with-wal.db");
+    await copyFile(sourcePath, work);
     const walStat = await stat(`${sourcePath}-wal`).catch(() => null);
+    const walBytes = walStat?.isFile() ? walStat.size : 0;
+    const hasWal = walBytes > 0;
+    // Beside a copy SQLite never opens by itself until the check below.
+    if (hasWal) await copyFile(`${sourcePath}-wal`, `${withWal}-wal`);
     const notes: string[] = [];
     if (holders.length)
       notes.push(`k3s (pid ${holders.map((h) => h.pid).join(", ")}) had the database open: the copy may be torn; stop k3s for a faithful copy.`);
-    await copyFile(original, work);
-    if (walStat && walStat.size > 0) {
+    if (hasWal) {
       report.wal.present = true;
-      report.wal.bytes = walStat.size;
-      // Kept under a name SQLite never applies by itself (it would replay "original.db-wal").
-      await copyFile(`${sourcePath}-wal`, path.join(dir, "original.wal"));
+      report.wal.bytes = walBytes;
       // Does the WAL belong to this database? Apply it to one copy, and compare with the file alone.
-      const withWal = path.join(dir, "with-wal.db");
-      await copyFile(original, withWal);
-      await copyFile(path.join(dir, "original.wal"), `${withWal}-wal`);
+      await copyFile(work, withWal);
       let applied: Outcome | { error: string };
       try {
         const db = new Database(withWal);
@@ -203,9 +303,10 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
         }
         applied = tryMeasure(withWal);
       } catch (err) {
+        if (isNoSpace(err)) throw err;
         applied = { error: (err as Error).message };
       }
-      const alone = tryMeasure(original);
+      const alone = tryMeasure(work);
       const appliedOk = !("error" in applied) && applied.integrity === "ok";
       const aloneOk = !("error" in alone) && alone.integrity === "ok";
       if (!appliedOk && aloneOk) {
@@ -216,12 +317,11 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
         report.wal.note = appliedOk
           ? "The WAL was applied to the copy (it holds the newest writes)."
           : "The WAL was applied to the copy; the result is damaged, and so is the file alone.";
-        if (!("error" in applied)) await copyFile(withWal, work);
+        if (!("error" in applied)) await rename(withWal, work);
         else report.wal.note = `The WAL could not be applied (${applied.error}); the rungs work on the file alone.`;
       }
-      await rm(withWal, { force: true });
-      await rm(`${withWal}-wal`, { force: true });
-      notes.push(report.wal.note!);
+      for (const f of [withWal, `${withWal}-wal`, `${withWal}-shm`]) await rm(f, { force: true });
+      notes.push(report.wal.note);
     }
     return rung("copy", { state: "ok", output: work, note: notes.join(" ") || null });
   });
@@ -230,6 +330,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
     report.recommendation = `Nothing to recover: ${report.error}`;
     report.finishedAt = new Date().toISOString();
     save();
+    releaseRecovery(dir);
     return report;
   }
 
@@ -275,18 +376,19 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   const nothingToRecover = integrity.state === "ok" ? "integrity_check passed and every row agrees with kine's copies: nothing to recover" : null;
 
   // 3. .dump through the sqlite3 shell, with the ROLLBACK fix.
-  const cli = await findSqliteCli();
   await timed("dump", async () => {
     if (!cli) return rung("dump", { skippedReason: "the sqlite3 shell is not installed (apt-get install sqlite3)" });
     if (nothingToRecover) return rung("dump", { skippedReason: nothingToRecover });
     const out = path.join(dir, "dump.db");
     const res = await dumpInto(work, out);
+    // A dump imported into a full disk holds fewer rows, or none: that is no rung's result.
+    await refuseFailedWrite(".dump", res.importStderr, out, root);
     const m = tryMeasure(out);
     if ("error" in m || m.rows === 0)
       return rung("dump", {
         state: "failed",
         rows: 0,
-        error: res.dumpStderr.split("\n")[0] || ("error" in m ? m.error : "the dump held no kine rows"),
+        error: res.dumpStderr.split("\n")[0] || res.importStderr.split("\n")[0] || ("error" in m ? m.error : "the dump held no kine rows"),
         output: null,
       });
     ensureKineSchema(out);
@@ -307,10 +409,10 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   await timed("recover", async () => {
     if (!cli) return rung("recover", { skippedReason: "the sqlite3 shell is not installed" });
     if (nothingToRecover) return rung("recover", { skippedReason: nothingToRecover });
-    const broken = await probeRecover(cli);
-    if (broken) return rung("recover", { skippedReason: broken });
+    if (recoverBroken) return rung("recover", { skippedReason: recoverBroken });
     const out = path.join(dir, "recover.db");
     const res = await recoverInto(work, out);
+    await refuseFailedWrite(".recover", res.importStderr, out, root);
     try {
       const db = new Database(out);
       try {
@@ -331,6 +433,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
         output: out,
       });
     } catch (err) {
+      if (isNoSpace(err)) throw err;
       return rung("recover", { state: "failed", error: `${(err as Error).message}${res.recoverStderr ? ` (${res.recoverStderr.split("\n")[0]})` : ""}` });
     }
   });
@@ -364,6 +467,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
         note: `page size ${s.pageSize} (${s.pageSizeSource}); kine tree ${s.kineTree.rootSource === "none" ? "not found" : `${s.kineTree.rootSource}${s.kineTree.complete ? ", complete" : ", damaged"}`}; ${s.leafPages.reachable} leaf pages in the tree, ${s.leafPages.orphan} orphaned, ${s.leafPages.free} free; dropped ${d.duplicates} duplicate copies, ${d.onFreePages + d.outsideTree} rows from stale pages, ${d.compacted} compacted rows, ${d.incomplete} rows whose name or revisions were on a damaged page; ${s.damagedRows} rows with a damaged value or old_value left to the kine check`,
       });
     } catch (err) {
+      if (isNoSpace(err)) throw err;
       return rung("salvage", { state: "failed", error: (err as Error).message });
     }
   });
@@ -387,6 +491,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
         if (m.integrity !== "ok" || m.rows === 0) r.state = "failed";
         notes.push(`${r.label}: ${n(s.repaired)} repaired, ${n(s.dropped)} dropped of ${n(s.checked)}`);
       } catch (err) {
+        if (isNoSpace(err)) throw err;
         // Unchecked rows may not be what kine wrote (the salvage's are partly unknown): not a candidate.
         Object.assign(r, { state: "failed", output: null, error: `The kine check failed: ${(err as Error).message}` });
         notes.push(`${r.label}: the check failed`);
@@ -470,9 +575,14 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
 
   report.recommendation = recommend(report, empty);
   report.finishedAt = new Date().toISOString();
-  // Intermediate copies are large; keep the candidate and what each rung produced.
-  if (report.best?.path !== work) await rm(work, { force: true });
+  // Only the results stay: the databases the rungs produced (the best among them), not the copies
+  // they worked on (work.db, unless integrity_check found it whole) nor what a failed rung left.
+  const results = new Set(report.rungs.flatMap((r) => (r.name !== "copy" && r.state !== "failed" && r.output ? [r.output] : [])));
+  if (report.best) results.add(report.best.path);
+  await removeAllBut(dir, results);
+  for (const r of report.rungs) if (r.output && !results.has(r.output)) r.output = null;
   save();
+  releaseRecovery(dir);
   return report;
 }
 
