@@ -25,7 +25,7 @@ import { hasKineTable, openReadOnly, runCheck } from "../sqlite/check";
 import { startSqliteWorker } from "../sqlite/worker";
 import type { KineDoubts } from "./kine-soundness";
 import { salvageKineDatabase } from "./salvage";
-import { checkRoom, freeNow, ioReason, isNoSpace, RecoveryStopped, writeFailureLine } from "./limits";
+import { checkRoom, freeNow, ioReason, isNoSpace, makeWritableDir, RecoveryStopped, writeFailureLine } from "./limits";
 import { dumpInto, findSqliteCli, probeRecover, recoverInto, type SqliteCli } from "./sqlite-cli";
 import { claimRecovery, pruneRecoveries, recoveriesRoot, recoveryDir, releaseRecovery, removeAllBut, saveReport } from "./store";
 
@@ -43,9 +43,10 @@ import { claimRecovery, pruneRecoveries, recoveriesRoot, recoveryDir, releaseRec
  * passes, and when rows disagree the whole ladder runs. Nor is a file that passes but holds no kine
  * rows (empty, another database) intact: every rung runs, and the advice is the newest good backup.
  *
- * Before anything is written (limits.ts): the filesystem must have room for every copy the ladder
- * may make above the reserve k3s keeps. When the ladder stops (no room after all, an I/O error), its files are removed and its
- * report says why; when it ends, only the results stay (the rungs' databases), not the copies.
+ * Before anything is written (limits.ts): the recoveries directory must be writable, and the
+ * filesystem must have room for every copy the ladder may make above the reserve k3s keeps. When
+ * the ladder stops (no room after all, an I/O error), its files are removed and its report says
+ * why; when it ends, only the results stay (the rungs' databases), not the copies.
  */
 
 interface Outcome {
@@ -168,8 +169,9 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   const root = recoveriesRoot(cfg);
   const dir = recoveryDir(cfg, id);
   const sourcePath = path.resolve(req.path ?? cfg.dbPath);
-  // A refusal below (no room) shows on the copy step.
+  // Refusals below (no room, not writable) show on the copy step.
   job.step("copy");
+  await makeWritableDir(root);
   await pruneRecoveries(cfg);
   const cli = await findSqliteCli();
   const recoverBroken = cli
@@ -181,7 +183,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
     const rebuilt = 1 + (cli ? 1 : 0) + (recoverBroken ? 0 : 1);
     await checkRoom(root, st.size, wal?.isFile() ? wal.size : 0, rebuilt, path.basename(sourcePath));
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeWritableDir(root, dir);
   claimRecovery(dir);
   return await climb({ deps, req, job, id, dir, root, sourcePath, cli, recoverBroken });
 }

@@ -1,4 +1,4 @@
-import { promises as fsp } from "node:fs";
+import { constants, promises as fsp } from "node:fs";
 import { existingAncestor } from "../host/disk";
 import { mib, roomAboveReserve, STAGING_RESERVE_BYTES } from "../restore/stage-limits";
 
@@ -56,6 +56,27 @@ export async function checkRoom(root: string, dbBytes: number, walBytes: number,
     `Not enough room to recover: the ladder needs up to ${mib(need.bytes)} under ${root} (about ${need.copies.toFixed(1).replace(/\.0$/, "")} copies of the ${what}) and leaves ${mib(STAGING_RESERVE_BYTES)} free for k3s, but that filesystem has ${mib(free)} free. ` +
       `Free space there (older recoveries in ${root} can go), or run the recovery with LIFEBOAT_STATE_DIR on a disk that has room (LIFEBOAT_STATE_DIR=/mnt/big/lifeboat lifeboat-agent recover). Nothing was copied.`,
   );
+}
+
+/**
+ * Creates the recoveries directory (and `dir` in it when given). Rejects with RecoveryStopped, in
+ * words, when it cannot be written: a read-only filesystem, permissions, a file in the way.
+ */
+export async function makeWritableDir(root: string, dir: string = root): Promise<void> {
+  try {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fsp.access(dir, constants.W_OK);
+  } catch (err) {
+    // Node's recursive mkdir reports ENOENT where a parent could not be made: ask the nearest existing one.
+    const at = await existingAncestor(dir);
+    const why = await fsp.access(at, constants.W_OK).then(
+      () => ioReason(err),
+      (e: unknown) => ioReason(e),
+    );
+    throw new RecoveryStopped(
+      `The recovery works on copies under ${root}, and ${at} is not writable (${why}). Make it writable, or run the recovery with LIFEBOAT_STATE_DIR on a writable disk with room for copies of the database (LIFEBOAT_STATE_DIR=/mnt/big/lifeboat lifeboat-agent recover). Nothing was copied.`,
+    );
+  }
 }
 
 const NO_SPACE_CODES = new Set(["ENOSPC", "EDQUOT", "EFBIG", "SQLITE_FULL"]);

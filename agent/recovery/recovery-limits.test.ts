@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
@@ -14,7 +14,7 @@ import { listReports, loadReport, recoveryBestPath, RECOVERIES_KEPT } from "./st
  * The recovery ladder where the server's disk is the limit: room checked before anything is copied,
  * a ladder that stops (a full disk, a file size limit) leaves no copies and a report that says why,
  * only results are kept, old and abandoned recoveries do not pile up, a database with no kine rows is
- * not "nothing to recover". Real SQLite files; the full disk without root or a tmpfs: `ulimit -f` on a CLI child
+ * not "nothing to recover", a read-only state directory is a sentence. Real SQLite files; the full disk without root or a tmpfs: `ulimit -f` on a CLI child
  * (as agent/continuous/apply-bulk.test.ts does), and the sqlite3 importer capped with SQLite's own
  * max_page_count (what it does when the disk fills: "database or disk is full").
  */
@@ -43,8 +43,8 @@ function damage(c: RecoveryCase): void {
   overwritePage(c.dbPath, leaf.pageno, fixture.pageSize, "zero");
 }
 
-/** `lifeboat-agent recover <args>` in a child process, optionally under `ulimit -f`. */
-function cli(c: RecoveryCase, args: string[], opts: { fileLimitKiB?: number } = {}) {
+/** `lifeboat-agent recover <args>` in a child process, optionally under `ulimit -f` or without root's capabilities. */
+function cli(c: RecoveryCase, args: string[], opts: { fileLimitKiB?: number; unprivileged?: boolean } = {}) {
   const env = {
     ...process.env,
     LIFEBOAT_K3S_SERVER_DIR: c.serverDir,
@@ -54,8 +54,10 @@ function cli(c: RecoveryCase, args: string[], opts: { fileLimitKiB?: number } = 
     LIFEBOAT_OWNER: `${process.getuid!()}:${process.getgid!()}`,
     LOG_LEVEL: "silent",
   };
+  // Root ignores permissions: without its capabilities, it is held to them like anyone.
+  const as = opts.unprivileged && process.getuid!() === 0 ? "setpriv --inh-caps=-all --bounding-set=-all " : "";
   const limit = opts.fileLimitKiB ? `ulimit -f ${opts.fileLimitKiB}; ` : "";
-  const r = spawnSync("bash", ["-c", `${limit}exec "$0" --import tsx agent/cli.ts recover "$@"`, process.execPath, ...args], {
+  const r = spawnSync("bash", ["-c", `${limit}exec ${as}"$0" --import tsx agent/cli.ts recover "$@"`, process.execPath, ...args], {
     cwd: ROOT,
     env,
     encoding: "utf8",
@@ -244,4 +246,30 @@ describe("a database with no kine rows is not intact", () => {
       );
       expect(entries(path.join(recoveriesOf(c), report.id))).toEqual(["report.json"]);
     });
+});
+
+describe("where the ladder may not write or copy", () => {
+  it("a read-only state directory is a sentence, not ENOENT or EACCES", () => {
+    if (process.getuid!() === 0 && spawnSync("setpriv", ["--version"]).status !== 0) {
+      console.warn("skipped: running as root without setpriv, so permissions cannot be enforced");
+      return;
+    }
+    const c = freshCase();
+    const state = c.deps.config.stateDir;
+    mkdirSync(state, { recursive: true });
+    chmodSync(state, 0o555);
+    try {
+      const r = cli(c, ["--compare=none"], { unprivileged: true });
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toMatch(
+        new RegExp(
+          `^error: The recovery works on copies under ${state}/recoveries, and ${state} is not writable \\(permission denied for uid \\d+\\)\\. Make it writable, or run the recovery with LIFEBOAT_STATE_DIR on a writable disk .* Nothing was copied\\.$`,
+        ),
+      );
+      expect(r.stderr).not.toMatch(/ENOENT|EACCES/);
+      expect(entries(state)).toEqual([]);
+    } finally {
+      chmodSync(state, 0o700);
+    }
+  }, 60_000);
 });
