@@ -19,6 +19,7 @@ import type { AgentDeps } from "../module";
 import { listStoreSets } from "../backup/sets";
 import { diffKineDatabases } from "../restore/diff";
 import { newRestoreId } from "../restore/journal";
+import { acquireDatastoreLock, DatastoreBusyError } from "../restore/lock";
 import { resolveSource } from "../restore/sources";
 import { stageBackup } from "../restore/stage";
 import { hasKineTable, openReadOnly, runCheck } from "../sqlite/check";
@@ -43,10 +44,11 @@ import { claimRecovery, pruneRecoveries, recoveriesRoot, recoveryDir, releaseRec
  * passes, and when rows disagree the whole ladder runs. Nor is a file that passes but holds no kine
  * rows (empty, another database) intact: every rung runs, and the advice is the newest good backup.
  *
- * Before anything is written (limits.ts): the recoveries directory must be writable, and the
- * filesystem must have room for every copy the ladder may make above the reserve k3s keeps. When
- * the ladder stops (no room after all, an I/O error), its files are removed and its report says
- * why; when it ends, only the results stay (the rungs' databases), not the copies.
+ * Before anything is written (limits.ts): the recoveries directory must be writable, the datastore
+ * lock is taken for the copy (a restore or rollback in another process never swaps the files under
+ * it), and the filesystem must have room for every copy the ladder may make above the reserve k3s
+ * keeps. When the ladder stops (no room after all, an I/O error), its files are removed and its
+ * report says why; when it ends, only the results stay (the rungs' databases), not the copies.
  */
 
 interface Outcome {
@@ -138,6 +140,24 @@ async function newestBackups(deps: AgentDeps): Promise<RestoreSource[]> {
   return [...lifeboat, ...seed].slice(0, 3).map((s) => ({ kind: "backup" as const, setId: s.id }));
 }
 
+/**
+ * The datastore lock (agent/restore/lock.ts), for the copy: a restore or rollback of another process
+ * swaps the files under it. Throws RecoveryStopped when another process holds it or it cannot be taken.
+ */
+function holdDatastore(cfg: AgentDeps["config"]): () => void {
+  try {
+    return acquireDatastoreLock(cfg);
+  } catch (err) {
+    if (err instanceof DatastoreBusyError)
+      throw new RecoveryStopped(
+        `Another Lifeboat process (pid ${err.pid}) holds the datastore lock (a restore, rollback or restore drill is running), so a copy taken now could be torn by a restore's swap. Run the recovery again when it has finished. Nothing was copied.`,
+      );
+    throw new RecoveryStopped(
+      `The datastore lock under ${cfg.stateDir} cannot be taken (${ioReason(err)}), so the recovery did not start. Nothing was copied.`,
+    );
+  }
+}
+
 /** What stopped the ladder (`subject`: 'The ".dump" step', "The recovery"), as its sentence. */
 async function stoppedBy(subject: string, err: unknown, root: string): Promise<RecoveryStopped> {
   if (err instanceof RecoveryStopped) return err;
@@ -169,23 +189,33 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
   const root = recoveriesRoot(cfg);
   const dir = recoveryDir(cfg, id);
   const sourcePath = path.resolve(req.path ?? cfg.dbPath);
-  // Refusals below (no room, not writable) show on the copy step.
+  // Refusals below (no room, not writable, a restore elsewhere) show on the copy step.
   job.step("copy");
   await makeWritableDir(root);
-  await pruneRecoveries(cfg);
-  const cli = await findSqliteCli();
-  const recoverBroken = cli
-    ? await probeRecover(cli).catch((err: unknown) => `sqlite3's .recover could not be tried (${ioReason(err)})`)
-    : "the sqlite3 shell is not installed";
-  const st = await stat(sourcePath).catch(() => null);
-  if (st?.isFile()) {
-    const wal = await stat(`${sourcePath}-wal`).catch(() => null);
-    const rebuilt = 1 + (cli ? 1 : 0) + (recoverBroken ? 0 : 1);
-    await checkRoom(root, st.size, wal?.isFile() ? wal.size : 0, rebuilt, path.basename(sourcePath));
+  const release = holdDatastore(cfg);
+  let held = true;
+  const unlock = () => {
+    if (held) release();
+    held = false;
+  };
+  try {
+    await pruneRecoveries(cfg);
+    const cli = await findSqliteCli();
+    const recoverBroken = cli
+      ? await probeRecover(cli).catch((err: unknown) => `sqlite3's .recover could not be tried (${ioReason(err)})`)
+      : "the sqlite3 shell is not installed";
+    const st = await stat(sourcePath).catch(() => null);
+    if (st?.isFile()) {
+      const wal = await stat(`${sourcePath}-wal`).catch(() => null);
+      const rebuilt = 1 + (cli ? 1 : 0) + (recoverBroken ? 0 : 1);
+      await checkRoom(root, st.size, wal?.isFile() ? wal.size : 0, rebuilt, path.basename(sourcePath));
+    }
+    await makeWritableDir(root, dir);
+    claimRecovery(dir);
+    return await climb({ deps, req, job, id, dir, root, sourcePath, cli, recoverBroken, unlock });
+  } finally {
+    unlock();
   }
-  await makeWritableDir(root, dir);
-  claimRecovery(dir);
-  return await climb({ deps, req, job, id, dir, root, sourcePath, cli, recoverBroken });
 }
 
 interface Climb {
@@ -199,6 +229,8 @@ interface Climb {
   cli: SqliteCli | null;
   /** Why .recover cannot run here; null when it can. */
   recoverBroken: string | null;
+  /** Releases the datastore lock (once the live files are copied). */
+  unlock: () => void;
 }
 
 /** The ladder itself, in `dir`. Rejects with RecoveryStopped after removing its files and saving the failed report. */
@@ -245,7 +277,11 @@ async function climb(c: Climb): Promise<RecoveryReport> {
 }
 
 /** The rungs, filling `report` (saved after each). Rejects when a rung cannot write (RecoveryStopped) or an I/O error stops the ladder. */
-async function rungs({ deps, req, job, dir, root, sourcePath, cli, recoverBroken }: Climb, report: RecoveryReport, save: () => void): Promise<RecoveryReport> {
+async function rungs(
+  { deps, req, job, dir, root, sourcePath, cli, recoverBroken, unlock }: Climb,
+  report: RecoveryReport,
+  save: () => void,
+): Promise<RecoveryReport> {
   const cfg = deps.config;
   const sourceName = path.basename(sourcePath);
   const timed = async (name: RecoveryRungName, fn: () => Promise<RecoveryRung>): Promise<RecoveryRung> => {
@@ -273,7 +309,7 @@ async function rungs({ deps, req, job, dir, root, sourcePath, cli, recoverBroken
     return r;
   };
 
-  // 1. Copy. Only a plain read of the live files; everything after works on the copies.
+  // 1. Copy. Only a plain read of the live files, under the datastore lock; everything after works on the copies.
   const work = path.join(dir, "work.db");
   await timed("copy", async () => {
     const st = await stat(sourcePath).catch(() => null);
@@ -286,6 +322,7 @@ async function rungs({ deps, req, job, dir, root, sourcePath, cli, recoverBroken
     const hasWal = walBytes > 0;
     // Beside a copy SQLite never opens by itself until the check below.
     if (hasWal) await copyFile(`${sourcePath}-wal`, `${withWal}-wal`);
+    unlock();
     const notes: string[] = [];
     if (holders.length)
       notes.push(`k3s (pid ${holders.map((h) => h.pid).join(", ")}) had the database open: the copy may be torn; stop k3s for a faithful copy.`);
@@ -624,7 +661,8 @@ function advice(r: RecoveryReport, empty: string | null): string {
 
 /**
  * POST /recoveries and `lifeboat-agent recover`: starts the ladder as a job (group "datastore", so it
- * never overlaps a restore). Throws JobRunningError.
+ * never overlaps a restore of this process; the datastore lock keeps other processes' restores off
+ * the copy). Throws JobRunningError.
  */
 export function startRecoveryJob(deps: AgentDeps, req: StartRecoveryRequest): { id: string; recoveryId: string; done: Promise<Job> } {
   const recoveryId = `rec-${newRestoreId()}`;

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,7 +14,8 @@ import { listReports, loadReport, recoveryBestPath, RECOVERIES_KEPT } from "./st
  * The recovery ladder where the server's disk is the limit: room checked before anything is copied,
  * a ladder that stops (a full disk, a file size limit) leaves no copies and a report that says why,
  * only results are kept, old and abandoned recoveries do not pile up, a database with no kine rows is
- * not "nothing to recover", a read-only state directory is a sentence. Real SQLite files; the full disk without root or a tmpfs: `ulimit -f` on a CLI child
+ * not "nothing to recover", a read-only state directory and a restore in another process are
+ * sentences. Real SQLite files; the full disk without root or a tmpfs: `ulimit -f` on a CLI child
  * (as agent/continuous/apply-bulk.test.ts does), and the sqlite3 importer capped with SQLite's own
  * max_page_count (what it does when the disk fills: "database or disk is full").
  */
@@ -271,5 +272,30 @@ describe("where the ladder may not write or copy", () => {
     } finally {
       chmodSync(state, 0o700);
     }
+  }, 60_000);
+
+  it("a restore or rollback of another process holds the datastore: the recovery copies nothing until it is over", async () => {
+    const c = freshCase();
+    const holder = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => holder.once("spawn", r));
+      mkdirSync(path.dirname(lockFile(c)), { recursive: true });
+      const held = pidRecord(holder.pid!);
+      writeFileSync(lockFile(c), held);
+      const job = await startRecoveryJob(c.deps, { compareWith: "none" }).done;
+      expect(job.state).toBe("failed");
+      expect(job.error).toBe(
+        `Another Lifeboat process (pid ${holder.pid}) holds the datastore lock (a restore, rollback or restore drill is running), so a copy taken now could be torn by a restore's swap. Run the recovery again when it has finished. Nothing was copied.`,
+      );
+      expect(entries(recoveriesOf(c))).toEqual([]);
+      expect(readFileSync(lockFile(c), "utf8")).toBe(held);
+    } finally {
+      holder.kill("SIGKILL");
+      await new Promise((r) => holder.once("exit", r));
+    }
+    // The holder is gone: the recovery runs, and leaves the lock free.
+    const job = await startRecoveryJob(c.deps, { compareWith: "none" }).done;
+    expect(job.state, job.error ?? "").toBe("succeeded");
+    expect(existsSync(lockFile(c))).toBe(false);
   }, 60_000);
 });

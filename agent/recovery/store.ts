@@ -108,9 +108,9 @@ export async function listReports(cfg: Pick<AgentConfig, "stateDir">): Promise<R
 }
 
 /**
- * Before a recovery starts: a recovery left unfinished by a process that is gone loses its copies
- * (its report says it stopped), and of the recoveries no process runs, all but the newest
- * RECOVERIES_KEPT - 1 are removed.
+ * Before a recovery starts (under the datastore lock, so no restore reads a recovery's database):
+ * a recovery left unfinished by a process that is gone loses its copies (its report says it stopped),
+ * and of the recoveries no process runs, all but the newest RECOVERIES_KEPT - 1 are removed.
  * Best effort: what cannot be removed stays.
  */
 export async function pruneRecoveries(cfg: Pick<AgentConfig, "stateDir">): Promise<void> {
@@ -128,7 +128,7 @@ export async function pruneRecoveries(cfg: Pick<AgentConfig, "stateDir">): Promi
     try {
       report = readReport(dir);
     } catch {
-      // A recovery that stopped before its first save (it makes its directory just before).
+      // A recovery that stopped before its first save (recoveries are made under the lock held here).
       await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
       continue;
     }

@@ -9,7 +9,9 @@ import { restoresRoot } from "./paths";
  * One process at a time works on the datastore: the agent service and a CLI `restore` must never swap
  * files at once. In-process, the job registry's "datastore" group serialises jobs; across processes
  * this lock file does (`<state>/restores/.lock`, holding the owner's pid, boot and start time: lib/storage/pid-record.ts).
- * A lock whose process is gone (killed, crashed, its pid reused since) is taken over.
+ * A recovery holds it while it copies the live files (agent/recovery/ladder.ts), so it never copies
+ * a database a restore is swapping. A lock whose process is gone (killed, crashed, its pid reused
+ * since) is taken over.
  */
 
 /** Another process holds the datastore lock (`datastore_busy`). */
