@@ -211,7 +211,12 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
       await checkRoom(root, st.size, wal?.isFile() ? wal.size : 0, rebuilt, path.basename(sourcePath));
     }
     await makeWritableDir(root, dir);
-    claimRecovery(dir);
+    try {
+      claimRecovery(dir);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw await stoppedBy("The recovery", err, root);
+    }
     return await climb({ deps, req, job, id, dir, root, sourcePath, cli, recoverBroken, unlock });
   } finally {
     unlock();
