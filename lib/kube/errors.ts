@@ -2,6 +2,7 @@ import "server-only";
 import { DomainError, isDomainError, type ErrorCode } from "../contracts/errors";
 import type { KubeErrorCode, KubeErrorInfo } from "../contracts/nodes";
 import { UNTRUSTED_CERT_CODES } from "../net/tls-errors";
+import { ExecPluginError } from "./exec-credential";
 
 /**
  * A failed Kubernetes API call, translated at the boundary into something a person can act on: a
@@ -63,6 +64,21 @@ const NET_WORDS: Record<string, string> = {
   ETIMEDOUT: "the connection timed out",
 };
 
+/** A call ran out of its time limit (KubeClient), maybe while waiting for a credential plugin. */
+export class Deadline extends Error {
+  constructor(readonly waitingFor: { plugin: string; user: string } | null) {
+    super("deadline exceeded");
+    this.name = "Deadline";
+  }
+}
+
+/** Network trouble (node-fetch's FetchError carries the system error's code) rather than, say, a file or spawn error. */
+const isNetworkCode = (code: string, e: { type?: string; syscall?: unknown }) =>
+  code in NET_WORDS ||
+  e.type === "system" ||
+  /^(E(CONN|HOST|NET|PIPE|ADDR|AI_)|UND_ERR_)/.test(code) ||
+  /^(connect|getaddrinfo|read|write)$/.test(String(e.syscall));
+
 /** The server's own words from a Status body, when there is one. */
 function statusMessage(body: unknown): string | undefined {
   if (typeof body === "string") {
@@ -82,8 +98,22 @@ function statusMessage(body: unknown): string | undefined {
  */
 export function translateKubeError(err: unknown, ctx: CallContext): KubeError {
   if (isKubeError(err)) return err;
-  const e = err as { code?: unknown; body?: unknown; name?: string; type?: string; errno?: unknown; message?: string };
+  const e = err as { code?: unknown; body?: unknown; name?: string; type?: string; errno?: unknown; message?: string; syscall?: unknown; path?: unknown };
   const where = `the Kubernetes API of cluster "${ctx.cluster}" (${ctx.server})`;
+  const seconds = Math.round(ctx.timeoutMs / 1000);
+  if (err instanceof Deadline)
+    return new KubeError(
+      "unreachable",
+      err.waitingFor
+        ? `The kubeconfig's credential plugin "${err.waitingFor.plugin}" (user "${err.waitingFor.user}") did not return a credential within ${seconds} s, so ${where} could not be called. Run the plugin by hand to see what it waits for (often the network to its identity provider, or a login).`
+        : `Cannot reach ${where}: it did not answer within ${seconds} s. Check that the server is up and reachable from the dashboard.`,
+      0,
+      ctx.cluster,
+    );
+  if (err instanceof ExecPluginError) {
+    const code = err.kind === "timeout" ? "unreachable" : err.kind === "missing" ? "not_configured" : "unauthorized";
+    return new KubeError(code, `${err.message} No call was made to ${where}.`, 0, ctx.cluster);
+  }
   const what = ctx.name ? `${KIND[ctx.resource] ?? ctx.resource} "${ctx.name}"` : ctx.resource;
   if (typeof e.code === "number") {
     const serverSays = statusMessage(e.body);
@@ -132,7 +162,7 @@ export function translateKubeError(err: unknown, ctx: CallContext): KubeError {
   if (e.type === "aborted" || err instanceof DOMException)
     return new KubeError(
       "unreachable",
-      `Cannot reach ${where}: it did not answer within ${Math.round(ctx.timeoutMs / 1000)} s. Check that the server is up and reachable from the dashboard.`,
+      `Cannot reach ${where}: it did not answer within ${seconds} s. Check that the server is up and reachable from the dashboard.`,
       0,
       ctx.cluster,
     );
@@ -144,12 +174,27 @@ export function translateKubeError(err: unknown, ctx: CallContext): KubeError {
       0,
       ctx.cluster,
     );
-  if (sys)
+  // client-node's own exec authenticator (a user with an `auth-provider` exec) fails to spawn with ENOENT/EACCES.
+  if (sys && typeof e.syscall === "string" && e.syscall.startsWith("spawn")) {
+    const plugin = typeof e.path === "string" ? e.path : e.syscall.replace(/^spawn ?/, "");
+    return new KubeError(
+      "not_configured",
+      `The kubeconfig's credential plugin "${plugin}" could not be started (${sys === "ENOENT" ? "not found: it is not installed where the dashboard runs" : sys}). Install it, or fix the user's exec command in the kubeconfig. No call was made to ${where}.`,
+      0,
+      ctx.cluster,
+    );
+  }
+  if (sys && isNetworkCode(sys, e))
     return new KubeError(
       "unreachable",
       `Cannot reach ${where}: ${NET_WORDS[sys] ?? sys}. Check that the k3s server is running and that the kubeconfig points at the right address.`,
       0,
       ctx.cluster,
     );
-  return new KubeError("other", `The call "${ctx.verb} ${ctx.resource}" to ${where} failed: ${e.message ?? String(err)}`, 0, ctx.cluster);
+  return new KubeError(
+    "other",
+    `The call "${ctx.verb} ${ctx.resource}" to ${where} failed: ${sys ? `${sys}: ` : ""}${e.message ?? String(err)}`,
+    0,
+    ctx.cluster,
+  );
 }
