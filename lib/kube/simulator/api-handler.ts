@@ -392,6 +392,7 @@ export function makeApiHandler(opts: ApiHandlerOptions): (req: ApiRequest) => Pr
       next.metadata.resourceVersion = cluster.nextResourceVersion();
       store.set(k, next);
       if (r.plural === "nodes") cluster.nodeChanged(next);
+      if (r.plural === "pods") cluster.podChanged(next);
       return { status: 200, body: next };
     }
 

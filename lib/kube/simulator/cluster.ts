@@ -5,7 +5,8 @@ import { matchesSelector, type LabelSelector } from "../selectors";
  * The state behind the simulated Kubernetes API server (the demo cluster of `npm start`, and the
  * tests' cluster): nodes, pods, PodDisruptionBudgets, volumes, and just enough controller behaviour
  * to make a drain look like it does on a real cluster — evicted pods terminate for a grace period
- * and disappear, ReplicaSet pods get a replacement scheduled on another node, pods of a deleted node
+ * and disappear once their node's kubelet confirms (never while the node is NotReady or Unknown:
+ * they stay Terminating until it is back or the node is deleted), ReplicaSet pods get a replacement scheduled on another node, pods of a deleted node
  * are garbage-collected, a registering node becomes Ready later.
  */
 
@@ -22,6 +23,7 @@ export interface Meta {
   ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }[];
   deletionTimestamp?: string;
   deletionGracePeriodSeconds?: number;
+  finalizers?: string[];
   generation?: number;
   [k: string]: unknown;
 }
@@ -61,6 +63,8 @@ export interface PodSeed {
   image?: string;
   restarts?: number;
   tolerations?: { key?: string; operator?: string; value?: string; effect?: string }[];
+  /** metadata.finalizers: a deleted pod stays Terminating while it has any (e.g. a stuck controller's). */
+  finalizers?: string[];
 }
 
 export interface PdbSeed {
@@ -307,6 +311,11 @@ export class SimulatedCluster {
     else delete node.spec.taints;
     node.metadata.resourceVersion = this.nextResourceVersion();
     this.note(`node ${name} ${want === "True" ? "Ready" : want === "False" ? "NotReady" : "Unknown"}`);
+    // A kubelet that is back confirms the pods whose grace period ended while it was away.
+    if (ready === true)
+      for (const [k, pod] of [...this.pods])
+        if (pod.spec.nodeName === name && pod.metadata.deletionTimestamp && Date.parse(pod.metadata.deletionTimestamp) <= Date.now())
+          this.removeTerminated(k, pod.metadata.uid);
     this.reconcile();
   }
 
@@ -333,11 +342,16 @@ export class SimulatedCluster {
     this.note(`deleted node ${name}`);
     this.later(this.opts.podGcDelayMs, () => {
       for (const [k, pod] of this.pods) {
-        if (pod.spec.nodeName === name) {
-          this.pods.delete(k);
-          this.note(`garbage-collected ${k}`);
-          this.podGone(pod);
+        if (pod.spec.nodeName !== name) continue;
+        // The pod GC force-deletes (grace 0): finalizers still hold a pod until they are removed.
+        if (pod.metadata.finalizers?.length) {
+          pod.metadata.deletionTimestamp ??= kubeTime();
+          pod.metadata.deletionGracePeriodSeconds = 0;
+          continue;
         }
+        this.pods.delete(k);
+        this.note(`garbage-collected ${k}`);
+        this.podGone(pod);
       }
     });
     return node;
@@ -358,6 +372,7 @@ export class SimulatedCluster {
       metadata: {
         ...this.meta(seed.name, namespace, created),
         labels: { ...seed.labels },
+        ...(seed.finalizers?.length ? { finalizers: [...seed.finalizers] } : {}),
         ...(seed.mirror ? { annotations: { "kubernetes.io/config.mirror": randomUUID().replace(/-/g, ""), "kubernetes.io/config.source": "file" } } : {}),
         ...(seed.owner
           ? {
@@ -464,8 +479,12 @@ export class SimulatedCluster {
   }
 
   /**
-   * Graceful deletion as the API server does it: the pod gets a deletionTimestamp and turns
-   * not-ready at once, and disappears when the grace period ends (the kubelet confirms).
+   * Graceful deletion as the API server does it: the pod gets a deletionTimestamp (now + the grace
+   * period) and turns not-ready at once, and disappears when the grace period ends and its node's
+   * kubelet confirms. A node that is not Ready (NotReady or Unknown: its kubelet is gone) confirms
+   * nothing: the pod stays Terminating until the kubelet is back (setNodeReady) or the node object is
+   * deleted (the pod GC in deleteNode). A pod with finalizers stays until they are gone. A grace of 0
+   * (force deletion) or a pod bound to no node is removed at once, as kube-apiserver does.
    */
   deletePod(namespace: string, name: string, graceMs = this.opts.terminationGraceMs, cause = "deleted"): KObj | undefined {
     const k = key(namespace, name);
@@ -479,18 +498,44 @@ export class SimulatedCluster {
     if (ready) ready.status = "False";
     this.note(`${cause} ${k}`);
     const uid = pod.metadata.uid;
-    const finish = () => {
-      const cur = this.pods.get(k);
-      if (cur && cur.metadata.uid === uid) {
-        this.pods.delete(k);
-        this.note(`gone ${k}`);
-        this.podGone(cur);
-      }
-    };
-    if (graceMs <= 0 || !pod.spec.nodeName) finish();
-    else this.later(graceMs, finish);
+    if (graceMs <= 0 || !pod.spec.nodeName) this.removeTerminated(k, uid);
+    else this.later(graceMs, () => this.confirmTermination(k, uid));
     this.podTerminating(pod);
     return pod;
+  }
+
+  /** Called after a PATCH of a pod: a terminating pod whose last finalizer went is removed if its time is up. */
+  podChanged(pod: KObj): void {
+    const k = key(pod.metadata.namespace, pod.metadata.name);
+    const ts = pod.metadata.deletionTimestamp;
+    if (ts && Date.parse(ts) <= Date.now() && (pod.metadata.deletionGracePeriodSeconds === 0 || this.kubeletConfirms(pod)))
+      this.removeTerminated(k, pod.metadata.uid);
+  }
+
+  /** Whether the kubelet of the pod's node runs and reports, so it can confirm that the pod stopped. */
+  private kubeletConfirms(pod: KObj): boolean {
+    const node = this.nodes.get(pod.spec.nodeName);
+    // A pod bound to a node that no longer exists is the pod GC's (deleteNode), not left forever.
+    return !node || isNodeReady(node);
+  }
+
+  /** The grace period of a terminating pod is over: the kubelet confirms, unless it is gone. */
+  private confirmTermination(k: string, uid: string): void {
+    const cur = this.pods.get(k);
+    if (!cur || cur.metadata.uid !== uid) return;
+    if (!this.kubeletConfirms(cur)) {
+      this.note(`still terminating ${k} (${cur.spec.nodeName} is not Ready)`);
+      return;
+    }
+    this.removeTerminated(k, uid);
+  }
+
+  private removeTerminated(k: string, uid: string): void {
+    const cur = this.pods.get(k);
+    if (!cur || cur.metadata.uid !== uid || cur.metadata.finalizers?.length) return;
+    this.pods.delete(k);
+    this.note(`gone ${k}`);
+    this.podGone(cur);
   }
 
   /**
@@ -768,6 +813,10 @@ export class SimulatedCluster {
     this.pvcs.set(key(namespace, pvc.name), obj);
     return obj;
   }
+}
+
+export function isNodeReady(node: KObj): boolean {
+  return ((node.status?.conditions ?? []) as { type: string; status: string }[]).some((c) => c.type === "Ready" && c.status === "True");
 }
 
 export function isPodReady(pod: KObj): boolean {
