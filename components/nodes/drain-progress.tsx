@@ -10,6 +10,7 @@ const POD_TONE: Record<DrainPodState, Tone> = {
   blocked: "warning",
   terminating: "info",
   gone: "ok",
+  deleted: "warning",
   failed: "critical",
   skipped: "neutral",
 };
@@ -19,6 +20,7 @@ const POD_LABEL: Record<DrainPodState, string> = {
   blocked: "blocked",
   terminating: "terminating",
   gone: "evicted",
+  deleted: "deleted, unconfirmed",
   failed: "failed",
   skipped: "skipped",
 };
@@ -33,7 +35,7 @@ const JOB_TONE: Record<DrainJob["state"], Tone> = {
 
 /** A drain, pod by pod: what is evicted, what waits on a budget (and which), what is left in place. */
 export function DrainProgress({ job, now }: { job: DrainJob; now?: Date }) {
-  const done = job.pods.filter((p) => p.state === "gone" || p.state === "skipped").length;
+  const done = job.pods.filter((p) => p.state === "gone" || p.state === "deleted" || p.state === "skipped").length;
   return (
     <div className="space-y-3" data-testid="drain-progress" data-state={job.state}>
       <div className="flex flex-wrap items-center gap-2 text-sm">

@@ -144,7 +144,12 @@ export const DrainOptions = z.strictObject({
 export type DrainOptions = z.infer<typeof DrainOptions>;
 export type DrainOptionsInput = z.input<typeof DrainOptions>;
 
-export const DrainPodState = z.enum(["pending", "evicting", "blocked", "terminating", "gone", "failed", "skipped"]);
+/**
+ * `deleted`: evicted and past its grace period on a node that is not Ready, so no kubelet will
+ * confirm that it stopped; the drain no longer waits for it (kubectl's --skip-wait-for-delete-timeout)
+ * and it is removed with the node object (pod GC) or when the kubelet is back.
+ */
+export const DrainPodState = z.enum(["pending", "evicting", "blocked", "terminating", "gone", "deleted", "failed", "skipped"]);
 export type DrainPodState = z.infer<typeof DrainPodState>;
 
 export const DrainPodProgress = z.object({

@@ -92,10 +92,12 @@ export class DrainJobs {
       .then((job) => {
         entry.job = job;
         this.save(job);
-        const evicted = job.pods.filter((p) => p.state === "gone").length;
+        const evicted = job.pods.filter((p) => p.state === "gone" || p.state === "deleted").length;
+        const unconfirmed = job.pods.filter((p) => p.state === "deleted").map((p) => `${p.namespace}/${p.name}`);
         audit(this.db, "node.drain", node, job.state, {
           jobId: id,
           evicted,
+          ...(unconfirmed.length ? { unconfirmed } : {}),
           message: job.message,
           blockers: job.blockers.map((b) => ({ pod: `${b.namespace}/${b.name}`, pdbs: b.pdbs })),
           ...context,

@@ -2,7 +2,7 @@ import "server-only";
 import { randomUUID } from "node:crypto";
 import type { DrainChoice, DrainJob, DrainOptions, DrainPodProgress } from "../contracts/nodes";
 import { isKubeError } from "./errors";
-import type { KubeClient, V1Pod, V1PodDisruptionBudget } from "./kube-client";
+import type { KubeClient, V1Node, V1Pod, V1PodDisruptionBudget } from "./kube-client";
 import { matchesSelector, type LabelSelector } from "./selectors";
 import { podKind, podSummary } from "./views";
 import { drainChoices } from "./choices";
@@ -16,6 +16,14 @@ export { drainCommand };
  * PodDisruptionBudget (429) is retried with back-off until the timeout; pods with emptyDir data or
  * without a controller need an explicit choice first; evicted pods are awaited until gone. Progress
  * is reported pod by pod.
+ *
+ * A node whose kubelet is gone (NotReady or Unknown, e.g. a dead worker) can never confirm that a pod
+ * stopped, so its evicted pods stay Terminating forever. Like kubectl's
+ * --skip-wait-for-delete-timeout, a pod still there after its deletionTimestamp (the end of its grace
+ * period, which the API server writes as now + grace) is not waited for any longer — but only while
+ * its node is not Ready: it ends `deleted`, and the report says it goes with the node (the pod GC
+ * removes it when the node object is deleted). On a Ready node nothing changes: its kubelet will
+ * confirm, so the drain waits, and fails at the deadline if a pod is still terminating.
  */
 
 export interface DrainTiming {
@@ -30,7 +38,7 @@ export interface DrainTiming {
 export const DEFAULT_DRAIN_TIMING: DrainTiming = { backoffInitialMs: 1000, backoffMaxMs: 5000, pollMs: 1000, concurrency: 8 };
 
 export interface DrainDeps {
-  client: Pick<KubeClient, "cordon" | "listPods" | "evictPod" | "readPod" | "listPdbs">;
+  client: Pick<KubeClient, "cordon" | "listPods" | "evictPod" | "readPod" | "listPdbs" | "readNode">;
   /** Called with a snapshot after every change. */
   onUpdate?: (job: DrainJob) => void;
   signal?: AbortSignal;
@@ -76,6 +84,12 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     };
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+
+/** The node's Ready condition is True (its kubelet posts status). */
+const isReady = (n: V1Node) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+
+/** The grace period the API server gave a deleted pod is over (deletionTimestamp = deletion + grace). */
+const gracePassed = (p: V1Pod) => p.metadata?.deletionTimestamp != null && new Date(p.metadata.deletionTimestamp).getTime() <= Date.now();
 
 /** Errors no retry can fix: stop the whole drain. */
 const isFatal = (e: unknown) => isKubeError(e, "forbidden", "unauthorized", "not_configured", "tls");
@@ -184,6 +198,21 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
   const signal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
   const timeLeft = () => deadline - Date.now();
 
+  // Whether the node is not Ready, read at most once per poll for all pods. Unknown (the read
+  // failed) counts as Ready: the drain then keeps waiting, as it always did.
+  let nodeCheck: { at: number; notReady: Promise<boolean> } | undefined;
+  const nodeNotReady = () => {
+    if (!nodeCheck || Date.now() - nodeCheck.at >= timing.pollMs)
+      nodeCheck = {
+        at: Date.now(),
+        notReady: deps.client.readNode(node).then(
+          (n) => !isReady(n),
+          () => false,
+        ),
+      };
+    return nodeCheck.notReady;
+  };
+
   const drainOne = async (pod: V1Pod) => {
     const ns = pod.metadata?.namespace ?? "";
     const name = pod.metadata?.name ?? "";
@@ -253,6 +282,13 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
         });
         return;
       }
+      if (cur && gracePassed(cur) && (await nodeNotReady())) {
+        set(pod, {
+          state: "deleted",
+          message: `Deleted, but ${node} is NotReady: its kubelet cannot confirm that the pod stopped, so it stays Terminating until the node is deleted (or its kubelet is back).`,
+        });
+        return;
+      }
       if (timeLeft() <= 0) {
         set(pod, { state: "failed", message: "Evicted, but still terminating when the drain timed out." });
         return;
@@ -271,10 +307,19 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
 
   if (fatal) return finish("failed", (fatal as Error).message);
   if (deps.signal?.aborted) return finish("cancelled", "The drain was stopped. Pods already evicted stay evicted; the node stays cordoned.");
-  const left = job.pods.filter((p) => p.state !== "gone" && p.state !== "skipped");
+  const left = job.pods.filter((p) => p.state !== "gone" && p.state !== "deleted" && p.state !== "skipped");
+  const unconfirmed = job.pods.filter((p) => p.state === "deleted").map((p) => `${p.namespace}/${p.name}`);
+  // kubectl drain --skip-wait-for-delete-timeout=1 would have done the same (it skips any pod deleted over 1 s ago).
+  if (unconfirmed.length) job.kubectl = drainCommand(node, options, 1);
+  const note = unconfirmed.length
+    ? ` The node is NotReady, so its kubelet cannot confirm that evicted pods stopped: pod${unconfirmed.length === 1 ? "" : "s"} ${unconfirmed.join(", ")} ${unconfirmed.length === 1 ? "was" : "were"} deleted and will be removed with the node (when it is deleted, or when its kubelet is back).`
+    : "";
   if (!left.length) {
-    const n = job.pods.filter((p) => p.state === "gone").length;
-    return finish("succeeded", `${node} is drained: ${n} pod${n === 1 ? "" : "s"} evicted, ${job.pods.length - n} left in place (DaemonSet or static pods).`);
+    const n = job.pods.filter((p) => p.state === "gone" || p.state === "deleted").length;
+    return finish(
+      "succeeded",
+      `${node} is drained: ${n} pod${n === 1 ? "" : "s"} evicted, ${job.pods.length - n} left in place (DaemonSet or static pods).${note}`,
+    );
   }
   job.blockers = left.map((p) => ({ namespace: p.namespace, name: p.name, pdbs: p.pdbs, message: p.message ?? p.state }));
   const budgets = [...new Set(left.flatMap((p) => p.pdbs))];
@@ -284,6 +329,7 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
     `${left.length} pod${left.length === 1 ? " is" : "s are"} still on ${node} after ${took} s: ${left.map((p) => `${p.namespace}/${p.name}`).join(", ")}.` +
       (budgets.length
         ? ` Blocked by PodDisruptionBudget ${budgets.join(", ")}: wait until the pods it covers are Ready elsewhere, or relax the budget, then drain again.`
-        : " Drain again, or look at the pods' events."),
+        : " Drain again, or look at the pods' events.") +
+      note,
   );
 }

@@ -10,8 +10,11 @@ export function formatResources(r: Resources): string {
   return `${cpu}, ${mem}`;
 }
 
-/** The `kubectl drain` command with the same choices. */
-export function drainCommand(node: string, o: DrainOptions): string {
+/**
+ * The `kubectl drain` command with the same choices; `skipWaitForDeleteTimeout` (seconds) when the
+ * drain stopped waiting for pods its NotReady node's kubelet could not confirm.
+ */
+export function drainCommand(node: string, o: DrainOptions, skipWaitForDeleteTimeout?: number): string {
   return [
     "kubectl drain",
     node,
@@ -19,6 +22,7 @@ export function drainCommand(node: string, o: DrainOptions): string {
     o.deleteEmptyDirData ? "--delete-emptydir-data" : "",
     o.force ? "--force" : "",
     `--timeout=${o.timeoutSeconds}s`,
+    skipWaitForDeleteTimeout !== undefined ? `--skip-wait-for-delete-timeout=${skipWaitForDeleteTimeout}` : "",
   ]
     .filter(Boolean)
     .join(" ");
