@@ -227,4 +227,41 @@ describe("worker-migration wizard (server side)", () => {
     expect(jobs.get("j1")).toMatchObject({ state: "interrupted", message: expect.stringContaining("drain again") });
     expect(jobs.latestForNode("pi-3")?.id).toBe("j1");
   });
+
+  it("migrates a dead worker (NotReady): the drain does not wait for pods nobody can confirm, and deleting the node removes them", async () => {
+    // pi-3 is left cordoned by the abandoned migration above; its kubelet is now gone for good.
+    api.cluster.updatePdb("default", "web", { minAvailable: 1 });
+    api.cluster.addPod({ name: "api-5c7d8f9b6-k2m4p", node: "pi-3", owner: { kind: "ReplicaSet", name: "api-5c7d8f9b6" }, labels: { app: "api" } });
+    api.cluster.addPod({ name: "mqtt-0", node: "pi-3", owner: { kind: "StatefulSet", name: "mqtt" }, labels: { app: "mqtt" } });
+    api.cluster.setNodeReady("pi-3", false);
+    let run = await startMigration(ctx, "pi-3");
+    run = await act(ctx, run.id, { action: "accept-precheck", acknowledgeWarnings: true });
+    run = await act(ctx, run.id, { action: "cordon" });
+    run = await act(ctx, run.id, { action: "drain", options: { deleteEmptyDirData: true, force: true, timeoutSeconds: 30 } });
+    const job = (await ctx.drains.settled(run.state.drainJobId!))!;
+    expect(job.state, job.message ?? "").toBe("succeeded");
+    expect(job.pods.filter((p) => p.state === "deleted").map((p) => p.name)).toEqual(expect.arrayContaining(["api-5c7d8f9b6-k2m4p", "mqtt-0"]));
+    expect(job.message).toContain("The node is NotReady, so its kubelet cannot confirm that evicted pods stopped: pods ");
+    expect(readAudit(db, { actionPrefix: "node.drain" }).find((e) => e.outcome === "succeeded" && e.target === "pi-3")).toBeTruthy();
+
+    run = await act(ctx, run.id, { action: "drained" });
+    expect(run.step).toBe("delete");
+    expect(run.state.events.at(-1)).toMatchObject({ action: "drain", outcome: "succeeded", message: job.message });
+    // Still Terminating, as on a real cluster: nobody confirms them until the node object goes.
+    const stuck = [...api.cluster.pods.values()].filter((p) => p.spec.nodeName === "pi-3" && p.metadata.deletionTimestamp).map((p) => p.metadata.name);
+    expect(stuck).toEqual(expect.arrayContaining(["api-5c7d8f9b6-k2m4p", "mqtt-0"]));
+
+    run = await act(ctx, run.id, { action: "delete", confirm: "pi-3" });
+    expect(run.step).toBe("join");
+    expect(api.cluster.nodes.has("pi-3")).toBe(false);
+    expect(run.state.events.at(-1)!.message).toMatch(
+      /^The node object pi-3 is deleted\. The pod garbage collector now removes the \d+ pods still Terminating on it \(.*default\/mqtt-0.*\); a StatefulSet recreates its pod elsewhere only then\.$/,
+    );
+    for (let i = 0; i < 60 && [...api.cluster.pods.values()].some((p) => p.spec.nodeName === "pi-3"); i++) await sleep(50);
+    expect([...api.cluster.pods.values()].filter((p) => p.spec.nodeName === "pi-3")).toEqual([]);
+    for (let i = 0; i < 60 && !api.cluster.pods.get("default/mqtt-0")?.spec.nodeName; i++) await sleep(50);
+    expect(api.cluster.pods.get("default/mqtt-0")!.spec.nodeName).not.toBe("pi-3");
+    run = await act(ctx, run.id, { action: "abandon" });
+    expect(run.status).toBe("abandoned");
+  });
 });

@@ -200,7 +200,9 @@ const drained: Handler<"drained"> = (ctx, run) => {
   const job = run.state.drainJobId ? ctx.drains.get(run.state.drainJobId) : undefined;
   if (job?.state !== "succeeded")
     throw new DomainError("not_drained", `${node} is not drained yet${job ? ` (the last drain ${job.state})` : ""}. Drain it first.`);
-  const evicted = job.pods.filter((p) => p.state === "gone").length;
+  // A dead worker's evicted pods end "deleted" (its kubelet cannot confirm): the drain succeeded
+  // without waiting for them, and deleting the node object next lets the pod GC remove them.
+  const evicted = job.pods.filter((p) => p.state === "gone" || p.state === "deleted").length;
   return save(ctx, run, {
     step: "delete",
     state: addEvent({ ...run.state, drainedAt: now() }, "drain", "succeeded", job.message ?? `${evicted} pods evicted.`),
@@ -212,7 +214,11 @@ const deleteNode: Handler<"delete"> = async (ctx, run, action) => {
   if (action.confirm !== node) throw new DomainError("confirm_mismatch", `Type the node's name, ${node}, exactly to delete it.`);
   const client = ctx.client();
   // Something may have landed on the node since the drain (e.g. it was uncordoned).
-  const left = (await client.listPods({ nodeName: node })).filter((p) => !p.metadata?.deletionTimestamp && ["workload", "unmanaged"].includes(podKind(p)));
+  const pods = await client.listPods({ nodeName: node });
+  const left = pods.filter((p) => !p.metadata?.deletionTimestamp && ["workload", "unmanaged"].includes(podKind(p)));
+  // Pods deleted but still Terminating: on a dead (NotReady) worker nobody confirms them; the pod GC
+  // removes them once the node object is gone.
+  const terminating = pods.filter((p) => p.metadata?.deletionTimestamp).map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
   if (left.length)
     throw new DomainError(
       "pods_back",
@@ -228,7 +234,10 @@ const deleteNode: Handler<"delete"> = async (ctx, run, action) => {
     { ...run.state, deletedAt: now(), knownNodeUids: remaining.map((n) => n.metadata?.uid ?? "") },
     "delete",
     "ok",
-    `The node object ${node} is deleted.`,
+    `The node object ${node} is deleted.` +
+      (terminating.length
+        ? ` The pod garbage collector now removes the ${terminating.length === 1 ? "pod" : `${terminating.length} pods`} still Terminating on it (${terminating.join(", ")}); a StatefulSet recreates its pod elsewhere only then.`
+        : ""),
   );
   return save(ctx, run, { step: "join", state });
 };

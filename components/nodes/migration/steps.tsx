@@ -21,6 +21,23 @@ export interface StepProps extends WizardStepView<WorkerMigrationView> {
   now: Date;
 }
 const nodeOf = (v: WorkerMigrationView) => v.state.node ?? "the node";
+/** Pods the drain deleted but no kubelet will confirm (a NotReady node): they go with the node object. */
+const unconfirmedOf = (v: WorkerMigrationView) => v.drain?.pods.filter((p) => p.state === "deleted").map((p) => `${p.namespace}/${p.name}`) ?? [];
+
+/** What a dead worker's drain means for the next step, said where the user decides. */
+function UnconfirmedBanner({ node, pods }: { node: string; pods: string[] }) {
+  if (!pods.length) return null;
+  return (
+    <Banner tone="warning" title={`${node} is NotReady: ${pods.length === 1 ? "1 evicted pod stays" : `${pods.length} evicted pods stay`} Terminating`}>
+      <p>
+        Its kubelet is gone, so nothing can confirm that {pods.length === 1 ? "this pod" : "these pods"} stopped ({pods.join(", ")}). The drain deleted{" "}
+        {pods.length === 1 ? "it" : "them"} and did not wait longer; deleting the node object lets the cluster&apos;s pod garbage collector remove{" "}
+        {pods.length === 1 ? "it" : "them"}, and a StatefulSet recreates its pod on another node only then. Make sure the machine is really off (or its k3s
+        agent stopped): if it is only cut off from the network, its containers may still be running.
+      </p>
+    </Banner>
+  );
+}
 
 /** Step 3. */
 export function CordonStep({ view, busy, onCordon }: StepProps & { onCordon: () => void }) {
@@ -90,6 +107,7 @@ export function DrainStep({
           <DrainProgress job={job} now={now} />
         </Card>
       )}
+      {job?.state === "succeeded" && <UnconfirmedBanner node={node} pods={unconfirmedOf(view)} />}
       {job?.state === "succeeded" && (
         <div className="flex justify-end">
           <Button onClick={onContinue} disabled={busy}>
@@ -105,6 +123,7 @@ export function DrainStep({
 export function DeleteStep({ view, busy, onDelete }: StepProps & { onDelete: (confirm: string) => void }) {
   const node = nodeOf(view);
   const [typed, setTyped] = useState("");
+  const unconfirmed = unconfirmedOf(view);
   return (
     <Card title={`Delete the node ${node}`}>
       <form
@@ -115,9 +134,11 @@ export function DeleteStep({ view, busy, onDelete }: StepProps & { onDelete: (co
         }}
       >
         <p>
-          {node} is drained. Deleting its node object removes it from the cluster for good; the DaemonSet pods left on it go with it. After this you can power
-          the machine off and reinstall it.
+          {node} is drained. Deleting its node object removes it from the cluster for good; the DaemonSet pods left on it go with it
+          {unconfirmed.length > 0 ? `, and so do the ${unconfirmed.length === 1 ? "pod" : `${unconfirmed.length} pods`} still Terminating there` : ""}. After
+          this you can power the machine off and reinstall it.
         </p>
+        <UnconfirmedBanner node={node} pods={unconfirmed} />
         <CommandBlock command={`kubectl delete node ${node}`} />
         <label className="block">
           <span>
@@ -260,7 +281,7 @@ export function WaitStep({ view, busy, now, onFinish }: StepProps & { onFinish: 
 /** Step 8. */
 export function SummaryStep({ view, onAnother }: StepProps & { onAnother: () => void }) {
   const s = view.state;
-  const evicted = view.drain?.pods.filter((p) => p.state === "gone").length ?? 0;
+  const evicted = view.drain?.pods.filter((p) => p.state === "gone" || p.state === "deleted").length ?? 0;
   const took = s.finishedAt ? Math.round((new Date(s.finishedAt).getTime() - new Date(view.createdAt).getTime()) / 60000) : null;
   return (
     <div className="space-y-4">
