@@ -205,10 +205,12 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
     if (!nodeCheck || Date.now() - nodeCheck.at >= timing.pollMs)
       nodeCheck = {
         at: Date.now(),
-        notReady: deps.client.readNode(node).then(
-          (n) => !isReady(n),
-          () => false,
-        ),
+        notReady: Promise.resolve()
+          .then(() => deps.client.readNode(node))
+          .then(
+            (n) => !isReady(n),
+            () => false,
+          ),
       };
     return nodeCheck.notReady;
   };
