@@ -1,12 +1,10 @@
-import { execFile } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import net from "node:net";
-import { promisify } from "node:util";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { DomainError } from "../../lib/contracts/errors";
+import { postFromChild, rawRequest } from "../../lib/process/raw-http";
 import { Router } from "./router";
 
 /**
@@ -48,93 +46,9 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
 });
 
-interface RawAnswer {
-  status: number | null;
-  headers: Record<string, string>;
-  body: string;
-  /** The server closed the connection (`untilClose`; rather than this test giving up after `waitMs`). */
-  closed: boolean;
-}
-
-/**
- * Sends `head` as it is on a new connection and reads one answer (its head and content-length bytes),
- * or with `untilClose` until the server closes the connection; gives up after `waitMs`. With `pump`,
- * keeps sending `pump` after the head for as long as the connection is open (a client that never
- * stops sending its body).
- */
-function raw(head: string, opts: { pump?: Buffer; waitMs?: number; untilClose?: boolean } = {}): Promise<RawAnswer> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    const got: Buffer[] = [];
-    let done = false;
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      const text = Buffer.concat(got).toString("utf8");
-      const [top, ...rest] = text.split("\r\n\r\n");
-      const lines = top.split("\r\n");
-      const status = /^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? "");
-      const headers: Record<string, string> = {};
-      for (const l of lines.slice(1)) {
-        const i = l.indexOf(":");
-        if (i > 0) headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
-      }
-      resolve({ status: status ? Number(status[1]) : null, headers, body: rest.join("\r\n\r\n"), closed });
-    };
-    const timer = setTimeout(() => finish(false), opts.waitMs ?? 5000);
-    socket.on("data", (b: Buffer) => {
-      got.push(b);
-      if (opts.untilClose) return;
-      const text = Buffer.concat(got).toString("utf8");
-      const end = text.indexOf("\r\n\r\n");
-      const length = /\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end));
-      if (end >= 0 && length && Buffer.byteLength(text) - end - 4 >= Number(length[1])) finish(false);
-    });
-    socket.on("end", () => finish(true));
-    socket.on("close", () => finish(true));
-    // A write after the server closed its side fails (EPIPE/ECONNRESET); what was read still counts.
-    socket.on("error", () => finish(true));
-    socket.write(head);
-    const pump = () => {
-      while (!done && opts.pump) if (!socket.write(opts.pump)) return void socket.once("drain", pump);
-    };
-    pump();
-  });
-}
-
-/** A node process sends `bytes` to POST /echo with fetch `times` times (`chunked`: as a stream, no content-length); what it saw each time. */
-async function postFromChild(bytes: number, chunked: boolean, times: number): Promise<unknown[]> {
-  const script = `
-    const [url, auth, bytes, chunked, times] = process.argv.slice(1);
-    const seen = [];
-    for (let i = 0; i < Number(times); i++) {
-      let sent = 0;
-      const body = chunked === "1"
-        ? new ReadableStream({ pull(c) { if (sent >= Number(bytes)) return c.close(); sent += 65536; c.enqueue(new Uint8Array(65536).fill(97)); } })
-        : JSON.stringify({ a: "x".repeat(Number(bytes)) });
-      try {
-        const res = await fetch(url + "/echo", { method: "POST", headers: { authorization: auth, "content-type": "application/json" }, body, duplex: "half" });
-        seen.push({ status: res.status, connection: res.headers.get("connection"), body: await res.json() });
-      } catch (err) {
-        seen.push({ error: String(err.cause?.code ?? err.message) });
-      }
-    }
-    process.stdout.write(JSON.stringify(seen));
-  `;
-  const { stdout } = await promisify(execFile)(process.execPath, [
-    "--input-type=module",
-    "-e",
-    script,
-    url,
-    AUTH,
-    String(bytes),
-    chunked ? "1" : "0",
-    String(times),
-  ]);
-  return JSON.parse(stdout) as unknown[];
-}
+const raw = (head: string, opts?: Parameters<typeof rawRequest>[2]) => rawRequest(port, head, opts);
+/** A node process of its own sends `bytes` to POST /echo with fetch `times` times (`chunked`: as a stream, no content-length); what it saw each time. */
+const postEcho = (bytes: number, chunked: boolean, times: number) => postFromChild(url + "/echo", { bytes, chunked, times, headers: { authorization: AUTH } });
 
 async function livez(): Promise<void> {
   const res = await fetch(`${url}/livez`);
@@ -192,7 +106,7 @@ describe("a body over the 1 MiB limit", () => {
   // the server's turns of the event loop, and a reset could never race the answer.
   for (const how of ["declared", "chunked"] as const) {
     it(`${how} and sent by fetch (16 MiB): the agent stops at the limit and the client reads the 413`, async () => {
-      const seen = await postFromChild(16 * MIB, how === "chunked", 5);
+      const seen = await postEcho(16 * MIB, how === "chunked", 5);
       for (const s of seen) expect(s, JSON.stringify(seen)).toEqual({ status: 413, connection: "close", body: tooLarge });
       await livez();
     });

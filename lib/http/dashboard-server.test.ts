@@ -1,12 +1,11 @@
-import { execFile, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../net/ports";
 import { startProcess, waitForHttp, type RunningProcess } from "../process";
+import { postFromChild, rawRequest } from "../process/raw-http";
 
 /**
  * The dashboard's front (lib/http/dashboard-server.ts) around the real built app, with requests no
@@ -80,63 +79,8 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-interface RawAnswer {
-  status: number | null;
-  headers: Record<string, string>;
-  body: string;
-  /** The server closed the connection (`untilClose`; rather than this test giving up after `waitMs`). */
-  closed: boolean;
-}
+const raw = (head: string, opts?: Parameters<typeof rawRequest>[2]) => rawRequest(port, head, { waitMs: 10_000, ...opts });
 
-/**
- * Sends `head` as it is on a new connection and reads one answer (its head and content-length bytes),
- * or with `untilClose` until the server closes the connection; gives up after `waitMs`. With `pump`,
- * keeps sending `pump` after the head for as long as the connection is open (a client that never
- * stops sending its body).
- */
-function raw(head: string, opts: { pump?: Buffer; waitMs?: number; untilClose?: boolean } = {}): Promise<RawAnswer> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    const got: Buffer[] = [];
-    let done = false;
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      const text = Buffer.concat(got).toString("utf8");
-      const [top, ...rest] = text.split("\r\n\r\n");
-      const lines = top.split("\r\n");
-      const status = /^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? "");
-      const headers: Record<string, string> = {};
-      for (const l of lines.slice(1)) {
-        const i = l.indexOf(":");
-        if (i > 0) headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
-      }
-      resolve({ status: status ? Number(status[1]) : null, headers, body: rest.join("\r\n\r\n"), closed });
-    };
-    const timer = setTimeout(() => finish(false), opts.waitMs ?? 10_000);
-    socket.on("data", (b: Buffer) => {
-      got.push(b);
-      if (opts.untilClose) return;
-      const text = Buffer.concat(got).toString("utf8");
-      const end = text.indexOf("\r\n\r\n");
-      const length = /\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end));
-      if (end >= 0 && length && Buffer.byteLength(text) - end - 4 >= Number(length[1])) finish(false);
-    });
-    socket.on("end", () => finish(true));
-    socket.on("close", () => finish(true));
-    // A write after the server closed its side fails (EPIPE/ECONNRESET); what was read still counts.
-    socket.on("error", () => finish(true));
-    socket.write(head);
-    const pump = () => {
-      while (!done && opts.pump) if (!socket.write(opts.pump)) return void socket.once("drain", pump);
-    };
-    pump();
-  });
-}
-
-/** The dashboard still answers: its liveness, and an admin's read through the whole stack. */
 async function stillAnswers(): Promise<void> {
   expect(dash.child.exitCode, dash.output()).toBeNull();
   const live = await fetch(`${url}/api/livez`);
@@ -199,41 +143,9 @@ describe("a path whose percent escape does not decode", () => {
   });
 });
 
-/**
- * A node process of its own sends `bytes` with fetch to POST `route` `times` times (`chunked`: as a
- * stream, no content-length); what it saw each time. In this process its writes would wait for our
- * turns of the event loop, and a reset could never race the answer.
- */
-async function postFromChild(route: string, bytes: number, chunked: boolean, times: number, headers: Record<string, string>): Promise<unknown[]> {
-  const script = `
-    const [target, headers, bytes, chunked, times] = process.argv.slice(1);
-    const seen = [];
-    for (let i = 0; i < Number(times); i++) {
-      let sent = 0;
-      const body = chunked === "1"
-        ? new ReadableStream({ pull(c) { if (sent >= Number(bytes)) return c.close(); sent += 65536; c.enqueue(new Uint8Array(65536).fill(97)); } })
-        : JSON.stringify({ name: "x".repeat(Number(bytes)) });
-      try {
-        const res = await fetch(target, { method: "POST", headers: JSON.parse(headers), body, duplex: "half" });
-        seen.push({ status: res.status, connection: res.headers.get("connection"), body: await res.json() });
-      } catch (err) {
-        seen.push({ error: String(err.cause?.code ?? err.message) });
-      }
-    }
-    process.stdout.write(JSON.stringify(seen));
-  `;
-  const { stdout } = await promisify(execFile)(process.execPath, [
-    "--input-type=module",
-    "-e",
-    script,
-    url + route,
-    JSON.stringify({ "content-type": "application/json", ...headers }),
-    String(bytes),
-    chunked ? "1" : "0",
-    String(times),
-  ]);
-  return JSON.parse(stdout) as unknown[];
-}
+/** A node process of its own POSTs `bytes` to `route` `times` times (lib/process/raw-http.ts); what it saw each time. */
+const postTo = (route: string, bytes: number, chunked: boolean, times: number, headers: Record<string, string>) =>
+  postFromChild(url + route, { bytes, chunked, times, headers, field: "name" });
 
 describe("a body over the 1 MiB limit", () => {
   const routes: [route: string, headers: () => Record<string, string>][] = [
@@ -244,14 +156,14 @@ describe("a body over the 1 MiB limit", () => {
   for (const [route, headers] of routes)
     for (const how of ["chunked", "declared"] as const) {
       it(`POST ${route}, ${how}, sent by fetch from another process (16 MiB): the client reads the 413 every time`, async () => {
-        const seen = await postFromChild(route, 16 * MIB, how === "chunked", 5, headers());
+        const seen = await postTo(route, 16 * MIB, how === "chunked", 5, headers());
         for (const s of seen) expect(s, JSON.stringify(seen)).toEqual({ status: 413, connection: "close", body: TOO_LARGE });
         await stillAnswers();
       });
     }
 
   it("POST /api/users, chunked, without a token (refused before a byte is read): the client reads the 401 every time", async () => {
-    const seen = await postFromChild("/api/users", 16 * MIB, true, 5, {});
+    const seen = await postTo("/api/users", 16 * MIB, true, 5, {});
     for (const s of seen)
       expect(s, JSON.stringify(seen)).toEqual({ status: 401, connection: "close", body: { code: "unauthorized", message: expect.any(String) } });
     await stillAnswers();
