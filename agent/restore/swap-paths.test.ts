@@ -174,7 +174,7 @@ describe("the lock between the service and the CLI", () => {
       const cliRestore = await cli(t, ["restore", setId, "--yes"]);
       expect(cliRestore.code, cliRestore.stderr).toBe(1);
       expect(cliRestore.stderr).toMatch(new RegExp(`Restore ${r2.restoreId} is not finished \\(stopping\\); the agent completes it first\\.`));
-      const cliRollback = await cli(t, ["rollback", r1.restoreId]);
+      const cliRollback = await cli(t, ["rollback", r1.restoreId, "--yes"]);
       expect(cliRollback.code).toBe(1);
       expect(cliRollback.stderr).toMatch(new RegExp(`Another Lifeboat process \\(pid ${process.pid}\\) is restoring or rolling back right now`));
       const job = await r2.done;
