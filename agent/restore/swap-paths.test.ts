@@ -168,8 +168,9 @@ describe("the lock between the service and the CLI", () => {
     const service = depsFor(t, { LIFEBOAT_K3S_STOP_CMD: `sleep 5; ${t.k3s.stop}` });
     const app = buildAgentApp(service);
     await app.listen(0, "127.0.0.1");
+    let r2: Awaited<ReturnType<typeof restore>> | undefined;
     try {
-      const r2 = await restore(service, true);
+      r2 = await restore(service, true);
       await waitPhase(service, r2.restoreId, "stopping");
       const cliRestore = await cli(t, ["restore", setId, "--yes"]);
       expect(cliRestore.code, cliRestore.stderr).toBe(1);
@@ -183,6 +184,9 @@ describe("the lock between the service and the CLI", () => {
       expect(loadJournal(service.config, r2.restoreId)!.history.some((h) => /agent restarted/.test(h.note ?? ""))).toBe(false);
       expect(getRestore(service, r1.restoreId).status).toBe("succeeded");
     } finally {
+      // A failed expectation must not leave the service's restore running past afterEach's stop of
+      // k3s: it would start the writer again afterwards, and nothing would stop it.
+      await r2?.done.catch(() => {});
       await app.close();
     }
   });
@@ -202,6 +206,7 @@ describe("the lock between the service and the CLI", () => {
       });
       return { status: res.status, json: await res.json() };
     };
+    let exited: Promise<number | null> | undefined;
     try {
       const childEnv = {
         PATH: process.env.PATH!,
@@ -215,7 +220,7 @@ describe("the lock between the service and the CLI", () => {
       });
       let out = "";
       child.stdout.on("data", (d) => (out += String(d)));
-      const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+      exited = new Promise<number | null>((resolve) => child.on("close", resolve));
       const cliRestore = await waitFor(() => runningAt(service, "stopping"), 90_000, "the CLI's restore to stop k3s");
       const again = await call("POST", "/restores", { source: { kind: "backup", setId }, confirm: true });
       expect(again.status).toBe(409);
@@ -230,6 +235,8 @@ describe("the lock between the service and the CLI", () => {
       expect(RestoreRecord.parse(JSON.parse(out)).status).toBe("succeeded");
       expect(loadJournal(service.config, cliRestore)!.history.some((h) => /agent restarted/.test(h.note ?? ""))).toBe(false);
     } finally {
+      // As above: the CLI's restore ends (and starts k3s) before afterEach stops k3s.
+      await exited;
       await app.close();
     }
   });
