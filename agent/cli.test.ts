@@ -92,6 +92,11 @@ describe("a command refuses what it does not take (exit 2, usage on stderr), and
     [["doctor", "--verbose"], "Unknown option --verbose."],
     [["backup", "--method=fast"], '--method takes vacuum-into or backup-one-step, not "fast".'],
     [["demo-init", "--data-dir", "/nonexistent/lifeboat-demo", "--force"], "Unknown option --force."],
+    [["recover", "/nonexistent/a.db", "/nonexistent/b.db"], 'Unexpected argument "/nonexistent/b.db" (at most 1).'],
+    [["recover", "--list", "extra"], "--list stands alone"],
+    [["recover", "--show"], "--show needs a value."],
+    [["recover", "--compare=latest"], '--compare takes newest, none or a backup set id (lifeboat-2024-12-18_00-00-00), not "latest".'],
+    [["recover", "--dry-run"], "Unknown option --dry-run."],
   ])("%j", async (args, message) => {
     const r = await cli(args, keepOne);
     expect(r.code, r.stderr).toBe(2);

@@ -1,5 +1,6 @@
 import { parseSetId } from "../../lib/contracts/backup-names";
 import type { RecoveryReport, StartRecoveryRequest } from "../../lib/contracts/agent-recovery";
+import { readArgs, usageError } from "./args";
 import type { Command } from "./command";
 
 export const recoverCommand: Command = {
@@ -14,36 +15,29 @@ export const recoverCommand: Command = {
     "stdout and the rungs on stderr. Restore the best result with `lifeboat-agent restore recovery:<id>`.\n" +
     "Needs room for its copies (about 6x the database and its WAL) above 256 MiB left free for k3s, and\n" +
     "refuses to start without it; keeps only the results of the 3 newest recoveries.",
+  options: { flags: ["--list"], values: ["--compare", "--show"], positionals: 1, alone: ["--list", "--show"] },
   async run(args, deps, io) {
+    // One database file at most (`recover a.db b.db` took b.db), and --list / --show alone.
+    const a = readArgs(recoverCommand, args, io);
+    if (!a) return 2;
     const store = await import("../recovery/store");
-    if (args[0] === "--list") {
+    if (a.has("--list")) {
       io.out(JSON.stringify({ recoveries: await store.listReports(deps.config) }, null, 2));
       return 0;
     }
-    if (args[0] === "--show") {
-      if (!args[1]) {
-        io.err("Usage: lifeboat-agent recover --show <recovery id>");
-        return 2;
-      }
-      io.out(JSON.stringify(store.loadReport(deps.config, args[1]), null, 2));
+    const show = a.value("--show");
+    if (show !== undefined) {
+      io.out(JSON.stringify(store.loadReport(deps.config, show), null, 2));
       return 0;
     }
     let compareWith: StartRecoveryRequest["compareWith"] = "newest";
-    let file: string | undefined;
-    for (const a of args) {
-      if (a.startsWith("--compare=")) {
-        const v = a.slice("--compare=".length);
-        if (v === "newest" || v === "none") compareWith = v;
-        else if (parseSetId(v)) compareWith = { kind: "backup", setId: v };
-        else {
-          io.err(`--compare takes newest, none or a backup set id (lifeboat-2024-12-18_00-00-00), not "${v}".`);
-          return 2;
-        }
-      } else if (a.startsWith("-")) {
-        io.err(`Unknown option ${a}. Usage: ${this.usage.split("\n")[0]}`);
-        return 2;
-      } else file = a;
+    const v = a.value("--compare");
+    if (v === "newest" || v === "none") compareWith = v;
+    else if (v !== undefined) {
+      if (!parseSetId(v)) return usageError(recoverCommand, io, `--compare takes newest, none or a backup set id (lifeboat-2024-12-18_00-00-00), not "${v}".`);
+      compareWith = { kind: "backup", setId: v };
     }
+    const file = a.positionals[0];
     const { startRecoveryJob, describeSoundness } = await import("../recovery/ladder");
     const { done } = startRecoveryJob(deps, { path: file, compareWith });
     const job = await done;
