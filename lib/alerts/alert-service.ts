@@ -4,7 +4,7 @@ import { kvGet, kvSet, type Db } from "../db/database";
 import type { AlertsResponse, AlertSummary, AlertView } from "../contracts/alerts";
 import type { Notifier } from "../notify/notifier";
 import { AlertStore, type Episode } from "./alert-store";
-import { countsAsBackup } from "./rules/catalog-rules";
+import { countsAsBackup } from "../backups/grouping";
 import { evaluateRules, planTransitions } from "./rules/evaluate";
 import type { AgentInput, CatalogInput, ManifestFacts, RuleConfig, RuleSet } from "./rules/types";
 

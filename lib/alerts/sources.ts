@@ -3,7 +3,7 @@ import type { Db } from "../db/database";
 import type { CatalogService } from "../catalog/catalog-service";
 import { DrillStore } from "../restore/drill-store";
 import type { AlertSources } from "./alert-service";
-import { countsAsBackup } from "./rules/catalog-rules";
+import { countsAsBackup } from "../backups/grouping";
 import type { AgentInput, ManifestFacts } from "./rules/types";
 
 /**

@@ -15,9 +15,6 @@ const n = (x: number) => x.toLocaleString("en-US");
 const setPath = (id: string) => `/backups/${encodeURIComponent(id)}`;
 const FORMAT_WORDS: Record<SetFormat, string> = { seed: "the seed CronJob's", lifeboat: "Lifeboat's" };
 
-/** A Lifeboat set counts once its manifest (written last) is there; a seed set whenever it has an object (the catalog's own rule). */
-export { countsAsBackup };
-
 /** The newest set holding each object kind, and the newest set of each format (one pass, newest first). */
 export function newestSets(sets: readonly RuleSet[]): { byKind: Map<ObjectKind, RuleSet>; byFormat: Map<SetFormat, RuleSet> } {
   const byKind = new Map<ObjectKind, RuleSet>();
