@@ -26,9 +26,8 @@ export interface AgentServerOptions {
 export function buildAgentApp(deps: AgentDeps, modules: AgentModule[] = agentModules, opts: AgentServerOptions = {}): AgentApp {
   const router = new Router({ token: deps.config.agentToken, log: deps.log, validateResponses: process.env.NODE_ENV !== "production" });
   for (const m of modules) m.routes(router, deps);
-  const server = opts.tls
-    ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: "TLSv1.2" }, router.listener)
-    : http.createServer(router.listener);
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: "TLSv1.2" }) : http.createServer();
+  router.bindTo(server);
   server.keepAliveTimeout = 5000;
   let started = false;
   return {

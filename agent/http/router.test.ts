@@ -1,5 +1,5 @@
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -35,7 +35,8 @@ beforeAll(async () => {
     },
   });
   router.add({ method: "POST", path: "/echo", body: z.object({ a: z.string() }), handler: ({ body }) => ({ length: body.a.length }) });
-  server = http.createServer(router.listener);
+  server = http.createServer();
+  router.bindTo(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   port = (server.address() as AddressInfo).port;
   url = `http://127.0.0.1:${port}`;
@@ -128,6 +129,14 @@ describe("a body over the 1 MiB limit", () => {
     await livez();
   });
 
+  it("declared over the limit with Expect: 100-continue: the 413 comes instead of 100 Continue", async () => {
+    const answer = await raw(
+      `POST /echo HTTP/1.1\r\nHost: agent\r\nAuthorization: ${AUTH}\r\nContent-Type: application/json\r\nContent-Length: ${10 * MIB}\r\nExpect: 100-continue\r\n\r\n`,
+    );
+    expect(answer.status, JSON.stringify(answer)).toBe(413);
+    expect(JSON.parse(answer.body)).toEqual(tooLarge);
+  });
+
   it("a body just under the limit is read", async () => {
     const a = "x".repeat(MIB - 100);
     const res = await fetch(`${url}/echo`, {
@@ -138,4 +147,63 @@ describe("a body over the 1 MiB limit", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ length: a.length });
   });
+});
+
+describe("Expect: 100-continue", () => {
+  const head = (auth: string, length: number) =>
+    `POST /echo HTTP/1.1\r\nHost: agent\r\n${auth}Content-Type: application/json\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+
+  it("a wrong token is refused before the client is told to send its body", async () => {
+    const answer = await raw(head("Authorization: Bearer wrong\r\n", 100));
+    expect(answer.status, JSON.stringify(answer)).toBe(401);
+  });
+
+  it("a route that reads a body says 100 Continue and then reads it", async () => {
+    const body = JSON.stringify({ a: "hello" });
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1");
+      let text = "";
+      let sent = false;
+      socket.on("data", (b: Buffer) => {
+        text += b.toString("utf8");
+        if (!sent && text.startsWith("HTTP/1.1 100")) {
+          sent = true;
+          socket.write(body);
+        }
+        if (/"length":5/.test(text)) {
+          socket.destroy();
+          resolve(text);
+        }
+      });
+      socket.on("error", reject);
+      setTimeout(() => {
+        socket.destroy();
+        resolve(text);
+      }, 5000);
+      socket.write(head(`Authorization: ${AUTH}\r\n`, Buffer.byteLength(body)));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    expect(answer).toContain('{"length":5}');
+  });
+});
+
+describe("a body sent to a route that reads none", () => {
+  for (const [method, status] of [
+    ["GET", 200],
+    ["POST", 405],
+  ] as const) {
+    it(`${method} /livez from a client that never stops sending: ${status}, then the agent closes the connection past 1 MiB`, async () => {
+      const chunk = Buffer.from(`10000\r\n${"a".repeat(0x10000)}\r\n`);
+      const t0 = Date.now();
+      const answer = await raw(`${method} /livez HTTP/1.1\r\nHost: agent\r\nTransfer-Encoding: chunked\r\n\r\n`, {
+        pump: chunk,
+        waitMs: 20_000,
+        untilClose: true,
+      });
+      expect(answer.status, answer.body.slice(0, 200)).toBe(status);
+      expect(answer.closed).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      await livez();
+    });
+  }
 });

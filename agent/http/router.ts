@@ -102,6 +102,23 @@ export class Router {
     }
   };
 
+  /**
+   * For a request that sent `Expect: 100-continue` (curl does for large bodies): Node would otherwise
+   * send "100 Continue" before the router sees the head, and the client would upload a body the agent
+   * is about to refuse (over the limit, wrong token, no such route). The router says "continue" only
+   * when it reads the body.
+   */
+  readonly continueListener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    awaitingContinue.set(req, res);
+    this.listener(req, res);
+  };
+
+  /** Serves this router on `server`: its requests, and those that wait for "100 Continue". */
+  bindTo(server: http.Server): void {
+    server.on("request", this.listener);
+    server.on("checkContinue", this.continueListener);
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL, log: Logger): Promise<void> {
     // A body declared over the limit is refused before anything reads it, on every route, as the
     // dashboard's front does (lib/http/dashboard-server.ts).
@@ -132,7 +149,9 @@ export class Router {
     }
 
     let body: unknown = undefined;
-    if (route.def.body) {
+    if (!route.def.body) discardBody(req);
+    else {
+      awaitingContinue.get(req)?.writeContinue();
       const raw = await readBody(req);
       let json: unknown;
       try {
@@ -176,7 +195,10 @@ function fail(err: unknown, req: http.IncomingMessage, res: http.ServerResponse,
     if (!isDomainError(err) && !(err instanceof z.ZodError)) log.error({ err }, "request failed");
     if (res.headersSent) res.destroy();
     else if (hasErrorCode(err, "body_too_large")) answerAndClose(req, res, status, body);
-    else send(res, status, body);
+    else {
+      if (req.listenerCount("data") === 0) discardBody(req);
+      send(res, status, body);
+    }
   } catch (inner) {
     // Not even the error answer could be made (e.g. details that are not JSON): drop the connection, keep the agent.
     try {
@@ -208,6 +230,22 @@ function decodeParam(name: string, raw: string): string {
 
 function tooLarge(): DomainError {
   return new DomainError("body_too_large", `Request body larger than ${MAX_BODY} bytes.`);
+}
+
+/** Requests waiting for "100 Continue", and the answer to send it on (see Router.continueListener). */
+const awaitingContinue = new WeakMap<http.IncomingMessage, http.ServerResponse>();
+
+/**
+ * Drops the body of a request whose route reads none (or that failed before reading it). Node would
+ * drop it too, but without a limit: a client that never stops sending kept the connection until the
+ * server's 300 s request timeout. Past MAX_BODY the connection is closed.
+ */
+function discardBody(req: http.IncomingMessage): void {
+  let size = 0;
+  req.on("data", (c: Buffer) => {
+    size += c.length;
+    if (size > MAX_BODY) req.socket.destroy();
+  });
 }
 
 /** Reads the body as text; past MAX_BODY it stops keeping what arrives and rejects with body_too_large. */
