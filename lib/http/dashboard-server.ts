@@ -13,6 +13,7 @@ import type net from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import next from "next";
+import { FRONT_HEADERS } from "./front-headers";
 import { PEER_HEADER, PEER_MARK } from "./peer";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -21,14 +22,6 @@ const MAX_DECLARED_BODY = 1024 * 1024;
 const LINGER_MS = 2000;
 const TOO_LARGE = "The request body is over 1 MiB; the dashboard reads no more than that. Nothing changed.";
 const BAD_PATH = "The request path is not valid: a percent escape does not decode.";
-/** What next.config.js gives every answer, for the ones the front makes itself (Next.js never sees them). */
-const FRONT_HEADERS = {
-  "x-content-type-options": "nosniff",
-  "x-frame-options": "DENY",
-  "referrer-policy": "same-origin",
-  "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
-  "cache-control": "no-store",
-};
 
 export interface DashboardServer {
   server: http.Server;
@@ -163,7 +156,7 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
   const app = next({ dev: false, dir: opts.dir ?? ROOT, conf: opts.conf as never, hostname: opts.host, port: opts.port, httpServer: server });
   const handle = app.getRequestHandler();
   await app.prepare();
-  server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     try {
       req.headers[PEER_HEADER] = req.socket.remoteAddress ?? "";
       closeIfBodyUnread(req, res);
@@ -176,7 +169,8 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
     } catch (err) {
       failed(req, res, err);
     }
-  });
+  };
+  server.on("request", onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolve());
