@@ -171,6 +171,13 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
     }
   };
   server.on("request", onRequest);
+  // `Expect: 100-continue` (curl sends it for large bodies): without this listener Node says "100
+  // Continue" before the front sees the head, and the client uploads a body the front then refuses.
+  // A body declared over the limit gets the 413 instead; any other request is told to go on.
+  server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!(Number(req.headers["content-length"] ?? 0) > MAX_DECLARED_BODY)) res.writeContinue();
+    onRequest(req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolve());
