@@ -61,6 +61,35 @@ describe("lifeboat-agent without a command", () => {
   });
 });
 
+describe("version and help", () => {
+  it("version prints the version alone; with an argument it is a usage error", async () => {
+    const v = await cli(["version"]);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout.trim()).toMatch(/^\S+$/);
+    for (const args of [
+      ["version", "--json"],
+      ["--version", "extra"],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, JSON.stringify(args)).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toContain("takes no arguments");
+    }
+  });
+
+  it("help <command> gives that command's help; help <unknown> is a usage error", async () => {
+    const h = await cli(["help", "restore"]);
+    expect(h.code, h.stderr).toBe(0);
+    const own = await cli(["restore", "--help"]);
+    expect(h.stdout).toBe(own.stdout);
+    expect(h.stdout).toContain("Usage: ");
+    const bad = await cli(["help", "restor"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe("");
+    expect(bad.stderr).toContain("Usage: lifeboat-agent <command> [options]");
+  });
+});
+
 describe("a command refuses what it does not take (exit 2, usage on stderr), and does nothing", () => {
   it("the configuration works: list, retention --dry-run and restore --list answer", async () => {
     const list = await cli(["list", "--json"]);

@@ -45,10 +45,24 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (name === "help" || name === "--help" || name === "-h") {
+    // `help restore`: that command's help, as `restore --help` gives it.
+    const about = args.length === 1 ? commands.find((c) => c.name === args[0]) : undefined;
+    if (about) {
+      io.out(`${about.summary}\n\nUsage: ${about.usage}`);
+      return 0;
+    }
+    if (args.length > 0) {
+      io.err(`"${name}" takes at most one argument, a command's name.\n\n${usage()}`);
+      return 2;
+    }
     io.out(usage());
     return 0;
   }
   if (name === "--version" || name === "version") {
+    if (args.length > 0) {
+      io.err(`"${name}" takes no arguments.\n\nUsage: lifeboat-agent version`);
+      return 2;
+    }
     io.out(AGENT_VERSION);
     return 0;
   }
