@@ -59,6 +59,58 @@ describe("drain of a node whose evicted pods stay Terminating", () => {
     expect(api.cluster.pods.get("default/postgres-0")?.spec.nodeName).toMatch(/^pi-[12]$/);
   });
 
+  // A dead node's pods are not Ready (the node lifecycle controller marks them), so a budget whose
+  // pods all run there can never allow an eviction; the taint manager deletes them once their
+  // toleration of the not-ready taint runs out (300 s unless a pod says otherwise).
+  const webOnPi3 = (cluster: TestKubeApi["cluster"]) => {
+    for (const n of ["web-7d4b9c6f5d-2xkqp", "web-7d4b9c6f5d-r8m4s"]) cluster.pods.delete(`default/${n}`);
+    for (const n of ["web-7d4b9c6f5d-aaaaa", "web-7d4b9c6f5d-bbbbb"])
+      cluster.addPod({
+        name: n,
+        node: "pi-3",
+        owner: { kind: "ReplicaSet", name: "web-7d4b9c6f5d" },
+        labels: { app: "web", "pod-template-hash": "7d4b9c6f5d" },
+      });
+  };
+
+  it("a dead worker holding all of a budget's pods: refused, and the failure says why and when Kubernetes lets them go", async () => {
+    webOnPi3(api.cluster);
+    api.cluster.setNodeReady("pi-3", false);
+    const pod = await client.readPod("default", "web-7d4b9c6f5d-aaaaa");
+    expect(pod?.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("False");
+    const job = await drainNode("pi-3", opts({ timeoutSeconds: 5 }), { client, timing: fast });
+    expect(job.state).toBe("failed");
+    expect(job.blockers.map((b) => b.name).sort()).toEqual(["web-7d4b9c6f5d-aaaaa", "web-7d4b9c6f5d-bbbbb"]);
+    expect(job.message).toContain(
+      "Blocked by PodDisruptionBudget web: pi-3 is NotReady, so the pods it covers there are not Ready and do not count toward it. Kubernetes deletes them once they stop tolerating the node's not-ready taint (300 s after it went NotReady",
+    );
+  });
+
+  it("a dead worker holding all of a budget's pods: the drain goes through once the taint manager has deleted them", async () => {
+    const own = await startTestKubeApi({
+      terminationGraceMs: 150,
+      controllers: { replacementDelayMs: 100, readyDelayMs: 300 },
+      podGcDelayMs: 50,
+      defaultTolerationMs: 1000,
+    });
+    try {
+      seedHomelab(own.cluster);
+      webOnPi3(own.cluster);
+      const ownClient = KubeClient.fromKubeconfig(own.kubeconfigPath, { timeoutMs: 3000 });
+      own.cluster.setNodeReady("pi-3", false);
+      const job = await drainNode("pi-3", opts({ timeoutSeconds: 20 }), { client: ownClient, timing: fast });
+      expect(job.state, job.message ?? "").toBe("succeeded");
+      expect(job.pods.filter((p) => p.name.startsWith("web-")).map((p) => p.state)).toEqual(["deleted", "deleted"]);
+      expect(own.cluster.history.filter((h) => h.startsWith("taint manager deleted default/web-")).length).toBe(2);
+      // Their ReplicaSet started them elsewhere.
+      const web = [...own.cluster.pods.values()].filter((p) => p.metadata.labels?.app === "web" && !p.metadata.deletionTimestamp);
+      expect(web.length).toBeGreaterThanOrEqual(2);
+      expect(web.every((p) => p.spec.nodeName !== "pi-3")).toBe(true);
+    } finally {
+      own.stop();
+    }
+  });
+
   it("a kubelet that comes back confirms the pods left Terminating while it was away", async () => {
     api.cluster.setNodeReady("pi-3", false);
     await client.evictPod("default", "postgres-0");

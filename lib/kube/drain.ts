@@ -330,7 +330,13 @@ export async function drainNode(node: string, options: DrainOptions, deps: Drain
     "failed",
     `${left.length} pod${left.length === 1 ? " is" : "s are"} still on ${node} after ${took} s: ${left.map((p) => `${p.namespace}/${p.name}`).join(", ")}.` +
       (budgets.length
-        ? ` Blocked by PodDisruptionBudget ${budgets.join(", ")}: wait until the pods it covers are Ready elsewhere, or relax the budget, then drain again.`
+        ? (await nodeNotReady())
+          ? // The pods of a dead node are not Ready either, so a budget whose pods are all there can never allow an
+            // eviction. Kubernetes deletes them itself once they stop tolerating the node's NoExecute taint.
+            ` Blocked by PodDisruptionBudget ${budgets.join(", ")}: ${node} is NotReady, so the pods it covers there are not Ready and do not count toward it.` +
+            ` Kubernetes deletes them once they stop tolerating the node's not-ready taint (300 s after it went NotReady, unless a pod sets its own tolerationSeconds), and their controllers start them elsewhere;` +
+            ` drain again after that, or relax the budget.`
+          : ` Blocked by PodDisruptionBudget ${budgets.join(", ")}: wait until the pods it covers are Ready elsewhere, or relax the budget, then drain again.`
         : " Drain again, or look at the pods' events.") +
       note,
   );

@@ -24,7 +24,13 @@ let ctx: NodeContext;
 let tokenFile: string;
 
 beforeAll(async () => {
-  api = await startTestKubeApi({ terminationGraceMs: 150, controllers: { replacementDelayMs: 100, readyDelayMs: 600 }, podGcDelayMs: 50 });
+  // A dead worker's pods go 1.5 s after it dies (the taint manager; 300 s on a real cluster), so its drain can finish.
+  api = await startTestKubeApi({
+    terminationGraceMs: 150,
+    controllers: { replacementDelayMs: 100, readyDelayMs: 600 },
+    podGcDelayMs: 50,
+    defaultTolerationMs: 1500,
+  });
   seedHomelab(api.cluster);
   dataDir = mkdtempSync(path.join(tmpdir(), "lifeboat-wm-"));
   tokenFile = path.join(dataDir, "node-token");

@@ -82,6 +82,12 @@ export interface SimulatedClusterOptions {
   controllers?: { replacementDelayMs: number; readyDelayMs: number } | false;
   /** Delay before pods bound to a deleted node are garbage-collected (default 200 ms). */
   podGcDelayMs?: number;
+  /**
+   * How long a pod tolerates its node's not-ready/unreachable NoExecute taint before the taint
+   * manager deletes it, unless it says otherwise: the tolerationSeconds of 300 that kube-apiserver's
+   * DefaultTolerationSeconds admission gives every pod (default 300 000 ms).
+   */
+  defaultTolerationMs?: number;
 }
 
 const SUFFIX = "bcdfghjklmnpqrstvwxz2456789";
@@ -108,10 +114,12 @@ export class SimulatedCluster {
   /** What happened, in order ("evicted default/web-1", "deleted node pi-2", …): the newest HISTORY_LIMIT entries. */
   readonly history: string[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Pods the node lifecycle controller marked not ready because their node was not (see setNodeReady). */
+  private readonly markedNotReady = new Set<string>();
   private readonly opts: Required<SimulatedClusterOptions>;
 
   constructor(opts: SimulatedClusterOptions = {}) {
-    this.opts = { terminationGraceMs: 300, controllers: false, podGcDelayMs: 200, ...opts };
+    this.opts = { terminationGraceMs: 300, controllers: false, podGcDelayMs: 200, defaultTolerationMs: 300_000, ...opts };
     for (const ns of ["default", "kube-system", "kube-public", "kube-node-lease"]) this.ensureNamespace(ns);
   }
 
@@ -293,6 +301,7 @@ export class SimulatedCluster {
     // A patch may have removed it; the kubelet (or the controller) posts it again.
     if (!c) conditions.push((c = { type: "Ready", status: "", reason: "", message: "", lastTransitionTime: "" }));
     const want = ready === true ? "True" : ready === false ? "False" : "Unknown";
+    const wasReady = c.status === "True";
     if (c.status !== want) {
       c.status = want;
       c.reason = ready === true ? "KubeletReady" : ready === false ? "KubeletNotReady" : "NodeStatusUnknown";
@@ -311,12 +320,71 @@ export class SimulatedCluster {
     else delete node.spec.taints;
     node.metadata.resourceVersion = this.nextResourceVersion();
     this.note(`node ${name} ${want === "True" ? "Ready" : want === "False" ? "NotReady" : "Unknown"}`);
+    this.markPodsOfNode(name, ready === true);
+    if (wasReady && ready !== true) this.scheduleTaintEviction(name);
     // A kubelet that is back confirms the pods whose grace period ended while it was away.
     if (ready === true)
       for (const [k, pod] of [...this.pods])
         if (pod.spec.nodeName === name && pod.metadata.deletionTimestamp && Date.parse(pod.metadata.deletionTimestamp) <= Date.now())
           this.removeTerminated(k, pod.metadata.uid);
     this.reconcile();
+  }
+
+  /**
+   * The node lifecycle controller's MarkPodsNotReady: the running pods of a node that is not Ready
+   * get Ready=False (so they stop counting as healthy for their PodDisruptionBudgets, and an
+   * eviction of one is judged by the IfHealthyBudget rule); a kubelet that is back reports the pods
+   * it runs as ready again.
+   */
+  private markPodsOfNode(name: string, nodeReady: boolean): void {
+    for (const pod of this.pods.values()) {
+      if (pod.spec.nodeName !== name || pod.metadata.deletionTimestamp || pod.status.phase !== "Running") continue;
+      const conditions = (pod.status.conditions ?? []) as { type: string; status: string; lastTransitionTime?: string }[];
+      const uid = pod.metadata.uid as string;
+      const c = conditions.find((x) => x.type === "Ready");
+      if (!c) continue;
+      if (!nodeReady && c.status === "True") {
+        c.status = "False";
+        c.lastTransitionTime = kubeTime();
+        this.markedNotReady.add(uid);
+      } else if (nodeReady && this.markedNotReady.has(uid)) {
+        c.status = "True";
+        c.lastTransitionTime = kubeTime();
+        this.markedNotReady.delete(uid);
+      } else continue;
+      pod.metadata.resourceVersion = this.nextResourceVersion();
+    }
+  }
+
+  /**
+   * The taint manager: a node that stopped being Ready has the not-ready or unreachable NoExecute
+   * taint, and each of its pods is deleted once its toleration of that taint runs out (its own
+   * tolerationSeconds, none for a toleration without it, else defaultTolerationMs). DaemonSet and
+   * mirror pods tolerate it for good, as their controllers' tolerations say. A deleted pod then stays
+   * Terminating (nobody confirms on that node) and its controller replaces it elsewhere.
+   */
+  private scheduleTaintEviction(name: string): void {
+    const lifecycle = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
+    for (const pod of this.pods.values()) {
+      if (pod.spec.nodeName !== name || pod.metadata.deletionTimestamp) continue;
+      const owner = (pod.metadata.ownerReferences ?? [])[0] as { kind?: string } | undefined;
+      if (owner?.kind === "DaemonSet" || owner?.kind === "Node" || pod.metadata.annotations?.["kubernetes.io/config.mirror"]) continue;
+      const tolerations = (pod.spec.tolerations ?? []) as { key?: string; operator?: string; effect?: string; tolerationSeconds?: number }[];
+      const own = tolerations.find(
+        (t) => (!t.effect || t.effect === "NoExecute") && (t.operator === "Exists" ? !t.key || lifecycle.includes(t.key) : lifecycle.includes(t.key ?? "")),
+      );
+      if (own && own.tolerationSeconds === undefined) continue;
+      const after = own ? Math.max(0, own.tolerationSeconds! * 1000) : this.opts.defaultTolerationMs;
+      const uid = pod.metadata.uid;
+      const ns = pod.metadata.namespace as string;
+      const podName = pod.metadata.name as string;
+      this.later(after, () => {
+        const node = this.nodes.get(name);
+        const cur = this.pods.get(key(ns, podName));
+        if (!node || isNodeReady(node) || !cur || cur.metadata.uid !== uid || cur.metadata.deletionTimestamp) return;
+        this.deletePod(ns, podName, this.opts.terminationGraceMs, "taint manager deleted");
+      });
+    }
   }
 
   /** The node lifecycle controller's taint for cordoned nodes, kept in step with spec.unschedulable. */
@@ -678,7 +746,9 @@ export class SimulatedCluster {
   /** Marks a pod Ready or not (e.g. to make a PodDisruptionBudget healthy again in a test). */
   setPodReady(namespace: string, name: string, ready: boolean): void {
     const pod = this.pods.get(key(namespace, name));
-    if (pod) this.setPodStatus(pod, ready ? "Running" : pod.status.phase, ready);
+    if (!pod) return;
+    this.markedNotReady.delete(pod.metadata.uid as string);
+    this.setPodStatus(pod, ready ? "Running" : pod.status.phase, ready);
   }
 
   // ---- PodDisruptionBudgets -----------------------------------------------------------------
