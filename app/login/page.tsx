@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import { LoginForm } from "@/components/accounts/login-form";
+import { localPath } from "@/lib/contracts/auth";
 import { getEnv } from "@/lib/env";
 
 export const metadata: Metadata = { title: "Sign in" };
@@ -9,7 +10,7 @@ export const dynamic = "force-dynamic";
 export default async function LoginPage({ searchParams }: { searchParams: Promise<{ next?: string }> }) {
   const { next } = await searchParams;
   // Only a path of this site: a full URL or `//host` would make this an open redirect.
-  const target = next && /^\/(?![/\\])/.test(next) ? next : "/";
+  const target = localPath(next);
   return (
     <div className="mx-auto mt-16 max-w-sm">
       <div className="mb-6 flex items-center gap-3">

@@ -51,6 +51,17 @@ export function pageAccess(pathname: string): Access {
   return hit?.access ?? "viewer";
 }
 
+/**
+ * `next` (where to go after signing in) when it is a path of this site, else "/". A path starting
+ * `//` or `/\\` is another host's, and so is one that turns into that once a URL parser drops the
+ * tabs and newlines it ignores (`/%09/evil.example`). Node's URL parses as a browser does (WHATWG).
+ */
+export function localPath(next: string | null | undefined): string {
+  if (typeof next !== "string" || !/^\/(?![/\\])/.test(next)) return "/";
+  const base = "http://lifeboat.invalid";
+  return new URL(next, base).origin === base ? next : "/";
+}
+
 /** Shortest password the dashboard accepts (generated ones are longer). */
 export const MIN_PASSWORD_LENGTH = 12;
 /** Shortest API token the dashboard accepts (generated ones are 47 characters). */

@@ -9,6 +9,7 @@ import { guardPage } from "./page-guard";
 import { readAudit } from "../db/database";
 import { serverContext } from "../server/context";
 import { writeRoleTokens } from "../auth/testing/tokens";
+import { localPath } from "../contracts/auth";
 
 // The guard as every route meets it, through apiRoute and the real sign-in route: hosts, bodies,
 // same-origin, sessions, roles, the sign-in limits and what the audit log records.
@@ -175,5 +176,33 @@ describe("the API guard", () => {
     const db = readFileSync(path.join(dataDir, "data", "lifeboat.db"));
     expect(db.includes(Buffer.from(PASSWORD))).toBe(false);
     expect(db.includes(Buffer.from("ann-password-123"))).toBe(false);
+  });
+});
+
+describe("the sign-in page's way back", () => {
+  it("goes to a path of this site only, also when the path hides a host behind a tab, a newline or a dot segment", async () => {
+    const { cookie } = await signIn("admin", PASSWORD);
+    const back = (next: string) => {
+      const res = guardPage(new NextRequest(`${ORIGIN}/login?next=${encodeURIComponent(next)}`, { headers: { host: "127.0.0.1:3000", cookie } }));
+      expect(res.status).toBe(303);
+      return new URL(res.headers.get("location")!);
+    };
+    // (NextRequest names 127.0.0.1 localhost: this site's origin is whatever a path of it gets.)
+    const here = back("/backups?flag=gap");
+    expect(here.pathname + here.search).toBe("/backups?flag=gap");
+    for (const next of [
+      "//evil.example/",
+      "/\\evil.example",
+      "/\t/evil.example",
+      "/\n/evil.example",
+      "/\r\\evil.example",
+      " //evil.example",
+      "/./\t/evil.example",
+    ])
+      expect(back(next).origin, JSON.stringify(next)).toBe(here.origin);
+    // The sign-in form goes where the login page tells it (window.location.assign), which parses as this does.
+    for (const next of ["/\t/evil.example", "/\n\\evil.example", "https://evil.example", "//evil.example"]) expect(localPath(next)).toBe("/");
+    expect(localPath("/nodes/pi-1?x=%2F%2Fa")).toBe("/nodes/pi-1?x=%2F%2Fa");
+    expect(localPath(undefined)).toBe("/");
   });
 });

@@ -1,6 +1,6 @@
 import "server-only";
 import { NextResponse, type NextRequest } from "next/server";
-import { pageAccess, roleAllows } from "../contracts/auth";
+import { localPath, pageAccess, roleAllows } from "../contracts/auth";
 import { isDomainError } from "../contracts/errors";
 import { authService } from "../auth";
 import { authenticate, type Principal } from "../auth/principal";
@@ -64,9 +64,8 @@ export function guardPage(req: NextRequest): NextResponse {
     return NextResponse.redirect(to, 303);
   }
   if (principal && path === LOGIN) {
-    const next = req.nextUrl.searchParams.get("next");
     // Only a path of this site: `next=//evil.example` or a full URL would be an open redirect.
-    return NextResponse.redirect(new URL(next && /^\/(?![/\\])/.test(next) ? next : "/", req.url), 303);
+    return NextResponse.redirect(new URL(localPath(req.nextUrl.searchParams.get("next")), req.url), 303);
   }
   if (principal && !roleAllows(principal.role, pageAccess(path)))
     return plain(
