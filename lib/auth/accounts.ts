@@ -44,16 +44,19 @@ export async function signIn(
     audit(auth.db, "auth.login", findUser(auth.db, name) ? name : "(unknown name)", "rate limited");
     throw limited(wait);
   }
+  // Counted as failed before the password is checked (the check awaits scrypt), so guesses sent at
+  // once each meet the ones before them: counted after, 20 concurrent guesses were all checked.
+  auth.limits.user.fail(userKey);
+  const addressFailure = auth.limits.address.fail(address);
   const user = findUser(auth.db, name);
   const ok = await verifyPassword(password, user?.passwordHash ?? null);
   if (!user || !ok) {
-    auth.limits.user.fail(userKey);
-    auth.limits.address.fail(address);
     // The name is recorded only when it is a user's: a password typed into the name field stays out of the log.
     audit(auth.db, "auth.login", user ? user.name : "(unknown name)", "failed");
     throw new DomainError("unauthorized", WRONG);
   }
   auth.limits.user.clear(userKey);
+  auth.limits.address.forgive(addressFailure);
   const session = createSession(auth.db, user.id, { idleMs: auth.cfg.sessionIdleMs, maxMs: auth.cfg.sessionMaxMs }, currentActor().address);
   audit(auth.db, "auth.login", user.name, "ok", { role: user.role });
   return { ...session, user: { name: user.name, role: user.role } };

@@ -41,10 +41,17 @@ export class FailureLimiter {
     return times.length >= this.rule.max ? times[this.rule.max - 1] + this.rule.windowMs - now : 0;
   }
 
-  fail(key: string, now = Date.now()): void {
-    this.db.prepare("INSERT INTO login_failures (key, at) VALUES (?, ?)").run(this.key(key), now);
+  /** Records a failure; returns its row, for `forgive` when it was an attempt that then succeeded. */
+  fail(key: string, now = Date.now()): number {
+    const row = Number(this.db.prepare("INSERT INTO login_failures (key, at) VALUES (?, ?)").run(this.key(key), now).lastInsertRowid);
     // Old failures go as new ones come: the table holds one window's worth at most.
     this.db.prepare("DELETE FROM login_failures WHERE key LIKE ? AND at <= ?").run(`${this.scope}:%`, now - this.rule.windowMs);
+    return row;
+  }
+
+  /** Takes back one failure `fail` recorded. */
+  forgive(row: number): void {
+    this.db.prepare("DELETE FROM login_failures WHERE rowid = ?").run(row);
   }
 
   clear(key: string): void {

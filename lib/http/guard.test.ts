@@ -206,3 +206,20 @@ describe("the sign-in page's way back", () => {
     expect(localPath(undefined)).toBe("/");
   });
 });
+
+describe("the sign-in limits under concurrent guesses", () => {
+  it("count each guess before its password is checked: 20 sent at once get 5 checks, and right ones do not count against the address", async () => {
+    const made = await users.POST(
+      post("/api/users", { name: "cy", role: "viewer", password: "cy-password-1234" }, { authorization: `Bearer ${tokens.admin}` }),
+    );
+    expect(made.status).toBe(201);
+    // From 20 addresses, so only the per-name limit applies.
+    const guesses = await Promise.all(Array.from({ length: 20 }, (_, i) => signIn("cy", `guess ${i}`, `10.3.3.${i}`)));
+    const statuses = guesses.map((g) => g.res.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(15);
+    expect((await signIn("cy", "cy-password-1234", "10.3.4.1")).res.status).toBe(429);
+    // Sign-ins that succeed are not failures: more than 20 from one address in a row all work.
+    for (let i = 0; i < 22; i++) expect((await signIn("admin", PASSWORD, "10.3.5.5")).res.status).toBe(200);
+  }, 60_000);
+});
