@@ -68,15 +68,28 @@ export function signOut(auth: AuthService, who: Principal): void {
   audit(auth.db, "auth.logout", who.name, "ok");
 }
 
-/** Changes the caller's own password; their other sessions end. Throws `forbidden` for tokens and proxy users, `unauthorized` for a wrong current password. */
+/**
+ * Changes the caller's own password; their other sessions end. Throws `forbidden` for tokens and
+ * proxy users, `unauthorized` for a wrong current password, `rate_limited` past the sign-in limit.
+ */
 export async function changeOwnPassword(auth: AuthService, who: Principal, req: ChangePasswordRequest): Promise<void> {
   if (who.kind !== "session" || who.userId === undefined)
     throw new DomainError("forbidden", "Only an account signed in with a password can change its password here.");
   const user = findUserById(auth.db, who.userId)!;
+  // A wrong current password is a failed sign-in for the name: else a session (a browser left signed
+  // in) could guess the password without the limits. Counted before the check, as signIn does.
+  const userKey = user.name.toLowerCase();
+  const wait = auth.limits.user.retryAfterMs(userKey);
+  if (wait > 0) {
+    audit(auth.db, "user.password", user.name, "rate limited");
+    throw limited(wait);
+  }
+  auth.limits.user.fail(userKey);
   if (!(await verifyPassword(req.current, user.passwordHash))) {
     audit(auth.db, "user.password", user.name, "failed", { reason: "wrong current password" });
     throw new DomainError("unauthorized", "The current password is wrong; nothing changed.");
   }
+  auth.limits.user.clear(userKey);
   setPasswordHash(auth.db, user.id, await hashPassword(req.next), who.sessionIdHash);
   if (user.name.toLowerCase() === "admin") dropInitialPasswordFile(auth.dataDir);
   audit(auth.db, "user.password", user.name, "ok", { by: "self" });

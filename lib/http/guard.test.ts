@@ -223,3 +223,20 @@ describe("the sign-in limits under concurrent guesses", () => {
     for (let i = 0; i < 22; i++) expect((await signIn("admin", PASSWORD, "10.3.5.5")).res.status).toBe(200);
   }, 60_000);
 });
+
+describe("changing one's password", () => {
+  it("counts a wrong current password as a failed sign-in: a session cannot guess it without limit", async () => {
+    const password = await import("@/app/api/auth/password/route");
+    const made = await users.POST(
+      post("/api/users", { name: "dee", role: "viewer", password: "dee-password-1234" }, { authorization: `Bearer ${tokens.admin}` }),
+    );
+    expect(made.status).toBe(201);
+    const { cookie } = await signIn("dee", "dee-password-1234", "10.4.4.4");
+    const change = (current: string) => password.POST(post("/api/auth/password", { current, next: "dee-password-5678" }, {}, { cookie, peer: "10.4.4.4" }));
+    const guesses = await Promise.all(Array.from({ length: 8 }, (_, i) => change(`guess-${i}`)));
+    expect(guesses.map((r) => r.status).sort()).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    // Even the right one now waits, and so does signing in with it.
+    expect((await change("dee-password-1234")).status).toBe(429);
+    expect((await signIn("dee", "dee-password-1234", "10.4.4.5")).res.status).toBe(429);
+  }, 60_000);
+});
