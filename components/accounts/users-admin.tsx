@@ -50,7 +50,7 @@ export function UsersAdmin() {
       {q.isError && <Banner tone="error">{q.error.message}</Banner>}
       {deleting && (
         <ConfirmBanner
-          title={`Delete ${deleting}? They can no longer sign in; their sessions end now.`}
+          title={`Delete ${deleting}? They can no longer sign in; their sessions end now and the API tokens they made are revoked.`}
           keepLabel="Keep"
           confirmLabel={`Delete ${deleting}`}
           onClose={() => setDeleting(null)}

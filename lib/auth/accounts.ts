@@ -2,7 +2,7 @@ import "server-only";
 import { DomainError } from "../contracts/errors";
 import type { ChangePasswordRequest, CreateTokenRequest, CreateUserRequest, UpdateUserRequest, UserView } from "../contracts/auth";
 import { audit } from "../db/database";
-import { createToken, revokeToken } from "./api-tokens";
+import { createToken, revokeToken, tokenMaker } from "./api-tokens";
 import { dropInitialPasswordFile } from "./bootstrap";
 import type { AuthService } from "./index";
 import { hashPassword, verifyPassword } from "./passwords";
@@ -132,13 +132,17 @@ export async function updateUser(auth: AuthService, name: string, req: UpdateUse
 export function removeUser(auth: AuthService, who: Principal, name: string): void {
   const user = mustFind(auth, name);
   if (who.kind === "session" && who.userId === user.id) throw new DomainError("conflict", "You cannot delete your own account while signed in with it.");
-  deleteUser(auth.db, user.id);
-  audit(auth.db, "user.delete", user.name, "ok", { role: user.role });
+  const tokensRevoked = deleteUser(auth.db, user.id);
+  audit(auth.db, "user.delete", user.name, "ok", { role: user.role, tokensRevoked });
 }
 
-/** Makes an API token; the token is in the answer only. Throws `conflict` for a taken name. */
-export function issueToken(auth: AuthService, req: CreateTokenRequest): ReturnType<typeof createToken> {
-  const made = createToken(auth.db, req.name, req.role, currentActor().name);
+/**
+ * Makes an API token; the token is in the answer only. It belongs to the user who asks (a token asks
+ * for the user it belongs to), so it acts with no more than that user's role. Throws `conflict` for a taken name.
+ */
+export function issueToken(auth: AuthService, who: Principal, req: CreateTokenRequest): ReturnType<typeof createToken> {
+  const maker = who.kind === "session" ? (who.userId ?? null) : who.kind === "token" && who.tokenId ? tokenMaker(auth.db, who.tokenId) : null;
+  const made = createToken(auth.db, req.name, req.role, currentActor().name, maker);
   audit(auth.db, "token.create", made.view.name, "ok", { role: made.view.role });
   return made;
 }

@@ -3,14 +3,15 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../db/database";
+import { migrations } from "../db/migrations";
 import { PEER_HEADER, PEER_MARK } from "../http/peer";
-import { hostAllowed, parseAuthConfig, readTokensFile, type AuthEnv } from "./config";
+import { hostAllowed, parseAuthConfig, readTokensFile, secretHash, type AuthEnv } from "./config";
 import { generatePassword, hashPassword, verifyPassword } from "./passwords";
 import { authenticate, clientAddress, peerAddress, readCookie } from "./principal";
 import { FailureLimiter } from "./rate-limit";
 import { createSession, lookupSession } from "./sessions";
 import { createToken, lookupToken } from "./api-tokens";
-import { insertUser } from "./users";
+import { deleteUser, insertUser } from "./users";
 
 const tmp = (p: string) => mkdtempSync(path.join(tmpdir(), p));
 const ENV: AuthEnv = {
@@ -77,7 +78,7 @@ describe("API tokens", () => {
   it("are kept as hashes, found by the token, and from the file by line", () => {
     const dir = tmp("lifeboat-tok-");
     const db = openDatabase(dir);
-    const made = createToken(db, "prometheus", "viewer", "admin");
+    const made = createToken(db, "prometheus", "viewer", "admin", null);
     expect(made.token.length).toBeGreaterThanOrEqual(32);
     expect(JSON.stringify(db.prepare("SELECT * FROM api_tokens").all())).not.toContain(made.token);
     const file = path.join(dir, "tokens");
@@ -90,6 +91,29 @@ describe("API tokens", () => {
     expect(lookupToken(db, fileTokens, made.token)).toMatchObject({ name: "prometheus", role: "viewer", source: "ui" });
     expect(lookupToken(db, fileTokens, "a".repeat(32))).toMatchObject({ role: "admin", source: "file" });
     expect(lookupToken(db, fileTokens, "b".repeat(32))).toBeNull();
+  });
+
+  it("made before their maker was recorded (migration 43) are linked to the user of that name", () => {
+    const dir = tmp("lifeboat-tok-");
+    const old = openDatabase(
+      dir,
+      migrations.filter((m) => m.id < 43),
+    );
+    const bob = insertUser(old, "bob", "operator", "x");
+    old
+      .prepare("INSERT INTO api_tokens (id, name, role, token_hash, created_at, created_by) VALUES ('t1', 'ci', 'admin', ?, '2026-01-01', 'BOB')")
+      .run(secretHash("a".repeat(40)));
+    old
+      .prepare(
+        "INSERT INTO api_tokens (id, name, role, token_hash, created_at, created_by) VALUES ('t2', 'prom', 'admin', ?, '2026-01-01', 'tokens file, line 1')",
+      )
+      .run(secretHash("b".repeat(40)));
+    old.close();
+    const db = openDatabase(dir);
+    expect(lookupToken(db, [], "a".repeat(40))).toMatchObject({ name: "ci", role: "operator" });
+    expect(lookupToken(db, [], "b".repeat(40))).toMatchObject({ name: "prom", role: "admin" });
+    deleteUser(db, bob.id);
+    expect(lookupToken(db, [], "a".repeat(40))).toBeNull();
   });
 
   it("refuses a file line that is short or malformed, naming the line but never the token", () => {
@@ -107,7 +131,7 @@ describe("credentials a request carries", () => {
   const cfg = parseAuthConfig(ENV);
   const db = openDatabase(tmp("lifeboat-creds-"));
   const sid = createSession(db, insertUser(db, "ann", "operator", "x").id, { idleMs: 60_000, maxMs: 600_000 }, null).id;
-  const token = createToken(db, "ci", "viewer", "admin").token;
+  const token = createToken(db, "ci", "viewer", "admin", null).token;
   const who = (h: Record<string, string>) => authenticate(new Headers(h), db, cfg);
 
   it("take a session cookie that does not decode as no cookie, not as an error", () => {

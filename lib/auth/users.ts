@@ -70,12 +70,14 @@ export function setRole(db: Db, userId: number, role: Role): void {
   })();
 }
 
-/** Deletes a user and their sessions. Throws `conflict` when it is the last admin. */
-export function deleteUser(db: Db, userId: number): void {
-  db.transaction(() => {
+/** Deletes a user, their sessions and the API tokens they made; returns how many tokens went. Throws `conflict` when it is the last admin. */
+export function deleteUser(db: Db, userId: number): number {
+  return db.transaction(() => {
     const user = findUserById(db, userId)!;
     if (user.role === "admin") assertAnotherAdmin(db, userId, `${user.name} is the last admin: make another user admin first.`);
+    const tokens = db.prepare("SELECT COUNT(*) FROM api_tokens WHERE created_by_user = ?").pluck().get(userId) as number;
     db.prepare("DELETE FROM users WHERE id = ?").run(userId);
+    return tokens;
   })();
 }
 

@@ -166,6 +166,14 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    id: 43,
+    name: "accounts: the user who made an API token (it acts with no more than that user's role, and goes with the user)",
+    sql: `
+      ALTER TABLE api_tokens ADD COLUMN created_by_user INTEGER REFERENCES users(id) ON DELETE CASCADE;
+      UPDATE api_tokens SET created_by_user = (SELECT id FROM users WHERE users.name = api_tokens.created_by);
+    `,
+  },
+  {
     id: 50,
     name: "alerts: one row per episode of an alert (firing until resolved_at), at most one open episode per key",
     sql: `

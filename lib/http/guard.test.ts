@@ -240,3 +240,43 @@ describe("changing one's password", () => {
     expect((await signIn("dee", "dee-password-1234", "10.4.4.5")).res.status).toBe(429);
   }, 60_000);
 });
+
+describe("the API tokens a user made", () => {
+  it("act with no more than their maker's role now: less when the maker is demoted, not at all once the maker is deleted", async () => {
+    const tokensRoute = await import("@/app/api/tokens/route");
+    const userRoute = await import("@/app/api/users/[name]/route");
+    const asAdmin = { authorization: `Bearer ${tokens.admin}` };
+    expect((await users.POST(post("/api/users", { name: "eli", role: "admin", password: "eli-password-1234" }, asAdmin))).status).toBe(201);
+    const { cookie } = await signIn("eli", "eli-password-1234", "10.5.5.5");
+    const make = async (name: string, role: string, init: { cookie?: string; headers?: Record<string, string> }) => {
+      const res = await tokensRoute.POST(post("/api/tokens", { name, role }, init.headers ?? {}, { cookie: init.cookie }));
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { token: string }).token;
+    };
+    const eliAdmin = await make("eli-admin", "admin", { cookie });
+    const eliViewer = await make("eli-viewer", "viewer", { cookie });
+    // A token eli's token made is eli's too: it cannot outlive eli either.
+    const eliChild = await make("eli-child", "admin", { headers: { authorization: `Bearer ${eliAdmin}` } });
+    const bearer = (t: string, method = "POST") => req("/api/x", { method, headers: { authorization: `Bearer ${t}` } });
+    for (const t of [eliAdmin, eliChild]) expect((await adminAction(bearer(t))).status).toBe(200);
+    const params = { params: Promise.resolve({ name: "eli" }) };
+    expect((await userRoute.PATCH(post("/api/users/eli", { role: "operator" }, asAdmin), params)).status).toBe(200);
+    for (const t of [eliAdmin, eliChild]) {
+      const r = await adminAction(bearer(t));
+      expect([r.status, (await r.json()).role]).toEqual([403, "operator"]);
+      expect((await action(bearer(t))).status).toBe(200);
+    }
+    const listed = ((await (await tokensRoute.GET(req("/api/tokens", { headers: asAdmin }))).json()) as { tokens: { name: string; role: string }[] }).tokens;
+    expect(listed.filter((t) => t.name.startsWith("eli-")).map((t) => [t.name, t.role])).toEqual([
+      ["eli-admin", "operator"],
+      ["eli-viewer", "viewer"],
+      ["eli-child", "operator"],
+    ]);
+    const del = new Request(ORIGIN + "/api/users/eli", { method: "DELETE", headers: { host: "127.0.0.1:3000", ...asAdmin } });
+    expect((await userRoute.DELETE(del, params)).status).toBe(200);
+    for (const t of [eliAdmin, eliViewer, eliChild]) expect((await action(bearer(t, "GET"))).status).toBe(401);
+    // Tokens made by a file token belong to no user and stay.
+    const fromFile = await make("from-file", "operator", { headers: asAdmin });
+    expect((await action(bearer(fromFile))).status).toBe(200);
+  }, 60_000);
+});

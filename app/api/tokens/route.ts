@@ -15,8 +15,8 @@ export const GET = apiRoute({ access: "admin" }, async () => {
 });
 
 /** POST /api/tokens `{ name, role }` → 201 CreatedToken: the token, in this answer only. */
-export const POST = apiRoute({ access: "admin" }, async (req) => {
+export const POST = apiRoute({ access: "admin" }, async (req, _ctx, who) => {
   const body = await readJson(req, CreateTokenRequest);
-  const created: CreatedToken = issueToken(authService(), body);
+  const created: CreatedToken = issueToken(authService(), who.principal!, body);
   return NextResponse.json(created, { status: 201, headers: { "cache-control": "no-store" } });
 });
