@@ -91,8 +91,13 @@ export async function changeOwnPassword(auth: AuthService, who: Principal, req: 
   }
   auth.limits.user.clear(userKey);
   setPasswordHash(auth.db, user.id, await hashPassword(req.next), who.sessionIdHash);
-  if (user.name.toLowerCase() === "admin") dropInitialPasswordFile(auth.dataDir);
+  dropInitialPasswordFileOf(auth, user.name);
   audit(auth.db, "user.password", user.name, "ok", { by: "self" });
+}
+
+/** The generated first password no longer signs in once `admin` has another password (or is gone): its file goes. */
+function dropInitialPasswordFileOf(auth: AuthService, name: string): void {
+  if (name.toLowerCase() === "admin") dropInitialPasswordFile(auth.dataDir);
 }
 
 export function users(auth: AuthService): UserView[] {
@@ -123,6 +128,7 @@ export async function updateUser(auth: AuthService, name: string, req: UpdateUse
   }
   if (req.password) {
     setPasswordHash(auth.db, user.id, await hashPassword(req.password));
+    dropInitialPasswordFileOf(auth, user.name);
     audit(auth.db, "user.password", user.name, "ok", { by: "admin" });
   }
   return view(auth, user.name);
@@ -133,6 +139,7 @@ export function removeUser(auth: AuthService, who: Principal, name: string): voi
   const user = mustFind(auth, name);
   if (who.kind === "session" && who.userId === user.id) throw new DomainError("conflict", "You cannot delete your own account while signed in with it.");
   const tokensRevoked = deleteUser(auth.db, user.id);
+  dropInitialPasswordFileOf(auth, user.name);
   audit(auth.db, "user.delete", user.name, "ok", { role: user.role, tokensRevoked });
 }
 

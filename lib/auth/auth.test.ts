@@ -1,14 +1,17 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../db/database";
 import { migrations } from "../db/migrations";
 import { PEER_HEADER, PEER_MARK } from "../http/peer";
-import { hostAllowed, parseAuthConfig, readTokensFile, secretHash, type AuthEnv } from "./config";
+import { hostAllowed, INITIAL_PASSWORD_FILE, parseAuthConfig, readTokensFile, secretHash, type AuthEnv } from "./config";
 import { generatePassword, hashPassword, verifyPassword } from "./passwords";
 import { authenticate, clientAddress, peerAddress, readCookie } from "./principal";
-import { FailureLimiter } from "./rate-limit";
+import { FailureLimiter, LOGIN_LIMITS } from "./rate-limit";
+import { updateUser } from "./accounts";
+import { ensureInitialAdmin } from "./bootstrap";
 import { createSession, lookupSession } from "./sessions";
 import { createToken, lookupToken } from "./api-tokens";
 import { deleteUser, insertUser } from "./users";
@@ -217,5 +220,25 @@ describe("single sign-on behind a proxy", () => {
   it("needs LIFEBOAT_TRUSTED_PROXIES", () => {
     expect(() => parseAuthConfig({ ...ENV, LIFEBOAT_AUTH: "proxy" })).toThrow(/LIFEBOAT_TRUSTED_PROXIES: required/);
     expect(() => parseAuthConfig({ ...ENV, LIFEBOAT_TRUSTED_PROXIES: "10.0.0.300" })).toThrow(/not an IP address/);
+  });
+});
+
+describe("the first admin's generated password file", () => {
+  it("goes once admin's password is changed by anyone, not only by admin on the account page", async () => {
+    const dataDir = tmp("lifeboat-first-");
+    const db = openDatabase(dataDir);
+    ensureInitialAdmin(db, { dataDir, passwordFile: null, log: pino({ level: "silent" }) });
+    const file = path.join(dataDir, INITIAL_PASSWORD_FILE);
+    expect(existsSync(file)).toBe(true);
+    const cfg = parseAuthConfig(ENV);
+    const auth = {
+      db,
+      cfg,
+      dataDir,
+      limits: { user: new FailureLimiter(db, "user", LOGIN_LIMITS.user), address: new FailureLimiter(db, "address", LOGIN_LIMITS.address) },
+    };
+    // Another admin gives admin a new password (the Users page, PATCH /api/users/admin): the file's no longer signs in.
+    await updateUser(auth, "Admin", { password: "a-new-password-123" });
+    expect(existsSync(file)).toBe(false);
   });
 });

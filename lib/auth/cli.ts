@@ -16,6 +16,7 @@ import nextEnv from "@next/env";
 import { MIN_PASSWORD_LENGTH, Role, ROLES } from "../contracts/auth";
 import { audit, openDatabase } from "../db/database";
 import { ConfigError, parseEnv } from "../env";
+import { dropInitialPasswordFile } from "./bootstrap";
 import { generatePassword, hashPasswordSync } from "./passwords";
 import { runAs } from "./request-context";
 import { findUser, insertUser, listUsers, setPasswordHash } from "./users";
@@ -66,6 +67,7 @@ function main(args: string[]): void {
       const user = findUser(db, name) ?? fail(`There is no user called ${name} in ${path.join(dataDir, "lifeboat.db")}. See them with: npm run users -- list`);
       const { password, generated } = passwordFrom(args);
       setPasswordHash(db, user.id, hashPasswordSync(password));
+      if (user.name.toLowerCase() === "admin") dropInitialPasswordFile(dataDir);
       db.prepare("DELETE FROM login_failures WHERE key = ?").run(`user:${user.name.toLowerCase()}`);
       audit(db, "user.password", user.name, "ok", { by: "command line" });
       process.stdout.write(
