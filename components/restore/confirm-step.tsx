@@ -60,7 +60,7 @@ export function ConfirmStep({ view, busy, act }: StepProps) {
           className="space-y-3 text-sm"
           onSubmit={(e) => {
             e.preventDefault();
-            if (typedOk) act({ action: "confirm", host: host.trim() });
+            if (typedOk) act({ action: "confirm", host: host.trim(), ...(s.restoreId ? { restoreId: s.restoreId } : {}) });
           }}
         >
           <label className="block">

@@ -290,8 +290,15 @@ export const RestoreWizardAction = z.discriminatedUnion("action", [
   z.strictObject({ action: z.literal("stage"), include: RestoreInclude.partial().strict().optional() }),
   /** Step 4 → 5 once the staged backup is verified. */
   z.strictObject({ action: z.literal("verified") }),
-  /** Step 5 → 6: the node name typed by the user. */
-  z.strictObject({ action: z.literal("confirm"), host: z.string().trim().min(1, { message: "type the node name" }) }),
+  /**
+   * Step 5 → 6: the node name typed by the user, and the staged restore the page showed (what was
+   * reviewed): refused when another tab has staged again since.
+   */
+  z.strictObject({
+    action: z.literal("confirm"),
+    host: z.string().trim().min(1, { message: "type the node name" }),
+    restoreId: z.string().min(1).optional(),
+  }),
   /** Step 4 or 6 after a failure: stage again / confirm again. */
   z.strictObject({ action: z.literal("retry") }),
   /** Step 6 or 7: put the moved-aside database back. */

@@ -432,3 +432,34 @@ describe("a point in time in the wizard", () => {
     await act(ctx, run.id, { action: "abandon" });
   }, 90_000);
 });
+
+describe("two tabs on one run", () => {
+  it("a confirmation names the staged restore it reviewed: one staged again by another tab since is refused, not restored", async () => {
+    const ctx = context(await catalogSets());
+    let run = await verifiedRun(ctx);
+    const reviewed = run.state.restoreId!;
+    // Another tab goes back, stages again and reviews the new staging: the first tab still shows the old one.
+    run = await act(ctx, run.id, { action: "back", to: "preview" });
+    run = await act(ctx, run.id, { action: "stage" });
+    await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "awaiting-confirmation" ? true : undefined), 60_000, "staging");
+    run = await act(ctx, run.id, { action: "verified" });
+    expect(run.state.restoreId).not.toBe(reviewed);
+    const refused = await expectDomainError(act(ctx, run.id, { action: "confirm", host: hostname(), restoreId: reviewed }), 409, "wrong_step");
+    expect(refused.message).toMatch(/staged again/);
+    run = await followRun(ctx, run.id);
+    expect(run.step).toBe("confirm");
+    expect(run.state.record?.status).toBe("awaiting-confirmation"); // nothing was swapped
+    // The tab showing the current staging confirms it.
+    run = await act(ctx, run.id, { action: "confirm", host: hostname(), restoreId: run.state.restoreId! });
+    expect(run.step).toBe("restore");
+    run = await waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.step === "after" ? r : undefined;
+      },
+      60_000,
+      "the restore",
+    );
+    await act(ctx, run.id, { action: "done" });
+  });
+});

@@ -14,6 +14,12 @@ import { retryStaging } from "./stage";
 export const confirm: RestoreHandler<"confirm"> = async (ctx, run, action) => {
   const { state } = run;
   const rec = state.record;
+  // The page confirms what it showed: another tab may have gone back and staged another backup since.
+  if (action.restoreId !== undefined && action.restoreId !== state.restoreId)
+    throw new DomainError(
+      "wrong_step",
+      "The backup was staged again (another tab went back) since this page showed it: reload the page and review what the restore changes now.",
+    );
   if (!rec?.canConfirm)
     throw new DomainError(
       "cannot_confirm",
