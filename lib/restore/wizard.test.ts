@@ -463,3 +463,47 @@ describe("two tabs on one run", () => {
     await act(ctx, run.id, { action: "done" });
   });
 });
+
+describe("leaving a run whose agent cannot be asked", () => {
+  it("after the confirmation it does not claim that nothing changed, and keeps the restore's id", async () => {
+    const ctx = context(await catalogSets());
+    let run = await verifiedRun(ctx);
+    run = await act(ctx, run.id, { action: "confirm", host: hostname() });
+    const restoreId = run.state.restoreId!;
+    // The agent swaps the database; the dashboard cannot reach it any more before it saw that.
+    const down = context(await catalogSets(), { configured: `http://127.0.0.1:${await freePort()}` });
+    const left = await act(down, run.id, { action: "abandon" });
+    expect(left.status).toBe("abandoned");
+    const message = left.state.events.at(-1)!.message;
+    expect(message).not.toMatch(/Nothing on the target changed/);
+    expect(message).toMatch(/could not be asked/);
+    expect(message).toContain(restoreId);
+    expect(left.state.restoreId).toBe(restoreId);
+    const rec = await waitFor(
+      async () => {
+        const r = await ctx.targets.configured()!.restore(restoreId);
+        return r.status === "succeeded" ? r : undefined;
+      },
+      60_000,
+      "the restore",
+    );
+    expect(rec.asideDir).not.toBeNull(); // it did change the target
+  });
+
+  it("a staging last seen running does not keep the run from being left when its agent is gone", async () => {
+    const ctx = context(await catalogSets());
+    const run = await verifiedRun(ctx);
+    const rec = run.state.record!;
+    // Saved while staging ran; then the machine went away for good.
+    db.prepare("UPDATE wizard_runs SET step = 'stage', state = ? WHERE id = ?").run(
+      JSON.stringify({ ...run.state, record: { ...rec, status: "running", phase: "download", canConfirm: false, canCancel: false } }),
+      run.id,
+    );
+    const down = context(await catalogSets(), { configured: `http://127.0.0.1:${await freePort()}` });
+    const left = await act(down, run.id, { action: "abandon" });
+    expect(left.status).toBe("abandoned");
+    expect(left.state.events.at(-1)!.message).toMatch(/could not be asked/);
+    expect(activeRun(ctx)).toBeUndefined();
+    await ctx.targets.configured()!.cancelRestore(run.state.restoreId!); // the staging is still on the (reachable) agent
+  });
+});
