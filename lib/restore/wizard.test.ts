@@ -507,3 +507,24 @@ describe("leaving a run whose agent cannot be asked", () => {
     await ctx.targets.configured()!.cancelRestore(run.state.restoreId!); // the staging is still on the (reachable) agent
   });
 });
+
+describe("going back while the agent cannot be asked", () => {
+  it("keeps the staged restore in the run (the agent would refuse every new one while it waits), and drops it once the agent answers", async () => {
+    const ctx = context(await catalogSets());
+    let run = await verifiedRun(ctx);
+    const staged = run.state.restoreId!;
+    const down = context(await catalogSets(), { configured: `http://127.0.0.1:${await freePort()}` });
+    const err = await expectDomainError(act(down, run.id, { action: "back", to: "preview" }), 502, "agent_unreachable");
+    expect(err.message).toMatch(/Cannot reach the agent/);
+    run = await followRun(ctx, run.id);
+    expect(run.step).toBe("confirm");
+    expect(run.state.restoreId).toBe(staged);
+    // The agent answers again: back drops the staging there, and staging again is possible.
+    run = await act(ctx, run.id, { action: "back", to: "preview" });
+    expect((await ctx.targets.configured()!.restore(staged)).status).toBe("cancelled");
+    run = await act(ctx, run.id, { action: "stage" });
+    expect(run.state.restoreId).not.toBe(staged);
+    await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "awaiting-confirmation" ? true : undefined), 60_000, "staging");
+    await act(ctx, run.id, { action: "abandon" });
+  });
+});

@@ -1,5 +1,5 @@
 import "server-only";
-import type { AgentClient } from "../../agent/agent-client";
+import { isAgentError, type AgentClient } from "../../agent/agent-client";
 import type { Job } from "../../contracts/agent-jobs";
 import { DomainError, hasErrorCode } from "../../contracts/errors";
 import { audit } from "../../db/database";
@@ -9,7 +9,12 @@ import { clientOf, isRunning, save, targetTouched, type RestoreContext, type Res
 
 /** Steps 4 and 5, "Stage" and its review: the agent downloads, decrypts, unpacks and verifies on the target, changing nothing there. */
 
-/** Drops a staged restore that changed nothing (cancel), if there is one. Never throws for an agent that is away. */
+/**
+ * Drops a staged restore that changed nothing (cancel), if there is one. Throws the agent's error
+ * when it did not answer: a restore it keeps staged refuses every new one ("confirm or cancel it
+ * first"), and the run would no longer know its id. An answer that refuses the cancel (cancelled
+ * already, by hand) or fails is only logged, so a broken cancel never traps the run.
+ */
 export async function dropStaged(ctx: RestoreContext, client: AgentClient, state: RestoreWizardState): Promise<RestoreWizardState> {
   if (!state.restoreId) return state;
   const rec = state.record;
@@ -19,6 +24,7 @@ export async function dropStaged(ctx: RestoreContext, client: AgentClient, state
     try {
       await client.cancelRestore(state.restoreId);
     } catch (err) {
+      if (!isAgentError(err) || err.agentStatus === 0) throw err;
       ctx.log.warn({ err: (err as Error).message, restoreId: state.restoreId }, "could not cancel a staged restore");
     }
   }
