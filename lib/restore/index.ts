@@ -12,7 +12,7 @@ import { serverContext, singleton } from "../server/context";
 import { makeAgentTargets } from "./agent-targets";
 import { DrillService } from "./drill-service";
 import { DrillStore } from "./drill-store";
-import { activeRun, drillPauseReason, followRun, type NodesPort, type RestoreContext } from "./wizard";
+import { activeRun, drillPauseReason, followRun, needsFollowing, type NodesPort, type RestoreContext } from "./wizard";
 
 export { DrillService } from "./drill-service";
 export { DrillStore } from "./drill-store";
@@ -100,9 +100,7 @@ function startWizardWatcher(): void {
       if (busy) return;
       const ctx = restoreContext();
       const run = activeRun(ctx);
-      const rec = run?.state.record;
-      const inFlight = run && run.state.restoreId && (!rec || rec.status === "running" || rec.status === "rolling-back");
-      if (!inFlight) return;
+      if (!run || !needsFollowing(run)) return;
       busy = true;
       followRun(ctx, run.id)
         .catch((err: unknown) => log.warn({ err: (err as Error).message, runId: run.id }, "could not follow the wizard's restore"))

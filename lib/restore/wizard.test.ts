@@ -17,7 +17,7 @@ import { makeDeps } from "../../agent/deps";
 import { buildAgentApp, type AgentApp } from "../../agent/server";
 import { addMarker, agentEnvFor, hasMarker, makeTestServer, waitFor, type TestServer } from "../../agent/testing/restore-fixtures";
 import { makeAgentTargets } from "./agent-targets";
-import { act, activeRun, drillPauseReason, followRun, startRun, viewRun, type RestoreContext } from "./wizard";
+import { act, activeRun, drillPauseReason, followRun, needsFollowing, startRun, viewRun, type RestoreContext } from "./wizard";
 import { freePort } from "../net/ports";
 import { KubeClient } from "../kube/kube-client";
 import { listNodeSummaries } from "../kube/node-service";
@@ -526,5 +526,37 @@ describe("going back while the agent cannot be asked", () => {
     expect(run.state.restoreId).not.toBe(staged);
     await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "awaiting-confirmation" ? true : undefined), 60_000, "staging");
     await act(ctx, run.id, { action: "abandon" });
+  });
+});
+
+describe("the background watcher's choice", () => {
+  it("follows a confirmed restore whose start no refresh has seen yet (a dashboard restart right after the confirmation), until its outcome is in", async () => {
+    const ctx = context(await catalogSets());
+    let run = await verifiedRun(ctx);
+    expect(needsFollowing(run)).toBe(false); // waiting for the user
+    run = await act(ctx, run.id, { action: "confirm", host: hostname() });
+    expect(run.state.record?.status).toBe("awaiting-confirmation"); // as saved: the route's refresh never ran
+    expect(needsFollowing(run)).toBe(true);
+    run = await waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.step === "after" ? r : undefined;
+      },
+      60_000,
+      "the restore",
+    );
+    expect(needsFollowing(run)).toBe(false);
+    run = await act(ctx, run.id, { action: "rollback" });
+    expect(needsFollowing(run)).toBe(true);
+    run = await waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.state.record?.status === "rolled-back" ? r : undefined;
+      },
+      60_000,
+      "the rollback",
+    );
+    expect(needsFollowing(run)).toBe(false);
+    await act(ctx, run.id, { action: "done" });
   });
 });

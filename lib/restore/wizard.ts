@@ -99,6 +99,21 @@ export function act(ctx: RestoreContext, id: string, raw: unknown): Promise<Rest
   return restoreWizard.act(ctx, id, raw);
 }
 
+/** Events after which the agent works on the run's restore (until the refresh sees it and adds the outcome's event). */
+const STARTED = new Set(["stage:started", "stage:retried", "confirm:ok", "restore:retried", "rollback:started"]);
+
+/**
+ * Whether the background watcher should follow the run: the agent works on its restore, or was just
+ * asked to (a confirmation or rollback whose start no refresh has seen yet: the dashboard restarted,
+ * or the agent did not answer right after).
+ */
+export function needsFollowing(run: RestoreRun | undefined): boolean {
+  if (!run || run.status !== "active" || !run.state.restoreId) return false;
+  const rec = run.state.record;
+  const last = run.state.events.at(-1);
+  return !rec || isRunning(rec) || (last !== undefined && STARTED.has(`${last.action}:${last.outcome}`));
+}
+
 /** refreshRun under the run's lock (the background watcher uses it between a browser's actions). */
 export function followRun(ctx: RestoreContext, id: string): Promise<RestoreRun> {
   return restoreWizard.withRun(ctx, id, (run) => refreshRun(ctx, run));
