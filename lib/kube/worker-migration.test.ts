@@ -270,4 +270,27 @@ describe("worker-migration wizard (server side)", () => {
     run = await act(ctx, run.id, { action: "abandon" });
     expect(run.status).toBe("abandoned");
   });
+
+  it("two tabs polling the wait step record the new node once, and never over a run closed meanwhile", async () => {
+    let run = await startMigration(ctx, "pi-2");
+    const known = (await ctx.client().listNodes()).map((n) => n.metadata!.uid!);
+    db.prepare("UPDATE wizard_runs SET step = 'wait', state = ? WHERE id = ?").run(JSON.stringify({ ...run.state, knownNodeUids: known }), run.id);
+    run = getRun(ctx, run.id);
+    api.cluster.addNode({ name: "pi-5", ready: true, internalIP: "192.168.1.25" });
+    const views = await Promise.all([viewRun(ctx, run), viewRun(ctx, run), viewRun(ctx, run)]);
+    expect(views.map((v) => v.state.newNode?.name)).toEqual(["pi-5", "pi-5", "pi-5"]);
+    const runId = run.id;
+    expect(getRun(ctx, runId).state.events.filter((e) => e.action === "new-node")).toHaveLength(1);
+    expect(readAudit(db, { actionPrefix: "worker-migration.new-node" }).filter((e) => (e.detail as { runId?: string } | null)?.runId === runId)).toHaveLength(
+      1,
+    );
+    // A page polling with the run it loaded before another tab abandoned it writes nothing over the abandon.
+    db.prepare("UPDATE wizard_runs SET state = ? WHERE id = ?").run(JSON.stringify({ ...run.state, knownNodeUids: known }), runId);
+    const stale = getRun(ctx, runId);
+    await act(ctx, runId, { action: "abandon" });
+    await viewRun(ctx, stale);
+    const after = getRun(ctx, runId);
+    expect(after.status).toBe("abandoned");
+    expect(after.state.events.at(-1)!.action).toBe("abandon");
+  });
 });

@@ -73,16 +73,22 @@ export async function viewRun(ctx: NodeContext, runIn: Run): Promise<WorkerMigra
         .filter((n) => !run.state.knownNodeUids.includes(n.uid))
         .map((n) => ({ name: n.name, uid: n.uid, ready: n.ready, createdAt: n.createdAt, kubeletVersion: n.kubeletVersion, internalIP: n.internalIP }));
       const ready = candidates.find((c) => c.ready === "Ready");
-      if (ready && !run.state.newNode) {
-        const state = addEvent(
-          { ...run.state, newNode: { name: ready.name, uid: ready.uid, internalIP: ready.internalIP, kubeletVersion: ready.kubeletVersion, readyAt: now() } },
-          "new-node",
-          "ok",
-          `${ready.name} joined and is Ready.`,
-        );
-        audit(ctx.db, "worker-migration.new-node", ready.name, "ok", { runId: run.id, replaces: run.state.node });
-        run = save(ctx, run, { state });
-      }
+      // Under the run's lock, on the run as saved now: another tab's poll may have recorded it, or an action closed the run.
+      if (ready && !run.state.newNode)
+        run = await migrationWizard.withRun(ctx, run.id, async (fresh) => {
+          if (fresh.status !== "active" || fresh.step !== "wait" || fresh.state.newNode) return fresh;
+          const state = addEvent(
+            {
+              ...fresh.state,
+              newNode: { name: ready.name, uid: ready.uid, internalIP: ready.internalIP, kubeletVersion: ready.kubeletVersion, readyAt: now() },
+            },
+            "new-node",
+            "ok",
+            `${ready.name} joined and is Ready.`,
+          );
+          audit(ctx.db, "worker-migration.new-node", ready.name, "ok", { runId: fresh.id, replaces: fresh.state.node });
+          return save(ctx, fresh, { state });
+        });
     } catch (e) {
       if (isKubeError(e)) error = e.toInfo();
       else throw e;
