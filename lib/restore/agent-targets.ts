@@ -51,6 +51,13 @@ export function makeAgentTargets(db: Db, configured: () => AgentClient | null, c
     addNew(url, token, fingerprint) {
       const id = randomUUID();
       const clean = url.trim().replace(/\/+$/, "");
+      // A user name or password would be kept and shown with the URL (the run, the audit log, messages); agents take none.
+      const parsed = new URL(clean);
+      if (parsed.username || parsed.password)
+        throw new DomainError(
+          "bad_request",
+          `The agent's URL takes no user name or password (the agent's token goes in its own field): enter it as ${parsed.protocol}//${parsed.host}.`,
+        );
       checkAgentUrl(clean, clientOptions.allowInsecureHttp ?? false);
       if (token.trim().length < MIN_AGENT_TOKEN_LENGTH)
         throw new DomainError(

@@ -560,3 +560,18 @@ describe("the background watcher's choice", () => {
     await act(ctx, run.id, { action: "done" });
   });
 });
+
+describe("a new machine's agent URL", () => {
+  it("refuses a user name or password in it: they would be kept and shown with the URL (run, audit log, messages)", async () => {
+    const ctx = context(await catalogSets());
+    const run = startRun(ctx);
+    const url = `${agentUrl.replace("http://", "http://admin:hunter2-secret@")}`;
+    const err = await expectDomainError(act(ctx, run.id, { action: "check-target", target: { kind: "new", url, token: TOKEN } }), 400, "bad_request");
+    expect(err.message).toMatch(/user name or password/);
+    expect(err.message).not.toContain("hunter2-secret");
+    expect(db.prepare("SELECT state FROM wizard_runs WHERE id = ?").pluck().get(run.id)).not.toContain("hunter2-secret");
+    expect(JSON.stringify(readAudit(db))).not.toContain("hunter2-secret");
+    expect(db.prepare("SELECT COUNT(*) FROM restore_agent_targets WHERE url LIKE '%hunter2%'").pluck().get()).toBe(0);
+    await act(ctx, run.id, { action: "abandon" });
+  });
+});
