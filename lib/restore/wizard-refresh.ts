@@ -5,7 +5,7 @@ import { hasErrorCode, isDomainError } from "../contracts/errors";
 import { audit } from "../db/database";
 import { addEvent } from "../wizard/engine";
 import type { NodesCheck, RestoreWizardState, RestoreWizardStep } from "./contracts";
-import { agentProblemOf, now, save, stepIndex, type RestoreContext, type RestoreRun } from "./wizard-core";
+import { agentProblemOf, isRunning, now, save, stepIndex, targetTouched, type RestoreContext, type RestoreRun } from "./wizard-core";
 
 /**
  * Bringing a restore run up to date: the target's health, the agent's record of the restore and of
@@ -38,6 +38,13 @@ function applyRecord(ctx: RestoreContext, run: RestoreRun, rec: RestoreRecord): 
   const changed = !before || before.status !== rec.status || before.phase !== rec.phase;
   const target = state.target?.url ?? null;
   const detail = { runId: run.id, restoreId: rec.id };
+  // The agent took a confirmation whose answer this run never saw (a timeout, a cut connection, an
+  // answer it could not read): the target is changing, so follow it at the restore step.
+  if (step === "confirm" && rec.status !== "awaiting-confirmation" && (isRunning(rec) || targetTouched(rec))) {
+    state = addEvent(state, "confirm", "taken", "The agent took the confirmation although its answer did not reach the dashboard: following the restore.");
+    audit(ctx.db, "restore.confirm", target, "taken", detail);
+    step = "restore";
+  }
   if (changed && (!before || before.status !== rec.status)) {
     if (step === "stage" && rec.status === "awaiting-confirmation") {
       state = addEvent(state, "stage", "verified", `Staged and verified on the target: ${rec.steps.find((s) => s.name === "verify")?.detail ?? "ok"}.`);

@@ -575,3 +575,28 @@ describe("a new machine's agent URL", () => {
     await act(ctx, run.id, { action: "abandon" });
   });
 });
+
+describe("a confirmation whose answer was lost", () => {
+  it("is followed from the confirm step: the agent swapped, so the run moves on to the restore and After, and rollback is offered", async () => {
+    const ctx = context(await catalogSets());
+    let run = await verifiedRun(ctx);
+    // The agent takes the confirmation, but its answer never reaches the run (a timeout, a cut, a shape this dashboard does not read).
+    await ctx.targets.configured()!.confirmRestore(run.state.restoreId!, { expectHost: hostname() });
+    run = await waitFor(
+      async () => {
+        const r = await followRun(ctx, run.id);
+        return r.state.record?.status === "succeeded" ? r : undefined;
+      },
+      60_000,
+      "the restore",
+    );
+    expect(run.step).toBe("after");
+    const id = run.id;
+    expect(readAudit(db, { actionPrefix: "restore.restore" }).filter((e) => (e.detail as { runId?: string } | null)?.runId === id)).toEqual([
+      expect.objectContaining({ outcome: "succeeded" }),
+    ]);
+    run = await act(ctx, run.id, { action: "rollback" });
+    await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "rolled-back" ? true : undefined), 60_000, "the rollback");
+    await act(ctx, run.id, { action: "done" });
+  });
+});
