@@ -18,10 +18,19 @@ const fromRow = <S>(r: Row): WizardRun<S> => ({
   kind: r.kind,
   step: r.step,
   status: r.status as WizardRun<S>["status"],
-  state: JSON.parse(r.state) as S,
+  state: parseJson(r.state) as S,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
+
+/** The saved state; text that is not JSON reads as null, which the wizard's schema then refuses (lib/wizard/engine.ts). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
 
 /** Saved wizard progress, so a reload, a closed tab or a dashboard restart resumes at the same step. */
 export const wizardRuns = {
@@ -46,6 +55,10 @@ export const wizardRuns = {
   active<S>(db: Db, kind: string): WizardRun<S> | undefined {
     const r = db.prepare("SELECT * FROM wizard_runs WHERE kind = ? AND status = 'active' ORDER BY updated_at DESC LIMIT 1").get(kind) as Row | undefined;
     return r ? fromRow<S>(r) : undefined;
+  },
+  /** Sets a run's status alone, its saved state untouched (even one that does not parse). */
+  setStatus(db: Db, id: string, status: WizardRun<unknown>["status"]): void {
+    db.prepare("UPDATE wizard_runs SET status = ?, updated_at = ? WHERE id = ?").run(status, new Date().toISOString(), id);
   },
   update<S>(db: Db, id: string, patch: { step?: string; status?: WizardRun<S>["status"]; state?: S }): WizardRun<S> {
     const cur = this.get<S>(db, id);

@@ -299,6 +299,7 @@ const migrationWizard = defineWizard<NodeContext, WorkerMigrationState, WorkerMi
     noun: "migration",
     notFound: "This worker migration does not exist (any more). Open the wizard again to start a new one.",
     active: (run) => `A migration of ${run.state.node ?? "a worker"} is already in progress. Finish or abandon it first.`,
+    unreadable: "The node it worked on may still be cordoned, or draining: look at it on the Nodes page.",
   },
 });
 

@@ -67,6 +67,8 @@ const restoreWizard = defineWizard<RestoreContext, RestoreWizardState, RestoreWi
     noun: "restore",
     notFound: "This restore does not exist (any more). Open the restore wizard again to start a new one.",
     active: () => "A restore is already in progress in the wizard. Continue it, or abandon it first.",
+    unreadable:
+      "If it had staged or started a restore, the agent still has it: `lifeboat-agent restore --list` on the server shows it; confirm, cancel (`restore --cancel <id>`) or roll it back there.",
   },
 });
 

@@ -30,7 +30,7 @@ const toy = defineWizard<typeof ctx, State, "one" | "two", z.infer<typeof Action
     finish: (c, run) => saveRun(c.db, run, { step: "two", status: "done", state: run.state }),
   },
   codes: { active: "conflict", closed: "wizard_state" },
-  messages: { noun: "toy run", notFound: "No such toy run.", active: () => "A toy run is active." },
+  messages: { noun: "toy run", notFound: "No such toy run.", active: () => "A toy run is active.", unreadable: "Check the toys." },
 });
 
 describe("the wizard engine", () => {
@@ -55,4 +55,37 @@ describe("the wizard engine", () => {
     const reopened = saveRun(db, toy.get(ctx, next.id), { status: "active", state: toy.get(ctx, next.id).state });
     await expect(toy.act(ctx, reopened.id, { action: "slow", tag: "x" })).rejects.toMatchObject({ code: "wrong_step", status: 409 });
   });
+});
+
+describe("a saved run this version cannot read", () => {
+  const State = z.object({ n: z.number(), events: z.array(z.object({ at: z.string(), action: z.string(), outcome: z.string(), message: z.string() })) });
+  const strict = defineWizard<typeof ctx, z.infer<typeof State>, "one", { action: "finish" }>({
+    kind: "strict-toy",
+    parseState: (raw) => State.parse(raw),
+    parseAction: (raw) => z.object({ action: z.literal("finish") }).parse(raw),
+    allowedOn: { finish: ["one"] },
+    handlers: { finish: (c, run) => saveRun(c.db, run, { status: "done", state: run.state }) },
+    codes: { active: "conflict", closed: "wizard_state" },
+    messages: { noun: "toy run", notFound: "No such toy run.", active: () => "A toy run is active.", unreadable: "Check the toys." },
+  });
+
+  for (const [what, text] of [
+    ["a state another version wrote (a field missing)", JSON.stringify({ events: [] })],
+    ["a state that is not JSON", "{not json"],
+  ] as const)
+    it(`${what}: closed as it is, audited, and a new run can start`, () => {
+      const run = strict.create(ctx, "one", { n: 1, events: [] });
+      db.prepare("UPDATE wizard_runs SET state = ? WHERE id = ?").run(text, run.id);
+      // Every look at the wizard failed before, so no new run could ever start.
+      expect(() => strict.get(ctx, run.id)).toThrow(expect.objectContaining({ code: "wizard_state", message: expect.stringContaining("cannot read") }));
+      expect(strict.active(ctx)).toBeUndefined();
+      const next = strict.create(ctx, "one", { n: 2, events: [] });
+      expect(strict.active(ctx)?.id).toBe(next.id);
+      // Closed, its saved state untouched; the audit log says so.
+      const row = db.prepare("SELECT status, state FROM wizard_runs WHERE id = ?").get(run.id) as { status: string; state: string };
+      expect(row).toEqual({ status: "abandoned", state: text });
+      const entry = db.prepare("SELECT outcome FROM audit_log WHERE action = 'strict-toy.unreadable' AND target = ?").get(run.id) as { outcome: string };
+      expect(entry?.outcome).toBe("closed");
+      strict.abandon(ctx, next, next.state, "done with it");
+    });
 });

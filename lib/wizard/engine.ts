@@ -1,6 +1,6 @@
 import "server-only";
-import { DomainError, type ErrorCode } from "../contracts/errors";
-import type { Db } from "../db/database";
+import { DomainError, hasErrorCode, type ErrorCode } from "../contracts/errors";
+import { audit, type Db } from "../db/database";
 import { wizardRuns, type WizardRun } from "../db/wizard-runs";
 import { singleton } from "../server/context";
 
@@ -41,6 +41,8 @@ export interface WizardSpec<C extends { db: Db }, S extends { events: WizardEven
     active(run: Run<S>): string;
     /** "restore", "migration": in "This restore is finished; start a new one." */
     noun: string;
+    /** What to check when a run that could not be read was closed (what it may have left in progress). */
+    unreadable: string;
   };
 }
 
@@ -100,18 +102,44 @@ async function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
 export function defineWizard<C extends { db: Db }, S extends { events: WizardEvent[] }, Step extends string, A extends { action: string }>(
   spec: WizardSpec<C, S, Step, A>,
 ): Wizard<C, S, Step> {
-  const parsed = (run: Run<unknown>): Run<S> => ({ ...run, state: spec.parseState(run.state) });
+  /**
+   * The run with its state validated. A saved state this version cannot read (written by another
+   * version, a hand edit) would otherwise make every look at the wizard fail, the active run
+   * included, so no new run could start: such a run is closed as it is (its saved state left in
+   * place), audited, and answered with the closed code and a sentence.
+   */
+  const parsed = (db: Db, run: Run<unknown>): Run<S> => {
+    try {
+      return { ...run, state: spec.parseState(run.state) };
+    } catch (err) {
+      if (run.status === "active") {
+        wizardRuns.setStatus(db, run.id, "abandoned");
+        audit(db, `${spec.kind}.unreadable`, run.id, "closed", { step: run.step, error: (err as Error).message.slice(0, 500) });
+      }
+      throw new DomainError(
+        spec.codes.closed,
+        `This ${spec.messages.noun} was saved in a form this version of Lifeboat cannot read, so it was closed (see the audit log): start a new one. ${spec.messages.unreadable}`,
+      );
+    }
+  };
 
   const wizard: Wizard<C, S, Step> = {
     kind: spec.kind,
     get(ctx, id) {
       const run = wizardRuns.get<unknown>(ctx.db, id);
       if (!run || run.kind !== spec.kind) throw new DomainError("not_found", spec.messages.notFound);
-      return parsed(run);
+      return parsed(ctx.db, run);
     },
     active(ctx) {
       const run = wizardRuns.active<unknown>(ctx.db, spec.kind);
-      return run ? parsed(run) : undefined;
+      if (!run) return undefined;
+      try {
+        return parsed(ctx.db, run);
+      } catch (err) {
+        // Closed just now: there is no active run any more.
+        if (hasErrorCode(err, spec.codes.closed)) return undefined;
+        throw err;
+      }
     },
     assertNoneActive(ctx) {
       const active = wizard.active(ctx);
