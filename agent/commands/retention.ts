@@ -32,7 +32,7 @@ export const retentionCommand: Command = {
   summary: "Apply the retention policy (keep last N + daily/weekly/monthly); --dry-run shows what it would delete and why.",
   usage:
     "lifeboat-agent retention --dry-run | --yes [--json]\n\n" +
-    "Only complete Lifeboat sets are ever deleted; seed sets, incomplete sets and the newest complete set never are.\n" +
+    "Only complete Lifeboat sets at the top of the store are ever deleted; seed sets, incomplete sets, sets in folders below it and the newest complete set never are.\n" +
     "Log segments (continuous protection) go when no kept base needs them; an old generation with no kept base goes whole.\n" +
     "Without --dry-run, deleting needs --yes (or a yes on a terminal).",
   options: { flags: ["--dry-run", "--yes", "--json"] },

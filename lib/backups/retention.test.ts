@@ -101,6 +101,20 @@ describe("planRetention", () => {
     expect(plan[3].reasons[0]).toMatch(/seed/);
   });
 
+  it("a set in a folder below the store is never deleted, and never stands in for the newest complete set", () => {
+    const nested = {
+      ...lifeboat("2024-12-19T00:00:00Z"),
+      keys: ["cluster-b/lifeboat_2024-12-19_00-00-00_manifest.json", "cluster-b/lifeboat_2024-12-19_00-00-00_state.db.zst.gpg"],
+    };
+    const plan = planRetention([nested, lifeboat("2024-12-18T00:00:00Z"), lifeboat("2024-12-10T00:00:00Z", true)], none);
+    expect(plan.map((d) => [d.setId, d.action])).toEqual([
+      ["lifeboat-2024-12-19T00:00:00Z", "ignore"],
+      ["lifeboat-2024-12-18T00:00:00Z", "keep"],
+      ["lifeboat-2024-12-10T00:00:00Z", "delete"],
+    ]);
+    expect(plan[0].reasons[0]).toMatch(/folder cluster-b\/ below the store/);
+  });
+
   it("an empty store plans nothing", () => {
     expect(planRetention([], { keepLast: 7, keepDaily: 7, keepWeekly: 4, keepMonthly: 6 })).toEqual([]);
   });

@@ -25,6 +25,12 @@ export function isoWeekKey(t: Date): string {
   return `${d.getUTCFullYear()}-W${pad(week)}`;
 }
 
+/** The folder (below the store's prefix) of the first of a set's objects not at the store's top, or null. */
+function folderOf(s: RetentionSet): string | null {
+  const nested = s.keys.find((k) => k.includes("/"));
+  return nested === undefined ? null : nested.slice(0, nested.lastIndexOf("/") + 1);
+}
+
 /**
  * Plans retention (keep the last N sets plus the newest set of each of the last D days, W ISO weeks
  * and M months that have backups — "grandfather-father-son", counted like restic). Pure: no I/O.
@@ -32,6 +38,9 @@ export function isoWeekKey(t: Date): string {
  * Safety rules, whatever the policy says:
  * - only complete Lifeboat sets are ever deleted; seed sets and incomplete sets (a backup still
  *   uploading, or one that failed) are "ignore";
+ * - so are sets with an object in a folder below the store (keys are relative to its prefix; the
+ *   agent writes every object at the top): another agent's backups under a longer prefix, or a
+ *   copy kept by hand. The listing finds sets under any folder, but they are not this agent's;
  * - the newest complete Lifeboat set is always kept (its manifest exists only because its snapshot
  *   passed integrity_check, so it is the newest set known to be good).
  *
@@ -39,7 +48,7 @@ export function isoWeekKey(t: Date): string {
  */
 export function planRetention(sets: RetentionSet[], policy: RetentionPolicy): RetentionDecision[] {
   const newestFirst = [...sets].sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1));
-  const managed = newestFirst.filter((s) => s.format === "lifeboat" && s.complete);
+  const managed = newestFirst.filter((s) => s.format === "lifeboat" && s.complete && !folderOf(s));
   const reasons = new Map<string, string[]>(managed.map((s) => [s.id, []]));
 
   if (managed.length) reasons.get(managed[0].id)!.push("newest complete set (always kept)");
@@ -65,6 +74,13 @@ export function planRetention(sets: RetentionSet[], policy: RetentionPolicy): Re
     const base = { setId: s.id, format: s.format, timestamp: s.time.toISOString(), keys: [...s.keys].sort() };
     if (s.format !== "lifeboat") return { ...base, action: "ignore", reasons: ["seed CronJob set: Lifeboat never deletes it"] };
     if (!s.complete) return { ...base, action: "ignore", reasons: ["incomplete set (no manifest): a backup in progress or one that failed; left alone"] };
+    const folder = folderOf(s);
+    if (folder)
+      return {
+        ...base,
+        action: "ignore",
+        reasons: [`in the folder ${folder} below the store, where the agent never writes (another agent's, or a copy made by hand): left alone`],
+      };
     const why = reasons.get(s.id)!;
     if (why.length) return { ...base, action: "keep", reasons: why };
     return {

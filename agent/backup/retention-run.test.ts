@@ -1,0 +1,55 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { FsBackupStore } from "../../lib/storage/fs-backup-store";
+import { listAll, type BackupStore } from "../../lib/storage/backup-store";
+import { lifeboatObjectNames } from "../../lib/contracts/backup-names";
+import type { RetentionPolicy } from "../../lib/contracts/agent-backup";
+import { runRetention } from "./retention-run";
+
+/**
+ * runRetention against a real directory store. The archives' bytes do not matter to retention (it
+ * reads manifests only for the log, and these stores hold no log): each object is a few bytes.
+ */
+const work = mkdtempSync(path.join(tmpdir(), "lifeboat-retention-run-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+let n = 0;
+const newStore = () => new FsBackupStore(path.join(work, `store-${++n}`));
+const keepLast = (k: number): RetentionPolicy => ({ keepLast: k, keepDaily: 0, keepWeekly: 0, keepMonthly: 0 });
+
+async function putSet(store: BackupStore, iso: string, folder = ""): Promise<string[]> {
+  const keys = Object.values(lifeboatObjectNames(new Date(iso))).map((k) => folder + k);
+  for (const k of keys) await store.put(k, Readable.from([Buffer.from(`bytes of ${k}`)]));
+  return keys;
+}
+
+async function keysOf(store: BackupStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of listAll(store)) out.push(o.key);
+  return out.sort();
+}
+
+describe("runRetention", () => {
+  it("never deletes sets kept in a folder below the store: another cluster's backups, a copy pinned by hand", async () => {
+    const store = newStore();
+    const own = [await putSet(store, "2026-12-05T00:00:00Z"), await putSet(store, "2026-12-06T00:00:00Z"), await putSet(store, "2026-12-07T00:00:00Z")];
+    // A second cluster writing below this store's prefix, and a good set copied into a folder to keep it.
+    const other = [await putSet(store, "2026-12-01T00:00:00Z", "cluster-b/"), await putSet(store, "2026-11-01T00:00:00Z", "pinned/")];
+    const before = await keysOf(store);
+
+    const dry = await runRetention(store, keepLast(1), { dryRun: true });
+    expect(await keysOf(store)).toEqual(before);
+    const report = await runRetention(store, keepLast(1), { dryRun: false });
+    expect(report.failed).toEqual([]);
+
+    const after = await keysOf(store);
+    for (const k of other.flat()) expect(after, k).toContain(k);
+    // The store's own sets: the newest stays, the two older go.
+    expect(after).toEqual([...own[2], ...other.flat()].sort());
+    expect(report.sets.find((d) => d.setId === "lifeboat-2026-12-01_00-00-00")?.action).toBe("ignore");
+    expect(report.sets.find((d) => d.setId === "lifeboat-2026-12-01_00-00-00")?.reasons[0]).toMatch(/cluster-b\//);
+    expect(dry.sets.map((d) => [d.setId, d.action])).toEqual(report.sets.map((d) => [d.setId, d.action]));
+  });
+});
