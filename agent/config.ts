@@ -8,7 +8,9 @@ const optStr = z
   .string()
   .optional()
   .transform((v) => (v && v.trim() !== "" ? v.trim() : undefined));
-const count = (def: number) => z.coerce.number().int().min(0).default(def);
+/** An empty value (`LIFEBOAT_KEEP_LAST=` in an env file) is unset: the default, not Number("") = 0 or a schedule of "". */
+const orDefault = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
+const count = (def: number) => orDefault(z.coerce.number().int().min(0).default(def));
 
 /** Every variable the agent reads (README: "Agent configuration"). A config file may set the same names. */
 const AgentEnvSchema = z.object({
@@ -34,7 +36,7 @@ const AgentEnvSchema = z.object({
   /** Directories (separated by ":") whose files a restore requested over HTTP may read; the CLI reads any file. */
   LIFEBOAT_RESTORE_FILE_DIRS: optStr,
   /** Cron expression for scheduled backups; "off" disables the schedule. Default: daily at 00:00 like the seed. */
-  LIFEBOAT_BACKUP_SCHEDULE: z.string().default("0 0 * * *"),
+  LIFEBOAT_BACKUP_SCHEDULE: orDefault(z.string().default("0 0 * * *")),
   LIFEBOAT_KEEP_LAST: count(7),
   LIFEBOAT_KEEP_DAILY: count(7),
   LIFEBOAT_KEEP_WEEKLY: count(4),
@@ -51,7 +53,7 @@ const AgentEnvSchema = z.object({
   /** Prints k3s's service state ("active", "inactive", …) for health checks and restores. */
   LIFEBOAT_K3S_STATUS_CMD: z.string().default("systemctl is-active k3s"),
   /** Cron expression for the full PRAGMA integrity_check of the live database; "off" disables it. */
-  LIFEBOAT_INTEGRITY_SCHEDULE: z.string().default("30 3 * * *"),
+  LIFEBOAT_INTEGRITY_SCHEDULE: orDefault(z.string().default("30 3 * * *")),
   /** Largest archive content a restore unpacks (bytes, all files together); bigger archives are refused. */
   LIFEBOAT_RESTORE_MAX_BYTES: z.coerce
     .number()

@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { loadAgentConfig } from "./config";
+
+const base = { LIFEBOAT_BACKUP_DIR: "/nonexistent/lifeboat-store" };
+
+describe("agent configuration: retention and schedules", () => {
+  it("an empty value (`LIFEBOAT_KEEP_LAST=` in agent.env) is the default, not 0 (which deleted all but the newest set)", () => {
+    const blank = loadAgentConfig({ ...base, LIFEBOAT_KEEP_LAST: "", LIFEBOAT_KEEP_DAILY: " ", LIFEBOAT_KEEP_WEEKLY: "", LIFEBOAT_KEEP_MONTHLY: "" });
+    expect(blank.retention).toEqual({ keepLast: 7, keepDaily: 7, keepWeekly: 4, keepMonthly: 6 });
+    expect(loadAgentConfig({ ...base, LIFEBOAT_KEEP_LAST: "0", LIFEBOAT_KEEP_DAILY: "30" }).retention).toMatchObject({ keepLast: 0, keepDaily: 30 });
+  });
+
+  it("keep counts that are not whole numbers of 0 or more stop the agent with a message naming the variable", () => {
+    for (const v of ["-1", "2.5", "seven", "7 # a week", "Infinity"])
+      expect(() => loadAgentConfig({ ...base, LIFEBOAT_KEEP_MONTHLY: v }), v).toThrow(/LIFEBOAT_KEEP_MONTHLY/);
+  });
+
+  it("an empty schedule is the default schedule, not silently no backups at all; `off` turns it off", () => {
+    const blank = loadAgentConfig({ ...base, LIFEBOAT_BACKUP_SCHEDULE: "", LIFEBOAT_INTEGRITY_SCHEDULE: "  " });
+    expect(blank.schedule).toBe("0 0 * * *");
+    expect(blank.integritySchedule).toBe("30 3 * * *");
+    const off = loadAgentConfig({ ...base, LIFEBOAT_BACKUP_SCHEDULE: "off", LIFEBOAT_INTEGRITY_SCHEDULE: "OFF" });
+    expect([off.schedule, off.integritySchedule]).toEqual([null, null]);
+  });
+});
