@@ -37,4 +37,13 @@ describe("backup schedule", () => {
     expect(next("0 0 * * *", "2026-10-25T00:30:00Z")).toBe("2026-10-26T00:00:00.000Z");
     expect(next("15 1 * * *", "2026-10-25T00:30:00Z")).toBe("2026-10-25T01:15:00.000Z");
   });
+
+  it("refuses an expression that never comes (February 30th) with a sentence, instead of never backing up", () => {
+    for (const expr of ["0 0 30 2 *", "0 0 31 4 *"]) {
+      expect(() => parseSchedule(expr), expr).toThrow(/LIFEBOAT_BACKUP_SCHEDULE: "0 0 3\d [24] \*" never comes/);
+      expect(() => nextScheduledRun(expr), expr).toThrow(/never comes/);
+      expect(() => startSchedule(expr, () => {}), expr).toThrow(/never comes/);
+    }
+    expect(nextScheduledRun("0 0 29 2 *")?.getUTCDate()).toBe(29); // a leap day comes
+  });
 });

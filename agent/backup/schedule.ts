@@ -13,15 +13,26 @@ import { AgentConfigError } from "../config";
  */
 export const UTC_SCHEDULE: Pick<CronOptions, "utcOffset"> = { utcOffset: 0 };
 
-/** Validates a cron expression; throws AgentConfigError naming LIFEBOAT_BACKUP_SCHEDULE. */
+/**
+ * Validates a cron expression; throws AgentConfigError naming LIFEBOAT_BACKUP_SCHEDULE, also for one
+ * that never comes (`0 0 30 2 *`): croner accepts it and simply never fires, so no backup would run.
+ */
 export function parseSchedule(expr: string): Cron {
+  let cron: Cron;
   try {
-    return new Cron(expr, { paused: true, ...UTC_SCHEDULE });
+    cron = new Cron(expr, { paused: true, ...UTC_SCHEDULE });
   } catch (err) {
     throw new AgentConfigError(
       `LIFEBOAT_BACKUP_SCHEDULE: "${expr}" is not a cron expression (${(err as Error).message}). Use five fields like "0 0 * * *" (daily at 00:00 UTC), or "off".`,
     );
   }
+  if (!cron.nextRun()) {
+    cron.stop();
+    throw new AgentConfigError(
+      `LIFEBOAT_BACKUP_SCHEDULE: "${expr}" never comes (no date matches it), so no backup would ever run. Use five fields like "0 0 * * *" (daily at 00:00 UTC), or "off".`,
+    );
+  }
+  return cron;
 }
 
 /** The next scheduled run, or null when the schedule is off. Throws AgentConfigError when invalid. */
