@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -51,5 +51,26 @@ describe("runRetention", () => {
     expect(report.sets.find((d) => d.setId === "lifeboat-2026-12-01_00-00-00")?.action).toBe("ignore");
     expect(report.sets.find((d) => d.setId === "lifeboat-2026-12-01_00-00-00")?.reasons[0]).toMatch(/cluster-b\//);
     expect(dry.sets.map((d) => [d.setId, d.action])).toEqual(report.sets.map((d) => [d.setId, d.action]));
+  });
+
+  it("keeps the set uploaded last even when a set stamped later exists (a host clock that was ahead, or is behind now)", async () => {
+    const root = path.join(work, `store-${++n}`);
+    const store = new FsBackupStore(root);
+    // Made while the host's clock was a year ahead, uploaded a week ago.
+    const ahead = await putSet(store, "2027-12-01T00:00:00Z");
+    const older = await putSet(store, "2026-12-05T00:00:00Z");
+    const newest = await putSet(store, "2026-12-07T00:00:00Z"); // tonight's, the newest data
+    const at = (keys: string[], iso: string) => keys.forEach((k) => utimesSync(path.join(root, k), new Date(iso), new Date(iso)));
+    at(ahead, "2026-11-30T00:00:00Z");
+    at(older, "2026-12-05T00:00:05Z");
+    at(newest, "2026-12-07T00:00:05Z");
+
+    const report = await runRetention(store, keepLast(1), { dryRun: false });
+    const after = await keysOf(store);
+    for (const k of newest) expect(after, k).toContain(k);
+    expect(report.sets.find((d) => d.setId === "lifeboat-2026-12-07_00-00-00")?.reasons.join("; ")).toMatch(/uploaded last/);
+    // The set stamped in the future is still the newest by name, so it stays too; the one between goes.
+    for (const k of ahead) expect(after, k).toContain(k);
+    for (const k of older) expect(after, k).not.toContain(k);
   });
 });

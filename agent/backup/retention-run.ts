@@ -19,7 +19,11 @@ import { listStoreSets } from "./sets";
 export async function runRetention(store: BackupStore, policy: RetentionPolicy, opts: { dryRun: boolean; log?: Logger }): Promise<RetentionReport> {
   const [listing, generations] = await Promise.all([listStoreSets(store), listLog(store)]);
   const decisions = planRetention(
-    listing.sets.map((s) => ({ id: s.id, format: s.format, time: s.time, complete: s.missing.length === 0, keys: s.objects.map((o) => o.key) })),
+    listing.sets.map((s) => {
+      const manifest = s.objects.find((o) => o.kind === "manifest");
+      const uploadedAt = manifest && !Number.isNaN(Date.parse(manifest.lastModified)) ? new Date(manifest.lastModified) : undefined;
+      return { id: s.id, format: s.format, time: s.time, complete: s.missing.length === 0, keys: s.objects.map((o) => o.key), uploadedAt };
+    }),
     policy,
   );
   const deleted: string[] = [];

@@ -9,6 +9,8 @@ export interface RetentionSet {
   /** Every object of its format is present (a Lifeboat set: its manifest, uploaded last, exists). */
   complete: boolean;
   keys: string[];
+  /** When the store received its manifest (the store's clock, not the host's that named the set); absent: unknown. */
+  uploadedAt?: Date;
 }
 
 const pad = (n: number) => String(n).padStart(2, "0");
@@ -42,7 +44,10 @@ function folderOf(s: RetentionSet): string | null {
  *   agent writes every object at the top): another agent's backups under a longer prefix, or a
  *   copy kept by hand. The listing finds sets under any folder, but they are not this agent's;
  * - the newest complete Lifeboat set is always kept (its manifest exists only because its snapshot
- *   passed integrity_check, so it is the newest set known to be good).
+ *   passed integrity_check, so it is the newest set known to be good);
+ * - so is the complete Lifeboat set whose manifest the store received last, when that is another
+ *   one: names carry the host's clock, so after a clock that ran ahead (a set "from the future")
+ *   or behind, the newest data is not the newest name.
  *
  * Returns one decision per set, newest first.
  */
@@ -52,6 +57,11 @@ export function planRetention(sets: RetentionSet[], policy: RetentionPolicy): Re
   const reasons = new Map<string, string[]>(managed.map((s) => [s.id, []]));
 
   if (managed.length) reasons.get(managed[0].id)!.push("newest complete set (always kept)");
+  const lastUploaded = managed.reduce<RetentionSet | null>((a, s) => (s.uploadedAt && !(a?.uploadedAt && a.uploadedAt >= s.uploadedAt) ? s : a), null);
+  if (lastUploaded && lastUploaded !== managed[0])
+    reasons
+      .get(lastUploaded.id)!
+      .push(`complete set uploaded last (always kept: ${managed[0].id} is named later, by a host clock that was ahead or is behind)`);
   managed.slice(0, policy.keepLast).forEach((s, i) => reasons.get(s.id)!.push(`one of the last ${policy.keepLast} sets (#${i + 1})`));
 
   const buckets: [string, number, (t: Date) => string][] = [
