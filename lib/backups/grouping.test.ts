@@ -78,6 +78,23 @@ describe("groupObjects", () => {
     expect(other[1]).toEqual({ key: "notes.txt", size: 5, lastModified: at });
   });
 
+  it("a set of the same second under a folder (another cluster's, a copy) never takes the place of the store's own, nor mixes with it", () => {
+    const ts = "2024-12-18_00-00-00";
+    const own = [`lifeboat_${ts}_state.db.zst.gpg`, `lifeboat_${ts}_secrets.tar.zst.gpg`, `lifeboat_${ts}_manifest.json`];
+    const b = own.map((k) => `cluster-b/${k}`);
+    // Listed in key order: cluster-b/… comes first.
+    const { sets, other } = groupObjects([...b, ...own].sort().map((k) => obj(k)));
+    expect(sets).toHaveLength(1);
+    expect(sets[0].objects.map((o) => o.key).sort()).toEqual([...own].sort());
+    expect(sets[0].missing).toEqual([]);
+    expect(other.map((o) => o.key)).toEqual([...b].sort());
+    // The store's own set still uploading (no manifest yet): not completed by the folder's manifest.
+    const uploading = groupObjects([...b, own[0]].sort().map((k) => obj(k)));
+    expect(uploading.sets[0].objects.map((o) => o.key)).toEqual([own[0]]);
+    expect(uploading.sets[0].missing).toContain("manifest");
+    expect(uploading.other.map((o) => o.key)).toEqual([...b].sort());
+  });
+
   it("an empty listing is an empty catalog", () => {
     expect(groupObjects([])).toEqual({ sets: [], other: [], log: { objects: 0, bytes: 0 } });
   });

@@ -35,15 +35,22 @@ export interface GroupedListing {
 const KIND_ORDER = new Map(OBJECT_KINDS.map((k, i) => [k, i]));
 const iso = (d: Date | string) => (typeof d === "string" ? d : d.toISOString());
 
+const folderOf = (key: string) => key.slice(0, key.lastIndexOf("/") + 1);
+const depth = (folder: string) => folder.split("/").length;
+
 /**
  * Turns an object listing into backup sets. Objects are recognised by their base name
- * (parseObjectName); anything else, and a second object of a kind a set already holds (the same
- * name under two folders), is listed in `other` — never dropped.
+ * (parseObjectName); anything else is listed in `other` — never dropped. A set's objects come from
+ * one folder: when names of one set lie in several (another cluster's sets under a longer prefix, a
+ * copy kept by hand), the shallowest folder's (the store's own top first; then the first by name)
+ * make the set, and the others' are listed in `other`, so a set never takes another folder's
+ * objects in place of, or beside, its own.
  */
 export function groupObjects(objects: Iterable<ListedObject>): GroupedListing {
-  const byId = new Map<string, BackupSet>();
+  const byId = new Map<string, { set: BackupSet; folder: string }>();
   const other: OtherObject[] = [];
   const log = { objects: 0, bytes: 0 };
+  const toOther = (o: ListedObject) => other.push({ key: o.key, size: o.size, lastModified: iso(o.lastModified) });
   for (const o of objects) {
     if (isLogObjectKey(o.key)) {
       log.objects++;
@@ -52,21 +59,32 @@ export function groupObjects(objects: Iterable<ListedObject>): GroupedListing {
     }
     const parsed = parseObjectName(o.key);
     if (!parsed) {
-      other.push({ key: o.key, size: o.size, lastModified: iso(o.lastModified) });
+      toOther(o);
       continue;
     }
-    let set = byId.get(parsed.setId);
-    if (!set) {
-      set = { id: parsed.setId, format: parsed.format, stamp: parsed.stamp, time: parsed.time, objects: [], missing: [] };
-      byId.set(parsed.setId, set);
+    const folder = folderOf(o.key);
+    let entry = byId.get(parsed.setId);
+    if (entry && entry.folder !== folder) {
+      const shallower = depth(folder) - depth(entry.folder) || (folder < entry.folder ? -1 : 1);
+      if (shallower > 0) {
+        toOther(o);
+        continue;
+      }
+      for (const x of entry.set.objects) toOther(x);
+      entry = undefined;
     }
+    if (!entry) {
+      entry = { set: { id: parsed.setId, format: parsed.format, stamp: parsed.stamp, time: parsed.time, objects: [], missing: [] }, folder };
+      byId.set(parsed.setId, entry);
+    }
+    const set = entry.set;
     if (set.objects.some((x) => x.kind === parsed.kind)) {
-      other.push({ key: o.key, size: o.size, lastModified: iso(o.lastModified) });
+      toOther(o);
       continue;
     }
     set.objects.push({ key: o.key, kind: parsed.kind, size: o.size, lastModified: iso(o.lastModified) });
   }
-  const sets = [...byId.values()];
+  const sets = [...byId.values()].map((e) => e.set);
   for (const s of sets) {
     s.objects.sort((a, b) => KIND_ORDER.get(a.kind)! - KIND_ORDER.get(b.kind)!);
     s.missing = missingKinds(s.format, new Set(s.objects.map((x) => x.kind)));
