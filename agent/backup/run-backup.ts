@@ -353,6 +353,12 @@ async function runBackup(
       try {
         retention = await runRetention(store, cfg.retention, { dryRun: false, log });
         job.detail("retention", `${retention.deleted.length} objects of ${retention.summary.delete} old sets deleted; ${retention.summary.keep} sets kept`);
+        // Deletions the store refused (no delete right, an object lock): the sets stay, and the result says so.
+        const failed = retention.failed;
+        if (failed.length) {
+          retentionError = `Retention could not delete ${failed.length} object${failed.length === 1 ? "" : "s"} after the backup succeeded (${failed[0].message}); what it could not delete stays in the store.`;
+          job.detail("retention", retentionError);
+        }
       } catch (err) {
         retentionError = `Retention failed after the backup succeeded: ${(err as Error).message}`;
         job.detail("retention", retentionError);

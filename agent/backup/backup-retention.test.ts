@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import type { AgentDeps } from "../module";
+import { agentEnvFor, makeTestServer } from "../testing/restore-fixtures";
+import { StorageError } from "../../lib/storage/errors";
+import type { BackupStore } from "../../lib/storage/backup-store";
+import type { BackupResult } from "../../lib/contracts/agent-backup";
+import { startBackupJob } from "./run-backup";
+import { listStoreSets } from "./sets";
+
+/**
+ * The retention step of a backup whose deletions the store refuses (a key without delete rights, an
+ * object-locked bucket): the backup still succeeds, but its result must say retention failed, not
+ * that it removed the old sets.
+ */
+const work = mkdtempSync(path.join(tmpdir(), "lifeboat-backup-retention-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+let env: Record<string, string>;
+
+beforeAll(() => {
+  const server = makeTestServer(path.join(work, "server"), { seed: 63, marker: "marker-retention" });
+  mkdirSync(path.join(work, "store"));
+  writeFileSync(path.join(work, "pass"), "backup retention passphrase\n");
+  env = {
+    ...agentEnvFor(server),
+    LIFEBOAT_BACKUP_DIR: path.join(work, "store"),
+    LIFEBOAT_PASSPHRASE_FILE: path.join(work, "pass"),
+    LIFEBOAT_KEEP_LAST: "1",
+    LIFEBOAT_KEEP_DAILY: "0",
+    LIFEBOAT_KEEP_WEEKLY: "0",
+    LIFEBOAT_KEEP_MONTHLY: "0",
+  };
+});
+
+it("a backup whose retention could not delete anything says so in retentionError", async () => {
+  const deps: AgentDeps = makeDeps(loadAgentConfig(env), { logDestination: pino.destination("/dev/null") });
+  const first = await startBackupJob(deps, { retention: false, allowNewPassphrase: false }, "cli").done;
+  expect(first.state, first.error ?? "").toBe("succeeded");
+  const real = deps.store();
+  const refusing: BackupStore = {
+    description: real.description,
+    list: (o) => real.list(o),
+    head: (k) => real.head(k),
+    get: (k) => real.get(k),
+    put: (k, b, o) => real.put(k, b, o),
+    delete: (k) => Promise.reject(new StorageError(`s3: delete ${k} in ${real.description}: access denied (AccessDenied)`, "auth")),
+  };
+  await new Promise((r) => setTimeout(r, 1100)); // a set of its own second
+  const second = await startBackupJob({ ...deps, store: () => refusing }, { retention: true, allowNewPassphrase: false }, "cli").done;
+  expect(second.state, second.error ?? "").toBe("succeeded");
+  const r = second.result as BackupResult;
+  expect(r.retention?.summary.delete).toBe(1);
+  expect(r.retention?.deleted).toEqual([]);
+  expect(r.retentionError).toMatch(/Retention could not delete .*access denied/);
+  expect((await listStoreSets(real)).sets).toHaveLength(2);
+}, 60_000);
