@@ -11,6 +11,8 @@ import { StorageError } from "../../lib/storage/errors";
 import type { BackupStore } from "../../lib/storage/backup-store";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
 import { startBackupJob } from "./run-backup";
+import { runRetention } from "./retention-run";
+import { runDrill } from "../testing/drills";
 import { listStoreSets } from "./sets";
 
 /**
@@ -58,4 +60,44 @@ it("a backup whose retention could not delete anything says so in retentionError
   expect(r.retention?.deleted).toEqual([]);
   expect(r.retentionError).toMatch(/Retention could not delete .*access denied/);
   expect((await listStoreSets(real)).sets).toHaveLength(2);
+}, 60_000);
+
+it("retention deletes nothing while a drill reads a set it would delete; the drill ends well and the set is still there", async () => {
+  const deps: AgentDeps = makeDeps(loadAgentConfig(env), { logDestination: pino.destination("/dev/null") });
+  const real = deps.store();
+  const sets = (await listStoreSets(real)).sets;
+  expect(sets.length).toBeGreaterThanOrEqual(2);
+  const oldest = sets[sets.length - 1];
+  // The drill's first read waits until retention has run.
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let reading!: () => void;
+  const started = new Promise<void>((r) => (reading = r));
+  const gated: BackupStore = {
+    description: real.description,
+    list: (o) => real.list(o),
+    head: (k) => real.head(k),
+    get: async (k) => {
+      reading();
+      await gate;
+      return real.get(k);
+    },
+    put: (k, b, o) => real.put(k, b, o),
+    delete: (k) => real.delete(k),
+  };
+  const drill = runDrill({ ...deps, store: () => gated }, { kind: "backup", setId: oldest.id });
+  await started;
+  const retention = await runRetention(real, deps.config.retention, { dryRun: false, stateDir: deps.config.stateDir }).then(
+    (r) => r,
+    (err: Error) => err,
+  );
+  open();
+  const job = await drill;
+  expect(job.state, job.error ?? "").toBe("succeeded");
+  expect(retention).toBeInstanceOf(Error);
+  expect((retention as Error).message).toMatch(/deleted nothing.*restore, drill or recovery/);
+  expect((await listStoreSets(real)).sets.map((s) => s.id)).toContain(oldest.id);
+  // Once the drill has ended, retention runs.
+  const after = await runRetention(real, deps.config.retention, { dryRun: false, stateDir: deps.config.stateDir });
+  expect(after.deleted.length).toBeGreaterThan(0);
 }, 60_000);

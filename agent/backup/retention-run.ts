@@ -5,6 +5,8 @@ import type { RetentionPolicy, RetentionReport } from "../../lib/contracts/agent
 import { listLog } from "../continuous/log-listing";
 import { applyLogRetention, planLogRetention } from "../continuous/log-retention";
 import { readSetManifest } from "../restore/sources";
+import { datastoreLockHolder } from "../restore/lock";
+import { DomainError } from "../../lib/contracts/errors";
 import { listStoreSets } from "./sets";
 
 /**
@@ -14,10 +16,22 @@ import { listStoreSets } from "./sets";
  * Within a set the manifest goes first, so a set whose deletion stops half-way is incomplete (and
  * ignored) rather than looking complete with parts missing. Both listings come before any deletion:
  * rejects with StorageError when either fails, having deleted nothing; individual failed deletions
- * are reported in `failed`.
+ * are reported in `failed`. With `stateDir`, a run that would delete rejects with `datastore_busy`,
+ * having deleted nothing, while a restore, drill or recovery holds the datastore lock: a restore or
+ * drill may be reading the very set (or log segments) this run would delete.
  */
-export async function runRetention(store: BackupStore, policy: RetentionPolicy, opts: { dryRun: boolean; log?: Logger }): Promise<RetentionReport> {
+export async function runRetention(
+  store: BackupStore,
+  policy: RetentionPolicy,
+  opts: { dryRun: boolean; log?: Logger; stateDir?: string },
+): Promise<RetentionReport> {
   const [listing, generations] = await Promise.all([listStoreSets(store), listLog(store)]);
+  const busy = !opts.dryRun && opts.stateDir ? datastoreLockHolder({ stateDir: opts.stateDir }) : null;
+  if (busy !== null)
+    throw new DomainError(
+      "datastore_busy",
+      `Retention deleted nothing: a restore, drill or recovery (pid ${busy}) is at work and may be reading the backup sets it would delete. It runs again after the next backup; or run lifeboat-agent retention once that has ended.`,
+    );
   const decisions = planRetention(
     listing.sets.map((s) => {
       const manifest = s.objects.find((o) => o.kind === "manifest");

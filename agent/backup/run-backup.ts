@@ -351,7 +351,7 @@ async function runBackup(
     if (request.retention) {
       job.step("retention");
       try {
-        retention = await runRetention(store, cfg.retention, { dryRun: false, log });
+        retention = await runRetention(store, cfg.retention, { dryRun: false, log, stateDir: cfg.stateDir });
         job.detail("retention", `${retention.deleted.length} objects of ${retention.summary.delete} old sets deleted; ${retention.summary.keep} sets kept`);
         // Deletions the store refused (no delete right, an object lock): the sets stay, and the result says so.
         const failed = retention.failed;

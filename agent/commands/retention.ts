@@ -52,7 +52,11 @@ export const retentionCommand: Command = {
         return 2;
       }
     }
-    const report = await runRetention(store, deps.config.retention, { dryRun, log: deps.log.child({ component: "retention" }) });
+    const report = await runRetention(store, deps.config.retention, {
+      dryRun,
+      log: deps.log.child({ component: "retention" }),
+      stateDir: deps.config.stateDir,
+    });
     if (a.has("--json")) io.out(JSON.stringify(report, null, 2));
     else for (const l of describe(report)) io.out(l);
     return report.failed.length ? 1 : 0;

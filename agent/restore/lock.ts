@@ -54,6 +54,19 @@ export function acquireDatastoreLock(cfg: Pick<AgentConfig, "stateDir">): () => 
 }
 
 /**
+ * The pid of the live process holding the datastore lock (a restore, drill, rollback or recovery at
+ * work, in this process or another), or null. Takes nothing; never throws.
+ */
+export function datastoreLockHolder(cfg: Pick<AgentConfig, "stateDir">): number | null {
+  try {
+    const holder = parsePidRecord(readFileSync(path.join(restoresRoot(cfg), ".lock"), "utf8"));
+    return holder && recordedProcessAlive(holder) ? holder.pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * A test hook for the crash-safety tests: when LIFEBOAT_TEST_CRASH_AT names this point, the process
  * kills itself with SIGKILL right here (no cleanup, no flush), as a power loss would.
  */

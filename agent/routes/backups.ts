@@ -74,7 +74,7 @@ export const backupsModule: AgentModule = {
       response: RetentionReport,
       handler: async ({ body, log }) => {
         const { runRetention } = await import("../backup/retention-run");
-        return runRetention(deps.store(), deps.config.retention, { dryRun: body.dryRun, log });
+        return runRetention(deps.store(), deps.config.retention, { dryRun: body.dryRun, log, stateDir: deps.config.stateDir });
       },
     });
     router.add({
