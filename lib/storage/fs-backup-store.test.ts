@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, promises as fsp, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it, expect } from "vitest";
@@ -17,5 +17,20 @@ describe("FsBackupStore", () => {
   it("reports a missing directory as a missing bucket", async () => {
     const store = new FsBackupStore(path.join(tmpdir(), "lifeboat-does-not-exist-" + Date.now()));
     await expect(store.list()).rejects.toMatchObject({ failure: "no_bucket" });
+  });
+  it("a listing while objects are deleted (retention, the log's compaction) lists what is left, not 'the directory does not exist'", async () => {
+    const root = mkdtempSync(path.join(tmpdir(), "lifeboat-fs-"));
+    const store = new FsBackupStore(root);
+    writeFileSync(path.join(root, "lifeboat_2024-12-18_00-00-00_manifest.json"), "{}");
+    for (let round = 0; round < 5; round++) {
+      const names = Array.from({ length: 300 }, (_, i) => `lifeboat-log_${round}_${i}.sql.zst.gpg`);
+      for (const n of names) writeFileSync(path.join(root, n), "x");
+      const deleting = (async () => {
+        for (const n of names) await fsp.rm(path.join(root, n), { force: true });
+      })();
+      const page = await store.list();
+      await deleting;
+      expect(page.objects.map((o) => o.key)).toContain("lifeboat_2024-12-18_00-00-00_manifest.json");
+    }
   });
 });

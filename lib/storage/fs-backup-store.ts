@@ -38,8 +38,12 @@ export class FsBackupStore implements BackupStore {
       const full = path.join(dir, e.name);
       if (e.isDirectory()) await this.walk(full, out);
       else if (e.isFile() && !e.name.startsWith(".lifeboat-tmp-")) {
-        const st = await fsp.stat(full);
-        out.push({ key: path.relative(this.root, full).split(path.sep).join("/"), size: st.size, lastModified: st.mtime });
+        // Deleted since readdir (retention, the log's compaction): not in the store any more, not a failed listing.
+        const st = await fsp.stat(full).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === "ENOENT") return null;
+          throw err;
+        });
+        if (st) out.push({ key: path.relative(this.root, full).split(path.sep).join("/"), size: st.size, lastModified: st.mtime });
       }
     }
   }
