@@ -2,12 +2,16 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import pino from "pino";
 import { Readable } from "node:stream";
 import { FsBackupStore } from "../../lib/storage/fs-backup-store";
 import { listAll, type BackupStore } from "../../lib/storage/backup-store";
 import { lifeboatObjectNames } from "../../lib/contracts/backup-names";
 import type { RetentionPolicy } from "../../lib/contracts/agent-backup";
 import { runRetention } from "./retention-run";
+import { retentionCommand } from "../commands/retention";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
 
 /**
  * runRetention against a real directory store. The archives' bytes do not matter to retention (it
@@ -72,5 +76,43 @@ describe("runRetention", () => {
     // The set stamped in the future is still the newest by name, so it stays too; the one between goes.
     for (const k of ahead) expect(after, k).toContain(k);
     for (const k of older) expect(after, k).not.toContain(k);
+  });
+
+  it("the CLI deletes only the sets the person confirmed, even when a backup lands while it asks", async () => {
+    const root = path.join(work, `store-${++n}`);
+    const deps = makeDeps(
+      loadAgentConfig({
+        LIFEBOAT_BACKUP_DIR: root,
+        LIFEBOAT_STATE_DIR: path.join(work, `state-${n}`),
+        LIFEBOAT_KEEP_LAST: "2",
+        LIFEBOAT_KEEP_DAILY: "0",
+        LIFEBOAT_KEEP_WEEKLY: "0",
+        LIFEBOAT_KEEP_MONTHLY: "0",
+        LOG_LEVEL: "silent",
+      }),
+      { logDestination: pino.destination("/dev/null") },
+    );
+    const store = deps.store();
+    const first = await putSet(store, "2026-12-04T00:00:00Z");
+    const second = await putSet(store, "2026-12-05T00:00:00Z");
+    await putSet(store, "2026-12-06T00:00:00Z");
+    const questions: string[] = [];
+    const out: string[] = [];
+    const code = await retentionCommand.run([], deps, {
+      out: (l) => out.push(l),
+      err: () => {},
+      confirm: async (q) => {
+        questions.push(q);
+        await putSet(store, "2026-12-07T00:00:00Z"); // tonight's backup, while the person reads the plan
+        return true;
+      },
+    });
+    expect(code).toBe(0);
+    expect(questions).toEqual([expect.stringMatching(/^Delete 1 sets and 0 log segments from /)]);
+    const after = await keysOf(store);
+    for (const k of first) expect(after, k).not.toContain(k);
+    // Pushed out of the last 2 by tonight's set, but not in the plan that was confirmed: it stays.
+    for (const k of second) expect(after, k).toContain(k);
+    expect(out).toContainEqual(expect.stringMatching(/^KEEP +lifeboat-2026-12-05_00-00-00 +not in the plan you confirmed/));
   });
 });

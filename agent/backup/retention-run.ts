@@ -23,7 +23,13 @@ import { listStoreSets } from "./sets";
 export async function runRetention(
   store: BackupStore,
   policy: RetentionPolicy,
-  opts: { dryRun: boolean; log?: Logger; stateDir?: string },
+  opts: {
+    dryRun: boolean;
+    log?: Logger;
+    stateDir?: string;
+    /** The sets a person agreed to delete (the CLI's question): a set planned now but not then is kept. */
+    confirmed?: ReadonlySet<string>;
+  },
 ): Promise<RetentionReport> {
   const [listing, generations] = await Promise.all([listStoreSets(store), listLog(store)]);
   const busy = !opts.dryRun && opts.stateDir ? datastoreLockHolder({ stateDir: opts.stateDir }) : null;
@@ -39,6 +45,10 @@ export async function runRetention(
       return { id: s.id, format: s.format, time: s.time, complete: s.missing.length === 0, keys: s.objects.map((o) => o.key), uploadedAt };
     }),
     policy,
+  ).map((d) =>
+    d.action === "delete" && opts.confirmed && !opts.confirmed.has(d.setId)
+      ? { ...d, action: "keep" as const, reasons: ["not in the plan you confirmed (it aged out while you were asked): the next run deletes it"] }
+      : d,
   );
   const deleted: string[] = [];
   const failed: { key: string; message: string }[] = [];

@@ -42,8 +42,10 @@ export const retentionCommand: Command = {
     const dryRun = a.has("--dry-run");
     const { runRetention } = await import("../backup/retention-run");
     const store = deps.store();
+    let confirmed: Set<string> | undefined;
     if (!dryRun && !a.has("--yes")) {
       const plan = await runRetention(store, deps.config.retention, { dryRun: true });
+      confirmed = new Set(plan.sets.filter((d) => d.action === "delete").map((d) => d.setId));
       const segments = plan.log?.summary.segmentsDeleted ?? 0;
       const any = plan.summary.delete > 0 || plan.log?.generations.some((g) => g.keys.length > 0);
       if (any) for (const l of describe(plan)) io.err(l);
@@ -56,6 +58,7 @@ export const retentionCommand: Command = {
       dryRun,
       log: deps.log.child({ component: "retention" }),
       stateDir: deps.config.stateDir,
+      confirmed,
     });
     if (a.has("--json")) io.out(JSON.stringify(report, null, 2));
     else for (const l of describe(report)) io.out(l);
