@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Readable } from "node:stream";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -10,6 +11,7 @@ import { agentEnvFor, makeTestServer } from "../testing/restore-fixtures";
 import { StorageError } from "../../lib/storage/errors";
 import type { BackupStore } from "../../lib/storage/backup-store";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
+import { lifeboatObjectNames } from "../../lib/contracts/backup-names";
 import { startBackupJob } from "./run-backup";
 import { runRetention } from "./retention-run";
 import { runDrill } from "../testing/drills";
@@ -100,4 +102,35 @@ it("retention deletes nothing while a drill reads a set it would delete; the dri
   // Once the drill has ended, retention runs.
   const after = await runRetention(real, deps.config.retention, { dryRun: false, stateDir: deps.config.stateDir });
   expect(after.deleted.length).toBeGreaterThan(0);
+}, 60_000);
+
+it("a retention that deletes for longer than LIFEBOAT_JOB_STALL_SECONDS, object by object, is not a stalled (failed) backup", async () => {
+  mkdirSync(path.join(work, "store-slow"));
+  const deps: AgentDeps = makeDeps(loadAgentConfig({ ...env, LIFEBOAT_BACKUP_DIR: path.join(work, "store-slow"), LIFEBOAT_JOB_STALL_SECONDS: "2" }), {
+    logDestination: pino.destination("/dev/null"),
+  });
+  const first = await startBackupJob(deps, { retention: false, allowNewPassphrase: false }, "cli").done;
+  expect(first.state, first.error ?? "").toBe("succeeded");
+  const real = deps.store();
+  // Eight old sets (24 objects) for retention to delete, each deletion a slow round trip (0.3 s).
+  for (let d = 1; d <= 8; d++)
+    for (const k of Object.values(lifeboatObjectNames(new Date(Date.UTC(2020, 0, d))))) await real.put(k, Readable.from([Buffer.from("old")]));
+  const slow: BackupStore = {
+    description: real.description,
+    list: (o) => real.list(o),
+    head: (k) => real.head(k),
+    get: (k) => real.get(k),
+    put: (k, b, o) => real.put(k, b, o),
+    delete: async (k) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return real.delete(k);
+    },
+  };
+  await new Promise((r) => setTimeout(r, 1100)); // a set of its own second
+  const second = await startBackupJob({ ...deps, store: () => slow }, { retention: true, allowNewPassphrase: false }, "cli").done;
+  expect(second.state, second.error ?? "").toBe("succeeded");
+  const r = second.result as BackupResult;
+  expect(r.retentionError).toBeNull();
+  expect(r.retention?.deleted).toHaveLength(27); // the eight old sets and the first backup
+  expect((await listStoreSets(real)).sets.map((s) => s.id)).toEqual([r.setId]);
 }, 60_000);

@@ -29,9 +29,12 @@ export async function runRetention(
     stateDir?: string;
     /** The sets a person agreed to delete (the CLI's question): a set planned now but not then is kept. */
     confirmed?: ReadonlySet<string>;
+    /** Called as the run moves on (each deletion, each store answer): a backup job's stall watchdog is fed from it. */
+    onProgress?: () => void;
   },
 ): Promise<RetentionReport> {
   const [listing, generations] = await Promise.all([listStoreSets(store), listLog(store)]);
+  opts.onProgress?.();
   const busy = !opts.dryRun && opts.stateDir ? datastoreLockHolder({ stateDir: opts.stateDir }) : null;
   if (busy !== null)
     throw new DomainError(
@@ -63,6 +66,7 @@ export async function runRetention(
     for (const key of ordered) {
       try {
         await store.delete(key);
+        opts.onProgress?.();
         deleted.push(key);
         if (key.endsWith("_manifest.json")) gone.add(d.setId);
       } catch (err) {
@@ -73,12 +77,11 @@ export async function runRetention(
     }
     opts.log?.info({ setId: d.setId, reasons: d.reasons }, "retention: deleted set");
   }
-  const logPlan = await planLogRetention(
-    generations,
-    listing.sets,
-    gone,
-    async (s) => (await readSetManifest({ store: () => store }, s))?.database.currentRevision ?? null,
-  );
+  const logPlan = await planLogRetention(generations, listing.sets, gone, async (s) => {
+    const revision = (await readSetManifest({ store: () => store }, s))?.database.currentRevision ?? null;
+    opts.onProgress?.();
+    return revision;
+  });
   const logRun = await applyLogRetention(store, logPlan, opts);
   const count = (a: string) => decisions.filter((d) => d.action === a).length;
   return {

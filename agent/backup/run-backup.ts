@@ -351,7 +351,8 @@ async function runBackup(
     if (request.retention) {
       job.step("retention");
       try {
-        retention = await runRetention(store, cfg.retention, { dryRun: false, log, stateDir: cfg.stateDir });
+        // Deleting old sets and log segments one by one can take minutes: each deletion is progress.
+        retention = await runRetention(store, cfg.retention, { dryRun: false, log, stateDir: cfg.stateDir, onProgress: () => job.touch() });
         job.detail("retention", `${retention.deleted.length} objects of ${retention.summary.delete} old sets deleted; ${retention.summary.keep} sets kept`);
         // Deletions the store refused (no delete right, an object lock): the sets stay, and the result says so.
         const failed = retention.failed;

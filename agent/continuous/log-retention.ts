@@ -90,7 +90,7 @@ export async function planLogRetention(
 export async function applyLogRetention(
   store: BackupStore,
   plan: LogRetentionGeneration[],
-  opts: { dryRun: boolean; log?: Logger },
+  opts: { dryRun: boolean; log?: Logger; onProgress?: () => void },
 ): Promise<{ report: LogRetention; deleted: string[]; failed: { key: string; message: string }[] }> {
   const deleted: string[] = [];
   const failed: { key: string; message: string }[] = [];
@@ -99,6 +99,7 @@ export async function applyLogRetention(
       for (const key of g.keys) {
         try {
           await store.delete(key);
+          opts.onProgress?.();
           deleted.push(key);
         } catch (err) {
           failed.push({ key, message: (err as Error).message });
