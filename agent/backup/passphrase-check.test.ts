@@ -103,6 +103,20 @@ describe("checkPassphrase when the newest archives cannot be read at all", () =>
     expect(err.message).toContain(`(${newer.logical})`);
   });
 
+  it("a newer set of another cluster in a folder below the store (another passphrase) is not this store's: the store's own set decides", async () => {
+    const dir = tmp();
+    const file = path.join(dir, "state.db");
+    writeFileSync(file, Buffer.concat([Buffer.from("SQLite format 3\0"), Buffer.alloc(100_000, 5)]));
+    const own = seedObjectNames(new Date("2024-12-17T00:00:00Z"));
+    const theirs = seedObjectNames(new Date("2024-12-18T00:00:00Z"));
+    const { store, sets } = await storeWith(dir, [
+      [own.logical, gpgEncrypt(dir, file, "our passphrase")],
+      [`cluster-b/${theirs.logical}`, gpgEncrypt(dir, file, "their passphrase")],
+    ]);
+    expect(sets.map((s) => s.objects[0].key).sort()).toEqual([own.logical, `cluster-b/${theirs.logical}`].sort());
+    await expect(checkPassphrase(store, sets, "our passphrase")).resolves.toBe(`the passphrase opens the newest existing backup (${own.logical})`);
+  });
+
   it("nothing readable at all: the check cannot tell, says so, and does not stop the backup", async () => {
     const dir = tmp();
     const only = seedObjectNames(new Date("2024-12-18T00:00:00Z"));

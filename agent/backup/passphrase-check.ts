@@ -1,7 +1,7 @@
 import { DomainError } from "../../lib/contracts/errors";
 import { isStorageError } from "../../lib/storage/errors";
 import type { BackupStore } from "../../lib/storage/backup-store";
-import type { BackupSet } from "../../lib/backups/grouping";
+import { setFolder, type BackupSet } from "../../lib/backups/grouping";
 import type { CatalogObject } from "../../lib/contracts/catalog";
 import { WrongPassphraseError } from "../archive";
 import { openArchive, readHead } from "./archive-pipeline";
@@ -61,6 +61,8 @@ type Candidate = { set: BackupSet; obj: CatalogObject };
 function candidates(sets: BackupSet[]): Candidate[] {
   const out: Candidate[] = [];
   for (const set of [...sets].sort((a, b) => b.time.getTime() - a.time.getTime())) {
+    // Another cluster's sets under a longer prefix may have another passphrase: only the store's own count.
+    if (setFolder(set) !== null) continue;
     if (set.format === "lifeboat") {
       const small = set.objects.find((o) => o.kind === "lifeboat-secrets" || o.kind === "lifeboat-token");
       if (small && set.objects.some((o) => o.kind === "manifest")) out.push({ set, obj: small });

@@ -7,6 +7,7 @@ import { Readable } from "node:stream";
 import pino from "pino";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { S3BackupStore } from "../../lib/storage";
+import { listAll } from "../../lib/storage/backup-store";
 import { runProcess } from "../../lib/process";
 import { RestoreRecord, RestoreStarted } from "../../lib/contracts/agent-restore";
 import type { RecoveryReport } from "../../lib/contracts/agent-recovery";
@@ -596,6 +597,26 @@ describe("restore drill (dry run)", () => {
     }
   });
 
+  it("\"latest\" is the store's own: a newer complete set in a folder below the store (another cluster's) is passed over", async () => {
+    const newest = [lifeboat.setId, twoCopy.setId].sort().at(-1)!;
+    const stamp = newest.replace(/^lifeboat-/, "");
+    const copied: string[] = [];
+    for (const o of await listKeys()) {
+      if (!o.includes(stamp) || o.includes("/")) continue;
+      const key = `cluster-b/${o.replace(stamp, "2099-01-01_00-00-00")}`;
+      await store().put(key, await store().get(o));
+      copied.push(key);
+    }
+    expect(copied.some((k) => k.endsWith("_manifest.json"))).toBe(true);
+    try {
+      const { job, record: rec } = await runDrill(depsFor(target()), { kind: "backup", setId: "latest" });
+      expect(job.state, job.error ?? "").toBe("succeeded");
+      expect(rec.sourceDescription).toContain(`backup set ${newest} (the newest complete one): `);
+    } finally {
+      for (const k of copied) await store().delete(k);
+    }
+  });
+
   it("its record says it ended only once the next job may start (the dashboard starts the next drill at once)", async () => {
     const t = target();
     const deps = depsFor(t);
@@ -616,6 +637,13 @@ describe("restore drill (dry run)", () => {
     expect(rec.status, rec.error ?? "").toBe("succeeded");
   });
 });
+
+/** Every key in the test's store. */
+async function listKeys(): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of listAll(store())) keys.push(o.key);
+  return keys;
+}
 
 async function collect(s: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];

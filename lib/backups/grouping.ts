@@ -112,3 +112,14 @@ export function countsAsBackup(s: { format: SetFormat; missing: readonly ObjectK
 export function setSize(set: Pick<BackupSet, "objects">): number {
   return set.objects.reduce((n, o) => n + o.size, 0);
 }
+
+/**
+ * The folder below the store's prefix that holds a set (keys are relative to the prefix), or null
+ * for a set at the store's top, where the agent writes. A set in a folder is another agent's (another
+ * cluster's store under a longer prefix) or a copy kept by hand: retention leaves it alone, and
+ * "latest" and the passphrase check look only at the store's own sets.
+ */
+export function setFolder(set: Pick<BackupSet, "objects">): string | null {
+  const nested = set.objects.find((o) => o.key.includes("/"));
+  return nested === undefined ? null : nested.key.slice(0, nested.key.lastIndexOf("/") + 1);
+}
