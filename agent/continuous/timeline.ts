@@ -6,7 +6,8 @@ import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { listStoreSets } from "../backup/sets";
 import { readSetManifest } from "../restore/sources";
-import { listLog, missingBase, seedSetNotABase, unknownBase } from "./log-listing";
+import type { BackupSet } from "../../lib/backups/grouping";
+import { basesOf, listLog, missingBase, seedSetNotABase, unknownBase } from "./log-listing";
 import { pickGeneration } from "./point-in-time";
 import { decodeSegment } from "./segment-codec";
 import { wholeSegmentHeader } from "./segment-format";
@@ -120,13 +121,26 @@ export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: strin
   const gen = pickGeneration(gens, setId, named, { toRevision: 0 });
   if (!gen) return unavailable(setId, `No generation of the log begins at or after ${setId === "latest" ? "the newest base" : setId}.`);
   if (!gen.marker) return unavailable(setId, unknownBase(gen));
-  const gone = named
-    ? null
-    : await missingBase(gens, gen, sets, store.description, async (s) => (await readSetManifest(deps, s))?.database.currentRevision ?? null);
+  const revisions = new Map<string, Promise<number | null>>();
+  const revisionOf = (s: BackupSet) => {
+    if (!revisions.has(s.id))
+      revisions.set(
+        s.id,
+        readSetManifest(deps, s).then((m) => m?.database.currentRevision ?? null),
+      );
+    return revisions.get(s.id)!;
+  };
+  const gone = named ? null : await missingBase(gens, gen, sets, store.description, revisionOf);
   if (gone) return unavailable(setId, gone);
-  const baseSetId = named?.id ?? gen.marker.baseSetId;
-  const baseRevision =
-    !named || named.id === gen.marker.baseSetId ? gen.marker.baseRevision : ((await readSetManifest(deps, named))?.database.currentRevision ?? null);
+  // "latest": the oldest base left (retention may have removed the marker's own, and the segments up to
+  // the next base with it), as planPoint picks the newest base at or below each point.
+  const oldest = named ? undefined : (await basesOf(gens, gen, sets, revisionOf)).bases.find((b) => b.revision !== null);
+  const baseSetId = named?.id ?? oldest?.set.id ?? gen.marker.baseSetId;
+  const baseRevision = oldest
+    ? oldest.revision
+    : !named || named.id === gen.marker.baseSetId
+      ? gen.marker.baseRevision
+      : ((await readSetManifest(deps, named))?.database.currentRevision ?? null);
   if (baseRevision === null) return unavailable(setId, `${setId} has no manifest with its revision, so the log cannot be applied to it.`);
 
   const segs = gen.segments.filter((s) => s.last > baseRevision);

@@ -1,0 +1,113 @@
+import { describe, it, expect, beforeEach, afterEach } from "vitest";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { generationKey, segmentKey } from "../../lib/contracts/continuous";
+import { loadAgentConfig } from "../config";
+import { makeDeps } from "../deps";
+import { planPoint } from "./point-in-time";
+import { encodeSegment } from "./segment-codec";
+import { formatSegment } from "./segment-format";
+import { clearTimelineCache, readTimeline } from "./timeline";
+
+let dir: string;
+const GEN = "20261203T120001Z";
+const PASS = "timeline bases passphrase";
+
+function deps() {
+  return makeDeps(
+    loadAgentConfig({
+      LIFEBOAT_BACKUP_DIR: path.join(dir, "store"),
+      LIFEBOAT_PASSPHRASE_FILE: path.join(dir, "pass"),
+      LIFEBOAT_STATE_DIR: path.join(dir, "state"),
+      LIFEBOAT_K3S_SERVER_DIR: path.join(dir, "k3s"),
+      LOG_LEVEL: "silent",
+      LIFEBOAT_BACKUP_SCHEDULE: "off",
+    }),
+  );
+}
+const put = (k: string, body: string | Buffer = "x") => writeFileSync(path.join(dir, "store", k), body);
+
+/** A complete one-copy Lifeboat set at `stamp` whose manifest records `revision`. */
+function set(stamp: string, revision: number) {
+  put(`lifeboat_${stamp}_state.db.zst.gpg`);
+  put(`lifeboat_${stamp}_secrets.tar.zst.gpg`);
+  const database = {
+    fileSize: 1,
+    pageSize: 4096,
+    pageCount: 1,
+    freelistCount: 0,
+    rowCount: 1,
+    currentRevision: revision,
+    compactRevision: 0,
+    compactionLag: 0,
+    uncompactedRows: 0,
+    liveKeys: 0,
+    topPrefixesByRows: [],
+    topPrefixesByBytes: [],
+  };
+  const manifest = { version: 1, setId: `lifeboat-${stamp}`, createdAt: new Date().toISOString(), host: "h", k3sVersion: null, agentVersion: "t" };
+  put(`lifeboat_${stamp}_manifest.json`, JSON.stringify({ ...manifest, snapshotMethod: "t", integrity: "ok", database, objects: [], timings: {} }));
+}
+
+/** A segment of revisions first..last read at `at`, its one row a ConfigMap created at `last`. */
+async function segment(first: number, last: number, at: Date) {
+  const row = {
+    id: last,
+    name: `/registry/configmaps/default/cm-${last}`,
+    created: 1,
+    deleted: 0,
+    create_revision: 0,
+    prev_revision: 0,
+    lease: 0,
+    value: Buffer.from("v"),
+    old_value: null,
+    oldValueRebuildable: true,
+  };
+  const text = formatSegment({ generation: GEN, first, last, compactRevision: 0, readAt: at.toISOString() }, [row]);
+  put(segmentKey(GEN, first, last, at), await encodeSegment(text, PASS));
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "timeline-bases-test-"));
+  mkdirSync(path.join(dir, "store"));
+  writeFileSync(path.join(dir, "pass"), PASS + "\n");
+  clearTimelineCache();
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("the timeline of a generation whose first base retention removed", () => {
+  it("starts from the oldest base left, as a point restore does: no gap where the removed segments were", async () => {
+    // gen: first base at 12:00:00 (revision 100), a nightly set at 12:02:00 (revision 300); retention removed
+    // the first base and the segments up to 300 (log-retention.ts). The marker stays.
+    put(
+      generationKey(GEN),
+      JSON.stringify({
+        version: 1,
+        generation: GEN,
+        startedAt: "2026-12-03T12:00:01Z",
+        reason: "t",
+        baseSetId: "lifeboat-2026-12-03_12-00-00",
+        baseRevision: 100,
+        host: "h",
+      }),
+    );
+    set("2026-12-03_12-02-00", 300);
+    for (let k = 0, first = 301; k < 4; k++, first += 50) await segment(first, first + 49, new Date(Date.UTC(2026, 11, 3, 12, 2, 10 + k * 30)));
+    // A point restore finds its base.
+    const plan = await planPoint(deps(), "latest", { toRevision: 400 });
+    expect({ baseSetId: plan.baseSetId, baseRevision: plan.baseRevision }).toEqual({ baseSetId: "lifeboat-2026-12-03_12-02-00", baseRevision: 300 });
+    // The timeline offers the same points.
+    const t = await readTimeline(deps(), { setId: "latest", segments: 120 });
+    expect(t.available).toBe(true);
+    expect(t.gaps).toEqual([]);
+    expect(t.points.map((p) => [p.last, p.reachable])).toEqual([
+      [350, true],
+      [400, true],
+      [450, true],
+      [500, true],
+    ]);
+    expect(t.newestReachable?.revision).toBe(500);
+    expect({ baseSetId: t.baseSetId, baseRevision: t.baseRevision }).toEqual({ baseSetId: "lifeboat-2026-12-03_12-02-00", baseRevision: 300 });
+  });
+});
