@@ -50,11 +50,11 @@ function set(stamp: string, revision: number) {
   put(`lifeboat_${stamp}_manifest.json`, JSON.stringify({ ...manifest, snapshotMethod: "t", integrity: "ok", database, objects: [], timings: {} }));
 }
 
-/** A segment of revisions first..last read at `at`, its one row a ConfigMap created at `last`. */
-async function segment(first: number, last: number, at: Date) {
-  const row = {
-    id: last,
-    name: `/registry/configmaps/default/cm-${last}`,
+/** A segment of revisions first..last read at `at`, its rows ConfigMaps created at `ids` (default: `last`). */
+async function segment(first: number, last: number, at: Date, compacted = false, ids = [last]) {
+  const rows = ids.map((id) => ({
+    id,
+    name: `/registry/configmaps/default/cm-${id}`,
     created: 1,
     deleted: 0,
     create_revision: 0,
@@ -63,9 +63,13 @@ async function segment(first: number, last: number, at: Date) {
     value: Buffer.from("v"),
     old_value: null,
     oldValueRebuildable: true,
-  };
-  const text = formatSegment({ generation: GEN, first, last, compactRevision: 0, readAt: at.toISOString() }, [row]);
-  put(segmentKey(GEN, first, last, at), await encodeSegment(text, PASS));
+  }));
+  const text = formatSegment(
+    { generation: GEN, first, last, compactRevision: 0, readAt: at.toISOString() },
+    rows,
+    compacted ? { note: "test", tail: [] } : undefined,
+  );
+  put(segmentKey(GEN, first, last, at, compacted), await encodeSegment(text, PASS));
 }
 
 beforeEach(() => {
@@ -109,5 +113,39 @@ describe("the timeline of a generation whose first base retention removed", () =
     ]);
     expect(t.newestReachable?.revision).toBe(500);
     expect({ baseSetId: t.baseSetId, baseRevision: t.baseRevision }).toEqual({ baseSetId: "lifeboat-2026-12-03_12-02-00", baseRevision: 300 });
+  });
+});
+
+describe("the timeline offers only points a restore can reach", () => {
+  it("a compacted window is one point (its originals, left by a compaction cut short, are not points), and no change inside it is offered", async () => {
+    put(
+      generationKey(GEN),
+      JSON.stringify({
+        version: 1,
+        generation: GEN,
+        startedAt: "2026-12-03T12:00:01Z",
+        reason: "t",
+        baseSetId: "lifeboat-2026-12-03_12-00-00",
+        baseRevision: 100,
+        host: "h",
+      }),
+    );
+    set("2026-12-03_12-00-00", 100);
+    const at = (min: number) => new Date(Date.UTC(2026, 11, 3, 12, min, 10));
+    await segment(101, 200, at(1), false, [150, 200]);
+    // 201–300 folded; the compaction was cut short before it deleted the first original.
+    await segment(201, 300, at(3), true, [210, 260, 300]);
+    await segment(201, 250, at(2), false, [210, 230, 250]);
+    await segment(301, 400, at(4), false, [320, 400]);
+    const t = await readTimeline(deps(), { setId: "latest", segments: 120 });
+    expect(t.points.map((p) => [p.first, p.last, p.compacted ?? false])).toEqual([
+      [101, 200, false],
+      [201, 300, true],
+      [301, 400, false],
+    ]);
+    // What the wizard offers (components/restore/point-timeline.tsx): each point's end, and just before each change.
+    const offered = t.points.flatMap((p) => [p.last, ...p.changes.filter((c) => !p.compacted || c.revision === p.first).map((c) => c.revision - 1)]);
+    expect(offered.length).toBeGreaterThan(5);
+    for (const rev of offered) await expect(planPoint(deps(), "latest", { toRevision: rev })).resolves.toMatchObject({ target: rev });
   });
 });

@@ -7,7 +7,7 @@ import { readPassphrase } from "../config";
 import { listStoreSets } from "../backup/sets";
 import { readSetManifest } from "../restore/sources";
 import type { BackupSet } from "../../lib/backups/grouping";
-import { basesOf, listLog, missingBase, seedSetNotABase, unknownBase } from "./log-listing";
+import { basesOf, effectiveSegments, listLog, missingBase, seedSetNotABase, unknownBase } from "./log-listing";
 import { pickGeneration } from "./point-in-time";
 import { decodeSegment } from "./segment-codec";
 import { wholeSegmentHeader } from "./segment-format";
@@ -143,7 +143,8 @@ export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: strin
       : ((await readSetManifest(deps, named))?.database.currentRevision ?? null);
   if (baseRevision === null) return unavailable(setId, `${setId} has no manifest with its revision, so the log cannot be applied to it.`);
 
-  const segs = gen.segments.filter((s) => s.last > baseRevision);
+  // As planPoint lists them: originals a compacted object covers (a compaction cut short) are not points.
+  const segs = effectiveSegments(gen.segments).filter((s) => s.last > baseRevision);
   const logEnd = segs.length ? segs[segs.length - 1].last : baseRevision;
   const gaps: TimelineGap[] = [];
   let next = baseRevision + 1;
@@ -177,6 +178,7 @@ export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: strin
         readAt: s.readAt.toISOString(),
         state: "damaged",
         reachable,
+        compacted: s.compacted === true,
         changes: [],
         churn: 0,
         changesOmitted: 0,
@@ -192,6 +194,7 @@ export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: strin
       readAt: s.readAt.toISOString(),
       state: "read",
       reachable,
+      compacted: s.compacted === true,
       changes,
       churn: r.churn,
       changesOmitted: r.omitted + after.length - changes.length,

@@ -35,6 +35,7 @@ function PointRow({ p, filter, busy, onPick }: { p: TimelinePoint; filter: strin
           </span>
           {p.state === "damaged" && <span className="ml-2 text-xs font-semibold text-red-800">damaged segment: its revisions are lost</span>}
           {p.state !== "damaged" && !p.reachable && <span className="ml-2 text-xs font-semibold text-amber-800">after a gap: cannot be reached</span>}
+          {p.compacted && <span className="ml-2 text-xs text-slate-500">folded by log compaction: restores only to its end, not to a change inside</span>}
         </span>
         {p.reachable && p.state === "read" && (
           <Button
@@ -54,7 +55,7 @@ function PointRow({ p, filter, busy, onPick }: { p: TimelinePoint; filter: strin
               <span className={`rounded px-1.5 py-0.5 text-xs font-semibold ${CHANGE_TONE[c.change]}`}>{c.change}</span>
               <span className="font-mono text-xs text-slate-800">{objectName(c)}</span>
               <span className="text-xs text-slate-500">rev {formatNumber(c.revision)}</span>
-              {p.reachable && (
+              {p.reachable && (!p.compacted || c.revision === p.first) && (
                 <Button
                   variant="ghost"
                   disabled={busy}

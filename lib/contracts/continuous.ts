@@ -184,6 +184,11 @@ export const TimelinePoint = z.object({
   state: z.enum(["read", "damaged", "not-read"]),
   /** False when a gap lies between the base and this point: a restore stops before the gap. */
   reachable: z.boolean(),
+  /**
+   * A compacted object (log compaction folded these revisions): only its end, and its start (`first` − 1),
+   * can be restored, not a point inside it. Absent from agents before it: false.
+   */
+  compacted: z.boolean().optional(),
   /** Objects changed, by revision (leases and events left out: they change every few seconds). */
   changes: z.array(TimelineChange),
   /** Rows of leases and events in it, counted, not listed. */
