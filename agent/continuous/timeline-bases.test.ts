@@ -149,3 +149,44 @@ describe("the timeline offers only points a restore can reach", () => {
     for (const rev of offered) await expect(planPoint(deps(), "latest", { toRevision: rev })).resolves.toMatchObject({ target: rev });
   });
 });
+
+describe("the timeline of a named set that is not a base of the generation", () => {
+  it("a set of the database restored to an earlier point (backed up before the next generation began) has no points, as planPoint refuses them", async () => {
+    const GEN2 = "20261203T120610Z";
+    put(
+      generationKey(GEN),
+      JSON.stringify({
+        version: 1,
+        generation: GEN,
+        startedAt: "2026-12-03T12:00:01Z",
+        reason: "t",
+        baseSetId: "lifeboat-2026-12-03_12-00-00",
+        baseRevision: 100,
+        host: "h",
+      }),
+    );
+    set("2026-12-03_12-00-00", 100);
+    for (let k = 0, first = 101; k < 8; k++, first += 50) await segment(first, first + 49, new Date(Date.UTC(2026, 11, 3, 12, 0, 10 + k * 30)));
+    // 12:04:30 the database is restored to revision 250; 12:04:40 Back up now (revision 260); gen2 begins 12:06:10.
+    set("2026-12-03_12-04-40", 260);
+    set("2026-12-03_12-06-00", 270);
+    put(
+      generationKey(GEN2),
+      JSON.stringify({
+        version: 1,
+        generation: GEN2,
+        startedAt: "2026-12-03T12:06:10Z",
+        reason: "t",
+        baseSetId: "lifeboat-2026-12-03_12-06-00",
+        baseRevision: 270,
+        host: "h",
+      }),
+    );
+    const named = "lifeboat-2026-12-03_12-04-40";
+    await expect(planPoint(deps(), named, { toRevision: 400 })).rejects.toMatchObject({ code: "no_log_point" });
+    const t = await readTimeline(deps(), { setId: named, segments: 120 });
+    expect(t.available).toBe(false);
+    expect(t.points).toEqual([]);
+    expect(t.why).toMatch(/holds revision 260, below revision 500 .* another database/);
+  });
+});

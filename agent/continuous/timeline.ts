@@ -134,7 +134,12 @@ export async function readTimeline(deps: AgentDeps, q: TimelineQuery, off: strin
   if (gone) return unavailable(setId, gone);
   // "latest": the oldest base left (retention may have removed the marker's own, and the segments up to
   // the next base with it), as planPoint picks the newest base at or below each point.
-  const oldest = named ? undefined : (await basesOf(gens, gen, sets, revisionOf)).bases.find((b) => b.revision !== null);
+  const { bases, notBases } = await basesOf(gens, gen, sets, revisionOf);
+  // A named set of another database (planPoint refuses it): the log of this generation has no point after it.
+  const foreign = named && notBases.find((n) => n.set.id === named.id);
+  if (foreign)
+    return unavailable(setId, `${foreign.why}. The log of generation ${gen.generation} cannot be applied to it: restore it as it is, or choose latest.`);
+  const oldest = named ? undefined : bases.find((b) => b.revision !== null);
   const baseSetId = named?.id ?? oldest?.set.id ?? gen.marker.baseSetId;
   const baseRevision = oldest
     ? oldest.revision
