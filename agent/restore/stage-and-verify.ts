@@ -11,6 +11,7 @@ import { type Ctx, beginStep, mb, setPhase, stepDetail } from "./restore-job";
 import { resolveSource } from "./sources";
 import { stageBackup, type StageOptions } from "./stage";
 import { verifyStaged } from "./verify";
+import type { SegmentName } from "../../lib/contracts/continuous";
 
 /**
  * A point in time (docs/continuous.md): the base the log plan picks, staged by the same stager, then
@@ -24,15 +25,33 @@ async function stageAtPoint(ctx: Ctx, setId: string, opts: Omit<StageOptions, "p
   const plan = await planPoint(ctx.deps, setId, point.toRevision !== null ? { toRevision: point.toRevision } : { toTime: point.toTime! });
   j.sourceDescription = `backup set ${plan.baseSetId} and the log of generation ${plan.generation} to revision ${plan.target}`;
   const { staged, applied } = await stagePoint(ctx.deps, plan, opts);
-  const readAt = applied.readAt ?? plan.targetReadAt;
+  const { readAt, subject } = pointTime(plan, applied);
   j.point = { ...point, generation: plan.generation, baseSetId: plan.baseSetId, revision: applied.revision, readAt, segmentsApplied: applied.segmentsApplied };
   j.takenAt = readAt;
   const earlier = plan.foldedAfter
     ? `No point between ${readAt ?? `the base set ${plan.baseSetId}`} and ${point.toTime} can be restored: log compaction folded revisions ${plan.foldedAfter.first}–${plan.foldedAfter.last} into one object (${plan.foldedAfter.key}), which restores only as a whole, up to ${plan.foldedAfter.readAt}. This restore ends before them, at revision ${applied.revision}.`
     : null;
-  // The base itself (no segment applied) has no read time of its own: named by its revision alone.
-  const subject = readAt ? `Restoring to ${readAt.slice(11, 19)} UTC (revision ${applied.revision})` : `Restoring to revision ${applied.revision}`;
   return { staged, takenAt: readAt ? new Date(readAt) : null, subject, earlier };
+}
+
+/**
+ * When the point restored was the live database, and the diff's subject that says so. A read time names
+ * it only when it ends where a segment read then ends; a revision inside a segment was written after the
+ * read before it (the time applied.readAt holds) and by that segment's read, so it is named by both. The
+ * base itself (no segment applied) has no read time of its own: named by its revision alone.
+ */
+export function pointTime(
+  plan: { segments: SegmentName[]; targetReadAt: string | null; baseRevision: number },
+  applied: { revision: number; readAt: string | null },
+): { readAt: string | null; subject: string } {
+  const hms = (iso: string) => iso.slice(11, 19);
+  const inside = applied.revision > plan.baseRevision && plan.segments.find((s) => s.first <= applied.revision && applied.revision < s.last);
+  if (inside) {
+    const after = applied.readAt ? `${hms(applied.readAt)} and ` : "the base and ";
+    return { readAt: null, subject: `Restoring to a point between ${after}${hms(inside.readAt.toISOString())} UTC (revision ${applied.revision})` };
+  }
+  const readAt = applied.readAt ?? plan.targetReadAt;
+  return { readAt, subject: readAt ? `Restoring to ${hms(readAt)} UTC (revision ${applied.revision})` : `Restoring to revision ${applied.revision}` };
 }
 
 /**
