@@ -207,3 +207,21 @@ describe("a body sent to a route that reads none", () => {
     });
   }
 });
+
+describe("methods", () => {
+  it("HEAD of a GET route answers its status and headers without a body", async () => {
+    const answer = await raw(`HEAD /livez HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n`, { untilClose: true });
+    expect(answer.status).toBe(200);
+    expect(answer.headers["content-type"]).toMatch(/^application\/json/);
+    expect(answer.body).toBe("");
+    const authed = await raw(`HEAD /jobs/a HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n`, { untilClose: true });
+    expect(authed.status).toBe(401);
+  });
+
+  it("a method the path does not take: 405 with the Allow header naming those it does", async () => {
+    const res = await fetch(`${url}/livez`, { method: "DELETE" });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("GET, HEAD");
+    expect(await res.json()).toMatchObject({ code: "method_not_allowed", message: expect.stringContaining("it allows GET, HEAD") });
+  });
+});

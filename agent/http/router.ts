@@ -125,8 +125,14 @@ export class Router {
     if (Number(req.headers["content-length"] ?? 0) > MAX_BODY) throw tooLarge();
     const pathMatches = this.routes.filter((r) => r.re.test(url.pathname));
     if (pathMatches.length === 0) throw new DomainError("not_found", `No such endpoint: ${req.method} ${url.pathname}`);
-    const route = pathMatches.find((r) => r.def.method === req.method);
-    if (!route) throw new DomainError("method_not_allowed", `${req.method} is not allowed on ${url.pathname}`);
+    // HEAD is GET without the body (Node sends no body for it): uptime checks and probes use it.
+    const route = pathMatches.find((r) => r.def.method === req.method) ?? (req.method === "HEAD" ? pathMatches.find((r) => r.def.method === "GET") : undefined);
+    if (!route) {
+      // RFC 9110: a 405 names the methods the target allows.
+      const allowed = [...new Set(pathMatches.flatMap((r) => (r.def.method === "GET" ? ["GET", "HEAD"] : [r.def.method])))];
+      res.setHeader("Allow", allowed.join(", "));
+      throw new DomainError("method_not_allowed", `${req.method} is not allowed on ${url.pathname}; it allows ${allowed.join(", ")}.`);
+    }
 
     if (route.def.auth !== false) {
       const header = req.headers.authorization ?? "";
