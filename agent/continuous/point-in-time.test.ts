@@ -7,6 +7,7 @@ import { generationKey, segmentKey } from "../../lib/contracts/continuous";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { planPoint } from "./point-in-time";
+import { putFakeMarker, putFakeSet } from "../testing/continuous-fixtures";
 
 /**
  * Which set a point restore starts from when a set of another database lies inside a generation's time:
@@ -36,35 +37,10 @@ function deps() {
     }),
   );
 }
-const put = (k: string, body = "x") => writeFileSync(path.join(dir, "store", k), body);
+const put = (k: string, body: string | Buffer = "x") => writeFileSync(path.join(dir, "store", k), body);
 
-/** A complete one-copy Lifeboat set at `stamp` whose manifest records `revision`. */
-function set(stamp: string, revision: number) {
-  put(`lifeboat_${stamp}_state.db.zst.gpg`);
-  put(`lifeboat_${stamp}_secrets.tar.zst.gpg`);
-  const database = {
-    fileSize: 1,
-    pageSize: 4096,
-    pageCount: 1,
-    freelistCount: 0,
-    rowCount: 1,
-    currentRevision: revision,
-    compactRevision: 0,
-    compactionLag: 0,
-    uncompactedRows: 0,
-    liveKeys: 0,
-    topPrefixesByRows: [],
-    topPrefixesByBytes: [],
-  };
-  const manifest = { version: 1, setId: `lifeboat-${stamp}`, createdAt: new Date().toISOString(), host: "h", k3sVersion: null, agentVersion: "t" };
-  put(`lifeboat_${stamp}_manifest.json`, JSON.stringify({ ...manifest, snapshotMethod: "t", integrity: "ok", database, objects: [], timings: {} }));
-}
-function marker(gen: string, baseSetId: string, baseRevision: number) {
-  put(
-    generationKey(gen),
-    JSON.stringify({ version: 1, generation: gen, startedAt: new Date().toISOString(), reason: "t", baseSetId, baseRevision, host: "h" }),
-  );
-}
+const set = (stamp: string, revision: number) => putFakeSet(put, stamp, revision);
+const marker = (gen: string, baseSetId: string, baseRevision: number) => putFakeMarker(put, gen, baseSetId, baseRevision);
 /** gen1: base S1 at revision 100 (12:00:00), its log 101–500 in 8 segments read 12:00:10–12:03:40. */
 function gen1() {
   set("2026-12-03_12-00-00", 100);

@@ -2,10 +2,11 @@ import { describe, it, expect, beforeEach, afterEach } from "vitest";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { generationKey, segmentKey } from "../../lib/contracts/continuous";
+import { segmentKey } from "../../lib/contracts/continuous";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { planPoint } from "./point-in-time";
+import { putFakeMarker, putFakeSet } from "../testing/continuous-fixtures";
 import { encodeSegment } from "./segment-codec";
 import { formatSegment } from "./segment-format";
 import { clearTimelineCache, readTimeline } from "./timeline";
@@ -28,27 +29,7 @@ function deps() {
 }
 const put = (k: string, body: string | Buffer = "x") => writeFileSync(path.join(dir, "store", k), body);
 
-/** A complete one-copy Lifeboat set at `stamp` whose manifest records `revision`. */
-function set(stamp: string, revision: number) {
-  put(`lifeboat_${stamp}_state.db.zst.gpg`);
-  put(`lifeboat_${stamp}_secrets.tar.zst.gpg`);
-  const database = {
-    fileSize: 1,
-    pageSize: 4096,
-    pageCount: 1,
-    freelistCount: 0,
-    rowCount: 1,
-    currentRevision: revision,
-    compactRevision: 0,
-    compactionLag: 0,
-    uncompactedRows: 0,
-    liveKeys: 0,
-    topPrefixesByRows: [],
-    topPrefixesByBytes: [],
-  };
-  const manifest = { version: 1, setId: `lifeboat-${stamp}`, createdAt: new Date().toISOString(), host: "h", k3sVersion: null, agentVersion: "t" };
-  put(`lifeboat_${stamp}_manifest.json`, JSON.stringify({ ...manifest, snapshotMethod: "t", integrity: "ok", database, objects: [], timings: {} }));
-}
+const set = (stamp: string, revision: number) => putFakeSet(put, stamp, revision);
 
 /** A segment of revisions first..last read at `at`, its rows ConfigMaps created at `ids` (default: `last`). */
 async function segment(first: number, last: number, at: Date, compacted = false, ids = [last]) {
@@ -84,18 +65,7 @@ describe("the timeline of a generation whose first base retention removed", () =
   it("starts from the oldest base left, as a point restore does: no gap where the removed segments were", async () => {
     // gen: first base at 12:00:00 (revision 100), a nightly set at 12:02:00 (revision 300); retention removed
     // the first base and the segments up to 300 (log-retention.ts). The marker stays.
-    put(
-      generationKey(GEN),
-      JSON.stringify({
-        version: 1,
-        generation: GEN,
-        startedAt: "2026-12-03T12:00:01Z",
-        reason: "t",
-        baseSetId: "lifeboat-2026-12-03_12-00-00",
-        baseRevision: 100,
-        host: "h",
-      }),
-    );
+    putFakeMarker(put, GEN, "lifeboat-2026-12-03_12-00-00", 100, "2026-12-03T12:00:01Z");
     set("2026-12-03_12-02-00", 300);
     for (let k = 0, first = 301; k < 4; k++, first += 50) await segment(first, first + 49, new Date(Date.UTC(2026, 11, 3, 12, 2, 10 + k * 30)));
     // A point restore finds its base.
@@ -118,18 +88,7 @@ describe("the timeline of a generation whose first base retention removed", () =
 
 describe("the timeline offers only points a restore can reach", () => {
   it("a compacted window is one point (its originals, left by a compaction cut short, are not points), and no change inside it is offered", async () => {
-    put(
-      generationKey(GEN),
-      JSON.stringify({
-        version: 1,
-        generation: GEN,
-        startedAt: "2026-12-03T12:00:01Z",
-        reason: "t",
-        baseSetId: "lifeboat-2026-12-03_12-00-00",
-        baseRevision: 100,
-        host: "h",
-      }),
-    );
+    putFakeMarker(put, GEN, "lifeboat-2026-12-03_12-00-00", 100, "2026-12-03T12:00:01Z");
     set("2026-12-03_12-00-00", 100);
     const at = (min: number) => new Date(Date.UTC(2026, 11, 3, 12, min, 10));
     await segment(101, 200, at(1), false, [150, 200]);
@@ -153,35 +112,13 @@ describe("the timeline offers only points a restore can reach", () => {
 describe("the timeline of a named set that is not a base of the generation", () => {
   it("a set of the database restored to an earlier point (backed up before the next generation began) has no points, as planPoint refuses them", async () => {
     const GEN2 = "20261203T120610Z";
-    put(
-      generationKey(GEN),
-      JSON.stringify({
-        version: 1,
-        generation: GEN,
-        startedAt: "2026-12-03T12:00:01Z",
-        reason: "t",
-        baseSetId: "lifeboat-2026-12-03_12-00-00",
-        baseRevision: 100,
-        host: "h",
-      }),
-    );
+    putFakeMarker(put, GEN, "lifeboat-2026-12-03_12-00-00", 100, "2026-12-03T12:00:01Z");
     set("2026-12-03_12-00-00", 100);
     for (let k = 0, first = 101; k < 8; k++, first += 50) await segment(first, first + 49, new Date(Date.UTC(2026, 11, 3, 12, 0, 10 + k * 30)));
     // 12:04:30 the database is restored to revision 250; 12:04:40 Back up now (revision 260); gen2 begins 12:06:10.
     set("2026-12-03_12-04-40", 260);
     set("2026-12-03_12-06-00", 270);
-    put(
-      generationKey(GEN2),
-      JSON.stringify({
-        version: 1,
-        generation: GEN2,
-        startedAt: "2026-12-03T12:06:10Z",
-        reason: "t",
-        baseSetId: "lifeboat-2026-12-03_12-06-00",
-        baseRevision: 270,
-        host: "h",
-      }),
-    );
+    putFakeMarker(put, GEN2, "lifeboat-2026-12-03_12-06-00", 270, "2026-12-03T12:06:10Z");
     const named = "lifeboat-2026-12-03_12-04-40";
     await expect(planPoint(deps(), named, { toRevision: 400 })).rejects.toMatchObject({ code: "no_log_point" });
     const t = await readTimeline(deps(), { setId: named, segments: 120 });

@@ -8,6 +8,7 @@ import { makeDeps } from "../deps";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { generationKey } from "../../lib/contracts/continuous";
 import { makeTestServer, type TestServer } from "./restore-fixtures";
 import { spawnKineWriter, type RunningKineWriter } from "./kine-writer-process";
 import { planPoint, type PointTarget } from "../continuous/point-in-time";
@@ -266,4 +267,37 @@ export function restoredAndLive(stagedDb: string, copy: string): { got: ReturnTy
   if (before > want.compactRevision) throw new Error(`the restore's compact revision ${before} is ahead of the live copy's ${want.compactRevision}`);
   if (before < want.compactRevision) compactKine(stagedDb, want.compactRevision);
   return { got: dumpKine(stagedDb), want };
+}
+
+/** Writes one object of a directory store, for the planner's and the timeline's tests. */
+export type PutObject = (key: string, body?: string | Buffer) => void;
+
+/**
+ * A complete one-copy Lifeboat set at `stamp` (lifeboat_<stamp>_…) whose manifest records
+ * `revision`: empty archives, as the planner and the timeline read only names and manifests.
+ */
+export function putFakeSet(put: PutObject, stamp: string, revision: number): void {
+  put(`lifeboat_${stamp}_state.db.zst.gpg`);
+  put(`lifeboat_${stamp}_secrets.tar.zst.gpg`);
+  const database = {
+    fileSize: 1,
+    pageSize: 4096,
+    pageCount: 1,
+    freelistCount: 0,
+    rowCount: 1,
+    currentRevision: revision,
+    compactRevision: 0,
+    compactionLag: 0,
+    uncompactedRows: 0,
+    liveKeys: 0,
+    topPrefixesByRows: [],
+    topPrefixesByBytes: [],
+  };
+  const manifest = { version: 1, setId: `lifeboat-${stamp}`, createdAt: new Date().toISOString(), host: "h", k3sVersion: null, agentVersion: "t" };
+  put(`lifeboat_${stamp}_manifest.json`, JSON.stringify({ ...manifest, snapshotMethod: "t", integrity: "ok", database, objects: [], timings: {} }));
+}
+
+/** A generation's marker: generation `gen` began from `baseSetId` at `baseRevision` (`startedAt`: now unless given). */
+export function putFakeMarker(put: PutObject, gen: string, baseSetId: string, baseRevision: number, startedAt = new Date().toISOString()): void {
+  put(generationKey(gen), JSON.stringify({ version: 1, generation: gen, startedAt, reason: "t", baseSetId, baseRevision, host: "h" }));
 }
