@@ -14,6 +14,15 @@ import { fileAt, sameFile, type FileId } from "./file-id";
 /** Rows per segment at most: a burst after the store was down becomes several small segments. */
 export const MAX_ROWS_PER_READ = 5000;
 
+/**
+ * Bytes of name, value and old_value per read (and so per segment) at most, unless its first row alone
+ * is more (then that row is the read). A segment's text carries each byte at most twice (hex, or a
+ * quote doubled), plus ~300 bytes a row: 32 MiB of rows is at most ~66 MiB of text, well below what a
+ * restore reads (MAX_SEGMENT_TEXT), and what the shipper holds for one read stays tens of MB, where
+ * 5,000 Helm release Secrets of ~1 MB (value and old_value) would have been gigabytes.
+ */
+export const MAX_BYTES_PER_READ = 32 << 20;
+
 /** The newest row at or below a revision that kine's compaction to that revision keeps, and its fingerprint. */
 export interface Anchor {
   revision: number;
@@ -36,8 +45,10 @@ export interface Standing {
 }
 
 export interface LogRead extends Standing {
-  /** Rows with id > after, ascending, at most MAX_ROWS_PER_READ. */
+  /** Rows with id > after, ascending, at most MAX_ROWS_PER_READ and MAX_BYTES_PER_READ (rowBytes; one row at least). */
   rows: KineRow[];
+  /** The read stopped at one of those limits: more rows may follow (the next read continues after the last). */
+  more: boolean;
   /** The anchor of the newest row read (anchorOf): null when no rows were read, or no row qualifies. */
   anchor: Anchor | null;
 }
@@ -69,6 +80,12 @@ const ANCHOR_SQL = `SELECT k.id, k.name, k.created, k.deleted, k.create_revision
 const ROW_SQL = "SELECT name, created, deleted, create_revision, value FROM kine WHERE id = ?";
 
 type FingerprintRow = Parameters<typeof rowFingerprint>[0];
+type RawRow = Omit<KineRow, "oldValueRebuildable"> & { rebuildable: number };
+
+/** What a row counts against MAX_BYTES_PER_READ: its name, value and old_value (carried or not: the read holds it). */
+export function rowBytes(r: { name: string; value: Buffer | null; old_value: Buffer | null }): number {
+  return Buffer.byteLength(r.name) + (r.value?.length ?? 0) + (r.old_value?.length ?? 0);
+}
 
 /** The anchor at revision `at` (see ANCHOR_SQL), read inside the caller's transaction; null when no row qualifies. */
 function anchorOf(db: Database.Database, at: number): Anchor | null {
@@ -94,7 +111,11 @@ export class LogReader {
   /** The file the open connection reads. */
   private openFile: FileId | null = null;
 
-  constructor(private readonly dbPath: string) {}
+  /** `maxBytes`: MAX_BYTES_PER_READ unless given (tests). */
+  constructor(
+    private readonly dbPath: string,
+    private readonly maxBytes: number = MAX_BYTES_PER_READ,
+  ) {}
 
   /** Opens the connection on the file at the path (again, when that is another file now); the file as it stood before. */
   private async open(): Promise<FileId> {
@@ -122,16 +143,31 @@ export class LogReader {
 
   /**
    * Reads what came after revision `after`, the row at `anchorAt` (the anchor recorded with `after`),
-   * and the anchor of the newest row read. Throws when the database cannot be opened or read.
+   * and the anchor of the newest row read. Rows are taken one at a time until the next would pass
+   * `maxBytes` (rowBytes) or MAX_ROWS_PER_READ are read; the first is always taken, however large, so
+   * a row bigger than the limit is a read of its own, never skipped. Throws when the database cannot
+   * be opened or read.
    */
   async read(after: number, anchorAt: number | null = null): Promise<LogRead> {
     const before = await this.open();
     const db = this.db!;
     const tx = db.transaction(() => {
       const stand = standingOf(db, after, anchorAt);
-      const raw = db.prepare(ROWS_SQL).all(after) as (Omit<KineRow, "oldValueRebuildable"> & { rebuildable: number })[];
+      const raw: RawRow[] = [];
+      let bytes = 0;
+      let more = false;
+      for (const r of db.prepare(ROWS_SQL).iterate(after) as IterableIterator<RawRow>) {
+        const size = rowBytes(r);
+        if (raw.length > 0 && bytes + size > this.maxBytes) {
+          more = true;
+          break;
+        }
+        raw.push(r);
+        bytes += size;
+      }
+      if (raw.length === MAX_ROWS_PER_READ) more = true;
       const anchor = raw.length ? anchorOf(db, raw[raw.length - 1].id) : null;
-      return { ...stand, raw, anchor };
+      return { ...stand, raw, more, anchor };
     });
     const { raw, ...rest } = tx();
     const rows: KineRow[] = raw.map(({ rebuildable, ...r }) => ({ ...r, oldValueRebuildable: rebuildable === 1 }));

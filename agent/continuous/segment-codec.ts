@@ -2,6 +2,8 @@ import { Readable } from "node:stream";
 import { decompress as zstdDecompressBuffer } from "zstd-napi";
 import { CorruptArchiveError, decryptStream, encryptStream, zstdCompress } from "../archive";
 import type { KeyDeriver } from "../archive/openpgp-native";
+// A segment never unpacks to more than this (the shipper caps its reads well below); anything bigger is not one of ours.
+import { MAX_SEGMENT_TEXT } from "./segment-format";
 
 /**
  * A segment's bytes: its SQL text, zstd, then OpenPGP with the backup passphrase (agent/archive, the
@@ -23,9 +25,6 @@ export async function encodeSegment(sql: string, passphrase: string): Promise<Bu
   const compressed = await collect(Readable.from([Buffer.from(sql, "utf8")]).pipe(zstdCompress(3)));
   return collect(await encryptStream(Readable.from([compressed]), passphrase, { sharedSalt: true }));
 }
-
-/** A segment never unpacks to more than this (5,000 rows); anything bigger is not one of ours. */
-const MAX_SEGMENT_TEXT = 256 << 20;
 
 /**
  * Decrypts and decompresses a segment's bytes back to its text (its passphrase key derived by `derive`

@@ -36,6 +36,13 @@ export interface KineRow {
   oldValueRebuildable: boolean;
 }
 
+/**
+ * A segment's text is never more than this (bytes): a restore refuses a bigger one as not one of ours
+ * (segment-codec.ts), so the shipper never writes one (shipper.ts). Reads are capped well below it
+ * (reader.ts, MAX_BYTES_PER_READ); only one kine row of more than ~128 MiB could reach it.
+ */
+export const MAX_SEGMENT_TEXT = 256 << 20;
+
 export interface SegmentHeader {
   generation: string;
   first: number;

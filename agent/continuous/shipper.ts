@@ -7,11 +7,11 @@ import { formatLogTime, generationKey, parseSegmentKey, segmentKey, type Continu
 import { parseSetId } from "../../lib/contracts/backup-names";
 import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
-import { LogReader, rowFingerprint, MAX_ROWS_PER_READ, type LogRead, type Standing } from "./reader";
+import { LogReader, rowFingerprint, type LogRead, type Standing } from "./reader";
 import { fileAt, sameFile, type FileId } from "./file-id";
 import { addDailyBytes, continuousDir, readPosition, writePosition, type LogPosition } from "./position";
 import { judgeLogDays } from "../../lib/backups/log-anomalies";
-import { formatSegment } from "./segment-format";
+import { formatSegment, MAX_SEGMENT_TEXT } from "./segment-format";
 import { onBackupDone, takeOfferedBase } from "./base-hook";
 
 /**
@@ -56,6 +56,10 @@ export interface ShipperOptions {
   baseAtFirstStart?: boolean;
   /** Now (tests move it). */
   now?: () => Date;
+  /** Tests: the bytes of rows a read takes at most (default MAX_BYTES_PER_READ, reader.ts). */
+  maxReadBytes?: number;
+  /** Tests: the largest segment text written (default MAX_SEGMENT_TEXT, what a restore reads). */
+  maxSegmentText?: number;
 }
 
 /**
@@ -138,7 +142,7 @@ export class LogShipper {
   ) {
     this.dirs = continuousDir(deps.config.stateDir);
     this.pos = readPosition(deps.config.stateDir);
-    this.reader = new LogReader(deps.config.dbPath);
+    this.reader = new LogReader(deps.config.dbPath, opts.maxReadBytes);
     this.now = opts.now ?? (() => new Date());
     this.log = deps.log.child({ component: "continuous" });
     if (this.pos.uploadedReadAt) this.protectedAt = new Date(this.pos.uploadedReadAt);
@@ -183,7 +187,7 @@ export class LogShipper {
       for (;;) {
         if (!this.pos.generation) {
           // Nothing read before the first generation could be kept, so nothing is read: a read from
-          // revision 0 is MAX_ROWS_PER_READ rows (~40 ms of the main thread and ~20-40 MB), and an
+          // revision 0 is up to MAX_ROWS_PER_READ rows (~40 ms of the main thread and ~20-40 MB), and an
           // idle serve waiting for its first base would make one every interval.
           if (this.opts.baseAtFirstStart) {
             await this.newGeneration("first start: no generation yet");
@@ -233,8 +237,17 @@ export class LogShipper {
           if (this.pending === 0) this.protectedAt = startedAt;
           break;
         }
-        await this.spool(read, startedAt, readAt, passphrase);
-        if (read.rows.length < MAX_ROWS_PER_READ) break;
+        const tooBig = await this.spool(read, startedAt, readAt, passphrase);
+        if (tooBig) {
+          // One row a restore could never read back (more than ~128 MiB): the log cannot carry it, so it
+          // ends before it and a new base, which holds the row, begins the next generation.
+          this.pos = { ...this.pos, breakPending: tooBig };
+          writePosition(this.deps.config.stateDir, this.pos);
+          await this.newGeneration(tooBig);
+          return;
+        }
+        // A read stops at MAX_ROWS_PER_READ rows or MAX_BYTES_PER_READ bytes: the next continues after its last row.
+        if (!read.more) break;
       }
       if (
         await this.drain().then(
@@ -314,12 +327,20 @@ export class LogShipper {
    * Writes one segment to the spool, then records it. `readAt`: when the read ended (every row in it
    * was written before; the header keeps it to the millisecond, the name rounds it up to the second:
    * segmentKey). `startedAt`: when it began (everything written before is in it: the lag's start).
+   * Resolves with why nothing was spooled when the text is more than a restore reads (MAX_SEGMENT_TEXT):
+   * with reads capped at MAX_BYTES_PER_READ, only a read of one row of more than ~128 MiB.
    */
-  private async spool(read: LogRead, startedAt: Date, readAt: Date, passphrase: string): Promise<void> {
+  private async spool(read: LogRead, startedAt: Date, readAt: Date, passphrase: string): Promise<string | null> {
     const first = this.pos.spooledRevision + 1;
     const last = read.rows[read.rows.length - 1].id;
     const generation = this.pos.generation!;
     const sql = formatSegment({ generation, first, last, compactRevision: read.compactRevision, readAt: readAt.toISOString() }, read.rows);
+    const textBytes = Buffer.byteLength(sql);
+    if (textBytes > (this.opts.maxSegmentText ?? MAX_SEGMENT_TEXT)) {
+      const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+      const rows = read.rows.length === 1 ? `the row at revision ${first}` : `revisions ${first}-${last}`;
+      return `${rows} would make a log segment of ${mib(textBytes)} MiB, more than a restore reads (${mib(this.opts.maxSegmentText ?? MAX_SEGMENT_TEXT)} MiB): the log ends before it, and a new base holds it`;
+    }
     // zstd and OpenPGP load with the first segment, not when `serve` starts the shipper.
     const { encodeSegment } = await import("./segment-codec");
     const bytes = await encodeSegment(sql, passphrase);
@@ -338,6 +359,7 @@ export class LogShipper {
     };
     writePosition(this.deps.config.stateDir, this.pos);
     this.pending++;
+    return null;
   }
 
   /** Spool files in name order (generation, then revision). */
