@@ -61,9 +61,13 @@ export function rowFingerprint(r: { name: string; created: number; deleted: numb
   return h.digest("hex").slice(0, 32);
 }
 
-const ROWS_SQL = `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, k.prev_revision, k.lease, k.value,
+/**
+ * Values are read as BLOBs: kine writes BLOBs, but a value stored as TEXT (another writer) would reach
+ * the segment's writer as a JS string; CAST gives its bytes (what kine reads either way), NULL stays NULL.
+ */
+const ROWS_SQL = `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, k.prev_revision, k.lease, CAST(k.value AS BLOB) AS value,
     CASE WHEN (p.id IS NOT NULL OR k.prev_revision = 0) AND k.old_value IS p.value THEN 1 ELSE 0 END AS rebuildable,
-    k.old_value
+    CAST(k.old_value AS BLOB) AS old_value
   FROM kine AS k LEFT JOIN kine AS p ON p.id = k.prev_revision
   WHERE k.id > ? ORDER BY k.id LIMIT ${MAX_ROWS_PER_READ}`;
 
@@ -72,12 +76,13 @@ const ROWS_SQL = `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, 
  * below :at names it as its previous revision (kine's compaction DELETE, KINE.md). compact_rev_key is
  * left out (the same in every kine database). Usually the row at :at itself; walks down the primary key.
  */
-const ANCHOR_SQL = `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, k.value FROM kine AS k
+const ANCHOR_SQL = `SELECT k.id, k.name, k.created, k.deleted, k.create_revision, CAST(k.value AS BLOB) AS value FROM kine AS k
   WHERE k.id <= :at AND k.deleted = 0 AND k.name != 'compact_rev_key'
     AND NOT EXISTS (SELECT 1 FROM kine AS n WHERE n.prev_revision = k.id AND n.id <= :at AND n.name != 'compact_rev_key')
   ORDER BY k.id DESC LIMIT 1`;
 
-const ROW_SQL = "SELECT name, created, deleted, create_revision, value FROM kine WHERE id = ?";
+// Values as BLOBs here too, so a row's fingerprint is the same whichever of these read it (ROWS_SQL).
+const ROW_SQL = "SELECT name, created, deleted, create_revision, CAST(value AS BLOB) AS value FROM kine WHERE id = ?";
 
 type FingerprintRow = Parameters<typeof rowFingerprint>[0];
 type RawRow = Omit<KineRow, "oldValueRebuildable"> & { rebuildable: number };
