@@ -82,3 +82,21 @@ describe("a fold's scratch database", () => {
     expect(keys.sort()).toEqual(segs.map((s) => s.key).sort());
   });
 });
+
+describe("a window whose compacted text would be more than a restore reads", () => {
+  it("is not folded: nothing is uploaded, and its segments stay", async () => {
+    const big = (id: number, name: string, prev: number): KineRow => ({ ...row(id, name, prev), value: Buffer.alloc(40_000, 0xff) });
+    const segs = await writeSegments("big", [
+      [big(1, "/registry/a", 0), big(2, "/registry/b", 0)],
+      [big(3, "/registry/a", 1), big(4, "/registry/b", 2)],
+    ]);
+    // 40 kB of non-UTF-8 bytes a row is written as 80 kB of hex: four rows pass a 200 kB limit.
+    await expect(compactWindow(store, segs, { ...opts(), maxText: 200_000 })).rejects.toThrow(/more than a restore reads .*: its 2 segments stay as they are/);
+    const keys = [];
+    for await (const o of listAll(store, { prefix: "big/" })) keys.push(o.key);
+    expect(keys.sort()).toEqual(segs.map((s) => s.key).sort());
+    // Under the limit the same window folds.
+    const r = await compactWindow(store, segs, { ...opts(), maxText: 2_000_000 });
+    expect(r?.segmentsFolded).toBe(2);
+  });
+});

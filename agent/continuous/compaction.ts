@@ -6,7 +6,7 @@ import type { BackupStore } from "../../lib/storage/backup-store";
 import { segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { openKineDb, writeAsScratch } from "../kine/schema";
 import { decodeSegment, encodeSegment } from "./segment-codec";
-import { forEachStatement, formatSegment, wholeSegmentHeader, type KineRow } from "./segment-format";
+import { forEachStatement, formatSegment, MAX_SEGMENT_TEXT, wholeSegmentHeader, type KineRow } from "./segment-format";
 import { listLog } from "./log-listing";
 
 /**
@@ -72,6 +72,8 @@ export interface CompactionOptions {
   log?: Logger;
   /** Tests: called after the compacted object is written and verified, before any original is deleted. */
   beforeDelete?: () => Promise<void>;
+  /** Tests: the largest compacted text written (default MAX_SEGMENT_TEXT, what a restore reads). */
+  maxText?: number;
 }
 
 /**
@@ -264,6 +266,13 @@ export async function compactWindow(
     const header = { generation, first, last, compactRevision, readAt: readAt.toISOString() };
     const note = `${folded} segments, ${rowsIn} rows, kine's compaction to ${compactRevision}: ${rows.length} rows kept`;
     const text = formatSegment(header, rows, { note, tail });
+    // A restore refuses text over MAX_SEGMENT_TEXT, and it prefers a compacted object to the originals
+    // it replaces: one too large would make every point in and after the window unreachable.
+    const maxText = opts.maxText ?? MAX_SEGMENT_TEXT;
+    if (text.length > maxText)
+      throw new Error(
+        `the window's compacted text would be ${Math.ceil(text.length / 2 ** 20)} MiB, more than a restore reads (${Math.floor(maxText / 2 ** 20)} MiB): its ${folded} segments stay as they are`,
+      );
     const key = segmentKey(generation, first, last, readAt, true);
     const fullKey = segs[0].key.slice(0, segs[0].key.lastIndexOf("/") + 1) + key;
     const bytes = await encodeSegment(text, opts.passphrase);
