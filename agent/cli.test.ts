@@ -66,6 +66,9 @@ describe("version and help", () => {
     const v = await cli(["version"]);
     expect(v.code, v.stderr).toBe(0);
     expect(v.stdout.trim()).toMatch(/^\S+$/);
+    const help = await cli(["--version", "--help"]);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toContain("Usage: lifeboat-agent version");
     for (const args of [
       ["version", "--json"],
       ["--version", "extra"],

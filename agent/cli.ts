@@ -59,6 +59,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === "--version" || name === "version") {
+    if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
+      io.out("Prints the agent's version.\n\nUsage: lifeboat-agent version");
+      return 0;
+    }
     if (args.length > 0) {
       io.err(`"${name}" takes no arguments.\n\nUsage: lifeboat-agent version`);
       return 2;
