@@ -7,7 +7,7 @@ import type { CheckResult, FileSize, HealthReason, HealthReport } from "../../li
 import { writeFileDurable } from "../../lib/storage/durable-file";
 import { DomainError } from "../../lib/contracts/errors";
 import type { KineStats } from "../../lib/contracts/manifest";
-import { makeStaging, removeStaging, takeSnapshot } from "../backup/snapshot";
+import { SnapshotError, makeStaging, removeStaging, takeSnapshot } from "../backup/snapshot";
 import { readKineStats } from "../kine/stats";
 import { hasKineTable, openReadOnly, runCheck, type IntegrityPragma } from "../sqlite/check";
 import type { AgentDeps } from "../module";
@@ -213,19 +213,29 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
         await copyFile(`${cfg.dbPath}-wal`, `${source}-wal`);
       }
       let checkTarget: string;
+      let noRoom = false;
       try {
         const snapDir = path.join(staging, "snap");
         await mkdir(snapDir, { mode: 0o700 });
         checkTarget = (await takeSnapshot(source, snapDir, "backup-one-step")).path;
-      } catch {
-        // SQLite would not copy it (not a database, damaged page 1…): check a plain copy to get its words.
-        checkedOn = "copy";
-        checkTarget = path.join(staging, "plain.db");
-        await copyFile(source, checkTarget);
+      } catch (err) {
+        // No room for a copy: a plain copy would fill the disk under k3s. Read the live file itself
+        // (read-only; in WAL mode k3s's writes go on meanwhile) when that is safe, as it is when no
+        // WAL waits without its -shm (source is then the live file); the disk_space finding says why.
+        if (err instanceof SnapshotError && err.failure === "no_space" && source === cfg.dbPath) {
+          noRoom = true;
+          checkTarget = source;
+        } else {
+          if (err instanceof SnapshotError && err.failure === "no_space") throw err;
+          // SQLite would not copy it (not a database, damaged page 1…): check a plain copy to get its words.
+          checkedOn = "copy";
+          checkTarget = path.join(staging, "plain.db");
+          await copyFile(source, checkTarget);
+        }
       }
       // quick_check and the statistics read every page: on a worker, so the agent keeps answering meanwhile.
       checks = await runOffThread({ kind: "health", file: checkTarget, full: Boolean(opts.full), withStats: true });
-      if (checks.opened && !checks.quick.ok && wal.exists) {
+      if (checks.opened && !checks.quick.ok && wal.exists && !noRoom) {
         // Is the WAL the problem? Check the database file alone.
         const alone = path.join(staging, "without-wal.db");
         await copyFile(cfg.dbPath, alone);

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync, readdirSync, statfsSync, truncateSync } from "node:fs";
 import { tmpdir, hostname } from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -131,4 +131,23 @@ describe("GET /health on a live database", () => {
     expect(run.stderr).toContain(`There is no database at ${s.dbPath}.`);
     expect(HealthReport.parse(JSON.parse(run.stdout)).verdict).toBe("critical");
   });
+
+  it("on a disk without room for a copy, checks the live database read-only and says the disk is full, never filling it up", () => {
+    const s = makeTestServer(path.join(work, "e"), { seed: 7, marker: "m" });
+    // state.db larger than the free space (sparse: it costs nothing; SQLite reads only the pages its
+    // header counts): no copy of it fits. `ulimit -f` stops a check that would copy it anyway (on a
+    // real disk, that copy would fill it up under k3s) with EFBIG instead.
+    const st = statfsSync(work);
+    truncateSync(s.dbPath, st.bavail * st.bsize + 1e9);
+    const env = { ...process.env, ...agentEnvFor(s) };
+    const r = spawnSync("bash", ["-c", `ulimit -f 65536; exec "$0" "$@"`, process.execPath, BIN, "health"], { env, encoding: "utf8" });
+    expect(r.stderr).not.toMatch(/EFBIG|ENOSPC|could not run/);
+    expect(r.status).toBe(0);
+    const report = HealthReport.parse(JSON.parse(r.stdout));
+    expect(report.reasons.map((x) => x.code)).toContain("disk_space");
+    expect(report.quickCheck).toMatchObject({ ran: true, ok: true });
+    expect(report.database).toMatchObject({ opened: true, checkedOn: "live" });
+    expect(report.kine!.rowCount).toBeGreaterThan(100);
+    expect(readdirSync(path.join(s.root, "lifeboat", "health"))).toEqual([]);
+  }, 60_000);
 });
