@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import net from "node:net";
 import path from "node:path";
 import pino from "pino";
 import { loadAgentConfig } from "../config";
@@ -142,6 +143,31 @@ describe("lifeboat-agent doctor", () => {
     expect(byId(r, "passphrase-file")[0].fix).toBe(`chmod 600 ${loose}`);
     expect(JSON.stringify(r)).not.toContain("S3-SECRET-VALUE");
   }, 90_000);
+
+  it("a store that accepts the connection but never answers: a problem within the deadline, not a doctor hanging for minutes", async () => {
+    const silent = net.createServer(() => {}); // accepts, reads nothing, answers nothing
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = silent.address() as net.AddressInfo;
+      const env = goodEnv({ LIFEBOAT_BACKUP_DIR: "", AWS_S3_BUCKET: "lifeboat", AWS_S3_ENDPOINT: `http://127.0.0.1:${port}`, AWS_ACCESS_KEY_ID: "K" });
+      const t0 = Date.now();
+      const r = await Promise.race([
+        runDoctor(deps({ ...env, AWS_SECRET_ACCESS_KEY: "S3-SECRET-VALUE" }), { ...all, storeTimeoutMs: 1000 }),
+        new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 15_000)),
+      ]);
+      expect(r).not.toBe("hung");
+      const report = r as DoctorReport;
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(byId(report, "store")[0]).toMatchObject({
+        level: "problem",
+        message: `The store s3://lifeboat at http://127.0.0.1:${port} did not answer within 1 s.`,
+      });
+      expect(byId(report, "store")[0].fix).toMatch(/reaches the endpoint/);
+      expect(JSON.stringify(report)).not.toContain("S3-SECRET-VALUE");
+    } finally {
+      silent.close();
+    }
+  }, 30_000);
 
   it("a passphrase file saved with a Windows line ending: a warning that the \\r is part of the passphrase, as gpg takes it", async () => {
     const crlf = path.join(work, "crlf-pass");

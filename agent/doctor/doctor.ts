@@ -45,6 +45,8 @@ export interface DoctorOptions {
   /** Whether a command is on PATH (default: `command -v`). */
   hasCommand?: (cmd: string) => boolean;
   now?: Date;
+  /** How long the store may take to list its sets, and to hand over the passphrase check's archive (default STORE_TIMEOUT_MS). */
+  storeTimeoutMs?: number;
 }
 
 const ENV_FILE = "/etc/lifeboat/agent.env";
@@ -52,6 +54,22 @@ const MIN_NODE: [number, number] = [20, 9];
 const MAX_NODE_MAJOR = 22;
 /** With a daily schedule, a newest set older than this means the nights are not happening. */
 const STALE_SET_HOURS = 36;
+/**
+ * A store that accepts the connection and never answers would hold the doctor for minutes (the SDK
+ * waits 2 minutes per request, 3 attempts): past this, its check is a problem and the doctor goes on.
+ */
+const STORE_TIMEOUT_MS = 30_000;
+
+class StoreTimeout extends Error {}
+
+/** `p`, or a StoreTimeout after `ms` (the request itself is left to end; the CLI exits when the report is printed). */
+function withinDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreTimeout()), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
 
 const check = (id: string, level: DoctorLevel, message: string, fix: string | null = null): DoctorCheck => ({ id, level, message, fix });
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -207,7 +225,7 @@ function toolsCheck(has: (cmd: string) => boolean): DoctorCheck[] {
   return missing.map((t) => check("tools", "warning", `${t.cmd} is not installed; it is needed for ${t.why}.`, `apt-get install -y ${t.pkg}`));
 }
 
-async function storeChecks(deps: AgentDeps, now: Date): Promise<DoctorCheck[]> {
+async function storeChecks(deps: AgentDeps, now: Date, timeoutMs: number): Promise<DoctorCheck[]> {
   const cfg = deps.config;
   if (!cfg.s3 && !cfg.backupDir)
     return [
@@ -221,8 +239,17 @@ async function storeChecks(deps: AgentDeps, now: Date): Promise<DoctorCheck[]> {
   const where = cfg.s3 ? `s3://${cfg.s3.bucket}${cfg.s3.prefix ? "/" + cfg.s3.prefix : ""}${cfg.s3.endpoint ? ` at ${cfg.s3.endpoint}` : ""}` : cfg.backupDir!;
   let sets: BackupSet[];
   try {
-    sets = (await listStoreSets(deps.store())).sets;
+    sets = (await withinDeadline(listStoreSets(deps.store()), timeoutMs)).sets;
   } catch (e) {
+    if (e instanceof StoreTimeout)
+      return [
+        check(
+          "store",
+          "problem",
+          `The store ${where} did not answer within ${Math.round(timeoutMs / 1000)} s.`,
+          `Check that this host reaches the endpoint (a firewall or proxy that accepts connections but forwards nothing looks like this) and the AWS_S3_* values in ${ENV_FILE}.`,
+        ),
+      ];
     return [
       check(
         "store",
@@ -258,7 +285,7 @@ async function storeChecks(deps: AgentDeps, now: Date): Promise<DoctorCheck[]> {
     );
   if (passphrase !== null) {
     try {
-      const what = await checkPassphrase(deps.store(), sets, passphrase);
+      const what = await withinDeadline(checkPassphrase(deps.store(), sets, passphrase), timeoutMs);
       out.push(
         what.startsWith("no earlier backup")
           ? check("passphrase", "ok", `The passphrase file is readable; ${what}.`)
@@ -281,7 +308,12 @@ async function storeChecks(deps: AgentDeps, now: Date): Promise<DoctorCheck[]> {
               `The passphrase in ${cfg.passphraseFile} does not open the newest set (${sets[0]?.id}): backups would be made with a passphrase your earlier ones do not share.`,
               "Put the passphrase of your earlier backups in the passphrase file (the seed job's /etc/backup/gpg-passphrase). Changed it on purpose? The next backup needs --allow-new-passphrase.",
             )
-          : check("passphrase", "warning", `The passphrase could not be checked against the newest set: ${errText(e)}`, null),
+          : check(
+              "passphrase",
+              "warning",
+              `The passphrase could not be checked against the newest set: ${e instanceof StoreTimeout ? `the store did not hand over its archive within ${Math.round(timeoutMs / 1000)} s` : errText(e)}`,
+              null,
+            ),
       );
     }
   }
@@ -326,7 +358,7 @@ export async function runDoctor(deps: AgentDeps, opts: DoctorOptions = {}): Prom
   checks.push(...secretsChecks(cfg));
   checks.push(...(await k3sChecks(cfg)));
   checks.push(...toolsCheck(opts.hasCommand ?? defaultHasCommand));
-  checks.push(...(await storeChecks(deps, opts.now ?? new Date())));
+  checks.push(...(await storeChecks(deps, opts.now ?? new Date(), opts.storeTimeoutMs ?? STORE_TIMEOUT_MS)));
   checks.push(...scheduleChecks(cfg));
   return report(checks);
 }
