@@ -140,18 +140,24 @@ function lastIntegrityFile(stateDir: string): string {
   return path.join(stateDir, "health", "last-integrity.json");
 }
 
-async function loadLastIntegrity(stateDir: string): Promise<CheckResult | null> {
+/**
+ * The last full check, when it was of the database file there now: a restore puts a new file in
+ * place (a rename: another inode), and the old file's damage says nothing about it. `dbIno` is the
+ * live file's inode (undefined when there is none).
+ */
+async function loadLastIntegrity(stateDir: string, dbIno: number | undefined): Promise<CheckResult | null> {
   try {
-    return JSON.parse(await readFile(lastIntegrityFile(stateDir), "utf8")) as CheckResult;
+    const { dbIno: checkedIno, ...result } = JSON.parse(await readFile(lastIntegrityFile(stateDir), "utf8")) as CheckResult & { dbIno?: number };
+    return checkedIno === undefined || checkedIno === dbIno ? result : null;
   } catch {
     return null;
   }
 }
 
-async function saveLastIntegrity(stateDir: string, result: CheckResult): Promise<void> {
+async function saveLastIntegrity(stateDir: string, result: CheckResult, dbIno: number | undefined): Promise<void> {
   const file = lastIntegrityFile(stateDir);
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeFileDurable(file, JSON.stringify(result));
+  writeFileDurable(file, JSON.stringify({ ...result, dbIno }));
 }
 
 /** The health check could not run at all (`health_unavailable`), e.g. its state directory cannot be written. */
@@ -184,6 +190,7 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
 
   const [db, wal, shm] = await Promise.all([fileSize(cfg.dbPath), fileSize(`${cfg.dbPath}-wal`), fileSize(`${cfg.dbPath}-shm`)]);
   const journalMode = db.exists ? headerJournalMode(cfg.dbPath) : null;
+  const dbIno = (await stat(cfg.dbPath).catch(() => null))?.ino;
   let checks: FileChecks = {
     opened: false,
     error: null,
@@ -269,7 +276,7 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
       );
     }
     if (checks.full && checks.full.ran) {
-      await saveLastIntegrity(cfg.stateDir, checks.full).catch(() => {});
+      await saveLastIntegrity(cfg.stateDir, checks.full, dbIno).catch(() => {});
       if (!checks.full.ok && checks.quick.ok)
         add(
           "critical",
@@ -280,7 +287,7 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
     }
   }
 
-  const integrityCheck = checks.full ?? (await loadLastIntegrity(cfg.stateDir));
+  const integrityCheck = checks.full ?? (await loadLastIntegrity(cfg.stateDir, dbIno));
   if (!checks.full && integrityCheck && integrityCheck.ran && !integrityCheck.ok && checks.quick.ok)
     add(
       "critical",

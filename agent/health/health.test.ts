@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, readdirSync, statfsSync, truncateSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, readdirSync, renameSync, statfsSync, truncateSync } from "node:fs";
 import { tmpdir, hostname } from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -10,6 +10,7 @@ import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { buildAgentApp } from "../server";
 import { generateKineDb } from "../kine/generator";
+import { btreePages, overwritePage } from "../testing/corrupt";
 import { agentEnvFor, makeTestServer, runK3s, type TestServer } from "../testing/restore-fixtures";
 import { runHealthCheck } from "./check";
 
@@ -120,6 +121,27 @@ describe("GET /health on a live database", () => {
       await app.close();
     }
   });
+
+  it("a failed integrity_check of a database that was since replaced (restored) no longer speaks for the new one", async () => {
+    const s = makeTestServer(path.join(work, "f"), { seed: 8, marker: "m" });
+    const deps = depsFor(s, { LIFEBOAT_OWNER: `${process.getuid!()}:${process.getgid!()}` });
+    const leaf = btreePages(s.dbPath, "kine").filter((p) => p.pagetype === "leaf")[3];
+    overwritePage(s.dbPath, leaf.pageno, 4096, "zero");
+    const damaged = await runHealthCheck(deps, { full: true });
+    expect(damaged.integrityCheck).toMatchObject({ ran: true, ok: false });
+    expect(damaged.verdict).toBe("critical");
+    // A restore puts a new file in its place (a rename, as agent/restore/swap.ts does).
+    const fresh = path.join(path.dirname(s.dbPath), "restored.db");
+    generateKineDb(fresh, { targetBytes: 1_500_000, compaction: "healthy", seed: 9 });
+    renameSync(fresh, s.dbPath);
+    const after = await runHealthCheck(deps);
+    expect(after.quickCheck).toMatchObject({ ran: true, ok: true });
+    expect(after.reasons.filter((r) => r.level === "critical")).toEqual([]);
+    expect(after.integrityCheck).toBeNull();
+    // The same file checked again keeps its last full check.
+    const full = await runHealthCheck(deps, { full: true });
+    expect((await runHealthCheck(deps)).integrityCheck).toEqual(full.integrityCheck);
+  }, 60_000);
 
   it("the CLI exits 1 on a critical verdict and prints the reasons", async () => {
     const s = makeTestServer(path.join(work, "d"), { seed: 6, marker: "m" });
