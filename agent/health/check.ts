@@ -32,6 +32,8 @@ import { runOffThread } from "../sqlite/worker";
 
 /** Compaction lag above which kine's compaction is reported as stuck (healthy: ~1,000 + one interval's writes). */
 export const COMPACTION_LAG_WARNING = 10_000;
+/** WAL size above which checkpoints are reported as not completing: LIFEBOAT_WAL_WARNING_MB's default, as LifeboatWalTooLarge (deploy/prometheus) says. */
+export const WAL_WARNING_BYTES = 100e6;
 /** Share of rows that compaction would delete above which the database is reported as bloated. */
 export const DEAD_ROWS_WARNING = 0.5;
 
@@ -323,11 +325,11 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
       `${Math.round(freelistRatio * 100)} % of state.db (${mb(db.bytes ?? 0)}) is free pages: compaction freed them but the file never shrinks.`,
       "With k3s stopped: sqlite3 state.db 'VACUUM' (or restore a Lifeboat backup, which is compact).",
     );
-  if (wal.exists && (wal.bytes ?? 0) > Math.max(100e6, db.bytes ?? 0))
+  if (wal.exists && (wal.bytes ?? 0) > WAL_WARNING_BYTES)
     add(
       "warning",
       "wal_large",
-      `The WAL is ${mb(wal.bytes ?? 0)}, larger than it should ever get: checkpoints are not completing.`,
+      `The WAL is ${mb(wal.bytes ?? 0)}, larger than it should ever get (${WAL_WARNING_BYTES / 1e6} MB): checkpoints are not completing.`,
       "A long-running reader blocks checkpoints; restarting k3s checkpoints the WAL.",
     );
 

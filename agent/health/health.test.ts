@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, existsSync, readdirSync, renameSync, statfsSync, t
 import { tmpdir, hostname } from "node:os";
 import path from "node:path";
 import pino from "pino";
+import Database from "better-sqlite3";
 import { HealthReport } from "../../lib/contracts/agent-health";
 import { runProcess } from "../../lib/process";
 import { loadAgentConfig } from "../config";
@@ -141,6 +142,26 @@ describe("GET /health on a live database", () => {
     // The same file checked again keeps its last full check.
     const full = await runHealthCheck(deps, { full: true });
     expect((await runHealthCheck(deps)).integrityCheck).toEqual(full.integrityCheck);
+  }, 60_000);
+
+  it("says the WAL is too large past 100 MB, where LifeboatWalTooLarge fires, also next to a larger database", async () => {
+    const s = makeTestServer(path.join(work, "g"), { seed: 10, marker: "m" });
+    // A reader that holds the WAL open (its -shm too), as k3s does; then the files as after weeks of
+    // checkpoints that never complete (sparse: SQLite reads only the frames and pages it counts).
+    const k3s = new Database(s.dbPath);
+    try {
+      k3s.pragma("wal_autocheckpoint = 0");
+      k3s.prepare("UPDATE kine SET value = value WHERE id = (SELECT MAX(id) FROM kine)").run();
+      truncateSync(`${s.dbPath}-wal`, 150e6);
+      truncateSync(s.dbPath, 300e6);
+      const report = await runHealthCheck(depsFor(s));
+      expect(report.quickCheck).toMatchObject({ ran: true, ok: true });
+      expect(report.reasons.find((r) => r.code === "wal_large")?.message).toBe(
+        "The WAL is 150.0 MB, larger than it should ever get (100 MB): checkpoints are not completing.",
+      );
+    } finally {
+      k3s.close();
+    }
   }, 60_000);
 
   it("the CLI exits 1 on a critical verdict and prints the reasons", async () => {
