@@ -299,7 +299,15 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
     );
 
   const kine = checks.kine ? { ...checks.kine, fileSize: db.bytes ?? checks.kine.fileSize } : null;
-  if (checks.opened && !kine && checks.kineError) add(checks.quick.ok ? "critical" : "warning", "kine_unreadable", checks.kineError, null);
+  if (checks.opened && !kine && checks.kineError)
+    add(
+      checks.quick.ok ? "critical" : "warning",
+      "kine_unreadable",
+      checks.kineError,
+      checks.quick.ok
+        ? "Check LIFEBOAT_K3S_SERVER_DIR (db/state.db below it is k3s's kine database). If it points at k3s's, its data is gone: do not start k3s on it (kine would start an empty cluster); restore the newest good backup."
+        : null,
+    );
   if (kine) {
     if (kine.compactionLag > COMPACTION_LAG_WARNING)
       add(

@@ -107,10 +107,16 @@ function build(deps: AgentDeps): Registry {
     const lag = health()?.kine?.compactionLag;
     if (lag !== undefined) g.set(lag);
   });
-  gauge("lifeboat_agent_quick_check_ok", "1 when the newest PRAGMA quick_check passed (0 also when SQLite could not open the database).", [], (g) => {
-    const h = health();
-    if (h) g.set(h.database.opened && h.quickCheck.ran && h.quickCheck.ok ? 1 : 0);
-  });
+  gauge(
+    "lifeboat_agent_quick_check_ok",
+    "1 when the newest PRAGMA quick_check passed (0 also when SQLite could not open the database, or it holds no readable kine table).",
+    [],
+    (g) => {
+      const h = health();
+      // A 0-byte or foreign state.db opens and passes quick_check on nothing; k3s would start an empty cluster on it.
+      if (h) g.set(h.database.opened && h.quickCheck.ran && h.quickCheck.ok && (h.kine || !h.kineError) ? 1 : 0);
+    },
+  );
   gauge("lifeboat_agent_integrity_check_ok", "1 when the last full PRAGMA integrity_check passed.", [], (g) => {
     const c = health()?.integrityCheck;
     if (c?.ran) g.set(c.ok ? 1 : 0);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../lib/storage/embedded-s3";
@@ -115,6 +115,17 @@ describe("the agent's metrics", () => {
     const again = await startAgent();
     expect(BackupOutcome.parse(await (await get(`${again}/backups/last`)).json())).toEqual(last);
   }, 120_000);
+
+  it("a state.db emptied to 0 bytes (it opens, quick_check passes on nothing, no kine table) reads as a failed database check", async () => {
+    const emptied = makeTestServerDir(path.join(work, "emptied"), { targetBytes: 500_000 });
+    truncateSync(emptied.dbPath, 0);
+    const url = await startAgent({ LIFEBOAT_K3S_SERVER_DIR: emptied.serverDir, LIFEBOAT_STATE_DIR: path.join(work, "state-emptied") });
+    const health = (await (await get(`${url}/health`)).json()) as { verdict: string; reasons: { code: string; fix: string | null }[] };
+    expect(health.verdict).toBe("critical");
+    expect(health.reasons.find((r) => r.code === "kine_unreadable")?.fix).toMatch(/^Check LIFEBOAT_K3S_SERVER_DIR/);
+    const m = parse(await (await get(`${url}/metrics`)).text());
+    expect(m.get("lifeboat_agent_quick_check_ok")).toBe(0);
+  }, 60_000);
 
   it("record a failed backup beside the last success", async () => {
     const url = await startAgent({ AWS_S3_BUCKET: "no-such-bucket" });

@@ -140,6 +140,8 @@ export function healthRules(input: AlertInput, cfg: RuleConfig): RuleOutcome[] {
   const dbProblems: string[] = [];
   if (!h.database.opened) dbProblems.push(`SQLite cannot open ${h.dbPath}: ${h.database.error ?? "unknown error"}`);
   if (h.quickCheck.ran && !h.quickCheck.ok) dbProblems.push(`quick_check found damage: ${h.quickCheck.messages.slice(0, 2).join("; ")}`);
+  // A 0-byte or foreign state.db opens and passes quick_check on nothing; k3s would start an empty cluster on it.
+  else if (h.database.opened && !h.kine && h.kineError) dbProblems.push(h.kineError);
   if (h.integrityCheck?.ran && !h.integrityCheck.ok)
     dbProblems.push(`integrity_check (${h.integrityCheck.at ?? "last run"}) found damage: ${h.integrityCheck.messages.slice(0, 2).join("; ")}`);
   out.push(

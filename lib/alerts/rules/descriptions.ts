@@ -41,7 +41,7 @@ export const ALERT_DESCRIPTIONS: Record<AlertName, { title: string; means: strin
   },
   LifeboatDatabaseCheckFailed: {
     title: "The live database is damaged",
-    means: "The live kine database fails PRAGMA quick_check or integrity_check, or SQLite cannot open it.",
+    means: "The live kine database fails PRAGMA quick_check or integrity_check, SQLite cannot open it, or it holds no kine table (emptied, or not k3s's).",
     todo: "Run `lifeboat-agent recover` on the server (it works on a copy), then restore the best result or the newest good backup.",
   },
   LifeboatOwnerModeDrift: {

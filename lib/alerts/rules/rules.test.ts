@@ -273,6 +273,13 @@ describe("agent and health rules", () => {
     expect(out[0].path).toBe("/alerts/LifeboatDatabaseCheckFailed");
   });
 
+  it("a database that opens and passes quick_check but holds no kine table (emptied, or not k3s's) fails the database check", () => {
+    const h = healthReport({ kine: null, kineError: "There is no kine table in this database." });
+    const out = firing(evaluateRules(alertInput(now, empty, agentInput({ health: h })), cfg));
+    expect(out.map((a) => `${a.key} ${a.severity}`)).toEqual(["LifeboatDatabaseCheckFailed critical"]);
+    expect(out[0].summary).toContain("There is no kine table in this database.");
+  });
+
   it("while a restore is pending, a missing database is the restore's doing: the health alerts keep their state", () => {
     const h = healthReport({ pendingRestoreId: "r-1", database: { ...healthReport().database, opened: false, error: "missing" } });
     const out = evaluateRules(alertInput(now, empty, agentInput({ health: h })), cfg);
