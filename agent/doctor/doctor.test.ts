@@ -169,6 +169,20 @@ describe("lifeboat-agent doctor", () => {
     }
   }, 30_000);
 
+  it("a clock behind the newest set's time (off now, or when the set was made): a warning to fix the clock", async () => {
+    const now = new Date(Date.now() - 2 * 86_400_000);
+    const r = await runDoctor(deps(goodEnv()), { ...all, now });
+    const clock = byId(r, "clock");
+    expect(clock).toHaveLength(1);
+    expect(clock[0].level).toBe("warning");
+    expect(clock[0].message).toMatch(
+      new RegExp(`^The newest set \\(${set.setId}\\) is dated 48 hours after this host's clock \\(${now.toISOString().slice(0, 16)}.*\\): `),
+    );
+    expect(clock[0].fix).toMatch(/timedatectl/);
+    // A right clock: no clock check at all.
+    expect(byId(await runDoctor(deps(goodEnv()), all), "clock")).toEqual([]);
+  });
+
   it("a passphrase file saved with a Windows line ending: a warning that the \\r is part of the passphrase, as gpg takes it", async () => {
     const crlf = path.join(work, "crlf-pass");
     writeFileSync(crlf, "correct horse battery staple\r\n", { mode: 0o600 });

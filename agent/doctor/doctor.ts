@@ -59,6 +59,8 @@ const STALE_SET_HOURS = 36;
  * waits 2 minutes per request, 3 attempts): past this, its check is a problem and the doctor goes on.
  */
 const STORE_TIMEOUT_MS = 30_000;
+/** A newest set dated further than this after the host's clock means a clock that is (or was) off. */
+const CLOCK_AHEAD_MS = 10 * 60_000;
 
 class StoreTimeout extends Error {}
 
@@ -316,6 +318,19 @@ async function storeChecks(deps: AgentDeps, now: Date, timeoutMs: number): Promi
             ),
       );
     }
+  }
+  // A set dated after this host's clock stays "the newest" until real time passes it: newer sets then
+  // look older, growth is judged on the wrong set and stopped backups look fresh.
+  if (sets.length && sets[0].time.getTime() - now.getTime() > CLOCK_AHEAD_MS) {
+    const hours = Math.round((sets[0].time.getTime() - now.getTime()) / 3_600_000);
+    out.push(
+      check(
+        "clock",
+        "warning",
+        `The newest set (${sets[0].id}) is dated ${hours} hours after this host's clock (${now.toISOString()}): the clock is off now, or was when that set was made. Until that time passes, it counts as the newest backup, so a stopped backup job looks fresh.`,
+        'Check the clock with timedatectl (it should say "System clock synchronized: yes"; systemctl restart systemd-timesyncd). A set made with a clock that was ahead can be deleted once newer sets exist.',
+      ),
+    );
   }
   if (cfg.schedule && sets.length) {
     const hours = (now.getTime() - sets[0].time.getTime()) / 3_600_000;
