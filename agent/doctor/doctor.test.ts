@@ -183,6 +183,21 @@ describe("lifeboat-agent doctor", () => {
     expect(byId(await runDoctor(deps(goodEnv()), all), "clock")).toEqual([]);
   });
 
+  it("an integrity schedule that is not a cron expression, or never comes: a warning, since serve would never run the full check", async () => {
+    for (const [expr, words] of [
+      ["nightly", '"nightly" is not a cron expression'],
+      ["0 0 30 2 *", '"0 0 30 2 *" never comes'],
+    ]) {
+      const r = await runDoctor(deps(goodEnv({ LIFEBOAT_INTEGRITY_SCHEDULE: expr })), all);
+      const c = byId(r, "integrity-schedule");
+      expect(c).toHaveLength(1);
+      expect(c[0]).toMatchObject({ level: "warning" });
+      expect(c[0].message).toContain(`LIFEBOAT_INTEGRITY_SCHEDULE: ${words}`);
+      expect(c[0].fix).toMatch(/LIFEBOAT_INTEGRITY_SCHEDULE=30 3 \* \* \*/);
+    }
+    expect(byId(await runDoctor(deps(goodEnv({ LIFEBOAT_INTEGRITY_SCHEDULE: "off" })), all), "integrity-schedule")).toEqual([]);
+  });
+
   it("a passphrase file saved with a Windows line ending: a warning that the \\r is part of the passphrase, as gpg takes it", async () => {
     const crlf = path.join(work, "crlf-pass");
     writeFileSync(crlf, "correct horse battery staple\r\n", { mode: 0o600 });

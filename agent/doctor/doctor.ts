@@ -5,7 +5,8 @@ import type { BackupSet } from "../../lib/backups/grouping";
 import { readPassphrase, type AgentConfig } from "../config";
 import type { AgentDeps } from "../module";
 import { checkPassphrase } from "../backup/passphrase-check";
-import { nextScheduledRun } from "../backup/schedule";
+import { Cron } from "croner";
+import { UTC_SCHEDULE, nextScheduledRun } from "../backup/schedule";
 import { listStoreSets } from "../backup/sets";
 import { diskSpace } from "../host/disk";
 import { k3sState } from "../host/k3s-service";
@@ -366,6 +367,33 @@ function scheduleChecks(cfg: AgentConfig): DoctorCheck[] {
   }
 }
 
+/**
+ * LIFEBOAT_INTEGRITY_SCHEDULE: `serve` only logs an expression croner refuses, and one that never
+ * comes just never fires; either way the full integrity_check (the only check that compares indexes
+ * with their tables) never runs. Nothing to say when it is valid or off.
+ */
+function integrityScheduleCheck(cfg: AgentConfig): DoctorCheck[] {
+  const expr = cfg.integritySchedule;
+  if (!expr) return [];
+  let problem: string | null = null;
+  try {
+    const cron = new Cron(expr, { paused: true, ...UTC_SCHEDULE });
+    if (!cron.nextRun()) problem = `"${expr}" never comes (no date matches it)`;
+    cron.stop();
+  } catch (e) {
+    problem = `"${expr}" is not a cron expression (${errText(e)})`;
+  }
+  if (!problem) return [];
+  return [
+    check(
+      "integrity-schedule",
+      "warning",
+      `LIFEBOAT_INTEGRITY_SCHEDULE: ${problem}, so \`serve\` never runs the full integrity_check and damage only it finds goes unnoticed.`,
+      `Set LIFEBOAT_INTEGRITY_SCHEDULE=30 3 * * * (five cron fields, UTC) in ${ENV_FILE}, or off, then systemctl restart lifeboat-agent.`,
+    ),
+  ];
+}
+
 /** Runs every check on this host with this configuration. Never throws: what fails is a check. */
 export async function runDoctor(deps: AgentDeps, opts: DoctorOptions = {}): Promise<DoctorReport> {
   const cfg = deps.config;
@@ -375,6 +403,7 @@ export async function runDoctor(deps: AgentDeps, opts: DoctorOptions = {}): Prom
   checks.push(...toolsCheck(opts.hasCommand ?? defaultHasCommand));
   checks.push(...(await storeChecks(deps, opts.now ?? new Date(), opts.storeTimeoutMs ?? STORE_TIMEOUT_MS)));
   checks.push(...scheduleChecks(cfg));
+  checks.push(...integrityScheduleCheck(cfg));
   return report(checks);
 }
 
