@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statfsSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
@@ -196,6 +196,21 @@ describe("lifeboat-agent doctor", () => {
       expect(c[0].fix).toMatch(/LIFEBOAT_INTEGRITY_SCHEDULE=30 3 \* \* \*/);
     }
     expect(byId(await runDoctor(deps(goodEnv({ LIFEBOAT_INTEGRITY_SCHEDULE: "off" })), all), "integrity-schedule")).toEqual([]);
+  });
+
+  it("free space for a restore counts the WAL too, as the health check does", async () => {
+    const s = makeTestServer(path.join(work, "wal"), { seed: 12, marker: "wal" });
+    tighten(s);
+    // A WAL as large as the free space (sparse: it costs nothing), next to a small database.
+    const st = statfsSync(work);
+    writeFileSync(`${s.dbPath}-wal`, "");
+    truncateSync(`${s.dbPath}-wal`, st.bavail * st.bsize);
+    const r = await runDoctor(
+      deps(agentEnvFor(s, { LIFEBOAT_BACKUP_DIR: set.backupDir, LIFEBOAT_PASSPHRASE_FILE: set.passFile, LIFEBOAT_AGENT_TOKEN: TOKEN })),
+      all,
+    );
+    expect(byId(r, "disk")[0]).toMatchObject({ level: "problem" });
+    rmSync(`${s.dbPath}-wal`);
   });
 
   it("a passphrase file saved with a Windows line ending: a warning that the \\r is part of the passphrase, as gpg takes it", async () => {

@@ -198,7 +198,9 @@ async function k3sChecks(cfg: AgentConfig): Promise<DoctorCheck[]> {
     out.push(check("k3s", "warning", `k3s is ${k3s.state} ("${cfg.k3sStatusCmd}").`, "systemctl start k3s (unless you stopped it on purpose)."));
   else out.push(check("k3s", "ok", "k3s is running."));
   try {
-    const dbBytes = existsSync(cfg.dbPath) ? statSync(cfg.dbPath).size : 0;
+    // The WAL too, as the health check counts it: a restore stages what the database holds with it.
+    const size = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+    const dbBytes = size(cfg.dbPath) + size(`${cfg.dbPath}-wal`);
     const disk = await diskSpace(await stagingParent(cfg), cfg.serverDir, dbBytes);
     const gb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(1)} GB` : `${Math.ceil(b / 1e6)} MB`);
     if (!disk.enoughForStaging)
