@@ -12,7 +12,8 @@ import { latestHealth } from "./health-cache";
  * stats the database files; everything about the database's inside comes from the newest health
  * check (GET /health — the dashboard polls it every LIFEBOAT_HEALTH_POLL_SECONDS — or the scheduled
  * integrity_check), with its time in lifeboat_agent_health_timestamp_seconds. A metric whose value is
- * unknown (no backup yet, no check since the agent started) is left out rather than reported as 0.
+ * unknown (no backup yet, no check since the agent started, a check during a pending restore) is left
+ * out rather than reported as 0.
  */
 
 const seconds = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : null);
@@ -94,7 +95,12 @@ function build(deps: AgentDeps): Registry {
     g.set(deps.config.logIntervalMs / 1000);
   });
 
-  const health = () => latestHealth(deps);
+  // While a restore is pending, what the check saw (the database moved aside, k3s stopped) is the
+  // restore's doing, not news: absent, as the dashboard's health rules are `known: false` then.
+  const health = () => {
+    const h = latestHealth(deps);
+    return h?.pendingRestoreId ? undefined : h;
+  };
   gauge("lifeboat_agent_health_timestamp_seconds", "When the newest health check ran: the metrics below come from it.", [], (g) => {
     const t = seconds(health()?.checkedAt);
     if (t !== null) g.set(t);

@@ -8,6 +8,9 @@ import { Job } from "../../lib/contracts/agent-jobs";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import { buildAgentApp, type AgentApp } from "../server";
+import { runHealthCheck } from "../health/check";
+import { rememberHealth } from "../metrics/health-cache";
+import { agentMetrics } from "../metrics/prometheus";
 import { makeTestServerDir, type TestServerDir } from "../testing/test-server-dir";
 
 // The agent's GET /metrics and GET /backups/last against a real agent on port 0, a real s3rver and a
@@ -125,6 +128,24 @@ describe("the agent's metrics", () => {
     expect(health.reasons.find((r) => r.code === "kine_unreadable")?.fix).toMatch(/^Check LIFEBOAT_K3S_SERVER_DIR/);
     const m = parse(await (await get(`${url}/metrics`)).text());
     expect(m.get("lifeboat_agent_quick_check_ok")).toBe(0);
+  }, 60_000);
+
+  it("while a restore is pending, the database it moved aside is not reported as a failed check (as the dashboard's rules keep their state)", async () => {
+    const moved = makeTestServerDir(path.join(work, "moved"), { targetBytes: 500_000 });
+    rmSync(moved.dbPath);
+    const deps = makeDeps(
+      loadAgentConfig({ LIFEBOAT_K3S_SERVER_DIR: moved.serverDir, LIFEBOAT_STATE_DIR: path.join(work, "state-moved"), LOG_LEVEL: "silent" }),
+    );
+    const report = await runHealthCheck(deps);
+    expect(report.quickCheck.ok).toBe(false);
+    rememberHealth(deps, report);
+    expect(parse((await agentMetrics(deps)).text).get("lifeboat_agent_quick_check_ok")).toBe(0);
+    // The same findings while the agent's restore has the database out of place (its swap).
+    rememberHealth(deps, { ...report, pendingRestoreId: "r-test" });
+    const m = parse((await agentMetrics(deps)).text);
+    expect(m.has("lifeboat_agent_quick_check_ok")).toBe(false);
+    expect([...m.keys()].filter((k) => k.startsWith("lifeboat_agent_file_ownership_ok"))).toEqual([]);
+    expect(m.has("lifeboat_agent_database_size_bytes")).toBe(false); // read at scrape time: no file, no value
   }, 60_000);
 
   it("record a failed backup beside the last success", async () => {
