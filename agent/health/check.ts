@@ -1,5 +1,5 @@
 import os from "node:os";
-import { copyFile, readFile, stat, mkdir } from "node:fs/promises";
+import { copyFile, readFile, stat, statfs, mkdir } from "node:fs/promises";
 import { openSync, readSync, closeSync } from "node:fs";
 import path from "node:path";
 import type Database from "better-sqlite3";
@@ -216,6 +216,17 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
       if (wal.exists && !shm.exists) {
         // Nothing has the database open (no -shm): copy the files and work on the copies.
         checkedOn = "copy";
+        // Room first: a copy that runs out of it fills the disk on the way.
+        const need = (db.bytes ?? 0) + (wal.bytes ?? 0);
+        const free = await statfs(staging).then(
+          (st) => st.bavail * st.bsize,
+          () => Infinity,
+        );
+        if (free < need)
+          throw new SnapshotError(
+            `Not enough free space in ${staging} to copy state.db and its WAL (${mb(need)}, ${mb(free)} free), which the check works on while no -shm is next to the WAL. Free space there, or point LIFEBOAT_STATE_DIR at a disk with room`,
+            "no_space",
+          );
         source = path.join(staging, "raw", "state.db");
         await mkdir(path.dirname(source), { mode: 0o700 });
         await copyFile(cfg.dbPath, source);

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, readdirSync, renameSync, statfsSync, truncateSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, readdirSync, renameSync, statfsSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir, hostname } from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -122,6 +122,20 @@ describe("GET /health on a live database", () => {
       await app.close();
     }
   });
+
+  it("with k3s stopped and its WAL left behind, no room to copy both is said so, without filling the disk first", () => {
+    const s = makeTestServer(path.join(work, "h"), { seed: 11, marker: "m" });
+    // A WAL without its -shm (nothing has the database open): the check works on copies of both.
+    writeFileSync(`${s.dbPath}-wal`, "");
+    const st = statfsSync(work);
+    truncateSync(`${s.dbPath}-wal`, st.bavail * st.bsize + 1e9);
+    const env = { ...process.env, ...agentEnvFor(s) };
+    const r = spawnSync("bash", ["-c", `ulimit -f 65536; exec "$0" "$@"`, process.execPath, BIN, "health"], { env, encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(/EFBIG|ENOSPC/);
+    expect(r.stderr).toMatch(/Not enough free space in .* to copy state\.db and its WAL/);
+    expect(readdirSync(path.join(s.root, "lifeboat", "health"))).toEqual([]);
+  }, 60_000);
 
   it("a failed integrity_check of a database that was since replaced (restored) no longer speaks for the new one", async () => {
     const s = makeTestServer(path.join(work, "f"), { seed: 8, marker: "m" });
