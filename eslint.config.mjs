@@ -37,7 +37,7 @@ const NOT_SERVER_ONLY = [
   "lib/notify/{types,formats,env-channels}.ts",
   // Parsed with the environment by the launcher; the HTTP front runs outside Next.js's bundles.
   "lib/auth/config.ts",
-  "lib/http/{dashboard-server,release-server,peer,front-headers}.ts",
+  "lib/http/{dashboard-server,release-server,peer,front-headers,data-dir}.ts",
 ];
 
 export default tseslint.config(

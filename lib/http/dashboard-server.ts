@@ -13,6 +13,7 @@ import type net from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import next from "next";
+import { dashboardDatabaseProblem } from "./data-dir";
 import { FRONT_HEADERS } from "./front-headers";
 import { PEER_HEADER, PEER_MARK } from "./peer";
 
@@ -152,6 +153,9 @@ export interface DashboardServerOptions {
 /** Prepares the built dashboard (LIFEBOAT_NEXT_DIST) and listens on `host:port`. Rejects when the port is taken or there is no build. */
 export async function startDashboardServer(opts: DashboardServerOptions): Promise<DashboardServer> {
   (globalThis as Record<symbol, unknown>)[PEER_MARK] = true;
+  // Next.js would fail in its start hook with a stack trace, and the front would listen without answering.
+  const dbProblem = dashboardDatabaseProblem(path.resolve(process.env.LIFEBOAT_DATA_DIR || "./data"));
+  if (dbProblem) throw new Error(dbProblem);
   const server = http.createServer();
   const app = next({ dev: false, dir: opts.dir ?? ROOT, conf: opts.conf as never, hostname: opts.host, port: opts.port, httpServer: server });
   const handle = app.getRequestHandler();

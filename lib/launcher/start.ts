@@ -26,6 +26,7 @@ import { thresholdsFromEnv } from "../catalog/config";
 import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
 import { freePort, portFree } from "../net/ports";
 import { startProcess, waitForHttp, waitForListeningInfo, type RunningProcess } from "../process";
+import { dashboardDatabaseProblem } from "../http/data-dir";
 import { startLauncherDemoCluster } from "./demo-cluster";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -214,6 +215,12 @@ async function main(): Promise<void> {
     throw err;
   }
   mkdirSync(env.dataDir, { recursive: true });
+  // Before anything starts: a damaged lifeboat.db is a sentence now, not a minute's wait and a stack trace.
+  const dbProblem = dashboardDatabaseProblem(env.dataDir);
+  if (dbProblem) {
+    process.stderr.write(`${dbProblem}\n`);
+    process.exit(1);
+  }
   if (!(await portFree(env.PORT, env.LIFEBOAT_HOST))) {
     process.stderr.write(
       `Port ${env.PORT} on ${env.LIFEBOAT_HOST} is in use (another dashboard?). Stop it, or start this one with PORT=${env.PORT + 1} npm start.\n`,
