@@ -16,7 +16,7 @@
 // Children run in their own process groups and are stopped on exit, SIGINT and SIGTERM.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import nextEnv from "@next/env";
@@ -27,6 +27,7 @@ import { startEmbeddedS3, type EmbeddedS3 } from "../storage/embedded-s3";
 import { freePort, portFree } from "../net/ports";
 import { startProcess, waitForHttp, waitForListeningInfo, type RunningProcess } from "../process";
 import { dashboardDatabaseProblem } from "../http/data-dir";
+import { demoAgentTokenFile } from "./demo-token";
 import { startLauncherDemoCluster } from "./demo-cluster";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -94,16 +95,6 @@ function buildReason(dist: string, mode: string): string | null {
   if (!existsSync(id)) return `no build in ${dist}`;
   if (mode === "never") return null;
   return newestSource() > statSync(id).mtimeMs ? `sources changed since the build in ${dist}` : null;
-}
-
-/** The secret the dashboard and the demo agent share; created once per data directory (mode 0600). */
-function agentTokenFile(dataDir: string): string {
-  const file = path.join(dataDir, "agent-token");
-  if (!existsSync(file)) {
-    writeFileSync(file, randomBytes(32).toString("base64url") + "\n", { mode: 0o600 });
-    chmodSync(file, 0o600);
-  }
-  return file;
 }
 
 /** Starts the embedded store, on the port it had last time when free (so the cached catalog's source stays the same). */
@@ -279,7 +270,7 @@ async function main(): Promise<void> {
   const dashEnv: NodeJS.ProcessEnv = { ...childEnv, ...s3env };
   if (demo) dashEnv.LIFEBOAT_DEMO = "1";
   if (!env.LIFEBOAT_AGENT_URL && demo) {
-    const tokenFile = agentTokenFile(env.dataDir);
+    const tokenFile = demoAgentTokenFile(env.dataDir);
     const agent = await startDemoAgent(env, s3env, tokenFile);
     // The demo takes the real path: HTTPS, the agent's self-signed certificate pinned by its fingerprint.
     Object.assign(dashEnv, {
