@@ -1,11 +1,14 @@
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { test, expect } from "@playwright/test";
 import { startDashboard, killGroup, type RunningDashboard } from "./support/dashboard";
 import { launcherAccounts, signIn } from "./support/auth";
 import { startDemoLauncher, type RunningDemo } from "./support/demo-launcher";
 import { keepScreenshot } from "./support/screenshot";
 import { BackupsPage } from "./pages/backups-page";
+import { S3BackupStore } from "../lib/storage/s3-backup-store";
+import { lifeboatObjectNames } from "../lib/contracts/backup-names";
 
 // The first run as a newcomer has it: `npm start`'s launcher with a fresh data directory (embedded S3,
 // demo history, demo agent, dashboard), then the same history when S3 goes away.
@@ -129,6 +132,22 @@ test("Refresh lists the store again and says how fresh the view is", async ({ pa
   await backups.refresh();
   await expect(backups.freshness).toContainText(/Updated \d+ s ago/);
   await expect(backups.errorBanner).toHaveCount(0);
+});
+
+test("another cluster's newer set in a folder below the store is listed apart, not as the newest backup", async ({ page }) => {
+  const endpoint = `http://127.0.0.1:${readFileSync(path.join(dataDir, "s3", ".port"), "utf8").trim()}`;
+  const store = new S3BackupStore({ endpoint, bucket: "lifeboat-demo", accessKeyId: "S3RVER", secretAccessKey: "S3RVER", region: "us-east-1" });
+  const names = lifeboatObjectNames(new Date());
+  for (const key of Object.values(names)) await store.put(`cluster-b/${key}`, Readable.from([Buffer.alloc(50_000, 1)]));
+  const backups = new BackupsPage(page, url);
+  await backups.goto();
+  await backups.refresh();
+  await expect(page.getByText("1–50 of 90")).toBeVisible();
+  await expect(backups.rows.first()).toHaveAttribute("data-set-id", newestId);
+  await expect(page.getByRole("heading", { name: "Sets in folders below this store (1)" })).toBeVisible();
+  await expect(page.getByTestId("folder-set")).toHaveCount(1);
+  await expect(page.getByTestId("folder-set")).toContainText("cluster-b/");
+  for (const key of Object.values(names)) await store.delete(`cluster-b/${key}`);
 });
 
 test("unknown pages and sets show the shell with a clear message", async ({ page }) => {

@@ -8,6 +8,7 @@ import { DemoBanner } from "@/components/backups/demo-banner";
 import { FlagFilter } from "@/components/backups/flag-filter";
 import { HistoryTable } from "@/components/backups/history-table";
 import { OtherObjects } from "@/components/backups/other-objects";
+import { FolderSets } from "@/components/backups/folder-sets";
 import { Pagination } from "@/components/backups/pagination";
 import { RefreshButton } from "@/components/backups/refresh-button";
 import { BackupNowButton } from "@/components/backups/backup-now-button";
@@ -92,6 +93,7 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
         <HistoryTable sets={sets} now={now} explanations={explanations} />
         <Pagination page={page} pageSize={PAGE_SIZE} total={total} flag={flag} />
       </Card>
+      <FolderSets sets={view.nested} prefix={status.prefix} />
       <OtherObjects other={view.other} />
     </div>
   );

@@ -19,6 +19,7 @@ import { catalogSources } from "../alerts/sources";
 import { evaluateRules } from "../alerts/rules/evaluate";
 import { DEFAULT_RULE_CONFIG } from "../alerts/rules/types";
 import { agentInput } from "../alerts/testing/fixtures";
+import { proposeBackup } from "../restore/proposal";
 
 const log = pino({ level: "silent" });
 const creds = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER", region: "us-east-1" };
@@ -269,6 +270,49 @@ describe("CatalogService against s3rver", () => {
     // Cached: readable even when the object is gone from the store.
     await store.delete(names.manifest);
     expect((await svc.detail("lifeboat-2025-01-01_00-00-05"))!.manifest.state).toBe("ok");
+  });
+});
+
+describe("CatalogService with sets in folders below its store", () => {
+  it("shows another cluster's sets and a copy kept by hand apart: never in the history, the size series, the flags or the alerts", async () => {
+    // This cluster's nightly sets at the store's top stopped after night 7; another cluster's agent,
+    // under cluster-b/, kept writing sets 50× larger; a copy of an old set was kept by hand in pinned/.
+    const store = new S3BackupStore({ ...creds, endpoint: s3.endpoint, bucket: `cat-${bucketNo++}` });
+    for (let i = 0; i < 8; i++) await Promise.all(Object.values(lifeboatObjectNames(night(i))).map((k) => put(store, k, 1000)));
+    for (let i = 3; i < 13; i++)
+      await Promise.all(Object.values(lifeboatObjectNames(new Date(night(i).getTime() + 3_600_000))).map((k) => put(store, `cluster-b/${k}`, 50_000)));
+    const pinned = new Date(night(1).getTime() + 60_000);
+    await Promise.all(Object.values(lifeboatObjectNames(pinned)).map((k) => put(store, `pinned/${k}`, 1000)));
+    const now = new Date(night(12).getTime() + 2 * 3_600_000);
+    const { svc, db } = service(store, undefined, () => now);
+    await svc.refresh();
+    const view = svc.view();
+
+    const own = Array.from(
+      { length: 8 },
+      (_, i) =>
+        `lifeboat-${night(7 - i)
+          .toISOString()
+          .slice(0, 19)
+          .replace("T", "_")
+          .replace(/:/g, "-")}`,
+    );
+    expect(view.sets.map((s) => s.id)).toEqual(own);
+    expect(view.chart.setIds).toEqual([...own].reverse());
+    expect(view.sets.flatMap((s) => s.anomalies.map((a) => a.type))).toEqual(["stale"]);
+    expect(view.counts).toMatchObject({ all: 8, growth: 0, shrink: 0, stale: 1 });
+    // Nothing lost: the folders' sets are listed apart, with their folder.
+    expect(view.nested.map((s) => s.folder)).toEqual([...Array(10).fill("cluster-b/"), "pinned/"]);
+    expect(view.nested.every((s) => s.objects.length === 3)).toBe(true);
+    expect(CatalogResponse.parse(svc.response()).nested).toHaveLength(11);
+    // Not a set of this store: no page, no drill, no restore (the wizard proposes this cluster's newest).
+    expect(svc.findSet(view.nested[0].id)).toBeNull();
+    expect(proposeBackup(svc.page({ limit: null }).sets).proposal?.setId).toBe(own[0]);
+    const { source: _source, ...catalog } = catalogSources(svc, db, () => agentInput({ configured: false, health: null })).catalog();
+    const alerts = evaluateRules({ now, catalog: { ...catalog, manifests: [] }, agent: agentInput({ configured: false, health: null }) }, DEFAULT_RULE_CONFIG)
+      .flatMap((o) => o.firing)
+      .map((a) => a.key);
+    expect(alerts).toEqual(["LifeboatBackupStale"]);
   });
 });
 

@@ -2,7 +2,7 @@ import "server-only";
 import type { Logger } from "pino";
 import type { Db } from "../db/database";
 import { StorageError, NotFoundError, type BackupStore } from "../storage";
-import { groupObjects, type BackupSet } from "../backups/grouping";
+import { groupObjects, setFolder, type BackupSet } from "../backups/grouping";
 import { detectAnomalies, DEFAULT_THRESHOLDS, type AnomalyThresholds } from "../backups/anomalies";
 import { sizeChartData, type SizeChartData } from "../backups/series";
 import { BackupManifest } from "../contracts/manifest";
@@ -14,6 +14,7 @@ import {
   type CatalogSetDetail,
   type CatalogStatus,
   type ManifestState,
+  type NestedSet,
   type OtherObject,
   type Verification,
 } from "../contracts/catalog";
@@ -26,6 +27,11 @@ export interface CatalogView {
   /** Newest first, with anomalies. */
   sets: CatalogSet[];
   other: OtherObject[];
+  /**
+   * Sets in a folder below the store (another cluster's under a longer prefix, a copy kept by hand),
+   * by folder, newest first: listed apart, never judged, drilled or proposed (`setFolder`).
+   */
+  nested: NestedSet[];
   chart: SizeChartData;
   counts: Record<CatalogFilter, number>;
   computedAt: Date;
@@ -324,12 +330,18 @@ export class CatalogService {
     if (this.computed && this.computed.version === this.version && now.getTime() - this.computed.view.computedAt.getTime() < RECOMPUTE_MS) {
       return this.computed.view;
     }
-    const { sets, other } = groupObjects(mirror.values());
+    const grouped = groupObjects(mirror.values());
+    // The agent writes at the store's top: a set in a folder is not this store's (lib/backups/grouping.ts setFolder).
+    const sets = grouped.sets.filter((s) => setFolder(s) === null);
+    const nested = grouped.sets
+      .filter((s) => setFolder(s) !== null)
+      .map((s) => ({ folder: setFolder(s)!, id: s.id, format: s.format, timestamp: s.time.toISOString(), objects: s.objects, missing: s.missing }))
+      .sort((a, b) => (a.folder < b.folder ? -1 : a.folder > b.folder ? 1 : 0));
     const anomalies = detectAnomalies(sets, { thresholds: this.thresholds, now, partial });
     const catalogSets = sets.map((s) => toCatalogSet(s, anomalies.get(s.id) ?? []));
     const counts = Object.fromEntries(CATALOG_FILTERS.map((f) => [f, 0])) as Record<CatalogFilter, number>;
     for (const s of catalogSets) for (const f of CATALOG_FILTERS) if (matches(s, f)) counts[f]++;
-    const view: CatalogView = { sets: catalogSets, other, chart: sizeChartData(sets, anomalies), counts, computedAt: now, partial };
+    const view: CatalogView = { sets: catalogSets, other: grouped.other, nested, chart: sizeChartData(sets, anomalies), counts, computedAt: now, partial };
     this.computed = { version: this.version, view, byId: new Map(catalogSets.map((s, i) => [s.id, i])) };
     return view;
   }
@@ -359,6 +371,7 @@ export class CatalogService {
     return {
       sets,
       other: view.other,
+      nested: view.nested,
       refreshedAt: status.refreshedAt,
       source: status.source,
       error: status.error,

@@ -51,10 +51,23 @@ export type CatalogSet = z.infer<typeof CatalogSet>;
 export const OtherObject = z.object({ key: z.string(), size: z.number().int().nonnegative(), lastModified: z.string() });
 export type OtherObject = z.infer<typeof OtherObject>;
 
+/**
+ * A set in a folder below the store (`cluster-b/lifeboat_…`, `pinned/lifeboat_…`): another cluster's
+ * under a longer prefix, or a copy kept by hand. Listed apart; never in the history, the size series,
+ * the flags, the alerts, the drills or the restore wizard (the agent's `setFolder` rule).
+ */
+export const NestedSet = CatalogSet.omit({ anomalies: true, verification: true }).extend({
+  /** The folder below the store's prefix, with its trailing slash. */
+  folder: z.string(),
+});
+export type NestedSet = z.infer<typeof NestedSet>;
+
 /** GET /api/backups */
 export const CatalogResponse = z.object({
   sets: z.array(CatalogSet),
   other: z.array(OtherObject),
+  /** Sets in folders below the store, by folder then newest first: not this store's (NestedSet). */
+  nested: z.array(NestedSet).optional(),
   /** When the cached listing was last refreshed successfully; null before the first success. */
   refreshedAt: z.string().nullable(),
   /** Where the listing comes from, e.g. "s3://bucket/prefix at http://host:9000". No secrets. */
