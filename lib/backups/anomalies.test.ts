@@ -163,6 +163,26 @@ describe("detectAnomalies edge cases", () => {
     ]);
   });
 
+  it("judges staleness by when the store received the newest backup when its name is dated ahead (a host clock that ran ahead)", () => {
+    // Nightly sets received a minute after their names; on night 3 the host's clock ran 6 years ahead
+    // for one backup, then was fixed; after night 9 backups stopped. Five days later the newest set by
+    // name is the one "from 2030": it must not make the store look fresh forever.
+    const objects = [];
+    for (let i = 0; i < 10; i++) {
+      const received = new Date(start + i * DAY + 60_000);
+      for (const key of Object.values(lifeboatObjectNames(new Date(start + i * DAY)))) objects.push({ key, size: 100, lastModified: received });
+    }
+    const ahead = new Date(Date.UTC(2030, 10, 4, 0, 0, 7));
+    for (const key of Object.values(lifeboatObjectNames(ahead))) objects.push({ key, size: 100, lastModified: new Date(start + 3 * DAY + 60_000) });
+    const sets = groupObjects(objects).sets;
+    expect(sets[0].time).toEqual(ahead);
+    const stale = (now: number) => (detectAnomalies(sets, { now: new Date(now) }).get(sets[0].id) ?? []).filter((a) => a.type === "stale");
+    expect(stale(start + 9 * DAY + 3_600_000)).toEqual([]);
+    expect(stale(start + 14 * DAY)).toEqual([
+      expect.objectContaining({ level: "critical", reason: expect.stringMatching(/^The newest backup was received 5 days ago/) }),
+    ]);
+  });
+
   it("does not call a short history stale", () => {
     const sets = nightly([100, 100, 100]);
     expect(detectAnomalies(sets, { now: new Date(lastNight(sets) + 10 * DAY) }).size).toBe(0);

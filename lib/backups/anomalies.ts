@@ -208,15 +208,23 @@ export function detectAnomalies(
   const prev = newest ? (intervals.get(newest.format) ?? []) : [];
   if (newest && prev.length >= t.minHistory) {
     const usual = median(prev.slice(-t.window));
-    const age = now.getTime() - newest.time.getTime();
+    // A name dated ahead of when the store received it (a host clock that ran ahead) must not make the
+    // store look fresh until that date: the age runs from the newest backup's receipt when that is earlier.
+    let since = newest.time.getTime();
+    let received = -Infinity;
+    for (const s of backups) for (const o of s.objects) received = Math.max(received, Date.parse(o.lastModified) || -Infinity);
+    if (received > -Infinity) since = Math.min(since, received);
+    const age = now.getTime() - since;
     if (usual > 0 && age > t.staleCritical * usual) {
       const r = age / usual;
+      const what =
+        since < newest.time.getTime() ? `was received ${describeDuration(age)} ago (its name is dated ahead of that)` : `is ${describeDuration(age)} old`;
       add(newest.id, {
         kind: "set",
         type: "stale",
         level: "critical",
         ratio: round3(r),
-        reason: `The newest backup is ${describeDuration(age)} old, ${describeRatio(r)} the usual interval (${describeDuration(usual)}): backups may have stopped.`,
+        reason: `The newest backup ${what}, ${describeRatio(r)} the usual interval (${describeDuration(usual)}): backups may have stopped.`,
       });
     }
   }
