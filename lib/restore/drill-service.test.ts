@@ -169,6 +169,24 @@ describe("DrillService", () => {
     await svc.stop();
   });
 
+  it("a set whose name is dated ahead (a host clock that ran ahead) does not stop new sets from being queued", async () => {
+    const at = (d: string): DrillableSet => ({
+      id: `lifeboat-${d}`,
+      format: "lifeboat",
+      timestamp: new Date(`${d.slice(0, 10)}T${d.slice(11).replace(/-/g, ":")}Z`).toISOString(),
+      missing: [],
+    });
+    const sets = ["2025-01-01_00-00-00", "2025-01-02_00-00-00", "2031-01-03_00-00-00"].map(at);
+    const now = new Date("2025-01-02T12:00:00Z");
+    const drills = new DrillStore(db, `test-ahead-${randomBytes(3).toString("hex")}`);
+    const svc = new DrillService({ store: drills, sets: () => sets, agent: () => null, log: silent, now: () => now });
+    expect(svc.scan()).toBe(3);
+    sets.push(at("2025-01-03_00-00-00"));
+    now.setTime(Date.parse("2025-01-03T01:00:00Z"));
+    expect(svc.scan()).toBe(1);
+    expect(drills.get("lifeboat-2025-01-03_00-00-00")?.state).toBe("queued");
+  });
+
   it("queues every set that appears after the first scan", async () => {
     const source = `test-new-${randomBytes(3).toString("hex")}`;
     const first = await catalogSets();

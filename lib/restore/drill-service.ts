@@ -141,7 +141,10 @@ export class DrillService {
       this.store.enqueue(s.id, "auto", this.now());
       queued++;
     }
-    if (watermark === null || sets[0].timestamp > watermark) this.store.setMeta("watermark", sets[0].timestamp);
+    // Never past now: a set named by a host clock that ran ahead would otherwise keep every later set from being queued.
+    const now = this.now().toISOString();
+    const mark = sets[0].timestamp < now ? sets[0].timestamp : now;
+    if (watermark === null || mark > watermark) this.store.setMeta("watermark", mark);
     if (queued) this.opts.log.info({ queued }, "restore drills queued for new backup sets");
     return queued;
   }
