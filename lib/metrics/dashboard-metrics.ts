@@ -6,6 +6,7 @@ import type { AlertSources } from "../alerts/alert-service";
 import type { AlertStore } from "../alerts/alert-store";
 import { compactionRising, newestSets } from "../alerts/rules/catalog-rules";
 import { median } from "../backups/anomalies";
+import { countsAsBackup } from "../backups/grouping";
 import type { RuleConfig } from "../alerts/rules/types";
 
 /**
@@ -68,11 +69,22 @@ export function buildDashboardMetrics(deps: DashboardMetricsDeps): { registry: R
       }
     },
   );
-  gauge("lifeboat_backup_last_set_timestamp_seconds", "Time of the newest backup set of any format.", [], (g) => {
-    const s = newestSets(catalog().sets).byFormat;
-    const t = Math.max(...[...s.values()].map((x) => secs(x.timestamp)));
-    if (Number.isFinite(t)) g.set(t);
-  });
+  gauge(
+    "lifeboat_backup_last_set_timestamp_seconds",
+    "Time of the newest backup set of any format (when the store received the newest backup, when that is earlier: a name dated ahead by a wrong clock).",
+    [],
+    (g) => {
+      const sets = catalog().sets;
+      const s = newestSets(sets).byFormat;
+      let t = Math.max(...[...s.values()].map((x) => secs(x.timestamp)));
+      // As the catalog's stale flag: a set named ahead of when it arrived must not look fresh until its date.
+      let received = -Infinity;
+      for (const x of sets)
+        if (countsAsBackup(x)) for (const o of x.objects) received = Math.max(received, (o.lastModified && secs(o.lastModified)) || -Infinity);
+      if (received > -Infinity) t = Math.min(t, received);
+      if (Number.isFinite(t)) g.set(t);
+    },
+  );
   gauge(
     "lifeboat_backup_stale_after_seconds",
     "How old the newest set may get before LifeboatBackupStale: LIFEBOAT_STALE_CRITICAL × the usual interval of its format (absent with too little history).",

@@ -17,7 +17,8 @@ export interface RuleSet {
   format: SetFormat;
   /** ISO time of the set (from its object names). */
   timestamp: string;
-  objects: readonly { kind: ObjectKind; size: number }[];
+  /** `lastModified`: when the store received the object (the catalog's sets have it). */
+  objects: readonly { kind: ObjectKind; size: number; lastModified?: string }[];
   missing: readonly ObjectKind[];
   anomalies: readonly Anomaly[];
 }
