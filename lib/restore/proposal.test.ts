@@ -108,6 +108,20 @@ describe("proposeBackup", () => {
     expect(r.proposal?.anomalyBegan).toBeNull();
   });
 
+  it("ranks a set named ahead of when it arrived (a host clock that ran ahead) by when the store received it", () => {
+    const ahead: CatalogSet = {
+      ...set(1, { v: "verified", format: "lifeboat" }),
+      id: "lifeboat-2030-01-01_00-00-00",
+      timestamp: "2030-01-01T00:00:00.000Z",
+      objects: [{ key: "lifeboat_2030-01-01_00-00-00_manifest.json", kind: "manifest", size: 2000, lastModified: "2024-12-03T00:01:00.000Z" }],
+    };
+    const sets = [1, 2, 3, 4, 5].map((n) => set(n, { v: "verified" }));
+    expect(proposeBackup([...sets, ahead]).proposal?.setId).toBe(sets[4].id);
+    // Night 4 and 5 failed their drills: the set received on night 3 is the newest that did not.
+    const failed = [...sets.slice(0, 3), set(4, { v: "failed" }), set(5, { v: "failed" }), ahead];
+    expect(proposeBackup(failed).proposal?.setId).toBe(ahead.id);
+  });
+
   it("has nothing to propose without sets, or when everything before the anomaly failed", () => {
     expect(proposeBackup([]).none).toBe("There are no backup sets in the store.");
     const r = proposeBackup([set(1, { v: "failed" }), set(2, { anomalies: ["growth"] })]);

@@ -24,6 +24,17 @@ const MAX_SKIPPED = 10;
 const when = (iso: string) => new Date(iso).toISOString().slice(0, 16).replace("T", " ") + " UTC";
 const fmt = (n: number) => n.toLocaleString("en-US");
 
+/**
+ * When a set was taken at the latest: its name's time, or when the store received its newest object
+ * when that is earlier — a set named by a host clock that ran ahead (2030, uploaded tonight) holds
+ * tonight's database, not one newer than every later backup.
+ */
+function takenBy(s: CatalogSet): string {
+  let received = "";
+  for (const o of s.objects) if (o.lastModified > received) received = o.lastModified;
+  return received && received < s.timestamp ? received : s.timestamp;
+}
+
 const sizeFlagged = (s: CatalogSet) => s.anomalies.some((a) => a.type === "growth" || a.type === "shrink");
 
 /** A warning about a set taken while compaction was stuck, or null. */
@@ -53,7 +64,7 @@ export function proposeBackup(
   sets: readonly CatalogSet[],
   stats: (setId: string) => SetStats | null = () => null,
 ): { proposal: Proposal; none?: undefined } | { proposal?: undefined; none: string } {
-  const ordered = [...sets].sort((a, b) => b.timestamp.localeCompare(a.timestamp) || b.id.localeCompare(a.id));
+  const ordered = [...sets].sort((a, b) => takenBy(b).localeCompare(takenBy(a)) || b.id.localeCompare(a.id));
   if (!ordered.length) return { none: "There are no backup sets in the store." };
   const onset = anomalyOnset(ordered);
   const skipped: Proposal["skipped"] = [];
