@@ -4,7 +4,7 @@ import type { Readable } from "node:stream";
 import { parseObjectName, parseSetId, type ObjectKind } from "../../lib/contracts/backup-names";
 import type { RestoreSource } from "../../lib/contracts/agent-restore";
 import { NotFoundError } from "../../lib/storage/errors";
-import { setFolder, type BackupSet } from "../../lib/backups/grouping";
+import { setFolder, takenBy, type BackupSet } from "../../lib/backups/grouping";
 import { BackupManifest } from "../../lib/contracts/manifest";
 import { listStoreSets } from "../backup/sets";
 import type { AgentDeps } from "../module";
@@ -163,17 +163,23 @@ export async function resolveListedSet(deps: AgentDeps, set: BackupSet, label = 
   };
 }
 
+/** The set "latest" names among `sets` (see resolveLatest), or undefined. */
+export function latestSet(sets: BackupSet[]): BackupSet | undefined {
+  return sets
+    .filter((s) => s.missing.length === 0 && setFolder(s) === null && DATA_PREFERENCE[s.format].some((k) => s.objects.some((o) => o.kind === k)))
+    .sort((a, b) => takenBy(b).getTime() - takenBy(a).getTime() || b.time.getTime() - a.time.getTime())[0];
+}
+
 /**
  * "latest": the newest complete set at the store's top that holds a database (of either format); a
  * set in a folder below the store is another cluster's or a copy (`setFolder`), never "latest".
+ * Newest by `takenBy`: a set named by a clock that ran ahead is as new as when the store received it.
  * Throws SourceError when there is none.
  */
 async function resolveLatest(deps: AgentDeps): Promise<ResolvedSource> {
   const store = deps.store();
   const { sets } = await listStoreSets(store);
-  const newest = sets
-    .filter((s) => s.missing.length === 0 && setFolder(s) === null && DATA_PREFERENCE[s.format].some((k) => s.objects.some((o) => o.kind === k)))
-    .sort((a, b) => b.time.getTime() - a.time.getTime())[0];
+  const newest = latestSet(sets);
   if (!newest) throw new SourceError(`${store.description} holds no complete backup set to restore. List what it holds with \`lifeboat-agent list\`.`);
   return resolveListedSet(deps, newest, `backup set ${newest.id} (the newest complete one)`);
 }

@@ -123,3 +123,14 @@ export function setFolder(set: Pick<BackupSet, "objects">): string | null {
   const nested = set.objects.find((o) => o.key.includes("/"));
   return nested === undefined ? null : nested.key.slice(0, nested.key.lastIndexOf("/") + 1);
 }
+
+/**
+ * When a set was taken at the latest: its name's time, or when the store received its newest object
+ * when that is earlier. A set named by a host clock that ran ahead (2030, uploaded tonight) holds
+ * tonight's database, not one newer than every later backup.
+ */
+export function takenBy(set: Pick<BackupSet, "time" | "objects">): Date {
+  let received = 0;
+  for (const o of set.objects) received = Math.max(received, new Date(o.lastModified).getTime());
+  return received > 0 && received < set.time.getTime() ? new Date(received) : set.time;
+}
