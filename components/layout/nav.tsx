@@ -26,18 +26,18 @@ export function Nav() {
   const active = links.filter((l) => pathname === l.href || pathname.startsWith(l.href + "/")).sort((a, b) => b.href.length - a.href.length)[0];
   return (
     <header className="border-b border-slate-800 bg-slate-900 text-slate-100">
-      <div className="mx-auto flex max-w-7xl items-center gap-6 px-4 py-3">
+      <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-3">
         <Link href="/backups" className="flex items-center gap-2 font-semibold tracking-tight">
           <span aria-hidden className="inline-block h-5 w-5 rounded-full border-4 border-orange-400 border-r-white border-l-white" />
           Lifeboat
         </Link>
-        <nav aria-label="Main" className="flex flex-1 flex-wrap gap-1 text-sm">
+        <nav aria-label="Main" className="order-last flex w-full flex-wrap gap-1 text-sm md:order-none md:w-auto md:flex-1">
           {links.map((l) => (
             <Link
               key={l.href}
               href={l.href}
               aria-current={active?.href === l.href ? "page" : undefined}
-              className={`inline-flex items-center rounded px-3 py-1.5 ${active?.href === l.href ? "bg-slate-700 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"}`}
+              className={`inline-flex items-center whitespace-nowrap rounded px-3 py-1.5 ${active?.href === l.href ? "bg-slate-700 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"}`}
             >
               {l.label}
               {l.href === "/alerts" && <AlertCount />}

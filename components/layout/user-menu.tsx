@@ -21,7 +21,7 @@ export function UserMenu({ me }: { me: Me }) {
   };
   const item = "block w-full px-3 py-2 text-left text-sm text-slate-700 hover:bg-slate-100";
   return (
-    <div className="relative">
+    <div className="relative ml-auto">
       <button
         type="button"
         aria-haspopup="menu"
