@@ -131,7 +131,7 @@ export function AlertsPage() {
           {data.history.length === 0 ? (
             <p className="text-sm text-slate-600">No alert has resolved yet.</p>
           ) : (
-            <div className="overflow-x-auto">
+            <div className="relative overflow-x-auto">
               <table className="w-full text-left text-sm" data-testid="alert-history">
                 <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
                   <tr>

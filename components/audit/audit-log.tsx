@@ -74,7 +74,7 @@ export function AuditLog() {
       {q.isError && <Banner tone="error">{(q.error as Error).message}</Banner>}
       {q.data && entries.length === 0 && <p className="text-sm text-slate-600">Nothing recorded yet.</p>}
       {entries.length > 0 && (
-        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
+        <div className="relative overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
           <table className="w-full text-left text-sm">
             <thead className="border-b border-slate-200 bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
               <tr>

@@ -13,7 +13,7 @@ const FORMAT_LABELS = { seed: "CronJob", lifeboat: "Lifeboat" } as const;
 export function HistoryTable({ sets, now, explanations }: { sets: CatalogSet[]; now: Date; explanations?: ReadonlyMap<string, string> }) {
   if (!sets.length) return <p className="py-6 text-center text-sm text-slate-500">No backup sets match.</p>;
   return (
-    <div className="-mx-4 overflow-x-auto">
+    <div className="relative -mx-4 overflow-x-auto">
       <table className="w-full text-left text-sm" data-testid="history-table">
         <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
           <tr>

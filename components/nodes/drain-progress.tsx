@@ -67,7 +67,7 @@ export function DrainProgress({ job, now }: { job: DrainJob; now?: Date }) {
         </ul>
       )}
       {job.pods.length > 0 && (
-        <div className="overflow-x-auto rounded-md border border-slate-200">
+        <div className="relative overflow-x-auto rounded-md border border-slate-200">
           <table className="w-full text-left text-sm">
             <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
               <tr>

@@ -47,7 +47,7 @@ export function NodesPage() {
         {data?.error && <KubeErrorBanner error={data.error} cachedAt={data.nodes.length ? data.fetchedAt : null} now={now} />}
         {q.isPending && <p className="text-sm text-slate-500">Loading nodes…</p>}
         {data && data.nodes.length > 0 && (
-          <div className={`overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm ${data.live ? "" : "opacity-80"}`}>
+          <div className={`relative overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm ${data.live ? "" : "opacity-80"}`}>
             <table className="w-full text-left text-sm">
               <thead className="border-b border-slate-200 bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
                 <tr>

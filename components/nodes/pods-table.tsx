@@ -14,7 +14,7 @@ const KIND: Record<PodKind, { label: string; tone: Tone; title: string }> = {
 export function PodsTable({ pods, now }: { pods: PodSummary[]; now?: Date }) {
   if (!pods.length) return <p className="text-sm text-slate-600">No pods run on this node.</p>;
   return (
-    <div className="overflow-x-auto">
+    <div className="relative overflow-x-auto">
       <table className="w-full text-left text-sm">
         <thead className="text-xs uppercase tracking-wide text-slate-500">
           <tr>

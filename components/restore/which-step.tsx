@@ -237,7 +237,7 @@ export function WhichStep({ view, busy, act }: StepProps) {
 
       <Card title={data ? `All backups (${formatNumber(data.total)})` : "All backups"}>
         {data && (
-          <div className="-mx-4 overflow-x-auto">
+          <div className="relative -mx-4 overflow-x-auto">
             <table className="w-full text-left text-sm" data-testid="candidate-sets">
               <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
                 <tr>

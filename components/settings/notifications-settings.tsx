@@ -104,7 +104,7 @@ function ChannelRow({ channel }: { channel: ChannelView }) {
 function DeliveryLog({ rows }: { rows: DeliveryView[] }) {
   if (!rows.length) return <p className="text-sm text-slate-600">Nothing sent yet.</p>;
   return (
-    <div className="overflow-x-auto">
+    <div className="relative overflow-x-auto">
       <table className="w-full text-left text-sm" data-testid="delivery-log">
         <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
           <tr>

@@ -109,7 +109,7 @@ export default async function BackupSetPage({ params }: Props) {
         {set.missing.length > 0 && (
           <p className="mb-3 text-sm text-red-800">This set is incomplete: it has no {set.missing.map((k) => KIND_LABELS[k]).join(", ")}.</p>
         )}
-        <div className="-mx-4 overflow-x-auto">
+        <div className="relative -mx-4 overflow-x-auto">
           <table className="w-full text-left text-sm" data-testid="set-objects">
             <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
               <tr>
