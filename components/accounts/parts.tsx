@@ -7,19 +7,21 @@ export const field = "rounded-md border border-slate-300 px-2 py-1.5 text-sm";
 /** The users' and tokens' table: a header row of `columns` (the last one untitled, for actions) and the rows. */
 export function AccountsTable({ columns, children }: { columns: string[]; children: ReactNode }) {
   return (
-    <table className="w-full text-left text-sm">
-      <thead className="text-xs uppercase tracking-wide text-slate-500">
-        <tr>
-          {columns.map((c) => (
-            <th key={c} className="py-2 pr-3 font-medium">
-              {c}
-            </th>
-          ))}
-          <th className="py-2 font-medium" />
-        </tr>
-      </thead>
-      <tbody>{children}</tbody>
-    </table>
+    <div className="relative overflow-x-auto">
+      <table className="w-full text-left text-sm">
+        <thead className="text-xs uppercase tracking-wide text-slate-500">
+          <tr>
+            {columns.map((c) => (
+              <th key={c} className="py-2 pr-3 font-medium">
+                {c}
+              </th>
+            ))}
+            <th className="py-2 font-medium" />
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
   );
 }
 

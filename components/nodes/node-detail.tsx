@@ -205,33 +205,35 @@ export function NodeDetailView({ name }: { name: string }) {
               </Card>
             </div>
             <Card title="Conditions">
-              <table className="w-full text-left text-sm">
-                <thead className="text-xs uppercase tracking-wide text-slate-500">
-                  <tr>
-                    <th className="py-1 pr-3 font-medium">Type</th>
-                    <th className="py-1 pr-3 font-medium">Status</th>
-                    <th className="py-1 pr-3 font-medium">Reason</th>
-                    <th className="py-1 pr-3 font-medium">Since</th>
-                    <th className="py-1 pr-3 font-medium">Message</th>
-                  </tr>
-                </thead>
-                <tbody className="divide-y divide-slate-100">
-                  {node.conditions.map((c) => {
-                    const bad = c.type === "Ready" ? c.status !== "True" : c.status === "True";
-                    return (
-                      <tr key={c.type} data-testid={`condition-${c.type}`}>
-                        <td className="py-1.5 pr-3 font-medium">{c.type}</td>
-                        <td className="py-1.5 pr-3">
-                          <Badge tone={bad ? "critical" : "ok"}>{c.status}</Badge>
-                        </td>
-                        <td className="py-1.5 pr-3 text-xs">{c.reason}</td>
-                        <td className="py-1.5 pr-3 text-xs tabular-nums">{shortAge(c.lastTransitionTime, now)}</td>
-                        <td className="py-1.5 pr-3 text-xs text-slate-600">{c.message}</td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
+              <div className="relative overflow-x-auto">
+                <table className="w-full text-left text-sm">
+                  <thead className="text-xs uppercase tracking-wide text-slate-500">
+                    <tr>
+                      <th className="py-1 pr-3 font-medium">Type</th>
+                      <th className="py-1 pr-3 font-medium">Status</th>
+                      <th className="py-1 pr-3 font-medium">Reason</th>
+                      <th className="py-1 pr-3 font-medium">Since</th>
+                      <th className="py-1 pr-3 font-medium">Message</th>
+                    </tr>
+                  </thead>
+                  <tbody className="divide-y divide-slate-100">
+                    {node.conditions.map((c) => {
+                      const bad = c.type === "Ready" ? c.status !== "True" : c.status === "True";
+                      return (
+                        <tr key={c.type} data-testid={`condition-${c.type}`}>
+                          <td className="py-1.5 pr-3 font-medium">{c.type}</td>
+                          <td className="py-1.5 pr-3">
+                            <Badge tone={bad ? "critical" : "ok"}>{c.status}</Badge>
+                          </td>
+                          <td className="py-1.5 pr-3 text-xs">{c.reason}</td>
+                          <td className="py-1.5 pr-3 text-xs tabular-nums">{shortAge(c.lastTransitionTime, now)}</td>
+                          <td className="py-1.5 pr-3 text-xs text-slate-600">{c.message}</td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              </div>
             </Card>
             <Card title={`Pods (${detail.pods.length})`}>
               <PodsTable pods={detail.pods} now={now} />

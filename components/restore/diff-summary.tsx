@@ -21,40 +21,42 @@ export function DiffSummary({ diff, diffError }: { diff: DatabaseDiff | null; di
         ))}
       </div>
       {rows.length > 0 && (
-        <table className="w-full text-left text-sm">
-          <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
-            <tr>
-              <th scope="col" className="py-1.5 pr-3 font-medium">
-                Resource type
-              </th>
-              <th scope="col" className="py-1.5 pr-3 text-right font-medium">
-                Removed
-              </th>
-              <th scope="col" className="py-1.5 pr-3 text-right font-medium">
-                Older version
-              </th>
-              <th scope="col" className="py-1.5 pr-3 text-right font-medium">
-                Brought back
-              </th>
-              <th scope="col" className="py-1.5 font-medium">
-                For example
-              </th>
-            </tr>
-          </thead>
-          <tbody className="divide-y divide-slate-100">
-            {rows.slice(0, 15).map((t) => (
-              <tr key={t.type}>
-                <td className="py-1.5 pr-3 font-medium">{t.type}</td>
-                <td className="py-1.5 pr-3 text-right tabular-nums">{t.onlyInCurrent || "—"}</td>
-                <td className="py-1.5 pr-3 text-right tabular-nums">{t.changed || "—"}</td>
-                <td className="py-1.5 pr-3 text-right tabular-nums">{t.onlyInCandidate || "—"}</td>
-                <td className="max-w-xs truncate py-1.5 font-mono text-xs text-slate-600" title={t.examples.join("\n")}>
-                  {t.examples.slice(0, 3).join(", ")}
-                </td>
+        <div className="relative overflow-x-auto">
+          <table className="w-full text-left text-sm">
+            <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
+              <tr>
+                <th scope="col" className="py-1.5 pr-3 font-medium">
+                  Resource type
+                </th>
+                <th scope="col" className="py-1.5 pr-3 text-right font-medium">
+                  Removed
+                </th>
+                <th scope="col" className="py-1.5 pr-3 text-right font-medium">
+                  Older version
+                </th>
+                <th scope="col" className="py-1.5 pr-3 text-right font-medium">
+                  Brought back
+                </th>
+                <th scope="col" className="py-1.5 font-medium">
+                  For example
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody className="divide-y divide-slate-100">
+              {rows.slice(0, 15).map((t) => (
+                <tr key={t.type}>
+                  <td className="py-1.5 pr-3 font-medium">{t.type}</td>
+                  <td className="py-1.5 pr-3 text-right tabular-nums">{t.onlyInCurrent || "—"}</td>
+                  <td className="py-1.5 pr-3 text-right tabular-nums">{t.changed || "—"}</td>
+                  <td className="py-1.5 pr-3 text-right tabular-nums">{t.onlyInCandidate || "—"}</td>
+                  <td className="max-w-xs truncate py-1.5 font-mono text-xs text-slate-600" title={t.examples.join("\n")}>
+                    {t.examples.slice(0, 3).join(", ")}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       {diff.revisionsOnlyInCurrent.count > 0 && (
         <p className="text-xs text-slate-600">
