@@ -76,7 +76,7 @@ export function HistoryTable({ sets, now, explanations }: { sets: CatalogSet[]; 
                   </ul>
                 </td>
                 <td className="whitespace-nowrap px-4 py-2 text-right tabular-nums">{formatBytes(s.objects.reduce((n, o) => n + o.size, 0))}</td>
-                <td className="px-4 py-2">
+                <td className="min-w-64 px-4 py-2">
                   <AnomalyBadges anomalies={s.anomalies} />
                   <ExplanationLine line={explanations?.get(s.id)} />
                 </td>

@@ -227,7 +227,7 @@ export function NodeDetailView({ name }: { name: string }) {
                           </td>
                           <td className="py-1.5 pr-3 text-xs">{c.reason}</td>
                           <td className="py-1.5 pr-3 text-xs tabular-nums">{shortAge(c.lastTransitionTime, now)}</td>
-                          <td className="py-1.5 pr-3 text-xs text-slate-600">{c.message}</td>
+                          <td className="min-w-48 py-1.5 pr-3 text-xs text-slate-600">{c.message}</td>
                         </tr>
                       );
                     })}

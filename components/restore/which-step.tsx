@@ -33,7 +33,7 @@ function SetRow({ c, proposed, busy, onChoose, now }: { c: CandidateSet; propose
         </span>
       </td>
       <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums">{formatBytes(s.objects.reduce((n, o) => n + o.size, 0))}</td>
-      <td className="px-3 py-2 text-xs text-slate-700">
+      <td className="whitespace-nowrap px-3 py-2 text-xs text-slate-700">
         {c.stats ? (
           <>
             rev {formatNumber(c.stats.currentRevision)} · {formatNumber(c.stats.rowCount)} rows

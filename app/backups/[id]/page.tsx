@@ -140,7 +140,7 @@ export default async function BackupSetPage({ params }: Props) {
                         </Badge>
                       ))}
                     </td>
-                    <td className="break-all px-4 py-2 font-mono text-xs">{o.key}</td>
+                    <td className="min-w-56 break-all px-4 py-2 font-mono text-xs">{o.key}</td>
                     <td className="whitespace-nowrap px-4 py-2 text-right tabular-nums">
                       {formatBytes(o.size)} <span className="text-xs text-slate-500">({o.size.toLocaleString("en-US")} B)</span>
                     </td>
