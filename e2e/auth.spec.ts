@@ -4,6 +4,7 @@ import { signIn, submitSignInForm } from "./support/auth";
 import { startDashboard, warmPages, type RunningDashboard } from "./support/dashboard";
 import { startTestCluster, type TestCluster } from "./support/kube";
 import { keepScreenshot } from "./support/screenshot";
+import { expectFitsPhone } from "./support/layout";
 
 // Accounts in the browser: signing in and out, wrong passwords and the sign-in limit, sessions that
 // end, what each role sees and may do (and the 403 when it asks the API for more), the admins'
@@ -229,6 +230,7 @@ test("an admin adds a user and changes a role; makes an API token, which works u
   await page.getByLabel("Role of carol").selectOption("viewer");
   await expect(page.getByText("carol is now viewer.")).toBeVisible();
   await keepScreenshot(page, testInfo, "auth-users");
+  await expectFitsPhone(page);
 
   await page.goto(dash.url + "/settings/tokens");
   await page.getByLabel("Name (what uses it)").fill("prometheus");

@@ -6,6 +6,7 @@ import { startDashboard, killGroup, type RunningDashboard } from "./support/dash
 import { launcherAccounts, signIn } from "./support/auth";
 import { startDemoLauncher, type RunningDemo } from "./support/demo-launcher";
 import { keepScreenshot } from "./support/screenshot";
+import { expectFitsPhone, PHONE } from "./support/layout";
 import { BackupsPage } from "./pages/backups-page";
 import { S3BackupStore } from "../lib/storage/s3-backup-store";
 import { lifeboatObjectNames } from "../lib/contracts/backup-names";
@@ -74,6 +75,24 @@ test("the history shows the demo's 90 sets, the chart and the critical growth", 
   await expect(backups.chartFlags("critical")).toHaveCount(2); // file archive and logical backup
   await expect(backups.chartFlags("warning")).toHaveCount(3); // both parts at 80.51, and the gap
   await keepScreenshot(page, testInfo, "backups-history");
+});
+
+test("on a phone the history fits the screen: the navigation wraps above it, the table scrolls in its card", async ({ page }) => {
+  await page.setViewportSize(PHONE);
+  const backups = new BackupsPage(page, url);
+  await backups.goto();
+  await expect(backups.rows).toHaveCount(50);
+  // Each section's link stays on one line (a two-line "Restore master" was the column layout's).
+  const nav = page.getByRole("navigation", { name: "Main" });
+  for (const name of ["Restore master", "Migrate worker"]) expect((await nav.getByRole("link", { name }).boundingBox())!.height).toBeLessThan(40);
+  expect((await page.locator("header").boundingBox())!.height).toBeLessThan(200);
+  await expectFitsPhone(page);
+  // The table is wider than the phone and scrolls inside its card.
+  const table = page.getByTestId("history-table");
+  expect(await table.evaluate((t) => t.parentElement!.scrollWidth > t.parentElement!.clientWidth)).toBe(true);
+  await page.goto(`${url}/backups/${newestId}`);
+  await expect(page.getByTestId("set-objects")).toBeVisible();
+  await expectFitsPhone(page);
 });
 
 test("a critical point on the chart opens that backup's detail page with the reason in words", async ({ page }, testInfo) => {

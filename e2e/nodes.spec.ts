@@ -6,6 +6,7 @@ import { startDashboard, type RunningDashboard } from "./support/dashboard";
 import { startTestCluster, type TestCluster } from "./support/kube";
 import { signIn } from "./support/auth";
 import { keepScreenshot } from "./support/screenshot";
+import { expectFitsPhone } from "./support/layout";
 
 // The nodes page and a node's detail against the HTTPS test Kubernetes API: the table, auto-refresh,
 // actions behind confirmations sized to the damage, and the errors a person can meet.
@@ -79,6 +80,11 @@ test.describe("with the test cluster", () => {
     await expect(page.getByTestId("pod-svclb-traefik-4c1b9a2e-6sd4t")).toContainText("DaemonSet");
     await expect(page.getByTestId("pod-debug-shell")).toContainText("no controller");
     await keepScreenshot(page, info, "nodes-02-detail");
+    // The conditions and pods tables scroll inside their cards on a phone; so does the node list.
+    await expectFitsPhone(page);
+    await page.goto(dash.url + "/nodes");
+    await expect(row(page, "pi-2")).toBeVisible();
+    await expectFitsPhone(page);
   });
 
   test("cordon and uncordon ask first, show the kubectl command, and change the cluster", async ({ page }, info) => {

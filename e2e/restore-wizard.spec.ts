@@ -12,6 +12,7 @@ import { signIn } from "./support/auth";
 import { startTestCluster, type TestCluster } from "./support/kube";
 import { freePort } from "./support/ports";
 import { keepScreenshot } from "./support/screenshot";
+import { expectFitsPhone } from "./support/layout";
 import { BackupsPage } from "./pages/backups-page";
 import { RestoreWizardPage } from "./pages/restore-wizard-page";
 
@@ -225,6 +226,7 @@ test("the whole wizard: proposal, preview, staged diff, confirmation, restore wi
   // This agent ships no log: no point in time, and why.
   await expect(page.getByTestId("no-point-in-time")).toContainText("holds no continuous-protection log, so only whole backup sets can be restored");
   await shot(page, testInfo, "step2-which");
+  await expectFitsPhone(page);
   await wizard.useProposal();
 
   const preview = page.getByTestId("backup-preview");
@@ -242,6 +244,7 @@ test("the whole wizard: proposal, preview, staged diff, confirmation, restore wi
   await expect(wizard.diff).toContainText(/Restoring this backup loses \d+ objects? created or changed after/);
   await expect(wizard.diff).toContainText("configmaps");
   await shot(page, testInfo, "step4-staged");
+  await expectFitsPhone(page);
   await wizard.continueToConfirm();
 
   const what = page.getByTestId("what-happens");
