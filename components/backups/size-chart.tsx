@@ -99,6 +99,20 @@ function placeMarkers(u: uPlot, data: SizeChartData): Marker[] {
 }
 
 /**
+ * The time axis's labels in UTC and 24-hour ISO order, as every date on the pages is written
+ * (uPlot's default is the browser's zone with "9/14" and "12pm"). Rows: the smallest tick step (s),
+ * its label, then what is added below the first tick of a new year, month, day, hour, minute.
+ */
+const TIME_TICKS: uPlot.Axis.Values = [
+  [86_400 * 365, "{YYYY}", null, null, null, null, null, null, 1],
+  [86_400 * 28, "{MMM}", "\n{YYYY}", null, null, null, null, null, 1],
+  [86_400, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
+  [3600, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [60, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [1, ":{ss}", "\n{YYYY}-{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
+];
+
+/**
  * The size trend: one line per object kind, time on the x axis (uPlot: canvas, ~50 KB, draws 10,000
  * points at once). Flagged points carry a marker that links to that backup's page. A toggle lays the
  * database statistics of the sets that have them (rows, live keys, compaction lag) over it on a
@@ -132,6 +146,8 @@ export function SizeChart() {
       const opts: uPlot.Options = {
         width: el.clientWidth,
         height: 300,
+        // Ticks fall on UTC days and hours, labelled with TIME_TICKS.
+        tzDate: (ts) => UPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
         scales: {
           // One backup (or several in the same second) is an empty time range; uPlot widens it to
           // 1000 days after the point (86400 / its `ms` of 1e-3), drawing the point on the edge of
@@ -174,7 +190,7 @@ export function SizeChart() {
             : []),
         ],
         axes: [
-          {},
+          { values: TIME_TICKS },
           { size: 72, values: (_u, ticks) => ticks.map((t) => formatBytes(t)) },
           ...(showStats
             ? [
