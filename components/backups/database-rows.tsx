@@ -34,7 +34,7 @@ export function DatabaseRows({ db: d, compactNote }: { db: DatabaseNumbers; comp
     <>
       <StatRow label="Database file">{formatBytes(d.fileSize)}</StatRow>
       <StatRow label="Pages (free)">
-        {formatNumber(d.pageCount)} × {formatBytes(d.pageSize)} ({formatNumber(d.freelistCount)} free)
+        {formatNumber(d.pageCount)} × {formatNumber(d.pageSize)} B ({formatNumber(d.freelistCount)} free)
       </StatRow>
       <StatRow label="Rows in kine" hint="Counted by scanning the table">
         {formatNumber(d.rowCount)}
