@@ -72,7 +72,10 @@ export function buildRelease(outDir: string): string {
     platform: "node",
     format: "esm",
     target: "node20",
-    external: ["next"],
+    // better-sqlite3 (the front reads lifeboat.db before Next.js starts: lib/http/data-dir.ts) is a
+    // CommonJS addon the standalone build already carries in its node_modules; bundled into ESM its
+    // require("fs") fails.
+    external: ["next", "better-sqlite3"],
     logLevel: "warning",
   });
 
