@@ -242,3 +242,34 @@ describe("a body over the 1 MiB limit", () => {
     expect(await res.json()).toMatchObject({ name, role: "viewer" });
   });
 });
+
+describe("a kept-alive connection", () => {
+  it("is still open after 6 s idle (Node's default closes it at 5 s, and a client reusing it then got a reset)", async () => {
+    const answers = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1");
+      let got = "";
+      let second = false;
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve(got);
+      }, 15_000);
+      const request = `GET /api/livez HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`;
+      socket.on("data", (b: Buffer) => {
+        got += b.toString("utf8");
+        if (!second && got.includes("HTTP/1.1 200")) {
+          second = true;
+          setTimeout(() => socket.write(request), 6000);
+        }
+        if ((got.match(/HTTP\/1\.1 200/g) ?? []).length === 2) {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(got);
+        }
+      });
+      socket.on("close", () => resolve(got));
+      socket.on("error", reject);
+      socket.write(request);
+    });
+    expect((answers.match(/HTTP\/1\.1 200/g) ?? []).length).toBe(2);
+  }, 30_000);
+});

@@ -175,6 +175,11 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
     }
   };
   server.on("request", onRequest);
+  // Node closes an idle kept-alive connection after 5 s; a client or reverse proxy that reuses it just
+  // then gets a reset (nginx keeps upstream connections 60 s, Playwright's request context longer
+  // than 5 s). Longer than those, so the client closes first.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   // `Expect: 100-continue` (curl sends it for large bodies): without this listener Node says "100
   // Continue" before the front sees the head, and the client uploads a body the front then refuses.
   // A body declared over the limit gets the 413 instead; any other request is told to go on.
