@@ -102,8 +102,11 @@ describe("drain of a node whose evicted pods stay Terminating", () => {
       expect(job.state, job.message ?? "").toBe("succeeded");
       expect(job.pods.filter((p) => p.name.startsWith("web-")).map((p) => p.state)).toEqual(["deleted", "deleted"]);
       expect(own.cluster.history.filter((h) => h.startsWith("taint manager deleted default/web-")).length).toBe(2);
-      // Their ReplicaSet started them elsewhere.
-      const web = [...own.cluster.pods.values()].filter((p) => p.metadata.labels?.app === "web" && !p.metadata.deletionTimestamp);
+      // Their ReplicaSet starts them elsewhere (its controller runs a moment after the deletions; the
+      // drain may end before it, as a terminating pod's deletion is not waited for on a dead node).
+      const live = () => [...own.cluster.pods.values()].filter((p) => p.metadata.labels?.app === "web" && !p.metadata.deletionTimestamp);
+      for (let i = 0; i < 60 && live().length < 2; i++) await sleep(50);
+      const web = live();
       expect(web.length).toBeGreaterThanOrEqual(2);
       expect(web.every((p) => p.spec.nodeName !== "pi-3")).toBe(true);
     } finally {
