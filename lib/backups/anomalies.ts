@@ -1,6 +1,6 @@
 import type { ObjectKind, SetFormat } from "../contracts/backup-names";
 import type { Anomaly } from "../contracts/catalog";
-import { countsAsBackup, type BackupSet } from "./grouping";
+import { countsAsBackup, receivedBefore, type BackupSet } from "./grouping";
 import { describeBytes, describeDuration, describeRatio } from "./describe";
 
 /**
@@ -210,10 +210,10 @@ export function detectAnomalies(
     const usual = median(prev.slice(-t.window));
     // A name dated ahead of when the store received it (a host clock that ran ahead) must not make the
     // store look fresh until that date: the age runs from the newest backup's receipt when that is earlier.
-    let since = newest.time.getTime();
-    let received = -Infinity;
-    for (const s of backups) for (const o of s.objects) received = Math.max(received, Date.parse(o.lastModified) || -Infinity);
-    if (received > -Infinity) since = Math.min(since, received);
+    const since = receivedBefore(
+      newest.time.getTime(),
+      backups.flatMap((s) => s.objects),
+    );
     const age = now.getTime() - since;
     if (usual > 0 && age > t.staleCritical * usual) {
       const r = age / usual;

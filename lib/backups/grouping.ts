@@ -130,7 +130,22 @@ export function setFolder(set: Pick<BackupSet, "objects">): string | null {
  * tonight's database, not one newer than every later backup.
  */
 export function takenBy(set: Pick<BackupSet, "time" | "objects">): Date {
-  let received = 0;
-  for (const o of set.objects) received = Math.max(received, new Date(o.lastModified).getTime());
-  return received > 0 && received < set.time.getTime() ? new Date(received) : set.time;
+  const t = set.time.getTime();
+  const earlier = receivedBefore(t, set.objects);
+  return earlier === t ? set.time : new Date(earlier);
+}
+
+/**
+ * `named` (ms since the epoch: a time a name says), or when the store received the newest of
+ * `objects` when that is earlier — by the store's clock, not the host's that named them. The one
+ * rule for a name dated ahead: `takenBy`, the stale flag and the newest set's metric read it.
+ * Objects without a readable time say nothing.
+ */
+export function receivedBefore(named: number, objects: Iterable<{ lastModified?: Date | string }>): number {
+  let received = -Infinity;
+  for (const o of objects) {
+    const t = o.lastModified === undefined ? NaN : new Date(o.lastModified).getTime();
+    if (t > received) received = t;
+  }
+  return received > -Infinity && received < named ? received : named;
 }

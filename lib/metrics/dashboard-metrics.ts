@@ -6,7 +6,7 @@ import type { AlertSources } from "../alerts/alert-service";
 import type { AlertStore } from "../alerts/alert-store";
 import { compactionRising, newestSets } from "../alerts/rules/catalog-rules";
 import { median } from "../backups/anomalies";
-import { countsAsBackup } from "../backups/grouping";
+import { countsAsBackup, receivedBefore } from "../backups/grouping";
 import type { RuleConfig } from "../alerts/rules/types";
 
 /**
@@ -78,10 +78,11 @@ export function buildDashboardMetrics(deps: DashboardMetricsDeps): { registry: R
       const s = newestSets(sets).byFormat;
       let t = Math.max(...[...s.values()].map((x) => secs(x.timestamp)));
       // As the catalog's stale flag: a set named ahead of when it arrived must not look fresh until its date.
-      let received = -Infinity;
-      for (const x of sets)
-        if (countsAsBackup(x)) for (const o of x.objects) received = Math.max(received, (o.lastModified && secs(o.lastModified)) || -Infinity);
-      if (received > -Infinity) t = Math.min(t, received);
+      t =
+        receivedBefore(
+          t * 1000,
+          sets.filter(countsAsBackup).flatMap((x) => x.objects),
+        ) / 1000;
       if (Number.isFinite(t)) g.set(t);
     },
   );

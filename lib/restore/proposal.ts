@@ -1,3 +1,4 @@
+import { receivedBefore } from "../backups/grouping";
 import type { CatalogSet } from "../contracts/catalog";
 import type { Proposal, SetStats } from "./contracts";
 
@@ -30,9 +31,9 @@ const fmt = (n: number) => n.toLocaleString("en-US");
  * tonight's database, not one newer than every later backup.
  */
 function takenBy(s: CatalogSet): string {
-  let received = "";
-  for (const o of s.objects) if (o.lastModified > received) received = o.lastModified;
-  return received && received < s.timestamp ? received : s.timestamp;
+  const named = Date.parse(s.timestamp);
+  const earlier = receivedBefore(named, s.objects);
+  return earlier === named ? s.timestamp : new Date(earlier).toISOString();
 }
 
 const sizeFlagged = (s: CatalogSet) => s.anomalies.some((a) => a.type === "growth" || a.type === "shrink");
