@@ -1,6 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
@@ -123,4 +124,93 @@ describe("S3BackupStore", () => {
       await expect(store().head("half")).rejects.toBeInstanceOf(NotFoundError);
     });
   });
+});
+
+describe("S3BackupStore against a store that stops answering", () => {
+  /** A loopback HTTP "store": `answer` decides what each request gets (the socket is never closed by it). */
+  async function hangingStore(answer: (socket: Socket) => void): Promise<{ endpoint: string; requests: () => number; close: () => Promise<void> }> {
+    let count = 0;
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+      let seen = "";
+      const onData = (d: Buffer) => {
+        seen += d.toString("latin1");
+        if (!seen.includes("\r\n\r\n")) return;
+        socket.off("data", onData);
+        count++;
+        answer(socket);
+      };
+      socket.on("data", onData);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      endpoint: `http://127.0.0.1:${port}`,
+      requests: () => count,
+      close: async () => {
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  it("a request the store accepts and never answers fails after the idle timeout, each attempt, with a sentence", async () => {
+    const store0 = await hangingStore(() => {});
+    try {
+      const store = new S3BackupStore({ ...creds, endpoint: store0.endpoint, bucket: "b", idleTimeoutMs: 400, maxAttempts: 2 });
+      const started = Date.now();
+      const err = await store.head("k3s/state.db.gpg").catch((e) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err.message).toMatch(/did not answer for 0\.4 s/);
+      expect(store0.requests()).toBe(2);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await store0.close();
+    }
+  }, 15_000);
+
+  it("a download whose body stops after the headers fails after the idle timeout instead of waiting for ever", async () => {
+    const store0 = await hangingStore((socket) => {
+      socket.write("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n");
+      socket.write(Buffer.alloc(1000, 7));
+    });
+    try {
+      const store = new S3BackupStore({ ...creds, endpoint: store0.endpoint, bucket: "b", idleTimeoutMs: 400, maxAttempts: 1 });
+      const body = await store.get("k3s/state.db.gpg");
+      const err = await (async () => {
+        for await (const _chunk of body) void _chunk;
+      })().catch((e) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(String(err.message)).toMatch(/inactivity/);
+    } finally {
+      await store0.close();
+    }
+  }, 15_000);
+
+  it("a slow download that keeps moving is not cut off: the timeout is on inactivity, not on the whole transfer", async () => {
+    const chunks = 12;
+    const store0 = await hangingStore((socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${chunks * 1000}\r\n\r\n`);
+      let sent = 0;
+      const timer = setInterval(() => {
+        socket.write(Buffer.alloc(1000, 7));
+        if (++sent === chunks) clearInterval(timer);
+      }, 150);
+      socket.on("close", () => clearInterval(timer));
+    });
+    try {
+      const store = new S3BackupStore({ ...creds, endpoint: store0.endpoint, bucket: "b", idleTimeoutMs: 400, maxAttempts: 1 });
+      const started = Date.now();
+      let bytes = 0;
+      for await (const chunk of await store.get("k3s/state.db.gpg")) bytes += (chunk as Buffer).length;
+      expect(bytes).toBe(chunks * 1000);
+      // Longer in all than the idle timeout, several times over.
+      expect(Date.now() - started).toBeGreaterThan(1500);
+    } finally {
+      await store0.close();
+    }
+  }, 15_000);
 });

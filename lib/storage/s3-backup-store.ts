@@ -28,6 +28,12 @@ export interface S3StoreConfig {
   secretAccessKey?: string;
   /** Connect timeout in ms (default 5000). */
   connectTimeoutMs?: number;
+  /**
+   * How long a request's socket may stay silent, in ms (default 30000): no byte sent or received for
+   * that long fails the attempt (retried like any network error). On inactivity, not on the whole
+   * request, so a long upload or download that keeps moving on a slow link is never cut off.
+   */
+  idleTimeoutMs?: number;
   /** Attempts per request, including the first (default 3). */
   maxAttempts?: number;
   /** Multipart part size in bytes (default 8 MiB; S3's minimum is 5 MiB). */
@@ -67,6 +73,10 @@ class SlicedBodyHttpHandler extends NodeHttpHandler {
   }
 }
 
+function idleTimeoutMs(cfg: S3StoreConfig): number {
+  return cfg.idleTimeoutMs ?? 30_000;
+}
+
 /** Builds an S3 client with settings that work against AWS and S3-compatible servers alike. */
 export function createS3Client(cfg: S3StoreConfig): S3Client {
   const conf: S3ClientConfig = {
@@ -77,7 +87,9 @@ export function createS3Client(cfg: S3StoreConfig): S3Client {
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     maxAttempts: cfg.maxAttempts ?? 3,
-    requestHandler: new SlicedBodyHttpHandler({ connectionTimeout: cfg.connectTimeoutMs ?? 5000, requestTimeout: 120_000 }),
+    // socketTimeout is the one that ends a silent request: requestTimeout only logs a warning unless
+    // throwOnRequestTimeout is set, and it would then bound the whole request, long uploads included.
+    requestHandler: new SlicedBodyHttpHandler({ connectionTimeout: cfg.connectTimeoutMs ?? 5000, socketTimeout: idleTimeoutMs(cfg) }),
   };
   if (cfg.accessKeyId && cfg.secretAccessKey) {
     conf.credentials = { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey };
@@ -96,11 +108,13 @@ const AUTH_CODES = new Set([
 ]);
 const NET_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "EHOSTUNREACH", "ENETUNREACH", "TimeoutError"]);
 
-function classify(err: unknown): { failure: StorageFailure; reason: string } {
+function classify(err: unknown, idleMs: number): { failure: StorageFailure; reason: string } {
   const e = err as { name?: string; code?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const name = e?.name ?? "";
   const code = e?.code ?? e?.Code ?? "";
   const status = e?.$metadata?.httpStatusCode;
+  if (name === "TimeoutError" && /inactivity/.test(e?.message ?? ""))
+    return { failure: "unreachable", reason: `the endpoint did not answer for ${idleMs / 1000} s (TimeoutError)` };
   if (name === "NoSuchBucket" || code === "NoSuchBucket") return { failure: "no_bucket", reason: "the bucket does not exist" };
   if (AUTH_CODES.has(name) || AUTH_CODES.has(code) || status === 403)
     return { failure: "auth", reason: `access denied (${name || code || "403"}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY` };
@@ -139,7 +153,7 @@ export class S3BackupStore implements BackupStore {
   }
 
   private fail(op: string, key: string | undefined, err: unknown): never {
-    const { failure, reason } = classify(err);
+    const { failure, reason } = classify(err, idleTimeoutMs(this.cfg));
     const target = key === undefined ? this.description : `${key} in ${this.description}`;
     throw new StorageError(`s3: ${op} ${target}: ${reason}`, failure, { cause: err });
   }
