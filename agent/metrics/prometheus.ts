@@ -1,4 +1,5 @@
-import { stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, mkdir, readdir, stat } from "node:fs/promises";
 import { continuousStatus } from "../routes/continuous";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { JobType } from "../../lib/contracts/agent-jobs";
@@ -71,6 +72,25 @@ function build(deps: AgentDeps): Registry {
     g.set((await fileSize(`${deps.config.dbPath}-wal`)) ?? 0);
   });
 
+  // Snapshots, restores, the backup record and the health check all live there: one that cannot be
+  // listed or written (EIO, a read-only mount, a file in its place) stops all of them. It is made on
+  // first use, as the agent does anyway.
+  gauge(
+    "lifeboat_agent_state_dir_ok",
+    "1 when LIFEBOAT_STATE_DIR can be listed and written (checked at scrape time); 0 when it cannot: backups, restores and health checks fail.",
+    [],
+    async (g) => {
+      const dir = deps.config.stateDir;
+      const ok = await mkdir(dir, { recursive: true, mode: 0o700 })
+        .then(() => readdir(dir))
+        .then(() => access(dir, constants.R_OK | constants.W_OK | constants.X_OK))
+        .then(
+          () => true,
+          () => false,
+        );
+      g.set(ok ? 1 : 0);
+    },
+  );
   gauge(
     "lifeboat_agent_log_lag_seconds",
     "Continuous protection: seconds since the newest revision in the store was read (absent while the log is off or has no base).",

@@ -148,6 +148,19 @@ describe("the agent's metrics", () => {
     expect(m.has("lifeboat_agent_database_size_bytes")).toBe(false); // read at scrape time: no file, no value
   }, 60_000);
 
+  it("a state directory the agent cannot use (here a file where the directory should be) is a 0 in lifeboat_agent_state_dir_ok, and /health says why", async () => {
+    const fine = await startAgent({ LIFEBOAT_STATE_DIR: path.join(work, "state-fine") });
+    expect(parse(await (await get(`${fine}/metrics`)).text()).get("lifeboat_agent_state_dir_ok")).toBe(1);
+
+    const notADir = path.join(work, "state-is-a-file");
+    writeFileSync(notADir, "not a directory\n");
+    const url = await startAgent({ LIFEBOAT_STATE_DIR: notADir });
+    const res = await get(`${url}/health`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ code: "health_unavailable", message: expect.stringMatching(/LIFEBOAT_STATE_DIR/) });
+    expect(parse(await (await get(`${url}/metrics`)).text()).get("lifeboat_agent_state_dir_ok")).toBe(0);
+  }, 60_000);
+
   it("record a failed backup beside the last success", async () => {
     const url = await startAgent({ AWS_S3_BUCKET: "no-such-bucket" });
     const job = await backup(url);

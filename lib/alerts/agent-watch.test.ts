@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -57,6 +57,24 @@ describe("AgentWatch", () => {
     expect(input).toMatchObject({ configured: true, healthFresh: true, unreachableSince: null, backups: { lastSuccessAt: null, lastFailureAt: null } });
     expect(input.health?.kine?.rowCount).toBeGreaterThan(0);
     expect(w.up()).toBe(true);
+  });
+
+  it("an agent whose state directory cannot be used answers health_unavailable: it is up, and LifeboatAgentStateDirUnusable fires", async () => {
+    const stateDir = path.join(dir, "state");
+    renameSync(stateDir, `${stateDir}.aside`);
+    writeFileSync(stateDir, "a file where the state directory should be\n");
+    try {
+      const w = watch();
+      await w.poll();
+      expect(w.input()).toMatchObject({ healthFresh: false, unreachableSince: null, lastErrorCode: "health_unavailable" });
+      expect(w.up()).toBe(true);
+      const out = evaluateRules({ now: new Date(), catalog: catalogInput([]), agent: w.input() }, DEFAULT_RULE_CONFIG);
+      expect(out.flatMap((o) => o.firing).map((a) => a.key)).toEqual(["LifeboatAgentStateDirUnusable"]);
+      expect(out.flatMap((o) => o.firing)[0].summary).toMatch(/cannot use its state directory: .*LIFEBOAT_STATE_DIR/);
+    } finally {
+      rmSync(stateDir);
+      renameSync(`${stateDir}.aside`, stateDir);
+    }
   });
 
   it("starts the unreachable clock when the agent goes away, keeps it across a restart, and the rules fire after N minutes", async () => {

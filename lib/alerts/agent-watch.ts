@@ -29,6 +29,7 @@ export class AgentWatch {
   private health: HealthReport | null = null;
   private healthFresh = false;
   private lastError: string | null = null;
+  private lastErrorCode: string | null = null;
   private backups: AgentInput["backups"] = null;
   private timer: NodeJS.Timeout | null = null;
   private polling: Promise<void> | null = null;
@@ -80,11 +81,13 @@ export class AgentWatch {
       this.health = await agent.health();
       this.healthFresh = true;
       this.lastError = null;
+      this.lastErrorCode = null;
       this.since = null;
       await this.refreshBackups();
     } catch (err) {
       this.healthFresh = false;
       this.lastError = err instanceof Error ? err.message : String(err);
+      this.lastErrorCode = isAgentError(err) ? err.code : null;
       // No answer, or an answer that refuses the dashboard: the agent is as good as gone.
       const gone = isAgentError(err) && (err.agentStatus === 0 || err.code === "agent_auth");
       if (gone) this.since ??= this.polledAt;
@@ -121,6 +124,7 @@ export class AgentWatch {
       healthFresh: this.healthFresh,
       unreachableSince: agent ? this.since : null,
       lastError: this.lastError,
+      lastErrorCode: this.lastErrorCode,
       backups: this.backups,
     };
   }

@@ -17,6 +17,7 @@ export const ALERT_NAMES = [
   "LifeboatRestoreDrillFailed",
   "LifeboatBackupJobFailed",
   "LifeboatAgentUnreachable",
+  "LifeboatAgentStateDirUnusable",
   "LifeboatDatabaseCheckFailed",
   "LifeboatOwnerModeDrift",
   "LifeboatCompactionLag",

@@ -61,6 +61,28 @@ export function agentRule(input: AlertInput, cfg: RuleConfig): RuleOutcome {
   };
 }
 
+/**
+ * LifeboatAgentStateDirUnusable: the agent answered the newest poll, but its health check could not
+ * run (`health_unavailable`: LIFEBOAT_STATE_DIR cannot be used). Unknown while the poll got no answer.
+ */
+export function stateDirRule(input: AlertInput): RuleOutcome {
+  const a = input.agent;
+  if (!a.configured || a.healthFresh) return none("LifeboatAgentStateDirUnusable");
+  if (a.lastErrorCode !== "health_unavailable") return unknown("LifeboatAgentStateDirUnusable");
+  return {
+    name: "LifeboatAgentStateDirUnusable",
+    known: true,
+    firing: [
+      one(
+        "LifeboatAgentStateDirUnusable",
+        "critical",
+        `The agent at ${a.url ?? "(unknown address)"} answers but cannot use its state directory: ${a.lastError ?? "its health check could not run."} Backups, restores and health checks cannot run until it is fixed.`,
+        a.health?.host ?? null,
+      ),
+    ],
+  };
+}
+
 /** Lag beyond which the log counts as falling behind: six intervals, at least a minute (a slow upload is not an alert). */
 export function logLagLimitSeconds(intervalSeconds: number): number {
   return Math.max(60, 6 * intervalSeconds);

@@ -39,6 +39,12 @@ export const ALERT_DESCRIPTIONS: Record<AlertName, { title: string; means: strin
     means: "The dashboard could not reach the agent (or the agent refused its token) for longer than LIFEBOAT_AGENT_DOWN_MINUTES.",
     todo: "Check that `lifeboat-agent serve` runs on the server (systemctl status lifeboat-agent), its port and the token.",
   },
+  LifeboatAgentStateDirUnusable: {
+    title: "The agent cannot use its state directory",
+    means:
+      "The agent answers, but its health check cannot run (health_unavailable): LIFEBOAT_STATE_DIR cannot be listed or written (permissions, a read-only or failing disk, a file in its place). Backups, restores and health checks all work there, so none of them can run; the database's own alerts keep their last state meanwhile.",
+    todo: "Read the reason in the alert's summary, then fix LIFEBOAT_STATE_DIR on the server (owner, mode, mount, disk errors in `dmesg`) and check `lifeboat-agent health`.",
+  },
   LifeboatDatabaseCheckFailed: {
     title: "The live database is damaged",
     means: "The live kine database fails PRAGMA quick_check or integrity_check, SQLite cannot open it, or it holds no kine table (emptied, or not k3s's).",

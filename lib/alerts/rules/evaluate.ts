@@ -1,6 +1,6 @@
 import type { AlertName } from "../../contracts/alerts";
 import { catalogRule, drillRule, newestSets, sizeRules, timingRules } from "./catalog-rules";
-import { agentRule, backupJobRule, healthRules, logBytesRules, logLagRule } from "./agent-rules";
+import { agentRule, backupJobRule, healthRules, logBytesRules, logLagRule, stateDirRule } from "./agent-rules";
 import type { AlertCandidate, AlertInput, RuleConfig, RuleOutcome } from "./types";
 
 /**
@@ -19,6 +19,7 @@ export function evaluateRules(input: AlertInput, cfg: RuleConfig): RuleOutcome[]
     catalogRule(input, cfg),
     backupJobRule(input),
     agentRule(input, cfg),
+    stateDirRule(input),
     ...healthRules(input, cfg),
     logLagRule(input),
     ...logBytesRules(input, cfg),

@@ -181,6 +181,7 @@ describe("agent and health rules", () => {
     let out = evaluateRules(alertInput(now, empty, gone), cfg);
     expect(keys(out)).toEqual([]);
     expect(out.filter((o) => !o.known).map((o) => o.name)).toEqual([
+      "LifeboatAgentStateDirUnusable",
       "LifeboatDatabaseCheckFailed",
       "LifeboatOwnerModeDrift",
       "LifeboatCompactionLag",
@@ -193,6 +194,27 @@ describe("agent and health rules", () => {
     out = evaluateRules(alertInput(now, empty, { ...gone, unreachableSince: new Date(now.getTime() - 11 * 60_000).toISOString() }), cfg);
     expect(firing(out).map((a) => `${a.key} ${a.node}`)).toEqual(["LifeboatAgentUnreachable k3s-server"]);
     expect(firing(out)[0].summary).toMatch(/^The agent at http:\/\/k3s-server:7070 has not answered for 11 min: connection refused\./);
+  });
+
+  it("an agent that answers but cannot run its health check (health_unavailable: its state directory) fires at once; an answer resolves it", () => {
+    const broken = agentInput({
+      healthFresh: false,
+      lastErrorCode: "health_unavailable",
+      lastError:
+        "The health check could not run: ENOTDIR: not a directory, mkdir '/var/lib/rancher/k3s/lifeboat/health'. Check that LIFEBOAT_STATE_DIR is writable.",
+    });
+    const out = evaluateRules(alertInput(now, empty, broken), cfg);
+    expect(firing(out).map((a) => `${a.key} ${a.severity} ${a.node}`)).toEqual(["LifeboatAgentStateDirUnusable critical k3s-server"]);
+    expect(firing(out)[0].summary).toMatch(
+      /^The agent at http:\/\/k3s-server:7070 answers but cannot use its state directory: The health check could not run: ENOTDIR/,
+    );
+    // The database's alerts keep their state: nothing was checked.
+    expect(out.find((o) => o.name === "LifeboatDatabaseCheckFailed")?.known).toBe(false);
+    expect(evaluateRules(alertInput(now, empty, agentInput({})), cfg).find((o) => o.name === "LifeboatAgentStateDirUnusable")).toEqual({
+      name: "LifeboatAgentStateDirUnusable",
+      known: true,
+      firing: [],
+    });
   });
 
   it("the log falling behind fires beyond six intervals (at least a minute); a few seconds behind, or the log off, is quiet", () => {

@@ -73,6 +73,8 @@ export interface AgentInput {
   unreachableSince: string | null;
   /** Why the last poll failed, in words. */
   lastError: string | null;
+  /** The error code of the last poll's failure (`health_unavailable`: the agent answered, its check could not run); null while polls succeed. */
+  lastErrorCode?: string | null;
   /** The agent's record of its last backups (null when it could not be read: the rule keeps its state). */
   backups: { lastSuccessAt: string | null; lastFailureAt: string | null; lastFailureError: string | null } | null;
 }
