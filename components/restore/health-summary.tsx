@@ -108,7 +108,17 @@ export function HealthSummary({ url, report }: { url: string; report: HealthRepo
 export function AgentProblemBanner({ problem, title }: { problem: AgentProblem; title?: string }) {
   return (
     <div data-testid="agent-problem">
-      <Banner tone="error" title={title ?? (problem.code === "agent_unreachable" ? "The agent does not answer" : "The agent cannot be used")}>
+      <Banner
+        tone={problem.code === "agent_slow" ? "warning" : "error"}
+        title={
+          title ??
+          (problem.code === "agent_unreachable"
+            ? "The agent does not answer"
+            : problem.code === "agent_slow"
+              ? "The agent runs but answers slowly (busy)"
+              : "The agent cannot be used")
+        }
+      >
         <p>{problem.message}</p>
         <p className="mt-1">
           <span className="font-medium">What to check:</span> {problem.hint}

@@ -14,7 +14,8 @@ import { agentRequest, checkAgentUrl, tlsFromEnv, TransportError, type AgentTls 
 /**
  * A failed call to the agent, translated once, here, into the dashboard's error model:
  * - no answer → `agent_unreachable`; the agent refusing the dashboard's token → `agent_auth`
- *   (both 502: the user's browser is not the one that failed);
+ *   (both 502: the user's browser is not the one that failed); no answer in time from an agent
+ *   that still answers /livez → `agent_slow` (it runs, it is busy: not a reason to call it gone);
  * - the agent's own 4xx keep its code and status (its sentence is for the user: "a backup is running");
  * - the agent's 5xx keep its code but are answered 502 (the dashboard's upstream failed);
  * - an answer in a shape this dashboard does not know → `agent_bad_response`.
@@ -49,6 +50,7 @@ const HINT = {
   auth: "the token: it must be the value of LIFEBOAT_AGENT_TOKEN (or of the file LIFEBOAT_AGENT_TOKEN_FILE) on that machine.",
   version: "that it is a Lifeboat agent of the same version as this dashboard (update one of them).",
   log: "the agent's log on that machine.",
+  slow: "nothing on the network: the agent answers /livez. Ask again in a while, or read the agent's log on that machine for what it is doing.",
 };
 
 /** The agent's error answer as an AgentError (see the class comment). */
@@ -105,6 +107,15 @@ export class AgentClient {
     } catch (err) {
       if (err instanceof TransportError && err.kind === "tls")
         throw new AgentError("agent_tls", `The dashboard refused the agent at ${this.baseUrl}: ${err.message}.`, this.baseUrl, 0, { hint: HINT.tls });
+      // Timed out: an agent that still answers /livez is busy (an integrity_check on a big database), not gone.
+      if (timeout.aborted && !opts.signal?.aborted && path !== "/livez" && (await this.alive()))
+        throw new AgentError(
+          "agent_slow",
+          `The agent at ${this.baseUrl} runs but did not answer ${method} ${path} within ${(opts.timeoutMs ?? this.opts.timeoutMs ?? 10_000) / 1000} s: it is busy (a check of a large database, a long job) or its disk is slow.`,
+          this.baseUrl,
+          0,
+          { hint: HINT.slow },
+        );
       const why = timeout.aborted
         ? "it did not answer in time"
         : opts.signal?.aborted

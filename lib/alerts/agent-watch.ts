@@ -88,8 +88,9 @@ export class AgentWatch {
       this.healthFresh = false;
       this.lastError = err instanceof Error ? err.message : String(err);
       this.lastErrorCode = isAgentError(err) ? err.code : null;
-      // No answer, or an answer that refuses the dashboard: the agent is as good as gone.
-      const gone = isAgentError(err) && (err.agentStatus === 0 || err.code === "agent_auth");
+      // No answer, or an answer that refuses the dashboard: the agent is as good as gone. One that
+      // answers /livez but not /health in time (agent_slow) is busy: it stays up.
+      const gone = isAgentError(err) && ((err.agentStatus === 0 && err.code !== "agent_slow") || err.code === "agent_auth");
       if (gone) this.since ??= this.polledAt;
       this.opts.log.warn({ err: this.lastError, gone }, "agent health poll failed");
     } finally {

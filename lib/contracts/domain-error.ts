@@ -101,6 +101,7 @@ export const ERROR_STATUS = {
 
   // The on-node agent, as the dashboard's server sees it
   agent_unreachable: 502,
+  agent_slow: 502,
   agent_auth: 502,
   agent_tls: 502,
   agent_error: 502,

@@ -147,7 +147,7 @@ export type AgentTarget = z.infer<typeof AgentTarget>;
 /** Why the target's agent could not be asked, in words. */
 export const AgentProblem = z.object({
   url: z.string(),
-  /** The error's code: agent_unreachable | agent_auth | agent_bad_response | target_unavailable | the agent's own */
+  /** The error's code: agent_unreachable | agent_slow | agent_auth | agent_bad_response | target_unavailable | the agent's own */
   code: z.string(),
   message: z.string(),
   /** What to check. */
