@@ -600,3 +600,64 @@ describe("a confirmation whose answer was lost", () => {
     await act(ctx, run.id, { action: "done" });
   });
 });
+
+describe("a staging whose answer was lost", () => {
+  it.each([
+    ["while the agent still stages it", false],
+    ["once the agent has staged it", true],
+  ])("is adopted by the next Stage %s: the run follows that restore instead of being refused", async (_when, waitStaged) => {
+    const ctx = context(await catalogSets());
+    let run = startRun(ctx);
+    run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
+    run = await act(ctx, run.id, { action: "accept-target" });
+    run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId } });
+    // The agent takes the wizard's POST /restores, but its answer never reaches the run (a timeout, a cut connection).
+    const lost = await ctx.targets.configured()!.startRestore({
+      source: { kind: "backup", setId },
+      dryRun: false,
+      confirm: false,
+      compareWithLive: true,
+      include: run.state.include,
+    });
+    expect(run.state.restoreId).toBeNull();
+    if (waitStaged)
+      await waitFor(
+        async () => ((await ctx.targets.configured()!.restore(lost.restoreId)).status === "awaiting-confirmation" ? true : undefined),
+        60_000,
+        "staging",
+      );
+    run = await act(ctx, run.id, { action: "stage" });
+    expect(run.step).toBe("stage");
+    expect(run.state.restoreId).toBe(lost.restoreId);
+    expect(run.state.events.at(-1)).toMatchObject({ action: "stage", outcome: "adopted" });
+    await waitFor(async () => ((await followRun(ctx, run.id)).state.record?.status === "awaiting-confirmation" ? true : undefined), 60_000, "staging");
+    run = await act(ctx, run.id, { action: "verified" });
+    expect(run.step).toBe("confirm");
+    await act(ctx, run.id, { action: "abandon" });
+    expect((await ctx.targets.configured()!.restore(lost.restoreId)).status).toBe("cancelled");
+  });
+
+  it("a restore staged on the agent for another backup is not adopted: the agent's refusal stands", async () => {
+    const ctx = context(await catalogSets());
+    let run = startRun(ctx);
+    run = await act(ctx, run.id, { action: "check-target", target: { kind: "configured" } });
+    run = await act(ctx, run.id, { action: "accept-target" });
+    run = await act(ctx, run.id, { action: "choose", candidate: { kind: "backup", setId } });
+    const other = await ctx.targets.configured()!.startRestore({
+      source: { kind: "backup", setId },
+      dryRun: false,
+      confirm: false,
+      compareWithLive: true,
+      include: { ...run.state.include, tls: !run.state.include.tls },
+    });
+    await waitFor(
+      async () => ((await ctx.targets.configured()!.restore(other.restoreId)).status === "awaiting-confirmation" ? true : undefined),
+      60_000,
+      "staging",
+    );
+    await expectDomainError(act(ctx, run.id, { action: "stage" }), 409, "restore_state");
+    expect((await followRun(ctx, run.id)).state.restoreId).toBeNull();
+    await ctx.targets.configured()!.cancelRestore(other.restoreId);
+    await act(ctx, run.id, { action: "abandon" });
+  });
+});

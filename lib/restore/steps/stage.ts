@@ -1,6 +1,7 @@
 import "server-only";
 import { isAgentError, type AgentClient } from "../../agent/agent-client";
 import type { Job } from "../../contracts/agent-jobs";
+import type { RestoreRecord, StartRestoreRequest } from "../../contracts/agent-restore";
 import { DomainError, hasErrorCode } from "../../contracts/errors";
 import { audit } from "../../db/database";
 import { addEvent } from "../../wizard/engine";
@@ -31,8 +32,41 @@ export async function dropStaged(ctx: RestoreContext, client: AgentClient, state
   return { ...state, restoreId: null, jobId: null, record: null, recordAt: null, confirmedHost: null, confirmedAt: null };
 }
 
-/** POST /restores for the chosen candidate, waiting (briefly) for a restore drill that holds the agent. Throws `agent_busy` or the agent's error. */
-async function startStaging(ctx: RestoreContext, client: AgentClient, state: RestoreWizardState): Promise<{ restoreId: string; jobId: string }> {
+/**
+ * The restore the agent staged (or is staging) for exactly this request after the run began, when
+ * the run does not know it: the answer to its POST /restores was lost (a timeout, a cut connection).
+ * Only one wizard run is active at a time, so such a restore is the run's own.
+ */
+async function lostStaging(client: AgentClient, run: RestoreRun, req: StartRestoreRequest): Promise<RestoreRecord | null> {
+  // Flat objects (a source, the include flags), compared whatever their keys' order.
+  const same = (a: object, b: object) => JSON.stringify(a, Object.keys(a).sort()) === JSON.stringify(b, Object.keys(b).sort());
+  const { restores } = await client.listRestores().catch(() => ({ restores: [] as RestoreRecord[] }));
+  return (
+    restores.find(
+      (r) =>
+        r.kind === "restore" &&
+        (r.status === "running" || r.status === "awaiting-confirmation") &&
+        !targetTouched(r) &&
+        Date.parse(r.createdAt) >= Date.parse(run.createdAt) &&
+        same(r.source, req.source) &&
+        same(r.include, req.include) &&
+        (r.point?.toRevision ?? null) === (req.toRevision ?? null) &&
+        (r.point?.toTime ?? null) === (req.toTime ?? null),
+    ) ?? null
+  );
+}
+
+/**
+ * POST /restores for the chosen candidate, waiting (briefly) for a restore drill that holds the agent.
+ * A restore the agent already staged for this very request, whose answer never reached the run, is
+ * adopted (`adopted: true`) instead of being refused. Throws `agent_busy` or the agent's error.
+ */
+async function startStaging(
+  ctx: RestoreContext,
+  client: AgentClient,
+  run: RestoreRun,
+  state: RestoreWizardState,
+): Promise<{ restoreId: string; jobId: string | null; adopted: boolean }> {
   const c = state.candidate!;
   const source = c.kind === "backup" ? { kind: "backup" as const, setId: c.setId } : { kind: "recovery" as const, id: c.id };
   // A point in time goes to the agent as it is: it plans the base and the log (agent/continuous/point-in-time.ts).
@@ -41,11 +75,16 @@ async function startStaging(ctx: RestoreContext, client: AgentClient, state: Res
   const deadline = Date.now() + (ctx.drillWaitMs ?? 90_000);
   for (;;) {
     try {
-      return await client.startRestore(req);
+      return { ...(await client.startRestore(req)), adopted: false };
     } catch (err) {
       const jobId = hasErrorCode(err, "job_running") ? String(err.details?.jobId ?? "") : "";
       let job: Job | null = null;
       if (jobId) job = await client.job(jobId).catch(() => null);
+      // Refused because a restore is staging or staged: it may be this run's own, its answer lost.
+      if (hasErrorCode(err, "restore_state") || job?.type === "restore") {
+        const lost = await lostStaging(client, run, req);
+        if (lost) return { restoreId: lost.id, jobId: lost.jobId, adopted: true };
+      }
       if (job && job.type === "drill" && Date.now() < deadline) {
         // A restore drill finishes in seconds; drills are paused while the wizard runs, so no new one starts.
         await new Promise((r) => setTimeout(r, 1000));
@@ -61,13 +100,16 @@ async function startStaging(ctx: RestoreContext, client: AgentClient, state: Res
 export const stage: RestoreHandler<"stage"> = async (ctx, run, action) => {
   if (!run.state.candidate) throw new DomainError("no_candidate", "Choose a backup first.");
   const state = { ...run.state, include: { ...run.state.include, ...action.include } };
-  const { restoreId, jobId } = await startStaging(ctx, clientOf(ctx, state), state);
-  audit(ctx.db, "restore.stage", state.target?.url ?? null, "started", { runId: run.id, restoreId, source: state.candidate, include: state.include });
+  const { restoreId, jobId, adopted } = await startStaging(ctx, clientOf(ctx, state), run, state);
+  const outcome = adopted ? "adopted" : "started";
+  audit(ctx.db, "restore.stage", state.target?.url ?? null, outcome, { runId: run.id, restoreId, source: state.candidate, include: state.include });
   const next = addEvent(
     { ...state, restoreId, jobId, record: null, recordAt: null },
     "stage",
-    "started",
-    "Downloading, decrypting, unpacking and verifying on the target.",
+    outcome,
+    adopted
+      ? `The agent had already staged this backup (restore ${restoreId}) although its answer did not reach the dashboard: following it.`
+      : "Downloading, decrypting, unpacking and verifying on the target.",
   );
   return save(ctx, run, { step: "stage", state: next });
 };
@@ -88,7 +130,7 @@ export async function retryStaging(ctx: RestoreContext, run: RestoreRun): Promis
   if (rec?.status === "awaiting-confirmation")
     throw new DomainError("already_verified", "The backup is already staged and verified: continue to the confirmation.");
   const state = await dropStaged(ctx, client, run.state);
-  const { restoreId, jobId } = await startStaging(ctx, client, state);
+  const { restoreId, jobId } = await startStaging(ctx, client, run, state);
   audit(ctx.db, "restore.stage", state.target?.url ?? null, "retried", { runId: run.id, restoreId });
   return save(ctx, run, { state: addEvent({ ...state, restoreId, jobId }, "stage", "retried", "Staging again.") });
 }
