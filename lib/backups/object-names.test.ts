@@ -55,6 +55,19 @@ describe("parseObjectName", () => {
     expect(parseObjectName("k3s_db_2024-12-18_23-59-60.tar.zst.gpg")).toBeNull();
   });
 
+  it("reads a year below 100 as written, not as 19xx (Date.UTC's two-digit years)", () => {
+    const a = parseObjectName("k3s_db_0024-12-18_00-00-07.tar.zst.gpg");
+    expect(a).toMatchObject({ stamp: "0024-12-18_00-00-07", setId: "seed-0024-12-18_00-00-07" });
+    expect(a!.time.getUTCFullYear()).toBe(24);
+    expect(a!.time.toISOString()).toBe("0024-12-18T00:00:07.000Z");
+    expect(formatStamp(a!.time)).toBe("0024-12-18_00-00-07");
+    expect(parseSetId("lifeboat-0000-01-01_00-00-00")?.time.toISOString()).toBe("0000-01-01T00:00:00.000Z");
+    // Year 24 was a leap year, year 23 was not (and 1923's rules are not the question).
+    expect(parseObjectName("state_0024-02-29_00-00-00.db.gpg")?.time.toISOString()).toBe("0024-02-29T00:00:00.000Z");
+    expect(parseObjectName("state_0023-02-29_00-00-00.db.gpg")).toBeNull();
+    expect(parseObjectName("state_0100-02-29_00-00-00.db.gpg")).toBeNull();
+  });
+
   it("round-trips stamps and set ids", () => {
     const t = new Date("2024-12-31T23:59:58Z");
     expect(formatStamp(t)).toBe("2024-12-31_23-59-58");

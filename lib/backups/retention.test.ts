@@ -20,6 +20,13 @@ function nightly(last: string, n: number): RetentionSet[] {
 }
 
 describe("isoWeekKey", () => {
+  it("keeps a year below 100 as it is (not 19xx)", () => {
+    expect(isoWeekKey(new Date("0024-12-18T00:00:07Z"))).toBe("24-W51");
+    // 0024-12-29 is a Friday (1924-12-29 a Monday, in 1925's week 1).
+    expect(isoWeekKey(new Date("0024-12-29T00:00:00Z"))).toBe("24-W52");
+    expect(isoWeekKey(new Date("0024-12-30T00:00:00Z"))).toBe("25-W01");
+  });
+
   it("follows ISO 8601 across year boundaries", () => {
     expect(isoWeekKey(new Date("2024-12-30T12:00:00Z"))).toBe("2025-W01"); // Monday of 2025's week 1
     expect(isoWeekKey(new Date("2021-01-03T00:00:00Z"))).toBe("2020-W53"); // Sunday still in 2020's week 53

@@ -19,10 +19,12 @@ const monthKey = (t: Date) => `${t.getUTCFullYear()}-${pad(t.getUTCMonth() + 1)}
 
 /** ISO 8601 week (UTC), e.g. "2024-W51": weeks start on Monday, week 1 holds the year's first Thursday. */
 export function isoWeekKey(t: Date): string {
-  const d = new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate()));
+  // Not Date.UTC: it reads years 0-99 as 1900-1999.
+  const d = new Date(t.getTime());
+  d.setUTCHours(0, 0, 0, 0);
   const dow = d.getUTCDay() || 7;
   d.setUTCDate(d.getUTCDate() + 4 - dow); // the Thursday of this week decides its year
-  const yearStart = Date.UTC(d.getUTCFullYear(), 0, 1);
+  const yearStart = new Date(0).setUTCFullYear(d.getUTCFullYear(), 0, 1);
   const week = Math.ceil(((d.getTime() - yearStart) / 86_400_000 + 1) / 7);
   return `${d.getUTCFullYear()}-W${pad(week)}`;
 }

@@ -109,7 +109,7 @@ export interface ParsedObjectName {
 /** Formats a Date as the `YYYY-MM-DD_HH-MM-SS` stamp (UTC) used in object names. */
 export function formatStamp(d: Date): string {
   const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}_${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}`;
+  return `${String(d.getUTCFullYear()).padStart(4, "0")}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}_${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}`;
 }
 
 /** Parses a `YYYY-MM-DD_HH-MM-SS` stamp; null when it is not one or names an impossible date. */
@@ -117,7 +117,9 @@ export function parseStamp(stamp: string): Date | null {
   const m = new RegExp(`^${TS}$`).exec(stamp);
   if (!m) return null;
   const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
-  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  // Date.UTC reads years 0-99 as 1900-1999: set the year on its own, as written.
+  const t = new Date(Date.UTC(2000, mo - 1, d, h, mi, s));
+  t.setUTCFullYear(y, mo - 1, d);
   // Reject 2024-02-31 and the like, which Date would roll over silently.
   if (t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return null;
   return t;
