@@ -1,6 +1,6 @@
 import "server-only";
 import { isIP } from "node:net";
-import { DomainError } from "../contracts/errors";
+import { DomainError, hasErrorCode } from "../contracts/errors";
 import { ROLES, type Role } from "../contracts/auth";
 import type { Db } from "../db/database";
 import { lookupToken } from "./api-tokens";
@@ -90,9 +90,18 @@ export function roleFromGroups(cfg: AuthConfig["proxy"], groupsHeader: string | 
 }
 
 /**
+ * True for the `forbidden` of a trusted proxy's user none of whose groups gives a role. The guards
+ * leave the sign-in page and route open to them: the dashboard's own accounts work beside the proxy.
+ */
+export function isProxyUserWithoutRole(err: unknown): boolean {
+  return hasErrorCode(err, "forbidden") && err.details?.reason === "proxy_no_role";
+}
+
+/**
  * The request's principal, or null when it carries no credentials. Throws DomainError
  * `unauthorized` for a bearer token that matches nothing (or a Bearer header without one), and
- * `forbidden` for a proxy user in no group that maps to a role. A user header from an address that
+ * `forbidden` for a proxy user in no group that maps to a role, unless the request also carries a
+ * session of the dashboard's own accounts (then that session). A user header from an address that
  * is not a trusted proxy is ignored, and so is an Authorization header of another scheme than Bearer.
  */
 export function authenticate(headers: Headers, db: Db, cfg: AuthConfig): Principal | null {
@@ -110,16 +119,14 @@ export function authenticate(headers: Headers, db: Db, cfg: AuthConfig): Princip
       );
     return { name: token.name, role: token.role, kind: "token", tokenId: token.id };
   }
+  let roleless: string | null = null;
   if (cfg.mode === "proxy") {
     const user = headers.get(cfg.proxy.userHeader)?.trim();
     if (user && isTrustedProxy(cfg, peerAddress(headers))) {
       const role = roleFromGroups(cfg.proxy, headers.get(cfg.proxy.groupsHeader));
-      if (!role)
-        throw new DomainError(
-          "forbidden",
-          `You are signed in as ${user}, but none of your groups gives a Lifeboat role. Ask an admin to add one of them to LIFEBOAT_PROXY_ROLES.`,
-        );
-      return { name: user, role, kind: "proxy" };
+      if (role) return { name: user, role, kind: "proxy" };
+      // The proxy's user gets nothing here, but one of the dashboard's own accounts may be signed in.
+      roleless = user;
     }
   }
   const sid = readCookie(headers, sessionCookieName(cfg));
@@ -127,5 +134,11 @@ export function authenticate(headers: Headers, db: Db, cfg: AuthConfig): Princip
     const s = lookupSession(db, sid, { idleMs: cfg.sessionIdleMs, maxMs: cfg.sessionMaxMs });
     if (s) return { name: s.name, role: s.role, kind: "session", sessionIdHash: s.idHash, userId: s.userId, expiresAt: s.expiresAt };
   }
+  if (roleless !== null)
+    throw new DomainError(
+      "forbidden",
+      `You are signed in as ${roleless}, but none of your groups gives a Lifeboat role. Ask an admin to add one of them to LIFEBOAT_PROXY_ROLES, or sign in with a Lifeboat account at /login.`,
+      { details: { reason: "proxy_no_role" } },
+    );
   return null;
 }

@@ -4,7 +4,7 @@ import { DomainError } from "../contracts/errors";
 import { audit } from "../db/database";
 import { authService } from "../auth";
 import { hostAllowed, type AuthConfig } from "../auth/config";
-import { authenticate, clientAddress, type Principal } from "../auth/principal";
+import { authenticate, clientAddress, isProxyUserWithoutRole, type Principal } from "../auth/principal";
 import { runAs, type Actor } from "../auth/request-context";
 import { singleton } from "../server/context";
 
@@ -107,7 +107,14 @@ export function guardRequest(req: Request, access: Access): Guarded {
   checkHost(req, auth.cfg);
   checkDeclaredLength(req.headers);
   const address = clientAddress(req.headers, auth.cfg);
-  const principal = authenticate(req.headers, auth.db, auth.cfg);
+  let principal: Principal | null;
+  try {
+    principal = authenticate(req.headers, auth.db, auth.cfg);
+  } catch (err) {
+    // A proxy user without a role may still sign in with one of the dashboard's own accounts.
+    if (access !== "public" || !isProxyUserWithoutRole(err)) throw err;
+    principal = null;
+  }
   const actor: Actor = principal
     ? { name: principal.name, role: principal.role, kind: principal.kind, address }
     : { name: "anonymous", role: null, kind: "anonymous", address };

@@ -3,7 +3,7 @@ import { NextResponse, type NextRequest } from "next/server";
 import { localPath, pageAccess, roleAllows } from "../contracts/auth";
 import { isDomainError } from "../contracts/errors";
 import { authService } from "../auth";
-import { authenticate, type Principal } from "../auth/principal";
+import { authenticate, isProxyUserWithoutRole, type Principal } from "../auth/principal";
 import { checkDeclaredLength, checkHost } from "./guard";
 import { logger } from "../log";
 
@@ -52,8 +52,16 @@ export function guardPage(req: NextRequest): NextResponse {
     const auth = authService();
     checkHost(req, auth.cfg);
     checkDeclaredLength(req.headers);
-    principal = authenticate(req.headers, auth.db, auth.cfg);
+    try {
+      principal = authenticate(req.headers, auth.db, auth.cfg);
+    } catch (err) {
+      // A proxy user without a role may still sign in with one of the dashboard's own accounts.
+      if (path !== LOGIN || !isProxyUserWithoutRole(err)) throw err;
+      principal = null;
+    }
   } catch (err) {
+    if (isProxyUserWithoutRole(err))
+      return plain(403, "No access", `${escape((err as Error).message)} <a href="${LOGIN}">Sign in with a Lifeboat account</a>.`);
     if (isDomainError(err)) return plain(err.status, err.status === 403 ? "No access" : "Refused", escape(err.message));
     log.error({ err }, "page guard failed");
     return plain(500, "Internal error", "The dashboard could not check who you are; see its log.");
