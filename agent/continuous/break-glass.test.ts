@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -10,18 +10,53 @@ import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-
 import { makeTestServer, type TestServer } from "../testing/restore-fixtures";
 import { stopGpgAgents, useGnupgHome } from "../testing/test-server-dir";
 import { copyLive, dumpKine, storedSegments, withShippedWhilePaused } from "../testing/continuous-fixtures";
+import { startBackupJob } from "../backup/run-backup";
+import { runRetention } from "../backup/retention-run";
 import { LogShipper } from "./shipper";
 
 /**
  * docs/continuous.md's break-glass block, run as it is written with the real gpg, zstd and sqlite3
  * on a log the shipper wrote from the real writer (compacting): the result equals the live database
- * at that revision, row for row — to the end of the log, and to a point inside it.
+ * at that revision, row for row — to the end of the log, and to a point inside it; and, once retention
+ * deleted the generation's first base (the marker's baseSetId), from the base the doc says to take then.
  */
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 let work: string;
 let server: TestServer;
 let writer: RunningKineWriter;
+
+/** Runs the recipe in a fresh directory below `work`; its state.db, and what it printed. */
+async function runRecipe(name: string, vars: { STORE: string; BASE: string; GEN: string; UPTO: string }) {
+  const dir = path.join(work, `glass-${name}`);
+  mkdirSync(dir);
+  const run = await runProcess("bash", ["-euo", "pipefail", "-c", recipe()], {
+    cwd: dir,
+    env: { ...process.env, PATH: process.env.PATH!, HOME: work, GNUPGHOME: path.join(work, "gnupg"), PASSFILE: path.join(work, "passphrase"), ...vars },
+    timeoutMs: 120_000,
+  });
+  return { ...run, db: path.join(dir, "state.db") };
+}
+
+/**
+ * BASE as the doc's text before the block says to choose it: the stamp of the newest Lifeboat set in
+ * the store taken at or after the generation's marker's baseSetId (this store holds one generation)
+ * whose manifest's database.currentRevision is at or below UPTO.
+ */
+function documentedBase(store: string, markerBaseSetId: string, upto: string): string {
+  const first = markerBaseSetId.replace(/^lifeboat-/, "");
+  const stamps = readdirSync(store)
+    .map((n) => /^lifeboat_(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})_manifest\.json$/.exec(n)?.[1])
+    .filter((t): t is string => Boolean(t) && t! >= first)
+    .filter((t) => {
+      const rev = (JSON.parse(readFileSync(path.join(store, `lifeboat_${t}_manifest.json`), "utf8")) as { database: { currentRevision: number } }).database
+        .currentRevision;
+      return upto === "" || rev <= Number(upto);
+    })
+    .sort();
+  if (!stamps.length) throw new Error("no base set in the store");
+  return stamps[stamps.length - 1];
+}
 
 function recipe(): string {
   const doc = readFileSync(path.join(ROOT, "docs/continuous.md"), "utf8");
@@ -72,34 +107,58 @@ describe("break-glass recipe (gpg | zstd | sqlite3)", () => {
     await shipper.stop();
     const pos = shipper.position();
     expect((await storedSegments(deps.store())).length).toBeGreaterThan(1);
-    const base = pos.baseSetId!.replace(/^lifeboat-/, "");
     for (const [name, point, upto] of [
       ["end", copies[2], ""],
       ["inside", copies[1], String(copies[1].revision)],
     ] as const) {
-      const dir = path.join(work, `glass-${name}`);
-      mkdirSync(dir);
-      const run = await runProcess("bash", ["-euo", "pipefail", "-c", recipe()], {
-        cwd: dir,
-        env: {
-          ...process.env,
-          PATH: process.env.PATH!,
-          HOME: work,
-          GNUPGHOME: path.join(work, "gnupg"),
-          STORE: store,
-          PASSFILE: path.join(work, "passphrase"),
-          BASE: base,
-          GEN: pos.generation!,
-          UPTO: upto,
-        },
-        timeoutMs: 120_000,
-      });
+      const run = await runRecipe(name, { STORE: store, BASE: documentedBase(store, pos.baseSetId!, upto), GEN: pos.generation!, UPTO: upto });
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout.trim().split("\n")).toEqual(["ok", String(point.revision)]);
-      const got = dumpKine(path.join(dir, "state.db"));
+      const got = dumpKine(run.db);
       const want = dumpKine(point.file);
       expect(got.compactRevision).toBe(want.compactRevision);
       expect(got.rows).toEqual(want.rows);
     }
+  }, 240_000);
+
+  it("after retention deleted the generation's first base: from the base the doc says to take, to the end of the log", async () => {
+    const store = path.join(work, "store-retained");
+    mkdirSync(store);
+    const deps = makeDeps(
+      loadAgentConfig({
+        LIFEBOAT_K3S_SERVER_DIR: server.serverDir,
+        LIFEBOAT_PASSPHRASE_FILE: path.join(work, "passphrase"),
+        LIFEBOAT_STATE_DIR: path.join(work, "state-retained"),
+        LIFEBOAT_BACKUP_DIR: store,
+        LIFEBOAT_BACKUP_SCHEDULE: "off",
+        LOG_LEVEL: "silent",
+      }),
+    );
+    const shipper = new LogShipper(deps, { intervalMs: 300, baseAtFirstStart: true });
+    await shipper.tick();
+    const firstBase = shipper.position().baseSetId!;
+    await sleep(1500);
+    // The nightly set: a later base of the same generation, with more log after it.
+    const job = await startBackupJob(deps, { retention: false, allowNewPassphrase: false }, "schedule").done;
+    expect(job.state, job.error ?? "").toBe("succeeded");
+    await sleep(1500);
+    const end = await withShippedWhilePaused(writer, shipper, async () => {
+      const file = path.join(work, "copy-retained.db");
+      await copyLive(server.dbPath, file);
+      return { revision: dumpKine(file).revision, file };
+    });
+    await shipper.stop();
+    // Retention keeps the newest set only: the marker's base goes, and the segments only it needed.
+    await runRetention(deps.store(), { keepLast: 1, keepDaily: 0, keepWeekly: 0, keepMonthly: 0 }, { dryRun: false });
+    expect(existsSync(path.join(store, `${firstBase.replace(/^lifeboat-/, "lifeboat_")}_state.db.zst.gpg`))).toBe(false);
+
+    const base = documentedBase(store, firstBase, "");
+    const run = await runRecipe("retained", { STORE: store, BASE: base, GEN: shipper.position().generation!, UPTO: "" });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.trim().split("\n")).toEqual(["ok", String(end.revision)]);
+    const got = dumpKine(run.db);
+    const want = dumpKine(end.file);
+    expect(got.compactRevision).toBe(want.compactRevision);
+    expect(got.rows).toEqual(want.rows);
   }, 240_000);
 });
