@@ -23,3 +23,36 @@ describe("agent configuration: retention and schedules", () => {
     expect([off.schedule, off.integritySchedule]).toEqual([null, null]);
   });
 });
+
+describe("agent configuration: an empty value is the default", () => {
+  // `LIFEBOAT_LOG_INTERVAL_SECONDS=` in agent.env (or an empty Environment= in a drop-in) read as 0
+  // turned continuous protection off without a word; an empty port listened on a random port.
+  const withDefaults = [
+    "LIFEBOAT_K3S_SERVER_DIR",
+    "AWS_DEFAULT_REGION",
+    "LIFEBOAT_AGENT_HOST",
+    "LIFEBOAT_AGENT_PORT",
+    "LIFEBOAT_OWNER",
+    "LIFEBOAT_K3S_STOP_CMD",
+    "LIFEBOAT_K3S_START_CMD",
+    "LIFEBOAT_K3S_STOP_WAIT_SECONDS",
+    "LIFEBOAT_K3S_STATUS_CMD",
+    "LIFEBOAT_RESTORE_MAX_BYTES",
+    "LIFEBOAT_JOB_STALL_SECONDS",
+    "LIFEBOAT_LOG_INTERVAL_SECONDS",
+    "LIFEBOAT_LOG_COMPACT_HOURS",
+    "LIFEBOAT_LOG_FOLD_HOURS",
+    "LOG_LEVEL",
+  ];
+  const s3 = { ...base, AWS_S3_BUCKET: "a-bucket" };
+  const defaults = loadAgentConfig(s3);
+  for (const name of withDefaults)
+    it(name, () => {
+      for (const blank of ["", "  "]) expect(loadAgentConfig({ ...s3, [name]: blank }), JSON.stringify(blank)).toEqual(defaults);
+    });
+
+  it("0 still turns continuous protection, its compaction and the stall limit off", () => {
+    const off = loadAgentConfig({ ...base, LIFEBOAT_LOG_INTERVAL_SECONDS: "0", LIFEBOAT_LOG_COMPACT_HOURS: "0", LIFEBOAT_JOB_STALL_SECONDS: "0" });
+    expect([off.logIntervalMs, off.logCompactHours, off.jobStallMs]).toEqual([0, 0, 0]);
+  });
+});

@@ -8,26 +8,26 @@ const optStr = z
   .string()
   .optional()
   .transform((v) => (v && v.trim() !== "" ? v.trim() : undefined));
-/** An empty value (`LIFEBOAT_KEEP_LAST=` in an env file) is unset: the default, not Number("") = 0 or a schedule of "". */
+/** An empty value (`LIFEBOAT_KEEP_LAST=` in an env file) is unset: the default, not Number("") = 0, a schedule of "" or a server dir of "" (the working directory). */
 const orDefault = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
 const count = (def: number) => orDefault(z.coerce.number().int().min(0).default(def));
 
 /** Every variable the agent reads (README: "Agent configuration"). A config file may set the same names. */
 const AgentEnvSchema = z.object({
-  LIFEBOAT_K3S_SERVER_DIR: z.string().default("/var/lib/rancher/k3s/server"),
+  LIFEBOAT_K3S_SERVER_DIR: orDefault(z.string().default("/var/lib/rancher/k3s/server")),
   LIFEBOAT_PASSPHRASE_FILE: optStr,
   AWS_S3_ENDPOINT: optStr.pipe(z.url({ message: "must be a URL such as https://s3.example.com" }).optional()),
   AWS_S3_BUCKET: optStr,
   AWS_S3_PATH: optStr,
   AWS_ACCESS_KEY_ID: optStr,
   AWS_SECRET_ACCESS_KEY: optStr,
-  AWS_DEFAULT_REGION: z.string().default("us-east-1"),
+  AWS_DEFAULT_REGION: orDefault(z.string().default("us-east-1")),
   /** A local directory used as the backup store instead of S3 (e.g. a mounted NAS). */
   LIFEBOAT_BACKUP_DIR: optStr,
   LIFEBOAT_AGENT_TOKEN: optStr,
   LIFEBOAT_AGENT_TOKEN_FILE: optStr,
-  LIFEBOAT_AGENT_HOST: z.string().default("0.0.0.0"),
-  LIFEBOAT_AGENT_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
+  LIFEBOAT_AGENT_HOST: orDefault(z.string().default("0.0.0.0")),
+  LIFEBOAT_AGENT_PORT: orDefault(z.coerce.number().int().min(0).max(65535).default(7070)),
   /** The certificate and key `serve` answers HTTPS with (PEM); without them it makes a self-signed pair once. */
   LIFEBOAT_AGENT_TLS_CERT: optStr,
   LIFEBOAT_AGENT_TLS_KEY: optStr,
@@ -42,37 +42,41 @@ const AgentEnvSchema = z.object({
   LIFEBOAT_KEEP_WEEKLY: count(4),
   LIFEBOAT_KEEP_MONTHLY: count(6),
   /** Expected owner of the database files, "uid:gid". */
-  LIFEBOAT_OWNER: z
-    .string()
-    .regex(/^\d+:\d+$/, { message: 'must be "uid:gid" in numbers, e.g. 0:0' })
-    .default("0:0"),
-  LIFEBOAT_K3S_STOP_CMD: z.string().default("systemctl stop k3s"),
-  LIFEBOAT_K3S_START_CMD: z.string().default("systemctl start k3s"),
+  LIFEBOAT_OWNER: orDefault(
+    z
+      .string()
+      .regex(/^\d+:\d+$/, { message: 'must be "uid:gid" in numbers, e.g. 0:0' })
+      .default("0:0"),
+  ),
+  LIFEBOAT_K3S_STOP_CMD: orDefault(z.string().default("systemctl stop k3s")),
+  LIFEBOAT_K3S_START_CMD: orDefault(z.string().default("systemctl start k3s")),
   /** How long a restore waits, after the stop command returned, for every process to let go of the database. */
-  LIFEBOAT_K3S_STOP_WAIT_SECONDS: z.coerce.number().int().min(1).default(60),
+  LIFEBOAT_K3S_STOP_WAIT_SECONDS: orDefault(z.coerce.number().int().min(1).default(60)),
   /** Prints k3s's service state ("active", "inactive", …) for health checks and restores. */
-  LIFEBOAT_K3S_STATUS_CMD: z.string().default("systemctl is-active k3s"),
+  LIFEBOAT_K3S_STATUS_CMD: orDefault(z.string().default("systemctl is-active k3s")),
   /** Cron expression for the full PRAGMA integrity_check of the live database; "off" disables it. */
   LIFEBOAT_INTEGRITY_SCHEDULE: orDefault(z.string().default("30 3 * * *")),
   /** Largest archive content a restore unpacks (bytes, all files together); bigger archives are refused. */
-  LIFEBOAT_RESTORE_MAX_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(2 * 1024 ** 3),
+  LIFEBOAT_RESTORE_MAX_BYTES: orDefault(
+    z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(2 * 1024 ** 3),
+  ),
   /** A job (backup, drill, restore, recovery) that makes no progress for this many seconds fails as stalled; 0 never. */
-  LIFEBOAT_JOB_STALL_SECONDS: z.coerce.number().int().min(0).default(120),
+  LIFEBOAT_JOB_STALL_SECONDS: orDefault(z.coerce.number().int().min(0).default(120)),
   /** Continuous protection: ship kine's new rows every this many seconds (docs/continuous.md); 0 turns it off. */
-  LIFEBOAT_LOG_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(10),
+  LIFEBOAT_LOG_INTERVAL_SECONDS: orDefault(z.coerce.number().int().min(0).default(10)),
   /** Continuous protection: fold each closed window of this many hours of segments into one compacted object (docs/continuous.md); 0 never. */
-  LIFEBOAT_LOG_COMPACT_HOURS: z.coerce.number().min(0).default(6),
+  LIFEBOAT_LOG_COMPACT_HOURS: orDefault(z.coerce.number().min(0).default(6)),
   /** Continuous protection: once a span of this many hours has ended, its compacted windows fold again into one (docs/continuous.md); 0 never. */
-  LIFEBOAT_LOG_FOLD_HOURS: z.coerce.number().min(0).default(24),
+  LIFEBOAT_LOG_FOLD_HOURS: orDefault(z.coerce.number().min(0).default(24)),
   /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */
   LIFEBOAT_STATE_DIR: optStr,
   /** Optional file with KEY=VALUE lines (environment variables win over it). */
   LIFEBOAT_AGENT_CONFIG: optStr,
-  LOG_LEVEL: z.string().default("info"),
+  LOG_LEVEL: orDefault(z.string().default("info")),
 });
 
 type AgentEnv = z.infer<typeof AgentEnvSchema>;
