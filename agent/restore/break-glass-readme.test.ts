@@ -260,4 +260,32 @@ describe("the README's break-glass restore, run as written", () => {
     expect(aside).toHaveLength(1);
     expect(readFileSync(path.join(server, aside[0], "state.db"))).toEqual(readFileSync(path.join(root, "db.damaged", "state.db")));
   }, 120_000);
+
+  it("the agent's commands by hand run with the agent's settings (its server dir, not the default one)", async () => {
+    const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("### Recovering a damaged database by hand"));
+    const commands = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes("lifeboat-agent health"))!;
+    const lines = commands.split("\n");
+    const upToHealth = lines.slice(0, lines.findIndex((l) => l.startsWith("lifeboat-agent health")) + 1).join("\n");
+    const envFile = path.join(work, "agent.env");
+    writeFileSync(
+      envFile,
+      [
+        `LIFEBOAT_K3S_SERVER_DIR=${source.serverDir}`,
+        `LIFEBOAT_STATE_DIR=${path.join(work, "agent-state")}`,
+        `LIFEBOAT_BACKUP_DIR=${store}`,
+        `LIFEBOAT_PASSPHRASE_FILE=${passFile}`,
+        'LIFEBOAT_K3S_STATUS_CMD="echo active"',
+        "",
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+    const script = upToHealth
+      .replaceAll("/etc/lifeboat/agent.env", envFile)
+      .replaceAll("lifeboat-agent ", `${path.join(ROOT, "agent/bin/lifeboat-agent.js")} `);
+    // Nothing of this process's settings: only what the README's line loads.
+    const cleared = Object.fromEntries(Object.keys(process.env).flatMap((k) => (/^(LIFEBOAT_|AWS_)/.test(k) ? [[k, undefined]] : [])));
+    const run = await runProcess("bash", ["-c", script], { cwd: work, env: { ...process.env, ...cleared, HOME: work }, timeoutMs: 120_000 });
+    expect(JSON.parse(run.stdout), run.stderr).toMatchObject({ serverDir: source.serverDir });
+  }, 150_000);
 });
