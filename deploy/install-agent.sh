@@ -54,6 +54,20 @@ UNIT_DIR="$ROOT/etc/systemd/system"
 BIN="$ROOT/usr/local/bin/lifeboat-agent"
 say() { printf '%s\n' "$*"; }
 
+# 0. The passphrase asked for, before anything changes: readable, and not another one than the one
+#    installed (which is kept: the backups made with it need it), so backups never go out silently
+#    with a passphrase the operator did not choose.
+if [ -n "$PASSPHRASE_FROM" ]; then
+  if [ ! -f "$PASSPHRASE_FROM" ] || [ ! -r "$PASSPHRASE_FROM" ]; then
+    echo "install-agent.sh: cannot read the passphrase file $PASSPHRASE_FROM. Nothing was changed." >&2
+    exit 1
+  fi
+  if [ -s "$ETC/passphrase" ] && ! cmp -s "$PASSPHRASE_FROM" "$ETC/passphrase"; then
+    echo "install-agent.sh: $ETC/passphrase already holds another passphrase than $PASSPHRASE_FROM, and is kept (the backups made with it need it). Nothing was changed. To back up with $PASSPHRASE_FROM instead, keep a copy of $ETC/passphrase, remove it, run this again, then back up once with lifeboat-agent backup --allow-new-passphrase." >&2
+    exit 1
+  fi
+fi
+
 # 1. Node.js 20.9 or newer (Debian 12 ships 18: take NodeSource's there), and the tools used here.
 command -v openssl >/dev/null || { echo "install-agent.sh: openssl is missing: apt-get install -y openssl" >&2; exit 1; }
 command -v node >/dev/null || { echo "install-agent.sh: Node.js is missing: install Node.js 20.9 to 22 (Debian 13: apt-get install nodejs npm)." >&2; exit 1; }

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseConfigFile } from "../agent/config";
@@ -94,6 +94,34 @@ describe.skipIf(!isRoot)("deploy/install-agent.sh --root", () => {
     expect(second).not.toMatch(/a new (random one|one)/);
     // Same certificate, same fingerprint: the dashboard's pin stays valid.
     expect(/LIFEBOAT_AGENT_FINGERPRINT=(\S+)/.exec(second)?.[1]).toBe(/LIFEBOAT_AGENT_FINGERPRINT=(\S+)/.exec(first)?.[1]);
+  });
+
+  it("refuses a --passphrase-file that differs from the passphrase already installed, and changes nothing", () => {
+    const other = mkdtempSync(path.join(tmpdir(), "lifeboat-install-pass-"));
+    try {
+      const kept = readFileSync(etc("passphrase"), "utf8");
+      const seed = path.join(other, "gpg-passphrase");
+      writeFileSync(seed, "the seed job's passphrase\n", { mode: 0o600 });
+      const before = snapshot();
+      const r = spawnSync("bash", [SCRIPT, "--root", root, "--no-build", "--passphrase-file", seed], { encoding: "utf8", timeout: 60_000 });
+      expect(r.status, r.stdout + r.stderr).toBe(1);
+      expect(r.stderr).toContain(`${etc("passphrase")} already holds another passphrase`);
+      expect(r.stdout + r.stderr).not.toContain(kept.trim());
+      expect(snapshot()).toEqual(before);
+      // The same file again (the README's command, run a second time) is fine.
+      writeFileSync(seed, kept);
+      expect(spawnSync("bash", [SCRIPT, "--root", root, "--no-build", "--passphrase-file", seed], { encoding: "utf8", timeout: 60_000 }).status).toBe(0);
+      // A file that is not there stops before anything is made.
+      const missing = spawnSync("bash", [SCRIPT, "--root", path.join(other, "fresh"), "--no-build", "--passphrase-file", path.join(other, "nope")], {
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      expect(missing.status).toBe(1);
+      expect(missing.stderr).toContain("cannot read");
+      expect(existsSync(path.join(other, "fresh", "etc"))).toBe(false);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it("puts loose modes back to 0600/0700 on a second run", () => {
