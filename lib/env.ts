@@ -15,7 +15,9 @@ const bool = z
     ctx.addIssue({ code: "custom", message: "must be true or false" });
     return z.NEVER;
   });
-const num = (def: number) => z.coerce.number().positive().default(def);
+/** An empty value (`PORT=` in .env) is unset: the default, not Number("") = 0 (a random port) or "" (the working directory). */
+const orDefault = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
+const num = (def: number) => orDefault(z.coerce.number().positive().default(def));
 const optStr = z
   .string()
   .optional()
@@ -23,15 +25,15 @@ const optStr = z
 
 /** Every environment variable the dashboard reads. Documented in README.md and .env.example. */
 const EnvSchema = z.object({
-  LIFEBOAT_DATA_DIR: z.string().default("./data"),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  LIFEBOAT_HOST: z.string().default("127.0.0.1"),
+  LIFEBOAT_DATA_DIR: orDefault(z.string().default("./data")),
+  PORT: orDefault(z.coerce.number().int().min(0).max(65535).default(3000)),
+  LIFEBOAT_HOST: orDefault(z.string().default("127.0.0.1")),
   AWS_S3_ENDPOINT: optStr.pipe(z.url({ message: "must be a URL such as https://s3.example.com" }).optional()),
   AWS_S3_BUCKET: optStr,
   AWS_S3_PATH: optStr,
   AWS_ACCESS_KEY_ID: optStr,
   AWS_SECRET_ACCESS_KEY: optStr,
-  AWS_DEFAULT_REGION: z.string().default("us-east-1"),
+  AWS_DEFAULT_REGION: orDefault(z.string().default("us-east-1")),
   LIFEBOAT_REFRESH_SECONDS: num(300),
   /** How often a catalog refresh lists the whole bucket instead of only what is new (lib/catalog/incremental.ts). */
   LIFEBOAT_RECONCILE_SECONDS: num(3600),
@@ -59,7 +61,7 @@ const EnvSchema = z.object({
   LIFEBOAT_COMPACTION_LAG_WARNING: num(10_000),
   LIFEBOAT_WAL_WARNING_MB: num(100),
   /** A firing alert resolves once its rule has found it clear for this many minutes (0: at once). */
-  LIFEBOAT_ALERT_RESOLVE_MINUTES: z.coerce.number().nonnegative().default(15),
+  LIFEBOAT_ALERT_RESOLVE_MINUTES: orDefault(z.coerce.number().nonnegative().default(15)),
   /** Notification channels from the environment (lib/notify/env-channels.ts). */
   LIFEBOAT_WEBHOOK_URL: optStr,
   LIFEBOAT_WEBHOOK_SECRET: optStr,
@@ -87,20 +89,22 @@ const EnvSchema = z.object({
   /** The dashboard as people reach it: allowed Host, cookie security, links in notifications; default http://LIFEBOAT_HOST:PORT. */
   LIFEBOAT_PUBLIC_URL: optStr.pipe(z.url({ message: "must be the URL people open, such as https://lifeboat.example.lan" }).optional()),
   LIFEBOAT_ALLOWED_HOSTS: optStr,
-  LIFEBOAT_AUTH: z
-    .enum(["local", "proxy"], { message: 'must be "local" (accounts in lifeboat.db) or "proxy" (a trusted reverse proxy signs people in)' })
-    .default("local"),
+  LIFEBOAT_AUTH: orDefault(
+    z.enum(["local", "proxy"], { message: 'must be "local" (accounts in lifeboat.db) or "proxy" (a trusted reverse proxy signs people in)' }).default("local"),
+  ),
   LIFEBOAT_TRUSTED_PROXIES: optStr,
-  LIFEBOAT_PROXY_USER_HEADER: z.string().trim().min(1).default("Remote-User"),
-  LIFEBOAT_PROXY_GROUPS_HEADER: z.string().trim().min(1).default("Remote-Groups"),
+  LIFEBOAT_PROXY_USER_HEADER: orDefault(z.string().trim().min(1).default("Remote-User")),
+  LIFEBOAT_PROXY_GROUPS_HEADER: orDefault(z.string().trim().min(1).default("Remote-Groups")),
   LIFEBOAT_PROXY_ROLES: optStr,
   LIFEBOAT_PROXY_DEFAULT_ROLE: optStr,
-  LIFEBOAT_SESSION_IDLE_SECONDS: z.coerce.number().int().min(1).default(3600),
-  LIFEBOAT_SESSION_MAX_SECONDS: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .default(12 * 3600),
+  LIFEBOAT_SESSION_IDLE_SECONDS: orDefault(z.coerce.number().int().min(1).default(3600)),
+  LIFEBOAT_SESSION_MAX_SECONDS: orDefault(
+    z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(12 * 3600),
+  ),
   LIFEBOAT_ADMIN_PASSWORD_FILE: optStr,
   LIFEBOAT_API_TOKENS_FILE: optStr,
   /** Set by `npm start` only: a viewer token valid for its run, with which it fills the catalog before saying "ready". */
