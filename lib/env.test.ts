@@ -1,3 +1,7 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import nextEnv from "@next/env";
 import { describe, it, expect } from "vitest";
 import { parseEnv, ConfigError } from "./env";
 
@@ -53,4 +57,41 @@ describe("parseEnv", () => {
       }
     expect(parseEnv({ LIFEBOAT_ALERT_RESOLVE_MINUTES: "0" }).LIFEBOAT_ALERT_RESOLVE_MINUTES).toBe(0);
   });
+});
+
+describe("the guide's settings blocks", () => {
+  // Pasted into .env (read by @next/env) or /etc/lifeboat-dashboard/dashboard.env (systemd's
+  // EnvironmentFile=, which keeps an inline "# …" as part of the value and takes the rest of the line
+  // as one value), a block must mean what it says: one variable per line, comments on their own lines.
+  const doc = readFileSync(path.join(import.meta.dirname, "../docs/guide.md"), "utf8");
+  const blocks = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).filter((b) => /^LIFEBOAT_[A-Z_]+=/m.test(b));
+
+  it("has such blocks", () => expect(blocks.length).toBeGreaterThanOrEqual(3));
+
+  for (const block of blocks)
+    it(block.split("\n")[0], () => {
+      const systemd = Object.fromEntries(
+        block
+          .split("\n")
+          .map((l) => l.trim())
+          .filter((l) => l && !l.startsWith("#"))
+          .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).trim()]),
+      );
+      const dir = mkdtempSync(path.join(tmpdir(), "lifeboat-guide-env-"));
+      try {
+        writeFileSync(path.join(dir, ".env"), block);
+        const before = new Set(Object.keys(process.env));
+        let dotenv: Record<string, string>;
+        try {
+          dotenv = (nextEnv.loadEnvConfig(dir, false, { info: () => {}, error: () => {} }, true).parsedEnv ?? {}) as Record<string, string>;
+        } finally {
+          for (const k of Object.keys(process.env)) if (!before.has(k)) delete process.env[k];
+        }
+        expect(dotenv).toEqual(systemd);
+        for (const [name, value] of Object.entries(systemd))
+          expect({ name, value }).toMatchObject({ name: expect.stringMatching(/^[A-Z][A-Z0-9_]*$/), value: expect.not.stringMatching(/\s/) });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
 });
