@@ -7,11 +7,12 @@ import "server-only";
 //   add <name> <role> [--password-file <file>]       a new account (viewer, operator or admin)
 //   list                                             the accounts and their roles
 //
-// It opens lifeboat.db in LIFEBOAT_DATA_DIR (environment, then .env files, like npm start) directly,
-// so it works while the dashboard runs or is stopped. Run as the user the dashboard runs as.
+// It opens lifeboat.db in LIFEBOAT_DATA_DIR (environment, then the working directory's .env files,
+// like npm start) directly, so it works while the dashboard runs or is stopped. Run as the user the
+// dashboard runs as. A release carries it bundled as dashboard/lifeboat-users.cjs (build-release.ts):
+// `node lifeboat-users.cjs <command>`, with the LIFEBOAT_DATA_DIR the dashboard's unit or pod sets.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import nextEnv from "@next/env";
 import { MIN_PASSWORD_LENGTH, Role, ROLES } from "../contracts/auth";
 import { audit, openDatabase } from "../db/database";
@@ -21,10 +22,11 @@ import { generatePassword, hashPasswordSync } from "./passwords";
 import { runAs } from "./request-context";
 import { findUser, insertUser, listUsers, setPasswordHash } from "./users";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const USAGE = `Usage: npm run users -- reset-password <name> [--password-file <file>]
-       npm run users -- add <name> <${ROLES.join("|")}> [--password-file <file>]
-       npm run users -- list`;
+/** How this was started: `npm run users --` in a checkout, the bundle's file name in a release. */
+const RUN = process.env.npm_lifecycle_event === "users" ? "npm run users --" : `node ${path.basename(process.argv[1] ?? "lifeboat-users.cjs")}`;
+const USAGE = `Usage: ${RUN} reset-password <name> [--password-file <file>]
+       ${RUN} add <name> <${ROLES.join("|")}> [--password-file <file>]
+       ${RUN} list`;
 
 function fail(message: string, code = 1): never {
   process.stderr.write(message + "\n");
@@ -47,7 +49,8 @@ function passwordFrom(args: string[]): { password: string; generated: boolean } 
 }
 
 function main(args: string[]): void {
-  nextEnv.loadEnvConfig(ROOT, false, { info: () => {}, error: () => {} });
+  // npm runs scripts in the checkout's root; a release's command runs where the operator is.
+  nextEnv.loadEnvConfig(process.cwd(), false, { info: () => {}, error: () => {} });
   let dataDir: string;
   try {
     dataDir = parseEnv(process.env).dataDir;
@@ -64,7 +67,7 @@ function main(args: string[]): void {
       return;
     }
     if (command === "reset-password" && name) {
-      const user = findUser(db, name) ?? fail(`There is no user called ${name} in ${path.join(dataDir, "lifeboat.db")}. See them with: npm run users -- list`);
+      const user = findUser(db, name) ?? fail(`There is no user called ${name} in ${path.join(dataDir, "lifeboat.db")}. See them with: ${RUN} list`);
       const { password, generated } = passwordFrom(args);
       setPasswordHash(db, user.id, hashPasswordSync(password));
       if (user.name.toLowerCase() === "admin") dropInitialPasswordFile(dataDir);
@@ -93,5 +96,5 @@ function main(args: string[]): void {
 try {
   main(process.argv.slice(2));
 } catch (err) {
-  fail(`npm run users failed: ${err instanceof Error ? err.message : String(err)}`);
+  fail(`${RUN} failed: ${err instanceof Error ? err.message : String(err)}`);
 }

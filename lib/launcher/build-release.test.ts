@@ -43,6 +43,7 @@ describe("npm run build:release", () => {
     expect(listed).toBeGreaterThan(100);
     for (const f of [
       "dashboard/lifeboat-dashboard.mjs",
+      "dashboard/lifeboat-users.cjs",
       "agent/lifeboat-agent.mjs",
       "agent/dist/cli.js",
       "deploy/install-agent.sh",
@@ -92,6 +93,26 @@ describe("npm run build:release", () => {
       body: "x".repeat(1024 * 1024 + 1),
     });
     expect(big.status).toBe(413);
+
+    // A locked-out admin's way back, from the release alone: the bundled accounts command on the
+    // running dashboard's data, then the new password signs in.
+    const users = (args: string[]) =>
+      runProcess(process.execPath, [path.join(unpacked, "dashboard", "lifeboat-users.cjs"), ...args], {
+        cwd: out,
+        env: { PATH: process.env.PATH, NODE_ENV: "production", LIFEBOAT_DATA_DIR: data },
+        timeoutMs: 60_000,
+      });
+    const reset = await users(["reset-password", "admin"]);
+    expect(reset.code, reset.stderr).toBe(0);
+    const password = reset.stdout.match(/^ {2}(\S+)$/m)?.[1];
+    expect(password, reset.stdout).toBeDefined();
+    expect((await users(["list"])).stdout).toMatch(/^admin\tadmin\t/m);
+    const login = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: `http://127.0.0.1:${port}` },
+      body: JSON.stringify({ name: "admin", password }),
+    });
+    expect(login.status).toBe(200);
   }, 120_000);
 
   it("the agent runs from its bundle in the release", async () => {

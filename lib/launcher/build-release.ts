@@ -3,7 +3,8 @@
 //
 //   lifeboat-<version>-linux-<arch>/
 //     dashboard/   Next.js's standalone output (`output: "standalone"`) and our front for it
-//                  (lib/http/release-server.ts): node dashboard/lifeboat-dashboard.mjs
+//                  (lib/http/release-server.ts): node dashboard/lifeboat-dashboard.mjs; the
+//                  accounts command (lib/auth/cli.ts): node dashboard/lifeboat-users.cjs
 //     agent/       the agent bundle (agent/bin/build-agent.mjs) with the native modules it loads:
 //                  node agent/lifeboat-agent.mjs <command>
 //     deploy/      the systemd units, environment template and Kubernetes manifests
@@ -76,6 +77,20 @@ export function buildRelease(outDir: string): string {
     // CommonJS addon the standalone build already carries in its node_modules; bundled into ESM its
     // require("fs") fails.
     external: ["next", "better-sqlite3"],
+    logLevel: "warning",
+  });
+  // The locked-out admin's way back (`npm run users` in a checkout): accounts in lifeboat.db, run
+  // beside the dashboard as the user it runs as. CommonJS, as better-sqlite3 and @next/env are;
+  // "react-server" makes `server-only` the empty module it is on the server.
+  buildSync({
+    entryPoints: [path.join(ROOT, "lib", "auth", "cli.ts")],
+    outfile: path.join(dashboard, "lifeboat-users.cjs"),
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    conditions: ["react-server"],
+    external: ["better-sqlite3"],
     logLevel: "warning",
   });
 
