@@ -14,6 +14,7 @@ import {
   makeKineFixture,
   overwritePage,
   plantForeignWal,
+  plantHotJournal,
   rootPage,
   recoveryCase,
   rowsSurvivingTruncation,
@@ -197,6 +198,18 @@ describe("corruption cases: health, every rung, live files untouched", () => {
     expect(rungOf(report, "salvage").state).toBe("skipped");
     expect(report.best).toMatchObject({ rung: "integrity", rows: fixture.rows });
     expect(compareWithOriginal(report.best!.path)).toEqual({ rows: fixture.rows, missing: 0, altered: 0, extra: 0 });
+  });
+
+  it("a hot rollback journal next to the file: the ladder rolls it back as SQLite would, and loses no row", async () => {
+    const c = freshCase();
+    expect(plantHotJournal(c.dbPath)).toBeGreaterThan(100_000);
+    // The file alone is torn mid-transaction: every row it rewrote is on a page the journal holds.
+    const { report } = await healthAndLadder(c);
+    expect(existsSync(`${c.dbPath}-journal`)).toBe(true);
+    expect(report.best).toMatchObject({ rung: "integrity", rows: fixture.rows });
+    expect(compareWithOriginal(report.best!.path)).toEqual({ rows: fixture.rows, missing: 0, altered: 0, extra: 0 });
+    expect(rungOf(report, "integrity")).toMatchObject({ state: "ok", rows: fixture.rows });
+    expect(rungOf(report, "copy").note).toMatch(/rollback journal/);
   });
 
   it("the .recover rung is tried only when the host's sqlite3 has a working .recover, and says why not", async () => {

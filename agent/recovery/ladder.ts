@@ -321,16 +321,55 @@ async function rungs(
     if (!st?.isFile()) return rung("copy", { state: "failed", error: `There is no database file at ${sourcePath}.` });
     const holders = await processesHolding(databaseFiles(sourcePath));
     const withWal = path.join(dir, "with-wal.db");
+    const withJournal = path.join(dir, "with-journal.db");
     await copyFile(sourcePath, work);
     const walStat = await stat(`${sourcePath}-wal`).catch(() => null);
     const walBytes = walStat?.isFile() ? walStat.size : 0;
     const hasWal = walBytes > 0;
     // Beside a copy SQLite never opens by itself until the check below.
     if (hasWal) await copyFile(`${sourcePath}-wal`, `${withWal}-wal`);
+    const journalStat = await stat(`${sourcePath}-journal`).catch(() => null);
+    const journalBytes = journalStat?.isFile() ? journalStat.size : 0;
+    if (journalBytes > 0) await copyFile(`${sourcePath}-journal`, `${withJournal}-journal`);
     unlock();
     const notes: string[] = [];
     if (holders.length)
       notes.push(`k3s (pid ${holders.map((h) => h.pid).join(", ")}) had the database open: the copy may be torn; stop k3s for a faithful copy.`);
+    if (journalBytes > 0) {
+      // A rollback journal left by a write that never committed (a crash): the file alone is torn
+      // mid-transaction, and SQLite rolls the journal back the next time a writer opens it (k3s
+      // would). Do that to one copy (before the WAL, as SQLite does), and compare with the file alone.
+      await copyFile(work, withJournal);
+      let applied: Outcome | { error: string };
+      try {
+        const db = new Database(withJournal);
+        try {
+          db.prepare("SELECT COUNT(*) FROM sqlite_master").get();
+        } finally {
+          db.close();
+        }
+        applied = tryMeasure(withJournal);
+      } catch (err) {
+        if (isNoSpace(err)) throw err;
+        applied = { error: (err as Error).message };
+      }
+      const alone = tryMeasure(work);
+      const appliedOk = !("error" in applied) && applied.integrity === "ok";
+      const aloneOk = !("error" in alone) && alone.integrity === "ok";
+      if ("error" in applied)
+        notes.push(`The rollback journal next to ${sourceName} could not be rolled back (${applied.error}); the rungs work on the file alone.`);
+      else if (!appliedOk && aloneOk)
+        notes.push(
+          `${sourceName} passes integrity_check on its own but not with the rollback journal next to it rolled back: the journal belongs to another copy of the database. The rungs work on the file alone.`,
+        );
+      else {
+        await rename(withJournal, work);
+        notes.push(
+          `The rollback journal next to ${sourceName} (${n(journalBytes)} bytes, left by a write that never committed) was rolled back into the copy, as SQLite does when it next opens the file.`,
+        );
+      }
+      for (const f of [withJournal, `${withJournal}-journal`]) await rm(f, { force: true });
+    }
     if (hasWal) {
       report.wal.present = true;
       report.wal.bytes = walBytes;

@@ -2,6 +2,7 @@ import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, statSync, t
 import path from "node:path";
 import pino from "pino";
 import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import Database from "better-sqlite3";
 import { generateKineDb, type GeneratedDb } from "../kine/generator";
 import { openKineDb } from "../kine/schema";
@@ -187,6 +188,27 @@ export function plantForeignWal(dbFile: string, scratchFile: string, seed = 99):
     db.close();
   }
   return statSync(`${dbFile}-wal`).size;
+}
+
+/**
+ * Leaves a hot rollback journal next to `dbFile` the way a crash does: the database switched to
+ * rollback mode (journal_mode DELETE), a transaction that rewrites every row spills its pages into
+ * the file (a 2-page cache), and the writer is killed before it commits. The file alone is then
+ * torn mid-transaction; SQLite rolls the journal back the next time a writer opens it. Returns the
+ * journal's size.
+ */
+export function plantHotJournal(dbFile: string): number {
+  const script = [
+    `const db = new (require("better-sqlite3"))(${JSON.stringify(dbFile)});`,
+    `db.pragma("journal_mode = DELETE");`,
+    `db.pragma("cache_size = 2");`,
+    `db.exec("BEGIN");`,
+    `db.prepare("UPDATE kine SET name = 'torn' || name, value = zeroblob(10)").run();`,
+    `process.kill(process.pid, "SIGKILL");`,
+  ].join("\n");
+  const r = spawnSync(process.execPath, ["-e", script], { cwd: path.resolve(import.meta.dirname, "../.."), encoding: "utf8" });
+  if (r.signal !== "SIGKILL") throw new Error(`the writer was not killed mid-transaction: ${r.stderr}`);
+  return statSync(`${dbFile}-journal`).size;
 }
 
 /** sha256 of a file's bytes (to prove the live copy was never modified). */
