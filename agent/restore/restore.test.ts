@@ -21,7 +21,7 @@ import { buildAgentApp } from "../server";
 import { openKineDb } from "../kine/schema";
 import { KineSimulator } from "../kine/simulator";
 import { startRecoveryJob } from "../recovery/ladder";
-import { zeroBytes } from "../testing/corrupt";
+import { plantHotJournal, zeroBytes } from "../testing/corrupt";
 import {
   agentEnvFor,
   gpgEncrypt,
@@ -436,6 +436,34 @@ describe("restore from a database file with its WAL beside it (a copy of db/ tak
     expect(hasMarker(t.dbPath, "marker-only-in-wal")).toBe(true);
     // The copy is read, never changed.
     expect(statSync(path.join(copy, "state.db-wal")).size).toBeGreaterThan(0);
+  });
+});
+
+describe("restore from a database file with a hot rollback journal beside it (a write that never committed)", () => {
+  it("stages the journal with the database, so SQLite rolls the torn write back, as it would on the host", async () => {
+    const copy = path.join(work, "db.rollback-mode");
+    mkdirSync(copy);
+    const file = path.join(copy, "state.db");
+    execFileSync("sqlite3", [source.dbPath, `.backup '${file}'`]);
+    const revision = maxRevision(file);
+    // The file alone is torn mid-transaction; only its journal holds the pages as they were.
+    expect(plantHotJournal(file)).toBeGreaterThan(0);
+    const t = target({ sameTokenAsSource: true });
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "file", path: file },
+      dryRun: false,
+      include: { token: false, cred: false, tls: false },
+      confirm: true,
+      compareWithLive: false,
+    });
+    await done;
+    const rec = getRestore(deps, restoreId);
+    expectRestored(t, rec, "marker-A");
+    expect(rec.sourceDescription).toBe(`database file ${file} with its state.db-journal`);
+    expect(maxRevision(t.dbPath)).toBeGreaterThanOrEqual(revision);
+    // The copy is read, never changed: its journal is still there.
+    expect(statSync(`${file}-journal`).size).toBeGreaterThan(0);
   });
 });
 
