@@ -27,7 +27,9 @@ import { runOffThread } from "../sqlite/worker";
  *
  * When a WAL sits next to the database without its -shm index, nothing has it open: opening it, even
  * read-only, would create an -shm and replay the WAL. Then the files are copied first and everything
- * runs on the copies.
+ * runs on the copies. So too with a rollback journal next to it (a write that never committed): a
+ * read-only connection cannot roll it back, and the file alone is torn; the copy is settled (the
+ * journal rolled back, as SQLite does when k3s next opens the file) and checked.
  */
 
 /** Compaction lag above which kine's compaction is reported as stuck (healthy: ~1,000 + one interval's writes). */
@@ -190,7 +192,13 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
   const reasons: HealthReason[] = [];
   const add = (level: HealthReason["level"], code: string, message: string, fix: string | null = null) => reasons.push({ level, code, message, fix });
 
-  const [db, wal, shm] = await Promise.all([fileSize(cfg.dbPath), fileSize(`${cfg.dbPath}-wal`), fileSize(`${cfg.dbPath}-shm`)]);
+  const [db, wal, shm, journal] = await Promise.all([
+    fileSize(cfg.dbPath),
+    fileSize(`${cfg.dbPath}-wal`),
+    fileSize(`${cfg.dbPath}-shm`),
+    fileSize(`${cfg.dbPath}-journal`),
+  ]);
+  const hotJournal = (journal.bytes ?? 0) > 0;
   const journalMode = db.exists ? headerJournalMode(cfg.dbPath) : null;
   const dbIno = (await stat(cfg.dbPath).catch(() => null))?.ino;
   let checks: FileChecks = {
@@ -213,24 +221,28 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
     const staging = await makeStaging(path.join(cfg.stateDir, "health"), "check");
     try {
       let source = cfg.dbPath;
-      if (wal.exists && !shm.exists) {
-        // Nothing has the database open (no -shm): copy the files and work on the copies.
+      if ((wal.exists && !shm.exists) || hotJournal) {
+        // Nothing has the database open (no -shm), or a journal waits to be rolled back: copy the files and work on the copies.
         checkedOn = "copy";
         // Room first: a copy that runs out of it fills the disk on the way.
-        const need = (db.bytes ?? 0) + (wal.bytes ?? 0);
+        const need = (db.bytes ?? 0) + (wal.bytes ?? 0) + (journal.bytes ?? 0);
         const free = await statfs(staging).then(
           (st) => st.bavail * st.bsize,
           () => Infinity,
         );
         if (free < need)
           throw new SnapshotError(
-            `Not enough free space in ${staging} to copy state.db and its WAL (${mb(need)}, ${mb(free)} free), which the check works on while no -shm is next to the WAL. Free space there, or point LIFEBOAT_STATE_DIR at a disk with room`,
+            `Not enough free space in ${staging} to copy state.db and its ${hotJournal ? "rollback journal" : "WAL"} (${mb(need)}, ${mb(free)} free), which the check works on while ${hotJournal ? "the journal waits to be rolled back" : "no -shm is next to the WAL"}. Free space there, or point LIFEBOAT_STATE_DIR at a disk with room`,
             "no_space",
           );
         source = path.join(staging, "raw", "state.db");
         await mkdir(path.dirname(source), { mode: 0o700 });
         await copyFile(cfg.dbPath, source);
-        await copyFile(`${cfg.dbPath}-wal`, `${source}-wal`);
+        if (wal.exists) await copyFile(`${cfg.dbPath}-wal`, `${source}-wal`);
+        if (hotJournal) {
+          await copyFile(`${cfg.dbPath}-journal`, `${source}-journal`);
+          await runOffThread({ kind: "settle", dbPath: source, durable: false }).catch(() => false);
+        }
       }
       let checkTarget: string;
       let noRoom = false;
@@ -273,6 +285,13 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
       await removeStaging(staging);
     }
 
+    if (hotJournal)
+      add(
+        "warning",
+        "hot_journal",
+        `A rollback journal (state.db-journal, ${mb(journal.bytes ?? 0)}) is next to state.db: a write was interrupted before it committed, and the file alone may be torn. SQLite rolls it back when k3s next opens the database; the checks ran on a copy with it rolled back.`,
+        "Leave state.db-journal where it is (deleting it can leave the file torn) and start k3s; run `lifeboat-agent health` again once it runs.",
+      );
     if (!checks.opened) {
       add(
         "critical",

@@ -204,8 +204,14 @@ describe("corruption cases: health, every rung, live files untouched", () => {
     const c = freshCase();
     expect(plantHotJournal(c.dbPath)).toBeGreaterThan(100_000);
     // The file alone is torn mid-transaction: every row it rewrote is on a page the journal holds.
-    const { report } = await healthAndLadder(c);
+    const { health, report } = await healthAndLadder(c);
     expect(existsSync(`${c.dbPath}-journal`)).toBe(true);
+    // Health checks what SQLite (k3s) will see: the file with its journal rolled back, on a copy.
+    expect(health.quickCheck).toMatchObject({ ran: true, ok: true });
+    expect(health.kine?.rowCount).toBe(fixture.rows);
+    expect(health.database.checkedOn).toBe("copy");
+    expect(health.verdict).toBe("warning");
+    expect(health.reasons.find((r) => r.code === "hot_journal")?.message).toMatch(/rolls it back/);
     expect(report.best).toMatchObject({ rung: "integrity", rows: fixture.rows });
     expect(compareWithOriginal(report.best!.path)).toEqual({ rows: fixture.rows, missing: 0, altered: 0, extra: 0 });
     expect(rungOf(report, "integrity")).toMatchObject({ state: "ok", rows: fixture.rows });
