@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import Database from "better-sqlite3";
 import { generateKineDb } from "../kine/generator";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
+import { fileHash, plantHotJournal } from "../testing/corrupt";
 import { takeSnapshot, checkSnapshot, SnapshotError, makeStaging, removeStaging, type SnapshotMethod } from "./snapshot";
 
 const made: string[] = [];
@@ -150,6 +151,20 @@ describe("snapshot errors say what is wrong", () => {
       }
     })();
     expect(err?.failure).toBe("not_kine");
+  });
+
+  it("a hot rollback journal next to the database is said so in words, and the live files stay as they were", async () => {
+    const { d } = staging();
+    const f = path.join(d, "state.db");
+    generateKineDb(f, { targetBytes: 500_000, compaction: "stuck", seed: 5 });
+    plantHotJournal(f);
+    const before = [fileHash(f), fileHash(`${f}-journal`)];
+    const err = await takeSnapshot(f, await makeStaging(path.join(d, "staging"), "t")).catch((e) => e);
+    expect(err).toBeInstanceOf(SnapshotError);
+    expect(err.message).toMatch(/state\.db-journal/);
+    expect(err.message).toMatch(/start k3s/);
+    expect(err.message).not.toMatch(/attempt to write a readonly database/);
+    expect([fileHash(f), fileHash(`${f}-journal`)]).toEqual(before);
   });
 
   it("a damaged database never yields a snapshot that passes", async () => {

@@ -126,6 +126,12 @@ function describeSqliteError(err: unknown, dbPath: string): SnapshotError {
       "damaged",
       { cause: err },
     );
+  if (e?.code === "SQLITE_READONLY_ROLLBACK")
+    return new SnapshotError(
+      `${path.basename(dbPath)}-journal next to ${dbPath} is a rollback journal of a write that never committed (k3s stopped or crashed mid-write): the file alone may be torn, and only a writer may roll the journal back. The agent only reads the live files, so it made no copy of it. Leave the journal where it is, start k3s (SQLite rolls it back when k3s opens the database), and try again.`,
+      "other",
+      { cause: err },
+    );
   if (e?.code === "SQLITE_FULL")
     return new SnapshotError(`The disk of the staging directory filled up during the snapshot. Free space or point LIFEBOAT_STATE_DIR elsewhere.`, "no_space", {
       cause: err,
