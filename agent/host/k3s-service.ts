@@ -15,9 +15,23 @@ export interface Holder {
   name: string;
 }
 
-/** Processes (other than this one) that have any of `files` open, from /proc/<pid>/fd. */
+/**
+ * `f` with its symlinks resolved, as /proc/<pid>/fd names an open file (a db/ moved to another disk
+ * and linked back; a file that does not exist yet, by its directory's real path). Never rejects.
+ */
+async function realName(f: string): Promise<string> {
+  const abs = path.resolve(f);
+  return fsp.realpath(abs).catch(() =>
+    fsp.realpath(path.dirname(abs)).then(
+      (dir) => path.join(dir, path.basename(abs)),
+      () => abs,
+    ),
+  );
+}
+
+/** Processes (other than this one) that have any of `files` open, from /proc/<pid>/fd (by the files' paths as given and as resolved). */
 export async function processesHolding(files: string[]): Promise<Holder[]> {
-  const wanted = new Set(files.map((f) => path.resolve(f)));
+  const wanted = new Set([...files.map((f) => path.resolve(f)), ...(await Promise.all(files.map(realName)))]);
   const out: Holder[] = [];
   let pids: string[];
   try {
