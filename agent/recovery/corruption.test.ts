@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, existsSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import Database from "better-sqlite3";
 import { runHealthCheck } from "../health/check";
 import { startRecoveryJob } from "./ladder";
 import { salvageKineDatabase } from "./salvage";
@@ -216,6 +217,36 @@ describe("corruption cases: health, every rung, live files untouched", () => {
     expect(compareWithOriginal(report.best!.path)).toEqual({ rows: fixture.rows, missing: 0, altered: 0, extra: 0 });
     expect(rungOf(report, "integrity")).toMatchObject({ state: "ok", rows: fixture.rows });
     expect(rungOf(report, "copy").note).toMatch(/rollback journal/);
+  });
+
+  it("state.db a symlink to another disk: the WAL SQLite keeps beside the real file is copied with it", async () => {
+    const c = freshCase();
+    // The real file elsewhere, with commits only its WAL holds (k3s died before a checkpoint);
+    // SQLite names the WAL after the resolved path, so it sits beside the real file, not the link.
+    const real = path.join(work, `ssd-${n}`, "state.db");
+    mkdirSync(path.dirname(real));
+    const writer = new Database(c.dbPath);
+    try {
+      writer.pragma("journal_mode = WAL");
+      writer.pragma("wal_autocheckpoint = 0");
+      writer
+        .prepare("INSERT INTO kine (name, created, deleted, create_revision, prev_revision, lease, value, old_value) VALUES (?, 1, 0, 0, 0, 0, ?, NULL)")
+        .run("/registry/configmaps/default/only-in-wal", Buffer.from("only in the WAL"));
+      // Copied while the connection is open: closing it would checkpoint the WAL into the file.
+      copyFileSync(c.dbPath, real);
+      copyFileSync(`${c.dbPath}-wal`, `${real}-wal`);
+    } finally {
+      writer.close();
+    }
+    rmSync(c.dbPath);
+    symlinkSync(real, c.dbPath);
+    const job = startRecoveryJob(c.deps, { compareWith: "none" });
+    const done = await job.done;
+    expect(done.state, done.error ?? "").toBe("succeeded");
+    const report = done.result as RecoveryReport;
+    expect(report.wal).toMatchObject({ present: true });
+    expect(report.best).toMatchObject({ rung: "integrity", rows: fixture.rows + 1 });
+    expect(existsSync(`${real}-wal`)).toBe(true);
   });
 
   it("the .recover rung is tried only when the host's sqlite3 has a working .recover, and says why not", async () => {

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, realpath, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { Job } from "../../lib/contracts/agent-jobs";
@@ -75,6 +75,11 @@ function measure(file: string): Outcome {
   } finally {
     db.close();
   }
+}
+
+/** Where SQLite keeps `file`'s -wal and -journal: beside the file a symlink points at (it resolves it). */
+async function sidecarBase(file: string): Promise<string> {
+  return realpath(file).catch(() => file);
 }
 
 function tryMeasure(file: string): Outcome | { error: string } {
@@ -206,7 +211,7 @@ export async function runRecovery(deps: AgentDeps, req: StartRecoveryRequest, jo
       : "the sqlite3 shell is not installed";
     const st = await stat(sourcePath).catch(() => null);
     if (st?.isFile()) {
-      const wal = await stat(`${sourcePath}-wal`).catch(() => null);
+      const wal = await stat(`${await sidecarBase(sourcePath)}-wal`).catch(() => null);
       const rebuilt = 1 + (cli ? 1 : 0) + (recoverBroken ? 0 : 1);
       await checkRoom(root, st.size, wal?.isFile() ? wal.size : 0, rebuilt, path.basename(sourcePath));
     }
@@ -323,14 +328,15 @@ async function rungs(
     const withWal = path.join(dir, "with-wal.db");
     const withJournal = path.join(dir, "with-journal.db");
     await copyFile(sourcePath, work);
-    const walStat = await stat(`${sourcePath}-wal`).catch(() => null);
+    const sidecar = await sidecarBase(sourcePath);
+    const walStat = await stat(`${sidecar}-wal`).catch(() => null);
     const walBytes = walStat?.isFile() ? walStat.size : 0;
     const hasWal = walBytes > 0;
     // Beside a copy SQLite never opens by itself until the check below.
-    if (hasWal) await copyFile(`${sourcePath}-wal`, `${withWal}-wal`);
-    const journalStat = await stat(`${sourcePath}-journal`).catch(() => null);
+    if (hasWal) await copyFile(`${sidecar}-wal`, `${withWal}-wal`);
+    const journalStat = await stat(`${sidecar}-journal`).catch(() => null);
     const journalBytes = journalStat?.isFile() ? journalStat.size : 0;
-    if (journalBytes > 0) await copyFile(`${sourcePath}-journal`, `${withJournal}-journal`);
+    if (journalBytes > 0) await copyFile(`${sidecar}-journal`, `${withJournal}-journal`);
     unlock();
     const notes: string[] = [];
     if (holders.length)
