@@ -199,8 +199,11 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
     fileSize(`${cfg.dbPath}-journal`),
   ]);
   const hotJournal = (journal.bytes ?? 0) > 0;
-  const journalMode = db.exists ? headerJournalMode(cfg.dbPath) : null;
-  const dbIno = (await stat(cfg.dbPath).catch(() => null))?.ino;
+  const dbStat = await stat(cfg.dbPath).catch(() => null);
+  // Only a regular file is read: opening a FIFO for reading waits for a writer.
+  const notAFile = dbStat && !dbStat.isFile() ? (dbStat.isDirectory() ? "a directory" : "not a regular file") : null;
+  const journalMode = db.exists && !notAFile ? headerJournalMode(cfg.dbPath) : null;
+  const dbIno = dbStat?.ino;
   let checks: FileChecks = {
     opened: false,
     error: null,
@@ -217,6 +220,14 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
   if (!db.exists) {
     checks.error = "missing";
     add("critical", "db_missing", `There is no database at ${cfg.dbPath}.`, "Check LIFEBOAT_K3S_SERVER_DIR, or restore a backup (lifeboat-agent restore).");
+  } else if (notAFile) {
+    checks.error = notAFile;
+    add(
+      "critical",
+      "db_unreadable",
+      `${cfg.dbPath} is not a regular file (${notAFile === "a directory" ? "it is a directory" : "a FIFO, socket or device"}): SQLite cannot open it, and k3s cannot start on it.`,
+      "Check LIFEBOAT_K3S_SERVER_DIR; move it aside and restore a backup (lifeboat-agent restore).",
+    );
   } else {
     const staging = await makeStaging(path.join(cfg.stateDir, "health"), "check");
     try {

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, readdirSync, renameSync, statfsSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, existsSync, readdirSync, renameSync, statfsSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir, hostname } from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -136,6 +136,24 @@ describe("GET /health on a live database", () => {
     expect(r.stderr).toMatch(/Not enough free space in .* to copy state\.db and its WAL/);
     expect(readdirSync(path.join(s.root, "lifeboat", "health"))).toEqual([]);
   }, 60_000);
+
+  it('state.db a directory or a FIFO (a botched copy): a critical verdict that says so, never a hang or "could not run"', () => {
+    const s = makeTestServer(path.join(work, "i"), { seed: 12, marker: "m" });
+    const env = { ...process.env, ...agentEnvFor(s) };
+    for (const make of [() => mkdirSync(s.dbPath), () => execFileSync("mkfifo", [s.dbPath])]) {
+      rmSync(s.dbPath, { recursive: true, force: true });
+      make();
+      const r = spawnSync(process.execPath, [BIN, "health"], { env, encoding: "utf8", timeout: 30_000 });
+      expect(r.signal).toBeNull(); // not killed by the timeout: opening a FIFO for reading waits for a writer
+      expect(r.stderr).not.toMatch(/could not run/);
+      expect(r.status).toBe(1);
+      const report = HealthReport.parse(JSON.parse(r.stdout));
+      expect(report.verdict).toBe("critical");
+      expect(report.reasons.find((x) => x.code === "db_unreadable")?.message).toMatch(/is not a regular file/);
+      const staging = path.join(s.root, "lifeboat", "health");
+      expect(existsSync(staging) ? readdirSync(staging) : []).toEqual([]);
+    }
+  }, 90_000);
 
   it("a failed integrity_check of a database that was since replaced (restored) no longer speaks for the new one", async () => {
     const s = makeTestServer(path.join(work, "f"), { seed: 8, marker: "m" });
