@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, renameSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, realpathSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { AgentConfig } from "../config";
 import { fsyncPath } from "../../lib/storage/durable-file";
@@ -100,9 +100,14 @@ export function completeSwap(cfg: AgentConfig, j: RestoreJournal): { removedStal
   return { removedStale };
 }
 
-/** Owner and mode of what a restore or rollback put in place: db/ (0700/0600), token, and cred/ tls/ when restored. */
+/**
+ * Owner and mode of what a restore or rollback put in place: db/ (0700/0600), token, and cred/ tls/
+ * when restored. A db/ that is a symlink (a rollback put back a datastore moved to another disk and
+ * linked back) is followed once: its target is the directory k3s uses; the link stays as it is.
+ */
 export async function fixOwnership(cfg: AgentConfig, extras: ExtraName[]): Promise<number> {
-  let n = await applyOwnership(path.join(cfg.serverDir, "db"), cfg.owner);
+  const dbDir = path.join(cfg.serverDir, "db");
+  let n = await applyOwnership(lstatSync(dbDir, { throwIfNoEntry: false })?.isSymbolicLink() ? realpathSync(dbDir) : dbDir, cfg.owner);
   const targets = new Set<ExtraName>(["token", ...extras]);
   for (const name of targets) {
     const p = path.join(cfg.serverDir, name);
