@@ -1,6 +1,18 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from "vitest";
 import { execFileSync } from "node:child_process";
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync } from "node:fs";
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  copyFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -436,6 +448,41 @@ describe("restore from a database file with its WAL beside it (a copy of db/ tak
     expect(hasMarker(t.dbPath, "marker-only-in-wal")).toBe(true);
     // The copy is read, never changed.
     expect(statSync(path.join(copy, "state.db-wal")).size).toBeGreaterThan(0);
+  });
+});
+
+describe("restore from a database file that is a symlink, its WAL beside the file it points at", () => {
+  it("stages the WAL SQLite keeps beside the real file (it names it after the resolved path)", async () => {
+    const real = path.join(work, "ssd", "state.db");
+    mkdirSync(path.dirname(real));
+    execFileSync("sqlite3", [source.dbPath, `.backup '${real}.tmp'`]);
+    const db = openKineDb(`${real}.tmp`);
+    try {
+      db.pragma("wal_autocheckpoint = 0");
+      new KineSimulator(db, { seed: 9 }).put("/registry/configmaps/lifeboat-test/marker-only-in-linked-wal", Buffer.from("k8s\u0000only in the WAL"));
+      // Copied while the connection is open: closing it would checkpoint the WAL into the database.
+      copyFileSync(`${real}.tmp`, real);
+      copyFileSync(`${real}.tmp-wal`, `${real}-wal`);
+    } finally {
+      db.close();
+    }
+    const link = path.join(work, "linked", "state.db");
+    mkdirSync(path.dirname(link));
+    symlinkSync(real, link);
+    const t = target({ sameTokenAsSource: true });
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "file", path: link },
+      dryRun: false,
+      include: { token: false, cred: false, tls: false },
+      confirm: true,
+      compareWithLive: false,
+    });
+    await done;
+    const rec = getRestore(deps, restoreId);
+    expectRestored(t, rec, "marker-A");
+    expect(rec.verification?.walReplayed).toBe(true);
+    expect(hasMarker(t.dbPath, "marker-only-in-linked-wal")).toBe(true);
   });
 });
 

@@ -242,7 +242,8 @@ export async function resolveSource(deps: AgentDeps, source: RestoreSource): Pro
       const st = await fsp.stat(file).catch(() => null);
       if (!st?.isFile()) throw new SourceError(`${file} is not a file on this host.`);
       if (await isSqliteFile(file)) {
-        const journals = await journalsBeside(file);
+        // SQLite names them after the resolved path: beside the file a symlink points at.
+        const journals = await journalsBeside(await fsp.realpath(file));
         const beside = journals.map((j) => path.basename(j.name)).join(" and ");
         return {
           description: `database file ${file}${beside ? ` with its ${beside}` : ""}`,
