@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, existsSync, readFileSync, symlinkSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
@@ -247,6 +248,29 @@ describe("corruption cases: health, every rung, live files untouched", () => {
     expect(report.wal).toMatchObject({ present: true });
     expect(report.best).toMatchObject({ rung: "integrity", rows: fixture.rows + 1 });
     expect(existsSync(`${real}-wal`)).toBe(true);
+  });
+
+  it("kine's UNIQUE index damaged, so the table holds a second row of one (name, prev_revision): a rung that cannot rebuild the index fails, the ladder goes on", async () => {
+    const c = freshCase();
+    // The index stops enforcing (as a damaged one does) while kine inserts a conflicting row; then it is itself again.
+    const sql = (q: string) => execFileSync("sqlite3", [c.dbPath, q]);
+    sql(
+      `PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = 'CREATE INDEX kine_name_prev_revision_uindex ON kine (name, prev_revision)' WHERE name = 'kine_name_prev_revision_uindex'`,
+    );
+    sql(`INSERT INTO kine (name, created, deleted, create_revision, prev_revision, lease, value, old_value)
+         SELECT name, created, deleted, create_revision, prev_revision, lease, value, old_value FROM kine WHERE name LIKE '/registry/configmaps/%' ORDER BY id DESC LIMIT 1`);
+    sql(
+      `PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = 'CREATE UNIQUE INDEX kine_name_prev_revision_uindex ON kine (name, prev_revision)' WHERE name = 'kine_name_prev_revision_uindex'`,
+    );
+    expect(sql("PRAGMA integrity_check").toString()).toMatch(/non-unique entry in index kine_name_prev_revision_uindex/);
+    const { report } = await healthAndLadder(c);
+    expect(rungOf(report, "dump")).toMatchObject({ state: "failed" });
+    expect(rungOf(report, "dump").error).toMatch(/UNIQUE/);
+    // Every other row as it was; of the two rows of one (name, prev_revision), one is kept.
+    expect(report.best).not.toBeNull();
+    const cmp = compareWithOriginal(report.best!.path);
+    expect(cmp).toMatchObject({ rows: fixture.rows, altered: 0 });
+    expect(cmp.missing).toBeLessThanOrEqual(1);
   });
 
   it("the .recover rung is tried only when the host's sqlite3 has a working .recover, and says why not", async () => {
