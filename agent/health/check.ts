@@ -63,6 +63,20 @@ function headerJournalMode(dbPath: string): string | null {
   }
 }
 
+/** A rollback journal SQLite would roll back: not empty, its header not zeroed (a finished write's persisted journal starts with 0). */
+function isHotJournal(journalPath: string): boolean {
+  const buf = Buffer.alloc(1);
+  let fd: number | undefined;
+  try {
+    fd = openSync(journalPath, "r");
+    return readSync(fd, buf, 0, 1, 0) === 1 && buf[0] !== 0;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** Runs quick_check or integrity_check (at most 20 messages) on an open database, timed. Never throws. */
 function timedCheck(db: Database.Database, pragma: IntegrityPragma): CheckResult {
   const t0 = performance.now();
@@ -198,7 +212,7 @@ async function checkHealth(deps: AgentDeps, opts: HealthOptions): Promise<Health
     fileSize(`${cfg.dbPath}-shm`),
     fileSize(`${cfg.dbPath}-journal`),
   ]);
-  const hotJournal = (journal.bytes ?? 0) > 0;
+  const hotJournal = (journal.bytes ?? 0) > 0 && isHotJournal(journal.path);
   const dbStat = await stat(cfg.dbPath).catch(() => null);
   // Only a regular file is read: opening a FIFO for reading waits for a writer.
   const notAFile = dbStat && !dbStat.isFile() ? (dbStat.isDirectory() ? "a directory" : "not a regular file") : null;

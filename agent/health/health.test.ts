@@ -155,6 +155,15 @@ describe("GET /health on a live database", () => {
     }
   }, 90_000);
 
+  it("a journal whose header is zeroed (a finished write's, kept by journal_mode PERSIST) is not taken for an interrupted write", async () => {
+    const s = makeTestServer(path.join(work, "j"), { seed: 13, marker: "m" });
+    writeFileSync(`${s.dbPath}-journal`, Buffer.alloc(4096));
+    const report = await runHealthCheck(depsFor(s));
+    expect(report.reasons.map((r) => r.code)).not.toContain("hot_journal");
+    expect(report.database.checkedOn).toBe("live");
+    expect(report.quickCheck).toMatchObject({ ran: true, ok: true });
+  });
+
   it("a failed integrity_check of a database that was since replaced (restored) no longer speaks for the new one", async () => {
     const s = makeTestServer(path.join(work, "f"), { seed: 8, marker: "m" });
     const deps = depsFor(s, { LIFEBOAT_OWNER: `${process.getuid!()}:${process.getgid!()}` });
