@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -240,6 +240,80 @@ describe("a body over the 1 MiB limit", () => {
     expect(res.status, await res.clone().text()).toBe(201);
     expect(res.headers.get("connection")).not.toBe("close");
     expect(await res.json()).toMatchObject({ name, role: "viewer" });
+  });
+});
+
+/** Every route under app/api (found from the tree, so a new one is covered) and the methods its route.ts exports. */
+function apiRoutes(dir = path.join("app", "api")): { route: string; methods: string[] }[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return apiRoutes(p);
+    if (e.name !== "route.ts") return [];
+    const methods = [...readFileSync(p, "utf8").matchAll(/^export const (GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)\b/gm)].map((m) => m[1]);
+    return [
+      {
+        route:
+          "/" +
+          path
+            .relative("app", dir)
+            .split(path.sep)
+            .join("/")
+            .replace(/\[(\w+)\]/g, "x-$1"),
+        methods,
+      },
+    ];
+  });
+}
+
+describe("a method a route does not take", () => {
+  it("every API route: each other method (and TRACE, PROPFIND) is 405 method_not_allowed JSON with Allow; OPTIONS names the same", async () => {
+    const routes = apiRoutes();
+    expect(routes.length).toBeGreaterThanOrEqual(40);
+    const seen: string[] = [];
+    const expected: string[] = [];
+    for (const { route, methods } of routes) {
+      const allow = [...new Set([...methods, ...(methods.includes("GET") ? ["HEAD"] : []), "OPTIONS"])].sort().join(", ");
+      for (const method of ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "TRACE", "PROPFIND"].filter((m) => !allow.split(", ").includes(m))) {
+        // fetch cannot send TRACE; a raw HEAD would wait for the body its content-length announces.
+        const answer = ["TRACE", "PROPFIND"].includes(method)
+          ? await raw(`${method} ${route} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${bearer}Content-Length: 0\r\n\r\n`, { waitMs: 3000 })
+          : await fetch(url + route, { method, headers: { authorization: `Bearer ${TOKEN}` } }).then(async (r) => ({
+              status: r.status,
+              headers: { allow: r.headers.get("allow") ?? undefined },
+              body: await r.text(),
+            }));
+        let body: unknown = answer.body;
+        try {
+          body = method === "HEAD" ? "" : JSON.parse(answer.body);
+        } catch {
+          // not JSON: shown as it is
+        }
+        seen.push(`${method} ${route}: ${answer.status} allow=${answer.headers.allow} ${JSON.stringify(body)}`);
+        const message = `${method} is not allowed on ${route}; it allows ${allow}.`;
+        expected.push(`${method} ${route}: 405 allow=${allow} ${JSON.stringify(method === "HEAD" ? "" : { code: "method_not_allowed", message })}`);
+      }
+      const options = await fetch(url + route, { method: "OPTIONS" });
+      seen.push(`OPTIONS ${route}: ${options.status} allow=${options.headers.get("allow")}`);
+      expected.push(`OPTIONS ${route}: 204 allow=${allow}`);
+    }
+    expect(seen).toEqual(expected);
+    await stillAnswers();
+  }, 120_000);
+
+  it("an API path no route serves is 404 not_found JSON, whatever the method; a page is 405 for TRACE", async () => {
+    for (const method of ["GET", "POST", "TRACE"]) {
+      const answer = await raw(`${method} /api/no/such/route HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${bearer}Content-Length: 0\r\n\r\n`, { waitMs: 3000 });
+      expect(answer.status, JSON.stringify(answer)).toBe(404);
+      expect(JSON.parse(answer.body)).toEqual({ code: "not_found", message: `No such endpoint: ${method} /api/no/such/route` });
+    }
+    const page = await raw(`TRACE /backups HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    expect(page.status).toBe(405);
+    expect(page.headers.allow).toBe("GET, HEAD");
+    // A route's own 404 is its own.
+    const user = await fetch(`${url}/api/users/nobody`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(user.status).toBe(404);
+    expect(await user.json()).toMatchObject({ code: "not_found", message: expect.stringContaining("nobody") });
+    await stillAnswers();
   });
 });
 

@@ -23,6 +23,8 @@ const MAX_DECLARED_BODY = 1024 * 1024;
 const LINGER_MS = 2000;
 const TOO_LARGE = "The request body is over 1 MiB; the dashboard reads no more than that. Nothing changed.";
 const BAD_PATH = "The request path is not valid: a percent escape does not decode.";
+/** The methods Next.js's route handlers take; it answered any other (TRACE, PROPFIND, …) with a bare 500. */
+const ROUTE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]);
 
 export interface DashboardServer {
   server: http.Server;
@@ -136,6 +138,85 @@ function failed(req: http.IncomingMessage, res: http.ServerResponse, err: unknow
   }
 }
 
+/**
+ * The methods an API path takes, as Next.js's own answer to OPTIONS names them (its `Allow`, made
+ * from the methods the route exports), asked over loopback; null when nothing answers to the path.
+ */
+function allowedMethods(server: http.Server, p: string): Promise<string | null> {
+  const addr = server.address() as net.AddressInfo;
+  const host = addr.address === "0.0.0.0" || addr.address === "::" ? "127.0.0.1" : addr.address;
+  return new Promise((resolve) => {
+    try {
+      const ask = http.request({ host, port: addr.port, method: "OPTIONS", path: p, timeout: 5000 }, (answer) => {
+        answer.resume();
+        const allow = answer.headers.allow;
+        resolve(answer.statusCode === 204 && allow ? allow : null);
+      });
+      ask.on("timeout", () => ask.destroy());
+      ask.on("error", () => resolve(null));
+      ask.end();
+    } catch {
+      // A path http.request will not send (it takes no raw non-ASCII): asked nothing, so no methods known.
+      resolve(null);
+    }
+  });
+}
+
+/**
+ * An API answer in the error model when Next.js makes it without a route handler: a method the route
+ * does not export (Next.js: a bare 405 with no body and no `Allow`) becomes 405 `method_not_allowed`
+ * with the `Allow` header, and an API path no route serves (Next.js: its HTML 404 page) 404
+ * `not_found`. `res.end` is held until the answer is known; a handler's own answers pass untouched.
+ */
+function apiErrorModel(server: http.Server, req: http.IncomingMessage, res: http.ServerResponse, p: string): void {
+  type Method = (this: http.ServerResponse, ...args: unknown[]) => unknown;
+  const end = res.end as Method;
+  const write = res.write as Method;
+  const writeHead = res.writeHead as Method;
+  const replaced = () =>
+    !res.headersSent &&
+    ((res.statusCode === 405 && !res.hasHeader("content-type")) ||
+      (res.statusCode === 404 && /^text\/html/i.test(String(res.getHeader("content-type") ?? ""))));
+  let held = false;
+  res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+    if (typeof args[0] === "number") this.statusCode = args[0];
+    if (replaced()) {
+      held = true;
+      return this;
+    }
+    return writeHead.apply(this, args);
+  } as typeof res.writeHead;
+  res.write = function (this: http.ServerResponse, ...args: unknown[]) {
+    if (held || replaced()) return true;
+    return write.apply(this, args);
+  } as typeof res.write;
+  res.end = function (this: http.ServerResponse, ...args: unknown[]) {
+    if (!held && !replaced()) return end.apply(this, args);
+    // No route for the path (OPTIONS names no methods for it) is a 404 too. An OPTIONS answer never
+    // asks OPTIONS again (no route answers it with a bare 405, and asking would not end).
+    const options = req.method === "OPTIONS";
+    void (res.statusCode === 404 || options ? Promise.resolve(null) : allowedMethods(server, p))
+      .then((allow) => {
+        const notFound = res.statusCode === 404 || (!allow && !options);
+        const body = JSON.stringify(
+          notFound
+            ? { code: "not_found", message: `No such endpoint: ${req.method} ${p.slice(0, 200)}` }
+            : { code: "method_not_allowed", message: `${req.method} is not allowed on ${p.slice(0, 200)}${allow ? `; it allows ${allow}` : ""}.` },
+        );
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        writeHead.call(res, notFound ? 404 : 405, {
+          ...FRONT_HEADERS,
+          ...(allow ? { allow } : {}),
+          "content-type": "application/json; charset=utf-8",
+          "content-length": Buffer.byteLength(body),
+        });
+        end.call(res, body);
+      })
+      .catch(() => res.destroy());
+    return this;
+  } as typeof res.end;
+}
+
 /** Whether a path is the API's (answered in its JSON error model) rather than a page's. */
 function isApi(p: string): boolean {
   return /^\/+api(\/|$)/.test(p);
@@ -169,6 +250,17 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
       // so refusing it tells an unknown caller nothing, and Next.js would answer it with a bare 500.
       if (!decodes(p)) return refuse(res, 400, "bad_request", BAD_PATH, isApi(p));
       if (Number(req.headers["content-length"] ?? 0) > MAX_DECLARED_BODY) return refuse(res, 413, "body_too_large", TOO_LARGE, isApi(p));
+      if (isApi(p)) {
+        apiErrorModel(server, req, res, p);
+        // Next.js would fail on a method its handlers do not take; as a method the route does not export, it is a 405.
+        if (!ROUTE_METHODS.has(req.method ?? "")) {
+          res.statusCode = 405;
+          return res.end();
+        }
+      } else if (!ROUTE_METHODS.has(req.method ?? "")) {
+        res.setHeader("allow", "GET, HEAD");
+        return refuse(res, 405, "method_not_allowed", `${req.method} is not allowed on a page; it allows GET, HEAD.`, false);
+      }
       handle(req, res).catch((err: unknown) => failed(req, res, err));
     } catch (err) {
       failed(req, res, err);
