@@ -85,6 +85,18 @@ describe("the API guard", () => {
     expect((await action(bare)).status).toBe(403);
     const fetchMeta = req("/api/x", { method: "POST", body: "{}", headers: { "content-type": "application/json", "sec-fetch-site": "same-origin" }, cookie });
     expect((await action(fetchMeta)).status).toBe(200);
+    // The browser says another site sent it: believed over an Origin that claims this one, and nothing is done.
+    for (const site of ["cross-site", "same-site", "none"]) {
+      const claimed = await adminAction(post("/api/x", {}, { "sec-fetch-site": site }, { cookie }));
+      expect(claimed.status, site).toBe(403);
+      expect(await claimed.json()).toMatchObject({ code: "forbidden" });
+      const created = await users.POST(
+        post("/api/users", { name: `csrf-${site}`, role: "admin", password: "csrf-password-123" }, { "sec-fetch-site": site }, { cookie }),
+      );
+      expect(created.status, site).toBe(403);
+    }
+    expect(readAudit(serverContext().db, { limit: 1000 }).filter((e) => e.target?.startsWith("csrf-"))).toEqual([]);
+    expect((await action(post("/api/x", {}, { "sec-fetch-site": "same-origin" }, { cookie }))).status).toBe(200);
     // Reads need no Origin.
     expect((await action(req("/api/x", { cookie }))).status).toBe(200);
   });

@@ -15,7 +15,8 @@ import { singleton } from "../server/context";
  *   3. who is calling (lib/auth/principal.ts: token, trusted proxy header, or session cookie); nobody
  *      on a route that is not public: 401;
  *   4. a state-changing request not sent with a bearer token comes from this dashboard's own pages:
- *      a same-origin `Origin` (or `Sec-Fetch-Site: same-origin`) and a JSON content type, which no
+ *      a same-origin `Origin` (or `Sec-Fetch-Site: same-origin`), no `Sec-Fetch-Site` saying
+ *      otherwise, and a JSON content type, which no
  *      form and no "simple" cross-site fetch can send (else 403 / 415);
  *   5. the caller's role allows the route's declared access (else 403).
  * A route cannot opt out except by declaring `public` — which app/api/access.test.ts allows only
@@ -76,6 +77,10 @@ export function checkSameOrigin(req: Pick<Request, "headers" | "url">, cfg: Pick
     }
     sameOrigin = !!url && (url.host.toLowerCase() === host || url.origin === cfg.publicOrigin);
   } else sameOrigin = !origin && headers.get("sec-fetch-site") === "same-origin";
+  // A browser that says the request comes from another site (cross-site, same-site: a sibling host
+  // under the same domain) is believed over an Origin that claims this one.
+  const site = headers.get("sec-fetch-site");
+  if (site !== null && site !== "same-origin") sameOrigin = false;
   if (!sameOrigin)
     throw new DomainError(
       "forbidden",
