@@ -98,6 +98,17 @@ const UNKNOWN_FIELDS: Record<string, [body: Record<string, unknown>, field: stri
   ],
 };
 
+/**
+ * A query parameter each route that reads its query (readQuery) takes, sent twice with different
+ * values: refused with 400 naming it, rather than one of them taken in silence.
+ */
+const QUERY_PARAMS: Record<string, string> = {
+  "agent/continuous/timeline GET": "segments",
+  "audit GET": "limit",
+  "backups GET": "limit",
+  "restore/candidates GET": "limit",
+};
+
 /** The only routes anyone may call without signing in: liveness, and signing in itself. */
 const PUBLIC_BY_DESIGN = new Set(["livez GET", "auth/login POST"]);
 
@@ -167,6 +178,25 @@ describe("app/api routes", () => {
         answers.push(`${r.method} ${url} ${field}: ${res.status} ${json.code} ${json.message?.includes(`"${field}"`) ? "names it" : json.message}`);
         expected.push(`${r.method} ${url} ${field}: 400 bad_request names it`);
       }
+    }
+    expect(answers).toEqual(expected);
+  });
+
+  it("each refuses a query parameter given twice with 400 naming it", async () => {
+    const source = (r: (typeof routes)[number]) =>
+      new RegExp(`export const ${r.method} = [^]*?(?=export const |$)`).exec(readFileSync(path.join(root, r.route, "route.ts"), "utf8"))![0];
+    const reading = routes.filter((r) => source(r).includes("readQuery(")).map((r) => `${r.route} ${r.method}`);
+    expect(Object.keys(QUERY_PARAMS).sort()).toEqual(reading.sort());
+    const answers: string[] = [];
+    const expected: string[] = [];
+    for (const r of routes) {
+      const name = QUERY_PARAMS[`${r.route} ${r.method}`];
+      if (!name) continue;
+      const url = `/api/${r.route}?${name}=1&${name}=2`;
+      const res = await r.handler(new Request(`http://127.0.0.1${url}`, { headers: { authorization: `Bearer ${tokens.admin}` } }), {});
+      const json = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
+      answers.push(`${url}: ${res.status} ${json.code} ${json.message?.includes(`"${name}"`) ? "names it" : json.message}`);
+      expected.push(`${url}: 400 bad_request names it`);
     }
     expect(answers).toEqual(expected);
   });

@@ -121,7 +121,14 @@ export async function readJson<T>(req: Request, schema: z.ZodType<T>): Promise<T
   return schema.parse(raw);
 }
 
-/** Parses the query string with a schema. Throws the schema's ZodError (answered 400). */
+/**
+ * Parses the query string with a schema. Throws DomainError `bad_request` for a parameter given more
+ * than once (`?limit=1&limit=2`: which one was meant?), or the schema's ZodError (answered 400).
+ */
 export function readQuery<T>(req: Request, schema: z.ZodType<T>): T {
-  return schema.parse(Object.fromEntries(new URL(req.url).searchParams));
+  const params = new URL(req.url).searchParams;
+  for (const name of new Set(params.keys()))
+    if (params.getAll(name).length > 1)
+      throw new DomainError("bad_request", `The query parameter "${name.slice(0, 100)}" is given more than once; give it once. Nothing changed.`);
+  return schema.parse(Object.fromEntries(params));
 }
