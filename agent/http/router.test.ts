@@ -34,6 +34,7 @@ beforeAll(async () => {
       throw new DomainError("conflict", "x", { details: { n: 10n } });
     },
   });
+  router.add({ method: "GET", path: "/count", query: z.object({ n: z.coerce.number().int().min(1).default(1) }), handler: ({ query }) => query });
   router.add({ method: "POST", path: "/echo", body: z.object({ a: z.string() }), handler: ({ body }) => ({ length: body.a.length }) });
   server = http.createServer();
   router.bindTo(server);
@@ -146,6 +147,16 @@ describe("a body over the 1 MiB limit", () => {
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ length: a.length });
+  });
+});
+
+describe("a query", () => {
+  it("with a parameter given twice is 400 bad_query naming it, not one of the values taken in silence", async () => {
+    const res = await fetch(`${url}/count?n=1&n=2`, { headers: { authorization: AUTH } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ code: "bad_query", message: expect.stringContaining("n: given more than once") });
+    const once = await fetch(`${url}/count?n=2`, { headers: { authorization: AUTH } });
+    expect(await once.json()).toEqual({ n: 2 });
   });
 });
 

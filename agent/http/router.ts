@@ -149,6 +149,10 @@ export class Router {
 
     let query: unknown = Object.fromEntries(url.searchParams);
     if (route.def.query) {
+      // `?segments=1&segments=2`: which one was meant? Refused rather than the last one taken in silence.
+      for (const name of new Set(url.searchParams.keys()))
+        if (url.searchParams.getAll(name).length > 1)
+          throw new DomainError("bad_query", `Invalid query: ${name.slice(0, 100)}: given more than once; give it once.`);
       const q = route.def.query.safeParse(query);
       if (!q.success) throw new DomainError("bad_query", describeIssues("query", q.error));
       query = q.data;
