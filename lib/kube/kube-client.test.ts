@@ -39,6 +39,21 @@ describe("KubeClient: nodes", () => {
     });
   });
 
+  it("never sends a name that is a dot segment: `.` would be the collection (DELETE every node), `..` the API root", async () => {
+    for (const name of [".", "..", ""]) {
+      const sent = api.requests.length;
+      const calls: [string, () => Promise<unknown>][] = [
+        ["read", () => client.readNode(name)],
+        ["delete", () => client.deleteNode(name)],
+        ["cordon", () => client.cordon(name)],
+        ["uncordon", () => client.uncordon(name)],
+      ];
+      for (const [what, call] of calls) await expect(call(), `${what} "${name}"`).rejects.toMatchObject({ code: "kube_not_found" });
+      expect(api.requests.slice(sent), `"${name}"`).toEqual([]);
+    }
+    expect([...api.cluster.nodes.keys()]).toEqual(["pi-1", "pi-2", "pi-3"]);
+  });
+
   it("lists and describes nodes: roles, conditions, versions, resources, pods", async () => {
     const [nodes, pods] = await Promise.all([client.listNodes(), client.listPods()]);
     const sums = nodes.map((n) =>

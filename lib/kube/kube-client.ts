@@ -100,6 +100,10 @@ export class KubeClient {
   }
 
   private async call<T>(ctx: Omit<CallContext, "cluster" | "server" | "timeoutMs">, fn: (options: Options) => Promise<T>): Promise<T> {
+    // No object is named "." or ".." (Kubernetes refuses both) or "": in the URL they are dot segments
+    // or nothing, so `DELETE /api/v1/nodes/.` would reach the API server as `DELETE /api/v1/nodes`,
+    // every node. Answered as the API server answers a name it does not have, and never sent.
+    if ([ctx.name, ctx.namespace].some((n) => n === "" || n === "." || n === "..")) throw this.translate({ code: 404 }, ctx);
     try {
       return await this.withDeadline(fn);
     } catch (err) {
