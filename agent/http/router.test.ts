@@ -160,6 +160,16 @@ describe("a query", () => {
   });
 });
 
+describe("a body", () => {
+  it("with a field given twice in one object is 400 bad_request naming it, not the last one taken in silence", async () => {
+    const post = (body: string) => fetch(`${url}/echo`, { method: "POST", headers: { authorization: AUTH, "content-type": "application/json" }, body });
+    const res = await post('{"a":"x","a":"a-longer-value"}');
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ code: "bad_request", message: expect.stringContaining("a: given more than once") });
+    expect(await (await post('{"a":"xy"}')).json()).toEqual({ length: 2 });
+  });
+});
+
 describe("Expect: 100-continue", () => {
   const head = (auth: string, length: number) =>
     `POST /echo HTTP/1.1\r\nHost: agent\r\n${auth}Content-Type: application/json\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;

@@ -3,6 +3,7 @@ import { timingSafeEqual, createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { z, type ZodType } from "zod";
 import { DomainError, describeIssues, hasErrorCode, isDomainError, toErrorAnswer, type ApiErrorBody } from "../../lib/contracts/errors";
+import { duplicateKey } from "../../lib/contracts/json-text";
 
 export interface RequestContext<B = unknown, Q = unknown> {
   params: Record<string, string>;
@@ -169,6 +170,9 @@ export class Router {
       } catch {
         throw new DomainError("bad_json", "The request body is not valid JSON.");
       }
+      // JSON.parse keeps the last of a key given twice in silence: which one was meant?
+      const twice = duplicateKey(raw);
+      if (twice !== null) throw new DomainError("bad_request", `Invalid body: ${twice.slice(0, 100)}: given more than once; give it once.`);
       const b = route.def.body.safeParse(json);
       if (!b.success) throw new DomainError("bad_request", describeIssues("body", b.error));
       body = b.data;

@@ -182,6 +182,29 @@ describe("app/api routes", () => {
     expect(answers).toEqual(expected);
   });
 
+  it("each refuses a field given twice in its JSON body with 400 naming it", async () => {
+    const answers: string[] = [];
+    const expected: string[] = [];
+    for (const r of routes) {
+      for (const [body, unknown] of UNKNOWN_FIELDS[`${r.route} ${r.method}`] ?? []) {
+        // The body without its unknown field, with its first field given again (another value where it can be).
+        const fields = Object.entries(body).filter(([k]) => k !== unknown);
+        const [field, value] = fields[0];
+        const again = typeof value === "string" && field !== "action" ? `${value}-other` : value;
+        const text = `{${[...fields, [field, again]].map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(",")}}`;
+        const url = "/api/" + r.route.replace(/\[(\w+)\]/g, "x-$1");
+        const params = Object.fromEntries([...r.route.matchAll(/\[(\w+)\]/g)].map((m) => [m[1], `x-${m[1]}`]));
+        const headers = { authorization: `Bearer ${tokens.admin}`, "content-type": "application/json" };
+        const res = await r.handler(new Request(`http://127.0.0.1${url}`, { method: r.method, headers, body: text }), { params: Promise.resolve(params) });
+        const json = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
+        answers.push(`${r.method} ${url} ${text}: ${res.status} ${json.code} ${json.message?.includes(`"${field}"`) ? "names it" : json.message}`);
+        expected.push(`${r.method} ${url} ${text}: 400 bad_request names it`);
+      }
+    }
+    expect(answers.length).toBeGreaterThanOrEqual(Object.keys(UNKNOWN_FIELDS).length);
+    expect(answers).toEqual(expected);
+  });
+
   it("each refuses a query parameter given twice with 400 naming it", async () => {
     const source = (r: (typeof routes)[number]) =>
       new RegExp(`export const ${r.method} = [^]*?(?=export const |$)`).exec(readFileSync(path.join(root, r.route, "route.ts"), "utf8"))![0];

@@ -3,6 +3,7 @@ import { NextResponse } from "next/server";
 import { z } from "zod";
 import { ACCESS_LEVELS, type Access } from "../contracts/auth";
 import { DomainError, toErrorAnswer } from "../contracts/errors";
+import { duplicateKey } from "../contracts/json-text";
 import { logger } from "../log";
 import { runAs } from "../auth/request-context";
 import { guardRequest, MAX_BODY_BYTES, tooLarge, type Guarded } from "./guard";
@@ -106,7 +107,8 @@ export async function readBodyText(req: Request, limit = MAX_BODY_BYTES): Promis
 
 /**
  * Parses a JSON request body with a schema. Throws DomainError `unsupported_media_type` unless it is
- * sent as application/json, `body_too_large`, `bad_json`, or the schema's ZodError.
+ * sent as application/json, `body_too_large`, `bad_json`, `bad_request` for a field given twice in
+ * one object (JSON.parse would keep the last in silence), or the schema's ZodError.
  */
 export async function readJson<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
   if (!/^application\/json(\s*;|$)/i.test(req.headers.get("content-type") ?? ""))
@@ -118,6 +120,8 @@ export async function readJson<T>(req: Request, schema: z.ZodType<T>): Promise<T
   } catch {
     throw new DomainError("bad_json", "The request body is not valid JSON.");
   }
+  const twice = duplicateKey(text);
+  if (twice !== null) throw new DomainError("bad_request", `body: the field "${twice.slice(0, 100)}" is given more than once; give it once. Nothing changed.`);
   return schema.parse(raw);
 }
 
