@@ -160,6 +160,18 @@ describe("a query", () => {
   });
 });
 
+describe("a request Node.js's parser refuses", () => {
+  it("a URL over 16 KiB is 431 header_too_large JSON, a head that is not HTTP 400 bad_request JSON, and the agent keeps answering", async () => {
+    const long = await raw(`GET /jobs/x?q=${"a".repeat(20_000)} HTTP/1.1\r\nHost: agent\r\nAuthorization: ${AUTH}\r\n\r\n`, { untilClose: true });
+    expect(long.status, JSON.stringify(long).slice(0, 300)).toBe(431);
+    expect(JSON.parse(long.body)).toEqual({ code: "header_too_large", message: expect.stringContaining("16 KiB") });
+    const garbage = await raw(`GET /livez HTTP/1.1\r\nHost agent\r\n\r\n`, { untilClose: true });
+    expect(garbage.status, JSON.stringify(garbage)).toBe(400);
+    expect(JSON.parse(garbage.body)).toEqual({ code: "bad_request", message: expect.any(String) });
+    await livez();
+  });
+});
+
 describe("a body", () => {
   it("with a field given twice in one object is 400 bad_request naming it, not the last one taken in silence", async () => {
     const post = (body: string) => fetch(`${url}/echo`, { method: "POST", headers: { authorization: AUTH, "content-type": "application/json" }, body });

@@ -1,9 +1,11 @@
 import http from "node:http";
+import type { Duplex } from "node:stream";
 import { timingSafeEqual, createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { z, type ZodType } from "zod";
 import { DomainError, describeIssues, hasErrorCode, isDomainError, toErrorAnswer, type ApiErrorBody } from "../../lib/contracts/errors";
 import { duplicateKey } from "../../lib/contracts/json-text";
+import { clientErrorAnswer } from "../../lib/contracts/client-error";
 
 export interface RequestContext<B = unknown, Q = unknown> {
   params: Record<string, string>;
@@ -114,10 +116,18 @@ export class Router {
     this.listener(req, res);
   };
 
-  /** Serves this router on `server`: its requests, and those that wait for "100 Continue". */
+  /**
+   * Serves this router on `server`: its requests, those that wait for "100 Continue", and those
+   * Node.js's parser refuses before the router sees them (a URL over 16 KiB: 431), answered in the
+   * error model too.
+   */
   bindTo(server: http.Server): void {
     server.on("request", this.listener);
     server.on("checkContinue", this.continueListener);
+    server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (err.code === "ECONNRESET" || !socket.writable) socket.destroy();
+      else socket.end(clientErrorAnswer(err.code, { "cache-control": "no-store" }));
+    });
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL, log: Logger): Promise<void> {

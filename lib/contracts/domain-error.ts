@@ -30,6 +30,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   misdirected_request: 421,
   rate_limited: 429,
+  header_too_large: 431,
 
   // State: the action does not fit what is happening now
   conflict: 409,

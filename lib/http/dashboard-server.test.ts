@@ -317,6 +317,19 @@ describe("a method a route does not take", () => {
   });
 });
 
+describe("a request Node.js's parser refuses", () => {
+  it("a URL over 16 KiB is 431 header_too_large JSON, a head that is not HTTP 400 bad_request JSON, and the dashboard keeps answering", async () => {
+    const long = await raw(`GET /api/audit?prefix=${"a".repeat(20_000)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${bearer}\r\n`, { untilClose: true });
+    expect(long.status, JSON.stringify(long).slice(0, 300)).toBe(431);
+    expect(long.headers["x-content-type-options"]).toBe("nosniff");
+    expect(JSON.parse(long.body)).toEqual({ code: "header_too_large", message: expect.stringContaining("16 KiB") });
+    const garbage = await raw(`GET /api/livez HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n`, { untilClose: true });
+    expect(garbage.status, JSON.stringify(garbage)).toBe(400);
+    expect(JSON.parse(garbage.body)).toEqual({ code: "bad_request", message: expect.any(String) });
+    await stillAnswers();
+  });
+});
+
 describe("a kept-alive connection", () => {
   it("is still open after 6 s idle (Node's default closes it at 5 s, and a client reusing it then got a reset)", async () => {
     const answers = await new Promise<string>((resolve, reject) => {

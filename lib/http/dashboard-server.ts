@@ -13,6 +13,8 @@ import type net from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import next from "next";
+import type { Duplex } from "node:stream";
+import { clientErrorAnswer } from "../contracts/client-error";
 import { dashboardDatabaseProblem } from "./data-dir";
 import { FRONT_HEADERS } from "./front-headers";
 import { PEER_HEADER, PEER_MARK } from "./peer";
@@ -267,6 +269,11 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
     }
   };
   server.on("request", onRequest);
+  // A request Node.js's parser refuses (a URL or headers over 16 KiB: 431) in the error model, not a bare status line.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === "ECONNRESET" || !socket.writable) socket.destroy();
+    else socket.end(clientErrorAnswer(err.code, FRONT_HEADERS));
+  });
   // Node closes an idle kept-alive connection after 5 s; a client or reverse proxy that reuses it just
   // then gets a reset (nginx keeps upstream connections 60 s, Playwright's request context longer
   // than 5 s). Longer than those, so the client closes first.
