@@ -99,8 +99,9 @@ const UNKNOWN_FIELDS: Record<string, [body: Record<string, unknown>, field: stri
 };
 
 /**
- * A query parameter each route that reads its query (readQuery) takes, sent twice with different
- * values: refused with 400 naming it, rather than one of them taken in silence.
+ * A numeric query parameter each route that reads its query (readQuery) takes, sent twice with
+ * different values or as something other than digits: refused with 400 naming it, rather than one
+ * of the values, or what Number() makes of it, taken in silence.
  */
 const QUERY_PARAMS: Record<string, string> = {
   "agent/continuous/timeline GET": "segments",
@@ -205,7 +206,7 @@ describe("app/api routes", () => {
     expect(answers).toEqual(expected);
   });
 
-  it("each refuses a query parameter given twice with 400 naming it", async () => {
+  it("each refuses a query parameter given twice, or a number that is not plain digits, with 400 naming it", async () => {
     const source = (r: (typeof routes)[number]) =>
       new RegExp(`export const ${r.method} = [^]*?(?=export const |$)`).exec(readFileSync(path.join(root, r.route, "route.ts"), "utf8"))![0];
     const reading = routes.filter((r) => source(r).includes("readQuery(")).map((r) => `${r.route} ${r.method}`);
@@ -215,11 +216,14 @@ describe("app/api routes", () => {
     for (const r of routes) {
       const name = QUERY_PARAMS[`${r.route} ${r.method}`];
       if (!name) continue;
-      const url = `/api/${r.route}?${name}=1&${name}=2`;
-      const res = await r.handler(new Request(`http://127.0.0.1${url}`, { headers: { authorization: `Bearer ${tokens.admin}` } }), {});
-      const json = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
-      answers.push(`${url}: ${res.status} ${json.code} ${json.message?.includes(`"${name}"`) ? "names it" : json.message}`);
-      expected.push(`${url}: 400 bad_request names it`);
+      // Given twice; hex, exponent, empty, a space, a sign, a fraction: z.coerce took the first five as numbers.
+      for (const query of [`${name}=1&${name}=2`, `${name}=0x10`, `${name}=1e1`, `${name}=`, `${name}=%20`, `${name}=+5`, `${name}=1.5`]) {
+        const url = `/api/${r.route}?${query}`;
+        const res = await r.handler(new Request(`http://127.0.0.1${url}`, { headers: { authorization: `Bearer ${tokens.admin}` } }), {});
+        const json = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
+        answers.push(`${url}: ${res.status} ${json.code} ${json.message?.includes(name) ? "names it" : json.message}`);
+        expected.push(`${url}: 400 bad_request names it`);
+      }
     }
     expect(answers).toEqual(expected);
   });

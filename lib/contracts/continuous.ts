@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { queryInt } from "./query";
 
 /**
  * Continuous protection (issue 16): kine's new rows shipped as small encrypted segments, and the
@@ -235,6 +236,6 @@ export type LogTimeline = z.infer<typeof LogTimeline>;
 export const TimelineQuery = z.object({
   setId: z.string().min(1).default("latest"),
   /** At most this many segments are opened (the newest). */
-  segments: z.coerce.number().int().min(1).max(500).default(120),
+  segments: queryInt(1, 500).default(120),
 });
 export type TimelineQuery = z.infer<typeof TimelineQuery>;

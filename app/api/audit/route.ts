@@ -1,6 +1,7 @@
 import { NextResponse } from "next/server";
 import { z } from "zod";
 import { apiRoute, readQuery } from "@/lib/http/api-route";
+import { queryInt } from "@/lib/contracts/query";
 import { readAudit } from "@/lib/db/database";
 import { serverContext } from "@/lib/server/context";
 import type { AuditResponse } from "@/lib/contracts/nodes";
@@ -9,7 +10,7 @@ export const dynamic = "force-dynamic";
 
 const Query = z.object({
   prefix: z.string().max(100).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(200),
+  limit: queryInt(1, 1000).default(200),
 });
 
 /** GET /api/audit[?prefix=node.&limit=200] → AuditResponse, newest first. */

@@ -1,6 +1,7 @@
 import { NextResponse } from "next/server";
 import { z } from "zod";
 import { apiRoute, readQuery } from "@/lib/http/api-route";
+import { queryInt } from "@/lib/contracts/query";
 import { catalogService } from "@/lib/catalog";
 import { CatalogFilter } from "@/lib/contracts/catalog";
 import { startRestoreBackground } from "@/lib/restore";
@@ -9,8 +10,8 @@ export const dynamic = "force-dynamic";
 
 const Query = z.object({
   flag: CatalogFilter.default("all"),
-  offset: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(100_000).optional(),
+  offset: queryInt(0, Number.MAX_SAFE_INTEGER).default(0),
+  limit: queryInt(1, 100_000).optional(),
 });
 
 /**

@@ -1,6 +1,7 @@
 import { NextResponse } from "next/server";
 import { z } from "zod";
 import { apiRoute, readQuery } from "@/lib/http/api-route";
+import { queryInt } from "@/lib/contracts/query";
 import { catalogService } from "@/lib/catalog";
 import { restoreContext, startRestoreBackground } from "@/lib/restore";
 import { restoreCandidates } from "@/lib/restore/wizard";
@@ -8,8 +9,8 @@ import { restoreCandidates } from "@/lib/restore/wizard";
 export const dynamic = "force-dynamic";
 
 const Query = z.object({
-  offset: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(200).default(20),
+  offset: queryInt(0, Number.MAX_SAFE_INTEGER).default(0),
+  limit: queryInt(1, 200).default(20),
 });
 
 /** GET /api/restore/candidates[?offset=&limit=] → RestoreCandidates: sets newest first with verification, flags, statistics, and the proposal. */
