@@ -317,6 +317,29 @@ describe("a method a route does not take", () => {
   });
 });
 
+describe("a request target that is not a path", () => {
+  it("absolute-form: its host is the one judged (421 for another's), its path is served; `OPTIONS *` is 204, another method on `*` 400", async () => {
+    const foreign = await raw(`GET http://evil.example/api/users HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${bearer}\r\n`, { untilClose: true, waitMs: 3000 });
+    expect(foreign.status, JSON.stringify(foreign).slice(0, 300)).toBe(421);
+    expect(JSON.parse(foreign.body.replace(/^[\da-f]+\r\n|\r\n0\r\n\r\n$/g, ""))).toMatchObject({ code: "misdirected_request" });
+    const own = await fetch(`${url}/api/livez`);
+    expect(own.status).toBe(200);
+    const ours = await raw(`GET http://127.0.0.1:${port}/api/users HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${bearer}Connection: close\r\n\r\n`, {
+      untilClose: true,
+      waitMs: 3000,
+    });
+    expect(ours.status, JSON.stringify(ours).slice(0, 300)).toBe(200);
+    expect(ours.body).toContain('"users"');
+    const star = await raw(`OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`, { waitMs: 3000 });
+    expect(star.status, JSON.stringify(star)).toBe(204);
+    expect(star.headers.allow).toContain("GET");
+    const starGet = await raw(`GET * HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`, { waitMs: 3000 });
+    expect(starGet.status, JSON.stringify(starGet)).toBe(400);
+    expect(JSON.parse(starGet.body)).toMatchObject({ code: "bad_request" });
+    await stillAnswers();
+  });
+});
+
 describe("a request Node.js's parser refuses", () => {
   it("a URL over 16 KiB is 431 header_too_large JSON, a head that is not HTTP 400 bad_request JSON, and the dashboard keeps answering", async () => {
     const long = await raw(`GET /api/audit?prefix=${"a".repeat(20_000)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${bearer}\r\n`, { untilClose: true });

@@ -247,6 +247,21 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
     try {
       req.headers[PEER_HEADER] = req.socket.remoteAddress ?? "";
       closeIfBodyUnread(req, res);
+      // An absolute-form target (`GET http://host/path`, as proxies are sent) names the request's host
+      // (RFC 9112 §3.2.2): the guard's host check judges that one, and Next.js gets the path (it
+      // answered with a redirect to whatever host the target named).
+      const absolute = /^[a-z][a-z\d+.-]*:\/\/([^/?#]*)/i.exec(req.url ?? "");
+      if (absolute) {
+        req.headers.host = absolute[1];
+        req.url = (req.url ?? "").slice(absolute[0].length) || "/";
+        if (!req.url.startsWith("/")) req.url = "/" + req.url;
+      }
+      // `OPTIONS *` asks about the server, not a path (Next.js answered it, and any other method on `*`, with a bare 500).
+      if (req.url === "*") {
+        if (req.method !== "OPTIONS") return refuse(res, 400, "bad_request", "The request target `*` is for OPTIONS only; send a path.", true);
+        res.writeHead(204, { ...FRONT_HEADERS, allow: [...ROUTE_METHODS].join(", ") });
+        return res.end();
+      }
       const p = targetPath(req.url ?? "/");
       // Before anything else, the guard's host and caller checks included: such a path names nothing,
       // so refusing it tells an unknown caller nothing, and Next.js would answer it with a bare 500.
