@@ -41,6 +41,8 @@ describe("dashboard database", () => {
     audit(db, "restore.swap", "pi-1", "failed", { reason: "disk full" });
     expect(readAudit(db).map((e) => e.action)).toEqual(["restore.swap", "worker.cordon"]);
     expect(readAudit(db, { actionPrefix: "worker." })).toHaveLength(1);
+    // The prefix is text, not a LIKE pattern: `%` and `_` match only themselves, and case counts.
+    for (const prefix of ["%", "_orker.", "WORKER.", "%.swap"]) expect(readAudit(db, { actionPrefix: prefix }), prefix).toEqual([]);
     expect(readAudit(db)[0].detail).toEqual({ reason: "disk full" });
   });
 

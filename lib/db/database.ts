@@ -100,9 +100,12 @@ export function readAudit(db: Db, opts: { limit?: number; actionPrefix?: string 
   const rows = db
     .prepare(
       `SELECT id, at, action, target, outcome, detail, actor, actor_role AS actorRole, client_address AS clientAddress FROM audit_log
-       WHERE (? IS NULL OR action LIKE ? || '%') ORDER BY id DESC LIMIT ?`,
+       WHERE (? IS NULL OR substr(action, 1, length(?)) = ?) ORDER BY id DESC LIMIT ?`,
     )
-    .all(opts.actionPrefix ?? null, opts.actionPrefix ?? null, opts.limit ?? 200) as (Omit<AuditEntry, "detail"> & { detail: string | null })[];
+    // Compared as text, not with LIKE: `%` and `_` in a prefix (`?prefix=%25`) would match anything, and LIKE ignores case.
+    .all(opts.actionPrefix ?? null, opts.actionPrefix ?? null, opts.actionPrefix ?? null, opts.limit ?? 200) as (Omit<AuditEntry, "detail"> & {
+    detail: string | null;
+  })[];
   return rows.map((r) => ({ ...r, detail: r.detail ? JSON.parse(r.detail) : null }));
 }
 
