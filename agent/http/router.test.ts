@@ -173,6 +173,23 @@ describe("a request Node.js's parser refuses", () => {
 });
 
 describe("a body", () => {
+  it("in a type other than JSON is 415 unsupported_media_type, even when it holds JSON; JSON, or no type at all, is read", async () => {
+    const post = (body: string, type?: string) =>
+      fetch(`${url}/echo`, {
+        method: "POST",
+        headers: { authorization: AUTH, ...(type ? { "content-type": type } : {}) },
+        body: new Blob([body]).stream(),
+        duplex: "half",
+      } as RequestInit);
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"]) {
+      const res = await post('{"a":"x"}', type);
+      expect(res.status, type).toBe(415);
+      expect(await res.json()).toEqual({ code: "unsupported_media_type", message: expect.stringContaining("application/json") });
+    }
+    expect(await (await post('{"a":"xyz"}', "application/json; charset=utf-8")).json()).toEqual({ length: 3 });
+    expect(await (await post('{"a":"xyz"}')).json()).toEqual({ length: 3 });
+  });
+
   it("with a field given twice in one object is 400 bad_request naming it, not the last one taken in silence", async () => {
     const post = (body: string) => fetch(`${url}/echo`, { method: "POST", headers: { authorization: AUTH, "content-type": "application/json" }, body });
     const res = await post('{"a":"x","a":"a-longer-value"}');

@@ -174,6 +174,10 @@ export class Router {
     else {
       awaitingContinue.get(req)?.writeContinue();
       const raw = await readBody(req);
+      // A body in another type (`curl -d` sends a form's) is refused rather than read as JSON anyway.
+      const type = req.headers["content-type"];
+      if (raw.length && type !== undefined && !/^application\/json(\s*;|$)/i.test(type))
+        throw new DomainError("unsupported_media_type", "Send the request body as JSON (Content-Type: application/json). Nothing changed.");
       let json: unknown;
       try {
         json = raw.length ? JSON.parse(raw) : {};
