@@ -340,6 +340,19 @@ describe("a request target that is not a path", () => {
   });
 });
 
+describe("the Host header", () => {
+  it("missing (HTTP/1.1) or given twice: 400 bad_request JSON before any route; HTTP/1.0 without one is still served", async () => {
+    for (const hosts of ["", `Host: 127.0.0.1:${port}\r\nHost: evil.example\r\n`, `Host: evil.example\r\nHost: 127.0.0.1:${port}\r\n`]) {
+      const answer = await raw(`GET /api/users HTTP/1.1\r\n${hosts}${bearer}\r\n`, { waitMs: 3000 });
+      expect(answer.status, JSON.stringify(answer).slice(0, 300)).toBe(400);
+      expect(JSON.parse(answer.body)).toEqual({ code: "bad_request", message: "The request must carry exactly one Host header." });
+    }
+    const old = await raw(`GET /api/livez HTTP/1.0\r\n\r\n`, { untilClose: true, waitMs: 3000 });
+    expect(old.status, JSON.stringify(old)).toBe(200);
+    await stillAnswers();
+  });
+});
+
 describe("a request Node.js's parser refuses", () => {
   it("a URL over 16 KiB is 431 header_too_large JSON, a head that is not HTTP 400 bad_request JSON, and the dashboard keeps answering", async () => {
     const long = await raw(`GET /api/audit?prefix=${"a".repeat(20_000)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${bearer}\r\n`, { untilClose: true });

@@ -239,7 +239,8 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
   // Next.js would fail in its start hook with a stack trace, and the front would listen without answering.
   const dbProblem = dashboardDatabaseProblem(path.resolve(process.env.LIFEBOAT_DATA_DIR || "./data"));
   if (dbProblem) throw new Error(dbProblem);
-  const server = http.createServer();
+  // A missing Host is answered below (in the error model) rather than by Node.js's bare 400.
+  const server = http.createServer({ requireHostHeader: false });
   const app = next({ dev: false, dir: opts.dir ?? ROOT, conf: opts.conf as never, hostname: opts.host, port: opts.port, httpServer: server });
   const handle = app.getRequestHandler();
   await app.prepare();
@@ -256,6 +257,11 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
         req.url = (req.url ?? "").slice(absolute[0].length) || "/";
         if (!req.url.startsWith("/")) req.url = "/" + req.url;
       }
+      // RFC 9112 §3.2: an HTTP/1.1 request without a Host, or any with two (Node.js keeps the first,
+      // which the guard's host check would judge while a proxy in front may have routed by another), is 400.
+      const hosts = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === "host").length;
+      if (hosts > 1 || (hosts === 0 && req.httpVersion !== "1.0"))
+        return refuse(res, 400, "bad_request", "The request must carry exactly one Host header.", isApi(targetPath(req.url ?? "/")));
       // `OPTIONS *` asks about the server, not a path (Next.js answered it, and any other method on `*`, with a bare 500).
       if (req.url === "*") {
         if (req.method !== "OPTIONS") return refuse(res, 400, "bad_request", "The request target `*` is for OPTIONS only; send a path.", true);
