@@ -10,6 +10,8 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  readlinkSync,
+  renameSync,
   writeFileSync,
   copyFileSync,
 } from "node:fs";
@@ -448,6 +450,38 @@ describe("restore from a database file with its WAL beside it (a copy of db/ tak
     expect(hasMarker(t.dbPath, "marker-only-in-wal")).toBe(true);
     // The copy is read, never changed.
     expect(statSync(path.join(copy, "state.db-wal")).size).toBeGreaterThan(0);
+  });
+});
+
+describe("restore onto a server whose db/ is a symlink to another disk", () => {
+  it("warns before the confirmation where the restored db/ goes, and leaves the linked database untouched", async () => {
+    const t = target({ sameTokenAsSource: true, start: false });
+    const ssd = path.join(work, `ssd-${n}`);
+    mkdirSync(ssd);
+    renameSync(path.join(t.serverDir, "db"), path.join(ssd, "db"));
+    symlinkSync(path.join(ssd, "db"), path.join(t.serverDir, "db"));
+    runK3s(t, "start");
+    running.push(t);
+    const deps = depsFor(t);
+    const { restoreId, done } = await startRestore(deps, {
+      source: { kind: "file", path: source.dbPath },
+      dryRun: false,
+      include: { token: false, cred: false, tls: false },
+      confirm: false,
+      compareWithLive: false,
+    });
+    await done;
+    const staged = getRestore(deps, restoreId);
+    expect(staged.status, staged.error ?? "").toBe("awaiting-confirmation");
+    expect(staged.verification?.warnings.join("\n")).toContain(
+      `${path.join(t.serverDir, "db")} is a link to ${path.join(ssd, "db")}. The restore moves the link aside (the database it points at stays there, untouched) and puts the restored db/ in ${t.serverDir}`,
+    );
+    await confirmRestore(deps, restoreId).done;
+    const rec = getRestore(deps, restoreId);
+    expect(rec.status, rec.error ?? "").toBe("succeeded");
+    expect(hasMarker(t.dbPath, "marker-A")).toBe(true);
+    expect(hasMarker(path.join(ssd, "db", "state.db"), t.marker)).toBe(true);
+    expect(readlinkSync(rec.asideDir!)).toBe(path.join(ssd, "db"));
   });
 });
 

@@ -1,4 +1,4 @@
-import { promises as fsp } from "node:fs";
+import { lstatSync, promises as fsp, readlinkSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { makeStaging, removeStaging, takeSnapshot } from "../backup/snapshot";
 import { readPassphrase } from "../config";
@@ -124,6 +124,8 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
     else verification.warnings.push("tls/ was chosen but the backup holds none; the host's tls/ stays.");
   }
   j.extras = extras;
+  const linked = linkedDbDir(cfg.serverDir);
+  if (linked) verification.warnings.push(linked);
   if (j.compareWithLive) {
     const tmp = await makeStaging(path.join(restoresRoot(cfg), ".compare"), j.id).catch(() => null);
     try {
@@ -155,4 +157,25 @@ export async function stageAndVerify(ctx: Ctx): Promise<void> {
   );
   setPhase(ctx, "verified");
   crashPoint("verified");
+}
+
+/**
+ * The warning for a db/ that is a symlink (a datastore moved to another disk and linked back): the
+ * swap renames the link aside, its target untouched, and puts the restored db/ in the server
+ * directory, on that directory's disk. Null for a plain db/ (or none).
+ */
+export function linkedDbDir(serverDir: string): string | null {
+  const db = path.join(serverDir, "db");
+  try {
+    if (!lstatSync(db).isSymbolicLink()) return null;
+  } catch {
+    return null;
+  }
+  let target: string;
+  try {
+    target = realpathSync(db);
+  } catch {
+    target = `${readlinkSync(db)} (which does not resolve)`;
+  }
+  return `${db} is a link to ${target}. The restore moves the link aside (the database it points at stays there, untouched) and puts the restored db/ in ${serverDir}, on that directory's disk, not on ${target}'s. To keep the datastore on the other disk, after the restore stop k3s, move ${db} there and link it again.`;
 }
