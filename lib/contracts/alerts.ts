@@ -200,8 +200,10 @@ export type NotificationSettings = z.infer<typeof NotificationSettings>;
 
 /** PUT /api/settings/notifications. Unknown fields are refused (400). */
 export const NotificationPreferences = z.strictObject({
+  // Whole hours: a fraction (0.001) would remind at every alert evaluation.
   remindEveryHours: z
     .number()
+    .int("Reminders are every whole number of hours (0: never).")
     .min(0)
     .max(24 * 30),
 });
