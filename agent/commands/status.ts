@@ -5,7 +5,7 @@ import { AGENT_VERSION } from "../version";
 
 /**
  * `lifeboat-agent status`: what the dashboard needs to reach this agent safely — where `serve`
- * listens, whether it answers HTTPS, and the certificate's SHA-256 fingerprint to pin. Reads only;
+ * listens, whether it speaks HTTPS, and the certificate's SHA-256 fingerprint to pin. Reads only;
  * makes nothing (the self-signed certificate is made by `serve`'s first start).
  */
 export const statusCommand: Command = {
