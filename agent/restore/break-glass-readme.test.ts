@@ -111,7 +111,9 @@ function manifestOf(set: BackupResult): BackupManifest {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(tmpdir(), "lifeboat-breakglass-sets-"));
+  // Short: gpg-agent's sockets (S.gpg-agent.extra) live in GNUPGHOME, and a Unix socket's path has
+  // at most 107 bytes; the suite's scratch directory already nests two levels under /tmp.
+  work = mkdtempSync(path.join(tmpdir(), "lb-bgr-"));
   store = path.join(work, "store");
   mkdirSync(store);
   passFile = path.join(work, "passphrase");
