@@ -7,6 +7,18 @@ export class WrongPassphraseError extends DomainError {
   }
 }
 
+/**
+ * The archive was encrypted to a public key (`gpg -e`, `--recipient`) and holds no passphrase packet:
+ * no passphrase opens it (`wrong_passphrase`).
+ */
+export class PublicKeyEncryptedError extends WrongPassphraseError {
+  constructor() {
+    super(
+      "The archive was encrypted to a public key (gpg -e / --recipient), not with a passphrase: Lifeboat opens only archives encrypted with a symmetric passphrase (gpg -c), so no LIFEBOAT_PASSPHRASE_FILE opens it. Decrypt it with the private key (gpg -d) and restore the file that gives.",
+    );
+  }
+}
+
 /** The archive is not an OpenPGP message, or it is cut short or altered (`corrupt_archive`). */
 export class CorruptArchiveError extends DomainError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -1,2 +1,10 @@
-export { encryptStream, decryptStream, WrongPassphraseError, CorruptArchiveError, type DecryptEngine, type DecryptOptions } from "./openpgp-stream";
+export {
+  encryptStream,
+  decryptStream,
+  WrongPassphraseError,
+  PublicKeyEncryptedError,
+  CorruptArchiveError,
+  type DecryptEngine,
+  type DecryptOptions,
+} from "./openpgp-stream";
 export { zstdCompress, zstdDecompress } from "./zstd-stream";

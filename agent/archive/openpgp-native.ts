@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, type Cipher, type Hash } from "node:crypto";
 import zlib from "node:zlib";
-import { CorruptArchiveError, WrongPassphraseError } from "./errors";
+import { CorruptArchiveError, PublicKeyEncryptedError, WrongPassphraseError } from "./errors";
 
 /**
  * A native reader for the OpenPGP messages backups actually are: a passphrase (SKESK v4: simple,
@@ -688,6 +688,10 @@ export class NativeDecryptor {
 
   private openOuter(h: HeaderInfo): BodySink {
     if (this.seipdState !== "none") throw corrupt("The archive has data after its encrypted data packet.");
+    // Encrypted data for public keys only: no passphrase opens it, whatever reads it (openpgp.js said
+    // only that the passphrase was wrong).
+    if ((h.tag === TAG.SEIPD || h.tag === TAG.SED || h.tag === TAG.AEAD) && this.sawPkesk && !this.skesks.length && !this.unsupported)
+      throw new PublicKeyEncryptedError();
     switch (h.tag) {
       case TAG.SKESK:
         if (h.kind !== "definite") throw corrupt("The archive's passphrase packet is damaged.");

@@ -2,10 +2,10 @@ import { PassThrough, Readable, Transform, pipeline, type Duplex } from "node:st
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import zlib from "node:zlib";
 import { createEncryptStream, preparePassphrasePacket, type EncryptOptions } from "./openpgp-encrypt";
-import { CorruptArchiveError, WrongPassphraseError } from "./errors";
+import { CorruptArchiveError, PublicKeyEncryptedError, WrongPassphraseError } from "./errors";
 import { LiteralReader, NativeDecryptor, UnsupportedMessage, isLiteralTag, peekCompressed, prepareMessageKeys, type KeyDeriver } from "./openpgp-native";
 
-export { WrongPassphraseError, CorruptArchiveError };
+export { WrongPassphraseError, PublicKeyEncryptedError, CorruptArchiveError };
 
 /** openpgp.js is loaded only when a message needs it (most never do): it is large. */
 const loadOpenpgp = () => import("openpgp");

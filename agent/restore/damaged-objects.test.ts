@@ -104,6 +104,8 @@ afterAll(async () => {
   process.off("uncaughtException", onUncaught);
   process.off("unhandledRejection", onUncaught);
   await s3?.stop();
+  // gpg started an agent for its home (the key below needs one): stop it before its directory goes.
+  execFileSync("gpgconf", ["--homedir", path.join(work, "gnupg"), "--kill", "gpg-agent"], { stdio: "ignore" });
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -250,4 +252,30 @@ describe("the issue's cases", () => {
     }
     expect(existsSync(path.join(target.root, "lifeboat", "restores", ".lock"))).toBe(false);
   }, 180_000);
+});
+
+describe("objects other tools made", () => {
+  /** Runs `gpg` with the test's own home (its agent is stopped when the file's work dir goes). */
+  const gpg = (args: string[]) =>
+    execFileSync("gpg", ["--batch", "--yes", ...args], { env: { ...process.env, GNUPGHOME: path.join(work, "gnupg") }, stdio: "pipe" });
+  /** A seed logical backup (`state_<ts>.db.gpg`) made by `gpg` with `args`, uploaded as a new set. */
+  async function seedLogical(args: string[]): Promise<string> {
+    const out = path.join(work, "other-tool.gpg");
+    gpg([...args, "-o", out, path.join(work, "seed", "state.db")]);
+    const key = seedObjectNames(nextTime()).logical;
+    await store().put(key, Readable.from([readFileSync(out)]));
+    return key;
+  }
+
+  it("encrypted to a public key (gpg -e): refused at once with a sentence that asks for a passphrase-encrypted archive, not a wrong passphrase", async () => {
+    gpg(["--passphrase", "", "--pinentry-mode", "loopback", "--quick-gen-key", "Backups <backups@example.com>", "default", "default", "never"]);
+    const deps = depsFor(target);
+    const job = await drill(deps, await seedLogical(["--trust-model", "always", "-e", "-r", "backups@example.com"]));
+    expectCleanFailure(deps, job, "public key");
+    expect(job.error).toMatch(/cannot be opened: The archive was encrypted to a public key .* symmetric passphrase \(gpg -c\)/);
+    expect(job.error).not.toMatch(/passphrase does not open/);
+    // Encrypted to the key and with the passphrase too: the passphrase opens it.
+    const both = await drill(deps, await seedLogical(["--trust-model", "always", "-e", "-r", "backups@example.com", "--passphrase-file", passFile, "-c"]));
+    expect(both.state, both.error ?? "").toBe("succeeded");
+  }, 60_000);
 });

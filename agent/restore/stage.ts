@@ -2,7 +2,7 @@ import { createWriteStream, promises as fsp, statSync } from "node:fs";
 import path from "node:path";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { CorruptArchiveError, WrongPassphraseError, decryptStream, zstdDecompress } from "../archive";
+import { CorruptArchiveError, PublicKeyEncryptedError, WrongPassphraseError, decryptStream, zstdDecompress } from "../archive";
 import { fsyncDirectories } from "../../lib/storage/durable-file";
 import { isStorageError } from "../../lib/storage/errors";
 import type { Origin, ResolvedSource } from "./sources";
@@ -146,6 +146,8 @@ export const UNCHANGED = "Nothing on the server changed.";
 export function describeStageError(err: unknown, name: string): StageError {
   if (err instanceof StageError) return err;
   if (err instanceof JobStalledError) return new StageError(`${err.message} ${UNCHANGED}`, "stopped", { cause: err });
+  if (err instanceof PublicKeyEncryptedError)
+    return new StageError(`${name} cannot be opened: ${err.message} ${UNCHANGED}`, "wrong_passphrase", { cause: err });
   if (err instanceof WrongPassphraseError)
     return new StageError(
       `The passphrase does not open ${name}: check LIFEBOAT_PASSPHRASE_FILE (it must hold the passphrase the backup was made with). ${UNCHANGED}`,
