@@ -12,6 +12,7 @@ import { runProcess } from "../../lib/process";
 import { formatStamp, lifeboatObjectNames, seedObjectNames, twoCopyLifeboatObjectNames } from "../../lib/contracts/backup-names";
 import type { Job } from "../../lib/contracts/agent-jobs";
 import type { BackupResult } from "../../lib/contracts/agent-backup";
+import type { BackupManifest } from "../../lib/contracts/manifest";
 import { loadAgentConfig } from "../config";
 import { makeDeps } from "../deps";
 import type { AgentDeps } from "../module";
@@ -43,6 +44,9 @@ let wrongPassFile: string;
 let source: TestServer;
 let target: TestServer;
 let good: Record<"seedLogical" | "seedFiles" | "logical" | "server" | "token" | "secrets", Buffer>;
+/** The one-copy set's manifest, and its two-copy twin's database archive (the same database, other bytes). */
+let goodManifest: BackupManifest;
+let otherLogical: Buffer;
 const uncaught: unknown[] = [];
 const onUncaught = (err: unknown) => uncaught.push(err);
 
@@ -98,6 +102,8 @@ beforeAll(async () => {
     server: await get(twoCopy.keys.files!),
     token: await get(twoCopy.keys.token!),
   };
+  goodManifest = JSON.parse((await get(set.keys.manifest)).toString("utf8")) as BackupManifest;
+  otherLogical = await get(twoCopy.keys.logical);
 }, 180_000);
 
 afterAll(async () => {
@@ -277,5 +283,32 @@ describe("objects other tools made", () => {
     // Encrypted to the key and with the passphrase too: the passphrase opens it.
     const both = await drill(deps, await seedLogical(["--trust-model", "always", "-e", "-r", "backups@example.com", "--passphrase-file", passFile, "-c"]));
     expect(both.state, both.error ?? "").toBe("succeeded");
+  }, 60_000);
+});
+
+describe("a Lifeboat set whose objects disagree with its manifest", () => {
+  /** Uploads the one-copy set again at a new time (its manifest naming the new keys), with `logical` as its database archive. */
+  async function copyOfSet(logical: Buffer): Promise<string> {
+    const t = nextTime();
+    const names = lifeboatObjectNames(t);
+    const put = (key: string, b: Buffer) => store().put(key, Readable.from([b]));
+    const rename = (key: string) => (key.endsWith("_state.db.zst.gpg") ? names.logical : key.endsWith("_secrets.tar.zst.gpg") ? names.secrets : names.manifest);
+    await put(names.logical, logical);
+    await put(names.secrets, good.secrets);
+    const manifest = { ...goodManifest, setId: `lifeboat-${formatStamp(t)}`, objects: goodManifest.objects.map((o) => ({ ...o, key: rename(o.key) })) };
+    await put(names.manifest, Buffer.from(JSON.stringify(manifest)));
+    return `lifeboat-${formatStamp(t)}`;
+  }
+
+  it("a database archive that is not the one the manifest records (another backup's, whole and valid) fails the drill; the set as uploaded passes", async () => {
+    const deps = depsFor(target);
+    const same = await runDrill(deps, { kind: "backup", setId: await copyOfSet(good.logical) });
+    expect(same.state, same.error ?? "").toBe("succeeded");
+    const before = treeState(target.serverDir, { skipDbContent: true });
+    const job = await runDrill(deps, { kind: "backup", setId: await copyOfSet(otherLogical) });
+    expectCleanFailure(deps, job, "replaced database archive");
+    expect(job.error).toMatch(/_state\.db\.zst\.gpg is damaged: Its sha256 \(\w{12}…\) is not the one the set's manifest records \(\w{12}…\)/);
+    expect(treeState(target.serverDir, { skipDbContent: true })).toEqual(before);
+    expect(hasMarker(target.dbPath, target.marker)).toBe(true);
   }, 60_000);
 });

@@ -34,6 +34,11 @@ export interface Origin {
   /** What it unpacks to at least, when known better than its size (a Lifeboat set's manifest gives its database's size). */
   expandsTo?: number | null;
   open(): Promise<Readable>;
+  /**
+   * The object's sha256 as its set's manifest records it (a Lifeboat set restored by its id): the
+   * bytes read must hash to it, or the object is not the one the backup uploaded.
+   */
+  sha256?: string | null;
   /** Where a plain file is staged, below the staging directory: "db/state.db" unless it is a journal beside it. */
   stageAs?: "db/state.db-wal" | "db/state.db-journal";
 }
@@ -57,8 +62,15 @@ export interface ResolvedSource {
 
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 
-function storeOrigin(deps: AgentDeps, key: string, layout: ObjectKind, size: number | null, expandsTo: number | null = null): Origin {
-  return { layout, name: key, size, expandsTo, open: () => deps.store().get(key) };
+function storeOrigin(
+  deps: AgentDeps,
+  key: string,
+  layout: ObjectKind,
+  size: number | null,
+  expandsTo: number | null = null,
+  sha256: string | null = null,
+): Origin {
+  return { layout, name: key, size, expandsTo, sha256, open: () => deps.store().get(key) };
 }
 
 /**
@@ -78,13 +90,9 @@ export async function readSetManifest(deps: Pick<AgentDeps, "store">, set: Backu
   }
 }
 
-/**
- * The database size a Lifeboat set's manifest records (what its archives unpack to, at least), so a
- * restore can refuse one that cannot fit before downloading it. Null when the set has no manifest or
- * it cannot be read: the restore then goes by the archive's size and its byte count. Never throws.
- */
-async function manifestDatabaseBytes(deps: AgentDeps, set: BackupSet): Promise<number | null> {
-  return (await readSetManifest(deps, set))?.database.fileSize ?? null;
+/** The sha256 `manifest` records for the object named like `key` (by its name: the set may have been moved to another folder), or null. */
+function recordedSha256(manifest: BackupManifest | null, key: string): string | null {
+  return manifest?.objects.find((o) => path.posix.basename(o.key) === path.posix.basename(key))?.sha256 ?? null;
 }
 
 async function fileOrigin(file: string, layout: Origin["layout"]): Promise<Origin> {
@@ -154,11 +162,15 @@ export async function resolveListedSet(deps: AgentDeps, set: BackupSet, label = 
     pick.kind === "lifeboat-logical"
       ? (set.objects.find((o) => o.kind === "lifeboat-secrets") ?? set.objects.find((o) => o.kind === "lifeboat-token"))
       : undefined;
-  const dbBytes = set.format === "lifeboat" ? await manifestDatabaseBytes(deps, set) : null;
+  // The manifest's database size (what the archives unpack to, at least) lets a restore refuse one
+  // that cannot fit before downloading it; its objects' sha256 prove the objects are the ones the
+  // backup uploaded. Without a manifest (or one that cannot be read) the restore goes without both.
+  const manifest = set.format === "lifeboat" ? await readSetManifest(deps, set) : null;
+  const dbBytes = manifest?.database.fileSize ?? null;
   return {
     description: `${label}: ${pick.key}`,
-    primary: storeOrigin(deps, pick.key, pick.kind, pick.size, dbBytes),
-    token: companion ? storeOrigin(deps, companion.key, companion.kind, companion.size) : null,
+    primary: storeOrigin(deps, pick.key, pick.kind, pick.size, dbBytes, recordedSha256(manifest, pick.key)),
+    token: companion ? storeOrigin(deps, companion.key, companion.kind, companion.size, null, recordedSha256(manifest, companion.key)) : null,
     takenAt: set.time,
   };
 }

@@ -1,4 +1,5 @@
 import { createWriteStream, promises as fsp, statSync } from "node:fs";
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -215,6 +216,9 @@ async function stageOrigin(origin: Origin, opts: StageOptions, budget: StagingBu
       if (!source.readableEnded) counted.destroy(new DownloadError(source.errored ?? new Error("the download stopped before the end of the object")));
     });
     counted.on("close", () => source.destroy());
+    // Every byte of the object, as stored: checked against its manifest's sha256 once all are read.
+    const hash = origin.sha256 ? createHash("sha256") : null;
+    if (hash) source.on("data", (chunk: Buffer) => hash.update(chunk));
     source.pipe(counted);
     const stop = () => counted.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
     signal.addEventListener("abort", stop, { once: true });
@@ -238,6 +242,13 @@ async function stageOrigin(origin: Origin, opts: StageOptions, budget: StagingBu
         // (Made durable with the rest below: settling the database fsyncs it.)
         await pipeline(plain, pieces, unzstd, counter, createWriteStream(dest, { flags: "wx", mode: 0o600 }), { signal });
       }
+      // Whole, decrypted and unpacked, and yet maybe not the object the backup uploaded (another
+      // backup's, copied over it): what is staged would not be the set the manifest describes.
+      const got = hash?.digest("hex");
+      if (got && got !== origin.sha256)
+        throw new CorruptArchiveError(
+          `Its sha256 (${got.slice(0, 12)}…) is not the one the set's manifest records (${origin.sha256!.slice(0, 12)}…): it was replaced or altered after the backup.`,
+        );
     } finally {
       signal.removeEventListener("abort", stop);
       counted.destroy();
