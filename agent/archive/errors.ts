@@ -25,3 +25,9 @@ export class CorruptArchiveError extends DomainError {
     super("corrupt_archive", message, options);
   }
 }
+
+/**
+ * The archive is whole but made in a way Lifeboat does not read (`corrupt_archive`): the message
+ * says how it was made and how to open it instead; it is not called damaged.
+ */
+export class UnreadableArchiveError extends CorruptArchiveError {}

@@ -8,3 +8,4 @@ export {
   type DecryptOptions,
 } from "./openpgp-stream";
 export { zstdCompress, zstdDecompress } from "./zstd-stream";
+export { UnreadableArchiveError } from "./errors";

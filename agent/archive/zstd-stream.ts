@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { Transform, type TransformCallback } from "node:stream";
 import { Worker } from "node:worker_threads";
 import { CompressStream } from "zstd-napi";
-import { CorruptArchiveError } from "./errors";
+import { CorruptArchiveError, UnreadableArchiveError } from "./errors";
 
 /** A zstd compressor Transform (native, streaming; level 3 like the `zstd` CLI's default). */
 export function zstdCompress(level = 3): Transform {
@@ -98,9 +98,14 @@ export function zstdDecompress(opts: { transferInput?: boolean } = {}): Transfor
 }
 
 function zstdError(m: { error: string; cutShort?: boolean }): CorruptArchiveError {
-  return m.cutShort
-    ? new CorruptArchiveError("The archive ends early: its zstd data stops in the middle of a frame.")
-    : new CorruptArchiveError(`The archive's zstd data is damaged (zstd: ${m.error}).`);
+  if (m.cutShort) return new CorruptArchiveError("The archive ends early: its zstd data stops in the middle of a frame.");
+  // zstd's decoders, the CLI's included, refuse a window over 128 MiB (2^27) unless told to take
+  // more: `zstd --long=28` and up, from a pipe (the window is then not bounded by a known size).
+  if (/too much memory/i.test(m.error))
+    return new UnreadableArchiveError(
+      "Its zstd data was compressed with a window over 128 MiB (zstd --long=28 or more), which the restore does not decode (it would hold that much memory). Decompress it with `zstd -d --long=31`, compress it again without --long, and restore that.",
+    );
+  return new CorruptArchiveError(`The archive's zstd data is damaged (zstd: ${m.error}).`);
 }
 
 class OffThreadDecompress extends Transform {

@@ -273,6 +273,41 @@ describe("objects other tools made", () => {
     return key;
   }
 
+  /** A seed file archive (`k3s_db_<ts>.tar.zst.gpg`) whose `tar.zst` the shell pipeline `make` writes to $OUT (the source's db/ is $DB), uploaded as a new set. */
+  async function seedFiles(make: string): Promise<string> {
+    const zst = path.join(work, "other-tool.tar.zst");
+    const out = path.join(work, "other-tool.gpg");
+    rmSync(zst, { force: true });
+    execFileSync("sh", ["-c", make], { env: { ...process.env, DB: path.dirname(source.dbPath), OUT: zst }, stdio: "pipe" });
+    gpgEncrypt(zst, out, passFile, path.join(work, "gnupg"));
+    const key = seedObjectNames(nextTime()).fileArchive;
+    await store().put(key, Readable.from([readFileSync(out)]));
+    return key;
+  }
+
+  it("zstd streams other than the seed job's: several frames, a skippable frame, no checksum, --long=27 all open", async () => {
+    const deps = depsFor(target);
+    for (const make of [
+      `tar -cf - -C "$DB" . > "$OUT.tar" && head -c 100000 "$OUT.tar" | zstd -q > "$OUT" && tail -c +100001 "$OUT.tar" | zstd -q >> "$OUT"`,
+      `printf 'P*M\\030\\004\\000\\000\\000abcd' > "$OUT" && tar -cf - -C "$DB" . | zstd -q >> "$OUT"`,
+      `tar -cf - -C "$DB" . | zstd -q --no-check > "$OUT"`,
+      `tar -cf - -C "$DB" . | zstd -q --long=27 > "$OUT"`,
+    ]) {
+      const job = await drill(deps, await seedFiles(make));
+      expect(job.state, `${make}: ${job.error}`).toBe("succeeded");
+    }
+  }, 60_000);
+
+  it("zstd with a window over 128 MiB (--long=28 and up, from a pipe) is refused with a sentence that says so, not called damaged", async () => {
+    const deps = depsFor(target);
+    for (const long of [28, 31]) {
+      const job = await drill(deps, await seedFiles(`tar -cf - -C "$DB" . | zstd -q --long=${long} > "$OUT"`));
+      expectCleanFailure(deps, job, `--long=${long}`);
+      expect(job.error).toMatch(/cannot be opened: Its zstd data was compressed with a window over 128 MiB \(zstd --long=28 or more\)/);
+      expect(job.error).not.toMatch(/damaged/);
+    }
+  }, 60_000);
+
   it("encrypted to a public key (gpg -e): refused at once with a sentence that asks for a passphrase-encrypted archive, not a wrong passphrase", async () => {
     gpg(["--passphrase", "", "--pinentry-mode", "loopback", "--quick-gen-key", "Backups <backups@example.com>", "default", "default", "never"]);
     const deps = depsFor(target);

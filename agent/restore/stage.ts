@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { CorruptArchiveError, PublicKeyEncryptedError, WrongPassphraseError, decryptStream, zstdDecompress } from "../archive";
+import { CorruptArchiveError, PublicKeyEncryptedError, UnreadableArchiveError, WrongPassphraseError, decryptStream, zstdDecompress } from "../archive";
 import { fsyncDirectories } from "../../lib/storage/durable-file";
 import { isStorageError } from "../../lib/storage/errors";
 import type { Origin, ResolvedSource } from "./sources";
@@ -155,6 +155,7 @@ export function describeStageError(err: unknown, name: string): StageError {
       "wrong_passphrase",
       { cause: err },
     );
+  if (err instanceof UnreadableArchiveError) return new StageError(`${name} cannot be opened: ${err.message} ${UNCHANGED}`, "corrupt_archive", { cause: err });
   if (err instanceof CorruptArchiveError || err instanceof BadTarError)
     return new StageError(`${name} is damaged: ${(err as Error).message} Restore another backup. ${UNCHANGED}`, "corrupt_archive", { cause: err });
   if (err instanceof StagingLimitError) return new StageError(`${err.message} ${UNCHANGED}`, err.reason, { cause: err });
