@@ -141,6 +141,34 @@ describe("native OpenPGP decryption of what gpg writes", () => {
     }
   });
 
+  it("ASCII armor (gpg --armor): in pieces of 1 to 7 bytes, with CRLF line ends, with an armor header; cut, doubled or followed by more it fails", async () => {
+    const small = payload(20_000);
+    const armored = gpgEncrypt(small, [...cheap, "--armor"]);
+    expect(armored.subarray(0, 27).toString()).toBe("-----BEGIN PGP MESSAGE-----");
+    const crlf = Buffer.from(armored.toString("latin1").replace(/\n/g, "\r\n"), "latin1");
+    const withHeader = Buffer.from(armored.toString("latin1").replace("-----\n\n", "-----\nComment: made by hand\n\n"), "latin1");
+    for (const enc of [armored, crlf, withHeader]) {
+      const got = await decrypt(pieces(enc, 7, 5));
+      expect(got.engine).toBe("native");
+      expect(sha(got.data)).toBe(sha(small));
+    }
+    // Left to openpgp.js (BZip2 inside), it still reads the armor.
+    const bzip2 = await decrypt(pieces(gpgEncrypt(small, [...cheap, "--armor", "--compress-algo", "bzip2"]), 3000));
+    expect(bzip2.engine).toBe("openpgp.js");
+    expect(sha(bzip2.data)).toBe(sha(small));
+    expect((await outcome([armored], "not the passphrase")).error).toBeInstanceOf(WrongPassphraseError);
+    for (const [bad, why] of [
+      [armored.subarray(0, armored.length >> 1), /ends early: its ASCII armor stops before/],
+      [Buffer.concat([armored, armored]), /more than one OpenPGP message/],
+      [Buffer.concat([armored, Buffer.from("more\n")]), /data after its ASCII armor/],
+      [Buffer.from("-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n"), /not an encrypted message/],
+    ] as [Buffer, RegExp][]) {
+      const r = await outcome(pieces(bad, 5000));
+      expect(r.error).toBeInstanceOf(CorruptArchiveError);
+      expect(r.error!.message).toMatch(why);
+    }
+  });
+
   it("an empty file", async () => {
     const got = await decrypt([gpgEncrypt(Buffer.alloc(0), cheap)]);
     expect(got.engine).toBe("native");

@@ -63,7 +63,7 @@ export async function decryptStream(input: Readable, passphrase: string, opts: D
   const head = await readHead(input, passphrase, opts.derive);
   if (head.kind === "fallback") {
     opts.onEngine?.("openpgp.js", head.reason);
-    return decryptWithOpenpgp(head.replay, passphrase);
+    return decryptWithOpenpgp(head.replay, passphrase, head.armored);
   }
   opts.onEngine?.("native", null);
   return head.stream;
@@ -75,7 +75,7 @@ export async function decryptStream(input: Readable, passphrase: string, opts: D
  */
 const PROBE_LIMIT = 1 << 20;
 
-type Head = { kind: "native"; stream: Readable } | { kind: "fallback"; reason: string; replay: Readable };
+type Head = { kind: "native"; stream: Readable } | { kind: "fallback"; reason: string; replay: Readable; armored: boolean };
 
 const asBuffer = (c: Buffer | Uint8Array | string): Buffer => (Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
 
@@ -101,7 +101,7 @@ function readHead(input: Readable, passphrase: string, derive?: KeyDeriver): Pro
     };
     const fallback = (reason: string, ended: boolean) => {
       cleanup();
-      resolve({ kind: "fallback", reason, replay: replay(raw, ended ? null : input) });
+      resolve({ kind: "fallback", reason, replay: replay(raw, ended ? null : input), armored: core.armored });
     };
     const onClose = () => {
       if (!input.readableEnded) fail(input.errored ?? prematureClose());
@@ -314,12 +314,18 @@ function nativeStream(input: Readable, core: NativeDecryptor, early: Buffer[], e
   return last;
 }
 
-/** The openpgp.js path, for every message the native reader does not handle. */
-async function decryptWithOpenpgp(input: Readable, passphrase: string): Promise<Readable> {
+/** The openpgp.js path, for every message the native reader does not handle (ASCII-armored when `armored`). */
+async function decryptWithOpenpgp(input: Readable, passphrase: string, armored = false): Promise<Readable> {
   const openpgp = await loadOpenpgp();
   let message;
   try {
-    message = await openpgp.readMessage({ binaryMessage: Readable.toWeb(input) as unknown as ReadableStream<Uint8Array> });
+    message = armored
+      ? await openpgp.readMessage({
+          armoredMessage: (Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>).pipeThrough(
+            new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>,
+          ),
+        })
+      : await openpgp.readMessage({ binaryMessage: Readable.toWeb(input) as unknown as ReadableStream<Uint8Array> });
   } catch (err) {
     throw new CorruptArchiveError(`This is not an OpenPGP-encrypted archive (or its header is damaged): ${(err as Error).message}`, { cause: err });
   }

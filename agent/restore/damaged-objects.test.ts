@@ -285,6 +285,20 @@ describe("objects other tools made", () => {
     return key;
   }
 
+  it("ASCII-armored (gpg --armor), also with BZip2 inside (openpgp.js reads that): the drill opens it; cut short it fails with a sentence", async () => {
+    const deps = depsFor(target);
+    for (const extra of [[], ["--compress-algo", "bzip2"]]) {
+      const job = await drill(deps, await seedLogical(["--passphrase-file", passFile, "--armor", ...extra, "-c"]));
+      expect(job.state, `${extra.join(" ")}: ${job.error}`).toBe("succeeded");
+    }
+    const key = await seedLogical(["--passphrase-file", passFile, "--armor", "-c"]);
+    const armored = readFileSync(path.join(work, "other-tool.gpg"));
+    await store().put(key, Readable.from([armored.subarray(0, armored.length - 100)]));
+    const cut = await drill(deps, key);
+    expectCleanFailure(deps, cut, "armor cut short");
+    expect(cut.error).toMatch(/is damaged: The archive ends early/);
+  }, 60_000);
+
   it("zstd streams other than the seed job's: several frames, a skippable frame, no checksum, --long=27 all open", async () => {
     const deps = depsFor(target);
     for (const make of [
