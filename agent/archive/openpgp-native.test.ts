@@ -278,6 +278,21 @@ describe("messages left to openpgp.js", () => {
   }
 });
 
+describe("damaged archives left to openpgp.js", () => {
+  it("BZip2 inside (the passphrase already passed the native reader's check), cut short or altered: CorruptArchiveError, not a wrong passphrase", async () => {
+    const data = payload(200_000);
+    const enc = gpgEncrypt(data, ["--s2k-count", "65536", "--compress-algo", "bzip2"]);
+    const flipped = Buffer.from(enc);
+    for (let i = enc.length >> 1; i < (enc.length >> 1) + 4; i++) flipped[i] ^= 0x5a;
+    for (const bad of [enc.subarray(0, enc.length >> 1), enc.subarray(0, enc.length - 30), flipped]) {
+      const r = await outcome(pieces(bad, 3000));
+      expect(r.error).toBeInstanceOf(CorruptArchiveError);
+      expect(r.error).not.toBeInstanceOf(WrongPassphraseError);
+    }
+    expect((await outcome([enc], "not the passphrase")).error).toBeInstanceOf(WrongPassphraseError);
+  });
+});
+
 describe("damaged archives and wrong passphrases (native path)", () => {
   const data = payload(400_000);
   let zipped: Buffer;

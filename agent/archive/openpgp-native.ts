@@ -909,6 +909,11 @@ export class NativeDecryptor {
     this.seipdState = "done";
   }
 
+  /** Whether a passphrase packet's key passed the quick check on the encrypted data (the passphrase opens it). */
+  get sessionOpened(): boolean {
+    return this.decipher !== null;
+  }
+
   /** Whether the message is ASCII-armored (known from its first byte). */
   get armored(): boolean {
     return !!this.dearmor;

@@ -63,7 +63,7 @@ export async function decryptStream(input: Readable, passphrase: string, opts: D
   const head = await readHead(input, passphrase, opts.derive);
   if (head.kind === "fallback") {
     opts.onEngine?.("openpgp.js", head.reason);
-    return decryptWithOpenpgp(head.replay, passphrase, head.armored);
+    return decryptWithOpenpgp(head.replay, passphrase, head.armored, head.passphraseChecked);
   }
   opts.onEngine?.("native", null);
   return head.stream;
@@ -75,7 +75,7 @@ export async function decryptStream(input: Readable, passphrase: string, opts: D
  */
 const PROBE_LIMIT = 1 << 20;
 
-type Head = { kind: "native"; stream: Readable } | { kind: "fallback"; reason: string; replay: Readable; armored: boolean };
+type Head = { kind: "native"; stream: Readable } | { kind: "fallback"; reason: string; replay: Readable; armored: boolean; passphraseChecked: boolean };
 
 const asBuffer = (c: Buffer | Uint8Array | string): Buffer => (Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
 
@@ -101,7 +101,7 @@ function readHead(input: Readable, passphrase: string, derive?: KeyDeriver): Pro
     };
     const fallback = (reason: string, ended: boolean) => {
       cleanup();
-      resolve({ kind: "fallback", reason, replay: replay(raw, ended ? null : input), armored: core.armored });
+      resolve({ kind: "fallback", reason, replay: replay(raw, ended ? null : input), armored: core.armored, passphraseChecked: core.sessionOpened });
     };
     const onClose = () => {
       if (!input.readableEnded) fail(input.errored ?? prematureClose());
@@ -314,8 +314,12 @@ function nativeStream(input: Readable, core: NativeDecryptor, early: Buffer[], e
   return last;
 }
 
-/** The openpgp.js path, for every message the native reader does not handle (ASCII-armored when `armored`). */
-async function decryptWithOpenpgp(input: Readable, passphrase: string, armored = false): Promise<Readable> {
+/**
+ * The openpgp.js path, for every message the native reader does not handle (ASCII-armored when
+ * `armored`). `passphraseChecked`: the native reader found the passphrase opens it (a BZip2 or signed
+ * message inside), so a failure here is damage, never a wrong passphrase.
+ */
+async function decryptWithOpenpgp(input: Readable, passphrase: string, armored = false, passphraseChecked = false): Promise<Readable> {
   const openpgp = await loadOpenpgp();
   let message;
   try {
@@ -340,7 +344,9 @@ async function decryptWithOpenpgp(input: Readable, passphrase: string, armored =
     });
   } catch (err) {
     const msg = (err as Error).message ?? "";
-    if (/session key|passphrase|password|decrypt/i.test(msg)) throw new WrongPassphraseError();
+    // openpgp.js prefixes what it finds while decrypting with "Error decrypting message:", a message
+    // cut short too: only the native reader's check tells a wrong passphrase from damage then.
+    if (!passphraseChecked && /session key|passphrase|password|decrypt/i.test(msg)) throw new WrongPassphraseError();
     throw new CorruptArchiveError(`The archive cannot be decrypted: ${msg}`, { cause: err });
   }
   const data = Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>);
