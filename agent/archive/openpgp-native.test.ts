@@ -304,6 +304,19 @@ describe("damaged archives and wrong passphrases (native path)", () => {
     lifeboat = await collect(await encryptStream(Readable.from([data]), PASS));
   });
 
+  it("passphrase packets by the dozen, each with the largest S2K count (seconds of hashing apiece): refused at once; a few extra ones are tried and pass", async () => {
+    /** A SKESK v4 for AES-256 with an iterated SHA-1 S2K at the largest count (65 MB hashed), random salt. */
+    const skesk = () => Buffer.concat([Buffer.from([0xc3, 0x0d, 4, 9, 3, 2]), randomBytes(8), Buffer.from([0xff])]);
+    const extra = (n: number) => Buffer.concat([...Array.from({ length: n }, skesk), zipped]);
+    const started = Date.now();
+    const r = await outcome(pieces(extra(40), 5000));
+    expect(r.error).toBeInstanceOf(CorruptArchiveError);
+    expect(r.error!.message).toMatch(/more than 16 passphrase packets/);
+    expect(Date.now() - started).toBeLessThan(1000);
+    // gpg writes one; several (openpgp.js with several passwords) are fine.
+    expect(sha((await decrypt(pieces(extra(2), 5000))).data)).toBe(sha(data));
+  });
+
   it("a wrong passphrase is WrongPassphraseError before any output, naming no secret", async () => {
     for (const enc of [zipped, plain, lifeboat]) {
       const r = await outcome([enc], "not the passphrase");

@@ -61,6 +61,12 @@ const KNOWN_OTHER_CIPHERS = new Set([1, 2, 3, 4, 10]);
 const HASHES: Record<number, string> = { 1: "md5", 2: "sha1", 3: "ripemd160", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224" };
 
 const MDC_LENGTH = 22; // 0xD3 0x14 + SHA-1
+/**
+ * Passphrase packets a message may hold: gpg writes one, openpgp.js one per password. Each may ask
+ * for 65 MB of hashing, and every one is tried: a crafted message with thousands held a drill (and
+ * the lock) for hours. As many as the cache of derived keys holds, so none is derived twice.
+ */
+const MAX_SKESKS = 16;
 const EMPTY: Buffer = Buffer.alloc(0);
 
 function corrupt(message: string): CorruptArchiveError {
@@ -567,7 +573,7 @@ export function forgetDerivedKeys(): void {
 export function s2kDerivations(): number {
   return derivations;
 }
-const DERIVED_KEYS_MAX = 16;
+const DERIVED_KEYS_MAX = MAX_SKESKS;
 
 const cacheId = (s2k: S2kParams, passphrase: Buffer, keyLen: number) =>
   [s2k.type, s2k.hash, s2k.count, keyLen, s2k.salt.toString("hex"), createHash("sha256").update(passphrase).digest("hex")].join(":");
@@ -620,6 +626,7 @@ export async function prepareMessageKeys(raw: Buffer, passphrase: string, derive
       if (h.kind !== "definite") return true;
       if (off + h.size + h.length > head.length) return raw.length >= 4096;
       if (h.tag === TAG.SKESK) found.push(parseSkesk(head.subarray(off + h.size, off + h.size + h.length)));
+      if (found.length > MAX_SKESKS) return true; // the decryptor refuses the message
       off += h.size + h.length;
     }
   } catch {
@@ -770,6 +777,7 @@ export class NativeDecryptor {
   private readonly skesks: Skesk[] = [];
   private unsupported: string | null = null;
   private sawPkesk = false;
+  private skeskPackets = 0;
   private seipdState: "none" | "open" | "done" = "none";
   private version = -1;
   private prefix: Buffer[] = [];
@@ -806,6 +814,8 @@ export class NativeDecryptor {
     switch (h.tag) {
       case TAG.SKESK:
         if (h.kind !== "definite") throw corrupt("The archive's passphrase packet is damaged.");
+        if (++this.skeskPackets > MAX_SKESKS)
+          throw corrupt(`The archive holds more than ${MAX_SKESKS} passphrase packets (backups hold one): it is damaged or crafted.`);
         return new Collect(4096, (body) => {
           try {
             this.skesks.push(parseSkesk(body));
