@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { Readable } from "node:stream";
+import zlib from "node:zlib";
 import { createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { encryptStream, decryptStream, WrongPassphraseError, CorruptArchiveError, type DecryptEngine } from "./openpgp-stream";
 import { encryptStreamWithOpenpgp } from "../testing/openpgp-js-encrypt";
-import { CfbDecipher, deriveS2kKey, xorInto } from "./openpgp-native";
+import { CfbDecipher, deriveS2kKey, peekCompressed, xorInto } from "./openpgp-native";
 
 // The native OpenPGP reader against what the real GnuPG (2.2 here) writes, every variant it claims,
 // the ones it leaves to openpgp.js, and the ways an archive goes wrong.
@@ -425,3 +426,19 @@ it("xorInto (WebAssembly for whole 16-byte blocks, JavaScript for the rest) equa
     expect(out.equals(want), `length ${n}`).toBe(true);
   }
 });
+
+it("peekCompressed looks at the first bytes only: 1 MiB of a ZIP bomb (1 GiB of zeros) is not inflated whole on the main thread", async () => {
+  // What the native reader probes before it commits: the first decrypted bytes of a compressed packet.
+  const zeros = Buffer.alloc(1 << 20);
+  const deflate = zlib.createDeflateRaw({ level: 9 });
+  const parts: Buffer[] = [];
+  deflate.on("data", (c: Buffer) => parts.push(c));
+  for (let i = 0; i < 1024; i++) if (!deflate.write(zeros)) await new Promise((r) => deflate.once("drain", r));
+  await new Promise((r) => deflate.end(r));
+  const bomb = Buffer.concat(parts);
+  const before = process.memoryUsage().rss;
+  const started = performance.now();
+  expect(peekCompressed(1, bomb)).toBe(0);
+  expect(performance.now() - started).toBeLessThan(100);
+  expect(process.memoryUsage().rss - before).toBeLessThan(64 << 20);
+}, 60_000);

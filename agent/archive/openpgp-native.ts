@@ -977,6 +977,8 @@ export class LiteralReader {
   }
 }
 
+const PEEK_BYTES = 4096;
+
 /**
  * The first byte inside a compressed packet's content, from its first bytes (null: not enough yet).
  * Used to check, before committing to the native reader, that it holds a literal packet.
@@ -985,9 +987,13 @@ export class LiteralReader {
 export function peekCompressed(algo: number, start: Buffer): number | null {
   if (!start.length) return null;
   if (algo === 0) return start[0];
+  // Only the first bytes: the first output of deflate comes after a block header of at most a few
+  // hundred bytes, and 4 KiB inflate to at most ~4 MiB. The whole of `start` (up to PROBE_LIMIT,
+  // 1 MiB) of a ZIP bomb inflated to 1 GiB here, synchronously, on the agent's main thread.
+  const head = start.subarray(0, PEEK_BYTES);
   try {
     const opts = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
-    const out = algo === 1 ? zlib.inflateRawSync(start, opts) : zlib.inflateSync(start, opts);
+    const out = algo === 1 ? zlib.inflateRawSync(head, opts) : zlib.inflateSync(head, opts);
     return out.length ? out[0] : null;
   } catch (err) {
     throw new CorruptArchiveError(`The archive's compressed data is damaged: ${(err as Error).message}.`, { cause: err });
