@@ -105,6 +105,11 @@ function zstdError(m: { error: string; cutShort?: boolean }): CorruptArchiveErro
     return new UnreadableArchiveError(
       "Its zstd data was compressed with a window over 128 MiB (zstd --long=28 or more), which the restore does not decode (it would hold that much memory). Decompress it with `zstd -d --long=31`, compress it again without --long, and restore that.",
     );
+  // A frame compressed with a dictionary (`zstd -D`) names it; without it the frame cannot be read.
+  if (/dictionary/i.test(m.error))
+    return new UnreadableArchiveError(
+      "Its zstd data was compressed with a dictionary (zstd -D), which the restore does not have. Decompress it with `zstd -d -D <that dictionary>`, compress it again without one, and restore that.",
+    );
   return new CorruptArchiveError(`The archive's zstd data is damaged (zstd: ${m.error}).`);
 }
 

@@ -312,7 +312,7 @@ describe("objects other tools made", () => {
     }
   }, 60_000);
 
-  it("zstd with a window over 128 MiB (--long=28 and up, from a pipe) is refused with a sentence that says so, not called damaged", async () => {
+  it("zstd with a window over 128 MiB (--long=28 and up, from a pipe) or a dictionary is refused with a sentence that says so, not called damaged", async () => {
     const deps = depsFor(target);
     for (const long of [28, 31]) {
       const job = await drill(deps, await seedFiles(`tar -cf - -C "$DB" . | zstd -q --long=${long} > "$OUT"`));
@@ -320,6 +320,13 @@ describe("objects other tools made", () => {
       expect(job.error).toMatch(/cannot be opened: Its zstd data was compressed with a window over 128 MiB \(zstd --long=28 or more\)/);
       expect(job.error).not.toMatch(/damaged/);
     }
+    // A dictionary (zstd -D) the restore does not have: the same kind of sentence.
+    const dict = await drill(
+      deps,
+      await seedFiles(`zstd -q -f --train -B2048 --maxdict=16384 "$DB/state.db" -o "$OUT.dict" && tar -cf - -C "$DB" . | zstd -q -D "$OUT.dict" > "$OUT"`),
+    );
+    expectCleanFailure(deps, dict, "dictionary");
+    expect(dict.error).toMatch(/cannot be opened: Its zstd data was compressed with a dictionary \(zstd -D\)/);
   }, 60_000);
 
   it("encrypted to a public key (gpg -e): refused at once with a sentence that asks for a passphrase-encrypted archive, not a wrong passphrase", async () => {
