@@ -292,6 +292,25 @@ describe("damaged archives left to openpgp.js", () => {
     }
     expect((await outcome([enc], "not the passphrase")).error).toBeInstanceOf(WrongPassphraseError);
   });
+
+  it("AEAD (SEIPD v2, what openpgp.js writes with aeadProtect) and Twofish, cut short: CorruptArchiveError, not a wrong passphrase", async () => {
+    const data = payload(200_000);
+    const openpgp = await import("openpgp");
+    const message = await openpgp.createMessage({ binary: data });
+    const aead = Buffer.from(
+      (await openpgp.encrypt({ message, passwords: [PASS], format: "binary", config: { aeadProtect: true, s2kIterationCountByte: 96 } })) as Uint8Array,
+    );
+    const twofish = gpgEncrypt(data, ["--s2k-count", "65536", "--cipher-algo", "TWOFISH"]);
+    for (const enc of [aead, twofish]) {
+      expect(sha((await decrypt(pieces(enc, 3000))).data)).toBe(sha(data));
+      for (const cut of [enc.length >> 1, enc.length - 30]) {
+        const r = await outcome(pieces(enc.subarray(0, cut), 3000));
+        expect(r.error).toBeInstanceOf(CorruptArchiveError);
+        expect(r.error!.message).toMatch(/truncated|ends early|end of packet/i);
+      }
+    }
+    expect((await outcome([aead], "not the passphrase")).error).toBeInstanceOf(WrongPassphraseError);
+  });
 });
 
 describe("damaged archives and wrong passphrases (native path)", () => {

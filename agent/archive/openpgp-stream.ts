@@ -345,8 +345,9 @@ async function decryptWithOpenpgp(input: Readable, passphrase: string, armored =
   } catch (err) {
     const msg = (err as Error).message ?? "";
     // openpgp.js prefixes what it finds while decrypting with "Error decrypting message:", a message
-    // cut short too: only the native reader's check tells a wrong passphrase from damage then.
-    if (!passphraseChecked && /session key|passphrase|password|decrypt/i.test(msg)) throw new WrongPassphraseError();
+    // cut short too: only the native reader's check tells a wrong passphrase from damage then, and an
+    // end of packet never means a wrong passphrase.
+    if (!passphraseChecked && !/unexpected end/i.test(msg) && /session key|passphrase|password|decrypt/i.test(msg)) throw new WrongPassphraseError();
     throw new CorruptArchiveError(`The archive cannot be decrypted: ${msg}`, { cause: err });
   }
   const data = Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>);
