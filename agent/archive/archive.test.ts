@@ -128,7 +128,11 @@ describe("OpenPGP + zstd archives with the real gpg and zstd CLIs", () => {
     await expect(collect(Readable.from([z.subarray(0, z.length - 100)]).pipe(zstdDecompress()))).rejects.toThrow(
       /ends early: its zstd data stops in the middle of a frame/,
     );
-    await expect(collect(Readable.from([Buffer.from("SQLite format 3\0 plain")]).pipe(zstdDecompress()))).rejects.toThrow(/Unknown frame descriptor/);
+    await expect(collect(Readable.from([Buffer.from("not zstd, not anything")]).pipe(zstdDecompress()))).rejects.toThrow(/Unknown frame descriptor/);
+    // Whole, but something else: said what it is.
+    await expect(collect(Readable.from([Buffer.from("SQLite format 3\0 plain")]).pipe(zstdDecompress()))).rejects.toThrow(
+      /Its data is an uncompressed SQLite database, not zstd/,
+    );
     // Without transferInput the caller's chunks stay whole.
     const mine = Buffer.from(z);
     await collect(Readable.from([mine]).pipe(zstdDecompress()));

@@ -97,8 +97,26 @@ export function zstdDecompress(opts: { transferInput?: boolean } = {}): Transfor
   return new OffThreadDecompress(opts.transferInput ?? false);
 }
 
-function zstdError(m: { error: string; cutShort?: boolean }): CorruptArchiveError {
+const HEAD_BYTES = 512;
+
+/** Data that is whole but was compressed otherwise (or not at all): by its first bytes. */
+const OTHER_FORMATS: { what: string; undo: string; is(head: Buffer): boolean }[] = [
+  { what: "gzip data", undo: "gzip -d", is: (h) => h[0] === 0x1f && h[1] === 0x8b },
+  { what: "xz data", undo: "xz -d", is: (h) => h.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) },
+  { what: "bzip2 data", undo: "bzip2 -d", is: (h) => h.subarray(0, 3).toString("latin1") === "BZh" },
+  { what: "lz4 data", undo: "lz4 -d", is: (h) => h.readUInt32LE(0) === 0x184d2204 },
+  { what: "an uncompressed tar archive", undo: "", is: (h) => h.subarray(257, 262).toString("latin1") === "ustar" },
+  { what: "an uncompressed SQLite database", undo: "", is: (h) => h.subarray(0, 16).toString("latin1") === "SQLite format 3\0" },
+];
+
+function zstdError(m: { error: string; cutShort?: boolean }, head: Buffer): CorruptArchiveError {
   if (m.cutShort) return new CorruptArchiveError("The archive ends early: its zstd data stops in the middle of a frame.");
+  // Not zstd from its first byte: say what it is (the seed job's `zstd` swapped for another tool).
+  const other = head.length >= 4 && head.readUInt32LE(0) !== 0xfd2fb528 ? OTHER_FORMATS.find((f) => f.is(head)) : undefined;
+  if (other)
+    return new UnreadableArchiveError(
+      `Its data is ${other.what}, not zstd: it was made with another tool than the one its name says.${other.undo ? ` Decompress it with \`${other.undo}\`, compress it with \`zstd\`, and restore that.` : " Compress it with `zstd` and restore that."}`,
+    );
   // zstd's decoders, the CLI's included, refuse a window over 128 MiB (2^27) unless told to take
   // more: `zstd --long=28` and up, from a pipe (the window is then not bounded by a known size).
   if (/too much memory/i.test(m.error))
@@ -119,6 +137,8 @@ class OffThreadDecompress extends Transform {
   private waiting: ((err?: Error | null) => void) | null = null;
   /** The worker holds more output of the current chunk; ask for it when the reader wants more. */
   private moreHeld = false;
+  /** The input's first bytes (a copy), to tell what an input that is not zstd is. */
+  private head: Buffer = Buffer.alloc(0);
 
   constructor(private readonly transferInput: boolean) {
     // Room for the decryptor to work ahead while the worker is busy.
@@ -143,7 +163,7 @@ class OffThreadDecompress extends Transform {
 
   private reply(m: WorkerReply): void {
     if (this.destroyed) return;
-    if ("error" in m) return this.settle(zstdError(m));
+    if ("error" in m) return this.settle(zstdError(m, this.head));
     if ("done" in m) return this.settle();
     for (const o of m.outs) this.push(Buffer.from(o.buf, o.off, o.len));
     if (!m.more) return this.settle();
@@ -161,6 +181,7 @@ class OffThreadDecompress extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.head.length < HEAD_BYTES) this.head = Buffer.concat([this.head, chunk.subarray(0, HEAD_BYTES - this.head.length)]);
     let own: Uint8Array = chunk;
     if (!(this.transferInput && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength)) {
       // A copy with memory of its own (never from Buffer's shared pool, which must not be moved).

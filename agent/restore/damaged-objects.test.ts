@@ -329,6 +329,21 @@ describe("objects other tools made", () => {
     expect(dict.error).toMatch(/cannot be opened: Its zstd data was compressed with a dictionary \(zstd -D\)/);
   }, 60_000);
 
+  it("a file archive compressed with gzip, xz or bzip2, or not at all, instead of zstd: refused with a sentence naming what it is, not called damaged", async () => {
+    const deps = depsFor(target);
+    for (const [make, what] of [
+      [`tar -czf "$OUT" -C "$DB" .`, /Its data is gzip data, not zstd/],
+      [`tar -cJf "$OUT" -C "$DB" .`, /Its data is xz data, not zstd/],
+      [`tar -cjf "$OUT" -C "$DB" .`, /Its data is bzip2 data, not zstd/],
+      [`tar -cf "$OUT" -C "$DB" .`, /Its data is an uncompressed tar archive, not zstd/],
+    ] as [string, RegExp][]) {
+      const job = await drill(deps, await seedFiles(make));
+      expectCleanFailure(deps, job, make);
+      expect(job.error).toMatch(/cannot be opened: /);
+      expect(job.error).toMatch(what);
+    }
+  }, 60_000);
+
   it("encrypted to a public key (gpg -e): refused at once with a sentence that asks for a passphrase-encrypted archive, not a wrong passphrase", async () => {
     gpg(["--passphrase", "", "--pinentry-mode", "loopback", "--quick-gen-key", "Backups <backups@example.com>", "default", "default", "never"]);
     const deps = depsFor(target);
