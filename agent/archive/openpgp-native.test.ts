@@ -8,6 +8,7 @@ import zlib from "node:zlib";
 import { createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { encryptStream, decryptStream, WrongPassphraseError, CorruptArchiveError, type DecryptEngine } from "./openpgp-stream";
 import { encryptStreamWithOpenpgp } from "../testing/openpgp-js-encrypt";
+import type { enums } from "openpgp";
 import { CfbDecipher, deriveS2kKey, peekCompressed, xorInto } from "./openpgp-native";
 
 // The native OpenPGP reader against what the real GnuPG (2.2 here) writes, every variant it claims,
@@ -335,6 +336,27 @@ describe("damaged archives and wrong passphrases (native path)", () => {
     expect(Date.now() - started).toBeLessThan(1000);
     // gpg writes one; several (openpgp.js with several passwords) are fine.
     expect(sha((await decrypt(pieces(extra(2), 5000))).data)).toBe(sha(data));
+  });
+
+  it("an Argon2 passphrase packet (RFC 9580) asking for hundreds of passes over its memory: refused at once, not handed to openpgp.js to hash for minutes", async () => {
+    const openpgp = await import("openpgp");
+    const message = await openpgp.createMessage({ binary: data });
+    const config = {
+      aeadProtect: true,
+      s2kType: openpgp.enums.s2k.argon2 as enums.s2k.argon2,
+      s2kArgon2Params: { passes: 1, parallelism: 1, memoryExponent: 16 },
+    };
+    const enc = Buffer.from((await openpgp.encrypt({ message, passwords: [PASS], format: "binary", config })) as Uint8Array);
+    // SKESK v6 (new-format header, 2 bytes): version, count, cipher, AEAD, S2K length, then S2K type 4, salt (16), t, p, m.
+    expect([enc[0], enc[2], enc[7]]).toEqual([0xc3, 6, 4]);
+    expect(sha((await decrypt(pieces(enc, 3000))).data)).toBe(sha(data));
+    const costly = Buffer.from(enc);
+    costly[7 + 1 + 16] = 255; // t: passes
+    const started = Date.now();
+    const r = await outcome([costly]);
+    expect(r.error).toBeInstanceOf(CorruptArchiveError);
+    expect(r.error!.message).toMatch(/Argon2/);
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it("a wrong passphrase is WrongPassphraseError before any output, naming no secret", async () => {

@@ -448,9 +448,31 @@ interface Skesk {
  */
 export type KeyDeriver = (s2k: S2kParams, passphrase: Buffer, keyLen: number) => Promise<Buffer>;
 
+/**
+ * The most Argon2 work (RFC 9580 S2K type 4, which openpgp.js derives for the reader, on the main
+ * thread) a passphrase packet may ask for: passes × memory in KiB, at most 2 GiB of memory (m = 21,
+ * RFC 9580's first recommendation). 4 GiB-passes allow that once, or openpgp.js's default (3 passes over
+ * 64 MiB) twenty times; 255 passes over 64 MiB held the agent 20 s, over 1 GiB minutes.
+ */
+const MAX_ARGON2_KIB = 2 ** 22;
+const MAX_ARGON2_M = 21;
+
+/** Refuses a SKESK body (v4, v5 or v6) whose Argon2 S2K asks for more than MAX_ARGON2_KIB or MAX_ARGON2_M. */
+function checkArgon2(body: Buffer): void {
+  const at = body[0] === 4 ? 2 : body[0] === 5 ? 3 : body[0] === 6 ? 5 : -1;
+  if (at < 0 || body[at] !== 4 || body.length < at + 20) return;
+  const t = body[at + 17];
+  const m = body[at + 19];
+  if (m > MAX_ARGON2_M || t * 2 ** m > MAX_ARGON2_KIB)
+    throw corrupt(
+      `The archive's passphrase packet asks for an Argon2 key derivation of ${t} passes over 2^${m} KiB, far more than backup tools use: it is damaged or crafted.`,
+    );
+}
+
 /** Parses a SKESK packet body; throws UnsupportedMessage for versions, ciphers, S2K types or hashes not implemented. */
 function parseSkesk(body: Buffer): Skesk {
   if (body.length < 4) throw corrupt("The archive's passphrase packet is damaged.");
+  checkArgon2(body);
   if (body[0] !== 4) throw new UnsupportedMessage(`SKESK version ${body[0]}`);
   const cipher = body[1];
   if (!CIPHERS[cipher]) throw new UnsupportedMessage(`cipher ${cipher}`);
