@@ -314,6 +314,25 @@ describe("damaged archives left to openpgp.js", () => {
   });
 });
 
+describe("a wrong passphrase for a cipher only openpgp.js reads (CAST5, gpg 1.x's default; Twofish)", () => {
+  it("is not told as plain damage: the sentence says the passphrase may be wrong, both for the whole archive and for an altered one", async () => {
+    const data = payload(200_000);
+    for (const cipher of ["CAST5", "TWOFISH"]) {
+      const enc = gpgEncrypt(data, ["--s2k-count", "65536", "--cipher-algo", cipher]);
+      const flipped = Buffer.from(enc);
+      for (let i = enc.length >> 1; i < (enc.length >> 1) + 4; i++) flipped[i] ^= 0x5a;
+      for (const [bytes, passphrase] of [
+        [enc, "not the passphrase"],
+        [flipped, PASS],
+      ] as [Buffer, string][]) {
+        const r = await outcome(pieces(bytes, 3000), passphrase);
+        expect(r.error, cipher).toBeInstanceOf(CorruptArchiveError);
+        expect(r.error!.message, `${cipher} ${passphrase}`).toMatch(/the passphrase is wrong \(LIFEBOAT_PASSPHRASE_FILE\), or the archive was altered/);
+      }
+    }
+  });
+});
+
 describe("damaged archives and wrong passphrases (native path)", () => {
   const data = payload(400_000);
   let zipped: Buffer;

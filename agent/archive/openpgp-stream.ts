@@ -2,7 +2,7 @@ import { PassThrough, Readable, Transform, pipeline, type Duplex } from "node:st
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import zlib from "node:zlib";
 import { createEncryptStream, preparePassphrasePacket, type EncryptOptions } from "./openpgp-encrypt";
-import { CorruptArchiveError, PublicKeyEncryptedError, WrongPassphraseError } from "./errors";
+import { CorruptArchiveError, PublicKeyEncryptedError, UnreadableArchiveError, WrongPassphraseError } from "./errors";
 import { LiteralReader, NativeDecryptor, UnsupportedMessage, isLiteralTag, peekCompressed, prepareMessageKeys, type KeyDeriver } from "./openpgp-native";
 
 export { WrongPassphraseError, PublicKeyEncryptedError, CorruptArchiveError };
@@ -315,6 +315,19 @@ function nativeStream(input: Readable, core: NativeDecryptor, early: Buffer[], e
 }
 
 /**
+ * openpgp.js's failure to decrypt a message whose passphrase nothing checked first (a cipher the
+ * native reader leaves to it, like gpg 1.x's default CAST5): its MDC fails, or what it decrypted does
+ * not parse. A wrong passphrase does that as surely as an alteration, and openpgp.js makes no quick
+ * check that would tell them apart.
+ */
+function unchecked(err: unknown): CorruptArchiveError {
+  return new UnreadableArchiveError(
+    `It does not decrypt (${(err as Error)?.message ?? String(err)}), and for its cipher nothing tells why: either the passphrase is wrong (LIFEBOAT_PASSPHRASE_FILE), or the archive was altered.`,
+    { cause: err },
+  );
+}
+
+/**
  * The openpgp.js path, for every message the native reader does not handle (ASCII-armored when
  * `armored`). `passphraseChecked`: the native reader found the passphrase opens it (a BZip2 or signed
  * message inside), so a failure here is damage, never a wrong passphrase.
@@ -347,14 +360,24 @@ async function decryptWithOpenpgp(input: Readable, passphrase: string, armored =
     // openpgp.js prefixes what it finds while decrypting with "Error decrypting message:", a message
     // cut short too: only the native reader's check tells a wrong passphrase from damage then, and an
     // end of packet never means a wrong passphrase.
-    if (!passphraseChecked && !/unexpected end/i.test(msg) && /session key|passphrase|password|decrypt/i.test(msg)) throw new WrongPassphraseError();
+    if (!passphraseChecked && !/unexpected end/i.test(msg)) {
+      if (/session key|passphrase|password/i.test(msg)) throw new WrongPassphraseError();
+      // What a wrong key decrypts is noise: it fails the MDC or does not parse, as an alteration does.
+      if (/decrypt/i.test(msg)) throw unchecked(err);
+    }
     throw new CorruptArchiveError(`The archive cannot be decrypted: ${msg}`, { cause: err });
   }
   const data = Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>);
   // Translate openpgp's mid-stream failures (MDC mismatch, truncation) into one error type.
   const out = new PassThrough();
   out.on("error", () => {}); // kept in out.errored until the reader looks (see decryptStream)
-  data.on("error", (err) => out.destroy(new CorruptArchiveError(`The archive is truncated or was altered: ${err.message}`, { cause: err })));
+  data.on("error", (err) =>
+    out.destroy(
+      !passphraseChecked && !/unexpected end/i.test(err.message)
+        ? unchecked(err)
+        : new CorruptArchiveError(`The archive is truncated or was altered: ${err.message}`, { cause: err }),
+    ),
+  );
   out.on("close", () => data.destroy());
   data.pipe(out);
   return out;
