@@ -333,6 +333,38 @@ describe("a wrong passphrase for a cipher only openpgp.js reads (CAST5, gpg 1.x'
   });
 });
 
+describe("openpgp.js stuck on what a wrong key decrypts", () => {
+  it("a CAST5 message and a wrong passphrase on which openpgp.js itself never finishes: CorruptArchiveError once its input ended and it stopped producing, not a hang", async () => {
+    const enc = gpgEncrypt(payload(200_000), ["--s2k-count", "65536", "--cipher-algo", "CAST5"]);
+    const chunks = pieces(enc, 3000);
+    // About one wrong passphrase in 30 leaves openpgp.js waiting forever (its packet reader on noise): find one.
+    const openpgp = await import("openpgp");
+    const hangsOpenpgp = async (passphrase: string): Promise<boolean> => {
+      const run = (async () => {
+        try {
+          const message = await openpgp.readMessage({ binaryMessage: Readable.toWeb(Readable.from(chunks)) as unknown as ReadableStream<Uint8Array> });
+          const r = await openpgp.decrypt({ message, passwords: [passphrase], format: "binary", config: { allowUnauthenticatedStream: true } });
+          await collect(Readable.fromWeb(r.data as never));
+        } catch {
+          // an answer, whichever
+        }
+        return false;
+      })();
+      return Promise.race([run, new Promise<boolean>((r) => setTimeout(() => r(true), 3000))]);
+    };
+    let stuck: string | null = null;
+    for (let i = 0; i < 400 && !stuck; i++) if (await hangsOpenpgp(`wrong ${i}`)) stuck = `wrong ${i}`;
+    expect(stuck, "no wrong passphrase made openpgp.js hang").not.toBeNull();
+    const started = Date.now();
+    const r = await Promise.race([outcome(chunks, stuck!), new Promise<"hang">((res) => setTimeout(() => res("hang"), 40_000))]);
+    expect(r).not.toBe("hang");
+    const { error } = r as { error?: Error };
+    expect(error).toBeInstanceOf(CorruptArchiveError);
+    expect(error!.message).toMatch(/either the passphrase is wrong/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  }, 120_000);
+});
+
 describe("damaged archives and wrong passphrases (native path)", () => {
   const data = payload(400_000);
   let zipped: Buffer;

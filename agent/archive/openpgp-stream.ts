@@ -334,28 +334,105 @@ function unchecked(err: unknown): CorruptArchiveError {
  */
 async function decryptWithOpenpgp(input: Readable, passphrase: string, armored = false, passphraseChecked = false): Promise<Readable> {
   const openpgp = await loadOpenpgp();
+  const bytes = Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>;
+  // Watched from here: toWeb listens to `input` already, so the watch's listener takes nothing from it.
+  const watch = watchOpenpgp(input, () => (passphraseChecked ? new CorruptArchiveError(`The archive ${STUCK}.`) : unchecked(new Error(STUCK))));
+  try {
+    return await decryptWatched(openpgp, bytes, passphrase, armored, passphraseChecked, watch);
+  } catch (err) {
+    watch.stop();
+    throw err;
+  }
+}
+
+/**
+ * How long openpgp.js may go without reading or producing a byte while its input has bytes for it
+ * (or has ended) and its reader is not holding it back. On some noise a wrong key decrypts (one
+ * wrong passphrase in ~30 for a CAST5 message) openpgp.js waits forever: the drill hung, holding the
+ * datastore lock. Counted in turns of a timer, so a long synchronous step (an S2K) is one turn.
+ */
+const OPENPGP_STALL_MS = 10_000;
+const WATCH_TICK_MS = 500;
+const STUCK = "stopped decrypting before its end: openpgp.js neither read more of it nor gave data or an error";
+
+interface OpenpgpWatch {
+  /** Rejects once openpgp.js is stuck (never resolves otherwise). */
+  stuck: Promise<never>;
+  /** The error it rejected with, once it did. */
+  fired(): Error | null;
+  /** openpgp.js produced output. */
+  progress(): void;
+  /** Its output (errored when stuck from then on). */
+  attach(out: Readable): void;
+  stop(): void;
+}
+
+function watchOpenpgp(input: Readable, error: () => Error): OpenpgpWatch {
+  let ended = false;
+  let moved = false;
+  let idleTicks = 0;
+  let out: Readable | null = null;
+  let fired: Error | null = null;
+  let reject: (err: Error) => void = () => {};
+  const stuck = new Promise<never>((_, r) => (reject = r));
+  stuck.catch(() => {});
+  input.on("data", () => (moved = true));
+  input.once("end", () => (ended = true));
+  const timer = setInterval(() => {
+    // Waiting for the download (nothing buffered for it), or for its own reader: not stuck.
+    const waiting = !ended && input.readableLength === 0;
+    const heldBack = !!out && (out as PassThrough).writableNeedDrain;
+    idleTicks = moved || waiting || heldBack ? 0 : idleTicks + 1;
+    moved = false;
+    if (idleTicks * WATCH_TICK_MS < OPENPGP_STALL_MS) return;
+    clearInterval(timer);
+    fired = error();
+    reject(fired);
+    out?.destroy(fired);
+  }, WATCH_TICK_MS);
+  timer.unref();
+  return {
+    stuck,
+    fired: () => fired,
+    progress: () => (moved = true),
+    attach(o) {
+      out = o;
+      o.once("close", () => clearInterval(timer));
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+async function decryptWatched(
+  openpgp: Awaited<ReturnType<typeof loadOpenpgp>>,
+  bytes: ReadableStream<Uint8Array>,
+  passphrase: string,
+  armored: boolean,
+  passphraseChecked: boolean,
+  watch: OpenpgpWatch,
+): Promise<Readable> {
   let message;
   try {
     message = armored
-      ? await openpgp.readMessage({
-          armoredMessage: (Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>).pipeThrough(
-            new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>,
-          ),
-        })
-      : await openpgp.readMessage({ binaryMessage: Readable.toWeb(input) as unknown as ReadableStream<Uint8Array> });
+      ? await openpgp.readMessage({ armoredMessage: bytes.pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>) })
+      : await openpgp.readMessage({ binaryMessage: bytes });
   } catch (err) {
     throw new CorruptArchiveError(`This is not an OpenPGP-encrypted archive (or its header is damaged): ${(err as Error).message}`, { cause: err });
   }
   let result;
   try {
-    result = await openpgp.decrypt({
-      message,
-      passwords: [passphrase],
-      format: "binary",
-      // Stream out without buffering the whole message; the MDC/AEAD check still runs at the end.
-      config: { allowUnauthenticatedStream: true },
-    });
+    result = await Promise.race([
+      openpgp.decrypt({
+        message,
+        passwords: [passphrase],
+        format: "binary",
+        // Stream out without buffering the whole message; the MDC/AEAD check still runs at the end.
+        config: { allowUnauthenticatedStream: true },
+      }),
+      watch.stuck,
+    ]);
   } catch (err) {
+    if (err === watch.fired()) throw err;
     const msg = (err as Error).message ?? "";
     // openpgp.js prefixes what it finds while decrypting with "Error decrypting message:", a message
     // cut short too: only the native reader's check tells a wrong passphrase from damage then, and an
@@ -379,6 +456,8 @@ async function decryptWithOpenpgp(input: Readable, passphrase: string, armored =
     ),
   );
   out.on("close", () => data.destroy());
+  data.on("data", () => watch.progress());
+  watch.attach(out);
   data.pipe(out);
   return out;
 }
