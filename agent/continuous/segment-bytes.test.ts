@@ -5,7 +5,16 @@ import type { AgentDeps } from "../module";
 import type { EmbeddedS3 } from "../../lib/storage/embedded-s3";
 import type { TestServer } from "../testing/restore-fixtures";
 import type { RunningKineWriter } from "../testing/kine-writer-process";
-import { logProblems, restoredAndLive, restoreToPoint, startLogTest, stopLogTest, storedSegments, takeLogPoint } from "../testing/continuous-fixtures";
+import {
+  logProblems,
+  pauseWriterOutsideTransaction,
+  restoredAndLive,
+  restoreToPoint,
+  startLogTest,
+  stopLogTest,
+  storedSegments,
+  takeLogPoint,
+} from "../testing/continuous-fixtures";
 import { KINE_INSERT_SQL } from "../kine/schema";
 import { prng } from "../kine/simulator";
 import { LogShipper } from "./shipper";
@@ -92,7 +101,7 @@ describe("a burst of large values between two reads (real writer, s3rver, real b
     await shipper.tick(); // the generation and its base
     const gen = shipper.position().generation!;
     expect(gen).toBeTruthy();
-    writer!.process.kill("SIGSTOP");
+    await pauseWriterOutsideTransaction(writer!, server.dbPath);
     let ids: number[];
     let from: number;
     try {
@@ -150,7 +159,7 @@ describe("a burst of large values between two reads (real writer, s3rver, real b
     await shipper.stop();
     // A small text limit stands for MAX_SEGMENT_TEXT (a kine row of more than ~128 MiB).
     shipper = new LogShipper(deps, { intervalMs: 250, baseAtFirstStart: true, maxReadBytes: BUDGET, maxSegmentText: 2 << 20 });
-    writer!.process.kill("SIGSTOP");
+    await pauseWriterOutsideTransaction(writer!, server.dbPath);
     let id: number;
     try {
       await shipper.tick();

@@ -117,6 +117,40 @@ export function shippingServeEnv(endpoint: string, prefix: string, token: string
 }
 
 /**
+ * Pauses the writer process (SIGSTOP) outside a write transaction, for a test that then writes itself:
+ * a writer stopped inside one would hold SQLite's write lock for as long as it stays stopped, and the
+ * test's writes would fail with "database is locked". Checks with BEGIN IMMEDIATE (no waiting), and
+ * lets the writer run a moment and tries again while it holds the lock.
+ */
+export async function pauseWriterOutsideTransaction(
+  writer: { process: { kill(signal: NodeJS.Signals): boolean } },
+  dbPath: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const db = new Database(dbPath, { fileMustExist: true });
+  try {
+    db.pragma("busy_timeout = 0");
+    for (;;) {
+      writer.process.kill("SIGSTOP");
+      try {
+        db.exec("BEGIN IMMEDIATE; ROLLBACK");
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== "SQLITE_BUSY" || Date.now() > deadline) {
+          writer.process.kill("SIGCONT");
+          throw err;
+        }
+      }
+      writer.process.kill("SIGCONT");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/**
  * With the writer process paused: ticks `shipper` until everything it read is uploaded, then runs
  * `then` (still paused), then resumes the writer. Two rounds are enough on a quiet machine; under
  * load an upload can fail and wait in the spool for the next round (which retries it, in order), so
