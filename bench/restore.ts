@@ -22,7 +22,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import Database from "better-sqlite3";
 import pino from "pino";
@@ -30,6 +30,7 @@ import { startEmbeddedS3 } from "../lib/storage/embedded-s3";
 import { runProcess } from "../lib/process";
 import { S3BackupStore } from "../lib/storage";
 import { lifeboatObjectNames } from "../lib/contracts/backup-names";
+import type { BackupManifest } from "../lib/contracts/manifest";
 import { loadAgentConfig } from "../agent/config";
 import { makeDeps } from "../agent/deps";
 import { generateKineDb } from "../agent/kine/generator";
@@ -90,12 +91,35 @@ async function main(): Promise<void> {
     const names = lifeboatObjectNames(new Date(Date.UTC(2024, 11, 18)));
     const logical = await uploadEncrypted(store, names.logical, createReadStream(dbFile, { highWaterMark: 1 << 20 }), PASS);
     const tok = statSync(tokenFile);
-    await uploadEncrypted(
+    const secrets = await uploadEncrypted(
       store,
       names.secrets,
       tarStream([{ name: "token", type: "file", source: tokenFile, mode: 0o600, size: tok.size, mtime: tok.mtime }]),
       PASS,
     );
+    // And its manifest, as a backup writes it: the drill reads the database's size from it and checks
+    // each object's bytes against the sha256 it records, as it does for every real set.
+    const statsDb = new Database(dbFile, { readonly: true });
+    const database = readKineStats(statsDb, dbFile);
+    statsDb.close();
+    const manifest: BackupManifest = {
+      version: 1,
+      setId: `lifeboat-${names.logical.slice("lifeboat_".length, "lifeboat_".length + 19)}`,
+      createdAt: "2024-12-18T00:00:00.000Z",
+      host: "bench",
+      k3sVersion: null,
+      agentVersion: "bench",
+      snapshotMethod: "vacuum-into",
+      integrity: "ok",
+      database,
+      objects: [
+        { kind: "lifeboat-logical", key: logical.key, size: logical.size, sha256: logical.sha256 },
+        { kind: "lifeboat-secrets", key: secrets.key, size: secrets.size, sha256: secrets.sha256 },
+      ],
+      timings: {},
+      archivedPaths: ["token"],
+    };
+    await store.put(names.manifest, Readable.from([Buffer.from(JSON.stringify(manifest))]));
     console.log(`backup: ${names.logical}, ${mb(logical.size)} in the store (${mb(dbBytes)} database)`);
 
     // The server the drill runs on: it only needs the host token and a state directory.
