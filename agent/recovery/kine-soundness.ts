@@ -9,7 +9,8 @@ import { hasKineTable } from "../sqlite/check";
  * (R.prev_revision = P.id):
  *   - R.old_value equals P.value, byte for byte (the same bytes stored twice, on different pages);
  *   - P and R have the same name, P.id < R.id, and R.create_revision is P's create row (0 on a
- *     create, whose predecessor can only be a tombstone).
+ *     create, whose predecessor can only be a tombstone; 0 or the create row on a tombstone: kine
+ *     v0.16 writes a delete with its key alone).
  * And compaction up to C leaves, per key, at most the newest row at or below C (never a tombstone).
  *
  * A column whose two copies disagree is damaged in one of them. Which one, the file's structure
@@ -167,7 +168,9 @@ export function auditKineRows(file: string, opts: { doubts?: KineDoubts; repair:
       const p = rows.get(r.prevRevision);
       if (!p) continue; // compacted away (or lost): the old_value has no copy to compare with
       const wantCreate = p.created ? p.id : p.createRevision;
-      if (r.name === null || p.name !== r.name || p.id >= r.id || (r.created ? !p.deleted : r.createRevision !== wantCreate)) {
+      // kine v0.16's tombstone carries only its key: create_revision 0 (older kine's, the create row's).
+      const createOk = r.createRevision === wantCreate || (r.deleted && r.createRevision === 0);
+      if (r.name === null || p.name !== r.name || p.id >= r.id || (r.created ? !p.deleted : !createOk)) {
         s.broken = `its prev_revision ${r.prevRevision} does not lead to the previous row of its key (a damaged chain)`;
         continue;
       }
