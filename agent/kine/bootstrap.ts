@@ -22,7 +22,12 @@ export function normalizeToken(token: string): string {
 
 /** `/bootstrap/` + the first 12 hex characters of sha256(normalized token). */
 export function bootstrapKey(token: string): string {
-  return "/bootstrap/" + createHash("sha256").update(normalizeToken(token)).digest("hex").slice(0, 12);
+  return storageKey(normalizeToken(token));
+}
+
+/** k3s's storageKey: `/bootstrap/` + the first 12 hex characters of sha256(passphrase), the passphrase as given. */
+export function storageKey(passphrase: string): string {
+  return "/bootstrap/" + createHash("sha256").update(passphrase).digest("hex").slice(0, 12);
 }
 
 function deriveKey(normalized: string, salt: string): Buffer {
@@ -44,13 +49,18 @@ export function encryptBootstrap(token: string, plaintext: Buffer): Buffer {
  * fit (AES-GCM authentication fails).
  */
 export function decryptBootstrap(token: string, value: Buffer): Buffer {
+  return decryptWithPassphrase(normalizeToken(token), value);
+}
+
+/** decryptBootstrap with the passphrase as given (not normalized): how k3s reads data older k3s stored. */
+export function decryptWithPassphrase(passphrase: string, value: Buffer): Buffer {
   const text = value.toString("utf8");
   const sep = text.indexOf(":");
   if (sep < 0) throw new Error("bootstrap data is not in k3s's salt:ciphertext format");
   const salt = text.slice(0, sep);
   const data = Buffer.from(text.slice(sep + 1), "base64");
   if (data.length < 12 + 16) throw new Error("bootstrap data is too short to be k3s's encrypted format");
-  const key = deriveKey(normalizeToken(token), salt);
+  const key = deriveKey(passphrase, salt);
   const d = createDecipheriv("aes-256-gcm", key, data.subarray(0, 12));
   d.setAuthTag(data.subarray(data.length - 16));
   return Buffer.concat([d.update(data.subarray(12, data.length - 16)), d.final()]);

@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import type { KineStats } from "../../lib/contracts/manifest";
-import { bootstrapKey, decryptBootstrap } from "../kine/bootstrap";
+import { bootstrapKey, decryptBootstrap, decryptWithPassphrase, storageKey } from "../kine/bootstrap";
 import { readKineStats } from "../kine/stats";
 import { openReadOnly } from "../sqlite/check";
 
@@ -36,7 +36,26 @@ export function checkToken(db: Database.Database, token: string): TokenFit {
     };
   const key = bootstrapKey(token);
   const row = rows.find((r) => r.name === key);
-  if (!row?.value) return { fits: false, noBootstrap: false, message: TOKEN_MISMATCH };
+  if (!row?.value) {
+    // Older k3s stored the data under the hash of the empty string (a server started without a token)
+    // or of the whole token (before tokens were normalized); k3s moves it to the token's key when it
+    // starts, decrypting it with that passphrase (pkg/cluster/storage.go, migrateOldTokens).
+    for (const passphrase of ["", token.trim()]) {
+      const old = rows.find((r) => r.name === storageKey(passphrase));
+      if (!old?.value) continue;
+      try {
+        decryptWithPassphrase(passphrase, Buffer.from(old.value));
+        return {
+          fits: true,
+          noBootstrap: false,
+          message: "The datastore's bootstrap data, stored by an older k3s, decrypts; k3s moves it to this token's key when it starts.",
+        };
+      } catch {
+        return { fits: false, noBootstrap: false, message: TOKEN_MISMATCH };
+      }
+    }
+    return { fits: false, noBootstrap: false, message: TOKEN_MISMATCH };
+  }
   try {
     decryptBootstrap(token, Buffer.from(row.value));
     return { fits: true, noBootstrap: false, message: "The token decrypts the datastore's bootstrap data." };
