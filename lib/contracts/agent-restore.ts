@@ -181,7 +181,7 @@ export type DatabaseDiff = z.infer<typeof DatabaseDiff>;
 /** What the verify step proved about the staged database. */
 export const RestoreVerification = z.object({
   integrity: z.object({ ok: z.boolean(), messages: z.array(z.string()) }),
-  /** It has kine's table and columns, the compact_rev_key row and a revision above 0. */
+  /** It has kine's table and columns and a revision above 0. */
   looksLikeKine: z.boolean(),
   stats: KineStats.nullable(),
   token: z.object({
