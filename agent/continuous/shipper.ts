@@ -13,6 +13,7 @@ import { addDailyBytes, continuousDir, readPosition, writePosition, type LogPosi
 import { judgeLogDays } from "../../lib/backups/log-anomalies";
 import { formatSegment, MAX_SEGMENT_TEXT } from "./segment-format";
 import { onBackupDone, takeOfferedBase } from "./base-hook";
+import { datastoreLockHolder } from "../restore/lock";
 
 /**
  * The log (issue 16): every interval, kine's rows above the last shipped revision become one
@@ -180,6 +181,12 @@ export class LogShipper {
   private async round(): Promise<void> {
     // A restore moves the database; the round after it sees the new one.
     if (this.deps.jobs.runningIn("datastore")) return;
+    // One of another process (a CLI restore, rollback, drill or recovery) waits for no process to hold
+    // the database before its swap: the connection kept open between reads must not be one.
+    if (datastoreLockHolder(this.deps.config) !== null) {
+      this.reader.close();
+      return;
+    }
     try {
       await this.cleanSpool();
       await this.drain().catch((err: unknown) => this.fail("upload", err));
