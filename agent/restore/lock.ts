@@ -1,7 +1,7 @@
-import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { DomainError } from "../../lib/contracts/errors";
-import { parsePidRecord, pidRecord, recordedProcessAlive } from "../../lib/storage/pid-record";
+import { parsePidRecord, recordedProcessAlive, takeLockFile } from "../../lib/storage/pid-record";
 import type { AgentConfig } from "../config";
 import { restoresRoot } from "./paths";
 
@@ -29,28 +29,9 @@ export class DatastoreBusyError extends DomainError {
 export function acquireDatastoreLock(cfg: Pick<AgentConfig, "stateDir">): () => void {
   const root = restoresRoot(cfg);
   mkdirSync(root, { recursive: true, mode: 0o700 });
-  const file = path.join(root, ".lock");
-  const mine = pidRecord();
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(file, "wx", 0o600);
-      writeSync(fd, mine);
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(file, "utf8") === mine) rmSync(file, { force: true });
-        } catch {
-          // already gone
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const holder = parsePidRecord(readFileSync(file, "utf8"));
-      if (holder && recordedProcessAlive(holder)) throw new DatastoreBusyError(holder.pid);
-      rmSync(file, { force: true });
-    }
-  }
-  throw new Error(`Could not take the datastore lock ${file}.`);
+  const got = takeLockFile(path.join(root, ".lock"));
+  if ("holder" in got) throw new DatastoreBusyError(got.holder);
+  return got.release;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 
 /**
  * A process named by more than its pid. A pid file or a lock file outlives its process (a crash, a
@@ -69,4 +69,36 @@ export function recordedProcessAlive(rec: PidRecord): boolean {
   // Gone, or no /proc to tell: the pid alone decides (never this process: the record is not its own).
   if (now === null) return rec.pid !== process.pid && pidAlive(rec.pid);
   return now === rec.id;
+}
+
+/**
+ * Takes the lock file `file` (made with O_EXCL, holding this process's record): resolves with its
+ * release, or with the pid of the live process that holds it. A lock whose process is gone (killed,
+ * crashed, its pid reused since, or this very pid in an earlier boot) is taken over. Throws the I/O
+ * error when the file cannot be written.
+ */
+export function takeLockFile(file: string): { release: () => void } | { holder: number } {
+  const mine = pidRecord();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(file, "wx", 0o600);
+      writeSync(fd, mine);
+      closeSync(fd);
+      return {
+        release: () => {
+          try {
+            if (readFileSync(file, "utf8") === mine) rmSync(file, { force: true });
+          } catch {
+            // already gone
+          }
+        },
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const holder = parsePidRecord(readFileSync(file, "utf8"));
+      if (holder && recordedProcessAlive(holder)) return { holder: holder.pid };
+      rmSync(file, { force: true });
+    }
+  }
+  throw new Error(`Could not take the lock ${file}.`);
 }
