@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -10,6 +11,7 @@ import { agentEnvFor, makeTestServer } from "../testing/restore-fixtures";
 import { lifeboatObjectNames, parseSetId } from "../../lib/contracts/backup-names";
 import { startBackupJob } from "./run-backup";
 import { listStoreSets } from "./sets";
+import { runProcess } from "../../lib/process";
 
 /**
  * The backup takes its snapshot (worker thread) while the main thread lists the store and proves the
@@ -71,3 +73,55 @@ it("a wrong passphrase found while the snapshot runs: the backup fails, nothing 
   expect((await listStoreSets(store)).sets.map((s) => s.id)).toEqual(before);
   expect(readdirSync(path.join(env.LIFEBOAT_STATE_DIR, "snapshots"))).toEqual([]);
 }, 30_000);
+
+const BIN = path.resolve(import.meta.dirname, "../bin/lifeboat-agent.js");
+const cliBackup = (storeDir: string) =>
+  runProcess(process.execPath, [BIN, "backup", "--no-retention"], {
+    env: {
+      PATH: process.env.PATH!,
+      HOME: process.env.HOME ?? "/root",
+      ...env,
+      LIFEBOAT_BACKUP_DIR: storeDir,
+      LOG_LEVEL: "silent",
+    } as unknown as NodeJS.ProcessEnv,
+    timeoutMs: 120_000,
+  });
+
+it("backups of processes of their own at once (a timer's CLI beside the service's schedule): one runs, the others refuse; none reports a set another wrote over", async () => {
+  const storeDir = path.join(work, "store-cli");
+  mkdirSync(storeDir);
+  const runs = await Promise.all([0, 1, 2].map(() => cliBackup(storeDir)));
+  const ok = runs.filter((r) => r.code === 0).map((r) => (JSON.parse(r.stdout) as { setId: string }).setId);
+  expect(ok.length).toBeGreaterThanOrEqual(1);
+  // Before the lock, two or three of them succeeded with one set id: each one's objects overwritten by the next.
+  expect(new Set(ok).size).toBe(ok.length);
+  for (const r of runs.filter((x) => x.code !== 0)) {
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Another Lifeboat process \(pid \d+\) is taking a backup right now; wait for it to finish/);
+  }
+  expect((await listStoreSets(depsWith({ LIFEBOAT_BACKUP_DIR: storeDir }).store())).sets.map((x) => x.id).sort()).toEqual([...ok].sort());
+
+  // A lock whose pid now names another, unrelated process (its holder was killed) is taken over.
+  const lockFile = path.join(env.LIFEBOAT_STATE_DIR, "backup.lock");
+  const other = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+  try {
+    await new Promise((r) => other.once("spawn", r));
+    const stat = readFileSync(`/proc/${other.pid}/stat`, "utf8");
+    const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    writeFileSync(lockFile, `${other.pid}\n${boot}/${start - 1}\n`);
+    const after = await cliBackup(storeDir);
+    expect(after.code, after.stderr).toBe(0);
+    // A live holder keeps it: nothing is uploaded.
+    writeFileSync(lockFile, `${other.pid}\n${boot}/${start}\n`);
+    const before = readdirSync(storeDir).length;
+    const refused = await cliBackup(storeDir);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`Another Lifeboat process (pid ${other.pid}) is taking a backup right now`);
+    expect(readdirSync(storeDir).length).toBe(before);
+  } finally {
+    other.kill("SIGKILL");
+    rmSync(lockFile, { force: true });
+  }
+  expect(existsSync(lockFile)).toBe(false);
+}, 240_000);

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { constants as fsConstants, promises as fsp } from "node:fs";
+import { constants as fsConstants, mkdirSync, promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Job } from "../../lib/contracts/agent-jobs";
@@ -11,7 +11,9 @@ import { fileAtAsync, sameFile, type FileId } from "../continuous/file-id";
 import { NotFoundError, StorageError } from "../../lib/storage/errors";
 import type { BackupStore } from "../../lib/storage/backup-store";
 import { AgentConfigError, readPassphrase } from "../config";
-import { JobStalledError, type JobHandle } from "../jobs/job-registry";
+import { JobRunningError, JobStalledError, type JobHandle } from "../jobs/job-registry";
+import { DomainError } from "../../lib/contracts/errors";
+import { takeLockFile } from "../../lib/storage/pid-record";
 import type { AgentDeps } from "../module";
 import { AGENT_VERSION } from "../version";
 import { recordBackupOutcome } from "../metrics/backup-outcome";
@@ -71,35 +73,71 @@ async function k3sVersion(): Promise<string | null> {
   });
 }
 
+/** Another process (a `lifeboat-agent backup`, or the service) is taking a backup with this state directory (`backup_busy`). */
+export class BackupBusyError extends DomainError {
+  constructor(readonly pid: number) {
+    super(
+      "backup_busy",
+      `Another Lifeboat process (pid ${pid}) is taking a backup right now; wait for it to finish (two at once would name their sets after the same second and overwrite each other's objects).`,
+    );
+  }
+}
+
+/**
+ * Takes `<state>/backup.lock` and returns its release. Throws BackupBusyError when a live process
+ * holds it. A state directory that cannot be written runs the backup without it: its snapshot step
+ * then fails with the sentence that says so.
+ */
+function takeBackupLock(stateDir: string): () => void {
+  let lock: ReturnType<typeof takeLockFile>;
+  try {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    lock = takeLockFile(path.join(stateDir, "backup.lock"));
+  } catch {
+    return () => {};
+  }
+  if ("holder" in lock) throw new BackupBusyError(lock.holder);
+  return lock.release;
+}
+
 /**
  * Starts a backup job in the registry (group "backup": one at a time) and returns its id at once.
- * Throws JobRunningError when a backup is already running. The API, the CLI and the schedule all
- * come through here.
+ * Throws JobRunningError when a backup is already running, BackupBusyError when one runs in another
+ * process (`<state>/backup.lock`: a CLI backup beside the service's schedule). The API, the CLI and
+ * the schedule all come through here.
  */
 export function startBackupJob(deps: AgentDeps, request: BackupOptions, trigger: BackupTrigger): { id: string; done: Promise<Job> } {
   const log = deps.log.child({ component: "backup", trigger });
+  const busy = deps.jobs.runningIn("backup");
+  if (busy) throw new JobRunningError(busy, "backup");
+  const release = takeBackupLock(deps.config.stateDir);
   // The database file the snapshot read, for the log's base (base-hook.ts); null: replaced while it ran.
   let snapshotFile: FileId | null = null;
-  const started = deps.jobs.start<BackupResult>({
-    type: "backup",
-    group: "backup",
-    steps: BACKUP_STEPS,
-    run: (job) => runBackup(deps, request, job, log.child({ jobId: job.id }), (f) => (snapshotFile = f)),
-    describeError: describeBackupError,
-    onFinish: (job) => {
-      if (job.state === "succeeded") {
-        const r = job.result as BackupResult;
-        log.info({ jobId: job.id, setId: r.setId }, "backup succeeded");
-        backupDone({ setId: r.setId, revision: r.manifest.database.currentRevision, file: snapshotFile });
-      } else log.error({ jobId: job.id, error: job.error }, "backup failed");
-      try {
-        recordBackupOutcome(deps.config.stateDir, job);
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, "could not record the backup's outcome for /metrics and /backups/last");
-      }
-    },
-  });
-  return started;
+  try {
+    return deps.jobs.start<BackupResult>({
+      type: "backup",
+      group: "backup",
+      steps: BACKUP_STEPS,
+      run: (job) => runBackup(deps, request, job, log.child({ jobId: job.id }), (f) => (snapshotFile = f)),
+      describeError: describeBackupError,
+      onFinish: (job) => {
+        release();
+        if (job.state === "succeeded") {
+          const r = job.result as BackupResult;
+          log.info({ jobId: job.id, setId: r.setId }, "backup succeeded");
+          backupDone({ setId: r.setId, revision: r.manifest.database.currentRevision, file: snapshotFile });
+        } else log.error({ jobId: job.id, error: job.error }, "backup failed");
+        try {
+          recordBackupOutcome(deps.config.stateDir, job);
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, "could not record the backup's outcome for /metrics and /backups/last");
+        }
+      },
+    });
+  } catch (err) {
+    release();
+    throw err;
+  }
 }
 
 /** A failure whose message is already the full sentence for the user. */

@@ -18,12 +18,13 @@ function startScheduledBackups(deps: AgentDeps): void {
   if (!expr) return;
   const log = deps.log.child({ component: "schedule" });
   schedule = startSchedule(expr, () => {
-    void pipeline().then(({ startBackupJob }) => {
+    void pipeline().then(({ startBackupJob, BackupBusyError }) => {
       try {
         const { id } = startBackupJob(deps, { retention: true, allowNewPassphrase: false }, "schedule");
         log.info({ jobId: id }, "scheduled backup started");
       } catch (err) {
         if (err instanceof JobRunningError) log.warn({ running: err.jobId }, "scheduled backup skipped: a backup is already running");
+        else if (err instanceof BackupBusyError) log.warn({ pid: err.pid }, "scheduled backup skipped: another process is taking a backup");
         else log.error({ err: (err as Error).message }, "scheduled backup could not start");
       }
     });

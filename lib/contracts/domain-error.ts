@@ -36,6 +36,7 @@ export const ERROR_STATUS = {
   conflict: 409,
   job_running: 409,
   datastore_busy: 409,
+  backup_busy: 409,
   restore_state: 409,
   wizard_state: 409,
   drain_running: 409,
