@@ -260,3 +260,31 @@ describe("SIGKILL during a rollback, then restart", () => {
     });
   }, 240_000);
 });
+
+describe("a CLI restore killed while the service runs", () => {
+  it('killed at "swap:moved-aside": the running service finishes it, without a restart; k3s runs again', async () => {
+    const s = freshServer();
+    const agent = await serve(s);
+    const cliEnv = {
+      PATH: process.env.PATH!,
+      HOME: process.env.HOME ?? "/root",
+      ...agentEnvFor(s),
+      LIFEBOAT_BACKUP_DIR: backupDir,
+      LIFEBOAT_PASSPHRASE_FILE: passFile,
+      LIFEBOAT_OWNER: "1000:1000",
+      LIFEBOAT_TEST_CRASH_AT: "swap:moved-aside",
+    };
+    const cli = startProcess(process.execPath, [BIN, "restore", setId, "--yes"], { env: cliEnv as unknown as NodeJS.ProcessEnv, group: false });
+    agents.push(cli.child);
+    expect((await cli.exited).signal).toBe("SIGKILL");
+    // The CLI died with k3s stopped and db/ moved aside: nothing runs the cluster until someone finishes it.
+    const list = await call(agent, "GET", "/restores");
+    const restoreId = (list.json.restores as { id: string; status: string }[]).find((r) => r.status === "running")?.id;
+    expect(restoreId).toBeTruthy();
+    const rec = await settled(agent, restoreId!);
+    expect(rec.status, rec.error ?? "").toBe("succeeded");
+    expect(databases(s).db).toBe("new");
+    expect(integrity(s.dbPath)).toBe("ok");
+    expect(runK3s(s, "status")).toBe("active");
+  }, 180_000);
+});

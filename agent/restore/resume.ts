@@ -18,13 +18,19 @@ import { swapAndStart } from "./swap-and-start";
 export async function resumeInterrupted(deps: AgentDeps): Promise<RestoreRecord[]> {
   const cfg = deps.config;
   const out: RestoreRecord[] = [];
-  for (const j of await listJournals(cfg)) {
-    if (j.status !== "running" && j.status !== "rolling-back") continue;
+  for (const listed of await listJournals(cfg)) {
+    if (listed.status !== "running" && listed.status !== "rolling-back") continue;
     let release: () => void;
     try {
       release = acquireDatastoreLock(cfg);
     } catch {
       continue; // a live process is working on it
+    }
+    // Read again under the lock: the process that held it may have finished the restore since the listing.
+    const j = loadJournal(cfg, listed.id);
+    if (!j || (j.status !== "running" && j.status !== "rolling-back")) {
+      release();
+      continue;
     }
     const log = deps.log.child({ component: "restore", restoreId: j.id });
     if (j.status === "rolling-back") {

@@ -5,11 +5,21 @@ import type { AgentDeps, AgentModule } from "../module";
 
 const runner = () => import("../restore/runner");
 
+/**
+ * How often a running service looks for restores another process left unfinished: a CLI restore or
+ * rollback killed half-way (Ctrl-C, a dropped SSH session) leaves k3s stopped and files moved, and
+ * nothing else would finish it until the service restarted.
+ */
+const RESUME_CHECK_MS = 15_000;
+let resumeTimer: NodeJS.Timeout | null = null;
+let resuming: Promise<unknown> | null = null;
+
 function resumeInBackground(deps: AgentDeps): void {
+  if (resuming) return;
   const log = deps.log.child({ component: "restore" });
   // The journals say whether anything was interrupted; the runner (staging, zstd, OpenPGP) is loaded
   // only then, not into every idle agent.
-  void import("../restore/journal")
+  resuming = import("../restore/journal")
     .then(({ listJournals }) => listJournals(deps.config))
     .then((journals) =>
       journals.some((j) => j.status === "running" || j.status === "rolling-back") ? runner().then(({ resumeInterrupted }) => resumeInterrupted(deps)) : [],
@@ -19,7 +29,8 @@ function resumeInBackground(deps: AgentDeps): void {
         for (const r of done) log.warn({ restoreId: r.id, status: r.status }, "interrupted restore handled");
       },
       (err) => log.error({ err: (err as Error).message }, "could not resume an interrupted restore"),
-    );
+    )
+    .finally(() => (resuming = null));
 }
 
 /** The restore endpoints (lib/contracts/agent-restore.ts); on start, finishes restores a dead agent left behind. */
@@ -95,5 +106,15 @@ export const restoresModule: AgentModule = {
   },
   start(deps) {
     resumeInBackground(deps);
+    // A journal still "running" whose process is gone (resumeInterrupted skips those a live process holds).
+    resumeTimer = setInterval(() => {
+      if (!deps.jobs.runningIn("datastore")) resumeInBackground(deps);
+    }, RESUME_CHECK_MS);
+    resumeTimer.unref();
+  },
+  async stop() {
+    if (resumeTimer) clearInterval(resumeTimer);
+    resumeTimer = null;
+    await resuming;
   },
 };
