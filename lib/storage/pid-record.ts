@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, linkSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 
 /**
  * A process named by more than its pid. A pid file or a lock file outlives its process (a crash, a
@@ -72,18 +72,39 @@ export function recordedProcessAlive(rec: PidRecord): boolean {
 }
 
 /**
- * Takes the lock file `file` (made with O_EXCL, holding this process's record): resolves with its
+ * Takes the lock file `file` (linked into place whole, holding this process's record): resolves with its
  * release, or with the pid of the live process that holds it. A lock whose process is gone (killed,
  * crashed, its pid reused since, or this very pid in an earlier boot) is taken over. Throws the I/O
  * error when the file cannot be written.
+ *
+ * Taking a stale lock over is itself serialised by `<file>.takeover` (O_EXCL too): two processes that
+ * both found it stale would otherwise each remove "the stale file", the later one removing the lock
+ * the first had just made, and both would hold it. Under the takeover lock the file is read again
+ * and removed only while it still holds the stale record. A takeover lock left by a process killed
+ * in those few microseconds is removed once it is 10 s old.
  */
 export function takeLockFile(file: string): { release: () => void } | { holder: number } {
   const mine = pidRecord();
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const takeover = `${file}.takeover`;
+  for (let attempt = 0; attempt < 500; attempt++) {
     try {
-      const fd = openSync(file, "wx", 0o600);
+      // Made whole, then linked into place: a racer never reads it empty (as a torn, stale one).
+      const tmp = `${file}.${process.pid}.tmp`;
+      const fd = openSync(tmp, "w", 0o600);
       writeSync(fd, mine);
       closeSync(fd);
+      try {
+        linkSync(tmp, file);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
+        // A filesystem without hard links: made in place, as before.
+        const fd2 = openSync(file, "wx", 0o600);
+        writeSync(fd2, mine);
+        closeSync(fd2);
+      } finally {
+        rmSync(tmp, { force: true });
+      }
       return {
         release: () => {
           try {
@@ -95,10 +116,39 @@ export function takeLockFile(file: string): { release: () => void } | { holder: 
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const holder = parsePidRecord(readFileSync(file, "utf8"));
-      if (holder && recordedProcessAlive(holder)) return { holder: holder.pid };
-      rmSync(file, { force: true });
+    }
+    const stale = readIfThere(file);
+    if (stale === null) continue; // released meanwhile
+    const holder = parsePidRecord(stale);
+    if (holder && recordedProcessAlive(holder)) return { holder: holder.pid };
+    try {
+      closeSync(openSync(takeover, "wx", 0o600));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      // Another process is taking it over: wait a moment (or clear a takeover its process left).
+      try {
+        if (Date.now() - statSync(takeover).mtimeMs > 10_000) rmSync(takeover, { force: true });
+      } catch {
+        // gone meanwhile
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+      continue;
+    }
+    try {
+      if (readIfThere(file) === stale) rmSync(file, { force: true });
+    } finally {
+      rmSync(takeover, { force: true });
     }
   }
   throw new Error(`Could not take the lock ${file}.`);
+}
+
+/** A file's text, or null when it does not exist. */
+function readIfThere(file: string): string | null {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
 }
