@@ -17,13 +17,13 @@ let work: string;
 const procs: RunningProcess[] = [];
 const others: ChildProcess[] = [];
 
-function serve(): RunningProcess {
+function serve(stateDir = path.join(work, "state")): RunningProcess {
   const p = startProcess(process.execPath, [BIN, "serve"], {
     env: {
       PATH: process.env.PATH!,
       HOME: process.env.HOME ?? "/root",
       LIFEBOAT_K3S_SERVER_DIR: path.join(work, "server"),
-      LIFEBOAT_STATE_DIR: path.join(work, "state"),
+      LIFEBOAT_STATE_DIR: stateDir,
       LIFEBOAT_BACKUP_DIR: path.join(work, "backups"),
       LIFEBOAT_AGENT_TOKEN: "serve-lock-test-token-0123456789abcdef",
       LIFEBOAT_AGENT_HOST: "127.0.0.1",
@@ -92,3 +92,13 @@ describe("one serve per state directory", () => {
     expect(existsSync(lockFile)).toBe(false);
   }, 120_000);
 });
+
+it("a state directory it cannot write does not keep serve from starting (health and metrics say what is wrong)", async () => {
+  const notADir = path.join(work, "state-is-a-file");
+  writeFileSync(notADir, "not a directory\n");
+  const p = serve(notADir);
+  const url = await waitForListening(p, { timeoutMs: 60_000, what: "the agent on a broken state directory" });
+  expect((await fetch(`${url}/livez`)).status).toBe(200);
+  p.child.kill("SIGTERM");
+  await p.exited;
+}, 60_000);

@@ -23,8 +23,15 @@ export const serveCommand: Command = {
     }
     // One service per state directory: two would both ship the log from one position and spool, and
     // both run the schedules (an operator's `serve` by hand on another port beside systemd's).
-    mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
-    const lock = takeLockFile(path.join(cfg.stateDir, "serve.lock"));
+    let lock: ReturnType<typeof takeLockFile>;
+    try {
+      mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+      lock = takeLockFile(path.join(cfg.stateDir, "serve.lock"));
+    } catch (err) {
+      // A state directory the agent cannot write still serves: /health and /metrics say what is wrong with it.
+      deps.log.warn({ stateDir: cfg.stateDir, err: (err as Error).message }, "could not take the state directory's serve lock");
+      lock = { release: () => {} };
+    }
     if ("holder" in lock) {
       io.err(
         `Another lifeboat-agent serve (pid ${lock.holder}) already runs with the state directory ${cfg.stateDir}: two would both ship the log and run the schedules. Stop it first (systemctl stop lifeboat-agent), or give this one its own LIFEBOAT_STATE_DIR.`,
