@@ -17,7 +17,10 @@ import { restoresRoot } from "./paths";
 /** Another process holds the datastore lock (`datastore_busy`). */
 export class DatastoreBusyError extends DomainError {
   constructor(readonly pid: number) {
-    super("datastore_busy", `Another Lifeboat process (pid ${pid}) is restoring or rolling back right now; wait for it to finish.`);
+    super(
+      "datastore_busy",
+      `Another Lifeboat process (pid ${pid}) is working on the datastore right now (a restore, rollback, restore drill or recovery); wait for it to finish.`,
+    );
   }
 }
 

@@ -177,7 +177,11 @@ describe("the lock between the service and the CLI", () => {
       expect(cliRestore.stderr).toMatch(new RegExp(`Restore ${r2.restoreId} is not finished \\(stopping\\); the agent completes it first\\.`));
       const cliRollback = await cli(t, ["rollback", r1.restoreId, "--yes"]);
       expect(cliRollback.code).toBe(1);
-      expect(cliRollback.stderr).toMatch(new RegExp(`Another Lifeboat process \\(pid ${process.pid}\\) is restoring or rolling back right now`));
+      expect(cliRollback.stderr).toMatch(
+        new RegExp(
+          `Another Lifeboat process \\(pid ${process.pid}\\) is working on the datastore right now \\(a restore, rollback, restore drill or recovery\\)`,
+        ),
+      );
       const job = await r2.done;
       expect(job.state, job.error ?? "").toBe("succeeded");
       // Neither CLI took the running restore over (a restarted agent notes it has done so).
@@ -228,7 +232,9 @@ describe("the lock between the service and the CLI", () => {
       const rollback = await call("POST", `/restores/${r1.restoreId}/rollback`);
       expect(rollback.status).toBe(409);
       expect(rollback.json).toMatchObject({ code: "datastore_busy" });
-      expect(rollback.json.message).toMatch(/^Another Lifeboat process \(pid \d+\) is restoring or rolling back right now; wait for it to finish\.$/);
+      expect(rollback.json.message).toMatch(
+        /^Another Lifeboat process \(pid \d+\) is working on the datastore right now \(a restore, rollback, restore drill or recovery\); wait for it to finish\.$/,
+      );
       // What a service does when it starts: finish interrupted restores. The CLI's is not interrupted.
       expect(await resumeInterrupted(service)).toEqual([]);
       expect(await exited).toBe(0);
