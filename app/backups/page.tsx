@@ -83,18 +83,23 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
         </Banner>
       )}
       {getEnv().LIFEBOAT_DEMO && <DemoBanner />}
-      <CatalogSummary view={view} now={now} explanations={explanations} />
-      <Card title="Size trend">
-        <SizeChart />
-      </Card>
-      <Card title="History" actions={<FlagFilter active={flag} counts={view.counts} />}>
-        <DrillStatus />
-        {getEnv().LIFEBOAT_AGENT_URL ? <ProtectionLine /> : null}
-        <HistoryTable sets={sets} now={now} explanations={explanations} />
-        <Pagination page={page} pageSize={PAGE_SIZE} total={total} flag={flag} />
-      </Card>
-      <FolderSets sets={view.nested} prefix={status.prefix} />
-      <OtherObjects other={view.other} />
+      {/* Before the first good listing the view is empty, not a bucket without backups: no "0 sets", no "nothing unusual". */}
+      {status.refreshedAt && (
+        <>
+          <CatalogSummary view={view} now={now} explanations={explanations} />
+          <Card title="Size trend">
+            <SizeChart />
+          </Card>
+          <Card title="History" actions={<FlagFilter active={flag} counts={view.counts} />}>
+            <DrillStatus />
+            {getEnv().LIFEBOAT_AGENT_URL ? <ProtectionLine /> : null}
+            <HistoryTable sets={sets} now={now} explanations={explanations} />
+            <Pagination page={page} pageSize={PAGE_SIZE} total={total} flag={flag} />
+          </Card>
+          <FolderSets sets={view.nested} prefix={status.prefix} />
+          <OtherObjects other={view.other} />
+        </>
+      )}
     </div>
   );
 }

@@ -43,7 +43,7 @@ export function CatalogFreshness({ initial }: { initial: CatalogStatus }) {
         "Never listed yet"
       )}
       {" · "}
-      {data.objectCount.toLocaleString("en-US")} objects · refreshes every {Math.round(data.refreshIntervalSeconds / 60) || 1} min
+      {data.refreshedAt ? `${data.objectCount.toLocaleString("en-US")} objects · ` : ""}refreshes every {Math.round(data.refreshIntervalSeconds / 60) || 1} min
       {data.refreshing && (
         <span className="ml-2 text-blue-700" role="status">
           listing the store{data.listing ? `: ${data.listing.objects.toLocaleString("en-US")} objects so far` : ""}…

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { test, expect } from "@playwright/test";
+import { startEmbeddedS3, type EmbeddedS3 } from "../lib/storage/embedded-s3";
+import { S3BackupStore } from "../lib/storage";
+import { lifeboatObjectNames } from "../lib/contracts/backup-names";
+import { startDashboard, type RunningDashboard } from "./support/dashboard";
+import { signIn } from "./support/auth";
+import { freePort } from "./support/ports";
+import { keepScreenshot } from "./support/screenshot";
+import { BackupsPage } from "./pages/backups-page";
+
+// The pages with other store contents and states than the demo's: a store that never answered, and
+// a bucket of Lifeboat sets (one without a manifest) on a dashboard with no agent and no cluster.
+
+const KEY = "e2e-states-key";
+const SECRET = "e2e-states-secret-5";
+let work: string;
+let s3: EmbeddedS3;
+const dashboards: RunningDashboard[] = [];
+
+test.describe.configure({ mode: "serial" });
+
+const storeEnv = (endpoint: string, bucket: string) => ({
+  AWS_S3_ENDPOINT: endpoint,
+  AWS_S3_BUCKET: bucket,
+  AWS_ACCESS_KEY_ID: KEY,
+  AWS_SECRET_ACCESS_KEY: SECRET,
+  AWS_DEFAULT_REGION: "us-east-1",
+  LIFEBOAT_AGENT_URL: "",
+  KUBECONFIG: "",
+});
+
+async function dashboard(env: Record<string, string>): Promise<RunningDashboard> {
+  const d = await startDashboard({ env });
+  dashboards.push(d);
+  return d;
+}
+
+test.beforeAll(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "lifeboat-e2e-states-"));
+  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["sets"], accessKeyId: KEY, secretAccessKey: SECRET });
+  const store = new S3BackupStore({ endpoint: s3.endpoint, bucket: "sets", prefix: "", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
+  const put = (key: string, body: string | Buffer) => store.put(key, Readable.from([Buffer.from(body)]));
+  for (const [i, day] of ["2026-11-01", "2026-11-02", "2026-11-03"].entries()) {
+    const n = lifeboatObjectNames(new Date(`${day}T03:00:00Z`));
+    await put(n.logical, Buffer.alloc(1000 + i, 1));
+    await put(n.secrets, Buffer.alloc(100, 1));
+    // The newest has no manifest (its upload did not finish); the others' are not this test's subject.
+    if (i < 2) await put(n.manifest, "{}");
+  }
+});
+
+test.afterAll(async () => {
+  for (const d of dashboards) await d.stop();
+  await s3?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test("a store that never answered: the page says so and claims no count, no 'nothing unusual', no empty history", async ({ page }, testInfo) => {
+  const d = await dashboard(storeEnv(`http://127.0.0.1:${await freePort()}`, "gone"));
+  await signIn(page, d);
+  const backups = new BackupsPage(page, d.url);
+  await backups.goto();
+  await expect(backups.errorBanner).toContainText("Cannot reach the backup store");
+  await expect(backups.errorBanner).toContainText("No listing has succeeded yet");
+  await expect(backups.freshness).toContainText("Never listed yet");
+  await keepScreenshot(page, testInfo, "states-store-never-listed");
+  // Nothing about the bucket's contents is known: no "0 objects", "0 sets" or "nothing unusual".
+  await expect(backups.freshness).not.toContainText("0 objects");
+  for (const text of ["No backup sets found", "Nothing unusual", "No backup sets yet", "No backup sets match", "0–0 of 0"])
+    await expect(page.getByText(text)).toHaveCount(0);
+  await expect(page.getByText("Backup sets", { exact: true })).toHaveCount(0);
+  await expect(backups.chart).toHaveCount(0);
+});
