@@ -75,3 +75,25 @@ test("a store that never answered: the page says so and claims no count, no 'not
   await expect(page.getByText("Backup sets", { exact: true })).toHaveCount(0);
   await expect(backups.chart).toHaveCount(0);
 });
+
+test("no agent configured: no set is shown as queued for a drill nothing will run, and Verify now is not offered", async ({ page }, testInfo) => {
+  const d = await dashboard(storeEnv(s3.endpoint, "sets"));
+  await signIn(page, d);
+  const backups = new BackupsPage(page, d.url);
+  await backups.goto();
+  await expect(backups.rows).toHaveCount(3);
+  await expect(page.getByText("No agent is configured (LIFEBOAT_AGENT_URL)")).toBeVisible();
+  // The drill service scans every 15 s: give it two scans, then read the page again.
+  await page.waitForTimeout(16_000);
+  await backups.goto();
+  await expect(backups.rows).toHaveCount(3);
+  await expect(page.getByTestId("verification").and(page.locator('[data-state="queued"]'))).toHaveCount(0);
+  await expect(page.getByTestId("verification").and(page.locator('[data-state="not-verified"]'))).toHaveCount(3);
+  const drills = (await (await fetch(`${d.url}/api/drills`, { headers: { authorization: `Bearer ${d.tokens.viewer}` } })).json()) as { queued: number };
+  expect(drills.queued).toBe(0);
+  await page.goto(`${d.url}/backups/lifeboat-2026-11-02_03-00-00`);
+  await expect(page.getByTestId("drill-details")).toContainText("not yet verified");
+  await expect(page.getByRole("button", { name: /Verify now/ })).toHaveCount(0);
+  await expect(page.getByText("No agent is configured (LIFEBOAT_AGENT_URL), so backups are not verified")).toBeVisible();
+  await keepScreenshot(page, testInfo, "states-no-agent-set");
+});

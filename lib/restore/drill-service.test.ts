@@ -179,12 +179,31 @@ describe("DrillService", () => {
     const sets = ["2025-01-01_00-00-00", "2025-01-02_00-00-00", "2031-01-03_00-00-00"].map(at);
     const now = new Date("2025-01-02T12:00:00Z");
     const drills = new DrillStore(db, `test-ahead-${randomBytes(3).toString("hex")}`);
-    const svc = new DrillService({ store: drills, sets: () => sets, agent: () => null, log: silent, now: () => now });
+    const svc = new DrillService({
+      store: drills,
+      sets: () => sets,
+      agent: () => new AgentClient({ baseUrl: agentUrl, token: TOKEN }),
+      log: silent,
+      now: () => now,
+    });
     expect(svc.scan()).toBe(3);
     sets.push(at("2025-01-03_00-00-00"));
     now.setTime(Date.parse("2025-01-03T01:00:00Z"));
     expect(svc.scan()).toBe(1);
     expect(drills.get("lifeboat-2025-01-03_00-00-00")?.state).toBe("queued");
+  });
+
+  it("queues nothing while no agent is configured, and the newest sets once one is", async () => {
+    const sets = await catalogSets();
+    const drills = new DrillStore(db, `test-no-agent-${randomBytes(3).toString("hex")}`);
+    let agent: AgentClient | null = null;
+    const svc = new DrillService({ store: drills, sets: () => sets, agent: () => agent, log: silent, initialNewest: 1 });
+    expect(svc.scan()).toBe(0);
+    expect(drills.all()).toEqual([]);
+    expect(svc.overview()).toMatchObject({ enabled: false, queued: 0 });
+    agent = new AgentClient({ baseUrl: agentUrl, token: TOKEN });
+    expect(svc.scan()).toBe(1);
+    expect(drills.all().map((d) => d.state)).toEqual(["queued"]);
   });
 
   it("queues every set that appears after the first scan", async () => {

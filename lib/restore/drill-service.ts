@@ -131,6 +131,9 @@ export class DrillService {
 
   /** Queues drills for sets that are new since the last scan (the newest `initialNewest` on first sight of a store). Returns how many it queued. */
   scan(): number {
+    // Without an agent nothing would run them: queued sets would say "queued" for ever. The first
+    // scan once an agent is configured queues the newest sets (no watermark is set until then).
+    if (this.opts.agent() === null) return 0;
     const sets = [...this.opts.sets()].filter(drillable).sort((a, b) => b.timestamp.localeCompare(a.timestamp));
     if (!sets.length) return 0;
     const watermark = this.store.getMeta("watermark");

@@ -41,6 +41,9 @@ export default async function BackupSetPage({ params }: Props) {
   const total = set.objects.reduce((n, o) => n + o.size, 0);
   const drills = drillService();
   const drill = drills.get(set.id);
+  // Without an agent "Verify now" can only fail: the card says why instead.
+  const drillOverview = drills.overview();
+  const drillsOff = drillOverview.enabled ? null : drillOverview.note;
   const statistics = statisticsService();
   const { explanation, needsDrill } = await statistics.explain(set);
   const stats = statistics.statistics(set.id);
@@ -83,7 +86,8 @@ export default async function BackupSetPage({ params }: Props) {
           <ExplanationView
             explanation={explanation}
             action={
-              needsDrill && (
+              needsDrill &&
+              !drillsOff && (
                 <span className="flex items-center gap-3 text-sm text-slate-600">
                   {needsDrill === set.id ? "Read this set's statistics:" : `Read the statistics of ${needsDrill}:`}
                   <Allowed access="operator">
@@ -98,12 +102,15 @@ export default async function BackupSetPage({ params }: Props) {
       <Card
         title="Restore drill"
         actions={
-          <Allowed access="operator">
-            <VerifyNowButton setId={set.id} initial={drill} />
-          </Allowed>
+          drillsOff ? undefined : (
+            <Allowed access="operator">
+              <VerifyNowButton setId={set.id} initial={drill} />
+            </Allowed>
+          )
         }
       >
         <DrillDetails verification={set.verification} drill={drill} />
+        {drillsOff && <p className="mt-2 text-sm text-amber-800">{drillsOff}</p>}
       </Card>
       <Card title={`Objects (${formatBytes(total)})`}>
         {set.missing.length > 0 && (
