@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
+import Database from "better-sqlite3";
 import { test, expect } from "@playwright/test";
 import { startEmbeddedS3, type EmbeddedS3 } from "../lib/storage/embedded-s3";
 import { S3BackupStore } from "../lib/storage";
@@ -12,8 +13,9 @@ import { freePort } from "./support/ports";
 import { keepScreenshot } from "./support/screenshot";
 import { BackupsPage } from "./pages/backups-page";
 
-// The pages with other store contents and states than the demo's: a store that never answered, and
-// a bucket of Lifeboat sets (one without a manifest) on a dashboard with no agent and no cluster.
+// The pages with other store contents and states than the demo's: a store that never answered, a
+// bucket of Lifeboat sets (one without a manifest) on a dashboard with no agent and no cluster, and
+// an audit log of a thousand entries.
 
 const KEY = "e2e-states-key";
 const SECRET = "e2e-states-secret-5";
@@ -96,4 +98,39 @@ test("no agent configured: no set is shown as queued for a drill nothing will ru
   await expect(page.getByRole("button", { name: /Verify now/ })).toHaveCount(0);
   await expect(page.getByText("No agent is configured (LIFEBOAT_AGENT_URL), so backups are not verified")).toBeVisible();
   await keepScreenshot(page, testInfo, "states-no-agent-set");
+});
+
+test("an audit log of a thousand entries: older pages on request, and a long target keeps the outcome in view", async ({ page }) => {
+  const d = dashboards.at(-1) ?? (await dashboard(storeEnv(s3.endpoint, "sets")));
+  // Written as the dashboard writes them (ids grow with time), from 1,000 minutes ago.
+  const db = new Database(path.join(d.dataDir, "lifeboat.db"));
+  const add = db.prepare("INSERT INTO audit_log (at, action, target, outcome, detail, actor, actor_role, client_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  db.transaction(() => {
+    for (let i = 1000; i > 0; i--) {
+      const target = i === 1000 ? "the-oldest-entry" : i === 5 ? `${"longnodename".repeat(5)}.`.repeat(4) + "internal" : `worker-${i}`;
+      add.run(new Date(Date.now() - i * 60_000).toISOString(), "node.cordon", target, i === 5 ? "failed" : "ok", null, "operator", "operator", "127.0.0.1");
+    }
+  })();
+  db.close();
+  await signIn(page, d);
+  await page.goto(`${d.url}/audit`);
+  const rows = page.getByTestId("audit-row");
+  await expect(rows).toHaveCount(300);
+  // The failed cordon of a node with a 250-character name (dots, no hyphen to break at): its outcome is on the screen, not past its edge.
+  const long = rows.filter({ hasText: "longnodenamelongnodename" });
+  const outcome = long.getByText("failed", { exact: true });
+  await expect(outcome).toBeVisible();
+  const box = (await outcome.boundingBox())!;
+  expect(box.x + box.width).toBeLessThanOrEqual(page.viewportSize()!.width);
+  // The page says it shows the newest entries only, and brings the older ones.
+  await expect(page.getByText("Showing the newest 300 entries.")).toBeVisible();
+  await page.getByRole("button", { name: "Show older entries" }).click();
+  await expect(rows).toHaveCount(600);
+  await page.getByRole("button", { name: "Show older entries" }).click();
+  await expect(rows).toHaveCount(900);
+  await page.getByRole("button", { name: "Show older entries" }).click();
+  await expect(rows.filter({ hasText: "the-oldest-entry" })).toHaveCount(1);
+  await expect(page.getByRole("button", { name: "Show older entries" })).toHaveCount(0);
+  const ids = await rows.evaluateAll((trs) => trs.map((tr) => tr.textContent));
+  expect(new Set(ids).size).toBe(ids.length);
 });

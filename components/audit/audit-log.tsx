@@ -1,9 +1,10 @@
 "use client";
 
-import { useQuery } from "@tanstack/react-query";
+import { useInfiniteQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Badge, type Tone } from "@/components/ui/badge";
 import { Banner } from "@/components/ui/banner";
+import { Button } from "@/components/ui/button";
 import { PageHeader } from "@/components/ui/page-header";
 import { formatAge, formatTime } from "@/components/ui/format";
 import type { AuditEntryView } from "@/lib/contracts/nodes";
@@ -50,8 +51,8 @@ function detailText(detail: unknown): string {
 /** Every action the dashboard took on the cluster and the servers, and every sign-in: time, who (role, address), action, target, outcome. */
 export function AuditLog() {
   const [prefix, setPrefix] = useState("");
-  const q = useQuery(auditQuery(prefix));
-  const entries: AuditEntryView[] = q.data?.entries ?? [];
+  const q = useInfiniteQuery(auditQuery(prefix));
+  const entries: AuditEntryView[] = q.data?.pages.flatMap((p) => p.entries) ?? [];
   return (
     <div>
       <PageHeader
@@ -99,7 +100,7 @@ export function AuditLog() {
                     {e.clientAddress && <div className="font-mono text-slate-500">{e.clientAddress}</div>}
                   </td>
                   <td className="px-3 py-2 font-mono text-xs">{e.action}</td>
-                  <td className="px-3 py-2">{e.target ?? "—"}</td>
+                  <td className="wrap-anywhere px-3 py-2">{e.target ?? "—"}</td>
                   <td className="px-3 py-2">
                     <Badge tone={tone(e.outcome)}>{e.outcome}</Badge>
                   </td>
@@ -108,6 +109,14 @@ export function AuditLog() {
               ))}
             </tbody>
           </table>
+        </div>
+      )}
+      {q.hasNextPage && (
+        <div className="mt-3 flex items-center gap-3 text-sm text-slate-600">
+          <span>Showing the newest {entries.length.toLocaleString("en-US")} entries.</span>
+          <Button variant="secondary" onClick={() => void q.fetchNextPage()} disabled={q.isFetchingNextPage}>
+            {q.isFetchingNextPage ? "Loading…" : "Show older entries"}
+          </Button>
         </div>
       )}
     </div>

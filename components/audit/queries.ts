@@ -1,4 +1,4 @@
-import { queryOptions } from "@tanstack/react-query";
+import { infiniteQueryOptions } from "@tanstack/react-query";
 import { apiFetch } from "@/lib/client/api-fetch";
 import { AuditResponse } from "@/lib/contracts/nodes";
 
@@ -9,10 +9,23 @@ export const auditKeys = {
   list: (prefix: string) => [...auditKeys.all, prefix] as const,
 };
 
-/** The newest 300 entries whose action starts with `prefix` ("" for all), refreshed every 10 s. */
+/** Entries per page of the audit log. */
+export const AUDIT_PAGE = 300;
+
+/**
+ * The entries whose action starts with `prefix` ("" for all), newest first, a page of AUDIT_PAGE at
+ * a time (the next page: the entries older than the last one shown), refreshed every 10 s.
+ */
 export const auditQuery = (prefix: string) =>
-  queryOptions({
+  infiniteQueryOptions({
     queryKey: auditKeys.list(prefix),
-    queryFn: ({ signal }) => apiFetch(`/api/audit?limit=300${prefix ? `&prefix=${encodeURIComponent(prefix)}` : ""}`, AuditResponse, { signal }),
+    queryFn: ({ signal, pageParam }) =>
+      apiFetch(
+        `/api/audit?limit=${AUDIT_PAGE}${prefix ? `&prefix=${encodeURIComponent(prefix)}` : ""}${pageParam ? `&before=${pageParam}` : ""}`,
+        AuditResponse,
+        { signal },
+      ),
+    initialPageParam: null as number | null,
+    getNextPageParam: (last) => (last.entries.length === AUDIT_PAGE ? last.entries[last.entries.length - 1].id : null),
     refetchInterval: 10_000,
   });

@@ -377,6 +377,6 @@ export const AuditEntryView = z.object({
 });
 export type AuditEntryView = z.infer<typeof AuditEntryView>;
 
-/** GET /api/audit?prefix=&limit= */
+/** GET /api/audit?prefix=&limit=&before= */
 export const AuditResponse = z.object({ entries: z.array(AuditEntryView) });
 export type AuditResponse = z.infer<typeof AuditResponse>;

@@ -95,15 +95,25 @@ export function audit(db: Db, action: string, target: string | null, outcome: st
   );
 }
 
-/** The newest audit entries first, optionally only those whose action starts with `actionPrefix`. */
-export function readAudit(db: Db, opts: { limit?: number; actionPrefix?: string } = {}): AuditEntry[] {
+/**
+ * The newest audit entries first, optionally only those whose action starts with `actionPrefix`;
+ * with `beforeId`, those older than that entry (the next page of a long log).
+ */
+export function readAudit(db: Db, opts: { limit?: number; actionPrefix?: string; beforeId?: number } = {}): AuditEntry[] {
   const rows = db
     .prepare(
       `SELECT id, at, action, target, outcome, detail, actor, actor_role AS actorRole, client_address AS clientAddress FROM audit_log
-       WHERE (? IS NULL OR substr(action, 1, length(?)) = ?) ORDER BY id DESC LIMIT ?`,
+       WHERE (? IS NULL OR substr(action, 1, length(?)) = ?) AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?`,
     )
     // Compared as text, not with LIKE: `%` and `_` in a prefix (`?prefix=%25`) would match anything, and LIKE ignores case.
-    .all(opts.actionPrefix ?? null, opts.actionPrefix ?? null, opts.actionPrefix ?? null, opts.limit ?? 200) as (Omit<AuditEntry, "detail"> & {
+    .all(
+      opts.actionPrefix ?? null,
+      opts.actionPrefix ?? null,
+      opts.actionPrefix ?? null,
+      opts.beforeId ?? null,
+      opts.beforeId ?? null,
+      opts.limit ?? 200,
+    ) as (Omit<AuditEntry, "detail"> & {
     detail: string | null;
   })[];
   return rows.map((r) => ({ ...r, detail: r.detail ? JSON.parse(r.detail) : null }));
