@@ -100,6 +100,21 @@ test("no agent configured: no set is shown as queued for a drill nothing will ru
   await keepScreenshot(page, testInfo, "states-no-agent-set");
 });
 
+test("a page past the end of the history (a link from before sets were deleted) shows the last page, not 'no sets'", async ({ page }) => {
+  const d = dashboards.at(-1) ?? (await dashboard(storeEnv(s3.endpoint, "sets")));
+  await signIn(page, d);
+  const backups = new BackupsPage(page, d.url);
+  await backups.goto("?page=7");
+  await expect(backups.rows).toHaveCount(3);
+  await expect(page.getByText("No backup sets match.")).toHaveCount(0);
+  const pages = page.getByRole("navigation", { name: "Pages" });
+  await expect(pages).toContainText("1–3 of 3");
+  await expect(pages).toContainText("Page 1 of 1");
+  await backups.goto("?flag=incomplete&page=2");
+  await expect(backups.rows).toHaveCount(1);
+  await expect(pages).toContainText("1–1 of 1");
+});
+
 test("an audit log of a thousand entries: older pages on request, and a long target keeps the outcome in view", async ({ page }) => {
   const d = dashboards.at(-1) ?? (await dashboard(storeEnv(s3.endpoint, "sets")));
   // Written as the dashboard writes them (ids grow with time), from 1,000 minutes ago.

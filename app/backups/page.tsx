@@ -34,7 +34,7 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
   const sp = await searchParams;
   const parsedFlag = CatalogFilter.safeParse(sp.flag);
   const flag = parsedFlag.success ? parsedFlag.data : "all";
-  const page = Math.max(1, Number.parseInt(String(sp.page ?? "1"), 10) || 1);
+  const asked = Math.max(1, Number.parseInt(String(sp.page ?? "1"), 10) || 1);
 
   let catalog;
   try {
@@ -55,6 +55,8 @@ export default async function BackupsPage({ searchParams }: { searchParams: Prom
   const now = new Date();
   const status = catalog.status();
   const view = catalog.view();
+  // A page past the end (a link from before retention deleted sets, or before a filter's count fell) shows the last page, not "no sets".
+  const page = Math.min(asked, Math.max(1, Math.ceil(catalog.page({ flag, offset: 0, limit: 0 }).total / PAGE_SIZE)));
   const { sets, total } = catalog.page({ flag, offset: (page - 1) * PAGE_SIZE, limit: PAGE_SIZE });
   // The first line of each flagged set's explanation: in its history row and in the Recent flags card.
   const recent = view.sets.filter((s) => s.anomalies.length).slice(0, 4);
