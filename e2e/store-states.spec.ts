@@ -115,6 +115,24 @@ test("a page past the end of the history (a link from before sets were deleted) 
   await expect(pages).toContainText("1–1 of 1");
 });
 
+test("an agent that does not answer: continuous protection says unknown and why, instead of vanishing", async ({ page }) => {
+  const gone = `https://127.0.0.1:${await freePort()}`;
+  const d = await dashboard({
+    ...storeEnv(s3.endpoint, "sets"),
+    LIFEBOAT_AGENT_URL: gone,
+    LIFEBOAT_AGENT_TOKEN: "e2e-states-agent-token-0123456789",
+    LIFEBOAT_AGENT_FINGERPRINT: Array(32).fill("AB").join(":"),
+  });
+  await signIn(page, d);
+  const backups = new BackupsPage(page, d.url);
+  await backups.goto();
+  await expect(backups.rows).toHaveCount(3);
+  const line = page.getByTestId("protection-line");
+  await expect(line).toContainText("Continuous protection · unknown:");
+  await expect(line).toContainText(`Cannot reach the agent at ${gone}`);
+  await expect(line).not.toContainText("protected up to");
+});
+
 test("an audit log of a thousand entries: older pages on request, and a long target keeps the outcome in view", async ({ page }) => {
   const d = dashboards.at(-1) ?? (await dashboard(storeEnv(s3.endpoint, "sets")));
   // Written as the dashboard writes them (ids grow with time), from 1,000 minutes ago.

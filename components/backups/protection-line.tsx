@@ -11,11 +11,20 @@ const LATE_INTERVALS = 3;
 /**
  * One line above the history: continuous protection as the agent reports it ("protected up to 4 s
  * ago · generation … · 120 segments, 2.1 MB"), or why it is off; under it the log's bytes per day and
- * their flags (LogDailyBytes). Nothing when no agent is configured.
+ * their flags (LogDailyBytes); "unknown" with the reason when the agent does not answer (not the
+ * last good line, which would say protected while nothing is known). Nothing when no agent is configured.
  */
 export function ProtectionLine() {
   const { data, error } = useQuery(continuousQuery());
-  if (error || !data) return null;
+  if (error)
+    return (
+      <p data-testid="protection-line" className="mb-2 text-xs text-slate-600">
+        <span className="font-medium text-slate-700">Continuous protection</span>
+        {" · "}
+        <span className="text-amber-800">unknown: {error.message}</span>
+      </p>
+    );
+  if (!data) return null;
   const late = data.lagSeconds !== null && data.lagSeconds > LATE_INTERVALS * Math.max(1, data.intervalSeconds);
   return (
     <div className="mb-2">
