@@ -100,6 +100,16 @@ test("no agent configured: no set is shown as queued for a drill nothing will ru
   await keepScreenshot(page, testInfo, "states-no-agent-set");
 });
 
+test("the newest backup is the newest complete set: an upload that did not finish is named as such, not as the newest backup", async ({ page }) => {
+  const d = dashboards.at(-1) ?? (await dashboard(storeEnv(s3.endpoint, "sets")));
+  await signIn(page, d);
+  const backups = new BackupsPage(page, d.url);
+  await backups.goto();
+  const newest = page.getByText("Newest backup", { exact: true }).locator("..");
+  await expect(newest).toContainText("2026-11-02 03:00 UTC");
+  await expect(newest.getByTestId("newest-incomplete")).toHaveText("A newer upload, 2026-11-03 03:00 UTC, is incomplete.");
+});
+
 test("a page past the end of the history (a link from before sets were deleted) shows the last page, not 'no sets'", async ({ page }) => {
   const d = dashboards.at(-1) ?? (await dashboard(storeEnv(s3.endpoint, "sets")));
   await signIn(page, d);

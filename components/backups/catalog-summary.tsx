@@ -3,6 +3,7 @@ import Link from "next/link";
 import { formatAge, formatBytes, formatTime } from "@/components/ui/format";
 import type { CatalogView } from "@/lib/catalog/catalog-service";
 import { AnomalyBadges } from "@/components/ui/anomaly-badges";
+import { countsAsBackup } from "@/lib/backups/grouping";
 import { ExplanationLine } from "./explanation";
 
 function Stat({ label, children, sub }: { label: string; children: ReactNode; sub?: ReactNode }) {
@@ -17,12 +18,26 @@ function Stat({ label, children, sub }: { label: string; children: ReactNode; su
 
 /** Newest backup, how many sets, and the newest flagged sets with their reasons and the first line of why. */
 export function CatalogSummary({ view, now, explanations }: { view: CatalogView; now: Date; explanations?: ReadonlyMap<string, string> }) {
-  const newest = view.sets[0];
+  // An upload that did not finish (no manifest) is no backup: the newest backup is the newest complete set.
+  const newest = view.sets.find(countsAsBackup);
+  const unfinished = view.sets[0] && view.sets[0] !== newest ? view.sets[0] : null;
   const flagged = view.sets.filter((s) => s.anomalies.length).slice(0, 4);
   return (
     <div className="grid gap-4 lg:grid-cols-3">
       <div className="grid gap-4 sm:grid-cols-2 lg:col-span-1 lg:grid-cols-1">
-        <Stat label="Newest backup" sub={newest ? formatTime(newest.timestamp) : "No backup sets found"}>
+        <Stat
+          label="Newest backup"
+          sub={
+            <>
+              {newest ? formatTime(newest.timestamp) : view.sets.length ? "No complete backup set" : "No backup sets found"}
+              {unfinished && (
+                <span className="block text-red-800" data-testid="newest-incomplete">
+                  A newer upload, {formatTime(unfinished.timestamp)}, is incomplete.
+                </span>
+              )}
+            </>
+          }
+        >
           {newest ? formatAge(newest.timestamp, now) : "—"}
         </Stat>
         <Stat
