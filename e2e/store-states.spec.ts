@@ -43,7 +43,7 @@ async function dashboard(env: Record<string, string>): Promise<RunningDashboard>
 
 test.beforeAll(async () => {
   work = mkdtempSync(path.join(tmpdir(), "lifeboat-e2e-states-"));
-  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["sets"], accessKeyId: KEY, secretAccessKey: SECRET });
+  s3 = await startEmbeddedS3({ directory: path.join(work, "s3"), buckets: ["sets", "written-elsewhere"], accessKeyId: KEY, secretAccessKey: SECRET });
   const store = new S3BackupStore({ endpoint: s3.endpoint, bucket: "sets", prefix: "", accessKeyId: KEY, secretAccessKey: SECRET, region: "us-east-1" });
   const put = (key: string, body: string | Buffer) => store.put(key, Readable.from([Buffer.from(body)]));
   for (const [i, day] of ["2026-11-01", "2026-11-02", "2026-11-03"].entries()) {
@@ -53,6 +53,33 @@ test.beforeAll(async () => {
     // The newest has no manifest (its upload did not finish); the others' are not this test's subject.
     if (i < 2) await put(n.manifest, "{}");
   }
+  // A set whose manifest another writer made: valid, but its createdAt is no ISO time.
+  const other = new S3BackupStore({
+    endpoint: s3.endpoint,
+    bucket: "written-elsewhere",
+    prefix: "",
+    accessKeyId: KEY,
+    secretAccessKey: SECRET,
+    region: "us-east-1",
+  });
+  const n = lifeboatObjectNames(new Date("2026-11-05T03:00:00Z"));
+  await other.put(n.logical, Readable.from([Buffer.alloc(500, 1)]));
+  await other.put(n.secrets, Readable.from([Buffer.alloc(50, 1)]));
+  const database = { fileSize: 4096, pageSize: 4096, pageCount: 1, freelistCount: 0, rowCount: 1, currentRevision: 1, compactRevision: 0, compactionLag: 1 };
+  const manifest = {
+    version: 1,
+    setId: "lifeboat-2026-11-05_03-00-00",
+    createdAt: "yesterday evening",
+    host: "elsewhere",
+    k3sVersion: null,
+    agentVersion: "0.0.1",
+    snapshotMethod: "copy",
+    integrity: "ok",
+    database: { ...database, uncompactedRows: 0, liveKeys: 1, topPrefixesByRows: [], topPrefixesByBytes: [], compactRevisionWrittenAt: "a while ago" },
+    objects: [],
+    timings: {},
+  };
+  await other.put(n.manifest, Readable.from([Buffer.from(JSON.stringify(manifest))]));
 });
 
 test.afterAll(async () => {
@@ -141,6 +168,15 @@ test("an agent that does not answer: continuous protection says unknown and why,
   await expect(line).toContainText("Continuous protection · unknown:");
   await expect(line).toContainText(`Cannot reach the agent at ${gone}`);
   await expect(line).not.toContainText("protected up to");
+});
+
+test("a manifest whose times are no ISO dates: the set's page shows them as written instead of breaking", async ({ page }) => {
+  const d = await dashboard(storeEnv(s3.endpoint, "written-elsewhere"));
+  await signIn(page, d);
+  await page.goto(`${d.url}/backups/lifeboat-2026-11-05_03-00-00`);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Backup of 2026-11-05 03:00 UTC");
+  await expect(page.getByText("yesterday evening")).toBeVisible();
+  await expect(page.getByText("Invalid time value")).toHaveCount(0);
 });
 
 test("an audit log of a thousand entries: older pages on request, and a long target keeps the outcome in view", async ({ page }) => {

@@ -12,6 +12,7 @@ export function formatBytes(n: number): string {
 export function formatAge(iso: string | Date, now: Date = new Date()): string {
   const t = typeof iso === "string" ? new Date(iso) : iso;
   const s = Math.round((now.getTime() - t.getTime()) / 1000);
+  if (Number.isNaN(s)) return "unknown age";
   if (s < 0) return "in the future";
   if (s < 60) return `${s} s ago`;
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
@@ -23,6 +24,8 @@ export function formatAge(iso: string | Date, now: Date = new Date()): string {
 /** `2026-12-03 11:58 UTC`; with `seconds`, `2026-12-03 11:58:07 UTC` (for answers a user asks for again and must see change). */
 export function formatTime(iso: string | Date, opts: { seconds?: boolean } = {}): string {
   const t = typeof iso === "string" ? new Date(iso) : iso;
+  // A time another writer put in a manifest may be no date: shown as written, never a RangeError that breaks the page.
+  if (Number.isNaN(t.getTime())) return typeof iso === "string" ? iso : "unknown time";
   return (
     t
       .toISOString()
