@@ -41,4 +41,37 @@ describe("dashboard metrics", () => {
     // The newest backup the store received: night 9's, a minute after its name.
     expect(last).toBe((T0 + 9 * DAY + 60_000) / 1000);
   });
+
+  it("counts the complete sets once the store was listed whole: 0 for a store without one, absent before or during a listing", async () => {
+    const now = new Date(T0 + 2 * DAY);
+    const unfinished = lifeboatHistory([1_000_000, 1_000_000]).filter((o) => !o.key.endsWith("_manifest.json"));
+    const complete = async (objects: typeof unfinished, over: { refreshedAt?: string | null; partial?: boolean } = {}) => {
+      const { registry } = buildDashboardMetrics({
+        sources: {
+          catalog: () => ({
+            source: "test",
+            configured: true,
+            sets: ruleSets(objects, now),
+            error: null,
+            refreshedAt: now.toISOString(),
+            refreshIntervalMs: 60_000,
+            verifications: new Map(),
+            ...over,
+          }),
+          manifests: async () => [],
+          agent: () => agentInput({ configured: false, health: null }),
+        },
+        alerts: new AlertStore(openDatabase(mkdtempSync(path.join(tmpdir(), "lifeboat-metrics-")))),
+        agentUp: () => null,
+        config: DEFAULT_RULE_CONFIG,
+        staleCritical: 1.5,
+      });
+      return (await registry.getSingleMetric("lifeboat_backup_complete_sets")!.get()).values[0]?.value;
+    };
+    expect(await complete([])).toBe(0);
+    expect(await complete(unfinished)).toBe(0);
+    expect(await complete(lifeboatHistory([1_000_000, 1_000_000, 1_000_000]))).toBe(3);
+    expect(await complete([], { refreshedAt: null })).toBeUndefined();
+    expect(await complete([], { partial: true })).toBeUndefined();
+  });
 });

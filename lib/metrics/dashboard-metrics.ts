@@ -87,6 +87,15 @@ export function buildDashboardMetrics(deps: DashboardMetricsDeps): { registry: R
     },
   );
   gauge(
+    "lifeboat_backup_complete_sets",
+    "Sets in the store that count as a backup (seed sets, Lifeboat sets with their manifest); absent until the store was listed whole. 0 fires LifeboatBackupStale.",
+    [],
+    (g) => {
+      const c = catalog();
+      if (c.configured && c.refreshedAt !== null && !c.partial && !c.error) g.set(c.sets.filter(countsAsBackup).length);
+    },
+  );
+  gauge(
     "lifeboat_backup_stale_after_seconds",
     "How old the newest set may get before LifeboatBackupStale: LIFEBOAT_STALE_CRITICAL × the usual interval of its format (absent with too little history).",
     [],

@@ -114,9 +114,24 @@ export function timingRules(input: AlertInput, byFormat: Map<SetFormat, RuleSet>
         });
     }
   }
+  // A store listed whole that holds no set counting as a backup (empty, another path than the
+  // backups go to, or only uploads that never finished): nothing is protected, and no set can go stale.
+  // While the store fails, an empty last listing says nothing new: LifeboatCatalogUnavailable speaks.
+  const c = input.catalog;
+  const noBackup = byFormat.size === 0 && c.configured && c.refreshedAt !== null && !c.partial;
+  if (noBackup && !c.error)
+    stale.push({
+      key: "LifeboatBackupStale",
+      name: "LifeboatBackupStale",
+      severity: "critical",
+      summary: `The store holds no complete backup set${c.sets.length ? ` (${n(c.sets.length)} incomplete upload${c.sets.length === 1 ? "" : "s"}, none with all its objects)` : ""}: backups have not run yet, or they go to another bucket or AWS_S3_PATH than the dashboard reads.`,
+      setId: null,
+      node: null,
+      path: "/backups",
+    });
   return [
     { name: "LifeboatBackupGap", known: true, firing: gap },
-    { name: "LifeboatBackupStale", known: true, firing: stale.slice(0, 1) },
+    { name: "LifeboatBackupStale", known: !(noBackup && c.error), firing: stale.slice(0, 1) },
   ];
 }
 

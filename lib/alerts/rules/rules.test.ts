@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { ContinuousStatus, LogDay } from "../../contracts/continuous";
 import { evaluateRules, planTransitions, type OpenAlert } from "./evaluate";
 import type { Verification } from "../../contracts/catalog";
-import { DEFAULT_RULE_CONFIG, type AlertCandidate, type RuleOutcome } from "./types";
+import { DEFAULT_RULE_CONFIG, type AlertCandidate, type CatalogInput, type RuleOutcome, type RuleSet } from "./types";
 import { DAY, T0, agentInput, alertInput, catalogInput, healthReport, kineStats, lifeboatHistory, ruleSets, seedHistory } from "../testing/fixtures";
 
 const NORMAL = [54, 53, 55, 54, 56, 53, 54, 55].map((x) => x * 1e6);
@@ -128,6 +128,34 @@ describe("backup rules over the catalog", () => {
     expect(out[0].summary).toContain("Bad session key");
     const fixed = new Map<string, Verification>([...failed, [sets[0].id, { state: "verified", at: "y", reason: "ok" }]]);
     expect(keys(evaluateRules(alertInput(now, catalogInput(sets, { verifications: fixed })), cfg))).toEqual([]);
+  });
+
+  it("a store listed whole that holds no complete set fires LifeboatBackupStale: empty, another path, or only unfinished uploads", () => {
+    const now = new Date(T0);
+    const listed = new Date(T0 - 60_000).toISOString();
+    const fired = (sets: RuleSet[], over: Partial<CatalogInput> = {}) =>
+      evaluateRules(alertInput(now, catalogInput(sets, { refreshedAt: listed, ...over })), cfg).find((o) => o.name === "LifeboatBackupStale")!;
+    const empty = fired([]);
+    expect(empty.firing).toHaveLength(1);
+    expect(empty.firing[0]).toMatchObject({ severity: "critical", setId: null, path: "/backups" });
+    expect(empty.firing[0].summary).toBe(
+      "The store holds no complete backup set: backups have not run yet, or they go to another bucket or AWS_S3_PATH than the dashboard reads.",
+    );
+    // Uploads that never finished (no manifest) count as no backup.
+    const unfinished = ruleSets(
+      lifeboatHistory([1_000_000, 1_000_000]).filter((o) => !o.key.endsWith("_manifest.json")),
+      now,
+    );
+    expect(fired(unfinished).firing[0]?.summary).toMatch(/^The store holds no complete backup set \(2 incomplete uploads, none with all its objects\)/);
+    // Never listed yet, or a cold start's listing under way: no verdict; a failing store: LifeboatCatalogUnavailable speaks instead.
+    expect(fired([], { refreshedAt: null }).firing).toEqual([]);
+    expect(fired([], { partial: true })).toMatchObject({ known: false, firing: [] });
+    expect(fired([], { error: { failure: "unreachable", message: "connect ECONNREFUSED", at: now.toISOString() } })).toMatchObject({
+      known: false,
+      firing: [],
+    });
+    // One complete set: the usual stale rule decides (it is fresh here).
+    expect(fired(ruleSets(lifeboatHistory([1_000_000]), now)).firing).toEqual([]);
   });
 
   it("a store that refuses credentials fires at once; an unreachable one only after the grace period", () => {
