@@ -90,6 +90,34 @@ function tryMeasure(file: string): Outcome | { error: string } {
   }
 }
 
+/**
+ * Copies `work` to `dest`, lets SQLite settle the copy (`settle` on a connection: rolling back a hot
+ * journal, applying a WAL) and measures both: the copy so settled, and `work` alone. A full disk is
+ * thrown; any other failure is the copy's `error`.
+ */
+async function settleCopy(
+  work: string,
+  dest: string,
+  settle: (db: Database.Database) => void,
+): Promise<{ applied: Outcome | { error: string }; appliedOk: boolean; aloneOk: boolean }> {
+  await copyFile(work, dest);
+  let applied: Outcome | { error: string };
+  try {
+    const db = new Database(dest);
+    try {
+      settle(db);
+    } finally {
+      db.close();
+    }
+    applied = tryMeasure(dest);
+  } catch (err) {
+    if (isNoSpace(err)) throw err;
+    applied = { error: (err as Error).message };
+  }
+  const alone = tryMeasure(work);
+  return { applied, appliedOk: !("error" in applied) && applied.integrity === "ok", aloneOk: !("error" in alone) && alone.integrity === "ok" };
+}
+
 /** Makes sure a database produced by a rung has kine's indexes (a dump of a damaged file may lack them). */
 function ensureKineSchema(file: string): void {
   const db = new Database(file);
@@ -345,23 +373,8 @@ async function rungs(
       // A rollback journal left by a write that never committed (a crash): the file alone is torn
       // mid-transaction, and SQLite rolls the journal back the next time a writer opens it (k3s
       // would). Do that to one copy (before the WAL, as SQLite does), and compare with the file alone.
-      await copyFile(work, withJournal);
-      let applied: Outcome | { error: string };
-      try {
-        const db = new Database(withJournal);
-        try {
-          db.prepare("SELECT COUNT(*) FROM sqlite_master").get();
-        } finally {
-          db.close();
-        }
-        applied = tryMeasure(withJournal);
-      } catch (err) {
-        if (isNoSpace(err)) throw err;
-        applied = { error: (err as Error).message };
-      }
-      const alone = tryMeasure(work);
-      const appliedOk = !("error" in applied) && applied.integrity === "ok";
-      const aloneOk = !("error" in alone) && alone.integrity === "ok";
+      // Opening it is what rolls the journal back.
+      const { applied, appliedOk, aloneOk } = await settleCopy(work, withJournal, (db) => db.prepare("SELECT COUNT(*) FROM sqlite_master").get());
       if ("error" in applied)
         notes.push(`The rollback journal next to ${sourceName} could not be rolled back (${applied.error}); the rungs work on the file alone.`);
       else if (!appliedOk && aloneOk)
@@ -380,24 +393,10 @@ async function rungs(
       report.wal.present = true;
       report.wal.bytes = walBytes;
       // Does the WAL belong to this database? Apply it to one copy, and compare with the file alone.
-      await copyFile(work, withWal);
-      let applied: Outcome | { error: string };
-      try {
-        const db = new Database(withWal);
-        try {
-          db.pragma("wal_checkpoint(TRUNCATE)");
-          db.pragma("journal_mode = DELETE");
-        } finally {
-          db.close();
-        }
-        applied = tryMeasure(withWal);
-      } catch (err) {
-        if (isNoSpace(err)) throw err;
-        applied = { error: (err as Error).message };
-      }
-      const alone = tryMeasure(work);
-      const appliedOk = !("error" in applied) && applied.integrity === "ok";
-      const aloneOk = !("error" in alone) && alone.integrity === "ok";
+      const { applied, appliedOk, aloneOk } = await settleCopy(work, withWal, (db) => {
+        db.pragma("wal_checkpoint(TRUNCATE)");
+        db.pragma("journal_mode = DELETE");
+      });
       if (!appliedOk && aloneOk) {
         report.wal.foreign = true;
         report.wal.note = `${sourceName} passes integrity_check on its own but not with the WAL next to it: the WAL belongs to another copy of the database (or holds the damage). The rungs work on the file alone.`;
