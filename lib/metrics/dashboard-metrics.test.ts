@@ -4,10 +4,25 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openDatabase } from "../db/database";
 import { AlertStore } from "../alerts/alert-store";
-import { DEFAULT_RULE_CONFIG } from "../alerts/rules/types";
+import { DEFAULT_RULE_CONFIG, type RuleSet } from "../alerts/rules/types";
 import { DAY, T0, agentInput, lifeboatHistory, ruleSets } from "../alerts/testing/fixtures";
 import { twoCopyLifeboatObjectNames } from "../contracts/backup-names";
 import { buildDashboardMetrics } from "./dashboard-metrics";
+
+/** The dashboard's registry over a catalog of `sets` (no agent, no manifests). */
+function registryOver(sets: RuleSet[], over: { refreshedAt: string | null; partial?: boolean }) {
+  return buildDashboardMetrics({
+    sources: {
+      catalog: () => ({ source: "test", configured: true, sets, error: null, refreshIntervalMs: 60_000, verifications: new Map(), ...over }),
+      manifests: async () => [],
+      agent: () => agentInput({ configured: false, health: null }),
+    },
+    alerts: new AlertStore(openDatabase(mkdtempSync(path.join(tmpdir(), "lifeboat-metrics-")))),
+    agentUp: () => null,
+    config: DEFAULT_RULE_CONFIG,
+    staleCritical: 1.5,
+  }).registry;
+}
 
 describe("dashboard metrics", () => {
   it("dates the newest set by when the store received it when its name is dated ahead, so LifeboatBackupStale can fire", async () => {
@@ -18,25 +33,7 @@ describe("dashboard metrics", () => {
     const now = new Date(T0 + 14 * DAY);
     const sets = ruleSets(objects, now);
     expect(sets[0].timestamp).toBe("2030-01-01T00:00:00.000Z");
-    const { registry } = buildDashboardMetrics({
-      sources: {
-        catalog: () => ({
-          source: "test",
-          configured: true,
-          sets,
-          error: null,
-          refreshedAt: now.toISOString(),
-          refreshIntervalMs: 60_000,
-          verifications: new Map(),
-        }),
-        manifests: async () => [],
-        agent: () => agentInput({ configured: false, health: null }),
-      },
-      alerts: new AlertStore(openDatabase(mkdtempSync(path.join(tmpdir(), "lifeboat-metrics-")))),
-      agentUp: () => null,
-      config: DEFAULT_RULE_CONFIG,
-      staleCritical: 1.5,
-    });
+    const registry = registryOver(sets, { refreshedAt: now.toISOString() });
     const last = (await registry.getSingleMetric("lifeboat_backup_last_set_timestamp_seconds")!.get()).values[0]?.value;
     // The newest backup the store received: night 9's, a minute after its name.
     expect(last).toBe((T0 + 9 * DAY + 60_000) / 1000);
@@ -45,29 +42,12 @@ describe("dashboard metrics", () => {
   it("counts the complete sets once the store was listed whole: 0 for a store without one, absent before or during a listing", async () => {
     const now = new Date(T0 + 2 * DAY);
     const unfinished = lifeboatHistory([1_000_000, 1_000_000]).filter((o) => !o.key.endsWith("_manifest.json"));
-    const complete = async (objects: typeof unfinished, over: { refreshedAt?: string | null; partial?: boolean } = {}) => {
-      const { registry } = buildDashboardMetrics({
-        sources: {
-          catalog: () => ({
-            source: "test",
-            configured: true,
-            sets: ruleSets(objects, now),
-            error: null,
-            refreshedAt: now.toISOString(),
-            refreshIntervalMs: 60_000,
-            verifications: new Map(),
-            ...over,
-          }),
-          manifests: async () => [],
-          agent: () => agentInput({ configured: false, health: null }),
-        },
-        alerts: new AlertStore(openDatabase(mkdtempSync(path.join(tmpdir(), "lifeboat-metrics-")))),
-        agentUp: () => null,
-        config: DEFAULT_RULE_CONFIG,
-        staleCritical: 1.5,
-      });
-      return (await registry.getSingleMetric("lifeboat_backup_complete_sets")!.get()).values[0]?.value;
-    };
+    const complete = async (objects: typeof unfinished, over: { refreshedAt?: string | null; partial?: boolean } = {}) =>
+      (
+        await registryOver(ruleSets(objects, now), { refreshedAt: now.toISOString(), ...over })
+          .getSingleMetric("lifeboat_backup_complete_sets")!
+          .get()
+      ).values[0]?.value;
     expect(await complete([])).toBe(0);
     expect(await complete(unfinished)).toBe(0);
     expect(await complete(lifeboatHistory([1_000_000, 1_000_000, 1_000_000]))).toBe(3);
