@@ -3,13 +3,8 @@ import path from "node:path";
 import { z } from "zod";
 import { DomainError } from "../lib/contracts/errors";
 import { MAKE_TOKEN_HINT, MIN_AGENT_TOKEN_LENGTH } from "../lib/contracts/agent-tls";
+import { optStr, orDefault } from "../lib/contracts/env-values";
 
-const optStr = z
-  .string()
-  .optional()
-  .transform((v) => (v && v.trim() !== "" ? v.trim() : undefined));
-/** An empty value (`LIFEBOAT_KEEP_LAST=` in an env file) is unset: the default, not Number("") = 0, a schedule of "" or a server dir of "" (the working directory). */
-const orDefault = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
 const count = (def: number) => orDefault(z.coerce.number().int().min(0).default(def));
 
 /** Every variable the agent reads (README: "Agent configuration"). A config file may set the same names. */

@@ -3,6 +3,7 @@ import path from "node:path";
 import { z } from "zod";
 import { DomainError } from "./contracts/errors";
 import { isLoopbackHost, MAKE_TOKEN_HINT, MIN_AGENT_TOKEN_LENGTH, parseFingerprint } from "./contracts/agent-tls";
+import { optStr, orDefault } from "./contracts/env-values";
 import { parseAuthConfig, type AuthConfig } from "./auth/config";
 
 const bool = z
@@ -15,13 +16,7 @@ const bool = z
     ctx.addIssue({ code: "custom", message: "must be true or false" });
     return z.NEVER;
   });
-/** An empty value (`PORT=` in .env) is unset: the default, not Number("") = 0 (a random port) or "" (the working directory). */
-const orDefault = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), schema);
 const num = (def: number) => orDefault(z.coerce.number().positive().default(def));
-const optStr = z
-  .string()
-  .optional()
-  .transform((v) => (v && v.trim() !== "" ? v.trim() : undefined));
 
 /** Every environment variable the dashboard reads. Documented in README.md and .env.example. */
 const EnvSchema = z.object({
