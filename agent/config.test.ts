@@ -42,6 +42,7 @@ describe("agent configuration: an empty value is the default", () => {
     "LIFEBOAT_LOG_INTERVAL_SECONDS",
     "LIFEBOAT_LOG_COMPACT_HOURS",
     "LIFEBOAT_LOG_FOLD_HOURS",
+    "LIFEBOAT_LOG_CHECKPOINT_MINUTES",
     "LOG_LEVEL",
   ];
   const s3 = { ...base, AWS_S3_BUCKET: "a-bucket" };
@@ -51,8 +52,15 @@ describe("agent configuration: an empty value is the default", () => {
       for (const blank of ["", "  "]) expect(loadAgentConfig({ ...s3, [name]: blank }), JSON.stringify(blank)).toEqual(defaults);
     });
 
-  it("0 still turns continuous protection, its compaction and the stall limit off", () => {
-    const off = loadAgentConfig({ ...base, LIFEBOAT_LOG_INTERVAL_SECONDS: "0", LIFEBOAT_LOG_COMPACT_HOURS: "0", LIFEBOAT_JOB_STALL_SECONDS: "0" });
-    expect([off.logIntervalMs, off.logCompactHours, off.jobStallMs]).toEqual([0, 0, 0]);
+  it("0 still turns continuous protection, its compaction, its checkpoints and the stall limit off", () => {
+    const off = loadAgentConfig({
+      ...base,
+      LIFEBOAT_LOG_INTERVAL_SECONDS: "0",
+      LIFEBOAT_LOG_COMPACT_HOURS: "0",
+      LIFEBOAT_LOG_CHECKPOINT_MINUTES: "0",
+      LIFEBOAT_JOB_STALL_SECONDS: "0",
+    });
+    expect([off.logIntervalMs, off.logCompactHours, off.logCheckpointMinutes, off.jobStallMs]).toEqual([0, 0, 0, 0]);
+    expect(loadAgentConfig(base).logCheckpointMinutes).toBe(5);
   });
 });

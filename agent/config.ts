@@ -67,6 +67,8 @@ const AgentEnvSchema = z.object({
   LIFEBOAT_LOG_COMPACT_HOURS: orDefault(z.coerce.number().min(0).default(6)),
   /** Continuous protection: once a span of this many hours has ended, its compacted windows fold again into one (docs/continuous.md); 0 never. */
   LIFEBOAT_LOG_FOLD_HOURS: orDefault(z.coerce.number().min(0).default(24)),
+  /** Continuous protection: write a checkpoint of the open window every this many minutes (docs/continuous.md); 0 never. */
+  LIFEBOAT_LOG_CHECKPOINT_MINUTES: orDefault(z.coerce.number().min(0).default(5)),
   /** The agent's own state: restore journals, staging, salvage output. Must be on the same filesystem as the server dir. */
   LIFEBOAT_STATE_DIR: optStr,
   /** Optional file with KEY=VALUE lines (environment variables win over it). */
@@ -110,6 +112,8 @@ export interface AgentConfig {
   logCompactHours: number;
   /** LIFEBOAT_LOG_FOLD_HOURS (0, or not above logCompactHours: no second level). */
   logFoldHours: number;
+  /** LIFEBOAT_LOG_CHECKPOINT_MINUTES (0, or log compaction off: no checkpoints). */
+  logCheckpointMinutes: number;
   stateDir: string;
   logLevel: string;
 }
@@ -219,6 +223,7 @@ export function loadAgentConfig(source: Record<string, string | undefined> = pro
     logIntervalMs: e.LIFEBOAT_LOG_INTERVAL_SECONDS * 1000,
     logCompactHours: e.LIFEBOAT_LOG_COMPACT_HOURS,
     logFoldHours: e.LIFEBOAT_LOG_FOLD_HOURS,
+    logCheckpointMinutes: e.LIFEBOAT_LOG_CHECKPOINT_MINUTES,
     stateDir: path.resolve(e.LIFEBOAT_STATE_DIR ?? path.join(path.dirname(serverDir), "lifeboat")),
     logLevel: e.LOG_LEVEL,
   };

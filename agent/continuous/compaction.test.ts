@@ -21,7 +21,7 @@ import {
   restoredAndLive,
 } from "../testing/continuous-fixtures";
 import { LogShipper } from "./shipper";
-import { closedWindows, compactLog, type CompactionResult } from "./compaction";
+import { checkpointLog, closedWindows, compactLog, type CompactionResult } from "./compaction";
 import { applyLog, prepareLog } from "./apply";
 import { planPoint } from "./point-in-time";
 import { effectiveSegments } from "./log-listing";
@@ -280,4 +280,18 @@ describe("compaction of the log (real writer, shipper, s3rver, base backup)", ()
     expect(folds.some((f) => folded.some((r) => f.first <= r.last && r.last < f.last))).toBe(true);
     await expectEqualsLive(end.revision, end, "fold-end");
   }, 240_000);
+
+  it("a checkpoint of the open window: the planner takes it for a point after it, which still equals the live copy, applied ahead too", async () => {
+    const r = await checkpointLog(deps.store(), opts());
+    expect(r.written, r.why ?? "").toBeTruthy();
+    const cp = r.written!;
+    expect(cp.last).toBeLessThanOrEqual(end.revision);
+    const plan = await planPoint(deps, "latest", { toRevision: end.revision });
+    expect(plan.segments.map((s) => s.key)).toContain(cp.key);
+    // Its segments stay: a point inside it is still reachable, from them.
+    const inner = (await storedSegments(deps.store())).find((s) => !s.compacted && s.first > cp.first && s.last < cp.last);
+    if (inner) expect((await planPoint(deps, "latest", { toRevision: inner.last })).segments.some((s) => s.checkpoint)).toBe(false);
+    await expectEqualsLive(end.revision, end, "checkpoint-end");
+    expect(await rowsAhead(end.revision, "checkpoint-end")).toEqual(await fromOriginals(end.revision, "checkpoint-end"));
+  }, 120_000);
 });

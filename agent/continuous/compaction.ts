@@ -3,11 +3,11 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { BackupStore } from "../../lib/storage/backup-store";
-import { segmentKey, type SegmentName } from "../../lib/contracts/continuous";
+import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { openKineDb, writeAsScratch } from "../kine/schema";
 import { decodeSegment, encodeSegment } from "./segment-codec";
 import { forEachStatement, formatSegment, MAX_SEGMENT_TEXT, wholeSegmentHeader, type KineRow } from "./segment-format";
-import { listLog } from "./log-listing";
+import { listLog, type LogGeneration } from "./log-listing";
 
 /**
  * Compaction of the log (docs/continuous.md, "Compaction"): the segments of each closed window of
@@ -150,11 +150,15 @@ export async function compactWindow(
   segs: (SegmentName & { size?: number })[],
   opts: CompactionOptions,
   windowHours = opts.windowHours,
+  /** Write a checkpoint (checkpointLog): the same fold under a `.checkpoint` name, and nothing deleted. */
+  checkpoint = false,
+  /** The segments a checkpoint first in `segs` stands in for: deleted too, oldest first, once the fold is written. */
+  covered: SegmentName[] = [],
 ): Promise<CompactionResult | null> {
   const first = segs[0].first;
   const generation = segs[0].generation;
   mkdirSync(opts.scratchDir, { recursive: true, mode: 0o700 });
-  const file = path.join(opts.scratchDir, `compact-${generation}-${first}.db`);
+  const file = path.join(opts.scratchDir, `${checkpoint ? "checkpoint" : "compact"}-${generation}-${first}.db`);
   rmSync(file, { force: true });
   const db = openKineDb(file);
   try {
@@ -228,14 +232,21 @@ export async function compactWindow(
       if (!h) throw new Error(`${s.key} is not the whole segment its name says`);
       pending.push({ s, sql, compactRevision: h.compactRevision });
       pendingBytes += sql.length;
-      if ((previousCompact !== null && followsCompaction(previousCompact, h.compactRevision)) || pendingBytes > PENDING_BYTES) apply();
+      // A checkpoint first (the window folded so far) ends at a cut of its own: applied at once.
+      if ((previousCompact !== null && followsCompaction(previousCompact, h.compactRevision)) || pendingBytes > PENDING_BYTES || s.checkpoint) apply();
       previousCompact = h.compactRevision;
       next = s.last + 1;
     }
-    if (folded === 0) apply(); // no compaction point in the window: all of it
-    if (folded < 2) return null;
+    // No compaction point in the window: all of it. A checkpoint run from the window's last checkpoint
+    // with none since takes all after it too (a cluster whose kine does not compact still gets
+    // checkpoints); a fold from a checkpoint ends at the checkpoint's own cut then, and the rest waits
+    // for the next window as it would have without the checkpoint.
+    if (folded === (checkpoint && segs[0].checkpoint ? 1 : 0)) apply();
+    // Nothing folded beyond one object; a fold from a checkpoint still replaces the segments it covers.
+    if (folded < 2 && !(segs[0].checkpoint && !checkpoint && folded === 1)) return null;
     let bytesBefore = 0;
-    for (const s of segs) if (s.last <= last) bytesBefore += s.size ?? 0;
+    // What the fold replaces: the segments a checkpoint first stood in for, not the checkpoint.
+    for (const s of [...covered, ...segs]) if (s.last <= last && !s.checkpoint) bytesBefore += (s as { size?: number }).size ?? 0;
     const scratchBytes = (db.pragma("page_count", { simple: true }) as number) * (db.pragma("page_size", { simple: true }) as number);
     const rowsIn = rowsForgotten + (db.prepare("SELECT COUNT(*) FROM kine WHERE id BETWEEN ? AND ?").pluck().get(first, last) as number);
     // kine's rule at C: superseded by a row at or below C, or a tombstone at or below C.
@@ -273,14 +284,14 @@ export async function compactWindow(
       throw new Error(
         `the window's compacted text would be ${Math.ceil(text.length / 2 ** 20)} MiB, more than a restore reads (${Math.floor(maxText / 2 ** 20)} MiB): its ${folded} segments stay as they are`,
       );
-    const key = segmentKey(generation, first, last, readAt, true);
+    const key = segmentKey(generation, first, last, readAt, checkpoint ? "checkpoint" : true);
     const fullKey = segs[0].key.slice(0, segs[0].key.lastIndexOf("/") + 1) + key;
     const bytes = await encodeSegment(text, opts.passphrase);
     await store.put(fullKey, Readable.from([bytes]));
     if ((await readText(store, fullKey, opts.passphrase)) !== text) throw new Error(`${fullKey} did not read back as written`);
     await opts.beforeDelete?.();
     const failed: string[] = [];
-    for (const s of segs) {
+    for (const s of checkpoint ? [] : [...covered, ...segs]) {
       if (s.key === fullKey || s.last > last) continue;
       try {
         await store.delete(s.key);
@@ -329,6 +340,94 @@ function dropLookupIndexes(db: ReturnType<typeof openKineDb>): void {
   for (const name of names) db.exec(`DROP INDEX "${name.replaceAll('"', '""')}"`);
 }
 
+export interface CheckpointResult {
+  /** The checkpoint written (null: none, `why` says why). */
+  written: CompactionResult | null;
+  why: string | null;
+  /** Older checkpoints deleted (see keepCheckpoints). */
+  deleted: string[];
+}
+
+/** Segments a checkpoint must have beyond the previous one to be worth writing. */
+const CHECKPOINT_MIN_SEGMENTS = 3;
+
+/**
+ * Which of a window's checkpoints stay once a newer one is written: every one read within the last
+ * hour, and before that the newest of each UTC hour. A restore to a point takes the newest checkpoint
+ * at or before it and applies the segments after that: the last hour is within one checkpoint
+ * interval, an older point within an hour.
+ */
+export function keepCheckpoints<T extends SegmentName>(checkpoints: T[], now: Date): Set<T> {
+  const keep = new Set<T>();
+  const newestOfHour = new Map<number, T>();
+  for (const c of checkpoints) {
+    if (c.readAt.getTime() > now.getTime() - 3_600_000) keep.add(c);
+    const h = Math.floor(c.readAt.getTime() / 3_600_000);
+    const was = newestOfHour.get(h);
+    if (!was || c.last > was.last) newestOfHour.set(h, c);
+  }
+  for (const c of newestOfHour.values()) keep.add(c);
+  return keep;
+}
+
+/**
+ * Writes a checkpoint of the newest generation's open window (docs/continuous.md, "Checkpoints"): the
+ * window so far folded as compaction would fold it (up to its last compaction point), from the window's
+ * newest checkpoint and the segments after it, so each run reads a few minutes of segments. Its
+ * segments stay: every point in the window stays reachable, and a restore to one after the checkpoint
+ * applies the checkpoint and the few segments after it instead of the whole window. Then deletes the
+ * window's checkpoints keepCheckpoints does not keep, and those of windows a fold has replaced.
+ * Rejects when the log cannot be listed or the checkpoint cannot be written (nothing deleted then).
+ */
+export async function checkpointLog(store: BackupStore, opts: CompactionOptions): Promise<CheckpointResult> {
+  const gens = await listLog(store);
+  const gen = gens[gens.length - 1];
+  if (!gen) return { written: null, why: "no log", deleted: [] };
+  const deleted: string[] = [];
+  const drop = async (keys: string[]) => {
+    for (const key of keys) {
+      try {
+        await store.delete(key);
+        deleted.push(key);
+      } catch (err) {
+        opts.log?.warn({ key, err: (err as Error).message }, "log checkpoint: delete failed");
+      }
+    }
+  };
+  // Checkpoints a compacted object overlaps: their window was folded, the fold replaces them.
+  await drop(staleCheckpoints(gen).map((c) => c.key));
+  const groups = windowGroups(gen.segments, opts.windowHours, opts.now);
+  const open = groups[groups.length - 1];
+  if (!open || open.closed) return { written: null, why: "no open window", deleted };
+  const segs = open.segs;
+  const mine = gen.checkpoints.filter((c) => c.first === segs[0].first && segs.some((s) => s.last === c.last) && !staleCheckpoints(gen).includes(c));
+  const latest = mine.length ? mine[mine.length - 1] : null;
+  const after = latest ? segs.filter((s) => s.first > latest.last) : segs;
+  if (after.length < CHECKPOINT_MIN_SEGMENTS)
+    return { written: null, why: `${after.length} segments since the last checkpoint (fewer than ${CHECKPOINT_MIN_SEGMENTS})`, deleted };
+  const input = latest ? [{ ...latest, compacted: true }, ...after] : segs;
+  const written = await compactWindow(store, input, opts, opts.windowHours, true);
+  if (!written) return { written: null, why: "nothing to fold up to the window's last compaction point", deleted };
+  const keep = keepCheckpoints([...mine.filter((c) => c.key !== written.key), parseSegmentKey(written.key)!], opts.now);
+  await drop(mine.filter((c) => c.key !== written.key && !keep.has(c)).map((c) => c.key));
+  return { written, why: null, deleted };
+}
+
+/** The newest checkpoint of `window` (its objects, in order) that lines up with them and no fold replaced; null if none. */
+function windowCheckpoint(gen: LogGeneration, window: SegmentName[]): SegmentName | null {
+  const stale = staleCheckpoints(gen);
+  const fits = gen.checkpoints.filter(
+    (c) =>
+      c.first === window[0].first && !stale.includes(c) && window.some((s) => s.last === c.last) && !window.some((s) => s.first <= c.last && s.last > c.last),
+  );
+  return fits.length ? fits[fits.length - 1] : null;
+}
+
+/** A generation's checkpoints that a compacted object overlaps (their window folded since). */
+function staleCheckpoints(gen: LogGeneration): SegmentName[] {
+  return gen.checkpoints.filter((c) => gen.segments.some((s) => s.compacted && s.first <= c.last && s.last >= c.first));
+}
+
 /**
  * Folds every closed window of every generation, then (with foldHours) every ended span of them again.
  * A window that fails is logged and left as it was (the others go on); rejects only when the log
@@ -348,7 +447,19 @@ export async function compactLog(store: BackupStore, opts: CompactionOptions): P
         carry = [];
         if (window.length < 2) continue;
         try {
-          const r = await compactWindow(store, window, opts, hours);
+          // From the window's newest checkpoint, when one lines up (first level only): the fold then
+          // reads it and the segments after it, not the whole window again.
+          const cp = hours === opts.windowHours ? windowCheckpoint(gen, window) : null;
+          const r = cp
+            ? await compactWindow(
+                store,
+                [{ ...cp, compacted: true }, ...window.filter((s) => s.first > cp.last)],
+                opts,
+                hours,
+                false,
+                window.filter((s) => s.last <= cp.last),
+              )
+            : await compactWindow(store, window, opts, hours);
           if (!r) continue;
           out.push(r);
           carry = r.left;
@@ -360,5 +471,12 @@ export async function compactLog(store: BackupStore, opts: CompactionOptions): P
       }
     }
   }
+  // The checkpoints of the windows just folded: the compacted objects replace them.
+  if (out.length)
+    for (const gen of await listLog(store))
+      for (const c of staleCheckpoints(gen))
+        await store
+          .delete(c.key)
+          .catch((err: unknown) => opts.log?.warn({ key: c.key, err: (err as Error).message }, "log compaction: checkpoint delete failed"));
   return out;
 }

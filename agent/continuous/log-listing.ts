@@ -13,6 +13,11 @@ export interface LogGeneration {
   markerKey: string | null;
   /** With each object's size (the timeline's cache tells a replaced object by it). */
   segments: (SegmentName & { size: number })[];
+  /**
+   * Checkpoints of the open window (compaction.ts checkpointLog): never part of the run of segments
+   * (their segments stay), only a shortcut a restore may take to a point after one. Sorted by `last`.
+   */
+  checkpoints: (SegmentName & { size: number })[];
   bytes: number;
 }
 
@@ -27,7 +32,7 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
   const gens = new Map<string, LogGeneration>();
   const get = (g: string) => {
     let e = gens.get(g);
-    if (!e) gens.set(g, (e = { generation: g, startedAt: parseLogTime(g)!, marker: null, markerKey: null, segments: [], bytes: 0 }));
+    if (!e) gens.set(g, (e = { generation: g, startedAt: parseLogTime(g)!, marker: null, markerKey: null, segments: [], checkpoints: [], bytes: 0 }));
     return e;
   };
   const markers: string[] = [];
@@ -35,7 +40,7 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
     const seg = parseSegmentKey(o.key);
     if (seg) {
       const g = get(seg.generation);
-      g.segments.push({ ...seg, key: o.key, size: o.size });
+      (seg.checkpoint ? g.checkpoints : g.segments).push({ ...seg, key: o.key, size: o.size });
       g.bytes += o.size;
       continue;
     }
@@ -56,7 +61,10 @@ export async function listLog(store: BackupStore): Promise<LogGeneration[]> {
     if (parsed.success) get(parsed.data.generation).marker = parsed.data;
   }
   const out = [...gens.values()].sort((a, b) => a.generation.localeCompare(b.generation));
-  for (const g of out) g.segments.sort((a, b) => a.first - b.first);
+  for (const g of out) {
+    g.segments.sort((a, b) => a.first - b.first);
+    g.checkpoints.sort((a, b) => a.last - b.last || a.key.localeCompare(b.key));
+  }
   return out;
 }
 

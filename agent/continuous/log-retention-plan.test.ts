@@ -26,6 +26,7 @@ function gen(generation: string, startedAt: string, baseSetId: string | null, ba
       key: segmentKey(generation, first, last, at(readAt)),
       size: 100,
     })),
+    checkpoints: [],
     bytes: ranges.length * 100,
   };
 }
@@ -58,6 +59,26 @@ describe("planLogRetention's cautious paths", () => {
   it("the current generation stays even when none of its bases is kept", async () => {
     const plan = await planLogRetention([A], sets, new Set(sets.map((s) => s.id)), async () => 250);
     expect(plan[0].action).toBe("keep");
+  });
+
+  it("checkpoints go with their generation, first, and with a trim once they end at or below the oldest kept base", async () => {
+    const cp = (first: number, last: number, readAt: string) => ({
+      generation: A.generation,
+      first,
+      last,
+      readAt: at(readAt),
+      key: segmentKey(A.generation, first, last, at(readAt), "checkpoint"),
+      compacted: true,
+      checkpoint: true,
+      size: 40,
+    });
+    const withCps = { ...A, checkpoints: [cp(101, 200, "2026-12-01T06:00:00Z"), cp(101, 300, "2026-12-01T18:00:00Z")] };
+    const [gone] = await planLogRetention([withCps, B], sets, new Set(sets.map((s) => s.id)), async () => 250);
+    expect(gone.action).toBe("delete");
+    expect(gone.keys).toEqual([...withCps.checkpoints.map((c) => c.key), ...A.segments.map((s) => s.key), A.markerKey]);
+    expect(gone.bytesDeleted).toBe(280);
+    const [trimmed] = await planLogRetention([withCps, B], sets, new Set([sets[0].id]), async () => 250);
+    expect(trimmed.keys).toEqual([withCps.checkpoints[0].key, A.segments[0].key]);
   });
 
   it("trims to the oldest kept base: the segment holding its revision stays", async () => {

@@ -36,12 +36,16 @@ export async function planLogRetention(
     const kept = bases.filter((b) => !gone.has(b.set.id));
     // Sets of another database taken while this generation was the newest: never its bases (log-listing.ts basesOf).
     const notes = notBases.filter((n) => !gone.has(n.set.id)).map((n) => `not a base: ${n.why}`);
+    const checkpoints = gen.checkpoints ?? [];
     const decide = (action: LogRetentionGeneration["action"], reasons: string[], drop: typeof segs, oldest: number | null): LogRetentionGeneration => {
-      const keys = drop.map((s) => s.key);
+      // Checkpoints first (redundant: their segments stay), where their segments go or none of their
+      // points is after the oldest kept base any more.
+      const cps = action === "delete" ? checkpoints : action === "trim" && oldest !== null ? checkpoints.filter((c) => c.last <= oldest) : [];
+      const keys = [...cps.map((c) => c.key), ...drop.map((s) => s.key)];
       // The marker last: while any segment is left, it says what the segments belong to.
       if (action === "delete" && gen.markerKey) keys.push(gen.markerKey);
-      const bytes = segs.reduce((n, s) => n + s.size, 0);
-      const bytesDeleted = drop.reduce((n, s) => n + s.size, 0);
+      const bytes = [...segs, ...checkpoints].reduce((n, s) => n + s.size, 0);
+      const bytesDeleted = [...drop, ...cps].reduce((n, s) => n + s.size, 0);
       return {
         generation: gen.generation,
         action,

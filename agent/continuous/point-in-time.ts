@@ -144,6 +144,7 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
     asked !== null && next?.compacted && next.readAt.getTime() > asked
       ? { key: next.key, first: next.first, last: next.last, readAt: next.readAt.toISOString() }
       : null;
+  const needed = segs.filter((s) => s.last > base.revision && s.first <= want);
   return {
     foldedAfter,
     generation: gen.generation,
@@ -152,7 +153,33 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
     baseRevision: base.revision,
     target: want,
     targetReadAt: readAt,
-    segments: segs.filter((s) => s.last > base.revision && s.first <= want),
+    segments: withCheckpoint(needed, gen.checkpoints ?? [], base.revision, want),
     logEnd,
   };
+}
+
+/**
+ * The objects to apply, with the newest checkpoint that ends at or before the point (and after the
+ * base) standing in for the segments it folded, and so on before it (docs/continuous.md, "Checkpoints"). A checkpoint is
+ * taken only where it lines up with the objects: none of them straddles its first or its last revision
+ * (a checkpoint from before a fold with another cut, or one the listing caught half-replaced, is
+ * passed over). Like a compacted object, it may begin below the base's revision: its text gives the
+ * same database over rows already there. Never throws.
+ */
+export function withCheckpoint<T extends SegmentName>(needed: T[], checkpoints: T[], baseRevision: number, want: number): T[] {
+  const straddles = (c: T, s: T) => (s.first < c.first && s.last >= c.first) || (s.first <= c.last && s.last > c.last);
+  const usable = checkpoints.filter(
+    (c) => c.last <= want && c.last > baseRevision && needed.some((s) => s.last === c.last) && !needed.some((s) => straddles(c, s)),
+  );
+  if (!usable.length) return needed;
+  const c = usable.reduce((a, b) => (b.last > a.last ? b : a));
+  // Before it, an earlier window's checkpoint may stand in for that window's segments in turn (a window
+  // closed but not folded yet).
+  const before = withCheckpoint(
+    needed.filter((s) => s.last < c.first),
+    checkpoints.filter((x) => x.last < c.first),
+    baseRevision,
+    c.first - 1,
+  );
+  return [...before, { ...c, compacted: true }, ...needed.filter((s) => s.first > c.last)];
 }

@@ -38,10 +38,38 @@ function compactAfterBackups(deps: AgentDeps): () => void {
   // Also once a window: with only a nightly backup, a day of windows would wait raw until the next night.
   const timer = setInterval(run, Math.max(deps.config.logCompactHours * 3_600_000, 60_000));
   timer.unref();
+  // Checkpoints of the open window (a shortcut for restores to its points), between the folds.
+  const minutes = deps.config.logCheckpointMinutes;
+  const checkpoints = minutes > 0 ? setInterval(() => checkpoint(deps, log), Math.max(minutes * 60_000, 1000)) : null;
+  checkpoints?.unref();
   return () => {
     off();
     clearInterval(timer);
+    if (checkpoints) clearInterval(checkpoints);
   };
+}
+
+/** One checkpoint run (compaction.ts checkpointLog), unless a fold or checkpoint is running. Never throws. */
+function checkpoint(deps: AgentDeps, log: AgentDeps["log"]): void {
+  if (compacting) return;
+  compacting = (async () => {
+    const { checkpointLog } = await import("../continuous/compaction");
+    const { continuousDir } = await import("../continuous/position");
+    const r = await checkpointLog(deps.store(), {
+      passphrase: readPassphrase(deps.config),
+      windowHours: deps.config.logCompactHours,
+      now: new Date(),
+      scratchDir: continuousDir(deps.config.stateDir).compaction,
+      log,
+    });
+    if (r.written)
+      log.info(
+        { key: r.written.key, segments: r.written.segmentsFolded, rowsKept: r.written.rowsKept, bytes: r.written.bytesAfter, deleted: r.deleted.length },
+        "log checkpoint written",
+      );
+  })()
+    .catch((err: unknown) => log.warn({ err: (err as Error).message }, "log checkpoint failed; the next run tries again"))
+    .finally(() => (compacting = null));
 }
 
 /** Why continuous protection cannot run with this configuration, or null when it can. */

@@ -9,6 +9,8 @@ import { queryInt } from "./query";
  *                                                       so names sort by revision), read at <at>
  *   lifeboat-log_<gen>_<first>-<last>_<at>.compacted.sql.zst.gpg   many segments folded into one (compaction.ts):
  *                                                       only what kine's compaction keeps; points inside are not reachable
+ *   lifeboat-log_<gen>_<first>-<last>_<at>.checkpoint.sql.zst.gpg  the open window so far, folded like a compacted
+ *                                                       object while its segments stay: a shortcut to points after it
  *   lifeboat-log_<gen>_generation.json                   a generation's marker: its base set and why it began
  *
  * <gen> and <at> are UTC times `YYYYMMDDTHHMMSSZ`. <at> is when the read ended, rounded UP to the whole
@@ -19,7 +21,7 @@ import { queryInt } from "./query";
  */
 
 const GEN = String.raw`(\d{8}T\d{6}Z)`;
-const SEGMENT_RE = new RegExp(String.raw`^lifeboat-log_${GEN}_(\d{12})-(\d{12})_${GEN}(\.compacted)?\.sql\.zst\.gpg$`);
+const SEGMENT_RE = new RegExp(String.raw`^lifeboat-log_${GEN}_(\d{12})-(\d{12})_${GEN}(\.compacted|\.checkpoint)?\.sql\.zst\.gpg$`);
 const GENERATION_RE = new RegExp(String.raw`^lifeboat-log_${GEN}_generation\.json$`);
 
 /** Formats a Date as `YYYYMMDDTHHMMSSZ`, the time form of log object names. */
@@ -55,13 +57,20 @@ export interface SegmentName {
   key: string;
   /** Folded from several segments: a restore can end at its start or its end, not inside it. */
   compacted?: boolean;
+  /**
+   * A checkpoint (compaction.ts checkpointLog): folded like a compacted object (so `compacted` too), but
+   * the segments it folds stay, so every point inside stays reachable through them. Listed apart from
+   * the segments (LogGeneration.checkpoints); a restore uses one only as a shortcut to a point after it.
+   */
+  checkpoint?: boolean;
 }
 
 const pad = (n: number) => String(n).padStart(12, "0");
 
 /** The object name of a segment read at `readAt` (rounded up to the second: formatReadTime). */
-export function segmentKey(generation: string, first: number, last: number, readAt: Date, compacted = false): string {
-  return `lifeboat-log_${generation}_${pad(first)}-${pad(last)}_${formatReadTime(readAt)}${compacted ? ".compacted" : ""}.sql.zst.gpg`;
+export function segmentKey(generation: string, first: number, last: number, readAt: Date, compacted: boolean | "checkpoint" = false): string {
+  const kind = compacted === "checkpoint" ? ".checkpoint" : compacted ? ".compacted" : "";
+  return `lifeboat-log_${generation}_${pad(first)}-${pad(last)}_${formatReadTime(readAt)}${kind}.sql.zst.gpg`;
 }
 
 /** The object name of a generation's marker. */
@@ -78,7 +87,7 @@ export function parseSegmentKey(key: string): SegmentName | null {
   const first = Number(m[2]);
   const last = Number(m[3]);
   if (!readAt || !parseLogTime(m[1]) || last < first) return null;
-  return { generation: m[1], first, last, readAt, key, ...(m[5] ? { compacted: true } : {}) };
+  return { generation: m[1], first, last, readAt, key, ...(m[5] ? { compacted: true } : {}), ...(m[5] === ".checkpoint" ? { checkpoint: true } : {}) };
 }
 
 /** The generation a marker's name carries; null for anything else. */
