@@ -11,8 +11,10 @@
  *    bytes and PUTs per day at that rate against one nightly backup's size.
  * 2. A day of the log, simulated: the kine simulator writes 24 h of normal-rate revisions
  *    (BENCH_LOG_HOURS) into a database with a base set, the shipper ships every 10 simulated
- *    seconds into a directory store, kine compacts every 5 simulated minutes; then the restore to a
- *    point at the end is timed against a plain restore of the base (goal ≤ 2×), and the log's bytes
+ *    seconds into a directory store, kine compacts every 5 simulated minutes, and the open window is
+ *    checkpointed every LIFEBOAT_LOG_CHECKPOINT_MINUTES (default 5; each run timed); then the restore to a
+ *    point at the end, and to one inside the last window, are timed against a plain restore of the base
+ *    (goal ≤ 2×), each also from the segments alone (as before checkpoints), and the log's bytes
  *    against one nightly set at that rate (a backup taken at the day's end: it holds kine's
  *    uncompacted tail, as a real nightly set does). Also: how much leaving old_value out of segments saves.
  *    The simulated day starts at a UTC midnight.
@@ -29,7 +31,11 @@
  *    (the shipper's and the last restore's would otherwise save it the S2K hashes). Last, the same
  *    two stagings from a store that is not on this machine: the day's objects copied into s3rver,
  *    reached through a proxy that adds BENCH_RTT_MS (default 25 ms; 0 leaves this out) to each
- *    request's round trip (bench/latency-proxy.ts), median of BENCH_DRILLS.
+ *    request's round trip (bench/latency-proxy.ts), median of BENCH_DRILLS. At the end of the day, also
+ *    the drill to the last point read before kine's last compaction (its whole uncompacted tail live:
+ *    the end of the day, read right after a compaction, is the smallest tail a point can have).
+ * BENCH_BASE_MB (default 0) adds that many megabytes of objects that never change before the base (an
+ * incident-sized cluster at the same write rate).
  * Scratch files go to bench/out/continuous (git-ignored).
  */
 import { execFileSync, fork } from "node:child_process";
@@ -48,8 +54,8 @@ import { openKineDb } from "../agent/kine/schema";
 import { KineSimulator } from "../agent/kine/simulator";
 import { LogShipper } from "../agent/continuous/shipper";
 import { planPoint } from "../agent/continuous/point-in-time";
-import { compactLog } from "../agent/continuous/compaction";
-import { listLog } from "../agent/continuous/log-listing";
+import { checkpointLog, compactLog } from "../agent/continuous/compaction";
+import { effectiveSegments, listLog } from "../agent/continuous/log-listing";
 import { stagePoint } from "../agent/continuous/stage-point";
 import { resolveSource } from "../agent/restore/sources";
 import { stageBackup } from "../agent/restore/stage";
@@ -243,12 +249,32 @@ async function day(): Promise<void> {
   // before is still live there (the end of the day, read right after that compaction, is kine's
   // smallest tail), so a restore to it applies the most rows a point of the open window can need.
   let beforeCompaction = 0;
+  // Checkpoints of the open window as `serve` writes them (every LIFEBOAT_LOG_CHECKPOINT_MINUTES, in
+  // rounds of 10 s, half a period out of step with kine's compactions), each run timed.
+  const cpEvery = deps.config.logCompactHours > 0 && deps.config.logCheckpointMinutes > 0 ? Math.max(1, Math.round(deps.config.logCheckpointMinutes * 6)) : 0;
+  const cpRuns: number[] = [];
+  const cpSizes: number[] = [];
+  // A point inside the day's last window, 60 % of a window (or of the day) before its end.
+  const midRound = rounds - 1 - Math.floor(0.6 * Math.min(rounds, deps.config.logCompactHours * 360 || rounds));
+  let midPoint = 0;
   for (let r = 0; r < rounds; r++) {
     tick();
     if (r % 30 === 29) sim.compact();
     clock += 10_000;
     await shipper.tick();
     if (r === rounds - 2) beforeCompaction = shipper.position().uploadedRevision;
+    if (r === midRound) midPoint = shipper.position().uploadedRevision;
+    if (cpEvery && r % cpEvery === Math.floor(cpEvery / 2)) {
+      const t = performance.now();
+      const cp = await checkpointLog(deps.store(), {
+        passphrase: readPassphrase(deps.config),
+        windowHours: deps.config.logCompactHours,
+        now: new Date(clock),
+        scratchDir: path.join(work, "checkpoints"),
+      });
+      cpRuns.push(performance.now() - t);
+      if (cp.written) cpSizes.push(cp.written.bytesAfter);
+    }
     if (r % 1000 === 999) console.log(`   … ${((r + 1) / 360).toFixed(1)} simulated hours`);
   }
   db.close();
@@ -274,6 +300,11 @@ async function day(): Promise<void> {
   const plan = await planPoint(deps, result.setId, { toRevision: pos.uploadedRevision });
   const { applied } = await stagePoint(deps, plan, { stagingDir: pointDir, maxBytes: 1 << 30, durable: false });
   const pointMs = Date.now() - t;
+  // The same point from the segments alone (the plan without its checkpoints), and a point inside the last window both ways.
+  const raw = await rawRestore(deps, plan, path.join(work, "point-raw"));
+  const mid = await pointRestore(deps, result.setId, midPoint, path.join(work, "point-mid"));
+  const midRaw = await rawRestore(deps, await planPoint(deps, result.setId, { toRevision: midPoint }), path.join(work, "point-mid-raw"));
+  const checkpointsLeft = (await listLog(deps.store())).reduce((n, g) => n + g.checkpoints.length, 0);
   // old_value: the last segment's rows again, once with old_value rebuilt (as shipped) and once carrying it.
   const probe = openKineDb(server.dbPath, { readonly: true });
   const rows = (
@@ -312,7 +343,14 @@ async function day(): Promise<void> {
     `   log bytes per day ${mb(dayBytes)} vs a nightly set at this rate ${mb(nightlyBytes)} → ratio ${(dayBytes / nightlyBytes).toFixed(2)}  (goal ≤ 1: ${verdict(dayBytes <= nightlyBytes)}); the base, taken right after seeding: ${mb(setSize(base))}; PUTs/day ${((pos.segments / HOURS) * 24).toFixed(0)}`,
   );
   console.log(
-    `   restore to the end (${applied.segmentsApplied} segments, revision ${applied.revision}): ${(pointMs / 1000).toFixed(2)} s vs plain restore of the base ${(plainMs / 1000).toFixed(2)} s → ${(pointMs / plainMs).toFixed(2)}×  (goal ≤ 2×: ${verdict(pointMs <= 2 * plainMs)})`,
+    `   restore to the end (${applied.segmentsApplied} objects, revision ${applied.revision}): ${(pointMs / 1000).toFixed(2)} s vs plain restore of the base ${(plainMs / 1000).toFixed(2)} s → ${(pointMs / plainMs).toFixed(2)}×  (goal ≤ 2×: ${verdict(pointMs <= 2 * plainMs)}); from the segments alone (${raw.applied.segmentsApplied}): ${(raw.ms / 1000).toFixed(2)} s → ${(raw.ms / plainMs).toFixed(2)}×`,
+  );
+  if (cpEvery)
+    console.log(
+      `   checkpoints (LIFEBOAT_LOG_CHECKPOINT_MINUTES=${deps.config.logCheckpointMinutes}): ${cpSizes.length} written in ${cpRuns.length} runs, a run ${(pct(cpRuns, 50) / 1000).toFixed(2)} s median / ${(pct(cpRuns, 90) / 1000).toFixed(2)} s p90 (${((pct(cpRuns, 50) / (deps.config.logCheckpointMinutes * 60_000)) * 100).toFixed(2)} % of one core at that interval), ${mb(pct(cpSizes, 50))} median each; ${checkpointsLeft} in the store at the end (the last hour's and one an hour before)`,
+    );
+  console.log(
+    `   a point inside the last window (revision ${midPoint}, ${((rounds - 1 - midRound) / 360).toFixed(1)} h before the end): ${mid.applied.segmentsApplied} objects ${(mid.ms / 1000).toFixed(2)} s → ${(mid.ms / plainMs).toFixed(2)}×  (goal ≤ 2×: ${verdict(mid.ms <= 2 * plainMs)}); from the segments alone (${midRaw.applied.segmentsApplied}): ${(midRaw.ms / 1000).toFixed(2)} s → ${(midRaw.ms / plainMs).toFixed(2)}×`,
   );
   console.log(`   old_value left out of segments: ${without} B vs ${withOld} B carrying it for the same 2000 rows → ${(without / withOld).toFixed(2)}×`);
   // Right at the end of the day (its last window still open), then once that window has closed too.
@@ -374,6 +412,18 @@ async function pointRestore(deps: ReturnType<typeof makeDeps>, setId: string, ta
   const t = Date.now();
   const plan = await planPoint(deps, setId, { toRevision: target });
   const { applied } = await stagePoint(deps, plan, { stagingDir: dir, maxBytes: 1 << 30, durable: false });
+  return { ms: Date.now() - t, applied };
+}
+
+/** A restore of `plan`'s point from its segments alone (its checkpoints left out), as before checkpoints: its milliseconds. */
+async function rawRestore(deps: ReturnType<typeof makeDeps>, plan: Awaited<ReturnType<typeof planPoint>>, dir: string) {
+  const gen = (await listLog(deps.store())).find((g) => g.generation === plan.generation)!;
+  const segments = effectiveSegments(gen.segments).filter((s) => s.last > plan.baseRevision && s.first <= plan.target);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  forgetDerivedKeys();
+  const t = Date.now();
+  const { applied } = await stagePoint(deps, { ...plan, segments }, { stagingDir: dir, maxBytes: 1 << 30, durable: false });
   return { ms: Date.now() - t, applied };
 }
 
