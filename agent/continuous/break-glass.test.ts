@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { runProcess } from "../../lib/process";
-import { loadAgentConfig } from "../config";
+import { loadAgentConfig, readPassphrase } from "../config";
 import { makeDeps } from "../deps";
 import { spawnKineWriter, type RunningKineWriter } from "../testing/kine-writer-process";
 import { makeTestServer, type TestServer } from "../testing/restore-fixtures";
@@ -13,6 +13,8 @@ import { copyLive, dumpKine, storedSegments, withShippedWhilePaused } from "../t
 import { startBackupJob } from "../backup/run-backup";
 import { runRetention } from "../backup/retention-run";
 import { LogShipper } from "./shipper";
+import { compactWindow } from "./compaction";
+import { listLog } from "./log-listing";
 
 /**
  * docs/continuous.md's break-glass block, run as it is written with the real gpg, zstd and sqlite3
@@ -96,7 +98,7 @@ describe("break-glass recipe (gpg | zstd | sqlite3)", () => {
     );
     const shipper = new LogShipper(deps, { intervalMs: 300, baseAtFirstStart: true });
     const copies: { revision: number; file: string }[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 4; i++) {
       await sleep(i === 0 ? 0 : 1500);
       await withShippedWhilePaused(writer, shipper, async () => {
         const file = path.join(work, `copy-${i}.db`);
@@ -107,9 +109,23 @@ describe("break-glass recipe (gpg | zstd | sqlite3)", () => {
     await shipper.stop();
     const pos = shipper.position();
     expect((await storedSegments(deps.store())).length).toBeGreaterThan(1);
+    // A checkpoint of the open window (serve writes one every few minutes) beside the segments: it
+    // matches the glob and sorts among them, ending after the inside point.
+    const [gen] = await listLog(deps.store());
+    const cp = await compactWindow(
+      deps.store(),
+      gen.segments,
+      { passphrase: readPassphrase(deps.config), windowHours: 24, now: new Date(), scratchDir: path.join(work, "cp-scratch") },
+      24,
+      true,
+    );
+    expect(cp?.key).toMatch(/\.checkpoint\.sql\.zst\.gpg$/);
+    expect(cp!.last).toBeGreaterThan(copies[2].revision);
+    // A segment it covers, needed for the inside point, sorts after it by name.
+    expect(gen.segments.filter((x) => x.last <= copies[2].revision && x.key > cp!.key.slice(cp!.key.lastIndexOf("/") + 1)).length).toBeGreaterThan(0);
     for (const [name, point, upto] of [
-      ["end", copies[2], ""],
-      ["inside", copies[1], String(copies[1].revision)],
+      ["end", copies[3], ""],
+      ["inside", copies[2], String(copies[2].revision)],
     ] as const) {
       const run = await runRecipe(name, { STORE: store, BASE: documentedBase(store, pos.baseSetId!, upto), GEN: pos.generation!, UPTO: upto });
       expect(run.code, run.stderr).toBe(0);
