@@ -26,7 +26,8 @@ export class FsBackupStore implements BackupStore {
     return p;
   }
 
-  private async walk(dir: string, out: StoredObject[]): Promise<void> {
+  /** Every object's key under `dir` (names only: a page stats only its own files). */
+  private async walk(dir: string, out: string[]): Promise<void> {
     let entries;
     try {
       entries = await fsp.readdir(dir, { withFileTypes: true });
@@ -37,19 +38,12 @@ export class FsBackupStore implements BackupStore {
     for (const e of entries) {
       const full = path.join(dir, e.name);
       if (e.isDirectory()) await this.walk(full, out);
-      else if (e.isFile() && !e.name.startsWith(".lifeboat-tmp-")) {
-        // Deleted since readdir (retention, the log's compaction): not in the store any more, not a failed listing.
-        const st = await fsp.stat(full).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === "ENOENT") return null;
-          throw err;
-        });
-        if (st) out.push({ key: path.relative(this.root, full).split(path.sep).join("/"), size: st.size, lastModified: st.mtime });
-      }
+      else if (e.isFile() && !e.name.startsWith(".lifeboat-tmp-")) out.push(path.relative(this.root, full).split(path.sep).join("/"));
     }
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {
-    const all: StoredObject[] = [];
+    const all: string[] = [];
     try {
       await this.walk(this.root, all);
     } catch (err) {
@@ -61,17 +55,33 @@ export class FsBackupStore implements BackupStore {
       );
     }
     const prefix = options.prefix ?? "";
-    const sorted = all.filter((o) => o.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const sorted = all.filter((k) => k.startsWith(prefix)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const bound = [options.cursor, options.startAfter]
       .filter((x): x is string => x !== undefined)
       .sort()
       .pop();
-    const after = bound !== undefined ? sorted.findIndex((o) => o.key > bound) : 0;
-    const start = after < 0 ? sorted.length : after;
+    const after = bound !== undefined ? sorted.findIndex((k) => k > bound) : 0;
+    let next = after < 0 ? sorted.length : after;
     const size = options.pageSize ?? 1000;
-    const objects = sorted.slice(start, start + size);
-    const more = start + size < sorted.length;
-    return { objects, nextCursor: more ? objects[objects.length - 1].key : undefined };
+    // Only this page's files are stat'ed (a few at a time): stat'ing every file for every page made a
+    // listing of n objects cost n²/1000 stats (the log's 8,640 segments of a day: ~78,000 a listing).
+    const objects: StoredObject[] = [];
+    while (objects.length < size && next < sorted.length) {
+      const batch = sorted.slice(next, next + Math.min(64, size - objects.length));
+      next += batch.length;
+      const stats = await Promise.all(
+        batch.map((key) =>
+          // Deleted since readdir (retention, the log's compaction): not in the store any more, not a failed listing.
+          fsp.stat(path.join(this.root, ...key.split("/"))).catch((err: NodeJS.ErrnoException) => {
+            if (err.code === "ENOENT") return null;
+            throw err;
+          }),
+        ),
+      );
+      for (const [i, st] of stats.entries()) if (st) objects.push({ key: batch[i], size: st.size, lastModified: st.mtime });
+    }
+    const more = next < sorted.length;
+    return { objects, nextCursor: more ? sorted[next - 1] : undefined };
   }
 
   async head(key: string): Promise<StoredObject> {
