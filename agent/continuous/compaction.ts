@@ -197,6 +197,9 @@ export async function compactWindow(
     let pending: { s: SegmentName; sql: string; compactRevision: number }[] = [];
     let pendingBytes = 0;
     let previousCompact: number | null = null;
+    // Through a checkpoint: whether a compaction point followed it (a checkpoint run with none takes all after it).
+    let sawCheckpoint = false;
+    let cutAfterCheckpoint = false;
     const apply = () => {
       for (const p of pending) {
         // Statement by statement, not line by line: a row's value may hold newlines, and a line of it
@@ -232,8 +235,11 @@ export async function compactWindow(
       if (!h) throw new Error(`${s.key} is not the whole segment its name says`);
       pending.push({ s, sql, compactRevision: h.compactRevision });
       pendingBytes += sql.length;
-      // A checkpoint first (the window folded so far) ends at a cut of its own: applied at once.
-      if ((previousCompact !== null && followsCompaction(previousCompact, h.compactRevision)) || pendingBytes > PENDING_BYTES || s.checkpoint) apply();
+      // A checkpoint (the window folded so far) ends at a cut of its own: applied at once.
+      const cut = (previousCompact !== null && followsCompaction(previousCompact, h.compactRevision)) || pendingBytes > PENDING_BYTES;
+      if (cut && sawCheckpoint) cutAfterCheckpoint = true;
+      if (cut || s.checkpoint) apply();
+      if (s.checkpoint) sawCheckpoint = true;
       previousCompact = h.compactRevision;
       next = s.last + 1;
     }
@@ -241,9 +247,9 @@ export async function compactWindow(
     // with none since takes all after it too (a cluster whose kine does not compact still gets
     // checkpoints); a fold from a checkpoint ends at the checkpoint's own cut then, and the rest waits
     // for the next window as it would have without the checkpoint.
-    if (folded === (checkpoint && segs[0].checkpoint ? 1 : 0)) apply();
+    if (checkpoint && sawCheckpoint ? !cutAfterCheckpoint : folded === 0) apply();
     // Nothing folded beyond one object; a fold from a checkpoint still replaces the segments it covers.
-    if (folded < 2 && !(segs[0].checkpoint && !checkpoint && folded === 1)) return null;
+    if (folded < 2 && !(sawCheckpoint && !checkpoint && folded === 1)) return null;
     let bytesBefore = 0;
     // What the fold replaces: the segments a checkpoint first stood in for, not the checkpoint.
     for (const s of [...covered, ...segs]) if (s.last <= last && !s.checkpoint) bytesBefore += (s as { size?: number }).size ?? 0;
@@ -291,7 +297,7 @@ export async function compactWindow(
     if ((await readText(store, fullKey, opts.passphrase)) !== text) throw new Error(`${fullKey} did not read back as written`);
     await opts.beforeDelete?.();
     const failed: string[] = [];
-    for (const s of checkpoint ? [] : [...covered, ...segs]) {
+    for (const s of checkpoint ? [] : [...covered, ...segs].sort((a, b) => a.first - b.first || a.last - b.last)) {
       if (s.key === fullKey || s.last > last) continue;
       try {
         await store.delete(s.key);
@@ -400,12 +406,14 @@ export async function checkpointLog(store: BackupStore, opts: CompactionOptions)
   const open = groups[groups.length - 1];
   if (!open || open.closed) return { written: null, why: "no open window", deleted };
   const segs = open.segs;
-  const mine = gen.checkpoints.filter((c) => c.first === segs[0].first && segs.some((s) => s.last === c.last) && !staleCheckpoints(gen).includes(c));
-  const latest = mine.length ? mine[mine.length - 1] : null;
+  const stale = staleCheckpoints(gen);
+  // This window's checkpoints: within its objects' span (a fold of the window before never overlaps them).
+  const mine = gen.checkpoints.filter((c) => !stale.includes(c) && c.first >= segs[0].first && c.last <= segs[segs.length - 1].last);
+  const latest = lineUp(gen, segs);
   const after = latest ? segs.filter((s) => s.first > latest.last) : segs;
   if (after.length < CHECKPOINT_MIN_SEGMENTS)
     return { written: null, why: `${after.length} segments since the last checkpoint (fewer than ${CHECKPOINT_MIN_SEGMENTS})`, deleted };
-  const input = latest ? [{ ...latest, compacted: true }, ...after] : segs;
+  const input = latest ? throughCheckpoint(segs, latest).input : segs;
   const written = await compactWindow(store, input, opts, opts.windowHours, true);
   if (!written) return { written: null, why: "nothing to fold up to the window's last compaction point", deleted };
   const keep = keepCheckpoints([...mine.filter((c) => c.key !== written.key), parseSegmentKey(written.key)!], opts.now);
@@ -413,14 +421,31 @@ export async function checkpointLog(store: BackupStore, opts: CompactionOptions)
   return { written, why: null, deleted };
 }
 
-/** The newest checkpoint of `window` (its objects, in order) that lines up with them and no fold replaced; null if none. */
-function windowCheckpoint(gen: LogGeneration, window: SegmentName[]): SegmentName | null {
+/**
+ * The newest of a generation's checkpoints that lines up with `objects` (a window's, in order): it
+ * begins at one object's first revision and ends at one's last, no object straddles either end, and
+ * no fold has replaced it; null if none. It need not begin with the window: a checkpoint written
+ * before the previous window's fold moved that window's last segments into this one (windowGroups)
+ * begins after them.
+ */
+function lineUp(gen: LogGeneration, objects: SegmentName[]): SegmentName | null {
   const stale = staleCheckpoints(gen);
   const fits = gen.checkpoints.filter(
     (c) =>
-      c.first === window[0].first && !stale.includes(c) && window.some((s) => s.last === c.last) && !window.some((s) => s.first <= c.last && s.last > c.last),
+      !stale.includes(c) &&
+      objects.some((s) => s.first === c.first) &&
+      objects.some((s) => s.last === c.last) &&
+      !objects.some((s) => (s.first < c.first && s.last >= c.first) || (s.first <= c.last && s.last > c.last)),
   );
   return fits.length ? fits[fits.length - 1] : null;
+}
+
+/** `objects` with checkpoint `c` standing in for those it folded, and those (`covered`). */
+function throughCheckpoint(objects: SegmentName[], c: SegmentName): { input: SegmentName[]; covered: SegmentName[] } {
+  return {
+    input: [...objects.filter((s) => s.last < c.first), { ...c, compacted: true }, ...objects.filter((s) => s.first > c.last)],
+    covered: objects.filter((s) => s.first >= c.first && s.last <= c.last),
+  };
 }
 
 /** A generation's checkpoints that a compacted object overlaps (their window folded since). */
@@ -449,17 +474,9 @@ export async function compactLog(store: BackupStore, opts: CompactionOptions): P
         try {
           // From the window's newest checkpoint, when one lines up (first level only): the fold then
           // reads it and the segments after it, not the whole window again.
-          const cp = hours === opts.windowHours ? windowCheckpoint(gen, window) : null;
-          const r = cp
-            ? await compactWindow(
-                store,
-                [{ ...cp, compacted: true }, ...window.filter((s) => s.first > cp.last)],
-                opts,
-                hours,
-                false,
-                window.filter((s) => s.last <= cp.last),
-              )
-            : await compactWindow(store, window, opts, hours);
+          const cp = hours === opts.windowHours ? lineUp(gen, window) : null;
+          const via = cp ? throughCheckpoint(window, cp) : null;
+          const r = via ? await compactWindow(store, via.input, opts, hours, false, via.covered) : await compactWindow(store, window, opts, hours);
           if (!r) continue;
           out.push(r);
           carry = r.left;

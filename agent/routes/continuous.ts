@@ -16,8 +16,14 @@ let compacting: Promise<void> | null = null;
  */
 function compactAfterBackups(deps: AgentDeps): () => void {
   const log = deps.log.child({ component: "log-compaction" });
-  const run = () => {
-    if (compacting) return;
+  let live = true;
+  const run = (): void => {
+    if (!live) return;
+    // A checkpoint running (a fraction of a second): the fold follows it rather than waiting a window.
+    if (compacting) {
+      void compacting.then(() => setImmediate(run));
+      return;
+    }
     compacting = (async () => {
       const { compactLog } = await import("../continuous/compaction");
       const { continuousDir } = await import("../continuous/position");
@@ -43,6 +49,7 @@ function compactAfterBackups(deps: AgentDeps): () => void {
   const checkpoints = minutes > 0 ? setInterval(() => checkpoint(deps, log), Math.max(minutes * 60_000, 1000)) : null;
   checkpoints?.unref();
   return () => {
+    live = false;
     off();
     clearInterval(timer);
     if (checkpoints) clearInterval(checkpoints);
