@@ -347,7 +347,7 @@ async function day(): Promise<void> {
   );
   if (cpEvery)
     console.log(
-      `   checkpoints (LIFEBOAT_LOG_CHECKPOINT_MINUTES=${deps.config.logCheckpointMinutes}): ${cpSizes.length} written in ${cpRuns.length} runs, a run ${(pct(cpRuns, 50) / 1000).toFixed(2)} s median / ${(pct(cpRuns, 90) / 1000).toFixed(2)} s p90 (${((pct(cpRuns, 50) / (deps.config.logCheckpointMinutes * 60_000)) * 100).toFixed(2)} % of one core at that interval), ${mb(pct(cpSizes, 50))} median each; ${checkpointsLeft} in the store at the end (the last hour's and one an hour before)`,
+      `   checkpoints (LIFEBOAT_LOG_CHECKPOINT_MINUTES=${deps.config.logCheckpointMinutes}): ${cpSizes.length} written in ${cpRuns.length} runs, a run ${(pct(cpRuns, 50) / 1000).toFixed(2)} s median / ${(pct(cpRuns, 90) / 1000).toFixed(2)} s p90 (${((pct(cpRuns, 50) / (deps.config.logCheckpointMinutes * 60_000)) * 100).toFixed(2)} % of one core at that interval), ${mb(pct(cpSizes, 50))} median each; ${checkpointsLeft} in the store at the end (the last two hours' and one a quarter hour before)`,
     );
   console.log(
     `   a point inside the last window (revision ${midPoint}, ${((rounds - 1 - midRound) / 360).toFixed(1)} h before the end): ${mid.applied.segmentsApplied} objects ${(mid.ms / 1000).toFixed(2)} s → ${(mid.ms / plainMs).toFixed(2)}×  (goal ≤ 2×: ${verdict(mid.ms <= 2 * plainMs)}); from the segments alone (${midRaw.applied.segmentsApplied}): ${(midRaw.ms / 1000).toFixed(2)} s → ${(midRaw.ms / plainMs).toFixed(2)}×`,

@@ -81,7 +81,7 @@ describe("checkpoints of the open window", () => {
     expect(a.rowsKept).toBeLessThan(a.last - a.first + 1);
     const [gen] = await listLog(store);
     expect(gen.segments.map((s) => s.key)).toEqual(log.segments.map((s) => s.key));
-    // Both stay: the first is within the last hour of the second's read.
+    // Both stay: the first is within two hours of the second's read.
     expect(gen.checkpoints.map((c) => c.key)).toEqual([a.key, b.key]);
     expect(gen.checkpoints.every((c) => c.checkpoint && c.compacted)).toBe(true);
   });
@@ -160,9 +160,9 @@ describe("checkpoints of the open window", () => {
     expect(parseSegmentKey(cp.replace(".checkpoint.", ".checkpoints."))).toBeNull();
   });
 
-  it("keeps every checkpoint of the last hour and the newest of each hour before", () => {
+  it("keeps every checkpoint of the last two hours and the newest of each quarter hour before", () => {
     const at = (h: number, m: number) => new Date(Date.UTC(2026, 11, 3, h, m));
-    const cps = [at(9, 5), at(9, 55), at(10, 30), at(10, 50), at(11, 10), at(11, 40)].map((readAt, i): SegmentName => ({
+    const cps = [at(8, 5), at(8, 10), at(8, 20), at(9, 5), at(9, 55), at(10, 30), at(10, 50), at(11, 40)].map((readAt, i): SegmentName => ({
       generation: GEN,
       first: 1,
       last: 10 * (i + 1),
@@ -170,7 +170,8 @@ describe("checkpoints of the open window", () => {
       key: `c${i}`,
     }));
     const keep = keepCheckpoints(cps, at(11, 45));
-    expect(cps.filter((c) => keep.has(c)).map((c) => c.key)).toEqual(["c1", "c3", "c4", "c5"]);
+    // 08:05 and 08:10 share a quarter hour (08:00–08:15): only the newer stays.
+    expect(cps.filter((c) => keep.has(c)).map((c) => c.key)).toEqual(["c1", "c2", "c3", "c4", "c5", "c6", "c7"]);
   });
 
   it("the fold of the window, once it has closed, replaces its checkpoints: they are deleted", async () => {

@@ -357,22 +357,27 @@ export interface CheckpointResult {
 /** Segments a checkpoint must have beyond the previous one to be worth writing. */
 const CHECKPOINT_MIN_SEGMENTS = 3;
 
+/** Checkpoints read this recently all stay; older ones, the newest of each CHECKPOINT_THIN_MS slot. */
+const CHECKPOINT_KEEP_ALL_MS = 2 * 3_600_000;
+const CHECKPOINT_THIN_MS = 15 * 60_000;
+
 /**
  * Which of a window's checkpoints stay once a newer one is written: every one read within the last
- * hour, and before that the newest of each UTC hour. A restore to a point takes the newest checkpoint
- * at or before it and applies the segments after that: the last hour is within one checkpoint
- * interval, an older point within an hour.
+ * two hours, and before that the newest of each quarter hour (UTC). A restore to a point takes the
+ * newest checkpoint at or before it and applies the segments after that: within the last two hours at
+ * most one checkpoint interval of them, before that at most a quarter hour. A 6 h window so holds at
+ * most ~40 checkpoints (~0.7 MB each at the simulator's rate, against ~220 MB of its segments).
  */
 export function keepCheckpoints<T extends SegmentName>(checkpoints: T[], now: Date): Set<T> {
   const keep = new Set<T>();
-  const newestOfHour = new Map<number, T>();
+  const newestOfSlot = new Map<number, T>();
   for (const c of checkpoints) {
-    if (c.readAt.getTime() > now.getTime() - 3_600_000) keep.add(c);
-    const h = Math.floor(c.readAt.getTime() / 3_600_000);
-    const was = newestOfHour.get(h);
-    if (!was || c.last > was.last) newestOfHour.set(h, c);
+    if (c.readAt.getTime() > now.getTime() - CHECKPOINT_KEEP_ALL_MS) keep.add(c);
+    const slot = Math.floor(c.readAt.getTime() / CHECKPOINT_THIN_MS);
+    const was = newestOfSlot.get(slot);
+    if (!was || c.last > was.last) newestOfSlot.set(slot, c);
   }
-  for (const c of newestOfHour.values()) keep.add(c);
+  for (const c of newestOfSlot.values()) keep.add(c);
   return keep;
 }
 
