@@ -56,7 +56,13 @@ export function pickGeneration(gens: LogGeneration[], setId: string, set: Backup
  * Plans a restore to a point. Throws NoLogPointError when there is no log, no such set, or the point
  * lies outside what the log and its bases hold; StorageError when the store cannot be listed.
  */
-export async function planPoint(deps: AgentDeps, setId: string, target: PointTarget): Promise<PointPlan> {
+export async function planPoint(
+  deps: AgentDeps,
+  setId: string,
+  target: PointTarget,
+  /** `checkpoints: false`: the segments alone (a restore whose checkpoint turned out damaged, stage-point.ts). */
+  opts: { checkpoints?: boolean } = {},
+): Promise<PointPlan> {
   const store = deps.store();
   const [gens, { sets }] = await Promise.all([listLog(store), listStoreSets(store)]);
   if (gens.length === 0)
@@ -153,7 +159,7 @@ export async function planPoint(deps: AgentDeps, setId: string, target: PointTar
     baseRevision: base.revision,
     target: want,
     targetReadAt: readAt,
-    segments: withCheckpoint(needed, gen.checkpoints ?? [], base.revision, want),
+    segments: opts.checkpoints === false ? needed : withCheckpoint(needed, gen.checkpoints ?? [], base.revision, want),
     logEnd,
   };
 }

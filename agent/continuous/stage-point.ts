@@ -1,22 +1,39 @@
-import { statSync } from "node:fs";
+import { readdirSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
+import { parseSegmentKey } from "../../lib/contracts/continuous";
 import type { AgentDeps } from "../module";
 import { readPassphrase } from "../config";
 import { resolveListedSet } from "../restore/sources";
 import { stageBackup, type StageOptions, type StagedFiles } from "../restore/stage";
 import { roomAboveReserve, stagingBudget } from "../restore/stage-limits";
-import { prepareLog, type ApplyResult } from "./apply";
+import { LogDamagedError, prepareLog, type ApplyResult } from "./apply";
 import { planPoint, type PointPlan } from "./point-in-time";
 
 /**
  * Stages a point in time: the plan's base set through the restore's one stager (agent/restore/stage.ts),
  * then the log applied to the staged database. Throws what stageBackup and resolveSource throw, and
- * LogDamagedError when a segment on the way is missing or damaged.
+ * LogDamagedError when a segment on the way is missing or damaged (a damaged checkpoint: staged again
+ * from its segments instead).
  */
 export async function stagePoint(
   deps: AgentDeps,
   plan: PointPlan,
   opts: Omit<StageOptions, "passphrase">,
 ): Promise<{ staged: StagedFiles; applied: ApplyResult }> {
+  try {
+    return await stageOnce(deps, plan, opts);
+  } catch (err) {
+    // A checkpoint is only a shortcut: one that cannot be read or is damaged leaves its segments, which
+    // give the same database. The staging starts again without checkpoints.
+    const key = err instanceof LogDamagedError ? (err.details as { segment?: string | null } | undefined)?.segment : null;
+    if (!key || !parseSegmentKey(key)?.checkpoint) throw err;
+    deps.log.warn({ component: "restore", checkpoint: key, err: (err as Error).message }, "log checkpoint unusable: restoring from its segments");
+    for (const name of readdirSync(opts.stagingDir)) rmSync(path.join(opts.stagingDir, name), { recursive: true, force: true });
+    return stageOnce(deps, await planPoint(deps, plan.baseSetId, { toRevision: plan.target }, { checkpoints: false }), opts);
+  }
+}
+
+async function stageOnce(deps: AgentDeps, plan: PointPlan, opts: Omit<StageOptions, "passphrase">): Promise<{ staged: StagedFiles; applied: ApplyResult }> {
   // The log's first objects are asked for now (a remote store's round trips then overlap the base's
   // manifest and download), and decrypted from the base's first bytes on: their keys are then asked for
   // after the base's (derivations take turns, see openpgp-native.ts), so the base's decompression starts
