@@ -174,6 +174,38 @@ describe("checkpoints of the open window", () => {
     expect(cps.filter((c) => keep.has(c)).map((c) => c.key)).toEqual(["c1", "c2", "c3", "c4", "c5", "c6", "c7"]);
   });
 
+  it("a damaged checkpoint is dropped: the next run folds the window from its segments, and a fold goes on without it", async () => {
+    const damage = async (to: FsBackupStore, key: string) => {
+      const bytes = Buffer.concat((await (await to.get(key)).toArray()) as Buffer[]);
+      bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+      await to.put(key, Readable.from([bytes]));
+    };
+    const [before] = await listLog(store);
+    const last = before.checkpoints[before.checkpoints.length - 1];
+    // A copy of the store as it is now, for the fold below.
+    const copy = new FsBackupStore(path.join(work, "store-damaged"));
+    for (const c of [...before.segments, ...before.checkpoints]) await copy.put(c.key, await store.get(c.key));
+    await damage(store, last.key);
+    const r = await checkpointLog(store, opts(log.segments[log.segments.length - 1].readAt));
+    expect(r.deleted).toContain(last.key);
+    expect(r.written?.first).toBe(log.segments[0].first);
+    expect(r.written!.last).toBeGreaterThanOrEqual(last.last);
+    // (Here no compaction point came since, so the new one ends where the damaged one did, under its name.)
+    const [gen] = await listLog(store);
+    // Every point after it still restores as the live database was, through the new checkpoint.
+    const p = log.segments[log.segments.length - 1].last;
+    const plan = withCheckpoint(gen.segments, gen.checkpoints, log.baseRevision, p);
+    expect(plan.some((x) => x.key === r.written!.key)).toBe(true);
+    expect((await restore("after-damage", plan, p, fromStore)).rows).toEqual(dumpKine(log.copyAt(p)).rows);
+    // The window's fold, its newest checkpoint damaged: folded from the segments all the same.
+    await damage(copy, last.key);
+    const done = await compactLog(copy, { ...opts(new Date(Date.UTC(2026, 11, 4, 1))), scratchDir: path.join(work, "scratch-damaged") });
+    expect(done.length).toBe(1);
+    const [folded] = await listLog(copy);
+    expect(folded.checkpoints).toEqual([]);
+    expect((await restore("fold-damaged", folded.segments, done[0].last, (k) => copy.get(k))).rows).toEqual(dumpKine(log.copyAt(done[0].last)).rows);
+  }, 60_000);
+
   it("the fold of the window, once it has closed, replaces its checkpoints: they are deleted", async () => {
     const nextDay = new Date(Date.UTC(2026, 11, 4, 1));
     const done = await compactLog(store, opts(nextDay));

@@ -418,8 +418,17 @@ export async function checkpointLog(store: BackupStore, opts: CompactionOptions)
   const after = latest ? segs.filter((s) => s.first > latest.last) : segs;
   if (after.length < CHECKPOINT_MIN_SEGMENTS)
     return { written: null, why: `${after.length} segments since the last checkpoint (fewer than ${CHECKPOINT_MIN_SEGMENTS})`, deleted };
-  const input = latest ? throughCheckpoint(segs, latest).input : segs;
-  const written = await compactWindow(store, input, opts, opts.windowHours, true);
+  let written: CompactionResult | null;
+  try {
+    written = await compactWindow(store, latest ? throughCheckpoint(segs, latest).input : segs, opts, opts.windowHours, true);
+  } catch (err) {
+    if (!latest) throw err;
+    // The checkpoint itself unreadable or damaged (every later run would fail on it): it goes, and
+    // this run folds the window from its segments.
+    opts.log?.warn({ key: latest.key, err: (err as Error).message }, "log checkpoint: the last checkpoint is unusable; folding the window from its segments");
+    await drop([latest.key]);
+    written = await compactWindow(store, segs, opts, opts.windowHours, true);
+  }
   if (!written) return { written: null, why: "nothing to fold up to the window's last compaction point", deleted };
   const keep = keepCheckpoints([...mine.filter((c) => c.key !== written.key), parseSegmentKey(written.key)!], opts.now);
   await drop(mine.filter((c) => c.key !== written.key && !keep.has(c)).map((c) => c.key));
@@ -481,7 +490,13 @@ export async function compactLog(store: BackupStore, opts: CompactionOptions): P
           // reads it and the segments after it, not the whole window again.
           const cp = hours === opts.windowHours ? lineUp(gen, window) : null;
           const via = cp ? throughCheckpoint(window, cp) : null;
-          const r = via ? await compactWindow(store, via.input, opts, hours, false, via.covered) : await compactWindow(store, window, opts, hours);
+          const r = via
+            ? await compactWindow(store, via.input, opts, hours, false, via.covered).catch((err: unknown) => {
+                // An unusable checkpoint must not keep its window from folding: from the segments, then.
+                opts.log?.warn({ key: cp!.key, err: (err as Error).message }, "log compaction: checkpoint unusable; folding the window from its segments");
+                return compactWindow(store, window, opts, hours);
+              })
+            : await compactWindow(store, window, opts, hours);
           if (!r) continue;
           out.push(r);
           carry = r.left;
