@@ -3,6 +3,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { BackupStore } from "../../lib/storage/backup-store";
+import { isDomainError } from "../../lib/contracts/errors";
 import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contracts/continuous";
 import { openKineDb, writeAsScratch } from "../kine/schema";
 import { decodeSegment, encodeSegment } from "./segment-codec";
@@ -422,9 +423,10 @@ export async function checkpointLog(store: BackupStore, opts: CompactionOptions)
   try {
     written = await compactWindow(store, latest ? throughCheckpoint(segs, latest).input : segs, opts, opts.windowHours, true);
   } catch (err) {
-    if (!latest) throw err;
-    // The checkpoint itself unreadable or damaged (every later run would fail on it): it goes, and
-    // this run folds the window from its segments.
+    // Only the checkpoint itself unreadable or damaged (every later run would fail on it) goes, and
+    // this run folds the window from its segments. A segment after it damaged, or the store failing,
+    // is not its fault: it stays, and the next run goes on from it rather than reading the window again.
+    if (!latest || (await notItsFault(store, latest, opts.passphrase))) throw err;
     opts.log?.warn({ key: latest.key, err: (err as Error).message }, "log checkpoint: the last checkpoint is unusable; folding the window from its segments");
     await drop([latest.key]);
     written = await compactWindow(store, segs, opts, opts.windowHours, true);
@@ -460,6 +462,15 @@ function throughCheckpoint(objects: SegmentName[], c: SegmentName): { input: Seg
     input: [...objects.filter((s) => s.last < c.first), { ...c, compacted: true }, ...objects.filter((s) => s.first > c.last)],
     covered: objects.filter((s) => s.first >= c.first && s.last <= c.last),
   };
+}
+
+/** Whether checkpoint `c` reads as the whole segment its name says, or the store (not it) failed to give it. */
+async function notItsFault(store: BackupStore, c: SegmentName, passphrase: string): Promise<boolean> {
+  try {
+    return wholeSegmentHeader(await readText(store, c.key, passphrase), c) !== null;
+  } catch (err) {
+    return isDomainError(err) && err.code.startsWith("storage_") && err.code !== "storage_not_found";
+  }
 }
 
 /** A generation's checkpoints that a compacted object overlaps (their window folded since). */
