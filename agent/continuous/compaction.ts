@@ -228,8 +228,16 @@ export async function compactWindow(
         forgotten = compactRevision;
       }
     };
+    // Originals a compacted object read before them already holds: a fold cut short after deleting
+    // those before them (it deletes oldest first) leaves the compacted object first in its window.
+    const held: SegmentName[] = [];
+    let lastRead: SegmentName | null = null;
     for (const s of segs) {
-      if (s.last <= next - 1) continue; // an original a compacted segment already holds
+      if (s.last <= next - 1) {
+        if (lastRead?.compacted && !lastRead.checkpoint) held.push(s);
+        continue;
+      }
+      lastRead = s;
       if (s.first > next) throw new Error(`the log has a gap before ${s.key} (revisions ${next}–${s.first - 1})`);
       const sql = await readText(store, s.key, opts.passphrase);
       const h = wholeSegmentHeader(sql, { ...s, generation });
@@ -250,7 +258,21 @@ export async function compactWindow(
     // for the next window as it would have without the checkpoint.
     if (checkpoint && sawCheckpoint ? !cutAfterCheckpoint : folded === 0) apply();
     // Nothing folded beyond one object; a fold from a checkpoint still replaces the segments it covers.
-    if (folded < 2 && !(sawCheckpoint && !checkpoint && folded === 1)) return null;
+    if (folded < 2 && !(sawCheckpoint && !checkpoint && folded === 1)) {
+      // Nothing more to fold, but what it holds was left by a fold cut short: nothing else would ever
+      // delete it. Oldest first, as the fold would have.
+      if (!checkpoint)
+        for (const h of held) {
+          try {
+            await store.delete(h.key);
+            opts.log?.info({ key: h.key }, "log compaction: deleted an original a compacted object holds (a fold cut short)");
+          } catch (err) {
+            opts.log?.warn({ key: h.key, err: (err as Error).message }, "log compaction: delete failed");
+            break;
+          }
+        }
+      return null;
+    }
     let bytesBefore = 0;
     // What the fold replaces: the segments a checkpoint first stood in for, not the checkpoint.
     for (const s of [...covered, ...segs]) if (s.last <= last && !s.checkpoint) bytesBefore += (s as { size?: number }).size ?? 0;
