@@ -5,7 +5,7 @@ import { startLogTest, stopLogTest } from "../testing/continuous-fixtures";
 import { waitFor } from "../testing/restore-fixtures";
 import { startBackupJob } from "../backup/run-backup";
 import type { AgentDeps } from "../module";
-import { continuousModule } from "../routes/continuous";
+import { continuousModule, timerMs } from "../routes/continuous";
 import { listLog } from "./log-listing";
 
 /**
@@ -49,4 +49,13 @@ describe("checkpoints in serve", () => {
     expect(gen.segments.some((s) => s.compacted)).toBe(false);
     expect(gen.segments.filter((s) => s.first >= cp.first && s.last <= cp.last).length).toBeGreaterThan(1);
   }, 300_000);
+});
+
+describe("serve's log timers", () => {
+  it("take at most the longest period Node's timers take (beyond it Node fires them every millisecond)", () => {
+    expect(timerMs(1000 * 3_600_000, 60_000)).toBe(2 ** 31 - 1); // LIFEBOAT_LOG_COMPACT_HOURS=1000
+    expect(timerMs(40_000 * 60_000, 1000)).toBe(2 ** 31 - 1); // LIFEBOAT_LOG_CHECKPOINT_MINUTES=40000
+    expect(timerMs(6 * 3_600_000, 60_000)).toBe(6 * 3_600_000);
+    expect(timerMs(500, 1000)).toBe(1000);
+  });
 });

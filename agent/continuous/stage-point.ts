@@ -29,11 +29,18 @@ export async function stagePoint(
     if (!key || !parseSegmentKey(key)?.checkpoint) throw err;
     deps.log.warn({ component: "restore", checkpoint: key, err: (err as Error).message }, "log checkpoint unusable: restoring from its segments");
     for (const name of readdirSync(opts.stagingDir)) rmSync(path.join(opts.stagingDir, name), { recursive: true, force: true });
-    return stageOnce(deps, await planPoint(deps, plan.baseSetId, { toRevision: plan.target }, { checkpoints: false }), opts);
+    const raw = { checkpoints: false };
+    return stageOnce(deps, await planPoint(deps, plan.baseSetId, { toRevision: plan.target }, raw), opts, raw);
   }
 }
 
-async function stageOnce(deps: AgentDeps, plan: PointPlan, opts: Omit<StageOptions, "passphrase">): Promise<{ staged: StagedFiles; applied: ApplyResult }> {
+async function stageOnce(
+  deps: AgentDeps,
+  plan: PointPlan,
+  opts: Omit<StageOptions, "passphrase">,
+  /** How the log is planned again if an object goes missing meanwhile: as this plan was (without checkpoints after a damaged one). */
+  planning: { checkpoints?: boolean } = {},
+): Promise<{ staged: StagedFiles; applied: ApplyResult }> {
   // The log's first objects are asked for now (a remote store's round trips then overlap the base's
   // manifest and download), and decrypted from the base's first bytes on: their keys are then asked for
   // after the base's (derivations take turns, see openpgp-native.ts), so the base's decompression starts
@@ -48,7 +55,7 @@ async function stageOnce(deps: AgentDeps, plan: PointPlan, opts: Omit<StageOptio
     logEnd: plan.logEnd,
     durable: opts.durable !== false,
     // A compaction running beside the restore may fold segments the plan listed: plan the same point again.
-    relist: async () => (await planPoint(deps, plan.baseSetId, { toRevision: plan.target })).segments,
+    relist: async () => (await planPoint(deps, plan.baseSetId, { toRevision: plan.target }, planning)).segments,
     startAfter: started,
     // The log's trailing run of objects is applied to a scratch database meanwhile (apply-ahead.ts).
     baseRevision: plan.baseRevision,

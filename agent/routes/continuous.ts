@@ -42,11 +42,11 @@ function compactAfterBackups(deps: AgentDeps): () => void {
   };
   const off = onBackupDone(run);
   // Also once a window: with only a nightly backup, a day of windows would wait raw until the next night.
-  const timer = setInterval(run, Math.max(deps.config.logCompactHours * 3_600_000, 60_000));
+  const timer = setInterval(run, timerMs(deps.config.logCompactHours * 3_600_000, 60_000));
   timer.unref();
   // Checkpoints of the open window (a shortcut for restores to its points), between the folds.
   const minutes = deps.config.logCheckpointMinutes;
-  const checkpoints = minutes > 0 ? setInterval(() => checkpoint(deps, log), Math.max(minutes * 60_000, 1000)) : null;
+  const checkpoints = minutes > 0 ? setInterval(() => checkpoint(deps, log), timerMs(minutes * 60_000, 1000)) : null;
   checkpoints?.unref();
   return () => {
     live = false;
@@ -54,6 +54,14 @@ function compactAfterBackups(deps: AgentDeps): () => void {
     clearInterval(timer);
     if (checkpoints) clearInterval(checkpoints);
   };
+}
+
+/**
+ * A timer's period: at least `min`, at most the longest Node's timers take (2³¹−1 ms, ~24.8 days):
+ * beyond it Node runs the timer every millisecond instead (LIFEBOAT_LOG_COMPACT_HOURS=1000 did).
+ */
+export function timerMs(ms: number, min: number): number {
+  return Math.min(Math.max(ms, min), 2 ** 31 - 1);
 }
 
 /** One checkpoint run (compaction.ts checkpointLog), unless a fold or checkpoint is running. Never throws. */
