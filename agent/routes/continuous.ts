@@ -26,15 +26,7 @@ function compactAfterBackups(deps: AgentDeps): () => void {
     }
     compacting = (async () => {
       const { compactLog } = await import("../continuous/compaction");
-      const { continuousDir } = await import("../continuous/position");
-      const done = await compactLog(deps.store(), {
-        passphrase: readPassphrase(deps.config),
-        windowHours: deps.config.logCompactHours,
-        foldHours: deps.config.logFoldHours,
-        now: new Date(),
-        scratchDir: continuousDir(deps.config.stateDir).compaction,
-        log,
-      });
+      const done = await compactLog(deps.store(), { ...(await compactionOptions(deps, log)), foldHours: deps.config.logFoldHours });
       if (done.length) log.info({ windows: done.length, segments: done.reduce((n, r) => n + r.segmentsFolded, 0) }, "log compaction: done");
     })()
       .catch((err: unknown) => log.warn({ err: (err as Error).message }, "log compaction failed; the next run tries again"))
@@ -64,19 +56,24 @@ export function timerMs(ms: number, min: number): number {
   return Math.min(Math.max(ms, min), 2 ** 31 - 1);
 }
 
+/** What a fold or a checkpoint run of `serve` is given: the passphrase, the window, now, the scratch directory. */
+async function compactionOptions(deps: AgentDeps, log: AgentDeps["log"]) {
+  const { continuousDir } = await import("../continuous/position");
+  return {
+    passphrase: readPassphrase(deps.config),
+    windowHours: deps.config.logCompactHours,
+    now: new Date(),
+    scratchDir: continuousDir(deps.config.stateDir).compaction,
+    log,
+  };
+}
+
 /** One checkpoint run (compaction.ts checkpointLog), unless a fold or checkpoint is running. Never throws. */
 function checkpoint(deps: AgentDeps, log: AgentDeps["log"]): void {
   if (compacting) return;
   compacting = (async () => {
     const { checkpointLog } = await import("../continuous/compaction");
-    const { continuousDir } = await import("../continuous/position");
-    const r = await checkpointLog(deps.store(), {
-      passphrase: readPassphrase(deps.config),
-      windowHours: deps.config.logCompactHours,
-      now: new Date(),
-      scratchDir: continuousDir(deps.config.stateDir).compaction,
-      log,
-    });
+    const r = await checkpointLog(deps.store(), await compactionOptions(deps, log));
     if (r.written)
       log.info(
         { key: r.written.key, segments: r.written.segmentsFolded, rowsKept: r.written.rowsKept, bytes: r.written.bytesAfter, deleted: r.deleted.length },
