@@ -8,7 +8,7 @@ import { parseSegmentKey, segmentKey, type SegmentName } from "../../lib/contrac
 import { openKineDb, writeAsScratch } from "../kine/schema";
 import { decodeSegment, encodeSegment } from "./segment-codec";
 import { forEachStatement, formatSegment, MAX_SEGMENT_TEXT, wholeSegmentHeader, type KineRow } from "./segment-format";
-import { listLog, type LogGeneration } from "./log-listing";
+import { listLog, straddles, type LogGeneration } from "./log-listing";
 
 /**
  * Compaction of the log (docs/continuous.md, "Compaction"): the segments of each closed window of
@@ -154,7 +154,7 @@ export async function compactWindow(
   /** Write a checkpoint (checkpointLog): the same fold under a `.checkpoint` name, and nothing deleted. */
   checkpoint = false,
   /** The segments a checkpoint first in `segs` stands in for: deleted too, oldest first, once the fold is written. */
-  covered: SegmentName[] = [],
+  covered: (SegmentName & { size?: number })[] = [],
 ): Promise<CompactionResult | null> {
   const first = segs[0].first;
   const generation = segs[0].generation;
@@ -275,7 +275,7 @@ export async function compactWindow(
     }
     let bytesBefore = 0;
     // What the fold replaces: the segments a checkpoint first stood in for, not the checkpoint.
-    for (const s of [...covered, ...segs]) if (s.last <= last && !s.checkpoint) bytesBefore += (s as { size?: number }).size ?? 0;
+    for (const s of [...covered, ...segs]) if (s.last <= last && !s.checkpoint) bytesBefore += s.size ?? 0;
     const scratchBytes = (db.pragma("page_count", { simple: true }) as number) * (db.pragma("page_size", { simple: true }) as number);
     const rowsIn = rowsForgotten + (db.prepare("SELECT COUNT(*) FROM kine WHERE id BETWEEN ? AND ?").pluck().get(first, last) as number);
     // kine's rule at C: superseded by a row at or below C, or a tombstone at or below C.
@@ -418,23 +418,14 @@ export async function checkpointLog(store: BackupStore, opts: CompactionOptions)
   const gen = gens[gens.length - 1];
   if (!gen) return { written: null, why: "no log", deleted: [] };
   const deleted: string[] = [];
-  const drop = async (keys: string[]) => {
-    for (const key of keys) {
-      try {
-        await store.delete(key);
-        deleted.push(key);
-      } catch (err) {
-        opts.log?.warn({ key, err: (err as Error).message }, "log checkpoint: delete failed");
-      }
-    }
-  };
+  const drop = async (keys: string[]) => deleted.push(...(await deleteEach(store, keys, opts.log)));
   // Checkpoints a compacted object overlaps: their window was folded, the fold replaces them.
-  await drop(staleCheckpoints(gen).map((c) => c.key));
+  const stale = staleCheckpoints(gen);
+  await drop(stale.map((c) => c.key));
   const groups = windowGroups(gen.segments, opts.windowHours, opts.now);
   const open = groups[groups.length - 1];
   if (!open || open.closed) return { written: null, why: "no open window", deleted };
   const segs = open.segs;
-  const stale = staleCheckpoints(gen);
   // This window's checkpoints: within its objects' span (a fold of the window before never overlaps them).
   const mine = gen.checkpoints.filter((c) => !stale.includes(c) && c.first >= segs[0].first && c.last <= segs[segs.length - 1].last);
   const latest = lineUp(gen, segs);
@@ -469,11 +460,7 @@ export async function checkpointLog(store: BackupStore, opts: CompactionOptions)
 function lineUp(gen: LogGeneration, objects: SegmentName[]): SegmentName | null {
   const stale = staleCheckpoints(gen);
   const fits = gen.checkpoints.filter(
-    (c) =>
-      !stale.includes(c) &&
-      objects.some((s) => s.first === c.first) &&
-      objects.some((s) => s.last === c.last) &&
-      !objects.some((s) => (s.first < c.first && s.last >= c.first) || (s.first <= c.last && s.last > c.last)),
+    (c) => !stale.includes(c) && objects.some((s) => s.first === c.first) && objects.some((s) => s.last === c.last) && !objects.some((s) => straddles(c, s)),
   );
   return fits.length ? fits[fits.length - 1] : null;
 }
@@ -493,6 +480,20 @@ async function notItsFault(store: BackupStore, c: SegmentName, passphrase: strin
   } catch (err) {
     return isDomainError(err) && err.code.startsWith("storage_") && err.code !== "storage_not_found";
   }
+}
+
+/** Deletes each of `keys` (checkpoints: redundant, so a failure stops nothing); the keys deleted. */
+async function deleteEach(store: BackupStore, keys: string[], log?: Logger): Promise<string[]> {
+  const deleted: string[] = [];
+  for (const key of keys) {
+    try {
+      await store.delete(key);
+      deleted.push(key);
+    } catch (err) {
+      log?.warn({ key, err: (err as Error).message }, "log checkpoint: delete failed");
+    }
+  }
+  return deleted;
 }
 
 /** A generation's checkpoints that a compacted object overlaps (their window folded since). */
@@ -544,9 +545,10 @@ export async function compactLog(store: BackupStore, opts: CompactionOptions): P
   // The checkpoints of the windows just folded: the compacted objects replace them.
   if (out.length)
     for (const gen of await listLog(store))
-      for (const c of staleCheckpoints(gen))
-        await store
-          .delete(c.key)
-          .catch((err: unknown) => opts.log?.warn({ key: c.key, err: (err as Error).message }, "log compaction: checkpoint delete failed"));
+      await deleteEach(
+        store,
+        staleCheckpoints(gen).map((c) => c.key),
+        opts.log,
+      );
   return out;
 }

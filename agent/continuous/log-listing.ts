@@ -197,6 +197,14 @@ export async function basesOf(
 }
 
 /**
+ * Whether object `s` straddles an end of checkpoint `c` (runs into it from before, or out of it past
+ * its last revision): then `c` does not line up with the objects it would stand in for.
+ */
+export function straddles(c: SegmentName, s: SegmentName): boolean {
+  return (s.first < c.first && s.last >= c.first) || (s.first <= c.last && s.last > c.last);
+}
+
+/**
  * The segments a restore uses: an object that a wider compacted segment covers (a compaction, or a
  * fold of compacted windows, cut short before it deleted what it folded) is left out, so points
  * inside a compacted range are consistently unreachable. Never throws.

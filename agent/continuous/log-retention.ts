@@ -36,7 +36,7 @@ export async function planLogRetention(
     const kept = bases.filter((b) => !gone.has(b.set.id));
     // Sets of another database taken while this generation was the newest: never its bases (log-listing.ts basesOf).
     const notes = notBases.filter((n) => !gone.has(n.set.id)).map((n) => `not a base: ${n.why}`);
-    const checkpoints = gen.checkpoints ?? [];
+    const checkpoints = gen.checkpoints;
     const decide = (action: LogRetentionGeneration["action"], reasons: string[], drop: typeof segs, oldest: number | null): LogRetentionGeneration => {
       // Checkpoints first (redundant: their segments stay), where their segments go or none of their
       // points is after the oldest kept base any more.

@@ -4,7 +4,7 @@ import type { BackupSet } from "../../lib/backups/grouping";
 import type { AgentDeps } from "../module";
 import { listStoreSets } from "../backup/sets";
 import { readSetManifest } from "../restore/sources";
-import { basesOf, effectiveSegments, listLog, missingBase, seedSetNotABase, unknownBase, type LogGeneration } from "./log-listing";
+import { basesOf, effectiveSegments, listLog, missingBase, seedSetNotABase, straddles, unknownBase, type LogGeneration } from "./log-listing";
 
 /**
  * Which base and which segments bring a database to a point: `--to-revision N` or `--to-time T`, from
@@ -159,7 +159,7 @@ export async function planPoint(
     baseRevision: base.revision,
     target: want,
     targetReadAt: readAt,
-    segments: opts.checkpoints === false ? needed : withCheckpoint(needed, gen.checkpoints ?? [], base.revision, want),
+    segments: opts.checkpoints === false ? needed : withCheckpoint(needed, gen.checkpoints, base.revision, want),
     logEnd,
   };
 }
@@ -173,7 +173,6 @@ export async function planPoint(
  * same database over rows already there. Never throws.
  */
 export function withCheckpoint<T extends SegmentName>(needed: T[], checkpoints: T[], baseRevision: number, want: number): T[] {
-  const straddles = (c: T, s: T) => (s.first < c.first && s.last >= c.first) || (s.first <= c.last && s.last > c.last);
   const usable = checkpoints.filter(
     (c) => c.last <= want && c.last > baseRevision && needed.some((s) => s.last === c.last) && !needed.some((s) => straddles(c, s)),
   );
